@@ -1,0 +1,65 @@
+/**
+ * An immutable snapshot of the CA's authorities with their signers loaded.
+ * The keyring swaps whole snapshots, so a request always sees one consistent
+ * view (an active intermediate together with the roots of that moment).
+ */
+import { UnavailableError } from '../errors.js';
+import type { CertificateFacts } from '../x509/certificate-reader.js';
+import type { Signer } from '../x509/signer.js';
+import type { AuthorityRecord } from './model.js';
+
+export interface LoadedAuthority {
+  readonly record: AuthorityRecord;
+  readonly facts: CertificateFacts;
+  /** Null when meshca does not hold the key (an upstream root) or the authority is retired. */
+  readonly signer: Signer | null;
+}
+
+export class AuthoritySet {
+  constructor(
+    readonly authorities: readonly LoadedAuthority[],
+    readonly bundleSequence: number,
+  ) {}
+
+  byId(id: string): LoadedAuthority | undefined {
+    return this.authorities.find((a) => a.record.id === id);
+  }
+
+  ofKind(kind: AuthorityRecord['kind'], state?: AuthorityRecord['state']): LoadedAuthority[] {
+    return this.authorities.filter((a) => a.record.kind === kind && (state === undefined || a.record.state === state));
+  }
+
+  activeRoot(): LoadedAuthority | undefined {
+    return this.ofKind('root', 'active')[0];
+  }
+
+  activeIntermediate(): LoadedAuthority | undefined {
+    return this.ofKind('intermediate', 'active')[0];
+  }
+
+  /** The intermediate that signs now, or 503 when there is none valid at `now`. */
+  signingIntermediate(now: number): LoadedAuthority & { signer: Signer } {
+    const active = this.activeIntermediate();
+    if (!active?.signer || now >= active.record.notAfter || now < active.record.notBefore) {
+      throw new UnavailableError('ca_unavailable', 'the CA has no valid signing intermediate right now');
+    }
+    return active as LoadedAuthority & { signer: Signer };
+  }
+
+  /** Roots peers must trust: every root that is not retired (prepared roots are published ahead of use). */
+  bundleRoots(): LoadedAuthority[] {
+    return this.ofKind('root').filter((a) => a.record.state !== 'retired');
+  }
+
+  /** Certificates between an authority and a root of the bundle (the authority itself first). */
+  chainFor(authority: LoadedAuthority): Buffer[] {
+    return [authority.record.certDer, ...authority.record.upstreamChainDer];
+  }
+
+  withChange(upserts: readonly LoadedAuthority[], bundleSequence: number): AuthoritySet {
+    const replaced = new Map(upserts.map((a) => [a.record.id, a]));
+    const kept = this.authorities.map((a) => replaced.get(a.record.id) ?? a);
+    const added = upserts.filter((a) => !this.byId(a.record.id));
+    return new AuthoritySet([...kept, ...added], bundleSequence);
+  }
+}

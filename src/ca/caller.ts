@@ -1,0 +1,23 @@
+import type { SpiffeId } from '../identity/spiffe-id.js';
+
+/**
+ * Who is asking, as established by authentication. Authorization decisions
+ * are made on this value, never on raw certificates or socket details.
+ */
+export type Caller =
+  | { readonly role: 'anonymous' }
+  | { readonly role: 'operator'; readonly name: string; readonly via: 'local' | 'mtls' }
+  | { readonly role: 'auditor'; readonly name: string }
+  | { readonly role: 'agent'; readonly name: string; readonly spiffeId: SpiffeId; readonly serial: string }
+  /** Holds a valid SVID of this trust domain but no meshca role: may reach only public routes. */
+  | { readonly role: 'workload'; readonly name: string; readonly spiffeId: SpiffeId };
+
+export type Role = Caller['role'];
+
+/** A stable label for records and logs: "agent:web-1", "operator:local", "auditor:bob". */
+export function callerLabel(caller: Caller): string {
+  return caller.role === 'anonymous' ? 'anonymous' : `${caller.role}:${caller.name}`;
+}
+
+/** The CA acting on its own (start-up, scheduled rotation). */
+export const SELF = 'meshca';

@@ -1,0 +1,60 @@
+/** The records the CA keeps. Times are whole seconds since the epoch. */
+
+export type AuthorityKind = 'root' | 'intermediate';
+
+/**
+ * Life of a signing key: prepared (published or ready, not yet used to sign),
+ * active (signs), retired (no longer signs; kept while certificates it signed
+ * may still be live). Transitions only move forward.
+ */
+export type AuthorityState = 'prepared' | 'active' | 'retired';
+
+export interface AuthorityRecord {
+  /** Hex key identifier (subjectKeyIdentifier) of the certificate. */
+  readonly id: string;
+  readonly kind: AuthorityKind;
+  readonly state: AuthorityState;
+  /** The authority that signed this one; null for a self-signed or upstream-issued certificate. */
+  readonly parentId: string | null;
+  readonly certDer: Buffer;
+  /** Certificates from the authority up to (excluding) a root in the bundle, for an imported intermediate. */
+  readonly upstreamChainDer: readonly Buffer[];
+  readonly notBefore: number;
+  readonly notAfter: number;
+  /** Where key custody keeps the private key; null when meshca does not hold it (an upstream root). */
+  readonly keyRef: string | null;
+  readonly createdAt: number;
+  readonly activatedAt: number | null;
+  readonly retiredAt: number | null;
+}
+
+export type CertificateKind = 'workload' | 'agent' | 'admin' | 'server' | 'mint';
+
+/** One issued certificate, as recorded before it is handed out. */
+export interface IssuedCertificateRecord {
+  /** Lowercase hex. */
+  readonly serial: string;
+  readonly spiffeId: string;
+  readonly dnsNames: readonly string[];
+  readonly notBefore: number;
+  readonly notAfter: number;
+  /** Hex SHA-256 of the SubjectPublicKeyInfo DER. */
+  readonly publicKeySha256: string;
+  readonly keyType: string;
+  readonly issuerId: string;
+  readonly kind: CertificateKind;
+  /** Who asked, e.g. "agent:web-1", "operator:local". */
+  readonly requestedBy: string;
+  readonly agent: string | null;
+  readonly entryId: string | null;
+  readonly issuedAt: number;
+  readonly certDer: Buffer;
+}
+
+/** A security-relevant event for the audit log; the store adds sequence, time and hashes. */
+export interface AuditEvent {
+  readonly type: string;
+  /** Who caused it, e.g. "agent:web-1", "operator:alice", "meshca". */
+  readonly actor: string;
+  readonly data: Readonly<Record<string, unknown>>;
+}

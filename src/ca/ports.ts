@@ -1,0 +1,46 @@
+/**
+ * What the CA needs from the outside world, declared here and implemented by
+ * adapters (store/, cli/). The core never imports an adapter.
+ */
+import type { KeyObject } from 'node:crypto';
+import type { AuditEvent, AuthorityRecord, IssuedCertificateRecord } from './model.js';
+
+/** Durable record of issued certificates. Resolves only after the record is committed. */
+export interface IssuanceLedger {
+  recordIssued(record: IssuedCertificateRecord, event: AuditEvent): Promise<void>;
+}
+
+/** One atomic change to the CA's authorities: the journal of the key lifecycle. */
+export interface AuthorityChange {
+  /** New or updated authority records (state transitions). */
+  readonly upserts: readonly AuthorityRecord[];
+  /** The trust bundle's sequence after the change. */
+  readonly bundleSequence: number;
+  readonly events: readonly AuditEvent[];
+}
+
+export interface AuthorityJournal {
+  listAuthorities(): Promise<AuthorityRecord[]>;
+  bundleSequence(): Promise<number>;
+  /** Commits the whole change or nothing; the caller updates memory only after it resolves. */
+  applyAuthorityChange(change: AuthorityChange): Promise<void>;
+}
+
+/** Keeps CA private keys. `describe` names the place (a file path) for error messages. */
+export interface KeyCustody {
+  save(ref: string, key: KeyObject): Promise<void>;
+  /** Throws CaIntegrityError naming the place when the key is missing, unreadable or corrupt. */
+  load(ref: string): Promise<KeyObject>;
+  describe(ref: string): string;
+  /** Every reference custody holds, e.g. to notice keys whose records were lost. */
+  list(): Promise<string[]>;
+}
+
+/** The subset of a pino logger the core uses, so it can log decisions without importing pino. */
+export interface Logger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  debug(obj: object, msg?: string): void;
+  child(bindings: object): Logger;
+}

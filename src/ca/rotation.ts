@@ -1,0 +1,36 @@
+/**
+ * When to rotate the signing intermediate, as pure predicates of time. The
+ * next intermediate is prepared at half of the active one's life and takes over
+ * when a sixth of its life remains, so an SVID whose lifetime is at most a
+ * sixth of the intermediate's is never cut short by its issuer's expiry.
+ */
+
+export interface Lifetime {
+  readonly notBefore: number;
+  readonly notAfter: number;
+}
+
+function lifetime(a: Lifetime): number {
+  return a.notAfter - a.notBefore;
+}
+
+export function prepareAt(active: Lifetime): number {
+  return active.notBefore + Math.floor(lifetime(active) / 2);
+}
+
+export function activateAt(active: Lifetime): number {
+  return active.notAfter - Math.floor(lifetime(active) / 6);
+}
+
+export function shouldPrepareNext(active: Lifetime, now: number): boolean {
+  return now >= prepareAt(active);
+}
+
+export function shouldActivateNext(active: Lifetime, now: number): boolean {
+  return now >= activateAt(active);
+}
+
+/** An authority is usable for signing only strictly inside its validity. */
+export function isValidAt(a: Lifetime, now: number): boolean {
+  return now >= a.notBefore && now < a.notAfter;
+}

@@ -1,0 +1,132 @@
+/**
+ * Issuing X509-SVIDs. The identity comes from the decision passed in (an
+ * entry, an agent name, an operator's mint), never from the CSR; the
+ * certificate is recorded durably before it is returned.
+ */
+import { createHash } from 'node:crypto';
+import { InvalidInputError } from '../errors.js';
+import type { DnsName } from '../identity/dns-name.js';
+import type { SpiffeId } from '../identity/spiffe-id.js';
+import type { TrustDomain } from '../identity/trust-domain.js';
+import { nowSeconds, type Clock } from '../time/clock.js';
+import type { Duration } from '../time/duration.js';
+import { toDer } from '../x509/asn1.js';
+import { signCertificate } from '../x509/certificate.js';
+import { serialToHex } from '../x509/certificate-reader.js';
+import type { VerifiedCsr } from '../x509/csr.js';
+import { keyLabel } from '../x509/keys.js';
+import { svidTemplate } from '../x509/profiles.js';
+import { randomSerial, type RandomSource } from '../x509/serial.js';
+import type { AuthoritySet } from './authority-set.js';
+import type { CertificateKind, IssuedCertificateRecord } from './model.js';
+import type { IssuanceLedger } from './ports.js';
+import { decideValidity, type LifetimePolicy } from './validity.js';
+
+export interface SvidRequest {
+  readonly csr: VerifiedCsr;
+  readonly spiffeId: SpiffeId;
+  readonly dnsNames?: readonly DnsName[];
+  /** IPv4 or IPv6 address bytes, for the CA's own serving certificate. */
+  readonly ipAddresses?: readonly Buffer[];
+  readonly ttl?: Duration;
+  readonly kind: CertificateKind;
+  /** Label of whoever asked, e.g. callerLabel(caller) or SELF. */
+  readonly requestedBy: string;
+  readonly agent?: string | null;
+  readonly entryId?: string | null;
+}
+
+export interface IssuedSvid {
+  readonly serial: string;
+  readonly spiffeId: SpiffeId;
+  /** Leaf first, then every intermediate up to (excluding) a root of the bundle. */
+  readonly chainDer: readonly Buffer[];
+  readonly notBefore: number;
+  readonly notAfter: number;
+  readonly issuerId: string;
+}
+
+export interface SvidIssuerDeps {
+  readonly authorities: { current(): AuthoritySet };
+  readonly ledger: IssuanceLedger;
+  readonly clock: Clock;
+  readonly random: RandomSource;
+}
+
+export interface SvidIssuerSettings {
+  readonly trustDomain: TrustDomain;
+  readonly lifetimes: LifetimePolicy;
+}
+
+export class SvidIssuer {
+  constructor(
+    private readonly deps: SvidIssuerDeps,
+    private readonly settings: SvidIssuerSettings,
+  ) {}
+
+  async issue(req: SvidRequest): Promise<IssuedSvid> {
+    if (!req.spiffeId.memberOf(this.settings.trustDomain)) {
+      throw new InvalidInputError(
+        'foreign_trust_domain',
+        `${req.spiffeId} is not in this CA's trust domain ${this.settings.trustDomain.name}`,
+      );
+    }
+    const now = nowSeconds(this.deps.clock);
+    const authorities = this.deps.authorities.current();
+    const issuer = authorities.signingIntermediate(now);
+    const validity = decideValidity(now, req.ttl, this.settings.lifetimes, issuer.record.notAfter);
+    const serial = randomSerial(this.deps.random);
+    const leaf = await signCertificate(
+      svidTemplate({
+        serial,
+        spiffeId: req.spiffeId.toString(),
+        dnsNames: req.dnsNames ?? [],
+        ipAddresses: req.ipAddresses ?? [],
+        spki: req.csr.spki,
+        keyKind: req.csr.keyKind,
+        ...validity,
+        issuer: { subjectName: issuer.facts.subjectName, keyId: issuer.facts.keyId },
+      }),
+      issuer.signer,
+    );
+    const record: IssuedCertificateRecord = {
+      serial: serialToHex(serial),
+      spiffeId: req.spiffeId.toString(),
+      dnsNames: req.dnsNames ?? [],
+      ...validity,
+      publicKeySha256: createHash('sha256').update(toDer(req.csr.spki)).digest('hex'),
+      keyType: keyLabel(req.csr.keyKind),
+      issuerId: issuer.record.id,
+      kind: req.kind,
+      requestedBy: req.requestedBy,
+      agent: req.agent ?? null,
+      entryId: req.entryId ?? null,
+      issuedAt: now,
+      certDer: leaf,
+    };
+    await this.deps.ledger.recordIssued(record, {
+      type: 'certificate.issued',
+      actor: record.requestedBy,
+      data: {
+        serial: record.serial,
+        spiffeId: record.spiffeId,
+        kind: record.kind,
+        agent: record.agent,
+        entryId: record.entryId,
+        publicKeySha256: record.publicKeySha256,
+        keyType: record.keyType,
+        notBefore: record.notBefore,
+        notAfter: record.notAfter,
+        issuer: record.issuerId,
+      },
+    });
+    return {
+      serial: record.serial,
+      spiffeId: req.spiffeId,
+      chainDer: [leaf, ...authorities.chainFor(issuer)],
+      notBefore: validity.notBefore,
+      notAfter: validity.notAfter,
+      issuerId: issuer.record.id,
+    };
+  }
+}

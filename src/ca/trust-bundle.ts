@@ -1,0 +1,24 @@
+/** The trust bundle in the SPIFFE Trust Domain and Bundle format (a JWK set of X.509 roots). */
+import type { AuthoritySet } from './authority-set.js';
+
+export interface SpiffeBundleDocument {
+  readonly keys: ReadonlyArray<Record<string, unknown>>;
+  readonly spiffe_sequence: number;
+  readonly spiffe_refresh_hint: number;
+}
+
+export function spiffeBundle(set: AuthoritySet, refreshHintSeconds: number): SpiffeBundleDocument {
+  return {
+    keys: set.bundleRoots().map((root) => ({
+      ...(root.facts.x509.publicKey.export({ format: 'jwk' }) as Record<string, unknown>),
+      use: 'x509-svid',
+      x5c: [root.record.certDer.toString('base64')],
+    })),
+    spiffe_sequence: set.bundleSequence,
+    spiffe_refresh_hint: refreshHintSeconds,
+  };
+}
+
+export function bundleRootsDer(set: AuthoritySet): Buffer[] {
+  return set.bundleRoots().map((r) => r.record.certDer);
+}

@@ -1,0 +1,33 @@
+import { InvalidInputError } from '../errors.js';
+import { formatDuration, type Duration } from '../time/duration.js';
+
+export interface LifetimePolicy {
+  /** Lifetime when the request names none. */
+  readonly defaultTtl: Duration;
+  /** Longest lifetime a request may ask for; longer requests are refused, not clamped. */
+  readonly maxTtl: Duration;
+}
+
+/** How far notBefore is set back so that peers with slightly slow clocks accept a fresh certificate. */
+export const BACKDATE_SECONDS = 30;
+
+export interface Validity {
+  readonly notBefore: number;
+  readonly notAfter: number;
+}
+
+/**
+ * The validity of a new certificate: the requested (or default) lifetime from
+ * now, refused above the maximum, and cut at the issuer's own expiry so the
+ * chain never ends before the leaf.
+ */
+export function decideValidity(now: number, requested: Duration | undefined, policy: LifetimePolicy, issuerNotAfter: number): Validity {
+  const ttl = requested ?? policy.defaultTtl;
+  if (ttl > policy.maxTtl) {
+    throw new InvalidInputError(
+      'ttl_exceeds_max',
+      `requested lifetime ${formatDuration(ttl)} is above the maximum of ${formatDuration(policy.maxTtl)}`,
+    );
+  }
+  return { notBefore: now - BACKDATE_SECONDS, notAfter: Math.min(now + ttl, issuerNotAfter) };
+}

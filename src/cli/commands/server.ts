@@ -1,0 +1,33 @@
+/** `meshca server`: runs the CA until SIGTERM or SIGINT. */
+import { Option, type Command } from 'commander';
+import { SERVER_OPTIONS, loadServerConfig } from '../../config/server-config.js';
+import { envName } from '../../config/options.js';
+import { startCa } from '../ca-runtime.js';
+import { createLogger } from '../logger.js';
+
+export function registerServer(program: Command): void {
+  const command = program
+    .command('server')
+    .description('run the certificate authority')
+    .addOption(new Option('--config <file>', 'JSON file of settings (keys are the flag names)').env('MESHCA_CONFIG'));
+  for (const spec of Object.values(SERVER_OPTIONS)) {
+    const defaultNote = 'default' in spec ? ` (default ${spec.default})` : '';
+    command.addOption(new Option(`--${spec.name} <value>`, `${spec.expected}${defaultNote}; env ${envName('MESHCA', spec.name)}`));
+  }
+  command.action(async (flags: Record<string, unknown> & { config?: string }) => {
+    // Everything the server creates (database, keys, socket) is private to its user.
+    process.umask(0o077);
+    const config = loadServerConfig({ flags, env: process.env, file: flags.config });
+    const logger = createLogger(config.logLevel);
+    const ca = await startCa(config, logger);
+    await new Promise<void>((resolve) => {
+      const stop = (signal: string) => {
+        logger.info({ signal }, 'stopping');
+        resolve();
+      };
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+    });
+    await ca.close();
+  });
+}

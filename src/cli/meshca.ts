@@ -1,0 +1,32 @@
+#!/usr/bin/env node
+/** The `meshca` command: the CA server and the operator's and auditor's tools. */
+import { Command, CommanderError } from 'commander';
+import { ConfigError } from '../config/options.js';
+import { CaIntegrityError } from '../errors.js';
+import { AdminRequestError } from './admin-client.js';
+import { registerMint } from './commands/mint.js';
+import { registerServer } from './commands/server.js';
+
+const program = new Command('meshca')
+  .description('a small, auditable mutual-TLS certificate authority for service meshes')
+  .showHelpAfterError()
+  .exitOverride();
+
+registerServer(program);
+registerMint(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) process.exit(err.exitCode);
+  if (err instanceof ConfigError || err instanceof CaIntegrityError) {
+    console.error(`meshca: ${err.message}`);
+    process.exit(78); // EX_CONFIG
+  }
+  if (err instanceof AdminRequestError) {
+    console.error(`meshca: ${err.message} (${err.code}, HTTP ${err.status})`);
+    process.exit(1);
+  }
+  console.error(`meshca: ${(err as Error).message}`);
+  process.exit(1);
+}

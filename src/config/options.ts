@@ -1,0 +1,100 @@
+/**
+ * A small, table-driven configuration loader. Each setting has one name used
+ * three ways — the flag (--svid-ttl), the environment variable
+ * (MESHCA_SVID_TTL) and the config-file key ("svid-ttl") — and is resolved in
+ * that order of precedence over its default. Every problem is collected, so
+ * the user sees all of them at once.
+ */
+import { readFileSync } from 'node:fs';
+
+export interface OptionSpec<T> {
+  /** Flag and config-file name, e.g. "svid-ttl". */
+  readonly name: string;
+  readonly default?: string;
+  /** What a valid value looks like, shown with every error. */
+  readonly expected: string;
+  /** Throws an Error whose message says what is wrong with the value. */
+  readonly parse: (raw: string) => T;
+}
+
+export type OptionTable = Readonly<Record<string, OptionSpec<unknown>>>;
+export type Resolved<Table extends OptionTable> = {
+  readonly [K in keyof Table]: Table[K] extends OptionSpec<infer T> ? T | (Table[K]['default'] extends string ? never : undefined) : never;
+};
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+export function envName(prefix: string, name: string): string {
+  return `${prefix}_${name.toUpperCase().replace(/-/g, '_')}`;
+}
+
+/** camelCase property a CLI parser (commander) uses for a flag name. */
+export function flagProperty(name: string): string {
+  return name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+export interface ConfigSources {
+  /** Flag values keyed by camelCase property, as commander returns them. */
+  readonly flags: Readonly<Record<string, unknown>>;
+  readonly env: NodeJS.ProcessEnv;
+  /** Path of a JSON config file, if any. */
+  readonly file?: string | undefined;
+}
+
+export function readConfigFile(path: string | undefined, problems: string[]): Record<string, unknown> {
+  if (!path) return {};
+  try {
+    const parsed: unknown = JSON.parse(readFileSync(path, 'utf8'));
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+      problems.push(`config file ${path}: expected a JSON object of settings`);
+      return {};
+    }
+    return parsed as Record<string, unknown>;
+  } catch (err) {
+    problems.push(`config file ${path}: ${(err as Error).message}`);
+    return {};
+  }
+}
+
+/**
+ * Resolves every option of the table. Returns the values and appends each
+ * problem (with where the value came from and what was expected) to `problems`.
+ */
+export function resolveOptions<Table extends OptionTable>(
+  table: Table,
+  envPrefix: string,
+  sources: ConfigSources,
+  problems: string[],
+): Resolved<Table> {
+  const file = readConfigFile(sources.file, problems);
+  const known = new Set(Object.values(table).map((s) => s.name));
+  for (const key of Object.keys(file)) {
+    if (!known.has(key)) problems.push(`config file ${sources.file}: unknown setting "${key}"`);
+  }
+  const out: Record<string, unknown> = {};
+  for (const [key, spec] of Object.entries(table)) {
+    const env = envName(envPrefix, spec.name);
+    const candidates: Array<[string, unknown]> = [
+      [`--${spec.name}`, sources.flags[flagProperty(spec.name)]],
+      [env, sources.env[env]],
+      [`"${spec.name}" in ${sources.file}`, file[spec.name]],
+    ];
+    const found = candidates.find(([, v]) => v !== undefined && v !== '');
+    const [origin, raw] = found ?? ['default', spec.default];
+    if (raw === undefined) {
+      out[key] = undefined;
+      continue;
+    }
+    try {
+      out[key] = spec.parse(typeof raw === 'string' ? raw : String(raw));
+    } catch (err) {
+      problems.push(`${origin}: ${(err as Error).message} (expected ${spec.expected})`);
+    }
+  }
+  return out as Resolved<Table>;
+}

@@ -1,0 +1,39 @@
+/** Parsers for configuration values; each throws an Error that says what is wrong. */
+import { isIP } from 'node:net';
+import { TrustDomain } from '../identity/trust-domain.js';
+import { parseDuration, type Duration } from '../time/duration.js';
+
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** "host:port", "[v6]:port"; port 0 asks the system for a free port. */
+export function parseListenAddress(raw: string): ListenAddress {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):([0-9]{1,5})$/.exec(raw);
+  const host = match?.[1] ?? match?.[2];
+  const port = Number(match?.[3]);
+  if (!match || !host || port > 65535) throw new Error(`"${raw}" is not host:port`);
+  if (match[1] && isIP(match[1]) !== 6) throw new Error(`"${match[1]}" is not an IPv6 address`);
+  return { host, port };
+}
+
+export function formatListenAddress(a: ListenAddress): string {
+  return isIP(a.host) === 6 ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+}
+
+export const parseTrustDomain = (raw: string): TrustDomain => TrustDomain.parse(raw);
+export const parseDurationValue = (raw: string): Duration => parseDuration(raw);
+
+export function parseNonEmpty(raw: string): string {
+  if (raw.trim() === '') throw new Error('must not be empty');
+  return raw;
+}
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export function parseLogLevel(raw: string): LogLevel {
+  if (!(LOG_LEVELS as readonly string[]).includes(raw)) throw new Error(`"${raw}" is not a log level`);
+  return raw as LogLevel;
+}

@@ -1,0 +1,79 @@
+/** `meshca server` settings: defaults, sources, and the checks across settings. */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { formatDuration, type Duration } from '../time/duration.js';
+import { ConfigError, resolveOptions, type ConfigSources, type OptionTable } from './options.js';
+import {
+  parseDurationValue, parseListenAddress, parseLogLevel, parseNonEmpty, parseTrustDomain, LOG_LEVELS,
+} from './parsers.js';
+
+const DURATION = 'a whole number with s, m, h or d, e.g. 30s, 10m, 1h, 365d';
+
+export const SERVER_OPTIONS = {
+  dataDir: { name: 'data-dir', default: './data', expected: 'a directory path', parse: (v: string) => resolve(parseNonEmpty(v)) },
+  listen: { name: 'listen', default: '127.0.0.1:8443', expected: 'host:port, e.g. 127.0.0.1:8443', parse: parseListenAddress },
+  trustDomain: {
+    name: 'trust-domain', default: 'example.org', expected: 'a trust domain name of [a-z0-9._-]', parse: parseTrustDomain,
+  },
+  rootTtl: { name: 'root-ttl', default: '365d', expected: DURATION, parse: parseDurationValue },
+  intermediateTtl: { name: 'intermediate-ttl', default: '24h', expected: DURATION, parse: parseDurationValue },
+  svidTtl: { name: 'svid-ttl', default: '1h', expected: DURATION, parse: parseDurationValue },
+  svidMaxTtl: { name: 'svid-max-ttl', default: '4h', expected: DURATION, parse: parseDurationValue },
+  bundleRefreshHint: { name: 'bundle-refresh-hint', default: '5m', expected: DURATION, parse: parseDurationValue },
+  keyPassphraseFile: { name: 'key-passphrase-file', expected: 'a readable file', parse: parseNonEmpty },
+  logLevel: { name: 'log-level', default: 'info', expected: LOG_LEVELS.join(', '), parse: parseLogLevel },
+} satisfies OptionTable;
+
+export interface ServerConfig {
+  readonly dataDir: string;
+  readonly listen: ReturnType<typeof parseListenAddress>;
+  readonly trustDomain: ReturnType<typeof parseTrustDomain>;
+  readonly rootTtl: Duration;
+  readonly intermediateTtl: Duration;
+  readonly svidTtl: Duration;
+  readonly svidMaxTtl: Duration;
+  readonly bundleRefreshHint: Duration;
+  /** Encrypts CA keys at rest; from MESHCA_KEY_PASSPHRASE or the passphrase file. Never logged. */
+  readonly keyPassphrase: string | undefined;
+  readonly logLevel: ReturnType<typeof parseLogLevel>;
+}
+
+export function loadServerConfig(sources: ConfigSources): ServerConfig {
+  const problems: string[] = [];
+  const o = resolveOptions(SERVER_OPTIONS, 'MESHCA', sources, problems);
+  let keyPassphrase = sources.env.MESHCA_KEY_PASSPHRASE || undefined;
+  if (o.keyPassphraseFile) {
+    try {
+      keyPassphrase = readFileSync(o.keyPassphraseFile, 'utf8').replace(/\r?\n$/, '');
+      if (!keyPassphrase) problems.push(`--key-passphrase-file: ${o.keyPassphraseFile} is empty`);
+    } catch (err) {
+      problems.push(`--key-passphrase-file: cannot read ${o.keyPassphraseFile} (${(err as NodeJS.ErrnoException).code})`);
+    }
+  }
+  if (problems.length === 0) problems.push(...lifetimeProblems(o));
+  if (problems.length) throw new ConfigError(problems);
+  return Object.freeze({ ...o, keyPassphrase });
+}
+
+/**
+ * Lifetimes must nest: an SVID may live at most a sixth of the intermediate's
+ * life (the window the next intermediate is active before the old one expires),
+ * and an intermediate no longer than its root.
+ */
+function lifetimeProblems(o: { rootTtl: Duration; intermediateTtl: Duration; svidTtl: Duration; svidMaxTtl: Duration }): string[] {
+  const problems: string[] = [];
+  const window = Math.floor(o.intermediateTtl / 6);
+  if (o.svidMaxTtl > window) {
+    problems.push(
+      `--svid-max-ttl ${formatDuration(o.svidMaxTtl)} is longer than the intermediate's activation window ` +
+        `(--intermediate-ttl ${formatDuration(o.intermediateTtl)} / 6 = ${window}s): an SVID could outlive its issuer`,
+    );
+  }
+  if (o.svidTtl > o.svidMaxTtl) {
+    problems.push(`--svid-ttl ${formatDuration(o.svidTtl)} is longer than --svid-max-ttl ${formatDuration(o.svidMaxTtl)}`);
+  }
+  if (o.intermediateTtl > o.rootTtl) {
+    problems.push(`--intermediate-ttl ${formatDuration(o.intermediateTtl)} is longer than --root-ttl ${formatDuration(o.rootTtl)}`);
+  }
+  return problems;
+}

@@ -1,0 +1,88 @@
+/**
+ * meshca's failure classes. Each class is one kind of failure with a closed
+ * set of stable codes; the HTTP layer maps classes to statuses in exactly one
+ * place (server/error-handler.ts). `message` is safe to show a caller; any
+ * internal detail travels in `cause` and is only logged.
+ */
+
+export type InvalidInputCode =
+  | 'invalid_request'
+  | 'invalid_spiffe_id'
+  | 'invalid_csr'
+  | 'csr_signature_invalid'
+  | 'unsupported_key'
+  | 'csr_requests_ca'
+  | 'foreign_trust_domain'
+  | 'invalid_ttl'
+  | 'ttl_exceeds_max'
+  | 'invalid_dns_name'
+  | 'batch_too_large';
+
+export type UnauthenticatedCode =
+  | 'unauthenticated'
+  | 'invalid_token'
+  | 'certificate_untrusted'
+  | 'certificate_expired'
+  | 'certificate_revoked';
+
+export type ForbiddenCode = 'forbidden' | 'agent_banned' | 'agent_evicted' | 'entry_not_granted';
+export type NotFoundCode = 'not_found';
+export type ConflictCode = 'already_exists' | 'precondition_failed';
+export type UnavailableCode = 'ca_unavailable' | 'store_unavailable';
+
+export type ErrorCode =
+  | InvalidInputCode
+  | UnauthenticatedCode
+  | ForbiddenCode
+  | NotFoundCode
+  | ConflictCode
+  | UnavailableCode
+  | 'rate_limited'
+  | 'payload_too_large'
+  | 'internal';
+
+export abstract class MeshcaError<C extends ErrorCode = ErrorCode> extends Error {
+  constructor(
+    readonly code: C,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** The request itself is wrong; sending it again unchanged will fail again. */
+export class InvalidInputError extends MeshcaError<InvalidInputCode> {}
+
+/** The caller could not be identified (no credential, or one we do not accept). */
+export class UnauthenticatedError extends MeshcaError<UnauthenticatedCode> {}
+
+/** The caller is known but may not do this. */
+export class ForbiddenError extends MeshcaError<ForbiddenCode> {}
+
+export class NotFoundError extends MeshcaError<NotFoundCode> {
+  constructor(what: string) {
+    super('not_found', `${what} not found`);
+  }
+}
+
+/** The request conflicts with the current state (a duplicate, a refused transition). */
+export class ConflictError extends MeshcaError<ConflictCode> {}
+
+export class RateLimitedError extends MeshcaError<'rate_limited'> {
+  constructor(readonly retryAfterSeconds: number) {
+    super('rate_limited', `too many requests; retry after ${retryAfterSeconds}s`);
+  }
+}
+
+/** meshca cannot serve this now (cannot sign, cannot store); retrying later may work. */
+export class UnavailableError extends MeshcaError<UnavailableCode> {}
+
+/**
+ * The CA's own keys or certificates are missing, unreadable, expired or do not
+ * belong together. Stops the start; never answered to a client.
+ */
+export class CaIntegrityError extends Error {
+  override readonly name = 'CaIntegrityError';
+}

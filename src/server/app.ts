@@ -1,0 +1,42 @@
+/**
+ * Builds the Fastify application (one per listener: the mutual-TLS port and the
+ * local operator socket). Tests drive it through `inject()` without a port.
+ */
+import helmet from '@fastify/helmet';
+import Fastify, { type FastifyHttpsOptions, type FastifyInstance } from 'fastify';
+import type { Server } from 'node:https';
+import type { Logger as PinoLogger } from 'pino';
+import { randomUUID } from 'node:crypto';
+import { installAccessControl, type Authenticator } from './access-control.js';
+import { installErrorHandling } from './error-handler.js';
+import './request-context.js';
+import { mintRoutes } from './routes/mint.js';
+import { publicRoutes } from './routes/public.js';
+import { SMALL_BODY_LIMIT } from './schemas.js';
+import type { ServerServices } from './services.js';
+
+export interface AppOptions {
+  readonly services: ServerServices;
+  readonly authenticate: Authenticator;
+  readonly logger: PinoLogger;
+  /** TLS settings for the network listener; absent for the local socket and for inject() tests. */
+  readonly https?: FastifyHttpsOptions<Server>['https'];
+}
+
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: options.logger,
+    bodyLimit: SMALL_BODY_LIMIT,
+    genReqId: () => randomUUID(),
+    return503OnClosing: true,
+    ...(options.https ? { https: options.https } : {}),
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+  }) as unknown as FastifyInstance;
+  await app.register(helmet);
+  installErrorHandling(app);
+  installAccessControl(app, options.authenticate);
+  publicRoutes(app, options.services);
+  mintRoutes(app, options.services);
+  await app.ready();
+  return app;
+}

@@ -1,0 +1,65 @@
+/**
+ * The one place that turns failures into HTTP responses: every error becomes
+ * `{"error": {"code", "message"}}` with the status of its class. Internal
+ * causes are logged, never sent.
+ */
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import {
+  ConflictError, ForbiddenError, InvalidInputError, MeshcaError, NotFoundError, RateLimitedError, UnauthenticatedError,
+  UnavailableError, type ErrorCode,
+} from '../errors.js';
+
+const STATUS_BY_CLASS: ReadonlyArray<readonly [abstract new (...args: never[]) => MeshcaError, number]> = [
+  [InvalidInputError, 400],
+  [UnauthenticatedError, 401],
+  [ForbiddenError, 403],
+  [NotFoundError, 404],
+  [ConflictError, 409],
+  [RateLimitedError, 429],
+  [UnavailableError, 503],
+];
+
+export interface ErrorBody {
+  readonly error: { readonly code: ErrorCode | string; readonly message: string };
+}
+
+export function errorBody(code: string, message: string): ErrorBody {
+  return { error: { code, message } };
+}
+
+/** Status and public body for any thrown value. */
+export function describeError(err: unknown): { status: number; body: ErrorBody } {
+  if (err instanceof MeshcaError) {
+    const status = STATUS_BY_CLASS.find(([cls]) => err instanceof cls)?.[1] ?? 500;
+    return { status, body: errorBody(err.code, err.message) };
+  }
+  const fe = err as FastifyError;
+  if (fe.validation) return { status: 400, body: errorBody('invalid_request', `request ${fe.message}`) };
+  switch (fe.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return { status: 413, body: errorBody('payload_too_large', 'request body is larger than this endpoint accepts') };
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return { status: 415, body: errorBody('invalid_request', 'send the request body as application/json') };
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return { status: 400, body: errorBody('invalid_request', 'request body is not valid JSON') };
+  }
+  if (fe instanceof SyntaxError) return { status: 400, body: errorBody('invalid_request', 'request body is not valid JSON') };
+  if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+    return { status: fe.statusCode, body: errorBody('invalid_request', fe.message) };
+  }
+  return { status: 500, body: errorBody('internal', 'internal error; see the CA log for the request id') };
+}
+
+export function installErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
+    const { status, body } = describeError(err);
+    if (status >= 500) request.log.error({ err }, 'request failed');
+    else request.log.info({ code: body.error.code, status }, 'request refused');
+    if (err instanceof RateLimitedError) void reply.header('retry-after', String(err.retryAfterSeconds));
+    return reply.code(status).send(body);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send(errorBody('not_found', `no route ${request.method} ${request.url.split('?')[0]}`)),
+  );
+}

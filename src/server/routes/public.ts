@@ -1,0 +1,38 @@
+/** The only routes an anonymous caller may reach: health, readiness and the trust bundle. */
+import type { FastifyInstance } from 'fastify';
+import { bundleRootsDer, spiffeBundle } from '../../ca/trust-bundle.js';
+import { UnavailableError } from '../../errors.js';
+import { nowSeconds } from '../../time/clock.js';
+import { certificatesToPem } from '../../x509/pem.js';
+import { errorSchema } from '../schemas.js';
+import type { ServerServices } from '../services.js';
+
+export function publicRoutes(app: FastifyInstance, s: ServerServices): void {
+  app.get(
+    '/healthz',
+    { config: { action: 'health.read' }, schema: { response: { 200: { type: 'object', properties: { status: { type: 'string' } } } } } },
+    async () => ({ status: 'ok' }),
+  );
+
+  app.get(
+    '/readyz',
+    {
+      config: { action: 'health.read' },
+      schema: { response: { 200: { type: 'object', properties: { status: { type: 'string' } } }, 503: errorSchema } },
+    },
+    async () => {
+      s.authorities.current().signingIntermediate(nowSeconds(s.clock));
+      return { status: 'ready' };
+    },
+  );
+
+  app.get('/v1/bundle', { config: { action: 'bundle.read' } }, async (_request, reply) => {
+    const set = s.authorities.current();
+    if (set.bundleRoots().length === 0) throw new UnavailableError('ca_unavailable', 'the CA has no roots yet');
+    return reply.type('application/json').send(spiffeBundle(set, s.bundleRefreshHint));
+  });
+
+  app.get('/v1/bundle.pem', { config: { action: 'bundle.read' } }, async (_request, reply) =>
+    reply.type('application/x-pem-file').send(certificatesToPem(bundleRootsDer(s.authorities.current()))),
+  );
+}

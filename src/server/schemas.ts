@@ -1,0 +1,42 @@
+/** JSON schema fragments shared by routes. Sizes here are the first bound on every input. */
+import { MAX_CSR_PEM_BYTES } from '../x509/csr.js';
+
+export const csrSchema = { type: 'string', minLength: 1, maxLength: MAX_CSR_PEM_BYTES } as const;
+export const spiffeIdSchema = { type: 'string', minLength: 1, maxLength: 2048 } as const;
+export const ttlSchema = {
+  anyOf: [
+    { type: 'string', minLength: 2, maxLength: 12 },
+    { type: 'integer', minimum: 1, maximum: 999_999_999 },
+  ],
+} as const;
+export const dnsNamesSchema = { type: 'array', maxItems: 32, items: { type: 'string', minLength: 1, maxLength: 253 } } as const;
+export const nameSchema = { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._-]+$' } as const;
+
+export const errorSchema = {
+  type: 'object',
+  required: ['error'],
+  properties: {
+    error: {
+      type: 'object',
+      required: ['code', 'message'],
+      properties: { code: { type: 'string' }, message: { type: 'string' } },
+    },
+  },
+} as const;
+
+export const issuedSvidSchema = {
+  type: 'object',
+  required: ['spiffeId', 'serial', 'svid', 'notBefore', 'notAfter', 'renewAfter'],
+  properties: {
+    spiffeId: { type: 'string' },
+    serial: { type: 'string' },
+    svid: { type: 'string', description: 'PEM chain: the leaf, then intermediates' },
+    notBefore: { type: 'string' },
+    notAfter: { type: 'string' },
+    renewAfter: { type: 'string' },
+    entryId: { type: 'string' },
+  },
+} as const;
+
+/** Small bodies for everything but CSR batches. */
+export const SMALL_BODY_LIMIT = 64 * 1024;

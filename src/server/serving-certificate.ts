@@ -1,0 +1,90 @@
+/**
+ * The CA's own TLS certificate: an SVID for spiffe://<td>/meshca/server with
+ * DNS and IP SANs for its listen address, issued by the active intermediate
+ * with a key that never leaves memory, and renewed at half of its life.
+ */
+import { isIP } from 'node:net';
+import { SELF } from '../ca/caller.js';
+import type { SvidIssuer } from '../ca/svid-issuer.js';
+import type { ListenAddress } from '../config/parsers.js';
+import { parseDnsName, type DnsName } from '../identity/dns-name.js';
+import { SpiffeId } from '../identity/spiffe-id.js';
+import type { TrustDomain } from '../identity/trust-domain.js';
+import { nowSeconds, type Clock } from '../time/clock.js';
+import type { Duration } from '../time/duration.js';
+import { createCsr } from '../x509/csr-builder.js';
+import { VerifiedCsr } from '../x509/csr.js';
+import { generateKeyPair } from '../x509/keys.js';
+import { certificatesToPem } from '../x509/pem.js';
+
+export interface ServingCredentials {
+  readonly keyPem: string;
+  readonly chainPem: string;
+  readonly notBefore: number;
+  readonly notAfter: number;
+}
+
+export function ipBytes(address: string): Buffer | undefined {
+  const family = isIP(address);
+  if (family === 4) return Buffer.from(address.split('.').map(Number));
+  if (family !== 6) return undefined;
+  const [head, tail = ''] = address.split('::');
+  const parts = (s: string) => (s ? s.split(':') : []);
+  const h = parts(head!);
+  const t = parts(tail);
+  const groups = address.includes('::') ? [...h, ...Array(8 - h.length - t.length).fill('0'), ...t] : h;
+  return Buffer.from(groups.flatMap((g) => [parseInt(g, 16) >> 8, parseInt(g, 16) & 0xff]));
+}
+
+/** Names a client may use to reach the listener: always localhost and loopback, plus the listen host. */
+export function servingNames(listen: ListenAddress): { dnsNames: DnsName[]; ipAddresses: Buffer[] } {
+  const ips = new Set(['127.0.0.1', '::1']);
+  const dns = new Set<DnsName>([parseDnsName('localhost')]);
+  if (isIP(listen.host)) {
+    if (listen.host !== '0.0.0.0' && listen.host !== '::') ips.add(listen.host);
+  } else {
+    dns.add(parseDnsName(listen.host));
+  }
+  return { dnsNames: [...dns], ipAddresses: [...ips].map((ip) => ipBytes(ip)!) };
+}
+
+export class ServingCertificate {
+  private current: ServingCredentials | undefined;
+
+  constructor(
+    private readonly deps: { issuer: SvidIssuer; clock: Clock },
+    private readonly settings: { trustDomain: TrustDomain; listen: ListenAddress; ttl: Duration },
+  ) {}
+
+  credentials(): ServingCredentials {
+    if (!this.current) throw new Error('the serving certificate has not been issued yet');
+    return this.current;
+  }
+
+  async issue(): Promise<ServingCredentials> {
+    const keys = await generateKeyPair('ec-p256');
+    const csr = await VerifiedCsr.parse(await createCsr(keys.privateKey, keys.publicKey));
+    const svid = await this.deps.issuer.issue({
+      csr,
+      spiffeId: SpiffeId.fromSegments(this.settings.trustDomain, 'meshca', 'server'),
+      ...servingNames(this.settings.listen),
+      ttl: this.settings.ttl,
+      kind: 'server',
+      requestedBy: SELF,
+    });
+    this.current = {
+      keyPem: keys.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
+      chainPem: certificatesToPem(svid.chainDer),
+      notBefore: svid.notBefore,
+      notAfter: svid.notAfter,
+    };
+    return this.current;
+  }
+
+  /** True when half of the current certificate's life has passed (or there is none). */
+  isDue(): boolean {
+    if (!this.current) return true;
+    const half = this.current.notBefore + Math.floor((this.current.notAfter - this.current.notBefore) / 2);
+    return nowSeconds(this.deps.clock) >= half;
+  }
+}

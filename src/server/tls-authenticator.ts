@@ -1,0 +1,88 @@
+/**
+ * Who is calling over mutual TLS. The handshake verified the chain against the
+ * bundle of that moment; on every request we also check expiry against the
+ * clock and the caller's standing (revocation, agent status), so a connection
+ * kept alive does not outlive a credential.
+ */
+import type { FastifyRequest } from 'fastify';
+import type { TLSSocket } from 'node:tls';
+import type { X509Certificate } from 'node:crypto';
+import type { Caller } from '../ca/caller.js';
+import { UnauthenticatedError } from '../errors.js';
+import { SpiffeId } from '../identity/spiffe-id.js';
+import type { TrustDomain } from '../identity/trust-domain.js';
+import type { Clock } from '../time/clock.js';
+import type { Authenticator } from './access-control.js';
+import type { Authentication } from './request-context.js';
+
+/** Decides whether an authenticated caller is still in good standing; throws a 401/403 error if not. */
+export type StandingCheck = (caller: Caller) => Promise<void>;
+
+interface PeerIdentity {
+  readonly caller: Caller;
+  readonly notAfterMs: number;
+}
+
+/** Maps an SVID's SPIFFE ID to a meshca role by its reserved path. */
+export function callerForSpiffeId(id: SpiffeId, serial: string): Caller {
+  const [first, second, third, fourth, ...rest] = id.segments;
+  if (first === 'meshca' && rest.length === 0) {
+    if (second === 'agent' && third && fourth === undefined) return { role: 'agent', name: third, spiffeId: id, serial };
+    if (second === 'admin' && (third === 'operator' || third === 'auditor') && fourth) {
+      return third === 'operator' ? { role: 'operator', name: fourth, via: 'mtls' } : { role: 'auditor', name: fourth };
+    }
+  }
+  return { role: 'workload', name: id.toString(), spiffeId: id };
+}
+
+function anonymous(failure: UnauthenticatedError): Authentication {
+  return { caller: { role: 'anonymous' }, failure };
+}
+
+export function tlsAuthenticator(deps: { trustDomain: TrustDomain; clock: Clock; standing: StandingCheck }): Authenticator {
+  const peers = new WeakMap<TLSSocket, PeerIdentity | UnauthenticatedError>();
+
+  function identify(socket: TLSSocket): PeerIdentity | UnauthenticatedError | undefined {
+    const cached = peers.get(socket);
+    if (cached) return cached;
+    const cert: X509Certificate | undefined = socket.getPeerX509Certificate?.();
+    if (!cert) return undefined;
+    const result = classify(socket, cert, deps.trustDomain);
+    peers.set(socket, result);
+    return result;
+  }
+
+  return async (request: FastifyRequest): Promise<Authentication> => {
+    const socket = request.raw.socket as TLSSocket;
+    if (typeof socket.getPeerX509Certificate !== 'function') return { caller: { role: 'anonymous' } };
+    const peer = identify(socket);
+    if (peer === undefined) return { caller: { role: 'anonymous' } };
+    if (peer instanceof UnauthenticatedError) return anonymous(peer);
+    if (deps.clock.nowMs() >= peer.notAfterMs) {
+      return anonymous(new UnauthenticatedError('certificate_expired', 'the client certificate has expired'));
+    }
+    await deps.standing(peer.caller);
+    return { caller: peer.caller };
+  };
+}
+
+function classify(socket: TLSSocket, cert: X509Certificate, trustDomain: TrustDomain): PeerIdentity | UnauthenticatedError {
+  if (!socket.authorized) {
+    const reason = String(socket.authorizationError ?? 'unknown');
+    return reason === 'CERT_HAS_EXPIRED'
+      ? new UnauthenticatedError('certificate_expired', 'the client certificate has expired')
+      : new UnauthenticatedError('certificate_untrusted', `the client certificate is not trusted (${reason})`);
+  }
+  const uris = (cert.subjectAltName ?? '').split(', ').filter((n) => n.startsWith('URI:'));
+  if (uris.length !== 1) return new UnauthenticatedError('certificate_untrusted', 'the client certificate is not an SVID (one URI SAN)');
+  let id: SpiffeId;
+  try {
+    id = SpiffeId.parse(uris[0]!.slice(4));
+  } catch {
+    return new UnauthenticatedError('certificate_untrusted', 'the client certificate URI SAN is not a SPIFFE ID');
+  }
+  if (!id.memberOf(trustDomain)) {
+    return new UnauthenticatedError('certificate_untrusted', `the client certificate is from trust domain ${id.trustDomain.name}`);
+  }
+  return { caller: callerForSpiffeId(id, cert.serialNumber.toLowerCase()), notAfterMs: Date.parse(cert.validTo) };
+}

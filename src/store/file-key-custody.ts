@@ -1,0 +1,63 @@
+/**
+ * CA private keys as PKCS#8 PEM files in <data-dir>/keys, mode 0600, written
+ * atomically, and encrypted (AES-256-CBC, PBKDF2) when a passphrase is given.
+ */
+import { createPrivateKey, type KeyObject } from 'node:crypto';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { KeyCustody } from '../ca/ports.js';
+import { CaIntegrityError } from '../errors.js';
+import { writeFileAtomic } from '../platform/atomic-file.js';
+
+const SUFFIX = '.key.pem';
+
+export class FileKeyCustody implements KeyCustody {
+  constructor(
+    private readonly dir: string,
+    private readonly passphrase: string | undefined,
+  ) {}
+
+  describe(ref: string): string {
+    return join(this.dir, `${ref}${SUFFIX}`);
+  }
+
+  async save(ref: string, key: KeyObject): Promise<void> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    const pem = this.passphrase
+      ? key.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: this.passphrase })
+      : key.export({ type: 'pkcs8', format: 'pem' });
+    await writeFileAtomic(this.describe(ref), pem, 0o600);
+  }
+
+  async load(ref: string): Promise<KeyObject> {
+    const path = this.describe(ref);
+    let pem: string;
+    try {
+      pem = await readFile(path, 'utf8');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      const why = code === 'ENOENT' ? 'is missing' : code === 'EACCES' ? 'is not readable by this user' : `cannot be read (${code})`;
+      throw new CaIntegrityError(`CA key file ${path} ${why}`);
+    }
+    const encrypted = pem.includes('BEGIN ENCRYPTED PRIVATE KEY');
+    if (encrypted && !this.passphrase) {
+      throw new CaIntegrityError(`CA key file ${path} is encrypted; set MESHCA_KEY_PASSPHRASE or --key-passphrase-file`);
+    }
+    try {
+      return createPrivateKey(encrypted ? { key: pem, passphrase: this.passphrase } : { key: pem });
+    } catch {
+      throw new CaIntegrityError(
+        `CA key file ${path} is corrupt${encrypted ? ' or the passphrase is wrong' : ''}: it is not a PKCS#8 private key`,
+      );
+    }
+  }
+
+  async list(): Promise<string[]> {
+    try {
+      return (await readdir(this.dir)).filter((f) => f.endsWith(SUFFIX)).map((f) => f.slice(0, -SUFFIX.length));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+  }
+}

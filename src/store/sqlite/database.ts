@@ -1,0 +1,46 @@
+/** Opening the embedded SQLite datastore: WAL, full fsync on commit, migrations. */
+import Database from 'better-sqlite3';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { MIGRATIONS } from './migrations.js';
+
+export type Db = Database.Database;
+
+export interface OpenedDatabase {
+  readonly db: Db;
+  /** True when this call created the database file (the data directory held no datastore). */
+  readonly created: boolean;
+  readonly path: string;
+}
+
+export const DATABASE_FILE = 'meshca.db';
+
+export function openDatabase(dataDir: string, options: { readonly?: boolean } = {}): OpenedDatabase {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const path = join(dataDir, DATABASE_FILE);
+  const created = !existsSync(path);
+  if (options.readonly && created) throw new Error(`no meshca datastore at ${path}`);
+  const db = new Database(path, { readonly: options.readonly ?? false });
+  if (!options.readonly) {
+    db.pragma('journal_mode = WAL');
+    // FULL: a commit is on disk before it returns, so nothing is acknowledged that a crash could lose.
+    db.pragma('synchronous = FULL');
+  }
+  db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 5000');
+  if (!options.readonly) migrate(db);
+  return { db, created, path };
+}
+
+function migrate(db: Db): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > MIGRATIONS.length) {
+    throw new Error(`the datastore is at schema version ${current}, newer than this meshca (${MIGRATIONS.length}); upgrade meshca`);
+  }
+  for (let version = current; version < MIGRATIONS.length; version++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[version]!);
+      db.pragma(`user_version = ${version + 1}`);
+    })();
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * Versioned schema migrations, applied in order inside a transaction each;
+ * PRAGMA user_version records how far a database has come. Never edit a
+ * released migration: add the next one.
+ */
+export const MIGRATIONS: readonly string[] = [
+  // 1: authorities, issued certificates, the audit log
+  `
+  CREATE TABLE authorities (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('root', 'intermediate')),
+    state TEXT NOT NULL CHECK (state IN ('prepared', 'active', 'retired')),
+    parent_id TEXT,
+    cert_der BLOB NOT NULL,
+    upstream_chain TEXT NOT NULL DEFAULT '[]',
+    not_before INTEGER NOT NULL,
+    not_after INTEGER NOT NULL,
+    key_ref TEXT,
+    created_at INTEGER NOT NULL,
+    activated_at INTEGER,
+    retired_at INTEGER
+  );
+  CREATE TABLE ca_state (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+  );
+  INSERT INTO ca_state (name, value) VALUES ('bundle_sequence', 0);
+  CREATE TABLE certificates (
+    id INTEGER PRIMARY KEY,
+    serial TEXT NOT NULL UNIQUE,
+    spiffe_id TEXT NOT NULL,
+    dns_names TEXT NOT NULL,
+    not_before INTEGER NOT NULL,
+    not_after INTEGER NOT NULL,
+    public_key_sha256 TEXT NOT NULL,
+    key_type TEXT NOT NULL,
+    issuer_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    requested_by TEXT NOT NULL,
+    agent TEXT,
+    entry_id TEXT,
+    issued_at INTEGER NOT NULL,
+    cert_der BLOB NOT NULL,
+    revoked_at INTEGER,
+    revocation_reason TEXT
+  );
+  CREATE INDEX certificates_by_spiffe_id ON certificates (spiffe_id, id);
+  CREATE INDEX certificates_by_agent ON certificates (agent, id);
+  CREATE INDEX certificates_by_not_after ON certificates (not_after);
+  CREATE INDEX certificates_by_issuer ON certificates (issuer_id, not_after);
+  CREATE TABLE audit_events (
+    seq INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    data TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+  );
+  CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+  CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+  `,
+];

@@ -1,0 +1,33 @@
+/**
+ * A length of time in whole seconds, parsed once from text such as "30s",
+ * "10m", "1h" or "365d". Inside meshca durations are never strings.
+ */
+export type Duration = number & { readonly __unit: 'seconds' };
+
+const UNIT_SECONDS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600, d: 86400 };
+const DURATION = /^([0-9]{1,9})(s|m|h|d)$/;
+
+export class DurationSyntaxError extends Error {}
+
+export function parseDuration(text: string): Duration {
+  const match = DURATION.exec(text.trim());
+  if (!match) {
+    throw new DurationSyntaxError(`"${text}" is not a duration: expected a whole number followed by s, m, h or d (e.g. 30s, 10m, 1h, 365d)`);
+  }
+  const seconds = Number(match[1]) * UNIT_SECONDS[match[2]!]!;
+  if (seconds <= 0) throw new DurationSyntaxError(`"${text}" is not a positive duration`);
+  return seconds as Duration;
+}
+
+export function seconds(n: number): Duration {
+  if (!Number.isInteger(n) || n <= 0) throw new RangeError(`a duration is a positive whole number of seconds, got ${n}`);
+  return n as Duration;
+}
+
+/** The shortest exact rendering: 3600 → "1h", 90 → "90s". */
+export function formatDuration(d: Duration): string {
+  for (const [unit, size] of [['d', 86400], ['h', 3600], ['m', 60]] as const) {
+    if (d % size === 0) return `${d / size}${unit}`;
+  }
+  return `${d}s`;
+}

@@ -1,0 +1,81 @@
+/**
+ * Reading certificates meshca holds or is given by an operator (CA
+ * certificates, imported roots). Signatures are checked with node:crypto's
+ * X509Certificate, never by this parser.
+ */
+import { X509Certificate } from 'node:crypto';
+import forge from 'node-forge';
+import {
+  Asn1ParseError, children, is, parseDer, readOid, Tag, TagClass, valueBytes, type Asn1,
+} from './asn1.js';
+import { keyIdentifier } from './certificate.js';
+import { OID } from './oids.js';
+
+export interface CertificateFacts {
+  readonly der: Buffer;
+  /** Lowercase hex, without leading zero octets. */
+  readonly serialHex: string;
+  readonly subjectName: Asn1;
+  readonly spki: Asn1;
+  readonly notBefore: number;
+  readonly notAfter: number;
+  /** The subjectKeyIdentifier extension, or one computed from the key when absent. */
+  readonly keyId: Buffer;
+  readonly isCa: boolean;
+  readonly uris: readonly string[];
+  readonly x509: X509Certificate;
+}
+
+function readTime(node: Asn1 | undefined): number {
+  if (!node) throw new Asn1ParseError('missing time');
+  if (is(node, TagClass.UNIVERSAL, Tag.UTCTIME)) return forge.asn1.utcTimeToDate(node.value as string).getTime() / 1000;
+  if (is(node, TagClass.UNIVERSAL, Tag.GENERALIZEDTIME)) {
+    return forge.asn1.generalizedTimeToDate(node.value as string).getTime() / 1000;
+  }
+  throw new Asn1ParseError('expected a UTCTime or GeneralizedTime');
+}
+
+export function readCertificate(der: Buffer): CertificateFacts {
+  const x509 = new X509Certificate(der);
+  const [tbs] = children(parseDer(der));
+  const fields = children(tbs!);
+  const offset = is(fields[0], TagClass.CONTEXT_SPECIFIC, 0) ? 1 : 0;
+  const serial = fields[offset]!;
+  const [notBefore, notAfter] = children(fields[offset + 3]!);
+  const subjectName = fields[offset + 4]!;
+  const spki = fields[offset + 5]!;
+  const extensionsNode = fields.find((f) => is(f, TagClass.CONTEXT_SPECIFIC, 3));
+  let keyId: Buffer | undefined;
+  for (const ext of extensionsNode ? children(children(extensionsNode)[0]!) : []) {
+    const parts = children(ext);
+    if (readOid(parts[0]) === OID.subjectKeyIdentifier) {
+      keyId = valueBytes(parseDer(valueBytes(parts[parts.length - 1]!)));
+    }
+  }
+  const serialBytes = valueBytes(serial);
+  return {
+    der,
+    serialHex: stripLeadingZeros(serialBytes).toString('hex'),
+    subjectName,
+    spki,
+    notBefore: readTime(notBefore),
+    notAfter: readTime(notAfter),
+    keyId: keyId ?? keyIdentifier(spki),
+    isCa: x509.ca,
+    uris: (x509.subjectAltName ?? '')
+      .split(', ')
+      .filter((n) => n.startsWith('URI:'))
+      .map((n) => n.slice(4)),
+    x509,
+  };
+}
+
+function stripLeadingZeros(bytes: Buffer): Buffer {
+  let i = 0;
+  while (i < bytes.length - 1 && bytes[i] === 0) i++;
+  return bytes.subarray(i);
+}
+
+export function serialToHex(serial: Buffer): string {
+  return stripLeadingZeros(serial).toString('hex');
+}

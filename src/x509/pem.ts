@@ -1,0 +1,50 @@
+/** PEM (RFC 7468) encoding and a strict, bounded decoder. */
+
+export interface PemBlock {
+  readonly label: string;
+  readonly der: Buffer;
+}
+
+const BLOCK = /-----BEGIN ([A-Z0-9 ]{1,64})-----\r?\n([A-Za-z0-9+/=\r\n\t ]*?)-----END \1-----/g;
+
+export class PemError extends Error {}
+
+export function encodePem(label: string, der: Buffer): string {
+  const body = der.toString('base64').replace(/.{1,64}/g, '$&\n');
+  return `-----BEGIN ${label}-----\n${body}-----END ${label}-----\n`;
+}
+
+/** Every PEM block in the text, in order. Text between blocks (comments) is ignored. */
+export function decodePemBlocks(text: string): PemBlock[] {
+  const blocks: PemBlock[] = [];
+  for (const match of text.matchAll(BLOCK)) {
+    const base64 = match[2]!.replace(/[\r\n\t ]/g, '');
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(base64) || base64.length % 4 !== 0) {
+      throw new PemError(`the ${match[1]} block is not valid base64`);
+    }
+    blocks.push({ label: match[1]!, der: Buffer.from(base64, 'base64') });
+  }
+  return blocks;
+}
+
+/** Exactly one block with one of the given labels, or a PemError saying what was found instead. */
+export function decodeSinglePem(text: string, labels: readonly string[]): PemBlock {
+  const blocks = decodePemBlocks(text);
+  if (blocks.length === 0) throw new PemError(`expected a PEM block (${labels.join(' or ')}), found none`);
+  if (blocks.length > 1) throw new PemError(`expected one PEM block, found ${blocks.length}`);
+  const block = blocks[0]!;
+  if (!labels.includes(block.label)) throw new PemError(`expected ${labels.join(' or ')}, found ${block.label}`);
+  return block;
+}
+
+export function certificatesToPem(ders: readonly Buffer[]): string {
+  return ders.map((der) => encodePem('CERTIFICATE', der)).join('');
+}
+
+/** All CERTIFICATE blocks in the text; other blocks are refused. */
+export function decodeCertificates(text: string): Buffer[] {
+  return decodePemBlocks(text).map((b) => {
+    if (b.label !== 'CERTIFICATE') throw new PemError(`expected CERTIFICATE blocks, found ${b.label}`);
+    return b.der;
+  });
+}

@@ -1,0 +1,97 @@
+/**
+ * What goes into each kind of certificate meshca issues. Pure functions from
+ * decided facts to templates; nothing here decides identity, lifetime or
+ * policy (that is the CA's job) and nothing here signs.
+ */
+import type { Asn1 } from './asn1.js';
+import { distinguishedName, keyIdentifier, type CertificateTemplate } from './certificate.js';
+import {
+  authorityKeyIdentifier, basicConstraints, extKeyUsage, keyUsage, KeyUsageBit, subjectAltName, subjectKeyIdentifier,
+} from './extensions.js';
+import type { PublicKeyKind } from './keys.js';
+import { OID } from './oids.js';
+
+/** The parts of an issuing CA certificate a child certificate refers to. */
+export interface IssuerRef {
+  readonly subjectName: Asn1;
+  readonly keyId: Buffer;
+}
+
+export interface SvidFacts {
+  readonly serial: Buffer;
+  readonly spiffeId: string;
+  readonly dnsNames: readonly string[];
+  readonly ipAddresses: readonly Buffer[];
+  readonly spki: Asn1;
+  readonly keyKind: PublicKeyKind;
+  readonly notBefore: number;
+  readonly notAfter: number;
+  readonly issuer: IssuerRef;
+}
+
+const LEAF_SUBJECT = distinguishedName([[OID.organization, 'meshca']]);
+
+/**
+ * An X509-SVID leaf: exactly one URI SAN (the SPIFFE ID), cA=false, usable for
+ * both TLS sides, never for signing certificates or CRLs.
+ */
+export function svidTemplate(f: SvidFacts): CertificateTemplate {
+  const usage: number[] = [KeyUsageBit.digitalSignature];
+  if (f.keyKind.family === 'rsa') usage.push(KeyUsageBit.keyEncipherment);
+  return {
+    serial: f.serial,
+    issuerName: f.issuer.subjectName,
+    subjectName: LEAF_SUBJECT,
+    notBefore: f.notBefore,
+    notAfter: f.notAfter,
+    spki: f.spki,
+    extensions: [
+      basicConstraints(false),
+      keyUsage(usage),
+      extKeyUsage([OID.serverAuth, OID.clientAuth]),
+      subjectKeyIdentifier(keyIdentifier(f.spki)),
+      authorityKeyIdentifier(f.issuer.keyId),
+      subjectAltName({ uris: [f.spiffeId], dnsNames: f.dnsNames, ipAddresses: f.ipAddresses }, false),
+    ],
+  };
+}
+
+export interface CaFacts {
+  readonly serial: Buffer;
+  /** The trust domain's own ID, spiffe://<td>, carried as URI SAN as SPIFFE recommends for signing certificates. */
+  readonly trustDomainId: string;
+  readonly role: 'root' | 'intermediate';
+  readonly spki: Asn1;
+  readonly notBefore: number;
+  readonly notAfter: number;
+  /** Absent for a self-signed root. */
+  readonly issuer?: IssuerRef;
+}
+
+/**
+ * A signing certificate: a root (self-signed, no path length limit) or an
+ * intermediate (pathLen 0, so it can sign only leaves).
+ */
+export function caTemplate(f: CaFacts): CertificateTemplate {
+  const keyId = keyIdentifier(f.spki);
+  const subjectName = distinguishedName([
+    [OID.organization, 'meshca'],
+    [OID.commonName, `meshca ${f.role} ${keyId.subarray(0, 8).toString('hex')}`],
+  ]);
+  const issuer = f.issuer ?? { subjectName, keyId };
+  return {
+    serial: f.serial,
+    issuerName: issuer.subjectName,
+    subjectName,
+    notBefore: f.notBefore,
+    notAfter: f.notAfter,
+    spki: f.spki,
+    extensions: [
+      basicConstraints(true, f.role === 'intermediate' ? 0 : undefined),
+      keyUsage([KeyUsageBit.digitalSignature, KeyUsageBit.keyCertSign, KeyUsageBit.cRLSign]),
+      subjectKeyIdentifier(keyId),
+      authorityKeyIdentifier(issuer.keyId),
+      subjectAltName({ uris: [f.trustDomainId], dnsNames: [], ipAddresses: [] }, false),
+    ],
+  };
+}
