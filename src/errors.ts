@@ -16,6 +16,8 @@ export type InvalidInputCode =
   | 'invalid_ttl'
   | 'ttl_exceeds_max'
   | 'invalid_dns_name'
+  | 'invalid_name'
+  | 'reserved_spiffe_id'
   | 'batch_too_large';
 
 export type UnauthenticatedCode =

@@ -1,4 +1,8 @@
 /** The records the CA keeps. Times are whole seconds since the epoch. */
+import type { AgentName } from '../identity/agent-name.js';
+import type { DnsName } from '../identity/dns-name.js';
+import type { SpiffeId } from '../identity/spiffe-id.js';
+import type { Duration } from '../time/duration.js';
 
 export type AuthorityKind = 'root' | 'intermediate';
 
@@ -57,4 +61,42 @@ export interface AuditEvent {
   /** Who caused it, e.g. "agent:web-1", "operator:alice", "meshca". */
   readonly actor: string;
   readonly data: Readonly<Record<string, unknown>>;
+}
+
+/** A join token, stored only as its SHA-256 hash. */
+export interface JoinTokenRecord {
+  readonly hash: string;
+  readonly agent: string;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+  readonly createdBy: string;
+  readonly usedAt: number | null;
+}
+
+/** active: may renew and fetch; evicted: must attest again with a new token; banned: may not attest until unbanned. */
+export type AgentStatus = 'active' | 'evicted' | 'banned';
+
+export interface AgentRecord {
+  readonly name: string;
+  readonly status: AgentStatus;
+  readonly attestedAt: number;
+  readonly lastSeen: number | null;
+  /** Serial and expiry of the newest agent SVID. */
+  readonly svidSerial: string | null;
+  readonly svidNotAfter: number | null;
+  readonly statusChangedAt: number;
+}
+
+/** A registration entry: grants one agent the right to obtain SVIDs for one SPIFFE ID. */
+export interface EntryRecord {
+  readonly id: string;
+  readonly agent: AgentName;
+  readonly spiffeId: SpiffeId;
+  /** Lifetime of SVIDs for this entry; null means the CA default. */
+  readonly ttl: Duration | null;
+  readonly dnsNames: readonly DnsName[];
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  /** Increases on every change, so agents can tell an entry changed. */
+  readonly revision: number;
 }

@@ -18,7 +18,7 @@ import { keyLabel } from '../x509/keys.js';
 import { svidTemplate } from '../x509/profiles.js';
 import { randomSerial, type RandomSource } from '../x509/serial.js';
 import type { AuthoritySet } from './authority-set.js';
-import type { CertificateKind, IssuedCertificateRecord } from './model.js';
+import type { AuditEvent, CertificateKind, IssuedCertificateRecord } from './model.js';
 import type { IssuanceLedger } from './ports.js';
 import { decideValidity, type LifetimePolicy } from './validity.js';
 
@@ -46,6 +46,12 @@ export interface IssuedSvid {
   readonly issuerId: string;
 }
 
+export interface SignedSvid {
+  readonly svid: IssuedSvid;
+  readonly record: IssuedCertificateRecord;
+  readonly event: AuditEvent;
+}
+
 export interface SvidIssuerDeps {
   readonly authorities: { current(): AuthoritySet };
   readonly ledger: IssuanceLedger;
@@ -64,7 +70,19 @@ export class SvidIssuer {
     private readonly settings: SvidIssuerSettings,
   ) {}
 
+  /** Signs and records; resolves only once the record is durable. */
   async issue(req: SvidRequest): Promise<IssuedSvid> {
+    const signed = await this.sign(req);
+    await this.deps.ledger.recordIssued(signed.record, signed.event);
+    return signed.svid;
+  }
+
+  /**
+   * Signs without recording, for callers that must record the certificate in
+   * the same transaction as another change (attestation consumes a token). The
+   * result must not be handed out before its record is committed.
+   */
+  async sign(req: SvidRequest): Promise<SignedSvid> {
     if (!req.spiffeId.memberOf(this.settings.trustDomain)) {
       throw new InvalidInputError(
         'foreign_trust_domain',
@@ -104,7 +122,7 @@ export class SvidIssuer {
       issuedAt: now,
       certDer: leaf,
     };
-    await this.deps.ledger.recordIssued(record, {
+    const event: AuditEvent = {
       type: 'certificate.issued',
       actor: record.requestedBy,
       data: {
@@ -119,8 +137,8 @@ export class SvidIssuer {
         notAfter: record.notAfter,
         issuer: record.issuerId,
       },
-    });
-    return {
+    };
+    const svid: IssuedSvid = {
       serial: record.serial,
       spiffeId: req.spiffeId,
       chainDer: [leaf, ...authorities.chainFor(issuer)],
@@ -128,5 +146,6 @@ export class SvidIssuer {
       notAfter: validity.notAfter,
       issuerId: issuer.record.id,
     };
+    return { svid, record, event };
   }
 }

@@ -11,6 +11,10 @@ import { AuthorityManager } from '../ca/authority-manager.js';
 import { SELF } from '../ca/caller.js';
 import { bundleRootsDer } from '../ca/trust-bundle.js';
 import { SvidIssuer } from '../ca/svid-issuer.js';
+import { AgentService } from '../ca/agent-service.js';
+import { EntryService } from '../ca/entry-service.js';
+import { RateLimiter } from '../server/rate-limiter.js';
+import { SqliteRegistrationStore } from '../store/sqlite/registration-store.js';
 import { formatListenAddress, type ListenAddress } from '../config/parsers.js';
 import type { ServerConfig } from '../config/server-config.js';
 import { buildApp } from '../server/app.js';
@@ -21,10 +25,13 @@ import { openDatabase } from '../store/sqlite/database.js';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
 import { FileKeyCustody } from '../store/file-key-custody.js';
 import { systemClock, type Clock } from '../time/clock.js';
-import { formatDuration } from '../time/duration.js';
+import { formatDuration, seconds } from '../time/duration.js';
 import { certificatesToPem } from '../x509/pem.js';
 import { cryptoRandom, type RandomSource } from '../x509/serial.js';
 import { claimSocket, restrictSocket, socketPath } from './local-socket.js';
+
+/** Most CSRs one workload SVID request may carry. */
+const MAX_BATCH = 64;
 
 export interface CaOverrides {
   readonly clock?: Clock;
@@ -63,7 +70,30 @@ export async function startCa(config: ServerConfig, logger: Logger, overrides: C
       { authorities: manager, ledger: store, clock, random },
       { trustDomain: config.trustDomain, lifetimes: { defaultTtl: config.svidTtl, maxTtl: config.svidMaxTtl } },
     );
-    const services: ServerServices = { clock, authorities: manager, issuer, bundleRefreshHint: config.bundleRefreshHint };
+    const registrations = new SqliteRegistrationStore(db, store.audit, clock);
+    const agents = new AgentService(
+      { store: registrations, issuer, clock, random },
+      { trustDomain: config.trustDomain, tokenTtl: config.joinTokenTtl, tokenMaxTtl: seconds(30 * 86400) },
+    );
+    const entries = new EntryService(
+      { store: registrations, issuer, clock, random },
+      { trustDomain: config.trustDomain, maxTtl: config.svidMaxTtl },
+    );
+    cleanups.unshift(() => agents.flushSeen());
+    const services: ServerServices = {
+      trustDomain: config.trustDomain,
+      clock,
+      authorities: manager,
+      issuer,
+      bundleRefreshHint: config.bundleRefreshHint,
+      agents,
+      entries,
+      limits: {
+        signing: new RateLimiter(clock, config.agentRateLimit, config.agentRateLimit * 4),
+        attestation: new RateLimiter(clock, config.attestRateLimit / 60, config.attestRateLimit),
+        maxBatch: MAX_BATCH,
+      },
+    };
 
     const serving = new ServingCertificate(
       { issuer, clock },
@@ -82,7 +112,11 @@ export async function startCa(config: ServerConfig, logger: Logger, overrides: C
       services,
       logger: logger.child({ listener: 'tls' }),
       https: tlsOptions(),
-      authenticate: tlsAuthenticator({ trustDomain: config.trustDomain, clock, standing: async () => undefined }),
+      authenticate: tlsAuthenticator({
+        trustDomain: config.trustDomain,
+        clock,
+        standing: (caller, serial) => agents.checkStanding(caller, serial),
+      }),
     });
     cleanups.unshift(() => tlsApp.close());
     const refreshTls = () => (tlsApp.server as unknown as import('node:tls').Server).setSecureContext(tlsOptions());
@@ -108,6 +142,7 @@ export async function startCa(config: ServerConfig, logger: Logger, overrides: C
       ticking = true;
       try {
         await manager.tick();
+        await agents.flushSeen();
         if (serving.isDue()) {
           await serving.issue();
           refreshTls();

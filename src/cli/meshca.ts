@@ -4,16 +4,21 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/options.js';
 import { CaIntegrityError } from '../errors.js';
 import { AdminRequestError } from './admin-client.js';
+import { registerAdmin } from './commands/admin.js';
+import { registerAgent } from './commands/agent.js';
+import { registerEntry } from './commands/entry.js';
 import { registerMint } from './commands/mint.js';
 import { registerServer } from './commands/server.js';
+import { registerToken } from './commands/token.js';
 
 const program = new Command('meshca')
   .description('a small, auditable mutual-TLS certificate authority for service meshes')
   .showHelpAfterError()
   .exitOverride();
 
-registerServer(program);
-registerMint(program);
+for (const register of [registerServer, registerMint, registerToken, registerEntry, registerAgent, registerAdmin]) {
+  register(program);
+}
 
 try {
   await program.parseAsync(process.argv);

@@ -37,3 +37,8 @@ export function parseLogLevel(raw: string): LogLevel {
   if (!(LOG_LEVELS as readonly string[]).includes(raw)) throw new Error(`"${raw}" is not a log level`);
   return raw as LogLevel;
 }
+
+export function parsePositiveInt(raw: string): number {
+  if (!/^[0-9]{1,9}$/.test(raw) || Number(raw) === 0) throw new Error(`"${raw}" is not a positive integer`);
+  return Number(raw);
+}

@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { formatDuration, type Duration } from '../time/duration.js';
 import { ConfigError, resolveOptions, type ConfigSources, type OptionTable } from './options.js';
 import {
-  parseDurationValue, parseListenAddress, parseLogLevel, parseNonEmpty, parseTrustDomain, LOG_LEVELS,
+  parseDurationValue, parseListenAddress, parseLogLevel, parseNonEmpty, parsePositiveInt, parseTrustDomain, LOG_LEVELS,
 } from './parsers.js';
 
 const DURATION = 'a whole number with s, m, h or d, e.g. 30s, 10m, 1h, 365d';
@@ -20,6 +20,14 @@ export const SERVER_OPTIONS = {
   svidTtl: { name: 'svid-ttl', default: '1h', expected: DURATION, parse: parseDurationValue },
   svidMaxTtl: { name: 'svid-max-ttl', default: '4h', expected: DURATION, parse: parseDurationValue },
   bundleRefreshHint: { name: 'bundle-refresh-hint', default: '5m', expected: DURATION, parse: parseDurationValue },
+  joinTokenTtl: { name: 'join-token-ttl', default: '10m', expected: DURATION, parse: parseDurationValue },
+  agentRateLimit: {
+    name: 'agent-rate-limit', default: '50', expected: 'CSRs per second per agent, a positive integer', parse: parsePositiveInt,
+  },
+  attestRateLimit: {
+    name: 'attest-rate-limit', default: '30', expected: 'attestation attempts per minute per address, a positive integer',
+    parse: parsePositiveInt,
+  },
   keyPassphraseFile: { name: 'key-passphrase-file', expected: 'a readable file', parse: parseNonEmpty },
   logLevel: { name: 'log-level', default: 'info', expected: LOG_LEVELS.join(', '), parse: parseLogLevel },
 } satisfies OptionTable;
@@ -33,6 +41,9 @@ export interface ServerConfig {
   readonly svidTtl: Duration;
   readonly svidMaxTtl: Duration;
   readonly bundleRefreshHint: Duration;
+  readonly joinTokenTtl: Duration;
+  readonly agentRateLimit: number;
+  readonly attestRateLimit: number;
   /** Encrypts CA keys at rest; from MESHCA_KEY_PASSPHRASE or the passphrase file. Never logged. */
   readonly keyPassphrase: string | undefined;
   readonly logLevel: ReturnType<typeof parseLogLevel>;

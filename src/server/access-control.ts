@@ -8,22 +8,35 @@ import type { Authentication } from './request-context.js';
 export type Authenticator = (request: FastifyRequest) => Promise<Authentication>;
 
 const ANONYMOUS: Authentication = { caller: { role: 'anonymous' } };
+const catalogs = new WeakMap<FastifyInstance, string[]>();
+
+/** "METHOD /path" of every route registered with access control, e.g. for a test that every route is covered. */
+export function routeCatalog(app: FastifyInstance): readonly string[] {
+  return catalogs.get(app) ?? [];
+}
 
 export function installAccessControl(app: FastifyInstance, authenticate: Authenticator): void {
+  const catalog: string[] = [];
+  catalogs.set(app, catalog);
   app.decorateRequest('authentication', null as unknown as Authentication);
   app.addHook('onRoute', (route) => {
     // A route without a declared action would be reachable by anyone: refuse to start instead.
     if (!route.config?.action) throw new Error(`route ${route.method} ${route.url} declares no action`);
+    for (const method of [route.method].flat()) if (method !== 'HEAD') catalog.push(`${method} ${route.url}`);
   });
   app.addHook('onRequest', async (request) => {
     request.authentication = ANONYMOUS;
     const action = request.routeOptions.config.action;
     if (!action) return; // unknown route: the not-found handler answers
+    if (ACCESS[action] === 'public') {
+      // A credential in bad standing does not stop anyone reaching what is public to all.
+      request.authentication = await authenticate(request).catch(() => ANONYMOUS);
+      return;
+    }
     const authentication = await authenticate(request);
     request.authentication = authentication;
     const { caller } = authentication;
     if (caller.role !== 'anonymous') request.log = request.log.child({ caller: callerLabel(caller) });
-    if (ACCESS[action] === 'public') return;
     if (caller.role === 'anonymous') {
       throw authentication.failure ?? new UnauthenticatedError('unauthenticated', 'this route needs a client certificate');
     }

@@ -10,8 +10,13 @@ import { randomUUID } from 'node:crypto';
 import { installAccessControl, type Authenticator } from './access-control.js';
 import { installErrorHandling } from './error-handler.js';
 import './request-context.js';
+import { adminCredentialRoutes } from './routes/admin-credentials.js';
+import { agentRoutes } from './routes/agent.js';
+import { agentAdminRoutes } from './routes/agents.js';
+import { entryRoutes } from './routes/entries.js';
 import { mintRoutes } from './routes/mint.js';
 import { publicRoutes } from './routes/public.js';
+import { tokenRoutes } from './routes/tokens.js';
 import { SMALL_BODY_LIMIT } from './schemas.js';
 import type { ServerServices } from './services.js';
 
@@ -35,8 +40,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(helmet);
   installErrorHandling(app);
   installAccessControl(app, options.authenticate);
-  publicRoutes(app, options.services);
-  mintRoutes(app, options.services);
+  for (const routes of [publicRoutes, mintRoutes, agentRoutes, tokenRoutes, entryRoutes, agentAdminRoutes, adminCredentialRoutes]) {
+    routes(app, options.services);
+  }
   await app.ready();
   return app;
 }

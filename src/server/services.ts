@@ -1,12 +1,27 @@
 /** What the HTTP layer needs from the rest of meshca; the composition root provides it. */
+import type { AgentService } from '../ca/agent-service.js';
 import type { AuthoritySet } from '../ca/authority-set.js';
+import type { EntryService } from '../ca/entry-service.js';
 import type { SvidIssuer } from '../ca/svid-issuer.js';
+import type { TrustDomain } from '../identity/trust-domain.js';
 import type { Clock } from '../time/clock.js';
 import type { Duration } from '../time/duration.js';
+import type { RateLimiter } from './rate-limiter.js';
 
 export interface ServerServices {
+  readonly trustDomain: TrustDomain;
   readonly clock: Clock;
   readonly authorities: { current(): AuthoritySet };
   readonly issuer: SvidIssuer;
   readonly bundleRefreshHint: Duration;
+  readonly agents: AgentService;
+  readonly entries: EntryService;
+  readonly limits: {
+    /** Per agent, in CSRs. */
+    readonly signing: RateLimiter;
+    /** Per remote address, in attempts. */
+    readonly attestation: RateLimiter;
+    /** Most CSRs in one workload SVID request. */
+    readonly maxBatch: number;
+  };
 }

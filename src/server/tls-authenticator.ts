@@ -8,6 +8,7 @@ import type { FastifyRequest } from 'fastify';
 import type { TLSSocket } from 'node:tls';
 import type { X509Certificate } from 'node:crypto';
 import type { Caller } from '../ca/caller.js';
+import { RESERVED_SEGMENT } from '../ca/reserved-ids.js';
 import { UnauthenticatedError } from '../errors.js';
 import { SpiffeId } from '../identity/spiffe-id.js';
 import type { TrustDomain } from '../identity/trust-domain.js';
@@ -16,17 +17,18 @@ import type { Authenticator } from './access-control.js';
 import type { Authentication } from './request-context.js';
 
 /** Decides whether an authenticated caller is still in good standing; throws a 401/403 error if not. */
-export type StandingCheck = (caller: Caller) => Promise<void>;
+export type StandingCheck = (caller: Caller, serial: string) => Promise<void>;
 
 interface PeerIdentity {
   readonly caller: Caller;
+  readonly serial: string;
   readonly notAfterMs: number;
 }
 
 /** Maps an SVID's SPIFFE ID to a meshca role by its reserved path. */
 export function callerForSpiffeId(id: SpiffeId, serial: string): Caller {
   const [first, second, third, fourth, ...rest] = id.segments;
-  if (first === 'meshca' && rest.length === 0) {
+  if (first === RESERVED_SEGMENT && rest.length === 0) {
     if (second === 'agent' && third && fourth === undefined) return { role: 'agent', name: third, spiffeId: id, serial };
     if (second === 'admin' && (third === 'operator' || third === 'auditor') && fourth) {
       return third === 'operator' ? { role: 'operator', name: fourth, via: 'mtls' } : { role: 'auditor', name: fourth };
@@ -61,7 +63,7 @@ export function tlsAuthenticator(deps: { trustDomain: TrustDomain; clock: Clock;
     if (deps.clock.nowMs() >= peer.notAfterMs) {
       return anonymous(new UnauthenticatedError('certificate_expired', 'the client certificate has expired'));
     }
-    await deps.standing(peer.caller);
+    await deps.standing(peer.caller, peer.serial);
     return { caller: peer.caller };
   };
 }
@@ -84,5 +86,6 @@ function classify(socket: TLSSocket, cert: X509Certificate, trustDomain: TrustDo
   if (!id.memberOf(trustDomain)) {
     return new UnauthenticatedError('certificate_untrusted', `the client certificate is from trust domain ${id.trustDomain.name}`);
   }
-  return { caller: callerForSpiffeId(id, cert.serialNumber.toLowerCase()), notAfterMs: Date.parse(cert.validTo) };
+  const serial = cert.serialNumber.toLowerCase();
+  return { caller: callerForSpiffeId(id, serial), serial, notAfterMs: Date.parse(cert.validTo) };
 }

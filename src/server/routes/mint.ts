@@ -1,6 +1,7 @@
 /** POST /v1/svids/mint: an operator obtains an SVID for any identity of the trust domain, like `spire-server x509 mint`. */
 import type { FastifyInstance } from 'fastify';
 import { callerLabel } from '../../ca/caller.js';
+import { assertNotReserved } from '../../ca/reserved-ids.js';
 import { bundleRootsDer } from '../../ca/trust-bundle.js';
 import { SpiffeId } from '../../identity/spiffe-id.js';
 import { VerifiedCsr } from '../../x509/csr.js';
@@ -41,6 +42,7 @@ export function mintRoutes(app: FastifyInstance, s: ServerServices): void {
     },
     async (request) => {
       const spiffeId = SpiffeId.parseWorkload(request.body.spiffeId);
+      assertNotReserved(spiffeId);
       const ttl = ttlField(request.body.ttl);
       const dnsNames = dnsNamesField(request.body.dns);
       const csr = await VerifiedCsr.parse(request.body.csr);

@@ -62,4 +62,36 @@ export const MIGRATIONS: readonly string[] = [
   CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
   `,
+  // 2: join tokens, agents, registration entries
+  `
+  CREATE TABLE join_tokens (
+    hash TEXT PRIMARY KEY,
+    agent TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    created_by TEXT NOT NULL,
+    used_at INTEGER
+  );
+  CREATE INDEX join_tokens_by_agent ON join_tokens (agent);
+  CREATE TABLE agents (
+    name TEXT PRIMARY KEY,
+    status TEXT NOT NULL CHECK (status IN ('active', 'evicted', 'banned')),
+    attested_at INTEGER NOT NULL,
+    last_seen INTEGER,
+    svid_serial TEXT,
+    svid_not_after INTEGER,
+    status_changed_at INTEGER NOT NULL
+  );
+  CREATE TABLE entries (
+    id TEXT PRIMARY KEY,
+    agent TEXT NOT NULL,
+    spiffe_id TEXT NOT NULL,
+    ttl INTEGER,
+    dns_names TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    revision INTEGER NOT NULL,
+    UNIQUE (agent, spiffe_id)
+  );
+  `,
 ];

@@ -9,6 +9,7 @@ import { UnavailableError } from '../../errors.js';
 import { nowSeconds, type Clock } from '../../time/clock.js';
 import { AuditAppender } from './audit-appender.js';
 import type { Db } from './database.js';
+import { prepareCertificateInsert } from './certificate-rows.js';
 import { GroupCommit } from './group-commit.js';
 
 interface AuthorityRow {
@@ -35,15 +36,11 @@ export class SqliteStore implements IssuanceLedger, AuthorityJournal {
     private readonly clock: Clock,
   ) {
     this.audit = new AuditAppender(db);
-    const insertCert = db.prepare(`INSERT INTO certificates
-      (serial, spiffe_id, dns_names, not_before, not_after, public_key_sha256, key_type, issuer_id, kind,
-       requested_by, agent, entry_id, issued_at, cert_der)
-      VALUES (@serial, @spiffeId, @dnsNames, @notBefore, @notAfter, @publicKeySha256, @keyType, @issuerId, @kind,
-       @requestedBy, @agent, @entryId, @issuedAt, @certDer)`);
+    const insertCert = prepareCertificateInsert(db);
     const writeBatch = db.transaction((items: readonly { record: IssuedCertificateRecord; event: AuditEvent }[]) => {
       const at = nowSeconds(this.clock);
       for (const { record, event } of items) {
-        insertCert.run({ ...record, dnsNames: JSON.stringify(record.dnsNames) });
+        insertCert(record);
         this.audit.append(event, at);
       }
     });

@@ -1,0 +1,46 @@
+/** The CA's HTTP API as the agent sees it: the wire shapes, in the agent's own terms. */
+
+export interface SvidWire {
+  readonly spiffeId: string;
+  readonly serial: string;
+  /** PEM chain, leaf first. */
+  readonly svid: string;
+  readonly notBefore: string;
+  readonly notAfter: string;
+  readonly renewAfter: string;
+}
+
+export interface WorkloadSvidWire extends SvidWire {
+  readonly entryId: string;
+}
+
+export interface EntryWire {
+  readonly id: string;
+  readonly agent: string;
+  readonly spiffeId: string;
+  readonly ttl: number | null;
+  readonly dns: readonly string[];
+  readonly revision: number;
+}
+
+export interface SyncWire {
+  readonly entries: readonly EntryWire[];
+  readonly bundle: string;
+  readonly bundleSequence: number;
+}
+
+export class CaRequestError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly retryAfterSeconds?: number,
+  ) {
+    super(message);
+  }
+
+  /** The CA answered that this credential will never work again (evicted, banned, revoked, expired). */
+  get credentialRejected(): boolean {
+    return this.status === 401 || this.code === 'agent_evicted' || this.code === 'agent_banned';
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * The agent's client for the CA: HTTPS with the agent SVID as client
+ * certificate, over keep-alive connections (a handshake per request would cost
+ * more than the signing). The connection pool is rebuilt whenever the agent's
+ * credential or trust bundle changes.
+ */
+import { Agent, request } from 'node:https';
+import { CaRequestError, type SvidWire, type SyncWire, type WorkloadSvidWire } from './ca-api.js';
+
+export interface ClientCredential {
+  readonly keyPem: string;
+  /** Leaf first. */
+  readonly chainPem: string;
+}
+
+export interface CaClientOptions {
+  readonly serverUrl: URL;
+  /** Per-request timeout in milliseconds. */
+  readonly timeoutMs?: number;
+}
+
+export class CaClient {
+  private pool: Agent | undefined;
+  private trustPem = '';
+  private credential: ClientCredential | undefined;
+
+  constructor(private readonly options: CaClientOptions) {}
+
+  /** Sets the roots used to verify the CA and the credential presented to it; takes effect on the next request. */
+  configure(trustPem: string, credential: ClientCredential | undefined): void {
+    if (trustPem === this.trustPem && credential === this.credential) return;
+    this.trustPem = trustPem;
+    this.credential = credential;
+    this.pool?.destroy();
+    this.pool = undefined;
+  }
+
+  close(): void {
+    this.pool?.destroy();
+    this.pool = undefined;
+  }
+
+  attest(token: string, csr: string): Promise<{ svid: SvidWire; bundle: string }> {
+    return this.call('POST', '/v1/agent/attest', { token, csr });
+  }
+
+  renew(csr: string): Promise<{ svid: SvidWire; bundle: string }> {
+    return this.call('POST', '/v1/agent/renew', { csr });
+  }
+
+  sync(): Promise<SyncWire> {
+    return this.call('GET', '/v1/agent/entries');
+  }
+
+  workloadSvids(requests: ReadonlyArray<{ entryId: string; csr: string }>): Promise<{ svids: WorkloadSvidWire[]; bundle: string }> {
+    return this.call('POST', '/v1/agent/svids', { requests });
+  }
+
+  private connectionPool(): Agent {
+    this.pool ??= new Agent({
+      keepAlive: true,
+      maxSockets: 4,
+      ca: this.trustPem,
+      ...(this.credential ? { key: this.credential.keyPem, cert: this.credential.chainPem } : {}),
+    });
+    return this.pool;
+  }
+
+  call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const url = new URL(path, this.options.serverUrl);
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    return new Promise<T>((resolve, reject) => {
+      const req = request(
+        url,
+        {
+          method,
+          agent: this.connectionPool(),
+          timeout: this.options.timeoutMs ?? 10_000,
+          headers: payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {},
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', reject);
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            const status = res.statusCode ?? 0;
+            let parsed: unknown;
+            try {
+              parsed = text ? JSON.parse(text) : undefined;
+            } catch {
+              parsed = undefined;
+            }
+            if (status >= 200 && status < 300) return resolve(parsed as T);
+            const error = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error;
+            const retryAfter = Number(res.headers['retry-after']);
+            reject(
+              new CaRequestError(status, error?.code ?? 'http_error', error?.message ?? `HTTP ${status}`, Number.isFinite(retryAfter) ? retryAfter : undefined),
+            );
+          });
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error(`request to ${url.origin} timed out`)));
+      req.on('error', reject);
+      req.end(payload);
+    });
+  }
+}

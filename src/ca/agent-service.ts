@@ -1,0 +1,182 @@
+/**
+ * Agents: join-token attestation, agent SVID renewal, standing checks on every
+ * request, and the operator's evict / ban / unban. Like SPIRE's node
+ * attestation, a token proves who an agent is exactly once.
+ */
+import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError, UnauthenticatedError } from '../errors.js';
+import type { AgentName } from '../identity/agent-name.js';
+import type { TrustDomain } from '../identity/trust-domain.js';
+import { nowSeconds, type Clock } from '../time/clock.js';
+import { formatDuration, type Duration } from '../time/duration.js';
+import type { VerifiedCsr } from '../x509/csr.js';
+import type { RandomSource } from '../x509/serial.js';
+import type { Caller } from './caller.js';
+import { hashJoinToken, looksLikeJoinToken, newJoinToken } from './join-tokens.js';
+import type { AgentRecord, AgentStatus } from './model.js';
+import type { RegistrationStore } from './registration-ports.js';
+import { agentSpiffeId } from './reserved-ids.js';
+import type { IssuedSvid, SvidIssuer } from './svid-issuer.js';
+
+export interface AgentServiceDeps {
+  readonly store: RegistrationStore;
+  readonly issuer: SvidIssuer;
+  readonly clock: Clock;
+  readonly random: RandomSource;
+}
+
+export interface AgentSettings {
+  readonly trustDomain: TrustDomain;
+  readonly tokenTtl: Duration;
+  readonly tokenMaxTtl: Duration;
+}
+
+export interface CreatedToken {
+  readonly token: string;
+  readonly agent: string;
+  readonly expiresAt: number;
+}
+
+const INVALID_TOKEN = 'the join token is unknown, already used or expired';
+
+export class AgentService {
+  /** Last request time per agent, written to the datastore in batches rather than on every request. */
+  private readonly seen = new Map<string, number>();
+
+  constructor(
+    private readonly deps: AgentServiceDeps,
+    private readonly settings: AgentSettings,
+  ) {}
+
+  async createToken(agent: AgentName, ttl: Duration | undefined, createdBy: string): Promise<CreatedToken> {
+    const lifetime = ttl ?? this.settings.tokenTtl;
+    if (lifetime > this.settings.tokenMaxTtl) {
+      throw new InvalidInputError('invalid_ttl', `a join token may live at most ${formatDuration(this.settings.tokenMaxTtl)}`);
+    }
+    const existing = await this.deps.store.getAgent(agent);
+    if (existing?.status === 'banned') throw new ForbiddenError('agent_banned', `agent ${agent} is banned; unban it first`);
+    const now = nowSeconds(this.deps.clock);
+    const token = newJoinToken(this.deps.random);
+    const expiresAt = now + lifetime;
+    await this.deps.store.createToken(
+      { hash: hashJoinToken(token), agent, createdAt: now, expiresAt, createdBy, usedAt: null },
+      { type: 'token.created', actor: createdBy, data: { agent, expiresAt, tokenHash: hashJoinToken(token).slice(0, 16) } },
+    );
+    return { token, agent, expiresAt };
+  }
+
+  /** Exchanges a join token and a CSR for an agent SVID; the token is spent in the same transaction. */
+  async attest(token: string, csr: VerifiedCsr): Promise<IssuedSvid> {
+    if (!looksLikeJoinToken(token)) throw new UnauthenticatedError('invalid_token', INVALID_TOKEN);
+    const now = nowSeconds(this.deps.clock);
+    const hash = hashJoinToken(token);
+    const record = await this.deps.store.findToken(hash);
+    if (!record || record.usedAt !== null || record.expiresAt <= now) throw new UnauthenticatedError('invalid_token', INVALID_TOKEN);
+    const name = record.agent as AgentName;
+    const previous = await this.deps.store.getAgent(name);
+    if (previous?.status === 'banned') throw new ForbiddenError('agent_banned', `agent ${name} is banned`);
+    const label = `agent:${name}`;
+    const signed = await this.deps.issuer.sign({
+      csr,
+      spiffeId: agentSpiffeId(this.settings.trustDomain, name),
+      kind: 'agent',
+      requestedBy: label,
+      agent: name,
+    });
+    const agent: AgentRecord = {
+      name,
+      status: 'active',
+      attestedAt: now,
+      lastSeen: now,
+      svidSerial: signed.record.serial,
+      svidNotAfter: signed.record.notAfter,
+      statusChangedAt: now,
+    };
+    const committed = await this.deps.store.completeAttestation({
+      tokenHash: hash,
+      now,
+      agent,
+      certificate: signed.record,
+      events: [
+        { type: 'token.used', actor: label, data: { agent: name, tokenHash: hash.slice(0, 16) } },
+        { type: 'agent.attested', actor: label, data: { agent: name, serial: signed.record.serial, previousStatus: previous?.status ?? null } },
+        signed.event,
+      ],
+    });
+    if (!committed) throw new UnauthenticatedError('invalid_token', INVALID_TOKEN);
+    return signed.svid;
+  }
+
+  async renew(agentName: AgentName, csr: VerifiedCsr): Promise<IssuedSvid> {
+    const signed = await this.deps.issuer.sign({
+      csr,
+      spiffeId: agentSpiffeId(this.settings.trustDomain, agentName),
+      kind: 'agent',
+      requestedBy: `agent:${agentName}`,
+      agent: agentName,
+    });
+    await this.deps.store.recordAgentRenewal(agentName, signed.record, signed.event);
+    return signed.svid;
+  }
+
+  /**
+   * Refuses a caller whose credential was revoked or whose agent was evicted
+   * or banned since it connected. Runs on every request.
+   */
+  async checkStanding(caller: Caller, serial: string): Promise<void> {
+    if (caller.role === 'agent') {
+      const agent = await this.deps.store.getAgent(caller.name);
+      if (!agent || agent.status === 'evicted') {
+        throw new ForbiddenError('agent_evicted', `agent ${caller.name} was evicted; it must attest again with a new join token`);
+      }
+      if (agent.status === 'banned') throw new ForbiddenError('agent_banned', `agent ${caller.name} is banned`);
+      this.seen.set(caller.name, nowSeconds(this.deps.clock));
+    }
+    if (await this.deps.store.isRevoked(serial)) throw new UnauthenticatedError('certificate_revoked', 'the client certificate was revoked');
+  }
+
+  async flushSeen(): Promise<void> {
+    if (this.seen.size === 0) return;
+    const batch = new Map(this.seen);
+    this.seen.clear();
+    await this.deps.store.touchAgents(batch);
+  }
+
+  list(): Promise<AgentRecord[]> {
+    return this.deps.store.listAgents();
+  }
+
+  async evict(name: AgentName, by: string): Promise<AgentRecord> {
+    return this.changeStatus(name, 'evicted', by, ['active']);
+  }
+
+  async ban(name: AgentName, by: string): Promise<AgentRecord> {
+    const now = nowSeconds(this.deps.clock);
+    const existing = await this.deps.store.getAgent(name);
+    await this.deps.store.discardTokens(name, now);
+    if (!existing) {
+      // Banning a name that never attested reserves it: record it as banned.
+      await this.deps.store.setAgentStatus(name, 'banned', now, { type: 'agent.banned', actor: by, data: { agent: name } }, false);
+      return (await this.deps.store.getAgent(name))!;
+    }
+    return this.changeStatus(name, 'banned', by, ['active', 'evicted']);
+  }
+
+  async unban(name: AgentName, by: string): Promise<AgentRecord> {
+    return this.changeStatus(name, 'evicted', by, ['banned'], 'agent.unbanned');
+  }
+
+  private async changeStatus(
+    name: AgentName,
+    to: AgentStatus,
+    by: string,
+    from: readonly AgentStatus[],
+    eventType = `agent.${to}`,
+  ): Promise<AgentRecord> {
+    const agent = await this.deps.store.getAgent(name);
+    if (!agent) throw new NotFoundError(`agent ${name}`);
+    if (!from.includes(agent.status)) throw new ConflictError('precondition_failed', `agent ${name} is ${agent.status}`);
+    const now = nowSeconds(this.deps.clock);
+    await this.deps.store.setAgentStatus(name, to, now, { type: eventType, actor: by, data: { agent: name, from: agent.status } }, to !== 'active');
+    return (await this.deps.store.getAgent(name))!;
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * Registration entries and the workload SVIDs they grant. The identity, DNS
+ * names and lifetime of a workload SVID come from its entry; the agent's CSR
+ * contributes only the public key.
+ */
+import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError } from '../errors.js';
+import type { AgentName } from '../identity/agent-name.js';
+import type { DnsName } from '../identity/dns-name.js';
+import type { SpiffeId } from '../identity/spiffe-id.js';
+import type { TrustDomain } from '../identity/trust-domain.js';
+import { nowSeconds, type Clock } from '../time/clock.js';
+import { formatDuration, type Duration } from '../time/duration.js';
+import type { VerifiedCsr } from '../x509/csr.js';
+import type { RandomSource } from '../x509/serial.js';
+import type { EntryRecord } from './model.js';
+import type { RegistrationStore } from './registration-ports.js';
+import { assertNotReserved } from './reserved-ids.js';
+import type { IssuedSvid, SvidIssuer } from './svid-issuer.js';
+
+export interface EntryFields {
+  readonly agent: AgentName;
+  readonly spiffeId: SpiffeId;
+  readonly ttl: Duration | null;
+  readonly dnsNames: readonly DnsName[];
+}
+
+export interface WorkloadSvidRequest {
+  readonly entryId: string;
+  readonly csr: VerifiedCsr;
+}
+
+export interface EntryServiceDeps {
+  readonly store: RegistrationStore;
+  readonly issuer: SvidIssuer;
+  readonly clock: Clock;
+  readonly random: RandomSource;
+}
+
+export class EntryService {
+  constructor(
+    private readonly deps: EntryServiceDeps,
+    private readonly settings: { trustDomain: TrustDomain; maxTtl: Duration },
+  ) {}
+
+  async create(fields: EntryFields, by: string): Promise<EntryRecord> {
+    this.check(fields);
+    await this.assertUnique(fields, undefined);
+    const now = nowSeconds(this.deps.clock);
+    const entry: EntryRecord = { id: this.newId(), ...fields, createdAt: now, updatedAt: now, revision: 1 };
+    await this.deps.store.createEntry(entry, { type: 'entry.created', actor: by, data: entryData(entry) });
+    return entry;
+  }
+
+  async update(id: string, patch: Partial<EntryFields>, by: string): Promise<EntryRecord> {
+    const current = await this.get(id);
+    const entry: EntryRecord = {
+      ...current,
+      ...patch,
+      updatedAt: nowSeconds(this.deps.clock),
+      revision: current.revision + 1,
+    };
+    this.check(entry);
+    await this.assertUnique(entry, id);
+    await this.deps.store.updateEntry(entry, { type: 'entry.updated', actor: by, data: entryData(entry) });
+    return entry;
+  }
+
+  async delete(id: string, by: string): Promise<void> {
+    const entry = await this.get(id);
+    const deleted = await this.deps.store.deleteEntry(id, { type: 'entry.deleted', actor: by, data: entryData(entry) });
+    if (!deleted) throw new NotFoundError(`entry ${id}`);
+  }
+
+  async get(id: string): Promise<EntryRecord> {
+    const entry = await this.deps.store.getEntry(id);
+    if (!entry) throw new NotFoundError(`entry ${id}`);
+    return entry;
+  }
+
+  list(filter: { agent?: string } = {}): Promise<EntryRecord[]> {
+    return this.deps.store.listEntries(filter);
+  }
+
+  /**
+   * Issues one SVID per request, all or nothing: every entry must be granted to
+   * this agent before any certificate is signed.
+   */
+  async issueWorkloadSvids(
+    agent: AgentName,
+    requests: readonly WorkloadSvidRequest[],
+  ): Promise<Array<{ entry: EntryRecord; svid: IssuedSvid }>> {
+    const entries = await Promise.all(
+      requests.map(async ({ entryId }) => {
+        const entry = await this.deps.store.getEntry(entryId);
+        // The same answer for "no such entry" and "someone else's entry": agents learn nothing about others.
+        if (!entry || entry.agent !== agent) {
+          throw new ForbiddenError('entry_not_granted', `entry ${entryId} is not granted to agent ${agent}`);
+        }
+        return entry;
+      }),
+    );
+    return Promise.all(
+      entries.map(async (entry, i) => ({
+        entry,
+        svid: await this.deps.issuer.issue({
+          csr: requests[i]!.csr,
+          spiffeId: entry.spiffeId,
+          dnsNames: entry.dnsNames,
+          ...(entry.ttl ? { ttl: entry.ttl } : {}),
+          kind: 'workload',
+          requestedBy: `agent:${agent}`,
+          agent,
+          entryId: entry.id,
+        }),
+      })),
+    );
+  }
+
+  private check(fields: EntryFields): void {
+    if (!fields.spiffeId.memberOf(this.settings.trustDomain)) {
+      throw new InvalidInputError('foreign_trust_domain', `${fields.spiffeId} is not in trust domain ${this.settings.trustDomain.name}`);
+    }
+    assertNotReserved(fields.spiffeId);
+    if (fields.ttl !== null && fields.ttl > this.settings.maxTtl) {
+      throw new InvalidInputError(
+        'ttl_exceeds_max',
+        `entry ttl ${formatDuration(fields.ttl)} is above the maximum of ${formatDuration(this.settings.maxTtl)}`,
+      );
+    }
+  }
+
+  /** One entry per (agent, SPIFFE ID): a second would be ambiguous for the agent. */
+  private async assertUnique(fields: EntryFields, ownId: string | undefined): Promise<void> {
+    const clash = (await this.deps.store.listEntries({ agent: fields.agent })).find(
+      (e) => e.id !== ownId && e.spiffeId.equals(fields.spiffeId),
+    );
+    if (clash) throw new ConflictError('already_exists', `agent ${fields.agent} already has entry ${clash.id} for ${fields.spiffeId}`);
+  }
+
+  private newId(): string {
+    const b = this.deps.random.bytes(16);
+    b[6] = (b[6]! & 0x0f) | 0x40; // UUID version 4
+    b[8] = (b[8]! & 0x3f) | 0x80; // RFC 4122 variant
+    const h = b.toString('hex');
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  }
+}
+
+export function entryData(e: EntryRecord): Record<string, unknown> {
+  return {
+    id: e.id,
+    agent: e.agent,
+    spiffeId: e.spiffeId.toString(),
+    ttl: e.ttl,
+    dnsNames: e.dnsNames,
+    revision: e.revision,
+  };
+}

@@ -1,0 +1,40 @@
+/** Storage the registration side of the CA (tokens, agents, entries) needs. */
+import type { AgentRecord, AgentStatus, AuditEvent, EntryRecord, IssuedCertificateRecord, JoinTokenRecord } from './model.js';
+
+export interface AttestationCommit {
+  readonly tokenHash: string;
+  readonly now: number;
+  readonly agent: AgentRecord;
+  readonly certificate: IssuedCertificateRecord;
+  readonly events: readonly AuditEvent[];
+}
+
+export interface RegistrationStore {
+  createToken(token: JoinTokenRecord, event: AuditEvent): Promise<void>;
+  findToken(hash: string): Promise<JoinTokenRecord | undefined>;
+  /**
+   * Consumes the token and records the agent and its SVID in one transaction.
+   * Resolves false, committing nothing, when the token was already used or has
+   * expired by `now`: exactly one of two concurrent attempts can win.
+   */
+  completeAttestation(commit: AttestationCommit): Promise<boolean>;
+  /** Records a renewed agent SVID and the agent's new current serial. */
+  recordAgentRenewal(name: string, certificate: IssuedCertificateRecord, event: AuditEvent): Promise<void>;
+
+  getAgent(name: string): Promise<AgentRecord | undefined>;
+  listAgents(): Promise<AgentRecord[]>;
+  /** Changes status; with `revokeCertificates`, also revokes every live certificate issued to or through the agent. */
+  setAgentStatus(name: string, status: AgentStatus, at: number, event: AuditEvent, revokeCertificates: boolean): Promise<void>;
+  /** Invalidates the agent's unused tokens (on ban). */
+  discardTokens(agent: string, at: number): Promise<void>;
+  touchAgents(lastSeen: ReadonlyMap<string, number>): Promise<void>;
+
+  createEntry(entry: EntryRecord, event: AuditEvent): Promise<void>;
+  updateEntry(entry: EntryRecord, event: AuditEvent): Promise<void>;
+  deleteEntry(id: string, event: AuditEvent): Promise<boolean>;
+  getEntry(id: string): Promise<EntryRecord | undefined>;
+  listEntries(filter: { agent?: string }): Promise<EntryRecord[]>;
+
+  /** Revocation state of a certificate, for per-request authentication. */
+  isRevoked(serial: string): Promise<boolean>;
+}

@@ -1,0 +1,53 @@
+/** `meshca agent list|evict|ban|unban`. */
+import type { Command } from 'commander';
+import { AdminClient } from '../admin-client.js';
+import { dataDirOption, type CommonOptions } from '../common-options.js';
+import { formatTable } from '../table.js';
+
+interface AgentJson {
+  name: string;
+  spiffeId: string;
+  status: string;
+  attestedAt: string;
+  lastSeen: string | null;
+  svidSerial: string | null;
+  svidExpiresAt: string | null;
+}
+
+const ACTIONS = {
+  evict: 'evict an agent: its SVIDs are revoked and it must attest again with a new token',
+  ban: 'ban an agent name: its SVIDs are revoked and it cannot attest until unbanned',
+  unban: 'lift a ban; the agent may attest again with a new token',
+} as const;
+
+export function registerAgent(program: Command): void {
+  const agent = program.command('agent').description('attested agents');
+
+  agent
+    .command('list')
+    .description('list agents with their status and SVID expiry')
+    .option('--json', 'print JSON')
+    .addOption(dataDirOption())
+    .action(async (o: CommonOptions & { json?: boolean }) => {
+      const { agents } = await new AdminClient(o.dataDir).call<{ agents: AgentJson[] }>('GET', '/v1/agents');
+      console.log(
+        o.json
+          ? JSON.stringify(agents)
+          : formatTable(
+              ['NAME', 'SPIFFE ID', 'STATUS', 'ATTESTED', 'LAST SEEN', 'SVID EXPIRES'],
+              agents.map((a) => [a.name, a.spiffeId, a.status, a.attestedAt, a.lastSeen, a.svidExpiresAt]),
+            ),
+      );
+    });
+
+  for (const [action, description] of Object.entries(ACTIONS)) {
+    agent
+      .command(`${action} <name>`)
+      .description(description)
+      .addOption(dataDirOption())
+      .action(async (name: string, o: CommonOptions) => {
+        const a = await new AdminClient(o.dataDir).call<AgentJson>('POST', `/v1/agents/${encodeURIComponent(name)}/${action}`);
+        console.log(`agent ${a.name} is now ${a.status}`);
+      });
+  }
+}

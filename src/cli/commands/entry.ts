@@ -1,0 +1,109 @@
+/** `meshca entry create|list|show|update|delete`: registration entries. */
+import type { Command } from 'commander';
+import { AdminClient } from '../admin-client.js';
+import { collect, dataDirOption, type CommonOptions } from '../common-options.js';
+import { formatTable } from '../table.js';
+
+interface EntryJson {
+  id: string;
+  agent: string;
+  spiffeId: string;
+  ttl: number | null;
+  dns: string[];
+  createdAt: string;
+  updatedAt: string;
+  revision: number;
+}
+
+function describe(e: EntryJson): string {
+  return [
+    `id:        ${e.id}`,
+    `agent:     ${e.agent}`,
+    `spiffe id: ${e.spiffeId}`,
+    `ttl:       ${e.ttl === null ? 'CA default' : `${e.ttl}s`}`,
+    `dns:       ${e.dns.join(', ') || '-'}`,
+    `created:   ${e.createdAt}`,
+    `updated:   ${e.updatedAt} (revision ${e.revision})`,
+  ].join('\n');
+}
+
+export function registerEntry(program: Command): void {
+  const entry = program.command('entry').description('registration entries: which agent may obtain which identity');
+
+  entry
+    .command('create')
+    .description('grant an agent an identity; prints the new entry id')
+    .requiredOption('--agent <name>', 'agent that may obtain the SVID')
+    .requiredOption('--spiffe-id <id>', 'identity to grant, e.g. spiffe://example.org/ns/web')
+    .option('--ttl <duration>', 'SVID lifetime (default: the CA\'s --svid-ttl)')
+    .option('--dns <name>', 'DNS SAN (repeatable)', collect, [])
+    .option('--json', 'print the entry as JSON')
+    .addOption(dataDirOption())
+    .action(async (o: CommonOptions & { agent: string; spiffeId: string; ttl?: string; dns: string[]; json?: boolean }) => {
+      const created = await new AdminClient(o.dataDir).call<EntryJson>('POST', '/v1/entries', {
+        agent: o.agent,
+        spiffeId: o.spiffeId,
+        ...(o.ttl ? { ttl: o.ttl } : {}),
+        dns: o.dns,
+      });
+      console.log(o.json ? JSON.stringify(created) : created.id);
+    });
+
+  entry
+    .command('list')
+    .description('list entries')
+    .option('--agent <name>', 'only this agent\'s entries')
+    .option('--json', 'print JSON')
+    .addOption(dataDirOption())
+    .action(async (o: CommonOptions & { agent?: string; json?: boolean }) => {
+      const query = o.agent ? `?agent=${encodeURIComponent(o.agent)}` : '';
+      const { entries } = await new AdminClient(o.dataDir).call<{ entries: EntryJson[] }>('GET', `/v1/entries${query}`);
+      console.log(
+        o.json
+          ? JSON.stringify(entries)
+          : formatTable(
+              ['ID', 'AGENT', 'SPIFFE ID', 'TTL', 'DNS'],
+              entries.map((e) => [e.id, e.agent, e.spiffeId, e.ttl === null ? 'default' : `${e.ttl}s`, e.dns.join(',') || null]),
+            ),
+      );
+    });
+
+  entry
+    .command('show <id>')
+    .description('show one entry')
+    .option('--json', 'print JSON')
+    .addOption(dataDirOption())
+    .action(async (id: string, o: CommonOptions & { json?: boolean }) => {
+      const e = await new AdminClient(o.dataDir).call<EntryJson>('GET', `/v1/entries/${encodeURIComponent(id)}`);
+      console.log(o.json ? JSON.stringify(e) : describe(e));
+    });
+
+  entry
+    .command('update <id>')
+    .description('change an entry; only the options given change')
+    .option('--agent <name>', 'move the entry to another agent')
+    .option('--spiffe-id <id>', 'new identity')
+    .option('--ttl <duration>', 'new SVID lifetime, or "default"')
+    .option('--dns <name>', 'DNS SANs, replacing the current ones (repeatable)', collect, undefined)
+    .option('--json', 'print the entry as JSON')
+    .addOption(dataDirOption())
+    .action(async (id: string, o: CommonOptions & { agent?: string; spiffeId?: string; ttl?: string; dns?: string[]; json?: boolean }) => {
+      const patch: Record<string, unknown> = {};
+      if (o.agent) patch.agent = o.agent;
+      if (o.spiffeId) patch.spiffeId = o.spiffeId;
+      if (o.ttl) patch.ttl = o.ttl === 'default' ? null : o.ttl;
+      if (o.dns) patch.dns = o.dns;
+      if (Object.keys(patch).length === 0) throw new Error('nothing to update: give --agent, --spiffe-id, --ttl or --dns');
+      const e = await new AdminClient(o.dataDir).call<EntryJson>('PATCH', `/v1/entries/${encodeURIComponent(id)}`, patch);
+      console.log(o.json ? JSON.stringify(e) : describe(e));
+    });
+
+  entry
+    .command('delete <id>')
+    .description('delete an entry; its agent can no longer obtain or renew that SVID')
+    .addOption(dataDirOption())
+    .action(async (id: string, o: CommonOptions) => {
+      await new AdminClient(o.dataDir).call('DELETE', `/v1/entries/${encodeURIComponent(id)}`);
+      console.log(`deleted ${id}`);
+    });
+}

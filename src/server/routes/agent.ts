@@ -1,0 +1,143 @@
+/** The agent's side of the API: attestation, its own SVID, its entries, its workloads' SVIDs. */
+import type { FastifyInstance } from 'fastify';
+import { bundleRootsDer } from '../../ca/trust-bundle.js';
+import { InvalidInputError } from '../../errors.js';
+import { VerifiedCsr } from '../../x509/csr.js';
+import { certificatesToPem } from '../../x509/pem.js';
+import { agentOf } from '../callers.js';
+import { entryJson, entrySchema } from '../json-views.js';
+import { csrSchema, issuedSvidSchema, SMALL_BODY_LIMIT } from '../schemas.js';
+import type { ServerServices } from '../services.js';
+import { svidJson } from '../svid-response.js';
+
+const svidWithBundle = {
+  type: 'object',
+  required: ['svid', 'bundle'],
+  properties: { svid: issuedSvidSchema, bundle: { type: 'string' } },
+} as const;
+
+/** Ample for the largest allowed batch of RSA CSRs; small enough that a flood of bodies stays cheap. */
+const BATCH_BODY_LIMIT = 1024 * 1024;
+
+export function agentRoutes(app: FastifyInstance, s: ServerServices): void {
+  const bundlePem = () => certificatesToPem(bundleRootsDer(s.authorities.current()));
+
+  app.post<{ Body: { token: string; csr: string } }>(
+    '/v1/agent/attest',
+    {
+      config: { action: 'agent.attest' },
+      bodyLimit: SMALL_BODY_LIMIT,
+      schema: {
+        body: {
+          type: 'object',
+          required: ['token', 'csr'],
+          additionalProperties: false,
+          properties: { token: { type: 'string', minLength: 1, maxLength: 256 }, csr: csrSchema },
+        },
+        response: { 200: svidWithBundle },
+      },
+    },
+    async (request) => {
+      s.limits.attestation.take(request.ip);
+      const csr = await VerifiedCsr.parse(request.body.csr);
+      const svid = await s.agents.attest(request.body.token, csr);
+      return { svid: svidJson(svid), bundle: bundlePem() };
+    },
+  );
+
+  app.post<{ Body: { csr: string } }>(
+    '/v1/agent/renew',
+    {
+      config: { action: 'agent.renew' },
+      bodyLimit: SMALL_BODY_LIMIT,
+      schema: {
+        body: { type: 'object', required: ['csr'], additionalProperties: false, properties: { csr: csrSchema } },
+        response: { 200: svidWithBundle },
+      },
+    },
+    async (request) => {
+      const agent = agentOf(request);
+      s.limits.signing.take(agent.name);
+      const svid = await s.agents.renew(agent.name, await VerifiedCsr.parse(request.body.csr));
+      return { svid: svidJson(svid), bundle: bundlePem() };
+    },
+  );
+
+  app.get(
+    '/v1/agent/entries',
+    {
+      config: { action: 'agent.sync' },
+      schema: {
+        response: {
+          200: {
+            type: 'object',
+            required: ['entries', 'bundle', 'bundleSequence'],
+            properties: { entries: { type: 'array', items: entrySchema }, bundle: { type: 'string' }, bundleSequence: { type: 'integer' } },
+          },
+        },
+      },
+    },
+    async (request) => {
+      const agent = agentOf(request);
+      const entries = await s.entries.list({ agent: agent.name });
+      return { entries: entries.map(entryJson), bundle: bundlePem(), bundleSequence: s.authorities.current().bundleSequence };
+    },
+  );
+
+  app.post<{ Body: { requests: Array<{ entryId: string; csr: string }> } }>(
+    '/v1/agent/svids',
+    {
+      config: { action: 'workload.svid' },
+      bodyLimit: BATCH_BODY_LIMIT,
+      schema: {
+        body: {
+          type: 'object',
+          required: ['requests'],
+          additionalProperties: false,
+          properties: {
+            requests: {
+              type: 'array',
+              minItems: 1,
+              items: {
+                type: 'object',
+                required: ['entryId', 'csr'],
+                additionalProperties: false,
+                properties: { entryId: { type: 'string', minLength: 1, maxLength: 64 }, csr: csrSchema },
+              },
+            },
+          },
+        },
+        response: {
+          200: {
+            type: 'object',
+            required: ['svids', 'bundle'],
+            properties: {
+              svids: { type: 'array', items: { ...issuedSvidSchema, required: [...issuedSvidSchema.required, 'entryId'] } },
+              bundle: { type: 'string' },
+            },
+          },
+        },
+      },
+    },
+    async (request) => {
+      const agent = agentOf(request);
+      const { requests } = request.body;
+      if (requests.length > s.limits.maxBatch) {
+        throw new InvalidInputError('batch_too_large', `at most ${s.limits.maxBatch} CSRs per request, got ${requests.length}`);
+      }
+      s.limits.signing.take(agent.name, requests.length);
+      const parsed = await Promise.all(
+        requests.map(async (r, i) => {
+          try {
+            return { entryId: r.entryId, csr: await VerifiedCsr.parse(r.csr) };
+          } catch (err) {
+            if (err instanceof InvalidInputError) throw new InvalidInputError(err.code, `requests[${i}]: ${err.message}`);
+            throw err;
+          }
+        }),
+      );
+      const issued = await s.entries.issueWorkloadSvids(agent.name, parsed);
+      return { svids: issued.map(({ entry, svid }) => ({ entryId: entry.id, ...svidJson(svid) })), bundle: bundlePem() };
+    },
+  );
+}

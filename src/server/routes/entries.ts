@@ -1,0 +1,104 @@
+/** Registration entries: operators write them, operators and auditors read them. */
+import type { FastifyInstance } from 'fastify';
+import { callerLabel } from '../../ca/caller.js';
+import type { EntryFields } from '../../ca/entry-service.js';
+import { parseAgentName } from '../../identity/agent-name.js';
+import { SpiffeId } from '../../identity/spiffe-id.js';
+import { dnsNamesField, ttlField } from '../edge.js';
+import { entryJson, entrySchema } from '../json-views.js';
+import { dnsNamesSchema, nameSchema, spiffeIdSchema, ttlSchema } from '../schemas.js';
+import type { ServerServices } from '../services.js';
+
+interface EntryBody {
+  agent?: string;
+  spiffeId?: string;
+  ttl?: string | number | null;
+  dns?: string[];
+}
+
+const idParams = {
+  type: 'object',
+  required: ['id'],
+  properties: { id: { type: 'string', minLength: 1, maxLength: 64 } },
+} as const;
+
+const bodyProperties = {
+  agent: nameSchema,
+  spiffeId: spiffeIdSchema,
+  ttl: { anyOf: [...ttlSchema.anyOf, { type: 'null' }] },
+  dns: dnsNamesSchema,
+} as const;
+
+/** Parses the fields present in a body; absent fields stay absent (for PATCH). */
+function fieldsFrom(body: EntryBody): Partial<EntryFields> {
+  const fields: { -readonly [K in keyof EntryFields]?: EntryFields[K] } = {};
+  if (body.agent !== undefined) fields.agent = parseAgentName(body.agent);
+  if (body.spiffeId !== undefined) fields.spiffeId = SpiffeId.parseWorkload(body.spiffeId);
+  if (body.ttl !== undefined) fields.ttl = body.ttl === null ? null : ttlField(body.ttl)!;
+  if (body.dns !== undefined) fields.dnsNames = dnsNamesField(body.dns);
+  return fields;
+}
+
+export function entryRoutes(app: FastifyInstance, s: ServerServices): void {
+  app.post<{ Body: EntryBody }>(
+    '/v1/entries',
+    {
+      config: { action: 'entry.write' },
+      schema: {
+        body: { type: 'object', required: ['agent', 'spiffeId'], additionalProperties: false, properties: bodyProperties },
+        response: { 201: entrySchema },
+      },
+    },
+    async (request, reply) => {
+      const f = fieldsFrom(request.body);
+      const entry = await s.entries.create(
+        { agent: f.agent!, spiffeId: f.spiffeId!, ttl: f.ttl ?? null, dnsNames: f.dnsNames ?? [] },
+        callerLabel(request.authentication.caller),
+      );
+      return reply.code(201).send(entryJson(entry));
+    },
+  );
+
+  app.get<{ Querystring: { agent?: string } }>(
+    '/v1/entries',
+    {
+      config: { action: 'entry.read' },
+      schema: {
+        querystring: { type: 'object', additionalProperties: false, properties: { agent: nameSchema } },
+        response: { 200: { type: 'object', required: ['entries'], properties: { entries: { type: 'array', items: entrySchema } } } },
+      },
+    },
+    async (request) => ({
+      entries: (await s.entries.list(request.query.agent ? { agent: request.query.agent } : {})).map(entryJson),
+    }),
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/v1/entries/:id',
+    { config: { action: 'entry.read' }, schema: { params: idParams, response: { 200: entrySchema } } },
+    async (request) => entryJson(await s.entries.get(request.params.id)),
+  );
+
+  app.patch<{ Params: { id: string }; Body: EntryBody }>(
+    '/v1/entries/:id',
+    {
+      config: { action: 'entry.write' },
+      schema: {
+        params: idParams,
+        body: { type: 'object', minProperties: 1, additionalProperties: false, properties: bodyProperties },
+        response: { 200: entrySchema },
+      },
+    },
+    async (request) =>
+      entryJson(await s.entries.update(request.params.id, fieldsFrom(request.body), callerLabel(request.authentication.caller))),
+  );
+
+  app.delete<{ Params: { id: string } }>(
+    '/v1/entries/:id',
+    { config: { action: 'entry.write' }, schema: { params: idParams } },
+    async (request, reply) => {
+      await s.entries.delete(request.params.id, callerLabel(request.authentication.caller));
+      return reply.code(204).send();
+    },
+  );
+}

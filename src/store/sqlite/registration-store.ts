@@ -1,0 +1,233 @@
+/** Join tokens, agents and registration entries in SQLite. */
+import type { AgentRecord, AgentStatus, AuditEvent, EntryRecord, IssuedCertificateRecord, JoinTokenRecord } from '../../ca/model.js';
+import type { AttestationCommit, RegistrationStore } from '../../ca/registration-ports.js';
+import type { AgentName } from '../../identity/agent-name.js';
+import type { DnsName } from '../../identity/dns-name.js';
+import { SpiffeId } from '../../identity/spiffe-id.js';
+import { nowSeconds, type Clock } from '../../time/clock.js';
+import type { Duration } from '../../time/duration.js';
+import type { AuditAppender } from './audit-appender.js';
+import { prepareCertificateInsert, type CertificateInsert } from './certificate-rows.js';
+import type { Db } from './database.js';
+
+interface TokenRow {
+  hash: string;
+  agent: string;
+  created_at: number;
+  expires_at: number;
+  created_by: string;
+  used_at: number | null;
+}
+
+interface AgentRow {
+  name: string;
+  status: AgentStatus;
+  attested_at: number;
+  last_seen: number | null;
+  svid_serial: string | null;
+  svid_not_after: number | null;
+  status_changed_at: number;
+}
+
+interface EntryRow {
+  id: string;
+  agent: string;
+  spiffe_id: string;
+  ttl: number | null;
+  dns_names: string;
+  created_at: number;
+  updated_at: number;
+  revision: number;
+}
+
+export class SqliteRegistrationStore implements RegistrationStore {
+  private readonly insertCertificate: CertificateInsert;
+
+  constructor(
+    private readonly db: Db,
+    private readonly audit: AuditAppender,
+    private readonly clock: Clock,
+  ) {
+    this.insertCertificate = prepareCertificateInsert(db);
+  }
+
+  private inTransaction(events: readonly AuditEvent[], work: () => void): void {
+    this.db.transaction(() => {
+      work();
+      const at = nowSeconds(this.clock);
+      for (const e of events) this.audit.append(e, at);
+    })();
+  }
+
+  async createToken(t: JoinTokenRecord, event: AuditEvent): Promise<void> {
+    this.inTransaction([event], () => {
+      this.db
+        .prepare('INSERT INTO join_tokens (hash, agent, created_at, expires_at, created_by, used_at) VALUES (?, ?, ?, ?, ?, NULL)')
+        .run(t.hash, t.agent, t.createdAt, t.expiresAt, t.createdBy);
+    });
+  }
+
+  async findToken(hash: string): Promise<JoinTokenRecord | undefined> {
+    const row = this.db.prepare<[string], TokenRow>('SELECT * FROM join_tokens WHERE hash = ?').get(hash);
+    return row && {
+      hash: row.hash,
+      agent: row.agent,
+      createdAt: row.created_at,
+      expiresAt: row.expires_at,
+      createdBy: row.created_by,
+      usedAt: row.used_at,
+    };
+  }
+
+  async completeAttestation(c: AttestationCommit): Promise<boolean> {
+    let consumed = false;
+    this.db.transaction(() => {
+      // The conditional update is the single-use guarantee: only one transaction can flip used_at.
+      const spent = this.db
+        .prepare('UPDATE join_tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL AND expires_at > ?')
+        .run(c.now, c.tokenHash, c.now);
+      if (spent.changes !== 1) return;
+      this.upsertAgent(c.agent);
+      this.insertCertificate(c.certificate);
+      for (const e of c.events) this.audit.append(e, c.now);
+      consumed = true;
+    })();
+    return consumed;
+  }
+
+  async recordAgentRenewal(name: string, certificate: IssuedCertificateRecord, event: AuditEvent): Promise<void> {
+    this.inTransaction([event], () => {
+      this.insertCertificate(certificate);
+      this.db
+        .prepare('UPDATE agents SET svid_serial = ?, svid_not_after = ?, last_seen = ? WHERE name = ?')
+        .run(certificate.serial, certificate.notAfter, certificate.issuedAt, name);
+    });
+  }
+
+  async getAgent(name: string): Promise<AgentRecord | undefined> {
+    const row = this.db.prepare<[string], AgentRow>('SELECT * FROM agents WHERE name = ?').get(name);
+    return row && toAgent(row);
+  }
+
+  async listAgents(): Promise<AgentRecord[]> {
+    return this.db.prepare<[], AgentRow>('SELECT * FROM agents ORDER BY name').all().map(toAgent);
+  }
+
+  async setAgentStatus(name: string, status: AgentStatus, at: number, event: AuditEvent, revoke: boolean): Promise<void> {
+    this.inTransaction([event], () => {
+      this.db
+        .prepare(`INSERT INTO agents (name, status, attested_at, status_changed_at) VALUES (?, ?, ?, ?)
+                  ON CONFLICT (name) DO UPDATE SET status = excluded.status, status_changed_at = excluded.status_changed_at`)
+        .run(name, status, at, at);
+      if (revoke) {
+        this.db
+          .prepare(`UPDATE certificates SET revoked_at = ?, revocation_reason = ?
+                    WHERE agent = ? AND revoked_at IS NULL AND not_after > ?`)
+          .run(at, `agent ${status}`, name, at);
+      }
+    });
+  }
+
+  async discardTokens(agent: string, at: number): Promise<void> {
+    this.db.prepare('UPDATE join_tokens SET used_at = ? WHERE agent = ? AND used_at IS NULL').run(at, agent);
+  }
+
+  async touchAgents(lastSeen: ReadonlyMap<string, number>): Promise<void> {
+    const update = this.db.prepare('UPDATE agents SET last_seen = MAX(COALESCE(last_seen, 0), ?) WHERE name = ?');
+    this.db.transaction(() => {
+      for (const [name, at] of lastSeen) update.run(at, name);
+    })();
+  }
+
+  async createEntry(entry: EntryRecord, event: AuditEvent): Promise<void> {
+    this.inTransaction([event], () => {
+      this.db
+        .prepare(`INSERT INTO entries (id, agent, spiffe_id, ttl, dns_names, created_at, updated_at, revision)
+                  VALUES (@id, @agent, @spiffeId, @ttl, @dnsNames, @createdAt, @updatedAt, @revision)`)
+        .run(entryParams(entry));
+    });
+  }
+
+  async updateEntry(entry: EntryRecord, event: AuditEvent): Promise<void> {
+    this.inTransaction([event], () => {
+      this.db
+        .prepare(`UPDATE entries SET agent = @agent, spiffe_id = @spiffeId, ttl = @ttl, dns_names = @dnsNames,
+                  updated_at = @updatedAt, revision = @revision WHERE id = @id`)
+        .run(entryParams(entry));
+    });
+  }
+
+  async deleteEntry(id: string, event: AuditEvent): Promise<boolean> {
+    let deleted = false;
+    this.inTransaction([event], () => {
+      deleted = this.db.prepare('DELETE FROM entries WHERE id = ?').run(id).changes === 1;
+    });
+    return deleted;
+  }
+
+  async getEntry(id: string): Promise<EntryRecord | undefined> {
+    const row = this.db.prepare<[string], EntryRow>('SELECT * FROM entries WHERE id = ?').get(id);
+    return row && toEntry(row);
+  }
+
+  async listEntries(filter: { agent?: string }): Promise<EntryRecord[]> {
+    const rows = filter.agent
+      ? this.db.prepare<[string], EntryRow>('SELECT * FROM entries WHERE agent = ? ORDER BY spiffe_id, id').all(filter.agent)
+      : this.db.prepare<[], EntryRow>('SELECT * FROM entries ORDER BY agent, spiffe_id, id').all();
+    return rows.map(toEntry);
+  }
+
+  async isRevoked(serial: string): Promise<boolean> {
+    const row = this.db.prepare<[string], { revoked_at: number | null }>('SELECT revoked_at FROM certificates WHERE serial = ?').get(serial);
+    return row?.revoked_at != null;
+  }
+
+  private upsertAgent(a: AgentRecord): void {
+    this.db
+      .prepare(`INSERT INTO agents (name, status, attested_at, last_seen, svid_serial, svid_not_after, status_changed_at)
+                VALUES (@name, @status, @attestedAt, @lastSeen, @svidSerial, @svidNotAfter, @statusChangedAt)
+                ON CONFLICT (name) DO UPDATE SET status = excluded.status, attested_at = excluded.attested_at,
+                  last_seen = excluded.last_seen, svid_serial = excluded.svid_serial,
+                  svid_not_after = excluded.svid_not_after, status_changed_at = excluded.status_changed_at`)
+      .run(a);
+  }
+}
+
+function toAgent(r: AgentRow): AgentRecord {
+  return {
+    name: r.name,
+    status: r.status,
+    attestedAt: r.attested_at,
+    lastSeen: r.last_seen,
+    svidSerial: r.svid_serial,
+    svidNotAfter: r.svid_not_after,
+    statusChangedAt: r.status_changed_at,
+  };
+}
+
+/** Rows were checked when written; parsing them back restores the typed values. */
+function toEntry(r: EntryRow): EntryRecord {
+  return {
+    id: r.id,
+    agent: r.agent as AgentName,
+    spiffeId: SpiffeId.parse(r.spiffe_id),
+    ttl: r.ttl as Duration | null,
+    dnsNames: JSON.parse(r.dns_names) as DnsName[],
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    revision: r.revision,
+  };
+}
+
+function entryParams(e: EntryRecord): Record<string, unknown> {
+  return {
+    id: e.id,
+    agent: e.agent,
+    spiffeId: e.spiffeId.toString(),
+    ttl: e.ttl,
+    dnsNames: JSON.stringify(e.dnsNames),
+    createdAt: e.createdAt,
+    updatedAt: e.updatedAt,
+    revision: e.revision,
+  };
+}

@@ -1,0 +1,167 @@
+/**
+ * Every route against every kind of caller: the status and error code of each
+ * cell. A new route must be added here, or the completeness check fails.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { routeCatalog } from '../../src/server/access-control.js';
+import {
+  adminCredential, asOperator, attestAgent, callCa, expiredCredential, foreignCredential, newKeyAndCsr, type Credential,
+} from '../support/callers.js';
+import { startTestCa, type TestCa } from '../support/test-ca.js';
+
+const CALLERS = ['anonymous', 'foreign', 'expired', 'agent', 'otherAgent', 'evictedAgent', 'auditor', 'operator'] as const;
+type CallerKind = (typeof CALLERS)[number];
+
+/** One row: what each caller gets. "ok" is the route's success status. */
+type Row = Record<CallerKind, string>;
+
+const PUBLIC: Row = { anonymous: 'ok', foreign: 'ok', expired: 'ok', agent: 'ok', otherAgent: 'ok', evictedAgent: 'ok', auditor: 'ok', operator: 'ok' };
+const REFUSED = { anonymous: '401 unauthenticated', foreign: '401 certificate_untrusted', expired: '401 certificate_expired' } as const;
+const AGENT_ONLY: Row = {
+  ...REFUSED, agent: 'ok', otherAgent: 'ok', evictedAgent: '403 agent_evicted', auditor: '403 forbidden', operator: '403 forbidden',
+};
+const READERS: Row = {
+  ...REFUSED, agent: '403 forbidden', otherAgent: '403 forbidden', evictedAgent: '403 agent_evicted', auditor: 'ok', operator: 'ok',
+};
+const OPERATOR_ONLY: Row = { ...READERS, auditor: '403 forbidden' };
+
+interface Fixture {
+  ca: TestCa;
+  creds: Record<Exclude<CallerKind, 'anonymous'>, Credential>;
+  /** An entry granted to `agent` (not to `otherAgent`). */
+  entryId: string;
+}
+
+interface Route {
+  method: string;
+  path: (f: Fixture) => string | Promise<string>;
+  body?: (f: Fixture) => Promise<unknown>;
+  ok: number;
+  expect: Row;
+}
+
+let counter = 0;
+const unique = () => `n${++counter}`;
+const csrBody = async () => ({ csr: (await newKeyAndCsr()).csr });
+const freshEntry = async (f: Fixture) =>
+  (await asOperator(f.ca, 'POST', '/v1/entries', { agent: 'agent-a', spiffeId: `spiffe://example.org/tmp/${unique()}` })).id as string;
+
+const ROUTES: Record<string, Route> = {
+  'GET /healthz': { method: 'GET', path: () => '/healthz', ok: 200, expect: PUBLIC },
+  'GET /readyz': { method: 'GET', path: () => '/readyz', ok: 200, expect: PUBLIC },
+  'GET /v1/bundle': { method: 'GET', path: () => '/v1/bundle', ok: 200, expect: PUBLIC },
+  'GET /v1/bundle.pem': { method: 'GET', path: () => '/v1/bundle.pem', ok: 200, expect: PUBLIC },
+  'POST /v1/agent/attest': {
+    method: 'POST',
+    path: () => '/v1/agent/attest',
+    body: async () => ({ token: 'mcjt_not-a-real-token', ...(await csrBody()) }),
+    ok: 200,
+    // Public: the join token is the credential, and this one is wrong for everybody.
+    expect: Object.fromEntries(CALLERS.map((c) => [c, '401 invalid_token'])) as Row,
+  },
+  'POST /v1/agent/renew': { method: 'POST', path: () => '/v1/agent/renew', body: csrBody, ok: 200, expect: AGENT_ONLY },
+  'GET /v1/agent/entries': { method: 'GET', path: () => '/v1/agent/entries', ok: 200, expect: AGENT_ONLY },
+  'POST /v1/agent/svids': {
+    method: 'POST',
+    path: () => '/v1/agent/svids',
+    body: async (f) => ({ requests: [{ entryId: f.entryId, csr: (await newKeyAndCsr()).csr }] }),
+    ok: 200,
+    expect: { ...AGENT_ONLY, otherAgent: '403 entry_not_granted' },
+  },
+  'POST /v1/svids/mint': {
+    method: 'POST',
+    path: () => '/v1/svids/mint',
+    body: async () => ({ spiffeId: 'spiffe://example.org/ns/minted', ...(await csrBody()) }),
+    ok: 200,
+    expect: OPERATOR_ONLY,
+  },
+  'POST /v1/tokens': { method: 'POST', path: () => '/v1/tokens', body: async () => ({ agent: unique() }), ok: 201, expect: OPERATOR_ONLY },
+  'GET /v1/entries': { method: 'GET', path: () => '/v1/entries', ok: 200, expect: READERS },
+  'POST /v1/entries': {
+    method: 'POST',
+    path: () => '/v1/entries',
+    body: async () => ({ agent: 'agent-a', spiffeId: `spiffe://example.org/new/${unique()}` }),
+    ok: 201,
+    expect: OPERATOR_ONLY,
+  },
+  'GET /v1/entries/:id': { method: 'GET', path: (f) => `/v1/entries/${f.entryId}`, ok: 200, expect: READERS },
+  'PATCH /v1/entries/:id': {
+    method: 'PATCH',
+    path: async (f) => `/v1/entries/${await freshEntry(f)}`,
+    body: async () => ({ dns: ['changed.example'] }),
+    ok: 200,
+    expect: OPERATOR_ONLY,
+  },
+  'DELETE /v1/entries/:id': { method: 'DELETE', path: async (f) => `/v1/entries/${await freshEntry(f)}`, ok: 204, expect: OPERATOR_ONLY },
+  'GET /v1/agents': { method: 'GET', path: () => '/v1/agents', ok: 200, expect: READERS },
+  'POST /v1/agents/:name/evict': {
+    method: 'POST',
+    path: async (f) => {
+      const name = unique();
+      await attestAgent(f.ca, name);
+      return `/v1/agents/${name}/evict`;
+    },
+    ok: 200,
+    expect: OPERATOR_ONLY,
+  },
+  'POST /v1/agents/:name/ban': { method: 'POST', path: () => `/v1/agents/${unique()}/ban`, ok: 200, expect: OPERATOR_ONLY },
+  'POST /v1/agents/:name/unban': {
+    method: 'POST',
+    path: async (f) => {
+      const name = unique();
+      await asOperator(f.ca, 'POST', `/v1/agents/${name}/ban`);
+      return `/v1/agents/${name}/unban`;
+    },
+    ok: 200,
+    expect: OPERATOR_ONLY,
+  },
+  'POST /v1/admin/credentials': {
+    method: 'POST',
+    path: () => '/v1/admin/credentials',
+    body: async () => ({ role: 'auditor', name: unique(), ...(await csrBody()) }),
+    ok: 200,
+    expect: OPERATOR_ONLY,
+  },
+};
+
+describe('access control: every route against every caller', () => {
+  const fixture = {} as Fixture;
+
+  beforeAll(async () => {
+    fixture.ca = await startTestCa();
+    const ca = fixture.ca;
+    const agent = await attestAgent(ca, 'agent-a');
+    const otherAgent = await attestAgent(ca, 'agent-b');
+    const evictedAgent = await attestAgent(ca, 'agent-evicted');
+    await asOperator(ca, 'POST', '/v1/agents/agent-evicted/evict');
+    fixture.creds = {
+      foreign: await foreignCredential(),
+      expired: await expiredCredential(ca, 'spiffe://example.org/meshca/admin/operator/old'),
+      agent,
+      otherAgent,
+      evictedAgent,
+      auditor: await adminCredential(ca, 'auditor', 'audrey'),
+      operator: await adminCredential(ca, 'operator', 'olga'),
+    };
+    fixture.entryId = (await asOperator(ca, 'POST', '/v1/entries', { agent: 'agent-a', spiffeId: 'spiffe://example.org/ns/web' })).id;
+  });
+
+  it('covers every route the server registers, and nothing else', () => {
+    expect([...routeCatalog(fixture.ca.tlsApp)].sort()).toEqual(Object.keys(ROUTES).sort());
+  });
+
+  for (const [name, route] of Object.entries(ROUTES)) {
+    it.each(CALLERS.map((c) => [c, route.expect[c]] as const))(`${name} as %s -> %s`, async (caller, expected) => {
+      const credential = caller === 'anonymous' ? undefined : fixture.creds[caller];
+      const path = await route.path(fixture);
+      const body = route.body ? await route.body(fixture) : undefined;
+      const res = await callCa(fixture.ca, credential, route.method, path, body);
+      if (expected === 'ok') {
+        expect(res.status, JSON.stringify(res.body)).toBe(route.ok);
+      } else {
+        const [status, code] = expected.split(' ');
+        expect({ status: res.status, code: res.body?.error?.code }).toEqual({ status: Number(status), code });
+      }
+    });
+  }
+});

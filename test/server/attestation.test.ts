@@ -1,0 +1,153 @@
+/** Join tokens, agent attestation, renewal and standing. */
+import { Agent, request } from 'node:https';
+import { X509Certificate } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { asOperator, attestAgent, callCa, joinToken, newKeyAndCsr } from '../support/callers.js';
+import { FakeClock } from '../support/fake-clock.js';
+import { startTestCa, type TestCa } from '../support/test-ca.js';
+
+function agentRows(ca: TestCa) {
+  return ca.store.db.prepare('SELECT name, status, svid_serial FROM agents ORDER BY name').all() as Array<{
+    name: string;
+    status: string;
+    svid_serial: string;
+  }>;
+}
+
+describe('join tokens', () => {
+  it('admit exactly one attestation when used twice in a row', async () => {
+    const ca = await startTestCa();
+    const token = await joinToken(ca, 'web-1');
+    const first = await callCa(ca, undefined, 'POST', '/v1/agent/attest', { token, csr: (await newKeyAndCsr()).csr });
+    const second = await callCa(ca, undefined, 'POST', '/v1/agent/attest', { token, csr: (await newKeyAndCsr()).csr });
+    expect([first.status, second.status]).toEqual([200, 401]);
+    expect(second.body.error.code).toBe('invalid_token');
+    expect(agentRows(ca)).toHaveLength(1);
+  });
+
+  it('admit exactly one attestation when used twice at once', async () => {
+    const ca = await startTestCa();
+    for (let round = 0; round < 5; round++) {
+      const token = await joinToken(ca, `race-${round}`);
+      const bodies = await Promise.all([1, 2, 3].map(async () => ({ token, csr: (await newKeyAndCsr()).csr })));
+      const answers = await Promise.all(bodies.map((b) => callCa(ca, undefined, 'POST', '/v1/agent/attest', b)));
+      expect(answers.map((a) => a.status).sort()).toEqual([200, 401, 401]);
+      const issued = ca.store.db.prepare("SELECT COUNT(*) AS n FROM certificates WHERE kind = 'agent' AND agent = ?").get(`race-${round}`) as { n: number };
+      expect(issued.n).toBe(1);
+    }
+    expect(agentRows(ca).map((a) => a.name)).toEqual(['race-0', 'race-1', 'race-2', 'race-3', 'race-4']);
+  });
+
+  it('are refused once expired', async () => {
+    const clock = new FakeClock(Date.now());
+    const ca = await startTestCa({}, { clock });
+    const token = await joinToken(ca, 'late', '10m');
+    clock.advance(10 * 60);
+    const res = await callCa(ca, undefined, 'POST', '/v1/agent/attest', { token, csr: (await newKeyAndCsr()).csr });
+    expect({ status: res.status, code: res.body.error.code }).toEqual({ status: 401, code: 'invalid_token' });
+  });
+
+  it('are stored only as hashes', async () => {
+    const ca = await startTestCa();
+    const token = await joinToken(ca, 'hashed');
+    const dump = JSON.stringify(ca.store.db.prepare('SELECT * FROM join_tokens').all());
+    expect(dump).not.toContain(token);
+    expect(JSON.stringify(ca.store.db.prepare('SELECT * FROM audit_events').all())).not.toContain(token);
+  });
+
+  it.each([
+    ['garbage', 'nonsense', 401, 'invalid_token'],
+    ['well-formed but unknown', `mcjt_${'A'.repeat(43)}`, 401, 'invalid_token'],
+  ])('refuses a %s token', async (_name, token, status, code) => {
+    const ca = await startTestCa();
+    const res = await callCa(ca, undefined, 'POST', '/v1/agent/attest', { token, csr: (await newKeyAndCsr()).csr });
+    expect({ status: res.status, code: res.body.error.code }).toEqual({ status, code });
+  });
+});
+
+describe('agent attestation and renewal', () => {
+  it('gives the agent spiffe://<td>/meshca/agent/NAME and the bundle', async () => {
+    const ca = await startTestCa();
+    const token = await joinToken(ca, 'node-7');
+    const res = await callCa(ca, undefined, 'POST', '/v1/agent/attest', { token, csr: (await newKeyAndCsr()).csr });
+    expect(res.status).toBe(200);
+    expect(res.body.svid.spiffeId).toBe('spiffe://example.org/meshca/agent/node-7');
+    expect(new X509Certificate(res.body.svid.svid).subjectAltName).toBe('URI:spiffe://example.org/meshca/agent/node-7');
+    expect(res.body.bundle).toBe(ca.bundlePem);
+  });
+
+  it('renews the agent SVID over mutual TLS and records the new serial', async () => {
+    const ca = await startTestCa();
+    const cred = await attestAgent(ca, 'renewer');
+    const res = await callCa(ca, cred, 'POST', '/v1/agent/renew', { csr: (await newKeyAndCsr()).csr });
+    expect(res.status).toBe(200);
+    expect(res.body.svid.spiffeId).toBe('spiffe://example.org/meshca/agent/renewer');
+    expect(agentRows(ca)[0]!.svid_serial).toBe(res.body.svid.serial);
+  });
+
+  it('refuses the next request of an evicted agent on an already open connection', async () => {
+    const ca = await startTestCa();
+    const cred = await attestAgent(ca, 'evictee');
+    const keepAlive = new Agent({ keepAlive: true, maxSockets: 1, ca: ca.bundlePem, key: cred.keyPem, cert: cred.chainPem });
+    try {
+      const first = await get(ca, keepAlive, '/v1/agent/entries');
+      expect(first).toMatchObject({ status: 200, reused: false });
+      await asOperator(ca, 'POST', '/v1/agents/evictee/evict');
+      const second = await get(ca, keepAlive, '/v1/agent/entries');
+      expect(second).toMatchObject({ status: 403, reused: true, code: 'agent_evicted' });
+    } finally {
+      keepAlive.destroy();
+    }
+  });
+
+  it('lets an evicted agent back only with a new token, and its old SVID stays refused', async () => {
+    const ca = await startTestCa();
+    const old = await attestAgent(ca, 'returning');
+    await asOperator(ca, 'POST', '/v1/agents/returning/evict');
+    const fresh = await attestAgent(ca, 'returning');
+    expect((await callCa(ca, fresh, 'GET', '/v1/agent/entries')).status).toBe(200);
+    const stale = await callCa(ca, old, 'GET', '/v1/agent/entries');
+    expect({ status: stale.status, code: stale.body.error.code }).toEqual({ status: 401, code: 'certificate_revoked' });
+  });
+
+  it('bans: no token, no attestation with an earlier token, until unbanned', async () => {
+    const ca = await startTestCa();
+    const earlier = await joinToken(ca, 'rogue');
+    await asOperator(ca, 'POST', '/v1/agents/rogue/ban');
+    const attempt = await callCa(ca, undefined, 'POST', '/v1/agent/attest', { token: earlier, csr: (await newKeyAndCsr()).csr });
+    expect(attempt.status).toBe(401);
+    const tokenRes = await ca.localApp.inject({ method: 'POST', url: '/v1/tokens', payload: { agent: 'rogue' } });
+    expect({ status: tokenRes.statusCode, code: tokenRes.json().error.code }).toEqual({ status: 403, code: 'agent_banned' });
+    await asOperator(ca, 'POST', '/v1/agents/rogue/unban');
+    await attestAgent(ca, 'rogue');
+    expect(agentRows(ca)).toMatchObject([{ name: 'rogue', status: 'active' }]);
+  });
+
+  it('limits attestation attempts per address with 429 and Retry-After', async () => {
+    const ca = await startTestCa({ 'attest-rate-limit': '3' });
+    const statuses: number[] = [];
+    let retryAfter: unknown;
+    for (let i = 0; i < 5; i++) {
+      const res = await callCa(ca, undefined, 'POST', '/v1/agent/attest', { token: 'x', csr: (await newKeyAndCsr()).csr });
+      statuses.push(res.status);
+      if (res.status === 429) retryAfter = res.headers['retry-after'];
+    }
+    expect(statuses).toEqual([401, 401, 401, 429, 429]);
+    expect(Number(retryAfter)).toBeGreaterThan(0);
+  });
+});
+
+function get(ca: TestCa, agent: Agent, path: string): Promise<{ status: number; reused: boolean; code?: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(new URL(path, ca.url), { agent }, (res) => {
+      let text = '';
+      res.on('data', (c: Buffer) => (text += c.toString()));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, reused: req.reusedSocket, code: JSON.parse(text).error?.code }),
+      );
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+

@@ -1,0 +1,139 @@
+/** Registration entries: what operators grant, and the workload SVIDs agents obtain through them. */
+import { X509Certificate } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { asOperator, attestAgent, callCa, newKeyAndCsr } from '../support/callers.js';
+import { startTestCa } from '../support/test-ca.js';
+
+describe('registration entries', () => {
+  it.each([
+    ['a reserved meshca identity', { spiffeId: 'spiffe://example.org/meshca/agent/x' }, 400, 'reserved_spiffe_id'],
+    ['an admin identity', { spiffeId: 'spiffe://example.org/meshca/admin/operator/eve' }, 400, 'reserved_spiffe_id'],
+    ['another trust domain', { spiffeId: 'spiffe://other.org/ns/web' }, 400, 'foreign_trust_domain'],
+    ['an ID without a path', { spiffeId: 'spiffe://example.org' }, 400, 'invalid_spiffe_id'],
+    ['an invalid ID', { spiffeId: 'spiffe://example.org/a//b' }, 400, 'invalid_spiffe_id'],
+    ['a ttl above the maximum', { ttl: '5h' }, 400, 'ttl_exceeds_max'],
+    ['a bad ttl', { ttl: 'soon' }, 400, 'invalid_ttl'],
+    ['a bad DNS name', { dns: ['bad_name'] }, 400, 'invalid_dns_name'],
+    ['a bad agent name', { agent: 'a/b' }, 400, 'invalid_request'],
+    ['an unknown field', { colour: 'red' }, 400, 'invalid_request'],
+  ])('refuses %s', async (_what, change, status, code) => {
+    const ca = await startTestCa();
+    const res = await ca.localApp.inject({
+      method: 'POST',
+      url: '/v1/entries',
+      payload: { agent: 'node-1', spiffeId: 'spiffe://example.org/ns/web', ...change },
+    });
+    expect({ status: res.statusCode, code: res.json().error.code }).toEqual({ status, code });
+  });
+
+  it('refuses a second entry for the same agent and identity', async () => {
+    const ca = await startTestCa();
+    await asOperator(ca, 'POST', '/v1/entries', { agent: 'node-1', spiffeId: 'spiffe://example.org/ns/web' });
+    const again = await ca.localApp.inject({
+      method: 'POST',
+      url: '/v1/entries',
+      payload: { agent: 'node-1', spiffeId: 'spiffe://example.org/ns/web' },
+    });
+    expect({ status: again.statusCode, code: again.json().error.code }).toEqual({ status: 409, code: 'already_exists' });
+  });
+
+  it('lets the agent learn entries added, changed and removed', async () => {
+    const ca = await startTestCa();
+    const agent = await attestAgent(ca, 'node-1');
+    const sync = async () => (await callCa(ca, agent, 'GET', '/v1/agent/entries')).body.entries as Array<{ id: string; revision: number; dns: string[] }>;
+    expect(await sync()).toEqual([]);
+    const web = await asOperator(ca, 'POST', '/v1/entries', { agent: 'node-1', spiffeId: 'spiffe://example.org/ns/web' });
+    const db = await asOperator(ca, 'POST', '/v1/entries', { agent: 'node-1', spiffeId: 'spiffe://example.org/ns/db' });
+    await asOperator(ca, 'POST', '/v1/entries', { agent: 'node-2', spiffeId: 'spiffe://example.org/ns/other' });
+    expect((await sync()).map((e) => e.id).sort()).toEqual([web.id, db.id].sort());
+    await asOperator(ca, 'PATCH', `/v1/entries/${web.id}`, { dns: ['web.example'] });
+    await asOperator(ca, 'DELETE', `/v1/entries/${db.id}`);
+    expect(await sync()).toMatchObject([{ id: web.id, revision: 2, dns: ['web.example'] }]);
+  });
+});
+
+describe('workload SVIDs', () => {
+  it('take identity, DNS names and lifetime from the entry, never from the CSR', async () => {
+    const ca = await startTestCa();
+    const agent = await attestAgent(ca, 'node-1');
+    const entry = await asOperator(ca, 'POST', '/v1/entries', {
+      agent: 'node-1',
+      spiffeId: 'spiffe://example.org/ns/web',
+      ttl: '10m',
+      dns: ['web.example'],
+    });
+    const res = await callCa(ca, agent, 'POST', '/v1/agent/svids', { requests: [{ entryId: entry.id, csr: (await newKeyAndCsr()).csr }] });
+    expect(res.status).toBe(200);
+    const cert = new X509Certificate(res.body.svids[0].svid);
+    expect(cert.subjectAltName).toBe('DNS:web.example, URI:spiffe://example.org/ns/web');
+    expect((Date.parse(cert.validTo) - Date.parse(cert.validFrom)) / 1000).toBe(600 + 30);
+    expect(res.body.svids[0]).toMatchObject({ entryId: entry.id, spiffeId: 'spiffe://example.org/ns/web' });
+    expect(res.body.bundle).toBe(ca.bundlePem);
+  });
+
+  it('issue a batch of ten in one request', async () => {
+    const ca = await startTestCa();
+    const agent = await attestAgent(ca, 'node-1');
+    const ids: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      ids.push((await asOperator(ca, 'POST', '/v1/entries', { agent: 'node-1', spiffeId: `spiffe://example.org/w/${i}` })).id);
+    }
+    const requests = await Promise.all(ids.map(async (entryId) => ({ entryId, csr: (await newKeyAndCsr()).csr })));
+    const res = await callCa(ca, agent, 'POST', '/v1/agent/svids', { requests });
+    expect(res.status).toBe(200);
+    expect(res.body.svids.map((s: { entryId: string }) => s.entryId)).toEqual(ids);
+  });
+
+  it('refuse a batch above the limit', async () => {
+    const ca = await startTestCa();
+    const agent = await attestAgent(ca, 'node-1');
+    const { csr } = await newKeyAndCsr();
+    const res = await callCa(ca, agent, 'POST', '/v1/agent/svids', { requests: Array.from({ length: 65 }, () => ({ entryId: 'x', csr })) });
+    expect({ status: res.status, code: res.body.error.code }).toEqual({ status: 400, code: 'batch_too_large' });
+  });
+
+  it("refuse another agent's entry, and an entry once deleted", async () => {
+    const ca = await startTestCa();
+    const mine = await attestAgent(ca, 'node-1');
+    const theirs = await attestAgent(ca, 'node-2');
+    const entry = await asOperator(ca, 'POST', '/v1/entries', { agent: 'node-1', spiffeId: 'spiffe://example.org/ns/web' });
+    const ask = async (cred: typeof mine) =>
+      callCa(ca, cred, 'POST', '/v1/agent/svids', { requests: [{ entryId: entry.id, csr: (await newKeyAndCsr()).csr }] });
+    expect((await ask(mine)).status).toBe(200);
+    const stolen = await ask(theirs);
+    expect({ status: stolen.status, code: stolen.body.error.code }).toEqual({ status: 403, code: 'entry_not_granted' });
+    await asOperator(ca, 'DELETE', `/v1/entries/${entry.id}`);
+    const renewal = await ask(mine);
+    expect({ status: renewal.status, code: renewal.body.error.code }).toEqual({ status: 403, code: 'entry_not_granted' });
+  });
+
+  it('are rate limited per agent with 429 and Retry-After', async () => {
+    const ca = await startTestCa({ 'agent-rate-limit': '1' });
+    const agent = await attestAgent(ca, 'node-1');
+    const entry = await asOperator(ca, 'POST', '/v1/entries', { agent: 'node-1', spiffeId: 'spiffe://example.org/ns/web' });
+    const requests = await Promise.all([1, 2, 3, 4].map(async () => ({ entryId: entry.id, csr: (await newKeyAndCsr()).csr })));
+    const first = await callCa(ca, agent, 'POST', '/v1/agent/svids', { requests });
+    const second = await callCa(ca, agent, 'POST', '/v1/agent/svids', { requests: requests.slice(0, 1) });
+    expect(first.status).toBe(200);
+    expect({ status: second.status, code: second.body.error.code }).toEqual({ status: 429, code: 'rate_limited' });
+    expect(Number(second.headers['retry-after'])).toBeGreaterThan(0);
+  });
+});
+
+describe('issuance records', () => {
+  it('name the caller that asked for each certificate', async () => {
+    const ca = await startTestCa();
+    const agent = await attestAgent(ca, 'node-1');
+    const entry = await asOperator(ca, 'POST', '/v1/entries', { agent: 'node-1', spiffeId: 'spiffe://example.org/ns/web' });
+    await callCa(ca, agent, 'POST', '/v1/agent/svids', { requests: [{ entryId: entry.id, csr: (await newKeyAndCsr()).csr }] });
+    await asOperator(ca, 'POST', '/v1/svids/mint', { spiffeId: 'spiffe://example.org/ns/cli', csr: (await newKeyAndCsr()).csr });
+    const rows = ca.store.db
+      .prepare("SELECT kind, spiffe_id, requested_by, agent FROM certificates WHERE kind != 'server' ORDER BY id")
+      .all();
+    expect(rows).toEqual([
+      { kind: 'agent', spiffe_id: 'spiffe://example.org/meshca/agent/node-1', requested_by: 'agent:node-1', agent: 'node-1' },
+      { kind: 'workload', spiffe_id: 'spiffe://example.org/ns/web', requested_by: 'agent:node-1', agent: 'node-1' },
+      { kind: 'mint', spiffe_id: 'spiffe://example.org/ns/cli', requested_by: 'operator:local', agent: null },
+    ]);
+  });
+});

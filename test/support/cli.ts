@@ -1,0 +1,24 @@
+/** Running the built `meshca` command (dist/, made by `npm test`'s tsc step) as a user would. */
+import { spawn } from 'node:child_process';
+import { resolve } from 'node:path';
+
+export const MESHCA_BIN = resolve(import.meta.dirname, '../../dist/src/cli/meshca.js');
+
+export interface CliResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export function runMeshca(args: string[], env: NodeJS.ProcessEnv = {}, input?: string): Promise<CliResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [MESHCA_BIN, ...args], { env: { ...process.env, ...env }, stdio: 'pipe' });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
+    child.stdin.end(input);
+  });
+}

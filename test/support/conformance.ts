@@ -1,0 +1,30 @@
+/** Runs ../shared/conformance/svid-check.py (pyca/cryptography + openssl verify -x509_strict) on a directory. */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+const SCRIPT = resolve(import.meta.dirname, '../../../shared/conformance/svid-check.py');
+
+/** A python3 that can import cryptography: the PATH one, else Debian's (python3-cryptography). */
+function python(): string {
+  for (const candidate of ['python3', '/usr/bin/python3']) {
+    try {
+      execFileSync(candidate, ['-c', 'import cryptography'], { stdio: 'ignore' });
+      return candidate;
+    } catch {
+      // try the next one
+    }
+  }
+  throw new Error('no python3 with the cryptography package; install python3-cryptography (.ci/run does)');
+}
+
+export interface CheckResult {
+  readonly ok: boolean;
+  readonly output: string;
+}
+
+export function svidCheck(dir: string, args: string[] = []): CheckResult {
+  if (!existsSync(SCRIPT)) throw new Error(`conformance checker not found at ${SCRIPT}`);
+  const run = spawnSync(python(), [SCRIPT, dir, ...args], { encoding: 'utf8' });
+  return { ok: run.status === 0, output: `${run.stdout}${run.stderr}` };
+}

@@ -1,0 +1,31 @@
+/** Starting a whole CA in-process for a test, on a free loopback port and a temporary data directory. */
+import pino from 'pino';
+import { startCa, type CaOverrides, type RunningCa } from '../../src/cli/ca-runtime.js';
+import { loadServerConfig, type ServerConfig } from '../../src/config/server-config.js';
+import { cleanupLater } from './cleanup.js';
+import { tempDir } from './temp-dir.js';
+
+export interface TestCa extends RunningCa {
+  readonly config: ServerConfig;
+  readonly url: string;
+  readonly bundlePem: string;
+}
+
+/** Settings by flag name, e.g. { 'svid-ttl': '20s' }. */
+export type Settings = Record<string, string>;
+
+export function testConfig(settings: Settings = {}, env: NodeJS.ProcessEnv = {}): ServerConfig {
+  const flags: Record<string, string> = {};
+  for (const [name, value] of Object.entries({ 'data-dir': tempDir(), listen: '127.0.0.1:0', ...settings })) {
+    flags[name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())] = value;
+  }
+  return loadServerConfig({ flags, env });
+}
+
+export async function startTestCa(settings: Settings = {}, overrides: CaOverrides = {}, env: NodeJS.ProcessEnv = {}): Promise<TestCa> {
+  const config = testConfig(settings, env);
+  const ca = await startCa(config, pino({ level: process.env.MESHCA_TEST_LOG ?? 'silent' }), { schedule: 'off', ...overrides });
+  cleanupLater(() => ca.close());
+  const bundle = await ca.localApp.inject({ method: 'GET', url: '/v1/bundle.pem' });
+  return { ...ca, config, url: `https://127.0.0.1:${ca.address.port}`, bundlePem: bundle.body };
+}
