@@ -7,6 +7,19 @@ import {
   parseDurationValue, parseListenAddress, parseLogLevel, parseNonEmpty, parsePositiveInt, parseTrustDomain, LOG_LEVELS,
 } from './parsers.js';
 
+/** The passphrase is the file's content without one trailing newline. */
+function readPassphraseFile(path: string): string {
+  let content: string;
+  try {
+    content = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read ${path} (${(err as NodeJS.ErrnoException).code})`);
+  }
+  const passphrase = content.replace(/\r?\n$/, '');
+  if (!passphrase) throw new Error(`${path} is empty`);
+  return passphrase;
+}
+
 const DURATION = 'a whole number with s, m, h or d, e.g. 30s, 10m, 1h, 365d';
 
 export const SERVER_OPTIONS = {
@@ -28,7 +41,7 @@ export const SERVER_OPTIONS = {
     name: 'attest-rate-limit', default: '30', expected: 'attestation attempts per minute per address, a positive integer',
     parse: parsePositiveInt,
   },
-  keyPassphraseFile: { name: 'key-passphrase-file', expected: 'a readable file', parse: parseNonEmpty },
+  keyPassphraseFile: { name: 'key-passphrase-file', expected: 'a readable file holding the passphrase', parse: readPassphraseFile },
   logLevel: { name: 'log-level', default: 'info', expected: LOG_LEVELS.join(', '), parse: parseLogLevel },
 } satisfies OptionTable;
 
@@ -52,18 +65,13 @@ export interface ServerConfig {
 export function loadServerConfig(sources: ConfigSources): ServerConfig {
   const problems: string[] = [];
   const o = resolveOptions(SERVER_OPTIONS, 'MESHCA', sources, problems);
-  let keyPassphrase = sources.env.MESHCA_KEY_PASSPHRASE || undefined;
-  if (o.keyPassphraseFile) {
-    try {
-      keyPassphrase = readFileSync(o.keyPassphraseFile, 'utf8').replace(/\r?\n$/, '');
-      if (!keyPassphrase) problems.push(`--key-passphrase-file: ${o.keyPassphraseFile} is empty`);
-    } catch (err) {
-      problems.push(`--key-passphrase-file: cannot read ${o.keyPassphraseFile} (${(err as NodeJS.ErrnoException).code})`);
-    }
-  }
-  if (problems.length === 0) problems.push(...lifetimeProblems(o));
+  const keyPassphrase = o.keyPassphraseFile ?? (sources.env.MESHCA_KEY_PASSPHRASE || undefined);
+  // Lifetimes can be compared only when all four were read; other problems do not hide theirs.
+  const { rootTtl, intermediateTtl, svidTtl, svidMaxTtl } = o;
+  if (rootTtl && intermediateTtl && svidTtl && svidMaxTtl) problems.push(...lifetimeProblems({ rootTtl, intermediateTtl, svidTtl, svidMaxTtl }));
   if (problems.length) throw new ConfigError(problems);
-  return Object.freeze({ ...o, keyPassphrase });
+  const { keyPassphraseFile: _file, ...settings } = o;
+  return Object.freeze({ ...settings, keyPassphrase, listen: Object.freeze({ ...o.listen }) });
 }
 
 /**

@@ -10,7 +10,7 @@ const DURATION = /^([0-9]{1,9})(s|m|h|d)$/;
 export class DurationSyntaxError extends Error {}
 
 export function parseDuration(text: string): Duration {
-  const match = DURATION.exec(text.trim());
+  const match = DURATION.exec(text);
   if (!match) {
     throw new DurationSyntaxError(`"${text}" is not a duration: expected a whole number followed by s, m, h or d (e.g. 30s, 10m, 1h, 365d)`);
   }

@@ -13,7 +13,7 @@ import {
 import { decodeSinglePem, PemError } from './pem.js';
 import { classifyPublicKey, loadPublicKey, UnsupportedKeyError, type PublicKeyKind } from './keys.js';
 import { OID } from './oids.js';
-import { signatureAlgorithmByOid } from './signature-algorithms.js';
+import { signatureAlgorithmByOid, type KeyFamily } from './signature-algorithms.js';
 import { verifyAsync } from './signer.js';
 import { readExtensions } from './extensions.js';
 
@@ -30,7 +30,7 @@ export class VerifiedCsr {
   ) {}
 
   static async parse(pem: string): Promise<VerifiedCsr> {
-    if (pem.length > MAX_CSR_PEM_BYTES) invalid('invalid_csr', `CSR is larger than ${MAX_CSR_PEM_BYTES} bytes`);
+    if (Buffer.byteLength(pem, 'utf8') > MAX_CSR_PEM_BYTES) invalid('invalid_csr', `CSR is larger than ${MAX_CSR_PEM_BYTES} bytes`);
     let der: Buffer;
     try {
       der = decodeSinglePem(pem, ['CERTIFICATE REQUEST', 'NEW CERTIFICATE REQUEST']).der;
@@ -47,9 +47,10 @@ export class VerifiedCsr {
     } catch (err) {
       return invalid('unsupported_key', (err as Error).message, err);
     }
-    let signatureValid = false;
+    // node:crypto verifies with whatever the key is; a label that names another algorithm family must not pass.
+    let signatureValid = familyOf(publicKey) === algorithm.keyFamily;
     try {
-      signatureValid = await verifyAsync(algorithm, parts.signedBytes, publicKey, parts.signature);
+      if (signatureValid) signatureValid = await verifyAsync(algorithm, parts.signedBytes, publicKey, parts.signature);
     } catch {
       signatureValid = false;
     }
@@ -65,6 +66,11 @@ export class VerifiedCsr {
     if (parts.asksToBeCa) invalid('csr_requests_ca', 'CSR asks for a CA certificate (basicConstraints cA or keyCertSign); SVIDs are leaves');
     return new VerifiedCsr(publicKey, keyKind, parts.spki);
   }
+}
+
+function familyOf(key: KeyObject): KeyFamily | undefined {
+  const type = key.asymmetricKeyType;
+  return type === 'ec' || type === 'rsa' || type === 'ed25519' ? type : undefined;
 }
 
 interface CsrParts {

@@ -3,6 +3,7 @@
  * does not expose (criticality, key usage bits, key identifiers, serial octets).
  */
 import { children, is, parseDer, readOid, Tag, TagClass, valueBytes, type Asn1 } from '../../src/x509/asn1.js';
+import { OID } from '../../src/x509/oids.js';
 
 export interface ExtensionFacts {
   readonly critical: boolean;
@@ -92,5 +93,5 @@ export function subjectPublicKeyBits(der: Buffer): Buffer {
 
 /** The subjectKeyIdentifier extension's key identifier. */
 export function subjectKeyId(der: Buffer): Buffer {
-  return valueBytes(extensionOf(der, '2.5.29.14').value);
+  return valueBytes(extensionOf(der, OID.subjectKeyIdentifier).value);
 }

@@ -28,7 +28,12 @@ export function openDatabase(dataDir: string, options: { readonly?: boolean } = 
   }
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
-  if (!options.readonly) migrate(db);
+  try {
+    if (!options.readonly) migrate(db);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
   return { db, created, path };
 }
 

@@ -1,0 +1,40 @@
+/** Telling the proxy to pick up new files: run --reload-cmd, or signal the PID in --pid-file. */
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import { splitCommand } from './command-line.js';
+
+const run = promisify(execFile);
+
+export type ReloadAction = { readonly kind: 'command'; readonly argv: readonly string[] } | { readonly kind: 'signal'; readonly pidFile: string; readonly signal: NodeJS.Signals } | { readonly kind: 'none' };
+
+export function reloadAction(options: { reloadCmd?: string | undefined; pidFile?: string | undefined; reloadSignal: NodeJS.Signals }): ReloadAction {
+  if (options.reloadCmd) return { kind: 'command', argv: splitCommand(options.reloadCmd) };
+  if (options.pidFile) return { kind: 'signal', pidFile: options.pidFile, signal: options.reloadSignal };
+  return { kind: 'none' };
+}
+
+/** Performs the reload once; throws with the reason when it fails. */
+export async function performReload(action: ReloadAction): Promise<void> {
+  switch (action.kind) {
+    case 'none':
+      return;
+    case 'command': {
+      const [program, ...args] = action.argv;
+      try {
+        await run(program!, args, { timeout: 30_000 });
+      } catch (err) {
+        const e = err as { code?: number | string; stderr?: string };
+        throw new Error(`${program} failed (${e.code ?? 'error'}): ${String(e.stderr ?? '').trim().slice(0, 500)}`);
+      }
+      return;
+    }
+    case 'signal': {
+      // Read the PID now, not at start: the proxy may have restarted since.
+      const text = (await readFile(action.pidFile, 'utf8')).trim();
+      const pid = Number(text);
+      if (!/^[0-9]+$/.test(text) || pid <= 1) throw new Error(`${action.pidFile} does not hold a PID: ${JSON.stringify(text.slice(0, 20))}`);
+      process.kill(pid, action.signal);
+    }
+  }
+}

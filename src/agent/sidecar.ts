@@ -1,0 +1,302 @@
+/**
+ * The agent's reconcile loop. Each `step` compares what is installed with what
+ * should be (a valid agent SVID, a fresh workload SVID for the chosen entry,
+ * the current bundle, a proxy that has reloaded) and does what is missing; it
+ * returns how long to wait before the next step. All timing comes from the
+ * injected clock and randomness, so tests can drive it without sleeping.
+ *
+ * A failure never removes what is installed: the proxy keeps its certificate
+ * while it is valid, and the agent retries with capped, jittered backoff.
+ */
+import type { Clock } from '../time/clock.js';
+import type { KeyType } from '../x509/keys.js';
+import type { RandomSource } from '../x509/serial.js';
+import { CaRequestError, type EntryWire } from './ca-api.js';
+import type { CaClient } from './ca-client.js';
+import { holdCertificate, newKeyWithCsr, type HeldCertificate } from './credentials.js';
+import type { PublishedFile } from './installer.js';
+import type { StateStore } from './state-store.js';
+import { backoffDelay, DEFAULT_BACKOFF, renewalTime, type BackoffPolicy } from './timing.js';
+
+export interface SidecarLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface SidecarDeps {
+  readonly client: CaClient;
+  readonly publish: (files: readonly PublishedFile[]) => Promise<unknown>;
+  readonly reload: () => Promise<void>;
+  readonly clock: Clock;
+  readonly random: RandomSource;
+  readonly log: SidecarLogger;
+  readonly state?: StateStore | undefined;
+}
+
+export interface SidecarSettings {
+  readonly joinToken?: string | undefined;
+  readonly spiffeId?: string | undefined;
+  readonly keyType: KeyType;
+  readonly syncIntervalMs: number;
+  readonly combined: boolean;
+  readonly backoff?: BackoffPolicy;
+}
+
+/** Settings the agent cannot work with; raised to the caller (the process exits). */
+export class SidecarConfigurationError extends Error {}
+
+export interface SidecarStatus {
+  readonly installed: HeldCertificate | undefined;
+  readonly agentSvid: HeldCertificate | undefined;
+  readonly lastSyncMs: number | undefined;
+  readonly counters: Readonly<Record<'renewals' | 'renewalFailures' | 'reloads' | 'reloadFailures' | 'syncs' | 'syncFailures', number>>;
+}
+
+interface Installed extends HeldCertificate {
+  readonly entryId: string;
+  readonly entryRevision: number;
+  readonly bundlePem: string;
+  readonly renewAtMs: number;
+}
+
+export class Sidecar {
+  private trustPem: string;
+  private agentSvid: (HeldCertificate & { renewAtMs: number }) | undefined;
+  private tokenSpent = false;
+  private entry: EntryWire | undefined;
+  private installed: Installed | undefined;
+  private nextSyncMs = 0;
+  private lastSyncMs: number | undefined;
+  private failures = 0;
+  private retryAtMs = 0;
+  private reloadPending = false;
+  private reloadFailures = 0;
+  private reloadRetryAtMs = 0;
+  private expiryReported = false;
+  private readonly counters = { renewals: 0, renewalFailures: 0, reloads: 0, reloadFailures: 0, syncs: 0, syncFailures: 0 };
+
+  constructor(
+    private readonly deps: SidecarDeps,
+    private readonly settings: SidecarSettings,
+    initialTrustPem: string,
+  ) {
+    this.trustPem = initialTrustPem;
+  }
+
+  /** Loads the agent SVID and bundle a previous run left in the state directory. */
+  async restore(): Promise<void> {
+    if (!this.deps.state) return;
+    const saved = await this.deps.state.load();
+    if (saved.bundlePem) this.trustPem = saved.bundlePem;
+    const held = saved.credential && holdCertificate(saved.credential.keyPem, saved.credential.chainPem);
+    if (held && held.notAfterMs > this.deps.clock.nowMs()) {
+      this.agentSvid = { ...held, renewAtMs: renewalTime(held.notBeforeMs, held.notAfterMs, this.deps.random) };
+      this.deps.log.info({ spiffeId: held.spiffeId, notAfter: new Date(held.notAfterMs).toISOString() }, 'reusing the agent SVID from the state directory');
+    }
+  }
+
+  status(): SidecarStatus {
+    return { installed: this.installed, agentSvid: this.agentSvid, lastSyncMs: this.lastSyncMs, counters: { ...this.counters } };
+  }
+
+  /** True while a workload SVID that has not expired is installed. */
+  ready(): boolean {
+    return this.installed !== undefined && this.deps.clock.nowMs() < this.installed.notAfterMs;
+  }
+
+  /** Does what is due and returns the milliseconds until the next step should run. */
+  async step(): Promise<number> {
+    const now = this.deps.clock.nowMs();
+    if (now >= this.retryAtMs) {
+      try {
+        await this.reconcile(now);
+        this.failures = 0;
+      } catch (err) {
+        if (err instanceof SidecarConfigurationError) throw err;
+        this.failures++;
+        this.retryAtMs = now + backoffDelay(this.failures, this.settings.backoff ?? DEFAULT_BACKOFF, this.deps.random);
+        this.deps.log.warn({ err: describe(err), attempt: this.failures, retryInMs: this.retryAtMs - now }, 'could not reach or use the CA; will retry');
+      }
+    }
+    await this.reloadIfPending(this.deps.clock.nowMs());
+    this.reportExpiry();
+    return this.nextWakeIn();
+  }
+
+  private async reconcile(now: number): Promise<void> {
+    await this.ensureAgentSvid(now);
+    if (now >= this.nextSyncMs || !this.entry) await this.sync(now);
+    await this.ensureWorkloadSvid(now);
+  }
+
+  private async ensureAgentSvid(now: number): Promise<void> {
+    if (this.agentSvid && now < this.agentSvid.notAfterMs) {
+      if (now >= this.agentSvid.renewAtMs) {
+        const { keyPem, csr } = await newKeyWithCsr('ec-p256');
+        this.configureClient();
+        const res = await this.deps.client.renew(csr);
+        await this.adoptAgentSvid(keyPem, res.svid.svid, res.bundle);
+        this.deps.log.info({ notAfter: res.svid.notAfter }, 'renewed the agent SVID');
+      }
+      return;
+    }
+    if (this.agentSvid) this.deps.log.error({ spiffeId: this.agentSvid.spiffeId }, 'the agent SVID has expired; attesting again needs a new join token');
+    this.agentSvid = undefined;
+    if (!this.settings.joinToken || this.tokenSpent) {
+      throw new Error('no valid agent SVID and no unused join token: give a new --join-token (meshca token create --agent NAME)');
+    }
+    const { keyPem, csr } = await newKeyWithCsr('ec-p256');
+    this.deps.client.configure(this.trustPem, undefined);
+    try {
+      const res = await this.deps.client.attest(this.settings.joinToken, csr);
+      await this.adoptAgentSvid(keyPem, res.svid.svid, res.bundle);
+      this.deps.log.info({ spiffeId: res.svid.spiffeId }, 'attested with the join token');
+    } catch (err) {
+      // A refused token will not become valid by retrying.
+      if (err instanceof CaRequestError && err.status === 401) this.tokenSpent = true;
+      throw err;
+    }
+    this.tokenSpent = true;
+  }
+
+  private async adoptAgentSvid(keyPem: string, chainPem: string, bundlePem: string): Promise<void> {
+    const held = holdCertificate(keyPem, chainPem);
+    if (!held) throw new Error('the CA answered with a certificate that does not match the key sent');
+    await this.deps.state?.saveCredential({ keyPem, chainPem });
+    this.agentSvid = { ...held, renewAtMs: renewalTime(held.notBeforeMs, held.notAfterMs, this.deps.random) };
+    await this.adoptBundle(bundlePem);
+    this.configureClient();
+  }
+
+  private async adoptBundle(bundlePem: string): Promise<boolean> {
+    if (bundlePem === this.trustPem) return false;
+    this.trustPem = bundlePem;
+    await this.deps.state?.saveBundle(bundlePem);
+    this.configureClient();
+    return true;
+  }
+
+  private configureClient(): void {
+    this.deps.client.configure(this.trustPem, this.agentSvid && { keyPem: this.agentSvid.keyPem, chainPem: this.agentSvid.chainPem });
+  }
+
+  private async sync(now: number): Promise<void> {
+    this.configureClient();
+    let res;
+    try {
+      res = await this.deps.client.sync();
+    } catch (err) {
+      this.counters.syncFailures++;
+      if (err instanceof CaRequestError && err.credentialRejected) {
+        this.deps.log.error({ code: err.code }, 'the CA refused the agent SVID; the agent must attest again with a new join token');
+        this.agentSvid = undefined;
+      }
+      throw err;
+    }
+    this.counters.syncs++;
+    this.lastSyncMs = now;
+    this.nextSyncMs = now + this.settings.syncIntervalMs;
+    const bundleChanged = await this.adoptBundle(res.bundle);
+    this.entry = this.chooseEntry(res.entries);
+    if (bundleChanged && this.installed) {
+      this.deps.log.info({ sequence: res.bundleSequence }, 'the trust bundle changed; installing it');
+      await this.install({ ...this.installed, bundlePem: res.bundle });
+    }
+  }
+
+  private chooseEntry(entries: readonly EntryWire[]): EntryWire | undefined {
+    const wanted = this.settings.spiffeId;
+    if (wanted) {
+      const match = entries.find((e) => e.spiffeId === wanted);
+      if (!match) this.deps.log.warn({ wanted, granted: entries.map((e) => e.spiffeId) }, 'no entry grants this agent the --spiffe-id yet');
+      return match;
+    }
+    if (entries.length > 1) {
+      throw new SidecarConfigurationError(
+        `this agent has ${entries.length} entries; choose one with --spiffe-id:\n${entries.map((e) => `  ${e.spiffeId} (entry ${e.id})`).join('\n')}`,
+      );
+    }
+    if (entries.length === 0) this.deps.log.warn({}, 'no registration entry grants this agent an identity yet');
+    return entries[0];
+  }
+
+  private async ensureWorkloadSvid(now: number): Promise<void> {
+    const entry = this.entry;
+    if (!entry) return;
+    const current = this.installed;
+    const due = !current || current.entryId !== entry.id || current.entryRevision !== entry.revision || now >= current.renewAtMs;
+    if (!due) return;
+    const { keyPem, csr } = await newKeyWithCsr(this.settings.keyType);
+    let res;
+    try {
+      res = await this.deps.client.workloadSvids([{ entryId: entry.id, csr }]);
+    } catch (err) {
+      this.counters.renewalFailures++;
+      if (err instanceof CaRequestError && err.code === 'entry_not_granted') this.entry = undefined;
+      throw err;
+    }
+    const held = holdCertificate(keyPem, res.svids[0]!.svid);
+    if (!held) throw new Error('the CA answered with a certificate that does not match the key sent');
+    await this.adoptBundle(res.bundle);
+    await this.install({
+      ...held,
+      entryId: entry.id,
+      entryRevision: entry.revision,
+      bundlePem: this.trustPem,
+      renewAtMs: renewalTime(held.notBeforeMs, held.notAfterMs, this.deps.random),
+    });
+    this.counters.renewals++;
+    this.deps.log.info({ spiffeId: held.spiffeId, serial: held.serial, notAfter: new Date(held.notAfterMs).toISOString() }, 'installed a new SVID');
+  }
+
+  private async install(next: Installed): Promise<void> {
+    const files: PublishedFile[] = [
+      { name: 'svid.pem', data: next.chainPem, mode: 0o644 },
+      { name: 'svid_key.pem', data: next.keyPem, mode: 0o600 },
+      { name: 'bundle.pem', data: next.bundlePem, mode: 0o644 },
+    ];
+    if (this.settings.combined) files.push({ name: 'combined.pem', data: next.keyPem + next.chainPem, mode: 0o600 });
+    await this.deps.publish(files);
+    this.installed = next;
+    this.expiryReported = false;
+    this.reloadPending = true;
+    this.reloadFailures = 0;
+    this.reloadRetryAtMs = 0;
+  }
+
+  private async reloadIfPending(now: number): Promise<void> {
+    if (!this.reloadPending || now < this.reloadRetryAtMs) return;
+    try {
+      await this.deps.reload();
+      this.reloadPending = false;
+      this.counters.reloads++;
+    } catch (err) {
+      this.reloadFailures++;
+      this.counters.reloadFailures++;
+      this.reloadRetryAtMs = now + backoffDelay(this.reloadFailures, this.settings.backoff ?? DEFAULT_BACKOFF, this.deps.random);
+      this.deps.log.warn({ err: describe(err), attempt: this.reloadFailures }, 'reloading the proxy failed; will retry');
+    }
+  }
+
+  private reportExpiry(): void {
+    if (this.installed && !this.ready() && !this.expiryReported) {
+      this.expiryReported = true;
+      this.deps.log.error({ spiffeId: this.installed.spiffeId, notAfter: new Date(this.installed.notAfterMs).toISOString() }, 'the installed SVID has expired and could not be renewed');
+    }
+  }
+
+  private nextWakeIn(): number {
+    const now = this.deps.clock.nowMs();
+    const due = (times: Array<number | undefined>) => Math.min(...times.filter((t): t is number => t !== undefined));
+    // While backing off, nothing that needs the CA happens before the retry time.
+    const caWork = Math.max(due([this.nextSyncMs, this.agentSvid?.renewAtMs, this.installed?.renewAtMs]), this.failures > 0 ? this.retryAtMs : 0);
+    const expiry = this.installed && this.installed.notAfterMs > now ? this.installed.notAfterMs : undefined;
+    const next = due([caWork, expiry, this.reloadPending ? this.reloadRetryAtMs : undefined]);
+    return Math.max(50, Math.min(next - now, this.settings.syncIntervalMs));
+  }
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

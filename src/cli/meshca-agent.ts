@@ -1,0 +1,119 @@
+#!/usr/bin/env node
+/**
+ * `meshca-agent`: the sidecar's composition root. Builds the CA client, the
+ * installer, the reloader and the reconcile loop, and runs the loop until
+ * SIGTERM or SIGINT (or once, with --once).
+ */
+import { Command, Option } from 'commander';
+import type { Server } from 'node:http';
+import { CaClient } from '../agent/ca-client.js';
+import { startHealthServer } from '../agent/health-server.js';
+import { AtomicDirectoryPublisher } from '../agent/installer.js';
+import { performReload, reloadAction } from '../agent/reloader.js';
+import { Sidecar, SidecarConfigurationError } from '../agent/sidecar.js';
+import { StateStore } from '../agent/state-store.js';
+import { AGENT_OPTIONS, loadAgentConfig } from '../config/agent-config.js';
+import { ConfigError, envName } from '../config/options.js';
+import { systemClock } from '../time/clock.js';
+import { cryptoRandom } from '../x509/serial.js';
+import { createLogger } from './logger.js';
+
+const program = new Command('meshca-agent')
+  .description('fetch, install and renew an X.509-SVID from meshca for the proxy next to a workload')
+  .addOption(new Option('--config <file>', 'JSON file of settings (keys are the flag names)').env('MESHCA_AGENT_CONFIG'));
+for (const spec of Object.values(AGENT_OPTIONS)) {
+  const boolean = spec.name === 'once' || spec.name === 'combined';
+  const defaultNote = 'default' in spec && !boolean ? ` (default ${spec.default})` : '';
+  program.addOption(
+    new Option(boolean ? `--${spec.name}` : `--${spec.name} <value>`, `${spec.expected}${defaultNote}; env ${envName('MESHCA_AGENT', spec.name)}`),
+  );
+}
+
+async function main(): Promise<number> {
+  program.parse(process.argv);
+  const flags = program.opts<Record<string, unknown> & { config?: string }>();
+  const config = loadAgentConfig({ flags, env: process.env, file: flags.config });
+  const log = createLogger(config.logLevel, undefined, { service: 'meshca-agent' });
+  process.umask(0o022);
+  const client = new CaClient({ serverUrl: config.server });
+  const publisher = new AtomicDirectoryPublisher(config.out, systemClock);
+  const action = reloadAction(config);
+  const sidecar = new Sidecar(
+    {
+      client,
+      publish: (files) => publisher.publish(files),
+      reload: () => performReload(action),
+      clock: systemClock,
+      random: cryptoRandom,
+      log,
+      state: config.stateDir ? new StateStore(config.stateDir) : undefined,
+    },
+    {
+      joinToken: config.joinToken,
+      spiffeId: config.spiffeId?.toString(),
+      keyType: config.keyType,
+      syncIntervalMs: config.syncInterval * 1000,
+      combined: config.combined,
+    },
+    config.trustBundlePem,
+  );
+  await sidecar.restore();
+
+  if (config.once) {
+    try {
+      await sidecar.step();
+    } finally {
+      client.close();
+    }
+    if (!sidecar.ready()) {
+      log.error({}, 'no SVID could be installed');
+      return 1;
+    }
+    log.info({ out: config.out }, 'SVID installed; exiting (--once)');
+    return 0;
+  }
+
+  let health: Server | undefined;
+  if (config.healthListen) health = await startHealthServer(config.healthListen, { ready: () => sidecar.ready(), metrics: () => '' });
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  return new Promise<number>((resolve) => {
+    const stop = (code: number) => {
+      if (stopped) return;
+      stopped = true;
+      clearTimeout(timer);
+      client.close();
+      health?.close();
+      health?.closeAllConnections();
+      resolve(code);
+    };
+    const loop = async () => {
+      try {
+        const wait = await sidecar.step();
+        if (!stopped) timer = setTimeout(() => void loop(), wait);
+      } catch (err) {
+        log.error({ err: (err as Error).message }, 'stopping');
+        stop(1);
+      }
+    };
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      process.once(signal, () => {
+        log.info({ signal }, 'stopping; installed files stay in place');
+        stop(0);
+      });
+    }
+    void loop();
+  });
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof ConfigError || err instanceof SidecarConfigurationError) {
+      console.error(`meshca-agent: ${err.message}`);
+      process.exit(78);
+    }
+    console.error(`meshca-agent: ${(err as Error).message}`);
+    process.exit(1);
+  },
+);

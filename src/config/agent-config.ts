@@ -1,0 +1,123 @@
+/** `meshca-agent` settings: flags, MESHCA_AGENT_* variables and a JSON config file. */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { SpiffeId } from '../identity/spiffe-id.js';
+import { parseDuration, type Duration } from '../time/duration.js';
+import { isKeyType, KEY_TYPES, type KeyType } from '../x509/keys.js';
+import { ConfigError, resolveOptions, type ConfigSources, type OptionTable } from './options.js';
+import { parseListenAddress, parseLogLevel, parseNonEmpty, LOG_LEVELS, type ListenAddress } from './parsers.js';
+
+function parseServerUrl(raw: string): URL {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new Error(`"${raw}" is not a URL`);
+  }
+  if (url.protocol !== 'https:') throw new Error(`"${raw}" must be an https:// URL`);
+  return url;
+}
+
+function parseKeyType(raw: string): KeyType {
+  if (!isKeyType(raw)) throw new Error(`"${raw}" is not a key type`);
+  return raw;
+}
+
+function parseSignal(raw: string): NodeJS.Signals {
+  const name = raw.toUpperCase().startsWith('SIG') ? raw.toUpperCase() : `SIG${raw.toUpperCase()}`;
+  if (!/^SIG[A-Z0-9]+$/.test(name)) throw new Error(`"${raw}" is not a signal name`);
+  return name as NodeJS.Signals;
+}
+
+function parseBoolean(raw: string): boolean {
+  if (['true', '1', 'yes'].includes(raw)) return true;
+  if (['false', '0', 'no'].includes(raw)) return false;
+  throw new Error(`"${raw}" is not true or false`);
+}
+
+const DURATION = 'a whole number with s, m, h or d, e.g. 30s';
+const path = (v: string) => resolve(parseNonEmpty(v));
+
+export const AGENT_OPTIONS = {
+  server: { name: 'server', expected: 'the CA URL, e.g. https://ca.example:8443', parse: parseServerUrl },
+  trustBundle: { name: 'trust-bundle', expected: 'a PEM file of the CA roots to trust at first contact', parse: path },
+  joinToken: { name: 'join-token', expected: 'a join token from `meshca token create`', parse: parseNonEmpty },
+  joinTokenFile: { name: 'join-token-file', expected: 'a file holding the join token', parse: path },
+  out: { name: 'out', expected: 'the directory the proxy reads svid.pem, svid_key.pem and bundle.pem from', parse: path },
+  spiffeId: { name: 'spiffe-id', expected: 'the SPIFFE ID to install when the agent has several entries', parse: (v: string) => SpiffeId.parse(v) },
+  reloadCmd: { name: 'reload-cmd', expected: 'a command, split like a shell would but never run by one', parse: parseNonEmpty },
+  pidFile: { name: 'pid-file', expected: 'a file holding the proxy PID', parse: path },
+  reloadSignal: { name: 'reload-signal', default: 'SIGHUP', expected: 'a signal name, e.g. SIGHUP', parse: parseSignal },
+  stateDir: { name: 'state-dir', expected: 'a private directory for the agent SVID across restarts', parse: path },
+  keyType: { name: 'key-type', default: 'ec-p256', expected: KEY_TYPES.join(', '), parse: parseKeyType },
+  healthListen: { name: 'health-listen', expected: 'host:port for /healthz, /readyz and /metrics', parse: parseListenAddress },
+  syncInterval: { name: 'sync-interval', default: '30s', expected: DURATION, parse: (v: string) => parseDuration(v) },
+  once: { name: 'once', default: 'false', expected: 'true or false', parse: parseBoolean },
+  combined: { name: 'combined', default: 'false', expected: 'true or false', parse: parseBoolean },
+  logLevel: { name: 'log-level', default: 'info', expected: LOG_LEVELS.join(', '), parse: parseLogLevel },
+} satisfies OptionTable;
+
+export interface AgentConfig {
+  readonly server: URL;
+  readonly trustBundlePem: string;
+  readonly trustBundle: string;
+  /** Never logged. */
+  readonly joinToken: string | undefined;
+  readonly out: string;
+  readonly spiffeId: SpiffeId | undefined;
+  readonly reloadCmd: string | undefined;
+  readonly pidFile: string | undefined;
+  readonly reloadSignal: NodeJS.Signals;
+  readonly stateDir: string | undefined;
+  readonly keyType: KeyType;
+  readonly healthListen: ListenAddress | undefined;
+  readonly syncInterval: Duration;
+  readonly once: boolean;
+  readonly combined: boolean;
+  readonly logLevel: ReturnType<typeof parseLogLevel>;
+}
+
+export function loadAgentConfig(sources: ConfigSources): AgentConfig {
+  const problems: string[] = [];
+  const o = resolveOptions(AGENT_OPTIONS, 'MESHCA_AGENT', sources, problems);
+  for (const [key, flag] of [['server', 'server'], ['trustBundle', 'trust-bundle'], ['out', 'out']] as const) {
+    if (o[key] === undefined && !problems.some((p) => p.includes(`--${flag}`))) problems.push(`--${flag} is required`);
+  }
+  let trustBundlePem = '';
+  if (o.trustBundle) {
+    try {
+      trustBundlePem = readFileSync(o.trustBundle, 'utf8');
+      if (!trustBundlePem.includes('BEGIN CERTIFICATE')) problems.push(`--trust-bundle: ${o.trustBundle} holds no PEM certificate`);
+    } catch (err) {
+      problems.push(`--trust-bundle: cannot read ${o.trustBundle} (${(err as NodeJS.ErrnoException).code})`);
+    }
+  }
+  let joinToken = o.joinToken;
+  if (o.joinTokenFile) {
+    try {
+      joinToken = readFileSync(o.joinTokenFile, 'utf8').trim();
+    } catch (err) {
+      problems.push(`--join-token-file: cannot read ${o.joinTokenFile} (${(err as NodeJS.ErrnoException).code})`);
+    }
+  }
+  if (o.reloadCmd && o.pidFile) problems.push('give either --reload-cmd or --pid-file, not both');
+  if (problems.length) throw new ConfigError(problems);
+  return Object.freeze({
+    server: o.server!,
+    trustBundlePem,
+    trustBundle: o.trustBundle!,
+    joinToken,
+    out: o.out!,
+    spiffeId: o.spiffeId,
+    reloadCmd: o.reloadCmd,
+    pidFile: o.pidFile,
+    reloadSignal: o.reloadSignal,
+    stateDir: o.stateDir,
+    keyType: o.keyType,
+    healthListen: o.healthListen,
+    syncInterval: o.syncInterval,
+    once: o.once,
+    combined: o.combined,
+    logLevel: o.logLevel,
+  });
+}

@@ -1,0 +1,301 @@
+/**
+ * `meshca server` configuration: every setting from a flag, MESHCA_* variable
+ * or JSON config file (keys are the flag names), in that order over its
+ * default; every problem reported at once, naming where the value came from.
+ */
+import { writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/config/options.js';
+import { loadServerConfig, type ServerConfig } from '../../src/config/server-config.js';
+import { SpiffeIdProblem } from '../../src/identity/errors.js';
+import { tempDir } from '../support/temp-dir.js';
+
+const EXPECTED_DURATION = '(expected a whole number with s, m, h or d, e.g. 30s, 10m, 1h, 365d)';
+const EXPECTED_LISTEN = '(expected host:port, e.g. 127.0.0.1:8443)';
+const EXPECTED_TRUST_DOMAIN = '(expected a trust domain name of [a-z0-9._-])';
+const notADuration = (raw: string): string =>
+  `"${raw}" is not a duration: expected a whole number followed by s, m, h or d (e.g. 30s, 10m, 1h, 365d)`;
+
+interface Sources {
+  /** Flag values by flag name ("svid-ttl"), converted to commander's camelCase here. */
+  readonly flags?: Record<string, string>;
+  readonly env?: NodeJS.ProcessEnv;
+  /** Written to a JSON config file when given. */
+  readonly file?: unknown;
+}
+
+/** Writes `content` (JSON-encoded unless already a string) to a file in a fresh temp dir. */
+function writeTemp(name: string, content: unknown): string {
+  const path = join(tempDir(), name);
+  writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content));
+  return path;
+}
+
+function load(s: Sources = {}): ServerConfig {
+  const flags = Object.fromEntries(
+    Object.entries(s.flags ?? {}).map(([name, v]) => [name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()), v]),
+  );
+  return loadServerConfig({ flags, env: s.env ?? {}, file: s.file === undefined ? undefined : writeTemp('meshca.json', s.file) });
+}
+
+/** The problems of the ConfigError `make` throws. */
+function problemsOf(make: () => unknown): readonly string[] {
+  try {
+    make();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    const problems = (err as ConfigError).problems;
+    expect((err as ConfigError).message).toBe(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    return problems;
+  }
+  throw new Error('expected a ConfigError, but the configuration loaded');
+}
+
+describe('loadServerConfig defaults', () => {
+  it('gives every setting its documented default', () => {
+    const config = load();
+    expect(config.dataDir).toBe(resolve('./data'));
+    expect(config.listen).toEqual({ host: '127.0.0.1', port: 8443 });
+    expect(config.trustDomain.name).toBe('example.org');
+    expect(config.rootTtl).toBe(365 * 86400);
+    expect(config.intermediateTtl).toBe(24 * 3600);
+    expect(config.svidTtl).toBe(3600);
+    expect(config.svidMaxTtl).toBe(4 * 3600);
+    expect(config.bundleRefreshHint).toBe(300);
+    expect(config.logLevel).toBe('info');
+    expect(config.keyPassphrase).toBeUndefined();
+  });
+
+  it('returns a frozen object', () => {
+    expect(Object.isFrozen(load())).toBe(true);
+  });
+});
+
+describe('loadServerConfig sources', () => {
+  type Setting = readonly [name: string, raw: string, read: (c: ServerConfig) => unknown, expected: unknown];
+  const SETTINGS: readonly Setting[] = [
+    ['data-dir', 'some/dir', (c) => c.dataDir, resolve('some/dir')],
+    ['listen', '[::1]:9443', (c) => c.listen, { host: '::1', port: 9443 }],
+    ['trust-domain', 'prod.example.com', (c) => c.trustDomain.name, 'prod.example.com'],
+    ['root-ttl', '30d', (c) => c.rootTtl, 30 * 86400],
+    ['intermediate-ttl', '48h', (c) => c.intermediateTtl, 48 * 3600],
+    ['svid-ttl', '30m', (c) => c.svidTtl, 1800],
+    ['svid-max-ttl', '2h', (c) => c.svidMaxTtl, 7200],
+    ['bundle-refresh-hint', '1m', (c) => c.bundleRefreshHint, 60],
+    ['log-level', 'debug', (c) => c.logLevel, 'debug'],
+  ];
+  const envOf = (name: string): string => `MESHCA_${name.toUpperCase().replace(/-/g, '_')}`;
+
+  it.each(SETTINGS)('--%s from a flag', (name, raw, read, expected) => {
+    expect(read(load({ flags: { [name]: raw } }))).toEqual(expected);
+  });
+
+  it.each(SETTINGS)('%s from its MESHCA_* variable', (name, raw, read, expected) => {
+    expect(read(load({ env: { [envOf(name)]: raw } }))).toEqual(expected);
+  });
+
+  it.each(SETTINGS)('%s from the config file', (name, raw, read, expected) => {
+    expect(read(load({ file: { [name]: raw } }))).toEqual(expected);
+  });
+
+  it.each<[string, Sources, number]>([
+    ['flag over env and file', { flags: { 'svid-ttl': '20m' }, env: { MESHCA_SVID_TTL: '30m' }, file: { 'svid-ttl': '40m' } }, 1200],
+    ['env over file', { env: { MESHCA_SVID_TTL: '30m' }, file: { 'svid-ttl': '40m' } }, 1800],
+    ['flag over file', { flags: { 'svid-ttl': '20m' }, file: { 'svid-ttl': '40m' } }, 1200],
+    ['file over default', { file: { 'svid-ttl': '40m' } }, 2400],
+    ['default when no source sets it', { env: { MESHCA_SVID_MAX_TTL: '3h' } }, 3600],
+    ['an empty variable counts as unset', { env: { MESHCA_SVID_TTL: '' }, file: { 'svid-ttl': '40m' } }, 2400],
+  ])('precedence: %s', (_name, sources, expected) => {
+    expect(load(sources).svidTtl).toBe(expected);
+  });
+
+  it('ignores a bad value in a source that a higher one overrides', () => {
+    expect(load({ flags: { listen: '127.0.0.1:1' }, env: { MESHCA_LISTEN: 'bad' }, file: { listen: 'worse' } }).listen).toEqual({
+      host: '127.0.0.1',
+      port: 1,
+    });
+  });
+});
+
+describe('loadServerConfig problems', () => {
+  it('lists every bad value at once, each naming its source and what was expected', () => {
+    expect(problemsOf(() => load({ flags: { listen: 'nowhere', 'svid-ttl': '1x', 'trust-domain': 'Example.org' } }))).toEqual([
+      `--listen: "nowhere" is not host:port ${EXPECTED_LISTEN}`,
+      `--trust-domain: trust domain "Example.org" ${SpiffeIdProblem.badTrustDomainChar} ${EXPECTED_TRUST_DOMAIN}`,
+      `--svid-ttl: ${notADuration('1x')} ${EXPECTED_DURATION}`,
+    ]);
+  });
+
+  it('names the variable or the file a bad value came from', () => {
+    const file = writeTemp('meshca.json', { 'svid-ttl': '1.5h' });
+    const problems = problemsOf(() =>
+      loadServerConfig({ flags: { trustDomain: 'a b' }, env: { MESHCA_LISTEN: '127.0.0.1:99999' }, file }),
+    );
+    expect(problems).toEqual([
+      `MESHCA_LISTEN: "127.0.0.1:99999" is not host:port ${EXPECTED_LISTEN}`,
+      `--trust-domain: trust domain "a b" ${SpiffeIdProblem.badTrustDomainChar} ${EXPECTED_TRUST_DOMAIN}`,
+      `"svid-ttl" in ${file}: ${notADuration('1.5h')} ${EXPECTED_DURATION}`,
+    ]);
+  });
+
+  it.each<[string, string, string]>([
+    ['a bare host', 'localhost', '"localhost" is not host:port'],
+    ['a port above 65535', '127.0.0.1:65536', '"127.0.0.1:65536" is not host:port'],
+    ['a missing port', '127.0.0.1:', '"127.0.0.1:" is not host:port'],
+    ['an unbracketed IPv6 address', '::1:8443', '"::1:8443" is not host:port'],
+    ['a bracketed IPv4 address', '[127.0.0.1]:8443', '"127.0.0.1" is not an IPv6 address'],
+  ])('refuses --listen with %s', (_name, raw, message) => {
+    expect(problemsOf(() => load({ flags: { listen: raw } }))).toEqual([`--listen: ${message} ${EXPECTED_LISTEN}`]);
+  });
+
+  it.each<[string, { host: string; port: number }]>([
+    ['0.0.0.0:443', { host: '0.0.0.0', port: 443 }],
+    ['localhost:8443', { host: 'localhost', port: 8443 }],
+    ['[::]:8443', { host: '::', port: 8443 }],
+    ['127.0.0.1:0', { host: '127.0.0.1', port: 0 }],
+  ])('accepts --listen %s', (raw, expected) => {
+    expect(load({ flags: { listen: raw } }).listen).toEqual(expected);
+  });
+
+  it('refuses an unknown log level', () => {
+    expect(problemsOf(() => load({ env: { MESHCA_LOG_LEVEL: 'verbose' } }))).toEqual([
+      'MESHCA_LOG_LEVEL: "verbose" is not a log level (expected trace, debug, info, warn, error, fatal, silent)',
+    ]);
+  });
+
+  it('refuses a blank data directory', () => {
+    expect(problemsOf(() => load({ flags: { 'data-dir': '  ' } }))).toEqual(['--data-dir: must not be empty (expected a directory path)']);
+  });
+
+  it('reports unknown config-file keys, including camelCase spellings of known ones', () => {
+    const file = writeTemp('meshca.json', { 'svid-ttl': '30m', svidMaxTtl: '2h', bogus: true });
+    expect(problemsOf(() => loadServerConfig({ flags: {}, env: {}, file }))).toEqual([
+      `config file ${file}: unknown setting "svidMaxTtl"`,
+      `config file ${file}: unknown setting "bogus"`,
+    ]);
+  });
+
+  it.each<[string, string, (path: string) => RegExp]>([
+    ['not JSON', '{ "svid-ttl": ', (p) => new RegExp(`^config file ${p}: .*JSON`)],
+    ['a JSON array', '["svid-ttl"]', (p) => new RegExp(`^config file ${p}: expected a JSON object of settings$`)],
+    ['JSON null', 'null', (p) => new RegExp(`^config file ${p}: expected a JSON object of settings$`)],
+  ])('refuses a config file that is %s', (_name, content, pattern) => {
+    const file = writeTemp('meshca.json', content);
+    const problems = problemsOf(() => loadServerConfig({ flags: {}, env: {}, file }));
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(pattern(file));
+  });
+
+  it('refuses a config file that does not exist', () => {
+    const file = join(tempDir(), 'missing.json');
+    const problems = problemsOf(() => loadServerConfig({ flags: {}, env: {}, file }));
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(new RegExp(`^config file ${file}: ENOENT`));
+  });
+
+  it('refuses a non-string config-file value that does not parse', () => {
+    const file = writeTemp('meshca.json', { 'svid-ttl': 3600 });
+    expect(problemsOf(() => loadServerConfig({ flags: {}, env: {}, file }))).toEqual([
+      `"svid-ttl" in ${file}: ${notADuration('3600')} ${EXPECTED_DURATION}`,
+    ]);
+  });
+});
+
+describe('loadServerConfig lifetimes', () => {
+  const window = (intermediate: string, seconds: number): string => `(--intermediate-ttl ${intermediate} / 6 = ${seconds}s)`;
+
+  it.each<[string, Record<string, string>]>([
+    ['the defaults (svid-max-ttl exactly intermediate-ttl / 6)', {}],
+    ['svid-ttl equal to svid-max-ttl', { 'svid-ttl': '4h' }],
+    ['intermediate-ttl equal to root-ttl', { 'root-ttl': '24h' }],
+    ['a short chain', { 'root-ttl': '1h', 'intermediate-ttl': '1h', 'svid-max-ttl': '10m', 'svid-ttl': '5m' }],
+  ])('accepts %s', (_name, flags) => {
+    expect(() => load({ flags })).not.toThrow();
+  });
+
+  it.each<[string, Record<string, string>, string[]]>([
+    ['svid-max-ttl above intermediate-ttl / 6', { 'svid-max-ttl': '241m' }, [
+      `--svid-max-ttl 241m is longer than the intermediate's activation window ${window('1d', 14400)}: an SVID could outlive its issuer`,
+    ]],
+    ['an intermediate-ttl too short for the default svid-max-ttl', { 'intermediate-ttl': '23h' }, [
+      `--svid-max-ttl 4h is longer than the intermediate's activation window ${window('23h', 13800)}: an SVID could outlive its issuer`,
+    ]],
+    ['svid-ttl above svid-max-ttl', { 'svid-ttl': '5h' }, ['--svid-ttl 5h is longer than --svid-max-ttl 4h']],
+    ['intermediate-ttl above root-ttl', { 'root-ttl': '12h' }, ['--intermediate-ttl 1d is longer than --root-ttl 12h']],
+    ['all three at once', { 'root-ttl': '1h', 'intermediate-ttl': '6h', 'svid-ttl': '5h' }, [
+      `--svid-max-ttl 4h is longer than the intermediate's activation window ${window('6h', 3600)}: an SVID could outlive its issuer`,
+      '--svid-ttl 5h is longer than --svid-max-ttl 4h',
+      '--intermediate-ttl 6h is longer than --root-ttl 1h',
+    ]],
+  ])('refuses %s', (_name, flags, problems) => {
+    expect(problemsOf(() => load({ flags }))).toEqual(problems);
+  });
+
+  it('reports a lifetime problem together with an unrelated bad value', () => {
+    expect(problemsOf(() => load({ flags: { listen: 'x', 'svid-ttl': '5h' } }))).toEqual([
+      `--listen: "x" is not host:port ${EXPECTED_LISTEN}`,
+      '--svid-ttl 5h is longer than --svid-max-ttl 4h',
+    ]);
+  });
+});
+
+describe('loadServerConfig key passphrase', () => {
+  it('reads MESHCA_KEY_PASSPHRASE', () => {
+    expect(load({ env: { MESHCA_KEY_PASSPHRASE: 'correct horse' } }).keyPassphrase).toBe('correct horse');
+  });
+
+  it('treats an empty MESHCA_KEY_PASSPHRASE as none', () => {
+    expect(load({ env: { MESHCA_KEY_PASSPHRASE: '' } }).keyPassphrase).toBeUndefined();
+  });
+
+  it.each<[string, string, string]>([
+    ['without a final newline', 'battery staple', 'battery staple'],
+    ['with a final LF', 'battery staple\n', 'battery staple'],
+    ['with a final CRLF', 'battery staple\r\n', 'battery staple'],
+    ['with inner spaces and newlines kept', ' two\nlines ', ' two\nlines '],
+  ])('reads --key-passphrase-file %s', (_name, content, expected) => {
+    const file = writeTemp('passphrase', content);
+    expect(load({ flags: { 'key-passphrase-file': file } }).keyPassphrase).toBe(expected);
+  });
+
+  it('reads the file named by MESHCA_KEY_PASSPHRASE_FILE', () => {
+    const file = writeTemp('passphrase', 'from env file\n');
+    expect(load({ env: { MESHCA_KEY_PASSPHRASE_FILE: file } }).keyPassphrase).toBe('from env file');
+  });
+
+  it('prefers the passphrase file over MESHCA_KEY_PASSPHRASE', () => {
+    const file = writeTemp('passphrase', 'from file\n');
+    expect(load({ flags: { 'key-passphrase-file': file }, env: { MESHCA_KEY_PASSPHRASE: 'from env' } }).keyPassphrase).toBe('from file');
+  });
+
+  it.each<[string, string]>([
+    ['empty', ''],
+    ['a lone newline', '\n'],
+  ])('refuses a passphrase file that is %s', (_name, content) => {
+    const file = writeTemp('passphrase', content);
+    expect(problemsOf(() => load({ flags: { 'key-passphrase-file': file } }))).toEqual([
+      `--key-passphrase-file: ${file} is empty (expected a readable file holding the passphrase)`,
+    ]);
+  });
+
+  it('refuses a passphrase file that cannot be read, alongside other problems', () => {
+    const file = join(tempDir(), 'missing');
+    expect(problemsOf(() => load({ flags: { 'key-passphrase-file': file, listen: 'x' } }))).toEqual([
+      `--listen: "x" is not host:port ${EXPECTED_LISTEN}`,
+      `--key-passphrase-file: cannot read ${file} (ENOENT) (expected a readable file holding the passphrase)`,
+    ]);
+  });
+
+  it('names MESHCA_KEY_PASSPHRASE_FILE when that is where an unreadable file came from', () => {
+    const file = join(tempDir(), 'missing');
+    expect(problemsOf(() => load({ env: { MESHCA_KEY_PASSPHRASE_FILE: file } }))).toEqual([
+      `MESHCA_KEY_PASSPHRASE_FILE: cannot read ${file} (ENOENT) (expected a readable file holding the passphrase)`,
+    ]);
+  });
+
+  it('never puts the passphrase in an error', () => {
+    const problems = problemsOf(() => load({ flags: { listen: 'x' }, env: { MESHCA_KEY_PASSPHRASE: 'hunter2' } }));
+    expect(problems.join('\n')).not.toContain('hunter2');
+  });
+});

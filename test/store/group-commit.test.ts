@@ -1,0 +1,123 @@
+/**
+ * GroupCommit: writes submitted in the same turn share one batch (one
+ * transaction, one fsync); each promise settles only after its batch was
+ * written; a failing batch is retried item by item so only the bad item fails.
+ */
+import { describe, expect, it } from 'vitest';
+import { GroupCommit } from '../../src/store/sqlite/group-commit.js';
+
+/** A writeBatch that records every call and fails any batch holding an item listed in `bad`. */
+function recorder(bad: readonly string[] = []) {
+  const batches: string[][] = [];
+  const writeBatch = (items: readonly string[]): void => {
+    batches.push([...items]);
+    const failing = items.find((i) => bad.includes(i));
+    if (failing) throw new Error(`cannot write ${failing}`);
+  };
+  return { batches, writeBatch };
+}
+
+/** Settles to "ok" or the rejection's message, so outcomes compare as plain values. */
+const outcome = (p: Promise<void>): Promise<string> => p.then(() => 'ok', (err: Error) => `rejected: ${err.message}`);
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+describe('GroupCommit', () => {
+  it('writes the items submitted in one turn as one batch, in order', async () => {
+    const { batches, writeBatch } = recorder();
+    const group = new GroupCommit(writeBatch);
+    await Promise.all(['a', 'b', 'c'].map((i) => group.submit(i)));
+    expect(batches).toEqual([['a', 'b', 'c']]);
+  });
+
+  it('writes nothing until the current turn ends', async () => {
+    const { batches, writeBatch } = recorder();
+    const group = new GroupCommit(writeBatch);
+    const done = group.submit('a');
+    await Promise.resolve();
+    expect(batches).toEqual([]);
+    await done;
+    expect(batches).toEqual([['a']]);
+  });
+
+  it('writes items of later turns as later batches', async () => {
+    const { batches, writeBatch } = recorder();
+    const group = new GroupCommit(writeBatch);
+    const first = group.submit('a');
+    await nextTurn();
+    const second = group.submit('b');
+    await Promise.all([first, second]);
+    expect(batches).toEqual([['a'], ['b']]);
+  });
+
+  it('settles each promise only after writeBatch has returned', async () => {
+    const events: string[] = [];
+    const group = new GroupCommit<string>((items) => {
+      events.push(`write start ${items.join(',')}`);
+      events.push(`write end ${items.join(',')}`);
+    });
+    const settled = ['a', 'b'].map((i) => group.submit(i).then(() => events.push(`resolved ${i}`)));
+    await Promise.all(settled);
+    expect(events).toEqual(['write start a,b', 'write end a,b', 'resolved a', 'resolved b']);
+  });
+
+  it('does not settle any promise while the batch is being written', async () => {
+    const settled = new Set<string>();
+    const seenDuringWrite: number[] = [];
+    const group = new GroupCommit<string>(() => {
+      seenDuringWrite.push(settled.size);
+    });
+    await Promise.all(['a', 'b', 'c'].map((i) => group.submit(i).then(() => settled.add(i))));
+    expect(seenDuringWrite).toEqual([0]);
+    expect(settled.size).toBe(3);
+  });
+
+  it('retries a failed batch one item at a time, so only the bad item rejects', async () => {
+    const { batches, writeBatch } = recorder(['bad']);
+    const group = new GroupCommit(writeBatch);
+    const outcomes = await Promise.all(['a', 'bad', 'c'].map((i) => outcome(group.submit(i))));
+    expect(outcomes).toEqual(['ok', 'rejected: cannot write bad', 'ok']);
+    expect(batches).toEqual([['a', 'bad', 'c'], ['a'], ['bad'], ['c']]);
+  });
+
+  it('rejects every item with its own error when each fails alone', async () => {
+    const { writeBatch } = recorder(['x', 'y']);
+    const group = new GroupCommit(writeBatch);
+    const outcomes = await Promise.all(['x', 'y'].map((i) => outcome(group.submit(i))));
+    expect(outcomes).toEqual(['rejected: cannot write x', 'rejected: cannot write y']);
+  });
+
+  it('splits a turn larger than maxBatch into batches of at most maxBatch', async () => {
+    const { batches, writeBatch } = recorder();
+    const group = new GroupCommit(writeBatch, 2);
+    await Promise.all(['1', '2', '3', '4', '5'].map((i) => group.submit(i)));
+    expect(batches).toEqual([['1', '2'], ['3', '4'], ['5']]);
+  });
+
+  it('keeps a failure inside its own batch of a split turn', async () => {
+    const { batches, writeBatch } = recorder(['3']);
+    const group = new GroupCommit(writeBatch, 2);
+    const outcomes = await Promise.all(['1', '2', '3', '4'].map((i) => outcome(group.submit(i))));
+    expect(outcomes).toEqual(['ok', 'ok', 'rejected: cannot write 3', 'ok']);
+    expect(batches).toEqual([['1', '2'], ['3', '4'], ['3'], ['4']]);
+  });
+
+  it('accepts new items after a failure', async () => {
+    const { batches, writeBatch } = recorder(['bad']);
+    const group = new GroupCommit(writeBatch);
+    expect(await outcome(group.submit('bad'))).toBe('rejected: cannot write bad');
+    await group.submit('good');
+    expect(batches.at(-1)).toEqual(['good']);
+  });
+
+  it('batches items submitted from settled callbacks in a new turn', async () => {
+    const { batches, writeBatch } = recorder();
+    const group = new GroupCommit(writeBatch);
+    let follow: Promise<void> | undefined;
+    await group.submit('a').then(() => {
+      follow = group.submit('b');
+    });
+    await follow;
+    expect(batches).toEqual([['a'], ['b']]);
+  });
+});

@@ -1,0 +1,289 @@
+/**
+ * VerifiedCsr.parse is the CA's door for untrusted CSRs. Each refusal has its
+ * own code, and the checks run in a fixed order: size and PEM, DER structure,
+ * proof of possession, key policy, then whether the CSR asks to be a CA.
+ */
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { InvalidInputError } from '../../src/errors.js';
+import { children, parseDer, toDer, type Asn1 } from '../../src/x509/asn1.js';
+import { createCsr } from '../../src/x509/csr-builder.js';
+import { MAX_CSR_PEM_BYTES, VerifiedCsr } from '../../src/x509/csr.js';
+import { basicConstraints, keyUsage, KeyUsageBit } from '../../src/x509/extensions.js';
+import { generateKeyPair, KEY_TYPES, type KeyPair, type KeyType, type PublicKeyKind } from '../../src/x509/keys.js';
+import { encodePem } from '../../src/x509/pem.js';
+import { signatureAlgorithmByName, type SignatureAlgorithm } from '../../src/x509/signature-algorithms.js';
+import {
+  csrDer, csrPem, extensionRequest, handmadeCsrDer, indefiniteSequenceHeaders, nestedSequences, withNonMinimalLength,
+  type HandmadeCsr,
+} from '../support/csr-fixtures.js';
+
+const EXPECTED_KIND: Record<KeyType, PublicKeyKind> = {
+  'ec-p256': { family: 'ec', curve: 'P-256' },
+  'ec-p384': { family: 'ec', curve: 'P-384' },
+  'rsa-2048': { family: 'rsa', bits: 2048 },
+  'rsa-3072': { family: 'rsa', bits: 3072 },
+  ed25519: { family: 'ed25519' },
+};
+
+const MESSAGE = {
+  signature: 'CSR signature does not verify with its public key (no proof of possession)',
+  requestsCa: 'CSR asks for a CA certificate (basicConstraints cA or keyCertSign); SVIDs are leaves',
+  tooLarge: `CSR is larger than ${MAX_CSR_PEM_BYTES} bytes`,
+} as const;
+
+const ECDSA_SHA256 = signatureAlgorithmByName('ec', 'sha256');
+const ECDSA_SHA512 = signatureAlgorithmByName('ec', 'sha512');
+const RSA_SHA256 = signatureAlgorithmByName('rsa', 'sha256');
+const ED25519 = signatureAlgorithmByName('ed25519', null);
+
+const keys = {} as Record<KeyType, KeyPair>;
+/** A second P-256 pair, to sign for a key it does not hold. */
+let otherEc: KeyPair;
+let rsa1024: KeyPair;
+let p521: KeyPair;
+let secp256k1: KeyPair;
+/** A good CSR per key type, as PEM. */
+const goodPem = {} as Record<KeyType, string>;
+
+beforeAll(async () => {
+  const pairs = await Promise.all(KEY_TYPES.map((t) => generateKeyPair(t)));
+  KEY_TYPES.forEach((t, i) => (keys[t] = pairs[i]!));
+  otherEc = await generateKeyPair('ec-p256');
+  rsa1024 = generateKeyPairSync('rsa', { modulusLength: 1024 });
+  p521 = generateKeyPairSync('ec', { namedCurve: 'P-521' });
+  secp256k1 = generateKeyPairSync('ec', { namedCurve: 'secp256k1' });
+  for (const t of KEY_TYPES) goodPem[t] = await createCsr(keys[t].privateKey, keys[t].publicKey);
+});
+
+/** A CSR signed by its own key with the given algorithm, built field by field. */
+function selfSigned(pair: KeyPair, algorithm: SignatureAlgorithm, extra: Partial<HandmadeCsr> = {}): string {
+  return csrPem(handmadeCsrDer({ publicKey: pair.publicKey, signingKey: pair.privateKey, algorithm, ...extra }));
+}
+
+/** The same DER with one byte changed. */
+function flipByte(der: Buffer, index: number): Buffer {
+  const copy = Buffer.from(der);
+  copy[index]! ^= 0x01;
+  return copy;
+}
+
+const spkiDer = (key: KeyObject): Buffer => key.export({ type: 'spki', format: 'der' });
+
+describe('VerifiedCsr.parse accepts', () => {
+  it.each(KEY_TYPES)('a %s CSR made by createCsr', async (type) => {
+    const csr = await VerifiedCsr.parse(goodPem[type]);
+    expect(csr.keyKind).toEqual(EXPECTED_KIND[type]);
+    expect(spkiDer(csr.publicKey)).toEqual(spkiDer(keys[type].publicKey));
+    expect(toDer(csr.spki)).toEqual(spkiDer(keys[type].publicKey));
+  });
+
+  it('the "NEW CERTIFICATE REQUEST" label', async () => {
+    const pem = encodePem('NEW CERTIFICATE REQUEST', csrDer(goodPem['ec-p256']));
+    await expect(VerifiedCsr.parse(pem)).resolves.toBeInstanceOf(VerifiedCsr);
+  });
+
+  it('CRLF line endings and text around the block', async () => {
+    const pem = `a comment\r\n${goodPem['ec-p256'].replace(/\n/g, '\r\n')}trailing text\r\n`;
+    await expect(VerifiedCsr.parse(pem)).resolves.toBeInstanceOf(VerifiedCsr);
+  });
+
+  it(`a PEM of exactly ${MAX_CSR_PEM_BYTES} bytes`, async () => {
+    const pem = goodPem['ec-p256'].padStart(MAX_CSR_PEM_BYTES, ' ');
+    expect(pem.length).toBe(MAX_CSR_PEM_BYTES);
+    await expect(VerifiedCsr.parse(pem)).resolves.toBeInstanceOf(VerifiedCsr);
+  });
+
+  it('an extensionRequest for cA=false and digitalSignature only', async () => {
+    const pem = selfSigned(keys['ec-p256'], ECDSA_SHA256, {
+      attributes: [extensionRequest([basicConstraints(false), keyUsage([KeyUsageBit.digitalSignature])])],
+    });
+    await expect(VerifiedCsr.parse(pem)).resolves.toBeInstanceOf(VerifiedCsr);
+  });
+
+  it('a P-256 CSR signed with ecdsa-with-SHA512', async () => {
+    const csr = await VerifiedCsr.parse(selfSigned(keys['ec-p256'], ECDSA_SHA512));
+    expect(csr.keyKind).toEqual(EXPECTED_KIND['ec-p256']);
+  });
+});
+
+describe('VerifiedCsr.parse refuses a CSR without proof of possession: csr_signature_invalid', () => {
+  it.each(KEY_TYPES)('a %s CSR with the last signature byte flipped', async (type) => {
+    const der = csrDer(goodPem[type]);
+    const tampered = csrPem(flipByte(der, der.length - 1));
+    await expect(VerifiedCsr.parse(tampered)).rejects.toMatchObject({ code: 'csr_signature_invalid', message: MESSAGE.signature });
+  });
+
+  it.each(KEY_TYPES)('a %s CSR whose subject was changed after signing', async (type) => {
+    const der = csrDer(goodPem[type]);
+    const at = der.indexOf('meshca');
+    expect(at).toBeGreaterThan(0);
+    const tampered = Buffer.from(der);
+    tampered.write('meshcb', at, 'latin1');
+    await expect(VerifiedCsr.parse(csrPem(tampered))).rejects.toMatchObject({ code: 'csr_signature_invalid' });
+  });
+
+  it.each<[string, () => string]>([
+    ['a P-256 key signed by another P-256 key', () =>
+      csrPem(handmadeCsrDer({ publicKey: keys['ec-p256'].publicKey, signingKey: otherEc.privateKey, algorithm: ECDSA_SHA256 }))],
+    ['an RSA-2048 key signed by an RSA-3072 key', () =>
+      csrPem(handmadeCsrDer({ publicKey: keys['rsa-2048'].publicKey, signingKey: keys['rsa-3072'].privateKey, algorithm: RSA_SHA256 }))],
+    ['an Ed25519 key signed by a P-256 key', () =>
+      csrPem(handmadeCsrDer({ publicKey: keys.ed25519.publicKey, signingKey: otherEc.privateKey, algorithm: ECDSA_SHA256 }))],
+  ])('%s', async (_name, make) => {
+    await expect(VerifiedCsr.parse(make())).rejects.toMatchObject({ code: 'csr_signature_invalid', message: MESSAGE.signature });
+  });
+
+  // The algorithm a CSR names must be one for its key: an ECDSA signature labelled
+  // sha256WithRSAEncryption is not a valid RSA signature, whatever node:crypto's
+  // verify() makes of it when given the digest name alone.
+  it.each<[string, () => string]>([
+    ['a P-256 key, ECDSA signature, labelled sha256WithRSAEncryption', () =>
+      selfSigned(keys['ec-p256'], RSA_SHA256)],
+    ['a P-256 key, ECDSA-SHA256 signature, labelled Ed25519', () =>
+      selfSigned(keys['ec-p256'], ED25519, { signingHash: 'sha256' })],
+    ['an RSA key, PKCS#1 signature, labelled ecdsa-with-SHA256', () =>
+      selfSigned(keys['rsa-2048'], ECDSA_SHA256)],
+    ['an Ed25519 key labelled sha256WithRSAEncryption', () =>
+      selfSigned(keys.ed25519, RSA_SHA256, { signingHash: null })],
+  ])('a signature algorithm that does not match the key: %s', async (_name, make) => {
+    await expect(VerifiedCsr.parse(make())).rejects.toMatchObject({ code: 'csr_signature_invalid' });
+  });
+
+  it('checks the signature before the key policy and the CA request', async () => {
+    const der = csrDer(await createCsr(rsa1024.privateKey, rsa1024.publicKey, { requestCa: true }));
+    await expect(VerifiedCsr.parse(csrPem(flipByte(der, der.length - 1)))).rejects.toMatchObject({ code: 'csr_signature_invalid' });
+  });
+});
+
+describe('VerifiedCsr.parse refuses keys meshca does not certify: unsupported_key', () => {
+  it('RSA-1024 (createCsr makes the CSR; the CA refuses it)', async () => {
+    const pem = await createCsr(rsa1024.privateKey, rsa1024.publicKey);
+    await expect(VerifiedCsr.parse(pem)).rejects.toMatchObject({
+      code: 'unsupported_key',
+      message: 'RSA key of 1024 bits is too small (at least 2048)',
+    });
+  });
+
+  // createCsr itself refuses curves meshca does not use, so these are built by hand.
+  it.each<[string, () => KeyPair, SignatureAlgorithm, string]>([
+    ['P-521', () => p521, ECDSA_SHA512, 'elliptic curve secp521r1 is not accepted (P-256 and P-384 are)'],
+    ['secp256k1', () => secp256k1, ECDSA_SHA256, 'elliptic curve secp256k1 is not accepted (P-256 and P-384 are)'],
+  ])('an EC key on %s', async (_curve, pair, algorithm, message) => {
+    await expect(VerifiedCsr.parse(selfSigned(pair(), algorithm))).rejects.toMatchObject({ code: 'unsupported_key', message });
+  });
+
+  it('checks the key policy before the CA request', async () => {
+    const pem = await createCsr(rsa1024.privateKey, rsa1024.publicKey, { requestCa: true });
+    await expect(VerifiedCsr.parse(pem)).rejects.toMatchObject({ code: 'unsupported_key' });
+  });
+});
+
+describe('VerifiedCsr.parse refuses a CSR that asks to be a CA: csr_requests_ca', () => {
+  it.each(KEY_TYPES)('a %s CSR made with requestCa', async (type) => {
+    const pem = await createCsr(keys[type].privateKey, keys[type].publicKey, { requestCa: true });
+    await expect(VerifiedCsr.parse(pem)).rejects.toMatchObject({ code: 'csr_requests_ca', message: MESSAGE.requestsCa });
+  });
+
+  it.each<[string, () => Asn1[]]>([
+    ['basicConstraints cA=true alone', () => [basicConstraints(true)]],
+    ['basicConstraints cA=true with a path length', () => [basicConstraints(true, 0)]],
+    ['keyUsage keyCertSign alone', () => [keyUsage([KeyUsageBit.keyCertSign])]],
+    ['keyUsage keyCertSign among other usages', () => [keyUsage([KeyUsageBit.digitalSignature, KeyUsageBit.keyCertSign])]],
+  ])('an extensionRequest with %s', async (_name, extensions) => {
+    const pem = selfSigned(keys['ec-p256'], ECDSA_SHA256, { attributes: [extensionRequest(extensions())] });
+    await expect(VerifiedCsr.parse(pem)).rejects.toMatchObject({ code: 'csr_requests_ca' });
+  });
+});
+
+describe('VerifiedCsr.parse refuses what is not one DER CSR in PEM: invalid_csr', () => {
+  const ecDer = (): Buffer => csrDer(goodPem['ec-p256']);
+
+  it.each<[string, () => string, string]>([
+    ['the empty string', () => '', 'CSR is not PEM'],
+    ['garbage text', () => 'hello, I am a certificate signing request', 'CSR is not PEM'],
+    ['base64 DER without PEM armour', () => ecDer().toString('base64'), 'CSR is not PEM'],
+    ['a CERTIFICATE block', () => encodePem('CERTIFICATE', ecDer()), 'CSR is not PEM'],
+    ['a PRIVATE KEY block', () => keys['ec-p256'].privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), 'CSR is not PEM'],
+    ['two CSR blocks', () => goodPem['ec-p256'] + goodPem['ed25519'], 'CSR is not PEM'],
+    ['a block without END line', () => goodPem['ec-p256'].replace(/-----END[^\n]*\n/, ''), 'CSR is not PEM'],
+    ['an END label that does not match', () => goodPem['ec-p256'].replace('END CERTIFICATE REQUEST', 'END CERTIFICATE'), 'CSR is not PEM'],
+    ['invalid base64 in the block', () => goodPem['ec-p256'].replace(/\n[A-Za-z]/, '\n*'), 'CSR is not PEM'],
+    ['an empty block', () => '-----BEGIN CERTIFICATE REQUEST-----\n-----END CERTIFICATE REQUEST-----\n', 'CSR is malformed'],
+    ['trailing bytes after the DER', () => csrPem(Buffer.concat([ecDer(), Buffer.from([0])])), 'CSR is malformed'],
+    ['an empty SEQUENCE', () => csrPem(Buffer.from([0x30, 0x00])), 'CSR is malformed'],
+    ['three nested empty SEQUENCEs', () => csrPem(nestedSequences(3)), 'CSR is malformed'],
+    ['version 1', () => selfSigned(keys['ec-p256'], ECDSA_SHA256, { version: 1 }), 'CSR is malformed: CSR version must be v1 (0)'],
+    ['a non-minimal outer length (BER)', () => csrPem(withNonMinimalLength(ecDer())),
+      'CSR is malformed: not canonical DER (BER encoding is not accepted)'],
+    ['BER inside the signed info, signed over those exact bytes', () =>
+      selfSigned(keys['ec-p256'], ECDSA_SHA256, { mangleInfo: withNonMinimalLength }),
+      'CSR is malformed: not canonical DER (BER encoding is not accepted)'],
+    ['an indefinite-length outer SEQUENCE (BER)', () => {
+      const der = ecDer();
+      const body = der.subarray(2 + (der[1]! & 0x7f));
+      return csrPem(Buffer.concat([Buffer.from([0x30, 0x80]), body, Buffer.from([0x00, 0x00])]));
+    }, 'CSR is malformed'],
+    ['a signature BIT STRING with unused bits', () => {
+      const root = parseDer(ecDer());
+      const sig = children(root)[2]!;
+      sig.value = `\x01${(sig.value as string).slice(1)}`;
+      return csrPem(toDer(root));
+    }, 'CSR is malformed'],
+    ['the signature algorithm ecdsa-with-SHA1', () =>
+      selfSigned(keys['ec-p256'], { ...ECDSA_SHA256, oid: '1.2.840.10045.4.1' }, { signingHash: 'sha1' }),
+      'CSR signature algorithm 1.2.840.10045.4.1 is not supported'],
+  ])('%s', async (_name, make, messageStart) => {
+    const err = await VerifiedCsr.parse(make()).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(InvalidInputError);
+    expect(err).toMatchObject({ code: 'invalid_csr' });
+    expect((err as Error).message.startsWith(messageStart), (err as Error).message).toBe(true);
+  });
+
+  it.each<KeyType>(['ec-p256', 'rsa-2048', 'ed25519'])('every truncation of a %s CSR', async (type) => {
+    const der = csrDer(goodPem[type]);
+    const started = performance.now();
+    const outcomes: string[] = [];
+    for (let length = 0; length < der.length; length++) {
+      outcomes.push(await VerifiedCsr.parse(csrPem(der.subarray(0, length))).then(
+        () => `${length}: accepted`,
+        (e: unknown) => (e instanceof InvalidInputError && e.code === 'invalid_csr' ? 'invalid_csr' : `${length}: ${String(e)}`),
+      ));
+    }
+    expect(outcomes.filter((o) => o !== 'invalid_csr')).toEqual([]);
+    expect(outcomes).toHaveLength(der.length);
+    expect(performance.now() - started).toBeLessThan(5_000);
+  });
+
+  it(`${MAX_CSR_PEM_BYTES + 1} bytes, even when the CSR inside is good`, async () => {
+    const pem = goodPem['ec-p256'].padStart(MAX_CSR_PEM_BYTES + 1, ' ');
+    await expect(VerifiedCsr.parse(pem)).rejects.toMatchObject({ code: 'invalid_csr', message: MESSAGE.tooLarge });
+  });
+
+  it('a megabyte of base64, quickly', async () => {
+    const pem = `-----BEGIN CERTIFICATE REQUEST-----\n${'A'.repeat(1 << 20)}\n-----END CERTIFICATE REQUEST-----\n`;
+    const started = performance.now();
+    await expect(VerifiedCsr.parse(pem)).rejects.toMatchObject({ code: 'invalid_csr', message: MESSAGE.tooLarge });
+    expect(performance.now() - started).toBeLessThan(100);
+  });
+
+  it(`over ${MAX_CSR_PEM_BYTES} bytes of UTF-8 in fewer characters`, async () => {
+    const pem = `${'\u00e9'.repeat(9000)}\n${goodPem['ec-p256']}`;
+    expect(pem.length).toBeLessThan(MAX_CSR_PEM_BYTES);
+    expect(Buffer.byteLength(pem)).toBeGreaterThan(MAX_CSR_PEM_BYTES);
+    await expect(VerifiedCsr.parse(pem)).rejects.toMatchObject({ code: 'invalid_csr', message: MESSAGE.tooLarge });
+  });
+
+  it.each<[string, () => Buffer]>([
+    ['5,000 indefinite-length SEQUENCE headers', () => indefiniteSequenceHeaders(5000)],
+    ['2,500 properly nested SEQUENCEs', () => nestedSequences(2500)],
+    ['20 nested SEQUENCEs', () => nestedSequences(20)],
+  ])('deep nesting: %s, quickly', async (_name, make) => {
+    const pem = csrPem(make());
+    // under the size limit, so it is the parser's depth limit that answers
+    expect(pem.length).toBeLessThanOrEqual(MAX_CSR_PEM_BYTES);
+    const started = performance.now();
+    await expect(VerifiedCsr.parse(pem)).rejects.toMatchObject({ code: 'invalid_csr', message: expect.stringMatching(/^CSR is malformed/) });
+    expect(performance.now() - started).toBeLessThan(200);
+  });
+});
