@@ -44,3 +44,13 @@ export class CaRequestError extends Error {
     return this.status === 401 || this.code === 'agent_evicted' || this.code === 'agent_banned';
   }
 }
+
+/** What the agent asks of the CA; CaClient implements it over HTTPS, tests with a fake. */
+export interface CaApi {
+  /** Sets the roots that verify the CA and the credential presented to it. */
+  configure(trustPem: string, credential: { keyPem: string; chainPem: string } | undefined): void;
+  attest(token: string, csr: string): Promise<{ svid: SvidWire; bundle: string }>;
+  renew(csr: string): Promise<{ svid: SvidWire; bundle: string }>;
+  sync(): Promise<SyncWire>;
+  workloadSvids(requests: ReadonlyArray<{ entryId: string; csr: string }>): Promise<{ svids: WorkloadSvidWire[]; bundle: string }>;
+}

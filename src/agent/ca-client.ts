@@ -5,7 +5,7 @@
  * credential or trust bundle changes.
  */
 import { Agent, request } from 'node:https';
-import { CaRequestError, type SvidWire, type SyncWire, type WorkloadSvidWire } from './ca-api.js';
+import { CaRequestError, type CaApi, type SvidWire, type SyncWire, type WorkloadSvidWire } from './ca-api.js';
 
 export interface ClientCredential {
   readonly keyPem: string;
@@ -19,7 +19,7 @@ export interface CaClientOptions {
   readonly timeoutMs?: number;
 }
 
-export class CaClient {
+export class CaClient implements CaApi {
   private pool: Agent | undefined;
   private trustPem = '';
   private credential: ClientCredential | undefined;

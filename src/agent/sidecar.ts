@@ -11,8 +11,7 @@
 import type { Clock } from '../time/clock.js';
 import type { KeyType } from '../x509/keys.js';
 import type { RandomSource } from '../x509/serial.js';
-import { CaRequestError, type EntryWire } from './ca-api.js';
-import type { CaClient } from './ca-client.js';
+import { CaRequestError, type CaApi, type EntryWire } from './ca-api.js';
 import { holdCertificate, newKeyWithCsr, type HeldCertificate } from './credentials.js';
 import type { PublishedFile } from './installer.js';
 import type { StateStore } from './state-store.js';
@@ -25,7 +24,7 @@ export interface SidecarLogger {
 }
 
 export interface SidecarDeps {
-  readonly client: CaClient;
+  readonly client: CaApi;
   readonly publish: (files: readonly PublishedFile[]) => Promise<unknown>;
   readonly reload: () => Promise<void>;
   readonly clock: Clock;
@@ -115,13 +114,23 @@ export class Sidecar {
       } catch (err) {
         if (err instanceof SidecarConfigurationError) throw err;
         this.failures++;
-        this.retryAtMs = now + backoffDelay(this.failures, this.settings.backoff ?? DEFAULT_BACKOFF, this.deps.random);
+        this.retryAtMs = now + this.retryDelay(now);
         this.deps.log.warn({ err: describe(err), attempt: this.failures, retryInMs: this.retryAtMs - now }, 'could not reach or use the CA; will retry');
       }
     }
     await this.reloadIfPending(this.deps.clock.nowMs());
     this.reportExpiry();
     return this.nextWakeIn();
+  }
+
+  /**
+   * Backoff, but never so long that an installed certificate could expire
+   * unrenewed while waiting: at most a fifth of its remaining life.
+   */
+  private retryDelay(now: number): number {
+    const delay = backoffDelay(this.failures, this.settings.backoff ?? DEFAULT_BACKOFF, this.deps.random);
+    const remaining = this.installed ? this.installed.notAfterMs - now : Infinity;
+    return remaining > 0 ? Math.max(250, Math.min(delay, remaining / 5)) : delay;
   }
 
   private async reconcile(now: number): Promise<void> {

@@ -1,0 +1,256 @@
+/**
+ * The agent's reconcile loop on a fake clock against an in-memory CA: what it
+ * installs, when it renews, and how it behaves when the CA or the proxy fails.
+ */
+import { X509Certificate } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { CaRequestError } from '../../src/agent/ca-api.js';
+import type { PublishedFile } from '../../src/agent/installer.js';
+import { Sidecar, SidecarConfigurationError, type SidecarSettings } from '../../src/agent/sidecar.js';
+import { renewalTime, backoffDelay } from '../../src/agent/timing.js';
+import type { RandomSource } from '../../src/x509/serial.js';
+import { FakeCaApi } from '../support/fake-ca-api.js';
+import { FakeClock } from '../support/fake-clock.js';
+import { fixedRandom, seededRandom } from '../support/seeded-random.js';
+
+interface Harness {
+  clock: FakeClock;
+  ca: FakeCaApi;
+  sidecar: Sidecar;
+  published: PublishedFile[][];
+  reloads: { ok: number; failing: boolean };
+  logs: Array<{ level: string; msg: string; err?: string }>;
+}
+
+async function harness(settings: Partial<SidecarSettings> = {}, random: RandomSource = seededRandom('agent')): Promise<Harness> {
+  const clock = new FakeClock(Date.UTC(2026, 10, 25, 12, 0, 0));
+  const ca = await FakeCaApi.create(clock);
+  const published: PublishedFile[][] = [];
+  const reloads = { ok: 0, failing: false };
+  const logs: Harness['logs'] = [];
+  const log = (level: string) => (obj: { err?: string }, msg: string) => logs.push({ level, msg, ...(obj.err ? { err: obj.err } : {}) });
+  const sidecar = new Sidecar(
+    {
+      client: ca,
+      publish: async (files) => void published.push([...files]),
+      reload: async () => {
+        if (reloads.failing) throw new Error('nginx: [emerg] something');
+        reloads.ok++;
+      },
+      clock,
+      random,
+      log: { info: log('info'), warn: log('warn'), error: log('error') },
+    },
+    { joinToken: 'good-token', keyType: 'ec-p256', syncIntervalMs: 30_000, combined: false, ...settings },
+    ca.bundlePem,
+  );
+  return { clock, ca, sidecar, published, reloads, logs };
+}
+
+const serialOf = (files: PublishedFile[]) => new X509Certificate(files.find((f) => f.name === 'svid.pem')!.data).serialNumber;
+
+/** Steps until the loop's own wait reaches `untilMs` on the fake clock, as the real timer would. */
+async function runFor(h: Harness, seconds: number): Promise<void> {
+  const end = h.clock.nowMs() + seconds * 1000;
+  while (h.clock.nowMs() < end) {
+    const wait = await h.sidecar.step();
+    h.clock.advance(Math.max(1, Math.ceil(Math.min(wait, end - h.clock.nowMs()) / 1000)));
+  }
+}
+
+describe('first run', () => {
+  it('attests, installs svid.pem, svid_key.pem (0600) and bundle.pem together, then reloads the proxy', async () => {
+    const h = await harness();
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    await h.sidecar.step();
+    expect(h.ca.calls).toEqual(['attest', 'sync', 'svids']);
+    expect(h.published).toHaveLength(1);
+    expect(h.published[0]!.map((f) => [f.name, f.mode])).toEqual([
+      ['svid.pem', 0o644],
+      ['svid_key.pem', 0o600],
+      ['bundle.pem', 0o644],
+    ]);
+    expect(h.reloads.ok).toBe(1);
+    expect(h.sidecar.ready()).toBe(true);
+  });
+
+  it('also writes combined.pem (key, then chain) with --combined', async () => {
+    const h = await harness({ combined: true });
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    await h.sidecar.step();
+    const combined = h.published[0]!.find((f) => f.name === 'combined.pem')!;
+    expect(combined.mode).toBe(0o600);
+    expect(combined.data.indexOf('PRIVATE KEY')).toBeLessThan(combined.data.indexOf('CERTIFICATE'));
+  });
+
+  it('refuses to choose among several entries without --spiffe-id, listing them', async () => {
+    const h = await harness();
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    h.ca.addEntry('spiffe://example.org/ns/db');
+    const error = await h.sidecar.step().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SidecarConfigurationError);
+    expect((error as Error).message).toContain('spiffe://example.org/ns/web');
+    expect((error as Error).message).toContain('spiffe://example.org/ns/db');
+  });
+
+  it('installs the entry named by --spiffe-id among several', async () => {
+    const h = await harness({ spiffeId: 'spiffe://example.org/ns/db' });
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    h.ca.addEntry('spiffe://example.org/ns/db');
+    await h.sidecar.step();
+    expect(h.sidecar.status().installed?.spiffeId).toBe('spiffe://example.org/ns/db');
+  });
+
+  it('waits, without installing, while no entry grants the --spiffe-id', async () => {
+    const h = await harness({ spiffeId: 'spiffe://example.org/ns/db' });
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    await h.sidecar.step();
+    expect(h.published).toHaveLength(0);
+    expect(h.logs.some((l) => l.level === 'warn' && l.msg.includes('--spiffe-id'))).toBe(true);
+    h.ca.addEntry('spiffe://example.org/ns/db');
+    await runFor(h, 31);
+    expect(h.sidecar.status().installed?.spiffeId).toBe('spiffe://example.org/ns/db');
+  });
+});
+
+describe('renewal', () => {
+  it.each([
+    ['earliest', 0, 0.45],
+    ['middle', 0.5, 0.5],
+    ['latest', 0.9999, 0.55],
+  ])('renews the workload SVID at half-life with ±10 %% jitter (%s draw)', async (_name, draw, fraction) => {
+    const h = await harness({}, fixedRandom(draw));
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    await h.sidecar.step();
+    const installed = h.sidecar.status().installed!;
+    const life = installed.notAfterMs - installed.notBeforeMs;
+    const renewAt = installed.notBeforeMs + life * fraction;
+    h.clock.set(renewAt - 2000);
+    await h.sidecar.step();
+    expect(h.published).toHaveLength(1);
+    h.clock.set(renewAt + 1000);
+    await h.sidecar.step();
+    expect(h.published).toHaveLength(2);
+    expect(serialOf(h.published[1]!)).not.toBe(serialOf(h.published[0]!));
+    expect(h.reloads.ok).toBe(2);
+  });
+
+  it('spreads renewal times across the window instead of repeating one', () => {
+    const random = seededRandom('fleet');
+    const times = Array.from({ length: 1000 }, () => renewalTime(0, 3_600_000, random) / 3_600_000);
+    expect(Math.min(...times)).toBeGreaterThanOrEqual(0.45);
+    expect(Math.max(...times)).toBeLessThanOrEqual(0.55);
+    expect(Math.max(...times) - Math.min(...times)).toBeGreaterThan(0.09);
+  });
+
+  it('renews its own agent SVID at half-life over mutual TLS, without the token', async () => {
+    const h = await harness({}, fixedRandom(0.5));
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    h.ca.workloadTtl = 600;
+    await runFor(h, 31 * 60);
+    expect(h.ca.count('attest')).toBe(1);
+    expect(h.ca.count('renew')).toBe(1);
+  });
+
+  it('picks up a changed entry at the next sync with a new SVID', async () => {
+    const h = await harness();
+    const entry = h.ca.addEntry('spiffe://example.org/ns/web');
+    await h.sidecar.step();
+    h.ca.entries[0] = { ...entry, revision: 2, dns: ['web.example'] };
+    await runFor(h, 31);
+    expect(h.published).toHaveLength(2);
+  });
+
+  it('installs a new bundle and reloads as soon as a sync shows it, keeping the SVID', async () => {
+    const h = await harness();
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    await h.sidecar.step();
+    const newRoot = (await FakeCaApi.create(h.clock)).bundlePem;
+    h.ca.bundlePem = h.ca.bundlePem + newRoot;
+    await runFor(h, 31);
+    expect(h.published).toHaveLength(2);
+    expect(h.published[1]!.find((f) => f.name === 'bundle.pem')!.data).toBe(h.ca.bundlePem);
+    expect(serialOf(h.published[1]!)).toBe(serialOf(h.published[0]!));
+    expect(h.reloads.ok).toBe(2);
+  });
+});
+
+describe('when things fail', () => {
+  it('keeps the installed SVID while the CA is down, backs off, and recovers by itself', async () => {
+    const h = await harness();
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    await h.sidecar.step();
+    h.ca.failure = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:8443'), { code: 'ECONNREFUSED' });
+    await runFor(h, 40 * 60);
+    expect(h.published).toHaveLength(1);
+    expect(h.sidecar.ready()).toBe(true);
+    const attemptsWhileDown = h.ca.calls.length;
+    h.ca.failure = undefined;
+    await runFor(h, 5 * 60);
+    expect(h.published).toHaveLength(2);
+    expect(h.ca.count('attest')).toBe(1);
+    // Backoff: far fewer attempts over 40 minutes than one per second.
+    expect(attemptsWhileDown).toBeLessThan(120);
+  });
+
+  it('says so at error level and turns unready when the SVID expires with the CA unreachable', async () => {
+    const h = await harness();
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    await h.sidecar.step();
+    h.ca.failure = new Error('connect ECONNREFUSED');
+    await runFor(h, 61 * 60);
+    expect(h.sidecar.ready()).toBe(false);
+    expect(h.logs.filter((l) => l.level === 'error' && l.msg.includes('installed SVID has expired'))).toHaveLength(1);
+  });
+
+  it('retries a failing reload with backoff and never gives up the installation', async () => {
+    const h = await harness();
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    h.reloads.failing = true;
+    await runFor(h, 20);
+    expect(h.sidecar.status().counters.reloadFailures).toBeGreaterThan(2);
+    expect(h.sidecar.ready()).toBe(true);
+    h.reloads.failing = false;
+    await runFor(h, 120);
+    expect(h.reloads.ok).toBe(1);
+  });
+
+  it('stops renewing an entry that was deleted but keeps the installed SVID', async () => {
+    const h = await harness({}, fixedRandom(0.5));
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    await h.sidecar.step();
+    h.ca.entries = [];
+    await runFor(h, 31 * 60);
+    expect(h.published).toHaveLength(1);
+    expect(h.sidecar.ready()).toBe(true);
+  });
+
+  it('drops an agent SVID the CA refuses, and without a new token says what is needed', async () => {
+    const h = await harness();
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    await h.sidecar.step();
+    h.ca.failure = new CaRequestError(403, 'agent_evicted', 'agent node-1 was evicted');
+    await runFor(h, 31);
+    h.ca.failure = undefined;
+    await runFor(h, 120);
+    expect(h.ca.count('attest')).toBe(1);
+    expect(h.logs.some((l) => l.level === 'error' && l.msg.includes('refused the agent SVID'))).toBe(true);
+    expect(h.logs.at(-1)?.err).toMatch(/no valid agent SVID and no unused join token/);
+  });
+});
+
+describe('backoff', () => {
+  it.each([
+    [1, 500, 1000],
+    [2, 1000, 2000],
+    [3, 2000, 4000],
+    [10, 30_000, 60_000],
+  ])('retry %i waits between %i and %i ms', (attempt, min, max) => {
+    const random = seededRandom(`b${attempt}`);
+    for (let i = 0; i < 50; i++) {
+      const d = backoffDelay(attempt, { initialMs: 1000, maxMs: 60_000 }, random);
+      expect(d).toBeGreaterThanOrEqual(min);
+      expect(d).toBeLessThanOrEqual(max);
+    }
+  });
+});

@@ -1,0 +1,81 @@
+/** A CA for the agent's reconcile loop, in memory and on the test's clock, with switchable failures. */
+import { CaRequestError, type CaApi, type EntryWire, type SvidWire, type SyncWire, type WorkloadSvidWire } from '../../src/agent/ca-api.js';
+import type { Clock } from '../../src/time/clock.js';
+import { MiniCa } from './mini-ca.js';
+
+const iso = (s: number) => new Date(s * 1000).toISOString();
+
+export class FakeCaApi implements CaApi {
+  entries: EntryWire[] = [];
+  /** When set, every call rejects with it (the CA is down or refuses). */
+  failure: Error | undefined;
+  workloadTtl = 3600;
+  agentTtl = 3600;
+  readonly calls: string[] = [];
+  configured: { trustPem: string; credential: unknown } | undefined;
+  bundlePem: string;
+
+  private constructor(
+    private readonly ca: MiniCa,
+    private readonly token: string,
+  ) {
+    this.bundlePem = ca.bundlePem;
+  }
+
+  static async create(clock: Clock, token = 'good-token'): Promise<FakeCaApi> {
+    return new FakeCaApi(await MiniCa.create(clock), token);
+  }
+
+  addEntry(spiffeId: string, id = `entry-${this.entries.length + 1}`): EntryWire {
+    const entry: EntryWire = { id, agent: 'node-1', spiffeId, ttl: null, dns: [], revision: 1 };
+    this.entries.push(entry);
+    return entry;
+  }
+
+  configure(trustPem: string, credential: unknown): void {
+    this.configured = { trustPem, credential };
+  }
+
+  async attest(token: string, csr: string): Promise<{ svid: SvidWire; bundle: string }> {
+    this.record('attest');
+    if (token !== this.token) throw new CaRequestError(401, 'invalid_token', 'the join token is unknown, already used or expired');
+    return { svid: await this.svid(csr, 'spiffe://example.org/meshca/agent/node-1', this.agentTtl), bundle: this.bundlePem };
+  }
+
+  async renew(csr: string): Promise<{ svid: SvidWire; bundle: string }> {
+    this.record('renew');
+    return { svid: await this.svid(csr, 'spiffe://example.org/meshca/agent/node-1', this.agentTtl), bundle: this.bundlePem };
+  }
+
+  async sync(): Promise<SyncWire> {
+    this.record('sync');
+    return { entries: [...this.entries], bundle: this.bundlePem, bundleSequence: 1 };
+  }
+
+  async workloadSvids(requests: ReadonlyArray<{ entryId: string; csr: string }>): Promise<{ svids: WorkloadSvidWire[]; bundle: string }> {
+    this.record('svids');
+    const svids = await Promise.all(
+      requests.map(async (r) => {
+        const entry = this.entries.find((e) => e.id === r.entryId);
+        if (!entry) throw new CaRequestError(403, 'entry_not_granted', `entry ${r.entryId} is not granted`);
+        return { entryId: entry.id, ...(await this.svid(r.csr, entry.spiffeId, this.workloadTtl)) };
+      }),
+    );
+    return { svids, bundle: this.bundlePem };
+  }
+
+  count(call: string): number {
+    return this.calls.filter((c) => c === call).length;
+  }
+
+  private record(call: string): void {
+    this.calls.push(call);
+    if (this.failure) throw this.failure;
+  }
+
+  private async svid(csr: string, spiffeId: string, ttl: number): Promise<SvidWire> {
+    const s = await this.ca.issue(csr, spiffeId, ttl);
+    const renewAfter = s.notBefore + Math.floor((s.notAfter - s.notBefore) / 2);
+    return { spiffeId, serial: s.serial, svid: s.chainPem, notBefore: iso(s.notBefore), notAfter: iso(s.notAfter), renewAfter: iso(renewAfter) };
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * A throwaway CA built from meshca's x509 functions, on a clock of the test's
+ * choosing: for foreign-CA callers and for faking the CA an agent talks to.
+ */
+import { parseDer } from '../../src/x509/asn1.js';
+import { readCertificate, type CertificateFacts } from '../../src/x509/certificate-reader.js';
+import { signCertificate } from '../../src/x509/certificate.js';
+import { VerifiedCsr } from '../../src/x509/csr.js';
+import { generateKeyPair } from '../../src/x509/keys.js';
+import { certificatesToPem } from '../../src/x509/pem.js';
+import { caTemplate, svidTemplate } from '../../src/x509/profiles.js';
+import { cryptoRandom, randomSerial } from '../../src/x509/serial.js';
+import { KeyObjectSigner } from '../../src/x509/signer.js';
+import type { Clock } from '../../src/time/clock.js';
+
+export interface MiniSvid {
+  readonly chainPem: string;
+  readonly serial: string;
+  readonly notBefore: number;
+  readonly notAfter: number;
+}
+
+export class MiniCa {
+  private constructor(
+    private readonly clock: Clock,
+    private readonly root: CertificateFacts,
+    private readonly signer: KeyObjectSigner,
+  ) {}
+
+  static async create(clock: Clock = { nowMs: () => Date.now() }, trustDomain = 'example.org'): Promise<MiniCa> {
+    const now = Math.floor(clock.nowMs() / 1000);
+    const keys = await generateKeyPair('ec-p256');
+    const signer = new KeyObjectSigner(keys.privateKey);
+    const der = await signCertificate(
+      caTemplate({
+        serial: randomSerial(cryptoRandom),
+        trustDomainId: `spiffe://${trustDomain}`,
+        role: 'root',
+        spki: parseDer(keys.publicKey.export({ type: 'spki', format: 'der' })),
+        notBefore: now - 3600,
+        notAfter: now + 30 * 86400,
+      }),
+      signer,
+    );
+    return new MiniCa(clock, readCertificate(der), signer);
+  }
+
+  get bundlePem(): string {
+    return certificatesToPem([this.root.der]);
+  }
+
+  /** Signs the CSR's key for `spiffeId`, valid from 30 s ago for `ttlSeconds`, directly under the root. */
+  async issue(csrPem: string, spiffeId: string, ttlSeconds: number): Promise<MiniSvid> {
+    const csr = await VerifiedCsr.parse(csrPem);
+    const now = Math.floor(this.clock.nowMs() / 1000);
+    const serial = randomSerial(cryptoRandom);
+    const der = await signCertificate(
+      svidTemplate({
+        serial,
+        spiffeId,
+        dnsNames: [],
+        ipAddresses: [],
+        spki: csr.spki,
+        keyKind: csr.keyKind,
+        notBefore: now - 30,
+        notAfter: now + ttlSeconds,
+        issuer: { subjectName: this.root.subjectName, keyId: this.root.keyId },
+      }),
+      this.signer,
+    );
+    return { chainPem: certificatesToPem([der]), serial: serial.toString('hex'), notBefore: now - 30, notAfter: now + ttlSeconds };
+  }
+}
