@@ -75,6 +75,7 @@ export class AgentService {
     const previous = await this.deps.store.getAgent(name);
     if (previous?.status === 'banned') throw new ForbiddenError('agent_banned', `agent ${name} is banned`);
     const label = `agent:${name}`;
+    const started = performance.now();
     const signed = await this.deps.issuer.sign({
       csr,
       spiffeId: agentSpiffeId(this.settings.trustDomain, name),
@@ -103,10 +104,12 @@ export class AgentService {
       ],
     });
     if (!committed) throw new UnauthenticatedError('invalid_token', INVALID_TOKEN);
+    this.deps.issuer.recorded(signed, started);
     return signed.svid;
   }
 
   async renew(agentName: AgentName, csr: VerifiedCsr): Promise<IssuedSvid> {
+    const started = performance.now();
     const signed = await this.deps.issuer.sign({
       csr,
       spiffeId: agentSpiffeId(this.settings.trustDomain, agentName),
@@ -115,6 +118,7 @@ export class AgentService {
       agent: agentName,
     });
     await this.deps.store.recordAgentRenewal(agentName, signed.record, signed.event);
+    this.deps.issuer.recorded(signed, started);
     return signed.svid;
   }
 

@@ -57,6 +57,8 @@ export interface SvidIssuerDeps {
   readonly ledger: IssuanceLedger;
   readonly clock: Clock;
   readonly random: RandomSource;
+  /** Told of each certificate once it is durably recorded, with the seconds it took (for metrics). */
+  readonly observe?: (record: IssuedCertificateRecord, seconds: number) => void;
 }
 
 export interface SvidIssuerSettings {
@@ -72,9 +74,16 @@ export class SvidIssuer {
 
   /** Signs and records; resolves only once the record is durable. */
   async issue(req: SvidRequest): Promise<IssuedSvid> {
+    const started = performance.now();
     const signed = await this.sign(req);
     await this.deps.ledger.recordIssued(signed.record, signed.event);
+    this.recorded(signed, started);
     return signed.svid;
+  }
+
+  /** For callers of `sign` that committed the record themselves. */
+  recorded(signed: SignedSvid, startedAt: number): void {
+    this.deps.observe?.(signed.record, (performance.now() - startedAt) / 1000);
   }
 
   /**

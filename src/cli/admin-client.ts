@@ -26,10 +26,37 @@ export class AdminClient {
     this.path = socketPath(dataDir);
   }
 
-  async raw(method: string, url: string, body?: unknown): Promise<AdminResponse> {
+  /** Sends a request and pipes a successful response body to `out` (for long exports). */
+  async stream(url: string, out: NodeJS.WritableStream): Promise<void> {
+    this.assertSocket();
+    await new Promise<void>((resolve, reject) => {
+      const req = request({ socketPath: this.path, method: 'GET', path: url }, (res) => {
+        if ((res.statusCode ?? 0) >= 400) {
+          let text = '';
+          res.on('data', (c: Buffer) => (text += c.toString()));
+          res.on('end', () => {
+            const error = (JSON.parse(text || '{}') as { error?: { code?: string; message?: string } }).error;
+            reject(new AdminRequestError(res.statusCode ?? 0, error?.code ?? 'unknown', error?.message ?? `HTTP ${res.statusCode}`));
+          });
+          return;
+        }
+        res.pipe(out, { end: false });
+        res.on('end', resolve);
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  private assertSocket(): void {
     if (!existsSync(this.path)) {
       throw new Error(`no CA socket at ${this.path}: is \`meshca server --data-dir ${this.path.replace(/\/meshca\.sock$/, '')}\` running?`);
     }
+  }
+
+  async raw(method: string, url: string, body?: unknown): Promise<AdminResponse> {
+    this.assertSocket();
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     return new Promise((resolve, reject) => {
       const req = request(

@@ -6,6 +6,8 @@ import { CaIntegrityError } from '../errors.js';
 import { AdminRequestError } from './admin-client.js';
 import { registerAdmin } from './commands/admin.js';
 import { registerAgent } from './commands/agent.js';
+import { registerAudit } from './commands/audit.js';
+import { registerCert } from './commands/cert.js';
 import { registerEntry } from './commands/entry.js';
 import { registerMint } from './commands/mint.js';
 import { registerServer } from './commands/server.js';
@@ -16,7 +18,7 @@ const program = new Command('meshca')
   .showHelpAfterError()
   .exitOverride();
 
-for (const register of [registerServer, registerMint, registerToken, registerEntry, registerAgent, registerAdmin]) {
+for (const register of [registerServer, registerMint, registerToken, registerEntry, registerAgent, registerAdmin, registerCert, registerAudit]) {
   register(program);
 }
 

@@ -1,5 +1,6 @@
 /** Parsers for configuration values; each throws an Error that says what is wrong. */
 import { isIP } from 'node:net';
+import cron from 'node-cron';
 import { TrustDomain } from '../identity/trust-domain.js';
 import { parseDuration, type Duration } from '../time/duration.js';
 
@@ -41,4 +42,9 @@ export function parseLogLevel(raw: string): LogLevel {
 export function parsePositiveInt(raw: string): number {
   if (!/^[0-9]{1,9}$/.test(raw) || Number(raw) === 0) throw new Error(`"${raw}" is not a positive integer`);
   return Number(raw);
+}
+
+export function parseCron(raw: string): string {
+  if (!cron.validate(raw)) throw new Error(`"${raw}" is not a cron expression`);
+  return raw;
 }

@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { formatDuration, type Duration } from '../time/duration.js';
 import { ConfigError, resolveOptions, type ConfigSources, type OptionTable } from './options.js';
 import {
-  parseDurationValue, parseListenAddress, parseLogLevel, parseNonEmpty, parsePositiveInt, parseTrustDomain, LOG_LEVELS,
+  parseCron, parseDurationValue, parseListenAddress, parseLogLevel, parseNonEmpty, parsePositiveInt, parseTrustDomain, LOG_LEVELS,
 } from './parsers.js';
 
 /** The passphrase is the file's content without one trailing newline. */
@@ -41,6 +41,11 @@ export const SERVER_OPTIONS = {
     name: 'attest-rate-limit', default: '30', expected: 'attestation attempts per minute per address, a positive integer',
     parse: parsePositiveInt,
   },
+  rotationSchedule: { name: 'rotation-schedule', default: '* * * * *', expected: 'a cron expression (5 or 6 fields)', parse: parseCron },
+  checkpointSchedule: { name: 'checkpoint-schedule', default: '*/5 * * * *', expected: 'a cron expression (5 or 6 fields)', parse: parseCron },
+  pruneSchedule: { name: 'prune-schedule', default: '17 3 * * *', expected: 'a cron expression (5 or 6 fields)', parse: parseCron },
+  retention: { name: 'retention', default: '90d', expected: DURATION, parse: parseDurationValue },
+  metricsListen: { name: 'metrics-listen', expected: 'host:port for an unauthenticated local /metrics listener', parse: parseListenAddress },
   keyPassphraseFile: { name: 'key-passphrase-file', expected: 'a readable file holding the passphrase', parse: readPassphraseFile },
   logLevel: { name: 'log-level', default: 'info', expected: LOG_LEVELS.join(', '), parse: parseLogLevel },
 } satisfies OptionTable;
@@ -55,6 +60,12 @@ export interface ServerConfig {
   readonly svidMaxTtl: Duration;
   readonly bundleRefreshHint: Duration;
   readonly joinTokenTtl: Duration;
+  readonly rotationSchedule: string;
+  readonly checkpointSchedule: string;
+  readonly pruneSchedule: string;
+  /** Records of certificates expired longer than this are pruned. */
+  readonly retention: Duration;
+  readonly metricsListen: ReturnType<typeof parseListenAddress> | undefined;
   readonly agentRateLimit: number;
   readonly attestRateLimit: number;
   /** Encrypts CA keys at rest; from MESHCA_KEY_PASSPHRASE or the passphrase file. Never logged. */

@@ -8,9 +8,12 @@ import type { Server } from 'node:https';
 import type { Logger as PinoLogger } from 'pino';
 import { randomUUID } from 'node:crypto';
 import { installAccessControl, type Authenticator } from './access-control.js';
-import { installErrorHandling } from './error-handler.js';
+import { installErrorHandling, type RefusalObserver } from './error-handler.js';
+import type { CaMetrics } from './metrics.js';
 import './request-context.js';
 import { adminCredentialRoutes } from './routes/admin-credentials.js';
+import { auditRoutes } from './routes/audit.js';
+import { certificateRoutes } from './routes/certificates.js';
 import { agentRoutes } from './routes/agent.js';
 import { agentAdminRoutes } from './routes/agents.js';
 import { entryRoutes } from './routes/entries.js';
@@ -24,6 +27,8 @@ export interface AppOptions {
   readonly services: ServerServices;
   readonly authenticate: Authenticator;
   readonly logger: PinoLogger;
+  readonly onRefusal?: RefusalObserver;
+  readonly metrics?: CaMetrics;
   /** TLS settings for the network listener; absent for the local socket and for inject() tests. */
   readonly https?: FastifyHttpsOptions<Server>['https'];
 }
@@ -38,10 +43,16 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   }) as unknown as FastifyInstance;
   await app.register(helmet);
-  installErrorHandling(app);
+  installErrorHandling(app, options.onRefusal);
   installAccessControl(app, options.authenticate);
-  for (const routes of [publicRoutes, mintRoutes, agentRoutes, tokenRoutes, entryRoutes, agentAdminRoutes, adminCredentialRoutes]) {
+  for (const routes of [publicRoutes, mintRoutes, agentRoutes, tokenRoutes, entryRoutes, agentAdminRoutes, adminCredentialRoutes, certificateRoutes, auditRoutes]) {
     routes(app, options.services);
+  }
+  const metrics = options.metrics;
+  if (metrics) {
+    app.get('/metrics', { config: { action: 'metrics.read' } }, async (_request, reply) =>
+      reply.type(metrics.registry.contentType).send(await metrics.render()),
+    );
   }
   await app.ready();
   return app;

@@ -20,3 +20,13 @@ export function dnsNamesField(values: readonly string[] | undefined): DnsName[] 
 export function isoTime(unixSeconds: number): string {
   return new Date(unixSeconds * 1000).toISOString();
 }
+
+/** A point in time from a query: RFC 3339 / ISO 8601, or whole seconds since the epoch. */
+export function timeField(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = /^[0-9]{1,12}$/.test(value) ? Number(value) * 1000 : /^\d{4}-\d{2}-\d{2}/.test(value) ? Date.parse(value) : NaN;
+  if (!Number.isFinite(ms)) {
+    throw new InvalidInputError('invalid_request', `${name}: ${JSON.stringify(value.slice(0, 40))} is not a time (use 2026-11-25T12:00:00Z or seconds since the epoch)`);
+  }
+  return Math.floor(ms / 1000);
+}

@@ -51,9 +51,13 @@ export function describeError(err: unknown): { status: number; body: ErrorBody }
   return { status: 500, body: errorBody('internal', 'internal error; see the CA log for the request id') };
 }
 
-export function installErrorHandling(app: FastifyInstance): void {
+/** Told of every refused request (4xx), e.g. to audit authentication failures and refused issuance. */
+export type RefusalObserver = (request: FastifyRequest, status: number, code: string, message: string) => void;
+
+export function installErrorHandling(app: FastifyInstance, onRefusal?: RefusalObserver): void {
   app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const { status, body } = describeError(err);
+    if (status >= 400 && status < 500) onRefusal?.(request, status, body.error.code, body.error.message);
     if (status >= 500) request.log.error({ err }, 'request failed');
     else request.log.info({ code: body.error.code, status }, 'request refused');
     if (err instanceof RateLimitedError) void reply.header('retry-after', String(err.retryAfterSeconds));

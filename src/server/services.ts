@@ -1,6 +1,8 @@
 /** What the HTTP layer needs from the rest of meshca; the composition root provides it. */
 import type { AgentService } from '../ca/agent-service.js';
+import type { AuditService, AuditStorePort } from '../ca/audit-service.js';
 import type { AuthoritySet } from '../ca/authority-set.js';
+import type { CertificateCatalog } from '../ca/certificate-query.js';
 import type { EntryService } from '../ca/entry-service.js';
 import type { SvidIssuer } from '../ca/svid-issuer.js';
 import type { TrustDomain } from '../identity/trust-domain.js';
@@ -16,6 +18,9 @@ export interface ServerServices {
   readonly bundleRefreshHint: Duration;
   readonly agents: AgentService;
   readonly entries: EntryService;
+  readonly catalog: CertificateCatalog;
+  readonly audit: AuditService;
+  readonly auditStore: AuditStorePort;
   readonly limits: {
     /** Per agent, in CSRs. */
     readonly signing: RateLimiter;

@@ -115,6 +115,12 @@ const ROUTES: Record<string, Route> = {
     ok: 200,
     expect: OPERATOR_ONLY,
   },
+  'GET /v1/certificates': { method: 'GET', path: () => '/v1/certificates?limit=5', ok: 200, expect: READERS },
+  'GET /v1/identities': { method: 'GET', path: () => '/v1/identities', ok: 200, expect: READERS },
+  'GET /v1/audit/events': { method: 'GET', path: () => '/v1/audit/events', ok: 200, expect: READERS },
+  'POST /v1/audit/verify': { method: 'POST', path: () => '/v1/audit/verify', body: async () => ({}), ok: 200, expect: READERS },
+  'POST /v1/audit/checkpoints': { method: 'POST', path: () => '/v1/audit/checkpoints', ok: 201, expect: OPERATOR_ONLY },
+  'GET /metrics': { method: 'GET', path: () => '/metrics', ok: 200, expect: READERS },
   'POST /v1/admin/credentials': {
     method: 'POST',
     path: () => '/v1/admin/credentials',

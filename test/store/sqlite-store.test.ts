@@ -11,7 +11,7 @@ import type { AuditEvent, AuthorityRecord, IssuedCertificateRecord } from '../..
 import { UnavailableError } from '../../src/errors.js';
 import { DATABASE_FILE, openDatabase } from '../../src/store/sqlite/database.js';
 import { MIGRATIONS } from '../../src/store/sqlite/migrations.js';
-import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { openSqliteDatastore, type SqliteDatastore } from '../../src/store/sqlite/datastore.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { tempDir } from '../support/temp-dir.js';
 
@@ -25,16 +25,16 @@ interface AuditRow {
   hash: string;
 }
 
-function openStore(clock = new FakeClock()): { store: SqliteStore; clock: FakeClock; dir: string } {
+function openStore(clock = new FakeClock()): { store: SqliteDatastore; clock: FakeClock; dir: string } {
   const dir = tempDir();
-  const store = new SqliteStore(openDatabase(dir).db, clock);
+  const store = openSqliteDatastore(dir, clock);
   onTestFinished(() => {
     if (store.db.open) store.close();
   });
   return { store, clock, dir };
 }
 
-function auditRows(store: SqliteStore): AuditRow[] {
+function auditRows(store: SqliteDatastore): AuditRow[] {
   return store.db.prepare<[], AuditRow>('SELECT * FROM audit_events ORDER BY seq').all();
 }
 
@@ -152,11 +152,11 @@ describe('openDatabase', () => {
 describe('SqliteStore audit log', () => {
   it('chains every event to the one before, from the genesis hash', async () => {
     const { store, clock } = openStore();
-    await store.appendAudit({ type: 'ca.started', actor: 'meshca', data: { version: '0.1.0' } });
+    await store.audit.append({ type: 'ca.started', actor: 'meshca', data: { version: '0.1.0' } });
     clock.advance(5);
-    await store.recordIssued(issued('01').record, issued('01').event);
+    await store.certificates.recordIssued(issued('01').record, issued('01').event);
     clock.advance(5);
-    await store.applyAuthorityChange({
+    await store.authorities.applyAuthorityChange({
       upserts: [authority('aa', 'active')],
       bundleSequence: 1,
       events: [
@@ -178,7 +178,7 @@ describe('SqliteStore audit log', () => {
   it('stores the time from the clock and the data as canonical JSON', async () => {
     const { store, clock } = openStore();
     const data = { zeta: 1, alpha: { b: [2, { d: 4, c: 3 }], a: null }, skipped: undefined };
-    await store.appendAudit({ type: 't', actor: 'operator:alice', data });
+    await store.audit.append({ type: 't', actor: 'operator:alice', data });
     const [row] = auditRows(store);
     expect(row).toMatchObject({ seq: 1, at: clock.nowSeconds(), actor: 'operator:alice', data: canonicalJson(data) });
     expect(row!.data).toBe('{"alpha":{"a":null,"b":[2,{"c":3,"d":4}]},"zeta":1}');
@@ -186,7 +186,7 @@ describe('SqliteStore audit log', () => {
 
   it('chains the events of issuances committed together in one batch', async () => {
     const { store } = openStore();
-    await Promise.all(['01', '02', '03'].map((s) => store.recordIssued(issued(s).record, issued(s).event)));
+    await Promise.all(['01', '02', '03'].map((s) => store.certificates.recordIssued(issued(s).record, issued(s).event)));
     const rows = auditRows(store);
     expect(rows.map((r) => JSON.parse(r.data).serial)).toEqual(['01', '02', '03']);
     expect(chainBreaks(rows)).toEqual([]);
@@ -197,9 +197,9 @@ describe('SqliteStore audit log', () => {
 
   it('keeps the chain whole when one issuance of a batch fails: only that one is refused and unrecorded', async () => {
     const { store } = openStore();
-    await store.recordIssued(issued('01').record, issued('01').event);
+    await store.certificates.recordIssued(issued('01').record, issued('01').event);
     const outcomes = await Promise.all(
-      ['02', '01', '03'].map((s) => store.recordIssued(issued(s).record, issued(s).event).then(() => 'ok', (e: unknown) => e)),
+      ['02', '01', '03'].map((s) => store.certificates.recordIssued(issued(s).record, issued(s).event).then(() => 'ok', (e: unknown) => e)),
     );
     expect(outcomes[0]).toBe('ok');
     expect(outcomes[1]).toBeInstanceOf(UnavailableError);
@@ -213,13 +213,13 @@ describe('SqliteStore audit log', () => {
 
   it('continues the chain across a reopen', async () => {
     const { store, dir } = openStore();
-    await store.appendAudit({ type: 'first', actor: 'meshca', data: {} });
+    await store.audit.append({ type: 'first', actor: 'meshca', data: {} });
     store.close();
-    const reopened = new SqliteStore(openDatabase(dir).db, new FakeClock());
+    const reopened = openSqliteDatastore(dir, new FakeClock());
     onTestFinished(() => {
       reopened.close();
     });
-    await reopened.appendAudit({ type: 'second', actor: 'meshca', data: {} });
+    await reopened.audit.append({ type: 'second', actor: 'meshca', data: {} });
     const rows = auditRows(reopened);
     expect(rows.map((r) => r.type)).toEqual(['first', 'second']);
     expect(chainBreaks(rows)).toEqual([]);
@@ -227,8 +227,8 @@ describe('SqliteStore audit log', () => {
 
   it('lets the chain check catch an edited event (the check can fail)', async () => {
     const { store } = openStore();
-    await store.appendAudit({ type: 'a', actor: 'meshca', data: {} });
-    await store.appendAudit({ type: 'b', actor: 'meshca', data: {} });
+    await store.audit.append({ type: 'a', actor: 'meshca', data: {} });
+    await store.audit.append({ type: 'b', actor: 'meshca', data: {} });
     const rows = auditRows(store);
     rows[0] = { ...rows[0]!, actor: 'someone else' };
     expect(chainBreaks(rows)).toEqual(['seq 1: hash does not match its content']);
@@ -241,8 +241,8 @@ describe('SqliteStore audit log', () => {
     ['DELETE of the last event', 'DELETE FROM audit_events WHERE seq = 2'],
   ])('refuses %s on audit_events and leaves the log unchanged', async (_name, sql) => {
     const { store } = openStore();
-    await store.appendAudit({ type: 'a', actor: 'meshca', data: {} });
-    await store.appendAudit({ type: 'b', actor: 'meshca', data: {} });
+    await store.audit.append({ type: 'a', actor: 'meshca', data: {} });
+    await store.audit.append({ type: 'b', actor: 'meshca', data: {} });
     const before = auditRows(store);
     expect(() => store.db.prepare(sql).run()).toThrow('the audit log is append-only');
     expect(auditRows(store)).toEqual(before);
@@ -250,7 +250,7 @@ describe('SqliteStore audit log', () => {
 
   it('keeps the triggers for a connection that did not create them', async () => {
     const { store, dir } = openStore();
-    await store.appendAudit({ type: 'a', actor: 'meshca', data: {} });
+    await store.audit.append({ type: 'a', actor: 'meshca', data: {} });
     const other = new Database(join(dir, DATABASE_FILE));
     onTestFinished(() => {
       other.close();
@@ -263,28 +263,28 @@ describe('SqliteStore authorities', () => {
   it('round-trips an authority change and updates only the state fields of an existing one', async () => {
     const { store } = openStore();
     const prepared = authority('aa', 'prepared');
-    await store.applyAuthorityChange({ upserts: [prepared], bundleSequence: 1, events: [] });
-    expect(await store.listAuthorities()).toEqual([prepared]);
-    expect(await store.bundleSequence()).toBe(1);
+    await store.authorities.applyAuthorityChange({ upserts: [prepared], bundleSequence: 1, events: [] });
+    expect(await store.authorities.listAuthorities()).toEqual([prepared]);
+    expect(await store.authorities.bundleSequence()).toBe(1);
 
     const active = { ...prepared, state: 'active' as const, activatedAt: 1_500, certDer: Buffer.from('ignored'), notAfter: 9_999 };
-    await store.applyAuthorityChange({ upserts: [active], bundleSequence: 2, events: [] });
-    expect(await store.listAuthorities()).toEqual([{ ...prepared, state: 'active', activatedAt: 1_500 }]);
-    expect(await store.bundleSequence()).toBe(2);
+    await store.authorities.applyAuthorityChange({ upserts: [active], bundleSequence: 2, events: [] });
+    expect(await store.authorities.listAuthorities()).toEqual([{ ...prepared, state: 'active', activatedAt: 1_500 }]);
+    expect(await store.authorities.bundleSequence()).toBe(2);
   });
 
   it('commits nothing of a change that fails part-way, audit events included', async () => {
     const { store } = openStore();
     const bad = { ...authority('bb', 'active'), kind: 'leaf' as unknown as AuthorityRecord['kind'] };
     await expect(
-      store.applyAuthorityChange({
+      store.authorities.applyAuthorityChange({
         upserts: [authority('aa', 'active'), bad],
         bundleSequence: 7,
         events: [{ type: 'authority.created', actor: 'meshca', data: {} }],
       }),
     ).rejects.toThrow(/CHECK constraint failed/);
-    expect(await store.listAuthorities()).toEqual([]);
-    expect(await store.bundleSequence()).toBe(0);
+    expect(await store.authorities.listAuthorities()).toEqual([]);
+    expect(await store.authorities.bundleSequence()).toBe(0);
     expect(auditRows(store)).toEqual([]);
   });
 });

@@ -24,7 +24,7 @@ export function testConfig(settings: Settings = {}, env: NodeJS.ProcessEnv = {})
 
 export async function startTestCa(settings: Settings = {}, overrides: CaOverrides = {}, env: NodeJS.ProcessEnv = {}): Promise<TestCa> {
   const config = testConfig(settings, env);
-  const ca = await startCa(config, pino({ level: process.env.MESHCA_TEST_LOG ?? 'silent' }), { schedule: 'off', ...overrides });
+  const ca = await startCa(config, pino({ level: process.env.MESHCA_TEST_LOG ?? 'silent' }), { schedules: 'off', ...overrides });
   cleanupLater(() => ca.close());
   const bundle = await ca.localApp.inject({ method: 'GET', url: '/v1/bundle.pem' });
   return { ...ca, config, url: `https://127.0.0.1:${ca.address.port}`, bundlePem: bundle.body };

@@ -15,9 +15,10 @@ export interface OpenedDatabase {
 
 export const DATABASE_FILE = 'meshca.db';
 
-export function openDatabase(dataDir: string, options: { readonly?: boolean } = {}): OpenedDatabase {
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const path = join(dataDir, DATABASE_FILE);
+/** Opens <dataDir>/meshca.db (or `options.file`), creating and migrating it unless read-only. */
+export function openDatabase(dataDir: string, options: { readonly?: boolean; file?: string } = {}): OpenedDatabase {
+  if (!options.readonly) mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const path = options.file ?? join(dataDir, DATABASE_FILE);
   const created = !existsSync(path);
   if (options.readonly && created) throw new Error(`no meshca datastore at ${path}`);
   const db = new Database(path, { readonly: options.readonly ?? false });

@@ -94,4 +94,16 @@ export const MIGRATIONS: readonly string[] = [
     UNIQUE (agent, spiffe_id)
   );
   `,
+  // 3: signed checkpoints of the audit log's head
+  `
+  CREATE TABLE audit_checkpoints (
+    id INTEGER PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    hash TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    signer_id TEXT NOT NULL,
+    signature TEXT NOT NULL
+  );
+  CREATE INDEX certificates_by_issued_at ON certificates (issued_at, id);
+  `,
 ];

@@ -177,6 +177,11 @@ export class SqliteRegistrationStore implements RegistrationStore {
     return rows.map(toEntry);
   }
 
+  async countAgentsByStatus(): Promise<Record<string, number>> {
+    const rows = this.db.prepare<[], { status: string; n: number }>('SELECT status, COUNT(*) AS n FROM agents GROUP BY status').all();
+    return Object.fromEntries(rows.map((r) => [r.status, r.n]));
+  }
+
   async isRevoked(serial: string): Promise<boolean> {
     const row = this.db.prepare<[string], { revoked_at: number | null }>('SELECT revoked_at FROM certificates WHERE serial = ?').get(serial);
     return row?.revoked_at != null;

@@ -1,0 +1,68 @@
+/**
+ * The audit trail's operations: signing checkpoints of the head with the
+ * active intermediate, and verifying the whole log against the authorities
+ * (or roots an auditor pins).
+ */
+import type { X509Certificate } from 'node:crypto';
+import { nowSeconds, type Clock } from '../time/clock.js';
+import { signCheckpoint, type Checkpoint } from './audit-checkpoint.js';
+import { verifyAuditLog, type StoredEvent, type VerificationResult } from './audit-verifier.js';
+import type { AuthoritySet } from './authority-set.js';
+import { SELF } from './caller.js';
+import type { AuditEvent } from './model.js';
+
+export interface AuditStorePort {
+  head(): { seq: number; hash: string } | undefined;
+  events(fromSeq?: number, sinceAt?: number): Iterable<StoredEvent>;
+  checkpoints(): Checkpoint[];
+  saveCheckpoint(checkpoint: Checkpoint, event: AuditEvent): void;
+}
+
+export class AuditService {
+  constructor(
+    private readonly deps: { store: AuditStorePort; authorities: { current(): AuthoritySet }; clock: Clock },
+  ) {}
+
+  /** Signs the current head, unless the newest checkpoint already covers it (then returns that one). */
+  async checkpoint(force = false): Promise<Checkpoint | undefined> {
+    const head = this.deps.store.head();
+    if (!head) return undefined;
+    const newest = this.deps.store.checkpoints().at(-1);
+    if (!force && newest && newest.seq === head.seq) return newest;
+    const set = this.deps.authorities.current();
+    const signer = set.signingIntermediate(nowSeconds(this.deps.clock));
+    const checkpoint = await signCheckpoint({ seq: head.seq, hash: head.hash, at: nowSeconds(this.deps.clock) }, signer.signer, signer.record.id);
+    this.deps.store.saveCheckpoint(checkpoint, {
+      type: 'audit.checkpoint',
+      actor: SELF,
+      data: { seq: checkpoint.seq, hash: checkpoint.hash, signer: checkpoint.signerId, signature: checkpoint.signature },
+    });
+    return checkpoint;
+  }
+
+  /**
+   * Verifies the chain and every checkpoint. Checkpoint signers must chain to
+   * `pinnedRoots` when given (an auditor's own copy of the bundle), else to
+   * the roots the datastore records.
+   */
+  verify(pinnedRoots?: readonly X509Certificate[]): Promise<VerificationResult> {
+    const set = this.deps.authorities.current();
+    return verifyAuditLog({
+      events: this.deps.store.events(),
+      checkpoints: this.deps.store.checkpoints(),
+      signerCertificate: (id) => trustedSigner(set, id, pinnedRoots),
+    });
+  }
+}
+
+/** The signer's certificate if it is a trusted root or is signed by one. */
+export function trustedSigner(set: AuthoritySet, id: string, pinnedRoots?: readonly X509Certificate[]): X509Certificate | undefined {
+  const roots = pinnedRoots ?? set.ofKind('root').map((r) => r.facts.x509);
+  const isRoot = (c: X509Certificate) => roots.some((r) => r.fingerprint256 === c.fingerprint256);
+  const signer = set.byId(id);
+  if (!signer) return undefined;
+  const cert = signer.facts.x509;
+  if (isRoot(cert)) return cert;
+  return roots.some((root) => cert.checkIssued(root) && cert.verify(root.publicKey)) ? cert : undefined;
+}
+

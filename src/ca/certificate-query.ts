@@ -1,0 +1,64 @@
+/** What auditors ask of the certificate records: filters, pages, and identities. */
+import type { AgentName } from '../identity/agent-name.js';
+import type { SpiffeId } from '../identity/spiffe-id.js';
+import type { CertificateKind } from './model.js';
+
+/** Every field narrows the result; all times are seconds since the epoch. */
+export interface CertificateFilter {
+  readonly spiffeId?: SpiffeId;
+  /** IDs equal to this one or under it (its path followed by "/"). */
+  readonly under?: SpiffeId;
+  readonly agent?: AgentName;
+  /** Valid at this moment: notBefore <= t < notAfter. */
+  readonly activeAt?: number;
+  readonly issuedAfter?: number;
+  readonly issuedBefore?: number;
+  readonly serial?: string;
+  readonly revoked?: boolean;
+}
+
+export interface CertificateSummary {
+  readonly serial: string;
+  readonly spiffeId: string;
+  readonly dnsNames: readonly string[];
+  readonly notBefore: number;
+  readonly notAfter: number;
+  readonly issuedAt: number;
+  readonly kind: CertificateKind;
+  readonly requestedBy: string;
+  readonly agent: string | null;
+  readonly entryId: string | null;
+  readonly keyType: string;
+  readonly publicKeySha256: string;
+  readonly issuerId: string;
+  readonly revokedAt: number | null;
+  readonly revocationReason: string | null;
+}
+
+/**
+ * A page of certificates in issuance order. The cursor is the position after
+ * the last item; records issued while a client pages arrive after it, so a walk
+ * never skips or repeats one.
+ */
+export interface CertificatePage {
+  readonly items: readonly CertificateSummary[];
+  readonly nextCursor: string | null;
+}
+
+export interface IdentitySummary {
+  readonly spiffeId: string;
+  readonly firstIssuedAt: number;
+  readonly lastIssuedAt: number;
+  readonly certificates: number;
+  /** Unexpired and not revoked at the time asked. */
+  readonly live: number;
+  /** Still granted: by an entry, or an agent/admin identity in good standing. */
+  readonly registered: boolean;
+}
+
+export interface CertificateCatalog {
+  listCertificates(filter: CertificateFilter, cursor: string | null, limit: number): Promise<CertificatePage>;
+  listIdentities(now: number): Promise<IdentitySummary[]>;
+}
+
+export const MAX_PAGE = 1000;

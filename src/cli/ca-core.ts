@@ -1,0 +1,106 @@
+/** Builds the CA's core services over a datastore: the part of the composition root that knows no HTTP. */
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { AgentService } from '../ca/agent-service.js';
+import { AuditService } from '../ca/audit-service.js';
+import { AuthorityManager } from '../ca/authority-manager.js';
+import { SELF } from '../ca/caller.js';
+import { EntryService } from '../ca/entry-service.js';
+import { SvidIssuer } from '../ca/svid-issuer.js';
+import { formatListenAddress } from '../config/parsers.js';
+import type { ServerConfig } from '../config/server-config.js';
+import { CaMetrics } from '../server/metrics.js';
+import { RateLimiter } from '../server/rate-limiter.js';
+import type { ServerServices } from '../server/services.js';
+import { FileKeyCustody } from '../store/file-key-custody.js';
+import type { SqliteDatastore } from '../store/sqlite/datastore.js';
+import { nowSeconds, type Clock } from '../time/clock.js';
+import { formatDuration, seconds } from '../time/duration.js';
+import type { RandomSource } from '../x509/serial.js';
+
+/** Most CSRs one workload SVID request may carry. */
+const MAX_BATCH = 64;
+const TOKEN_MAX_TTL = seconds(30 * 86400);
+
+export interface CaCore {
+  readonly manager: AuthorityManager;
+  readonly issuer: SvidIssuer;
+  readonly agents: AgentService;
+  readonly audit: AuditService;
+  readonly metrics: CaMetrics;
+  readonly services: ServerServices;
+  /** Removes records of certificates expired longer than the retention; returns how many. */
+  prune(): Promise<number>;
+}
+
+export async function buildCaCore(
+  config: ServerConfig,
+  store: SqliteDatastore,
+  deps: { clock: Clock; random: RandomSource; logger: Logger },
+): Promise<CaCore> {
+  const { clock, random, logger } = deps;
+  const custody = new FileKeyCustody(join(config.dataDir, 'keys'), config.keyPassphrase);
+  const manager = await AuthorityManager.open(
+    { journal: store.authorities, custody, clock, random, log: logger.child({ component: 'authorities' }) },
+    { trustDomain: config.trustDomain, rootTtl: config.rootTtl, intermediateTtl: config.intermediateTtl },
+    store.created,
+  );
+  await store.audit.append({ type: 'ca.started', actor: SELF, data: describeConfig(config) });
+  const metrics = new CaMetrics({
+    clock,
+    authorities: () => manager.current(),
+    liveSvids: () => store.certificates.countLive(nowSeconds(clock)),
+    agentsByStatus: () => store.registrations.countAgentsByStatus(),
+  });
+  const issuer = new SvidIssuer(
+    { authorities: manager, ledger: store.certificates, clock, random, observe: (record, s) => metrics.issued(record, s) },
+    { trustDomain: config.trustDomain, lifetimes: { defaultTtl: config.svidTtl, maxTtl: config.svidMaxTtl } },
+  );
+  const agents = new AgentService(
+    { store: store.registrations, issuer, clock, random },
+    { trustDomain: config.trustDomain, tokenTtl: config.joinTokenTtl, tokenMaxTtl: TOKEN_MAX_TTL },
+  );
+  const entries = new EntryService({ store: store.registrations, issuer, clock, random }, { trustDomain: config.trustDomain, maxTtl: config.svidMaxTtl });
+  const audit = new AuditService({ store: store.audit, authorities: manager, clock });
+  const services: ServerServices = {
+    trustDomain: config.trustDomain,
+    clock,
+    authorities: manager,
+    issuer,
+    bundleRefreshHint: config.bundleRefreshHint,
+    agents,
+    entries,
+    catalog: store.certificates,
+    audit,
+    auditStore: store.audit,
+    limits: {
+      signing: new RateLimiter(clock, config.agentRateLimit, config.agentRateLimit * 4),
+      attestation: new RateLimiter(clock, config.attestRateLimit / 60, config.attestRateLimit),
+      maxBatch: MAX_BATCH,
+    },
+  };
+  const prune = () => {
+    const before = nowSeconds(clock) - config.retention;
+    return store.certificates.pruneExpired(before, (count) => ({
+      type: 'certificates.pruned',
+      actor: SELF,
+      data: { count, expiredBefore: before, retention: formatDuration(config.retention) },
+    }));
+  };
+  return { manager, issuer, agents, audit, metrics, services, prune };
+}
+
+/** The configuration as recorded in the audit log at start: everything but secrets. */
+function describeConfig(config: ServerConfig): Record<string, unknown> {
+  return {
+    trustDomain: config.trustDomain.name,
+    listen: formatListenAddress(config.listen),
+    dataDir: config.dataDir,
+    rootTtl: formatDuration(config.rootTtl),
+    intermediateTtl: formatDuration(config.intermediateTtl),
+    svidTtl: formatDuration(config.svidTtl),
+    svidMaxTtl: formatDuration(config.svidMaxTtl),
+    retention: formatDuration(config.retention),
+    keysEncrypted: config.keyPassphrase !== undefined,
+  };
+}

@@ -1,0 +1,125 @@
+/** The CA's listeners: mutual TLS on --listen, the operator socket in the data directory, and optionally /metrics. */
+import type { FastifyInstance } from 'fastify';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Server as TlsServer } from 'node:tls';
+import type { Logger } from 'pino';
+import { bundleRootsDer } from '../ca/trust-bundle.js';
+import type { ListenAddress } from '../config/parsers.js';
+import type { ServerConfig } from '../config/server-config.js';
+import { buildApp } from '../server/app.js';
+import { refusalRecorder } from '../server/refusals.js';
+import type { ServingCertificate } from '../server/serving-certificate.js';
+import { tlsAuthenticator } from '../server/tls-authenticator.js';
+import type { SqliteDatastore } from '../store/sqlite/datastore.js';
+import type { Clock } from '../time/clock.js';
+import { certificatesToPem } from '../x509/pem.js';
+import type { CaCore } from './ca-core.js';
+import { claimSocket, restrictSocket, socketPath } from './local-socket.js';
+
+export interface Listeners {
+  readonly tlsApp: FastifyInstance;
+  readonly localApp: FastifyInstance;
+  readonly address: ListenAddress;
+  readonly socketPath: string;
+  readonly metricsAddress: ListenAddress | undefined;
+  /** Installs the current serving certificate and trusted roots for new TLS handshakes. */
+  refreshTls(): void;
+  close(): Promise<void>;
+}
+
+export async function startListeners(
+  config: ServerConfig,
+  core: CaCore,
+  store: SqliteDatastore,
+  serving: ServingCertificate,
+  deps: { clock: Clock; logger: Logger },
+): Promise<Listeners> {
+  const onRefusal = refusalRecorder((e) => store.audit.append(e), core.metrics, (err) => deps.logger.error({ err }, 'could not audit a refusal'));
+  const tlsOptions = () => ({
+    key: serving.credentials().keyPem,
+    cert: serving.credentials().chainPem,
+    ca: certificatesToPem(bundleRootsDer(core.manager.current())),
+    requestCert: true,
+    rejectUnauthorized: false,
+    minVersion: 'TLSv1.2' as const,
+  });
+  const closers: Array<() => Promise<unknown>> = [];
+  const close = async () => {
+    for (const c of closers.reverse()) await c();
+  };
+  try {
+    const tlsApp = await buildApp({
+      services: core.services,
+      logger: deps.logger.child({ listener: 'tls' }),
+      https: tlsOptions(),
+      onRefusal,
+      metrics: core.metrics,
+      authenticate: tlsAuthenticator({
+        trustDomain: config.trustDomain,
+        clock: deps.clock,
+        standing: (caller, serial) => core.agents.checkStanding(caller, serial),
+      }),
+    });
+    closers.push(() => tlsApp.close());
+    const localApp = await buildApp({
+      services: core.services,
+      logger: deps.logger.child({ listener: 'local' }),
+      onRefusal,
+      metrics: core.metrics,
+      authenticate: async () => ({ caller: { role: 'operator', name: 'local', via: 'local' } }),
+    });
+    closers.push(() => localApp.close());
+
+    const sock = socketPath(config.dataDir);
+    await claimSocket(sock);
+    await localApp.listen({ path: sock });
+    await restrictSocket(sock);
+    await tlsApp.listen({ host: config.listen.host, port: config.listen.port });
+    const address = { host: config.listen.host, port: (tlsApp.server.address() as AddressInfo).port };
+
+    let metricsAddress: ListenAddress | undefined;
+    if (config.metricsListen) {
+      const server = await startMetricsListener(config.metricsListen, () => core.metrics.render(), core.metrics.registry.contentType);
+      closers.push(() => new Promise((resolve) => server.close(resolve)));
+      metricsAddress = { host: config.metricsListen.host, port: (server.address() as AddressInfo).port };
+    }
+    return {
+      tlsApp,
+      localApp,
+      address,
+      socketPath: sock,
+      metricsAddress,
+      refreshTls: () => (tlsApp.server as unknown as TlsServer).setSecureContext(tlsOptions()),
+      close,
+    };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+/** A plain-HTTP /metrics for a scraper on the same host; bind it to loopback. */
+function startMetricsListener(address: ListenAddress, render: () => Promise<string>, contentType: string): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { code: 'not_found', message: 'only GET /metrics is served here' } }));
+      return;
+    }
+    render().then(
+      (text) => {
+        res.writeHead(200, { 'content-type': contentType });
+        res.end(text);
+      },
+      () => {
+        res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: { code: 'internal', message: 'metrics unavailable' } }));
+      },
+    );
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(address.port, address.host, () => resolve(server));
+  });
+}

@@ -1,0 +1,130 @@
+/** `meshca cert list` and `meshca identity list`: what the CA has ever issued, for auditors. */
+import type { Command } from 'commander';
+import { AdminClient } from '../admin-client.js';
+import { dataDirOption, type CommonOptions } from '../common-options.js';
+import { formatTable } from '../table.js';
+
+interface CertJson {
+  serial: string;
+  spiffeId: string;
+  dns: string[];
+  notBefore: string;
+  notAfter: string;
+  issuedAt: string;
+  kind: string;
+  requestedBy: string;
+  agent: string | null;
+  entryId: string | null;
+  keyType: string;
+  publicKeySha256: string;
+  issuer: string;
+  revokedAt: string | null;
+  revocationReason: string | null;
+}
+
+const CSV_COLUMNS: ReadonlyArray<keyof CertJson> = [
+  'serial', 'spiffeId', 'dns', 'notBefore', 'notAfter', 'issuedAt', 'kind', 'requestedBy', 'agent', 'entryId', 'keyType',
+  'publicKeySha256', 'issuer', 'revokedAt', 'revocationReason',
+];
+
+function csvCell(v: unknown): string {
+  const text = v === null ? '' : Array.isArray(v) ? v.join(' ') : String(v);
+  return /[",\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+interface ListOptions extends CommonOptions {
+  spiffeId?: string;
+  prefix?: string;
+  agent?: string;
+  activeAt?: string;
+  issuedAfter?: string;
+  issuedBefore?: string;
+  serial?: string;
+  revoked?: boolean;
+  json?: boolean;
+  csv?: boolean;
+  limit?: string;
+}
+
+/** Walks every page (the cursor keeps the walk stable while the CA issues), up to `limit` records. */
+async function* walk(client: AdminClient, o: ListOptions): AsyncGenerator<CertJson> {
+  const query = new URLSearchParams();
+  for (const key of ['spiffeId', 'prefix', 'agent', 'activeAt', 'issuedAfter', 'issuedBefore', 'serial'] as const) {
+    if (o[key]) query.set(key, o[key]!);
+  }
+  if (o.revoked) query.set('revoked', 'true');
+  let remaining = o.limit ? Number(o.limit) : Infinity;
+  let cursor: string | null = null;
+  do {
+    query.set('limit', String(Math.min(1000, remaining)));
+    if (cursor) query.set('cursor', cursor);
+    const page: { certificates: CertJson[]; nextCursor: string | null } = await client.call('GET', `/v1/certificates?${query}`);
+    for (const c of page.certificates) yield c;
+    remaining -= page.certificates.length;
+    cursor = page.nextCursor;
+  } while (cursor && remaining > 0);
+}
+
+export function registerCert(program: Command): void {
+  const cert = program.command('cert').description('certificates the CA has issued');
+  cert
+    .command('list')
+    .description('list issued certificates, oldest first')
+    .option('--spiffe-id <id>', 'exactly this identity')
+    .option('--prefix <id>', 'identities under this path, e.g. spiffe://example.org/ns/x/')
+    .option('--agent <name>', 'issued to or through this agent')
+    .option('--active-at <time>', 'valid at this time (RFC 3339 or epoch seconds)')
+    .option('--issued-after <time>', 'issued at or after')
+    .option('--issued-before <time>', 'issued before')
+    .option('--serial <hex>', 'this serial number')
+    .option('--revoked', 'only revoked certificates')
+    .option('--json', 'print a JSON array')
+    .option('--csv', 'print CSV')
+    .option('--limit <n>', 'at most this many')
+    .addOption(dataDirOption())
+    .action(async (o: ListOptions) => {
+      if (o.json && o.csv) throw new Error('choose --json or --csv');
+      if (o.limit && !/^[1-9][0-9]*$/.test(o.limit)) throw new Error('--limit must be a positive integer');
+      const client = new AdminClient(o.dataDir);
+      const out = process.stdout;
+      if (o.json) {
+        let first = true;
+        out.write('[');
+        for await (const c of walk(client, o)) {
+          out.write(`${first ? '' : ','}\n${JSON.stringify(c)}`);
+          first = false;
+        }
+        out.write(first ? ']\n' : '\n]\n');
+      } else if (o.csv) {
+        out.write(`${CSV_COLUMNS.join(',')}\n`);
+        for await (const c of walk(client, o)) out.write(`${CSV_COLUMNS.map((k) => csvCell(c[k])).join(',')}\n`);
+      } else {
+        const rows: Array<Array<string | null>> = [];
+        for await (const c of walk(client, o)) {
+          rows.push([c.serial, c.spiffeId, c.kind, c.requestedBy, c.issuedAt, c.notAfter, c.revokedAt ? 'revoked' : null]);
+        }
+        console.log(formatTable(['SERIAL', 'SPIFFE ID', 'KIND', 'REQUESTED BY', 'ISSUED', 'EXPIRES', 'REVOKED'], rows));
+      }
+    });
+
+  program
+    .command('identity')
+    .description('identities the CA has issued')
+    .command('list')
+    .description('every identity ever issued, with first and last issuance, live certificates and whether it is still registered')
+    .option('--json', 'print JSON')
+    .addOption(dataDirOption())
+    .action(async (o: CommonOptions & { json?: boolean }) => {
+      const { identities } = await new AdminClient(o.dataDir).call<{
+        identities: Array<{ spiffeId: string; firstIssuedAt: string; lastIssuedAt: string; certificates: number; live: number; registered: boolean }>;
+      }>('GET', '/v1/identities');
+      console.log(
+        o.json
+          ? JSON.stringify(identities)
+          : formatTable(
+              ['SPIFFE ID', 'FIRST ISSUED', 'LAST ISSUED', 'CERTS', 'LIVE', 'REGISTERED'],
+              identities.map((i) => [i.spiffeId, i.firstIssuedAt, i.lastIssuedAt, i.certificates, i.live, i.registered ? 'yes' : 'no']),
+            ),
+      );
+    });
+}

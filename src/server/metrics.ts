@@ -1,0 +1,115 @@
+/**
+ * The CA's Prometheus metrics (prom-client, one registry per CA so that tests
+ * running several CAs do not share counters). Counters are bumped where things
+ * happen; gauges that describe state are computed at scrape time.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { AuthoritySet } from '../ca/authority-set.js';
+import type { IssuedCertificateRecord } from '../ca/model.js';
+import type { Clock } from '../time/clock.js';
+
+export interface MetricSources {
+  readonly clock: Clock;
+  readonly authorities: () => AuthoritySet;
+  readonly liveSvids: () => Promise<number>;
+  readonly agentsByStatus: () => Promise<Record<string, number>>;
+}
+
+export class CaMetrics {
+  readonly registry = new Registry();
+  readonly issuances: Counter<'result' | 'key_type' | 'kind'>;
+  readonly issuanceSeconds: Histogram<'kind'>;
+  readonly rotations: Counter<'kind' | 'result'>;
+  readonly authFailures: Counter<'reason'>;
+  readonly rateLimited: Counter<'limit'>;
+
+  constructor(sources: MetricSources) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: 'meshca_' });
+    this.issuances = new Counter({
+      name: 'meshca_issuances_total',
+      help: 'Certificate requests by result (issued or refused), key type and kind.',
+      labelNames: ['result', 'key_type', 'kind'],
+      registers,
+    });
+    this.issuanceSeconds = new Histogram({
+      name: 'meshca_issuance_duration_seconds',
+      help: 'Time from signing start to durable record, per certificate.',
+      labelNames: ['kind'],
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers,
+    });
+    this.rotations = new Counter({
+      name: 'meshca_rotations_total',
+      help: 'Authority lifecycle transitions (prepare, activate, retire) and failed rotation checks.',
+      labelNames: ['kind', 'result'],
+      registers,
+    });
+    this.authFailures = new Counter({
+      name: 'meshca_authentication_failures_total',
+      help: 'Requests refused for want of a valid credential, by reason.',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.rateLimited = new Counter({
+      name: 'meshca_rate_limited_total',
+      help: 'Requests answered 429.',
+      labelNames: ['limit'],
+      registers,
+    });
+    new Gauge({
+      name: 'meshca_live_svids',
+      help: 'Certificates issued that have not expired and are not revoked.',
+      registers,
+      async collect() {
+        this.set(await sources.liveSvids());
+      },
+    });
+    new Gauge({
+      name: 'meshca_agents',
+      help: 'Agents by status.',
+      labelNames: ['status'],
+      registers,
+      async collect() {
+        const counts = await sources.agentsByStatus();
+        this.reset();
+        for (const status of ['active', 'evicted', 'banned']) this.set({ status }, counts[status] ?? 0);
+      },
+    });
+    const authorityLabels = ['id', 'kind', 'state'] as const;
+    new Gauge({
+      name: 'meshca_authority_expiry_seconds',
+      help: 'Seconds until each root and intermediate expires (negative once expired).',
+      labelNames: authorityLabels,
+      registers,
+      collect() {
+        this.reset();
+        const now = sources.clock.nowMs() / 1000;
+        for (const a of sources.authorities().authorities) {
+          this.set({ id: a.record.id, kind: a.record.kind, state: a.record.state }, a.record.notAfter - now);
+        }
+      },
+    });
+    new Gauge({
+      name: 'meshca_authority_not_after_timestamp_seconds',
+      help: 'When each root and intermediate expires, as a Unix time.',
+      labelNames: authorityLabels,
+      registers,
+      collect() {
+        this.reset();
+        for (const a of sources.authorities().authorities) {
+          this.set({ id: a.record.id, kind: a.record.kind, state: a.record.state }, a.record.notAfter);
+        }
+      },
+    });
+  }
+
+  issued(record: IssuedCertificateRecord, seconds: number): void {
+    this.issuances.inc({ result: 'issued', key_type: record.keyType, kind: record.kind });
+    this.issuanceSeconds.observe({ kind: record.kind }, seconds);
+  }
+
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+}

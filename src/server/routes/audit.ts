@@ -1,0 +1,78 @@
+/** The audit trail over HTTP: export (streamed), verify, and an on-demand signed checkpoint. */
+import { X509Certificate } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { Readable } from 'node:stream';
+import type { StoredEvent } from '../../ca/audit-verifier.js';
+import { InvalidInputError } from '../../errors.js';
+import { decodeCertificates } from '../../x509/pem.js';
+import { isoTime, timeField } from '../edge.js';
+import type { ServerServices } from '../services.js';
+
+const CSV_HEADER = 'seq,at,type,actor,data,prev_hash,hash\n';
+
+function csvCell(value: string): string {
+  return /[",\n\r]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
+}
+
+function* render(events: Iterable<StoredEvent>, format: 'jsonl' | 'csv'): Generator<string> {
+  if (format === 'csv') yield CSV_HEADER;
+  for (const e of events) {
+    if (format === 'csv') {
+      yield `${[String(e.seq), isoTime(e.at), e.type, e.actor, e.dataJson, e.prevHash, e.hash].map(csvCell).join(',')}\n`;
+    } else {
+      yield `{"seq":${e.seq},"at":"${isoTime(e.at)}","type":${JSON.stringify(e.type)},"actor":${JSON.stringify(e.actor)},"data":${e.dataJson},"prevHash":"${e.prevHash}","hash":"${e.hash}"}\n`;
+    }
+  }
+}
+
+export function auditRoutes(app: FastifyInstance, s: ServerServices): void {
+  app.get<{ Querystring: { since?: string; format?: 'jsonl' | 'csv' } }>(
+    '/v1/audit/events',
+    {
+      config: { action: 'audit.read' },
+      schema: {
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { since: { type: 'string', maxLength: 40 }, format: { enum: ['jsonl', 'csv'] } },
+        },
+      },
+    },
+    async (request, reply) => {
+      const format = request.query.format ?? 'jsonl';
+      const since = timeField('since', request.query.since) ?? 0;
+      const stream = Readable.from(render(s.auditStore.events(1, since), format));
+      return reply.type(format === 'csv' ? 'text/csv' : 'application/x-ndjson').send(stream);
+    },
+  );
+
+  app.post<{ Body: { trustBundle?: string } | undefined }>(
+    '/v1/audit/verify',
+    {
+      config: { action: 'audit.read' },
+      schema: {
+        body: {
+          type: ['object', 'null'],
+          additionalProperties: false,
+          properties: { trustBundle: { type: 'string', maxLength: 256 * 1024 } },
+        },
+      },
+    },
+    async (request) => {
+      let pinned: X509Certificate[] | undefined;
+      if (request.body?.trustBundle) {
+        try {
+          pinned = decodeCertificates(request.body.trustBundle).map((der) => new X509Certificate(der));
+        } catch (err) {
+          throw new InvalidInputError('invalid_request', `trustBundle is not a PEM bundle: ${(err as Error).message}`);
+        }
+      }
+      return s.audit.verify(pinned);
+    },
+  );
+
+  app.post('/v1/audit/checkpoints', { config: { action: 'audit.write' } }, async (_request, reply) => {
+    const checkpoint = await s.audit.checkpoint(true);
+    return reply.code(201).send(checkpoint ? { ...checkpoint, at: isoTime(checkpoint.at) } : {});
+  });
+}

@@ -1,0 +1,108 @@
+/** Auditors' listings: every certificate ever issued (paged, filtered) and every identity. */
+import type { FastifyInstance } from 'fastify';
+import { MAX_PAGE, type CertificateFilter, type CertificateSummary } from '../../ca/certificate-query.js';
+import { InvalidInputError } from '../../errors.js';
+import { parseAgentName } from '../../identity/agent-name.js';
+import { SpiffeId } from '../../identity/spiffe-id.js';
+import { nowSeconds } from '../../time/clock.js';
+import { isoTime, timeField } from '../edge.js';
+import { nameSchema } from '../schemas.js';
+import type { ServerServices } from '../services.js';
+
+interface ListQuery {
+  spiffeId?: string;
+  prefix?: string;
+  agent?: string;
+  activeAt?: string;
+  issuedAfter?: string;
+  issuedBefore?: string;
+  serial?: string;
+  revoked?: 'true' | 'false';
+  limit?: string;
+  cursor?: string;
+}
+
+/** `spiffe://td/ns/x/` or `spiffe://td/ns/x`: the IDs under that path. */
+function parsePrefix(prefix: string): SpiffeId {
+  return SpiffeId.parse(prefix.endsWith('/') ? prefix.slice(0, -1) : prefix);
+}
+
+function filterFrom(q: ListQuery): CertificateFilter {
+  if (q.spiffeId && q.prefix) throw new InvalidInputError('invalid_request', 'give spiffeId or prefix, not both');
+  const f: { -readonly [K in keyof CertificateFilter]: CertificateFilter[K] } = {};
+  if (q.spiffeId) f.spiffeId = SpiffeId.parse(q.spiffeId);
+  if (q.prefix) f.under = parsePrefix(q.prefix);
+  if (q.agent) f.agent = parseAgentName(q.agent);
+  f.activeAt = timeField('activeAt', q.activeAt);
+  f.issuedAfter = timeField('issuedAfter', q.issuedAfter);
+  f.issuedBefore = timeField('issuedBefore', q.issuedBefore);
+  if (q.serial) f.serial = q.serial.toLowerCase().replace(/^0+(?=.)/, '');
+  if (q.revoked) f.revoked = q.revoked === 'true';
+  return f;
+}
+
+export function certificateJson(c: CertificateSummary) {
+  return {
+    serial: c.serial,
+    spiffeId: c.spiffeId,
+    dns: c.dnsNames,
+    notBefore: isoTime(c.notBefore),
+    notAfter: isoTime(c.notAfter),
+    issuedAt: isoTime(c.issuedAt),
+    kind: c.kind,
+    requestedBy: c.requestedBy,
+    agent: c.agent,
+    entryId: c.entryId,
+    keyType: c.keyType,
+    publicKeySha256: c.publicKeySha256,
+    issuer: c.issuerId,
+    revokedAt: c.revokedAt === null ? null : isoTime(c.revokedAt),
+    revocationReason: c.revocationReason,
+  };
+}
+
+const str = { type: 'string', maxLength: 2048 } as const;
+
+export function certificateRoutes(app: FastifyInstance, s: ServerServices): void {
+  app.get<{ Querystring: ListQuery }>(
+    '/v1/certificates',
+    {
+      config: { action: 'cert.read' },
+      schema: {
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            spiffeId: str,
+            prefix: str,
+            agent: nameSchema,
+            activeAt: { type: 'string', maxLength: 40 },
+            issuedAfter: { type: 'string', maxLength: 40 },
+            issuedBefore: { type: 'string', maxLength: 40 },
+            serial: { type: 'string', pattern: '^[0-9a-fA-F]{1,40}$' },
+            revoked: { enum: ['true', 'false'] },
+            limit: { type: 'string', pattern: '^[1-9][0-9]{0,3}$' },
+            cursor: { type: 'string', maxLength: 64 },
+          },
+        },
+      },
+    },
+    async (request) => {
+      const limit = Number(request.query.limit ?? 100);
+      if (limit > MAX_PAGE) throw new InvalidInputError('invalid_request', `limit must be at most ${MAX_PAGE}`);
+      const page = await s.catalog.listCertificates(filterFrom(request.query), request.query.cursor ?? null, limit);
+      return { certificates: page.items.map(certificateJson), nextCursor: page.nextCursor };
+    },
+  );
+
+  app.get('/v1/identities', { config: { action: 'cert.read' } }, async () => ({
+    identities: (await s.catalog.listIdentities(nowSeconds(s.clock))).map((i) => ({
+      spiffeId: i.spiffeId,
+      firstIssuedAt: isoTime(i.firstIssuedAt),
+      lastIssuedAt: isoTime(i.lastIssuedAt),
+      certificates: i.certificates,
+      live: i.live,
+      registered: i.registered,
+    })),
+  }));
+}

@@ -1,0 +1,79 @@
+/** The audit log as stored: standalone appends (group-committed), reading it back, and signed checkpoints. */
+import type { Checkpoint } from '../../ca/audit-checkpoint.js';
+import type { StoredEvent } from '../../ca/audit-verifier.js';
+import type { AuditEvent } from '../../ca/model.js';
+import { nowSeconds, type Clock } from '../../time/clock.js';
+import type { AuditAppender } from './audit-appender.js';
+import type { Db } from './database.js';
+import { GroupCommit } from './group-commit.js';
+
+interface EventRow {
+  seq: number;
+  at: number;
+  type: string;
+  actor: string;
+  data: string;
+  prev_hash: string;
+  hash: string;
+}
+
+export class SqliteAuditStore {
+  private readonly standalone: GroupCommit<AuditEvent>;
+
+  constructor(
+    private readonly db: Db,
+    private readonly appender: AuditAppender,
+    private readonly clock: Clock,
+  ) {
+    this.standalone = new GroupCommit(
+      db.transaction((events: readonly AuditEvent[]) => {
+        const at = nowSeconds(clock);
+        for (const e of events) appender.append(e, at);
+      }),
+    );
+  }
+
+  /** Appends an event that is not part of another change (start-up, refusals, authentication failures). */
+  append(event: AuditEvent): Promise<void> {
+    return this.standalone.submit(event);
+  }
+
+  head(): { seq: number; hash: string } | undefined {
+    return this.db.prepare<[], { seq: number; hash: string }>('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1').get();
+  }
+
+  /** Events in sequence order from `fromSeq` (at or after `sinceAt`), read in pages so a long log is never held in memory. */
+  *events(fromSeq = 1, sinceAt = 0): Generator<StoredEvent> {
+    const page = this.db.prepare<[number, number], EventRow>('SELECT * FROM audit_events WHERE seq >= ? AND at >= ? ORDER BY seq LIMIT 1000');
+    let next = fromSeq;
+    for (;;) {
+      const rows = page.all(next, sinceAt);
+      if (rows.length === 0) return;
+      for (const r of rows) yield toStored(r);
+      next = rows[rows.length - 1]!.seq + 1;
+    }
+  }
+
+  checkpoints(): Checkpoint[] {
+    return this.db
+      .prepare<[], { seq: number; hash: string; at: number; signer_id: string; signature: string }>(
+        'SELECT seq, hash, at, signer_id, signature FROM audit_checkpoints ORDER BY seq, id',
+      )
+      .all()
+      .map((r) => ({ seq: r.seq, hash: r.hash, at: r.at, signerId: r.signer_id, signature: r.signature }));
+  }
+
+  /** Stores a checkpoint and records it in the log itself, in one transaction. */
+  saveCheckpoint(c: Checkpoint, event: AuditEvent): void {
+    this.db.transaction(() => {
+      this.db
+        .prepare('INSERT INTO audit_checkpoints (seq, hash, at, signer_id, signature) VALUES (?, ?, ?, ?, ?)')
+        .run(c.seq, c.hash, c.at, c.signerId, c.signature);
+      this.appender.append(event, nowSeconds(this.clock));
+    })();
+  }
+}
+
+function toStored(r: EventRow): StoredEvent {
+  return { seq: r.seq, at: r.at, type: r.type, actor: r.actor, dataJson: r.data, prevHash: r.prev_hash, hash: r.hash };
+}
