@@ -1,6 +1,6 @@
 /** Making and loading signing authorities: key, certificate and the record that ties them. */
-import { createPublicKey } from 'node:crypto';
-import { CaIntegrityError } from '../errors.js';
+import { createPrivateKey, createPublicKey } from 'node:crypto';
+import { CaIntegrityError, InvalidInputError } from '../errors.js';
 import type { TrustDomain } from '../identity/trust-domain.js';
 import type { Duration } from '../time/duration.js';
 import { parseDer } from '../x509/asn1.js';
@@ -82,7 +82,11 @@ export async function loadAuthority(custody: KeyCustody, record: AuthorityRecord
   } catch (err) {
     throw new CaIntegrityError(`the ${record.kind} certificate ${record.id} in the datastore cannot be read: ${(err as Error).message}`);
   }
-  if (record.keyRef === null || record.state === 'retired') return { record, facts, signer: null };
+  if (record.keyRef === null) return { record, facts, signer: null };
+  if (record.state === 'retired' && !(await custody.list()).includes(record.keyRef)) {
+    // A retired authority's key may be destroyed once nothing it signed is live.
+    return { record, facts, signer: null };
+  }
   const key = await custody.load(record.keyRef);
   const publicDer = createPublicKey(key).export({ type: 'spki', format: 'der' });
   if (!publicDer.equals(facts.x509.publicKey.export({ type: 'spki', format: 'der' }))) {
@@ -91,4 +95,104 @@ export async function loadAuthority(custody: KeyCustody, record: AuthorityRecord
     );
   }
   return { record, facts, signer: new KeyObjectSigner(key) };
+}
+
+/** A CA certificate (and, when meshca is to sign with it, its key) supplied by an operator. */
+export interface ImportedAuthority {
+  readonly certDer: Buffer;
+  readonly keyPem?: string;
+  /** Certificates from the imported one up to (excluding) a trusted root, for an intermediate. */
+  readonly chainDer?: readonly Buffer[];
+}
+
+/**
+ * Checks and takes in custody an operator's CA: a root (self-signed, with its
+ * key) or an intermediate signed by an organisation's root in `trustedRootsDer`
+ * (with its key; the root's key is never needed). Throws InvalidInputError
+ * saying what is wrong.
+ */
+export async function importAuthority(
+  custody: KeyCustody,
+  imported: ImportedAuthority,
+  kind: AuthorityKind,
+  state: AuthorityState,
+  now: number,
+  trustedRoots: readonly CertificateFacts[],
+): Promise<LoadedAuthority> {
+  let facts: CertificateFacts;
+  try {
+    facts = readCertificate(imported.certDer);
+  } catch (err) {
+    throw new InvalidInputError('invalid_request', `the ${kind} certificate cannot be read: ${(err as Error).message}`);
+  }
+  const x509 = facts.x509;
+  const bad = (why: string) => new InvalidInputError('invalid_request', `the imported ${kind} certificate ${why}`);
+  if (!facts.isCa) throw bad('is not a CA certificate (basicConstraints cA is not set)');
+  if (now < facts.notBefore || now >= facts.notAfter) throw bad(`is not valid now (valid ${x509.validFrom} to ${x509.validTo})`);
+  if (kind === 'root' && !(x509.checkIssued(x509) && x509.verify(x509.publicKey))) throw bad('is not self-signed');
+  if (kind === 'intermediate') {
+    const chain = (imported.chainDer ?? []).map((d) => readCertificate(d).x509);
+    let child = x509;
+    for (const link of chain) {
+      if (!child.checkIssued(link) || !child.verify(link.publicKey)) throw bad('chain is broken: a certificate is not signed by the next');
+      child = link;
+    }
+    if (!trustedRoots.some((r) => child.checkIssued(r.x509) && child.verify(r.x509.publicKey))) {
+      throw bad('does not chain to a root of the supplied bundle');
+    }
+  }
+  let signer = null;
+  let keyRef: string | null = null;
+  if (imported.keyPem) {
+    let key;
+    try {
+      key = createPrivateKey(imported.keyPem);
+    } catch {
+      throw new InvalidInputError('invalid_request', `the ${kind} key is not a PEM private key (or is encrypted)`);
+    }
+    if (!createPublicKey(key).export({ type: 'spki', format: 'der' }).equals(x509.publicKey.export({ type: 'spki', format: 'der' }))) {
+      throw new InvalidInputError('invalid_request', `the ${kind} key does not match its certificate`);
+    }
+    signer = new KeyObjectSigner(key);
+    keyRef = facts.keyId.toString('hex');
+    await custody.save(keyRef, key);
+  }
+  const record: AuthorityRecord = {
+    id: facts.keyId.toString('hex'),
+    kind,
+    state,
+    parentId: null,
+    certDer: imported.certDer,
+    upstreamChainDer: imported.chainDer ?? [],
+    notBefore: facts.notBefore,
+    notAfter: facts.notAfter,
+    keyRef,
+    createdAt: now,
+    activatedAt: state === 'active' ? now : null,
+    retiredAt: null,
+  };
+  return { record, facts, signer };
+}
+
+/** An organisation's root that meshca trusts but holds no key for (the parent of an imported intermediate). */
+export function upstreamRoot(certDer: Buffer, now: number): LoadedAuthority {
+  const facts = readCertificate(certDer);
+  return {
+    record: {
+      id: facts.keyId.toString('hex'),
+      kind: 'root',
+      state: 'active',
+      parentId: null,
+      certDer,
+      upstreamChainDer: [],
+      notBefore: facts.notBefore,
+      notAfter: facts.notAfter,
+      keyRef: null,
+      createdAt: now,
+      activatedAt: now,
+      retiredAt: null,
+    },
+    facts,
+    signer: null,
+  };
 }

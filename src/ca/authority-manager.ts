@@ -1,15 +1,17 @@
 /**
- * The CA key lifecycle: opens the journaled authorities at start (creating the
- * PKI on first start), and moves intermediates through prepared → active →
- * retired on each idempotent `tick`. Every change is committed to the journal
- * before the in-memory snapshot is swapped, so a restart resumes where it was.
+ * The CA key lifecycle: opens the journaled authorities at start (creating or
+ * importing the PKI on first start), moves intermediates through prepared →
+ * active → retired on each idempotent `tick`, and carries out the operator's
+ * root rotation (prepare → activate → retire) and taints. Every change is
+ * committed to the journal before the in-memory snapshot is swapped, so a
+ * restart resumes where it was and a crash mid-rotation loses nothing.
  */
-import { CaIntegrityError } from '../errors.js';
+import { CaIntegrityError, ConflictError, NotFoundError } from '../errors.js';
 import type { TrustDomain } from '../identity/trust-domain.js';
 import { nowSeconds, type Clock } from '../time/clock.js';
-import type { Duration } from '../time/duration.js';
+import { formatDuration, type Duration } from '../time/duration.js';
 import type { RandomSource } from '../x509/serial.js';
-import { loadAuthority, mintAuthority } from './authority-factory.js';
+import { importAuthority, loadAuthority, mintAuthority, upstreamRoot, type ImportedAuthority } from './authority-factory.js';
 import { AuthoritySet, type LoadedAuthority } from './authority-set.js';
 import { SELF } from './caller.js';
 import type { AuditEvent, AuthorityRecord } from './model.js';
@@ -30,6 +32,12 @@ export interface AuthorityManagerDeps {
   readonly log: Logger;
 }
 
+/** How the first start gets its PKI when meshca is not to generate it ("bring your own CA"). */
+export type InitialPki =
+  | { readonly kind: 'generate' }
+  | { readonly kind: 'root'; readonly root: ImportedAuthority }
+  | { readonly kind: 'intermediate'; readonly intermediate: ImportedAuthority; readonly rootsDer: readonly Buffer[] };
+
 export type AuthorityListener = (set: AuthoritySet) => void;
 
 export class AuthorityManager {
@@ -48,9 +56,13 @@ export class AuthorityManager {
    * says the datastore was created by this start: finding CA keys then means
    * the records were lost, and meshca refuses rather than make a new root.
    */
-  static async open(deps: AuthorityManagerDeps, settings: AuthoritySettings, freshDatastore: boolean): Promise<AuthorityManager> {
+  static async open(
+    deps: AuthorityManagerDeps,
+    settings: AuthoritySettings,
+    freshDatastore: boolean,
+    initial: InitialPki = { kind: 'generate' },
+  ): Promise<AuthorityManager> {
     const records = await deps.journal.listAuthorities();
-    const now = nowSeconds(deps.clock);
     if (records.length === 0) {
       const orphans = await deps.custody.list();
       if (freshDatastore && orphans.length > 0) {
@@ -60,12 +72,13 @@ export class AuthorityManager {
         );
       }
       const manager = new AuthorityManager(deps, settings, new AuthoritySet([], 0));
-      await manager.createPki(now);
+      await manager.createPki(nowSeconds(deps.clock), initial);
       return manager;
     }
+    if (initial.kind !== 'generate') deps.log.warn({}, 'the datastore already holds a PKI; the import options apply only to the first start and are ignored');
     const loaded = await Promise.all(records.map((r) => loadAuthority(deps.custody, r)));
     const set = new AuthoritySet(loaded, await deps.journal.bundleSequence());
-    checkIntegrity(set, now);
+    checkIntegrity(set, nowSeconds(deps.clock));
     const manager = new AuthorityManager(deps, settings, set);
     await manager.tick();
     return manager;
@@ -84,33 +97,148 @@ export class AuthorityManager {
     return this.serialized(() => this.rotateIntermediate(nowSeconds(this.deps.clock)));
   }
 
-  private async createPki(now: number): Promise<void> {
-    const deps = { custody: this.deps.custody, random: this.deps.random, trustDomain: this.settings.trustDomain };
-    const root = await mintAuthority(deps, 'root', 'active', now, this.settings.rootTtl);
-    const intermediate = await mintAuthority(deps, 'intermediate', 'active', now, this.settings.intermediateTtl, root);
-    await this.commit([root, intermediate], 1, [created(root), created(intermediate)]);
-    this.deps.log.info({ root: root.record.id, intermediate: intermediate.record.id }, 'created a new PKI');
+  /** Adds a new root to the trust bundle, next to the current one, without using it yet. */
+  prepareRoot(by: string, imported?: ImportedAuthority): Promise<LoadedAuthority> {
+    return this.serialized(async () => {
+      const existing = this.set.ofKind('root', 'prepared')[0];
+      if (existing) throw new ConflictError('precondition_failed', `root ${existing.record.id} is already prepared; activate it first`);
+      const now = nowSeconds(this.deps.clock);
+      const root = imported
+        ? await importAuthority(this.deps.custody, imported, 'root', 'prepared', now, [])
+        : await mintAuthority(this.factoryDeps(), 'root', 'prepared', now, this.settings.rootTtl);
+      if (this.set.byId(root.record.id)) throw new ConflictError('already_exists', `root ${root.record.id} is already known`);
+      await this.commit([root], this.set.bundleSequence + 1, [created(root, by)]);
+      this.deps.log.info({ root: root.record.id }, 'prepared a new root; it is now in the trust bundle');
+      return root;
+    });
+  }
+
+  /**
+   * Makes the prepared root the one that signs: a new intermediate under it
+   * becomes active at once, the old intermediates retire (keeping their SVIDs
+   * valid), and the old root stays in the bundle until retired. Refused until
+   * the new root has been in the bundle for `propagation`, unless forced.
+   */
+  activateRoot(by: string, propagation: Duration, force: boolean): Promise<LoadedAuthority> {
+    return this.serialized(async () => {
+      const prepared = this.set.ofKind('root', 'prepared')[0];
+      if (!prepared) throw new ConflictError('precondition_failed', 'no prepared root; run `meshca authority root prepare` first');
+      if (!prepared.signer) throw new ConflictError('precondition_failed', `root ${prepared.record.id} has no key in custody; it cannot sign intermediates`);
+      const now = nowSeconds(this.deps.clock);
+      const published = now - prepared.record.createdAt;
+      if (!force && published < propagation) {
+        throw new ConflictError(
+          'precondition_failed',
+          `root ${prepared.record.id} has been in the trust bundle for ${published}s; wait until ${formatDuration(propagation)} have passed ` +
+            'so every agent has installed it, or use --force',
+        );
+      }
+      const root = transition(prepared, 'active', now);
+      const intermediate = await mintAuthority(this.factoryDeps(), 'intermediate', 'active', now, this.settings.intermediateTtl, root);
+      const retired = [...this.set.ofKind('intermediate', 'active'), ...this.set.ofKind('intermediate', 'prepared')].map((a) => transition(a, 'retired', now));
+      await this.commit([root, intermediate, ...retired], this.set.bundleSequence, [
+        moved(root, 'active', by, { force }),
+        created(intermediate, by),
+        ...retired.map((r) => moved(r, 'retired', by)),
+      ]);
+      this.deps.log.info({ root: root.record.id, intermediate: intermediate.record.id }, 'activated the new root');
+      return root;
+    });
+  }
+
+  /**
+   * Removes the superseded root from the bundle. Refused while unexpired,
+   * unrevoked certificates still chain to it (`liveUnder` counts them), unless forced.
+   */
+  retireRoot(by: string, liveUnder: (ids: readonly string[]) => Promise<number>, force: boolean): Promise<LoadedAuthority> {
+    return this.serialized(async () => {
+      const old = this.set.supersededRoots()[0];
+      if (!old) throw new ConflictError('precondition_failed', 'no superseded root to retire (activate a new root first)');
+      const under = this.set.authorities.filter((a) => this.set.rootOf(a) === old).map((a) => a.record.id);
+      const live = await liveUnder(under);
+      if (live > 0 && !force) {
+        throw new ConflictError('precondition_failed', `${live} unexpired certificates still chain to root ${old.record.id}; wait for them to expire, or use --force`);
+      }
+      const now = nowSeconds(this.deps.clock);
+      const retired = this.set.authorities
+        .filter((a) => under.includes(a.record.id) && a.record.state !== 'retired')
+        .map((a) => transition(a, 'retired', now));
+      await this.commit(retired, this.set.bundleSequence + 1, retired.map((r) => moved(r, 'retired', by, r.record.id === old.record.id ? { force, live } : {})));
+      this.deps.log.info({ root: old.record.id, live }, 'retired the old root; it is no longer in the trust bundle');
+      return retired.find((r) => r.record.id === old.record.id)!;
+    });
+  }
+
+  /**
+   * Takes an intermediate out of use at once (its SVIDs are to be revoked by
+   * the caller): an active one is replaced by the prepared next one or a new one.
+   */
+  retireIntermediateNow(id: string, by: string): Promise<LoadedAuthority> {
+    return this.serialized(async () => {
+      const target = this.set.byId(id);
+      if (!target || target.record.kind !== 'intermediate') throw new NotFoundError(`intermediate ${id}`);
+      const now = nowSeconds(this.deps.clock);
+      const changes: LoadedAuthority[] = [];
+      const events: AuditEvent[] = [];
+      if (target.record.state === 'active') {
+        const prepared = this.set.ofKind('intermediate', 'prepared').find((p) => isValidAt(p.record, now));
+        const root = this.set.signingRoot();
+        if (!prepared && !root?.signer) throw new ConflictError('precondition_failed', 'no root key in custody to make a replacement intermediate');
+        const next = prepared ? transition(prepared, 'active', now) : await mintAuthority(this.factoryDeps(), 'intermediate', 'active', now, this.settings.intermediateTtl, root);
+        changes.push(next);
+        events.push(prepared ? moved(next, 'active', by) : created(next, by));
+      }
+      if (target.record.state !== 'retired') {
+        const retired = transition(target, 'retired', now);
+        changes.push(retired);
+        events.push(moved(retired, 'retired', by, { tainted: true }));
+      }
+      await this.commit(changes, this.set.bundleSequence, events);
+      return this.set.byId(id)!;
+    });
+  }
+
+  private factoryDeps() {
+    return { custody: this.deps.custody, random: this.deps.random, trustDomain: this.settings.trustDomain };
+  }
+
+  private async createPki(now: number, initial: InitialPki): Promise<void> {
+    if (initial.kind === 'intermediate') {
+      const roots = initial.rootsDer.map((der) => upstreamRoot(der, now));
+      const intermediate = await importAuthority(this.deps.custody, initial.intermediate, 'intermediate', 'active', now, roots.map((r) => r.facts));
+      if (!intermediate.signer) throw new CaIntegrityError('the imported intermediate needs its key: meshca signs SVIDs with it');
+      await this.commit([...roots, intermediate], 1, [...roots.map((r) => created(r, SELF)), created(intermediate, SELF)]);
+      this.deps.log.info({ intermediate: intermediate.record.id }, 'using the imported intermediate; meshca holds no root key and cannot rotate it');
+      return;
+    }
+    const root =
+      initial.kind === 'root'
+        ? await importAuthority(this.deps.custody, initial.root, 'root', 'active', now, [])
+        : await mintAuthority(this.factoryDeps(), 'root', 'active', now, this.settings.rootTtl);
+    if (!root.signer) throw new CaIntegrityError('the imported root needs its key to sign intermediates');
+    const intermediate = await mintAuthority(this.factoryDeps(), 'intermediate', 'active', now, this.settings.intermediateTtl, root);
+    await this.commit([root, intermediate], 1, [created(root, SELF), created(intermediate, SELF)]);
+    this.deps.log.info({ root: root.record.id, intermediate: intermediate.record.id }, initial.kind === 'root' ? 'using the imported root' : 'created a new PKI');
   }
 
   private async rotateIntermediate(now: number): Promise<void> {
-    const root = this.set.activeRoot();
-    if (!root?.signer) return;
+    const root = this.set.signingRoot();
+    if (!root?.signer) return; // an imported intermediate: rotation is the operator's (meshca doctor warns)
     const active = this.set.activeIntermediate();
     const prepared = this.set.ofKind('intermediate', 'prepared')[0];
-    const deps = { custody: this.deps.custody, random: this.deps.random, trustDomain: this.settings.trustDomain };
 
     if (!active || !isValidAt(active.record, now)) {
       // Catching up (first tick after downtime, or the active one is gone): promote or mint at once.
       const promoted = prepared && isValidAt(prepared.record, now) ? prepared : undefined;
       const next = promoted
         ? transition(promoted, 'active', now)
-        : await mintAuthority(deps, 'intermediate', 'active', now, this.settings.intermediateTtl, root);
+        : await mintAuthority(this.factoryDeps(), 'intermediate', 'active', now, this.settings.intermediateTtl, root);
       const retired = [active, prepared]
         .filter((a): a is LoadedAuthority => a !== undefined && a !== promoted)
         .map((a) => transition(a, 'retired', now));
       await this.commit([next, ...retired], this.set.bundleSequence, [
-        promoted ? moved(next, 'active') : created(next),
-        ...retired.map((r) => moved(r, 'retired')),
+        promoted ? moved(next, 'active', SELF) : created(next, SELF),
+        ...retired.map((r) => moved(r, 'retired', SELF)),
       ]);
       this.deps.log.warn({ intermediate: next.record.id }, 'no valid signing intermediate: activated the next one at once');
       return;
@@ -118,13 +246,13 @@ export class AuthorityManager {
     if (prepared && shouldActivateNext(active.record, now)) {
       const next = transition(prepared, 'active', now);
       const old = transition(active, 'retired', now);
-      await this.commit([next, old], this.set.bundleSequence, [moved(next, 'active'), moved(old, 'retired')]);
+      await this.commit([next, old], this.set.bundleSequence, [moved(next, 'active', SELF), moved(old, 'retired', SELF)]);
       this.deps.log.info({ active: next.record.id, retired: old.record.id }, 'rotated the signing intermediate');
       return;
     }
     if (!prepared && shouldPrepareNext(active.record, now)) {
-      const next = await mintAuthority(deps, 'intermediate', 'prepared', now, this.settings.intermediateTtl, root);
-      await this.commit([next], this.set.bundleSequence, [created(next)]);
+      const next = await mintAuthority(this.factoryDeps(), 'intermediate', 'prepared', now, this.settings.intermediateTtl, root);
+      await this.commit([next], this.set.bundleSequence, [created(next, SELF)]);
       this.deps.log.info({ prepared: next.record.id }, 'prepared the next signing intermediate');
     }
   }
@@ -149,30 +277,30 @@ function transition(a: LoadedAuthority, state: AuthorityRecord['state'], now: nu
     activatedAt: state === 'active' ? now : a.record.activatedAt,
     retiredAt: state === 'retired' ? now : a.record.retiredAt,
   };
-  return { ...a, record, signer: state === 'retired' ? null : a.signer };
+  return { ...a, record };
 }
 
-function created(a: LoadedAuthority): AuditEvent {
+function created(a: LoadedAuthority, actor: string): AuditEvent {
   const r = a.record;
   return {
     type: 'authority.created',
-    actor: SELF,
-    data: { id: r.id, kind: r.kind, state: r.state, parent: r.parentId, notBefore: r.notBefore, notAfter: r.notAfter },
+    actor,
+    data: { id: r.id, kind: r.kind, state: r.state, parent: r.parentId, notBefore: r.notBefore, notAfter: r.notAfter, keyHeld: r.keyRef !== null },
   };
 }
 
-function moved(a: LoadedAuthority, to: AuthorityRecord['state']): AuditEvent {
-  return { type: `authority.${to === 'active' ? 'activated' : to}`, actor: SELF, data: { id: a.record.id, kind: a.record.kind } };
+function moved(a: LoadedAuthority, to: AuthorityRecord['state'], actor: string, extra: Record<string, unknown> = {}): AuditEvent {
+  return { type: `authority.${to === 'active' ? 'activated' : to}`, actor, data: { id: a.record.id, kind: a.record.kind, ...extra } };
 }
 
 /** Refuses to start on an expired root or an authority whose certificate its parent did not sign. */
 function checkIntegrity(set: AuthoritySet, now: number): void {
-  const root = set.activeRoot();
+  const root = set.signingRoot();
   if (!root) throw new CaIntegrityError('the datastore has authorities but no active root');
   if (now >= root.record.notAfter) {
     throw new CaIntegrityError(
       `the root ${root.record.id} expired at ${new Date(root.record.notAfter * 1000).toISOString()}; ` +
-        'prepare and activate a new root (meshca authority root prepare --force) or restore a valid one',
+        'restore a valid root, or start a new CA in a new data directory and re-register the workloads',
     );
   }
   for (const a of set.authorities) {

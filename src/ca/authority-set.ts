@@ -29,8 +29,29 @@ export class AuthoritySet {
     return this.authorities.filter((a) => a.record.kind === kind && (state === undefined || a.record.state === state));
   }
 
-  activeRoot(): LoadedAuthority | undefined {
-    return this.ofKind('root', 'active')[0];
+  /**
+   * The root that signs new intermediates: the most recently activated active
+   * root. During a root rotation the previous root stays active (trusted, in the
+   * bundle) until it is retired, but no longer signs.
+   */
+  signingRoot(): LoadedAuthority | undefined {
+    return this.ofKind('root', 'active').sort((a, b) => (b.record.activatedAt ?? 0) - (a.record.activatedAt ?? 0))[0];
+  }
+
+  /** Active roots other than the signing one: superseded, still trusted until retired. */
+  supersededRoots(): LoadedAuthority[] {
+    const signing = this.signingRoot();
+    return this.ofKind('root', 'active').filter((r) => r !== signing);
+  }
+
+  /** The root an authority chains to (itself for a root), if meshca knows it. */
+  rootOf(a: LoadedAuthority): LoadedAuthority | undefined {
+    let current: LoadedAuthority | undefined = a;
+    for (let depth = 0; current && depth < 8; depth++) {
+      if (current.record.kind === 'root') return current;
+      current = current.record.parentId ? this.byId(current.record.parentId) : undefined;
+    }
+    return undefined;
   }
 
   activeIntermediate(): LoadedAuthority | undefined {

@@ -4,7 +4,7 @@
  * certificate is recorded durably before it is returned.
  */
 import { createHash } from 'node:crypto';
-import { InvalidInputError } from '../errors.js';
+import { InvalidInputError, MeshcaError, UnavailableError } from '../errors.js';
 import type { DnsName } from '../identity/dns-name.js';
 import type { SpiffeId } from '../identity/spiffe-id.js';
 import type { TrustDomain } from '../identity/trust-domain.js';
@@ -76,7 +76,13 @@ export class SvidIssuer {
   async issue(req: SvidRequest): Promise<IssuedSvid> {
     const started = performance.now();
     const signed = await this.sign(req);
-    await this.deps.ledger.recordIssued(signed.record, signed.event);
+    try {
+      await this.deps.ledger.recordIssued(signed.record, signed.event);
+    } catch (err) {
+      // Whatever the store's failure, the certificate was not recorded and so is never returned.
+      if (err instanceof MeshcaError) throw err;
+      throw new UnavailableError('store_unavailable', 'the issuance could not be recorded; no certificate was issued', { cause: err });
+    }
     this.recorded(signed, started);
     return signed.svid;
   }

@@ -15,6 +15,8 @@ import { systemClock, type Clock } from '../time/clock.js';
 import { cryptoRandom, type RandomSource } from '../x509/serial.js';
 import { buildCaCore, type CaCore } from './ca-core.js';
 import { startListeners } from './ca-listeners.js';
+import { lockDataDir } from './data-dir-lock.js';
+import { mkdir } from 'node:fs/promises';
 
 export interface CaOverrides {
   readonly clock?: Clock;
@@ -40,8 +42,16 @@ export interface RunningCa {
 export async function startCa(config: ServerConfig, logger: Logger, overrides: CaOverrides = {}): Promise<RunningCa> {
   const clock = overrides.clock ?? systemClock;
   const random = overrides.random ?? cryptoRandom;
-  const store = openSqliteDatastore(config.dataDir, clock);
-  const cleanups: Array<() => unknown> = [() => store.close()];
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  const lock = await lockDataDir(config.dataDir);
+  let store: SqliteDatastore;
+  try {
+    store = openSqliteDatastore(config.dataDir, clock);
+  } catch (err) {
+    await lock.release();
+    throw err;
+  }
+  const cleanups: Array<() => unknown> = [() => store.close(), () => lock.release()];
   const close = async () => {
     for (const cleanup of cleanups) await cleanup();
   };

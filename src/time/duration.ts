@@ -7,12 +7,15 @@ export type Duration = number & { readonly __unit: 'seconds' };
 const UNIT_SECONDS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600, d: 86400 };
 const DURATION = /^([0-9]{1,9})(s|m|h|d)$/;
 
+/** The text is not a duration; the message names the text, callers add how to write one. */
 export class DurationSyntaxError extends Error {}
+
+export const DURATION_SYNTAX = 'a whole number followed by s, m, h or d, e.g. 30s, 10m, 1h, 365d';
 
 export function parseDuration(text: string): Duration {
   const match = DURATION.exec(text);
   if (!match) {
-    throw new DurationSyntaxError(`"${text}" is not a duration: expected a whole number followed by s, m, h or d (e.g. 30s, 10m, 1h, 365d)`);
+    throw new DurationSyntaxError(`"${text}" is not a duration`);
   }
   const seconds = Number(match[1]) * UNIT_SECONDS[match[2]!]!;
   if (seconds <= 0) throw new DurationSyntaxError(`"${text}" is not a positive duration`);

@@ -15,7 +15,7 @@ const EXPECTED_DURATION = '(expected a whole number with s, m, h or d, e.g. 30s,
 const EXPECTED_LISTEN = '(expected host:port, e.g. 127.0.0.1:8443)';
 const EXPECTED_TRUST_DOMAIN = '(expected a trust domain name of [a-z0-9._-])';
 const notADuration = (raw: string): string =>
-  `"${raw}" is not a duration: expected a whole number followed by s, m, h or d (e.g. 30s, 10m, 1h, 365d)`;
+  `"${raw}" is not a duration`;
 
 interface Sources {
   /** Flag values by flag name ("svid-ttl"), converted to commander's camelCase here. */

@@ -4,7 +4,6 @@
  * log line, so there is no race for a free port), stopped by its own PID.
  */
 import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { MESHCA_BIN } from './cli.js';
 
 export interface ServerProcess {
@@ -117,9 +116,4 @@ export function isRunning(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
-}
-
-/** The socket a server on this data directory listens on. */
-export function serverSocket(dataDir: string): string {
-  return join(dataDir, 'meshca.sock');
 }

@@ -1,0 +1,87 @@
+/**
+ * `meshca mint` against a real `meshca server` process: for every key type the
+ * files it writes pass the independent SPIFFE checker (pyca/cryptography and
+ * openssl verify -x509_strict), and the key stays private.
+ */
+import { createPrivateKey } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KEY_TYPES, type KeyType } from '../../src/x509/keys.js';
+import { runMeshca } from '../support/cli.js';
+import { svidCheck } from '../support/conformance.js';
+import { getOverSocket } from '../support/http-client.js';
+import { isRunning, startServer, type ServerProcess } from '../support/server-process.js';
+import { tempDir } from '../support/temp-dir.js';
+
+const TTL = '10m';
+const TTL_SECONDS = 600;
+
+/** What node:crypto reports for the key of each --key-type. */
+const KEY_SHAPES: Record<KeyType, { type: string; details: Record<string, unknown> }> = {
+  'ec-p256': { type: 'ec', details: { namedCurve: 'prime256v1' } },
+  'ec-p384': { type: 'ec', details: { namedCurve: 'secp384r1' } },
+  'rsa-2048': { type: 'rsa', details: { modulusLength: 2048 } },
+  'rsa-3072': { type: 'rsa', details: { modulusLength: 3072 } },
+  ed25519: { type: 'ed25519', details: {} },
+};
+
+describe('meshca mint', () => {
+  let dataDir: string;
+  let server: ServerProcess | undefined;
+  let bundlePem: string;
+
+  beforeAll(async () => {
+    dataDir = tempDir();
+    server = await startServer(['--data-dir', dataDir, '--trust-domain', 'example.org']);
+    bundlePem = (await getOverSocket(server.socketPath, '/v1/bundle.pem')).body;
+  });
+
+  afterAll(async () => {
+    if (!server) return;
+    expect(await server.stop()).toBe(0);
+    expect(isRunning(server.pid)).toBe(false);
+  });
+
+  // Concurrent: each key type is a separate CLI process; outputs go to separate directories under dataDir.
+  it.concurrent.for(KEY_TYPES)('pass/%s key: files pass the SPIFFE conformance checker', async (keyType, { expect }) => {
+    const out = join(dataDir, `out-${keyType}`);
+    const spiffeId = `spiffe://example.org/ns/cli/sa/${keyType}`;
+    const res = await runMeshca([
+      'mint', '--spiffe-id', spiffeId, '--out', out, '--ttl', TTL, '--dns', 'web.example.org', '--key-type', keyType,
+      '--data-dir', dataDir, '--json',
+    ]);
+    expect(res.code, res.stderr).toBe(0);
+    const details = JSON.parse(res.stdout) as Record<string, string>;
+    expect(details).toMatchObject({ spiffeId });
+    expect(Date.parse(details.notAfter!) - Date.parse(details.notBefore!)).toBe((TTL_SECONDS + 30) * 1000);
+
+    const check = svidCheck(out, ['--trust-domain', 'example.org', '--spiffe-id', spiffeId, '--max-ttl', String(TTL_SECONDS)]);
+    expect(check.ok, check.output).toBe(true);
+
+    expect(statSync(join(out, 'svid_key.pem')).mode & 0o777).toBe(0o600);
+    const key = createPrivateKey(readFileSync(join(out, 'svid_key.pem')));
+    expect(key.asymmetricKeyType).toBe(KEY_SHAPES[keyType].type);
+    expect(key.asymmetricKeyDetails).toMatchObject(KEY_SHAPES[keyType].details);
+    expect(readFileSync(join(out, 'bundle.pem'), 'utf8')).toBe(bundlePem);
+  });
+
+  // Every refusal code is covered through inject() in test/server/issuance.test.ts; here, how the CLI reports one.
+  it.each([
+    { name: 'fail/ttl above the maximum', args: ['--spiffe-id', 'spiffe://example.org/web', '--ttl', '5h'], message: '(ttl_exceeds_max, HTTP 400)' },
+    { name: 'fail/unknown key type', args: ['--spiffe-id', 'spiffe://example.org/web', '--key-type', 'dsa'], message: '--key-type dsa is not one of' },
+  ])('$name: exits 1 and writes nothing', async ({ args, message }) => {
+    const out = join(tempDir(), 'out');
+    const res = await runMeshca(['mint', ...args, '--out', out, '--data-dir', dataDir]);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain(message);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('fail/no server on the data directory: says how to start one', async () => {
+    const empty = tempDir();
+    const res = await runMeshca(['mint', '--spiffe-id', 'spiffe://example.org/web', '--out', join(empty, 'out'), '--data-dir', empty]);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain(`no CA socket at ${join(empty, 'meshca.sock')}`);
+  });
+});
