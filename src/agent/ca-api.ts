@@ -27,6 +27,8 @@ export interface SyncWire {
   readonly entries: readonly EntryWire[];
   readonly bundle: string;
   readonly bundleSequence: number;
+  /** Every CRL of the CA, PEM; installed as crl.pem. */
+  readonly crl?: string;
 }
 
 export class CaRequestError extends Error {

@@ -9,6 +9,8 @@
  * while it is valid, and the agent retries with capped, jittered backoff.
  */
 import type { Clock } from '../time/clock.js';
+import { crlSerials } from '../x509/crl.js';
+import { decodePemBlocks } from '../x509/pem.js';
 import type { KeyType } from '../x509/keys.js';
 import type { RandomSource } from '../x509/serial.js';
 import { CaRequestError, type CaApi, type EntryWire } from './ca-api.js';
@@ -56,11 +58,13 @@ interface Installed extends HeldCertificate {
   readonly entryId: string;
   readonly entryRevision: number;
   readonly bundlePem: string;
+  readonly crlPem: string | undefined;
   readonly renewAtMs: number;
 }
 
 export class Sidecar {
   private trustPem: string;
+  private crlPem: string | undefined;
   private agentSvid: (HeldCertificate & { renewAtMs: number }) | undefined;
   private tokenSpent = false;
   private entry: EntryWire | undefined;
@@ -207,10 +211,17 @@ export class Sidecar {
     this.lastSyncMs = now;
     this.nextSyncMs = now + this.settings.syncIntervalMs;
     const bundleChanged = await this.adoptBundle(res.bundle);
+    const crlChanged = res.crl !== undefined && res.crl !== this.crlPem;
+    if (res.crl !== undefined) this.crlPem = res.crl;
     this.entry = this.chooseEntry(res.entries);
-    if (bundleChanged && this.installed) {
-      this.deps.log.info({ sequence: res.bundleSequence }, 'the trust bundle changed; installing it');
-      await this.install({ ...this.installed, bundlePem: res.bundle });
+    const revoked = this.installed !== undefined && this.crlPem !== undefined && revokedSerials(this.crlPem).has(this.installed.serial);
+    if (revoked) {
+      // Replaced in this same step, with the new bundle and CRL.
+      this.deps.log.warn({ serial: this.installed!.serial }, 'the installed SVID was revoked; replacing it now');
+      this.installed = { ...this.installed!, renewAtMs: now };
+    } else if ((bundleChanged || crlChanged) && this.installed) {
+      this.deps.log.info({ sequence: res.bundleSequence, bundleChanged, crlChanged }, 'the trust bundle or CRL changed; installing it');
+      await this.install({ ...this.installed, bundlePem: res.bundle, crlPem: this.crlPem });
     }
   }
 
@@ -253,6 +264,7 @@ export class Sidecar {
       entryId: entry.id,
       entryRevision: entry.revision,
       bundlePem: this.trustPem,
+      crlPem: this.crlPem,
       renewAtMs: renewalTime(held.notBeforeMs, held.notAfterMs, this.deps.random),
     });
     this.counters.renewals++;
@@ -265,6 +277,7 @@ export class Sidecar {
       { name: 'svid_key.pem', data: next.keyPem, mode: 0o600 },
       { name: 'bundle.pem', data: next.bundlePem, mode: 0o644 },
     ];
+    if (next.crlPem) files.push({ name: 'crl.pem', data: next.crlPem, mode: 0o644 });
     if (this.settings.combined) files.push({ name: 'combined.pem', data: next.keyPem + next.chainPem, mode: 0o600 });
     await this.deps.publish(files);
     this.installed = next;
@@ -304,6 +317,20 @@ export class Sidecar {
     const next = due([caWork, expiry, this.reloadPending ? this.reloadRetryAtMs : undefined]);
     return Math.max(50, Math.min(next - now, this.settings.syncIntervalMs));
   }
+}
+
+/** Serials listed by the CRLs in a PEM file (unreadable blocks are skipped: the CA's CRLs are well-formed). */
+function revokedSerials(pem: string): Set<string> {
+  const serials = new Set<string>();
+  for (const block of decodePemBlocks(pem)) {
+    if (block.label !== 'X509 CRL') continue;
+    try {
+      for (const serial of crlSerials(block.der)) serials.add(serial);
+    } catch {
+      // ignore a block we cannot read
+    }
+  }
+  return serials;
 }
 
 function describe(err: unknown): string {

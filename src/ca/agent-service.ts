@@ -22,6 +22,8 @@ export interface AgentServiceDeps {
   readonly issuer: SvidIssuer;
   readonly clock: Clock;
   readonly random: RandomSource;
+  /** Told when an eviction or ban revoked certificates (the CRLs must be refreshed). */
+  readonly onRevocation?: () => void;
 }
 
 export interface AgentSettings {
@@ -181,6 +183,7 @@ export class AgentService {
     if (!from.includes(agent.status)) throw new ConflictError('precondition_failed', `agent ${name} is ${agent.status}`);
     const now = nowSeconds(this.deps.clock);
     await this.deps.store.setAgentStatus(name, to, now, { type: eventType, actor: by, data: { agent: name, from: agent.status } }, to !== 'active');
+    if (to !== 'active') this.deps.onRevocation?.();
     return (await this.deps.store.getAgent(name))!;
   }
 }

@@ -1,7 +1,8 @@
 /** What auditors ask of the certificate records: filters, pages, and identities. */
 import type { AgentName } from '../identity/agent-name.js';
 import type { SpiffeId } from '../identity/spiffe-id.js';
-import type { CertificateKind } from './model.js';
+import type { RevocationReason, RevokedEntry } from '../x509/crl.js';
+import type { AuditEvent, CertificateKind } from './model.js';
 
 /** Every field narrows the result; all times are seconds since the epoch. */
 export interface CertificateFilter {
@@ -62,3 +63,20 @@ export interface CertificateCatalog {
 }
 
 export const MAX_PAGE = 1000;
+
+/** Which live certificates a revocation applies to. */
+export type RevocationSelector =
+  | { readonly serial: string }
+  | { readonly spiffeId: SpiffeId }
+  | { readonly agent: AgentName }
+  | { readonly issuerId: string };
+
+export interface RevocationStore {
+  /** Marks every matching unexpired, unrevoked certificate revoked, with its audit event, in one transaction. */
+  revoke(selector: RevocationSelector, at: number, reason: RevocationReason, event: (count: number) => AuditEvent): Promise<number>;
+  /** Revoked certificates of one issuer that have not expired yet: what its CRL lists. */
+  revokedUnexpired(issuerId: string, now: number): Promise<RevokedEntry[]>;
+  nextCrlNumber(): Promise<number>;
+  /** Unexpired, unrevoked certificates (other than the CA's own serving ones) issued by any of these authorities. */
+  liveUnder(issuerIds: readonly string[], now: number): Promise<number>;
+}

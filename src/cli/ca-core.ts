@@ -7,6 +7,9 @@ import { AuthorityManager } from '../ca/authority-manager.js';
 import { SELF } from '../ca/caller.js';
 import { EntryService } from '../ca/entry-service.js';
 import { SvidIssuer } from '../ca/svid-issuer.js';
+import { CrlService } from '../ca/crl-service.js';
+import { RevocationService } from '../ca/revocation-service.js';
+import { initialPki } from './initial-pki.js';
 import { formatListenAddress } from '../config/parsers.js';
 import type { ServerConfig } from '../config/server-config.js';
 import { CaMetrics } from '../server/metrics.js';
@@ -24,6 +27,9 @@ const TOKEN_MAX_TTL = seconds(30 * 86400);
 
 export interface CaCore {
   readonly manager: AuthorityManager;
+  readonly crls: CrlService;
+  /** The lifecycle check's outcome, for doctor and metrics. */
+  noteRotation(failure: Error | undefined): void;
   readonly issuer: SvidIssuer;
   readonly agents: AgentService;
   readonly audit: AuditService;
@@ -44,6 +50,7 @@ export async function buildCaCore(
     { journal: store.authorities, custody, clock, random, log: logger.child({ component: 'authorities' }) },
     { trustDomain: config.trustDomain, rootTtl: config.rootTtl, intermediateTtl: config.intermediateTtl },
     store.created,
+    initialPki(config),
   );
   await store.audit.append({ type: 'ca.started', actor: SELF, data: describeConfig(config) });
   const metrics = new CaMetrics({
@@ -56,12 +63,15 @@ export async function buildCaCore(
     { authorities: manager, ledger: store.certificates, clock, random, observe: (record, s) => metrics.issued(record, s) },
     { trustDomain: config.trustDomain, lifetimes: { defaultTtl: config.svidTtl, maxTtl: config.svidMaxTtl } },
   );
+  const crls = new CrlService({ authorities: manager, store: store.certificates, clock }, config.crlValidity);
+  manager.onChange(() => crls.invalidate());
   const agents = new AgentService(
-    { store: store.registrations, issuer, clock, random },
+    { store: store.registrations, issuer, clock, random, onRevocation: () => crls.invalidate() },
     { trustDomain: config.trustDomain, tokenTtl: config.joinTokenTtl, tokenMaxTtl: TOKEN_MAX_TTL },
   );
   const entries = new EntryService({ store: store.registrations, issuer, clock, random }, { trustDomain: config.trustDomain, maxTtl: config.svidMaxTtl });
   const audit = new AuditService({ store: store.audit, authorities: manager, clock });
+  let lastRotationFailure: { at: number; message: string } | undefined;
   const services: ServerServices = {
     trustDomain: config.trustDomain,
     clock,
@@ -73,6 +83,15 @@ export async function buildCaCore(
     catalog: store.certificates,
     audit,
     auditStore: store.audit,
+    lifecycle: {
+      manager,
+      rootPropagation: config.rootPropagation,
+      rootHorizon: config.rootExpiryHorizon,
+      lastRotationFailure: () => lastRotationFailure,
+    },
+    revocations: new RevocationService({ store: store.certificates, crls, manager, clock }),
+    revocationStore: store.certificates,
+    crls,
     limits: {
       signing: new RateLimiter(clock, config.agentRateLimit, config.agentRateLimit * 4),
       attestation: new RateLimiter(clock, config.attestRateLimit / 60, config.attestRateLimit),
@@ -87,7 +106,10 @@ export async function buildCaCore(
       data: { count, expiredBefore: before, retention: formatDuration(config.retention) },
     }));
   };
-  return { manager, issuer, agents, audit, metrics, services, prune };
+  const noteRotation = (failure: Error | undefined) => {
+    lastRotationFailure = failure ? { at: nowSeconds(clock), message: failure.message } : undefined;
+  };
+  return { manager, crls, noteRotation, issuer, agents, audit, metrics, services, prune };
 }
 
 /** The configuration as recorded in the audit log at start: everything but secrets. */

@@ -7,11 +7,13 @@ import cron from 'node-cron';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { AuthorityManager } from '../ca/authority-manager.js';
+import { SELF } from '../ca/caller.js';
+import { diagnose } from '../ca/doctor.js';
 import { formatListenAddress, type ListenAddress } from '../config/parsers.js';
 import type { ServerConfig } from '../config/server-config.js';
 import { ServingCertificate } from '../server/serving-certificate.js';
 import { openSqliteDatastore, type SqliteDatastore } from '../store/sqlite/datastore.js';
-import { systemClock, type Clock } from '../time/clock.js';
+import { nowSeconds, systemClock, type Clock } from '../time/clock.js';
 import { cryptoRandom, type RandomSource } from '../x509/serial.js';
 import { buildCaCore, type CaCore } from './ca-core.js';
 import { startListeners } from './ca-listeners.js';
@@ -65,18 +67,43 @@ export async function startCa(config: ServerConfig, logger: Logger, overrides: C
     await serving.issue();
     const listeners = await startListeners(config, core, store, serving, { clock, logger });
     cleanups.unshift(() => listeners.close());
-    core.manager.onChange(() => listeners.refreshTls());
+
+    /** Re-issues the serving certificate when half its life has passed or a new intermediate signs, and revokes the old one. */
+    let renewing: Promise<void> | undefined;
+    const renewServing = () => (renewing ??= renewServingOnce().finally(() => (renewing = undefined)));
+    const renewServingOnce = async () => {
+      if (!serving.isDue(core.manager.current().activeIntermediate()?.record.id)) return;
+      const previous = serving.credentials().serial;
+      await serving.issue();
+      listeners.refreshTls();
+      await core.services.revocations.revoke({ serial: previous }, 'superseded', SELF);
+      logger.info({ notAfter: serving.credentials().notAfter, issuer: serving.credentials().issuerId }, 'renewed the serving certificate');
+    };
+    core.manager.onChange(() => {
+      listeners.refreshTls();
+      renewServing().catch((err: unknown) => logger.error({ err }, 'could not renew the serving certificate'));
+    });
+
+    const warned = new Map<string, number>();
+    /** Expiry is never silent: every failing doctor check is logged as a warning, at most hourly each. */
+    const warnOfExpiry = () => {
+      const now = nowSeconds(clock);
+      for (const f of diagnose({ set: core.manager.current(), now, rootHorizon: config.rootExpiryHorizon })) {
+        if (f.status === 'ok' || now - (warned.get(f.message) ?? -Infinity) < 3600) continue;
+        warned.set(f.message, now);
+        logger.warn({ check: f.check }, f.message);
+      }
+    };
 
     const tick = async () => {
       try {
         await core.manager.tick();
+        core.noteRotation(undefined);
         await core.agents.flushSeen();
-        if (serving.isDue()) {
-          await serving.issue();
-          listeners.refreshTls();
-          logger.info({ notAfter: serving.credentials().notAfter }, 'renewed the serving certificate');
-        }
+        await renewServing();
+        warnOfExpiry();
       } catch (err) {
+        core.noteRotation(err as Error);
         core.metrics.rotations.inc({ kind: 'check', result: 'failure' });
         logger.error({ err }, 'scheduled lifecycle check failed');
       }

@@ -7,7 +7,9 @@ import { AdminRequestError } from './admin-client.js';
 import { registerAdmin } from './commands/admin.js';
 import { registerAgent } from './commands/agent.js';
 import { registerAudit } from './commands/audit.js';
+import { registerAuthority } from './commands/authority.js';
 import { registerCert } from './commands/cert.js';
+import { registerDoctor } from './commands/doctor.js';
 import { registerEntry } from './commands/entry.js';
 import { registerMint } from './commands/mint.js';
 import { registerServer } from './commands/server.js';
@@ -18,7 +20,7 @@ const program = new Command('meshca')
   .showHelpAfterError()
   .exitOverride();
 
-for (const register of [registerServer, registerMint, registerToken, registerEntry, registerAgent, registerAdmin, registerCert, registerAudit]) {
+for (const register of [registerServer, registerMint, registerToken, registerEntry, registerAgent, registerAdmin, registerCert, registerAudit, registerAuthority, registerDoctor]) {
   register(program);
 }
 

@@ -7,6 +7,8 @@ import {
   parseCron, parseDurationValue, parseListenAddress, parseLogLevel, parseNonEmpty, parsePositiveInt, parseTrustDomain, LOG_LEVELS,
 } from './parsers.js';
 
+const absolutePath = (v: string) => resolve(parseNonEmpty(v));
+
 /** The passphrase is the file's content without one trailing newline. */
 function readPassphraseFile(path: string): string {
   let content: string;
@@ -46,6 +48,21 @@ export const SERVER_OPTIONS = {
   pruneSchedule: { name: 'prune-schedule', default: '17 3 * * *', expected: 'a cron expression (5 or 6 fields)', parse: parseCron },
   retention: { name: 'retention', default: '90d', expected: DURATION, parse: parseDurationValue },
   metricsListen: { name: 'metrics-listen', expected: 'host:port for an unauthenticated local /metrics listener', parse: parseListenAddress },
+  rootPropagation: {
+    name: 'root-propagation', default: '1h', expected: DURATION, parse: parseDurationValue,
+  },
+  rootExpiryHorizon: { name: 'root-expiry-horizon', default: '60d', expected: DURATION, parse: parseDurationValue },
+  crlValidity: { name: 'crl-validity', default: '24h', expected: DURATION, parse: parseDurationValue },
+  importRootCert: { name: 'import-root-cert', expected: 'a PEM root certificate to use on first start', parse: absolutePath },
+  importRootKey: { name: 'import-root-key', expected: 'the PEM key of --import-root-cert', parse: absolutePath },
+  importIntermediateCert: {
+    name: 'import-intermediate-cert', expected: 'a PEM intermediate signed by your root, to sign SVIDs with', parse: absolutePath,
+  },
+  importIntermediateKey: { name: 'import-intermediate-key', expected: 'the PEM key of --import-intermediate-cert', parse: absolutePath },
+  importIntermediateChain: {
+    name: 'import-intermediate-chain', expected: 'PEM certificates between the intermediate and the root, if any', parse: absolutePath,
+  },
+  importTrustBundle: { name: 'import-trust-bundle', expected: 'PEM roots the imported intermediate chains to', parse: absolutePath },
   keyPassphraseFile: { name: 'key-passphrase-file', expected: 'a readable file holding the passphrase', parse: readPassphraseFile },
   logLevel: { name: 'log-level', default: 'info', expected: LOG_LEVELS.join(', '), parse: parseLogLevel },
 } satisfies OptionTable;
@@ -66,6 +83,16 @@ export interface ServerConfig {
   /** Records of certificates expired longer than this are pruned. */
   readonly retention: Duration;
   readonly metricsListen: ReturnType<typeof parseListenAddress> | undefined;
+  readonly rootPropagation: Duration;
+  readonly rootExpiryHorizon: Duration;
+  readonly crlValidity: Duration;
+  /** First-start "bring your own CA" files; see ImportFiles. */
+  readonly importRootCert: string | undefined;
+  readonly importRootKey: string | undefined;
+  readonly importIntermediateCert: string | undefined;
+  readonly importIntermediateKey: string | undefined;
+  readonly importIntermediateChain: string | undefined;
+  readonly importTrustBundle: string | undefined;
   readonly agentRateLimit: number;
   readonly attestRateLimit: number;
   /** Encrypts CA keys at rest; from MESHCA_KEY_PASSPHRASE or the passphrase file. Never logged. */
@@ -80,6 +107,7 @@ export function loadServerConfig(sources: ConfigSources): ServerConfig {
   // Lifetimes can be compared only when all four were read; other problems do not hide theirs.
   const { rootTtl, intermediateTtl, svidTtl, svidMaxTtl } = o;
   if (rootTtl && intermediateTtl && svidTtl && svidMaxTtl) problems.push(...lifetimeProblems({ rootTtl, intermediateTtl, svidTtl, svidMaxTtl }));
+  problems.push(...importProblems(o));
   if (problems.length) throw new ConfigError(problems);
   const { keyPassphraseFile: _file, ...settings } = o;
   return Object.freeze({ ...settings, keyPassphrase, listen: Object.freeze({ ...o.listen }) });
@@ -105,5 +133,21 @@ function lifetimeProblems(o: { rootTtl: Duration; intermediateTtl: Duration; svi
   if (o.intermediateTtl > o.rootTtl) {
     problems.push(`--intermediate-ttl ${formatDuration(o.intermediateTtl)} is longer than --root-ttl ${formatDuration(o.rootTtl)}`);
   }
+  return problems;
+}
+
+/** The two ways to bring your own CA are exclusive, and each needs its files together. */
+function importProblems(o: {
+  importRootCert?: string | undefined; importRootKey?: string | undefined; importIntermediateCert?: string | undefined;
+  importIntermediateKey?: string | undefined; importIntermediateChain?: string | undefined; importTrustBundle?: string | undefined;
+}): string[] {
+  const problems: string[] = [];
+  const root = [o.importRootCert, o.importRootKey];
+  const intermediate = [o.importIntermediateCert, o.importIntermediateKey, o.importTrustBundle];
+  if (root.some(Boolean) && !root.every(Boolean)) problems.push('--import-root-cert and --import-root-key go together');
+  if ((intermediate.some(Boolean) || o.importIntermediateChain) && !intermediate.every(Boolean)) {
+    problems.push('--import-intermediate-cert, --import-intermediate-key and --import-trust-bundle go together');
+  }
+  if (root.some(Boolean) && intermediate.some(Boolean)) problems.push('import either a root or an intermediate, not both');
   return problems;
 }

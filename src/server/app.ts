@@ -13,6 +13,8 @@ import type { CaMetrics } from './metrics.js';
 import './request-context.js';
 import { adminCredentialRoutes } from './routes/admin-credentials.js';
 import { auditRoutes } from './routes/audit.js';
+import { authorityRoutes } from './routes/authorities.js';
+import { revocationRoutes } from './routes/revocation.js';
 import { certificateRoutes } from './routes/certificates.js';
 import { agentRoutes } from './routes/agent.js';
 import { agentAdminRoutes } from './routes/agents.js';
@@ -45,7 +47,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(helmet);
   installErrorHandling(app, options.onRefusal);
   installAccessControl(app, options.authenticate);
-  for (const routes of [publicRoutes, mintRoutes, agentRoutes, tokenRoutes, entryRoutes, agentAdminRoutes, adminCredentialRoutes, certificateRoutes, auditRoutes]) {
+  for (const routes of [publicRoutes, mintRoutes, agentRoutes, tokenRoutes, entryRoutes, agentAdminRoutes, adminCredentialRoutes, certificateRoutes, auditRoutes, authorityRoutes, revocationRoutes]) {
     routes(app, options.services);
   }
   const metrics = options.metrics;

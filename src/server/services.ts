@@ -2,7 +2,10 @@
 import type { AgentService } from '../ca/agent-service.js';
 import type { AuditService, AuditStorePort } from '../ca/audit-service.js';
 import type { AuthoritySet } from '../ca/authority-set.js';
-import type { CertificateCatalog } from '../ca/certificate-query.js';
+import type { AuthorityManager } from '../ca/authority-manager.js';
+import type { CertificateCatalog, RevocationStore } from '../ca/certificate-query.js';
+import type { CrlService } from '../ca/crl-service.js';
+import type { RevocationService } from '../ca/revocation-service.js';
 import type { EntryService } from '../ca/entry-service.js';
 import type { SvidIssuer } from '../ca/svid-issuer.js';
 import type { TrustDomain } from '../identity/trust-domain.js';
@@ -21,6 +24,17 @@ export interface ServerServices {
   readonly catalog: CertificateCatalog;
   readonly audit: AuditService;
   readonly auditStore: AuditStorePort;
+  readonly lifecycle: {
+    readonly manager: AuthorityManager;
+    /** How long a prepared root must be in the bundle before it may be activated. */
+    readonly rootPropagation: Duration;
+    /** Default horizon for root expiry in doctor. */
+    readonly rootHorizon: Duration;
+    lastRotationFailure(): { at: number; message: string } | undefined;
+  };
+  readonly revocations: RevocationService;
+  readonly revocationStore: RevocationStore;
+  readonly crls: CrlService;
   readonly limits: {
     /** Per agent, in CSRs. */
     readonly signing: RateLimiter;

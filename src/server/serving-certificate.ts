@@ -20,6 +20,8 @@ import { certificatesToPem } from '../x509/pem.js';
 export interface ServingCredentials {
   readonly keyPem: string;
   readonly chainPem: string;
+  readonly serial: string;
+  readonly issuerId: string;
   readonly notBefore: number;
   readonly notAfter: number;
 }
@@ -75,15 +77,18 @@ export class ServingCertificate {
     this.current = {
       keyPem: keys.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
       chainPem: certificatesToPem(svid.chainDer),
+      serial: svid.serial,
+      issuerId: svid.issuerId,
       notBefore: svid.notBefore,
       notAfter: svid.notAfter,
     };
     return this.current;
   }
 
-  /** True when half of the current certificate's life has passed (or there is none). */
-  isDue(): boolean {
+  /** True when half of the current certificate's life has passed, or another intermediate signs now. */
+  isDue(signingIntermediateId?: string): boolean {
     if (!this.current) return true;
+    if (signingIntermediateId && signingIntermediateId !== this.current.issuerId) return true;
     const half = this.current.notBefore + Math.floor((this.current.notAfter - this.current.notBefore) / 2);
     return nowSeconds(this.deps.clock) >= half;
   }

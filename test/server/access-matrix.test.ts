@@ -120,6 +120,46 @@ const ROUTES: Record<string, Route> = {
   'GET /v1/audit/events': { method: 'GET', path: () => '/v1/audit/events', ok: 200, expect: READERS },
   'POST /v1/audit/verify': { method: 'POST', path: () => '/v1/audit/verify', body: async () => ({}), ok: 200, expect: READERS },
   'POST /v1/audit/checkpoints': { method: 'POST', path: () => '/v1/audit/checkpoints', ok: 201, expect: OPERATOR_ONLY },
+  'GET /v1/authorities': { method: 'GET', path: () => '/v1/authorities', ok: 200, expect: READERS },
+  'GET /v1/doctor': { method: 'GET', path: () => '/v1/doctor', ok: 200, expect: READERS },
+  // Lifecycle routes must not change whom the callers' credentials chain to, so the operator's
+  // cells stop at a precondition where a success would rotate trust under the other cells.
+  'POST /v1/authorities/root/prepare': {
+    method: 'POST',
+    path: () => '/v1/authorities/root/prepare',
+    body: async () => ({}),
+    ok: 201,
+    expect: { ...OPERATOR_ONLY, operator: 'ok' },
+  },
+  'POST /v1/authorities/root/activate': {
+    method: 'POST',
+    path: () => '/v1/authorities/root/activate',
+    body: async () => ({ force: false }),
+    ok: 200,
+    expect: { ...OPERATOR_ONLY, operator: '409 precondition_failed' },
+  },
+  'POST /v1/authorities/root/retire': {
+    method: 'POST',
+    path: () => '/v1/authorities/root/retire',
+    body: async () => ({}),
+    ok: 200,
+    expect: { ...OPERATOR_ONLY, operator: '409 precondition_failed' },
+  },
+  'POST /v1/authorities/:id/taint': {
+    method: 'POST',
+    path: () => `/v1/authorities/${'0'.repeat(40)}/taint`,
+    ok: 200,
+    expect: { ...OPERATOR_ONLY, operator: '404 not_found' },
+  },
+  'POST /v1/certificates/revoke': {
+    method: 'POST',
+    path: () => '/v1/certificates/revoke',
+    body: async () => ({ spiffeId: 'spiffe://example.org/ns/nobody', reason: 'superseded' }),
+    ok: 200,
+    expect: OPERATOR_ONLY,
+  },
+  'GET /v1/crl': { method: 'GET', path: () => '/v1/crl', ok: 200, expect: { ...READERS, agent: 'ok', otherAgent: 'ok' } },
+  'GET /v1/crl.pem': { method: 'GET', path: () => '/v1/crl.pem', ok: 200, expect: { ...READERS, agent: 'ok', otherAgent: 'ok' } },
   'GET /metrics': { method: 'GET', path: () => '/metrics', ok: 200, expect: READERS },
   'POST /v1/admin/credentials': {
     method: 'POST',

@@ -107,6 +107,24 @@ export function registerCert(program: Command): void {
       }
     });
 
+  cert
+    .command('revoke')
+    .description('revoke live certificates by serial, identity or agent; they can never be renewed and appear in the CRL')
+    .option('--serial <hex>', 'one certificate')
+    .option('--spiffe-id <id>', 'every live certificate of this identity')
+    .option('--agent <name>', 'every live certificate issued to or through this agent')
+    .option('--reason <reason>', 'unspecified, keyCompromise, cACompromise, affiliationChanged, superseded or cessationOfOperation', 'unspecified')
+    .addOption(dataDirOption())
+    .action(async (o: CommonOptions & { serial?: string; spiffeId?: string; agent?: string; reason: string }) => {
+      const res = await new AdminClient(o.dataDir).call<{ revoked: number }>('POST', '/v1/certificates/revoke', {
+        ...(o.serial ? { serial: o.serial } : {}),
+        ...(o.spiffeId ? { spiffeId: o.spiffeId } : {}),
+        ...(o.agent ? { agent: o.agent } : {}),
+        reason: o.reason,
+      });
+      console.log(`revoked ${res.revoked} certificate${res.revoked === 1 ? '' : 's'}`);
+    });
+
   program
     .command('identity')
     .description('identities the CA has issued')

@@ -71,8 +71,13 @@ export function agentRoutes(app: FastifyInstance, s: ServerServices): void {
         response: {
           200: {
             type: 'object',
-            required: ['entries', 'bundle', 'bundleSequence'],
-            properties: { entries: { type: 'array', items: entrySchema }, bundle: { type: 'string' }, bundleSequence: { type: 'integer' } },
+            required: ['entries', 'bundle', 'bundleSequence', 'crl'],
+            properties: {
+              entries: { type: 'array', items: entrySchema },
+              bundle: { type: 'string' },
+              bundleSequence: { type: 'integer' },
+              crl: { type: 'string', description: 'every CRL of the CA, PEM' },
+            },
           },
         },
       },
@@ -80,7 +85,12 @@ export function agentRoutes(app: FastifyInstance, s: ServerServices): void {
     async (request) => {
       const agent = agentOf(request);
       const entries = await s.entries.list({ agent: agent.name });
-      return { entries: entries.map(entryJson), bundle: bundlePem(), bundleSequence: s.authorities.current().bundleSequence };
+      return {
+        entries: entries.map(entryJson),
+        bundle: bundlePem(),
+        bundleSequence: s.authorities.current().bundleSequence,
+        crl: (await s.crls.crls()).pem,
+      };
     },
   );
 

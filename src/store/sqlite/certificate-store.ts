@@ -1,5 +1,8 @@
 /** Issued certificates: recording them (group commit) and the auditor's queries over them. */
-import type { CertificateCatalog, CertificateFilter, CertificatePage, CertificateSummary, IdentitySummary } from '../../ca/certificate-query.js';
+import type {
+  CertificateCatalog, CertificateFilter, CertificatePage, CertificateSummary, IdentitySummary, RevocationSelector, RevocationStore,
+} from '../../ca/certificate-query.js';
+import { isRevocationReason, type RevocationReason, type RevokedEntry } from '../../x509/crl.js';
 import type { AuditEvent, IssuedCertificateRecord } from '../../ca/model.js';
 import type { IssuanceLedger } from '../../ca/ports.js';
 import { InvalidInputError, UnavailableError } from '../../errors.js';
@@ -31,7 +34,7 @@ interface CertificateRow {
 const SUMMARY_COLUMNS = `id, serial, spiffe_id, dns_names, not_before, not_after, issued_at, kind, requested_by, agent, entry_id,
   key_type, public_key_sha256, issuer_id, revoked_at, revocation_reason`;
 
-export class SqliteCertificateStore implements IssuanceLedger, CertificateCatalog {
+export class SqliteCertificateStore implements IssuanceLedger, CertificateCatalog, RevocationStore {
   private readonly issuance: GroupCommit<{ record: IssuedCertificateRecord; event: AuditEvent }>;
 
   constructor(
@@ -144,6 +147,49 @@ export class SqliteCertificateStore implements IssuanceLedger, CertificateCatalo
       if (removed > 0) this.audit.append(event(removed), nowSeconds(this.clock));
     })();
     return removed;
+  }
+
+  async revoke(selector: RevocationSelector, at: number, reason: RevocationReason, event: (count: number) => AuditEvent): Promise<number> {
+    const [column, value] =
+      'serial' in selector ? ['serial', selector.serial]
+      : 'spiffeId' in selector ? ['spiffe_id', selector.spiffeId.toString()]
+      : 'agent' in selector ? ['agent', selector.agent]
+      : ['issuer_id', selector.issuerId];
+    let count = 0;
+    this.db.transaction(() => {
+      count = this.db
+        .prepare(`UPDATE certificates SET revoked_at = ?, revocation_reason = ? WHERE ${column} = ? AND revoked_at IS NULL AND not_after > ?`)
+        .run(at, reason, value, at).changes;
+      this.audit.append(event(count), at);
+    })();
+    return count;
+  }
+
+  async revokedUnexpired(issuerId: string, now: number): Promise<RevokedEntry[]> {
+    return this.db
+      .prepare<[string, number], { serial: string; revoked_at: number; revocation_reason: string }>(
+        'SELECT serial, revoked_at, revocation_reason FROM certificates WHERE issuer_id = ? AND revoked_at IS NOT NULL AND not_after > ? ORDER BY id',
+      )
+      .all(issuerId, now)
+      .map((r) => ({ serial: r.serial, revokedAt: r.revoked_at, reason: isRevocationReason(r.revocation_reason) ? r.revocation_reason : 'unspecified' }));
+  }
+
+  async nextCrlNumber(): Promise<number> {
+    return this.db.transaction(() => {
+      this.db.prepare("UPDATE ca_state SET value = value + 1 WHERE name = 'crl_number'").run();
+      return this.db.prepare<[], { value: number }>("SELECT value FROM ca_state WHERE name = 'crl_number'").get()!.value;
+    })();
+  }
+
+  async liveUnder(issuerIds: readonly string[], now: number): Promise<number> {
+    if (issuerIds.length === 0) return 0;
+    return this.db
+      .prepare<unknown[], { n: number }>(
+        // The CA's own serving certificates are re-issued whenever the signing intermediate changes; they never hold a rotation back.
+        `SELECT COUNT(*) AS n FROM certificates WHERE issuer_id IN (${issuerIds.map(() => '?').join(',')}) AND not_after > ?
+           AND revoked_at IS NULL AND kind != 'server'`,
+      )
+      .get(...issuerIds, now)!.n;
   }
 
   /** Live (unexpired, unrevoked) certificates per issuing authority. */

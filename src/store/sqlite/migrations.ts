@@ -106,4 +106,8 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX certificates_by_issued_at ON certificates (issued_at, id);
   `,
+  // 4: a CRL number that only ever increases
+  `
+  INSERT INTO ca_state (name, value) VALUES ('crl_number', 0);
+  `,
 ];

@@ -123,7 +123,7 @@ export class SqliteRegistrationStore implements RegistrationStore {
         this.db
           .prepare(`UPDATE certificates SET revoked_at = ?, revocation_reason = ?
                     WHERE agent = ? AND revoked_at IS NULL AND not_after > ?`)
-          .run(at, `agent ${status}`, name, at);
+          .run(at, 'cessationOfOperation', name, at);
       }
     });
   }

@@ -1,0 +1,81 @@
+/**
+ * `meshca doctor`: the checks that keep expiry from ever being silent. Pure
+ * over the authorities and the clock, so the same verdict can be computed by
+ * the server, logged on every tick, and tested without waiting.
+ */
+import type { AuthoritySet } from './authority-set.js';
+import { prepareAt } from './rotation.js';
+
+export interface Finding {
+  readonly status: 'ok' | 'fail';
+  readonly check: string;
+  readonly message: string;
+}
+
+export interface DoctorInput {
+  readonly set: AuthoritySet;
+  readonly now: number;
+  /** Seconds before a root's expiry from which it is reported. */
+  readonly rootHorizon: number;
+  /** Seconds before an intermediate's expiry from which it is reported; by default a sixth of its life, the activation window. */
+  readonly intermediateHorizon?: number;
+  readonly lastRotationFailure?: { readonly at: number; readonly message: string } | undefined;
+}
+
+/** Time the scheduler has to prepare the next intermediate after its due time before doctor calls it behind. */
+const ROTATION_GRACE = 300;
+
+const days = (s: number) => `${(s / 86400).toFixed(s < 86400 ? 2 : 0)} days`;
+const iso = (s: number) => new Date(s * 1000).toISOString();
+
+export function diagnose(input: DoctorInput): Finding[] {
+  const { set, now } = input;
+  const findings: Finding[] = [];
+  const add = (ok: boolean, check: string, message: string) => findings.push({ status: ok ? 'ok' : 'fail', check, message });
+
+  let signing;
+  try {
+    signing = set.signingIntermediate(now);
+    add(true, 'can sign', `intermediate ${signing.record.id} signs until ${iso(signing.record.notAfter)}`);
+  } catch {
+    add(false, 'can sign', 'no valid signing intermediate: the CA cannot issue');
+  }
+
+  for (const root of set.bundleRoots()) {
+    const left = root.record.notAfter - now;
+    add(
+      left > input.rootHorizon,
+      'root expiry',
+      left > input.rootHorizon
+        ? `root ${root.record.id} expires in ${days(left)} (${iso(root.record.notAfter)})`
+        : `root ${root.record.id} expires in ${days(left)} (${iso(root.record.notAfter)}), within the ${days(input.rootHorizon)} horizon: prepare, activate and retire a new root`,
+    );
+  }
+
+  const canRotate = Boolean(set.signingRoot()?.signer);
+  for (const a of set.ofKind('intermediate').filter((i) => i.record.state !== 'retired')) {
+    const life = a.record.notAfter - a.record.notBefore;
+    const horizon = input.intermediateHorizon ?? Math.floor(life / 6);
+    const left = a.record.notAfter - now;
+    if (a.record.state === 'active' || !canRotate) {
+      add(
+        left > horizon,
+        'intermediate expiry',
+        `${a.record.state} intermediate ${a.record.id} expires in ${days(left)} (${iso(a.record.notAfter)})` +
+          (left > horizon ? '' : canRotate ? ': its successor should be active by now' : ': import a new intermediate (meshca cannot rotate one it did not make)'),
+      );
+    }
+  }
+
+  const active = set.activeIntermediate();
+  if (canRotate && active && set.ofKind('intermediate', 'prepared').length === 0) {
+    const due = prepareAt(active.record);
+    add(now < due + ROTATION_GRACE, 'rotation schedule', now < due + ROTATION_GRACE
+      ? `next intermediate due at ${iso(due)}`
+      : `the next intermediate was due at ${iso(due)} and is not prepared: the scheduled rotation is behind`);
+  }
+  if (input.lastRotationFailure) {
+    add(false, 'last rotation', `the scheduled rotation failed at ${iso(input.lastRotationFailure.at)}: ${input.lastRotationFailure.message}`);
+  }
+  return findings;
+}

@@ -1,0 +1,32 @@
+/**
+ * Revoking certificates: by serial, identity or agent, and tainting an
+ * intermediate (it stops signing at once and everything it signed is revoked,
+ * so agents re-issue under the next one). Every revocation refreshes the CRLs.
+ */
+import { nowSeconds, type Clock } from '../time/clock.js';
+import type { RevocationReason } from '../x509/crl.js';
+import type { AuthorityManager } from './authority-manager.js';
+import type { RevocationSelector, RevocationStore } from './certificate-query.js';
+import type { CrlService } from './crl-service.js';
+
+export class RevocationService {
+  constructor(private readonly deps: { store: RevocationStore; crls: CrlService; manager: AuthorityManager; clock: Clock }) {}
+
+  async revoke(selector: RevocationSelector, reason: RevocationReason, by: string): Promise<number> {
+    const at = nowSeconds(this.deps.clock);
+    const described = Object.fromEntries(Object.entries(selector).map(([k, v]) => [k, String(v)]));
+    const count = await this.deps.store.revoke(selector, at, reason, (n) => ({
+      type: 'certificates.revoked',
+      actor: by,
+      data: { ...described, reason, count: n },
+    }));
+    this.deps.crls.invalidate();
+    return count;
+  }
+
+  /** Retires the intermediate now (activating the next one) and revokes everything it signed. */
+  async taint(intermediateId: string, by: string): Promise<number> {
+    await this.deps.manager.retireIntermediateNow(intermediateId, by);
+    return this.revoke({ issuerId: intermediateId }, 'cACompromise', by);
+  }
+}

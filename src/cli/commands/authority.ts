@@ -1,0 +1,98 @@
+/** `meshca authority list | root prepare|activate|retire | intermediate taint`: the CA key lifecycle. */
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { AdminClient } from '../admin-client.js';
+import { dataDirOption, type CommonOptions } from '../common-options.js';
+import { formatTable } from '../table.js';
+
+interface AuthorityJson {
+  id: string;
+  kind: string;
+  state: string;
+  signing: boolean;
+  inBundle: boolean;
+  notBefore: string;
+  notAfter: string;
+  liveSvids: number;
+  keyHeld: boolean;
+}
+
+export function registerAuthority(program: Command): void {
+  const authority = program.command('authority').description('roots and intermediates: list them, rotate the root, taint an intermediate');
+
+  authority
+    .command('list')
+    .description('every root and intermediate with its state, validity and live SVIDs chaining to it')
+    .option('--json', 'print JSON')
+    .addOption(dataDirOption())
+    .action(async (o: CommonOptions & { json?: boolean }) => {
+      const res = await new AdminClient(o.dataDir).call<{ authorities: AuthorityJson[]; bundleSequence: number }>('GET', '/v1/authorities');
+      if (o.json) return void console.log(JSON.stringify(res));
+      console.log(
+        formatTable(
+          ['ID', 'KIND', 'STATE', 'ROLE', 'NOT BEFORE', 'NOT AFTER', 'LIVE SVIDS'],
+          res.authorities.map((a) => [
+            a.id,
+            a.kind,
+            a.state,
+            [a.signing ? 'signing' : null, a.inBundle ? 'in bundle' : null, a.keyHeld ? null : 'no key'].filter(Boolean).join(', ') || null,
+            a.notBefore,
+            a.notAfter,
+            a.liveSvids,
+          ]),
+        ),
+      );
+      console.log(`bundle sequence ${res.bundleSequence}`);
+    });
+
+  const root = authority.command('root').description('rotate the root: prepare, then activate, then retire');
+  root
+    .command('prepare')
+    .description('add a new root to the trust bundle next to the current one (generated, or imported from files on the CA host)')
+    .option('--import-cert <file>', 'PEM certificate of a root to import')
+    .option('--import-key <file>', 'its PEM private key')
+    .addOption(dataDirOption())
+    .action(async (o: CommonOptions & { importCert?: string; importKey?: string }) => {
+      const res = await new AdminClient(o.dataDir).call<{ id: string; bundleSequence: number }>('POST', '/v1/authorities/root/prepare', {
+        ...(o.importCert ? { importCertFile: resolve(o.importCert) } : {}),
+        ...(o.importKey ? { importKeyFile: resolve(o.importKey) } : {}),
+      });
+      console.log(`prepared root ${res.id}; the trust bundle (sequence ${res.bundleSequence}) now carries it`);
+    });
+  root
+    .command('activate')
+    .description('make new intermediates chain to the prepared root (refused until it has propagated, unless --force)')
+    .option('--force', 'activate before --root-propagation has passed')
+    .addOption(dataDirOption())
+    .action(async (o: CommonOptions & { force?: boolean }) => {
+      const res = await new AdminClient(o.dataDir).call<{ id: string; signingIntermediate: string }>('POST', '/v1/authorities/root/activate', {
+        force: Boolean(o.force),
+      });
+      console.log(`activated root ${res.id}; new SVIDs are signed by intermediate ${res.signingIntermediate}`);
+    });
+  root
+    .command('retire')
+    .description('remove the old root from the trust bundle (refused while unexpired SVIDs chain to it, unless --force)')
+    .option('--force', 'retire even though live SVIDs chain to it')
+    .addOption(dataDirOption())
+    .action(async (o: CommonOptions & { force?: boolean }) => {
+      const res = await new AdminClient(o.dataDir).call<{ id: string; bundleSequence: number }>('POST', '/v1/authorities/root/retire', {
+        force: Boolean(o.force),
+      });
+      console.log(`retired root ${res.id}; trust bundle sequence ${res.bundleSequence}`);
+    });
+
+  authority
+    .command('intermediate')
+    .description('intermediates')
+    .command('taint <id>')
+    .description('stop using an intermediate at once and revoke every SVID it signed; agents re-issue under the next one')
+    .addOption(dataDirOption())
+    .action(async (id: string, o: CommonOptions) => {
+      const res = await new AdminClient(o.dataDir).call<{ revoked: number; signingIntermediate: string }>(
+        'POST',
+        `/v1/authorities/${encodeURIComponent(id)}/taint`,
+      );
+      console.log(`tainted ${id}: ${res.revoked} certificates revoked; signing intermediate is now ${res.signingIntermediate}`);
+    });
+}

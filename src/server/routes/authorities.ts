@@ -1,0 +1,144 @@
+/** The CA key lifecycle for operators: list authorities, rotate the root, taint an intermediate, and doctor. */
+import { readFile } from 'node:fs/promises';
+import type { FastifyInstance } from 'fastify';
+import { callerLabel } from '../../ca/caller.js';
+import { diagnose } from '../../ca/doctor.js';
+import { InvalidInputError } from '../../errors.js';
+import { nowSeconds } from '../../time/clock.js';
+import { decodePemBlocks } from '../../x509/pem.js';
+import { isoTime, ttlField } from '../edge.js';
+import type { ServerServices } from '../services.js';
+
+const forceBody = {
+  type: ['object', 'null'],
+  additionalProperties: false,
+  properties: { force: { type: 'boolean' } },
+} as const;
+
+async function readImport(certFile: string, keyFile: string): Promise<{ certDer: Buffer; keyPem: string }> {
+  const read = (path: string) =>
+    readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
+      throw new InvalidInputError('invalid_request', `cannot read ${path} on the CA host (${err.code})`);
+    });
+  const [certPem, keyPem] = await Promise.all([read(certFile), read(keyFile)]);
+  const cert = decodePemBlocks(certPem).find((b) => b.label === 'CERTIFICATE');
+  if (!cert) throw new InvalidInputError('invalid_request', `${certFile} holds no PEM certificate`);
+  return { certDer: cert.der, keyPem };
+}
+
+export function authorityRoutes(app: FastifyInstance, s: ServerServices): void {
+  const { manager } = s.lifecycle;
+
+  app.get('/v1/authorities', { config: { action: 'authority.read' } }, async () => {
+    const set = manager.current();
+    const now = nowSeconds(s.clock);
+    const signingRoot = set.signingRoot();
+    const authorities = await Promise.all(
+      set.authorities.map(async (a) => {
+        const under = set.authorities.filter((b) => b === a || (a.record.kind === 'root' && set.rootOf(b) === a)).map((b) => b.record.id);
+        return {
+          id: a.record.id,
+          kind: a.record.kind,
+          state: a.record.state,
+          signing: a === signingRoot || a === set.activeIntermediate(),
+          inBundle: a.record.kind === 'root' && a.record.state !== 'retired',
+          parent: a.record.parentId,
+          subject: a.facts.x509.subject.replace(/\n/g, ', '),
+          notBefore: isoTime(a.record.notBefore),
+          notAfter: isoTime(a.record.notAfter),
+          createdAt: isoTime(a.record.createdAt),
+          activatedAt: a.record.activatedAt === null ? null : isoTime(a.record.activatedAt),
+          retiredAt: a.record.retiredAt === null ? null : isoTime(a.record.retiredAt),
+          keyHeld: a.record.keyRef !== null,
+          liveSvids: await s.revocationStore.liveUnder(under, now),
+        };
+      }),
+    );
+    return { authorities, bundleSequence: set.bundleSequence };
+  });
+
+  app.post<{ Body: { importCertFile?: string; importKeyFile?: string } | null }>(
+    '/v1/authorities/root/prepare',
+    {
+      config: { action: 'authority.write' },
+      schema: {
+        body: {
+          type: ['object', 'null'],
+          additionalProperties: false,
+          properties: { importCertFile: { type: 'string', maxLength: 4096 }, importKeyFile: { type: 'string', maxLength: 4096 } },
+        },
+      },
+    },
+    async (request, reply) => {
+      const { importCertFile, importKeyFile } = request.body ?? {};
+      if (Boolean(importCertFile) !== Boolean(importKeyFile)) {
+        throw new InvalidInputError('invalid_request', 'give both importCertFile and importKeyFile, or neither');
+      }
+      const imported = importCertFile && importKeyFile ? await readImport(importCertFile, importKeyFile) : undefined;
+      const root = await manager.prepareRoot(callerLabel(request.authentication.caller), imported);
+      s.crls.invalidate();
+      return reply.code(201).send({ id: root.record.id, state: root.record.state, bundleSequence: manager.current().bundleSequence });
+    },
+  );
+
+  app.post<{ Body: { force?: boolean } | null }>(
+    '/v1/authorities/root/activate',
+    { config: { action: 'authority.write' }, schema: { body: forceBody } },
+    async (request) => {
+      const root = await manager.activateRoot(callerLabel(request.authentication.caller), s.lifecycle.rootPropagation, request.body?.force ?? false);
+      s.crls.invalidate();
+      return { id: root.record.id, state: root.record.state, signingIntermediate: manager.current().activeIntermediate()?.record.id };
+    },
+  );
+
+  app.post<{ Body: { force?: boolean } | null }>(
+    '/v1/authorities/root/retire',
+    { config: { action: 'authority.write' }, schema: { body: forceBody } },
+    async (request) => {
+      const root = await manager.retireRoot(
+        callerLabel(request.authentication.caller),
+        (ids) => s.revocationStore.liveUnder(ids, nowSeconds(s.clock)),
+        request.body?.force ?? false,
+      );
+      s.crls.invalidate();
+      return { id: root.record.id, state: root.record.state, bundleSequence: manager.current().bundleSequence };
+    },
+  );
+
+  app.post<{ Params: { id: string } }>(
+    '/v1/authorities/:id/taint',
+    {
+      config: { action: 'authority.write' },
+      schema: { params: { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: '^[0-9a-f]{40}$' } } } },
+    },
+    async (request) => {
+      const revoked = await s.revocations.taint(request.params.id, callerLabel(request.authentication.caller));
+      return { id: request.params.id, revoked, signingIntermediate: manager.current().activeIntermediate()?.record.id };
+    },
+  );
+
+  app.get<{ Querystring: { rootHorizon?: string; intermediateHorizon?: string } }>(
+    '/v1/doctor',
+    {
+      config: { action: 'authority.read' },
+      schema: {
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { rootHorizon: { type: 'string', maxLength: 12 }, intermediateHorizon: { type: 'string', maxLength: 12 } },
+        },
+      },
+    },
+    async (request) => {
+      const intermediateHorizon = ttlField(request.query.intermediateHorizon);
+      const findings = diagnose({
+        set: manager.current(),
+        now: nowSeconds(s.clock),
+        rootHorizon: ttlField(request.query.rootHorizon) ?? s.lifecycle.rootHorizon,
+        ...(intermediateHorizon ? { intermediateHorizon } : {}),
+        lastRotationFailure: s.lifecycle.lastRotationFailure(),
+      });
+      return { ok: findings.every((f) => f.status === 'ok'), findings };
+    },
+  );
+}
