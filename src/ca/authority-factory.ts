@@ -13,7 +13,7 @@ import { KeyObjectSigner } from '../x509/signer.js';
 import type { LoadedAuthority } from './authority-set.js';
 import type { AuthorityKind, AuthorityRecord, AuthorityState } from './model.js';
 import type { KeyCustody } from './ports.js';
-import { BACKDATE_SECONDS } from './validity.js';
+import { backdateFor } from './validity.js';
 
 export interface AuthorityFactoryDeps {
   readonly custody: KeyCustody;
@@ -45,7 +45,7 @@ export async function mintAuthority(
       trustDomainId: deps.trustDomain.idString(),
       role: kind,
       spki,
-      notBefore: now - BACKDATE_SECONDS,
+      notBefore: now - backdateFor(ttl),
       notAfter,
       ...(parent ? { issuer: { subjectName: parent.facts.subjectName, keyId: parent.facts.keyId } } : {}),
     }),

@@ -8,8 +8,16 @@ export interface LifetimePolicy {
   readonly maxTtl: Duration;
 }
 
-/** How far notBefore is set back so that peers with slightly slow clocks accept a fresh certificate. */
+/**
+ * How far notBefore is set back so that peers with slightly slow clocks accept
+ * a fresh certificate: 30 s, but never more than a tenth of the lifetime, so
+ * that the half-life agents renew at stays close to half of what was asked.
+ */
 export const BACKDATE_SECONDS = 30;
+
+export function backdateFor(ttl: number): number {
+  return Math.min(BACKDATE_SECONDS, Math.floor(ttl / 10));
+}
 
 export interface Validity {
   readonly notBefore: number;
@@ -29,5 +37,5 @@ export function decideValidity(now: number, requested: Duration | undefined, pol
       `requested lifetime ${formatDuration(ttl)} is above the maximum of ${formatDuration(policy.maxTtl)}`,
     );
   }
-  return { notBefore: now - BACKDATE_SECONDS, notAfter: Math.min(now + ttl, issuerNotAfter) };
+  return { notBefore: now - backdateFor(ttl), notAfter: Math.min(now + ttl, issuerNotAfter) };
 }

@@ -9,6 +9,7 @@ import type { Server } from 'node:http';
 import { CaClient } from '../agent/ca-client.js';
 import { startHealthServer } from '../agent/health-server.js';
 import { AtomicDirectoryPublisher } from '../agent/installer.js';
+import { renderAgentMetrics } from '../agent/metrics.js';
 import { performReload, reloadAction } from '../agent/reloader.js';
 import { Sidecar, SidecarConfigurationError } from '../agent/sidecar.js';
 import { StateStore } from '../agent/state-store.js';
@@ -25,7 +26,7 @@ for (const spec of Object.values(AGENT_OPTIONS)) {
   const boolean = spec.name === 'once' || spec.name === 'combined';
   const defaultNote = 'default' in spec && !boolean ? ` (default ${spec.default})` : '';
   program.addOption(
-    new Option(boolean ? `--${spec.name}` : `--${spec.name} <value>`, `${spec.expected}${defaultNote}; env ${envName('MESHCA_AGENT', spec.name)}`),
+    new Option(boolean ? `--${spec.name}` : `--${spec.name} <value>`, `${spec.describe}${defaultNote}; env ${envName('MESHCA_AGENT', spec.name)}`),
   );
 }
 
@@ -74,7 +75,12 @@ async function main(): Promise<number> {
   }
 
   let health: Server | undefined;
-  if (config.healthListen) health = await startHealthServer(config.healthListen, { ready: () => sidecar.ready(), metrics: () => '' });
+  if (config.healthListen) {
+    health = await startHealthServer(config.healthListen, {
+      ready: () => sidecar.ready(),
+      metrics: () => renderAgentMetrics(sidecar.status(), systemClock),
+    });
+  }
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   return new Promise<number>((resolve) => {

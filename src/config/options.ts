@@ -13,6 +13,8 @@ export interface OptionSpec<T> {
   readonly default?: string;
   /** What a valid value looks like, shown with every error. */
   readonly expected: string;
+  /** What the setting does, for --help and the README. */
+  readonly describe: string;
   /** Throws an Error whose message says what is wrong with the value. */
   readonly parse: (raw: string) => T;
 }

@@ -12,7 +12,7 @@ export function registerServer(program: Command): void {
     .addOption(new Option('--config <file>', 'JSON file of settings (keys are the flag names)').env('MESHCA_CONFIG'));
   for (const spec of Object.values(SERVER_OPTIONS)) {
     const defaultNote = 'default' in spec ? ` (default ${spec.default})` : '';
-    command.addOption(new Option(`--${spec.name} <value>`, `${spec.expected}${defaultNote}; env ${envName('MESHCA', spec.name)}`));
+    command.addOption(new Option(`--${spec.name} <value>`, `${spec.describe}${defaultNote}; env ${envName('MESHCA', spec.name)}`));
   }
   command.action(async (flags: Record<string, unknown> & { config?: string }) => {
     // Everything the server creates (database, keys, socket) is private to its user.

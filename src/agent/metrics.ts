@@ -1,0 +1,32 @@
+/**
+ * The agent's Prometheus metrics, rendered by hand in the text exposition
+ * format: a handful of values does not justify a metrics library in a process
+ * that runs next to every workload.
+ */
+import type { Clock } from '../time/clock.js';
+import type { SidecarStatus } from './sidecar.js';
+
+function metric(name: string, type: 'gauge' | 'counter', help: string, value: number | undefined): string {
+  const line = value === undefined ? '' : `${name} ${Number.isFinite(value) ? value : 'NaN'}\n`;
+  return `# HELP ${name} ${help}\n# TYPE ${name} ${type}\n${line}`;
+}
+
+export function renderAgentMetrics(status: SidecarStatus, clock: Clock): string {
+  const now = clock.nowMs();
+  const seconds = (ms: number | undefined) => (ms === undefined ? undefined : ms / 1000);
+  const c = status.counters;
+  return [
+    metric('meshca_agent_svid_expiry_seconds', 'gauge', 'Seconds until the installed SVID expires (negative once expired).',
+      seconds(status.installed && status.installed.notAfterMs - now)),
+    metric('meshca_agent_agent_svid_expiry_seconds', 'gauge', "Seconds until the agent's own SVID expires.",
+      seconds(status.agentSvid && status.agentSvid.notAfterMs - now)),
+    metric('meshca_agent_renewals_total', 'counter', 'Workload SVIDs obtained and installed.', c.renewals),
+    metric('meshca_agent_renewal_failures_total', 'counter', 'Workload SVID requests that failed.', c.renewalFailures),
+    metric('meshca_agent_seconds_since_last_sync', 'gauge', 'Seconds since entries, bundle and CRL were last synced.',
+      seconds(status.lastSyncMs === undefined ? undefined : now - status.lastSyncMs)),
+    metric('meshca_agent_syncs_total', 'counter', 'Successful syncs with the CA.', c.syncs),
+    metric('meshca_agent_sync_failures_total', 'counter', 'Failed syncs with the CA.', c.syncFailures),
+    metric('meshca_agent_reloads_total', 'counter', 'Proxy reloads that succeeded.', c.reloads),
+    metric('meshca_agent_reload_failures_total', 'counter', 'Proxy reloads that failed.', c.reloadFailures),
+  ].join('');
+}

@@ -1,0 +1,64 @@
+/** The agent's /metrics, read back by a Prometheus text-format parser. */
+import { describe, expect, it } from 'vitest';
+import { renderAgentMetrics } from '../../src/agent/metrics.js';
+import type { SidecarStatus } from '../../src/agent/sidecar.js';
+import { FakeClock } from '../support/fake-clock.js';
+import { Scrape } from '../support/prometheus.js';
+
+const NAMES = [
+  'meshca_agent_svid_expiry_seconds',
+  'meshca_agent_agent_svid_expiry_seconds',
+  'meshca_agent_renewals_total',
+  'meshca_agent_renewal_failures_total',
+  'meshca_agent_seconds_since_last_sync',
+  'meshca_agent_syncs_total',
+  'meshca_agent_sync_failures_total',
+  'meshca_agent_reloads_total',
+  'meshca_agent_reload_failures_total',
+];
+
+const clock = new FakeClock(Date.UTC(2026, 10, 25, 12, 0, 0));
+const now = clock.nowMs();
+const held = (notAfterMs: number) => ({
+  keyPem: '',
+  chainPem: '',
+  spiffeId: 'spiffe://example.org/ns/web',
+  serial: '01',
+  notBeforeMs: now - 60_000,
+  notAfterMs,
+});
+
+describe('agent metrics', () => {
+  it('reports expiry, time since sync and every counter', () => {
+    const status = {
+      installed: held(now + 1_800_000),
+      agentSvid: held(now + 3_000_000),
+      lastSyncMs: now - 12_000,
+      counters: { renewals: 3, renewalFailures: 1, reloads: 3, reloadFailures: 2, syncs: 40, syncFailures: 4 },
+    } as unknown as SidecarStatus;
+    const scrape = new Scrape(renderAgentMetrics(status, clock));
+    expect(Object.fromEntries(NAMES.map((n) => [n, [scrape.type(n), scrape.value(n)]]))).toEqual({
+      meshca_agent_svid_expiry_seconds: ['GAUGE', 1800],
+      meshca_agent_agent_svid_expiry_seconds: ['GAUGE', 3000],
+      meshca_agent_renewals_total: ['COUNTER', 3],
+      meshca_agent_renewal_failures_total: ['COUNTER', 1],
+      meshca_agent_seconds_since_last_sync: ['GAUGE', 12],
+      meshca_agent_syncs_total: ['COUNTER', 40],
+      meshca_agent_sync_failures_total: ['COUNTER', 4],
+      meshca_agent_reloads_total: ['COUNTER', 3],
+      meshca_agent_reload_failures_total: ['COUNTER', 2],
+    });
+  });
+
+  it('leaves out values it does not have yet', () => {
+    const status = {
+      installed: undefined,
+      agentSvid: undefined,
+      lastSyncMs: undefined,
+      counters: { renewals: 0, renewalFailures: 0, reloads: 0, reloadFailures: 0, syncs: 0, syncFailures: 0 },
+    } as SidecarStatus;
+    const scrape = new Scrape(renderAgentMetrics(status, clock));
+    expect(scrape.samples('meshca_agent_svid_expiry_seconds')).toEqual([]);
+    expect(scrape.value('meshca_agent_renewals_total')).toBe(0);
+  });
+});
