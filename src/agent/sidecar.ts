@@ -44,6 +44,9 @@ export interface SidecarSettings {
   readonly backoff?: BackoffPolicy;
 }
 
+/** Longest wait between attempts while no valid SVID is installed: the workload is down until one is. */
+const WITHOUT_SVID_MAX_RETRY_MS = 5000;
+
 /** Settings the agent cannot work with; raised to the caller (the process exits). */
 export class SidecarConfigurationError extends Error {}
 
@@ -94,7 +97,7 @@ export class Sidecar {
     if (saved.bundlePem) this.trustPem = saved.bundlePem;
     const held = saved.credential && holdCertificate(saved.credential.keyPem, saved.credential.chainPem);
     if (held && held.notAfterMs > this.deps.clock.nowMs()) {
-      this.agentSvid = { ...held, renewAtMs: renewalTime(held.notBeforeMs, held.notAfterMs, this.deps.random) };
+      this.agentSvid = { ...held, renewAtMs: this.renewAt(held) };
       this.deps.log.info({ spiffeId: held.spiffeId, notAfter: new Date(held.notAfterMs).toISOString() }, 'reusing the agent SVID from the state directory');
     }
   }
@@ -128,13 +131,23 @@ export class Sidecar {
   }
 
   /**
+   * Half-life with jitter, counted from when the certificate was received if
+   * that is later than its notBefore (which the CA sets back for clock skew),
+   * so a short-lived SVID is never due the moment it arrives.
+   */
+  private renewAt(held: HeldCertificate): number {
+    return renewalTime(Math.max(held.notBeforeMs, Math.min(this.deps.clock.nowMs(), held.notAfterMs)), held.notAfterMs, this.deps.random);
+  }
+
+  /**
    * Backoff, but never so long that an installed certificate could expire
-   * unrenewed while waiting: at most a fifth of its remaining life.
+   * unrenewed while waiting (at most a fifth of its remaining life), and no
+   * more than a few seconds while the workload has no valid certificate.
    */
   private retryDelay(now: number): number {
     const delay = backoffDelay(this.failures, this.settings.backoff ?? DEFAULT_BACKOFF, this.deps.random);
-    const remaining = this.installed ? this.installed.notAfterMs - now : Infinity;
-    return remaining > 0 ? Math.max(250, Math.min(delay, remaining / 5)) : delay;
+    const remaining = this.installed ? this.installed.notAfterMs - now : 0;
+    return remaining > 0 ? Math.max(250, Math.min(delay, remaining / 5)) : Math.min(delay, WITHOUT_SVID_MAX_RETRY_MS);
   }
 
   private async reconcile(now: number): Promise<void> {
@@ -177,7 +190,7 @@ export class Sidecar {
     const held = holdCertificate(keyPem, chainPem);
     if (!held) throw new Error('the CA answered with a certificate that does not match the key sent');
     await this.deps.state?.saveCredential({ keyPem, chainPem });
-    this.agentSvid = { ...held, renewAtMs: renewalTime(held.notBeforeMs, held.notAfterMs, this.deps.random) };
+    this.agentSvid = { ...held, renewAtMs: this.renewAt(held) };
     await this.adoptBundle(bundlePem);
     this.configureClient();
   }
@@ -265,7 +278,7 @@ export class Sidecar {
       entryRevision: entry.revision,
       bundlePem: this.trustPem,
       crlPem: this.crlPem,
-      renewAtMs: renewalTime(held.notBeforeMs, held.notAfterMs, this.deps.random),
+      renewAtMs: this.renewAt(held),
     });
     this.counters.renewals++;
     this.deps.log.info({ spiffeId: held.spiffeId, serial: held.serial, notAfter: new Date(held.notAfterMs).toISOString() }, 'installed a new SVID');

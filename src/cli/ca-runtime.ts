@@ -71,14 +71,26 @@ export async function startCa(config: ServerConfig, logger: Logger, overrides: C
     /** Re-issues the serving certificate when half its life has passed or a new intermediate signs, and revokes the old one. */
     let renewing: Promise<void> | undefined;
     const renewServing = () => (renewing ??= renewServingOnce().finally(() => (renewing = undefined)));
+    let servingTimer: NodeJS.Timeout | undefined;
+    /** The serving certificate is renewed at half-life by its own timer, not only by the lifecycle schedule. */
+    const scheduleServingRenewal = () => {
+      clearTimeout(servingTimer);
+      const { notBefore, notAfter } = serving.credentials();
+      const dueMs = (notBefore + Math.ceil((notAfter - notBefore) / 2)) * 1000 - clock.nowMs();
+      servingTimer = setTimeout(() => renewServing().catch((err: unknown) => logger.error({ err }, 'could not renew the serving certificate')), Math.max(1000, dueMs));
+      servingTimer.unref();
+    };
+    cleanups.unshift(() => clearTimeout(servingTimer));
     const renewServingOnce = async () => {
-      if (!serving.isDue(core.manager.current().activeIntermediate()?.record.id)) return;
+      if (!serving.isDue(core.manager.current().activeIntermediate()?.record.id)) return scheduleServingRenewal();
       const previous = serving.credentials().serial;
       await serving.issue();
       listeners.refreshTls();
+      scheduleServingRenewal();
       await core.services.revocations.revoke({ serial: previous }, 'superseded', SELF);
       logger.info({ notAfter: serving.credentials().notAfter, issuer: serving.credentials().issuerId }, 'renewed the serving certificate');
     };
+    scheduleServingRenewal();
     core.manager.onChange(() => {
       listeners.refreshTls();
       renewServing().catch((err: unknown) => logger.error({ err }, 'could not renew the serving certificate'));

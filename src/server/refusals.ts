@@ -6,11 +6,18 @@
 import type { FastifyRequest } from 'fastify';
 import type { Action } from '../ca/access-policy.js';
 import { callerLabel } from '../ca/caller.js';
-import type { AuditEvent } from '../ca/model.js';
+import type { AuditEvent, CertificateKind } from '../ca/model.js';
 import type { RefusalObserver } from './error-handler.js';
 import type { CaMetrics } from './metrics.js';
 
-const SIGNING_ACTIONS: ReadonlySet<Action> = new Set(['agent.attest', 'agent.renew', 'workload.svid', 'svid.mint', 'admin.credential']);
+/** The certificate kind each signing action would have issued, so refused and issued counts share labels. */
+const KIND_OF_SIGNING_ACTION: ReadonlyMap<Action, CertificateKind> = new Map<Action, CertificateKind>([
+  ['agent.attest', 'agent'],
+  ['agent.renew', 'agent'],
+  ['workload.svid', 'workload'],
+  ['svid.mint', 'mint'],
+  ['admin.credential', 'admin'],
+]);
 
 export function refusalRecorder(audit: (event: AuditEvent) => Promise<void>, metrics: CaMetrics, onError: (err: unknown) => void): RefusalObserver {
   return (request: FastifyRequest, status: number, code: string, message: string) => {
@@ -26,8 +33,9 @@ export function refusalRecorder(audit: (event: AuditEvent) => Promise<void>, met
       audit({ type: 'auth.failed', actor, data: { ...where, reason: code } }).catch(onError);
       return;
     }
-    if (action && SIGNING_ACTIONS.has(action)) {
-      metrics.issuances.inc({ result: 'refused', key_type: 'unknown', kind: action });
+    const kind = action && KIND_OF_SIGNING_ACTION.get(action);
+    if (kind) {
+      metrics.issuances.inc({ result: 'refused', key_type: 'unknown', kind });
       audit({ type: 'issuance.refused', actor, data: { ...where, reason: code, message } }).catch(onError);
     }
   };

@@ -118,13 +118,16 @@ describe('renewal', () => {
     ['earliest', 0, 0.45],
     ['middle', 0.5, 0.5],
     ['latest', 0.9999, 0.55],
-  ])('renews the workload SVID at half-life with ±10 %% jitter (%s draw)', async (_name, draw, fraction) => {
+  ])('renews the workload SVID at half of its remaining life when received, with ±10 %% jitter (%s draw)', async (_name, draw, fraction) => {
     const h = await harness({}, fixedRandom(draw));
     h.ca.addEntry('spiffe://example.org/ns/web');
+    const receivedAt = h.clock.nowMs();
     await h.sidecar.step();
     const installed = h.sidecar.status().installed!;
-    const life = installed.notAfterMs - installed.notBeforeMs;
-    const renewAt = installed.notBeforeMs + life * fraction;
+    // Counted from receipt: the CA sets notBefore back for clock skew.
+    expect(installed.notBeforeMs).toBeLessThan(receivedAt);
+    const life = installed.notAfterMs - receivedAt;
+    const renewAt = receivedAt + life * fraction;
     h.clock.set(renewAt - 2000);
     await h.sidecar.step();
     expect(h.published).toHaveLength(1);

@@ -31,10 +31,12 @@ export function registerAudit(program: Command): void {
     .option('--json', 'print the result as JSON')
     .addOption(dataDirOption())
     .action(async (o: CommonOptions & { trustBundle?: string; db?: string; json?: boolean }) => {
-      const bundle = o.trustBundle ? readFileSync(o.trustBundle, 'utf8') : undefined;
+      const bundle = o.trustBundle === undefined ? undefined : readFileSync(o.trustBundle, 'utf8');
+      const pinned = bundle === undefined ? undefined : decodeCertificates(bundle).map((d) => new X509Certificate(d));
+      if (pinned?.length === 0) throw new Error(`--trust-bundle ${o.trustBundle} holds no certificate`);
       const result = o.db
-        ? await verifyDatastoreFile(o.db, bundle ? decodeCertificates(bundle).map((d) => new X509Certificate(d)) : undefined)
-        : await new AdminClient(o.dataDir).call<VerificationResult>('POST', '/v1/audit/verify', bundle ? { trustBundle: bundle } : {});
+        ? await verifyDatastoreFile(o.db, pinned)
+        : await new AdminClient(o.dataDir).call<VerificationResult>('POST', '/v1/audit/verify', bundle === undefined ? {} : { trustBundle: bundle });
       report(result, o.json);
     });
 

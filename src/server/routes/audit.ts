@@ -60,12 +60,14 @@ export function auditRoutes(app: FastifyInstance, s: ServerServices): void {
     },
     async (request) => {
       let pinned: X509Certificate[] | undefined;
-      if (request.body?.trustBundle) {
+      if (request.body?.trustBundle !== undefined) {
+        // A pin that holds no root must not quietly become "no pin".
         try {
           pinned = decodeCertificates(request.body.trustBundle).map((der) => new X509Certificate(der));
         } catch (err) {
           throw new InvalidInputError('invalid_request', `trustBundle is not a PEM bundle: ${(err as Error).message}`);
         }
+        if (pinned.length === 0) throw new InvalidInputError('invalid_request', 'trustBundle holds no certificate');
       }
       return s.audit.verify(pinned);
     },

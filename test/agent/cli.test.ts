@@ -1,0 +1,221 @@
+/** `meshca-agent` as an operator runs it: flags and environment, --once, choosing an identity, health, reload, stopping. */
+import { createPrivateKey } from 'node:crypto';
+import { existsSync, writeFileSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { agentArgs, getHealth, runAgent, startAgent } from '../support/agent-process.js';
+import { asOperator, joinToken } from '../support/callers.js';
+import { cleanupLater } from '../support/cleanup.js';
+import { svidCheck } from '../support/conformance.js';
+import { startTestCa } from '../support/test-ca.js';
+import { tempDir } from '../support/temp-dir.js';
+import { freePort, waitFor } from '../support/wait.js';
+import { enrollAgent, readInstalled, registerWorkload, writeTrustBundle } from '../support/workloads.js';
+
+const WEB = 'spiffe://example.org/ns/web';
+const DB = 'spiffe://example.org/ns/db';
+
+describe('meshca-agent --once', () => {
+  it.each([
+    ['flags', (o: { server: string; trustBundle: string; out: string; joinToken: string }) => ({ args: [...agentArgs(o), '--once'], env: {} })],
+    [
+      'MESHCA_AGENT_* variables',
+      (o: { server: string; trustBundle: string; out: string; joinToken: string }) => ({
+        args: [],
+        env: { MESHCA_AGENT_SERVER: o.server, MESHCA_AGENT_TRUST_BUNDLE: o.trustBundle, MESHCA_AGENT_OUT: o.out, MESHCA_AGENT_JOIN_TOKEN: o.joinToken, MESHCA_AGENT_ONCE: 'true' },
+      }),
+    ],
+  ])('configured by %s: installs a conforming SVID and exits 0', async (_how, invocation) => {
+    const ca = await startTestCa();
+    const dir = tempDir();
+    const out = join(dir, 'out');
+    const { token } = await enrollAgent(ca, 'node-1', WEB);
+    const { args, env } = invocation({ server: ca.url, trustBundle: writeTrustBundle(ca, dir), out, joinToken: token });
+    const run = await runAgent(args, env);
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect(run.stdout).toContain('SVID installed; exiting (--once)');
+    const check = svidCheck(out, ['--trust-domain', 'example.org', '--spiffe-id', WEB]);
+    expect(check.ok, check.output).toBe(true);
+    expect(readInstalled(out).bundlePem).toBe(ca.bundlePem);
+  });
+
+  it.each([
+    ['nothing at all', [], ['--server is required', '--trust-bundle is required', '--out is required']],
+    [
+      'several bad values',
+      ['--server', 'http://ca.example:8443', '--trust-bundle', '/nonexistent/bundle.pem', '--out', 'out', '--sync-interval', 'soon', '--reload-cmd', 'true', '--pid-file', 'proxy.pid'],
+      ['--server: "http://ca.example:8443" must be an https:// URL', '--trust-bundle: cannot read /nonexistent/bundle.pem (ENOENT)', '--sync-interval: ', 'give either --reload-cmd or --pid-file, not both'],
+    ],
+  ])('given %s, exits non-zero listing every problem at once', async (_what, args, problems) => {
+    const run = await runAgent([...args, '--once'], { MESHCA_AGENT_SERVER: '', MESHCA_AGENT_TRUST_BUNDLE: '', MESHCA_AGENT_OUT: '' });
+    expect(run.code).not.toBe(0);
+    expect(run.code).not.toBeNull();
+    for (const problem of problems) expect(run.stderr).toContain(problem);
+    expect(run.stderr.match(/^ {2}- /gm)?.length).toBe(problems.length);
+  });
+
+  it.each([['--once'], ['(running continuously)']])('with two entries and no --spiffe-id, %s exits non-zero naming both identities', { timeout: 30_000 }, async (mode) => {
+    const ca = await startTestCa();
+    const dir = tempDir();
+    await registerWorkload(ca, 'node-1', WEB);
+    await registerWorkload(ca, 'node-1', DB);
+    const args = agentArgs({ server: ca.url, trustBundle: writeTrustBundle(ca, dir), out: join(dir, 'out'), joinToken: await joinToken(ca, 'node-1') });
+    const run = await runAgent(mode === '--once' ? [...args, '--once'] : args);
+    expect(run.code).not.toBe(0);
+    expect(run.code).not.toBeNull();
+    const said = run.stdout + run.stderr;
+    expect(said).toContain(WEB);
+    expect(said).toContain(DB);
+    expect(said).toContain('--spiffe-id');
+    expect(existsSync(join(dir, 'out', '..data'))).toBe(false);
+  });
+
+  it.each(['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-3072', 'ed25519'])('--key-type %s: installs a conforming SVID with that kind of key', async (keyType) => {
+    const ca = await startTestCa();
+    const dir = tempDir();
+    const out = join(dir, 'out');
+    const { token } = await enrollAgent(ca, 'node-1', WEB);
+    const run = await runAgent(agentArgs({ server: ca.url, trustBundle: writeTrustBundle(ca, dir), out, joinToken: token }, '--key-type', keyType, '--once'));
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    const check = svidCheck(out, ['--trust-domain', 'example.org', '--spiffe-id', WEB]);
+    expect(check.ok, check.output).toBe(true);
+    const key = createPrivateKey(readInstalled(out).keyPem);
+    const kind = key.asymmetricKeyType === 'ec' ? `ec-${key.asymmetricKeyDetails?.namedCurve}` : key.asymmetricKeyType === 'rsa' ? `rsa-${key.asymmetricKeyDetails?.modulusLength}` : key.asymmetricKeyType;
+    expect(kind).toBe({ 'ec-p256': 'ec-prime256v1', 'ec-p384': 'ec-secp384r1', 'rsa-2048': 'rsa-2048', 'rsa-3072': 'rsa-3072', ed25519: 'ed25519' }[keyType]);
+  });
+
+  it('with two entries and --spiffe-id, installs that identity', async () => {
+    const ca = await startTestCa();
+    const dir = tempDir();
+    const out = join(dir, 'out');
+    await registerWorkload(ca, 'node-1', WEB);
+    await registerWorkload(ca, 'node-1', DB);
+    const run = await runAgent(agentArgs({ server: ca.url, trustBundle: writeTrustBundle(ca, dir), out, joinToken: await joinToken(ca, 'node-1') }, '--spiffe-id', DB, '--once'));
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    const check = svidCheck(out, ['--trust-domain', 'example.org', '--spiffe-id', DB]);
+    expect(check.ok, check.output).toBe(true);
+  });
+});
+
+describe('meshca-agent running continuously', () => {
+  it('serves /healthz at once and /readyz 503 until an SVID is installed, then 200', { timeout: 30_000 }, async () => {
+    const ca = await startTestCa();
+    const dir = tempDir();
+    const healthPort = await freePort();
+    const token = await joinToken(ca, 'node-1');
+    const agent = startAgent(
+      agentArgs({ server: ca.url, trustBundle: writeTrustBundle(ca, dir), out: join(dir, 'out'), joinToken: token }, '--health-listen', `127.0.0.1:${healthPort}`, '--sync-interval', '1s'),
+    );
+    // No entry grants node-1 anything yet.
+    await agent.waitForLog((l) => l.msg === 'no registration entry grants this agent an identity yet', 15_000);
+    expect((await getHealth(healthPort, '/healthz')).status).toBe(200);
+    const waiting = await getHealth(healthPort, '/readyz');
+    expect({ status: waiting.status, body: JSON.parse(waiting.body) }).toEqual({
+      status: 503,
+      body: { error: { code: 'not_ready', message: 'no valid SVID is installed' } },
+    });
+
+    await registerWorkload(ca, 'node-1', WEB);
+    await waitFor('/readyz to answer 200', async () => (await getHealth(healthPort, '/readyz')).status === 200, 10_000);
+    expect(readInstalled(join(dir, 'out')).spiffeId).toBe(WEB);
+    expect((await getHealth(healthPort, '/healthz')).status).toBe(200);
+  });
+
+  it('applies a changed entry (new DNS names) at the next sync, without a restart', { timeout: 30_000 }, async () => {
+    const ca = await startTestCa();
+    const dir = tempDir();
+    const out = join(dir, 'out');
+    const { token, entryId } = await enrollAgent(ca, 'node-1', WEB, { dns: ['web.example'] });
+    const agent = startAgent(agentArgs({ server: ca.url, trustBundle: writeTrustBundle(ca, dir), out, joinToken: token }, '--sync-interval', '1s'));
+    await agent.waitForLog((l) => l.msg === 'installed a new SVID', 15_000);
+    expect(readInstalled(out).leaf.subjectAltName).toBe(`DNS:web.example, URI:${WEB}`);
+
+    await asOperator(ca, 'PATCH', `/v1/entries/${entryId}`, { dns: ['web.internal'] });
+    await waitFor('the changed entry to be installed', () => readInstalled(out).leaf.subjectAltName === `DNS:web.internal, URI:${WEB}`, 10_000);
+    expect(readInstalled(out).keyMatches).toBe(true);
+  });
+
+  it.each(['SIGTERM', 'SIGINT'] as const)('stops within a second of %s and leaves the installed files in place', { timeout: 30_000 }, async (signal) => {
+    const ca = await startTestCa();
+    const dir = tempDir();
+    const out = join(dir, 'out');
+    const { token } = await enrollAgent(ca, 'node-1', WEB);
+    const healthPort = await freePort();
+    const agent = startAgent(agentArgs({ server: ca.url, trustBundle: writeTrustBundle(ca, dir), out, joinToken: token }, '--health-listen', `127.0.0.1:${healthPort}`));
+    await agent.waitForLog((l) => l.msg === 'installed a new SVID', 15_000);
+    const installed = readInstalled(out);
+
+    const asked = Date.now();
+    const exit = await agent.stop(signal, 5_000);
+    expect(Date.now() - asked).toBeLessThan(1_000);
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(readInstalled(out).version).toBe(installed.version);
+    const check = svidCheck(out, ['--trust-domain', 'example.org', '--spiffe-id', WEB]);
+    expect(check.ok, check.output).toBe(true);
+    expect((await getHealth(healthPort, '/healthz')).status).toBe(0);
+  });
+
+  it('stops within a second of SIGTERM even while a request to an unresponsive CA is in flight', { timeout: 30_000 }, async () => {
+    // Accepts connections and never answers, not even the TLS handshake.
+    const sockets = new Set<Socket>();
+    const silent = createServer((s) => sockets.add(s));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    cleanupLater(() => {
+      for (const s of sockets) s.destroy();
+      return new Promise<void>((resolve) => silent.close(() => resolve()));
+    });
+    const port = (silent.address() as import('node:net').AddressInfo).port;
+    const ca = await startTestCa();
+    const dir = tempDir();
+    const agent = startAgent(agentArgs({ server: `https://127.0.0.1:${port}`, trustBundle: writeTrustBundle(ca, dir), out: join(dir, 'out'), joinToken: 'unused' }));
+    await waitFor('the agent to connect', () => sockets.size > 0, 10_000, 20);
+
+    const asked = Date.now();
+    const exit = await agent.stop('SIGTERM', 5_000);
+    expect(Date.now() - asked).toBeLessThan(1_000);
+    expect(exit).toEqual({ code: 0, signal: null });
+  });
+
+  it('retries a failing reload until the proxy takes it, and stays ready meanwhile', { timeout: 30_000 }, async () => {
+    const ca = await startTestCa();
+    const dir = tempDir();
+    const { token } = await enrollAgent(ca, 'node-1', WEB);
+    const healthPort = await freePort();
+    // A "proxy" that refuses to reload until DIR/up exists.
+    const reloadCmd = `/bin/sh -c 'test -e ${dir}/up && touch ${dir}/reloaded'`;
+    const agent = startAgent(
+      agentArgs({ server: ca.url, trustBundle: writeTrustBundle(ca, dir), out: join(dir, 'out'), joinToken: token }, '--reload-cmd', reloadCmd, '--health-listen', `127.0.0.1:${healthPort}`),
+    );
+    await agent.waitForLog((l) => l.msg === 'reloading the proxy failed; will retry', 15_000);
+    expect((await getHealth(healthPort, '/readyz')).status).toBe(200);
+    writeFileSync(join(dir, 'up'), '');
+    await waitFor('the reload to be retried and succeed', () => existsSync(join(dir, 'reloaded')), 15_000);
+    expect(agent.running()).toBe(true);
+  });
+
+  it('exits non-zero with the reason when --health-listen cannot be bound', { timeout: 30_000 }, async () => {
+    const ca = await startTestCa();
+    const dir = tempDir();
+    const { token } = await enrollAgent(ca, 'node-1', WEB);
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    cleanupLater(() => new Promise<void>((resolve) => taken.close(() => resolve())));
+    const port = (taken.address() as import('node:net').AddressInfo).port;
+    const run = await runAgent(agentArgs({ server: ca.url, trustBundle: writeTrustBundle(ca, dir), out: join(dir, 'out'), joinToken: token }, '--health-listen', `127.0.0.1:${port}`), {}, 10_000);
+    expect(run.code).not.toBe(0);
+    expect(run.code).not.toBeNull();
+    expect(run.stderr).toContain('EADDRINUSE');
+  });
+
+  it('runs --reload-cmd after installing, split into words without a shell', { timeout: 30_000 }, async () => {
+    const ca = await startTestCa();
+    const dir = tempDir();
+    const { token } = await enrollAgent(ca, 'node-1', WEB);
+    // A shell would run `marker` as a second command and expand $HOME; split without one, these are literal file names.
+    const reloadCmd = `/usr/bin/touch '${dir}/with space' ${dir}/semi;marker ${dir}/$HOME`;
+    startAgent(agentArgs({ server: ca.url, trustBundle: writeTrustBundle(ca, dir), out: join(dir, 'out'), joinToken: token }, '--reload-cmd', reloadCmd));
+    await waitFor('the reload command to run', () => existsSync(join(dir, 'with space')), 15_000);
+    expect({ semicolon: existsSync(join(dir, 'semi;marker')), dollar: existsSync(join(dir, '$HOME')) }).toEqual({ semicolon: true, dollar: true });
+  });
+});

@@ -1,0 +1,122 @@
+/**
+ * `meshca cert list` and `meshca identity list` against a running `meshca
+ * server` process: every page walked, --limit, --json and --csv, filters, and
+ * the options refused before any request.
+ */
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { AdminClient } from '../../src/cli/admin-client.js';
+import { newKeyAndCsr } from '../support/callers.js';
+import { seedCertificates } from '../support/certificate-seed.js';
+import { cleanupLater } from '../support/cleanup.js';
+import { runMeshca } from '../support/cli.js';
+import { csvRecords } from '../support/csv.js';
+import { startServer } from '../support/server-process.js';
+import { tempDir } from '../support/temp-dir.js';
+
+const TD = 'spiffe://example.org';
+
+interface Page {
+  certificates: Array<Record<string, unknown> & { serial: string }>;
+  nextCursor: string | null;
+}
+
+describe('meshca cert list and identity list against a running server', () => {
+  let dataDir: string;
+  let admin: AdminClient;
+  /** Every record, as the API pages them out. */
+  let all: Array<Record<string, unknown> & { serial: string }>;
+
+  const meshca = (...args: string[]) => runMeshca([...args, '--data-dir', dataDir]);
+
+  beforeAll(async () => {
+    dataDir = tempDir();
+    const server = await startServer(['--data-dir', dataDir]);
+    cleanupLater(async () => expect(await server.stop()).toBe(0));
+    admin = new AdminClient(dataDir);
+    for (const name of ['one', 'two', 'three']) {
+      const { csr } = await newKeyAndCsr();
+      await admin.call('POST', '/v1/svids/mint', { spiffeId: `${TD}/ns/cli/${name}`, csr, dns: [`${name}.example`, 'shared.example'] });
+    }
+    // More than one page of the CLI's walk (1,000), written beside the running server as another process would.
+    const db = new Database(join(dataDir, 'meshca.db'));
+    try {
+      db.pragma('busy_timeout = 5000');
+      const issuerId = db.prepare<[], { id: string }>("SELECT id FROM authorities WHERE kind = 'intermediate' AND state = 'active'").get()!.id;
+      seedCertificates(db, 1200, { now: Math.floor(Date.now() / 1000), issuerId });
+    } finally {
+      db.close();
+    }
+    all = [];
+    for (let cursor: string | null = null; ; ) {
+      const page: Page = await admin.call('GET', `/v1/certificates?limit=1000${cursor ? `&cursor=${cursor}` : ''}`);
+      all.push(...page.certificates);
+      cursor = page.nextCursor;
+      if (!cursor) break;
+    }
+    expect(all).toHaveLength(1 + 3 + 1200);
+  });
+
+  it('pass/--json prints every record across pages, and --limit stops after that many', async () => {
+    const [full, limited] = await Promise.all([meshca('cert', 'list', '--json'), meshca('cert', 'list', '--json', '--limit', '1100')]);
+    expect(full).toMatchObject({ code: 0, stderr: '' });
+    expect(JSON.parse(full.stdout)).toEqual(all);
+    expect(limited.code).toBe(0);
+    expect(JSON.parse(limited.stdout)).toEqual(all.slice(0, 1100));
+  });
+
+  it('pass/--csv prints one row per record with the header, dns names space-separated and nulls empty', async () => {
+    const res = await meshca('cert', 'list', '--csv', '--prefix', `${TD}/ns/cli/`, '--limit', '2');
+    expect(res.code).toBe(0);
+    const [header] = res.stdout.split('\n');
+    expect(header).toBe('serial,spiffeId,dns,notBefore,notAfter,issuedAt,kind,requestedBy,agent,entryId,keyType,publicKeySha256,issuer,revokedAt,revocationReason');
+    const minted = all.filter((c) => String(c.spiffeId).startsWith(`${TD}/ns/cli/`)).slice(0, 2);
+    expect(csvRecords(res.stdout)).toEqual(
+      minted.map((c) => ({
+        serial: c.serial,
+        spiffeId: c.spiffeId,
+        dns: (c.dns as string[]).join(' '),
+        notBefore: c.notBefore,
+        notAfter: c.notAfter,
+        issuedAt: c.issuedAt,
+        kind: 'mint',
+        requestedBy: 'operator:local',
+        agent: '',
+        entryId: '',
+        keyType: 'ec-p256',
+        publicKeySha256: c.publicKeySha256,
+        issuer: c.issuer,
+        revokedAt: '',
+        revocationReason: '',
+      })),
+    );
+    expect(minted.map((c) => c.dns)).toEqual([['one.example', 'shared.example'], ['two.example', 'shared.example']]);
+  });
+
+  it('pass/--revoked reaches the server as a filter (--prefix does in the CSV case)', async () => {
+    const revoked = await meshca('cert', 'list', '--json', '--revoked');
+    expect(revoked.code).toBe(0);
+    expect(JSON.parse(revoked.stdout)).toEqual(all.filter((c) => c.revokedAt !== null));
+    expect((JSON.parse(revoked.stdout) as unknown[]).length).toBe(24);
+  });
+
+  it('pass/identity list prints what GET /v1/identities answers, as JSON and as a table', async () => {
+    const [json, table] = await Promise.all([meshca('identity', 'list', '--json'), meshca('identity', 'list')]);
+    const { identities } = await admin.call<{ identities: Array<{ spiffeId: string; certificates: number }> }>('GET', '/v1/identities');
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.stdout)).toEqual(identities);
+    expect(identities.find((i) => i.spiffeId === `${TD}/ns/a`)?.certificates).toBe(150);
+    const lines = table.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^SPIFFE ID\s+FIRST ISSUED\s+LAST ISSUED\s+CERTS\s+LIVE\s+REGISTERED$/);
+    expect(lines.slice(1).map((l) => l.split(/\s+/)[0])).toEqual(identities.map((i) => i.spiffeId));
+  });
+
+  it.each([
+    ['--json and --csv together', ['--json', '--csv'], 'meshca: choose --json or --csv'],
+    ['--limit 0', ['--limit', '0'], 'meshca: --limit must be a positive integer'],
+  ])('fail/cert list with %s exits 1 naming the problem', async (_name, args, message) => {
+    const res = await meshca('cert', 'list', ...args);
+    expect({ code: res.code, stdout: res.stdout, stderr: res.stderr.trim() }).toEqual({ code: 1, stdout: '', stderr: message });
+  });
+});

@@ -1,0 +1,229 @@
+/**
+ * What /metrics reports, read back with a Prometheus text parser: issuance
+ * counters and latency, live SVIDs, authority expiry, agents by status,
+ * authentication failures, rate limiting; and the unauthenticated metrics
+ * listener for a scraper on the same host.
+ */
+import { X509Certificate } from 'node:crypto';
+import { request } from 'node:http';
+import { describe, expect, it } from 'vitest';
+import {
+  adminCredential, asOperator, attestAgent, callCa, expiredCredential, foreignCredential, joinToken, newKeyAndCsr,
+} from '../support/callers.js';
+import { FakeClock } from '../support/fake-clock.js';
+import { Scrape } from '../support/prometheus.js';
+import { mintSvid } from '../support/svids.js';
+import { startTestCa, type TestCa } from '../support/test-ca.js';
+
+const TD = 'spiffe://example.org';
+const PROMETHEUS_TEXT = 'text/plain; version=0.0.4; charset=utf-8';
+
+async function scrape(ca: TestCa): Promise<Scrape> {
+  const res = await ca.localApp.inject({ method: 'GET', url: '/metrics' });
+  expect({ status: res.statusCode, type: res.headers['content-type'] }).toEqual({ status: 200, type: PROMETHEUS_TEXT });
+  return new Scrape(res.body);
+}
+
+function liveRows(ca: TestCa, now: number): number {
+  return ca.store.db.prepare<[number], { n: number }>('SELECT COUNT(*) AS n FROM certificates WHERE not_after > ? AND revoked_at IS NULL').get(now)!.n;
+}
+
+function plainGet(port: number, path: string, method = 'GET'): Promise<{ status: number; type: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, method, agent: false }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('issuance metrics', () => {
+  it('pass/meshca_issuances_total counts issued certificates by key type and kind, and refused requests by action', async () => {
+    const ca = await startTestCa();
+    const entry = await asOperator(ca, 'POST', '/v1/entries', { agent: 'web-1', spiffeId: `${TD}/ns/web` });
+    const elsewhere = await asOperator(ca, 'POST', '/v1/entries', { agent: 'web-2', spiffeId: `${TD}/ns/other` });
+    const agent = await attestAgent(ca, 'web-1');
+    const ask = async (entryId: string) =>
+      (await callCa(ca, agent, 'POST', '/v1/agent/svids', { requests: [{ entryId, csr: (await newKeyAndCsr()).csr }] })).status;
+    expect(await ask(entry.id)).toBe(200);
+    expect(await ask(elsewhere.id)).toBe(403);
+    for (const keyType of ['ec-p256', 'ec-p256', 'ec-p384', 'ed25519'] as const) await mintSvid(ca.localApp, `${TD}/ns/minted`, { keyType });
+    await adminCredential(ca, 'auditor', 'alice');
+    for (const csr of ['not a csr', '-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n']) {
+      const res = await ca.localApp.inject({ method: 'POST', url: '/v1/svids/mint', payload: { spiffeId: `${TD}/ns/minted`, csr } });
+      expect(res.statusCode).toBe(400);
+    }
+
+    const metrics = await scrape(ca);
+    expect(metrics.type('meshca_issuances_total')).toBe('COUNTER');
+    expect(metrics.byLabels('meshca_issuances_total', ['result', 'key_type', 'kind'])).toEqual({
+      'issued/ec-p256/server': 1,
+      'issued/ec-p256/agent': 1,
+      'issued/ec-p256/workload': 1,
+      'issued/ec-p256/mint': 2,
+      'issued/ec-p384/mint': 1,
+      'issued/ed25519/mint': 1,
+      'issued/ec-p256/admin': 1,
+      'refused/unknown/workload': 1,
+      'refused/unknown/mint': 2,
+    });
+  });
+
+  it('pass/the issuance histogram counts each recorded certificate once, per kind', async () => {
+    const ca = await startTestCa();
+    await attestAgent(ca, 'web-1');
+    for (let i = 0; i < 5; i++) await mintSvid(ca.localApp, `${TD}/ns/minted/${i}`);
+    const byKind = Object.fromEntries(
+      ca.store.db.prepare<[], { kind: string; n: number }>('SELECT kind, COUNT(*) AS n FROM certificates GROUP BY kind').all().map((r) => [r.kind, r.n]),
+    );
+    expect(byKind).toEqual({ server: 1, agent: 1, mint: 5 });
+
+    const histograms = (await scrape(ca)).histograms('meshca_issuance_duration_seconds');
+    expect(Object.fromEntries(histograms.map((h) => [h.labels.kind, h.count]))).toEqual(byKind);
+    for (const h of histograms) {
+      const cumulative = Object.entries(h.buckets).sort(([a], [b]) => (a === '+Inf' ? 1 : b === '+Inf' ? -1 : Number(a) - Number(b))).map(([, n]) => n);
+      expect(cumulative).toEqual([...cumulative].sort((a, b) => a - b));
+      expect(h.buckets['+Inf']).toBe(h.count);
+      expect(h.sum).toBeGreaterThan(0);
+    }
+  });
+
+  it('pass/meshca_live_svids is the number of unexpired, unrevoked records at scrape time', async () => {
+    const clock = new FakeClock(Math.floor(Date.now() / 1000) * 1000);
+    const ca = await startTestCa({}, { clock });
+    await mintSvid(ca.localApp, `${TD}/ns/short-1`, { ttl: '1m' });
+    await mintSvid(ca.localApp, `${TD}/ns/short-2`, { ttl: '1m' });
+    await mintSvid(ca.localApp, `${TD}/ns/long`, { ttl: '1h' });
+    await attestAgent(ca, 'web-1');
+    const live = async () => {
+      const value = (await scrape(ca)).value('meshca_live_svids');
+      expect(value).toBe(liveRows(ca, clock.nowSeconds()));
+      return value;
+    };
+
+    expect(await live()).toBe(5); // serving certificate, three mints, the agent
+    clock.advance(61);
+    expect(await live()).toBe(3);
+    await asOperator(ca, 'POST', '/v1/agents/web-1/evict'); // revokes the agent's SVID
+    expect(await live()).toBe(2);
+  });
+});
+
+describe('authority and agent gauges', () => {
+  it('pass/expiry and notAfter per authority are the certificates’ notAfter, follow the clock and new authorities', async () => {
+    const clock = new FakeClock(Math.floor(Date.now() / 1000) * 1000);
+    const ca = await startTestCa({}, { clock });
+    const check = async () => {
+      const metrics = await scrape(ca);
+      const authorities = ca.manager.current().authorities;
+      expect(metrics.samples('meshca_authority_not_after_timestamp_seconds')).toHaveLength(authorities.length);
+      expect(metrics.samples('meshca_authority_expiry_seconds')).toHaveLength(authorities.length);
+      for (const a of authorities) {
+        const notAfter = Date.parse(new X509Certificate(a.record.certDer).validTo) / 1000;
+        const labels = { id: a.record.id, kind: a.record.kind, state: a.record.state };
+        expect(metrics.value('meshca_authority_not_after_timestamp_seconds', { id: a.record.id })).toBe(notAfter);
+        expect(metrics.samples('meshca_authority_not_after_timestamp_seconds').find((s) => s.labels.id === a.record.id)!.labels).toEqual(labels);
+        expect(metrics.value('meshca_authority_expiry_seconds', labels)).toBe(notAfter - clock.nowSeconds());
+      }
+      return authorities.map((a) => `${a.record.kind}/${a.record.state}`).sort();
+    };
+
+    expect(await check()).toEqual(['intermediate/active', 'root/active']);
+    clock.advance(13 * 3600); // past half the intermediate's 24h: the next one is prepared
+    await ca.tick();
+    expect(await check()).toEqual(['intermediate/active', 'intermediate/prepared', 'root/active']);
+  });
+
+  it('pass/meshca_agents counts agents by status after an eviction and a ban', async () => {
+    const ca = await startTestCa();
+    const agents = async () => (await scrape(ca)).byLabels('meshca_agents', ['status']);
+    expect(await agents()).toEqual({ active: 0, evicted: 0, banned: 0 });
+    for (const name of ['a-1', 'a-2', 'a-3', 'a-4']) await attestAgent(ca, name);
+    await asOperator(ca, 'POST', '/v1/agents/a-2/evict');
+    await asOperator(ca, 'POST', '/v1/agents/a-3/ban');
+    expect(await agents()).toEqual({ active: 2, evicted: 1, banned: 1 });
+  });
+});
+
+describe('refusal metrics', () => {
+  it('pass/meshca_authentication_failures_total by reason for absent, foreign and expired client certificates over HTTPS', async () => {
+    const ca = await startTestCa();
+    const answers = [
+      await callCa(ca, undefined, 'GET', '/v1/certificates'),
+      await callCa(ca, undefined, 'GET', '/metrics'),
+      await callCa(ca, await foreignCredential(), 'GET', '/v1/certificates'),
+      await callCa(ca, await expiredCredential(ca, `${TD}/meshca/admin/auditor/old`), 'GET', '/v1/audit/events'),
+    ];
+    expect(answers.map((a) => [a.status, a.body.error.code])).toEqual([
+      [401, 'unauthenticated'],
+      [401, 'unauthenticated'],
+      [401, 'certificate_untrusted'],
+      [401, 'certificate_expired'],
+    ]);
+    // Known callers refused for their role are not authentication failures.
+    expect((await callCa(ca, await attestAgent(ca, 'web-1'), 'GET', '/metrics')).status).toBe(403);
+    expect((await callCa(ca, await adminCredential(ca, 'auditor', 'alice'), 'GET', '/metrics')).status).toBe(200);
+
+    expect((await scrape(ca)).byLabels('meshca_authentication_failures_total', ['reason'])).toEqual({
+      unauthenticated: 2,
+      certificate_untrusted: 1,
+      certificate_expired: 1,
+    });
+  });
+
+  it('pass/meshca_rate_limited_total counts a 429, which the audit log does not record', async () => {
+    const clock = new FakeClock(Math.floor(Date.now() / 1000) * 1000);
+    const ca = await startTestCa({ 'attest-rate-limit': '1' }, { clock });
+    const attest = async (token: string) =>
+      ca.localApp.inject({ method: 'POST', url: '/v1/agent/attest', payload: { token, csr: (await newKeyAndCsr()).csr } });
+    expect((await attest(await joinToken(ca, 'web-1'))).statusCode).toBe(200);
+    const before = ca.store.db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM audit_events').get()!.n;
+    const limited = await attest(await joinToken(ca, 'web-2'));
+    expect({ status: limited.statusCode, code: limited.json().error.code, retryAfter: limited.headers['retry-after'] }).toEqual({
+      status: 429,
+      code: 'rate_limited',
+      retryAfter: '60',
+    });
+    await new Promise<void>((resolve) => setImmediate(() => resolve())); // any refusal event would be committed by now
+
+    const metrics = await scrape(ca);
+    expect(metrics.byLabels('meshca_rate_limited_total', ['limit'])).toEqual({ 'agent.attest': 1 });
+    expect(metrics.samples('meshca_authentication_failures_total')).toEqual([]);
+    expect(metrics.value('meshca_issuances_total', { result: 'refused' })).toBeUndefined();
+    const after = ca.store.db.prepare<[number], { type: string }>('SELECT type FROM audit_events WHERE seq > ?').all(before).map((r) => r.type);
+    expect(after).toEqual(['token.created']);
+  });
+});
+
+describe('the metrics listener', () => {
+  it('pass/serves GET /metrics over plain HTTP without credentials, and nothing else', async () => {
+    const ca = await startTestCa({ 'metrics-listen': '127.0.0.1:0' });
+    expect(ca.metricsAddress?.host).toBe('127.0.0.1');
+    const port = ca.metricsAddress!.port;
+    expect(port).toBeGreaterThan(0);
+    expect(port).not.toBe(ca.address.port);
+
+    const metrics = await plainGet(port, '/metrics');
+    expect({ status: metrics.status, type: metrics.type }).toEqual({ status: 200, type: PROMETHEUS_TEXT });
+    expect(new Scrape(metrics.body).value('meshca_live_svids')).toBe(1);
+    expect((await plainGet(port, '/metrics?name[]=meshca_live_svids')).status).toBe(200);
+
+    for (const [method, path] of [['GET', '/'], ['GET', '/v1/bundle.pem'], ['GET', '/v1/certificates'], ['GET', '/metrics/'], ['POST', '/metrics']] as const) {
+      const res = await plainGet(port, path, method);
+      expect({ path, method, status: res.status, body: JSON.parse(res.body) }).toEqual({
+        path,
+        method,
+        status: 404,
+        body: { error: { code: 'not_found', message: 'only GET /metrics is served here' } },
+      });
+    }
+  });
+
+  it('pass/is not started unless configured', async () => {
+    const ca = await startTestCa();
+    expect(ca.metricsAddress).toBeUndefined();
+  });
+});

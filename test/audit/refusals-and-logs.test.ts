@@ -1,0 +1,231 @@
+/**
+ * Refusals in the audit log (refused issuance with its reason, failed
+ * authentication), and the CA's own log: secrets never reach it, and every
+ * request line can be traced by its reqId.
+ */
+import Database from 'better-sqlite3';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { DestinationStream } from 'pino';
+import { startCa, type RunningCa } from '../../src/cli/ca-runtime.js';
+import { createLogger } from '../../src/cli/logger.js';
+import { eventRows } from '../support/audit-log.js';
+import {
+  adminCredential, asOperator, attestAgent, callCa, expiredCredential, foreignCredential, joinToken, newKeyAndCsr, type Credential,
+  type HttpAnswer,
+} from '../support/callers.js';
+import { cleanupLater } from '../support/cleanup.js';
+import { startTestCa, testConfig, type TestCa } from '../support/test-ca.js';
+
+const TD = 'spiffe://example.org';
+
+/** Refusal events are appended after the answer is sent; one turn of the event loop later they are committed. */
+async function eventsAfter(ca: TestCa, seq: number) {
+  await new Promise<void>((resolve) => setImmediate(() => resolve()));
+  return eventRows(ca.store.db)
+    .filter((e) => e.seq > seq)
+    .map((e) => ({ type: e.type, actor: e.actor, data: JSON.parse(e.data) as Record<string, unknown> }));
+}
+
+const headOf = (ca: TestCa) => eventRows(ca.store.db).at(-1)!.seq;
+
+/** An answer from inject() or HTTPS, reduced to what the cases compare. */
+function outcome(res: HttpAnswer | { statusCode: number; json(): any }): { status: number; code: string; message: string } {
+  const status = 'status' in res ? res.status : res.statusCode;
+  const body = 'status' in res ? res.body : res.json();
+  return { status, code: body.error?.code, message: body.error?.message };
+}
+
+describe('refusals in the audit log', () => {
+  let ca: TestCa;
+  let agent: Credential;
+  let auditor: Credential;
+  let otherEntry: string;
+
+  beforeAll(async () => {
+    ca = await startTestCa();
+    await asOperator(ca, 'POST', '/v1/entries', { agent: 'web-1', spiffeId: `${TD}/ns/web` });
+    otherEntry = (await asOperator(ca, 'POST', '/v1/entries', { agent: 'web-2', spiffeId: `${TD}/ns/other` })).id;
+    agent = await attestAgent(ca, 'web-1');
+    auditor = await adminCredential(ca, 'auditor', 'alice');
+  });
+
+  const mint = async (body: Record<string, unknown>) =>
+    ca.localApp.inject({ method: 'POST', url: '/v1/svids/mint', payload: { spiffeId: `${TD}/ns/minted`, csr: (await newKeyAndCsr()).csr, ...body } });
+
+  const REFUSED_ISSUANCE: ReadonlyArray<readonly [string, () => Promise<Parameters<typeof outcome>[0]>, number, string, string, string]> = [
+    ['a mint with a CSR that is not one', () => mint({ csr: 'not a csr' }), 400, 'invalid_csr', 'operator:local', 'POST /v1/svids/mint'],
+    ['a mint of a reserved identity', () => mint({ spiffeId: `${TD}/meshca/agent/web-9` }), 400, 'reserved_spiffe_id', 'operator:local', 'POST /v1/svids/mint'],
+    ['a mint longer than the maximum lifetime', () => mint({ ttl: '5h' }), 400, 'ttl_exceeds_max', 'operator:local', 'POST /v1/svids/mint'],
+    [
+      "an agent asking for another agent's entry",
+      async () => callCa(ca, agent, 'POST', '/v1/agent/svids', { requests: [{ entryId: otherEntry, csr: (await newKeyAndCsr()).csr }] }),
+      403, 'entry_not_granted', 'agent:web-1', 'POST /v1/agent/svids',
+    ],
+    [
+      'an auditor asking to mint',
+      async () => callCa(ca, auditor, 'POST', '/v1/svids/mint', { spiffeId: `${TD}/ns/minted`, csr: (await newKeyAndCsr()).csr }),
+      403, 'forbidden', 'auditor:alice', 'POST /v1/svids/mint',
+    ],
+  ];
+
+  it.each(REFUSED_ISSUANCE)('fail/%s appends issuance.refused with reason %s', async (_name, send, status, reason, actor, route) => {
+    const head = headOf(ca);
+    const res = outcome(await send());
+    expect({ status: res.status, code: res.code }).toEqual({ status, code: reason });
+    expect(await eventsAfter(ca, head)).toEqual([
+      { type: 'issuance.refused', actor, data: { route, ip: '127.0.0.1', reason, message: res.message } },
+    ]);
+  });
+
+  const FAILED_AUTHENTICATION: ReadonlyArray<readonly [string, () => Promise<HttpAnswer>, string, string]> = [
+    ['no client certificate', () => callCa(ca, undefined, 'GET', '/v1/certificates'), 'unauthenticated', 'GET /v1/certificates'],
+    ['a certificate from a foreign CA', async () => callCa(ca, await foreignCredential(), 'POST', '/v1/agent/renew', { csr: 'x' }), 'certificate_untrusted', 'POST /v1/agent/renew'],
+    ['an expired certificate', async () => callCa(ca, await expiredCredential(ca, `${TD}/meshca/admin/auditor/old`), 'GET', '/v1/audit/events'), 'certificate_expired', 'GET /v1/audit/events'],
+    ['an unknown join token', async () => callCa(ca, undefined, 'POST', '/v1/agent/attest', { token: `mcjt_${'B'.repeat(43)}`, csr: (await newKeyAndCsr()).csr }), 'invalid_token', 'POST /v1/agent/attest'],
+  ];
+
+  it.each(FAILED_AUTHENTICATION)('fail/%s: 401 appends auth.failed with reason %s', async (_name, send, reason, route) => {
+    const head = headOf(ca);
+    const res = outcome(await send());
+    expect({ status: res.status, code: res.code }).toEqual({ status: 401, code: reason });
+    expect(await eventsAfter(ca, head)).toEqual([{ type: 'auth.failed', actor: 'anonymous', data: { route, ip: '127.0.0.1', reason } }]);
+  });
+
+  it('pass/the unknown join token itself is not written to the audit log', async () => {
+    const token = `mcjt_${'C'.repeat(43)}`;
+    const head = headOf(ca);
+    expect((await callCa(ca, undefined, 'POST', '/v1/agent/attest', { token, csr: (await newKeyAndCsr()).csr })).status).toBe(401);
+    const events = await eventsAfter(ca, head);
+    expect(events.map((e) => e.type)).toEqual(['auth.failed']);
+    expect(JSON.stringify(events)).not.toContain(token);
+  });
+
+  it.each([
+    ['a refused read (bad limit)', () => ca.localApp.inject({ method: 'GET', url: '/v1/certificates?limit=0' }), 400],
+    ['an unknown route', () => ca.localApp.inject({ method: 'GET', url: '/v1/nothing-here' }), 404],
+    ['evicting an agent that never attested', () => ca.localApp.inject({ method: 'POST', url: '/v1/agents/web-404/evict' }), 404],
+  ])('pass/%s appends nothing', async (_name, send, status) => {
+    const head = headOf(ca);
+    expect((await send()).statusCode).toBe(status);
+    expect(await eventsAfter(ca, head)).toEqual([]);
+  });
+});
+
+/** A pino destination that keeps every line written to it. */
+class MemoryLog implements DestinationStream {
+  readonly chunks: string[] = [];
+
+  write(chunk: string): void {
+    this.chunks.push(chunk);
+  }
+
+  text(): string {
+    return this.chunks.join('');
+  }
+
+  lines(): Array<Record<string, any>> {
+    return this.text().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>);
+  }
+}
+
+describe('the CA log', () => {
+  const passphrase = 'correct horse battery staple 61d2';
+  const log = new MemoryLog();
+  const logger = createLogger('trace', log);
+  const secrets: string[] = [passphrase];
+  let dataDir: string;
+
+  async function start(config: ReturnType<typeof testConfig>): Promise<TestCa> {
+    const running: RunningCa = await startCa(config, logger, { schedules: 'off' });
+    cleanupLater(() => running.close());
+    const bundle = await running.localApp.inject({ method: 'GET', url: '/v1/bundle.pem' });
+    return { ...running, config, url: `https://127.0.0.1:${running.address.port}`, bundlePem: bundle.body };
+  }
+
+  beforeAll(async () => {
+    const config = testConfig({}, { MESHCA_KEY_PASSPHRASE: passphrase });
+    dataDir = config.dataDir;
+    expect(config.keyPassphrase).toBe(passphrase);
+    let ca = await start(config);
+
+    // A flow that handles every kind of secret: join tokens, CA keys under a passphrase, workload keys.
+    const entry = await asOperator(ca, 'POST', '/v1/entries', { agent: 'web-1', spiffeId: `${TD}/ns/web` });
+    const token = await joinToken(ca, 'web-1');
+    secrets.push(token);
+    const { keyPem, csr } = await newKeyAndCsr();
+    secrets.push(keyPem);
+    const attested = await callCa(ca, undefined, 'POST', '/v1/agent/attest', { token, csr });
+    expect(attested.status).toBe(200);
+    const agent = { keyPem, chainPem: attested.body.svid.svid as string };
+    expect((await callCa(ca, undefined, 'POST', '/v1/agent/attest', { token, csr })).status).toBe(401); // the token again, refused
+    const workload = await newKeyAndCsr();
+    secrets.push(workload.keyPem);
+    expect((await callCa(ca, agent, 'POST', '/v1/agent/svids', { requests: [{ entryId: entry.id, csr: workload.csr }] })).status).toBe(200);
+    await ca.localApp.inject({ method: 'GET', url: '/v1/certificates', headers: { authorization: `Bearer ${token}` } });
+    await ca.core.audit.checkpoint();
+    await ca.tick();
+
+    // Restarting unlocks the CA keys with the passphrase.
+    await ca.close();
+    ca = await start(config);
+    secrets.push(await joinToken(ca, 'web-2'));
+    const minted = await ca.localApp.inject({ method: 'POST', url: '/v1/svids/mint', payload: { spiffeId: `${TD}/ns/minted`, csr: (await newKeyAndCsr()).csr } });
+    expect(minted.statusCode).toBe(200);
+  });
+
+  it('pass/CA keys are encrypted at rest under the passphrase (so the flow handled it)', () => {
+    const keys = readdirSync(join(dataDir, 'keys')).filter((f) => f.endsWith('.pem'));
+    expect(keys.length).toBeGreaterThanOrEqual(2);
+    for (const file of keys) expect(readFileSync(join(dataDir, 'keys', file), 'utf8')).toMatch(/^-----BEGIN ENCRYPTED PRIVATE KEY-----\n/);
+  });
+
+  it('pass/no join token, passphrase or private key appears anywhere in the log', () => {
+    const text = log.text();
+    expect(log.lines().filter((l) => l.msg === 'meshca CA listening')).toHaveLength(2);
+    expect(log.lines().some((l) => l.level === 10 || l.level === 20 || l.level === 30)).toBe(true);
+    for (const secret of secrets) expect(text).not.toContain(secret);
+    expect(text).not.toMatch(/PRIVATE KEY/);
+    expect(text).not.toContain('Bearer');
+  });
+
+  it('pass/the audit log does not hold the passphrase either', () => {
+    const db = new Database(join(dataDir, 'meshca.db'), { readonly: true });
+    try {
+      const events = eventRows(db);
+      expect(JSON.stringify(events)).not.toContain(passphrase);
+      expect(events.filter((e) => e.type === 'ca.started').map((e) => JSON.parse(e.data).keysEncrypted)).toEqual([true, true]);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('pass/every request log line carries a reqId, shared by the lines of one request', () => {
+    const requestLines = log.lines().filter((l) => 'req' in l || 'res' in l || /^request /.test(String(l.msg)) || l.msg === 'incoming request');
+    expect(requestLines.length).toBeGreaterThan(20);
+    for (const line of requestLines) expect(line.reqId, JSON.stringify(line)).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    const incoming = requestLines.filter((l) => l.msg === 'incoming request').map((l) => l.reqId);
+    const completed = requestLines.filter((l) => l.msg === 'request completed').map((l) => l.reqId);
+    expect(new Set(incoming).size).toBe(incoming.length);
+    expect([...completed].sort()).toEqual([...incoming].sort());
+    expect(requestLines.filter((l) => l.msg === 'request refused').every((l) => incoming.includes(l.reqId))).toBe(true);
+  });
+
+  it('pass/secret fields are censored at the top level, nested one and two levels down, and inside arrays', () => {
+    const fields = ['token', 'joinToken', 'passphrase', 'keyPassphrase', 'privateKey', 'keyPem', 'key', 'authorization'];
+    const marked = (where: string) => Object.fromEntries(fields.map((f) => [f, `secret-${where}-${f}-83f1`]));
+    const before = log.chunks.length;
+    logger.info({ ...marked('top'), nested: { ...marked('one'), deeper: marked('two') }, kept: 'visible' }, 'direct');
+    logger.child({ component: 'test' }).warn({ request: { token: 'secret-child-token-83f1' } }, 'from a child');
+    logger.info({ requests: [{ token: 'secret-array-token-83f1', entryId: 'e-1' }] }, 'a batch');
+
+    const written = log.chunks.slice(before).join('');
+    expect(written).not.toContain('83f1');
+    const [direct, child, batch] = log.lines().slice(-3);
+    const censored = Object.fromEntries(fields.map((f) => [f, '[redacted]']));
+    expect(direct).toMatchObject({ msg: 'direct', kept: 'visible', ...censored, nested: { ...censored, deeper: censored } });
+    expect(child).toMatchObject({ msg: 'from a child', component: 'test', request: { token: '[redacted]' } });
+    expect(batch).toMatchObject({ msg: 'a batch', requests: [{ token: '[redacted]', entryId: 'e-1' }] });
+  });
+});
