@@ -125,10 +125,16 @@ export class AgentService {
   }
 
   /**
-   * Refuses a caller whose credential was revoked or whose agent was evicted
-   * or banned since it connected. Runs on every request.
+   * Refuses a caller whose certificate this CA did not issue (a forgery made
+   * with a stolen intermediate key has an unknown serial, or a known serial
+   * with another key), was revoked, or whose agent was evicted or banned since
+   * it connected. Runs on every request.
    */
-  async checkStanding(caller: Caller, serial: string): Promise<void> {
+  async checkStanding(caller: Caller, serial: string, publicKeySha256: string): Promise<void> {
+    const record = await this.deps.store.credential(serial);
+    if (!record || record.publicKeySha256 !== publicKeySha256) {
+      throw new UnauthenticatedError('certificate_untrusted', 'the client certificate was not issued by this CA');
+    }
     if (caller.role === 'agent') {
       const agent = await this.deps.store.getAgent(caller.name);
       if (!agent || agent.status === 'evicted') {
@@ -137,7 +143,7 @@ export class AgentService {
       if (agent.status === 'banned') throw new ForbiddenError('agent_banned', `agent ${caller.name} is banned`);
       this.seen.set(caller.name, nowSeconds(this.deps.clock));
     }
-    if (await this.deps.store.isRevoked(serial)) throw new UnauthenticatedError('certificate_revoked', 'the client certificate was revoked');
+    if (record.revoked) throw new UnauthenticatedError('certificate_revoked', 'the client certificate was revoked');
   }
 
   async flushSeen(): Promise<void> {

@@ -67,6 +67,7 @@ export async function mintAuthority(
     createdAt: now,
     activatedAt: state === 'active' ? now : null,
     retiredAt: null,
+    taintedAt: null,
   };
   return { record, facts, signer };
 }
@@ -127,10 +128,11 @@ export async function importAuthority(
   }
   const x509 = facts.x509;
   const bad = (why: string) => new InvalidInputError('invalid_request', `the imported ${kind} certificate ${why}`);
-  if (!facts.isCa) throw bad('is not a CA certificate (basicConstraints cA is not set)');
+  if (!facts.isCa) throw bad('is not a CA certificate (it needs basicConstraints cA=true and keyUsage keyCertSign)');
   if (now < facts.notBefore || now >= facts.notAfter) throw bad(`is not valid now (valid ${x509.validFrom} to ${x509.validTo})`);
   if (kind === 'root' && !(x509.checkIssued(x509) && x509.verify(x509.publicKey))) throw bad('is not self-signed');
   if (kind === 'intermediate') {
+    if (x509.checkIssued(x509)) throw bad('is self-signed: import it as a root (--import-root-cert), not as an intermediate');
     const chain = (imported.chainDer ?? []).map((d) => readCertificate(d).x509);
     let child = x509;
     for (const link of chain) {
@@ -170,6 +172,7 @@ export async function importAuthority(
     createdAt: now,
     activatedAt: state === 'active' ? now : null,
     retiredAt: null,
+    taintedAt: null,
   };
   return { record, facts, signer };
 }
@@ -191,6 +194,7 @@ export function upstreamRoot(certDer: Buffer, now: number): LoadedAuthority {
       createdAt: now,
       activatedAt: now,
       retiredAt: null,
+      taintedAt: null,
     },
     facts,
     signer: null,

@@ -170,8 +170,9 @@ export class AuthorityManager {
   }
 
   /**
-   * Takes an intermediate out of use at once (its SVIDs are to be revoked by
-   * the caller): an active one is replaced by the prepared next one or a new one.
+   * Taints an intermediate: it stops signing at once (an active one is replaced
+   * by the prepared next one or a new one) and its parent's CRL revokes it. The
+   * caller revokes the SVIDs it signed.
    */
   retireIntermediateNow(id: string, by: string): Promise<LoadedAuthority> {
     return this.serialized(async () => {
@@ -188,11 +189,9 @@ export class AuthorityManager {
         changes.push(next);
         events.push(prepared ? moved(next, 'active', by) : created(next, by));
       }
-      if (target.record.state !== 'retired') {
-        const retired = transition(target, 'retired', now);
-        changes.push(retired);
-        events.push(moved(retired, 'retired', by, { tainted: true }));
-      }
+      const tainted = transition(target, 'retired', now);
+      changes.push({ ...tainted, record: { ...tainted.record, retiredAt: target.record.retiredAt ?? now, taintedAt: now } });
+      events.push({ type: 'authority.tainted', actor: by, data: { id, kind: 'intermediate', wasState: target.record.state } });
       await this.commit(changes, this.set.bundleSequence, events);
       return this.set.byId(id)!;
     });

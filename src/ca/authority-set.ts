@@ -30,12 +30,18 @@ export class AuthoritySet {
   }
 
   /**
-   * The root that signs new intermediates: the most recently activated active
-   * root. During a root rotation the previous root stays active (trusted, in the
-   * bundle) until it is retired, but no longer signs.
+   * The root that signs new intermediates: the parent of the active
+   * intermediate (else the most recently activated active root). During a root
+   * rotation the previous root stays active (trusted, in the bundle) until it is
+   * retired, but no longer signs.
    */
   signingRoot(): LoadedAuthority | undefined {
-    return this.ofKind('root', 'active').sort((a, b) => (b.record.activatedAt ?? 0) - (a.record.activatedAt ?? 0))[0];
+    const roots = this.ofKind('root', 'active');
+    // The active intermediate's parent, when meshca made it: exact even when two roots were activated in the same second.
+    const parentId = this.activeIntermediate()?.record.parentId;
+    const parent = roots.find((r) => r.record.id === parentId);
+    if (parent) return parent;
+    return roots.sort((a, b) => (b.record.activatedAt ?? 0) - (a.record.activatedAt ?? 0))[0];
   }
 
   /** Active roots other than the signing one: superseded, still trusted until retired. */

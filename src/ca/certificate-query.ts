@@ -69,7 +69,8 @@ export type RevocationSelector =
   | { readonly serial: string }
   | { readonly spiffeId: SpiffeId }
   | { readonly agent: AgentName }
-  | { readonly issuerId: string };
+  /** Everything an authority issued; agents' own SVIDs are kept when `exceptAgentSvids` (they are matched to records on every use). */
+  | { readonly issuerId: string; readonly exceptAgentSvids?: boolean };
 
 export interface RevocationStore {
   /** Marks every matching unexpired, unrevoked certificate revoked, with its audit event, in one transaction. */

@@ -8,7 +8,7 @@
  */
 import { nowSeconds, type Clock } from '../time/clock.js';
 import type { Duration } from '../time/duration.js';
-import { signCrl } from '../x509/crl.js';
+import { signCrl, type RevokedEntry } from '../x509/crl.js';
 import { encodePem } from '../x509/pem.js';
 import type { AuthoritySet } from './authority-set.js';
 import type { RevocationStore } from './certificate-query.js';
@@ -23,7 +23,9 @@ export interface CrlSet {
 
 export class CrlService {
   private current: CrlSet | undefined;
-  private building: Promise<CrlSet> | undefined;
+  private building: { readonly generation: number; readonly set: Promise<CrlSet> } | undefined;
+  /** Bumped by every invalidation: a set built under an older generation is never cached or shared. */
+  private generation = 0;
 
   constructor(
     private readonly deps: { authorities: { current(): AuthoritySet }; store: RevocationStore; clock: Clock },
@@ -32,16 +34,24 @@ export class CrlService {
 
   /** Marks the CRLs stale; the next request regenerates them. */
   invalidate(): void {
+    this.generation++;
     this.current = undefined;
   }
 
   async crls(): Promise<CrlSet> {
     const now = nowSeconds(this.deps.clock);
     if (this.current && now < this.current.thisUpdate + Math.floor(this.validity / 2)) return this.current;
-    // Concurrent requests share one generation.
-    this.building ??= this.generate(now).finally(() => (this.building = undefined));
-    const generated = await this.building;
-    this.current = generated;
+    const generation = this.generation;
+    // Concurrent requests share one generation, unless a revocation came in since it started.
+    if (this.building?.generation !== generation) {
+      const set = this.generate(now);
+      this.building = { generation, set };
+      void set.finally(() => {
+        if (this.building?.set === set) this.building = undefined;
+      }).catch(() => undefined);
+    }
+    const generated = await this.building.set;
+    if (this.generation === generation) this.current = generated;
     return generated;
   }
 
@@ -60,7 +70,7 @@ export class CrlService {
             thisUpdate: now,
             nextUpdate: Math.min(now + this.validity, a.record.notAfter),
             crlNumber,
-            revoked: await this.deps.store.revokedUnexpired(a.record.id, now),
+            revoked: [...taintedChildren(set, a.record.id, now), ...(await this.deps.store.revokedUnexpired(a.record.id, now))],
           },
           a.signer,
         ),
@@ -69,4 +79,11 @@ export class CrlService {
     const pem = [...byIssuer.values()].map((der) => encodePem('X509 CRL', der)).join('');
     return { byIssuer, pem, thisUpdate: now };
   }
+}
+
+/** Intermediates an authority signed that were tainted: its CRL revokes them, so nothing under them verifies. */
+function taintedChildren(set: AuthoritySet, parentId: string, now: number): RevokedEntry[] {
+  return set.authorities
+    .filter((a) => a.record.parentId === parentId && a.record.taintedAt !== null && a.record.notAfter > now)
+    .map((a) => ({ serial: a.facts.serialHex, revokedAt: a.record.taintedAt!, reason: 'cACompromise' }));
 }

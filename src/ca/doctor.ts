@@ -25,7 +25,10 @@ export interface DoctorInput {
 /** Time the scheduler has to prepare the next intermediate after its due time before doctor calls it behind. */
 const ROTATION_GRACE = 300;
 
-const days = (s: number) => `${(s / 86400).toFixed(s < 86400 ? 2 : 0)} days`;
+const days = (s: number) => {
+  const n = (s / 86400).toFixed(s < 86400 ? 2 : 0);
+  return `${n} ${n === "1" ? "day" : "days"}`;
+};
 const iso = (s: number) => new Date(s * 1000).toISOString();
 
 export function diagnose(input: DoctorInput): Finding[] {

@@ -30,6 +30,8 @@ export interface AuthorityRecord {
   readonly createdAt: number;
   readonly activatedAt: number | null;
   readonly retiredAt: number | null;
+  /** Set when an operator tainted it: its parent's CRL then revokes it. */
+  readonly taintedAt: number | null;
 }
 
 export type CertificateKind = 'workload' | 'agent' | 'admin' | 'server' | 'mint';

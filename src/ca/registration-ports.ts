@@ -35,6 +35,9 @@ export interface RegistrationStore {
   getEntry(id: string): Promise<EntryRecord | undefined>;
   listEntries(filter: { agent?: string }): Promise<EntryRecord[]>;
 
-  /** Revocation state of a certificate, for per-request authentication. */
-  isRevoked(serial: string): Promise<boolean>;
+  /**
+   * What the CA recorded of a certificate it issued, for per-request
+   * authentication; undefined when it never issued that serial.
+   */
+  credential(serial: string): Promise<{ readonly publicKeySha256: string; readonly revoked: boolean } | undefined>;
 }

@@ -14,7 +14,7 @@ export class RevocationService {
 
   async revoke(selector: RevocationSelector, reason: RevocationReason, by: string): Promise<number> {
     const at = nowSeconds(this.deps.clock);
-    const described = Object.fromEntries(Object.entries(selector).map(([k, v]) => [k, String(v)]));
+    const described = Object.fromEntries(Object.entries(selector).map(([k, v]) => [k, typeof v === 'boolean' ? v : String(v)]));
     const count = await this.deps.store.revoke(selector, at, reason, (n) => ({
       type: 'certificates.revoked',
       actor: by,
@@ -24,9 +24,15 @@ export class RevocationService {
     return count;
   }
 
-  /** Retires the intermediate now (activating the next one) and revokes everything it signed. */
+  /**
+   * Retires the intermediate now (activating the next one), has its parent's
+   * CRL revoke it, and revokes every SVID it signed. Agents keep their own SVID
+   * long enough to renew it under the next intermediate: the CA matches every
+   * agent certificate to its issuance record, so one forged with the tainted key
+   * is refused anyway.
+   */
   async taint(intermediateId: string, by: string): Promise<number> {
     await this.deps.manager.retireIntermediateNow(intermediateId, by);
-    return this.revoke({ issuerId: intermediateId }, 'cACompromise', by);
+    return this.revoke({ issuerId: intermediateId, exceptAgentSvids: true }, 'cACompromise', by);
   }
 }

@@ -58,7 +58,7 @@ export async function startListeners(
       authenticate: tlsAuthenticator({
         trustDomain: config.trustDomain,
         clock: deps.clock,
-        standing: (caller, serial) => core.agents.checkStanding(caller, serial),
+        standing: (caller, serial, keyHash) => core.agents.checkStanding(caller, serial, keyHash),
       }),
     });
     closers.push(() => tlsApp.close());

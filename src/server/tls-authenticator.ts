@@ -6,7 +6,7 @@
  */
 import type { FastifyRequest } from 'fastify';
 import type { TLSSocket } from 'node:tls';
-import type { X509Certificate } from 'node:crypto';
+import { createHash, type X509Certificate } from 'node:crypto';
 import type { Caller } from '../ca/caller.js';
 import { RESERVED_SEGMENT } from '../ca/reserved-ids.js';
 import { UnauthenticatedError } from '../errors.js';
@@ -17,11 +17,13 @@ import type { Authenticator } from './access-control.js';
 import type { Authentication } from './request-context.js';
 
 /** Decides whether an authenticated caller is still in good standing; throws a 401/403 error if not. */
-export type StandingCheck = (caller: Caller, serial: string) => Promise<void>;
+export type StandingCheck = (caller: Caller, serial: string, publicKeySha256: string) => Promise<void>;
 
 interface PeerIdentity {
   readonly caller: Caller;
   readonly serial: string;
+  /** Hex SHA-256 of the certificate's SubjectPublicKeyInfo, matched against the issuance record. */
+  readonly publicKeySha256: string;
   readonly notAfterMs: number;
 }
 
@@ -63,7 +65,7 @@ export function tlsAuthenticator(deps: { trustDomain: TrustDomain; clock: Clock;
     if (deps.clock.nowMs() >= peer.notAfterMs) {
       return anonymous(new UnauthenticatedError('certificate_expired', 'the client certificate has expired'));
     }
-    await deps.standing(peer.caller, peer.serial);
+    await deps.standing(peer.caller, peer.serial, peer.publicKeySha256);
     return { caller: peer.caller };
   };
 }
@@ -86,6 +88,7 @@ function classify(socket: TLSSocket, cert: X509Certificate, trustDomain: TrustDo
   if (!id.memberOf(trustDomain)) {
     return new UnauthenticatedError('certificate_untrusted', `the client certificate is from trust domain ${id.trustDomain.name}`);
   }
-  const serial = cert.serialNumber.toLowerCase();
-  return { caller: callerForSpiffeId(id, serial), serial, notAfterMs: Date.parse(cert.validTo) };
+  const serial = cert.serialNumber.toLowerCase().replace(/^(00)+(?=.)/, '');
+  const publicKeySha256 = createHash('sha256').update(cert.publicKey.export({ type: 'spki', format: 'der' })).digest('hex');
+  return { caller: callerForSpiffeId(id, serial), serial, publicKeySha256, notAfterMs: Date.parse(cert.validTo) };
 }

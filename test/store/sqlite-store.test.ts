@@ -89,6 +89,7 @@ function authority(id: string, state: AuthorityRecord['state']): AuthorityRecord
     createdAt: 1_000,
     activatedAt: state === 'active' ? 1_000 : null,
     retiredAt: null,
+    taintedAt: null,
   };
 }
 

@@ -18,6 +18,7 @@ interface AuthorityRow {
   created_at: number;
   activated_at: number | null;
   retired_at: number | null;
+  tainted_at: number | null;
 }
 
 export class SqliteAuthorityStore implements AuthorityJournal {
@@ -38,10 +39,11 @@ export class SqliteAuthorityStore implements AuthorityJournal {
 
   async applyAuthorityChange(change: AuthorityChange): Promise<void> {
     const upsert = this.db.prepare(`INSERT INTO authorities
-      (id, kind, state, parent_id, cert_der, upstream_chain, not_before, not_after, key_ref, created_at, activated_at, retired_at)
-      VALUES (@id, @kind, @state, @parentId, @certDer, @upstreamChain, @notBefore, @notAfter, @keyRef, @createdAt, @activatedAt, @retiredAt)
+      (id, kind, state, parent_id, cert_der, upstream_chain, not_before, not_after, key_ref, created_at, activated_at, retired_at, tainted_at)
+      VALUES (@id, @kind, @state, @parentId, @certDer, @upstreamChain, @notBefore, @notAfter, @keyRef, @createdAt, @activatedAt, @retiredAt,
+        @taintedAt)
       ON CONFLICT (id) DO UPDATE SET state = excluded.state, activated_at = excluded.activated_at, retired_at = excluded.retired_at,
-        upstream_chain = excluded.upstream_chain`);
+        tainted_at = excluded.tainted_at`);
     this.db.transaction(() => {
       const at = nowSeconds(this.clock);
       for (const a of change.upserts) {
@@ -67,5 +69,6 @@ function toAuthority(row: AuthorityRow): AuthorityRecord {
     createdAt: row.created_at,
     activatedAt: row.activated_at,
     retiredAt: row.retired_at,
+    taintedAt: row.tainted_at,
   };
 }

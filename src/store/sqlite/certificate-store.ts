@@ -155,10 +155,11 @@ export class SqliteCertificateStore implements IssuanceLedger, CertificateCatalo
       : 'spiffeId' in selector ? ['spiffe_id', selector.spiffeId.toString()]
       : 'agent' in selector ? ['agent', selector.agent]
       : ['issuer_id', selector.issuerId];
+    const keepAgents = 'issuerId' in selector && selector.exceptAgentSvids ? " AND kind != 'agent'" : '';
     let count = 0;
     this.db.transaction(() => {
       count = this.db
-        .prepare(`UPDATE certificates SET revoked_at = ?, revocation_reason = ? WHERE ${column} = ? AND revoked_at IS NULL AND not_after > ?`)
+        .prepare(`UPDATE certificates SET revoked_at = ?, revocation_reason = ? WHERE ${column} = ? AND revoked_at IS NULL AND not_after > ?${keepAgents}`)
         .run(at, reason, value, at).changes;
       this.audit.append(event(count), at);
     })();

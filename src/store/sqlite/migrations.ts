@@ -110,4 +110,8 @@ export const MIGRATIONS: readonly string[] = [
   `
   INSERT INTO ca_state (name, value) VALUES ('crl_number', 0);
   `,
+  // 5: tainted authorities, revoked in their parent's CRL
+  `
+  ALTER TABLE authorities ADD COLUMN tainted_at INTEGER;
+  `,
 ];

@@ -182,9 +182,13 @@ export class SqliteRegistrationStore implements RegistrationStore {
     return Object.fromEntries(rows.map((r) => [r.status, r.n]));
   }
 
-  async isRevoked(serial: string): Promise<boolean> {
-    const row = this.db.prepare<[string], { revoked_at: number | null }>('SELECT revoked_at FROM certificates WHERE serial = ?').get(serial);
-    return row?.revoked_at != null;
+  async credential(serial: string): Promise<{ publicKeySha256: string; revoked: boolean } | undefined> {
+    const row = this.db
+      .prepare<[string], { public_key_sha256: string; revoked_at: number | null }>(
+        'SELECT public_key_sha256, revoked_at FROM certificates WHERE serial = ?',
+      )
+      .get(serial);
+    return row && { publicKeySha256: row.public_key_sha256, revoked: row.revoked_at !== null };
   }
 
   private upsertAgent(a: AgentRecord): void {

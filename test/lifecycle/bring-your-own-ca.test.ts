@@ -1,0 +1,222 @@
+/**
+ * Bring your own CA: a first start on a root made with openssl
+ * (--import-root-cert/--import-root-key), or on an intermediate signed by an
+ * organisation's root whose key meshca never sees (--import-intermediate-*,
+ * --import-trust-bundle). SVIDs must chain to the operator's root and pass
+ * the independent conformance check; an imported intermediate is never
+ * rotated, and doctor says when it must be replaced.
+ */
+import { X509Certificate } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/config/options.js';
+import { prepareAt, activateAt } from '../../src/ca/rotation.js';
+import { runMeshca } from '../support/cli.js';
+import { svidCheck } from '../support/conformance.js';
+import { authorityRows, clockNearNow, startLifecycleCa, type LifecycleCa } from '../support/lifecycle-ca.js';
+import { selfSigned, signedCa, verify, type KeyPairFiles } from '../support/openssl-pki.js';
+import { mintSvid, writeCredential } from '../support/svids.js';
+import { tempDir } from '../support/temp-dir.js';
+import { testConfig } from '../support/test-ca.js';
+
+const WEB = 'spiffe://example.org/ns/prod/sa/web';
+const EX_CONFIG = 78;
+
+interface Pki {
+  /** A root for --import-root-cert. */
+  readonly byoRoot: KeyPairFiles;
+  /** The organisation's root (its key stays with the organisation) and a six-day intermediate it signed. */
+  readonly orgRoot: KeyPairFiles;
+  readonly orgIntermediate: KeyPairFiles;
+  /** Neither a CA nor related to anything above. */
+  readonly leafLike: KeyPairFiles;
+}
+
+const pki = {} as { -readonly [K in keyof Pki]: Pki[K] };
+const der = (file: string) => new X509Certificate(readFileSync(file)).raw;
+
+beforeAll(() => {
+  const dir = tempDir('byo');
+  pki.byoRoot = selfSigned(dir, 'byo-root', { days: 3650 });
+  pki.orgRoot = selfSigned(dir, 'org-root', { days: 3650 });
+  pki.orgIntermediate = signedCa(dir, 'org-intermediate', pki.orgRoot, { days: 6 });
+  pki.leafLike = selfSigned(dir, 'leaf-like', { extensions: ['basicConstraints=critical,CA:FALSE'] });
+});
+
+const importRoot = (root: KeyPairFiles = pki.byoRoot) => ({ 'import-root-cert': root.cert, 'import-root-key': root.key });
+const importIntermediate = (o: { cert?: string; key?: string; bundle?: string } = {}) => ({
+  'import-intermediate-cert': o.cert ?? pki.orgIntermediate.cert,
+  'import-intermediate-key': o.key ?? pki.orgIntermediate.key,
+  'import-trust-bundle': o.bundle ?? pki.orgRoot.cert,
+});
+
+async function bundleRoots(ca: LifecycleCa): Promise<Buffer[]> {
+  const doc = (await ca.localApp.inject({ method: 'GET', url: '/v1/bundle' })).json<{ keys: Array<{ x5c: string[] }> }>();
+  return doc.keys.map((k) => Buffer.from(k.x5c[0]!, 'base64'));
+}
+
+/** Mints an SVID, installs it as an agent would and runs the conformance checker on it. */
+async function mintAndCheck(ca: LifecycleCa) {
+  const svid = await mintSvid(ca.localApp, WEB);
+  const dir = tempDir('svid');
+  writeCredential(dir, svid);
+  const check = svidCheck(dir, ['--trust-domain', 'example.org', '--spiffe-id', WEB]);
+  expect(check.ok, check.output).toBe(true);
+  return svid;
+}
+
+async function doctor(ca: LifecycleCa) {
+  return (await ca.localApp.inject({ method: 'GET', url: '/v1/doctor' })).json<{ ok: boolean; findings: Array<{ status: string; check: string; message: string }> }>();
+}
+
+describe('first start with --import-root-cert/--import-root-key', () => {
+  it('pass/the bundle is that root, the intermediate meshca makes chains to it, SVIDs pass the conformance check', async () => {
+    const clock = clockNearNow();
+    const ca = await startLifecycleCa(importRoot(), clock);
+    const root = der(pki.byoRoot.cert);
+    expect(await bundleRoots(ca)).toEqual([root]);
+    const set = ca.manager.current();
+    expect(set.signingRoot()!.record.certDer).toEqual(root);
+    expect(set.activeIntermediate()!.record.parentId).toBe(set.signingRoot()!.record.id);
+
+    const svid = await mintAndCheck(ca);
+    expect(verify({ trusted: readFileSync(pki.byoRoot.cert, 'utf8'), untrusted: svid.chain[1]!.toString(), leaf: svid.chain[0]!.toString(), at: clock.nowSeconds() }).code).toBe(0);
+
+    // meshca holds the root's key now, so it rotates its intermediates as usual.
+    const first = set.activeIntermediate()!.record;
+    clock.set(prepareAt(first) * 1000);
+    await ca.tick();
+    expect(ca.manager.current().ofKind('intermediate', 'prepared')).toHaveLength(1);
+  });
+
+  it('pass/the import options apply only to the first start: a restart with another root keeps the imported one', async () => {
+    const clock = clockNearNow();
+    const first = await startLifecycleCa(importRoot(), clock);
+    const rows = authorityRows(first.store.db);
+    await first.close();
+    const again = await startLifecycleCa({ ...importRoot(pki.orgRoot), 'data-dir': first.config.dataDir }, clock);
+    expect(authorityRows(again.store.db)).toEqual(rows);
+    expect(await bundleRoots(again)).toEqual([der(pki.byoRoot.cert)]);
+  });
+});
+
+describe('first start with --import-intermediate-cert/--import-intermediate-key/--import-trust-bundle', () => {
+  it('pass/SVIDs are signed by that intermediate and chain to the organisation\'s root, which meshca holds no key for', async () => {
+    const clock = clockNearNow();
+    const ca = await startLifecycleCa(importIntermediate(), clock);
+    const intermediate = der(pki.orgIntermediate.cert);
+    expect(await bundleRoots(ca)).toEqual([der(pki.orgRoot.cert)]);
+    expect(ca.manager.current().activeIntermediate()!.record.certDer).toEqual(intermediate);
+
+    const svid = await mintAndCheck(ca);
+    expect(svid.chain.map((c) => c.raw)).toEqual([svid.chain[0]!.raw, intermediate]);
+    const listed = (await ca.localApp.inject({ method: 'GET', url: '/v1/authorities' })).json<{ authorities: Array<{ kind: string; state: string; keyHeld: boolean; signing: boolean }> }>();
+    expect(listed.authorities.map((a) => [a.kind, a.state, a.keyHeld, a.signing]).sort()).toEqual([
+      ['intermediate', 'active', true, true],
+      ['root', 'active', false, true],
+    ]);
+    // Only the intermediate's key is in custody.
+    const keys = readdirSync(join(ca.config.dataDir, 'keys'));
+    expect(keys).toEqual([`${ca.manager.current().activeIntermediate()!.record.id}.key.pem`]);
+  });
+
+  it('pass/ticks never rotate it; doctor fails once it is within its horizon (a sixth of its life), and says to import a new one', async () => {
+    const clock = clockNearNow();
+    const ca = await startLifecycleCa(importIntermediate(), clock);
+    const imported = ca.manager.current().activeIntermediate()!.record;
+    const horizon = Math.floor((imported.notAfter - imported.notBefore) / 6);
+    expect(horizon).toBe(86400);
+    const rows = authorityRows(ca.store.db);
+    expect((await doctor(ca)).ok).toBe(true);
+
+    for (const at of [prepareAt(imported), activateAt(imported) - 1]) {
+      clock.set(at * 1000);
+      await ca.tick();
+      expect(authorityRows(ca.store.db)).toEqual(rows);
+      expect((await doctor(ca)).ok).toBe(true);
+    }
+
+    clock.set((imported.notAfter - horizon) * 1000);
+    await ca.tick();
+    expect(authorityRows(ca.store.db)).toEqual(rows);
+    const report = await doctor(ca);
+    expect(report.ok).toBe(false);
+    expect(report.findings.filter((f) => f.status === 'fail')).toEqual([
+      {
+        status: 'fail',
+        check: 'intermediate expiry',
+        message: expect.stringMatching(/^active intermediate [0-9a-f]{40} expires in 1 day \(.*\): import a new intermediate \(meshca cannot rotate one it did not make\)$/),
+      },
+    ]);
+    const cli = await runMeshca(['doctor', '--data-dir', ca.config.dataDir]);
+    expect(cli.code).toBe(1);
+    expect(cli.stdout).toMatch(/^FAIL {2}intermediate expiry: active intermediate /m);
+
+    // Past its expiry the CA cannot sign, and still does not make one of its own.
+    clock.set(imported.notAfter * 1000);
+    await ca.tick();
+    expect(authorityRows(ca.store.db)).toEqual(rows);
+    expect((await ca.localApp.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(503);
+    expect((await doctor(ca)).findings.find((f) => f.check === 'can sign')!.status).toBe('fail');
+  });
+});
+
+describe('refusals', () => {
+  it.each([
+    { name: 'fail/root certificate without its key', settings: () => ({ 'import-root-cert': pki.byoRoot.cert }), problems: ['--import-root-cert and --import-root-key go together'] },
+    { name: 'fail/root key without its certificate', settings: () => ({ 'import-root-key': pki.byoRoot.key }), problems: ['--import-root-cert and --import-root-key go together'] },
+    {
+      name: 'fail/intermediate certificate without its key',
+      settings: () => ({ 'import-intermediate-cert': pki.orgIntermediate.cert, 'import-trust-bundle': pki.orgRoot.cert }),
+      problems: ['--import-intermediate-cert, --import-intermediate-key and --import-trust-bundle go together'],
+    },
+    {
+      name: 'fail/intermediate without a trust bundle',
+      settings: () => ({ 'import-intermediate-cert': pki.orgIntermediate.cert, 'import-intermediate-key': pki.orgIntermediate.key }),
+      problems: ['--import-intermediate-cert, --import-intermediate-key and --import-trust-bundle go together'],
+    },
+    {
+      name: 'fail/an intermediate chain alone',
+      settings: () => ({ 'import-intermediate-chain': pki.orgRoot.cert }),
+      problems: ['--import-intermediate-cert, --import-intermediate-key and --import-trust-bundle go together'],
+    },
+    { name: 'fail/a root and an intermediate together', settings: () => ({ ...importRoot(), ...importIntermediate() }), problems: ['import either a root or an intermediate, not both'] },
+  ])('$name: the configuration is refused', ({ settings, problems }) => {
+    let error: unknown;
+    try {
+      testConfig(settings());
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).problems).toEqual(problems);
+  });
+
+  it('fail/meshca server refuses the configuration (exit 78) before creating anything', async () => {
+    const dataDir = join(tempDir('byo'), 'data');
+    const run = await runMeshca(['server', '--data-dir', dataDir, '--listen', '127.0.0.1:0', ...Object.entries({ ...importRoot(), ...importIntermediate() }).flatMap(([k, v]) => [`--${k}`, v])]);
+    expect(run.code).toBe(EX_CONFIG);
+    expect(run.stderr).toContain('import either a root or an intermediate, not both');
+    expect(existsSync(dataDir)).toBe(false);
+  });
+
+  it.each([
+    { name: 'fail/the root is not a CA', settings: () => importRoot(pki.leafLike), message: 'the imported root certificate is not a CA certificate' },
+    { name: 'fail/the root key is another one', settings: () => ({ 'import-root-cert': pki.byoRoot.cert, 'import-root-key': pki.orgRoot.key }), message: 'the root key does not match its certificate' },
+    { name: 'fail/the intermediate does not chain to the bundle', settings: () => importIntermediate({ bundle: pki.byoRoot.cert }), message: 'the imported intermediate certificate does not chain to a root of the supplied bundle' },
+    { name: 'fail/the intermediate key is another one', settings: () => importIntermediate({ key: pki.byoRoot.key }), message: 'the intermediate key does not match its certificate' },
+    // The organisation's root itself given as the intermediate: meshca would hold the root key and journal one authority under two roles.
+    { name: 'fail/the intermediate is the root of the bundle', settings: () => importIntermediate({ cert: pki.orgRoot.cert, key: pki.orgRoot.key }), message: 'the imported intermediate certificate' },
+  ])('$name: the first start stops, and a corrected start on the same data directory succeeds', async ({ settings, message }) => {
+    const clock = clockNearNow();
+    const dataDir = tempDir('byo');
+    const outcome = await startLifecycleCa({ ...settings(), 'data-dir': dataDir }, clock).then(
+      () => 'the CA started',
+      (err: Error) => err.message,
+    );
+    expect(outcome).toContain(message);
+    const ca = await startLifecycleCa({ ...importRoot(), 'data-dir': dataDir }, clock);
+    expect(await bundleRoots(ca)).toEqual([der(pki.byoRoot.cert)]);
+  });
+});

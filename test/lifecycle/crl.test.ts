@@ -1,0 +1,196 @@
+/**
+ * CRLs as relying parties use them: GET /v1/crl (DER, one issuer) and
+ * /v1/crl.pem (every issuer) are accepted and verified by openssl, list
+ * exactly the revoked unexpired serials of their issuer, are regenerated on
+ * revocation and at half of --crl-validity with an increasing CRL number, never
+ * outlive their issuer, and make `openssl verify -crl_check(_all)` refuse a
+ * revoked leaf.
+ */
+import { X509Certificate } from 'node:crypto';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { RevocationStore } from '../../src/ca/certificate-query.js';
+import { CrlService } from '../../src/ca/crl-service.js';
+import { seconds } from '../../src/time/duration.js';
+import type { RevokedEntry } from '../../src/x509/crl.js';
+import { readCrl, splitCrls, verifyCrl } from '../support/crl-inspect.js';
+import { attestInProcess, clockNearNow, startLifecycleCa } from '../support/lifecycle-ca.js';
+import { verify } from '../support/openssl-pki.js';
+import { crlDer, crlPem, minted, revoke } from '../support/revocations.js';
+import { mintSvid, type Credential as MintedCredential } from '../support/svids.js';
+
+const WEB = 'spiffe://example.org/ns/prod/sa/web';
+const DB = 'spiffe://example.org/ns/prod/sa/db';
+const AGENT = 'node-1';
+
+describe('CRLs', () => {
+  it('pass/GET /v1/crl (DER) and /v1/crl.pem are accepted and verified by openssl and list exactly the revoked unexpired serials of each issuer', async () => {
+    const clock = clockNearNow();
+    const ca = await startLifecycleCa({}, clock);
+    const set = ca.manager.current();
+    const intermediate = set.activeIntermediate()!.record;
+    const root = set.signingRoot()!.record;
+    const a = minted(await mintSvid(ca.localApp, WEB, { ttl: '5m' }));
+    const b = minted(await mintSvid(ca.localApp, WEB, { ttl: '1m' }));
+    const c = minted(await mintSvid(ca.localApp, DB, { ttl: '5m' }));
+    await revoke(ca, { serial: a, reason: 'keyCompromise' });
+    await revoke(ca, { serial: b });
+
+    const der = await crlDer(ca);
+    expect(await crlDer(ca, intermediate.id)).toEqual(der);
+    const view = readCrl(der);
+    expect(view.issuer).toBe(new X509Certificate(intermediate.certDer).subject.replace(/\n/g, ', ').replace(/=/g, ' = '));
+    expect(view.serials.sort()).toEqual([a, b].sort());
+    expect(view.reasons.get(a)).toBe('Key Compromise');
+    expect(view.reasons.has(b)).toBe(false);
+    const verified = verifyCrl(der, intermediate.certDer);
+    expect(verified).toEqual({ code: 0, output: expect.stringContaining('verify OK') });
+    // The check can fail: the root did not sign the intermediate's CRL.
+    expect(verifyCrl(der, root.certDer).output).not.toContain('verify OK');
+
+    // crl.pem holds one CRL per authority with a key: the root's (listing no intermediate) and the intermediate's.
+    const blocks = splitCrls(await crlPem(ca));
+    expect(blocks).toHaveLength(2);
+    const byIssuer = new Map(blocks.map((pem) => [readCrl(pem).issuer, pem]));
+    const rootCrl = [...byIssuer.entries()].find(([issuer]) => issuer.includes('meshca root'))![1];
+    const intermediateCrl = [...byIssuer.entries()].find(([issuer]) => issuer.includes('meshca intermediate'))![1];
+    expect(readCrl(rootCrl).serials).toEqual([]);
+    expect(readCrl(intermediateCrl).serials.sort()).toEqual([a, b].sort());
+    expect(verifyCrl(rootCrl, root.certDer).output).toContain('verify OK');
+    expect(verifyCrl(intermediateCrl, intermediate.certDer).output).toContain('verify OK');
+    expect(readCrl(await crlDer(ca, root.id)).serials).toEqual([]);
+
+    // b expires; the next generation (after another revocation) no longer lists it.
+    clock.advance(61);
+    await revoke(ca, { serial: c });
+    expect(readCrl(await crlDer(ca)).serials.sort()).toEqual([a, c].sort());
+  });
+
+  it('pass/the CRL is cached, regenerated after a revocation and at half of --crl-validity, with an increasing CRL number', async () => {
+    const clock = clockNearNow();
+    const ca = await startLifecycleCa({ 'crl-validity': '1h' }, clock);
+    const t0 = clock.nowSeconds();
+    const first = readCrl(await crlDer(ca));
+    expect([first.lastUpdate, first.nextUpdate]).toEqual([t0, t0 + 3600]);
+
+    const steps: Array<{ name: string; act: () => Promise<unknown>; regenerated: boolean }> = [
+      { name: 'asked again', act: async () => undefined, regenerated: false },
+      { name: 'a second before half validity', act: async () => clock.set((t0 + 1799) * 1000), regenerated: false },
+      { name: 'at half validity', act: async () => clock.set((t0 + 1800) * 1000), regenerated: true },
+      { name: 'a minute later', act: async () => clock.advance(60), regenerated: false },
+      { name: 'after a revocation', act: () => mintSvid(ca.localApp, WEB).then((c) => revoke(ca, { serial: minted(c) })), regenerated: true },
+      { name: 'an agent attested', act: () => attestInProcess(ca, AGENT), regenerated: false },
+      { name: 'after the agent is evicted', act: () => ca.localApp.inject({ method: 'POST', url: `/v1/agents/${AGENT}/evict` }), regenerated: true },
+      { name: 'after an authority change', act: () => ca.localApp.inject({ method: 'POST', url: '/v1/authorities/root/prepare' }), regenerated: true },
+    ];
+    let previous = first;
+    for (const { name, act, regenerated } of steps) {
+      await act();
+      const now = readCrl(await crlDer(ca));
+      if (regenerated) {
+        expect(now.crlNumber, name).toBeGreaterThan(previous.crlNumber);
+        expect([now.lastUpdate, now.nextUpdate], name).toEqual([clock.nowSeconds(), clock.nowSeconds() + 3600]);
+      } else {
+        expect(now, name).toEqual(previous);
+      }
+      previous = now;
+    }
+  });
+
+  const NEXT_UPDATE: ReadonlyArray<{ name: string; settings: Record<string, string>; validity: number; clipped: boolean }> = [
+    { name: 'validity shorter than the intermediate\'s remaining life', settings: { 'crl-validity': '1h' }, validity: 3600, clipped: false },
+    {
+      name: 'validity longer than the intermediate\'s remaining life',
+      settings: { 'crl-validity': '2h', 'intermediate-ttl': '60m', 'svid-max-ttl': '10m', 'svid-ttl': '5m' },
+      validity: 7200,
+      clipped: true,
+    },
+  ];
+
+  it.each(NEXT_UPDATE)('pass/$name: nextUpdate never passes the issuer\'s notAfter', async ({ settings, validity, clipped }) => {
+    const clock = clockNearNow();
+    const ca = await startLifecycleCa(settings, clock);
+    const intermediate = ca.manager.current().activeIntermediate()!.record;
+    const root = ca.manager.current().signingRoot()!.record;
+    clock.advance(600);
+    const now = clock.nowSeconds();
+    const crl = readCrl(await crlDer(ca));
+    expect(crl.nextUpdate).toBe(clipped ? intermediate.notAfter : now + validity);
+    expect(crl.nextUpdate).toBeLessThanOrEqual(intermediate.notAfter);
+    expect(readCrl(await crlDer(ca, root.id)).nextUpdate).toBe(now + validity);
+  });
+
+  describe('openssl verify with crl.pem', () => {
+    const at = { now: 0 };
+    const fixture = {} as { pem: string; intermediateOnly: string; good: MintedCredential; revoked: MintedCredential; bundle: string };
+    beforeAll(async () => {
+      const clock = clockNearNow();
+      const ca = await startLifecycleCa({}, clock);
+      fixture.good = await mintSvid(ca.localApp, WEB);
+      fixture.revoked = await mintSvid(ca.localApp, DB);
+      await revoke(ca, { serial: minted(fixture.revoked), reason: 'keyCompromise' });
+      fixture.pem = await crlPem(ca);
+      fixture.intermediateOnly = splitCrls(fixture.pem).find((b) => readCrl(b).issuer.includes('meshca intermediate'))!;
+      fixture.bundle = ca.bundlePem;
+      at.now = clock.nowSeconds();
+    });
+
+    it.each([
+      { name: 'pass/good leaf, -crl_check', leaf: 'good', crls: 'all', check: 'leaf', error: undefined },
+      { name: 'fail/revoked leaf, -crl_check', leaf: 'revoked', crls: 'all', check: 'leaf', error: 'certificate revoked' },
+      { name: 'pass/good leaf, -crl_check_all with both CRLs', leaf: 'good', crls: 'all', check: 'all', error: undefined },
+      { name: 'fail/revoked leaf, -crl_check_all with both CRLs', leaf: 'revoked', crls: 'all', check: 'all', error: 'certificate revoked' },
+      { name: 'fail/good leaf, -crl_check_all without the root\'s CRL', leaf: 'good', crls: 'intermediate', check: 'all', error: 'unable to get certificate CRL' },
+    ] as const)('$name', ({ leaf, crls, check, error }) => {
+      const cred = fixture[leaf];
+      const run = verify({
+        trusted: fixture.bundle,
+        untrusted: cred.chain[1]!.toString(),
+        leaf: cred.chain[0]!.toString(),
+        at: at.now,
+        crls: crls === 'all' ? fixture.pem : fixture.intermediateOnly,
+        crlCheck: check,
+      });
+      expect(run.code === 0, run.output).toBe(error === undefined);
+      expect(run.output).toContain(error ?? ': OK');
+    });
+  });
+});
+
+describe('CrlService', () => {
+  it('fail/a revocation committed while a CRL is being generated is in the next CRL, not hidden for half the validity', async () => {
+    const clock = clockNearNow();
+    const ca = await startLifecycleCa({}, clock);
+    const intermediate = ca.manager.current().activeIntermediate()!.record.id;
+    const revoked: Array<RevokedEntry & { issuer: string }> = [];
+    let crlNumber = 0;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let reading = false;
+    // The datastore as the CRL service sees it; the intermediate's read is held so a revocation can land mid-generation.
+    const store: RevocationStore = {
+      revoke: () => Promise.reject(new Error('not used')),
+      liveUnder: () => Promise.resolve(0),
+      nextCrlNumber: () => Promise.resolve(++crlNumber),
+      revokedUnexpired: async (issuerId) => {
+        const snapshot = revoked.filter((r) => r.issuer === issuerId);
+        if (issuerId === intermediate) {
+          reading = true;
+          await gate;
+        }
+        return snapshot;
+      },
+    };
+    const crls = new CrlService({ authorities: ca.manager, store, clock }, seconds(3600));
+
+    const inFlight = crls.crls();
+    while (!reading) await new Promise((resolve) => setImmediate(resolve));
+    // What RevocationService.revoke does: commit, then invalidate.
+    revoked.push({ issuer: intermediate, serial: 'abcdef01', revokedAt: clock.nowSeconds(), reason: 'keyCompromise' });
+    crls.invalidate();
+    release();
+    await inFlight; // read before the revocation: may not list it
+
+    const next = await crls.crls();
+    expect(readCrl(next.byIssuer.get(intermediate)!).serials).toEqual(['abcdef01']);
+  });
+});

@@ -1,0 +1,251 @@
+/**
+ * Revocation: what an operator revokes (by serial, identity, agent, eviction,
+ * a tainted intermediate) is marked, audited, published in the issuer's CRL
+ * and can never be used again. The CA runs in-process on a FakeClock near real
+ * time, because agents call it over real mutual TLS.
+ */
+import { X509Certificate } from 'node:crypto';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { parseDer } from '../../src/x509/asn1.js';
+import { signCertificate } from '../../src/x509/certificate.js';
+import { generateKeyPair } from '../../src/x509/keys.js';
+import { certificatesToPem } from '../../src/x509/pem.js';
+import { svidTemplate } from '../../src/x509/profiles.js';
+import { cryptoRandom, randomSerial } from '../../src/x509/serial.js';
+import { attestAgent, callCa, newKeyAndCsr, type Credential } from '../support/callers.js';
+import { readCrl, verifyCrl } from '../support/crl-inspect.js';
+import { callHttps } from '../support/http-client.js';
+import { auditEvents, authorityCertDer, clockNearNow, startLifecycleCa, type LifecycleCa } from '../support/lifecycle-ca.js';
+import { verify } from '../support/openssl-pki.js';
+import { agentWithWorkload as withWorkload, crlDer, crlPem, minted, revoke, revokedInStore, serialOf } from '../support/revocations.js';
+import { mintSvid } from '../support/svids.js';
+
+const WEB = 'spiffe://example.org/ns/prod/sa/web';
+const DB = 'spiffe://example.org/ns/prod/sa/db';
+const AGENT = 'node-1';
+const agentWithWorkload = (ca: LifecycleCa) => withWorkload(ca, AGENT);
+
+interface Issued {
+  readonly web: [string, string];
+  readonly db: string;
+  readonly agentSerial: string;
+  readonly workloadSerial: string;
+}
+
+describe('POST /v1/certificates/revoke', () => {
+  const CASES: ReadonlyArray<{
+    name: string;
+    body: (i: Issued) => Record<string, unknown>;
+    reason: string;
+    revoked: (i: Issued) => string[];
+    selector: (i: Issued) => Record<string, string>;
+  }> = [
+    { name: 'by serial', body: (i) => ({ serial: i.web[0], reason: 'keyCompromise' }), reason: 'keyCompromise', revoked: (i) => [i.web[0]], selector: (i) => ({ serial: i.web[0] }) },
+    {
+      name: 'by serial in upper case with leading zeros',
+      body: (i) => ({ serial: `00${i.db.toUpperCase()}` }),
+      reason: 'unspecified',
+      revoked: (i) => [i.db],
+      selector: (i) => ({ serial: i.db }),
+    },
+    { name: 'by SPIFFE ID', body: () => ({ spiffeId: WEB, reason: 'superseded' }), reason: 'superseded', revoked: (i) => [...i.web], selector: () => ({ spiffeId: WEB }) },
+    {
+      name: 'by agent',
+      body: () => ({ agent: AGENT, reason: 'affiliationChanged' }),
+      reason: 'affiliationChanged',
+      revoked: (i) => [i.agentSerial, i.workloadSerial],
+      selector: () => ({ agent: AGENT }),
+    },
+  ];
+
+  it.each(CASES)('pass/$name: counts, marks the records, audits and publishes exactly those', async ({ body, reason, revoked, selector }) => {
+    const clock = clockNearNow();
+    const ca = await startLifecycleCa({}, clock);
+    const web = [minted(await mintSvid(ca.localApp, WEB)), minted(await mintSvid(ca.localApp, WEB))] as [string, string];
+    const db = minted(await mintSvid(ca.localApp, DB));
+    const issued: Issued = { web, db, ...(await agentWithWorkload(ca)) };
+    clock.advance(5);
+    const at = clock.nowSeconds();
+
+    const res = await revoke(ca, body(issued));
+    const expected = revoked(issued).sort();
+    expect(res).toEqual({ status: 200, body: { revoked: expected.length } });
+    expect(revokedInStore(ca)).toEqual(expected.map((serial) => ({ serial, reason, at })));
+    const events = auditEvents(ca.store.db, 'certificates.revoked');
+    expect(events.map((e) => ({ actor: e.actor, at: e.at, data: e.data }))).toEqual([
+      { actor: 'operator:local', at, data: { ...selector(issued), reason, count: expected.length } },
+    ]);
+    expect(readCrl(await crlDer(ca)).serials.sort()).toEqual(expected);
+
+    // Nothing left to revoke: the same request again revokes none.
+    expect(await revoke(ca, body(issued))).toEqual({ status: 200, body: { revoked: 0 } });
+  });
+
+  describe('refusals', () => {
+    let ca: LifecycleCa;
+    beforeAll(async () => {
+      ca = await startLifecycleCa({}, clockNearNow());
+      await mintSvid(ca.localApp, WEB);
+    });
+
+    it.each([
+      { name: 'fail/no selector', body: {}, code: 'invalid_request' },
+      { name: 'fail/two selectors', body: { serial: 'ab', spiffeId: WEB }, code: 'invalid_request' },
+      { name: 'fail/serial not hex', body: { serial: 'xyz' }, code: 'invalid_request' },
+      { name: 'fail/serial longer than 20 octets', body: { serial: 'a'.repeat(41) }, code: 'invalid_request' },
+      { name: 'fail/not a SPIFFE ID', body: { spiffeId: 'https://example.org/web' }, code: 'invalid_spiffe_id' },
+      { name: 'fail/unknown reason', body: { spiffeId: WEB, reason: 'because' }, code: 'invalid_request' },
+    ])('$name: 400 $code, nothing revoked', async ({ body, code }) => {
+      const res = await revoke(ca, body);
+      expect([res.status, res.body.error?.code]).toEqual([400, code]);
+      expect(revokedInStore(ca)).toEqual([]);
+      expect(auditEvents(ca.store.db, 'certificates.revoked')).toEqual([]);
+    });
+  });
+
+  it('fail/a revoked agent SVID can never be used to renew (401 certificate_revoked); the agent\'s other SVID still can', async () => {
+    const ca = await startLifecycleCa({}, clockNearNow());
+    const first = await attestAgent(ca, AGENT);
+    const renewal = await newKeyAndCsr();
+    const renewed = await callCa(ca, first, 'POST', '/v1/agent/renew', { csr: renewal.csr });
+    expect(renewed.status).toBe(200);
+    const second: Credential = { keyPem: renewal.keyPem, chainPem: renewed.body.svid.svid };
+
+    expect(await revoke(ca, { serial: serialOf(first.chainPem) })).toEqual({ status: 200, body: { revoked: 1 } });
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const refused = await callCa(ca, first, 'POST', '/v1/agent/renew', { csr: (await newKeyAndCsr()).csr });
+      expect([refused.status, refused.body.error?.code]).toEqual([401, 'certificate_revoked']);
+    }
+    const still = await callCa(ca, second, 'POST', '/v1/agent/renew', { csr: (await newKeyAndCsr()).csr });
+    expect(still.status).toBe(200);
+  });
+
+  it('pass/evicting an agent revokes its SVIDs, which the CRL then lists', async () => {
+    const ca = await startLifecycleCa({}, clockNearNow());
+    const { agent, agentSerial, workloadSerial } = await agentWithWorkload(ca);
+    const bystander = minted(await mintSvid(ca.localApp, WEB));
+    expect(readCrl(await crlDer(ca)).serials).toEqual([]);
+    const evicted = await ca.localApp.inject({ method: 'POST', url: `/v1/agents/${AGENT}/evict` });
+    expect(evicted.statusCode).toBe(200);
+    expect(readCrl(await crlDer(ca)).serials.sort()).toEqual([agentSerial, workloadSerial].sort());
+    expect(revokedInStore(ca).map((r) => [r.serial, r.reason]).sort()).toEqual(
+      [[agentSerial, 'cessationOfOperation'], [workloadSerial, 'cessationOfOperation']].sort(),
+    );
+    expect(revokedInStore(ca).map((r) => r.serial)).not.toContain(bystander);
+    const refused = await callCa(ca, agent, 'POST', '/v1/agent/renew', { csr: (await newKeyAndCsr()).csr });
+    expect(refused.status).toBe(403);
+    expect(refused.body.error.code).toBe('agent_evicted');
+  });
+});
+
+describe('POST /v1/authorities/:id/taint', () => {
+  it('pass/a new intermediate signs at once, every live SVID of the tainted one is revoked and listed, new issuance uses the new one, agents can still renew', async () => {
+    // 90 s behind real time, so that after the 61 s below the CA's new TLS certificate is already valid in real time.
+    const clock = clockNearNow(-90);
+    const ca = await startLifecycleCa({}, clock);
+    const tainted = ca.manager.current().activeIntermediate()!.record;
+    const svids = [await mintSvid(ca.localApp, WEB), await mintSvid(ca.localApp, DB)];
+    const { agent } = await agentWithWorkload(ca);
+    const expired = minted(await mintSvid(ca.localApp, WEB, { ttl: '1m' }));
+    clock.advance(61);
+    const rows = ca.store.db
+      .prepare<[string, number], { serial: string; kind: string }>(
+        'SELECT serial, kind FROM certificates WHERE issuer_id = ? AND not_after > ? AND revoked_at IS NULL ORDER BY serial',
+      )
+      .all(tainted.id, clock.nowSeconds());
+    expect(rows).toHaveLength(5); // two minted, the agent's, its workload's, the CA's serving certificate
+    expect(rows.map((r) => r.serial)).not.toContain(expired);
+    // The agent's own SVID is kept for renewal under the next intermediate; everything else is revoked.
+    const live = rows.filter((r) => r.kind !== 'agent').map((r) => r.serial);
+
+    const res = await ca.localApp.inject({ method: 'POST', url: `/v1/authorities/${tainted.id}/taint` });
+    expect(res.statusCode).toBe(200);
+    const body = res.json<{ id: string; revoked: number; signingIntermediate: string }>();
+    expect(body).toMatchObject({ id: tainted.id, revoked: live.length });
+    const next = ca.manager.current().activeIntermediate()!.record;
+    expect(body.signingIntermediate).toBe(next.id);
+    expect(next.id).not.toBe(tainted.id);
+    expect(ca.manager.current().byId(tainted.id)!.record.state).toBe('retired');
+    expect((await ca.localApp.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
+
+    // Every one of them is revoked and in the tainted intermediate's CRL, verified with its certificate.
+    const crl = await crlDer(ca, tainted.id);
+    expect(readCrl(crl).serials.sort()).toEqual(live);
+    expect(readCrl(crl).reasons.get(live[0]!)).toBe('CA Compromise');
+    expect(verifyCrl(crl, tainted.certDer).output).toContain('verify OK');
+    const before = svids[0]!;
+    const refused = verify({
+      trusted: ca.bundlePem, untrusted: before.chain[1]!.toString(), leaf: before.chain[0]!.toString(), at: clock.nowSeconds(), crls: await crlPem(ca), crlCheck: 'all',
+    });
+    expect(refused.output).toContain('certificate revoked');
+
+    // New issuance, and the CA's own TLS certificate, come from the new intermediate.
+    const after = await mintSvid(ca.localApp, WEB);
+    expect(after.chain[1]!.raw.equals(authorityCertDer(ca.store.db, next.id))).toBe(true);
+    const peer = (await callHttps(ca.url, { path: '/healthz', ca: ca.bundlePem })).peer!;
+    expect(peer.verify(new X509Certificate(next.certDer).publicKey)).toBe(true);
+    // The agent's SVID came from the tainted intermediate but matches its issuance record: it renews under the new one.
+    const renew = await callCa(ca, agent, 'POST', '/v1/agent/renew', { csr: (await newKeyAndCsr()).csr });
+    expect(renew.status).toBe(200);
+    expect(new X509Certificate(renew.body.svid.svid.split('-----END CERTIFICATE-----')[1]! + '-----END CERTIFICATE-----').publicKey
+      .export({ type: 'spki', format: 'der' })).toEqual(new X509Certificate(next.certDer).publicKey.export({ type: 'spki', format: 'der' }));
+  });
+
+  it('fail/after a taint the root\'s CRL revokes the tainted intermediate, so a certificate made later with its key is refused', async () => {
+    const clock = clockNearNow();
+    const ca = await startLifecycleCa({}, clock);
+    const tainted = ca.manager.current().byId(ca.manager.current().activeIntermediate()!.record.id)!;
+    expect((await ca.localApp.inject({ method: 'POST', url: `/v1/authorities/${tainted.record.id}/taint` })).statusCode).toBe(200);
+
+    // Whoever holds the compromised key signs a new SVID with a serial no CRL lists.
+    const now = clock.nowSeconds();
+    const leafKeys = await generateKeyPair('ec-p256');
+    const forged = await signCertificate(
+      svidTemplate({
+        serial: randomSerial(cryptoRandom),
+        spiffeId: WEB,
+        dnsNames: [],
+        ipAddresses: [],
+        spki: parseDer(leafKeys.publicKey.export({ type: 'spki', format: 'der' })),
+        keyKind: { family: 'ec', curve: 'P-256' },
+        notBefore: now - 30,
+        notAfter: now + 3600,
+        issuer: { subjectName: tainted.facts.subjectName, keyId: tainted.facts.keyId },
+      }),
+      tainted.signer!,
+    );
+    const root = ca.manager.current().signingRoot()!.record;
+    const rootListed = readCrl(await crlDer(ca, root.id)).serials;
+    const run = verify({
+      trusted: ca.bundlePem,
+      untrusted: certificatesToPem([tainted.record.certDer]),
+      leaf: certificatesToPem([forged]),
+      at: now,
+      crls: await crlPem(ca),
+      crlCheck: 'all',
+    });
+    expect(run.code, run.output).not.toBe(0);
+    expect(run.output).toContain('certificate revoked');
+    expect(rootListed).toEqual([tainted.facts.serialHex]);
+  });
+
+  describe('refusals', () => {
+    let ca: LifecycleCa;
+    beforeAll(async () => {
+      ca = await startLifecycleCa({}, clockNearNow());
+      await mintSvid(ca.localApp, WEB);
+    });
+
+    it.each([
+      { name: 'fail/an unknown intermediate', id: () => 'ab'.repeat(20), status: 404, code: 'not_found' },
+      { name: 'fail/the root', id: () => ca.manager.current().signingRoot()!.record.id, status: 404, code: 'not_found' },
+      { name: 'fail/not a key id', id: () => 'not-a-key-id', status: 400, code: 'invalid_request' },
+    ])('$name: $status $code, nothing changes', async ({ id, status, code }) => {
+      const active = ca.manager.current().activeIntermediate()!.record.id;
+      const res = await ca.localApp.inject({ method: 'POST', url: `/v1/authorities/${id()}/taint` });
+      expect([res.statusCode, res.json<{ error: { code: string } }>().error.code]).toEqual([status, code]);
+      expect(ca.manager.current().activeIntermediate()!.record.id).toBe(active);
+      expect(revokedInStore(ca)).toEqual([]);
+    });
+  });
+});

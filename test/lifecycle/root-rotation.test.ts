@@ -1,0 +1,303 @@
+/**
+ * Root rotation as an operator runs it, through the API (inject) and the
+ * `meshca authority root` commands: prepare publishes the new root next to
+ * the old one, activate (after --root-propagation, or forced) makes new SVIDs
+ * chain to it, retire (once nothing live chains to the old root, or forced)
+ * takes the old root out of the bundle. Also importing a root made by openssl.
+ */
+import { X509Certificate } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { certificatesToPem } from '../../src/x509/pem.js';
+import { runMeshca } from '../support/cli.js';
+import type { FakeClock } from '../support/fake-clock.js';
+import { auditEvents, clockNearNow, issuerOf, startLifecycleCa, type LifecycleCa } from '../support/lifecycle-ca.js';
+import { selfSigned, signedCa, verify } from '../support/openssl-pki.js';
+import { mintSvid, type Credential } from '../support/svids.js';
+import { tempDir } from '../support/temp-dir.js';
+
+const SETTINGS = { 'root-propagation': '10m', 'svid-ttl': '5m' };
+const PROPAGATION = 600;
+const WEB = 'spiffe://example.org/ns/prod/sa/web';
+
+interface BundleDoc {
+  keys: Array<{ x5c: string[]; use: string }>;
+  spiffe_sequence: number;
+}
+
+interface AuthorityJson {
+  id: string;
+  kind: string;
+  state: string;
+  signing: boolean;
+  inBundle: boolean;
+  parent: string | null;
+  liveSvids: number;
+}
+
+async function bundle(ca: LifecycleCa): Promise<{ roots: Buffer[]; sequence: number }> {
+  const doc = (await ca.localApp.inject({ method: 'GET', url: '/v1/bundle' })).json<BundleDoc>();
+  return { roots: doc.keys.map((k) => Buffer.from(k.x5c[0]!, 'base64')), sequence: doc.spiffe_sequence };
+}
+
+async function post(ca: LifecycleCa, path: string, body?: object): Promise<{ status: number; body: any }> {
+  const res = await ca.localApp.inject({ method: 'POST', url: `/v1/authorities/root/${path}`, ...(body ? { payload: body } : {}) });
+  return { status: res.statusCode, body: res.json() };
+}
+
+/** id → [state, signing, inBundle, liveSvids] from GET /v1/authorities. */
+async function listing(ca: LifecycleCa): Promise<Record<string, [string, boolean, boolean, number]>> {
+  const res = (await ca.localApp.inject({ method: 'GET', url: '/v1/authorities' })).json<{ authorities: AuthorityJson[] }>();
+  return Object.fromEntries(res.authorities.map((a) => [a.id, [a.state, a.signing, a.inBundle, a.liveSvids]]));
+}
+
+function ids(ca: LifecycleCa) {
+  const set = ca.manager.current();
+  return { root: set.signingRoot()!.record, intermediate: set.activeIntermediate()!.record };
+}
+
+/** openssl verify of an SVID against exactly `roots`, at the CA's time. */
+function verifiesAgainst(svid: Credential, roots: readonly Buffer[], at: number): boolean {
+  return verify({ trusted: certificatesToPem(roots), untrusted: svid.chain[1]!.toString(), leaf: svid.chain[0]!.toString(), at }).code === 0;
+}
+
+/** A CA one second old (so the operator acts in a later second than the CA's creation) with a root prepared. */
+async function prepared(clock: FakeClock): Promise<{ ca: LifecycleCa; old: ReturnType<typeof ids>; next: string }> {
+  const ca = await startLifecycleCa(SETTINGS, clock);
+  const old = ids(ca);
+  clock.advance(1);
+  const res = await post(ca, 'prepare');
+  expect(res.status).toBe(201);
+  return { ca, old, next: res.body.id as string };
+}
+
+describe('prepare', () => {
+  it('pass/adds the new root to the bundle (two keys, sequence up) without changing the signing intermediate', async () => {
+    const clock = clockNearNow();
+    const ca = await startLifecycleCa(SETTINGS, clock);
+    const old = ids(ca);
+    expect(await bundle(ca)).toEqual({ roots: [old.root.certDer], sequence: 1 });
+    expect((await post(ca, 'retire')).body.error.code).toBe('precondition_failed');
+
+    clock.advance(1);
+    const res = await post(ca, 'prepare');
+    expect(res.status).toBe(201);
+    const next = res.body.id as string;
+    expect(res.body).toEqual({ id: next, state: 'prepared', bundleSequence: 2 });
+    const nextCert = ca.manager.current().byId(next)!.record.certDer;
+    expect(await bundle(ca)).toEqual({ roots: [old.root.certDer, nextCert], sequence: 2 });
+    expect(new X509Certificate(nextCert).ca).toBe(true);
+
+    expect(ids(ca).intermediate.id).toBe(old.intermediate.id);
+    const svid = await mintSvid(ca.localApp, WEB);
+    expect(issuerOf(ca.store.db, svid.answer.svid.serial)).toBe(old.intermediate.id);
+    expect(await listing(ca)).toEqual({
+      [old.root.id]: ['active', true, true, 1],
+      [old.intermediate.id]: ['active', true, false, 1],
+      [next]: ['prepared', false, true, 0],
+    });
+    expect(auditEvents(ca.store.db, 'authority.').at(-1)).toMatchObject({ type: 'authority.created', actor: 'operator:local', data: { id: next, kind: 'root', state: 'prepared' } });
+
+    // One prepared root at a time; nothing changes.
+    const again = await post(ca, 'prepare');
+    expect([again.status, again.body.error.code]).toEqual([409, 'precondition_failed']);
+    expect((await bundle(ca)).sequence).toBe(2);
+  });
+});
+
+describe('activate', () => {
+  it.each([
+    { name: 'fail/right after prepare', advance: 0, force: false, status: 409 },
+    { name: 'fail/a second before --root-propagation', advance: PROPAGATION - 1, force: false, status: 409 },
+    { name: 'pass/once --root-propagation has passed', advance: PROPAGATION, force: false, status: 200 },
+    { name: 'pass/forced right after prepare', advance: 0, force: true, status: 200 },
+  ])('$name: $status', async ({ advance, force, status }) => {
+    const clock = clockNearNow();
+    const { ca, old, next } = await prepared(clock);
+    const before = await bundle(ca);
+    clock.advance(advance);
+    const res = await post(ca, 'activate', force ? { force: true } : undefined);
+    expect(res.status).toBe(status);
+    expect(await bundle(ca)).toEqual(before);
+    if (status === 409) {
+      expect(res.body.error).toEqual({
+        code: 'precondition_failed',
+        message: expect.stringContaining(`root ${next} has been in the trust bundle for ${advance}s; wait until 10m have passed`),
+      });
+      expect(ids(ca)).toEqual(old);
+      return;
+    }
+    const now = ids(ca);
+    expect(res.body).toEqual({ id: next, state: 'active', signingIntermediate: now.intermediate.id });
+    expect(now.root.id).toBe(next);
+    expect(now.intermediate.parentId).toBe(next);
+    expect(ca.manager.current().byId(old.intermediate.id)!.record.state).toBe('retired');
+    expect(ca.manager.current().byId(old.root.id)!.record.state).toBe('active');
+    expect(auditEvents(ca.store.db, 'authority.activated').map((e) => e.data)).toEqual([{ id: next, kind: 'root', force }]);
+  });
+
+  it('fail/activate with no prepared root: 409 precondition_failed', async () => {
+    const ca = await startLifecycleCa(SETTINGS, clockNearNow());
+    const res = await post(ca, 'activate', { force: true });
+    expect([res.status, res.body.error.code]).toEqual([409, 'precondition_failed']);
+  });
+
+  it('pass/a forced activation in the same second the CA was created still makes the new root the signing one', async () => {
+    const ca = await startLifecycleCa(SETTINGS, clockNearNow());
+    const old = ids(ca);
+    const next = (await post(ca, 'prepare')).body.id as string;
+    expect((await post(ca, 'activate', { force: true })).status).toBe(200);
+    expect(ca.manager.current().signingRoot()!.record.id).toBe(next);
+    expect((await listing(ca))[next]![1]).toBe(true);
+    // Retiring must take the old root out, never the one whose intermediate signs.
+    const retired = await post(ca, 'retire');
+    expect([retired.status, retired.body.id]).toEqual([200, old.root.id]);
+    expect((await ca.localApp.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
+    expect((await bundle(ca)).roots).toEqual([ca.manager.current().byId(next)!.record.certDer]);
+  });
+});
+
+describe('after activation', () => {
+  /** The new root prepared and propagated, two SVIDs under the old root, then activation and one SVID under the new root. */
+  async function rotated(clock: FakeClock) {
+    const ca = await startLifecycleCa(SETTINGS, clock);
+    const old = ids(ca);
+    clock.advance(1);
+    const next = (await post(ca, 'prepare')).body.id as string;
+    clock.advance(PROPAGATION);
+    const before = [await mintSvid(ca.localApp, WEB), await mintSvid(ca.localApp, WEB)];
+    expect((await post(ca, 'activate')).status).toBe(200);
+    const now = ids(ca);
+    const after = await mintSvid(ca.localApp, WEB);
+    return { ca, old, next, now, before, after };
+  }
+
+  it('pass/new SVIDs chain to the new root only, SVIDs issued before still chain to the old one; the listing shows it', async () => {
+    const clock = clockNearNow();
+    const { ca, old, next, now, before, after } = await rotated(clock);
+    const at = clock.nowSeconds();
+    const oldRoot = old.root.certDer;
+    const newRoot = now.root.certDer;
+    expect(after.chain[1]!.raw.equals(now.intermediate.certDer)).toBe(true);
+    expect(verifiesAgainst(after, [newRoot], at)).toBe(true);
+    expect(verifiesAgainst(after, [oldRoot], at)).toBe(false);
+    expect(verifiesAgainst(before[0]!, [oldRoot], at)).toBe(true);
+    expect(verifiesAgainst(before[0]!, [newRoot], at)).toBe(false);
+    // What every agent holds during the rotation: both roots, so both generations verify.
+    expect(verifiesAgainst(before[1]!, (await bundle(ca)).roots, at)).toBe(true);
+    expect(verifiesAgainst(after, (await bundle(ca)).roots, at)).toBe(true);
+
+    expect(await listing(ca)).toEqual({
+      [old.root.id]: ['active', false, true, 2],
+      [old.intermediate.id]: ['retired', false, false, 2],
+      [next]: ['active', true, true, 1],
+      [now.intermediate.id]: ['active', true, false, 1],
+    });
+  });
+
+  it.each([
+    { name: 'forced while they are live', force: true, advance: 0 },
+    { name: 'once they expired', force: false, advance: 301 },
+  ])('pass/retire is refused while live SVIDs chain to the old root, and allowed $name', async ({ force, advance }) => {
+    const clock = clockNearNow();
+    const { ca, old, next } = await rotated(clock);
+    const refused = await post(ca, 'retire');
+    expect(refused.status).toBe(409);
+    expect(refused.body.error).toEqual({
+      code: 'precondition_failed',
+      message: `2 unexpired certificates still chain to root ${old.root.id}; wait for them to expire, or use --force`,
+    });
+    expect((await bundle(ca)).sequence).toBe(2);
+
+    clock.advance(advance);
+    const res = await post(ca, 'retire', force ? { force: true } : undefined);
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ id: old.root.id, state: 'retired', bundleSequence: 3 });
+    expect(await bundle(ca)).toEqual({ roots: [ca.manager.current().byId(next)!.record.certDer], sequence: 3 });
+    expect((await listing(ca))[old.root.id]).toEqual(['retired', false, false, force ? 2 : 0]);
+    expect(auditEvents(ca.store.db, 'authority.retired').at(-1)!.data).toEqual({ id: old.root.id, kind: 'root', force, live: force ? 2 : 0 });
+    // Nothing left to retire.
+    expect((await post(ca, 'retire', { force: true })).status).toBe(409);
+  });
+});
+
+describe('meshca authority root (CLI)', () => {
+  it('pass/imports an openssl root with --import-cert/--import-key, activates it and retires the old one', async () => {
+    const clock = clockNearNow();
+    const ca = await startLifecycleCa(SETTINGS, clock);
+    const old = ids(ca);
+    const dir = tempDir('imp');
+    const byo = selfSigned(dir, 'imported-root', { days: 365 });
+    const importedDer = new X509Certificate(readFileSync(byo.cert)).raw;
+    const cli = (...args: string[]) => runMeshca(['authority', ...args, '--data-dir', ca.config.dataDir]);
+    clock.advance(1);
+
+    const prep = await cli('root', 'prepare', '--import-cert', byo.cert, '--import-key', byo.key);
+    expect(prep.code, prep.stderr).toBe(0);
+    const imported = /^prepared root ([0-9a-f]{40}); the trust bundle \(sequence 2\) now carries it$/m.exec(prep.stdout)![1]!;
+    expect(await bundle(ca)).toEqual({ roots: [old.root.certDer, importedDer], sequence: 2 });
+
+    const activated = await cli('root', 'activate', '--force');
+    expect(activated.code, activated.stderr).toBe(0);
+    const now = ids(ca);
+    expect(activated.stdout).toBe(`activated root ${imported}; new SVIDs are signed by intermediate ${now.intermediate.id}\n`);
+    expect(now.intermediate.parentId).toBe(imported);
+
+    const svid = await mintSvid(ca.localApp, WEB);
+    expect(verifiesAgainst(svid, [importedDer], clock.nowSeconds())).toBe(true);
+
+    const retired = await cli('root', 'retire');
+    expect(retired.code, retired.stderr).toBe(0);
+    expect(retired.stdout).toBe(`retired root ${old.root.id}; trust bundle sequence 3\n`);
+    expect(await listing(ca)).toEqual({
+      [old.root.id]: ['retired', false, false, 0],
+      [old.intermediate.id]: ['retired', false, false, 0],
+      [imported]: ['active', true, true, 1],
+      [now.intermediate.id]: ['active', true, false, 1],
+    });
+  });
+});
+
+describe('importing a root: refusals', () => {
+  const files = {} as Record<'valid' | 'notCa' | 'expired' | 'other' | 'notSelfSigned' | 'noCertSign' | 'text', { cert: string; key: string }>;
+  let ca: LifecycleCa;
+  beforeAll(async () => {
+    const dir = tempDir('imp');
+    files.valid = selfSigned(dir, 'valid', { days: 365 });
+    files.notCa = selfSigned(dir, 'not-ca', { extensions: ['basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature'] });
+    files.expired = selfSigned(dir, 'expired', { days: 1 });
+    files.other = selfSigned(dir, 'other');
+    files.notSelfSigned = signedCa(dir, 'not-self-signed', files.other);
+    files.noCertSign = selfSigned(dir, 'no-cert-sign', { extensions: ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,digitalSignature,cRLSign'] });
+    writeFileSync(join(dir, 'text.pem'), 'not a certificate\n');
+    files.text = { cert: join(dir, 'text.pem'), key: files.valid.key };
+    // Two days ahead of real time, the CA sees the one-day certificate as expired.
+    ca = await startLifecycleCa(SETTINGS, clockNearNow(2 * 86400));
+  });
+
+  it.each([
+    { name: 'fail/not a CA certificate', body: () => ({ importCertFile: files.notCa.cert, importKeyFile: files.notCa.key }), message: 'the imported root certificate is not a CA certificate' },
+    { name: 'fail/expired', body: () => ({ importCertFile: files.expired.cert, importKeyFile: files.expired.key }), message: 'the imported root certificate is not valid now' },
+    { name: 'fail/key of another certificate', body: () => ({ importCertFile: files.valid.cert, importKeyFile: files.other.key }), message: 'the root key does not match its certificate' },
+    { name: 'fail/not self-signed', body: () => ({ importCertFile: files.notSelfSigned.cert, importKeyFile: files.notSelfSigned.key }), message: 'the imported root certificate is not self-signed' },
+    { name: 'fail/keyUsage without keyCertSign', body: () => ({ importCertFile: files.noCertSign.cert, importKeyFile: files.noCertSign.key }), message: 'the imported root certificate is not a CA certificate' },
+    { name: 'fail/certificate without key', body: () => ({ importCertFile: files.valid.cert }), message: 'give both importCertFile and importKeyFile, or neither' },
+    { name: 'fail/no such file', body: () => ({ importCertFile: '/nonexistent/root.pem', importKeyFile: files.valid.key }), message: 'cannot read /nonexistent/root.pem on the CA host (ENOENT)' },
+    { name: 'fail/no PEM certificate in the file', body: () => ({ importCertFile: files.text.cert, importKeyFile: files.text.key }), message: 'holds no PEM certificate' },
+    { name: 'fail/the key is not a key', body: () => ({ importCertFile: files.valid.cert, importKeyFile: files.valid.cert }), message: 'the root key is not a PEM private key' },
+  ])('$name: 400 invalid_request, nothing prepared', async ({ body, message }) => {
+    const res = await post(ca, 'prepare', body());
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe('invalid_request');
+    expect(res.body.error.message).toContain(message);
+    expect(await bundle(ca)).toEqual({ roots: [ids(ca).root.certDer], sequence: 1 });
+    expect(ca.manager.current().ofKind('root', 'prepared')).toEqual([]);
+  });
+
+  it('fail/the CLI reports the refusal and exits 1', async () => {
+    const run = await runMeshca(['authority', 'root', 'prepare', '--import-cert', files.notCa.cert, '--import-key', files.notCa.key, '--data-dir', ca.config.dataDir]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('is not a CA certificate (it needs basicConstraints cA=true and keyUsage keyCertSign) (invalid_request, HTTP 400)');
+  });
+});

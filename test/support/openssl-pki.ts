@@ -1,0 +1,95 @@
+/**
+ * The openssl command line as an independent judge of meshca's certificates
+ * and CRLs, and as the operator's tool for making a CA to bring to meshca
+ * ("bring your own CA", an imported root).
+ */
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tempDir } from './temp-dir.js';
+
+export interface OpensslRun {
+  readonly code: number | null;
+  /** stdout then stderr. */
+  readonly output: string;
+}
+
+export function openssl(args: readonly string[], cwd?: string): OpensslRun {
+  const run = spawnSync('openssl', args, { cwd, encoding: 'utf8' });
+  if (run.error) throw run.error;
+  return { code: run.status, output: `${run.stdout}${run.stderr}` };
+}
+
+/** Like `openssl`, but throws with the output unless it exits 0. */
+export function opensslOk(args: readonly string[], cwd?: string): string {
+  const run = openssl(args, cwd);
+  if (run.code !== 0) throw new Error(`openssl ${args.join(' ')} exited ${run.code}:\n${run.output}`);
+  return run.output;
+}
+
+export interface KeyPairFiles {
+  readonly cert: string;
+  readonly key: string;
+}
+
+const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+export const CA_EXTENSIONS = ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,keyCertSign,cRLSign'];
+
+/**
+ * A self-signed certificate made by `openssl req -x509` in `dir` as NAME.pem
+ * and NAME.key; `extensions` are -addext values (a CA by default).
+ */
+export function selfSigned(dir: string, name: string, o: { days?: number; extensions?: readonly string[] } = {}): KeyPairFiles {
+  const files = { cert: join(dir, `${name}.pem`), key: join(dir, `${name}.key`) };
+  opensslOk([
+    'req', '-x509', ...EC, '-keyout', files.key, '-out', files.cert, '-days', String(o.days ?? 30), '-subj', `/O=byo/CN=${name}`,
+    ...(o.extensions ?? CA_EXTENSIONS).flatMap((e) => ['-addext', e]),
+  ]);
+  return files;
+}
+
+/** A CA certificate NAME.pem (pathlen 0) with key NAME.key, signed by `issuer`. */
+export function signedCa(dir: string, name: string, issuer: KeyPairFiles, o: { days?: number } = {}): KeyPairFiles {
+  const files = { cert: join(dir, `${name}.pem`), key: join(dir, `${name}.key`) };
+  const csr = join(dir, `${name}.csr`);
+  const ext = join(dir, `${name}.ext`);
+  opensslOk(['req', '-new', ...EC, '-keyout', files.key, '-out', csr, '-subj', `/O=byo/CN=${name}`]);
+  writeFileSync(
+    ext,
+    ['basicConstraints=critical,CA:TRUE,pathlen:0', 'keyUsage=critical,keyCertSign,cRLSign', 'subjectKeyIdentifier=hash', 'authorityKeyIdentifier=keyid'].join('\n'),
+  );
+  opensslOk([
+    'x509', '-req', '-in', csr, '-CA', issuer.cert, '-CAkey', issuer.key, '-CAcreateserial', '-days', String(o.days ?? 30),
+    '-extfile', ext, '-out', files.cert,
+  ]);
+  return files;
+}
+
+export interface VerifyRequest {
+  /** PEM roots for -CAfile. */
+  readonly trusted: string;
+  /** PEM intermediates for -untrusted. */
+  readonly untrusted?: string;
+  readonly leaf: string;
+  /** Seconds since the epoch for -attime (the CA's fake now). */
+  readonly at: number;
+  /** PEM CRLs for -CRLfile; with `crlCheck` 'leaf' (-crl_check) or 'all' (-crl_check_all). */
+  readonly crls?: string;
+  readonly crlCheck?: 'leaf' | 'all';
+}
+
+/** `openssl verify -x509_strict` of one leaf, each input written to its own file. */
+export function verify(r: VerifyRequest): OpensslRun {
+  const dir = tempDir('vfy');
+  const file = (name: string, text: string) => {
+    const path = join(dir, name);
+    writeFileSync(path, text);
+    return path;
+  };
+  const args = ['verify', '-x509_strict', '-attime', String(r.at), '-CAfile', file('trusted.pem', r.trusted)];
+  if (r.untrusted) args.push('-untrusted', file('untrusted.pem', r.untrusted));
+  if (r.crls !== undefined) args.push('-CRLfile', file('crls.pem', r.crls));
+  if (r.crlCheck) args.push(r.crlCheck === 'all' ? '-crl_check_all' : '-crl_check');
+  args.push(file('leaf.pem', r.leaf));
+  return openssl(args);
+}
