@@ -4,7 +4,7 @@ import type { StoredEvent } from '../../ca/audit-verifier.js';
 import type { AuditEvent } from '../../ca/model.js';
 import { nowSeconds, type Clock } from '../../time/clock.js';
 import type { AuditAppender } from './audit-appender.js';
-import type { Db } from './database.js';
+import { statements, type Db } from './database.js';
 import { GroupCommit } from './group-commit.js';
 
 interface EventRow {
@@ -18,6 +18,7 @@ interface EventRow {
 }
 
 export class SqliteAuditStore {
+  private readonly sql: ReturnType<typeof statements>;
   private readonly standalone: GroupCommit<AuditEvent>;
 
   constructor(
@@ -25,6 +26,7 @@ export class SqliteAuditStore {
     private readonly appender: AuditAppender,
     private readonly clock: Clock,
   ) {
+    this.sql = statements(db);
     this.standalone = new GroupCommit(
       db.transaction((events: readonly AuditEvent[]) => {
         const at = nowSeconds(clock);
@@ -39,12 +41,12 @@ export class SqliteAuditStore {
   }
 
   head(): { seq: number; hash: string } | undefined {
-    return this.db.prepare<[], { seq: number; hash: string }>('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1').get();
+    return this.sql<[], { seq: number; hash: string }>('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1').get();
   }
 
   /** Events in sequence order from `fromSeq` (at or after `sinceAt`), read in pages so a long log is never held in memory. */
   *events(fromSeq = 1, sinceAt = 0): Generator<StoredEvent> {
-    const page = this.db.prepare<[number, number], EventRow>('SELECT * FROM audit_events WHERE seq >= ? AND at >= ? ORDER BY seq LIMIT 1000');
+    const page = this.sql<[number, number], EventRow>('SELECT * FROM audit_events WHERE seq >= ? AND at >= ? ORDER BY seq LIMIT 1000');
     let next = fromSeq;
     for (;;) {
       const rows = page.all(next, sinceAt);
@@ -55,8 +57,8 @@ export class SqliteAuditStore {
   }
 
   checkpoints(): Checkpoint[] {
-    return this.db
-      .prepare<[], { seq: number; hash: string; at: number; signer_id: string; signature: string }>(
+    return this.sql
+      <[], { seq: number; hash: string; at: number; signer_id: string; signature: string }>(
         'SELECT seq, hash, at, signer_id, signature FROM audit_checkpoints ORDER BY seq, id',
       )
       .all()
@@ -66,8 +68,8 @@ export class SqliteAuditStore {
   /** Stores a checkpoint and records it in the log itself, in one transaction. */
   saveCheckpoint(c: Checkpoint, event: AuditEvent): void {
     this.db.transaction(() => {
-      this.db
-        .prepare('INSERT INTO audit_checkpoints (seq, hash, at, signer_id, signature) VALUES (?, ?, ?, ?, ?)')
+      this.sql
+        ('INSERT INTO audit_checkpoints (seq, hash, at, signer_id, signature) VALUES (?, ?, ?, ?, ?)')
         .run(c.seq, c.hash, c.at, c.signerId, c.signature);
       this.appender.append(event, nowSeconds(this.clock));
     })();

@@ -3,7 +3,7 @@ import type { AuthorityChange, AuthorityJournal } from '../../ca/ports.js';
 import type { AuthorityRecord } from '../../ca/model.js';
 import { nowSeconds, type Clock } from '../../time/clock.js';
 import type { AuditAppender } from './audit-appender.js';
-import type { Db } from './database.js';
+import { statements, type Db } from './database.js';
 
 interface AuthorityRow {
   id: string;
@@ -22,23 +22,26 @@ interface AuthorityRow {
 }
 
 export class SqliteAuthorityStore implements AuthorityJournal {
+  private readonly sql: ReturnType<typeof statements>;
   constructor(
     private readonly db: Db,
     private readonly audit: AuditAppender,
     private readonly clock: Clock,
-  ) {}
+  ) {
+    this.sql = statements(db);
+  }
 
   async listAuthorities(): Promise<AuthorityRecord[]> {
-    return this.db.prepare<[], AuthorityRow>('SELECT * FROM authorities ORDER BY created_at, id').all().map(toAuthority);
+    return this.sql<[], AuthorityRow>('SELECT * FROM authorities ORDER BY created_at, id').all().map(toAuthority);
   }
 
   async bundleSequence(): Promise<number> {
-    const row = this.db.prepare<[], { value: number }>("SELECT value FROM ca_state WHERE name = 'bundle_sequence'").get();
+    const row = this.sql<[], { value: number }>("SELECT value FROM ca_state WHERE name = 'bundle_sequence'").get();
     return row?.value ?? 0;
   }
 
   async applyAuthorityChange(change: AuthorityChange): Promise<void> {
-    const upsert = this.db.prepare(`INSERT INTO authorities
+    const upsert = this.sql(`INSERT INTO authorities
       (id, kind, state, parent_id, cert_der, upstream_chain, not_before, not_after, key_ref, created_at, activated_at, retired_at, tainted_at)
       VALUES (@id, @kind, @state, @parentId, @certDer, @upstreamChain, @notBefore, @notAfter, @keyRef, @createdAt, @activatedAt, @retiredAt,
         @taintedAt)
@@ -49,7 +52,7 @@ export class SqliteAuthorityStore implements AuthorityJournal {
       for (const a of change.upserts) {
         upsert.run({ ...a, upstreamChain: JSON.stringify(a.upstreamChainDer.map((d) => d.toString('base64'))) });
       }
-      this.db.prepare("UPDATE ca_state SET value = ? WHERE name = 'bundle_sequence'").run(change.bundleSequence);
+      this.sql("UPDATE ca_state SET value = ? WHERE name = 'bundle_sequence'").run(change.bundleSequence);
       for (const event of change.events) this.audit.append(event, at);
     })();
   }

@@ -9,7 +9,7 @@ import { InvalidInputError, UnavailableError } from '../../errors.js';
 import { nowSeconds, type Clock } from '../../time/clock.js';
 import type { AuditAppender } from './audit-appender.js';
 import { prepareCertificateInsert } from './certificate-rows.js';
-import type { Db } from './database.js';
+import { statements, type Db } from './database.js';
 import { GroupCommit } from './group-commit.js';
 
 interface CertificateRow {
@@ -35,6 +35,7 @@ const SUMMARY_COLUMNS = `id, serial, spiffe_id, dns_names, not_before, not_after
   key_type, public_key_sha256, issuer_id, revoked_at, revocation_reason`;
 
 export class SqliteCertificateStore implements IssuanceLedger, CertificateCatalog, RevocationStore {
+  private readonly sql: ReturnType<typeof statements>;
   private readonly issuance: GroupCommit<{ record: IssuedCertificateRecord; event: AuditEvent }>;
 
   constructor(
@@ -42,6 +43,7 @@ export class SqliteCertificateStore implements IssuanceLedger, CertificateCatalo
     private readonly audit: AuditAppender,
     private readonly clock: Clock,
   ) {
+    this.sql = statements(db);
     const insert = prepareCertificateInsert(db);
     this.issuance = new GroupCommit(
       db.transaction((items: readonly { record: IssuedCertificateRecord; event: AuditEvent }[]) => {
@@ -101,7 +103,7 @@ export class SqliteCertificateStore implements IssuanceLedger, CertificateCatalo
     }
     if (filter.revoked !== undefined) where.push(filter.revoked ? 'revoked_at IS NOT NULL' : 'revoked_at IS NULL');
     const sql = `SELECT ${SUMMARY_COLUMNS} FROM certificates ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT ?`;
-    const rows = this.db.prepare<unknown[], CertificateRow>(sql).all(...params, limit + 1);
+    const rows = this.sql<unknown[], CertificateRow>(sql).all(...params, limit + 1);
     const items = rows.slice(0, limit);
     return {
       items: items.map(toSummary),
@@ -110,8 +112,8 @@ export class SqliteCertificateStore implements IssuanceLedger, CertificateCatalo
   }
 
   async listIdentities(now: number): Promise<IdentitySummary[]> {
-    const rows = this.db
-      .prepare<[number, number], { spiffe_id: string; first: number; last: number; total: number; live: number; registered: number }>(
+    const rows = this.sql
+      <[number, number], { spiffe_id: string; first: number; last: number; total: number; live: number; registered: number }>(
         `SELECT c.spiffe_id, MIN(c.issued_at) AS first, MAX(c.issued_at) AS last, COUNT(*) AS total,
            SUM(CASE WHEN c.not_after > ? AND c.revoked_at IS NULL THEN 1 ELSE 0 END) AS live,
            (EXISTS (SELECT 1 FROM entries e WHERE e.spiffe_id = c.spiffe_id)
@@ -132,7 +134,7 @@ export class SqliteCertificateStore implements IssuanceLedger, CertificateCatalo
   }
 
   async countLive(now: number): Promise<number> {
-    return this.db.prepare<[number], { n: number }>('SELECT COUNT(*) AS n FROM certificates WHERE not_after > ? AND revoked_at IS NULL').get(now)!.n;
+    return this.sql<[number], { n: number }>('SELECT COUNT(*) AS n FROM certificates WHERE not_after > ? AND revoked_at IS NULL').get(now)!.n;
   }
 
   /**
@@ -143,7 +145,7 @@ export class SqliteCertificateStore implements IssuanceLedger, CertificateCatalo
   async pruneExpired(expiredBefore: number, event: (count: number) => AuditEvent): Promise<number> {
     let removed = 0;
     this.db.transaction(() => {
-      removed = this.db.prepare('DELETE FROM certificates WHERE not_after < ?').run(expiredBefore).changes;
+      removed = this.sql('DELETE FROM certificates WHERE not_after < ?').run(expiredBefore).changes;
       if (removed > 0) this.audit.append(event(removed), nowSeconds(this.clock));
     })();
     return removed;
@@ -158,8 +160,8 @@ export class SqliteCertificateStore implements IssuanceLedger, CertificateCatalo
     const keepAgents = 'issuerId' in selector && selector.exceptAgentSvids ? " AND kind != 'agent'" : '';
     let count = 0;
     this.db.transaction(() => {
-      count = this.db
-        .prepare(`UPDATE certificates SET revoked_at = ?, revocation_reason = ? WHERE ${column} = ? AND revoked_at IS NULL AND not_after > ?${keepAgents}`)
+      count = this.sql
+        (`UPDATE certificates SET revoked_at = ?, revocation_reason = ? WHERE ${column} = ? AND revoked_at IS NULL AND not_after > ?${keepAgents}`)
         .run(at, reason, value, at).changes;
       this.audit.append(event(count), at);
     })();
@@ -167,8 +169,8 @@ export class SqliteCertificateStore implements IssuanceLedger, CertificateCatalo
   }
 
   async revokedUnexpired(issuerId: string, now: number): Promise<RevokedEntry[]> {
-    return this.db
-      .prepare<[string, number], { serial: string; revoked_at: number; revocation_reason: string }>(
+    return this.sql
+      <[string, number], { serial: string; revoked_at: number; revocation_reason: string }>(
         'SELECT serial, revoked_at, revocation_reason FROM certificates WHERE issuer_id = ? AND revoked_at IS NOT NULL AND not_after > ? ORDER BY id',
       )
       .all(issuerId, now)
@@ -177,15 +179,15 @@ export class SqliteCertificateStore implements IssuanceLedger, CertificateCatalo
 
   async nextCrlNumber(): Promise<number> {
     return this.db.transaction(() => {
-      this.db.prepare("UPDATE ca_state SET value = value + 1 WHERE name = 'crl_number'").run();
-      return this.db.prepare<[], { value: number }>("SELECT value FROM ca_state WHERE name = 'crl_number'").get()!.value;
+      this.sql("UPDATE ca_state SET value = value + 1 WHERE name = 'crl_number'").run();
+      return this.sql<[], { value: number }>("SELECT value FROM ca_state WHERE name = 'crl_number'").get()!.value;
     })();
   }
 
   async liveUnder(issuerIds: readonly string[], now: number): Promise<number> {
     if (issuerIds.length === 0) return 0;
-    return this.db
-      .prepare<unknown[], { n: number }>(
+    return this.sql
+      <unknown[], { n: number }>(
         // The CA's own serving certificates are re-issued whenever the signing intermediate changes; they never hold a rotation back.
         `SELECT COUNT(*) AS n FROM certificates WHERE issuer_id IN (${issuerIds.map(() => '?').join(',')}) AND not_after > ?
            AND revoked_at IS NULL AND kind != 'server'`,
@@ -195,8 +197,8 @@ export class SqliteCertificateStore implements IssuanceLedger, CertificateCatalo
 
   /** Live (unexpired, unrevoked) certificates per issuing authority. */
   async liveByIssuer(now: number): Promise<Map<string, number>> {
-    const rows = this.db
-      .prepare<[number], { issuer_id: string; n: number }>(
+    const rows = this.sql
+      <[number], { issuer_id: string; n: number }>(
         'SELECT issuer_id, COUNT(*) AS n FROM certificates WHERE not_after > ? AND revoked_at IS NULL GROUP BY issuer_id',
       )
       .all(now);

@@ -50,3 +50,20 @@ function migrate(db: Db): void {
     })();
   }
 }
+
+/**
+ * Prepares each SQL text once per connection. Preparing is far costlier than
+ * running a statement, and the hot paths (authentication, issuance) run the
+ * same few statements on every request.
+ */
+export function statements(db: Db) {
+  const cache = new Map<string, Database.Statement>();
+  return <P extends unknown[] | {} = unknown[], R = unknown>(sql: string): Database.Statement<P, R> => {
+    let statement = cache.get(sql);
+    if (!statement) {
+      statement = db.prepare(sql);
+      cache.set(sql, statement);
+    }
+    return statement as unknown as Database.Statement<P, R>;
+  };
+}

@@ -8,7 +8,7 @@ import { nowSeconds, type Clock } from '../../time/clock.js';
 import type { Duration } from '../../time/duration.js';
 import type { AuditAppender } from './audit-appender.js';
 import { prepareCertificateInsert, type CertificateInsert } from './certificate-rows.js';
-import type { Db } from './database.js';
+import { statements, type Db } from './database.js';
 
 interface TokenRow {
   hash: string;
@@ -41,6 +41,7 @@ interface EntryRow {
 }
 
 export class SqliteRegistrationStore implements RegistrationStore {
+  private readonly sql: ReturnType<typeof statements>;
   private readonly insertCertificate: CertificateInsert;
 
   constructor(
@@ -48,6 +49,7 @@ export class SqliteRegistrationStore implements RegistrationStore {
     private readonly audit: AuditAppender,
     private readonly clock: Clock,
   ) {
+    this.sql = statements(db);
     this.insertCertificate = prepareCertificateInsert(db);
   }
 
@@ -61,14 +63,14 @@ export class SqliteRegistrationStore implements RegistrationStore {
 
   async createToken(t: JoinTokenRecord, event: AuditEvent): Promise<void> {
     this.inTransaction([event], () => {
-      this.db
-        .prepare('INSERT INTO join_tokens (hash, agent, created_at, expires_at, created_by, used_at) VALUES (?, ?, ?, ?, ?, NULL)')
+      this.sql
+        ('INSERT INTO join_tokens (hash, agent, created_at, expires_at, created_by, used_at) VALUES (?, ?, ?, ?, ?, NULL)')
         .run(t.hash, t.agent, t.createdAt, t.expiresAt, t.createdBy);
     });
   }
 
   async findToken(hash: string): Promise<JoinTokenRecord | undefined> {
-    const row = this.db.prepare<[string], TokenRow>('SELECT * FROM join_tokens WHERE hash = ?').get(hash);
+    const row = this.sql<[string], TokenRow>('SELECT * FROM join_tokens WHERE hash = ?').get(hash);
     return row && {
       hash: row.hash,
       agent: row.agent,
@@ -83,8 +85,8 @@ export class SqliteRegistrationStore implements RegistrationStore {
     let consumed = false;
     this.db.transaction(() => {
       // The conditional update is the single-use guarantee: only one transaction can flip used_at.
-      const spent = this.db
-        .prepare('UPDATE join_tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL AND expires_at > ?')
+      const spent = this.sql
+        ('UPDATE join_tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL AND expires_at > ?')
         .run(c.now, c.tokenHash, c.now);
       if (spent.changes !== 1) return;
       this.upsertAgent(c.agent);
@@ -98,30 +100,30 @@ export class SqliteRegistrationStore implements RegistrationStore {
   async recordAgentRenewal(name: string, certificate: IssuedCertificateRecord, event: AuditEvent): Promise<void> {
     this.inTransaction([event], () => {
       this.insertCertificate(certificate);
-      this.db
-        .prepare('UPDATE agents SET svid_serial = ?, svid_not_after = ?, last_seen = ? WHERE name = ?')
+      this.sql
+        ('UPDATE agents SET svid_serial = ?, svid_not_after = ?, last_seen = ? WHERE name = ?')
         .run(certificate.serial, certificate.notAfter, certificate.issuedAt, name);
     });
   }
 
   async getAgent(name: string): Promise<AgentRecord | undefined> {
-    const row = this.db.prepare<[string], AgentRow>('SELECT * FROM agents WHERE name = ?').get(name);
+    const row = this.sql<[string], AgentRow>('SELECT * FROM agents WHERE name = ?').get(name);
     return row && toAgent(row);
   }
 
   async listAgents(): Promise<AgentRecord[]> {
-    return this.db.prepare<[], AgentRow>('SELECT * FROM agents ORDER BY name').all().map(toAgent);
+    return this.sql<[], AgentRow>('SELECT * FROM agents ORDER BY name').all().map(toAgent);
   }
 
   async setAgentStatus(name: string, status: AgentStatus, at: number, event: AuditEvent, revoke: boolean): Promise<void> {
     this.inTransaction([event], () => {
-      this.db
-        .prepare(`INSERT INTO agents (name, status, attested_at, status_changed_at) VALUES (?, ?, ?, ?)
+      this.sql
+        (`INSERT INTO agents (name, status, attested_at, status_changed_at) VALUES (?, ?, ?, ?)
                   ON CONFLICT (name) DO UPDATE SET status = excluded.status, status_changed_at = excluded.status_changed_at`)
         .run(name, status, at, at);
       if (revoke) {
-        this.db
-          .prepare(`UPDATE certificates SET revoked_at = ?, revocation_reason = ?
+        this.sql
+          (`UPDATE certificates SET revoked_at = ?, revocation_reason = ?
                     WHERE agent = ? AND revoked_at IS NULL AND not_after > ?`)
           .run(at, 'cessationOfOperation', name, at);
       }
@@ -129,11 +131,11 @@ export class SqliteRegistrationStore implements RegistrationStore {
   }
 
   async discardTokens(agent: string, at: number): Promise<void> {
-    this.db.prepare('UPDATE join_tokens SET used_at = ? WHERE agent = ? AND used_at IS NULL').run(at, agent);
+    this.sql('UPDATE join_tokens SET used_at = ? WHERE agent = ? AND used_at IS NULL').run(at, agent);
   }
 
   async touchAgents(lastSeen: ReadonlyMap<string, number>): Promise<void> {
-    const update = this.db.prepare('UPDATE agents SET last_seen = MAX(COALESCE(last_seen, 0), ?) WHERE name = ?');
+    const update = this.sql('UPDATE agents SET last_seen = MAX(COALESCE(last_seen, 0), ?) WHERE name = ?');
     this.db.transaction(() => {
       for (const [name, at] of lastSeen) update.run(at, name);
     })();
@@ -141,8 +143,8 @@ export class SqliteRegistrationStore implements RegistrationStore {
 
   async createEntry(entry: EntryRecord, event: AuditEvent): Promise<void> {
     this.inTransaction([event], () => {
-      this.db
-        .prepare(`INSERT INTO entries (id, agent, spiffe_id, ttl, dns_names, created_at, updated_at, revision)
+      this.sql
+        (`INSERT INTO entries (id, agent, spiffe_id, ttl, dns_names, created_at, updated_at, revision)
                   VALUES (@id, @agent, @spiffeId, @ttl, @dnsNames, @createdAt, @updatedAt, @revision)`)
         .run(entryParams(entry));
     });
@@ -150,8 +152,8 @@ export class SqliteRegistrationStore implements RegistrationStore {
 
   async updateEntry(entry: EntryRecord, event: AuditEvent): Promise<void> {
     this.inTransaction([event], () => {
-      this.db
-        .prepare(`UPDATE entries SET agent = @agent, spiffe_id = @spiffeId, ttl = @ttl, dns_names = @dnsNames,
+      this.sql
+        (`UPDATE entries SET agent = @agent, spiffe_id = @spiffeId, ttl = @ttl, dns_names = @dnsNames,
                   updated_at = @updatedAt, revision = @revision WHERE id = @id`)
         .run(entryParams(entry));
     });
@@ -160,31 +162,31 @@ export class SqliteRegistrationStore implements RegistrationStore {
   async deleteEntry(id: string, event: AuditEvent): Promise<boolean> {
     let deleted = false;
     this.inTransaction([event], () => {
-      deleted = this.db.prepare('DELETE FROM entries WHERE id = ?').run(id).changes === 1;
+      deleted = this.sql('DELETE FROM entries WHERE id = ?').run(id).changes === 1;
     });
     return deleted;
   }
 
   async getEntry(id: string): Promise<EntryRecord | undefined> {
-    const row = this.db.prepare<[string], EntryRow>('SELECT * FROM entries WHERE id = ?').get(id);
+    const row = this.sql<[string], EntryRow>('SELECT * FROM entries WHERE id = ?').get(id);
     return row && toEntry(row);
   }
 
   async listEntries(filter: { agent?: string }): Promise<EntryRecord[]> {
     const rows = filter.agent
-      ? this.db.prepare<[string], EntryRow>('SELECT * FROM entries WHERE agent = ? ORDER BY spiffe_id, id').all(filter.agent)
-      : this.db.prepare<[], EntryRow>('SELECT * FROM entries ORDER BY agent, spiffe_id, id').all();
+      ? this.sql<[string], EntryRow>('SELECT * FROM entries WHERE agent = ? ORDER BY spiffe_id, id').all(filter.agent)
+      : this.sql<[], EntryRow>('SELECT * FROM entries ORDER BY agent, spiffe_id, id').all();
     return rows.map(toEntry);
   }
 
   async countAgentsByStatus(): Promise<Record<string, number>> {
-    const rows = this.db.prepare<[], { status: string; n: number }>('SELECT status, COUNT(*) AS n FROM agents GROUP BY status').all();
+    const rows = this.sql<[], { status: string; n: number }>('SELECT status, COUNT(*) AS n FROM agents GROUP BY status').all();
     return Object.fromEntries(rows.map((r) => [r.status, r.n]));
   }
 
   async credential(serial: string): Promise<{ publicKeySha256: string; revoked: boolean } | undefined> {
-    const row = this.db
-      .prepare<[string], { public_key_sha256: string; revoked_at: number | null }>(
+    const row = this.sql
+      <[string], { public_key_sha256: string; revoked_at: number | null }>(
         'SELECT public_key_sha256, revoked_at FROM certificates WHERE serial = ?',
       )
       .get(serial);
@@ -192,8 +194,8 @@ export class SqliteRegistrationStore implements RegistrationStore {
   }
 
   private upsertAgent(a: AgentRecord): void {
-    this.db
-      .prepare(`INSERT INTO agents (name, status, attested_at, last_seen, svid_serial, svid_not_after, status_changed_at)
+    this.sql
+      (`INSERT INTO agents (name, status, attested_at, last_seen, svid_serial, svid_not_after, status_changed_at)
                 VALUES (@name, @status, @attestedAt, @lastSeen, @svidSerial, @svidNotAfter, @statusChangedAt)
                 ON CONFLICT (name) DO UPDATE SET status = excluded.status, attested_at = excluded.attested_at,
                   last_seen = excluded.last_seen, svid_serial = excluded.svid_serial,
