@@ -3,6 +3,9 @@
  * adapters (store/, cli/). The core never imports an adapter.
  */
 import type { KeyObject } from 'node:crypto';
+import type { VerifiedCsr } from '../x509/csr.js';
+import type { SvidFacts } from '../x509/profiles.js';
+import type { LoadedAuthority } from './authority-set.js';
 import type { AuditEvent, AuthorityRecord, IssuedCertificateRecord } from './model.js';
 
 /** Durable record of issued certificates. Resolves only after the record is committed. */
@@ -43,4 +46,17 @@ export interface Logger {
   error(obj: object, msg?: string): void;
   debug(obj: object, msg?: string): void;
   child(bindings: object): Logger;
+}
+
+/**
+ * Checks untrusted CSRs (size, structure, proof of possession, key policy).
+ * The CPU-heavy part of issuance: done in this thread, or on signing workers.
+ */
+export interface CsrVerifier {
+  verify(pem: string): Promise<VerifiedCsr>;
+}
+
+/** Encodes and signs a leaf with an authority's key: in this thread, or on signing workers. */
+export interface LeafSigner {
+  signLeaf(facts: SvidFacts, issuer: LoadedAuthority): Promise<Buffer>;
 }

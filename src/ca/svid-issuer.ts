@@ -3,23 +3,20 @@
  * entry, an agent name, an operator's mint), never from the CSR; the
  * certificate is recorded durably before it is returned.
  */
-import { createHash } from 'node:crypto';
 import { InvalidInputError, MeshcaError, UnavailableError } from '../errors.js';
 import type { DnsName } from '../identity/dns-name.js';
 import type { SpiffeId } from '../identity/spiffe-id.js';
 import type { TrustDomain } from '../identity/trust-domain.js';
 import { nowSeconds, type Clock } from '../time/clock.js';
 import type { Duration } from '../time/duration.js';
-import { toDer } from '../x509/asn1.js';
-import { signCertificate } from '../x509/certificate.js';
 import { serialToHex } from '../x509/certificate-reader.js';
 import type { VerifiedCsr } from '../x509/csr.js';
 import { keyLabel } from '../x509/keys.js';
-import { svidTemplate } from '../x509/profiles.js';
 import { randomSerial, type RandomSource } from '../x509/serial.js';
 import type { AuthoritySet } from './authority-set.js';
 import type { AuditEvent, CertificateKind, IssuedCertificateRecord } from './model.js';
-import type { IssuanceLedger } from './ports.js';
+import { inThreadLeafSigner } from './in-thread-signing.js';
+import type { IssuanceLedger, LeafSigner } from './ports.js';
 import { decideValidity, type LifetimePolicy } from './validity.js';
 
 export interface SvidRequest {
@@ -59,6 +56,8 @@ export interface SvidIssuerDeps {
   readonly random: RandomSource;
   /** Told of each certificate once it is durably recorded, with the seconds it took (for metrics). */
   readonly observe?: (record: IssuedCertificateRecord, seconds: number) => void;
+  /** Where leaves are encoded and signed; in this thread unless signing workers are configured. */
+  readonly leafSigner?: LeafSigner;
 }
 
 export interface SvidIssuerSettings {
@@ -109,25 +108,25 @@ export class SvidIssuer {
     const issuer = authorities.signingIntermediate(now);
     const validity = decideValidity(now, req.ttl, this.settings.lifetimes, issuer.record.notAfter);
     const serial = randomSerial(this.deps.random);
-    const leaf = await signCertificate(
-      svidTemplate({
+    const leaf = await (this.deps.leafSigner ?? inThreadLeafSigner).signLeaf(
+      {
         serial,
         spiffeId: req.spiffeId.toString(),
         dnsNames: req.dnsNames ?? [],
         ipAddresses: req.ipAddresses ?? [],
-        spki: req.csr.spki,
+        spkiDer: req.csr.spkiDer,
         keyKind: req.csr.keyKind,
         ...validity,
         issuer: { subjectName: issuer.facts.subjectName, keyId: issuer.facts.keyId },
-      }),
-      issuer.signer,
+      },
+      issuer,
     );
     const record: IssuedCertificateRecord = {
       serial: serialToHex(serial),
       spiffeId: req.spiffeId.toString(),
       dnsNames: req.dnsNames ?? [],
       ...validity,
-      publicKeySha256: createHash('sha256').update(toDer(req.csr.spki)).digest('hex'),
+      publicKeySha256: req.csr.publicKeySha256,
       keyType: keyLabel(req.csr.keyKind),
       issuerId: issuer.record.id,
       kind: req.kind,

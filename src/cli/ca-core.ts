@@ -10,6 +10,11 @@ import { SvidIssuer } from '../ca/svid-issuer.js';
 import { CrlService } from '../ca/crl-service.js';
 import { RevocationService } from '../ca/revocation-service.js';
 import { initialPki } from './initial-pki.js';
+import { inThreadCsrVerifier } from '../ca/in-thread-signing.js';
+import { SigningPool } from '../signing/signing-pool.js';
+
+/** The signing worker, beside this module once built (dist/src/signing/signing-worker.js). */
+const SIGNING_WORKER = new URL('../signing/signing-worker.js', import.meta.url);
 import { formatListenAddress } from '../config/parsers.js';
 import type { ServerConfig } from '../config/server-config.js';
 import { CaMetrics } from '../server/metrics.js';
@@ -37,6 +42,8 @@ export interface CaCore {
   readonly services: ServerServices;
   /** Removes records of certificates expired longer than the retention; returns how many. */
   prune(): Promise<number>;
+  /** Stops the signing workers. */
+  close(): Promise<void>;
 }
 
 export async function buildCaCore(
@@ -59,8 +66,20 @@ export async function buildCaCore(
     liveSvids: () => store.certificates.countLive(nowSeconds(clock)),
     agentsByStatus: () => store.registrations.countAgentsByStatus(),
   });
+  const pool = config.signingWorkers > 0 ? new SigningPool(config.signingWorkers, SIGNING_WORKER) : undefined;
+  if (pool) {
+    pool.setIssuers(manager.current());
+    manager.onChange((set) => pool.setIssuers(set));
+  }
   const issuer = new SvidIssuer(
-    { authorities: manager, ledger: store.certificates, clock, random, observe: (record, s) => metrics.issued(record, s) },
+    {
+      authorities: manager,
+      ledger: store.certificates,
+      clock,
+      random,
+      observe: (record, s) => metrics.issued(record, s),
+      ...(pool ? { leafSigner: pool } : {}),
+    },
     { trustDomain: config.trustDomain, lifetimes: { defaultTtl: config.svidTtl, maxTtl: config.svidMaxTtl } },
   );
   const crls = new CrlService({ authorities: manager, store: store.certificates, clock }, config.crlValidity);
@@ -77,6 +96,7 @@ export async function buildCaCore(
     clock,
     authorities: manager,
     issuer,
+    csrVerifier: pool ?? inThreadCsrVerifier,
     bundleRefreshHint: config.bundleRefreshHint,
     agents,
     entries,
@@ -109,7 +129,7 @@ export async function buildCaCore(
   const noteRotation = (failure: Error | undefined) => {
     lastRotationFailure = failure ? { at: nowSeconds(clock), message: failure.message } : undefined;
   };
-  return { manager, crls, noteRotation, issuer, agents, audit, metrics, services, prune };
+  return { manager, crls, noteRotation, issuer, agents, audit, metrics, services, prune, close: async () => pool?.close() };
 }
 
 /** The configuration as recorded in the audit log at start: everything but secrets. */

@@ -59,6 +59,7 @@ export async function startCa(config: ServerConfig, logger: Logger, overrides: C
   };
   try {
     const core = await buildCaCore(config, store, { clock, random, logger });
+    cleanups.unshift(() => core.close());
     cleanups.unshift(() => core.agents.flushSeen());
     const serving = new ServingCertificate(
       { issuer: core.issuer, clock },

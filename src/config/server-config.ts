@@ -1,5 +1,6 @@
 /** `meshca server` settings: defaults, sources, and the checks across settings. */
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { formatDuration, type Duration } from '../time/duration.js';
 import { ConfigError, resolveOptions, type ConfigSources, type OptionTable } from './options.js';
@@ -8,6 +9,12 @@ import {
 } from './parsers.js';
 
 const absolutePath = (v: string) => resolve(parseNonEmpty(v));
+
+function parseWorkerCount(raw: string): number {
+  if (raw === 'auto') return availableParallelism();
+  if (!/^[0-9]{1,2}$/.test(raw)) throw new Error(`"${raw}" is not auto or a number of workers`);
+  return Number(raw);
+}
 
 /** The passphrase is the file's content without one trailing newline. */
 function readPassphraseFile(path: string): string {
@@ -77,6 +84,8 @@ export const SERVER_OPTIONS = {
     describe: 'PEM certificates between the imported intermediate and the root, if any' },
   importTrustBundle: { name: 'import-trust-bundle', expected: FILE, parse: absolutePath,
     describe: 'PEM roots the imported intermediate chains to; they become the trust bundle' },
+  signingWorkers: { name: 'signing-workers', default: 'auto', expected: 'auto or a whole number (0: sign in the main thread)',
+    parse: parseWorkerCount, describe: 'worker threads that verify CSRs and sign SVIDs; auto is one per core' },
   keyPassphraseFile: { name: 'key-passphrase-file', expected: 'a readable file holding the passphrase', parse: readPassphraseFile,
     describe: 'encrypt CA keys at rest with the passphrase in this file (or set MESHCA_KEY_PASSPHRASE)' },
   logLevel: { name: 'log-level', default: 'info', expected: LOG_LEVELS.join(', '), parse: parseLogLevel, describe: 'log verbosity' },
@@ -101,6 +110,8 @@ export interface ServerConfig {
   readonly rootPropagation: Duration;
   readonly rootExpiryHorizon: Duration;
   readonly crlValidity: Duration;
+  /** Signing worker threads; 0 signs in the main thread. */
+  readonly signingWorkers: number;
   /** First-start "bring your own CA" files; see ImportFiles. */
   readonly importRootCert: string | undefined;
   readonly importRootKey: string | undefined;

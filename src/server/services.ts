@@ -4,6 +4,7 @@ import type { AuditService, AuditStorePort } from '../ca/audit-service.js';
 import type { AuthoritySet } from '../ca/authority-set.js';
 import type { AuthorityManager } from '../ca/authority-manager.js';
 import type { CertificateCatalog, RevocationStore } from '../ca/certificate-query.js';
+import type { CsrVerifier } from '../ca/ports.js';
 import type { CrlService } from '../ca/crl-service.js';
 import type { RevocationService } from '../ca/revocation-service.js';
 import type { EntryService } from '../ca/entry-service.js';
@@ -18,6 +19,8 @@ export interface ServerServices {
   readonly clock: Clock;
   readonly authorities: { current(): AuthoritySet };
   readonly issuer: SvidIssuer;
+  /** Where request CSRs are checked: signing workers, or this thread. */
+  readonly csrVerifier: CsrVerifier;
   readonly bundleRefreshHint: Duration;
   readonly agents: AgentService;
   readonly entries: EntryService;

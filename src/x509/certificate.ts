@@ -42,8 +42,16 @@ export function tbsCertificate(t: CertificateTemplate, signer: Signer): Asn1 {
 /** Encodes the template, signs it and returns the certificate's DER. */
 export async function signCertificate(t: CertificateTemplate, signer: Signer): Promise<Buffer> {
   const tbs = tbsCertificate(t, signer);
-  const tbsDer = toDer(tbs);
-  const signature = await signer.sign(tbsDer);
+  return assemble(tbs, signer, await signer.sign(toDer(tbs)));
+}
+
+/** The same, signing synchronously: for a signing worker, which is itself off the main thread. */
+export function signCertificateSync(t: CertificateTemplate, signer: Signer & { signSync(data: Buffer): Buffer }): Buffer {
+  const tbs = tbsCertificate(t, signer);
+  return assemble(tbs, signer, signer.signSync(toDer(tbs)));
+}
+
+function assemble(tbs: Asn1, signer: Signer, signature: Buffer): Buffer {
   return toDer(seq([tbs, algorithmIdentifier(signer.algorithm), bitString(signature)]));
 }
 

@@ -5,7 +5,7 @@
  * whether it asks to be a CA. What the CSR says about names is ignored: the
  * CA decides the identity.
  */
-import type { KeyObject } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import { InvalidInputError } from '../errors.js';
 import {
   Asn1ParseError, Tag, TagClass, children, is, parseDer, readBitStringBytes, readOid, toDer, valueBytes, type Asn1,
@@ -13,59 +13,109 @@ import {
 import { decodeSinglePem, PemError } from './pem.js';
 import { classifyPublicKey, loadPublicKey, UnsupportedKeyError, type PublicKeyKind } from './keys.js';
 import { OID } from './oids.js';
-import { signatureAlgorithmByOid, type KeyFamily } from './signature-algorithms.js';
-import { verifyAsync } from './signer.js';
+import { signatureAlgorithmByOid, type KeyFamily, type SignatureAlgorithm } from './signature-algorithms.js';
+import { verifyAsync, verifySync } from './signer.js';
 import { readExtensions } from './extensions.js';
 
 /** Largest CSR accepted, as PEM text: an RSA-8192 CSR is about 2.5 KiB. */
 export const MAX_CSR_PEM_BYTES = 16 * 1024;
 
+/** What a verified CSR contributes to a certificate: plain data, so it can cross to and from a signing worker. */
+export interface VerifiedCsrData {
+  /** The SubjectPublicKeyInfo exactly as received, to be copied into the certificate. */
+  readonly spkiDer: Buffer;
+  readonly keyKind: PublicKeyKind;
+  /** Hex SHA-256 of spkiDer, recorded with every issuance and matched on every authentication. */
+  readonly publicKeySha256: string;
+}
+
 /** A CSR whose signature was verified with the key it carries, and whose key meshca accepts. */
-export class VerifiedCsr {
+export class VerifiedCsr implements VerifiedCsrData {
   private constructor(
-    readonly publicKey: KeyObject,
+    readonly spkiDer: Buffer,
     readonly keyKind: PublicKeyKind,
-    /** The SubjectPublicKeyInfo exactly as received, to be copied into the certificate. */
-    readonly spki: Asn1,
+    readonly publicKeySha256: string,
   ) {}
 
+  /** Checks a CSR, verifying its signature on libuv's thread pool. */
   static async parse(pem: string): Promise<VerifiedCsr> {
-    if (Buffer.byteLength(pem, 'utf8') > MAX_CSR_PEM_BYTES) invalid('invalid_csr', `CSR is larger than ${MAX_CSR_PEM_BYTES} bytes`);
-    let der: Buffer;
+    const checked = examine(pem);
+    let valid = false;
     try {
-      der = decodeSinglePem(pem, ['CERTIFICATE REQUEST', 'NEW CERTIFICATE REQUEST']).der;
-    } catch (err) {
-      return invalid('invalid_csr', `CSR is not PEM: ${(err as PemError).message}`, err);
-    }
-    const parts = structure(der);
-    const algorithm = signatureAlgorithmByOid(parts.signatureOid);
-    if (!algorithm) invalid('invalid_csr', `CSR signature algorithm ${parts.signatureOid} is not supported`);
-
-    let publicKey: KeyObject;
-    try {
-      publicKey = loadPublicKey(parts.spki, toDer(parts.spki));
-    } catch (err) {
-      return invalid('unsupported_key', (err as Error).message, err);
-    }
-    // node:crypto verifies with whatever the key is; a label that names another algorithm family must not pass.
-    let signatureValid = familyOf(publicKey) === algorithm.keyFamily;
-    try {
-      if (signatureValid) signatureValid = await verifyAsync(algorithm, parts.signedBytes, publicKey, parts.signature);
+      valid = checked.familyMatches && (await verifyAsync(checked.algorithm, checked.parts.signedBytes, checked.publicKey, checked.parts.signature));
     } catch {
-      signatureValid = false;
+      valid = false;
     }
-    if (!signatureValid) invalid('csr_signature_invalid', 'CSR signature does not verify with its public key (no proof of possession)');
-
-    let keyKind: PublicKeyKind;
-    try {
-      keyKind = classifyPublicKey(publicKey);
-    } catch (err) {
-      if (err instanceof UnsupportedKeyError) invalid('unsupported_key', err.message, err);
-      throw err;
-    }
-    if (parts.asksToBeCa) invalid('csr_requests_ca', 'CSR asks for a CA certificate (basicConstraints cA or keyCertSign); SVIDs are leaves');
-    return new VerifiedCsr(publicKey, keyKind, parts.spki);
+    return finish(checked, valid);
   }
+
+  /** The same checks with a synchronous signature check, for a signing worker that is itself off the main thread. */
+  static parseSync(pem: string): VerifiedCsr {
+    const checked = examine(pem);
+    let valid = false;
+    try {
+      valid = checked.familyMatches && verifySync(checked.algorithm, checked.parts.signedBytes, checked.publicKey, checked.parts.signature);
+    } catch {
+      valid = false;
+    }
+    return finish(checked, valid);
+  }
+
+  /**
+   * Rebuilds a CSR that `parse` or `parseSync` verified in a signing worker of
+   * this process. Never call it on data from outside the process.
+   */
+  static fromVerified(data: VerifiedCsrData): VerifiedCsr {
+    return new VerifiedCsr(Buffer.from(data.spkiDer), data.keyKind, data.publicKeySha256);
+  }
+
+  static create(parts: CsrParts, keyKind: PublicKeyKind): VerifiedCsr {
+    const spkiDer = toDer(parts.spki);
+    return new VerifiedCsr(spkiDer, keyKind, createHash('sha256').update(spkiDer).digest('hex'));
+  }
+}
+
+interface Examined {
+  readonly parts: CsrParts;
+  readonly algorithm: SignatureAlgorithm;
+  readonly publicKey: KeyObject;
+  /** node:crypto verifies with whatever the key is; a label that names another algorithm family must not pass. */
+  readonly familyMatches: boolean;
+}
+
+/** Size, PEM, DER structure and the key, in that order: everything before the signature check. */
+function examine(pem: string): Examined {
+  if (Buffer.byteLength(pem, 'utf8') > MAX_CSR_PEM_BYTES) invalid('invalid_csr', `CSR is larger than ${MAX_CSR_PEM_BYTES} bytes`);
+  let der: Buffer;
+  try {
+    der = decodeSinglePem(pem, ['CERTIFICATE REQUEST', 'NEW CERTIFICATE REQUEST']).der;
+  } catch (err) {
+    return invalid('invalid_csr', `CSR is not PEM: ${(err as PemError).message}`, err);
+  }
+  const parts = structure(der);
+  const algorithm = signatureAlgorithmByOid(parts.signatureOid);
+  if (!algorithm) return invalid('invalid_csr', `CSR signature algorithm ${parts.signatureOid} is not supported`);
+  let publicKey: KeyObject;
+  try {
+    publicKey = loadPublicKey(parts.spki, toDer(parts.spki));
+  } catch (err) {
+    return invalid('unsupported_key', (err as Error).message, err);
+  }
+  return { parts, algorithm, publicKey, familyMatches: familyOf(publicKey) === algorithm.keyFamily };
+}
+
+/** Key policy and the CA request, after the signature: proof of possession comes first. */
+function finish(checked: Examined, signatureValid: boolean): VerifiedCsr {
+  if (!signatureValid) invalid('csr_signature_invalid', 'CSR signature does not verify with its public key (no proof of possession)');
+  let keyKind: PublicKeyKind;
+  try {
+    keyKind = classifyPublicKey(checked.publicKey);
+  } catch (err) {
+    if (err instanceof UnsupportedKeyError) invalid('unsupported_key', err.message, err);
+    throw err;
+  }
+  if (checked.parts.asksToBeCa) invalid('csr_requests_ca', 'CSR asks for a CA certificate (basicConstraints cA or keyCertSign); SVIDs are leaves');
+  return VerifiedCsr.create(checked.parts, keyKind);
 }
 
 function familyOf(key: KeyObject): KeyFamily | undefined {
@@ -73,7 +123,7 @@ function familyOf(key: KeyObject): KeyFamily | undefined {
   return type === 'ec' || type === 'rsa' || type === 'ed25519' ? type : undefined;
 }
 
-interface CsrParts {
+export interface CsrParts {
   signedBytes: Buffer;
   signatureOid: string;
   signature: Buffer;

@@ -3,7 +3,7 @@
  * decided facts to templates; nothing here decides identity, lifetime or
  * policy (that is the CA's job) and nothing here signs.
  */
-import type { Asn1 } from './asn1.js';
+import { parseDer, type Asn1 } from './asn1.js';
 import { distinguishedName, keyIdentifier, type CertificateTemplate } from './certificate.js';
 import {
   authorityKeyIdentifier, basicConstraints, extKeyUsage, keyUsage, KeyUsageBit, subjectAltName, subjectKeyIdentifier,
@@ -22,7 +22,8 @@ export interface SvidFacts {
   readonly spiffeId: string;
   readonly dnsNames: readonly string[];
   readonly ipAddresses: readonly Buffer[];
-  readonly spki: Asn1;
+  /** The subject's SubjectPublicKeyInfo as received in its CSR. */
+  readonly spkiDer: Buffer;
   readonly keyKind: PublicKeyKind;
   readonly notBefore: number;
   readonly notAfter: number;
@@ -36,6 +37,7 @@ const LEAF_SUBJECT = distinguishedName([[OID.organization, 'meshca']]);
  * both TLS sides, never for signing certificates or CRLs.
  */
 export function svidTemplate(f: SvidFacts): CertificateTemplate {
+  const spki = parseDer(f.spkiDer);
   const usage: number[] = [KeyUsageBit.digitalSignature];
   if (f.keyKind.family === 'rsa') usage.push(KeyUsageBit.keyEncipherment);
   return {
@@ -44,12 +46,12 @@ export function svidTemplate(f: SvidFacts): CertificateTemplate {
     subjectName: LEAF_SUBJECT,
     notBefore: f.notBefore,
     notAfter: f.notAfter,
-    spki: f.spki,
+    spki,
     extensions: [
       basicConstraints(false),
       keyUsage(usage),
       extKeyUsage([OID.serverAuth, OID.clientAuth]),
-      subjectKeyIdentifier(keyIdentifier(f.spki)),
+      subjectKeyIdentifier(keyIdentifier(spki)),
       authorityKeyIdentifier(f.issuer.keyId),
       subjectAltName({ uris: [f.spiffeId], dnsNames: f.dnsNames, ipAddresses: f.ipAddresses }, false),
     ],

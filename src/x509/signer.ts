@@ -16,12 +16,17 @@ export interface Signer {
 export class KeyObjectSigner implements Signer {
   readonly algorithm: SignatureAlgorithm;
 
-  constructor(private readonly privateKey: KeyObject) {
+  /** The key itself is reachable so that it can be handed to a signing worker of this process. */
+  constructor(readonly privateKey: KeyObject) {
     this.algorithm = defaultSignatureAlgorithm(kindOf(privateKey));
   }
 
   sign(data: Buffer): Promise<Buffer> {
     return signAsync(this.algorithm, data, this.privateKey);
+  }
+
+  signSync(data: Buffer): Buffer {
+    return signSync(this.algorithm, data, this.privateKey);
   }
 }
 
@@ -29,6 +34,14 @@ export function signAsync(alg: SignatureAlgorithm, data: Buffer, key: KeyObject)
   return new Promise((resolve, reject) => {
     nodeSign(alg.hash, data, { key, dsaEncoding: 'der' }, (err, signature) => (err ? reject(err) : resolve(signature)));
   });
+}
+
+export function signSync(alg: SignatureAlgorithm, data: Buffer, key: KeyObject): Buffer {
+  return nodeSign(alg.hash, data, { key, dsaEncoding: 'der' });
+}
+
+export function verifySync(alg: SignatureAlgorithm, data: Buffer, key: KeyObject, signature: Buffer): boolean {
+  return nodeVerify(alg.hash, data, { key, dsaEncoding: 'der' }, signature);
 }
 
 export function verifyAsync(alg: SignatureAlgorithm, data: Buffer, key: KeyObject, signature: Buffer): Promise<boolean> {

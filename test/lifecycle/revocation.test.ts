@@ -6,7 +6,6 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parseDer } from '../../src/x509/asn1.js';
 import { signCertificate } from '../../src/x509/certificate.js';
 import { generateKeyPair } from '../../src/x509/keys.js';
 import { certificatesToPem } from '../../src/x509/pem.js';
@@ -206,7 +205,7 @@ describe('POST /v1/authorities/:id/taint', () => {
         spiffeId: WEB,
         dnsNames: [],
         ipAddresses: [],
-        spki: parseDer(leafKeys.publicKey.export({ type: 'spki', format: 'der' })),
+        spkiDer: leafKeys.publicKey.export({ type: 'spki', format: 'der' }),
         keyKind: { family: 'ec', curve: 'P-256' },
         notBefore: now - 30,
         notAfter: now + 3600,

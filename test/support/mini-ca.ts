@@ -60,7 +60,7 @@ export class MiniCa {
         spiffeId,
         dnsNames: [],
         ipAddresses: [],
-        spki: csr.spki,
+        spkiDer: csr.spkiDer,
         keyKind: csr.keyKind,
         notBefore: now - 30,
         notAfter: now + ttlSeconds,

@@ -73,7 +73,7 @@ async function issueSvid(subjectKey: KeyPair, extra: { dnsNames?: string[]; ipAd
       spiffeId: SPIFFE_ID,
       dnsNames: extra.dnsNames ?? [],
       ipAddresses: extra.ipAddresses ?? [],
-      spki: csr.spki,
+      spkiDer: csr.spkiDer,
       keyKind: csr.keyKind,
       notBefore: now - BACKDATE,
       notAfter: now + SVID_TTL,

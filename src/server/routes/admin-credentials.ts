@@ -4,7 +4,6 @@ import { callerLabel } from '../../ca/caller.js';
 import { adminSpiffeId } from '../../ca/reserved-ids.js';
 import { bundleRootsDer } from '../../ca/trust-bundle.js';
 import { parseAgentName } from '../../identity/agent-name.js';
-import { VerifiedCsr } from '../../x509/csr.js';
 import { certificatesToPem } from '../../x509/pem.js';
 import { ttlField } from '../edge.js';
 import { csrSchema, issuedSvidSchema, nameSchema, ttlSchema } from '../schemas.js';
@@ -32,7 +31,7 @@ export function adminCredentialRoutes(app: FastifyInstance, s: ServerServices): 
       const name = parseAgentName(request.body.name, 'admin name');
       const ttl = ttlField(request.body.ttl);
       const svid = await s.issuer.issue({
-        csr: await VerifiedCsr.parse(request.body.csr),
+        csr: await s.csrVerifier.verify(request.body.csr),
         spiffeId: adminSpiffeId(s.trustDomain, request.body.role, name),
         ...(ttl ? { ttl } : {}),
         kind: 'admin',

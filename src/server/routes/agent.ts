@@ -2,7 +2,6 @@
 import type { FastifyInstance } from 'fastify';
 import { bundleRootsDer } from '../../ca/trust-bundle.js';
 import { InvalidInputError } from '../../errors.js';
-import { VerifiedCsr } from '../../x509/csr.js';
 import { certificatesToPem } from '../../x509/pem.js';
 import { agentOf } from '../callers.js';
 import { entryJson, entrySchema } from '../json-views.js';
@@ -39,7 +38,7 @@ export function agentRoutes(app: FastifyInstance, s: ServerServices): void {
     },
     async (request) => {
       s.limits.attestation.take(request.ip);
-      const csr = await VerifiedCsr.parse(request.body.csr);
+      const csr = await s.csrVerifier.verify(request.body.csr);
       const svid = await s.agents.attest(request.body.token, csr);
       return { svid: svidJson(svid), bundle: bundlePem() };
     },
@@ -58,7 +57,7 @@ export function agentRoutes(app: FastifyInstance, s: ServerServices): void {
     async (request) => {
       const agent = agentOf(request);
       s.limits.signing.take(agent.name);
-      const svid = await s.agents.renew(agent.name, await VerifiedCsr.parse(request.body.csr));
+      const svid = await s.agents.renew(agent.name, await s.csrVerifier.verify(request.body.csr));
       return { svid: svidJson(svid), bundle: bundlePem() };
     },
   );
@@ -139,7 +138,7 @@ export function agentRoutes(app: FastifyInstance, s: ServerServices): void {
       const parsed = await Promise.all(
         requests.map(async (r, i) => {
           try {
-            return { entryId: r.entryId, csr: await VerifiedCsr.parse(r.csr) };
+            return { entryId: r.entryId, csr: await s.csrVerifier.verify(r.csr) };
           } catch (err) {
             if (err instanceof InvalidInputError) throw new InvalidInputError(err.code, `requests[${i}]: ${err.message}`);
             throw err;

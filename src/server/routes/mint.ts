@@ -4,7 +4,6 @@ import { callerLabel } from '../../ca/caller.js';
 import { assertNotReserved } from '../../ca/reserved-ids.js';
 import { bundleRootsDer } from '../../ca/trust-bundle.js';
 import { SpiffeId } from '../../identity/spiffe-id.js';
-import { VerifiedCsr } from '../../x509/csr.js';
 import { certificatesToPem } from '../../x509/pem.js';
 import { dnsNamesField, ttlField } from '../edge.js';
 import { csrSchema, dnsNamesSchema, issuedSvidSchema, SMALL_BODY_LIMIT, spiffeIdSchema, ttlSchema } from '../schemas.js';
@@ -45,7 +44,7 @@ export function mintRoutes(app: FastifyInstance, s: ServerServices): void {
       assertNotReserved(spiffeId);
       const ttl = ttlField(request.body.ttl);
       const dnsNames = dnsNamesField(request.body.dns);
-      const csr = await VerifiedCsr.parse(request.body.csr);
+      const csr = await s.csrVerifier.verify(request.body.csr);
       const svid = await s.issuer.issue({
         csr,
         spiffeId,

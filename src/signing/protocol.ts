@@ -1,0 +1,29 @@
+/** Messages between the main thread and signing workers. Everything in them survives structured cloning. */
+import type { KeyObject } from 'node:crypto';
+import type { VerifiedCsrData } from '../x509/csr.js';
+import type { SvidFacts } from '../x509/profiles.js';
+
+export interface IssuerKey {
+  readonly id: string;
+  readonly key: KeyObject;
+  /** The issuer's subject, DER, as its certificate encodes it. */
+  readonly subjectDer: Buffer;
+  readonly keyId: Buffer;
+}
+
+export type LeafFacts = Omit<SvidFacts, 'issuer'>;
+
+export type WorkerRequest =
+  | { readonly op: 'issuers'; readonly issuers: readonly IssuerKey[] }
+  | { readonly op: 'verify'; readonly id: number; readonly pem: string }
+  | { readonly op: 'sign'; readonly id: number; readonly issuerId: string; readonly facts: LeafFacts };
+
+/** A refusal the worker raised for bad input (an InvalidInputError), or anything else. */
+export type WorkerFailure =
+  | { readonly kind: 'invalid'; readonly code: string; readonly message: string }
+  | { readonly kind: 'internal'; readonly message: string };
+
+export type WorkerResponse =
+  | { readonly id: number; readonly verified: VerifiedCsrData }
+  | { readonly id: number; readonly signed: Buffer }
+  | { readonly id: number; readonly failure: WorkerFailure };

@@ -1,0 +1,106 @@
+/**
+ * Signing workers: CSR verification and leaf signing on worker threads, one per
+ * core, so that issuance uses every core while the main thread keeps to HTTP
+ * and the datastore (which stays single-writer). Requests go to the worker with
+ * the fewest in flight; a worker that dies is replaced and its requests fail.
+ */
+import { Worker } from 'node:worker_threads';
+import type { AuthoritySet, LoadedAuthority } from '../ca/authority-set.js';
+import type { CsrVerifier, LeafSigner } from '../ca/ports.js';
+import { InvalidInputError, type InvalidInputCode } from '../errors.js';
+import { toDer } from '../x509/asn1.js';
+import { VerifiedCsr } from '../x509/csr.js';
+import { KeyObjectSigner } from '../x509/signer.js';
+import type { SvidFacts } from '../x509/profiles.js';
+import type { IssuerKey, WorkerRequest, WorkerResponse } from './protocol.js';
+
+interface Pending {
+  resolve(value: WorkerResponse): void;
+  reject(err: Error): void;
+}
+
+interface Slot {
+  worker: Worker;
+  inFlight: Map<number, Pending>;
+}
+
+export class SigningPool implements CsrVerifier, LeafSigner {
+  private readonly slots: Slot[] = [];
+  private nextId = 1;
+  private issuers: IssuerKey[] = [];
+  private closed = false;
+
+  /** `workerUrl` is the built signing-worker.js (workers run JavaScript, not the TypeScript sources). */
+  constructor(
+    size: number,
+    private readonly workerUrl: URL,
+  ) {
+    for (let i = 0; i < size; i++) this.slots.push(this.spawn());
+  }
+
+  /** Hands the workers every key meshca may sign leaves with; call whenever the authorities change. */
+  setIssuers(set: AuthoritySet): void {
+    this.issuers = set.authorities
+      .filter((a): a is LoadedAuthority & { signer: KeyObjectSigner } => a.signer instanceof KeyObjectSigner)
+      .map((a) => ({ id: a.record.id, key: a.signer.privateKey, subjectDer: toDer(a.facts.subjectName), keyId: a.facts.keyId }));
+    for (const slot of this.slots) slot.worker.postMessage({ op: 'issuers', issuers: this.issuers } satisfies WorkerRequest);
+  }
+
+  async verify(pem: string): Promise<VerifiedCsr> {
+    const response = await this.send((id) => ({ op: 'verify', id, pem }));
+    if (!('verified' in response)) throw new Error('signing worker answered a verification with something else');
+    return VerifiedCsr.fromVerified(response.verified);
+  }
+
+  async signLeaf(facts: SvidFacts, issuer: LoadedAuthority): Promise<Buffer> {
+    const { issuer: _ref, ...leaf } = facts;
+    const response = await this.send((id) => ({ op: 'sign', id, issuerId: issuer.record.id, facts: leaf }));
+    if (!('signed' in response)) throw new Error('signing worker answered a signature with something else');
+    return Buffer.from(response.signed);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+  }
+
+  private send(make: (id: number) => WorkerRequest): Promise<WorkerResponse> {
+    const slot = this.slots.reduce((a, b) => (b.inFlight.size < a.inFlight.size ? b : a));
+    const id = this.nextId++;
+    return new Promise<WorkerResponse>((resolve, reject) => {
+      slot.inFlight.set(id, { resolve, reject });
+      slot.worker.postMessage(make(id));
+    }).then((response) => {
+      if ('failure' in response) {
+        const f = response.failure;
+        if (f.kind === 'invalid') throw new InvalidInputError(f.code as InvalidInputCode, f.message);
+        throw new Error(`signing worker: ${f.message}`);
+      }
+      return response;
+    });
+  }
+
+  private spawn(): Slot {
+    const slot: Slot = { worker: new Worker(this.workerUrl), inFlight: new Map() };
+    slot.worker.on('message', (response: WorkerResponse) => {
+      const pending = slot.inFlight.get(response.id);
+      slot.inFlight.delete(response.id);
+      pending?.resolve(response);
+    });
+    const replace = (err: Error) => {
+      for (const p of slot.inFlight.values()) p.reject(err);
+      slot.inFlight.clear();
+      if (this.closed) return;
+      const index = this.slots.indexOf(slot);
+      if (index >= 0) {
+        this.slots[index] = this.spawn();
+        this.slots[index]!.worker.postMessage({ op: 'issuers', issuers: this.issuers } satisfies WorkerRequest);
+      }
+    };
+    slot.worker.on('error', replace);
+    slot.worker.on('exit', (code) => {
+      if (!this.closed) replace(new Error(`signing worker exited with code ${code}`));
+    });
+    return slot;
+  }
+}

@@ -1,0 +1,412 @@
+/**
+ * deploy/ checked against the code it deploys: every manifest parses and is
+ * part of a kustomization, every name a manifest refers to is defined, every
+ * MESHCA_* variable is one meshca reads and holds a value it accepts, ports
+ * and probes agree with the listen settings, and nothing runs as root or with
+ * privileges — in the pods, the image and the systemd units. Docker cannot
+ * run here, so the Dockerfile is checked by its structure.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { basename, dirname, join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { AGENT_OPTIONS } from '../../src/config/agent-config.js';
+import { ConfigError, envName, resolveOptions, type OptionTable } from '../../src/config/options.js';
+import { parseListenAddress } from '../../src/config/parsers.js';
+import { loadServerConfig, SERVER_OPTIONS } from '../../src/config/server-config.js';
+import {
+  allContainers, DEPLOY, directive, dockerEnv, dockerStages, envFile, environment, filesUnder, find, KUBERNETES, loadKustomization,
+  parseManifestFile, parseUnit, podSpecs, portNumber, referenceProblems, rel, REPO, securityProblems, selectorProblems, unitEnvironment,
+  type Container, type Kustomization, type PodSpec, type Probe, type Stage, type Unit,
+} from '../support/deploy-files.js';
+
+const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { bin: Record<string, string> };
+
+// --- what the code reads --------------------------------------------------------
+
+type Role = 'server' | 'agent';
+const SETTINGS: Record<Role, { table: OptionTable; prefix: string; extra: string[] }> = {
+  server: { table: SERVER_OPTIONS, prefix: 'MESHCA', extra: ['MESHCA_CONFIG', 'MESHCA_KEY_PASSPHRASE', 'MESHCA_DATASTORE'] },
+  agent: { table: AGENT_OPTIONS, prefix: 'MESHCA_AGENT', extra: ['MESHCA_AGENT_CONFIG'] },
+};
+/** Per program: a CA setting given to the agent (or the reverse) is as ignored as a misspelt one. */
+const ALLOWED: Record<Role, Set<string>> = {
+  server: allowed('server'),
+  agent: allowed('agent'),
+};
+function allowed(role: Role): Set<string> {
+  const { table, prefix, extra } = SETTINGS[role];
+  return new Set([...Object.values(table).map((spec) => envName(prefix, spec.name)), ...extra]);
+}
+
+/** Settings whose value is a path: it exists only in the pod or on the host, so it is checked against mounts, not read. */
+function pathSettings(role: Role): Map<string, string> {
+  const { table, prefix } = SETTINGS[role];
+  return new Map(Object.values(table).filter((s) => /file|directory/.test(s.expected)).map((s) => [envName(prefix, s.name), s.name]));
+}
+/** Path settings meshca writes to; their mounts must be writable. */
+const WRITTEN = new Set(['data-dir', 'out', 'state-dir']);
+
+/** What meshca itself says about these values: the real loaders, less the path settings. */
+function settingProblems(role: Role, env: ReadonlyMap<string, string | undefined>): string[] {
+  const paths = pathSettings(role);
+  const values = Object.fromEntries([...env].filter(([k, v]) => v !== undefined && !paths.has(k)));
+  if (role === 'agent') {
+    const problems: string[] = [];
+    resolveOptions(AGENT_OPTIONS, 'MESHCA_AGENT', { flags: {}, env: values }, problems);
+    return problems;
+  }
+  try {
+    loadServerConfig({ flags: {}, env: values });
+    return [];
+  } catch (err) {
+    if (err instanceof ConfigError) return [...err.problems];
+    throw err;
+  }
+}
+
+const LISTEN_PORT = parseListenAddress(SERVER_OPTIONS.listen.default).port;
+
+// --- the image ---------------------------------------------------------------------
+
+const DOCKERFILE = join(DEPLOY, 'container', 'Dockerfile');
+const stages = dockerStages(readFileSync(DOCKERFILE, 'utf8'));
+const finalStage = stages.at(-1)!;
+const IMAGE_ENV = dockerEnv(finalStage);
+const args = (stage: Stage, keyword: string): string[] => stage.instructions.filter((i) => i.keyword === keyword).map((i) => i.args);
+const IMAGE_UID = Number(/^(\d+)/.exec(args(finalStage, 'USER').at(-1) ?? '')?.[1]);
+
+// --- the Kubernetes manifests ---------------------------------------------------------
+
+const KUSTOMIZATIONS = ['embedded', 'postgres', 'example-workload'] as const;
+const kustomizations = Object.fromEntries(KUSTOMIZATIONS.map((name) => [name, loadKustomization(join(KUBERNETES, name))])) as Record<
+  (typeof KUSTOMIZATIONS)[number],
+  Kustomization
+>;
+
+/** Which meshca program a container runs: the image's entrypoint is `meshca`; the agent is started by name. */
+function roleOf(c: Container): Role | undefined {
+  if (!/^meshca(:|$)/.test(c.image)) return undefined;
+  return c.command?.[0] === 'meshca-agent' ? 'agent' : 'server';
+}
+
+/** A container's environment: the image's ENV for the meshca image, overridden by the manifest's. */
+function containerEnv(c: Container, k: Kustomization): Map<string, string | undefined> {
+  return new Map([...(roleOf(c) ? IMAGE_ENV : []), ...environment(c, k.objects)]);
+}
+
+/** Runs a check on every container (init containers too), naming where each problem is. */
+function forEachContainer(k: Kustomization, check: (c: Container, where: string) => string[]): string[] {
+  return podSpecs(k.objects).flatMap(({ owner, spec }) => allContainers(spec).flatMap((c) => check(c, `${owner.kind} ${owner.name}/${c.name}`)));
+}
+
+/** Only the settings the program in the container reads, with values it accepts (per the real loaders). */
+function envProblems(k: Kustomization): string[] {
+  return forEachContainer(k, (c, where) => {
+    const role = roleOf(c);
+    const set = [...environment(c, k.objects).keys()].filter((n) => n.startsWith('MESHCA_'));
+    if (!role) return set.map((n) => `${where}: sets ${n}, but does not run meshca`);
+    const unknown = set.filter((n) => !ALLOWED[role].has(n)).map((n) => `${where}: ${n} is not read by meshca ${role}`);
+    const invalid = settingProblems(role, environment(c, k.objects)).map((p) => `${where}: ${p}`);
+    return [...unknown, ...invalid];
+  });
+}
+
+/** The root filesystem is read-only: every path meshca reads or writes must be on a volume, writable where it writes. */
+function mountProblems(k: Kustomization): string[] {
+  return forEachContainer(k, (c, where) => {
+    const role = roleOf(c);
+    if (!role) return [];
+    const env = containerEnv(c, k);
+    return [...pathSettings(role)].flatMap(([name, setting]) => {
+      const path = env.get(name);
+      if (path === undefined) return [];
+      const mount = (c.volumeMounts ?? []).find((m) => path === m.mountPath || path.startsWith(`${m.mountPath}/`));
+      if (!mount) return [`${where}: ${name}=${path} is not on a volume`];
+      return WRITTEN.has(setting) && mount.readOnly ? [`${where}: ${name}=${path} is on a read-only mount`] : [];
+    });
+  });
+}
+
+const caPods = (k: Kustomization) => podSpecs(k.objects).filter(({ spec }) => spec.containers.some((c) => roleOf(c) === 'server'));
+const caContainer = (spec: PodSpec) => spec.containers.find((c) => roleOf(c) === 'server')!;
+const probes = (c: Container): Array<[string, Probe]> =>
+  (['startupProbe', 'livenessProbe', 'readinessProbe'] as const).flatMap((p) => (c[p] ? [[p, c[p]] as [string, Probe]] : []));
+/** Liveness and startup ask "alive?", readiness "can serve?": meshca and its agent answer those at /healthz and /readyz. */
+const PROBE_PATH: Record<string, string> = { startupProbe: '/healthz', livenessProbe: '/healthz', readinessProbe: '/readyz' };
+
+describe('deploy/kubernetes', () => {
+  const yamlFiles = filesUnder(KUBERNETES, ['.yaml', '.yml']);
+
+  it('every YAML document parses into an object with apiVersion, kind and a name', () => {
+    expect(yamlFiles.length).toBeGreaterThan(0);
+    const problems = yamlFiles.flatMap((f) => {
+      const parsed = parseManifestFile(f);
+      const shape = parsed.documents.flatMap((d) =>
+        d.body.apiVersion && d.kind && (d.name || d.kind === 'Kustomization') ? [] : [`${rel(f)}: a document lacks apiVersion, kind or metadata.name`],
+      );
+      return [...parsed.errors, ...shape, ...(parsed.documents.length ? [] : [`${rel(f)}: no document`])];
+    });
+    expect(problems).toEqual([]);
+  });
+
+  it('every file a kustomization lists exists, and every manifest is in one of the three', () => {
+    const all = yamlFiles.filter((f) => basename(f) === 'kustomization.yaml').map((f) => loadKustomization(dirname(f)));
+    expect(all.flatMap((k) => k.missing)).toEqual([]);
+    const listed = new Set(Object.values(kustomizations).flatMap((k) => [...k.files, ...k.dirs.map((d) => join(d, 'kustomization.yaml'))]));
+    expect(yamlFiles.filter((f) => !listed.has(f)).map(rel)).toEqual([]);
+  });
+
+  describe.each(KUSTOMIZATIONS)('%s', (name) => {
+    const k = kustomizations[name];
+
+    it('defines every ConfigMap, Secret, claim, ServiceAccount, Service and volume its pods refer to', () => {
+      expect(k.objects.length).toBeGreaterThan(0);
+      expect(referenceProblems(k)).toEqual([]);
+    });
+
+    it('selects existing pods and ports from its Services, PodDisruptionBudgets and NetworkPolicies', () => {
+      expect(selectorProblems(k)).toEqual([]);
+    });
+
+    it('sets only MESHCA_* variables the program in that container reads, with values meshca accepts', () => {
+      expect(envProblems(k)).toEqual([]);
+    });
+
+    it('puts every path meshca uses on a volume, writable where meshca writes', () => {
+      expect(mountProblems(k)).toEqual([]);
+    });
+
+    it('runs every container as non-root, without privileges, capabilities or a writable root filesystem', () => {
+      expect(securityProblems(k)).toEqual([]);
+    });
+
+    it('probes /healthz for liveness and /readyz for readiness', () => {
+      const wrong = podSpecs(k.objects).flatMap(({ spec }) =>
+        allContainers(spec).flatMap((c) => probes(c).flatMap(([kind, p]) => (p.httpGet && p.httpGet.path !== PROBE_PATH[kind] ? [`${c.name} ${kind}: ${p.httpGet.path}`] : []))),
+      );
+      expect(wrong).toEqual([]);
+    });
+  });
+
+  describe.each(['embedded', 'postgres'] as const)('the CA (%s)', (name) => {
+    const k = kustomizations[name];
+    const [pod] = caPods(k);
+
+    it('listens on the port the Service, the container port and the HTTPS probes use, on every interface of the pod', () => {
+      expect(caPods(k)).toHaveLength(1);
+      const c = caContainer(pod!.spec);
+      expect(c.args).toEqual(['server']);
+      const listen = parseListenAddress(containerEnv(c, k).get('MESHCA_LISTEN')!);
+      expect(listen.port).toBe(LISTEN_PORT);
+      expect(portNumber('https', [c])).toBe(listen.port);
+      const service = find(k.objects, 'Service', 'meshca')!;
+      expect(service.body.spec.ports.map((p: { port: number; targetPort: string }) => [p.port, portNumber(p.targetPort, [c])])).toEqual([[listen.port, listen.port]]);
+      expect(probes(c).map(([kind, p]) => [kind, p.httpGet?.scheme, portNumber(p.httpGet!.port, [c])])).toEqual([
+        ['startupProbe', 'HTTPS', listen.port],
+        ['livenessProbe', 'HTTPS', listen.port],
+        ['readinessProbe', 'HTTPS', listen.port],
+      ]);
+      // A name as listen host (it names the serving certificate) must resolve to 0.0.0.0 in the pod.
+      if (isIP(listen.host)) expect(['0.0.0.0', '::']).toContain(listen.host);
+      else expect(pod!.spec.hostAliases).toContainEqual({ ip: '0.0.0.0', hostnames: [listen.host] });
+      const metrics = containerEnv(c, k).get('MESHCA_METRICS_LISTEN');
+      if (metrics) expect(portNumber('metrics', [c])).toBe(parseListenAddress(metrics).port);
+    });
+
+    it('reads the key passphrase from a mounted Secret and runs as the image user', () => {
+      const c = caContainer(pod!.spec);
+      const file = containerEnv(c, k).get('MESHCA_KEY_PASSPHRASE_FILE')!;
+      const mount = c.volumeMounts!.find((m) => file.startsWith(`${m.mountPath}/`))!;
+      const volume = pod!.spec.volumes!.find((v) => v.name === mount.name)!;
+      expect(volume.secret?.secretName).toBe('meshca-key-passphrase');
+      expect(pod!.spec.securityContext?.runAsUser).toBe(IMAGE_UID);
+    });
+  });
+
+  it('runs the embedded CA as one replica with its data directory on a claim', () => {
+    const k = kustomizations.embedded;
+    const { owner, spec } = caPods(k)[0]!;
+    expect([owner.kind, owner.body.spec.replicas]).toEqual(['StatefulSet', 1]);
+    const dataDir = containerEnv(caContainer(spec), k).get('MESHCA_DATA_DIR');
+    const mount = caContainer(spec).volumeMounts!.find((m) => m.mountPath === dataDir);
+    expect(owner.body.spec.volumeClaimTemplates.map((t: { metadata: { name: string } }) => t.metadata.name)).toContain(mount?.name);
+  });
+
+  it('runs the PostgreSQL CA as 2+ replicas with MESHCA_DATASTORE from a Secret and no claim', () => {
+    const k = kustomizations.postgres;
+    const { owner, spec } = caPods(k)[0]!;
+    expect(owner.kind).toBe('Deployment');
+    expect(owner.body.spec.replicas).toBeGreaterThanOrEqual(2);
+    expect(caContainer(spec).env?.find((e) => e.name === 'MESHCA_DATASTORE')?.valueFrom?.secretKeyRef).toEqual({ name: 'meshca-datastore', key: 'url' });
+    expect(spec.volumes?.filter((v) => v.persistentVolumeClaim) ?? []).toEqual([]);
+    expect(k.objects.filter((o) => o.kind === 'PersistentVolumeClaim' || o.kind === 'StatefulSet')).toEqual([]);
+    expect(k.objects.some((o) => o.kind === 'PodDisruptionBudget' && o.body.spec.minAvailable >= 1)).toBe(true);
+  });
+
+  describe('the example workload', () => {
+    const k = kustomizations['example-workload'];
+    const { spec } = podSpecs(k.objects)[0]!;
+    const agents = allContainers(spec).filter((c) => roleOf(c) === 'agent');
+    const sidecar = spec.containers.find((c) => roleOf(c) === 'agent')!;
+    const env = containerEnv(sidecar, k);
+
+    it('reaches the CA by the name and port its serving certificate is issued for', () => {
+      const caListen = parseListenAddress(environment(caContainer(caPods(kustomizations.embedded)[0]!.spec), kustomizations.embedded.objects).get('MESHCA_LISTEN')!);
+      const server = new URL(env.get('MESHCA_AGENT_SERVER')!);
+      expect([server.hostname, Number(server.port)]).toEqual([caListen.host, caListen.port]);
+    });
+
+    it('installs the first SVID in an init container, with the same settings as the sidecar', () => {
+      const init = spec.initContainers?.find((c) => roleOf(c) === 'agent');
+      expect(init?.command).toEqual(['meshca-agent', '--once']);
+      expect(init?.envFrom).toEqual(sidecar.envFrom);
+      for (const c of agents) for (const name of ['MESHCA_AGENT_SERVER', 'MESHCA_AGENT_TRUST_BUNDLE', 'MESHCA_AGENT_OUT']) expect(containerEnv(c, k).get(name), name).toBeTruthy();
+    });
+
+    it('publishes into an in-memory volume that the proxy mounts, and can signal the proxy by its pid file', () => {
+      const volumeAt = (c: Container, path: string) => c.volumeMounts?.find((m) => path === m.mountPath || path.startsWith(`${m.mountPath}/`))?.name;
+      const others = spec.containers.filter((c) => c !== sidecar);
+      const out = volumeAt(sidecar, env.get('MESHCA_AGENT_OUT')!);
+      expect(spec.volumes?.find((v) => v.name === out)?.emptyDir?.medium).toBe('Memory');
+      expect(others.some((c) => c.volumeMounts?.some((m) => m.name === out))).toBe(true);
+      // The PID in the file means something to the agent only in one shared process namespace.
+      const pidVolume = volumeAt(sidecar, env.get('MESHCA_AGENT_PID_FILE')!);
+      expect(spec.shareProcessNamespace).toBe(true);
+      expect(others.some((c) => c.volumeMounts?.some((m) => m.name === pidVolume && !m.readOnly))).toBe(true);
+    });
+
+    it('probes the agent over plain HTTP on its health listener, reachable from the kubelet', () => {
+      const health = parseListenAddress(env.get('MESHCA_AGENT_HEALTH_LISTEN')!);
+      expect(health.host).toBe('0.0.0.0');
+      expect(probes(sidecar).map(([kind, p]) => [kind, p.httpGet?.scheme ?? 'HTTP', portNumber(p.httpGet!.port, [sidecar])])).toEqual([
+        ['livenessProbe', 'HTTP', health.port],
+        ['readinessProbe', 'HTTP', health.port],
+      ]);
+    });
+  });
+
+  it('builds with kubectl kustomize', () => {
+    if (spawnSync('kubectl', ['version', '--client'], { encoding: 'utf8' }).error) {
+      console.warn('\n*** kubectl is not installed: the kustomizations in deploy/kubernetes were NOT built; only the checks above ran. ***\n');
+      return;
+    }
+    for (const name of KUSTOMIZATIONS) {
+      const r = spawnSync('kubectl', ['kustomize', join(KUBERNETES, name)], { encoding: 'utf8' });
+      expect({ name, status: r.status, stderr: r.stderr.trim() }).toEqual({ name, status: 0, stderr: '' });
+    }
+  });
+});
+
+describe('deploy/container/Dockerfile', () => {
+  const build = stages[0]!;
+  const runs = (stage: Stage) => args(stage, 'RUN').join('\n');
+
+  it('builds in node:20-bookworm and prunes dev dependencies there', () => {
+    expect(stages.map((s) => s.from)).toEqual(['node:20-bookworm', 'node:20-bookworm-slim']);
+    expect(runs(build)).toMatch(/\bnpm ci\b/);
+    expect(runs(build)).toMatch(/\bnpm prune --omit=dev\b/);
+  });
+
+  it('has no compilers or package installs in the final stage, and copies only dist/, node_modules/ and package.json', () => {
+    expect(runs(finalStage)).not.toMatch(/\b(apt-get|apt|apk|npm|gcc|g\+\+|cc|make|python3?|build-essential|node-gyp)\b/);
+    const copies = args(finalStage, 'COPY').concat(args(finalStage, 'ADD'));
+    expect(copies.every((c) => c.startsWith(`--from=${build.name} `))).toBe(true);
+    expect(copies.map((c) => basename(c.split(/\s+/)[1]!)).sort()).toEqual(['dist', 'node_modules', 'package.json']);
+  });
+
+  it('runs as a numeric non-root user', () => {
+    expect(args(finalStage, 'USER').at(-1)).toMatch(/^\d+(:\d+)?$/);
+    expect(IMAGE_UID).toBeGreaterThan(0);
+  });
+
+  it('agrees with the code: listen port, data directory volume, MESHCA_* names, and both bins on PATH', () => {
+    expect(args(finalStage, 'WORKDIR').at(-1)).toBe('/opt/meshca');
+    expect(args(finalStage, 'ENTRYPOINT').at(-1)).toBe('["meshca"]');
+    expect(args(finalStage, 'CMD').at(-1)).toBe('["server"]');
+    const listen = parseListenAddress(IMAGE_ENV.get('MESHCA_LISTEN')!);
+    expect(listen).toEqual({ host: '0.0.0.0', port: LISTEN_PORT });
+    expect(args(finalStage, 'EXPOSE').flatMap((a) => a.split(/\s+/))).toContain(String(listen.port));
+    expect(args(finalStage, 'VOLUME')).toContain(IMAGE_ENV.get('MESHCA_DATA_DIR'));
+    expect([...IMAGE_ENV.keys()].filter((n) => n.startsWith('MESHCA_') && !ALLOWED.server.has(n))).toEqual([]);
+    for (const [bin, path] of Object.entries(pkg.bin)) expect(runs(finalStage)).toContain(`ln -s /opt/meshca/${path} /usr/local/bin/${bin}`);
+  });
+});
+
+describe('deploy/systemd', () => {
+  const SYSTEMD = join(DEPLOY, 'systemd');
+  const unitFiles = filesUnder(SYSTEMD, ['.service', '.path']);
+  const units = new Map<string, Unit>(unitFiles.map((f) => [basename(f), parseUnit(readFileSync(f, 'utf8'))]));
+  const meshcaUnits: Array<[string, Role]> = [
+    ['meshca.service', 'server'],
+    ['meshca-agent.service', 'agent'],
+  ];
+  const service = (name: string) => units.get(name)!;
+  const one = (unit: Unit, key: string) => directive(unit, 'Service', key).at(-1);
+
+  it('passes systemd-analyze verify, without a warning', () => {
+    expect(unitFiles.length).toBeGreaterThan(0);
+    if (spawnSync('systemd-analyze', ['--version']).error) {
+      console.warn(
+        '\n*** systemd-analyze is NOT installed: the units in deploy/systemd were NOT verified by systemd. ' +
+          'Only their directives were checked by parsing. Install it with `apt-get install -y systemd`. ***\n',
+      );
+      return;
+    }
+    for (const f of unitFiles) {
+      // It exits 0 on "Unknown key" or "Invalid syntax, ignoring": any output is a failure.
+      const r = spawnSync('systemd-analyze', ['verify', '--man=no', f], { encoding: 'utf8' });
+      expect({ unit: rel(f), status: r.status, output: `${r.stdout}${r.stderr}`.trim() }).toEqual({ unit: rel(f), status: 0, output: '' });
+    }
+  });
+
+  it.each(meshcaUnits)('%s starts the packaged bin with node as an unprivileged, sandboxed simple service', (name, role) => {
+    const u = service(name);
+    const bin = pkg.bin[role === 'server' ? 'meshca' : 'meshca-agent'];
+    expect(one(u, 'ExecStart')).toBe(`/usr/bin/node /opt/meshca/${bin}${role === 'server' ? ' server' : ''}`);
+    expect(one(u, 'Type')).toBe('simple');
+    // Its own system user, declared for systemd-sysusers (or a DynamicUser=).
+    const declared = [...readFileSync(join(SYSTEMD, 'meshca.sysusers.conf'), 'utf8').matchAll(/^u\s+(\S+)/gm)].map((m) => m[1]);
+    if (one(u, 'DynamicUser') !== 'yes') expect(declared).toContain(one(u, 'User'));
+    expect(one(u, 'Restart')).toBe('on-failure');
+    for (const [key, value] of Object.entries({ NoNewPrivileges: 'yes', ProtectSystem: 'strict', ProtectHome: 'yes', PrivateTmp: 'yes', CapabilityBoundingSet: '', RestrictAddressFamilies: 'AF_UNIX AF_INET AF_INET6' })) {
+      expect(one(u, key), key).toBe(value);
+    }
+    expect(directive(u, 'Service', 'AmbientCapabilities').filter(Boolean)).toEqual([]);
+    expect(directive(u, 'Service', 'SystemCallFilter')).toContain('@system-service');
+    // ProtectSystem=strict: writable only what the unit owns.
+    const own = [...directive(u, 'Service', 'StateDirectory').map((d) => `/var/lib/${d}`), ...directive(u, 'Service', 'RuntimeDirectory').map((d) => `/run/${d}`)];
+    const rw = directive(u, 'Service', 'ReadWritePaths').flatMap((v) => v.split(/\s+/));
+    expect(rw.filter((p) => !own.some((o) => p === o || p.startsWith(`${o}/`)))).toEqual([]);
+  });
+
+  it('keeps the CA data in its StateDirectory', () => {
+    const u = service('meshca.service');
+    expect(unitEnvironment(u).get('MESHCA_DATA_DIR')).toBe(`/var/lib/${one(u, 'StateDirectory')}`);
+  });
+
+  it('publishes the agent SVID in its RuntimeDirectory, kept across restarts, where the reload path unit watches', () => {
+    const u = service('meshca-agent.service');
+    const env = unitEnvironment(u);
+    expect(env.get('MESHCA_AGENT_OUT')).toBe(`/run/${one(u, 'RuntimeDirectory')}`);
+    expect(one(u, 'RuntimeDirectoryPreserve')).toBe('yes');
+    expect(env.get('MESHCA_AGENT_STATE_DIR')).toBe(`/var/lib/${one(u, 'StateDirectory')}`);
+    const path = units.get('meshca-agent-reload.path')!;
+    expect(directive(path, 'Path', 'PathChanged')).toEqual([env.get('MESHCA_AGENT_OUT')]);
+    expect(units.has(directive(path, 'Path', 'Unit')[0]!)).toBe(true);
+  });
+
+  it.each(meshcaUnits)('%s and its example EnvironmentFile set only variables meshca reads, with values it accepts', (name, role) => {
+    const u = service(name);
+    const files = directive(u, 'Service', 'EnvironmentFile').map((f) => join(SYSTEMD, basename(f.replace(/^-/, ''))));
+    expect(files.length).toBe(1);
+    expect(files.filter((f) => !existsSync(f)).map(rel)).toEqual([]);
+    const fromFile = envFile(readFileSync(files[0]!, 'utf8'));
+    // An EnvironmentFile overrides Environment=: the unit's own paths must not be set there too.
+    expect([...fromFile.keys()].filter((n) => unitEnvironment(u).has(n))).toEqual([]);
+    const env = new Map([...fromFile, ...unitEnvironment(u)]);
+    expect([...env.keys()].filter((n) => !ALLOWED[role].has(n))).toEqual([]);
+    expect(settingProblems(role, env)).toEqual([]);
+  });
+});

@@ -1,0 +1,88 @@
+/**
+ * Signing workers: the built worker (dist/, which `npm test` compiles first)
+ * verifies CSRs and signs leaves exactly as the main thread would.
+ */
+import { X509Certificate } from 'node:crypto';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { SigningPool } from '../../src/signing/signing-pool.js';
+import { VerifiedCsr } from '../../src/x509/csr.js';
+import { createCsr } from '../../src/x509/csr-builder.js';
+import { generateKeyPair } from '../../src/x509/keys.js';
+import { randomSerial, cryptoRandom } from '../../src/x509/serial.js';
+import { cleanupLater } from '../support/cleanup.js';
+import { startTestCa } from '../support/test-ca.js';
+
+// The server binary signs through workers by default, so every test that starts it (test/cli/, test/agent/) issues through them too.
+
+const WORKER = pathToFileURL(resolve(import.meta.dirname, '../../dist/src/signing/signing-worker.js'));
+
+function pool(size = 2): SigningPool {
+  const p = new SigningPool(size, WORKER);
+  cleanupLater(() => p.close());
+  return p;
+}
+
+async function csrPem(): Promise<string> {
+  const keys = await generateKeyPair('ec-p256');
+  return createCsr(keys.privateKey, keys.publicKey);
+}
+
+describe('SigningPool', () => {
+  it('verifies a CSR to the same result as the main thread', async () => {
+    const pem = await csrPem();
+    expect(await pool().verify(pem)).toEqual(await VerifiedCsr.parse(pem));
+  });
+
+  it.each([
+    ['garbage', 'not a csr', 'invalid_csr'],
+    ['a CSR with a broken signature', 'BROKEN', 'csr_signature_invalid'],
+  ])('refuses %s with the same error code', async (_name, input, code) => {
+    let pem = input;
+    if (input === 'BROKEN') {
+      const good = await csrPem();
+      const der = Buffer.from(good.replace(/-----[^-]+-----|\n/g, ''), 'base64');
+      der[der.length - 5]! ^= 0xff;
+      pem = `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
+    }
+    await expect(pool().verify(pem)).rejects.toMatchObject({ name: 'InvalidInputError', code });
+  });
+
+  it('signs leaves with the issuer keys it was given, and chain-verifies', async () => {
+    const ca = await startTestCa();
+    const p = pool();
+    p.setIssuers(ca.manager.current());
+    const issuer = ca.manager.current().activeIntermediate()!;
+    const csr = await p.verify(await csrPem());
+    const now = Math.floor(Date.now() / 1000);
+    const der = await p.signLeaf(
+      {
+        serial: randomSerial(cryptoRandom),
+        spiffeId: 'spiffe://example.org/ns/web',
+        dnsNames: ['web.example'],
+        ipAddresses: [Buffer.from([127, 0, 0, 1])],
+        spkiDer: csr.spkiDer,
+        keyKind: csr.keyKind,
+        notBefore: now - 30,
+        notAfter: now + 600,
+        issuer: { subjectName: issuer.facts.subjectName, keyId: issuer.facts.keyId },
+      },
+      issuer,
+    );
+    const leaf = new X509Certificate(der);
+    expect(leaf.verify(issuer.facts.x509.publicKey)).toBe(true);
+    expect(leaf.subjectAltName).toBe('DNS:web.example, URI:spiffe://example.org/ns/web, IP Address:127.0.0.1');
+  });
+
+  it('spreads concurrent work over its workers and keeps going after one dies', async () => {
+    const p = pool(2);
+    const pems = await Promise.all(Array.from({ length: 20 }, csrPem));
+    expect(await Promise.all(pems.map((pem) => p.verify(pem)))).toHaveLength(20);
+    // Kill one worker from the outside: its slot is replaced and later work still succeeds.
+    const slots = (p as unknown as { slots: Array<{ worker: { terminate(): Promise<number> } }> }).slots;
+    await slots[0]!.worker.terminate();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await Promise.all(pems.slice(0, 6).map((pem) => p.verify(pem)))).toHaveLength(6);
+  });
+});
