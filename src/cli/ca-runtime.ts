@@ -63,7 +63,7 @@ export async function startCa(config: ServerConfig, logger: Logger, overrides: C
     cleanups.unshift(() => core.agents.flushSeen());
     const serving = new ServingCertificate(
       { issuer: core.issuer, clock },
-      { trustDomain: config.trustDomain, listen: config.listen, ttl: config.svidMaxTtl },
+      { trustDomain: config.trustDomain, listen: config.listen, ttl: config.svidMaxTtl, extraNames: config.servingNames },
     );
     await serving.issue();
     const listeners = await startListeners(config, core, store, serving, { clock, logger });

@@ -8,6 +8,7 @@ import { registerAdmin } from './commands/admin.js';
 import { registerAgent } from './commands/agent.js';
 import { registerAudit } from './commands/audit.js';
 import { registerAuthority } from './commands/authority.js';
+import { registerBundle } from './commands/bundle.js';
 import { registerCert } from './commands/cert.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerEntry } from './commands/entry.js';
@@ -20,7 +21,7 @@ const program = new Command('meshca')
   .showHelpAfterError()
   .exitOverride();
 
-for (const register of [registerServer, registerMint, registerToken, registerEntry, registerAgent, registerAdmin, registerCert, registerAudit, registerAuthority, registerDoctor]) {
+for (const register of [registerServer, registerMint, registerToken, registerEntry, registerAgent, registerAdmin, registerCert, registerAudit, registerAuthority, registerDoctor, registerBundle]) {
   register(program);
 }
 

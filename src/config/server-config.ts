@@ -1,6 +1,8 @@
 /** `meshca server` settings: defaults, sources, and the checks across settings. */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
+import { parseDnsName, type DnsName } from '../identity/dns-name.js';
 import { resolve } from 'node:path';
 import { formatDuration, type Duration } from '../time/duration.js';
 import { ConfigError, resolveOptions, type ConfigSources, type OptionTable } from './options.js';
@@ -9,6 +11,25 @@ import {
 } from './parsers.js';
 
 const absolutePath = (v: string) => resolve(parseNonEmpty(v));
+
+export interface ServingNames {
+  readonly dnsNames: readonly DnsName[];
+  readonly ipAddresses: readonly string[];
+}
+
+function parseServingNames(raw: string): ServingNames {
+  const names = raw.split(',').map((n) => n.trim()).filter(Boolean);
+  return {
+    ipAddresses: names.filter((n) => isIP(n) !== 0),
+    dnsNames: names.filter((n) => isIP(n) === 0).map((n) => {
+      try {
+        return parseDnsName(n);
+      } catch {
+        throw new Error(`"${n}" is neither a DNS name nor an IP address`);
+      }
+    }),
+  };
+}
 
 function parseWorkerCount(raw: string): number {
   if (raw === 'auto') return availableParallelism();
@@ -40,6 +61,8 @@ export const SERVER_OPTIONS = {
     describe: 'where the datastore, CA keys and operator socket live' },
   listen: { name: 'listen', default: '127.0.0.1:8443', expected: ADDRESS, parse: parseListenAddress,
     describe: 'address of the mutual-TLS HTTPS listener' },
+  servingNames: { name: 'serving-names', default: '', expected: 'comma-separated DNS names and IP addresses', parse: parseServingNames,
+    describe: 'names clients dial the CA by, added to its serving certificate (e.g. meshca.meshca.svc)' },
   trustDomain: { name: 'trust-domain', default: 'example.org', expected: 'a trust domain name of [a-z0-9._-]', parse: parseTrustDomain,
     describe: 'the SPIFFE trust domain this CA issues for' },
   rootTtl: { name: 'root-ttl', default: '365d', expected: DURATION, parse: parseDurationValue, describe: 'lifetime of a root meshca creates' },
@@ -95,6 +118,7 @@ export interface ServerConfig {
   readonly dataDir: string;
   readonly listen: ReturnType<typeof parseListenAddress>;
   readonly trustDomain: ReturnType<typeof parseTrustDomain>;
+  readonly servingNames: ServingNames;
   readonly rootTtl: Duration;
   readonly intermediateTtl: Duration;
   readonly svidTtl: Duration;

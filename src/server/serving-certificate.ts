@@ -7,6 +7,7 @@ import { isIP } from 'node:net';
 import { SELF } from '../ca/caller.js';
 import type { SvidIssuer } from '../ca/svid-issuer.js';
 import type { ListenAddress } from '../config/parsers.js';
+import type { ServingNames } from '../config/server-config.js';
 import { parseDnsName, type DnsName } from '../identity/dns-name.js';
 import { SpiffeId } from '../identity/spiffe-id.js';
 import type { TrustDomain } from '../identity/trust-domain.js';
@@ -38,10 +39,14 @@ export function ipBytes(address: string): Buffer | undefined {
   return Buffer.from(groups.flatMap((g) => [parseInt(g, 16) >> 8, parseInt(g, 16) & 0xff]));
 }
 
-/** Names a client may use to reach the listener: always localhost and loopback, plus the listen host. */
-export function servingNames(listen: ListenAddress): { dnsNames: DnsName[]; ipAddresses: Buffer[] } {
-  const ips = new Set(['127.0.0.1', '::1']);
-  const dns = new Set<DnsName>([parseDnsName('localhost')]);
+/**
+ * Names a client may use to reach the listener: always localhost and
+ * loopback, the listen host unless it is a wildcard, and the configured extra
+ * names (the Service name in Kubernetes, a load balancer's name).
+ */
+export function servingNames(listen: ListenAddress, extra: ServingNames = { dnsNames: [], ipAddresses: [] }): { dnsNames: DnsName[]; ipAddresses: Buffer[] } {
+  const ips = new Set(['127.0.0.1', '::1', ...extra.ipAddresses]);
+  const dns = new Set<DnsName>([parseDnsName('localhost'), ...extra.dnsNames]);
   if (isIP(listen.host)) {
     if (listen.host !== '0.0.0.0' && listen.host !== '::') ips.add(listen.host);
   } else {
@@ -55,7 +60,7 @@ export class ServingCertificate {
 
   constructor(
     private readonly deps: { issuer: SvidIssuer; clock: Clock },
-    private readonly settings: { trustDomain: TrustDomain; listen: ListenAddress; ttl: Duration },
+    private readonly settings: { trustDomain: TrustDomain; listen: ListenAddress; ttl: Duration; extraNames?: ServingNames },
   ) {}
 
   credentials(): ServingCredentials {
@@ -69,7 +74,7 @@ export class ServingCertificate {
     const svid = await this.deps.issuer.issue({
       csr,
       spiffeId: SpiffeId.fromSegments(this.settings.trustDomain, 'meshca', 'server'),
-      ...servingNames(this.settings.listen),
+      ...servingNames(this.settings.listen, this.settings.extraNames),
       ttl: this.settings.ttl,
       kind: 'server',
       requestedBy: SELF,
