@@ -17,7 +17,7 @@ import { CaRequestError, type CaApi, type EntryWire } from './ca-api.js';
 import { holdCertificate, newKeyWithCsr, type HeldCertificate } from './credentials.js';
 import type { PublishedFile } from './installer.js';
 import type { StateStore } from './state-store.js';
-import { backoffDelay, DEFAULT_BACKOFF, renewalTime, type BackoffPolicy } from './timing.js';
+import { backoffDelay, DEFAULT_BACKOFF, renewalTime, retryDelay, type BackoffPolicy } from './timing.js';
 
 export interface SidecarLogger {
   info(obj: object, msg: string): void;
@@ -43,9 +43,6 @@ export interface SidecarSettings {
   readonly combined: boolean;
   readonly backoff?: BackoffPolicy;
 }
-
-/** Longest wait between attempts while no valid SVID is installed: the workload is down until one is. */
-const WITHOUT_SVID_MAX_RETRY_MS = 5000;
 
 /** Settings the agent cannot work with; raised to the caller (the process exits). */
 export class SidecarConfigurationError extends Error {}
@@ -139,15 +136,10 @@ export class Sidecar {
     return renewalTime(Math.max(held.notBeforeMs, Math.min(this.deps.clock.nowMs(), held.notAfterMs)), held.notAfterMs, this.deps.random);
   }
 
-  /**
-   * Backoff, but never so long that an installed certificate could expire
-   * unrenewed while waiting (at most a fifth of its remaining life), and no
-   * more than a few seconds while the workload has no valid certificate.
-   */
+  /** See timing.ts retryDelay: jittered backoff bounded by the installed SVID's remaining life. */
   private retryDelay(now: number): number {
-    const delay = backoffDelay(this.failures, this.settings.backoff ?? DEFAULT_BACKOFF, this.deps.random);
     const remaining = this.installed ? this.installed.notAfterMs - now : 0;
-    return remaining > 0 ? Math.max(250, Math.min(delay, remaining / 5)) : Math.min(delay, WITHOUT_SVID_MAX_RETRY_MS);
+    return retryDelay(this.failures, remaining, this.settings.backoff ?? DEFAULT_BACKOFF, this.deps.random);
   }
 
   private async reconcile(now: number): Promise<void> {

@@ -26,10 +26,41 @@ export interface BackoffPolicy {
   readonly maxMs: number;
 }
 
-export const DEFAULT_BACKOFF: BackoffPolicy = { initialMs: 1000, maxMs: 60_000 };
+/**
+ * Waits start at a second and grow to ten minutes: with SVIDs renewed at
+ * half-life there is far more slack than that, and a long, fully jittered wait
+ * is what spreads a fleet's retries out after a CA outage instead of landing
+ * them all at once (see test/bench/renewal-storm.ts).
+ */
+export const DEFAULT_BACKOFF: BackoffPolicy = { initialMs: 1000, maxMs: 600_000 };
 
-/** Delay before retry number `attempt` (1 for the first retry): random in [d/2, d] with d = min(max, initial·2^(attempt-1)). */
+/** The ceiling for retry number `attempt` (1 for the first retry): min(max, initial·2^(attempt-1)). */
+export function backoffCeiling(attempt: number, policy: BackoffPolicy): number {
+  return Math.min(policy.maxMs, policy.initialMs * 2 ** Math.max(0, attempt - 1));
+}
+
+/** Delay before retry number `attempt`: random in [d/2, d] with d its ceiling. */
 export function backoffDelay(attempt: number, policy: BackoffPolicy, random: RandomSource): number {
-  const ceiling = Math.min(policy.maxMs, policy.initialMs * 2 ** Math.max(0, attempt - 1));
+  const ceiling = backoffCeiling(attempt, policy);
   return Math.round(ceiling / 2 + (unitRandom(random) * ceiling) / 2);
+}
+
+/** Longest wait between attempts while no valid SVID is installed: the workload is down until one is. */
+export const WITHOUT_SVID_MAX_RETRY_MS = 5000;
+
+/**
+ * When to try the CA again after `attempt` consecutive failures, given how long
+ * the installed SVID still lives (0 or less: none valid).
+ *
+ * Without a valid SVID the workload is down: exponential backoff with jitter
+ * from one second, capped at a few seconds. With one, there is slack: the wait
+ * is drawn uniformly below a quarter of the remaining life (capped at
+ * policy.maxMs), so nobody's SVID expires waiting and a fleet whose renewals
+ * failed together during an outage comes back spread over minutes rather than
+ * all at once; as expiry nears, the window shrinks and attempts come faster.
+ */
+export function retryDelay(attempt: number, remainingMs: number, policy: BackoffPolicy, random: RandomSource): number {
+  if (remainingMs <= 0) return Math.min(backoffDelay(attempt, policy, random), WITHOUT_SVID_MAX_RETRY_MS);
+  const window = Math.min(policy.maxMs, remainingMs / 4);
+  return Math.max(250, Math.round(unitRandom(random) * window));
 }

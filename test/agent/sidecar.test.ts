@@ -235,7 +235,8 @@ describe('when things fail', () => {
     h.ca.failure = new CaRequestError(403, 'agent_evicted', 'agent node-1 was evicted');
     await runFor(h, 31);
     h.ca.failure = undefined;
-    await runFor(h, 120);
+    // With a valid workload SVID installed, retries are spread over up to ten minutes.
+    await runFor(h, 20 * 60);
     expect(h.ca.count('attest')).toBe(1);
     expect(h.logs.some((l) => l.level === 'error' && l.msg.includes('refused the agent SVID'))).toBe(true);
     expect(h.logs.at(-1)?.err).toMatch(/no valid agent SVID and no unused join token/);

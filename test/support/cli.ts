@@ -2,7 +2,10 @@
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 
-export const MESHCA_BIN = resolve(import.meta.dirname, '../../dist/src/cli/meshca.js');
+/** The project root, whether this runs from test/ (vitest) or compiled into dist/test/ (the benchmark). */
+export const PROJECT_ROOT = resolve(import.meta.dirname, import.meta.dirname.includes('/dist/test/') ? '../../..' : '../..');
+
+export const MESHCA_BIN = resolve(PROJECT_ROOT, 'dist/src/cli/meshca.js');
 
 export interface CliResult {
   readonly code: number | null;
