@@ -9,7 +9,8 @@
  * Every file is written and fsynced before the swap, so a reader that
  * resolves ..data once sees a complete set that belongs together, and a crash
  * leaves either the old set or the new one. Older versions are removed, except
- * the previous one, which a reader may still be reading.
+ * the previous one and any published in the last ten seconds, which a reader
+ * may still be reading.
  */
 import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, readdir, readlink, rename, rm, symlink, unlink } from 'node:fs/promises';
@@ -24,6 +25,9 @@ export interface PublishedFile {
 }
 
 export const DATA_LINK = '..data';
+
+/** How long a superseded version stays readable at least. */
+export const RETAIN_MS = 10_000;
 
 export class AtomicDirectoryPublisher {
   constructor(
@@ -55,11 +59,17 @@ export class AtomicDirectoryPublisher {
     return readlink(join(this.dir, DATA_LINK)).catch(() => undefined);
   }
 
+  /**
+   * Removes versions other than the current and previous ones once they are a
+   * few seconds old, so that a reader which resolved ..data just before two
+   * quick publications can still finish reading.
+   */
   private async removeOldVersions(keep: ReadonlyArray<string | undefined>): Promise<void> {
     for (const name of await readdir(this.dir)) {
       if (!name.startsWith('..') || name === DATA_LINK || keep.includes(name)) continue;
       const path = join(this.dir, name);
-      if ((await lstat(path)).isDirectory()) await rm(path, { recursive: true, force: true });
+      const stat = await lstat(path);
+      if (stat.isDirectory() && this.clock.nowMs() - stat.mtimeMs >= RETAIN_MS) await rm(path, { recursive: true, force: true });
     }
   }
 }

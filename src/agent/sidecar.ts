@@ -65,6 +65,8 @@ interface Installed extends HeldCertificate {
 export class Sidecar {
   private trustPem: string;
   private crlPem: string | undefined;
+  /** The bundle or CRL changed since the last installation: one publication per step carries it. */
+  private trustChanged = false;
   private agentSvid: (HeldCertificate & { renewAtMs: number }) | undefined;
   private tokenSpent = false;
   private entry: EntryWire | undefined;
@@ -146,6 +148,7 @@ export class Sidecar {
     await this.ensureAgentSvid(now);
     if (now >= this.nextSyncMs || !this.entry) await this.sync(now);
     await this.ensureWorkloadSvid(now);
+    if (this.trustChanged && this.installed) await this.install({ ...this.installed, bundlePem: this.trustPem, crlPem: this.crlPem });
   }
 
   private async ensureAgentSvid(now: number): Promise<void> {
@@ -225,8 +228,9 @@ export class Sidecar {
       this.deps.log.warn({ serial: this.installed!.serial }, 'the installed SVID was revoked; replacing it now');
       this.installed = { ...this.installed!, renewAtMs: now };
     } else if ((bundleChanged || crlChanged) && this.installed) {
+      // Installed at the end of this step, unless a new SVID is installed first (with them).
       this.deps.log.info({ sequence: res.bundleSequence, bundleChanged, crlChanged }, 'the trust bundle or CRL changed; installing it');
-      await this.install({ ...this.installed, bundlePem: res.bundle, crlPem: this.crlPem });
+      this.trustChanged = true;
     }
   }
 
@@ -286,6 +290,7 @@ export class Sidecar {
     if (this.settings.combined) files.push({ name: 'combined.pem', data: next.keyPem + next.chainPem, mode: 0o600 });
     await this.deps.publish(files);
     this.installed = next;
+    this.trustChanged = false;
     this.expiryReported = false;
     this.reloadPending = true;
     this.reloadFailures = 0;

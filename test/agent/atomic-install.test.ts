@@ -8,7 +8,7 @@
 import { lstatSync, mkdirSync, readdirSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { AtomicDirectoryPublisher, type PublishedFile } from '../../src/agent/installer.js';
+import { AtomicDirectoryPublisher, RETAIN_MS, type PublishedFile } from '../../src/agent/installer.js';
 import { systemClock } from '../../src/time/clock.js';
 import { agentArgs, installedVersion, startAgent } from '../support/agent-process.js';
 import { svidCheck } from '../support/conformance.js';
@@ -30,15 +30,18 @@ function versionDirs(out: string): string[] {
 const mode = (path: string) => statSync(path).mode & 0o777;
 
 /**
- * What `out` must look like between publications: ..data pointing at one of at
- * most two version directories, and every other entry a stable name linked
- * through ..data to the file of the same name (no temporary links or files left).
+ * What `out` must look like between publications: ..data pointing at a version
+ * directory; besides it at most the previous version and those younger than
+ * the retention (kept for readers still reading them); every other entry a
+ * stable name linked through ..data to the file of the same name (no
+ * temporary links or files left).
  */
 function expectTidyLayout(out: string): void {
   const current = readlinkSync(join(out, '..data'));
   const versions = versionDirs(out);
   expect(versions).toContain(current);
-  expect(versions.length).toBeLessThanOrEqual(2);
+  const old = versions.filter((v) => v !== current && Date.now() - statSync(join(out, v)).mtimeMs > RETAIN_MS + 1000);
+  expect(old.length).toBeLessThanOrEqual(1);
   const stable = readdirSync(out).filter((n) => n !== '..data' && !versions.includes(n));
   expect(stable).toEqual(expect.arrayContaining(REQUIRED_NAMES));
   expect(Object.fromEntries(stable.map((n) => [n, readlinkSync(join(out, n))]))).toEqual(Object.fromEntries(stable.map((n) => [n, join('..data', n)])));
