@@ -12,10 +12,14 @@ import { SELF } from './caller.js';
 import type { AuditEvent } from './model.js';
 
 export interface AuditStorePort {
-  head(): { seq: number; hash: string } | undefined;
-  events(fromSeq?: number, sinceAt?: number): Iterable<StoredEvent>;
-  checkpoints(): Checkpoint[];
-  saveCheckpoint(checkpoint: Checkpoint, event: AuditEvent): void;
+  head(): Promise<{ seq: number; hash: string } | undefined>;
+  /** Events in sequence order from `fromSeq` (at or after `sinceAt`), read lazily. */
+  events(fromSeq?: number, sinceAt?: number): AsyncIterable<StoredEvent>;
+  checkpoints(): Promise<Checkpoint[]>;
+  /** Stores a checkpoint and records it in the log itself, in one transaction. */
+  saveCheckpoint(checkpoint: Checkpoint, event: AuditEvent): Promise<void>;
+  /** Appends an event that is not part of another change (start-up, refusals, authentication failures). */
+  append(event: AuditEvent): Promise<void>;
 }
 
 export class AuditService {
@@ -25,14 +29,14 @@ export class AuditService {
 
   /** Signs the current head, unless the newest checkpoint already covers it (then returns that one). */
   async checkpoint(force = false): Promise<Checkpoint | undefined> {
-    const head = this.deps.store.head();
+    const head = await this.deps.store.head();
     if (!head) return undefined;
-    const newest = this.deps.store.checkpoints().at(-1);
+    const newest = (await this.deps.store.checkpoints()).at(-1);
     if (!force && newest && newest.seq === head.seq) return newest;
     const set = this.deps.authorities.current();
     const signer = set.signingIntermediate(nowSeconds(this.deps.clock));
     const checkpoint = await signCheckpoint({ seq: head.seq, hash: head.hash, at: nowSeconds(this.deps.clock) }, signer.signer, signer.record.id);
-    this.deps.store.saveCheckpoint(checkpoint, {
+    await this.deps.store.saveCheckpoint(checkpoint, {
       type: 'audit.checkpoint',
       actor: SELF,
       data: { seq: checkpoint.seq, hash: checkpoint.hash, signer: checkpoint.signerId, signature: checkpoint.signature },
@@ -45,11 +49,11 @@ export class AuditService {
    * `pinnedRoots` when given (an auditor's own copy of the bundle), else to
    * the roots the datastore records.
    */
-  verify(pinnedRoots?: readonly X509Certificate[]): Promise<VerificationResult> {
+  async verify(pinnedRoots?: readonly X509Certificate[]): Promise<VerificationResult> {
     const set = this.deps.authorities.current();
     return verifyAuditLog({
       events: this.deps.store.events(),
-      checkpoints: this.deps.store.checkpoints(),
+      checkpoints: await this.deps.store.checkpoints(),
       signerCertificate: (id) => trustedSigner(set, id, pinnedRoots),
     });
   }

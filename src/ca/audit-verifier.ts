@@ -29,7 +29,7 @@ export interface VerificationResult {
 }
 
 export interface VerificationInput {
-  readonly events: Iterable<StoredEvent>;
+  readonly events: Iterable<StoredEvent> | AsyncIterable<StoredEvent>;
   /** In ascending order of seq. */
   readonly checkpoints: readonly Checkpoint[];
   /** Certificate of a checkpoint signer, if it chains to a trusted root; undefined otherwise. */
@@ -51,7 +51,7 @@ export async function verifyAuditLog(input: VerificationInput): Promise<Verifica
     problem: { seq, reason },
   });
 
-  for (const e of input.events) {
+  for await (const e of input.events) {
     if (e.seq !== expectedSeq) {
       return fail(expectedSeq, e.seq > expectedSeq
         ? `event ${expectedSeq} is missing (the next stored event is ${e.seq}): events were deleted`

@@ -15,7 +15,7 @@ import { importAuthority, loadAuthority, mintAuthority, upstreamRoot, type Impor
 import { AuthoritySet, type LoadedAuthority } from './authority-set.js';
 import { SELF } from './caller.js';
 import type { AuditEvent, AuthorityRecord } from './model.js';
-import type { AuthorityJournal, KeyCustody, Logger } from './ports.js';
+import { aloneCoordinator, type AuthorityJournal, type Coordinator, type KeyCustody, type Logger } from './ports.js';
 import { isValidAt, shouldActivateNext, shouldPrepareNext } from './rotation.js';
 
 export interface AuthoritySettings {
@@ -27,6 +27,8 @@ export interface AuthoritySettings {
 export interface AuthorityManagerDeps {
   readonly journal: AuthorityJournal;
   readonly custody: KeyCustody;
+  /** Keeps replicas sharing the journal from making lifecycle changes at the same time; embedded CAs run alone. */
+  readonly coordinator?: Coordinator;
   readonly clock: Clock;
   readonly random: RandomSource;
   readonly log: Logger;
@@ -62,6 +64,22 @@ export class AuthorityManager {
     freshDatastore: boolean,
     initial: InitialPki = { kind: 'generate' },
   ): Promise<AuthorityManager> {
+    const coordinator = deps.coordinator ?? aloneCoordinator;
+    // Replicas starting together: one creates the PKI, the others wait for it and load it.
+    for (let attempt = 0; ; attempt++) {
+      const opened = await coordinator.exclusive(() => AuthorityManager.openAlone(deps, settings, freshDatastore, initial));
+      if (opened) return opened;
+      if (attempt >= 120) throw new CaIntegrityError('another replica held the lifecycle lock for a minute; cannot start');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+
+  private static async openAlone(
+    deps: AuthorityManagerDeps,
+    settings: AuthoritySettings,
+    freshDatastore: boolean,
+    initial: InitialPki,
+  ): Promise<AuthorityManager> {
     const records = await deps.journal.listAuthorities();
     if (records.length === 0) {
       const orphans = await deps.custody.list();
@@ -80,7 +98,7 @@ export class AuthorityManager {
     const set = new AuthoritySet(loaded, await deps.journal.bundleSequence());
     checkIntegrity(set, nowSeconds(deps.clock));
     const manager = new AuthorityManager(deps, settings, set);
-    await manager.tick();
+    await manager.rotateIntermediate(nowSeconds(deps.clock));
     return manager;
   }
 
@@ -92,14 +110,56 @@ export class AuthorityManager {
     this.listeners.push(listener);
   }
 
-  /** Brings the intermediates up to date with the clock; safe to call any number of times. */
+  /**
+   * Picks up what other replicas changed, then brings the intermediates up to
+   * date with the clock, if no other replica is doing so right now. Safe to
+   * call any number of times.
+   */
   tick(): Promise<void> {
-    return this.serialized(() => this.rotateIntermediate(nowSeconds(this.deps.clock)));
+    return this.serialized(async () => {
+      await this.refresh();
+      await (this.deps.coordinator ?? aloneCoordinator).exclusive(async () => {
+        await this.refresh();
+        await this.rotateIntermediate(nowSeconds(this.deps.clock));
+      });
+    });
+  }
+
+  /** Reloads the journal and adopts changes another replica made (new authorities, transitions). */
+  private async refresh(): Promise<void> {
+    const records = await this.deps.journal.listAuthorities();
+    const sequence = await this.deps.journal.bundleSequence();
+    const changed = records.filter((r) => {
+      const known = this.set.byId(r.id)?.record;
+      return !known || known.state !== r.state || known.taintedAt !== r.taintedAt;
+    });
+    if (changed.length === 0 && sequence === this.set.bundleSequence) return;
+    const loaded = await Promise.all(
+      changed.map(async (r) => {
+        const known = this.set.byId(r.id);
+        return known ? { ...known, record: r } : loadAuthority(this.deps.custody, r);
+      }),
+    );
+    this.set = this.set.withChange(loaded, sequence);
+    this.deps.log.info({ changed: changed.map((r) => `${r.kind} ${r.id} ${r.state}`) }, 'adopted authority changes made by another replica');
+    for (const listener of this.listeners) listener(this.set);
+  }
+
+  /** Runs an operator's lifecycle change holding the lock, after adopting other replicas' changes. */
+  private operatorChange<T>(work: () => Promise<T>): Promise<T> {
+    return this.serialized(async () => {
+      const result = await (this.deps.coordinator ?? aloneCoordinator).exclusive(async () => {
+        await this.refresh();
+        return { value: await work() };
+      });
+      if (!result) throw new ConflictError('precondition_failed', 'another replica is changing the authorities right now; try again');
+      return result.value;
+    });
   }
 
   /** Adds a new root to the trust bundle, next to the current one, without using it yet. */
   prepareRoot(by: string, imported?: ImportedAuthority): Promise<LoadedAuthority> {
-    return this.serialized(async () => {
+    return this.operatorChange(async () => {
       const existing = this.set.ofKind('root', 'prepared')[0];
       if (existing) throw new ConflictError('precondition_failed', `root ${existing.record.id} is already prepared; activate it first`);
       const now = nowSeconds(this.deps.clock);
@@ -120,7 +180,7 @@ export class AuthorityManager {
    * the new root has been in the bundle for `propagation`, unless forced.
    */
   activateRoot(by: string, propagation: Duration, force: boolean): Promise<LoadedAuthority> {
-    return this.serialized(async () => {
+    return this.operatorChange(async () => {
       const prepared = this.set.ofKind('root', 'prepared')[0];
       if (!prepared) throw new ConflictError('precondition_failed', 'no prepared root; run `meshca authority root prepare` first');
       if (!prepared.signer) throw new ConflictError('precondition_failed', `root ${prepared.record.id} has no key in custody; it cannot sign intermediates`);
@@ -151,7 +211,7 @@ export class AuthorityManager {
    * unrevoked certificates still chain to it (`liveUnder` counts them), unless forced.
    */
   retireRoot(by: string, liveUnder: (ids: readonly string[]) => Promise<number>, force: boolean): Promise<LoadedAuthority> {
-    return this.serialized(async () => {
+    return this.operatorChange(async () => {
       const old = this.set.supersededRoots()[0];
       if (!old) throw new ConflictError('precondition_failed', 'no superseded root to retire (activate a new root first)');
       const under = this.set.authorities.filter((a) => this.set.rootOf(a) === old).map((a) => a.record.id);
@@ -175,7 +235,7 @@ export class AuthorityManager {
    * caller revokes the SVIDs it signed.
    */
   retireIntermediateNow(id: string, by: string): Promise<LoadedAuthority> {
-    return this.serialized(async () => {
+    return this.operatorChange(async () => {
       const target = this.set.byId(id);
       if (!target || target.record.kind !== 'intermediate') throw new NotFoundError(`intermediate ${id}`);
       const now = nowSeconds(this.deps.clock);

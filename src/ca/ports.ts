@@ -60,3 +60,15 @@ export interface CsrVerifier {
 export interface LeafSigner {
   signLeaf(facts: SvidFacts, issuer: LoadedAuthority): Promise<Buffer>;
 }
+
+/**
+ * Keeps CA replicas that share a datastore from running lifecycle work
+ * (creating the PKI, rotating) at the same time. An embedded CA is alone and
+ * always runs the work.
+ */
+export interface Coordinator {
+  /** Runs `work` holding the lifecycle lock, or resolves `undefined` without running it if another replica holds it. */
+  exclusive<T>(work: () => Promise<T>): Promise<T | undefined>;
+}
+
+export const aloneCoordinator: Coordinator = { exclusive: (work) => work() };

@@ -1,5 +1,4 @@
 /** Builds the CA's core services over a datastore: the part of the composition root that knows no HTTP. */
-import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { AgentService } from '../ca/agent-service.js';
 import { AuditService } from '../ca/audit-service.js';
@@ -20,8 +19,7 @@ import type { ServerConfig } from '../config/server-config.js';
 import { CaMetrics } from '../server/metrics.js';
 import { RateLimiter } from '../server/rate-limiter.js';
 import type { ServerServices } from '../server/services.js';
-import { FileKeyCustody } from '../store/file-key-custody.js';
-import type { SqliteDatastore } from '../store/sqlite/datastore.js';
+import type { Datastore } from '../store/datastore.js';
 import { nowSeconds, type Clock } from '../time/clock.js';
 import { formatDuration, seconds } from '../time/duration.js';
 import type { RandomSource } from '../x509/serial.js';
@@ -48,13 +46,19 @@ export interface CaCore {
 
 export async function buildCaCore(
   config: ServerConfig,
-  store: SqliteDatastore,
+  store: Datastore,
   deps: { clock: Clock; random: RandomSource; logger: Logger },
 ): Promise<CaCore> {
   const { clock, random, logger } = deps;
-  const custody = new FileKeyCustody(join(config.dataDir, 'keys'), config.keyPassphrase);
   const manager = await AuthorityManager.open(
-    { journal: store.authorities, custody, clock, random, log: logger.child({ component: 'authorities' }) },
+    {
+      journal: store.authorities,
+      custody: store.custody,
+      coordinator: store.coordinator,
+      clock,
+      random,
+      log: logger.child({ component: 'authorities' }),
+    },
     { trustDomain: config.trustDomain, rootTtl: config.rootTtl, intermediateTtl: config.intermediateTtl },
     store.created,
     initialPki(config),

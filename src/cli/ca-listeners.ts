@@ -11,7 +11,7 @@ import { buildApp } from '../server/app.js';
 import { refusalRecorder } from '../server/refusals.js';
 import type { ServingCertificate } from '../server/serving-certificate.js';
 import { tlsAuthenticator } from '../server/tls-authenticator.js';
-import type { SqliteDatastore } from '../store/sqlite/datastore.js';
+import type { Datastore } from '../store/datastore.js';
 import type { Clock } from '../time/clock.js';
 import { certificatesToPem } from '../x509/pem.js';
 import type { CaCore } from './ca-core.js';
@@ -31,7 +31,7 @@ export interface Listeners {
 export async function startListeners(
   config: ServerConfig,
   core: CaCore,
-  store: SqliteDatastore,
+  store: Datastore,
   serving: ServingCertificate,
   deps: { clock: Clock; logger: Logger },
 ): Promise<Listeners> {

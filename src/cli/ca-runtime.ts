@@ -12,7 +12,8 @@ import { diagnose } from '../ca/doctor.js';
 import { formatListenAddress, type ListenAddress } from '../config/parsers.js';
 import type { ServerConfig } from '../config/server-config.js';
 import { ServingCertificate } from '../server/serving-certificate.js';
-import { openSqliteDatastore, type SqliteDatastore } from '../store/sqlite/datastore.js';
+import type { Datastore } from '../store/datastore.js';
+import { openDatastore } from './open-datastore.js';
 import { nowSeconds, systemClock, type Clock } from '../time/clock.js';
 import { cryptoRandom, type RandomSource } from '../x509/serial.js';
 import { buildCaCore, type CaCore } from './ca-core.js';
@@ -33,7 +34,7 @@ export interface RunningCa {
   readonly metricsAddress: ListenAddress | undefined;
   readonly manager: AuthorityManager;
   readonly core: CaCore;
-  readonly store: SqliteDatastore;
+  readonly store: Datastore;
   readonly tlsApp: FastifyInstance;
   readonly localApp: FastifyInstance;
   /** The lifecycle check: rotation, serving certificate renewal, agents' last-seen times. */
@@ -46,9 +47,9 @@ export async function startCa(config: ServerConfig, logger: Logger, overrides: C
   const random = overrides.random ?? cryptoRandom;
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const lock = await lockDataDir(config.dataDir);
-  let store: SqliteDatastore;
+  let store: Datastore;
   try {
-    store = openSqliteDatastore(config.dataDir, clock);
+    store = await openDatastore(config, clock);
   } catch (err) {
     await lock.release();
     throw err;

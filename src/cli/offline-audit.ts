@@ -25,7 +25,7 @@ export async function verifyDatastoreFile(path: string, pinnedRoots?: readonly X
     const audit = new SqliteAuditStore(db, appender, systemClock);
     return await verifyAuditLog({
       events: audit.events(),
-      checkpoints: audit.checkpoints(),
+      checkpoints: await audit.checkpoints(),
       signerCertificate: (id) => trustedSigner(set, id, pinnedRoots),
     });
   } finally {

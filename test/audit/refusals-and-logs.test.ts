@@ -16,7 +16,7 @@ import {
   type HttpAnswer,
 } from '../support/callers.js';
 import { cleanupLater } from '../support/cleanup.js';
-import { startTestCa, testConfig, type TestCa } from '../support/test-ca.js';
+import { asTestCa, startTestCa, testConfig, type TestCa } from '../support/test-ca.js';
 
 const TD = 'spiffe://example.org';
 
@@ -141,7 +141,7 @@ describe('the CA log', () => {
     const running: RunningCa = await startCa(config, logger, { schedules: 'off' });
     cleanupLater(() => running.close());
     const bundle = await running.localApp.inject({ method: 'GET', url: '/v1/bundle.pem' });
-    return { ...running, config, url: `https://127.0.0.1:${running.address.port}`, bundlePem: bundle.body };
+    return asTestCa(running, config, bundle.body);
   }
 
   beforeAll(async () => {

@@ -10,7 +10,7 @@ import type { Clock } from '../../src/time/clock.js';
 import { joinToken, newKeyAndCsr } from './callers.js';
 import { cleanupLater } from './cleanup.js';
 import { FakeClock } from './fake-clock.js';
-import { testConfig, type Settings, type TestCa } from './test-ca.js';
+import { asTestCa, testConfig, type Settings, type TestCa } from './test-ca.js';
 
 /** A CA whose `close` may be called any number of times (the test's own close, then the cleanup). */
 export type LifecycleCa = TestCa;
@@ -37,7 +37,7 @@ export async function startLifecycleCa(settings: Settings, clock: Clock): Promis
   const close = () => (closing ??= running.close());
   cleanupLater(close);
   const bundle = await running.localApp.inject({ method: 'GET', url: '/v1/bundle.pem' });
-  return { ...running, close, config, url: `https://127.0.0.1:${running.address.port}`, bundlePem: bundle.body };
+  return { ...asTestCa(running, config, bundle.body), close };
 }
 
 /** One row of the authorities table: the lifecycle journal. */

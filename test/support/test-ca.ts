@@ -2,10 +2,13 @@
 import pino from 'pino';
 import { startCa, type CaOverrides, type RunningCa } from '../../src/cli/ca-runtime.js';
 import { loadServerConfig, type ServerConfig } from '../../src/config/server-config.js';
+import type { SqliteDatastore } from '../../src/store/sqlite/datastore.js';
 import { cleanupLater } from './cleanup.js';
 import { tempDir } from './temp-dir.js';
 
-export interface TestCa extends RunningCa {
+/** A CA on the embedded datastore, whose SQLite handle tests may read (and tamper with) directly. */
+export interface TestCa extends Omit<RunningCa, 'store'> {
+  readonly store: SqliteDatastore;
   readonly config: ServerConfig;
   readonly url: string;
   readonly bundlePem: string;
@@ -29,5 +32,11 @@ export async function startTestCa(settings: Settings = {}, overrides: CaOverride
   const ca = await startCa(config, pino({ level: process.env.MESHCA_TEST_LOG ?? 'silent' }), { schedules: 'off', ...overrides });
   cleanupLater(() => ca.close());
   const bundle = await ca.localApp.inject({ method: 'GET', url: '/v1/bundle.pem' });
-  return { ...ca, config, url: `https://127.0.0.1:${ca.address.port}`, bundlePem: bundle.body };
+  return asTestCa(ca, config, bundle.body);
+}
+
+/** Narrows a running CA to the embedded datastore tests read directly. */
+export function asTestCa(ca: RunningCa, config: ServerConfig, bundlePem: string): TestCa {
+  if (ca.store.kind !== 'sqlite') throw new Error('test CAs run on the embedded datastore');
+  return { ...ca, store: ca.store as SqliteDatastore, config, url: `https://127.0.0.1:${ca.address.port}`, bundlePem };
 }

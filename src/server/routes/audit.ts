@@ -14,9 +14,9 @@ function csvCell(value: string): string {
   return /[",\n\r]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
 }
 
-function* render(events: Iterable<StoredEvent>, format: 'jsonl' | 'csv'): Generator<string> {
+async function* render(events: AsyncIterable<StoredEvent>, format: 'jsonl' | 'csv'): AsyncGenerator<string> {
   if (format === 'csv') yield CSV_HEADER;
-  for (const e of events) {
+  for await (const e of events) {
     if (format === 'csv') {
       yield `${[String(e.seq), isoTime(e.at), e.type, e.actor, e.dataJson, e.prevHash, e.hash].map(csvCell).join(',')}\n`;
     } else {

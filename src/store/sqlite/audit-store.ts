@@ -1,5 +1,6 @@
 /** The audit log as stored: standalone appends (group-committed), reading it back, and signed checkpoints. */
 import type { Checkpoint } from '../../ca/audit-checkpoint.js';
+import type { AuditStorePort } from '../../ca/audit-service.js';
 import type { StoredEvent } from '../../ca/audit-verifier.js';
 import type { AuditEvent } from '../../ca/model.js';
 import { nowSeconds, type Clock } from '../../time/clock.js';
@@ -17,7 +18,7 @@ interface EventRow {
   hash: string;
 }
 
-export class SqliteAuditStore {
+export class SqliteAuditStore implements AuditStorePort {
   private readonly sql: ReturnType<typeof statements>;
   private readonly standalone: GroupCommit<AuditEvent>;
 
@@ -40,12 +41,12 @@ export class SqliteAuditStore {
     return this.standalone.submit(event);
   }
 
-  head(): { seq: number; hash: string } | undefined {
+  async head(): Promise<{ seq: number; hash: string } | undefined> {
     return this.sql<[], { seq: number; hash: string }>('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1').get();
   }
 
   /** Events in sequence order from `fromSeq` (at or after `sinceAt`), read in pages so a long log is never held in memory. */
-  *events(fromSeq = 1, sinceAt = 0): Generator<StoredEvent> {
+  async *events(fromSeq = 1, sinceAt = 0): AsyncGenerator<StoredEvent> {
     const page = this.sql<[number, number], EventRow>('SELECT * FROM audit_events WHERE seq >= ? AND at >= ? ORDER BY seq LIMIT 1000');
     let next = fromSeq;
     for (;;) {
@@ -56,7 +57,7 @@ export class SqliteAuditStore {
     }
   }
 
-  checkpoints(): Checkpoint[] {
+  async checkpoints(): Promise<Checkpoint[]> {
     return this.sql
       <[], { seq: number; hash: string; at: number; signer_id: string; signature: string }>(
         'SELECT seq, hash, at, signer_id, signature FROM audit_checkpoints ORDER BY seq, id',
@@ -66,7 +67,7 @@ export class SqliteAuditStore {
   }
 
   /** Stores a checkpoint and records it in the log itself, in one transaction. */
-  saveCheckpoint(c: Checkpoint, event: AuditEvent): void {
+  async saveCheckpoint(c: Checkpoint, event: AuditEvent): Promise<void> {
     this.db.transaction(() => {
       this.sql
         ('INSERT INTO audit_checkpoints (seq, hash, at, signer_id, signature) VALUES (?, ?, ?, ?, ?)')

@@ -2,7 +2,11 @@
  * The embedded datastore: one SQLite database in the data directory and the
  * adapters over it. better-sqlite3 is used by store/sqlite/ and nowhere else.
  */
+import { join } from 'node:path';
+import { aloneCoordinator } from '../../ca/ports.js';
 import type { Clock } from '../../time/clock.js';
+import type { Datastore } from '../datastore.js';
+import { FileKeyCustody } from '../file-key-custody.js';
 import { AuditAppender } from './audit-appender.js';
 import { SqliteAuditStore } from './audit-store.js';
 import { SqliteAuthorityStore } from './authority-store.js';
@@ -10,27 +14,31 @@ import { SqliteCertificateStore } from './certificate-store.js';
 import { openDatabase, type Db } from './database.js';
 import { SqliteRegistrationStore } from './registration-store.js';
 
-export interface SqliteDatastore {
+export interface SqliteDatastore extends Datastore {
+  readonly kind: 'sqlite';
   readonly db: Db;
-  /** True when this open created the database (the data directory held no datastore). */
-  readonly created: boolean;
   readonly authorities: SqliteAuthorityStore;
   readonly certificates: SqliteCertificateStore;
   readonly registrations: SqliteRegistrationStore;
   readonly audit: SqliteAuditStore;
-  close(): void;
 }
 
-export function openSqliteDatastore(dataDir: string, clock: Clock): SqliteDatastore {
+/** The embedded datastore: <dataDir>/meshca.db, and CA keys as files in <dataDir>/keys. */
+export function openSqliteDatastore(dataDir: string, clock: Clock, keyPassphrase?: string): SqliteDatastore {
   const { db, created } = openDatabase(dataDir);
   const appender = new AuditAppender(db);
   return {
+    kind: 'sqlite',
     db,
     created,
+    custody: new FileKeyCustody(join(dataDir, 'keys'), keyPassphrase),
+    coordinator: aloneCoordinator,
     authorities: new SqliteAuthorityStore(db, appender, clock),
     certificates: new SqliteCertificateStore(db, appender, clock),
     registrations: new SqliteRegistrationStore(db, appender, clock),
     audit: new SqliteAuditStore(db, appender, clock),
-    close: () => db.close(),
+    close: async () => {
+      db.close();
+    },
   };
 }
