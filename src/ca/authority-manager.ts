@@ -32,6 +32,8 @@ export interface AuthorityManagerDeps {
   readonly clock: Clock;
   readonly random: RandomSource;
   readonly log: Logger;
+  /** Names this CA process in every lifecycle event, so operators of several replicas see which one acted. */
+  readonly replica?: string;
 }
 
 /** How the first start gets its PKI when meshca is not to generate it ("bring your own CA"). */
@@ -317,7 +319,9 @@ export class AuthorityManager {
   }
 
   private async commit(upserts: LoadedAuthority[], bundleSequence: number, events: AuditEvent[]): Promise<void> {
-    await this.deps.journal.applyAuthorityChange({ upserts: upserts.map((a) => a.record), bundleSequence, events });
+    const replica = this.deps.replica;
+    const recorded = replica ? events.map((e) => ({ ...e, data: { ...e.data, replica } })) : events;
+    await this.deps.journal.applyAuthorityChange({ upserts: upserts.map((a) => a.record), bundleSequence, events: recorded });
     this.set = this.set.withChange(upserts, bundleSequence);
     for (const listener of this.listeners) listener(this.set);
   }

@@ -1,4 +1,5 @@
 /** Builds the CA's core services over a datastore: the part of the composition root that knows no HTTP. */
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { AgentService } from '../ca/agent-service.js';
 import { AuditService } from '../ca/audit-service.js';
@@ -11,9 +12,6 @@ import { RevocationService } from '../ca/revocation-service.js';
 import { initialPki } from './initial-pki.js';
 import { inThreadCsrVerifier } from '../ca/in-thread-signing.js';
 import { SigningPool } from '../signing/signing-pool.js';
-
-/** The signing worker, beside this module once built (dist/src/signing/signing-worker.js). */
-const SIGNING_WORKER = new URL('../signing/signing-worker.js', import.meta.url);
 import { formatListenAddress } from '../config/parsers.js';
 import type { ServerConfig } from '../config/server-config.js';
 import { CaMetrics } from '../server/metrics.js';
@@ -23,6 +21,12 @@ import type { Datastore } from '../store/datastore.js';
 import { nowSeconds, type Clock } from '../time/clock.js';
 import { formatDuration, seconds } from '../time/duration.js';
 import type { RandomSource } from '../x509/serial.js';
+
+/** The signing worker, beside this module once built (dist/src/signing/signing-worker.js). */
+const SIGNING_WORKER = new URL('../signing/signing-worker.js', import.meta.url);
+
+/** This process among the CA's replicas: the pod name (hostname) in Kubernetes, and the process id. */
+const REPLICA = `${hostname()}/${process.pid}`;
 
 /** Most CSRs one workload SVID request may carry. */
 const MAX_BATCH = 64;
@@ -58,12 +62,13 @@ export async function buildCaCore(
       clock,
       random,
       log: logger.child({ component: 'authorities' }),
+      replica: REPLICA,
     },
     { trustDomain: config.trustDomain, rootTtl: config.rootTtl, intermediateTtl: config.intermediateTtl },
     store.created,
     initialPki(config),
   );
-  await store.audit.append({ type: 'ca.started', actor: SELF, data: describeConfig(config) });
+  await store.audit.append({ type: 'ca.started', actor: SELF, data: { ...describeConfig(config), replica: REPLICA } });
   const metrics = new CaMetrics({
     clock,
     authorities: () => manager.current(),
@@ -140,6 +145,7 @@ export async function buildCaCore(
 function describeConfig(config: ServerConfig): Record<string, unknown> {
   return {
     trustDomain: config.trustDomain.name,
+    datastore: config.datastore.kind,
     listen: formatListenAddress(config.listen),
     dataDir: config.dataDir,
     rootTtl: formatDuration(config.rootTtl),

@@ -10,6 +10,7 @@ import { registerAudit } from './commands/audit.js';
 import { registerAuthority } from './commands/authority.js';
 import { registerBundle } from './commands/bundle.js';
 import { registerCert } from './commands/cert.js';
+import { registerDatastore } from './commands/datastore.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerEntry } from './commands/entry.js';
 import { registerMint } from './commands/mint.js';
@@ -21,7 +22,7 @@ const program = new Command('meshca')
   .showHelpAfterError()
   .exitOverride();
 
-for (const register of [registerServer, registerMint, registerToken, registerEntry, registerAgent, registerAdmin, registerCert, registerAudit, registerAuthority, registerDoctor, registerBundle]) {
+for (const register of [registerServer, registerMint, registerToken, registerEntry, registerAgent, registerAdmin, registerCert, registerAudit, registerAuthority, registerDoctor, registerBundle, registerDatastore]) {
   register(program);
 }
 

@@ -1,10 +1,11 @@
-/** Verifying the audit log of a datastore file directly (a copy, or a CA that is not running). */
+/** Verifying an audit log straight from a datastore (a copy, a CA that is not running, a migrated one). */
 import { X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { trustedSigner } from '../ca/audit-service.js';
+import { trustedSigner, type AuditStorePort } from '../ca/audit-service.js';
 import { verifyAuditLog, type VerificationResult } from '../ca/audit-verifier.js';
 import { AuthoritySet } from '../ca/authority-set.js';
+import type { AuthorityJournal } from '../ca/ports.js';
 import { AuditAppender } from '../store/sqlite/audit-appender.js';
 import { SqliteAuditStore } from '../store/sqlite/audit-store.js';
 import { SqliteAuthorityStore } from '../store/sqlite/authority-store.js';
@@ -17,18 +18,26 @@ export async function verifyDatastoreFile(path: string, pinnedRoots?: readonly X
   const { db } = openDatabase(dirname(path), { readonly: true, file: path });
   try {
     const appender = new AuditAppender(db);
-    const records = await new SqliteAuthorityStore(db, appender, systemClock).listAuthorities();
-    const set = new AuthoritySet(
-      records.map((record) => ({ record, facts: readCertificate(record.certDer), signer: null })),
-      0,
-    );
-    const audit = new SqliteAuditStore(db, appender, systemClock);
-    return await verifyAuditLog({
-      events: audit.events(),
-      checkpoints: await audit.checkpoints(),
-      signerCertificate: (id) => trustedSigner(set, id, pinnedRoots),
-    });
+    return await verifyStoredAudit(new SqliteAuthorityStore(db, appender, systemClock), new SqliteAuditStore(db, appender, systemClock), pinnedRoots);
   } finally {
     db.close();
   }
+}
+
+/** Walks the chain and checks every checkpoint against the authorities the datastore records (or `pinnedRoots`). */
+export async function verifyStoredAudit(
+  journal: AuthorityJournal,
+  audit: AuditStorePort,
+  pinnedRoots?: readonly X509Certificate[],
+): Promise<VerificationResult> {
+  const records = await journal.listAuthorities();
+  const set = new AuthoritySet(
+    records.map((record) => ({ record, facts: readCertificate(record.certDer), signer: null })),
+    0,
+  );
+  return verifyAuditLog({
+    events: audit.events(),
+    checkpoints: await audit.checkpoints(),
+    signerCertificate: (id) => trustedSigner(set, id, pinnedRoots),
+  });
 }

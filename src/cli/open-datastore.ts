@@ -1,9 +1,11 @@
 /** Chooses the datastore: embedded SQLite in --data-dir, or PostgreSQL when --datastore names one. */
 import type { ServerConfig } from '../config/server-config.js';
 import type { Datastore } from '../store/datastore.js';
+import { openPostgresDatastore } from '../store/postgres/datastore.js';
 import { openSqliteDatastore } from '../store/sqlite/datastore.js';
 import type { Clock } from '../time/clock.js';
 
 export async function openDatastore(config: ServerConfig, clock: Clock): Promise<Datastore> {
+  if (config.datastore.kind === 'postgres') return openPostgresDatastore(config.datastore.url, clock, config.keyPassphrase!);
   return openSqliteDatastore(config.dataDir, clock, config.keyPassphrase);
 }

@@ -38,7 +38,7 @@ function parseWorkerCount(raw: string): number {
 }
 
 /** The passphrase is the file's content without one trailing newline. */
-function readPassphraseFile(path: string): string {
+export function readPassphraseFile(path: string): string {
   let content: string;
   try {
     content = readFileSync(path, 'utf8');
@@ -57,6 +57,8 @@ const ADDRESS = 'host:port, e.g. 127.0.0.1:8443';
 const FILE = 'a file path';
 
 export const SERVER_OPTIONS = {
+  datastore: { name: 'datastore', default: 'embedded', expected: 'embedded, or a postgres:// URL', parse: parseDatastore,
+    describe: 'embedded SQLite in --data-dir, or a PostgreSQL database that several replicas share' },
   dataDir: { name: 'data-dir', default: './data', expected: 'a directory path', parse: (v: string) => resolve(parseNonEmpty(v)),
     describe: 'where the datastore, CA keys and operator socket live' },
   listen: { name: 'listen', default: '127.0.0.1:8443', expected: ADDRESS, parse: parseListenAddress,
@@ -114,7 +116,24 @@ export const SERVER_OPTIONS = {
   logLevel: { name: 'log-level', default: 'info', expected: LOG_LEVELS.join(', '), parse: parseLogLevel, describe: 'log verbosity' },
 } satisfies OptionTable;
 
+/** Where the CA keeps its state: embedded SQLite in the data directory, or a shared PostgreSQL. */
+export type DatastoreChoice = { readonly kind: 'embedded' } | { readonly kind: 'postgres'; readonly url: string };
+
+export function parseDatastore(raw: string): DatastoreChoice {
+  if (raw === 'embedded' || raw === 'sqlite') return { kind: 'embedded' };
+  if (/^postgres(ql)?:\/\//.test(raw)) {
+    try {
+      new URL(raw);
+    } catch {
+      throw new Error('is not a valid postgres:// URL');
+    }
+    return { kind: 'postgres', url: raw };
+  }
+  throw new Error(`"${raw.replace(/\/\/[^@]*@/, '//…@')}" is neither embedded nor a postgres:// URL`);
+}
+
 export interface ServerConfig {
+  readonly datastore: DatastoreChoice;
   readonly dataDir: string;
   readonly listen: ReturnType<typeof parseListenAddress>;
   readonly trustDomain: ReturnType<typeof parseTrustDomain>;
@@ -158,6 +177,9 @@ export function loadServerConfig(sources: ConfigSources): ServerConfig {
   const { rootTtl, intermediateTtl, svidTtl, svidMaxTtl } = o;
   if (rootTtl && intermediateTtl && svidTtl && svidMaxTtl) problems.push(...lifetimeProblems({ rootTtl, intermediateTtl, svidTtl, svidMaxTtl }));
   problems.push(...importProblems(o));
+  if (o.datastore?.kind === 'postgres' && !keyPassphrase) {
+    problems.push('a PostgreSQL datastore keeps the CA keys in the database, encrypted: set MESHCA_KEY_PASSPHRASE or --key-passphrase-file');
+  }
   if (problems.length) throw new ConfigError(problems);
   const { keyPassphraseFile: _file, ...settings } = o;
   return Object.freeze({ ...settings, keyPassphrase, listen: Object.freeze({ ...o.listen }) });

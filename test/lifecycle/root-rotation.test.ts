@@ -7,6 +7,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { certificatesToPem } from '../../src/x509/pem.js';
@@ -16,6 +17,9 @@ import { auditEvents, clockNearNow, issuerOf, startLifecycleCa, type LifecycleCa
 import { selfSigned, signedCa, verify } from '../support/openssl-pki.js';
 import { mintSvid, type Credential } from '../support/svids.js';
 import { tempDir } from '../support/temp-dir.js';
+
+/** Lifecycle events name the CA process that made the change: here, the test's own. */
+const THIS_REPLICA = `${hostname()}/${process.pid}`;
 
 const SETTINGS = { 'root-propagation': '10m', 'svid-ttl': '5m' };
 const PROPAGATION = 600;
@@ -134,7 +138,7 @@ describe('activate', () => {
     expect(now.intermediate.parentId).toBe(next);
     expect(ca.manager.current().byId(old.intermediate.id)!.record.state).toBe('retired');
     expect(ca.manager.current().byId(old.root.id)!.record.state).toBe('active');
-    expect(auditEvents(ca.store.db, 'authority.activated').map((e) => e.data)).toEqual([{ id: next, kind: 'root', force }]);
+    expect(auditEvents(ca.store.db, 'authority.activated').map((e) => e.data)).toEqual([{ id: next, kind: 'root', force, replica: THIS_REPLICA }]);
   });
 
   it('fail/activate with no prepared root: 409 precondition_failed', async () => {
@@ -216,7 +220,7 @@ describe('after activation', () => {
     expect(res.body).toEqual({ id: old.root.id, state: 'retired', bundleSequence: 3 });
     expect(await bundle(ca)).toEqual({ roots: [ca.manager.current().byId(next)!.record.certDer], sequence: 3 });
     expect((await listing(ca))[old.root.id]).toEqual(['retired', false, false, force ? 2 : 0]);
-    expect(auditEvents(ca.store.db, 'authority.retired').at(-1)!.data).toEqual({ id: old.root.id, kind: 'root', force, live: force ? 2 : 0 });
+    expect(auditEvents(ca.store.db, 'authority.retired').at(-1)!.data).toEqual({ id: old.root.id, kind: 'root', force, live: force ? 2 : 0, replica: THIS_REPLICA });
     // Nothing left to retire.
     expect((await post(ca, 'retire', { force: true })).status).toBe(409);
   });

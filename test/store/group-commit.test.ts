@@ -4,7 +4,7 @@
  * written; a failing batch is retried item by item so only the bad item fails.
  */
 import { describe, expect, it } from 'vitest';
-import { GroupCommit } from '../../src/store/sqlite/group-commit.js';
+import { GroupCommit } from '../../src/store/group-commit.js';
 
 /** A writeBatch that records every call and fails any batch holding an item listed in `bad`. */
 function recorder(bad: readonly string[] = []) {

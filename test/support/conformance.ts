@@ -1,9 +1,13 @@
-/** Runs ../shared/conformance/svid-check.py (pyca/cryptography + openssl verify -x509_strict) on a directory. */
+/**
+ * Runs ../shared/conformance/svid-check.py (pyca/cryptography + openssl verify -x509_strict) on a
+ * directory. MESHCA_SVID_CHECK points at the script when the checkout is not next to `shared/`.
+ */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 
-const SCRIPT = resolve(import.meta.dirname, '../../../shared/conformance/svid-check.py');
+const SCRIPT =
+  process.env.MESHCA_SVID_CHECK ?? resolve(import.meta.dirname, '../../../shared/conformance/svid-check.py');
 
 /** A python3 that can import cryptography: the PATH one, else Debian's (python3-cryptography). */
 function python(): string {

@@ -8,7 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { cleanupLater } from './cleanup.js';
 import { agentArgs, runAgent, startAgent, type AgentProcess } from './agent-process.js';
-import { curl, httpsGet, servedSerial, startNginx, startUpstream, type ClientFiles, type Nginx, type Upstream } from './nginx.js';
+import { curl, httpsGet, servedSerial, startNginx, workerCount, startUpstream, type ClientFiles, type Nginx, type Upstream } from './nginx.js';
 import type { TestCa } from './test-ca.js';
 import { tempDir } from './temp-dir.js';
 import { waitFor } from './wait.js';
@@ -83,6 +83,7 @@ export async function meshedNginx(ca: TestCa, o: MeshOptions): Promise<Mesh> {
     async () => (await servedSerial(nginx.port, clientTls)) === readInstalled(out).leaf.serialNumber,
     15_000,
   );
+  await waitFor("nginx's worker from before the reload to exit", () => workerCount(nginx) === 1, 15_000);
   return {
     dir,
     trustBundle,

@@ -7,7 +7,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { request } from 'node:https';
 import { connect, type AddressInfo } from 'node:net';
@@ -273,4 +273,24 @@ export function httpsGet(port: number, tls: { ca: string; cert?: string; key?: s
 /** Serial number of the leaf nginx presents to a new connection right now. */
 export async function servedSerial(port: number, tls: { ca: string; cert: string; key: string }): Promise<string> {
   return (await httpsGet(port, tls)).serverSerial;
+}
+
+/**
+ * nginx's worker processes right now (children of its master). Just after a
+ * reload the old worker lingers, and may still accept a new connection,
+ * until it has handled its QUIT; a settled nginx has exactly one.
+ */
+export function workerCount(nginx: Nginx): number {
+  let count = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // Field 4 of /proc/PID/stat is the parent's PID; the command name before it is in parentheses.
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === nginx.pid) count++;
+    } catch {
+      // The process exited while we looked.
+    }
+  }
+  return count;
 }

@@ -6,17 +6,8 @@ import type { AuditEvent } from '../../ca/model.js';
 import { nowSeconds, type Clock } from '../../time/clock.js';
 import type { AuditAppender } from './audit-appender.js';
 import { statements, type Db } from './database.js';
-import { GroupCommit } from './group-commit.js';
-
-interface EventRow {
-  seq: number;
-  at: number;
-  type: string;
-  actor: string;
-  data: string;
-  prev_hash: string;
-  hash: string;
-}
+import { GroupCommit } from '../group-commit.js';
+import { toStored, type EventRow } from '../rows.js';
 
 export class SqliteAuditStore implements AuditStorePort {
   private readonly sql: ReturnType<typeof statements>;
@@ -77,6 +68,3 @@ export class SqliteAuditStore implements AuditStorePort {
   }
 }
 
-function toStored(r: EventRow): StoredEvent {
-  return { seq: r.seq, at: r.at, type: r.type, actor: r.actor, dataJson: r.data, prevHash: r.prev_hash, hash: r.hash };
-}

@@ -4,22 +4,7 @@ import type { AuthorityRecord } from '../../ca/model.js';
 import { nowSeconds, type Clock } from '../../time/clock.js';
 import type { AuditAppender } from './audit-appender.js';
 import { statements, type Db } from './database.js';
-
-interface AuthorityRow {
-  id: string;
-  kind: AuthorityRecord['kind'];
-  state: AuthorityRecord['state'];
-  parent_id: string | null;
-  cert_der: Buffer;
-  upstream_chain: string;
-  not_before: number;
-  not_after: number;
-  key_ref: string | null;
-  created_at: number;
-  activated_at: number | null;
-  retired_at: number | null;
-  tainted_at: number | null;
-}
+import { toAuthority, type AuthorityRow } from '../rows.js';
 
 export class SqliteAuthorityStore implements AuthorityJournal {
   private readonly sql: ReturnType<typeof statements>;
@@ -58,20 +43,3 @@ export class SqliteAuthorityStore implements AuthorityJournal {
   }
 }
 
-function toAuthority(row: AuthorityRow): AuthorityRecord {
-  return {
-    id: row.id,
-    kind: row.kind,
-    state: row.state,
-    parentId: row.parent_id,
-    certDer: row.cert_der,
-    upstreamChainDer: (JSON.parse(row.upstream_chain) as string[]).map((b) => Buffer.from(b, 'base64')),
-    notBefore: row.not_before,
-    notAfter: row.not_after,
-    keyRef: row.key_ref,
-    createdAt: row.created_at,
-    activatedAt: row.activated_at,
-    retiredAt: row.retired_at,
-    taintedAt: row.tainted_at,
-  };
-}

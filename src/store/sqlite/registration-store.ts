@@ -1,44 +1,11 @@
 /** Join tokens, agents and registration entries in SQLite. */
 import type { AgentRecord, AgentStatus, AuditEvent, EntryRecord, IssuedCertificateRecord, JoinTokenRecord } from '../../ca/model.js';
 import type { AttestationCommit, RegistrationStore } from '../../ca/registration-ports.js';
-import type { AgentName } from '../../identity/agent-name.js';
-import type { DnsName } from '../../identity/dns-name.js';
-import { SpiffeId } from '../../identity/spiffe-id.js';
 import { nowSeconds, type Clock } from '../../time/clock.js';
-import type { Duration } from '../../time/duration.js';
 import type { AuditAppender } from './audit-appender.js';
 import { prepareCertificateInsert, type CertificateInsert } from './certificate-rows.js';
 import { statements, type Db } from './database.js';
-
-interface TokenRow {
-  hash: string;
-  agent: string;
-  created_at: number;
-  expires_at: number;
-  created_by: string;
-  used_at: number | null;
-}
-
-interface AgentRow {
-  name: string;
-  status: AgentStatus;
-  attested_at: number;
-  last_seen: number | null;
-  svid_serial: string | null;
-  svid_not_after: number | null;
-  status_changed_at: number;
-}
-
-interface EntryRow {
-  id: string;
-  agent: string;
-  spiffe_id: string;
-  ttl: number | null;
-  dns_names: string;
-  created_at: number;
-  updated_at: number;
-  revision: number;
-}
+import { entryParams, toAgent, toEntry, toToken, type AgentRow, type EntryRow, type TokenRow } from '../rows.js';
 
 export class SqliteRegistrationStore implements RegistrationStore {
   private readonly sql: ReturnType<typeof statements>;
@@ -71,14 +38,7 @@ export class SqliteRegistrationStore implements RegistrationStore {
 
   async findToken(hash: string): Promise<JoinTokenRecord | undefined> {
     const row = this.sql<[string], TokenRow>('SELECT * FROM join_tokens WHERE hash = ?').get(hash);
-    return row && {
-      hash: row.hash,
-      agent: row.agent,
-      createdAt: row.created_at,
-      expiresAt: row.expires_at,
-      createdBy: row.created_by,
-      usedAt: row.used_at,
-    };
+    return row && toToken(row);
   }
 
   async completeAttestation(c: AttestationCommit): Promise<boolean> {
@@ -204,41 +164,3 @@ export class SqliteRegistrationStore implements RegistrationStore {
   }
 }
 
-function toAgent(r: AgentRow): AgentRecord {
-  return {
-    name: r.name,
-    status: r.status,
-    attestedAt: r.attested_at,
-    lastSeen: r.last_seen,
-    svidSerial: r.svid_serial,
-    svidNotAfter: r.svid_not_after,
-    statusChangedAt: r.status_changed_at,
-  };
-}
-
-/** Rows were checked when written; parsing them back restores the typed values. */
-function toEntry(r: EntryRow): EntryRecord {
-  return {
-    id: r.id,
-    agent: r.agent as AgentName,
-    spiffeId: SpiffeId.parse(r.spiffe_id),
-    ttl: r.ttl as Duration | null,
-    dnsNames: JSON.parse(r.dns_names) as DnsName[],
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-    revision: r.revision,
-  };
-}
-
-function entryParams(e: EntryRecord): Record<string, unknown> {
-  return {
-    id: e.id,
-    agent: e.agent,
-    spiffeId: e.spiffeId.toString(),
-    ttl: e.ttl,
-    dnsNames: JSON.stringify(e.dnsNames),
-    createdAt: e.createdAt,
-    updatedAt: e.updatedAt,
-    revision: e.revision,
-  };
-}

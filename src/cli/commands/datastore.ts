@@ -1,0 +1,66 @@
+/** `meshca datastore migrate`: moves an embedded CA's state into PostgreSQL, then proves the copy. */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { parseDatastore, readPassphraseFile } from '../../config/server-config.js';
+import { openPostgresDatastore } from '../../store/postgres/datastore.js';
+import { migrateToPostgres } from '../../store/migrate-to-postgres.js';
+import { DATABASE_FILE } from '../../store/sqlite/database.js';
+import { nowSeconds, systemClock } from '../../time/clock.js';
+import { dataDirOption, type CommonOptions } from '../common-options.js';
+import { lockDataDir } from '../data-dir-lock.js';
+import { verifyStoredAudit } from '../offline-audit.js';
+
+interface MigrateOptions extends CommonOptions {
+  to: string;
+  keyPassphraseFile?: string;
+}
+
+function passphrase(o: MigrateOptions): string {
+  const value = o.keyPassphraseFile ? readPassphraseFile(o.keyPassphraseFile) : process.env.MESHCA_KEY_PASSPHRASE;
+  if (!value) {
+    throw new Error('a key passphrase is required: CA keys are stored in PostgreSQL only encrypted (MESHCA_KEY_PASSPHRASE or --key-passphrase-file)');
+  }
+  return value;
+}
+
+async function migrate(o: MigrateOptions): Promise<void> {
+  const target = parseDatastore(o.to);
+  if (target.kind !== 'postgres') throw new Error('--to must be a postgres:// URL');
+  const key = passphrase(o);
+  if (!existsSync(join(o.dataDir, DATABASE_FILE))) throw new Error(`no embedded meshca datastore in ${o.dataDir}`);
+  // Holding the data directory's lock keeps the embedded CA from starting (or refuses if it runs): the copy is of a still source.
+  const lock = await lockDataDir(o.dataDir).catch((err: Error) => {
+    throw new Error(`${err.message}; stop it before migrating`);
+  });
+  try {
+    const report = await migrateToPostgres({ dataDir: o.dataDir, url: target.url, passphrase: key, now: nowSeconds(systemClock) });
+    for (const [table, rows] of Object.entries(report.rows)) console.log(`copied ${table}: ${rows} rows`);
+    console.log(`copied CA keys: ${report.keys} (encrypted with the key passphrase)`);
+
+    const copy = await openPostgresDatastore(target.url, systemClock, key);
+    try {
+      for (const ref of await copy.custody.list()) await copy.custody.load(ref);
+      const result = await verifyStoredAudit(copy.authorities, copy.audit);
+      if (!result.ok) throw new Error(`the migrated audit log does not verify at event ${result.problem!.seq}: ${result.problem!.reason}`);
+      const continued = report.sourceHead ? `, continuing the source's head #${report.sourceHead.seq} ${report.sourceHead.hash}` : '';
+      console.log(`verified: audit log of ${result.events} events and ${result.checkpoints} signed checkpoints${continued}; every CA key decrypts`);
+    } finally {
+      await copy.close();
+    }
+    console.log(`start the CA with --datastore (MESHCA_DATASTORE) set to the PostgreSQL URL and the same key passphrase; ${o.dataDir} is left as it was`);
+  } finally {
+    await lock.release();
+  }
+}
+
+export function registerDatastore(program: Command): void {
+  const datastore = program.command('datastore').description('where the CA keeps its state');
+  datastore
+    .command('migrate')
+    .description('copy an embedded (SQLite) CA, audit chain and keys included, into an empty PostgreSQL database and verify the copy')
+    .requiredOption('--to <url>', 'the PostgreSQL database, postgres://user@host:port/db')
+    .option('--key-passphrase-file <file>', 'the CA key passphrase (or MESHCA_KEY_PASSPHRASE)')
+    .addOption(dataDirOption())
+    .action(migrate);
+}

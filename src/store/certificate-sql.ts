@@ -1,0 +1,85 @@
+/**
+ * The certificate queries both SQL datastores run, written once with `?`
+ * placeholders. PostgreSQL numbers them ($1, $2, ...) and compares text
+ * byte-wise (COLLATE "C"), as SQLite does by default.
+ */
+import type { CertificateFilter, CertificatePage, IdentitySummary } from '../ca/certificate-query.js';
+import { decodeCursor, encodeCursor, SUMMARY_COLUMNS, toSummary, type CertificateRow } from './rows.js';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+/** `?` placeholders as $1, $2, ... for PostgreSQL. */
+export function numbered(sql: string): string {
+  let n = 0;
+  return sql.replace(/\?/g, () => `$${++n}`);
+}
+
+const bytewise = (dialect: Dialect) => (dialect === 'postgres' ? ' COLLATE "C"' : '');
+
+export function certificateListQuery(filter: CertificateFilter, cursor: string | null, limit: number, dialect: Dialect): { sql: string; params: unknown[] } {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  const add = (clause: string, ...values: unknown[]) => {
+    where.push(clause);
+    params.push(...values);
+  };
+  if (cursor !== null) add('id > ?', decodeCursor(cursor));
+  if (filter.spiffeId) add('spiffe_id = ?', filter.spiffeId.toString());
+  if (filter.under) {
+    // A range on the index rather than LIKE, which would not use it for a case-sensitive prefix.
+    const base = filter.under.toString();
+    const c = bytewise(dialect);
+    add(`(spiffe_id = ? OR (spiffe_id${c} >= ? AND spiffe_id${c} < ?))`, base, `${base}/`, `${base}0`);
+  }
+  if (filter.agent) add('agent = ?', filter.agent);
+  if (filter.activeAt !== undefined) add('not_before <= ? AND not_after > ?', filter.activeAt, filter.activeAt);
+  if (filter.issuedAfter !== undefined) add('issued_at >= ?', filter.issuedAfter);
+  if (filter.issuedBefore !== undefined) add('issued_at < ?', filter.issuedBefore);
+  if (filter.serial) add('serial = ?', filter.serial);
+  if (filter.revoked !== undefined) where.push(filter.revoked ? 'revoked_at IS NOT NULL' : 'revoked_at IS NULL');
+  const sql = `SELECT ${SUMMARY_COLUMNS} FROM certificates ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT ?`;
+  params.push(limit + 1);
+  return { sql: dialect === 'postgres' ? numbered(sql) : sql, params };
+}
+
+/** One more row than asked tells whether there is a next page. */
+export function certificatePage(rows: CertificateRow[], limit: number): CertificatePage {
+  const items = rows.slice(0, limit);
+  return { items: items.map(toSummary), nextCursor: rows.length > limit ? encodeCursor(items[items.length - 1]!.id) : null };
+}
+
+export interface IdentityRow {
+  spiffe_id: string;
+  first: number;
+  last: number;
+  total: number;
+  live: number;
+  registered: number;
+}
+
+/**
+ * Every identity ever issued. Registered: an entry still grants it, or it is an
+ * agent's identity and the agent is active, or an admin or serving identity
+ * with a live certificate. Parameters: now, now.
+ */
+export function identityQuery(dialect: Dialect): string {
+  const sql = `SELECT c.spiffe_id, MIN(c.issued_at) AS first, MAX(c.issued_at) AS last, COUNT(*) AS total,
+      SUM(CASE WHEN c.not_after > ? AND c.revoked_at IS NULL THEN 1 ELSE 0 END) AS live,
+      MAX(CASE WHEN EXISTS (SELECT 1 FROM entries e WHERE e.spiffe_id = c.spiffe_id)
+            OR (c.kind = 'agent' AND EXISTS (SELECT 1 FROM agents a WHERE a.status = 'active' AND a.name = c.agent))
+            OR (c.kind IN ('admin', 'server') AND c.not_after > ? AND c.revoked_at IS NULL)
+          THEN 1 ELSE 0 END) AS registered
+    FROM certificates c GROUP BY c.spiffe_id ORDER BY c.spiffe_id${bytewise(dialect)}`;
+  return dialect === 'postgres' ? numbered(sql) : sql;
+}
+
+export function toIdentity(r: IdentityRow): IdentitySummary {
+  return {
+    spiffeId: r.spiffe_id,
+    firstIssuedAt: Number(r.first),
+    lastIssuedAt: Number(r.last),
+    certificates: Number(r.total),
+    live: Number(r.live),
+    registered: Number(r.registered) === 1,
+  };
+}

@@ -1,0 +1,53 @@
+/**
+ * Group commit: writes that arrive while the previous batch is being written
+ * (or in the same turn of the event loop) share one transaction — one fsync —
+ * and each caller's promise settles only after that transaction commits. One
+ * commit per issuance would cap throughput at the disk's commit rate.
+ */
+interface Pending<T> {
+  readonly item: T;
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
+export class GroupCommit<T> {
+  private pending: Pending<T>[] = [];
+  private running = false;
+
+  /** `writeBatch` writes the items in one transaction, and throws (or rejects) if it did not commit. */
+  constructor(
+    private readonly writeBatch: (items: readonly T[]) => void | Promise<void>,
+    private readonly maxBatch = 512,
+  ) {}
+
+  submit(item: T): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ item, resolve, reject });
+      if (!this.running) {
+        this.running = true;
+        setImmediate(() => void this.drain());
+      }
+    });
+  }
+
+  private async drain(): Promise<void> {
+    while (this.pending.length) {
+      const batch = this.pending.splice(0, this.maxBatch);
+      try {
+        await this.writeBatch(batch.map((p) => p.item));
+        for (const p of batch) p.resolve();
+      } catch {
+        // One bad item must not fail its neighbours: retry each alone.
+        for (const p of batch) {
+          try {
+            await this.writeBatch([p.item]);
+            p.resolve();
+          } catch (err) {
+            p.reject(err);
+          }
+        }
+      }
+    }
+    this.running = false;
+  }
+}

@@ -1,0 +1,30 @@
+/**
+ * Records issuances in group-committed batches, for either engine. A batch
+ * that cannot be committed is the CA's "store unavailable": the caller hands
+ * out no certificate whose record is not durable.
+ */
+import type { AuditEvent, IssuedCertificateRecord } from '../ca/model.js';
+import { UnavailableError } from '../errors.js';
+import { GroupCommit } from './group-commit.js';
+
+export interface Issuance {
+  readonly record: IssuedCertificateRecord;
+  readonly event: AuditEvent;
+}
+
+export class IssuanceRecorder {
+  private readonly batches: GroupCommit<Issuance>;
+
+  /** `writeBatch` writes the records and their audit events in one transaction. */
+  constructor(writeBatch: (items: readonly Issuance[]) => void | Promise<void>) {
+    this.batches = new GroupCommit(writeBatch);
+  }
+
+  async record(record: IssuedCertificateRecord, event: AuditEvent): Promise<void> {
+    try {
+      await this.batches.submit({ record, event });
+    } catch (err) {
+      throw new UnavailableError('store_unavailable', 'the issuance could not be recorded; no certificate was issued', { cause: err });
+    }
+  }
+}

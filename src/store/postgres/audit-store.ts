@@ -1,0 +1,55 @@
+/** The audit log in PostgreSQL: standalone appends, reading it back, and signed checkpoints. */
+import type pg from 'pg';
+import type { Checkpoint } from '../../ca/audit-checkpoint.js';
+import type { AuditStorePort } from '../../ca/audit-service.js';
+import type { StoredEvent } from '../../ca/audit-verifier.js';
+import type { AuditEvent } from '../../ca/model.js';
+import { nowSeconds, type Clock } from '../../time/clock.js';
+import { toStored, type EventRow } from '../rows.js';
+import { appendAudit } from './audit.js';
+import { inTransaction } from './connection.js';
+
+export class PgAuditStore implements AuditStorePort {
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly clock: Clock,
+  ) {}
+
+  async append(event: AuditEvent): Promise<void> {
+    await inTransaction(this.pool, (client) => appendAudit(client, [event], nowSeconds(this.clock)));
+  }
+
+  async head(): Promise<{ seq: number; hash: string } | undefined> {
+    const { rows } = await this.pool.query<{ seq: number; hash: string }>('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1');
+    return rows[0];
+  }
+
+  async *events(fromSeq = 1, sinceAt = 0): AsyncGenerator<StoredEvent> {
+    let next = fromSeq;
+    for (;;) {
+      const { rows } = await this.pool.query<EventRow>(
+        'SELECT * FROM audit_events WHERE seq >= $1 AND at >= $2 ORDER BY seq LIMIT 1000',
+        [next, sinceAt],
+      );
+      if (rows.length === 0) return;
+      for (const r of rows) yield toStored(r);
+      next = rows[rows.length - 1]!.seq + 1;
+    }
+  }
+
+  async checkpoints(): Promise<Checkpoint[]> {
+    const { rows } = await this.pool.query<{ seq: number; hash: string; at: number; signer_id: string; signature: string }>(
+      'SELECT seq, hash, at, signer_id, signature FROM audit_checkpoints ORDER BY seq, id',
+    );
+    return rows.map((r) => ({ seq: r.seq, hash: r.hash, at: r.at, signerId: r.signer_id, signature: r.signature }));
+  }
+
+  async saveCheckpoint(c: Checkpoint, event: AuditEvent): Promise<void> {
+    await inTransaction(this.pool, async (client) => {
+      await client.query('INSERT INTO audit_checkpoints (seq, hash, at, signer_id, signature) VALUES ($1, $2, $3, $4, $5)', [
+        c.seq, c.hash, c.at, c.signerId, c.signature,
+      ]);
+      await appendAudit(client, [event], nowSeconds(this.clock));
+    });
+  }
+}

@@ -1,0 +1,106 @@
+/** Issued certificates in PostgreSQL: group-committed records and the auditor's queries. */
+import type pg from 'pg';
+import type { CertificateFilter, CertificatePage, IdentitySummary, RevocationSelector } from '../../ca/certificate-query.js';
+import type { AuditEvent, IssuedCertificateRecord } from '../../ca/model.js';
+import { nowSeconds, type Clock } from '../../time/clock.js';
+import { isRevocationReason, type RevocationReason, type RevokedEntry } from '../../x509/crl.js';
+import { certificateListQuery, certificatePage, identityQuery, toIdentity, type IdentityRow } from '../certificate-sql.js';
+import type { CertificateStore } from '../datastore.js';
+import { IssuanceRecorder } from '../issuance-recorder.js';
+import type { CertificateRow } from '../rows.js';
+import { appendAudit, lockAudit } from './audit.js';
+import { inTransaction } from './connection.js';
+
+export async function insertCertificate(client: pg.PoolClient, r: IssuedCertificateRecord): Promise<void> {
+  await client.query(
+    `INSERT INTO certificates (serial, spiffe_id, dns_names, not_before, not_after, public_key_sha256, key_type, issuer_id, kind,
+       requested_by, agent, entry_id, issued_at, cert_der) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+    [r.serial, r.spiffeId, JSON.stringify(r.dnsNames), r.notBefore, r.notAfter, r.publicKeySha256, r.keyType, r.issuerId, r.kind,
+      r.requestedBy, r.agent, r.entryId, r.issuedAt, r.certDer],
+  );
+}
+
+const SELECTOR_COLUMN = { serial: 'serial', spiffeId: 'spiffe_id', agent: 'agent', issuerId: 'issuer_id' } as const;
+
+export class PgCertificateStore implements CertificateStore {
+  private readonly issuance: IssuanceRecorder;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly clock: Clock,
+  ) {
+    this.issuance = new IssuanceRecorder((items) =>
+      inTransaction(pool, async (client) => {
+        // The audit lock first: certificate ids are then assigned in commit order, as cursors need.
+        await lockAudit(client);
+        for (const { record } of items) await insertCertificate(client, record);
+        await appendAudit(client, items.map((i) => i.event), nowSeconds(clock));
+      }),
+    );
+  }
+
+  recordIssued(record: IssuedCertificateRecord, event: AuditEvent): Promise<void> {
+    return this.issuance.record(record, event);
+  }
+
+  async listCertificates(filter: CertificateFilter, cursor: string | null, limit: number): Promise<CertificatePage> {
+    const { sql, params } = certificateListQuery(filter, cursor, limit, 'postgres');
+    return certificatePage((await this.pool.query<CertificateRow>(sql, params)).rows, limit);
+  }
+
+  async listIdentities(now: number): Promise<IdentitySummary[]> {
+    return (await this.pool.query<IdentityRow>(identityQuery('postgres'), [now, now])).rows.map(toIdentity);
+  }
+
+  async countLive(now: number): Promise<number> {
+    const { rows } = await this.pool.query<{ n: string }>('SELECT COUNT(*) AS n FROM certificates WHERE not_after > $1 AND revoked_at IS NULL', [now]);
+    return Number(rows[0]!.n);
+  }
+
+  async pruneExpired(expiredBefore: number, event: (count: number) => AuditEvent): Promise<number> {
+    return inTransaction(this.pool, async (client) => {
+      await lockAudit(client);
+      const removed = (await client.query('DELETE FROM certificates WHERE not_after < $1', [expiredBefore])).rowCount ?? 0;
+      if (removed > 0) await appendAudit(client, [event(removed)], nowSeconds(this.clock));
+      return removed;
+    });
+  }
+
+  async revoke(selector: RevocationSelector, at: number, reason: RevocationReason, event: (count: number) => AuditEvent): Promise<number> {
+    const key = Object.keys(selector).find((k): k is keyof typeof SELECTOR_COLUMN => k in SELECTOR_COLUMN)!;
+    const value = String((selector as Record<string, unknown>)[key]);
+    const keepAgents = 'issuerId' in selector && selector.exceptAgentSvids ? " AND kind != 'agent'" : '';
+    return inTransaction(this.pool, async (client) => {
+      await lockAudit(client);
+      const count = (await client.query(
+        `UPDATE certificates SET revoked_at = $1, revocation_reason = $2 WHERE ${SELECTOR_COLUMN[key]} = $3 AND revoked_at IS NULL
+           AND not_after > $1${keepAgents}`,
+        [at, reason, value],
+      )).rowCount ?? 0;
+      await appendAudit(client, [event(count)], at);
+      return count;
+    });
+  }
+
+  async revokedUnexpired(issuerId: string, now: number): Promise<RevokedEntry[]> {
+    const { rows } = await this.pool.query<{ serial: string; revoked_at: number; revocation_reason: string }>(
+      'SELECT serial, revoked_at, revocation_reason FROM certificates WHERE issuer_id = $1 AND revoked_at IS NOT NULL AND not_after > $2 ORDER BY id',
+      [issuerId, now],
+    );
+    return rows.map((r) => ({ serial: r.serial, revokedAt: r.revoked_at, reason: isRevocationReason(r.revocation_reason) ? r.revocation_reason : 'unspecified' }));
+  }
+
+  async nextCrlNumber(): Promise<number> {
+    const { rows } = await this.pool.query<{ value: number }>("UPDATE ca_state SET value = value + 1 WHERE name = 'crl_number' RETURNING value");
+    return rows[0]!.value;
+  }
+
+  async liveUnder(issuerIds: readonly string[], now: number): Promise<number> {
+    if (issuerIds.length === 0) return 0;
+    const { rows } = await this.pool.query<{ n: string }>(
+      "SELECT COUNT(*) AS n FROM certificates WHERE issuer_id = ANY($1) AND not_after > $2 AND revoked_at IS NULL AND kind != 'server'",
+      [issuerIds, now],
+    );
+    return Number(rows[0]!.n);
+  }
+}

@@ -1,0 +1,36 @@
+/**
+ * PostgreSQL as the datastore several CA replicas share: the same ports as the
+ * embedded one, CA keys in the database (encrypted with the passphrase), and a
+ * coordinator so one replica at a time makes lifecycle changes.
+ */
+import type { Clock } from '../../time/clock.js';
+import type { Datastore } from '../datastore.js';
+import { PgAuditStore } from './audit-store.js';
+import { PgAuthorityStore } from './authority-store.js';
+import { PgCertificateStore } from './certificate-store.js';
+import { createPool, migrate } from './connection.js';
+import { PgCoordinator } from './coordinator.js';
+import { PgKeyCustody } from './key-custody.js';
+import { PgRegistrationStore } from './registration-store.js';
+
+export async function openPostgresDatastore(url: string, clock: Clock, keyPassphrase: string): Promise<Datastore> {
+  const pool = createPool(url);
+  try {
+    const created = await migrate(pool);
+    const coordinator = new PgCoordinator(pool);
+    return {
+      kind: 'postgres',
+      created,
+      authorities: new PgAuthorityStore(pool, clock, coordinator),
+      certificates: new PgCertificateStore(pool, clock),
+      registrations: new PgRegistrationStore(pool, clock),
+      audit: new PgAuditStore(pool, clock),
+      custody: new PgKeyCustody(pool, keyPassphrase),
+      coordinator,
+      close: () => pool.end(),
+    };
+  } catch (err) {
+    await pool.end();
+    throw err;
+  }
+}

@@ -1,0 +1,157 @@
+/** Join tokens, agents and registration entries in PostgreSQL. */
+import type pg from 'pg';
+import type { AgentRecord, AgentStatus, AuditEvent, EntryRecord, IssuedCertificateRecord, JoinTokenRecord } from '../../ca/model.js';
+import type { AttestationCommit } from '../../ca/registration-ports.js';
+import { nowSeconds, type Clock } from '../../time/clock.js';
+import type { AgentRegistry } from '../datastore.js';
+import { toAgent, toEntry, toToken, type AgentRow, type EntryRow, type TokenRow } from '../rows.js';
+import { appendAudit, lockAudit } from './audit.js';
+import { insertCertificate } from './certificate-store.js';
+import { inTransaction } from './connection.js';
+
+const entryValues = (e: EntryRecord) => [e.id, e.agent, e.spiffeId.toString(), e.ttl, JSON.stringify(e.dnsNames), e.createdAt, e.updatedAt, e.revision];
+
+export class PgRegistrationStore implements AgentRegistry {
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Runs `work` and appends `events` in one transaction (audit lock first, so ids stay in commit order). */
+  private change<T>(events: readonly AuditEvent[], work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    return inTransaction(this.pool, async (client) => {
+      await lockAudit(client);
+      const result = await work(client);
+      await appendAudit(client, events, nowSeconds(this.clock));
+      return result;
+    });
+  }
+
+  async createToken(t: JoinTokenRecord, event: AuditEvent): Promise<void> {
+    await this.change([event], (c) =>
+      c.query('INSERT INTO join_tokens (hash, agent, created_at, expires_at, created_by, used_at) VALUES ($1, $2, $3, $4, $5, NULL)', [
+        t.hash, t.agent, t.createdAt, t.expiresAt, t.createdBy,
+      ]),
+    );
+  }
+
+  async findToken(hash: string): Promise<JoinTokenRecord | undefined> {
+    const { rows } = await this.pool.query<TokenRow>('SELECT * FROM join_tokens WHERE hash = $1', [hash]);
+    return rows[0] && toToken(rows[0]);
+  }
+
+  async completeAttestation(c: AttestationCommit): Promise<boolean> {
+    return inTransaction(this.pool, async (client) => {
+      await lockAudit(client);
+      // The conditional update is the single-use guarantee: the row lock lets only one transaction flip used_at.
+      const spent = await client.query('UPDATE join_tokens SET used_at = $1 WHERE hash = $2 AND used_at IS NULL AND expires_at > $1', [c.now, c.tokenHash]);
+      if (spent.rowCount !== 1) return false;
+      await this.upsertAgent(client, c.agent);
+      await insertCertificate(client, c.certificate);
+      await appendAudit(client, c.events, c.now);
+      return true;
+    });
+  }
+
+  async recordAgentRenewal(name: string, certificate: IssuedCertificateRecord, event: AuditEvent): Promise<void> {
+    await this.change([event], async (c) => {
+      await insertCertificate(c, certificate);
+      await c.query('UPDATE agents SET svid_serial = $1, svid_not_after = $2, last_seen = $3 WHERE name = $4', [
+        certificate.serial, certificate.notAfter, certificate.issuedAt, name,
+      ]);
+    });
+  }
+
+  async getAgent(name: string): Promise<AgentRecord | undefined> {
+    const { rows } = await this.pool.query<AgentRow>('SELECT * FROM agents WHERE name = $1', [name]);
+    return rows[0] && toAgent(rows[0]);
+  }
+
+  async listAgents(): Promise<AgentRecord[]> {
+    return (await this.pool.query<AgentRow>('SELECT * FROM agents ORDER BY name COLLATE "C"')).rows.map(toAgent);
+  }
+
+  async setAgentStatus(name: string, status: AgentStatus, at: number, event: AuditEvent, revoke: boolean): Promise<void> {
+    await this.change([event], async (c) => {
+      await c.query(
+        `INSERT INTO agents (name, status, attested_at, status_changed_at) VALUES ($1, $2, $3, $3)
+         ON CONFLICT (name) DO UPDATE SET status = excluded.status, status_changed_at = excluded.status_changed_at`,
+        [name, status, at],
+      );
+      if (revoke) {
+        await c.query(
+          `UPDATE certificates SET revoked_at = $1, revocation_reason = 'cessationOfOperation'
+           WHERE agent = $2 AND revoked_at IS NULL AND not_after > $1`,
+          [at, name],
+        );
+      }
+    });
+  }
+
+  async discardTokens(agent: string, at: number): Promise<void> {
+    await this.pool.query('UPDATE join_tokens SET used_at = $1 WHERE agent = $2 AND used_at IS NULL', [at, agent]);
+  }
+
+  async touchAgents(lastSeen: ReadonlyMap<string, number>): Promise<void> {
+    await inTransaction(this.pool, async (c) => {
+      // In name order, so replicas touching the same agents lock their rows in one order and never deadlock.
+      for (const [name, at] of [...lastSeen].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+        await c.query('UPDATE agents SET last_seen = GREATEST(COALESCE(last_seen, 0), $1) WHERE name = $2', [at, name]);
+      }
+    });
+  }
+
+  async createEntry(entry: EntryRecord, event: AuditEvent): Promise<void> {
+    await this.change([event], (c) =>
+      c.query('INSERT INTO entries (id, agent, spiffe_id, ttl, dns_names, created_at, updated_at, revision) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)', entryValues(entry)),
+    );
+  }
+
+  async updateEntry(entry: EntryRecord, event: AuditEvent): Promise<void> {
+    await this.change([event], (c) =>
+      c.query(
+        'UPDATE entries SET agent = $2, spiffe_id = $3, ttl = $4, dns_names = $5, created_at = $6, updated_at = $7, revision = $8 WHERE id = $1',
+        entryValues(entry),
+      ),
+    );
+  }
+
+  async deleteEntry(id: string, event: AuditEvent): Promise<boolean> {
+    return this.change([event], async (c) => (await c.query('DELETE FROM entries WHERE id = $1', [id])).rowCount === 1);
+  }
+
+  async getEntry(id: string): Promise<EntryRecord | undefined> {
+    const { rows } = await this.pool.query<EntryRow>('SELECT * FROM entries WHERE id = $1', [id]);
+    return rows[0] && toEntry(rows[0]);
+  }
+
+  async listEntries(filter: { agent?: string }): Promise<EntryRecord[]> {
+    const { rows } = filter.agent
+      ? await this.pool.query<EntryRow>('SELECT * FROM entries WHERE agent = $1 ORDER BY spiffe_id COLLATE "C", id', [filter.agent])
+      : await this.pool.query<EntryRow>('SELECT * FROM entries ORDER BY agent COLLATE "C", spiffe_id COLLATE "C", id');
+    return rows.map(toEntry);
+  }
+
+  async countAgentsByStatus(): Promise<Record<string, number>> {
+    const { rows } = await this.pool.query<{ status: string; n: string }>('SELECT status, COUNT(*) AS n FROM agents GROUP BY status');
+    return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+  }
+
+  async credential(serial: string): Promise<{ publicKeySha256: string; revoked: boolean } | undefined> {
+    const { rows } = await this.pool.query<{ public_key_sha256: string; revoked_at: number | null }>(
+      'SELECT public_key_sha256, revoked_at FROM certificates WHERE serial = $1',
+      [serial],
+    );
+    return rows[0] && { publicKeySha256: rows[0].public_key_sha256, revoked: rows[0].revoked_at !== null };
+  }
+
+  private async upsertAgent(c: pg.PoolClient, a: AgentRecord): Promise<void> {
+    await c.query(
+      `INSERT INTO agents (name, status, attested_at, last_seen, svid_serial, svid_not_after, status_changed_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)
+       ON CONFLICT (name) DO UPDATE SET status = excluded.status, attested_at = excluded.attested_at, last_seen = excluded.last_seen,
+         svid_serial = excluded.svid_serial, svid_not_after = excluded.svid_not_after, status_changed_at = excluded.status_changed_at`,
+      [a.name, a.status, a.attestedAt, a.lastSeen, a.svidSerial, a.svidNotAfter, a.statusChangedAt],
+    );
+  }
+}

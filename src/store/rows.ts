@@ -1,0 +1,192 @@
+/**
+ * Rows as both SQL datastores store them (the same columns in SQLite and
+ * PostgreSQL), and how they become the CA's records.
+ */
+import type { StoredEvent } from '../ca/audit-verifier.js';
+import type { CertificateSummary } from '../ca/certificate-query.js';
+import type { AgentRecord, AgentStatus, AuthorityRecord, EntryRecord, JoinTokenRecord } from '../ca/model.js';
+import { InvalidInputError } from '../errors.js';
+import type { AgentName } from '../identity/agent-name.js';
+import type { DnsName } from '../identity/dns-name.js';
+import { SpiffeId } from '../identity/spiffe-id.js';
+import type { Duration } from '../time/duration.js';
+
+export interface EventRow {
+  seq: number;
+  at: number;
+  type: string;
+  actor: string;
+  data: string;
+  prev_hash: string;
+  hash: string;
+}
+
+export function toStored(r: EventRow): StoredEvent {
+  return { seq: r.seq, at: r.at, type: r.type, actor: r.actor, dataJson: r.data, prevHash: r.prev_hash, hash: r.hash };
+}
+
+export interface AuthorityRow {
+  id: string;
+  kind: AuthorityRecord['kind'];
+  state: AuthorityRecord['state'];
+  parent_id: string | null;
+  cert_der: Buffer;
+  upstream_chain: string;
+  not_before: number;
+  not_after: number;
+  key_ref: string | null;
+  created_at: number;
+  activated_at: number | null;
+  retired_at: number | null;
+  tainted_at: number | null;
+}
+
+export function toAuthority(row: AuthorityRow): AuthorityRecord {
+  return {
+    id: row.id,
+    kind: row.kind,
+    state: row.state,
+    parentId: row.parent_id,
+    certDer: row.cert_der,
+    upstreamChainDer: (JSON.parse(row.upstream_chain) as string[]).map((b) => Buffer.from(b, 'base64')),
+    notBefore: row.not_before,
+    notAfter: row.not_after,
+    keyRef: row.key_ref,
+    createdAt: row.created_at,
+    activatedAt: row.activated_at,
+    retiredAt: row.retired_at,
+    taintedAt: row.tainted_at,
+  };
+}
+
+export interface CertificateRow {
+  id: number;
+  serial: string;
+  spiffe_id: string;
+  dns_names: string;
+  not_before: number;
+  not_after: number;
+  issued_at: number;
+  kind: CertificateSummary['kind'];
+  requested_by: string;
+  agent: string | null;
+  entry_id: string | null;
+  key_type: string;
+  public_key_sha256: string;
+  issuer_id: string;
+  revoked_at: number | null;
+  revocation_reason: string | null;
+}
+
+export const SUMMARY_COLUMNS = `id, serial, spiffe_id, dns_names, not_before, not_after, issued_at, kind, requested_by, agent, entry_id,
+  key_type, public_key_sha256, issuer_id, revoked_at, revocation_reason`;
+
+export function toSummary(r: CertificateRow): CertificateSummary {
+  return {
+    serial: r.serial,
+    spiffeId: r.spiffe_id,
+    dnsNames: JSON.parse(r.dns_names) as string[],
+    notBefore: r.not_before,
+    notAfter: r.not_after,
+    issuedAt: r.issued_at,
+    kind: r.kind,
+    requestedBy: r.requested_by,
+    agent: r.agent,
+    entryId: r.entry_id,
+    keyType: r.key_type,
+    publicKeySha256: r.public_key_sha256,
+    issuerId: r.issuer_id,
+    revokedAt: r.revoked_at,
+    revocationReason: r.revocation_reason,
+  };
+}
+
+export function encodeCursor(id: number): string {
+  return Buffer.from(`c${id}`).toString('base64url');
+}
+
+export function decodeCursor(cursor: string): number {
+  const text = Buffer.from(cursor, 'base64url').toString();
+  if (!/^c[0-9]{1,15}$/.test(text)) throw new InvalidInputError('invalid_request', 'cursor is not one this server gave out');
+  return Number(text.slice(1));
+}
+
+export interface TokenRow {
+  hash: string;
+  agent: string;
+  created_at: number;
+  expires_at: number;
+  created_by: string;
+  used_at: number | null;
+}
+
+export interface AgentRow {
+  name: string;
+  status: AgentStatus;
+  attested_at: number;
+  last_seen: number | null;
+  svid_serial: string | null;
+  svid_not_after: number | null;
+  status_changed_at: number;
+}
+
+export interface EntryRow {
+  id: string;
+  agent: string;
+  spiffe_id: string;
+  ttl: number | null;
+  dns_names: string;
+  created_at: number;
+  updated_at: number;
+  revision: number;
+}
+
+export function toAgent(r: AgentRow): AgentRecord {
+  return {
+    name: r.name,
+    status: r.status,
+    attestedAt: r.attested_at,
+    lastSeen: r.last_seen,
+    svidSerial: r.svid_serial,
+    svidNotAfter: r.svid_not_after,
+    statusChangedAt: r.status_changed_at,
+  };
+}
+
+/** Rows were checked when written; parsing them back restores the typed values. */
+export function toEntry(r: EntryRow): EntryRecord {
+  return {
+    id: r.id,
+    agent: r.agent as AgentName,
+    spiffeId: SpiffeId.parse(r.spiffe_id),
+    ttl: r.ttl as Duration | null,
+    dnsNames: JSON.parse(r.dns_names) as DnsName[],
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    revision: r.revision,
+  };
+}
+
+export function entryParams(e: EntryRecord): Record<string, unknown> {
+  return {
+    id: e.id,
+    agent: e.agent,
+    spiffeId: e.spiffeId.toString(),
+    ttl: e.ttl,
+    dnsNames: JSON.stringify(e.dnsNames),
+    createdAt: e.createdAt,
+    updatedAt: e.updatedAt,
+    revision: e.revision,
+  };
+}
+
+export function toToken(row: TokenRow): JoinTokenRecord {
+  return {
+    hash: row.hash,
+    agent: row.agent,
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+    createdBy: row.created_by,
+    usedAt: row.used_at,
+  };
+}

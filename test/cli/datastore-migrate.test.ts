@@ -1,0 +1,142 @@
+/**
+ * `meshca datastore migrate --to postgres://...`: an embedded CA with history
+ * (SVIDs, a revocation, an agent token, a signed checkpoint) moved into
+ * PostgreSQL keeps its root, its records and its audit chain, which verifies
+ * and continues; migrations that would lose or mix anything are refused.
+ */
+import { join } from 'node:path';
+import pg from 'pg';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { cleanupLater } from '../support/cleanup.js';
+import { runMeshca } from '../support/cli.js';
+import { getOverSocket } from '../support/http-client.js';
+import { startPostgres } from '../support/postgres.js';
+import { startServer, type ServerProcess } from '../support/server-process.js';
+import { tempDir } from '../support/temp-dir.js';
+
+const server = await startPostgres();
+const PASSPHRASE = { MESHCA_KEY_PASSPHRASE: 'migration test passphrase' };
+
+async function running(args: string[]): Promise<ServerProcess> {
+  const ca = await startServer(args, PASSPHRASE);
+  cleanupLater(() => ca.stop());
+  return ca;
+}
+
+async function meshca(args: string[], dataDir: string): Promise<string> {
+  const res = await runMeshca([...args, '--data-dir', dataDir], PASSPHRASE);
+  expect(res.code, `meshca ${args.join(' ')}: ${res.stderr}`).toBe(0);
+  return res.stdout;
+}
+
+async function count(url: string, table: string): Promise<number> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return Number((await client.query(`SELECT count(*) AS n FROM ${table}`)).rows[0].n);
+  } finally {
+    await client.end();
+  }
+}
+
+interface Listed {
+  serial: string;
+  spiffeId: string;
+  revokedAt: string | null;
+}
+
+/** An embedded CA with some history, stopped: what an operator migrates. */
+async function embeddedCaWithHistory(): Promise<{ dataDir: string; bundle: string; certs: Listed[]; events: string[] }> {
+  const dataDir = tempDir();
+  const ca = await running(['--data-dir', dataDir]);
+  for (const name of ['web', 'db']) await meshca(['mint', '--spiffe-id', `spiffe://example.org/${name}`, '--out', join(dataDir, name)], dataDir);
+  const web = JSON.parse(await meshca(['cert', 'list', '--spiffe-id', 'spiffe://example.org/web', '--json'], dataDir)) as Listed[];
+  await meshca(['cert', 'revoke', '--serial', web[0]!.serial, '--reason', 'keyCompromise'], dataDir);
+  await meshca(['entry', 'create', '--agent', 'node-1', '--spiffe-id', 'spiffe://example.org/api'], dataDir);
+  await meshca(['token', 'create', '--agent', 'node-1'], dataDir);
+  await meshca(['audit', 'checkpoint'], dataDir);
+  const bundle = (await getOverSocket(ca.socketPath, '/v1/bundle.pem')).body;
+  const certs = JSON.parse(await meshca(['cert', 'list', '--json'], dataDir)) as Listed[];
+  const events = (await meshca(['audit', 'export'], dataDir)).trim().split('\n');
+  expect(await ca.stop()).toBe(0);
+  return { dataDir, bundle, certs, events };
+}
+
+describe.skipIf(!server)('meshca datastore migrate', () => {
+  // Migrating never changes its source, so the refusals share one.
+  let sharedSource: Awaited<ReturnType<typeof embeddedCaWithHistory>> | undefined;
+  beforeAll(async () => {
+    sharedSource = await embeddedCaWithHistory();
+  }, 60_000);
+
+  it('copies everything into PostgreSQL, verifies it, and a CA on the copy carries on with the same root and one audit chain', { timeout: 90_000 }, async () => {
+    const source = await embeddedCaWithHistory();
+    const url = await server!.database();
+
+    const migrated = await runMeshca(['datastore', 'migrate', '--to', url, '--data-dir', source.dataDir], PASSPHRASE);
+    expect(migrated.code, migrated.stderr).toBe(0);
+    expect(migrated.stdout).toContain(`copied certificates: ${source.certs.length} rows`);
+    expect(migrated.stdout).toContain(`copied audit_events: ${source.events.length} rows`);
+    expect(migrated.stdout).toMatch(/copied CA keys: 2 \(encrypted/);
+    expect(migrated.stdout).toContain(`verified: audit log of ${source.events.length + 1} events and 1 signed checkpoints`);
+
+    const replicaDir = tempDir();
+    const ca = await running(['--data-dir', replicaDir, '--datastore', url]);
+    expect((await getOverSocket(ca.socketPath, '/v1/bundle.pem')).body).toBe(source.bundle);
+    // Every record as it was; then only this CA's own serving certificate, issued as it started.
+    const listed = JSON.parse(await meshca(['cert', 'list', '--json'], replicaDir)) as Array<Listed & { kind: string }>;
+    expect(listed.slice(0, source.certs.length)).toEqual(source.certs);
+    expect(listed.slice(source.certs.length).map((c) => c.kind)).toEqual(['server']);
+    expect(JSON.parse(await meshca(['entry', 'list', '--json'], replicaDir))).toHaveLength(1);
+
+    await meshca(['mint', '--spiffe-id', 'spiffe://example.org/after', '--out', join(replicaDir, 'after')], replicaDir);
+    const events = (await meshca(['audit', 'export'], replicaDir)).trim().split('\n');
+    // The source's events verbatim, then the migration, then the CA on PostgreSQL starting and issuing.
+    expect(events.slice(0, source.events.length)).toEqual(source.events);
+    const types = events.slice(source.events.length).map((line) => JSON.parse(line).type as string);
+    expect(types.slice(0, 2)).toEqual(['datastore.migrated', 'ca.started']);
+    expect(types).toContain('certificate.issued');
+    expect(await meshca(['audit', 'verify'], replicaDir)).toMatch(/^audit log verified/);
+  });
+
+  it.each([
+    {
+      name: 'into a database that already holds a CA',
+      prepare: async (dataDir: string, url: string) => {
+        const first = await runMeshca(['datastore', 'migrate', '--to', url, '--data-dir', dataDir], PASSPHRASE);
+        expect(first.code, first.stderr).toBe(0);
+      },
+      env: PASSPHRASE,
+      message: 'the target database already holds a meshca CA',
+    },
+    {
+      name: 'without a key passphrase',
+      prepare: async () => undefined,
+      env: { MESHCA_KEY_PASSPHRASE: '' },
+      message: 'a key passphrase is required',
+    },
+    {
+      name: 'with the wrong key passphrase',
+      prepare: async () => undefined,
+      env: { MESHCA_KEY_PASSPHRASE: 'not the passphrase' },
+      message: 'or the passphrase is wrong',
+    },
+  ])('refuses to migrate $name, and changes nothing in the target', { timeout: 90_000 }, async ({ prepare, env, message }) => {
+    const source = sharedSource!;
+    const url = await server!.database();
+    await prepare(source.dataDir, url);
+    const before = await count(url, 'audit_events').catch(() => 0);
+    const res = await runMeshca(['datastore', 'migrate', '--to', url, '--data-dir', source.dataDir], env);
+    expect(res.code).not.toBe(0);
+    expect(res.stderr).toContain(message);
+    expect(await count(url, 'audit_events').catch(() => 0)).toBe(before);
+  });
+
+  it('refuses while the embedded CA is running', { timeout: 60_000 }, async () => {
+    const dataDir = tempDir();
+    const ca = await running(['--data-dir', dataDir]);
+    const res = await runMeshca(['datastore', 'migrate', '--to', await server!.database(), '--data-dir', dataDir], PASSPHRASE);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain(`already running on ${ca.socketPath} (pid ${ca.pid}); stop it before migrating`);
+  });
+});

@@ -1,0 +1,474 @@
+/**
+ * The datastore contract: what the CA relies on from its storage, run against
+ * every engine — the embedded SQLite and a real PostgreSQL — through the ports
+ * alone, so the two cannot drift apart.
+ */
+import { generateKeyPairSync } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { canonicalJson, eventHash, GENESIS_HASH } from '../../src/ca/audit-chain.js';
+import type { StoredEvent } from '../../src/ca/audit-verifier.js';
+import type { AgentRecord, AuditEvent, AuthorityRecord, EntryRecord } from '../../src/ca/model.js';
+import { CaIntegrityError, UnavailableError } from '../../src/errors.js';
+import { parseAgentName } from '../../src/identity/agent-name.js';
+import { SpiffeId } from '../../src/identity/spiffe-id.js';
+import type { Datastore } from '../../src/store/datastore.js';
+import { seconds } from '../../src/time/duration.js';
+import { engines } from '../support/datastores.js';
+import { FakeClock } from '../support/fake-clock.js';
+import { authority, issued } from '../support/store-records.js';
+
+const ENGINES = await engines();
+
+async function allEvents(store: Datastore): Promise<StoredEvent[]> {
+  const events: StoredEvent[] = [];
+  for await (const e of store.audit.events()) events.push(e);
+  return events;
+}
+
+/** Walks the log as `meshca audit verify` would; one line per broken link, so a good chain is []. */
+function chainBreaks(events: readonly StoredEvent[]): string[] {
+  const breaks: string[] = [];
+  let prevHash = GENESIS_HASH;
+  events.forEach((e, i) => {
+    if (e.seq !== i + 1) breaks.push(`position ${i}: seq ${e.seq}, expected ${i + 1}`);
+    if (e.prevHash !== prevHash) breaks.push(`seq ${e.seq}: prevHash is not the previous hash`);
+    if (e.hash !== eventHash({ seq: e.seq, at: e.at, type: e.type, actor: e.actor, dataJson: e.dataJson, prevHash: e.prevHash })) {
+      breaks.push(`seq ${e.seq}: hash does not match its content`);
+    }
+    prevHash = e.hash;
+  });
+  return breaks;
+}
+
+const serialOf = (i: number): string => `7${i.toString(16).padStart(15, '0')}`;
+const note = (type: string, data: Record<string, unknown> = {}): AuditEvent => ({ type, actor: 'meshca', data });
+
+function agentRecord(name: string, at: number): AgentRecord {
+  return { name, status: 'active', attestedAt: at, lastSeen: null, svidSerial: null, svidNotAfter: null, statusChangedAt: at };
+}
+
+function entry(id: string, agent: string, path: string, at: number): EntryRecord {
+  return {
+    id,
+    agent: parseAgentName(agent),
+    spiffeId: SpiffeId.parse(`spiffe://example.org${path}`),
+    ttl: seconds(600),
+    dnsNames: [],
+    createdAt: at,
+    updatedAt: at,
+    revision: 1,
+  };
+}
+
+async function walk(store: Datastore, limit: number, between?: () => Promise<void>): Promise<string[]> {
+  const serials: string[] = [];
+  let cursor: string | null = null;
+  do {
+    const page = await store.certificates.listCertificates({}, cursor, limit);
+    serials.push(...page.items.map((c) => c.serial));
+    cursor = page.nextCursor;
+    await between?.();
+  } while (cursor);
+  return serials;
+}
+
+describe.each(ENGINES)('the $name datastore', (engine) => {
+  const open = (clock = new FakeClock(), passphrase?: string) => engine.open(clock, passphrase);
+
+  describe('opening', () => {
+    it('creates an empty datastore the first time and reopens it, migrated once, afterwards', async () => {
+      const { store, reopen } = await open();
+      expect(store.kind).toBe(engine.name);
+      expect(store.created).toBe(true);
+      expect(await store.authorities.bundleSequence()).toBe(0);
+      const again = await reopen();
+      expect(again.created).toBe(false);
+      expect(await again.authorities.bundleSequence()).toBe(0);
+    });
+  });
+
+  describe('the audit log', () => {
+    it('chains every kind of write to the one before, from the genesis hash, with the clock time and canonical JSON', async () => {
+      const clock = new FakeClock();
+      const { store } = await open(clock);
+      const data = { zeta: 1, alpha: { b: [2, { d: 4, c: 3 }], a: null } };
+      await store.audit.append({ type: 'ca.started', actor: 'operator:alice', data });
+      clock.advance(5);
+      await store.certificates.recordIssued(issued('01').record, issued('01').event);
+      await store.authorities.applyAuthorityChange({
+        upserts: [authority('aa', 'active')],
+        bundleSequence: 1,
+        events: [note('authority.created'), note('authority.activated')],
+      });
+      const events = await allEvents(store);
+      expect(events.map((e) => [e.seq, e.type])).toEqual([
+        [1, 'ca.started'], [2, 'certificate.issued'], [3, 'authority.created'], [4, 'authority.activated'],
+      ]);
+      expect(events[0]).toMatchObject({ at: clock.nowSeconds() - 5, actor: 'operator:alice', prevHash: GENESIS_HASH });
+      expect(events[0]!.dataJson).toBe(canonicalJson(data));
+      expect(events[0]!.dataJson).toBe('{"alpha":{"a":null,"b":[2,{"c":3,"d":4}]},"zeta":1}');
+      expect(chainBreaks(events)).toEqual([]);
+      expect(await store.audit.head()).toEqual({ seq: 4, hash: events[3]!.hash });
+    });
+
+    it('lets the chain check catch an edited event (the check can fail)', async () => {
+      const { store } = await open();
+      await store.audit.append(note('a'));
+      await store.audit.append(note('b'));
+      const events = await allEvents(store);
+      events[0] = { ...events[0]!, actor: 'someone else' };
+      expect(chainBreaks(events)).toEqual(['seq 1: hash does not match its content']);
+    });
+
+    it('keeps one chain, in commit order, when many writers append at once', async () => {
+      const { store } = await open();
+      await Promise.all(
+        Array.from({ length: 60 }, (_, i) =>
+          i % 3 === 0 ? store.audit.append(note('n', { i }))
+          : i % 3 === 1 ? store.certificates.recordIssued(issued(serialOf(i)).record, issued(serialOf(i)).event)
+          : store.registrations.createToken(
+            { hash: `h${i}`, agent: 'node-1', createdAt: 0, expiresAt: 99, createdBy: 'operator:o', usedAt: null },
+            note('token.created', { i }),
+          ),
+        ),
+      );
+      const events = await allEvents(store);
+      expect(events).toHaveLength(60);
+      expect(chainBreaks(events)).toEqual([]);
+    });
+
+    it('keeps the chain whole when one issuance of a batch fails: only that one is refused and unrecorded', async () => {
+      const { store } = await open();
+      await store.certificates.recordIssued(issued('01').record, issued('01').event);
+      const outcomes = await Promise.all(
+        ['02', '01', '03'].map((s) => store.certificates.recordIssued(issued(s).record, issued(s).event).then(() => 'ok', (e: unknown) => e)),
+      );
+      expect(outcomes[0]).toBe('ok');
+      expect(outcomes[1]).toBeInstanceOf(UnavailableError);
+      expect(outcomes[1]).toMatchObject({ code: 'store_unavailable' });
+      expect(outcomes[2]).toBe('ok');
+      const events = await allEvents(store);
+      expect(events.map((e) => JSON.parse(e.dataJson).serial)).toEqual(['01', '02', '03']);
+      expect(chainBreaks(events)).toEqual([]);
+      expect(await walk(store, 10)).toEqual(['01', '02', '03']);
+    });
+
+    it('continues the chain across a reopen', async () => {
+      const { store, reopen } = await open();
+      await store.audit.append(note('first'));
+      await store.close();
+      const again = await reopen();
+      await again.audit.append(note('second'));
+      const events = await allEvents(again);
+      expect(events.map((e) => e.type)).toEqual(['first', 'second']);
+      expect(chainBreaks(events)).toEqual([]);
+    });
+
+    it.each([
+      ['UPDATE', "UPDATE audit_events SET actor = 'mallory'"],
+      ['DELETE', 'DELETE FROM audit_events'],
+      ['UPDATE of the hash', "UPDATE audit_events SET hash = 'x' WHERE seq = 1"],
+      ['DELETE of the last event', 'DELETE FROM audit_events WHERE seq = 2'],
+    ])('refuses a raw %s on the log and leaves it unchanged', async (_name, sql) => {
+      const { store, raw } = await open();
+      await store.audit.append(note('a'));
+      await store.audit.append(note('b'));
+      const before = await allEvents(store);
+      await expect(raw(sql)).rejects.toThrow('the audit log is append-only');
+      expect(await allEvents(store)).toEqual(before);
+    });
+
+    it('stores checkpoints in order, each recorded in the log itself', async () => {
+      const { store } = await open();
+      await store.audit.append(note('a'));
+      const first = { seq: 1, hash: (await store.audit.head())!.hash, at: 10, signerId: 'ab', signature: 'c2ln' };
+      await store.audit.saveCheckpoint(first, note('audit.checkpoint', { seq: 1 }));
+      const second = { ...first, seq: 2, hash: (await store.audit.head())!.hash, at: 20 };
+      await store.audit.saveCheckpoint(second, note('audit.checkpoint', { seq: 2 }));
+      expect(await store.audit.checkpoints()).toEqual([first, second]);
+      expect((await allEvents(store)).map((e) => e.type)).toEqual(['a', 'audit.checkpoint', 'audit.checkpoint']);
+    });
+
+    it('reads events from a sequence number or a time onwards', async () => {
+      const clock = new FakeClock();
+      const { store } = await open(clock);
+      for (const type of ['a', 'b', 'c']) {
+        await store.audit.append(note(type));
+        clock.advance(10);
+      }
+      const types = async (it: AsyncIterable<StoredEvent>) => {
+        const out: string[] = [];
+        for await (const e of it) out.push(e.type);
+        return out;
+      };
+      expect(await types(store.audit.events(2))).toEqual(['b', 'c']);
+      expect(await types(store.audit.events(1, clock.nowSeconds() - 10))).toEqual(['c']);
+    });
+  });
+
+  describe('authorities', () => {
+    it('round-trips an authority change and updates only the state fields of an existing one', async () => {
+      const { store } = await open();
+      const prepared = authority('aa', 'prepared');
+      await store.authorities.applyAuthorityChange({ upserts: [prepared], bundleSequence: 1, events: [] });
+      expect(await store.authorities.listAuthorities()).toEqual([prepared]);
+      const active = { ...prepared, state: 'active' as const, activatedAt: 1_500, certDer: Buffer.from('ignored'), notAfter: 9_999 };
+      await store.authorities.applyAuthorityChange({ upserts: [active], bundleSequence: 2, events: [] });
+      expect(await store.authorities.listAuthorities()).toEqual([{ ...prepared, state: 'active', activatedAt: 1_500 }]);
+      expect(await store.authorities.bundleSequence()).toBe(2);
+    });
+
+    it('commits nothing of a change that fails part-way, audit events included', async () => {
+      const { store } = await open();
+      const bad = { ...authority('bb', 'active'), kind: 'leaf' as unknown as AuthorityRecord['kind'] };
+      await expect(
+        store.authorities.applyAuthorityChange({
+          upserts: [authority('aa', 'active'), bad],
+          bundleSequence: 7,
+          events: [note('authority.created')],
+        }),
+      ).rejects.toThrow(/check constraint/i);
+      expect(await store.authorities.listAuthorities()).toEqual([]);
+      expect(await store.authorities.bundleSequence()).toBe(0);
+      expect(await allEvents(store)).toEqual([]);
+    });
+  });
+
+  describe('join tokens', () => {
+    const token = { hash: 'token-hash', agent: 'node-1', createdAt: 100, expiresAt: 200, createdBy: 'operator:o', usedAt: null };
+
+    function attempt(store: Datastore, now: number, i: number) {
+      return store.registrations.completeAttestation({
+        tokenHash: token.hash,
+        now,
+        agent: agentRecord('node-1', now),
+        certificate: issued(serialOf(i), now, { kind: 'agent' }).record,
+        events: [note('agent.attested', { i })],
+      });
+    }
+
+    it('can be used once even when many attempts race for it', async () => {
+      const { store } = await open();
+      await store.registrations.createToken(token, note('token.created'));
+      const results = await Promise.all(Array.from({ length: 12 }, (_, i) => attempt(store, 150, i)));
+      expect(results.filter(Boolean)).toHaveLength(1);
+      const winner = results.indexOf(true);
+      expect(await store.registrations.findToken(token.hash)).toEqual({ ...token, usedAt: 150 });
+      expect(await walk(store, 50)).toEqual([serialOf(winner)]);
+      expect((await allEvents(store)).map((e) => e.type)).toEqual(['token.created', 'agent.attested']);
+      expect((await store.registrations.getAgent('node-1'))?.status).toBe('active');
+    });
+
+    it('is refused, committing nothing, once it has expired', async () => {
+      const { store } = await open();
+      await store.registrations.createToken(token, note('token.created'));
+      expect(await attempt(store, 200, 1)).toBe(false);
+      expect(await store.registrations.getAgent('node-1')).toBeUndefined();
+      expect(await walk(store, 50)).toEqual([]);
+    });
+
+    it('is refused after the agent is banned and its tokens discarded', async () => {
+      const { store } = await open();
+      await store.registrations.createToken(token, note('token.created'));
+      await store.registrations.discardTokens('node-1', 120);
+      expect(await attempt(store, 150, 1)).toBe(false);
+    });
+  });
+
+  describe('agents and entries', () => {
+    it('records renewals, lists agents in byte order and tracks last seen', async () => {
+      const { store } = await open();
+      for (const name of ['b-agent', 'B-agent', 'a-agent']) {
+        await store.registrations.createToken({ hash: name, agent: name, createdAt: 0, expiresAt: 99, createdBy: 'o', usedAt: null }, note('t'));
+        await store.registrations.completeAttestation({
+          tokenHash: name, now: 10, agent: agentRecord(name, 10), certificate: issued(`a${name.length}${name}`, 10, { kind: 'agent' }).record, events: [],
+        });
+      }
+      await store.registrations.recordAgentRenewal('a-agent', issued('0beef', 50, { kind: 'agent', notAfter: 500 }).record, note('renewed'));
+      await store.registrations.touchAgents(new Map([['b-agent', 70]]));
+      const agents = await store.registrations.listAgents();
+      expect(agents.map((a) => a.name)).toEqual(['B-agent', 'a-agent', 'b-agent']);
+      expect(agents[1]).toMatchObject({ svidSerial: '0beef', svidNotAfter: 500, lastSeen: 50 });
+      expect(agents[2]).toMatchObject({ lastSeen: 70 });
+      expect(await store.registrations.countAgentsByStatus()).toEqual({ active: 3 });
+    });
+
+    it('creates, finds, updates and deletes entries', async () => {
+      const { store } = await open();
+      const web = entry('e1', 'node-1', '/web', 10);
+      await store.registrations.createEntry(web, note('entry.created'));
+      await store.registrations.createEntry(entry('e2', 'node-2', '/db', 10), note('entry.created'));
+      expect(await store.registrations.getEntry('e1')).toEqual(web);
+      expect((await store.registrations.listEntries({ agent: 'node-1' })).map((e) => e.id)).toEqual(['e1']);
+      const changed = { ...web, ttl: seconds(60), revision: 2, updatedAt: 20 };
+      await store.registrations.updateEntry(changed, note('entry.updated'));
+      expect(await store.registrations.getEntry('e1')).toEqual(changed);
+      expect(await store.registrations.deleteEntry('e1', note('entry.deleted'))).toBe(true);
+      expect(await store.registrations.deleteEntry('e1', note('entry.deleted'))).toBe(false);
+      expect(await store.registrations.getEntry('e1')).toBeUndefined();
+      expect((await store.registrations.listEntries({})).map((e) => e.id)).toEqual(['e2']);
+    });
+
+    it('refuses a second entry for the same agent and SPIFFE ID', async () => {
+      const { store } = await open();
+      await store.registrations.createEntry(entry('e1', 'node-1', '/web', 10), note('entry.created'));
+      await expect(store.registrations.createEntry(entry('e2', 'node-1', '/web', 10), note('entry.created'))).rejects.toThrow();
+      expect((await store.registrations.listEntries({})).map((e) => e.id)).toEqual(['e1']);
+    });
+
+    it('evicting an agent with revocation revokes what was issued to or through it, and nothing else', async () => {
+      const clock = new FakeClock();
+      const now = clock.nowSeconds();
+      const { store } = await open(clock);
+      for (const [serial, agent] of [['01', 'node-1'], ['02', 'node-1'], ['03', 'node-2']] as const) {
+        await store.certificates.recordIssued(issued(serial, now, { agent }).record, issued(serial, now).event);
+      }
+      await store.registrations.setAgentStatus('node-1', 'evicted', now, note('agent.evicted'), true);
+      expect((await store.registrations.getAgent('node-1'))?.status).toBe('evicted');
+      expect(await store.registrations.credential('01')).toMatchObject({ revoked: true });
+      expect(await store.registrations.credential('02')).toMatchObject({ revoked: true });
+      expect(await store.registrations.credential('03')).toEqual({ publicKeySha256: 'ab'.repeat(32), revoked: false });
+      expect(await store.registrations.credential('ff')).toBeUndefined();
+    });
+  });
+
+  describe('certificate listings', () => {
+    it('pages in issuance order without skipping or repeating a record while issuance goes on', async () => {
+      const { store } = await open();
+      for (let i = 0; i < 60; i++) await store.certificates.recordIssued(issued(serialOf(i)).record, issued(serialOf(i)).event);
+      let next = 60;
+      const seen = await walk(store, 7, async () => {
+        const burst = Array.from({ length: 3 }, () => next++);
+        await Promise.all(burst.map((i) => store.certificates.recordIssued(issued(serialOf(i)).record, issued(serialOf(i)).event)));
+      });
+      // Everything committed before the walk, then a contiguous run of what came during it.
+      expect(seen).toEqual(Array.from({ length: seen.length }, (_, i) => serialOf(i)));
+      expect(seen.length).toBeGreaterThanOrEqual(60);
+      expect(await walk(store, 1000)).toEqual(Array.from({ length: next }, (_, i) => serialOf(i)));
+    });
+
+    it.each([
+      ['an exact SPIFFE ID', { spiffeId: SpiffeId.parse('spiffe://example.org/ns/a') }, ['01']],
+      ['IDs under a prefix, not its look-alikes', { under: SpiffeId.parse('spiffe://example.org/ns/a') }, ['01', '02']],
+      ['an agent', { agent: parseAgentName('node-2') }, ['03', '04']],
+      ['a serial', { serial: '04' }, ['04']],
+      ['certificates active at a time', { activeAt: 1_000 + 3_700 }, ['04']],
+      ['issued after a time', { issuedAfter: 1_050 }, ['03', '04']],
+      ['issued before a time', { issuedBefore: 1_050 }, ['01', '02']],
+      ['revoked ones', { revoked: true }, ['02']],
+      ['unrevoked ones', { revoked: false }, ['01', '03', '04']],
+    ] as const)('filters by %s', async (_name, filter, expected) => {
+      const { store } = await open();
+      const records = [
+        issued('01', 1_000, { spiffeId: 'spiffe://example.org/ns/a', agent: 'node-1' }),
+        issued('02', 1_020, { spiffeId: 'spiffe://example.org/ns/a/svc', agent: 'node-1' }),
+        issued('03', 1_060, { spiffeId: 'spiffe://example.org/ns/a-b', agent: 'node-2' }),
+        issued('04', 1_080, { spiffeId: 'spiffe://example.org/ns/ab', agent: 'node-2', notAfter: 9_000 }),
+      ];
+      for (const r of records) await store.certificates.recordIssued(r.record, r.event);
+      await store.certificates.revoke({ serial: '02' }, 1_030, 'keyCompromise', (n) => note('revoked', { n }));
+      const page = await store.certificates.listCertificates(filter, null, 100);
+      expect(page.items.map((c) => c.serial)).toEqual(expected);
+    });
+
+    it('summarises every identity ever issued, with live and total counts', async () => {
+      const clock = new FakeClock();
+      const now = clock.nowSeconds();
+      const { store } = await open(clock);
+      await store.certificates.recordIssued(issued('01', now - 7_200, { spiffeId: 'spiffe://example.org/a' }).record, note('i'));
+      await store.certificates.recordIssued(issued('02', now - 10, { spiffeId: 'spiffe://example.org/a' }).record, note('i'));
+      await store.certificates.recordIssued(issued('03', now - 5, { spiffeId: 'spiffe://example.org/b' }).record, note('i'));
+      await store.certificates.revoke({ serial: '03' }, now, 'superseded', (n) => note('revoked', { n }));
+      const identities = await store.certificates.listIdentities(now);
+      expect(identities.map(({ spiffeId, firstIssuedAt, lastIssuedAt, certificates, live }) => ({ spiffeId, firstIssuedAt, lastIssuedAt, certificates, live })))
+        .toEqual([
+          { spiffeId: 'spiffe://example.org/a', firstIssuedAt: now - 7_200, lastIssuedAt: now - 10, certificates: 2, live: 1 },
+          { spiffeId: 'spiffe://example.org/b', firstIssuedAt: now - 5, lastIssuedAt: now - 5, certificates: 1, live: 0 },
+        ]);
+      expect(await store.certificates.countLive(now)).toBe(1);
+    });
+
+    it('prunes expired records with one audit event, and appends nothing when there is nothing to prune', async () => {
+      const clock = new FakeClock();
+      const now = clock.nowSeconds();
+      const { store } = await open(clock);
+      await store.certificates.recordIssued(issued('01', now - 90_000, { notAfter: now - 80_000 }).record, note('i'));
+      await store.certificates.recordIssued(issued('02', now - 90_000, { notAfter: now - 10 }).record, note('i'));
+      await store.certificates.recordIssued(issued('03', now).record, note('i'));
+      expect(await store.certificates.pruneExpired(now - 3_600, (count) => note('certificates.pruned', { count }))).toBe(1);
+      expect(await store.certificates.pruneExpired(now - 3_600, (count) => note('certificates.pruned', { count }))).toBe(0);
+      expect(await walk(store, 10)).toEqual(['02', '03']);
+      const events = await allEvents(store);
+      expect(events.map((e) => e.type)).toEqual(['i', 'i', 'i', 'certificates.pruned']);
+      expect(JSON.parse(events[3]!.dataJson)).toEqual({ count: 1 });
+      expect(chainBreaks(events)).toEqual([]);
+    });
+  });
+
+  describe('revocation', () => {
+    it('revokes by serial, SPIFFE ID, agent and issuer, counting only live unrevoked certificates', async () => {
+      const clock = new FakeClock();
+      const now = clock.nowSeconds();
+      const { store } = await open(clock);
+      const records = [
+        issued('01', now, { spiffeId: 'spiffe://example.org/a', issuerId: 'x' }),
+        issued('02', now, { spiffeId: 'spiffe://example.org/a', issuerId: 'x', agent: 'node-2' }),
+        issued('03', now, { spiffeId: 'spiffe://example.org/meshca/agent/node-1', issuerId: 'x', kind: 'agent' }),
+        issued('04', now - 7_200, { issuerId: 'x', notAfter: now - 1 }),
+        issued('05', now, { spiffeId: 'spiffe://example.org/c', issuerId: 'x', agent: null, kind: 'mint' }),
+        issued('06', now, { issuerId: 'y', agent: 'node-3' }),
+      ];
+      for (const r of records) await store.certificates.recordIssued(r.record, r.event);
+      const revoke = (selector: Parameters<Datastore['certificates']['revoke']>[0]) =>
+        store.certificates.revoke(selector, now, 'keyCompromise', (count) => note('certificates.revoked', { count }));
+
+      expect(await revoke({ serial: '01' })).toBe(1);
+      expect(await revoke({ serial: '01' })).toBe(0);
+      expect(await revoke({ spiffeId: SpiffeId.parse('spiffe://example.org/a') })).toBe(1);
+      expect(await revoke({ serial: '04' })).toBe(0);
+      expect(await revoke({ issuerId: 'x', exceptAgentSvids: true })).toBe(1);
+      expect(await revoke({ agent: parseAgentName('node-3') })).toBe(1);
+
+      expect((await store.certificates.revokedUnexpired('x', now)).map((r) => [r.serial, r.reason])).toEqual([
+        ['01', 'keyCompromise'], ['02', 'keyCompromise'], ['05', 'keyCompromise'],
+      ]);
+      expect(await store.registrations.credential('03')).toMatchObject({ revoked: false });
+      const counts = (await allEvents(store)).filter((e) => e.type === 'certificates.revoked').map((e) => JSON.parse(e.dataJson).count);
+      expect(counts).toEqual([1, 0, 1, 0, 1, 1]);
+    });
+
+    it('numbers CRLs in sequence, durably', async () => {
+      const { store, reopen } = await open();
+      expect(await store.certificates.nextCrlNumber()).toBe(1);
+      expect(await store.certificates.nextCrlNumber()).toBe(2);
+      expect(await (await reopen()).certificates.nextCrlNumber()).toBe(3);
+    });
+  });
+
+  describe('CA key custody', () => {
+    it('keeps a key it can give back, lists it, and names a missing one', async () => {
+      const { store } = await open(new FakeClock(), 'the right passphrase');
+      const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+      await store.custody.save('key-1', privateKey);
+      const loaded = await store.custody.load('key-1');
+      expect(loaded.export({ format: 'jwk' })).toEqual(privateKey.export({ format: 'jwk' }));
+      expect(await store.custody.list()).toContain('key-1');
+      await expect(store.custody.load('key-2')).rejects.toBeInstanceOf(CaIntegrityError);
+    });
+
+    it('refuses to load a key with the wrong passphrase', async () => {
+      const { store, reopen } = await open(new FakeClock(), 'the right passphrase');
+      await store.custody.save('key-1', generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey);
+      const wrong = await reopen('a wrong passphrase');
+      await expect(wrong.custody.load('key-1')).rejects.toThrow(CaIntegrityError);
+    });
+  });
+
+  describe('the lifecycle coordinator', () => {
+    it('runs lifecycle work and hands back its result', async () => {
+      const { store } = await open();
+      expect(await store.coordinator.exclusive(async () => 42)).toBe(42);
+    });
+  });
+});
+
