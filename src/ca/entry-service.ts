@@ -81,6 +81,15 @@ export class EntryService {
     return this.deps.store.listEntries(filter);
   }
 
+  private async grantedEntry(agent: AgentName, entryId: string): Promise<EntryRecord> {
+    const entry = await this.deps.store.getEntry(entryId);
+    // The same answer for "no such entry" and "someone else's entry": agents learn nothing about others.
+    if (!entry || entry.agent !== agent) {
+      throw new ForbiddenError('entry_not_granted', `entry ${entryId} is not granted to agent ${agent}`);
+    }
+    return entry;
+  }
+
   /**
    * Issues one SVID per request, all or nothing: every entry must be granted to
    * this agent before any certificate is signed.
@@ -89,16 +98,14 @@ export class EntryService {
     agent: AgentName,
     requests: readonly WorkloadSvidRequest[],
   ): Promise<Array<{ entry: EntryRecord; svid: IssuedSvid }>> {
-    const entries = await Promise.all(
-      requests.map(async ({ entryId }) => {
-        const entry = await this.deps.store.getEntry(entryId);
-        // The same answer for "no such entry" and "someone else's entry": agents learn nothing about others.
-        if (!entry || entry.agent !== agent) {
-          throw new ForbiddenError('entry_not_granted', `entry ${entryId} is not granted to agent ${agent}`);
-        }
-        return entry;
-      }),
-    );
+    // Each entry looked up once, however many CSRs of the batch name it.
+    const granted = new Map<string, Promise<EntryRecord>>();
+    const grantedEntry = (entryId: string) => {
+      let found = granted.get(entryId);
+      if (!found) granted.set(entryId, (found = this.grantedEntry(agent, entryId)));
+      return found;
+    };
+    const entries = await Promise.all(requests.map(({ entryId }) => grantedEntry(entryId)));
     return Promise.all(
       entries.map(async (entry, i) => ({
         entry,

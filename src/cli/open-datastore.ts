@@ -5,7 +5,13 @@ import { openPostgresDatastore } from '../store/postgres/datastore.js';
 import { openSqliteDatastore } from '../store/sqlite/datastore.js';
 import type { Clock } from '../time/clock.js';
 
+/** The issuance writer thread, beside this module once built (dist/src/store/sqlite/issuance-writer-worker.js). */
+const WRITER_THREAD = new URL('../store/sqlite/issuance-writer-worker.js', import.meta.url);
+
 export async function openDatastore(config: ServerConfig, clock: Clock): Promise<Datastore> {
   if (config.datastore.kind === 'postgres') return openPostgresDatastore(config.datastore.url, clock, config.keyPassphrase!);
-  return openSqliteDatastore(config.dataDir, clock, config.keyPassphrase);
+  return openSqliteDatastore(config.dataDir, clock, {
+    keyPassphrase: config.keyPassphrase,
+    writerThread: config.sqliteWriter === 'thread' ? WRITER_THREAD : undefined,
+  });
 }

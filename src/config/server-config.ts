@@ -37,6 +37,12 @@ function parseWorkerCount(raw: string): number {
   return Number(raw);
 }
 
+/** Where the embedded datastore commits issuances: a thread of its own, so fsync never stalls HTTP, or the main thread. */
+function parseSqliteWriter(raw: string): 'thread' | 'main' {
+  if (raw === 'thread' || raw === 'main') return raw;
+  throw new Error(`"${raw}" is neither thread nor main`);
+}
+
 /** The passphrase is the file's content without one trailing newline. */
 export function readPassphraseFile(path: string): string {
   let content: string;
@@ -111,6 +117,8 @@ export const SERVER_OPTIONS = {
     describe: 'PEM roots the imported intermediate chains to; they become the trust bundle' },
   signingWorkers: { name: 'signing-workers', default: 'auto', expected: 'auto or a whole number (0: sign in the main thread)',
     parse: parseWorkerCount, describe: 'worker threads that verify CSRs and sign SVIDs; auto is one per core' },
+  sqliteWriter: { name: 'sqlite-writer', default: 'thread', expected: 'thread or main', parse: parseSqliteWriter,
+    describe: 'embedded datastore: commit issuances on a writer thread (main: in the main thread)' },
   keyPassphraseFile: { name: 'key-passphrase-file', expected: 'a readable file holding the passphrase', parse: readPassphraseFile,
     describe: 'encrypt CA keys at rest with the passphrase in this file (or set MESHCA_KEY_PASSPHRASE)' },
   logLevel: { name: 'log-level', default: 'info', expected: LOG_LEVELS.join(', '), parse: parseLogLevel, describe: 'log verbosity' },
@@ -155,6 +163,8 @@ export interface ServerConfig {
   readonly crlValidity: Duration;
   /** Signing worker threads; 0 signs in the main thread. */
   readonly signingWorkers: number;
+  /** Where the embedded datastore commits issuances. */
+  readonly sqliteWriter: 'thread' | 'main';
   /** First-start "bring your own CA" files; see ImportFiles. */
   readonly importRootCert: string | undefined;
   readonly importRootKey: string | undefined;

@@ -13,16 +13,25 @@ export interface IssuerKey {
 
 export type LeafFacts = Omit<SvidFacts, 'issuer'>;
 
-export type WorkerRequest =
-  | { readonly op: 'issuers'; readonly issuers: readonly IssuerKey[] }
+export type WorkerJob =
   | { readonly op: 'verify'; readonly id: number; readonly pem: string }
   | { readonly op: 'sign'; readonly id: number; readonly issuerId: string; readonly facts: LeafFacts };
+
+/**
+ * Jobs travel in batches: every job queued in one turn of the main thread's
+ * event loop goes in one message, since a message round trip costs more than
+ * a signature.
+ */
+export type WorkerRequest =
+  | { readonly op: 'issuers'; readonly issuers: readonly IssuerKey[] }
+  | { readonly op: 'jobs'; readonly jobs: readonly WorkerJob[] };
 
 /** A refusal the worker raised for bad input (an InvalidInputError), or anything else. */
 export type WorkerFailure =
   | { readonly kind: 'invalid'; readonly code: string; readonly message: string }
   | { readonly kind: 'internal'; readonly message: string };
 
+/** One per job, in a message answering the whole batch. */
 export type WorkerResponse =
   | { readonly id: number; readonly verified: VerifiedCsrData }
   | { readonly id: number; readonly signed: Buffer }

@@ -12,7 +12,7 @@ import { toDer } from '../x509/asn1.js';
 import { VerifiedCsr } from '../x509/csr.js';
 import { KeyObjectSigner } from '../x509/signer.js';
 import type { SvidFacts } from '../x509/profiles.js';
-import type { IssuerKey, WorkerRequest, WorkerResponse } from './protocol.js';
+import type { IssuerKey, WorkerJob, WorkerRequest, WorkerResponse } from './protocol.js';
 
 interface Pending {
   resolve(value: WorkerResponse): void;
@@ -22,6 +22,8 @@ interface Pending {
 interface Slot {
   worker: Worker;
   inFlight: Map<number, Pending>;
+  /** Jobs queued this turn, posted together once the current task's synchronous work is done. */
+  outbox: WorkerJob[];
 }
 
 export class SigningPool implements CsrVerifier, LeafSigner {
@@ -64,12 +66,12 @@ export class SigningPool implements CsrVerifier, LeafSigner {
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }
 
-  private send(make: (id: number) => WorkerRequest): Promise<WorkerResponse> {
+  private send(make: (id: number) => WorkerJob): Promise<WorkerResponse> {
     const slot = this.slots.reduce((a, b) => (b.inFlight.size < a.inFlight.size ? b : a));
     const id = this.nextId++;
     return new Promise<WorkerResponse>((resolve, reject) => {
       slot.inFlight.set(id, { resolve, reject });
-      slot.worker.postMessage(make(id));
+      if (slot.outbox.push(make(id)) === 1) queueMicrotask(() => this.flush(slot));
     }).then((response) => {
       if ('failure' in response) {
         const f = response.failure;
@@ -80,16 +82,26 @@ export class SigningPool implements CsrVerifier, LeafSigner {
     });
   }
 
+  private flush(slot: Slot): void {
+    const jobs = slot.outbox;
+    slot.outbox = [];
+    // A slot replaced meanwhile has already failed these jobs' promises.
+    if (jobs.length && this.slots.includes(slot)) slot.worker.postMessage({ op: 'jobs', jobs } satisfies WorkerRequest);
+  }
+
   private spawn(): Slot {
-    const slot: Slot = { worker: new Worker(this.workerUrl), inFlight: new Map() };
-    slot.worker.on('message', (response: WorkerResponse) => {
-      const pending = slot.inFlight.get(response.id);
-      slot.inFlight.delete(response.id);
-      pending?.resolve(response);
+    const slot: Slot = { worker: new Worker(this.workerUrl), inFlight: new Map(), outbox: [] };
+    slot.worker.on('message', (responses: WorkerResponse[]) => {
+      for (const response of responses) {
+        const pending = slot.inFlight.get(response.id);
+        slot.inFlight.delete(response.id);
+        pending?.resolve(response);
+      }
     });
     const replace = (err: Error) => {
       for (const p of slot.inFlight.values()) p.reject(err);
       slot.inFlight.clear();
+      slot.outbox = [];
       if (this.closed) return;
       const index = this.slots.indexOf(slot);
       if (index >= 0) {

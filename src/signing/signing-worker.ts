@@ -5,16 +5,15 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { InvalidInputError } from '../errors.js';
-import { parseDer, type Asn1 } from '../x509/asn1.js';
-import { signCertificateSync } from '../x509/certificate.js';
+import { parseDer } from '../x509/asn1.js';
 import { VerifiedCsr } from '../x509/csr.js';
-import { svidTemplate } from '../x509/profiles.js';
 import { KeyObjectSigner } from '../x509/signer.js';
-import type { WorkerFailure, WorkerRequest, WorkerResponse } from './protocol.js';
+import { SvidEncoder } from '../x509/svid-encoder.js';
+import type { WorkerFailure, WorkerJob, WorkerRequest, WorkerResponse } from './protocol.js';
 
 interface Issuer {
   readonly signer: KeyObjectSigner;
-  readonly ref: { readonly subjectName: Asn1; readonly keyId: Buffer };
+  readonly encoder: SvidEncoder;
 }
 
 const issuers = new Map<string, Issuer>();
@@ -26,36 +25,37 @@ function failure(err: unknown): WorkerFailure {
     : { kind: 'internal', message: err instanceof Error ? err.message : String(err) };
 }
 
+function run(job: WorkerJob): WorkerResponse {
+  try {
+    if (job.op === 'verify') {
+      const csr = VerifiedCsr.parseSync(job.pem);
+      return { id: job.id, verified: { spkiDer: csr.spkiDer, keyKind: csr.keyKind, publicKeySha256: csr.publicKeySha256 } };
+    }
+    const issuer = issuers.get(job.issuerId);
+    if (!issuer) throw new Error(`signing worker has no key for authority ${job.issuerId}`);
+    // Structured cloning turns Buffers into plain Uint8Arrays; the encoders want Buffers back.
+    const facts = {
+      ...job.facts,
+      spkiDer: Buffer.from(job.facts.spkiDer),
+      serial: Buffer.from(job.facts.serial),
+      ipAddresses: job.facts.ipAddresses.map((ip) => Buffer.from(ip)),
+    };
+    const tbs = issuer.encoder.tbs(facts);
+    return { id: job.id, signed: issuer.encoder.certificate(tbs, issuer.signer.signSync(tbs)) };
+  } catch (err) {
+    return { id: job.id, failure: failure(err) };
+  }
+}
+
 port.on('message', (message: WorkerRequest) => {
   if (message.op === 'issuers') {
     issuers.clear();
     for (const i of message.issuers) {
-      issuers.set(i.id, {
-        signer: new KeyObjectSigner(i.key),
-        ref: { subjectName: parseDer(Buffer.from(i.subjectDer)), keyId: Buffer.from(i.keyId) },
-      });
+      const signer = new KeyObjectSigner(i.key);
+      const ref = { subjectName: parseDer(Buffer.from(i.subjectDer)), keyId: Buffer.from(i.keyId) };
+      issuers.set(i.id, { signer, encoder: new SvidEncoder(ref, signer.algorithm) });
     }
     return;
   }
-  let response: WorkerResponse;
-  try {
-    if (message.op === 'verify') {
-      const csr = VerifiedCsr.parseSync(message.pem);
-      response = { id: message.id, verified: { spkiDer: csr.spkiDer, keyKind: csr.keyKind, publicKeySha256: csr.publicKeySha256 } };
-    } else {
-      const issuer = issuers.get(message.issuerId);
-      if (!issuer) throw new Error(`signing worker has no key for authority ${message.issuerId}`);
-      // Structured cloning turns Buffers into plain Uint8Arrays; the encoders want Buffers back.
-      const facts = {
-        ...message.facts,
-        spkiDer: Buffer.from(message.facts.spkiDer),
-        serial: Buffer.from(message.facts.serial),
-        ipAddresses: message.facts.ipAddresses.map((ip) => Buffer.from(ip)),
-      };
-      response = { id: message.id, signed: signCertificateSync(svidTemplate({ ...facts, issuer: issuer.ref }), issuer.signer) };
-    }
-  } catch (err) {
-    response = { id: message.id, failure: failure(err) };
-  }
-  port.postMessage(response);
+  port.postMessage(message.jobs.map(run));
 });

@@ -127,3 +127,24 @@ export function readBitStringBytes(node: Asn1 | undefined): Buffer {
 /** [n] IMPLICIT constructed value (e.g. a CSR's attributes, a SET OF under a context tag). */
 export const implicitConstructed = (n: number, items: Asn1[]): Asn1 =>
   asn1.create(TagClass.CONTEXT_SPECIFIC, n, true, items);
+
+/** DER length octets: short form below 128, else the minimal long form. */
+function derLength(length: number): Buffer {
+  if (length < 0x80) return Buffer.from([length]);
+  const bytes: number[] = [];
+  for (let n = length; n > 0; n = Math.floor(n / 256)) bytes.unshift(n & 0xff);
+  return Buffer.from([0x80 | bytes.length, ...bytes]);
+}
+
+/**
+ * A DER element around contents that are already encoded (`identifier` is
+ * the whole identifier octet, e.g. 0x30 for SEQUENCE). For hot paths that
+ * splice pre-encoded parts; everything else builds nodes and calls toDer.
+ */
+export function derElement(identifier: number, contents: readonly Buffer[]): Buffer {
+  const length = contents.reduce((n, c) => n + c.length, 0);
+  return Buffer.concat([Buffer.from([identifier]), derLength(length), ...contents]);
+}
+
+/** Identifier octets derElement is used with. */
+export const Identifier = { SEQUENCE: 0x30, BIT_STRING: 0x03, CONTEXT_0: 0xa0, CONTEXT_3: 0xa3 } as const;

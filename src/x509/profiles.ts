@@ -30,7 +30,23 @@ export interface SvidFacts {
   readonly issuer: IssuerRef;
 }
 
-const LEAF_SUBJECT = distinguishedName([[OID.organization, 'meshca']]);
+export const LEAF_SUBJECT = distinguishedName([[OID.organization, 'meshca']]);
+
+/**
+ * The leaf's extensions, in order. Those that depend only on the issuer and
+ * the key's family are functions of those alone, so that svid-encoder.ts can
+ * encode them once per issuer.
+ */
+export const svidExtensions = {
+  basicConstraints: () => basicConstraints(false),
+  keyUsage: (family: PublicKeyKind['family']) =>
+    keyUsage(family === 'rsa' ? [KeyUsageBit.digitalSignature, KeyUsageBit.keyEncipherment] : [KeyUsageBit.digitalSignature]),
+  extKeyUsage: () => extKeyUsage([OID.serverAuth, OID.clientAuth]),
+  subjectKeyIdentifier: (spki: Asn1) => subjectKeyIdentifier(keyIdentifier(spki)),
+  authorityKeyIdentifier: (issuer: IssuerRef) => authorityKeyIdentifier(issuer.keyId),
+  subjectAltName: (f: Pick<SvidFacts, 'spiffeId' | 'dnsNames' | 'ipAddresses'>) =>
+    subjectAltName({ uris: [f.spiffeId], dnsNames: f.dnsNames, ipAddresses: f.ipAddresses }, false),
+} as const;
 
 /**
  * An X509-SVID leaf: exactly one URI SAN (the SPIFFE ID), cA=false, usable for
@@ -38,8 +54,7 @@ const LEAF_SUBJECT = distinguishedName([[OID.organization, 'meshca']]);
  */
 export function svidTemplate(f: SvidFacts): CertificateTemplate {
   const spki = parseDer(f.spkiDer);
-  const usage: number[] = [KeyUsageBit.digitalSignature];
-  if (f.keyKind.family === 'rsa') usage.push(KeyUsageBit.keyEncipherment);
+  const x = svidExtensions;
   return {
     serial: f.serial,
     issuerName: f.issuer.subjectName,
@@ -48,12 +63,12 @@ export function svidTemplate(f: SvidFacts): CertificateTemplate {
     notAfter: f.notAfter,
     spki,
     extensions: [
-      basicConstraints(false),
-      keyUsage(usage),
-      extKeyUsage([OID.serverAuth, OID.clientAuth]),
-      subjectKeyIdentifier(keyIdentifier(spki)),
-      authorityKeyIdentifier(f.issuer.keyId),
-      subjectAltName({ uris: [f.spiffeId], dnsNames: f.dnsNames, ipAddresses: f.ipAddresses }, false),
+      x.basicConstraints(),
+      x.keyUsage(f.keyKind.family),
+      x.extKeyUsage(),
+      x.subjectKeyIdentifier(spki),
+      x.authorityKeyIdentifier(f.issuer),
+      x.subjectAltName(f),
     ],
   };
 }

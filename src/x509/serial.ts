@@ -5,7 +5,27 @@ export interface RandomSource {
   bytes(n: number): Buffer;
 }
 
-export const cryptoRandom: RandomSource = Object.freeze({ bytes: (n: number) => randomBytes(n) });
+const POOL_BYTES = 4096;
+let pool = Buffer.alloc(0);
+let taken = 0;
+
+/**
+ * OpenSSL's CSPRNG, drawn 4 KiB at a time: one call into it per 256 serials
+ * rather than one per serial, on the issuance hot path. Each caller gets its
+ * own copy of bytes nobody else was given.
+ */
+export const cryptoRandom: RandomSource = Object.freeze({
+  bytes: (n: number) => {
+    if (n > POOL_BYTES / 4) return randomBytes(n);
+    if (taken + n > pool.length) {
+      pool = randomBytes(POOL_BYTES);
+      taken = 0;
+    }
+    const out = Buffer.from(pool.subarray(taken, taken + n));
+    taken += n;
+    return out;
+  },
+});
 
 /**
  * A certificate serial number: 126 random bits in exactly 16 octets, always

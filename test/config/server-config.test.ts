@@ -65,6 +65,7 @@ describe('loadServerConfig defaults', () => {
     expect(config.bundleRefreshHint).toBe(300);
     expect(config.logLevel).toBe('info');
     expect(config.keyPassphrase).toBeUndefined();
+    expect(config.sqliteWriter).toBe('thread');
   });
 
   it('returns a frozen object', () => {
@@ -84,6 +85,7 @@ describe('loadServerConfig sources', () => {
     ['svid-max-ttl', '2h', (c) => c.svidMaxTtl, 7200],
     ['bundle-refresh-hint', '1m', (c) => c.bundleRefreshHint, 60],
     ['log-level', 'debug', (c) => c.logLevel, 'debug'],
+    ['sqlite-writer', 'main', (c) => c.sqliteWriter, 'main'],
   ];
   const envOf = (name: string): string => `MESHCA_${name.toUpperCase().replace(/-/g, '_')}`;
 
@@ -156,6 +158,10 @@ describe('loadServerConfig problems', () => {
     ['127.0.0.1:0', { host: '127.0.0.1', port: 0 }],
   ])('accepts --listen %s', (raw, expected) => {
     expect(load({ flags: { listen: raw } }).listen).toEqual(expected);
+  });
+
+  it('refuses a --sqlite-writer other than thread or main', () => {
+    expect(problemsOf(() => load({ flags: { 'sqlite-writer': 'fast' } }))).toEqual(['--sqlite-writer: "fast" is neither thread nor main (expected thread or main)']);
   });
 
   it('refuses an unknown log level', () => {

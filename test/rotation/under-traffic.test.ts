@@ -17,9 +17,11 @@ import { tempDir } from '../support/temp-dir.js';
 
 const PAIRS = 10;
 const LIFETIMES = [
-  '--intermediate-ttl', '36s', // prepared at 18 s, active at 30 s
-  '--svid-ttl', '6s',
-  '--svid-max-ttl', '6s',
+  // SVIDs renew at half-life, 4 s here: room for the CA's restart (about 1.5 s, longer on a busy machine) plus the
+  // agents' retry before the SVIDs held at the SIGKILL expire.
+  '--intermediate-ttl', '48s', // prepared at 24 s, active at 40 s
+  '--svid-ttl', '8s',
+  '--svid-max-ttl', '8s',
   '--root-propagation', '6s',
   '--rotation-schedule', '* * * * * *',
 ];
@@ -88,7 +90,7 @@ describe('rotation under traffic', () => {
     await until('the first scheduled rotation', async () => {
       const active = (await authorities()).find((a) => a.kind === 'intermediate' && a.state === 'active');
       return active && active.id !== firstIntermediate ? active.id : undefined;
-    }, 45_000);
+    }, 60_000);
 
     // 2. Prepare a new root, then kill the CA before it is activated, and start it again.
     const { id: newRootId } = await admin.call<{ id: string }>('POST', '/v1/authorities/root/prepare', {});

@@ -78,7 +78,7 @@ describe.each(ENGINES)('the $name datastore', (engine) => {
   describe('opening', () => {
     it('creates an empty datastore the first time and reopens it, migrated once, afterwards', async () => {
       const { store, reopen } = await open();
-      expect(store.kind).toBe(engine.name);
+      expect(store.kind).toBe(engine.kind);
       expect(store.created).toBe(true);
       expect(await store.authorities.bundleSequence()).toBe(0);
       const again = await reopen();

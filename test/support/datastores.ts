@@ -1,8 +1,11 @@
 /**
  * The datastore engines a contract test runs against: the embedded SQLite one
- * (always) and PostgreSQL (when a server can be started here; startPostgres
+ * (always, committing issuances in the calling thread and on the writer
+ * thread) and PostgreSQL (when a server can be started here; startPostgres
  * says loudly when it cannot). Each `open` gives a fresh, empty datastore.
  */
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import type { Datastore } from '../../src/store/datastore.js';
 import { openPostgresDatastore } from '../../src/store/postgres/datastore.js';
@@ -21,7 +24,8 @@ export interface OpenedStore {
 }
 
 export interface Engine {
-  readonly name: 'sqlite' | 'postgres';
+  readonly name: string;
+  readonly kind: Datastore['kind'];
   open(clock: Clock, passphrase?: string): Promise<OpenedStore>;
 }
 
@@ -30,15 +34,19 @@ function closeLater(store: Datastore): Datastore {
   return store;
 }
 
-const sqlite: Engine = {
-  name: 'sqlite',
+/** The issuance writer thread as the server runs it (workers run the built JavaScript). */
+const WRITER_THREAD = pathToFileURL(resolve(import.meta.dirname, '../../dist/src/store/sqlite/issuance-writer-worker.js'));
+
+const sqliteEngine = (name: string, writerThread?: URL): Engine => ({
+  name,
+  kind: 'sqlite',
   open: async (clock, passphrase) => {
     const dir = tempDir();
-    const store = openSqliteDatastore(dir, clock, passphrase);
+    const store = openSqliteDatastore(dir, clock, { keyPassphrase: passphrase, writerThread });
     closeLater(store);
     return {
       store,
-      reopen: async (again = passphrase) => closeLater(openSqliteDatastore(dir, clock, again)),
+      reopen: async (again = passphrase) => closeLater(openSqliteDatastore(dir, clock, { keyPassphrase: again, writerThread })),
       raw: async (sql) => {
         const statement = store.db.prepare(sql);
         if (statement.reader) return statement.all();
@@ -47,11 +55,12 @@ const sqlite: Engine = {
       },
     };
   },
-};
+});
 
 function postgres(server: { database(): Promise<string> }): Engine {
   return {
     name: 'postgres',
+    kind: 'postgres',
     open: async (clock, passphrase = 'contract-test passphrase') => {
       const url = await server.database();
       const store = closeLater(await openPostgresDatastore(url, clock, passphrase));
@@ -75,5 +84,6 @@ function postgres(server: { database(): Promise<string> }): Engine {
 /** SQLite, and PostgreSQL when one can be started (once per test file, stopped after its last test). */
 export async function engines(): Promise<Engine[]> {
   const server = await startPostgres();
-  return server ? [sqlite, postgres(server)] : [sqlite];
+  const sqlite = [sqliteEngine('sqlite'), sqliteEngine('sqlite, issuance writer thread', WRITER_THREAD)];
+  return server ? [...sqlite, postgres(server)] : sqlite;
 }

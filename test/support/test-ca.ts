@@ -19,9 +19,9 @@ export type Settings = Record<string, string>;
 
 export function testConfig(settings: Settings = {}, env: NodeJS.ProcessEnv = {}): ServerConfig {
   const flags: Record<string, string> = {};
-  // Signing workers run the built JavaScript; in-process tests run the TypeScript sources, so they sign in-thread
-  // (test/signing/ and every test that starts the real server cover the workers).
-  for (const [name, value] of Object.entries({ 'data-dir': tempDir(), listen: '127.0.0.1:0', 'signing-workers': '0', ...settings })) {
+  // Worker threads run the built JavaScript; in-process tests run the TypeScript sources, so they sign and commit
+  // in-thread (test/signing/, the datastore contract and every test that starts the real server cover the threads).
+  for (const [name, value] of Object.entries({ 'data-dir': tempDir(), listen: '127.0.0.1:0', 'signing-workers': '0', 'sqlite-writer': 'main', ...settings })) {
     flags[name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())] = value;
   }
   return loadServerConfig({ flags, env });

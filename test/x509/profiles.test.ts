@@ -192,6 +192,14 @@ describe('serial numbers', () => {
     expect(serials.size).toBe(2 + KEY_TYPES.length);
   });
 
+  it('from the pooled CSPRNG: never repeated across pool refills, and never changed by later draws', () => {
+    const first = randomSerial(cryptoRandom);
+    const drawn = first.toString('hex');
+    const serials = [first, ...Array.from({ length: 2000 }, () => randomSerial(cryptoRandom))];
+    expect(new Set(serials.map((s) => s.toString('hex'))).size).toBe(serials.length);
+    expect(first.toString('hex')).toBe(drawn);
+  });
+
   it('carry at least 64 random bits, and stay positive and full width whatever the randomness', () => {
     const constant = (byte: number): RandomSource => ({ bytes: (n) => Buffer.alloc(n, byte) });
     const low = randomSerial(constant(0x00));

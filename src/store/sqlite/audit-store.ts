@@ -5,7 +5,7 @@ import type { StoredEvent } from '../../ca/audit-verifier.js';
 import type { AuditEvent } from '../../ca/model.js';
 import { nowSeconds, type Clock } from '../../time/clock.js';
 import type { AuditAppender } from './audit-appender.js';
-import { statements, type Db } from './database.js';
+import { type Db, statements, writeTransaction } from './database.js';
 import { GroupCommit } from '../group-commit.js';
 import { toStored, type EventRow } from '../rows.js';
 
@@ -20,7 +20,7 @@ export class SqliteAuditStore implements AuditStorePort {
   ) {
     this.sql = statements(db);
     this.standalone = new GroupCommit(
-      db.transaction((events: readonly AuditEvent[]) => {
+      writeTransaction(db, (events: readonly AuditEvent[]) => {
         const at = nowSeconds(clock);
         for (const e of events) appender.append(e, at);
       }),
@@ -59,7 +59,7 @@ export class SqliteAuditStore implements AuditStorePort {
 
   /** Stores a checkpoint and records it in the log itself, in one transaction. */
   async saveCheckpoint(c: Checkpoint, event: AuditEvent): Promise<void> {
-    this.db.transaction(() => {
+    writeTransaction(this.db, () => {
       this.sql
         ('INSERT INTO audit_checkpoints (seq, hash, at, signer_id, signature) VALUES (?, ?, ?, ?, ?)')
         .run(c.seq, c.hash, c.at, c.signerId, c.signature);

@@ -3,7 +3,7 @@ import type { AuthorityChange, AuthorityJournal } from '../../ca/ports.js';
 import type { AuthorityRecord } from '../../ca/model.js';
 import { nowSeconds, type Clock } from '../../time/clock.js';
 import type { AuditAppender } from './audit-appender.js';
-import { statements, type Db } from './database.js';
+import { type Db, statements, writeTransaction } from './database.js';
 import { toAuthority, type AuthorityRow } from '../rows.js';
 
 export class SqliteAuthorityStore implements AuthorityJournal {
@@ -32,7 +32,7 @@ export class SqliteAuthorityStore implements AuthorityJournal {
         @taintedAt)
       ON CONFLICT (id) DO UPDATE SET state = excluded.state, activated_at = excluded.activated_at, retired_at = excluded.retired_at,
         tainted_at = excluded.tainted_at`);
-    this.db.transaction(() => {
+    writeTransaction(this.db, () => {
       const at = nowSeconds(this.clock);
       for (const a of change.upserts) {
         upsert.run({ ...a, upstreamChain: JSON.stringify(a.upstreamChainDer.map((d) => d.toString('base64'))) });

@@ -7,32 +7,27 @@ import type { AuditEvent, IssuedCertificateRecord } from '../../ca/model.js';
 import type { IssuanceLedger } from '../../ca/ports.js';
 import { nowSeconds, type Clock } from '../../time/clock.js';
 import type { AuditAppender } from './audit-appender.js';
-import { prepareCertificateInsert } from './certificate-rows.js';
-import { statements, type Db } from './database.js';
+import { type Db, statements, writeTransaction } from './database.js';
 import { certificateListQuery, certificatePage, identityQuery, toIdentity, type IdentityRow } from '../certificate-sql.js';
 import { IssuanceRecorder, type Issuance } from '../issuance-recorder.js';
+import { prepareIssuanceBatch } from './issuance-batch.js';
+import type { IssuanceWriterThread } from './issuance-writer.js';
 import type { CertificateRow } from '../rows.js';
 
 export class SqliteCertificateStore implements IssuanceLedger, CertificateCatalog, RevocationStore {
   private readonly sql: ReturnType<typeof statements>;
   private readonly issuance: IssuanceRecorder;
 
+  /** With `writer`, issuances are committed on the writer thread's connection; otherwise on this one. */
   constructor(
     private readonly db: Db,
     private readonly audit: AuditAppender,
     private readonly clock: Clock,
+    writer?: IssuanceWriterThread,
   ) {
     this.sql = statements(db);
-    const insert = prepareCertificateInsert(db);
-    this.issuance = new IssuanceRecorder(
-      db.transaction((items: readonly Issuance[]) => {
-        const at = nowSeconds(clock);
-        for (const { record, event } of items) {
-          insert(record);
-          audit.append(event, at);
-        }
-      }),
-    );
+    const commit = writer ? (items: readonly Issuance[], at: number) => writer.write(items, at) : prepareIssuanceBatch(db, audit);
+    this.issuance = new IssuanceRecorder((items) => commit(items, nowSeconds(clock)));
   }
 
   recordIssued(record: IssuedCertificateRecord, event: AuditEvent): Promise<void> {
@@ -59,7 +54,7 @@ export class SqliteCertificateStore implements IssuanceLedger, CertificateCatalo
    */
   async pruneExpired(expiredBefore: number, event: (count: number) => AuditEvent): Promise<number> {
     let removed = 0;
-    this.db.transaction(() => {
+    writeTransaction(this.db, () => {
       removed = this.sql('DELETE FROM certificates WHERE not_after < ?').run(expiredBefore).changes;
       if (removed > 0) this.audit.append(event(removed), nowSeconds(this.clock));
     })();
@@ -74,7 +69,7 @@ export class SqliteCertificateStore implements IssuanceLedger, CertificateCatalo
       : ['issuer_id', selector.issuerId];
     const keepAgents = 'issuerId' in selector && selector.exceptAgentSvids ? " AND kind != 'agent'" : '';
     let count = 0;
-    this.db.transaction(() => {
+    writeTransaction(this.db, () => {
       count = this.sql
         (`UPDATE certificates SET revoked_at = ?, revocation_reason = ? WHERE ${column} = ? AND revoked_at IS NULL AND not_after > ?${keepAgents}`)
         .run(at, reason, value, at).changes;
@@ -93,7 +88,7 @@ export class SqliteCertificateStore implements IssuanceLedger, CertificateCatalo
   }
 
   async nextCrlNumber(): Promise<number> {
-    return this.db.transaction(() => {
+    return writeTransaction(this.db, () => {
       this.sql("UPDATE ca_state SET value = value + 1 WHERE name = 'crl_number'").run();
       return this.sql<[], { value: number }>("SELECT value FROM ca_state WHERE name = 'crl_number'").get()!.value;
     })();

@@ -21,14 +21,7 @@ export function openDatabase(dataDir: string, options: { readonly?: boolean; fil
   const path = options.file ?? join(dataDir, DATABASE_FILE);
   const created = !existsSync(path);
   if (options.readonly && created) throw new Error(`no meshca datastore at ${path}`);
-  const db = new Database(path, { readonly: options.readonly ?? false });
-  if (!options.readonly) {
-    db.pragma('journal_mode = WAL');
-    // FULL: a commit is on disk before it returns, so nothing is acknowledged that a crash could lose.
-    db.pragma('synchronous = FULL');
-  }
-  db.pragma('foreign_keys = ON');
-  db.pragma('busy_timeout = 5000');
+  const db = connect(path, options.readonly ?? false);
   try {
     if (!options.readonly) migrate(db);
   } catch (err) {
@@ -36,6 +29,19 @@ export function openDatabase(dataDir: string, options: { readonly?: boolean; fil
     throw err;
   }
   return { db, created, path };
+}
+
+/** A connection with the settings every meshca connection uses (the issuance writer thread opens its own). */
+export function connect(path: string, readonly = false): Db {
+  const db = new Database(path, { readonly });
+  if (!readonly) {
+    db.pragma('journal_mode = WAL');
+    // FULL: a commit is on disk before it returns, so nothing is acknowledged that a crash could lose.
+    db.pragma('synchronous = FULL');
+  }
+  db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 5000');
+  return db;
 }
 
 function migrate(db: Db): void {
@@ -66,4 +72,14 @@ export function statements(db: Db) {
     }
     return statement as unknown as Database.Statement<P, R>;
   };
+}
+
+/**
+ * A write transaction that takes the write lock at BEGIN (IMMEDIATE). The
+ * issuance writer thread writes on a second connection; a deferred
+ * transaction that read first could then fail with SQLITE_BUSY_SNAPSHOT
+ * instead of waiting its turn (busy_timeout) as this one does.
+ */
+export function writeTransaction<A extends unknown[], R>(db: Db, work: (...args: A) => R): (...args: A) => R {
+  return db.transaction(work).immediate;
 }

@@ -12,6 +12,7 @@ import { SqliteAuditStore } from './audit-store.js';
 import { SqliteAuthorityStore } from './authority-store.js';
 import { SqliteCertificateStore } from './certificate-store.js';
 import { openDatabase, type Db } from './database.js';
+import { IssuanceWriterThread } from './issuance-writer.js';
 import { SqliteRegistrationStore } from './registration-store.js';
 
 export interface SqliteDatastore extends Datastore {
@@ -23,21 +24,29 @@ export interface SqliteDatastore extends Datastore {
   readonly audit: SqliteAuditStore;
 }
 
+export interface SqliteOptions {
+  readonly keyPassphrase?: string;
+  /** The built issuance-writer-worker.js: commit issuances on a thread of their own (the server does). */
+  readonly writerThread?: URL;
+}
+
 /** The embedded datastore: <dataDir>/meshca.db, and CA keys as files in <dataDir>/keys. */
-export function openSqliteDatastore(dataDir: string, clock: Clock, keyPassphrase?: string): SqliteDatastore {
-  const { db, created } = openDatabase(dataDir);
+export function openSqliteDatastore(dataDir: string, clock: Clock, options: SqliteOptions = {}): SqliteDatastore {
+  const { db, created, path } = openDatabase(dataDir);
   const appender = new AuditAppender(db);
+  const writer = options.writerThread ? new IssuanceWriterThread(options.writerThread, path) : undefined;
   return {
     kind: 'sqlite',
     db,
     created,
-    custody: new FileKeyCustody(join(dataDir, 'keys'), keyPassphrase),
+    custody: new FileKeyCustody(join(dataDir, 'keys'), options.keyPassphrase),
     coordinator: aloneCoordinator,
     authorities: new SqliteAuthorityStore(db, appender, clock),
-    certificates: new SqliteCertificateStore(db, appender, clock),
+    certificates: new SqliteCertificateStore(db, appender, clock, writer),
     registrations: new SqliteRegistrationStore(db, appender, clock),
     audit: new SqliteAuditStore(db, appender, clock),
     close: async () => {
+      await writer?.close();
       db.close();
     },
   };

@@ -4,7 +4,7 @@ import type { AttestationCommit, RegistrationStore } from '../../ca/registration
 import { nowSeconds, type Clock } from '../../time/clock.js';
 import type { AuditAppender } from './audit-appender.js';
 import { prepareCertificateInsert, type CertificateInsert } from './certificate-rows.js';
-import { statements, type Db } from './database.js';
+import { type Db, statements, writeTransaction } from './database.js';
 import { entryParams, toAgent, toEntry, toToken, type AgentRow, type EntryRow, type TokenRow } from '../rows.js';
 
 export class SqliteRegistrationStore implements RegistrationStore {
@@ -21,7 +21,7 @@ export class SqliteRegistrationStore implements RegistrationStore {
   }
 
   private inTransaction(events: readonly AuditEvent[], work: () => void): void {
-    this.db.transaction(() => {
+    writeTransaction(this.db, () => {
       work();
       const at = nowSeconds(this.clock);
       for (const e of events) this.audit.append(e, at);
@@ -43,7 +43,7 @@ export class SqliteRegistrationStore implements RegistrationStore {
 
   async completeAttestation(c: AttestationCommit): Promise<boolean> {
     let consumed = false;
-    this.db.transaction(() => {
+    writeTransaction(this.db, () => {
       // The conditional update is the single-use guarantee: only one transaction can flip used_at.
       const spent = this.sql
         ('UPDATE join_tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL AND expires_at > ?')
@@ -96,7 +96,7 @@ export class SqliteRegistrationStore implements RegistrationStore {
 
   async touchAgents(lastSeen: ReadonlyMap<string, number>): Promise<void> {
     const update = this.sql('UPDATE agents SET last_seen = MAX(COALESCE(last_seen, 0), ?) WHERE name = ?');
-    this.db.transaction(() => {
+    writeTransaction(this.db, () => {
       for (const [name, at] of lastSeen) update.run(at, name);
     })();
   }

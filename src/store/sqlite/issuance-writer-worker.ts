@@ -1,0 +1,32 @@
+/**
+ * The issuance writer thread: commits group-committed issuances on its own
+ * SQLite connection, so that the main thread goes on serving requests while
+ * a commit waits for fsync. Nothing else in the process writes issuances.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import type { Issuance } from '../issuance-recorder.js';
+import { connect } from './database.js';
+import { prepareIssuanceBatch } from './issuance-batch.js';
+import type { WriterRequest, WriterResponse } from './issuance-writer.js';
+
+const db = connect((workerData as { path: string }).path);
+const write = prepareIssuanceBatch(db);
+const port = parentPort!;
+
+port.on('message', (message: WriterRequest) => {
+  if (message.op === 'close') {
+    db.close();
+    port.close();
+    return;
+  }
+  let response: WriterResponse;
+  try {
+    // Structured cloning turns Buffers into plain Uint8Arrays; SQLite binds Buffers as BLOBs.
+    const items: Issuance[] = message.items.map(({ record, event }) => ({ record: { ...record, certDer: Buffer.from(record.certDer) }, event }));
+    write(items, message.at);
+    response = { id: message.id };
+  } catch (err) {
+    response = { id: message.id, error: err instanceof Error ? err.message : String(err) };
+  }
+  port.postMessage(response);
+});

@@ -1,0 +1,71 @@
+/**
+ * The main thread's handle on the issuance writer thread. A commit there
+ * waits for fsync without blocking HTTP here; the promise settles once the
+ * batch is committed (or refused), as the group commit requires. A thread
+ * that dies fails what it held and is replaced on the next write.
+ */
+import { once } from 'node:events';
+import { Worker } from 'node:worker_threads';
+import type { Issuance } from '../issuance-recorder.js';
+
+export type WriterRequest =
+  | { readonly op: 'write'; readonly id: number; readonly items: readonly Issuance[]; readonly at: number }
+  | { readonly op: 'close' };
+
+export type WriterResponse = { readonly id: number; readonly error?: string };
+
+interface Pending {
+  resolve(): void;
+  reject(err: Error): void;
+}
+
+export class IssuanceWriterThread {
+  private worker: Worker | undefined;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+
+  /** `workerUrl` is the built issuance-writer-worker.js; `path` the database file, already migrated. */
+  constructor(
+    private readonly workerUrl: URL,
+    private readonly path: string,
+  ) {}
+
+  write(items: readonly Issuance[], at: number): Promise<void> {
+    const worker = this.worker ?? this.spawn();
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      worker.postMessage({ op: 'write', id, items, at } satisfies WriterRequest);
+    });
+  }
+
+  /** Lets the thread finish what it was sent, then closes its connection. */
+  async close(): Promise<void> {
+    const worker = this.worker;
+    if (!worker) return;
+    while (this.pending.size > 0) await once(worker, 'message');
+    this.worker = undefined;
+    const exited = once(worker, 'exit');
+    worker.postMessage({ op: 'close' } satisfies WriterRequest);
+    await exited;
+  }
+
+  private spawn(): Worker {
+    const worker = new Worker(this.workerUrl, { workerData: { path: this.path } });
+    worker.on('message', (response: WriterResponse) => {
+      const p = this.pending.get(response.id);
+      this.pending.delete(response.id);
+      if (response.error === undefined) p?.resolve();
+      else p?.reject(new Error(response.error));
+    });
+    const fail = (err: Error) => {
+      if (this.worker === worker) this.worker = undefined;
+      for (const p of this.pending.values()) p.reject(err);
+      this.pending.clear();
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => fail(new Error(`the issuance writer thread exited with code ${code}`)));
+    this.worker = worker;
+    return worker;
+  }
+}

@@ -1,0 +1,34 @@
+/**
+ * The issuance writer thread's handle: answers each write once the thread
+ * has committed it, fails what a dying thread held, and starts a new thread
+ * for the next write. (The datastore contract runs every store behaviour
+ * against the real thread; these cases need a thread that misbehaves.)
+ */
+import { describe, expect, it } from 'vitest';
+import { IssuanceWriterThread } from '../../src/store/sqlite/issuance-writer.js';
+import { issued } from '../support/store-records.js';
+
+/** A stand-in thread written inline: `body` runs on each message with `port` and `message` in scope. */
+const thread = (body: string) =>
+  new URL(`data:text/javascript,${encodeURIComponent(`import { parentPort as port } from 'node:worker_threads'; port.on('message', (message) => { ${body} });`)}`);
+
+describe('IssuanceWriterThread', () => {
+  const one = issued('01');
+
+  it('resolves a write when the thread reports it committed, and rejects with the reason it gives', async () => {
+    const writer = new IssuanceWriterThread(
+      thread(`if (message.op === 'close') return port.close();
+        port.postMessage(message.items[0].record.serial === '01' ? { id: message.id } : { id: message.id, error: 'UNIQUE constraint failed' });`),
+      '/unused',
+    );
+    await expect(writer.write([one], 1)).resolves.toBeUndefined();
+    await expect(writer.write([issued('02')], 1)).rejects.toThrow('UNIQUE constraint failed');
+    await writer.close();
+  });
+
+  it('fails the writes a dying thread held, and starts a new thread for the next one', async () => {
+    const writer = new IssuanceWriterThread(thread(`process.exit(3)`), '/unused');
+    await expect(writer.write([one], 1)).rejects.toThrow('the issuance writer thread exited with code 3');
+    await expect(writer.write([one], 1)).rejects.toThrow('exited with code 3');
+  });
+});
