@@ -43,9 +43,10 @@ export class IssuanceWriterThread {
   async close(): Promise<void> {
     const worker = this.worker;
     if (!worker) return;
-    while (this.pending.size > 0) await once(worker, 'message');
-    this.worker = undefined;
     const exited = once(worker, 'exit');
+    // Every answer first (a thread that dies meanwhile has failed them all by the time `exited` settles).
+    while (this.pending.size > 0) await Promise.race([once(worker, 'message'), exited]);
+    this.worker = undefined;
     worker.postMessage({ op: 'close' } satisfies WriterRequest);
     await exited;
   }
