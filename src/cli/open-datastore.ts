@@ -1,7 +1,6 @@
 /** Chooses the datastore: embedded SQLite in --data-dir, or PostgreSQL when --datastore names one. */
 import type { ServerConfig } from '../config/server-config.js';
 import type { Datastore } from '../store/datastore.js';
-import { openPostgresDatastore } from '../store/postgres/datastore.js';
 import { openSqliteDatastore } from '../store/sqlite/datastore.js';
 import type { Clock } from '../time/clock.js';
 
@@ -9,7 +8,11 @@ import type { Clock } from '../time/clock.js';
 const WRITER_THREAD = new URL('../store/sqlite/issuance-writer-worker.js', import.meta.url);
 
 export async function openDatastore(config: ServerConfig, clock: Clock): Promise<Datastore> {
-  if (config.datastore.kind === 'postgres') return openPostgresDatastore(config.datastore.url, clock, config.keyPassphrase!);
+  if (config.datastore.kind === 'postgres') {
+    // Loaded only when chosen: the embedded CA and every admin command start without the pg driver.
+    const { openPostgresDatastore } = await import('../store/postgres/datastore.js');
+    return openPostgresDatastore(config.datastore.url, clock, config.keyPassphrase!);
+  }
   return openSqliteDatastore(config.dataDir, clock, {
     keyPassphrase: config.keyPassphrase,
     writerThread: config.sqliteWriter === 'thread' ? WRITER_THREAD : undefined,

@@ -3,8 +3,6 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { parseDatastore, readPassphraseFile } from '../../config/server-config.js';
-import { openPostgresDatastore } from '../../store/postgres/datastore.js';
-import { migrateToPostgres } from '../../store/migrate-to-postgres.js';
 import { DATABASE_FILE } from '../../store/sqlite/database.js';
 import { nowSeconds, systemClock } from '../../time/clock.js';
 import { dataDirOption, type CommonOptions } from '../common-options.js';
@@ -28,6 +26,11 @@ async function migrate(o: MigrateOptions): Promise<void> {
   const target = parseDatastore(o.to);
   if (target.kind !== 'postgres') throw new Error('--to must be a postgres:// URL');
   const key = passphrase(o);
+  // Loaded only for this command, so that no other meshca command pays for the pg driver.
+  const [{ migrateToPostgres }, { openPostgresDatastore }] = await Promise.all([
+    import('../../store/migrate-to-postgres.js'),
+    import('../../store/postgres/datastore.js'),
+  ]);
   if (!existsSync(join(o.dataDir, DATABASE_FILE))) throw new Error(`no embedded meshca datastore in ${o.dataDir}`);
   // Holding the data directory's lock keeps the embedded CA from starting (or refuses if it runs): the copy is of a still source.
   const lock = await lockDataDir(o.dataDir).catch((err: Error) => {
