@@ -106,21 +106,19 @@ export class EntryService {
       return found;
     };
     const entries = await Promise.all(requests.map(({ entryId }) => grantedEntry(entryId)));
-    return Promise.all(
-      entries.map(async (entry, i) => ({
-        entry,
-        svid: await this.deps.issuer.issue({
-          csr: requests[i]!.csr,
-          spiffeId: entry.spiffeId,
-          dnsNames: entry.dnsNames,
-          ...(entry.ttl ? { ttl: entry.ttl } : {}),
-          kind: 'workload',
-          requestedBy: `agent:${agent}`,
-          agent,
-          entryId: entry.id,
-        }),
+    const svids = await this.deps.issuer.issueAll(
+      entries.map((entry, i) => ({
+        csr: requests[i]!.csr,
+        spiffeId: entry.spiffeId,
+        dnsNames: entry.dnsNames,
+        ...(entry.ttl ? { ttl: entry.ttl } : {}),
+        kind: 'workload' as const,
+        requestedBy: `agent:${agent}`,
+        agent,
+        entryId: entry.id,
       })),
     );
+    return entries.map((entry, i) => ({ entry, svid: svids[i]! }));
   }
 
   private check(fields: EntryFields): void {

@@ -73,8 +73,24 @@ export class SvidIssuer {
 
   /** Signs and records; resolves only once the record is durable. */
   async issue(req: SvidRequest): Promise<IssuedSvid> {
+    const [svid] = await this.issueAll([req]);
+    return svid!;
+  }
+
+  /**
+   * Signs every request, then records them all at once, so that a batch
+   * shares one group commit (one fsync) instead of one per signing worker's
+   * answer. Resolves, in order, once every record is durable.
+   */
+  async issueAll(reqs: readonly SvidRequest[]): Promise<IssuedSvid[]> {
     const started = performance.now();
-    const signed = await this.sign(req);
+    const signed = await Promise.all(reqs.map((req) => this.sign(req)));
+    await Promise.all(signed.map((s) => this.record(s)));
+    for (const s of signed) this.recorded(s, started);
+    return signed.map((s) => s.svid);
+  }
+
+  private async record(signed: SignedSvid): Promise<void> {
     try {
       await this.deps.ledger.recordIssued(signed.record, signed.event);
     } catch (err) {
@@ -82,8 +98,6 @@ export class SvidIssuer {
       if (err instanceof MeshcaError) throw err;
       throw new UnavailableError('store_unavailable', 'the issuance could not be recorded; no certificate was issued', { cause: err });
     }
-    this.recorded(signed, started);
-    return signed.svid;
   }
 
   /** For callers of `sign` that committed the record themselves. */
