@@ -1,7 +1,7 @@
 /** Messages between the main thread and signing workers. Everything in them survives structured cloning. */
 import type { KeyObject } from 'node:crypto';
 import type { VerifiedCsrData } from '../x509/csr.js';
-import type { SvidFacts } from '../x509/profiles.js';
+import type { LeafFacts } from '../x509/svid-encoder.js';
 
 export interface IssuerKey {
   readonly id: string;
@@ -10,8 +10,6 @@ export interface IssuerKey {
   readonly subjectDer: Buffer;
   readonly keyId: Buffer;
 }
-
-export type LeafFacts = Omit<SvidFacts, 'issuer'>;
 
 export type WorkerJob =
   | { readonly op: 'verify'; readonly id: number; readonly pem: string }

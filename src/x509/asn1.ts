@@ -147,4 +147,4 @@ export function derElement(identifier: number, contents: readonly Buffer[]): Buf
 }
 
 /** Identifier octets derElement is used with. */
-export const Identifier = { SEQUENCE: 0x30, BIT_STRING: 0x03, CONTEXT_0: 0xa0, CONTEXT_3: 0xa3 } as const;
+export const Identifier = { SEQUENCE: 0x30, BIT_STRING: 0x03, CONTEXT_3: 0xa3 } as const;

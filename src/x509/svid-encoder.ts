@@ -7,7 +7,7 @@
  * The result is byte for byte what signCertificate(svidTemplate(...)) makes;
  * a test holds the two equal.
  */
-import { derElement, Identifier, parseDer, seq, smallInt, time, toDer, unsignedInt, explicit } from './asn1.js';
+import { derElement, explicit, Identifier, parseDer, seq, smallInt, time, toDer, unsignedInt } from './asn1.js';
 import type { PublicKeyKind } from './keys.js';
 import { LEAF_SUBJECT, svidExtensions, type IssuerRef, type SvidFacts } from './profiles.js';
 import { algorithmIdentifier, type SignatureAlgorithm } from './signature-algorithms.js';
