@@ -15,7 +15,6 @@ export const inThreadLeafSigner: LeafSigner = {
     if (!signer) throw new Error(`authority ${issuer.record.id} has no key to sign with`);
     let encoder = encoders.get(issuer);
     if (!encoder) encoders.set(issuer, (encoder = new SvidEncoder(issuer.facts, signer.algorithm)));
-    const tbs = encoder.tbs(facts);
-    return encoder.certificate(tbs, await signer.sign(tbs));
+    return encoder.sign(facts, signer);
   },
 };

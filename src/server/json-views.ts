@@ -1,5 +1,5 @@
 /** How records look in API responses: ISO times, SPIFFE IDs as strings. */
-import type { AgentRecord, EntryRecord } from '../ca/model.js';
+import type { AgentRecord, AuthorityKind, AuthorityState, EntryRecord } from '../ca/model.js';
 import { agentSpiffeId } from '../ca/reserved-ids.js';
 import type { AgentName } from '../identity/agent-name.js';
 import type { TrustDomain } from '../identity/trust-domain.js';
@@ -58,3 +58,23 @@ export const agentSchema = {
     svidExpiresAt: { type: ['string', 'null'] },
   },
 } as const;
+
+/** A root or intermediate as GET /v1/authorities shows it (the CLI and tests read it through this type). */
+export interface AuthorityView {
+  readonly id: string;
+  readonly kind: AuthorityKind;
+  readonly state: AuthorityState;
+  /** The root new intermediates chain to, or the intermediate that signs SVIDs. */
+  readonly signing: boolean;
+  readonly inBundle: boolean;
+  readonly parent: string | null;
+  readonly subject: string;
+  readonly notBefore: string;
+  readonly notAfter: string;
+  readonly createdAt: string;
+  readonly activatedAt: string | null;
+  readonly retiredAt: string | null;
+  readonly keyHeld: boolean;
+  /** Unexpired, unrevoked SVIDs that chain to it. */
+  readonly liveSvids: number;
+}

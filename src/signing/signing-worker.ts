@@ -40,8 +40,7 @@ function run(job: WorkerJob): WorkerResponse {
       serial: Buffer.from(job.facts.serial),
       ipAddresses: job.facts.ipAddresses.map((ip) => Buffer.from(ip)),
     };
-    const tbs = issuer.encoder.tbs(facts);
-    return { id: job.id, signed: issuer.encoder.certificate(tbs, issuer.signer.signSync(tbs)) };
+    return { id: job.id, signed: issuer.encoder.signSync(facts, issuer.signer) };
   } catch (err) {
     return { id: job.id, failure: failure(err) };
   }

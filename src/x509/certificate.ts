@@ -45,12 +45,6 @@ export async function signCertificate(t: CertificateTemplate, signer: Signer): P
   return assemble(tbs, signer, await signer.sign(toDer(tbs)));
 }
 
-/** The same, signing synchronously: for a signing worker, which is itself off the main thread. */
-export function signCertificateSync(t: CertificateTemplate, signer: Signer & { signSync(data: Buffer): Buffer }): Buffer {
-  const tbs = tbsCertificate(t, signer);
-  return assemble(tbs, signer, signer.signSync(toDer(tbs)));
-}
-
 function assemble(tbs: Asn1, signer: Signer, signature: Buffer): Buffer {
   return toDer(seq([tbs, algorithmIdentifier(signer.algorithm), bitString(signature)]));
 }

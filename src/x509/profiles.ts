@@ -3,7 +3,7 @@
  * decided facts to templates; nothing here decides identity, lifetime or
  * policy (that is the CA's job) and nothing here signs.
  */
-import { parseDer, type Asn1 } from './asn1.js';
+import type { Asn1 } from './asn1.js';
 import { distinguishedName, keyIdentifier, type CertificateTemplate } from './certificate.js';
 import {
   authorityKeyIdentifier, basicConstraints, extKeyUsage, keyUsage, KeyUsageBit, subjectAltName, subjectKeyIdentifier,
@@ -33,9 +33,10 @@ export interface SvidFacts {
 export const LEAF_SUBJECT = distinguishedName([[OID.organization, 'meshca']]);
 
 /**
- * The leaf's extensions, in order. Those that depend only on the issuer and
- * the key's family are functions of those alone, so that svid-encoder.ts can
- * encode them once per issuer.
+ * An X509-SVID leaf's extensions, in order: exactly one URI SAN (the SPIFFE
+ * ID), cA=false, usable for both TLS sides, never for signing certificates or
+ * CRLs. Those that depend only on the issuer and the key's family are
+ * functions of those alone, so that svid-encoder.ts encodes them once per issuer.
  */
 export const svidExtensions = {
   basicConstraints: () => basicConstraints(false),
@@ -47,31 +48,6 @@ export const svidExtensions = {
   subjectAltName: (f: Pick<SvidFacts, 'spiffeId' | 'dnsNames' | 'ipAddresses'>) =>
     subjectAltName({ uris: [f.spiffeId], dnsNames: f.dnsNames, ipAddresses: f.ipAddresses }, false),
 } as const;
-
-/**
- * An X509-SVID leaf: exactly one URI SAN (the SPIFFE ID), cA=false, usable for
- * both TLS sides, never for signing certificates or CRLs.
- */
-export function svidTemplate(f: SvidFacts): CertificateTemplate {
-  const spki = parseDer(f.spkiDer);
-  const x = svidExtensions;
-  return {
-    serial: f.serial,
-    issuerName: f.issuer.subjectName,
-    subjectName: LEAF_SUBJECT,
-    notBefore: f.notBefore,
-    notAfter: f.notAfter,
-    spki,
-    extensions: [
-      x.basicConstraints(),
-      x.keyUsage(f.keyKind.family),
-      x.extKeyUsage(),
-      x.subjectKeyIdentifier(spki),
-      x.authorityKeyIdentifier(f.issuer),
-      x.subjectAltName(f),
-    ],
-  };
-}
 
 export interface CaFacts {
   readonly serial: Buffer;

@@ -4,13 +4,14 @@
  * most extensions) is encoded once per issuer, and each leaf encodes only its
  * serial, validity, key identifier and names, spliced in as DER. Encoding a
  * whole template with node-forge cost about twice the ECDSA signature itself.
- * The result is byte for byte what signCertificate(svidTemplate(...)) makes;
- * a test holds the two equal.
+ * A test holds the result byte for byte equal to node-forge encoding the
+ * whole certificate from the same profile.
  */
 import { derElement, explicit, Identifier, parseDer, seq, smallInt, time, toDer, unsignedInt } from './asn1.js';
 import type { PublicKeyKind } from './keys.js';
 import { LEAF_SUBJECT, svidExtensions, type IssuerRef, type SvidFacts } from './profiles.js';
 import { algorithmIdentifier, type SignatureAlgorithm } from './signature-algorithms.js';
+import type { Signer } from './signer.js';
 
 export type LeafFacts = Omit<SvidFacts, 'issuer'>;
 
@@ -51,6 +52,18 @@ export class SvidEncoder {
       f.spkiDer,
       derElement(Identifier.CONTEXT_3, [extensions]),
     ]);
+  }
+
+  /** Encodes and signs with the issuer's signer (the algorithm given at construction). */
+  async sign(f: LeafFacts, signer: Signer): Promise<Buffer> {
+    const tbs = this.tbs(f);
+    return this.certificate(tbs, await signer.sign(tbs));
+  }
+
+  /** The same, signing synchronously: for a signing worker, which is itself off the main thread. */
+  signSync(f: LeafFacts, signer: Signer & { signSync(data: Buffer): Buffer }): Buffer {
+    const tbs = this.tbs(f);
+    return this.certificate(tbs, signer.signSync(tbs));
   }
 
   /** The certificate's DER from its TBSCertificate and the signature over it. */

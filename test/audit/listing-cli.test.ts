@@ -44,7 +44,8 @@ describe('meshca cert list and identity list against a running server', () => {
     try {
       db.pragma('busy_timeout = 5000');
       const issuerId = db.prepare<[], { id: string }>("SELECT id FROM authorities WHERE kind = 'intermediate' AND state = 'active'").get()!.id;
-      seedCertificates(db, 1200, { now: Math.floor(Date.now() / 1000), issuerId });
+      // Issued (and expired) hours ago: no record expires while the tests compare two reads taken moments apart.
+      seedCertificates(db, 1200, { now: Math.floor(Date.now() / 1000) - 3 * 3600, issuerId });
     } finally {
       db.close();
     }

@@ -6,10 +6,8 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { signCertificate } from '../../src/x509/certificate.js';
 import { generateKeyPair } from '../../src/x509/keys.js';
 import { certificatesToPem } from '../../src/x509/pem.js';
-import { svidTemplate } from '../../src/x509/profiles.js';
 import { cryptoRandom, randomSerial } from '../../src/x509/serial.js';
 import { attestAgent, callCa, newKeyAndCsr, type Credential } from '../support/callers.js';
 import { readCrl, verifyCrl } from '../support/crl-inspect.js';
@@ -18,6 +16,7 @@ import { auditEvents, authorityCertDer, clockNearNow, startLifecycleCa, type Lif
 import { verify } from '../support/openssl-pki.js';
 import { agentWithWorkload as withWorkload, crlDer, crlPem, minted, revoke, revokedInStore, serialOf } from '../support/revocations.js';
 import { mintSvid } from '../support/svids.js';
+import { signSvid } from '../support/sign-svid.js';
 
 const WEB = 'spiffe://example.org/ns/prod/sa/web';
 const DB = 'spiffe://example.org/ns/prod/sa/db';
@@ -199,8 +198,8 @@ describe('POST /v1/authorities/:id/taint', () => {
     // Whoever holds the compromised key signs a new SVID with a serial no CRL lists.
     const now = clock.nowSeconds();
     const leafKeys = await generateKeyPair('ec-p256');
-    const forged = await signCertificate(
-      svidTemplate({
+    const forged = await signSvid(
+      {
         serial: randomSerial(cryptoRandom),
         spiffeId: WEB,
         dnsNames: [],
@@ -210,7 +209,7 @@ describe('POST /v1/authorities/:id/taint', () => {
         notBefore: now - 30,
         notAfter: now + 3600,
         issuer: { subjectName: tainted.facts.subjectName, keyId: tainted.facts.keyId },
-      }),
+      },
       tainted.signer!,
     );
     const root = ca.manager.current().signingRoot()!.record;

@@ -17,6 +17,7 @@ import { auditEvents, clockNearNow, issuerOf, startLifecycleCa, type LifecycleCa
 import { selfSigned, signedCa, verify } from '../support/openssl-pki.js';
 import { mintSvid, type Credential } from '../support/svids.js';
 import { tempDir } from '../support/temp-dir.js';
+import type { AuthorityView } from '../../src/server/json-views.js';
 
 /** Lifecycle events name the CA process that made the change: here, the test's own. */
 const THIS_REPLICA = `${hostname()}/${process.pid}`;
@@ -28,16 +29,6 @@ const WEB = 'spiffe://example.org/ns/prod/sa/web';
 interface BundleDoc {
   keys: Array<{ x5c: string[]; use: string }>;
   spiffe_sequence: number;
-}
-
-interface AuthorityJson {
-  id: string;
-  kind: string;
-  state: string;
-  signing: boolean;
-  inBundle: boolean;
-  parent: string | null;
-  liveSvids: number;
 }
 
 async function bundle(ca: LifecycleCa): Promise<{ roots: Buffer[]; sequence: number }> {
@@ -52,7 +43,7 @@ async function post(ca: LifecycleCa, path: string, body?: object): Promise<{ sta
 
 /** id → [state, signing, inBundle, liveSvids] from GET /v1/authorities. */
 async function listing(ca: LifecycleCa): Promise<Record<string, [string, boolean, boolean, number]>> {
-  const res = (await ca.localApp.inject({ method: 'GET', url: '/v1/authorities' })).json<{ authorities: AuthorityJson[] }>();
+  const res = (await ca.localApp.inject({ method: 'GET', url: '/v1/authorities' })).json<{ authorities: AuthorityView[] }>();
   return Object.fromEntries(res.authorities.map((a) => [a.id, [a.state, a.signing, a.inBundle, a.liveSvids]]));
 }
 

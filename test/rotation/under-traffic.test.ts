@@ -14,6 +14,7 @@ import { svidCheck } from '../support/conformance.js';
 import { runAgent, startPair, type Publication, type RunningAgent, type TrafficPair } from '../support/mesh.js';
 import { isRunning, startServer, type ServerProcess } from '../support/server-process.js';
 import { tempDir } from '../support/temp-dir.js';
+import type { AuthorityView } from '../../src/server/json-views.js';
 
 const PAIRS = 10;
 const LIFETIMES = [
@@ -38,14 +39,6 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
   }
 }
 
-interface AuthorityJson {
-  id: string;
-  kind: string;
-  state: string;
-  parent: string | null;
-  activatedAt: string | null;
-}
-
 describe('rotation under traffic', () => {
   let ca: ServerProcess | undefined;
   const agents: RunningAgent[] = [];
@@ -62,7 +55,7 @@ describe('rotation under traffic', () => {
     ca = await startServer(['--data-dir', dataDir, ...LIFETIMES]);
     const port = ca.address.split(':')[1]!;
     const admin = new AdminClient(dataDir);
-    const authorities = async () => (await admin.call<{ authorities: AuthorityJson[] }>('GET', '/v1/authorities')).authorities;
+    const authorities = async () => (await admin.call<{ authorities: AuthorityView[] }>('GET', '/v1/authorities')).authorities;
     const trustPem = (await admin.raw('GET', '/v1/bundle.pem')).body;
     const [oldRootId] = (await authorities()).filter((a) => a.kind === 'root').map((a) => a.id);
 
@@ -108,7 +101,7 @@ describe('rotation under traffic', () => {
     expect(decodeCertificates((await admin.raw('GET', '/v1/bundle.pem')).body)).toHaveLength(1);
 
     // 4. A scheduled intermediate rotation under the new root.
-    const underNewRoot = (list: AuthorityJson[]) => list.filter((a) => a.kind === 'intermediate' && a.parent === newRootId);
+    const underNewRoot = (list: AuthorityView[]) => list.filter((a) => a.kind === 'intermediate' && a.parent === newRootId);
     await until('a scheduled rotation under the new root', async () => {
       const list = underNewRoot(await authorities());
       return list.some((a) => a.state === 'retired') && list.some((a) => a.state === 'active') ? true : undefined;

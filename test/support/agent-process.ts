@@ -9,6 +9,7 @@ import { readlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { cleanupLater } from './cleanup.js';
 import type { CliResult } from './cli.js';
+import { parseLogLines } from './log-lines.js';
 
 /** The built agent; MESHCA_TEST_AGENT_BIN runs the tests against another build of it. */
 export const AGENT_BIN = process.env.MESHCA_TEST_AGENT_BIN ?? resolve(import.meta.dirname, '../../dist/src/cli/meshca-agent.js');
@@ -37,18 +38,6 @@ export interface AgentProcess {
   waitForLog(test: (line: Record<string, unknown>) => boolean, timeoutMs: number): Promise<Record<string, unknown>>;
 }
 
-function parseLogLines(output: string): Array<Record<string, unknown>> {
-  return output
-    .split('\n')
-    .filter((line) => line.startsWith('{'))
-    .flatMap((line) => {
-      try {
-        return [JSON.parse(line) as Record<string, unknown>];
-      } catch {
-        return [];
-      }
-    });
-}
 
 /** Runs `meshca-agent ARGS` to completion (use with --once, or for configuration errors). */
 export function runAgent(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 30_000): Promise<CliResult> {

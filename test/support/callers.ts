@@ -5,11 +5,12 @@ import { signCertificate } from '../../src/x509/certificate.js';
 import { createCsr } from '../../src/x509/csr-builder.js';
 import { generateKeyPair } from '../../src/x509/keys.js';
 import { certificatesToPem } from '../../src/x509/pem.js';
-import { caTemplate, svidTemplate } from '../../src/x509/profiles.js';
+import { caTemplate } from '../../src/x509/profiles.js';
 import { readCertificate } from '../../src/x509/certificate-reader.js';
 import { cryptoRandom, randomSerial } from '../../src/x509/serial.js';
 import { KeyObjectSigner } from '../../src/x509/signer.js';
 import type { TestCa } from './test-ca.js';
+import { signSvid } from './sign-svid.js';
 
 export interface Credential {
   readonly keyPem: string;
@@ -106,8 +107,8 @@ export async function foreignCredential(spiffeId = 'spiffe://example.org/meshca/
   );
   const rootFacts = readCertificate(rootDer);
   const leaf = await generateKeyPair('ec-p256');
-  const leafDer = await signCertificate(
-    svidTemplate({
+  const leafDer = await signSvid(
+    {
       serial: randomSerial(cryptoRandom),
       spiffeId,
       dnsNames: [],
@@ -117,7 +118,7 @@ export async function foreignCredential(spiffeId = 'spiffe://example.org/meshca/
       notBefore: now - 60,
       notAfter: now + 3600,
       issuer: { subjectName: rootFacts.subjectName, keyId: rootFacts.keyId },
-    }),
+    },
     rootSigner,
   );
   return { keyPem: leaf.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, chainPem: certificatesToPem([leafDer]) };
@@ -128,8 +129,8 @@ export async function expiredCredential(ca: TestCa, spiffeId: string): Promise<C
   const issuer = ca.manager.current().activeIntermediate()!;
   const now = Math.floor(Date.now() / 1000);
   const leaf = await generateKeyPair('ec-p256');
-  const leafDer = await signCertificate(
-    svidTemplate({
+  const leafDer = await signSvid(
+    {
       serial: randomSerial(cryptoRandom),
       spiffeId,
       dnsNames: [],
@@ -139,7 +140,7 @@ export async function expiredCredential(ca: TestCa, spiffeId: string): Promise<C
       notBefore: now - 7200,
       notAfter: now - 3600,
       issuer: { subjectName: issuer.facts.subjectName, keyId: issuer.facts.keyId },
-    }),
+    },
     issuer.signer!,
   );
   return {

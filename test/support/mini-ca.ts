@@ -8,10 +8,11 @@ import { signCertificate } from '../../src/x509/certificate.js';
 import { VerifiedCsr } from '../../src/x509/csr.js';
 import { generateKeyPair } from '../../src/x509/keys.js';
 import { certificatesToPem } from '../../src/x509/pem.js';
-import { caTemplate, svidTemplate } from '../../src/x509/profiles.js';
+import { caTemplate } from '../../src/x509/profiles.js';
 import { cryptoRandom, randomSerial } from '../../src/x509/serial.js';
 import { KeyObjectSigner } from '../../src/x509/signer.js';
 import type { Clock } from '../../src/time/clock.js';
+import { signSvid } from './sign-svid.js';
 
 export interface MiniSvid {
   readonly chainPem: string;
@@ -54,8 +55,8 @@ export class MiniCa {
     const csr = await VerifiedCsr.parse(csrPem);
     const now = Math.floor(this.clock.nowMs() / 1000);
     const serial = randomSerial(cryptoRandom);
-    const der = await signCertificate(
-      svidTemplate({
+    const der = await signSvid(
+      {
         serial,
         spiffeId,
         dnsNames: [],
@@ -65,7 +66,7 @@ export class MiniCa {
         notBefore: now - 30,
         notAfter: now + ttlSeconds,
         issuer: { subjectName: this.root.subjectName, keyId: this.root.keyId },
-      }),
+      },
       this.signer,
     );
     return { chainPem: certificatesToPem([der]), serial: serial.toString('hex'), notBefore: now - 30, notAfter: now + ttlSeconds };

@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { MESHCA_BIN } from './cli.js';
+import { parseLogLines } from './log-lines.js';
 
 export interface ServerProcess {
   readonly pid: number;
@@ -45,17 +46,7 @@ export function startServer(args: string[], env: NodeJS.ProcessEnv = {}, timeout
   let hasExited = false;
   void exited.then(() => (hasExited = true));
 
-  const logLines = (): Array<Record<string, unknown>> =>
-    output
-      .split('\n')
-      .filter((line) => line.startsWith('{'))
-      .flatMap((line) => {
-        try {
-          return [JSON.parse(line) as Record<string, unknown>];
-        } catch {
-          return [];
-        }
-      });
+  const logLines = () => parseLogLines(output);
 
   const stop = async (stopTimeoutMs = 10_000): Promise<number | null> => {
     if (!hasExited) {

@@ -18,7 +18,7 @@ import { KeyUsageBit } from '../../src/x509/extensions.js';
 import { generateKeyPair, KEY_TYPES, type KeyPair, type KeyType } from '../../src/x509/keys.js';
 import { OID } from '../../src/x509/oids.js';
 import { certificatesToPem } from '../../src/x509/pem.js';
-import { caTemplate, svidTemplate } from '../../src/x509/profiles.js';
+import { caTemplate } from '../../src/x509/profiles.js';
 import { cryptoRandom, randomSerial, type RandomSource } from '../../src/x509/serial.js';
 import { KeyObjectSigner } from '../../src/x509/signer.js';
 import { svidCheck } from '../support/conformance.js';
@@ -27,6 +27,7 @@ import {
   authorityKeyId, basicConstraintsOf, extensionOf, extensionsOf, generalNames, namedBitsSet, serialOctets, subjectKeyId,
   subjectPublicKeyBits, versionOf,
 } from '../support/x509-inspect.js';
+import { signSvid } from '../support/sign-svid.js';
 
 const TRUST_DOMAIN_ID = 'spiffe://example.org';
 const SPIFFE_ID = 'spiffe://example.org/ns/prod/sa/web';
@@ -67,8 +68,8 @@ const svids = {} as Record<KeyType, Buffer>;
 
 async function issueSvid(subjectKey: KeyPair, extra: { dnsNames?: string[]; ipAddresses?: Buffer[] } = {}): Promise<Buffer> {
   const csr = await VerifiedCsr.parse(await createCsr(subjectKey.privateKey, subjectKey.publicKey));
-  return signCertificate(
-    svidTemplate({
+  return signSvid(
+    {
       serial: randomSerial(cryptoRandom),
       spiffeId: SPIFFE_ID,
       dnsNames: extra.dnsNames ?? [],
@@ -78,7 +79,7 @@ async function issueSvid(subjectKey: KeyPair, extra: { dnsNames?: string[]; ipAd
       notBefore: now - BACKDATE,
       notAfter: now + SVID_TTL,
       issuer: { subjectName: intermediate.facts.subjectName, keyId: intermediate.facts.keyId },
-    }),
+    },
     intermediate.signer,
   );
 }
@@ -96,7 +97,7 @@ const expectedKeyId = (der: Buffer): Buffer => createHash('sha256').update(subje
 
 const spkiDer = (key: KeyObject): Buffer => key.export({ type: 'spki', format: 'der' });
 
-describe('svidTemplate: the X509-SVID leaf profile', () => {
+describe('SVIDs as the CA encodes them: the X509-SVID leaf profile', () => {
   it.each(KEY_TYPES)('%s: a v3 certificate carrying the CSR key, issued by the intermediate', (type) => {
     const leaf = new X509Certificate(svids[type]);
     expect(versionOf(svids[type])).toBe(2);

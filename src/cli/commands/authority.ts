@@ -1,21 +1,10 @@
 /** `meshca authority list | root prepare|activate|retire | intermediate taint`: the CA key lifecycle. */
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import type { AuthorityView } from '../../server/json-views.js';
 import { AdminClient } from '../admin-client.js';
 import { dataDirOption, type CommonOptions } from '../common-options.js';
 import { formatTable } from '../table.js';
-
-interface AuthorityJson {
-  id: string;
-  kind: string;
-  state: string;
-  signing: boolean;
-  inBundle: boolean;
-  notBefore: string;
-  notAfter: string;
-  liveSvids: number;
-  keyHeld: boolean;
-}
 
 export function registerAuthority(program: Command): void {
   const authority = program.command('authority').description('roots and intermediates: list them, rotate the root, taint an intermediate');
@@ -26,7 +15,7 @@ export function registerAuthority(program: Command): void {
     .option('--json', 'print JSON')
     .addOption(dataDirOption())
     .action(async (o: CommonOptions & { json?: boolean }) => {
-      const res = await new AdminClient(o.dataDir).call<{ authorities: AuthorityJson[]; bundleSequence: number }>('GET', '/v1/authorities');
+      const res = await new AdminClient(o.dataDir).call<{ authorities: AuthorityView[]; bundleSequence: number }>('GET', '/v1/authorities');
       if (o.json) return void console.log(JSON.stringify(res));
       console.log(
         formatTable(

@@ -7,6 +7,7 @@ import { InvalidInputError } from '../../errors.js';
 import { nowSeconds } from '../../time/clock.js';
 import { decodePemBlocks } from '../../x509/pem.js';
 import { isoTime, ttlField } from '../edge.js';
+import type { AuthorityView } from '../json-views.js';
 import type { ServerServices } from '../services.js';
 
 const forceBody = {
@@ -34,7 +35,7 @@ export function authorityRoutes(app: FastifyInstance, s: ServerServices): void {
     const now = nowSeconds(s.clock);
     const signingRoot = set.signingRoot();
     const authorities = await Promise.all(
-      set.authorities.map(async (a) => {
+      set.authorities.map(async (a): Promise<AuthorityView> => {
         const under = set.authorities.filter((b) => b === a || (a.record.kind === 'root' && set.rootOf(b) === a)).map((b) => b.record.id);
         return {
           id: a.record.id,
