@@ -46,7 +46,7 @@ export class VerifiedCsr implements VerifiedCsrData {
     } catch {
       valid = false;
     }
-    return finish(checked, valid);
+    return VerifiedCsr.accepted(finish(checked, valid));
   }
 
   /** The same checks with a synchronous signature check, for a signing worker that is itself off the main thread. */
@@ -58,7 +58,7 @@ export class VerifiedCsr implements VerifiedCsrData {
     } catch {
       valid = false;
     }
-    return finish(checked, valid);
+    return VerifiedCsr.accepted(finish(checked, valid));
   }
 
   /**
@@ -69,14 +69,14 @@ export class VerifiedCsr implements VerifiedCsrData {
     return new VerifiedCsr(Buffer.from(data.spkiDer), data.keyKind, data.publicKeySha256);
   }
 
-  static create(parts: CsrParts, keyKind: PublicKeyKind): VerifiedCsr {
-    const spkiDer = toDer(parts.spki);
-    return new VerifiedCsr(spkiDer, keyKind, createHash('sha256').update(spkiDer).digest('hex'));
+  private static accepted(data: VerifiedCsrData): VerifiedCsr {
+    return new VerifiedCsr(data.spkiDer, data.keyKind, data.publicKeySha256);
   }
 }
 
 interface Examined {
   readonly parts: CsrParts;
+  readonly spkiDer: Buffer;
   readonly algorithm: SignatureAlgorithm;
   readonly publicKey: KeyObject;
   /** node:crypto verifies with whatever the key is; a label that names another algorithm family must not pass. */
@@ -95,17 +95,18 @@ function examine(pem: string): Examined {
   const parts = structure(der);
   const algorithm = signatureAlgorithmByOid(parts.signatureOid);
   if (!algorithm) return invalid('invalid_csr', `CSR signature algorithm ${parts.signatureOid} is not supported`);
+  const spkiDer = toDer(parts.spki);
   let publicKey: KeyObject;
   try {
-    publicKey = loadPublicKey(parts.spki, toDer(parts.spki));
+    publicKey = loadPublicKey(parts.spki, spkiDer);
   } catch (err) {
     return invalid('unsupported_key', (err as Error).message, err);
   }
-  return { parts, algorithm, publicKey, familyMatches: familyOf(publicKey) === algorithm.keyFamily };
+  return { parts, spkiDer, algorithm, publicKey, familyMatches: familyOf(publicKey) === algorithm.keyFamily };
 }
 
 /** Key policy and the CA request, after the signature: proof of possession comes first. */
-function finish(checked: Examined, signatureValid: boolean): VerifiedCsr {
+function finish(checked: Examined, signatureValid: boolean): VerifiedCsrData {
   if (!signatureValid) invalid('csr_signature_invalid', 'CSR signature does not verify with its public key (no proof of possession)');
   let keyKind: PublicKeyKind;
   try {
@@ -115,7 +116,7 @@ function finish(checked: Examined, signatureValid: boolean): VerifiedCsr {
     throw err;
   }
   if (checked.parts.asksToBeCa) invalid('csr_requests_ca', 'CSR asks for a CA certificate (basicConstraints cA or keyCertSign); SVIDs are leaves');
-  return VerifiedCsr.create(checked.parts, keyKind);
+  return { spkiDer: checked.spkiDer, keyKind, publicKeySha256: createHash('sha256').update(checked.spkiDer).digest('hex') };
 }
 
 function familyOf(key: KeyObject): KeyFamily | undefined {
