@@ -7,7 +7,8 @@ export interface SvidWire {
   readonly svid: string;
   readonly notBefore: string;
   readonly notAfter: string;
-  readonly renewAfter: string;
+  /** The CA's suggested renewal time; meshca always sends one, the agent copes without. */
+  readonly renewAfter?: string;
 }
 
 export interface WorkloadSvidWire extends SvidWire {

@@ -13,7 +13,7 @@ import { crlSerials } from '../x509/crl.js';
 import { decodePemBlocks } from '../x509/pem.js';
 import type { KeyType } from '../x509/keys.js';
 import type { RandomSource } from '../x509/serial.js';
-import { CaRequestError, type CaApi, type EntryWire } from './ca-api.js';
+import { CaRequestError, type CaApi, type EntryWire, type SvidWire } from './ca-api.js';
 import { holdCertificate, newKeyWithCsr, type HeldCertificate } from './credentials.js';
 import type { PublishedFile } from './installer.js';
 import type { StateStore } from './state-store.js';
@@ -130,12 +130,15 @@ export class Sidecar {
   }
 
   /**
-   * Half-life with jitter, counted from when the certificate was received if
-   * that is later than its notBefore (which the CA sets back for clock skew),
-   * so a short-lived SVID is never due the moment it arrives.
+   * The CA's suggested time, or half-life with jitter, counted from when the
+   * certificate was received if that is later than its notBefore (which the
+   * CA sets back for clock skew), so a short-lived SVID is never due the
+   * moment it arrives.
    */
-  private renewAt(held: HeldCertificate): number {
-    return renewalTime(Math.max(held.notBeforeMs, Math.min(this.deps.clock.nowMs(), held.notAfterMs)), held.notAfterMs, this.deps.random);
+  private renewAt(held: HeldCertificate, suggested?: string): number {
+    const start = Math.max(held.notBeforeMs, Math.min(this.deps.clock.nowMs(), held.notAfterMs));
+    const suggestedMs = suggested === undefined ? undefined : Date.parse(suggested);
+    return renewalTime(start, held.notAfterMs, this.deps.random, Number.isNaN(suggestedMs) ? undefined : suggestedMs);
   }
 
   /** See timing.ts retryDelay: jittered backoff bounded by the installed SVID's remaining life. */
@@ -157,7 +160,7 @@ export class Sidecar {
         const { keyPem, csr } = await newKeyWithCsr('ec-p256');
         this.configureClient();
         const res = await this.deps.client.renew(csr);
-        await this.adoptAgentSvid(keyPem, res.svid.svid, res.bundle);
+        await this.adoptAgentSvid(keyPem, res.svid, res.bundle);
         this.deps.log.info({ notAfter: res.svid.notAfter }, 'renewed the agent SVID');
       }
       return;
@@ -171,7 +174,7 @@ export class Sidecar {
     this.deps.client.configure(this.trustPem, undefined);
     try {
       const res = await this.deps.client.attest(this.settings.joinToken, csr);
-      await this.adoptAgentSvid(keyPem, res.svid.svid, res.bundle);
+      await this.adoptAgentSvid(keyPem, res.svid, res.bundle);
       this.deps.log.info({ spiffeId: res.svid.spiffeId }, 'attested with the join token');
     } catch (err) {
       // A refused token will not become valid by retrying.
@@ -181,11 +184,11 @@ export class Sidecar {
     this.tokenSpent = true;
   }
 
-  private async adoptAgentSvid(keyPem: string, chainPem: string, bundlePem: string): Promise<void> {
-    const held = holdCertificate(keyPem, chainPem);
+  private async adoptAgentSvid(keyPem: string, svid: SvidWire, bundlePem: string): Promise<void> {
+    const held = holdCertificate(keyPem, svid.svid);
     if (!held) throw new Error('the CA answered with a certificate that does not match the key sent');
-    await this.deps.state?.saveCredential({ keyPem, chainPem });
-    this.agentSvid = { ...held, renewAtMs: this.renewAt(held) };
+    await this.deps.state?.saveCredential({ keyPem, chainPem: svid.svid });
+    this.agentSvid = { ...held, renewAtMs: this.renewAt(held, svid.renewAfter) };
     await this.adoptBundle(bundlePem);
     this.configureClient();
   }
@@ -265,7 +268,8 @@ export class Sidecar {
       if (err instanceof CaRequestError && err.code === 'entry_not_granted') this.entry = undefined;
       throw err;
     }
-    const held = holdCertificate(keyPem, res.svids[0]!.svid);
+    const svid = res.svids[0]!;
+    const held = holdCertificate(keyPem, svid.svid);
     if (!held) throw new Error('the CA answered with a certificate that does not match the key sent');
     await this.adoptBundle(res.bundle);
     await this.install({
@@ -274,7 +278,7 @@ export class Sidecar {
       entryRevision: entry.revision,
       bundlePem: this.trustPem,
       crlPem: this.crlPem,
-      renewAtMs: this.renewAt(held),
+      renewAtMs: this.renewAt(held, svid.renewAfter),
     });
     this.counters.renewals++;
     this.deps.log.info({ spiffeId: held.spiffeId, serial: held.serial, notAfter: new Date(held.notAfterMs).toISOString() }, 'installed a new SVID');

@@ -1,24 +1,27 @@
 /**
- * When the agent acts: renewal at half of a certificate's life with ±10 %
- * jitter (so a fleet started together does not renew together), and capped
- * exponential backoff with full jitter after failures.
+ * When the agent acts: renewal around half of a certificate's life, when the
+ * CA suggests or with ±10 % jitter (so a fleet started together does not
+ * renew together), and capped exponential backoff with jitter after failures.
  */
-import type { RandomSource } from '../x509/serial.js';
-
-/** A uniformly random number in [0, 1). */
-export function unitRandom(random: RandomSource): number {
-  return random.bytes(4).readUInt32BE(0) / 0x1_0000_0000;
-}
+import { unitRandom, type RandomSource } from '../x509/serial.js';
 
 /**
- * The moment to renew a certificate valid from notBefore to notAfter (ms):
- * the half-life point moved by up to ±10 % of the half-life, i.e. between 45 %
- * and 55 % of the lifetime.
+ * The moment to renew a certificate valid from notBefore to notAfter (ms).
+ *
+ * The CA suggests one (`renewAfter`), spread so that the fleet's renewals
+ * arrive evenly (ca/renewal-slots.ts); it is followed when it falls between
+ * 40 % and 60 % of the lifetime. Otherwise — no suggestion, a CA clock far
+ * from ours, a state directory from an earlier run — the agent draws its own:
+ * the half-life point moved by up to ±10 % of the half-life, i.e. between
+ * 45 % and 55 % of the lifetime.
  */
-export function renewalTime(notBeforeMs: number, notAfterMs: number, random: RandomSource): number {
-  const half = (notAfterMs - notBeforeMs) / 2;
-  const jitter = (unitRandom(random) * 2 - 1) * 0.1 * half;
-  return Math.round(notBeforeMs + half + jitter);
+export function renewalTime(notBeforeMs: number, notAfterMs: number, random: RandomSource, suggestedMs?: number): number {
+  const life = notAfterMs - notBeforeMs;
+  if (suggestedMs !== undefined && suggestedMs >= notBeforeMs + 0.4 * life && suggestedMs <= notBeforeMs + 0.6 * life) {
+    return suggestedMs;
+  }
+  const jitter = (unitRandom(random) * 2 - 1) * 0.1 * (life / 2);
+  return Math.round(notBeforeMs + life / 2 + jitter);
 }
 
 export interface BackoffPolicy {
@@ -27,12 +30,12 @@ export interface BackoffPolicy {
 }
 
 /**
- * Waits start at a second and grow to ten minutes: with SVIDs renewed at
+ * Waits start at a second and grow to twenty minutes: with SVIDs renewed at
  * half-life there is far more slack than that, and a long, fully jittered wait
  * is what spreads a fleet's retries out after a CA outage instead of landing
  * them all at once (see test/bench/renewal-storm.ts).
  */
-export const DEFAULT_BACKOFF: BackoffPolicy = { initialMs: 1000, maxMs: 600_000 };
+export const DEFAULT_BACKOFF: BackoffPolicy = { initialMs: 1000, maxMs: 1_200_000 };
 
 /** The ceiling for retry number `attempt` (1 for the first retry): min(max, initial·2^(attempt-1)). */
 export function backoffCeiling(attempt: number, policy: BackoffPolicy): number {
@@ -54,13 +57,16 @@ export const WITHOUT_SVID_MAX_RETRY_MS = 5000;
  *
  * Without a valid SVID the workload is down: exponential backoff with jitter
  * from one second, capped at a few seconds. With one, there is slack: the wait
- * is drawn uniformly below a quarter of the remaining life (capped at
+ * is drawn uniformly below half of the remaining life (capped at
  * policy.maxMs), so nobody's SVID expires waiting and a fleet whose renewals
- * failed together during an outage comes back spread over minutes rather than
- * all at once; as expiry nears, the window shrinks and attempts come faster.
+ * failed together during an outage comes back spread over a quarter of an hour
+ * rather than all at once; as expiry nears, the window halves with each
+ * attempt and attempts come faster. (A window of a quarter of the remaining
+ * life, capped at ten minutes, left a 2-minute outage's backlog dense enough
+ * to reach 1.4–1.54× the mean renewal rate in single seconds.)
  */
 export function retryDelay(attempt: number, remainingMs: number, policy: BackoffPolicy, random: RandomSource): number {
   if (remainingMs <= 0) return Math.min(backoffDelay(attempt, policy, random), WITHOUT_SVID_MAX_RETRY_MS);
-  const window = Math.min(policy.maxMs, remainingMs / 4);
+  const window = Math.min(policy.maxMs, remainingMs / 2);
   return Math.max(250, Math.round(unitRandom(random) * window));
 }

@@ -17,6 +17,7 @@ import type { AuthoritySet } from './authority-set.js';
 import type { AuditEvent, CertificateKind, IssuedCertificateRecord } from './model.js';
 import { inThreadLeafSigner } from './in-thread-signing.js';
 import type { IssuanceLedger, LeafSigner } from './ports.js';
+import { RenewalSlots } from './renewal-slots.js';
 import { decideValidity, type LifetimePolicy } from './validity.js';
 
 export interface SvidRequest {
@@ -40,6 +41,8 @@ export interface IssuedSvid {
   readonly chainDer: readonly Buffer[];
   readonly notBefore: number;
   readonly notAfter: number;
+  /** When the holder should renew: a second the CA booked so that renewals arrive evenly. */
+  readonly renewAfter: number;
   readonly issuerId: string;
 }
 
@@ -66,10 +69,14 @@ export interface SvidIssuerSettings {
 }
 
 export class SvidIssuer {
+  private readonly renewals: RenewalSlots;
+
   constructor(
     private readonly deps: SvidIssuerDeps,
     private readonly settings: SvidIssuerSettings,
-  ) {}
+  ) {
+    this.renewals = new RenewalSlots(deps.random);
+  }
 
   /** Signs and records; resolves only once the record is durable. */
   async issue(req: SvidRequest): Promise<IssuedSvid> {
@@ -172,6 +179,7 @@ export class SvidIssuer {
       chainDer: [leaf, ...authorities.chainFor(issuer)],
       notBefore: validity.notBefore,
       notAfter: validity.notAfter,
+      renewAfter: this.renewals.book(now, validity.notAfter),
       issuerId: issuer.record.id,
     };
     return { svid, record, event };

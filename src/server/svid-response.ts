@@ -9,7 +9,7 @@ export interface SvidJson {
   readonly svid: string;
   readonly notBefore: string;
   readonly notAfter: string;
-  /** Half of the lifetime: when a client should renew (agents add their own jitter). */
+  /** When the client should renew: around half-life, at a second the CA chose to spread renewals evenly. */
   readonly renewAfter: string;
 }
 
@@ -20,6 +20,6 @@ export function svidJson(svid: IssuedSvid): SvidJson {
     svid: certificatesToPem(svid.chainDer),
     notBefore: isoTime(svid.notBefore),
     notAfter: isoTime(svid.notAfter),
-    renewAfter: isoTime(svid.notBefore + Math.floor((svid.notAfter - svid.notBefore) / 2)),
+    renewAfter: isoTime(svid.renewAfter),
   };
 }

@@ -5,6 +5,11 @@ export interface RandomSource {
   bytes(n: number): Buffer;
 }
 
+/** A uniformly random number in [0, 1). */
+export function unitRandom(random: RandomSource): number {
+  return random.bytes(4).readUInt32BE(0) / 0x1_0000_0000;
+}
+
 const POOL_BYTES = 4096;
 let pool = Buffer.alloc(0);
 let taken = 0;

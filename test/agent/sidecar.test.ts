@@ -58,6 +58,16 @@ async function runFor(h: Harness, seconds: number): Promise<void> {
   }
 }
 
+/** The one installed SVID is kept two seconds before `renewAtMs` and replaced a second after it. */
+async function expectRenewedAt(h: Harness, renewAtMs: number): Promise<void> {
+  h.clock.set(renewAtMs - 2000);
+  await h.sidecar.step();
+  expect(h.published).toHaveLength(1);
+  h.clock.set(renewAtMs + 1000);
+  await h.sidecar.step();
+  expect(h.published).toHaveLength(2);
+}
+
 describe('first run', () => {
   it('attests, installs svid.pem, svid_key.pem (0600) and bundle.pem together, then reloads the proxy', async () => {
     const h = await harness();
@@ -127,15 +137,34 @@ describe('renewal', () => {
     // Counted from receipt: the CA sets notBefore back for clock skew.
     expect(installed.notBeforeMs).toBeLessThan(receivedAt);
     const life = installed.notAfterMs - receivedAt;
-    const renewAt = receivedAt + life * fraction;
-    h.clock.set(renewAt - 2000);
-    await h.sidecar.step();
-    expect(h.published).toHaveLength(1);
-    h.clock.set(renewAt + 1000);
-    await h.sidecar.step();
-    expect(h.published).toHaveLength(2);
+    await expectRenewedAt(h, receivedAt + life * fraction);
     expect(serialOf(h.published[1]!)).not.toBe(serialOf(h.published[0]!));
     expect(h.reloads.ok).toBe(2);
+  });
+
+  it.each([
+    ['inside its window: followed', 0.42, 0.42],
+    ['at 90 % of the life: ignored for its own jitter', 0.9, 0.5],
+    ['at 10 % of the life: ignored for its own jitter', 0.1, 0.5],
+  ])('takes the CA\'s suggested renewal time when it is %s', async (_name, suggested, fraction) => {
+    const h = await harness({}, fixedRandom(0.5));
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    h.ca.renewAfterFraction = suggested;
+    const receivedAt = h.clock.nowMs();
+    await h.sidecar.step();
+    await expectRenewedAt(h, receivedAt + (h.sidecar.status().installed!.notAfterMs - receivedAt) * fraction);
+  });
+
+  it('follows the CA\'s suggestion for its own agent SVID too', async () => {
+    const h = await harness({}, fixedRandom(0.5));
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    h.ca.renewAfterFraction = 0.41;
+    h.ca.agentTtl = 3600;
+    h.ca.workloadTtl = 24 * 3600;
+    await runFor(h, 0.41 * 3600 - 60);
+    expect(h.ca.count('renew')).toBe(0);
+    await runFor(h, 120);
+    expect(h.ca.count('renew')).toBe(1);
   });
 
   it('spreads renewal times across the window instead of repeating one', () => {
@@ -189,7 +218,8 @@ describe('when things fail', () => {
     expect(h.sidecar.ready()).toBe(true);
     const attemptsWhileDown = h.ca.calls.length;
     h.ca.failure = undefined;
-    await runFor(h, 5 * 60);
+    // The next attempt comes within half of the SVID's remaining life (20 minutes left).
+    await runFor(h, 10 * 60 + 1);
     expect(h.published).toHaveLength(2);
     expect(h.ca.count('attest')).toBe(1);
     // Backoff: far fewer attempts over 40 minutes than one per second.

@@ -1,19 +1,20 @@
 /**
  * `npm run simulate:storm`: 100,000 workloads with 1-hour SVIDs against the
- * CA's real lifecycle and validity logic (AuthorityManager rotating its
- * intermediate, decideValidity) and the agent's real renewal timing and
- * backoff, on a virtual clock — no sleeping, no signing (signatures do not
- * change when anything happens). The CA restarts (is down for two minutes)
- * and rotates its intermediate during the run. Prints renewals per second:
- * the peak against the mean, per second and over 10 and 60 seconds. Jitter
- * keeps the rate at or below 1.5 × the mean over 10-second windows; single
- * seconds cannot be that flat, because a hundred thousand independent agents
- * renew like a Poisson process (run with --outage=0 to see that floor).
+ * CA's real lifecycle, validity and renewal-booking logic (AuthorityManager
+ * rotating its intermediate, decideValidity, RenewalSlots) and the agent's
+ * real renewal timing and retry policy, on a virtual clock — no sleeping, no
+ * signing (signatures do not change when anything happens). The CA restarts
+ * (is down for two minutes, and forgets its bookings) and rotates its
+ * intermediate during the run. Prints renewals per second: the peak against
+ * the mean, per second and over 10 and 60 seconds. `--no-suggest` makes
+ * agents ignore the CA's renewAfter and use their own jitter alone;
+ * `--outage=0` leaves the CA up.
  */
 import type { KeyObject } from 'node:crypto';
 import { DEFAULT_BACKOFF, renewalTime, retryDelay } from '../../src/agent/timing.js';
 import { AuthorityManager } from '../../src/ca/authority-manager.js';
 import type { AuthorityChange, AuthorityJournal, KeyCustody, Logger } from '../../src/ca/ports.js';
+import { RenewalSlots } from '../../src/ca/renewal-slots.js';
 import { decideValidity } from '../../src/ca/validity.js';
 import { TrustDomain } from '../../src/identity/trust-domain.js';
 import { parseDuration } from '../../src/time/duration.js';
@@ -25,8 +26,9 @@ const HOUR = 3600;
 const DURATION = 7 * HOUR;
 /** Measured once the fleet has reached steady state (every workload has renewed at least once). */
 const MEASURE_FROM = 2 * HOUR;
-/** `--outage=0` shows the floor: independent agents' renewals per second are Poisson-like (peak ≈ 1.6× mean). */
 const OUTAGE = { from: 3 * HOUR, seconds: Number(process.argv.find((a) => a.startsWith('--outage='))?.split('=')[1] ?? 120) };
+/** `--no-suggest`: agents ignore the CA's renewAfter and use only their own jitter. */
+const suggest = !process.argv.includes('--no-suggest');
 const POLICY = { defaultTtl: parseDuration('1h'), maxTtl: parseDuration('1h') };
 
 class Clock {
@@ -124,6 +126,8 @@ async function main(): Promise<void> {
   let rotations = 0;
   let lastIntermediate = manager.current().activeIntermediate()!.record.id;
   let renewals = 0;
+  let slots = new RenewalSlots(cryptoRandom);
+  let restarted = false;
 
   while (events.size) {
     const [at, w] = events.pop();
@@ -142,19 +146,26 @@ async function main(): Promise<void> {
     const second = Math.floor((at - start) / 1000);
     const down = second >= OUTAGE.from && second < OUTAGE.from + OUTAGE.seconds;
     if (down) {
+      restarted = true;
       // The agent's own retry policy.
       failures[w]!++;
       events.push(at + retryDelay(failures[w]!, notAfter[w]! - at, DEFAULT_BACKOFF, cryptoRandom), w);
       continue;
     }
+    if (restarted) {
+      // The restarted CA remembers no bookings.
+      slots = new RenewalSlots(cryptoRandom);
+      restarted = false;
+    }
     const now = Math.floor(at / 1000);
     const issuer = manager.current().signingIntermediate(now);
     const validity = decideValidity(now, undefined, POLICY, issuer.record.notAfter);
+    const suggested = suggest ? slots.book(now, validity.notAfter) * 1000 : undefined;
     failures[w] = 0;
     notAfter[w] = validity.notAfter * 1000;
     perSecond[second]!++;
     renewals++;
-    events.push(renewalTime(Math.max(validity.notBefore * 1000, at), validity.notAfter * 1000, cryptoRandom), w);
+    events.push(renewalTime(Math.max(validity.notBefore * 1000, at), validity.notAfter * 1000, cryptoRandom, suggested), w);
   }
 
   const window = perSecond.subarray(MEASURE_FROM, DURATION);

@@ -10,6 +10,8 @@ export class FakeCaApi implements CaApi {
   /** When set, every call rejects with it (the CA is down or refuses). */
   failure: Error | undefined;
   workloadTtl = 3600;
+  /** When set, SVIDs carry a renewAfter this fraction of the way from issuance to notAfter; otherwise none, as from a CA that suggests nothing. */
+  renewAfterFraction: number | undefined;
   agentTtl = 3600;
   readonly calls: string[] = [];
   configured: { trustPem: string; credential: unknown } | undefined;
@@ -17,13 +19,14 @@ export class FakeCaApi implements CaApi {
 
   private constructor(
     private readonly ca: MiniCa,
+    private readonly clock: Clock,
     private readonly token: string,
   ) {
     this.bundlePem = ca.bundlePem;
   }
 
   static async create(clock: Clock, token = 'good-token'): Promise<FakeCaApi> {
-    return new FakeCaApi(await MiniCa.create(clock), token);
+    return new FakeCaApi(await MiniCa.create(clock), clock, token);
   }
 
   addEntry(spiffeId: string, id = `entry-${this.entries.length + 1}`): EntryWire {
@@ -74,8 +77,10 @@ export class FakeCaApi implements CaApi {
   }
 
   private async svid(csr: string, spiffeId: string, ttl: number): Promise<SvidWire> {
+    const issuedAt = Math.floor(this.clock.nowMs() / 1000);
     const s = await this.ca.issue(csr, spiffeId, ttl);
-    const renewAfter = s.notBefore + Math.floor((s.notAfter - s.notBefore) / 2);
-    return { spiffeId, serial: s.serial, svid: s.chainPem, notBefore: iso(s.notBefore), notAfter: iso(s.notAfter), renewAfter: iso(renewAfter) };
+    const svid: SvidWire = { spiffeId, serial: s.serial, svid: s.chainPem, notBefore: iso(s.notBefore), notAfter: iso(s.notAfter) };
+    if (this.renewAfterFraction === undefined) return svid;
+    return { ...svid, renewAfter: iso(issuedAt + Math.round((s.notAfter - issuedAt) * this.renewAfterFraction)) };
   }
 }
