@@ -13,7 +13,7 @@ import type { ServingCertificate } from '../server/serving-certificate.js';
 import { tlsAuthenticator } from '../server/tls-authenticator.js';
 import type { Datastore } from '../store/datastore.js';
 import type { Clock } from '../time/clock.js';
-import { certificatesToPem } from '../x509/pem.js';
+import { caCertificatesToPem } from '../x509/pem.js';
 import type { CaCore } from './ca-core.js';
 import { claimSocket, restrictSocket, socketPath } from './local-socket.js';
 
@@ -39,7 +39,7 @@ export async function startListeners(
   const tlsOptions = () => ({
     key: serving.credentials().keyPem,
     cert: serving.credentials().chainPem,
-    ca: certificatesToPem(bundleRootsDer(core.manager.current())),
+    ca: caCertificatesToPem(bundleRootsDer(core.manager.current())),
     requestCert: true,
     rejectUnauthorized: false,
     minVersion: 'TLSv1.2' as const,

@@ -1,6 +1,6 @@
 /** The JSON shape of an issued SVID in every response. */
 import type { IssuedSvid } from '../ca/svid-issuer.js';
-import { certificatesToPem } from '../x509/pem.js';
+import { caCertificatesToPem, encodePem } from '../x509/pem.js';
 import { isoTime } from './edge.js';
 
 export interface SvidJson {
@@ -17,7 +17,7 @@ export function svidJson(svid: IssuedSvid): SvidJson {
   return {
     spiffeId: svid.spiffeId.toString(),
     serial: svid.serial,
-    svid: certificatesToPem(svid.chainDer),
+    svid: encodePem('CERTIFICATE', svid.chainDer[0]!) + caCertificatesToPem(svid.chainDer.slice(1)),
     notBefore: isoTime(svid.notBefore),
     notAfter: isoTime(svid.notAfter),
     renewAfter: isoTime(svid.renewAfter),

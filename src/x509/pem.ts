@@ -10,7 +10,9 @@ const BLOCK = /-----BEGIN ([A-Z0-9 ]{1,64})-----\r?\n([A-Za-z0-9+/=\r\n\t ]*?)--
 export class PemError extends Error {}
 
 export function encodePem(label: string, der: Buffer): string {
-  const body = der.toString('base64').replace(/.{1,64}/g, '$&\n');
+  const base64 = der.toString('base64');
+  let body = '';
+  for (let at = 0; at < base64.length; at += 64) body += `${base64.slice(at, at + 64)}\n`;
   return `-----BEGIN ${label}-----\n${body}-----END ${label}-----\n`;
 }
 
@@ -39,6 +41,19 @@ export function decodeSinglePem(text: string, labels: readonly string[]): PemBlo
 
 export function certificatesToPem(ders: readonly Buffer[]): string {
   return ders.map((der) => encodePem('CERTIFICATE', der)).join('');
+}
+
+/** CA certificates go into every chain and bundle served: each is encoded once, while its DER buffer lives. */
+const caPem = new WeakMap<Buffer, string>();
+
+export function caCertificatesToPem(ders: readonly Buffer[]): string {
+  let pem = '';
+  for (const der of ders) {
+    let one = caPem.get(der);
+    if (one === undefined) caPem.set(der, (one = encodePem('CERTIFICATE', der)));
+    pem += one;
+  }
+  return pem;
 }
 
 /** All CERTIFICATE blocks in the text; other blocks are refused. */

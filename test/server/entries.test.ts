@@ -1,6 +1,7 @@
 /** Registration entries: what operators grant, and the workload SVIDs agents obtain through them. */
 import { X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { decodeSinglePem, encodePem } from '../../src/x509/pem.js';
 import { asOperator, attestAgent, callCa, newKeyAndCsr } from '../support/callers.js';
 import { startTestCa } from '../support/test-ca.js';
 
@@ -82,6 +83,22 @@ describe('workload SVIDs', () => {
     const res = await callCa(ca, agent, 'POST', '/v1/agent/svids', { requests });
     expect(res.status).toBe(200);
     expect(res.body.svids.map((s: { entryId: string }) => s.entryId)).toEqual(ids);
+  });
+
+  it('refuse a whole batch when one CSR fails its check, naming which, and record nothing', async () => {
+    const ca = await startTestCa();
+    const agent = await attestAgent(ca, 'node-1');
+    const entry = await asOperator(ca, 'POST', '/v1/entries', { agent: 'node-1', spiffeId: 'spiffe://example.org/ns/web' });
+    const csrs = await Promise.all([1, 2, 3].map(async () => (await newKeyAndCsr()).csr));
+    // The last byte of a P-256 CSR is the last byte of its signature: still DER, no longer a valid signature.
+    const der = Buffer.from(decodeSinglePem(csrs[1]!, ['CERTIFICATE REQUEST']).der);
+    der[der.length - 1]! ^= 0x01;
+    csrs[1] = encodePem('CERTIFICATE REQUEST', der);
+    const before = await ca.store.certificates.countLive(Math.floor(Date.now() / 1000));
+    const res = await callCa(ca, agent, 'POST', '/v1/agent/svids', { requests: csrs.map((csr) => ({ entryId: entry.id, csr })) });
+    expect({ status: res.status, code: res.body.error.code }).toEqual({ status: 400, code: 'csr_signature_invalid' });
+    expect(res.body.error.message).toMatch(/^requests\[1\]: /);
+    expect(await ca.store.certificates.countLive(Math.floor(Date.now() / 1000))).toBe(before);
   });
 
   it('refuse a batch above the limit', async () => {

@@ -4,7 +4,7 @@ import { callerLabel } from '../../ca/caller.js';
 import { adminSpiffeId } from '../../ca/reserved-ids.js';
 import { bundleRootsDer } from '../../ca/trust-bundle.js';
 import { parseAgentName } from '../../identity/agent-name.js';
-import { certificatesToPem } from '../../x509/pem.js';
+import { caCertificatesToPem } from '../../x509/pem.js';
 import { ttlField } from '../edge.js';
 import { csrSchema, issuedSvidSchema, nameSchema, ttlSchema } from '../schemas.js';
 import type { ServerServices } from '../services.js';
@@ -37,7 +37,7 @@ export function adminCredentialRoutes(app: FastifyInstance, s: ServerServices): 
         kind: 'admin',
         requestedBy: callerLabel(request.authentication.caller),
       });
-      return { svid: svidJson(svid), bundle: certificatesToPem(bundleRootsDer(s.authorities.current())) };
+      return { svid: svidJson(svid), bundle: caCertificatesToPem(bundleRootsDer(s.authorities.current())) };
     },
   );
 }

@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { bundleRootsDer } from '../../ca/trust-bundle.js';
 import { InvalidInputError } from '../../errors.js';
-import { certificatesToPem } from '../../x509/pem.js';
+import { caCertificatesToPem } from '../../x509/pem.js';
 import { agentOf } from '../callers.js';
 import { entryJson, entrySchema } from '../json-views.js';
 import { csrSchema, issuedSvidSchema, SMALL_BODY_LIMIT } from '../schemas.js';
@@ -19,7 +19,7 @@ const svidWithBundle = {
 const BATCH_BODY_LIMIT = 1024 * 1024;
 
 export function agentRoutes(app: FastifyInstance, s: ServerServices): void {
-  const bundlePem = () => certificatesToPem(bundleRootsDer(s.authorities.current()));
+  const bundlePem = () => caCertificatesToPem(bundleRootsDer(s.authorities.current()));
 
   app.post<{ Body: { token: string; csr: string } }>(
     '/v1/agent/attest',

@@ -4,7 +4,7 @@ import { callerLabel } from '../../ca/caller.js';
 import { assertNotReserved } from '../../ca/reserved-ids.js';
 import { bundleRootsDer } from '../../ca/trust-bundle.js';
 import { SpiffeId } from '../../identity/spiffe-id.js';
-import { certificatesToPem } from '../../x509/pem.js';
+import { caCertificatesToPem } from '../../x509/pem.js';
 import { dnsNamesField, ttlField } from '../edge.js';
 import { csrSchema, dnsNamesSchema, issuedSvidSchema, SMALL_BODY_LIMIT, spiffeIdSchema, ttlSchema } from '../schemas.js';
 import type { ServerServices } from '../services.js';
@@ -53,7 +53,7 @@ export function mintRoutes(app: FastifyInstance, s: ServerServices): void {
         kind: 'mint',
         requestedBy: callerLabel(request.authentication.caller),
       });
-      return { svid: svidJson(svid), bundle: certificatesToPem(bundleRootsDer(s.authorities.current())) };
+      return { svid: svidJson(svid), bundle: caCertificatesToPem(bundleRootsDer(s.authorities.current())) };
     },
   );
 }

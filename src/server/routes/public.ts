@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { bundleRootsDer, spiffeBundle } from '../../ca/trust-bundle.js';
 import { UnavailableError } from '../../errors.js';
 import { nowSeconds } from '../../time/clock.js';
-import { certificatesToPem } from '../../x509/pem.js';
+import { caCertificatesToPem } from '../../x509/pem.js';
 import { errorSchema } from '../schemas.js';
 import type { ServerServices } from '../services.js';
 
@@ -33,6 +33,6 @@ export function publicRoutes(app: FastifyInstance, s: ServerServices): void {
   });
 
   app.get('/v1/bundle.pem', { config: { action: 'bundle.read' } }, async (_request, reply) =>
-    reply.type('application/x-pem-file').send(certificatesToPem(bundleRootsDer(s.authorities.current()))),
+    reply.type('application/x-pem-file').send(caCertificatesToPem(bundleRootsDer(s.authorities.current()))),
   );
 }
