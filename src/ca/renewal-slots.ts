@@ -43,7 +43,7 @@ export class RenewalSlots {
     return this.booked.get(second) ?? 0;
   }
 
-  /** How many future seconds hold bookings: bounded by the longest renewal window, not by time. */
+  /** How many future seconds hold bookings: never more than the SVIDs still to be renewed, however long the CA runs. */
   get bookedSeconds(): number {
     return this.booked.size;
   }
