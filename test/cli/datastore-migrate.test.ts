@@ -5,6 +5,7 @@
  * and continues; migrations that would lose or mix anything are refused.
  */
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { cleanupLater } from '../support/cleanup.js';
@@ -45,8 +46,18 @@ interface Listed {
   revokedAt: string | null;
 }
 
+/** Signed checkpoints in a stopped CA's database: the one the test asks for, and any the 5-minute schedule added meanwhile. */
+function checkpointsIn(dataDir: string): number {
+  const db = new Database(join(dataDir, 'meshca.db'), { readonly: true });
+  try {
+    return (db.prepare('SELECT count(*) AS n FROM audit_checkpoints').get() as { n: number }).n;
+  } finally {
+    db.close();
+  }
+}
+
 /** An embedded CA with some history, stopped: what an operator migrates. */
-async function embeddedCaWithHistory(): Promise<{ dataDir: string; bundle: string; certs: Listed[]; events: string[] }> {
+async function embeddedCaWithHistory(): Promise<{ dataDir: string; bundle: string; certs: Listed[]; events: string[]; checkpoints: number }> {
   const dataDir = tempDir();
   const ca = await running(['--data-dir', dataDir]);
   for (const name of ['web', 'db']) await meshca(['mint', '--spiffe-id', `spiffe://example.org/${name}`, '--out', join(dataDir, name)], dataDir);
@@ -59,7 +70,9 @@ async function embeddedCaWithHistory(): Promise<{ dataDir: string; bundle: strin
   const certs = JSON.parse(await meshca(['cert', 'list', '--json'], dataDir)) as Listed[];
   const events = (await meshca(['audit', 'export'], dataDir)).trim().split('\n');
   expect(await ca.stop()).toBe(0);
-  return { dataDir, bundle, certs, events };
+  const checkpoints = checkpointsIn(dataDir);
+  expect(checkpoints).toBeGreaterThanOrEqual(1);
+  return { dataDir, bundle, certs, events, checkpoints };
 }
 
 describe.skipIf(!server)('meshca datastore migrate', () => {
@@ -78,7 +91,8 @@ describe.skipIf(!server)('meshca datastore migrate', () => {
     expect(migrated.stdout).toContain(`copied certificates: ${source.certs.length} rows`);
     expect(migrated.stdout).toContain(`copied audit_events: ${source.events.length} rows`);
     expect(migrated.stdout).toMatch(/copied CA keys: 2 \(encrypted/);
-    expect(migrated.stdout).toContain(`verified: audit log of ${source.events.length + 1} events and 1 signed checkpoints`);
+    expect(migrated.stdout).toContain(`copied audit_checkpoints: ${source.checkpoints} rows`);
+    expect(migrated.stdout).toContain(`verified: audit log of ${source.events.length + 1} events and ${source.checkpoints} signed checkpoints`);
 
     const replicaDir = tempDir();
     const ca = await running(['--data-dir', replicaDir, '--datastore', url]);
