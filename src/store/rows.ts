@@ -41,6 +41,11 @@ export interface AuthorityRow {
   tainted_at: number | null;
 }
 
+/** The upstream_chain column as both engines write it (and toAuthority reads it): a JSON array of base64 DER. */
+export function upstreamChainColumn(ders: readonly Buffer[]): string {
+  return JSON.stringify(ders.map((d) => d.toString('base64')));
+}
+
 export function toAuthority(row: AuthorityRow): AuthorityRecord {
   return {
     id: row.id,
@@ -167,6 +172,7 @@ export function toEntry(r: EntryRow): EntryRecord {
   };
 }
 
+/** An entry's columns as both engines write them (and toEntry reads them), in the table's column order. */
 export function entryParams(e: EntryRecord): Record<string, unknown> {
   return {
     id: e.id,

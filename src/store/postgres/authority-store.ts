@@ -3,7 +3,7 @@ import type pg from 'pg';
 import type { AuthorityRecord } from '../../ca/model.js';
 import type { AuthorityChange, AuthorityJournal } from '../../ca/ports.js';
 import { nowSeconds, type Clock } from '../../time/clock.js';
-import { toAuthority, type AuthorityRow } from '../rows.js';
+import { toAuthority, upstreamChainColumn, type AuthorityRow } from '../rows.js';
 import { appendAudit, lockAudit } from './audit.js';
 import { inTransaction } from './connection.js';
 import type { PgCoordinator } from './coordinator.js';
@@ -37,7 +37,7 @@ export class PgAuthorityStore implements AuthorityJournal {
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
            ON CONFLICT (id) DO UPDATE SET state = excluded.state, activated_at = excluded.activated_at,
              retired_at = excluded.retired_at, tainted_at = excluded.tainted_at`,
-          [a.id, a.kind, a.state, a.parentId, a.certDer, JSON.stringify(a.upstreamChainDer.map((d) => d.toString('base64'))), a.notBefore,
+          [a.id, a.kind, a.state, a.parentId, a.certDer, upstreamChainColumn(a.upstreamChainDer), a.notBefore,
             a.notAfter, a.keyRef, a.createdAt, a.activatedAt, a.retiredAt, a.taintedAt],
         );
       }

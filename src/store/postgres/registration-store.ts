@@ -4,12 +4,13 @@ import type { AgentRecord, AgentStatus, AuditEvent, EntryRecord, IssuedCertifica
 import type { AttestationCommit } from '../../ca/registration-ports.js';
 import { nowSeconds, type Clock } from '../../time/clock.js';
 import type { AgentRegistry } from '../datastore.js';
-import { toAgent, toEntry, toToken, type AgentRow, type EntryRow, type TokenRow } from '../rows.js';
+import { entryParams, toAgent, toEntry, toToken, type AgentRow, type EntryRow, type TokenRow } from '../rows.js';
 import { appendAudit, lockAudit } from './audit.js';
 import { insertCertificate } from './certificate-store.js';
 import { inTransaction } from './connection.js';
 
-const entryValues = (e: EntryRecord) => [e.id, e.agent, e.spiffeId.toString(), e.ttl, JSON.stringify(e.dnsNames), e.createdAt, e.updatedAt, e.revision];
+/** entryParams' values, $1..$8 in the entries table's column order. */
+const entryValues = (e: EntryRecord) => Object.values(entryParams(e));
 
 export class PgRegistrationStore implements AgentRegistry {
   constructor(

@@ -4,7 +4,7 @@ import type { AuthorityRecord } from '../../ca/model.js';
 import { nowSeconds, type Clock } from '../../time/clock.js';
 import type { AuditAppender } from './audit-appender.js';
 import { type Db, statements, writeTransaction } from './database.js';
-import { toAuthority, type AuthorityRow } from '../rows.js';
+import { toAuthority, upstreamChainColumn, type AuthorityRow } from '../rows.js';
 
 export class SqliteAuthorityStore implements AuthorityJournal {
   private readonly sql: ReturnType<typeof statements>;
@@ -35,7 +35,7 @@ export class SqliteAuthorityStore implements AuthorityJournal {
     writeTransaction(this.db, () => {
       const at = nowSeconds(this.clock);
       for (const a of change.upserts) {
-        upsert.run({ ...a, upstreamChain: JSON.stringify(a.upstreamChainDer.map((d) => d.toString('base64'))) });
+        upsert.run({ ...a, upstreamChain: upstreamChainColumn(a.upstreamChainDer) });
       }
       this.sql("UPDATE ca_state SET value = ? WHERE name = 'bundle_sequence'").run(change.bundleSequence);
       for (const event of change.events) this.audit.append(event, at);
