@@ -8,6 +8,7 @@ import { Worker } from 'node:worker_threads';
 import type { AuthoritySet, LoadedAuthority } from '../ca/authority-set.js';
 import type { CsrVerifier, LeafSigner } from '../ca/ports.js';
 import { InvalidInputError, type InvalidInputCode } from '../errors.js';
+import { ownedBytes, receivedBytes } from '../platform/thread-bytes.js';
 import { toDer } from '../x509/asn1.js';
 import { VerifiedCsr } from '../x509/csr.js';
 import { KeyObjectSigner } from '../x509/signer.js';
@@ -44,21 +45,23 @@ export class SigningPool implements CsrVerifier, LeafSigner {
   setIssuers(set: AuthoritySet): void {
     this.issuers = set.authorities
       .filter((a): a is LoadedAuthority & { signer: KeyObjectSigner } => a.signer instanceof KeyObjectSigner)
-      .map((a) => ({ id: a.record.id, key: a.signer.privateKey, subjectDer: toDer(a.facts.subjectName), keyId: a.facts.keyId }));
+      .map((a) => ({ id: a.record.id, key: a.signer.privateKey, subjectDer: ownedBytes(toDer(a.facts.subjectName)), keyId: ownedBytes(a.facts.keyId) }));
     for (const slot of this.slots) slot.worker.postMessage({ op: 'issuers', issuers: this.issuers } satisfies WorkerRequest);
   }
 
   async verify(pem: string): Promise<VerifiedCsr> {
     const response = await this.send((id) => ({ op: 'verify', id, pem }));
     if (!('verified' in response)) throw new Error('signing worker answered a verification with something else');
-    return VerifiedCsr.fromVerified(response.verified);
+    const { verified } = response;
+    return VerifiedCsr.fromVerified({ ...verified, spkiDer: receivedBytes(verified.spkiDer) });
   }
 
   async signLeaf(facts: SvidFacts, issuer: LoadedAuthority): Promise<Buffer> {
     const { issuer: _ref, ...leaf } = facts;
-    const response = await this.send((id) => ({ op: 'sign', id, issuerId: issuer.record.id, facts: leaf }));
+    const posted = { ...leaf, spkiDer: ownedBytes(leaf.spkiDer), serial: ownedBytes(leaf.serial), ipAddresses: leaf.ipAddresses.map(ownedBytes) };
+    const response = await this.send((id) => ({ op: 'sign', id, issuerId: issuer.record.id, facts: posted }));
     if (!('signed' in response)) throw new Error('signing worker answered a signature with something else');
-    return Buffer.from(response.signed);
+    return receivedBytes(response.signed);
   }
 
   async close(): Promise<void> {

@@ -5,6 +5,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { InvalidInputError } from '../errors.js';
+import { ownedBytes, receivedBytes } from '../platform/thread-bytes.js';
 import { parseDer } from '../x509/asn1.js';
 import { VerifiedCsr } from '../x509/csr.js';
 import { KeyObjectSigner } from '../x509/signer.js';
@@ -29,18 +30,18 @@ function run(job: WorkerJob): WorkerResponse {
   try {
     if (job.op === 'verify') {
       const csr = VerifiedCsr.parseSync(job.pem);
-      return { id: job.id, verified: { spkiDer: csr.spkiDer, keyKind: csr.keyKind, publicKeySha256: csr.publicKeySha256 } };
+      return { id: job.id, verified: { spkiDer: ownedBytes(csr.spkiDer), keyKind: csr.keyKind, publicKeySha256: csr.publicKeySha256 } };
     }
     const issuer = issuers.get(job.issuerId);
     if (!issuer) throw new Error(`signing worker has no key for authority ${job.issuerId}`);
     // Structured cloning turns Buffers into plain Uint8Arrays; the encoders want Buffers back.
     const facts = {
       ...job.facts,
-      spkiDer: Buffer.from(job.facts.spkiDer),
-      serial: Buffer.from(job.facts.serial),
-      ipAddresses: job.facts.ipAddresses.map((ip) => Buffer.from(ip)),
+      spkiDer: receivedBytes(job.facts.spkiDer),
+      serial: receivedBytes(job.facts.serial),
+      ipAddresses: job.facts.ipAddresses.map(receivedBytes),
     };
-    return { id: job.id, signed: issuer.encoder.signSync(facts, issuer.signer) };
+    return { id: job.id, signed: ownedBytes(issuer.encoder.signSync(facts, issuer.signer)) };
   } catch (err) {
     return { id: job.id, failure: failure(err) };
   }
@@ -51,7 +52,7 @@ port.on('message', (message: WorkerRequest) => {
     issuers.clear();
     for (const i of message.issuers) {
       const signer = new KeyObjectSigner(i.key);
-      const ref = { subjectName: parseDer(Buffer.from(i.subjectDer)), keyId: Buffer.from(i.keyId) };
+      const ref = { subjectName: parseDer(receivedBytes(i.subjectDer)), keyId: receivedBytes(i.keyId) };
       issuers.set(i.id, { signer, encoder: new SvidEncoder(ref, signer.algorithm) });
     }
     return;

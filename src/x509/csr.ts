@@ -66,7 +66,7 @@ export class VerifiedCsr implements VerifiedCsrData {
    * this process. Never call it on data from outside the process.
    */
   static fromVerified(data: VerifiedCsrData): VerifiedCsr {
-    return new VerifiedCsr(Buffer.from(data.spkiDer), data.keyKind, data.publicKeySha256);
+    return new VerifiedCsr(data.spkiDer, data.keyKind, data.publicKeySha256);
   }
 
   private static accepted(data: VerifiedCsrData): VerifiedCsr {

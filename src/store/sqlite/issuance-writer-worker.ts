@@ -4,6 +4,7 @@
  * a commit waits for fsync. Nothing else in the process writes issuances.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { receivedBytes } from '../../platform/thread-bytes.js';
 import type { Issuance } from '../issuance-recorder.js';
 import { connect } from './database.js';
 import { prepareIssuanceBatch } from './issuance-batch.js';
@@ -22,7 +23,7 @@ port.on('message', (message: WriterRequest) => {
   let response: WriterResponse;
   try {
     // Structured cloning turns Buffers into plain Uint8Arrays; SQLite binds Buffers as BLOBs.
-    const items: Issuance[] = message.items.map(({ record, event }) => ({ record: { ...record, certDer: Buffer.from(record.certDer) }, event }));
+    const items: Issuance[] = message.items.map(({ record, event }) => ({ record: { ...record, certDer: receivedBytes(record.certDer) }, event }));
     write(items, message.at);
     response = { id: message.id };
   } catch (err) {

@@ -6,6 +6,7 @@
  */
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
+import { ownedBytes } from '../../platform/thread-bytes.js';
 import type { Issuance } from '../issuance-recorder.js';
 
 export type WriterRequest =
@@ -35,7 +36,8 @@ export class IssuanceWriterThread {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      worker.postMessage({ op: 'write', id, items, at } satisfies WriterRequest);
+      const posted = items.map(({ record, event }) => ({ record: { ...record, certDer: ownedBytes(record.certDer) }, event }));
+      worker.postMessage({ op: 'write', id, items: posted, at } satisfies WriterRequest);
     });
   }
 
