@@ -28,7 +28,8 @@ export class CaClient implements CaApi {
 
   /** Sets the roots used to verify the CA and the credential presented to it; takes effect on the next request. */
   configure(trustPem: string, credential: ClientCredential | undefined): void {
-    if (trustPem === this.trustPem && credential === this.credential) return;
+    const same = credential?.keyPem === this.credential?.keyPem && credential?.chainPem === this.credential?.chainPem;
+    if (trustPem === this.trustPem && same) return;
     this.trustPem = trustPem;
     this.credential = credential;
     this.pool?.destroy();

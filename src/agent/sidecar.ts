@@ -10,7 +10,7 @@
  */
 import type { Clock } from '../time/clock.js';
 import { crlSerials } from '../x509/crl.js';
-import { decodePemBlocks } from '../x509/pem.js';
+import { certificatesToPem, decodePemBlocks } from '../x509/pem.js';
 import type { KeyType } from '../x509/keys.js';
 import type { RandomSource } from '../x509/serial.js';
 import { CaRequestError, type CaApi, type EntryWire, type SvidWire } from './ca-api.js';
@@ -46,6 +46,9 @@ export interface SidecarSettings {
 
 /** Settings the agent cannot work with; raised to the caller (the process exits). */
 export class SidecarConfigurationError extends Error {}
+
+/** Reloading the proxy is local and cheap: retry it often, whatever the CA backoff policy says. */
+const RELOAD_MAX_RETRY_MS = 30_000;
 
 export interface SidecarStatus {
   readonly installed: HeldCertificate | undefined;
@@ -93,7 +96,9 @@ export class Sidecar {
   async restore(): Promise<void> {
     if (!this.deps.state) return;
     const saved = await this.deps.state.load();
-    if (saved.bundlePem) this.trustPem = saved.bundlePem;
+    // The saved bundle may predate a root rotation the agent slept through, and the
+    // configured one may predate the saved: trust both until the CA sends its own.
+    if (saved.bundlePem) this.trustPem = unionOfBundles(this.trustPem, saved.bundlePem);
     const held = saved.credential && holdCertificate(saved.credential.keyPem, saved.credential.chainPem);
     if (held && held.notAfterMs > this.deps.clock.nowMs()) {
       this.agentSvid = { ...held, renewAtMs: this.renewAt(held) };
@@ -120,7 +125,9 @@ export class Sidecar {
       } catch (err) {
         if (err instanceof SidecarConfigurationError) throw err;
         this.failures++;
-        this.retryAtMs = now + this.retryDelay(now);
+        // A CA that asked to be left alone for a while (429/503 Retry-After) is.
+        const askedMs = err instanceof CaRequestError && err.retryAfterSeconds !== undefined ? err.retryAfterSeconds * 1000 : 0;
+        this.retryAtMs = now + Math.max(this.retryDelay(now), askedMs);
         this.deps.log.warn({ err: describe(err), attempt: this.failures, retryInMs: this.retryAtMs - now }, 'could not reach or use the CA; will retry');
       }
     }
@@ -156,14 +163,18 @@ export class Sidecar {
 
   private async ensureAgentSvid(now: number): Promise<void> {
     if (this.agentSvid && now < this.agentSvid.notAfterMs) {
-      if (now >= this.agentSvid.renewAtMs) {
-        const { keyPem, csr } = await newKeyWithCsr('ec-p256');
-        this.configureClient();
+      if (now < this.agentSvid.renewAtMs) return;
+      const { keyPem, csr } = await newKeyWithCsr('ec-p256');
+      this.configureClient();
+      try {
         const res = await this.deps.client.renew(csr);
         await this.adoptAgentSvid(keyPem, res.svid, res.bundle);
         this.deps.log.info({ notAfter: res.svid.notAfter }, 'renewed the agent SVID');
+        return;
+      } catch (err) {
+        if (!(err instanceof CaRequestError && err.credentialRejected)) throw err;
+        await this.dropRefusedAgentSvid(err);
       }
-      return;
     }
     if (this.agentSvid) this.deps.log.error({ spiffeId: this.agentSvid.spiffeId }, 'the agent SVID has expired; attesting again needs a new join token');
     this.agentSvid = undefined;
@@ -184,6 +195,12 @@ export class Sidecar {
     this.tokenSpent = true;
   }
 
+  private async dropRefusedAgentSvid(err: CaRequestError): Promise<void> {
+    this.deps.log.error({ code: err.code }, 'the CA refused the agent SVID; the agent must attest again with a new join token');
+    this.agentSvid = undefined;
+    await this.deps.state?.forgetCredential();
+  }
+
   private async adoptAgentSvid(keyPem: string, svid: SvidWire, bundlePem: string): Promise<void> {
     const held = holdCertificate(keyPem, svid.svid);
     if (!held) throw new Error('the CA answered with a certificate that does not match the key sent');
@@ -196,6 +213,8 @@ export class Sidecar {
   private async adoptBundle(bundlePem: string): Promise<boolean> {
     if (bundlePem === this.trustPem) return false;
     this.trustPem = bundlePem;
+    // Installed at the end of this step, unless a new SVID is installed first (with it).
+    if (this.installed) this.trustChanged = true;
     await this.deps.state?.saveBundle(bundlePem);
     this.configureClient();
     return true;
@@ -212,10 +231,7 @@ export class Sidecar {
       res = await this.deps.client.sync();
     } catch (err) {
       this.counters.syncFailures++;
-      if (err instanceof CaRequestError && err.credentialRejected) {
-        this.deps.log.error({ code: err.code }, 'the CA refused the agent SVID; the agent must attest again with a new join token');
-        this.agentSvid = undefined;
-      }
+      if (err instanceof CaRequestError && err.credentialRejected) await this.dropRefusedAgentSvid(err);
       throw err;
     }
     this.counters.syncs++;
@@ -231,7 +247,6 @@ export class Sidecar {
       this.deps.log.warn({ serial: this.installed!.serial }, 'the installed SVID was revoked; replacing it now');
       this.installed = { ...this.installed!, renewAtMs: now };
     } else if ((bundleChanged || crlChanged) && this.installed) {
-      // Installed at the end of this step, unless a new SVID is installed first (with them).
       this.deps.log.info({ sequence: res.bundleSequence, bundleChanged, crlChanged }, 'the trust bundle or CRL changed; installing it');
       this.trustChanged = true;
     }
@@ -245,9 +260,13 @@ export class Sidecar {
       return match;
     }
     if (entries.length > 1) {
-      throw new SidecarConfigurationError(
-        `this agent has ${entries.length} entries; choose one with --spiffe-id:\n${entries.map((e) => `  ${e.spiffeId} (entry ${e.id})`).join('\n')}`,
-      );
+      const choices = `this agent has ${entries.length} entries; choose one with --spiffe-id:\n${entries.map((e) => `  ${e.spiffeId} (entry ${e.id})`).join('\n')}`;
+      // At start-up this is a configuration error; later, an operator adding an
+      // entry must not stop an agent whose workload is serving: it keeps its identity.
+      if (!this.installed) throw new SidecarConfigurationError(choices);
+      const kept = entries.find((e) => e.id === this.installed!.entryId);
+      this.deps.log.error({ kept: kept?.spiffeId ?? null }, choices);
+      return kept;
     }
     if (entries.length === 0) this.deps.log.warn({}, 'no registration entry grants this agent an identity yet');
     return entries[0];
@@ -310,7 +329,7 @@ export class Sidecar {
     } catch (err) {
       this.reloadFailures++;
       this.counters.reloadFailures++;
-      this.reloadRetryAtMs = now + backoffDelay(this.reloadFailures, this.settings.backoff ?? DEFAULT_BACKOFF, this.deps.random);
+      this.reloadRetryAtMs = now + Math.min(backoffDelay(this.reloadFailures, this.settings.backoff ?? DEFAULT_BACKOFF, this.deps.random), RELOAD_MAX_RETRY_MS);
       this.deps.log.warn({ err: describe(err), attempt: this.reloadFailures }, 'reloading the proxy failed; will retry');
     }
   }
@@ -331,6 +350,15 @@ export class Sidecar {
     const next = due([caWork, expiry, this.reloadPending ? this.reloadRetryAtMs : undefined]);
     return Math.max(50, Math.min(next - now, this.settings.syncIntervalMs));
   }
+}
+
+/** Every certificate of both PEM bundles, once each, in order of first appearance. */
+function unionOfBundles(a: string, b: string): string {
+  const seen = new Map<string, Buffer>();
+  for (const block of [...decodePemBlocks(a), ...decodePemBlocks(b)]) {
+    if (block.label === 'CERTIFICATE') seen.set(block.der.toString('base64'), block.der);
+  }
+  return certificatesToPem([...seen.values()]);
 }
 
 /** Serials listed by the CRLs in a PEM file (unreadable blocks are skipped: the CA's CRLs are well-formed). */

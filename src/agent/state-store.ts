@@ -3,9 +3,10 @@
  * its own SVID and key, and the newest trust bundle it has seen. With a valid
  * agent SVID here, a restarted agent needs no new join token.
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../platform/atomic-file.js';
+import { decodePemBlocks, encodePem } from '../x509/pem.js';
 
 export interface AgentCredential {
   readonly keyPem: string;
@@ -13,27 +14,41 @@ export interface AgentCredential {
   readonly chainPem: string;
 }
 
-const KEY = 'agent_key.pem';
-const SVID = 'agent_svid.pem';
+/** Key and chain in one file, so that one rename replaces both: a crash can never pair a new key with an old certificate. */
+const CREDENTIAL = 'agent_credential.pem';
 const BUNDLE = 'bundle.pem';
+
+function splitCredential(pem: string): AgentCredential | undefined {
+  let blocks;
+  try {
+    blocks = decodePemBlocks(pem);
+  } catch {
+    return undefined; // unreadable: the agent attests again, as with no file
+  }
+  const key = blocks.find((b) => b.label === 'PRIVATE KEY');
+  const chain = blocks.filter((b) => b.label === 'CERTIFICATE');
+  if (!key || chain.length === 0) return undefined;
+  return { keyPem: encodePem(key.label, key.der), chainPem: chain.map((b) => encodePem(b.label, b.der)).join('') };
+}
 
 export class StateStore {
   constructor(private readonly dir: string) {}
 
   async load(): Promise<{ credential?: AgentCredential; bundlePem?: string }> {
     const read = (name: string) => readFile(join(this.dir, name), 'utf8').catch(() => undefined);
-    const [keyPem, chainPem, bundlePem] = await Promise.all([read(KEY), read(SVID), read(BUNDLE)]);
-    return {
-      ...(keyPem && chainPem ? { credential: { keyPem, chainPem } } : {}),
-      ...(bundlePem ? { bundlePem } : {}),
-    };
+    const [credentialPem, bundlePem] = await Promise.all([read(CREDENTIAL), read(BUNDLE)]);
+    const credential = credentialPem === undefined ? undefined : splitCredential(credentialPem);
+    return { ...(credential ? { credential } : {}), ...(bundlePem ? { bundlePem } : {}) };
   }
 
-  /** Key first, so a crash between the writes leaves at worst a key without its new certificate, never the reverse. */
   async saveCredential(c: AgentCredential): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    await writeFileAtomic(join(this.dir, KEY), c.keyPem, 0o600);
-    await writeFileAtomic(join(this.dir, SVID), c.chainPem, 0o600);
+    await writeFileAtomic(join(this.dir, CREDENTIAL), c.keyPem + c.chainPem, 0o600);
+  }
+
+  /** Forgets a credential the CA refused, so that a restart does not present it again. */
+  async forgetCredential(): Promise<void> {
+    await rm(join(this.dir, CREDENTIAL), { force: true });
   }
 
   async saveBundle(pem: string): Promise<void> {

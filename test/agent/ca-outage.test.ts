@@ -134,9 +134,8 @@ describe('a CA outage', () => {
     const firstSerial = readInstalled(out).leaf.serialNumber;
     expect({
       dir: statSync(stateDir).mode & 0o777,
-      key: statSync(join(stateDir, 'agent_key.pem')).mode & 0o777,
-      svid: statSync(join(stateDir, 'agent_svid.pem')).mode & 0o777,
-    }).toEqual({ dir: 0o700, key: 0o600, svid: 0o600 });
+      credential: statSync(join(stateDir, 'agent_credential.pem')).mode & 0o777,
+    }).toEqual({ dir: 0o700, credential: 0o600 });
 
     // The token is spent: without the state directory it gets nowhere.
     const spent = await runAgent(agentArgs({ server: ca.url, trustBundle, out: join(dir, 'elsewhere'), joinToken: token }, '--once'));

@@ -7,11 +7,13 @@ import { describe, expect, it } from 'vitest';
 import { CaRequestError } from '../../src/agent/ca-api.js';
 import type { PublishedFile } from '../../src/agent/installer.js';
 import { Sidecar, SidecarConfigurationError, type SidecarSettings } from '../../src/agent/sidecar.js';
+import { StateStore } from '../../src/agent/state-store.js';
 import { renewalTime, backoffDelay } from '../../src/agent/timing.js';
 import type { RandomSource } from '../../src/x509/serial.js';
 import { FakeCaApi } from '../support/fake-ca-api.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { fixedRandom, seededRandom } from '../support/seeded-random.js';
+import { tempDir } from '../support/temp-dir.js';
 
 interface Harness {
   clock: FakeClock;
@@ -22,9 +24,13 @@ interface Harness {
   logs: Array<{ level: string; msg: string; err?: string }>;
 }
 
-async function harness(settings: Partial<SidecarSettings> = {}, random: RandomSource = seededRandom('agent')): Promise<Harness> {
-  const clock = new FakeClock(Date.UTC(2026, 10, 25, 12, 0, 0));
-  const ca = await FakeCaApi.create(clock);
+async function harness(
+  settings: Partial<SidecarSettings> = {},
+  random: RandomSource = seededRandom('agent'),
+  reuse: { clock?: FakeClock; ca?: FakeCaApi; state?: StateStore; trustPem?: string } = {},
+): Promise<Harness> {
+  const clock = reuse.clock ?? new FakeClock(Date.UTC(2026, 10, 25, 12, 0, 0));
+  const ca = reuse.ca ?? (await FakeCaApi.create(clock));
   const published: PublishedFile[][] = [];
   const reloads = { ok: 0, failing: false };
   const logs: Harness['logs'] = [];
@@ -40,14 +46,16 @@ async function harness(settings: Partial<SidecarSettings> = {}, random: RandomSo
       clock,
       random,
       log: { info: log('info'), warn: log('warn'), error: log('error') },
+      state: reuse.state,
     },
     { joinToken: 'good-token', keyType: 'ec-p256', syncIntervalMs: 30_000, combined: false, ...settings },
-    ca.bundlePem,
+    reuse.trustPem ?? ca.bundlePem,
   );
   return { clock, ca, sidecar, published, reloads, logs };
 }
 
 const serialOf = (files: PublishedFile[]) => new X509Certificate(files.find((f) => f.name === 'svid.pem')!.data).serialNumber;
+const bundleOf = (files: PublishedFile[]) => files.find((f) => f.name === 'bundle.pem')!.data;
 
 /** Steps until the loop's own wait reaches `untilMs` on the fake clock, as the real timer would. */
 async function runFor(h: Harness, seconds: number): Promise<void> {
@@ -207,6 +215,36 @@ describe('renewal', () => {
   });
 });
 
+describe('trust bundle changes', () => {
+  it('installs a bundle it learned while renewing its own agent SVID, in the step that also syncs', async () => {
+    const h = await harness({}, fixedRandom(0.5));
+    h.ca.workloadTtl = 4 * 3600; // so that only the agent SVID (1 hour) is due
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    await h.sidecar.step();
+    h.ca.bundlePem += (await FakeCaApi.create(h.clock)).bundlePem;
+    h.clock.advance(31 * 60);
+    await h.sidecar.step();
+    expect(h.ca.calls.slice(-2)).toEqual(['renew', 'sync']);
+    expect(h.published).toHaveLength(2);
+    expect(bundleOf(h.published[1]!)).toBe(h.ca.bundlePem);
+    expect(serialOf(h.published[1]!)).toBe(serialOf(h.published[0]!));
+  });
+
+  it('on restart trusts both the saved bundle and --trust-bundle until the CA sends its own', async () => {
+    const clock = new FakeClock(Date.UTC(2026, 10, 25, 12, 0, 0));
+    const oldCa = await FakeCaApi.create(clock);
+    const state = new StateStore(tempDir());
+    await state.saveBundle(oldCa.bundlePem);
+    const h = await harness({}, seededRandom('agent'), { clock, state });
+    await h.sidecar.restore();
+    h.ca.failure = new Error('connect ECONNREFUSED');
+    await h.sidecar.step();
+    const trusted = h.ca.configured!.trustPem;
+    expect(trusted).toContain(oldCa.bundlePem.trim());
+    expect(trusted).toContain(h.ca.bundlePem.trim());
+  });
+});
+
 describe('when things fail', () => {
   it('keeps the installed SVID while the CA is down, backs off, and recovers by itself', async () => {
     const h = await harness();
@@ -256,6 +294,65 @@ describe('when things fail', () => {
     await runFor(h, 31 * 60);
     expect(h.published).toHaveLength(1);
     expect(h.sidecar.ready()).toBe(true);
+  });
+
+  it('keeps its identity when an operator grants the agent a second entry while it serves', async () => {
+    const h = await harness({}, fixedRandom(0.5));
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    await h.sidecar.step();
+    h.ca.addEntry('spiffe://example.org/ns/db');
+    await runFor(h, 31 * 60);
+    expect(h.published).toHaveLength(2);
+    expect(h.published.map((files) => new X509Certificate(files.find((f) => f.name === 'svid.pem')!.data).subjectAltName)).toEqual([
+      'URI:spiffe://example.org/ns/web',
+      'URI:spiffe://example.org/ns/web',
+    ]);
+    expect(h.logs.some((l) => l.level === 'error' && l.msg.includes('choose one with --spiffe-id'))).toBe(true);
+  });
+
+  it('keeps retrying a failing reload every 30 seconds at most, however long it fails', async () => {
+    const h = await harness();
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    h.reloads.failing = true;
+    await runFor(h, 60 * 60);
+    expect(h.sidecar.status().counters.reloadFailures).toBeGreaterThanOrEqual(120);
+  });
+
+  it('waits as long as a CA that answers Retry-After asks', async () => {
+    const h = await harness();
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    h.ca.failure = new CaRequestError(429, 'rate_limited', 'too many requests', 120);
+    await h.sidecar.step();
+    await runFor(h, 119);
+    expect(h.ca.calls).toHaveLength(1);
+    h.ca.failure = undefined;
+    await runFor(h, 2);
+    expect(h.published).toHaveLength(1);
+  });
+
+  it('attests with a new join token in the step where the CA refuses to renew its saved agent SVID', async () => {
+    const clock = new FakeClock(Date.UTC(2026, 10, 25, 12, 0, 0));
+    const state = new StateStore(tempDir());
+    const first = await harness({}, fixedRandom(0.5), { clock, state });
+    first.ca.addEntry('spiffe://example.org/ns/web');
+    await first.sidecar.step();
+    const refusedSerial = first.sidecar.status().agentSvid!.serial;
+
+    // Restarted with a new token near the end of its agent SVID's life (renewal due
+    // at half the remaining five minutes), and evicted before that renewal.
+    clock.advance(55 * 60);
+    const restarted = await harness({}, fixedRandom(0.5), { clock, ca: first.ca, state });
+    await restarted.sidecar.restore();
+    expect(restarted.sidecar.status().agentSvid?.serial).toBe(refusedSerial);
+    await restarted.sidecar.step();
+    first.ca.refusals.set('renew', new CaRequestError(403, 'agent_evicted', 'agent node-1 was evicted'));
+    clock.advance(3 * 60);
+    const before = first.ca.calls.length;
+    await restarted.sidecar.step();
+    expect(first.ca.calls.slice(before, before + 2)).toEqual(['renew', 'attest']);
+    const saved = await state.load();
+    expect(new X509Certificate(saved.credential!.chainPem).serialNumber.toLowerCase()).toBe(restarted.sidecar.status().agentSvid!.serial);
+    expect(restarted.sidecar.status().agentSvid!.serial).not.toBe(refusedSerial);
   });
 
   it('drops an agent SVID the CA refuses, and without a new token says what is needed', async () => {

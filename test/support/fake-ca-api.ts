@@ -9,6 +9,8 @@ export class FakeCaApi implements CaApi {
   entries: EntryWire[] = [];
   /** When set, every call rejects with it (the CA is down or refuses). */
   failure: Error | undefined;
+  /** Calls (by name: attest, renew, sync, svids) that reject with the given error. */
+  readonly refusals = new Map<string, Error>();
   workloadTtl = 3600;
   /** When set, SVIDs carry a renewAfter this fraction of the way from issuance to notAfter; otherwise none, as from a CA that suggests nothing. */
   renewAfterFraction: number | undefined;
@@ -73,7 +75,8 @@ export class FakeCaApi implements CaApi {
 
   private record(call: string): void {
     this.calls.push(call);
-    if (this.failure) throw this.failure;
+    const failure = this.failure ?? this.refusals.get(call);
+    if (failure) throw failure;
   }
 
   private async svid(csr: string, spiffeId: string, ttl: number): Promise<SvidWire> {

@@ -1,0 +1,47 @@
+/** The agent's state directory: its credential in one file (0600) that a crash cannot split, and nothing trusted that cannot be read. */
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { StateStore } from '../../src/agent/state-store.js';
+import { newKeyWithCsr } from '../../src/agent/credentials.js';
+import { MiniCa } from '../support/mini-ca.js';
+import { tempDir } from '../support/temp-dir.js';
+
+async function credential(ca: MiniCa) {
+  const { keyPem, csr } = await newKeyWithCsr('ec-p256');
+  return { keyPem, chainPem: (await ca.issue(csr, 'spiffe://example.org/meshca/agent/node-1', 3600)).chainPem };
+}
+
+describe('StateStore', () => {
+  it('saves key and chain in one 0600 file and gives them back as they were', async () => {
+    const dir = join(tempDir(), 'state');
+    const store = new StateStore(dir);
+    const saved = await credential(await MiniCa.create());
+    await store.saveCredential(saved);
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    expect(statSync(join(dir, 'agent_credential.pem')).mode & 0o777).toBe(0o600);
+    expect((await store.load()).credential).toEqual(saved);
+  });
+
+  it.each([
+    ['a key without a certificate', (c: { keyPem: string }) => c.keyPem],
+    ['a certificate without a key', (c: { chainPem: string }) => c.chainPem],
+    ['text that is not PEM', () => '-----BEGIN CERTIFICATE-----\n@@@\n-----END CERTIFICATE-----\n'],
+  ])('treats %s as no credential', async (_name, content) => {
+    const dir = tempDir();
+    const store = new StateStore(dir);
+    const saved = await credential(await MiniCa.create());
+    await store.saveCredential(saved);
+    writeFileSync(join(dir, 'agent_credential.pem'), content(saved));
+    expect((await store.load()).credential).toBeUndefined();
+  });
+
+  it('forgets a refused credential', async () => {
+    const dir = tempDir();
+    const store = new StateStore(dir);
+    await store.saveCredential(await credential(await MiniCa.create()));
+    await store.forgetCredential();
+    expect((await store.load()).credential).toBeUndefined();
+    expect(() => readFileSync(join(dir, 'agent_credential.pem'))).toThrow(/ENOENT/);
+  });
+});
