@@ -13,7 +13,7 @@ import type { RandomSource } from '../x509/serial.js';
 import type { Caller } from './caller.js';
 import { hashJoinToken, looksLikeJoinToken, newJoinToken } from './join-tokens.js';
 import type { AgentRecord, AgentStatus } from './model.js';
-import type { RegistrationStore } from './registration-ports.js';
+import type { PresentedCredential, RegistrationStore } from './registration-ports.js';
 import { agentSpiffeId } from './reserved-ids.js';
 import type { IssuedSvid, SvidIssuer } from './svid-issuer.js';
 
@@ -130,9 +130,11 @@ export class AgentService {
    * with another key), was revoked, or whose agent was evicted or banned since
    * it connected. Runs on every request.
    */
-  async checkStanding(caller: Caller, serial: string, publicKeySha256: string): Promise<void> {
-    const record = await this.deps.store.credential(serial);
-    if (!record || record.publicKeySha256 !== publicKeySha256) {
+  async checkStanding(caller: Caller, presented: PresentedCredential): Promise<void> {
+    const record = await this.deps.store.credential(presented.serial);
+    // All three must match what was issued: a certificate forged with a stolen
+    // CA key cannot reuse a real serial and key under another identity.
+    if (!record || record.publicKeySha256 !== presented.publicKeySha256 || record.spiffeId !== presented.spiffeId) {
       throw new UnauthenticatedError('certificate_untrusted', 'the client certificate was not issued by this CA');
     }
     if (caller.role === 'agent') {

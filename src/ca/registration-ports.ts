@@ -1,6 +1,20 @@
 /** Storage the registration side of the CA (tokens, agents, entries) needs. */
 import type { AgentRecord, AgentStatus, AuditEvent, EntryRecord, IssuedCertificateRecord, JoinTokenRecord } from './model.js';
 
+/** What the CA recorded about a certificate a client presents, to match against it. */
+export interface CredentialRecord {
+  readonly publicKeySha256: string;
+  readonly spiffeId: string;
+  readonly revoked: boolean;
+}
+
+/** What a client presented: its certificate's serial, key hash and SPIFFE ID. */
+export interface PresentedCredential {
+  readonly serial: string;
+  readonly publicKeySha256: string;
+  readonly spiffeId: string;
+}
+
 export interface AttestationCommit {
   readonly tokenHash: string;
   readonly now: number;
@@ -39,5 +53,5 @@ export interface RegistrationStore {
    * What the CA recorded of a certificate it issued, for per-request
    * authentication; undefined when it never issued that serial.
    */
-  credential(serial: string): Promise<{ readonly publicKeySha256: string; readonly revoked: boolean } | undefined>;
+  credential(serial: string): Promise<CredentialRecord | undefined>;
 }

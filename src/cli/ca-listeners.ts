@@ -58,7 +58,7 @@ export async function startListeners(
       authenticate: tlsAuthenticator({
         trustDomain: config.trustDomain,
         clock: deps.clock,
-        standing: (caller, serial, keyHash) => core.agents.checkStanding(caller, serial, keyHash),
+        standing: (caller, presented) => core.agents.checkStanding(caller, presented),
       }),
     });
     closers.push(() => tlsApp.close());

@@ -8,6 +8,7 @@ import type { FastifyRequest } from 'fastify';
 import type { TLSSocket } from 'node:tls';
 import { createHash, type X509Certificate } from 'node:crypto';
 import type { Caller } from '../ca/caller.js';
+import type { PresentedCredential } from '../ca/registration-ports.js';
 import { RESERVED_SEGMENT } from '../ca/reserved-ids.js';
 import { UnauthenticatedError } from '../errors.js';
 import { SpiffeId } from '../identity/spiffe-id.js';
@@ -17,13 +18,12 @@ import type { Authenticator } from './access-control.js';
 import type { Authentication } from './request-context.js';
 
 /** Decides whether an authenticated caller is still in good standing; throws a 401/403 error if not. */
-export type StandingCheck = (caller: Caller, serial: string, publicKeySha256: string) => Promise<void>;
+export type StandingCheck = (caller: Caller, presented: PresentedCredential) => Promise<void>;
 
 interface PeerIdentity {
   readonly caller: Caller;
-  readonly serial: string;
-  /** Hex SHA-256 of the certificate's SubjectPublicKeyInfo, matched against the issuance record. */
-  readonly publicKeySha256: string;
+  /** Serial, hex SHA-256 of the SubjectPublicKeyInfo and SPIFFE ID, matched against the issuance record. */
+  readonly presented: PresentedCredential;
   readonly notAfterMs: number;
 }
 
@@ -65,7 +65,7 @@ export function tlsAuthenticator(deps: { trustDomain: TrustDomain; clock: Clock;
     if (deps.clock.nowMs() >= peer.notAfterMs) {
       return anonymous(new UnauthenticatedError('certificate_expired', 'the client certificate has expired'));
     }
-    await deps.standing(peer.caller, peer.serial, peer.publicKeySha256);
+    await deps.standing(peer.caller, peer.presented);
     return { caller: peer.caller };
   };
 }
@@ -90,5 +90,5 @@ function classify(socket: TLSSocket, cert: X509Certificate, trustDomain: TrustDo
   }
   const serial = cert.serialNumber.toLowerCase().replace(/^(00)+(?=.)/, '');
   const publicKeySha256 = createHash('sha256').update(cert.publicKey.export({ type: 'spki', format: 'der' })).digest('hex');
-  return { caller: callerForSpiffeId(id, serial), serial, publicKeySha256, notAfterMs: Date.parse(cert.validTo) };
+  return { caller: callerForSpiffeId(id, serial), presented: { serial, publicKeySha256, spiffeId: id.toString() }, notAfterMs: Date.parse(cert.validTo) };
 }

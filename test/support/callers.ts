@@ -1,5 +1,6 @@
 /** Credentials of every kind of caller, and HTTPS calls made with them, for access-control tests. */
 import { request } from 'node:https';
+import type { KeyObject } from 'node:crypto';
 import { parseDer } from '../../src/x509/asn1.js';
 import { signCertificate } from '../../src/x509/certificate.js';
 import { createCsr } from '../../src/x509/csr-builder.js';
@@ -124,21 +125,29 @@ export async function foreignCredential(spiffeId = 'spiffe://example.org/meshca/
   return { keyPem: leaf.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, chainPem: certificatesToPem([leafDer]) };
 }
 
-/** A certificate signed by the CA's own active intermediate that expired an hour ago. */
-export async function expiredCredential(ca: TestCa, spiffeId: string): Promise<Credential> {
+/**
+ * A certificate signed with the CA's own active intermediate key, as an
+ * attacker holding that key could make: by default a fresh key and serial,
+ * valid for an hour; or reusing a serial and key pair the CA did issue.
+ */
+export async function caSignedCredential(
+  ca: TestCa,
+  spiffeId: string,
+  o: { serial?: Buffer; keys?: { privateKey: KeyObject; publicKey: KeyObject }; notBefore?: number; notAfter?: number } = {},
+): Promise<Credential> {
   const issuer = ca.manager.current().activeIntermediate()!;
   const now = Math.floor(Date.now() / 1000);
-  const leaf = await generateKeyPair('ec-p256');
+  const leaf = o.keys ?? (await generateKeyPair('ec-p256'));
   const leafDer = await signSvid(
     {
-      serial: randomSerial(cryptoRandom),
+      serial: o.serial ?? randomSerial(cryptoRandom),
       spiffeId,
       dnsNames: [],
       ipAddresses: [],
       spkiDer: leaf.publicKey.export({ type: 'spki', format: 'der' }),
       keyKind: { family: 'ec', curve: 'P-256' },
-      notBefore: now - 7200,
-      notAfter: now - 3600,
+      notBefore: o.notBefore ?? now - 60,
+      notAfter: o.notAfter ?? now + 3600,
       issuer: { subjectName: issuer.facts.subjectName, keyId: issuer.facts.keyId },
     },
     issuer.signer!,
@@ -147,4 +156,10 @@ export async function expiredCredential(ca: TestCa, spiffeId: string): Promise<C
     keyPem: leaf.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
     chainPem: certificatesToPem([leafDer, issuer.record.certDer]),
   };
+}
+
+/** A certificate signed by the CA's own active intermediate that expired an hour ago. */
+export function expiredCredential(ca: TestCa, spiffeId: string): Promise<Credential> {
+  const now = Math.floor(Date.now() / 1000);
+  return caSignedCredential(ca, spiffeId, { notBefore: now - 7200, notAfter: now - 3600 });
 }

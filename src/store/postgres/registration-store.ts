@@ -1,7 +1,7 @@
 /** Join tokens, agents and registration entries in PostgreSQL. */
 import type pg from 'pg';
 import type { AgentRecord, AgentStatus, AuditEvent, EntryRecord, IssuedCertificateRecord, JoinTokenRecord } from '../../ca/model.js';
-import type { AttestationCommit } from '../../ca/registration-ports.js';
+import type { AttestationCommit, CredentialRecord } from '../../ca/registration-ports.js';
 import { nowSeconds, type Clock } from '../../time/clock.js';
 import type { AgentRegistry } from '../datastore.js';
 import { entryParams, toAgent, toEntry, toToken, type AgentRow, type EntryRow, type TokenRow } from '../rows.js';
@@ -138,12 +138,12 @@ export class PgRegistrationStore implements AgentRegistry {
     return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
   }
 
-  async credential(serial: string): Promise<{ publicKeySha256: string; revoked: boolean } | undefined> {
-    const { rows } = await this.pool.query<{ public_key_sha256: string; revoked_at: number | null }>(
-      'SELECT public_key_sha256, revoked_at FROM certificates WHERE serial = $1',
+  async credential(serial: string): Promise<CredentialRecord | undefined> {
+    const { rows } = await this.pool.query<{ public_key_sha256: string; spiffe_id: string; revoked_at: number | null }>(
+      'SELECT public_key_sha256, spiffe_id, revoked_at FROM certificates WHERE serial = $1',
       [serial],
     );
-    return rows[0] && { publicKeySha256: rows[0].public_key_sha256, revoked: rows[0].revoked_at !== null };
+    return rows[0] && { publicKeySha256: rows[0].public_key_sha256, spiffeId: rows[0].spiffe_id, revoked: rows[0].revoked_at !== null };
   }
 
   private async upsertAgent(c: pg.PoolClient, a: AgentRecord): Promise<void> {

@@ -1,6 +1,6 @@
 /** Join tokens, agents and registration entries in SQLite. */
 import type { AgentRecord, AgentStatus, AuditEvent, EntryRecord, IssuedCertificateRecord, JoinTokenRecord } from '../../ca/model.js';
-import type { AttestationCommit, RegistrationStore } from '../../ca/registration-ports.js';
+import type { AttestationCommit, CredentialRecord, RegistrationStore } from '../../ca/registration-ports.js';
 import { nowSeconds, type Clock } from '../../time/clock.js';
 import type { AuditAppender } from './audit-appender.js';
 import { prepareCertificateInsert, type CertificateInsert } from './certificate-rows.js';
@@ -144,13 +144,13 @@ export class SqliteRegistrationStore implements RegistrationStore {
     return Object.fromEntries(rows.map((r) => [r.status, r.n]));
   }
 
-  async credential(serial: string): Promise<{ publicKeySha256: string; revoked: boolean } | undefined> {
+  async credential(serial: string): Promise<CredentialRecord | undefined> {
     const row = this.sql
-      <[string], { public_key_sha256: string; revoked_at: number | null }>(
-        'SELECT public_key_sha256, revoked_at FROM certificates WHERE serial = ?',
+      <[string], { public_key_sha256: string; spiffe_id: string; revoked_at: number | null }>(
+        'SELECT public_key_sha256, spiffe_id, revoked_at FROM certificates WHERE serial = ?',
       )
       .get(serial);
-    return row && { publicKeySha256: row.public_key_sha256, revoked: row.revoked_at !== null };
+    return row && { publicKeySha256: row.public_key_sha256, spiffeId: row.spiffe_id, revoked: row.revoked_at !== null };
   }
 
   private upsertAgent(a: AgentRecord): void {
