@@ -17,6 +17,8 @@ import { auditEvents, clockNearNow, issuerOf, startLifecycleCa, type LifecycleCa
 import { selfSigned, signedCa, verify } from '../support/openssl-pki.js';
 import { mintSvid, type Credential } from '../support/svids.js';
 import { tempDir } from '../support/temp-dir.js';
+import { adminCredential, callCa } from '../support/callers.js';
+import { startTestCa } from '../support/test-ca.js';
 import type { AuthorityView } from '../../src/server/json-views.js';
 
 /** Lifecycle events name the CA process that made the change: here, the test's own. */
@@ -255,7 +257,7 @@ describe('meshca authority root (CLI)', () => {
 });
 
 describe('importing a root: refusals', () => {
-  const files = {} as Record<'valid' | 'notCa' | 'expired' | 'other' | 'notSelfSigned' | 'noCertSign' | 'text', { cert: string; key: string }>;
+  const files = {} as Record<'valid' | 'notCa' | 'expired' | 'other' | 'notSelfSigned' | 'noCertSign' | 'text' | 'huge', { cert: string; key: string }>;
   let ca: LifecycleCa;
   beforeAll(async () => {
     const dir = tempDir('imp');
@@ -267,6 +269,8 @@ describe('importing a root: refusals', () => {
     files.noCertSign = selfSigned(dir, 'no-cert-sign', { extensions: ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,digitalSignature,cRLSign'] });
     writeFileSync(join(dir, 'text.pem'), 'not a certificate\n');
     files.text = { cert: join(dir, 'text.pem'), key: files.valid.key };
+    writeFileSync(join(dir, 'huge.pem'), Buffer.alloc(1024 * 1024 + 1, 0x41));
+    files.huge = { cert: join(dir, 'huge.pem'), key: files.valid.key };
     // Two days ahead of real time, the CA sees the one-day certificate as expired.
     ca = await startLifecycleCa(SETTINGS, clockNearNow(2 * 86400));
   });
@@ -280,6 +284,7 @@ describe('importing a root: refusals', () => {
     { name: 'fail/certificate without key', body: () => ({ importCertFile: files.valid.cert }), message: 'give both importCertFile and importKeyFile, or neither' },
     { name: 'fail/no such file', body: () => ({ importCertFile: '/nonexistent/root.pem', importKeyFile: files.valid.key }), message: 'cannot read /nonexistent/root.pem on the CA host (ENOENT)' },
     { name: 'fail/no PEM certificate in the file', body: () => ({ importCertFile: files.text.cert, importKeyFile: files.text.key }), message: 'holds no PEM certificate' },
+    { name: 'fail/a file far larger than any PEM root', body: () => ({ importCertFile: files.huge.cert, importKeyFile: files.huge.key }), message: 'huge.pem is larger than 1 MiB' },
     { name: 'fail/the key is not a key', body: () => ({ importCertFile: files.valid.cert, importKeyFile: files.valid.cert }), message: 'the root key is not a PEM private key' },
   ])('$name: 400 invalid_request, nothing prepared', async ({ body, message }) => {
     const res = await post(ca, 'prepare', body());
@@ -294,5 +299,19 @@ describe('importing a root: refusals', () => {
     const run = await runMeshca(['authority', 'root', 'prepare', '--import-cert', files.notCa.cert, '--import-key', files.notCa.key, '--data-dir', ca.config.dataDir]);
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('is not a CA certificate (it needs basicConstraints cA=true and keyUsage keyCertSign) (invalid_request, HTTP 400)');
+  });
+});
+
+describe('importing a root: only from the CA host', () => {
+  it('fail/an operator over mutual TLS may not name files on the CA host: 403, nothing read or prepared', async () => {
+    const ca = await startTestCa();
+    const root = selfSigned(tempDir('imp'), 'valid', { days: 365 });
+    const operator = await adminCredential(ca, 'operator', 'remote');
+    const res = await callCa(ca, operator, 'POST', '/v1/authorities/root/prepare', { importCertFile: root.cert, importKeyFile: root.key });
+    expect([res.status, res.body.error.code]).toEqual([403, 'forbidden']);
+    expect(res.body.error.message).toContain('local socket');
+    expect(ca.manager.current().ofKind('root', 'prepared')).toEqual([]);
+    // A new root of its own making is still the remote operator's to prepare.
+    expect((await callCa(ca, operator, 'POST', '/v1/authorities/root/prepare', {})).status).toBe(201);
   });
 });

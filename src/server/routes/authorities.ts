@@ -1,9 +1,9 @@
 /** The CA key lifecycle for operators: list authorities, rotate the root, taint an intermediate, and doctor. */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
-import { callerLabel } from '../../ca/caller.js';
+import { callerLabel, type Caller } from '../../ca/caller.js';
 import { diagnose } from '../../ca/doctor.js';
-import { InvalidInputError } from '../../errors.js';
+import { ForbiddenError, InvalidInputError } from '../../errors.js';
 import { nowSeconds } from '../../time/clock.js';
 import { decodePemBlocks } from '../../x509/pem.js';
 import { isoTime, ttlField } from '../edge.js';
@@ -16,11 +16,27 @@ const forceBody = {
   properties: { force: { type: 'boolean' } },
 } as const;
 
-async function readImport(certFile: string, keyFile: string): Promise<{ certDer: Buffer; keyPem: string }> {
-  const read = (path: string) =>
-    readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
-      throw new InvalidInputError('invalid_request', `cannot read ${path} on the CA host (${err.code})`);
-    });
+/** A PEM root certificate or key is a few KiB; anything far larger is not one. */
+const IMPORT_FILE_MAX_BYTES = 1024 * 1024;
+
+/**
+ * Reads a root to import from files on the CA host. Only a local operator (the
+ * data directory's socket) may name files there: over the network, the
+ * answers would let a remote caller probe and read the CA host's files.
+ */
+async function readImport(caller: Caller, certFile: string, keyFile: string): Promise<{ certDer: Buffer; keyPem: string }> {
+  if (caller.role !== 'operator' || caller.via !== 'local') {
+    throw new ForbiddenError('forbidden', 'importing a root reads files on the CA host: run it there, through the local socket');
+  }
+  const read = async (path: string) => {
+    try {
+      if ((await stat(path)).size > IMPORT_FILE_MAX_BYTES) throw new InvalidInputError('invalid_request', `${path} is larger than 1 MiB`);
+      return await readFile(path, 'utf8');
+    } catch (err) {
+      if (err instanceof InvalidInputError) throw err;
+      throw new InvalidInputError('invalid_request', `cannot read ${path} on the CA host (${(err as NodeJS.ErrnoException).code})`);
+    }
+  };
   const [certPem, keyPem] = await Promise.all([read(certFile), read(keyFile)]);
   const cert = decodePemBlocks(certPem).find((b) => b.label === 'CERTIFICATE');
   if (!cert) throw new InvalidInputError('invalid_request', `${certFile} holds no PEM certificate`);
@@ -75,7 +91,7 @@ export function authorityRoutes(app: FastifyInstance, s: ServerServices): void {
       if (Boolean(importCertFile) !== Boolean(importKeyFile)) {
         throw new InvalidInputError('invalid_request', 'give both importCertFile and importKeyFile, or neither');
       }
-      const imported = importCertFile && importKeyFile ? await readImport(importCertFile, importKeyFile) : undefined;
+      const imported = importCertFile && importKeyFile ? await readImport(request.authentication.caller, importCertFile, importKeyFile) : undefined;
       const root = await manager.prepareRoot(callerLabel(request.authentication.caller), imported);
       s.crls.invalidate();
       return reply.code(201).send({ id: root.record.id, state: root.record.state, bundleSequence: manager.current().bundleSequence });
