@@ -35,7 +35,12 @@ export async function startListeners(
   serving: ServingCertificate,
   deps: { clock: Clock; logger: Logger },
 ): Promise<Listeners> {
-  const onRefusal = refusalRecorder((e) => store.audit.append(e), core.metrics, (err) => deps.logger.error({ err }, 'could not audit a refusal'));
+  const onRefusal = refusalRecorder(
+    (e) => store.audit.append(e),
+    core.metrics,
+    (err) => deps.logger.error({ err }, 'could not audit a refusal'),
+    deps.clock,
+  );
   const tlsOptions = () => ({
     key: serving.credentials().keyPem,
     cert: serving.credentials().chainPem,

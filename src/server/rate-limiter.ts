@@ -25,18 +25,28 @@ export class RateLimiter {
     private readonly burst: number,
   ) {}
 
+  /** Takes `cost` tokens, or throws a RateLimitedError saying when they will be there. */
   take(key: string, cost = 1): void {
+    const short = this.shortfall(key, cost);
+    if (short > 0) throw new RateLimitedError(Math.max(1, Math.ceil(short / this.rate)));
+  }
+
+  /** Takes `cost` tokens if the bucket holds them; false (and nothing taken) if not. */
+  tryTake(key: string, cost = 1): boolean {
+    return this.shortfall(key, cost) === 0;
+  }
+
+  /** Tokens missing for `cost` (nothing is taken then), or 0 once they are taken. */
+  private shortfall(key: string, cost: number): number {
     const now = this.clock.nowMs();
     const bucket = this.buckets.get(key) ?? { tokens: this.burst, updatedMs: now };
     bucket.tokens = Math.min(this.burst, bucket.tokens + ((now - bucket.updatedMs) / 1000) * this.rate);
     bucket.updatedMs = now;
-    if (bucket.tokens < cost) {
-      this.buckets.set(key, bucket);
-      throw new RateLimitedError(Math.max(1, Math.ceil((cost - bucket.tokens) / this.rate)));
-    }
-    bucket.tokens -= cost;
     this.buckets.set(key, bucket);
+    if (bucket.tokens < cost) return cost - bucket.tokens;
+    bucket.tokens -= cost;
     if (this.buckets.size > MAX_KEYS) this.forgetFull(now);
+    return 0;
   }
 
   private forgetFull(now: number): void {

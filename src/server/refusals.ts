@@ -1,14 +1,18 @@
 /**
- * What happens when a request is refused: authentication failures and refused
- * issuance go to the audit log (with their reason) and to metrics; rate
- * limiting only to metrics, so a flood cannot fill the log.
+ * What happens when a request is refused: every authentication failure and
+ * refused issuance is counted in metrics, and goes to the audit log (with its
+ * reason) within a per-address budget, so that anyone who can open a
+ * connection cannot flood the hash-chained log; rate limiting goes only to
+ * metrics.
  */
 import type { FastifyRequest } from 'fastify';
 import type { Action } from '../ca/access-policy.js';
 import { callerLabel } from '../ca/caller.js';
 import type { AuditEvent, CertificateKind } from '../ca/model.js';
 import type { RefusalObserver } from './error-handler.js';
+import type { Clock } from '../time/clock.js';
 import type { CaMetrics } from './metrics.js';
+import { RateLimiter } from './rate-limiter.js';
 
 /** The certificate kind each signing action would have issued, so refused and issued counts share labels. */
 const KIND_OF_SIGNING_ACTION: ReadonlyMap<Action, CertificateKind> = new Map<Action, CertificateKind>([
@@ -19,7 +23,19 @@ const KIND_OF_SIGNING_ACTION: ReadonlyMap<Action, CertificateKind> = new Map<Act
   ['admin.credential', 'admin'],
 ]);
 
-export function refusalRecorder(audit: (event: AuditEvent) => Promise<void>, metrics: CaMetrics, onError: (err: unknown) => void): RefusalObserver {
+/** Audited refusals per remote address: a burst of 20, then one a second. */
+export const AUDITED_REFUSALS = { perSecond: 1, burst: 20 } as const;
+
+export function refusalRecorder(
+  audit: (event: AuditEvent) => Promise<void>,
+  metrics: CaMetrics,
+  onError: (err: unknown) => void,
+  clock: Clock,
+): RefusalObserver {
+  const budget = new RateLimiter(clock, AUDITED_REFUSALS.perSecond, AUDITED_REFUSALS.burst);
+  const record = (event: AuditEvent, ip: string) => {
+    if (budget.tryTake(ip)) audit(event).catch(onError);
+  };
   return (request: FastifyRequest, status: number, code: string, message: string) => {
     const action = request.routeOptions.config.action;
     const actor = request.authentication ? callerLabel(request.authentication.caller) : 'anonymous';
@@ -30,13 +46,13 @@ export function refusalRecorder(audit: (event: AuditEvent) => Promise<void>, met
     }
     if (status === 401) {
       metrics.authFailures.inc({ reason: code });
-      audit({ type: 'auth.failed', actor, data: { ...where, reason: code } }).catch(onError);
+      record({ type: 'auth.failed', actor, data: { ...where, reason: code } }, request.ip);
       return;
     }
     const kind = action && KIND_OF_SIGNING_ACTION.get(action);
     if (kind) {
       metrics.issuances.inc({ result: 'refused', key_type: 'unknown', kind });
-      audit({ type: 'issuance.refused', actor, data: { ...where, reason: code, message } }).catch(onError);
+      record({ type: 'issuance.refused', actor, data: { ...where, reason: code, message } }, request.ip);
     }
   };
 }

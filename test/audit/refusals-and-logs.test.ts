@@ -15,7 +15,9 @@ import {
   adminCredential, asOperator, attestAgent, callCa, expiredCredential, foreignCredential, joinToken, newKeyAndCsr, type Credential,
   type HttpAnswer,
 } from '../support/callers.js';
+import { AUDITED_REFUSALS } from '../../src/server/refusals.js';
 import { cleanupLater } from '../support/cleanup.js';
+import { clockNearNow } from '../support/lifecycle-ca.js';
 import { asTestCa, startTestCa, testConfig, type TestCa } from '../support/test-ca.js';
 
 const TD = 'spiffe://example.org';
@@ -110,6 +112,24 @@ describe('refusals in the audit log', () => {
     const head = headOf(ca);
     expect((await send()).statusCode).toBe(status);
     expect(await eventsAfter(ca, head)).toEqual([]);
+  });
+});
+
+describe('a flood of refused requests', () => {
+  it('fail/counts every failure in metrics but audits at most a burst of 20, then one a second, per address', async () => {
+    const clock = clockNearNow();
+    const ca = await startTestCa({}, { clock });
+    const head = headOf(ca);
+    const failures = async (n: number) => {
+      for (let i = 0; i < n; i++) expect((await callCa(ca, undefined, 'GET', '/v1/certificates')).status).toBe(401);
+    };
+    await failures(30);
+    expect(await eventsAfter(ca, head)).toHaveLength(AUDITED_REFUSALS.burst);
+    clock.advance(5);
+    await failures(10);
+    expect(await eventsAfter(ca, head)).toHaveLength(AUDITED_REFUSALS.burst + 5 * AUDITED_REFUSALS.perSecond);
+    const metrics = (await ca.localApp.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(metrics).toMatch(/^meshca_authentication_failures_total\{reason="unauthenticated"\} 40$/m);
   });
 });
 
