@@ -5,7 +5,7 @@
 import type { StoredEvent } from '../ca/audit-verifier.js';
 import type { CertificateSummary } from '../ca/certificate-query.js';
 import type { AgentRecord, AgentStatus, AuthorityRecord, EntryRecord, JoinTokenRecord } from '../ca/model.js';
-import { InvalidInputError } from '../errors.js';
+import { ConflictError, InvalidInputError, NotFoundError } from '../errors.js';
 import type { AgentName } from '../identity/agent-name.js';
 import type { DnsName } from '../identity/dns-name.js';
 import { SpiffeId } from '../identity/spiffe-id.js';
@@ -195,4 +195,18 @@ export function toToken(row: TokenRow): JoinTokenRecord {
     createdBy: row.created_by,
     usedAt: row.used_at,
   };
+}
+
+/**
+ * The entry service checks for a duplicate before writing, but two requests
+ * can pass that check together; the UNIQUE (agent, spiffe_id) constraint then
+ * refuses the second, and this is the answer it gets.
+ */
+export function duplicateEntry(e: EntryRecord): ConflictError {
+  return new ConflictError('already_exists', `agent ${e.agent} already has an entry for ${e.spiffeId}`);
+}
+
+/** An update that found no row: the entry was deleted since it was read. */
+export function entryGone(id: string): NotFoundError {
+  return new NotFoundError(`entry ${id}`);
 }

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { canonicalJson, eventHash, GENESIS_HASH } from '../../src/ca/audit-chain.js';
 import type { StoredEvent } from '../../src/ca/audit-verifier.js';
 import type { AgentRecord, AuditEvent, AuthorityRecord, EntryRecord } from '../../src/ca/model.js';
-import { CaIntegrityError, UnavailableError } from '../../src/errors.js';
+import { CaIntegrityError, ConflictError, NotFoundError, UnavailableError } from '../../src/errors.js';
 import { parseAgentName } from '../../src/identity/agent-name.js';
 import { SpiffeId } from '../../src/identity/spiffe-id.js';
 import type { Datastore } from '../../src/store/datastore.js';
@@ -309,11 +309,29 @@ describe.each(ENGINES)('the $name datastore', (engine) => {
       expect((await store.registrations.listEntries({})).map((e) => e.id)).toEqual(['e2']);
     });
 
-    it('refuses a second entry for the same agent and SPIFFE ID', async () => {
+    it('refuses a second entry for the same agent and SPIFFE ID as a conflict (409), recording nothing', async () => {
       const { store } = await open();
       await store.registrations.createEntry(entry('e1', 'node-1', '/web', 10), note('entry.created'));
-      await expect(store.registrations.createEntry(entry('e2', 'node-1', '/web', 10), note('entry.created'))).rejects.toThrow();
-      expect((await store.registrations.listEntries({})).map((e) => e.id)).toEqual(['e1']);
+      await store.registrations.createEntry(entry('e2', 'node-1', '/db', 10), note('entry.created'));
+      const head = (await store.audit.head())?.seq;
+      const refusals = [
+        store.registrations.createEntry(entry('e3', 'node-1', '/web', 10), note('entry.created')),
+        store.registrations.updateEntry({ ...entry('e2', 'node-1', '/web', 10), revision: 2 }, note('entry.updated')),
+      ];
+      for (const refused of refusals) {
+        await expect(refused).rejects.toSatisfy((e: unknown) => e instanceof ConflictError && e.code === 'already_exists');
+      }
+      expect(Object.fromEntries((await store.registrations.listEntries({})).map((e) => [e.id, e.spiffeId.path]))).toEqual({ e1: '/web', e2: '/db' });
+      expect((await store.audit.head())?.seq).toBe(head);
+    });
+
+    it('refuses to update an entry deleted meanwhile (404), recording nothing', async () => {
+      const { store } = await open();
+      await store.registrations.createEntry(entry('e1', 'node-1', '/web', 10), note('entry.created'));
+      await store.registrations.deleteEntry('e1', note('entry.deleted'));
+      const head = (await store.audit.head())?.seq;
+      await expect(store.registrations.updateEntry({ ...entry('e1', 'node-1', '/web', 10), revision: 2 }, note('entry.updated'))).rejects.toBeInstanceOf(NotFoundError);
+      expect((await store.audit.head())?.seq).toBe(head);
     });
 
     it('evicting an agent with revocation revokes what was issued to or through it, and nothing else', async () => {

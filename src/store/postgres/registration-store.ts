@@ -4,7 +4,7 @@ import type { AgentRecord, AgentStatus, AuditEvent, EntryRecord, IssuedCertifica
 import type { AttestationCommit, CredentialRecord } from '../../ca/registration-ports.js';
 import { nowSeconds, type Clock } from '../../time/clock.js';
 import type { AgentRegistry } from '../datastore.js';
-import { entryParams, toAgent, toEntry, toToken, type AgentRow, type EntryRow, type TokenRow } from '../rows.js';
+import { duplicateEntry, entryGone, entryParams, toAgent, toEntry, toToken, type AgentRow, type EntryRow, type TokenRow } from '../rows.js';
 import { appendAudit, lockAudit } from './audit.js';
 import { insertCertificate } from './certificate-store.js';
 import { inTransaction } from './connection.js';
@@ -104,17 +104,22 @@ export class PgRegistrationStore implements AgentRegistry {
 
   async createEntry(entry: EntryRecord, event: AuditEvent): Promise<void> {
     await this.change([event], (c) =>
-      c.query('INSERT INTO entries (id, agent, spiffe_id, ttl, dns_names, created_at, updated_at, revision) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)', entryValues(entry)),
+      uniqueEntry(entry, () =>
+        c.query('INSERT INTO entries (id, agent, spiffe_id, ttl, dns_names, created_at, updated_at, revision) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)', entryValues(entry)),
+      ),
     );
   }
 
   async updateEntry(entry: EntryRecord, event: AuditEvent): Promise<void> {
-    await this.change([event], (c) =>
-      c.query(
-        'UPDATE entries SET agent = $2, spiffe_id = $3, ttl = $4, dns_names = $5, created_at = $6, updated_at = $7, revision = $8 WHERE id = $1',
-        entryValues(entry),
-      ),
-    );
+    await this.change([event], async (c) => {
+      const { rowCount } = await uniqueEntry(entry, () =>
+        c.query(
+          'UPDATE entries SET agent = $2, spiffe_id = $3, ttl = $4, dns_names = $5, created_at = $6, updated_at = $7, revision = $8 WHERE id = $1',
+          entryValues(entry),
+        ),
+      );
+      if (rowCount === 0) throw entryGone(entry.id);
+    });
   }
 
   async deleteEntry(id: string, event: AuditEvent): Promise<boolean> {
@@ -154,5 +159,15 @@ export class PgRegistrationStore implements AgentRegistry {
          svid_serial = excluded.svid_serial, svid_not_after = excluded.svid_not_after, status_changed_at = excluded.status_changed_at`,
       [a.name, a.status, a.attestedAt, a.lastSeen, a.svidSerial, a.svidNotAfter, a.statusChangedAt],
     );
+  }
+}
+
+/** 23505: unique_violation. */
+async function uniqueEntry<T>(entry: EntryRecord, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (err) {
+    if ((err as { code?: string }).code === '23505') throw duplicateEntry(entry);
+    throw err;
   }
 }

@@ -5,7 +5,7 @@ import { nowSeconds, type Clock } from '../../time/clock.js';
 import type { AuditAppender } from './audit-appender.js';
 import { prepareCertificateInsert, type CertificateInsert } from './certificate-rows.js';
 import { type Db, statements, writeTransaction } from './database.js';
-import { entryParams, toAgent, toEntry, toToken, type AgentRow, type EntryRow, type TokenRow } from '../rows.js';
+import { duplicateEntry, entryGone, entryParams, toAgent, toEntry, toToken, type AgentRow, type EntryRow, type TokenRow } from '../rows.js';
 
 export class SqliteRegistrationStore implements RegistrationStore {
   private readonly sql: ReturnType<typeof statements>;
@@ -103,19 +103,24 @@ export class SqliteRegistrationStore implements RegistrationStore {
 
   async createEntry(entry: EntryRecord, event: AuditEvent): Promise<void> {
     this.inTransaction([event], () => {
-      this.sql
-        (`INSERT INTO entries (id, agent, spiffe_id, ttl, dns_names, created_at, updated_at, revision)
-                  VALUES (@id, @agent, @spiffeId, @ttl, @dnsNames, @createdAt, @updatedAt, @revision)`)
-        .run(entryParams(entry));
+      uniqueEntry(entry, () =>
+        this.sql
+          (`INSERT INTO entries (id, agent, spiffe_id, ttl, dns_names, created_at, updated_at, revision)
+                    VALUES (@id, @agent, @spiffeId, @ttl, @dnsNames, @createdAt, @updatedAt, @revision)`)
+          .run(entryParams(entry)),
+      );
     });
   }
 
   async updateEntry(entry: EntryRecord, event: AuditEvent): Promise<void> {
     this.inTransaction([event], () => {
-      this.sql
-        (`UPDATE entries SET agent = @agent, spiffe_id = @spiffeId, ttl = @ttl, dns_names = @dnsNames,
-                  updated_at = @updatedAt, revision = @revision WHERE id = @id`)
-        .run(entryParams(entry));
+      const { changes } = uniqueEntry(entry, () =>
+        this.sql
+          (`UPDATE entries SET agent = @agent, spiffe_id = @spiffeId, ttl = @ttl, dns_names = @dnsNames,
+                    updated_at = @updatedAt, revision = @revision WHERE id = @id`)
+          .run(entryParams(entry)),
+      );
+      if (changes === 0) throw entryGone(entry.id);
     });
   }
 
@@ -164,3 +169,11 @@ export class SqliteRegistrationStore implements RegistrationStore {
   }
 }
 
+function uniqueEntry<T>(entry: EntryRecord, write: () => T): T {
+  try {
+    return write();
+  } catch (err) {
+    if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw duplicateEntry(entry);
+    throw err;
+  }
+}
