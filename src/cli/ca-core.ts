@@ -122,7 +122,8 @@ export async function buildCaCore(
     revocationStore: store.certificates,
     crls,
     limits: {
-      signing: new RateLimiter(clock, config.agentRateLimit, config.agentRateLimit * 4),
+      // A bucket smaller than the largest batch would refuse a full batch for ever, with a Retry-After that lies.
+      signing: new RateLimiter(clock, config.agentRateLimit, Math.max(config.agentRateLimit * 4, MAX_BATCH)),
       attestation: new RateLimiter(clock, config.attestRateLimit / 60, config.attestRateLimit),
       maxBatch: MAX_BATCH,
     },

@@ -124,11 +124,11 @@ describe('workload SVIDs', () => {
     expect({ status: renewal.status, code: renewal.body.error.code }).toEqual({ status: 403, code: 'entry_not_granted' });
   });
 
-  it('are rate limited per agent with 429 and Retry-After', async () => {
+  it('are rate limited per agent with 429 and Retry-After, yet a full batch of 64 always fits the bucket', async () => {
     const ca = await startTestCa({ 'agent-rate-limit': '1' });
     const agent = await attestAgent(ca, 'node-1');
     const entry = await asOperator(ca, 'POST', '/v1/entries', { agent: 'node-1', spiffeId: 'spiffe://example.org/ns/web' });
-    const requests = await Promise.all([1, 2, 3, 4].map(async () => ({ entryId: entry.id, csr: (await newKeyAndCsr()).csr })));
+    const requests = await Promise.all(Array.from({ length: 64 }, async () => ({ entryId: entry.id, csr: (await newKeyAndCsr()).csr })));
     const first = await callCa(ca, agent, 'POST', '/v1/agent/svids', { requests });
     const second = await callCa(ca, agent, 'POST', '/v1/agent/svids', { requests: requests.slice(0, 1) });
     expect(first.status).toBe(200);
