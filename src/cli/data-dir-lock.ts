@@ -1,11 +1,13 @@
 /**
- * One server per data directory. A lock file created with O_EXCL holds the
- * server's PID; a lock left by a process that is gone is taken over. It is
- * taken before the datastore is opened, so a refused second server changes
- * nothing.
+ * One server per data directory. The lock file holds the server's PID from
+ * the moment it exists: it is written under a temporary name and hard-linked
+ * into place, which fails if a lock is already there (a lock created empty and
+ * filled afterwards could be read empty, and taken over as stale, by a second
+ * server starting at that instant). A lock left by a process that is gone is
+ * taken over. It is taken before the datastore is opened, so a refused second
+ * server changes nothing.
  */
-import { constants } from 'node:fs';
-import { open, readFile, unlink } from 'node:fs/promises';
+import { link, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { socketPath } from './local-socket.js';
 
@@ -26,20 +28,24 @@ function alive(pid: number): boolean {
 
 export async function lockDataDir(dataDir: string): Promise<DataDirLock> {
   const path = join(dataDir, LOCK_FILE);
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
-      await handle.writeFile(`${process.pid}\n`);
-      await handle.close();
-      return { release: () => unlink(path).catch(() => undefined) };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
-        throw new Error(`another meshca server is already running on ${socketPath(dataDir)} (pid ${pid})`);
+  const mine = join(dataDir, `.${LOCK_FILE}.${process.pid}`);
+  await writeFile(mine, `${process.pid}\n`, { mode: 0o600 });
+  try {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        await link(mine, path);
+        return { release: () => unlink(path).catch(() => undefined) };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
+        if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
+          throw new Error(`another meshca server is already running on ${socketPath(dataDir)} (pid ${pid})`);
+        }
+        await unlink(path).catch(() => undefined); // left by a server that is gone
       }
-      await unlink(path).catch(() => undefined); // left by a server that is gone
     }
+    throw new Error(`cannot lock ${path}`);
+  } finally {
+    await unlink(mine).catch(() => undefined);
   }
-  throw new Error(`cannot lock ${path}`);
 }
