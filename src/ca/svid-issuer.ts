@@ -127,7 +127,7 @@ export class SvidIssuer {
     const now = nowSeconds(this.deps.clock);
     const authorities = this.deps.authorities.current();
     const issuer = authorities.signingIntermediate(now);
-    const validity = decideValidity(now, req.ttl, this.settings.lifetimes, issuer.record.notAfter);
+    const validity = decideValidity(now, req.ttl, this.settings.lifetimes, issuer.record);
     const serial = randomSerial(this.deps.random);
     const leaf = await (this.deps.leafSigner ?? inThreadLeafSigner).signLeaf(
       {

@@ -26,10 +26,11 @@ export interface Validity {
 
 /**
  * The validity of a new certificate: the requested (or default) lifetime from
- * now, refused above the maximum, and cut at the issuer's own expiry so the
- * chain never ends before the leaf.
+ * now, refused above the maximum, and kept inside the issuer's own validity —
+ * cut at its expiry so the chain never ends before the leaf, and backdated no
+ * further than its start (an imported intermediate may have begun seconds ago).
  */
-export function decideValidity(now: number, requested: Duration | undefined, policy: LifetimePolicy, issuerNotAfter: number): Validity {
+export function decideValidity(now: number, requested: Duration | undefined, policy: LifetimePolicy, issuer: Validity): Validity {
   const ttl = requested ?? policy.defaultTtl;
   if (ttl > policy.maxTtl) {
     throw new InvalidInputError(
@@ -37,5 +38,5 @@ export function decideValidity(now: number, requested: Duration | undefined, pol
       `requested lifetime ${formatDuration(ttl)} is above the maximum of ${formatDuration(policy.maxTtl)}`,
     );
   }
-  return { notBefore: now - backdateFor(ttl), notAfter: Math.min(now + ttl, issuerNotAfter) };
+  return { notBefore: Math.max(now - backdateFor(ttl), issuer.notBefore), notAfter: Math.min(now + ttl, issuer.notAfter) };
 }

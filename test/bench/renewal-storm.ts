@@ -159,7 +159,7 @@ async function main(): Promise<void> {
     }
     const now = Math.floor(at / 1000);
     const issuer = manager.current().signingIntermediate(now);
-    const validity = decideValidity(now, undefined, POLICY, issuer.record.notAfter);
+    const validity = decideValidity(now, undefined, POLICY, issuer.record);
     const suggested = suggest ? slots.book(now, validity.notAfter) * 1000 : undefined;
     failures[w] = 0;
     notAfter[w] = validity.notAfter * 1000;

@@ -99,4 +99,8 @@ export const PG_MIGRATIONS: readonly string[] = [
     UNIQUE (agent, spiffe_id)
   );
   `,
+  // 2: "is this identity still registered?", asked per row of the identity listing
+  `
+  CREATE INDEX entries_by_spiffe_id ON entries (spiffe_id);
+  `,
 ];

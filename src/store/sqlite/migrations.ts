@@ -114,4 +114,8 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE authorities ADD COLUMN tainted_at INTEGER;
   `,
+  // 6: "is this identity still registered?", asked per row of the identity listing
+  `
+  CREATE INDEX entries_by_spiffe_id ON entries (spiffe_id);
+  `,
 ];
