@@ -34,6 +34,8 @@ export interface EntryServiceDeps {
   readonly issuer: SvidIssuer;
   readonly clock: Clock;
   readonly random: RandomSource;
+  /** Revokes what an agent was issued; used when it was evicted while its SVIDs were being signed. */
+  readonly revokeAgent: (agent: AgentName) => Promise<unknown>;
 }
 
 export class EntryService {
@@ -118,7 +120,23 @@ export class EntryService {
         entryId: entry.id,
       })),
     );
+    await this.assertStillActive(agent);
     return entries.map((entry, i) => ({ entry, svid: svids[i]! }));
+  }
+
+  /**
+   * The agent was in good standing when the request arrived, but an eviction
+   * may have committed while its SVIDs were signed, after the eviction's sweep
+   * revoked the agent's certificates. Checked again once they are recorded, so
+   * that either the sweep saw them or this sees the eviction.
+   */
+  private async assertStillActive(agent: AgentName): Promise<void> {
+    const record = await this.deps.store.getAgent(agent);
+    if (record?.status === 'active') return;
+    await this.deps.revokeAgent(agent);
+    throw record?.status === 'banned'
+      ? new ForbiddenError('agent_banned', `agent ${agent} is banned`)
+      : new ForbiddenError('agent_evicted', `agent ${agent} was evicted; it must attest again with a new join token`);
   }
 
   private check(fields: EntryFields): void {

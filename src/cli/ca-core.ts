@@ -97,7 +97,11 @@ export async function buildCaCore(
     { store: store.registrations, issuer, clock, random, onRevocation: () => crls.invalidate() },
     { trustDomain: config.trustDomain, tokenTtl: config.joinTokenTtl, tokenMaxTtl: TOKEN_MAX_TTL },
   );
-  const entries = new EntryService({ store: store.registrations, issuer, clock, random }, { trustDomain: config.trustDomain, maxTtl: config.svidMaxTtl });
+  const revocations = new RevocationService({ store: store.certificates, crls, manager, clock });
+  const entries = new EntryService(
+    { store: store.registrations, issuer, clock, random, revokeAgent: (agent) => revocations.revoke({ agent }, 'cessationOfOperation', SELF) },
+    { trustDomain: config.trustDomain, maxTtl: config.svidMaxTtl },
+  );
   const audit = new AuditService({ store: store.audit, authorities: manager, clock });
   let lastRotationFailure: { at: number; message: string } | undefined;
   const services: ServerServices = {
@@ -118,7 +122,7 @@ export async function buildCaCore(
       rootHorizon: config.rootExpiryHorizon,
       lastRotationFailure: () => lastRotationFailure,
     },
-    revocations: new RevocationService({ store: store.certificates, crls, manager, clock }),
+    revocations,
     revocationStore: store.certificates,
     crls,
     limits: {

@@ -5,7 +5,7 @@
 import type { StoredEvent } from '../ca/audit-verifier.js';
 import type { CertificateSummary } from '../ca/certificate-query.js';
 import type { AgentRecord, AgentStatus, AuthorityRecord, EntryRecord, JoinTokenRecord } from '../ca/model.js';
-import { ConflictError, InvalidInputError, NotFoundError } from '../errors.js';
+import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError } from '../errors.js';
 import type { AgentName } from '../identity/agent-name.js';
 import type { DnsName } from '../identity/dns-name.js';
 import { SpiffeId } from '../identity/spiffe-id.js';
@@ -209,4 +209,9 @@ export function duplicateEntry(e: EntryRecord): ConflictError {
 /** An update that found no row: the entry was deleted since it was read. */
 export function entryGone(id: string): NotFoundError {
   return new NotFoundError(`entry ${id}`);
+}
+
+/** An agent renewal committing after the agent was evicted or banned: nothing is recorded. */
+export function agentNoLongerActive(name: string): ForbiddenError {
+  return new ForbiddenError('agent_evicted', `agent ${name} was evicted or banned while its renewal was being signed`);
 }

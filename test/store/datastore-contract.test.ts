@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { canonicalJson, eventHash, GENESIS_HASH } from '../../src/ca/audit-chain.js';
 import type { StoredEvent } from '../../src/ca/audit-verifier.js';
 import type { AgentRecord, AuditEvent, AuthorityRecord, EntryRecord } from '../../src/ca/model.js';
-import { CaIntegrityError, ConflictError, NotFoundError, UnavailableError } from '../../src/errors.js';
+import { CaIntegrityError, ConflictError, ForbiddenError, NotFoundError, UnavailableError } from '../../src/errors.js';
 import { parseAgentName } from '../../src/identity/agent-name.js';
 import { SpiffeId } from '../../src/identity/spiffe-id.js';
 import type { Datastore } from '../../src/store/datastore.js';
@@ -291,6 +291,20 @@ describe.each(ENGINES)('the $name datastore', (engine) => {
       expect(agents[1]).toMatchObject({ svidSerial: '0beef', svidNotAfter: 500, lastSeen: 50 });
       expect(agents[2]).toMatchObject({ lastSeen: 70 });
       expect(await store.registrations.countAgentsByStatus()).toEqual({ active: 3 });
+    });
+
+    it('refuses to record the renewal of an agent evicted meanwhile, recording nothing', async () => {
+      const { store } = await open();
+      await store.registrations.createToken({ hash: 'h', agent: 'node-1', createdAt: 0, expiresAt: 99, createdBy: 'o', usedAt: null }, note('t'));
+      await store.registrations.completeAttestation({
+        tokenHash: 'h', now: 10, agent: agentRecord('node-1', 10), certificate: issued('a1', 10, { kind: 'agent' }).record, events: [],
+      });
+      await store.registrations.setAgentStatus('node-1', 'evicted', 20, note('agent.evicted'), true);
+      const head = (await store.audit.head())?.seq;
+      const renewal = store.registrations.recordAgentRenewal('node-1', issued('a2', 30, { kind: 'agent', agent: 'node-1' }).record, note('renewed'));
+      await expect(renewal).rejects.toSatisfy((e: unknown) => e instanceof ForbiddenError && e.code === 'agent_evicted');
+      expect(await store.registrations.credential('a2')).toBeUndefined();
+      expect((await store.audit.head())?.seq).toBe(head);
     });
 
     it('creates, finds, updates and deletes entries', async () => {

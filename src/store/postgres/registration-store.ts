@@ -4,7 +4,7 @@ import type { AgentRecord, AgentStatus, AuditEvent, EntryRecord, IssuedCertifica
 import type { AttestationCommit, CredentialRecord } from '../../ca/registration-ports.js';
 import { nowSeconds, type Clock } from '../../time/clock.js';
 import type { AgentRegistry } from '../datastore.js';
-import { duplicateEntry, entryGone, entryParams, toAgent, toEntry, toToken, type AgentRow, type EntryRow, type TokenRow } from '../rows.js';
+import { agentNoLongerActive, duplicateEntry, entryGone, entryParams, toAgent, toEntry, toToken, type AgentRow, type EntryRow, type TokenRow } from '../rows.js';
 import { appendAudit, lockAudit } from './audit.js';
 import { insertCertificate } from './certificate-store.js';
 import { inTransaction } from './connection.js';
@@ -56,10 +56,11 @@ export class PgRegistrationStore implements AgentRegistry {
 
   async recordAgentRenewal(name: string, certificate: IssuedCertificateRecord, event: AuditEvent): Promise<void> {
     await this.change([event], async (c) => {
-      await insertCertificate(c, certificate);
-      await c.query('UPDATE agents SET svid_serial = $1, svid_not_after = $2, last_seen = $3 WHERE name = $4', [
+      const { rowCount } = await c.query("UPDATE agents SET svid_serial = $1, svid_not_after = $2, last_seen = $3 WHERE name = $4 AND status = 'active'", [
         certificate.serial, certificate.notAfter, certificate.issuedAt, name,
       ]);
+      if (rowCount === 0) throw agentNoLongerActive(name);
+      await insertCertificate(c, certificate);
     });
   }
 

@@ -5,7 +5,7 @@ import { nowSeconds, type Clock } from '../../time/clock.js';
 import type { AuditAppender } from './audit-appender.js';
 import { prepareCertificateInsert, type CertificateInsert } from './certificate-rows.js';
 import { type Db, statements, writeTransaction } from './database.js';
-import { duplicateEntry, entryGone, entryParams, toAgent, toEntry, toToken, type AgentRow, type EntryRow, type TokenRow } from '../rows.js';
+import { agentNoLongerActive, duplicateEntry, entryGone, entryParams, toAgent, toEntry, toToken, type AgentRow, type EntryRow, type TokenRow } from '../rows.js';
 
 export class SqliteRegistrationStore implements RegistrationStore {
   private readonly sql: ReturnType<typeof statements>;
@@ -59,10 +59,11 @@ export class SqliteRegistrationStore implements RegistrationStore {
 
   async recordAgentRenewal(name: string, certificate: IssuedCertificateRecord, event: AuditEvent): Promise<void> {
     this.inTransaction([event], () => {
-      this.insertCertificate(certificate);
-      this.sql
-        ('UPDATE agents SET svid_serial = ?, svid_not_after = ?, last_seen = ? WHERE name = ?')
+      const { changes } = this.sql
+        ("UPDATE agents SET svid_serial = ?, svid_not_after = ?, last_seen = ? WHERE name = ? AND status = 'active'")
         .run(certificate.serial, certificate.notAfter, certificate.issuedAt, name);
+      if (changes === 0) throw agentNoLongerActive(name);
+      this.insertCertificate(certificate);
     });
   }
 
