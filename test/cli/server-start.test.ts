@@ -75,6 +75,7 @@ describe('meshca server restarts', () => {
   it('pass/a restart on the same data directory keeps the root; SIGTERM stops it cleanly', async () => {
     const dataDir = tempDir();
     const first = await startServer(['--data-dir', dataDir]);
+    onTestFinished(() => first.stop().then(() => undefined, () => undefined)); // stopped even if an assertion below fails
     const before = (await getOverSocket(first.socketPath, '/v1/bundle.pem')).body;
     expect(before).toContain('-----BEGIN CERTIFICATE-----');
     expect(await first.stop()).toBe(0);

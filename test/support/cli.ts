@@ -13,9 +13,17 @@ export interface CliResult {
   readonly stderr: string;
 }
 
+/** Longer than any CLI command a test runs takes; a command still running then is killed, not left behind. */
+const CLI_TIMEOUT_MS = 60_000;
+
 export function runMeshca(args: string[], env: NodeJS.ProcessEnv = {}, input?: string): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [MESHCA_BIN, ...args], { env: { ...process.env, ...env }, stdio: 'pipe' });
+    const child = spawn(process.execPath, [MESHCA_BIN, ...args], {
+      env: { ...process.env, ...env },
+      stdio: 'pipe',
+      timeout: CLI_TIMEOUT_MS,
+      killSignal: 'SIGKILL',
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
