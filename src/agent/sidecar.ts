@@ -12,7 +12,7 @@ import type { Clock } from '../time/clock.js';
 import { crlSerials } from '../x509/crl.js';
 import { certificatesToPem, decodePemBlocks } from '../x509/pem.js';
 import type { KeyType } from '../x509/keys.js';
-import type { RandomSource } from '../x509/serial.js';
+import type { RandomSource } from '../random/random-source.js';
 import { CaRequestError, type CaApi, type EntryWire, type SvidWire } from './ca-api.js';
 import { holdCertificate, newKeyWithCsr, type HeldCertificate } from './credentials.js';
 import type { PublishedFile } from './installer.js';
@@ -127,7 +127,7 @@ export class Sidecar {
         this.failures++;
         // A CA that asked to be left alone for a while (429/503 Retry-After) is.
         const askedMs = err instanceof CaRequestError && err.retryAfterSeconds !== undefined ? err.retryAfterSeconds * 1000 : 0;
-        this.retryAtMs = now + Math.max(this.retryDelay(now), askedMs);
+        this.retryAtMs = now + Math.max(this.caRetryDelay(now), askedMs);
         this.deps.log.warn({ err: describe(err), attempt: this.failures, retryInMs: this.retryAtMs - now }, 'could not reach or use the CA; will retry');
       }
     }
@@ -149,7 +149,7 @@ export class Sidecar {
   }
 
   /** See timing.ts retryDelay: jittered backoff bounded by the installed SVID's remaining life. */
-  private retryDelay(now: number): number {
+  private caRetryDelay(now: number): number {
     const remaining = this.installed ? this.installed.notAfterMs - now : 0;
     return retryDelay(this.failures, remaining, this.settings.backoff ?? DEFAULT_BACKOFF, this.deps.random);
   }

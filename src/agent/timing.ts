@@ -3,7 +3,7 @@
  * CA suggests or with ±10 % jitter (so a fleet started together does not
  * renew together), and capped exponential backoff with jitter after failures.
  */
-import { unitRandom, type RandomSource } from '../x509/serial.js';
+import { unitRandom, type RandomSource } from '../random/random-source.js';
 
 /**
  * The moment to renew a certificate valid from notBefore to notAfter (ms).

@@ -9,7 +9,7 @@ import type { TrustDomain } from '../identity/trust-domain.js';
 import { nowSeconds, type Clock } from '../time/clock.js';
 import { formatDuration, type Duration } from '../time/duration.js';
 import type { VerifiedCsr } from '../x509/csr.js';
-import type { RandomSource } from '../x509/serial.js';
+import type { RandomSource } from '../random/random-source.js';
 import type { Caller } from './caller.js';
 import { hashJoinToken, looksLikeJoinToken, newJoinToken } from './join-tokens.js';
 import type { AgentRecord, AgentStatus } from './model.js';

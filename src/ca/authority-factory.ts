@@ -8,7 +8,8 @@ import { readCertificate, type CertificateFacts } from '../x509/certificate-read
 import { signCertificate } from '../x509/certificate.js';
 import { generateKeyPair } from '../x509/keys.js';
 import { caTemplate } from '../x509/profiles.js';
-import { randomSerial, type RandomSource } from '../x509/serial.js';
+import { randomSerial } from '../x509/serial.js';
+import type { RandomSource } from '../random/random-source.js';
 import { KeyObjectSigner } from '../x509/signer.js';
 import type { LoadedAuthority } from './authority-set.js';
 import type { AuthorityKind, AuthorityRecord, AuthorityState } from './model.js';

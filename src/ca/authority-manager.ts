@@ -10,7 +10,7 @@ import { CaIntegrityError, ConflictError, NotFoundError } from '../errors.js';
 import type { TrustDomain } from '../identity/trust-domain.js';
 import { nowSeconds, type Clock } from '../time/clock.js';
 import { formatDuration, type Duration } from '../time/duration.js';
-import type { RandomSource } from '../x509/serial.js';
+import type { RandomSource } from '../random/random-source.js';
 import { importAuthority, loadAuthority, mintAuthority, upstreamRoot, type ImportedAuthority } from './authority-factory.js';
 import { AuthoritySet, type LoadedAuthority } from './authority-set.js';
 import { SELF } from './caller.js';

@@ -11,7 +11,7 @@ import type { TrustDomain } from '../identity/trust-domain.js';
 import { nowSeconds, type Clock } from '../time/clock.js';
 import { formatDuration, type Duration } from '../time/duration.js';
 import type { VerifiedCsr } from '../x509/csr.js';
-import type { RandomSource } from '../x509/serial.js';
+import type { RandomSource } from '../random/random-source.js';
 import type { EntryRecord } from './model.js';
 import type { RegistrationStore } from './registration-ports.js';
 import { assertNotReserved } from './reserved-ids.js';
@@ -169,7 +169,7 @@ export class EntryService {
   }
 }
 
-export function entryData(e: EntryRecord): Record<string, unknown> {
+function entryData(e: EntryRecord): Record<string, unknown> {
   return {
     id: e.id,
     agent: e.agent,

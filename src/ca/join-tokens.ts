@@ -1,6 +1,6 @@
 /** Join tokens: 256 random bits, shown once, stored only as a SHA-256 hash. */
 import { createHash } from 'node:crypto';
-import type { RandomSource } from '../x509/serial.js';
+import type { RandomSource } from '../random/random-source.js';
 
 const PREFIX = 'mcjt_';
 

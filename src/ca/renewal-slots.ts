@@ -12,10 +12,10 @@
  * balance against what that process has booked since, which is still flatter
  * than independent jitter.
  */
-import { unitRandom, type RandomSource } from '../x509/serial.js';
+import { unitRandom, type RandomSource } from '../random/random-source.js';
 
 /** The renewal window, as fractions of the lifetime counted from issuance: around half-life. */
-export const RENEWAL_WINDOW = { from: 0.45, to: 0.55 } as const;
+const RENEWAL_WINDOW = { from: 0.45, to: 0.55 } as const;
 
 export class RenewalSlots {
   /** Renewals booked per unix second, for seconds not yet past. */

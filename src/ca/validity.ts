@@ -13,7 +13,7 @@ export interface LifetimePolicy {
  * a fresh certificate: 30 s, but never more than a tenth of the lifetime, so
  * that the half-life agents renew at stays close to half of what was asked.
  */
-export const BACKDATE_SECONDS = 30;
+const BACKDATE_SECONDS = 30;
 
 export function backdateFor(ttl: number): number {
   return Math.min(BACKDATE_SECONDS, Math.floor(ttl / 10));

@@ -20,7 +20,7 @@ import type { ServerServices } from '../server/services.js';
 import type { Datastore } from '../store/datastore.js';
 import { nowSeconds, type Clock } from '../time/clock.js';
 import { formatDuration, seconds } from '../time/duration.js';
-import type { RandomSource } from '../x509/serial.js';
+import type { RandomSource } from '../random/random-source.js';
 
 /** The signing worker, beside this module once built (dist/src/signing/signing-worker.js). */
 const SIGNING_WORKER = new URL('../signing/signing-worker.js', import.meta.url);

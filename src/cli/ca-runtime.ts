@@ -15,7 +15,7 @@ import { ServingCertificate } from '../server/serving-certificate.js';
 import type { Datastore } from '../store/datastore.js';
 import { openDatastore } from './open-datastore.js';
 import { nowSeconds, systemClock, type Clock } from '../time/clock.js';
-import { cryptoRandom, type RandomSource } from '../x509/serial.js';
+import { cryptoRandom, type RandomSource } from '../random/random-source.js';
 import { buildCaCore, type CaCore } from './ca-core.js';
 import { startListeners } from './ca-listeners.js';
 import { lockDataDir } from './data-dir-lock.js';

@@ -16,7 +16,7 @@ import { StateStore } from '../agent/state-store.js';
 import { AGENT_OPTIONS, loadAgentConfig } from '../config/agent-config.js';
 import { ConfigError, envName } from '../config/options.js';
 import { systemClock } from '../time/clock.js';
-import { cryptoRandom } from '../x509/serial.js';
+import { cryptoRandom } from '../random/random-source.js';
 import { createLogger } from './logger.js';
 
 const program = new Command('meshca-agent')

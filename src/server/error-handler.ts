@@ -19,16 +19,16 @@ const STATUS_BY_CLASS: ReadonlyArray<readonly [abstract new (...args: never[]) =
   [UnavailableError, 503],
 ];
 
-export interface ErrorBody {
+interface ErrorBody {
   readonly error: { readonly code: ErrorCode | string; readonly message: string };
 }
 
-export function errorBody(code: string, message: string): ErrorBody {
+function errorBody(code: string, message: string): ErrorBody {
   return { error: { code, message } };
 }
 
 /** Status and public body for any thrown value. */
-export function describeError(err: unknown): { status: number; body: ErrorBody } {
+function describeError(err: unknown): { status: number; body: ErrorBody } {
   if (err instanceof MeshcaError) {
     const status = STATUS_BY_CLASS.find(([cls]) => err instanceof cls)?.[1] ?? 500;
     return { status, body: errorBody(err.code, err.message) };

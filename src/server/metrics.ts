@@ -8,7 +8,7 @@ import type { AuthoritySet } from '../ca/authority-set.js';
 import type { IssuedCertificateRecord } from '../ca/model.js';
 import type { Clock } from '../time/clock.js';
 
-export interface MetricSources {
+interface MetricSources {
   readonly clock: Clock;
   readonly authorities: () => AuthoritySet;
   readonly liveSvids: () => Promise<number>;

@@ -27,7 +27,7 @@ export interface ServingCredentials {
   readonly notAfter: number;
 }
 
-export function ipBytes(address: string): Buffer | undefined {
+function ipBytes(address: string): Buffer | undefined {
   const family = isIP(address);
   if (family === 4) return Buffer.from(address.split('.').map(Number));
   if (family !== 6) return undefined;

@@ -18,7 +18,7 @@ import type { Authenticator } from './access-control.js';
 import type { Authentication } from './request-context.js';
 
 /** Decides whether an authenticated caller is still in good standing; throws a 401/403 error if not. */
-export type StandingCheck = (caller: Caller, presented: PresentedCredential) => Promise<void>;
+type StandingCheck = (caller: Caller, presented: PresentedCredential) => Promise<void>;
 
 interface PeerIdentity {
   readonly caller: Caller;
@@ -28,7 +28,7 @@ interface PeerIdentity {
 }
 
 /** Maps an SVID's SPIFFE ID to a meshca role by its reserved path. */
-export function callerForSpiffeId(id: SpiffeId, serial: string): Caller {
+function callerForSpiffeId(id: SpiffeId, serial: string): Caller {
   const [first, second, third, fourth, ...rest] = id.segments;
   if (first === RESERVED_SEGMENT && rest.length === 0) {
     if (second === 'agent' && third && fourth === undefined) return { role: 'agent', name: third, spiffeId: id, serial };

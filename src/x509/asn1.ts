@@ -53,7 +53,6 @@ export const octets = (bytes: Buffer): Asn1 =>
   asn1.create(TagClass.UNIVERSAL, Tag.OCTETSTRING, false, bytes.toString('binary'));
 export const utf8 = (text: string): Asn1 =>
   asn1.create(TagClass.UNIVERSAL, Tag.UTF8, false, forge.util.encodeUtf8(text));
-export const ia5 = (text: string): Asn1 => asn1.create(TagClass.UNIVERSAL, Tag.IA5STRING, false, text);
 
 /** A BIT STRING holding whole bytes (no unused bits), e.g. a signature. */
 export const bitString = (bytes: Buffer): Asn1 =>

@@ -46,7 +46,7 @@ export class VerifiedCsr implements VerifiedCsrData {
     } catch {
       valid = false;
     }
-    return VerifiedCsr.accepted(finish(checked, valid));
+    return VerifiedCsr.fromVerified(finish(checked, valid));
   }
 
   /** The same checks with a synchronous signature check, for a signing worker that is itself off the main thread. */
@@ -58,18 +58,14 @@ export class VerifiedCsr implements VerifiedCsrData {
     } catch {
       valid = false;
     }
-    return VerifiedCsr.accepted(finish(checked, valid));
+    return VerifiedCsr.fromVerified(finish(checked, valid));
   }
 
   /**
-   * Rebuilds a CSR that `parse` or `parseSync` verified in a signing worker of
-   * this process. Never call it on data from outside the process.
+   * A CSR from what `parse` or `parseSync` verified, here or in a signing
+   * worker of this process. Never call it on data from outside the process.
    */
   static fromVerified(data: VerifiedCsrData): VerifiedCsr {
-    return new VerifiedCsr(data.spkiDer, data.keyKind, data.publicKeySha256);
-  }
-
-  private static accepted(data: VerifiedCsrData): VerifiedCsr {
     return new VerifiedCsr(data.spkiDer, data.keyKind, data.publicKeySha256);
   }
 }

@@ -9,7 +9,7 @@ import type { PublishedFile } from '../../src/agent/installer.js';
 import { Sidecar, SidecarConfigurationError, type SidecarSettings } from '../../src/agent/sidecar.js';
 import { StateStore } from '../../src/agent/state-store.js';
 import { renewalTime, backoffDelay } from '../../src/agent/timing.js';
-import type { RandomSource } from '../../src/x509/serial.js';
+import type { RandomSource } from '../../src/random/random-source.js';
 import { FakeCaApi } from '../support/fake-ca-api.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { fixedRandom, seededRandom } from '../support/seeded-random.js';

@@ -18,7 +18,7 @@ import { RenewalSlots } from '../../src/ca/renewal-slots.js';
 import { decideValidity } from '../../src/ca/validity.js';
 import { TrustDomain } from '../../src/identity/trust-domain.js';
 import { parseDuration } from '../../src/time/duration.js';
-import { cryptoRandom } from '../../src/x509/serial.js';
+import { cryptoRandom } from '../../src/random/random-source.js';
 import type { AuthorityRecord } from '../../src/ca/model.js';
 
 const WORKLOADS = Number(process.argv.find((a) => a.startsWith('--workloads='))?.split('=')[1] ?? 100_000);

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { renewalTime } from '../../src/agent/timing.js';
 import { RenewalSlots } from '../../src/ca/renewal-slots.js';
-import { unitRandom } from '../../src/x509/serial.js';
+import { unitRandom } from '../../src/random/random-source.js';
 import { seededRandom } from '../support/seeded-random.js';
 
 const T0 = 1_800_000_000;

@@ -11,7 +11,7 @@ import type { KeyCustody } from '../../src/ca/ports.js';
 import { activateAt, prepareAt } from '../../src/ca/rotation.js';
 import { TrustDomain } from '../../src/identity/trust-domain.js';
 import { seconds } from '../../src/time/duration.js';
-import { cryptoRandom } from '../../src/x509/serial.js';
+import { cryptoRandom } from '../../src/random/random-source.js';
 import { runMeshca } from '../support/cli.js';
 import { isRunning, startServer, type ServerProcess } from '../support/server-process.js';
 import { tempDir } from '../support/temp-dir.js';

@@ -10,7 +10,8 @@ import { SigningPool } from '../../src/signing/signing-pool.js';
 import { VerifiedCsr } from '../../src/x509/csr.js';
 import { createCsr } from '../../src/x509/csr-builder.js';
 import { generateKeyPair } from '../../src/x509/keys.js';
-import { randomSerial, cryptoRandom } from '../../src/x509/serial.js';
+import { randomSerial } from '../../src/x509/serial.js';
+import { cryptoRandom } from '../../src/random/random-source.js';
 import { cleanupLater } from '../support/cleanup.js';
 import { startTestCa } from '../support/test-ca.js';
 

@@ -13,7 +13,7 @@ import { CaClient } from '../../src/agent/ca-client.js';
 import { AtomicDirectoryPublisher, DATA_LINK, type PublishedFile } from '../../src/agent/installer.js';
 import { Sidecar } from '../../src/agent/sidecar.js';
 import { systemClock } from '../../src/time/clock.js';
-import { cryptoRandom } from '../../src/x509/serial.js';
+import { cryptoRandom } from '../../src/random/random-source.js';
 
 export interface Publication {
   readonly agent: string;

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { RandomSource } from '../../src/x509/serial.js';
+import type { RandomSource } from '../../src/random/random-source.js';
 
 /** Deterministic bytes (SHA-256 in counter mode over a seed), so jitter and backoff are repeatable. */
 export function seededRandom(seed: string): RandomSource {

@@ -19,7 +19,8 @@ import { generateKeyPair, KEY_TYPES, type KeyPair, type KeyType } from '../../sr
 import { OID } from '../../src/x509/oids.js';
 import { certificatesToPem } from '../../src/x509/pem.js';
 import { caTemplate } from '../../src/x509/profiles.js';
-import { cryptoRandom, randomSerial, type RandomSource } from '../../src/x509/serial.js';
+import { randomSerial } from '../../src/x509/serial.js';
+import { cryptoRandom, type RandomSource } from '../../src/random/random-source.js';
 import { KeyObjectSigner } from '../../src/x509/signer.js';
 import { svidCheck } from '../support/conformance.js';
 import { tempDir } from '../support/temp-dir.js';

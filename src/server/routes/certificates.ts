@@ -41,7 +41,7 @@ function filterFrom(q: ListQuery): CertificateFilter {
   return f;
 }
 
-export function certificateJson(c: CertificateSummary) {
+function certificateJson(c: CertificateSummary) {
   return {
     serial: c.serial,
     spiffeId: c.spiffeId,
