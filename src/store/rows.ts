@@ -206,6 +206,11 @@ export function duplicateEntry(e: EntryRecord): ConflictError {
   return new ConflictError('already_exists', `agent ${e.agent} already has an entry for ${e.spiffeId}`);
 }
 
+/** An update over a revision that is no longer current: another update came first. */
+export function entryChanged(id: string): ConflictError {
+  return new ConflictError('precondition_failed', `entry ${id} was changed by another request meanwhile; read it again and retry`);
+}
+
 /** An update that found no row: the entry was deleted since it was read. */
 export function entryGone(id: string): NotFoundError {
   return new NotFoundError(`entry ${id}`);

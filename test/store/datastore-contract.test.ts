@@ -339,6 +339,18 @@ describe.each(ENGINES)('the $name datastore', (engine) => {
       expect((await store.audit.head())?.seq).toBe(head);
     });
 
+    it('refuses the second of two updates made from the same revision (409), so neither is lost silently', async () => {
+      const { store } = await open();
+      const read = entry('e1', 'node-1', '/web', 10);
+      await store.registrations.createEntry(read, note('entry.created'));
+      await store.registrations.updateEntry({ ...read, ttl: seconds(60), revision: 2 }, note('entry.updated'));
+      const head = (await store.audit.head())?.seq;
+      const late = store.registrations.updateEntry({ ...read, ttl: seconds(120), revision: 2 }, note('entry.updated'));
+      await expect(late).rejects.toSatisfy((e: unknown) => e instanceof ConflictError && e.code === 'precondition_failed');
+      expect(await store.registrations.getEntry('e1')).toMatchObject({ ttl: seconds(60), revision: 2 });
+      expect((await store.audit.head())?.seq).toBe(head);
+    });
+
     it('refuses to update an entry deleted meanwhile (404), recording nothing', async () => {
       const { store } = await open();
       await store.registrations.createEntry(entry('e1', 'node-1', '/web', 10), note('entry.created'));

@@ -4,7 +4,7 @@ import type { AgentRecord, AgentStatus, AuditEvent, EntryRecord, IssuedCertifica
 import type { AttestationCommit, CredentialRecord } from '../../ca/registration-ports.js';
 import { nowSeconds, type Clock } from '../../time/clock.js';
 import type { AgentRegistry } from '../datastore.js';
-import { agentNoLongerActive, duplicateEntry, entryGone, entryParams, toAgent, toEntry, toToken, type AgentRow, type EntryRow, type TokenRow } from '../rows.js';
+import { agentNoLongerActive, duplicateEntry, entryChanged, entryGone, entryParams, toAgent, toEntry, toToken, type AgentRow, type EntryRow, type TokenRow } from '../rows.js';
 import { appendAudit, lockAudit } from './audit.js';
 import { insertCertificate } from './certificate-store.js';
 import { inTransaction } from './connection.js';
@@ -113,13 +113,14 @@ export class PgRegistrationStore implements AgentRegistry {
 
   async updateEntry(entry: EntryRecord, event: AuditEvent): Promise<void> {
     await this.change([event], async (c) => {
+      // Only over the revision it was read at: of two concurrent updates, the second is refused, not lost.
       const { rowCount } = await uniqueEntry(entry, () =>
         c.query(
-          'UPDATE entries SET agent = $2, spiffe_id = $3, ttl = $4, dns_names = $5, created_at = $6, updated_at = $7, revision = $8 WHERE id = $1',
+          'UPDATE entries SET agent = $2, spiffe_id = $3, ttl = $4, dns_names = $5, created_at = $6, updated_at = $7, revision = $8 WHERE id = $1 AND revision = $8 - 1',
           entryValues(entry),
         ),
       );
-      if (rowCount === 0) throw entryGone(entry.id);
+      if (rowCount === 0) throw (await c.query('SELECT 1 FROM entries WHERE id = $1', [entry.id])).rowCount ? entryChanged(entry.id) : entryGone(entry.id);
     });
   }
 

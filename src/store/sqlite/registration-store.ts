@@ -5,7 +5,7 @@ import { nowSeconds, type Clock } from '../../time/clock.js';
 import type { AuditAppender } from './audit-appender.js';
 import { prepareCertificateInsert, type CertificateInsert } from './certificate-rows.js';
 import { type Db, statements, writeTransaction } from './database.js';
-import { agentNoLongerActive, duplicateEntry, entryGone, entryParams, toAgent, toEntry, toToken, type AgentRow, type EntryRow, type TokenRow } from '../rows.js';
+import { agentNoLongerActive, duplicateEntry, entryChanged, entryGone, entryParams, toAgent, toEntry, toToken, type AgentRow, type EntryRow, type TokenRow } from '../rows.js';
 
 export class SqliteRegistrationStore implements RegistrationStore {
   private readonly sql: ReturnType<typeof statements>;
@@ -115,13 +115,14 @@ export class SqliteRegistrationStore implements RegistrationStore {
 
   async updateEntry(entry: EntryRecord, event: AuditEvent): Promise<void> {
     this.inTransaction([event], () => {
+      // Only over the revision it was read at: of two concurrent updates, the second is refused, not lost.
       const { changes } = uniqueEntry(entry, () =>
         this.sql
           (`UPDATE entries SET agent = @agent, spiffe_id = @spiffeId, ttl = @ttl, dns_names = @dnsNames,
-                    updated_at = @updatedAt, revision = @revision WHERE id = @id`)
+                    updated_at = @updatedAt, revision = @revision WHERE id = @id AND revision = @revision - 1`)
           .run(entryParams(entry)),
       );
-      if (changes === 0) throw entryGone(entry.id);
+      if (changes === 0) throw this.sql('SELECT 1 FROM entries WHERE id = ?').get(entry.id) ? entryChanged(entry.id) : entryGone(entry.id);
     });
   }
 
