@@ -41,12 +41,12 @@ export async function migrateToPostgres(o: { dataDir: string; url: string; passp
   const { db } = openDatabase(o.dataDir, { readonly: true });
   const pool = createPool(o.url);
   try {
-    await migrate(pool);
     const fileKeys = new FileKeyCustody(join(o.dataDir, 'keys'), o.passphrase);
     const dbKeys = new PgKeyCustody(pool, o.passphrase);
     const refs = await fileKeys.list();
-    // Decrypt every key before writing anything: a wrong passphrase fails here, with nothing written.
+    // Decrypt every key before touching the target, even its schema: a wrong passphrase fails here, with nothing written.
     const keys = await Promise.all(refs.map(async (ref) => ({ ref, pem: dbKeys.encrypt(await fileKeys.load(ref)) })));
+    await migrate(pool);
     const sourceHead = db.prepare<[], { seq: number; hash: string }>('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1').get() ?? null;
 
     const rows = await inTransaction(pool, async (client) => {
