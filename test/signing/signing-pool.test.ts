@@ -25,6 +25,11 @@ function pool(size = 2): SigningPool {
   return p;
 }
 
+/** The pool's worker slots, looked into to see where work went. */
+function slotsOf(p: SigningPool): Array<{ worker: { terminate(): Promise<number> }; inFlight: Map<number, unknown> }> {
+  return (p as unknown as { slots: Array<{ worker: { terminate(): Promise<number> }; inFlight: Map<number, unknown> }> }).slots;
+}
+
 async function csrPem(): Promise<string> {
   const keys = await generateKeyPair('ec-p256');
   return createCsr(keys.privateKey, keys.publicKey);
@@ -76,14 +81,25 @@ describe('SigningPool', () => {
     expect(leaf.subjectAltName).toBe('DNS:web.example, URI:spiffe://example.org/ns/web, IP Address:127.0.0.1');
   });
 
-  it('spreads concurrent work over its workers and keeps going after one dies', async () => {
+  it('spreads concurrent work evenly over its workers', async () => {
     const p = pool(2);
     const pems = await Promise.all(Array.from({ length: 20 }, csrPem));
-    expect(await Promise.all(pems.map((pem) => p.verify(pem)))).toHaveLength(20);
-    // Kill one worker from the outside: its slot is replaced and later work still succeeds.
-    const slots = (p as unknown as { slots: Array<{ worker: { terminate(): Promise<number> } }> }).slots;
-    await slots[0]!.worker.terminate();
-    await new Promise((r) => setTimeout(r, 100));
-    expect(await Promise.all(pems.slice(0, 6).map((pem) => p.verify(pem)))).toHaveLength(6);
+    const verified = pems.map((pem) => p.verify(pem));
+    expect(slotsOf(p).map((s) => s.inFlight.size)).toEqual([10, 10]);
+    expect(await Promise.all(verified)).toHaveLength(20);
+  });
+
+  it('fails the work a dying worker held, replaces it, and goes on', async () => {
+    const p = pool(2);
+    const pems = await Promise.all(Array.from({ length: 6 }, csrPem));
+    const held = pems.map((pem) => p.verify(pem).then(() => 'verified', (err: Error) => err.message));
+    const dying = slotsOf(p)[0]!.worker;
+    await dying.terminate();
+    const outcomes = await Promise.all(held);
+    // The slots alternate: jobs 0, 2 and 4 were the dying worker's.
+    expect(outcomes.filter((_, i) => i % 2 === 0)).toEqual(Array(3).fill(expect.stringMatching(/signing worker exited/)));
+    expect(outcomes.filter((_, i) => i % 2 === 1)).toEqual(['verified', 'verified', 'verified']);
+    expect(slotsOf(p)[0]!.worker).not.toBe(dying);
+    expect(await Promise.all(pems.map((pem) => p.verify(pem)))).toHaveLength(6);
   });
 });
