@@ -35,7 +35,12 @@ export class AdminClient {
           let text = '';
           res.on('data', (c: Buffer) => (text += c.toString()));
           res.on('end', () => {
-            const error = (JSON.parse(text || '{}') as { error?: { code?: string; message?: string } }).error;
+            let error: { code?: string; message?: string } | undefined;
+            try {
+              error = (JSON.parse(text || '{}') as { error?: { code?: string; message?: string } }).error;
+            } catch {
+              error = undefined; // not our JSON error: report the status
+            }
             reject(new AdminRequestError(res.statusCode ?? 0, error?.code ?? 'unknown', error?.message ?? `HTTP ${res.statusCode}`));
           });
           return;

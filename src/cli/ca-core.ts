@@ -13,13 +13,13 @@ import { initialPki } from './initial-pki.js';
 import { inThreadCsrVerifier } from '../ca/in-thread-signing.js';
 import { SigningPool } from '../signing/signing-pool.js';
 import { formatListenAddress } from '../config/parsers.js';
-import type { ServerConfig } from '../config/server-config.js';
+import { JOIN_TOKEN_MAX_TTL, type ServerConfig } from '../config/server-config.js';
 import { CaMetrics } from '../server/metrics.js';
 import { RateLimiter } from '../server/rate-limiter.js';
 import type { ServerServices } from '../server/services.js';
 import type { Datastore } from '../store/datastore.js';
 import { nowSeconds, type Clock } from '../time/clock.js';
-import { formatDuration, seconds } from '../time/duration.js';
+import { formatDuration } from '../time/duration.js';
 import type { RandomSource } from '../random/random-source.js';
 
 /** The signing worker, beside this module once built (dist/src/signing/signing-worker.js). */
@@ -30,7 +30,6 @@ const REPLICA = `${hostname()}/${process.pid}`;
 
 /** Most CSRs one workload SVID request may carry. */
 const MAX_BATCH = 64;
-const TOKEN_MAX_TTL = seconds(30 * 86400);
 
 export interface CaCore {
   readonly manager: AuthorityManager;
@@ -95,7 +94,7 @@ export async function buildCaCore(
   manager.onChange(() => crls.invalidate());
   const agents = new AgentService(
     { store: store.registrations, issuer, clock, random, onRevocation: () => crls.invalidate() },
-    { trustDomain: config.trustDomain, tokenTtl: config.joinTokenTtl, tokenMaxTtl: TOKEN_MAX_TTL },
+    { trustDomain: config.trustDomain, tokenTtl: config.joinTokenTtl, tokenMaxTtl: JOIN_TOKEN_MAX_TTL },
   );
   const revocations = new RevocationService({ store: store.certificates, crls, manager, clock });
   const entries = new EntryService(

@@ -59,6 +59,9 @@ export async function startCa(config: ServerConfig, logger: Logger, overrides: C
     for (const cleanup of cleanups) await cleanup();
   };
   try {
+    if (config.keyPassphrase === undefined) {
+      logger.warn({ keys: `${config.dataDir}/keys` }, 'CA keys are stored unencrypted (0600 files); set MESHCA_KEY_PASSPHRASE or --key-passphrase-file to encrypt them at rest');
+    }
     const core = await buildCaCore(config, store, { clock, random, logger });
     cleanups.unshift(() => core.close());
     cleanups.unshift(() => core.agents.flushSeen());

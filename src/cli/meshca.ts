@@ -26,6 +26,12 @@ for (const register of [registerServer, registerMint, registerToken, registerEnt
   register(program);
 }
 
+// `meshca audit export | head` closes the pipe early: that is the reader's choice, not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 try {
   await program.parseAsync(process.argv);
 } catch (err) {

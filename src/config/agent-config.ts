@@ -1,5 +1,6 @@
 /** `meshca-agent` settings: flags, MESHCA_AGENT_* variables and a JSON config file. */
 import { readFileSync } from 'node:fs';
+import { constants } from 'node:os';
 import { resolve } from 'node:path';
 import { SpiffeId } from '../identity/spiffe-id.js';
 import { parseDuration, type Duration } from '../time/duration.js';
@@ -25,7 +26,8 @@ function parseKeyType(raw: string): KeyType {
 
 function parseSignal(raw: string): NodeJS.Signals {
   const name = raw.toUpperCase().startsWith('SIG') ? raw.toUpperCase() : `SIG${raw.toUpperCase()}`;
-  if (!/^SIG[A-Z0-9]+$/.test(name)) throw new Error(`"${raw}" is not a signal name`);
+  // Checked against this platform's signals: a misspelt one would fail only at the first reload.
+  if (!(name in constants.signals)) throw new Error(`"${raw}" is not a signal name`);
   return name as NodeJS.Signals;
 }
 
@@ -107,7 +109,10 @@ export function loadAgentConfig(sources: ConfigSources): AgentConfig {
   let joinToken = o.joinToken;
   if (o.joinTokenFile) {
     try {
-      joinToken = readFileSync(o.joinTokenFile, 'utf8').trim();
+      // An empty file means no token (systemd's fallback credential once the token is spent), not an empty one.
+      const fromFile = readFileSync(o.joinTokenFile, 'utf8').trim();
+      if (fromFile && o.joinToken) problems.push('give either --join-token or --join-token-file, not both');
+      joinToken = fromFile || o.joinToken;
     } catch (err) {
       problems.push(`--join-token-file: cannot read ${o.joinTokenFile} (${(err as NodeJS.ErrnoException).code})`);
     }

@@ -4,7 +4,7 @@ import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { parseDnsName, type DnsName } from '../identity/dns-name.js';
 import { resolve } from 'node:path';
-import { formatDuration, type Duration } from '../time/duration.js';
+import { formatDuration, seconds, type Duration } from '../time/duration.js';
 import { ConfigError, resolveOptions, type ConfigSources, type OptionTable } from './options.js';
 import {
   parseCron, parseDurationValue, parseListenAddress, parseLogLevel, parseNonEmpty, parsePositiveInt, parseTrustDomain, LOG_LEVELS,
@@ -56,7 +56,20 @@ export function readPassphraseFile(path: string): string {
   return passphrase;
 }
 
+/**
+ * The deployment files ship placeholders that start with REPLACE-ME; CA keys
+ * encrypted with one would be encrypted with a string anyone can read.
+ */
+export function placeholderPassphraseProblem(passphrase: string | undefined): string | undefined {
+  return passphrase?.startsWith('REPLACE-ME')
+    ? 'the key passphrase is still the placeholder from the deployment files (REPLACE-ME…): set a long random one, and keep a copy'
+    : undefined;
+}
+
 const DURATION = 'a whole number with s, m, h or d, e.g. 30s, 10m, 1h, 365d';
+
+/** The longest a join token may live, whatever `token create --ttl` or --join-token-ttl ask. */
+export const JOIN_TOKEN_MAX_TTL = seconds(30 * 86400);
 
 const CRON = 'a cron expression of 5 or 6 fields';
 const ADDRESS = 'host:port, e.g. 127.0.0.1:8443';
@@ -187,6 +200,11 @@ export function loadServerConfig(sources: ConfigSources): ServerConfig {
   const { rootTtl, intermediateTtl, svidTtl, svidMaxTtl } = o;
   if (rootTtl && intermediateTtl && svidTtl && svidMaxTtl) problems.push(...lifetimeProblems({ rootTtl, intermediateTtl, svidTtl, svidMaxTtl }));
   problems.push(...importProblems(o));
+  const placeholder = placeholderPassphraseProblem(keyPassphrase);
+  if (placeholder) problems.push(placeholder);
+  if (o.joinTokenTtl && o.joinTokenTtl > JOIN_TOKEN_MAX_TTL) {
+    problems.push(`--join-token-ttl ${formatDuration(o.joinTokenTtl)} is longer than the ${formatDuration(JOIN_TOKEN_MAX_TTL)} a join token may live`);
+  }
   if (o.datastore?.kind === 'postgres' && !keyPassphrase) {
     problems.push('a PostgreSQL datastore keeps the CA keys in the database, encrypted: set MESHCA_KEY_PASSPHRASE or --key-passphrase-file');
   }

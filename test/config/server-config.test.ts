@@ -238,6 +238,10 @@ describe('loadServerConfig lifetimes', () => {
     expect(problemsOf(() => load({ flags }))).toEqual(problems);
   });
 
+  it('refuses a default join-token lifetime longer than a join token may live (30 days)', () => {
+    expect(problemsOf(() => load({ flags: { 'join-token-ttl': '31d' } }))).toEqual(['--join-token-ttl 31d is longer than the 30d a join token may live']);
+  });
+
   it('reports a lifetime problem together with an unrelated bad value', () => {
     expect(problemsOf(() => load({ flags: { listen: 'x', 'svid-ttl': '5h' } }))).toEqual([
       `--listen: "x" is not host:port ${EXPECTED_LISTEN}`,
@@ -249,6 +253,12 @@ describe('loadServerConfig lifetimes', () => {
 describe('loadServerConfig key passphrase', () => {
   it('reads MESHCA_KEY_PASSPHRASE', () => {
     expect(load({ env: { MESHCA_KEY_PASSPHRASE: 'correct horse' } }).keyPassphrase).toBe('correct horse');
+  });
+
+  it('refuses the deployment files\' placeholder passphrase', () => {
+    expect(problemsOf(() => load({ env: { MESHCA_KEY_PASSPHRASE: 'REPLACE-ME-with-a-long-random-passphrase' } }))).toEqual([
+      'the key passphrase is still the placeholder from the deployment files (REPLACE-ME…): set a long random one, and keep a copy',
+    ]);
   });
 
   it('treats an empty MESHCA_KEY_PASSPHRASE as none', () => {

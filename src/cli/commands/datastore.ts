@@ -1,8 +1,8 @@
 /** `meshca datastore migrate`: moves an embedded CA's state into PostgreSQL, then proves the copy. */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Command } from 'commander';
-import { parseDatastore, readPassphraseFile } from '../../config/server-config.js';
+import { Option, type Command } from 'commander';
+import { parseDatastore, placeholderPassphraseProblem, readPassphraseFile } from '../../config/server-config.js';
 import { DATABASE_FILE } from '../../store/sqlite/database.js';
 import { nowSeconds, systemClock } from '../../time/clock.js';
 import { dataDirOption, type CommonOptions } from '../common-options.js';
@@ -19,6 +19,8 @@ function passphrase(o: MigrateOptions): string {
   if (!value) {
     throw new Error('a key passphrase is required: CA keys are stored in PostgreSQL only encrypted (MESHCA_KEY_PASSPHRASE or --key-passphrase-file)');
   }
+  const placeholder = placeholderPassphraseProblem(value);
+  if (placeholder) throw new Error(placeholder);
   return value;
 }
 
@@ -63,7 +65,7 @@ export function registerDatastore(program: Command): void {
     .command('migrate')
     .description('copy an embedded (SQLite) CA, audit chain and keys included, into an empty PostgreSQL database and verify the copy')
     .requiredOption('--to <url>', 'the PostgreSQL database, postgres://user@host:port/db')
-    .option('--key-passphrase-file <file>', 'the CA key passphrase (or MESHCA_KEY_PASSPHRASE)')
+    .addOption(new Option('--key-passphrase-file <file>', 'the CA key passphrase (or MESHCA_KEY_PASSPHRASE)').env('MESHCA_KEY_PASSPHRASE_FILE'))
     .addOption(dataDirOption())
     .action(migrate);
 }
