@@ -98,7 +98,13 @@ export class Sidecar {
     const saved = await this.deps.state.load();
     // The saved bundle may predate a root rotation the agent slept through, and the
     // configured one may predate the saved: trust both until the CA sends its own.
-    if (saved.bundlePem) this.trustPem = unionOfBundles(this.trustPem, saved.bundlePem);
+    if (saved.bundlePem) {
+      try {
+        this.trustPem = unionOfBundles(this.trustPem, saved.bundlePem);
+      } catch {
+        this.deps.log.warn({}, 'the saved trust bundle is unreadable; trusting --trust-bundle alone');
+      }
+    }
     const held = saved.credential && holdCertificate(saved.credential.keyPem, saved.credential.chainPem);
     if (held && held.notAfterMs > this.deps.clock.nowMs()) {
       this.agentSvid = { ...held, renewAtMs: this.renewAt(held) };
@@ -125,9 +131,7 @@ export class Sidecar {
       } catch (err) {
         if (err instanceof SidecarConfigurationError) throw err;
         this.failures++;
-        // A CA that asked to be left alone for a while (429/503 Retry-After) is.
-        const askedMs = err instanceof CaRequestError && err.retryAfterSeconds !== undefined ? err.retryAfterSeconds * 1000 : 0;
-        this.retryAtMs = now + Math.max(this.caRetryDelay(now), askedMs);
+        this.retryAtMs = now + this.retryDelayAfter(err, now);
         this.deps.log.warn({ err: describe(err), attempt: this.failures, retryInMs: this.retryAtMs - now }, 'could not reach or use the CA; will retry');
       }
     }
@@ -148,10 +152,18 @@ export class Sidecar {
     return renewalTime(start, held.notAfterMs, this.deps.random, Number.isNaN(suggestedMs) ? undefined : suggestedMs);
   }
 
-  /** See timing.ts retryDelay: jittered backoff bounded by the installed SVID's remaining life. */
-  private caRetryDelay(now: number): number {
+  /**
+   * See timing.ts retryDelay: jittered backoff bounded by the installed SVID's
+   * remaining life; no wait when the CA just refused the agent's credential and
+   * an unused join token can replace it; and never sooner than a 429's
+   * Retry-After, unless that would outlast half of what the SVID has left.
+   */
+  private retryDelayAfter(err: unknown, now: number): number {
+    if (err instanceof CaRequestError && err.credentialRejected && !this.agentSvid && this.settings.joinToken && !this.tokenSpent) return 0;
     const remaining = this.installed ? this.installed.notAfterMs - now : 0;
-    return retryDelay(this.failures, remaining, this.settings.backoff ?? DEFAULT_BACKOFF, this.deps.random);
+    const delay = retryDelay(this.failures, remaining, this.settings.backoff ?? DEFAULT_BACKOFF, this.deps.random);
+    const askedMs = err instanceof CaRequestError && err.retryAfterSeconds !== undefined ? err.retryAfterSeconds * 1000 : 0;
+    return Math.max(delay, remaining > 0 ? Math.min(askedMs, remaining / 2) : askedMs);
   }
 
   private async reconcile(now: number): Promise<void> {
@@ -285,6 +297,7 @@ export class Sidecar {
     } catch (err) {
       this.counters.renewalFailures++;
       if (err instanceof CaRequestError && err.code === 'entry_not_granted') this.entry = undefined;
+      if (err instanceof CaRequestError && err.credentialRejected) await this.dropRefusedAgentSvid(err);
       throw err;
     }
     const svid = res.svids[0]!;
@@ -345,7 +358,9 @@ export class Sidecar {
     const now = this.deps.clock.nowMs();
     const due = (times: Array<number | undefined>) => Math.min(...times.filter((t): t is number => t !== undefined));
     // While backing off, nothing that needs the CA happens before the retry time.
-    const caWork = Math.max(due([this.nextSyncMs, this.agentSvid?.renewAtMs, this.installed?.renewAtMs]), this.failures > 0 ? this.retryAtMs : 0);
+    // The installed SVID's renewal is work only while an entry grants it; otherwise the next sync is.
+    const workloadRenewal = this.entry ? this.installed?.renewAtMs : undefined;
+    const caWork = Math.max(due([this.nextSyncMs, this.agentSvid?.renewAtMs, workloadRenewal]), this.failures > 0 ? this.retryAtMs : 0);
     const expiry = this.installed && this.installed.notAfterMs > now ? this.installed.notAfterMs : undefined;
     const next = due([caWork, expiry, this.reloadPending ? this.reloadRetryAtMs : undefined]);
     return Math.max(50, Math.min(next - now, this.settings.syncIntervalMs));

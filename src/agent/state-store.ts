@@ -17,6 +17,9 @@ export interface AgentCredential {
 /** Key and chain in one file, so that one rename replaces both: a crash can never pair a new key with an old certificate. */
 const CREDENTIAL = 'agent_credential.pem';
 const BUNDLE = 'bundle.pem';
+/** Where earlier builds kept the key and the chain, in two files: still read, removed once replaced. */
+const OLD_KEY = 'agent_key.pem';
+const OLD_CHAIN = 'agent_svid.pem';
 
 function splitCredential(pem: string): AgentCredential | undefined {
   let blocks;
@@ -36,19 +39,26 @@ export class StateStore {
 
   async load(): Promise<{ credential?: AgentCredential; bundlePem?: string }> {
     const read = (name: string) => readFile(join(this.dir, name), 'utf8').catch(() => undefined);
-    const [credentialPem, bundlePem] = await Promise.all([read(CREDENTIAL), read(BUNDLE)]);
-    const credential = credentialPem === undefined ? undefined : splitCredential(credentialPem);
+    const [credentialPem, bundlePem, oldKey, oldChain] = await Promise.all([read(CREDENTIAL), read(BUNDLE), read(OLD_KEY), read(OLD_CHAIN)]);
+    const saved = credentialPem ?? (oldKey && oldChain ? oldKey + oldChain : undefined);
+    const credential = saved === undefined ? undefined : splitCredential(saved);
     return { ...(credential ? { credential } : {}), ...(bundlePem ? { bundlePem } : {}) };
   }
 
   async saveCredential(c: AgentCredential): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     await writeFileAtomic(join(this.dir, CREDENTIAL), c.keyPem + c.chainPem, 0o600);
+    await this.removeOldLayout();
   }
 
   /** Forgets a credential the CA refused, so that a restart does not present it again. */
   async forgetCredential(): Promise<void> {
     await rm(join(this.dir, CREDENTIAL), { force: true });
+    await this.removeOldLayout();
+  }
+
+  private async removeOldLayout(): Promise<void> {
+    await Promise.all([OLD_KEY, OLD_CHAIN].map((name) => rm(join(this.dir, name), { force: true })));
   }
 
   async saveBundle(pem: string): Promise<void> {

@@ -7,6 +7,7 @@
  * taken over. It is taken before the datastore is opened, so a refused second
  * server changes nothing.
  */
+import { randomUUID } from 'node:crypto';
 import { link, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { socketPath } from './local-socket.js';
@@ -28,7 +29,8 @@ function alive(pid: number): boolean {
 
 export async function lockDataDir(dataDir: string): Promise<DataDirLock> {
   const path = join(dataDir, LOCK_FILE);
-  const mine = join(dataDir, `.${LOCK_FILE}.${process.pid}`);
+  // Unique even between two containers that are both PID 1 on a shared volume.
+  const mine = join(dataDir, `.${LOCK_FILE}.${process.pid}.${randomUUID()}`);
   await writeFile(mine, `${process.pid}\n`, { mode: 0o600 });
   try {
     for (let attempt = 0; attempt < 2; attempt++) {

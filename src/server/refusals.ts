@@ -1,9 +1,9 @@
 /**
  * What happens when a request is refused: every authentication failure and
- * refused issuance is counted in metrics, and goes to the audit log (with its
- * reason) within a per-address budget, so that anyone who can open a
- * connection cannot flood the hash-chained log; rate limiting goes only to
- * metrics.
+ * refused issuance is counted in metrics, and goes to the audit log with its
+ * reason — for callers the CA could not identify, within a budget, so that
+ * anyone who can open a connection cannot flood the hash-chained log. Rate
+ * limiting goes only to metrics.
  */
 import type { FastifyRequest } from 'fastify';
 import type { Action } from '../ca/access-policy.js';
@@ -23,8 +23,14 @@ const KIND_OF_SIGNING_ACTION: ReadonlyMap<Action, CertificateKind> = new Map<Act
   ['admin.credential', 'admin'],
 ]);
 
-/** Audited refusals per remote address: a burst of 20, then one a second. */
+/**
+ * Audited refusals of callers the CA could not identify: per remote address a
+ * burst of 20, then one a second; and all addresses together 200, then 20 a
+ * second. Refusals of authenticated callers are always audited: they are
+ * attributable, and the agent's own rate limit bounds them.
+ */
 export const AUDITED_REFUSALS = { perSecond: 1, burst: 20 } as const;
+export const AUDITED_ANONYMOUS_REFUSALS = { perSecond: 20, burst: 200 } as const;
 
 export function refusalRecorder(
   audit: (event: AuditEvent) => Promise<void>,
@@ -32,9 +38,11 @@ export function refusalRecorder(
   onError: (err: unknown) => void,
   clock: Clock,
 ): RefusalObserver {
-  const budget = new RateLimiter(clock, AUDITED_REFUSALS.perSecond, AUDITED_REFUSALS.burst);
-  const record = (event: AuditEvent, ip: string) => {
-    if (budget.tryTake(ip)) audit(event).catch(onError);
+  const perAddress = new RateLimiter(clock, AUDITED_REFUSALS.perSecond, AUDITED_REFUSALS.burst);
+  const overall = new RateLimiter(clock, AUDITED_ANONYMOUS_REFUSALS.perSecond, AUDITED_ANONYMOUS_REFUSALS.burst);
+  const record = (event: AuditEvent, request: FastifyRequest) => {
+    const identified = request.authentication !== undefined && request.authentication.caller.role !== 'anonymous';
+    if (identified || (perAddress.tryTake(request.ip) && overall.tryTake('all'))) audit(event).catch(onError);
   };
   return (request: FastifyRequest, status: number, code: string, message: string) => {
     const action = request.routeOptions.config.action;
@@ -46,13 +54,13 @@ export function refusalRecorder(
     }
     if (status === 401) {
       metrics.authFailures.inc({ reason: code });
-      record({ type: 'auth.failed', actor, data: { ...where, reason: code } }, request.ip);
+      record({ type: 'auth.failed', actor, data: { ...where, reason: code } }, request);
       return;
     }
     const kind = action && KIND_OF_SIGNING_ACTION.get(action);
     if (kind) {
       metrics.issuances.inc({ result: 'refused', key_type: 'unknown', kind });
-      record({ type: 'issuance.refused', actor, data: { ...where, reason: code, message } }, request.ip);
+      record({ type: 'issuance.refused', actor, data: { ...where, reason: code, message } }, request);
     }
   };
 }

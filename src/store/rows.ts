@@ -217,6 +217,8 @@ export function entryGone(id: string): NotFoundError {
 }
 
 /** An agent renewal committing after the agent was evicted or banned: nothing is recorded. */
-export function agentNoLongerActive(name: string): ForbiddenError {
-  return new ForbiddenError('agent_evicted', `agent ${name} was evicted or banned while its renewal was being signed`);
+export function agentNoLongerActive(name: string, status: AgentStatus | undefined): ForbiddenError {
+  return status === 'banned'
+    ? new ForbiddenError('agent_banned', `agent ${name} was banned while its renewal was being signed`)
+    : new ForbiddenError('agent_evicted', `agent ${name} was evicted while its renewal was being signed; it must attest again with a new join token`);
 }

@@ -294,6 +294,8 @@ describe('when things fail', () => {
     await runFor(h, 31 * 60);
     expect(h.published).toHaveLength(1);
     expect(h.sidecar.ready()).toBe(true);
+    // It syncs once per --sync-interval (30 s), not on every wake once the old renewal time has passed.
+    expect(h.ca.count('sync')).toBeLessThanOrEqual(31 * 2 + 2);
   });
 
   it('keeps its identity when an operator grants the agent a second entry while it serves', async () => {
@@ -316,6 +318,37 @@ describe('when things fail', () => {
     h.reloads.failing = true;
     await runFor(h, 60 * 60);
     expect(h.sidecar.status().counters.reloadFailures).toBeGreaterThanOrEqual(120);
+  });
+
+  it('waits no longer than half of what its SVID has left, whatever Retry-After asks', async () => {
+    const h = await harness({}, fixedRandom(0.5));
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    await h.sidecar.step();
+    h.ca.failure = new CaRequestError(429, 'rate_limited', 'too many requests', 3600);
+    h.clock.advance(50 * 60); // ten minutes left; renewal long due
+    await h.sidecar.step();
+    const refusedAt = h.ca.calls.length;
+    h.ca.failure = undefined;
+    await runFor(h, 5 * 60 + 1);
+    expect(h.ca.calls.length).toBeGreaterThan(refusedAt);
+    expect(h.published).toHaveLength(2);
+  });
+
+  it('attests with an unused join token at once when a sync finds its saved agent SVID refused', async () => {
+    const clock = new FakeClock(Date.UTC(2026, 10, 25, 12, 0, 0));
+    const state = new StateStore(tempDir());
+    const first = await harness({}, fixedRandom(0.5), { clock, state });
+    first.ca.addEntry('spiffe://example.org/ns/web');
+    await first.sidecar.step();
+    const restarted = await harness({}, fixedRandom(0.5), { clock, ca: first.ca, state });
+    await restarted.sidecar.restore();
+    clock.advance(60);
+    first.ca.refusals.set('sync', new CaRequestError(403, 'agent_evicted', 'agent node-1 was evicted'));
+    expect(await restarted.sidecar.step()).toBe(50); // the shortest wait: the retry is due now
+    first.ca.refusals.delete('sync');
+    const before = first.ca.calls.length;
+    await restarted.sidecar.step();
+    expect(first.ca.calls.slice(before, before + 2)).toEqual(['attest', 'sync']);
   });
 
   it('waits as long as a CA that answers Retry-After asks', async () => {

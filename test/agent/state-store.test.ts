@@ -1,5 +1,5 @@
 /** The agent's state directory: its credential in one file (0600) that a crash cannot split, and nothing trusted that cannot be read. */
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { StateStore } from '../../src/agent/state-store.js';
@@ -43,5 +43,18 @@ describe('StateStore', () => {
     await store.forgetCredential();
     expect((await store.load()).credential).toBeUndefined();
     expect(() => readFileSync(join(dir, 'agent_credential.pem'))).toThrow(/ENOENT/);
+  });
+});
+
+describe('StateStore and the two-file layout of earlier builds', () => {
+  it('reads agent_key.pem and agent_svid.pem when there is no agent_credential.pem, and removes them once it saves', async () => {
+    const dir = tempDir();
+    const old = await credential(await MiniCa.create());
+    writeFileSync(join(dir, 'agent_key.pem'), old.keyPem, { mode: 0o600 });
+    writeFileSync(join(dir, 'agent_svid.pem'), old.chainPem, { mode: 0o600 });
+    const store = new StateStore(dir);
+    expect((await store.load()).credential).toEqual(old);
+    await store.saveCredential(await credential(await MiniCa.create()));
+    expect(readdirSync(dir).sort()).toEqual(['agent_credential.pem']);
   });
 });

@@ -3,6 +3,7 @@ import { X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { decodeSinglePem, encodePem } from '../../src/x509/pem.js';
 import { asOperator, attestAgent, callCa, newKeyAndCsr } from '../support/callers.js';
+import { clockNearNow } from '../support/lifecycle-ca.js';
 import { startTestCa } from '../support/test-ca.js';
 
 describe('registration entries', () => {
@@ -125,7 +126,8 @@ describe('workload SVIDs', () => {
   });
 
   it('are rate limited per agent with 429 and Retry-After, yet a full batch of 64 always fits the bucket', async () => {
-    const ca = await startTestCa({ 'agent-rate-limit': '1' });
+    // A clock that stands still: however slow this machine, no token comes back between the two requests.
+    const ca = await startTestCa({ 'agent-rate-limit': '1' }, { clock: clockNearNow() });
     const agent = await attestAgent(ca, 'node-1');
     const entry = await asOperator(ca, 'POST', '/v1/entries', { agent: 'node-1', spiffeId: 'spiffe://example.org/ns/web' });
     const requests = await Promise.all(Array.from({ length: 64 }, async () => ({ entryId: entry.id, csr: (await newKeyAndCsr()).csr })));

@@ -293,16 +293,19 @@ describe.each(ENGINES)('the $name datastore', (engine) => {
       expect(await store.registrations.countAgentsByStatus()).toEqual({ active: 3 });
     });
 
-    it('refuses to record the renewal of an agent evicted meanwhile, recording nothing', async () => {
+    it.each([
+      ['evicted', 'agent_evicted'],
+      ['banned', 'agent_banned'],
+    ] as const)('refuses to record the renewal of an agent %s meanwhile (%s), recording nothing', async (status, code) => {
       const { store } = await open();
       await store.registrations.createToken({ hash: 'h', agent: 'node-1', createdAt: 0, expiresAt: 99, createdBy: 'o', usedAt: null }, note('t'));
       await store.registrations.completeAttestation({
         tokenHash: 'h', now: 10, agent: agentRecord('node-1', 10), certificate: issued('a1', 10, { kind: 'agent' }).record, events: [],
       });
-      await store.registrations.setAgentStatus('node-1', 'evicted', 20, note('agent.evicted'), true);
+      await store.registrations.setAgentStatus('node-1', status, 20, note(`agent.${status}`), true);
       const head = (await store.audit.head())?.seq;
       const renewal = store.registrations.recordAgentRenewal('node-1', issued('a2', 30, { kind: 'agent', agent: 'node-1' }).record, note('renewed'));
-      await expect(renewal).rejects.toSatisfy((e: unknown) => e instanceof ForbiddenError && e.code === 'agent_evicted');
+      await expect(renewal).rejects.toSatisfy((e: unknown) => e instanceof ForbiddenError && e.code === code);
       expect(await store.registrations.credential('a2')).toBeUndefined();
       expect((await store.audit.head())?.seq).toBe(head);
     });

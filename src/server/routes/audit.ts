@@ -25,9 +25,9 @@ async function* render(events: AsyncIterable<StoredEvent>, format: 'jsonl' | 'cs
   }
 }
 
-
-/** A pinned trust bundle may be up to 256 KiB of PEM, which the default body limit would refuse. */
+/** A pinned trust bundle may be up to 256 KiB of PEM (more once JSON escapes its newlines), which the default body limit would refuse. */
 const TRUST_BUNDLE_BODY_LIMIT = 320 * 1024;
+
 export function auditRoutes(app: FastifyInstance, s: ServerServices): void {
   app.get<{ Querystring: { since?: string; format?: 'jsonl' | 'csv' } }>(
     '/v1/audit/events',

@@ -30,7 +30,9 @@ async function readImport(caller: Caller, certFile: string, keyFile: string): Pr
   }
   const read = async (path: string) => {
     try {
-      if ((await stat(path)).size > IMPORT_FILE_MAX_BYTES) throw new InvalidInputError('invalid_request', `${path} is larger than 1 MiB`);
+      const file = await stat(path);
+      if (!file.isFile()) throw new InvalidInputError('invalid_request', `${path} is not a regular file`);
+      if (file.size > IMPORT_FILE_MAX_BYTES) throw new InvalidInputError('invalid_request', `${path} is larger than 1 MiB`);
       return await readFile(path, 'utf8');
     } catch (err) {
       if (err instanceof InvalidInputError) throw err;

@@ -59,7 +59,9 @@ export class PgRegistrationStore implements AgentRegistry {
       const { rowCount } = await c.query("UPDATE agents SET svid_serial = $1, svid_not_after = $2, last_seen = $3 WHERE name = $4 AND status = 'active'", [
         certificate.serial, certificate.notAfter, certificate.issuedAt, name,
       ]);
-      if (rowCount === 0) throw agentNoLongerActive(name);
+      if (rowCount === 0) {
+        throw agentNoLongerActive(name, (await c.query<{ status: AgentStatus }>('SELECT status FROM agents WHERE name = $1', [name])).rows[0]?.status);
+      }
       await insertCertificate(c, certificate);
     });
   }
@@ -164,12 +166,13 @@ export class PgRegistrationStore implements AgentRegistry {
   }
 }
 
-/** 23505: unique_violation. */
+/** 23505 (unique_violation) on UNIQUE (agent, spiffe_id), named by PostgreSQL's default. */
 async function uniqueEntry<T>(entry: EntryRecord, write: () => Promise<T>): Promise<T> {
   try {
     return await write();
   } catch (err) {
-    if ((err as { code?: string }).code === '23505') throw duplicateEntry(entry);
+    const { code, constraint } = err as { code?: string; constraint?: string };
+    if (code === '23505' && constraint === 'entries_agent_spiffe_id_key') throw duplicateEntry(entry);
     throw err;
   }
 }

@@ -62,7 +62,7 @@ export class SqliteRegistrationStore implements RegistrationStore {
       const { changes } = this.sql
         ("UPDATE agents SET svid_serial = ?, svid_not_after = ?, last_seen = ? WHERE name = ? AND status = 'active'")
         .run(certificate.serial, certificate.notAfter, certificate.issuedAt, name);
-      if (changes === 0) throw agentNoLongerActive(name);
+      if (changes === 0) throw agentNoLongerActive(name, this.sql<[string], { status: AgentStatus }>('SELECT status FROM agents WHERE name = ?').get(name)?.status);
       this.insertCertificate(certificate);
     });
   }
@@ -175,7 +175,9 @@ function uniqueEntry<T>(entry: EntryRecord, write: () => T): T {
   try {
     return write();
   } catch (err) {
-    if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw duplicateEntry(entry);
+    // SQLite names no constraint; the message names its columns.
+    const { code, message } = err as { code?: string; message?: string };
+    if (code === 'SQLITE_CONSTRAINT_UNIQUE' && message?.includes('entries.agent, entries.spiffe_id')) throw duplicateEntry(entry);
     throw err;
   }
 }
