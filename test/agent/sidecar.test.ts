@@ -66,6 +66,25 @@ async function runFor(h: Harness, seconds: number): Promise<void> {
   }
 }
 
+/**
+ * An agent that installed an SVID with --state-dir, and `restart(afterSeconds)`:
+ * the same agent started again that much later, with its saved state restored.
+ */
+async function agentWithSavedState() {
+  const clock = new FakeClock(Date.UTC(2026, 10, 25, 12, 0, 0));
+  const state = new StateStore(tempDir());
+  const first = await harness({}, fixedRandom(0.5), { clock, state });
+  first.ca.addEntry('spiffe://example.org/ns/web');
+  await first.sidecar.step();
+  const restart = async (afterSeconds: number) => {
+    clock.advance(afterSeconds);
+    const restarted = await harness({}, fixedRandom(0.5), { clock, ca: first.ca, state });
+    await restarted.sidecar.restore();
+    return restarted;
+  };
+  return { clock, state, first, restart };
+}
+
 /** The one installed SVID is kept two seconds before `renewAtMs` and replaced a second after it. */
 async function expectRenewedAt(h: Harness, renewAtMs: number): Promise<void> {
   h.clock.set(renewAtMs - 2000);
@@ -335,14 +354,8 @@ describe('when things fail', () => {
   });
 
   it('attests with an unused join token at once when a sync finds its saved agent SVID refused', async () => {
-    const clock = new FakeClock(Date.UTC(2026, 10, 25, 12, 0, 0));
-    const state = new StateStore(tempDir());
-    const first = await harness({}, fixedRandom(0.5), { clock, state });
-    first.ca.addEntry('spiffe://example.org/ns/web');
-    await first.sidecar.step();
-    const restarted = await harness({}, fixedRandom(0.5), { clock, ca: first.ca, state });
-    await restarted.sidecar.restore();
-    clock.advance(60);
+    const { first, restart } = await agentWithSavedState();
+    const restarted = await restart(60);
     first.ca.refusals.set('sync', new CaRequestError(403, 'agent_evicted', 'agent node-1 was evicted'));
     expect(await restarted.sidecar.step()).toBe(50); // the shortest wait: the retry is due now
     first.ca.refusals.delete('sync');
@@ -364,18 +377,11 @@ describe('when things fail', () => {
   });
 
   it('attests with a new join token in the step where the CA refuses to renew its saved agent SVID', async () => {
-    const clock = new FakeClock(Date.UTC(2026, 10, 25, 12, 0, 0));
-    const state = new StateStore(tempDir());
-    const first = await harness({}, fixedRandom(0.5), { clock, state });
-    first.ca.addEntry('spiffe://example.org/ns/web');
-    await first.sidecar.step();
+    const { clock, first, state, restart } = await agentWithSavedState();
     const refusedSerial = first.sidecar.status().agentSvid!.serial;
-
     // Restarted with a new token near the end of its agent SVID's life (renewal due
     // at half the remaining five minutes), and evicted before that renewal.
-    clock.advance(55 * 60);
-    const restarted = await harness({}, fixedRandom(0.5), { clock, ca: first.ca, state });
-    await restarted.sidecar.restore();
+    const restarted = await restart(55 * 60);
     expect(restarted.sidecar.status().agentSvid?.serial).toBe(refusedSerial);
     await restarted.sidecar.step();
     first.ca.refusals.set('renew', new CaRequestError(403, 'agent_evicted', 'agent node-1 was evicted'));
