@@ -23,10 +23,10 @@ const program = new Command('meshca-agent')
   .description('fetch, install and renew an X.509-SVID from meshca for the proxy next to a workload')
   .addOption(new Option('--config <file>', 'JSON file of settings (keys are the flag names)').env('MESHCA_AGENT_CONFIG'));
 for (const spec of Object.values(AGENT_OPTIONS)) {
-  const boolean = spec.name === 'once' || spec.name === 'combined';
-  const defaultNote = 'default' in spec && !boolean ? ` (default ${spec.default})` : '';
+  const isSwitch = 'switch' in spec && spec.switch === true;
+  const defaultNote = 'default' in spec && !isSwitch ? ` (default ${spec.default})` : '';
   program.addOption(
-    new Option(boolean ? `--${spec.name}` : `--${spec.name} <value>`, `${spec.describe}${defaultNote}; env ${envName('MESHCA_AGENT', spec.name)}`),
+    new Option(isSwitch ? `--${spec.name}` : `--${spec.name} <value>`, `${spec.describe}${defaultNote}; env ${envName('MESHCA_AGENT', spec.name)}`),
   );
 }
 

@@ -64,9 +64,9 @@ export const AGENT_OPTIONS = {
     describe: 'serve /healthz, /readyz and /metrics on this address' },
   syncInterval: { name: 'sync-interval', default: '30s', expected: DURATION, parse: (v: string) => parseDuration(v),
     describe: 'how often entries, bundle and CRL are re-synced' },
-  once: { name: 'once', default: 'false', expected: 'true or false', parse: parseBoolean,
+  once: { name: 'once', default: 'false', expected: 'true or false', parse: parseBoolean, switch: true,
     describe: 'fetch, install, reload and exit 0 (init containers, scripts)' },
-  combined: { name: 'combined', default: 'false', expected: 'true or false', parse: parseBoolean,
+  combined: { name: 'combined', default: 'false', expected: 'true or false', parse: parseBoolean, switch: true,
     describe: 'also write combined.pem: the key, then the chain, for single-read consumers' },
   logLevel: { name: 'log-level', default: 'info', expected: LOG_LEVELS.join(', '), parse: parseLogLevel, describe: 'log verbosity' },
 } satisfies OptionTable;
@@ -74,7 +74,6 @@ export const AGENT_OPTIONS = {
 export interface AgentConfig {
   readonly server: URL;
   readonly trustBundlePem: string;
-  readonly trustBundle: string;
   /** Never logged. */
   readonly joinToken: string | undefined;
   readonly out: string;
@@ -122,7 +121,6 @@ export function loadAgentConfig(sources: ConfigSources): AgentConfig {
   return Object.freeze({
     server: o.server!,
     trustBundlePem,
-    trustBundle: o.trustBundle!,
     joinToken,
     out: o.out!,
     spiffeId: o.spiffeId,

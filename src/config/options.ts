@@ -17,6 +17,8 @@ export interface OptionSpec<T> {
   readonly describe: string;
   /** Throws an Error whose message says what is wrong with the value. */
   readonly parse: (raw: string) => T;
+  /** A command-line switch: the flag alone means "true" (the variable and file still take true or false). */
+  readonly switch?: true;
 }
 
 export type OptionTable = Readonly<Record<string, OptionSpec<unknown>>>;
