@@ -1,7 +1,8 @@
 /**
- * Agents: join-token attestation, agent SVID renewal, standing checks on every
- * request, and the operator's evict / ban / unban. Like SPIRE's node
- * attestation, a token proves who an agent is exactly once.
+ * Agents: join-token attestation, agent SVID renewal, and the operator's
+ * evict / ban / unban (client-standing.ts refuses them on every request
+ * afterwards). Like SPIRE's node attestation, a token proves who an agent is
+ * exactly once.
  */
 import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError, UnauthenticatedError } from '../errors.js';
 import type { AgentName } from '../identity/agent-name.js';
@@ -10,10 +11,9 @@ import { nowSeconds, type Clock } from '../time/clock.js';
 import { formatDuration, type Duration } from '../time/duration.js';
 import type { VerifiedCsr } from '../x509/csr.js';
 import type { RandomSource } from '../random/random-source.js';
-import type { Caller } from './caller.js';
 import { hashJoinToken, looksLikeJoinToken, newJoinToken } from './join-tokens.js';
 import type { AgentRecord, AgentStatus } from './model.js';
-import type { PresentedCredential, RegistrationStore } from './registration-ports.js';
+import type { RegistrationStore } from './registration-ports.js';
 import { agentSpiffeId } from './reserved-ids.js';
 import type { IssuedSvid, SvidIssuer } from './svid-issuer.js';
 
@@ -41,9 +41,6 @@ export interface CreatedToken {
 const INVALID_TOKEN = 'the join token is unknown, already used or expired';
 
 export class AgentService {
-  /** Last request time per agent, written to the datastore in batches rather than on every request. */
-  private readonly seen = new Map<string, number>();
-
   constructor(
     private readonly deps: AgentServiceDeps,
     private readonly settings: AgentSettings,
@@ -122,37 +119,6 @@ export class AgentService {
     await this.deps.store.recordAgentRenewal(agentName, signed.record, signed.event);
     this.deps.issuer.recorded(signed, started);
     return signed.svid;
-  }
-
-  /**
-   * Refuses a caller whose certificate this CA did not issue (a forgery made
-   * with a stolen intermediate key has an unknown serial, or a known serial
-   * with another key), was revoked, or whose agent was evicted or banned since
-   * it connected. Runs on every request.
-   */
-  async checkStanding(caller: Caller, presented: PresentedCredential): Promise<void> {
-    const record = await this.deps.store.credential(presented.serial);
-    // All three must match what was issued: a certificate forged with a stolen
-    // CA key cannot reuse a real serial and key under another identity.
-    if (!record || record.publicKeySha256 !== presented.publicKeySha256 || record.spiffeId !== presented.spiffeId) {
-      throw new UnauthenticatedError('certificate_untrusted', 'the client certificate was not issued by this CA');
-    }
-    if (caller.role === 'agent') {
-      const agent = await this.deps.store.getAgent(caller.name);
-      if (!agent || agent.status === 'evicted') {
-        throw new ForbiddenError('agent_evicted', `agent ${caller.name} was evicted; it must attest again with a new join token`);
-      }
-      if (agent.status === 'banned') throw new ForbiddenError('agent_banned', `agent ${caller.name} is banned`);
-      this.seen.set(caller.name, nowSeconds(this.deps.clock));
-    }
-    if (record.revoked) throw new UnauthenticatedError('certificate_revoked', 'the client certificate was revoked');
-  }
-
-  async flushSeen(): Promise<void> {
-    if (this.seen.size === 0) return;
-    const batch = new Map(this.seen);
-    this.seen.clear();
-    await this.deps.store.touchAgents(batch);
   }
 
   list(): Promise<AgentRecord[]> {

@@ -7,6 +7,7 @@ import { AuthorityManager } from '../ca/authority-manager.js';
 import { SELF } from '../ca/caller.js';
 import { EntryService } from '../ca/entry-service.js';
 import { SvidIssuer } from '../ca/svid-issuer.js';
+import { ClientStanding } from '../ca/client-standing.js';
 import { CrlService } from '../ca/crl-service.js';
 import { RevocationService } from '../ca/revocation-service.js';
 import { initialPki } from './initial-pki.js';
@@ -38,6 +39,8 @@ export interface CaCore {
   noteRotation(failure: Error | undefined): void;
   readonly issuer: SvidIssuer;
   readonly agents: AgentService;
+  /** Per-request checks of a TLS client's certificate and agent status. */
+  readonly standing: ClientStanding;
   readonly audit: AuditService;
   readonly metrics: CaMetrics;
   readonly services: ServerServices;
@@ -96,6 +99,7 @@ export async function buildCaCore(
     { store: store.registrations, issuer, clock, random, onRevocation: () => crls.invalidate() },
     { trustDomain: config.trustDomain, tokenTtl: config.joinTokenTtl, tokenMaxTtl: JOIN_TOKEN_MAX_TTL },
   );
+  const standing = new ClientStanding({ store: store.registrations, clock });
   const revocations = new RevocationService({ store: store.certificates, crls, manager, clock });
   const entries = new EntryService(
     { store: store.registrations, issuer, clock, random, revokeAgent: (agent) => revocations.revoke({ agent }, 'cessationOfOperation', SELF) },
@@ -142,7 +146,7 @@ export async function buildCaCore(
   const noteRotation = (failure: Error | undefined) => {
     lastRotationFailure = failure ? { at: nowSeconds(clock), message: failure.message } : undefined;
   };
-  return { manager, crls, noteRotation, issuer, agents, audit, metrics, services, prune, close: async () => pool?.close() };
+  return { manager, crls, noteRotation, issuer, agents, standing, audit, metrics, services, prune, close: async () => pool?.close() };
 }
 
 /** The configuration as recorded in the audit log at start: everything but secrets. */

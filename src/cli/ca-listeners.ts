@@ -63,7 +63,7 @@ export async function startListeners(
       authenticate: tlsAuthenticator({
         trustDomain: config.trustDomain,
         clock: deps.clock,
-        standing: (caller, presented) => core.agents.checkStanding(caller, presented),
+        standing: (caller, presented) => core.standing.check(caller, presented),
       }),
     });
     closers.push(() => tlsApp.close());

@@ -64,7 +64,7 @@ export async function startCa(config: ServerConfig, logger: Logger, overrides: C
     }
     const core = await buildCaCore(config, store, { clock, random, logger });
     cleanups.unshift(() => core.close());
-    cleanups.unshift(() => core.agents.flushSeen());
+    cleanups.unshift(() => core.standing.flushSeen());
     const serving = new ServingCertificate(
       { issuer: core.issuer, clock },
       { trustDomain: config.trustDomain, listen: config.listen, ttl: config.svidMaxTtl, extraNames: config.servingNames },
@@ -116,7 +116,7 @@ export async function startCa(config: ServerConfig, logger: Logger, overrides: C
       try {
         await core.manager.tick();
         core.noteRotation(undefined);
-        await core.agents.flushSeen();
+        await core.standing.flushSeen();
         await renewServing();
         warnOfExpiry();
       } catch (err) {

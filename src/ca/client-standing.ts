@@ -1,0 +1,44 @@
+/**
+ * Whether a client that completed the TLS handshake may still be served, on
+ * every request: its certificate must be one this CA issued — serial, key and
+ * SPIFFE ID as recorded, so a certificate forged with a stolen intermediate
+ * key is refused — and not revoked; an agent must not have been evicted or
+ * banned since it connected. Agents' last-seen times are noted here and
+ * written in batches rather than on every request.
+ */
+import { ForbiddenError, UnauthenticatedError } from '../errors.js';
+import { nowSeconds, type Clock } from '../time/clock.js';
+import type { Caller } from './caller.js';
+import type { PresentedCredential, RegistrationStore } from './registration-ports.js';
+
+export class ClientStanding {
+  /** Last request time per agent, not yet written to the datastore. */
+  private readonly seen = new Map<string, number>();
+
+  constructor(private readonly deps: { store: RegistrationStore; clock: Clock }) {}
+
+  /** Throws a 401 or 403 error for a caller that may not be served. */
+  async check(caller: Caller, presented: PresentedCredential): Promise<void> {
+    const record = await this.deps.store.credential(presented.serial);
+    if (!record || record.publicKeySha256 !== presented.publicKeySha256 || record.spiffeId !== presented.spiffeId) {
+      throw new UnauthenticatedError('certificate_untrusted', 'the client certificate was not issued by this CA');
+    }
+    if (caller.role === 'agent') {
+      const agent = await this.deps.store.getAgent(caller.name);
+      if (!agent || agent.status === 'evicted') {
+        throw new ForbiddenError('agent_evicted', `agent ${caller.name} was evicted; it must attest again with a new join token`);
+      }
+      if (agent.status === 'banned') throw new ForbiddenError('agent_banned', `agent ${caller.name} is banned`);
+      this.seen.set(caller.name, nowSeconds(this.deps.clock));
+    }
+    if (record.revoked) throw new UnauthenticatedError('certificate_revoked', 'the client certificate was revoked');
+  }
+
+  /** Writes the last-seen times noted since the previous flush. */
+  async flushSeen(): Promise<void> {
+    if (this.seen.size === 0) return;
+    const batch = new Map(this.seen);
+    this.seen.clear();
+    await this.deps.store.touchAgents(batch);
+  }
+}
