@@ -10,7 +10,7 @@
  */
 import type { Clock } from '../time/clock.js';
 import { crlSerials } from '../x509/crl.js';
-import { certificatesToPem, decodePemBlocks } from '../x509/pem.js';
+import { certificatesToPem, decodeCertificates, decodePemBlocks } from '../x509/pem.js';
 import type { KeyType } from '../x509/keys.js';
 import type { RandomSource } from '../random/random-source.js';
 import { CaRequestError, type CaApi, type EntryWire, type SvidWire } from './ca-api.js';
@@ -370,9 +370,7 @@ export class Sidecar {
 /** Every certificate of both PEM bundles, once each, in order of first appearance. */
 function unionOfBundles(a: string, b: string): string {
   const seen = new Map<string, Buffer>();
-  for (const block of [...decodePemBlocks(a), ...decodePemBlocks(b)]) {
-    if (block.label === 'CERTIFICATE') seen.set(block.der.toString('base64'), block.der);
-  }
+  for (const der of [...decodeCertificates(a), ...decodeCertificates(b)]) seen.set(der.toString('base64'), der);
   return certificatesToPem([...seen.values()]);
 }
 

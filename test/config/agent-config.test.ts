@@ -3,8 +3,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadAgentConfig } from '../../src/config/agent-config.js';
-import { ConfigError } from '../../src/config/options.js';
 import { tempDir } from '../support/temp-dir.js';
+import { problemsOf } from '../support/config-problems.js';
 
 const BUNDLE = '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n';
 
@@ -13,16 +13,6 @@ function load(flags: Record<string, string>) {
   const trustBundle = join(dir, 'bundle.pem');
   writeFileSync(trustBundle, BUNDLE);
   return loadAgentConfig({ flags: { server: 'https://ca.example:8443', trustBundle, out: join(dir, 'out'), ...flags }, env: {} });
-}
-
-function problemsOf(make: () => unknown): readonly string[] {
-  try {
-    make();
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  throw new Error('expected a ConfigError, but the configuration loaded');
 }
 
 function tokenFile(content: string): string {

@@ -6,10 +6,10 @@
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../src/config/options.js';
 import { loadServerConfig, type ServerConfig } from '../../src/config/server-config.js';
 import { SpiffeIdProblem } from '../../src/identity/errors.js';
 import { tempDir } from '../support/temp-dir.js';
+import { problemsOf } from '../support/config-problems.js';
 
 const EXPECTED_DURATION = '(expected a whole number with s, m, h or d, e.g. 30s, 10m, 1h, 365d)';
 const EXPECTED_LISTEN = '(expected host:port, e.g. 127.0.0.1:8443)';
@@ -37,19 +37,6 @@ function load(s: Sources = {}): ServerConfig {
     Object.entries(s.flags ?? {}).map(([name, v]) => [name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()), v]),
   );
   return loadServerConfig({ flags, env: s.env ?? {}, file: s.file === undefined ? undefined : writeTemp('meshca.json', s.file) });
-}
-
-/** The problems of the ConfigError `make` throws. */
-function problemsOf(make: () => unknown): readonly string[] {
-  try {
-    make();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    const problems = (err as ConfigError).problems;
-    expect((err as ConfigError).message).toBe(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    return problems;
-  }
-  throw new Error('expected a ConfigError, but the configuration loaded');
 }
 
 describe('loadServerConfig defaults', () => {

@@ -6,18 +6,14 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { generateKeyPair } from '../../src/x509/keys.js';
 import { certificatesToPem } from '../../src/x509/pem.js';
-import { randomSerial } from '../../src/x509/serial.js';
-import { cryptoRandom } from '../../src/random/random-source.js';
-import { attestAgent, callCa, newKeyAndCsr, type Credential } from '../support/callers.js';
+import { attestAgent, callCa, leafSignedBy, newKeyAndCsr, type Credential } from '../support/callers.js';
 import { readCrl, verifyCrl } from '../support/crl-inspect.js';
 import { callHttps } from '../support/http-client.js';
 import { auditEvents, authorityCertDer, clockNearNow, startLifecycleCa, type LifecycleCa } from '../support/lifecycle-ca.js';
 import { verify } from '../support/openssl-pki.js';
 import { agentWithWorkload as withWorkload, crlDer, crlPem, minted, revoke, revokedInStore, serialOf } from '../support/revocations.js';
 import { mintSvid } from '../support/svids.js';
-import { signSvid } from '../support/sign-svid.js';
 
 const WEB = 'spiffe://example.org/ns/prod/sa/web';
 const DB = 'spiffe://example.org/ns/prod/sa/db';
@@ -198,21 +194,7 @@ describe('POST /v1/authorities/:id/taint', () => {
 
     // Whoever holds the compromised key signs a new SVID with a serial no CRL lists.
     const now = clock.nowSeconds();
-    const leafKeys = await generateKeyPair('ec-p256');
-    const forged = await signSvid(
-      {
-        serial: randomSerial(cryptoRandom),
-        spiffeId: WEB,
-        dnsNames: [],
-        ipAddresses: [],
-        spkiDer: leafKeys.publicKey.export({ type: 'spki', format: 'der' }),
-        keyKind: { family: 'ec', curve: 'P-256' },
-        notBefore: now - 30,
-        notAfter: now + 3600,
-        issuer: { subjectName: tainted.facts.subjectName, keyId: tainted.facts.keyId },
-      },
-      tainted.signer!,
-    );
+    const { der: forged } = await leafSignedBy(tainted, WEB, { notBefore: now - 30, notAfter: now + 3600 });
     const root = ca.manager.current().signingRoot()!.record;
     const rootListed = readCrl(await crlDer(ca, root.id)).serials;
     const run = verify({

@@ -11,6 +11,7 @@ import { readCertificate } from '../../src/x509/certificate-reader.js';
 import { randomSerial } from '../../src/x509/serial.js';
 import { cryptoRandom } from '../../src/random/random-source.js';
 import { KeyObjectSigner } from '../../src/x509/signer.js';
+import type { LoadedAuthority } from '../../src/ca/authority-set.js';
 import type { TestCa } from './test-ca.js';
 import { signSvid } from './sign-svid.js';
 
@@ -131,15 +132,31 @@ export async function foreignCredential(spiffeId = 'spiffe://example.org/meshca/
  * attacker holding that key could make: by default a fresh key and serial,
  * valid for an hour; or reusing a serial and key pair the CA did issue.
  */
-export async function caSignedCredential(
-  ca: TestCa,
-  spiffeId: string,
-  o: { serial?: Buffer; keys?: { privateKey: KeyObject; publicKey: KeyObject }; notBefore?: number; notAfter?: number } = {},
-): Promise<Credential> {
+export async function caSignedCredential(ca: TestCa, spiffeId: string, o: LeafOptions = {}): Promise<Credential> {
   const issuer = ca.manager.current().activeIntermediate()!;
+  const { der, keys } = await leafSignedBy(issuer, spiffeId, o);
+  return {
+    keyPem: keys.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
+    chainPem: certificatesToPem([der, issuer.record.certDer]),
+  };
+}
+
+interface LeafOptions {
+  readonly serial?: Buffer;
+  readonly keys?: { privateKey: KeyObject; publicKey: KeyObject };
+  readonly notBefore?: number;
+  readonly notAfter?: number;
+}
+
+/** An SVID signed with `issuer`'s key outside the CA (nothing records it): by default a fresh key and serial, valid for an hour of real time. */
+export async function leafSignedBy(
+  issuer: LoadedAuthority,
+  spiffeId: string,
+  o: LeafOptions = {},
+): Promise<{ der: Buffer; keys: { privateKey: KeyObject; publicKey: KeyObject } }> {
   const now = Math.floor(Date.now() / 1000);
   const leaf = o.keys ?? (await generateKeyPair('ec-p256'));
-  const leafDer = await signSvid(
+  const der = await signSvid(
     {
       serial: o.serial ?? randomSerial(cryptoRandom),
       spiffeId,
@@ -153,10 +170,7 @@ export async function caSignedCredential(
     },
     issuer.signer!,
   );
-  return {
-    keyPem: leaf.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
-    chainPem: certificatesToPem([leafDer, issuer.record.certDer]),
-  };
+  return { der, keys: leaf };
 }
 
 /** A certificate signed by the CA's own active intermediate that expired an hour ago. */
