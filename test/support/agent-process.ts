@@ -1,5 +1,5 @@
 /**
- * Running the built `meshca-agent` (dist/, made by `npx tsc -p .`) as a child
+ * Running the built `meshca-agent` (dist/, made by `npm run build`) as a child
  * process, the way a pod or a systemd unit runs it: once (init-container
  * style) or continuously, always stopped by the PID that was spawned.
  */
