@@ -3,11 +3,13 @@
  * `meshca audit export`. An export holds exactly the events verification walks,
  * with enough of each to re-check the hash chain from the export alone.
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { canonicalJson, eventHash, GENESIS_HASH } from '../../src/ca/audit-chain.js';
 import { eventRows, verifyOverApi, type EventRow } from '../support/audit-log.js';
 import { asOperator, attestAgent, newKeyAndCsr } from '../support/callers.js';
-import { runMeshca } from '../support/cli.js';
+import { MESHCA_BIN, runMeshca } from '../support/cli.js';
 import { csvRecords, parseCsv } from '../support/csv.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { mintSvid } from '../support/svids.js';
@@ -175,5 +177,18 @@ describe('a long audit log', () => {
     expect(jsonl).toEqual(stored.map(exportOf));
     expect(rechecked(jsonl)).toEqual({ count: stored.length, head: { seq: stored.at(-1)!.seq, hash: stored.at(-1)!.hash } });
     expect(csvRecords((await exported(ca, '?format=csv')).body).map((r) => Number(r.seq))).toEqual(stored.map((r) => r.seq));
+  });
+
+  it('pass/a reader that stops early (`meshca audit export | head -1`) ends the command quietly with status 0', async () => {
+    const ca = await startTestCa();
+    await Promise.all(Array.from({ length: 1500 }, (_, i) => ca.store.audit.append({ type: 'test.bulk', actor: 'test', data: { i } })));
+    // Far more than a pipe holds, so the command is still writing when the reader goes away.
+    expect((await exported(ca)).body.length).toBeGreaterThan(256 * 1024);
+    const child = spawn(process.execPath, [MESHCA_BIN, 'audit', 'export', '--data-dir', ca.config.dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout.once('data', () => child.stdout.destroy());
+    const [code] = (await once(child, 'close')) as [number | null];
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
   });
 });

@@ -15,6 +15,8 @@ import { tempDir } from '../support/temp-dir.js';
 
 const EX_CONFIG = 78;
 const PASSPHRASE = 'correct horse battery staple';
+const UNENCRYPTED_KEYS = 'CA keys are stored unencrypted';
+const WARN = 40; // pino's level number
 
 /** Starts a server that is stopped (and must exit cleanly) when the test ends. */
 async function serverForTest(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServerProcess> {
@@ -72,15 +74,16 @@ function counts(dataDir: string): { audit: number; certificates: number } {
 }
 
 describe('meshca server restarts', () => {
-  it('pass/a restart on the same data directory keeps the root; SIGTERM stops it cleanly', async () => {
+  it('pass/a restart on the same data directory keeps the root; SIGTERM stops it cleanly; unencrypted keys get a warning', async () => {
     const dataDir = tempDir();
-    const first = await startServer(['--data-dir', dataDir]);
+    const first = await startServer(['--data-dir', dataDir], { MESHCA_KEY_PASSPHRASE: '' });
     onTestFinished(() => first.stop().then(() => undefined, () => undefined)); // stopped even if an assertion below fails
     const before = (await getOverSocket(first.socketPath, '/v1/bundle.pem')).body;
     expect(before).toContain('-----BEGIN CERTIFICATE-----');
     expect(await first.stop()).toBe(0);
     expect(isRunning(first.pid)).toBe(false);
     expect(first.logLines().some((l) => l.msg === 'stopping' && l.signal === 'SIGTERM')).toBe(true);
+    expect(first.logLines().filter((l) => l.level === WARN && String(l.msg).startsWith(UNENCRYPTED_KEYS))).toHaveLength(1);
 
     const second = await serverForTest(['--data-dir', dataDir]);
     expect(second.logLines().some((l) => l.msg === 'created a new PKI')).toBe(false);
@@ -160,6 +163,7 @@ describe('meshca server with encrypted CA keys', () => {
     const res = await callHttps(server.url, { path: '/v1/bundle.pem', ca: template.bundlePem });
     expect(res.body).toBe(template.bundlePem);
     expect(server.output()).not.toContain(PASSPHRASE);
+    expect(server.output()).not.toContain(UNENCRYPTED_KEYS);
   });
 });
 
