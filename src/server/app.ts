@@ -7,8 +7,9 @@ import Fastify, { type FastifyHttpsOptions, type FastifyInstance } from 'fastify
 import type { Server } from 'node:https';
 import type { Logger as PinoLogger } from 'pino';
 import { randomUUID } from 'node:crypto';
+import { UnavailableError } from '../errors.js';
 import { installAccessControl, type Authenticator } from './access-control.js';
-import { installErrorHandling, type RefusalObserver } from './error-handler.js';
+import { answerClientError, answerFrameworkError, installErrorHandling, type RefusalObserver } from './error-handler.js';
 import type { CaMetrics } from './metrics.js';
 import './request-context.js';
 import { adminCredentialRoutes } from './routes/admin-credentials.js';
@@ -22,6 +23,7 @@ import { entryRoutes } from './routes/entries.js';
 import { mintRoutes } from './routes/mint.js';
 import { publicRoutes } from './routes/public.js';
 import { tokenRoutes } from './routes/tokens.js';
+import { refuseUndeclaredInput } from './undeclared-input.js';
 import { SMALL_BODY_LIMIT } from './schemas.js';
 import type { ServerServices } from './services.js';
 
@@ -35,17 +37,35 @@ export interface AppOptions {
   readonly https?: FastifyHttpsOptions<Server>['https'];
 }
 
+/** Requests that reach a closing server (on a kept-alive connection) are refused, and told to reconnect elsewhere. */
+function refuseWhileClosing(app: FastifyInstance): void {
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onRequest', async (_request, reply) => {
+    if (!closing) return;
+    void reply.header('connection', 'close');
+    throw new UnavailableError('ca_unavailable', 'the CA is shutting down; retry on a new connection');
+  });
+}
+
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: options.logger,
     bodyLimit: SMALL_BODY_LIMIT,
     genReqId: () => randomUUID(),
-    return503OnClosing: true,
+    // Shutdown's 503 comes from refuseWhileClosing, in meshca's error shape and after helmet's headers.
+    return503OnClosing: false,
+    frameworkErrors: answerFrameworkError,
+    clientErrorHandler: answerClientError,
     ...(options.https ? { https: options.https } : {}),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   }) as unknown as FastifyInstance;
   await app.register(helmet);
   installErrorHandling(app, options.onRefusal);
+  refuseWhileClosing(app);
+  app.addHook('onRoute', refuseUndeclaredInput);
   installAccessControl(app, options.authenticate);
   for (const routes of [publicRoutes, mintRoutes, agentRoutes, tokenRoutes, entryRoutes, agentAdminRoutes, adminCredentialRoutes, certificateRoutes, auditRoutes, authorityRoutes, revocationRoutes]) {
     routes(app, options.services);

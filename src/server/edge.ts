@@ -23,12 +23,27 @@ export function isoTime(unixSeconds: number): string {
   return new Date(unixSeconds * 1000).toISOString();
 }
 
-/** A point in time from a query: RFC 3339 / ISO 8601, or whole seconds since the epoch. */
+/** RFC 3339: a date, or a date and time with a zone (Z or an offset); never the server's local time. */
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?(?:Z|[+-](\d{2}):(\d{2})))?$/;
+
+/** Milliseconds since the epoch, or NaN for a value that is not RFC 3339 or names an impossible date or time. */
+function rfc3339Millis(value: string): number {
+  const m = RFC3339.exec(value.toUpperCase());
+  if (!m) return NaN;
+  const [year, month, day, hour = 0, minute = 0, second = 0, offsetHours = 0, offsetMinutes = 0] = m.slice(1).map((f) => (f === undefined ? undefined : Number(f)));
+  // Date would roll 2026-11-31 over to 2026-12-01; a date that does not survive the trip did not exist.
+  const date = new Date(Date.UTC(year!, month! - 1, day!));
+  const real = date.getUTCFullYear() === year && date.getUTCMonth() === month! - 1 && date.getUTCDate() === day;
+  if (!real || hour > 23 || minute > 59 || second > 60 || offsetHours > 23 || offsetMinutes > 59) return NaN;
+  return Date.parse(value.toUpperCase());
+}
+
+/** A point in time from a query: RFC 3339, or whole seconds since the epoch. */
 export function timeField(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
-  const ms = /^[0-9]{1,12}$/.test(value) ? Number(value) * 1000 : /^\d{4}-\d{2}-\d{2}/.test(value) ? Date.parse(value) : NaN;
+  const ms = /^[0-9]{1,12}$/.test(value) ? Number(value) * 1000 : rfc3339Millis(value);
   if (!Number.isFinite(ms)) {
-    throw new InvalidInputError('invalid_request', `${name}: ${JSON.stringify(value.slice(0, 40))} is not a time (use 2026-11-25T12:00:00Z or seconds since the epoch)`);
+    throw new InvalidInputError('invalid_request', `${name}: ${JSON.stringify(value.slice(0, 40))} is not a time (use RFC 3339, e.g. 2026-11-25T12:00:00Z, or seconds since the epoch)`);
   }
   return Math.floor(ms / 1000);
 }

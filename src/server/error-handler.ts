@@ -4,6 +4,7 @@
  * causes are logged, never sent.
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Duplex } from 'node:stream';
 import {
   ConflictError, ForbiddenError, InvalidInputError, MeshcaError, NotFoundError, RateLimitedError, UnauthenticatedError,
   UnavailableError, type ErrorCode,
@@ -53,6 +54,34 @@ function describeError(err: unknown): { status: number; body: ErrorBody } {
 
 /** Told of every refused request (4xx), e.g. to audit authentication failures and refused issuance. */
 export type RefusalObserver = (request: FastifyRequest, status: number, code: string, message: string) => void;
+
+/**
+ * For Fastify's `frameworkErrors`: a URL it cannot decode is refused before
+ * routing, and answered like every other bad request.
+ */
+export function answerFrameworkError(err: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  void reply.code(400).send(errorBody('invalid_request', `${err.message}`));
+}
+
+/**
+ * For Fastify's `clientErrorHandler`: a request Node's HTTP parser could not
+ * read gets the same JSON error shape, written straight to the socket (there
+ * is no request to answer), and the connection is closed.
+ */
+export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, reason, code, message] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'Request Header Fields Too Large', 'invalid_request', 'request headers are larger than this server accepts']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'Request Timeout', 'request_timeout', 'the request did not arrive in time']
+        : [400, 'Bad Request', 'invalid_request', 'the request is not valid HTTP/1.1'];
+  const body = JSON.stringify(errorBody(code, message));
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy();
+}
 
 export function installErrorHandling(app: FastifyInstance, onRefusal?: RefusalObserver): void {
   app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {

@@ -68,8 +68,9 @@ export function auditRoutes(app: FastifyInstance, s: ServerServices): void {
         // A pin that holds no root must not quietly become "no pin".
         try {
           pinned = decodeCertificates(request.body.trustBundle).map((der) => new X509Certificate(der));
-        } catch (err) {
-          throw new InvalidInputError('invalid_request', `trustBundle is not a PEM bundle: ${(err as Error).message}`);
+        } catch {
+          // The parser's own words (OpenSSL's error strings) are no help to the caller.
+          throw new InvalidInputError('invalid_request', 'trustBundle holds a certificate that cannot be read (expected PEM CERTIFICATE blocks of DER X.509)');
         }
         if (pinned.length === 0) throw new InvalidInputError('invalid_request', 'trustBundle holds no certificate');
       }

@@ -1,0 +1,38 @@
+/** Query times become epoch seconds at the edge: RFC 3339 or epoch seconds, nothing the server's timezone or Date's leniency could reinterpret. */
+import { describe, expect, it } from 'vitest';
+import { InvalidInputError } from '../../src/errors.js';
+import { timeField } from '../../src/server/edge.js';
+
+const at = (iso: string) => Date.parse(iso) / 1000;
+
+describe('timeField', () => {
+  it.each([
+    ['a date (midnight UTC)', '2026-11-25', at('2026-11-25T00:00:00Z')],
+    ['a UTC time', '2026-11-25T12:00:00Z', at('2026-11-25T12:00:00Z')],
+    ['lower-case t and z, as RFC 3339 allows', '2026-11-25t12:00:00z', at('2026-11-25T12:00:00Z')],
+    ['an offset and a fraction (rounded down to the second)', '2026-11-25T12:00:00.999+01:00', at('2026-11-25T11:00:00Z')],
+    ['29 February of a leap year', '2024-02-29', at('2024-02-29T00:00:00Z')],
+    ['epoch seconds', '1764072000', 1764072000],
+  ])('pass/%s: %s', (_name, value, expected) => {
+    expect(timeField('since', value)).toBe(expected);
+  });
+
+  it.each([
+    ['a day the month does not have', '2026-11-31'],
+    ['29 February of a common year', '2026-02-29'],
+    ['hour 24', '2026-11-25T24:00:00Z'],
+    ['minute 60', '2026-11-25T12:60:00Z'],
+    ['a time without a zone (it would be read in the server\'s timezone)', '2026-11-25T12:00:00'],
+    ['a zone abbreviation', '2099-11-25 PST'],
+    ['a time without seconds', '2026-11-25T12:00Z'],
+    ['words', 'yesterday'],
+    ['negative seconds', '-5'],
+  ])('fail/%s: %s -> 400 invalid_request naming the field', (_name, value) => {
+    expect(() => timeField('since', value)).toThrow(InvalidInputError);
+    expect(() => timeField('since', value)).toThrow(expect.objectContaining({ code: 'invalid_request', message: expect.stringMatching(/^since: .* is not a time \(use RFC 3339/) }));
+  });
+
+  it('pass/absent stays absent', () => {
+    expect(timeField('since', undefined)).toBeUndefined();
+  });
+});

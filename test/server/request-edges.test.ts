@@ -1,0 +1,134 @@
+/**
+ * Requests that are wrong before any handler could judge them — a URL that
+ * does not decode, bytes that are not HTTP, input a route does not declare, a
+ * request reaching a server that is shutting down — still get meshca's error
+ * shape, `{"error": {"code", "message"}}`, and change nothing.
+ */
+import { connect, type TLSSocket } from 'node:tls';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminCredential, asOperator, attestAgent, callCa, type Credential } from '../support/callers.js';
+import { startTestCa, type TestCa } from '../support/test-ca.js';
+import { sleep } from '../support/wait.js';
+
+let ca: TestCa;
+let operator: Credential;
+beforeAll(async () => {
+  ca = await startTestCa();
+  operator = await adminCredential(ca, 'operator', 'alice');
+});
+
+/** Raw bytes over mutual TLS as the operator; resolves with everything the server wrote before closing. */
+function rawExchange(bytes: string): Promise<string> {
+  const url = new URL(ca.url);
+  return new Promise((resolve, reject) => {
+    const socket: TLSSocket = connect({ host: url.hostname, port: Number(url.port), ca: ca.bundlePem, key: operator.keyPem, cert: operator.chainPem });
+    let answer = '';
+    socket.on('secureConnect', () => socket.write(bytes));
+    socket.on('data', (d: Buffer) => (answer += d.toString()));
+    socket.on('error', reject);
+    socket.on('close', () => resolve(answer));
+  });
+}
+
+/** Status line and parsed JSON body of a raw HTTP/1.1 answer. */
+function parsed(answer: string): { status: string; body: unknown } {
+  const [head, body] = answer.split('\r\n\r\n');
+  return { status: head!.split('\r\n')[0]!, body: JSON.parse(body!) as unknown };
+}
+
+describe('URLs and bytes Fastify refuses before routing', () => {
+  it.each([
+    ['a path parameter that is not valid percent-encoding', '/v1/entries/%ZZ'],
+    ['a path parameter longer than any id', `/v1/entries/${'x'.repeat(101)}`],
+  ])('fail/%s -> 400 invalid_request', async (_name, path) => {
+    const res = await callCa(ca, operator, 'GET', path);
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ error: { code: 'invalid_request', message: expect.any(String) } });
+  });
+
+  it.each([
+    ['a request line that is not HTTP', 'HELLO\r\n\r\n', 'HTTP/1.1 400 Bad Request', 'invalid_request'],
+    ['a body shorter than its Content-Length', 'POST /v1/entries HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\nab', 'HTTP/1.1 400 Bad Request', 'invalid_request'],
+    ['headers larger than the server reads', `GET /v1/entries HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 'HTTP/1.1 431 Request Header Fields Too Large', 'invalid_request'],
+  ])('fail/%s -> %s in the JSON error shape, then the connection closes', async (_name, bytes, status, code) => {
+    expect(parsed(await rawExchange(bytes))).toEqual({ status, body: { error: { code, message: expect.any(String) } } });
+  });
+});
+
+describe('input a route does not declare is refused, not ignored', () => {
+  it.each([
+    ['/v1/agents?status=active'],
+    ['/v1/identities?spiffeId=spiffe://example.org/web'],
+    ['/v1/authorities?kind=root'],
+    ['/v1/crl.pem?fresh=1'],
+    ['/v1/bundle?format=pem'],
+    ['/healthz?verbose=1'],
+  ])('fail/GET %s -> 400 invalid_request', async (path) => {
+    const res = await callCa(ca, operator, 'GET', path);
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ error: { code: 'invalid_request', message: expect.stringContaining('querystring') } });
+  });
+
+  it('fail/a ban with a reason the route does not take -> 400, and the agent is not banned', async () => {
+    await attestAgent(ca, 'node-ban');
+    const res = await callCa(ca, operator, 'POST', '/v1/agents/node-ban/ban', { reason: 'compromised', until: 'never' });
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ error: { code: 'invalid_request', message: 'POST /v1/agents/:name/ban takes no request body' } });
+    const { agents } = (await asOperator(ca, 'GET', '/v1/agents')) as { agents: Array<{ name: string; status: string }> };
+    expect(agents.find((a) => a.name === 'node-ban')?.status).toBe('active');
+  });
+
+  it('fail/a checkpoint request with a body -> 400, and no checkpoint is signed', async () => {
+    const before = ca.store.db.prepare('SELECT count(*) AS n FROM audit_checkpoints').get();
+    const res = await callCa(ca, operator, 'POST', '/v1/audit/checkpoints', { anything: [1, 2, 3] });
+    expect(res.status).toBe(400);
+    expect(ca.store.db.prepare('SELECT count(*) AS n FROM audit_checkpoints').get()).toEqual(before);
+  });
+
+  it('pass/no body, or an empty JSON object, is what a body-less route takes', async () => {
+    await attestAgent(ca, 'node-evict');
+    expect((await callCa(ca, operator, 'POST', '/v1/agents/node-evict/evict', {})).status).toBe(200);
+    expect((await callCa(ca, operator, 'POST', '/v1/agents/node-evict/ban')).status).toBe(200);
+  });
+});
+
+describe('audit verification with an unreadable pin', () => {
+  it('fail/a PEM block that holds no certificate -> 400 with meshca\'s words, not OpenSSL\'s', async () => {
+    const res = await callCa(ca, operator, 'POST', '/v1/audit/verify', { trustBundle: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n' });
+    expect(res.status).toBe(400);
+    expect(res.body).toEqual({ error: { code: 'invalid_request', message: expect.stringMatching(/^trustBundle holds a certificate that cannot be read/) } });
+    expect(JSON.stringify(res.body)).not.toMatch(/error:[0-9A-F]{8}|routines/);
+  });
+});
+
+describe('a server that is shutting down', () => {
+  let closing: TestCa;
+  afterAll(async () => {
+    await closing?.close();
+  });
+
+  it('fail/a request that arrives while the server closes -> 503 ca_unavailable, with helmet headers', async () => {
+    closing = await startTestCa();
+    const credential = await adminCredential(closing, 'operator', 'bob');
+    const url = new URL(closing.url);
+    const socket = connect({ host: url.hostname, port: Number(url.port), ca: closing.bundlePem, key: credential.keyPem, cert: credential.chainPem });
+    let answer = '';
+    socket.on('data', (d: Buffer) => (answer += d.toString()));
+    const ended = new Promise((resolve, reject) => {
+      socket.on('close', resolve);
+      socket.on('error', reject);
+    });
+    await new Promise((resolve) => socket.once('secureConnect', resolve));
+    // Half a request keeps the connection busy, so that close() waits for it instead of cutting it as idle.
+    socket.write(`GET /v1/agents HTTP/1.1\r\nHost: ${url.host}\r\n`);
+    await sleep(100);
+    const closed = closing.tlsApp.close();
+    socket.write('\r\n');
+    await ended;
+    await closed;
+    const { status, body } = parsed(answer);
+    expect({ status, body }).toEqual({ status: 'HTTP/1.1 503 Service Unavailable', body: { error: { code: 'ca_unavailable', message: expect.any(String) } } });
+    expect(answer).toMatch(/\r\nx-content-type-options: nosniff\r\n/i);
+    expect(answer).toMatch(/\r\nconnection: close\r\n/i);
+  });
+});
