@@ -78,6 +78,8 @@ export interface RevocationStore {
   /** Revoked certificates of one issuer that have not expired yet: what its CRL lists. */
   revokedUnexpired(issuerId: string, now: number): Promise<RevokedEntry[]>;
   nextCrlNumber(): Promise<number>;
+  /** Grows with every revocation committed by any process sharing the datastore. */
+  revocationCount(): Promise<number>;
   /** Unexpired, unrevoked certificates (other than the CA's own serving ones) issued by any of these authorities. */
   liveUnder(issuerIds: readonly string[], now: number): Promise<number>;
 }

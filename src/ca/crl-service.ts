@@ -4,7 +4,9 @@
  * an intermediate's lists SVIDs), because TLS stacks such as OpenSSL look for
  * a CRL from each certificate's own issuer. They are regenerated when a
  * revocation or an authority change invalidates them, and at half of their
- * validity, well before nextUpdate.
+ * validity, well before nextUpdate. A revocation committed by another replica
+ * sharing the datastore cannot invalidate them here, so the store's count of
+ * revocations is compared, at most once a second, before a cached set is served.
  */
 import { nowSeconds, type Clock } from '../time/clock.js';
 import type { Duration } from '../time/duration.js';
@@ -19,6 +21,8 @@ export interface CrlSet {
   /** Every CRL, as PEM, for crl.pem. */
   readonly pem: string;
   readonly thisUpdate: number;
+  /** The datastore's revocation count when the set was generated. */
+  readonly revocations: number;
 }
 
 export class CrlService {
@@ -26,6 +30,8 @@ export class CrlService {
   private building: { readonly generation: number; readonly set: Promise<CrlSet> } | undefined;
   /** Bumped by every invalidation: a set built under an older generation is never cached or shared. */
   private generation = 0;
+  /** The second in which the revocation count was last compared. */
+  private comparedAt = -1;
 
   constructor(
     private readonly deps: { authorities: { current(): AuthoritySet }; store: RevocationStore; clock: Clock },
@@ -40,7 +46,8 @@ export class CrlService {
 
   async crls(): Promise<CrlSet> {
     const now = nowSeconds(this.deps.clock);
-    if (this.current && now < this.current.thisUpdate + Math.floor(this.validity / 2)) return this.current;
+    const cached = this.current;
+    if (cached && now < cached.thisUpdate + Math.floor(this.validity / 2) && !(await this.revokedElsewhere(cached, now))) return cached;
     const generation = this.generation;
     // Concurrent requests share one generation, unless a revocation came in since it started.
     if (this.building?.generation !== generation) {
@@ -55,8 +62,19 @@ export class CrlService {
     return generated;
   }
 
+  /** True (and the cache dropped) when the store has seen revocations the cached set was generated before. */
+  private async revokedElsewhere(cached: CrlSet, now: number): Promise<boolean> {
+    if (now === this.comparedAt) return false;
+    this.comparedAt = now;
+    if ((await this.deps.store.revocationCount()) === cached.revocations) return false;
+    if (this.current === cached) this.invalidate();
+    return true;
+  }
+
   private async generate(now: number): Promise<CrlSet> {
     const set = this.deps.authorities.current();
+    // Read first: a revocation that commits while the lists are read makes the count differ next time.
+    const revocations = await this.deps.store.revocationCount();
     const byIssuer = new Map<string, Buffer>();
     const crlNumber = await this.deps.store.nextCrlNumber();
     for (const a of set.authorities) {
@@ -77,7 +95,7 @@ export class CrlService {
       );
     }
     const pem = [...byIssuer.values()].map((der) => encodePem('X509 CRL', der)).join('');
-    return { byIssuer, pem, thisUpdate: now };
+    return { byIssuer, pem, thisUpdate: now, revocations };
   }
 }
 

@@ -8,6 +8,13 @@ import { decodeCursor, encodeCursor, SUMMARY_COLUMNS, toSummary, type Certificat
 
 export type Dialect = 'sqlite' | 'postgres';
 
+/**
+ * Run in the transaction of every revocation: a counter other processes
+ * sharing the datastore compare, to learn that their cached CRLs are stale.
+ */
+export const COUNT_REVOCATION = "UPDATE ca_state SET value = value + 1 WHERE name = 'revocations'";
+export const REVOCATION_COUNT = "SELECT value FROM ca_state WHERE name = 'revocations'";
+
 /** `?` placeholders as $1, $2, ... for PostgreSQL. */
 export function numbered(sql: string): string {
   let n = 0;

@@ -13,9 +13,9 @@ import { CrlService } from '../../src/ca/crl-service.js';
 import { seconds } from '../../src/time/duration.js';
 import type { RevokedEntry } from '../../src/x509/crl.js';
 import { readCrl, splitCrls, verifyCrl } from '../support/crl-inspect.js';
-import { attestInProcess, clockNearNow, startLifecycleCa } from '../support/lifecycle-ca.js';
+import { attestInProcess, clockNearNow, startLifecycleCa, type LifecycleCa } from '../support/lifecycle-ca.js';
 import { verify } from '../support/openssl-pki.js';
-import { crlDer, crlPem, minted, revoke } from '../support/revocations.js';
+import { agentWithWorkload, crlDer, crlPem, minted, revoke } from '../support/revocations.js';
 import { mintSvid, type Credential as MintedCredential } from '../support/svids.js';
 
 const WEB = 'spiffe://example.org/ns/prod/sa/web';
@@ -171,6 +171,7 @@ describe('CrlService', () => {
       revoke: () => Promise.reject(new Error('not used')),
       liveUnder: () => Promise.resolve(0),
       nextCrlNumber: () => Promise.resolve(++crlNumber),
+      revocationCount: () => Promise.resolve(revoked.length),
       revokedUnexpired: async (issuerId) => {
         const snapshot = revoked.filter((r) => r.issuer === issuerId);
         if (issuerId === intermediate) {
@@ -192,5 +193,47 @@ describe('CrlService', () => {
 
     const next = await crls.crls();
     expect(readCrl(next.byIssuer.get(intermediate)!).serials).toEqual(['abcdef01']);
+  });
+});
+
+describe('CRLs on replicas sharing one datastore', () => {
+  it.each([
+    ['a revocation by serial', async (ca: LifecycleCa, serial: string) => void (await revoke(ca, { serial }))],
+    ['an eviction (it revokes the agent\'s SVIDs)', async (ca: LifecycleCa) => void (await ca.localApp.inject({ method: 'POST', url: `/v1/agents/${AGENT}/evict` }))],
+  ])('fail/%s, committed by another replica, is in this replica\'s CRL within a second, not after half the validity', async (_name, revokeElsewhere) => {
+    const clock = clockNearNow();
+    const ca = await startLifecycleCa({}, clock);
+    const intermediate = ca.manager.current().activeIntermediate()!.record.id;
+    const { workloadSerial } = await agentWithWorkload(ca, AGENT);
+    // This replica's CRL service: the CA above is the other replica, whose revocations cannot invalidate it.
+    const here = new CrlService({ authorities: ca.manager, store: ca.store.certificates, clock }, seconds(3600));
+    const listed = async () => readCrl((await here.crls()).byIssuer.get(intermediate)!).serials;
+    expect(await listed()).toEqual([]);
+
+    await revokeElsewhere(ca, workloadSerial);
+    clock.advance(seconds(1));
+    expect(await listed()).toContain(workloadSerial);
+  });
+
+  it('pass/the datastore is asked at most once a second while nothing is revoked', async () => {
+    const clock = clockNearNow();
+    const ca = await startLifecycleCa({}, clock);
+    let asked = 0;
+    const store: RevocationStore = {
+      revokedUnexpired: (issuerId, now) => ca.store.certificates.revokedUnexpired(issuerId, now),
+      nextCrlNumber: () => ca.store.certificates.nextCrlNumber(),
+      liveUnder: (ids, now) => ca.store.certificates.liveUnder(ids, now),
+      revoke: () => Promise.reject(new Error('not used')),
+      revocationCount: () => {
+        asked++;
+        return ca.store.certificates.revocationCount();
+      },
+    };
+    const here = new CrlService({ authorities: ca.manager, store, clock }, seconds(3600));
+    const first = await here.crls();
+    for (let i = 0; i < 5; i++) expect(await here.crls()).toBe(first);
+    clock.advance(seconds(1));
+    for (let i = 0; i < 5; i++) expect(await here.crls()).toBe(first);
+    expect(asked).toBe(3); // once for the generation, once in each second
   });
 });

@@ -484,6 +484,21 @@ describe.each(ENGINES)('the $name datastore', (engine) => {
       expect(counts).toEqual([1, 0, 1, 0, 1, 1]);
     });
 
+    it('counts revocations (an eviction\'s included) for other processes to compare, durably, and not issuance', async () => {
+      const clock = new FakeClock();
+      const now = clock.nowSeconds();
+      const { store, reopen } = await open(clock);
+      expect(await store.certificates.revocationCount()).toBe(0);
+      await store.certificates.recordIssued(issued('01', now, { agent: 'node-1' }).record, issued('01', now).event);
+      expect(await store.certificates.revocationCount()).toBe(0);
+      await store.certificates.revoke({ serial: '01' }, now, 'keyCompromise', (count) => note('certificates.revoked', { count }));
+      expect(await store.certificates.revocationCount()).toBe(1);
+      await store.registrations.setAgentStatus('node-1', 'evicted', now, note('agent.evicted'), true);
+      expect(await store.certificates.revocationCount()).toBe(2);
+      await store.registrations.setAgentStatus('node-1', 'active', now, note('agent.unbanned'), false);
+      expect(await (await reopen()).certificates.revocationCount()).toBe(2);
+    });
+
     it('numbers CRLs in sequence, durably', async () => {
       const { store, reopen } = await open();
       expect(await store.certificates.nextCrlNumber()).toBe(1);

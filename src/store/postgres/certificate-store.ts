@@ -4,7 +4,7 @@ import type { CertificateFilter, CertificatePage, IdentitySummary, RevocationSel
 import type { AuditEvent, IssuedCertificateRecord } from '../../ca/model.js';
 import { nowSeconds, type Clock } from '../../time/clock.js';
 import { isRevocationReason, type RevocationReason, type RevokedEntry } from '../../x509/crl.js';
-import { certificateListQuery, certificatePage, identityQuery, toIdentity, type IdentityRow } from '../certificate-sql.js';
+import { certificateListQuery, certificatePage, COUNT_REVOCATION, identityQuery, REVOCATION_COUNT, toIdentity, type IdentityRow } from '../certificate-sql.js';
 import type { CertificateStore } from '../datastore.js';
 import { IssuanceRecorder } from '../issuance-recorder.js';
 import type { CertificateRow } from '../rows.js';
@@ -77,6 +77,7 @@ export class PgCertificateStore implements CertificateStore {
            AND not_after > $1${keepAgents}`,
         [at, reason, value],
       )).rowCount ?? 0;
+      await client.query(COUNT_REVOCATION);
       await appendAudit(client, [event(count)], at);
       return count;
     });
@@ -93,6 +94,11 @@ export class PgCertificateStore implements CertificateStore {
   async nextCrlNumber(): Promise<number> {
     const { rows } = await this.pool.query<{ value: number }>("UPDATE ca_state SET value = value + 1 WHERE name = 'crl_number' RETURNING value");
     return rows[0]!.value;
+  }
+
+  async revocationCount(): Promise<number> {
+    const { rows } = await this.pool.query<{ value: string }>(REVOCATION_COUNT);
+    return Number(rows[0]!.value);
   }
 
   async liveUnder(issuerIds: readonly string[], now: number): Promise<number> {

@@ -103,4 +103,8 @@ export const PG_MIGRATIONS: readonly string[] = [
   `
   CREATE INDEX entries_by_spiffe_id ON entries (spiffe_id);
   `,
+  // 3: a count of revocations, so that other replicas see their cached CRLs go stale
+  `
+  INSERT INTO ca_state (name, value) VALUES ('revocations', 0);
+  `,
 ];

@@ -4,6 +4,7 @@ import type { AgentRecord, AgentStatus, AuditEvent, EntryRecord, IssuedCertifica
 import type { AttestationCommit, CredentialRecord } from '../../ca/registration-ports.js';
 import { nowSeconds, type Clock } from '../../time/clock.js';
 import type { AgentRegistry } from '../datastore.js';
+import { COUNT_REVOCATION } from '../certificate-sql.js';
 import { agentNoLongerActive, duplicateEntry, entryChanged, entryGone, entryParams, toAgent, toEntry, toToken, type AgentRow, type EntryRow, type TokenRow } from '../rows.js';
 import { appendAudit, lockAudit } from './audit.js';
 import { insertCertificate } from './certificate-store.js';
@@ -88,6 +89,7 @@ export class PgRegistrationStore implements AgentRegistry {
            WHERE agent = $2 AND revoked_at IS NULL AND not_after > $1`,
           [at, name],
         );
+        await c.query(COUNT_REVOCATION);
       }
     });
   }

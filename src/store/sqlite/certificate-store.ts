@@ -8,7 +8,7 @@ import type { IssuanceLedger } from '../../ca/ports.js';
 import { nowSeconds, type Clock } from '../../time/clock.js';
 import type { AuditAppender } from './audit-appender.js';
 import { type Db, statements, writeTransaction } from './database.js';
-import { certificateListQuery, certificatePage, identityQuery, toIdentity, type IdentityRow } from '../certificate-sql.js';
+import { certificateListQuery, certificatePage, COUNT_REVOCATION, identityQuery, REVOCATION_COUNT, toIdentity, type IdentityRow } from '../certificate-sql.js';
 import { IssuanceRecorder, type Issuance } from '../issuance-recorder.js';
 import { prepareIssuanceBatch } from './issuance-batch.js';
 import type { IssuanceWriterThread } from './issuance-writer.js';
@@ -73,6 +73,7 @@ export class SqliteCertificateStore implements IssuanceLedger, CertificateCatalo
       count = this.sql
         (`UPDATE certificates SET revoked_at = ?, revocation_reason = ? WHERE ${column} = ? AND revoked_at IS NULL AND not_after > ?${keepAgents}`)
         .run(at, reason, value, at).changes;
+      this.sql(COUNT_REVOCATION).run();
       this.audit.append(event(count), at);
     })();
     return count;
@@ -92,6 +93,10 @@ export class SqliteCertificateStore implements IssuanceLedger, CertificateCatalo
       this.sql("UPDATE ca_state SET value = value + 1 WHERE name = 'crl_number'").run();
       return this.sql<[], { value: number }>("SELECT value FROM ca_state WHERE name = 'crl_number'").get()!.value;
     })();
+  }
+
+  async revocationCount(): Promise<number> {
+    return this.sql<[], { value: number }>(REVOCATION_COUNT).get()!.value;
   }
 
   async liveUnder(issuerIds: readonly string[], now: number): Promise<number> {

@@ -118,4 +118,8 @@ export const MIGRATIONS: readonly string[] = [
   `
   CREATE INDEX entries_by_spiffe_id ON entries (spiffe_id);
   `,
+  // 7: a count of revocations, so that another process sharing the file sees its CRLs go stale
+  `
+  INSERT INTO ca_state (name, value) VALUES ('revocations', 0);
+  `,
 ];

@@ -5,6 +5,7 @@ import { nowSeconds, type Clock } from '../../time/clock.js';
 import type { AuditAppender } from './audit-appender.js';
 import { prepareCertificateInsert, type CertificateInsert } from './certificate-rows.js';
 import { type Db, statements, writeTransaction } from './database.js';
+import { COUNT_REVOCATION } from '../certificate-sql.js';
 import { agentNoLongerActive, duplicateEntry, entryChanged, entryGone, entryParams, toAgent, toEntry, toToken, type AgentRow, type EntryRow, type TokenRow } from '../rows.js';
 
 export class SqliteRegistrationStore implements RegistrationStore {
@@ -87,6 +88,7 @@ export class SqliteRegistrationStore implements RegistrationStore {
           (`UPDATE certificates SET revoked_at = ?, revocation_reason = ?
                     WHERE agent = ? AND revoked_at IS NULL AND not_after > ?`)
           .run(at, 'cessationOfOperation', name, at);
+        this.sql(COUNT_REVOCATION).run();
       }
     });
   }
