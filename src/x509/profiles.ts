@@ -81,7 +81,9 @@ export function caTemplate(f: CaFacts): CertificateTemplate {
     spki: f.spki,
     extensions: [
       basicConstraints(true, f.role === 'intermediate' ? 0 : undefined),
-      keyUsage([KeyUsageBit.digitalSignature, KeyUsageBit.keyCertSign, KeyUsageBit.cRLSign]),
+      // X509-SVID: digitalSignature is for leaves only. The audit checkpoints an intermediate's key
+      // signs are over a domain-separated text message (ca/audit-checkpoint.ts), not a PKIX use.
+      keyUsage([KeyUsageBit.keyCertSign, KeyUsageBit.cRLSign]),
       subjectKeyIdentifier(keyId),
       authorityKeyIdentifier(issuer.keyId),
       subjectAltName({ uris: [f.trustDomainId], dnsNames: [], ipAddresses: [] }, false),

@@ -223,14 +223,14 @@ describe('caTemplate: the signing certificates', () => {
   it.each<[string, () => Authority, number | undefined]>([
     ['root', () => root, undefined],
     ['intermediate', () => intermediate, 0],
-  ])('%s: cA=true (pathLen %s), critical keyUsage keyCertSign+cRLSign+digitalSignature, trust domain URI SAN', (_role, ca, pathLen) => {
+  ])('%s: cA=true (pathLen %s), critical keyUsage keyCertSign+cRLSign and no digitalSignature (X509-SVID: leaves only), trust domain URI SAN', (_role, ca, pathLen) => {
     const der = ca().der;
     const bc = extensionOf(der, OID.basicConstraints);
     expect(bc.critical).toBe(true);
     expect(basicConstraintsOf(bc.value)).toEqual({ ca: true, pathLen });
     const ku = extensionOf(der, OID.keyUsage);
     expect(ku.critical).toBe(true);
-    expect(namedBitsSet(ku.value)).toEqual([KeyUsageBit.digitalSignature, KeyUsageBit.keyCertSign, KeyUsageBit.cRLSign]);
+    expect(namedBitsSet(ku.value)).toEqual([KeyUsageBit.keyCertSign, KeyUsageBit.cRLSign]);
     expect(generalNames(extensionOf(der, OID.subjectAltName).value).map((n) => [n.tag, n.value.toString()])).toEqual([
       [6, TRUST_DOMAIN_ID],
     ]);
