@@ -8,6 +8,8 @@ export interface HeldCertificate {
   /** Leaf first. */
   readonly chainPem: string;
   readonly spiffeId: string;
+  /** The leaf's DNS names, as the CA copied them from the registration entry. */
+  readonly dnsNames: readonly string[];
   readonly serial: string;
   readonly notBeforeMs: number;
   readonly notAfterMs: number;
@@ -30,11 +32,13 @@ export function holdCertificate(keyPem: string, chainPem: string): HeldCertifica
     const leaf = new X509Certificate(chainPem);
     const fromKey = createPublicKey(createPrivateKey(keyPem)).export({ type: 'spki', format: 'der' });
     if (!fromKey.equals(leaf.publicKey.export({ type: 'spki', format: 'der' }))) return undefined;
-    const uri = (leaf.subjectAltName ?? '').split(', ').find((n) => n.startsWith('URI:'));
+    const names = (leaf.subjectAltName ?? '').split(', ');
+    const uri = names.find((n) => n.startsWith('URI:'));
     return {
       keyPem,
       chainPem,
       spiffeId: uri?.slice(4) ?? '',
+      dnsNames: names.filter((n) => n.startsWith('DNS:')).map((n) => n.slice(4)),
       serial: leaf.serialNumber.toLowerCase(),
       notBeforeMs: Date.parse(leaf.validFrom),
       notAfterMs: Date.parse(leaf.validTo),

@@ -13,7 +13,7 @@
  * may still be reading.
  */
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, readdir, readlink, rename, rm, symlink, unlink } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fsyncDirectory, writeNewFile } from '../platform/atomic-file.js';
 import type { Clock } from '../time/clock.js';
@@ -57,6 +57,29 @@ export class AtomicDirectoryPublisher {
   /** Where ..data points now, or undefined before the first publication. */
   async currentVersion(): Promise<string | undefined> {
     return readlink(join(this.dir, DATA_LINK)).catch(() => undefined);
+  }
+
+  /**
+   * The files of the current version, read through one resolution of ..data
+   * (so they belong together), or undefined before the first publication or
+   * when they cannot be read: what a restarted agent finds already installed.
+   */
+  async currentFiles(): Promise<PublishedFile[] | undefined> {
+    const version = await this.currentVersion();
+    if (version === undefined) return undefined;
+    const dir = join(this.dir, version);
+    try {
+      const names = (await readdir(dir)).sort();
+      return await Promise.all(
+        names.map(async (name) => {
+          const path = join(dir, name);
+          const [data, stat] = await Promise.all([readFile(path, 'utf8'), lstat(path)]);
+          return { name, data, mode: stat.mode & 0o777 };
+        }),
+      );
+    } catch {
+      return undefined;
+    }
   }
 
   /**

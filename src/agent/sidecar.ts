@@ -28,6 +28,8 @@ export interface SidecarLogger {
 export interface SidecarDeps {
   readonly client: CaApi;
   readonly publish: (files: readonly PublishedFile[]) => Promise<unknown>;
+  /** What the last publication left in --out (a previous run's, at start), if anything. */
+  readonly readPublished?: (() => Promise<readonly PublishedFile[] | undefined>) | undefined;
   readonly reload: () => Promise<void>;
   readonly clock: Clock;
   readonly random: RandomSource;
@@ -42,6 +44,8 @@ export interface SidecarSettings {
   readonly syncIntervalMs: number;
   readonly combined: boolean;
   readonly backoff?: BackoffPolicy;
+  /** A single step (--once): nothing is retried, so no log may say it will be. */
+  readonly once?: boolean;
 }
 
 /** Settings the agent cannot work with; raised to the caller (the process exits). */
@@ -54,12 +58,15 @@ export interface SidecarStatus {
   readonly installed: HeldCertificate | undefined;
   readonly agentSvid: HeldCertificate | undefined;
   readonly lastSyncMs: number | undefined;
+  /** Files were installed and the proxy has not yet reloaded them. */
+  readonly reloadPending: boolean;
   readonly counters: Readonly<Record<'renewals' | 'renewalFailures' | 'reloads' | 'reloadFailures' | 'syncs' | 'syncFailures', number>>;
 }
 
 interface Installed extends HeldCertificate {
-  readonly entryId: string;
-  readonly entryRevision: number;
+  /** Undefined for an SVID found in --out at start, until a sync shows it is still what its entry grants. */
+  readonly entryId: string | undefined;
+  readonly entryRevision: number | undefined;
   readonly bundlePem: string;
   readonly crlPem: string | undefined;
   readonly renewAtMs: number;
@@ -92,8 +99,13 @@ export class Sidecar {
     this.trustPem = initialTrustPem;
   }
 
-  /** Loads the agent SVID and bundle a previous run left in the state directory. */
+  /** Picks up what a previous run left: the agent SVID and bundle in the state directory, the SVID in --out. */
   async restore(): Promise<void> {
+    await this.restoreState();
+    await this.restoreInstalled();
+  }
+
+  private async restoreState(): Promise<void> {
     if (!this.deps.state) return;
     const saved = await this.deps.state.load();
     // The saved bundle may predate a root rotation the agent slept through, and the
@@ -107,13 +119,40 @@ export class Sidecar {
     }
     const held = saved.credential && holdCertificate(saved.credential.keyPem, saved.credential.chainPem);
     if (held && held.notAfterMs > this.deps.clock.nowMs()) {
-      this.agentSvid = { ...held, renewAtMs: this.renewAt(held) };
+      // Due when its own life says, however often the agent restarts; at once if that is past.
+      this.agentSvid = { ...held, renewAtMs: this.halfLife(held) };
       this.deps.log.info({ spiffeId: held.spiffeId, notAfter: new Date(held.notAfterMs).toISOString() }, 'reusing the agent SVID from the state directory');
     }
   }
 
+  /**
+   * Takes a valid SVID already in --out as installed, so that a restart keeps
+   * the workload ready, reports its expiry and retries at the pace of an agent
+   * with an SVID. Its entry is unknown until the first sync, which keeps it
+   * only if it still matches (bindFoundSvid); otherwise it is replaced.
+   */
+  private async restoreInstalled(): Promise<void> {
+    const files = await this.deps.readPublished?.().catch(() => undefined);
+    const read = (name: string) => files?.find((f) => f.name === name)?.data;
+    const [chainPem, keyPem] = [read('svid.pem'), read('svid_key.pem')];
+    const held = chainPem && keyPem ? holdCertificate(keyPem, chainPem) : undefined;
+    const unusable = held ? this.unusableFoundSvid(held) : 'no SVID with its own key';
+    if (!held || unusable) {
+      if (files) this.deps.log.info({ reason: unusable }, 'not keeping what --out holds; installing a new SVID');
+      return;
+    }
+    this.installed = { ...held, entryId: undefined, entryRevision: undefined, bundlePem: read('bundle.pem') ?? '', crlPem: read('crl.pem'), renewAtMs: this.halfLife(held) };
+    this.deps.log.info({ spiffeId: held.spiffeId, notAfter: new Date(held.notAfterMs).toISOString() }, 'keeping the valid SVID already installed in --out');
+  }
+
+  private unusableFoundSvid(held: HeldCertificate): string | undefined {
+    if (held.notAfterMs <= this.deps.clock.nowMs()) return 'expired';
+    if (this.settings.spiffeId !== undefined && held.spiffeId !== this.settings.spiffeId) return `for ${held.spiffeId}, not --spiffe-id`;
+    return undefined;
+  }
+
   status(): SidecarStatus {
-    return { installed: this.installed, agentSvid: this.agentSvid, lastSyncMs: this.lastSyncMs, counters: { ...this.counters } };
+    return { installed: this.installed, agentSvid: this.agentSvid, lastSyncMs: this.lastSyncMs, reloadPending: this.reloadPending, counters: { ...this.counters } };
   }
 
   /** True while a workload SVID that has not expired is installed. */
@@ -132,7 +171,7 @@ export class Sidecar {
         if (err instanceof SidecarConfigurationError) throw err;
         this.failures++;
         this.retryAtMs = now + this.retryDelayAfter(err, now);
-        this.deps.log.warn({ err: describe(err), attempt: this.failures, retryInMs: this.retryAtMs - now }, 'could not reach or use the CA; will retry');
+        this.deps.log.warn({ err: describe(err), attempt: this.failures, retryInMs: this.retryAtMs - now }, `could not reach or use the CA${this.willRetry()}`);
       }
     }
     await this.reloadIfPending(this.deps.clock.nowMs());
@@ -152,25 +191,52 @@ export class Sidecar {
     return renewalTime(start, held.notAfterMs, this.deps.random, Number.isNaN(suggestedMs) ? undefined : suggestedMs);
   }
 
+  /** Half-life with jitter from the certificate's own times, for one a previous run received (when is unknown). */
+  private halfLife(held: HeldCertificate): number {
+    return renewalTime(held.notBeforeMs, held.notAfterMs, this.deps.random);
+  }
+
+  private willRetry(): string {
+    return this.settings.once ? '' : '; will retry';
+  }
+
   /**
-   * See timing.ts retryDelay: jittered backoff bounded by the installed SVID's
-   * remaining life; no wait when the CA just refused the agent's credential and
+   * See timing.ts retryDelay: jittered backoff bounded by what the SVIDs have
+   * left (slackMs); no wait when the CA just refused the agent's credential and
    * an unused join token can replace it; and never sooner than a 429's
-   * Retry-After, unless that would outlast half of what the SVID has left.
+   * Retry-After, unless that would outlast half of what the SVIDs have left.
    */
   private retryDelayAfter(err: unknown, now: number): number {
     if (err instanceof CaRequestError && err.credentialRejected && !this.agentSvid && this.settings.joinToken && !this.tokenSpent) return 0;
-    const remaining = this.installed ? this.installed.notAfterMs - now : 0;
+    const remaining = this.slackMs(now);
     const delay = retryDelay(this.failures, remaining, this.settings.backoff ?? DEFAULT_BACKOFF, this.deps.random);
     const askedMs = err instanceof CaRequestError && err.retryAfterSeconds !== undefined ? err.retryAfterSeconds * 1000 : 0;
     return Math.max(delay, remaining > 0 ? Math.min(askedMs, remaining / 2) : askedMs);
   }
 
+  /**
+   * How long the agent can go without the CA: until the installed SVID
+   * expires (0 without one: the workload is down), or sooner the agent's own
+   * SVID, whose expiry would need a new join token to recover from. One that
+   * has expired already bounds nothing: retrying sooner cannot save it.
+   */
+  private slackMs(now: number): number {
+    if (!this.installed || this.installed.notAfterMs <= now) return 0;
+    const agentLeft = this.agentSvid && this.agentSvid.notAfterMs > now ? this.agentSvid.notAfterMs - now : Infinity;
+    return Math.min(this.installed.notAfterMs - now, agentLeft);
+  }
+
   private async reconcile(now: number): Promise<void> {
-    await this.ensureAgentSvid(now);
-    if (now >= this.nextSyncMs || !this.entry) await this.sync(now);
-    await this.ensureWorkloadSvid(now);
-    if (this.trustChanged && this.installed) await this.install({ ...this.installed, bundlePem: this.trustPem, crlPem: this.crlPem });
+    try {
+      await this.ensureAgentSvid(now);
+      if (now >= this.nextSyncMs || !this.entry) await this.sync(now);
+      await this.ensureWorkloadSvid(now);
+    } finally {
+      // Also when no new SVID could be had (the CA refusing issuance with 503
+      // or 429 while sync works): a revoked peer or a new root cannot wait
+      // for the next successful renewal.
+      if (this.trustChanged && this.installed) await this.install({ ...this.installed, bundlePem: this.trustPem, crlPem: this.crlPem });
+    }
   }
 
   private async ensureAgentSvid(now: number): Promise<void> {
@@ -249,19 +315,35 @@ export class Sidecar {
     this.counters.syncs++;
     this.lastSyncMs = now;
     this.nextSyncMs = now + this.settings.syncIntervalMs;
-    const bundleChanged = await this.adoptBundle(res.bundle);
-    const crlChanged = res.crl !== undefined && res.crl !== this.crlPem;
+    await this.adoptBundle(res.bundle);
     if (res.crl !== undefined) this.crlPem = res.crl;
     this.entry = this.chooseEntry(res.entries);
-    const revoked = this.installed !== undefined && this.crlPem !== undefined && revokedSerials(this.crlPem).has(this.installed.serial);
-    if (revoked) {
-      // Replaced in this same step, with the new bundle and CRL.
-      this.deps.log.warn({ serial: this.installed!.serial }, 'the installed SVID was revoked; replacing it now');
-      this.installed = { ...this.installed!, renewAtMs: now };
-    } else if ((bundleChanged || crlChanged) && this.installed) {
+    this.bindFoundSvid();
+    const installed = this.installed;
+    if (!installed) return;
+    // Compared with what is installed rather than with the last sync, so that files found in --out at start are brought up to date too.
+    const bundleChanged = installed.bundlePem !== this.trustPem;
+    const crlChanged = this.crlPem !== undefined && installed.crlPem !== this.crlPem;
+    if (bundleChanged || crlChanged) this.trustChanged = true;
+    if (this.crlPem !== undefined && revokedSerials(this.crlPem).has(installed.serial)) {
+      // Replaced in this same step, with the new bundle and CRL (installed with the old SVID should that fail).
+      this.deps.log.warn({ serial: installed.serial }, 'the installed SVID was revoked; replacing it now');
+      this.installed = { ...installed, renewAtMs: now };
+    } else if (bundleChanged || crlChanged) {
       this.deps.log.info({ sequence: res.bundleSequence, bundleChanged, crlChanged }, 'the trust bundle or CRL changed; installing it');
-      this.trustChanged = true;
     }
+  }
+
+  /**
+   * An SVID found in --out at start is kept only while it is what the entry
+   * would issue now (same SPIFFE ID and DNS names: the entry may have changed
+   * while the agent was down); otherwise its unknown entry makes it due at once.
+   */
+  private bindFoundSvid(): void {
+    const [found, entry] = [this.installed, this.entry];
+    if (!found || found.entryId !== undefined || !entry) return;
+    if (found.spiffeId !== entry.spiffeId || !sameNames(found.dnsNames, entry.dns)) return;
+    this.installed = { ...found, entryId: entry.id, entryRevision: entry.revision };
   }
 
   private chooseEntry(entries: readonly EntryWire[]): EntryWire | undefined {
@@ -273,9 +355,10 @@ export class Sidecar {
     }
     if (entries.length > 1) {
       const choices = `this agent has ${entries.length} entries; choose one with --spiffe-id:\n${entries.map((e) => `  ${e.spiffeId} (entry ${e.id})`).join('\n')}`;
-      // At start-up this is a configuration error; later, an operator adding an
-      // entry must not stop an agent whose workload is serving: it keeps its identity.
-      if (!this.installed) throw new SidecarConfigurationError(choices);
+      // At start-up this is a configuration error (also with an SVID found in
+      // --out: its entry is not known yet); later, an operator adding an entry
+      // must not stop an agent whose workload is serving: it keeps its identity.
+      if (this.installed?.entryId === undefined) throw new SidecarConfigurationError(choices);
       const kept = entries.find((e) => e.id === this.installed!.entryId);
       this.deps.log.error({ kept: kept?.spiffeId ?? null }, choices);
       return kept;
@@ -343,7 +426,7 @@ export class Sidecar {
       this.reloadFailures++;
       this.counters.reloadFailures++;
       this.reloadRetryAtMs = now + Math.min(backoffDelay(this.reloadFailures, this.settings.backoff ?? DEFAULT_BACKOFF, this.deps.random), RELOAD_MAX_RETRY_MS);
-      this.deps.log.warn({ err: describe(err), attempt: this.reloadFailures }, 'reloading the proxy failed; will retry');
+      this.deps.log.warn({ err: describe(err), attempt: this.reloadFailures }, `reloading the proxy failed${this.willRetry()}`);
     }
   }
 
@@ -365,6 +448,12 @@ export class Sidecar {
     const next = due([caWork, expiry, this.reloadPending ? this.reloadRetryAtMs : undefined]);
     return Math.max(50, Math.min(next - now, this.settings.syncIntervalMs));
   }
+}
+
+/** The same DNS names, in any order and case. */
+function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  const norm = (names: readonly string[]) => [...new Set(names.map((n) => n.toLowerCase()))].sort().join(' ');
+  return norm(a) === norm(b);
 }
 
 /** Every certificate of both PEM bundles, once each, in order of first appearance. */

@@ -43,6 +43,7 @@ async function main(): Promise<number> {
     {
       client,
       publish: (files) => publisher.publish(files),
+      readPublished: () => publisher.currentFiles(),
       reload: () => performReload(action),
       clock: systemClock,
       random: cryptoRandom,
@@ -55,6 +56,7 @@ async function main(): Promise<number> {
       keyType: config.keyType,
       syncIntervalMs: config.syncInterval * 1000,
       combined: config.combined,
+      once: config.once,
     },
     config.trustBundlePem,
   );
@@ -68,6 +70,11 @@ async function main(): Promise<number> {
     }
     if (!sidecar.ready()) {
       log.error({}, 'no SVID could be installed');
+      return 1;
+    }
+    // Nothing will retry the reload: the caller (an init container, a script) must know.
+    if (sidecar.status().reloadPending) {
+      log.error({}, 'the SVID is installed in --out, but reloading the proxy failed: it may not be serving it; exiting (--once)');
       return 1;
     }
     log.info({ out: config.out }, 'SVID installed; exiting (--once)');

@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { SpiffeId } from '../identity/spiffe-id.js';
 import { parseDuration, type Duration } from '../time/duration.js';
 import { isKeyType, KEY_TYPES, type KeyType } from '../x509/keys.js';
-import { ConfigError, resolveOptions, type ConfigSources, type OptionTable } from './options.js';
+import { ConfigError, envName, resolveOptions, type ConfigSources, type OptionTable } from './options.js';
 import { parseListenAddress, parseLogLevel, parseNonEmpty, LOG_LEVELS, type ListenAddress } from './parsers.js';
 
 function parseServerUrl(raw: string): URL {
@@ -70,6 +70,13 @@ export const AGENT_OPTIONS = {
     describe: 'also write combined.pem: the key, then the chain, for single-read consumers' },
   logLevel: { name: 'log-level', default: 'info', expected: LOG_LEVELS.join(', '), parse: parseLogLevel, describe: 'log verbosity' },
 } satisfies OptionTable;
+
+/**
+ * Variables holding secrets the agent reads: kept from the processes it runs
+ * (--reload-cmd), which need none of them. The join token is the only one;
+ * --join-token-file and --config name files, which the agent does not hand on.
+ */
+export const AGENT_SECRET_VARIABLES: readonly string[] = [envName('MESHCA_AGENT', AGENT_OPTIONS.joinToken.name)];
 
 export interface AgentConfig {
   readonly server: URL;

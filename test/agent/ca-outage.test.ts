@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { agentArgs, getHealth, installedVersion, runAgent, startAgent } from '../support/agent-process.js';
 import { cleanupLater } from '../support/cleanup.js';
 import { svidCheck } from '../support/conformance.js';
+import { Scrape } from '../support/prometheus.js';
 import { meshedNginx, startLoad, type Outcome } from '../support/meshed-nginx.js';
 import { servedSerial } from '../support/nginx.js';
 import { startCaAt } from '../support/restartable-ca.js';
@@ -19,6 +20,19 @@ import { freePort, sleep, waitFor } from '../support/wait.js';
 import { enrollAgent, readInstalled, writeTrustBundle, type InstalledSet } from '../support/workloads.js';
 
 const OUTAGE_MS = 20_000;
+
+/** A CA, and an agent that attested with a join token and installed an SVID into `out` in one --once run, saving its state. */
+async function firstRunWithStateDir() {
+  const ca = await startTestCa();
+  const dir = tempDir();
+  const trustBundle = writeTrustBundle(ca, dir);
+  const out = join(dir, 'out');
+  const stateDir = join(dir, 'state');
+  const { token } = await enrollAgent(ca, 'node-1', 'spiffe://example.org/ns/web');
+  const first = await runAgent(agentArgs({ server: ca.url, trustBundle, out, joinToken: token }, '--state-dir', stateDir, '--once'));
+  expect(first.code, first.stdout + first.stderr).toBe(0);
+  return { ca, dir, trustBundle, out, stateDir, token };
+}
 
 describe('a CA outage', () => {
   it('longer than the renewal interval: nginx keeps serving, /readyz stays 200, and the agent renews by itself once the CA is back', { timeout: 120_000 }, async () => {
@@ -123,14 +137,7 @@ describe('a CA outage', () => {
   });
 
   it('a restarted agent with --state-dir and no --join-token reuses its agent SVID and installs an SVID', { timeout: 60_000 }, async () => {
-    const ca = await startTestCa();
-    const dir = tempDir();
-    const trustBundle = writeTrustBundle(ca, dir);
-    const out = join(dir, 'out');
-    const stateDir = join(dir, 'state');
-    const { token } = await enrollAgent(ca, 'node-1', 'spiffe://example.org/ns/web');
-    const first = await runAgent(agentArgs({ server: ca.url, trustBundle, out, joinToken: token }, '--state-dir', stateDir, '--once'));
-    expect(first.code, first.stdout + first.stderr).toBe(0);
+    const { ca, dir, trustBundle, out, stateDir, token } = await firstRunWithStateDir();
     const firstSerial = readInstalled(out).leaf.serialNumber;
     expect({
       dir: statSync(stateDir).mode & 0o777,
@@ -142,15 +149,33 @@ describe('a CA outage', () => {
     expect(spent.code).not.toBe(0);
     expect(spent.stdout + spent.stderr).toContain('no SVID could be installed');
 
+    // Into another --out: in the first one it would keep the valid SVID it finds (see the next test).
     const healthPort = await freePort();
-    const agent = startAgent(agentArgs({ server: ca.url, trustBundle, out }, '--state-dir', stateDir, '--health-listen', `127.0.0.1:${healthPort}`));
+    const otherOut = join(dir, 'other-out');
+    const agent = startAgent(agentArgs({ server: ca.url, trustBundle, out: otherOut }, '--state-dir', stateDir, '--health-listen', `127.0.0.1:${healthPort}`));
     await agent.waitForLog((l) => l.msg === 'installed a new SVID', 15_000);
     expect(agent.logLines().map((l) => l.msg)).toContain('reusing the agent SVID from the state directory');
     expect(agent.logLines().map((l) => l.msg)).not.toContain('attested with the join token');
-    const installed = readInstalled(out);
+    const installed = readInstalled(otherOut);
     expect(installed.leaf.serialNumber).not.toBe(firstSerial);
     expect({ spiffeId: installed.spiffeId, keyMatches: installed.keyMatches }).toEqual({ spiffeId: 'spiffe://example.org/ns/web', keyMatches: true });
     expect((await getHealth(healthPort, '/readyz')).status).toBe(200);
+    expect(await agent.stop()).toEqual({ code: 0, signal: null });
+  });
+
+  it('a restarted agent keeps the valid SVID it finds in --out: /readyz 200 and its expiry in /metrics while the CA is still away', { timeout: 60_000 }, async () => {
+    const { ca, trustBundle, out, stateDir } = await firstRunWithStateDir();
+    const installed = readInstalled(out);
+    await ca.close();
+
+    const healthPort = await freePort();
+    const agent = startAgent(agentArgs({ server: ca.url, trustBundle, out }, '--state-dir', stateDir, '--health-listen', `127.0.0.1:${healthPort}`));
+    await agent.waitForLog((l) => l.msg === 'could not reach or use the CA; will retry', 15_000);
+    expect((await getHealth(healthPort, '/readyz')).status).toBe(200);
+    const expiry = new Scrape((await getHealth(healthPort, '/metrics')).body).value('meshca_agent_svid_expiry_seconds');
+    expect(expiry).toBeGreaterThan(0);
+    expect(expiry).toBeLessThanOrEqual((Date.parse(installed.leaf.validTo) - Date.now()) / 1000 + 1);
+    expect(installedVersion(out)).toBe(installed.version);
     expect(await agent.stop()).toEqual({ code: 0, signal: null });
   });
 });

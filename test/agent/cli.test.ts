@@ -1,12 +1,13 @@
 /** `meshca-agent` as an operator runs it: flags and environment, --once, choosing an identity, health, reload, stopping. */
 import { createPrivateKey } from 'node:crypto';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { agentArgs, getHealth, runAgent, startAgent } from '../support/agent-process.js';
 import { asOperator, joinToken } from '../support/callers.js';
 import { cleanupLater } from '../support/cleanup.js';
+import { parseLogLines } from '../support/log-lines.js';
 import { svidCheck } from '../support/conformance.js';
 import { startTestCa } from '../support/test-ca.js';
 import { tempDir } from '../support/temp-dir.js';
@@ -83,6 +84,34 @@ describe('meshca-agent --once', () => {
     const key = createPrivateKey(readInstalled(out).keyPem);
     const kind = key.asymmetricKeyType === 'ec' ? `ec-${key.asymmetricKeyDetails?.namedCurve}` : key.asymmetricKeyType === 'rsa' ? `rsa-${key.asymmetricKeyDetails?.modulusLength}` : key.asymmetricKeyType;
     expect(kind).toBe({ 'ec-p256': 'ec-prime256v1', 'ec-p384': 'ec-secp384r1', 'rsa-2048': 'rsa-2048', 'rsa-3072': 'rsa-3072', ed25519: 'ed25519' }[keyType]);
+  });
+
+  it('with a reload that fails, exits non-zero saying the proxy was not reloaded, and promises no retry', async () => {
+    const ca = await startTestCa();
+    const dir = tempDir();
+    const { token } = await enrollAgent(ca, 'node-1', WEB);
+    const run = await runAgent(agentArgs({ server: ca.url, trustBundle: writeTrustBundle(ca, dir), out: join(dir, 'out'), joinToken: token }, '--reload-cmd', '/bin/false', '--once'));
+    expect(run.code).not.toBe(0);
+    expect(run.code).not.toBeNull();
+    const said = parseLogLines(run.stdout).map((l) => String(l.msg));
+    expect(said).toContain('reloading the proxy failed');
+    expect(said.filter((m) => m.includes('retry'))).toEqual([]);
+    expect(said).not.toContain('SVID installed; exiting (--once)');
+    expect(said.at(-1)).toBe('the SVID is installed in --out, but reloading the proxy failed: it may not be serving it; exiting (--once)');
+  });
+
+  it('runs --reload-cmd without the join token in its environment (MESHCA_AGENT_JOIN_TOKEN), but with the rest', async () => {
+    const ca = await startTestCa();
+    const dir = tempDir();
+    const { token } = await enrollAgent(ca, 'node-1', WEB);
+    const envFile = join(dir, 'reload-env');
+    const run = await runAgent(agentArgs({ server: ca.url, trustBundle: writeTrustBundle(ca, dir), out: join(dir, 'out') }, '--reload-cmd', `/bin/sh -c 'env > ${envFile}'`, '--once'), {
+      MESHCA_AGENT_JOIN_TOKEN: token,
+      PROXY_CONFIG: '/etc/nginx/nginx.conf',
+    });
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    const seen = readFileSync(envFile, 'utf8');
+    expect({ token: seen.includes(token), rest: seen.includes('PROXY_CONFIG=/etc/nginx/nginx.conf') }).toEqual({ token: false, rest: true });
   });
 
   it('with two entries and --spiffe-id, installs that identity', async () => {

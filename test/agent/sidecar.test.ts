@@ -4,8 +4,10 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { CaRequestError } from '../../src/agent/ca-api.js';
+import { CaRequestError, type EntryWire } from '../../src/agent/ca-api.js';
+import { newKeyWithCsr } from '../../src/agent/credentials.js';
 import type { PublishedFile } from '../../src/agent/installer.js';
+import { renderAgentMetrics } from '../../src/agent/metrics.js';
 import { Sidecar, SidecarConfigurationError, type SidecarSettings } from '../../src/agent/sidecar.js';
 import { StateStore } from '../../src/agent/state-store.js';
 import { renewalTime, backoffDelay } from '../../src/agent/timing.js';
@@ -27,7 +29,7 @@ interface Harness {
 async function harness(
   settings: Partial<SidecarSettings> = {},
   random: RandomSource = seededRandom('agent'),
-  reuse: { clock?: FakeClock; ca?: FakeCaApi; state?: StateStore; trustPem?: string } = {},
+  reuse: { clock?: FakeClock; ca?: FakeCaApi; state?: StateStore; trustPem?: string; out?: readonly PublishedFile[] } = {},
 ): Promise<Harness> {
   const clock = reuse.clock ?? new FakeClock(Date.UTC(2026, 10, 25, 12, 0, 0));
   const ca = reuse.ca ?? (await FakeCaApi.create(clock));
@@ -47,6 +49,8 @@ async function harness(
       random,
       log: { info: log('info'), warn: log('warn'), error: log('error') },
       state: reuse.state,
+      // What --out holds when the agent starts: the files of its last publication.
+      readPublished: reuse.out && (async () => reuse.out),
     },
     { joinToken: 'good-token', keyType: 'ec-p256', syncIntervalMs: 30_000, combined: false, ...settings },
     reuse.trustPem ?? ca.bundlePem,
@@ -56,6 +60,8 @@ async function harness(
 
 const serialOf = (files: PublishedFile[]) => new X509Certificate(files.find((f) => f.name === 'svid.pem')!.data).serialNumber;
 const bundleOf = (files: PublishedFile[]) => files.find((f) => f.name === 'bundle.pem')!.data;
+const crlOf = (files: PublishedFile[]) => files.find((f) => f.name === 'crl.pem')?.data;
+const halfLifeOf = (c: { notBeforeMs: number; notAfterMs: number }) => c.notBeforeMs + (c.notAfterMs - c.notBeforeMs) / 2;
 
 /** Steps until the loop's own wait reaches `untilMs` on the fake clock, as the real timer would. */
 async function runFor(h: Harness, seconds: number): Promise<void> {
@@ -68,7 +74,8 @@ async function runFor(h: Harness, seconds: number): Promise<void> {
 
 /**
  * An agent that installed an SVID with --state-dir, and `restart(afterSeconds)`:
- * the same agent started again that much later, with its saved state restored.
+ * the same agent started again that much later, with its saved state restored
+ * and, when `o.out` is given, those files found in --out.
  */
 async function agentWithSavedState() {
   const clock = new FakeClock(Date.UTC(2026, 10, 25, 12, 0, 0));
@@ -76,9 +83,9 @@ async function agentWithSavedState() {
   const first = await harness({}, fixedRandom(0.5), { clock, state });
   first.ca.addEntry('spiffe://example.org/ns/web');
   await first.sidecar.step();
-  const restart = async (afterSeconds: number) => {
+  const restart = async (afterSeconds: number, o: { out?: readonly PublishedFile[]; settings?: Partial<SidecarSettings> } = {}) => {
     clock.advance(afterSeconds);
-    const restarted = await harness({}, fixedRandom(0.5), { clock, ca: first.ca, state });
+    const restarted = await harness(o.settings ?? {}, fixedRandom(0.5), { clock, ca: first.ca, state, ...(o.out ? { out: o.out } : {}) });
     await restarted.sidecar.restore();
     return restarted;
   };
@@ -211,6 +218,32 @@ describe('renewal', () => {
     expect(h.ca.count('renew')).toBe(1);
   });
 
+  it.each([
+    ['1 minute', 60],
+    ['20 minutes', 20 * 60],
+  ])('renews an agent SVID saved in --state-dir at half of its life counted from its notBefore, not from the restart (restarted %s after issuance)', async (_name, afterSeconds) => {
+    const { clock, first, restart } = await agentWithSavedState();
+    const halfLife = halfLifeOf(first.sidecar.status().agentSvid!);
+    const restarted = await restart(afterSeconds);
+    clock.set(halfLife - 2000);
+    await restarted.sidecar.step();
+    expect(first.ca.count('renew')).toBe(0);
+    clock.set(halfLife + 1000);
+    await restarted.sidecar.step();
+    expect(first.ca.count('renew')).toBe(1);
+  });
+
+  it('renews in its first step (as a --once run does) a saved agent SVID already past half of its life, and saves the new one', async () => {
+    const { first, state, restart } = await agentWithSavedState();
+    const restarted = await restart(35 * 60);
+    const savedSerial = restarted.sidecar.status().agentSvid!.serial;
+    const before = first.ca.calls.length;
+    await restarted.sidecar.step();
+    expect(first.ca.calls.slice(before)).toEqual(['renew', 'sync', 'svids']);
+    const saved = await state.load();
+    expect(new X509Certificate(saved.credential!.chainPem).serialNumber.toLowerCase()).not.toBe(savedSerial);
+  });
+
   it('picks up a changed entry at the next sync with a new SVID', async () => {
     const h = await harness();
     const entry = h.ca.addEntry('spiffe://example.org/ns/web');
@@ -249,6 +282,25 @@ describe('trust bundle changes', () => {
     expect(serialOf(h.published[1]!)).toBe(serialOf(h.published[0]!));
   });
 
+  it.each([
+    ['a new bundle', '503', new CaRequestError(503, 'unavailable', 'the CA is shutting down'), async (ca: FakeCaApi) => void (ca.bundlePem += (await FakeCaApi.create(new FakeClock())).bundlePem)],
+    ['a new CRL', '429', new CaRequestError(429, 'rate_limited', 'too many requests', 60), async (ca: FakeCaApi) => void (await ca.publishCrl(['7e57']))],
+  ])('installs %s that a sync shows even when the CA refuses (%s) the workload SVID due in the same step', async (_what, _status, refusal, change) => {
+    const h = await harness({}, fixedRandom(0.5));
+    h.ca.agentTtl = 4 * 3600; // so that only the workload SVID (1 hour) is due
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    await h.sidecar.step();
+    await change(h.ca);
+    h.ca.refusals.set('svids', refusal);
+    h.clock.advance(31 * 60);
+    await h.sidecar.step();
+    expect(h.ca.calls.slice(-2)).toEqual(['sync', 'svids']);
+    expect(h.published).toHaveLength(2);
+    expect({ bundle: bundleOf(h.published[1]!), crl: crlOf(h.published[1]!) }).toEqual({ bundle: h.ca.bundlePem, crl: h.ca.crlPem });
+    expect(serialOf(h.published[1]!)).toBe(serialOf(h.published[0]!));
+    expect(h.reloads.ok).toBe(2);
+  });
+
   it('on restart trusts both the saved bundle and --trust-bundle until the CA sends its own', async () => {
     const clock = new FakeClock(Date.UTC(2026, 10, 25, 12, 0, 0));
     const oldCa = await FakeCaApi.create(clock);
@@ -281,6 +333,29 @@ describe('when things fail', () => {
     expect(h.ca.count('attest')).toBe(1);
     // Backoff: far fewer attempts over 40 minutes than one per second.
     expect(attemptsWhileDown).toBeLessThan(120);
+  });
+
+  it.each([
+    ['unreachable', () => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:8443'), { code: 'ECONNREFUSED' })],
+    ['answering 429 with Retry-After: 1 hour', () => new CaRequestError(429, 'rate_limited', 'too many requests', 3600)],
+  ])('renews its agent SVID before it expires, without a new token, when the CA is %s across its renewal and back before its expiry (the workload SVID outliving it)', async (_how, failure) => {
+    // Agent SVID: 1 hour, renewal due at 32.4 minutes (the 0.9 draw). Workload SVID: 4 hours.
+    const h = await harness({}, fixedRandom(0.9));
+    h.ca.workloadTtl = 4 * 3600;
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    await h.sidecar.step();
+    const firstAgentSvid = h.sidecar.status().agentSvid!;
+    await runFor(h, 32 * 60);
+    h.ca.failure = failure();
+    await runFor(h, 23 * 60);
+    expect(h.logs.some((l) => l.msg.startsWith('could not reach or use the CA'))).toBe(true);
+    h.ca.failure = undefined;
+    await runFor(h, 10 * 60);
+    const agentSvid = h.sidecar.status().agentSvid;
+    expect(agentSvid?.serial).not.toBe(firstAgentSvid.serial);
+    expect(agentSvid!.notAfterMs).toBeGreaterThan(h.clock.nowMs());
+    expect(h.ca.count('attest')).toBe(1);
+    expect(h.logs.filter((l) => l.level === 'error').map((l) => l.msg)).toEqual([]);
   });
 
   it('says so at error level and turns unready when the SVID expires with the CA unreachable', async () => {
@@ -377,15 +452,13 @@ describe('when things fail', () => {
   });
 
   it('attests with a new join token in the step where the CA refuses to renew its saved agent SVID', async () => {
-    const { clock, first, state, restart } = await agentWithSavedState();
+    const { first, state, restart } = await agentWithSavedState();
     const refusedSerial = first.sidecar.status().agentSvid!.serial;
-    // Restarted with a new token near the end of its agent SVID's life (renewal due
-    // at half the remaining five minutes), and evicted before that renewal.
+    // Restarted with a new token near the end of its agent SVID's life (renewal
+    // long due, so its first step renews), and evicted meanwhile.
     const restarted = await restart(55 * 60);
     expect(restarted.sidecar.status().agentSvid?.serial).toBe(refusedSerial);
-    await restarted.sidecar.step();
     first.ca.refusals.set('renew', new CaRequestError(403, 'agent_evicted', 'agent node-1 was evicted'));
-    clock.advance(3 * 60);
     const before = first.ca.calls.length;
     await restarted.sidecar.step();
     expect(first.ca.calls.slice(before, before + 2)).toEqual(['renew', 'attest']);
@@ -406,6 +479,61 @@ describe('when things fail', () => {
     expect(h.ca.count('attest')).toBe(1);
     expect(h.logs.some((l) => l.level === 'error' && l.msg.includes('refused the agent SVID'))).toBe(true);
     expect(h.logs.at(-1)?.err).toMatch(/no valid agent SVID and no unused join token/);
+  });
+});
+
+describe('restarted with an SVID already installed in --out', () => {
+  it('pass/a valid one for the entry is kept: ready at once, its expiry reported, and the CA retried at the pace of an agent with a valid SVID', async () => {
+    const { first, restart } = await agentWithSavedState();
+    first.ca.failure = new Error('connect ECONNREFUSED');
+    const restarted = await restart(10 * 60, { out: first.published[0]! });
+    expect(restarted.sidecar.ready()).toBe(true);
+    expect(restarted.sidecar.status().installed?.serial).toBe(first.sidecar.status().installed!.serial);
+    // The workload SVID (1 hour, from 12:00) has 50 minutes left.
+    expect(renderAgentMetrics(restarted.sidecar.status(), restarted.clock)).toMatch(/^meshca_agent_svid_expiry_seconds 3000$/m);
+    const before = first.ca.calls.length;
+    await runFor(restarted, 10 * 60);
+    // Without a valid SVID it would try every few seconds: over a hundred times in 10 minutes.
+    expect(first.ca.calls.length - before).toBeLessThan(5);
+    expect({ published: restarted.published.length, ready: restarted.sidecar.ready() }).toEqual({ published: 0, ready: true });
+  });
+
+  it('pass/a valid one for the entry is renewed at half of its life, not at once, when the CA is there', async () => {
+    const { clock, first, restart } = await agentWithSavedState();
+    const halfLife = halfLifeOf(first.sidecar.status().installed!);
+    const restarted = await restart(10 * 60, { out: first.published[0]! });
+    await restarted.sidecar.step();
+    expect(first.ca.calls.at(-1)).toBe('sync');
+    clock.set(halfLife - 2000);
+    await restarted.sidecar.step();
+    expect(restarted.published).toHaveLength(0);
+    clock.set(halfLife + 1000);
+    await restarted.sidecar.step();
+    expect(restarted.published).toHaveLength(1);
+  });
+
+  it.each([
+    ['fail/its key is not its certificate\'s', 10 * 60, {}, (files: PublishedFile[], otherKey: string) => files.map((f) => (f.name === 'svid_key.pem' ? { ...f, data: otherKey } : f))],
+    ['fail/it has expired', 61 * 60, {}, (files: PublishedFile[]) => files],
+    ['fail/it is not for --spiffe-id', 10 * 60, { spiffeId: 'spiffe://example.org/ns/db' }, (files: PublishedFile[]) => files],
+  ])('%s: it counts as none (not ready, retried at the pace of an agent without one)', async (_name, afterSeconds, settings, alter) => {
+    const { first, restart } = await agentWithSavedState();
+    first.ca.failure = new Error('connect ECONNREFUSED');
+    const otherKey = (await newKeyWithCsr('ec-p256')).keyPem;
+    const restarted = await restart(afterSeconds, { out: alter(first.published[0]!, otherKey), settings });
+    expect({ ready: restarted.sidecar.ready(), installed: restarted.sidecar.status().installed }).toEqual({ ready: false, installed: undefined });
+  });
+
+  it.each([
+    ['other DNS names', (e: EntryWire) => ({ ...e, revision: 2, dns: ['web.example'] })],
+    ['another SPIFFE ID', (e: EntryWire) => ({ ...e, revision: 2, spiffeId: 'spiffe://example.org/ns/db' })],
+  ])('fail/one the entry no longer matches (changed to %s while the agent was down) is replaced in the first step', async (_what, change) => {
+    const { first, restart } = await agentWithSavedState();
+    const restarted = await restart(10 * 60, { out: first.published[0]! });
+    first.ca.entries[0] = change(first.ca.entries[0]!);
+    await restarted.sidecar.step();
+    expect(restarted.published).toHaveLength(1);
+    expect(restarted.sidecar.status().installed?.spiffeId).toBe(first.ca.entries[0]!.spiffeId);
   });
 });
 

@@ -18,6 +18,8 @@ export class FakeCaApi implements CaApi {
   readonly calls: string[] = [];
   configured: { trustPem: string; credential: unknown } | undefined;
   bundlePem: string;
+  /** What sync answers as `crl`; none until a test publishes one (publishCrl). */
+  crlPem: string | undefined;
 
   private constructor(
     private readonly ca: MiniCa,
@@ -54,7 +56,7 @@ export class FakeCaApi implements CaApi {
 
   async sync(): Promise<SyncWire> {
     this.record('sync');
-    return { entries: [...this.entries], bundle: this.bundlePem, bundleSequence: 1 };
+    return { entries: [...this.entries], bundle: this.bundlePem, bundleSequence: 1, ...(this.crlPem === undefined ? {} : { crl: this.crlPem }) };
   }
 
   async workloadSvids(requests: ReadonlyArray<{ entryId: string; csr: string }>): Promise<{ svids: WorkloadSvidWire[]; bundle: string }> {
@@ -67,6 +69,12 @@ export class FakeCaApi implements CaApi {
       }),
     );
     return { svids, bundle: this.bundlePem };
+  }
+
+  /** Signs a new CRL listing `revokedSerials`; later syncs answer it. */
+  async publishCrl(revokedSerials: readonly string[] = [], crlNumber = 1): Promise<string> {
+    this.crlPem = await this.ca.crlPem(revokedSerials, crlNumber);
+    return this.crlPem;
   }
 
   count(call: string): number {

@@ -8,6 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { cleanupLater } from './cleanup.js';
 import { agentArgs, runAgent, startAgent, type AgentProcess } from './agent-process.js';
+import { asOperator } from './callers.js';
 import { curl, httpsGet, servedSerial, startNginx, workerCount, startUpstream, type ClientFiles, type Nginx, type Upstream } from './nginx.js';
 import type { TestCa } from './test-ca.js';
 import { tempDir } from './temp-dir.js';
@@ -52,8 +53,11 @@ async function mustRun(args: string[], what: string): Promise<void> {
  * In order: the agent installs an SVID once (init container), nginx starts on
  * those files, then the agent runs continuously (reusing its agent SVID from
  * the shared state directory, since the join token is spent) and reloads
- * nginx after each installation. Resolves once nginx serves the SVID the
- * continuous agent installed, which only a working reload brings about.
+ * nginx after each installation. The web entry gains a DNS name before the
+ * continuous agent starts, so that it replaces at once the SVID it finds in
+ * --out (one that still matched its entry would be kept until its
+ * half-life). Resolves once nginx serves the SVID the continuous agent
+ * installed, which only a working reload brings about.
  */
 export async function meshedNginx(ca: TestCa, o: MeshOptions): Promise<Mesh> {
   const dir = tempDir();
@@ -75,8 +79,8 @@ export async function meshedNginx(ca: TestCa, o: MeshOptions): Promise<Mesh> {
   const clientTls = { ca: ca.bundlePem, cert: clientSet.chainPem, key: clientSet.keyPem };
 
   const installedBefore = readInstalled(out).leaf.serialNumber;
+  await asOperator(ca, 'PATCH', `/v1/entries/${web.entryId}`, { dns: ['localhost', 'web.localhost'] });
   const agent = startAgent(agentArgs({ server: ca.url, trustBundle, out }, '--state-dir', stateDir, ...o.agentFlags(nginx)));
-  // A freshly started agent installs a new SVID at once.
   await waitFor('the continuous agent to install its first SVID', () => readInstalled(out).leaf.serialNumber !== installedBefore, 15_000);
   await waitFor(
     'nginx to serve the SVID the agent installed',

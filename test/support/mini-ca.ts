@@ -5,9 +5,10 @@
 import { parseDer } from '../../src/x509/asn1.js';
 import { readCertificate, type CertificateFacts } from '../../src/x509/certificate-reader.js';
 import { signCertificate } from '../../src/x509/certificate.js';
+import { signCrl } from '../../src/x509/crl.js';
 import { VerifiedCsr } from '../../src/x509/csr.js';
 import { generateKeyPair } from '../../src/x509/keys.js';
-import { certificatesToPem } from '../../src/x509/pem.js';
+import { certificatesToPem, encodePem } from '../../src/x509/pem.js';
 import { caTemplate } from '../../src/x509/profiles.js';
 import { randomSerial } from '../../src/x509/serial.js';
 import { cryptoRandom } from '../../src/random/random-source.js';
@@ -71,5 +72,22 @@ export class MiniCa {
       this.signer,
     );
     return { chainPem: certificatesToPem([der]), serial: serial.toString('hex'), notBefore: now - 30, notAfter: now + ttlSeconds };
+  }
+
+  /** A CRL from the root, PEM, listing `revokedSerials` (lowercase hex), issued now and valid a day. */
+  async crlPem(revokedSerials: readonly string[], crlNumber = 1): Promise<string> {
+    const now = Math.floor(this.clock.nowMs() / 1000);
+    const der = await signCrl(
+      {
+        issuerName: this.root.subjectName,
+        issuerKeyId: this.root.keyId,
+        thisUpdate: now,
+        nextUpdate: now + 86400,
+        crlNumber,
+        revoked: revokedSerials.map((serial) => ({ serial, revokedAt: now, reason: 'unspecified' as const })),
+      },
+      this.signer,
+    );
+    return encodePem('X509 CRL', der);
   }
 }
