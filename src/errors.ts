@@ -9,6 +9,7 @@ export type InvalidInputCode =
   | 'invalid_request'
   | 'invalid_spiffe_id'
   | 'invalid_csr'
+  | 'noncanonical_public_key'
   | 'csr_signature_invalid'
   | 'unsupported_key'
   | 'csr_requests_ca'

@@ -1,6 +1,8 @@
 /** Making and loading signing authorities: key, certificate and the record that ties them. */
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { CaIntegrityError, InvalidInputError } from '../errors.js';
+import { InvalidSpiffeIdError } from '../identity/errors.js';
+import { SpiffeId } from '../identity/spiffe-id.js';
 import type { TrustDomain } from '../identity/trust-domain.js';
 import type { Duration } from '../time/duration.js';
 import { parseDer } from '../x509/asn1.js';
@@ -112,6 +114,9 @@ export interface ImportedAuthority {
  * key) or an intermediate signed by an organisation's root in `trustedRootsDer`
  * (with its key; the root's key is never needed). Throws InvalidInputError
  * saying what is wrong.
+ *
+ * `trustDomain` is the one this CA issues for: the imported certificate's
+ * SPIFFE ID, if it has one, must be that trust domain's ID.
  */
 export async function importAuthority(
   custody: KeyCustody,
@@ -120,6 +125,7 @@ export async function importAuthority(
   state: AuthorityState,
   now: number,
   trustedRoots: readonly CertificateFacts[],
+  trustDomain: TrustDomain,
 ): Promise<LoadedAuthority> {
   let facts: CertificateFacts;
   try {
@@ -131,10 +137,15 @@ export async function importAuthority(
   const bad = (why: string) => new InvalidInputError('invalid_request', `the imported ${kind} certificate ${why}`);
   if (!facts.isCa) throw bad('is not a CA certificate (it needs basicConstraints cA=true and keyUsage keyCertSign)');
   if (now < facts.notBefore || now >= facts.notAfter) throw bad(`is not valid now (valid ${x509.validFrom} to ${x509.validTo})`);
+  const idProblem = signingSpiffeIdProblem(facts.uris, trustDomain);
+  if (idProblem) throw bad(idProblem);
   if (kind === 'root' && !(x509.checkIssued(x509) && x509.verify(x509.publicKey))) throw bad('is not self-signed');
   if (kind === 'intermediate') {
     if (x509.checkIssued(x509)) throw bad('is self-signed: import it as a root (--import-root-cert), not as an intermediate');
-    const chain = (imported.chainDer ?? []).map((d) => readCertificate(d).x509);
+    const chainFacts = (imported.chainDer ?? []).map((d) => readCertificate(d));
+    refuseSpiffeIdsWithPaths(chainFacts, 'a certificate of the supplied chain');
+    refuseSpiffeIdsWithPaths(trustedRoots, 'a root of the supplied bundle');
+    const chain = chainFacts.map((f) => f.x509);
     let child = x509;
     for (const link of chain) {
       if (!child.checkIssued(link) || !child.verify(link.publicKey)) throw bad('chain is broken: a certificate is not signed by the next');
@@ -176,6 +187,47 @@ export async function importAuthority(
     taintedAt: null,
   };
   return { record, facts, signer };
+}
+
+/** RFC 3986 3.1: schemes are case-insensitive, so "SPIFFE:" claims to be a SPIFFE ID too (and is not a valid one). */
+const isSpiffeUri = (uri: string): boolean => /^spiffe:/i.test(uri);
+
+/**
+ * Why the URI SANs of a signing certificate break X509-SVID 3.2, or
+ * undefined: its SPIFFE ID, if present, "MUST NOT have a path component, and
+ * SHOULD reside in the trust domain of any leaf SVIDs it issues" (enforced
+ * when `trustDomain` is given: meshca issues only for its own). A certificate
+ * has at most one SPIFFE ID (section 2). URIs of other schemes say nothing
+ * about SPIFFE and are left alone, as SPIFFE validators do.
+ */
+function signingSpiffeIdProblem(uris: readonly string[], trustDomain: TrustDomain | undefined): string | undefined {
+  const claimed = uris.filter(isSpiffeUri);
+  if (claimed.length > 1) return `has ${claimed.length} SPIFFE IDs (${claimed.map((u) => JSON.stringify(u)).join(', ')}); a signing certificate has at most one`;
+  const [uri] = claimed;
+  if (uri === undefined) return undefined;
+  let id: SpiffeId;
+  try {
+    id = SpiffeId.parse(uri);
+  } catch (err) {
+    if (!(err instanceof InvalidSpiffeIdError)) throw err;
+    return `has the URI SAN ${JSON.stringify(uri)}, which is not a valid SPIFFE ID: ${err.problem}`;
+  }
+  if (id.path !== '') return `has the SPIFFE ID ${JSON.stringify(uri)}, which has a path; a signing certificate's SPIFFE ID must not (X509-SVID 3.2)`;
+  if (trustDomain && !id.memberOf(trustDomain)) {
+    return `has the SPIFFE ID ${JSON.stringify(uri)}, outside this CA's trust domain: it must be ${trustDomain.idString()}`;
+  }
+  return undefined;
+}
+
+/**
+ * The certificates above an imported one may belong to an organisation's PKI
+ * serving several trust domains (X509-SVID 3.2 allows it), so only the MUSTs apply.
+ */
+function refuseSpiffeIdsWithPaths(certificates: readonly CertificateFacts[], which: string): void {
+  for (const facts of certificates) {
+    const problem = signingSpiffeIdProblem(facts.uris, undefined);
+    if (problem) throw new InvalidInputError('invalid_request', `${which} ${problem}`);
+  }
 }
 
 /** An organisation's root that meshca trusts but holds no key for (the parent of an imported intermediate). */

@@ -166,7 +166,7 @@ export class AuthorityManager {
       if (existing) throw new ConflictError('precondition_failed', `root ${existing.record.id} is already prepared; activate it first`);
       const now = nowSeconds(this.deps.clock);
       const root = imported
-        ? await importAuthority(this.deps.custody, imported, 'root', 'prepared', now, [])
+        ? await importAuthority(this.deps.custody, imported, 'root', 'prepared', now, [], this.settings.trustDomain)
         : await mintAuthority(this.factoryDeps(), 'root', 'prepared', now, this.settings.rootTtl);
       if (this.set.byId(root.record.id)) throw new ConflictError('already_exists', `root ${root.record.id} is already known`);
       await this.commit([root], this.set.bundleSequence + 1, [created(root, by)]);
@@ -266,7 +266,7 @@ export class AuthorityManager {
   private async createPki(now: number, initial: InitialPki): Promise<void> {
     if (initial.kind === 'intermediate') {
       const roots = initial.rootsDer.map((der) => upstreamRoot(der, now));
-      const intermediate = await importAuthority(this.deps.custody, initial.intermediate, 'intermediate', 'active', now, roots.map((r) => r.facts));
+      const intermediate = await importAuthority(this.deps.custody, initial.intermediate, 'intermediate', 'active', now, roots.map((r) => r.facts), this.settings.trustDomain);
       if (!intermediate.signer) throw new CaIntegrityError('the imported intermediate needs its key: meshca signs SVIDs with it');
       await this.commit([...roots, intermediate], 1, [...roots.map((r) => created(r, SELF)), created(intermediate, SELF)]);
       this.deps.log.info({ intermediate: intermediate.record.id }, 'using the imported intermediate; meshca holds no root key and cannot rotate it');
@@ -274,7 +274,7 @@ export class AuthorityManager {
     }
     const root =
       initial.kind === 'root'
-        ? await importAuthority(this.deps.custody, initial.root, 'root', 'active', now, [])
+        ? await importAuthority(this.deps.custody, initial.root, 'root', 'active', now, [], this.settings.trustDomain)
         : await mintAuthority(this.factoryDeps(), 'root', 'active', now, this.settings.rootTtl);
     if (!root.signer) throw new CaIntegrityError('the imported root needs its key to sign intermediates');
     const intermediate = await mintAuthority(this.factoryDeps(), 'intermediate', 'active', now, this.settings.intermediateTtl, root);

@@ -1,8 +1,8 @@
 /** `meshca server` settings: defaults, sources, and the checks across settings. */
 import { readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { parseDnsName, type DnsName } from '../identity/dns-name.js';
+import { looksLikeIpAddress, parseIpAddress, type IpAddress } from '../x509/ip-address.js';
 import { resolve } from 'node:path';
 import { formatDuration, seconds, type Duration } from '../time/duration.js';
 import { ConfigError, resolveOptions, type ConfigSources, type OptionTable } from './options.js';
@@ -14,14 +14,15 @@ const absolutePath = (v: string) => resolve(parseNonEmpty(v));
 
 export interface ServingNames {
   readonly dnsNames: readonly DnsName[];
-  readonly ipAddresses: readonly string[];
+  readonly ipAddresses: readonly IpAddress[];
 }
 
+/** Each name once, as what it will be on the certificate; an IP address that is malformed is refused, not taken for a DNS name. */
 function parseServingNames(raw: string): ServingNames {
   const names = raw.split(',').map((n) => n.trim()).filter(Boolean);
   return {
-    ipAddresses: names.filter((n) => isIP(n) !== 0),
-    dnsNames: names.filter((n) => isIP(n) === 0).map((n) => {
+    ipAddresses: names.filter(looksLikeIpAddress).map(parseIpAddress),
+    dnsNames: names.filter((n) => !looksLikeIpAddress(n)).map((n) => {
       try {
         return parseDnsName(n);
       } catch {

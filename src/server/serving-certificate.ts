@@ -3,7 +3,6 @@
  * DNS and IP SANs for its listen address, issued by the active intermediate
  * with a key that never leaves memory, and renewed at half of its life.
  */
-import { isIP } from 'node:net';
 import { SELF } from '../ca/caller.js';
 import type { SvidIssuer } from '../ca/svid-issuer.js';
 import type { ListenAddress } from '../config/parsers.js';
@@ -15,6 +14,7 @@ import { nowSeconds, type Clock } from '../time/clock.js';
 import type { Duration } from '../time/duration.js';
 import { createCsr } from '../x509/csr-builder.js';
 import { VerifiedCsr } from '../x509/csr.js';
+import { looksLikeIpAddress, parseIpAddress, type IpAddress } from '../x509/ip-address.js';
 import { generateKeyPair } from '../x509/keys.js';
 import { certificatesToPem } from '../x509/pem.js';
 
@@ -27,32 +27,34 @@ export interface ServingCredentials {
   readonly notAfter: number;
 }
 
-function ipBytes(address: string): Buffer | undefined {
-  const family = isIP(address);
-  if (family === 4) return Buffer.from(address.split('.').map(Number));
-  if (family !== 6) return undefined;
-  const [head, tail = ''] = address.split('::');
-  const parts = (s: string) => (s ? s.split(':') : []);
-  const h = parts(head!);
-  const t = parts(tail);
-  const groups = address.includes('::') ? [...h, ...Array(8 - h.length - t.length).fill('0'), ...t] : h;
-  return Buffer.from(groups.flatMap((g) => [parseInt(g, 16) >> 8, parseInt(g, 16) & 0xff]));
-}
+const LOOPBACK = ['127.0.0.1', '::1'].map(parseIpAddress);
 
 /**
  * Names a client may use to reach the listener: always localhost and
  * loopback, the listen host unless it is a wildcard, and the configured extra
- * names (the Service name in Kubernetes, a load balancer's name).
+ * names (the Service name in Kubernetes, a load balancer's name). An address
+ * written twice, in two spellings, is one SAN.
  */
 export function servingNames(listen: ListenAddress, extra: ServingNames = { dnsNames: [], ipAddresses: [] }): { dnsNames: DnsName[]; ipAddresses: Buffer[] } {
-  const ips = new Set(['127.0.0.1', '::1', ...extra.ipAddresses]);
+  const ips = [...LOOPBACK, ...extra.ipAddresses];
   const dns = new Set<DnsName>([parseDnsName('localhost'), ...extra.dnsNames]);
-  if (isIP(listen.host)) {
-    if (listen.host !== '0.0.0.0' && listen.host !== '::') ips.add(listen.host);
+  if (looksLikeIpAddress(listen.host)) {
+    const host = parseIpAddress(listen.host);
+    if (!host.unspecified) ips.push(host);
   } else {
     dns.add(parseDnsName(listen.host));
   }
-  return { dnsNames: [...dns], ipAddresses: [...ips].map((ip) => ipBytes(ip)!) };
+  return { dnsNames: [...dns], ipAddresses: distinctOctets(ips) };
+}
+
+/** One SAN per address however it was spelt, each a copy: the parsed addresses live on in the config. */
+function distinctOctets(ips: readonly IpAddress[]): Buffer[] {
+  const byHex = new Map<string, Buffer>();
+  for (const ip of ips) {
+    const hex = ip.octets.toString('hex');
+    if (!byHex.has(hex)) byHex.set(hex, Buffer.from(ip.octets));
+  }
+  return [...byHex.values()];
 }
 
 export class ServingCertificate {

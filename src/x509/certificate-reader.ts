@@ -22,6 +22,7 @@ export interface CertificateFacts {
   /** The subjectKeyIdentifier extension, or one computed from the key when absent. */
   readonly keyId: Buffer;
   readonly isCa: boolean;
+  /** The subjectAltName's URIs, exactly as encoded. */
   readonly uris: readonly string[];
   readonly x509: X509Certificate;
 }
@@ -46,11 +47,13 @@ export function readCertificate(der: Buffer): CertificateFacts {
   const spki = fields[offset + 5]!;
   const extensionsNode = fields.find((f) => is(f, TagClass.CONTEXT_SPECIFIC, 3));
   let keyId: Buffer | undefined;
+  let uris: string[] = [];
   for (const ext of extensionsNode ? children(children(extensionsNode)[0]!) : []) {
     const parts = children(ext);
-    if (readOid(parts[0]) === OID.subjectKeyIdentifier) {
-      keyId = valueBytes(parseDer(valueBytes(parts[parts.length - 1]!)));
-    }
+    const id = readOid(parts[0]);
+    const value = () => parseDer(valueBytes(parts[parts.length - 1]!));
+    if (id === OID.subjectKeyIdentifier) keyId = valueBytes(value());
+    if (id === OID.subjectAltName) uris = uniformResourceIdentifiers(value());
   }
   const serialBytes = valueBytes(serial);
   return {
@@ -62,12 +65,20 @@ export function readCertificate(der: Buffer): CertificateFacts {
     notAfter: readTime(notAfter),
     keyId: keyId ?? keyIdentifier(spki),
     isCa: x509.ca,
-    uris: (x509.subjectAltName ?? '')
-      .split(', ')
-      .filter((n) => n.startsWith('URI:'))
-      .map((n) => n.slice(4)),
+    uris,
     x509,
   };
+}
+
+/**
+ * The uniformResourceIdentifier ([6] IA5String) entries of a GeneralNames,
+ * read from the DER: node:crypto's subjectAltName text joins names with ", ",
+ * so a URI holding ", URI:" would read as two there.
+ */
+function uniformResourceIdentifiers(generalNames: Asn1): string[] {
+  return children(generalNames)
+    .filter((name) => is(name, TagClass.CONTEXT_SPECIFIC, 6))
+    .map((name) => valueBytes(name).toString('latin1'));
 }
 
 function stripLeadingZeros(bytes: Buffer): Buffer {

@@ -1,9 +1,10 @@
 /**
  * Certificate signing requests (PKCS#10) from untrusted callers. The checks
  * run in a fixed order, each failure with its own code: size, PEM, DER
- * structure, proof of possession (the signature), key policy, and finally
- * whether it asks to be a CA. What the CSR says about names is ignored: the
- * CA decides the identity.
+ * structure, the public key's encoding (it must be the key's canonical DER,
+ * because the certificate copies it), proof of possession (the signature),
+ * key policy, and finally whether it asks to be a CA. What the CSR says about
+ * names is ignored: the CA decides the identity.
  */
 import { createHash, type KeyObject } from 'node:crypto';
 import { InvalidInputError } from '../errors.js';
@@ -11,7 +12,7 @@ import {
   Asn1ParseError, Tag, TagClass, children, is, parseDer, readBitStringBytes, readOid, toDer, valueBytes, type Asn1,
 } from './asn1.js';
 import { decodeSinglePem, PemError } from './pem.js';
-import { classifyPublicKey, loadPublicKey, UnsupportedKeyError, type PublicKeyKind } from './keys.js';
+import { classifyPublicKey, loadPublicKey, NoncanonicalKeyError, UnsupportedKeyError, type PublicKeyKind } from './keys.js';
 import { OID } from './oids.js';
 import { signatureAlgorithmByOid, type KeyFamily, type SignatureAlgorithm } from './signature-algorithms.js';
 import { verifyAsync, verifySync } from './signer.js';
@@ -22,7 +23,11 @@ export const MAX_CSR_PEM_BYTES = 16 * 1024;
 
 /** What a verified CSR contributes to a certificate: plain data, so it can cross to and from a signing worker. */
 export interface VerifiedCsrData {
-  /** The SubjectPublicKeyInfo exactly as received, to be copied into the certificate. */
+  /**
+   * The SubjectPublicKeyInfo exactly as received, to be copied into the
+   * certificate; it is the key's canonical DER, the same bytes node:crypto
+   * exports from the certificate's key when a client authenticates.
+   */
   readonly spkiDer: Buffer;
   readonly keyKind: PublicKeyKind;
   /** Hex SHA-256 of spkiDer, recorded with every issuance and matched on every authentication. */
@@ -79,7 +84,7 @@ interface Examined {
   readonly familyMatches: boolean;
 }
 
-/** Size, PEM, DER structure and the key, in that order: everything before the signature check. */
+/** Size, PEM, DER structure and the key and its encoding, in that order: everything before the signature check. */
 function examine(pem: string): Examined {
   if (Buffer.byteLength(pem, 'utf8') > MAX_CSR_PEM_BYTES) invalid('invalid_csr', `CSR is larger than ${MAX_CSR_PEM_BYTES} bytes`);
   let der: Buffer;
@@ -96,6 +101,7 @@ function examine(pem: string): Examined {
   try {
     publicKey = loadPublicKey(parts.spki, spkiDer);
   } catch (err) {
+    if (err instanceof NoncanonicalKeyError) invalid('noncanonical_public_key', `CSR public key is not in canonical DER form: ${err.message}`, err);
     return invalid('unsupported_key', (err as Error).message, err);
   }
   return { parts, spkiDer, algorithm, publicKey, familyMatches: familyOf(publicKey) === algorithm.keyFamily };
@@ -169,6 +175,8 @@ function requestsCa(attributes: Asn1[]): boolean {
   return false;
 }
 
-function invalid(code: 'invalid_csr' | 'csr_signature_invalid' | 'unsupported_key' | 'csr_requests_ca', message: string, cause?: unknown): never {
+type CsrCode = 'invalid_csr' | 'noncanonical_public_key' | 'csr_signature_invalid' | 'unsupported_key' | 'csr_requests_ca';
+
+function invalid(code: CsrCode, message: string, cause?: unknown): never {
   throw new InvalidInputError(code, message, { cause });
 }

@@ -4,8 +4,7 @@
  */
 import { createPublicKey, generateKeyPair as generateNodeKeyPair, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
-import { OID } from './oids.js';
-import { children, readBitStringBytes, readOid, type Asn1 } from './asn1.js';
+import type { Asn1 } from './asn1.js';
 
 const generate = promisify(generateNodeKeyPair);
 
@@ -60,36 +59,103 @@ export function keyLabel(kind: PublicKeyKind): string {
 
 export class UnsupportedKeyError extends Error {}
 
+/** An SPKI that carries a key but is not that key's DER encoding (e.g. explicit curve parameters, a compressed point, extra fields). */
+export class NoncanonicalKeyError extends Error {}
+
 /**
- * Loads a parsed SubjectPublicKeyInfo as a node:crypto KeyObject, without
- * judging it (see classifyPublicKey). P-256 and P-384 keys are imported as JWK:
- * node parses that about twice as fast as SPKI DER, and this sits on the
- * issuance hot path.
+ * The canonical SPKI DER of a P-256 or P-384 key, up to the coordinates: the
+ * SEQUENCE headers, id-ecPublicKey with the namedCurve (RFC 5480 2.1.1), the
+ * BIT STRING header and 04 for an uncompressed point. Whatever follows it,
+ * when the length is right, is x || y.
+ */
+const EC_SPKI = [
+  { curve: 'P-256', coordinateBytes: 32, prefix: Buffer.from('3059301306072a8648ce3d020106082a8648ce3d03010703420004', 'hex') },
+  { curve: 'P-384', coordinateBytes: 48, prefix: Buffer.from('3076301006072a8648ce3d020106052b8104002203620004', 'hex') },
+] as const;
+type EcSpki = (typeof EC_SPKI)[number];
+
+/** The EC_SPKI entry spkiDer is canonical for, if any: a prefix and a length check, no parsing. */
+function canonicalEcSpki(spkiDer: Buffer): EcSpki | undefined {
+  return EC_SPKI.find(
+    (ec) => spkiDer.length === ec.prefix.length + 2 * ec.coordinateBytes && ec.prefix.compare(spkiDer, 0, ec.prefix.length) === 0,
+  );
+}
+
+/**
+ * Loads a SubjectPublicKeyInfo as a node:crypto KeyObject, without judging the
+ * key (see classifyPublicKey), and insists the bytes are the one DER encoding
+ * of the key they carry: certificates copy them verbatim, so anything else
+ * (explicit curve parameters, a compressed point, extra fields) would be
+ * signed into a certificate strict verifiers refuse.
+ *
+ * P-256 and P-384 keys in their canonical form are recognised by prefix and
+ * imported as JWK: node parses that about twice as fast as SPKI DER, and this
+ * sits on the issuance hot path. Every other SPKI (`spki` is spkiDer parsed)
+ * is checked for surplus fields, loaded by node:crypto and compared with the
+ * canonical encoding of what it loaded.
  */
 export function loadPublicKey(spki: Asn1, spkiDer: Buffer): KeyObject {
+  const ec = canonicalEcSpki(spkiDer);
+  if (ec) return loadOrRefuse(() => ecPointKey(ec, spkiDer.subarray(ec.prefix.length)));
+  const surplus = surplusFields(spki);
+  if (surplus) throw new NoncanonicalKeyError(surplus);
+  const key = loadOrRefuse(() => createPublicKey({ key: spkiDer, format: 'der', type: 'spki' }));
+  if (!canonicalSpki(key).equals(spkiDer)) throw new NoncanonicalKeyError(noncanonicalReason(key));
+  return key;
+}
+
+/**
+ * RFC 5280 4.1: a SubjectPublicKeyInfo is the AlgorithmIdentifier and the key,
+ * and an AlgorithmIdentifier an OID and at most one parameters value; neither
+ * is extensible. Said here because node:crypto refuses such keys with an
+ * OpenSSL message, or, for some encodings, not at all.
+ */
+function surplusFields(spki: Asn1): string | undefined {
+  const fields = Array.isArray(spki.value) ? spki.value : [];
+  const algorithm = fields[0];
+  if (fields.length > 2) return 'the SubjectPublicKeyInfo has fields after the key (it is the algorithm and the key, nothing else: RFC 5280 4.1)';
+  if (algorithm && Array.isArray(algorithm.value) && algorithm.value.length > 2) {
+    return 'the AlgorithmIdentifier has more than the algorithm and its parameters (RFC 5280 4.1.1.2)';
+  }
+  return undefined;
+}
+
+function loadOrRefuse(load: () => KeyObject): KeyObject {
   try {
-    const [algorithm, subjectPublicKey] = children(spki);
-    const [algOid, params] = children(algorithm!);
-    if (readOid(algOid) === OID.ecPublicKey && params?.type === 6) {
-      const curveOid = readOid(params);
-      const size = curveOid === OID.p256 ? 32 : curveOid === OID.p384 ? 48 : 0;
-      const point = readBitStringBytes(subjectPublicKey);
-      if (size && point.length === 1 + 2 * size && point[0] === 0x04) {
-        return createPublicKey({
-          key: {
-            kty: 'EC',
-            crv: size === 32 ? 'P-256' : 'P-384',
-            x: point.subarray(1, 1 + size).toString('base64url'),
-            y: point.subarray(1 + size).toString('base64url'),
-          },
-          format: 'jwk',
-        });
-      }
-    }
-    return createPublicKey({ key: spkiDer, format: 'der', type: 'spki' });
+    return load();
   } catch (err) {
     throw new UnsupportedKeyError(`public key cannot be loaded: ${(err as Error).message}`, { cause: err });
   }
+}
+
+function ecPointKey(ec: EcSpki, coordinates: Buffer): KeyObject {
+  const x = coordinates.subarray(0, ec.coordinateBytes);
+  const y = coordinates.subarray(ec.coordinateBytes);
+  return createPublicKey({ key: { kty: 'EC', crv: ec.curve, x: x.toString('base64url'), y: y.toString('base64url') }, format: 'jwk' });
+}
+
+/**
+ * The SPKI DER a key must arrive in. node:crypto keeps the curve encoding and
+ * point form it was given, so for P-256 and P-384 it is rebuilt from the
+ * coordinates; RSA, Ed25519 and the rest are what node:crypto exports.
+ */
+function canonicalSpki(key: KeyObject): Buffer {
+  const ec = EC_SPKI.find((e) => e.curve === ecCurve(key));
+  if (!ec) return key.export({ type: 'spki', format: 'der' });
+  const jwk = key.export({ format: 'jwk' });
+  return Buffer.concat([ec.prefix, Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')]);
+}
+
+function ecCurve(key: KeyObject): 'P-256' | 'P-384' | undefined {
+  const kind = key.asymmetricKeyType === 'ec' ? describeKey(key) : undefined;
+  return typeof kind === 'object' && kind.family === 'ec' ? kind.curve : undefined;
+}
+
+function noncanonicalReason(key: KeyObject): string {
+  const curve = ecCurve(key);
+  return curve
+    ? `a ${curve} key is id-ecPublicKey with its namedCurve and an uncompressed point, and nothing else (RFC 5480)`
+    : `the SubjectPublicKeyInfo is not the DER encoding of the ${key.asymmetricKeyType ?? 'unknown'} key it carries (RFC 3279, RFC 8410)`;
 }
 
 /** The kind of a public key, refusing every key meshca does not issue certificates for. */

@@ -147,6 +147,36 @@ describe('loadServerConfig problems', () => {
     expect(load({ flags: { listen: raw } }).listen).toEqual(expected);
   });
 
+  // Text with a colon, or of digits and dots only, is meant as an IP address (RFC 1123 2.1: host names
+  // never take the dotted-decimal form), so a malformed one is refused rather than becoming a DNS name.
+  it.each<[string, string]>([
+    ['an IPv4 octet above 255', '10.0.0.256'],
+    ['three IPv4 octets', '10.0.1'],
+    ['an IPv4 octet with a leading zero (octal to some parsers)', '10.0.0.010'],
+    ['two "::" in one IPv6 address', '1::2::3'],
+    ['nine IPv6 groups', '1:2:3:4:5:6:7:8:9'],
+    ['"::" standing for no group', '1:2:3:4:5:6:7:8::'],
+    ['an IPv6 group of five digits', '12345::1'],
+    ['an IPv6 zone (no place for it in a SAN)', 'fe80::1%eth0'],
+    ['dotted IPv4 before the end of an IPv6 address', '1.2.3.4::1'],
+    ['dotted IPv4 making nine IPv6 groups', '1:2:3:4:5:6:7:1.2.3.4'],
+    ['a truncated embedded IPv4', '::ffff:10.0.1'],
+    ['a bracketed IPv6 address', '[::1]'],
+  ])('fail/--serving-names with %s', (_name, address) => {
+    expect(problemsOf(() => load({ flags: { 'serving-names': `ok.example, ${address}` } }))).toEqual([
+      `--serving-names: ${JSON.stringify(address)} is not an IPv4 or IPv6 address (expected comma-separated DNS names and IP addresses)`,
+    ]);
+  });
+
+  it('pass/--serving-names become typed DNS names and IP addresses once, at load', () => {
+    const { dnsNames, ipAddresses } = load({ flags: { 'serving-names': 'CA.example, 10.0.0.1, ::ffff:10.0.0.1' } }).servingNames;
+    expect(dnsNames).toEqual(['ca.example']);
+    expect(ipAddresses.map((ip) => [ip.text, ip.octets.toString('hex')])).toEqual([
+      ['10.0.0.1', '0a000001'],
+      ['::ffff:10.0.0.1', '00000000000000000000ffff0a000001'],
+    ]);
+  });
+
   it('refuses a --sqlite-writer other than thread or main', () => {
     expect(problemsOf(() => load({ flags: { 'sqlite-writer': 'fast' } }))).toEqual(['--sqlite-writer: "fast" is neither thread nor main (expected thread or main)']);
   });

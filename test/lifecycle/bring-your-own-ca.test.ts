@@ -31,6 +31,9 @@ interface Pki {
   readonly orgIntermediate: KeyPairFiles;
   /** Neither a CA nor related to anything above. */
   readonly leafLike: KeyPairFiles;
+  /** Intermediates of the organisation's root claiming another trust domain's ID, or a workload's. */
+  readonly foreignIntermediate: KeyPairFiles;
+  readonly pathIntermediate: KeyPairFiles;
 }
 
 const pki = {} as { -readonly [K in keyof Pki]: Pki[K] };
@@ -42,6 +45,8 @@ beforeAll(() => {
   pki.orgRoot = selfSigned(dir, 'org-root', { days: 3650 });
   pki.orgIntermediate = signedCa(dir, 'org-intermediate', pki.orgRoot, { days: 6 });
   pki.leafLike = selfSigned(dir, 'leaf-like', { extensions: ['basicConstraints=critical,CA:FALSE'] });
+  pki.foreignIntermediate = signedCa(dir, 'foreign-intermediate', pki.orgRoot, { days: 6, uris: ['spiffe://other.org'] });
+  pki.pathIntermediate = signedCa(dir, 'path-intermediate', pki.orgRoot, { days: 6, uris: ['spiffe://example.org/ns/prod/sa/web'] });
 });
 
 const importRoot = (root: KeyPairFiles = pki.byoRoot) => ({ 'import-root-cert': root.cert, 'import-root-key': root.key });
@@ -206,6 +211,16 @@ describe('refusals', () => {
     { name: 'fail/the root key is another one', settings: () => ({ 'import-root-cert': pki.byoRoot.cert, 'import-root-key': pki.orgRoot.key }), message: 'the root key does not match its certificate' },
     { name: 'fail/the intermediate does not chain to the bundle', settings: () => importIntermediate({ bundle: pki.byoRoot.cert }), message: 'the imported intermediate certificate does not chain to a root of the supplied bundle' },
     { name: 'fail/the intermediate key is another one', settings: () => importIntermediate({ key: pki.byoRoot.key }), message: 'the intermediate key does not match its certificate' },
+    {
+      name: 'fail/the intermediate carries another trust domain\'s ID',
+      settings: () => importIntermediate({ cert: pki.foreignIntermediate.cert, key: pki.foreignIntermediate.key }),
+      message: 'has the SPIFFE ID "spiffe://other.org", outside this CA\'s trust domain: it must be spiffe://example.org',
+    },
+    {
+      name: 'fail/the intermediate carries a workload\'s SPIFFE ID',
+      settings: () => importIntermediate({ cert: pki.pathIntermediate.cert, key: pki.pathIntermediate.key }),
+      message: 'has the SPIFFE ID "spiffe://example.org/ns/prod/sa/web", which has a path',
+    },
     // The organisation's root itself given as the intermediate: meshca would hold the root key and journal one authority under two roles.
     { name: 'fail/the intermediate is the root of the bundle', settings: () => importIntermediate({ cert: pki.orgRoot.cert, key: pki.orgRoot.key }), message: 'the imported intermediate certificate' },
   ])('$name: the first start stops, and a corrected start on the same data directory succeeds', async ({ settings, message }) => {

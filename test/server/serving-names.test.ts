@@ -21,8 +21,46 @@ describe('serving certificate names', () => {
     expect(names(listen, extra)).toEqual({ dns, ips });
   });
 
+  // RFC 5280 4.2.1.6: an iPAddress is exactly 4 octets for IPv4 and 16 for IPv6, whatever RFC 4291 text form named it.
+  const octetsOf = (listen: string, extra: string): string[] => {
+    const config = testConfig({ listen, 'serving-names': extra });
+    return servingNames(config.listen, config.servingNames).ipAddresses.map((b) => b.toString('hex'));
+  };
+  const LOOPBACK = ['7f000001', '00000000000000000000000000000001'];
+
+  it.each<[string, string, string]>([
+    ['pass/IPv4', '10.0.0.7', '0a000007'],
+    ['pass/IPv6 in full', '2001:db8:0:0:0:0:0:7', '20010db8000000000000000000000007'],
+    ['pass/IPv6 compressed in the middle', '2001:DB8::7', '20010db8000000000000000000000007'],
+    ['pass/IPv6 compressed at the end', 'fe80::', 'fe800000000000000000000000000000'],
+    ['pass/IPv6 ending in dotted IPv4, uncompressed', '1:2:3:4:5:6:1.2.3.4', '00010002000300040005000601020304'],
+    ['pass/IPv4-mapped IPv6', '::ffff:10.0.0.1', '00000000000000000000ffff0a000001'],
+    ['pass/IPv6 with an embedded IPv4 after "::" alone', '::10.0.0.1', '0000000000000000000000000a000001'],
+  ])('%s as --serving-names', (_name, address, hex) => {
+    expect(octetsOf('0.0.0.0:8443', address)).toEqual([...LOOPBACK, hex]);
+  });
+
+  it('pass/an IPv4-mapped listen address, as 16 octets', () => {
+    expect(octetsOf('[::ffff:10.0.0.9]:8443', '')).toEqual([...LOOPBACK, '00000000000000000000ffff0a000009']);
+  });
+
+  it('pass/the same address written twice, once compressed, is one SAN', () => {
+    expect(octetsOf('0.0.0.0:8443', '0:0:0:0:0:0:0:1, 2001:db8::1, 2001:db8:0::1')).toEqual([...LOOPBACK, '20010db8000000000000000000000001']);
+  });
+
+  it('pass/an unspecified IPv6 listen address in any form adds nothing of its own', () => {
+    expect(octetsOf('[0:0:0:0:0:0:0:0]:8443', '')).toEqual(LOOPBACK);
+  });
+
   it('refuses a serving name that is neither a DNS name nor an IP', () => {
     expect(() => testConfig({ 'serving-names': 'ok.example,bad_name' })).toThrow(ConfigError);
+  });
+
+  it('pass/IPv6 addresses with an embedded IPv4 reach the certificate as 16 octets', async () => {
+    const ca = await startTestCa({ 'serving-names': '1:2:3:4:5:6:1.2.3.4, ::ffff:10.0.0.1' });
+    const row = (await ca.store.db.prepare("SELECT cert_der FROM certificates WHERE kind = 'server'").get()) as { cert_der: Buffer };
+    const ips = new X509Certificate(row.cert_der).subjectAltName!.split(', ').filter((n) => n.startsWith('IP Address:'));
+    expect(ips).toEqual(['IP Address:127.0.0.1', 'IP Address:0:0:0:0:0:0:0:1', 'IP Address:1:2:3:4:5:6:102:304', 'IP Address:0:0:0:0:0:FFFF:A00:1']);
   });
 
   it('puts them on the certificate the CA presents', async () => {

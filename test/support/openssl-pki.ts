@@ -48,15 +48,18 @@ export function selfSigned(dir: string, name: string, o: { days?: number; extens
   return files;
 }
 
-/** A CA certificate NAME.pem (pathlen 0) with key NAME.key, signed by `issuer`. */
-export function signedCa(dir: string, name: string, issuer: KeyPairFiles, o: { days?: number } = {}): KeyPairFiles {
+/** A CA certificate NAME.pem (pathlen 0) with key NAME.key, signed by `issuer`; `uris` become its URI SANs. */
+export function signedCa(dir: string, name: string, issuer: KeyPairFiles, o: { days?: number; uris?: readonly string[] } = {}): KeyPairFiles {
   const files = { cert: join(dir, `${name}.pem`), key: join(dir, `${name}.key`) };
   const csr = join(dir, `${name}.csr`);
   const ext = join(dir, `${name}.ext`);
   opensslOk(['req', '-new', ...EC, '-keyout', files.key, '-out', csr, '-subj', `/O=byo/CN=${name}`]);
   writeFileSync(
     ext,
-    ['basicConstraints=critical,CA:TRUE,pathlen:0', 'keyUsage=critical,keyCertSign,cRLSign', 'subjectKeyIdentifier=hash', 'authorityKeyIdentifier=keyid'].join('\n'),
+    [
+      'basicConstraints=critical,CA:TRUE,pathlen:0', 'keyUsage=critical,keyCertSign,cRLSign', 'subjectKeyIdentifier=hash', 'authorityKeyIdentifier=keyid',
+      ...(o.uris?.length ? [`subjectAltName=${o.uris.map((u) => `URI:${u}`).join(',')}`] : []),
+    ].join('\n'),
   );
   opensslOk([
     'x509', '-req', '-in', csr, '-CA', issuer.cert, '-CAkey', issuer.key, '-CAcreateserial', '-days', String(o.days ?? 30),

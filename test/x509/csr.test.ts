@@ -1,7 +1,8 @@
 /**
  * VerifiedCsr.parse is the CA's door for untrusted CSRs. Each refusal has its
  * own code, and the checks run in a fixed order: size and PEM, DER structure,
- * proof of possession, key policy, then whether the CSR asks to be a CA.
+ * the key's encoding, proof of possession, key policy, then whether the CSR
+ * asks to be a CA.
  */
 import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -12,11 +13,12 @@ import { MAX_CSR_PEM_BYTES, VerifiedCsr } from '../../src/x509/csr.js';
 import { basicConstraints, keyUsage, KeyUsageBit } from '../../src/x509/extensions.js';
 import { generateKeyPair, KEY_TYPES, type KeyPair, type KeyType, type PublicKeyKind } from '../../src/x509/keys.js';
 import { encodePem } from '../../src/x509/pem.js';
-import { signatureAlgorithmByName, type SignatureAlgorithm } from '../../src/x509/signature-algorithms.js';
+import { defaultSignatureAlgorithm, signatureAlgorithmByName, type SignatureAlgorithm } from '../../src/x509/signature-algorithms.js';
 import {
   csrDer, csrPem, extensionRequest, handmadeCsrDer, indefiniteSequenceHeaders, nestedSequences, withNonMinimalLength,
   type HandmadeCsr,
 } from '../support/csr-fixtures.js';
+import { NONCANONICAL_SPKI, withSpki } from '../support/spki-fixtures.js';
 
 const EXPECTED_KIND: Record<KeyType, PublicKeyKind> = {
   'ec-p256': { family: 'ec', curve: 'P-256' },
@@ -177,6 +179,43 @@ describe('VerifiedCsr.parse refuses keys meshca does not certify: unsupported_ke
   it('checks the key policy before the CA request', async () => {
     const pem = await createCsr(rsa1024.privateKey, rsa1024.publicKey, { requestCa: true });
     await expect(VerifiedCsr.parse(pem)).rejects.toMatchObject({ code: 'unsupported_key' });
+  });
+});
+
+// The certificate copies the CSR's SubjectPublicKeyInfo byte for byte, so it must be the one DER
+// encoding of the key it carries: noncanonical_public_key. An encoding node:crypto cannot load at
+// all stays, as for any unknown algorithm, unsupported_key. None is signed.
+describe('VerifiedCsr.parse refuses a public key that is not in its canonical DER encoding', () => {
+  const P384_SHA384 = signatureAlgorithmByName('ec', 'sha384');
+  const NONCANONICAL = { code: 'noncanonical_public_key', message: expect.stringMatching(/^CSR public key is not in canonical DER form: /) };
+  const UNLOADABLE = { code: 'unsupported_key', message: expect.stringMatching(/^public key cannot be loaded: /) };
+  it.each<[string, KeyType, keyof typeof NONCANONICAL_SPKI, SignatureAlgorithm, object]>([
+    ['fail/P-256 with explicit curve parameters (specifiedCurve)', 'ec-p256', 'explicitCurve', ECDSA_SHA256, NONCANONICAL],
+    ['fail/P-256 with a compressed point', 'ec-p256', 'compressedPoint', ECDSA_SHA256, NONCANONICAL],
+    ['fail/P-256 with a NULL after the curve in the AlgorithmIdentifier', 'ec-p256', 'extraAlgorithmNull', ECDSA_SHA256, NONCANONICAL],
+    ['fail/P-256 with an INTEGER after the key in the SPKI', 'ec-p256', 'trailingInteger', ECDSA_SHA256, NONCANONICAL],
+    ['fail/P-384 with a compressed point', 'ec-p384', 'compressedPoint', P384_SHA384, NONCANONICAL],
+    ['fail/P-384 with a NULL after the curve in the AlgorithmIdentifier', 'ec-p384', 'extraAlgorithmNull', P384_SHA384, NONCANONICAL],
+    ['fail/P-384 with an INTEGER after the key in the SPKI', 'ec-p384', 'trailingInteger', P384_SHA384, NONCANONICAL],
+    ['fail/RSA-2048 without the NULL parameters (RFC 3279: present)', 'rsa-2048', 'missingRsaNull', RSA_SHA256, NONCANONICAL],
+    ['fail/RSA-2048 with a second NULL in the AlgorithmIdentifier', 'rsa-2048', 'extraAlgorithmNull', RSA_SHA256, NONCANONICAL],
+    ['fail/RSA-2048 with an INTEGER after the key in the SPKI', 'rsa-2048', 'trailingInteger', RSA_SHA256, NONCANONICAL],
+    ['fail/Ed25519 with NULL parameters (RFC 8410: absent)', 'ed25519', 'extraAlgorithmNull', ED25519, UNLOADABLE],
+    ['fail/Ed25519 with an INTEGER after the key in the SPKI', 'ed25519', 'trailingInteger', ED25519, NONCANONICAL],
+  ])('%s', async (_name, type, variant, algorithm, expected) => {
+    const pem = selfSigned(keys[type], algorithm, { mangleInfo: withSpki(NONCANONICAL_SPKI[variant](keys[type].publicKey)) });
+    await expect(VerifiedCsr.parse(pem)).rejects.toMatchObject(expected);
+    expect(() => VerifiedCsr.parseSync(pem)).toThrow(expect.objectContaining(expected));
+  });
+
+  it.each(KEY_TYPES)('pass/a %s CSR whose key is exactly what node:crypto exports', async (type) => {
+    const pem = selfSigned(keys[type], defaultSignatureAlgorithm(EXPECTED_KIND[type]), { mangleInfo: withSpki(spkiDer(keys[type].publicKey)) });
+    await expect(VerifiedCsr.parse(pem)).resolves.toMatchObject({ spkiDer: spkiDer(keys[type].publicKey), keyKind: EXPECTED_KIND[type] });
+  });
+
+  it('checks the key encoding before the signature', async () => {
+    const der = csrDer(selfSigned(keys['ec-p256'], ECDSA_SHA256, { mangleInfo: withSpki(NONCANONICAL_SPKI.compressedPoint(keys['ec-p256'].publicKey)) }));
+    await expect(VerifiedCsr.parse(csrPem(flipByte(der, der.length - 1)))).rejects.toMatchObject({ code: 'noncanonical_public_key' });
   });
 });
 
