@@ -6,6 +6,7 @@ import type { Clock } from '../time/clock.js';
 
 /** The issuance writer thread, beside this module once built (dist/src/store/sqlite/issuance-writer-worker.js). */
 const WRITER_THREAD = new URL('../store/sqlite/issuance-writer-worker.js', import.meta.url);
+const CHECKPOINTER_THREAD = new URL('../store/sqlite/wal-checkpointer-worker.js', import.meta.url);
 
 export async function openDatastore(config: ServerConfig, clock: Clock): Promise<Datastore> {
   if (config.datastore.kind === 'postgres') {
@@ -16,5 +17,6 @@ export async function openDatastore(config: ServerConfig, clock: Clock): Promise
   return openSqliteDatastore(config.dataDir, clock, {
     keyPassphrase: config.keyPassphrase,
     writerThread: config.sqliteWriter === 'thread' ? WRITER_THREAD : undefined,
+    checkpointerThread: CHECKPOINTER_THREAD,
   });
 }

@@ -34,19 +34,20 @@ function closeLater(store: Datastore): Datastore {
   return store;
 }
 
-/** The issuance writer thread as the server runs it (workers run the built JavaScript). */
-const WRITER_THREAD = pathToFileURL(resolve(import.meta.dirname, '../../dist/src/store/sqlite/issuance-writer-worker.js'));
+/** The issuance writer and WAL checkpointer threads as the server runs them (workers run the built JavaScript). */
+export const WRITER_THREAD = pathToFileURL(resolve(import.meta.dirname, '../../dist/src/store/sqlite/issuance-writer-worker.js'));
+export const CHECKPOINTER_THREAD = pathToFileURL(resolve(import.meta.dirname, '../../dist/src/store/sqlite/wal-checkpointer-worker.js'));
 
-const sqliteEngine = (name: string, writerThread?: URL): Engine => ({
+const sqliteEngine = (name: string, writerThread?: URL, checkpointerThread?: URL): Engine => ({
   name,
   kind: 'sqlite',
   open: async (clock, passphrase) => {
     const dir = tempDir();
-    const store = openSqliteDatastore(dir, clock, { keyPassphrase: passphrase, writerThread });
+    const store = openSqliteDatastore(dir, clock, { keyPassphrase: passphrase, writerThread, checkpointerThread });
     closeLater(store);
     return {
       store,
-      reopen: async (again = passphrase) => closeLater(openSqliteDatastore(dir, clock, { keyPassphrase: again, writerThread })),
+      reopen: async (again = passphrase) => closeLater(openSqliteDatastore(dir, clock, { keyPassphrase: again, writerThread, checkpointerThread })),
       raw: async (sql) => {
         const statement = store.db.prepare(sql);
         if (statement.reader) return statement.all();
@@ -84,6 +85,6 @@ function postgres(server: { database(): Promise<string> }): Engine {
 /** SQLite, and PostgreSQL when one can be started (once per test file, stopped after its last test). */
 export async function engines(): Promise<Engine[]> {
   const server = await startPostgres();
-  const sqlite = [sqliteEngine('sqlite'), sqliteEngine('sqlite, issuance writer thread', WRITER_THREAD)];
+  const sqlite = [sqliteEngine('sqlite'), sqliteEngine('sqlite, writer and checkpointer threads', WRITER_THREAD, CHECKPOINTER_THREAD)];
   return server ? [...sqlite, postgres(server)] : sqlite;
 }

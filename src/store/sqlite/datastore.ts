@@ -14,6 +14,7 @@ import { SqliteCertificateStore } from './certificate-store.js';
 import { openDatabase, type Db } from './database.js';
 import { IssuanceWriterThread } from './issuance-writer.js';
 import { SqliteRegistrationStore } from './registration-store.js';
+import { checkpointInBackground, WalCheckpointerThread } from './wal-checkpointer.js';
 
 export interface SqliteDatastore extends Datastore {
   readonly kind: 'sqlite';
@@ -28,13 +29,20 @@ export interface SqliteOptions {
   readonly keyPassphrase?: string;
   /** The built issuance-writer-worker.js: commit issuances on a thread of their own (the server does). */
   readonly writerThread?: URL;
+  /** The built wal-checkpointer-worker.js: checkpoint the WAL on a thread of its own, off the commit path (the server does). */
+  readonly checkpointerThread?: URL;
 }
+
+/** Often enough that the backstop never finds much to copy; an idle log costs a check, not an fsync. */
+const CHECKPOINT_INTERVAL_MS = 250;
 
 /** The embedded datastore: <dataDir>/meshca.db, and CA keys as files in <dataDir>/keys. */
 export function openSqliteDatastore(dataDir: string, clock: Clock, options: SqliteOptions = {}): SqliteDatastore {
   const { db, created, path } = openDatabase(dataDir);
   const appender = new AuditAppender(db);
-  const writer = options.writerThread ? new IssuanceWriterThread(options.writerThread, path) : undefined;
+  const checkpointer = options.checkpointerThread && new WalCheckpointerThread(options.checkpointerThread, { path, intervalMs: CHECKPOINT_INTERVAL_MS });
+  if (checkpointer) checkpointInBackground(db);
+  const writer = options.writerThread ? new IssuanceWriterThread(options.writerThread, path, checkpointer !== undefined) : undefined;
   return {
     kind: 'sqlite',
     db,
@@ -47,6 +55,7 @@ export function openSqliteDatastore(dataDir: string, clock: Clock, options: Sqli
     audit: new SqliteAuditStore(db, appender, clock),
     close: async () => {
       await writer?.close();
+      await checkpointer?.close();
       db.close();
     },
   };

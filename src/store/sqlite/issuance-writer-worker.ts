@@ -8,9 +8,12 @@ import { receivedBytes } from '../../platform/thread-bytes.js';
 import type { Issuance } from '../issuance-recorder.js';
 import { connect } from './database.js';
 import { prepareIssuanceBatch } from './issuance-batch.js';
-import type { WriterRequest, WriterResponse } from './issuance-writer.js';
+import type { WriterRequest, WriterResponse, WriterSettings } from './issuance-writer.js';
+import { checkpointInBackground } from './wal-checkpointer.js';
 
-const db = connect((workerData as { path: string }).path);
+const settings = workerData as WriterSettings;
+const db = connect(settings.path);
+if (settings.backgroundCheckpoints) checkpointInBackground(db);
 const write = prepareIssuanceBatch(db);
 const port = parentPort!;
 

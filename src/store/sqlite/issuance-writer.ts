@@ -15,6 +15,11 @@ export type WriterRequest =
 
 export type WriterResponse = { readonly id: number; readonly error?: string };
 
+export interface WriterSettings {
+  readonly path: string;
+  readonly backgroundCheckpoints: boolean;
+}
+
 interface Pending {
   resolve(): void;
   reject(err: Error): void;
@@ -25,10 +30,14 @@ export class IssuanceWriterThread {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
 
-  /** `workerUrl` is the built issuance-writer-worker.js; `path` the database file, already migrated. */
+  /**
+   * `workerUrl` is the built issuance-writer-worker.js; `path` the database
+   * file, already migrated; `backgroundCheckpoints` when a WalCheckpointerThread runs.
+   */
   constructor(
     private readonly workerUrl: URL,
     private readonly path: string,
+    private readonly backgroundCheckpoints = false,
   ) {}
 
   write(items: readonly Issuance[], at: number): Promise<void> {
@@ -54,7 +63,7 @@ export class IssuanceWriterThread {
   }
 
   private spawn(): Worker {
-    const worker = new Worker(this.workerUrl, { workerData: { path: this.path } });
+    const worker = new Worker(this.workerUrl, { workerData: { path: this.path, backgroundCheckpoints: this.backgroundCheckpoints } satisfies WriterSettings });
     worker.on('message', (response: WriterResponse) => {
       const p = this.pending.get(response.id);
       this.pending.delete(response.id);
