@@ -60,7 +60,7 @@ export type RefusalObserver = (request: FastifyRequest, status: number, code: st
  * routing, and answered like every other bad request.
  */
 export function answerFrameworkError(err: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
-  void reply.code(400).send(errorBody('invalid_request', `${err.message}`));
+  void reply.code(400).send(errorBody('invalid_request', err.message));
 }
 
 /**

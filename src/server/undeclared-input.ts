@@ -9,12 +9,11 @@ import { InvalidInputError } from '../errors.js';
 
 const NO_QUERY = { type: 'object', additionalProperties: false, properties: {} } as const;
 
-function refuseBody(request: FastifyRequest): Promise<void> {
+async function refuseBody(request: FastifyRequest): Promise<void> {
   const body = request.body;
   // An empty JSON object is what many clients send when there is nothing to say; it says nothing.
   const empty = body === undefined || (typeof body === 'object' && body !== null && !Array.isArray(body) && Object.keys(body).length === 0);
-  if (!empty) return Promise.reject(new InvalidInputError('invalid_request', `${request.method} ${request.routeOptions.url} takes no request body`));
-  return Promise.resolve();
+  if (!empty) throw new InvalidInputError('invalid_request', `${request.method} ${request.routeOptions.url} takes no request body`);
 }
 
 /** For Fastify's onRoute hook: fills in the "nothing" a route's schema leaves undeclared. */
