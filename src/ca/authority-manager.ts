@@ -43,9 +43,14 @@ export type InitialPki =
   | { readonly kind: 'intermediate'; readonly intermediate: ImportedAuthority; readonly rootsDer: readonly Buffer[] };
 
 export type AuthorityListener = (set: AuthoritySet) => void;
+/** Told the id of an intermediate another replica tainted, once this replica has stopped signing with it. */
+export type TaintListener = (intermediateId: string) => void;
 
 export class AuthorityManager {
   private readonly listeners: AuthorityListener[] = [];
+  private readonly taintListeners: TaintListener[] = [];
+  /** The second in which other replicas' changes were last looked for (adoptRecentChanges). */
+  private adoptedAt = -1;
   /** Serializes lifecycle changes: a tick and an operator's command never interleave. */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -112,6 +117,22 @@ export class AuthorityManager {
     this.listeners.push(listener);
   }
 
+  onForeignTaint(listener: TaintListener): void {
+    this.taintListeners.push(listener);
+  }
+
+  /**
+   * For replicas sharing the journal: adopts what the others changed, at most
+   * once a second, so that an intermediate one of them tainted stops signing
+   * here within a second rather than at the next tick. Called before every
+   * signature; a CA alone with its journal has nothing to adopt.
+   */
+  async adoptRecentChanges(now: number): Promise<void> {
+    if ((this.deps.coordinator ?? aloneCoordinator) === aloneCoordinator || now === this.adoptedAt) return;
+    this.adoptedAt = now;
+    await this.serialized(() => this.refresh());
+  }
+
   /**
    * Picks up what other replicas changed, then brings the intermediates up to
    * date with the clock, if no other replica is doing so right now. Safe to
@@ -142,9 +163,11 @@ export class AuthorityManager {
         return known ? { ...known, record: r } : loadAuthority(this.deps.custody, r);
       }),
     );
+    const newlyTainted = changed.filter((r) => r.taintedAt !== null && (this.set.byId(r.id)?.record.taintedAt ?? null) === null).map((r) => r.id);
     this.set = this.set.withChange(loaded, sequence);
     this.deps.log.info({ changed: changed.map((r) => `${r.kind} ${r.id} ${r.state}`) }, 'adopted authority changes made by another replica');
     for (const listener of this.listeners) listener(this.set);
+    for (const id of newlyTainted) for (const listener of this.taintListeners) listener(id);
   }
 
   /** Runs an operator's lifecycle change holding the lock, after adopting other replicas' changes. */

@@ -33,6 +33,14 @@ export class RevocationService {
    */
   async taint(intermediateId: string, by: string): Promise<number> {
     await this.deps.manager.retireIntermediateNow(intermediateId, by);
+    return this.revokeSignedBy(intermediateId, by);
+  }
+
+  /**
+   * What this replica signed with an intermediate another replica tainted,
+   * before it adopted the taint: revoked too, as the taint revoked the rest.
+   */
+  revokeSignedBy(intermediateId: string, by: string): Promise<number> {
     return this.revoke({ issuerId: intermediateId, exceptAgentSvids: true }, 'cACompromise', by);
   }
 }

@@ -54,7 +54,8 @@ export interface SignedSvid {
 }
 
 export interface SvidIssuerDeps {
-  readonly authorities: { current(): AuthoritySet };
+  /** adoptRecentChanges, where replicas share the journal: see AuthorityManager. */
+  readonly authorities: { current(): AuthoritySet; adoptRecentChanges?(now: number): Promise<void> };
   readonly ledger: IssuanceLedger;
   readonly clock: Clock;
   readonly random: RandomSource;
@@ -126,6 +127,7 @@ export class SvidIssuer {
       );
     }
     const now = nowSeconds(this.deps.clock);
+    await this.deps.authorities.adoptRecentChanges?.(now);
     const authorities = this.deps.authorities.current();
     const issuer = authorities.signingIntermediate(now);
     const validity = decideValidity(now, req.ttl, this.settings.lifetimes, issuer.record);

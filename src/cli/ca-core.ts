@@ -101,6 +101,9 @@ export async function buildCaCore(
   );
   const standing = new ClientStanding({ store: store.registrations, clock });
   const revocations = new RevocationService({ store: store.certificates, crls, manager, clock });
+  manager.onForeignTaint((id) => {
+    revocations.revokeSignedBy(id, SELF).catch((err: unknown) => logger.error({ err, intermediate: id }, 'could not revoke what this replica signed with an intermediate another replica tainted'));
+  });
   const entries = new EntryService(
     { store: store.registrations, issuer, clock, random, revokeAgent: (agent) => revocations.revoke({ agent }, 'cessationOfOperation', SELF) },
     { trustDomain: config.trustDomain, maxTtl: config.svidMaxTtl },
