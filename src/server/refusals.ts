@@ -1,9 +1,9 @@
 /**
  * What happens when a request is refused: every authentication failure and
  * refused issuance is counted in metrics, and goes to the audit log with its
- * reason — for callers the CA could not identify, within a budget, so that
- * anyone who can open a connection cannot flood the hash-chained log. Rate
- * limiting goes only to metrics.
+ * reason — within a budget, so that neither anyone who can open a connection
+ * nor any holder of a workload SVID can flood the hash-chained log, which is
+ * never pruned. Rate limiting goes only to metrics.
  */
 import type { FastifyRequest } from 'fastify';
 import type { Action } from '../ca/access-policy.js';
@@ -24,10 +24,11 @@ const KIND_OF_SIGNING_ACTION: ReadonlyMap<Action, CertificateKind> = new Map<Act
 ]);
 
 /**
- * Audited refusals of callers the CA could not identify: per remote address a
- * burst of 20, then one a second; and all addresses together 200, then 20 a
- * second. Refusals of authenticated callers are always audited: they are
- * attributable, and the agent's own rate limit bounds them.
+ * Audited refusals: per authenticated caller, or per remote address of
+ * callers the CA could not identify, a burst of 20, then one a second; and
+ * unidentified callers all together 200, then 20 a second. The next audited
+ * refusal of an authenticated caller says how many of its refusals went
+ * unaudited before it (`unauditedBefore`), so the log still shows the flood.
  */
 export const AUDITED_REFUSALS = { perSecond: 1, burst: 20 } as const;
 export const AUDITED_ANONYMOUS_REFUSALS = { perSecond: 20, burst: 200 } as const;
@@ -38,11 +39,24 @@ export function refusalRecorder(
   onError: (err: unknown) => void,
   clock: Clock,
 ): RefusalObserver {
+  const perCaller = new RateLimiter(clock, AUDITED_REFUSALS.perSecond, AUDITED_REFUSALS.burst);
   const perAddress = new RateLimiter(clock, AUDITED_REFUSALS.perSecond, AUDITED_REFUSALS.burst);
   const overall = new RateLimiter(clock, AUDITED_ANONYMOUS_REFUSALS.perSecond, AUDITED_ANONYMOUS_REFUSALS.burst);
+  // Kept for authenticated callers only: there are as many as valid credentials, not as many as addresses.
+  const unaudited = new Map<string, number>();
   const record = (event: AuditEvent, request: FastifyRequest) => {
     const identified = request.authentication !== undefined && request.authentication.caller.role !== 'anonymous';
-    if (identified || (perAddress.tryTake(request.ip) && overall.tryTake('all'))) audit(event).catch(onError);
+    if (!identified) {
+      if (perAddress.tryTake(request.ip) && overall.tryTake('all')) audit(event).catch(onError);
+      return;
+    }
+    if (!perCaller.tryTake(event.actor)) {
+      unaudited.set(event.actor, (unaudited.get(event.actor) ?? 0) + 1);
+      return;
+    }
+    const before = unaudited.get(event.actor);
+    unaudited.delete(event.actor);
+    audit(before ? { ...event, data: { ...event.data, unauditedBefore: before } } : event).catch(onError);
   };
   return (request: FastifyRequest, status: number, code: string, message: string) => {
     const action = request.routeOptions.config.action;

@@ -12,7 +12,7 @@ import { startCa, type RunningCa } from '../../src/cli/ca-runtime.js';
 import { createLogger } from '../../src/cli/logger.js';
 import { eventRows } from '../support/audit-log.js';
 import {
-  adminCredential, asOperator, attestAgent, callCa, expiredCredential, foreignCredential, joinToken, newKeyAndCsr, type Credential,
+  adminCredential, asOperator, attestAgent, callCa, expiredCredential, foreignCredential, joinToken, mintCredential, newKeyAndCsr, type Credential,
   type HttpAnswer,
 } from '../support/callers.js';
 import { AUDITED_REFUSALS } from '../../src/server/refusals.js';
@@ -130,6 +130,26 @@ describe('a flood of refused requests', () => {
     expect(await eventsAfter(ca, head)).toHaveLength(AUDITED_REFUSALS.burst + 5 * AUDITED_REFUSALS.perSecond);
     const metrics = (await ca.localApp.inject({ method: 'GET', url: '/metrics' })).body;
     expect(metrics).toMatch(/^meshca_authentication_failures_total\{reason="unauthenticated"\} 40$/m);
+  });
+
+  it('fail/from a workload SVID (refused before any rate limit): a burst of 20, then one a second, each saying how many went unaudited before it', async () => {
+    const clock = clockNearNow();
+    const ca = await startTestCa({}, { clock });
+    const workload = await mintCredential(ca, `${TD}/ns/shop/web`);
+    const head = headOf(ca);
+    const refusals = async (n: number) => {
+      for (let i = 0; i < n; i++) expect((await callCa(ca, workload, 'POST', '/v1/agent/renew', { csr: 'x' })).status).toBe(403);
+    };
+    await refusals(30);
+    const burst = await eventsAfter(ca, head);
+    expect(burst).toHaveLength(AUDITED_REFUSALS.burst);
+    expect(burst.every((e) => e.type === 'issuance.refused' && e.actor === `workload:${TD}/ns/shop/web` && e.data.unauditedBefore === undefined)).toBe(true);
+    clock.advance(1);
+    await refusals(3);
+    const later = (await eventsAfter(ca, head)).slice(AUDITED_REFUSALS.burst);
+    expect(later.map((e) => e.data.unauditedBefore)).toEqual([30 - AUDITED_REFUSALS.burst]);
+    const metrics = (await ca.localApp.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(metrics).toMatch(/^meshca_issuances_total\{result="refused",key_type="unknown",kind="agent"\} 33$/m);
   });
 });
 
