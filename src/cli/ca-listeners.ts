@@ -58,6 +58,7 @@ export async function startListeners(
       services: core.services,
       logger: deps.logger.child({ listener: 'tls' }),
       https: tlsOptions(),
+      requestTimeoutMs: config.requestTimeout * 1000,
       onRefusal,
       metrics: core.metrics,
       authenticate: tlsAuthenticator({
@@ -70,6 +71,7 @@ export async function startListeners(
     const localApp = await buildApp({
       services: core.services,
       logger: deps.logger.child({ listener: 'local' }),
+      requestTimeoutMs: config.requestTimeout * 1000,
       onRefusal,
       metrics: core.metrics,
       authenticate: async () => ({ caller: { role: 'operator', name: 'local', via: 'local' } }),

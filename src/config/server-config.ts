@@ -118,6 +118,8 @@ export const SERVER_OPTIONS = {
     describe: 'warn, and fail `doctor`, when a root expires within this' },
   crlValidity: { name: 'crl-validity', default: '24h', expected: DURATION, parse: parseDurationValue,
     describe: 'CRL nextUpdate distance; CRLs are regenerated at half of it and on every change' },
+  requestTimeout: { name: 'request-timeout', default: '30s', expected: DURATION, parse: parseDurationValue,
+    describe: "a request's headers and body must arrive within this; a slower one gets 408 and its connection is closed" },
   importRootCert: { name: 'import-root-cert', expected: FILE, parse: absolutePath,
     describe: 'first start only: use this PEM root (with --import-root-key) instead of generating one' },
   importRootKey: { name: 'import-root-key', expected: FILE, parse: absolutePath, describe: 'the PEM key of --import-root-cert' },
@@ -175,6 +177,8 @@ export interface ServerConfig {
   readonly rootPropagation: Duration;
   readonly rootExpiryHorizon: Duration;
   readonly crlValidity: Duration;
+  /** How long a request may take to arrive, headers and body. */
+  readonly requestTimeout: Duration;
   /** Signing worker threads; 0 signs in the main thread. */
   readonly signingWorkers: number;
   /** Where the embedded datastore commits issuances. */

@@ -35,7 +35,16 @@ export interface AppOptions {
   readonly metrics?: CaMetrics;
   /** TLS settings for the network listener; absent for the local socket and for inject() tests. */
   readonly https?: FastifyHttpsOptions<Server>['https'];
+  /**
+   * How long a request may take to arrive, headers and body (Fastify's
+   * default, 0, is no limit: a client trickling a body would hold its
+   * connection, and a descriptor, forever).
+   */
+  readonly requestTimeoutMs: number;
 }
+
+/** How often Node looks for requests past their time: the timeout is kept to within a second. */
+const TIMEOUT_CHECK_MS = 1000;
 
 /** Requests that reach a closing server (on a kept-alive connection) are refused, and told to reconnect elsewhere. */
 function refuseWhileClosing(app: FastifyInstance): void {
@@ -59,9 +68,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return503OnClosing: false,
     frameworkErrors: answerFrameworkError,
     clientErrorHandler: answerClientError,
-    ...(options.https ? { https: options.https } : {}),
+    requestTimeout: options.requestTimeoutMs,
+    ...(options.https ? { https: { ...options.https, connectionsCheckingInterval: TIMEOUT_CHECK_MS } } : {}),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   }) as unknown as FastifyInstance;
+  // Node refuses incomplete headers after headersTimeout (60 s): never later than the whole request.
+  app.server.headersTimeout = Math.min(app.server.headersTimeout, options.requestTimeoutMs);
   await app.register(helmet);
   installErrorHandling(app, options.onRefusal);
   refuseWhileClosing(app);

@@ -92,6 +92,27 @@ describe('input a route does not declare is refused, not ignored', () => {
   });
 });
 
+describe('a request that arrives too slowly', () => {
+  it('fail/a body trickling in past --request-timeout -> 408 request_timeout, and the connection is closed', async () => {
+    const slow = await startTestCa({ 'request-timeout': '1s' });
+    const url = new URL(slow.url);
+    const started = Date.now();
+    const answer = await new Promise<string>((resolve, reject) => {
+      // No client certificate: anyone who can connect could try this.
+      const socket = connect({ host: url.hostname, port: Number(url.port), ca: slow.bundlePem });
+      let text = '';
+      socket.on('secureConnect', () => socket.write('POST /v1/agent/attest HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"t'));
+      socket.on('data', (d: Buffer) => (text += d.toString()));
+      socket.on('error', reject);
+      socket.on('close', () => resolve(text));
+    });
+    expect(parsed(answer)).toEqual({ status: 'HTTP/1.1 408 Request Timeout', body: { error: { code: 'request_timeout', message: expect.any(String) } } });
+    // The timeout, plus Node's once-a-second check for requests past it.
+    expect(Date.now() - started).toBeLessThan(5_000);
+    await slow.close();
+  });
+});
+
 describe('audit verification with an unreadable pin', () => {
   it('fail/a PEM block that holds no certificate -> 400 with meshca\'s words, not OpenSSL\'s', async () => {
     const res = await callCa(ca, operator, 'POST', '/v1/audit/verify', { trustBundle: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n' });
