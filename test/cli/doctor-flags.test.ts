@@ -1,0 +1,26 @@
+/**
+ * `meshca doctor` tells a mistyped flag (exit 78, naming the flag) from a
+ * check that failed (exit 1), so cron and CI can act on the difference. The
+ * flags are checked before the CA is asked, so no CA runs here.
+ */
+import { describe, expect, it } from 'vitest';
+import { runMeshca } from '../support/cli.js';
+import { tempDir } from '../support/temp-dir.js';
+
+const EX_CONFIG = 78;
+
+describe('meshca doctor flags', () => {
+  it.each([
+    { name: 'a root horizon that is not a duration', args: ['--root-horizon', 'bogus'], problems: ['--root-horizon: "bogus" is not a duration'] },
+    { name: 'an intermediate horizon that is not a duration', args: ['--intermediate-horizon', '5x'], problems: ['--intermediate-horizon: "5x" is not a duration'] },
+    {
+      name: 'both at once, listed together',
+      args: ['--root-horizon', '60', '--intermediate-horizon', 'soon'],
+      problems: ['--root-horizon: "60" is not a duration', '--intermediate-horizon: "soon" is not a duration'],
+    },
+  ])('fail/$name -> exit 78 naming the flag', async ({ args, problems }) => {
+    const res = await runMeshca(['doctor', ...args, '--data-dir', tempDir()]);
+    expect(res.code).toBe(EX_CONFIG);
+    for (const problem of problems) expect(res.stderr).toContain(problem);
+  });
+});
