@@ -126,26 +126,29 @@ describe.skipIf(!server)('meshca datastore migrate', () => {
       },
       env: PASSPHRASE,
       message: 'the target database already holds a meshca CA',
+      code: 1,
     },
     {
       name: 'without a key passphrase',
       prepare: async () => undefined,
       env: { MESHCA_KEY_PASSPHRASE: '' },
       message: 'a key passphrase is required',
+      code: 78,
     },
     {
       name: 'with the wrong key passphrase',
       prepare: async () => undefined,
       env: { MESHCA_KEY_PASSPHRASE: 'not the passphrase' },
       message: 'or the passphrase is wrong',
+      code: 78,
     },
-  ])('refuses to migrate $name, and changes nothing in the target', { timeout: 90_000 }, async ({ prepare, env, message }) => {
+  ])('refuses to migrate $name (exit $code), and changes nothing in the target', { timeout: 90_000 }, async ({ prepare, env, message, code }) => {
     const source = sharedSource!;
     const url = await server!.database();
     await prepare(source.dataDir, url);
     const before = await tableCounts(url);
     const res = await runMeshca(['datastore', 'migrate', '--to', url, '--data-dir', source.dataDir], env);
-    expect(res.code).not.toBe(0);
+    expect(res.code).toBe(code);
     expect(res.stderr).toContain(message);
     expect(await tableCounts(url)).toEqual(before);
   });

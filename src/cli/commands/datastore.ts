@@ -2,6 +2,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
+import { ConfigError } from '../../config/options.js';
 import { parseDatastore, placeholderPassphraseProblem, readPassphraseFile } from '../../config/server-config.js';
 import { DATABASE_FILE } from '../../store/sqlite/database.js';
 import { nowSeconds, systemClock } from '../../time/clock.js';
@@ -17,16 +18,23 @@ interface MigrateOptions extends CommonOptions {
 function passphrase(o: MigrateOptions): string {
   const value = o.keyPassphraseFile ? readPassphraseFile(o.keyPassphraseFile) : process.env.MESHCA_KEY_PASSPHRASE;
   if (!value) {
-    throw new Error('a key passphrase is required: CA keys are stored in PostgreSQL only encrypted (MESHCA_KEY_PASSPHRASE or --key-passphrase-file)');
+    throw new ConfigError(['a key passphrase is required: CA keys are stored in PostgreSQL only encrypted (MESHCA_KEY_PASSPHRASE or --key-passphrase-file)']);
   }
   const placeholder = placeholderPassphraseProblem(value);
-  if (placeholder) throw new Error(placeholder);
+  if (placeholder) throw new ConfigError([placeholder]);
   return value;
 }
 
 async function migrate(o: MigrateOptions): Promise<void> {
-  const target = parseDatastore(o.to);
-  if (target.kind !== 'postgres') throw new Error('--to must be a postgres:// URL');
+  // Configuration problems exit 78 like the server's own (see meshca.ts), not 1 like a failed migration.
+  const target = (() => {
+    try {
+      return parseDatastore(o.to);
+    } catch (err) {
+      throw new ConfigError([`--to: ${(err as Error).message}`]);
+    }
+  })();
+  if (target.kind !== 'postgres') throw new ConfigError(['--to must be a postgres:// URL']);
   const key = passphrase(o);
   // Loaded only for this command, so that no other meshca command pays for the pg driver.
   const [{ migrateToPostgres }, { openPostgresDatastore }] = await Promise.all([
