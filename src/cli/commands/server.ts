@@ -11,7 +11,7 @@ export function registerServer(program: Command): void {
     .description('run the certificate authority')
     .addOption(new Option('--config <file>', 'JSON file of settings (keys are the flag names)').env('MESHCA_CONFIG'));
   for (const spec of Object.values(SERVER_OPTIONS)) {
-    const defaultNote = 'default' in spec ? ` (default ${spec.default})` : '';
+    const defaultNote = 'default' in spec && spec.default !== '' ? ` (default ${spec.default})` : '';
     command.addOption(new Option(`--${spec.name} <value>`, `${spec.describe}${defaultNote}; env ${envName('MESHCA', spec.name)}`));
   }
   command.action(async (flags: Record<string, unknown> & { config?: string }) => {
