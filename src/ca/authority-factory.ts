@@ -13,7 +13,7 @@ import { caTemplate } from '../x509/profiles.js';
 import { randomSerial } from '../x509/serial.js';
 import type { RandomSource } from '../random/random-source.js';
 import { KeyObjectSigner } from '../x509/signer.js';
-import type { LoadedAuthority } from './authority-set.js';
+import { issuedBy, type LoadedAuthority } from './authority-set.js';
 import type { AuthorityKind, AuthorityRecord, AuthorityState } from './model.js';
 import type { KeyCustody } from './ports.js';
 import { backdateFor } from './validity.js';
@@ -117,6 +117,10 @@ export interface ImportedAuthority {
  *
  * `trustDomain` is the one this CA issues for: the imported certificate's
  * SPIFFE ID, if it has one, must be that trust domain's ID.
+ *
+ * The record has no parent (meshca did not sign it, and with an upstream
+ * chain its issuer is no authority meshca keeps): AuthoritySet reads the root
+ * it chains to from the certificates, for old data directories as for new.
  */
 export async function importAuthority(
   custody: KeyCustody,
@@ -148,10 +152,11 @@ export async function importAuthority(
     const chain = chainFacts.map((f) => f.x509);
     let child = x509;
     for (const link of chain) {
-      if (!child.checkIssued(link) || !child.verify(link.publicKey)) throw bad('chain is broken: a certificate is not signed by the next');
+      if (!issuedBy(child, link)) throw bad('chain is broken: a certificate is not signed by the next');
       child = link;
     }
-    if (!trustedRoots.some((r) => child.checkIssued(r.x509) && child.verify(r.x509.publicKey))) {
+    // The same test by which AuthoritySet later finds the root it chains to (the record names no parent).
+    if (!trustedRoots.some((r) => issuedBy(child, r.x509))) {
       throw bad('does not chain to a root of the supplied bundle');
     }
   }

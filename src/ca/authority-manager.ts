@@ -305,9 +305,22 @@ export class AuthorityManager {
     this.deps.log.info({ root: root.record.id, intermediate: intermediate.record.id }, initial.kind === 'root' ? 'using the imported root' : 'created a new PKI');
   }
 
+  /**
+   * Makes every transition the clock calls for, one after another: a CA back
+   * after downtime past both the prepare and the activate points must do both
+   * now, not leave the old intermediate signing until the next tick.
+   */
   private async rotateIntermediate(now: number): Promise<void> {
+    // At most three transitions are ever due at once (catch up, prepare, activate); the bound only guards against a loop.
+    for (let step = 0; step < 4; step++) {
+      if (!(await this.rotateIntermediateStep(now))) return;
+    }
+  }
+
+  /** The next transition due at `now`, if any; true when it made one. */
+  private async rotateIntermediateStep(now: number): Promise<boolean> {
     const root = this.set.signingRoot();
-    if (!root?.signer) return; // an imported intermediate: rotation is the operator's (meshca doctor warns)
+    if (!root?.signer) return false; // an imported intermediate: rotation is the operator's (meshca doctor warns)
     const active = this.set.activeIntermediate();
     const prepared = this.set.ofKind('intermediate', 'prepared')[0];
 
@@ -325,20 +338,22 @@ export class AuthorityManager {
         ...retired.map((r) => moved(r, 'retired', SELF)),
       ]);
       this.deps.log.warn({ intermediate: next.record.id }, 'no valid signing intermediate: activated the next one at once');
-      return;
+      return true;
     }
     if (prepared && shouldActivateNext(active.record, now)) {
       const next = transition(prepared, 'active', now);
       const old = transition(active, 'retired', now);
       await this.commit([next, old], this.set.bundleSequence, [moved(next, 'active', SELF), moved(old, 'retired', SELF)]);
       this.deps.log.info({ active: next.record.id, retired: old.record.id }, 'rotated the signing intermediate');
-      return;
+      return true;
     }
     if (!prepared && shouldPrepareNext(active.record, now)) {
       const next = await mintAuthority(this.factoryDeps(), 'intermediate', 'prepared', now, this.settings.intermediateTtl, root);
       await this.commit([next], this.set.bundleSequence, [created(next, SELF)]);
       this.deps.log.info({ prepared: next.record.id }, 'prepared the next signing intermediate');
+      return true;
     }
+    return false;
   }
 
   private async commit(upserts: LoadedAuthority[], bundleSequence: number, events: AuditEvent[]): Promise<void> {

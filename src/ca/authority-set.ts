@@ -3,6 +3,7 @@
  * The keyring swaps whole snapshots, so a request always sees one consistent
  * view (an active intermediate together with the roots of that moment).
  */
+import { X509Certificate } from 'node:crypto';
 import { UnavailableError } from '../errors.js';
 import type { CertificateFacts } from '../x509/certificate-reader.js';
 import type { Signer } from '../x509/signer.js';
@@ -16,10 +17,15 @@ export interface LoadedAuthority {
 }
 
 export class AuthoritySet {
+  /** The root each intermediate journaled without a parent (an imported one) chains to, by its id. */
+  private readonly upstreamParents: ReadonlyMap<string, LoadedAuthority>;
+
   constructor(
     readonly authorities: readonly LoadedAuthority[],
     readonly bundleSequence: number,
-  ) {}
+  ) {
+    this.upstreamParents = upstreamParents(authorities);
+  }
 
   byId(id: string): LoadedAuthority | undefined {
     return this.authorities.find((a) => a.record.id === id);
@@ -30,24 +36,31 @@ export class AuthoritySet {
   }
 
   /**
-   * The root that signs new intermediates: the parent of the active
-   * intermediate (else the most recently activated active root). During a root
+   * The root that signs new intermediates: the root the active intermediate
+   * chains to (else the most recently activated active root). During a root
    * rotation the previous root stays active (trusted, in the bundle) until it is
    * retired, but no longer signs.
    */
   signingRoot(): LoadedAuthority | undefined {
     const roots = this.ofKind('root', 'active');
-    // The active intermediate's parent, when meshca made it: exact even when two roots were activated in the same second.
-    const parentId = this.activeIntermediate()?.record.parentId;
-    const parent = roots.find((r) => r.record.id === parentId);
-    if (parent) return parent;
+    // Exact even when two roots were activated in the same second, as every root of an imported bundle is.
+    const active = this.activeIntermediate();
+    const parent = active && this.rootOf(active);
+    if (parent && roots.includes(parent)) return parent;
     return roots.sort((a, b) => (b.record.activatedAt ?? 0) - (a.record.activatedAt ?? 0))[0];
   }
 
-  /** Active roots other than the signing one: superseded, still trusted until retired. */
+  /**
+   * Active roots other than the signing one that no active or prepared
+   * intermediate chains to: superseded, still trusted until retired. None when
+   * such an intermediate chains to no root meshca knows, since any root might
+   * be the one peers need to verify what it signs.
+   */
   supersededRoots(): LoadedAuthority[] {
+    const inUse = this.ofKind('intermediate').filter((i) => i.record.state !== 'retired').map((i) => this.rootOf(i));
+    if (inUse.includes(undefined)) return [];
     const signing = this.signingRoot();
-    return this.ofKind('root', 'active').filter((r) => r !== signing);
+    return this.ofKind('root', 'active').filter((r) => r !== signing && !inUse.includes(r));
   }
 
   /** The root an authority chains to (itself for a root), if meshca knows it. */
@@ -55,9 +68,14 @@ export class AuthoritySet {
     let current: LoadedAuthority | undefined = a;
     for (let depth = 0; current && depth < 8; depth++) {
       if (current.record.kind === 'root') return current;
-      current = current.record.parentId ? this.byId(current.record.parentId) : undefined;
+      current = this.parentOf(current);
     }
     return undefined;
+  }
+
+  /** The recorded parent, else, for an imported intermediate, the root its chain was verified against. */
+  private parentOf(a: LoadedAuthority): LoadedAuthority | undefined {
+    return a.record.parentId !== null ? this.byId(a.record.parentId) : this.upstreamParents.get(a.record.id);
   }
 
   activeIntermediate(): LoadedAuthority | undefined {
@@ -88,5 +106,43 @@ export class AuthoritySet {
     const kept = this.authorities.map((a) => replaced.get(a.record.id) ?? a);
     const added = upserts.filter((a) => !this.byId(a.record.id));
     return new AuthoritySet([...kept, ...added], bundleSequence);
+  }
+}
+
+/** Whether `issuer` signed `child`: its name is the child's issuer and its key verifies the child's signature. */
+export function issuedBy(child: X509Certificate, issuer: X509Certificate): boolean {
+  return child.checkIssued(issuer) && child.verify(issuer.publicKey);
+}
+
+/**
+ * For each intermediate journaled without a parent, the root of the set that
+ * signed the top of its chain. An imported intermediate gets no parent in the
+ * journal (meshca did not sign it; its issuer may be a certificate of the
+ * upstream chain, not a root), so this is read from the certificates on every
+ * snapshot, which also covers data directories written by earlier builds.
+ */
+function upstreamParents(authorities: readonly LoadedAuthority[]): Map<string, LoadedAuthority> {
+  // Trusted roots first: should an organisation re-issue its root on the same key, the one in the bundle is the one that counts.
+  const roots = authorities
+    .filter((a) => a.record.kind === 'root')
+    .sort((a, b) => Number(a.record.state === 'retired') - Number(b.record.state === 'retired'));
+  const parents = new Map<string, LoadedAuthority>();
+  for (const a of authorities) {
+    if (a.record.kind === 'root' || a.record.parentId !== null) continue;
+    const top = topOfChain(a);
+    const root = top && roots.find((r) => issuedBy(top, r.facts.x509));
+    if (root) parents.set(a.record.id, root);
+  }
+  return parents;
+}
+
+/** The certificate a root must have signed: the last of the upstream chain, or the authority itself without one. */
+function topOfChain(a: LoadedAuthority): X509Certificate | undefined {
+  const top = a.record.upstreamChainDer.at(-1);
+  if (!top) return a.facts.x509;
+  try {
+    return new X509Certificate(top);
+  } catch {
+    return undefined; // an unreadable chain reaches no root: nothing is superseded, and doctor fails
   }
 }

@@ -44,6 +44,20 @@ export function diagnose(input: DoctorInput): Finding[] {
     add(false, 'can sign', 'no valid signing intermediate: the CA cannot issue');
   }
 
+  const active = set.activeIntermediate();
+  if (active) {
+    // Peers verify SVIDs against the bundle only: an intermediate whose root left it signs SVIDs nobody accepts.
+    const root = set.rootOf(active);
+    const inBundle = root !== undefined && set.bundleRoots().includes(root);
+    add(
+      inBundle,
+      'trust bundle',
+      inBundle
+        ? `intermediate ${active.record.id} chains to root ${root.record.id} of the trust bundle`
+        : `intermediate ${active.record.id} chains to no root of the trust bundle: peers cannot verify the SVIDs it signs`,
+    );
+  }
+
   for (const root of set.bundleRoots()) {
     const left = root.record.notAfter - now;
     add(
@@ -70,7 +84,6 @@ export function diagnose(input: DoctorInput): Finding[] {
     }
   }
 
-  const active = set.activeIntermediate();
   if (canRotate && active && set.ofKind('intermediate', 'prepared').length === 0) {
     const due = prepareAt(active.record);
     add(now < due + ROTATION_GRACE, 'rotation schedule', now < due + ROTATION_GRACE

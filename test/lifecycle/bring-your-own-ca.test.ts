@@ -7,16 +7,17 @@
  * rotated, and doctor says when it must be replaced.
  */
 import { X509Certificate } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config/options.js';
 import { prepareAt, activateAt } from '../../src/ca/rotation.js';
+import { certificatesToPem } from '../../src/x509/pem.js';
 import { runMeshca } from '../support/cli.js';
 import { svidCheck } from '../support/conformance.js';
 import { authorityRows, clockNearNow, startLifecycleCa, type LifecycleCa } from '../support/lifecycle-ca.js';
 import { selfSigned, signedCa, verify, type KeyPairFiles } from '../support/openssl-pki.js';
-import { mintSvid, writeCredential } from '../support/svids.js';
+import { mintSvid, writeCredential, type Credential } from '../support/svids.js';
 import { tempDir } from '../support/temp-dir.js';
 import { testConfig } from '../support/test-ca.js';
 
@@ -29,6 +30,8 @@ interface Pki {
   /** The organisation's root (its key stays with the organisation) and a six-day intermediate it signed. */
   readonly orgRoot: KeyPairFiles;
   readonly orgIntermediate: KeyPairFiles;
+  /** Another root of the organisation, in the bundle next to orgRoot but signing nothing meshca holds. */
+  readonly otherRoot: KeyPairFiles;
   /** Neither a CA nor related to anything above. */
   readonly leafLike: KeyPairFiles;
   /** Intermediates of the organisation's root claiming another trust domain's ID, or a workload's. */
@@ -44,6 +47,7 @@ beforeAll(() => {
   pki.byoRoot = selfSigned(dir, 'byo-root', { days: 3650 });
   pki.orgRoot = selfSigned(dir, 'org-root', { days: 3650 });
   pki.orgIntermediate = signedCa(dir, 'org-intermediate', pki.orgRoot, { days: 6 });
+  pki.otherRoot = selfSigned(dir, 'other-root', { days: 3650 });
   pki.leafLike = selfSigned(dir, 'leaf-like', { extensions: ['basicConstraints=critical,CA:FALSE'] });
   pki.foreignIntermediate = signedCa(dir, 'foreign-intermediate', pki.orgRoot, { days: 6, uris: ['spiffe://other.org'] });
   pki.pathIntermediate = signedCa(dir, 'path-intermediate', pki.orgRoot, { days: 6, uris: ['spiffe://example.org/ns/prod/sa/web'] });
@@ -164,6 +168,74 @@ describe('first start with --import-intermediate-cert/--import-intermediate-key/
     expect(authorityRows(ca.store.db)).toEqual(rows);
     expect((await ca.localApp.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(503);
     expect((await doctor(ca)).findings.find((f) => f.check === 'can sign')!.status).toBe('fail');
+  });
+});
+
+describe('root rotation on a CA started with an imported intermediate', () => {
+  const ROTATION = { 'root-propagation': '10m' };
+
+  async function rootCommand(ca: LifecycleCa, action: 'prepare' | 'activate' | 'retire'): Promise<{ status: number; body: any }> {
+    const res = await ca.localApp.inject({ method: 'POST', url: `/v1/authorities/root/${action}` });
+    return { status: res.statusCode, body: res.json() };
+  }
+
+  const idOf = (ca: LifecycleCa, cert: string) => ca.manager.current().ofKind('root').find((r) => r.record.certDer.equals(der(cert)))!.record.id;
+
+  /** openssl verify of an SVID against what the CA publishes as its bundle now. */
+  async function verifiesAgainstBundle(ca: LifecycleCa, svid: Credential, at: number): Promise<boolean> {
+    const trusted = certificatesToPem(await bundleRoots(ca));
+    return verify({ trusted, untrusted: svid.chain[1]!.toString(), leaf: svid.chain[0]!.toString(), at }).code === 0;
+  }
+
+  it('fail/after a rotation to a root of meshca\'s own, retire is refused while SVIDs of the imported intermediate chain to the organisation\'s root', async () => {
+    const clock = clockNearNow();
+    const first = await startLifecycleCa({ ...importIntermediate(), ...ROTATION }, clock);
+    const svid = await mintSvid(first.localApp, WEB, { ttl: '4h' });
+    // A restart: the journal as this and earlier builds wrote it, the imported intermediate with no recorded parent.
+    await first.close();
+    const ca = await startLifecycleCa({ ...ROTATION, 'data-dir': first.config.dataDir }, clock);
+    expect(authorityRows(ca.store.db).filter((r) => r.kind === 'intermediate').map((r) => r.parent_id)).toEqual([null]);
+    const orgRoot = idOf(ca, pki.orgRoot.cert);
+
+    expect((await rootCommand(ca, 'prepare')).status).toBe(201);
+    clock.advance(601);
+    expect((await rootCommand(ca, 'activate')).status).toBe(200);
+    const refused = await rootCommand(ca, 'retire');
+    expect([refused.status, refused.body.error?.message]).toEqual([
+      409,
+      `1 unexpired certificates still chain to root ${orgRoot}; wait for them to expire, or use --force`,
+    ]);
+    expect(await bundleRoots(ca)).toContainEqual(der(pki.orgRoot.cert));
+    expect(await verifiesAgainstBundle(ca, svid, clock.nowSeconds())).toBe(true);
+
+    // Once that SVID expired, the organisation's root may go.
+    clock.set((Date.parse(svid.answer.svid.notAfter) / 1000 + 1) * 1000);
+    const retired = await rootCommand(ca, 'retire');
+    expect([retired.status, retired.body.id]).toEqual([200, orgRoot]);
+    expect(await bundleRoots(ca)).toEqual([ca.manager.current().signingRoot()!.record.certDer]);
+    expect((await doctor(ca)).ok).toBe(true);
+  });
+
+  it.each([
+    { name: 'pass/the organisation\'s root listed after another root in --import-trust-bundle', bundle: () => [pki.otherRoot, pki.orgRoot] },
+    { name: 'pass/the organisation\'s root listed before another root in --import-trust-bundle', bundle: () => [pki.orgRoot, pki.otherRoot] },
+  ])('$name: it signs, and retire takes out the other root, never it', async ({ bundle }) => {
+    const file = join(tempDir('byo'), 'bundle.pem');
+    writeFileSync(file, certificatesToPem(bundle().map((root) => der(root.cert))));
+    const clock = clockNearNow();
+    const ca = await startLifecycleCa({ ...importIntermediate({ bundle: file }), ...ROTATION }, clock);
+    const svid = await mintSvid(ca.localApp, WEB, { ttl: '4h' });
+    expect(ca.manager.current().signingRoot()!.record.id).toBe(idOf(ca, pki.orgRoot.cert));
+
+    const retired = await rootCommand(ca, 'retire');
+    expect([retired.status, retired.body.id]).toEqual([200, idOf(ca, pki.otherRoot.cert)]);
+    expect(await bundleRoots(ca)).toEqual([der(pki.orgRoot.cert)]);
+    expect(await verifiesAgainstBundle(ca, svid, clock.nowSeconds())).toBe(true);
+    expect((await doctor(ca)).ok).toBe(true);
+    // Nothing else is superseded: the organisation's root stays, even forced.
+    const again = await ca.localApp.inject({ method: 'POST', url: '/v1/authorities/root/retire', payload: { force: true } });
+    expect(again.statusCode).toBe(409);
+    expect(await bundleRoots(ca)).toEqual([der(pki.orgRoot.cert)]);
   });
 });
 

@@ -38,6 +38,8 @@ interface Authorities {
   intermediate: LoadedAuthority;
   /** The next one, prepared at the intermediate's half life. */
   prepared: LoadedAuthority;
+  /** A root that signed none of the above. */
+  otherRoot: LoadedAuthority;
 }
 
 const a = {} as Authorities;
@@ -47,6 +49,7 @@ beforeAll(async () => {
   a.root = await mintAuthority(deps, 'root', 'active', T0, seconds(365 * DAY));
   a.intermediate = await mintAuthority(deps, 'intermediate', 'active', T0, seconds(DAY), a.root);
   a.prepared = await mintAuthority(deps, 'intermediate', 'prepared', prepareAt(a.intermediate.record), seconds(DAY), a.root);
+  a.otherRoot = await mintAuthority(deps, 'root', 'active', T0, seconds(365 * DAY));
 });
 
 const set = (...members: Array<keyof Authorities | LoadedAuthority>) =>
@@ -54,6 +57,9 @@ const set = (...members: Array<keyof Authorities | LoadedAuthority>) =>
 const life = () => a.intermediate.record;
 /** The root as when meshca holds no key for it (an imported intermediate's organisation root). */
 const keylessRoot = () => ({ ...a.root, signer: null });
+/** The intermediate as journaled when imported: meshca did not sign it, so no parent is recorded. */
+const imported = () => ({ ...a.intermediate, record: { ...a.intermediate.record, parentId: null } });
+const retiredRoot = () => ({ ...a.root, record: { ...a.root.record, state: 'retired' as const, retiredAt: T0 } });
 
 interface Case {
   readonly name: string;
@@ -137,6 +143,23 @@ const CASES: readonly Case[] = [
     fails: ['intermediate expiry'],
     says: 'import a new intermediate (meshca cannot rotate one it did not make)',
   },
+  {
+    name: 'pass/imported intermediate journaled without a parent, its organisation\'s root in the bundle next to another',
+    input: () => ({ set: set({ ...a.otherRoot, signer: null }, keylessRoot(), imported()), now: T0, rootHorizon: ROOT_HORIZON }),
+    fails: [],
+  },
+  {
+    name: 'fail/imported intermediate whose organisation\'s root is not in the bundle',
+    input: () => ({ set: set({ ...a.otherRoot, signer: null }, imported()), now: T0, rootHorizon: ROOT_HORIZON }),
+    fails: ['trust bundle'],
+    says: 'chains to no root of the trust bundle',
+  },
+  {
+    name: 'fail/the signing intermediate\'s root was retired',
+    input: () => ({ set: set(retiredRoot(), 'otherRoot', 'intermediate'), now: T0, rootHorizon: ROOT_HORIZON }),
+    fails: ['trust bundle'],
+    says: 'chains to no root of the trust bundle',
+  },
 ];
 
 describe('diagnose', () => {
@@ -150,6 +173,7 @@ describe('diagnose', () => {
     const findings = diagnose({ set: set('root', 'intermediate'), now: T0, rootHorizon: ROOT_HORIZON });
     expect(findings.map((f) => [f.status, f.check])).toEqual([
       ['ok', 'can sign'],
+      ['ok', 'trust bundle'],
       ['ok', 'root expiry'],
       ['ok', 'intermediate expiry'],
       ['ok', 'rotation schedule'],
@@ -172,7 +196,7 @@ describe('meshca doctor against a running meshca server', () => {
     const { dataDir } = await server([]);
     const fresh = await runMeshca(['doctor', '--data-dir', dataDir]);
     expect(fresh.code, fresh.stdout + fresh.stderr).toBe(0);
-    expect(fresh.stdout.trim().split('\n').map((l) => l.slice(0, 6))).toEqual(['ok    ', 'ok    ', 'ok    ', 'ok    ']);
+    expect(fresh.stdout.trim().split('\n').map((l) => l.slice(0, 6))).toEqual(['ok    ', 'ok    ', 'ok    ', 'ok    ', 'ok    ']);
 
     const far = await runMeshca(['doctor', '--root-horizon', '400d', '--json', '--data-dir', dataDir]);
     expect(far.code).toBe(1);

@@ -262,10 +262,11 @@ describe('AuthorityManager rotation on a FakeClock', () => {
   });
 
   it.each([
-    { name: 'stopped before half life, back after the active one expired', prepared: false, backAt: (f: Lifetime) => f.notAfter + 60, promoted: false },
-    { name: 'stopped with one prepared, back after the active one expired', prepared: true, backAt: (f: Lifetime) => f.notAfter, promoted: true },
-    { name: 'stopped with one prepared, back after both expired', prepared: true, backAt: (f: Lifetime) => f.notAfter + 7200, promoted: false },
-  ])('pass/catch-up, $name: a valid intermediate signs at once and the expired ones retire', async ({ prepared, backAt, promoted }) => {
+    { name: 'stopped before half life, back after the active one expired', prepared: false, backAt: (f: Lifetime) => f.notAfter + 60, promoted: false, successor: false },
+    // The promoted one is past its own half life by then, so its successor is prepared in the same pass.
+    { name: 'stopped with one prepared, back after the active one expired', prepared: true, backAt: (f: Lifetime) => f.notAfter, promoted: true, successor: true },
+    { name: 'stopped with one prepared, back after both expired', prepared: true, backAt: (f: Lifetime) => f.notAfter + 7200, promoted: false, successor: false },
+  ])('pass/catch-up, $name: a valid intermediate signs at once and the expired ones retire', async ({ prepared, backAt, promoted, successor }) => {
     const clock = clockNearNow();
     const { ca: before, first, prepare } = await startRotating(clock);
     if (prepared) {
@@ -283,7 +284,7 @@ describe('AuthorityManager rotation on a FakeClock', () => {
     const now = intermediates(after);
     const active = authorityRows(after.store.db).find((r) => r.id === now.active)!;
     expect(isValidAt({ notBefore: active.not_before, notAfter: active.not_after }, back)).toBe(true);
-    expect(now.prepared).toEqual([]);
+    expect(now.prepared).toHaveLength(successor ? 1 : 0);
     expect(now.retired.sort()).toEqual([first.id, ...(promoted ? [] : waiting)].sort());
     if (promoted) expect(now.active).toBe(waiting[0]);
     else expect([first.id, ...waiting]).not.toContain(now.active);
@@ -292,8 +293,36 @@ describe('AuthorityManager rotation on a FakeClock', () => {
       [promoted ? 'authority.activated' : 'authority.created', now.active],
       ['authority.retired', first.id],
       ...(promoted ? [] : waiting.map((id) => ['authority.retired', id])),
+      ...now.prepared.map((id) => ['authority.created', id]),
     ]);
     expect((await mintChecked(after)).issuer).toBe(now.active);
+  });
+
+  it.each([
+    { name: 'stopped before half life, back at the activation point', backAt: (f: Lifetime) => activateAt(f) },
+    { name: 'stopped before half life, back two minutes before the active one expires', backAt: (f: Lifetime) => f.notAfter - 120 },
+  ])('pass/catch-up, $name: the next is prepared and activated at once, and SVIDs are not cut short', async ({ backAt }) => {
+    const clock = clockNearNow();
+    const { ca: before, first } = await startRotating(clock);
+    await before.close();
+
+    const back = backAt(first);
+    clock.set(back * 1000);
+    const after = await startLifecycleCa({ ...LIFETIMES, 'data-dir': before.config.dataDir }, clock);
+    // No tick: opening the CA went through both points.
+    const now = intermediates(after);
+    expect(now).toEqual({ active: expect.any(String), prepared: [], retired: [first.id] });
+    expect(now.active).not.toBe(first.id);
+    const catchUp = auditEvents(after.store.db, 'authority.').filter((e) => e.at === back).map((e) => [e.type, e.data.id]);
+    expect(catchUp).toEqual([
+      ['authority.created', now.active],
+      ['authority.activated', now.active],
+      ['authority.retired', first.id],
+    ]);
+    const svid = await mintChecked(after, '10m');
+    expect([svid.issuer, svid.notAfter - back]).toEqual([now.active, 600]);
+    const doctor = (await after.localApp.inject({ method: 'GET', url: '/v1/doctor' })).json<{ ok: boolean; findings: unknown[] }>();
+    expect(doctor.ok, JSON.stringify(doctor.findings)).toBe(true);
   });
 
   it('pass/agents get the chain of the intermediate that signed their SVID, before and after activation, over real TLS', async () => {
