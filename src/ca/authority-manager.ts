@@ -103,7 +103,7 @@ export class AuthorityManager {
     if (initial.kind !== 'generate') deps.log.warn({}, 'the datastore already holds a PKI; the import options apply only to the first start and are ignored');
     const loaded = await Promise.all(records.map((r) => loadAuthority(deps.custody, r)));
     const set = new AuthoritySet(loaded, await deps.journal.bundleSequence());
-    checkIntegrity(set, nowSeconds(deps.clock));
+    checkIntegrity(set, nowSeconds(deps.clock), settings.trustDomain);
     const manager = new AuthorityManager(deps, settings, set);
     await manager.rotateIntermediate(nowSeconds(deps.clock));
     return manager;
@@ -395,7 +395,7 @@ function moved(a: LoadedAuthority, to: AuthorityRecord['state'], actor: string, 
 }
 
 /** Refuses to start on an expired root or an authority whose certificate its parent did not sign. */
-function checkIntegrity(set: AuthoritySet, now: number): void {
+function checkIntegrity(set: AuthoritySet, now: number, trustDomain: TrustDomain): void {
   const root = set.signingRoot();
   if (!root) throw new CaIntegrityError('the datastore has authorities but no active root');
   if (now >= root.record.notAfter) {
@@ -410,5 +410,16 @@ function checkIntegrity(set: AuthoritySet, now: number): void {
     if (!parent || !a.facts.x509.verify(parent.facts.x509.publicKey)) {
       throw new CaIntegrityError(`the ${a.record.kind} ${a.record.id} is not signed by its recorded parent ${a.record.parentId}`);
     }
+  }
+  // The trust domain is in every certificate the CA made: changing the flag cannot move them.
+  const other = set.authorities
+    .filter((a) => a.record.state !== 'retired')
+    .flatMap((a) => a.facts.uris.filter((u) => /^spiffe:/i.test(u)).map((uri) => ({ a, uri })))
+    .find(({ uri }) => uri !== trustDomain.idString());
+  if (other) {
+    throw new CaIntegrityError(
+      `this CA's ${other.a.record.kind} ${other.a.record.id} is for ${other.uri}, not the configured ${trustDomain.idString()}: ` +
+        'a trust domain cannot change in place; keep the old --trust-domain, or start a new CA in a new data directory and re-register the workloads',
+    );
   }
 }

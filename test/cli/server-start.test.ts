@@ -122,6 +122,15 @@ describe('meshca server refuses to start on damaged CA keys', () => {
     expect(counts(dataDir)).toEqual(before);
     expect(existsSync(join(dataDir, 'meshca.sock'))).toBe(false);
   });
+
+  it('fail/a restart with another --trust-domain → exit 78: the CA\'s certificates name the first, and a flag cannot move them', async () => {
+    const dataDir = copyOf(template);
+    const before = counts(dataDir);
+    const res = await runMeshca(['server', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--trust-domain', 'other.org']);
+    expect(res.code, res.stderr).toBe(EX_CONFIG);
+    expect(res.stderr).toMatch(/is for spiffe:\/\/example\.org, not the configured spiffe:\/\/other\.org: a trust domain cannot change in place/);
+    expect(counts(dataDir)).toEqual(before);
+  });
 });
 
 describe('meshca server with encrypted CA keys', () => {
