@@ -37,6 +37,20 @@ export class RevocationService {
   }
 
   /**
+   * After a forced root retirement: everything still live under that root is
+   * revoked. Peers stopped trusting it with the bundle; the CA must too, also
+   * on connections opened before (it checks revocation per request, while the
+   * handshake's chain check happened once).
+   */
+  async revokeUnderRetiredRoot(rootId: string, by: string): Promise<number> {
+    const set = this.deps.manager.current();
+    const intermediates = set.authorities.filter((a) => a.record.kind === 'intermediate' && set.rootOf(a)?.record.id === rootId);
+    let revoked = 0;
+    for (const i of intermediates) revoked += await this.revoke({ issuerId: i.record.id }, 'cessationOfOperation', by);
+    return revoked;
+  }
+
+  /**
    * What this replica signed with an intermediate another replica tainted,
    * before it adopted the taint: revoked too, as the taint revoked the rest.
    */

@@ -15,6 +15,7 @@ import { runMeshca } from '../support/cli.js';
 import type { FakeClock } from '../support/fake-clock.js';
 import { auditEvents, clockNearNow, issuerOf, startLifecycleCa, type LifecycleCa } from '../support/lifecycle-ca.js';
 import { selfSigned, signedCa, verify } from '../support/openssl-pki.js';
+import { revokedInStore } from '../support/revocations.js';
 import { mintSvid, type Credential } from '../support/svids.js';
 import { tempDir } from '../support/temp-dir.js';
 import { adminCredential, callCa } from '../support/callers.js';
@@ -212,7 +213,10 @@ describe('after activation', () => {
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ id: old.root.id, state: 'retired', bundleSequence: 3 });
     expect(await bundle(ca)).toEqual({ roots: [ca.manager.current().byId(next)!.record.certDer], sequence: 3 });
-    expect((await listing(ca))[old.root.id]).toEqual(['retired', false, false, force ? 2 : 0]);
+    // Forced, what still chained to the old root is revoked: the CA stops trusting it as peers do.
+    expect((await listing(ca))[old.root.id]).toEqual(['retired', false, false, 0]);
+    const underOld = revokedInStore(ca).filter((r) => r.reason === 'cessationOfOperation');
+    expect(underOld).toHaveLength(force ? 2 : 0);
     expect(auditEvents(ca.store.db, 'authority.retired').at(-1)!.data).toEqual({ id: old.root.id, kind: 'root', force, live: force ? 2 : 0, replica: THIS_REPLICA });
     // Nothing left to retire.
     expect((await post(ca, 'retire', { force: true })).status).toBe(409);

@@ -114,11 +114,10 @@ export function authorityRoutes(app: FastifyInstance, s: ServerServices): void {
     '/v1/authorities/root/retire',
     { config: { action: 'authority.write' }, schema: { body: forceBody } },
     async (request) => {
-      const root = await manager.retireRoot(
-        callerLabel(request.authentication.caller),
-        (ids) => s.revocationStore.liveUnder(ids, nowSeconds(s.clock)),
-        request.body?.force ?? false,
-      );
+      const by = callerLabel(request.authentication.caller);
+      const force = request.body?.force ?? false;
+      const root = await manager.retireRoot(by, (ids) => s.revocationStore.liveUnder(ids, nowSeconds(s.clock)), force);
+      if (force) await s.revocations.revokeUnderRetiredRoot(root.record.id, by);
       s.crls.invalidate();
       return { id: root.record.id, state: root.record.state, bundleSequence: manager.current().bundleSequence };
     },
