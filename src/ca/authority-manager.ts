@@ -411,9 +411,10 @@ function checkIntegrity(set: AuthoritySet, now: number, trustDomain: TrustDomain
       throw new CaIntegrityError(`the ${a.record.kind} ${a.record.id} is not signed by its recorded parent ${a.record.parentId}`);
     }
   }
-  // The trust domain is in every certificate the CA made: changing the flag cannot move them.
+  // The trust domain is in every certificate the CA signs with: changing the flag cannot move them. (An
+  // organisation's roots, whose keys meshca does not hold, may serve other trust domains too.)
   const other = set.authorities
-    .filter((a) => a.record.state !== 'retired')
+    .filter((a) => a.record.state !== 'retired' && a.signer !== null)
     .flatMap((a) => a.facts.uris.filter((u) => /^spiffe:/i.test(u)).map((uri) => ({ a, uri })))
     .find(({ uri }) => uri !== trustDomain.idString());
   if (other) {

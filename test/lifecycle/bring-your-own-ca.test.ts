@@ -16,7 +16,7 @@ import { certificatesToPem } from '../../src/x509/pem.js';
 import { runMeshca } from '../support/cli.js';
 import { svidCheck } from '../support/conformance.js';
 import { authorityRows, clockNearNow, startLifecycleCa, type LifecycleCa } from '../support/lifecycle-ca.js';
-import { selfSigned, signedCa, verify, type KeyPairFiles } from '../support/openssl-pki.js';
+import { CA_EXTENSIONS, selfSigned, signedCa, verify, type KeyPairFiles } from '../support/openssl-pki.js';
 import { mintSvid, writeCredential, type Credential } from '../support/svids.js';
 import { tempDir } from '../support/temp-dir.js';
 import { testConfig } from '../support/test-ca.js';
@@ -111,6 +111,19 @@ describe('first start with --import-root-cert/--import-root-key', () => {
 });
 
 describe('first start with --import-intermediate-cert/--import-intermediate-key/--import-trust-bundle', () => {
+  it('pass/an organisation root that serves another trust domain (its SPIFFE ID in the bundle) is accepted, and again on restart', async () => {
+    const dir = tempDir('byo');
+    const corpRoot = selfSigned(dir, 'corp-root', { days: 3650, extensions: [...CA_EXTENSIONS, 'subjectAltName=URI:spiffe://corp.example'] });
+    const corpIntermediate = signedCa(dir, 'corp-intermediate', corpRoot, { days: 6 });
+    const clock = clockNearNow();
+    const first = await startLifecycleCa(importIntermediate({ cert: corpIntermediate.cert, key: corpIntermediate.key, bundle: corpRoot.cert }), clock);
+    const rows = authorityRows(first.store.db);
+    await first.close();
+    const again = await startLifecycleCa({ 'data-dir': first.config.dataDir }, clock);
+    expect(authorityRows(again.store.db)).toEqual(rows);
+    expect(await bundleRoots(again)).toEqual([der(corpRoot.cert)]);
+  });
+
   it('pass/SVIDs are signed by that intermediate and chain to the organisation\'s root, which meshca holds no key for', async () => {
     const clock = clockNearNow();
     const ca = await startLifecycleCa(importIntermediate(), clock);
