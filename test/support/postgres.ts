@@ -57,10 +57,17 @@ export async function startPostgres(): Promise<Postgres | undefined> {
     console.warn(`\n*** PostgreSQL did not start: PostgreSQL datastore tests are NOT run.\n${start.stderr}${start.stdout} ***\n`);
     return undefined;
   }
-  cleanupLater(() => {
+  let stopped = false;
+  const stop = () => {
+    if (stopped) return;
+    stopped = true;
     asServerUser(join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', 'stop']);
     spawnSync('rm', ['-rf', dir]);
-  });
+  };
+  cleanupLater(stop);
+  // Also when the hooks never get there (a cleanup before this one timed out, a run interrupted): the
+  // server is a separate process and would outlive the test process otherwise.
+  process.once('exit', stop);
   const admin = `postgres://meshca@127.0.0.1:${port}/postgres`;
   return {
     port,
