@@ -35,7 +35,7 @@ function describeError(err: unknown): { status: number; body: ErrorBody } {
     return { status, body: errorBody(err.code, err.message) };
   }
   const fe = err as FastifyError;
-  if (fe.validation) return { status: 400, body: errorBody('invalid_request', `request ${fe.message}`) };
+  if (fe.validation) return { status: 400, body: errorBody('invalid_request', `request ${fe.message}${allowedValues(fe)}`) };
   switch (fe.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return { status: 413, body: errorBody('payload_too_large', 'request body is larger than this endpoint accepts') };
@@ -50,6 +50,12 @@ function describeError(err: unknown): { status: number; body: ErrorBody } {
     return { status: fe.statusCode, body: errorBody('invalid_request', fe.message) };
   }
   return { status: 500, body: errorBody('internal', 'internal error; see the CA log for the request id') };
+}
+
+/** For a value outside an enum, the values there are: "must be equal to one of the allowed values" alone sends the caller to the source. */
+function allowedValues(fe: FastifyError): string {
+  const allowed = fe.validation?.find((v) => v.keyword === 'enum')?.params.allowedValues;
+  return Array.isArray(allowed) ? ` (${allowed.join(', ')})` : '';
 }
 
 /** Told of every refused request (4xx), e.g. to audit authentication failures and refused issuance. */

@@ -113,6 +113,16 @@ describe('a request that arrives too slowly', () => {
   });
 });
 
+describe('a value outside a schema\'s list', () => {
+  it('fail/an unknown revocation reason -> 400 naming the reasons there are', async () => {
+    const res = await callCa(ca, operator, 'POST', '/v1/certificates/revoke', { serial: '01', reason: 'badreason' });
+    expect(res.status).toBe(400);
+    expect(res.body).toEqual({
+      error: { code: 'invalid_request', message: expect.stringMatching(/^request body\/reason must be equal to one of the allowed values \(.*keyCompromise.*\)$/) },
+    });
+  });
+});
+
 describe('audit verification with an unreadable pin', () => {
   it('fail/a PEM block that holds no certificate -> 400 with meshca\'s words, not OpenSSL\'s', async () => {
     const res = await callCa(ca, operator, 'POST', '/v1/audit/verify', { trustBundle: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n' });
