@@ -195,7 +195,7 @@ export async function importAuthority(
 }
 
 /** RFC 3986 3.1: schemes are case-insensitive, so "SPIFFE:" claims to be a SPIFFE ID too (and is not a valid one). */
-const isSpiffeUri = (uri: string): boolean => /^spiffe:/i.test(uri);
+export const isSpiffeUri = (uri: string): boolean => /^spiffe:/i.test(uri);
 
 /**
  * Why the URI SANs of a signing certificate break X509-SVID 3.2, or

@@ -11,7 +11,7 @@ import type { TrustDomain } from '../identity/trust-domain.js';
 import { nowSeconds, type Clock } from '../time/clock.js';
 import { formatDuration, type Duration } from '../time/duration.js';
 import type { RandomSource } from '../random/random-source.js';
-import { importAuthority, loadAuthority, mintAuthority, upstreamRoot, type ImportedAuthority } from './authority-factory.js';
+import { importAuthority, isSpiffeUri, loadAuthority, mintAuthority, upstreamRoot, type ImportedAuthority } from './authority-factory.js';
 import { AuthoritySet, type LoadedAuthority } from './authority-set.js';
 import { SELF } from './caller.js';
 import type { AuditEvent, AuthorityRecord } from './model.js';
@@ -415,7 +415,7 @@ function checkIntegrity(set: AuthoritySet, now: number, trustDomain: TrustDomain
   // organisation's roots, whose keys meshca does not hold, may serve other trust domains too.)
   const other = set.authorities
     .filter((a) => a.record.state !== 'retired' && a.signer !== null)
-    .flatMap((a) => a.facts.uris.filter((u) => /^spiffe:/i.test(u)).map((uri) => ({ a, uri })))
+    .flatMap((a) => a.facts.uris.filter(isSpiffeUri).map((uri) => ({ a, uri })))
     .find(({ uri }) => uri !== trustDomain.idString());
   if (other) {
     throw new CaIntegrityError(

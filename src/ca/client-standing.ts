@@ -9,7 +9,18 @@
 import { ForbiddenError, UnauthenticatedError } from '../errors.js';
 import { nowSeconds, type Clock } from '../time/clock.js';
 import type { Caller } from './caller.js';
+import type { AgentStatus } from './model.js';
 import type { PresentedCredential, RegistrationStore } from './registration-ports.js';
+
+/**
+ * The refusal of an agent that is no longer active (unknown counts as
+ * evicted), wherever it is found: on a request, or while one was being served.
+ */
+export function agentNotActive(name: string, status: AgentStatus | undefined): ForbiddenError {
+  return status === 'banned'
+    ? new ForbiddenError('agent_banned', `agent ${name} is banned`)
+    : new ForbiddenError('agent_evicted', `agent ${name} was evicted; it must attest again with a new join token`);
+}
 
 export class ClientStanding {
   /** Last request time per agent, not yet written to the datastore. */
@@ -25,10 +36,7 @@ export class ClientStanding {
     }
     if (caller.role === 'agent') {
       const agent = await this.deps.store.getAgent(caller.name);
-      if (!agent || agent.status === 'evicted') {
-        throw new ForbiddenError('agent_evicted', `agent ${caller.name} was evicted; it must attest again with a new join token`);
-      }
-      if (agent.status === 'banned') throw new ForbiddenError('agent_banned', `agent ${caller.name} is banned`);
+      if (agent?.status !== 'active') throw agentNotActive(caller.name, agent?.status);
       this.seen.set(caller.name, nowSeconds(this.deps.clock));
     }
     if (record.revoked) throw new UnauthenticatedError('certificate_revoked', 'the client certificate was revoked');

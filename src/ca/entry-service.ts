@@ -12,6 +12,7 @@ import { nowSeconds, type Clock } from '../time/clock.js';
 import { formatDuration, type Duration } from '../time/duration.js';
 import type { VerifiedCsr } from '../x509/csr.js';
 import type { RandomSource } from '../random/random-source.js';
+import { agentNotActive } from './client-standing.js';
 import type { EntryRecord } from './model.js';
 import type { RegistrationStore } from './registration-ports.js';
 import { assertNotReserved } from './reserved-ids.js';
@@ -134,9 +135,7 @@ export class EntryService {
     const record = await this.deps.store.getAgent(agent);
     if (record?.status === 'active') return;
     await this.deps.revokeAgent(agent);
-    throw record?.status === 'banned'
-      ? new ForbiddenError('agent_banned', `agent ${agent} is banned`)
-      : new ForbiddenError('agent_evicted', `agent ${agent} was evicted; it must attest again with a new join token`);
+    throw agentNotActive(agent, record?.status);
   }
 
   private check(fields: EntryFields): void {

@@ -6,6 +6,7 @@
 import { nowSeconds, type Clock } from '../time/clock.js';
 import type { RevocationReason } from '../x509/crl.js';
 import type { AuthorityManager } from './authority-manager.js';
+import type { LoadedAuthority } from './authority-set.js';
 import type { RevocationSelector, RevocationStore } from './certificate-query.js';
 import type { CrlService } from './crl-service.js';
 
@@ -37,17 +38,20 @@ export class RevocationService {
   }
 
   /**
-   * After a forced root retirement: everything still live under that root is
-   * revoked. Peers stopped trusting it with the bundle; the CA must too, also
-   * on connections opened before (it checks revocation per request, while the
-   * handshake's chain check happened once).
+   * Retires the superseded root: refused while live certificates chain to it,
+   * unless forced — and then everything still live under it is revoked. Peers
+   * stopped trusting it with the bundle; the CA must too, also on connections
+   * opened before (it checks revocation per request, while the handshake's
+   * chain check happened once).
    */
-  async revokeUnderRetiredRoot(rootId: string, by: string): Promise<number> {
-    const set = this.deps.manager.current();
-    const intermediates = set.authorities.filter((a) => a.record.kind === 'intermediate' && set.rootOf(a)?.record.id === rootId);
-    let revoked = 0;
-    for (const i of intermediates) revoked += await this.revoke({ issuerId: i.record.id }, 'cessationOfOperation', by);
-    return revoked;
+  async retireRoot(by: string, force: boolean): Promise<LoadedAuthority> {
+    const root = await this.deps.manager.retireRoot(by, (ids) => this.deps.store.liveUnder(ids, nowSeconds(this.deps.clock)), force);
+    if (force) {
+      const set = this.deps.manager.current();
+      const under = set.authorities.filter((a) => a.record.kind === 'intermediate' && set.rootOf(a)?.record.id === root.record.id);
+      for (const i of under) await this.revoke({ issuerId: i.record.id }, 'cessationOfOperation', by);
+    }
+    return root;
   }
 
   /**

@@ -5,7 +5,7 @@
 import type { StoredEvent } from '../ca/audit-verifier.js';
 import type { CertificateSummary } from '../ca/certificate-query.js';
 import type { AgentRecord, AgentStatus, AuthorityRecord, EntryRecord, JoinTokenRecord } from '../ca/model.js';
-import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError } from '../errors.js';
+import { ConflictError, InvalidInputError, NotFoundError } from '../errors.js';
 import type { AgentName } from '../identity/agent-name.js';
 import type { DnsName } from '../identity/dns-name.js';
 import { SpiffeId } from '../identity/spiffe-id.js';
@@ -214,11 +214,4 @@ export function entryChanged(id: string): ConflictError {
 /** An update that found no row: the entry was deleted since it was read. */
 export function entryGone(id: string): NotFoundError {
   return new NotFoundError(`entry ${id}`);
-}
-
-/** An agent renewal committing after the agent was evicted or banned: nothing is recorded. */
-export function agentNoLongerActive(name: string, status: AgentStatus | undefined): ForbiddenError {
-  return status === 'banned'
-    ? new ForbiddenError('agent_banned', `agent ${name} was banned while its renewal was being signed`)
-    : new ForbiddenError('agent_evicted', `agent ${name} was evicted while its renewal was being signed; it must attest again with a new join token`);
 }

@@ -114,10 +114,7 @@ export function authorityRoutes(app: FastifyInstance, s: ServerServices): void {
     '/v1/authorities/root/retire',
     { config: { action: 'authority.write' }, schema: { body: forceBody } },
     async (request) => {
-      const by = callerLabel(request.authentication.caller);
-      const force = request.body?.force ?? false;
-      const root = await manager.retireRoot(by, (ids) => s.revocationStore.liveUnder(ids, nowSeconds(s.clock)), force);
-      if (force) await s.revocations.revokeUnderRetiredRoot(root.record.id, by);
+      const root = await s.revocations.retireRoot(callerLabel(request.authentication.caller), request.body?.force ?? false);
       s.crls.invalidate();
       return { id: root.record.id, state: root.record.state, bundleSequence: manager.current().bundleSequence };
     },
