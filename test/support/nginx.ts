@@ -10,10 +10,11 @@ import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { request } from 'node:https';
-import { connect, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { cleanupLater } from './cleanup.js';
+import { portAccepts, supervise } from './proxy-process.js';
 import { freePort, sleep } from './wait.js';
 
 export const NGINX_BIN = '/usr/sbin/nginx';
@@ -116,17 +117,6 @@ http {
 `;
 }
 
-function portAccepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
 /**
  * Starts nginx in the foreground (`-g 'daemon off;'`) on a free loopback port
  * and resolves once it accepts connections. A port taken between choosing and
@@ -149,37 +139,14 @@ async function tryStart(o: NginxOptions, port: number, timeoutMs: number): Promi
   const errorLogPath = join(o.prefix, 'error.log');
   writeFileSync(confPath, configuration(o, port));
   const base = ['-p', `${o.prefix}/`, '-c', confPath, '-e', errorLogPath];
-  const child = spawn(NGINX_BIN, [...base, '-g', 'daemon off;'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const pid = child.pid;
-  if (pid === undefined) return { error: 'could not spawn nginx' };
-  let output = '';
-  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-  let hasExited = false;
-  const exited = new Promise<void>((resolve) =>
-    child.once('exit', () => {
-      hasExited = true;
-      resolve();
-    }),
-  );
+  const proxy = supervise(spawn(NGINX_BIN, [...base, '-g', 'daemon off;'], { stdio: ['ignore', 'pipe', 'pipe'] }), 'nginx');
   const errorLog = () => (existsSync(errorLogPath) ? readFileSync(errorLogPath, 'utf8') : '');
-  const stop = async (stopTimeoutMs = 10_000) => {
-    if (hasExited) return;
-    process.kill(pid, 'SIGTERM');
-    const timer = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), stopTimeoutMs).unref());
-    if ((await Promise.race([exited, timer])) === 'timeout') {
-      process.kill(pid, 'SIGKILL');
-      await exited;
-      throw new Error(`nginx (pid ${pid}) did not exit within ${stopTimeoutMs} ms of SIGTERM`);
-    }
-  };
-  cleanupLater(() => stop().catch(() => undefined));
 
   const deadline = Date.now() + timeoutMs;
-  while (!hasExited && Date.now() < deadline) {
+  while (proxy.running() && Date.now() < deadline) {
     if (await portAccepts(port)) {
       return {
-        pid,
+        pid: proxy.pid,
         port,
         prefix: o.prefix,
         confPath,
@@ -187,14 +154,14 @@ async function tryStart(o: NginxOptions, port: number, timeoutMs: number): Promi
         errorLogPath,
         reloadCommand: [NGINX_BIN, ...base, '-s', 'reload'].join(' '),
         errorLog,
-        running: () => !hasExited,
-        stop,
+        running: proxy.running,
+        stop: proxy.stop,
       };
     }
     await sleep(50);
   }
-  await stop(2_000).catch(() => undefined);
-  return { error: `${output}${errorLog()}` };
+  await proxy.stop(2_000).catch(() => undefined);
+  return { error: `${proxy.output()}${errorLog()}` };
 }
 
 /** A client certificate and key as files, and the roots to verify nginx with. */
