@@ -4,9 +4,16 @@
  * node:crypto. Bytes cross this module as Buffers; forge's binary strings stay
  * inside it.
  */
-import forge from 'node-forge';
+import { createRequire } from 'node:module';
+import type forge from 'node-forge';
 
-const { asn1 } = forge;
+// The codec alone: node-forge's index loads all of forge (TLS, ciphers, RSA,
+// PKCS#12...), which every meshca process, the agent's included, paid for in
+// start-up time and memory without running any of it. Required rather than
+// imported, because Node scans a CommonJS module imported from ESM for its
+// exports, and for this large file that costs more memory than it saves.
+const asn1 = createRequire(import.meta.url)('node-forge/lib/asn1.js') as typeof forge.asn1;
+
 export type Asn1 = forge.asn1.Asn1;
 export const Tag = asn1.Type;
 export const TagClass = asn1.Class;
@@ -47,12 +54,14 @@ export const set = (children: Asn1[]): Asn1 => asn1.create(TagClass.UNIVERSAL, T
 export const oid = (dotted: string): Asn1 =>
   asn1.create(TagClass.UNIVERSAL, Tag.OID, false, asn1.oidToDer(dotted).getBytes());
 export const nul = (): Asn1 => asn1.create(TagClass.UNIVERSAL, Tag.NULL, false, '');
+/** An ENUMERATED of a small value (below 128, one content byte), e.g. a CRLReason. */
+export const enumerated = (n: number): Asn1 => asn1.create(TagClass.UNIVERSAL, Tag.ENUMERATED, false, String.fromCharCode(n));
 export const bool = (value: boolean): Asn1 =>
   asn1.create(TagClass.UNIVERSAL, Tag.BOOLEAN, false, value ? '\xff' : '\x00');
 export const octets = (bytes: Buffer): Asn1 =>
   asn1.create(TagClass.UNIVERSAL, Tag.OCTETSTRING, false, bytes.toString('binary'));
 export const utf8 = (text: string): Asn1 =>
-  asn1.create(TagClass.UNIVERSAL, Tag.UTF8, false, forge.util.encodeUtf8(text));
+  asn1.create(TagClass.UNIVERSAL, Tag.UTF8, false, Buffer.from(text, 'utf8').toString('binary'));
 
 /** A BIT STRING holding whole bytes (no unused bits), e.g. a signature. */
 export const bitString = (bytes: Buffer): Asn1 =>
@@ -92,6 +101,14 @@ export function time(unixSeconds: number): Asn1 {
   return date.getUTCFullYear() < 2050
     ? asn1.create(TagClass.UNIVERSAL, Tag.UTCTIME, false, asn1.dateToUtcTime(date))
     : asn1.create(TagClass.UNIVERSAL, Tag.GENERALIZEDTIME, false, asn1.dateToGeneralizedTime(date));
+}
+
+/** Seconds since the epoch of a UTCTime or GeneralizedTime. */
+export function readTime(node: Asn1 | undefined): number {
+  if (!node) throw new Asn1ParseError('missing time');
+  if (is(node, TagClass.UNIVERSAL, Tag.UTCTIME)) return asn1.utcTimeToDate(node.value as string).getTime() / 1000;
+  if (is(node, TagClass.UNIVERSAL, Tag.GENERALIZEDTIME)) return asn1.generalizedTimeToDate(node.value as string).getTime() / 1000;
+  throw new Asn1ParseError('expected a UTCTime or GeneralizedTime');
 }
 
 /** Raw bytes of a primitive node's value. */

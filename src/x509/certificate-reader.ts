@@ -4,9 +4,8 @@
  * X509Certificate, never by this parser.
  */
 import { X509Certificate } from 'node:crypto';
-import forge from 'node-forge';
 import {
-  Asn1ParseError, children, is, parseDer, readOid, Tag, TagClass, valueBytes, type Asn1,
+  children, is, parseDer, readOid, readTime, TagClass, valueBytes, type Asn1,
 } from './asn1.js';
 import { keyIdentifier } from './certificate.js';
 import { OID } from './oids.js';
@@ -25,15 +24,6 @@ export interface CertificateFacts {
   /** The subjectAltName's URIs, exactly as encoded. */
   readonly uris: readonly string[];
   readonly x509: X509Certificate;
-}
-
-function readTime(node: Asn1 | undefined): number {
-  if (!node) throw new Asn1ParseError('missing time');
-  if (is(node, TagClass.UNIVERSAL, Tag.UTCTIME)) return forge.asn1.utcTimeToDate(node.value as string).getTime() / 1000;
-  if (is(node, TagClass.UNIVERSAL, Tag.GENERALIZEDTIME)) {
-    return forge.asn1.generalizedTimeToDate(node.value as string).getTime() / 1000;
-  }
-  throw new Asn1ParseError('expected a UTCTime or GeneralizedTime');
 }
 
 export function readCertificate(der: Buffer): CertificateFacts {

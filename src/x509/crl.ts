@@ -1,7 +1,6 @@
 /** RFC 5280 certificate revocation lists: building them (signed by node:crypto) and reading their serials. */
-import forge from 'node-forge';
 import {
-  bitString, children, explicit, implicitPrimitive, is, octets, oid, parseDer, seq, smallInt, Tag, TagClass, time, toDer,
+  bitString, children, enumerated, explicit, implicitPrimitive, is, octets, oid, parseDer, seq, smallInt, Tag, TagClass, time, toDer,
   unsignedInt, valueBytes, type Asn1,
 } from './asn1.js';
 import { algorithmIdentifier } from './signature-algorithms.js';
@@ -47,10 +46,6 @@ function extension(id: string, value: Asn1): Asn1 {
 function uintBytes(n: number): Buffer {
   const hex = n.toString(16);
   return Buffer.from(hex.length % 2 ? `0${hex}` : hex, 'hex');
-}
-
-function enumerated(n: number): Asn1 {
-  return forge.asn1.create(TagClass.UNIVERSAL, Tag.ENUMERATED, false, String.fromCharCode(n));
 }
 
 export async function signCrl(t: CrlTemplate, signer: Signer): Promise<Buffer> {

@@ -1,7 +1,10 @@
 /**
  * derElement, which the SVID encoder splices pre-encoded parts with, writes
- * what node-forge writes, across short and long length forms.
+ * what node-forge writes, across short and long length forms; and of
+ * node-forge, only the ASN.1 codec is ever loaded.
  */
+import { execFileSync } from 'node:child_process';
+import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { derElement, Identifier, octets, seq, toDer } from '../../src/x509/asn1.js';
 
@@ -16,5 +19,19 @@ describe('derElement', () => {
   it.each(CHILD_SIZES)('%s: a SEQUENCE around encoded parts is what node-forge encodes', (_what, sizes) => {
     const children = sizes.map((n) => octets(Buffer.alloc(n, 9)));
     expect(derElement(Identifier.SEQUENCE, children.map(toDer)).toString('hex')).toBe(toDer(seq(children)).toString('hex'));
+  });
+});
+
+describe('node-forge', () => {
+  it('is loaded as its ASN.1 codec alone, without its RSA, TLS or ciphers, by everything that encodes or parses X.509', () => {
+    // A fresh process of the built code (npm test builds first), so that nothing else this test runner loaded counts.
+    const dist = resolve(import.meta.dirname, '../../dist/src');
+    const script = `
+      for (const m of ['x509/csr.js', 'x509/certificate-reader.js', 'x509/crl.js', 'x509/svid-encoder.js', 'x509/certificate.js', 'agent/sidecar.js', 'server/app.js']) await import('${dist}/' + m);
+      const { createRequire } = await import('node:module');
+      const loaded = Object.keys(createRequire(import.meta.url).cache).filter((f) => f.includes('/node-forge/'));
+      console.log(JSON.stringify(loaded.map((f) => f.slice(f.lastIndexOf('/') + 1)).sort()));`;
+    const loaded = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' })) as string[];
+    expect(loaded).toEqual(['asn1.js', 'baseN.js', 'forge.js', 'oids.js', 'util.js']);
   });
 });
