@@ -59,6 +59,7 @@ export async function startListeners(
       logger: deps.logger.child({ listener: 'tls' }),
       https: tlsOptions(),
       requestTimeoutMs: config.requestTimeout * 1000,
+      maxConnections: config.maxConnections,
       onRefusal,
       metrics: core.metrics,
       authenticate: tlsAuthenticator({

@@ -119,7 +119,9 @@ export const SERVER_OPTIONS = {
   crlValidity: { name: 'crl-validity', default: '24h', expected: DURATION, parse: parseDurationValue,
     describe: 'CRL nextUpdate distance; CRLs are regenerated at half of it and on every change' },
   requestTimeout: { name: 'request-timeout', default: '30s', expected: DURATION, parse: parseDurationValue,
-    describe: "a request's headers and body must arrive within this; a slower one gets 408 and its connection is closed" },
+    describe: "a TLS handshake, and a request's headers and body, must arrive within this; a slower request gets 408, and either way the connection is closed" },
+  maxConnections: { name: 'max-connections', default: '10000', expected: 'a positive integer', parse: parsePositiveInt,
+    describe: 'connections the TLS listener holds at once; more are closed as they arrive, keeping file descriptors for the datastore and the local socket' },
   importRootCert: { name: 'import-root-cert', expected: FILE, parse: absolutePath,
     describe: 'first start only: use this PEM root (with --import-root-key) instead of generating one' },
   importRootKey: { name: 'import-root-key', expected: FILE, parse: absolutePath, describe: 'the PEM key of --import-root-cert' },
@@ -177,8 +179,10 @@ export interface ServerConfig {
   readonly rootPropagation: Duration;
   readonly rootExpiryHorizon: Duration;
   readonly crlValidity: Duration;
-  /** How long a request may take to arrive, headers and body. */
+  /** How long a TLS handshake, and a request's headers and body, may take to arrive. */
   readonly requestTimeout: Duration;
+  /** Connections the TLS listener holds at once. */
+  readonly maxConnections: number;
   /** Signing worker threads; 0 signs in the main thread. */
   readonly signingWorkers: number;
   /** Where the embedded datastore commits issuances. */

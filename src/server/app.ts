@@ -41,6 +41,12 @@ export interface AppOptions {
    * connection, and a descriptor, forever).
    */
   readonly requestTimeoutMs: number;
+  /**
+   * Connections the network listener holds at once; Node closes any more as
+   * they arrive. Descriptors are shared with the datastore and the local
+   * socket, which must keep working while anyone may open connections.
+   */
+  readonly maxConnections?: number;
 }
 
 /** How often Node looks for requests past their time: the timeout is kept to within a second. */
@@ -69,11 +75,19 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     frameworkErrors: answerFrameworkError,
     clientErrorHandler: answerClientError,
     requestTimeout: options.requestTimeoutMs,
-    ...(options.https ? { https: { ...options.https, connectionsCheckingInterval: TIMEOUT_CHECK_MS } } : {}),
+    // A TLS handshake gets the request's time too (Node's default is 120 s, for connections anyone can open).
+    ...(options.https
+      ? { https: { ...options.https, connectionsCheckingInterval: TIMEOUT_CHECK_MS, handshakeTimeout: options.requestTimeoutMs } }
+      : {}),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   }) as unknown as FastifyInstance;
   // Node refuses incomplete headers after headersTimeout (60 s): never later than the whole request.
   app.server.headersTimeout = Math.min(app.server.headersTimeout, options.requestTimeoutMs);
+  if (options.maxConnections !== undefined) {
+    app.server.maxConnections = options.maxConnections;
+    const counter = options.metrics?.droppedConnections;
+    if (counter) app.server.on('drop', () => counter.inc());
+  }
   await app.register(helmet);
   installErrorHandling(app, options.onRefusal);
   refuseWhileClosing(app);

@@ -22,6 +22,7 @@ export class CaMetrics {
   readonly rotations: Counter<'kind' | 'result'>;
   readonly authFailures: Counter<'reason'>;
   readonly rateLimited: Counter<'limit'>;
+  readonly droppedConnections: Counter;
 
   constructor(sources: MetricSources) {
     const registers = [this.registry];
@@ -49,6 +50,11 @@ export class CaMetrics {
       name: 'meshca_authentication_failures_total',
       help: 'Requests refused for want of a valid credential, by reason.',
       labelNames: ['reason'],
+      registers,
+    });
+    this.droppedConnections = new Counter({
+      name: 'meshca_connections_dropped_total',
+      help: 'Connections closed on arrival because the TLS listener held --max-connections.',
       registers,
     });
     this.rateLimited = new Counter({

@@ -4,6 +4,7 @@
  * request reaching a server that is shutting down — still get meshca's error
  * shape, `{"error": {"code", "message"}}`, and change nothing.
  */
+import { connect as connectTcp } from 'node:net';
 import { connect, type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminCredential, asOperator, attestAgent, callCa, type Credential } from '../support/callers.js';
@@ -110,6 +111,59 @@ describe('a request that arrives too slowly', () => {
     // The timeout, plus Node's once-a-second check for requests past it.
     expect(Date.now() - started).toBeLessThan(5_000);
     await slow.close();
+  });
+});
+
+describe('connections anyone can open', () => {
+  /** Resolves with how the connection ended: 'secure' once TLS is up (then ended by us), or 'closed' by the server before that. */
+  function tlsOutcome(target: TestCa, keepOpen: TLSSocket[] = []): Promise<'secure' | 'closed'> {
+    const url = new URL(target.url);
+    return new Promise((resolve) => {
+      const socket = connect({ host: url.hostname, port: Number(url.port), ca: target.bundlePem });
+      socket.on('secureConnect', () => {
+        keepOpen.push(socket);
+        resolve('secure');
+      });
+      socket.on('error', () => undefined);
+      socket.on('close', () => resolve('closed'));
+    });
+  }
+
+  it('fail/a TLS handshake that never starts is closed after --request-timeout, not held for Node\'s two minutes', async () => {
+    const slow = await startTestCa({ 'request-timeout': '1s' });
+    const url = new URL(slow.url);
+    const started = Date.now();
+    const ended = await new Promise<string>((resolve) => {
+      const socket = connectTcp(Number(url.port), url.hostname);
+      socket.on('error', () => undefined);
+      socket.on('close', () => resolve('closed by the CA'));
+      setTimeout(() => {
+        socket.destroy();
+        resolve('still open after 6 s');
+      }, 6_000);
+    });
+    expect(ended).toBe('closed by the CA');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    await slow.close();
+  });
+
+  it('fail/connections beyond --max-connections are closed as they arrive and counted; one freed is usable again', async () => {
+    const capped = await startTestCa({ 'max-connections': '2' });
+    const open: TLSSocket[] = [];
+    expect([await tlsOutcome(capped, open), await tlsOutcome(capped, open)]).toEqual(['secure', 'secure']);
+    expect(await tlsOutcome(capped, open)).toBe('closed');
+    const metrics = await capped.localApp.inject({ method: 'GET', url: '/metrics' });
+    expect(metrics.body).toMatch(/^meshca_connections_dropped_total 1$/m);
+    // The local socket is another listener: the operator is never locked out by the cap.
+    expect((await capped.localApp.inject({ method: 'GET', url: '/v1/entries' })).statusCode).toBe(200);
+
+    await new Promise<void>((resolve) => {
+      open.pop()!.once('close', () => resolve()).end();
+    });
+    await sleep(100);
+    expect(await tlsOutcome(capped, open)).toBe('secure');
+    for (const socket of open) socket.destroy();
+    await capped.close();
   });
 });
 
