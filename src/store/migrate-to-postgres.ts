@@ -12,6 +12,7 @@ import { appendAudit } from './postgres/audit.js';
 import { createPool, inTransaction, migrate } from './postgres/connection.js';
 import { PgKeyCustody } from './postgres/key-custody.js';
 import { openDatabase, type Db } from './sqlite/database.js';
+import { MIGRATIONS } from './sqlite/migrations.js';
 
 /** Tables in copy order, with the columns both engines share; `serial` names a BIGSERIAL to move past the copied ids. */
 const TABLES: ReadonlyArray<{ name: string; columns: readonly string[]; order: string; serial?: string }> = [
@@ -41,6 +42,7 @@ export async function migrateToPostgres(o: { dataDir: string; url: string; passp
   const { db } = openDatabase(o.dataDir, { readonly: true });
   const pool = createPool(o.url);
   try {
+    refuseUnlessCurrent(db);
     const fileKeys = new FileKeyCustody(join(o.dataDir, 'keys'), o.passphrase);
     const dbKeys = new PgKeyCustody(pool, o.passphrase);
     const refs = await fileKeys.list();
@@ -70,6 +72,25 @@ export async function migrateToPostgres(o: { dataDir: string; url: string; passp
   } finally {
     db.close();
     await pool.end();
+  }
+}
+
+/**
+ * The columns copied are this meshca's. A source an older meshca left lacks
+ * some (the copy would fail on them, or invent their defaults), and one a
+ * newer meshca wrote may hold some this one would drop. Opened read-only, it
+ * is not brought up to date here: the source is never changed.
+ */
+function refuseUnlessCurrent(db: Db): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version < MIGRATIONS.length) {
+    throw new MigrationRefusedError(
+      `the embedded datastore is at schema version ${version}, older than this meshca's (${MIGRATIONS.length}): ` +
+        'start the embedded CA once with this meshca, which brings it up to date, stop it, then migrate',
+    );
+  }
+  if (version > MIGRATIONS.length) {
+    throw new MigrationRefusedError(`the embedded datastore is at schema version ${version}, newer than this meshca (${MIGRATIONS.length}); migrate with the meshca that wrote it`);
   }
 }
 

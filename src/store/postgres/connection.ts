@@ -21,22 +21,56 @@ const types = {
     oid === 20 ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as 'text'),
 };
 
+/**
+ * How long the server lets one of our sessions sit idle inside a transaction
+ * before it ends the session, rolling the transaction back and releasing its
+ * locks. meshca's transactions send their statements back to back, so only a
+ * replica that stalled (a frozen process, a host gone without closing its
+ * sockets) reaches it; without it, such a replica would keep the audit lock —
+ * and with it every other replica's writes — until TCP noticed, hours later
+ * with default keepalives. An `idle_in_transaction_session_timeout` parameter
+ * in the datastore URL overrides it.
+ */
+export const IDLE_IN_TRANSACTION_MS = 10_000;
+
 export function createPool(url: string): pg.Pool {
-  return new pg.Pool({ connectionString: url, max: 10, types: types as pg.CustomTypesConfig });
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: 10,
+    types: types as pg.CustomTypesConfig,
+    idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_MS,
+    // And from this side: notice a database host that vanished rather than wait on its socket forever.
+    keepAlive: true,
+  });
+  // An idle connection the server ends (a restart, a failover, a proxy's timeout) is dropped from
+  // the pool, which then emits 'error': unheard, that event would end the replica. Nothing is lost
+  // by ignoring it — no work was in flight on an idle connection — and the next query connects anew.
+  pool.on('error', () => undefined);
+  return pool;
 }
 
+/**
+ * Runs `work` in a transaction on a connection of its own. A connection lost
+ * meanwhile fails the query in flight (the caller's store_unavailable, nothing
+ * committed) rather than the process, and is closed instead of being pooled.
+ */
 export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
+  let lost: Error | undefined;
+  const onError = (err: Error) => (lost = err);
+  // While checked out, the pool does not listen to the connection: without this, its 'error' event would be uncaught.
+  client.on('error', onError);
   try {
     await client.query('BEGIN');
     const result = await work(client);
     await client.query('COMMIT');
     return result;
   } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
+    await client.query('ROLLBACK').catch((rollbackFailed: Error) => (lost ??= rollbackFailed));
     throw err;
   } finally {
-    client.release();
+    client.off('error', onError);
+    client.release(lost);
   }
 }
 

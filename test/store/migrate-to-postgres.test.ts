@@ -1,0 +1,69 @@
+/**
+ * The copy `meshca datastore migrate` makes, at the level of the stores: what
+ * it refuses before it writes anything, and that a refused or failed
+ * migration leaves the target as it found it.
+ */
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { migrateToPostgres, MigrationRefusedError } from '../../src/store/migrate-to-postgres.js';
+import { DATABASE_FILE } from '../../src/store/sqlite/database.js';
+import { MIGRATIONS } from '../../src/store/sqlite/migrations.js';
+import { openSqliteDatastore } from '../../src/store/sqlite/datastore.js';
+import { FakeClock } from '../support/fake-clock.js';
+import { startPostgres } from '../support/postgres.js';
+import { authority, issued } from '../support/store-records.js';
+import { tempDir } from '../support/temp-dir.js';
+
+const server = await startPostgres();
+const PASSPHRASE = 'migration store test passphrase';
+
+async function tables(url: string): Promise<string[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ name: string }>("SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1");
+    return rows.map((r) => r.name);
+  } finally {
+    await client.end();
+  }
+}
+
+/** An embedded datastore as an older meshca left it: only its first `version` migrations applied. */
+function olderDatastore(version: number): string {
+  const dir = tempDir();
+  const db = new Database(join(dir, DATABASE_FILE));
+  for (const sql of MIGRATIONS.slice(0, version)) db.exec(sql);
+  db.pragma(`user_version = ${version}`);
+  db.prepare(
+    "INSERT INTO authorities (id, kind, state, cert_der, not_before, not_after, key_ref, created_at) VALUES ('r', 'root', 'active', x'00', 0, 1, 'r', 0)",
+  ).run();
+  db.close();
+  return dir;
+}
+
+describe.skipIf(!server)('migrating the embedded datastore to PostgreSQL', () => {
+  it.each([4, MIGRATIONS.length - 1])('refuses a source at an older schema (version %i), naming what to do, and creates nothing in the target', async (version) => {
+    const dataDir = olderDatastore(version);
+    const url = await server!.database();
+    const migrating = migrateToPostgres({ dataDir, url, passphrase: PASSPHRASE, now: 0 });
+    await expect(migrating).rejects.toBeInstanceOf(MigrationRefusedError);
+    await expect(migrating).rejects.toThrow(`schema version ${version}`);
+    expect(await tables(url)).toEqual([]);
+  });
+
+  it('copies a current source, and a second run into the same database is refused', async () => {
+    const clock = new FakeClock();
+    const dataDir = tempDir();
+    const store = openSqliteDatastore(dataDir, clock, { keyPassphrase: PASSPHRASE });
+    await store.authorities.applyAuthorityChange({ upserts: [authority('aa', 'active')], bundleSequence: 1, events: [] });
+    const { record, event } = issued('01', clock.nowSeconds());
+    await store.certificates.recordIssued(record, event);
+    await store.close();
+    const url = await server!.database();
+    const report = await migrateToPostgres({ dataDir, url, passphrase: PASSPHRASE, now: clock.nowSeconds() });
+    expect(report.rows).toMatchObject({ authorities: 1, certificates: 1, audit_events: 1 });
+    await expect(migrateToPostgres({ dataDir, url, passphrase: PASSPHRASE, now: clock.nowSeconds() })).rejects.toBeInstanceOf(MigrationRefusedError);
+  });
+});
