@@ -2,11 +2,13 @@
  * Crash-safe file replacement: write a temporary file in the same directory,
  * fsync it, rename it over the target and fsync the directory. A reader sees
  * the old content or the new, never a mix, and a crash leaves no half file
- * under the target name.
+ * under the target name. It can leave the temporary file, which holds what was
+ * being written (a CA private key, say): whoever owns the directory removes
+ * those on its next start (removeTemporaries).
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { open, rename, unlink } from 'node:fs/promises';
+import { open, readdir, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 export async function fsyncDirectory(dir: string): Promise<void> {
@@ -28,6 +30,38 @@ export async function writeNewFile(path: string, data: string | Buffer, mode: nu
   } finally {
     await handle.close();
   }
+}
+
+/** The names writeFileAtomic gives its temporary files: `.<target>.<12 hex>.tmp`. */
+const TEMPORARY = /^\..+\.[0-9a-f]{12}\.tmp$/;
+
+export function isTemporaryName(name: string): boolean {
+  return TEMPORARY.test(name);
+}
+
+/**
+ * Removes the temporary files a crashed writeFileAtomic left in `dir`; call it
+ * only while nothing else writes there. Returns the names removed.
+ */
+export async function removeTemporaries(dir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  const removed: string[] = [];
+  for (const name of names.filter(isTemporaryName)) {
+    try {
+      await unlink(join(dir, name));
+      removed.push(name);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+  if (removed.length) await fsyncDirectory(dir);
+  return removed;
 }
 
 export async function writeFileAtomic(path: string, data: string | Buffer, mode: number): Promise<void> {

@@ -1,17 +1,24 @@
 /**
  * CA private keys as PKCS#8 PEM files in <data-dir>/keys, mode 0600, written
  * atomically, and encrypted (AES-256-CBC, PBKDF2) when a passphrase is given.
+ * A server killed while writing a key leaves the temporary file (a whole or
+ * partial private key no record names); the first use of the directory by the
+ * next process removes it. One server holds the data directory (its lock), so
+ * nothing else is writing there then.
  */
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KeyCustody } from '../ca/ports.js';
 import { CaIntegrityError } from '../errors.js';
-import { writeFileAtomic } from '../platform/atomic-file.js';
+import { removeTemporaries, writeFileAtomic } from '../platform/atomic-file.js';
 
 const SUFFIX = '.key.pem';
 
 export class FileKeyCustody implements KeyCustody {
+  /** Set on first use: the crash leftovers removed before this process reads or writes a key. */
+  private swept: Promise<void> | undefined;
+
   constructor(
     private readonly dir: string,
     private readonly passphrase: string | undefined,
@@ -23,6 +30,7 @@ export class FileKeyCustody implements KeyCustody {
 
   async save(ref: string, key: KeyObject): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    await this.sweep();
     const pem = this.passphrase
       ? key.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: this.passphrase })
       : key.export({ type: 'pkcs8', format: 'pem' });
@@ -30,6 +38,7 @@ export class FileKeyCustody implements KeyCustody {
   }
 
   async load(ref: string): Promise<KeyObject> {
+    await this.sweep();
     const path = this.describe(ref);
     let pem: string;
     try {
@@ -53,11 +62,21 @@ export class FileKeyCustody implements KeyCustody {
   }
 
   async list(): Promise<string[]> {
+    await this.sweep();
     try {
       return (await readdir(this.dir)).filter((f) => f.endsWith(SUFFIX)).map((f) => f.slice(0, -SUFFIX.length));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw err;
     }
+  }
+
+  /** Once per process, before its first key operation; a leftover that cannot be removed is left for the next start. */
+  private sweep(): Promise<void> {
+    this.swept ??= removeTemporaries(this.dir).then(
+      () => undefined,
+      () => undefined,
+    );
+    return this.swept;
   }
 }

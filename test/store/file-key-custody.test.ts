@@ -1,0 +1,79 @@
+/**
+ * CA key files across a crash: a process killed (SIGKILL) while saving keys
+ * leaves only whole keys under their names, and the temporary file it was
+ * writing — a private key no record names — is gone once the next process
+ * uses the key directory.
+ */
+import { spawn } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { readdirSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { isTemporaryName } from '../../src/platform/atomic-file.js';
+import { FileKeyCustody } from '../../src/store/file-key-custody.js';
+import { tempDir } from '../support/temp-dir.js';
+
+const BUILT_CUSTODY = resolve(import.meta.dirname, '../../dist/src/store/file-key-custody.js');
+
+/** A process that saves keys into `dir` without end, until it is killed. */
+const SAVER = `
+import { generateKeyPairSync } from 'node:crypto';
+const { FileKeyCustody } = await import(process.argv[1]);
+const custody = new FileKeyCustody(process.argv[2], undefined);
+const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+process.stdout.write('ready\\n');
+for (let i = 0; ; i++) await custody.save('k' + i, privateKey);
+`;
+
+/** Runs the saver in `dir` and kills it with SIGKILL after `ms` of saving. */
+async function saveThenKill(dir: string, ms: number): Promise<void> {
+  const child = spawn(process.execPath, ['--input-type=module', '-e', SAVER, BUILT_CUSTODY, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((ready, failed) => {
+    child.stdout.once('data', () => ready());
+    child.once('exit', (code) => failed(new Error(`the saver exited with ${code}`)));
+  });
+  await new Promise((r) => setTimeout(r, ms));
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGKILL');
+  await exited;
+}
+
+describe('CA key files after a crash', () => {
+  it('fail/the temporary key file a killed server left is removed by the next one, and every key left is whole', async () => {
+    // A kill lands during a write (most of each save is its fsyncs) nearly every time; try a few until one did.
+    let dir = '';
+    for (let attempt = 0; attempt < 20; attempt++) {
+      dir = tempDir();
+      await saveThenKill(dir, 150 + attempt * 13);
+      if (readdirSync(dir).some(isTemporaryName)) break;
+    }
+    const left = readdirSync(dir).filter(isTemporaryName);
+    expect(left.length, 'no kill landed mid-write in 20 attempts').toBeGreaterThan(0);
+    // The leftover is a private key, private to its owner.
+    expect(statSync(join(dir, left[0]!)).mode & 0o777).toBe(0o600);
+
+    const next = new FileKeyCustody(dir, undefined);
+    const refs = await next.list();
+    expect(readdirSync(dir).filter(isTemporaryName)).toEqual([]);
+    expect(refs.length).toBeGreaterThan(0);
+    for (const ref of refs) {
+      await next.load(ref); // whole, or it would throw as corrupt
+      expect(statSync(next.describe(ref)).mode & 0o777).toBe(0o600);
+    }
+  });
+
+  it('pass/a save after the sweep is not disturbed by it, and keys are written 0600 whatever the umask', async () => {
+    const dir = join(tempDir(), 'keys');
+    const custody = new FileKeyCustody(dir, undefined);
+    const previous = process.umask(0o000);
+    try {
+      const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+      await Promise.all([custody.save('a', privateKey), custody.save('b', privateKey), custody.list()]);
+    } finally {
+      process.umask(previous);
+    }
+    expect((await custody.list()).sort()).toEqual(['a', 'b']);
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    expect(statSync(custody.describe('a')).mode & 0o777).toBe(0o600);
+  });
+});
