@@ -5,8 +5,9 @@
  */
 import type { X509Certificate } from 'node:crypto';
 import { nowSeconds, type Clock } from '../time/clock.js';
+import type { CertificateRecords } from './audit-certificates.js';
 import { signCheckpoint, type Checkpoint } from './audit-checkpoint.js';
-import { verifyAuditLog, type StoredEvent, type VerificationResult } from './audit-verifier.js';
+import { verifyAuditLog, type StoredEvent, type VerificationInput, type VerificationResult } from './audit-verifier.js';
 import type { AuthoritySet } from './authority-set.js';
 import { SELF } from './caller.js';
 import type { AuditEvent } from './model.js';
@@ -20,6 +21,11 @@ export interface AuditStorePort {
   saveCheckpoint(checkpoint: Checkpoint, event: AuditEvent): Promise<void>;
   /** Appends an event that is not part of another change (start-up, refusals, authentication failures). */
   append(event: AuditEvent): Promise<void>;
+  /**
+   * The issued-certificate records, so that verification holds them to their
+   * issuance events. A store without it has only its log verified.
+   */
+  certificateRecords?(): CertificateRecords;
 }
 
 export class AuditService {
@@ -51,12 +57,22 @@ export class AuditService {
    */
   async verify(pinnedRoots?: readonly X509Certificate[]): Promise<VerificationResult> {
     const set = this.deps.authorities.current();
-    return verifyAuditLog({
-      events: this.deps.store.events(),
-      checkpoints: await this.deps.store.checkpoints(),
-      signerCertificate: (id) => trustedSigner(set, id, pinnedRoots),
-    });
+    return verifyAuditLog(await verificationInput(this.deps.store, (id) => trustedSigner(set, id, pinnedRoots)));
   }
+}
+
+/** What verification reads from a store: the log, its checkpoints and, where the store has them, the certificate records. */
+export async function verificationInput(
+  store: AuditStorePort,
+  signerCertificate: VerificationInput['signerCertificate'],
+): Promise<VerificationInput> {
+  return {
+    events: store.events(),
+    checkpoints: await store.checkpoints(),
+    rereadCheckpoints: () => store.checkpoints(),
+    signerCertificate,
+    certificates: store.certificateRecords?.(),
+  };
 }
 
 /** The signer's certificate if it is a trusted root or is signed by one. */

@@ -17,6 +17,7 @@ import type { RandomSource } from '../random/random-source.js';
 import type { AuthoritySet } from './authority-set.js';
 import type { AuditEvent, CertificateKind, IssuedCertificateRecord } from './model.js';
 import { inThreadLeafSigner } from './in-thread-signing.js';
+import { ISSUANCE_EVENT, issuanceEventData } from './issuance-event.js';
 import type { IssuanceLedger, LeafSigner } from './ports.js';
 import { RenewalSlots } from './renewal-slots.js';
 import { decideValidity, type LifetimePolicy } from './validity.js';
@@ -161,20 +162,9 @@ export class SvidIssuer {
       certDer: leaf,
     };
     const event: AuditEvent = {
-      type: 'certificate.issued',
+      type: ISSUANCE_EVENT,
       actor: record.requestedBy,
-      data: {
-        serial: record.serial,
-        spiffeId: record.spiffeId,
-        kind: record.kind,
-        agent: record.agent,
-        entryId: record.entryId,
-        publicKeySha256: record.publicKeySha256,
-        keyType: record.keyType,
-        notBefore: record.notBefore,
-        notAfter: record.notAfter,
-        issuer: record.issuerId,
-      },
+      data: issuanceEventData(record),
     };
     const svid: IssuedSvid = {
       serial: record.serial,

@@ -2,7 +2,7 @@
 import { X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { trustedSigner, type AuditStorePort } from '../ca/audit-service.js';
+import { trustedSigner, verificationInput, type AuditStorePort } from '../ca/audit-service.js';
 import { verifyAuditLog, type VerificationResult } from '../ca/audit-verifier.js';
 import { AuthoritySet } from '../ca/authority-set.js';
 import type { AuthorityJournal } from '../ca/ports.js';
@@ -24,7 +24,10 @@ export async function verifyDatastoreFile(path: string, pinnedRoots?: readonly X
   }
 }
 
-/** Walks the chain and checks every checkpoint against the authorities the datastore records (or `pinnedRoots`). */
+/**
+ * Walks the chain, checks every checkpoint against the authorities the datastore records (or
+ * `pinnedRoots`), and holds the certificate records to their issuance events.
+ */
 export async function verifyStoredAudit(
   journal: AuthorityJournal,
   audit: AuditStorePort,
@@ -35,9 +38,5 @@ export async function verifyStoredAudit(
     records.map((record) => ({ record, facts: readCertificate(record.certDer), signer: null })),
     0,
   );
-  return verifyAuditLog({
-    events: audit.events(),
-    checkpoints: await audit.checkpoints(),
-    signerCertificate: (id) => trustedSigner(set, id, pinnedRoots),
-  });
+  return verifyAuditLog(await verificationInput(audit, (id) => trustedSigner(set, id, pinnedRoots)));
 }

@@ -187,8 +187,10 @@ const CASES: readonly TamperCase[] = [
   {
     name: 'fail/tail rewritten consistently and the checkpoint hash edited to match',
     tamper: (db, m) => {
-      db.prepare("UPDATE audit_events SET data = replace(data, 'ns/minted', 'ns/innocent') WHERE seq = ?").run(m.mint);
-      rechainFrom(db, m.mint);
+      // An event no certificate record speaks for (a rewritten issuance event is caught at once by its record:
+      // certificate-records.test.ts), so that only the checkpoint's signature can tell.
+      db.prepare("UPDATE audit_events SET actor = 'operator:someone-else' WHERE seq = ?").run(m.tokenCreated);
+      rechainFrom(db, m.tokenCreated);
       db.prepare('UPDATE audit_checkpoints SET hash = ?').run(eventRow(db, m.checkpointed).hash);
     },
     problemAt: (m) => m.checkpointed,

@@ -1,10 +1,12 @@
 /** The audit log as stored: standalone appends (group-committed), reading it back, and signed checkpoints. */
 import type { Checkpoint } from '../../ca/audit-checkpoint.js';
+import type { CertificateRecords } from '../../ca/audit-certificates.js';
 import type { AuditStorePort } from '../../ca/audit-service.js';
 import type { StoredEvent } from '../../ca/audit-verifier.js';
 import type { AuditEvent } from '../../ca/model.js';
 import { nowSeconds, type Clock } from '../../time/clock.js';
 import type { AuditAppender } from './audit-appender.js';
+import { sqliteCertificateRecords } from './certificate-records.js';
 import { type Db, statements, writeTransaction } from './database.js';
 import { GroupCommit } from '../group-commit.js';
 import { toStored, type EventRow } from '../rows.js';
@@ -46,6 +48,11 @@ export class SqliteAuditStore implements AuditStorePort {
       for (const r of rows) yield toStored(r);
       next = rows[rows.length - 1]!.seq + 1;
     }
+  }
+
+  /** The issued-certificate records, for verification to hold them to their issuance events. */
+  certificateRecords(): CertificateRecords {
+    return sqliteCertificateRecords(this.db);
   }
 
   async checkpoints(): Promise<Checkpoint[]> {
