@@ -3,6 +3,64 @@ import { request } from 'node:http';
 import { existsSync } from 'node:fs';
 import { socketPath } from './local-socket.js';
 
+/**
+ * How the operator named a request field, where it is not the flag of the
+ * same name (spiffeId → --spiffe-id): a command's argument, or a flag spelt
+ * otherwise, e.g. { name: 'agent name "node 1"' }.
+ */
+export type FieldNames = Readonly<Record<string, string>>;
+
+const VALIDATION_ITEM = /^(body|querystring|params|headers)(?:\/([A-Za-z][A-Za-z0-9]*)(?:\/\S*)?)? (.*)$/s;
+const ANY_OF = 'must match a schema in anyOf';
+
+/**
+ * The CA words its refusals for the HTTP API: a schema path ("request
+ * body/agent must match…", "querystring/activeAt", "params/name") or a JSON
+ * field ("ttl: …"). At a shell the operator typed flags and arguments, so the
+ * message is put in those words: `--agent must match…`. `fields` are the
+ * fields this request sent; a message about anything else is left alone.
+ */
+export function operatorMessage(message: string, fields: readonly string[], names: FieldNames = {}): string {
+  const nameOf = (field: string) => names[field] ?? `--${field.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+  const validation = /^request ((?:body|querystring|params|headers)\b.*)$/s.exec(message);
+  if (validation) {
+    // Fastify joins the schema's complaints with ", "; anyOf adds one per alternative and one more for the whole.
+    const items = validation[1]!.split(/, (?=(?:body|querystring|params|headers)\b)/);
+    const complaints = new Map<string, string[]>();
+    for (const item of items) {
+      const m = VALIDATION_ITEM.exec(item);
+      if (!m) return message;
+      const [, , field, text] = m as unknown as [string, string, string | undefined, string];
+      const required = /^must have required property '([A-Za-z0-9]+)'$/.exec(text);
+      const [subject, complaint] = field ? [nameOf(field), text] : required ? [nameOf(required[1]!), 'is required'] : ['the request', text];
+      if (complaint === ANY_OF) continue;
+      complaints.set(subject, [...(complaints.get(subject) ?? []), complaint]);
+    }
+    return [...complaints].map(([subject, texts]) => `${subject} ${texts.join(', or ')}`).join('; ') || message;
+  }
+  const labelled = /^([a-z][A-Za-z0-9]*): (.*)$/s.exec(message);
+  if (labelled && (fields.includes(labelled[1]!) || labelled[1]! in names)) return `${nameOf(labelled[1]!)}: ${labelled[2]}`;
+  return message;
+}
+
+/** The fields a request sends: its query parameters and the top-level keys of its JSON body. */
+function sentFields(url: string, body: unknown): string[] {
+  const query = url.includes('?') ? [...new URLSearchParams(url.slice(url.indexOf('?') + 1)).keys()] : [];
+  const keys = body !== null && typeof body === 'object' && !Array.isArray(body) ? Object.keys(body) : [];
+  return [...query, ...keys];
+}
+
+function errorFrom(status: number, text: string, fields: readonly string[], names: FieldNames): AdminRequestError {
+  let error: { code?: string; message?: string } | undefined;
+  try {
+    error = (JSON.parse(text || '{}') as { error?: { code?: string; message?: string } } | undefined)?.error;
+  } catch {
+    error = undefined; // not our JSON error: report the status
+  }
+  const message = error?.message === undefined ? `HTTP ${status}` : operatorMessage(error.message, fields, names);
+  return new AdminRequestError(status, error?.code ?? 'unknown', message);
+}
+
 export class AdminRequestError extends Error {
   constructor(
     readonly status: number,
@@ -27,22 +85,14 @@ export class AdminClient {
   }
 
   /** Sends a request and pipes a successful response body to `out` (for long exports). */
-  async stream(url: string, out: NodeJS.WritableStream): Promise<void> {
+  async stream(url: string, out: NodeJS.WritableStream, names: FieldNames = {}): Promise<void> {
     this.assertSocket();
     await new Promise<void>((resolve, reject) => {
       const req = request({ socketPath: this.path, method: 'GET', path: url }, (res) => {
         if ((res.statusCode ?? 0) >= 400) {
           let text = '';
           res.on('data', (c: Buffer) => (text += c.toString()));
-          res.on('end', () => {
-            let error: { code?: string; message?: string } | undefined;
-            try {
-              error = (JSON.parse(text || '{}') as { error?: { code?: string; message?: string } }).error;
-            } catch {
-              error = undefined; // not our JSON error: report the status
-            }
-            reject(new AdminRequestError(res.statusCode ?? 0, error?.code ?? 'unknown', error?.message ?? `HTTP ${res.statusCode}`));
-          });
+          res.on('end', () => reject(errorFrom(res.statusCode ?? 0, text, sentFields(url, undefined), names)));
           return;
         }
         res.pipe(out, { end: false });
@@ -91,14 +141,15 @@ export class AdminClient {
     });
   }
 
-  /** Sends a JSON request and returns the parsed JSON answer; a non-2xx answer becomes an AdminRequestError. */
-  async call<T>(method: string, url: string, body?: unknown): Promise<T> {
+  /**
+   * Sends a JSON request and returns the parsed JSON answer; a non-2xx answer
+   * becomes an AdminRequestError whose message names the flags and arguments
+   * the operator typed (see operatorMessage; `names` for those that are not
+   * the flag of the field's name, such as a path parameter).
+   */
+  async call<T>(method: string, url: string, body?: unknown, names: FieldNames = {}): Promise<T> {
     const res = await this.raw(method, url, body);
-    const parsed = res.body ? (JSON.parse(res.body) as unknown) : undefined;
-    if (res.status >= 400) {
-      const error = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error;
-      throw new AdminRequestError(res.status, error?.code ?? 'unknown', error?.message ?? `HTTP ${res.status}`);
-    }
-    return parsed as T;
+    if (res.status >= 400) throw errorFrom(res.status, res.body, sentFields(url, body), names);
+    return (res.body ? JSON.parse(res.body) : undefined) as T;
   }
 }

@@ -17,6 +17,9 @@ import { registerMint } from './commands/mint.js';
 import { registerServer } from './commands/server.js';
 import { registerToken } from './commands/token.js';
 
+/** Commander's own exits that are not errors in what was typed: help asked for, or shown for a bare `meshca`. */
+const COMMANDER_USAGE = new Set(['commander.help', 'commander.helpDisplayed', 'commander.version']);
+
 const program = new Command('meshca')
   .description('a small, auditable mutual-TLS certificate authority for service meshes')
   .showHelpAfterError()
@@ -35,7 +38,9 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
-  if (err instanceof CommanderError) process.exit(err.exitCode);
+  // Help and --version exit as commander has them (0); a command line it could not parse (an unknown or
+  // missing flag, argument or command) is "a flag the command could not accept": 78, as the README's table says.
+  if (err instanceof CommanderError) process.exit(err.exitCode === 0 || COMMANDER_USAGE.has(err.code) ? err.exitCode : 78);
   if (err instanceof ConfigError || err instanceof CaIntegrityError) {
     console.error(`meshca: ${err.message}`);
     process.exit(78); // EX_CONFIG

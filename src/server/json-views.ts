@@ -33,12 +33,24 @@ export const entrySchema = {
   },
 } as const;
 
+/**
+ * An agent that never attested has no time of attestation. A ban (or evict)
+ * of a name the CA has not seen creates its row, and the datastores' NOT NULL
+ * attested_at then holds the time of that ban; every attestation records the
+ * agent SVID's serial, and nothing clears it, so a row without one never
+ * attested, in either datastore and in rows written before this was noticed.
+ */
+export function agentAttestedAt(a: AgentRecord): number | null {
+  return a.svidSerial === null ? null : a.attestedAt;
+}
+
 export function agentJson(a: AgentRecord, td: TrustDomain) {
+  const attestedAt = agentAttestedAt(a);
   return {
     name: a.name,
     spiffeId: agentSpiffeId(td, a.name as AgentName).toString(),
     status: a.status,
-    attestedAt: isoTime(a.attestedAt),
+    attestedAt: attestedAt === null ? null : isoTime(attestedAt),
     lastSeen: a.lastSeen === null ? null : isoTime(a.lastSeen),
     svidSerial: a.svidSerial,
     svidExpiresAt: a.svidNotAfter === null ? null : isoTime(a.svidNotAfter),
@@ -52,7 +64,7 @@ export const agentSchema = {
     name: { type: 'string' },
     spiffeId: { type: 'string' },
     status: { type: 'string' },
-    attestedAt: { type: 'string' },
+    attestedAt: { type: ['string', 'null'] },
     lastSeen: { type: ['string', 'null'] },
     svidSerial: { type: ['string', 'null'] },
     svidExpiresAt: { type: ['string', 'null'] },

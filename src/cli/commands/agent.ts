@@ -8,7 +8,8 @@ interface AgentJson {
   name: string;
   spiffeId: string;
   status: string;
-  attestedAt: string;
+  /** null: never attested (e.g. a name banned before it ever joined). */
+  attestedAt: string | null;
   lastSeen: string | null;
   svidSerial: string | null;
   svidExpiresAt: string | null;
@@ -46,7 +47,9 @@ export function registerAgent(program: Command): void {
       .description(description)
       .addOption(dataDirOption())
       .action(async (name: string, o: CommonOptions) => {
-        const a = await new AdminClient(o.dataDir).call<AgentJson>('POST', `/v1/agents/${encodeURIComponent(name)}/${action}`);
+        const a = await new AdminClient(o.dataDir).call<AgentJson>('POST', `/v1/agents/${encodeURIComponent(name)}/${action}`, undefined, {
+          name: `agent name ${JSON.stringify(name)}`,
+        });
         console.log(`agent ${a.name} is now ${a.status}`);
       });
   }

@@ -45,7 +45,7 @@ export function registerAuthority(program: Command): void {
       const res = await new AdminClient(o.dataDir).call<{ id: string; bundleSequence: number }>('POST', '/v1/authorities/root/prepare', {
         ...(o.importCert ? { importCertFile: resolve(o.importCert) } : {}),
         ...(o.importKey ? { importKeyFile: resolve(o.importKey) } : {}),
-      });
+      }, { importCertFile: '--import-cert', importKeyFile: '--import-key' });
       console.log(`prepared root ${res.id}; the trust bundle (sequence ${res.bundleSequence}) now carries it`);
     });
   root
@@ -81,6 +81,8 @@ export function registerAuthority(program: Command): void {
       const res = await new AdminClient(o.dataDir).call<{ revoked: number; signingIntermediate: string }>(
         'POST',
         `/v1/authorities/${encodeURIComponent(id)}/taint`,
+        undefined,
+        { id: `intermediate id ${JSON.stringify(id)}` },
       );
       console.log(`tainted ${id}: ${res.revoked} certificates revoked; signing intermediate is now ${res.signingIntermediate}`);
     });

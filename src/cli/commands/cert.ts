@@ -1,6 +1,7 @@
 /** `meshca cert list` and `meshca identity list`: what the CA has ever issued, for auditors. */
 import type { Command } from 'commander';
 import { AdminClient } from '../admin-client.js';
+import { ConfigError } from '../../config/options.js';
 import { dataDirOption, type CommonOptions } from '../common-options.js';
 import { formatTable } from '../table.js';
 
@@ -116,6 +117,9 @@ export function registerCert(program: Command): void {
     .option('--reason <reason>', 'unspecified, keyCompromise, cACompromise, affiliationChanged, superseded or cessationOfOperation', 'unspecified')
     .addOption(dataDirOption())
     .action(async (o: CommonOptions & { serial?: string; spiffeId?: string; agent?: string; reason: string }) => {
+      if ([o.serial, o.spiffeId, o.agent].filter((v) => v !== undefined).length !== 1) {
+        throw new ConfigError(['give exactly one of --serial, --spiffe-id or --agent']);
+      }
       const res = await new AdminClient(o.dataDir).call<{ revoked: number }>('POST', '/v1/certificates/revoke', {
         ...(o.serial ? { serial: o.serial } : {}),
         ...(o.spiffeId ? { spiffeId: o.spiffeId } : {}),

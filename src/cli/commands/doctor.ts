@@ -1,25 +1,7 @@
 /** `meshca doctor`: exits non-zero when a root or intermediate is near expiry, the CA cannot sign, or rotation failed. */
 import type { Command } from 'commander';
-import { ConfigError } from '../../config/options.js';
-import { DURATION_SYNTAX, parseDuration } from '../../time/duration.js';
 import { AdminClient } from '../admin-client.js';
-import { dataDirOption, type CommonOptions } from '../common-options.js';
-
-/**
- * A horizon the operator typed, checked here so that a typo exits 78 naming
- * the flag, unlike a failed check (exit 1) that cron or CI must act on.
- */
-function horizonProblems(o: { rootHorizon?: string; intermediateHorizon?: string }): string[] {
-  return Object.entries({ 'root-horizon': o.rootHorizon, 'intermediate-horizon': o.intermediateHorizon }).flatMap(([flag, value]) => {
-    if (value === undefined) return [];
-    try {
-      parseDuration(value);
-      return [];
-    } catch {
-      return [`--${flag}: ${JSON.stringify(value)} is not a duration (${DURATION_SYNTAX})`];
-    }
-  });
-}
+import { checkDurations, dataDirOption, type CommonOptions } from '../common-options.js';
 
 export function registerDoctor(program: Command): void {
   program
@@ -30,8 +12,8 @@ export function registerDoctor(program: Command): void {
     .option('--json', 'print JSON')
     .addOption(dataDirOption())
     .action(async (o: CommonOptions & { rootHorizon?: string; intermediateHorizon?: string; json?: boolean }) => {
-      const problems = horizonProblems(o);
-      if (problems.length) throw new ConfigError(problems);
+      // A typo exits 78 naming the flag, unlike a failed check (exit 1) that cron or CI must act on.
+      checkDurations({ 'root-horizon': o.rootHorizon, 'intermediate-horizon': o.intermediateHorizon });
       const query = new URLSearchParams({
         ...(o.rootHorizon ? { rootHorizon: o.rootHorizon } : {}),
         ...(o.intermediateHorizon ? { intermediateHorizon: o.intermediateHorizon } : {}),

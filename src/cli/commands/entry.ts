@@ -1,7 +1,7 @@
 /** `meshca entry create|list|show|update|delete`: registration entries. */
 import type { Command } from 'commander';
 import { AdminClient } from '../admin-client.js';
-import { collect, dataDirOption, type CommonOptions } from '../common-options.js';
+import { checkDurations, collect, dataDirOption, type CommonOptions } from '../common-options.js';
 import { formatTable } from '../table.js';
 
 interface EntryJson {
@@ -27,6 +27,9 @@ function describe(e: EntryJson): string {
   ].join('\n');
 }
 
+/** The <id> argument, as a refusal names it. */
+const entryId = (id: string) => ({ id: `entry id ${JSON.stringify(id)}` });
+
 export function registerEntry(program: Command): void {
   const entry = program.command('entry').description('registration entries: which agent may obtain which identity');
 
@@ -40,6 +43,7 @@ export function registerEntry(program: Command): void {
     .option('--json', 'print the entry as JSON')
     .addOption(dataDirOption())
     .action(async (o: CommonOptions & { agent: string; spiffeId: string; ttl?: string; dns: string[]; json?: boolean }) => {
+      checkDurations({ ttl: o.ttl });
       const created = await new AdminClient(o.dataDir).call<EntryJson>('POST', '/v1/entries', {
         agent: o.agent,
         spiffeId: o.spiffeId,
@@ -74,7 +78,7 @@ export function registerEntry(program: Command): void {
     .option('--json', 'print JSON')
     .addOption(dataDirOption())
     .action(async (id: string, o: CommonOptions & { json?: boolean }) => {
-      const e = await new AdminClient(o.dataDir).call<EntryJson>('GET', `/v1/entries/${encodeURIComponent(id)}`);
+      const e = await new AdminClient(o.dataDir).call<EntryJson>('GET', `/v1/entries/${encodeURIComponent(id)}`, undefined, entryId(id));
       console.log(o.json ? JSON.stringify(e) : describe(e));
     });
 
@@ -88,13 +92,14 @@ export function registerEntry(program: Command): void {
     .option('--json', 'print the entry as JSON')
     .addOption(dataDirOption())
     .action(async (id: string, o: CommonOptions & { agent?: string; spiffeId?: string; ttl?: string; dns?: string[]; json?: boolean }) => {
+      checkDurations({ ttl: o.ttl === 'default' ? undefined : o.ttl });
       const patch: Record<string, unknown> = {};
       if (o.agent) patch.agent = o.agent;
       if (o.spiffeId) patch.spiffeId = o.spiffeId;
       if (o.ttl) patch.ttl = o.ttl === 'default' ? null : o.ttl;
       if (o.dns) patch.dns = o.dns;
       if (Object.keys(patch).length === 0) throw new Error('nothing to update: give --agent, --spiffe-id, --ttl or --dns');
-      const e = await new AdminClient(o.dataDir).call<EntryJson>('PATCH', `/v1/entries/${encodeURIComponent(id)}`, patch);
+      const e = await new AdminClient(o.dataDir).call<EntryJson>('PATCH', `/v1/entries/${encodeURIComponent(id)}`, patch, entryId(id));
       console.log(o.json ? JSON.stringify(e) : describe(e));
     });
 
@@ -103,7 +108,7 @@ export function registerEntry(program: Command): void {
     .description('delete an entry; its agent can no longer obtain or renew that SVID')
     .addOption(dataDirOption())
     .action(async (id: string, o: CommonOptions) => {
-      await new AdminClient(o.dataDir).call('DELETE', `/v1/entries/${encodeURIComponent(id)}`);
+      await new AdminClient(o.dataDir).call('DELETE', `/v1/entries/${encodeURIComponent(id)}`, undefined, entryId(id));
       console.log(`deleted ${id}`);
     });
 }

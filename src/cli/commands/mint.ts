@@ -4,7 +4,7 @@ import { createCsr } from '../../x509/csr-builder.js';
 import { generateKeyPair, isKeyType, KEY_TYPES } from '../../x509/keys.js';
 import { AdminClient } from '../admin-client.js';
 import { writeCredentialFiles } from '../credential-files.js';
-import { collect, dataDirOption, type CommonOptions } from '../common-options.js';
+import { checkDurations, collect, dataDirOption, type CommonOptions } from '../common-options.js';
 import type { SvidJson } from '../../server/svid-response.js';
 
 interface MintOptions extends CommonOptions {
@@ -28,6 +28,7 @@ export function registerMint(program: Command): void {
     .option('--json', 'print the issued SVID\'s details as JSON')
     .addOption(dataDirOption())
     .action(async (o: MintOptions) => {
+      checkDurations({ ttl: o.ttl });
       if (!isKeyType(o.keyType)) throw new Error(`--key-type ${o.keyType} is not one of ${KEY_TYPES.join(', ')}`);
       const keys = await generateKeyPair(o.keyType);
       const csr = await createCsr(keys.privateKey, keys.publicKey);
