@@ -22,10 +22,23 @@ export function collect(value: string, previous: string[] | undefined): string[]
 }
 
 /**
+ * Refuses what the operator typed before the CA is asked: a ConfigError exits
+ * 78 naming the flag (meshca.ts), as the README's exit codes have it for a
+ * flag the command could not accept, where a refusal by the CA exits 1.
+ */
+export function refuseFlags(...problems: string[]): never {
+  throw new ConfigError(problems);
+}
+
+/** A flag that takes one of a few words (--format, --role, --key-type). */
+export function checkChoice<T extends string>(flag: string, value: string, choices: readonly T[]): asserts value is T {
+  if (!(choices as readonly string[]).includes(value)) refuseFlags(`--${flag}: ${JSON.stringify(value)} is not one of ${choices.join(', ')}`);
+}
+
+/**
  * Duration flags the operator typed (`--ttl`, `--root-horizon`, …, keyed by
- * flag name without the dashes), checked before the CA is asked, so that a
- * typo exits 78 naming the flag, as the README's exit codes have it, rather
- * than coming back as a refusal in the API's words.
+ * flag name without the dashes), all checked at once, so that a typo exits 78
+ * naming the flag rather than coming back as a refusal in the API's words.
  */
 export function checkDurations(flags: Readonly<Record<string, string | undefined>>): void {
   const problems = Object.entries(flags).flatMap(([flag, value]) => {
@@ -37,5 +50,5 @@ export function checkDurations(flags: Readonly<Record<string, string | undefined
       return [`--${flag}: ${JSON.stringify(value)} is not a duration (${DURATION_SYNTAX})`];
     }
   });
-  if (problems.length) throw new ConfigError(problems);
+  if (problems.length) refuseFlags(...problems);
 }

@@ -4,7 +4,7 @@
  * installer, the reloader and the reconcile loop, and runs the loop until
  * SIGTERM or SIGINT (or once, with --once).
  */
-import { Command, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import type { Server } from 'node:http';
 import { CaClient } from '../agent/ca-client.js';
 import { startHealthServer } from '../agent/health-server.js';
@@ -17,11 +17,14 @@ import { AGENT_OPTIONS, loadAgentConfig } from '../config/agent-config.js';
 import { ConfigError, envName } from '../config/options.js';
 import { systemClock } from '../time/clock.js';
 import { cryptoRandom } from '../random/random-source.js';
+import { commanderExitCode, EX_CONFIG } from './exit-codes.js';
 import { createLogger } from './logger.js';
 
 const program = new Command('meshca-agent')
   .description('fetch, install and renew an X.509-SVID from meshca for the proxy next to a workload')
-  .addOption(new Option('--config <file>', 'JSON file of settings (keys are the flag names)').env('MESHCA_AGENT_CONFIG'));
+  .addOption(new Option('--config <file>', 'JSON file of settings (keys are the flag names)').env('MESHCA_AGENT_CONFIG'))
+  // Commander would exit 1 on a flag it cannot parse: thrown instead, to exit EX_CONFIG like any configuration error.
+  .exitOverride();
 for (const spec of Object.values(AGENT_OPTIONS)) {
   const isSwitch = 'switch' in spec && spec.switch === true;
   const defaultNote = 'default' in spec && !isSwitch ? ` (default ${spec.default})` : '';
@@ -106,7 +109,8 @@ async function main(): Promise<number> {
         if (!stopped) timer = setTimeout(() => void loop(), wait);
       } catch (err) {
         log.error({ err: (err as Error).message }, 'stopping');
-        stop(1);
+        // Several entries and no --spiffe-id at start-up: the same configuration error as with --once.
+        stop(err instanceof SidecarConfigurationError ? EX_CONFIG : 1);
       }
     };
     for (const signal of ['SIGTERM', 'SIGINT'] as const) {
@@ -122,9 +126,11 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (err: unknown) => {
+    // Commander has printed what it could not parse; --help exits 0.
+    if (err instanceof CommanderError) process.exit(commanderExitCode(err));
     if (err instanceof ConfigError || err instanceof SidecarConfigurationError) {
       console.error(`meshca-agent: ${err.message}`);
-      process.exit(78);
+      process.exit(EX_CONFIG);
     }
     console.error(`meshca-agent: ${(err as Error).message}`);
     process.exit(1);

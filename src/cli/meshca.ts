@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/options.js';
 import { CaIntegrityError } from '../errors.js';
 import { AdminRequestError } from './admin-client.js';
+import { commanderExitCode, EX_CONFIG } from './exit-codes.js';
 import { registerAdmin } from './commands/admin.js';
 import { registerAgent } from './commands/agent.js';
 import { registerAudit } from './commands/audit.js';
@@ -16,9 +17,6 @@ import { registerEntry } from './commands/entry.js';
 import { registerMint } from './commands/mint.js';
 import { registerServer } from './commands/server.js';
 import { registerToken } from './commands/token.js';
-
-/** Commander's own exits that are not errors in what was typed: help asked for, or shown for a bare `meshca`. */
-const COMMANDER_USAGE = new Set(['commander.help', 'commander.helpDisplayed', 'commander.version']);
 
 const program = new Command('meshca')
   .description('a small, auditable mutual-TLS certificate authority for service meshes')
@@ -38,12 +36,11 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
-  // Help and --version exit as commander has them (0); a command line it could not parse (an unknown or
-  // missing flag, argument or command) is "a flag the command could not accept": 78, as the README's table says.
-  if (err instanceof CommanderError) process.exit(err.exitCode === 0 || COMMANDER_USAGE.has(err.code) ? err.exitCode : 78);
+  if (err instanceof CommanderError) process.exit(commanderExitCode(err));
+  // Also a flag value a command refused before asking the CA (common-options.ts).
   if (err instanceof ConfigError || err instanceof CaIntegrityError) {
     console.error(`meshca: ${err.message}`);
-    process.exit(78); // EX_CONFIG
+    process.exit(EX_CONFIG);
   }
   if (err instanceof AdminRequestError) {
     console.error(`meshca: ${err.message} (${err.code}, HTTP ${err.status})`);

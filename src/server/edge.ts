@@ -3,13 +3,23 @@ import { InvalidInputError } from '../errors.js';
 import { parseDnsName, type DnsName } from '../identity/dns-name.js';
 import { DURATION_SYNTAX, DurationSyntaxError, parseDuration, seconds, type Duration } from '../time/duration.js';
 
+/**
+ * A lifetime, sent as a duration string ("90s") or a JSON integer of seconds.
+ * A refusal says how to write what was sent: a string of bare seconds ("300")
+ * is no duration, so telling a string's sender "or whole seconds" would
+ * suggest the very value just refused.
+ */
 export function ttlField(value: string | number | undefined): Duration | undefined {
   if (value === undefined) return undefined;
+  if (typeof value === 'number') {
+    if (!Number.isInteger(value) || value <= 0) throw new InvalidInputError('invalid_ttl', `ttl: ${value} is not a positive whole number of seconds`);
+    return seconds(value);
+  }
   try {
-    return typeof value === 'number' ? seconds(value) : parseDuration(value);
+    return parseDuration(value);
   } catch (err) {
-    if (err instanceof DurationSyntaxError || err instanceof RangeError) {
-      throw new InvalidInputError('invalid_ttl', `ttl: ${err.message} (use ${DURATION_SYNTAX}, or whole seconds)`);
+    if (err instanceof DurationSyntaxError) {
+      throw new InvalidInputError('invalid_ttl', `ttl: ${err.message} (a string is ${DURATION_SYNTAX}; whole seconds are sent as a JSON integer)`);
     }
     throw err;
   }

@@ -135,6 +135,21 @@ describe('meshca command line', () => {
     expect(res.stderr).toContain(says);
   });
 
+  // Checked before the CA is asked (none runs here): what the command itself cannot take exits 78 naming the flag.
+  it.each([
+    {
+      name: 'admin credential --role that is no role',
+      args: ['admin', 'credential', '--role', 'x', '--name', 'bob', '--out', `${tempDir()}/cred`],
+      says: '--role: "x" is not one of operator, auditor',
+    },
+    { name: 'bundle --format that is no format', args: ['bundle', '--format', 'xml'], says: '--format: "xml" is not one of pem, spiffe' },
+    { name: 'entry update with nothing to update', args: ['entry', 'update', 'e1'], says: 'nothing to update: give --agent, --spiffe-id, --ttl or --dns' },
+  ])('fail/$name exits 78 naming the flags', async ({ args, says }) => {
+    const res = await runMeshca(args, { MESHCA_DATA_DIR: tempDir() });
+    expect({ code: res.code, stdout: res.stdout }).toEqual({ code: EX_CONFIG, stdout: '' });
+    expect(res.stderr).toContain(says);
+  });
+
   it.each([[['--help']], [['token', 'create', '--help']], [['help', 'entry']]])('pass/meshca %j exits 0 with the usage', async (args) => {
     const res = await runMeshca(args);
     expect({ code: res.code, stderr: res.stderr }).toEqual({ code: 0, stderr: '' });

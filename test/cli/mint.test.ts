@@ -66,14 +66,20 @@ describe('meshca mint', () => {
     expect(readFileSync(join(out, 'bundle.pem'), 'utf8')).toBe(bundlePem);
   });
 
-  // Every refusal code is covered through inject() in test/server/issuance.test.ts; here, how the CLI reports one.
+  // Every refusal code is covered through inject() in test/server/issuance.test.ts; here, how the CLI reports one (exit 1),
+  // and a flag the CLI refuses itself before asking the CA (exit 78, as the README's exit codes have it).
   it.each([
-    { name: 'fail/ttl above the maximum', args: ['--spiffe-id', 'spiffe://example.org/web', '--ttl', '5h'], message: '(ttl_exceeds_max, HTTP 400)' },
-    { name: 'fail/unknown key type', args: ['--spiffe-id', 'spiffe://example.org/web', '--key-type', 'dsa'], message: '--key-type dsa is not one of' },
-  ])('$name: exits 1 and writes nothing', async ({ args, message }) => {
+    { name: 'fail/ttl above the maximum', args: ['--spiffe-id', 'spiffe://example.org/web', '--ttl', '5h'], code: 1, message: '(ttl_exceeds_max, HTTP 400)' },
+    {
+      name: 'fail/unknown key type',
+      args: ['--spiffe-id', 'spiffe://example.org/web', '--key-type', 'dsa'],
+      code: 78,
+      message: `--key-type: "dsa" is not one of ${KEY_TYPES.join(', ')}`,
+    },
+  ])('$name: exits $code and writes nothing', async ({ args, code, message }) => {
     const out = join(tempDir(), 'out');
     const res = await runMeshca(['mint', ...args, '--out', out, '--data-dir', dataDir]);
-    expect(res.code).toBe(1);
+    expect(res.code).toBe(code);
     expect(res.stderr).toContain(message);
     expect(existsSync(out)).toBe(false);
   });

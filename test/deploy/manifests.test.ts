@@ -390,6 +390,17 @@ describe('deploy/systemd', () => {
     expect(units.has(directive(path, 'Path', 'Unit')[0]!)).toBe(true);
   });
 
+  // A host name in MESHCA_LISTEN would bind only the address it resolves to (on many hosts 127.0.1.1, from /etc/hosts).
+  it('the example CA listens on every interface, with the name and port the example agent dials in its serving certificate', () => {
+    const settings = (file: string) => envFile(readFileSync(join(SYSTEMD, file), 'utf8'));
+    const ca = settings('meshca.env');
+    const listen = parseListenAddress(ca.get('MESHCA_LISTEN')!);
+    expect(['0.0.0.0', '::']).toContain(listen.host);
+    const server = new URL(settings('meshca-agent.env').get('MESHCA_AGENT_SERVER')!);
+    expect(Number(server.port)).toBe(listen.port);
+    expect(ca.get('MESHCA_SERVING_NAMES')?.split(',')).toContain(server.hostname);
+  });
+
   it.each(meshcaUnits)('%s and its example EnvironmentFile set only variables meshca reads, with values it accepts', (name, role) => {
     const u = service(name);
     const files = directive(u, 'Service', 'EnvironmentFile').map((f) => join(SYSTEMD, basename(f.replace(/^-/, ''))));

@@ -1,7 +1,13 @@
-/** Query times become epoch seconds at the edge: RFC 3339 or epoch seconds, nothing the server's timezone or Date's leniency could reinterpret. */
+/**
+ * Request fields become typed values at the edge. Query times: RFC 3339 or
+ * epoch seconds, nothing the server's timezone or Date's leniency could
+ * reinterpret. Lifetimes: a duration string or a JSON integer of seconds, and
+ * a refusal says how to write the kind of value that was sent.
+ */
 import { describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../../src/errors.js';
-import { timeField } from '../../src/server/edge.js';
+import { timeField, ttlField } from '../../src/server/edge.js';
+import { DURATION_SYNTAX } from '../../src/time/duration.js';
 
 const at = (iso: string) => Date.parse(iso) / 1000;
 
@@ -34,5 +40,32 @@ describe('timeField', () => {
 
   it('pass/absent stays absent', () => {
     expect(timeField('since', undefined)).toBeUndefined();
+  });
+});
+
+describe('ttlField', () => {
+  it.each([
+    ['a duration string', '90s', 90],
+    ['minutes', '15m', 900],
+    ['an integer: whole seconds', 300, 300],
+  ])('pass/%s: %j', (_name, value, expected) => {
+    expect(ttlField(value)).toBe(expected);
+  });
+
+  // A string of bare seconds is no duration, so a string is never told "or whole seconds"; an integer is never told about units.
+  const forAString = `(a string is ${DURATION_SYNTAX}; whole seconds are sent as a JSON integer)`;
+  it.each([
+    ['a string of bare seconds', '300', `ttl: "300" is not a duration ${forAString}`],
+    ['an unknown unit', '5x', `ttl: "5x" is not a duration ${forAString}`],
+    ['a zero duration', '0s', `ttl: "0s" is not a positive duration ${forAString}`],
+    ['zero seconds', 0, 'ttl: 0 is not a positive whole number of seconds'],
+    ['a fraction of a second', 1.5, 'ttl: 1.5 is not a positive whole number of seconds'],
+  ])('fail/%s: %j -> 400 invalid_ttl worded for what was sent', (_name, value, message) => {
+    expect(() => ttlField(value)).toThrow(InvalidInputError);
+    expect(() => ttlField(value)).toThrow(expect.objectContaining({ code: 'invalid_ttl', message }));
+  });
+
+  it('pass/absent stays absent', () => {
+    expect(ttlField(undefined)).toBeUndefined();
   });
 });

@@ -4,7 +4,7 @@ import type { SvidJson } from '../../server/svid-response.js';
 import { createCsr } from '../../x509/csr-builder.js';
 import { generateKeyPair } from '../../x509/keys.js';
 import { AdminClient } from '../admin-client.js';
-import { checkDurations, dataDirOption, type CommonOptions } from '../common-options.js';
+import { checkChoice, checkDurations, dataDirOption, type CommonOptions } from '../common-options.js';
 import { writeCredentialFiles } from '../credential-files.js';
 
 export function registerAdmin(program: Command): void {
@@ -18,7 +18,7 @@ export function registerAdmin(program: Command): void {
     .option('--ttl <duration>', 'lifetime (at most the CA\'s --svid-max-ttl)')
     .addOption(dataDirOption())
     .action(async (o: CommonOptions & { role: string; name: string; out: string; ttl?: string }) => {
-      if (o.role !== 'operator' && o.role !== 'auditor') throw new Error(`--role must be operator or auditor, not ${o.role}`);
+      checkChoice('role', o.role, ['operator', 'auditor']);
       checkDurations({ ttl: o.ttl });
       const keys = await generateKeyPair('ec-p256');
       const res = await new AdminClient(o.dataDir).call<{ svid: SvidJson; bundle: string }>('POST', '/v1/admin/credentials', {

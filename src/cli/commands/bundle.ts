@@ -1,7 +1,7 @@
 /** `meshca bundle`: prints the trust bundle, for handing to agents (e.g. into a Kubernetes ConfigMap). */
 import type { Command } from 'commander';
 import { AdminClient } from '../admin-client.js';
-import { dataDirOption, type CommonOptions } from '../common-options.js';
+import { checkChoice, dataDirOption, type CommonOptions } from '../common-options.js';
 
 export function registerBundle(program: Command): void {
   program
@@ -10,7 +10,7 @@ export function registerBundle(program: Command): void {
     .option('--format <format>', 'pem or spiffe', 'pem')
     .addOption(dataDirOption())
     .action(async (o: CommonOptions & { format: string }) => {
-      if (o.format !== 'pem' && o.format !== 'spiffe') throw new Error('--format must be pem or spiffe');
+      checkChoice('format', o.format, ['pem', 'spiffe']);
       const res = await new AdminClient(o.dataDir).raw('GET', o.format === 'pem' ? '/v1/bundle.pem' : '/v1/bundle');
       if (res.status !== 200) throw new Error(`the CA answered ${res.status}: ${res.body}`);
       process.stdout.write(o.format === 'pem' ? res.body : `${res.body}\n`);

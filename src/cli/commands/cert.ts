@@ -1,8 +1,7 @@
 /** `meshca cert list` and `meshca identity list`: what the CA has ever issued, for auditors. */
 import type { Command } from 'commander';
 import { AdminClient } from '../admin-client.js';
-import { ConfigError } from '../../config/options.js';
-import { dataDirOption, type CommonOptions } from '../common-options.js';
+import { dataDirOption, refuseFlags, type CommonOptions } from '../common-options.js';
 import { formatTable } from '../table.js';
 
 interface CertJson {
@@ -84,8 +83,8 @@ export function registerCert(program: Command): void {
     .option('--limit <n>', 'at most this many')
     .addOption(dataDirOption())
     .action(async (o: ListOptions) => {
-      if (o.json && o.csv) throw new Error('choose --json or --csv');
-      if (o.limit && !/^[1-9][0-9]*$/.test(o.limit)) throw new Error('--limit must be a positive integer');
+      if (o.json && o.csv) refuseFlags('--json and --csv: choose one');
+      if (o.limit && !/^[1-9][0-9]*$/.test(o.limit)) refuseFlags(`--limit: ${JSON.stringify(o.limit)} is not a positive integer`);
       const client = new AdminClient(o.dataDir);
       const out = process.stdout;
       if (o.json) {
@@ -118,7 +117,7 @@ export function registerCert(program: Command): void {
     .addOption(dataDirOption())
     .action(async (o: CommonOptions & { serial?: string; spiffeId?: string; agent?: string; reason: string }) => {
       if ([o.serial, o.spiffeId, o.agent].filter((v) => v !== undefined).length !== 1) {
-        throw new ConfigError(['give exactly one of --serial, --spiffe-id or --agent']);
+        refuseFlags('give exactly one of --serial, --spiffe-id or --agent');
       }
       const res = await new AdminClient(o.dataDir).call<{ revoked: number }>('POST', '/v1/certificates/revoke', {
         ...(o.serial ? { serial: o.serial } : {}),

@@ -1,7 +1,7 @@
 /** `meshca entry create|list|show|update|delete`: registration entries. */
 import type { Command } from 'commander';
 import { AdminClient } from '../admin-client.js';
-import { checkDurations, collect, dataDirOption, type CommonOptions } from '../common-options.js';
+import { checkDurations, collect, dataDirOption, refuseFlags, type CommonOptions } from '../common-options.js';
 import { formatTable } from '../table.js';
 
 interface EntryJson {
@@ -98,7 +98,7 @@ export function registerEntry(program: Command): void {
       if (o.spiffeId) patch.spiffeId = o.spiffeId;
       if (o.ttl) patch.ttl = o.ttl === 'default' ? null : o.ttl;
       if (o.dns) patch.dns = o.dns;
-      if (Object.keys(patch).length === 0) throw new Error('nothing to update: give --agent, --spiffe-id, --ttl or --dns');
+      if (Object.keys(patch).length === 0) refuseFlags('nothing to update: give --agent, --spiffe-id, --ttl or --dns');
       const e = await new AdminClient(o.dataDir).call<EntryJson>('PATCH', `/v1/entries/${encodeURIComponent(id)}`, patch, entryId(id));
       console.log(o.json ? JSON.stringify(e) : describe(e));
     });

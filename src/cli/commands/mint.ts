@@ -1,10 +1,10 @@
 /** `meshca mint`: an operator on the CA host obtains an SVID; the key is generated here and never sent. */
 import type { Command } from 'commander';
 import { createCsr } from '../../x509/csr-builder.js';
-import { generateKeyPair, isKeyType, KEY_TYPES } from '../../x509/keys.js';
+import { generateKeyPair, KEY_TYPES } from '../../x509/keys.js';
 import { AdminClient } from '../admin-client.js';
 import { writeCredentialFiles } from '../credential-files.js';
-import { checkDurations, collect, dataDirOption, type CommonOptions } from '../common-options.js';
+import { checkChoice, checkDurations, collect, dataDirOption, type CommonOptions } from '../common-options.js';
 import type { SvidJson } from '../../server/svid-response.js';
 
 interface MintOptions extends CommonOptions {
@@ -29,7 +29,7 @@ export function registerMint(program: Command): void {
     .addOption(dataDirOption())
     .action(async (o: MintOptions) => {
       checkDurations({ ttl: o.ttl });
-      if (!isKeyType(o.keyType)) throw new Error(`--key-type ${o.keyType} is not one of ${KEY_TYPES.join(', ')}`);
+      checkChoice('key-type', o.keyType, KEY_TYPES);
       const keys = await generateKeyPair(o.keyType);
       const csr = await createCsr(keys.privateKey, keys.publicKey);
       const res = await new AdminClient(o.dataDir).call<{ svid: SvidJson; bundle: string }>('POST', '/v1/svids/mint', {
