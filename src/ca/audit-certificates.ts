@@ -17,7 +17,7 @@
  * of its revocation afterwards (which takes it off the CRL) no longer fits.
  */
 import { createHash } from 'node:crypto';
-import { readCertificate } from '../x509/certificate-reader.js';
+import { readLeafFacts } from '../x509/leaf-facts.js';
 import type { StoredEvent } from './audit-verifier.js';
 import { ISSUANCE_EVENT, issuanceEventData } from './issuance-event.js';
 import type { IssuedCertificateRecord } from './model.js';
@@ -164,28 +164,18 @@ function mismatch(record: StoredCertificate, e: StoredEvent, data: Record<string
 function certificateMismatch(record: StoredCertificate): string | undefined {
   let facts;
   try {
-    facts = readCertificate(record.certDer);
+    facts = readLeafFacts(record.certDer);
   } catch {
     return 'its certificate is not a readable X.509 certificate';
   }
-  if (BigInt(`0x${facts.serialHex || '0'}`) !== BigInt(`0x${record.serial || '0'}`)) return "its certificate's serial does not match the event";
+  if (facts.serial !== BigInt(`0x${record.serial || '0'}`)) return "its certificate's serial does not match the event";
   if (facts.notBefore !== record.notBefore || facts.notAfter !== record.notAfter) return "its certificate's validity does not match the event";
   if (facts.uris.length !== 1 || facts.uris[0] !== record.spiffeId) return "its certificate's SPIFFE ID does not match the event";
-  const spki = facts.x509.publicKey.export({ type: 'spki', format: 'der' });
-  if (sha256Hex(spki) !== record.publicKeySha256) return "its certificate's public key does not match the event";
-  const dns = dnsNames(facts.x509.subjectAltName);
-  if (dns.length !== record.dnsNames.length || dns.some((d, i) => d !== record.dnsNames[i])) return 'its DNS names do not match its certificate';
+  if (sha256Hex(facts.spkiDer) !== record.publicKeySha256) return "its certificate's public key does not match the event";
+  if (facts.dnsNames.length !== record.dnsNames.length || facts.dnsNames.some((d, i) => d !== record.dnsNames[i])) return 'its DNS names do not match its certificate';
   return undefined;
 }
 
 function sha256Hex(bytes: Buffer): string {
   return createHash('sha256').update(bytes).digest('hex');
-}
-
-/** DNS names from node:crypto's subjectAltName text; a DNS name holds no comma, so splitting is exact for them. */
-function dnsNames(subjectAltName: string | undefined): string[] {
-  return (subjectAltName ?? '')
-    .split(', ')
-    .filter((n) => n.startsWith('DNS:'))
-    .map((n) => n.slice('DNS:'.length));
 }

@@ -7,7 +7,7 @@ import type { X509Certificate } from 'node:crypto';
 import { nowSeconds, type Clock } from '../time/clock.js';
 import type { CertificateRecords } from './audit-certificates.js';
 import { signCheckpoint, type Checkpoint } from './audit-checkpoint.js';
-import { verifyAuditLog, type StoredEvent, type VerificationInput, type VerificationResult } from './audit-verifier.js';
+import { verifyAuditLog, type ExpectedHead, type StoredEvent, type VerificationInput, type VerificationResult } from './audit-verifier.js';
 import type { AuthoritySet } from './authority-set.js';
 import { SELF } from './caller.js';
 import type { AuditEvent } from './model.js';
@@ -26,6 +26,14 @@ export interface AuditStorePort {
    * issuance events. A store without it has only its log verified.
    */
   certificateRecords?(): CertificateRecords;
+}
+
+/** What an auditor brings to a verification. */
+export interface VerifyOptions {
+  /** Roots checkpoint signers must chain to (the auditor's own copy of the bundle); omitted, the roots the datastore records. */
+  readonly pinnedRoots?: readonly X509Certificate[];
+  /** The head an earlier verification printed, which the log must still hold. */
+  readonly expectedHead?: ExpectedHead;
 }
 
 export class AuditService {
@@ -50,28 +58,24 @@ export class AuditService {
     return checkpoint;
   }
 
-  /**
-   * Verifies the chain and every checkpoint. Checkpoint signers must chain to
-   * `pinnedRoots` when given (an auditor's own copy of the bundle), else to
-   * the roots the datastore records.
-   */
-  async verify(pinnedRoots?: readonly X509Certificate[]): Promise<VerificationResult> {
-    const set = this.deps.authorities.current();
-    return verifyAuditLog(await verificationInput(this.deps.store, (id) => trustedSigner(set, id, pinnedRoots)));
+  /** Verifies the chain, every checkpoint and, when the auditor brings one, the head seen before. */
+  async verify(options: VerifyOptions = {}): Promise<VerificationResult> {
+    return verifyAuditLog(await verificationInput(this.deps.store, this.deps.authorities.current(), options));
   }
 }
 
-/** What verification reads from a store: the log, its checkpoints and, where the store has them, the certificate records. */
-export async function verificationInput(
-  store: AuditStorePort,
-  signerCertificate: VerificationInput['signerCertificate'],
-): Promise<VerificationInput> {
+/**
+ * What verification reads from a store (the log, its checkpoints and, where
+ * the store has them, the certificate records) and what the auditor brings.
+ */
+export async function verificationInput(store: AuditStorePort, set: AuthoritySet, options: VerifyOptions): Promise<VerificationInput> {
   return {
     events: store.events(),
     checkpoints: await store.checkpoints(),
     rereadCheckpoints: () => store.checkpoints(),
-    signerCertificate,
+    signerCertificate: (id) => trustedSigner(set, id, options.pinnedRoots),
     certificates: store.certificateRecords?.(),
+    expectedHead: options.expectedHead,
   };
 }
 

@@ -4,8 +4,9 @@
  * its predecessor's (deleted or reordered), a gap in sequence numbers, a
  * checkpoint that does not match the chain or is not validly signed, a
  * checkpoint the chain records that is no longer stored, a log that ends before
- * its newest checkpoint (tail cut off), and, given the certificate records, a
- * record that does not match its issuance event (audit-certificates.ts).
+ * its newest checkpoint (tail cut off), a log that no longer holds the head
+ * an auditor saw before, and, given the certificate records, a record that
+ * does not match its issuance event (audit-certificates.ts).
  */
 import type { X509Certificate } from 'node:crypto';
 import { eventHash, GENESIS_HASH } from './audit-chain.js';
@@ -20,6 +21,34 @@ export interface StoredEvent {
   readonly dataJson: string;
   readonly prevHash: string;
   readonly hash: string;
+}
+
+/**
+ * The head an auditor saw at an earlier verification. Checkpoints live in the
+ * datastore, so whoever can cut the log's tail can delete the checkpoints after
+ * the cut with it; only a head kept outside the datastore (as Certificate
+ * Transparency's and Trillian's verifiers keep theirs) still tells.
+ */
+export interface ExpectedHead {
+  readonly seq: number;
+  readonly hash: string;
+}
+
+/** An event hash as the log stores and `audit verify` prints it. */
+export const EVENT_HASH_PATTERN = /^[0-9a-f]{64}$/;
+
+/** `SEQ:HASH`, the form `audit verify` prints its head in (and `--expect-head` takes). */
+export function formatHead(head: ExpectedHead): string {
+  return `${head.seq}:${head.hash}`;
+}
+
+/** Reads `SEQ:HASH`; throws saying what the text should be. */
+export function parseExpectedHead(text: string): ExpectedHead {
+  const match = /^([1-9][0-9]*):(.*)$/s.exec(text);
+  const seq = Number(match?.[1]);
+  if (!match || !Number.isSafeInteger(seq)) throw new Error("expected SEQ:HASH, an event number from 1, a colon and that event's hash, as audit verify prints its head");
+  if (!EVENT_HASH_PATTERN.test(match[2]!)) throw new Error('the hash after the colon must be 64 lowercase hex digits, as audit verify prints it');
+  return { seq, hash: match[2]! };
 }
 
 export interface VerificationResult {
@@ -41,6 +70,8 @@ export interface VerificationInput {
   readonly rereadCheckpoints?: () => Promise<readonly Checkpoint[]>;
   /** The issued-certificate records, to hold them to their issuance events; omitted, only the log is verified. */
   readonly certificates?: CertificateRecords;
+  /** A head seen before, which the log must still hold; omitted, a log cut back with its checkpoints goes unnoticed. */
+  readonly expectedHead?: ExpectedHead;
 }
 
 /** The event that records, in the chain itself, that a checkpoint was stored. */
@@ -81,6 +112,9 @@ export async function verifyAuditLog(input: VerificationInput): Promise<Verifica
     }
     const recomputed = eventHash({ seq: e.seq, at: e.at, type: e.type, actor: e.actor, dataJson: e.dataJson, prevHash: e.prevHash });
     if (recomputed !== e.hash) return fail(e.seq, `event ${e.seq} (${e.type}) was altered: its content does not match its hash`);
+    if (e.seq === input.expectedHead?.seq && e.hash !== input.expectedHead.hash) {
+      return fail(e.seq, `event ${e.seq} has hash ${e.hash.slice(0, 12)}…, not ${input.expectedHead.hash.slice(0, 12)}… as in the head you expected: the log was rewritten`);
+    }
     for (const c of checkpointsAt.get(e.seq) ?? []) {
       checked++;
       if (c.hash !== e.hash) return fail(e.seq, `checkpoint signed at ${iso(c.at)} says event ${e.seq} has hash ${c.hash.slice(0, 12)}…; the log was rewritten`);
@@ -105,6 +139,9 @@ export async function verifyAuditLog(input: VerificationInput): Promise<Verifica
     const newest = beyond[beyond.length - 1]!;
     const problem = await signatureProblem(newest, input);
     return fail(expectedSeq, problem ?? `the log ends at event ${expectedSeq - 1} but a checkpoint signed at ${iso(newest.at)} covers event ${newest.seq}: the tail was cut off`);
+  }
+  if (input.expectedHead && input.expectedHead.seq >= expectedSeq) {
+    return fail(expectedSeq, `the log ends at event ${expectedSeq - 1} but the head you expected is event ${input.expectedHead.seq}: the tail was cut off`);
   }
   const leftover = records?.finish();
   if (leftover) return fail(expectedSeq, leftover);

@@ -37,7 +37,12 @@ export interface RegistrationStore {
 
   getAgent(name: string): Promise<AgentRecord | undefined>;
   listAgents(): Promise<AgentRecord[]>;
-  /** Changes status; with `revokeCertificates`, also revokes every live certificate issued to or through the agent. */
+  /**
+   * Changes status; with `revokeCertificates`, also revokes every live
+   * certificate issued to or through the agent and, when that revoked any,
+   * appends their `certificates.revoked` event (agentRevocationEvent, by the
+   * status event's actor) in the same transaction.
+   */
   setAgentStatus(name: string, status: AgentStatus, at: number, event: AuditEvent, revokeCertificates: boolean): Promise<void>;
   /** Invalidates the agent's unused tokens (on ban). */
   discardTokens(agent: string, at: number): Promise<void>;

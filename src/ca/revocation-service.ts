@@ -9,6 +9,28 @@ import type { AuthorityManager } from './authority-manager.js';
 import type { LoadedAuthority } from './authority-set.js';
 import type { RevocationSelector, RevocationStore } from './certificate-query.js';
 import type { CrlService } from './crl-service.js';
+import type { AuditEvent } from './model.js';
+
+/** Why evicting or banning an agent revokes every live certificate issued to or through it. */
+export const AGENT_REVOCATION_REASON: RevocationReason = 'cessationOfOperation';
+
+/**
+ * The audit event of a revocation: what it selected, why, and how many
+ * certificates it revoked. `audit verify` holds the records to it: each one
+ * the selector matched, unexpired at the event, must be revoked by then.
+ */
+export function revocationEvent(selector: Readonly<Record<string, string | boolean>>, reason: RevocationReason, by: string, count: number): AuditEvent {
+  return { type: 'certificates.revoked', actor: by, data: { ...selector, reason, count } };
+}
+
+/**
+ * What an eviction or ban revoked, appended by the datastore in the same
+ * transaction as the status change and the revocation; the same event as
+ * `cert revoke --agent`, so the verifier needs nothing new to check it.
+ */
+export function agentRevocationEvent(agent: string, by: string, count: number): AuditEvent {
+  return revocationEvent({ agent }, AGENT_REVOCATION_REASON, by, count);
+}
 
 export class RevocationService {
   constructor(private readonly deps: { store: RevocationStore; crls: CrlService; manager: AuthorityManager; clock: Clock }) {}
@@ -16,11 +38,7 @@ export class RevocationService {
   async revoke(selector: RevocationSelector, reason: RevocationReason, by: string): Promise<number> {
     const at = nowSeconds(this.deps.clock);
     const described = Object.fromEntries(Object.entries(selector).map(([k, v]) => [k, typeof v === 'boolean' ? v : String(v)]));
-    const count = await this.deps.store.revoke(selector, at, reason, (n) => ({
-      type: 'certificates.revoked',
-      actor: by,
-      data: { ...described, reason, count: n },
-    }));
+    const count = await this.deps.store.revoke(selector, at, reason, (n) => revocationEvent(described, reason, by, n));
     this.deps.crls.invalidate();
     return count;
   }

@@ -1,8 +1,7 @@
 /** Verifying an audit log straight from a datastore (a copy, a CA that is not running, a migrated one). */
-import { X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { trustedSigner, verificationInput, type AuditStorePort } from '../ca/audit-service.js';
+import { verificationInput, type AuditStorePort, type VerifyOptions } from '../ca/audit-service.js';
 import { verifyAuditLog, type VerificationResult } from '../ca/audit-verifier.js';
 import { AuthoritySet } from '../ca/authority-set.js';
 import type { AuthorityJournal } from '../ca/ports.js';
@@ -13,12 +12,12 @@ import { openDatabase } from '../store/sqlite/database.js';
 import { systemClock } from '../time/clock.js';
 import { readCertificate } from '../x509/certificate-reader.js';
 
-export async function verifyDatastoreFile(path: string, pinnedRoots?: readonly X509Certificate[]): Promise<VerificationResult> {
+export async function verifyDatastoreFile(path: string, options: VerifyOptions = {}): Promise<VerificationResult> {
   if (!existsSync(path)) throw new Error(`no datastore file at ${path}`);
   const { db } = openDatabase(dirname(path), { readonly: true, file: path });
   try {
     const appender = new AuditAppender(db);
-    return await verifyStoredAudit(new SqliteAuthorityStore(db, appender, systemClock), new SqliteAuditStore(db, appender, systemClock), pinnedRoots);
+    return await verifyStoredAudit(new SqliteAuthorityStore(db, appender, systemClock), new SqliteAuditStore(db, appender, systemClock), options);
   } finally {
     db.close();
   }
@@ -26,17 +25,13 @@ export async function verifyDatastoreFile(path: string, pinnedRoots?: readonly X
 
 /**
  * Walks the chain, checks every checkpoint against the authorities the datastore records (or
- * `pinnedRoots`), and holds the certificate records to their issuance events.
+ * pinned roots), holds the certificate records to their issuance events, and the log to a head seen before.
  */
-export async function verifyStoredAudit(
-  journal: AuthorityJournal,
-  audit: AuditStorePort,
-  pinnedRoots?: readonly X509Certificate[],
-): Promise<VerificationResult> {
+export async function verifyStoredAudit(journal: AuthorityJournal, audit: AuditStorePort, options: VerifyOptions = {}): Promise<VerificationResult> {
   const records = await journal.listAuthorities();
   const set = new AuthoritySet(
     records.map((record) => ({ record, facts: readCertificate(record.certDer), signer: null })),
     0,
   );
-  return verifyAuditLog(await verificationInput(audit, (id) => trustedSigner(set, id, pinnedRoots)));
+  return verifyAuditLog(await verificationInput(audit, set, options));
 }

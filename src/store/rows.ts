@@ -2,6 +2,7 @@
  * Rows as both SQL datastores store them (the same columns in SQLite and
  * PostgreSQL), and how they become the CA's records.
  */
+import type { StoredCertificate } from '../ca/audit-certificates.js';
 import type { StoredEvent } from '../ca/audit-verifier.js';
 import type { CertificateSummary } from '../ca/certificate-query.js';
 import type { AgentRecord, AgentStatus, AuthorityRecord, EntryRecord, JoinTokenRecord } from '../ca/model.js';
@@ -214,4 +215,55 @@ export function entryChanged(id: string): ConflictError {
 /** An update that found no row: the entry was deleted since it was read. */
 export function entryGone(id: string): NotFoundError {
   return new NotFoundError(`entry ${id}`);
+}
+
+/**
+ * A certificates row as both SQL datastores store it (snake_case columns, DNS
+ * names as JSON text), with the columns a StoredCertificate reads.
+ */
+export interface CertificateRecordRow {
+  readonly id: number;
+  readonly serial: string;
+  readonly spiffe_id: string;
+  readonly dns_names: string;
+  readonly not_before: number;
+  readonly not_after: number;
+  readonly public_key_sha256: string;
+  readonly key_type: string;
+  readonly issuer_id: string;
+  readonly kind: string;
+  readonly requested_by: string;
+  readonly agent: string | null;
+  readonly entry_id: string | null;
+  readonly cert_der: Uint8Array;
+}
+
+/** The columns of a CertificateRecordRow, for a datastore's SELECT. */
+export const CERTIFICATE_RECORD_COLUMNS = `id, serial, spiffe_id, dns_names, not_before, not_after, public_key_sha256, key_type, issuer_id,
+  kind, requested_by, agent, entry_id, cert_der`;
+
+/** A stored row as the audit verifier's record check reads it; DNS names that are not a JSON array are kept as text, for the check to name. */
+export function storedCertificate(r: CertificateRecordRow): StoredCertificate {
+  let dnsNames: unknown;
+  try {
+    dnsNames = JSON.parse(r.dns_names);
+  } catch {
+    dnsNames = [`(unreadable: ${r.dns_names})`];
+  }
+  return {
+    id: r.id,
+    serial: r.serial,
+    spiffeId: r.spiffe_id,
+    dnsNames: Array.isArray(dnsNames) ? dnsNames.map(String) : [String(dnsNames)],
+    notBefore: r.not_before,
+    notAfter: r.not_after,
+    publicKeySha256: r.public_key_sha256,
+    keyType: r.key_type,
+    issuerId: r.issuer_id,
+    kind: r.kind,
+    requestedBy: r.requested_by,
+    agent: r.agent,
+    entryId: r.entry_id,
+    certDer: Buffer.from(r.cert_der),
+  };
 }

@@ -1,25 +1,24 @@
 /**
- * The issued-certificate records themselves under tamper: the listings an
- * auditor reads (`cert list`, `identity list`, the CRL) come from the
- * certificates table, so `meshca audit verify` must notice a record that no
- * longer matches the chained `certificate.issued` event it was committed with,
- * one deleted without a pruning event, or one inserted without any event.
- * And a checkpoint the chain records (`audit.checkpoint`) must still be among
- * the stored checkpoints: deleting those rows must not make a rewritten log
- * verify.
+ * The issued-certificate records themselves under tamper, on each datastore:
+ * the listings an auditor reads (`cert list`, `identity list`, the CRL) come
+ * from the certificates table, so `meshca audit verify` must notice a record
+ * that no longer matches the chained `certificate.issued` event it was
+ * committed with, one deleted without a pruning event, one inserted without
+ * any event, or one cleared of a revocation the log records — an operator's,
+ * or an eviction's or ban's. And a checkpoint the chain records
+ * (`audit.checkpoint`) must still be among the stored checkpoints: deleting
+ * those rows must not make a rewritten log verify.
  */
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { VerificationResult } from '../../src/ca/audit-verifier.js';
-import { verifyDatastoreFile } from '../../src/cli/offline-audit.js';
-import type { Db } from '../../src/store/sqlite/database.js';
+import { verifyOverApi } from '../support/audit-log.js';
 import {
-  copyDatastore, dropAppendOnlyTriggers, eventRows, rechainFrom, restoreAudit, snapshotAudit, verifyOverApi, type AuditSnapshot,
-} from '../support/audit-log.js';
+  caEngines, eventRows, insertRow, rechainFrom, restore, snapshot, type Snapshot, type TamperableCa,
+} from '../support/ca-engines.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { asOperator, mintCredential } from '../support/callers.js';
+import { agentWithWorkload } from '../support/revocations.js';
 import { mintSvid } from '../support/svids.js';
-import { tempDir } from '../support/temp-dir.js';
-import { startTestCa, type TestCa } from '../support/test-ca.js';
 
 interface Row {
   id: number;
@@ -29,57 +28,45 @@ interface Row {
   [column: string]: unknown;
 }
 
-function certificateRows(db: Db): Row[] {
-  return db.prepare<[], Row>('SELECT * FROM certificates ORDER BY id').all();
+const certificateRows = (t: TamperableCa) => t.sql<Row>('SELECT * FROM certificates ORDER BY id');
+
+async function issuedSeq(t: TamperableCa, serial: string): Promise<number> {
+  return (await eventRows(t)).find((e) => e.type === 'certificate.issued' && JSON.parse(e.data).serial === serial)!.seq;
 }
 
-function restoreCertificates(db: Db, rows: readonly Row[]): void {
-  db.transaction(() => {
-    db.prepare('DELETE FROM certificates').run();
-    const columns = Object.keys(rows[0]!);
-    const insert = db.prepare(`INSERT INTO certificates (${columns.join(', ')}) VALUES (${columns.map((c) => `@${c}`).join(', ')})`);
-    for (const r of rows) insert.run(r);
-  })();
-}
-
-function issuedSeq(db: Db, serial: string): number {
-  return eventRows(db).find((e) => e.type === 'certificate.issued' && JSON.parse(e.data).serial === serial)!.seq;
-}
-
-async function verifyBoth(ca: TestCa): Promise<VerificationResult> {
-  const online = await verifyOverApi(ca);
-  expect(await verifyDatastoreFile(copyDatastore(ca.store.db, tempDir()))).toEqual(online);
+/** Over the API and without the server: the two must agree. */
+async function verifyBoth(t: TamperableCa): Promise<VerificationResult> {
+  const online = await verifyOverApi(t.ca);
+  expect(await t.verifyOffline()).toEqual(online);
   return online;
 }
 
-describe('issued-certificate records against their audit events', () => {
-  let ca: TestCa;
-  let rows: Row[];
-  let audit: AuditSnapshot;
+const engines = await caEngines();
+
+describe.each(engines)('issued-certificate records against their audit events ($name)', (engine) => {
+  let t: TamperableCa;
+  let before: Snapshot;
   let minted: Row;
   let other: Row;
 
   beforeAll(async () => {
-    ca = await startTestCa();
-    await mintCredential(ca, 'spiffe://example.org/ns/minted');
-    await mintCredential(ca, 'spiffe://example.org/ns/other');
-    await ca.core.audit.checkpoint();
-    await mintCredential(ca, 'spiffe://example.org/ns/later');
-    rows = certificateRows(ca.store.db);
-    audit = snapshotAudit(ca.store.db);
+    t = await engine.start();
+    await mintCredential(t.ca, 'spiffe://example.org/ns/minted');
+    await mintCredential(t.ca, 'spiffe://example.org/ns/other');
+    await t.ca.core.audit.checkpoint();
+    await mintCredential(t.ca, 'spiffe://example.org/ns/later');
+    before = await snapshot(t);
+    const rows = await certificateRows(t);
     minted = rows.find((r) => r.spiffe_id.endsWith('/ns/minted'))!;
     other = rows.find((r) => r.spiffe_id.endsWith('/ns/other'))!;
   });
-  beforeEach(async () => expect((await verifyBoth(ca)).ok).toBe(true));
-  afterEach(() => {
-    restoreCertificates(ca.store.db, rows);
-    restoreAudit(ca.store.db, audit);
-  });
+  beforeEach(async () => expect((await verifyBoth(t)).ok).toBe(true));
+  afterEach(() => restore(t, before));
 
   it('fail/the SPIFFE ID of an issued certificate record changed', async () => {
-    ca.store.db.prepare("UPDATE certificates SET spiffe_id = 'spiffe://example.org/ns/innocent' WHERE id = ?").run(minted.id);
-    const result = await verifyBoth(ca);
-    const seq = issuedSeq(ca.store.db, minted.serial);
+    await t.sql("UPDATE certificates SET spiffe_id = 'spiffe://example.org/ns/innocent' WHERE id = ?", minted.id);
+    const result = await verifyBoth(t);
+    const seq = await issuedSeq(t, minted.serial);
     expect(result).toMatchObject({ ok: false, problem: { seq } });
     expect(result.problem!.reason).toBe(
       `the record of certificate ${minted.serial} (issued in event ${seq}) was altered: its spiffeId does not match the event`,
@@ -87,9 +74,9 @@ describe('issued-certificate records against their audit events', () => {
   });
 
   it('fail/the DER of an issued certificate record replaced by another certificate', async () => {
-    ca.store.db.prepare('UPDATE certificates SET cert_der = ? WHERE id = ?').run(other.cert_der, minted.id);
-    const result = await verifyBoth(ca);
-    const seq = issuedSeq(ca.store.db, minted.serial);
+    await t.sql('UPDATE certificates SET cert_der = ? WHERE id = ?', other.cert_der, minted.id);
+    const result = await verifyBoth(t);
+    const seq = await issuedSeq(t, minted.serial);
     expect(result).toMatchObject({ ok: false, problem: { seq } });
     expect(result.problem!.reason).toBe(
       `the record of certificate ${minted.serial} (issued in event ${seq}) was altered: its certificate's serial does not match the event`,
@@ -97,15 +84,15 @@ describe('issued-certificate records against their audit events', () => {
   });
 
   it('fail/the DNS names of a record changed (the DER still says otherwise)', async () => {
-    ca.store.db.prepare(`UPDATE certificates SET dns_names = '["evil.example.com"]' WHERE id = ?`).run(minted.id);
-    const result = await verifyBoth(ca);
+    await t.sql(`UPDATE certificates SET dns_names = '["evil.example.com"]' WHERE id = ?`, minted.id);
+    const result = await verifyBoth(t);
     expect(result.problem!.reason).toMatch(/its DNS names do not match its certificate$/);
   });
 
   it('fail/an issued certificate record deleted without a pruning event', async () => {
-    ca.store.db.prepare('DELETE FROM certificates WHERE id = ?').run(minted.id);
-    const result = await verifyBoth(ca);
-    const seq = issuedSeq(ca.store.db, minted.serial);
+    await t.sql('DELETE FROM certificates WHERE id = ?', minted.id);
+    const result = await verifyBoth(t);
+    const seq = await issuedSeq(t, minted.serial);
     expect(result).toMatchObject({ ok: false, problem: { seq } });
     expect(result.problem!.reason).toBe(
       `the record of certificate ${minted.serial} (issued in event ${seq}) is missing and no pruning event removed it: it was deleted`,
@@ -114,49 +101,83 @@ describe('issued-certificate records against their audit events', () => {
 
   it('fail/a certificate record inserted without an issuance event', async () => {
     const forged = { ...other, id: other.id + 1000, serial: '7e'.repeat(16) };
-    const columns = Object.keys(forged);
-    ca.store.db.prepare(`INSERT INTO certificates (${columns.join(', ')}) VALUES (${columns.map((c) => `@${c}`).join(', ')})`).run(forged);
-    const result = await verifyBoth(ca);
+    await insertRow(t, 'certificates', forged);
+    const result = await verifyBoth(t);
     expect(result.ok).toBe(false);
     expect(result.problem!.reason).toBe(`certificate record ${forged.serial} (id ${forged.id}) has no certificate.issued event: it was inserted`);
   });
 
   it('fail/a revoked certificate record cleared of its revocation (it would leave the CRL)', async () => {
-    const db = ca.store.db;
-    const answer = await asOperator(ca, 'POST', '/v1/certificates/revoke', { serial: minted.serial, reason: 'keyCompromise' });
+    const answer = await asOperator(t.ca, 'POST', '/v1/certificates/revoke', { serial: minted.serial, reason: 'keyCompromise' });
     expect(answer).toEqual({ revoked: 1 });
-    expect((await verifyBoth(ca)).ok).toBe(true);
-    const revokedEvent = eventRows(db).at(-1)!;
+    expect((await verifyBoth(t)).ok).toBe(true);
+    const revokedEvent = (await eventRows(t)).at(-1)!;
     expect(revokedEvent.type).toBe('certificates.revoked');
 
-    db.prepare('UPDATE certificates SET revoked_at = NULL, revocation_reason = NULL WHERE id = ?').run(minted.id);
-    const result = await verifyBoth(ca);
+    await t.sql('UPDATE certificates SET revoked_at = NULL, revocation_reason = NULL WHERE id = ?', minted.id);
+    const result = await verifyBoth(t);
     expect(result).toMatchObject({ ok: false, problem: { seq: revokedEvent.seq } });
     expect(result.problem!.reason).toBe(
       `the record of certificate ${minted.serial} is not revoked, but event ${revokedEvent.seq} revoked it: its revocation was removed`,
     );
   });
 
+  it.each([
+    { action: 'evict', status: 'agent.evicted' },
+    { action: 'ban', status: 'agent.banned' },
+  ])("fail/a workload SVID that $action revoked cleared of its revocation (it would leave the CRL)", async ({ action, status }) => {
+    const agent = `node-${action}`;
+    const { workloadSerial } = await agentWithWorkload(t.ca, agent);
+    await asOperator(t.ca, 'POST', `/v1/agents/${agent}/${action}`);
+    expect((await verifyBoth(t)).ok).toBe(true);
+
+    await t.sql('UPDATE certificates SET revoked_at = NULL, revocation_reason = NULL WHERE serial = ?', workloadSerial);
+    const result = await verifyBoth(t);
+    expect(result.ok).toBe(false);
+    // The revocation is recorded with the status change, as an operator's revocation by agent would be.
+    const [statusEvent, revokedEvent] = (await eventRows(t)).slice(-2);
+    expect([statusEvent!.type, revokedEvent!.type]).toEqual([status, 'certificates.revoked']);
+    // Its own SVID and the workload's.
+    expect(JSON.parse(revokedEvent!.data)).toEqual({ agent, reason: 'cessationOfOperation', count: 2 });
+    expect(result).toMatchObject({ problem: { seq: revokedEvent!.seq } });
+    expect(result.problem!.reason).toBe(
+      `the record of certificate ${workloadSerial} is not revoked, but event ${revokedEvent!.seq} revoked it: its revocation was removed`,
+    );
+  });
+
+  it('pass/an eviction logged as before evictions recorded what they revoked (agent.evicted alone) still verifies', async () => {
+    const agent = 'node-old-log';
+    await agentWithWorkload(t.ca, agent);
+    await asOperator(t.ca, 'POST', `/v1/agents/${agent}/evict`);
+    // What an eviction committed before: the same revocations, the status event last.
+    const last = (await eventRows(t)).at(-1)!;
+    expect(last.type).toBe('certificates.revoked');
+    await t.guardAudit(false);
+    await t.sql('DELETE FROM audit_events WHERE seq = ?', last.seq);
+    await t.guardAudit(true);
+    expect((await eventRows(t)).at(-1)!.type).toBe('agent.evicted');
+    expect((await verifyBoth(t)).ok).toBe(true);
+  });
+
   it('pass/revocations by identity and by issuer verify, with records issued after them left unrevoked', async () => {
-    expect(await asOperator(ca, 'POST', '/v1/certificates/revoke', { spiffeId: 'spiffe://example.org/ns/other' })).toEqual({ revoked: 1 });
-    await mintCredential(ca, 'spiffe://example.org/ns/other');
-    expect((await verifyBoth(ca)).ok).toBe(true);
+    expect(await asOperator(t.ca, 'POST', '/v1/certificates/revoke', { spiffeId: 'spiffe://example.org/ns/other' })).toEqual({ revoked: 1 });
+    await mintCredential(t.ca, 'spiffe://example.org/ns/other');
+    expect((await verifyBoth(t)).ok).toBe(true);
     const issuer = String(minted.issuer_id);
-    const revoked = (await ca.core.services.revocations.revoke({ issuerId: issuer, exceptAgentSvids: true }, 'superseded', 'operator:test'));
+    const revoked = await t.ca.core.services.revocations.revoke({ issuerId: issuer, exceptAgentSvids: true }, 'superseded', 'operator:test');
     expect(revoked).toBeGreaterThan(0);
-    expect((await verifyBoth(ca)).ok).toBe(true);
+    expect((await verifyBoth(t)).ok).toBe(true);
   });
 
   it('fail/the chain rewritten and the stored checkpoints deleted, while the chain still records them', async () => {
-    const db = ca.store.db;
-    dropAppendOnlyTriggers(db);
+    await t.guardAudit(false);
     // An event before the checkpoint that no certificate record speaks for (the configuration at start).
-    const target = eventRows(db).find((e) => e.type !== 'certificate.issued')!;
-    db.prepare("UPDATE audit_events SET actor = 'operator:someone-else' WHERE seq = ?").run(target.seq);
-    rechainFrom(db, target.seq);
-    db.prepare('DELETE FROM audit_checkpoints').run();
-    const checkpointEvent = eventRows(db).find((e) => e.type === 'audit.checkpoint')!;
-    const result = await verifyBoth(ca);
+    const target = (await eventRows(t)).find((e) => e.type !== 'certificate.issued')!;
+    await t.sql("UPDATE audit_events SET actor = 'operator:someone-else' WHERE seq = ?", target.seq);
+    await rechainFrom(t, target.seq);
+    await t.sql('DELETE FROM audit_checkpoints');
+    const checkpointEvent = (await eventRows(t)).find((e) => e.type === 'audit.checkpoint')!;
+    const result = await verifyBoth(t);
     expect(result).toMatchObject({ ok: false, problem: { seq: checkpointEvent.seq } });
     expect(result.problem!.reason).toBe(
       `event ${checkpointEvent.seq} records a checkpoint of event ${JSON.parse(checkpointEvent.data).seq} that is not among the stored checkpoints: ` +
@@ -165,20 +186,20 @@ describe('issued-certificate records against their audit events', () => {
   });
 });
 
-describe('pruned certificate records', () => {
+describe.each(engines)('pruned certificate records ($name)', (engine) => {
   it('pass/records removed by pruning still verify, and one deleted after the pruning does not', async () => {
     const clock = new FakeClock(Math.floor(Date.now() / 1000) * 1000);
-    const ca = await startTestCa({ retention: '1d', 'intermediate-ttl': '30d' }, { clock });
+    const t = await engine.start({ retention: '1d', 'intermediate-ttl': '30d' }, { clock });
     const t0 = clock.nowSeconds();
-    await mintSvid(ca.localApp, 'spiffe://example.org/ns/old', { ttl: '1h' });
+    await mintSvid(t.ca.localApp, 'spiffe://example.org/ns/old', { ttl: '1h' });
     clock.set((t0 + 3600 + 86400 + 1) * 1000);
-    await mintSvid(ca.localApp, 'spiffe://example.org/ns/live', { ttl: '1h' });
-    expect(await ca.core.prune()).toBe(1);
-    expect((await verifyBoth(ca)).ok).toBe(true);
+    await mintSvid(t.ca.localApp, 'spiffe://example.org/ns/live', { ttl: '1h' });
+    expect(await t.ca.core.prune()).toBe(1);
+    expect((await verifyBoth(t)).ok).toBe(true);
 
-    const live = certificateRows(ca.store.db).find((r) => r.spiffe_id.endsWith('/ns/live'))!;
-    ca.store.db.prepare('DELETE FROM certificates WHERE id = ?').run(live.id);
-    const result = await verifyBoth(ca);
-    expect(result).toMatchObject({ ok: false, problem: { seq: issuedSeq(ca.store.db, live.serial) } });
+    const live = (await certificateRows(t)).find((r) => r.spiffe_id.endsWith('/ns/live'))!;
+    await t.sql('DELETE FROM certificates WHERE id = ?', live.id);
+    const result = await verifyBoth(t);
+    expect(result).toMatchObject({ ok: false, problem: { seq: await issuedSeq(t, live.serial) } });
   });
 });

@@ -377,6 +377,21 @@ describe.each(ENGINES)('the $name datastore', (engine) => {
       expect(await store.registrations.credential('03')).toEqual({ publicKeySha256: 'ab'.repeat(32), spiffeId: 'spiffe://example.org/w', revoked: false });
       expect(await store.registrations.credential('ff')).toBeUndefined();
     });
+
+    it('records what an eviction revoked in the log, after its status event; nothing when it revoked nothing', async () => {
+      const clock = new FakeClock();
+      const now = clock.nowSeconds();
+      const { store } = await open(clock);
+      for (const serial of ['01', '02']) await store.certificates.recordIssued(issued(serial, now, { agent: 'node-1' }).record, issued(serial, now).event);
+      await store.registrations.setAgentStatus('node-1', 'evicted', now, { type: 'agent.evicted', actor: 'operator:o', data: {} }, true);
+      await store.registrations.setAgentStatus('node-1', 'banned', now, { type: 'agent.banned', actor: 'operator:o', data: {} }, true);
+      const events = (await allEvents(store)).slice(2).map((e) => [e.type, e.actor, JSON.parse(e.dataJson)]);
+      expect(events).toEqual([
+        ['agent.evicted', 'operator:o', {}],
+        ['certificates.revoked', 'operator:o', { agent: 'node-1', reason: 'cessationOfOperation', count: 2 }],
+        ['agent.banned', 'operator:o', {}],
+      ]);
+    });
   });
 
   describe('certificate listings', () => {

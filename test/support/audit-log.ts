@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { VerificationResult } from '../../src/ca/audit-verifier.js';
 import { eventHash } from '../../src/ca/audit-chain.js';
 import type { Db } from '../../src/store/sqlite/database.js';
-import type { TestCa } from './test-ca.js';
+import type { InProcessCa, TestCa } from './test-ca.js';
 
 /** One row of audit_events, as stored. */
 export interface EventRow {
@@ -57,7 +57,7 @@ export function rechainFrom(db: Db, fromSeq: number): void {
 }
 
 /** POST /v1/audit/verify as the local operator, optionally pinning a trust bundle. */
-export async function verifyOverApi(ca: TestCa, trustBundle?: string): Promise<VerificationResult> {
+export async function verifyOverApi(ca: InProcessCa, trustBundle?: string): Promise<VerificationResult> {
   const res = await ca.localApp.inject({ method: 'POST', url: '/v1/audit/verify', payload: trustBundle ? { trustBundle } : {} });
   if (res.statusCode !== 200) throw new Error(`verify -> ${res.statusCode} ${res.body}`);
   return res.json<VerificationResult>();

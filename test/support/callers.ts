@@ -12,7 +12,7 @@ import { randomSerial } from '../../src/x509/serial.js';
 import { cryptoRandom } from '../../src/random/random-source.js';
 import { KeyObjectSigner } from '../../src/x509/signer.js';
 import type { LoadedAuthority } from '../../src/ca/authority-set.js';
-import type { TestCa } from './test-ca.js';
+import type { InProcessCa, TestCa } from './test-ca.js';
 import { signSvid } from './sign-svid.js';
 
 export interface Credential {
@@ -35,7 +35,7 @@ export async function newKeyAndCsr(): Promise<{ keyPem: string; csr: string }> {
 }
 
 /** One HTTPS request to the CA, with a fresh connection, as `credential` (or anonymously). */
-export function callCa(ca: TestCa, credential: Credential | undefined, method: string, path: string, body?: unknown): Promise<HttpAnswer> {
+export function callCa(ca: InProcessCa, credential: Credential | undefined, method: string, path: string, body?: unknown): Promise<HttpAnswer> {
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
   return new Promise((resolve, reject) => {
     const req = request(
@@ -67,18 +67,18 @@ export function callCa(ca: TestCa, credential: Credential | undefined, method: s
 }
 
 /** Operator action through the local socket app (no port). */
-export async function asOperator(ca: TestCa, method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, body?: unknown): Promise<any> {
+export async function asOperator(ca: InProcessCa, method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, body?: unknown): Promise<any> {
   const res = await ca.localApp.inject({ method, url, ...(body === undefined ? {} : { payload: body as object }) });
   if (res.statusCode >= 300) throw new Error(`${method} ${url} -> ${res.statusCode} ${res.body}`);
   return res.body ? res.json() : undefined;
 }
 
-export async function joinToken(ca: TestCa, agent: string, ttl?: string): Promise<string> {
+export async function joinToken(ca: InProcessCa, agent: string, ttl?: string): Promise<string> {
   return (await asOperator(ca, 'POST', '/v1/tokens', { agent, ...(ttl ? { ttl } : {}) })).token as string;
 }
 
 /** Attests a new agent with a fresh token and returns its agent SVID credential. */
-export async function attestAgent(ca: TestCa, name: string): Promise<Credential> {
+export async function attestAgent(ca: InProcessCa, name: string): Promise<Credential> {
   const token = await joinToken(ca, name);
   const { keyPem, csr } = await newKeyAndCsr();
   const res = await callCa(ca, undefined, 'POST', '/v1/agent/attest', { token, csr });
@@ -92,7 +92,7 @@ export async function adminCredential(ca: TestCa, role: 'operator' | 'auditor', 
   return { keyPem, chainPem: res.svid.svid };
 }
 
-export async function mintCredential(ca: TestCa, spiffeId: string): Promise<Credential> {
+export async function mintCredential(ca: InProcessCa, spiffeId: string): Promise<Credential> {
   const { keyPem, csr } = await newKeyAndCsr();
   const res = await asOperator(ca, 'POST', '/v1/svids/mint', { spiffeId, csr });
   return { keyPem, chainPem: res.svid.svid };

@@ -5,6 +5,7 @@
 import { attestAgent, callCa, newKeyAndCsr, type Credential } from './callers.js';
 import { normalSerial } from './crl-inspect.js';
 import type { LifecycleCa } from './lifecycle-ca.js';
+import type { InProcessCa } from './test-ca.js';
 import { parseChain, type Credential as MintedCredential } from './svids.js';
 import { registerWorkload } from './workloads.js';
 
@@ -47,7 +48,7 @@ export function revokedInStore(ca: LifecycleCa): Array<{ serial: string; reason:
  * Attests agent `name` over mutual TLS and has it obtain one workload SVID
  * (spiffe://example.org/ns/prod/sa/NAME-app). The fake clock must be near real time.
  */
-export async function agentWithWorkload(ca: LifecycleCa, name: string): Promise<{ agent: Credential; agentSerial: string; workloadSerial: string }> {
+export async function agentWithWorkload(ca: InProcessCa, name: string): Promise<{ agent: Credential; agentSerial: string; workloadSerial: string }> {
   const agent = await attestAgent(ca, name);
   const entryId = await registerWorkload(ca, name, `spiffe://example.org/ns/prod/sa/${name}-app`);
   const { csr } = await newKeyAndCsr();

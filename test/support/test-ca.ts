@@ -6,12 +6,16 @@ import type { SqliteDatastore } from '../../src/store/sqlite/datastore.js';
 import { cleanupLater } from './cleanup.js';
 import { tempDir } from './temp-dir.js';
 
-/** A CA on the embedded datastore, whose SQLite handle tests may read (and tamper with) directly. */
-export interface TestCa extends Omit<RunningCa, 'store'> {
-  readonly store: SqliteDatastore;
+/** A CA running in-process for a test, on whichever datastore: what tests that only call it need. */
+export interface InProcessCa extends RunningCa {
   readonly config: ServerConfig;
   readonly url: string;
   readonly bundlePem: string;
+}
+
+/** A CA on the embedded datastore, whose SQLite handle tests may read (and tamper with) directly. */
+export interface TestCa extends Omit<InProcessCa, 'store'> {
+  readonly store: SqliteDatastore;
 }
 
 /** Settings by flag name, e.g. { 'svid-ttl': '20s' }. */
@@ -28,11 +32,17 @@ export function testConfig(settings: Settings = {}, env: NodeJS.ProcessEnv = {})
 }
 
 export async function startTestCa(settings: Settings = {}, overrides: CaOverrides = {}, env: NodeJS.ProcessEnv = {}): Promise<TestCa> {
+  const ca = await startInProcessCa(settings, overrides, env);
+  return asTestCa(ca, ca.config, ca.bundlePem);
+}
+
+/** A CA on the datastore `settings` choose (embedded unless `datastore` names a PostgreSQL URL), stopped when the test ends. */
+export async function startInProcessCa(settings: Settings = {}, overrides: CaOverrides = {}, env: NodeJS.ProcessEnv = {}): Promise<InProcessCa> {
   const config = testConfig(settings, env);
   const ca = await startCa(config, pino({ level: process.env.MESHCA_TEST_LOG ?? 'silent' }), { schedules: 'off', ...overrides });
   cleanupLater(() => ca.close());
   const bundle = await ca.localApp.inject({ method: 'GET', url: '/v1/bundle.pem' });
-  return asTestCa(ca, config, bundle.body);
+  return { ...ca, config, url: `https://127.0.0.1:${ca.address.port}`, bundlePem: bundle.body };
 }
 
 /** Narrows a running CA to the embedded datastore tests read directly. */

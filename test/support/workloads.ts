@@ -7,7 +7,7 @@ import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto'
 import { readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { asOperator, joinToken } from './callers.js';
-import type { TestCa } from './test-ca.js';
+import type { InProcessCa, TestCa } from './test-ca.js';
 
 /** Writes the CA's current bundle to DIR/trust-bundle.pem (what --trust-bundle and curl --cacert read) and returns the path. */
 export function writeTrustBundle(ca: TestCa, dir: string): string {
@@ -17,7 +17,7 @@ export function writeTrustBundle(ca: TestCa, dir: string): string {
 }
 
 /** Creates the registration entry granting `agent` the identity `spiffeId`; returns the entry id. */
-export async function registerWorkload(ca: TestCa, agent: string, spiffeId: string, o: { ttl?: string; dns?: string[] } = {}): Promise<string> {
+export async function registerWorkload(ca: InProcessCa, agent: string, spiffeId: string, o: { ttl?: string; dns?: string[] } = {}): Promise<string> {
   const entry = await asOperator(ca, 'POST', '/v1/entries', {
     agent,
     spiffeId,

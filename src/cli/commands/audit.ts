@@ -1,18 +1,29 @@
 /** `meshca audit verify|export|checkpoint`: the tamper-evident audit trail. */
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { Command } from 'commander';
-import type { VerificationResult } from '../../ca/audit-verifier.js';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { formatHead, parseExpectedHead, type ExpectedHead, type VerificationResult } from '../../ca/audit-verifier.js';
 import { decodeCertificates } from '../../x509/pem.js';
 import { AdminClient } from '../admin-client.js';
-import { dataDirOption, type CommonOptions } from '../common-options.js';
+import { checkChoice, dataDirOption, type CommonOptions } from '../common-options.js';
 import { verifyDatastoreFile } from '../offline-audit.js';
+
+/** --expect-head SEQ:HASH, read as commander reads the command line, so that a typo exits 78 naming the flag. */
+function expectHeadOption(): Option {
+  return new Option('--expect-head <SEQ:HASH>', 'fail unless the log still holds this head (as a previous verify printed it)').argParser((v: string) => {
+    try {
+      return parseExpectedHead(v);
+    } catch (err) {
+      throw new InvalidArgumentError((err as Error).message);
+    }
+  });
+}
 
 function report(result: VerificationResult, json: boolean | undefined): void {
   if (json) {
     console.log(JSON.stringify(result));
   } else if (result.ok) {
-    console.log(`audit log verified: ${result.events} events, ${result.checkpoints} signed checkpoints, head ${result.head ? `#${result.head.seq} ${result.head.hash}` : '(empty)'}`);
+    console.log(`audit log verified: ${result.events} events, ${result.checkpoints} signed checkpoints, head ${result.head ? formatHead(result.head) : '(empty)'}`);
   } else {
     console.log(`audit log FAILED verification at event ${result.problem!.seq}: ${result.problem!.reason}`);
     console.log(`(${result.events} events before it verified)`);
@@ -28,15 +39,16 @@ export function registerAudit(program: Command): void {
     .description('walk the hash chain and the signed checkpoints; exits 1 naming the first event that does not fit')
     .option('--trust-bundle <file>', 'roots that checkpoint signers must chain to (your own copy of bundle.pem)')
     .option('--db <file>', 'verify this datastore file directly instead of asking the running CA')
+    .addOption(expectHeadOption())
     .option('--json', 'print the result as JSON')
     .addOption(dataDirOption())
-    .action(async (o: CommonOptions & { trustBundle?: string; db?: string; json?: boolean }) => {
+    .action(async (o: CommonOptions & { trustBundle?: string; db?: string; expectHead?: ExpectedHead; json?: boolean }) => {
       const bundle = o.trustBundle === undefined ? undefined : readFileSync(o.trustBundle, 'utf8');
       const pinned = bundle === undefined ? undefined : decodeCertificates(bundle).map((d) => new X509Certificate(d));
       if (pinned?.length === 0) throw new Error(`--trust-bundle ${o.trustBundle} holds no certificate`);
       const result = o.db
-        ? await verifyDatastoreFile(o.db, pinned)
-        : await new AdminClient(o.dataDir).call<VerificationResult>('POST', '/v1/audit/verify', bundle === undefined ? {} : { trustBundle: bundle });
+        ? await verifyDatastoreFile(o.db, { pinnedRoots: pinned, expectedHead: o.expectHead })
+        : await new AdminClient(o.dataDir).call<VerificationResult>('POST', '/v1/audit/verify', { trustBundle: bundle, expectHead: o.expectHead });
       report(result, o.json);
     });
 
@@ -47,7 +59,7 @@ export function registerAudit(program: Command): void {
     .option('--format <format>', 'jsonl or csv', 'jsonl')
     .addOption(dataDirOption())
     .action(async (o: CommonOptions & { since?: string; format: string }) => {
-      if (o.format !== 'jsonl' && o.format !== 'csv') throw new Error('--format must be jsonl or csv');
+      checkChoice('format', o.format, ['jsonl', 'csv']);
       const query = new URLSearchParams({ format: o.format, ...(o.since ? { since: o.since } : {}) });
       await new AdminClient(o.dataDir).stream(`/v1/audit/events?${query}`, process.stdout);
     });

@@ -2,7 +2,7 @@
 import { X509Certificate } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { Readable } from 'node:stream';
-import type { StoredEvent } from '../../ca/audit-verifier.js';
+import { EVENT_HASH_PATTERN, type ExpectedHead, type StoredEvent } from '../../ca/audit-verifier.js';
 import { InvalidInputError } from '../../errors.js';
 import { decodeCertificates } from '../../x509/pem.js';
 import { isoTime, timeField } from '../edge.js';
@@ -28,6 +28,35 @@ async function* render(events: AsyncIterable<StoredEvent>, format: 'jsonl' | 'cs
 /** A pinned trust bundle may be up to 256 KiB of PEM (more once JSON escapes its newlines), which the default body limit would refuse. */
 const TRUST_BUNDLE_BODY_LIMIT = 320 * 1024;
 
+/** The head an earlier verification printed (`SEQ:HASH` on the command line), which the log must still hold. */
+const expectHeadSchema = {
+  type: 'object',
+  required: ['seq', 'hash'],
+  additionalProperties: false,
+  properties: {
+    seq: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
+    hash: { type: 'string', pattern: EVENT_HASH_PATTERN.source },
+  },
+} as const;
+
+interface VerifyBody {
+  trustBundle?: string;
+  expectHead?: ExpectedHead;
+}
+
+/** The auditor's own roots; a pin that holds no root must not quietly become "no pin". */
+function pinnedRoots(trustBundle: string): X509Certificate[] {
+  let pinned: X509Certificate[];
+  try {
+    pinned = decodeCertificates(trustBundle).map((der) => new X509Certificate(der));
+  } catch {
+    // The parser's own words (OpenSSL's error strings) are no help to the caller.
+    throw new InvalidInputError('invalid_request', 'trustBundle holds a certificate that cannot be read (expected PEM CERTIFICATE blocks of DER X.509)');
+  }
+  if (pinned.length === 0) throw new InvalidInputError('invalid_request', 'trustBundle holds no certificate');
+  return pinned;
+}
+
 export function auditRoutes(app: FastifyInstance, s: ServerServices): void {
   app.get<{ Querystring: { since?: string; format?: 'jsonl' | 'csv' } }>(
     '/v1/audit/events',
@@ -49,7 +78,7 @@ export function auditRoutes(app: FastifyInstance, s: ServerServices): void {
     },
   );
 
-  app.post<{ Body: { trustBundle?: string } | undefined }>(
+  app.post<{ Body: VerifyBody | undefined }>(
     '/v1/audit/verify',
     {
       config: { action: 'audit.read' },
@@ -58,23 +87,13 @@ export function auditRoutes(app: FastifyInstance, s: ServerServices): void {
         body: {
           type: ['object', 'null'],
           additionalProperties: false,
-          properties: { trustBundle: { type: 'string', maxLength: 256 * 1024 } },
+          properties: { trustBundle: { type: 'string', maxLength: 256 * 1024 }, expectHead: expectHeadSchema },
         },
       },
     },
     async (request) => {
-      let pinned: X509Certificate[] | undefined;
-      if (request.body?.trustBundle !== undefined) {
-        // A pin that holds no root must not quietly become "no pin".
-        try {
-          pinned = decodeCertificates(request.body.trustBundle).map((der) => new X509Certificate(der));
-        } catch {
-          // The parser's own words (OpenSSL's error strings) are no help to the caller.
-          throw new InvalidInputError('invalid_request', 'trustBundle holds a certificate that cannot be read (expected PEM CERTIFICATE blocks of DER X.509)');
-        }
-        if (pinned.length === 0) throw new InvalidInputError('invalid_request', 'trustBundle holds no certificate');
-      }
-      return s.audit.verify(pinned);
+      const { trustBundle, expectHead } = request.body ?? {};
+      return s.audit.verify({ pinnedRoots: trustBundle === undefined ? undefined : pinnedRoots(trustBundle), expectedHead: expectHead });
     },
   );
 

@@ -1,12 +1,14 @@
 /** The audit log in PostgreSQL: standalone appends, reading it back, and signed checkpoints. */
 import type pg from 'pg';
 import type { Checkpoint } from '../../ca/audit-checkpoint.js';
+import type { CertificateRecords } from '../../ca/audit-certificates.js';
 import type { AuditStorePort } from '../../ca/audit-service.js';
 import type { StoredEvent } from '../../ca/audit-verifier.js';
 import type { AuditEvent } from '../../ca/model.js';
 import { nowSeconds, type Clock } from '../../time/clock.js';
 import { toStored, type EventRow } from '../rows.js';
 import { appendAudit } from './audit.js';
+import { pgCertificateRecords } from './certificate-records.js';
 import { inTransaction } from './connection.js';
 
 export class PgAuditStore implements AuditStorePort {
@@ -35,6 +37,11 @@ export class PgAuditStore implements AuditStorePort {
       for (const r of rows) yield toStored(r);
       next = rows[rows.length - 1]!.seq + 1;
     }
+  }
+
+  /** The issued-certificate records, for verification to hold them to their issuance events. */
+  certificateRecords(): CertificateRecords {
+    return pgCertificateRecords(this.pool);
   }
 
   async checkpoints(): Promise<Checkpoint[]> {

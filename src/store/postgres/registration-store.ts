@@ -5,6 +5,7 @@ import type { AttestationCommit, CredentialRecord } from '../../ca/registration-
 import { nowSeconds, type Clock } from '../../time/clock.js';
 import type { AgentRegistry } from '../datastore.js';
 import { agentNotActive } from '../../ca/client-standing.js';
+import { AGENT_REVOCATION_REASON, agentRevocationEvent } from '../../ca/revocation-service.js';
 import { COUNT_REVOCATION } from '../certificate-sql.js';
 import { duplicateEntry, entryChanged, entryGone, entryParams, toAgent, toEntry, toToken, type AgentRow, type EntryRow, type TokenRow } from '../rows.js';
 import { appendAudit, lockAudit } from './audit.js';
@@ -78,19 +79,22 @@ export class PgRegistrationStore implements AgentRegistry {
   }
 
   async setAgentStatus(name: string, status: AgentStatus, at: number, event: AuditEvent, revoke: boolean): Promise<void> {
-    await this.change([event], async (c) => {
+    // Appended after the work, so the revocation's event can join the status change's.
+    const events = [event];
+    await this.change(events, async (c) => {
       await c.query(
         `INSERT INTO agents (name, status, attested_at, status_changed_at) VALUES ($1, $2, $3, $3)
          ON CONFLICT (name) DO UPDATE SET status = excluded.status, status_changed_at = excluded.status_changed_at`,
         [name, status, at],
       );
       if (revoke) {
-        await c.query(
-          `UPDATE certificates SET revoked_at = $1, revocation_reason = 'cessationOfOperation'
-           WHERE agent = $2 AND revoked_at IS NULL AND not_after > $1`,
-          [at, name],
-        );
+        const revoked = (await c.query(
+          `UPDATE certificates SET revoked_at = $1, revocation_reason = $2
+           WHERE agent = $3 AND revoked_at IS NULL AND not_after > $1`,
+          [at, AGENT_REVOCATION_REASON, name],
+        )).rowCount ?? 0;
         await c.query(COUNT_REVOCATION);
+        if (revoked > 0) events.push(agentRevocationEvent(name, event.actor, revoked));
       }
     });
   }

@@ -6,6 +6,7 @@ import type { AuditAppender } from './audit-appender.js';
 import { prepareCertificateInsert, type CertificateInsert } from './certificate-rows.js';
 import { type Db, statements, writeTransaction } from './database.js';
 import { agentNotActive } from '../../ca/client-standing.js';
+import { AGENT_REVOCATION_REASON, agentRevocationEvent } from '../../ca/revocation-service.js';
 import { COUNT_REVOCATION } from '../certificate-sql.js';
 import { duplicateEntry, entryChanged, entryGone, entryParams, toAgent, toEntry, toToken, type AgentRow, type EntryRow, type TokenRow } from '../rows.js';
 
@@ -79,17 +80,20 @@ export class SqliteRegistrationStore implements RegistrationStore {
   }
 
   async setAgentStatus(name: string, status: AgentStatus, at: number, event: AuditEvent, revoke: boolean): Promise<void> {
-    this.inTransaction([event], () => {
+    // Appended after the work, so the revocation's event can join the status change's.
+    const events = [event];
+    this.inTransaction(events, () => {
       this.sql
         (`INSERT INTO agents (name, status, attested_at, status_changed_at) VALUES (?, ?, ?, ?)
                   ON CONFLICT (name) DO UPDATE SET status = excluded.status, status_changed_at = excluded.status_changed_at`)
         .run(name, status, at, at);
       if (revoke) {
-        this.sql
+        const { changes } = this.sql
           (`UPDATE certificates SET revoked_at = ?, revocation_reason = ?
                     WHERE agent = ? AND revoked_at IS NULL AND not_after > ?`)
-          .run(at, 'cessationOfOperation', name, at);
+          .run(at, AGENT_REVOCATION_REASON, name, at);
         this.sql(COUNT_REVOCATION).run();
+        if (changes > 0) events.push(agentRevocationEvent(name, event.actor, changes));
       }
     });
   }
