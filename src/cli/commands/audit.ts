@@ -70,6 +70,6 @@ export function registerAudit(program: Command): void {
     .addOption(dataDirOption())
     .action(async (o: CommonOptions) => {
       const c = await new AdminClient(o.dataDir).call<{ seq?: number; hash?: string; signerId?: string }>('POST', '/v1/audit/checkpoints');
-      console.log(c.seq ? `checkpoint: event #${c.seq} ${c.hash} signed by ${c.signerId}` : 'the audit log is empty');
+      console.log(c.seq && c.hash ? `checkpoint: head ${formatHead({ seq: c.seq, hash: c.hash })} signed by ${c.signerId}` : 'the audit log is empty');
     });
 }

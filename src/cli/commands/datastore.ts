@@ -2,6 +2,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
+import { formatHead } from '../../ca/audit-verifier.js';
 import { ConfigError } from '../../config/options.js';
 import { parseDatastore, placeholderPassphraseProblem, readPassphraseFile } from '../../config/server-config.js';
 import { DATABASE_FILE } from '../../store/sqlite/database.js';
@@ -56,7 +57,7 @@ async function migrate(o: MigrateOptions): Promise<void> {
       for (const ref of await copy.custody.list()) await copy.custody.load(ref);
       const result = await verifyStoredAudit(copy.authorities, copy.audit);
       if (!result.ok) throw new Error(`the migrated audit log does not verify at event ${result.problem!.seq}: ${result.problem!.reason}`);
-      const continued = report.sourceHead ? `, continuing the source's head #${report.sourceHead.seq} ${report.sourceHead.hash}` : '';
+      const continued = report.sourceHead ? `, continuing the source's head ${formatHead(report.sourceHead)}` : '';
       console.log(`verified: audit log of ${result.events} events and ${result.checkpoints} signed checkpoints${continued}; every CA key decrypts`);
     } finally {
       await copy.close();
