@@ -15,6 +15,11 @@
  * A `certificates.revoked` event says that every record its selector matched,
  * issued before it and unexpired then, was revoked by then: a record cleared
  * of its revocation afterwards (which takes it off the CRL) no longer fits.
+ * "By then" is by the latest event time the chain has reached, not by this
+ * event's own: event times follow clocks, not the chain (replicas' clocks
+ * differ, a revocation takes its time before the audit lock, a host's clock
+ * is stepped back), so a record an earlier event revoked may carry a later
+ * time than a following event that selects it too.
  */
 import { createHash } from 'node:crypto';
 import { readLeafFacts } from '../x509/leaf-facts.js';
@@ -45,9 +50,9 @@ export interface CertificateRecords {
   prunings(): Promise<Pruning[]>;
   /**
    * The first record with id at most `upToId` that `selector` matches, that
-   * had not expired at `at` and yet is not revoked at or before `at`.
+   * had not expired at `at` and yet is not revoked at or before `revokedBy`.
    */
-  notRevoked(selector: RevokedSelector, at: number, upToId: number): Promise<string | undefined>;
+  notRevoked(selector: RevokedSelector, at: number, revokedBy: number, upToId: number): Promise<string | undefined>;
 }
 
 /** What a `certificates.revoked` event names: one column's value, agents' own SVIDs perhaps excepted. */
@@ -68,6 +73,8 @@ export class CertificateRecordCheck {
   /** The highest id of a record whose issuance event the walk has passed. */
   private issuedUpTo = 0;
   private prunings: Pruning[] = [];
+  /** The latest event time the walk has reached: no record was revoked later than that by then. */
+  private latestAt = -Infinity;
 
   private constructor(private readonly records: CertificateRecords) {}
 
@@ -82,6 +89,7 @@ export class CertificateRecordCheck {
 
   /** The problem with the records of an event whose hash already verified, if any. */
   async event(e: StoredEvent): Promise<string | undefined> {
+    this.latestAt = Math.max(this.latestAt, e.at);
     if (e.type === REVOKED) return this.revocation(e);
     if (e.type !== ISSUANCE_EVENT) return undefined;
     const data = JSON.parse(e.dataJson) as Record<string, unknown>;
@@ -108,7 +116,7 @@ export class CertificateRecordCheck {
     const data = JSON.parse(e.dataJson) as Record<string, unknown>;
     const selector = revokedSelector(data);
     if (!selector || Number(data.count) === 0) return undefined;
-    const serial = await this.records.notRevoked(selector, e.at, this.issuedUpTo);
+    const serial = await this.records.notRevoked(selector, e.at, this.latestAt, this.issuedUpTo);
     return serial && `the record of certificate ${serial} is not revoked, but event ${e.seq} revoked it: its revocation was removed`;
   }
 

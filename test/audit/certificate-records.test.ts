@@ -203,3 +203,28 @@ describe.each(engines)('pruned certificate records ($name)', (engine) => {
     expect(result).toMatchObject({ ok: false, problem: { seq: await issuedSeq(t, live.serial) } });
   });
 });
+
+describe.each(engines)('revocations whose event times run backwards ($name)', (engine) => {
+  // Event times follow the clock, not the chain: PostgreSQL replicas' clocks differ, concurrent revocations
+  // take their time before the audit lock, and a host's clock may be stepped back. A record revoked by one
+  // event may carry a later time than a following event that also selects it; that is no removed revocation.
+  it('pass/a record revoked at a later time than a following revocation that selects it too', async () => {
+    const clock = new FakeClock(Math.floor(Date.now() / 1000) * 1000);
+    const t = await engine.start({}, { clock });
+    const spiffeId = 'spiffe://example.org/ns/stepped';
+    const { answer } = await mintSvid(t.ca.localApp, spiffeId, { ttl: '1h' });
+    clock.advance(5);
+    expect(await asOperator(t.ca, 'POST', '/v1/certificates/revoke', { serial: answer.svid.serial })).toEqual({ revoked: 1 });
+    clock.advance(-2);
+    await mintSvid(t.ca.localApp, spiffeId, { ttl: '1h' });
+    expect(await asOperator(t.ca, 'POST', '/v1/certificates/revoke', { spiffeId })).toEqual({ revoked: 1 });
+    expect(await verifyBoth(t)).toMatchObject({ ok: true });
+
+    // A revocation cleared is still caught, and so is one moved past every event time.
+    const [first] = await t.sql<Row>('SELECT * FROM certificates WHERE serial = ?', answer.svid.serial);
+    await t.sql('UPDATE certificates SET revoked_at = ? WHERE id = ?', clock.nowSeconds() + 3600, first!.id);
+    expect(await verifyBoth(t)).toMatchObject({ ok: false });
+    await t.sql('UPDATE certificates SET revoked_at = NULL, revocation_reason = NULL WHERE id = ?', first!.id);
+    expect(await verifyBoth(t)).toMatchObject({ ok: false });
+  });
+});

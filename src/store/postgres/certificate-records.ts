@@ -36,13 +36,13 @@ export function pgCertificateRecords(pool: pg.Pool): CertificateRecords {
       const { rows } = await pool.query<{ seq: number; data: string }>('SELECT seq, data FROM audit_events WHERE type = $1 ORDER BY seq', [PRUNING_EVENT]);
       return rows.map((r) => pruningOf({ seq: r.seq, dataJson: r.data }));
     },
-    async notRevoked(selector: RevokedSelector, at: number, upToId: number) {
+    async notRevoked(selector: RevokedSelector, at: number, revokedBy: number, upToId: number) {
       // The column comes from a closed set (RevokedSelector), never from the stored text.
       const keepAgents = selector.exceptAgentSvids ? " AND kind != 'agent'" : '';
       const { rows } = await pool.query<{ serial: string }>(
         `SELECT serial FROM certificates WHERE ${selector.column} = $1 AND id <= $2 AND not_after > $3
-           AND (revoked_at IS NULL OR revoked_at > $3)${keepAgents} ORDER BY id LIMIT 1`,
-        [selector.value, upToId, at],
+           AND (revoked_at IS NULL OR revoked_at > $4)${keepAgents} ORDER BY id LIMIT 1`,
+        [selector.value, upToId, at, revokedBy],
       );
       return rows[0]?.serial;
     },

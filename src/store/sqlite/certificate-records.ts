@@ -31,13 +31,13 @@ export function sqliteCertificateRecords(db: Db): CertificateRecords {
         .all(PRUNING_EVENT)
         .map((r) => pruningOf({ seq: r.seq, dataJson: r.data }));
     },
-    async notRevoked(selector: RevokedSelector, at: number, upToId: number) {
+    async notRevoked(selector: RevokedSelector, at: number, revokedBy: number, upToId: number) {
       // The column comes from a closed set (RevokedSelector), never from the stored text.
       const keepAgents = selector.exceptAgentSvids ? " AND kind != 'agent'" : '';
       return sql<[string, number, number, number], { serial: string }>(
         `SELECT serial FROM certificates WHERE ${selector.column} = ? AND id <= ? AND not_after > ?
            AND (revoked_at IS NULL OR revoked_at > ?)${keepAgents} ORDER BY id LIMIT 1`,
-      ).get(selector.value, upToId, at, at)?.serial;
+      ).get(selector.value, upToId, at, revokedBy)?.serial;
     },
   };
 }
