@@ -29,6 +29,17 @@ export function dnsNamesField(values: readonly string[] | undefined): DnsName[] 
   return (values ?? []).map(parseDnsName);
 }
 
+/**
+ * A serial as the CA records it: lowercase hex of its bytes without leading
+ * zero bytes, whatever case and however many leading zero digits it was typed
+ * with. Stripping every leading zero digit alone would turn a stored "05ab"
+ * into "5ab", which matches nothing.
+ */
+export function serialField(typed: string): string {
+  const digits = typed.toLowerCase().replace(/^0+(?=.)/, '');
+  return digits.length % 2 === 1 ? `0${digits}` : digits;
+}
+
 export function isoTime(unixSeconds: number): string {
   return new Date(unixSeconds * 1000).toISOString();
 }

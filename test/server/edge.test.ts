@@ -2,11 +2,12 @@
  * Request fields become typed values at the edge. Query times: RFC 3339 or
  * epoch seconds, nothing the server's timezone or Date's leniency could
  * reinterpret. Lifetimes: a duration string or a JSON integer of seconds, and
- * a refusal says how to write the kind of value that was sent.
+ * a refusal says how to write the kind of value that was sent. Serials: the
+ * form the CA records, however they were typed.
  */
 import { describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../../src/errors.js';
-import { timeField, ttlField } from '../../src/server/edge.js';
+import { serialField, timeField, ttlField } from '../../src/server/edge.js';
 import { DURATION_SYNTAX } from '../../src/time/duration.js';
 
 const at = (iso: string) => Date.parse(iso) / 1000;
@@ -67,5 +68,17 @@ describe('ttlField', () => {
 
   it('pass/absent stays absent', () => {
     expect(ttlField(undefined)).toBeUndefined();
+  });
+});
+
+describe('serialField', () => {
+  it.each([
+    ['a serial as stored', '05ab', '05ab'],
+    ['its leading zero digit dropped', '5ab', '05ab'],
+    ['in capitals, with zero bytes in front', '0005AB', '05ab'],
+    ['an even number of digits without zeros', '7fab', '7fab'],
+    ['zero', '0', '00'],
+  ])('pass/%s (%s) is the serial the CA records (%s)', (_what, typed, recorded) => {
+    expect(serialField(typed)).toBe(recorded);
   });
 });

@@ -5,7 +5,7 @@ import { InvalidInputError } from '../../errors.js';
 import { parseAgentName } from '../../identity/agent-name.js';
 import { SpiffeId } from '../../identity/spiffe-id.js';
 import { nowSeconds } from '../../time/clock.js';
-import { isoTime, timeField } from '../edge.js';
+import { isoTime, serialField, timeField } from '../edge.js';
 import { nameSchema } from '../schemas.js';
 import type { ServerServices } from '../services.js';
 
@@ -36,7 +36,7 @@ function filterFrom(q: ListQuery): CertificateFilter {
   f.activeAt = timeField('activeAt', q.activeAt);
   f.issuedAfter = timeField('issuedAfter', q.issuedAfter);
   f.issuedBefore = timeField('issuedBefore', q.issuedBefore);
-  if (q.serial) f.serial = q.serial.toLowerCase().replace(/^0+(?=.)/, '');
+  if (q.serial) f.serial = serialField(q.serial);
   if (q.revoked) f.revoked = q.revoked === 'true';
   return f;
 }

@@ -7,6 +7,7 @@ import { parseAgentName } from '../../identity/agent-name.js';
 import { SpiffeId } from '../../identity/spiffe-id.js';
 import { nowSeconds } from '../../time/clock.js';
 import { REVOCATION_REASONS, type RevocationReason } from '../../x509/crl.js';
+import { serialField } from '../edge.js';
 import { nameSchema, spiffeIdSchema } from '../schemas.js';
 import type { ServerServices } from '../services.js';
 
@@ -20,7 +21,7 @@ interface RevokeBody {
 function selectorFrom(body: RevokeBody): RevocationSelector {
   const given = [body.serial, body.spiffeId, body.agent].filter((v) => v !== undefined).length;
   if (given !== 1) throw new InvalidInputError('invalid_request', 'give exactly one of serial, spiffeId or agent');
-  if (body.serial) return { serial: body.serial.toLowerCase().replace(/^0+(?=.)/, '') };
+  if (body.serial) return { serial: serialField(body.serial) };
   if (body.spiffeId) return { spiffeId: SpiffeId.parse(body.spiffeId) };
   return { agent: parseAgentName(body.agent!) };
 }
