@@ -60,6 +60,12 @@ export interface SidecarStatus {
   readonly lastSyncMs: number | undefined;
   /** Files were installed and the proxy has not yet reloaded them. */
   readonly reloadPending: boolean;
+  /**
+   * The CA refused the agent's own credential and it has not attested again:
+   * an eviction or ban revokes the workload SVIDs too, so one kept in --out
+   * is probably revoked.
+   */
+  readonly agentRefused: boolean;
   readonly counters: Readonly<Record<'renewals' | 'renewalFailures' | 'reloads' | 'reloadFailures' | 'syncs' | 'syncFailures', number>>;
 }
 
@@ -75,8 +81,13 @@ interface Installed extends HeldCertificate {
 export class Sidecar {
   private trustPem: string;
   private crlPem: string | undefined;
-  /** The bundle or CRL changed since the last installation: one publication per step carries it. */
-  private trustChanged = false;
+  /**
+   * The bundle or CRL changed since the last installation, or what --out holds
+   * lacks a file it should (combined.pem): one publication per step carries it.
+   */
+  private republishDue = false;
+  /** The CA refused the agent's own credential (evicted, banned, revoked) and no new one has been had since. */
+  private agentRefused = false;
   private agentSvid: (HeldCertificate & { renewAtMs: number }) | undefined;
   private tokenSpent = false;
   private entry: EntryWire | undefined;
@@ -142,6 +153,11 @@ export class Sidecar {
       return;
     }
     this.installed = { ...held, entryId: undefined, entryRevision: undefined, bundlePem: read('bundle.pem') ?? '', crlPem: read('crl.pem'), renewAtMs: this.halfLife(held) };
+    // A republication before the next sync (a new bundle) must carry the CRL the proxy already checks.
+    this.crlPem ??= this.installed.crlPem;
+    // --out written by a run without --combined: publish the same SVID again with combined.pem, rather than leave
+    // a proxy that reads it without its file until the next renewal.
+    if (this.settings.combined && read('combined.pem') !== held.keyPem + held.chainPem) this.republishDue = true;
     this.deps.log.info({ spiffeId: held.spiffeId, notAfter: new Date(held.notAfterMs).toISOString() }, 'keeping the valid SVID already installed in --out');
   }
 
@@ -152,7 +168,14 @@ export class Sidecar {
   }
 
   status(): SidecarStatus {
-    return { installed: this.installed, agentSvid: this.agentSvid, lastSyncMs: this.lastSyncMs, reloadPending: this.reloadPending, counters: { ...this.counters } };
+    return {
+      installed: this.installed,
+      agentSvid: this.agentSvid,
+      lastSyncMs: this.lastSyncMs,
+      reloadPending: this.reloadPending,
+      agentRefused: this.agentRefused,
+      counters: { ...this.counters },
+    };
   }
 
   /** True while a workload SVID that has not expired is installed. */
@@ -235,7 +258,7 @@ export class Sidecar {
       // Also when no new SVID could be had (the CA refusing issuance with 503
       // or 429 while sync works): a revoked peer or a new root cannot wait
       // for the next successful renewal.
-      if (this.trustChanged && this.installed) await this.install({ ...this.installed, bundlePem: this.trustPem, crlPem: this.crlPem });
+      if (this.republishDue && this.installed) await this.install({ ...this.installed, bundlePem: this.trustPem, crlPem: this.crlPem });
     }
   }
 
@@ -276,6 +299,7 @@ export class Sidecar {
   private async dropRefusedAgentSvid(err: CaRequestError): Promise<void> {
     this.deps.log.error({ code: err.code }, 'the CA refused the agent SVID; the agent must attest again with a new join token');
     this.agentSvid = undefined;
+    this.agentRefused = true;
     await this.deps.state?.forgetCredential();
   }
 
@@ -284,6 +308,7 @@ export class Sidecar {
     if (!held) throw new Error('the CA answered with a certificate that does not match the key sent');
     await this.deps.state?.saveCredential({ keyPem, chainPem: svid.svid });
     this.agentSvid = { ...held, renewAtMs: this.renewAt(held, svid.renewAfter) };
+    this.agentRefused = false;
     await this.adoptBundle(bundlePem);
     this.configureClient();
   }
@@ -292,7 +317,7 @@ export class Sidecar {
     if (bundlePem === this.trustPem) return false;
     this.trustPem = bundlePem;
     // Installed at the end of this step, unless a new SVID is installed first (with it).
-    if (this.installed) this.trustChanged = true;
+    if (this.installed) this.republishDue = true;
     await this.deps.state?.saveBundle(bundlePem);
     this.configureClient();
     return true;
@@ -324,7 +349,7 @@ export class Sidecar {
     // Compared with what is installed rather than with the last sync, so that files found in --out at start are brought up to date too.
     const bundleChanged = installed.bundlePem !== this.trustPem;
     const crlChanged = this.crlPem !== undefined && installed.crlPem !== this.crlPem;
-    if (bundleChanged || crlChanged) this.trustChanged = true;
+    if (bundleChanged || crlChanged) this.republishDue = true;
     if (this.crlPem !== undefined && revokedSerials(this.crlPem).has(installed.serial)) {
       // Replaced in this same step, with the new bundle and CRL (installed with the old SVID should that fail).
       this.deps.log.warn({ serial: installed.serial }, 'the installed SVID was revoked; replacing it now');
@@ -409,7 +434,7 @@ export class Sidecar {
     if (this.settings.combined) files.push({ name: 'combined.pem', data: next.keyPem + next.chainPem, mode: 0o600 });
     await this.deps.publish(files);
     this.installed = next;
-    this.trustChanged = false;
+    this.republishDue = false;
     this.expiryReported = false;
     this.reloadPending = true;
     this.reloadFailures = 0;

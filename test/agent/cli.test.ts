@@ -122,6 +122,39 @@ describe('meshca-agent --once', () => {
     expect(said.at(-1)).toBe('the SVID is installed in --out, but reloading the proxy failed: it may not be serving it; exiting (--once)');
   });
 
+  it('with --combined over an --out a run without it filled, keeps the SVID and adds combined.pem (key, then chain)', async () => {
+    const ca = await startTestCa();
+    const dir = tempDir();
+    const { token } = await enrollAgent(ca, 'node-1', WEB);
+    const o = { server: ca.url, trustBundle: writeTrustBundle(ca, dir), out: join(dir, 'out') };
+    const first = await runAgent(agentArgs({ ...o, joinToken: token }, '--state-dir', join(dir, 'state'), '--once'));
+    expect(first.code, first.stdout + first.stderr).toBe(0);
+    const before = readInstalled(o.out);
+    expect(existsSync(join(o.out, 'combined.pem'))).toBe(false);
+
+    const again = await runAgent(agentArgs(o, '--state-dir', join(dir, 'state'), '--combined', '--once'));
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    const after = readInstalled(o.out);
+    expect(after.leaf.serialNumber).toBe(before.leaf.serialNumber);
+    expect(readFileSync(join(o.out, after.version, 'combined.pem'), 'utf8')).toBe(after.keyPem + after.chainPem);
+    expect(readFileSync(join(o.out, 'crl.pem'), 'utf8')).toContain('BEGIN X509 CRL');
+  });
+
+  it('exits 1 once the CA has refused the agent (evicted), although a valid SVID is in --out: eviction revoked it', async () => {
+    const ca = await startTestCa();
+    const dir = tempDir();
+    const { token } = await enrollAgent(ca, 'node-1', WEB);
+    const o = { server: ca.url, trustBundle: writeTrustBundle(ca, dir), out: join(dir, 'out') };
+    expect((await runAgent(agentArgs({ ...o, joinToken: token }, '--state-dir', join(dir, 'state'), '--once'))).code).toBe(0);
+    await asOperator(ca, 'POST', '/v1/agents/node-1/evict', {});
+
+    const run = await runAgent(agentArgs(o, '--state-dir', join(dir, 'state'), '--once'));
+    expect(run.code).toBe(1);
+    const said = parseLogLines(run.stdout).map((l) => String(l.msg));
+    expect(said).not.toContain('SVID installed; exiting (--once)');
+    expect(said.at(-1)).toMatch(/^the CA refused this agent .*give a new --join-token; exiting \(--once\)$/);
+  });
+
   it('runs --reload-cmd without the join token in its environment (MESHCA_AGENT_JOIN_TOKEN), but with the rest', async () => {
     const ca = await startTestCa();
     const dir = tempDir();

@@ -359,7 +359,7 @@ describe('the datastore file of a stopped CA', () => {
     const untouched = await runMeshca(['audit', 'verify', '--db', databaseFile(ca)]);
     expect(untouched).toEqual({
       code: 0,
-      stdout: `audit log verified: ${marks.head} events, 1 signed checkpoints, head ${marks.head}:${head.hash}\n`,
+      stdout: `audit log verified: ${marks.head} events, 1 signed checkpoint, head ${marks.head}:${head.hash}\n`,
       stderr: '',
     });
 

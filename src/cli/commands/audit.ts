@@ -23,7 +23,7 @@ function report(result: VerificationResult, json: boolean | undefined): void {
   if (json) {
     console.log(JSON.stringify(result));
   } else if (result.ok) {
-    console.log(`audit log verified: ${result.events} events, ${result.checkpoints} signed checkpoints, head ${result.head ? formatHead(result.head) : '(empty)'}`);
+    console.log(`audit log verified: ${result.events} events, ${result.checkpoints} signed checkpoint${result.checkpoints === 1 ? '' : 's'}, head ${result.head ? formatHead(result.head) : '(empty)'}`);
   } else {
     console.log(`audit log FAILED verification at event ${result.problem!.seq}: ${result.problem!.reason}`);
     console.log(`(${result.events} events before it verified)`);
