@@ -3,11 +3,12 @@
  * intermediate (it stops signing at once and everything it signed is revoked,
  * so agents re-issue under the next one). Every revocation refreshes the CRLs.
  */
+import { NotFoundError } from '../errors.js';
 import { nowSeconds, type Clock } from '../time/clock.js';
 import type { RevocationReason } from '../x509/crl.js';
 import type { AuthorityManager } from './authority-manager.js';
 import type { LoadedAuthority } from './authority-set.js';
-import type { RevocationSelector, RevocationStore } from './certificate-query.js';
+import type { CertificateCatalog, RevocationSelector, RevocationStore } from './certificate-query.js';
 import type { CrlService } from './crl-service.js';
 import type { AuditEvent } from './model.js';
 
@@ -33,9 +34,22 @@ export function agentRevocationEvent(agent: string, by: string, count: number): 
 }
 
 export class RevocationService {
-  constructor(private readonly deps: { store: RevocationStore; crls: CrlService; manager: AuthorityManager; clock: Clock }) {}
+  constructor(
+    private readonly deps: { store: RevocationStore & Pick<CertificateCatalog, 'listCertificates'>; crls: CrlService; manager: AuthorityManager; clock: Clock },
+  ) {}
 
+  /**
+   * Revokes what the selector matches and returns how many it revoked. A
+   * serial the CA has no record of is refused (NotFoundError, nothing changed
+   * or audited): a mistyped serial must not look like a revocation. A known
+   * serial already revoked or expired revokes none (idempotent). Selectors by
+   * SPIFFE ID, agent or issuer that match nothing are not refused: they name
+   * a set, and an empty one is a valid answer (revoked 0).
+   */
   async revoke(selector: RevocationSelector, reason: RevocationReason, by: string): Promise<number> {
+    if ('serial' in selector && (await this.deps.store.listCertificates({ serial: selector.serial }, null, 1)).items[0]?.serial !== selector.serial) {
+      throw new NotFoundError(`certificate with serial ${selector.serial}`);
+    }
     const at = nowSeconds(this.deps.clock);
     const described = Object.fromEntries(Object.entries(selector).map(([k, v]) => [k, typeof v === 'boolean' ? v : String(v)]));
     const count = await this.deps.store.revoke(selector, at, reason, (n) => revocationEvent(described, reason, by, n));

@@ -26,6 +26,7 @@ const SCHEMA_WORDS = /\b(body|querystring|params)\/|\banyOf\b|\b(activeAt|issued
 describe('meshca admin commands', () => {
   let dataDir: string;
   let server: ServerProcess | undefined;
+  let mintedSerial = '';
   const meshca = (...args: string[]): Promise<CliResult> => runMeshca([...args, '--data-dir', dataDir]);
 
   beforeAll(async () => {
@@ -88,6 +89,23 @@ describe('meshca admin commands', () => {
       expect(res.code).toBe(EX_CONFIG);
       expect(res.stderr).toContain('give exactly one of --serial, --spiffe-id or --agent');
     }
+  });
+
+  it.each([
+    {
+      name: 'fail/a serial the CA never issued exits 1 with the 404, not "revoked 0"',
+      serial: () => '4e11e6e05b181ed5aa38faf837de233f',
+      expected: { code: 1, stdout: '', stderr: 'meshca: certificate with serial 4e11e6e05b181ed5aa38faf837de233f not found (not_found, HTTP 404)\n' },
+    },
+    { name: 'pass/a serial the CA issued exits 0', serial: () => mintedSerial, expected: { code: 0, stdout: 'revoked 1 certificate\n', stderr: '' } },
+    { name: 'pass/the same serial again exits 0, revoking none', serial: () => mintedSerial, expected: { code: 0, stdout: 'revoked 0 certificates\n', stderr: '' } },
+  ])('$name: cert revoke --serial', async ({ serial, expected }) => {
+    if (!mintedSerial) {
+      const mint = await meshca('mint', '--spiffe-id', `${TD}/ns/revoked`, '--out', `${tempDir()}/m`, '--json');
+      expect(mint.code, mint.stderr).toBe(0);
+      mintedSerial = (JSON.parse(mint.stdout) as { serial: string }).serial;
+    }
+    expect(await meshca('cert', 'revoke', '--serial', serial())).toEqual(expected);
   });
 
   it('pass/entry update --dns replaces the DNS names (repeatable), and --ttl default clears the lifetime', async () => {

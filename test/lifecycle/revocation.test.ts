@@ -98,6 +98,46 @@ describe('POST /v1/certificates/revoke', () => {
     });
   });
 
+  describe('by serial: one the CA never issued is refused, one it did is revoked once', () => {
+    const UNKNOWN = '4e11e6e05b181ed5aa38faf837de233f';
+    let ca: LifecycleCa;
+    let known: string;
+    beforeAll(async () => {
+      ca = await startLifecycleCa({}, clockNearNow());
+      known = minted(await mintSvid(ca.localApp, WEB));
+    });
+
+    // In order: each step sees the state the one before left.
+    it.each([
+      { name: 'fail/an unknown serial: 404 not_found naming it, nothing revoked or audited', serial: () => UNKNOWN, status: 404, answer: () => ({ error: { code: 'not_found', message: `certificate with serial ${UNKNOWN} not found` } }), revoked: () => [], audited: 0 },
+      { name: 'fail/an unknown serial typed in upper case with leading zeros: the same 404', serial: () => `00${UNKNOWN.toUpperCase()}`, status: 404, answer: () => ({ error: { code: 'not_found', message: `certificate with serial ${UNKNOWN} not found` } }), revoked: () => [], audited: 0 },
+      { name: 'pass/a serial the CA issued: 200, revoked 1', serial: () => known, status: 200, answer: () => ({ revoked: 1 }), revoked: () => [known], audited: 1 },
+      { name: 'pass/the same serial again: 200, revoked 0 (idempotent)', serial: () => known, status: 200, answer: () => ({ revoked: 0 }), revoked: () => [known], audited: 2 },
+    ])('$name', async ({ serial, status, answer, revoked: expected, audited }) => {
+      const res = await ca.localApp.inject({ method: 'POST', url: '/v1/certificates/revoke', payload: { serial: serial(), reason: 'keyCompromise' } });
+      expect({ status: res.statusCode, body: res.json<unknown>() }).toEqual({ status, body: answer() });
+      expect(revokedInStore(ca).map((r) => r.serial)).toEqual(expected());
+      expect(auditEvents(ca.store.db, 'certificates.revoked')).toHaveLength(audited);
+    });
+
+    it('pass/an expired serial the CA issued: 200, revoked 0', async () => {
+      const clock = clockNearNow();
+      const here = await startLifecycleCa({}, clock);
+      const expired = minted(await mintSvid(here.localApp, WEB, { ttl: '1m' }));
+      clock.advance(61);
+      expect(await revoke(here, { serial: expired })).toEqual({ status: 200, body: { revoked: 0 } });
+      expect(revokedInStore(here)).toEqual([]);
+    });
+
+    // Selectors naming a set rather than one certificate are not refused when the set is empty.
+    it.each([
+      { name: 'a SPIFFE ID with no certificates', body: { spiffeId: 'spiffe://example.org/ns/none' } },
+      { name: 'an agent with no certificates', body: { agent: 'no-such-agent' } },
+    ])('pass/$name: 200, revoked 0', async ({ body }) => {
+      expect(await revoke(ca, body)).toEqual({ status: 200, body: { revoked: 0 } });
+    });
+  });
+
   it('fail/a revoked agent SVID can never be used to renew (401 certificate_revoked); the agent\'s other SVID still can', async () => {
     const ca = await startLifecycleCa({}, clockNearNow());
     const first = await attestAgent(ca, AGENT);
