@@ -22,7 +22,7 @@
  * time than a following event that selects it too.
  */
 import { createHash } from 'node:crypto';
-import { readLeafFacts } from '../x509/leaf-facts.js';
+import { readIssuedFacts } from '../x509/certificate-reader.js';
 import type { StoredEvent } from './audit-verifier.js';
 import { ISSUANCE_EVENT, issuanceEventData } from './issuance-event.js';
 import type { IssuedCertificateRecord } from './model.js';
@@ -172,7 +172,7 @@ function mismatch(record: StoredCertificate, e: StoredEvent, data: Record<string
 function certificateMismatch(record: StoredCertificate): string | undefined {
   let facts;
   try {
-    facts = readLeafFacts(record.certDer);
+    facts = readIssuedFacts(record.certDer);
   } catch {
     return 'its certificate is not a readable X.509 certificate';
   }
