@@ -176,7 +176,7 @@ function certificateMismatch(record: StoredCertificate): string | undefined {
   } catch {
     return 'its certificate is not a readable X.509 certificate';
   }
-  if (facts.serial !== BigInt(`0x${record.serial || '0'}`)) return "its certificate's serial does not match the event";
+  if (facts.serialHex !== record.serial) return "its certificate's serial does not match the event";
   if (facts.notBefore !== record.notBefore || facts.notAfter !== record.notAfter) return "its certificate's validity does not match the event";
   if (facts.uris.length !== 1 || facts.uris[0] !== record.spiffeId) return "its certificate's SPIFFE ID does not match the event";
   if (sha256Hex(facts.spkiDer) !== record.publicKeySha256) return "its certificate's public key does not match the event";

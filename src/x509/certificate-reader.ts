@@ -84,7 +84,8 @@ export function readCertificate(der: Buffer): CertificateFacts {
 
 /** What a stored leaf says about the fields its issuance event records. */
 export interface IssuedFacts {
-  readonly serial: bigint;
+  /** Lowercase hex, without leading zero octets, as meshca records serials. */
+  readonly serialHex: string;
   readonly notBefore: number;
   readonly notAfter: number;
   readonly uris: readonly string[];
@@ -105,7 +106,7 @@ export interface IssuedFacts {
 export function readIssuedFacts(der: Buffer): IssuedFacts {
   const t = readTbs(der);
   return {
-    serial: BigInt(`0x${t.serialBytes.toString('hex') || '0'}`),
+    serialHex: serialToHex(t.serialBytes),
     notBefore: t.notBefore,
     notAfter: t.notAfter,
     uris: namesOfType(t, GENERAL_NAME.uri),
