@@ -15,7 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fsyncDirectory, writeNewFile } from '../platform/atomic-file.js';
+import { fsyncDirectory, makeDirectory, writeNewFile } from '../platform/atomic-file.js';
 import type { Clock } from '../time/clock.js';
 
 export interface PublishedFile {
@@ -36,7 +36,7 @@ export class AtomicDirectoryPublisher {
   ) {}
 
   async publish(files: readonly PublishedFile[]): Promise<string> {
-    await mkdir(this.dir, { recursive: true, mode: 0o755 });
+    await makeDirectory(this.dir, 0o755);
     const version = `..${new Date(this.clock.nowMs()).toISOString().replace(/[-:.]/g, '_')}_${randomBytes(3).toString('hex')}`;
     const versionDir = join(this.dir, version);
     await mkdir(versionDir, { mode: 0o755 });

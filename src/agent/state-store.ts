@@ -3,9 +3,9 @@
  * its own SVID and key, and the newest trust bundle it has seen. With a valid
  * agent SVID here, a restarted agent needs no new join token.
  */
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../platform/atomic-file.js';
+import { makeDirectory, writeFileAtomic } from '../platform/atomic-file.js';
 import { decodePemBlocks, encodePem } from '../x509/pem.js';
 
 export interface AgentCredential {
@@ -46,7 +46,7 @@ export class StateStore {
   }
 
   async saveCredential(c: AgentCredential): Promise<void> {
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    await makeDirectory(this.dir, 0o700);
     await writeFileAtomic(join(this.dir, CREDENTIAL), c.keyPem + c.chainPem, 0o600);
     await this.removeOldLayout();
   }
@@ -62,7 +62,7 @@ export class StateStore {
   }
 
   async saveBundle(pem: string): Promise<void> {
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    await makeDirectory(this.dir, 0o700);
     await writeFileAtomic(join(this.dir, BUNDLE), pem, 0o600);
   }
 }

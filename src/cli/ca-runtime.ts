@@ -11,6 +11,7 @@ import { SELF } from '../ca/caller.js';
 import { diagnose } from '../ca/doctor.js';
 import { formatListenAddress, type ListenAddress } from '../config/parsers.js';
 import type { ServerConfig } from '../config/server-config.js';
+import { makeDirectory } from '../platform/atomic-file.js';
 import { ServingCertificate } from '../server/serving-certificate.js';
 import type { Datastore } from '../store/datastore.js';
 import { openDatastore } from './open-datastore.js';
@@ -19,7 +20,6 @@ import { cryptoRandom, type RandomSource } from '../random/random-source.js';
 import { buildCaCore, type CaCore } from './ca-core.js';
 import { startListeners } from './ca-listeners.js';
 import { lockDataDir } from './data-dir-lock.js';
-import { mkdir } from 'node:fs/promises';
 
 export interface CaOverrides {
   readonly clock?: Clock;
@@ -45,7 +45,7 @@ export interface RunningCa {
 export async function startCa(config: ServerConfig, logger: Logger, overrides: CaOverrides = {}): Promise<RunningCa> {
   const clock = overrides.clock ?? systemClock;
   const random = overrides.random ?? cryptoRandom;
-  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  await makeDirectory(config.dataDir, 0o700);
   const lock = await lockDataDir(config.dataDir);
   let store: Datastore;
   try {

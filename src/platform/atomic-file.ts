@@ -7,9 +7,9 @@
  * those on its next start (removeTemporaries).
  */
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { open, readdir, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { closeSync, constants, fsyncSync, mkdirSync, openSync } from 'node:fs';
+import { mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 
 export async function fsyncDirectory(dir: string): Promise<void> {
   const handle = await open(dir, constants.O_RDONLY);
@@ -18,6 +18,44 @@ export async function fsyncDirectory(dir: string): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+export function fsyncDirectorySync(dir: string): void {
+  const fd = openSync(dir, constants.O_RDONLY);
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * The directories `mkdir -p dir` created, from the first up to `dir`, given
+ * the first one it created (what a recursive mkdir returns); each is an entry
+ * in its parent that must reach the disk before what is written inside counts.
+ */
+function parentsToSync(dir: string, first: string | undefined): string[] {
+  if (first === undefined) return [];
+  const parents: string[] = [];
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    parents.push(dirname(d));
+    if (d === resolve(first) || d === dirname(d)) return parents;
+  }
+}
+
+/**
+ * `mkdir -p` that survives a crash: the directory holding each directory it
+ * creates is fsynced, as rename's is in writeFileAtomic. Without that, a key
+ * written and fsynced into a directory made moments before a power cut can
+ * vanish with the directory. `syncDirectory` is replaceable for tests.
+ */
+export async function makeDirectory(dir: string, mode: number, syncDirectory = fsyncDirectory): Promise<void> {
+  for (const parent of parentsToSync(dir, await mkdir(dir, { recursive: true, mode }))) await syncDirectory(parent);
+}
+
+/** makeDirectory for callers that must stay synchronous (opening the embedded datastore). */
+export function makeDirectorySync(dir: string, mode: number, syncDirectory = fsyncDirectorySync): void {
+  for (const parent of parentsToSync(dir, mkdirSync(dir, { recursive: true, mode }))) syncDirectory(parent);
 }
 
 /** Writes `data` to a new file with `mode`, flushed to disk; fails if the path exists. */

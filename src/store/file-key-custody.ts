@@ -7,11 +7,11 @@
  * nothing else is writing there then.
  */
 import { createPrivateKey, type KeyObject } from 'node:crypto';
-import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KeyCustody } from '../ca/ports.js';
 import { CaIntegrityError } from '../errors.js';
-import { removeTemporaries, writeFileAtomic } from '../platform/atomic-file.js';
+import { makeDirectory, removeTemporaries, writeFileAtomic } from '../platform/atomic-file.js';
 
 const SUFFIX = '.key.pem';
 
@@ -29,7 +29,7 @@ export class FileKeyCustody implements KeyCustody {
   }
 
   async save(ref: string, key: KeyObject): Promise<void> {
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    await makeDirectory(this.dir, 0o700);
     await this.sweep();
     const pem = this.passphrase
       ? key.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: this.passphrase })

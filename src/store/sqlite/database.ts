@@ -1,6 +1,7 @@
 /** Opening the embedded SQLite datastore: WAL, full fsync on commit, migrations. */
 import Database from 'better-sqlite3';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { makeDirectorySync } from '../../platform/atomic-file.js';
 import { join } from 'node:path';
 import { MIGRATIONS } from './migrations.js';
 
@@ -17,7 +18,7 @@ export const DATABASE_FILE = 'meshca.db';
 
 /** Opens <dataDir>/meshca.db (or `options.file`), creating and migrating it unless read-only. */
 export function openDatabase(dataDir: string, options: { readonly?: boolean; file?: string } = {}): OpenedDatabase {
-  if (!options.readonly) mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  if (!options.readonly) makeDirectorySync(dataDir, 0o700);
   const path = options.file ?? join(dataDir, DATABASE_FILE);
   const created = !existsSync(path);
   if (options.readonly && created) throw new Error(`no meshca datastore at ${path}`);
