@@ -65,6 +65,20 @@ export function readConfigFile(path: string | undefined, problems: string[]): Re
   }
 }
 
+/** Where each option's value came from, by option name: "--name", an environment variable, the config file, or "default". */
+export type Origins = Record<string, string>;
+
+/**
+ * A setting as a problem about two settings names it: "--svid-ttl 2h", and
+ * where the value came from unless it was typed as that flag, so that an
+ * operator who never typed the flag finds what to change.
+ */
+export function settingLabel(name: string, value: string, origins: Origins): string {
+  const origin = origins[name];
+  if (origin === undefined || origin === `--${name}`) return `--${name} ${value}`;
+  return `--${name} ${value} (${origin === 'default' ? 'the default' : `from ${origin}`})`;
+}
+
 /**
  * Resolves every option of the table. Returns the values and appends each
  * problem (with where the value came from and what was expected) to `problems`.
@@ -74,6 +88,7 @@ export function resolveOptions<Table extends OptionTable>(
   envPrefix: string,
   sources: ConfigSources,
   problems: string[],
+  origins: Origins = {},
 ): Resolved<Table> {
   const file = readConfigFile(sources.file, problems);
   const known = new Set(Object.values(table).map((s) => s.name));
@@ -90,6 +105,7 @@ export function resolveOptions<Table extends OptionTable>(
     ];
     const found = candidates.find(([, v]) => v !== undefined && v !== '');
     const [origin, raw] = found ?? ['default', spec.default];
+    origins[spec.name] = origin;
     if (raw === undefined) {
       out[key] = undefined;
       continue;

@@ -5,7 +5,7 @@ import { parseDnsName, type DnsName } from '../identity/dns-name.js';
 import { looksLikeIpAddress, parseIpAddress, type IpAddress } from '../x509/ip-address.js';
 import { resolve } from 'node:path';
 import { formatDuration, seconds, type Duration } from '../time/duration.js';
-import { ConfigError, resolveOptions, type ConfigSources, type OptionTable } from './options.js';
+import { ConfigError, resolveOptions, settingLabel, type ConfigSources, type OptionTable, type Origins } from './options.js';
 import {
   parseCron, parseDurationValue, parseListenAddress, parseLogLevel, parseNonEmpty, parsePositiveInt, parseTrustDomain, LOG_LEVELS,
 } from './parsers.js';
@@ -203,16 +203,17 @@ export interface ServerConfig {
 
 export function loadServerConfig(sources: ConfigSources): ServerConfig {
   const problems: string[] = [];
-  const o = resolveOptions(SERVER_OPTIONS, 'MESHCA', sources, problems);
+  const origins: Origins = {};
+  const o = resolveOptions(SERVER_OPTIONS, 'MESHCA', sources, problems, origins);
   const keyPassphrase = o.keyPassphraseFile ?? (sources.env.MESHCA_KEY_PASSPHRASE || undefined);
   // Lifetimes can be compared only when all four were read; other problems do not hide theirs.
   const { rootTtl, intermediateTtl, svidTtl, svidMaxTtl } = o;
-  if (rootTtl && intermediateTtl && svidTtl && svidMaxTtl) problems.push(...lifetimeProblems({ rootTtl, intermediateTtl, svidTtl, svidMaxTtl }));
+  if (rootTtl && intermediateTtl && svidTtl && svidMaxTtl) problems.push(...lifetimeProblems({ rootTtl, intermediateTtl, svidTtl, svidMaxTtl }, origins));
   problems.push(...importProblems(o));
   const placeholder = placeholderPassphraseProblem(keyPassphrase);
   if (placeholder) problems.push(placeholder);
   if (o.joinTokenTtl && o.joinTokenTtl > JOIN_TOKEN_MAX_TTL) {
-    problems.push(`--join-token-ttl ${formatDuration(o.joinTokenTtl)} is longer than the ${formatDuration(JOIN_TOKEN_MAX_TTL)} a join token may live`);
+    problems.push(`${settingLabel('join-token-ttl', formatDuration(o.joinTokenTtl), origins)} is longer than the ${formatDuration(JOIN_TOKEN_MAX_TTL)} a join token may live`);
   }
   if (o.datastore?.kind === 'postgres' && !keyPassphrase) {
     problems.push('a PostgreSQL datastore keeps the CA keys in the database, encrypted: set MESHCA_KEY_PASSPHRASE or --key-passphrase-file');
@@ -227,20 +228,25 @@ export function loadServerConfig(sources: ConfigSources): ServerConfig {
  * life (the window the next intermediate is active before the old one expires),
  * and an intermediate no longer than its root.
  */
-function lifetimeProblems(o: { rootTtl: Duration; intermediateTtl: Duration; svidTtl: Duration; svidMaxTtl: Duration }): string[] {
+function lifetimeProblems(
+  o: { rootTtl: Duration; intermediateTtl: Duration; svidTtl: Duration; svidMaxTtl: Duration },
+  origins: Origins,
+): string[] {
   const problems: string[] = [];
+  const svidMaxTtl = settingLabel('svid-max-ttl', formatDuration(o.svidMaxTtl), origins);
+  const intermediateTtl = settingLabel('intermediate-ttl', formatDuration(o.intermediateTtl), origins);
   const window = Math.floor(o.intermediateTtl / 6);
   if (o.svidMaxTtl > window) {
     problems.push(
-      `--svid-max-ttl ${formatDuration(o.svidMaxTtl)} is longer than the intermediate's activation window ` +
-        `(--intermediate-ttl ${formatDuration(o.intermediateTtl)} / 6 = ${window}s): an SVID could outlive its issuer`,
+      `${svidMaxTtl} is longer than the intermediate's activation window ` +
+        `(${intermediateTtl} / 6 = ${window}s): an SVID could outlive its issuer`,
     );
   }
   if (o.svidTtl > o.svidMaxTtl) {
-    problems.push(`--svid-ttl ${formatDuration(o.svidTtl)} is longer than --svid-max-ttl ${formatDuration(o.svidMaxTtl)}`);
+    problems.push(`${settingLabel('svid-ttl', formatDuration(o.svidTtl), origins)} is longer than ${svidMaxTtl}`);
   }
   if (o.intermediateTtl > o.rootTtl) {
-    problems.push(`--intermediate-ttl ${formatDuration(o.intermediateTtl)} is longer than --root-ttl ${formatDuration(o.rootTtl)}`);
+    problems.push(`${intermediateTtl} is longer than ${settingLabel('root-ttl', formatDuration(o.rootTtl), origins)}`);
   }
   return problems;
 }

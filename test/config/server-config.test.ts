@@ -227,6 +227,7 @@ describe('loadServerConfig problems', () => {
 
 describe('loadServerConfig lifetimes', () => {
   const window = (intermediate: string, seconds: number): string => `(--intermediate-ttl ${intermediate} / 6 = ${seconds}s)`;
+  const byDefault = (setting: string) => `${setting} (the default)`;
 
   it.each<[string, Record<string, string>]>([
     ['the defaults (svid-max-ttl exactly intermediate-ttl / 6)', {}],
@@ -239,16 +240,16 @@ describe('loadServerConfig lifetimes', () => {
 
   it.each<[string, Record<string, string>, string[]]>([
     ['svid-max-ttl above intermediate-ttl / 6', { 'svid-max-ttl': '241m' }, [
-      `--svid-max-ttl 241m is longer than the intermediate's activation window ${window('1d', 14400)}: an SVID could outlive its issuer`,
+      `--svid-max-ttl 241m is longer than the intermediate's activation window ${window(byDefault('1d'), 14400)}: an SVID could outlive its issuer`,
     ]],
     ['an intermediate-ttl too short for the default svid-max-ttl', { 'intermediate-ttl': '23h' }, [
-      `--svid-max-ttl 4h is longer than the intermediate's activation window ${window('23h', 13800)}: an SVID could outlive its issuer`,
+      `${byDefault('--svid-max-ttl 4h')} is longer than the intermediate's activation window ${window('23h', 13800)}: an SVID could outlive its issuer`,
     ]],
-    ['svid-ttl above svid-max-ttl', { 'svid-ttl': '5h' }, ['--svid-ttl 5h is longer than --svid-max-ttl 4h']],
-    ['intermediate-ttl above root-ttl', { 'root-ttl': '12h' }, ['--intermediate-ttl 1d is longer than --root-ttl 12h']],
+    ['svid-ttl above svid-max-ttl', { 'svid-ttl': '5h' }, [`--svid-ttl 5h is longer than ${byDefault('--svid-max-ttl 4h')}`]],
+    ['intermediate-ttl above root-ttl', { 'root-ttl': '12h' }, [`${byDefault('--intermediate-ttl 1d')} is longer than --root-ttl 12h`]],
     ['all three at once', { 'root-ttl': '1h', 'intermediate-ttl': '6h', 'svid-ttl': '5h' }, [
-      `--svid-max-ttl 4h is longer than the intermediate's activation window ${window('6h', 3600)}: an SVID could outlive its issuer`,
-      '--svid-ttl 5h is longer than --svid-max-ttl 4h',
+      `${byDefault('--svid-max-ttl 4h')} is longer than the intermediate's activation window ${window('6h', 3600)}: an SVID could outlive its issuer`,
+      `--svid-ttl 5h is longer than ${byDefault('--svid-max-ttl 4h')}`,
       '--intermediate-ttl 6h is longer than --root-ttl 1h',
     ]],
   ])('refuses %s', (_name, flags, problems) => {
@@ -262,7 +263,14 @@ describe('loadServerConfig lifetimes', () => {
   it('reports a lifetime problem together with an unrelated bad value', () => {
     expect(problemsOf(() => load({ flags: { listen: 'x', 'svid-ttl': '5h' } }))).toEqual([
       `--listen: "x" is not host:port ${EXPECTED_LISTEN}`,
-      '--svid-ttl 5h is longer than --svid-max-ttl 4h',
+      `--svid-ttl 5h is longer than ${byDefault('--svid-max-ttl 4h')}`,
+    ]);
+  });
+
+  it('names where each compared value came from when it was not typed as a flag', () => {
+    const file = writeTemp('meshca.json', { 'svid-max-ttl': '1h' });
+    expect(problemsOf(() => loadServerConfig({ flags: {}, env: { MESHCA_SVID_TTL: '2h' }, file }))).toEqual([
+      `--svid-ttl 2h (from MESHCA_SVID_TTL) is longer than --svid-max-ttl 1h (from "svid-max-ttl" in ${file})`,
     ]);
   });
 });
