@@ -24,7 +24,7 @@ import { mintRoutes } from './routes/mint.js';
 import { publicRoutes } from './routes/public.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { refuseUndeclaredInput } from './undeclared-input.js';
-import { SMALL_BODY_LIMIT } from './schemas.js';
+import { MAX_NAME_LENGTH, SMALL_BODY_LIMIT } from './schemas.js';
 import type { ServerServices } from './services.js';
 
 export interface AppOptions {
@@ -70,6 +70,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     loggerInstance: options.logger,
     bodyLimit: SMALL_BODY_LIMIT,
     genReqId: () => randomUUID(),
+    maxParamLength: MAX_NAME_LENGTH,
     // Shutdown's 503 comes from refuseWhileClosing, in meshca's error shape and after helmet's headers.
     return503OnClosing: false,
     frameworkErrors: answerFrameworkError,
@@ -89,6 +90,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     if (counter) app.server.on('drop', () => counter.inc());
   }
   await app.register(helmet);
+  // Every body meshca reads is JSON: a text/plain body is an unsupported type (415), not a string the schema then refuses.
+  app.removeContentTypeParser('text/plain');
   installErrorHandling(app, options.onRefusal);
   refuseWhileClosing(app);
   app.addHook('onRoute', refuseUndeclaredInput);

@@ -25,6 +25,17 @@ export function ttlField(value: string | number | undefined): Duration | undefin
   }
 }
 
+/** A duration in a query string, which carries only strings; the refusal names the parameter. */
+export function durationQuery(name: string, value: string | undefined): Duration | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return parseDuration(value);
+  } catch (err) {
+    if (err instanceof DurationSyntaxError) throw new InvalidInputError('invalid_ttl', `${name}: ${err.message} (${DURATION_SYNTAX})`);
+    throw err;
+  }
+}
+
 export function dnsNamesField(values: readonly string[] | undefined): DnsName[] {
   return (values ?? []).map(parseDnsName);
 }

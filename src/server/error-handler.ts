@@ -35,7 +35,7 @@ function describeError(err: unknown): { status: number; body: ErrorBody } {
     return { status, body: errorBody(err.code, err.message) };
   }
   const fe = err as FastifyError;
-  if (fe.validation) return { status: 400, body: errorBody('invalid_request', `request ${fe.message}${allowedValues(fe)}`) };
+  if (fe.validation) return { status: 400, body: errorBody('invalid_request', `request ${fe.message}${validationDetail(fe)}`) };
   switch (fe.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return { status: 413, body: errorBody('payload_too_large', 'request body is larger than this endpoint accepts') };
@@ -52,10 +52,18 @@ function describeError(err: unknown): { status: number; body: ErrorBody } {
   return { status: 500, body: errorBody('internal', 'internal error; see the CA log for the request id') };
 }
 
-/** For a value outside an enum, the values there are: "must be equal to one of the allowed values" alone sends the caller to the source. */
-function allowedValues(fe: FastifyError): string {
-  const allowed = fe.validation?.find((v) => v.keyword === 'enum')?.params.allowedValues;
-  return Array.isArray(allowed) ? ` (${allowed.join(', ')})` : '';
+/**
+ * What Ajv's message leaves out: for a value outside an enum, the values there
+ * are; for a field the schema does not declare, its name. "must NOT have
+ * additional properties" alone sends the caller to the source.
+ */
+function validationDetail(fe: FastifyError): string {
+  const first = fe.validation?.[0];
+  if (first?.keyword === 'enum' && Array.isArray(first.params.allowedValues)) return ` (${first.params.allowedValues.join(', ')})`;
+  if (first?.keyword === 'additionalProperties' && typeof first.params.additionalProperty === 'string') {
+    return `: "${first.params.additionalProperty}"`;
+  }
+  return '';
 }
 
 /** Told of every refused request (4xx), e.g. to audit authentication failures and refused issuance. */

@@ -10,7 +10,9 @@ export const ttlSchema = {
   ],
 } as const;
 export const dnsNamesSchema = { type: 'array', maxItems: 32, items: { type: 'string', minLength: 1, maxLength: 253 } } as const;
-export const nameSchema = { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._-]+$' } as const;
+/** The longest agent or credential name; a path parameter may be this long (Fastify's default cut is 100). */
+export const MAX_NAME_LENGTH = 128;
+export const nameSchema = { type: 'string', minLength: 1, maxLength: MAX_NAME_LENGTH, pattern: '^[A-Za-z0-9._-]+$' } as const;
 
 export const errorSchema = {
   type: 'object',

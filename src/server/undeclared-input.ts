@@ -9,10 +9,19 @@ import { InvalidInputError } from '../errors.js';
 
 const NO_QUERY = { type: 'object', additionalProperties: false, properties: {} } as const;
 
+/** Whether the request carries body bytes, parsed or not: Fastify leaves a GET's body unread. */
+function sentBytes(request: FastifyRequest): boolean {
+  const length = request.headers['content-length'];
+  return request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
 async function refuseBody(request: FastifyRequest): Promise<void> {
   const body = request.body;
   // An empty JSON object is what many clients send when there is nothing to say; it says nothing.
-  const empty = body === undefined || (typeof body === 'object' && body !== null && !Array.isArray(body) && Object.keys(body).length === 0);
+  const empty =
+    body === undefined
+      ? !sentBytes(request)
+      : typeof body === 'object' && body !== null && !Array.isArray(body) && Object.keys(body).length === 0;
   if (!empty) throw new InvalidInputError('invalid_request', `${request.method} ${request.routeOptions.url} takes no request body`);
 }
 

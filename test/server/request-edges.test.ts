@@ -93,6 +93,80 @@ describe('input a route does not declare is refused, not ignored', () => {
   });
 });
 
+describe('input that is there but was not parsed, or not JSON', () => {
+  /** A request written by hand, so that its headers are exactly these; the connection closes after the answer. */
+  const handWritten = (method: string, path: string, headers: Record<string, string>, body: string) =>
+    rawExchange(
+      `${method} ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('') + `\r\n${body}`,
+    );
+
+  it('fail/a GET with a body (which Fastify leaves unread) -> 400, not an answer that ignored the filter', async () => {
+    const answer = parsed(await handWritten('GET', '/v1/entries', { 'Content-Type': 'application/json' }, '{"agent":"node-1"}'));
+    expect(answer).toEqual({ status: 'HTTP/1.1 400 Bad Request', body: { error: { code: 'invalid_request', message: 'GET /v1/entries takes no request body' } } });
+  });
+
+  it('pass/a GET with an empty body is a GET', async () => {
+    expect(parsed(await handWritten('GET', '/v1/entries', {}, '')).status).toBe('HTTP/1.1 200 OK');
+  });
+
+  it('fail/a text/plain body -> 415 send the body as JSON, and no token is created', async () => {
+    const before = ca.store.db.prepare('SELECT count(*) AS n FROM join_tokens').get();
+    const answer = parsed(await handWritten('POST', '/v1/tokens', { 'Content-Type': 'text/plain' }, '{"agent":"node-plain"}'));
+    expect(answer).toEqual({
+      status: 'HTTP/1.1 415 Unsupported Media Type',
+      body: { error: { code: 'invalid_request', message: 'send the request body as application/json' } },
+    });
+    expect(ca.store.db.prepare('SELECT count(*) AS n FROM join_tokens').get()).toEqual(before);
+  });
+});
+
+describe('refusals name what was wrong', () => {
+  it.each([
+    ['a body field the route does not take', 'POST', '/v1/tokens', { agent: 'node-x', bogusField: 1 }, 'request body must NOT have additional properties: "bogusField"'],
+    ['a query parameter the route does not take', 'GET', '/v1/certificates?status=banned', undefined, 'request querystring must NOT have additional properties: "status"'],
+  ])('fail/%s -> 400 naming it', async (_name, method, path, body, message) => {
+    const res = await callCa(ca, operator, method, path, body);
+    expect(res).toMatchObject({ status: 400, body: { error: { code: 'invalid_request', message } } });
+  });
+
+  it.each([['rootHorizon'], ['intermediateHorizon']])('fail/a %s that is no duration -> 400 naming the parameter, with no JSON advice for a query string', async (name) => {
+    const res = await callCa(ca, operator, 'GET', `/v1/doctor?${name}=30`);
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ error: { code: 'invalid_ttl', message: expect.stringMatching(new RegExp(`^${name}: "30" is not a duration`)) } });
+    expect(JSON.stringify(res.body)).not.toMatch(/JSON integer|ttl:/);
+  });
+
+  it('fail/revoking by a SPIFFE ID of another trust domain -> 400 foreign_trust_domain, not "revoked 0"', async () => {
+    const res = await callCa(ca, operator, 'POST', '/v1/certificates/revoke', { spiffeId: 'spiffe://other.org/a' });
+    expect(res).toMatchObject({ status: 400, body: { error: { code: 'foreign_trust_domain' } } });
+  });
+
+  it.each([
+    ['both empty', { importCertFile: '', importKeyFile: '' }],
+    ['an empty key path', { importCertFile: '/etc/hosts', importKeyFile: '' }],
+  ])('fail/preparing a root with import paths %s -> 400, and no root is generated instead', async (_name, body) => {
+    const before = await asOperator(ca, 'GET', '/v1/authorities');
+    const res = await callCa(ca, operator, 'POST', '/v1/authorities/root/prepare', body);
+    expect(res).toMatchObject({ status: 400, body: { error: { code: 'invalid_request' } } });
+    expect(await asOperator(ca, 'GET', '/v1/authorities')).toEqual(before);
+  });
+});
+
+describe('names as long as a name may be', () => {
+  it('pass/an agent named with 128 characters can be evicted and banned through its path', async () => {
+    const name = 'n'.repeat(128);
+    await attestAgent(ca, name);
+    expect((await callCa(ca, operator, 'POST', `/v1/agents/${name}/evict`)).status).toBe(200);
+    expect((await callCa(ca, operator, 'POST', `/v1/agents/${name}/ban`)).status).toBe(200);
+  });
+
+  it('fail/a name of 129 characters -> 400', async () => {
+    const res = await callCa(ca, operator, 'POST', `/v1/agents/${'n'.repeat(129)}/ban`);
+    expect(res).toMatchObject({ status: 400, body: { error: { code: 'invalid_request' } } });
+  });
+});
+
 describe('a request that arrives too slowly', () => {
   it('fail/a body trickling in past --request-timeout -> 408 request_timeout, and the connection is closed', async () => {
     const slow = await startTestCa({ 'request-timeout': '1s' });

@@ -6,7 +6,7 @@ import { diagnose } from '../../ca/doctor.js';
 import { ForbiddenError, InvalidInputError } from '../../errors.js';
 import { nowSeconds } from '../../time/clock.js';
 import { decodePemBlocks } from '../../x509/pem.js';
-import { isoTime, ttlField } from '../edge.js';
+import { durationQuery, isoTime } from '../edge.js';
 import type { AuthorityView } from '../json-views.js';
 import type { ServerServices } from '../services.js';
 
@@ -84,16 +84,16 @@ export function authorityRoutes(app: FastifyInstance, s: ServerServices): void {
         body: {
           type: ['object', 'null'],
           additionalProperties: false,
-          properties: { importCertFile: { type: 'string', maxLength: 4096 }, importKeyFile: { type: 'string', maxLength: 4096 } },
+          properties: { importCertFile: { type: 'string', minLength: 1, maxLength: 4096 }, importKeyFile: { type: 'string', minLength: 1, maxLength: 4096 } },
         },
       },
     },
     async (request, reply) => {
       const { importCertFile, importKeyFile } = request.body ?? {};
-      if (Boolean(importCertFile) !== Boolean(importKeyFile)) {
+      if ((importCertFile === undefined) !== (importKeyFile === undefined)) {
         throw new InvalidInputError('invalid_request', 'give both importCertFile and importKeyFile, or neither');
       }
-      const imported = importCertFile && importKeyFile ? await readImport(request.authentication.caller, importCertFile, importKeyFile) : undefined;
+      const imported = importCertFile !== undefined && importKeyFile !== undefined ? await readImport(request.authentication.caller, importCertFile, importKeyFile) : undefined;
       const root = await manager.prepareRoot(callerLabel(request.authentication.caller), imported);
       s.crls.invalidate();
       return reply.code(201).send({ id: root.record.id, state: root.record.state, bundleSequence: manager.current().bundleSequence });
@@ -145,11 +145,11 @@ export function authorityRoutes(app: FastifyInstance, s: ServerServices): void {
       },
     },
     async (request) => {
-      const intermediateHorizon = ttlField(request.query.intermediateHorizon);
+      const intermediateHorizon = durationQuery('intermediateHorizon', request.query.intermediateHorizon);
       const findings = diagnose({
         set: manager.current(),
         now: nowSeconds(s.clock),
-        rootHorizon: ttlField(request.query.rootHorizon) ?? s.lifecycle.rootHorizon,
+        rootHorizon: durationQuery('rootHorizon', request.query.rootHorizon) ?? s.lifecycle.rootHorizon,
         ...(intermediateHorizon ? { intermediateHorizon } : {}),
         lastRotationFailure: s.lifecycle.lastRotationFailure(),
       });

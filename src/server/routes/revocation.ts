@@ -5,6 +5,7 @@ import type { RevocationSelector } from '../../ca/certificate-query.js';
 import { InvalidInputError, NotFoundError } from '../../errors.js';
 import { parseAgentName } from '../../identity/agent-name.js';
 import { SpiffeId } from '../../identity/spiffe-id.js';
+import type { TrustDomain } from '../../identity/trust-domain.js';
 import { nowSeconds } from '../../time/clock.js';
 import { REVOCATION_REASONS, type RevocationReason } from '../../x509/crl.js';
 import { serialField } from '../edge.js';
@@ -18,11 +19,18 @@ interface RevokeBody {
   reason?: RevocationReason;
 }
 
-function selectorFrom(body: RevokeBody): RevocationSelector {
+function selectorFrom(body: RevokeBody, trustDomain: TrustDomain): RevocationSelector {
   const given = [body.serial, body.spiffeId, body.agent].filter((v) => v !== undefined).length;
   if (given !== 1) throw new InvalidInputError('invalid_request', 'give exactly one of serial, spiffeId or agent');
   if (body.serial) return { serial: serialField(body.serial) };
-  if (body.spiffeId) return { spiffeId: SpiffeId.parse(body.spiffeId) };
+  if (body.spiffeId) {
+    // This CA issued nothing outside its trust domain: "revoked 0" would read as done.
+    const spiffeId = SpiffeId.parse(body.spiffeId);
+    if (!spiffeId.memberOf(trustDomain)) {
+      throw new InvalidInputError('foreign_trust_domain', `${spiffeId} is not in this CA's trust domain ${trustDomain.name}`);
+    }
+    return { spiffeId };
+  }
   return { agent: parseAgentName(body.agent!) };
 }
 
@@ -45,7 +53,7 @@ export function revocationRoutes(app: FastifyInstance, s: ServerServices): void 
       },
     },
     async (request) => {
-      const selector = selectorFrom(request.body);
+      const selector = selectorFrom(request.body, s.trustDomain);
       const revoked = await s.revocations.revoke(selector, request.body.reason ?? 'unspecified', callerLabel(request.authentication.caller));
       return { revoked };
     },
