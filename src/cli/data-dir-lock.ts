@@ -1,53 +1,60 @@
 /**
- * One server per data directory. The lock file holds the server's PID from
- * the moment it exists: it is written under a temporary name and hard-linked
- * into place, which fails if a lock is already there (a lock created empty and
- * filled afterwards could be read empty, and taken over as stale, by a second
- * server starting at that instant). A lock left by a process that is gone is
- * taken over. It is taken before the datastore is opened, so a refused second
- * server changes nothing.
+ * One server per data directory, arbitrated by the kernel: the server holds
+ * an exclusive lock on meshca.lock (SQLite's, which is an fcntl lock) for as
+ * long as it runs, and the kernel drops it when the process ends, however it
+ * ends. A PID in a file cannot make that call: after a reboot, or in a
+ * container, a dead server's PID can belong to an unrelated live process, and
+ * the data directory would stay locked for good. The holder's PID is written
+ * to meshca.pid only to name it in the refusal. The lock is taken before the
+ * datastore is opened, so a refused second server changes nothing.
  */
-import { randomUUID } from 'node:crypto';
-import { link, readFile, unlink, writeFile } from 'node:fs/promises';
+import Database from 'better-sqlite3';
+import { readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../platform/atomic-file.js';
 import { socketPath } from './local-socket.js';
 
 export const LOCK_FILE = 'meshca.lock';
+export const PID_FILE = 'meshca.pid';
 
 export interface DataDirLock {
   release(): Promise<void>;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+function isBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && code.startsWith('SQLITE_BUSY');
+}
+
+async function holderPid(dataDir: string): Promise<string> {
+  const pid = (await readFile(join(dataDir, PID_FILE), 'utf8').catch(() => '')).trim();
+  return /^[0-9]+$/.test(pid) ? ` (pid ${pid})` : '';
 }
 
 export async function lockDataDir(dataDir: string): Promise<DataDirLock> {
-  const path = join(dataDir, LOCK_FILE);
-  // Unique even between two containers that are both PID 1 on a shared volume.
-  const mine = join(dataDir, `.${LOCK_FILE}.${process.pid}.${randomUUID()}`);
-  await writeFile(mine, `${process.pid}\n`, { mode: 0o600 });
+  // timeout 0: a held lock is an answer, not something to wait for.
+  const guard = new Database(join(dataDir, LOCK_FILE), { timeout: 0 });
   try {
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        await link(mine, path);
-        return { release: () => unlink(path).catch(() => undefined) };
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
-        if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
-          throw new Error(`another meshca server is already running on ${socketPath(dataDir)} (pid ${pid})`);
-        }
-        await unlink(path).catch(() => undefined); // left by a server that is gone
-      }
-    }
-    throw new Error(`cannot lock ${path}`);
-  } finally {
-    await unlink(mine).catch(() => undefined);
+    // A journal in memory: the lock file is the only file there is, and nothing is ever written to it.
+    guard.pragma('journal_mode = MEMORY');
+    guard.exec('BEGIN EXCLUSIVE');
+  } catch (err) {
+    guard.close();
+    if (isBusy(err)) throw new Error(`another meshca server is already running on ${socketPath(dataDir)}${await holderPid(dataDir)}`);
+    throw err;
   }
+  const pidFile = join(dataDir, PID_FILE);
+  try {
+    await writeFileAtomic(pidFile, `${process.pid}\n`, 0o600);
+  } catch (err) {
+    guard.close();
+    throw err;
+  }
+  return {
+    release: async () => {
+      await unlink(pidFile).catch(() => undefined);
+      // The file stays: removing a held lock file would let a newcomer lock a new file by that name beside a holder of the old one.
+      guard.close();
+    },
+  };
 }

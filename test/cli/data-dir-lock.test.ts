@@ -1,39 +1,77 @@
-/** One server per data directory: the lock file names a live PID from the moment it exists, and a dead one's lock is taken over. */
+/**
+ * One server per data directory: the kernel's lock on meshca.lock decides,
+ * so a lock whose holder died is free whatever PID meshca.pid names, and a
+ * held one is refused naming its holder.
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { LOCK_FILE, lockDataDir } from '../../src/cli/data-dir-lock.js';
+import { LOCK_FILE, lockDataDir, PID_FILE } from '../../src/cli/data-dir-lock.js';
 import { tempDir } from '../support/temp-dir.js';
 
-/** Above Linux's default pid_max (4,194,304 at most), so no process has it. */
-const DEAD_PID = 4_194_305;
+const BUSY = (dir: string) => `another meshca server is already running on ${join(dir, 'meshca.sock')}`;
+
+/** A separate process holding the lock, as another server would; resolves once it holds it. */
+async function holdInChild(dir: string): Promise<{ pid: number; kill(): Promise<void> }> {
+  const module = resolve(import.meta.dirname, '../../dist/src/cli/data-dir-lock.js');
+  const child = spawn(process.execPath, ['--input-type=module', '-e', `
+    const { lockDataDir } = await import(${JSON.stringify(module)});
+    await lockDataDir(${JSON.stringify(dir)});
+    console.log('held');
+    setInterval(() => {}, 1000);
+  `], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await once(child.stdout!, 'data');
+  return {
+    pid: child.pid!,
+    kill: async () => {
+      child.kill('SIGKILL');
+      await once(child, 'exit');
+    },
+  };
+}
 
 describe('lockDataDir', () => {
-  it('writes this PID into the lock, leaves no temporary file, and removes the lock on release', async () => {
+  it('writes this PID to meshca.pid, leaves no temporary file, and frees the directory on release', async () => {
     const dir = tempDir();
     const lock = await lockDataDir(dir);
-    expect(readFileSync(join(dir, LOCK_FILE), 'utf8')).toBe(`${process.pid}\n`);
-    expect(readdirSync(dir)).toEqual([LOCK_FILE]);
+    expect(readFileSync(join(dir, PID_FILE), 'utf8')).toBe(`${process.pid}\n`);
+    expect(readdirSync(dir).sort()).toEqual([LOCK_FILE, PID_FILE]);
     await lock.release();
-    expect(readdirSync(dir)).toEqual([]);
+    expect(readdirSync(dir)).toEqual([LOCK_FILE]);
+    await (await lockDataDir(dir)).release();
   });
 
-  it('refuses while the PID in the lock is alive, changing nothing', async () => {
+  it('refuses while another holder has the lock, naming its PID and changing nothing', async () => {
     const dir = tempDir();
-    writeFileSync(join(dir, LOCK_FILE), `${process.ppid}\n`);
-    await expect(lockDataDir(dir)).rejects.toThrow(`another meshca server is already running on ${join(dir, 'meshca.sock')} (pid ${process.ppid})`);
-    expect(readFileSync(join(dir, LOCK_FILE), 'utf8')).toBe(`${process.ppid}\n`);
-    expect(readdirSync(dir)).toEqual([LOCK_FILE]);
+    const first = await lockDataDir(dir);
+    await expect(lockDataDir(dir)).rejects.toThrow(`${BUSY(dir)} (pid ${process.pid})`);
+    expect(readFileSync(join(dir, PID_FILE), 'utf8')).toBe(`${process.pid}\n`);
+    await first.release();
+  });
+
+  it('refuses while another process holds it, and takes it once that process is killed', async () => {
+    const dir = tempDir();
+    const other = await holdInChild(dir);
+    try {
+      await expect(lockDataDir(dir)).rejects.toThrow(`${BUSY(dir)} (pid ${other.pid})`);
+    } finally {
+      await other.kill();
+    }
+    const lock = await lockDataDir(dir);
+    expect(readFileSync(join(dir, PID_FILE), 'utf8')).toBe(`${process.pid}\n`);
+    await lock.release();
   });
 
   it.each([
-    ['a PID no process has', `${DEAD_PID}\n`],
-    ['an empty lock (a crash before it was written, with older versions)', ''],
-  ])('takes over a lock naming %s', async (_name, content) => {
+    ['a live process that is not a meshca server (a PID reused after a reboot or in a container)', () => `${process.ppid}\n`],
+    ['no PID at all', () => ''],
+  ])('takes over a directory whose meshca.pid names %s, since nobody holds the lock', async (_name, content) => {
     const dir = tempDir();
-    writeFileSync(join(dir, LOCK_FILE), content);
+    writeFileSync(join(dir, PID_FILE), content());
     const lock = await lockDataDir(dir);
-    expect(readFileSync(join(dir, LOCK_FILE), 'utf8')).toBe(`${process.pid}\n`);
+    expect(readFileSync(join(dir, PID_FILE), 'utf8')).toBe(`${process.pid}\n`);
     await lock.release();
   });
 });
