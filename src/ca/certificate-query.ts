@@ -73,8 +73,12 @@ export type RevocationSelector =
   | { readonly issuerId: string; readonly exceptAgentSvids?: boolean };
 
 export interface RevocationStore {
-  /** Marks every matching unexpired, unrevoked certificate revoked, with its audit event, in one transaction. */
-  revoke(selector: RevocationSelector, at: number, reason: RevocationReason, event: (count: number) => AuditEvent): Promise<number>;
+  /**
+   * Marks every matching unexpired, unrevoked certificate revoked, with its
+   * audit event, in one transaction. An event of undefined records nothing:
+   * an automatic sweep that found nothing to revoke is no event.
+   */
+  revoke(selector: RevocationSelector, at: number, reason: RevocationReason, event: (count: number) => AuditEvent | undefined): Promise<number>;
   /** Revoked certificates of one issuer that have not expired yet: what its CRL lists. */
   revokedUnexpired(issuerId: string, now: number): Promise<RevokedEntry[]>;
   nextCrlNumber(): Promise<number>;

@@ -47,12 +47,19 @@ export class RevocationService {
    * a set, and an empty one is a valid answer (revoked 0).
    */
   async revoke(selector: RevocationSelector, reason: RevocationReason, by: string): Promise<number> {
+    return this.revokeRecording(selector, reason, by, 'always');
+  }
+
+  /** `quietWhenNone`: an automatic sweep that revoked nothing appends no event (it would on every start). */
+  private async revokeRecording(selector: RevocationSelector, reason: RevocationReason, by: string, record: 'always' | 'quietWhenNone'): Promise<number> {
     if ('serial' in selector && (await this.deps.store.listCertificates({ serial: selector.serial }, null, 1)).items[0]?.serial !== selector.serial) {
       throw new NotFoundError(`certificate with serial ${selector.serial}`);
     }
     const at = nowSeconds(this.deps.clock);
     const described = Object.fromEntries(Object.entries(selector).map(([k, v]) => [k, typeof v === 'boolean' ? v : String(v)]));
-    const count = await this.deps.store.revoke(selector, at, reason, (n) => revocationEvent(described, reason, by, n));
+    const count = await this.deps.store.revoke(selector, at, reason, (n) =>
+      n === 0 && record === 'quietWhenNone' ? undefined : revocationEvent(described, reason, by, n),
+    );
     this.deps.crls.invalidate();
     return count;
   }
@@ -66,7 +73,7 @@ export class RevocationService {
    */
   async taint(intermediateId: string, by: string): Promise<number> {
     await this.deps.manager.retireIntermediateNow(intermediateId, by);
-    return this.revokeSignedBy(intermediateId, by);
+    return this.revokeRecording({ issuerId: intermediateId, exceptAgentSvids: true }, 'cACompromise', by, 'always');
   }
 
   /**
@@ -91,6 +98,20 @@ export class RevocationService {
    * before it adopted the taint: revoked too, as the taint revoked the rest.
    */
   revokeSignedBy(intermediateId: string, by: string): Promise<number> {
-    return this.revoke({ issuerId: intermediateId, exceptAgentSvids: true }, 'cACompromise', by);
+    return this.revokeRecording({ issuerId: intermediateId, exceptAgentSvids: true }, 'cACompromise', by, 'quietWhenNone');
+  }
+
+  /**
+   * Finishes every taint: a taint retires the intermediate in one transaction
+   * and revokes what it signed in the next, so a server killed in between
+   * would leave the tainted key's SVIDs valid for good. Run at start; what is
+   * already revoked is left alone and logs nothing.
+   */
+  async finishTaints(by: string): Promise<number> {
+    let revoked = 0;
+    for (const a of this.deps.manager.current().authorities) {
+      if (a.record.taintedAt !== null) revoked += await this.revokeSignedBy(a.record.id, by);
+    }
+    return revoked;
   }
 }

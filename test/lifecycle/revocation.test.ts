@@ -76,6 +76,30 @@ describe('POST /v1/certificates/revoke', () => {
     expect(await revoke(ca, body(issued))).toEqual({ status: 200, body: { revoked: 0 } });
   });
 
+  it('pass/a taint interrupted between retiring the intermediate and revoking what it signed is finished at the next start, once', async () => {
+    const clock = clockNearNow();
+    const ca = await startLifecycleCa({}, clock);
+    const tainted = ca.manager.current().activeIntermediate()!.record;
+    const web = minted(await mintSvid(ca.localApp, WEB));
+    const db = minted(await mintSvid(ca.localApp, DB));
+    // The first of the taint's two transactions, as a server killed before the second leaves it.
+    await ca.manager.retireIntermediateNow(tainted.id, 'operator:alice');
+    expect(revokedInStore(ca).map((r) => r.serial)).toEqual([]);
+    const dataDir = ca.config.dataDir;
+    await ca.close();
+
+    const restarted = await startLifecycleCa({ 'data-dir': dataDir }, clock);
+    expect(revokedInStore(restarted).filter((r) => r.reason === 'cACompromise').map((r) => r.serial)).toEqual(expect.arrayContaining([web, db]));
+    const revocations = () => auditEvents(restarted.store.db, 'certificates.revoked').filter((e) => e.data['issuerId'] === tainted.id);
+    expect(revocations()).toHaveLength(1);
+    await restarted.close();
+
+    // Nothing is left to finish: a further start records nothing.
+    const again = await startLifecycleCa({ 'data-dir': dataDir }, clock);
+    expect(auditEvents(again.store.db, 'certificates.revoked').filter((e) => e.data['issuerId'] === tainted.id)).toHaveLength(1);
+    expect((await again.localApp.inject({ method: 'POST', url: '/v1/audit/verify', payload: {} })).json()).toMatchObject({ ok: true });
+  });
+
   describe('refusals', () => {
     let ca: LifecycleCa;
     beforeAll(async () => {

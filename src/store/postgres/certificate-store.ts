@@ -66,7 +66,7 @@ export class PgCertificateStore implements CertificateStore {
     });
   }
 
-  async revoke(selector: RevocationSelector, at: number, reason: RevocationReason, event: (count: number) => AuditEvent): Promise<number> {
+  async revoke(selector: RevocationSelector, at: number, reason: RevocationReason, event: (count: number) => AuditEvent | undefined): Promise<number> {
     const key = Object.keys(selector).find((k): k is keyof typeof SELECTOR_COLUMN => k in SELECTOR_COLUMN)!;
     const value = String((selector as Record<string, unknown>)[key]);
     const keepAgents = 'issuerId' in selector && selector.exceptAgentSvids ? " AND kind != 'agent'" : '';
@@ -78,7 +78,8 @@ export class PgCertificateStore implements CertificateStore {
         [at, reason, value],
       )).rowCount ?? 0;
       await client.query(COUNT_REVOCATION);
-      await appendAudit(client, [event(count)], at);
+      const happened = event(count);
+      if (happened) await appendAudit(client, [happened], at);
       return count;
     });
   }

@@ -61,7 +61,7 @@ export class SqliteCertificateStore implements IssuanceLedger, CertificateCatalo
     return removed;
   }
 
-  async revoke(selector: RevocationSelector, at: number, reason: RevocationReason, event: (count: number) => AuditEvent): Promise<number> {
+  async revoke(selector: RevocationSelector, at: number, reason: RevocationReason, event: (count: number) => AuditEvent | undefined): Promise<number> {
     const [column, value] =
       'serial' in selector ? ['serial', selector.serial]
       : 'spiffeId' in selector ? ['spiffe_id', selector.spiffeId.toString()]
@@ -74,7 +74,8 @@ export class SqliteCertificateStore implements IssuanceLedger, CertificateCatalo
         (`UPDATE certificates SET revoked_at = ?, revocation_reason = ? WHERE ${column} = ? AND revoked_at IS NULL AND not_after > ?${keepAgents}`)
         .run(at, reason, value, at).changes;
       this.sql(COUNT_REVOCATION).run();
-      this.audit.append(event(count), at);
+      const happened = event(count);
+      if (happened) this.audit.append(happened, at);
     })();
     return count;
   }
