@@ -96,10 +96,12 @@ export class AuthorityManager {
             'Restore the datastore from backup; meshca never replaces an existing root on its own.',
         );
       }
+      await removeUnreferencedKeys(deps, records);
       const manager = new AuthorityManager(deps, settings, new AuthoritySet([], 0));
       await manager.createPki(nowSeconds(deps.clock), initial);
       return manager;
     }
+    await removeUnreferencedKeys(deps, records);
     if (initial.kind !== 'generate') deps.log.warn({}, 'the datastore already holds a PKI; the import options apply only to the first start and are ignored');
     const loaded = await Promise.all(records.map((r) => loadAuthority(deps.custody, r)));
     const set = new AuthoritySet(loaded, await deps.journal.bundleSequence());
@@ -423,4 +425,14 @@ function checkIntegrity(set: AuthoritySet, now: number, trustDomain: TrustDomain
         'a trust domain cannot change in place; keep the old --trust-domain, or start a new CA in a new data directory and re-register the workloads',
     );
   }
+}
+
+/**
+ * A CA key no journal record names never signed anything anyone holds: its
+ * server was killed between saving it and committing the record. Left alone,
+ * it would sit in custody, able to sign, with no record or event naming it.
+ */
+async function removeUnreferencedKeys(deps: AuthorityManagerDeps, records: readonly AuthorityRecord[]): Promise<void> {
+  const removed = (await deps.custody.removeUnreferenced?.(new Set(records.flatMap((r) => (r.keyRef === null ? [] : [r.keyRef]))))) ?? [];
+  if (removed.length) deps.log.warn({ keys: removed }, 'removed CA keys no record names, left by a server stopped while creating an authority');
 }

@@ -37,6 +37,13 @@ export interface KeyCustody {
   describe(ref: string): string;
   /** Every reference custody holds, e.g. to notice keys whose records were lost. */
   list(): Promise<string[]>;
+  /**
+   * Removes the keys no record names and returns their references: what a
+   * server killed between saving a new key and committing its record left.
+   * Only custody with one writer has it (a data directory's, under its lock):
+   * where replicas share custody, another may be between those two steps.
+   */
+  removeUnreferenced?(referenced: ReadonlySet<string>): Promise<string[]>;
 }
 
 /** The subset of a pino logger the core uses, so it can log decisions without importing pino. */

@@ -7,11 +7,11 @@
  * nothing else is writing there then.
  */
 import { createPrivateKey, type KeyObject } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KeyCustody } from '../ca/ports.js';
 import { CaIntegrityError } from '../errors.js';
-import { makeDirectory, removeTemporaries, writeFileAtomic } from '../platform/atomic-file.js';
+import { fsyncDirectory, makeDirectory, removeTemporaries, writeFileAtomic } from '../platform/atomic-file.js';
 
 const SUFFIX = '.key.pem';
 
@@ -69,6 +69,13 @@ export class FileKeyCustody implements KeyCustody {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw err;
     }
+  }
+
+  async removeUnreferenced(referenced: ReadonlySet<string>): Promise<string[]> {
+    const unreferenced = (await this.list()).filter((ref) => !referenced.has(ref));
+    for (const ref of unreferenced) await unlink(this.describe(ref));
+    if (unreferenced.length) await fsyncDirectory(this.dir);
+    return unreferenced;
   }
 
   /** Once per process, before its first key operation; a leftover that cannot be removed is left for the next start. */

@@ -77,3 +77,14 @@ describe('CA key files after a crash', () => {
     expect(statSync(custody.describe('a')).mode & 0o777).toBe(0o600);
   });
 });
+
+describe('keys no record names', () => {
+  it('removeUnreferenced removes exactly the keys outside the referenced set, and says which', async () => {
+    const dir = tempDir();
+    const custody = new FileKeyCustody(dir, undefined);
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    for (const ref of ['kept-1', 'kept-2', 'orphan']) await custody.save(ref, privateKey);
+    expect(await custody.removeUnreferenced(new Set(['kept-1', 'kept-2', 'never-saved']))).toEqual(['orphan']);
+    expect((await custody.list()).sort()).toEqual(['kept-1', 'kept-2']);
+  });
+});
