@@ -184,7 +184,14 @@ export class AuthorityManager {
     });
   }
 
-  /** Adds a new root to the trust bundle, next to the current one, without using it yet. */
+  /**
+   * Adds a new root to the trust bundle, next to the current one, without
+   * using it yet, with the intermediate that will sign under it. Made now, the
+   * intermediate's CRL is published with the bundle through the propagation
+   * wait: proxies that check CRLs (nginx ssl_crl, HAProxy crl-file) want one
+   * from every CA of a chain, and one first seen at activation would make them
+   * refuse every SVID it signs until their agents next sync.
+   */
   prepareRoot(by: string, imported?: ImportedAuthority): Promise<LoadedAuthority> {
     return this.operatorChange(async () => {
       const existing = this.set.ofKind('root', 'prepared')[0];
@@ -194,16 +201,18 @@ export class AuthorityManager {
         ? await importAuthority(this.deps.custody, imported, 'root', 'prepared', now, [], this.settings.trustDomain)
         : await mintAuthority(this.factoryDeps(), 'root', 'prepared', now, this.settings.rootTtl);
       if (this.set.byId(root.record.id)) throw new ConflictError('already_exists', `root ${root.record.id} is already known`);
-      await this.commit([root], this.set.bundleSequence + 1, [created(root, by)]);
+      const first = root.signer ? [await mintAuthority(this.factoryDeps(), 'intermediate', 'prepared', now, this.settings.intermediateTtl, root)] : [];
+      await this.commit([root, ...first], this.set.bundleSequence + 1, [root, ...first].map((a) => created(a, by)));
       this.deps.log.info({ root: root.record.id }, 'prepared a new root; it is now in the trust bundle');
       return root;
     });
   }
 
   /**
-   * Makes the prepared root the one that signs: a new intermediate under it
-   * becomes active at once, the old intermediates retire (keeping their SVIDs
-   * valid), and the old root stays in the bundle until retired. Refused until
+   * Makes the prepared root the one that signs: the intermediate prepared
+   * under it (or, if that one is gone, a new one) becomes active at once, the
+   * old intermediates retire (keeping their SVIDs valid), and the old root
+   * stays in the bundle until retired. Refused until
    * the new root has been in the bundle for `propagation`, unless forced.
    */
   activateRoot(by: string, propagation: Duration, force: boolean): Promise<LoadedAuthority> {
@@ -221,11 +230,17 @@ export class AuthorityManager {
         );
       }
       const root = transition(prepared, 'active', now);
-      const intermediate = await mintAuthority(this.factoryDeps(), 'intermediate', 'active', now, this.settings.intermediateTtl, root);
-      const retired = [...this.set.ofKind('intermediate', 'active'), ...this.set.ofKind('intermediate', 'prepared')].map((a) => transition(a, 'retired', now));
+      const waiting = this.set.preparedIntermediateUnder(prepared);
+      const promoted = waiting && isValidAt(waiting.record, now) ? waiting : undefined;
+      const intermediate = promoted
+        ? transition(promoted, 'active', now)
+        : await mintAuthority(this.factoryDeps(), 'intermediate', 'active', now, this.settings.intermediateTtl, root);
+      const retired = [...this.set.ofKind('intermediate', 'active'), ...this.set.ofKind('intermediate', 'prepared')]
+        .filter((a) => a !== promoted)
+        .map((a) => transition(a, 'retired', now));
       await this.commit([root, intermediate, ...retired], this.set.bundleSequence, [
         moved(root, 'active', by, { force }),
-        created(intermediate, by),
+        promoted ? moved(intermediate, 'active', by) : created(intermediate, by),
         ...retired.map((r) => moved(r, 'retired', by)),
       ]);
       this.deps.log.info({ root: root.record.id, intermediate: intermediate.record.id }, 'activated the new root');
@@ -269,8 +284,9 @@ export class AuthorityManager {
       const changes: LoadedAuthority[] = [];
       const events: AuditEvent[] = [];
       if (target.record.state === 'active') {
-        const prepared = this.set.ofKind('intermediate', 'prepared').find((p) => isValidAt(p.record, now));
         const root = this.set.signingRoot();
+        const waiting = this.set.preparedIntermediateUnder(root);
+        const prepared = waiting && isValidAt(waiting.record, now) ? waiting : undefined;
         if (!prepared && !root?.signer) throw new ConflictError('precondition_failed', 'no root key in custody to make a replacement intermediate');
         const next = prepared ? transition(prepared, 'active', now) : await mintAuthority(this.factoryDeps(), 'intermediate', 'active', now, this.settings.intermediateTtl, root);
         changes.push(next);
@@ -324,7 +340,8 @@ export class AuthorityManager {
     const root = this.set.signingRoot();
     if (!root?.signer) return false; // an imported intermediate: rotation is the operator's (meshca doctor warns)
     const active = this.set.activeIntermediate();
-    const prepared = this.set.ofKind('intermediate', 'prepared')[0];
+    // Not one prepared under a prepared root: that one waits for its root's activation.
+    const prepared = this.set.preparedIntermediateUnder(root);
 
     if (!active || !isValidAt(active.record, now)) {
       // Catching up (first tick after downtime, or the active one is gone): promote or mint at once.

@@ -78,6 +78,15 @@ export class AuthoritySet {
     return a.record.parentId !== null ? this.byId(a.record.parentId) : this.upstreamParents.get(a.record.id);
   }
 
+  /**
+   * The intermediate prepared under `root`, if any: under the signing root,
+   * the next in the scheduled rotation; under a prepared root, the first to
+   * sign once that root is activated.
+   */
+  preparedIntermediateUnder(root: LoadedAuthority | undefined): LoadedAuthority | undefined {
+    return root && this.ofKind('intermediate', 'prepared').find((i) => this.rootOf(i) === root);
+  }
+
   activeIntermediate(): LoadedAuthority | undefined {
     return this.ofKind('intermediate', 'active')[0];
   }

@@ -84,7 +84,7 @@ export function diagnose(input: DoctorInput): Finding[] {
     }
   }
 
-  if (canRotate && active && set.ofKind('intermediate', 'prepared').length === 0) {
+  if (canRotate && active && !set.preparedIntermediateUnder(set.signingRoot())) {
     const due = prepareAt(active.record);
     add(now < due + ROTATION_GRACE, 'rotation schedule', now < due + ROTATION_GRACE
       ? `next intermediate due at ${iso(due)}`

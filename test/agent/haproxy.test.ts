@@ -4,13 +4,14 @@
  * bundle and CRL it installs, and re-reads them all when the agent signals its
  * master (--pid-file, --reload-signal SIGUSR2).
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { agentArgs, runAgent, startAgent } from '../support/agent-process.js';
 import { asOperator, expiredCredential } from '../support/callers.js';
 import { svidCheck } from '../support/conformance.js';
 import { makeForeignCredential } from '../support/foreign-ca.js';
+import { mintSvid } from '../support/svids.js';
 import { startHaproxy } from '../support/haproxy.js';
 import { curl, servedSerial, type ClientFiles } from '../support/nginx.js';
 import { startTestCa, type TestCa } from '../support/test-ca.js';
@@ -105,5 +106,27 @@ describe('HAProxy terminating mutual TLS with the files the agent installs', () 
       'a revoked SVID': { status: 0, alert: 'certificate revoked' },
     });
     expect(mesh.agent.running()).toBe(true);
+  });
+
+  it('admits a client whose SVID the new root\'s intermediate signed right after activation, before HAProxy\'s agent syncs again', { timeout: 90_000 }, async () => {
+    const ca = await startTestCa();
+    const mesh = await meshedHaproxy(ca);
+    const count = (file: string, block: string) => readFileSync(join(mesh.out, file), 'utf8').split(`-----BEGIN ${block}-----`).length - 1;
+    const rootsBefore = count('bundle.pem', 'CERTIFICATE');
+
+    await asOperator(ca, 'POST', '/v1/authorities/root/prepare');
+    // One sync installs the bundle with the new root and the CRLs of that moment; HAProxy then hears nothing more from it.
+    await waitFor('the agent to install the bundle with the prepared root', () => count('bundle.pem', 'CERTIFICATE') === rootsBefore + 1, 20_000);
+    await waitFor('HAProxy to reload on it', async () => (await curl(mesh.haproxy.port, mesh.client)).status === 200, 10_000);
+    await mesh.agent.stop();
+    await asOperator(ca, 'POST', '/v1/authorities/root/activate', { force: true });
+
+    const fresh = await mintSvid(ca.localApp, CLIENT_ID);
+    const files = tempDir();
+    writeFileSync(join(files, 'cert.pem'), fresh.chainPem);
+    writeFileSync(join(files, 'key.pem'), fresh.keyPem, { mode: 0o600 });
+    // HAProxy checks a CRL for every CA of the chain: the new intermediate's has been in crl.pem since the prepare.
+    const answer = await curl(mesh.haproxy.port, { cacert: mesh.trustBundle, cert: join(files, 'cert.pem'), key: join(files, 'key.pem') });
+    expect({ status: answer.status, alert: /alert ([a-z ]+)/.exec(answer.stderr)?.[1]?.trim() }).toEqual({ status: 200, alert: undefined });
   });
 });

@@ -90,12 +90,24 @@ describe('prepare', () => {
     expect(ids(ca).intermediate.id).toBe(old.intermediate.id);
     const svid = await mintSvid(ca.localApp, WEB);
     expect(issuerOf(ca.store.db, svid.answer.svid.serial)).toBe(old.intermediate.id);
+    // The intermediate that will sign under the new root is made with it, and waits.
+    const waiting = ca.manager.current().preparedIntermediateUnder(ca.manager.current().byId(next))!.record;
+    expect(waiting.parentId).toBe(next);
     expect(await listing(ca)).toEqual({
       [old.root.id]: ['active', true, true, 1],
       [old.intermediate.id]: ['active', true, false, 1],
       [next]: ['prepared', false, true, 0],
+      [waiting.id]: ['prepared', false, false, 0],
     });
-    expect(auditEvents(ca.store.db, 'authority.').at(-1)).toMatchObject({ type: 'authority.created', actor: 'operator:local', data: { id: next, kind: 'root', state: 'prepared' } });
+    expect(auditEvents(ca.store.db, 'authority.').slice(-2)).toMatchObject([
+      { type: 'authority.created', actor: 'operator:local', data: { id: next, kind: 'root', state: 'prepared' } },
+      { type: 'authority.created', actor: 'operator:local', data: { id: waiting.id, kind: 'intermediate', state: 'prepared' } },
+    ]);
+    // Its CRL is published from now on, so proxies that check a CRL for every CA of a chain hold one when it starts signing.
+    const crls = (await ca.localApp.inject({ method: 'GET', url: '/v1/crl.pem' })).body;
+    const issuers = crls.split('-----END X509 CRL-----').filter((b) => b.includes('BEGIN X509 CRL')).length;
+    expect(issuers).toBe(4);
+    expect(ca.manager.current().authorities.filter((a) => a.signer).map((a) => a.record.id).sort()).toEqual([old.root.id, old.intermediate.id, next, waiting.id].sort());
 
     // One prepared root at a time; nothing changes.
     const again = await post(ca, 'prepare');
@@ -113,6 +125,7 @@ describe('activate', () => {
   ])('$name: $status', async ({ advance, force, status }) => {
     const clock = clockNearNow();
     const { ca, old, next } = await prepared(clock);
+    const waiting = ca.manager.current().preparedIntermediateUnder(ca.manager.current().byId(next))!.record.id;
     const before = await bundle(ca);
     clock.advance(advance);
     const res = await post(ca, 'activate', force ? { force: true } : undefined);
@@ -130,9 +143,14 @@ describe('activate', () => {
     expect(res.body).toEqual({ id: next, state: 'active', signingIntermediate: now.intermediate.id });
     expect(now.root.id).toBe(next);
     expect(now.intermediate.parentId).toBe(next);
+    // The intermediate prepared with the root signs: its CRL has been out since the prepare.
+    expect(now.intermediate.id).toBe(waiting);
     expect(ca.manager.current().byId(old.intermediate.id)!.record.state).toBe('retired');
     expect(ca.manager.current().byId(old.root.id)!.record.state).toBe('active');
-    expect(auditEvents(ca.store.db, 'authority.activated').map((e) => e.data)).toEqual([{ id: next, kind: 'root', force, replica: THIS_REPLICA }]);
+    expect(auditEvents(ca.store.db, 'authority.activated').map((e) => e.data)).toEqual([
+      { id: next, kind: 'root', force, replica: THIS_REPLICA },
+      { id: waiting, kind: 'intermediate', replica: THIS_REPLICA },
+    ]);
   });
 
   it('fail/activate with no prepared root: 409 precondition_failed', async () => {
