@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { UnavailableError } from '../errors.js';
 import { installAccessControl, type Authenticator } from './access-control.js';
 import { answerClientError, answerFrameworkError, installErrorHandling, type RefusalObserver } from './error-handler.js';
+import { installJsonBodies } from './json-body.js';
 import type { CaMetrics } from './metrics.js';
 import './request-context.js';
 import { adminCredentialRoutes } from './routes/admin-credentials.js';
@@ -92,6 +93,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(helmet);
   // Every body meshca reads is JSON: a text/plain body is an unsupported type (415), not a string the schema then refuses.
   app.removeContentTypeParser('text/plain');
+  installJsonBodies(app);
   installErrorHandling(app, options.onRefusal);
   refuseWhileClosing(app);
   app.addHook('onRoute', refuseUndeclaredInput);

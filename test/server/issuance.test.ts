@@ -154,7 +154,7 @@ const REFUSALS: readonly Refusal[] = [
   { name: 'fail/body is not JSON', status: 400, code: 'invalid_request', raw: { payload: '{"spiffeId": ', contentType: 'application/json' } },
   { name: 'fail/body is empty JSON', status: 400, code: 'invalid_request', raw: { payload: '', contentType: 'application/json' } },
   { name: 'fail/body is a form', status: 415, code: 'invalid_request', raw: { payload: 'spiffeId=x', contentType: 'application/x-www-form-urlencoded' } },
-  { name: 'fail/JSON sent as text/plain', status: 400, code: 'invalid_request', raw: { payload: `{"spiffeId":"${WEB}","csr":"x"}`, contentType: 'text/plain' } },
+  { name: 'fail/JSON sent as text/plain', status: 415, code: 'invalid_request', raw: { payload: `{"spiffeId":"${WEB}","csr":"x"}`, contentType: 'text/plain' } },
 ];
 
 describe('POST /v1/svids/mint refuses', () => {

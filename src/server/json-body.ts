@@ -1,0 +1,27 @@
+/**
+ * How request bodies are read: Fastify's JSON parser (which refuses
+ * __proto__ and constructor.prototype keys) with two rules of meshca's. An
+ * empty body is no body, as for a client that sends a content type on every
+ * request; and a key named twice in one object is refused (duplicate-keys.ts).
+ */
+import type { FastifyInstance } from 'fastify';
+import { InvalidInputError } from '../errors.js';
+import { firstDuplicateKey } from './duplicate-keys.js';
+
+export function installJsonBodies(app: FastifyInstance): void {
+  const parse = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = body as string;
+    if (text.length === 0) {
+      done(null, undefined);
+      return;
+    }
+    parse(request, text, (err, value) => {
+      if (err) return done(err, undefined);
+      const twice = firstDuplicateKey(text);
+      if (twice !== undefined) return done(new InvalidInputError('invalid_request', `request body names the key "${twice}" twice in one object`), undefined);
+      done(null, value);
+    });
+  });
+}
