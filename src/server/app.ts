@@ -11,6 +11,7 @@ import { UnavailableError } from '../errors.js';
 import { installAccessControl, type Authenticator } from './access-control.js';
 import { answerClientError, answerFrameworkError, installErrorHandling, type RefusalObserver } from './error-handler.js';
 import { installJsonBodies } from './json-body.js';
+import { RouteMethods } from './route-methods.js';
 import type { CaMetrics } from './metrics.js';
 import './request-context.js';
 import { adminCredentialRoutes } from './routes/admin-credentials.js';
@@ -94,7 +95,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // Every body meshca reads is JSON: a text/plain body is an unsupported type (415), not a string the schema then refuses.
   app.removeContentTypeParser('text/plain');
   installJsonBodies(app);
-  installErrorHandling(app, options.onRefusal);
+  const routeMethods = new RouteMethods();
+  app.addHook('onRoute', routeMethods.add);
+  installErrorHandling(app, routeMethods, options.onRefusal);
   refuseWhileClosing(app);
   app.addHook('onRoute', refuseUndeclaredInput);
   installAccessControl(app, options.authenticate);

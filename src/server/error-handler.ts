@@ -5,6 +5,7 @@
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Duplex } from 'node:stream';
+import type { RouteMethods } from './route-methods.js';
 import {
   ConflictError, ForbiddenError, InvalidInputError, MeshcaError, NotFoundError, RateLimitedError, UnauthenticatedError,
   UnavailableError, type ErrorCode,
@@ -97,7 +98,7 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): v
   socket.destroy();
 }
 
-export function installErrorHandling(app: FastifyInstance, onRefusal?: RefusalObserver): void {
+export function installErrorHandling(app: FastifyInstance, routeMethods: RouteMethods, onRefusal?: RefusalObserver): void {
   app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const { status, body } = describeError(err);
     if (status >= 400 && status < 500) onRefusal?.(request, status, body.error.code, body.error.message);
@@ -106,7 +107,13 @@ export function installErrorHandling(app: FastifyInstance, onRefusal?: RefusalOb
     if (err instanceof RateLimitedError) void reply.header('retry-after', String(err.retryAfterSeconds));
     return reply.code(status).send(body);
   });
-  app.setNotFoundHandler((request, reply) =>
-    reply.code(404).send(errorBody('not_found', `no route ${request.method} ${request.url.split('?')[0]}`)),
-  );
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0]!;
+    const allowed = routeMethods.allowedAt(path);
+    if (allowed.length === 0) return reply.code(404).send(errorBody('not_found', `no route ${request.method} ${path}`));
+    return reply
+      .code(405)
+      .header('allow', allowed.join(', '))
+      .send(errorBody('method_not_allowed', `${path} does not take ${request.method}; it takes ${allowed.join(', ')}`));
+  });
 }
