@@ -7,7 +7,7 @@ import Fastify, { type FastifyHttpsOptions, type FastifyInstance } from 'fastify
 import type { Server } from 'node:https';
 import type { Logger as PinoLogger } from 'pino';
 import { randomUUID } from 'node:crypto';
-import { UnavailableError } from '../errors.js';
+import { InvalidInputError, UnavailableError } from '../errors.js';
 import { installAccessControl, type Authenticator } from './access-control.js';
 import { answerClientError, answerFrameworkError, installErrorHandling, type RefusalObserver } from './error-handler.js';
 import { installJsonBodies } from './json-body.js';
@@ -67,6 +67,15 @@ function refuseWhileClosing(app: FastifyInstance): void {
   });
 }
 
+/** HTTP/1.1 requires a Host header (RFC 9112 3.2); refused here so that the answer is JSON like every other. */
+function refuseWithoutHost(app: FastifyInstance): void {
+  app.addHook('onRequest', async (request) => {
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
+      throw new InvalidInputError('invalid_request', 'an HTTP/1.1 request needs a Host header');
+    }
+  });
+}
+
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: options.logger,
@@ -80,7 +89,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     requestTimeout: options.requestTimeoutMs,
     // A TLS handshake gets the request's time too (Node's default is 120 s, for connections anyone can open).
     ...(options.https
-      ? { https: { ...options.https, connectionsCheckingInterval: TIMEOUT_CHECK_MS, handshakeTimeout: options.requestTimeoutMs } }
+      ? {
+          https: {
+            ...options.https,
+            connectionsCheckingInterval: TIMEOUT_CHECK_MS,
+            handshakeTimeout: options.requestTimeoutMs,
+            // Node would answer a missing Host with a bare 400 of its own; refuseWithoutHost answers in meshca's shape.
+            requireHostHeader: false,
+          },
+        }
       : {}),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   }) as unknown as FastifyInstance;
@@ -99,6 +116,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.addHook('onRoute', routeMethods.add);
   installErrorHandling(app, routeMethods, options.onRefusal);
   refuseWhileClosing(app);
+  refuseWithoutHost(app);
   app.addHook('onRoute', refuseUndeclaredInput);
   installAccessControl(app, options.authenticate);
   for (const routes of [publicRoutes, mintRoutes, agentRoutes, tokenRoutes, entryRoutes, agentAdminRoutes, adminCredentialRoutes, certificateRoutes, auditRoutes, authorityRoutes, revocationRoutes]) {

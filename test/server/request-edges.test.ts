@@ -50,6 +50,7 @@ describe('URLs and bytes Fastify refuses before routing', () => {
   it.each([
     ['a request line that is not HTTP', 'HELLO\r\n\r\n', 'HTTP/1.1 400 Bad Request', 'invalid_request'],
     ['a body shorter than its Content-Length', 'POST /v1/entries HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\nab', 'HTTP/1.1 400 Bad Request', 'invalid_request'],
+    ['an HTTP/1.1 request without Host', 'GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n', 'HTTP/1.1 400 Bad Request', 'invalid_request'],
     ['headers larger than the server reads', `GET /v1/entries HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 'HTTP/1.1 431 Request Header Fields Too Large', 'invalid_request'],
   ])('fail/%s -> %s in the JSON error shape, then the connection closes', async (_name, bytes, status, code) => {
     expect(parsed(await rawExchange(bytes))).toEqual({ status, body: { error: { code, message: expect.any(String) } } });
