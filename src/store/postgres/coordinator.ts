@@ -2,18 +2,31 @@
  * The lifecycle lock across replicas: a PostgreSQL session advisory lock,
  * tried (never waited for) on a dedicated connection. If the replica holding
  * it dies, its session ends and the lock is free again; what it was doing
- * commits in one transaction or not at all.
+ * commits in one transaction or not at all. A replica that is frozen rather
+ * than dead (stopped, swapped out, a VM paused) keeps its session, so the
+ * lock is also a lease: the session sits idle while the work runs, and
+ * PostgreSQL ends it once idle past the lease (idle_session_timeout), after
+ * which the frozen replica's commit is refused (assertHeld).
  */
 import type pg from 'pg';
 import type { Coordinator } from '../../ca/ports.js';
 import { UnavailableError } from '../../errors.js';
 import { LOCKS } from './connection.js';
 
+/** Far longer than any lifecycle step (a key pair, a certificate, one commit), far shorter than an outage. */
+export const LIFECYCLE_LEASE_MS = 30_000;
+
+/** PostgreSQL before 14 has no idle_session_timeout: the lock then works as before, without the lease. */
+const UNKNOWN_SETTING = '42704';
+
 export class PgCoordinator implements Coordinator {
   /** The database session holding the lock for this replica, while it does. */
   private holder: number | undefined;
 
-  constructor(private readonly pool: pg.Pool) {}
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly leaseMs = LIFECYCLE_LEASE_MS,
+  ) {}
 
   async exclusive<T>(work: () => Promise<T>): Promise<T | undefined> {
     const client = await this.pool.connect();
@@ -30,10 +43,15 @@ export class PgCoordinator implements Coordinator {
       if (!rows[0]?.locked) return undefined;
       this.holder = rows[0].pid;
       try {
+        await client.query(`SET idle_session_timeout = ${Math.floor(this.leaseMs)}`).catch((err: { code?: string }) => {
+          if (err.code !== UNKNOWN_SETTING) throw err;
+        });
         return await work();
       } finally {
         this.holder = undefined;
+        // The session goes back to the pool, whose idle connections must not be ended; one that cannot say so is not reused.
         await client.query('SELECT pg_advisory_unlock($1)', [LOCKS.lifecycle]).catch(ignore);
+        await client.query('RESET idle_session_timeout').catch(onError);
       }
     } finally {
       client.off('error', onError);
