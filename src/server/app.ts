@@ -81,7 +81,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     loggerInstance: options.logger,
     bodyLimit: SMALL_BODY_LIMIT,
     genReqId: () => randomUUID(),
-    maxParamLength: MAX_NAME_LENGTH,
+    routerOptions: { maxParamLength: MAX_NAME_LENGTH },
     // Shutdown's 503 comes from refuseWhileClosing, in meshca's error shape and after helmet's headers.
     return503OnClosing: false,
     frameworkErrors: answerFrameworkError,
@@ -98,7 +98,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
             requireHostHeader: false,
           },
         }
-      : {}),
+      : { http: { requireHostHeader: false } }),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   }) as unknown as FastifyInstance;
   // Node refuses incomplete headers after headersTimeout (60 s): never later than the whole request.

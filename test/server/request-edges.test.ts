@@ -5,6 +5,7 @@
  * shape, `{"error": {"code", "message"}}`, and change nothing.
  */
 import { connect as connectTcp } from 'node:net';
+import { join } from 'node:path';
 import { connect, type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminCredential, asOperator, attestAgent, callCa, type Credential } from '../support/callers.js';
@@ -54,6 +55,19 @@ describe('URLs and bytes Fastify refuses before routing', () => {
     ['headers larger than the server reads', `GET /v1/entries HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 'HTTP/1.1 431 Request Header Fields Too Large', 'invalid_request'],
   ])('fail/%s -> %s in the JSON error shape, then the connection closes', async (_name, bytes, status, code) => {
     expect(parsed(await rawExchange(bytes))).toEqual({ status, body: { error: { code, message: expect.any(String) } } });
+  });
+});
+
+describe('the operator socket', () => {
+  it('fail/an HTTP/1.1 request without Host -> 400 in the JSON error shape, as on the TLS listener', async () => {
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connectTcp({ path: join(ca.config.dataDir, 'meshca.sock') }, () => socket.write('GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n'));
+      let text = '';
+      socket.on('data', (d: Buffer) => (text += d.toString()));
+      socket.on('error', reject);
+      socket.on('close', () => resolve(text));
+    });
+    expect(parsed(answer)).toEqual({ status: 'HTTP/1.1 400 Bad Request', body: { error: { code: 'invalid_request', message: 'an HTTP/1.1 request needs a Host header' } } });
   });
 });
 
