@@ -11,11 +11,16 @@
  * leaves either the old set or the new one. Older versions are removed, except
  * the previous one and any published in the last ten seconds, which a reader
  * may still be reading.
+ *
+ * The stable names are made before the first swap (dangling until then), so
+ * a crash never leaves ..data without them; a restarted agent reading what is
+ * installed (currentFiles) restores any that are missing all the same, and
+ * removes the temporary links a crash left.
  */
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink, unlink } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, readlink, rename, rm, stat, symlink, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fsyncDirectory, makeDirectory, writeNewFile } from '../platform/atomic-file.js';
+import { fsyncDirectory, makeDirectory, removeTemporaries, temporaryPathFor, writeNewFile } from '../platform/atomic-file.js';
 import type { Clock } from '../time/clock.js';
 
 export interface PublishedFile {
@@ -37,18 +42,13 @@ export class AtomicDirectoryPublisher {
 
   async publish(files: readonly PublishedFile[]): Promise<string> {
     await makeDirectory(this.dir, 0o755);
-    const version = `..${new Date(this.clock.nowMs()).toISOString().replace(/[-:.]/g, '_')}_${randomBytes(3).toString('hex')}`;
-    const versionDir = join(this.dir, version);
-    await mkdir(versionDir, { mode: 0o755 });
-    for (const f of files) await writeNewFile(join(versionDir, f.name), f.data, f.mode);
-    await fsyncDirectory(versionDir);
-
-    const previous = await readlink(join(this.dir, DATA_LINK)).catch(() => undefined);
+    const names = files.map((f) => f.name);
+    await this.adoptPlainFiles(names);
+    const version = await this.writeVersion(files);
+    const previous = await this.currentVersion();
+    // Before the swap: killed right after it, the agent would leave ..data and no name a proxy opens.
+    if (await this.linkStableNames(names)) await fsyncDirectory(this.dir);
     await replaceSymlink(this.dir, DATA_LINK, version);
-    for (const f of files) {
-      const target = join(DATA_LINK, f.name);
-      if ((await readlink(join(this.dir, f.name)).catch(() => undefined)) !== target) await replaceSymlink(this.dir, f.name, target);
-    }
     await fsyncDirectory(this.dir);
     await this.removeOldVersions([version, previous]);
     return version;
@@ -63,23 +63,64 @@ export class AtomicDirectoryPublisher {
    * The files of the current version, read through one resolution of ..data
    * (so they belong together), or undefined before the first publication or
    * when they cannot be read: what a restarted agent finds already installed.
+   * A restarted agent calls this before it publishes anything, so it also
+   * finishes what a crash of the last run interrupted: it removes temporary
+   * links and gives every file of the version its stable name, which the
+   * proxy needs to serve the SVID the agent now keeps.
    */
   async currentFiles(): Promise<PublishedFile[] | undefined> {
+    await removeTemporaries(this.dir);
     const version = await this.currentVersion();
     if (version === undefined) return undefined;
-    const dir = join(this.dir, version);
+    let files: PublishedFile[];
     try {
-      const names = (await readdir(dir)).sort();
-      return await Promise.all(
-        names.map(async (name) => {
-          const path = join(dir, name);
-          const [data, stat] = await Promise.all([readFile(path, 'utf8'), lstat(path)]);
-          return { name, data, mode: stat.mode & 0o777 };
-        }),
-      );
+      files = await readFiles(join(this.dir, version));
     } catch {
       return undefined;
     }
+    if (await this.linkStableNames(files.map((f) => f.name))) await fsyncDirectory(this.dir);
+    return files;
+  }
+
+  private async writeVersion(files: readonly PublishedFile[]): Promise<string> {
+    const version = `..${new Date(this.clock.nowMs()).toISOString().replace(/[-:.]/g, '_')}_${randomBytes(3).toString('hex')}`;
+    const versionDir = join(this.dir, version);
+    await mkdir(versionDir, { mode: 0o755 });
+    for (const f of files) await writeNewFile(join(versionDir, f.name), f.data, f.mode);
+    await fsyncDirectory(versionDir);
+    return version;
+  }
+
+  /** Points each name at ..data/name where it does not already; says whether it changed any. */
+  private async linkStableNames(names: readonly string[]): Promise<boolean> {
+    let changed = false;
+    for (const name of names) {
+      const target = join(DATA_LINK, name);
+      if ((await readlink(join(this.dir, name)).catch(() => undefined)) === target) continue;
+      await replaceSymlink(this.dir, name, target);
+      changed = true;
+    }
+    return changed;
+  }
+
+  /**
+   * A directory written before this layout (`meshca mint` of older versions)
+   * holds plain files under the stable names. Replaced one by one with links
+   * into the new version, they would pair a new key with the old certificate
+   * midway; so what they hold first becomes a version of its own, each link
+   * then reads what the file it replaces held, and the swap that follows
+   * changes them all at once.
+   */
+  private async adoptPlainFiles(names: readonly string[]): Promise<void> {
+    const paths = names.map((name) => join(this.dir, name));
+    const entries = await Promise.all(paths.map((path) => lstat(path).catch(() => undefined)));
+    if (!entries.some((entry) => entry?.isFile())) return;
+    // Through links too: a crash midway through an earlier adoption left some names linked already.
+    const held = await Promise.all(names.map((name) => readFileWithMode(this.dir, name).catch(() => undefined)));
+    const present = held.filter((f): f is PublishedFile => f !== undefined);
+    await replaceSymlink(this.dir, DATA_LINK, await this.writeVersion(present));
+    await this.linkStableNames(present.map((f) => f.name));
+    await fsyncDirectory(this.dir);
   }
 
   /**
@@ -91,18 +132,30 @@ export class AtomicDirectoryPublisher {
     for (const name of await readdir(this.dir)) {
       if (!name.startsWith('..') || name === DATA_LINK || keep.includes(name)) continue;
       const path = join(this.dir, name);
-      const stat = await lstat(path);
-      if (stat.isDirectory() && this.clock.nowMs() - stat.mtimeMs >= RETAIN_MS) await rm(path, { recursive: true, force: true });
+      const entry = await lstat(path);
+      if (entry.isDirectory() && this.clock.nowMs() - entry.mtimeMs >= RETAIN_MS) await rm(path, { recursive: true, force: true });
     }
   }
 }
 
+async function readFiles(dir: string): Promise<PublishedFile[]> {
+  const names = (await readdir(dir)).sort();
+  return Promise.all(names.map((name) => readFileWithMode(dir, name)));
+}
+
+async function readFileWithMode(dir: string, name: string): Promise<PublishedFile> {
+  const path = join(dir, name);
+  const [data, info] = await Promise.all([readFile(path, 'utf8'), stat(path)]);
+  return { name, data, mode: info.mode & 0o777 };
+}
+
 /** Points `name` at `target` atomically: a new link under a temporary name, renamed over the old one. */
 async function replaceSymlink(dir: string, name: string, target: string): Promise<void> {
-  const temp = join(dir, `.${name}.${randomBytes(4).toString('hex')}.tmp`);
+  const path = join(dir, name);
+  const temp = temporaryPathFor(path);
   await symlink(target, temp);
   try {
-    await rename(temp, join(dir, name));
+    await rename(temp, path);
   } catch (err) {
     await unlink(temp).catch(() => undefined);
     throw err;

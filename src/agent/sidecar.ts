@@ -118,6 +118,8 @@ export class Sidecar {
 
   private async restoreState(): Promise<void> {
     if (!this.deps.state) return;
+    const removed = await this.deps.state.removeCrashLeftovers();
+    if (removed.length) this.deps.log.info({ removed }, 'removed temporary files a crash left in the state directory');
     const saved = await this.deps.state.load();
     // The saved bundle may predate a root rotation the agent slept through, and the
     // configured one may predate the saved: trust both until the CA sends its own.
@@ -158,6 +160,11 @@ export class Sidecar {
     // --out written by a run without --combined: publish the same SVID again with combined.pem, rather than leave
     // a proxy that reads it without its file until the next renewal.
     if (this.settings.combined && read('combined.pem') !== held.keyPem + held.chainPem) this.republishDue = true;
+    // The last run may have died between installing these files and reloading the proxy, which then serves older
+    // ones (a CRL missing a revocation) until the next change. Reloading once costs the proxy little and needs no
+    // record, where remembering what was reloaded would need a --state-dir, which is optional, and a second write
+    // per installation that a crash can separate from the first.
+    this.reloadPending = true;
     this.deps.log.info({ spiffeId: held.spiffeId, notAfter: new Date(held.notAfterMs).toISOString() }, 'keeping the valid SVID already installed in --out');
   }
 
@@ -178,9 +185,21 @@ export class Sidecar {
     };
   }
 
-  /** True while a workload SVID that has not expired is installed. */
+  /**
+   * True while the installed SVID is one the proxy may serve (/readyz): not
+   * expired, not in the last CRL, and not the SVID of an agent the CA refused
+   * (an eviction or ban revokes its workload SVIDs too).
+   */
   ready(): boolean {
+    return this.installedUnexpired() && !this.installedRevoked() && !this.agentRefused;
+  }
+
+  private installedUnexpired(): boolean {
     return this.installed !== undefined && this.deps.clock.nowMs() < this.installed.notAfterMs;
+  }
+
+  private installedRevoked(): boolean {
+    return this.installed !== undefined && this.crlPem !== undefined && revokedSerials(this.crlPem).has(this.installed.serial);
   }
 
   /** Does what is due and returns the milliseconds until the next step should run. */
@@ -350,7 +369,7 @@ export class Sidecar {
     const bundleChanged = installed.bundlePem !== this.trustPem;
     const crlChanged = this.crlPem !== undefined && installed.crlPem !== this.crlPem;
     if (bundleChanged || crlChanged) this.republishDue = true;
-    if (this.crlPem !== undefined && revokedSerials(this.crlPem).has(installed.serial)) {
+    if (this.installedRevoked()) {
       // Replaced in this same step, with the new bundle and CRL (installed with the old SVID should that fail).
       this.deps.log.warn({ serial: installed.serial }, 'the installed SVID was revoked; replacing it now');
       this.installed = { ...installed, renewAtMs: now };
@@ -456,7 +475,7 @@ export class Sidecar {
   }
 
   private reportExpiry(): void {
-    if (this.installed && !this.ready() && !this.expiryReported) {
+    if (this.installed && !this.installedUnexpired() && !this.expiryReported) {
       this.expiryReported = true;
       this.deps.log.error({ spiffeId: this.installed.spiffeId, notAfter: new Date(this.installed.notAfterMs).toISOString() }, 'the installed SVID has expired and could not be renewed');
     }

@@ -5,7 +5,7 @@
  */
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { makeDirectory, writeFileAtomic } from '../platform/atomic-file.js';
+import { makeDirectory, removeTemporaries, writeFileAtomic } from '../platform/atomic-file.js';
 import { decodePemBlocks, encodePem } from '../x509/pem.js';
 
 export interface AgentCredential {
@@ -43,6 +43,15 @@ export class StateStore {
     const saved = credentialPem ?? (oldKey && oldChain ? oldKey + oldChain : undefined);
     const credential = saved === undefined ? undefined : splitCredential(saved);
     return { ...(credential ? { credential } : {}), ...(bundlePem ? { bundlePem } : {}) };
+  }
+
+  /**
+   * Removes the temporary files a save killed midway left (one may hold the
+   * agent's private key). Only at start: the agent is the directory's one writer.
+   * Returns the names removed.
+   */
+  async removeCrashLeftovers(): Promise<string[]> {
+    return removeTemporaries(this.dir);
   }
 
   async saveCredential(c: AgentCredential): Promise<void> {

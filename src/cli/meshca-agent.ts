@@ -71,13 +71,13 @@ async function main(): Promise<number> {
     } finally {
       client.close();
     }
-    if (!sidecar.ready()) {
-      log.error({}, 'no SVID could be installed');
-      return 1;
-    }
     // A valid SVID kept from --out is good enough while the CA is away, not once it has refused this agent.
     if (sidecar.status().agentRefused) {
       log.error({}, 'the CA refused this agent (evicted, banned or its SVID revoked), which revokes the SVID in --out too: give a new --join-token; exiting (--once)');
+      return 1;
+    }
+    if (!sidecar.ready()) {
+      log.error({}, 'no SVID could be installed');
       return 1;
     }
     // Nothing will retry the reload: the caller (an init container, a script) must know.

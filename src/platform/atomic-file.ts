@@ -73,6 +73,15 @@ export async function writeNewFile(path: string, data: string | Buffer, mode: nu
 /** The names writeFileAtomic gives its temporary files: `.<target>.<12 hex>.tmp`. */
 const TEMPORARY = /^\..+\.[0-9a-f]{12}\.tmp$/;
 
+/**
+ * Where to write `path`'s next content before renaming it into place. Every
+ * temporary name comes from here, so that removeTemporaries finds whatever a
+ * crash left.
+ */
+export function temporaryPathFor(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+}
+
 export function isTemporaryName(name: string): boolean {
   return TEMPORARY.test(name);
 }
@@ -104,7 +113,7 @@ export async function removeTemporaries(dir: string): Promise<string[]> {
 
 export async function writeFileAtomic(path: string, data: string | Buffer, mode: number): Promise<void> {
   const dir = dirname(path);
-  const temp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  const temp = temporaryPathFor(path);
   try {
     await writeNewFile(temp, data, mode);
     await rename(temp, path);

@@ -1,6 +1,6 @@
 /** `meshca-agent` as an operator runs it: flags and environment, --once, choosing an identity, health, reload, stopping. */
 import { createPrivateKey } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -20,6 +20,16 @@ const DB = 'spiffe://example.org/ns/db';
 const EX_CONFIG = 78;
 /** Settings this test's own environment might carry, cleared. */
 const NO_SETTINGS = { MESHCA_AGENT_SERVER: '', MESHCA_AGENT_TRUST_BUNDLE: '', MESHCA_AGENT_OUT: '' };
+
+/** A CA, and agent node-1 for WEB that has run --once with --state-dir: what a restarted agent finds. */
+async function installedOnce() {
+  const ca = await startTestCa();
+  const dir = tempDir();
+  const { token } = await enrollAgent(ca, 'node-1', WEB);
+  const o = { server: ca.url, trustBundle: writeTrustBundle(ca, dir), out: join(dir, 'out') };
+  expect((await runAgent(agentArgs({ ...o, joinToken: token }, '--state-dir', join(dir, 'state'), '--once'))).code).toBe(0);
+  return { ca, dir, o };
+}
 
 describe('meshca-agent command line', () => {
   // A mistyped unit or manifest is a configuration error like any other: restarting will not fix it.
@@ -141,11 +151,7 @@ describe('meshca-agent --once', () => {
   });
 
   it('exits 1 once the CA has refused the agent (evicted), although a valid SVID is in --out: eviction revoked it', async () => {
-    const ca = await startTestCa();
-    const dir = tempDir();
-    const { token } = await enrollAgent(ca, 'node-1', WEB);
-    const o = { server: ca.url, trustBundle: writeTrustBundle(ca, dir), out: join(dir, 'out') };
-    expect((await runAgent(agentArgs({ ...o, joinToken: token }, '--state-dir', join(dir, 'state'), '--once'))).code).toBe(0);
+    const { ca, dir, o } = await installedOnce();
     await asOperator(ca, 'POST', '/v1/agents/node-1/evict', {});
 
     const run = await runAgent(agentArgs(o, '--state-dir', join(dir, 'state'), '--once'));
@@ -153,6 +159,22 @@ describe('meshca-agent --once', () => {
     const said = parseLogLines(run.stdout).map((l) => String(l.msg));
     expect(said).not.toContain('SVID installed; exiting (--once)');
     expect(said.at(-1)).toMatch(/^the CA refused this agent .*give a new --join-token; exiting \(--once\)$/);
+  });
+
+  it('after a run killed between swapping ..data and linking the stable names, restores the names and reloads the proxy with the SVID it keeps', async () => {
+    const { dir, o } = await installedOnce();
+    const installed = readInstalled(o.out);
+    for (const name of ['svid.pem', 'svid_key.pem', 'bundle.pem', 'crl.pem']) rmSync(join(o.out, name));
+
+    const reloads = join(dir, 'reloads');
+    const run = await runAgent(agentArgs(o, '--state-dir', join(dir, 'state'), '--reload-cmd', `/bin/sh -c 'echo reloaded >> ${reloads}'`, '--once'));
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    const read = (name: string) => (existsSync(join(o.out, name)) ? readFileSync(join(o.out, name), 'utf8') : `no ${name}`);
+    expect({ key: read('svid_key.pem'), chain: read('svid.pem'), reloads: existsSync(reloads) ? readFileSync(reloads, 'utf8') : '' }).toEqual({
+      key: installed.keyPem,
+      chain: installed.chainPem,
+      reloads: 'reloaded\n',
+    });
   });
 
   it('runs --reload-cmd without the join token in its environment (MESHCA_AGENT_JOIN_TOKEN), but with the rest', async () => {

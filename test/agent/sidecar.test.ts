@@ -3,6 +3,8 @@
  * installs, when it renews, and how it behaves when the CA or the proxy fails.
  */
 import { X509Certificate } from 'node:crypto';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CaRequestError, type EntryWire } from '../../src/agent/ca-api.js';
 import { newKeyWithCsr } from '../../src/agent/credentials.js';
@@ -79,7 +81,8 @@ async function runFor(h: Harness, seconds: number): Promise<void> {
  */
 async function agentWithSavedState() {
   const clock = new FakeClock(Date.UTC(2026, 10, 25, 12, 0, 0));
-  const state = new StateStore(tempDir());
+  const stateDir = tempDir();
+  const state = new StateStore(stateDir);
   const first = await harness({}, fixedRandom(0.5), { clock, state });
   first.ca.addEntry('spiffe://example.org/ns/web');
   await first.sidecar.step();
@@ -89,7 +92,7 @@ async function agentWithSavedState() {
     await restarted.sidecar.restore();
     return restarted;
   };
-  return { clock, state, first, restart };
+  return { clock, state, stateDir, first, restart };
 }
 
 /** The one installed SVID is kept two seconds before `renewAtMs` and replaced a second after it. */
@@ -368,6 +371,27 @@ describe('when things fail', () => {
     expect(h.logs.filter((l) => l.level === 'error' && l.msg.includes('installed SVID has expired'))).toHaveLength(1);
   });
 
+  it.each([
+    {
+      name: 'the CA refuses the agent itself (evicted), which revokes the installed SVID too',
+      happen: async (h: Harness) => void h.ca.refusals.set('sync', new CaRequestError(403, 'agent_evicted', 'agent node-1 was evicted')),
+    },
+    {
+      name: 'the last CRL lists the installed SVID and the CA will not issue a new one yet',
+      happen: async (h: Harness) => {
+        await h.ca.publishCrl([h.sidecar.status().installed!.serial]);
+        h.ca.refusals.set('svids', new CaRequestError(503, 'unavailable', 'try again later'));
+      },
+    },
+  ])('fail/turns unready while $name, though the SVID has not expired', async ({ happen }) => {
+    const h = await harness();
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    await h.sidecar.step();
+    await happen(h);
+    await runFor(h, 31);
+    expect({ ready: h.sidecar.ready(), expired: h.sidecar.status().installed!.notAfterMs <= h.clock.nowMs() }).toEqual({ ready: false, expired: false });
+  });
+
   it('retries a failing reload with backoff and never gives up the installation', async () => {
     const h = await harness();
     h.ca.addEntry('spiffe://example.org/ns/web');
@@ -498,6 +522,18 @@ describe('restarted with an SVID already installed in --out', () => {
     expect({ published: restarted.published.length, ready: restarted.sidecar.ready() }).toEqual({ published: 0, ready: true });
   });
 
+  // A crash between installing and reloading leaves the proxy on the files before: nothing else would reload it.
+  it.each([
+    { ca: 'down', failure: new Error('connect ECONNREFUSED') },
+    { ca: 'there', failure: undefined },
+  ])('pass/a kept one is reloaded into the proxy once at start, with the CA $ca', async ({ failure }) => {
+    const { first, restart } = await agentWithSavedState();
+    first.ca.failure = failure;
+    const restarted = await restart(10 * 60, { out: first.published[0]! });
+    await runFor(restarted, 10 * 60);
+    expect({ published: restarted.published.length, reloads: restarted.reloads.ok }).toEqual({ published: 0, reloads: 1 });
+  });
+
   it('pass/a valid one for the entry is renewed at half of its life, not at once, when the CA is there', async () => {
     const { clock, first, restart } = await agentWithSavedState();
     const halfLife = halfLifeOf(first.sidecar.status().installed!);
@@ -534,6 +570,16 @@ describe('restarted with an SVID already installed in --out', () => {
     await restarted.sidecar.step();
     expect(restarted.published).toHaveLength(1);
     expect(restarted.sidecar.status().installed?.spiffeId).toBe(first.ca.entries[0]!.spiffeId);
+  });
+});
+
+describe('restarted after a crash', () => {
+  it('removes the temporary file a crash left in --state-dir while saving the agent credential (it holds a private key)', async () => {
+    const { stateDir, restart } = await agentWithSavedState();
+    const leftover = join(stateDir, '.agent_credential.pem.0123456789ab.tmp');
+    writeFileSync(leftover, 'a private key and its certificate', { mode: 0o600 });
+    await restart(60);
+    expect(existsSync(leftover)).toBe(false);
   });
 });
 
