@@ -36,6 +36,14 @@ export function durationQuery(name: string, value: string | undefined): Duration
   }
 }
 
+/**
+ * Text the caller sent, quoted in a refusal: JSON-escaped, and cut to its
+ * first `max` characters, since refusals reach logs and the audit log.
+ */
+export function quotedInput(text: string, max = 64): string {
+  return text.length <= max ? JSON.stringify(text) : `${JSON.stringify(text.slice(0, max))}… (${text.length} characters)`;
+}
+
 export function dnsNamesField(values: readonly string[] | undefined): DnsName[] {
   return (values ?? []).map(parseDnsName);
 }

@@ -5,6 +5,7 @@
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Duplex } from 'node:stream';
+import { quotedInput } from './edge.js';
 import type { RouteMethods } from './route-methods.js';
 import {
   ConflictError, ForbiddenError, InvalidInputError, MeshcaError, NotFoundError, RateLimitedError, UnauthenticatedError,
@@ -62,7 +63,7 @@ function validationDetail(fe: FastifyError): string {
   const first = fe.validation?.[0];
   if (first?.keyword === 'enum' && Array.isArray(first.params.allowedValues)) return ` (${first.params.allowedValues.join(', ')})`;
   if (first?.keyword === 'additionalProperties' && typeof first.params.additionalProperty === 'string') {
-    return `: "${first.params.additionalProperty}"`;
+    return `: ${quotedInput(first.params.additionalProperty)}`;
   }
   return '';
 }

@@ -7,6 +7,7 @@
 import type { FastifyInstance } from 'fastify';
 import { InvalidInputError } from '../errors.js';
 import { firstDuplicateKey } from './duplicate-keys.js';
+import { quotedInput } from './edge.js';
 
 export function installJsonBodies(app: FastifyInstance): void {
   const parse = app.getDefaultJsonParser('error', 'error');
@@ -20,7 +21,7 @@ export function installJsonBodies(app: FastifyInstance): void {
     parse(request, text, (err, value) => {
       if (err) return done(err, undefined);
       const twice = firstDuplicateKey(text);
-      if (twice !== undefined) return done(new InvalidInputError('invalid_request', `request body names the key "${twice}" twice in one object`), undefined);
+      if (twice !== undefined) return done(new InvalidInputError('invalid_request', `request body names the key ${quotedInput(twice)} twice in one object`), undefined);
       done(null, value);
     });
   });

@@ -33,6 +33,13 @@ const KIND_OF_SIGNING_ACTION: ReadonlyMap<Action, CertificateKind> = new Map<Act
 export const AUDITED_REFUSALS = { perSecond: 1, burst: 20 } as const;
 export const AUDITED_ANONYMOUS_REFUSALS = { perSecond: 20, burst: 200 } as const;
 
+/** A refusal's message may quote what the caller sent; the audit log, kept for good, holds at most this much of it. */
+const MAX_AUDITED_MESSAGE = 512;
+
+export function clipped(message: string): string {
+  return message.length <= MAX_AUDITED_MESSAGE ? message : `${message.slice(0, MAX_AUDITED_MESSAGE)}… (${message.length} characters)`;
+}
+
 export function refusalRecorder(
   audit: (event: AuditEvent) => Promise<void>,
   metrics: CaMetrics,
@@ -74,7 +81,7 @@ export function refusalRecorder(
     const kind = action && KIND_OF_SIGNING_ACTION.get(action);
     if (kind) {
       metrics.issuances.inc({ result: 'refused', key_type: 'unknown', kind });
-      record({ type: 'issuance.refused', actor, data: { ...where, reason: code, message } }, request);
+      record({ type: 'issuance.refused', actor, data: { ...where, reason: code, message: clipped(message) } }, request);
     }
   };
 }

@@ -15,7 +15,7 @@ import {
   adminCredential, asOperator, attestAgent, callCa, expiredCredential, foreignCredential, joinToken, mintCredential, newKeyAndCsr, type Credential,
   type HttpAnswer,
 } from '../support/callers.js';
-import { AUDITED_REFUSALS } from '../../src/server/refusals.js';
+import { AUDITED_REFUSALS, clipped } from '../../src/server/refusals.js';
 import { cleanupLater } from '../support/cleanup.js';
 import { clockNearNow } from '../support/lifecycle-ca.js';
 import { asTestCa, startTestCa, testConfig, type TestCa } from '../support/test-ca.js';
@@ -79,6 +79,23 @@ describe('refusals in the audit log', () => {
     expect(await eventsAfter(ca, head)).toEqual([
       { type: 'issuance.refused', actor, data: { route, ip: '127.0.0.1', reason, message: res.message } },
     ]);
+  });
+
+  it('fail/a refusal quoting what an anonymous caller sent keeps to a few hundred characters in the audit log, whatever was sent', async () => {
+    const head = headOf(ca);
+    const field = 'f'.repeat(60_000);
+    const res = outcome(await callCa(ca, undefined, 'POST', '/v1/agent/attest', { token: 'x', csr: 'y', [field]: 1 }));
+    expect(res).toMatchObject({ status: 400, message: `request body must NOT have additional properties: "${'f'.repeat(64)}"… (60000 characters)` });
+    const [event] = await eventsAfter(ca, head);
+    expect(event).toMatchObject({ type: 'issuance.refused', data: { message: res.message } });
+    expect(JSON.stringify(event).length).toBeLessThan(1_000);
+  });
+
+  it.each([
+    ['a message of 512 characters is kept whole', 'm'.repeat(512), 'm'.repeat(512)],
+    ['a longer one keeps its first 512 and says how long it was', 'm'.repeat(513), `${'m'.repeat(512)}… (513 characters)`],
+  ])('pass/%s in an issuance.refused event', (_name, message, audited) => {
+    expect(clipped(message)).toBe(audited);
   });
 
   const FAILED_AUTHENTICATION: ReadonlyArray<readonly [string, () => Promise<HttpAnswer>, string, string]> = [
