@@ -1,12 +1,17 @@
 /**
  * One server per data directory, arbitrated by the kernel: the server holds
- * an exclusive lock on meshca.lock (SQLite's, which is an fcntl lock) for as
+ * an exclusive lock on meshca.flock (SQLite's, which is an fcntl lock) for as
  * long as it runs, and the kernel drops it when the process ends, however it
  * ends. A PID in a file cannot make that call: after a reboot, or in a
  * container, a dead server's PID can belong to an unrelated live process, and
  * the data directory would stay locked for good. The holder's PID is written
  * to meshca.pid only to name it in the refusal. The lock is taken before the
  * datastore is opened, so a refused second server changes nothing.
+ *
+ * Earlier versions locked by writing their PID to meshca.lock. While an
+ * upgrade is under way one of them may still run, holding no kernel lock; so
+ * a meshca.lock naming a live process is still a refusal, and one naming none
+ * is removed.
  */
 import Database from 'better-sqlite3';
 import { readFile, unlink } from 'node:fs/promises';
@@ -14,8 +19,10 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '../platform/atomic-file.js';
 import { socketPath } from './local-socket.js';
 
-export const LOCK_FILE = 'meshca.lock';
+export const LOCK_FILE = 'meshca.flock';
 export const PID_FILE = 'meshca.pid';
+/** The PID file earlier versions locked with. */
+export const LEGACY_LOCK_FILE = 'meshca.lock';
 
 export interface DataDirLock {
   release(): Promise<void>;
@@ -29,6 +36,30 @@ function isBusy(err: unknown): boolean {
 async function holderPid(dataDir: string): Promise<string> {
   const pid = (await readFile(join(dataDir, PID_FILE), 'utf8').catch(() => '')).trim();
   return /^[0-9]+$/.test(pid) ? ` (pid ${pid})` : '';
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Refuses while an earlier version's meshca.lock names a live process other than this one; removes it otherwise. */
+async function retireLegacyLock(dataDir: string): Promise<void> {
+  const path = join(dataDir, LEGACY_LOCK_FILE);
+  const content = await readFile(path, 'utf8').catch(() => undefined);
+  if (content === undefined) return;
+  const pid = /^[0-9]+\n?$/.test(content) ? Number(content) : undefined;
+  if (pid !== undefined && pid !== process.pid && alive(pid)) {
+    throw new Error(
+      `${path} names pid ${pid}, which is running: a meshca server of an earlier version may be running on ${socketPath(dataDir)}; ` +
+        'stop it, or remove that file if the process is not meshca',
+    );
+  }
+  await unlink(path).catch(() => undefined);
 }
 
 export async function lockDataDir(dataDir: string): Promise<DataDirLock> {
@@ -45,6 +76,7 @@ export async function lockDataDir(dataDir: string): Promise<DataDirLock> {
   }
   const pidFile = join(dataDir, PID_FILE);
   try {
+    await retireLegacyLock(dataDir);
     await writeFileAtomic(pidFile, `${process.pid}\n`, 0o600);
   } catch (err) {
     guard.close();

@@ -5,10 +5,10 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { LOCK_FILE, lockDataDir, PID_FILE } from '../../src/cli/data-dir-lock.js';
+import { LEGACY_LOCK_FILE, LOCK_FILE, lockDataDir, PID_FILE } from '../../src/cli/data-dir-lock.js';
 import { tempDir } from '../support/temp-dir.js';
 
 const BUSY = (dir: string) => `another meshca server is already running on ${join(dir, 'meshca.sock')}`;
@@ -73,5 +73,28 @@ describe('lockDataDir', () => {
     const lock = await lockDataDir(dir);
     expect(readFileSync(join(dir, PID_FILE), 'utf8')).toBe(`${process.pid}\n`);
     await lock.release();
+  });
+  describe('the meshca.lock of earlier versions (their PID, no kernel lock)', () => {
+    /** Above Linux's default pid_max (4,194,304 at most), so no process has it. */
+    const DEAD_PID = 4_194_305;
+
+    it('refuses while it names a live process, which may be an earlier server still running, and leaves it', async () => {
+      const dir = tempDir();
+      writeFileSync(join(dir, LEGACY_LOCK_FILE), `${process.ppid}\n`);
+      await expect(lockDataDir(dir)).rejects.toThrow(`${join(dir, LEGACY_LOCK_FILE)} names pid ${process.ppid}, which is running`);
+      expect(readFileSync(join(dir, LEGACY_LOCK_FILE), 'utf8')).toBe(`${process.ppid}\n`);
+    });
+
+    it.each([
+      ['a PID no process has', `${DEAD_PID}\n`],
+      ['nothing (a crash before it was written)', ''],
+      ['something that is no PID', 'SQLite format 3\u0000'],
+    ])('takes over when it names %s, and removes it', async (_name, content) => {
+      const dir = tempDir();
+      writeFileSync(join(dir, LEGACY_LOCK_FILE), content);
+      const lock = await lockDataDir(dir);
+      expect(existsSync(join(dir, LEGACY_LOCK_FILE))).toBe(false);
+      await lock.release();
+    });
   });
 });
