@@ -96,12 +96,12 @@ export class AuthorityManager {
             'Restore the datastore from backup; meshca never replaces an existing root on its own.',
         );
       }
-      await removeUnreferencedKeys(deps, records);
+      await setAsideUnreferencedKeys(deps, records);
       const manager = new AuthorityManager(deps, settings, new AuthoritySet([], 0));
       await manager.createPki(nowSeconds(deps.clock), initial);
       return manager;
     }
-    await removeUnreferencedKeys(deps, records);
+    await setAsideUnreferencedKeys(deps, records);
     if (initial.kind !== 'generate') deps.log.warn({}, 'the datastore already holds a PKI; the import options apply only to the first start and are ignored');
     const loaded = await Promise.all(records.map((r) => loadAuthority(deps.custody, r)));
     const set = new AuthoritySet(loaded, await deps.journal.bundleSequence());
@@ -445,11 +445,12 @@ function checkIntegrity(set: AuthoritySet, now: number, trustDomain: TrustDomain
 }
 
 /**
- * A CA key no journal record names never signed anything anyone holds: its
- * server was killed between saving it and committing the record. Left alone,
- * it would sit in custody, able to sign, with no record or event naming it.
+ * A CA key no journal record names was, most likely, saved by a server killed
+ * before it committed the record: it never signed anything anyone holds.
+ * Left in custody it could sign, with no record or event naming it; it is set
+ * aside instead (kept, in case the datastore was restored from an older backup).
  */
-async function removeUnreferencedKeys(deps: AuthorityManagerDeps, records: readonly AuthorityRecord[]): Promise<void> {
-  const removed = (await deps.custody.removeUnreferenced?.(new Set(records.flatMap((r) => (r.keyRef === null ? [] : [r.keyRef]))))) ?? [];
-  if (removed.length) deps.log.warn({ keys: removed }, 'removed CA keys no record names, left by a server stopped while creating an authority');
+async function setAsideUnreferencedKeys(deps: AuthorityManagerDeps, records: readonly AuthorityRecord[]): Promise<void> {
+  const moved = (await deps.custody.setAsideUnreferenced?.(new Set(records.flatMap((r) => (r.keyRef === null ? [] : [r.keyRef]))))) ?? [];
+  if (moved.length) deps.log.warn({ keys: moved }, 'set aside CA keys no record names (a server stopped while creating an authority, or a datastore older than its keys)');
 }

@@ -38,12 +38,14 @@ export interface KeyCustody {
   /** Every reference custody holds, e.g. to notice keys whose records were lost. */
   list(): Promise<string[]>;
   /**
-   * Removes the keys no record names and returns their references: what a
-   * server killed between saving a new key and committing its record left.
-   * Only custody with one writer has it (a data directory's, under its lock):
-   * where replicas share custody, another may be between those two steps.
+   * Moves the keys no record names out of use and returns their references:
+   * what a server killed between saving a new key and committing its record
+   * left (or what a datastore restored from an older backup no longer names,
+   * hence set aside, not deleted). Only custody with one writer has it (a
+   * data directory's, under its lock): where replicas share custody, another
+   * may be between those two steps.
    */
-  removeUnreferenced?(referenced: ReadonlySet<string>): Promise<string[]>;
+  setAsideUnreferenced?(referenced: ReadonlySet<string>): Promise<string[]>;
 }
 
 /** The subset of a pino logger the core uses, so it can log decisions without importing pino. */

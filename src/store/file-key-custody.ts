@@ -7,13 +7,15 @@
  * nothing else is writing there then.
  */
 import { createPrivateKey, type KeyObject } from 'node:crypto';
-import { readdir, readFile, unlink } from 'node:fs/promises';
+import { readdir, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KeyCustody } from '../ca/ports.js';
 import { CaIntegrityError } from '../errors.js';
 import { fsyncDirectory, makeDirectory, removeTemporaries, writeFileAtomic } from '../platform/atomic-file.js';
 
 const SUFFIX = '.key.pem';
+/** Where keys no record names are set aside (setAsideUnreferenced). */
+export const UNREFERENCED_DIR = 'unreferenced';
 
 export class FileKeyCustody implements KeyCustody {
   /** Set on first use: the crash leftovers removed before this process reads or writes a key. */
@@ -71,10 +73,15 @@ export class FileKeyCustody implements KeyCustody {
     }
   }
 
-  async removeUnreferenced(referenced: ReadonlySet<string>): Promise<string[]> {
+  /** Into keys/unreferenced/ (0700), where nothing loads them and an operator can still recover one. */
+  async setAsideUnreferenced(referenced: ReadonlySet<string>): Promise<string[]> {
     const unreferenced = (await this.list()).filter((ref) => !referenced.has(ref));
-    for (const ref of unreferenced) await unlink(this.describe(ref));
-    if (unreferenced.length) await fsyncDirectory(this.dir);
+    if (unreferenced.length === 0) return [];
+    const aside = join(this.dir, UNREFERENCED_DIR);
+    await makeDirectory(aside, 0o700);
+    for (const ref of unreferenced) await rename(this.describe(ref), join(aside, `${ref}${SUFFIX}`));
+    await fsyncDirectory(aside);
+    await fsyncDirectory(this.dir);
     return unreferenced;
   }
 

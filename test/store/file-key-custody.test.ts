@@ -10,7 +10,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isTemporaryName } from '../../src/platform/atomic-file.js';
-import { FileKeyCustody } from '../../src/store/file-key-custody.js';
+import { FileKeyCustody, UNREFERENCED_DIR } from '../../src/store/file-key-custody.js';
 import { tempDir } from '../support/temp-dir.js';
 
 const BUILT_CUSTODY = resolve(import.meta.dirname, '../../dist/src/store/file-key-custody.js');
@@ -79,12 +79,16 @@ describe('CA key files after a crash', () => {
 });
 
 describe('keys no record names', () => {
-  it('removeUnreferenced removes exactly the keys outside the referenced set, and says which', async () => {
+  it('setAsideUnreferenced moves exactly the keys outside the referenced set into unreferenced/ (0700), and says which', async () => {
     const dir = tempDir();
     const custody = new FileKeyCustody(dir, undefined);
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     for (const ref of ['kept-1', 'kept-2', 'orphan']) await custody.save(ref, privateKey);
-    expect(await custody.removeUnreferenced(new Set(['kept-1', 'kept-2', 'never-saved']))).toEqual(['orphan']);
+    expect(await custody.setAsideUnreferenced(new Set(['kept-1', 'kept-2', 'never-saved']))).toEqual(['orphan']);
     expect((await custody.list()).sort()).toEqual(['kept-1', 'kept-2']);
+    const aside = join(dir, UNREFERENCED_DIR);
+    expect(statSync(aside).mode & 0o777).toBe(0o700);
+    expect(readdirSync(aside)).toEqual(['orphan.key.pem']);
+    expect(statSync(join(aside, 'orphan.key.pem')).mode & 0o777).toBe(0o600);
   });
 });
