@@ -16,7 +16,7 @@ import { AuthoritySet, type LoadedAuthority } from './authority-set.js';
 import { SELF } from './caller.js';
 import type { AuditEvent, AuthorityRecord } from './model.js';
 import { aloneCoordinator, type AuthorityJournal, type Coordinator, type KeyCustody, type Logger } from './ports.js';
-import { isValidAt, shouldActivateNext, shouldPrepareNext } from './rotation.js';
+import { canTakeOver, isValidAt, shouldActivateNext, shouldPrepareNext } from './rotation.js';
 
 export interface AuthoritySettings {
   readonly trustDomain: TrustDomain;
@@ -230,13 +230,15 @@ export class AuthorityManager {
         );
       }
       const root = transition(prepared, 'active', now);
-      const waiting = this.set.preparedIntermediateUnder(prepared);
-      const promoted = waiting && isValidAt(waiting.record, now) ? waiting : undefined;
+      // The oldest that can still take over: its CRL has been out longest.
+      const waiting = this.set.preparedIntermediatesUnder(prepared).filter((w) => canTakeOver(w.record, now));
+      const promoted = waiting[0];
       const intermediate = promoted
         ? transition(promoted, 'active', now)
         : await mintAuthority(this.factoryDeps(), 'intermediate', 'active', now, this.settings.intermediateTtl, root);
+      // A younger one waiting under the new root stays prepared: the scheduled rotation's next.
       const retired = [...this.set.ofKind('intermediate', 'active'), ...this.set.ofKind('intermediate', 'prepared')]
-        .filter((a) => a !== promoted)
+        .filter((a) => a !== promoted && !waiting.includes(a))
         .map((a) => transition(a, 'retired', now));
       await this.commit([root, intermediate, ...retired], this.set.bundleSequence, [
         moved(root, 'active', by, { force }),
@@ -331,8 +333,37 @@ export class AuthorityManager {
   private async rotateIntermediate(now: number): Promise<void> {
     // At most three transitions are ever due at once (catch up, prepare, activate); the bound only guards against a loop.
     for (let step = 0; step < 4; step++) {
-      if (!(await this.rotateIntermediateStep(now))) return;
+      if (!(await this.rotateIntermediateStep(now))) break;
     }
+    for (let step = 0; step < 3; step++) {
+      if (!(await this.keepIntermediateWaiting(now))) return;
+    }
+  }
+
+  /**
+   * Keeps an intermediate ready under a prepared root, on the schedule the
+   * signing one follows: a successor is prepared at half of the waiting one's
+   * life, and a waiting one retires when a sixth of its life remains and a
+   * younger one waits. However long the operator waits before activating the
+   * root, the one promoted then has had its CRL out for at least a third of
+   * an intermediate's life (or since the prepare), and is not due for
+   * replacement at once by one whose CRL no proxy has.
+   */
+  private async keepIntermediateWaiting(now: number): Promise<boolean> {
+    const root = this.set.ofKind('root', 'prepared')[0];
+    if (!root?.signer) return false;
+    const waiting = this.set.preparedIntermediatesUnder(root);
+    const newest = waiting.at(-1);
+    if (!newest || shouldPrepareNext(newest.record, now)) {
+      const next = await mintAuthority(this.factoryDeps(), 'intermediate', 'prepared', now, this.settings.intermediateTtl, root);
+      await this.commit([next], this.set.bundleSequence, [created(next, SELF)]);
+      this.deps.log.info({ root: root.record.id, prepared: next.record.id }, 'prepared the next intermediate to wait under the prepared root');
+      return true;
+    }
+    const spent = waiting.filter((w) => w !== newest && !canTakeOver(w.record, now)).map((w) => transition(w, 'retired', now));
+    if (spent.length === 0) return false;
+    await this.commit(spent, this.set.bundleSequence, spent.map((r) => moved(r, 'retired', SELF)));
+    return true;
   }
 
   /** The next transition due at `now`, if any; true when it made one. */

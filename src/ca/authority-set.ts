@@ -84,7 +84,15 @@ export class AuthoritySet {
    * sign once that root is activated.
    */
   preparedIntermediateUnder(root: LoadedAuthority | undefined): LoadedAuthority | undefined {
-    return root && this.ofKind('intermediate', 'prepared').find((i) => this.rootOf(i) === root);
+    return this.preparedIntermediatesUnder(root)[0];
+  }
+
+  /** Every intermediate prepared under `root`, oldest first. */
+  preparedIntermediatesUnder(root: LoadedAuthority | undefined): LoadedAuthority[] {
+    if (!root) return [];
+    return this.ofKind('intermediate', 'prepared')
+      .filter((i) => this.rootOf(i) === root)
+      .sort((a, b) => a.record.createdAt - b.record.createdAt);
   }
 
   activeIntermediate(): LoadedAuthority | undefined {

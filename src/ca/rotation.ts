@@ -30,6 +30,11 @@ export function shouldActivateNext(active: Lifetime, now: number): boolean {
   return now >= activateAt(active);
 }
 
+/** An intermediate that may still take over signing: valid, with more than a sixth of its life left. */
+export function canTakeOver(a: Lifetime, now: number): boolean {
+  return isValidAt(a, now) && !shouldActivateNext(a, now);
+}
+
 /** An authority is usable for signing only strictly inside its validity. */
 export function isValidAt(a: Lifetime, now: number): boolean {
   return now >= a.notBefore && now < a.notAfter;

@@ -153,6 +153,35 @@ describe('activate', () => {
     ]);
   });
 
+  it('pass/however long activation waits, it promotes an intermediate whose CRL has been out a third of its life, and makes none then', async () => {
+    const clock = clockNearNow();
+    const { ca, next } = await prepared(clock);
+    const waiting = () => ca.manager.current().preparedIntermediatesUnder(ca.manager.current().byId(next)).map((a) => a.record.id);
+    const [first] = waiting();
+    const HOUR = 3600;
+
+    // Half of its day: a successor waits beside it, its CRL published from now.
+    clock.advance(12 * HOUR);
+    await ca.tick();
+    const [, second] = waiting();
+    expect(waiting()).toEqual([first, second]);
+    expect(second).toBeDefined();
+    // A sixth of its day left: it retires, as it could no longer take over for long.
+    clock.advance(8 * HOUR);
+    await ca.tick();
+    expect(waiting()).toEqual([second]);
+    expect(ca.manager.current().byId(first!)!.record.state).toBe('retired');
+
+    // Activated 21 hours after the prepare, the successor (out for 9 hours) signs, and the next tick makes nothing new.
+    clock.advance(1 * HOUR);
+    expect((await post(ca, 'activate')).status).toBe(200);
+    expect(ids(ca).intermediate.id).toBe(second);
+    const authorities = ca.manager.current().authorities.length;
+    await ca.tick();
+    expect(ids(ca).intermediate.id).toBe(second);
+    expect(ca.manager.current().authorities.length).toBe(authorities);
+  });
+
   it('fail/activate with no prepared root: 409 precondition_failed', async () => {
     const ca = await startLifecycleCa(SETTINGS, clockNearNow());
     const res = await post(ca, 'activate', { force: true });
