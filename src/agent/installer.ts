@@ -34,23 +34,34 @@ export const DATA_LINK = '..data';
 /** How long a superseded version stays readable at least. */
 export const RETAIN_MS = 10_000;
 
+export interface PublisherOptions {
+  /**
+   * Keep superseded versions for readers that resolved ..data just before a
+   * swap (the default, for a proxy's --out). A one-shot writer with no such
+   * readers (`meshca mint --out`) keeps only the current version, so an old
+   * private key does not linger beside the new one.
+   */
+  readonly keepSuperseded?: boolean;
+}
+
 export class AtomicDirectoryPublisher {
   constructor(
     private readonly dir: string,
     private readonly clock: Clock,
+    private readonly options: PublisherOptions = {},
   ) {}
 
   async publish(files: readonly PublishedFile[]): Promise<string> {
     await makeDirectory(this.dir, 0o755);
     const names = files.map((f) => f.name);
-    await this.adoptPlainFiles(names);
+    await this.adoptPlainFiles(files);
     const version = await this.writeVersion(files);
     const previous = await this.currentVersion();
     // Before the swap: killed right after it, the agent would leave ..data and no name a proxy opens.
     if (await this.linkStableNames(names)) await fsyncDirectory(this.dir);
     await replaceSymlink(this.dir, DATA_LINK, version);
     await fsyncDirectory(this.dir);
-    await this.removeOldVersions([version, previous]);
+    await this.removeOldVersions(this.options.keepSuperseded === false ? [version] : [version, previous]);
     return version;
   }
 
@@ -109,17 +120,24 @@ export class AtomicDirectoryPublisher {
    * into the new version, they would pair a new key with the old certificate
    * midway; so what they hold first becomes a version of its own, each link
    * then reads what the file it replaces held, and the swap that follows
-   * changes them all at once.
+   * changes them all at once. Only regular files, and links of this layout (a
+   * crash midway through an earlier adoption), are read: never what a link
+   * points at elsewhere. They are written with the modes of the files that
+   * will replace them, 0600 for a key whatever the old file had.
    */
-  private async adoptPlainFiles(names: readonly string[]): Promise<void> {
-    const paths = names.map((name) => join(this.dir, name));
-    const entries = await Promise.all(paths.map((path) => lstat(path).catch(() => undefined)));
+  private async adoptPlainFiles(files: readonly PublishedFile[]): Promise<void> {
+    const entries = await Promise.all(files.map((f) => lstat(join(this.dir, f.name)).catch(() => undefined)));
     if (!entries.some((entry) => entry?.isFile())) return;
-    // Through links too: a crash midway through an earlier adoption left some names linked already.
-    const held = await Promise.all(names.map((name) => readFileWithMode(this.dir, name).catch(() => undefined)));
-    const present = held.filter((f): f is PublishedFile => f !== undefined);
-    await replaceSymlink(this.dir, DATA_LINK, await this.writeVersion(present));
-    await this.linkStableNames(present.map((f) => f.name));
+    const held: PublishedFile[] = [];
+    for (const [i, f] of files.entries()) {
+      const path = join(this.dir, f.name);
+      const ours = entries[i]?.isSymbolicLink() && (await readlink(path).catch(() => undefined)) === join(DATA_LINK, f.name);
+      if (!entries[i]?.isFile() && !ours) continue;
+      const data = await readFile(path, 'utf8').catch(() => undefined);
+      if (data !== undefined) held.push({ name: f.name, data, mode: f.mode });
+    }
+    await replaceSymlink(this.dir, DATA_LINK, await this.writeVersion(held));
+    await this.linkStableNames(held.map((f) => f.name));
     await fsyncDirectory(this.dir);
   }
 
@@ -129,11 +147,12 @@ export class AtomicDirectoryPublisher {
    * quick publications can still finish reading.
    */
   private async removeOldVersions(keep: ReadonlyArray<string | undefined>): Promise<void> {
+    const retainMs = this.options.keepSuperseded === false ? 0 : RETAIN_MS;
     for (const name of await readdir(this.dir)) {
       if (!name.startsWith('..') || name === DATA_LINK || keep.includes(name)) continue;
       const path = join(this.dir, name);
       const entry = await lstat(path);
-      if (entry.isDirectory() && this.clock.nowMs() - entry.mtimeMs >= RETAIN_MS) await rm(path, { recursive: true, force: true });
+      if (entry.isDirectory() && this.clock.nowMs() - entry.mtimeMs >= retainMs) await rm(path, { recursive: true, force: true });
     }
   }
 }

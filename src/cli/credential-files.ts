@@ -18,7 +18,7 @@ export const BUNDLE_FILE = 'bundle.pem';
 export async function writeCredentialFiles(dir: string, key: KeyObject, chainPem: string, bundlePem: string): Promise<void> {
   // Made here, as before, so that DIR is 0700 rather than the publisher's 0755 for a proxy's --out.
   await makeDirectory(dir, 0o700);
-  await new AtomicDirectoryPublisher(dir, systemClock).publish([
+  await new AtomicDirectoryPublisher(dir, systemClock, { keepSuperseded: false }).publish([
     { name: KEY_FILE, data: key.export({ type: 'pkcs8', format: 'pem' }) as string, mode: 0o600 },
     { name: SVID_FILE, data: chainPem, mode: 0o644 },
     { name: BUNDLE_FILE, data: bundlePem, mode: 0o644 },

@@ -29,6 +29,22 @@ function stableNamesProblems(dir: string, found: readonly PublishedFile[]): stri
   });
 }
 
+/**
+ * What the proxy reads right after the kill, before any agent runs again:
+ * once ..data names a version, every file of it is under its stable name.
+ */
+function proxyViewProblems(dir: string): string[] {
+  const data = join(dir, '..data');
+  if (!existsSync(data)) return [];
+  return readdirSync(data).flatMap((name) => {
+    try {
+      return readFileSync(join(dir, name), 'utf8') === readFileSync(join(data, name), 'utf8') ? [] : [`before restart, ${name} is not ..data/${name}`];
+    } catch (err) {
+      return [`before restart, ${name}: ${(err as NodeJS.ErrnoException).code}`];
+    }
+  });
+}
+
 describe('a publication killed at any step', () => {
   it.each([
     { name: 'the first one, into an empty --out', before: [] as PublishedFile[][] },
@@ -42,9 +58,11 @@ describe('a publication killed at any step', () => {
       },
       (dir) => new AtomicDirectoryPublisher(dir, clock).publish(version(2, ['crl.pem'])),
       async (dir) => {
+        const beforeRestart = proxyViewProblems(dir);
         const found = await new AtomicDirectoryPublisher(dir, clock).currentFiles();
+        const lost = found === undefined && before.length > 0 ? ['the version installed before was lost'] : [];
         const leftovers = (existsSync(dir) ? readdirSync(dir) : []).filter((n) => n.endsWith('.tmp')).map((n) => `left ${n}`);
-        return [...(found ? stableNamesProblems(dir, found) : []), ...leftovers];
+        return [...beforeRestart, ...(found ? stableNamesProblems(dir, found) : []), ...lost, ...leftovers];
       },
     );
     expect(problems).toEqual([]);

@@ -4,7 +4,7 @@
  * with another key's certificate, whatever layout it had before.
  */
 import { createPrivateKey } from 'node:crypto';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { holdCertificate, newKeyWithCsr } from '../../src/agent/credentials.js';
@@ -88,5 +88,35 @@ describe('writeCredentialFiles', () => {
     const read = (name: string) => readFileSync(join(dir, name), 'utf8');
     expect({ key: read('svid_key.pem'), chain: read('svid.pem'), bundle: read('bundle.pem') }).toEqual({ key: newer.keyPem, chain: newer.chainPem, bundle: newer.bundlePem });
     expect({ key: statSync(join(dir, 'svid_key.pem')).mode & 0o777, dir: statSync(dir).mode & 0o777 }).toEqual({ key: 0o600, dir: 0o700 });
+  });
+  it('over an older DIR, keeps no copy of the old key, wherever a link pointed, and every key file it ever writes is 0600', async () => {
+    const outside = join(tempDir(), 'elsewhere.txt');
+    writeFileSync(outside, 'SECRET OUTSIDE DIR', { mode: 0o640 });
+    const olderDir = () => {
+      const dir = join(tempDir(), 'cred');
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      writeFileSync(join(dir, 'svid_key.pem'), older.keyPem, { mode: 0o644 });
+      symlinkSync(outside, join(dir, 'bundle.pem'));
+      writeFileSync(join(dir, 'svid.pem'), older.chainPem);
+      return dir;
+    };
+    const keyModes: number[] = [];
+    const problems = await atEveryCrashPoint(
+      async () => olderDir(),
+      (d) => write(d, newer),
+      async (d) => {
+        const versions = readdirSync(d).filter((n) => n.startsWith('..') && n !== '..data');
+        const files = versions.flatMap((v) => readdirSync(join(d, v)).map((n) => join(d, v, n)));
+        for (const f of files.filter((f) => f.endsWith('svid_key.pem'))) keyModes.push(statSync(f).mode & 0o777);
+        return files.filter((f) => readFileSync(f, 'utf8') === 'SECRET OUTSIDE DIR').map((f) => `copied what a link pointed at into ${f}`);
+      },
+    );
+    expect(problems).toEqual([]);
+    expect(new Set(keyModes)).toEqual(new Set([0o600]));
+    const dir = olderDir();
+    await write(dir, newer);
+    const versions = readdirSync(dir).filter((n) => n.startsWith('..') && n !== '..data');
+    expect(versions).toHaveLength(1);
+    expect(readFileSync(join(dir, 'svid_key.pem'), 'utf8')).toBe(newer.keyPem);
   });
 });
