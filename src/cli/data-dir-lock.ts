@@ -59,7 +59,25 @@ async function retireLegacyLock(dataDir: string): Promise<void> {
         'stop it, or remove that file if the process is not meshca',
     );
   }
+  // Builds between the two layouts held their kernel lock on meshca.lock itself (an empty file).
+  if (pid === undefined && lockedByAnother(path)) throw new Error(`another meshca server is already running on ${socketPath(dataDir)}`);
   await unlink(path).catch(() => undefined);
+}
+
+/** Whether another process holds an exclusive SQLite lock on `path`. */
+function lockedByAnother(path: string): boolean {
+  try {
+    const probe = new Database(path, { timeout: 0, fileMustExist: true });
+    try {
+      probe.pragma('journal_mode = MEMORY');
+      probe.exec('BEGIN EXCLUSIVE');
+      return false;
+    } finally {
+      probe.close();
+    }
+  } catch (err) {
+    return isBusy(err);
+  }
 }
 
 export async function lockDataDir(dataDir: string): Promise<DataDirLock> {

@@ -3,6 +3,7 @@
  * so a lock whose holder died is free whatever PID meshca.pid names, and a
  * held one is refused naming its holder.
  */
+import Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -83,6 +84,21 @@ describe('lockDataDir', () => {
       writeFileSync(join(dir, LEGACY_LOCK_FILE), `${process.ppid}\n`);
       await expect(lockDataDir(dir)).rejects.toThrow(`${join(dir, LEGACY_LOCK_FILE)} names pid ${process.ppid}, which is running`);
       expect(readFileSync(join(dir, LEGACY_LOCK_FILE), 'utf8')).toBe(`${process.ppid}\n`);
+    });
+
+    it('refuses while another server holds a kernel lock on it, as builds between the two layouts did', async () => {
+      const dir = tempDir();
+      const holder = new Database(join(dir, LEGACY_LOCK_FILE), { timeout: 0 });
+      holder.pragma('journal_mode = MEMORY');
+      holder.exec('BEGIN EXCLUSIVE');
+      try {
+        await expect(lockDataDir(dir)).rejects.toThrow(BUSY(dir));
+        expect(existsSync(join(dir, LEGACY_LOCK_FILE))).toBe(true);
+      } finally {
+        holder.close();
+      }
+      await (await lockDataDir(dir)).release();
+      expect(existsSync(join(dir, LEGACY_LOCK_FILE))).toBe(false);
     });
 
     it.each([
