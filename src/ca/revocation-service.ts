@@ -73,7 +73,7 @@ export class RevocationService {
    */
   async taint(intermediateId: string, by: string): Promise<number> {
     await this.deps.manager.retireIntermediateNow(intermediateId, by);
-    return this.revokeRecording({ issuerId: intermediateId, exceptAgentSvids: true }, 'cACompromise', by, 'always');
+    return this.revokeWhatTaintedSigned(intermediateId, by, 'always');
   }
 
   /**
@@ -98,7 +98,12 @@ export class RevocationService {
    * before it adopted the taint: revoked too, as the taint revoked the rest.
    */
   revokeSignedBy(intermediateId: string, by: string): Promise<number> {
-    return this.revokeRecording({ issuerId: intermediateId, exceptAgentSvids: true }, 'cACompromise', by, 'quietWhenNone');
+    return this.revokeWhatTaintedSigned(intermediateId, by, 'quietWhenNone');
+  }
+
+  /** Everything a tainted intermediate signed but agents' own SVIDs (see taint). */
+  private revokeWhatTaintedSigned(intermediateId: string, by: string, record: 'always' | 'quietWhenNone'): Promise<number> {
+    return this.revokeRecording({ issuerId: intermediateId, exceptAgentSvids: true }, 'cACompromise', by, record);
   }
 
   /**

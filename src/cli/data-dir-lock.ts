@@ -64,34 +64,39 @@ async function retireLegacyLock(dataDir: string): Promise<void> {
   await unlink(path).catch(() => undefined);
 }
 
-/** Whether another process holds an exclusive SQLite lock on `path`. */
+/**
+ * An exclusive SQLite lock on `path`, held until the returned connection is
+ * closed, or undefined when another holds it. timeout 0: a held lock is an
+ * answer, not something to wait for; a journal in memory: the lock file is the
+ * only file there is, and nothing is ever written to it.
+ */
+function takeKernelLock(path: string, options: { fileMustExist?: boolean } = {}): Database.Database | undefined {
+  const db = new Database(path, { timeout: 0, ...options });
+  try {
+    db.pragma('journal_mode = MEMORY');
+    db.exec('BEGIN EXCLUSIVE');
+    return db;
+  } catch (err) {
+    db.close();
+    if (isBusy(err)) return undefined;
+    throw err;
+  }
+}
+
+/** Whether another process holds the kernel lock on `path`; a file that is no SQLite file is no lock. */
 function lockedByAnother(path: string): boolean {
   try {
-    const probe = new Database(path, { timeout: 0, fileMustExist: true });
-    try {
-      probe.pragma('journal_mode = MEMORY');
-      probe.exec('BEGIN EXCLUSIVE');
-      return false;
-    } finally {
-      probe.close();
-    }
-  } catch (err) {
-    return isBusy(err);
+    const probe = takeKernelLock(path, { fileMustExist: true });
+    probe?.close();
+    return probe === undefined;
+  } catch {
+    return false;
   }
 }
 
 export async function lockDataDir(dataDir: string): Promise<DataDirLock> {
-  // timeout 0: a held lock is an answer, not something to wait for.
-  const guard = new Database(join(dataDir, LOCK_FILE), { timeout: 0 });
-  try {
-    // A journal in memory: the lock file is the only file there is, and nothing is ever written to it.
-    guard.pragma('journal_mode = MEMORY');
-    guard.exec('BEGIN EXCLUSIVE');
-  } catch (err) {
-    guard.close();
-    if (isBusy(err)) throw new Error(`another meshca server is already running on ${socketPath(dataDir)}${await holderPid(dataDir)}`);
-    throw err;
-  }
+  const guard = takeKernelLock(join(dataDir, LOCK_FILE));
+  if (!guard) throw new Error(`another meshca server is already running on ${socketPath(dataDir)}${await holderPid(dataDir)}`);
   const pidFile = join(dataDir, PID_FILE);
   try {
     await retireLegacyLock(dataDir);
