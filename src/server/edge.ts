@@ -41,7 +41,12 @@ export function durationQuery(name: string, value: string | undefined): Duration
  * first `max` characters, since refusals reach logs and the audit log.
  */
 export function quotedInput(text: string, max = 64): string {
-  return text.length <= max ? JSON.stringify(text) : `${JSON.stringify(text.slice(0, max))}… (${text.length} characters)`;
+  return clipped(text, max, JSON.stringify);
+}
+
+/** Text cut to its first `max` characters, saying how long it was; `quote` shapes the part kept. */
+export function clipped(text: string, max: number, quote: (kept: string) => string = (kept) => kept): string {
+  return text.length <= max ? quote(text) : `${quote(text.slice(0, max))}… (${text.length} characters)`;
 }
 
 export function dnsNamesField(values: readonly string[] | undefined): DnsName[] {

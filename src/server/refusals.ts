@@ -12,6 +12,7 @@ import type { AuditEvent, CertificateKind } from '../ca/model.js';
 import type { RefusalObserver } from './error-handler.js';
 import type { Clock } from '../time/clock.js';
 import type { CaMetrics } from './metrics.js';
+import { clipped } from './edge.js';
 import { RateLimiter } from './rate-limiter.js';
 
 /** The certificate kind each signing action would have issued, so refused and issued counts share labels. */
@@ -36,8 +37,8 @@ export const AUDITED_ANONYMOUS_REFUSALS = { perSecond: 20, burst: 200 } as const
 /** A refusal's message may quote what the caller sent; the audit log, kept for good, holds at most this much of it. */
 const MAX_AUDITED_MESSAGE = 512;
 
-export function clipped(message: string): string {
-  return message.length <= MAX_AUDITED_MESSAGE ? message : `${message.slice(0, MAX_AUDITED_MESSAGE)}… (${message.length} characters)`;
+export function auditedMessage(message: string): string {
+  return clipped(message, MAX_AUDITED_MESSAGE);
 }
 
 export function refusalRecorder(
@@ -81,7 +82,7 @@ export function refusalRecorder(
     const kind = action && KIND_OF_SIGNING_ACTION.get(action);
     if (kind) {
       metrics.issuances.inc({ result: 'refused', key_type: 'unknown', kind });
-      record({ type: 'issuance.refused', actor, data: { ...where, reason: code, message: clipped(message) } }, request);
+      record({ type: 'issuance.refused', actor, data: { ...where, reason: code, message: auditedMessage(message) } }, request);
     }
   };
 }

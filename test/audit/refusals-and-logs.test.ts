@@ -15,7 +15,7 @@ import {
   adminCredential, asOperator, attestAgent, callCa, expiredCredential, foreignCredential, joinToken, mintCredential, newKeyAndCsr, type Credential,
   type HttpAnswer,
 } from '../support/callers.js';
-import { AUDITED_REFUSALS, clipped } from '../../src/server/refusals.js';
+import { AUDITED_REFUSALS, auditedMessage } from '../../src/server/refusals.js';
 import { cleanupLater } from '../support/cleanup.js';
 import { clockNearNow } from '../support/lifecycle-ca.js';
 import { asTestCa, startTestCa, testConfig, type TestCa } from '../support/test-ca.js';
@@ -95,7 +95,7 @@ describe('refusals in the audit log', () => {
     ['a message of 512 characters is kept whole', 'm'.repeat(512), 'm'.repeat(512)],
     ['a longer one keeps its first 512 and says how long it was', 'm'.repeat(513), `${'m'.repeat(512)}… (513 characters)`],
   ])('pass/%s in an issuance.refused event', (_name, message, audited) => {
-    expect(clipped(message)).toBe(audited);
+    expect(auditedMessage(message)).toBe(audited);
   });
 
   const FAILED_AUTHENTICATION: ReadonlyArray<readonly [string, () => Promise<HttpAnswer>, string, string]> = [
