@@ -5,24 +5,28 @@
  * root rotation (prepare → activate → retire) and taints. Every change is
  * committed to the journal before the in-memory snapshot is swapped, so a
  * restart resumes where it was and a crash mid-rotation loses nothing.
+ *
+ * This class owns the snapshot, the order of changes and who is told of
+ * them; what each change is lives in the step modules it calls
+ * (pki-creation, intermediate-rotation, root-rotation, intermediate-taint).
  */
-import { CaIntegrityError, ConflictError, NotFoundError } from '../errors.js';
-import type { TrustDomain } from '../identity/trust-domain.js';
+import { CaIntegrityError, ConflictError } from '../errors.js';
 import { nowSeconds, type Clock } from '../time/clock.js';
-import { formatDuration, type Duration } from '../time/duration.js';
+import type { Duration } from '../time/duration.js';
 import type { RandomSource } from '../random/random-source.js';
-import { importAuthority, isSpiffeUri, loadAuthority, mintAuthority, upstreamRoot, type ImportedAuthority } from './authority-factory.js';
+import { loadAuthority, type ImportedAuthority } from './authority-factory.js';
+import { checkIntegrity, refuseKeysWithoutRecords, setAsideUnreferencedKeys } from './authority-integrity.js';
 import { AuthoritySet, type LoadedAuthority } from './authority-set.js';
-import { SELF } from './caller.js';
-import type { AuditEvent, AuthorityRecord } from './model.js';
+import { rotateIntermediate } from './intermediate-rotation.js';
+import { taintIntermediate } from './intermediate-taint.js';
+import type { AuthoritySettings, LifecycleContext } from './lifecycle-context.js';
+import type { AuditEvent } from './model.js';
+import { createPki, type InitialPki } from './pki-creation.js';
 import { aloneCoordinator, type AuthorityJournal, type Coordinator, type KeyCustody, type Logger } from './ports.js';
-import { canTakeOver, isValidAt, shouldActivateNext, shouldPrepareNext } from './rotation.js';
+import * as rootRotation from './root-rotation.js';
 
-export interface AuthoritySettings {
-  readonly trustDomain: TrustDomain;
-  readonly rootTtl: Duration;
-  readonly intermediateTtl: Duration;
-}
+export type { AuthoritySettings } from './lifecycle-context.js';
+export type { InitialPki } from './pki-creation.js';
 
 export interface AuthorityManagerDeps {
   readonly journal: AuthorityJournal;
@@ -36,12 +40,6 @@ export interface AuthorityManagerDeps {
   readonly replica?: string;
 }
 
-/** How the first start gets its PKI when meshca is not to generate it ("bring your own CA"). */
-export type InitialPki =
-  | { readonly kind: 'generate' }
-  | { readonly kind: 'root'; readonly root: ImportedAuthority }
-  | { readonly kind: 'intermediate'; readonly intermediate: ImportedAuthority; readonly rootsDer: readonly Buffer[] };
-
 export type AuthorityListener = (set: AuthoritySet) => void;
 /** Told the id of an intermediate another replica tainted, once this replica has stopped signing with it. */
 export type TaintListener = (intermediateId: string) => void;
@@ -53,12 +51,23 @@ export class AuthorityManager {
   private adoptedAt = -1;
   /** Serializes lifecycle changes: a tick and an operator's command never interleave. */
   private queue: Promise<unknown> = Promise.resolve();
+  /** What the lifecycle steps see of this manager: the snapshot and `commit`, the only way they change it. */
+  private readonly lifecycle: LifecycleContext;
 
   private constructor(
     private readonly deps: AuthorityManagerDeps,
-    private readonly settings: AuthoritySettings,
+    settings: AuthoritySettings,
     private set: AuthoritySet,
-  ) {}
+  ) {
+    this.lifecycle = {
+      settings,
+      factory: { custody: deps.custody, random: deps.random, trustDomain: settings.trustDomain },
+      clock: deps.clock,
+      log: deps.log,
+      current: () => this.set,
+      commit: (upserts, bundleSequence, events) => this.commit(upserts, bundleSequence, events),
+    };
+  }
 
   /**
    * Loads the PKI, or creates it when the datastore holds none. `freshDatastore`
@@ -89,25 +98,19 @@ export class AuthorityManager {
   ): Promise<AuthorityManager> {
     const records = await deps.journal.listAuthorities();
     if (records.length === 0) {
-      const orphans = await deps.custody.list();
-      if (freshDatastore && orphans.length > 0) {
-        throw new CaIntegrityError(
-          `${deps.custody.describe(orphans[0]!)} holds a CA key but the datastore is new: the CA's records were lost. ` +
-            'Restore the datastore from backup; meshca never replaces an existing root on its own.',
-        );
-      }
-      await setAsideUnreferencedKeys(deps, records);
+      await refuseKeysWithoutRecords(deps.custody, freshDatastore);
+      await setAsideUnreferencedKeys(deps.custody, deps.log, records);
       const manager = new AuthorityManager(deps, settings, new AuthoritySet([], 0));
-      await manager.createPki(nowSeconds(deps.clock), initial);
+      await createPki(manager.lifecycle, nowSeconds(deps.clock), initial);
       return manager;
     }
-    await setAsideUnreferencedKeys(deps, records);
+    await setAsideUnreferencedKeys(deps.custody, deps.log, records);
     if (initial.kind !== 'generate') deps.log.warn({}, 'the datastore already holds a PKI; the import options apply only to the first start and are ignored');
     const loaded = await Promise.all(records.map((r) => loadAuthority(deps.custody, r)));
     const set = new AuthoritySet(loaded, await deps.journal.bundleSequence());
     checkIntegrity(set, nowSeconds(deps.clock), settings.trustDomain);
     const manager = new AuthorityManager(deps, settings, set);
-    await manager.rotateIntermediate(nowSeconds(deps.clock));
+    await rotateIntermediate(manager.lifecycle, nowSeconds(deps.clock));
     return manager;
   }
 
@@ -145,9 +148,32 @@ export class AuthorityManager {
       await this.refresh();
       await (this.deps.coordinator ?? aloneCoordinator).exclusive(async () => {
         await this.refresh();
-        await this.rotateIntermediate(nowSeconds(this.deps.clock));
+        await rotateIntermediate(this.lifecycle, nowSeconds(this.deps.clock));
       });
     });
+  }
+
+  /** Adds a new root to the trust bundle, unused yet, with its first intermediate (root-rotation.ts). */
+  prepareRoot(by: string, imported?: ImportedAuthority): Promise<LoadedAuthority> {
+    return this.operatorChange(() => rootRotation.prepareRoot(this.lifecycle, by, imported));
+  }
+
+  /** Makes the prepared root the one that signs, once it has been in the bundle for `propagation` unless forced (root-rotation.ts). */
+  activateRoot(by: string, propagation: Duration, force: boolean): Promise<LoadedAuthority> {
+    return this.operatorChange(() => rootRotation.activateRoot(this.lifecycle, by, propagation, force));
+  }
+
+  /** Removes the superseded root from the bundle, once nothing `liveUnder` counts chains to it unless forced (root-rotation.ts). */
+  retireRoot(by: string, liveUnder: (ids: readonly string[]) => Promise<number>, force: boolean): Promise<LoadedAuthority> {
+    return this.operatorChange(() => rootRotation.retireRoot(this.lifecycle, by, liveUnder, force));
+  }
+
+  /**
+   * Taints an intermediate: it stops signing at once and its parent's CRL
+   * revokes it (intermediate-taint.ts). The caller revokes the SVIDs it signed.
+   */
+  retireIntermediateNow(id: string, by: string): Promise<LoadedAuthority> {
+    return this.operatorChange(() => taintIntermediate(this.lifecycle, id, by));
   }
 
   /** Reloads the journal and adopts changes another replica made (new authorities, transitions). */
@@ -184,228 +210,6 @@ export class AuthorityManager {
     });
   }
 
-  /**
-   * Adds a new root to the trust bundle, next to the current one, without
-   * using it yet, with the intermediate that will sign under it. Made now, the
-   * intermediate's CRL is published with the bundle through the propagation
-   * wait: proxies that check CRLs (nginx ssl_crl, HAProxy crl-file) want one
-   * from every CA of a chain, and one first seen at activation would make them
-   * refuse every SVID it signs until their agents next sync.
-   */
-  prepareRoot(by: string, imported?: ImportedAuthority): Promise<LoadedAuthority> {
-    return this.operatorChange(async () => {
-      const existing = this.set.ofKind('root', 'prepared')[0];
-      if (existing) throw new ConflictError('precondition_failed', `root ${existing.record.id} is already prepared; activate it first`);
-      const now = nowSeconds(this.deps.clock);
-      const root = imported
-        ? await importAuthority(this.deps.custody, imported, 'root', 'prepared', now, [], this.settings.trustDomain)
-        : await mintAuthority(this.factoryDeps(), 'root', 'prepared', now, this.settings.rootTtl);
-      if (this.set.byId(root.record.id)) throw new ConflictError('already_exists', `root ${root.record.id} is already known`);
-      const first = root.signer ? [await mintAuthority(this.factoryDeps(), 'intermediate', 'prepared', now, this.settings.intermediateTtl, root)] : [];
-      await this.commit([root, ...first], this.set.bundleSequence + 1, [root, ...first].map((a) => created(a, by)));
-      this.deps.log.info({ root: root.record.id }, 'prepared a new root; it is now in the trust bundle');
-      return root;
-    });
-  }
-
-  /**
-   * Makes the prepared root the one that signs: the intermediate prepared
-   * under it (or, if that one is gone, a new one) becomes active at once, the
-   * old intermediates retire (keeping their SVIDs valid), and the old root
-   * stays in the bundle until retired. Refused until
-   * the new root has been in the bundle for `propagation`, unless forced.
-   */
-  activateRoot(by: string, propagation: Duration, force: boolean): Promise<LoadedAuthority> {
-    return this.operatorChange(async () => {
-      const prepared = this.set.ofKind('root', 'prepared')[0];
-      if (!prepared) throw new ConflictError('precondition_failed', 'no prepared root; run `meshca authority root prepare` first');
-      if (!prepared.signer) throw new ConflictError('precondition_failed', `root ${prepared.record.id} has no key in custody; it cannot sign intermediates`);
-      const now = nowSeconds(this.deps.clock);
-      const published = now - prepared.record.createdAt;
-      if (!force && published < propagation) {
-        throw new ConflictError(
-          'precondition_failed',
-          `root ${prepared.record.id} has been in the trust bundle for ${published}s; wait until ${formatDuration(propagation)} have passed ` +
-            'so every agent has installed it, or use --force',
-        );
-      }
-      const root = transition(prepared, 'active', now);
-      // The oldest that can still take over: its CRL has been out longest.
-      const waiting = this.set.preparedIntermediatesUnder(prepared).filter((w) => canTakeOver(w.record, now));
-      const promoted = waiting[0];
-      const intermediate = promoted
-        ? transition(promoted, 'active', now)
-        : await mintAuthority(this.factoryDeps(), 'intermediate', 'active', now, this.settings.intermediateTtl, root);
-      // A younger one waiting under the new root stays prepared: the scheduled rotation's next.
-      const retired = [...this.set.ofKind('intermediate', 'active'), ...this.set.ofKind('intermediate', 'prepared')]
-        .filter((a) => a !== promoted && !waiting.includes(a))
-        .map((a) => transition(a, 'retired', now));
-      await this.commit([root, intermediate, ...retired], this.set.bundleSequence, [
-        moved(root, 'active', by, { force }),
-        promoted ? moved(intermediate, 'active', by) : created(intermediate, by),
-        ...retired.map((r) => moved(r, 'retired', by)),
-      ]);
-      this.deps.log.info({ root: root.record.id, intermediate: intermediate.record.id }, 'activated the new root');
-      return root;
-    });
-  }
-
-  /**
-   * Removes the superseded root from the bundle. Refused while unexpired,
-   * unrevoked certificates still chain to it (`liveUnder` counts them), unless forced.
-   */
-  retireRoot(by: string, liveUnder: (ids: readonly string[]) => Promise<number>, force: boolean): Promise<LoadedAuthority> {
-    return this.operatorChange(async () => {
-      const old = this.set.supersededRoots()[0];
-      if (!old) throw new ConflictError('precondition_failed', 'no superseded root to retire (activate a new root first)');
-      const under = this.set.authorities.filter((a) => this.set.rootOf(a) === old).map((a) => a.record.id);
-      const live = await liveUnder(under);
-      if (live > 0 && !force) {
-        throw new ConflictError('precondition_failed', `${live} unexpired certificates still chain to root ${old.record.id}; wait for them to expire, or use --force`);
-      }
-      const now = nowSeconds(this.deps.clock);
-      const retired = this.set.authorities
-        .filter((a) => under.includes(a.record.id) && a.record.state !== 'retired')
-        .map((a) => transition(a, 'retired', now));
-      await this.commit(retired, this.set.bundleSequence + 1, retired.map((r) => moved(r, 'retired', by, r.record.id === old.record.id ? { force, live } : {})));
-      this.deps.log.info({ root: old.record.id, live }, 'retired the old root; it is no longer in the trust bundle');
-      return retired.find((r) => r.record.id === old.record.id)!;
-    });
-  }
-
-  /**
-   * Taints an intermediate: it stops signing at once (an active one is replaced
-   * by the prepared next one or a new one) and its parent's CRL revokes it. The
-   * caller revokes the SVIDs it signed.
-   */
-  retireIntermediateNow(id: string, by: string): Promise<LoadedAuthority> {
-    return this.operatorChange(async () => {
-      const target = this.set.byId(id);
-      if (!target || target.record.kind !== 'intermediate') throw new NotFoundError(`intermediate ${id}`);
-      const now = nowSeconds(this.deps.clock);
-      const changes: LoadedAuthority[] = [];
-      const events: AuditEvent[] = [];
-      if (target.record.state === 'active') {
-        const root = this.set.signingRoot();
-        const waiting = this.set.preparedIntermediateUnder(root);
-        const prepared = waiting && isValidAt(waiting.record, now) ? waiting : undefined;
-        if (!prepared && !root?.signer) throw new ConflictError('precondition_failed', 'no root key in custody to make a replacement intermediate');
-        const next = prepared ? transition(prepared, 'active', now) : await mintAuthority(this.factoryDeps(), 'intermediate', 'active', now, this.settings.intermediateTtl, root);
-        changes.push(next);
-        events.push(prepared ? moved(next, 'active', by) : created(next, by));
-      }
-      const tainted = transition(target, 'retired', now);
-      changes.push({ ...tainted, record: { ...tainted.record, retiredAt: target.record.retiredAt ?? now, taintedAt: now } });
-      events.push({ type: 'authority.tainted', actor: by, data: { id, kind: 'intermediate', wasState: target.record.state } });
-      await this.commit(changes, this.set.bundleSequence, events);
-      return this.set.byId(id)!;
-    });
-  }
-
-  private factoryDeps() {
-    return { custody: this.deps.custody, random: this.deps.random, trustDomain: this.settings.trustDomain };
-  }
-
-  private async createPki(now: number, initial: InitialPki): Promise<void> {
-    if (initial.kind === 'intermediate') {
-      const roots = initial.rootsDer.map((der) => upstreamRoot(der, now));
-      const intermediate = await importAuthority(this.deps.custody, initial.intermediate, 'intermediate', 'active', now, roots.map((r) => r.facts), this.settings.trustDomain);
-      if (!intermediate.signer) throw new CaIntegrityError('the imported intermediate needs its key: meshca signs SVIDs with it');
-      await this.commit([...roots, intermediate], 1, [...roots.map((r) => created(r, SELF)), created(intermediate, SELF)]);
-      this.deps.log.info({ intermediate: intermediate.record.id }, 'using the imported intermediate; meshca holds no root key and cannot rotate it');
-      return;
-    }
-    const root =
-      initial.kind === 'root'
-        ? await importAuthority(this.deps.custody, initial.root, 'root', 'active', now, [], this.settings.trustDomain)
-        : await mintAuthority(this.factoryDeps(), 'root', 'active', now, this.settings.rootTtl);
-    if (!root.signer) throw new CaIntegrityError('the imported root needs its key to sign intermediates');
-    const intermediate = await mintAuthority(this.factoryDeps(), 'intermediate', 'active', now, this.settings.intermediateTtl, root);
-    await this.commit([root, intermediate], 1, [created(root, SELF), created(intermediate, SELF)]);
-    this.deps.log.info({ root: root.record.id, intermediate: intermediate.record.id }, initial.kind === 'root' ? 'using the imported root' : 'created a new PKI');
-  }
-
-  /**
-   * Makes every transition the clock calls for, one after another: a CA back
-   * after downtime past both the prepare and the activate points must do both
-   * now, not leave the old intermediate signing until the next tick.
-   */
-  private async rotateIntermediate(now: number): Promise<void> {
-    // At most three transitions are ever due at once (catch up, prepare, activate); the bound only guards against a loop.
-    for (let step = 0; step < 4; step++) {
-      if (!(await this.rotateIntermediateStep(now))) break;
-    }
-    for (let step = 0; step < 3; step++) {
-      if (!(await this.keepIntermediateWaiting(now))) return;
-    }
-  }
-
-  /**
-   * Keeps an intermediate ready under a prepared root, on the schedule the
-   * signing one follows: a successor is prepared at half of the waiting one's
-   * life, and a waiting one retires when a sixth of its life remains and a
-   * younger one waits. However long the operator waits before activating the
-   * root, the one promoted then has had its CRL out for at least a third of
-   * an intermediate's life (or since the prepare), and is not due for
-   * replacement at once by one whose CRL no proxy has.
-   */
-  private async keepIntermediateWaiting(now: number): Promise<boolean> {
-    const root = this.set.ofKind('root', 'prepared')[0];
-    if (!root?.signer) return false;
-    const waiting = this.set.preparedIntermediatesUnder(root);
-    const newest = waiting.at(-1);
-    if (!newest || shouldPrepareNext(newest.record, now)) {
-      const next = await mintAuthority(this.factoryDeps(), 'intermediate', 'prepared', now, this.settings.intermediateTtl, root);
-      await this.commit([next], this.set.bundleSequence, [created(next, SELF)]);
-      this.deps.log.info({ root: root.record.id, prepared: next.record.id }, 'prepared the next intermediate to wait under the prepared root');
-      return true;
-    }
-    const spent = waiting.filter((w) => w !== newest && !canTakeOver(w.record, now)).map((w) => transition(w, 'retired', now));
-    if (spent.length === 0) return false;
-    await this.commit(spent, this.set.bundleSequence, spent.map((r) => moved(r, 'retired', SELF)));
-    return true;
-  }
-
-  /** The next transition due at `now`, if any; true when it made one. */
-  private async rotateIntermediateStep(now: number): Promise<boolean> {
-    const root = this.set.signingRoot();
-    if (!root?.signer) return false; // an imported intermediate: rotation is the operator's (meshca doctor warns)
-    const active = this.set.activeIntermediate();
-    // Not one prepared under a prepared root: that one waits for its root's activation.
-    const prepared = this.set.preparedIntermediateUnder(root);
-
-    if (!active || !isValidAt(active.record, now)) {
-      // Catching up (first tick after downtime, or the active one is gone): promote or mint at once.
-      const promoted = prepared && isValidAt(prepared.record, now) ? prepared : undefined;
-      const next = promoted
-        ? transition(promoted, 'active', now)
-        : await mintAuthority(this.factoryDeps(), 'intermediate', 'active', now, this.settings.intermediateTtl, root);
-      const retired = [active, prepared]
-        .filter((a): a is LoadedAuthority => a !== undefined && a !== promoted)
-        .map((a) => transition(a, 'retired', now));
-      await this.commit([next, ...retired], this.set.bundleSequence, [
-        promoted ? moved(next, 'active', SELF) : created(next, SELF),
-        ...retired.map((r) => moved(r, 'retired', SELF)),
-      ]);
-      this.deps.log.warn({ intermediate: next.record.id }, 'no valid signing intermediate: activated the next one at once');
-      return true;
-    }
-    if (prepared && shouldActivateNext(active.record, now)) {
-      const next = transition(prepared, 'active', now);
-      const old = transition(active, 'retired', now);
-      await this.commit([next, old], this.set.bundleSequence, [moved(next, 'active', SELF), moved(old, 'retired', SELF)]);
-      this.deps.log.info({ active: next.record.id, retired: old.record.id }, 'rotated the signing intermediate');
-      return true;
-    }
-    if (!prepared && shouldPrepareNext(active.record, now)) {
-      const next = await mintAuthority(this.factoryDeps(), 'intermediate', 'prepared', now, this.settings.intermediateTtl, root);
-      await this.commit([next], this.set.bundleSequence, [created(next, SELF)]);
-      this.deps.log.info({ prepared: next.record.id }, 'prepared the next signing intermediate');
-      return true;
-    }
-    return false;
-  }
-
   private async commit(upserts: LoadedAuthority[], bundleSequence: number, events: AuditEvent[]): Promise<void> {
     const replica = this.deps.replica;
     const recorded = replica ? events.map((e) => ({ ...e, data: { ...e.data, replica } })) : events;
@@ -419,69 +223,4 @@ export class AuthorityManager {
     this.queue = run.catch(() => undefined);
     return run;
   }
-}
-
-function transition(a: LoadedAuthority, state: AuthorityRecord['state'], now: number): LoadedAuthority {
-  const record: AuthorityRecord = {
-    ...a.record,
-    state,
-    activatedAt: state === 'active' ? now : a.record.activatedAt,
-    retiredAt: state === 'retired' ? now : a.record.retiredAt,
-  };
-  return { ...a, record };
-}
-
-function created(a: LoadedAuthority, actor: string): AuditEvent {
-  const r = a.record;
-  return {
-    type: 'authority.created',
-    actor,
-    data: { id: r.id, kind: r.kind, state: r.state, parent: r.parentId, notBefore: r.notBefore, notAfter: r.notAfter, keyHeld: r.keyRef !== null },
-  };
-}
-
-function moved(a: LoadedAuthority, to: AuthorityRecord['state'], actor: string, extra: Record<string, unknown> = {}): AuditEvent {
-  return { type: `authority.${to === 'active' ? 'activated' : to}`, actor, data: { id: a.record.id, kind: a.record.kind, ...extra } };
-}
-
-/** Refuses to start on an expired root or an authority whose certificate its parent did not sign. */
-function checkIntegrity(set: AuthoritySet, now: number, trustDomain: TrustDomain): void {
-  const root = set.signingRoot();
-  if (!root) throw new CaIntegrityError('the datastore has authorities but no active root');
-  if (now >= root.record.notAfter) {
-    throw new CaIntegrityError(
-      `the root ${root.record.id} expired at ${new Date(root.record.notAfter * 1000).toISOString()}; ` +
-        'restore a valid root, or start a new CA in a new data directory and re-register the workloads',
-    );
-  }
-  for (const a of set.authorities) {
-    if (a.record.state === 'retired' || !a.record.parentId) continue;
-    const parent = set.byId(a.record.parentId);
-    if (!parent || !a.facts.x509.verify(parent.facts.x509.publicKey)) {
-      throw new CaIntegrityError(`the ${a.record.kind} ${a.record.id} is not signed by its recorded parent ${a.record.parentId}`);
-    }
-  }
-  // The trust domain is in every certificate the CA signs with: changing the flag cannot move them. (An
-  // organisation's roots, whose keys meshca does not hold, may serve other trust domains too.)
-  const other = set.authorities
-    .filter((a) => a.record.state !== 'retired' && a.signer !== null)
-    .flatMap((a) => a.facts.uris.filter(isSpiffeUri).map((uri) => ({ a, uri })))
-    .find(({ uri }) => uri !== trustDomain.idString());
-  if (other) {
-    throw new CaIntegrityError(
-      `this CA's ${other.a.record.kind} ${other.a.record.id} is for ${other.uri}, not the configured ${trustDomain.idString()}: ` +
-        'a trust domain cannot change in place; keep the old --trust-domain, or start a new CA in a new data directory and re-register the workloads',
-    );
-  }
-}
-
-/**
- * A CA key no journal record names was, most likely, saved by a server killed
- * before it committed the record: it never signed anything anyone holds.
- * Left in custody it could sign, with no record or event naming it; it is set
- * aside instead (kept, in case the datastore was restored from an older backup).
- */
-async function setAsideUnreferencedKeys(deps: AuthorityManagerDeps, records: readonly AuthorityRecord[]): Promise<void> {
-  const moved = (await deps.custody.setAsideUnreferenced?.(new Set(records.flatMap((r) => (r.keyRef === null ? [] : [r.keyRef]))))) ?? [];
-  if (moved.length) deps.log.warn({ keys: moved }, 'set aside CA keys no record names (a server stopped while creating an authority, or a datastore older than its keys)');
 }

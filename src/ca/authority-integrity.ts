@@ -1,0 +1,68 @@
+/**
+ * What opening the journal checks before the CA signs anything: that CA keys
+ * are not there without their records, that no key sits in custody unrecorded,
+ * and that the recorded authorities form a chain the CA can still stand on.
+ */
+import { CaIntegrityError } from '../errors.js';
+import type { TrustDomain } from '../identity/trust-domain.js';
+import { isSpiffeUri } from './authority-factory.js';
+import type { AuthoritySet } from './authority-set.js';
+import type { AuthorityRecord } from './model.js';
+import type { KeyCustody, Logger } from './ports.js';
+
+/**
+ * Refuses to create a PKI in a datastore this start created when custody
+ * already holds CA keys: the records were lost, and meshca never replaces an
+ * existing root on its own.
+ */
+export async function refuseKeysWithoutRecords(custody: KeyCustody, freshDatastore: boolean): Promise<void> {
+  const orphans = await custody.list();
+  if (freshDatastore && orphans.length > 0) {
+    throw new CaIntegrityError(
+      `${custody.describe(orphans[0]!)} holds a CA key but the datastore is new: the CA's records were lost. ` +
+        'Restore the datastore from backup; meshca never replaces an existing root on its own.',
+    );
+  }
+}
+
+/**
+ * A CA key no journal record names was, most likely, saved by a server killed
+ * before it committed the record: it never signed anything anyone holds.
+ * Left in custody it could sign, with no record or event naming it; it is set
+ * aside instead (kept, in case the datastore was restored from an older backup).
+ */
+export async function setAsideUnreferencedKeys(custody: KeyCustody, log: Logger, records: readonly AuthorityRecord[]): Promise<void> {
+  const moved = (await custody.setAsideUnreferenced?.(new Set(records.flatMap((r) => (r.keyRef === null ? [] : [r.keyRef]))))) ?? [];
+  if (moved.length) log.warn({ keys: moved }, 'set aside CA keys no record names (a server stopped while creating an authority, or a datastore older than its keys)');
+}
+
+/** Refuses to start on an expired root, an authority whose certificate its parent did not sign, or another trust domain. */
+export function checkIntegrity(set: AuthoritySet, now: number, trustDomain: TrustDomain): void {
+  const root = set.signingRoot();
+  if (!root) throw new CaIntegrityError('the datastore has authorities but no active root');
+  if (now >= root.record.notAfter) {
+    throw new CaIntegrityError(
+      `the root ${root.record.id} expired at ${new Date(root.record.notAfter * 1000).toISOString()}; ` +
+        'restore a valid root, or start a new CA in a new data directory and re-register the workloads',
+    );
+  }
+  for (const a of set.authorities) {
+    if (a.record.state === 'retired' || !a.record.parentId) continue;
+    const parent = set.byId(a.record.parentId);
+    if (!parent || !a.facts.x509.verify(parent.facts.x509.publicKey)) {
+      throw new CaIntegrityError(`the ${a.record.kind} ${a.record.id} is not signed by its recorded parent ${a.record.parentId}`);
+    }
+  }
+  // The trust domain is in every certificate the CA signs with: changing the flag cannot move them. (An
+  // organisation's roots, whose keys meshca does not hold, may serve other trust domains too.)
+  const other = set.authorities
+    .filter((a) => a.record.state !== 'retired' && a.signer !== null)
+    .flatMap((a) => a.facts.uris.filter(isSpiffeUri).map((uri) => ({ a, uri })))
+    .find(({ uri }) => uri !== trustDomain.idString());
+  if (other) {
+    throw new CaIntegrityError(
+      `this CA's ${other.a.record.kind} ${other.a.record.id} is for ${other.uri}, not the configured ${trustDomain.idString()}: ` +
+        'a trust domain cannot change in place; keep the old --trust-domain, or start a new CA in a new data directory and re-register the workloads',
+    );
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * The pieces every lifecycle step is built from: an authority moved to a new
+ * state, and the audit events that record a creation or a move. Steps commit
+ * both together, so the journal never holds a transition without its event.
+ */
+import type { LoadedAuthority } from './authority-set.js';
+import type { AuditEvent, AuthorityState } from './model.js';
+
+/** The authority in `state` from `now`; stamps activatedAt or retiredAt and keeps the other as it was. */
+export function transition(a: LoadedAuthority, state: AuthorityState, now: number): LoadedAuthority {
+  return {
+    ...a,
+    record: {
+      ...a.record,
+      state,
+      activatedAt: state === 'active' ? now : a.record.activatedAt,
+      retiredAt: state === 'retired' ? now : a.record.retiredAt,
+    },
+  };
+}
+
+export function created(a: LoadedAuthority, actor: string): AuditEvent {
+  const r = a.record;
+  return {
+    type: 'authority.created',
+    actor,
+    data: { id: r.id, kind: r.kind, state: r.state, parent: r.parentId, notBefore: r.notBefore, notAfter: r.notAfter, keyHeld: r.keyRef !== null },
+  };
+}
+
+export function moved(a: LoadedAuthority, to: AuthorityState, actor: string, extra: Record<string, unknown> = {}): AuditEvent {
+  return { type: `authority.${to === 'active' ? 'activated' : to}`, actor, data: { id: a.record.id, kind: a.record.kind, ...extra } };
+}

@@ -1,0 +1,40 @@
+/**
+ * The operator's taint of an intermediate (its key is suspected compromised):
+ * it stops signing at once and is marked tainted, so its parent's CRL revokes
+ * it and other replicas stop signing with it as soon as they adopt the change.
+ */
+import { ConflictError, NotFoundError } from '../errors.js';
+import { nowSeconds } from '../time/clock.js';
+import type { LoadedAuthority } from './authority-set.js';
+import { created, moved, transition } from './authority-transitions.js';
+import { mintIntermediate, type LifecycleContext } from './lifecycle-context.js';
+import type { AuditEvent } from './model.js';
+import { isValidAt } from './rotation.js';
+
+/**
+ * Taints an intermediate: it stops signing at once (an active one is replaced
+ * by the prepared next one or a new one) and its parent's CRL revokes it. The
+ * caller revokes the SVIDs it signed.
+ */
+export async function taintIntermediate(ctx: LifecycleContext, id: string, by: string): Promise<LoadedAuthority> {
+  const set = ctx.current();
+  const target = set.byId(id);
+  if (!target || target.record.kind !== 'intermediate') throw new NotFoundError(`intermediate ${id}`);
+  const now = nowSeconds(ctx.clock);
+  const changes: LoadedAuthority[] = [];
+  const events: AuditEvent[] = [];
+  if (target.record.state === 'active') {
+    const root = set.signingRoot();
+    const waiting = set.preparedIntermediateUnder(root);
+    const prepared = waiting && isValidAt(waiting.record, now) ? waiting : undefined;
+    if (!prepared && !root?.signer) throw new ConflictError('precondition_failed', 'no root key in custody to make a replacement intermediate');
+    const next = prepared ? transition(prepared, 'active', now) : await mintIntermediate(ctx, 'active', now, root);
+    changes.push(next);
+    events.push(prepared ? moved(next, 'active', by) : created(next, by));
+  }
+  const tainted = transition(target, 'retired', now);
+  changes.push({ ...tainted, record: { ...tainted.record, retiredAt: target.record.retiredAt ?? now, taintedAt: now } });
+  events.push({ type: 'authority.tainted', actor: by, data: { id, kind: 'intermediate', wasState: target.record.state } });
+  await ctx.commit(changes, set.bundleSequence, events);
+  return ctx.current().byId(id)!;
+}

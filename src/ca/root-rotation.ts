@@ -1,0 +1,102 @@
+/**
+ * The operator's root rotation, in three commands: prepare (the new root joins
+ * the trust bundle, unused), activate (it signs the intermediates, once agents
+ * have had time to install it) and retire (the old root leaves the bundle, once
+ * nothing live chains to it). Each refuses with a ConflictError saying what
+ * to do first.
+ */
+import { ConflictError } from '../errors.js';
+import { nowSeconds } from '../time/clock.js';
+import { formatDuration, type Duration } from '../time/duration.js';
+import { importAuthority, type ImportedAuthority } from './authority-factory.js';
+import type { LoadedAuthority } from './authority-set.js';
+import { created, moved, transition } from './authority-transitions.js';
+import { mintIntermediate, mintRoot, type LifecycleContext } from './lifecycle-context.js';
+import { canTakeOver } from './rotation.js';
+
+/**
+ * Adds a new root to the trust bundle, next to the current one, without
+ * using it yet, with the intermediate that will sign under it. Made now, the
+ * intermediate's CRL is published with the bundle through the propagation
+ * wait: proxies that check CRLs (nginx ssl_crl, HAProxy crl-file) want one
+ * from every CA of a chain, and one first seen at activation would make them
+ * refuse every SVID it signs until their agents next sync.
+ */
+export async function prepareRoot(ctx: LifecycleContext, by: string, imported?: ImportedAuthority): Promise<LoadedAuthority> {
+  const set = ctx.current();
+  const existing = set.ofKind('root', 'prepared')[0];
+  if (existing) throw new ConflictError('precondition_failed', `root ${existing.record.id} is already prepared; activate it first`);
+  const now = nowSeconds(ctx.clock);
+  const root = imported
+    ? await importAuthority(ctx.factory.custody, imported, 'root', 'prepared', now, [], ctx.settings.trustDomain)
+    : await mintRoot(ctx, 'prepared', now);
+  if (set.byId(root.record.id)) throw new ConflictError('already_exists', `root ${root.record.id} is already known`);
+  const first = root.signer ? [await mintIntermediate(ctx, 'prepared', now, root)] : [];
+  await ctx.commit([root, ...first], set.bundleSequence + 1, [root, ...first].map((a) => created(a, by)));
+  ctx.log.info({ root: root.record.id }, 'prepared a new root; it is now in the trust bundle');
+  return root;
+}
+
+/**
+ * Makes the prepared root the one that signs: the intermediate prepared
+ * under it (or, if that one is gone, a new one) becomes active at once, the
+ * old intermediates retire (keeping their SVIDs valid), and the old root
+ * stays in the bundle until retired. Refused until
+ * the new root has been in the bundle for `propagation`, unless forced.
+ */
+export async function activateRoot(ctx: LifecycleContext, by: string, propagation: Duration, force: boolean): Promise<LoadedAuthority> {
+  const set = ctx.current();
+  const prepared = set.ofKind('root', 'prepared')[0];
+  if (!prepared) throw new ConflictError('precondition_failed', 'no prepared root; run `meshca authority root prepare` first');
+  if (!prepared.signer) throw new ConflictError('precondition_failed', `root ${prepared.record.id} has no key in custody; it cannot sign intermediates`);
+  const now = nowSeconds(ctx.clock);
+  const published = now - prepared.record.createdAt;
+  if (!force && published < propagation) {
+    throw new ConflictError(
+      'precondition_failed',
+      `root ${prepared.record.id} has been in the trust bundle for ${published}s; wait until ${formatDuration(propagation)} have passed ` +
+        'so every agent has installed it, or use --force',
+    );
+  }
+  const root = transition(prepared, 'active', now);
+  // The oldest that can still take over: its CRL has been out longest.
+  const waiting = set.preparedIntermediatesUnder(prepared).filter((w) => canTakeOver(w.record, now));
+  const promoted = waiting[0];
+  const intermediate = promoted ? transition(promoted, 'active', now) : await mintIntermediate(ctx, 'active', now, root);
+  // A younger one waiting under the new root stays prepared: the scheduled rotation's next.
+  const retired = [...set.ofKind('intermediate', 'active'), ...set.ofKind('intermediate', 'prepared')]
+    .filter((a) => a !== promoted && !waiting.includes(a))
+    .map((a) => transition(a, 'retired', now));
+  await ctx.commit([root, intermediate, ...retired], set.bundleSequence, [
+    moved(root, 'active', by, { force }),
+    promoted ? moved(intermediate, 'active', by) : created(intermediate, by),
+    ...retired.map((r) => moved(r, 'retired', by)),
+  ]);
+  ctx.log.info({ root: root.record.id, intermediate: intermediate.record.id }, 'activated the new root');
+  return root;
+}
+
+/**
+ * Removes the superseded root from the bundle. Refused while unexpired,
+ * unrevoked certificates still chain to it (`liveUnder` counts them), unless forced.
+ */
+export async function retireRoot(
+  ctx: LifecycleContext,
+  by: string,
+  liveUnder: (ids: readonly string[]) => Promise<number>,
+  force: boolean,
+): Promise<LoadedAuthority> {
+  const set = ctx.current();
+  const old = set.supersededRoots()[0];
+  if (!old) throw new ConflictError('precondition_failed', 'no superseded root to retire (activate a new root first)');
+  const under = set.authorities.filter((a) => set.rootOf(a) === old).map((a) => a.record.id);
+  const live = await liveUnder(under);
+  if (live > 0 && !force) {
+    throw new ConflictError('precondition_failed', `${live} unexpired certificates still chain to root ${old.record.id}; wait for them to expire, or use --force`);
+  }
+  const now = nowSeconds(ctx.clock);
+  const retired = set.authorities.filter((a) => under.includes(a.record.id) && a.record.state !== 'retired').map((a) => transition(a, 'retired', now));
+  await ctx.commit(retired, set.bundleSequence + 1, retired.map((r) => moved(r, 'retired', by, r.record.id === old.record.id ? { force, live } : {})));
+  ctx.log.info({ root: old.record.id, live }, 'retired the old root; it is no longer in the trust bundle');
+  return retired.find((r) => r.record.id === old.record.id)!;
+}
