@@ -56,4 +56,12 @@ export interface CaApi {
   renew(csr: string): Promise<{ svid: SvidWire; bundle: string }>;
   sync(): Promise<SyncWire>;
   workloadSvids(requests: ReadonlyArray<{ entryId: string; csr: string }>): Promise<{ svids: WorkloadSvidWire[]; bundle: string }>;
+  /**
+   * The CA's clock, in milliseconds since the epoch: the HTTP Date header of
+   * its answer to an unauthenticated request (whatever the status), or
+   * undefined when it sent none. Whole seconds, late by up to the round trip.
+   * Optional: without it the agent cannot compare clocks before attesting and
+   * attests as it did before it could (see clock-skew.ts).
+   */
+  serverDateMs?(): Promise<number | undefined>;
 }

@@ -4,6 +4,7 @@
  * more than the signing). The connection pool is rebuilt whenever the agent's
  * credential or trust bundle changes.
  */
+import type { IncomingHttpHeaders } from 'node:http';
 import { Agent, request } from 'node:https';
 import { CaRequestError, type CaApi, type SvidWire, type SyncWire, type WorkloadSvidWire } from './ca-api.js';
 
@@ -67,10 +68,35 @@ export class CaClient implements CaApi {
     return this.pool;
   }
 
-  call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  /**
+   * The Date header of the CA's answer to GET /healthz, the cheapest request
+   * anyone may make: no credential, no signing, and any status will do.
+   */
+  async serverDateMs(): Promise<number | undefined> {
+    const { headers } = await this.exchange('GET', '/healthz');
+    const date = headers.date === undefined ? NaN : Date.parse(headers.date);
+    return Number.isNaN(date) ? undefined : date;
+  }
+
+  async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const { status, headers, text } = await this.exchange(method, path, body);
+    let parsed: unknown;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    if (status >= 200 && status < 300) return parsed as T;
+    const error = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error;
+    const retryAfter = Number(headers['retry-after']);
+    throw new CaRequestError(status, error?.code ?? 'http_error', error?.message ?? `HTTP ${status}`, Number.isFinite(retryAfter) ? retryAfter : undefined);
+  }
+
+  /** One request and its whole answer, whatever the status; rejects only when no answer came. */
+  private exchange(method: string, path: string, body?: unknown): Promise<{ status: number; headers: IncomingHttpHeaders; text: string }> {
     const url = new URL(path, this.options.serverUrl);
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    return new Promise<T>((resolve, reject) => {
+    return new Promise((resolve, reject) => {
       const req = request(
         url,
         {
@@ -83,22 +109,7 @@ export class CaClient implements CaApi {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('error', reject);
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            const status = res.statusCode ?? 0;
-            let parsed: unknown;
-            try {
-              parsed = text ? JSON.parse(text) : undefined;
-            } catch {
-              parsed = undefined;
-            }
-            if (status >= 200 && status < 300) return resolve(parsed as T);
-            const error = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error;
-            const retryAfter = Number(res.headers['retry-after']);
-            reject(
-              new CaRequestError(status, error?.code ?? 'http_error', error?.message ?? `HTTP ${status}`, Number.isFinite(retryAfter) ? retryAfter : undefined),
-            );
-          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }));
         },
       );
       req.on('timeout', () => req.destroy(new Error(`request to ${url.origin} timed out`)));

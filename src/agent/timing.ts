@@ -70,3 +70,79 @@ export function retryDelay(attempt: number, remainingMs: number, policy: Backoff
   const window = Math.min(policy.maxMs, remainingMs / 2);
   return Math.max(250, Math.round(unitRandom(random) * window));
 }
+
+/** The span of a certificate's validity, in milliseconds since the epoch. */
+export interface ValidityMs {
+  readonly notBeforeMs: number;
+  readonly notAfterMs: number;
+}
+
+/**
+ * When to renew a certificate just received: the CA's suggestion (an RFC 3339
+ * time, ignored when unreadable), or half-life with jitter counted from
+ * receipt if that is later than its notBefore (which the CA sets back for
+ * clock skew), so that a short-lived SVID is never due the moment it arrives.
+ */
+export function renewalAfterReceipt(cert: ValidityMs, receivedMs: number, random: RandomSource, suggested?: string): number {
+  const start = Math.max(cert.notBeforeMs, Math.min(receivedMs, cert.notAfterMs));
+  const suggestedMs = suggested === undefined ? undefined : Date.parse(suggested);
+  return renewalTime(start, cert.notAfterMs, random, Number.isNaN(suggestedMs) ? undefined : suggestedMs);
+}
+
+/** Half-life with jitter from the certificate's own times, for one whose receipt is unknown (a previous run's). */
+export function renewalFromOwnLife(cert: ValidityMs, random: RandomSource): number {
+  return renewalTime(cert.notBeforeMs, cert.notAfterMs, random);
+}
+
+/**
+ * How long the agent can go without the CA: until the installed SVID
+ * expires (0 without one: the workload is down), or sooner the agent's own
+ * SVID, whose expiry would need a new join token to recover from. One that
+ * has expired already bounds nothing: retrying sooner cannot save it.
+ */
+export function slackMs(now: number, installedNotAfterMs: number | undefined, agentNotAfterMs: number | undefined): number {
+  if (installedNotAfterMs === undefined || installedNotAfterMs <= now) return 0;
+  const agentLeft = agentNotAfterMs !== undefined && agentNotAfterMs > now ? agentNotAfterMs - now : Infinity;
+  return Math.min(installedNotAfterMs - now, agentLeft);
+}
+
+/**
+ * The wait after failure number `attempt` to reach or use the CA: retryDelay
+ * within the slack; no wait when an unused join token can replace a
+ * credential the CA just refused; and never sooner than a Retry-After the CA
+ * sent, unless that would outlast half of the slack.
+ */
+export function caRetryDelay(o: {
+  readonly attempt: number;
+  readonly slackMs: number;
+  readonly retryAfterMs: number | undefined;
+  readonly attestAtOnce: boolean;
+  readonly policy: BackoffPolicy;
+  readonly random: RandomSource;
+}): number {
+  if (o.attestAtOnce) return 0;
+  const delay = retryDelay(o.attempt, o.slackMs, o.policy, o.random);
+  const askedMs = o.retryAfterMs ?? 0;
+  return Math.max(delay, o.slackMs > 0 ? Math.min(askedMs, o.slackMs / 2) : askedMs);
+}
+
+/** Every moment something may be due, in milliseconds since the epoch; undefined: nothing of that kind. */
+export interface DueTimes {
+  readonly nextSyncMs: number;
+  readonly agentRenewalMs: number | undefined;
+  /** The installed SVID's renewal, while an entry grants it (otherwise the next sync is the work). */
+  readonly workloadRenewalMs: number | undefined;
+  /** While backing off after a failure: nothing that needs the CA happens before it. */
+  readonly caRetryMs: number | undefined;
+  readonly installedNotAfterMs: number | undefined;
+  readonly reloadRetryMs: number | undefined;
+}
+
+/** The wait until the next step: the earliest due time, at least 50 ms, and at most `maxWaitMs`. */
+export function waitUntilDue(now: number, due: DueTimes, maxWaitMs: number): number {
+  const earliest = (times: Array<number | undefined>) => Math.min(...times.filter((t): t is number => t !== undefined));
+  const caWork = Math.max(earliest([due.nextSyncMs, due.agentRenewalMs, due.workloadRenewalMs]), due.caRetryMs ?? 0);
+  const expiry = due.installedNotAfterMs !== undefined && due.installedNotAfterMs > now ? due.installedNotAfterMs : undefined;
+  const next = earliest([caWork, expiry, due.reloadRetryMs]);
+  return Math.max(50, Math.min(next - now, maxWaitMs));
+}

@@ -304,6 +304,29 @@ describe('trust bundle changes', () => {
     expect(h.reloads.ok).toBe(2);
   });
 
+  it('saves a new bundle in --state-dir at a later sync when saving it failed, so a restart still trusts the new root', async () => {
+    const clock = new FakeClock(Date.UTC(2026, 10, 25, 12, 0, 0));
+    const stateDir = tempDir();
+    let failBundleSave = false;
+    const state = new (class extends StateStore {
+      override async saveBundle(pem: string): Promise<void> {
+        if (failBundleSave) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+        await super.saveBundle(pem);
+      }
+    })(stateDir);
+    const h = await harness({}, fixedRandom(0.5), { clock, state });
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    await h.sidecar.step();
+    h.ca.bundlePem += (await FakeCaApi.create(clock)).bundlePem;
+    failBundleSave = true;
+    await runFor(h, 31);
+    expect((await new StateStore(stateDir).load()).bundlePem).not.toBe(h.ca.bundlePem);
+    failBundleSave = false;
+    // A failure backs off within half of what the installed SVID has left (timing.ts retryDelay).
+    await runFor(h, 31 * 60);
+    expect((await new StateStore(stateDir).load()).bundlePem).toBe(h.ca.bundlePem);
+  });
+
   it('on restart trusts both the saved bundle and --trust-bundle until the CA sends its own', async () => {
     const clock = new FakeClock(Date.UTC(2026, 10, 25, 12, 0, 0));
     const oldCa = await FakeCaApi.create(clock);

@@ -1,0 +1,174 @@
+/**
+ * The agent's own SVID, its credential towards the CA: attesting once with
+ * the join token, renewing at half-life over mutual TLS, and dropping a
+ * credential the CA refuses (evicted, banned, revoked) so that a new token
+ * can replace it. Neither the token nor an SVID that only looks expired is
+ * given up on a clock that disagrees with the CA's (clock-skew.ts).
+ */
+import { CaRequestError, type SvidWire } from './ca-api.js';
+import type { CaClockCheck, ClockSkewError } from './clock-skew.js';
+import { holdCertificate, newKeyWithCsr, type HeldCertificate } from './credentials.js';
+import type { SidecarDeps } from './sidecar-deps.js';
+import type { AgentCredential } from './state-store.js';
+import { renewalAfterReceipt, renewalFromOwnLife } from './timing.js';
+import type { TrustMaterial } from './trust-material.js';
+
+export interface AgentSvid extends HeldCertificate {
+  readonly renewAtMs: number;
+}
+
+export class AgentIdentity {
+  private held: AgentSvid | undefined;
+  /**
+   * The held SVID looked expired by this host's clock the moment the CA issued
+   * it: proof that the clocks disagree, whatever a comparison says (a lifetime
+   * shorter than MAX_CLOCK_SKEW_MS). Held, and raised, until the clock is set right.
+   */
+  private expiredOnArrival: ClockSkewError | undefined;
+  private tokenSpent = false;
+  /** The CA refused the agent's own credential (evicted, banned, revoked) and no new one has been had since. */
+  private refusedByCa = false;
+
+  constructor(
+    private readonly deps: Pick<SidecarDeps, 'client' | 'state' | 'log' | 'clock' | 'random'>,
+    private readonly joinToken: string | undefined,
+    private readonly trust: TrustMaterial,
+    private readonly clockCheck: CaClockCheck,
+  ) {}
+
+  get svid(): AgentSvid | undefined {
+    return this.held;
+  }
+
+  get refused(): boolean {
+    return this.refusedByCa;
+  }
+
+  /** No agent SVID, and an unused join token can get one at once. */
+  get canAttest(): boolean {
+    return !this.held && this.tokenUsable();
+  }
+
+  /**
+   * Takes the credential a previous run saved, due when its own life says
+   * however often the agent restarts (at once if that is past). One that
+   * looks expired is held too: only a clock that agrees with the CA's may
+   * declare it so (ensure), and a clock set right later makes it usable again.
+   */
+  restore(saved: AgentCredential | undefined): void {
+    const held = saved && holdCertificate(saved.keyPem, saved.chainPem);
+    if (!held) return;
+    this.held = { ...held, renewAtMs: renewalFromOwnLife(held, this.deps.random) };
+    this.expiredOnArrival = undefined;
+    if (held.notAfterMs > this.deps.clock.nowMs()) {
+      this.deps.log.info({ spiffeId: held.spiffeId, notAfter: new Date(held.notAfterMs).toISOString() }, 'reusing the agent SVID from the state directory');
+    }
+  }
+
+  /** Makes sure a valid agent SVID is held and due for nothing: renews it, or attests with the join token. */
+  async ensure(now: number): Promise<void> {
+    // While the clocks were last found apart, every step looks again, so that /readyz recovers once time sync is fixed.
+    const compared = this.clockCheck.skewed;
+    if (compared) await this.compareClocks();
+    const held = this.held;
+    if (held && now < held.notAfterMs) {
+      this.expiredOnArrival = undefined; // the clock has been set right
+      if (now < held.renewAtMs) return;
+      if (await this.renew()) return;
+    }
+    if (this.held && this.expiredOnArrival) throw this.expiredOnArrival;
+    // From here on the agent gives up an SVID or spends its token, neither of which can be undone on a wrong clock.
+    if (this.held || this.tokenUsable()) {
+      if (!compared) await this.compareClocks();
+      this.clockCheck.throwIfSkewed();
+    }
+    if (this.held) this.deps.log.error({ spiffeId: this.held.spiffeId }, 'the agent SVID has expired; attesting again needs a new join token');
+    this.held = undefined;
+    if (!this.tokenUsable()) {
+      throw new Error('no valid agent SVID and no unused join token: give a new --join-token (meshca token create --agent NAME)');
+    }
+    await this.attest(this.joinToken!);
+  }
+
+  /** False when the CA refused the credential, which is then dropped. */
+  private async renew(): Promise<boolean> {
+    const { keyPem, csr } = await newKeyWithCsr('ec-p256');
+    this.configureClient();
+    let skew;
+    try {
+      const res = await this.deps.client.renew(csr);
+      skew = await this.adopt(keyPem, res.svid, res.bundle);
+      this.deps.log.info({ notAfter: res.svid.notAfter }, 'renewed the agent SVID');
+    } catch (err) {
+      if (!(err instanceof CaRequestError && err.credentialRejected)) throw err;
+      await this.dropRefused(err);
+      return false;
+    }
+    if (skew) throw skew;
+    return true;
+  }
+
+  private async attest(token: string): Promise<void> {
+    const { keyPem, csr } = await newKeyWithCsr('ec-p256');
+    this.deps.client.configure(this.trust.bundlePem, undefined);
+    let skew;
+    try {
+      const res = await this.deps.client.attest(token, csr);
+      skew = await this.adopt(keyPem, res.svid, res.bundle);
+      this.deps.log.info({ spiffeId: res.svid.spiffeId }, 'attested with the join token');
+    } catch (err) {
+      // A refused token will not become valid by retrying.
+      if (err instanceof CaRequestError && err.status === 401) this.tokenSpent = true;
+      throw err;
+    }
+    this.tokenSpent = true;
+    if (skew) throw skew;
+  }
+
+  /** The CA will never accept this credential again: forget it, here and in --state-dir. */
+  async dropRefused(err: CaRequestError): Promise<void> {
+    this.deps.log.error({ code: err.code }, 'the CA refused the agent SVID; the agent must attest again with a new join token');
+    this.held = undefined;
+    this.expiredOnArrival = undefined;
+    this.refusedByCa = true;
+    await this.deps.state?.forgetCredential();
+  }
+
+  /** Presents the agent SVID (if any) to the CA, and trusts the current bundle to verify it. */
+  configureClient(): void {
+    this.deps.client.configure(this.trust.bundlePem, this.held && { keyPem: this.held.keyPem, chainPem: this.held.chainPem });
+  }
+
+  /**
+   * Holds and saves a new agent SVID, even one that looks expired by this
+   * host's clock: the CA holds it valid and the token is spent. That one is
+   * returned as a ClockSkewError for the caller to raise once its own
+   * bookkeeping is done; one not yet valid is only reported.
+   */
+  private async adopt(keyPem: string, svid: SvidWire, bundlePem: string): Promise<ClockSkewError | undefined> {
+    const held = holdCertificate(keyPem, svid.svid);
+    if (!held) throw new Error('the CA answered with a certificate that does not match the key sent');
+    await this.deps.state?.saveCredential({ keyPem, chainPem: svid.svid });
+    const skew = this.clockCheck.inspectFresh(held, 'agent SVID');
+    const expired = skew?.code === 'svid_expired_on_arrival';
+    // Counted from receipt, one that arrived expired would be due at its expiry, too late once the clock is set right.
+    const renewAtMs = expired ? renewalFromOwnLife(held, this.deps.random) : renewalAfterReceipt(held, this.deps.clock.nowMs(), this.deps.random, svid.renewAfter);
+    this.held = { ...held, renewAtMs };
+    this.expiredOnArrival = expired ? skew : undefined;
+    this.refusedByCa = false;
+    await this.trust.adoptBundle(bundlePem);
+    this.configureClient();
+    if (skew && !expired) this.deps.log.error(skew.logFields, skew.message);
+    return expired ? skew : undefined;
+  }
+
+  private async compareClocks(): Promise<void> {
+    // The first request of a run may be this one: the client must trust the CA's certificate already.
+    this.configureClient();
+    await this.clockCheck.compare();
+  }
+
+  private tokenUsable(): boolean {
+    return Boolean(this.joinToken) && !this.tokenSpent;
+  }
+}

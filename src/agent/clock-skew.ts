@@ -1,0 +1,130 @@
+/**
+ * Whether this host's clock agrees with the CA's. The agent judges every
+ * certificate's lifetime by its own clock: one far ahead of the CA's takes a
+ * fresh SVID for expired and throws it away — after spending the one-time
+ * join token on it — and one far behind renews too late. So before doing what
+ * cannot be undone on a wrong clock (attesting with the join token, giving up
+ * an agent SVID that looks expired), the agent compares its clock with the
+ * CA's, and it says so at once when an SVID arrives outside its validity.
+ */
+import type { Clock } from '../time/clock.js';
+import type { CaApi } from './ca-api.js';
+import type { ValidityMs } from './timing.js';
+
+/**
+ * The largest difference between this host's clock and the CA's that the
+ * agent works with: 5 minutes, Kerberos's default tolerance and the usual
+ * bound for hosts meant to be time-synced. It is far above the error of the
+ * measurement (the Date header has whole seconds and arrives a round trip
+ * late) and above what the CA already absorbs by setting notBefore back
+ * (30 s at most, ca/validity.ts), so a host that merely drifts a little is
+ * never stopped; and it is far below the SVID lifetimes meshca issues (1 hour
+ * by default), so an agent that passes still renews well before expiry.
+ */
+export const MAX_CLOCK_SKEW_MS = 5 * 60_000;
+
+/** X.509 times are whole seconds, and hosts whose time is synced still differ by a fraction of one. */
+const FRESH_SVID_TOLERANCE_MS = 1000;
+
+export type ClockSkewCode = 'clock_skew' | 'svid_expired_on_arrival' | 'svid_not_yet_valid_on_arrival';
+
+/** The clocks of this host and the CA disagree: time sync (NTP) must be fixed; retrying cannot fix it. */
+export class ClockSkewError extends Error {
+  constructor(
+    readonly code: ClockSkewCode,
+    /** This host's clock minus the CA's, in milliseconds (positive: ahead); judged from an SVID, an estimate. */
+    readonly skewMs: number,
+    message: string,
+  ) {
+    super(message);
+  }
+
+  /** Fields for a log line. */
+  get logFields(): { code: ClockSkewCode; skewSeconds: number } {
+    return { code: this.code, skewSeconds: Math.round(this.skewMs / 1000) };
+  }
+}
+
+export class CaClockCheck {
+  /** This host's clock minus the CA's when last compared, if beyond the bound; undefined when within it or unknown. */
+  private measuredSkewMs: number | undefined;
+
+  constructor(
+    private readonly ca: Pick<CaApi, 'serverDateMs'>,
+    private readonly clock: Clock,
+  ) {}
+
+  /** The last comparison found the clocks too far apart: this host cannot tell whether a certificate is valid. */
+  get skewed(): boolean {
+    return this.measuredSkewMs !== undefined;
+  }
+
+  /**
+   * Reads the CA's clock and remembers whether it and this host's differ by
+   * more than MAX_CLOCK_SKEW_MS. A CA that cannot tell its time (no Date
+   * header) counts as agreeing: refusing then would stop an agent for
+   * nothing known. Rejects only when the CA cannot be reached.
+   */
+  async compare(): Promise<void> {
+    if (!this.ca.serverDateMs) return;
+    const before = this.clock.nowMs();
+    const caMs = await this.ca.serverDateMs();
+    const skewMs = caMs === undefined ? 0 : Math.round((before + this.clock.nowMs()) / 2 - caMs);
+    this.measuredSkewMs = Math.abs(skewMs) > MAX_CLOCK_SKEW_MS ? skewMs : undefined;
+  }
+
+  /** Before what cannot be undone on a wrong clock: throws when the last comparison found the clocks too far apart. */
+  throwIfSkewed(): void {
+    const skewMs = this.measuredSkewMs;
+    if (skewMs === undefined) return;
+    throw new ClockSkewError(
+      'clock_skew',
+      skewMs,
+      `this host's clock is ${aheadOrBehind(skewMs)} the CA's (by the Date header of its answer), more than the ${formatSpan(MAX_CLOCK_SKEW_MS)} allowed: ` +
+        'it would take valid certificates for expired or renew them too late, so it neither attests with the join token nor gives up its agent SVID; ' +
+        'fix time sync (NTP) on this host or on the CA',
+    );
+  }
+
+  /**
+   * Judges an SVID the CA has just issued by this host's clock: an error
+   * describing the skew when it looks expired or not yet valid, undefined
+   * when it looks as it should.
+   */
+  inspectFresh(cert: ValidityMs, what: string): ClockSkewError | undefined {
+    const now = this.clock.nowMs();
+    const at = `by this host's clock (${new Date(now).toISOString()})`;
+    if (now >= cert.notAfterMs) {
+      // The CA issued it at about its notBefore (set back by seconds at most), which is where this clock stands.
+      const skewMs = now - cert.notBeforeMs;
+      return new ClockSkewError(
+        'svid_expired_on_arrival',
+        skewMs,
+        `the ${what} the CA just issued expired at ${new Date(cert.notAfterMs).toISOString()} ${at}: ` +
+          `this host's clock is about ${aheadOrBehind(skewMs)} the CA's; fix time sync (NTP) on this host or on the CA`,
+      );
+    }
+    if (now < cert.notBeforeMs - FRESH_SVID_TOLERANCE_MS) {
+      const skewMs = now - cert.notBeforeMs;
+      return new ClockSkewError(
+        'svid_not_yet_valid_on_arrival',
+        skewMs,
+        `the ${what} the CA just issued is not valid before ${new Date(cert.notBeforeMs).toISOString()} ${at}: ` +
+          `this host's clock is at least ${aheadOrBehind(skewMs)} the CA's, and peers that share its time refuse the SVID; fix time sync (NTP) on this host or on the CA`,
+      );
+    }
+    return undefined;
+  }
+}
+
+function aheadOrBehind(skewMs: number): string {
+  return `${formatSpan(Math.abs(skewMs))} ${skewMs > 0 ? 'ahead of' : 'behind'}`;
+}
+
+/** "42 s", "9 min 30 s", "2.0 h": precise enough to see what is wrong, never rounded up. */
+export function formatSpan(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  if (s < 120) return `${s} s`;
+  if (s < 2 * 3600) return s % 60 === 0 ? `${s / 60} min` : `${Math.floor(s / 60)} min ${s % 60} s`;
+  return `${(Math.floor(s / 360) / 10).toFixed(1)} h`;
+}

@@ -1,0 +1,56 @@
+/**
+ * Reloading the proxy after an installation: retried on failure, never fatal,
+ * and never forgotten — the files are installed whether or not the proxy has
+ * taken them yet.
+ */
+import type { RandomSource } from '../random/random-source.js';
+import { describeError, retryNote, type SidecarCounters, type SidecarLogger } from './sidecar-deps.js';
+import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './timing.js';
+
+/** Reloading the proxy is local and cheap: retry it often, whatever the CA backoff policy says. */
+const RELOAD_MAX_RETRY_MS = 30_000;
+
+export class ProxyReload {
+  private pending = false;
+  private failures = 0;
+  private retryAtMs = 0;
+
+  constructor(
+    private readonly reload: () => Promise<void>,
+    private readonly random: RandomSource,
+    private readonly log: SidecarLogger,
+    private readonly counters: SidecarCounters,
+    private readonly settings: { readonly backoff?: BackoffPolicy; readonly once?: boolean },
+  ) {}
+
+  /** Files were installed and the proxy has not yet reloaded them. */
+  get isPending(): boolean {
+    return this.pending;
+  }
+
+  /** When the next attempt is due, while one is pending. */
+  get nextAttemptMs(): number | undefined {
+    return this.pending ? this.retryAtMs : undefined;
+  }
+
+  /** New files are in place: reload at once, with a fresh backoff. */
+  markPending(): void {
+    this.pending = true;
+    this.failures = 0;
+    this.retryAtMs = 0;
+  }
+
+  async runIfDue(now: number): Promise<void> {
+    if (!this.pending || now < this.retryAtMs) return;
+    try {
+      await this.reload();
+      this.pending = false;
+      this.counters.reloads++;
+    } catch (err) {
+      this.failures++;
+      this.counters.reloadFailures++;
+      this.retryAtMs = now + Math.min(backoffDelay(this.failures, this.settings.backoff ?? DEFAULT_BACKOFF, this.random), RELOAD_MAX_RETRY_MS);
+      this.log.warn({ err: describeError(err), attempt: this.failures }, `reloading the proxy failed${retryNote(this.settings)}`);
+    }
+  }
+}

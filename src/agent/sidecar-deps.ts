@@ -1,0 +1,62 @@
+/**
+ * What the reconcile loop is given — its collaborators, its settings — and the
+ * few shapes every part of it shares. Kept apart from sidecar.ts so that the
+ * parts can import these without importing the loop that composes them.
+ */
+import type { Clock } from '../time/clock.js';
+import type { KeyType } from '../x509/keys.js';
+import type { RandomSource } from '../random/random-source.js';
+import type { CaApi } from './ca-api.js';
+import type { PublishedFile } from './installer.js';
+import type { StateStore } from './state-store.js';
+import type { BackoffPolicy } from './timing.js';
+
+export interface SidecarLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface SidecarDeps {
+  readonly client: CaApi;
+  readonly publish: (files: readonly PublishedFile[]) => Promise<unknown>;
+  /** What the last publication left in --out (a previous run's, at start), if anything. */
+  readonly readPublished?: (() => Promise<readonly PublishedFile[] | undefined>) | undefined;
+  readonly reload: () => Promise<void>;
+  readonly clock: Clock;
+  readonly random: RandomSource;
+  readonly log: SidecarLogger;
+  readonly state?: StateStore | undefined;
+}
+
+export interface SidecarSettings {
+  readonly joinToken?: string | undefined;
+  readonly spiffeId?: string | undefined;
+  readonly keyType: KeyType;
+  readonly syncIntervalMs: number;
+  readonly combined: boolean;
+  readonly backoff?: BackoffPolicy;
+  /** A single step (--once): nothing is retried, so no log may say it will be. */
+  readonly once?: boolean;
+}
+
+/** Settings the agent cannot work with; raised to the caller (the process exits). */
+export class SidecarConfigurationError extends Error {}
+
+export type SidecarCounterName = 'renewals' | 'renewalFailures' | 'reloads' | 'reloadFailures' | 'syncs' | 'syncFailures';
+
+/** One mutable tally shared by the parts of the loop; status() hands out a copy. */
+export type SidecarCounters = Record<SidecarCounterName, number>;
+
+export function newCounters(): SidecarCounters {
+  return { renewals: 0, renewalFailures: 0, reloads: 0, reloadFailures: 0, syncs: 0, syncFailures: 0 };
+}
+
+/** The end of a log line's "… failed": no promise of a retry in a --once run, which makes none. */
+export function retryNote(settings: Pick<SidecarSettings, 'once'>): string {
+  return settings.once ? '' : '; will retry';
+}
+
+export function describeError(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,100 @@
+/**
+ * What the agent trusts and distrusts: the CA's trust bundle (which verifies
+ * the CA and goes into bundle.pem) and its CRLs (crl.pem). A new bundle is
+ * saved in --state-dir, so a restarted agent still trusts a root the CA moved to.
+ */
+import { crlSerials } from '../x509/crl.js';
+import { certificatesToPem, decodeCertificates, decodePemBlocks } from '../x509/pem.js';
+import type { StateStore } from './state-store.js';
+
+export class TrustMaterial {
+  private bundle: string;
+  /** The bundle held is not yet in --state-dir: a failed write is tried again at the next adoption. */
+  private unsaved = false;
+  private crl: string | undefined;
+
+  /**
+   * @param onBundleChanged called when a new bundle is adopted, before it is
+   *   saved: what was installed, and the client's connections, must follow it.
+   */
+  constructor(
+    initialBundlePem: string,
+    private readonly state: StateStore | undefined,
+    private readonly onBundleChanged: () => void,
+  ) {
+    this.bundle = initialBundlePem;
+  }
+
+  get bundlePem(): string {
+    return this.bundle;
+  }
+
+  /** The CA's CRLs as last synced (or as found in --out at start); undefined before either. */
+  get crlPem(): string | undefined {
+    return this.crl;
+  }
+
+  /**
+   * Trusts the roots of a bundle saved by an earlier run besides the
+   * configured ones: the saved one may predate a root rotation the agent
+   * slept through, and the configured one may predate the saved. Throws when
+   * the saved bundle is unreadable.
+   */
+  trustAlso(savedBundlePem: string): void {
+    this.bundle = unionOfBundles(this.bundle, savedBundlePem);
+  }
+
+  /**
+   * Takes the CA's bundle, and saves it unless this run already has; false
+   * when it is the one already held. Held before it is saved, so the client
+   * trusts a new root at once even while --state-dir cannot be written.
+   */
+  async adoptBundle(bundlePem: string): Promise<boolean> {
+    const changed = bundlePem !== this.bundle;
+    if (changed) {
+      this.bundle = bundlePem;
+      this.unsaved = true;
+      this.onBundleChanged();
+    }
+    if (this.unsaved && this.state) {
+      await this.state.saveBundle(this.bundle);
+      this.unsaved = false;
+    }
+    return changed;
+  }
+
+  /** The CRLs a sync brought; a sync without any keeps the ones held. */
+  adoptCrl(crlPem: string | undefined): void {
+    if (crlPem !== undefined) this.crl = crlPem;
+  }
+
+  /** The CRLs the proxy already checks, found in --out at start, until a sync brings the CA's. */
+  adoptCrlIfNone(crlPem: string | undefined): void {
+    this.crl ??= crlPem;
+  }
+
+  revokes(serial: string): boolean {
+    return this.crl !== undefined && revokedSerials(this.crl).has(serial);
+  }
+}
+
+/** Every certificate of both PEM bundles, once each, in order of first appearance. */
+export function unionOfBundles(a: string, b: string): string {
+  const seen = new Map<string, Buffer>();
+  for (const der of [...decodeCertificates(a), ...decodeCertificates(b)]) seen.set(der.toString('base64'), der);
+  return certificatesToPem([...seen.values()]);
+}
+
+/** Serials listed by the CRLs in a PEM file (unreadable blocks are skipped: the CA's CRLs are well-formed). */
+export function revokedSerials(pem: string): Set<string> {
+  const serials = new Set<string>();
+  for (const block of decodePemBlocks(pem)) {
+    if (block.label !== 'X509 CRL') continue;
+    try {
+      for (const serial of crlSerials(block.der)) serials.add(serial);
+    } catch {
+      // ignore a block we cannot read
+    }
+  }
+  return serials;
+}

@@ -1,0 +1,256 @@
+/**
+ * The agent and a CA whose clock disagrees with this host's: the one-time join
+ * token is not spent while the clocks are further apart than
+ * MAX_CLOCK_SKEW_MS, and an SVID that arrives outside its validity is reported
+ * as clock skew rather than thrown away in silence.
+ */
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { CaClient } from '../../src/agent/ca-client.js';
+import type { PublishedFile } from '../../src/agent/installer.js';
+import { Sidecar, type SidecarSettings } from '../../src/agent/sidecar.js';
+import { StateStore } from '../../src/agent/state-store.js';
+import { cleanupLater } from '../support/cleanup.js';
+import { FakeCaApi } from '../support/fake-ca-api.js';
+import { FakeClock } from '../support/fake-clock.js';
+import { selfSigned } from '../support/openssl-pki.js';
+import { fixedRandom } from '../support/seeded-random.js';
+import { tempDir } from '../support/temp-dir.js';
+
+const START = Date.UTC(2026, 10, 25, 12, 0, 0);
+
+interface LogLine {
+  level: string;
+  msg: string;
+  fields: Record<string, unknown>;
+}
+
+/**
+ * An agent on its own clock and a fake CA on another, `hostAheadSeconds`
+ * behind it. With `caTellsTime` the CA answers the comparison with its clock
+ * as an HTTP Date header would (whole seconds); otherwise it cannot tell.
+ */
+async function skewedPair(
+  hostAheadSeconds: number,
+  o: { caTellsTime?: boolean; state?: StateStore; settings?: Partial<SidecarSettings>; out?: readonly PublishedFile[] } = {},
+) {
+  const agentClock = new FakeClock(START);
+  const caClock = new FakeClock(START - hostAheadSeconds * 1000);
+  const ca = await FakeCaApi.create(caClock);
+  const comparisons: number[] = [];
+  const client =
+    o.caTellsTime === false
+      ? ca
+      : Object.assign(ca, {
+          serverDateMs: async () => {
+            comparisons.push(agentClock.nowMs());
+            return Math.floor(caClock.nowMs() / 1000) * 1000;
+          },
+        });
+  const published: PublishedFile[][] = [];
+  const logs: LogLine[] = [];
+  const log = (level: string) => (fields: object, msg: string) => logs.push({ level, msg, fields: fields as Record<string, unknown> });
+  const sidecar = new Sidecar(
+    {
+      client,
+      publish: async (files) => void published.push([...files]),
+      reload: async () => undefined,
+      clock: agentClock,
+      random: fixedRandom(0.5),
+      log: { info: log('info'), warn: log('warn'), error: log('error') },
+      state: o.state,
+      readPublished: o.out && (async () => o.out),
+    },
+    { joinToken: 'good-token', keyType: 'ec-p256', syncIntervalMs: 30_000, combined: false, ...o.settings },
+    ca.bundlePem,
+  );
+  ca.addEntry('spiffe://example.org/ns/web');
+  /** Both clocks move on; the agent steps whenever its own wait says. */
+  const runFor = async (seconds: number) => {
+    const end = agentClock.nowMs() + seconds * 1000;
+    while (agentClock.nowMs() < end) {
+      const wait = await sidecar.step();
+      const step = Math.max(1, Math.ceil(Math.min(wait, end - agentClock.nowMs()) / 1000));
+      agentClock.advance(step);
+      caClock.advance(step);
+    }
+  };
+  /** Time sync fixed on this host: its clock jumps to the CA's. */
+  const setClockRight = () => agentClock.set(caClock.nowMs());
+  const errors = () => logs.filter((l) => l.level === 'error');
+  return { agentClock, caClock, ca, sidecar, published, logs, errors, comparisons, runFor, setClockRight };
+}
+
+describe('comparing clocks with the CA before spending the join token', () => {
+  it.each([
+    { name: 'fail/the CA 2 hours behind this host', ahead: 2 * 3600, attests: false, says: "this host's clock is 2.0 h ahead of the CA's" },
+    { name: 'fail/the CA 2 hours ahead of this host', ahead: -2 * 3600, attests: false, says: "this host's clock is 2.0 h behind the CA's" },
+    { name: 'fail/the CA 6 minutes behind this host', ahead: 6 * 60, attests: false, says: "this host's clock is 6 min ahead of the CA's" },
+    { name: 'pass/the CA 3 seconds behind this host', ahead: 3, attests: true, says: undefined },
+    { name: 'pass/the CA 3 seconds ahead of this host', ahead: -3, attests: true, says: undefined },
+    { name: 'pass/the CA 4 minutes 50 seconds behind this host', ahead: 290, attests: true, says: undefined },
+  ])('$name', async ({ ahead, attests, says }) => {
+    const p = await skewedPair(ahead);
+    await p.sidecar.step();
+    if (attests) {
+      expect(p.ca.calls).toEqual(['attest', 'sync', 'svids']);
+      expect({ ready: p.sidecar.ready(), published: p.published.length, errors: p.errors() }).toEqual({ ready: true, published: 1, errors: [] });
+      expect(p.comparisons).toHaveLength(1);
+      return;
+    }
+    expect(p.ca.calls).toEqual([]);
+    expect(p.comparisons).toHaveLength(1);
+    expect({ ready: p.sidecar.ready(), published: p.published.length }).toEqual({ ready: false, published: 0 });
+    expect(p.errors()).toHaveLength(1);
+    expect(p.errors()[0]!.msg).toContain(says);
+    expect(p.errors()[0]!.msg).toContain('fix time sync (NTP)');
+    expect(p.errors()[0]!.fields).toMatchObject({ code: 'clock_skew', skewSeconds: ahead });
+  });
+
+  it('keeps the token through retries while the clocks disagree, and attests with it once this host\'s clock is set right', async () => {
+    const p = await skewedPair(2 * 3600);
+    await p.runFor(60);
+    expect(p.ca.count('attest')).toBe(0);
+    expect(p.comparisons.length).toBeGreaterThan(5); // retried with backoff, comparing each time
+    expect(p.errors().every((l) => l.fields['code'] === 'clock_skew')).toBe(true);
+    p.setClockRight();
+    await p.runFor(10);
+    expect(p.ca.calls.slice(0, 3)).toEqual(['attest', 'sync', 'svids']);
+    expect({ ready: p.sidecar.ready(), published: p.published.length }).toEqual({ ready: true, published: 1 });
+  });
+
+  it('turns /readyz 503 for a valid-looking SVID kept in --out while the clocks disagree, and 200 again once the clock is set right', async () => {
+    const previous = await skewedPair(0);
+    await previous.sidecar.step();
+    // This host restarts two hours behind the CA: the SVID the last run installed looks valid, though it has expired.
+    const p = await skewedPair(-2 * 3600, { out: previous.published[0]! });
+    await p.sidecar.restore();
+    expect(p.sidecar.ready()).toBe(true);
+    await p.sidecar.step();
+    expect({ calls: p.ca.calls, ready: p.sidecar.ready() }).toEqual({ calls: [], ready: false });
+    p.setClockRight();
+    await p.runFor(10);
+    expect({ calls: p.ca.calls.slice(0, 3), ready: p.sidecar.ready() }).toEqual({ calls: ['attest', 'sync', 'svids'], ready: true });
+  });
+
+  it('pass/attests as before with a CA that cannot tell its time (no Date header)', async () => {
+    const p = await skewedPair(0);
+    Object.assign(p.ca, { serverDateMs: async () => undefined });
+    await p.sidecar.step();
+    expect(p.ca.calls).toEqual(['attest', 'sync', 'svids']);
+    expect(p.sidecar.ready()).toBe(true);
+  });
+
+  it('does not compare again while it holds a valid agent SVID', async () => {
+    const p = await skewedPair(0);
+    await p.runFor(3600);
+    expect(p.ca.count('renew')).toBeGreaterThan(0);
+    expect(p.comparisons).toHaveLength(1);
+  });
+});
+
+describe('an SVID that arrives outside its validity by this host\'s clock (a CA that cannot tell its time)', () => {
+  it('fail/an agent SVID already expired: says it is clock skew, keeps and saves it, and uses it without a new token once the clock is set right', async () => {
+    const state = new StateStore(tempDir());
+    const p = await skewedPair(2 * 3600, { caTellsTime: false, state });
+    await p.sidecar.step();
+    expect(p.ca.calls).toEqual(['attest']);
+    expect(p.errors()).toHaveLength(1);
+    expect(p.errors()[0]!.fields).toMatchObject({ code: 'svid_expired_on_arrival' });
+    expect(p.errors()[0]!.msg).toMatch(/^the agent SVID the CA just issued expired at .* this host's clock is about 2\.0 h ahead of the CA's; fix time sync \(NTP\)/);
+    const saved = await state.load();
+    expect(saved.credential?.chainPem).toBe(p.sidecar.status().agentSvid?.chainPem);
+
+    await p.runFor(60);
+    expect(p.ca.calls).toEqual(['attest']);
+    expect(p.errors().map((l) => l.fields['code'])).not.toContain(undefined);
+
+    p.setClockRight();
+    await p.runFor(10);
+    expect(p.ca.calls).toEqual(['attest', 'sync', 'svids']);
+    expect({ ready: p.sidecar.ready(), published: p.published.length }).toEqual({ ready: true, published: 1 });
+  });
+
+  it('fail/a workload SVID already expired: says it is clock skew and does not install it, nor ask for another at every step', async () => {
+    // This host runs 10 minutes ahead: its 4-hour agent SVID looks valid, the 1-minute workload SVID expired.
+    const p = await skewedPair(10 * 60, { caTellsTime: false });
+    p.ca.agentTtl = 4 * 3600;
+    p.ca.workloadTtl = 60;
+    await p.runFor(60);
+    expect(p.published).toHaveLength(0);
+    expect(p.ca.count('svids')).toBeLessThan(20);
+    expect(p.errors()[0]!.fields).toMatchObject({ code: 'svid_expired_on_arrival' });
+    expect(p.errors()[0]!.msg).toMatch(/^the SVID the CA just issued expired at .* this host's clock is about 10 min 30 s ahead of the CA's/);
+  });
+
+  it('fail/SVIDs not yet valid: installed all the same (peers with the right time accept them), with an error naming the skew', async () => {
+    // Ten minutes behind: the CA sets notBefore back 30 seconds, not ten minutes.
+    const p = await skewedPair(-10 * 60, { caTellsTime: false });
+    await p.sidecar.step();
+    expect(p.ca.calls).toEqual(['attest', 'sync', 'svids']);
+    expect(p.published).toHaveLength(1);
+    expect(p.errors().map((l) => [l.fields['code'], l.msg.replace(/ before .* by this/, ' before … by this')])).toEqual([
+      ['svid_not_yet_valid_on_arrival', expect.stringMatching(/^the agent SVID the CA just issued is not valid before … by this host's clock .* at least 9 min 30 s behind the CA's/)],
+      ['svid_not_yet_valid_on_arrival', expect.stringMatching(/^the SVID the CA just issued is not valid before … by this host's clock .* at least 9 min 30 s behind the CA's/)],
+    ]);
+  });
+});
+
+/** A CA over HTTPS that answers every request with the given Date header, and counts the attestations it receives. */
+async function caAnsweringWithDate(dateMs: () => number, healthzStatus = 200): Promise<{ url: URL; certPem: string; attests: () => number }> {
+  const files = selfSigned(tempDir(), 'ca-host', { extensions: ['subjectAltName=IP:127.0.0.1'] });
+  const certPem = readFileSync(files.cert, 'utf8');
+  let attests = 0;
+  const server = createServer({ cert: certPem, key: readFileSync(files.key, 'utf8') }, (req, res) => {
+    if (req.url === '/v1/agent/attest') attests++;
+    res.setHeader('date', new Date(dateMs()).toUTCString());
+    res.setHeader('content-type', 'application/json');
+    // Down for everything but the comparison: the test is whether attest is ever asked.
+    res.statusCode = req.url === '/healthz' ? healthzStatus : 503;
+    res.end(req.url === '/healthz' ? '{"status":"ok"}' : '{"error":{"code":"unavailable","message":"try later"}}');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanupLater(() => new Promise((resolve) => server.close(resolve)));
+  server.unref();
+  return { url: new URL(`https://127.0.0.1:${(server.address() as AddressInfo).port}`), certPem, attests: () => attests };
+}
+
+describe('CaClient and the CA\'s Date header', () => {
+  it.each([
+    { name: 'fail/2 hours behind: the attest endpoint is never called', caBehindMs: 2 * 3600_000, attests: 0 },
+    { name: 'pass/3 seconds behind: it attests', caBehindMs: 3000, attests: 1 },
+  ])('$name', async ({ caBehindMs, attests }) => {
+    const ca = await caAnsweringWithDate(() => Date.now() - caBehindMs);
+    const client = new CaClient({ serverUrl: ca.url });
+    cleanupLater(() => client.close());
+    const logs: string[] = [];
+    const log = (obj: object, msg: string) => logs.push(`${msg} ${JSON.stringify(obj)}`);
+    const sidecar = new Sidecar(
+      {
+        client,
+        publish: async () => undefined,
+        reload: async () => undefined,
+        clock: new FakeClock(Date.now()),
+        random: fixedRandom(0.5),
+        log: { info: log, warn: log, error: log },
+      },
+      { joinToken: 'good-token', keyType: 'ec-p256', syncIntervalMs: 30_000, combined: false, once: true },
+      ca.certPem,
+    );
+    await sidecar.step();
+    expect(ca.attests()).toBe(attests);
+    expect(sidecar.ready()).toBe(false);
+    if (attests === 0) expect(logs.join('\n')).toContain("this host's clock is 2.0 h ahead of the CA's");
+  });
+
+  it('reads the Date header whatever the status of the answer', async () => {
+    const date = Date.UTC(2026, 0, 2, 3, 4, 5);
+    const ca = await caAnsweringWithDate(() => date, 503);
+    const client = new CaClient({ serverUrl: ca.url });
+    cleanupLater(() => client.close());
+    client.configure(ca.certPem, undefined);
+    expect(await client.serverDateMs()).toBe(date);
+  });
+});
