@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server as TlsServer } from 'node:tls';
 import type { Logger } from 'pino';
 import { bundleRootsDer } from '../ca/trust-bundle.js';
-import type { ListenAddress } from '../config/parsers.js';
+import { formatListenAddress, isLoopbackHost, type ListenAddress } from '../config/parsers.js';
 import type { ServerConfig } from '../config/server-config.js';
 import { buildApp } from '../server/app.js';
 import { refusalRecorder } from '../server/refusals.js';
@@ -91,6 +91,7 @@ export async function startListeners(
       const server = await startMetricsListener(config.metricsListen, () => core.metrics.render(), core.metrics.registry.contentType);
       closers.push(() => new Promise((resolve) => server.close(resolve)));
       metricsAddress = { host: config.metricsListen.host, port: (server.address() as AddressInfo).port };
+      warnIfMetricsExposed(metricsAddress, deps.logger.child({ listener: 'metrics' }));
     }
     return {
       tlsApp,
@@ -107,7 +108,18 @@ export async function startListeners(
   }
 }
 
-/** A plain-HTTP /metrics for a scraper on the same host; bind it to loopback. */
+/**
+ * Says once, at start, that /metrics is open to anyone who can reach a
+ * non-loopback address. Allowed all the same: in Kubernetes the scraper
+ * comes to the pod's IP.
+ */
+export function warnIfMetricsExposed(address: ListenAddress, logger: Logger): void {
+  if (isLoopbackHost(address.host)) return;
+  const shown = formatListenAddress(address);
+  logger.warn({ address: shown }, `/metrics is served without authentication on ${shown}, which is not a loopback address: anyone who can reach it can read the metrics`);
+}
+
+/** A plain-HTTP /metrics for a scraper on the same host (or, in Kubernetes, the pod network); unauthenticated. */
 function startMetricsListener(address: ListenAddress, render: () => Promise<string>, contentType: string): Promise<Server> {
   const server = createServer((req, res) => {
     if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {

@@ -1,5 +1,5 @@
 /** Parsers for configuration values; each throws an Error that says what is wrong. */
-import { isIP } from 'node:net';
+import { BlockList, isIP } from 'node:net';
 import cron from 'node-cron';
 import { TrustDomain } from '../identity/trust-domain.js';
 import { parseDuration, type Duration } from '../time/duration.js';
@@ -21,6 +21,21 @@ export function parseListenAddress(raw: string): ListenAddress {
 
 export function formatListenAddress(a: ListenAddress): string {
   return isIP(a.host) === 6 ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+}
+
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4'); // also matches IPv4-mapped IPv6 (::ffff:127.0.0.1)
+LOOPBACK.addAddress('::1', 'ipv6');
+
+/**
+ * Whether a listener on `host` is reachable from this host only: an address
+ * in 127.0.0.0/8, ::1 (in any spelling), or "localhost". Any other name is
+ * taken as reachable from elsewhere, since what it resolves to is not known here.
+ */
+export function isLoopbackHost(host: string): boolean {
+  if (host.toLowerCase() === 'localhost') return true;
+  const family = isIP(host);
+  return family !== 0 && LOOPBACK.check(host, family === 6 ? 'ipv6' : 'ipv4');
 }
 
 export const parseTrustDomain = (raw: string): TrustDomain => TrustDomain.parse(raw);

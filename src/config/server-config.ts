@@ -111,7 +111,7 @@ export const SERVER_OPTIONS = {
   retention: { name: 'retention', default: '90d', expected: DURATION, parse: parseDurationValue,
     describe: 'how long records of expired certificates are kept' },
   metricsListen: { name: 'metrics-listen', expected: ADDRESS, parse: parseListenAddress,
-    describe: 'also serve /metrics without authentication on this (loopback) address' },
+    describe: 'also serve /metrics without authentication on this address (a warning is logged when it is not loopback)' },
   rootPropagation: { name: 'root-propagation', default: '1h', expected: DURATION, parse: parseDurationValue,
     describe: 'how long a prepared root must be in the bundle before `authority root activate` (without --force)' },
   rootExpiryHorizon: { name: 'root-expiry-horizon', default: '60d', expected: DURATION, parse: parseDurationValue,

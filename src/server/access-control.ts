@@ -24,7 +24,7 @@ export function installAccessControl(app: FastifyInstance, authenticate: Authent
     if (!route.config?.action) throw new Error(`route ${route.method} ${route.url} declares no action`);
     for (const method of [route.method].flat()) if (method !== 'HEAD') catalog.push(`${method} ${route.url}`);
   });
-  app.addHook('onRequest', async (request) => {
+  app.addHook('onRequest', async (request, reply) => {
     request.authentication = ANONYMOUS;
     const action = request.routeOptions.config.action;
     if (!action) return; // unknown route: the not-found handler answers
@@ -36,10 +36,13 @@ export function installAccessControl(app: FastifyInstance, authenticate: Authent
     const authentication = await authenticate(request);
     request.authentication = authentication;
     const { caller } = authentication;
-    if (caller.role !== 'anonymous') request.log = request.log.child({ caller: callerLabel(caller) });
     if (caller.role === 'anonymous') {
       throw authentication.failure ?? new UnauthenticatedError('unauthenticated', 'this route needs a client certificate');
     }
+    // Fastify writes "request completed" (and its other reply-side lines) through reply.log, a logger of its own.
+    const log = request.log.child({ caller: callerLabel(caller) });
+    request.log = log;
+    reply.log = log;
     if (!isAllowed(action, caller.role)) {
       throw new ForbiddenError('forbidden', `a caller with role ${caller.role} may not ${action.replace('.', ' ')}`);
     }

@@ -7,13 +7,17 @@
 import { X509Certificate } from 'node:crypto';
 import { request } from 'node:http';
 import { describe, expect, it } from 'vitest';
+import { warnIfMetricsExposed } from '../../src/cli/ca-listeners.js';
+import { startCa } from '../../src/cli/ca-runtime.js';
+import { createLogger } from '../../src/cli/logger.js';
+import { cleanupLater } from '../support/cleanup.js';
 import {
   adminCredential, asOperator, attestAgent, callCa, expiredCredential, foreignCredential, joinToken, newKeyAndCsr,
 } from '../support/callers.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { Scrape } from '../support/prometheus.js';
 import { mintSvid } from '../support/svids.js';
-import { startTestCa, type TestCa } from '../support/test-ca.js';
+import { startTestCa, testConfig, type TestCa } from '../support/test-ca.js';
 
 const TD = 'spiffe://example.org';
 const PROMETHEUS_TEXT = 'text/plain; version=0.0.4; charset=utf-8';
@@ -225,5 +229,46 @@ describe('the metrics listener', () => {
   it('pass/is not started unless configured', async () => {
     const ca = await startTestCa();
     expect(ca.metricsAddress).toBeUndefined();
+  });
+
+  /** The JSON lines a logger at `info` wrote. */
+  function capture() {
+    const chunks: string[] = [];
+    const logger = createLogger('info', { write: (chunk: string) => void chunks.push(chunk) });
+    return { logger, lines: () => chunks.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) };
+  }
+
+  // Only decided here, never bound: tests listen on loopback alone.
+  it.each([
+    [{ host: '0.0.0.0', port: 9090 }, '0.0.0.0:9090'],
+    [{ host: '::', port: 9090 }, '[::]:9090'],
+    [{ host: '10.0.0.5', port: 9464 }, '10.0.0.5:9464'],
+    [{ host: 'metrics.example.org', port: 9090 }, 'metrics.example.org:9090'],
+  ])('pass/warns once, naming the address, when %o is not loopback', (address, shown) => {
+    const { logger, lines } = capture();
+    warnIfMetricsExposed(address, logger);
+    expect(lines()).toEqual([
+      expect.objectContaining({
+        level: 40,
+        address: shown,
+        msg: `/metrics is served without authentication on ${shown}, which is not a loopback address: anyone who can reach it can read the metrics`,
+      }),
+    ]);
+  });
+
+  it.each([{ host: '127.0.0.1', port: 9090 }, { host: '::1', port: 9090 }, { host: 'localhost', port: 9090 }])('pass/says nothing for the loopback %o', (address) => {
+    const { logger, lines } = capture();
+    warnIfMetricsExposed(address, logger);
+    expect(lines()).toEqual([]);
+  });
+
+  it('pass/a CA with its metrics on 127.0.0.1 starts without the warning', async () => {
+    const { logger, lines } = capture();
+    const ca = await startCa(testConfig({ 'metrics-listen': '127.0.0.1:0' }), logger, { schedules: 'off' });
+    cleanupLater(() => ca.close());
+    expect(ca.metricsAddress?.host).toBe('127.0.0.1');
+    expect(lines().filter((l) => l.msg === 'meshca CA listening')).toHaveLength(1);
+    expect(lines().filter((l) => String(l.msg).includes('/metrics'))).toEqual([]);
+    expect(lines().filter((l) => l.listener === 'metrics')).toEqual([]);
   });
 });

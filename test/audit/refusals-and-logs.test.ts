@@ -1,7 +1,7 @@
 /**
  * Refusals in the audit log (refused issuance with its reason, failed
  * authentication), and the CA's own log: secrets never reach it, and every
- * request line can be traced by its reqId.
+ * request line can be traced by its reqId, and names the caller once authenticated.
  */
 import Database from 'better-sqlite3';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -193,6 +193,7 @@ describe('the CA log', () => {
   const logger = createLogger('trace', log);
   const secrets: string[] = [passphrase];
   let dataDir: string;
+  let ca: TestCa;
 
   async function start(config: ReturnType<typeof testConfig>): Promise<TestCa> {
     const running: RunningCa = await startCa(config, logger, { schedules: 'off' });
@@ -205,7 +206,7 @@ describe('the CA log', () => {
     const config = testConfig({}, { MESHCA_KEY_PASSPHRASE: passphrase });
     dataDir = config.dataDir;
     expect(config.keyPassphrase).toBe(passphrase);
-    let ca = await start(config);
+    ca = await start(config);
 
     // A flow that handles every kind of secret: join tokens, CA keys under a passphrase, workload keys.
     const entry = await asOperator(ca, 'POST', '/v1/entries', { agent: 'web-1', spiffeId: `${TD}/ns/web` });
@@ -267,6 +268,37 @@ describe('the CA log', () => {
     expect(new Set(incoming).size).toBe(incoming.length);
     expect([...completed].sort()).toEqual([...incoming].sort());
     expect(requestLines.filter((l) => l.msg === 'request refused').every((l) => incoming.includes(l.reqId))).toBe(true);
+  });
+
+  it('pass/the lines of an authenticated request after authentication, "request completed" included, name the caller; an anonymous request\'s none', async () => {
+    const auditor = await adminCredential(ca, 'auditor', 'alice');
+    const from = log.chunks.length;
+    const asked: Array<readonly [string, string, () => Promise<number>]> = [
+      ['auditor:alice', 'GET /v1/entries', async () => (await callCa(ca, auditor, 'GET', '/v1/entries')).status],
+      ['auditor:alice', 'POST /v1/entries', async () => (await callCa(ca, auditor, 'POST', '/v1/entries', { agent: 'web-1', spiffeId: `${TD}/ns/x` })).status],
+      ['operator:local', 'GET /v1/agents', async () => (await ca.localApp.inject({ method: 'GET', url: '/v1/agents' })).statusCode],
+      ['', 'GET /v1/bundle.pem', async () => (await callCa(ca, undefined, 'GET', '/v1/bundle.pem')).status],
+      ['', 'GET /v1/certificates', async () => (await callCa(ca, undefined, 'GET', '/v1/certificates')).status],
+    ];
+    const statuses: number[] = [];
+    for (const [, , ask] of asked) statuses.push(await ask());
+    expect(statuses).toEqual([200, 403, 200, 200, 401]);
+    // Over HTTPS the client may have its answer before the server has written its completion line.
+    const written = () => log.chunks.slice(from).join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>);
+    for (let i = 0; i < 100 && written().filter((l) => l.msg === 'request completed').length < asked.length; i++) await new Promise((r) => setTimeout(r, 10));
+
+    const seen = written();
+    for (const [caller, request] of asked) {
+      const incoming = seen.filter((l) => l.msg === 'incoming request' && `${l.req.method} ${l.req.url}` === request);
+      expect(incoming, request).toHaveLength(1);
+      const ofRequest = seen.filter((l) => l.reqId === incoming[0]!.reqId);
+      const completed = ofRequest.find((l) => l.msg === 'request completed');
+      expect(completed, request).toMatchObject({ reqId: incoming[0]!.reqId });
+      expect(completed!.caller, request).toBe(caller === '' ? undefined : caller);
+      // "incoming request" is written before authentication; every line after it is the caller's.
+      const after = ofRequest.filter((l) => l !== incoming[0]);
+      expect(after.map((l) => l.caller), request).toEqual(after.map(() => (caller === '' ? undefined : caller)));
+    }
   });
 
   it('pass/secret fields are censored at the top level, nested one and two levels down, and inside arrays', () => {

@@ -6,6 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { isLoopbackHost } from '../../src/config/parsers.js';
 import { loadServerConfig, type ServerConfig } from '../../src/config/server-config.js';
 import { SpiffeIdProblem } from '../../src/identity/errors.js';
 import { tempDir } from '../support/temp-dir.js';
@@ -338,5 +339,40 @@ describe('loadServerConfig key passphrase', () => {
   it('never puts the passphrase in an error', () => {
     const problems = problemsOf(() => load({ flags: { listen: 'x' }, env: { MESHCA_KEY_PASSPHRASE: 'hunter2' } }));
     expect(problems.join('\n')).not.toContain('hunter2');
+  });
+});
+
+describe('isLoopbackHost (whether --metrics-listen keeps the unauthenticated /metrics on this host)', () => {
+  const CASES: ReadonlyArray<readonly [string, boolean]> = [
+    ['127.0.0.1', true],
+    ['127.0.0.0', true],
+    ['127.255.255.254', true],
+    ['127.10.20.30', true],
+    ['::1', true],
+    ['0:0:0:0:0:0:0:1', true],
+    ['::ffff:127.0.0.1', true],
+    ['localhost', true],
+    ['LocalHost', true],
+    ['0.0.0.0', false],
+    ['::', false],
+    ['126.255.255.255', false],
+    ['128.0.0.1', false],
+    ['10.0.0.5', false],
+    ['192.168.1.10', false],
+    ['::2', false],
+    ['fe80::1', false],
+    ['::ffff:10.0.0.1', false],
+    ['::ffff:0.0.0.0', false],
+    ['metrics.example.org', false],
+    ['localhost.example.org', false],
+    ['127.0.0.1.example.org', false],
+  ];
+  it.each(CASES)('%s -> %s', (host, loopback) => {
+    expect(isLoopbackHost(host)).toBe(loopback);
+  });
+
+  it('classifies the host of a parsed --metrics-listen, bracketed IPv6 included', () => {
+    const hostOf = (raw: string) => load({ flags: { 'metrics-listen': raw } }).metricsListen!.host;
+    expect(['127.0.0.1:9090', '[::1]:9090', 'localhost:9090', '0.0.0.0:9090', '[::]:9090'].map((raw) => isLoopbackHost(hostOf(raw)))).toEqual([true, true, true, false, false]);
   });
 });
