@@ -1,5 +1,5 @@
 /** Making and loading signing authorities: key, certificate and the record that ties them. */
-import { createPrivateKey, createPublicKey } from 'node:crypto';
+import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { CaIntegrityError, InvalidInputError } from '../errors.js';
 import { InvalidSpiffeIdError } from '../identity/errors.js';
 import { SpiffeId } from '../identity/spiffe-id.js';
@@ -131,6 +131,28 @@ export async function importAuthority(
   trustedRoots: readonly CertificateFacts[],
   trustDomain: TrustDomain,
 ): Promise<LoadedAuthority> {
+  return takeIntoCustody(custody, checkImport(imported, kind, now, trustedRoots, trustDomain), state, now);
+}
+
+/** An operator's CA that passed checkImport: its certificate read, its key (if given) parsed and matching it. */
+export interface CheckedImport {
+  readonly imported: ImportedAuthority;
+  readonly kind: AuthorityKind;
+  readonly facts: CertificateFacts;
+  readonly key: KeyObject | undefined;
+}
+
+/**
+ * The checks of importAuthority, touching nothing: a caller with checks of its
+ * own (intermediate-import.ts) makes them before the key goes into custody.
+ */
+export function checkImport(
+  imported: ImportedAuthority,
+  kind: AuthorityKind,
+  now: number,
+  trustedRoots: readonly CertificateFacts[],
+  trustDomain: TrustDomain,
+): CheckedImport {
   let facts: CertificateFacts;
   try {
     facts = readCertificate(imported.certDer);
@@ -160,10 +182,8 @@ export async function importAuthority(
       throw bad('does not chain to a root of the supplied bundle');
     }
   }
-  let signer = null;
-  let keyRef: string | null = null;
+  let key: KeyObject | undefined;
   if (imported.keyPem) {
-    let key;
     try {
       key = createPrivateKey(imported.keyPem);
     } catch {
@@ -172,6 +192,16 @@ export async function importAuthority(
     if (!createPublicKey(key).export({ type: 'spki', format: 'der' }).equals(x509.publicKey.export({ type: 'spki', format: 'der' }))) {
       throw new InvalidInputError('invalid_request', `the ${kind} key does not match its certificate`);
     }
+  }
+  return { imported, kind, facts, key };
+}
+
+/** Puts a checked import's key (if any) in custody and makes its record, not yet journaled. */
+export async function takeIntoCustody(custody: KeyCustody, checked: CheckedImport, state: AuthorityState, now: number): Promise<LoadedAuthority> {
+  const { imported, kind, facts, key } = checked;
+  let signer = null;
+  let keyRef: string | null = null;
+  if (key) {
     signer = new KeyObjectSigner(key);
     keyRef = facts.keyId.toString('hex');
     await custody.save(keyRef, key);

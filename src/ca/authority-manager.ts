@@ -8,7 +8,8 @@
  *
  * This class owns the snapshot, the order of changes and who is told of
  * them; what each change is lives in the step modules it calls
- * (pki-creation, intermediate-rotation, root-rotation, intermediate-taint).
+ * (pki-creation, intermediate-rotation, root-rotation, intermediate-taint,
+ * intermediate-import).
  */
 import { CaIntegrityError, ConflictError } from '../errors.js';
 import { nowSeconds, type Clock } from '../time/clock.js';
@@ -17,6 +18,7 @@ import type { RandomSource } from '../random/random-source.js';
 import { loadAuthority, type ImportedAuthority } from './authority-factory.js';
 import { checkIntegrity, refuseKeysWithoutRecords, setAsideUnreferencedKeys } from './authority-integrity.js';
 import { AuthoritySet, type LoadedAuthority } from './authority-set.js';
+import { importIntermediate, type IntermediateImport } from './intermediate-import.js';
 import { rotateIntermediate } from './intermediate-rotation.js';
 import { taintIntermediate } from './intermediate-taint.js';
 import type { AuthoritySettings, LifecycleContext } from './lifecycle-context.js';
@@ -174,6 +176,14 @@ export class AuthorityManager {
    */
   retireIntermediateNow(id: string, by: string): Promise<LoadedAuthority> {
     return this.operatorChange(() => taintIntermediate(this.lifecycle, id, by));
+  }
+
+  /**
+   * Replaces the signing intermediate of a CA that signs with an imported one
+   * by another the operator imports; the previous one retires (intermediate-import.ts).
+   */
+  importIntermediate(imported: ImportedAuthority, by: string): Promise<IntermediateImport> {
+    return this.operatorChange(() => importIntermediate(this.lifecycle, imported, by));
   }
 
   /** Reloads the journal and adopts changes another replica made (new authorities, transitions). */

@@ -79,7 +79,7 @@ export function diagnose(input: DoctorInput): Finding[] {
         left > horizon,
         'intermediate expiry',
         `${a.record.state} intermediate ${a.record.id} expires in ${days(left)} (${iso(a.record.notAfter)})` +
-          (left > horizon ? '' : canRotate ? ': its successor should be active by now' : ': import a new intermediate (meshca cannot rotate one it did not make)'),
+          (left > horizon ? '' : canRotate ? ': its successor should be active by now' : ': import a renewed one with `meshca authority intermediate import --cert FILE --key FILE [--chain FILE]` (meshca cannot rotate one it did not make)'),
       );
     }
   }

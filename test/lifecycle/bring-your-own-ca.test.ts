@@ -168,7 +168,7 @@ describe('first start with --import-intermediate-cert/--import-intermediate-key/
       {
         status: 'fail',
         check: 'intermediate expiry',
-        message: expect.stringMatching(/^active intermediate [0-9a-f]{40} expires in 1 day \(.*\): import a new intermediate \(meshca cannot rotate one it did not make\)$/),
+        message: expect.stringMatching(/^active intermediate [0-9a-f]{40} expires in 1 day \(.*\): import a renewed one with `meshca authority intermediate import --cert FILE --key FILE \[--chain FILE\]` \(meshca cannot rotate one it did not make\)$/),
       },
     ]);
     const cli = await runMeshca(['doctor', '--data-dir', ca.config.dataDir]);

@@ -141,7 +141,7 @@ const CASES: readonly Case[] = [
     name: 'fail/imported intermediate, no root key, within a sixth of its life',
     input: () => ({ set: set(keylessRoot(), 'intermediate'), now: activateAt(life()), rootHorizon: ROOT_HORIZON }),
     fails: ['intermediate expiry'],
-    says: 'import a new intermediate (meshca cannot rotate one it did not make)',
+    says: 'import a renewed one with `meshca authority intermediate import --cert FILE --key FILE [--chain FILE]` (meshca cannot rotate one it did not make)',
   },
   {
     name: 'pass/imported intermediate journaled without a parent, its organisation\'s root in the bundle next to another',

@@ -145,6 +145,14 @@ const ROUTES: Record<string, Route> = {
     ok: 200,
     expect: { ...OPERATOR_ONLY, operator: '409 precondition_failed' },
   },
+  // Names files on the CA host, so only the local operator may (test/lifecycle/intermediate-import.test.ts).
+  'POST /v1/authorities/intermediate/import': {
+    method: 'POST',
+    path: () => '/v1/authorities/intermediate/import',
+    body: async () => ({ certFile: '/nonexistent/intermediate.pem', keyFile: '/nonexistent/intermediate.key' }),
+    ok: 201,
+    expect: { ...OPERATOR_ONLY, operator: '403 forbidden' },
+  },
   'POST /v1/authorities/:id/taint': {
     method: 'POST',
     path: () => `/v1/authorities/${'0'.repeat(40)}/taint`,

@@ -1,4 +1,4 @@
-/** `meshca authority list | root prepare|activate|retire | intermediate taint`: the CA key lifecycle. */
+/** `meshca authority list | root prepare|activate|retire | intermediate import|taint`: the CA key lifecycle. */
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { AuthorityView } from '../../server/json-views.js';
@@ -7,7 +7,7 @@ import { dataDirOption, type CommonOptions } from '../common-options.js';
 import { formatTable } from '../table.js';
 
 export function registerAuthority(program: Command): void {
-  const authority = program.command('authority').description('roots and intermediates: list them, rotate the root, taint an intermediate');
+  const authority = program.command('authority').description('roots and intermediates: list them, rotate the root, import or taint an intermediate');
 
   authority
     .command('list')
@@ -71,9 +71,27 @@ export function registerAuthority(program: Command): void {
       console.log(`retired root ${res.id}; trust bundle sequence ${res.bundleSequence}`);
     });
 
-  authority
-    .command('intermediate')
-    .description('intermediates')
+  const intermediate = authority.command('intermediate').description('intermediates: import a renewed one (plug-in CA), or taint one');
+  intermediate
+    .command('import')
+    .description(
+      'sign with a new intermediate from your organisation at once (a CA started with --import-intermediate-*); ' +
+        'it must chain to a root of the current trust bundle; the previous one retires, its SVIDs stay valid',
+    )
+    .requiredOption('--cert <file>', 'PEM certificate of the new intermediate (a file on the CA host)')
+    .requiredOption('--key <file>', 'its PEM private key')
+    .option('--chain <file>', 'PEM certificates between it and the root of the bundle, if any')
+    .addOption(dataDirOption())
+    .action(async (o: CommonOptions & { cert: string; key: string; chain?: string }) => {
+      const res = await new AdminClient(o.dataDir).call<{ id: string; retired: string | null }>(
+        'POST',
+        '/v1/authorities/intermediate/import',
+        { certFile: resolve(o.cert), keyFile: resolve(o.key), ...(o.chain ? { chainFile: resolve(o.chain) } : {}) },
+        { certFile: '--cert', keyFile: '--key', chainFile: '--chain' },
+      );
+      console.log(`imported intermediate ${res.id}; it signs from now on` + (res.retired ? ` (${res.retired} retired; its SVIDs stay valid)` : ''));
+    });
+  intermediate
     .command('taint <id>')
     .description('stop using an intermediate at once and revoke every SVID it signed; agents re-issue under the next one')
     .addOption(dataDirOption())

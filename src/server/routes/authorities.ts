@@ -1,4 +1,4 @@
-/** The CA key lifecycle for operators: list authorities, rotate the root, taint an intermediate, and doctor. */
+/** The CA key lifecycle for operators: list authorities, rotate the root, import or taint an intermediate, and doctor. */
 import { readFile, stat } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import { callerLabel, type Caller } from '../../ca/caller.js';
@@ -16,17 +16,22 @@ const forceBody = {
   properties: { force: { type: 'boolean' } },
 } as const;
 
-/** A PEM root certificate or key is a few KiB; anything far larger is not one. */
+/** A PEM CA certificate, chain or key is a few KiB; anything far larger is not one. */
 const IMPORT_FILE_MAX_BYTES = 1024 * 1024;
 
 /**
- * Reads a root to import from files on the CA host. Only a local operator (the
- * data directory's socket) may name files there: over the network, the
- * answers would let a remote caller probe and read the CA host's files.
+ * Reads a CA (`what`: a root, an intermediate) to import from files on the CA
+ * host. Only a local operator (the data directory's socket) may name files
+ * there: over the network, the answers would let a remote caller probe and
+ * read the CA host's files.
  */
-async function readImport(caller: Caller, certFile: string, keyFile: string): Promise<{ certDer: Buffer; keyPem: string }> {
+async function readImport(
+  caller: Caller,
+  what: string,
+  files: { certFile: string; keyFile: string; chainFile?: string | undefined },
+): Promise<{ certDer: Buffer; keyPem: string; chainDer?: Buffer[] }> {
   if (caller.role !== 'operator' || caller.via !== 'local') {
-    throw new ForbiddenError('forbidden', 'importing a root reads files on the CA host: run it there, through the local socket');
+    throw new ForbiddenError('forbidden', `importing ${what} reads files on the CA host: run it there, through the local socket`);
   }
   const read = async (path: string) => {
     try {
@@ -39,11 +44,21 @@ async function readImport(caller: Caller, certFile: string, keyFile: string): Pr
       throw new InvalidInputError('invalid_request', `cannot read ${path} on the CA host (${(err as NodeJS.ErrnoException).code})`);
     }
   };
-  const [certPem, keyPem] = await Promise.all([read(certFile), read(keyFile)]);
-  const cert = decodePemBlocks(certPem).find((b) => b.label === 'CERTIFICATE');
-  if (!cert) throw new InvalidInputError('invalid_request', `${certFile} holds no PEM certificate`);
-  return { certDer: cert.der, keyPem };
+  const certificates = (path: string, pem: string) => {
+    const ders = decodePemBlocks(pem).filter((b) => b.label === 'CERTIFICATE').map((b) => b.der);
+    if (ders.length === 0) throw new InvalidInputError('invalid_request', `${path} holds no PEM certificate`);
+    return ders;
+  };
+  const { certFile, keyFile, chainFile } = files;
+  const [certPem, keyPem, chainPem] = await Promise.all([read(certFile), read(keyFile), chainFile === undefined ? undefined : read(chainFile)]);
+  return {
+    certDer: certificates(certFile, certPem)[0]!,
+    keyPem,
+    ...(chainFile !== undefined && chainPem !== undefined ? { chainDer: certificates(chainFile, chainPem) } : {}),
+  };
 }
+
+const importPath = { type: 'string', minLength: 1, maxLength: 4096 } as const;
 
 export function authorityRoutes(app: FastifyInstance, s: ServerServices): void {
   const { manager } = s.lifecycle;
@@ -84,7 +99,7 @@ export function authorityRoutes(app: FastifyInstance, s: ServerServices): void {
         body: {
           type: ['object', 'null'],
           additionalProperties: false,
-          properties: { importCertFile: { type: 'string', minLength: 1, maxLength: 4096 }, importKeyFile: { type: 'string', minLength: 1, maxLength: 4096 } },
+          properties: { importCertFile: importPath, importKeyFile: importPath },
         },
       },
     },
@@ -93,7 +108,7 @@ export function authorityRoutes(app: FastifyInstance, s: ServerServices): void {
       if ((importCertFile === undefined) !== (importKeyFile === undefined)) {
         throw new InvalidInputError('invalid_request', 'give both importCertFile and importKeyFile, or neither');
       }
-      const imported = importCertFile !== undefined && importKeyFile !== undefined ? await readImport(request.authentication.caller, importCertFile, importKeyFile) : undefined;
+      const imported = importCertFile !== undefined && importKeyFile !== undefined ? await readImport(request.authentication.caller, 'a root', { certFile: importCertFile, keyFile: importKeyFile }) : undefined;
       const root = await manager.prepareRoot(callerLabel(request.authentication.caller), imported);
       s.crls.invalidate();
       return reply.code(201).send({ id: root.record.id, state: root.record.state, bundleSequence: manager.current().bundleSequence });
@@ -117,6 +132,28 @@ export function authorityRoutes(app: FastifyInstance, s: ServerServices): void {
       const root = await s.revocations.retireRoot(callerLabel(request.authentication.caller), request.body?.force ?? false);
       s.crls.invalidate();
       return { id: root.record.id, state: root.record.state, bundleSequence: manager.current().bundleSequence };
+    },
+  );
+
+  app.post<{ Body: { certFile: string; keyFile: string; chainFile?: string } }>(
+    '/v1/authorities/intermediate/import',
+    {
+      config: { action: 'authority.write' },
+      schema: {
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['certFile', 'keyFile'],
+          properties: { certFile: importPath, keyFile: importPath, chainFile: importPath },
+        },
+      },
+    },
+    async (request, reply) => {
+      const caller = request.authentication.caller;
+      const imported = await readImport(caller, 'an intermediate', request.body);
+      const { intermediate, retired } = await manager.importIntermediate(imported, callerLabel(caller));
+      s.crls.invalidate();
+      return reply.code(201).send({ id: intermediate.record.id, state: intermediate.record.state, retired: retired?.record.id ?? null });
     },
   );
 

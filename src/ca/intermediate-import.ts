@@ -1,0 +1,85 @@
+/**
+ * The operator's replacement of an imported intermediate ("plug-in CA" mode):
+ * meshca holds no key for the organisation's root, so it cannot rotate the
+ * intermediate it signs with; the operator has the organisation issue a new
+ * one and imports it. The new one signs at once; the previous one retires,
+ * which keeps its record (certificate and upstream chain) and CRL for the
+ * SVIDs it signed until they expire. The trust bundle does not change: the new
+ * intermediate must chain to a root already in it (a new root goes through
+ * `meshca authority root prepare`, so that agents install it before anything
+ * chains to it).
+ */
+import { X509Certificate } from 'node:crypto';
+import { ConflictError, InvalidInputError } from '../errors.js';
+import { nowSeconds } from '../time/clock.js';
+import { checkImport, takeIntoCustody, type CheckedImport, type ImportedAuthority } from './authority-factory.js';
+import { issuedBy, type AuthoritySet, type LoadedAuthority } from './authority-set.js';
+import { created, moved, transition } from './authority-transitions.js';
+import type { LifecycleContext } from './lifecycle-context.js';
+
+/** The intermediate that signs from now on, and the one it replaced (none when the CA had no active one). */
+export interface IntermediateImport {
+  readonly intermediate: LoadedAuthority;
+  readonly retired: LoadedAuthority | undefined;
+}
+
+const iso = (s: number) => new Date(s * 1000).toISOString();
+
+/**
+ * Makes an operator's intermediate the signing one at once, retiring the
+ * previous one. Refused (ConflictError) on a CA that makes its own
+ * intermediates, and (InvalidInputError, before its key goes into custody)
+ * for an intermediate that fails the first start's checks, chains to no
+ * active root of the bundle, is already known, expires before the current
+ * one, or outlives a certificate of its chain.
+ */
+export async function importIntermediate(ctx: LifecycleContext, imported: ImportedAuthority, by: string): Promise<IntermediateImport> {
+  const set = ctx.current();
+  const signingRoot = set.signingRoot();
+  if (signingRoot?.signer) {
+    throw new ConflictError(
+      'precondition_failed',
+      `this CA makes its own intermediates under root ${signingRoot.record.id}: they rotate on the schedule (--rotation-schedule); ` +
+        'to stop using one at once, run `meshca authority intermediate taint ID`',
+    );
+  }
+  const now = nowSeconds(ctx.clock);
+  // Active roots only: a prepared root may not have reached every agent yet.
+  const roots = set.ofKind('root', 'active');
+  const checked = checkImport(imported, 'intermediate', now, roots.map((r) => r.facts), ctx.settings.trustDomain);
+  if (!checked.key) throw new InvalidInputError('invalid_request', 'the imported intermediate needs its key: meshca signs SVIDs with it');
+  const previous = set.activeIntermediate();
+  refuseAsReplacement(set, checked, roots, previous);
+
+  const next = await takeIntoCustody(ctx.factory.custody, checked, 'active', now);
+  const retired = previous ? [transition(previous, 'retired', now)] : [];
+  const event = created(next, by);
+  await ctx.commit([next, ...retired], set.bundleSequence, [
+    { ...event, data: { ...event.data, imported: true, replaces: previous?.record.id ?? null } },
+    ...retired.map((r) => moved(r, 'retired', by)),
+  ]);
+  ctx.log.info({ intermediate: next.record.id, retired: previous?.record.id }, 'imported a new signing intermediate');
+  return { intermediate: next, retired: retired[0] };
+}
+
+/** The checks that make sense only against the intermediate being replaced and the roots of this CA. */
+function refuseAsReplacement(set: AuthoritySet, checked: CheckedImport, roots: readonly LoadedAuthority[], previous: LoadedAuthority | undefined): void {
+  const { facts } = checked;
+  const id = facts.keyId.toString('hex');
+  const bad = (why: string) => new InvalidInputError('invalid_request', `the imported intermediate certificate ${why}`);
+  if (set.byId(id)) throw new ConflictError('already_exists', `intermediate ${id} is already known to this CA`);
+  if (previous && facts.notAfter < previous.record.notAfter) {
+    throw bad(`expires at ${iso(facts.notAfter)}, before the current intermediate ${previous.record.id} (${iso(previous.record.notAfter)}): import a renewed one`);
+  }
+  // checkImport verified the chain and that a root signed its top; SVIDs must not outlive any certificate above them.
+  const chain = (checked.imported.chainDer ?? []).map((der) => new X509Certificate(der));
+  const top = chain.at(-1) ?? facts.x509;
+  const root = roots.find((r) => issuedBy(top, r.facts.x509));
+  const parents: Array<{ name: string; notAfter: number }> = [
+    ...chain.map((c) => ({ name: `its chain certificate "${c.subject.replace(/\n/g, ', ')}"`, notAfter: Math.floor(Date.parse(c.validTo) / 1000) })),
+    ...(root ? [{ name: `root ${root.record.id}`, notAfter: root.record.notAfter }] : []),
+  ];
+  for (const parent of parents) {
+    if (facts.notAfter > parent.notAfter) throw bad(`expires at ${iso(facts.notAfter)}, after ${parent.name} (${iso(parent.notAfter)})`);
+  }
+}
