@@ -9,7 +9,7 @@ import type pg from 'pg';
 import type { AuditEvent } from '../ca/model.js';
 import { FileKeyCustody } from './file-key-custody.js';
 import { appendAudit } from './postgres/audit.js';
-import { createPool, inTransaction, migrate } from './postgres/connection.js';
+import { createPool, inTransaction, LOCKS, migrate } from './postgres/connection.js';
 import { PgKeyCustody } from './postgres/key-custody.js';
 import { openDatabase, type Db } from './sqlite/database.js';
 import { MIGRATIONS } from './sqlite/migrations.js';
@@ -52,6 +52,9 @@ export async function migrateToPostgres(o: { dataDir: string; url: string; passp
     const sourceHead = db.prepare<[], { seq: number; hash: string }>('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1').get() ?? null;
 
     const rows = await inTransaction(pool, async (client) => {
+      // The replicas' lifecycle lock, until commit: a replica started against the target meanwhile would see it
+      // empty and create a PKI of its own beside the copy; it waits for the copy instead, and then loads it.
+      await client.query('SELECT pg_advisory_xact_lock($1)', [LOCKS.lifecycle]);
       await refuseUnlessEmpty(client);
       const copied: Record<string, number> = {};
       for (const table of TABLES) copied[table.name] = await copyTable(db, client, table);

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { migrateToPostgres, MigrationRefusedError } from '../../src/store/migrate-to-postgres.js';
+import { PgCoordinator } from '../../src/store/postgres/coordinator.js';
 import { DATABASE_FILE } from '../../src/store/sqlite/database.js';
 import { MIGRATIONS } from '../../src/store/sqlite/migrations.js';
 import { openSqliteDatastore } from '../../src/store/sqlite/datastore.js';
@@ -65,5 +66,27 @@ describe.skipIf(!server)('migrating the embedded datastore to PostgreSQL', () =>
     const report = await migrateToPostgres({ dataDir, url, passphrase: PASSPHRASE, now: clock.nowSeconds() });
     expect(report.rows).toMatchObject({ authorities: 1, certificates: 1, audit_events: 1 });
     await expect(migrateToPostgres({ dataDir, url, passphrase: PASSPHRASE, now: clock.nowSeconds() })).rejects.toBeInstanceOf(MigrationRefusedError);
+  });
+
+  it('copies under the replicas\' lifecycle lock, so a replica starting against the target meanwhile cannot create a PKI beside the copy', async () => {
+    const clock = new FakeClock();
+    const dataDir = tempDir();
+    const store = openSqliteDatastore(dataDir, clock, { keyPassphrase: PASSPHRASE });
+    await store.authorities.applyAuthorityChange({ upserts: [authority('aa', 'active')], bundleSequence: 1, events: [] });
+    await store.close();
+    const url = await server!.database();
+    const pool = new pg.Pool({ connectionString: url });
+    try {
+      let migrating: Promise<unknown> | undefined;
+      // A replica holding the lock (creating its PKI): the migration waits for it rather than copy meanwhile.
+      const settled = await new PgCoordinator(pool).exclusive(async () => {
+        migrating = migrateToPostgres({ dataDir, url, passphrase: PASSPHRASE, now: clock.nowSeconds() });
+        return Promise.race([migrating.then(() => 'finished', () => 'failed'), new Promise((resolve) => setTimeout(() => resolve('waiting'), 2000))]);
+      });
+      expect(settled).toBe('waiting');
+      await expect(migrating).resolves.toMatchObject({ rows: { authorities: 1 } });
+    } finally {
+      await pool.end();
+    }
   });
 });
