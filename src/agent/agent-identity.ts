@@ -2,14 +2,15 @@
  * The agent's own SVID, its credential towards the CA: attesting once with
  * the join token, renewing at half-life over mutual TLS, and dropping a
  * credential the CA refuses (evicted, banned, revoked) so that a new token
- * can replace it. Neither the token nor an SVID that only looks expired is
+ * can replace it. The refusal is recorded in --state-dir and stands, across
+ * restarts, until an attestation succeeds. Neither the token nor an SVID that only looks expired is
  * given up on a clock that disagrees with the CA's (clock-skew.ts).
  */
 import { CaRequestError, type SvidWire } from './ca-api.js';
 import type { CaClockCheck, ClockSkewError } from './clock-skew.js';
 import { holdCertificate, newKeyWithCsr, type HeldCertificate } from './credentials.js';
 import type { SidecarDeps } from './sidecar-deps.js';
-import type { AgentCredential } from './state-store.js';
+import type { AgentCredential, AgentRefusal } from './state-store.js';
 import { renewalAfterReceipt, renewalFromOwnLife } from './timing.js';
 import type { TrustMaterial } from './trust-material.js';
 
@@ -54,9 +55,23 @@ export class AgentIdentity {
    * however often the agent restarts (at once if that is past). One that
    * looks expired is held too: only a clock that agrees with the CA's may
    * declare it so (ensure), and a clock set right later makes it usable again.
+   *
+   * A refusal a previous run recorded stands: a credential saved beside it is
+   * the refused one (that run was killed before forgetting it), unless its
+   * serial says it came after (killed before removing the record).
    */
-  restore(saved: AgentCredential | undefined): void {
+  async restore(saved: AgentCredential | undefined, refusal: AgentRefusal | undefined): Promise<void> {
     const held = saved && holdCertificate(saved.keyPem, saved.chainPem);
+    if (refusal) {
+      if (!held || refusal.serial === undefined || held.serial === refusal.serial) {
+        this.refusedByCa = true;
+        const refusedAt = refusal.atMs === undefined ? undefined : new Date(refusal.atMs).toISOString();
+        this.deps.log.error({ code: refusal.code, refusedAt }, 'the CA refused this agent in an earlier run (--state-dir); the agent must attest again with a new join token');
+        if (saved) await this.tidyState('forget the refused agent credential', (state) => state.forgetCredential());
+        return;
+      }
+      await this.tidyState('remove the record of an earlier refusal', (state) => state.clearRefusal());
+    }
     if (!held) return;
     this.held = { ...held, renewAtMs: renewalFromOwnLife(held, this.deps.random) };
     this.expiredOnArrival = undefined;
@@ -125,13 +140,22 @@ export class AgentIdentity {
     if (skew) throw skew;
   }
 
-  /** The CA will never accept this credential again: forget it, here and in --state-dir. */
+  /**
+   * The CA will never accept this credential again: forget it, here and in
+   * --state-dir, where the refusal is recorded first: a run killed in between
+   * leaves the record beside the refused credential, never neither, so that
+   * a restart is not ready with the SVID in --out, which the refusal revoked.
+   */
   async dropRefused(err: CaRequestError): Promise<void> {
     this.deps.log.error({ code: err.code }, 'the CA refused the agent SVID; the agent must attest again with a new join token');
+    const refused = this.held;
+    const recorded = this.refusedByCa && !refused;
     this.held = undefined;
     this.expiredOnArrival = undefined;
     this.refusedByCa = true;
-    await this.deps.state?.forgetCredential();
+    if (recorded || !this.deps.state) return;
+    await this.deps.state.recordRefusal({ code: err.code, serial: refused?.serial, atMs: this.deps.clock.nowMs() });
+    await this.deps.state.forgetCredential();
   }
 
   /** Presents the agent SVID (if any) to the CA, and trusts the current bundle to verify it. */
@@ -149,6 +173,8 @@ export class AgentIdentity {
     const held = holdCertificate(keyPem, svid.svid);
     if (!held) throw new Error('the CA answered with a certificate that does not match the key sent');
     await this.deps.state?.saveCredential({ keyPem, chainPem: svid.svid });
+    // Not before: until the new credential is on disk, the record is all that says the old one was refused.
+    if (this.refusedByCa) await this.tidyState('remove the record of the refusal', (state) => state.clearRefusal());
     const skew = this.clockCheck.inspectFresh(held, 'agent SVID');
     const expired = skew?.code === 'svid_expired_on_arrival';
     // Counted from receipt, one that arrived expired would be due at its expiry, too late once the clock is set right.
@@ -166,6 +192,19 @@ export class AgentIdentity {
     // The first request of a run may be this one: the client must trust the CA's certificate already.
     this.configureClient();
     await this.clockCheck.compare();
+  }
+
+  /**
+   * Tidying --state-dir that may fail without harm: restore finds what is
+   * left and does the same again (a record beside a newer credential is stale).
+   */
+  private async tidyState(what: string, work: (state: NonNullable<SidecarDeps['state']>) => Promise<void>): Promise<void> {
+    if (!this.deps.state) return;
+    try {
+      await work(this.deps.state);
+    } catch (err) {
+      this.deps.log.warn({ err: err instanceof Error ? err.message : String(err) }, `could not ${what} in the state directory; the next start tries again`);
+    }
   }
 
   private tokenUsable(): boolean {

@@ -12,7 +12,7 @@ import type { StateStore } from './state-store.js';
 import { renewalFromOwnLife } from './timing.js';
 import type { TrustMaterial } from './trust-material.js';
 
-/** Removes what a crash left in the state directory, and takes its bundle and agent credential. */
+/** Removes what a crash left in the state directory, and takes its bundle, agent credential and any refusal of it. */
 export async function restoreStateDir(state: StateStore, log: SidecarLogger, trust: TrustMaterial, identity: AgentIdentity): Promise<void> {
   const removed = await state.removeCrashLeftovers();
   if (removed.length) log.info({ removed }, 'removed temporary files a crash left in the state directory');
@@ -24,7 +24,7 @@ export async function restoreStateDir(state: StateStore, log: SidecarLogger, tru
       log.warn({}, 'the saved trust bundle is unreadable; trusting --trust-bundle alone');
     }
   }
-  identity.restore(saved.credential);
+  await identity.restore(saved.credential, saved.refusal);
 }
 
 export interface FoundSvid {

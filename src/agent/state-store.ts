@@ -1,11 +1,12 @@
 /**
  * The agent's private state across restarts (--state-dir, 0700, files 0600):
- * its own SVID and key, and the newest trust bundle it has seen. With a valid
- * agent SVID here, a restarted agent needs no new join token.
+ * its own SVID and key, the newest trust bundle it has seen, and whether the
+ * CA refused the agent. With a valid agent SVID here, a restarted agent needs
+ * no new join token.
  */
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { makeDirectory, removeTemporaries, writeFileAtomic } from '../platform/atomic-file.js';
+import { fsyncDirectory, makeDirectory, removeTemporaries, writeFileAtomic } from '../platform/atomic-file.js';
 import { decodePemBlocks, encodePem } from '../x509/pem.js';
 
 export interface AgentCredential {
@@ -17,9 +18,46 @@ export interface AgentCredential {
 /** Key and chain in one file, so that one rename replaces both: a crash can never pair a new key with an old certificate. */
 const CREDENTIAL = 'agent_credential.pem';
 const BUNDLE = 'bundle.pem';
+/**
+ * Present while the CA has refused the agent (evicted, banned, its SVID
+ * revoked) and no attestation has succeeded since: the refused credential is
+ * gone, so only this file keeps a restarted agent from serving the SVID in
+ * --out, which the refusal revoked too, as if nothing had happened.
+ */
+const REFUSED = 'agent_refused.json';
 /** Where earlier builds kept the key and the chain, in two files: still read, removed once replaced. */
 const OLD_KEY = 'agent_key.pem';
 const OLD_CHAIN = 'agent_svid.pem';
+
+/**
+ * What the CA refused, as recorded. The serial tells the refused credential
+ * from one saved after it: the two files cannot change in one rename, and a
+ * crash can leave either beside the record. Absent when the record cannot be
+ * read, which counts as a refusal of whatever credential is saved.
+ */
+export interface AgentRefusal {
+  /** The CA's error code (agent_evicted, agent_banned, …). */
+  readonly code?: string;
+  /** The refused agent SVID's serial, lowercase hex. */
+  readonly serial?: string;
+  readonly atMs?: number;
+}
+
+function parseRefusal(text: string): AgentRefusal {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return {};
+  }
+  const r = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as Record<string, unknown>;
+  const atMs = typeof r.refusedAt === 'string' ? Date.parse(r.refusedAt) : NaN;
+  return {
+    ...(typeof r.code === 'string' ? { code: r.code } : {}),
+    ...(typeof r.serial === 'string' ? { serial: r.serial.toLowerCase() } : {}),
+    ...(Number.isFinite(atMs) ? { atMs } : {}),
+  };
+}
 
 function splitCredential(pem: string): AgentCredential | undefined {
   let blocks;
@@ -37,12 +75,21 @@ function splitCredential(pem: string): AgentCredential | undefined {
 export class StateStore {
   constructor(private readonly dir: string) {}
 
-  async load(): Promise<{ credential?: AgentCredential; bundlePem?: string }> {
+  async load(): Promise<{ credential?: AgentCredential; bundlePem?: string; refusal?: AgentRefusal }> {
     const read = (name: string) => readFile(join(this.dir, name), 'utf8').catch(() => undefined);
-    const [credentialPem, bundlePem, oldKey, oldChain] = await Promise.all([read(CREDENTIAL), read(BUNDLE), read(OLD_KEY), read(OLD_CHAIN)]);
+    const [credentialPem, bundlePem, oldKey, oldChain, refusal] = await Promise.all([read(CREDENTIAL), read(BUNDLE), read(OLD_KEY), read(OLD_CHAIN), this.readRefusal()]);
     const saved = credentialPem ?? (oldKey && oldChain ? oldKey + oldChain : undefined);
     const credential = saved === undefined ? undefined : splitCredential(saved);
-    return { ...(credential ? { credential } : {}), ...(bundlePem ? { bundlePem } : {}) };
+    return { ...(credential ? { credential } : {}), ...(bundlePem ? { bundlePem } : {}), ...(refusal ? { refusal } : {}) };
+  }
+
+  /** Only a record known to be absent means no refusal: one there but unreadable still counts. */
+  private async readRefusal(): Promise<AgentRefusal | undefined> {
+    try {
+      return parseRefusal(await readFile(join(this.dir, REFUSED), 'utf8'));
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'ENOENT' ? undefined : {};
+    }
   }
 
   /**
@@ -60,10 +107,33 @@ export class StateStore {
     await this.removeOldLayout();
   }
 
+  /**
+   * Records that the CA refused the agent, on disk before this returns. Call it
+   * before forgetCredential: a crash in between leaves the record beside the
+   * refused credential (told apart by `serial`), never neither.
+   */
+  async recordRefusal(r: { readonly code: string; readonly serial: string | undefined; readonly atMs: number }): Promise<void> {
+    await makeDirectory(this.dir, 0o700);
+    const record = { code: r.code, ...(r.serial ? { serial: r.serial } : {}), refusedAt: new Date(r.atMs).toISOString() };
+    await writeFileAtomic(join(this.dir, REFUSED), `${JSON.stringify(record)}\n`, 0o600);
+  }
+
+  /** Removes the refusal record, once a new credential is saved (saveCredential): a crash in between leaves a record whose serial is not the saved one's. */
+  async clearRefusal(): Promise<void> {
+    await this.removeSynced([REFUSED]);
+  }
+
   /** Forgets a credential the CA refused, so that a restart does not present it again. */
   async forgetCredential(): Promise<void> {
-    await rm(join(this.dir, CREDENTIAL), { force: true });
-    await this.removeOldLayout();
+    await this.removeSynced([CREDENTIAL, OLD_KEY, OLD_CHAIN]);
+  }
+
+  /** Removes `names` and makes the removal durable, as writeFileAtomic does a write. */
+  private async removeSynced(names: readonly string[]): Promise<void> {
+    await Promise.all(names.map((name) => rm(join(this.dir, name), { force: true })));
+    await fsyncDirectory(this.dir).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err; // no directory: nothing was there to remove
+    });
   }
 
   private async removeOldLayout(): Promise<void> {

@@ -3,7 +3,7 @@
  * installs, when it renews, and how it behaves when the CA or the proxy fails.
  */
 import { X509Certificate } from 'node:crypto';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CaRequestError, type EntryWire } from '../../src/agent/ca-api.js';
@@ -596,6 +596,71 @@ describe('restarted with an SVID already installed in --out', () => {
   });
 });
 
+/**
+ * An agent with --state-dir that the CA then refused (evicted) in its next
+ * sync, as the first run after `meshca agent evict` notices it: `restart` is
+ * a retried init container or a restarted sidecar.
+ */
+async function evictedAgent() {
+  const saved = await agentWithSavedState();
+  saved.first.ca.refusals.set('sync', new CaRequestError(403, 'agent_evicted', 'agent node-1 was evicted'));
+  saved.clock.advance(31);
+  await saved.first.sidecar.step();
+  expect(saved.first.sidecar.status().agentRefused).toBe(true);
+  return saved;
+}
+
+const NO_TOKEN = { joinToken: undefined };
+const refusedAndReady = (h: Harness) => ({ refused: h.sidecar.status().agentRefused, ready: h.sidecar.ready() });
+
+describe('restarted after the CA refused the agent', () => {
+  // What --once exits on (1 when refused) and /readyz answers: the SVID in --out is valid-looking, but the eviction revoked it.
+  it.each([
+    { name: 'its SVID still in --out', out: true },
+    { name: 'nothing in --out', out: false },
+  ])('fail/with $name: refused and not ready at start and after a single step (--once), without a new join token', async ({ out }) => {
+    const { first, restart } = await evictedAgent();
+    const restarted = await restart(60, { settings: NO_TOKEN, ...(out ? { out: first.published[0]! } : {}) });
+    const atStart = refusedAndReady(restarted);
+    await restarted.sidecar.step();
+    expect({ atStart, afterOneStep: refusedAndReady(restarted) }).toEqual({
+      atStart: { refused: true, ready: false },
+      afterOneStep: { refused: true, ready: false },
+    });
+    expect(restarted.sidecar.status().installed?.serial).toBe(out ? first.sidecar.status().installed!.serial : undefined);
+  });
+
+  it('fail/stays refused however often it restarts, also once the CA no longer answers', async () => {
+    const { first, restart } = await evictedAgent();
+    await restart(60, { settings: NO_TOKEN, out: first.published[0]! });
+    first.ca.failure = new Error('connect ECONNREFUSED');
+    const again = await restart(60, { settings: NO_TOKEN, out: first.published[0]! });
+    await again.sidecar.step();
+    expect(refusedAndReady(again)).toEqual({ refused: true, ready: false });
+  });
+
+  it('pass/attesting with a new join token ends the refusal: ready again, and the record of it gone from --state-dir', async () => {
+    const { first, stateDir, restart } = await evictedAgent();
+    first.ca.refusals.delete('sync'); // re-enrolled: the CA accepts the new token's agent SVID
+    const restarted = await restart(60, { out: first.published[0]! });
+    const before = { ...refusedAndReady(restarted), files: readdirSync(stateDir) };
+    await restarted.sidecar.step();
+    expect({ before, after: { ...refusedAndReady(restarted), files: readdirSync(stateDir) } }).toEqual({
+      before: { refused: true, ready: false, files: ['agent_refused.json'] },
+      after: { refused: false, ready: true, files: ['agent_credential.pem'] },
+    });
+    const later = await restart(60, { settings: NO_TOKEN });
+    expect(refusedAndReady(later).refused).toBe(false);
+  });
+});
+
+/** A state directory whose process is killed right after the refusal is recorded, before the refused credential is removed. */
+class KilledBeforeForgetting extends StateStore {
+  override async forgetCredential(): Promise<void> {
+    throw new Error('killed');
+  }
+}
+
 describe('restarted after a crash', () => {
   it('removes the temporary file a crash left in --state-dir while saving the agent credential (it holds a private key)', async () => {
     const { stateDir, restart } = await agentWithSavedState();
@@ -603,6 +668,16 @@ describe('restarted after a crash', () => {
     writeFileSync(leftover, 'a private key and its certificate', { mode: 0o600 });
     await restart(60);
     expect(existsSync(leftover)).toBe(false);
+  });
+
+  it('fail/killed after recording a refusal but before forgetting the refused credential, it starts refused, not with that credential', async () => {
+    const { clock, first, stateDir, restart } = await agentWithSavedState();
+    const killed = await harness(NO_TOKEN, fixedRandom(0.5), { clock, ca: first.ca, state: new KilledBeforeForgetting(stateDir) });
+    await killed.sidecar.restore();
+    first.ca.refusals.set('sync', new CaRequestError(403, 'agent_evicted', 'agent node-1 was evicted'));
+    await killed.sidecar.step();
+    const restarted = await restart(60, { settings: NO_TOKEN, out: first.published[0]! });
+    expect({ ...refusedAndReady(restarted), agentSvid: restarted.sidecar.status().agentSvid }).toEqual({ refused: true, ready: false, agentSvid: undefined });
   });
 });
 

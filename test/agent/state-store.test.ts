@@ -46,6 +46,30 @@ describe('StateStore', () => {
   });
 });
 
+describe('StateStore and the record that the CA refused the agent', () => {
+  const refusal = { code: 'agent_evicted', serial: '0a1b2c', atMs: Date.UTC(2026, 10, 25, 12, 0, 31) };
+
+  it('records it in one 0600 file, gives it back, and forgets it when cleared', async () => {
+    const dir = join(tempDir(), 'state');
+    const store = new StateStore(dir);
+    await store.recordRefusal(refusal);
+    expect(statSync(join(dir, 'agent_refused.json')).mode & 0o777).toBe(0o600);
+    expect(readFileSync(join(dir, 'agent_refused.json'), 'utf8')).toBe('{"code":"agent_evicted","serial":"0a1b2c","refusedAt":"2026-11-25T12:00:31.000Z"}\n');
+    expect((await store.load()).refusal).toEqual(refusal);
+    await store.clearRefusal();
+    expect((await store.load()).refusal).toBeUndefined();
+  });
+
+  it.each([
+    ['text that is not JSON', '{"code":"agent_ev'],
+    ['JSON without the fields', '[]'],
+  ])('treats %s as a refusal of whatever credential is saved', async (_name, content) => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'agent_refused.json'), content, { mode: 0o600 });
+    expect((await new StateStore(dir).load()).refusal).toEqual({});
+  });
+});
+
 describe('StateStore and the two-file layout of earlier builds', () => {
   it('reads agent_key.pem and agent_svid.pem when there is no agent_credential.pem, and removes them once it saves', async () => {
     const dir = tempDir();
