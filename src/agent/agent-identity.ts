@@ -147,6 +147,7 @@ export class AgentIdentity {
    * a restart is not ready with the SVID in --out, which the refusal revoked.
    */
   async dropRefused(err: CaRequestError): Promise<void> {
+    if (err.code === 'certificate_expired') return this.dropExpired();
     this.deps.log.error({ code: err.code }, 'the CA refused the agent SVID; the agent must attest again with a new join token');
     const refused = this.held;
     const recorded = this.refusedByCa && !refused;
@@ -156,6 +157,22 @@ export class AgentIdentity {
     if (recorded || !this.deps.state) return;
     await this.deps.state.recordRefusal({ code: err.code, serial: refused?.serial, atMs: this.deps.clock.nowMs() });
     await this.deps.state.forgetCredential();
+  }
+
+  /**
+   * The CA judged the agent SVID expired by its own clock. That is the CA's
+   * clock, not necessarily this host's: while the two disagree nothing is
+   * given up (a CA whose clock jumped ahead must not cost a fleet its
+   * credentials). An expiry is no revocation, so it is not recorded as a
+   * refusal: the workload SVID in --out stays servable while it lasts.
+   */
+  private async dropExpired(): Promise<void> {
+    await this.compareClocks();
+    this.clockCheck.throwIfSkewed();
+    if (this.held) this.deps.log.error({ spiffeId: this.held.spiffeId }, 'the CA says the agent SVID has expired; attesting again needs a new join token');
+    this.held = undefined;
+    this.expiredOnArrival = undefined;
+    await this.deps.state?.forgetCredential();
   }
 
   /** Presents the agent SVID (if any) to the CA, and trusts the current bundle to verify it. */

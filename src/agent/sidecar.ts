@@ -71,7 +71,7 @@ export class Sidecar {
     initialTrustPem: string,
   ) {
     // A new bundle must reach the installed files and the client's connections.
-    this.trust = new TrustMaterial(initialTrustPem, deps.state, () => {
+    this.trust = new TrustMaterial(initialTrustPem, deps.state, deps.log, () => {
       this.installation.markRepublishDue();
       this.identity.configureClient();
     });

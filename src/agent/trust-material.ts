@@ -5,6 +5,7 @@
  */
 import { crlSerials } from '../x509/crl.js';
 import { certificatesToPem, decodeCertificates, decodePemBlocks } from '../x509/pem.js';
+import { describeError, type SidecarLogger } from './sidecar-deps.js';
 import type { StateStore } from './state-store.js';
 
 export class TrustMaterial {
@@ -20,6 +21,7 @@ export class TrustMaterial {
   constructor(
     initialBundlePem: string,
     private readonly state: StateStore | undefined,
+    private readonly log: SidecarLogger,
     private readonly onBundleChanged: () => void,
   ) {
     this.bundle = initialBundlePem;
@@ -46,8 +48,10 @@ export class TrustMaterial {
 
   /**
    * Takes the CA's bundle, and saves it unless this run already has; false
-   * when it is the one already held. Held before it is saved, so the client
-   * trusts a new root at once even while --state-dir cannot be written.
+   * when it is the one already held. Held whether or not it could be saved:
+   * a --state-dir that cannot be written costs only what a restart would
+   * trust, never this run's renewals or CRLs, and the save is tried again at
+   * the next adoption.
    */
   async adoptBundle(bundlePem: string): Promise<boolean> {
     const changed = bundlePem !== this.bundle;
@@ -57,8 +61,15 @@ export class TrustMaterial {
       this.onBundleChanged();
     }
     if (this.unsaved && this.state) {
-      await this.state.saveBundle(this.bundle);
-      this.unsaved = false;
+      try {
+        await this.state.saveBundle(this.bundle);
+        this.unsaved = false;
+      } catch (err) {
+        this.log.warn(
+          { err: describeError(err) },
+          'could not save the trust bundle in --state-dir (tried again at the next sync); a restart until then trusts only the roots saved before',
+        );
+      }
     }
     return changed;
   }

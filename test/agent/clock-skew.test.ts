@@ -4,10 +4,11 @@
  * MAX_CLOCK_SKEW_MS, and an SVID that arrives outside its validity is reported
  * as clock skew rather than thrown away in silence.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { CaRequestError } from '../../src/agent/ca-api.js';
 import { CaClient } from '../../src/agent/ca-client.js';
 import type { PublishedFile } from '../../src/agent/installer.js';
 import { Sidecar, type SidecarSettings } from '../../src/agent/sidecar.js';
@@ -148,6 +149,28 @@ describe('comparing clocks with the CA before spending the join token', () => {
     await p.runFor(3600);
     expect(p.ca.count('renew')).toBeGreaterThan(0);
     expect(p.comparisons).toHaveLength(1);
+  });
+});
+
+describe('the CA saying the agent SVID has expired (401 certificate_expired)', () => {
+  it.each([
+    { name: 'fail/the CA\'s clock jumped 2 hours ahead: compares clocks and gives up nothing', caJump: 2 * 3600, forgotten: false },
+    { name: 'pass/the clocks agree: forgets the credential, but records no refusal (an expiry revokes nothing)', caJump: 0, forgotten: true },
+  ])('$name', async ({ caJump, forgotten }) => {
+    const stateDir = tempDir();
+    const p = await skewedPair(0, { state: new StateStore(stateDir) });
+    await p.sidecar.step();
+    p.caClock.advance(caJump);
+    const expired = new CaRequestError(401, 'certificate_expired', 'the client certificate has expired');
+    for (const call of ['sync', 'renew', 'svids']) p.ca.refusals.set(call, expired);
+    const before = p.comparisons.length;
+    await p.runFor(60);
+    expect(p.comparisons.length).toBeGreaterThan(before);
+    expect(readdirSync(stateDir)).toEqual(forgotten ? [] : ['agent_credential.pem']);
+    expect(p.sidecar.status().agentRefused).toBe(false);
+    // The workload SVID was revoked by nothing: still served while it lasts.
+    expect(p.sidecar.ready()).toBe(!caJump);
+    if (caJump) expect(p.errors().every((l) => l.fields['code'] === 'clock_skew')).toBe(true);
   });
 });
 

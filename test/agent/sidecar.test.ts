@@ -322,9 +322,34 @@ describe('trust bundle changes', () => {
     await runFor(h, 31);
     expect((await new StateStore(stateDir).load()).bundlePem).not.toBe(h.ca.bundlePem);
     failBundleSave = false;
-    // A failure backs off within half of what the installed SVID has left (timing.ts retryDelay).
-    await runFor(h, 31 * 60);
+    await runFor(h, 31);
     expect((await new StateStore(stateDir).load()).bundlePem).toBe(h.ca.bundlePem);
+  });
+
+  it('keeps renewing and installing CRLs while --state-dir cannot be written, the new bundle held in memory', async () => {
+    const clock = new FakeClock(Date.UTC(2026, 10, 25, 12, 0, 0));
+    const state = new (class extends StateStore {
+      override async saveBundle(): Promise<void> {
+        throw Object.assign(new Error('EROFS: read-only file system'), { code: 'EROFS' });
+      }
+    })(tempDir());
+    const h = await harness({}, fixedRandom(0.5), { clock, state });
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    await h.sidecar.step();
+    const first = serialOf(h.published[0]!);
+    h.ca.bundlePem += (await FakeCaApi.create(clock)).bundlePem;
+    await h.ca.publishCrl(['0badc0de']);
+    await runFor(h, 3 * 3600); // three lifetimes of the workload SVID
+    const last = h.published.at(-1)!;
+    expect({
+      renewed: serialOf(last) !== first,
+      ready: h.sidecar.ready(),
+      bundle: bundleOf(last) === h.ca.bundlePem,
+      crl: crlOf(last) === h.ca.crlPem,
+      trusted: h.ca.configured!.trustPem === h.ca.bundlePem,
+    }).toEqual({ renewed: true, ready: true, bundle: true, crl: true, trusted: true });
+    expect(h.ca.count('svids')).toBeLessThan(10);
+    expect(h.logs.some((l) => l.level === 'warn' && l.msg.startsWith('could not save the trust bundle'))).toBe(true);
   });
 
   it('on restart trusts both the saved bundle and --trust-bundle until the CA sends its own', async () => {
