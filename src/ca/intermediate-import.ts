@@ -67,7 +67,17 @@ function refuseAsReplacement(set: AuthoritySet, checked: CheckedImport, roots: r
   const { facts } = checked;
   const id = facts.keyId.toString('hex');
   const bad = (why: string) => new InvalidInputError('invalid_request', `the imported intermediate certificate ${why}`);
-  if (set.byId(id)) throw new ConflictError('already_exists', `intermediate ${id} is already known to this CA`);
+  const known = set.byId(id);
+  if (known) {
+    // Authorities are known by their key: a certificate renewed over the same key would be a second record of one key.
+    const same = known.record.certDer.equals(checked.imported.certDer);
+    throw new ConflictError(
+      'already_exists',
+      same
+        ? `intermediate ${id} is already known to this CA`
+        : `the imported certificate is for the key of intermediate ${id}, already known to this CA: a renewed intermediate needs a new key (have your organisation sign a CSR for one)`,
+    );
+  }
   if (previous && facts.notAfter < previous.record.notAfter) {
     throw bad(`expires at ${iso(facts.notAfter)}, before the current intermediate ${previous.record.id} (${iso(previous.record.notAfter)}): import a renewed one`);
   }

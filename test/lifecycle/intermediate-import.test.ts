@@ -28,7 +28,7 @@ const THIS_REPLICA = `${hostname()}/${process.pid}`;
 const IMPORT = '/v1/authorities/intermediate/import';
 
 const pki = {} as Record<
-  'orgRoot' | 'shortRoot' | 'otherRoot' | 'current' | 'renewed' | 'subCa' | 'underSubCa' | 'sooner' | 'outlivesRoot' | 'foreign' | 'pathId' | 'later',
+  'orgRoot' | 'shortRoot' | 'otherRoot' | 'current' | 'currentKeyRenewed' | 'renewed' | 'subCa' | 'underSubCa' | 'sooner' | 'outlivesRoot' | 'foreign' | 'pathId' | 'later',
   KeyPairFiles
 >;
 const der = (file: string) => new X509Certificate(readFileSync(file)).raw;
@@ -49,6 +49,12 @@ beforeAll(() => {
   pki.shortRoot = selfSigned(dir, 'short-root', { days: 10 });
   pki.otherRoot = selfSigned(dir, 'other-root', { days: 3650 });
   pki.current = signedCa(dir, 'current', pki.orgRoot, { days: 6 });
+  // The same CSR signed again for longer: a renewal over the key meshca already signs with.
+  pki.currentKeyRenewed = { cert: join(dir, 'current-key-renewed.pem'), key: pki.current.key };
+  opensslOk([
+    'x509', '-req', '-in', join(dir, 'current.csr'), '-CA', pki.orgRoot.cert, '-CAkey', pki.orgRoot.key, '-CAcreateserial', '-days', '12',
+    '-extfile', join(dir, 'current.ext'), '-out', pki.currentKeyRenewed.cert,
+  ]);
   pki.renewed = signedCa(dir, 'renewed', pki.orgRoot, { days: 12 });
   pki.subCa = subCa(dir, 'sub-ca', pki.orgRoot, 365);
   pki.underSubCa = signedCa(dir, 'under-sub-ca', pki.subCa, { days: 12 });
@@ -221,6 +227,13 @@ describe('meshca authority intermediate import: refusals', () => {
     { name: 'fail/a workload\'s SPIFFE ID', body: () => files(pki.pathId), status: 400, code: 'invalid_request', message: 'which has a path' },
     { name: 'fail/the root of the bundle as an intermediate', body: () => files(pki.orgRoot), status: 400, code: 'invalid_request', message: 'is self-signed' },
     { name: 'fail/the current intermediate again', body: () => files(pki.current), status: 409, code: 'already_exists', message: 'is already known to this CA' },
+    {
+      name: 'fail/a renewal over the current intermediate\'s key',
+      body: () => files(pki.currentKeyRenewed),
+      status: 409,
+      code: 'already_exists',
+      message: 'a renewed intermediate needs a new key',
+    },
     { name: 'fail/no key file', body: () => ({ certFile: pki.renewed.cert }), status: 400, code: 'invalid_request', message: "must have required property 'keyFile'" },
     { name: 'fail/no such file', body: () => ({ certFile: '/nonexistent/i.pem', keyFile: pki.renewed.key }), status: 400, code: 'invalid_request', message: 'cannot read /nonexistent/i.pem on the CA host (ENOENT)' },
     { name: 'fail/the key file as the certificate', body: () => ({ certFile: pki.renewed.key, keyFile: pki.renewed.key }), status: 400, code: 'invalid_request', message: 'holds no PEM certificate' },
