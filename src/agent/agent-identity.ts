@@ -14,6 +14,13 @@ import type { AgentCredential, AgentRefusal } from './state-store.js';
 import { renewalAfterReceipt, renewalFromOwnLife } from './timing.js';
 import type { TrustMaterial } from './trust-material.js';
 
+/**
+ * Refusals that revoke what the agent holds: its own SVID and, for an eviction
+ * or a ban, the workload SVIDs it obtained. Only these are recorded in
+ * --state-dir; every other refusal of the credential is judged by clocks first.
+ */
+const REVOCATIONS: ReadonlySet<string> = new Set(['agent_evicted', 'agent_banned', 'certificate_revoked']);
+
 export interface AgentSvid extends HeldCertificate {
   readonly renewAtMs: number;
 }
@@ -27,6 +34,8 @@ export class AgentIdentity {
    */
   private expiredOnArrival: ClockSkewError | undefined;
   private tokenSpent = false;
+  /** The last attestation was refused for the agent's standing (banned), not for its token. */
+  private attestRefused = false;
   /** The CA refused the agent's own credential (evicted, banned, revoked) and no new one has been had since. */
   private refusedByCa = false;
 
@@ -45,9 +54,9 @@ export class AgentIdentity {
     return this.refusedByCa;
   }
 
-  /** No agent SVID, and an unused join token can get one at once. */
+  /** No agent SVID, and an unused join token can get one at once (not one the CA has just refused). */
   get canAttest(): boolean {
-    return !this.held && this.tokenUsable();
+    return !this.held && this.tokenUsable() && !this.attestRefused;
   }
 
   /**
@@ -134,8 +143,12 @@ export class AgentIdentity {
     } catch (err) {
       // A refused token will not become valid by retrying.
       if (err instanceof CaRequestError && err.status === 401) this.tokenSpent = true;
+      // A banned agent's token is not spent (an unban makes it good again), but attesting again at once would only
+      // be refused again: the next attempt waits out the backoff.
+      this.attestRefused = err instanceof CaRequestError && err.credentialRejected;
       throw err;
     }
+    this.attestRefused = false;
     this.tokenSpent = true;
     if (skew) throw skew;
   }
@@ -147,7 +160,7 @@ export class AgentIdentity {
    * a restart is not ready with the SVID in --out, which the refusal revoked.
    */
   async dropRefused(err: CaRequestError): Promise<void> {
-    if (err.code === 'certificate_expired') return this.dropExpired();
+    if (!REVOCATIONS.has(err.code)) return this.dropUnaccepted(err);
     this.deps.log.error({ code: err.code }, 'the CA refused the agent SVID; the agent must attest again with a new join token');
     const refused = this.held;
     const recorded = this.refusedByCa && !refused;
@@ -160,16 +173,20 @@ export class AgentIdentity {
   }
 
   /**
-   * The CA judged the agent SVID expired by its own clock. That is the CA's
-   * clock, not necessarily this host's: while the two disagree nothing is
-   * given up (a CA whose clock jumped ahead must not cost a fleet its
-   * credentials). An expiry is no revocation, so it is not recorded as a
-   * refusal: the workload SVID in --out stays servable while it lasts.
+   * The CA no longer accepts the agent SVID, but has not revoked it: expired
+   * or not yet valid by the CA's clock, or not a certificate it trusts. The
+   * clock is the CA's, not necessarily this host's: while the two disagree
+   * nothing is given up (a CA whose clock jumped, or a replica running fast,
+   * must not cost a fleet its credentials). Nothing was revoked, so nothing
+   * is recorded as a refusal: the workload SVID in --out stays servable while
+   * it lasts.
    */
-  private async dropExpired(): Promise<void> {
+  private async dropUnaccepted(err: CaRequestError): Promise<void> {
     await this.compareClocks();
     this.clockCheck.throwIfSkewed();
-    if (this.held) this.deps.log.error({ spiffeId: this.held.spiffeId }, 'the CA says the agent SVID has expired; attesting again needs a new join token');
+    if (this.held) {
+      this.deps.log.error({ code: err.code, spiffeId: this.held.spiffeId }, `the CA no longer accepts the agent SVID (${err.message}); attesting again needs a new join token`);
+    }
     this.held = undefined;
     this.expiredOnArrival = undefined;
     await this.deps.state?.forgetCredential();

@@ -152,17 +152,20 @@ describe('comparing clocks with the CA before spending the join token', () => {
   });
 });
 
-describe('the CA saying the agent SVID has expired (401 certificate_expired)', () => {
+describe('the CA no longer accepting the agent SVID, by its own clock or records (a 401 that is no revocation)', () => {
+  const expired = new CaRequestError(401, 'certificate_expired', 'the client certificate has expired');
+  const notYetValid = new CaRequestError(401, 'certificate_untrusted', 'the client certificate is not trusted (CERT_NOT_YET_VALID)');
   it.each([
-    { name: 'fail/the CA\'s clock jumped 2 hours ahead: compares clocks and gives up nothing', caJump: 2 * 3600, forgotten: false },
-    { name: 'pass/the clocks agree: forgets the credential, but records no refusal (an expiry revokes nothing)', caJump: 0, forgotten: true },
-  ])('$name', async ({ caJump, forgotten }) => {
+    { name: 'fail/expired, the CA\'s clock jumped 2 hours ahead: compares clocks and gives up nothing', refusal: expired, caJump: 2 * 3600, forgotten: false },
+    { name: 'fail/not yet valid, the CA\'s clock set 2 hours back: compares clocks and gives up nothing', refusal: notYetValid, caJump: -2 * 3600, forgotten: false },
+    { name: 'pass/expired, the clocks agree: forgets the credential, but records no refusal (an expiry revokes nothing)', refusal: expired, caJump: 0, forgotten: true },
+    { name: 'pass/untrusted, the clocks agree: forgets the credential, but records no refusal', refusal: notYetValid, caJump: 0, forgotten: true },
+  ])('$name', async ({ refusal, caJump, forgotten }) => {
     const stateDir = tempDir();
     const p = await skewedPair(0, { state: new StateStore(stateDir) });
     await p.sidecar.step();
     p.caClock.advance(caJump);
-    const expired = new CaRequestError(401, 'certificate_expired', 'the client certificate has expired');
-    for (const call of ['sync', 'renew', 'svids']) p.ca.refusals.set(call, expired);
+    for (const call of ['sync', 'renew', 'svids']) p.ca.refusals.set(call, refusal);
     const before = p.comparisons.length;
     await p.runFor(60);
     expect(p.comparisons.length).toBeGreaterThan(before);

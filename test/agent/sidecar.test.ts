@@ -511,6 +511,23 @@ describe('when things fail', () => {
     expect(first.ca.calls.slice(before, before + 2)).toEqual(['attest', 'sync']);
   });
 
+  it('backs off while the CA refuses to attest a banned agent, keeping the token, and attests with it once unbanned', async () => {
+    const h = await harness({}, fixedRandom(0.5));
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    h.ca.refusals.set('attest', new CaRequestError(403, 'agent_banned', 'agent node-1 is banned'));
+    const waits: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const wait = await h.sidecar.step();
+      waits.push(wait);
+      h.clock.advance(Math.ceil(wait / 1000));
+    }
+    expect(h.ca.count('attest')).toBe(5);
+    expect(Math.min(...waits)).toBeGreaterThanOrEqual(500); // before: 50 ms, some 40 requests a second for as long as the ban lasts
+    h.ca.refusals.delete('attest');
+    await runFor(h, 10);
+    expect({ attests: h.ca.count('attest'), installed: h.published.length, ready: h.sidecar.ready() }).toEqual({ attests: 6, installed: 1, ready: true });
+  });
+
   it('waits as long as a CA that answers Retry-After asks', async () => {
     const h = await harness();
     h.ca.addEntry('spiffe://example.org/ns/web');
