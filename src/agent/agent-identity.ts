@@ -2,9 +2,10 @@
  * The agent's own SVID, its credential towards the CA: attesting once with
  * the join token, renewing at half-life over mutual TLS, and dropping a
  * credential the CA refuses (evicted, banned, revoked) so that a new token
- * can replace it. The refusal is recorded in --state-dir and stands, across
- * restarts, until an attestation succeeds. Neither the token nor an SVID that only looks expired is
- * given up on a clock that disagrees with the CA's (clock-skew.ts).
+ * can replace it. A revocation is recorded in --state-dir and stands, across
+ * restarts, until an attestation succeeds. Neither the token nor an SVID the
+ * CA merely no longer accepts (expired, not yet valid) is given up on a clock
+ * that disagrees with the CA's (clock-skew.ts).
  */
 import { CaRequestError, type SvidWire } from './ca-api.js';
 import type { CaClockCheck, ClockSkewError } from './clock-skew.js';
