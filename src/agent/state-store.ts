@@ -104,7 +104,7 @@ export class StateStore {
   async saveCredential(c: AgentCredential): Promise<void> {
     await makeDirectory(this.dir, 0o700);
     await writeFileAtomic(join(this.dir, CREDENTIAL), c.keyPem + c.chainPem, 0o600);
-    await this.removeOldLayout();
+    await this.removeSynced([OLD_KEY, OLD_CHAIN]);
   }
 
   /**
@@ -136,9 +136,6 @@ export class StateStore {
     });
   }
 
-  private async removeOldLayout(): Promise<void> {
-    await Promise.all([OLD_KEY, OLD_CHAIN].map((name) => rm(join(this.dir, name), { force: true })));
-  }
 
   async saveBundle(pem: string): Promise<void> {
     await makeDirectory(this.dir, 0o700);
