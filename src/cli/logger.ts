@@ -12,6 +12,18 @@ export const REDACT_PATHS = [
   'req.headers.cookie',
 ];
 
+/**
+ * stdout written synchronously, line by line. pino's default writes from the
+ * thread pool and, at process.exit, writes what is still queued at once: a
+ * line already handed to a busy pool can then land after the last one, or be
+ * lost. A process that exits with a code right after saying why (the agent)
+ * needs its last line last; the agent logs little, so the syscall per line
+ * costs nothing that matters.
+ */
+export function synchronousStdout(): DestinationStream {
+  return pino.destination({ dest: 1, sync: true });
+}
+
 export function createLogger(level: string, destination?: DestinationStream, base?: Record<string, unknown>): Logger {
   return pino(
     {

@@ -18,7 +18,7 @@ import { ConfigError, envName } from '../config/options.js';
 import { systemClock } from '../time/clock.js';
 import { cryptoRandom } from '../random/random-source.js';
 import { commanderExitCode, EX_CONFIG } from './exit-codes.js';
-import { createLogger } from './logger.js';
+import { createLogger, synchronousStdout } from './logger.js';
 
 const program = new Command('meshca-agent')
   .description('fetch, install and renew an X.509-SVID from meshca for the proxy next to a workload')
@@ -37,7 +37,7 @@ async function main(): Promise<number> {
   program.parse(process.argv);
   const flags = program.opts<Record<string, unknown> & { config?: string }>();
   const config = loadAgentConfig({ flags, env: process.env, file: flags.config });
-  const log = createLogger(config.logLevel, undefined, { service: 'meshca-agent' });
+  const log = createLogger(config.logLevel, synchronousStdout(), { service: 'meshca-agent' });
   process.umask(0o022);
   const client = new CaClient({ serverUrl: config.server });
   const publisher = new AtomicDirectoryPublisher(config.out, systemClock);
