@@ -465,6 +465,22 @@ describe.each(ENGINES)('the $name datastore', (engine) => {
       expect(JSON.parse(events[3]!.dataJson)).toEqual({ count: 1 });
       expect(chainBreaks(events)).toEqual([]);
     });
+
+    it('never gives a pruned record\'s id to a new one: a listing walk begun before the prune meets what is issued after it', async () => {
+      const clock = new FakeClock();
+      const now = clock.nowSeconds();
+      const { store } = await open(clock);
+      await store.certificates.recordIssued(issued('01', now).record, note('i'));
+      await store.certificates.recordIssued(issued('02', now - 90_000, { notAfter: now - 80_000 }).record, note('i'));
+      await store.certificates.recordIssued(issued('03', now - 90_000, { notAfter: now - 80_000 }).record, note('i'));
+      const first = await store.certificates.listCertificates({}, null, 2);
+      expect(first.items.map((c) => c.serial)).toEqual(['01', '02']);
+      await store.certificates.pruneExpired(now - 3_600, (count) => note('certificates.pruned', { count }));
+      await store.certificates.recordIssued(issued('04', now).record, note('i'));
+      const rest = await store.certificates.listCertificates({}, first.nextCursor, 10);
+      expect(rest.items.map((c) => c.serial)).toContain('04');
+      expect(await walk(store, 10)).not.toContain('02');
+    });
   });
 
   describe('revocation', () => {

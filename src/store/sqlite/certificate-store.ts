@@ -55,7 +55,10 @@ export class SqliteCertificateStore implements IssuanceLedger, CertificateCatalo
   async pruneExpired(expiredBefore: number, event: (count: number) => AuditEvent): Promise<number> {
     let removed = 0;
     writeTransaction(this.db, () => {
-      removed = this.sql('DELETE FROM certificates WHERE not_after < ?').run(expiredBefore).changes;
+      // The newest record stays, expired or not: SQLite gives a new row the highest id plus one, so
+      // deleting the newest rows would hand their ids out again, and a listing walk holding a cursor
+      // past them would never meet the records that took them.
+      removed = this.sql('DELETE FROM certificates WHERE not_after < ? AND id < (SELECT MAX(id) FROM certificates)').run(expiredBefore).changes;
       if (removed > 0) this.audit.append(event(removed), nowSeconds(this.clock));
     })();
     return removed;
