@@ -28,16 +28,16 @@ function parsePrefix(prefix: string): SpiffeId {
 }
 
 function filterFrom(q: ListQuery): CertificateFilter {
-  if (q.spiffeId && q.prefix) throw new InvalidInputError('invalid_request', 'give spiffeId or prefix, not both');
+  if (q.spiffeId !== undefined && q.prefix !== undefined) throw new InvalidInputError('invalid_request', 'give spiffeId or prefix, not both');
   const f: { -readonly [K in keyof CertificateFilter]: CertificateFilter[K] } = {};
-  if (q.spiffeId) f.spiffeId = SpiffeId.parse(q.spiffeId);
-  if (q.prefix) f.under = parsePrefix(q.prefix);
-  if (q.agent) f.agent = parseAgentName(q.agent);
+  if (q.spiffeId !== undefined) f.spiffeId = SpiffeId.parse(q.spiffeId);
+  if (q.prefix !== undefined) f.under = parsePrefix(q.prefix);
+  if (q.agent !== undefined) f.agent = parseAgentName(q.agent);
   f.activeAt = timeField('activeAt', q.activeAt);
   f.issuedAfter = timeField('issuedAfter', q.issuedAfter);
   f.issuedBefore = timeField('issuedBefore', q.issuedBefore);
-  if (q.serial) f.serial = serialField(q.serial);
-  if (q.revoked) f.revoked = q.revoked === 'true';
+  if (q.serial !== undefined) f.serial = serialField(q.serial);
+  if (q.revoked !== undefined) f.revoked = q.revoked === 'true';
   return f;
 }
 
@@ -61,7 +61,8 @@ function certificateJson(c: CertificateSummary) {
   };
 }
 
-const str = { type: 'string', maxLength: 2048 } as const;
+// An empty value is refused like any other malformed one, never read as "no filter".
+const str = { type: 'string', minLength: 1, maxLength: 2048 } as const;
 
 export function certificateRoutes(app: FastifyInstance, s: ServerServices): void {
   app.get<{ Querystring: ListQuery }>(
