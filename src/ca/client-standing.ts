@@ -37,9 +37,10 @@ export class ClientStanding {
     if (caller.role === 'agent') {
       const agent = await this.deps.store.getAgent(caller.name);
       if (agent?.status !== 'active') throw agentNotActive(caller.name, agent?.status);
-      this.seen.set(caller.name, nowSeconds(this.deps.clock));
     }
     if (record.revoked) throw new UnauthenticatedError('certificate_revoked', 'the client certificate was revoked');
+    // Only a request that will be served counts: operators read "last seen" as "still syncing".
+    if (caller.role === 'agent') this.seen.set(caller.name, nowSeconds(this.deps.clock));
   }
 
   /** Writes the last-seen times noted since the previous flush. */

@@ -100,6 +100,22 @@ describe('agent attestation and renewal', () => {
     }
   });
 
+  it('does not count a refused request as the agent being seen (agent list, the root runbook\'s check)', async () => {
+    const clock = new FakeClock(Date.now());
+    const ca = await startTestCa({}, { clock });
+    const cred = await attestAgent(ca, 'silenced');
+    expect((await callCa(ca, cred, 'GET', '/v1/agent/entries')).status).toBe(200);
+    await ca.core.standing.flushSeen();
+    const lastSeen = () => (ca.store.db.prepare('SELECT last_seen FROM agents WHERE name = ?').get('silenced') as { last_seen: number }).last_seen;
+    const seenWhileServed = lastSeen();
+    await asOperator(ca, 'POST', '/v1/certificates/revoke', { serial: new X509Certificate(cred.chainPem).serialNumber, reason: 'keyCompromise' });
+    clock.advance(120);
+    const refused = await callCa(ca, cred, 'GET', '/v1/agent/entries');
+    expect({ status: refused.status, code: refused.body.error.code }).toEqual({ status: 401, code: 'certificate_revoked' });
+    await ca.core.standing.flushSeen();
+    expect(lastSeen()).toBe(seenWhileServed);
+  });
+
   it('lets an evicted agent back only with a new token, and its old SVID stays refused', async () => {
     const ca = await startTestCa();
     const old = await attestAgent(ca, 'returning');
