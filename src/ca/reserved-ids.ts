@@ -22,6 +22,16 @@ export function agentSpiffeId(td: TrustDomain, name: AgentName): SpiffeId {
 
 export type AdminRole = 'operator' | 'auditor';
 
+/** The name the CA host's own socket acts under ("operator:local" in the audit log). */
+export const LOCAL_OPERATOR_NAME = 'local';
+
 export function adminSpiffeId(td: TrustDomain, role: AdminRole, name: string): SpiffeId {
   return SpiffeId.fromSegments(td, RESERVED_SEGMENT, 'admin', role, name);
+}
+
+/** Refuses an administrator name that would read, in the audit log, as the CA host's own socket. */
+export function assertAdminNameFree(name: string): void {
+  if (name === LOCAL_OPERATOR_NAME) {
+    throw new InvalidInputError('invalid_name', `the admin name "${LOCAL_OPERATOR_NAME}" is reserved: the audit log names the CA host's own socket "operator:${LOCAL_OPERATOR_NAME}"`);
+  }
 }

@@ -4,6 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Server as TlsServer } from 'node:tls';
 import type { Logger } from 'pino';
+import { LOCAL_OPERATOR_NAME } from '../ca/reserved-ids.js';
 import { bundleRootsDer } from '../ca/trust-bundle.js';
 import { formatListenAddress, isLoopbackHost, type ListenAddress } from '../config/parsers.js';
 import type { ServerConfig } from '../config/server-config.js';
@@ -75,7 +76,7 @@ export async function startListeners(
       requestTimeoutMs: config.requestTimeout * 1000,
       onRefusal,
       metrics: core.metrics,
-      authenticate: async () => ({ caller: { role: 'operator', name: 'local', via: 'local' } }),
+      authenticate: async () => ({ caller: { role: 'operator', name: LOCAL_OPERATOR_NAME, via: 'local' } }),
     });
     closers.push(() => localApp.close());
 

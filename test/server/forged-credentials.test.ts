@@ -6,7 +6,7 @@
  */
 import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { adminCredential, attestAgent, caSignedCredential, callCa, type Credential } from '../support/callers.js';
+import { adminCredential, attestAgent, caSignedCredential, callCa, newKeyAndCsr, type Credential } from '../support/callers.js';
 import { startTestCa, type TestCa } from '../support/test-ca.js';
 
 let ca: TestCa;
@@ -43,5 +43,25 @@ describe('certificates signed with the CA key but not issued', () => {
   it('a genuine operator credential still works (the control)', async () => {
     const operator = await adminCredential(ca, 'operator', 'alice');
     expect((await callCa(ca, operator, 'GET', '/v1/agents')).status).toBe(200);
+  });
+});
+
+describe('an administrator name that would pass for the CA host itself', () => {
+  const issued = () => (ca.store.db.prepare("SELECT COUNT(*) AS n FROM certificates WHERE kind = 'admin'").get() as { n: number }).n;
+
+  it.each([
+    ['operator', 'local', 400],
+    ['auditor', 'local', 400],
+    ['operator', 'local-ops', 200],
+  ] as const)('%s credential named %s → %i', async (role, name, status) => {
+    const before = issued();
+    const res = await ca.localApp.inject({ method: 'POST', url: '/v1/admin/credentials', payload: { role, name, csr: (await newKeyAndCsr()).csr } });
+    expect(res.statusCode).toBe(status);
+    if (status === 400) {
+      expect(res.json().error).toMatchObject({ code: 'invalid_name', message: expect.stringContaining('operator:local') });
+      expect(issued()).toBe(before);
+    } else {
+      expect(issued()).toBe(before + 1);
+    }
   });
 });

@@ -1,7 +1,7 @@
 /** POST /v1/admin/credentials: an operator issues a client certificate for a remote operator or auditor. */
 import type { FastifyInstance } from 'fastify';
 import { callerLabel } from '../../ca/caller.js';
-import { adminSpiffeId } from '../../ca/reserved-ids.js';
+import { adminSpiffeId, assertAdminNameFree } from '../../ca/reserved-ids.js';
 import { bundleRootsDer } from '../../ca/trust-bundle.js';
 import { parseAgentName } from '../../identity/agent-name.js';
 import { caCertificatesToPem } from '../../x509/pem.js';
@@ -29,6 +29,7 @@ export function adminCredentialRoutes(app: FastifyInstance, s: ServerServices): 
     },
     async (request) => {
       const name = parseAgentName(request.body.name, 'admin name');
+      assertAdminNameFree(name);
       const ttl = ttlField(request.body.ttl);
       const svid = await s.issuer.issue({
         csr: await s.csrVerifier.verify(request.body.csr),
