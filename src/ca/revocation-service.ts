@@ -34,6 +34,8 @@ export function agentRevocationEvent(agent: string, by: string, count: number): 
 }
 
 export class RevocationService {
+  private readonly revokedListeners: Array<() => void> = [];
+
   constructor(
     private readonly deps: { store: RevocationStore & Pick<CertificateCatalog, 'listCertificates'>; crls: CrlService; manager: AuthorityManager; clock: Clock },
   ) {}
@@ -50,6 +52,11 @@ export class RevocationService {
     return this.revokeRecording(selector, reason, by, 'always');
   }
 
+  /** Called after every revocation that revoked something: the CA's own serving certificate may be among it. */
+  onRevoked(listener: () => void): void {
+    this.revokedListeners.push(listener);
+  }
+
   /** `quietWhenNone`: an automatic sweep that revoked nothing appends no event (it would on every start). */
   private async revokeRecording(selector: RevocationSelector, reason: RevocationReason, by: string, record: 'always' | 'quietWhenNone'): Promise<number> {
     if ('serial' in selector && (await this.deps.store.listCertificates({ serial: selector.serial }, null, 1)).items[0]?.serial !== selector.serial) {
@@ -61,6 +68,7 @@ export class RevocationService {
       n === 0 && record === 'quietWhenNone' ? undefined : revocationEvent(described, reason, by, n),
     );
     this.deps.crls.invalidate();
+    if (count > 0) for (const listener of this.revokedListeners) listener();
     return count;
   }
 

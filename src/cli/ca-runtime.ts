@@ -73,7 +73,10 @@ export async function startCa(config: ServerConfig, logger: Logger, overrides: C
     const listeners = await startListeners(config, core, store, serving, { clock, logger });
     cleanups.unshift(() => listeners.close());
 
-    /** Re-issues the serving certificate when half its life has passed or a new intermediate signs, and revokes the old one. */
+    /**
+     * Re-issues the serving certificate when half its life has passed, a new intermediate signs, or an operator
+     * revoked it (the CA must not present a certificate its own CRL lists); revokes the one it replaces.
+     */
     let renewing: Promise<void> | undefined;
     const renewServing = () => (renewing ??= renewServingOnce().finally(() => (renewing = undefined)));
     let servingTimer: NodeJS.Timeout | undefined;
@@ -87,19 +90,22 @@ export async function startCa(config: ServerConfig, logger: Logger, overrides: C
     };
     cleanups.unshift(() => clearTimeout(servingTimer));
     const renewServingOnce = async () => {
-      if (!serving.isDue(core.manager.current().activeIntermediate()?.record.id)) return scheduleServingRenewal();
       const previous = serving.credentials().serial;
+      // Read at every lifecycle check too: another replica may have taken the revocation.
+      const revoked = (await store.registrations.credential(previous))?.revoked === true;
+      if (!revoked && !serving.isDue(core.manager.current().activeIntermediate()?.record.id)) return scheduleServingRenewal();
       await serving.issue();
       listeners.refreshTls();
       scheduleServingRenewal();
-      await core.services.revocations.revoke({ serial: previous }, 'superseded', SELF);
-      logger.info({ notAfter: serving.credentials().notAfter, issuer: serving.credentials().issuerId }, 'renewed the serving certificate');
+      if (!revoked) await core.services.revocations.revoke({ serial: previous }, 'superseded', SELF);
+      logger.info({ notAfter: serving.credentials().notAfter, issuer: serving.credentials().issuerId, ...(revoked ? { replaced: 'revoked' } : {}) }, 'renewed the serving certificate');
     };
     scheduleServingRenewal();
     core.manager.onChange(() => {
       listeners.refreshTls();
       renewServing().catch((err: unknown) => logger.error({ err }, 'could not renew the serving certificate'));
     });
+    core.services.revocations.onRevoked(() => renewServing().catch((err: unknown) => logger.error({ err }, 'could not renew the serving certificate')));
 
     const warned = new Map<string, number>();
     /** Expiry is never silent: every failing doctor check is logged as a warning, at most hourly each. */

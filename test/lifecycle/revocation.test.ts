@@ -5,15 +5,17 @@
  * time, because agents call it over real mutual TLS.
  */
 import { X509Certificate } from 'node:crypto';
+import { connect } from 'node:tls';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { certificatesToPem } from '../../src/x509/pem.js';
 import { attestAgent, callCa, leafSignedBy, newKeyAndCsr, type Credential } from '../support/callers.js';
-import { readCrl, verifyCrl } from '../support/crl-inspect.js';
+import { normalSerial, readCrl, verifyCrl } from '../support/crl-inspect.js';
 import { callHttps } from '../support/http-client.js';
 import { auditEvents, authorityCertDer, clockNearNow, startLifecycleCa, type LifecycleCa } from '../support/lifecycle-ca.js';
 import { verify } from '../support/openssl-pki.js';
 import { agentWithWorkload as withWorkload, crlDer, crlPem, minted, revoke, revokedInStore, serialOf } from '../support/revocations.js';
 import { mintSvid } from '../support/svids.js';
+import { waitFor } from '../support/wait.js';
 
 const WEB = 'spiffe://example.org/ns/prod/sa/web';
 const DB = 'spiffe://example.org/ns/prod/sa/db';
@@ -194,6 +196,34 @@ describe('POST /v1/certificates/revoke', () => {
     const refused = await callCa(ca, agent, 'POST', '/v1/agent/renew', { csr: (await newKeyAndCsr()).csr });
     expect(refused.status).toBe(403);
     expect(refused.body.error.code).toBe('agent_evicted');
+  });
+});
+
+describe("revoking the CA's own serving certificate", () => {
+  /** The serial the CA's listener presents to a new connection, as revocations.ts normalises serials. */
+  function servedSerial(ca: LifecycleCa): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const socket = connect({ host: '127.0.0.1', port: ca.address.port, ca: ca.bundlePem, servername: 'localhost' }, () => {
+        const serial = socket.getPeerCertificate().serialNumber;
+        socket.destroy();
+        resolve(normalSerial(serial));
+      });
+      socket.once('error', reject);
+    });
+  }
+
+  it('pass/replaces it at once: new connections get a certificate the CRL does not list, and nothing else is revoked for it', async () => {
+    const ca = await startLifecycleCa({}, clockNearNow());
+    const revokedBefore = await servedSerial(ca);
+    expect(await revoke(ca, { spiffeId: 'spiffe://example.org/meshca/server', reason: 'keyCompromise' })).toEqual({ status: 200, body: { revoked: 1 } });
+    await waitFor('a new serving certificate', async () => (await servedSerial(ca)) !== revokedBefore, 10_000);
+    const listed = readCrl(await crlDer(ca)).serials;
+    expect(listed).toEqual([revokedBefore]);
+    expect(listed).not.toContain(await servedSerial(ca));
+    expect(auditEvents(ca.store.db, 'certificates.revoked').map((e) => e.data)).toEqual([
+      { spiffeId: 'spiffe://example.org/meshca/server', reason: 'keyCompromise', count: 1 },
+    ]);
+    expect((await callCa(ca, undefined, 'GET', '/healthz')).status).toBe(200);
   });
 });
 
