@@ -9,7 +9,7 @@ import type { Logger as PinoLogger } from 'pino';
 import { randomUUID } from 'node:crypto';
 import { InvalidInputError, UnavailableError } from '../errors.js';
 import { installAccessControl, type Authenticator } from './access-control.js';
-import { answerClientError, answerFrameworkError, installErrorHandling, type RefusalObserver } from './error-handler.js';
+import { answerClientError, answerConnect, answerFrameworkError, answerUnknownExpectation, installErrorHandling, type RefusalObserver } from './error-handler.js';
 import { installJsonBodies } from './json-body.js';
 import { RouteMethods } from './route-methods.js';
 import type { CaMetrics } from './metrics.js';
@@ -101,6 +101,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       : { http: { requireHostHeader: false } }),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   }) as unknown as FastifyInstance;
+  app.server.on('connect', answerConnect);
+  app.server.on('checkExpectation', answerUnknownExpectation);
   // Node refuses incomplete headers after headersTimeout (60 s): never later than the whole request.
   app.server.headersTimeout = Math.min(app.server.headersTimeout, options.requestTimeoutMs);
   if (options.maxConnections !== undefined) {

@@ -4,8 +4,9 @@
  * causes are logged, never sent.
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { quotedInput } from './edge.js';
+import { clipped, quotedInput } from './edge.js';
 import type { RouteMethods } from './route-methods.js';
 import {
   ConflictError, ForbiddenError, InvalidInputError, MeshcaError, NotFoundError, RateLimitedError, UnauthenticatedError,
@@ -76,7 +77,17 @@ export type RefusalObserver = (request: FastifyRequest, status: number, code: st
  * routing, and answered like every other bad request.
  */
 export function answerFrameworkError(err: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
-  void reply.code(400).send(errorBody('invalid_request', err.message));
+  // Fastify's message quotes the whole URL, which may be some 16 KiB.
+  void reply.code(400).send(errorBody('invalid_request', clipped(err.message, 200)));
+}
+
+/** Writes a JSON error straight to a socket that no route will answer, and closes the connection. */
+function answerOnSocket(socket: Duplex, status: number, reason: string, code: string, message: string): void {
+  const body = JSON.stringify(errorBody(code, message));
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy();
 }
 
 /**
@@ -92,11 +103,25 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): v
       : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
         ? [408, 'Request Timeout', 'request_timeout', 'the request did not arrive in time']
         : [400, 'Bad Request', 'invalid_request', 'the request is not valid HTTP/1.1'];
-  const body = JSON.stringify(errorBody(code, message));
-  if (socket.writable) {
-    socket.write(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
-  }
-  socket.destroy();
+  answerOnSocket(socket, status, reason, code, message);
+}
+
+/**
+ * For the HTTP server's `connect` event: meshca is no proxy. Without a
+ * listener Node closes the connection without a word.
+ */
+export function answerConnect(_request: IncomingMessage, socket: Duplex): void {
+  answerOnSocket(socket, 405, 'Method Not Allowed', 'method_not_allowed', 'CONNECT is not served: meshca is not a proxy');
+}
+
+/**
+ * For the HTTP server's `checkExpectation` event (an Expect header other than
+ * 100-continue), which Node would answer with an empty 417 of its own.
+ */
+export function answerUnknownExpectation(request: IncomingMessage, response: ServerResponse): void {
+  const body = JSON.stringify(errorBody('expectation_failed', `Expect: ${quotedInput(String(request.headers.expect))} is not supported; only 100-continue is`));
+  response.writeHead(417, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' });
+  response.end(body);
 }
 
 export function installErrorHandling(app: FastifyInstance, routeMethods: RouteMethods, onRefusal?: RefusalObserver): void {

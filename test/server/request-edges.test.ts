@@ -48,11 +48,19 @@ describe('URLs and bytes Fastify refuses before routing', () => {
     expect(res.body).toMatchObject({ error: { code: 'invalid_request', message: expect.any(String) } });
   });
 
+  it('fail/a refused URL is quoted clipped, not whole, in the message', async () => {
+    const res = await callCa(ca, operator, 'GET', `/v1/entries/${'x'.repeat(5_000)}`);
+    expect(res.status).toBe(400);
+    expect(res.body.error.message.length).toBeLessThan(300);
+  });
+
   it.each([
     ['a request line that is not HTTP', 'HELLO\r\n\r\n', 'HTTP/1.1 400 Bad Request', 'invalid_request'],
     ['a body shorter than its Content-Length', 'POST /v1/entries HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\nab', 'HTTP/1.1 400 Bad Request', 'invalid_request'],
     ['an HTTP/1.1 request without Host', 'GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n', 'HTTP/1.1 400 Bad Request', 'invalid_request'],
     ['headers larger than the server reads', `GET /v1/entries HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 'HTTP/1.1 431 Request Header Fields Too Large', 'invalid_request'],
+    ['a CONNECT (meshca is no proxy)', 'CONNECT example.org:443 HTTP/1.1\r\nHost: example.org:443\r\n\r\n', 'HTTP/1.1 405 Method Not Allowed', 'method_not_allowed'],
+    ['an Expect other than 100-continue', 'GET /v1/agents HTTP/1.1\r\nHost: x\r\nExpect: foo\r\n\r\n', 'HTTP/1.1 417 Expectation Failed', 'expectation_failed'],
   ])('fail/%s -> %s in the JSON error shape, then the connection closes', async (_name, bytes, status, code) => {
     expect(parsed(await rawExchange(bytes))).toEqual({ status, body: { error: { code, message: expect.any(String) } } });
   });
