@@ -58,6 +58,9 @@ export abstract class MeshcaError<C extends ErrorCode = ErrorCode> extends Error
 /** The request itself is wrong; sending it again unchanged will fail again. */
 export class InvalidInputError extends MeshcaError<InvalidInputCode> {}
 
+/** The body comes in a form meshca does not read (a content encoding such as gzip). */
+export class UnsupportedMediaError extends MeshcaError<'invalid_request'> {}
+
 /** The caller could not be identified (no credential, or one we do not accept). */
 export class UnauthenticatedError extends MeshcaError<UnauthenticatedCode> {}
 

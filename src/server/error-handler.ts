@@ -10,7 +10,7 @@ import { clipped, quotedInput } from './edge.js';
 import type { RouteMethods } from './route-methods.js';
 import {
   ConflictError, ForbiddenError, InvalidInputError, MeshcaError, NotFoundError, RateLimitedError, UnauthenticatedError,
-  UnavailableError, type ErrorCode,
+  UnavailableError, UnsupportedMediaError, type ErrorCode,
 } from '../errors.js';
 
 const STATUS_BY_CLASS: ReadonlyArray<readonly [abstract new (...args: never[]) => MeshcaError, number]> = [
@@ -19,6 +19,7 @@ const STATUS_BY_CLASS: ReadonlyArray<readonly [abstract new (...args: never[]) =
   [ForbiddenError, 403],
   [NotFoundError, 404],
   [ConflictError, 409],
+  [UnsupportedMediaError, 415],
   [RateLimitedError, 429],
   [UnavailableError, 503],
 ];

@@ -1,11 +1,13 @@
 /**
  * How request bodies are read: Fastify's JSON parser (which refuses
- * __proto__ and constructor.prototype keys) with two rules of meshca's. An
+ * __proto__ and constructor.prototype keys) with three rules of meshca's. An
  * empty body is no body, as for a client that sends a content type on every
- * request; and a key named twice in one object is refused (duplicate-keys.ts).
+ * request; a key named twice in one object is refused (duplicate-keys.ts);
+ * and so is a body in a content encoding (415), which Fastify would read as
+ * plain JSON whatever it says.
  */
 import type { FastifyInstance } from 'fastify';
-import { InvalidInputError } from '../errors.js';
+import { InvalidInputError, UnsupportedMediaError } from '../errors.js';
 import { firstDuplicateKey } from './duplicate-keys.js';
 import { quotedInput } from './edge.js';
 
@@ -13,6 +15,10 @@ export function installJsonBodies(app: FastifyInstance): void {
   const parse = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const encoding = request.headers['content-encoding'];
+    if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
+      return done(new UnsupportedMediaError('invalid_request', `Content-Encoding ${quotedInput(encoding)} is not read; send the JSON body unencoded`), undefined);
+    }
     const text = body as string;
     if (text.length === 0) {
       done(null, undefined);

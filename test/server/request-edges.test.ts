@@ -134,13 +134,15 @@ describe('input that is there but was not parsed, or not JSON', () => {
   });
 
   it.each([
-    ['a key named twice in one object', 'application/json', '{"agent":"node-a","agent":"node-b"}',
+    ['a key named twice in one object', { 'Content-Type': 'application/json' }, '{"agent":"node-a","agent":"node-b"}',
       'HTTP/1.1 400 Bad Request', 'request body names the key "agent" twice in one object'],
-    ['a text/plain body', 'text/plain', '{"agent":"node-plain"}',
+    ['a text/plain body', { 'Content-Type': 'text/plain' }, '{"agent":"node-plain"}',
       'HTTP/1.1 415 Unsupported Media Type', 'send the request body as application/json'],
-  ])('fail/%s -> %s, and no token is created', async (_name, contentType, body, status, message) => {
+    ['a body said to be gzip (read as plain JSON before)', { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' }, '{"agent":"node-gzip"}',
+      'HTTP/1.1 415 Unsupported Media Type', 'Content-Encoding "gzip" is not read; send the JSON body unencoded'],
+  ])('fail/%s, and no token is created', async (_name, headers, body, status, message) => {
     const before = ca.store.db.prepare('SELECT count(*) AS n FROM join_tokens').get();
-    const answer = parsed(await handWritten('POST', '/v1/tokens', { 'Content-Type': contentType }, body));
+    const answer = parsed(await handWritten('POST', '/v1/tokens', headers, body));
     expect(answer).toEqual({ status, body: { error: { code: 'invalid_request', message } } });
     expect(ca.store.db.prepare('SELECT count(*) AS n FROM join_tokens').get()).toEqual(before);
   });
