@@ -102,6 +102,21 @@ describe('workload SVIDs', () => {
     expect(await ca.store.certificates.countLive(Math.floor(Date.now() / 1000))).toBe(before);
   });
 
+  it('name the first CSR of the batch that fails, whichever check finishes first', async () => {
+    const ca = await startTestCa();
+    const agent = await attestAgent(ca, 'node-1');
+    const entry = await asOperator(ca, 'POST', '/v1/entries', { agent: 'node-1', spiffeId: 'spiffe://example.org/ns/web' });
+    const csrs = await Promise.all([1, 2].map(async () => (await newKeyAndCsr()).csr));
+    // The first fails late (its signature, checked after parsing); the second at once (not a CSR at all).
+    const der = Buffer.from(decodeSinglePem(csrs[0]!, ['CERTIFICATE REQUEST']).der);
+    der[der.length - 1]! ^= 0x01;
+    csrs[0] = encodePem('CERTIFICATE REQUEST', der);
+    csrs[1] = 'not a CSR';
+    const res = await callCa(ca, agent, 'POST', '/v1/agent/svids', { requests: csrs.map((csr) => ({ entryId: entry.id, csr })) });
+    expect({ status: res.status, code: res.body.error.code }).toEqual({ status: 400, code: 'csr_signature_invalid' });
+    expect(res.body.error.message).toMatch(/^requests\[0\]: /);
+  });
+
   it('refuse a batch above the limit', async () => {
     const ca = await startTestCa();
     const agent = await attestAgent(ca, 'node-1');

@@ -135,16 +135,13 @@ export function agentRoutes(app: FastifyInstance, s: ServerServices): void {
         throw new InvalidInputError('batch_too_large', `at most ${s.limits.maxBatch} CSRs per request, got ${requests.length}`);
       }
       s.limits.signing.take(agent.name, requests.length);
-      const parsed = await Promise.all(
-        requests.map(async (r, i) => {
-          try {
-            return { entryId: r.entryId, csr: await s.csrVerifier.verify(r.csr) };
-          } catch (err) {
-            if (err instanceof InvalidInputError) throw new InvalidInputError(err.code, `requests[${i}]: ${err.message}`);
-            throw err;
-          }
-        }),
-      );
+      // Every check settles before the refusal, so it names the first bad CSR in order, not the quickest to fail.
+      const checked = await Promise.allSettled(requests.map((r) => s.csrVerifier.verify(r.csr)));
+      const parsed = checked.map((c, i) => {
+        if (c.status === 'fulfilled') return { entryId: requests[i]!.entryId, csr: c.value };
+        const err: unknown = c.reason;
+        throw err instanceof InvalidInputError ? new InvalidInputError(err.code, `requests[${i}]: ${err.message}`) : err;
+      });
       const issued = await s.entries.issueWorkloadSvids(agent.name, parsed);
       return { svids: issued.map(({ entry, svid }) => ({ entryId: entry.id, ...svidJson(svid) })), bundle: bundlePem() };
     },
