@@ -15,6 +15,9 @@ import type { AuditEvent } from './model.js';
 /** Why evicting or banning an agent revokes every live certificate issued to or through it. */
 export const AGENT_REVOCATION_REASON: RevocationReason = 'cessationOfOperation';
 
+/** Why a forced root retirement revokes what still chained to the root. */
+const ROOT_RETIREMENT_REASON: RevocationReason = 'cessationOfOperation';
+
 /**
  * The audit event of a revocation: what it selected, why, and how many
  * certificates it revoked. `audit verify` holds the records to it: each one
@@ -93,12 +96,19 @@ export class RevocationService {
    */
   async retireRoot(by: string, force: boolean): Promise<LoadedAuthority> {
     const root = await this.deps.manager.retireRoot(by, (ids) => this.deps.store.liveUnder(ids, nowSeconds(this.deps.clock)), force);
-    if (force) {
-      const set = this.deps.manager.current();
-      const under = set.authorities.filter((a) => a.record.kind === 'intermediate' && set.rootOf(a)?.record.id === root.record.id);
-      for (const i of under) await this.revoke({ issuerId: i.record.id }, 'cessationOfOperation', by);
-    }
+    if (force) await this.revokeUnderRetiredRoot(root, by, 'always');
     return root;
+  }
+
+  private async revokeUnderRetiredRoot(root: LoadedAuthority, by: string, record: 'always' | 'quietWhenNone'): Promise<number> {
+    let revoked = 0;
+    for (const id of this.intermediatesUnder(root)) revoked += await this.revokeRecording({ issuerId: id }, ROOT_RETIREMENT_REASON, by, record);
+    return revoked;
+  }
+
+  private intermediatesUnder(root: LoadedAuthority): string[] {
+    const set = this.deps.manager.current();
+    return set.authorities.filter((a) => a.record.kind === 'intermediate' && set.rootOf(a)?.record.id === root.record.id).map((a) => a.record.id);
   }
 
   /**
@@ -124,6 +134,25 @@ export class RevocationService {
     let revoked = 0;
     for (const a of this.deps.manager.current().authorities) {
       if (a.record.taintedAt !== null) revoked += await this.revokeSignedBy(a.record.id, by);
+    }
+    return revoked;
+  }
+
+  /**
+   * Finishes every forced root retirement, for the same reason: the root is
+   * retired in one transaction and what still chained to it revoked in the
+   * next ones. An unforced retirement is refused while anything that counts
+   * (liveUnder) chains to the root, so anything that does under a retired
+   * root is what an interrupted forced one left: it is revoked as the forced
+   * retirement would have. Run at start; logs nothing when none is left.
+   */
+  async finishRootRetirements(by: string): Promise<number> {
+    let revoked = 0;
+    const now = nowSeconds(this.deps.clock);
+    for (const a of this.deps.manager.current().authorities) {
+      if (a.record.kind !== 'root' || a.record.state !== 'retired') continue;
+      if ((await this.deps.store.liveUnder(this.intermediatesUnder(a), now)) === 0) continue;
+      revoked += await this.revokeUnderRetiredRoot(a, by, 'quietWhenNone');
     }
     return revoked;
   }

@@ -103,6 +103,8 @@ export async function buildCaCore(
   const revocations = new RevocationService({ store: store.certificates, crls, manager, clock });
   const finished = await revocations.finishTaints(SELF);
   if (finished) logger.warn({ revoked: finished }, 'revoked what a tainted intermediate signed: the taint was interrupted before it could');
+  const retired = await revocations.finishRootRetirements(SELF);
+  if (retired) logger.warn({ revoked: retired }, 'revoked what still chained to a retired root: its forced retirement was interrupted before it could');
   manager.onForeignTaint((id) => {
     revocations.revokeSignedBy(id, SELF).catch((err: unknown) => logger.error({ err, intermediate: id }, 'could not revoke what this replica signed with an intermediate another replica tainted'));
   });

@@ -270,6 +270,36 @@ describe('after activation', () => {
   });
 });
 
+describe('a forced retirement interrupted before its revocations', () => {
+  it('pass/is finished at the next start, once', async () => {
+    const clock = clockNearNow();
+    const ca = await startLifecycleCa(SETTINGS, clock);
+    const old = ids(ca);
+    clock.advance(1);
+    expect((await post(ca, 'prepare')).status).toBe(201);
+    clock.advance(PROPAGATION);
+    const before = [await mintSvid(ca.localApp, WEB), await mintSvid(ca.localApp, WEB)].map((c) => c.answer.svid.serial);
+    expect((await post(ca, 'activate')).status).toBe(200);
+    // The first of the forced retirement's transactions, as a server killed before the revocations leaves it.
+    await ca.manager.retireRoot('operator:alice', async () => before.length, true);
+    expect(revokedInStore(ca).map((r) => r.serial)).toEqual([]);
+    const dataDir = ca.config.dataDir;
+    await ca.close();
+
+    const restarted = await startLifecycleCa({ ...SETTINGS, 'data-dir': dataDir }, clock);
+    expect(revokedInStore(restarted).filter((r) => r.reason === 'cessationOfOperation').map((r) => r.serial).sort()).toEqual([...before].sort());
+    expect((await listing(restarted))[old.root.id]).toEqual(['retired', false, false, 0]);
+    const finishing = (ca: LifecycleCa) => auditEvents(ca.store.db, 'certificates.revoked').filter((e) => e.data['reason'] === 'cessationOfOperation');
+    // One event by the CA itself; its count may include the first process's serving certificate, as a forced retirement's would.
+    expect(finishing(restarted).map((e) => e.actor)).toEqual(['meshca']);
+    await restarted.close();
+
+    // Nothing is left to finish: a further start records nothing.
+    const again = await startLifecycleCa({ ...SETTINGS, 'data-dir': dataDir }, clock);
+    expect(finishing(again)).toHaveLength(1);
+  });
+});
+
 describe('meshca authority root (CLI)', () => {
   it('pass/imports an openssl root with --import-cert/--import-key, activates it and retires the old one', async () => {
     const clock = clockNearNow();
