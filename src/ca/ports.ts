@@ -41,9 +41,9 @@ export interface KeyCustody {
    * Moves the keys no record names out of use and returns their references:
    * what a server killed between saving a new key and committing its record
    * left (or what a datastore restored from an older backup no longer names,
-   * hence set aside, not deleted). Only custody with one writer has it (a
-   * data directory's, under its lock): where replicas share custody, another
-   * may be between those two steps.
+   * hence set aside, not deleted). Called at start under the lifecycle lock,
+   * so no replica is between those two steps; custody that cannot tell (none
+   * here) leaves it out.
    */
   setAsideUnreferenced?(referenced: ReadonlySet<string>): Promise<string[]>;
 }

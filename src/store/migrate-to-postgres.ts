@@ -32,6 +32,8 @@ export interface MigrationReport {
   /** Rows copied per table. */
   readonly rows: Readonly<Record<string, number>>;
   readonly keys: number;
+  /** Key files no authority record names (a CA killed between saving a key and recording it): not copied. */
+  readonly keysLeftBehind: readonly string[];
   /** The source's audit head, which the target now continues. */
   readonly sourceHead: { readonly seq: number; readonly hash: string } | null;
 }
@@ -45,9 +47,12 @@ export async function migrateToPostgres(o: { dataDir: string; url: string; passp
     refuseUnlessCurrent(db);
     const fileKeys = new FileKeyCustody(join(o.dataDir, 'keys'), o.passphrase);
     const dbKeys = new PgKeyCustody(pool, o.passphrase);
+    // Only the keys a record names: the embedded CA's next start would set the others aside, which replicas could not.
+    const named = new Set(db.prepare<[], { ref: string }>('SELECT key_ref AS ref FROM authorities WHERE key_ref IS NOT NULL').all().map((r) => r.ref));
     const refs = await fileKeys.list();
+    const keysLeftBehind = refs.filter((ref) => !named.has(ref));
     // Decrypt every key before touching the target, even its schema: a wrong passphrase fails here, with nothing written.
-    const keys = await Promise.all(refs.map(async (ref) => ({ ref, pem: dbKeys.encrypt(await fileKeys.load(ref)) })));
+    const keys = await Promise.all(refs.filter((ref) => named.has(ref)).map(async (ref) => ({ ref, pem: dbKeys.encrypt(await fileKeys.load(ref)) })));
     await migrate(pool);
     const sourceHead = db.prepare<[], { seq: number; hash: string }>('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1').get() ?? null;
 
@@ -71,7 +76,7 @@ export async function migrateToPostgres(o: { dataDir: string; url: string; passp
       await appendAudit(client, [event], o.now);
       return copied;
     });
-    return { rows, keys: keys.length, sourceHead };
+    return { rows, keys: keys.length, keysLeftBehind, sourceHead };
   } finally {
     db.close();
     await pool.end();

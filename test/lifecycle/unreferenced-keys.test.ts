@@ -1,12 +1,20 @@
 /**
  * A CA key that no journal record names (its server was killed between saving
  * the key and committing the record) is set aside at the next start, out of
- * custody but not deleted; every key a record names stays.
+ * custody but not deleted; every key a record names stays. On PostgreSQL too,
+ * where replicas share custody: the next replica to start does it, under the
+ * lifecycle lock.
  */
-import { copyFileSync, readdirSync } from 'node:fs';
+import { copyFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { clockNearNow, startLifecycleCa } from '../support/lifecycle-ca.js';
+import { startPostgres } from '../support/postgres.js';
+import { tempDir } from '../support/temp-dir.js';
+import { startInProcessCa } from '../support/test-ca.js';
+
+const postgres = await startPostgres();
 
 const keyFiles = (dataDir: string) => readdirSync(join(dataDir, 'keys')).filter((f) => f.endsWith('.key.pem')).sort();
 
@@ -25,5 +33,31 @@ describe('CA keys no record names', () => {
     expect(readdirSync(join(dataDir, 'keys', 'unreferenced'))).toEqual([`${'ab'.repeat(20)}.key.pem`]);
     expect((await restarted.localApp.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
     await restarted.close();
+  });
+});
+
+describe.skipIf(!postgres)('CA keys no record names, on PostgreSQL', () => {
+  it('pass/are moved to ca_keys_unreferenced by the next replica to start, and the keys of the journal are kept', async () => {
+    const url = await postgres!.database();
+    const passphraseFile = join(tempDir(), 'passphrase');
+    writeFileSync(passphraseFile, 'unreferenced test passphrase', { mode: 0o600 });
+    const settings = { datastore: url, 'key-passphrase-file': passphraseFile };
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      const refs = async (table: string) => (await client.query<{ ref: string }>(`SELECT ref FROM ${table} ORDER BY ref`)).rows.map((r) => r.ref);
+      const first = await startInProcessCa(settings);
+      const journaled = await refs('ca_keys');
+      // (first keeps running, as another replica would.) What a kill between custody.save and the journal commit leaves: a whole key under a name no record has.
+      await client.query(`INSERT INTO ca_keys (ref, pem) SELECT $1, pem FROM ca_keys WHERE ref = $2`, ['ab'.repeat(20), journaled[0]]);
+
+      const restarted = await startInProcessCa(settings); // a second replica, or the first restarted
+      expect(await refs('ca_keys')).toEqual(journaled);
+      expect(await refs('ca_keys_unreferenced')).toEqual(['ab'.repeat(20)]);
+      expect((await restarted.localApp.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
+      expect((await first.localApp.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
+    } finally {
+      await client.end();
+    }
   });
 });

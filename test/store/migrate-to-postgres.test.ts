@@ -4,6 +4,7 @@
  * migration leaves the target as it found it.
  */
 import Database from 'better-sqlite3';
+import { generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
@@ -66,6 +67,26 @@ describe.skipIf(!server)('migrating the embedded datastore to PostgreSQL', () =>
     const report = await migrateToPostgres({ dataDir, url, passphrase: PASSPHRASE, now: clock.nowSeconds() });
     expect(report.rows).toMatchObject({ authorities: 1, certificates: 1, audit_events: 1 });
     await expect(migrateToPostgres({ dataDir, url, passphrase: PASSPHRASE, now: clock.nowSeconds() })).rejects.toBeInstanceOf(MigrationRefusedError);
+  });
+
+  it('copies only the CA keys a record names, and says which it left behind', async () => {
+    const clock = new FakeClock();
+    const dataDir = tempDir();
+    const store = openSqliteDatastore(dataDir, clock, { keyPassphrase: PASSPHRASE });
+    await store.authorities.applyAuthorityChange({ upserts: [authority('aa', 'active')], bundleSequence: 1, events: [] });
+    // 'aa' is the record's; 'bb' is what a CA killed between saving a key and recording it leaves.
+    for (const ref of ['aa', 'bb']) await store.custody.save(ref, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey);
+    await store.close();
+    const url = await server!.database();
+    const report = await migrateToPostgres({ dataDir, url, passphrase: PASSPHRASE, now: clock.nowSeconds() });
+    expect({ keys: report.keys, keysLeftBehind: report.keysLeftBehind }).toEqual({ keys: 1, keysLeftBehind: ['bb'] });
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      expect((await client.query('SELECT ref FROM ca_keys ORDER BY ref')).rows).toEqual([{ ref: 'aa' }]);
+    } finally {
+      await client.end();
+    }
   });
 
   it('copies under the replicas\' lifecycle lock, so a replica starting against the target meanwhile cannot create a PKI beside the copy', async () => {

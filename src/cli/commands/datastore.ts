@@ -51,6 +51,7 @@ async function migrate(o: MigrateOptions): Promise<void> {
     const report = await migrateToPostgres({ dataDir: o.dataDir, url: target.url, passphrase: key, now: nowSeconds(systemClock) });
     for (const [table, rows] of Object.entries(report.rows)) console.log(`copied ${table}: ${rows} rows`);
     console.log(`copied CA keys: ${report.keys} (encrypted with the key passphrase)`);
+    if (report.keysLeftBehind.length) console.log(`not copied, no record names them (a CA stopped while creating an authority): ${report.keysLeftBehind.join(', ')}`);
 
     const copy = await openPostgresDatastore(target.url, systemClock, key);
     try {

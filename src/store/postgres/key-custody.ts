@@ -39,6 +39,22 @@ export class PgKeyCustody implements KeyCustody {
     }
   }
 
+  /**
+   * Into ca_keys_unreferenced, where nothing loads them and an operator can
+   * still recover one; in one statement. Safe among replicas because it runs
+   * under the lifecycle lock (AuthorityManager.open): only its holder saves
+   * keys, and a holder that lost the lock can no longer commit the record
+   * (PgCoordinator.assertHeld), so no replica is between the two steps.
+   */
+  async setAsideUnreferenced(referenced: ReadonlySet<string>): Promise<string[]> {
+    const { rows } = await this.pool.query<{ ref: string }>(
+      `WITH moved AS (DELETE FROM ca_keys WHERE NOT (ref = ANY($1::text[])) RETURNING ref, pem)
+       INSERT INTO ca_keys_unreferenced (ref, pem) SELECT ref, pem FROM moved RETURNING ref`,
+      [[...referenced]],
+    );
+    return rows.map((r) => r.ref).sort();
+  }
+
   async list(): Promise<string[]> {
     const { rows } = await this.pool.query<{ ref: string }>('SELECT ref FROM ca_keys ORDER BY ref');
     return rows.map((r) => r.ref);

@@ -107,4 +107,8 @@ export const PG_MIGRATIONS: readonly string[] = [
   `
   INSERT INTO ca_state (name, value) VALUES ('revocations', 0);
   `,
+  // 4: CA keys no authority record names, set aside at start (PgKeyCustody.setAsideUnreferenced)
+  `
+  CREATE TABLE ca_keys_unreferenced (ref TEXT NOT NULL, pem TEXT NOT NULL, set_aside_at TIMESTAMPTZ NOT NULL DEFAULT now());
+  `,
 ];
