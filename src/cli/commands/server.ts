@@ -3,7 +3,7 @@ import { Option, type Command } from 'commander';
 import { SERVER_OPTIONS, loadServerConfig } from '../../config/server-config.js';
 import { envName } from '../../config/options.js';
 import { startCa } from '../ca-runtime.js';
-import { createLogger } from '../logger.js';
+import { createLogger, serverStdout } from '../logger.js';
 
 export function registerServer(program: Command): void {
   const command = program
@@ -18,7 +18,7 @@ export function registerServer(program: Command): void {
     // Everything the server creates (database, keys, socket) is private to its user.
     process.umask(0o077);
     const config = loadServerConfig({ flags, env: process.env, file: flags.config });
-    const logger = createLogger(config.logLevel);
+    const logger = createLogger(config.logLevel, serverStdout());
     const ca = await startCa(config, logger);
     await new Promise<void>((resolve) => {
       const stop = (signal: string) => {
