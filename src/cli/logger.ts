@@ -13,18 +13,6 @@ export const REDACT_PATHS = [
   'req.headers.cookie',
 ];
 
-/**
- * stdout written synchronously, line by line. pino's default writes from the
- * thread pool and, at process.exit, writes what is still queued at once: a
- * line already handed to a busy pool can then land after the last one, or be
- * lost. A process that exits with a code right after saying why (the agent)
- * needs its last line last; the agent logs little, so the syscall per line
- * costs nothing that matters.
- */
-export function synchronousStdout(): DestinationStream {
-  return pino.destination({ dest: 1, sync: true });
-}
-
 /** What a server holds of log lines it cannot write yet; beyond it, new lines are dropped. */
 const UNWRITTEN_LOG_LIMIT = 16 * 1024 * 1024;
 
@@ -36,7 +24,22 @@ const UNWRITTEN_LOG_LIMIT = 16 * 1024 * 1024;
  * never ends while the disk stays full, so the CA hung instead of answering.
  */
 export function serverStdout(): DestinationStream {
-  const out = new sonicBoom.SonicBoom({ fd: 1, sync: false, maxLength: UNWRITTEN_LOG_LIMIT });
+  return tolerantStdout(false);
+}
+
+/**
+ * stdout written synchronously, line by line, as tolerant of a full disk. With
+ * writes from the thread pool, a line already handed to a busy pool can land
+ * after one written at process.exit, or be lost. A process that exits with a
+ * code right after saying why (the agent) needs its last line last; the agent
+ * logs little, so the syscall per line costs nothing that matters.
+ */
+export function synchronousStdout(): DestinationStream {
+  return tolerantStdout(true);
+}
+
+function tolerantStdout(sync: boolean): DestinationStream {
+  const out = new sonicBoom.SonicBoom({ fd: 1, sync, maxLength: UNWRITTEN_LOG_LIMIT });
   out.on('error', () => undefined);
   return out;
 }

@@ -4,6 +4,7 @@
  * busy (key generation, file writes) at the moment it exits.
  */
 import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -25,11 +26,12 @@ log.error({}, 'exiting');
 process.exit(3);
 `;
 
-function runScript(): Promise<{ code: number | null; stdout: string }> {
+/** Runs SCRIPT with its stdout captured, or on `stdoutFd` (then nothing is captured). */
+function runScript(stdoutFd?: number): Promise<{ code: number | null; stdout: string }> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', SCRIPT], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--input-type=module', '-e', SCRIPT], { stdio: ['ignore', stdoutFd ?? 'pipe', 'inherit'] });
     let stdout = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
     child.on('error', reject);
     child.on('close', (code) => resolvePromise({ code, stdout }));
   });
@@ -41,6 +43,15 @@ describe('synchronousStdout', () => {
       const { code, stdout } = await runScript();
       expect(code).toBe(3);
       expect(parseLogLines(stdout).map((l) => l.msg)).toEqual(['line 0', 'line 1', 'line 2', 'line 3', 'line 4', 'the step failed', 'exiting']);
+    }
+  });
+
+  it('drops what it cannot write (stdout on a full disk) and the process goes on to exit with its own code', async () => {
+    const full = openSync('/dev/full', 'w');
+    try {
+      expect((await runScript(full)).code).toBe(3);
+    } finally {
+      closeSync(full);
     }
   });
 });

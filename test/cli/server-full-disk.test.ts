@@ -20,7 +20,7 @@ describe('meshca server logging to a full disk', () => {
     const child = spawn(process.execPath, [MESHCA_BIN, 'server', '--data-dir', dataDir, '--listen', '127.0.0.1:0'], { stdio: ['ignore', full, 'pipe'] });
     closeSync(full);
     let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     cleanupLater(() => void (child.exitCode === null && child.kill('SIGKILL')));
 
