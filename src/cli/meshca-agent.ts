@@ -17,6 +17,7 @@ import { AGENT_OPTIONS, loadAgentConfig } from '../config/agent-config.js';
 import { ConfigError, envName } from '../config/options.js';
 import { systemClock } from '../time/clock.js';
 import { cryptoRandom } from '../random/random-source.js';
+import { errorText } from './error-text.js';
 import { commanderExitCode, EX_CONFIG } from './exit-codes.js';
 import { createLogger, synchronousStdout } from './logger.js';
 
@@ -137,7 +138,7 @@ main().then(
       console.error(`meshca-agent: ${err.message}`);
       process.exit(EX_CONFIG);
     }
-    console.error(`meshca-agent: ${(err as Error).message}`);
+    console.error(`meshca-agent: ${errorText(err)}`);
     process.exit(1);
   },
 );

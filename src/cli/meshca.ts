@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/options.js';
 import { CaIntegrityError } from '../errors.js';
 import { AdminRequestError } from './admin-client.js';
+import { errorText } from './error-text.js';
 import { commanderExitCode, EX_CONFIG } from './exit-codes.js';
 import { registerAdmin } from './commands/admin.js';
 import { registerAgent } from './commands/agent.js';
@@ -46,6 +47,6 @@ try {
     console.error(`meshca: ${err.message} (${err.code}, HTTP ${err.status})`);
     process.exit(1);
   }
-  console.error(`meshca: ${(err as Error).message}`);
+  console.error(`meshca: ${errorText(err)}`);
   process.exit(1);
 }
