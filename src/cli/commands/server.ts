@@ -3,7 +3,8 @@ import { Option, type Command } from 'commander';
 import { SERVER_OPTIONS, loadServerConfig } from '../../config/server-config.js';
 import { envName } from '../../config/options.js';
 import { startCa } from '../ca-runtime.js';
-import { createLogger, serverStdout } from '../logger.js';
+import { createLogger } from '../logger.js';
+import { serverStdout } from '../server-log.js';
 
 export function registerServer(program: Command): void {
   const command = program
