@@ -136,7 +136,6 @@ export class StateStore {
     });
   }
 
-
   async saveBundle(pem: string): Promise<void> {
     await makeDirectory(this.dir, 0o700);
     await writeFileAtomic(join(this.dir, BUNDLE), pem, 0o600);

@@ -32,7 +32,7 @@ export async function refuseKeysWithoutRecords(custody: KeyCustody, freshDatasto
  * aside instead (kept, in case the datastore was restored from an older backup).
  */
 export async function setAsideUnreferencedKeys(custody: KeyCustody, log: Logger, records: readonly AuthorityRecord[]): Promise<void> {
-  const moved = (await custody.setAsideUnreferenced?.(new Set(records.flatMap((r) => (r.keyRef === null ? [] : [r.keyRef]))))) ?? [];
+  const moved = await custody.setAsideUnreferenced(new Set(records.flatMap((r) => (r.keyRef === null ? [] : [r.keyRef]))));
   if (moved.length) log.warn({ keys: moved }, 'set aside CA keys no record names (a server stopped while creating an authority, or a datastore older than its keys)');
 }
 

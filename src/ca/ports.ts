@@ -42,10 +42,10 @@ export interface KeyCustody {
    * what a server killed between saving a new key and committing its record
    * left (or what a datastore restored from an older backup no longer names,
    * hence set aside, not deleted). Called at start under the lifecycle lock,
-   * so no replica is between those two steps; custody that cannot tell (none
-   * here) leaves it out.
+   * so no replica is between those two steps. Every custody has it: one that
+   * left keys unrecorded in use could sign unseen.
    */
-  setAsideUnreferenced?(referenced: ReadonlySet<string>): Promise<string[]>;
+  setAsideUnreferenced(referenced: ReadonlySet<string>): Promise<string[]>;
 }
 
 /** The subset of a pino logger the core uses, so it can log decisions without importing pino. */

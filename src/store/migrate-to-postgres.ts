@@ -7,6 +7,7 @@
 import { join } from 'node:path';
 import type pg from 'pg';
 import type { AuditEvent } from '../ca/model.js';
+import { LOCAL_OPERATOR_NAME } from '../ca/reserved-ids.js';
 import { FileKeyCustody } from './file-key-custody.js';
 import { appendAudit } from './postgres/audit.js';
 import { createPool, inTransaction, LOCKS, migrate } from './postgres/connection.js';
@@ -51,8 +52,9 @@ export async function migrateToPostgres(o: { dataDir: string; url: string; passp
     const named = new Set(db.prepare<[], { ref: string }>('SELECT key_ref AS ref FROM authorities WHERE key_ref IS NOT NULL').all().map((r) => r.ref));
     const refs = await fileKeys.list();
     const keysLeftBehind = refs.filter((ref) => !named.has(ref));
+    const copiedRefs = refs.filter((ref) => named.has(ref));
     // Decrypt every key before touching the target, even its schema: a wrong passphrase fails here, with nothing written.
-    const keys = await Promise.all(refs.filter((ref) => named.has(ref)).map(async (ref) => ({ ref, pem: dbKeys.encrypt(await fileKeys.load(ref)) })));
+    const keys = await Promise.all(copiedRefs.map(async (ref) => ({ ref, pem: dbKeys.encrypt(await fileKeys.load(ref)) })));
     await migrate(pool);
     const sourceHead = db.prepare<[], { seq: number; hash: string }>('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1').get() ?? null;
 
@@ -70,7 +72,7 @@ export async function migrateToPostgres(o: { dataDir: string; url: string; passp
       await checkCopy(db, client, copied, sourceHead);
       const event: AuditEvent = {
         type: 'datastore.migrated',
-        actor: 'operator:local',
+        actor: `operator:${LOCAL_OPERATOR_NAME}`,
         data: { from: 'sqlite', to: 'postgres', rows: copied, keys: keys.length, sourceHead },
       };
       await appendAudit(client, [event], o.now);

@@ -10,16 +10,16 @@
  * agents ignore the CA's renewAfter and use their own jitter alone;
  * `--outage=0` leaves the CA up.
  */
-import type { KeyObject } from 'node:crypto';
 import { DEFAULT_BACKOFF, renewalTime, retryDelay } from '../../src/agent/timing.js';
 import { AuthorityManager } from '../../src/ca/authority-manager.js';
-import type { AuthorityChange, AuthorityJournal, KeyCustody, Logger } from '../../src/ca/ports.js';
+import type { AuthorityChange, AuthorityJournal, Logger } from '../../src/ca/ports.js';
 import { RenewalSlots } from '../../src/ca/renewal-slots.js';
 import { decideValidity } from '../../src/ca/validity.js';
 import { TrustDomain } from '../../src/identity/trust-domain.js';
 import { parseDuration } from '../../src/time/duration.js';
 import { cryptoRandom } from '../../src/random/random-source.js';
 import type { AuthorityRecord } from '../../src/ca/model.js';
+import { memoryCustody } from '../support/signing-certificates.js';
 
 const WORKLOADS = Number(process.argv.find((a) => a.startsWith('--workloads='))?.split('=')[1] ?? 100_000);
 const HOUR = 3600;
@@ -50,16 +50,6 @@ function memoryJournal(): AuthorityJournal {
       for (const r of change.upserts) records.set(r.id, r);
       sequence = change.bundleSequence;
     },
-  };
-}
-
-function memoryCustody(): KeyCustody {
-  const keys = new Map<string, KeyObject>();
-  return {
-    save: async (ref, key) => void keys.set(ref, key),
-    load: async (ref) => keys.get(ref)!,
-    describe: (ref) => `memory:${ref}`,
-    list: async () => [...keys.keys()],
   };
 }
 

@@ -30,6 +30,7 @@ const nowhere: KeyCustody = {
   },
   describe: (ref) => ref,
   list: async () => [],
+  setAsideUnreferenced: async () => [],
 };
 
 interface Authorities {

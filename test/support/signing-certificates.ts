@@ -64,5 +64,10 @@ export function memoryCustody(): KeyCustody & { readonly keys: Map<string, KeyOb
     },
     describe: (ref) => `in-memory key ${ref}`,
     list: async () => [...keys.keys()],
+    setAsideUnreferenced: async (referenced) => {
+      const aside = [...keys.keys()].filter((ref) => !referenced.has(ref));
+      for (const ref of aside) keys.delete(ref);
+      return aside;
+    },
   };
 }
