@@ -42,6 +42,7 @@ export type ErrorCode =
   | UnavailableCode
   | 'rate_limited'
   | 'payload_too_large'
+  | 'http_version_not_supported'
   | 'internal';
 
 export abstract class MeshcaError<C extends ErrorCode = ErrorCode> extends Error {
@@ -60,6 +61,9 @@ export class InvalidInputError extends MeshcaError<InvalidInputCode> {}
 
 /** The body comes in a form meshca does not read (a content encoding such as gzip). */
 export class UnsupportedMediaError extends MeshcaError<'invalid_request'> {}
+
+/** The request line names an HTTP version other than 1.0 and 1.1, the only ones meshca's listeners speak. */
+export class HttpVersionError extends MeshcaError<'http_version_not_supported'> {}
 
 /** The caller could not be identified (no credential, or one we do not accept). */
 export class UnauthenticatedError extends MeshcaError<UnauthenticatedCode> {}

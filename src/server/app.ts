@@ -7,7 +7,7 @@ import Fastify, { type FastifyHttpsOptions, type FastifyInstance } from 'fastify
 import type { Server } from 'node:https';
 import type { Logger as PinoLogger } from 'pino';
 import { randomUUID } from 'node:crypto';
-import { InvalidInputError, UnavailableError } from '../errors.js';
+import { HttpVersionError, InvalidInputError, UnavailableError } from '../errors.js';
 import { installAccessControl, type Authenticator } from './access-control.js';
 import { answerClientError, answerConnect, answerFrameworkError, answerUnknownExpectation, installErrorHandling, type RefusalObserver } from './error-handler.js';
 import { installJsonBodies } from './json-body.js';
@@ -67,13 +67,38 @@ function refuseWhileClosing(app: FastifyInstance): void {
   });
 }
 
-/** HTTP/1.1 requires a Host header (RFC 9112 3.2); refused here so that the answer is JSON like every other. */
-function refuseWithoutHost(app: FastifyInstance): void {
-  app.addHook('onRequest', async (request) => {
-    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
+/** The versions of the request line meshca serves; Node's parser also lets through 0.9 (no version) and 2.0. */
+const SERVED_HTTP_VERSIONS = new Set(['1.0', '1.1']);
+
+/**
+ * The request line and Host as RFC 9112 3.2 and RFC 9110 15.6.6 require, in
+ * meshca's JSON error shape rather than Node's bare 400 (or, for the first two
+ * cases, an answer): another HTTP version is 505, and an HTTP/1.1 request
+ * without Host, or any request with more than one, is 400. Proxies and caches
+ * in front of the CA may read an ambiguous request another way than it would.
+ */
+function refuseMalformedFraming(app: FastifyInstance): void {
+  app.addHook('onRequest', async (request, reply) => {
+    const version = request.raw.httpVersion;
+    if (!SERVED_HTTP_VERSIONS.has(version)) {
+      void reply.header('connection', 'close');
+      throw new HttpVersionError('http_version_not_supported', `HTTP/${version} is not served; send HTTP/1.1`);
+    }
+    if (version === '1.1' && request.headers.host === undefined) {
       throw new InvalidInputError('invalid_request', 'an HTTP/1.1 request needs a Host header');
     }
+    if (hostLines(request.raw.rawHeaders) > 1) {
+      void reply.header('connection', 'close');
+      throw new InvalidInputError('invalid_request', 'a request has at most one Host header');
+    }
   });
+}
+
+/** How many Host header lines arrived (Node keeps only the first in `headers`). */
+function hostLines(rawHeaders: readonly string[]): number {
+  let count = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.length === 4 && rawHeaders[i]!.toLowerCase() === 'host') count++;
+  return count;
 }
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
@@ -94,7 +119,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
             ...options.https,
             connectionsCheckingInterval: TIMEOUT_CHECK_MS,
             handshakeTimeout: options.requestTimeoutMs,
-            // Node would answer a missing Host with a bare 400 of its own; refuseWithoutHost answers in meshca's shape.
+            // Node would answer a missing Host with a bare 400 of its own; refuseMalformedFraming answers in meshca's shape.
             requireHostHeader: false,
           },
         }
@@ -118,7 +143,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.addHook('onRoute', routeMethods.add);
   installErrorHandling(app, routeMethods, options.onRefusal);
   refuseWhileClosing(app);
-  refuseWithoutHost(app);
+  refuseMalformedFraming(app);
   app.addHook('onRoute', refuseUndeclaredInput);
   installAccessControl(app, options.authenticate);
   for (const routes of [publicRoutes, mintRoutes, agentRoutes, tokenRoutes, entryRoutes, agentAdminRoutes, adminCredentialRoutes, certificateRoutes, auditRoutes, authorityRoutes, revocationRoutes]) {

@@ -9,7 +9,7 @@ import type { Duplex } from 'node:stream';
 import { clipped, quotedInput } from './edge.js';
 import type { RouteMethods } from './route-methods.js';
 import {
-  ConflictError, ForbiddenError, InvalidInputError, MeshcaError, NotFoundError, RateLimitedError, UnauthenticatedError,
+  ConflictError, ForbiddenError, HttpVersionError, InvalidInputError, MeshcaError, NotFoundError, RateLimitedError, UnauthenticatedError,
   UnavailableError, UnsupportedMediaError, type ErrorCode,
 } from '../errors.js';
 
@@ -22,6 +22,7 @@ const STATUS_BY_CLASS: ReadonlyArray<readonly [abstract new (...args: never[]) =
   [UnsupportedMediaError, 415],
   [RateLimitedError, 429],
   [UnavailableError, 503],
+  [HttpVersionError, 505],
 ];
 
 interface ErrorBody {
