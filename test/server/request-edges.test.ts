@@ -55,17 +55,17 @@ describe('URLs and bytes Fastify refuses before routing', () => {
   });
 
   it.each([
-    ['a request line that is not HTTP', 'HELLO\r\n\r\n', 'HTTP/1.1 400 Bad Request', 'invalid_request'],
-    ['a body shorter than its Content-Length', 'POST /v1/entries HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\nab', 'HTTP/1.1 400 Bad Request', 'invalid_request'],
-    ['an HTTP/1.1 request without Host', 'GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n', 'HTTP/1.1 400 Bad Request', 'invalid_request'],
-    ['two Host headers', 'GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n', 'HTTP/1.1 400 Bad Request', 'invalid_request'],
-    ['two Host headers on HTTP/1.0', 'GET /healthz HTTP/1.0\r\nHost: a\r\nhost: a\r\n\r\n', 'HTTP/1.1 400 Bad Request', 'invalid_request'],
-    ['a request line naming HTTP/2.0', 'GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n', 'HTTP/1.1 505 HTTP Version Not Supported', 'http_version_not_supported'],
-    ['a request line without a version (HTTP/0.9)', 'GET /healthz\r\n\r\n', 'HTTP/1.1 505 HTTP Version Not Supported', 'http_version_not_supported'],
-    ['headers larger than the server reads', `GET /v1/entries HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 'HTTP/1.1 431 Request Header Fields Too Large', 'invalid_request'],
-    ['a CONNECT (meshca is no proxy)', 'CONNECT example.org:443 HTTP/1.1\r\nHost: example.org:443\r\n\r\n', 'HTTP/1.1 405 Method Not Allowed', 'method_not_allowed'],
-    ['an Expect other than 100-continue', 'GET /v1/agents HTTP/1.1\r\nHost: x\r\nExpect: foo\r\n\r\n', 'HTTP/1.1 417 Expectation Failed', 'expectation_failed'],
-  ])('fail/%s -> %s in the JSON error shape, then the connection closes', async (_name, bytes, status, code) => {
+    { name: 'a request line that is not HTTP', bytes: 'HELLO\r\n\r\n', status: 'HTTP/1.1 400 Bad Request', code: 'invalid_request' },
+    { name: 'a body shorter than its Content-Length', bytes: 'POST /v1/entries HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\nab', status: 'HTTP/1.1 400 Bad Request', code: 'invalid_request' },
+    { name: 'an HTTP/1.1 request without Host', bytes: 'GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n', status: 'HTTP/1.1 400 Bad Request', code: 'invalid_request' },
+    { name: 'two Host headers', bytes: 'GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n', status: 'HTTP/1.1 400 Bad Request', code: 'invalid_request' },
+    { name: 'two Host headers on HTTP/1.0', bytes: 'GET /healthz HTTP/1.0\r\nHost: a\r\nhost: a\r\n\r\n', status: 'HTTP/1.1 400 Bad Request', code: 'invalid_request' },
+    { name: 'a request line naming HTTP/2.0', bytes: 'GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n', status: 'HTTP/1.1 505 HTTP Version Not Supported', code: 'http_version_not_supported' },
+    { name: 'a request line without a version (HTTP/0.9)', bytes: 'GET /healthz\r\n\r\n', status: 'HTTP/1.1 505 HTTP Version Not Supported', code: 'http_version_not_supported' },
+    { name: 'headers larger than the server reads', bytes: `GET /v1/entries HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, status: 'HTTP/1.1 431 Request Header Fields Too Large', code: 'invalid_request' },
+    { name: 'a CONNECT (meshca is no proxy)', bytes: 'CONNECT example.org:443 HTTP/1.1\r\nHost: example.org:443\r\n\r\n', status: 'HTTP/1.1 405 Method Not Allowed', code: 'method_not_allowed' },
+    { name: 'an Expect other than 100-continue', bytes: 'GET /v1/agents HTTP/1.1\r\nHost: x\r\nExpect: foo\r\n\r\n', status: 'HTTP/1.1 417 Expectation Failed', code: 'expectation_failed' },
+  ])('fail/$name -> $status in the JSON error shape, then the connection closes', async ({ bytes, status, code }) => {
     expect(parsed(await rawExchange(bytes))).toEqual({ status, body: { error: { code, message: expect.any(String) } } });
   });
 });
