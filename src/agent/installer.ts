@@ -18,9 +18,11 @@
  * removes the temporary links a crash left.
  */
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, readdir, readFile, readlink, rename, rm, stat, symlink, unlink } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readlink, rename, symlink, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fsyncDirectory, makeDirectory, removeTemporaries, temporaryPathFor, writeNewFile } from '../platform/atomic-file.js';
+import { removeFlatDirectory } from '../platform/flat-directory.js';
+import { readRegularFile } from '../platform/regular-file.js';
 import type { Clock } from '../time/clock.js';
 
 export interface PublishedFile {
@@ -30,6 +32,19 @@ export interface PublishedFile {
 }
 
 export const DATA_LINK = '..data';
+
+/** The names writeVersion gives versions: `..` and the UTC time, then six hex digits. */
+const VERSION_NAME = /^\.\.\d{4}_\d{2}_\d{2}T\d{2}_\d{2}_\d{2}_\d{3}Z_[0-9a-f]{6}$/;
+
+/**
+ * Whether `name` is one this publisher gives its versions. --out may be
+ * shared with a proxy that can write there too: ..data pointing anywhere
+ * else, or a directory named otherwise, is not a version, so the agent
+ * neither reads through it nor removes it.
+ */
+export function isVersionName(name: string): boolean {
+  return VERSION_NAME.test(name);
+}
 
 /** How long a superseded version stays readable at least. */
 export const RETAIN_MS = 10_000;
@@ -42,6 +57,8 @@ export interface PublisherOptions {
    * private key does not linger beside the new one.
    */
   readonly keepSuperseded?: boolean;
+  /** The user whose directories are this publisher's to remove; the effective user unless a test says otherwise. */
+  readonly user?: number;
 }
 
 export class AtomicDirectoryPublisher {
@@ -65,9 +82,10 @@ export class AtomicDirectoryPublisher {
     return version;
   }
 
-  /** Where ..data points now, or undefined before the first publication. */
+  /** The version ..data points at now, or undefined before the first publication (or when it points at no version). */
   async currentVersion(): Promise<string | undefined> {
-    return readlink(join(this.dir, DATA_LINK)).catch(() => undefined);
+    const target = await readlink(join(this.dir, DATA_LINK)).catch(() => undefined);
+    return target !== undefined && isVersionName(target) ? target : undefined;
   }
 
   /**
@@ -122,18 +140,22 @@ export class AtomicDirectoryPublisher {
    * then reads what the file it replaces held, and the swap that follows
    * changes them all at once. Only regular files, and links of this layout (a
    * crash midway through an earlier adoption), are read: never what a link
-   * points at elsewhere. They are written with the modes of the files that
-   * will replace them, 0600 for a key whatever the old file had.
+   * points at elsewhere, and a regular file only as itself (readRegularFile),
+   * whatever its name was swapped for after the look. They are written with
+   * the modes of the files that will replace them, 0600 for a key whatever
+   * the old file had.
    */
   private async adoptPlainFiles(files: readonly PublishedFile[]): Promise<void> {
     const entries = await Promise.all(files.map((f) => lstat(join(this.dir, f.name)).catch(() => undefined)));
     if (!entries.some((entry) => entry?.isFile())) return;
+    const version = await this.currentVersion();
     const held: PublishedFile[] = [];
     for (const [i, f] of files.entries()) {
       const path = join(this.dir, f.name);
       const ours = entries[i]?.isSymbolicLink() && (await readlink(path).catch(() => undefined)) === join(DATA_LINK, f.name);
-      if (!entries[i]?.isFile() && !ours) continue;
-      const data = await readFile(path, 'utf8').catch(() => undefined);
+      const source = entries[i]?.isFile() ? path : ours && version !== undefined ? join(this.dir, version, f.name) : undefined;
+      if (source === undefined) continue;
+      const data = await readRegularFile(source).then((file) => file.data, () => undefined);
       if (data !== undefined) held.push({ name: f.name, data, mode: f.mode });
     }
     await replaceSymlink(this.dir, DATA_LINK, await this.writeVersion(held));
@@ -144,28 +166,34 @@ export class AtomicDirectoryPublisher {
   /**
    * Removes versions other than the current and previous ones once they are a
    * few seconds old, so that a reader which resolved ..data just before two
-   * quick publications can still finish reading.
+   * quick publications can still finish reading. Only directories this
+   * publisher could have made (a version's name, owned by this user) are
+   * removed, each through one descriptor (removeFlatDirectory): whoever else
+   * can write to --out cannot turn the removal on files elsewhere.
    */
   private async removeOldVersions(keep: ReadonlyArray<string | undefined>): Promise<void> {
     const retainMs = this.options.keepSuperseded === false ? 0 : RETAIN_MS;
+    const user = this.options.user ?? process.geteuid?.();
     for (const name of await readdir(this.dir)) {
-      if (!name.startsWith('..') || name === DATA_LINK || keep.includes(name)) continue;
+      if (!isVersionName(name) || keep.includes(name)) continue;
       const path = join(this.dir, name);
-      const entry = await lstat(path);
-      if (entry.isDirectory() && this.clock.nowMs() - entry.mtimeMs >= retainMs) await rm(path, { recursive: true, force: true });
+      const entry = await lstat(path).catch(() => undefined);
+      if (!entry?.isDirectory() || (user !== undefined && entry.uid !== user)) continue;
+      if (this.clock.nowMs() - entry.mtimeMs >= retainMs) await removeFlatDirectory(path, entry);
     }
   }
 }
 
+/** A version's files, each read as itself (never through a link), in name order. */
 async function readFiles(dir: string): Promise<PublishedFile[]> {
+  if (!(await lstat(dir)).isDirectory()) throw new Error(`${dir} is not a directory`);
   const names = (await readdir(dir)).sort();
-  return Promise.all(names.map((name) => readFileWithMode(dir, name)));
-}
-
-async function readFileWithMode(dir: string, name: string): Promise<PublishedFile> {
-  const path = join(dir, name);
-  const [data, info] = await Promise.all([readFile(path, 'utf8'), stat(path)]);
-  return { name, data, mode: info.mode & 0o777 };
+  return Promise.all(
+    names.map(async (name) => {
+      const { data, mode } = await readRegularFile(join(dir, name));
+      return { name, data, mode };
+    }),
+  );
 }
 
 /** Points `name` at `target` atomically: a new link under a temporary name, renamed over the old one. */

@@ -4,9 +4,10 @@
  * CA refused the agent. With a valid agent SVID here, a restarted agent needs
  * no new join token.
  */
-import { readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fsyncDirectory, makeDirectory, removeTemporaries, writeFileAtomic } from '../platform/atomic-file.js';
+import { readRegularFile } from '../platform/regular-file.js';
 import { decodePemBlocks, encodePem } from '../x509/pem.js';
 
 export interface AgentCredential {
@@ -76,7 +77,8 @@ export class StateStore {
   constructor(private readonly dir: string) {}
 
   async load(): Promise<{ credential?: AgentCredential; bundlePem?: string; refusal?: AgentRefusal }> {
-    const read = (name: string) => readFile(join(this.dir, name), 'utf8').catch(() => undefined);
+    // Each file as itself: a link planted in a directory others can write is not followed.
+    const read = (name: string) => readRegularFile(join(this.dir, name)).then((file) => file.data, () => undefined);
     const [credentialPem, bundlePem, oldKey, oldChain, refusal] = await Promise.all([read(CREDENTIAL), read(BUNDLE), read(OLD_KEY), read(OLD_CHAIN), this.readRefusal()]);
     const saved = credentialPem ?? (oldKey && oldChain ? oldKey + oldChain : undefined);
     const credential = saved === undefined ? undefined : splitCredential(saved);
@@ -86,7 +88,7 @@ export class StateStore {
   /** Only a record known to be absent means no refusal: one there but unreadable still counts. */
   private async readRefusal(): Promise<AgentRefusal | undefined> {
     try {
-      return parseRefusal(await readFile(join(this.dir, REFUSED), 'utf8'));
+      return parseRefusal((await readRegularFile(join(this.dir, REFUSED))).data);
     } catch (err) {
       return (err as NodeJS.ErrnoException).code === 'ENOENT' ? undefined : {};
     }

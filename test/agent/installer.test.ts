@@ -1,5 +1,10 @@
-/** Cleaning up old versions (immediately past the retention, never the current or previous one), and reading the current one back. */
-import { readdirSync, readlinkSync } from 'node:fs';
+/**
+ * Cleaning up old versions (immediately past the retention, never the current
+ * or previous one), reading the current one back, and doing both in an --out
+ * that others (a proxy) may write to as well.
+ */
+import { execFileSync } from 'node:child_process';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AtomicDirectoryPublisher, RETAIN_MS, type PublishedFile } from '../../src/agent/installer.js';
@@ -36,5 +41,107 @@ describe('AtomicDirectoryPublisher reading back what is installed', () => {
 
   it('gives nothing before the first publication', async () => {
     expect(await new AtomicDirectoryPublisher(join(tempDir(), 'out'), { nowMs: () => Date.now() }).currentFiles()).toBeUndefined();
+  });
+});
+
+describe('AtomicDirectoryPublisher in an --out others can write to', () => {
+  /** --out after one publication, beside a secret file (another key, say) outside it. */
+  async function installed(): Promise<{ dir: string; out: string; secret: string; publisher: AtomicDirectoryPublisher }> {
+    const dir = tempDir();
+    const out = join(dir, 'out');
+    const secret = join(dir, 'agent_credential.pem');
+    writeFileSync(secret, 'SECRET KEY', { mode: 0o600 });
+    const publisher = new AtomicDirectoryPublisher(out, { nowMs: () => Date.now() });
+    await publisher.publish(files(1));
+    return { dir, out, secret, publisher };
+  }
+
+  /** Points ..data at `target` the way the swap does, by renaming a link over it. */
+  function pointData(out: string, target: string): void {
+    symlinkSync(target, join(out, '.planted'));
+    renameSync(join(out, '.planted'), join(out, '..data'));
+  }
+
+  it.each([
+    {
+      name: '..data pointing outside --out, at links to a secret',
+      plant: (out: string, dir: string, secret: string) => {
+        mkdirSync(join(dir, 'evil'));
+        symlinkSync(secret, join(dir, 'evil', 'svid.pem'));
+        pointData(out, '../evil');
+      },
+    },
+    {
+      name: 'a version whose file is a link to a secret',
+      plant: (out: string, _dir: string, secret: string) => {
+        const version = '..2026_11_26T21_00_00_000Z_abcdef';
+        mkdirSync(join(out, version));
+        symlinkSync(secret, join(out, version, 'svid.pem'));
+        pointData(out, version);
+      },
+    },
+    {
+      name: 'a version whose file is a FIFO',
+      plant: (out: string) => {
+        const version = '..2026_11_26T21_00_00_000Z_fedcba';
+        mkdirSync(join(out, version));
+        execFileSync('mkfifo', [join(out, version, 'svid.pem')]);
+        pointData(out, version);
+      },
+    },
+  ])('fail/$name: nothing is read back, and publishing again carries no secret', async ({ plant }) => {
+    const { dir, out, secret, publisher } = await installed();
+    plant(out, dir, secret);
+    expect(await publisher.currentFiles()).toBeUndefined();
+    await publisher.publish(files(2));
+    expect((await publisher.currentFiles())!.map((f) => f.data)).toEqual(['version 2']);
+  });
+
+  it('fail/a plain file under a stable name that is a link elsewhere is not adopted', async () => {
+    const dir = tempDir();
+    const out = join(dir, 'out');
+    const secret = join(dir, 'agent_credential.pem');
+    writeFileSync(secret, 'SECRET KEY', { mode: 0o600 });
+    mkdirSync(out);
+    writeFileSync(join(out, 'svid.pem'), 'an earlier plain SVID');
+    symlinkSync(secret, join(out, 'svid_key.pem'));
+    const publisher = new AtomicDirectoryPublisher(out, { nowMs: () => Date.now() });
+    await publisher.publish([...files(1), { name: 'svid_key.pem', data: 'key 1', mode: 0o600 }]);
+    for (const version of versions(out)) {
+      for (const name of readdirSync(join(out, version))) expect(readFileSync(join(out, version, name), 'utf8')).not.toBe('SECRET KEY');
+    }
+  });
+
+  it.each([
+    { name: 'a directory not named as a version', make: (out: string) => mkdirSync(join(out, '..1999_old')) },
+    { name: 'a link named as a version', make: (out: string, dir: string) => symlinkSync(join(dir, 'victim'), join(out, '..1999_01_01T00_00_00_000Z_000000')) },
+  ])('fail/$name, however old, is not removed, and nothing it leads to', async ({ make }) => {
+    const dir = tempDir();
+    const out = join(dir, 'out');
+    mkdirSync(join(dir, 'victim'));
+    writeFileSync(join(dir, 'victim', 'precious.txt'), 'keep me');
+    let offset = 0;
+    const publisher = new AtomicDirectoryPublisher(out, { nowMs: () => Date.now() + offset });
+    await publisher.publish(files(1));
+    make(out, dir);
+    offset = RETAIN_MS + 1000;
+    await publisher.publish(files(2));
+    await publisher.publish(files(3));
+    expect(readdirSync(out)).toContain(readdirSync(out).find((n) => n === '..1999_old' || n.startsWith('..1999_01')));
+    expect(readFileSync(join(dir, 'victim', 'precious.txt'), 'utf8')).toBe('keep me');
+  });
+
+  it("fail/a version-named directory owned by another user is not removed", async () => {
+    const dir = tempDir();
+    const out = join(dir, 'out');
+    let offset = 0;
+    const clock = { nowMs: () => Date.now() + offset };
+    const first = await new AtomicDirectoryPublisher(out, clock).publish(files(1));
+    // The same directory seen by a publisher running as another user: first is not its to remove.
+    const other = new AtomicDirectoryPublisher(out, clock, { user: lstatSync(join(out, first)).uid + 1 });
+    offset = RETAIN_MS + 1000;
+    await other.publish(files(2));
+    await other.publish(files(3));
+    expect(versions(out)).toContain(first);
   });
 });

@@ -1,5 +1,5 @@
 /** The agent's state directory: its credential in one file (0600) that a crash cannot split, and nothing trusted that cannot be read. */
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { StateStore } from '../../src/agent/state-store.js';
@@ -34,6 +34,18 @@ describe('StateStore', () => {
     await store.saveCredential(saved);
     writeFileSync(join(dir, 'agent_credential.pem'), content(saved));
     expect((await store.load()).credential).toBeUndefined();
+  });
+
+  it('fail/files planted as links to files elsewhere are not read through (a credential and a bundle kept by someone else)', async () => {
+    const other = await credential(await MiniCa.create());
+    const elsewhere = join(tempDir(), 'elsewhere');
+    mkdirSync(elsewhere);
+    writeFileSync(join(elsewhere, 'credential.pem'), other.keyPem + other.chainPem);
+    writeFileSync(join(elsewhere, 'bundle.pem'), other.chainPem);
+    const dir = tempDir();
+    symlinkSync(join(elsewhere, 'credential.pem'), join(dir, 'agent_credential.pem'));
+    symlinkSync(join(elsewhere, 'bundle.pem'), join(dir, 'bundle.pem'));
+    expect(await new StateStore(dir).load()).toEqual({});
   });
 
   it('forgets a refused credential', async () => {

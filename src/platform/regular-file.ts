@@ -1,0 +1,47 @@
+/**
+ * Reading files from a directory someone else may also write to (the agent's
+ * --out, shared with a proxy). Opened with O_NOFOLLOW, a name that is a
+ * symbolic link fails instead of reading wherever the link points, and
+ * O_NONBLOCK keeps a FIFO planted under the name from hanging the reader;
+ * only a regular file, checked on the open descriptor, is read, and only up to
+ * a bound. What someone could plant is then limited to content they could
+ * write themselves: never a file they cannot read.
+ */
+import { constants } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+
+/** Larger than anything meshca writes (a CRL of a CA that revoked a great deal stays well below). */
+export const MAX_REGULAR_FILE_BYTES = 16 * 1024 * 1024;
+
+export class NotRegularFileError extends Error {}
+
+export interface RegularFile {
+  readonly data: string;
+  /** The permission bits (mode & 0o777). */
+  readonly mode: number;
+}
+
+/** `path` as UTF-8 text, when it names a regular file itself; throws otherwise (a link, a FIFO, a directory, too large). */
+export async function readRegularFile(path: string, maxBytes = MAX_REGULAR_FILE_BYTES): Promise<RegularFile> {
+  const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) throw new NotRegularFileError(`${path} is not a regular file`);
+    return { data: (await readAtMost(handle, maxBytes, path)).toString('utf8'), mode: info.mode & 0o777 };
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The whole file, refused past `maxBytes` however much it grows while being read. */
+async function readAtMost(handle: FileHandle, maxBytes: number, path: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for (;;) {
+    const { bytesRead, buffer } = await handle.read({ buffer: Buffer.allocUnsafe(64 * 1024) });
+    if (bytesRead === 0) return Buffer.concat(chunks, total);
+    total += bytesRead;
+    if (total > maxBytes) throw new NotRegularFileError(`${path} is larger than ${maxBytes} bytes`);
+    chunks.push(buffer.subarray(0, bytesRead));
+  }
+}

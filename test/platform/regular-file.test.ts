@@ -1,0 +1,33 @@
+/** Reading a file from a directory others may write to: only a regular file, as itself, within a bound. */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { readRegularFile } from '../../src/platform/regular-file.js';
+import { tempDir } from '../support/temp-dir.js';
+
+/** A directory holding `name` made by `plant`, beside a secret file the plant may point at. */
+function planted(plant: (path: string, secret: string) => void): string {
+  const dir = tempDir();
+  const secret = join(dir, 'secret.pem');
+  writeFileSync(secret, 'SECRET', { mode: 0o600 });
+  plant(join(dir, 'crl.pem'), secret);
+  return join(dir, 'crl.pem');
+}
+
+describe('readRegularFile', () => {
+  it('pass/a regular file: its text and permission bits', async () => {
+    const path = planted((p) => writeFileSync(p, 'crl text', { mode: 0o640 }));
+    expect(await readRegularFile(path)).toEqual({ data: 'crl text', mode: 0o640 });
+  });
+
+  it.each([
+    { name: 'a link to another file', plant: (p: string, secret: string) => symlinkSync(secret, p) },
+    { name: 'a FIFO (which would block an ordinary read forever)', plant: (p: string) => execFileSync('mkfifo', [p]) },
+    { name: 'a directory', plant: (p: string) => mkdirSync(p) },
+    { name: 'a file over the bound', plant: (p: string) => writeFileSync(p, 'x'.repeat(2000)) },
+  ])('fail/$name is refused, and nothing it leads to is read', async ({ plant }) => {
+    const path = planted(plant);
+    await expect(readRegularFile(path, 1000)).rejects.toThrow();
+  });
+});
