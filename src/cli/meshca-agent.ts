@@ -39,6 +39,10 @@ async function main(): Promise<number> {
   const flags = program.opts<Record<string, unknown> & { config?: string }>();
   const config = loadAgentConfig({ flags, env: process.env, file: flags.config });
   const log = createLogger(config.logLevel, synchronousStdout(), { service: 'meshca-agent' });
+  if (flags.joinToken !== undefined) {
+    // Until it is spent, whoever reads it first attests as this agent; /proc/PID/environ and a 0600 file are the owner's alone.
+    log.warn({}, 'a --join-token on the command line can be read by every local user (the process list) while the agent runs; give it in --join-token-file or MESHCA_AGENT_JOIN_TOKEN');
+  }
   process.umask(0o022);
   const client = new CaClient({ serverUrl: config.server });
   const publisher = new AtomicDirectoryPublisher(config.out, systemClock);

@@ -132,6 +132,21 @@ describe('meshca-agent --once', () => {
     expect(said.at(-1)).toBe('the SVID is installed in --out, but reloading the proxy failed: it may not be serving it; exiting (--once)');
   });
 
+  it.each([
+    { how: 'on the command line', flag: true, warned: true },
+    { how: 'in MESHCA_AGENT_JOIN_TOKEN', flag: false, warned: false },
+  ])('a join token given $how: warned of as readable by every local user: $warned', async ({ flag, warned }) => {
+    const ca = await startTestCa();
+    const dir = tempDir();
+    const { token } = await enrollAgent(ca, 'node-1', WEB);
+    const o = { server: ca.url, trustBundle: writeTrustBundle(ca, dir), out: join(dir, 'out') };
+    const run = await runAgent(agentArgs(flag ? { ...o, joinToken: token } : o, '--once'), flag ? {} : { MESHCA_AGENT_JOIN_TOKEN: token });
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    const warnings = parseLogLines(run.stdout).filter((l) => String(l.msg).includes('--join-token on the command line'));
+    expect(warnings.length).toBe(warned ? 1 : 0);
+    expect(run.stdout).not.toContain(token);
+  });
+
   it('with --combined over an --out a run without it filled, keeps the SVID and adds combined.pem (key, then chain)', async () => {
     const ca = await startTestCa();
     const dir = tempDir();
