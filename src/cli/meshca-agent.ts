@@ -10,6 +10,7 @@ import { CaClient } from '../agent/ca-client.js';
 import { startHealthServer } from '../agent/health-server.js';
 import { AtomicDirectoryPublisher } from '../agent/installer.js';
 import { renderAgentMetrics } from '../agent/metrics.js';
+import { sharedWriteAccess } from '../agent/private-directory.js';
 import { performReload, reloadAction } from '../agent/reloader.js';
 import { Sidecar, SidecarConfigurationError } from '../agent/sidecar.js';
 import { StateStore } from '../agent/state-store.js';
@@ -44,6 +45,10 @@ async function main(): Promise<number> {
     log.warn({}, 'a --join-token on the command line can be read by every local user (the process list) while the agent runs; give it in --join-token-file or MESHCA_AGENT_JOIN_TOKEN');
   }
   process.umask(0o022);
+  const shared = config.stateDir ? await sharedWriteAccess(config.stateDir) : undefined;
+  if (shared) {
+    log.warn({ stateDir: config.stateDir }, `--state-dir holds the agent's own key, but ${shared}: whoever can write there can replace it or plant files; give the agent a directory of its own (it creates a missing one 0700)`);
+  }
   const client = new CaClient({ serverUrl: config.server });
   const publisher = new AtomicDirectoryPublisher(config.out, systemClock);
   const action = reloadAction(config);

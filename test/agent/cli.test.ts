@@ -1,6 +1,6 @@
 /** `meshca-agent` as an operator runs it: flags and environment, --once, choosing an identity, health, reload, stopping. */
 import { createPrivateKey } from 'node:crypto';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -145,6 +145,26 @@ describe('meshca-agent --once', () => {
     const warnings = parseLogLines(run.stdout).filter((l) => String(l.msg).includes('--join-token on the command line'));
     expect(warnings.length).toBe(warned ? 1 : 0);
     expect(run.stdout).not.toContain(token);
+  });
+
+  it.each([
+    { what: 'one it creates', mode: undefined, warned: false },
+    { what: 'an existing one every user may write to', mode: 0o777, warned: true },
+  ])('--state-dir $what: warned of as shared: $warned', async ({ mode, warned }) => {
+    const ca = await startTestCa();
+    const dir = tempDir();
+    const state = join(dir, 'state');
+    if (mode !== undefined) {
+      mkdirSync(state);
+      chmodSync(state, mode);
+    }
+    const { token } = await enrollAgent(ca, 'node-1', WEB);
+    const o = { server: ca.url, trustBundle: writeTrustBundle(ca, dir), out: join(dir, 'out') };
+    const run = await runAgent(agentArgs(o, '--state-dir', state, '--once'), { MESHCA_AGENT_JOIN_TOKEN: token });
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    const warnings = parseLogLines(run.stdout).filter((l) => String(l.msg).startsWith("--state-dir holds the agent's own key"));
+    expect(warnings.length).toBe(warned ? 1 : 0);
+    if (mode === undefined) expect(statSync(state).mode & 0o777).toBe(0o700);
   });
 
   it('with --combined over an --out a run without it filled, keeps the SVID and adds combined.pem (key, then chain)', async () => {
