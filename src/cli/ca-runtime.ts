@@ -59,10 +59,11 @@ export async function startCa(config: ServerConfig, logger: Logger, overrides: C
     for (const cleanup of cleanups) await cleanup();
   };
   try {
+    const core = await buildCaCore(config, store, { clock, random, logger });
+    // Only now: keys that turn out encrypted stop the start above, and the warning would contradict it.
     if (config.keyPassphrase === undefined) {
       logger.warn({ keys: `${config.dataDir}/keys` }, 'CA keys are stored unencrypted (0600 files); set MESHCA_KEY_PASSPHRASE or --key-passphrase-file to encrypt them at rest');
     }
-    const core = await buildCaCore(config, store, { clock, random, logger });
     cleanups.unshift(() => core.close());
     cleanups.unshift(() => core.standing.flushSeen());
     const serving = new ServingCertificate(

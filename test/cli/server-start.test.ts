@@ -162,6 +162,8 @@ describe('meshca server with encrypted CA keys', () => {
     expect(res.code, res.stderr).toBe(EX_CONFIG);
     expect(res.stderr).toMatch(new RegExp(`meshca: CA key file ${join(dataDir, 'keys')}/[0-9a-f]+\\.key\\.pem ${problem.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
     expect(res.stderr + res.stdout).not.toContain(PASSPHRASE);
+    // The keys are encrypted: a warning that they are not would contradict the refusal.
+    expect(res.stdout).not.toContain(UNENCRYPTED_KEYS);
   });
 
   it('pass/restart with --key-passphrase-file keeps the root and never logs the passphrase', async () => {
