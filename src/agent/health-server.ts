@@ -3,7 +3,8 @@ import { createServer, type Server } from 'node:http';
 import type { ListenAddress } from '../config/parsers.js';
 
 export interface HealthSource {
-  ready(): boolean;
+  /** Why the agent is not ready, or undefined when it is. */
+  notReadyReason(): string | undefined;
   /** Prometheus text exposition. */
   metrics(): Promise<string> | string;
 }
@@ -18,9 +19,8 @@ export async function startHealthServer(address: ListenAddress, source: HealthSo
     if (req.method !== 'GET') return json(405, { error: { code: 'invalid_request', message: 'only GET is served here' } });
     if (path === '/healthz') return json(200, { status: 'ok' });
     if (path === '/readyz') {
-      return source.ready()
-        ? json(200, { status: 'ready' })
-        : json(503, { error: { code: 'not_ready', message: 'no valid SVID is installed' } });
+      const reason = source.notReadyReason();
+      return reason === undefined ? json(200, { status: 'ready' }) : json(503, { error: { code: 'not_ready', message: reason } });
     }
     if (path === '/metrics') {
       return void Promise.resolve(source.metrics()).then(

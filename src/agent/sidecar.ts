@@ -129,14 +129,18 @@ export class Sidecar {
    * that agreed with the CA's when they were last compared.
    */
   ready(): boolean {
+    return this.notReadyReason() === undefined;
+  }
+
+  /** Why the installed SVID may not be served, for /readyz to say; undefined when it may. */
+  notReadyReason(): string | undefined {
     const installed = this.installation.current;
-    return (
-      installed !== undefined &&
-      this.installation.unexpired(this.deps.clock.nowMs()) &&
-      !this.trust.revokes(installed.serial) &&
-      !this.identity.refused &&
-      !this.clockCheck.skewed
-    );
+    if (installed === undefined) return 'no SVID is installed yet';
+    if (!this.installation.unexpired(this.deps.clock.nowMs())) return 'the installed SVID has expired';
+    if (this.identity.refused) return 'the CA refused this agent (evicted, banned or its SVID revoked), which revokes the installed SVID too';
+    if (this.trust.revokes(installed.serial)) return 'the installed SVID is revoked (listed in the CRL)';
+    if (this.clockCheck.skewed) return "this host's clock disagrees with the CA's, so the SVID's validity cannot be judged";
+    return undefined;
   }
 
   /** Does what is due and returns the milliseconds until the next step should run. */

@@ -102,7 +102,7 @@ async function main(): Promise<number> {
   let health: Server | undefined;
   if (config.healthListen) {
     health = await startHealthServer(config.healthListen, {
-      ready: () => sidecar.ready(),
+      notReadyReason: () => sidecar.notReadyReason(),
       metrics: () => renderAgentMetrics(sidecar.status(), systemClock),
     });
   }

@@ -259,7 +259,7 @@ describe('meshca-agent running continuously', () => {
     const waiting = await getHealth(healthPort, '/readyz');
     expect({ status: waiting.status, body: JSON.parse(waiting.body) }).toEqual({
       status: 503,
-      body: { error: { code: 'not_ready', message: 'no valid SVID is installed' } },
+      body: { error: { code: 'not_ready', message: 'no SVID is installed yet' } },
     });
 
     await registerWorkload(ca, 'node-1', WEB);

@@ -415,7 +415,7 @@ describe('when things fail', () => {
     await h.sidecar.step();
     h.ca.failure = new Error('connect ECONNREFUSED');
     await runFor(h, 61 * 60);
-    expect(h.sidecar.ready()).toBe(false);
+    expect(h.sidecar.notReadyReason()).toBe('the installed SVID has expired');
     expect(h.logs.filter((l) => l.level === 'error' && l.msg.includes('installed SVID has expired'))).toHaveLength(1);
   });
 
@@ -423,6 +423,7 @@ describe('when things fail', () => {
     {
       name: 'the CA refuses the agent itself (evicted), which revokes the installed SVID too',
       happen: async (h: Harness) => void h.ca.refusals.set('sync', new CaRequestError(403, 'agent_evicted', 'agent node-1 was evicted')),
+      reason: 'the CA refused this agent (evicted, banned or its SVID revoked), which revokes the installed SVID too',
     },
     {
       name: 'the last CRL lists the installed SVID and the CA will not issue a new one yet',
@@ -430,14 +431,16 @@ describe('when things fail', () => {
         await h.ca.publishCrl([h.sidecar.status().installed!.serial]);
         h.ca.refusals.set('svids', new CaRequestError(503, 'unavailable', 'try again later'));
       },
+      reason: 'the installed SVID is revoked (listed in the CRL)',
     },
-  ])('fail/turns unready while $name, though the SVID has not expired', async ({ happen }) => {
+  ])('fail/turns unready while $name, though the SVID has not expired, and says why', async ({ happen, reason }) => {
     const h = await harness();
     h.ca.addEntry('spiffe://example.org/ns/web');
     await h.sidecar.step();
     await happen(h);
     await runFor(h, 31);
     expect({ ready: h.sidecar.ready(), expired: h.sidecar.status().installed!.notAfterMs <= h.clock.nowMs() }).toEqual({ ready: false, expired: false });
+    expect(h.sidecar.notReadyReason()).toBe(reason);
   });
 
   it('retries a failing reload with backoff and never gives up the installation', async () => {
