@@ -12,6 +12,11 @@
  * record is the current event's unless that one was pruned, or the table was
  * changed. Nothing grows with the size of the log but the list of prunings.
  *
+ * Ids are walked from 1: a record whose id no issuance gives (below 1, or
+ * beyond 2^53 - 1, where ids stop being exact JavaScript numbers and so the
+ * walk's bounds) is looked for once before the walk and named at the first
+ * issuance event, where its id puts it in commit order.
+ *
  * A `certificates.revoked` event says that every record its selector matched,
  * issued before it and unexpired then, was revoked by then: a record cleared
  * of its revocation afterwards (which takes it off the CRL) no longer fits.
@@ -21,10 +26,9 @@
  * is stepped back), so a record an earlier event revoked may carry a later
  * time than a following event that selects it too.
  */
-import { createHash } from 'node:crypto';
 import { readIssuedFacts } from '../x509/certificate-reader.js';
 import type { StoredEvent } from './audit-verifier.js';
-import { ISSUANCE_EVENT, issuanceEventData } from './issuance-event.js';
+import { CERTIFICATE_HASH, ISSUANCE_EVENT, issuanceEventData, sha256Hex } from './issuance-event.js';
 import type { IssuedCertificateRecord } from './model.js';
 
 /**
@@ -39,13 +43,23 @@ export interface Pruning {
   readonly expiredBefore: number;
 }
 
+/** A record whose id no issuance gives; the id as the datastore's text, exact at any size. */
+export interface StrayRecord {
+  readonly serial: string;
+  readonly id: string;
+}
+
 /** How a datastore lets the verifier read its certificate records. */
 export interface CertificateRecords {
   /** The highest record id now; records committed later are checked only if their event is reached. */
   lastId(): Promise<number>;
+  /** The record with the lowest id below 1 or above 2^53 - 1, which the walk by id would never reach. */
+  stray(): Promise<StrayRecord | undefined>;
   /** Records with id at most `upToId`, in id order, read lazily. */
   inOrder(upToId: number): AsyncIterable<StoredCertificate>;
   bySerial(serial: string): Promise<StoredCertificate | undefined>;
+  /** The seq of a `certificate.issued` event after `seq` that names `serial`, if the log holds one. */
+  issuedAfter(serial: string, seq: number): Promise<number | undefined>;
   /** The pruning events as stored, in sequence order (the chain walk checks that they are genuine). */
   prunings(): Promise<Pruning[]>;
   /**
@@ -70,6 +84,7 @@ export class CertificateRecordCheck {
   private cursor!: AsyncIterator<StoredCertificate>;
   private next: StoredCertificate | undefined;
   private lastId = 0;
+  private stray: StrayRecord | undefined;
   /** The highest id of a record whose issuance event the walk has passed. */
   private issuedUpTo = 0;
   private prunings: Pruning[] = [];
@@ -80,6 +95,7 @@ export class CertificateRecordCheck {
 
   static async start(records: CertificateRecords): Promise<CertificateRecordCheck> {
     const check = new CertificateRecordCheck(records);
+    check.stray = await records.stray();
     check.lastId = await records.lastId();
     check.prunings = await records.prunings();
     check.cursor = records.inOrder(check.lastId)[Symbol.asyncIterator]();
@@ -92,6 +108,7 @@ export class CertificateRecordCheck {
     this.latestAt = Math.max(this.latestAt, e.at);
     if (e.type === REVOKED) return this.revocation(e);
     if (e.type !== ISSUANCE_EVENT) return undefined;
+    if (this.stray) return strayRecord(this.stray);
     const data = JSON.parse(e.dataJson) as Record<string, unknown>;
     const serial = String(data.serial);
     const where = `the record of certificate ${serial} (issued in event ${e.seq})`;
@@ -108,7 +125,7 @@ export class CertificateRecordCheck {
       this.issuedUpTo = Math.max(this.issuedUpTo, record.id);
       return mismatch(record, e, data, where);
     }
-    if (this.next && this.next.id < record.id) return inserted(this.next);
+    if (this.next && this.next.id < record.id) return this.before(this.next, record, e.seq, where);
     return `${where} is out of commit order (id ${record.id}): records were renumbered or an issuance event duplicated`;
   }
 
@@ -120,8 +137,21 @@ export class CertificateRecordCheck {
     return serial && `the record of certificate ${serial} is not revoked, but event ${e.seq} revoked it: its revocation was removed`;
   }
 
+  /**
+   * `next` comes before the record of event `seq` in id order, yet its event
+   * did not come first: inserted, or, if its event comes later, renumbered.
+   * Both fail; the later event, not yet verified, only chooses the words.
+   */
+  private async before(next: StoredCertificate, record: StoredCertificate, seq: number, where: string): Promise<string> {
+    const later = await this.records.issuedAfter(next.serial, seq);
+    if (later === undefined) return inserted(next);
+    return `${where} has id ${record.id}, after certificate record ${next.serial} (id ${next.id}), which was issued later, in event ${later}: ` +
+      'the records are out of commit order (renumbered)';
+  }
+
   /** After the last event: any record left had no event. */
   finish(): string | undefined {
+    if (this.stray) return strayRecord(this.stray);
     return this.next ? inserted(this.next) : undefined;
   }
 
@@ -158,14 +188,29 @@ function inserted(record: StoredCertificate): string {
   return `certificate record ${record.serial} (id ${record.id}) has no ${ISSUANCE_EVENT} event: it was inserted`;
 }
 
+function strayRecord(record: StrayRecord): string {
+  return `certificate record ${record.serial} has id ${record.id}, which no issuance gives: it was inserted or renumbered`;
+}
+
 function mismatch(record: StoredCertificate, e: StoredEvent, data: Record<string, unknown>, where: string): string | undefined {
-  const expected = issuanceEventData(record);
+  const { [CERTIFICATE_HASH]: certificateHash, ...expected } = issuanceEventData(record);
   for (const [field, value] of Object.entries(expected)) {
     if ((data[field] ?? null) !== value) return `${where} was altered: its ${field} does not match the event`;
   }
   if (e.actor !== record.requestedBy) return `${where} was altered: its requestedBy does not match the event's actor`;
-  const problem = certificateMismatch(record);
+  // The certificate's own facts first, which say what changed; the hash, last, catches whatever they do not read.
+  const problem = certificateMismatch(record) ?? hashMismatch(data, certificateHash);
   return problem && `${where} was altered: ${problem}`;
+}
+
+/**
+ * Whether the stored DER is byte for byte the certificate issued. An event
+ * written by an earlier build has no hash: its record keeps the checks of its
+ * facts alone, and another certificate saying the same facts goes unnoticed.
+ */
+function hashMismatch(data: Record<string, unknown>, certificateHash: unknown): string | undefined {
+  if (!Object.hasOwn(data, CERTIFICATE_HASH)) return undefined;
+  return data[CERTIFICATE_HASH] === certificateHash ? undefined : 'its certificate is not the one issued (its SHA-256 does not match the event)';
 }
 
 /** Whether the stored DER is the certificate the record describes. */
@@ -182,8 +227,4 @@ function certificateMismatch(record: StoredCertificate): string | undefined {
   if (sha256Hex(facts.spkiDer) !== record.publicKeySha256) return "its certificate's public key does not match the event";
   if (facts.dnsNames.length !== record.dnsNames.length || facts.dnsNames.some((d, i) => d !== record.dnsNames[i])) return 'its DNS names do not match its certificate';
   return undefined;
-}
-
-function sha256Hex(bytes: Buffer): string {
-  return createHash('sha256').update(bytes).digest('hex');
 }

@@ -4,6 +4,7 @@
  * byte-wise (COLLATE "C"), as SQLite does by default.
  */
 import type { CertificateFilter, CertificatePage, IdentitySummary } from '../ca/certificate-query.js';
+import { ISSUANCE_EVENT } from '../ca/issuance-event.js';
 import { decodeCursor, encodeCursor, SUMMARY_COLUMNS, toSummary, type CertificateRow } from './rows.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -14,6 +15,26 @@ export type Dialect = 'sqlite' | 'postgres';
  */
 export const COUNT_REVOCATION = "UPDATE ca_state SET value = value + 1 WHERE name = 'revocations'";
 export const REVOCATION_COUNT = "SELECT value FROM ca_state WHERE name = 'revocations'";
+
+/**
+ * For the audit verifier: the record with the lowest id no issuance gives.
+ * Ids start at 1, and past 2^53 - 1 they no longer read back exactly, so the
+ * walk in id order could not bound them; the id comes back as text, exact
+ * (ordered by the column: the bare name would be the text, in both dialects).
+ */
+export const STRAY_RECORD = `SELECT serial, CAST(id AS TEXT) AS id FROM certificates WHERE id < 1 OR id > ${Number.MAX_SAFE_INTEGER} ORDER BY certificates.id LIMIT 1`;
+
+/**
+ * For the audit verifier's message: the first `certificate.issued` event after
+ * seq ? whose data names a serial, matched as text (laterIssuancePattern) so
+ * that no stored text can make the query fail as a JSON function would.
+ */
+export const LATER_ISSUANCE = `SELECT seq FROM audit_events WHERE type = '${ISSUANCE_EVENT}' AND seq > ? AND data LIKE ? ESCAPE '\\' ORDER BY seq LIMIT 1`;
+
+/** The LIKE pattern of LATER_ISSUANCE: the serial as canonical JSON writes it, LIKE's own characters escaped. */
+export function laterIssuancePattern(serial: string): string {
+  return `%${`"serial":${JSON.stringify(serial)}`.replace(/[\\%_]/g, '\\$&')}%`;
+}
 
 /** `?` placeholders as $1, $2, ... for PostgreSQL. */
 export function numbered(sql: string): string {

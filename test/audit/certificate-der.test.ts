@@ -3,7 +3,9 @@
  * reads it with meshca's strict DER parser, not node:crypto (which cost most
  * of verify over a big log), and must still name every way it can disagree
  * with the record and its issuance event: unreadable, or another serial,
- * validity, SPIFFE ID, key or DNS names.
+ * validity, SPIFFE ID, key or DNS names. Past those facts, the event's hash of
+ * the certificate catches another certificate that says them all (DNS names
+ * patched in the record too, or another signature).
  */
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { verifyDatastoreFile } from '../../src/cli/offline-audit.js';
@@ -32,7 +34,17 @@ async function variant(m: Minted, change: Partial<SvidFacts>): Promise<Buffer> {
   return signSvid({ ...m.facts, ...change }, new KeyObjectSigner(stranger.privateKey));
 }
 
-const CASES: ReadonlyArray<{ name: string; der: (m: Minted) => Buffer | Promise<Buffer>; reason: string }> = [
+/** The minted certificate with the last byte of its signature flipped: every fact it says is unchanged. */
+function signatureAltered(m: Minted): Buffer {
+  const der = Buffer.from(m.der);
+  der[der.length - 1]! ^= 0x01;
+  return der;
+}
+
+const NOT_ISSUED = 'its certificate is not the one issued (its SHA-256 does not match the event)';
+
+/** `dnsNames`: what the record's dns_names column is made to say with the replaced certificate. */
+const CASES: ReadonlyArray<{ name: string; der: (m: Minted) => Buffer | Promise<Buffer>; dnsNames?: string[]; reason: string }> = [
   { name: 'bytes that are not DER', der: () => Buffer.from('not a certificate'), reason: 'its certificate is not a readable X.509 certificate' },
   { name: 'the certificate cut short', der: (m) => m.der.subarray(0, m.der.length - 1), reason: 'its certificate is not a readable X.509 certificate' },
   {
@@ -73,6 +85,13 @@ const CASES: ReadonlyArray<{ name: string; der: (m: Minted) => Buffer | Promise<
     der: (m) => variant(m, { dnsNames: ['evil.example.com'] }),
     reason: 'its DNS names do not match its certificate',
   },
+  {
+    name: 'a stored certificate replaced by another with the same serial, validity and key (DNS names patched)',
+    der: (m) => variant(m, { dnsNames: ['evil.example.com'] }),
+    dnsNames: ['evil.example.com'],
+    reason: NOT_ISSUED,
+  },
+  { name: 'a stored certificate with its signature altered', der: signatureAltered, reason: NOT_ISSUED },
 ];
 
 describe('the stored certificate of an issued record', () => {
@@ -112,10 +131,10 @@ describe('the stored certificate of an issued record', () => {
     seq = eventRows(ca.store.db).find((e) => e.type === 'certificate.issued' && e.data.includes(row.serial))!.seq;
   });
   beforeEach(async () => expect((await verifyOverApi(ca)).ok).toBe(true));
-  afterEach(() => ca.store.db.prepare('UPDATE certificates SET cert_der = ? WHERE id = ?').run(minted.der, minted.id));
+  afterEach(() => ca.store.db.prepare("UPDATE certificates SET cert_der = ?, dns_names = '[]' WHERE id = ?").run(minted.der, minted.id));
 
-  it.each(CASES)('fail/$name', async ({ der, reason }) => {
-    ca.store.db.prepare('UPDATE certificates SET cert_der = ? WHERE id = ?').run(await der(minted), minted.id);
+  it.each(CASES)('fail/$name', async ({ der, dnsNames = [], reason }) => {
+    ca.store.db.prepare('UPDATE certificates SET cert_der = ?, dns_names = ? WHERE id = ?').run(await der(minted), JSON.stringify(dnsNames), minted.id);
     const result = await verifyOverApi(ca);
     expect({ ok: result.ok, problem: result.problem }).toEqual({
       ok: false,

@@ -10,6 +10,7 @@
  * those rows must not make a rewritten log verify.
  */
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { canonicalJson } from '../../src/ca/audit-chain.js';
 import type { VerificationResult } from '../../src/ca/audit-verifier.js';
 import { verifyOverApi } from '../support/audit-log.js';
 import {
@@ -107,6 +108,60 @@ describe.each(engines)('issued-certificate records against their audit events ($
     expect(result.problem!.reason).toBe(`certificate record ${forged.serial} (id ${forged.id}) has no certificate.issued event: it was inserted`);
   });
 
+  // Ids as text: past 2^53 - 1 a JavaScript number cannot say them exactly, and both datastores take the text.
+  it.each([
+    { name: 'id 0', id: '0' },
+    { name: 'a negative id', id: '-1' },
+    { name: 'the lowest id there is', id: '-9223372036854775808' },
+    { name: 'an id past 2^53', id: '9007199254740993' },
+  ])('fail/a certificate record inserted with $name, below or beyond the ids the walk reads', async ({ id }) => {
+    await insertRow(t, 'certificates', { ...other, id, serial: '7e'.repeat(16) });
+    const result = await verifyBoth(t);
+    const firstIssued = (await eventRows(t)).find((e) => e.type === 'certificate.issued')!.seq;
+    expect(result).toMatchObject({ ok: false, problem: { seq: firstIssued } });
+    expect(result.problem!.reason).toBe(`certificate record ${'7e'.repeat(16)} has id ${id}, which no issuance gives: it was inserted or renumbered`);
+  });
+
+  it('fail/two records inserted with negative ids: the lower is named (as a number, not as text)', async () => {
+    await insertRow(t, 'certificates', { ...other, id: '-1', serial: '7e'.repeat(16) });
+    await insertRow(t, 'certificates', { ...other, id: '-10', serial: '7f'.repeat(16) });
+    expect((await verifyBoth(t)).problem!.reason).toBe(`certificate record ${'7f'.repeat(16)} has id -10, which no issuance gives: it was inserted or renumbered`);
+  });
+
+  it('fail/an issued certificate record renumbered to id 0 (its content unchanged)', async () => {
+    await t.sql('UPDATE certificates SET id = 0 WHERE id = ?', minted.id);
+    const result = await verifyBoth(t);
+    expect(result.ok).toBe(false);
+    expect(result.problem!.reason).toBe(`certificate record ${minted.serial} has id 0, which no issuance gives: it was inserted or renumbered`);
+  });
+
+  it('fail/two certificate records with their ids swapped (out of commit order)', async () => {
+    expect(minted.id).toBeLessThan(other.id);
+    await t.sql('UPDATE certificates SET id = 0 WHERE id = ?', minted.id);
+    await t.sql('UPDATE certificates SET id = ? WHERE id = ?', minted.id, other.id);
+    await t.sql('UPDATE certificates SET id = ? WHERE id = 0', other.id);
+    const result = await verifyBoth(t);
+    const seq = await issuedSeq(t, minted.serial);
+    expect(result).toMatchObject({ ok: false, problem: { seq } });
+    expect(result.problem!.reason).toBe(
+      `the record of certificate ${minted.serial} (issued in event ${seq}) has id ${other.id}, after certificate record ${other.serial} (id ${minted.id}), ` +
+        `which was issued later, in event ${await issuedSeq(t, other.serial)}: the records are out of commit order (renumbered)`,
+    );
+  });
+
+  // '%' would match any issuance event's serial, were LIKE's own characters not escaped in the lookup of a later event.
+  it.each([
+    { name: 'a serial', serial: '7e'.repeat(16) },
+    { name: 'a serial that is a LIKE wildcard', serial: '%' },
+  ])('fail/a certificate record inserted between two issued ones, with $name', async ({ serial }) => {
+    // Room before `other`, with an issuance (`later`) after it for a wildcard to match.
+    await t.sql('UPDATE certificates SET id = id + 1000 WHERE id >= ?', other.id);
+    await insertRow(t, 'certificates', { ...other, id: other.id, serial });
+    const result = await verifyBoth(t);
+    expect(result).toMatchObject({ ok: false, problem: { seq: await issuedSeq(t, other.serial) } });
+    expect(result.problem!.reason).toBe(`certificate record ${serial} (id ${other.id}) has no certificate.issued event: it was inserted`);
+  });
+
   it('fail/a revoked certificate record cleared of its revocation (it would leave the CRL)', async () => {
     const answer = await asOperator(t.ca, 'POST', '/v1/certificates/revoke', { serial: minted.serial, reason: 'keyCompromise' });
     expect(answer).toEqual({ revoked: 1 });
@@ -169,6 +224,26 @@ describe.each(engines)('issued-certificate records against their audit events ($
     // The CA's serving certificate was among them: let its replacement be issued before the log is read twice.
     await t.ca.tick();
     expect((await verifyBoth(t)).ok).toBe(true);
+  });
+
+  it('pass/events written before the certificate hash (no field) still verify', async () => {
+    // The issuance after the checkpoint, as an earlier build logged it; the two before keep their hash.
+    const later = (await certificateRows(t)).find((r) => r.spiffe_id.endsWith('/ns/later'))!;
+    const seq = await issuedSeq(t, later.serial);
+    const { certificateSha256, ...data } = JSON.parse((await eventRows(t)).find((e) => e.seq === seq)!.data) as Record<string, unknown>;
+    expect(certificateSha256).toMatch(/^[0-9a-f]{64}$/);
+    await t.guardAudit(false);
+    await t.sql('UPDATE audit_events SET data = ? WHERE seq = ?', canonicalJson(data), seq);
+    await rechainFrom(t, seq);
+    await t.guardAudit(true);
+    expect(await verifyBoth(t)).toMatchObject({ ok: true });
+
+    // Its record is still held to the facts the event and its certificate say.
+    await t.sql(`UPDATE certificates SET dns_names = '["evil.example.com"]' WHERE id = ?`, later.id);
+    expect((await verifyBoth(t)).problem).toEqual({
+      seq,
+      reason: `the record of certificate ${later.serial} (issued in event ${seq}) was altered: its DNS names do not match its certificate`,
+    });
   });
 
   it('fail/the chain rewritten and the stored checkpoints deleted, while the chain still records them', async () => {

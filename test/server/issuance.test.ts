@@ -282,6 +282,7 @@ describe('POST /v1/svids/mint issues', () => {
         publicKeySha256: spkiSha256,
         keyType,
         issuer: issuerId,
+        certificateSha256: createHash('sha256').update(leaf.raw).digest('hex'),
       });
     }
     expect(operatorIssuances(ca)).toEqual({ certificates: issued.length, events: issued.length });

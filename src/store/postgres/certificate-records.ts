@@ -4,7 +4,8 @@
  * holds the audit lock first), by serial, and the prunings.
  */
 import type pg from 'pg';
-import { pruningOf, PRUNING_EVENT, type CertificateRecords, type Pruning, type RevokedSelector } from '../../ca/audit-certificates.js';
+import { pruningOf, PRUNING_EVENT, type CertificateRecords, type Pruning, type RevokedSelector, type StrayRecord } from '../../ca/audit-certificates.js';
+import { LATER_ISSUANCE, laterIssuancePattern, numbered, STRAY_RECORD } from '../certificate-sql.js';
 import { CERTIFICATE_RECORD_COLUMNS as COLUMNS, storedCertificate, type CertificateRecordRow } from '../rows.js';
 
 /** Pages keep a long table out of memory, as the event walk does. */
@@ -15,6 +16,10 @@ export function pgCertificateRecords(pool: pg.Pool): CertificateRecords {
     async lastId() {
       const { rows } = await pool.query<{ id: number | null }>('SELECT MAX(id) AS id FROM certificates');
       return rows[0]?.id ?? 0;
+    },
+    async stray() {
+      const { rows } = await pool.query<StrayRecord>(STRAY_RECORD);
+      return rows[0];
     },
     async *inOrder(upToId: number) {
       let after = 0;
@@ -31,6 +36,10 @@ export function pgCertificateRecords(pool: pg.Pool): CertificateRecords {
     async bySerial(serial: string) {
       const { rows } = await pool.query<CertificateRecordRow>(`SELECT ${COLUMNS} FROM certificates WHERE serial = $1`, [serial]);
       return rows[0] && storedCertificate(rows[0]);
+    },
+    async issuedAfter(serial: string, seq: number) {
+      const { rows } = await pool.query<{ seq: number }>(numbered(LATER_ISSUANCE), [seq, laterIssuancePattern(serial)]);
+      return rows[0]?.seq;
     },
     async prunings(): Promise<Pruning[]> {
       const { rows } = await pool.query<{ seq: number; data: string }>('SELECT seq, data FROM audit_events WHERE type = $1 ORDER BY seq', [PRUNING_EVENT]);

@@ -1,5 +1,6 @@
 /** The certificate records as the audit verifier reads them: in id (commit) order, by serial, and the prunings. */
-import { pruningOf, PRUNING_EVENT, type CertificateRecords, type Pruning, type RevokedSelector } from '../../ca/audit-certificates.js';
+import { pruningOf, PRUNING_EVENT, type CertificateRecords, type Pruning, type RevokedSelector, type StrayRecord } from '../../ca/audit-certificates.js';
+import { LATER_ISSUANCE, laterIssuancePattern, STRAY_RECORD } from '../certificate-sql.js';
 import { CERTIFICATE_RECORD_COLUMNS as COLUMNS, storedCertificate, type CertificateRecordRow } from '../rows.js';
 import { type Db, statements } from './database.js';
 
@@ -11,6 +12,9 @@ export function sqliteCertificateRecords(db: Db): CertificateRecords {
   return {
     async lastId() {
       return sql<[], { id: number | null }>('SELECT MAX(id) AS id FROM certificates').get()?.id ?? 0;
+    },
+    async stray() {
+      return sql<[], StrayRecord>(STRAY_RECORD).get();
     },
     async *inOrder(upToId: number) {
       const page = sql<[number, number], CertificateRecordRow>(`SELECT ${COLUMNS} FROM certificates WHERE id > ? AND id <= ? ORDER BY id LIMIT ${PAGE}`);
@@ -25,6 +29,9 @@ export function sqliteCertificateRecords(db: Db): CertificateRecords {
     async bySerial(serial: string) {
       const row = sql<[string], CertificateRecordRow>(`SELECT ${COLUMNS} FROM certificates WHERE serial = ?`).get(serial);
       return row && storedCertificate(row);
+    },
+    async issuedAfter(serial: string, seq: number) {
+      return sql<[number, string], { seq: number }>(LATER_ISSUANCE).get(seq, laterIssuancePattern(serial))?.seq;
     },
     async prunings(): Promise<Pruning[]> {
       return sql<[string], { seq: number; data: string }>('SELECT seq, data FROM audit_events WHERE type = ? ORDER BY seq')
