@@ -154,7 +154,10 @@ function checkpointKey(c: Pick<Checkpoint, 'seq' | 'hash' | 'signerId' | 'signat
 
 async function signatureProblem(c: Checkpoint, input: VerificationInput): Promise<string | undefined> {
   const cert = input.signerCertificate(c.signerId);
-  if (!cert) return `checkpoint for event ${c.seq} is signed by ${c.signerId}, which does not chain to a trusted root`;
+  if (!cert) {
+    return `checkpoint for event ${c.seq} is signed by ${c.signerId}, which does not chain to a trusted root ` +
+      '(after a root rotation, the trust bundle must hold every root you have trusted, earlier ones too)';
+  }
   if (!(await checkpointSignatureValid(c, cert))) return `checkpoint for event ${c.seq} has an invalid signature`;
   return undefined;
 }

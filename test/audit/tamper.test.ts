@@ -238,7 +238,7 @@ const CASES: readonly TamperCase[] = [
         .prepare('INSERT INTO audit_checkpoints (seq, hash, at, signer_id, signature) VALUES (?, ?, ?, ?, ?)')
         .run(m.head, eventRow(db, m.head).hash, m.checkpoint.at + 60, 'f'.repeat(40), m.checkpoint.signature),
     problemAt: (m) => m.head,
-    reason: (m) => `checkpoint for event ${m.head} is signed by ${'f'.repeat(40)}, which does not chain to a trusted root`,
+    reason: (m) => `checkpoint for event ${m.head} is signed by ${'f'.repeat(40)}, which does not chain to a trusted root (after a root rotation, the trust bundle must hold every root you have trusted, earlier ones too)`,
   },
 ];
 
@@ -312,7 +312,7 @@ describe('the audit log of a running CA', () => {
       events: marks.checkpointed - 1,
       problem: {
         seq: marks.checkpointed,
-        reason: `checkpoint for event ${marks.checkpointed} is signed by ${marks.checkpoint.signerId}, which does not chain to a trusted root`,
+        reason: `checkpoint for event ${marks.checkpointed} is signed by ${marks.checkpoint.signerId}, which does not chain to a trusted root (after a root rotation, the trust bundle must hold every root you have trusted, earlier ones too)`,
       },
     });
     const offline = await verifyCopy(ca, '--trust-bundle', file);
@@ -352,6 +352,18 @@ describe('a pinned trust bundle near the schema limit', () => {
 });
 
 describe('the datastore file of a stopped CA', () => {
+  it('pass/with no signed checkpoint yet, the pass says the pinned roots were not used (a foreign bundle here)', async () => {
+    const ca = await startTestCa();
+    const foreign = join(tempDir(), 'bundle.pem');
+    writeFileSync(foreign, (await startTestCa()).bundlePem);
+    await ca.close();
+    const run = await runMeshca(['audit', 'verify', '--db', databaseFile(ca), '--trust-bundle', foreign]);
+    expect({ code: run.code, said: run.stdout.trimEnd().split('\n') }).toEqual({
+      code: 0,
+      said: [expect.stringMatching(/^audit log verified: \d+ events, 0 signed checkpoints, head /), '(no signed checkpoint yet, so --trust-bundle was not used; run `meshca audit checkpoint` first)'],
+    });
+  });
+
   it('fail/meshca audit verify --db exits 0 on the untouched file and 1 naming the event once a row is deleted', async () => {
     const { ca, marks } = await caWithActivity();
     const head = eventRow(ca.store.db, marks.head);

@@ -19,11 +19,13 @@ function expectHeadOption(): Option {
   });
 }
 
-function report(result: VerificationResult, json: boolean | undefined): void {
+function report(result: VerificationResult, json: boolean | undefined, pinned: boolean): void {
   if (json) {
     console.log(JSON.stringify(result));
   } else if (result.ok) {
     console.log(`audit log verified: ${result.events} events, ${result.checkpoints} signed checkpoint${result.checkpoints === 1 ? '' : 's'}, head ${result.head ? formatHead(result.head) : '(empty)'}`);
+    // A pass that never used the roots given says nothing of them: not even that they are this CA's.
+    if (pinned && result.checkpoints === 0) console.log('(no signed checkpoint yet, so --trust-bundle was not used; run `meshca audit checkpoint` first)');
   } else {
     console.log(`audit log FAILED verification at event ${result.problem!.seq}: ${result.problem!.reason}`);
     console.log(`(${result.events} events before it verified)`);
@@ -49,7 +51,7 @@ export function registerAudit(program: Command): void {
       const result = o.db
         ? await verifyDatastoreFile(o.db, { pinnedRoots: pinned, expectedHead: o.expectHead })
         : await new AdminClient(o.dataDir).call<VerificationResult>('POST', '/v1/audit/verify', { trustBundle: bundle, expectHead: o.expectHead });
-      report(result, o.json);
+      report(result, o.json, pinned !== undefined);
     });
 
   audit
