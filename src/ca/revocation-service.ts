@@ -94,10 +94,11 @@ export class RevocationService {
    * opened before (it checks revocation per request, while the handshake's
    * chain check happened once).
    */
-  async retireRoot(by: string, force: boolean): Promise<LoadedAuthority> {
+  /** Retires the old root; forced, revokes what still chains to it, and says how many. */
+  async retireRoot(by: string, force: boolean): Promise<{ root: LoadedAuthority; revoked: number }> {
     const root = await this.deps.manager.retireRoot(by, (ids) => this.deps.store.liveUnder(ids, nowSeconds(this.deps.clock)), force);
-    if (force) await this.revokeUnderRetiredRoot(root, by, 'always');
-    return root;
+    const revoked = force ? await this.revokeUnderRetiredRoot(root, by, 'always') : 0;
+    return { root, revoked };
   }
 
   private async revokeUnderRetiredRoot(root: LoadedAuthority, by: string, record: 'always' | 'quietWhenNone'): Promise<number> {

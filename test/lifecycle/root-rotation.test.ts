@@ -258,7 +258,7 @@ describe('after activation', () => {
     clock.advance(advance);
     const res = await post(ca, 'retire', force ? { force: true } : undefined);
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ id: old.root.id, state: 'retired', bundleSequence: 3 });
+    expect(res.body).toEqual({ id: old.root.id, state: 'retired', bundleSequence: 3, revoked: force ? 2 : 0 });
     expect(await bundle(ca)).toEqual({ roots: [ca.manager.current().byId(next)!.record.certDer], sequence: 3 });
     // Forced, what still chained to the old root is revoked: the CA stops trusting it as peers do.
     expect((await listing(ca))[old.root.id]).toEqual(['retired', false, false, 0]);
@@ -327,7 +327,7 @@ describe('meshca authority root (CLI)', () => {
 
     const retired = await cli('root', 'retire');
     expect(retired.code, retired.stderr).toBe(0);
-    expect(retired.stdout).toBe(`retired root ${old.root.id}; trust bundle sequence 3\n`);
+    expect(retired.stdout).toBe(`retired root ${old.root.id}: 0 certificates revoked; trust bundle sequence 3\n`);
     expect(await listing(ca)).toEqual({
       [old.root.id]: ['retired', false, false, 0],
       [old.intermediate.id]: ['retired', false, false, 0],

@@ -65,10 +65,10 @@ export function registerAuthority(program: Command): void {
     .option('--force', 'retire even though live SVIDs chain to it')
     .addOption(dataDirOption())
     .action(async (o: CommonOptions & { force?: boolean }) => {
-      const res = await new AdminClient(o.dataDir).call<{ id: string; bundleSequence: number }>('POST', '/v1/authorities/root/retire', {
+      const res = await new AdminClient(o.dataDir).call<{ id: string; bundleSequence: number; revoked: number }>('POST', '/v1/authorities/root/retire', {
         force: Boolean(o.force),
       });
-      console.log(`retired root ${res.id}; trust bundle sequence ${res.bundleSequence}`);
+      console.log(`retired root ${res.id}: ${res.revoked} certificates revoked; trust bundle sequence ${res.bundleSequence}`);
     });
 
   const intermediate = authority.command('intermediate').description('intermediates: import a renewed one (plug-in CA), or taint one');

@@ -129,9 +129,9 @@ export function authorityRoutes(app: FastifyInstance, s: ServerServices): void {
     '/v1/authorities/root/retire',
     { config: { action: 'authority.write' }, schema: { body: forceBody } },
     async (request) => {
-      const root = await s.revocations.retireRoot(callerLabel(request.authentication.caller), request.body?.force ?? false);
+      const { root, revoked } = await s.revocations.retireRoot(callerLabel(request.authentication.caller), request.body?.force ?? false);
       s.crls.invalidate();
-      return { id: root.record.id, state: root.record.state, bundleSequence: manager.current().bundleSequence };
+      return { id: root.record.id, state: root.record.state, bundleSequence: manager.current().bundleSequence, revoked };
     },
   );
 
