@@ -19,8 +19,17 @@ export interface InstalledSvid extends HeldCertificate {
   readonly renewAtMs: number;
 }
 
+/** --out could not take the SVID (a full or read-only disk): a local failure, not the CA's. */
+export class InstallError extends Error {}
+
 export class Installation {
   private installed: InstalledSvid | undefined;
+  /**
+   * An SVID the CA issued that --out could not take: installed at the next
+   * attempt while still valid, rather than asking the CA for another each
+   * time the disk refuses.
+   */
+  private pending: InstalledSvid | undefined;
   /**
    * The bundle or CRL changed since the last installation, or what --out holds
    * lacks a file it should (combined.pem): one publication per step carries it.
@@ -52,11 +61,24 @@ export class Installation {
     ];
     if (next.crlPem) files.push({ name: 'crl.pem', data: next.crlPem, mode: 0o644 });
     if (this.combined) files.push({ name: 'combined.pem', data: next.keyPem + next.chainPem, mode: 0o600 });
-    await this.publish(files);
+    try {
+      await this.publish(files);
+    } catch (err) {
+      // A republication of what is installed is retried as such (republishDue stays set); only a new SVID waits here.
+      if (next.serial !== this.installed?.serial) this.pending = next;
+      throw new InstallError(`could not install the SVID in --out: ${(err as Error).message}`, { cause: err });
+    }
+    this.pending = undefined;
     this.installed = next;
     this.republishDue = false;
     this.expiryReported = false;
     this.reload.markPending();
+  }
+
+  /** The SVID --out could not take, when it is for this entry's revision and still valid at `now`. */
+  pendingFor(entryId: string, entryRevision: number, now: number): InstalledSvid | undefined {
+    const p = this.pending;
+    return p && p.entryId === entryId && p.entryRevision === entryRevision && now < p.notAfterMs ? p : undefined;
   }
 
   /** A new bundle was adopted: installed at the end of this step, unless a new SVID is installed first (with it). */

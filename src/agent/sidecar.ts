@@ -18,7 +18,7 @@ import { CaRequestError } from './ca-api.js';
 import { CaSync } from './ca-sync.js';
 import { CaClockCheck, ClockSkewError } from './clock-skew.js';
 import type { HeldCertificate } from './credentials.js';
-import { Installation } from './installation.js';
+import { InstallError, Installation } from './installation.js';
 import { ProxyReload } from './proxy-reload.js';
 import { findInstalledSvid, restoreStateDir } from './restore.js';
 import {
@@ -159,6 +159,7 @@ export class Sidecar {
         this.retryAtMs = now + this.retryDelayMs;
         const fields = { attempt: this.failures, retryInMs: this.retryAtMs - now };
         if (err instanceof ClockSkewError) this.deps.log.error({ ...err.logFields, ...fields }, `${err.message}${retryNote(this.settings)}`);
+        else if (err instanceof InstallError) this.deps.log.error({ err: describeError(err.cause), ...fields }, `${err.message}${retryNote(this.settings)}`);
         else this.deps.log.warn({ err: describeError(err), ...fields }, `could not reach or use the CA${retryNote(this.settings)}`);
       }
     }

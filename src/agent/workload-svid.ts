@@ -68,6 +68,13 @@ export class WorkloadSvid {
     const current = installation.current;
     const due = !current || current.entryId !== entry.id || current.entryRevision !== entry.revision || now >= current.renewAtMs;
     if (!due) return;
+    const pending = installation.pendingFor(entry.id, entry.revision, now);
+    if (pending) {
+      await installation.install({ ...pending, bundlePem: trust.bundlePem, crlPem: trust.crlPem });
+      counters.renewals++;
+      this.deps.log.info({ spiffeId: pending.spiffeId, serial: pending.serial }, 'installed the SVID that --out could not take before');
+      return;
+    }
     const { keyPem, csr } = await newKeyWithCsr(this.settings.keyType);
     let res;
     try {

@@ -25,6 +25,8 @@ interface Harness {
   sidecar: Sidecar;
   published: PublishedFile[][];
   reloads: { ok: number; failing: boolean };
+  /** Set to make --out refuse publications, as a full or read-only disk does. */
+  out: { failure?: Error };
   logs: Array<{ level: string; msg: string; err?: string }>;
 }
 
@@ -37,12 +39,16 @@ async function harness(
   const ca = reuse.ca ?? (await FakeCaApi.create(clock));
   const published: PublishedFile[][] = [];
   const reloads = { ok: 0, failing: false };
+  const out: Harness['out'] = {};
   const logs: Harness['logs'] = [];
   const log = (level: string) => (obj: { err?: string }, msg: string) => logs.push({ level, msg, ...(obj.err ? { err: obj.err } : {}) });
   const sidecar = new Sidecar(
     {
       client: ca,
-      publish: async (files) => void published.push([...files]),
+      publish: async (files) => {
+        if (out.failure) throw out.failure;
+        published.push([...files]);
+      },
       reload: async () => {
         if (reloads.failing) throw new Error('nginx: [emerg] something');
         reloads.ok++;
@@ -57,7 +63,7 @@ async function harness(
     { joinToken: 'good-token', keyType: 'ec-p256', syncIntervalMs: 30_000, combined: false, ...settings },
     reuse.trustPem ?? ca.bundlePem,
   );
-  return { clock, ca, sidecar, published, reloads, logs };
+  return { clock, ca, sidecar, published, reloads, out, logs };
 }
 
 const serialOf = (files: PublishedFile[]) => new X509Certificate(files.find((f) => f.name === 'svid.pem')!.data).serialNumber;
@@ -441,6 +447,21 @@ describe('when things fail', () => {
     await runFor(h, 31);
     expect({ ready: h.sidecar.ready(), expired: h.sidecar.status().installed!.notAfterMs <= h.clock.nowMs() }).toEqual({ ready: false, expired: false });
     expect(h.sidecar.notReadyReason()).toBe(reason);
+  });
+
+  it('fail/--out that cannot take the SVID: said as a local failure, and the SVID is installed once it can, without asking the CA again', async () => {
+    const h = await harness();
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    h.out.failure = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    await h.sidecar.step();
+    await runFor(h, 30);
+    const asked = h.ca.count('svids');
+    expect(asked).toBe(1);
+    expect(h.logs.filter((l) => l.msg.startsWith('could not install the SVID in --out: ENOSPC'))).not.toHaveLength(0);
+    expect(h.logs.filter((l) => l.msg.startsWith('could not reach or use the CA'))).toEqual([]);
+    delete h.out.failure;
+    await runFor(h, 60);
+    expect({ asked: h.ca.count('svids'), published: h.published.length, ready: h.sidecar.ready() }).toEqual({ asked, published: 1, ready: true });
   });
 
   it('retries a failing reload with backoff and never gives up the installation', async () => {
