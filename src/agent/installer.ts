@@ -179,7 +179,8 @@ export class AtomicDirectoryPublisher {
       const path = join(this.dir, name);
       const entry = await lstat(path).catch(() => undefined);
       if (!entry?.isDirectory() || (user !== undefined && entry.uid !== user)) continue;
-      if (this.clock.nowMs() - entry.mtimeMs >= retainMs) await removeFlatDirectory(path, entry);
+      // Tidying: the new version is already in place, so a failure here must not fail the publication.
+      if (this.clock.nowMs() - entry.mtimeMs >= retainMs) await removeFlatDirectory(path, entry).catch(() => false);
     }
   }
 }

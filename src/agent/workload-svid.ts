@@ -69,7 +69,7 @@ export class WorkloadSvid {
     const due = !current || current.entryId !== entry.id || current.entryRevision !== entry.revision || now >= current.renewAtMs;
     if (!due) return;
     const pending = installation.pendingFor(entry.id, entry.revision, now);
-    if (pending) {
+    if (pending && !trust.revokes(pending.serial)) {
       await installation.install({ ...pending, bundlePem: trust.bundlePem, crlPem: trust.crlPem });
       counters.renewals++;
       this.deps.log.info({ spiffeId: pending.spiffeId, serial: pending.serial }, 'installed the SVID that --out could not take before');

@@ -92,9 +92,8 @@ export class RevocationService {
    * unless forced — and then everything still live under it is revoked. Peers
    * stopped trusting it with the bundle; the CA must too, also on connections
    * opened before (it checks revocation per request, while the handshake's
-   * chain check happened once).
+   * chain check happened once). Says how many it revoked.
    */
-  /** Retires the old root; forced, revokes what still chains to it, and says how many. */
   async retireRoot(by: string, force: boolean): Promise<{ root: LoadedAuthority; revoked: number }> {
     const root = await this.deps.manager.retireRoot(by, (ids) => this.deps.store.liveUnder(ids, nowSeconds(this.deps.clock)), force);
     const revoked = force ? await this.revokeUnderRetiredRoot(root, by, 'always') : 0;

@@ -35,7 +35,11 @@ export async function removeFlatDirectory(path: string, seen: Stats): Promise<bo
     for (const name of names) {
       if ((await lstat(join(pinned, name))).isDirectory()) return false;
     }
-    for (const name of names) await unlink(join(pinned, name));
+    for (const name of names) {
+      await unlink(join(pinned, name)).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+      });
+    }
   } finally {
     await handle.close();
   }

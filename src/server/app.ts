@@ -72,10 +72,11 @@ const SERVED_HTTP_VERSIONS = new Set(['1.0', '1.1']);
 
 /**
  * The request line and Host as RFC 9112 3.2 and RFC 9110 15.6.6 require, in
- * meshca's JSON error shape rather than Node's bare 400 (or, for the first two
- * cases, an answer): another HTTP version is 505, and an HTTP/1.1 request
- * without Host, or any request with more than one, is 400. Proxies and caches
- * in front of the CA may read an ambiguous request another way than it would.
+ * meshca's JSON error shape: another HTTP version is 505, and an HTTP/1.1
+ * request without Host, or any request with more than one, is 400. Node's
+ * parser would serve the first and the last as if nothing were wrong (a proxy
+ * in front may read such a request another way than the CA), and answer the
+ * missing Host with a bare 400 of its own.
  */
 function refuseMalformedFraming(app: FastifyInstance): void {
   app.addHook('onRequest', async (request, reply) => {
