@@ -79,7 +79,7 @@ export function diagnose(input: DoctorInput): Finding[] {
         left > horizon,
         'intermediate expiry',
         `${a.record.state} intermediate ${a.record.id} expires in ${days(left)} (${iso(a.record.notAfter)})` +
-          (left > horizon ? '' : canRotate ? ': its successor should be active by now' : ': import a renewed one with `meshca authority intermediate import --cert FILE --key FILE [--chain FILE]` (meshca cannot rotate one it did not make)'),
+          (left > horizon ? '' : intermediateAdvice(horizon, input.intermediateHorizon !== undefined, canRotate)),
       );
     }
   }
@@ -94,4 +94,16 @@ export function diagnose(input: DoctorInput): Finding[] {
     add(false, 'last rotation', `the scheduled rotation failed at ${iso(input.lastRotationFailure.at)}: ${input.lastRotationFailure.message}`);
   }
   return findings;
+}
+
+/**
+ * What to do about an intermediate within the horizon. Under meshca's own
+ * horizon (a sixth of its life) its successor is late; under a longer one the
+ * operator gave, it may simply not be due yet, and saying it is late would
+ * send them chasing a rotation that is on time.
+ */
+function intermediateAdvice(horizon: number, given: boolean, canRotate: boolean): string {
+  if (!canRotate) return ': import a renewed one with `meshca authority intermediate import --cert FILE --key FILE [--chain FILE]` (meshca cannot rotate one it did not make)';
+  if (!given) return ': its successor should be active by now';
+  return `, within the ${days(horizon)} horizon you gave; meshca activates its successor when a sixth of its life is left`;
 }

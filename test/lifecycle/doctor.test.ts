@@ -101,9 +101,10 @@ const CASES: readonly Case[] = [
     fails: [],
   },
   {
-    name: 'fail/active intermediate within an --intermediate-horizon of 2d',
+    name: 'fail/active intermediate within an --intermediate-horizon of 2d: named as the horizon given, not as a late successor',
     input: () => ({ set: set('root', 'intermediate'), now: T0, rootHorizon: ROOT_HORIZON, intermediateHorizon: 2 * DAY }),
     fails: ['intermediate expiry'],
+    says: ', within the 2 days horizon you gave; meshca activates its successor when a sixth of its life is left',
   },
   {
     name: 'fail/rotation behind: nothing prepared the grace period after half life',
