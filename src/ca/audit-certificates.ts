@@ -28,14 +28,14 @@
  */
 import { readIssuedFacts } from '../x509/certificate-reader.js';
 import type { StoredEvent } from './audit-verifier.js';
-import { CERTIFICATE_HASH, ISSUANCE_EVENT, issuanceEventData, sha256Hex } from './issuance-event.js';
+import { CERTIFICATE_HASH, ISSUANCE_EVENT, ISSUED_AT, issuanceEventData, sha256Hex } from './issuance-event.js';
 import type { IssuedCertificateRecord } from './model.js';
 
 /**
  * A certificate record as stored, every column the issuance event or its
  * certificate speaks for; `kind` is whatever text the table holds.
  */
-export type StoredCertificate = Omit<IssuedCertificateRecord, 'issuedAt' | 'kind'> & { readonly id: number; readonly kind: string };
+export type StoredCertificate = Omit<IssuedCertificateRecord, 'kind'> & { readonly id: number; readonly kind: string };
 
 /** A `certificates.pruned` event: every record that expired before `expiredBefore` was removed. */
 export interface Pruning {
@@ -193,24 +193,27 @@ function strayRecord(record: StrayRecord): string {
 }
 
 function mismatch(record: StoredCertificate, e: StoredEvent, data: Record<string, unknown>, where: string): string | undefined {
-  const { [CERTIFICATE_HASH]: certificateHash, ...expected } = issuanceEventData(record);
+  const { [CERTIFICATE_HASH]: certificateHash, [ISSUED_AT]: issuedAt, ...expected } = issuanceEventData(record);
   for (const [field, value] of Object.entries(expected)) {
     if ((data[field] ?? null) !== value) return `${where} was altered: its ${field} does not match the event`;
   }
   if (e.actor !== record.requestedBy) return `${where} was altered: its requestedBy does not match the event's actor`;
+  if (recordedOtherwise(data, ISSUED_AT, issuedAt)) return `${where} was altered: its issuedAt does not match the event`;
   // The certificate's own facts first, which say what changed; the hash, last, catches whatever they do not read.
-  const problem = certificateMismatch(record) ?? hashMismatch(data, certificateHash);
+  const problem =
+    certificateMismatch(record) ??
+    (recordedOtherwise(data, CERTIFICATE_HASH, certificateHash) ? 'its certificate is not the one issued (its SHA-256 does not match the event)' : undefined);
   return problem && `${where} was altered: ${problem}`;
 }
 
 /**
- * Whether the stored DER is byte for byte the certificate issued. An event
- * written by an earlier build has no hash: its record keeps the checks of its
- * facts alone, and another certificate saying the same facts goes unnoticed.
+ * Whether the event records `field` with another value. Events written by
+ * earlier builds lack the certificate's hash and issue time: their records
+ * keep the checks of the other facts alone, so another certificate saying
+ * the same facts, or another issue time, goes unnoticed for them.
  */
-function hashMismatch(data: Record<string, unknown>, certificateHash: unknown): string | undefined {
-  if (!Object.hasOwn(data, CERTIFICATE_HASH)) return undefined;
-  return data[CERTIFICATE_HASH] === certificateHash ? undefined : 'its certificate is not the one issued (its SHA-256 does not match the event)';
+function recordedOtherwise(data: Record<string, unknown>, field: string, value: unknown): boolean {
+  return Object.hasOwn(data, field) && data[field] !== value;
 }
 
 /** Whether the stored DER is the certificate the record describes. */

@@ -16,9 +16,12 @@ export const ISSUANCE_EVENT = 'certificate.issued';
  */
 export const CERTIFICATE_HASH = 'certificateSha256';
 
+/** When the record says it was issued, which the listings filter on (`--issued-after`); events of earlier builds have none. */
+export const ISSUED_AT = 'issuedAt';
+
 type Described = Pick<
   IssuedCertificateRecord,
-  'serial' | 'spiffeId' | 'agent' | 'entryId' | 'publicKeySha256' | 'keyType' | 'notBefore' | 'notAfter' | 'issuerId' | 'certDer'
+  'serial' | 'spiffeId' | 'agent' | 'entryId' | 'publicKeySha256' | 'keyType' | 'notBefore' | 'notAfter' | 'issuerId' | 'certDer' | 'issuedAt'
 > & { readonly kind: string };
 
 /** What the event says of a record; the requester is the event's actor. */
@@ -35,6 +38,7 @@ export function issuanceEventData(record: Described): Record<string, string | nu
     notAfter: record.notAfter,
     issuer: record.issuerId,
     [CERTIFICATE_HASH]: sha256Hex(record.certDer),
+    [ISSUED_AT]: record.issuedAt,
   };
 }
 

@@ -235,12 +235,13 @@ export interface CertificateRecordRow {
   readonly requested_by: string;
   readonly agent: string | null;
   readonly entry_id: string | null;
+  readonly issued_at: number;
   readonly cert_der: Uint8Array;
 }
 
 /** The columns of a CertificateRecordRow, for a datastore's SELECT. */
 export const CERTIFICATE_RECORD_COLUMNS = `id, serial, spiffe_id, dns_names, not_before, not_after, public_key_sha256, key_type, issuer_id,
-  kind, requested_by, agent, entry_id, cert_der`;
+  kind, requested_by, agent, entry_id, issued_at, cert_der`;
 
 /** A stored row as the audit verifier's record check reads it; DNS names that are not a JSON array are kept as text, for the check to name. */
 export function storedCertificate(r: CertificateRecordRow): StoredCertificate {
@@ -264,6 +265,7 @@ export function storedCertificate(r: CertificateRecordRow): StoredCertificate {
     requestedBy: r.requested_by,
     agent: r.agent,
     entryId: r.entry_id,
+    issuedAt: r.issued_at,
     certDer: Buffer.from(r.cert_der),
   };
 }

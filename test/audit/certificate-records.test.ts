@@ -64,6 +64,14 @@ describe.each(engines)('issued-certificate records against their audit events ($
   beforeEach(async () => expect((await verifyBoth(t)).ok).toBe(true));
   afterEach(() => restore(t, before));
 
+  it('fail/the issue time of an issued certificate record moved (out of what --issued-after lists)', async () => {
+    await t.sql('UPDATE certificates SET issued_at = issued_at - 30 * 86400 WHERE id = ?', minted.id);
+    const result = await verifyBoth(t);
+    const seq = await issuedSeq(t, minted.serial);
+    expect(result).toMatchObject({ ok: false, problem: { seq } });
+    expect(result.problem!.reason).toBe(`the record of certificate ${minted.serial} (issued in event ${seq}) was altered: its issuedAt does not match the event`);
+  });
+
   it('fail/the SPIFFE ID of an issued certificate record changed', async () => {
     await t.sql("UPDATE certificates SET spiffe_id = 'spiffe://example.org/ns/innocent' WHERE id = ?", minted.id);
     const result = await verifyBoth(t);
@@ -226,19 +234,22 @@ describe.each(engines)('issued-certificate records against their audit events ($
     expect((await verifyBoth(t)).ok).toBe(true);
   });
 
-  it('pass/events written before the certificate hash (no field) still verify', async () => {
+  it('pass/events written before the certificate hash and issue time (no such fields) still verify', async () => {
     // The issuance after the checkpoint, as an earlier build logged it; the two before keep their hash.
     const later = (await certificateRows(t)).find((r) => r.spiffe_id.endsWith('/ns/later'))!;
     const seq = await issuedSeq(t, later.serial);
-    const { certificateSha256, ...data } = JSON.parse((await eventRows(t)).find((e) => e.seq === seq)!.data) as Record<string, unknown>;
+    const { certificateSha256, issuedAt, ...data } = JSON.parse((await eventRows(t)).find((e) => e.seq === seq)!.data) as Record<string, unknown>;
     expect(certificateSha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(issuedAt).toBe(later.issued_at);
     await t.guardAudit(false);
     await t.sql('UPDATE audit_events SET data = ? WHERE seq = ?', canonicalJson(data), seq);
     await rechainFrom(t, seq);
     await t.guardAudit(true);
     expect(await verifyBoth(t)).toMatchObject({ ok: true });
 
-    // Its record is still held to the facts the event and its certificate say.
+    // Its record is still held to the facts the event and its certificate say; not its issue time, which the event lacks.
+    await t.sql('UPDATE certificates SET issued_at = issued_at - 86400 WHERE id = ?', later.id);
+    expect(await verifyBoth(t)).toMatchObject({ ok: true });
     await t.sql(`UPDATE certificates SET dns_names = '["evil.example.com"]' WHERE id = ?`, later.id);
     expect((await verifyBoth(t)).problem).toEqual({
       seq,
