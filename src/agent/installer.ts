@@ -22,6 +22,7 @@ import { lstat, mkdir, readdir, readlink, rename, symlink, unlink } from 'node:f
 import { join } from 'node:path';
 import { fsyncDirectory, makeDirectory, removeTemporaries, temporaryPathFor, writeNewFile } from '../platform/atomic-file.js';
 import { removeFlatDirectory } from '../platform/flat-directory.js';
+import { withPinnedDirectory } from '../platform/pinned-directory.js';
 import { readRegularFile } from '../platform/regular-file.js';
 import type { Clock } from '../time/clock.js';
 
@@ -103,7 +104,7 @@ export class AtomicDirectoryPublisher {
     if (version === undefined) return undefined;
     let files: PublishedFile[];
     try {
-      files = await readFiles(join(this.dir, version));
+      files = await this.readVersion(version);
     } catch {
       return undefined;
     }
@@ -111,13 +112,39 @@ export class AtomicDirectoryPublisher {
     return files;
   }
 
+  /**
+   * A new version holding `files`, written through the directory pinned right
+   * after it is made: renamed and replaced by a link meanwhile, the pin fails
+   * rather than the files landing wherever the link points.
+   */
   private async writeVersion(files: readonly PublishedFile[]): Promise<string> {
     const version = `..${new Date(this.clock.nowMs()).toISOString().replace(/[-:.]/g, '_')}_${randomBytes(3).toString('hex')}`;
     const versionDir = join(this.dir, version);
     await mkdir(versionDir, { mode: 0o755 });
-    for (const f of files) await writeNewFile(join(versionDir, f.name), f.data, f.mode);
-    await fsyncDirectory(versionDir);
+    // Just made by this process, so its owner is this process's user whatever `user` says; another owner means a swap.
+    await withPinnedDirectory(versionDir, process.geteuid?.(), async (dir) => {
+      for (const f of files) await writeNewFile(dir.path(f.name), f.data, f.mode);
+      await dir.sync();
+    });
     return version;
+  }
+
+  /** A version's files, each read as itself through the pinned directory (never through a link), in name order. */
+  private readVersion(version: string): Promise<PublishedFile[]> {
+    return withPinnedDirectory(join(this.dir, version), this.user(), async (dir) => {
+      const names = (await readdir(dir.path())).sort();
+      return Promise.all(
+        names.map(async (name) => {
+          const { data, mode } = await readRegularFile(dir.path(name));
+          return { name, data, mode };
+        }),
+      );
+    });
+  }
+
+  /** The user whose versions these are: what it made, it reads back and removes; nobody else's. */
+  private user(): number | undefined {
+    return this.options.user ?? process.geteuid?.();
   }
 
   /** Points each name at ..data/name where it does not already; says whether it changed any. */
@@ -153,9 +180,11 @@ export class AtomicDirectoryPublisher {
     for (const [i, f] of files.entries()) {
       const path = join(this.dir, f.name);
       const ours = entries[i]?.isSymbolicLink() && (await readlink(path).catch(() => undefined)) === join(DATA_LINK, f.name);
-      const source = entries[i]?.isFile() ? path : ours && version !== undefined ? join(this.dir, version, f.name) : undefined;
-      if (source === undefined) continue;
-      const data = await readRegularFile(source).then((file) => file.data, () => undefined);
+      const data = entries[i]?.isFile()
+        ? await readRegularFile(path).then((file) => file.data, () => undefined)
+        : ours && version !== undefined
+          ? await this.readVersion(version).then((all) => all.find((file) => file.name === f.name)?.data, () => undefined)
+          : undefined;
       if (data !== undefined) held.push({ name: f.name, data, mode: f.mode });
     }
     await replaceSymlink(this.dir, DATA_LINK, await this.writeVersion(held));
@@ -173,7 +202,7 @@ export class AtomicDirectoryPublisher {
    */
   private async removeOldVersions(keep: ReadonlyArray<string | undefined>): Promise<void> {
     const retainMs = this.options.keepSuperseded === false ? 0 : RETAIN_MS;
-    const user = this.options.user ?? process.geteuid?.();
+    const user = this.user();
     for (const name of await readdir(this.dir)) {
       if (!isVersionName(name) || keep.includes(name)) continue;
       const path = join(this.dir, name);
@@ -183,18 +212,6 @@ export class AtomicDirectoryPublisher {
       if (this.clock.nowMs() - entry.mtimeMs >= retainMs) await removeFlatDirectory(path, entry).catch(() => false);
     }
   }
-}
-
-/** A version's files, each read as itself (never through a link), in name order. */
-async function readFiles(dir: string): Promise<PublishedFile[]> {
-  if (!(await lstat(dir)).isDirectory()) throw new Error(`${dir} is not a directory`);
-  const names = (await readdir(dir)).sort();
-  return Promise.all(
-    names.map(async (name) => {
-      const { data, mode } = await readRegularFile(join(dir, name));
-      return { name, data, mode };
-    }),
-  );
 }
 
 /** Points `name` at `target` atomically: a new link under a temporary name, renamed over the old one. */

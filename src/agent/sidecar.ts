@@ -199,7 +199,8 @@ export class Sidecar {
       {
         nextSyncMs: this.caSync.nextSyncMs,
         agentRenewalMs: this.identity.svid?.renewAtMs,
-        workloadRenewalMs: this.workload.entry ? this.installation.current?.renewAtMs : undefined,
+        // Nothing installed yet for a chosen entry after a failed attempt: due again when the retry allows, not at the next sync.
+        workloadRenewalMs: this.workload.entry ? (this.installation.current?.renewAtMs ?? (this.failures > 0 ? this.retryAtMs : undefined)) : undefined,
         caRetryMs: this.failures > 0 ? this.retryAtMs : undefined,
         installedNotAfterMs: this.installation.current?.notAfterMs,
         reloadRetryMs: this.reload.nextAttemptMs,

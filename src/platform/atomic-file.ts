@@ -11,8 +11,11 @@ import { closeSync, constants, fsyncSync, mkdirSync, openSync } from 'node:fs';
 import { mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 
+/** O_DIRECTORY: a FIFO planted under a directory's name fails at once rather than blocking the open. */
+const DIRECTORY_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY;
+
 export async function fsyncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, constants.O_RDONLY);
+  const handle = await open(dir, DIRECTORY_FLAGS);
   try {
     await handle.sync();
   } finally {
@@ -21,7 +24,7 @@ export async function fsyncDirectory(dir: string): Promise<void> {
 }
 
 export function fsyncDirectorySync(dir: string): void {
-  const fd = openSync(dir, constants.O_RDONLY);
+  const fd = openSync(dir, DIRECTORY_FLAGS);
   try {
     fsyncSync(fd);
   } finally {

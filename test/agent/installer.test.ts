@@ -81,6 +81,17 @@ describe('AtomicDirectoryPublisher in an --out others can write to', () => {
       },
     },
     {
+      name: 'a version-named link to a directory holding the secret',
+      plant: (out: string, dir: string, secret: string) => {
+        const version = '..2020_01_01T00_00_00_000Z_abcdef';
+        mkdirSync(join(dir, 'private'));
+        symlinkSync(secret, join(dir, 'private', 'svid.pem'));
+        renameSync(secret, join(dir, 'private', 'crl.pem'));
+        symlinkSync(join(dir, 'private'), join(out, version));
+        pointData(out, version);
+      },
+    },
+    {
       name: 'a version whose file is a FIFO',
       plant: (out: string) => {
         const version = '..2026_11_26T21_00_00_000Z_fedcba';
@@ -95,6 +106,25 @@ describe('AtomicDirectoryPublisher in an --out others can write to', () => {
     expect(await publisher.currentFiles()).toBeUndefined();
     await publisher.publish(files(2));
     expect((await publisher.currentFiles())!.map((f) => f.data)).toEqual(['version 2']);
+  });
+
+  it('fail/a layout link read through a version-named link to a private directory is not adopted', async () => {
+    const dir = tempDir();
+    const out = join(dir, 'out');
+    const secretDir = join(dir, 'secret');
+    mkdirSync(out);
+    mkdirSync(secretDir, { mode: 0o700 });
+    writeFileSync(join(secretDir, 'crl.pem'), 'SECRET KEY', { mode: 0o600 });
+    const version = '..2020_01_01T00_00_00_000Z_abcdef';
+    symlinkSync(secretDir, join(out, version));
+    pointData(out, version);
+    writeFileSync(join(out, 'svid.pem'), 'an earlier plain SVID');
+    symlinkSync(join('..data', 'crl.pem'), join(out, 'crl.pem'));
+    const publisher = new AtomicDirectoryPublisher(out, { nowMs: () => Date.now() });
+    await publisher.publish([...files(1), { name: 'crl.pem', data: 'crl 1', mode: 0o644 }]);
+    for (const v of versions(out).filter((name) => name !== version)) {
+      for (const name of readdirSync(join(out, v))) expect(readFileSync(join(out, v, name), 'utf8')).not.toBe('SECRET KEY');
+    }
   });
 
   it('fail/a plain file under a stable name that is a link elsewhere is not adopted', async () => {
