@@ -40,6 +40,8 @@ export type StoredCertificate = Omit<IssuedCertificateRecord, 'kind'> & { readon
 /** A `certificates.pruned` event: every record that expired before `expiredBefore` was removed. */
 export interface Pruning {
   readonly seq: number;
+  /** The event's own time. */
+  readonly at: number;
   readonly expiredBefore: number;
 }
 
@@ -53,8 +55,10 @@ export interface StrayRecord {
 export interface CertificateRecords {
   /** The highest record id now; records committed later are checked only if their event is reached. */
   lastId(): Promise<number>;
-  /** The record with the lowest id below 1 or above 2^53 - 1, which the walk by id would never reach. */
+  /** A record the walk by id would never reach: an id below 1, above 2^53 - 1, missing, or not an integer. */
   stray(): Promise<StrayRecord | undefined>;
+  /** A serial two records hold, of which a lookup by serial would see one. */
+  sharedSerial(): Promise<string | undefined>;
   /** Records with id at most `upToId`, in id order, read lazily. */
   inOrder(upToId: number): AsyncIterable<StoredCertificate>;
   bySerial(serial: string): Promise<StoredCertificate | undefined>;
@@ -84,7 +88,8 @@ export class CertificateRecordCheck {
   private cursor!: AsyncIterator<StoredCertificate>;
   private next: StoredCertificate | undefined;
   private lastId = 0;
-  private stray: StrayRecord | undefined;
+  /** A problem of the table as a whole, found before the walk and named at its first issuance event. */
+  private stray: string | undefined;
   /** The highest id of a record whose issuance event the walk has passed. */
   private issuedUpTo = 0;
   private prunings: Pruning[] = [];
@@ -95,7 +100,9 @@ export class CertificateRecordCheck {
 
   static async start(records: CertificateRecords): Promise<CertificateRecordCheck> {
     const check = new CertificateRecordCheck(records);
-    check.stray = await records.stray();
+    const stray = await records.stray();
+    const shared = await records.sharedSerial();
+    check.stray = stray ? strayRecord(stray) : shared ? `two certificate records hold serial ${shared}: one was inserted` : undefined;
     check.lastId = await records.lastId();
     check.prunings = await records.prunings();
     check.cursor = records.inOrder(check.lastId)[Symbol.asyncIterator]();
@@ -108,7 +115,7 @@ export class CertificateRecordCheck {
     this.latestAt = Math.max(this.latestAt, e.at);
     if (e.type === REVOKED) return this.revocation(e);
     if (e.type !== ISSUANCE_EVENT) return undefined;
-    if (this.stray) return strayRecord(this.stray);
+    if (this.stray) return this.stray;
     const data = JSON.parse(e.dataJson) as Record<string, unknown>;
     const serial = String(data.serial);
     const where = `the record of certificate ${serial} (issued in event ${e.seq})`;
@@ -151,7 +158,7 @@ export class CertificateRecordCheck {
 
   /** After the last event: any record left had no event. */
   finish(): string | undefined {
-    if (this.stray) return strayRecord(this.stray);
+    if (this.stray) return this.stray;
     return this.next ? inserted(this.next) : undefined;
   }
 
@@ -161,8 +168,14 @@ export class CertificateRecordCheck {
   }
 
   /** Whether a pruning after event `seq` removed a record that expired at `notAfter`. */
+  /**
+   * A pruning removes only records already expired when it ran: one that
+   * claims a horizon past its own time covers only what had expired by then.
+   * (Its time is only as trustworthy as the event: see the README on events
+   * past the last signed checkpoint.)
+   */
   private async pruned(seq: number, notAfter: number): Promise<boolean> {
-    const covers = (list: Pruning[]) => list.some((p) => p.seq > seq && notAfter < p.expiredBefore);
+    const covers = (list: Pruning[]) => list.some((p) => p.seq > seq && notAfter < Math.min(p.expiredBefore, p.at));
     if (covers(this.prunings)) return true;
     // A running CA may have pruned since the walk began.
     this.prunings = await this.records.prunings();
@@ -171,8 +184,8 @@ export class CertificateRecordCheck {
 }
 
 /** The pruning recorded by an event, for datastores reading prunings back. */
-export function pruningOf(e: Pick<StoredEvent, 'seq' | 'dataJson'>): Pruning {
-  return { seq: e.seq, expiredBefore: Number((JSON.parse(e.dataJson) as { expiredBefore?: unknown }).expiredBefore) };
+export function pruningOf(e: Pick<StoredEvent, 'seq' | 'at' | 'dataJson'>): Pruning {
+  return { seq: e.seq, at: e.at, expiredBefore: Number((JSON.parse(e.dataJson) as { expiredBefore?: unknown }).expiredBefore) };
 }
 
 function revokedSelector(data: Record<string, unknown>): RevokedSelector | undefined {

@@ -22,7 +22,15 @@ export const REVOCATION_COUNT = "SELECT value FROM ca_state WHERE name = 'revoca
  * walk in id order could not bound them; the id comes back as text, exact
  * (ordered by the column: the bare name would be the text, in both dialects).
  */
-export const STRAY_RECORD = `SELECT serial, CAST(id AS TEXT) AS id FROM certificates WHERE id < 1 OR id > ${Number.MAX_SAFE_INTEGER} ORDER BY certificates.id LIMIT 1`;
+export function strayRecordQuery(dialect: Dialect): string {
+  // A table rebuilt without its primary key can hold NULL ids, and SQLite any type in any column.
+  const notAnInteger = dialect === 'sqlite' ? " OR typeof(id) <> 'integer'" : '';
+  return `SELECT serial, COALESCE(CAST(id AS TEXT), 'null') AS id FROM certificates
+    WHERE id IS NULL OR id < 1 OR id > ${Number.MAX_SAFE_INTEGER}${notAnInteger} ORDER BY certificates.id LIMIT 1`;
+}
+
+/** For the audit verifier: a serial held by two records (a table rebuilt without its unique index). */
+export const SHARED_SERIAL = 'SELECT serial FROM certificates GROUP BY serial HAVING COUNT(*) > 1 LIMIT 1';
 
 /**
  * For the audit verifier's message: the first `certificate.issued` event after

@@ -274,6 +274,49 @@ describe.each(engines)('issued-certificate records against their audit events ($
   });
 });
 
+/** The certificates table as an attacker rebuilds it: no primary key, no unique serial, ids that may be NULL. */
+async function loosenCertificates(t: TamperableCa, engine: string): Promise<void> {
+  const statements = engine === 'sqlite'
+    ? ['CREATE TABLE certificates_loose AS SELECT * FROM certificates', 'DROP TABLE certificates', 'ALTER TABLE certificates_loose RENAME TO certificates']
+    : ['ALTER TABLE certificates DROP CONSTRAINT certificates_pkey', 'ALTER TABLE certificates DROP CONSTRAINT certificates_serial_key', 'ALTER TABLE certificates ALTER COLUMN id DROP NOT NULL'];
+  for (const statement of statements) await t.sql(statement);
+}
+
+describe.each(engines)('a certificates table rebuilt without its keys ($name)', (engine) => {
+  it.each([
+    { name: 'a record with no id (NULL)', id: null, serial: '7e'.repeat(16), reason: `certificate record ${'7e'.repeat(16)} has id null, which no issuance gives: it was inserted or renumbered` },
+    { name: 'a second record of an issued serial', id: 1000, serial: undefined, reason: 'two certificate records hold serial ' },
+  ])('fail/$name is named', async ({ id, serial, reason }) => {
+    const t = await engine.start();
+    await mintCredential(t.ca, 'spiffe://example.org/ns/minted');
+    const [minted] = (await certificateRows(t)).filter((r) => r.spiffe_id.endsWith('/ns/minted'));
+    await loosenCertificates(t, engine.name);
+    await insertRow(t, 'certificates', { ...minted!, id, serial: serial ?? minted!.serial, spiffe_id: 'spiffe://example.org/ns/evil' });
+    const result = await verifyBoth(t);
+    expect(result.ok).toBe(false);
+    expect(result.problem!.reason).toContain(reason);
+  });
+});
+
+describe.each(engines)('a pruning event that claims more than it could have removed ($name)', (engine) => {
+  it('fail/a live record deleted under a pruning whose horizon is past its own time', async () => {
+    const t = await engine.start();
+    await mintCredential(t.ca, 'spiffe://example.org/ns/live');
+    const live = (await certificateRows(t)).find((r) => r.spiffe_id.endsWith('/ns/live'))!;
+    const last = (await eventRows(t)).at(-1)!;
+    await t.guardAudit(false);
+    await insertRow(t, 'audit_events', {
+      seq: last.seq + 1, at: last.at, type: 'certificates.pruned', actor: 'meshca', data: canonicalJson({ expiredBefore: 4102444800, count: 1 }), prev_hash: last.hash, hash: 'x',
+    });
+    await rechainFrom(t, last.seq + 1);
+    await t.sql('DELETE FROM certificates WHERE id = ?', live.id);
+    await t.guardAudit(true);
+    const result = await verifyBoth(t);
+    expect(result).toMatchObject({ ok: false, problem: { seq: await issuedSeq(t, live.serial) } });
+    expect(result.problem!.reason).toContain('is missing and no pruning event removed it: it was deleted');
+  });
+});
+
 describe.each(engines)('pruned certificate records ($name)', (engine) => {
   it('pass/records removed by pruning still verify, and one deleted after the pruning does not', async () => {
     const clock = new FakeClock(Math.floor(Date.now() / 1000) * 1000);

@@ -5,7 +5,7 @@
  */
 import type pg from 'pg';
 import { pruningOf, PRUNING_EVENT, type CertificateRecords, type Pruning, type RevokedSelector, type StrayRecord } from '../../ca/audit-certificates.js';
-import { LATER_ISSUANCE, laterIssuancePattern, numbered, STRAY_RECORD } from '../certificate-sql.js';
+import { LATER_ISSUANCE, laterIssuancePattern, numbered, SHARED_SERIAL, strayRecordQuery } from '../certificate-sql.js';
 import { CERTIFICATE_RECORD_COLUMNS as COLUMNS, storedCertificate, type CertificateRecordRow } from '../rows.js';
 
 /** Pages keep a long table out of memory, as the event walk does. */
@@ -18,8 +18,12 @@ export function pgCertificateRecords(pool: pg.Pool): CertificateRecords {
       return rows[0]?.id ?? 0;
     },
     async stray() {
-      const { rows } = await pool.query<StrayRecord>(STRAY_RECORD);
+      const { rows } = await pool.query<StrayRecord>(strayRecordQuery('postgres'));
       return rows[0];
+    },
+    async sharedSerial() {
+      const { rows } = await pool.query<{ serial: string }>(SHARED_SERIAL);
+      return rows[0]?.serial;
     },
     async *inOrder(upToId: number) {
       let after = 0;
@@ -42,8 +46,8 @@ export function pgCertificateRecords(pool: pg.Pool): CertificateRecords {
       return rows[0]?.seq;
     },
     async prunings(): Promise<Pruning[]> {
-      const { rows } = await pool.query<{ seq: number; data: string }>('SELECT seq, data FROM audit_events WHERE type = $1 ORDER BY seq', [PRUNING_EVENT]);
-      return rows.map((r) => pruningOf({ seq: r.seq, dataJson: r.data }));
+      const { rows } = await pool.query<{ seq: number; at: number; data: string }>('SELECT seq, at, data FROM audit_events WHERE type = $1 ORDER BY seq', [PRUNING_EVENT]);
+      return rows.map((r) => pruningOf({ seq: r.seq, at: r.at, dataJson: r.data }));
     },
     async notRevoked(selector: RevokedSelector, at: number, revokedBy: number, upToId: number) {
       // The column comes from a closed set (RevokedSelector), never from the stored text.

@@ -1,6 +1,6 @@
 /** The certificate records as the audit verifier reads them: in id (commit) order, by serial, and the prunings. */
 import { pruningOf, PRUNING_EVENT, type CertificateRecords, type Pruning, type RevokedSelector, type StrayRecord } from '../../ca/audit-certificates.js';
-import { LATER_ISSUANCE, laterIssuancePattern, STRAY_RECORD } from '../certificate-sql.js';
+import { LATER_ISSUANCE, laterIssuancePattern, SHARED_SERIAL, strayRecordQuery } from '../certificate-sql.js';
 import { CERTIFICATE_RECORD_COLUMNS as COLUMNS, storedCertificate, type CertificateRecordRow } from '../rows.js';
 import { type Db, statements } from './database.js';
 
@@ -14,7 +14,10 @@ export function sqliteCertificateRecords(db: Db): CertificateRecords {
       return sql<[], { id: number | null }>('SELECT MAX(id) AS id FROM certificates').get()?.id ?? 0;
     },
     async stray() {
-      return sql<[], StrayRecord>(STRAY_RECORD).get();
+      return sql<[], StrayRecord>(strayRecordQuery('sqlite')).get();
+    },
+    async sharedSerial() {
+      return sql<[], { serial: string }>(SHARED_SERIAL).get()?.serial;
     },
     async *inOrder(upToId: number) {
       const page = sql<[number, number], CertificateRecordRow>(`SELECT ${COLUMNS} FROM certificates WHERE id > ? AND id <= ? ORDER BY id LIMIT ${PAGE}`);
@@ -34,9 +37,9 @@ export function sqliteCertificateRecords(db: Db): CertificateRecords {
       return sql<[number, string], { seq: number }>(LATER_ISSUANCE).get(seq, laterIssuancePattern(serial))?.seq;
     },
     async prunings(): Promise<Pruning[]> {
-      return sql<[string], { seq: number; data: string }>('SELECT seq, data FROM audit_events WHERE type = ? ORDER BY seq')
+      return sql<[string], { seq: number; at: number; data: string }>('SELECT seq, at, data FROM audit_events WHERE type = ? ORDER BY seq')
         .all(PRUNING_EVENT)
-        .map((r) => pruningOf({ seq: r.seq, dataJson: r.data }));
+        .map((r) => pruningOf({ seq: r.seq, at: r.at, dataJson: r.data }));
     },
     async notRevoked(selector: RevokedSelector, at: number, revokedBy: number, upToId: number) {
       // The column comes from a closed set (RevokedSelector), never from the stored text.
