@@ -120,6 +120,7 @@ export async function buildCaCore(
     authorities: manager,
     issuer,
     csrVerifier: pool ?? inThreadCsrVerifier,
+    datastoreReachable: () => store.reachable(),
     bundleRefreshHint: config.bundleRefreshHint,
     agents,
     entries,

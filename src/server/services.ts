@@ -38,6 +38,8 @@ export interface ServerServices {
   readonly revocations: RevocationService;
   readonly revocationStore: RevocationStore;
   readonly crls: CrlService;
+  /** Resolves when the datastore answers (readiness): a replica cut off from PostgreSQL can sign nothing it may hand out. */
+  datastoreReachable(): Promise<void>;
   readonly limits: {
     /** Per agent, in CSRs. */
     readonly signing: RateLimiter;

@@ -30,5 +30,7 @@ export interface Datastore {
   /** Where CA private keys are kept: files in the data directory, or (encrypted) in the database. */
   readonly custody: KeyCustody;
   readonly coordinator: Coordinator;
+  /** Resolves once the datastore answers a trivial query, rejects when it does not within a few seconds: readiness. */
+  reachable(): Promise<void>;
   close(): Promise<void>;
 }

@@ -32,6 +32,15 @@ describe('anonymous HTTPS', () => {
     expect([ready.status, JSON.parse(ready.body)]).toEqual([200, { status: 'ready' }]);
   });
 
+  it('fail/readiness is 503 store_unavailable once the datastore does not answer (health stays 200)', async () => {
+    const cut = await startTestCa();
+    cut.store.db.close();
+    const call = (path: string) => callHttps(cut.url, { path, ca: cut.bundlePem });
+    const ready = await call('/readyz');
+    expect([ready.status, errorOf(ready)]).toEqual([503, { error: { code: 'store_unavailable', message: 'the datastore does not answer: nothing can be issued here' } }]);
+    expect((await call('/healthz')).status).toBe(200);
+  });
+
   it('pass/the server presents its own SVID, verified against the bundle', async () => {
     const res = await get('/healthz');
     expect(res.peer?.subjectAltName?.split(', ')).toContain('URI:spiffe://example.org/meshca/server');

@@ -109,6 +109,25 @@ function startReplica(url: string): Replica {
 }
 
 describe.skipIf(!server)('a PostgreSQL replica when the database drops its connections', () => {
+  it('is reachable (readiness) while the database answers, not within seconds once it refuses connections, and again after', async () => {
+    const url = await server!.database();
+    const store = await openPostgresDatastore(url, new FakeClock(Date.now()), PASSPHRASE);
+    cleanupLater(() => store.close());
+    await expect(store.reachable()).resolves.toBeUndefined();
+    // From another database: a database refuses to stop taking connections from its own sessions.
+    const elsewhere = new URL(url);
+    const database = elsewhere.pathname.slice(1);
+    elsewhere.pathname = '/postgres';
+    const admin = await connect(elsewhere.toString());
+    await admin.query(`ALTER DATABASE "${database}" ALLOW_CONNECTIONS false`);
+    await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [database]);
+    const started = Date.now();
+    await expect(store.reachable()).rejects.toThrow();
+    expect(Date.now() - started).toBeLessThan(3000);
+    await admin.query(`ALTER DATABASE "${database}" ALLOW_CONNECTIONS true`);
+    await expect(store.reachable()).resolves.toBeUndefined();
+  });
+
   it('survives losing its idle connections, and its next write opens a new one', async () => {
     const url = await server!.database();
     const replica = startReplica(url);

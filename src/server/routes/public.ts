@@ -22,6 +22,11 @@ export function publicRoutes(app: FastifyInstance, s: ServerServices): void {
     },
     async () => {
       s.authorities.current().signingIntermediate(nowSeconds(s.clock));
+      try {
+        await s.datastoreReachable();
+      } catch (err) {
+        throw new UnavailableError('store_unavailable', 'the datastore does not answer: nothing can be issued here', { cause: err });
+      }
       return { status: 'ready' };
     },
   );

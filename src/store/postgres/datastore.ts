@@ -3,6 +3,7 @@
  * embedded one, CA keys in the database (encrypted with the passphrase), and a
  * coordinator so one replica at a time makes lifecycle changes.
  */
+import type { Pool } from 'pg';
 import type { Clock } from '../../time/clock.js';
 import type { Datastore } from '../datastore.js';
 import { PgAuditStore } from './audit-store.js';
@@ -27,10 +28,35 @@ export async function openPostgresDatastore(url: string, clock: Clock, keyPassph
       audit: new PgAuditStore(pool, clock),
       custody: new PgKeyCustody(pool, keyPassphrase),
       coordinator,
+      reachable: reachability(pool),
       close: () => pool.end(),
     };
   } catch (err) {
     await pool.end();
     throw err;
   }
+}
+
+/** How long readiness waits for PostgreSQL: well within a readiness probe's own timeout. */
+const REACHABLE_TIMEOUT_MS = 2000;
+
+/**
+ * `SELECT 1` answered within REACHABLE_TIMEOUT_MS. Probes share one query
+ * while it is pending, so that connection attempts to a host that does not
+ * answer do not pile up in the pool, one per probe.
+ */
+function reachability(pool: Pool): () => Promise<void> {
+  let query: Promise<unknown> | undefined;
+  return async () => {
+    query ??= pool.query('SELECT 1').finally(() => (query = undefined));
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`PostgreSQL did not answer within ${REACHABLE_TIMEOUT_MS} ms`)), REACHABLE_TIMEOUT_MS);
+    });
+    try {
+      await Promise.race([query, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
 }

@@ -53,6 +53,8 @@ export function openSqliteDatastore(dataDir: string, clock: Clock, options: Sqli
     certificates: new SqliteCertificateStore(db, appender, clock, writer),
     registrations: new SqliteRegistrationStore(db, appender, clock),
     audit: new SqliteAuditStore(db, appender, clock),
+    // In this process: it answers unless it was closed.
+    reachable: async () => void db.prepare('SELECT 1').get(),
     close: async () => {
       await writer?.close();
       await checkpointer?.close();
