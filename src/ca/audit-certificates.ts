@@ -167,12 +167,12 @@ export class CertificateRecordCheck {
     this.next = step.done ? undefined : step.value;
   }
 
-  /** Whether a pruning after event `seq` removed a record that expired at `notAfter`. */
   /**
-   * A pruning removes only records already expired when it ran: one that
-   * claims a horizon past its own time covers only what had expired by then.
-   * (Its time is only as trustworthy as the event: see the README on events
-   * past the last signed checkpoint.)
+   * Whether a pruning after event `seq` removed a record that expired at
+   * `notAfter`. A pruning removes only records already expired when it ran:
+   * one that claims a horizon past its own time covers only what had expired
+   * by then. (Its time is only as trustworthy as the event: see the README on
+   * events past the last signed checkpoint.)
    */
   private async pruned(seq: number, notAfter: number): Promise<boolean> {
     const covers = (list: Pruning[]) => list.some((p) => p.seq > seq && notAfter < Math.min(p.expiredBefore, p.at));
