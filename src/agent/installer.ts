@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { fsyncDirectory, makeDirectory, removeTemporaries, temporaryPathFor, writeNewFile } from '../platform/atomic-file.js';
 import { removeFlatDirectory } from '../platform/flat-directory.js';
 import { withPinnedDirectory } from '../platform/pinned-directory.js';
-import { readRegularFile } from '../platform/regular-file.js';
+import { readRegularFile, type RegularFile } from '../platform/regular-file.js';
 import type { Clock } from '../time/clock.js';
 
 export interface PublishedFile {
@@ -62,6 +62,13 @@ export interface PublisherOptions {
   readonly user?: number;
 }
 
+/**
+ * --out itself is pinned too, for each publication or reading: opened without
+ * following a link and then reached through its descriptor, so that a parent
+ * directory others can write to (/tmp for `meshca mint --out /tmp/web`)
+ * cannot have --out swapped for a link to another directory midway. A --out
+ * that is a link is refused: give the directory itself.
+ */
 export class AtomicDirectoryPublisher {
   constructor(
     private readonly dir: string,
@@ -71,6 +78,42 @@ export class AtomicDirectoryPublisher {
 
   async publish(files: readonly PublishedFile[]): Promise<string> {
     await makeDirectory(this.dir, 0o755);
+    return this.pinned((out) => out.publish(files));
+  }
+
+  /** The version ..data points at now, or undefined before the first publication (or when it points at no version). */
+  async currentVersion(): Promise<string | undefined> {
+    return this.pinned((out) => out.currentVersion()).catch(() => undefined);
+  }
+
+  /** See OutDirectory.currentFiles; undefined also when --out does not exist yet. */
+  async currentFiles(): Promise<PublishedFile[] | undefined> {
+    return this.pinned((out) => out.currentFiles()).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined;
+      throw err;
+    });
+  }
+
+  private pinned<T>(work: (out: OutDirectory) => Promise<T>): Promise<T> {
+    return withPinnedDirectory(this.dir, undefined, (out) => work(new OutDirectory(out.path(), this.clock, this.options))).catch(async (err: NodeJS.ErrnoException) => {
+      // O_NOFOLLOW with O_DIRECTORY fails on a link with ELOOP or ENOTDIR, depending on the system.
+      if ((err.code === 'ELOOP' || err.code === 'ENOTDIR') && (await lstat(this.dir).catch(() => undefined))?.isSymbolicLink()) {
+        throw new Error(`--out ${this.dir} is a symbolic link; give the directory itself`, { cause: err });
+      }
+      throw err;
+    });
+  }
+}
+
+/** The publisher's work inside --out, reached as `dir`: the pinned descriptor's path. */
+class OutDirectory {
+  constructor(
+    private readonly dir: string,
+    private readonly clock: Clock,
+    private readonly options: PublisherOptions,
+  ) {}
+
+  async publish(files: readonly PublishedFile[]): Promise<string> {
     const names = files.map((f) => f.name);
     await this.adoptPlainFiles(files);
     const version = await this.writeVersion(files);
@@ -180,12 +223,13 @@ export class AtomicDirectoryPublisher {
     for (const [i, f] of files.entries()) {
       const path = join(this.dir, f.name);
       const ours = entries[i]?.isSymbolicLink() && (await readlink(path).catch(() => undefined)) === join(DATA_LINK, f.name);
-      const data = entries[i]?.isFile()
-        ? await readRegularFile(path).then((file) => file.data, () => undefined)
+      const found = entries[i]?.isFile()
+        ? await readRegularFile(path).then(plainFile, () => undefined)
         : ours && version !== undefined
-          ? await this.readVersion(version).then((all) => all.find((file) => file.name === f.name)?.data, () => undefined)
+          ? await this.readVersion(version).then((all) => all.find((file) => file.name === f.name), () => undefined)
           : undefined;
-      if (data !== undefined) held.push({ name: f.name, data, mode: f.mode });
+      // Never wider than the file was: a file someone moved or linked in is no more readable for its copy.
+      if (found !== undefined) held.push({ name: f.name, data: found.data, mode: f.mode & found.mode });
     }
     await replaceSymlink(this.dir, DATA_LINK, await this.writeVersion(held));
     await this.linkStableNames(held.map((f) => f.name));
@@ -212,6 +256,15 @@ export class AtomicDirectoryPublisher {
       if (this.clock.nowMs() - entry.mtimeMs >= retainMs) await removeFlatDirectory(path, entry).catch(() => false);
     }
   }
+}
+
+/**
+ * A plain file found under a stable name, as adoption takes it: one with
+ * other names elsewhere (a hard link) is not adopted, since it is not a file
+ * of this directory but one that also lives somewhere else.
+ */
+function plainFile(file: RegularFile): RegularFile | undefined {
+  return file.links === 1 ? file : undefined;
 }
 
 /** Points `name` at `target` atomically: a new link under a temporary name, renamed over the old one. */

@@ -19,6 +19,8 @@ export interface RegularFile {
   readonly data: string;
   /** The permission bits (mode & 0o777). */
   readonly mode: number;
+  /** How many names the file has: more than one means it also lives elsewhere. */
+  readonly links: number;
 }
 
 /** `path` as UTF-8 text, when it names a regular file itself; throws otherwise (a link, a FIFO, a directory, too large). */
@@ -27,7 +29,7 @@ export async function readRegularFile(path: string, maxBytes = MAX_REGULAR_FILE_
   try {
     const info = await handle.stat();
     if (!info.isFile()) throw new NotRegularFileError(`${path} is not a regular file`);
-    return { data: (await readAtMost(handle, maxBytes, path)).toString('utf8'), mode: info.mode & 0o777 };
+    return { data: (await readAtMost(handle, maxBytes, path)).toString('utf8'), mode: info.mode & 0o777, links: info.nlink };
   } finally {
     await handle.close();
   }

@@ -4,7 +4,7 @@
  * that others (a proxy) may write to as well.
  */
 import { execFileSync } from 'node:child_process';
-import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AtomicDirectoryPublisher, RETAIN_MS, type PublishedFile } from '../../src/agent/installer.js';
@@ -125,6 +125,41 @@ describe('AtomicDirectoryPublisher in an --out others can write to', () => {
     for (const v of versions(out).filter((name) => name !== version)) {
       for (const name of readdirSync(join(out, v))) expect(readFileSync(join(out, v, name), 'utf8')).not.toBe('SECRET KEY');
     }
+  });
+
+  it('fail/an --out that is a link (to a directory elsewhere) is refused, and nothing lands where it points', async () => {
+    const dir = tempDir();
+    const elsewhere = join(dir, 'elsewhere');
+    mkdirSync(elsewhere);
+    symlinkSync(elsewhere, join(dir, 'out'));
+    const publisher = new AtomicDirectoryPublisher(join(dir, 'out'), { nowMs: () => Date.now() });
+    await expect(publisher.publish(files(1))).rejects.toThrow(/is a symbolic link; give the directory itself/);
+    expect(readdirSync(elsewhere)).toEqual([]);
+  });
+
+  it.each([
+    {
+      name: 'a file with a second name elsewhere (a hard link) is not adopted',
+      plant: (out: string, secret: string) => linkSync(secret, join(out, 'crl.pem')),
+      adopted: undefined,
+    },
+    {
+      name: 'a 0600 file moved in keeps 0600 in its copy, however wide the name it is adopted under',
+      plant: (out: string, secret: string) => renameSync(secret, join(out, 'crl.pem')),
+      adopted: 0o600,
+    },
+  ])('fail/$name', async ({ plant, adopted }) => {
+    const dir = tempDir();
+    const out = join(dir, 'out');
+    const secret = join(dir, 'secret.pem');
+    mkdirSync(out);
+    writeFileSync(secret, 'SECRET', { mode: 0o600 });
+    writeFileSync(join(out, 'svid.pem'), 'an earlier plain SVID');
+    plant(out, secret);
+    const publisher = new AtomicDirectoryPublisher(out, { nowMs: () => Date.now() });
+    await publisher.publish([...files(1), { name: 'crl.pem', data: 'crl 1', mode: 0o644 }]);
+    const copies = versions(out).flatMap((v) => readdirSync(join(out, v)).map((name) => join(out, v, name))).filter((p) => readFileSync(p, 'utf8') === 'SECRET');
+    expect(copies.map((p) => statSync(p).mode & 0o777)).toEqual(adopted === undefined ? [] : [adopted]);
   });
 
   it('fail/a plain file under a stable name that is a link elsewhere is not adopted', async () => {
