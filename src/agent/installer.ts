@@ -211,9 +211,10 @@ class OutDirectory {
    * changes them all at once. Only regular files, and links of this layout (a
    * crash midway through an earlier adoption), are read: never what a link
    * points at elsewhere, and a regular file only as itself (readRegularFile),
-   * whatever its name was swapped for after the look. They are written with
-   * the modes of the files that will replace them, 0600 for a key whatever
-   * the old file had.
+   * whatever its name was swapped for after the look, with no other name
+   * (plainFile). They are written with the modes of the files that will
+   * replace them, narrowed to the old file's: 0600 for a key whatever the old
+   * file had, and never more readable than the old file was.
    */
   private async adoptPlainFiles(files: readonly PublishedFile[]): Promise<void> {
     const entries = await Promise.all(files.map((f) => lstat(join(this.dir, f.name)).catch(() => undefined)));
