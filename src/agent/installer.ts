@@ -220,15 +220,18 @@ class OutDirectory {
     const entries = await Promise.all(files.map((f) => lstat(join(this.dir, f.name)).catch(() => undefined)));
     if (!entries.some((entry) => entry?.isFile())) return;
     const version = await this.currentVersion();
+    // The current version's files, read once for every layout link that needs them.
+    let current: Promise<PublishedFile[]> | undefined;
+    const fromCurrent = async (name: string) => {
+      if (version === undefined) return undefined;
+      current ??= this.readVersion(version).catch(() => []);
+      return (await current).find((file) => file.name === name);
+    };
     const held: PublishedFile[] = [];
     for (const [i, f] of files.entries()) {
       const path = join(this.dir, f.name);
       const ours = entries[i]?.isSymbolicLink() && (await readlink(path).catch(() => undefined)) === join(DATA_LINK, f.name);
-      const found = entries[i]?.isFile()
-        ? await readRegularFile(path).then(plainFile, () => undefined)
-        : ours && version !== undefined
-          ? await this.readVersion(version).then((all) => all.find((file) => file.name === f.name), () => undefined)
-          : undefined;
+      const found = entries[i]?.isFile() ? await readRegularFile(path).then(plainFile, () => undefined) : ours ? await fromCurrent(f.name) : undefined;
       // Never wider than the file was: a file someone moved or linked in is no more readable for its copy.
       if (found !== undefined) held.push({ name: f.name, data: found.data, mode: f.mode & found.mode });
     }
