@@ -1,9 +1,9 @@
 /** Telling the proxy to pick up new files: run --reload-cmd, or signal the PID in --pid-file. */
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { AGENT_SECRET_VARIABLES } from '../config/agent-config.js';
 import { splitCommand } from './command-line.js';
+import { readProxyPid, systemPidFileTrust, type PidFileTrust } from './pid-file.js';
 
 const run = promisify(execFile);
 
@@ -17,7 +17,7 @@ export function reloadAction(options: { reloadCmd?: string | undefined; pidFile?
 }
 
 /** Performs the reload once; throws with the reason when it fails. */
-export async function performReload(action: ReloadAction): Promise<void> {
+export async function performReload(action: ReloadAction, pidFileTrust: PidFileTrust = systemPidFileTrust): Promise<void> {
   switch (action.kind) {
     case 'none':
       return;
@@ -33,10 +33,7 @@ export async function performReload(action: ReloadAction): Promise<void> {
     }
     case 'signal': {
       // Read the PID now, not at start: the proxy may have restarted since.
-      const text = (await readFile(action.pidFile, 'utf8')).trim();
-      const pid = Number(text);
-      if (!/^[0-9]+$/.test(text) || pid <= 1) throw new Error(`${action.pidFile} does not hold a PID: ${JSON.stringify(text.slice(0, 20))}`);
-      process.kill(pid, action.signal);
+      process.kill(await readProxyPid(action.pidFile, pidFileTrust), action.signal);
     }
   }
 }

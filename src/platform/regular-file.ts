@@ -21,6 +21,8 @@ export interface RegularFile {
   readonly mode: number;
   /** How many names the file has: more than one means it also lives elsewhere. */
   readonly links: number;
+  /** The user who owns it. */
+  readonly owner: number;
 }
 
 /** `path` as UTF-8 text, when it names a regular file itself; throws otherwise (a link, a FIFO, a directory, too large). */
@@ -29,7 +31,7 @@ export async function readRegularFile(path: string, maxBytes = MAX_REGULAR_FILE_
   try {
     const info = await handle.stat();
     if (!info.isFile()) throw new NotRegularFileError(`${path} is not a regular file`);
-    return { data: (await readAtMost(handle, maxBytes, path)).toString('utf8'), mode: info.mode & 0o777, links: info.nlink };
+    return { data: (await readAtMost(handle, maxBytes, path)).toString('utf8'), mode: info.mode & 0o777, links: info.nlink, owner: info.uid };
   } finally {
     await handle.close();
   }

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { splitCommand } from '../../src/agent/command-line.js';
 import { performReload, reloadAction } from '../../src/agent/reloader.js';
 import { tempDir } from '../support/temp-dir.js';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 describe('splitting --reload-cmd', () => {
@@ -53,6 +53,22 @@ describe('reloading', () => {
       await performReload(reloadAction({ pidFile, reloadSignal: 'SIGUSR2' }));
       await new Promise((r) => setTimeout(r, 50));
       expect(received).toEqual(['SIGUSR2']);
+    } finally {
+      process.off('SIGUSR2', handler);
+    }
+  });
+
+  it('signals nothing when others can write the pid file (see pid-file.test.ts)', async () => {
+    const pidFile = join(tempDir(), 'proxy.pid');
+    const received: string[] = [];
+    const handler = () => received.push('SIGUSR2');
+    process.on('SIGUSR2', handler);
+    try {
+      writeFileSync(pidFile, `${process.pid}\n`);
+      chmodSync(pidFile, 0o666);
+      await expect(performReload(reloadAction({ pidFile, reloadSignal: 'SIGUSR2' }))).rejects.toThrow(/can be written by every user/);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(received).toEqual([]);
     } finally {
       process.off('SIGUSR2', handler);
     }
