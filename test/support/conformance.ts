@@ -9,8 +9,15 @@ import { resolve } from 'node:path';
 const SCRIPT =
   process.env.MESHCA_SVID_CHECK ?? resolve(import.meta.dirname, '../../../shared/conformance/svid-check.py');
 
-/** A python3 that can import cryptography: the PATH one, else Debian's (python3-cryptography). */
+let found: string | undefined;
+
+/** A python3 that can import cryptography: the PATH one, else Debian's (python3-cryptography). Looked for once per test file. */
 function python(): string {
+  found ??= findPython();
+  return found;
+}
+
+function findPython(): string {
   for (const candidate of ['python3', '/usr/bin/python3']) {
     try {
       execFileSync(candidate, ['-c', 'import cryptography'], { stdio: 'ignore' });
