@@ -44,6 +44,11 @@ function parseSqliteWriter(raw: string): 'thread' | 'main' {
   throw new Error(`"${raw}" is neither thread nor main`);
 }
 
+/** A datastore URL from a file (a mounted secret), read like a passphrase file. */
+function readDatastoreFile(path: string): DatastoreChoice {
+  return parseDatastore(readPassphraseFile(path));
+}
+
 /** The passphrase is the file's content without one trailing newline. */
 export function readPassphraseFile(path: string): string {
   let content: string;
@@ -137,6 +142,8 @@ export const SERVER_OPTIONS = {
     parse: parseWorkerCount, describe: 'worker threads that verify CSRs and sign SVIDs; auto is one per core' },
   sqliteWriter: { name: 'sqlite-writer', default: 'thread', expected: 'thread or main', parse: parseSqliteWriter,
     describe: 'embedded datastore: commit issuances on a writer thread (main: in the main thread)' },
+  datastoreFile: { name: 'datastore-file', expected: 'a readable file holding a postgres:// URL', parse: readDatastoreFile,
+    describe: 'read --datastore from this file, so a URL with a password is in neither the process list nor the environment' },
   keyPassphraseFile: { name: 'key-passphrase-file', expected: 'a readable file holding the passphrase', parse: readPassphraseFile,
     describe: 'encrypt CA keys at rest with the passphrase in this file (or set MESHCA_KEY_PASSPHRASE)' },
   logLevel: { name: 'log-level', default: 'info', expected: LOG_LEVELS.join(', '), parse: parseLogLevel, describe: 'log verbosity' },
@@ -215,12 +222,16 @@ export function loadServerConfig(sources: ConfigSources): ServerConfig {
   if (o.joinTokenTtl && o.joinTokenTtl > JOIN_TOKEN_MAX_TTL) {
     problems.push(`${settingLabel('join-token-ttl', formatDuration(o.joinTokenTtl), origins)} is longer than the ${formatDuration(JOIN_TOKEN_MAX_TTL)} a join token may live`);
   }
-  if (o.datastore?.kind === 'postgres' && !keyPassphrase) {
+  if (o.datastoreFile && origins['datastore'] !== 'default') {
+    problems.push(`give the datastore in --datastore-file or in ${origins['datastore']}, not both`);
+  }
+  const datastore = o.datastoreFile ?? o.datastore;
+  if (datastore?.kind === 'postgres' && !keyPassphrase) {
     problems.push('a PostgreSQL datastore keeps the CA keys in the database, encrypted: set MESHCA_KEY_PASSPHRASE or --key-passphrase-file');
   }
   if (problems.length) throw new ConfigError(problems);
-  const { keyPassphraseFile: _file, ...settings } = o;
-  return Object.freeze({ ...settings, keyPassphrase, listen: Object.freeze({ ...o.listen }) });
+  const { keyPassphraseFile: _passphraseFile, datastoreFile: _datastoreFile, ...settings } = o;
+  return Object.freeze({ ...settings, datastore: datastore!, keyPassphrase, listen: Object.freeze({ ...o.listen }) });
 }
 
 /**

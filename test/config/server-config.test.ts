@@ -342,6 +342,51 @@ describe('loadServerConfig key passphrase', () => {
   });
 });
 
+describe('loadServerConfig datastore', () => {
+  const URL_WITH_PASSWORD = 'postgres://meshca:s3cret@db.example.com:5432/meshca';
+  const PASSPHRASE = { MESHCA_KEY_PASSPHRASE: 'a passphrase of some length' };
+
+  // Sources are made inside each test: a file written for one is removed when it ends.
+  it.each<[string, () => Sources, ServerConfig['datastore']]>([
+    ['by default, embedded', () => ({}), { kind: 'embedded' }],
+    ['from --datastore', () => ({ flags: { datastore: URL_WITH_PASSWORD }, env: PASSPHRASE }), { kind: 'postgres', url: URL_WITH_PASSWORD }],
+    [
+      'from --datastore-file, without its final newline',
+      () => ({ flags: { 'datastore-file': writeTemp('datastore-url', `${URL_WITH_PASSWORD}\n`) }, env: PASSPHRASE }),
+      { kind: 'postgres', url: URL_WITH_PASSWORD },
+    ],
+    [
+      'from the file MESHCA_DATASTORE_FILE names',
+      () => ({ env: { ...PASSPHRASE, MESHCA_DATASTORE_FILE: writeTemp('datastore-url', URL_WITH_PASSWORD) } }),
+      { kind: 'postgres', url: URL_WITH_PASSWORD },
+    ],
+  ])('%s', (_name, sources, expected) => {
+    expect(load(sources()).datastore).toEqual(expected);
+  });
+
+  it.each<[string, Sources['env'], string]>([
+    ['--datastore', {}, '--datastore'],
+    ['MESHCA_DATASTORE', { MESHCA_DATASTORE: URL_WITH_PASSWORD }, 'MESHCA_DATASTORE'],
+  ])('refuses --datastore-file together with %s', (_name, env, origin) => {
+    const file = writeTemp('datastore-url', URL_WITH_PASSWORD);
+    const flags: Record<string, string> = { 'datastore-file': file, ...(origin === '--datastore' ? { datastore: URL_WITH_PASSWORD } : {}) };
+    expect(problemsOf(() => load({ flags, env: { ...PASSPHRASE, ...env } }))).toEqual([`give the datastore in --datastore-file or in ${origin}, not both`]);
+  });
+
+  it('refuses a datastore file that holds no postgres:// URL, without repeating its password', () => {
+    const file = writeTemp('datastore-url', 'mysql://meshca:s3cret@db/meshca\n');
+    const problems = problemsOf(() => load({ flags: { 'datastore-file': file } }));
+    expect(problems).toEqual(['--datastore-file: "mysql://…@db/meshca" is neither embedded nor a postgres:// URL (expected a readable file holding a postgres:// URL)']);
+  });
+
+  it('asks for the key passphrase when the file names PostgreSQL', () => {
+    const file = writeTemp('datastore-url', URL_WITH_PASSWORD);
+    expect(problemsOf(() => load({ flags: { 'datastore-file': file } }))).toEqual([
+      'a PostgreSQL datastore keeps the CA keys in the database, encrypted: set MESHCA_KEY_PASSPHRASE or --key-passphrase-file',
+    ]);
+  });
+});
+
 describe('isLoopbackHost (whether --metrics-listen keeps the unauthenticated /metrics on this host)', () => {
   const CASES: ReadonlyArray<readonly [string, boolean]> = [
     ['127.0.0.1', true],

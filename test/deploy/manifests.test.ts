@@ -29,7 +29,7 @@ const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { bi
 
 type Role = 'server' | 'agent';
 const SETTINGS: Record<Role, { table: OptionTable; prefix: string; extra: string[] }> = {
-  server: { table: SERVER_OPTIONS, prefix: 'MESHCA', extra: ['MESHCA_CONFIG', 'MESHCA_KEY_PASSPHRASE', 'MESHCA_DATASTORE'] },
+  server: { table: SERVER_OPTIONS, prefix: 'MESHCA', extra: ['MESHCA_CONFIG', 'MESHCA_KEY_PASSPHRASE'] },
   agent: { table: AGENT_OPTIONS, prefix: 'MESHCA_AGENT', extra: ['MESHCA_AGENT_CONFIG'] },
 };
 /** Per program: a CA setting given to the agent (or the reverse) is as ignored as a misspelt one. */
@@ -234,12 +234,17 @@ describe('deploy/kubernetes', () => {
     expect(owner.body.spec.volumeClaimTemplates.map((t: { metadata: { name: string } }) => t.metadata.name)).toContain(mount?.name);
   });
 
-  it('runs the PostgreSQL CA as 2+ replicas with MESHCA_DATASTORE from a Secret and no claim', () => {
+  it('runs the PostgreSQL CA as 2+ replicas with the datastore URL in a file from a Secret and no claim', () => {
     const k = kustomizations.postgres;
     const { owner, spec } = caPods(k)[0]!;
     expect(owner.kind).toBe('Deployment');
     expect(owner.body.spec.replicas).toBeGreaterThanOrEqual(2);
-    expect(caContainer(spec).env?.find((e) => e.name === 'MESHCA_DATASTORE')?.valueFrom?.secretKeyRef).toEqual({ name: 'meshca-datastore', key: 'url' });
+    const c = caContainer(spec);
+    // Not in the environment, where the password would be in /proc/PID/environ and `kubectl describe`.
+    expect(c.env?.find((e) => e.name === 'MESHCA_DATASTORE')).toBeUndefined();
+    const file = containerEnv(c, k).get('MESHCA_DATASTORE_FILE')!;
+    const mount = c.volumeMounts!.find((m) => file === `${m.mountPath}/url`)!;
+    expect(spec.volumes!.find((v) => v.name === mount.name)?.secret?.secretName).toBe('meshca-datastore');
     expect(spec.volumes?.filter((v) => v.persistentVolumeClaim) ?? []).toEqual([]);
     expect(k.objects.filter((o) => o.kind === 'PersistentVolumeClaim' || o.kind === 'StatefulSet')).toEqual([]);
     expect(k.objects.some((o) => o.kind === 'PodDisruptionBudget' && o.body.spec.minAvailable >= 1)).toBe(true);
