@@ -1,9 +1,10 @@
 /**
  * Whether a client that completed the TLS handshake may still be served, on
- * every request: its certificate must be one this CA issued — serial, key and
- * SPIFFE ID as recorded, so a certificate forged with a stolen intermediate
- * key is refused — and not revoked; an agent must not have been evicted or
- * banned since it connected. Agents' last-seen times are noted here and
+ * every request: its certificate must be, byte for byte, one this CA issued
+ * and recorded — so a certificate made with a stolen intermediate key is
+ * refused, even one copying an issued serial, key and SPIFFE ID with a later
+ * expiry — and not revoked; an agent must not have been evicted or banned
+ * since it connected. Agents' last-seen times are noted here and
  * written in batches rather than on every request.
  */
 import { ForbiddenError, UnauthenticatedError } from '../errors.js';
@@ -31,7 +32,7 @@ export class ClientStanding {
   /** Throws a 401 or 403 error for a caller that may not be served. */
   async check(caller: Caller, presented: PresentedCredential): Promise<void> {
     const record = await this.deps.store.credential(presented.serial);
-    if (!record || record.publicKeySha256 !== presented.publicKeySha256 || record.spiffeId !== presented.spiffeId) {
+    if (!record || !record.certificateDer.equals(presented.certificateDer)) {
       throw new UnauthenticatedError('certificate_untrusted', 'the client certificate was not issued by this CA');
     }
     if (caller.role === 'agent') {

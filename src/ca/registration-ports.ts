@@ -3,16 +3,15 @@ import type { AgentRecord, AgentStatus, AuditEvent, EntryRecord, IssuedCertifica
 
 /** What the CA recorded about a certificate a client presents, to match against it. */
 export interface CredentialRecord {
-  readonly publicKeySha256: string;
-  readonly spiffeId: string;
+  /** The certificate as issued, DER. */
+  readonly certificateDer: Buffer;
   readonly revoked: boolean;
 }
 
-/** What a client presented: its certificate's serial, key hash and SPIFFE ID. */
+/** What a client presented: its certificate's serial and the certificate itself, DER. */
 export interface PresentedCredential {
   readonly serial: string;
-  readonly publicKeySha256: string;
-  readonly spiffeId: string;
+  readonly certificateDer: Buffer;
 }
 
 export interface AttestationCommit {

@@ -1,5 +1,6 @@
 /** The CA's listeners: mutual TLS on --listen, the operator socket in the data directory, and optionally /metrics. */
 import type { FastifyInstance } from 'fastify';
+import { constants } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Server as TlsServer } from 'node:tls';
@@ -49,6 +50,9 @@ export async function startListeners(
     requestCert: true,
     rejectUnauthorized: false,
     minVersion: 'TLSv1.2' as const,
+    // A TLS 1.2 renegotiation swaps the client certificate without Node clearing socket.authorized from the
+    // first handshake, so the new certificate's chain would go unchecked; nothing here needs renegotiation.
+    secureOptions: constants.SSL_OP_NO_RENEGOTIATION,
   });
   const closers: Array<() => Promise<unknown>> = [];
   const close = async () => {

@@ -6,7 +6,7 @@
  */
 import type { FastifyRequest } from 'fastify';
 import type { TLSSocket } from 'node:tls';
-import { createHash, type X509Certificate } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
 import type { Caller } from '../ca/caller.js';
 import type { PresentedCredential } from '../ca/registration-ports.js';
 import { RESERVED_SEGMENT } from '../ca/reserved-ids.js';
@@ -22,7 +22,7 @@ type StandingCheck = (caller: Caller, presented: PresentedCredential) => Promise
 
 interface PeerIdentity {
   readonly caller: Caller;
-  /** Serial, hex SHA-256 of the SubjectPublicKeyInfo and SPIFFE ID, matched against the issuance record. */
+  /** Serial and the certificate itself, matched against the issuance record. */
   readonly presented: PresentedCredential;
   readonly notAfterMs: number;
 }
@@ -89,6 +89,5 @@ function classify(socket: TLSSocket, cert: X509Certificate, trustDomain: TrustDo
     return new UnauthenticatedError('certificate_untrusted', `the client certificate is from trust domain ${id.trustDomain.name}`);
   }
   const serial = cert.serialNumber.toLowerCase().replace(/^(00)+(?=.)/, '');
-  const publicKeySha256 = createHash('sha256').update(cert.publicKey.export({ type: 'spki', format: 'der' })).digest('hex');
-  return { caller: callerForSpiffeId(id, serial), presented: { serial, publicKeySha256, spiffeId: id.toString() }, notAfterMs: Date.parse(cert.validTo) };
+  return { caller: callerForSpiffeId(id, serial), presented: { serial, certificateDer: cert.raw }, notAfterMs: Date.parse(cert.validTo) };
 }

@@ -1,7 +1,6 @@
 /**
  * A certificate that chains to the bundle is not enough: the CA accepts a
- * client only if it issued that very certificate — serial, key and SPIFFE ID
- * as recorded. This is what keeps a stolen intermediate key from minting
+ * client only if it issued that very certificate, byte for byte as recorded. This is what keeps a stolen intermediate key from minting
  * callers (see "taint" in the README).
  */
 import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
@@ -37,6 +36,14 @@ describe('certificates signed with the CA key but not issued', () => {
     const forged = await caSignedCredential(ca, spiffeId, reuse ? issuedParts(agent) : {});
     const path = spiffeId.includes('/admin/') ? '/v1/agents' : '/v1/agent/entries';
     const res = await callCa(ca, forged, 'GET', path);
+    expect([res.status, res.body.error.code]).toEqual([401, 'certificate_untrusted']);
+  });
+
+  it('the issued serial, key and SPIFFE ID with a later expiry (a lapsed credential made new) → 401 certificate_untrusted', async () => {
+    const issued = new X509Certificate(agent.chainPem);
+    const laterExpiry = Math.floor(Date.parse(issued.validTo) / 1000) + 10 * 86400;
+    const forged = await caSignedCredential(ca, 'spiffe://example.org/meshca/agent/node-1', { ...issuedParts(agent), notAfter: laterExpiry });
+    const res = await callCa(ca, forged, 'GET', '/v1/agent/entries');
     expect([res.status, res.body.error.code]).toEqual([401, 'certificate_untrusted']);
   });
 

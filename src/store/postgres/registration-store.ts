@@ -155,11 +155,11 @@ export class PgRegistrationStore implements AgentRegistry {
   }
 
   async credential(serial: string): Promise<CredentialRecord | undefined> {
-    const { rows } = await this.pool.query<{ public_key_sha256: string; spiffe_id: string; revoked_at: number | null }>(
-      'SELECT public_key_sha256, spiffe_id, revoked_at FROM certificates WHERE serial = $1',
+    const { rows } = await this.pool.query<{ cert_der: Buffer; revoked_at: number | null }>(
+      'SELECT cert_der, revoked_at FROM certificates WHERE serial = $1',
       [serial],
     );
-    return rows[0] && { publicKeySha256: rows[0].public_key_sha256, spiffeId: rows[0].spiffe_id, revoked: rows[0].revoked_at !== null };
+    return rows[0] && { certificateDer: rows[0].cert_der, revoked: rows[0].revoked_at !== null };
   }
 
   private async upsertAgent(c: pg.PoolClient, a: AgentRecord): Promise<void> {

@@ -160,11 +160,9 @@ export class SqliteRegistrationStore implements RegistrationStore {
 
   async credential(serial: string): Promise<CredentialRecord | undefined> {
     const row = this.sql
-      <[string], { public_key_sha256: string; spiffe_id: string; revoked_at: number | null }>(
-        'SELECT public_key_sha256, spiffe_id, revoked_at FROM certificates WHERE serial = ?',
-      )
+      <[string], { cert_der: Buffer; revoked_at: number | null }>('SELECT cert_der, revoked_at FROM certificates WHERE serial = ?')
       .get(serial);
-    return row && { publicKeySha256: row.public_key_sha256, spiffeId: row.spiffe_id, revoked: row.revoked_at !== null };
+    return row && { certificateDer: row.cert_der, revoked: row.revoked_at !== null };
   }
 
   private upsertAgent(a: AgentRecord): void {
