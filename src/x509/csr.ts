@@ -2,8 +2,11 @@
  * Certificate signing requests (PKCS#10) from untrusted callers. The checks
  * run in a fixed order, each failure with its own code: size, PEM, DER
  * structure, the public key's encoding (it must be the key's canonical DER,
- * because the certificate copies it), proof of possession (the signature),
- * key policy, and finally whether it asks to be a CA. What the CSR says about
+ * because the certificate copies it), key policy, the signature algorithm,
+ * proof of possession (the signature), and finally whether it asks to be a
+ * CA. Key policy comes before the signature because some keys make a
+ * signature prove nothing (an RSA exponent of 1) or cost far more to verify
+ * than any key meshca certifies (a huge exponent). What the CSR says about
  * names is ignored: the CA decides the identity.
  */
 import { createHash, type KeyObject } from 'node:crypto';
@@ -80,11 +83,12 @@ interface Examined {
   readonly spkiDer: Buffer;
   readonly algorithm: SignatureAlgorithm;
   readonly publicKey: KeyObject;
+  readonly keyKind: PublicKeyKind;
   /** node:crypto verifies with whatever the key is; a label that names another algorithm family must not pass. */
   readonly familyMatches: boolean;
 }
 
-/** Size, PEM, DER structure and the key and its encoding, in that order: everything before the signature check. */
+/** Size, PEM, DER structure, the key's encoding, key policy and the signature algorithm, in that order: everything before the signature check. */
 function examine(pem: string): Examined {
   if (Buffer.byteLength(pem, 'utf8') > MAX_CSR_PEM_BYTES) invalid('invalid_csr', `CSR is larger than ${MAX_CSR_PEM_BYTES} bytes`);
   let der: Buffer;
@@ -94,31 +98,27 @@ function examine(pem: string): Examined {
     return invalid('invalid_csr', `CSR is not PEM: ${(err as PemError).message}`, err);
   }
   const parts = structure(der);
-  const algorithm = signatureAlgorithmByOid(parts.signatureOid);
-  if (!algorithm) return invalid('invalid_csr', `CSR signature algorithm ${parts.signatureOid} is not supported`);
   const spkiDer = toDer(parts.spki);
   let publicKey: KeyObject;
-  try {
-    publicKey = loadPublicKey(parts.spki, spkiDer);
-  } catch (err) {
-    if (err instanceof NoncanonicalKeyError) invalid('noncanonical_public_key', `CSR public key is not in canonical DER form: ${err.message}`, err);
-    return invalid('unsupported_key', (err as Error).message, err);
-  }
-  return { parts, spkiDer, algorithm, publicKey, familyMatches: familyOf(publicKey) === algorithm.keyFamily };
-}
-
-/** Key policy and the CA request, after the signature: proof of possession comes first. */
-function finish(checked: Examined, signatureValid: boolean): VerifiedCsrData {
-  if (!signatureValid) invalid('csr_signature_invalid', 'CSR signature does not verify with its public key (no proof of possession)');
   let keyKind: PublicKeyKind;
   try {
-    keyKind = classifyPublicKey(checked.publicKey);
+    publicKey = loadPublicKey(parts.spki, spkiDer);
+    keyKind = classifyPublicKey(publicKey);
   } catch (err) {
+    if (err instanceof NoncanonicalKeyError) invalid('noncanonical_public_key', `CSR public key is not in canonical DER form: ${err.message}`, err);
     if (err instanceof UnsupportedKeyError) invalid('unsupported_key', err.message, err);
     throw err;
   }
+  const algorithm = signatureAlgorithmByOid(parts.signatureOid);
+  if (!algorithm) return invalid('invalid_csr', `CSR signature algorithm ${parts.signatureOid} is not supported`);
+  return { parts, spkiDer, algorithm, publicKey, keyKind, familyMatches: familyOf(publicKey) === algorithm.keyFamily };
+}
+
+/** Proof of possession, then the CA request. */
+function finish(checked: Examined, signatureValid: boolean): VerifiedCsrData {
+  if (!signatureValid) invalid('csr_signature_invalid', 'CSR signature does not verify with its public key (no proof of possession)');
   if (checked.parts.asksToBeCa) invalid('csr_requests_ca', 'CSR asks for a CA certificate (basicConstraints cA or keyCertSign); SVIDs are leaves');
-  return { spkiDer: checked.spkiDer, keyKind, publicKeySha256: createHash('sha256').update(checked.spkiDer).digest('hex') };
+  return { spkiDer: checked.spkiDer, keyKind: checked.keyKind, publicKeySha256: createHash('sha256').update(checked.spkiDer).digest('hex') };
 }
 
 function familyOf(key: KeyObject): KeyFamily | undefined {
@@ -167,7 +167,9 @@ function requestsCa(attributes: Asn1[]): boolean {
   for (const attribute of attributes) {
     const [type, values] = children(attribute);
     if (readOid(type) !== OID.extensionRequest) continue;
-    for (const extensions of children(values!)) {
+    // PKCS#10 attributes are a type and a SET of values; a bare type must not reach readExtensions.
+    if (!is(values, TagClass.UNIVERSAL, Tag.SET)) throw new Asn1ParseError('the extensionRequest attribute has no SET of values');
+    for (const extensions of children(values)) {
       const found = readExtensions(extensions);
       if (found.basicConstraintsCa || found.keyCertSign) return true;
     }

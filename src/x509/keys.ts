@@ -45,6 +45,14 @@ export type PublicKeyKind =
 export const RSA_MIN_BITS = 2048;
 export const RSA_MAX_BITS = 8192;
 
+/**
+ * RSA public exponents accepted: odd, from 2^16+1 to 2^256-1, the CA/Browser
+ * Forum's range. An exponent of 1 makes every "signature" checkable without
+ * the private key, and a huge one makes each verification cost milliseconds.
+ */
+export const RSA_MIN_EXPONENT = 65537n;
+export const RSA_MAX_EXPONENT = (1n << 256n) - 1n;
+
 /** A short label for logs, records and metrics: "ec-p256", "rsa-2048", "ed25519". */
 export function keyLabel(kind: PublicKeyKind): string {
   switch (kind.family) {
@@ -167,6 +175,12 @@ export function classifyPublicKey(key: KeyObject): PublicKeyKind {
   }
   if (kind.family === 'rsa' && kind.bits > RSA_MAX_BITS) {
     throw new UnsupportedKeyError(`RSA key of ${kind.bits} bits is too large (at most ${RSA_MAX_BITS})`);
+  }
+  if (kind.family === 'rsa') {
+    const e = key.asymmetricKeyDetails?.publicExponent ?? 0n;
+    if (e % 2n === 0n || e < RSA_MIN_EXPONENT || e > RSA_MAX_EXPONENT) {
+      throw new UnsupportedKeyError(`RSA public exponent ${e > 1n << 64n ? `of ${e.toString(2).length} bits` : e} is not accepted (an odd number from 65537 to 2^256-1)`);
+    }
   }
   return kind;
 }

@@ -1,13 +1,14 @@
 /**
  * VerifiedCsr.parse is the CA's door for untrusted CSRs. Each refusal has its
  * own code, and the checks run in a fixed order: size and PEM, DER structure,
- * the key's encoding, proof of possession, key policy, then whether the CSR
- * asks to be a CA.
+ * the key's encoding, key policy, the signature algorithm, proof of
+ * possession, then whether the CSR asks to be a CA.
  */
-import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../../src/errors.js';
-import { children, parseDer, toDer, type Asn1 } from '../../src/x509/asn1.js';
+import { children, oid, parseDer, seq, toDer, type Asn1 } from '../../src/x509/asn1.js';
+import { OID } from '../../src/x509/oids.js';
 import { createCsr } from '../../src/x509/csr-builder.js';
 import { MAX_CSR_PEM_BYTES, VerifiedCsr } from '../../src/x509/csr.js';
 import { basicConstraints, keyUsage, KeyUsageBit } from '../../src/x509/extensions.js';
@@ -71,6 +72,13 @@ function flipByte(der: Buffer, index: number): Buffer {
 }
 
 const spkiDer = (key: KeyObject): Buffer => key.export({ type: 'spki', format: 'der' });
+
+/** The RSA-2048 test key's modulus with another public exponent: a key nobody holds the private half of. */
+function rsaKeyWithExponent(e: bigint): KeyObject {
+  const { n } = keys['rsa-2048'].publicKey.export({ format: 'jwk' });
+  const hex = e.toString(16);
+  return createPublicKey({ key: { kty: 'RSA', n: n!, e: Buffer.from(hex.length % 2 ? `0${hex}` : hex, 'hex').toString('base64url') }, format: 'jwk' });
+}
 
 describe('VerifiedCsr.parse accepts', () => {
   it.each(KEY_TYPES)('a %s CSR made by createCsr', async (type) => {
@@ -153,9 +161,11 @@ describe('VerifiedCsr.parse refuses a CSR without proof of possession: csr_signa
     await expect(VerifiedCsr.parse(make())).rejects.toMatchObject({ code: 'csr_signature_invalid' });
   });
 
-  it('checks the signature before the key policy and the CA request', async () => {
-    const der = csrDer(await createCsr(rsa1024.privateKey, rsa1024.publicKey, { requestCa: true }));
-    await expect(VerifiedCsr.parse(csrPem(flipByte(der, der.length - 1)))).rejects.toMatchObject({ code: 'csr_signature_invalid' });
+  it('checks the signature after the key policy and before the CA request', async () => {
+    const weakKey = csrDer(await createCsr(rsa1024.privateKey, rsa1024.publicKey, { requestCa: true }));
+    await expect(VerifiedCsr.parse(csrPem(flipByte(weakKey, weakKey.length - 1)))).rejects.toMatchObject({ code: 'unsupported_key' });
+    const goodKey = csrDer(await createCsr(keys['ec-p256'].privateKey, keys['ec-p256'].publicKey, { requestCa: true }));
+    await expect(VerifiedCsr.parse(csrPem(flipByte(goodKey, goodKey.length - 1)))).rejects.toMatchObject({ code: 'csr_signature_invalid' });
   });
 });
 
@@ -174,6 +184,36 @@ describe('VerifiedCsr.parse refuses keys meshca does not certify: unsupported_ke
     ['secp256k1', () => secp256k1, ECDSA_SHA256, 'elliptic curve secp256k1 is not accepted (P-256 and P-384 are)'],
   ])('an EC key on %s', async (_curve, pair, algorithm, message) => {
     await expect(VerifiedCsr.parse(selfSigned(pair(), algorithm))).rejects.toMatchObject({ code: 'unsupported_key', message });
+  });
+
+  // Before the signature: with e = 1 a "signature" is checkable without any private key, and a
+  // huge exponent makes each verification cost milliseconds. Each CSR here is signed by another key.
+  it.each<[string, () => KeyObject, string]>([
+    ['1', () => rsaKeyWithExponent(1n), 'RSA public exponent 1 is not accepted (an odd number from 65537 to 2^256-1)'],
+    ['3', () => rsaKeyWithExponent(3n), 'RSA public exponent 3 is not accepted (an odd number from 65537 to 2^256-1)'],
+    ['65538 (even)', () => rsaKeyWithExponent(65538n), 'RSA public exponent 65538 is not accepted (an odd number from 65537 to 2^256-1)'],
+    ['2^256+1', () => rsaKeyWithExponent((1n << 256n) + 1n), 'RSA public exponent of 257 bits is not accepted (an odd number from 65537 to 2^256-1)'],
+  ])('an RSA key with public exponent %s', async (_e, publicKey, message) => {
+    const pem = csrPem(handmadeCsrDer({ publicKey: publicKey(), signingKey: keys['rsa-2048'].privateKey, algorithm: RSA_SHA256 }));
+    await expect(VerifiedCsr.parse(pem)).rejects.toMatchObject({ code: 'unsupported_key', message });
+  });
+
+  it('an RSA key with public exponent 3, signed by its own key (proof of possession does not make it acceptable)', async () => {
+    const pair = generateKeyPairSync('rsa', { modulusLength: 2048, publicExponent: 3 });
+    await expect(VerifiedCsr.parse(selfSigned(pair, RSA_SHA256))).rejects.toMatchObject({ code: 'unsupported_key' });
+  });
+
+  // Refused as keys, not for the signature algorithms their CSRs would name. Each CSR is signed by a P-256 key.
+  it.each<[string, () => KeyObject, string]>([
+    ['DSA', () => generateKeyPairSync('dsa', { modulusLength: 2048, divisorLength: 256 }).publicKey, 'dsa'],
+    ['Ed448', () => generateKeyPairSync('ed448').publicKey, 'ed448'],
+    ['RSA-PSS', () => generateKeyPairSync('rsa-pss', { modulusLength: 2048 }).publicKey, 'rsa-pss'],
+  ])('a %s key', async (_name, publicKey, type) => {
+    const pem = csrPem(handmadeCsrDer({ publicKey: publicKey(), signingKey: otherEc.privateKey, algorithm: ECDSA_SHA256 }));
+    await expect(VerifiedCsr.parse(pem)).rejects.toMatchObject({
+      code: 'unsupported_key',
+      message: `key type ${type} is not accepted (ECDSA P-256/P-384, RSA 2048+ and Ed25519 are)`,
+    });
   });
 
   it('checks the key policy before the CA request', async () => {
@@ -270,6 +310,12 @@ describe('VerifiedCsr.parse refuses what is not one DER CSR in PEM: invalid_csr'
       sig.value = `\x01${(sig.value as string).slice(1)}`;
       return csrPem(toDer(root));
     }, 'CSR is malformed'],
+    ['an extensionRequest attribute without its SET of values', () =>
+      selfSigned(keys['ec-p256'], ECDSA_SHA256, { attributes: [seq([oid(OID.extensionRequest)])] }),
+      'CSR is malformed: the extensionRequest attribute has no SET of values'],
+    ['an extensionRequest attribute whose values are a SEQUENCE, not a SET', () =>
+      selfSigned(keys['ec-p256'], ECDSA_SHA256, { attributes: [seq([oid(OID.extensionRequest), seq([seq([])])])] }),
+      'CSR is malformed: the extensionRequest attribute has no SET of values'],
     ['the signature algorithm ecdsa-with-SHA1', () =>
       selfSigned(keys['ec-p256'], { ...ECDSA_SHA256, oid: '1.2.840.10045.4.1' }, { signingHash: 'sha1' }),
       'CSR signature algorithm 1.2.840.10045.4.1 is not supported'],
