@@ -1,14 +1,16 @@
 /**
  * How request bodies are read: Fastify's JSON parser (which refuses
- * __proto__ and constructor.prototype keys) with three rules of meshca's. An
+ * __proto__ and constructor.prototype keys) with four rules of meshca's. An
  * empty body is no body, as for a client that sends a content type on every
- * request; a key named twice in one object is refused (duplicate-keys.ts);
- * and so is a body in a content encoding (415), which Fastify would read as
- * plain JSON whatever it says.
+ * request; a body nesting deeper than MAX_JSON_NESTING is refused before it
+ * is parsed (json-nesting.ts); a key named twice in one object is refused
+ * (duplicate-keys.ts); and so is a body in a content encoding (415), which
+ * Fastify would read as plain JSON whatever it says.
  */
 import type { FastifyInstance } from 'fastify';
 import { InvalidInputError, UnsupportedMediaError } from '../errors.js';
 import { firstDuplicateKey } from './duplicate-keys.js';
+import { MAX_JSON_NESTING, nestsDeeperThan } from './json-nesting.js';
 import { quotedInput } from './edge.js';
 
 export function installJsonBodies(app: FastifyInstance): void {
@@ -23,6 +25,9 @@ export function installJsonBodies(app: FastifyInstance): void {
     if (text.length === 0) {
       done(null, undefined);
       return;
+    }
+    if (nestsDeeperThan(text, MAX_JSON_NESTING)) {
+      return done(new InvalidInputError('invalid_request', `request body nests objects and arrays more than ${MAX_JSON_NESTING} deep`), undefined);
     }
     parse(request, text, (err, value) => {
       if (err) return done(err, undefined);

@@ -151,6 +151,14 @@ describe('agent attestation and renewal', () => {
     expect(statuses).toEqual([401, 401, 401, 429, 429]);
     expect(Number(retryAfter)).toBeGreaterThan(0);
   });
+
+  it('counts attempts whose bodies are refused before any check of the token (a flood of bad bodies is limited too)', async () => {
+    const ca = await startTestCa({ 'attest-rate-limit': '3' });
+    const statuses: number[] = [];
+    for (const body of [{ token: 1 }, { token: 'x' }, { csr: 'x', extra: true }]) statuses.push((await callCa(ca, undefined, 'POST', '/v1/agent/attest', body)).status);
+    statuses.push((await callCa(ca, undefined, 'POST', '/v1/agent/attest', { token: 'x', csr: (await newKeyAndCsr()).csr })).status);
+    expect(statuses).toEqual([400, 400, 400, 429]);
+  });
 });
 
 function get(ca: TestCa, agent: Agent, path: string): Promise<{ status: number; reused: boolean; code?: string }> {

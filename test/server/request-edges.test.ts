@@ -149,6 +149,8 @@ describe('input that is there but was not parsed, or not JSON', () => {
   it.each([
     ['a key named twice in one object', { 'Content-Type': 'application/json' }, '{"agent":"node-a","agent":"node-b"}',
       'HTTP/1.1 400 Bad Request', 'request body names the key "agent" twice in one object'],
+    ['a body nesting 17 arrays (refused before it is parsed)', { 'Content-Type': 'application/json' }, `{"agent":"node-deep","ttl":${'['.repeat(16)}${']'.repeat(16)}}`,
+      'HTTP/1.1 400 Bad Request', 'request body nests objects and arrays more than 16 deep'],
     ['a text/plain body', { 'Content-Type': 'text/plain' }, '{"agent":"node-plain"}',
       'HTTP/1.1 415 Unsupported Media Type', 'send the request body as application/json'],
     ['a body said to be gzip (read as plain JSON before)', { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' }, '{"agent":"node-gzip"}',

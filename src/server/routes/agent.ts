@@ -26,6 +26,8 @@ export function agentRoutes(app: FastifyInstance, s: ServerServices): void {
     {
       config: { action: 'agent.attest' },
       bodyLimit: SMALL_BODY_LIMIT,
+      // Every attempt counts, charged as it arrives: a body refused while it is read or validated costs the CA too.
+      onRequest: async (request) => s.limits.attestation.take(request.ip),
       schema: {
         body: {
           type: 'object',
@@ -37,7 +39,6 @@ export function agentRoutes(app: FastifyInstance, s: ServerServices): void {
       },
     },
     async (request) => {
-      s.limits.attestation.take(request.ip);
       const csr = await s.csrVerifier.verify(request.body.csr);
       const svid = await s.agents.attest(request.body.token, csr);
       return { svid: svidJson(svid), bundle: bundlePem() };
