@@ -4,16 +4,27 @@ import { InvalidInputError } from '../errors.js';
 export type DnsName = string & { readonly __brand: 'DnsName' };
 
 const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const ASCII = /^[\x00-\x7f]*$/;
+const ALL_DIGITS = /^[0-9]+$/;
+const SYNTAX = 'labels of a-z, 0-9 and inner hyphens, at most 253 characters, optional leading "*."; an internationalised name in its xn-- form';
 
+/**
+ * A hostname as RFC 1123 and the CA/Browser Forum have it. A last label of
+ * digits alone reads as an IPv4 address, which verifiers never match against
+ * a DNS name; a wildcard stands for one label under a name of at least two.
+ */
 export function parseDnsName(input: string): DnsName {
-  const name = input.toLowerCase();
-  const labels = name.split('.');
-  const body = labels[0] === '*' ? labels.slice(1) : labels;
-  if (name.length > 253 || body.length === 0 || !body.every((l) => LABEL.test(l))) {
-    throw new InvalidInputError(
-      'invalid_dns_name',
-      `${JSON.stringify(input.slice(0, 80))} is not a DNS name (labels of a-z, 0-9 and inner hyphens, at most 253 characters, optional leading "*.")`,
-    );
-  }
+  // Lowercased only once known to be ASCII: toLowerCase maps some other letters to ASCII ones (the Kelvin sign to "k").
+  const name = ASCII.test(input) ? input.toLowerCase() : undefined;
+  const labels = name?.split('.') ?? [];
+  const wildcard = labels[0] === '*';
+  const body = wildcard ? labels.slice(1) : labels;
+  if (name === undefined || name.length > 253 || body.length === 0 || !body.every((l) => LABEL.test(l))) refuse(input, SYNTAX);
+  if (ALL_DIGITS.test(body[body.length - 1]!)) refuse(input, 'its last label is all digits, so it reads as an IP address, which no verifier matches against a DNS name');
+  if (wildcard && body.length < 2) refuse(input, 'a wildcard must stand for a label under a name of at least two');
   return name as DnsName;
+}
+
+function refuse(input: string, why: string): never {
+  throw new InvalidInputError('invalid_dns_name', `${JSON.stringify(input.slice(0, 80))} is not a DNS name (${why})`);
 }

@@ -49,8 +49,9 @@ export function clipped(text: string, max: number, quote: (kept: string) => stri
   return text.length <= max ? quote(text) : `${quote(text.slice(0, max))}… (${text.length} characters)`;
 }
 
+/** Each name once, as it will be on the certificate: "X.COM" and "x.com" are one SAN. */
 export function dnsNamesField(values: readonly string[] | undefined): DnsName[] {
-  return (values ?? []).map(parseDnsName);
+  return [...new Set((values ?? []).map(parseDnsName))];
 }
 
 /**

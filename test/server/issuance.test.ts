@@ -215,6 +215,12 @@ describe('POST /v1/svids/mint issues', () => {
     expect(parseChain(ca.bundlePem).some((root) => intermediate!.verify(root.publicKey))).toBe(true);
   });
 
+  it('pass/a DNS name given twice, in different case, is one SAN', async () => {
+    const ca = await startTestCa();
+    const cred = await mintSvid(ca.localApp, WEB, { dns: ['web.example.org', 'WEB.Example.org', 'api.example.org'] });
+    expect(sans(cred.chain[0]!)).toEqual([`URI:${WEB}`, 'DNS:web.example.org', 'DNS:api.example.org'].sort());
+  });
+
   it('pass/a leaf never outlives its intermediate: cut at the issuer notAfter', async () => {
     const clock = new FakeClock();
     const ca = await startTestCa({}, { clock });
