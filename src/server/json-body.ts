@@ -30,10 +30,24 @@ export function installJsonBodies(app: FastifyInstance): void {
       return done(new InvalidInputError('invalid_request', `request body nests objects and arrays more than ${MAX_JSON_NESTING} deep`), undefined);
     }
     parse(request, text, (err, value) => {
-      if (err) return done(err, undefined);
+      if (err) return done(validJson(text) ? prototypeKeyError() : err, undefined);
       const twice = firstDuplicateKey(text);
       if (twice !== undefined) return done(new InvalidInputError('invalid_request', `request body names the key ${quotedInput(twice)} twice in one object`), undefined);
       done(null, value);
     });
   });
+}
+
+/** Fastify's parser says "not valid JSON" also of valid JSON it refuses on purpose: a key that could reach Object.prototype. */
+function prototypeKeyError(): InvalidInputError {
+  return new InvalidInputError('invalid_request', 'request body names __proto__ or constructor.prototype, which no request takes');
+}
+
+function validJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
 }
