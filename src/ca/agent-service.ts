@@ -125,8 +125,11 @@ export class AgentService {
     return this.deps.store.listAgents();
   }
 
+  /** Also throws away the agent's unspent join tokens: an evicted agent attests again only with one made after this. */
   async evict(name: AgentName, by: string): Promise<AgentRecord> {
-    return this.changeStatus(name, 'evicted', by, ['active']);
+    const evicted = await this.changeStatus(name, 'evicted', by, ['active']);
+    await this.deps.store.discardTokens(name, nowSeconds(this.deps.clock));
+    return evicted;
   }
 
   async ban(name: AgentName, by: string): Promise<AgentRecord> {

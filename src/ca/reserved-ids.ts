@@ -31,7 +31,8 @@ export function adminSpiffeId(td: TrustDomain, role: AdminRole, name: string): S
 
 /** Refuses an administrator name that would read, in the audit log, as the CA host's own socket. */
 export function assertAdminNameFree(name: string): void {
-  if (name === LOCAL_OPERATOR_NAME) {
+  // In any case: "operator:Local" in the audit log reads as the CA host's own socket too.
+  if (name.toLowerCase() === LOCAL_OPERATOR_NAME) {
     throw new InvalidInputError('invalid_name', `the admin name "${LOCAL_OPERATOR_NAME}" is reserved: the audit log names the CA host's own socket "operator:${LOCAL_OPERATOR_NAME}"`);
   }
 }

@@ -126,6 +126,18 @@ describe('agent attestation and renewal', () => {
     expect({ status: stale.status, code: stale.body.error.code }).toEqual({ status: 401, code: 'certificate_revoked' });
   });
 
+  it('evicts: a token made before the eviction no longer admits the agent; one made after does', async () => {
+    const ca = await startTestCa();
+    await attestAgent(ca, 'evicted-early');
+    const earlier = await joinToken(ca, 'evicted-early');
+    await asOperator(ca, 'POST', '/v1/agents/evicted-early/evict');
+    const attempt = await callCa(ca, undefined, 'POST', '/v1/agent/attest', { token: earlier, csr: (await newKeyAndCsr()).csr });
+    expect(attempt.status).toBe(401);
+    expect(agentRows(ca)).toMatchObject([{ name: 'evicted-early', status: 'evicted' }]);
+    await attestAgent(ca, 'evicted-early');
+    expect(agentRows(ca)).toMatchObject([{ name: 'evicted-early', status: 'active' }]);
+  });
+
   it('bans: no token, no attestation with an earlier token, until unbanned', async () => {
     const ca = await startTestCa();
     const earlier = await joinToken(ca, 'rogue');

@@ -59,6 +59,8 @@ describe('an administrator name that would pass for the CA host itself', () => {
   it.each([
     ['operator', 'local', 400],
     ['auditor', 'local', 400],
+    ['operator', 'Local', 400],
+    ['auditor', 'LOCAL', 400],
     ['operator', 'local-ops', 200],
   ] as const)('%s credential named %s → %i', async (role, name, status) => {
     const before = issued();
