@@ -8,8 +8,8 @@
 import { ConflictError } from '../errors.js';
 import { nowSeconds } from '../time/clock.js';
 import { formatDuration, type Duration } from '../time/duration.js';
-import { importAuthority, type ImportedAuthority } from './authority-factory.js';
-import type { LoadedAuthority } from './authority-set.js';
+import { checkImport, takeIntoCustody, type ImportedAuthority } from './authority-factory.js';
+import type { AuthoritySet, LoadedAuthority } from './authority-set.js';
 import { created, moved, transition } from './authority-transitions.js';
 import { mintIntermediate, mintRoot, type LifecycleContext } from './lifecycle-context.js';
 import { canTakeOver } from './rotation.js';
@@ -27,14 +27,23 @@ export async function prepareRoot(ctx: LifecycleContext, by: string, imported?: 
   const existing = set.ofKind('root', 'prepared')[0];
   if (existing) throw new ConflictError('precondition_failed', `root ${existing.record.id} is already prepared; activate it first`);
   const now = nowSeconds(ctx.clock);
-  const root = imported
-    ? await importAuthority(ctx.factory.custody, imported, 'root', 'prepared', now, [], ctx.settings.trustDomain)
-    : await mintRoot(ctx, 'prepared', now);
-  if (set.byId(root.record.id)) throw new ConflictError('already_exists', `root ${root.record.id} is already known`);
+  const root = imported ? await importRoot(ctx, set, imported, now) : await mintRoot(ctx, 'prepared', now);
   const first = root.signer ? [await mintIntermediate(ctx, 'prepared', now, root)] : [];
   await ctx.commit([root, ...first], set.bundleSequence + 1, [root, ...first].map((a) => created(a, by)));
   ctx.log.info({ root: root.record.id }, 'prepared a new root; it is now in the trust bundle');
   return root;
+}
+
+/**
+ * An operator's root, refused before its key goes into custody when its id
+ * (the key identifier in its certificate) is already this CA's: custody would
+ * otherwise be asked to store a key under that authority's name.
+ */
+async function importRoot(ctx: LifecycleContext, set: AuthoritySet, imported: ImportedAuthority, now: number): Promise<LoadedAuthority> {
+  const checked = checkImport(imported, 'root', now, [], ctx.settings.trustDomain);
+  const id = checked.facts.keyId.toString('hex');
+  if (set.byId(id)) throw new ConflictError('already_exists', `root ${id} is already known`);
+  return takeIntoCustody(ctx.factory.custody, checked, 'prepared', now);
 }
 
 /**

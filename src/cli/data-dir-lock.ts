@@ -16,7 +16,7 @@
 import Database from 'better-sqlite3';
 import { readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../platform/atomic-file.js';
+import { removeTemporaries, writeFileAtomic } from '../platform/atomic-file.js';
 import { socketPath } from './local-socket.js';
 
 export const LOCK_FILE = 'meshca.flock';
@@ -100,6 +100,8 @@ export async function lockDataDir(dataDir: string): Promise<DataDirLock> {
   const pidFile = join(dataDir, PID_FILE);
   try {
     await retireLegacyLock(dataDir);
+    // What a server killed while writing its PID file left; ours alone to remove now that the lock is held.
+    await removeTemporaries(dataDir);
     await writeFileAtomic(pidFile, `${process.pid}\n`, 0o600);
   } catch (err) {
     guard.close();

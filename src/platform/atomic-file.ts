@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, fsyncSync, mkdirSync, openSync } from 'node:fs';
-import { mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
+import { link, mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 
 /** O_DIRECTORY: a FIFO planted under a directory's name fails at once rather than blocking the open. */
@@ -125,4 +125,20 @@ export async function writeFileAtomic(path: string, data: string | Buffer, mode:
     throw err;
   }
   await fsyncDirectory(dir);
+}
+
+/**
+ * As writeFileAtomic, for a file that must not exist yet: it is linked into
+ * place rather than renamed, so an existing file of that name is never
+ * replaced (EEXIST) and a crash leaves either no file or the whole one.
+ */
+export async function writeNewFileAtomic(path: string, data: string | Buffer, mode: number): Promise<void> {
+  const temp = temporaryPathFor(path);
+  try {
+    await writeNewFile(temp, data, mode);
+    await link(temp, path);
+  } finally {
+    await unlink(temp).catch(() => undefined);
+  }
+  await fsyncDirectory(dirname(path));
 }

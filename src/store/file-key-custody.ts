@@ -1,6 +1,8 @@
 /**
  * CA private keys as PKCS#8 PEM files in <data-dir>/keys, mode 0600, written
- * atomically, and encrypted (AES-256-CBC, PBKDF2) when a passphrase is given.
+ * atomically, never over another key, and encrypted (AES-256-CBC, PBKDF2)
+ * when a passphrase is given; a key an earlier start stored unencrypted is
+ * encrypted in place the first time it is loaded with a passphrase.
  * A server killed while writing a key leaves the temporary file (a whole or
  * partial private key no record names); the first use of the directory by the
  * next process removes it. One server holds the data directory (its lock), so
@@ -11,7 +13,7 @@ import { readdir, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KeyCustody } from '../ca/ports.js';
 import { CaIntegrityError } from '../errors.js';
-import { fsyncDirectory, makeDirectory, removeTemporaries, writeFileAtomic } from '../platform/atomic-file.js';
+import { fsyncDirectory, makeDirectory, removeTemporaries, writeFileAtomic, writeNewFileAtomic } from '../platform/atomic-file.js';
 
 const SUFFIX = '.key.pem';
 /** Where keys no record names are set aside (setAsideUnreferenced). */
@@ -33,10 +35,19 @@ export class FileKeyCustody implements KeyCustody {
   async save(ref: string, key: KeyObject): Promise<void> {
     await makeDirectory(this.dir, 0o700);
     await this.sweep();
-    const pem = this.passphrase
+    const path = this.describe(ref);
+    try {
+      await writeNewFileAtomic(path, this.encode(key), 0o600);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new CaIntegrityError(`CA key file ${path} exists already; a CA key is never written over another`);
+      throw err;
+    }
+  }
+
+  private encode(key: KeyObject): string {
+    return (this.passphrase
       ? key.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: this.passphrase })
-      : key.export({ type: 'pkcs8', format: 'pem' });
-    await writeFileAtomic(this.describe(ref), pem, 0o600);
+      : key.export({ type: 'pkcs8', format: 'pem' })) as string;
   }
 
   async load(ref: string): Promise<KeyObject> {
@@ -54,13 +65,17 @@ export class FileKeyCustody implements KeyCustody {
     if (encrypted && !this.passphrase) {
       throw new CaIntegrityError(`CA key file ${path} is encrypted; set MESHCA_KEY_PASSPHRASE or --key-passphrase-file`);
     }
+    let key: KeyObject;
     try {
-      return createPrivateKey(encrypted ? { key: pem, passphrase: this.passphrase } : { key: pem });
+      key = createPrivateKey(encrypted ? { key: pem, passphrase: this.passphrase } : { key: pem });
     } catch {
       throw new CaIntegrityError(
         `CA key file ${path} is corrupt${encrypted ? ' or the passphrase is wrong' : ''}: it is not a PKCS#8 private key`,
       );
     }
+    // A passphrase given after the keys were made: the CA says its keys are encrypted at rest, so make it true.
+    if (!encrypted && this.passphrase) await writeFileAtomic(path, this.encode(key), 0o600);
+    return key;
   }
 
   async list(): Promise<string[]> {

@@ -44,6 +44,14 @@ describe('lockDataDir', () => {
     await (await lockDataDir(dir)).release();
   });
 
+  it('removes the temporary PID file a server killed while writing it left', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, `.${PID_FILE}.0123456789ab.tmp`), '4242\n');
+    const lock = await lockDataDir(dir);
+    expect(readdirSync(dir).sort()).toEqual([LOCK_FILE, PID_FILE]);
+    await lock.release();
+  });
+
   it('refuses while another holder has the lock, naming its PID and changing nothing', async () => {
     const dir = tempDir();
     const first = await lockDataDir(dir);

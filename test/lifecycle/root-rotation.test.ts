@@ -381,6 +381,20 @@ describe('importing a root: refusals', () => {
     expect(ca.manager.current().ofKind('root', 'prepared')).toEqual([]);
   });
 
+  it('fail/a root whose key identifier is the active root\'s: 409, and the active root\'s key file is untouched', async () => {
+    const active = ids(ca).root;
+    const clash = selfSigned(tempDir('imp'), 'clash', {
+      days: 365,
+      extensions: ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,keyCertSign,cRLSign', `subjectKeyIdentifier=${active.id}`, 'authorityKeyIdentifier=none'],
+    });
+    const keyFile = join(ca.config.dataDir, 'keys', `${active.id}.key.pem`);
+    const before = readFileSync(keyFile);
+    const res = await post(ca, 'prepare', { importCertFile: clash.cert, importKeyFile: clash.key });
+    expect([res.status, res.body.error.code]).toEqual([409, 'already_exists']);
+    expect(readFileSync(keyFile)).toEqual(before);
+    expect(ca.manager.current().ofKind('root', 'prepared')).toEqual([]);
+  });
+
   it('fail/the CLI reports the refusal and exits 1', async () => {
     const run = await runMeshca(['authority', 'root', 'prepare', '--import-cert', files.notCa.cert, '--import-key', files.notCa.key, '--data-dir', ca.config.dataDir]);
     expect(run.code).toBe(1);

@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isTemporaryName } from '../../src/platform/atomic-file.js';
@@ -90,5 +90,32 @@ describe('keys no record names', () => {
     expect(statSync(aside).mode & 0o777).toBe(0o700);
     expect(readdirSync(aside)).toEqual(['orphan.key.pem']);
     expect(statSync(join(aside, 'orphan.key.pem')).mode & 0o777).toBe(0o600);
+  });
+});
+
+describe('what a key file holds', () => {
+  it('fail/a key is never written over another: a second save under one name is refused, and the first key stays', async () => {
+    const dir = tempDir();
+    const custody = new FileKeyCustody(dir, undefined);
+    const first = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+    await custody.save('root', first);
+    const before = readFileSync(custody.describe('root'));
+    const second = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+    await expect(custody.save('root', second)).rejects.toThrow(/exists already; a CA key is never written over another/);
+    expect(readFileSync(custody.describe('root'))).toEqual(before);
+    expect(readdirSync(dir).filter(isTemporaryName)).toEqual([]);
+  });
+
+  it('pass/a key stored unencrypted is encrypted in place when a passphrase is given, and is the same key after', async () => {
+    const dir = tempDir();
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    await new FileKeyCustody(dir, undefined).save('root', privateKey);
+    const withPassphrase = new FileKeyCustody(dir, 'a passphrase given later');
+    expect((await withPassphrase.load('root')).equals(privateKey)).toBe(true);
+    const stored = readFileSync(withPassphrase.describe('root'), 'utf8');
+    expect(stored).toMatch(/^-----BEGIN ENCRYPTED PRIVATE KEY-----/);
+    expect(statSync(withPassphrase.describe('root')).mode & 0o777).toBe(0o600);
+    expect((await new FileKeyCustody(dir, 'a passphrase given later').load('root')).equals(privateKey)).toBe(true);
+    await expect(new FileKeyCustody(dir, undefined).load('root')).rejects.toThrow(/is encrypted; set MESHCA_KEY_PASSPHRASE/);
   });
 });
