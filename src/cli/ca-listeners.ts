@@ -67,6 +67,7 @@ export async function startListeners(
       maxConnections: config.maxConnections,
       onRefusal,
       metrics: core.metrics,
+      storeUnavailable: (err) => store.unavailable(err),
       authenticate: tlsAuthenticator({
         trustDomain: config.trustDomain,
         clock: deps.clock,
@@ -80,6 +81,7 @@ export async function startListeners(
       requestTimeoutMs: config.requestTimeout * 1000,
       onRefusal,
       metrics: core.metrics,
+      storeUnavailable: (err) => store.unavailable(err),
       authenticate: async () => ({ caller: { role: 'operator', name: LOCAL_OPERATOR_NAME, via: 'local' } }),
     });
     closers.push(() => localApp.close());

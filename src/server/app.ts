@@ -9,7 +9,7 @@ import type { Logger as PinoLogger } from 'pino';
 import { randomUUID } from 'node:crypto';
 import { HttpVersionError, InvalidInputError, UnavailableError } from '../errors.js';
 import { installAccessControl, type Authenticator } from './access-control.js';
-import { answerClientError, answerConnect, answerFrameworkError, answerUnknownExpectation, installErrorHandling, type RefusalObserver } from './error-handler.js';
+import { answerClientError, answerConnect, answerFrameworkError, answerUnknownExpectation, installErrorHandling, type RefusalObserver, type StoreUnavailable } from './error-handler.js';
 import { installJsonBodies } from './json-body.js';
 import { RouteMethods } from './route-methods.js';
 import type { CaMetrics } from './metrics.js';
@@ -49,6 +49,8 @@ export interface AppOptions {
    * socket, which must keep working while anyone may open connections.
    */
   readonly maxConnections?: number;
+  /** Which unexpected errors are the datastore's being unable to take changes: 503 store_unavailable rather than 500. */
+  readonly storeUnavailable?: StoreUnavailable;
 }
 
 /** How often Node looks for requests past their time: the timeout is kept to within a second. */
@@ -142,7 +144,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   installJsonBodies(app);
   const routeMethods = new RouteMethods();
   app.addHook('onRoute', routeMethods.add);
-  installErrorHandling(app, routeMethods, options.onRefusal);
+  installErrorHandling(app, routeMethods, options.onRefusal, options.storeUnavailable);
   refuseWhileClosing(app);
   refuseMalformedFraming(app);
   app.addHook('onRoute', refuseUndeclaredInput);

@@ -34,10 +34,16 @@ function errorBody(code: string, message: string): ErrorBody {
 }
 
 /** Status and public body for any thrown value. */
-function describeError(err: unknown): { status: number; body: ErrorBody } {
+/** Whether an error the datastore raised means it cannot take changes now (see Datastore.unavailable). */
+export type StoreUnavailable = (err: unknown) => boolean;
+
+function describeError(err: unknown, storeUnavailable: StoreUnavailable): { status: number; body: ErrorBody } {
   if (err instanceof MeshcaError) {
     const status = STATUS_BY_CLASS.find(([cls]) => err instanceof cls)?.[1] ?? 500;
     return { status, body: errorBody(err.code, err.message) };
+  }
+  if (storeUnavailable(err)) {
+    return { status: 503, body: errorBody('store_unavailable', 'the datastore cannot take changes now (its disk is full or read-only, or it is unreachable); nothing was changed') };
   }
   const fe = err as FastifyError;
   if (fe.validation) return { status: 400, body: errorBody('invalid_request', `request ${fe.message}${validationDetail(fe)}`) };
@@ -126,9 +132,9 @@ export function answerUnknownExpectation(request: IncomingMessage, response: Ser
   response.end(body);
 }
 
-export function installErrorHandling(app: FastifyInstance, routeMethods: RouteMethods, onRefusal?: RefusalObserver): void {
+export function installErrorHandling(app: FastifyInstance, routeMethods: RouteMethods, onRefusal?: RefusalObserver, storeUnavailable: StoreUnavailable = () => false): void {
   app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
-    const { status, body } = describeError(err);
+    const { status, body } = describeError(err, storeUnavailable);
     if (status >= 400 && status < 500) onRefusal?.(request, status, body.error.code, body.error.message);
     if (status >= 500) request.log.error({ err }, 'request failed');
     else request.log.info({ code: body.error.code, status }, 'request refused');

@@ -32,5 +32,7 @@ export interface Datastore {
   readonly coordinator: Coordinator;
   /** Resolves once the datastore answers a trivial query, rejects when it does not within a few seconds: readiness. */
   reachable(): Promise<void>;
+  /** Whether an error it raised means it cannot take a change now (disk full, read-only, server gone), not that the change is wrong. */
+  unavailable(err: unknown): boolean;
   close(): Promise<void>;
 }

@@ -3,6 +3,7 @@
  * embedded one, CA keys in the database (encrypted with the passphrase), and a
  * coordinator so one replica at a time makes lifecycle changes.
  */
+import { postgresUnavailable } from '../unavailable.js';
 import type { Pool } from 'pg';
 import type { Clock } from '../../time/clock.js';
 import type { Datastore } from '../datastore.js';
@@ -29,6 +30,7 @@ export async function openPostgresDatastore(url: string, clock: Clock, keyPassph
       custody: new PgKeyCustody(pool, keyPassphrase),
       coordinator,
       reachable: reachability(pool),
+      unavailable: postgresUnavailable,
       close: () => pool.end(),
     };
   } catch (err) {

@@ -2,6 +2,7 @@
  * The embedded datastore: one SQLite database in the data directory and the
  * adapters over it. better-sqlite3 is used by store/sqlite/ and nowhere else.
  */
+import { sqliteUnavailable } from '../unavailable.js';
 import { join } from 'node:path';
 import { aloneCoordinator } from '../../ca/ports.js';
 import type { Clock } from '../../time/clock.js';
@@ -55,6 +56,7 @@ export function openSqliteDatastore(dataDir: string, clock: Clock, options: Sqli
     audit: new SqliteAuditStore(db, appender, clock),
     // In this process: it answers unless it was closed.
     reachable: async () => void db.prepare('SELECT 1').get(),
+    unavailable: sqliteUnavailable,
     close: async () => {
       await writer?.close();
       await checkpointer?.close();

@@ -1,0 +1,40 @@
+/**
+ * Which errors from a datastore mean it cannot take a change right now — its
+ * disk is full or read-only, it failed to read or write, its server is gone —
+ * rather than that the change itself is wrong. The server answers those with
+ * 503 store_unavailable (try again, elsewhere or later) instead of a 500: the
+ * change was not committed either way.
+ */
+
+/** The file system refusing a write: the data directory's disk, for SQLite and for CA key files. */
+const FILE_SYSTEM = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EIO']);
+
+/** SQLite's primary result codes for the same (better-sqlite3 puts the extended code in `code`). */
+const SQLITE = /^SQLITE_(FULL|IOERR|READONLY|BUSY|CANTOPEN)(_|$)/;
+
+/**
+ * PostgreSQL SQLSTATEs: 08 connection exceptions, 53 insufficient resources
+ * (53100 disk full), 57P01–57P03 shutdown or not yet accepting connections,
+ * 25006 a read-only transaction (a standby after a failover).
+ */
+const POSTGRES = /^(08...|53...|57P0[123]|25006)$/;
+
+/** The network between a replica and its PostgreSQL server. */
+const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+function codeOf(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+export function sqliteUnavailable(err: unknown): boolean {
+  const code = codeOf(err);
+  return code !== undefined && (FILE_SYSTEM.has(code) || SQLITE.test(code));
+}
+
+export function postgresUnavailable(err: unknown): boolean {
+  const code = codeOf(err);
+  if (code !== undefined) return POSTGRES.test(code) || NETWORK.has(code);
+  // node-postgres reports a connection that ended mid-query without a code.
+  return err instanceof Error && /^Connection terminated/.test(err.message);
+}

@@ -1,0 +1,34 @@
+/**
+ * A datastore that cannot take a change (its disk full) is the store's state,
+ * not the request's fault and not a bug: 503 store_unavailable, nothing
+ * half-recorded, and the CA takes changes again once there is room. SQLite's
+ * max_page_count stands in for a full disk: past it, writes fail with
+ * SQLITE_FULL ("database or disk is full"), as on a full file system.
+ */
+import { describe, expect, it } from 'vitest';
+import { startTestCa } from '../support/test-ca.js';
+
+describe('a full datastore', () => {
+  it('refuses an operator change with 503 store_unavailable, records none of it, and takes changes again once there is room', async () => {
+    const ca = await startTestCa();
+    const entries = () => (ca.store.db.prepare('SELECT COUNT(*) AS n FROM entries').get() as { n: number }).n;
+    const create = (i: number) =>
+      ca.localApp.inject({ method: 'POST', url: '/v1/entries', payload: { agent: 'node-1', spiffeId: `spiffe://example.org/ns/full/${i}`, dns: ['x'.repeat(60) + '.example.org'] } });
+    ca.store.db.pragma(`max_page_count = ${ca.store.db.pragma('page_count', { simple: true }) as number}`);
+
+    let created = 0;
+    let refused;
+    for (let i = 0; i < 500 && !refused; i++) {
+      const res = await create(i);
+      if (res.statusCode === 201) created++;
+      else refused = res;
+    }
+    expect(refused?.statusCode).toBe(503);
+    expect(refused?.json()).toEqual({ error: { code: 'store_unavailable', message: expect.stringContaining('nothing was changed') } });
+    expect(entries()).toBe(created);
+
+    ca.store.db.pragma('max_page_count = 1073741823');
+    expect((await create(9999)).statusCode).toBe(201);
+    expect(entries()).toBe(created + 1);
+  });
+});
