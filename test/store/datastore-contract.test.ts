@@ -374,7 +374,7 @@ describe.each(ENGINES)('the $name datastore', (engine) => {
       expect((await store.registrations.getAgent('node-1'))?.status).toBe('evicted');
       expect(await store.registrations.credential('01')).toMatchObject({ revoked: true });
       expect(await store.registrations.credential('02')).toMatchObject({ revoked: true });
-      expect(await store.registrations.credential('03')).toEqual({ publicKeySha256: 'ab'.repeat(32), spiffeId: 'spiffe://example.org/w', revoked: false });
+      expect(await store.registrations.credential('03')).toEqual({ certificateDer: Buffer.from('certificate 03'), revoked: false });
       expect(await store.registrations.credential('ff')).toBeUndefined();
     });
 
