@@ -43,12 +43,13 @@ export interface AuthorityManagerDeps {
 }
 
 export type AuthorityListener = (set: AuthoritySet) => void;
-/** Told the id of an intermediate another replica tainted, once this replica has stopped signing with it. */
-export type TaintListener = (intermediateId: string) => void;
+/** Told of an authority another replica withdrew: an intermediate it tainted, or a root it retired. */
+export type WithdrawalListener = (authorityId: string) => void;
 
 export class AuthorityManager {
   private readonly listeners: AuthorityListener[] = [];
-  private readonly taintListeners: TaintListener[] = [];
+  private readonly taintListeners: WithdrawalListener[] = [];
+  private readonly rootRetirementListeners: WithdrawalListener[] = [];
   /** The second in which other replicas' changes were last looked for (adoptRecentChanges). */
   private adoptedAt = -1;
   /** Serializes lifecycle changes: a tick and an operator's command never interleave. */
@@ -124,8 +125,13 @@ export class AuthorityManager {
     this.listeners.push(listener);
   }
 
-  onForeignTaint(listener: TaintListener): void {
+  onForeignTaint(listener: WithdrawalListener): void {
     this.taintListeners.push(listener);
+  }
+
+  /** What this replica signed under a root another replica retired must be revoked here, as the retirement revoked the rest. */
+  onForeignRootRetirement(listener: WithdrawalListener): void {
+    this.rootRetirementListeners.push(listener);
   }
 
   /**
@@ -202,10 +208,12 @@ export class AuthorityManager {
       }),
     );
     const newlyTainted = changed.filter((r) => r.taintedAt !== null && (this.set.byId(r.id)?.record.taintedAt ?? null) === null).map((r) => r.id);
+    const newlyRetiredRoots = changed.filter((r) => r.kind === 'root' && r.state === 'retired' && this.set.byId(r.id)?.record.state !== 'retired').map((r) => r.id);
     this.set = this.set.withChange(loaded, sequence);
     this.deps.log.info({ changed: changed.map((r) => `${r.kind} ${r.id} ${r.state}`) }, 'adopted authority changes made by another replica');
     for (const listener of this.listeners) listener(this.set);
     for (const id of newlyTainted) for (const listener of this.taintListeners) listener(id);
+    for (const id of newlyRetiredRoots) for (const listener of this.rootRetirementListeners) listener(id);
   }
 
   /** Runs an operator's lifecycle change holding the lock, after adopting other replicas' changes. */

@@ -7,7 +7,7 @@ import { X509Certificate } from 'node:crypto';
 import { UnavailableError } from '../errors.js';
 import type { CertificateFacts } from '../x509/certificate-reader.js';
 import type { Signer } from '../x509/signer.js';
-import type { AuthorityRecord } from './model.js';
+import type { AuthorityRecord, CertificateKind } from './model.js';
 
 export interface LoadedAuthority {
   readonly record: AuthorityRecord;
@@ -61,6 +61,18 @@ export class AuthoritySet {
     if (inUse.includes(undefined)) return [];
     const signing = this.signingRoot();
     return this.ofKind('root', 'active').filter((r) => r !== signing && !inUse.includes(r));
+  }
+
+  /**
+   * Why a certificate of `kind` that `issuerId` signed must not be handed out
+   * any more, if it must not: its issuer was tainted (agents' own SVIDs
+   * excepted, as a taint keeps them), or the root it chains to was retired.
+   */
+  withdrawal(issuerId: string, kind: CertificateKind): 'taint' | 'root-retired' | undefined {
+    const issuer = this.byId(issuerId);
+    if (!issuer) return undefined;
+    if (issuer.record.taintedAt !== null && kind !== 'agent') return 'taint';
+    return this.rootOf(issuer)?.record.state === 'retired' ? 'root-retired' : undefined;
   }
 
   /** The root an authority chains to (itself for a root), if meshca knows it. */

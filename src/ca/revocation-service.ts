@@ -119,6 +119,15 @@ export class RevocationService {
     return this.revokeWhatTaintedSigned(intermediateId, by, 'quietWhenNone');
   }
 
+  /**
+   * What an issuer signed after it was withdrawn, found once recorded
+   * (SvidIssuer.confirm): revoked as its taint, or its root's retirement,
+   * revoked the rest.
+   */
+  revokeWithdrawn(issuerId: string, why: 'taint' | 'root-retired', by: string): Promise<number> {
+    return why === 'taint' ? this.revokeSignedBy(issuerId, by) : this.revokeRecording({ issuerId }, ROOT_RETIREMENT_REASON, by, 'quietWhenNone');
+  }
+
   /** Everything a tainted intermediate signed but agents' own SVIDs (see taint). */
   private revokeWhatTaintedSigned(intermediateId: string, by: string, record: 'always' | 'quietWhenNone'): Promise<number> {
     return this.revokeRecording({ issuerId: intermediateId, exceptAgentSvids: true }, 'cACompromise', by, record);

@@ -64,6 +64,11 @@ export interface SvidIssuerDeps {
   readonly observe?: (record: IssuedCertificateRecord, seconds: number) => void;
   /** Where leaves are encoded and signed; in this thread unless signing workers are configured. */
   readonly leafSigner?: LeafSigner;
+  /**
+   * Revokes what an issuer signed once it was withdrawn (see confirm): the
+   * sweep a taint or a root retirement makes, run again for what it missed.
+   */
+  readonly revokeWithdrawn?: (issuerId: string, why: 'taint' | 'root-retired') => Promise<unknown>;
 }
 
 export interface SvidIssuerSettings {
@@ -96,7 +101,7 @@ export class SvidIssuer {
     const started = performance.now();
     const signed = await Promise.all(reqs.map((req) => this.sign(req)));
     await Promise.all(signed.map((s) => this.record(s)));
-    for (const s of signed) this.recorded(s, started);
+    await this.confirm(signed, started);
     return signed.map((s) => s.svid);
   }
 
@@ -110,9 +115,32 @@ export class SvidIssuer {
     }
   }
 
-  /** For callers of `sign` that committed the record themselves. */
-  recorded(signed: SignedSvid, startedAt: number): void {
-    this.deps.observe?.(signed.record, (performance.now() - startedAt) / 1000);
+  /**
+   * Once certificates are recorded, and before they are handed out (callers
+   * of `sign` that committed the record themselves call it too): refuses them
+   * when their issuer was withdrawn meanwhile. A taint or a root retirement
+   * revokes what the issuer signed in one sweep, right after it changes the
+   * authorities here; a certificate signed before that change but recorded
+   * after the sweep would escape it. Recorded after the sweep, it is checked
+   * here after the change, so one or the other catches it: this one revokes
+   * it (and anything else the sweep missed) and answers 503, and the caller
+   * asks again under the next intermediate.
+   */
+  async confirm(signed: readonly SignedSvid[], startedAt: number): Promise<void> {
+    const set = this.deps.authorities.current();
+    const withdrawn = new Map<string, 'taint' | 'root-retired'>();
+    for (const s of signed) {
+      const why = set.withdrawal(s.record.issuerId, s.record.kind);
+      if (why) withdrawn.set(s.record.issuerId, why);
+    }
+    if (withdrawn.size > 0) {
+      for (const [issuerId, why] of withdrawn) await this.deps.revokeWithdrawn?.(issuerId, why);
+      throw new UnavailableError(
+        'ca_unavailable',
+        `the intermediate that signed this was ${withdrawn.values().next().value === 'taint' ? 'tainted' : 'put under a retired root'} while it was being signed; it was revoked, not handed out: ask again`,
+      );
+    }
+    for (const s of signed) this.deps.observe?.(s.record, (performance.now() - startedAt) / 1000);
   }
 
   /**

@@ -90,6 +90,8 @@ export async function buildCaCore(
       random,
       observe: (record, s) => metrics.issued(record, s),
       ...(pool ? { leafSigner: pool } : {}),
+      // Issuances start only once the core is built, revocations with it.
+      revokeWithdrawn: (issuerId, why) => revocations.revokeWithdrawn(issuerId, why, SELF),
     },
     { trustDomain: config.trustDomain, lifetimes: { defaultTtl: config.svidTtl, maxTtl: config.svidMaxTtl } },
   );
@@ -107,6 +109,9 @@ export async function buildCaCore(
   if (retired) logger.warn({ revoked: retired }, 'revoked what still chained to a retired root: its forced retirement was interrupted before it could');
   manager.onForeignTaint((id) => {
     revocations.revokeSignedBy(id, SELF).catch((err: unknown) => logger.error({ err, intermediate: id }, 'could not revoke what this replica signed with an intermediate another replica tainted'));
+  });
+  manager.onForeignRootRetirement((id) => {
+    revocations.finishRootRetirements(SELF).catch((err: unknown) => logger.error({ err, root: id }, 'could not revoke what this replica signed under a root another replica retired'));
   });
   const entries = new EntryService(
     { store: store.registrations, issuer, clock, random, revokeAgent: (agent) => revocations.revoke({ agent }, 'cessationOfOperation', SELF) },

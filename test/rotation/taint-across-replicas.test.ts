@@ -1,7 +1,8 @@
 /**
- * Tainting an intermediate on one replica of a CA sharing PostgreSQL: the
- * other replicas stop signing with it within a second, and whatever they
- * signed with it before they noticed is revoked like the rest.
+ * Tainting an intermediate, or retiring a root with --force, on one replica of
+ * a CA sharing PostgreSQL: the other replicas stop signing with it within a
+ * second, and whatever they signed with it before they noticed is revoked
+ * like the rest.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -64,6 +65,33 @@ describe.skipIf(!postgres)('a taint on one of two replicas sharing PostgreSQL', 
       await waitFor(`${serial} to be revoked`, async () => (await certificate(b, serial)).revokedAt !== null, 5_000, 50);
       expect(await certificate(b, serial)).toMatchObject({ issuer: tainted, revocationReason: 'cACompromise' });
     }
+    expect((await certificate(b, after)).revokedAt).toBeNull();
+  });
+});
+
+describe.skipIf(!postgres)('a forced root retirement on one of two replicas sharing PostgreSQL', () => {
+  it('fail/what the other replica signed under the retired root before it noticed is revoked once it does', async () => {
+    const clock = clockNearNow();
+    const passphraseFile = join(tempDir(), 'passphrase');
+    writeFileSync(passphraseFile, 'replica test passphrase', { mode: 0o600 });
+    const settings = { datastore: await postgres!.database(), 'key-passphrase-file': passphraseFile, 'root-propagation': '1s' };
+    const a = await startReplica(settings, clock);
+    const b = await startReplica(settings, clock);
+    const oldIntermediate = a.manager.current().activeIntermediate()!.record.id;
+    await mintSvid(b.localApp, WEB); // B has looked at the journal for this second.
+
+    for (const step of ['prepare', 'activate', 'retire']) {
+      const res = await a.localApp.inject({ method: 'POST', url: `/v1/authorities/root/${step}`, payload: step === 'prepare' ? {} : { force: true } });
+      expect(res.statusCode, `${step}: ${res.body}`).toBeLessThan(300);
+    }
+    const gap = minted(await mintSvid(b.localApp, WEB));
+    expect((await certificate(b, gap)).issuer).toBe(oldIntermediate);
+
+    clock.advance(seconds(1));
+    const after = minted(await mintSvid(b.localApp, WEB));
+    expect((await certificate(b, after)).issuer).not.toBe(oldIntermediate);
+    await waitFor(`${gap} to be revoked`, async () => (await certificate(b, gap)).revokedAt !== null, 5_000, 50);
+    expect(await certificate(b, gap)).toMatchObject({ issuer: oldIntermediate, revocationReason: 'cessationOfOperation' });
     expect((await certificate(b, after)).revokedAt).toBeNull();
   });
 });
