@@ -103,7 +103,7 @@ export class AgentService {
       ],
     });
     if (!committed) throw new UnauthenticatedError('invalid_token', INVALID_TOKEN);
-    this.deps.issuer.recorded(signed, started);
+    await this.deps.issuer.confirm([signed], started);
     return signed.svid;
   }
 
@@ -117,7 +117,7 @@ export class AgentService {
       agent: agentName,
     });
     await this.deps.store.recordAgentRenewal(agentName, signed.record, signed.event);
-    this.deps.issuer.recorded(signed, started);
+    await this.deps.issuer.confirm([signed], started);
     return signed.svid;
   }
 
@@ -125,17 +125,14 @@ export class AgentService {
     return this.deps.store.listAgents();
   }
 
-  /** Also throws away the agent's unspent join tokens: an evicted agent attests again only with one made after this. */
+  /** Also spends the agent's unused join tokens (setAgentStatus): an evicted agent attests again only with one made after this. */
   async evict(name: AgentName, by: string): Promise<AgentRecord> {
-    const evicted = await this.changeStatus(name, 'evicted', by, ['active']);
-    await this.deps.store.discardTokens(name, nowSeconds(this.deps.clock));
-    return evicted;
+    return this.changeStatus(name, 'evicted', by, ['active']);
   }
 
   async ban(name: AgentName, by: string): Promise<AgentRecord> {
     const now = nowSeconds(this.deps.clock);
     const existing = await this.deps.store.getAgent(name);
-    await this.deps.store.discardTokens(name, now);
     if (!existing) {
       // Banning a name that never attested reserves it: record it as banned.
       await this.deps.store.setAgentStatus(name, 'banned', now, { type: 'agent.banned', actor: by, data: { agent: name } }, false);

@@ -37,14 +37,15 @@ export interface RegistrationStore {
   getAgent(name: string): Promise<AgentRecord | undefined>;
   listAgents(): Promise<AgentRecord[]>;
   /**
-   * Changes status; with `revokeCertificates`, also revokes every live
-   * certificate issued to or through the agent and, when that revoked any,
-   * appends their `certificates.revoked` event (agentRevocationEvent, by the
-   * status event's actor) in the same transaction.
+   * Changes status; to any but active, also spends the agent's unused join
+   * tokens, so that it comes back only with one made after this; with
+   * `revokeCertificates`, also revokes every live certificate issued to or
+   * through the agent and, when that revoked any, appends their
+   * `certificates.revoked` event (agentRevocationEvent, by the status event's
+   * actor). All in one transaction: an attestation commits before it (and is
+   * undone by it) or after it (and finds no token).
    */
   setAgentStatus(name: string, status: AgentStatus, at: number, event: AuditEvent, revokeCertificates: boolean): Promise<void>;
-  /** Invalidates the agent's unused tokens (on ban). */
-  discardTokens(agent: string, at: number): Promise<void>;
   touchAgents(lastSeen: ReadonlyMap<string, number>): Promise<void>;
 
   createEntry(entry: EntryRecord, event: AuditEvent): Promise<void>;

@@ -267,10 +267,10 @@ describe.each(ENGINES)('the $name datastore', (engine) => {
       expect(await walk(store, 50)).toEqual([]);
     });
 
-    it('is refused after the agent is banned and its tokens discarded', async () => {
+    it.each([['banned'], ['evicted']] as const)('is refused once the agent is %s, in the same transaction', async (status) => {
       const { store } = await open();
       await store.registrations.createToken(token, note('token.created'));
-      await store.registrations.discardTokens('node-1', 120);
+      await store.registrations.setAgentStatus('node-1', status, 120, note(`agent.${status}`), false);
       expect(await attempt(store, 150, 1)).toBe(false);
     });
   });

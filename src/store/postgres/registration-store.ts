@@ -87,6 +87,7 @@ export class PgRegistrationStore implements AgentRegistry {
          ON CONFLICT (name) DO UPDATE SET status = excluded.status, status_changed_at = excluded.status_changed_at`,
         [name, status, at],
       );
+      if (status !== 'active') await c.query('UPDATE join_tokens SET used_at = $1 WHERE agent = $2 AND used_at IS NULL', [at, name]);
       if (revoke) {
         const revoked = (await c.query(
           `UPDATE certificates SET revoked_at = $1, revocation_reason = $2
@@ -97,10 +98,6 @@ export class PgRegistrationStore implements AgentRegistry {
         if (revoked > 0) events.push(agentRevocationEvent(name, event.actor, revoked));
       }
     });
-  }
-
-  async discardTokens(agent: string, at: number): Promise<void> {
-    await this.pool.query('UPDATE join_tokens SET used_at = $1 WHERE agent = $2 AND used_at IS NULL', [at, agent]);
   }
 
   async touchAgents(lastSeen: ReadonlyMap<string, number>): Promise<void> {

@@ -87,6 +87,7 @@ export class SqliteRegistrationStore implements RegistrationStore {
         (`INSERT INTO agents (name, status, attested_at, status_changed_at) VALUES (?, ?, ?, ?)
                   ON CONFLICT (name) DO UPDATE SET status = excluded.status, status_changed_at = excluded.status_changed_at`)
         .run(name, status, at, at);
+      if (status !== 'active') this.sql('UPDATE join_tokens SET used_at = ? WHERE agent = ? AND used_at IS NULL').run(at, name);
       if (revoke) {
         const { changes } = this.sql
           (`UPDATE certificates SET revoked_at = ?, revocation_reason = ?
@@ -96,10 +97,6 @@ export class SqliteRegistrationStore implements RegistrationStore {
         if (changes > 0) events.push(agentRevocationEvent(name, event.actor, changes));
       }
     });
-  }
-
-  async discardTokens(agent: string, at: number): Promise<void> {
-    this.sql('UPDATE join_tokens SET used_at = ? WHERE agent = ? AND used_at IS NULL').run(at, agent);
   }
 
   async touchAgents(lastSeen: ReadonlyMap<string, number>): Promise<void> {
