@@ -46,6 +46,13 @@ export interface KeyCustody {
    * left keys unrecorded in use could sign unseen.
    */
   setAsideUnreferenced(referenced: ReadonlySet<string>): Promise<string[]>;
+  /**
+   * Encrypts with the passphrase the keys stored without one (an earlier
+   * start had none) and returns their references. Call it only once every
+   * key in use has loaded with that passphrase, so that a wrong one stops the
+   * start before anything is rewritten and keys never end up under two.
+   */
+  encryptAtRest(): Promise<string[]>;
 }
 
 /** The subset of a pino logger the core uses, so it can log decisions without importing pino. */

@@ -1,8 +1,8 @@
 /**
  * CA private keys as PKCS#8 PEM files in <data-dir>/keys, mode 0600, written
  * atomically, never over another key, and encrypted (AES-256-CBC, PBKDF2)
- * when a passphrase is given; a key an earlier start stored unencrypted is
- * encrypted in place the first time it is loaded with a passphrase.
+ * when a passphrase is given; keys an earlier start stored unencrypted are
+ * encrypted in place once a start has loaded every key with a passphrase.
  * A server killed while writing a key leaves the temporary file (a whole or
  * partial private key no record names); the first use of the directory by the
  * next process removes it. One server holds the data directory (its lock), so
@@ -39,8 +39,10 @@ export class FileKeyCustody implements KeyCustody {
     try {
       await writeNewFileAtomic(path, this.encode(key), 0o600);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new CaIntegrityError(`CA key file ${path} exists already; a CA key is never written over another`);
-      throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      // The same key saved before by a change that then failed to commit (a full disk): saving it again is that change retried.
+      const existing = await this.load(ref).catch(() => undefined);
+      if (!existing?.equals(key)) throw new CaIntegrityError(`CA key file ${path} exists already; a CA key is never written over another`);
     }
   }
 
@@ -73,9 +75,20 @@ export class FileKeyCustody implements KeyCustody {
         `CA key file ${path} is corrupt${encrypted ? ' or the passphrase is wrong' : ''}: it is not a PKCS#8 private key`,
       );
     }
-    // A passphrase given after the keys were made: the CA says its keys are encrypted at rest, so make it true.
-    if (!encrypted && this.passphrase) await writeFileAtomic(path, this.encode(key), 0o600);
     return key;
+  }
+
+  async encryptAtRest(): Promise<string[]> {
+    if (!this.passphrase) return [];
+    const encrypted: string[] = [];
+    for (const ref of await this.list()) {
+      const path = this.describe(ref);
+      const pem = await readFile(path, 'utf8');
+      if (pem.includes('BEGIN ENCRYPTED PRIVATE KEY')) continue;
+      await writeFileAtomic(path, this.encode(createPrivateKey(pem)), 0o600);
+      encrypted.push(ref);
+    }
+    return encrypted;
   }
 
   async list(): Promise<string[]> {

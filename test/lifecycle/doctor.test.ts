@@ -31,6 +31,7 @@ const nowhere: KeyCustody = {
   describe: (ref) => ref,
   list: async () => [],
   setAsideUnreferenced: async () => [],
+  encryptAtRest: async () => [],
 };
 
 interface Authorities {

@@ -106,15 +106,26 @@ describe('what a key file holds', () => {
     expect(readdirSync(dir).filter(isTemporaryName)).toEqual([]);
   });
 
-  it('pass/a key stored unencrypted is encrypted in place when a passphrase is given, and is the same key after', async () => {
+  it('pass/saving the key a file already holds again (a change retried after it failed to commit) is no error', async () => {
+    const custody = new FileKeyCustody(tempDir(), 'a passphrase');
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    await custody.save('root', privateKey);
+    await custody.save('root', privateKey);
+    expect((await custody.load('root')).equals(privateKey)).toBe(true);
+  });
+
+  it('pass/keys stored unencrypted are encrypted in place by encryptAtRest, and are the same keys after; loading alone rewrites nothing', async () => {
     const dir = tempDir();
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     await new FileKeyCustody(dir, undefined).save('root', privateKey);
+    const plain = readFileSync(join(dir, 'root.key.pem'));
     const withPassphrase = new FileKeyCustody(dir, 'a passphrase given later');
     expect((await withPassphrase.load('root')).equals(privateKey)).toBe(true);
-    const stored = readFileSync(withPassphrase.describe('root'), 'utf8');
-    expect(stored).toMatch(/^-----BEGIN ENCRYPTED PRIVATE KEY-----/);
+    expect(readFileSync(join(dir, 'root.key.pem'))).toEqual(plain);
+    expect(await withPassphrase.encryptAtRest()).toEqual(['root']);
+    expect(readFileSync(withPassphrase.describe('root'), 'utf8')).toMatch(/^-----BEGIN ENCRYPTED PRIVATE KEY-----/);
     expect(statSync(withPassphrase.describe('root')).mode & 0o777).toBe(0o600);
+    expect(await withPassphrase.encryptAtRest()).toEqual([]);
     expect((await new FileKeyCustody(dir, 'a passphrase given later').load('root')).equals(privateKey)).toBe(true);
     await expect(new FileKeyCustody(dir, undefined).load('root')).rejects.toThrow(/is encrypted; set MESHCA_KEY_PASSPHRASE/);
   });

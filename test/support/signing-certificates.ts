@@ -69,5 +69,6 @@ export function memoryCustody(): KeyCustody & { readonly keys: Map<string, KeyOb
       for (const ref of aside) keys.delete(ref);
       return aside;
     },
+    encryptAtRest: async () => [],
   };
 }

@@ -55,6 +55,11 @@ export class PgKeyCustody implements KeyCustody {
     return rows.map((r) => r.ref).sort();
   }
 
+  /** Keys in the database are always encrypted: a PostgreSQL datastore requires the passphrase. */
+  async encryptAtRest(): Promise<string[]> {
+    return [];
+  }
+
   async list(): Promise<string[]> {
     const { rows } = await this.pool.query<{ ref: string }>('SELECT ref FROM ca_keys ORDER BY ref');
     return rows.map((r) => r.ref);
