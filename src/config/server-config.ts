@@ -162,7 +162,8 @@ export function parseDatastore(raw: string): DatastoreChoice {
     }
     return { kind: 'postgres', url: raw };
   }
-  throw new Error(`"${raw.replace(/\/\/[^@]*@/, '//…@')}" is neither embedded nor a postgres:// URL`);
+  // Only what comes before a first ":" is repeated: anything after it (a URL of another scheme, libpq's key=value form) may hold a password.
+  throw new Error(`"${/^[a-z][a-z0-9+.-]{0,19}:/i.exec(raw)?.[0] ?? ''}…" is neither embedded nor a postgres:// URL`);
 }
 
 export interface ServerConfig {

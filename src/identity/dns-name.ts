@@ -5,12 +5,13 @@ export type DnsName = string & { readonly __brand: 'DnsName' };
 
 const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const ASCII = /^[\x00-\x7f]*$/;
-const ALL_DIGITS = /^[0-9]+$/;
+/** A last label URL parsers (WHATWG) read as a number, making the whole name an IPv4 address: decimal, or 0x hex. */
+const NUMERIC = /^([0-9]+|0x[0-9a-f]*)$/;
 const SYNTAX = 'labels of a-z, 0-9 and inner hyphens, at most 253 characters, optional leading "*."; an internationalised name in its xn-- form';
 
 /**
- * A hostname as RFC 1123 and the CA/Browser Forum have it. A last label of
- * digits alone reads as an IPv4 address, which verifiers never match against
+ * A hostname as RFC 1123 and the CA/Browser Forum have it. A last label that
+ * is a number reads as an IPv4 address, which verifiers never match against
  * a DNS name; a wildcard stands for one label under a name of at least two.
  */
 export function parseDnsName(input: string): DnsName {
@@ -20,7 +21,7 @@ export function parseDnsName(input: string): DnsName {
   const wildcard = labels[0] === '*';
   const body = wildcard ? labels.slice(1) : labels;
   if (name === undefined || name.length > 253 || body.length === 0 || !body.every((l) => LABEL.test(l))) refuse(input, SYNTAX);
-  if (ALL_DIGITS.test(body[body.length - 1]!)) refuse(input, 'its last label is all digits, so it reads as an IP address, which no verifier matches against a DNS name');
+  if (NUMERIC.test(body[body.length - 1]!)) refuse(input, 'its last label is a number, so it reads as an IP address, which no verifier matches against a DNS name');
   if (wildcard && body.length < 2) refuse(input, 'a wildcard must stand for a label under a name of at least two');
   return name as DnsName;
 }

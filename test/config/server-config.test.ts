@@ -374,9 +374,11 @@ describe('loadServerConfig datastore', () => {
   });
 
   it('refuses a datastore file that holds no postgres:// URL, without repeating its password', () => {
-    const file = writeTemp('datastore-url', 'mysql://meshca:s3cret@db/meshca\n');
-    const problems = problemsOf(() => load({ flags: { 'datastore-file': file } }));
-    expect(problems).toEqual(['--datastore-file: "mysql://…@db/meshca" is neither embedded nor a postgres:// URL (expected a readable file holding a postgres:// URL)']);
+    for (const [content, shown] of [['mysql://meshca:s3cret@db/meshca\n', 'mysql:…'], ['host=db user=meshca password=s3cret dbname=meshca', '…']]) {
+      const file = writeTemp('datastore-url', content!);
+      const problems = problemsOf(() => load({ flags: { 'datastore-file': file } }));
+      expect(problems).toEqual([`--datastore-file: "${shown}" is neither embedded nor a postgres:// URL (expected a readable file holding a postgres:// URL)`]);
+    }
   });
 
   it('asks for the key passphrase when the file names PostgreSQL', () => {

@@ -10,6 +10,7 @@ describe('parseDnsName accepts', () => {
     ['localhost', 'localhost'],
     ['xn--bcher-kva.example', 'xn--bcher-kva.example'],
     ['1password.com', '1password.com'],
+    ['web.0xide', 'web.0xide'],
     ['web-1.example.org', 'web-1.example.org'],
   ])('%s as %s', (input, name) => {
     expect(parseDnsName(input)).toBe(name);
@@ -18,7 +19,7 @@ describe('parseDnsName accepts', () => {
 
 describe('parseDnsName refuses (invalid_dns_name)', () => {
   const SYNTAX = 'labels of a-z, 0-9 and inner hyphens';
-  const ADDRESS = 'its last label is all digits, so it reads as an IP address';
+  const ADDRESS = 'its last label is a number, so it reads as an IP address';
   it.each([
     ['a non-ASCII letter that lowercases to ASCII (the Kelvin sign)', '\u212Aelvin.example', SYNTAX],
     ['a Unicode name (give its xn-- form)', 'bücher.example', SYNTAX],
@@ -30,6 +31,8 @@ describe('parseDnsName refuses (invalid_dns_name)', () => {
     ['an out-of-range dotted quad', '999.999.999.999', ADDRESS],
     ['five numbers', '1.2.3.4.5', ADDRESS],
     ['a hex-and-number address form', '0x7f.1', ADDRESS],
+    ['a hex last label', '1.2.3.0x4', ADDRESS],
+    ['one hex number', '0x7f000001', ADDRESS],
     ['a wildcard on a top-level domain', '*.com', 'a wildcard must stand for a label under a name of at least two'],
   ])('%s: %s', (_name, input, why) => {
     expect(() => parseDnsName(input)).toThrow(expect.objectContaining({ code: 'invalid_dns_name', message: expect.stringContaining(why) }));
