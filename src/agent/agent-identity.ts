@@ -7,6 +7,7 @@
  * CA merely no longer accepts (expired, not yet valid) is given up on a clock
  * that disagrees with the CA's (clock-skew.ts).
  */
+import { checkedBundle, checkIssued } from './ca-answers.js';
 import { CaRequestError, type SvidWire } from './ca-api.js';
 import type { CaClockCheck, ClockSkewError } from './clock-skew.js';
 import { holdCertificate, newKeyWithCsr, type HeldCertificate } from './credentials.js';
@@ -25,6 +26,9 @@ const REVOCATIONS: ReadonlySet<string> = new Set(['agent_evicted', 'agent_banned
 export interface AgentSvid extends HeldCertificate {
   readonly renewAtMs: number;
 }
+
+/** What the CA issues an agent: spiffe://<trust domain>/meshca/agent/<name>. */
+const AGENT_SPIFFE_ID = /^spiffe:\/\/[^/]+\/meshca\/agent\/[^/]+$/;
 
 export class AgentIdentity {
   private held: AgentSvid | undefined;
@@ -207,6 +211,9 @@ export class AgentIdentity {
   private async adopt(keyPem: string, svid: SvidWire, bundlePem: string): Promise<ClockSkewError | undefined> {
     const held = holdCertificate(keyPem, svid.svid);
     if (!held) throw new Error('the CA answered with a certificate that does not match the key sent');
+    const bundle = checkedBundle(bundlePem, this.trust.bundlePem);
+    // A renewal keeps the agent's identity; an attestation gives one, which must be an agent's.
+    checkIssued(held, this.held ? { spiffeId: this.held.spiffeId } : { path: AGENT_SPIFFE_ID }, bundle);
     await this.deps.state?.saveCredential({ keyPem, chainPem: svid.svid });
     // Not before: until the new credential is on disk, the record is all that says the old one was refused.
     if (this.refusedByCa) await this.tidyState('remove the record of the refusal', (state) => state.clearRefusal());
@@ -217,7 +224,7 @@ export class AgentIdentity {
     this.held = { ...held, renewAtMs };
     this.expiredOnArrival = expired ? skew : undefined;
     this.refusedByCa = false;
-    await this.trust.adoptBundle(bundlePem);
+    await this.trust.adoptBundle(bundle);
     this.configureClient();
     if (skew && !expired) this.deps.log.error(skew.logFields, skew.message);
     return expired ? skew : undefined;

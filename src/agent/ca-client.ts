@@ -6,6 +6,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { Agent, request } from 'node:https';
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { CaRequestError, type CaApi, type SvidWire, type SyncWire, type WorkloadSvidWire } from './ca-api.js';
 
 export interface ClientCredential {
@@ -16,8 +17,30 @@ export interface ClientCredential {
 
 export interface CaClientOptions {
   readonly serverUrl: URL;
-  /** Per-request timeout in milliseconds. */
+  /** How long a request may go without a byte moving, in milliseconds. */
   readonly timeoutMs?: number;
+  /** How long a whole request may take, however its bytes trickle, in milliseconds. */
+  readonly deadlineMs?: number;
+}
+
+/** Far more than any answer of the CA (a sync with every CRL of a CA that revoked a great deal). */
+export const MAX_ANSWER_BYTES = 32 * 1024 * 1024;
+
+/** The CA's error message as the agent logs it: enough to act on, not a flood. */
+const MAX_ERROR_MESSAGE = 500;
+
+/**
+ * Only the CA: its certificate is an SVID for spiffe://<td>/meshca/server, a
+ * path the CA never issues to anyone else. The host name is checked first, as
+ * always; without this, a workload SVID of the same CA carrying the DNS name
+ * the agent dials (an entry may grant any) would pass for the CA.
+ */
+function checkCaIdentity(host: string, cert: PeerCertificate): Error | undefined {
+  const hostProblem = checkServerIdentity(host, cert);
+  if (hostProblem) return hostProblem;
+  const uris = (cert.subjectaltname ?? '').split(', ').filter((n) => n.startsWith('URI:'));
+  if (uris.length === 1 && /^URI:spiffe:\/\/[^/]+\/meshca\/server$/.test(uris[0]!)) return undefined;
+  return new Error(`the server at ${host} is not the CA: its certificate is for ${uris.map((u) => u.slice(4)).join(', ') || 'no SPIFFE ID'}, not spiffe://<trust domain>/meshca/server`);
 }
 
 export class CaClient implements CaApi {
@@ -59,10 +82,13 @@ export class CaClient implements CaApi {
   }
 
   private connectionPool(): Agent {
+    // Node would verify against its public roots instead: the CA is pinned by the bundle or not reached.
+    if (!this.trustPem) throw new Error('no trust bundle to verify the CA with');
     this.pool ??= new Agent({
       keepAlive: true,
       maxSockets: 4,
       ca: this.trustPem,
+      checkServerIdentity: checkCaIdentity,
       ...(this.credential ? { key: this.credential.keyPem, cert: this.credential.chainPem } : {}),
     });
     return this.pool;
@@ -89,7 +115,9 @@ export class CaClient implements CaApi {
     if (status >= 200 && status < 300) return parsed as T;
     const error = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error;
     const retryAfter = Number(headers['retry-after']);
-    throw new CaRequestError(status, error?.code ?? 'http_error', error?.message ?? `HTTP ${status}`, Number.isFinite(retryAfter) ? retryAfter : undefined);
+    const message = typeof error?.message === 'string' ? error.message.slice(0, MAX_ERROR_MESSAGE) : `HTTP ${status}`;
+    const code = typeof error?.code === 'string' ? error.code.slice(0, 64) : 'http_error';
+    throw new CaRequestError(status, code, message, Number.isFinite(retryAfter) ? retryAfter : undefined);
   }
 
   /** One request and its whole answer, whatever the status; rejects only when no answer came. */
@@ -107,11 +135,19 @@ export class CaClient implements CaApi {
         },
         (res) => {
           const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
+          let size = 0;
+          res.on('data', (c: Buffer) => {
+            size += c.length;
+            if (size > MAX_ANSWER_BYTES) req.destroy(new Error(`the answer of ${url.origin} is larger than ${MAX_ANSWER_BYTES} bytes`));
+            else chunks.push(c);
+          });
           res.on('error', reject);
           res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }));
         },
       );
+      const deadlineMs = this.options.deadlineMs ?? 60_000;
+      const deadline = setTimeout(() => req.destroy(new Error(`request to ${url.origin} took longer than ${deadlineMs / 1000} s`)), deadlineMs);
+      req.on('close', () => clearTimeout(deadline));
       req.on('timeout', () => req.destroy(new Error(`request to ${url.origin} timed out`)));
       req.on('error', reject);
       req.end(payload);

@@ -2,6 +2,7 @@
  * The periodic sync with the CA (every --sync-interval): the agent's entries,
  * the trust bundle and the CRLs, and what they change in --out.
  */
+import { checkedBundle, checkedCrl } from './ca-answers.js';
 import { CaRequestError } from './ca-api.js';
 import type { AgentIdentity } from './agent-identity.js';
 import type { Installation } from './installation.js';
@@ -52,8 +53,8 @@ export class CaSync {
     counters.syncs++;
     this.lastMs = now;
     this.nextMs = now + this.intervalMs;
-    await trust.adoptBundle(res.bundle);
-    trust.adoptCrl(res.crl);
+    await trust.adoptBundle(checkedBundle(res.bundle, trust.bundlePem));
+    trust.adoptCrl(checkedCrl(res.crl));
     workload.adoptEntries(res.entries);
     installation.catchUpWith(trust, now, res.bundleSequence);
   }

@@ -136,7 +136,9 @@ export class Sidecar {
   notReadyReason(): string | undefined {
     const installed = this.installation.current;
     if (installed === undefined) return 'no SVID is installed yet';
-    if (!this.installation.unexpired(this.deps.clock.nowMs())) return 'the installed SVID has expired';
+    const now = this.deps.clock.nowMs();
+    if (!this.installation.unexpired(now)) return 'the installed SVID has expired';
+    if (now < installed.notBeforeMs) return 'the installed SVID is not valid yet';
     if (this.identity.refused) return 'the CA refused this agent (evicted, banned or its SVID revoked), which revokes the installed SVID too';
     if (this.trust.revokes(installed.serial)) return 'the installed SVID is revoked (listed in the CRL)';
     if (this.clockCheck.skewed) return "this host's clock disagrees with the CA's, so the SVID's validity cannot be judged";

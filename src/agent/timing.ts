@@ -122,7 +122,8 @@ export function caRetryDelay(o: {
 }): number {
   if (o.attestAtOnce) return 0;
   const delay = retryDelay(o.attempt, o.slackMs, o.policy, o.random);
-  const askedMs = o.retryAfterMs ?? 0;
+  // Never longer than the longest backoff: a Retry-After of a day (or 1e300 s) must not park a workload.
+  const askedMs = Math.min(o.retryAfterMs ?? 0, o.policy.maxMs);
   return Math.max(delay, o.slackMs > 0 ? Math.min(askedMs, o.slackMs / 2) : askedMs);
 }
 

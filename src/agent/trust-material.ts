@@ -84,8 +84,13 @@ export class TrustMaterial {
     this.crl ??= crlPem;
   }
 
+  /** Read once per CRL held: /readyz asks on every probe, and a CRL may list many thousands. */
+  private revoked: { readonly crl: string; readonly serials: Set<string> } | undefined;
+
   revokes(serial: string): boolean {
-    return this.crl !== undefined && revokedSerials(this.crl).has(serial);
+    if (this.crl === undefined) return false;
+    if (this.revoked?.crl !== this.crl) this.revoked = { crl: this.crl, serials: revokedSerials(this.crl) };
+    return this.revoked.serials.has(serial);
   }
 }
 

@@ -3,6 +3,7 @@
  * one from the CA when none is installed, the entry changed, or the installed
  * one is due for renewal.
  */
+import { checkedBundle, checkIssued } from './ca-answers.js';
 import { CaRequestError, type EntryWire } from './ca-api.js';
 import type { AgentIdentity } from './agent-identity.js';
 import type { CaClockCheck } from './clock-skew.js';
@@ -88,7 +89,9 @@ export class WorkloadSvid {
     const svid = res.svids[0]!;
     const held = holdCertificate(keyPem, svid.svid);
     if (!held) throw new Error('the CA answered with a certificate that does not match the key sent');
-    await trust.adoptBundle(res.bundle);
+    const bundle = checkedBundle(res.bundle, trust.bundlePem);
+    checkIssued(held, { spiffeId: entry.spiffeId }, bundle);
+    await trust.adoptBundle(bundle);
     const skew = this.parts.clockCheck.inspectFresh(held, 'SVID');
     if (skew?.code === 'svid_expired_on_arrival') {
       // Not installed: it would be due again at once, and the CA asked for another at every step.

@@ -1,22 +1,31 @@
 /** The agent's HTTPS client keeps its connections alive across syncs, and starts over only when its credential or trust changes. */
 import { readFileSync } from 'node:fs';
+import type { ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { CaClient } from '../../src/agent/ca-client.js';
+import { CaClient, MAX_ANSWER_BYTES } from '../../src/agent/ca-client.js';
 import { cleanupLater } from '../support/cleanup.js';
 import { selfSigned } from '../support/openssl-pki.js';
 import { tempDir } from '../support/temp-dir.js';
 
-async function countingServer(): Promise<{ url: URL; certPem: string; keyPem: string; connections: () => number }> {
-  const files = selfSigned(tempDir(), 'ca-host', { extensions: ['subjectAltName=IP:127.0.0.1'] });
+type Answer = (res: ServerResponse, certPem: string) => void;
+
+const syncAnswer: Answer = (res, certPem) => {
+  res.setHeader('content-type', 'application/json');
+  res.end(JSON.stringify({ entries: [], bundle: certPem, bundleSequence: 1 }));
+};
+
+/** A server on 127.0.0.1 with a self-signed certificate for `san`, answering every request with `answer`. */
+async function countingServer(
+  answer: Answer = syncAnswer,
+  san = 'IP:127.0.0.1,URI:spiffe://example.org/meshca/server',
+): Promise<{ url: URL; certPem: string; keyPem: string; connections: () => number }> {
+  const files = selfSigned(tempDir(), 'ca-host', { extensions: [`subjectAltName=${san}`, 'basicConstraints=critical,CA:TRUE'] });
   const certPem = readFileSync(files.cert, 'utf8');
   const keyPem = readFileSync(files.key, 'utf8');
   let connections = 0;
-  const server = createServer({ cert: certPem, key: keyPem }, (_req, res) => {
-    res.setHeader('content-type', 'application/json');
-    res.end(JSON.stringify({ entries: [], bundle: certPem, bundleSequence: 1 }));
-  });
+  const server = createServer({ cert: certPem, key: keyPem }, (_req, res) => answer(res, certPem));
   server.on('secureConnection', () => connections++);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   cleanupLater(() => new Promise((resolve) => server.close(resolve)));
@@ -40,5 +49,63 @@ describe('CaClient', () => {
     client.configure(server.certPem, { ...credential(), chainPem: server.certPem + '\n' });
     await client.sync();
     expect(server.connections()).toBe(2);
+  });
+
+  it.each([
+    ['a workload SVID of the same CA, for the host name dialled', 'IP:127.0.0.1,URI:spiffe://example.org/ns/web', /is not the CA: its certificate is for spiffe:\/\/example.org\/ns\/web/],
+    ['a certificate without a SPIFFE ID', 'IP:127.0.0.1', /is not the CA: its certificate is for no SPIFFE ID/],
+    ['the CA\'s SPIFFE ID for another host', 'DNS:elsewhere.example,URI:spiffe://example.org/meshca/server', /does not match certificate's altnames|IP: 127.0.0.1 is not in the cert's list/],
+  ])('refuses a server whose certificate is %s', async (_name, san, message) => {
+    const server = await countingServer(syncAnswer, san);
+    const client = new CaClient({ serverUrl: server.url });
+    cleanupLater(() => client.close());
+    client.configure(server.certPem, undefined);
+    await expect(client.sync()).rejects.toThrow(message);
+  });
+
+  it('refuses to ask without a trust bundle rather than trust the public roots', async () => {
+    const client = new CaClient({ serverUrl: new URL('https://127.0.0.1:1') });
+    client.configure('', undefined);
+    await expect(client.sync()).rejects.toThrow('no trust bundle to verify the CA with');
+  });
+
+  it('gives up on an answer that trickles in past the deadline', async () => {
+    const server = await countingServer((res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const drip = setInterval(() => res.write(' '), 50);
+      res.on('close', () => clearInterval(drip));
+    });
+    const client = new CaClient({ serverUrl: server.url, deadlineMs: 400 });
+    cleanupLater(() => client.close());
+    client.configure(server.certPem, undefined);
+    await expect(client.sync()).rejects.toThrow(/took longer than 0.4 s/);
+  });
+
+  it(`gives up on an answer larger than ${MAX_ANSWER_BYTES} bytes`, async () => {
+    const chunk = Buffer.alloc(1024 * 1024, 0x20);
+    const server = await countingServer((res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      let sent = 0;
+      const more = () => {
+        while (sent <= MAX_ANSWER_BYTES && res.write(chunk)) sent += chunk.length;
+        if (sent <= MAX_ANSWER_BYTES) res.once('drain', () => ((sent += chunk.length), more()));
+      };
+      more();
+    });
+    const client = new CaClient({ serverUrl: server.url });
+    cleanupLater(() => client.close());
+    client.configure(server.certPem, undefined);
+    await expect(client.sync()).rejects.toThrow(/is larger than 33554432 bytes/);
+  });
+
+  it('keeps at most 500 characters of the CA\'s error message', async () => {
+    const server = await countingServer((res) => {
+      res.writeHead(500, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { code: 'internal', message: 'x'.repeat(5_000_000) } }));
+    });
+    const client = new CaClient({ serverUrl: server.url });
+    cleanupLater(() => client.close());
+    client.configure(server.certPem, undefined);
+    await expect(client.sync()).rejects.toMatchObject({ status: 500, code: 'internal', message: 'x'.repeat(500) });
   });
 });

@@ -226,7 +226,7 @@ describe('an SVID that arrives outside its validity by this host\'s clock (a CA 
 
 /** A CA over HTTPS that answers every request with the given Date header, and counts the attestations it receives. */
 async function caAnsweringWithDate(dateMs: () => number, healthzStatus = 200): Promise<{ url: URL; certPem: string; attests: () => number }> {
-  const files = selfSigned(tempDir(), 'ca-host', { extensions: ['subjectAltName=IP:127.0.0.1'] });
+  const files = selfSigned(tempDir(), 'ca-host', { extensions: ['subjectAltName=IP:127.0.0.1,URI:spiffe://example.org/meshca/server'] });
   const certPem = readFileSync(files.cert, 'utf8');
   let attests = 0;
   const server = createServer({ cert: certPem, key: readFileSync(files.key, 'utf8') }, (req, res) => {

@@ -415,6 +415,29 @@ describe('when things fail', () => {
     expect(h.logs.filter((l) => l.level === 'error').map((l) => l.msg)).toEqual([]);
   });
 
+  it('fail/installs nothing the CA issued for another SPIFFE ID than the entry grants, and keeps asking', async () => {
+    const h = await harness();
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    h.ca.workloadIdentity = 'spiffe://example.org/ns/payments';
+    await h.sidecar.step();
+    expect(h.published).toEqual([]);
+    expect(h.sidecar.ready()).toBe(false);
+    expect(h.logs.some((l) => l.err?.includes('it issued spiffe://example.org/ns/payments, not spiffe://example.org/ns/web'))).toBe(true);
+    h.ca.workloadIdentity = undefined;
+    await runFor(h, 60);
+    expect(h.published).toHaveLength(1);
+    expect(h.sidecar.ready()).toBe(true);
+  });
+
+  it('fail/is not ready while the installed SVID is not valid yet (a CA clock far ahead of its own, unnoticed)', async () => {
+    const h = await harness();
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    h.ca.workloadNotBeforeDelay = 3600;
+    await h.sidecar.step();
+    expect(h.published).toHaveLength(1);
+    expect(h.sidecar.notReadyReason()).toBe('the installed SVID is not valid yet');
+  });
+
   it('says so at error level and turns unready when the SVID expires with the CA unreachable', async () => {
     const h = await harness();
     h.ca.addEntry('spiffe://example.org/ns/web');
@@ -562,6 +585,16 @@ describe('when things fail', () => {
     expect(h.ca.calls).toHaveLength(1);
     h.ca.failure = undefined;
     await runFor(h, 2);
+    expect(h.published).toHaveLength(1);
+  });
+
+  it('waits no longer than its longest backoff (20 minutes) whatever Retry-After asks, with nothing installed yet', async () => {
+    const h = await harness();
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    h.ca.failure = new CaRequestError(503, 'ca_unavailable', 'busy', 1e300);
+    await h.sidecar.step();
+    h.ca.failure = undefined;
+    await runFor(h, 20 * 60 + 1);
     expect(h.published).toHaveLength(1);
   });
 

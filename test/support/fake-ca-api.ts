@@ -15,6 +15,10 @@ export class FakeCaApi implements CaApi {
   /** When set, SVIDs carry a renewAfter this fraction of the way from issuance to notAfter; otherwise none, as from a CA that suggests nothing. */
   renewAfterFraction: number | undefined;
   agentTtl = 3600;
+  /** When set, workload SVIDs are for this SPIFFE ID instead of their entry's (a CA with a bug). */
+  workloadIdentity: string | undefined;
+  /** When set, workload SVIDs become valid only this many seconds after they are issued. */
+  workloadNotBeforeDelay: number | undefined;
   readonly calls: string[] = [];
   configured: { trustPem: string; credential: unknown } | undefined;
   bundlePem: string;
@@ -65,7 +69,7 @@ export class FakeCaApi implements CaApi {
       requests.map(async (r) => {
         const entry = this.entries.find((e) => e.id === r.entryId);
         if (!entry) throw new CaRequestError(403, 'entry_not_granted', `entry ${r.entryId} is not granted`);
-        return { entryId: entry.id, ...(await this.svid(r.csr, entry.spiffeId, this.workloadTtl)) };
+        return { entryId: entry.id, ...(await this.svid(r.csr, this.workloadIdentity ?? entry.spiffeId, this.workloadTtl, this.workloadNotBeforeDelay)) };
       }),
     );
     return { svids, bundle: this.bundlePem };
@@ -87,9 +91,9 @@ export class FakeCaApi implements CaApi {
     if (failure) throw failure;
   }
 
-  private async svid(csr: string, spiffeId: string, ttl: number): Promise<SvidWire> {
+  private async svid(csr: string, spiffeId: string, ttl: number, notBeforeDelay?: number): Promise<SvidWire> {
     const issuedAt = Math.floor(this.clock.nowMs() / 1000);
-    const s = await this.ca.issue(csr, spiffeId, ttl);
+    const s = await this.ca.issue(csr, spiffeId, ttl, notBeforeDelay);
     const svid: SvidWire = { spiffeId, serial: s.serial, svid: s.chainPem, notBefore: iso(s.notBefore), notAfter: iso(s.notAfter) };
     if (this.renewAfterFraction === undefined) return svid;
     return { ...svid, renewAfter: iso(issuedAt + Math.round((s.notAfter - issuedAt) * this.renewAfterFraction)) };

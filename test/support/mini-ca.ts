@@ -52,10 +52,10 @@ export class MiniCa {
     return certificatesToPem([this.root.der]);
   }
 
-  /** Signs the CSR's key for `spiffeId`, valid from 30 s ago for `ttlSeconds`, directly under the root. */
-  async issue(csrPem: string, spiffeId: string, ttlSeconds: number): Promise<MiniSvid> {
+  /** Signs the CSR's key for `spiffeId`, valid from 30 s ago (or `notBeforeDelay` seconds ahead) for `ttlSeconds`, directly under the root. */
+  async issue(csrPem: string, spiffeId: string, ttlSeconds: number, notBeforeDelay?: number): Promise<MiniSvid> {
     const csr = await VerifiedCsr.parse(csrPem);
-    const now = Math.floor(this.clock.nowMs() / 1000);
+    const now = Math.floor(this.clock.nowMs() / 1000) + (notBeforeDelay === undefined ? 0 : notBeforeDelay + 30);
     const serial = randomSerial(cryptoRandom);
     const der = await signSvid(
       {

@@ -1,0 +1,90 @@
+/**
+ * What the agent checks in the CA's answers before it keeps or installs any
+ * of it. The connection is authenticated, but a CA with a bug, or one the
+ * agent should not have been talking to, must not be able to put into --out
+ * an SVID for another identity, a chain the bundle does not verify, an empty
+ * bundle (which would also end the pinning of the CA) or a CRL no proxy can
+ * read.
+ */
+import { X509Certificate } from 'node:crypto';
+import { crlSerials } from '../x509/crl.js';
+import { decodeCertificates, decodePemBlocks } from '../x509/pem.js';
+import type { HeldCertificate } from './credentials.js';
+
+export class UntrustedAnswerError extends Error {}
+
+function refuse(what: string): never {
+  throw new UntrustedAnswerError(`the CA's answer was not used: ${what}`);
+}
+
+function certificates(pem: string): X509Certificate[] {
+  try {
+    return decodeCertificates(pem).map((der) => new X509Certificate(der));
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * A trust bundle the agent may adopt: CA certificates only, at least one, and
+ * at least one of them trusted now. meshca adds a new root to the bundle well
+ * before it drops the old, so a bundle sharing no root with the one held is
+ * not a root rotation.
+ */
+export function checkedBundle(next: unknown, held: string): string {
+  if (typeof next !== 'string') refuse('its trust bundle is not text');
+  const roots = certificates(next);
+  if (roots.length === 0 || decodePemBlocks(next).length !== roots.length) refuse('its trust bundle holds no certificates, or something else besides');
+  if (!roots.every((r) => r.ca)) refuse('its trust bundle holds a certificate that is not a CA');
+  const trusted = new Set(certificates(held).map((r) => r.fingerprint256));
+  if (trusted.size > 0 && !roots.some((r) => trusted.has(r.fingerprint256))) refuse('its trust bundle shares no root with the one trusted now');
+  return next;
+}
+
+/** CRLs the agent may install: PEM text of CRLs that can be read, or nothing. */
+export function checkedCrl(next: unknown): string | undefined {
+  if (next === undefined) return undefined;
+  if (typeof next !== 'string') refuse('its CRL is not text');
+  let blocks;
+  try {
+    blocks = decodePemBlocks(next);
+  } catch {
+    refuse('its CRL file is not PEM');
+  }
+  if (blocks.length === 0 && next.trim() !== '') refuse('its CRL file is not PEM');
+  for (const block of blocks) {
+    if (block.label !== 'X509 CRL') refuse(`its CRL file holds a ${block.label} block`);
+    try {
+      crlSerials(block.der);
+    } catch {
+      refuse('its CRL file holds a CRL that cannot be read');
+    }
+  }
+  return next;
+}
+
+/**
+ * An issued certificate the agent may keep: for the identity it asked for,
+ * and chaining, certificate by certificate, to a root of `bundlePem`.
+ */
+export function checkIssued(held: HeldCertificate, wanted: { readonly spiffeId?: string; readonly path?: RegExp }, bundlePem: string): void {
+  if (wanted.spiffeId !== undefined && held.spiffeId !== wanted.spiffeId) refuse(`it issued ${held.spiffeId || 'no SPIFFE ID'}, not ${wanted.spiffeId}`);
+  if (wanted.path !== undefined && !wanted.path.test(held.spiffeId)) refuse(`it issued ${held.spiffeId || 'no SPIFFE ID'}, which is not an agent's identity`);
+  const chain = certificates(held.chainPem);
+  if (chain.length === 0 || decodePemBlocks(held.chainPem).length !== chain.length) refuse('its certificate chain holds something besides certificates');
+  for (let i = 0; i + 1 < chain.length; i++) {
+    if (!issuedBy(chain[i]!, chain[i + 1]!)) refuse('its certificate chain is not a chain: a certificate is not signed by the next');
+  }
+  const top = chain[chain.length - 1]!;
+  if (!certificates(bundlePem).some((root) => root.fingerprint256 === top.fingerprint256 || issuedBy(top, root))) {
+    refuse('its certificate chain does not lead to a root of the trust bundle');
+  }
+}
+
+function issuedBy(cert: X509Certificate, issuer: X509Certificate): boolean {
+  try {
+    return cert.checkIssued(issuer) && cert.verify(issuer.publicKey);
+  } catch {
+    return false;
+  }
+}

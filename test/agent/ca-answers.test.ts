@@ -1,0 +1,87 @@
+/**
+ * What the agent refuses in the CA's answers before keeping or installing any
+ * of it: an SVID for another identity or one the bundle does not verify, a
+ * bundle that is empty or shares no root with the one trusted, a CRL that is
+ * not one.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { checkedBundle, checkedCrl, checkIssued, UntrustedAnswerError } from '../../src/agent/ca-answers.js';
+import { holdCertificate, newKeyWithCsr, type HeldCertificate } from '../../src/agent/credentials.js';
+import { MiniCa } from '../support/mini-ca.js';
+
+const WEB = 'spiffe://example.org/ns/web';
+let ca: MiniCa;
+let other: MiniCa;
+let web: HeldCertificate;
+let webFromOther: HeldCertificate;
+
+async function issued(by: MiniCa, spiffeId: string): Promise<HeldCertificate> {
+  const { keyPem, csr } = await newKeyWithCsr('ec-p256');
+  return holdCertificate(keyPem, (await by.issue(csr, spiffeId, 3600)).chainPem)!;
+}
+
+beforeAll(async () => {
+  ca = await MiniCa.create();
+  other = await MiniCa.create();
+  web = await issued(ca, WEB);
+  webFromOther = await issued(other, WEB);
+});
+
+describe('checkIssued', () => {
+  it('pass/the SPIFFE ID asked for, chaining to the bundle', () => {
+    expect(() => checkIssued(web, { spiffeId: WEB }, ca.bundlePem)).not.toThrow();
+  });
+
+  it('pass/an agent identity, where the path is what is known (an attestation)', async () => {
+    const agent = await issued(ca, 'spiffe://example.org/meshca/agent/node-1');
+    expect(() => checkIssued(agent, { path: /^spiffe:\/\/[^/]+\/meshca\/agent\/[^/]+$/ }, ca.bundlePem)).not.toThrow();
+  });
+
+  it.each<[string, () => [HeldCertificate, { spiffeId?: string; path?: RegExp }, string], RegExp]>([
+    ['another SPIFFE ID than the entry grants', () => [web, { spiffeId: 'spiffe://example.org/ns/other' }, ca.bundlePem], /it issued spiffe:\/\/example.org\/ns\/web, not spiffe:\/\/example.org\/ns\/other/],
+    ['a workload identity where an agent identity was asked for', () => [web, { path: /^spiffe:\/\/[^/]+\/meshca\/agent\/[^/]+$/ }, ca.bundlePem], /which is not an agent's identity/],
+    ['a chain under a root the bundle does not hold', () => [webFromOther, { spiffeId: WEB }, ca.bundlePem], /does not lead to a root of the trust bundle/],
+    ['a chain with something besides certificates', () => [{ ...web, chainPem: `${web.chainPem}-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n` }, { spiffeId: WEB }, ca.bundlePem], /holds something besides certificates/],
+    ['a chain whose second certificate did not sign the first', () => [{ ...web, chainPem: web.chainPem + other.bundlePem }, { spiffeId: WEB }, `${ca.bundlePem}${other.bundlePem}`], /a certificate is not signed by the next/],
+  ])('fail/%s', (_name, args, message) => {
+    expect(() => checkIssued(...args())).toThrow(message);
+    expect(() => checkIssued(...args())).toThrow(UntrustedAnswerError);
+  });
+});
+
+describe('checkedBundle', () => {
+  it('pass/the bundle held, or one adding a root to it (a root rotation), or dropping one of two', () => {
+    const both = ca.bundlePem + other.bundlePem;
+    expect(checkedBundle(ca.bundlePem, ca.bundlePem)).toBe(ca.bundlePem);
+    expect(checkedBundle(both, ca.bundlePem)).toBe(both);
+    expect(checkedBundle(other.bundlePem, both)).toBe(other.bundlePem);
+  });
+
+  it.each<[string, () => unknown, RegExp]>([
+    ['empty (Node would then verify the CA against its public roots)', () => '', /holds no certificates/],
+    ['not text', () => 12345, /is not text/],
+    ['not PEM', () => 'hello', /holds no certificates/],
+    ['a leaf, not a CA', () => web.chainPem, /a certificate that is not a CA/],
+    ['sharing no root with the bundle held', () => other.bundlePem, /shares no root with the one trusted now/],
+  ])('fail/%s', (_name, next, message) => {
+    expect(() => checkedBundle(next(), ca.bundlePem)).toThrow(message);
+  });
+});
+
+describe('checkedCrl', () => {
+  it('pass/CRLs that can be read, none, or an answer without any', async () => {
+    const crl = await ca.crlPem([web.serial]);
+    expect(checkedCrl(crl)).toBe(crl);
+    expect(checkedCrl('')).toBe('');
+    expect(checkedCrl(undefined)).toBeUndefined();
+  });
+
+  it.each<[string, () => unknown, RegExp]>([
+    ['not text', () => 5, /its CRL is not text/],
+    ['a certificate instead', () => ca.bundlePem, /holds a CERTIFICATE block/],
+    ['a CRL block that is not a CRL', () => '-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n', /a CRL that cannot be read/],
+    ['a block that is not base64', () => '-----BEGIN X509 CRL-----\n*!*\n-----END X509 CRL-----\n', /its CRL file is not PEM/],
+  ])('fail/%s', (_name, next, message) => {
+    expect(() => checkedCrl(next())).toThrow(message);
+  });
+});
