@@ -8,7 +8,7 @@ import type { Duration } from '../time/duration.js';
 import { parseDer } from '../x509/asn1.js';
 import { readCertificate, type CertificateFacts } from '../x509/certificate-reader.js';
 import { signCertificate } from '../x509/certificate.js';
-import { generateKeyPair } from '../x509/keys.js';
+import { generateKeyPair, kindOf, UnsupportedKeyError } from '../x509/keys.js';
 import { caTemplate } from '../x509/profiles.js';
 import { randomSerial } from '../x509/serial.js';
 import type { RandomSource } from '../random/random-source.js';
@@ -191,6 +191,13 @@ export function checkImport(
     }
     if (!createPublicKey(key).export({ type: 'spki', format: 'der' }).equals(x509.publicKey.export({ type: 'spki', format: 'der' }))) {
       throw new InvalidInputError('invalid_request', `the ${kind} key does not match its certificate`);
+    }
+    try {
+      kindOf(key);
+    } catch (err) {
+      // Found here rather than by the signer made from it later, which would be a 500.
+      if (err instanceof UnsupportedKeyError) throw new InvalidInputError('invalid_request', `the ${kind} key cannot sign here: ${err.message}`);
+      throw err;
     }
   }
   return { imported, kind, facts, key };

@@ -343,7 +343,7 @@ describe('meshca authority root (CLI)', () => {
 });
 
 describe('importing a root: refusals', () => {
-  const files = {} as Record<'valid' | 'notCa' | 'expired' | 'other' | 'notSelfSigned' | 'noCertSign' | 'text' | 'huge', { cert: string; key: string }>;
+  const files = {} as Record<'valid' | 'notCa' | 'expired' | 'other' | 'notSelfSigned' | 'noCertSign' | 'ed448' | 'text' | 'huge', { cert: string; key: string }>;
   let ca: LifecycleCa;
   beforeAll(async () => {
     const dir = tempDir('imp');
@@ -353,6 +353,7 @@ describe('importing a root: refusals', () => {
     files.other = selfSigned(dir, 'other');
     files.notSelfSigned = signedCa(dir, 'not-self-signed', files.other);
     files.noCertSign = selfSigned(dir, 'no-cert-sign', { extensions: ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,digitalSignature,cRLSign'] });
+    files.ed448 = selfSigned(dir, 'ed448', { days: 365, algorithm: 'ed448' });
     writeFileSync(join(dir, 'text.pem'), 'not a certificate\n');
     files.text = { cert: join(dir, 'text.pem'), key: files.valid.key };
     writeFileSync(join(dir, 'huge.pem'), Buffer.alloc(1024 * 1024 + 1, 0x41));
@@ -367,6 +368,7 @@ describe('importing a root: refusals', () => {
     { name: 'fail/key of another certificate', body: () => ({ importCertFile: files.valid.cert, importKeyFile: files.other.key }), message: 'the root key does not match its certificate' },
     { name: 'fail/not self-signed', body: () => ({ importCertFile: files.notSelfSigned.cert, importKeyFile: files.notSelfSigned.key }), message: 'the imported root certificate is not self-signed' },
     { name: 'fail/keyUsage without keyCertSign', body: () => ({ importCertFile: files.noCertSign.cert, importKeyFile: files.noCertSign.key }), message: 'the imported root certificate is not a CA certificate' },
+    { name: 'fail/an Ed448 root (no key meshca signs with)', body: () => ({ importCertFile: files.ed448.cert, importKeyFile: files.ed448.key }), message: 'the root key cannot sign here: key type ed448 is not accepted' },
     { name: 'fail/certificate without key', body: () => ({ importCertFile: files.valid.cert }), message: 'give both importCertFile and importKeyFile, or neither' },
     { name: 'fail/no such file', body: () => ({ importCertFile: '/nonexistent/root.pem', importKeyFile: files.valid.key }), message: 'cannot read /nonexistent/root.pem on the CA host (ENOENT)' },
     { name: 'fail/no PEM certificate in the file', body: () => ({ importCertFile: files.text.cert, importKeyFile: files.text.key }), message: 'holds no PEM certificate' },

@@ -37,12 +37,12 @@ export const CA_EXTENSIONS = ['basicConstraints=critical,CA:TRUE', 'keyUsage=cri
 
 /**
  * A self-signed certificate made by `openssl req -x509` in `dir` as NAME.pem
- * and NAME.key; `extensions` are -addext values (a CA by default).
+ * and NAME.key (an ECDSA P-256 key, or `algorithm`'s); `extensions` are -addext values (a CA by default).
  */
-export function selfSigned(dir: string, name: string, o: { days?: number; extensions?: readonly string[] } = {}): KeyPairFiles {
+export function selfSigned(dir: string, name: string, o: { days?: number; extensions?: readonly string[]; algorithm?: 'ed448' } = {}): KeyPairFiles {
   const files = { cert: join(dir, `${name}.pem`), key: join(dir, `${name}.key`) };
   opensslOk([
-    'req', '-x509', ...EC, '-keyout', files.key, '-out', files.cert, '-days', String(o.days ?? 30), '-subj', `/O=byo/CN=${name}`,
+    'req', '-x509', ...(o.algorithm ? ['-newkey', o.algorithm, '-nodes'] : EC), '-keyout', files.key, '-out', files.cert, '-days', String(o.days ?? 30), '-subj', `/O=byo/CN=${name}`,
     ...(o.extensions ?? CA_EXTENSIONS).flatMap((e) => ['-addext', e]),
   ]);
   return files;
