@@ -52,6 +52,15 @@ export class CaRequestError extends Error {
 export interface CaApi {
   /** Sets the roots that verify the CA and the credential presented to it. */
   configure(trustPem: string, credential: { keyPem: string; chainPem: string } | undefined): void;
+  /**
+   * Refuse as the CA a server whose certificate chain holds a certificate the
+   * CA's CRLs revoke (serial, lowercase hex): an intermediate tainted after
+   * its key was stolen must not let its thief pass for the CA. Connections
+   * made before the CRLs changed are dropped. Optional for fakes.
+   */
+  distrust?(revoked: (serial: string) => boolean): void;
+  /** The CRLs changed: connections checked against the earlier ones are not reused. */
+  crlsChanged?(): void;
   attest(token: string, csr: string): Promise<{ svid: SvidWire; bundle: string }>;
   renew(csr: string): Promise<{ svid: SvidWire; bundle: string }>;
   sync(): Promise<SyncWire>;

@@ -6,7 +6,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { Agent, request } from 'node:https';
-import { checkServerIdentity, type PeerCertificate } from 'node:tls';
+import { checkServerIdentity, type DetailedPeerCertificate, type PeerCertificate } from 'node:tls';
 import { CaRequestError, type CaApi, type SvidWire, type SyncWire, type WorkloadSvidWire } from './ca-api.js';
 
 export interface ClientCredential {
@@ -35,17 +35,28 @@ const MAX_ERROR_MESSAGE = 500;
  * always; without this, a workload SVID of the same CA carrying the DNS name
  * the agent dials (an entry may grant any) would pass for the CA.
  */
-function checkCaIdentity(host: string, cert: PeerCertificate): Error | undefined {
+function checkCaIdentity(host: string, cert: PeerCertificate, revoked: (serial: string) => boolean): Error | undefined {
   const hostProblem = checkServerIdentity(host, cert);
   if (hostProblem) return hostProblem;
   const uris = (cert.subjectaltname ?? '').split(', ').filter((n) => n.startsWith('URI:'));
-  if (uris.length === 1 && /^URI:spiffe:\/\/[^/]+\/meshca\/server$/.test(uris[0]!)) return undefined;
-  return new Error(`the server at ${host} is not the CA: its certificate is for ${uris.map((u) => u.slice(4)).join(', ') || 'no SPIFFE ID'}, not spiffe://<trust domain>/meshca/server`);
+  if (uris.length !== 1 || !/^URI:spiffe:\/\/[^/]+\/meshca\/server$/.test(uris[0]!)) {
+    return new Error(`the server at ${host} is not the CA: its certificate is for ${uris.map((u) => u.slice(4)).join(', ') || 'no SPIFFE ID'}, not spiffe://<trust domain>/meshca/server`);
+  }
+  // The chain Node verified, leaf to root (detailed: each certificate links its issuer; a root links itself).
+  for (let c: PeerCertificate | undefined = cert, depth = 0; c && depth < 8; depth++) {
+    if (revoked(c.serialNumber.toLowerCase())) {
+      return new Error(`the server at ${host} is not the CA: its certificate chain holds serial ${c.serialNumber.toLowerCase()}, which the CA revoked (a tainted intermediate's key)`);
+    }
+    const issuer: PeerCertificate | undefined = (c as Partial<DetailedPeerCertificate>).issuerCertificate;
+    c = issuer && issuer !== c ? issuer : undefined;
+  }
+  return undefined;
 }
 
 export class CaClient implements CaApi {
   private pool: Agent | undefined;
   private trustPem = '';
+  private revoked: (serial: string) => boolean = () => false;
   private credential: ClientCredential | undefined;
 
   constructor(private readonly options: CaClientOptions) {}
@@ -63,6 +74,15 @@ export class CaClient implements CaApi {
   close(): void {
     this.pool?.destroy();
     this.pool = undefined;
+  }
+
+  distrust(revoked: (serial: string) => boolean): void {
+    this.revoked = revoked;
+    this.close();
+  }
+
+  crlsChanged(): void {
+    this.close();
   }
 
   attest(token: string, csr: string): Promise<{ svid: SvidWire; bundle: string }> {
@@ -88,7 +108,7 @@ export class CaClient implements CaApi {
       keepAlive: true,
       maxSockets: 4,
       ca: this.trustPem,
-      checkServerIdentity: checkCaIdentity,
+      checkServerIdentity: (host, cert) => checkCaIdentity(host, cert, this.revoked),
       ...(this.credential ? { key: this.credential.keyPem, cert: this.credential.chainPem } : {}),
     });
     return this.pool;

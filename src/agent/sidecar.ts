@@ -75,6 +75,9 @@ export class Sidecar {
       this.installation.markRepublishDue();
       this.identity.configureClient();
     });
+    // The CA is a server whose chain the CA's own CRLs do not revoke; connections are checked again once they change.
+    deps.client.distrust?.((serial) => this.trust.revokes(serial));
+    this.trust.onCrlChanged = () => deps.client.crlsChanged?.();
     this.clockCheck = new CaClockCheck(deps.client, deps.clock);
     this.identity = new AgentIdentity(deps, settings.joinToken, this.trust, this.clockCheck);
     this.reload = new ProxyReload(deps.reload, deps.random, deps.log, this.counters, settings);

@@ -76,8 +76,13 @@ export class TrustMaterial {
 
   /** The CRLs a sync brought; a sync without any keeps the ones held. */
   adoptCrl(crlPem: string | undefined): void {
-    if (crlPem !== undefined) this.crl = crlPem;
+    if (crlPem === undefined || crlPem === this.crl) return;
+    this.crl = crlPem;
+    this.onCrlChanged?.();
   }
+
+  /** Told when the CRLs held change (after the first ones). */
+  onCrlChanged: (() => void) | undefined;
 
   /** The CRLs the proxy already checks, found in --out at start, until a sync brings the CA's. */
   adoptCrlIfNone(crlPem: string | undefined): void {

@@ -136,7 +136,9 @@ export function installErrorHandling(app: FastifyInstance, routeMethods: RouteMe
   app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const { status, body } = describeError(err, storeUnavailable);
     if (status >= 400 && status < 500) onRefusal?.(request, status, body.error.code, body.error.message);
-    if (status >= 500) request.log.error({ err }, 'request failed');
+    // A 503 the CA chose (shutting down, an issuer withdrawn mid-signature) is a state the client retries, not a fault.
+    if (err instanceof UnavailableError && err.code === 'ca_unavailable') request.log.warn({ code: body.error.code, status, reason: body.error.message }, 'request refused for now');
+    else if (status >= 500) request.log.error({ err }, 'request failed');
     else request.log.info({ code: body.error.code, status }, 'request refused');
     if (err instanceof RateLimitedError) void reply.header('retry-after', String(err.retryAfterSeconds));
     return reply.code(status).send(body);

@@ -1,4 +1,5 @@
 /** The agent's HTTPS client keeps its connections alive across syncs, and starts over only when its credential or trust changes. */
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
@@ -61,6 +62,19 @@ describe('CaClient', () => {
     cleanupLater(() => client.close());
     client.configure(server.certPem, undefined);
     await expect(client.sync()).rejects.toThrow(message);
+  });
+
+  it('refuses a server whose certificate chain holds a certificate the CA\'s CRLs revoke, also on a connection it had kept open', async () => {
+    const server = await countingServer();
+    const serial = new X509Certificate(server.certPem).serialNumber.toLowerCase();
+    const client = new CaClient({ serverUrl: server.url });
+    cleanupLater(() => client.close());
+    client.configure(server.certPem, undefined);
+    client.distrust(() => false);
+    await client.sync();
+    client.distrust((s) => s === serial);
+    // Refused although the first connection was kept alive: distrusting drops connections made before.
+    await expect(client.sync()).rejects.toThrow(`its certificate chain holds serial ${serial}, which the CA revoked`);
   });
 
   it('refuses to ask without a trust bundle rather than trust the public roots', async () => {

@@ -438,6 +438,17 @@ describe('when things fail', () => {
     expect(h.sidecar.notReadyReason()).toBe('the installed SVID is not valid yet');
   });
 
+  it('has its client refuse as the CA any server whose chain the CA\'s CRLs revoke, and drop its connections when they change', async () => {
+    const h = await harness();
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    await h.sidecar.step();
+    expect(h.ca.distrusted?.('0123abcd')).toBe(false);
+    await h.ca.publishCrl(['0123abcd']);
+    await runFor(h, 31);
+    expect(h.ca.distrusted?.('0123abcd')).toBe(true);
+    expect(h.ca.crlChanges).toBe(1);
+  });
+
   it('says so at error level and turns unready when the SVID expires with the CA unreachable', async () => {
     const h = await harness();
     h.ca.addEntry('spiffe://example.org/ns/web');

@@ -8,7 +8,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { newKeyAndCsr } from '../support/callers.js';
-import { startTestCa, type TestCa } from '../support/test-ca.js';
+import pino from 'pino';
+import { startCa } from '../../src/cli/ca-runtime.js';
+import { cleanupLater } from '../support/cleanup.js';
+import { asTestCa, startTestCa, testConfig, type TestCa } from '../support/test-ca.js';
 
 /** The next issuance record waits until `release` is called; resolves `held` once one is waiting. */
 function holdNextRecord(ca: TestCa): { held: Promise<void>; release: () => void } {
@@ -36,8 +39,13 @@ async function mintInFlight(ca: TestCa) {
 }
 
 describe('a certificate in flight when its issuer is withdrawn', () => {
-  it('fail/tainted meanwhile: 503 ca_unavailable, and the certificate is revoked, not left live', async () => {
-    const ca = await startTestCa();
+  it('fail/tainted meanwhile: 503 ca_unavailable, and the certificate is revoked, not left live; logged as a warning, not an error', async () => {
+    const lines: Array<{ level: number; msg: string }> = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as { level: number; msg: string }) });
+    const config = testConfig();
+    const running = await startCa(config, logger, { schedules: 'off' });
+    cleanupLater(() => running.close());
+    const ca = asTestCa(running, config, (await running.localApp.inject({ method: 'GET', url: '/v1/bundle.pem' })).body);
     const intermediate = ca.manager.current().activeIntermediate()!.record.id;
     const { held, release } = holdNextRecord(ca);
     const minting = mintInFlight(ca);
@@ -49,6 +57,8 @@ describe('a certificate in flight when its issuer is withdrawn', () => {
     expect(res.statusCode).toBe(503);
     expect(res.json().error).toMatchObject({ code: 'ca_unavailable', message: expect.stringContaining('tainted while it was being signed') });
     expect(liveSignedBy(ca, intermediate)).toEqual([]);
+    expect(lines.filter((l) => l.level >= 50)).toEqual([]);
+    expect(lines.some((l) => l.level === 40 && l.msg === 'request refused for now')).toBe(true);
     // Asked again, it is issued under the next intermediate.
     const again = await mintInFlight(ca);
     expect(again.statusCode).toBe(200);

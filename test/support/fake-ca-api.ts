@@ -47,6 +47,18 @@ export class FakeCaApi implements CaApi {
     this.configured = { trustPem, credential };
   }
 
+  /** What the agent told the client to refuse the CA for (CaApi.distrust), and how often it said the CRLs changed. */
+  distrusted: ((serial: string) => boolean) | undefined;
+  crlChanges = 0;
+
+  distrust(revoked: (serial: string) => boolean): void {
+    this.distrusted = revoked;
+  }
+
+  crlsChanged(): void {
+    this.crlChanges++;
+  }
+
   async attest(token: string, csr: string): Promise<{ svid: SvidWire; bundle: string }> {
     this.record('attest');
     if (token !== this.token) throw new CaRequestError(401, 'invalid_token', 'the join token is unknown, already used or expired');
