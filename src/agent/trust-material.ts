@@ -81,7 +81,7 @@ export class TrustMaterial {
     this.onCrlChanged?.();
   }
 
-  /** Told when the CRLs held change (after the first ones). */
+  /** Told whenever the CRLs held change, the first ones a sync brings included. */
   onCrlChanged: (() => void) | undefined;
 
   /** The CRLs the proxy already checks, found in --out at start, until a sync brings the CA's. */
