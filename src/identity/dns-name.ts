@@ -1,3 +1,4 @@
+import { domainToASCII } from 'node:url';
 import { InvalidInputError } from '../errors.js';
 
 /** A DNS name for a subjectAltName, lowercased; a leading "*." wildcard label is allowed. */
@@ -23,6 +24,9 @@ export function parseDnsName(input: string): DnsName {
   if (name === undefined || name.length > 253 || body.length === 0 || !body.every((l) => LABEL.test(l))) refuse(input, SYNTAX);
   if (NUMERIC.test(body[body.length - 1]!)) refuse(input, 'its last label is a number, so it reads as an IP address, which no verifier matches against a DNS name');
   if (wildcard && body.length < 2) refuse(input, 'a wildcard must stand for a label under a name of at least two');
+  // An A-label must decode (IDNA): "xn--a" is no name at all, and verifiers that decode it would match nothing.
+  const hostname = body.join('.');
+  if (body.some((l) => l.startsWith('xn--')) && domainToASCII(hostname) !== hostname) refuse(input, 'an xn-- label that is not valid punycode');
   return name as DnsName;
 }
 

@@ -4,6 +4,7 @@
  * PostgreSQL keeps its root, its records and its audit chain, which verifies
  * and continues; migrations that would lose or mix anything are refused.
  */
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
@@ -89,8 +90,11 @@ describe.skipIf(!server)('meshca datastore migrate', () => {
   it('copies everything into PostgreSQL, verifies it, and a CA on the copy carries on with the same root and one audit chain', { timeout: 90_000 }, async () => {
     const source = await embeddedCaWithHistory();
     const url = await server!.database();
+    // The URL from a file, as the README advises when it holds a password (the refusals below give it in --to).
+    const urlFile = join(tempDir(), 'datastore-url');
+    writeFileSync(urlFile, `${url}\n`, { mode: 0o600 });
 
-    const migrated = await runMeshca(['datastore', 'migrate', '--to', url, '--data-dir', source.dataDir], PASSPHRASE);
+    const migrated = await runMeshca(['datastore', 'migrate', '--to-file', urlFile, '--data-dir', source.dataDir], PASSPHRASE);
     expect(migrated.code, migrated.stderr).toBe(0);
     expect(migrated.stdout).toContain(`copied certificates: ${source.certs.length} rows`);
     expect(migrated.stdout).toContain(`copied audit_events: ${source.events.length} rows`);
@@ -151,6 +155,15 @@ describe.skipIf(!server)('meshca datastore migrate', () => {
     expect(res.code).toBe(code);
     expect(res.stderr).toContain(message);
     expect(await tableCounts(url)).toEqual(before);
+  });
+
+  it.each([
+    ['both --to and --to-file', (url: string, file: string) => ['--to', url, '--to-file', file]],
+    ['neither --to nor --to-file', () => []],
+  ])('refuses %s (exit 78)', async (_name, args) => {
+    const res = await runMeshca(['datastore', 'migrate', ...args('postgres://meshca@127.0.0.1:1/meshca', '/nonexistent'), '--data-dir', sharedSource!.dataDir], PASSPHRASE);
+    expect(res.code).toBe(78);
+    expect(res.stderr).toContain('give the PostgreSQL database in --to or in --to-file, one of them');
   });
 
   it('refuses while the embedded CA is running', { timeout: 60_000 }, async () => {

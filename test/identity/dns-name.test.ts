@@ -9,6 +9,7 @@ describe('parseDnsName accepts', () => {
     ['*.example.org', '*.example.org'],
     ['localhost', 'localhost'],
     ['xn--bcher-kva.example', 'xn--bcher-kva.example'],
+    ['*.xn--nxasmq6b.com', '*.xn--nxasmq6b.com'],
     ['1password.com', '1password.com'],
     ['web.0xide', 'web.0xide'],
     ['web-1.example.org', 'web-1.example.org'],
@@ -34,6 +35,8 @@ describe('parseDnsName refuses (invalid_dns_name)', () => {
     ['a hex last label', '1.2.3.0x4', ADDRESS],
     ['one hex number', '0x7f000001', ADDRESS],
     ['a wildcard on a top-level domain', '*.com', 'a wildcard must stand for a label under a name of at least two'],
+    ['an xn-- label that does not decode', 'xn--a.com', 'an xn-- label that is not valid punycode'],
+    ['an empty xn-- label', 'web.xn--.com', SYNTAX],
   ])('%s: %s', (_name, input, why) => {
     expect(() => parseDnsName(input)).toThrow(expect.objectContaining({ code: 'invalid_dns_name', message: expect.stringContaining(why) }));
   });

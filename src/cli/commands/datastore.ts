@@ -12,8 +12,20 @@ import { lockDataDir } from '../data-dir-lock.js';
 import { verifyStoredAudit } from '../offline-audit.js';
 
 interface MigrateOptions extends CommonOptions {
-  to: string;
+  to?: string;
+  toFile?: string;
   keyPassphraseFile?: string;
+}
+
+/** The target URL, from --to or from the file --to-file names (a password is then in no process list). */
+function targetUrl(o: MigrateOptions): string {
+  if ((o.to === undefined) === (o.toFile === undefined)) throw new ConfigError(['give the PostgreSQL database in --to or in --to-file, one of them']);
+  if (o.to !== undefined) return o.to;
+  try {
+    return readPassphraseFile(o.toFile!);
+  } catch (err) {
+    throw new ConfigError([`--to-file: ${(err as Error).message}`]);
+  }
 }
 
 function passphrase(o: MigrateOptions): string {
@@ -28,11 +40,12 @@ function passphrase(o: MigrateOptions): string {
 
 async function migrate(o: MigrateOptions): Promise<void> {
   // Configuration problems exit 78 like the server's own (see meshca.ts), not 1 like a failed migration.
+  const url = targetUrl(o);
   const target = (() => {
     try {
-      return parseDatastore(o.to);
+      return parseDatastore(url);
     } catch (err) {
-      throw new ConfigError([`--to: ${(err as Error).message}`]);
+      throw new ConfigError([`${o.to !== undefined ? '--to' : '--to-file'}: ${(err as Error).message}`]);
     }
   })();
   if (target.kind !== 'postgres') throw new ConfigError(['--to must be a postgres:// URL']);
@@ -63,7 +76,7 @@ async function migrate(o: MigrateOptions): Promise<void> {
     } finally {
       await copy.close();
     }
-    console.log(`start the CA with --datastore (MESHCA_DATASTORE) set to the PostgreSQL URL and the same key passphrase; ${o.dataDir} is left as it was`);
+    console.log(`start the CA with the PostgreSQL URL in --datastore-file (MESHCA_DATASTORE_FILE) or --datastore, and the same key passphrase; ${o.dataDir} is left as it was`);
   } finally {
     await lock.release();
   }
@@ -74,7 +87,8 @@ export function registerDatastore(program: Command): void {
   datastore
     .command('migrate')
     .description('copy an embedded (SQLite) CA, audit chain and keys included, into an empty PostgreSQL database and verify the copy')
-    .requiredOption('--to <url>', 'the PostgreSQL database, postgres://user@host:port/db')
+    .option('--to <url>', 'the PostgreSQL database, postgres://user@host:port/db')
+    .option('--to-file <file>', 'a file holding that URL, so a password in it is in no process list')
     .addOption(new Option('--key-passphrase-file <file>', 'the CA key passphrase (or MESHCA_KEY_PASSPHRASE)').env('MESHCA_KEY_PASSPHRASE_FILE'))
     .addOption(dataDirOption())
     .action(migrate);
