@@ -248,7 +248,10 @@ describe('CaClient and the CA\'s Date header', () => {
     { name: 'fail/2 hours behind: the attest endpoint is never called', caBehindMs: 2 * 3600_000, attests: 0 },
     { name: 'pass/3 seconds behind: it attests', caBehindMs: 3000, attests: 1 },
   ])('$name', async ({ caBehindMs, attests }) => {
-    const ca = await caAnsweringWithDate(() => Date.now() - caBehindMs);
+    // One instant for both clocks: the CA's, cut to whole seconds by the Date header, must not cross a second
+    // boundary while the request is on its way (then 2 h read as 119 min 59 s).
+    const now = Date.now();
+    const ca = await caAnsweringWithDate(() => now - caBehindMs);
     const client = new CaClient({ serverUrl: ca.url });
     cleanupLater(() => client.close());
     const logs: string[] = [];
@@ -258,7 +261,7 @@ describe('CaClient and the CA\'s Date header', () => {
         client,
         publish: async () => undefined,
         reload: async () => undefined,
-        clock: new FakeClock(Date.now()),
+        clock: new FakeClock(now),
         random: fixedRandom(0.5),
         log: { info: log, warn: log, error: log },
       },
