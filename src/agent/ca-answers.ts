@@ -8,6 +8,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { crlSerials } from '../x509/crl.js';
+import { issuedBy } from '../x509/issued-by.js';
 import { decodeCertificates, decodePemBlocks } from '../x509/pem.js';
 import type { HeldCertificate } from './credentials.js';
 
@@ -78,13 +79,5 @@ export function checkIssued(held: HeldCertificate, wanted: { readonly spiffeId?:
   const top = chain[chain.length - 1]!;
   if (!certificates(bundlePem).some((root) => root.fingerprint256 === top.fingerprint256 || issuedBy(top, root))) {
     refuse('its certificate chain does not lead to a root of the trust bundle');
-  }
-}
-
-function issuedBy(cert: X509Certificate, issuer: X509Certificate): boolean {
-  try {
-    return cert.checkIssued(issuer) && cert.verify(issuer.publicKey);
-  } catch {
-    return false;
   }
 }

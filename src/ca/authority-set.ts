@@ -6,6 +6,7 @@
 import { X509Certificate } from 'node:crypto';
 import { UnavailableError } from '../errors.js';
 import type { CertificateFacts } from '../x509/certificate-reader.js';
+import { issuedBy } from '../x509/issued-by.js';
 import type { Signer } from '../x509/signer.js';
 import type { AuthorityRecord, CertificateKind } from './model.js';
 
@@ -138,10 +139,6 @@ export class AuthoritySet {
   }
 }
 
-/** Whether `issuer` signed `child`: its name is the child's issuer and its key verifies the child's signature. */
-export function issuedBy(child: X509Certificate, issuer: X509Certificate): boolean {
-  return child.checkIssued(issuer) && child.verify(issuer.publicKey);
-}
 
 /**
  * For each intermediate journaled without a parent, the root of the set that

@@ -13,7 +13,8 @@ import { X509Certificate } from 'node:crypto';
 import { ConflictError, InvalidInputError } from '../errors.js';
 import { nowSeconds } from '../time/clock.js';
 import { checkImport, takeIntoCustody, type CheckedImport, type ImportedAuthority } from './authority-factory.js';
-import { issuedBy, type AuthoritySet, type LoadedAuthority } from './authority-set.js';
+import { issuedBy } from '../x509/issued-by.js';
+import type { AuthoritySet, LoadedAuthority } from './authority-set.js';
 import { created, moved, transition } from './authority-transitions.js';
 import type { LifecycleContext } from './lifecycle-context.js';
 

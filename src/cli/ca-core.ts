@@ -72,7 +72,8 @@ export async function buildCaCore(
   );
   // Every key in use loaded with this passphrase (or the start stopped above): the rest can safely be put under it.
   const encrypted = await store.custody.encryptAtRest();
-  if (encrypted.length) logger.info({ keys: encrypted }, 'encrypted CA keys an earlier start stored without a passphrase');
+  // The references are authority ids (key identifiers, public), never key material.
+  if (encrypted.length) logger.info({ authorities: encrypted }, 'encrypted the CA keys an earlier start stored without a passphrase');
   await store.audit.append({ type: 'ca.started', actor: SELF, data: { ...describeConfig(config), replica: REPLICA } });
   const metrics = new CaMetrics({
     clock,

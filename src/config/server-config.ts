@@ -45,7 +45,7 @@ function parseSqliteWriter(raw: string): 'thread' | 'main' {
 }
 
 /** A datastore URL from a file (a mounted secret), read like a passphrase file. */
-function readDatastoreFile(path: string): DatastoreChoice {
+export function readDatastoreFile(path: string): DatastoreChoice {
   return parseDatastore(readPassphraseFile(path));
 }
 

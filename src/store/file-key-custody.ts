@@ -67,15 +67,13 @@ export class FileKeyCustody implements KeyCustody {
     if (encrypted && !this.passphrase) {
       throw new CaIntegrityError(`CA key file ${path} is encrypted; set MESHCA_KEY_PASSPHRASE or --key-passphrase-file`);
     }
-    let key: KeyObject;
     try {
-      key = createPrivateKey(encrypted ? { key: pem, passphrase: this.passphrase } : { key: pem });
+      return createPrivateKey(encrypted ? { key: pem, passphrase: this.passphrase } : { key: pem });
     } catch {
       throw new CaIntegrityError(
         `CA key file ${path} is corrupt${encrypted ? ' or the passphrase is wrong' : ''}: it is not a PKCS#8 private key`,
       );
     }
-    return key;
   }
 
   async encryptAtRest(): Promise<string[]> {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { formatHead } from '../../ca/audit-verifier.js';
 import { ConfigError } from '../../config/options.js';
-import { parseDatastore, placeholderPassphraseProblem, readPassphraseFile } from '../../config/server-config.js';
+import { parseDatastore, placeholderPassphraseProblem, readDatastoreFile, readPassphraseFile, type DatastoreChoice } from '../../config/server-config.js';
 import { DATABASE_FILE } from '../../store/sqlite/database.js';
 import { nowSeconds, systemClock } from '../../time/clock.js';
 import { dataDirOption, type CommonOptions } from '../common-options.js';
@@ -17,14 +17,14 @@ interface MigrateOptions extends CommonOptions {
   keyPassphraseFile?: string;
 }
 
-/** The target URL, from --to or from the file --to-file names (a password is then in no process list). */
-function targetUrl(o: MigrateOptions): string {
+/** The target, from --to or from the file --to-file names (a password is then in no process list); problems exit 78. */
+function target(o: MigrateOptions): DatastoreChoice {
   if ((o.to === undefined) === (o.toFile === undefined)) throw new ConfigError(['give the PostgreSQL database in --to or in --to-file, one of them']);
-  if (o.to !== undefined) return o.to;
+  const [flag, read] = o.to !== undefined ? ['--to', () => parseDatastore(o.to!)] : ['--to-file', () => readDatastoreFile(o.toFile!)];
   try {
-    return readPassphraseFile(o.toFile!);
+    return read();
   } catch (err) {
-    throw new ConfigError([`--to-file: ${(err as Error).message}`]);
+    throw new ConfigError([`${flag}: ${(err as Error).message}`]);
   }
 }
 
@@ -40,15 +40,8 @@ function passphrase(o: MigrateOptions): string {
 
 async function migrate(o: MigrateOptions): Promise<void> {
   // Configuration problems exit 78 like the server's own (see meshca.ts), not 1 like a failed migration.
-  const url = targetUrl(o);
-  const target = (() => {
-    try {
-      return parseDatastore(url);
-    } catch (err) {
-      throw new ConfigError([`${o.to !== undefined ? '--to' : '--to-file'}: ${(err as Error).message}`]);
-    }
-  })();
-  if (target.kind !== 'postgres') throw new ConfigError(['--to must be a postgres:// URL']);
+  const to = target(o);
+  if (to.kind !== 'postgres') throw new ConfigError(['--to must be a postgres:// URL']);
   const key = passphrase(o);
   // Loaded only for this command, so that no other meshca command pays for the pg driver.
   const [{ migrateToPostgres }, { openPostgresDatastore }] = await Promise.all([
@@ -61,12 +54,12 @@ async function migrate(o: MigrateOptions): Promise<void> {
     throw new Error(`${err.message}; stop it before migrating`);
   });
   try {
-    const report = await migrateToPostgres({ dataDir: o.dataDir, url: target.url, passphrase: key, now: nowSeconds(systemClock) });
+    const report = await migrateToPostgres({ dataDir: o.dataDir, url: to.url, passphrase: key, now: nowSeconds(systemClock) });
     for (const [table, rows] of Object.entries(report.rows)) console.log(`copied ${table}: ${rows} rows`);
     console.log(`copied CA keys: ${report.keys} (encrypted with the key passphrase)`);
     if (report.keysLeftBehind.length) console.log(`not copied, no record names them (a CA stopped while creating an authority): ${report.keysLeftBehind.join(', ')}`);
 
-    const copy = await openPostgresDatastore(target.url, systemClock, key);
+    const copy = await openPostgresDatastore(to.url, systemClock, key);
     try {
       for (const ref of await copy.custody.list()) await copy.custody.load(ref);
       const result = await verifyStoredAudit(copy.authorities, copy.audit);

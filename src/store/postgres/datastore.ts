@@ -3,10 +3,10 @@
  * embedded one, CA keys in the database (encrypted with the passphrase), and a
  * coordinator so one replica at a time makes lifecycle changes.
  */
-import { postgresUnavailable } from '../unavailable.js';
 import type { Pool } from 'pg';
 import type { Clock } from '../../time/clock.js';
 import type { Datastore } from '../datastore.js';
+import { postgresUnavailable } from '../unavailable.js';
 import { PgAuditStore } from './audit-store.js';
 import { PgAuthorityStore } from './authority-store.js';
 import { PgCertificateStore } from './certificate-store.js';

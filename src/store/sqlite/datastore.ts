@@ -2,12 +2,12 @@
  * The embedded datastore: one SQLite database in the data directory and the
  * adapters over it. better-sqlite3 is used by store/sqlite/ and nowhere else.
  */
-import { sqliteUnavailable } from '../unavailable.js';
 import { join } from 'node:path';
 import { aloneCoordinator } from '../../ca/ports.js';
 import type { Clock } from '../../time/clock.js';
 import type { Datastore } from '../datastore.js';
 import { FileKeyCustody } from '../file-key-custody.js';
+import { sqliteUnavailable } from '../unavailable.js';
 import { AuditAppender } from './audit-appender.js';
 import { SqliteAuditStore } from './audit-store.js';
 import { SqliteAuthorityStore } from './authority-store.js';
