@@ -4,10 +4,10 @@
  * agent should not have been talking to, must not be able to put into --out
  * an SVID for another identity, a chain the bundle does not verify, an empty
  * bundle (which would also end the pinning of the CA) or a CRL no proxy can
- * read.
+ * read or verify.
  */
 import { X509Certificate } from 'node:crypto';
-import { crlSerials } from '../x509/crl.js';
+import { crlIssuedBy, crlSerials } from '../x509/crl.js';
 import { issuedBy } from '../x509/issued-by.js';
 import { decodeCertificates, decodePemBlocks } from '../x509/pem.js';
 import type { HeldCertificate } from './credentials.js';
@@ -42,8 +42,14 @@ export function checkedBundle(next: unknown, held: string): string {
   return next;
 }
 
-/** CRLs the agent may install: PEM text of CRLs that can be read, or nothing. */
-export function checkedCrl(next: unknown): string | undefined {
+/**
+ * CRLs the agent may install: PEM text of CRLs that can be read, each signed
+ * by a CA certificate the bundle vouches for (one of its roots, or one of
+ * `issuersPem` that chains to them), or nothing. A proxy that checks CRLs
+ * refuses every client of an issuer whose CRL does not verify, and a CRL
+ * signed by someone else could drop a revocation.
+ */
+export function checkedCrl(next: unknown, issuersPem: unknown, bundlePem: string): string | undefined {
   if (next === undefined) return undefined;
   if (typeof next !== 'string') refuse('its CRL is not text');
   let blocks;
@@ -61,7 +67,25 @@ export function checkedCrl(next: unknown): string | undefined {
       refuse('its CRL file holds a CRL that cannot be read');
     }
   }
+  const signers = vouchedFor(issuersPem, bundlePem);
+  for (const block of blocks) {
+    if (!signers.some((signer) => crlIssuedBy(block.der, signer))) refuse('its CRL file holds a CRL that no CA certificate the trust bundle vouches for signed');
+  }
   return next;
+}
+
+/** The bundle's roots, and the CA certificates of `issuersPem` that chain to them. */
+function vouchedFor(issuersPem: unknown, bundlePem: string): X509Certificate[] {
+  if (issuersPem !== undefined && typeof issuersPem !== 'string') refuse('its CRL issuers are not text');
+  const vouched = certificates(bundlePem);
+  let pending = issuersPem === undefined ? [] : certificates(issuersPem).filter((c) => c.ca);
+  // Each pass admits what a vouched-for certificate signed: an upstream chain is a few links long.
+  for (;;) {
+    const admitted = pending.filter((c) => vouched.some((v) => issuedBy(c, v)));
+    if (admitted.length === 0) return vouched;
+    vouched.push(...admitted);
+    pending = pending.filter((c) => !admitted.includes(c));
+  }
 }
 
 /**

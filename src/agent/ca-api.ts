@@ -30,6 +30,8 @@ export interface SyncWire {
   readonly bundleSequence: number;
   /** Every CRL of the CA, PEM; installed as crl.pem. */
   readonly crl?: string;
+  /** The certificates that signed them, with each one's chain to the bundle, PEM (roots' CRLs need none). */
+  readonly crlIssuers?: string;
 }
 
 export class CaRequestError extends Error {

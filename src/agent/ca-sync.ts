@@ -54,7 +54,8 @@ export class CaSync {
     this.lastMs = now;
     this.nextMs = now + this.intervalMs;
     await trust.adoptBundle(checkedBundle(res.bundle, trust.bundlePem));
-    trust.adoptCrl(checkedCrl(res.crl));
+    // The CRLs held were checked when they came; a sync that brings them again costs no second look.
+    trust.adoptCrl(res.crl === trust.crlPem ? res.crl : checkedCrl(res.crl, res.crlIssuers, trust.bundlePem));
     workload.adoptEntries(res.entries);
     installation.catchUpWith(trust, now, res.bundleSequence);
   }

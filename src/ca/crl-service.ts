@@ -11,7 +11,7 @@
 import { nowSeconds, type Clock } from '../time/clock.js';
 import type { Duration } from '../time/duration.js';
 import { signCrl, type RevokedEntry } from '../x509/crl.js';
-import { encodePem } from '../x509/pem.js';
+import { certificatesToPem, encodePem } from '../x509/pem.js';
 import type { AuthoritySet } from './authority-set.js';
 import type { RevocationStore } from './certificate-query.js';
 
@@ -20,6 +20,12 @@ export interface CrlSet {
   readonly byIssuer: ReadonlyMap<string, Buffer>;
   /** Every CRL, as PEM, for crl.pem. */
   readonly pem: string;
+  /**
+   * The certificates of the authorities that signed them, each with what
+   * links it to the bundle (an imported intermediate's upstream chain), PEM:
+   * what an agent needs to check every CRL's signature before a proxy reads it.
+   */
+  readonly issuersPem: string;
   readonly thisUpdate: number;
   /** The datastore's revocation count when the set was generated. */
   readonly revocations: number;
@@ -76,6 +82,7 @@ export class CrlService {
     // Read first: a revocation that commits while the lists are read makes the count differ next time.
     const revocations = await this.deps.store.revocationCount();
     const byIssuer = new Map<string, Buffer>();
+    const issuers = new Map<string, Buffer>();
     const crlNumber = await this.deps.store.nextCrlNumber();
     for (const a of set.authorities) {
       if (!a.signer || a.record.notAfter <= now) continue;
@@ -93,9 +100,10 @@ export class CrlService {
           a.signer,
         ),
       );
+      for (const der of set.chainFor(a)) issuers.set(der.toString('base64'), der);
     }
     const pem = [...byIssuer.values()].map((der) => encodePem('X509 CRL', der)).join('');
-    return { byIssuer, pem, thisUpdate: now, revocations };
+    return { byIssuer, pem, issuersPem: certificatesToPem([...issuers.values()]), thisUpdate: now, revocations };
   }
 }
 

@@ -1,11 +1,13 @@
-/** RFC 5280 certificate revocation lists: building them (signed by node:crypto) and reading their serials. */
+/** RFC 5280 certificate revocation lists: building them (signed by node:crypto), reading their serials, checking who signed them. */
+import type { X509Certificate } from 'node:crypto';
 import {
-  bitString, children, enumerated, explicit, implicitPrimitive, is, octets, oid, parseDer, seq, smallInt, Tag, TagClass, time, toDer,
-  unsignedInt, valueBytes, type Asn1,
+  bitString, children, enumerated, explicit, implicitPrimitive, is, octets, oid, parseDer, readBitStringBytes, readOid, seq, smallInt, Tag,
+  TagClass, time, toDer, unsignedInt, valueBytes, type Asn1,
 } from './asn1.js';
-import { algorithmIdentifier } from './signature-algorithms.js';
+import { readCertificate } from './certificate-reader.js';
+import { algorithmIdentifier, signatureAlgorithmByOid } from './signature-algorithms.js';
 import { OID } from './oids.js';
-import type { Signer } from './signer.js';
+import { verifySync, type Signer } from './signer.js';
 
 /** CRLReason codes (RFC 5280 5.3.1) meshca uses. */
 export const REVOCATION_REASONS = {
@@ -84,4 +86,27 @@ export function crlSerials(der: Buffer): string[] {
     while (i < serial.length - 1 && serial[i] === 0) i++;
     return serial.subarray(i).toString('hex');
   });
+}
+
+/**
+ * Whether `issuer` issued the CRL: the CRL names it as its issuer, and its
+ * signature over the TBSCertList (strict DER, so the exact bytes received)
+ * verifies with the issuer's key under an algorithm meshca accepts. False,
+ * not a throw, for a CRL or key that cannot be read.
+ */
+export function crlIssuedBy(crlDer: Buffer, issuer: X509Certificate): boolean {
+  try {
+    const [tbs, algorithm, signature, ...rest] = children(parseDer(crlDer));
+    if (!tbs || !algorithm || rest.length) return false;
+    const fields = children(tbs);
+    // version is optional (absent in v1 CRLs); then signature, issuer
+    const offset = is(fields[0], TagClass.UNIVERSAL, Tag.INTEGER) ? 1 : 0;
+    const [innerAlgorithm, issuerName] = [fields[offset], fields[offset + 1]];
+    if (!innerAlgorithm || !issuerName || !toDer(innerAlgorithm).equals(toDer(algorithm))) return false;
+    const alg = signatureAlgorithmByOid(readOid(children(algorithm)[0]));
+    if (!alg || !toDer(issuerName).equals(toDer(readCertificate(Buffer.from(issuer.raw)).subjectName))) return false;
+    return verifySync(alg, toDer(tbs), issuer.publicKey, readBitStringBytes(signature));
+  } catch {
+    return false;
+  }
 }

@@ -2,11 +2,12 @@
  * What the agent refuses in the CA's answers before keeping or installing any
  * of it: an SVID for another identity or one the bundle does not verify, a
  * bundle that is empty or shares no root with the one trusted, a CRL that is
- * not one.
+ * not one or that nobody the bundle vouches for signed.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { checkedBundle, checkedCrl, checkIssued, UntrustedAnswerError } from '../../src/agent/ca-answers.js';
 import { holdCertificate, newKeyWithCsr, type HeldCertificate } from '../../src/agent/credentials.js';
+import { decodePemBlocks, encodePem } from '../../src/x509/pem.js';
 import { MiniCa } from '../support/mini-ca.js';
 
 const WEB = 'spiffe://example.org/ns/web';
@@ -69,19 +70,53 @@ describe('checkedBundle', () => {
 });
 
 describe('checkedCrl', () => {
-  it('pass/CRLs that can be read, none, or an answer without any', async () => {
-    const crl = await ca.crlPem([web.serial]);
-    expect(checkedCrl(crl)).toBe(crl);
-    expect(checkedCrl('')).toBe('');
-    expect(checkedCrl(undefined)).toBeUndefined();
+  let intermediate: MiniCa;
+  let upstreamChained: MiniCa;
+  beforeAll(async () => {
+    intermediate = await ca.subordinate();
+    // Two links below the root: an imported intermediate under an upstream one.
+    upstreamChained = await intermediate.subordinate();
   });
 
-  it.each<[string, () => unknown, RegExp]>([
-    ['not text', () => 5, /its CRL is not text/],
-    ['a certificate instead', () => ca.bundlePem, /holds a CERTIFICATE block/],
-    ['a CRL block that is not a CRL', () => '-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n', /a CRL that cannot be read/],
-    ['a block that is not base64', () => '-----BEGIN X509 CRL-----\n*!*\n-----END X509 CRL-----\n', /its CRL file is not PEM/],
-  ])('fail/%s', (_name, next, message) => {
-    expect(() => checkedCrl(next())).toThrow(message);
+  it('pass/CRLs that can be read, none, or an answer without any', async () => {
+    const crl = await ca.crlPem([web.serial]);
+    expect(checkedCrl(crl, undefined, ca.bundlePem)).toBe(crl);
+    expect(checkedCrl('', undefined, ca.bundlePem)).toBe('');
+    expect(checkedCrl(undefined, undefined, ca.bundlePem)).toBeUndefined();
+  });
+
+  it("pass/CRLs of intermediates, with the intermediates' certificates chaining to the bundle", async () => {
+    const crls = (await ca.crlPem([])) + (await intermediate.crlPem([web.serial])) + (await upstreamChained.crlPem([]));
+    const issuers = upstreamChained.certificatePem + intermediate.certificatePem + ca.bundlePem;
+    expect(checkedCrl(crls, issuers, ca.bundlePem)).toBe(crls);
+  });
+
+  it.each<[string, () => Promise<[unknown, unknown]>, RegExp]>([
+    ['not text', async () => [5, undefined], /its CRL is not text/],
+    ['a certificate instead', async () => [ca.bundlePem, undefined], /holds a CERTIFICATE block/],
+    ['a CRL block that is not a CRL', async () => ['-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n', undefined], /a CRL that cannot be read/],
+    ['a block that is not base64', async () => ['-----BEGIN X509 CRL-----\n*!*\n-----END X509 CRL-----\n', undefined], /its CRL file is not PEM/],
+    ['a CRL of a CA the bundle does not hold', async () => [await other.crlPem([]), other.bundlePem], /no CA certificate the trust bundle vouches for signed/],
+    ["an intermediate's CRL without the intermediate", async () => [await intermediate.crlPem([]), undefined], /no CA certificate the trust bundle vouches for signed/],
+    ["an intermediate's CRL with a chain that stops short of the bundle", async () => [await upstreamChained.crlPem([]), upstreamChained.certificatePem], /no CA certificate the trust bundle vouches for signed/],
+    ['a CRL whose signature was altered', async () => [withLastSignatureByteFlipped(await ca.crlPem([web.serial])), undefined], /no CA certificate the trust bundle vouches for signed/],
+    ['issuers that are not text', async () => [await intermediate.crlPem([]), 7], /its CRL issuers are not text/],
+  ])('fail/%s', async (_name, answer, message) => {
+    const [crl, issuers] = await answer();
+    expect(() => checkedCrl(crl, issuers, ca.bundlePem)).toThrow(message);
+  });
+
+  it("fail/a CRL in the name of a trusted CA, signed by another key", async () => {
+    // The name is the trusted root's; the key that signed it is other's.
+    const forged = await other.crlPemAs(ca, [web.serial]);
+    expect(() => checkedCrl(forged, other.bundlePem, ca.bundlePem)).toThrow(/no CA certificate the trust bundle vouches for signed/);
   });
 });
+
+/** The CRL's PEM with the last byte of its signature changed. */
+function withLastSignatureByteFlipped(pem: string): string {
+  const der = decodePemBlocks(pem)[0]!.der;
+  const altered = Buffer.from(der);
+  altered[altered.length - 1]! ^= 0x01;
+  return encodePem('X509 CRL', altered);
+}

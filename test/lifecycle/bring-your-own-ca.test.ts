@@ -10,13 +10,15 @@ import { X509Certificate } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { checkedCrl } from '../../src/agent/ca-answers.js';
 import { ConfigError } from '../../src/config/options.js';
 import { prepareAt, activateAt } from '../../src/ca/rotation.js';
-import { certificatesToPem } from '../../src/x509/pem.js';
+import { certificatesToPem, decodePemBlocks } from '../../src/x509/pem.js';
 import { runMeshca } from '../support/cli.js';
 import { svidCheck } from '../support/conformance.js';
 import { authorityRows, clockNearNow, startLifecycleCa, type LifecycleCa } from '../support/lifecycle-ca.js';
 import { CA_EXTENSIONS, selfSigned, signedCa, verify, type KeyPairFiles } from '../support/openssl-pki.js';
+import { agentSync } from '../support/revocations.js';
 import { mintSvid, writeCredential, type Credential } from '../support/svids.js';
 import { tempDir } from '../support/temp-dir.js';
 import { testConfig } from '../support/test-ca.js';
@@ -141,6 +143,10 @@ describe('first start with --import-intermediate-cert/--import-intermediate-key/
     // Only the intermediate's key is in custody.
     const keys = readdirSync(join(ca.config.dataDir, 'keys'));
     expect(keys).toEqual([`${ca.manager.current().activeIntermediate()!.record.id}.key.pem`]);
+    // Its CRL, the only one, passes an agent's check: the sync brings the intermediate to verify it with.
+    const sync = await agentSync(ca, 'node-1');
+    expect(checkedCrl(sync.crl, sync.crlIssuers, sync.bundle)).toBe(sync.crl);
+    expect(decodePemBlocks(sync.crl)).toHaveLength(1);
   });
 
   it('pass/ticks never rotate it; doctor fails once it is within its horizon (a sixth of its life), and says to import a new one', async () => {

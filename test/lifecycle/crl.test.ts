@@ -9,13 +9,14 @@
 import { X509Certificate } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { RevocationStore } from '../../src/ca/certificate-query.js';
+import { checkedCrl } from '../../src/agent/ca-answers.js';
 import { CrlService } from '../../src/ca/crl-service.js';
 import { seconds } from '../../src/time/duration.js';
 import type { RevokedEntry } from '../../src/x509/crl.js';
 import { readCrl, splitCrls, verifyCrl } from '../support/crl-inspect.js';
 import { attestInProcess, clockNearNow, startLifecycleCa, type LifecycleCa } from '../support/lifecycle-ca.js';
 import { verify } from '../support/openssl-pki.js';
-import { agentWithWorkload, crlDer, crlPem, minted, revoke } from '../support/revocations.js';
+import { agentSync, agentWithWorkload, crlDer, crlPem, minted, revoke } from '../support/revocations.js';
 import { mintSvid, type Credential as MintedCredential } from '../support/svids.js';
 
 const WEB = 'spiffe://example.org/ns/prod/sa/web';
@@ -63,6 +64,14 @@ describe('CRLs', () => {
     clock.advance(61);
     await revoke(ca, { serial: c });
     expect(readCrl(await crlDer(ca)).serials.sort()).toEqual([a, c].sort());
+  });
+
+  it("pass/an agent's sync brings the certificates that signed each CRL: with them every CRL passes the agent's check, without them the intermediate's does not", async () => {
+    const ca = await startLifecycleCa({}, clockNearNow());
+    const { bundle, crl, crlIssuers } = await agentSync(ca, AGENT);
+    expect(splitCrls(crl)).toHaveLength(2);
+    expect(checkedCrl(crl, crlIssuers, bundle)).toBe(crl);
+    expect(() => checkedCrl(crl, undefined, bundle)).toThrow(/no CA certificate the trust bundle vouches for signed/);
   });
 
   it('pass/the CRL is cached, regenerated after a revocation and at half of --crl-validity, with an increasing CRL number', async () => {

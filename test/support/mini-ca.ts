@@ -26,11 +26,24 @@ export interface MiniSvid {
 export class MiniCa {
   private constructor(
     private readonly clock: Clock,
-    private readonly root: CertificateFacts,
+    /** This CA's own certificate: the root, or an intermediate made by subordinate(). */
+    private readonly own: CertificateFacts,
     private readonly signer: KeyObjectSigner,
+    private readonly root: CertificateFacts,
   ) {}
 
   static async create(clock: Clock = { nowMs: () => Date.now() }, trustDomain = 'example.org'): Promise<MiniCa> {
+    const { facts, signer } = await MiniCa.caCertificate(clock, trustDomain, 'root');
+    return new MiniCa(clock, facts, signer, facts);
+  }
+
+  /** An intermediate CA under this one, with the same root (in its bundle). */
+  async subordinate(trustDomain = 'example.org'): Promise<MiniCa> {
+    const { facts, signer } = await MiniCa.caCertificate(this.clock, trustDomain, 'intermediate', this);
+    return new MiniCa(this.clock, facts, signer, this.root);
+  }
+
+  private static async caCertificate(clock: Clock, trustDomain: string, role: 'root' | 'intermediate', issuer?: MiniCa) {
     const now = Math.floor(clock.nowMs() / 1000);
     const keys = await generateKeyPair('ec-p256');
     const signer = new KeyObjectSigner(keys.privateKey);
@@ -38,21 +51,27 @@ export class MiniCa {
       caTemplate({
         serial: randomSerial(cryptoRandom),
         trustDomainId: `spiffe://${trustDomain}`,
-        role: 'root',
+        role,
         spki: parseDer(keys.publicKey.export({ type: 'spki', format: 'der' })),
         notBefore: now - 3600,
         notAfter: now + 30 * 86400,
+        ...(issuer ? { issuer: { subjectName: issuer.own.subjectName, keyId: issuer.own.keyId } } : {}),
       }),
-      signer,
+      issuer?.signer ?? signer,
     );
-    return new MiniCa(clock, readCertificate(der), signer);
+    return { facts: readCertificate(der), signer };
   }
 
   get bundlePem(): string {
     return certificatesToPem([this.root.der]);
   }
 
-  /** Signs the CSR's key for `spiffeId`, valid from 30 s ago (or `notBeforeDelay` seconds ahead) for `ttlSeconds`, directly under the root. */
+  /** This CA's own certificate, PEM. */
+  get certificatePem(): string {
+    return certificatesToPem([this.own.der]);
+  }
+
+  /** Signs the CSR's key for `spiffeId`, valid from 30 s ago (or `notBeforeDelay` seconds ahead) for `ttlSeconds`, by this CA (the chain holds it unless it is the root). */
   async issue(csrPem: string, spiffeId: string, ttlSeconds: number, notBeforeDelay?: number): Promise<MiniSvid> {
     const csr = await VerifiedCsr.parse(csrPem);
     const now = Math.floor(this.clock.nowMs() / 1000) + (notBeforeDelay === undefined ? 0 : notBeforeDelay + 30);
@@ -67,20 +86,29 @@ export class MiniCa {
         keyKind: csr.keyKind,
         notBefore: now - 30,
         notAfter: now + ttlSeconds,
-        issuer: { subjectName: this.root.subjectName, keyId: this.root.keyId },
+        issuer: { subjectName: this.own.subjectName, keyId: this.own.keyId },
       },
       this.signer,
     );
-    return { chainPem: certificatesToPem([der]), serial: serial.toString('hex'), notBefore: now - 30, notAfter: now + ttlSeconds };
+    return { chainPem: certificatesToPem(this.own === this.root ? [der] : [der, this.own.der]), serial: serial.toString('hex'), notBefore: now - 30, notAfter: now + ttlSeconds };
   }
 
-  /** A CRL from the root, PEM, listing `revokedSerials` (lowercase hex), issued now and valid a day. */
-  async crlPem(revokedSerials: readonly string[], crlNumber = 1): Promise<string> {
+  /** A CRL from this CA, PEM, listing `revokedSerials` (lowercase hex), issued now and valid a day. */
+  crlPem(revokedSerials: readonly string[], crlNumber = 1): Promise<string> {
+    return this.crlIn(this.own, revokedSerials, crlNumber);
+  }
+
+  /** A forgery: a CRL in `named`'s name (issuer and key identifier), signed with this CA's key. */
+  crlPemAs(named: MiniCa, revokedSerials: readonly string[]): Promise<string> {
+    return this.crlIn(named.own, revokedSerials, 1);
+  }
+
+  private async crlIn(name: CertificateFacts, revokedSerials: readonly string[], crlNumber: number): Promise<string> {
     const now = Math.floor(this.clock.nowMs() / 1000);
     const der = await signCrl(
       {
-        issuerName: this.root.subjectName,
-        issuerKeyId: this.root.keyId,
+        issuerName: name.subjectName,
+        issuerKeyId: name.keyId,
         thisUpdate: now,
         nextUpdate: now + 86400,
         crlNumber,

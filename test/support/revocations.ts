@@ -56,3 +56,10 @@ export async function agentWithWorkload(ca: InProcessCa, name: string): Promise<
   if (res.status !== 200) throw new Error(`workload SVID for ${name}: ${res.status} ${JSON.stringify(res.body)}`);
   return { agent, agentSerial: serialOf(agent.chainPem), workloadSerial: normalSerial(res.body.svids[0].serial) };
 }
+
+/** GET /v1/agent/entries as agent `name` (attested for it): what an agent's sync brings, CRLs included. */
+export async function agentSync(ca: InProcessCa, name: string): Promise<{ bundle: string; crl: string; crlIssuers: string }> {
+  const res = await callCa(ca, await attestAgent(ca, name), 'GET', '/v1/agent/entries');
+  if (res.status !== 200) throw new Error(`sync of ${name}: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body;
+}

@@ -71,12 +71,13 @@ export function agentRoutes(app: FastifyInstance, s: ServerServices): void {
         response: {
           200: {
             type: 'object',
-            required: ['entries', 'bundle', 'bundleSequence', 'crl'],
+            required: ['entries', 'bundle', 'bundleSequence', 'crl', 'crlIssuers'],
             properties: {
               entries: { type: 'array', items: entrySchema },
               bundle: { type: 'string' },
               bundleSequence: { type: 'integer' },
               crl: { type: 'string', description: 'every CRL of the CA, PEM' },
+              crlIssuers: { type: 'string', description: "the certificates that signed them, with each one's chain to the bundle, PEM" },
             },
           },
         },
@@ -85,11 +86,13 @@ export function agentRoutes(app: FastifyInstance, s: ServerServices): void {
     async (request) => {
       const agent = agentOf(request);
       const entries = await s.entries.list({ agent: agent.name });
+      const crls = await s.crls.crls();
       return {
         entries: entries.map(entryJson),
         bundle: bundlePem(),
         bundleSequence: s.authorities.current().bundleSequence,
-        crl: (await s.crls.crls()).pem,
+        crl: crls.pem,
+        crlIssuers: crls.issuersPem,
       };
     },
   );
