@@ -3,9 +3,9 @@ import { defineConfig } from 'vitest/config';
 import { TIMING_SENSITIVE } from './timing-sensitive.js';
 
 /**
- * Everything but the tests whose pass depends on timing, which run on their
- * own afterwards (vitest.serial.config.ts). Two files at a time: vitest's
- * default is one fewer than the cores, a single file on this two-core machine.
+ * Everything but the tests whose pass depends on timing, which run afterwards
+ * (run-timing-sensitive.sh). Two files at a time: vitest's default is one
+ * fewer than the cores, a single file on this two-core machine.
  */
 export default defineConfig({
   root: resolve(import.meta.dirname, '..'),

@@ -25,6 +25,7 @@ import { entryRoutes } from './routes/entries.js';
 import { mintRoutes } from './routes/mint.js';
 import { publicRoutes } from './routes/public.js';
 import { tokenRoutes } from './routes/tokens.js';
+import { sharedSchemaCompilers } from './schema-compilers.js';
 import { refuseUndeclaredInput } from './undeclared-input.js';
 import { MAX_NAME_LENGTH, SMALL_BODY_LIMIT } from './schemas.js';
 import type { ServerServices } from './services.js';
@@ -128,6 +129,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         }
       : { http: { requireHostHeader: false } }),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+    schemaController: { compilersFactory: sharedSchemaCompilers },
   }) as unknown as FastifyInstance;
   app.server.on('connect', answerConnect);
   app.server.on('checkExpectation', answerUnknownExpectation);

@@ -2,7 +2,6 @@
 import { Option, type Command } from 'commander';
 import { SERVER_OPTIONS, loadServerConfig } from '../../config/server-config.js';
 import { envName } from '../../config/options.js';
-import { startCa } from '../ca-runtime.js';
 import { createLogger } from '../logger.js';
 import { serverStdout } from '../server-log.js';
 
@@ -20,6 +19,8 @@ export function registerServer(program: Command): void {
     process.umask(0o077);
     const config = loadServerConfig({ flags, env: process.env, file: flags.config });
     const logger = createLogger(config.logLevel, serverStdout());
+    // Loaded here, not above: every other command (an operator's, an auditor's) starts without the server's modules.
+    const { startCa } = await import('../ca-runtime.js');
     const ca = await startCa(config, logger);
     await new Promise<void>((resolve) => {
       const stop = (signal: string) => {
