@@ -22,6 +22,14 @@ const POSTGRES = /^(08...|53...|57P0[123]|25006)$/;
 /** The network between a replica and its PostgreSQL server. */
 const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH']);
 
+/** node-postgres's errors, without a code, for a query unanswered within query_timeout and a connection not had in time. */
+const POSTGRES_TIMEOUT = /^(Query read timeout|timeout exceeded when trying to connect)$/;
+
+/** The PostgreSQL server did not answer in time: the query may still be running there. */
+export function postgresTimedOut(err: unknown): boolean {
+  return err instanceof Error && POSTGRES_TIMEOUT.test(err.message);
+}
+
 function codeOf(err: unknown): string | undefined {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' ? code : undefined;
@@ -35,6 +43,6 @@ export function sqliteUnavailable(err: unknown): boolean {
 export function postgresUnavailable(err: unknown): boolean {
   const code = codeOf(err);
   if (code !== undefined) return POSTGRES.test(code) || NETWORK.has(code);
-  // node-postgres reports a connection that ended mid-query without a code.
-  return err instanceof Error && /^Connection terminated/.test(err.message);
+  // node-postgres reports a connection that ended mid-query, and a server that did not answer in time, without a code.
+  return postgresTimedOut(err) || (err instanceof Error && /^Connection terminated/.test(err.message));
 }

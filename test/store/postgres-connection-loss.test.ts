@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { LOCKS } from '../../src/store/postgres/connection.js';
+import { CONNECT_TIMEOUT_MS, createPool, LOCKS, QUERY_TIMEOUT_MS } from '../../src/store/postgres/connection.js';
 import { openPostgresDatastore } from '../../src/store/postgres/datastore.js';
 import { cleanupLater } from '../support/cleanup.js';
 import { PROJECT_ROOT, runMeshca } from '../support/cli.js';
@@ -192,6 +192,32 @@ describe.skipIf(!server)('a PostgreSQL replica when the database drops its conne
     const { rows } = await admin.query<{ spiffe_id: string }>("SELECT spiffe_id FROM certificates WHERE kind = 'mint' ORDER BY id");
     expect(rows.map((r) => r.spiffe_id)).toEqual(['spiffe://example.org/before', 'spiffe://example.org/after']);
     expect(await ca.stop()).toBe(0);
+  });
+
+  it('gives up on a query the server does not answer (frozen, or cut off by a network that drops packets): store_unavailable within query_timeout, and the next write succeeds', async () => {
+    const url = await server!.database();
+    const defaults = createPool(url);
+    await defaults.end();
+    expect(defaults.options).toMatchObject({ query_timeout: QUERY_TIMEOUT_MS, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+    const withTimeout = new URL(url);
+    withTimeout.searchParams.set('query_timeout', '1000');
+    const store = await openPostgresDatastore(withTimeout.toString(), new FakeClock(), PASSPHRASE);
+    cleanupLater(() => store.close());
+
+    // Another session holds the audit table: the server answers none of the store's queries on it, as if frozen.
+    const admin = await connect(url);
+    await admin.query('BEGIN');
+    await admin.query('LOCK TABLE audit_events IN ACCESS EXCLUSIVE MODE');
+    const started = Date.now();
+    const failure = await store.audit.append({ type: 'test.unanswered', actor: 'test', data: {} }).then(() => undefined, (err: unknown) => err);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(store.unavailable(failure)).toBe(true);
+
+    // Answering again: the write that timed out was not committed, and the next one succeeds on a new connection.
+    await admin.query('COMMIT');
+    await store.audit.append({ type: 'test.answered', actor: 'test', data: {} });
+    const { rows } = await admin.query<{ type: string }>('SELECT type FROM audit_events ORDER BY seq');
+    expect(rows.map((r) => r.type)).toEqual(['test.answered']);
   });
 
   it('frees the audit lock of a replica that stalls in mid-transaction (frozen, or its host gone), so the others keep writing', { timeout: 60_000 }, async () => {

@@ -16,6 +16,15 @@ import { sleep, waitFor } from '../support/wait.js';
 const server = await startPostgres();
 const LEASE_MS = 500;
 
+/** A pool of one connection, so that the lock's session is the one it hands out before and after, and that session's PID. */
+async function singleSessionPool() {
+  const pool = new pg.Pool({ connectionString: await server!.database(), max: 1 });
+  pool.on('error', () => undefined);
+  cleanupLater(() => pool.end());
+  const sessionPid = async () => (await pool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+  return { pool, sessionPid };
+}
+
 describe.skipIf(!server)('the PostgreSQL lifecycle lock', () => {
   it('is free again once its frozen holder\'s session has idled past the lease, and the holder can no longer commit', { timeout: 30_000 }, async () => {
     const url = await server!.database();
@@ -48,14 +57,22 @@ describe.skipIf(!server)('the PostgreSQL lifecycle lock', () => {
   });
 
   it('leaves the session it returns to the pool without the lease, so an idle pool keeps its connections', { timeout: 30_000 }, async () => {
-    // One connection, so that the lock's session is the one the pool hands out before and after.
-    const pool = new pg.Pool({ connectionString: await server!.database(), max: 1 });
-    pool.on('error', () => undefined);
-    cleanupLater(() => pool.end());
-    const sessionPid = async () => (await pool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+    const { pool, sessionPid } = await singleSessionPool();
     const before = await sessionPid();
     expect(await new PgCoordinator(pool, LEASE_MS).exclusive(async () => 'done')).toBe('done');
     await sleep(LEASE_MS * 3);
     expect(await sessionPid()).toBe(before);
+  });
+
+  it('ends, rather than pools, the session of a step that timed out on an unanswering server: the lock is free at once, no unlock waited for', { timeout: 30_000 }, async () => {
+    const { pool, sessionPid } = await singleSessionPool();
+    const before = await sessionPid();
+    // node-postgres's error for a query unanswered within query_timeout, as a step's query on another connection meets it.
+    const step = new PgCoordinator(pool, LEASE_MS).exclusive(async () => {
+      throw new Error('Query read timeout');
+    });
+    await expect(step).rejects.toThrow('Query read timeout');
+    expect(await sessionPid()).not.toBe(before);
+    expect(await new PgCoordinator(pool, LEASE_MS).exclusive(async () => 'taken')).toBe('taken');
   });
 });

@@ -4,6 +4,7 @@
  * The only module (with its siblings) that uses the pg package.
  */
 import pg from 'pg';
+import { postgresTimedOut } from '../unavailable.js';
 import { PG_MIGRATIONS } from './migrations.js';
 
 /** Advisory lock keys meshca uses; arbitrary, but fixed. */
@@ -33,12 +34,32 @@ const types = {
  */
 export const IDLE_IN_TRANSACTION_MS = 10_000;
 
+/**
+ * How long a query may go unanswered before meshca gives up on it, and on
+ * its connection. A PostgreSQL server that is frozen, or cut off by a
+ * network that drops packets, answers nothing and closes nothing (a frozen
+ * server's kernel even answers TCP keepalives): without a limit, a request
+ * would wait for it forever. Far longer than any query meshca sends, each
+ * of which reads at most a page; schema migrations, which may rebuild a large
+ * table, get MIGRATION_TIMEOUT_MS. A `query_timeout` parameter (ms) in the
+ * datastore URL overrides it.
+ */
+export const QUERY_TIMEOUT_MS = 30_000;
+
+/** A schema migration's statements, at start: long enough to rewrite a table of millions of certificates. */
+const MIGRATION_TIMEOUT_MS = 60 * 60_000;
+
+/** How long to wait for a connection: a new one's handshake, or a free one of the pool's. */
+export const CONNECT_TIMEOUT_MS = 10_000;
+
 export function createPool(url: string): pg.Pool {
   const pool = new pg.Pool({
     connectionString: url,
     max: 10,
     types: types as pg.CustomTypesConfig,
     idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_MS,
+    query_timeout: QUERY_TIMEOUT_MS,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     // And from this side: notice a database host that vanished rather than wait on its socket forever.
     keepAlive: true,
   });
@@ -66,7 +87,10 @@ export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClie
     await client.query('COMMIT');
     return result;
   } catch (err) {
-    await client.query('ROLLBACK').catch((rollbackFailed: Error) => (lost ??= rollbackFailed));
+    // The query may still be running on the server, and a ROLLBACK would wait behind it: the connection is
+    // closed instead (not pooled), which ends the transaction.
+    if (postgresTimedOut(err)) lost ??= err as Error;
+    else await client.query('ROLLBACK').catch((rollbackFailed: Error) => (lost ??= rollbackFailed));
     throw err;
   } finally {
     client.off('error', onError);
@@ -74,10 +98,16 @@ export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClie
   }
 }
 
+/** A statement of the migrations, given MIGRATION_TIMEOUT_MS (pg reads a query's own query_timeout before the pool's). */
+function migrationStep(text: string, values?: unknown[]): pg.QueryConfig {
+  const step: pg.QueryConfig & { query_timeout: number } = { text, values, query_timeout: MIGRATION_TIMEOUT_MS };
+  return step;
+}
+
 /** Applies the migrations this database lacks; returns true when it had none (a new datastore). */
 export async function migrate(pool: pg.Pool): Promise<boolean> {
   return inTransaction(pool, async (client) => {
-    await client.query('SELECT pg_advisory_xact_lock($1)', [LOCKS.migrate]);
+    await client.query(migrationStep('SELECT pg_advisory_xact_lock($1)', [LOCKS.migrate]));
     await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())');
     const { rows } = await client.query<{ version: number }>('SELECT COALESCE(MAX(version), 0) AS version FROM schema_migrations');
     const current = rows[0]!.version;
@@ -85,7 +115,7 @@ export async function migrate(pool: pg.Pool): Promise<boolean> {
       throw new Error(`the datastore is at schema version ${current}, newer than this meshca (${PG_MIGRATIONS.length}); upgrade meshca`);
     }
     for (let version = current; version < PG_MIGRATIONS.length; version++) {
-      await client.query(PG_MIGRATIONS[version]!);
+      await client.query(migrationStep(PG_MIGRATIONS[version]!));
       await client.query('INSERT INTO schema_migrations (version) VALUES ($1)', [version + 1]);
     }
     return current === 0;

@@ -11,6 +11,7 @@
 import type pg from 'pg';
 import type { Coordinator } from '../../ca/ports.js';
 import { UnavailableError } from '../../errors.js';
+import { postgresTimedOut } from '../unavailable.js';
 import { LOCKS } from './connection.js';
 
 /** Far longer than any lifecycle step (a key pair, a certificate, one commit), far shorter than an outage. */
@@ -32,8 +33,11 @@ export class PgCoordinator implements Coordinator {
     const client = await this.pool.connect();
     // A session cut while `work` runs must not crash the process (assertHeld reports it), and is not reused.
     let broken = false;
-    const ignore = () => undefined;
     const onError = () => (broken = true);
+    // Nor is one whose server stopped answering: ending the session frees the lock without waiting on it.
+    const onTimeout = (err: unknown) => {
+      if (postgresTimedOut(err)) broken = true;
+    };
     client.on('error', onError);
     try {
       const { rows } = await client.query<{ locked: boolean; pid: number }>(
@@ -47,12 +51,18 @@ export class PgCoordinator implements Coordinator {
           if (err.code !== UNKNOWN_SETTING) throw err;
         });
         return await work();
+      } catch (err) {
+        onTimeout(err);
+        throw err;
       } finally {
         this.holder = undefined;
         // The session goes back to the pool, whose idle connections must not be ended; one that cannot say so is not reused.
-        await client.query('SELECT pg_advisory_unlock($1)', [LOCKS.lifecycle]).catch(ignore);
-        await client.query('RESET idle_session_timeout').catch(onError);
+        if (!broken) await client.query('SELECT pg_advisory_unlock($1)', [LOCKS.lifecycle]).catch(onTimeout);
+        if (!broken) await client.query('RESET idle_session_timeout').catch(onError);
       }
+    } catch (err) {
+      onTimeout(err);
+      throw err;
     } finally {
       client.off('error', onError);
       client.release(broken);
