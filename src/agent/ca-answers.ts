@@ -7,7 +7,7 @@
  * read or verify.
  */
 import { X509Certificate } from 'node:crypto';
-import { crlIssuedBy, crlSerials } from '../x509/crl.js';
+import { crlIssuedBy, readSignedCrl } from '../x509/crl.js';
 import { issuedBy } from '../x509/issued-by.js';
 import { decodeCertificates, decodePemBlocks } from '../x509/pem.js';
 import type { HeldCertificate } from './credentials.js';
@@ -59,17 +59,12 @@ export function checkedCrl(next: unknown, issuersPem: unknown, bundlePem: string
     refuse('its CRL file is not PEM');
   }
   if (blocks.length === 0 && next.trim() !== '') refuse('its CRL file is not PEM');
-  for (const block of blocks) {
-    if (block.label !== 'X509 CRL') refuse(`its CRL file holds a ${block.label} block`);
-    try {
-      crlSerials(block.der);
-    } catch {
-      refuse('its CRL file holds a CRL that cannot be read');
-    }
-  }
   const signers = vouchedFor(issuersPem, bundlePem);
   for (const block of blocks) {
-    if (!signers.some((signer) => crlIssuedBy(block.der, signer))) refuse('its CRL file holds a CRL that no CA certificate the trust bundle vouches for signed');
+    if (block.label !== 'X509 CRL') refuse(`its CRL file holds a ${block.label} block`);
+    const crl = readSignedCrl(block.der);
+    if (!crl) refuse('its CRL file holds a CRL that cannot be read, or signed under an algorithm not accepted');
+    if (!signers.some((signer) => crlIssuedBy(crl, signer))) refuse('its CRL file holds a CRL that no CA certificate the trust bundle vouches for signed');
   }
   return next;
 }

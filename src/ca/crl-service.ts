@@ -86,6 +86,8 @@ export class CrlService {
     const crlNumber = await this.deps.store.nextCrlNumber();
     for (const a of set.authorities) {
       if (!a.signer || a.record.notAfter <= now) continue;
+      // Under a retired root nothing verifies any more: its CRLs (the root keeps its key) would be ones no agent can check.
+      if (set.rootOf(a)?.record.state === 'retired') continue;
       byIssuer.set(
         a.record.id,
         await signCrl(

@@ -152,14 +152,30 @@ export const SERVER_OPTIONS = {
 /** Where the CA keeps its state: embedded SQLite in the data directory, or a shared PostgreSQL. */
 export type DatastoreChoice = { readonly kind: 'embedded' } | { readonly kind: 'postgres'; readonly url: string };
 
+/**
+ * node-postgres's own timeout, which the datastore URL may set in
+ * milliseconds. node-postgres takes any text for it: "0", "-1" or a word give
+ * up on every query at once, and an empty value removes the limit meshca
+ * sets. (Server settings in the URL, such as
+ * idle_in_transaction_session_timeout, are checked by PostgreSQL.)
+ */
+function checkQueryTimeout(url: URL): void {
+  const values = url.searchParams.getAll('query_timeout');
+  if (values.length > 1 || (values.length === 1 && !/^[1-9][0-9]{0,8}$/.test(values[0]!))) {
+    throw new Error(`gives query_timeout as ${values.map((v) => `"${v}"`).join(' and ')}; it takes one whole number of milliseconds, 1 or more`);
+  }
+}
+
 export function parseDatastore(raw: string): DatastoreChoice {
   if (raw === 'embedded' || raw === 'sqlite') return { kind: 'embedded' };
   if (/^postgres(ql)?:\/\//.test(raw)) {
+    let url;
     try {
-      new URL(raw);
+      url = new URL(raw);
     } catch {
       throw new Error('is not a valid postgres:// URL');
     }
+    checkQueryTimeout(url);
     return { kind: 'postgres', url: raw };
   }
   // Only what comes before a first ":" is repeated: anything after it (a URL of another scheme, libpq's key=value form) may hold a password.

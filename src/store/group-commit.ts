@@ -14,10 +14,16 @@ export class GroupCommit<T> {
   private pending: Pending<T>[] = [];
   private running = false;
 
-  /** `writeBatch` writes the items in one transaction, and throws (or rejects) if it did not commit. */
+  /**
+   * `writeBatch` writes the items in one transaction, and throws (or rejects)
+   * if it did not commit; `storeUnavailable` tells a datastore that cannot
+   * take any change now (its disk full, its server gone or not answering)
+   * from a failure of the items themselves.
+   */
   constructor(
     private readonly writeBatch: (items: readonly T[]) => void | Promise<void>,
     private readonly maxBatch = 512,
+    private readonly storeUnavailable: (err: unknown) => boolean = () => false,
   ) {}
 
   submit(item: T): Promise<void> {
@@ -36,7 +42,13 @@ export class GroupCommit<T> {
       try {
         await this.writeBatch(batch.map((p) => p.item));
         for (const p of batch) p.resolve();
-      } catch {
+      } catch (err) {
+        // Retried one by one, each would fail the same way after as long again (a query timeout, for
+        // a PostgreSQL server that stopped answering), the last caller waiting for all of them.
+        if (this.storeUnavailable(err)) {
+          for (const p of batch) p.reject(err);
+          continue;
+        }
         // One bad item must not fail its neighbours: retry each alone.
         for (const p of batch) {
           try {

@@ -15,9 +15,9 @@ export interface Issuance {
 export class IssuanceRecorder {
   private readonly batches: GroupCommit<Issuance>;
 
-  /** `writeBatch` writes the records and their audit events in one transaction. */
-  constructor(writeBatch: (items: readonly Issuance[]) => void | Promise<void>) {
-    this.batches = new GroupCommit(writeBatch);
+  /** `writeBatch` writes the records and their audit events in one transaction; `storeUnavailable` is the datastore's. */
+  constructor(writeBatch: (items: readonly Issuance[]) => void | Promise<void>, storeUnavailable: (err: unknown) => boolean) {
+    this.batches = new GroupCommit(writeBatch, undefined, storeUnavailable);
   }
 
   async record(record: IssuedCertificateRecord, event: AuditEvent): Promise<void> {

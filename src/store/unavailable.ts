@@ -3,8 +3,9 @@
  * disk is full or read-only, it failed to read or write, its server is gone —
  * rather than that the change itself is wrong. The server answers those with
  * 503 store_unavailable (try again, elsewhere or later) instead of a 500: the
- * change was not committed either way.
+ * change was not committed, unless a COMMIT went unanswered, which says so.
  */
+import { UnavailableError } from '../errors.js';
 
 /** The file system refusing a write: the data directory's disk, for SQLite and for CA key files. */
 const FILE_SYSTEM = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EIO']);
@@ -30,6 +31,17 @@ export function postgresTimedOut(err: unknown): boolean {
   return err instanceof Error && POSTGRES_TIMEOUT.test(err.message);
 }
 
+/**
+ * A request sent to PostgreSQL with no answer back: it timed out, or the
+ * connection was lost on the way. What it asked for may or may not have
+ * happened.
+ */
+export function postgresOutcomeUnknown(err: unknown): boolean {
+  const code = codeOf(err);
+  if (code !== undefined) return NETWORK.has(code);
+  return postgresTimedOut(err) || (err instanceof Error && /^Connection terminated/.test(err.message));
+}
+
 function codeOf(err: unknown): string | undefined {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' ? code : undefined;
@@ -41,8 +53,10 @@ export function sqliteUnavailable(err: unknown): boolean {
 }
 
 export function postgresUnavailable(err: unknown): boolean {
+  // Already said (a commit the server never confirmed), in words of its own.
+  if (err instanceof UnavailableError) return err.code === 'store_unavailable';
   const code = codeOf(err);
   if (code !== undefined) return POSTGRES.test(code) || NETWORK.has(code);
   // node-postgres reports a connection that ended mid-query, and a server that did not answer in time, without a code.
-  return postgresTimedOut(err) || (err instanceof Error && /^Connection terminated/.test(err.message));
+  return postgresOutcomeUnknown(err);
 }

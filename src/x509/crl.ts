@@ -5,7 +5,7 @@ import {
   TagClass, time, toDer, unsignedInt, valueBytes, type Asn1,
 } from './asn1.js';
 import { readCertificate } from './certificate-reader.js';
-import { algorithmIdentifier, signatureAlgorithmByOid } from './signature-algorithms.js';
+import { algorithmIdentifier, fitsKey, parametersFit, signatureAlgorithmByOid, type SignatureAlgorithm } from './signature-algorithms.js';
 import { OID } from './oids.js';
 import { verifySync, type Signer } from './signer.js';
 
@@ -75,8 +75,11 @@ export async function signCrl(t: CrlTemplate, signer: Signer): Promise<Buffer> {
 
 /** The revoked serials (lowercase hex, no leading zeros) listed in a CRL. */
 export function crlSerials(der: Buffer): string[] {
-  const [tbs] = children(parseDer(der));
-  const fields = children(tbs!);
+  return serialsIn(children(parseDer(der))[0]!);
+}
+
+function serialsIn(tbs: Asn1): string[] {
+  const fields = children(tbs);
   // version, signature, issuer, thisUpdate, [nextUpdate], [revokedCertificates], [0] extensions
   const list = fields.find((f, i) => i > 3 && is(f, TagClass.UNIVERSAL, Tag.SEQUENCE));
   if (!list) return [];
@@ -88,24 +91,50 @@ export function crlSerials(der: Buffer): string[] {
   });
 }
 
+/** What a CRL's signature check needs, read from it once: a CRL of many entries takes long to parse. */
+export interface SignedCrl {
+  /** The TBSCertList as received (strict DER, so re-encoding gives the same bytes). */
+  readonly signedBytes: Buffer;
+  readonly algorithm: SignatureAlgorithm;
+  readonly signature: Buffer;
+  /** The issuer Name, DER. */
+  readonly issuerName: Buffer;
+}
+
 /**
- * Whether `issuer` issued the CRL: the CRL names it as its issuer, and its
- * signature over the TBSCertList (strict DER, so the exact bytes received)
- * verifies with the issuer's key under an algorithm meshca accepts. False,
- * not a throw, for a CRL or key that cannot be read.
+ * The parts of a CRL its signature covers, or undefined when it (its list of
+ * serials too) cannot be read or is signed under an algorithm meshca does not accept (or names
+ * two different ones, inside and outside the signed part).
  */
-export function crlIssuedBy(crlDer: Buffer, issuer: X509Certificate): boolean {
+export function readSignedCrl(der: Buffer): SignedCrl | undefined {
   try {
-    const [tbs, algorithm, signature, ...rest] = children(parseDer(crlDer));
-    if (!tbs || !algorithm || rest.length) return false;
+    const [tbs, algorithmId, signature, ...rest] = children(parseDer(der));
+    if (!tbs || !algorithmId || rest.length) return undefined;
     const fields = children(tbs);
     // version is optional (absent in v1 CRLs); then signature, issuer
     const offset = is(fields[0], TagClass.UNIVERSAL, Tag.INTEGER) ? 1 : 0;
-    const [innerAlgorithm, issuerName] = [fields[offset], fields[offset + 1]];
-    if (!innerAlgorithm || !issuerName || !toDer(innerAlgorithm).equals(toDer(algorithm))) return false;
-    const alg = signatureAlgorithmByOid(readOid(children(algorithm)[0]));
-    if (!alg || !toDer(issuerName).equals(toDer(readCertificate(Buffer.from(issuer.raw)).subjectName))) return false;
-    return verifySync(alg, toDer(tbs), issuer.publicKey, readBitStringBytes(signature));
+    const [innerAlgorithmId, issuerName] = [fields[offset], fields[offset + 1]];
+    if (!innerAlgorithmId || !issuerName || !toDer(innerAlgorithmId).equals(toDer(algorithmId))) return undefined;
+    const algorithm = signatureAlgorithmByOid(readOid(children(algorithmId)[0]));
+    if (!algorithm || !parametersFit(algorithm, algorithmId)) return undefined;
+    // Read here, from the one parse, so that a CRL accepted is one crlSerials can read too.
+    serialsIn(tbs);
+    return { signedBytes: toDer(tbs), algorithm, signature: readBitStringBytes(signature), issuerName: toDer(issuerName) };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether `issuer` issued the CRL: the CRL names it as its issuer (compared
+ * first, so that only the one candidate that matches costs a verification),
+ * and its signature verifies with the issuer's key, of the family the
+ * algorithm names. False, not a throw, for a key that cannot be read.
+ */
+export function crlIssuedBy(crl: SignedCrl, issuer: X509Certificate): boolean {
+  try {
+    if (!crl.issuerName.equals(toDer(readCertificate(Buffer.from(issuer.raw)).subjectName))) return false;
+    return fitsKey(crl.algorithm, issuer.publicKey) && verifySync(crl.algorithm, crl.signedBytes, issuer.publicKey, crl.signature);
   } catch {
     return false;
   }

@@ -17,7 +17,7 @@ import {
 import { decodeSinglePem, PemError } from './pem.js';
 import { classifyPublicKey, loadPublicKey, NoncanonicalKeyError, UnsupportedKeyError, type PublicKeyKind } from './keys.js';
 import { OID } from './oids.js';
-import { signatureAlgorithmByOid, type KeyFamily, type SignatureAlgorithm } from './signature-algorithms.js';
+import { fitsKey, signatureAlgorithmByOid, type SignatureAlgorithm } from './signature-algorithms.js';
 import { verifyAsync, verifySync } from './signer.js';
 import { readExtensions } from './extensions.js';
 
@@ -111,7 +111,7 @@ function examine(pem: string): Examined {
   }
   const algorithm = signatureAlgorithmByOid(parts.signatureOid);
   if (!algorithm) return invalid('invalid_csr', `CSR signature algorithm ${parts.signatureOid} is not supported`);
-  return { parts, spkiDer, algorithm, publicKey, keyKind, familyMatches: familyOf(publicKey) === algorithm.keyFamily };
+  return { parts, spkiDer, algorithm, publicKey, keyKind, familyMatches: fitsKey(algorithm, publicKey) };
 }
 
 /** Proof of possession, then the CA request. */
@@ -119,11 +119,6 @@ function finish(checked: Examined, signatureValid: boolean): VerifiedCsrData {
   if (!signatureValid) invalid('csr_signature_invalid', 'CSR signature does not verify with its public key (no proof of possession)');
   if (checked.parts.asksToBeCa) invalid('csr_requests_ca', 'CSR asks for a CA certificate (basicConstraints cA or keyCertSign); SVIDs are leaves');
   return { spkiDer: checked.spkiDer, keyKind: checked.keyKind, publicKeySha256: createHash('sha256').update(checked.spkiDer).digest('hex') };
-}
-
-function familyOf(key: KeyObject): KeyFamily | undefined {
-  const type = key.asymmetricKeyType;
-  return type === 'ec' || type === 'rsa' || type === 'ed25519' ? type : undefined;
 }
 
 export interface CsrParts {

@@ -1,5 +1,6 @@
+import type { KeyObject } from 'node:crypto';
 import { OID } from './oids.js';
-import { nul, oid, seq, type Asn1 } from './asn1.js';
+import { children, is, nul, oid, seq, Tag, TagClass, type Asn1 } from './asn1.js';
 
 export type KeyFamily = 'ec' | 'rsa' | 'ed25519';
 
@@ -33,6 +34,22 @@ export function signatureAlgorithmByName(keyFamily: KeyFamily, hash: SignatureAl
   const found = ALGORITHMS.find((a) => a.keyFamily === keyFamily && a.hash === hash);
   if (!found) throw new Error(`no signature algorithm for ${keyFamily} with ${hash}`);
   return found;
+}
+
+/**
+ * Whether `key` makes this algorithm's signatures. node:crypto verifies with
+ * whatever the key is (an RSA key under an ECDSA label checks PKCS#1), so a
+ * label naming another family must not pass where OpenSSL would refuse it.
+ */
+export function fitsKey(alg: SignatureAlgorithm, key: KeyObject): boolean {
+  return key.asymmetricKeyType === alg.keyFamily;
+}
+
+/** Whether an AlgorithmIdentifier's parameters are as RFC 5758/8410/4055 encode this algorithm's: NULL for RSA, absent otherwise. */
+export function parametersFit(alg: SignatureAlgorithm, identifier: Asn1): boolean {
+  const [, parameters, ...rest] = children(identifier);
+  if (rest.length) return false;
+  return alg.nullParams ? is(parameters, TagClass.UNIVERSAL, Tag.NULL) : parameters === undefined;
 }
 
 export function algorithmIdentifier(alg: SignatureAlgorithm): Asn1 {

@@ -7,7 +7,17 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { checkedBundle, checkedCrl, checkIssued, UntrustedAnswerError } from '../../src/agent/ca-answers.js';
 import { holdCertificate, newKeyWithCsr, type HeldCertificate } from '../../src/agent/credentials.js';
-import { decodePemBlocks, encodePem } from '../../src/x509/pem.js';
+import { cryptoRandom } from '../../src/random/random-source.js';
+import { parseDer } from '../../src/x509/asn1.js';
+import { readCertificate } from '../../src/x509/certificate-reader.js';
+import { signCertificate } from '../../src/x509/certificate.js';
+import { signCrl } from '../../src/x509/crl.js';
+import { generateKeyPair } from '../../src/x509/keys.js';
+import { certificatesToPem, decodePemBlocks, encodePem } from '../../src/x509/pem.js';
+import { caTemplate } from '../../src/x509/profiles.js';
+import { randomSerial } from '../../src/x509/serial.js';
+import { signatureAlgorithmByName, type SignatureAlgorithm } from '../../src/x509/signature-algorithms.js';
+import { KeyObjectSigner } from '../../src/x509/signer.js';
 import { MiniCa } from '../support/mini-ca.js';
 
 const WEB = 'spiffe://example.org/ns/web';
@@ -110,6 +120,41 @@ describe('checkedCrl', () => {
     // The name is the trusted root's; the key that signed it is other's.
     const forged = await other.crlPemAs(ca, [web.serial]);
     expect(() => checkedCrl(forged, other.bundlePem, ca.bundlePem)).toThrow(/no CA certificate the trust bundle vouches for signed/);
+  });
+});
+
+describe('checkedCrl, against signatures node:crypto would take and OpenSSL would not', () => {
+  /** A self-signed root with a key of `keyType`, and a CRL signed with its key but labelled `label`. */
+  async function mislabelled(keyType: 'ec-p256' | 'rsa-2048', label: SignatureAlgorithm): Promise<{ bundlePem: string; crlPem: string }> {
+    const keys = await generateKeyPair(keyType);
+    const signer = new KeyObjectSigner(keys.privateKey);
+    const now = Math.floor(Date.now() / 1000);
+    const spki = parseDer(keys.publicKey.export({ type: 'spki', format: 'der' }));
+    const root = readCertificate(
+      await signCertificate(caTemplate({ serial: randomSerial(cryptoRandom), trustDomainId: 'spiffe://example.org', role: 'root', spki, notBefore: now - 60, notAfter: now + 3600 }), signer),
+    );
+    const crl = await signCrl(
+      { issuerName: root.subjectName, issuerKeyId: root.keyId, thisUpdate: now, nextUpdate: now + 3600, crlNumber: 1, revoked: [] },
+      { algorithm: label, sign: (data) => signer.sign(data) },
+    );
+    return { bundlePem: certificatesToPem([root.der]), crlPem: encodePem('X509 CRL', crl) };
+  }
+
+  it.each<[string, 'ec-p256' | 'rsa-2048', () => SignatureAlgorithm]>([
+    ['an RSA key under an ECDSA label', 'rsa-2048', () => signatureAlgorithmByName('ec', 'sha256')],
+    ['an EC key under an RSA label', 'ec-p256', () => signatureAlgorithmByName('rsa', 'sha256')],
+    ['an EC key under the Ed25519 label', 'ec-p256', () => signatureAlgorithmByName('ed25519', null)],
+    ['ECDSA with a NULL parameter', 'ec-p256', () => ({ ...signatureAlgorithmByName('ec', 'sha256'), nullParams: true })],
+  ])('fail/%s', async (_name, keyType, label) => {
+    const { bundlePem, crlPem } = await mislabelled(keyType, label());
+    expect(() => checkedCrl(crlPem, undefined, bundlePem)).toThrow(/a CRL that cannot be read, or signed under an algorithm not accepted|no CA certificate the trust bundle vouches for signed/);
+  });
+
+  it('pass/the same CRLs, labelled as their keys sign', async () => {
+    for (const keyType of ['ec-p256', 'rsa-2048'] as const) {
+      const { bundlePem, crlPem } = await mislabelled(keyType, signatureAlgorithmByName(keyType === 'ec-p256' ? 'ec' : 'rsa', 'sha256'));
+      expect(checkedCrl(crlPem, undefined, bundlePem)).toBe(crlPem);
+    }
   });
 });
 

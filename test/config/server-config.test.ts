@@ -381,6 +381,22 @@ describe('loadServerConfig datastore', () => {
     }
   });
 
+  it.each([
+    ['query_timeout=0', 'query_timeout as "0"'],
+    ['query_timeout=-1', 'query_timeout as "-1"'],
+    ['query_timeout=soon', 'query_timeout as "soon"'],
+    ['query_timeout=', 'query_timeout as ""'],
+    ['query_timeout=1000&query_timeout=2000', 'query_timeout as "1000" and "2000"'],
+  ])('refuses a datastore URL giving %s, a timeout node-postgres would misread', (parameter, says) => {
+    const problems = problemsOf(() => load({ flags: { datastore: `${URL_WITH_PASSWORD}?${parameter}` }, env: PASSPHRASE }));
+    expect(problems).toEqual([`--datastore: gives ${says}; it takes one whole number of milliseconds, 1 or more (expected embedded, or a postgres:// URL)`]);
+  });
+
+  it('takes a datastore URL giving query_timeout in milliseconds, and leaves the server\'s settings to the server', () => {
+    const url = `${URL_WITH_PASSWORD}?query_timeout=5000&idle_in_transaction_session_timeout=20s`;
+    expect(load({ flags: { datastore: url }, env: PASSPHRASE }).datastore).toEqual({ kind: 'postgres', url });
+  });
+
   it('asks for the key passphrase when the file names PostgreSQL', () => {
     const file = writeTemp('datastore-url', URL_WITH_PASSWORD);
     expect(problemsOf(() => load({ flags: { 'datastore-file': file } }))).toEqual([

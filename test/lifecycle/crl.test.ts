@@ -74,6 +74,20 @@ describe('CRLs', () => {
     expect(() => checkedCrl(crl, undefined, bundle)).toThrow(/no CA certificate the trust bundle vouches for signed/);
   });
 
+  it('pass/once a root is retired, the CRLs come only from authorities the new bundle vouches for, and pass the agent\'s check', async () => {
+    const ca = await startLifecycleCa({ 'root-propagation': '1s' }, clockNearNow());
+    const step = (name: string, payload: object) => ca.localApp.inject({ method: 'POST', url: `/v1/authorities/root/${name}`, payload });
+    expect((await step('prepare', {})).statusCode).toBe(201);
+    expect((await step('activate', { force: true })).statusCode).toBe(200);
+    expect((await step('retire', { force: true })).statusCode).toBe(200);
+    const bundle = (await ca.localApp.inject({ method: 'GET', url: '/v1/bundle.pem' })).body;
+    // What GET /v1/agent/entries answers as crl and crlIssuers.
+    const { pem, issuersPem } = await ca.core.crls.crls();
+    // The new root's and its intermediate's; the retired root and the intermediate under it still hold keys, but nobody trusts them.
+    expect(splitCrls(pem).map((crl) => readCrl(crl).issuer).sort()).toEqual([expect.stringContaining('meshca intermediate'), expect.stringContaining('meshca root')]);
+    expect(checkedCrl(pem, issuersPem, bundle)).toBe(pem);
+  });
+
   it('pass/the CRL is cached, regenerated after a revocation and at half of --crl-validity, with an increasing CRL number', async () => {
     const clock = clockNearNow();
     const ca = await startLifecycleCa({ 'crl-validity': '1h' }, clock);

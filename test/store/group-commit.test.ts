@@ -1,7 +1,8 @@
 /**
  * GroupCommit: writes submitted in the same turn share one batch (one
  * transaction, one fsync); each promise settles only after its batch was
- * written; a failing batch is retried item by item so only the bad item fails.
+ * written; a failing batch is retried item by item so only the bad item fails,
+ * unless the datastore itself cannot take changes.
  */
 import { describe, expect, it } from 'vitest';
 import { GroupCommit } from '../../src/store/group-commit.js';
@@ -78,6 +79,22 @@ describe('GroupCommit', () => {
     const outcomes = await Promise.all(['a', 'bad', 'c'].map((i) => outcome(group.submit(i))));
     expect(outcomes).toEqual(['ok', 'rejected: cannot write bad', 'ok']);
     expect(batches).toEqual([['a', 'bad', 'c'], ['a'], ['bad'], ['c']]);
+  });
+
+  it('rejects the whole batch at once, without retrying each item, when the datastore cannot take any change', async () => {
+    const batches: string[][] = [];
+    const outage = Object.assign(new Error('Query read timeout'), { outage: true });
+    const group = new GroupCommit<string>(
+      (items) => {
+        batches.push([...items]);
+        throw outage;
+      },
+      512,
+      (err) => err === outage,
+    );
+    const outcomes = await Promise.all(['a', 'b', 'c'].map((i) => outcome(group.submit(i))));
+    expect(outcomes).toEqual(['rejected: Query read timeout', 'rejected: Query read timeout', 'rejected: Query read timeout']);
+    expect(batches).toEqual([['a', 'b', 'c']]);
   });
 
   it('rejects every item with its own error when each fails alone', async () => {

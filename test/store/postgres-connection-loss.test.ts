@@ -13,6 +13,7 @@ import { spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import pg from 'pg';
+import { UnavailableError } from '../../src/errors.js';
 import { describe, expect, it } from 'vitest';
 import { CONNECT_TIMEOUT_MS, createPool, LOCKS, QUERY_TIMEOUT_MS } from '../../src/store/postgres/connection.js';
 import { openPostgresDatastore } from '../../src/store/postgres/datastore.js';
@@ -218,6 +219,43 @@ describe.skipIf(!server)('a PostgreSQL replica when the database drops its conne
     await store.audit.append({ type: 'test.answered', actor: 'test', data: {} });
     const { rows } = await admin.query<{ type: string }>('SELECT type FROM audit_events ORDER BY seq');
     expect(rows.map((r) => r.type)).toEqual(['test.answered']);
+  });
+
+  it('says that a COMMIT the server never confirmed may have been made, rather than that nothing was', async () => {
+    const url = await server!.database();
+    const withTimeout = new URL(url);
+    withTimeout.searchParams.set('query_timeout', '1000');
+    const store = await openPostgresDatastore(withTimeout.toString(), new FakeClock(), PASSPHRASE);
+    cleanupLater(() => store.close());
+    // COMMIT waits for a synchronous standby that does not exist: committed here, never confirmed.
+    const admin = await connect(url);
+    const standby = async (names: string) => {
+      await admin.query(names ? `ALTER SYSTEM SET synchronous_standby_names = '${names}'` : 'ALTER SYSTEM RESET synchronous_standby_names');
+      await admin.query('SELECT pg_reload_conf()');
+    };
+    await admin.query('CREATE TABLE probe (n INTEGER)');
+    await standby('nobody');
+    cleanupLater(() => standby(''));
+    // The server's checkpointer applies the setting some moments after the reload: probe until a commit waits.
+    await waitFor('commits to wait for the standby', async () => {
+      const probe = new pg.Client({ connectionString: url, query_timeout: 200 });
+      probe.on('error', () => undefined);
+      await probe.connect();
+      const waited = await probe.query('INSERT INTO probe VALUES (1)').then(() => false, () => true);
+      void probe.end().catch(() => undefined);
+      return waited;
+    }, 10_000, 50);
+
+    const failure = await store.audit.append({ type: 'test.unconfirmed', actor: 'test', data: {} }).then(() => undefined, (err: unknown) => err);
+    expect(failure).toBeInstanceOf(UnavailableError);
+    expect(failure).toMatchObject({ code: 'store_unavailable', message: expect.stringContaining('may or may not have been made') });
+    expect(store.unavailable(failure)).toBe(true);
+
+    // Released once the setting is gone, the commit the store gave up on is there: it had been made.
+    await standby('');
+    await waitFor('the unconfirmed commit to be released', async () => (await admin.query('SELECT 1 FROM audit_events')).rowCount === 1, 10_000, 50);
+    const { rows } = await admin.query<{ type: string }>('SELECT type FROM audit_events ORDER BY seq');
+    expect(rows.map((r) => r.type)).toEqual(['test.unconfirmed']);
   });
 
   it('frees the audit lock of a replica that stalls in mid-transaction (frozen, or its host gone), so the others keep writing', { timeout: 60_000 }, async () => {

@@ -7,6 +7,7 @@ import { isRevocationReason, type RevocationReason, type RevokedEntry } from '..
 import { certificateListQuery, certificatePage, COUNT_REVOCATION, identityQuery, REVOCATION_COUNT, toIdentity, type IdentityRow } from '../certificate-sql.js';
 import type { CertificateStore } from '../datastore.js';
 import { IssuanceRecorder } from '../issuance-recorder.js';
+import { postgresUnavailable } from '../unavailable.js';
 import type { CertificateRow } from '../rows.js';
 import { appendAudit, lockAudit } from './audit.js';
 import { inTransaction } from './connection.js';
@@ -36,6 +37,7 @@ export class PgCertificateStore implements CertificateStore {
         for (const { record } of items) await insertCertificate(client, record);
         await appendAudit(client, items.map((i) => i.event), nowSeconds(clock));
       }),
+      postgresUnavailable,
     );
   }
 

@@ -4,7 +4,8 @@
  * The only module (with its siblings) that uses the pg package.
  */
 import pg from 'pg';
-import { postgresTimedOut } from '../unavailable.js';
+import { UnavailableError } from '../../errors.js';
+import { postgresOutcomeUnknown, postgresTimedOut } from '../unavailable.js';
 import { PG_MIGRATIONS } from './migrations.js';
 
 /** Advisory lock keys meshca uses; arbitrary, but fixed. */
@@ -84,17 +85,37 @@ export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClie
   try {
     await client.query('BEGIN');
     const result = await work(client);
-    await client.query('COMMIT');
+    await commit(client);
     return result;
   } catch (err) {
     // The query may still be running on the server, and a ROLLBACK would wait behind it: the connection is
     // closed instead (not pooled), which ends the transaction.
-    if (postgresTimedOut(err)) lost ??= err as Error;
+    if (postgresTimedOut(err) || err instanceof CommitUnconfirmedError) lost ??= err as Error;
     else await client.query('ROLLBACK').catch((rollbackFailed: Error) => (lost ??= rollbackFailed));
     throw err;
   } finally {
     client.off('error', onError);
     client.release(lost);
+  }
+}
+
+/**
+ * A COMMIT sent but never answered (the server stopped answering, or the
+ * connection was lost on the way back): the change may or may not have been
+ * made, and the caller must not be told that nothing was.
+ */
+class CommitUnconfirmedError extends UnavailableError {
+  constructor(cause: unknown) {
+    super('store_unavailable', 'the datastore did not confirm the change in time: it may or may not have been made; look before making it again', { cause });
+  }
+}
+
+async function commit(client: pg.PoolClient): Promise<void> {
+  try {
+    await client.query('COMMIT');
+  } catch (err) {
+    // An error the server answered with (a constraint checked at commit, a serialization failure) means it rolled back.
+    throw postgresOutcomeUnknown(err) ? new CommitUnconfirmedError(err) : err;
   }
 }
 

@@ -13,6 +13,7 @@ import { IssuanceRecorder, type Issuance } from '../issuance-recorder.js';
 import { prepareIssuanceBatch } from './issuance-batch.js';
 import type { IssuanceWriterThread } from './issuance-writer.js';
 import type { CertificateRow } from '../rows.js';
+import { sqliteUnavailable } from '../unavailable.js';
 
 export class SqliteCertificateStore implements IssuanceLedger, CertificateCatalog, RevocationStore {
   private readonly sql: ReturnType<typeof statements>;
@@ -27,7 +28,7 @@ export class SqliteCertificateStore implements IssuanceLedger, CertificateCatalo
   ) {
     this.sql = statements(db);
     const commit = writer ? (items: readonly Issuance[], at: number) => writer.write(items, at) : prepareIssuanceBatch(db, audit);
-    this.issuance = new IssuanceRecorder((items) => commit(items, nowSeconds(clock)));
+    this.issuance = new IssuanceRecorder((items) => commit(items, nowSeconds(clock)), sqliteUnavailable);
   }
 
   recordIssued(record: IssuedCertificateRecord, event: AuditEvent): Promise<void> {
