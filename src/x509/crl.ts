@@ -103,8 +103,8 @@ export interface SignedCrl {
 
 /**
  * The parts of a CRL its signature covers, or undefined when it (its list of
- * serials too) cannot be read or is signed under an algorithm meshca does not accept (or names
- * two different ones, inside and outside the signed part).
+ * serials too) cannot be read, or is signed under an algorithm meshca does
+ * not accept or names two, inside and outside the signed part.
  */
 export function readSignedCrl(der: Buffer): SignedCrl | undefined {
   try {
