@@ -163,6 +163,8 @@ export function checkImport(
   const x509 = facts.x509;
   const bad = (why: string) => new InvalidInputError('invalid_request', `the imported ${kind} certificate ${why}`);
   if (!facts.isCa) throw bad('is not a CA certificate (it needs basicConstraints cA=true and keyUsage keyCertSign)');
+  // meshca signs a CRL with every key it holds, and OpenSSL (nginx, HAProxy) refuses CRLs from a key that may not sign them.
+  if (imported.keyPem && !facts.signsCrls) throw bad('may not sign CRLs (its keyUsage lacks cRLSign), and meshca publishes a CRL for every CA key it holds');
   if (now < facts.notBefore || now >= facts.notAfter) throw bad(`is not valid now (valid ${x509.validFrom} to ${x509.validTo})`);
   const idProblem = signingSpiffeIdProblem(facts.uris, trustDomain);
   if (idProblem) throw bad(idProblem);

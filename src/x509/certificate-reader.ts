@@ -9,6 +9,7 @@ import {
   Asn1ParseError, children, is, parseDer, readOid, readTime, Tag, TagClass, toDer, valueBytes, type Asn1,
 } from './asn1.js';
 import { keyIdentifier } from './certificate.js';
+import { KeyUsageBit } from './extensions.js';
 import { OID } from './oids.js';
 
 export interface CertificateFacts {
@@ -22,6 +23,8 @@ export interface CertificateFacts {
   /** The subjectKeyIdentifier extension, or one computed from the key when absent. */
   readonly keyId: Buffer;
   readonly isCa: boolean;
+  /** Whether its key may sign CRLs: keyUsage, when present, asserts cRLSign (RFC 5280 4.2.1.3), as OpenSSL requires of a CRL's issuer. */
+  readonly signsCrls: boolean;
   /** The subjectAltName's URIs, exactly as encoded. */
   readonly uris: readonly string[];
   readonly x509: X509Certificate;
@@ -77,9 +80,20 @@ export function readCertificate(der: Buffer): CertificateFacts {
     notAfter: t.notAfter,
     keyId: keyId ? valueBytes(parseDer(keyId)) : keyIdentifier(t.spki),
     isCa: x509.ca,
+    signsCrls: keyUsageAsserts(t.extensions.get(OID.keyUsage), KeyUsageBit.cRLSign),
     uris: namesOfType(t, GENERAL_NAME.uri),
     x509,
   };
+}
+
+/** Whether a keyUsage extension's value (absent: no restriction) asserts the bit `bit`. */
+function keyUsageAsserts(value: Buffer | undefined, bit: number): boolean {
+  if (value === undefined) return true;
+  const node = parseDer(value);
+  if (!is(node, TagClass.UNIVERSAL, Tag.BITSTRING)) return false;
+  // The first content octet counts the unused bits of the last; named bits run from the high bit of the next.
+  const octet = valueBytes(node)[1 + (bit >> 3)];
+  return octet !== undefined && ((octet >> (7 - (bit & 7))) & 1) === 1;
 }
 
 /** What a stored leaf says about the fields its issuance event records. */

@@ -128,12 +128,13 @@ export function readSignedCrl(der: Buffer): SignedCrl | undefined {
 /**
  * Whether `issuer` issued the CRL: the CRL names it as its issuer (compared
  * first, so that only the one candidate that matches costs a verification),
- * and its signature verifies with the issuer's key, of the family the
- * algorithm names. False, not a throw, for a key that cannot be read.
+ * its keyUsage lets it sign CRLs, and the signature verifies with its key, of
+ * the family the algorithm names. False, not a throw, for a key that cannot be read.
  */
 export function crlIssuedBy(crl: SignedCrl, issuer: X509Certificate): boolean {
   try {
-    if (!crl.issuerName.equals(toDer(readCertificate(Buffer.from(issuer.raw)).subjectName))) return false;
+    const facts = readCertificate(Buffer.from(issuer.raw));
+    if (!crl.issuerName.equals(toDer(facts.subjectName)) || !facts.signsCrls) return false;
     return fitsKey(crl.algorithm, issuer.publicKey) && verifySync(crl.algorithm, crl.signedBytes, issuer.publicKey, crl.signature);
   } catch {
     return false;

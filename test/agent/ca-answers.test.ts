@@ -8,7 +8,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { checkedBundle, checkedCrl, checkIssued, UntrustedAnswerError } from '../../src/agent/ca-answers.js';
 import { holdCertificate, newKeyWithCsr, type HeldCertificate } from '../../src/agent/credentials.js';
 import { cryptoRandom } from '../../src/random/random-source.js';
-import { parseDer } from '../../src/x509/asn1.js';
+import { children, parseDer, readOid } from '../../src/x509/asn1.js';
+import { keyUsage, KeyUsageBit } from '../../src/x509/extensions.js';
+import { OID } from '../../src/x509/oids.js';
 import { readCertificate } from '../../src/x509/certificate-reader.js';
 import { signCertificate } from '../../src/x509/certificate.js';
 import { signCrl } from '../../src/x509/crl.js';
@@ -148,6 +150,18 @@ describe('checkedCrl, against signatures node:crypto would take and OpenSSL woul
   ])('fail/%s', async (_name, keyType, label) => {
     const { bundlePem, crlPem } = await mislabelled(keyType, label());
     expect(() => checkedCrl(crlPem, undefined, bundlePem)).toThrow(/a CRL that cannot be read, or signed under an algorithm not accepted|no CA certificate the trust bundle vouches for signed/);
+  });
+
+  it('fail/a CRL from a CA whose keyUsage lacks cRLSign', async () => {
+    const keys = await generateKeyPair('ec-p256');
+    const signer = new KeyObjectSigner(keys.privateKey);
+    const now = Math.floor(Date.now() / 1000);
+    const spki = parseDer(keys.publicKey.export({ type: 'spki', format: 'der' }));
+    const template = caTemplate({ serial: randomSerial(cryptoRandom), trustDomainId: 'spiffe://example.org', role: 'root', spki, notBefore: now - 60, notAfter: now + 3600 });
+    const certOnly = { ...template, extensions: template.extensions.map((e) => (readOid(children(e)[0]) === OID.keyUsage ? keyUsage([KeyUsageBit.keyCertSign]) : e)) };
+    const root = readCertificate(await signCertificate(certOnly, signer));
+    const crl = await signCrl({ issuerName: root.subjectName, issuerKeyId: root.keyId, thisUpdate: now, nextUpdate: now + 3600, crlNumber: 1, revoked: [] }, signer);
+    expect(() => checkedCrl(encodePem('X509 CRL', crl), undefined, certificatesToPem([root.der]))).toThrow(/no CA certificate the trust bundle vouches for signed/);
   });
 
   it('pass/the same CRLs, labelled as their keys sign', async () => {

@@ -39,6 +39,8 @@ interface Pki {
   /** Intermediates of the organisation's root claiming another trust domain's ID, or a workload's. */
   readonly foreignIntermediate: KeyPairFiles;
   readonly pathIntermediate: KeyPairFiles;
+  /** An intermediate of the organisation's root whose keyUsage lets it sign certificates but not CRLs. */
+  readonly noCrlIntermediate: KeyPairFiles;
 }
 
 const pki = {} as { -readonly [K in keyof Pki]: Pki[K] };
@@ -53,6 +55,7 @@ beforeAll(() => {
   pki.leafLike = selfSigned(dir, 'leaf-like', { extensions: ['basicConstraints=critical,CA:FALSE'] });
   pki.foreignIntermediate = signedCa(dir, 'foreign-intermediate', pki.orgRoot, { days: 6, uris: ['spiffe://other.org'] });
   pki.pathIntermediate = signedCa(dir, 'path-intermediate', pki.orgRoot, { days: 6, uris: ['spiffe://example.org/ns/prod/sa/web'] });
+  pki.noCrlIntermediate = signedCa(dir, 'no-crl-intermediate', pki.orgRoot, { days: 6, keyUsage: 'keyCertSign' });
 });
 
 const importRoot = (root: KeyPairFiles = pki.byoRoot) => ({ 'import-root-cert': root.cert, 'import-root-key': root.key });
@@ -311,6 +314,12 @@ describe('refusals', () => {
       name: 'fail/the intermediate carries a workload\'s SPIFFE ID',
       settings: () => importIntermediate({ cert: pki.pathIntermediate.cert, key: pki.pathIntermediate.key }),
       message: 'has the SPIFFE ID "spiffe://example.org/ns/prod/sa/web", which has a path',
+    },
+    // nginx and HAProxy would refuse every CRL meshca signed with it, and with them every client.
+    {
+      name: 'fail/the intermediate may not sign CRLs',
+      settings: () => importIntermediate({ cert: pki.noCrlIntermediate.cert, key: pki.noCrlIntermediate.key }),
+      message: 'may not sign CRLs (its keyUsage lacks cRLSign)',
     },
     // The organisation's root itself given as the intermediate: meshca would hold the root key and journal one authority under two roles.
     { name: 'fail/the intermediate is the root of the bundle', settings: () => importIntermediate({ cert: pki.orgRoot.cert, key: pki.orgRoot.key }), message: 'the imported intermediate certificate' },

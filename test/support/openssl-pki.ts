@@ -49,7 +49,7 @@ export function selfSigned(dir: string, name: string, o: { days?: number; extens
 }
 
 /** A CA certificate NAME.pem (pathlen 0) with key NAME.key, signed by `issuer`; `uris` become its URI SANs. */
-export function signedCa(dir: string, name: string, issuer: KeyPairFiles, o: { days?: number; uris?: readonly string[] } = {}): KeyPairFiles {
+export function signedCa(dir: string, name: string, issuer: KeyPairFiles, o: { days?: number; uris?: readonly string[]; keyUsage?: string } = {}): KeyPairFiles {
   const files = { cert: join(dir, `${name}.pem`), key: join(dir, `${name}.key`) };
   const csr = join(dir, `${name}.csr`);
   const ext = join(dir, `${name}.ext`);
@@ -57,7 +57,7 @@ export function signedCa(dir: string, name: string, issuer: KeyPairFiles, o: { d
   writeFileSync(
     ext,
     [
-      'basicConstraints=critical,CA:TRUE,pathlen:0', 'keyUsage=critical,keyCertSign,cRLSign', 'subjectKeyIdentifier=hash', 'authorityKeyIdentifier=keyid',
+      'basicConstraints=critical,CA:TRUE,pathlen:0', `keyUsage=critical,${o.keyUsage ?? 'keyCertSign,cRLSign'}`, 'subjectKeyIdentifier=hash', 'authorityKeyIdentifier=keyid',
       ...(o.uris?.length ? [`subjectAltName=${o.uris.map((u) => `URI:${u}`).join(',')}`] : []),
     ].join('\n'),
   );
