@@ -26,6 +26,12 @@ export interface CrlSet {
    * what an agent needs to check every CRL's signature before a proxy reads it.
    */
   readonly issuersPem: string;
+  /**
+   * The authorities they were made from: whoever sends these CRLs sends the
+   * bundle of this snapshot with them, which vouches for every signer, even
+   * when a root was retired (or prepared) while they were being made.
+   */
+  readonly authorities: AuthoritySet;
   readonly thisUpdate: number;
   /** The datastore's revocation count when the set was generated. */
   readonly revocations: number;
@@ -88,6 +94,8 @@ export class CrlService {
       if (!a.signer || a.record.notAfter <= now) continue;
       // Under a retired root nothing verifies any more: its CRLs (the root keeps its key) would be ones no agent can check.
       if (set.rootOf(a)?.record.state === 'retired') continue;
+      // An authority imported before meshca refused those that may not sign CRLs: OpenSSL and agents would refuse its CRL.
+      if (!a.facts.signsCrls) continue;
       byIssuer.set(
         a.record.id,
         await signCrl(
@@ -105,7 +113,7 @@ export class CrlService {
       for (const der of set.chainFor(a)) issuers.set(der.toString('base64'), der);
     }
     const pem = [...byIssuer.values()].map((der) => encodePem('X509 CRL', der)).join('');
-    return { byIssuer, pem, issuersPem: certificatesToPem([...issuers.values()]), thisUpdate: now, revocations };
+    return { byIssuer, pem, issuersPem: certificatesToPem([...issuers.values()]), authorities: set, thisUpdate: now, revocations };
   }
 }
 

@@ -6,6 +6,7 @@
 import type { AuditEvent, IssuedCertificateRecord } from '../ca/model.js';
 import { UnavailableError } from '../errors.js';
 import { GroupCommit } from './group-commit.js';
+import { CommitUnconfirmedError } from './unavailable.js';
 
 export interface Issuance {
   readonly record: IssuedCertificateRecord;
@@ -24,7 +25,11 @@ export class IssuanceRecorder {
     try {
       await this.batches.submit({ record, event });
     } catch (err) {
-      throw new UnavailableError('store_unavailable', 'the issuance could not be recorded; no certificate was issued', { cause: err });
+      // Either way the certificate is not handed out; a record that was made is of a certificate nobody holds.
+      const message = err instanceof CommitUnconfirmedError
+        ? "the datastore did not confirm the issuance's record in time (it may have been made); the certificate was not handed out"
+        : 'the issuance could not be recorded; no certificate was issued';
+      throw new UnavailableError('store_unavailable', message, { cause: err });
     }
   }
 }

@@ -7,6 +7,17 @@
  */
 import { UnavailableError } from '../errors.js';
 
+/**
+ * A COMMIT sent but never answered (the server stopped answering, or the
+ * connection was lost on the way back): the change may or may not have been
+ * made, and the caller must not be told that nothing was.
+ */
+export class CommitUnconfirmedError extends UnavailableError {
+  constructor(cause: unknown) {
+    super('store_unavailable', 'the datastore did not confirm the change in time: it may or may not have been made; look before making it again', { cause });
+  }
+}
+
 /** The file system refusing a write: the data directory's disk, for SQLite and for CA key files. */
 const FILE_SYSTEM = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EIO']);
 

@@ -91,9 +91,12 @@ function keyUsageAsserts(value: Buffer | undefined, bit: number): boolean {
   if (value === undefined) return true;
   const node = parseDer(value);
   if (!is(node, TagClass.UNIVERSAL, Tag.BITSTRING)) return false;
-  // The first content octet counts the unused bits of the last; named bits run from the high bit of the next.
-  const octet = valueBytes(node)[1 + (bit >> 3)];
-  return octet !== undefined && ((octet >> (7 - (bit & 7))) & 1) === 1;
+  // The first content octet counts the unused bits of the last (which OpenSSL reads as clear, whatever
+  // they hold); named bits run from the high bit of the next.
+  const contents = valueBytes(node);
+  const unused = contents[0] ?? 8;
+  if (unused > 7 || bit >= (contents.length - 1) * 8 - unused) return false;
+  return ((contents[1 + (bit >> 3)]! >> (7 - (bit & 7))) & 1) === 1;
 }
 
 /** What a stored leaf says about the fields its issuance event records. */

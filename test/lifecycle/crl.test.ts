@@ -10,7 +10,10 @@ import { X509Certificate } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { RevocationStore } from '../../src/ca/certificate-query.js';
 import { checkedCrl } from '../../src/agent/ca-answers.js';
+import { AuthoritySet } from '../../src/ca/authority-set.js';
 import { CrlService } from '../../src/ca/crl-service.js';
+import { bundleRootsDer } from '../../src/ca/trust-bundle.js';
+import { caCertificatesToPem } from '../../src/x509/pem.js';
 import { seconds } from '../../src/time/duration.js';
 import type { RevokedEntry } from '../../src/x509/crl.js';
 import { readCrl, splitCrls, verifyCrl } from '../support/crl-inspect.js';
@@ -86,6 +89,33 @@ describe('CRLs', () => {
     // The new root's and its intermediate's; the retired root and the intermediate under it still hold keys, but nobody trusts them.
     expect(splitCrls(pem).map((crl) => readCrl(crl).issuer).sort()).toEqual([expect.stringContaining('meshca intermediate'), expect.stringContaining('meshca root')]);
     expect(checkedCrl(pem, issuersPem, bundle)).toBe(pem);
+  });
+
+  it('pass/CRLs made while a root is retired come with the authorities they were made from, whose bundle vouches for every signer', async () => {
+    const ca = await startLifecycleCa({ 'root-propagation': '1s' }, clockNearNow());
+    const step = (name: string, payload: object) => ca.localApp.inject({ method: 'POST', url: `/v1/authorities/root/${name}`, payload });
+    expect((await step('prepare', {})).statusCode).toBe(201);
+    expect((await step('activate', { force: true })).statusCode).toBe(200);
+    ca.core.crls.invalidate();
+    const making = ca.core.crls.crls();
+    expect((await step('retire', { force: true })).statusCode).toBe(200);
+    const made = await making;
+    // Made from the snapshot before the retirement: the old root's CRLs are in it, and so is the old root in its bundle.
+    expect(splitCrls(made.pem)).toHaveLength(4);
+    expect(checkedCrl(made.pem, made.issuersPem, caCertificatesToPem(bundleRootsDer(made.authorities)))).toBe(made.pem);
+    // Paired with the bundle after the retirement, as GET /v1/agent/entries paired them before, they were refused.
+    const after = (await ca.localApp.inject({ method: 'GET', url: '/v1/bundle.pem' })).body;
+    expect(() => checkedCrl(made.pem, made.issuersPem, after)).toThrow(/no CA certificate the trust bundle vouches for signed/);
+  });
+
+  it('pass/an authority whose keyUsage does not allow cRLSign (imported before meshca refused them) publishes no CRL', async () => {
+    const ca = await startLifecycleCa({}, clockNearNow());
+    const set = ca.manager.current();
+    const intermediate = set.activeIntermediate()!;
+    const withoutCrlSign = new AuthoritySet(set.authorities.map((a) => (a === intermediate ? { ...a, facts: { ...a.facts, signsCrls: false } } : a)), set.bundleSequence);
+    const crls = new CrlService({ authorities: { current: () => withoutCrlSign }, store: ca.store.certificates, clock: clockNearNow() }, seconds(3600));
+    const made = await crls.crls();
+    expect([...made.byIssuer.keys()]).toEqual([set.signingRoot()!.record.id]);
   });
 
   it('pass/the CRL is cached, regenerated after a revocation and at half of --crl-validity, with an increasing CRL number', async () => {

@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { IssuanceWriterThread } from '../../src/store/sqlite/issuance-writer.js';
+import { sqliteUnavailable } from '../../src/store/unavailable.js';
 import { issued } from '../support/store-records.js';
 
 /** A stand-in thread written inline: `body` runs on each message with `port` and `message` in scope. */
@@ -23,6 +24,18 @@ describe('IssuanceWriterThread', () => {
     );
     await expect(writer.write([one], 1)).resolves.toBeUndefined();
     await expect(writer.write([issued('02')], 1)).rejects.toThrow('UNIQUE constraint failed');
+    await writer.close();
+  });
+
+  it('keeps the code of the error the thread reports, by which a busy or full database is told from a bad item', async () => {
+    const writer = new IssuanceWriterThread(
+      thread(`if (message.op === 'close') return port.close();
+        port.postMessage({ id: message.id, error: 'database is locked', code: 'SQLITE_BUSY' });`),
+      '/unused',
+    );
+    const failure = await writer.write([one], 1).then(() => undefined, (err: unknown) => err);
+    expect(failure).toMatchObject({ message: 'database is locked', code: 'SQLITE_BUSY' });
+    expect(sqliteUnavailable(failure)).toBe(true);
     await writer.close();
   });
 

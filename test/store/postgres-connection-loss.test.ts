@@ -21,6 +21,7 @@ import { cleanupLater } from '../support/cleanup.js';
 import { PROJECT_ROOT, runMeshca } from '../support/cli.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { startPostgres } from '../support/postgres.js';
+import { issued } from '../support/store-records.js';
 import { startServer } from '../support/server-process.js';
 import { tempDir } from '../support/temp-dir.js';
 import { sleep, waitFor } from '../support/wait.js';
@@ -227,6 +228,12 @@ describe.skipIf(!server)('a PostgreSQL replica when the database drops its conne
     withTimeout.searchParams.set('query_timeout', '1000');
     const store = await openPostgresDatastore(withTimeout.toString(), new FakeClock(), PASSPHRASE);
     cleanupLater(() => store.close());
+    // Issuances in a database of their own: the append below holds its database's audit lock until the standby is given up.
+    const other = new URL(await server!.database());
+    other.searchParams.set('query_timeout', '1000');
+    const issuances = await openPostgresDatastore(other.toString(), new FakeClock(), PASSPHRASE);
+    cleanupLater(() => issuances.close());
+
     // COMMIT waits for a synchronous standby that does not exist: committed here, never confirmed.
     const admin = await connect(url);
     const standby = async (names: string) => {
@@ -250,6 +257,10 @@ describe.skipIf(!server)('a PostgreSQL replica when the database drops its conne
     expect(failure).toBeInstanceOf(UnavailableError);
     expect(failure).toMatchObject({ code: 'store_unavailable', message: expect.stringContaining('may or may not have been made') });
     expect(store.unavailable(failure)).toBe(true);
+    // An issuance so recorded is not handed out, and the caller is not told that no record was made.
+    const { record, event } = issued('a1');
+    const issuance = await issuances.certificates.recordIssued(record, event).then(() => undefined, (err: unknown) => err);
+    expect(issuance).toMatchObject({ code: 'store_unavailable', message: expect.stringContaining('(it may have been made); the certificate was not handed out') });
 
     // Released once the setting is gone, the commit the store gave up on is there: it had been made.
     await standby('');

@@ -87,10 +87,11 @@ export function agentRoutes(app: FastifyInstance, s: ServerServices): void {
       const agent = agentOf(request);
       const entries = await s.entries.list({ agent: agent.name });
       const crls = await s.crls.crls();
+      // The bundle of the snapshot the CRLs were made from, which vouches for each of their signers.
       return {
         entries: entries.map(entryJson),
-        bundle: bundlePem(),
-        bundleSequence: s.authorities.current().bundleSequence,
+        bundle: caCertificatesToPem(bundleRootsDer(crls.authorities)),
+        bundleSequence: crls.authorities.bundleSequence,
         crl: crls.pem,
         crlIssuers: crls.issuersPem,
       };

@@ -4,8 +4,7 @@
  * The only module (with its siblings) that uses the pg package.
  */
 import pg from 'pg';
-import { UnavailableError } from '../../errors.js';
-import { postgresOutcomeUnknown, postgresTimedOut } from '../unavailable.js';
+import { CommitUnconfirmedError, postgresOutcomeUnknown, postgresTimedOut } from '../unavailable.js';
 import { PG_MIGRATIONS } from './migrations.js';
 
 /** Advisory lock keys meshca uses; arbitrary, but fixed. */
@@ -96,17 +95,6 @@ export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClie
   } finally {
     client.off('error', onError);
     client.release(lost);
-  }
-}
-
-/**
- * A COMMIT sent but never answered (the server stopped answering, or the
- * connection was lost on the way back): the change may or may not have been
- * made, and the caller must not be told that nothing was.
- */
-class CommitUnconfirmedError extends UnavailableError {
-  constructor(cause: unknown) {
-    super('store_unavailable', 'the datastore did not confirm the change in time: it may or may not have been made; look before making it again', { cause });
   }
 }
 

@@ -30,7 +30,8 @@ port.on('message', (message: WriterRequest) => {
     write(items, message.at);
     response = { id: message.id };
   } catch (err) {
-    response = { id: message.id, error: err instanceof Error ? err.message : String(err) };
+    const code = (err as { code?: unknown } | null)?.code;
+    response = { id: message.id, error: err instanceof Error ? err.message : String(err), ...(typeof code === 'string' ? { code } : {}) };
   }
   port.postMessage(response);
 });

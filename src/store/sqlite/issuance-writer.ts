@@ -13,7 +13,8 @@ export type WriterRequest =
   | { readonly op: 'write'; readonly id: number; readonly items: readonly Issuance[]; readonly at: number }
   | { readonly op: 'close' };
 
-export type WriterResponse = { readonly id: number; readonly error?: string };
+/** `code` is SQLite's or the file system's (SQLITE_BUSY, ENOSPC): what tells a datastore unable to take changes from a bad item. */
+export type WriterResponse = { readonly id: number; readonly error?: string; readonly code?: string };
 
 export interface WriterSettings {
   readonly path: string;
@@ -68,7 +69,7 @@ export class IssuanceWriterThread {
       const p = this.pending.get(response.id);
       this.pending.delete(response.id);
       if (response.error === undefined) p?.resolve();
-      else p?.reject(new Error(response.error));
+      else p?.reject(Object.assign(new Error(response.error), response.code === undefined ? {} : { code: response.code }));
     });
     const fail = (err: Error) => {
       if (this.worker === worker) this.worker = undefined;
