@@ -89,7 +89,13 @@ export function readCertificate(der: Buffer): CertificateFacts {
 /** Whether a keyUsage extension's value (absent: no restriction) asserts the bit `bit`. */
 function keyUsageAsserts(value: Buffer | undefined, bit: number): boolean {
   if (value === undefined) return true;
-  const node = parseDer(value);
+  let node;
+  try {
+    node = parseDer(value);
+  } catch {
+    // Not DER: asserts nothing here (a certificate stored before this was read must still load).
+    return false;
+  }
   if (!is(node, TagClass.UNIVERSAL, Tag.BITSTRING)) return false;
   // The first content octet counts the unused bits of the last (which OpenSSL reads as clear, whatever
   // they hold); named bits run from the high bit of the next.

@@ -36,6 +36,7 @@ describe('signsCrls', () => {
     ['keyCertSign alone (03 02 02 04)', '03020204', false],
     ['cRLSign set in a bit marked unused (03 02 02 06)', '03020206', false],
     ['no named bit at all (03 01 00)', '030100', false],
+    ['not DER: a BIT STRING in the long length form (03 81 02 01 06)', '0381020106', false],
   ])('%s: %s', async (_name, keyUsageHex, signsCrls) => {
     expect((await caWithKeyUsage(keyUsageHex)).signsCrls).toBe(signsCrls);
   });
