@@ -1,15 +1,15 @@
 /**
  * Test files whose pass depends on wall-clock timing: real proxies and agents
  * renewing short-lived SVIDs, CA outages, rotations under traffic. They run
- * after the rest (vitest.serial.config.ts), which runs two files at a time
+ * (vitest.serial.config.ts) after the rest, which runs two files at a time
  * (vitest.config.ts) to keep both cores of a two-core machine busy.
  *
  * Rotation under traffic runs with the machine to itself: its agents must
  * renew 8-second SVIDs across a CA restart, which a second busy test can
  * slow past their expiry. The others wait on real time far more than they
- * compute, and run in two lanes side by side (test/run-timing-sensitive.sh), one file
- * at a time in each; they were measured to pass even beside rotation under
- * traffic. The lanes are balanced by duration (about 100 s each here).
+ * compute, and run in two lanes side by side (run-timing-sensitive.sh), one
+ * file at a time in each; they were measured to pass even beside rotation
+ * under traffic. The lanes are balanced by duration (about 100 s each here).
  */
 export const ALONE = ['test/rotation/under-traffic.test.ts'];
 
