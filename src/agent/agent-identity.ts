@@ -27,9 +27,6 @@ export interface AgentSvid extends HeldCertificate {
   readonly renewAtMs: number;
 }
 
-/** What the CA issues an agent: spiffe://<trust domain>/meshca/agent/<name>. */
-const AGENT_SPIFFE_ID = /^spiffe:\/\/[^/]+\/meshca\/agent\/[^/]+$/;
-
 export class AgentIdentity {
   private held: AgentSvid | undefined;
   /**
@@ -213,7 +210,7 @@ export class AgentIdentity {
     if (!held) throw new Error('the CA answered with a certificate that does not match the key sent');
     const bundle = checkedBundle(bundlePem, this.trust.bundlePem);
     // A renewal keeps the agent's identity; an attestation gives one, which must be an agent's.
-    checkIssued(held, this.held ? { spiffeId: this.held.spiffeId } : { path: AGENT_SPIFFE_ID }, bundle);
+    checkIssued(held, this.held ? { spiffeId: this.held.spiffeId } : { meshcaRole: 'agent' }, bundle);
     await this.deps.state?.saveCredential({ keyPem, chainPem: svid.svid });
     // Not before: until the new credential is on disk, the record is all that says the old one was refused.
     if (this.refusedByCa) await this.tidyState('remove the record of the refusal', (state) => state.clearRefusal());

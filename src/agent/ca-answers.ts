@@ -7,6 +7,7 @@
  * read or verify.
  */
 import { X509Certificate } from 'node:crypto';
+import { meshcaRoleOf } from '../identity/meshca-identity.js';
 import { crlIssuedBy, readSignedCrl } from '../x509/crl.js';
 import { issuedBy } from '../x509/issued-by.js';
 import { decodeCertificates, decodePemBlocks } from '../x509/pem.js';
@@ -87,9 +88,9 @@ function vouchedFor(issuersPem: unknown, bundlePem: string): X509Certificate[] {
  * An issued certificate the agent may keep: for the identity it asked for,
  * and chaining, certificate by certificate, to a root of `bundlePem`.
  */
-export function checkIssued(held: HeldCertificate, wanted: { readonly spiffeId?: string; readonly path?: RegExp }, bundlePem: string): void {
+export function checkIssued(held: HeldCertificate, wanted: { readonly spiffeId?: string; readonly meshcaRole?: 'agent' }, bundlePem: string): void {
   if (wanted.spiffeId !== undefined && held.spiffeId !== wanted.spiffeId) refuse(`it issued ${held.spiffeId || 'no SPIFFE ID'}, not ${wanted.spiffeId}`);
-  if (wanted.path !== undefined && !wanted.path.test(held.spiffeId)) refuse(`it issued ${held.spiffeId || 'no SPIFFE ID'}, which is not an agent's identity`);
+  if (wanted.meshcaRole !== undefined && meshcaRoleOf(held.spiffeId) !== wanted.meshcaRole) refuse(`it issued ${held.spiffeId || 'no SPIFFE ID'}, which is not an agent's identity`);
   const chain = certificates(held.chainPem);
   if (chain.length === 0 || decodePemBlocks(held.chainPem).length !== chain.length) refuse('its certificate chain holds something besides certificates');
   for (let i = 0; i + 1 < chain.length; i++) {

@@ -7,6 +7,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Agent, request } from 'node:https';
 import { checkServerIdentity, type DetailedPeerCertificate, type PeerCertificate } from 'node:tls';
+import { meshcaRoleOf } from '../identity/meshca-identity.js';
 import { CaRequestError, type CaApi, type SvidWire, type SyncWire, type WorkloadSvidWire } from './ca-api.js';
 
 export interface ClientCredential {
@@ -39,7 +40,7 @@ function checkCaIdentity(host: string, cert: PeerCertificate, revoked: (serial: 
   const hostProblem = checkServerIdentity(host, cert);
   if (hostProblem) return hostProblem;
   const uris = (cert.subjectaltname ?? '').split(', ').filter((n) => n.startsWith('URI:'));
-  if (uris.length !== 1 || !/^URI:spiffe:\/\/[^/]+\/meshca\/server$/.test(uris[0]!)) {
+  if (uris.length !== 1 || meshcaRoleOf(uris[0]!.slice(4)) !== 'server') {
     return new Error(`the server at ${host} is not the CA: its certificate is for ${uris.map((u) => u.slice(4)).join(', ') || 'no SPIFFE ID'}, not spiffe://<trust domain>/meshca/server`);
   }
   // The chain Node verified, leaf to root (detailed: each certificate links its issuer; a root links itself).

@@ -14,7 +14,7 @@ import type { RandomSource } from '../random/random-source.js';
 import { hashJoinToken, looksLikeJoinToken, newJoinToken } from './join-tokens.js';
 import type { AgentRecord, AgentStatus } from './model.js';
 import type { RegistrationStore } from './registration-ports.js';
-import { agentSpiffeId } from './reserved-ids.js';
+import { agentSpiffeId } from '../identity/meshca-identity.js';
 import type { IssuedSvid, SvidIssuer } from './svid-issuer.js';
 
 export interface AgentServiceDeps {

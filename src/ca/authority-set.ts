@@ -139,7 +139,6 @@ export class AuthoritySet {
   }
 }
 
-
 /**
  * For each intermediate journaled without a parent, the root of the set that
  * signed the top of its chain. An imported intermediate gets no parent in the

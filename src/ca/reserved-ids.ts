@@ -4,11 +4,8 @@
  * entry could turn a workload into an agent or an operator.
  */
 import { InvalidInputError } from '../errors.js';
-import type { AgentName } from '../identity/agent-name.js';
-import { SpiffeId } from '../identity/spiffe-id.js';
-import type { TrustDomain } from '../identity/trust-domain.js';
-
-export const RESERVED_SEGMENT = 'meshca';
+import { RESERVED_SEGMENT } from '../identity/meshca-identity.js';
+import type { SpiffeId } from '../identity/spiffe-id.js';
 
 export function assertNotReserved(id: SpiffeId): void {
   if (id.segments[0] === RESERVED_SEGMENT) {
@@ -16,18 +13,8 @@ export function assertNotReserved(id: SpiffeId): void {
   }
 }
 
-export function agentSpiffeId(td: TrustDomain, name: AgentName): SpiffeId {
-  return SpiffeId.fromSegments(td, RESERVED_SEGMENT, 'agent', name);
-}
-
-export type AdminRole = 'operator' | 'auditor';
-
 /** The name the CA host's own socket acts under ("operator:local" in the audit log). */
 export const LOCAL_OPERATOR_NAME = 'local';
-
-export function adminSpiffeId(td: TrustDomain, role: AdminRole, name: string): SpiffeId {
-  return SpiffeId.fromSegments(td, RESERVED_SEGMENT, 'admin', role, name);
-}
 
 /** Refuses an administrator name that would read, in the audit log, as the CA host's own socket. */
 export function assertAdminNameFree(name: string): void {

@@ -71,9 +71,9 @@ export async function buildCaCore(
     initialPki(config),
   );
   // Every key in use loaded with this passphrase (or the start stopped above): the rest can safely be put under it.
-  const encrypted = await store.custody.encryptAtRest();
-  // The references are authority ids (key identifiers, public), never key material.
-  if (encrypted.length) logger.info({ authorities: encrypted }, 'encrypted the CA keys an earlier start stored without a passphrase');
+  // What comes back are the authorities' ids (public key identifiers, as GET /v1/authorities lists them), no key material.
+  const authorityIds = await store.custody.encryptAtRest();
+  if (authorityIds.length) logger.info({ authorityIds }, 'put the stored keys of these authorities under the passphrase (an earlier start had none)');
   await store.audit.append({ type: 'ca.started', actor: SELF, data: { ...describeConfig(config), replica: REPLICA } });
   const metrics = new CaMetrics({
     clock,

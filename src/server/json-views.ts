@@ -1,6 +1,6 @@
 /** How records look in API responses: ISO times, SPIFFE IDs as strings. */
 import type { AgentRecord, AuthorityKind, AuthorityState, EntryRecord } from '../ca/model.js';
-import { agentSpiffeId } from '../ca/reserved-ids.js';
+import { agentSpiffeId } from '../identity/meshca-identity.js';
 import type { AgentName } from '../identity/agent-name.js';
 import type { TrustDomain } from '../identity/trust-domain.js';
 import { isoTime } from './edge.js';

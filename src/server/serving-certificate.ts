@@ -8,7 +8,7 @@ import type { SvidIssuer } from '../ca/svid-issuer.js';
 import type { ListenAddress } from '../config/parsers.js';
 import type { ServingNames } from '../config/server-config.js';
 import { parseDnsName, type DnsName } from '../identity/dns-name.js';
-import { SpiffeId } from '../identity/spiffe-id.js';
+import { serverSpiffeId } from '../identity/meshca-identity.js';
 import type { TrustDomain } from '../identity/trust-domain.js';
 import { nowSeconds, type Clock } from '../time/clock.js';
 import type { Duration } from '../time/duration.js';
@@ -75,7 +75,7 @@ export class ServingCertificate {
     const csr = await VerifiedCsr.parse(await createCsr(keys.privateKey, keys.publicKey));
     const svid = await this.deps.issuer.issue({
       csr,
-      spiffeId: SpiffeId.fromSegments(this.settings.trustDomain, 'meshca', 'server'),
+      spiffeId: serverSpiffeId(this.settings.trustDomain),
       ...servingNames(this.settings.listen, this.settings.extraNames),
       ttl: this.settings.ttl,
       kind: 'server',

@@ -17,15 +17,18 @@ interface MigrateOptions extends CommonOptions {
   keyPassphraseFile?: string;
 }
 
-/** The target, from --to or from the file --to-file names (a password is then in no process list); problems exit 78. */
-function target(o: MigrateOptions): DatastoreChoice {
+/** The target database's URL, from --to or from the file --to-file names (a password is then in no process list); problems exit 78. */
+function target(o: MigrateOptions): string {
   if ((o.to === undefined) === (o.toFile === undefined)) throw new ConfigError(['give the PostgreSQL database in --to or in --to-file, one of them']);
   const [flag, read] = o.to !== undefined ? ['--to', () => parseDatastore(o.to!)] : ['--to-file', () => readDatastoreFile(o.toFile!)];
+  let chosen: DatastoreChoice;
   try {
-    return read();
+    chosen = read();
   } catch (err) {
     throw new ConfigError([`${flag}: ${(err as Error).message}`]);
   }
+  if (chosen.kind !== 'postgres') throw new ConfigError([`${flag} must be a postgres:// URL`]);
+  return chosen.url;
 }
 
 function passphrase(o: MigrateOptions): string {
@@ -40,8 +43,7 @@ function passphrase(o: MigrateOptions): string {
 
 async function migrate(o: MigrateOptions): Promise<void> {
   // Configuration problems exit 78 like the server's own (see meshca.ts), not 1 like a failed migration.
-  const to = target(o);
-  if (to.kind !== 'postgres') throw new ConfigError(['--to must be a postgres:// URL']);
+  const url = target(o);
   const key = passphrase(o);
   // Loaded only for this command, so that no other meshca command pays for the pg driver.
   const [{ migrateToPostgres }, { openPostgresDatastore }] = await Promise.all([
@@ -54,12 +56,12 @@ async function migrate(o: MigrateOptions): Promise<void> {
     throw new Error(`${err.message}; stop it before migrating`);
   });
   try {
-    const report = await migrateToPostgres({ dataDir: o.dataDir, url: to.url, passphrase: key, now: nowSeconds(systemClock) });
+    const report = await migrateToPostgres({ dataDir: o.dataDir, url, passphrase: key, now: nowSeconds(systemClock) });
     for (const [table, rows] of Object.entries(report.rows)) console.log(`copied ${table}: ${rows} rows`);
     console.log(`copied CA keys: ${report.keys} (encrypted with the key passphrase)`);
     if (report.keysLeftBehind.length) console.log(`not copied, no record names them (a CA stopped while creating an authority): ${report.keysLeftBehind.join(', ')}`);
 
-    const copy = await openPostgresDatastore(to.url, systemClock, key);
+    const copy = await openPostgresDatastore(url, systemClock, key);
     try {
       for (const ref of await copy.custody.list()) await copy.custody.load(ref);
       const result = await verifyStoredAudit(copy.authorities, copy.audit);

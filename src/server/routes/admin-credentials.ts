@@ -1,7 +1,8 @@
 /** POST /v1/admin/credentials: an operator issues a client certificate for a remote operator or auditor. */
 import type { FastifyInstance } from 'fastify';
 import { callerLabel } from '../../ca/caller.js';
-import { adminSpiffeId, assertAdminNameFree } from '../../ca/reserved-ids.js';
+import { assertAdminNameFree } from '../../ca/reserved-ids.js';
+import { adminSpiffeId } from '../../identity/meshca-identity.js';
 import { bundleRootsDer } from '../../ca/trust-bundle.js';
 import { parseAgentName } from '../../identity/agent-name.js';
 import { caCertificatesToPem } from '../../x509/pem.js';

@@ -19,7 +19,7 @@ const svidWithBundle = {
 const BATCH_BODY_LIMIT = 1024 * 1024;
 
 export function agentRoutes(app: FastifyInstance, s: ServerServices): void {
-  const bundlePem = () => caCertificatesToPem(bundleRootsDer(s.authorities.current()));
+  const bundlePem = (authorities = s.authorities.current()) => caCertificatesToPem(bundleRootsDer(authorities));
 
   app.post<{ Body: { token: string; csr: string } }>(
     '/v1/agent/attest',
@@ -90,7 +90,7 @@ export function agentRoutes(app: FastifyInstance, s: ServerServices): void {
       // The bundle of the snapshot the CRLs were made from, which vouches for each of their signers.
       return {
         entries: entries.map(entryJson),
-        bundle: caCertificatesToPem(bundleRootsDer(crls.authorities)),
+        bundle: bundlePem(crls.authorities),
         bundleSequence: crls.authorities.bundleSequence,
         crl: crls.pem,
         crlIssuers: crls.issuersPem,

@@ -1,0 +1,45 @@
+/**
+ * meshca's own identities, under spiffe://<td>/meshca/: the CA server, its
+ * agents and its administrators. The CA issues them (and keeps registration
+ * entries from granting them, ca/reserved-ids.ts); the agent knows the CA,
+ * and itself, by them.
+ */
+import type { AgentName } from './agent-name.js';
+import { SpiffeId } from './spiffe-id.js';
+import type { TrustDomain } from './trust-domain.js';
+
+export const RESERVED_SEGMENT = 'meshca';
+
+export type AdminRole = 'operator' | 'auditor';
+
+/** The CA's serving certificate's identity: a path the CA issues to nothing else. */
+export function serverSpiffeId(td: TrustDomain): SpiffeId {
+  return SpiffeId.fromSegments(td, RESERVED_SEGMENT, 'server');
+}
+
+export function agentSpiffeId(td: TrustDomain, name: AgentName): SpiffeId {
+  return SpiffeId.fromSegments(td, RESERVED_SEGMENT, 'agent', name);
+}
+
+export function adminSpiffeId(td: TrustDomain, role: AdminRole, name: string): SpiffeId {
+  return SpiffeId.fromSegments(td, RESERVED_SEGMENT, 'admin', role, name);
+}
+
+/**
+ * Which of the CA's and the agents' identities a SPIFFE ID (as text, in any
+ * trust domain) is: 'server' for .../meshca/server, 'agent' for
+ * .../meshca/agent/<name>; undefined for any other, or for text that is no
+ * SPIFFE ID.
+ */
+export function meshcaRoleOf(text: string): 'server' | 'agent' | undefined {
+  let segments: readonly string[];
+  try {
+    segments = SpiffeId.parse(text).segments;
+  } catch {
+    return undefined;
+  }
+  if (segments[0] !== RESERVED_SEGMENT) return undefined;
+  if (segments[1] === 'server' && segments.length === 2) return 'server';
+  if (segments[1] === 'agent' && segments.length === 3) return 'agent';
+  return undefined;
+}

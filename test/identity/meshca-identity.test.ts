@@ -1,0 +1,21 @@
+/** Which of meshca's own identities a SPIFFE ID is: the agent knows the CA, and itself, by these. */
+import { describe, expect, it } from 'vitest';
+import { meshcaRoleOf } from '../../src/identity/meshca-identity.js';
+
+describe('meshcaRoleOf', () => {
+  it.each<[string, 'server' | 'agent' | undefined]>([
+    ['spiffe://example.org/meshca/server', 'server'],
+    ['spiffe://other.example/meshca/server', 'server'],
+    ['spiffe://example.org/meshca/agent/node-1', 'agent'],
+    ['spiffe://example.org/meshca/server/extra', undefined],
+    ['spiffe://example.org/meshca/agent', undefined],
+    ['spiffe://example.org/meshca/agent/node-1/more', undefined],
+    ['spiffe://example.org/meshca/admin/operator/alice', undefined],
+    ['spiffe://example.org/ns/meshca/server', undefined],
+    ['spiffe://Example.org/meshca/server', undefined],
+    ['https://example.org/meshca/server', undefined],
+    ['', undefined],
+  ])('%s is %s', (text, role) => {
+    expect(meshcaRoleOf(text)).toBe(role);
+  });
+});
