@@ -7,9 +7,10 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AdminClient } from '../../src/cli/admin-client.js';
 import { decodeCertificates } from '../../src/x509/pem.js';
+import { cleanupLater } from '../support/cleanup.js';
 import { svidCheck } from '../support/conformance.js';
 import { runAgent, startPair, type Publication, type RunningAgent, type TrafficPair } from '../support/mesh.js';
 import { isRunning, startServer, type ServerProcess } from '../support/server-process.js';
@@ -44,14 +45,14 @@ describe('rotation under traffic', () => {
   const agents: RunningAgent[] = [];
   const pairs: TrafficPair[] = [];
 
-  afterAll(async () => {
-    await Promise.all(pairs.map((p) => p.stop()));
-    for (const a of agents) a.stop();
-    if (ca && isRunning(ca.pid)) await ca.stop();
-  });
-
   it('drops no handshake through two intermediate rotations, a root rotation and a SIGKILL between prepare and activate', { timeout: 180_000 }, async () => {
     const dataDir = tempDir('rot');
+    // Registered after the directory, so run before it is removed: the CA rotates every second and would write into it meanwhile.
+    cleanupLater(async () => {
+      await Promise.all(pairs.map((p) => p.stop()));
+      for (const a of agents) a.stop();
+      if (ca && isRunning(ca.pid)) await ca.stop();
+    });
     ca = await startServer(['--data-dir', dataDir, ...LIFETIMES]);
     const port = ca.address.split(':')[1]!;
     const admin = new AdminClient(dataDir);
