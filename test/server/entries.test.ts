@@ -152,6 +152,20 @@ describe('workload SVIDs', () => {
     expect({ status: second.status, code: second.body.error.code }).toEqual({ status: 429, code: 'rate_limited' });
     expect(Number(second.headers['retry-after'])).toBeGreaterThan(0);
   });
+
+  it.each([
+    ['/v1/agent/renew', { csr: 42 }],
+    ['/v1/agent/svids', { requests: [] }],
+  ])('charge %s bodies the schema refuses to the agent, one CSR each, until it answers 429', async (path, body) => {
+    const ca = await startTestCa({ 'agent-rate-limit': '1' }, { clock: clockNearNow() });
+    const agent = await attestAgent(ca, 'node-1');
+    const statuses = new Set<number>();
+    // The bucket holds one full batch (64) at rate 1, and the standing clock returns none of it.
+    for (let i = 0; i < 64; i++) statuses.add((await callCa(ca, agent, 'POST', path, body)).status);
+    const next = await callCa(ca, agent, 'POST', path, body);
+    expect([...statuses]).toEqual([400]);
+    expect({ status: next.status, code: next.body.error.code }).toEqual({ status: 429, code: 'rate_limited' });
+  });
 });
 
 describe('issuance records', () => {

@@ -1,5 +1,5 @@
 /** The agent's side of the API: attestation, its own SVID, its entries, its workloads' SVIDs. */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { bundleRootsDer } from '../../ca/trust-bundle.js';
 import { InvalidInputError } from '../../errors.js';
 import { caCertificatesToPem } from '../../x509/pem.js';
@@ -20,6 +20,9 @@ const BATCH_BODY_LIMIT = 1024 * 1024;
 
 export function agentRoutes(app: FastifyInstance, s: ServerServices): void {
   const bundlePem = (authorities = s.authorities.current()) => caCertificatesToPem(bundleRootsDer(authorities));
+  // One CSR's worth is charged as a signing request arrives (access control has named the agent by then), so a body
+  // refused while it is read or validated costs the agent too; a batch's other CSRs are charged once it is read.
+  const chargeArrival = async (request: FastifyRequest) => s.limits.signing.take(agentOf(request).name);
 
   app.post<{ Body: { token: string; csr: string } }>(
     '/v1/agent/attest',
@@ -50,6 +53,7 @@ export function agentRoutes(app: FastifyInstance, s: ServerServices): void {
     {
       config: { action: 'agent.renew' },
       bodyLimit: SMALL_BODY_LIMIT,
+      onRequest: chargeArrival,
       schema: {
         body: { type: 'object', required: ['csr'], additionalProperties: false, properties: { csr: csrSchema } },
         response: { 200: svidWithBundle },
@@ -57,7 +61,6 @@ export function agentRoutes(app: FastifyInstance, s: ServerServices): void {
     },
     async (request) => {
       const agent = agentOf(request);
-      s.limits.signing.take(agent.name);
       const svid = await s.agents.renew(agent.name, await s.csrVerifier.verify(request.body.csr));
       return { svid: svidJson(svid), bundle: bundlePem() };
     },
@@ -103,6 +106,7 @@ export function agentRoutes(app: FastifyInstance, s: ServerServices): void {
     {
       config: { action: 'workload.svid' },
       bodyLimit: BATCH_BODY_LIMIT,
+      onRequest: chargeArrival,
       schema: {
         body: {
           type: 'object',
@@ -139,7 +143,7 @@ export function agentRoutes(app: FastifyInstance, s: ServerServices): void {
       if (requests.length > s.limits.maxBatch) {
         throw new InvalidInputError('batch_too_large', `at most ${s.limits.maxBatch} CSRs per request, got ${requests.length}`);
       }
-      s.limits.signing.take(agent.name, requests.length);
+      s.limits.signing.take(agent.name, requests.length - 1);
       // Every check settles before the refusal, so it names the first bad CSR in order, not the quickest to fail.
       const checked = await Promise.allSettled(requests.map((r) => s.csrVerifier.verify(r.csr)));
       const parsed = checked.map((c, i) => {
