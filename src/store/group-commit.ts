@@ -4,6 +4,8 @@
  * and each caller's promise settles only after that transaction commits. One
  * commit per issuance would cap throughput at the disk's commit rate.
  */
+import { NotAttemptedError } from './unavailable.js';
+
 interface Pending<T> {
   readonly item: T;
   resolve(): void;
@@ -44,9 +46,15 @@ export class GroupCommit<T> {
         for (const p of batch) p.resolve();
       } catch (err) {
         // Retried one by one, each would fail the same way after as long again (a query timeout, for
-        // a PostgreSQL server that stopped answering), the last caller waiting for all of them.
+        // a PostgreSQL server that stopped answering), the last caller waiting for all of them. What
+        // queued behind the failed commit fails with it, unattempted, rather than wait as long again.
         if (this.storeUnavailable(err)) {
           for (const p of batch) p.reject(err);
+          const queued = this.pending.splice(0);
+          if (queued.length) {
+            const notAttempted = new NotAttemptedError(err);
+            for (const p of queued) p.reject(notAttempted);
+          }
           continue;
         }
         // One bad item must not fail its neighbours: retry each alone.

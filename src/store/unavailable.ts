@@ -18,6 +18,17 @@ export class CommitUnconfirmedError extends UnavailableError {
   }
 }
 
+/**
+ * A change never sent: it queued behind a commit that failed because the
+ * datastore could not take changes, and fails with it rather than wait as long
+ * again.
+ */
+export class NotAttemptedError extends UnavailableError {
+  constructor(cause: unknown) {
+    super('store_unavailable', 'the datastore failed the commit queued before this change, which was not attempted; nothing was changed', { cause });
+  }
+}
+
 /** The file system refusing a write: the data directory's disk, for SQLite and for CA key files. */
 const FILE_SYSTEM = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EIO']);
 

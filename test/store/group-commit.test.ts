@@ -2,10 +2,12 @@
  * GroupCommit: writes submitted in the same turn share one batch (one
  * transaction, one fsync); each promise settles only after its batch was
  * written; a failing batch is retried item by item so only the bad item fails,
- * unless the datastore itself cannot take changes.
+ * unless the datastore itself cannot take changes; then what queued behind it
+ * fails too, unattempted.
  */
 import { describe, expect, it } from 'vitest';
 import { GroupCommit } from '../../src/store/group-commit.js';
+import { NotAttemptedError } from '../../src/store/unavailable.js';
 
 /** A writeBatch that records every call and fails any batch holding an item listed in `bad`. */
 function recorder(bad: readonly string[] = []) {
@@ -95,6 +97,35 @@ describe('GroupCommit', () => {
     const outcomes = await Promise.all(['a', 'b', 'c'].map((i) => outcome(group.submit(i))));
     expect(outcomes).toEqual(['rejected: Query read timeout', 'rejected: Query read timeout', 'rejected: Query read timeout']);
     expect(batches).toEqual([['a', 'b', 'c']]);
+  });
+
+  it('rejects what queued behind a commit the datastore failed, unattempted, and writes what comes after', async () => {
+    const batches: string[][] = [];
+    const outage = Object.assign(new Error('Query read timeout'), { outage: true });
+    let failFirst!: () => void;
+    const group = new GroupCommit<string>(
+      async (items) => {
+        batches.push([...items]);
+        if (batches.length > 1) return;
+        // The first commit hangs until the test lets it time out.
+        await new Promise<void>((resolve) => (failFirst = resolve));
+        throw outage;
+      },
+      512,
+      (err) => err === outage,
+    );
+    const first = outcome(group.submit('a'));
+    await nextTurn();
+    const queued = ['b', 'c'].map((i) => group.submit(i));
+    failFirst();
+    expect(await first).toBe('rejected: Query read timeout');
+    for (const q of queued) {
+      const err = await q.then(() => undefined, (e: unknown) => e);
+      expect(err).toBeInstanceOf(NotAttemptedError);
+      expect((err as NotAttemptedError).cause).toBe(outage);
+    }
+    await group.submit('d');
+    expect(batches).toEqual([['a'], ['d']]);
   });
 
   it('rejects every item with its own error when each fails alone', async () => {
