@@ -5,6 +5,7 @@
 import { createPublicKey, generateKeyPair as generateNodeKeyPair, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
 import type { Asn1 } from './asn1.js';
+import { weakEd25519Key } from './ed25519-weak-keys.js';
 
 const generate = promisify(generateNodeKeyPair);
 
@@ -175,6 +176,10 @@ export function classifyPublicKey(key: KeyObject): PublicKeyKind {
   }
   if (kind.family === 'rsa' && kind.bits > RSA_MAX_BITS) {
     throw new UnsupportedKeyError(`RSA key of ${kind.bits} bits is too large (at most ${RSA_MAX_BITS})`);
+  }
+  if (kind.family === 'ed25519') {
+    const weakness = weakEd25519Key(Buffer.from(key.export({ format: 'jwk' }).x ?? '', 'base64url'));
+    if (weakness) throw new UnsupportedKeyError(weakness);
   }
   if (kind.family === 'rsa') {
     const e = key.asymmetricKeyDetails?.publicExponent ?? 0n;

@@ -23,6 +23,8 @@ export interface HandmadeCsr {
   readonly version?: number;
   /** Rewrites the CertificationRequestInfo DER before it is signed, e.g. into BER. */
   readonly mangleInfo?: (der: Buffer) => Buffer;
+  /** Signature bytes to carry instead of `signingKey`'s: a forgery. */
+  readonly forgedSignature?: Buffer;
 }
 
 /** A CertificationRequest's DER, assembled field by field and signed over exactly the info bytes it carries. */
@@ -35,7 +37,7 @@ export function handmadeCsrDer(c: HandmadeCsr): Buffer {
   ]);
   const infoDer = (c.mangleInfo ?? ((d: Buffer) => d))(toDer(info));
   const hash = c.signingHash === undefined ? c.algorithm.hash : c.signingHash;
-  const signature = sign(hash, infoDer, { key: c.signingKey, dsaEncoding: 'der' });
+  const signature = c.forgedSignature ?? sign(hash, infoDer, { key: c.signingKey, dsaEncoding: 'der' });
   return derSequence([infoDer, toDer(algorithmIdentifier(c.algorithm)), toDer(bitString(signature))]);
 }
 

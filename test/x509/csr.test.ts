@@ -4,7 +4,7 @@
  * the key's encoding, key policy, the signature algorithm, proof of
  * possession, then whether the CSR asks to be a CA.
  */
-import { createHash, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, generateKeyPairSync, verify, type KeyObject } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../../src/errors.js';
 import { children, oid, parseDer, seq, toDer, type Asn1 } from '../../src/x509/asn1.js';
@@ -214,6 +214,44 @@ describe('VerifiedCsr.parse refuses keys meshca does not certify: unsupported_ke
       code: 'unsupported_key',
       message: `key type ${type} is not accepted (ECDSA P-256/P-384, RSA 2048+ and Ed25519 are)`,
     });
+  });
+
+  // For a point of small order the signature R = identity, S = 0 verifies (for the identity, for every
+  // message), so the CSR "proves" possession of a key nobody holds. Each y is little-endian; the top bit is x's sign.
+  const P25519 = (1n << 255n) - 19n;
+  const ed25519Encoding = (y: bigint, xSign = 0): Buffer => {
+    const bytes = Buffer.from(y.toString(16).padStart(64, '0'), 'hex').reverse();
+    bytes[31]! |= xSign << 7;
+    return bytes;
+  };
+  const ORDER_8_Y = [
+    0x05fc536d880238b13933c6d305acdfd5f098eff289f4c345b027b2c28f95e826n,
+    0x7a03ac9277fdc74ec6cc392cfa53202a0f67100d760b3cba4fd84d3d706a17c7n,
+  ];
+  const SMALL_ORDER = 'the Ed25519 public key is a point of small order, for which signatures prove nothing';
+  const NOT_CANONICAL = 'the Ed25519 public key is not canonically encoded (its y is not below 2^255 - 19)';
+  it.each<[string, Buffer, string]>([
+    ['the identity', ed25519Encoding(1n), SMALL_ORDER],
+    ['the identity with x "negative"', ed25519Encoding(1n, 1), SMALL_ORDER],
+    ['the point of order 2', ed25519Encoding(P25519 - 1n), SMALL_ORDER],
+    ['a point of order 4', ed25519Encoding(0n), SMALL_ORDER],
+    ['the other point of order 4', ed25519Encoding(0n, 1), SMALL_ORDER],
+    ...ORDER_8_Y.flatMap((y, i) => [0, 1].map((sign): [string, Buffer, string] => [`point ${i * 2 + sign + 1} of order 8`, ed25519Encoding(y, sign), SMALL_ORDER])),
+    ['the identity encoded with y = p + 1', ed25519Encoding(P25519 + 1n), NOT_CANONICAL],
+    ['a point encoded with y = p', ed25519Encoding(P25519), NOT_CANONICAL],
+    ['the largest y there is, 2^255 - 1', ed25519Encoding((1n << 255n) - 1n), NOT_CANONICAL],
+  ])('an Ed25519 key that is %s, with the forged signature such keys allow', async (_name, encoded, message) => {
+    const publicKey = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: encoded.toString('base64url') }, format: 'jwk' });
+    const forgedSignature = Buffer.concat([ed25519Encoding(1n), Buffer.alloc(32)]);
+    const pem = csrPem(handmadeCsrDer({ publicKey, signingKey: keys.ed25519.privateKey, algorithm: ED25519, forgedSignature }));
+    await expect(VerifiedCsr.parse(pem)).rejects.toMatchObject({ code: 'unsupported_key', message });
+  });
+
+  it('Ed25519 small-order keys because node:crypto accepts their forgeries (the identity key, any message)', () => {
+    const publicKey = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: ed25519Encoding(1n).toString('base64url') }, format: 'jwk' });
+    const forged = Buffer.concat([ed25519Encoding(1n), Buffer.alloc(32)]);
+    // Why the key is refused before its signature is checked: the check would pass.
+    expect(verify(null, Buffer.from('any message at all'), publicKey, forged)).toBe(true);
   });
 
   it('checks the key policy before the CA request', async () => {
