@@ -1,6 +1,6 @@
 /** Making and loading signing authorities: key, certificate and the record that ties them. */
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
-import { CaIntegrityError, InvalidInputError } from '../errors.js';
+import { CaIntegrityError, ConflictError, InvalidInputError } from '../errors.js';
 import { InvalidSpiffeIdError } from '../identity/errors.js';
 import { SpiffeId } from '../identity/spiffe-id.js';
 import type { TrustDomain } from '../identity/trust-domain.js';
@@ -17,6 +17,7 @@ import { issuedBy } from '../x509/issued-by.js';
 import type { LoadedAuthority } from './authority-set.js';
 import type { AuthorityKind, AuthorityRecord, AuthorityState } from './model.js';
 import type { KeyCustody } from './ports.js';
+import { isValidAt } from './rotation.js';
 import { backdateFor } from './validity.js';
 
 export interface AuthorityFactoryDeps {
@@ -39,6 +40,10 @@ export async function mintAuthority(
   parent?: LoadedAuthority,
 ): Promise<LoadedAuthority> {
   if (kind === 'intermediate' && !parent?.signer) throw new Error('an intermediate needs a parent that can sign');
+  // Callers check first, with words for the operator; this keeps a certificate born invalid from ever being signed.
+  if (parent && !isValidAt(parent.record, now)) {
+    throw new ConflictError('precondition_failed', `the ${parent.record.kind} ${parent.record.id} is not valid now; it cannot sign`);
+  }
   const keys = await generateKeyPair('ec-p256');
   const spki = parseDer(keys.publicKey.export({ type: 'spki', format: 'der' }));
   const notAfter = parent ? Math.min(now + ttl, parent.record.notAfter) : now + ttl;

@@ -37,7 +37,7 @@ export async function rotateIntermediate(ctx: LifecycleContext, now: number): Pr
 async function keepIntermediateWaiting(ctx: LifecycleContext, now: number): Promise<boolean> {
   const set = ctx.current();
   const root = set.ofKind('root', 'prepared')[0];
-  if (!root?.signer) return false;
+  if (!root?.signer || !isValidAt(root.record, now)) return false; // an expired prepared root only waits to be replaced
   const waiting = set.preparedIntermediatesUnder(root);
   const newest = waiting.at(-1);
   if (!newest || shouldPrepareNext(newest.record, now)) {
@@ -57,6 +57,11 @@ async function rotateIntermediateStep(ctx: LifecycleContext, now: number): Promi
   const set = ctx.current();
   const root = set.signingRoot();
   if (!root?.signer) return false; // an imported intermediate: rotation is the operator's (meshca doctor warns)
+  if (!isValidAt(root.record, now)) {
+    // Whatever it signed now would be born invalid: only a root the operator activates can sign again.
+    ctx.log.error({ root: root.record.id }, 'the signing root is not valid now; no intermediate can be made under it: activate a new root (meshca authority root prepare, then activate)');
+    return false;
+  }
   const active = set.activeIntermediate();
   // Not one prepared under a prepared root: that one waits for its root's activation.
   const prepared = set.preparedIntermediateUnder(root);

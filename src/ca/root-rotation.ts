@@ -12,7 +12,7 @@ import { checkImport, takeIntoCustody, type ImportedAuthority } from './authorit
 import type { AuthoritySet, LoadedAuthority } from './authority-set.js';
 import { created, moved, transition } from './authority-transitions.js';
 import { mintIntermediate, mintRoot, type LifecycleContext } from './lifecycle-context.js';
-import { canTakeOver } from './rotation.js';
+import { canTakeOver, isValidAt, validityText } from './rotation.js';
 
 /**
  * Adds a new root to the trust bundle, next to the current one, without
@@ -59,6 +59,14 @@ export async function activateRoot(ctx: LifecycleContext, by: string, propagatio
   if (!prepared) throw new ConflictError('precondition_failed', 'no prepared root; run `meshca authority root prepare` first');
   if (!prepared.signer) throw new ConflictError('precondition_failed', `root ${prepared.record.id} has no key in custody; it cannot sign intermediates`);
   const now = nowSeconds(ctx.clock);
+  // Checked before anything retires: the intermediates signing now would give way to none that verifies.
+  if (!isValidAt(prepared.record, now)) {
+    throw new ConflictError(
+      'precondition_failed',
+      `root ${prepared.record.id} is not valid now (${validityText(prepared.record)}); it cannot sign intermediates. ` +
+        'Prepare another root (the current one keeps signing)',
+    );
+  }
   const published = now - prepared.record.createdAt;
   if (!force && published < propagation) {
     throw new ConflictError(

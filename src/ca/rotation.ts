@@ -39,3 +39,8 @@ export function canTakeOver(a: Lifetime, now: number): boolean {
 export function isValidAt(a: Lifetime, now: number): boolean {
   return now >= a.notBefore && now < a.notAfter;
 }
+
+/** "valid 2026-11-27T05:00:00.000Z to 2027-11-27T05:00:00.000Z", for messages. */
+export function validityText(a: Lifetime): string {
+  return `valid ${new Date(a.notBefore * 1000).toISOString()} to ${new Date(a.notAfter * 1000).toISOString()}`;
+}

@@ -182,6 +182,27 @@ describe('activate', () => {
     expect(ca.manager.current().authorities.length).toBe(authorities);
   });
 
+  it('fail/a prepared root that expired while it waited: 409, before anything retires, and the old root keeps signing', async () => {
+    const clock = clockNearNow();
+    const ca = await startLifecycleCa(SETTINGS, clock);
+    const byo = selfSigned(tempDir('imp'), 'short-root', { days: 1 });
+    clock.advance(1);
+    const prep = await post(ca, 'prepare', { importCertFile: byo.cert, importKeyFile: byo.key });
+    expect(prep.status).toBe(201);
+    for (let hour = 0; hour < 25; hour++) {
+      clock.advance(3600);
+      await ca.tick();
+    }
+    const before = ids(ca);
+    const states = ca.manager.current().authorities.map((a) => [a.record.id, a.record.state]);
+    const res = await post(ca, 'activate', { force: true });
+    expect([res.status, res.body.error.code]).toEqual([409, 'precondition_failed']);
+    expect(res.body.error.message).toContain(`root ${prep.body.id as string} is not valid now`);
+    expect(ids(ca)).toEqual(before);
+    expect(ca.manager.current().authorities.map((a) => [a.record.id, a.record.state])).toEqual(states);
+    expect(verifiesAgainst(await mintSvid(ca.localApp, WEB), [before.root.certDer], clock.nowSeconds())).toBe(true);
+  });
+
   it('fail/activate with no prepared root: 409 precondition_failed', async () => {
     const ca = await startLifecycleCa(SETTINGS, clockNearNow());
     const res = await post(ca, 'activate', { force: true });

@@ -6,6 +6,8 @@
  * caught up after downtime.
  */
 import { X509Certificate } from 'node:crypto';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { activateAt, isValidAt, prepareAt, shouldActivateNext, shouldPrepareNext, type Lifetime } from '../../src/ca/rotation.js';
 import { callCa, newKeyAndCsr } from '../support/callers.js';
@@ -195,6 +197,23 @@ describe('AuthorityManager rotation on a FakeClock', () => {
     ca.store.db.exec('DROP TRIGGER journal_down_update');
     await ca.tick();
     expect(intermediates(ca)).toEqual({ active: next, prepared: [], retired: [first.id] });
+  });
+
+  it('fail/once the signing root has expired, nothing is made under it: no intermediate born invalid, no key file', async () => {
+    const clock = clockNearNow();
+    const ca = await startLifecycleCa({ ...LIFETIMES, 'root-ttl': '3h' }, clock);
+    const root = ca.manager.current().signingRoot()!.record;
+    const keyFiles = () => readdirSync(join(ca.config.dataDir, 'keys')).length;
+    clock.set(root.notAfter * 1000);
+    await ca.tick();
+    const atExpiry = { rows: authorityRows(ca.store.db), keys: keyFiles() };
+    for (let minutes = 0; minutes < 60; minutes += 10) {
+      clock.advance(600);
+      await ca.tick();
+    }
+    expect({ rows: authorityRows(ca.store.db), keys: keyFiles() }).toEqual(atExpiry);
+    expect(atExpiry.rows.filter((r) => r.not_before >= r.not_after)).toEqual([]);
+    expect((await ca.localApp.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(503);
   });
 
   it('pass/an SVID of the maximum lifetime issued on schedule is never cut short by its issuer', async () => {
