@@ -40,6 +40,14 @@ export class AgentIdentity {
   private attestRefused = false;
   /** The CA refused the agent's own credential (evicted, banned, revoked) and no new one has been had since. */
   private refusedByCa = false;
+  /**
+   * The held credential, until --state-dir has it: a save that failed (a full
+   * or read-only disk) is tried again at every step, while the agent goes on
+   * with the credential it holds rather than throw it and the token away.
+   */
+  private unsaved: AgentCredential | undefined;
+  /** --state-dir records a refusal that a new credential supersedes once it is saved beside it. */
+  private supersededRefusal = false;
 
   constructor(
     private readonly deps: Pick<SidecarDeps, 'client' | 'state' | 'log' | 'clock' | 'random'>,
@@ -93,6 +101,7 @@ export class AgentIdentity {
 
   /** Makes sure a valid agent SVID is held and due for nothing: renews it, or attests with the join token. */
   async ensure(now: number): Promise<void> {
+    await this.saveHeld();
     // While the clocks were last found apart, every step looks again, so that /readyz recovers once time sync is fixed.
     const compared = this.clockCheck.skewed;
     if (compared) await this.compareClocks();
@@ -140,6 +149,8 @@ export class AgentIdentity {
     let skew;
     try {
       const res = await this.deps.client.attest(token, csr);
+      // The CA has spent the token, whatever becomes of its answer here.
+      this.tokenSpent = true;
       skew = await this.adopt(keyPem, res.svid, res.bundle);
       this.deps.log.info({ spiffeId: res.svid.spiffeId }, 'attested with the join token');
     } catch (err) {
@@ -151,7 +162,6 @@ export class AgentIdentity {
       throw err;
     }
     this.attestRefused = false;
-    this.tokenSpent = true;
     if (skew) throw skew;
   }
 
@@ -167,6 +177,7 @@ export class AgentIdentity {
     const refused = this.held;
     const recorded = this.refusedByCa && !refused;
     this.held = undefined;
+    this.unsaved = undefined;
     this.expiredOnArrival = undefined;
     this.refusedByCa = true;
     if (recorded || !this.deps.state) return;
@@ -190,6 +201,7 @@ export class AgentIdentity {
       this.deps.log.error({ code: err.code, spiffeId: this.held.spiffeId }, `the CA no longer accepts the agent SVID (${err.message}); attesting again needs a new join token`);
     }
     this.held = undefined;
+    this.unsaved = undefined;
     this.expiredOnArrival = undefined;
     await this.deps.state?.forgetCredential();
   }
@@ -203,7 +215,8 @@ export class AgentIdentity {
    * Holds and saves a new agent SVID, even one that looks expired by this
    * host's clock: the CA holds it valid and the token is spent. That one is
    * returned as a ClockSkewError for the caller to raise once its own
-   * bookkeeping is done; one not yet valid is only reported.
+   * bookkeeping is done; one not yet valid is only reported. A save that
+   * fails is local and tried again (saveHeld), never a reason to drop it.
    */
   private async adopt(keyPem: string, svid: SvidWire, bundlePem: string): Promise<ClockSkewError | undefined> {
     const held = holdCertificate(keyPem, svid.svid);
@@ -211,20 +224,43 @@ export class AgentIdentity {
     const bundle = checkedBundle(bundlePem, this.trust.bundlePem);
     // A renewal keeps the agent's identity; an attestation gives one, which must be an agent's.
     checkIssued(held, this.held ? { spiffeId: this.held.spiffeId } : { meshcaRole: 'agent' }, bundle);
-    await this.deps.state?.saveCredential({ keyPem, chainPem: svid.svid });
-    // Not before: until the new credential is on disk, the record is all that says the old one was refused.
-    if (this.refusedByCa) await this.tidyState('remove the record of the refusal', (state) => state.clearRefusal());
     const skew = this.clockCheck.inspectFresh(held, 'agent SVID');
     const expired = skew?.code === 'svid_expired_on_arrival';
     // Counted from receipt, one that arrived expired would be due at its expiry, too late once the clock is set right.
     const renewAtMs = expired ? renewalFromOwnLife(held, this.deps.random) : renewalAfterReceipt(held, this.deps.clock.nowMs(), this.deps.random, svid.renewAfter);
     this.held = { ...held, renewAtMs };
     this.expiredOnArrival = expired ? skew : undefined;
+    if (this.refusedByCa) this.supersededRefusal = true;
     this.refusedByCa = false;
+    this.unsaved = { keyPem, chainPem: svid.svid };
+    await this.saveHeld();
     await this.trust.adoptBundle(bundle);
     this.configureClient();
     if (skew && !expired) this.deps.log.error(skew.logFields, skew.message);
     return expired ? skew : undefined;
+  }
+
+  /** Saves the held credential if --state-dir does not have it yet; a failure is logged, and tried again at the next step. */
+  private async saveHeld(): Promise<void> {
+    const credential = this.unsaved;
+    if (!credential) return;
+    if (this.deps.state) {
+      try {
+        await this.deps.state.saveCredential(credential);
+      } catch (err) {
+        this.deps.log.error(
+          { err: err instanceof Error ? err.message : String(err) },
+          'could not save the agent SVID in the state directory (a local failure: is its disk full or read-only?); the agent goes on with it and tries again at the next step, but a restart before then needs a new join token',
+        );
+        return;
+      }
+    }
+    this.unsaved = undefined;
+    // Not before: until the new credential is on disk, the record is all that says the old one was refused.
+    if (this.supersededRefusal) {
+      this.supersededRefusal = false;
+      await this.tidyState('remove the record of the refusal', (state) => state.clearRefusal());
+    }
   }
 
   private async compareClocks(): Promise<void> {

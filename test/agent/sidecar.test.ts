@@ -358,6 +358,28 @@ describe('trust bundle changes', () => {
     expect(h.logs.some((l) => l.level === 'warn' && l.msg.startsWith('could not save the trust bundle'))).toBe(true);
   });
 
+  it('attests once and renews on time while --state-dir cannot save the agent SVID, and saves it once it can', async () => {
+    const clock = new FakeClock(Date.UTC(2026, 10, 25, 12, 0, 0));
+    const stateDir = tempDir();
+    let full = true;
+    const state = new (class extends StateStore {
+      override async saveCredential(c: Parameters<StateStore['saveCredential']>[0]): Promise<void> {
+        if (full) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+        await super.saveCredential(c);
+      }
+    })(stateDir);
+    const h = await harness({}, fixedRandom(0.5), { clock, state });
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    await h.sidecar.step();
+    await runFor(h, 2 * h.ca.agentTtl); // two lifetimes of the agent SVID
+    expect({ attests: h.ca.count('attest'), renewed: h.ca.count('renew') >= 2, ready: h.sidecar.ready() }).toEqual({ attests: 1, renewed: true, ready: true });
+    expect((await new StateStore(stateDir).load()).credential).toBeUndefined();
+    expect(h.logs.some((l) => l.level === 'error' && l.msg.startsWith('could not save the agent SVID in the state directory'))).toBe(true);
+    full = false;
+    await runFor(h, 31);
+    expect((await new StateStore(stateDir).load()).credential?.chainPem).toBe(h.sidecar.status().agentSvid!.chainPem);
+  });
+
   it('on restart trusts both the saved bundle and --trust-bundle until the CA sends its own', async () => {
     const clock = new FakeClock(Date.UTC(2026, 10, 25, 12, 0, 0));
     const oldCa = await FakeCaApi.create(clock);
