@@ -71,6 +71,17 @@ const bundleOf = (files: PublishedFile[]) => files.find((f) => f.name === 'bundl
 const crlOf = (files: PublishedFile[]) => files.find((f) => f.name === 'crl.pem')?.data;
 const halfLifeOf = (c: { notBeforeMs: number; notAfterMs: number }) => c.notBeforeMs + (c.notAfterMs - c.notBeforeMs) / 2;
 
+/** A --state-dir whose `save` fails as a full disk does while `disk.full`. */
+function stateDirRefusing(save: 'saveBundle' | 'saveCredential', dir: string, disk: { full: boolean }): StateStore {
+  const state = new StateStore(dir);
+  const real = state[save].bind(state) as (arg: never) => Promise<void>;
+  state[save] = async (arg: never) => {
+    if (disk.full) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    await real(arg);
+  };
+  return state;
+}
+
 /** Steps until the loop's own wait reaches `untilMs` on the fake clock, as the real timer would. */
 async function runFor(h: Harness, seconds: number): Promise<void> {
   const end = h.clock.nowMs() + seconds * 1000;
@@ -313,32 +324,23 @@ describe('trust bundle changes', () => {
   it('saves a new bundle in --state-dir at a later sync when saving it failed, so a restart still trusts the new root', async () => {
     const clock = new FakeClock(Date.UTC(2026, 10, 25, 12, 0, 0));
     const stateDir = tempDir();
-    let failBundleSave = false;
-    const state = new (class extends StateStore {
-      override async saveBundle(pem: string): Promise<void> {
-        if (failBundleSave) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
-        await super.saveBundle(pem);
-      }
-    })(stateDir);
+    const disk = { full: false };
+    const state = stateDirRefusing('saveBundle', stateDir, disk);
     const h = await harness({}, fixedRandom(0.5), { clock, state });
     h.ca.addEntry('spiffe://example.org/ns/web');
     await h.sidecar.step();
     h.ca.bundlePem += (await FakeCaApi.create(clock)).bundlePem;
-    failBundleSave = true;
+    disk.full = true;
     await runFor(h, 31);
     expect((await new StateStore(stateDir).load()).bundlePem).not.toBe(h.ca.bundlePem);
-    failBundleSave = false;
+    disk.full = false;
     await runFor(h, 31);
     expect((await new StateStore(stateDir).load()).bundlePem).toBe(h.ca.bundlePem);
   });
 
   it('keeps renewing and installing CRLs while --state-dir cannot be written, the new bundle held in memory', async () => {
     const clock = new FakeClock(Date.UTC(2026, 10, 25, 12, 0, 0));
-    const state = new (class extends StateStore {
-      override async saveBundle(): Promise<void> {
-        throw Object.assign(new Error('EROFS: read-only file system'), { code: 'EROFS' });
-      }
-    })(tempDir());
+    const state = stateDirRefusing('saveBundle', tempDir(), { full: true });
     const h = await harness({}, fixedRandom(0.5), { clock, state });
     h.ca.addEntry('spiffe://example.org/ns/web');
     await h.sidecar.step();
@@ -361,13 +363,8 @@ describe('trust bundle changes', () => {
   it('attests once and renews on time while --state-dir cannot save the agent SVID, and saves it once it can', async () => {
     const clock = new FakeClock(Date.UTC(2026, 10, 25, 12, 0, 0));
     const stateDir = tempDir();
-    let full = true;
-    const state = new (class extends StateStore {
-      override async saveCredential(c: Parameters<StateStore['saveCredential']>[0]): Promise<void> {
-        if (full) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
-        await super.saveCredential(c);
-      }
-    })(stateDir);
+    const disk = { full: true };
+    const state = stateDirRefusing('saveCredential', stateDir, disk);
     const h = await harness({}, fixedRandom(0.5), { clock, state });
     h.ca.addEntry('spiffe://example.org/ns/web');
     await h.sidecar.step();
@@ -375,7 +372,7 @@ describe('trust bundle changes', () => {
     expect({ attests: h.ca.count('attest'), renewed: h.ca.count('renew') >= 2, ready: h.sidecar.ready() }).toEqual({ attests: 1, renewed: true, ready: true });
     expect((await new StateStore(stateDir).load()).credential).toBeUndefined();
     expect(h.logs.some((l) => l.level === 'error' && l.msg.startsWith('could not save the agent SVID in the state directory'))).toBe(true);
-    full = false;
+    disk.full = false;
     await runFor(h, 31);
     expect((await new StateStore(stateDir).load()).credential?.chainPem).toBe(h.sidecar.status().agentSvid!.chainPem);
   });
