@@ -118,9 +118,11 @@ class OutDirectory {
     await this.adoptPlainFiles(files);
     const version = await this.writeVersion(files);
     const previous = await this.currentVersion();
-    // Before the swap: killed right after it, the agent would leave ..data and no name a proxy opens.
-    if (await this.linkStableNames(names)) await fsyncDirectory(this.dir);
-    await replaceSymlink(this.dir, DATA_LINK, version);
+    await this.unlessDone(version, async () => {
+      // Before the swap: killed right after it, the agent would leave ..data and no name a proxy opens.
+      if (await this.linkStableNames(names)) await fsyncDirectory(this.dir);
+      await replaceSymlink(this.dir, DATA_LINK, version);
+    });
     await fsyncDirectory(this.dir);
     await this.removeOldVersions(this.options.keepSuperseded === false ? [version] : [version, previous]);
     return version;
@@ -144,6 +146,8 @@ class OutDirectory {
   async currentFiles(): Promise<PublishedFile[] | undefined> {
     await removeTemporaries(this.dir);
     const version = await this.currentVersion();
+    // Versions a failed publication of an older build left behind, a key among their files. Tidying only.
+    await this.removeOldVersions([version]).catch(() => undefined);
     if (version === undefined) return undefined;
     let files: PublishedFile[];
     try {
@@ -165,11 +169,29 @@ class OutDirectory {
     const versionDir = join(this.dir, version);
     await mkdir(versionDir, { mode: 0o755 });
     // Just made by this process, so its owner is this process's user whatever `user` says; another owner means a swap.
-    await withPinnedDirectory(versionDir, process.geteuid?.(), async (dir) => {
-      for (const f of files) await writeNewFile(dir.path(f.name), f.data, f.mode);
-      await dir.sync();
-    });
+    await this.unlessDone(version, () =>
+      withPinnedDirectory(versionDir, process.geteuid?.(), async (dir) => {
+        for (const f of files) await writeNewFile(dir.path(f.name), f.data, f.mode);
+        await dir.sync();
+      }),
+    );
     return version;
+  }
+
+  /**
+   * Runs `work` towards making `version` current; if it fails, the version is
+   * removed: never pointed at, it would otherwise keep a copy of the key in
+   * --out, one more at every retry, on a disk that may be full already.
+   */
+  private async unlessDone(version: string, work: () => Promise<void>): Promise<void> {
+    try {
+      await work();
+    } catch (err) {
+      const path = join(this.dir, version);
+      const entry = await lstat(path).catch(() => undefined);
+      if (entry?.isDirectory() && entry.uid === process.geteuid?.()) await removeFlatDirectory(path, entry).catch(() => false);
+      throw err;
+    }
   }
 
   /** A version's files, each read as itself through the pinned directory (never through a link), in name order. */
@@ -235,7 +257,8 @@ class OutDirectory {
       // Never wider than the file was: a file someone moved or linked in is no more readable for its copy.
       if (found !== undefined) held.push({ name: f.name, data: found.data, mode: f.mode & found.mode });
     }
-    await replaceSymlink(this.dir, DATA_LINK, await this.writeVersion(held));
+    const adopted = await this.writeVersion(held);
+    await this.unlessDone(adopted, () => replaceSymlink(this.dir, DATA_LINK, adopted));
     await this.linkStableNames(held.map((f) => f.name));
     await fsyncDirectory(this.dir);
   }

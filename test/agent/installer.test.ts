@@ -1,7 +1,7 @@
 /**
  * Cleaning up old versions (immediately past the retention, never the current
- * or previous one), reading the current one back, and doing both in an --out
- * that others (a proxy) may write to as well.
+ * or previous one) and those of failed publications, reading the current one
+ * back, and doing both in an --out that others (a proxy) may write to as well.
  */
 import { execFileSync } from 'node:child_process';
 import { linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -25,6 +25,37 @@ describe('AtomicDirectoryPublisher cleanup', () => {
     const latest = await publisher.publish(files(4));
     expect(versions(dir)).toEqual([published[3]!, latest].sort());
     expect(readlinkSync(join(dir, '..data'))).toBe(latest);
+  });
+});
+
+describe('AtomicDirectoryPublisher after a failed publication', () => {
+  it.each<[string, string, (dir: string) => void]>([
+    // The swap fails: a directory where the key's stable link must go.
+    ['a stable name taken by a directory', 'svid_key.pem', (dir) => mkdirSync(join(dir, 'svid_key.pem'))],
+    // Writing the version fails: a name longer than the file system takes.
+    ['a file it cannot write', 'k'.repeat(300), () => undefined],
+  ])('leaves no version of its own behind, nor its key (%s)', async (_case, keyName, breakOut) => {
+    const dir = tempDir();
+    const publisher = new AtomicDirectoryPublisher(dir, { nowMs: () => Date.now() });
+    const good = await publisher.publish(files(1));
+    breakOut(dir);
+    const next = [...files(2), { name: keyName, data: 'key 2', mode: 0o600 }];
+    for (let attempt = 0; attempt < 3; attempt++) await expect(publisher.publish(next)).rejects.toThrow();
+    expect(versions(dir)).toEqual([good]);
+    expect(readlinkSync(join(dir, '..data'))).toBe(good);
+  });
+
+  it('removes, when a restarted agent reads what is installed, versions an older build left behind past the retention', async () => {
+    const dir = tempDir();
+    let offset = 0;
+    const publisher = new AtomicDirectoryPublisher(dir, { nowMs: () => Date.now() + offset });
+    const current = await publisher.publish(files(1));
+    const stray = '..2026_01_01T00_00_00_000Z_abcdef';
+    mkdirSync(join(dir, stray));
+    writeFileSync(join(dir, stray, 'svid_key.pem'), 'a key', { mode: 0o600 });
+    offset = RETAIN_MS + 1000;
+    expect(await publisher.currentFiles()).toEqual(files(1));
+    expect(versions(dir)).toEqual([current]);
   });
 });
 
