@@ -4,6 +4,7 @@
  */
 import { checkedBundle, checkedCrl } from './ca-answers.js';
 import { CaRequestError } from './ca-api.js';
+import { worthReplacing } from './crl-freshness.js';
 import type { AgentIdentity } from './agent-identity.js';
 import type { Installation } from './installation.js';
 import type { SidecarCounters, SidecarDeps } from './sidecar-deps.js';
@@ -54,8 +55,9 @@ export class CaSync {
     this.lastMs = now;
     this.nextMs = now + this.intervalMs;
     await trust.adoptBundle(checkedBundle(res.bundle, trust.bundlePem));
-    // The CRLs held were checked when they came; a sync that brings them again costs no second look.
-    trust.adoptCrl(res.crl === trust.crlPem ? res.crl : checkedCrl(res.crl, res.crlIssuers, trust.bundlePem));
+    // The CRLs held were checked when they came; CRLs that say what they say (another replica's copy) cost no second look.
+    const replacing = res.crl !== undefined && worthReplacing(trust.crlPem, res.crl, Math.floor(now / 1000));
+    trust.adoptCrl(replacing ? checkedCrl(res.crl, res.crlIssuers, trust.bundlePem) : undefined);
     workload.adoptEntries(res.entries);
     installation.catchUpWith(trust, now, res.bundleSequence);
   }

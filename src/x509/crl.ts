@@ -1,8 +1,8 @@
 /** RFC 5280 certificate revocation lists: building them (signed by node:crypto), reading their serials, checking who signed them. */
 import type { X509Certificate } from 'node:crypto';
 import {
-  bitString, children, enumerated, explicit, implicitPrimitive, is, octets, oid, parseDer, readBitStringBytes, readOid, seq, smallInt, Tag,
-  TagClass, time, toDer, unsignedInt, valueBytes, type Asn1,
+  bitString, children, enumerated, explicit, implicitPrimitive, is, octets, oid, parseDer, readBitStringBytes, readOid, readTime, seq, smallInt,
+  Tag, TagClass, time, toDer, unsignedInt, valueBytes, type Asn1,
 } from './asn1.js';
 import { readCertificate } from './certificate-reader.js';
 import { algorithmIdentifier, fitsKey, parametersFit, signatureAlgorithmByOid, type SignatureAlgorithm } from './signature-algorithms.js';
@@ -89,6 +89,38 @@ function serialsIn(tbs: Asn1): string[] {
     while (i < serial.length - 1 && serial[i] === 0) i++;
     return serial.subarray(i).toString('hex');
   });
+}
+
+/** What a CRL says, to tell whether another says the same: whose it is, when it was made and what it revokes. */
+export interface CrlContent {
+  /** The issuer Name and the authorityKeyIdentifier extension, DER, in hex: which CA's CRL it is. */
+  readonly issuer: string;
+  readonly thisUpdate: number;
+  readonly nextUpdate: number | undefined;
+  /** The revoked serials, sorted. */
+  readonly serials: readonly string[];
+}
+
+/** A CRL's content (its signature unchecked), or undefined when it cannot be read. */
+export function readCrlContent(der: Buffer): CrlContent | undefined {
+  try {
+    const tbs = children(parseDer(der))[0]!;
+    const fields = children(tbs);
+    // version is optional (absent in v1 CRLs); then signature, issuer, thisUpdate, [nextUpdate]
+    const offset = is(fields[0], TagClass.UNIVERSAL, Tag.INTEGER) ? 1 : 0;
+    const next = fields[offset + 3];
+    const hasNext = is(next, TagClass.UNIVERSAL, Tag.UTCTIME) || is(next, TagClass.UNIVERSAL, Tag.GENERALIZEDTIME);
+    const extensions = fields.find((f) => is(f, TagClass.CONTEXT_SPECIFIC, 0));
+    const aki = extensions && children(children(extensions)[0]!).find((e) => readOid(children(e)[0]) === OID.authorityKeyIdentifier);
+    return {
+      issuer: toDer(fields[offset + 1]!).toString('hex') + (aki ? toDer(aki).toString('hex') : ''),
+      thisUpdate: readTime(fields[offset + 2]),
+      nextUpdate: hasNext ? readTime(next) : undefined,
+      serials: serialsIn(tbs).sort(),
+    };
+  } catch {
+    return undefined;
+  }
 }
 
 /** What a CRL's signature check needs, read from it once: a CRL of many entries takes long to parse. */

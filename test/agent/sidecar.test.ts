@@ -468,6 +468,25 @@ describe('when things fail', () => {
     expect(h.ca.crlChanges).toBe(1);
   });
 
+  it("neither republishes nor reloads for another replica's copy of the same CRL, and installs the one that revokes", async () => {
+    const h = await harness({}, fixedRandom(0.5));
+    h.ca.agentTtl = 4 * 3600; // nothing due for the ten minutes that follow
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    await h.ca.publishCrl([]);
+    await h.sidecar.step();
+    const before = { published: h.published.length, reloads: h.reloads.ok, poolResets: h.ca.crlChanges };
+    // Behind a balancer, each sync reaches another replica, whose CRL lists the same but carries its own signature.
+    for (let sync = 0; sync < 20; sync++) {
+      await h.ca.publishCrl([]);
+      await runFor(h, 30);
+    }
+    expect({ published: h.published.length, reloads: h.reloads.ok, poolResets: h.ca.crlChanges }).toEqual(before);
+    await h.ca.publishCrl(['0badc0de']);
+    await runFor(h, 31);
+    expect(crlOf(h.published.at(-1)!)).toBe(h.ca.crlPem);
+    expect(h.reloads.ok).toBe(before.reloads + 1);
+  });
+
   it('says so at error level and turns unready when the SVID expires with the CA unreachable', async () => {
     const h = await harness();
     h.ca.addEntry('spiffe://example.org/ns/web');
