@@ -39,7 +39,9 @@ export function checkedBundle(next: unknown, held: string): string {
   if (roots.length === 0 || decodePemBlocks(next).length !== roots.length) refuse('its trust bundle holds no certificates, or something else besides');
   if (!roots.every((r) => r.ca)) refuse('its trust bundle holds a certificate that is not a CA');
   const trusted = new Set(certificates(held).map((r) => r.fingerprint256));
-  if (trusted.size > 0 && !roots.some((r) => trusted.has(r.fingerprint256))) refuse('its trust bundle shares no root with the one trusted now');
+  // Fails closed: a bundle held that yields no root would otherwise let any bundle through.
+  if (trusted.size === 0) refuse('the trust bundle held now yields no certificate to compare it with');
+  if (!roots.some((r) => trusted.has(r.fingerprint256))) refuse('its trust bundle shares no root with the one trusted now');
   return next;
 }
 

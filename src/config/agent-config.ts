@@ -1,10 +1,12 @@
 /** `meshca-agent` settings: flags, MESHCA_AGENT_* variables and a JSON config file. */
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { resolve } from 'node:path';
 import { SpiffeId } from '../identity/spiffe-id.js';
 import { parseDuration, type Duration } from '../time/duration.js';
 import { isKeyType, KEY_TYPES, type KeyType } from '../x509/keys.js';
+import { decodeCertificates } from '../x509/pem.js';
 import { ConfigError, envName, resolveOptions, type ConfigSources, type OptionTable } from './options.js';
 import { parseListenAddress, parseLogLevel, parseNonEmpty, LOG_LEVELS, type ListenAddress } from './parsers.js';
 
@@ -107,7 +109,8 @@ export function loadAgentConfig(sources: ConfigSources): AgentConfig {
   if (o.trustBundle) {
     try {
       trustBundlePem = readFileSync(o.trustBundle, 'utf8');
-      if (!trustBundlePem.includes('BEGIN CERTIFICATE')) problems.push(`--trust-bundle: ${o.trustBundle} holds no PEM certificate`);
+      const problem = bundleProblem(trustBundlePem);
+      if (problem) problems.push(`--trust-bundle: ${o.trustBundle} ${problem}`);
     } catch (err) {
       problems.push(`--trust-bundle: cannot read ${o.trustBundle} (${(err as NodeJS.ErrnoException).code})`);
     }
@@ -142,4 +145,16 @@ export function loadAgentConfig(sources: ConfigSources): AgentConfig {
     combined: o.combined,
     logLevel: o.logLevel,
   });
+}
+
+/** Why a --trust-bundle cannot be trusted from, if it cannot: it holds PEM certificates only, at least one, each readable. */
+function bundleProblem(pem: string): string | undefined {
+  try {
+    const certificates = decodeCertificates(pem);
+    if (certificates.length === 0) return 'holds no PEM certificate';
+    for (const der of certificates) new X509Certificate(der);
+    return undefined;
+  } catch (err) {
+    return `holds something other than PEM certificates (${err instanceof Error ? err.message : String(err)})`;
+  }
 }

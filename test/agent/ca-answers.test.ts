@@ -79,6 +79,13 @@ describe('checkedBundle', () => {
   ])('fail/%s', (_name, next, message) => {
     expect(() => checkedBundle(next(), ca.bundlePem)).toThrow(message);
   });
+
+  it.each<[string, () => string]>([
+    ['with a CRL beside its root', () => ca.bundlePem + '-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n'],
+    ['that is empty', () => ''],
+  ])('fail/any bundle, when the one held yields no root to compare with (%s)', (_name, held) => {
+    expect(() => checkedBundle(other.bundlePem, held())).toThrow(/yields no certificate to compare it with/);
+  });
 });
 
 describe('checkedCrl', () => {

@@ -1,17 +1,21 @@
 /** meshca-agent settings that are checked against each other or against the platform. */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { loadAgentConfig } from '../../src/config/agent-config.js';
 import { tempDir } from '../support/temp-dir.js';
 import { problemsOf } from '../support/config-problems.js';
+import { MiniCa } from '../support/mini-ca.js';
 
-const BUNDLE = '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n';
+let BUNDLE: string;
+beforeAll(async () => {
+  BUNDLE = (await MiniCa.create()).bundlePem;
+});
 
-function load(flags: Record<string, string>) {
+function load(flags: Record<string, string>, bundlePem = BUNDLE) {
   const dir = tempDir();
   const trustBundle = join(dir, 'bundle.pem');
-  writeFileSync(trustBundle, BUNDLE);
+  writeFileSync(trustBundle, bundlePem);
   return loadAgentConfig({ flags: { server: 'https://ca.example:8443', trustBundle, out: join(dir, 'out'), ...flags }, env: {} });
 }
 
@@ -39,6 +43,15 @@ describe('loadAgentConfig', () => {
     ['an empty token file alone', { joinTokenFile: tokenFile('\n') }, undefined],
   ])('takes the join token from %s', (_name, flags, token) => {
     expect(load(flags).joinToken || undefined).toBe(token);
+  });
+
+  const CRL = '-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n';
+  it.each<[string, () => string, string]>([
+    ['a CRL beside the root', () => BUNDLE + CRL, 'holds something other than PEM certificates (expected CERTIFICATE blocks, found X509 CRL)'],
+    ['no PEM at all', () => 'hello', 'holds no PEM certificate'],
+    ['a CERTIFICATE block that is no certificate', () => '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n', 'holds something other than PEM certificates'],
+  ])('refuses a --trust-bundle with %s: the bundle every later one is checked against', (_name, bundlePem, problem) => {
+    expect(problemsOf(() => load({}, bundlePem()))).toEqual([expect.stringContaining(problem)]);
   });
 
   it('refuses a join token given both ways', () => {
