@@ -60,9 +60,20 @@ export function readConfigFile(path: string | undefined, problems: string[]): Re
     }
     return parsed as Record<string, unknown>;
   } catch (err) {
-    problems.push(`config file ${path}: ${(err as Error).message}`);
+    problems.push(`config file ${path}: ${configFileError(err)}`);
     return {};
   }
+}
+
+/**
+ * Why the file could not be read or parsed. JSON.parse quotes the text around
+ * a syntax error, which may be a join token or a passphrase: only where it is
+ * is said.
+ */
+function configFileError(err: unknown): string {
+  if (!(err instanceof SyntaxError)) return (err as Error).message;
+  const position = /position (\d+)/.exec(err.message)?.[1];
+  return `not valid JSON${position === undefined ? '' : ` (at character ${position})`}`;
 }
 
 /** Where each option's value came from, by option name: "--name", an environment variable, the config file, or "default". */
@@ -108,6 +119,11 @@ export function resolveOptions<Table extends OptionTable>(
     origins[spec.name] = origin;
     if (raw === undefined) {
       out[key] = undefined;
+      continue;
+    }
+    // A file's number or boolean reads as its text; a list or an object is no setting's value.
+    if (typeof raw !== 'string' && typeof raw !== 'number' && typeof raw !== 'boolean') {
+      problems.push(`${origin}: expected a string (${spec.expected}), not ${raw === null ? 'null' : Array.isArray(raw) ? 'a list' : 'an object'}`);
       continue;
     }
     try {

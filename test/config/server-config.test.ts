@@ -224,6 +224,24 @@ describe('loadServerConfig problems', () => {
       `"svid-ttl" in ${file}: ${notADuration('3600')} ${EXPECTED_DURATION}`,
     ]);
   });
+
+  it.each<[string, unknown, string]>([
+    ['a list', ['2h'], 'a list'],
+    ['an object', { value: '2h' }, 'an object'],
+    ['null', null, 'null'],
+  ])('refuses a config-file value that is %s, rather than read its text', (_name, value, what) => {
+    const file = writeTemp('meshca.json', { 'svid-ttl': value });
+    expect(problemsOf(() => loadServerConfig({ flags: {}, env: {}, file }))).toEqual([
+      `"svid-ttl" in ${file}: expected a string (a whole number with s, m, h or d, e.g. 30s, 10m, 1h, 365d), not ${what}`,
+    ]);
+  });
+
+  it('refuses a config file that is not JSON without quoting it (it may hold a secret)', () => {
+    const file = writeTemp('meshca.json', '{ "key-passphrase": SECRET-PASSPHRASE }');
+    const problems = problemsOf(() => loadServerConfig({ flags: {}, env: {}, file }));
+    expect(problems).toEqual([expect.stringMatching(new RegExp(`^config file ${file}: not valid JSON`))]);
+    expect(problems[0]).not.toContain('SECRET');
+  });
 });
 
 describe('loadServerConfig lifetimes', () => {
