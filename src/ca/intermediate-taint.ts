@@ -14,12 +14,14 @@ import { isValidAt } from './rotation.js';
 /**
  * Taints an intermediate: it stops signing at once (an active one is replaced
  * by the prepared next one or a new one) and its parent's CRL revokes it. The
- * caller revokes the SVIDs it signed.
+ * caller revokes the SVIDs it signed. One already tainted is left as it is.
  */
 export async function taintIntermediate(ctx: LifecycleContext, id: string, by: string): Promise<LoadedAuthority> {
   const set = ctx.current();
   const target = set.byId(id);
   if (!target || target.record.kind !== 'intermediate') throw new NotFoundError(`intermediate ${id}`);
+  // Tainted once, for good: a second taint keeps the date its parent's CRL revokes it from, and records nothing new.
+  if (target.record.taintedAt !== null) return target;
   const now = nowSeconds(ctx.clock);
   const changes: LoadedAuthority[] = [];
   const events: AuditEvent[] = [];

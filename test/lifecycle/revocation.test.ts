@@ -280,6 +280,20 @@ describe('POST /v1/authorities/:id/taint', () => {
       .export({ type: 'spki', format: 'der' })).toEqual(new X509Certificate(next.certDer).publicKey.export({ type: 'spki', format: 'der' }));
   });
 
+  it('pass/a second taint of the same intermediate changes nothing: its taint date (the root CRL\'s revocation date) stays, and nothing more is recorded', async () => {
+    const clock = clockNearNow();
+    const ca = await startLifecycleCa({}, clock);
+    const id = ca.manager.current().activeIntermediate()!.record.id;
+    await mintSvid(ca.localApp, WEB);
+    const taint = () => ca.localApp.inject({ method: 'POST', url: `/v1/authorities/${id}/taint` });
+    expect((await taint()).statusCode).toBe(200);
+    const first = { record: ca.manager.current().byId(id)!.record, events: auditEvents(ca.store.db, '').length, signing: ca.manager.current().activeIntermediate()!.record.id };
+    clock.advance(2);
+    const again = await taint();
+    expect([again.statusCode, again.json<{ revoked: number }>().revoked]).toEqual([200, 0]);
+    expect({ record: ca.manager.current().byId(id)!.record, events: auditEvents(ca.store.db, '').length, signing: ca.manager.current().activeIntermediate()!.record.id }).toEqual(first);
+  });
+
   it('fail/after a taint the root\'s CRL revokes the tainted intermediate, so a certificate made later with its key is refused', async () => {
     const clock = clockNearNow();
     const ca = await startLifecycleCa({}, clock);
