@@ -82,7 +82,17 @@ function refuseAsReplacement(set: AuthoritySet, checked: CheckedImport, roots: r
   if (previous && facts.notAfter < previous.record.notAfter) {
     throw bad(`expires at ${iso(facts.notAfter)}, before the current intermediate ${previous.record.id} (${iso(previous.record.notAfter)}): import a renewed one`);
   }
-  // checkImport verified the chain and that a root signed its top; SVIDs must not outlive any certificate above them.
+  refuseOutlivingParents(checked, roots);
+}
+
+/**
+ * SVIDs must not outlive any certificate above them: an imported intermediate
+ * expiring after a certificate of its chain, or after its root, is refused,
+ * at the first start as on replacement. checkImport verified the chain and
+ * that a root signed its top.
+ */
+export function refuseOutlivingParents(checked: CheckedImport, roots: readonly LoadedAuthority[]): void {
+  const { facts } = checked;
   const chain = (checked.imported.chainDer ?? []).map((der) => new X509Certificate(der));
   const top = chain.at(-1) ?? facts.x509;
   const root = roots.find((r) => issuedBy(top, r.facts.x509));
@@ -91,6 +101,8 @@ function refuseAsReplacement(set: AuthoritySet, checked: CheckedImport, roots: r
     ...(root ? [{ name: `root ${root.record.id}`, notAfter: root.record.notAfter }] : []),
   ];
   for (const parent of parents) {
-    if (facts.notAfter > parent.notAfter) throw bad(`expires at ${iso(facts.notAfter)}, after ${parent.name} (${iso(parent.notAfter)})`);
+    if (facts.notAfter > parent.notAfter) {
+      throw new InvalidInputError('invalid_request', `the imported intermediate certificate expires at ${iso(facts.notAfter)}, after ${parent.name} (${iso(parent.notAfter)})`);
+    }
   }
 }

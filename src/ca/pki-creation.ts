@@ -4,8 +4,9 @@
  * intermediate signing under an organisation's roots whose keys meshca never holds.
  */
 import { CaIntegrityError } from '../errors.js';
-import { importAuthority, upstreamRoot, type ImportedAuthority } from './authority-factory.js';
+import { checkImport, importAuthority, takeIntoCustody, upstreamRoot, type ImportedAuthority } from './authority-factory.js';
 import { created } from './authority-transitions.js';
+import { refuseOutlivingParents } from './intermediate-import.js';
 import { SELF } from './caller.js';
 import { mintIntermediate, mintRoot, type LifecycleContext } from './lifecycle-context.js';
 
@@ -21,8 +22,10 @@ export async function createPki(ctx: LifecycleContext, now: number, initial: Ini
   const { trustDomain } = ctx.settings;
   if (initial.kind === 'intermediate') {
     const roots = initial.rootsDer.map((der) => upstreamRoot(der, now));
-    const intermediate = await importAuthority(custody, initial.intermediate, 'intermediate', 'active', now, roots.map((r) => r.facts), trustDomain);
-    if (!intermediate.signer) throw new CaIntegrityError('the imported intermediate needs its key: meshca signs SVIDs with it');
+    const checked = checkImport(initial.intermediate, 'intermediate', now, roots.map((r) => r.facts), trustDomain);
+    if (!checked.key) throw new CaIntegrityError('the imported intermediate needs its key: meshca signs SVIDs with it');
+    refuseOutlivingParents(checked, roots);
+    const intermediate = await takeIntoCustody(custody, checked, 'active', now);
     await ctx.commit([...roots, intermediate], 1, [...roots.map((r) => created(r, SELF)), created(intermediate, SELF)]);
     ctx.log.info({ intermediate: intermediate.record.id }, 'using the imported intermediate; meshca holds no root key and cannot rotate it');
     return;

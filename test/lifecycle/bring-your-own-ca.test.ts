@@ -41,6 +41,9 @@ interface Pki {
   readonly pathIntermediate: KeyPairFiles;
   /** An intermediate of the organisation's root whose keyUsage lets it sign certificates but not CRLs. */
   readonly noCrlIntermediate: KeyPairFiles;
+  /** A root of thirty days, and an intermediate of sixty it signed (openssl lets a child outlive its parent). */
+  readonly shortRoot: KeyPairFiles;
+  readonly outlivingIntermediate: KeyPairFiles;
 }
 
 const pki = {} as { -readonly [K in keyof Pki]: Pki[K] };
@@ -56,6 +59,8 @@ beforeAll(() => {
   pki.foreignIntermediate = signedCa(dir, 'foreign-intermediate', pki.orgRoot, { days: 6, uris: ['spiffe://other.org'] });
   pki.pathIntermediate = signedCa(dir, 'path-intermediate', pki.orgRoot, { days: 6, uris: ['spiffe://example.org/ns/prod/sa/web'] });
   pki.noCrlIntermediate = signedCa(dir, 'no-crl-intermediate', pki.orgRoot, { days: 6, keyUsage: 'keyCertSign' });
+  pki.shortRoot = selfSigned(dir, 'short-root', { days: 30 });
+  pki.outlivingIntermediate = signedCa(dir, 'outliving-intermediate', pki.shortRoot, { days: 60 });
 });
 
 const importRoot = (root: KeyPairFiles = pki.byoRoot) => ({ 'import-root-cert': root.cert, 'import-root-key': root.key });
@@ -320,6 +325,12 @@ describe('refusals', () => {
       name: 'fail/the intermediate may not sign CRLs',
       settings: () => importIntermediate({ cert: pki.noCrlIntermediate.cert, key: pki.noCrlIntermediate.key }),
       message: 'may not sign CRLs (its keyUsage lacks cRLSign)',
+    },
+    // Its SVIDs would outlive the root they chain to.
+    {
+      name: 'fail/the intermediate outlives its root',
+      settings: () => importIntermediate({ cert: pki.outlivingIntermediate.cert, key: pki.outlivingIntermediate.key, bundle: pki.shortRoot.cert }),
+      message: 'the imported intermediate certificate expires at',
     },
     // The organisation's root itself given as the intermediate: meshca would hold the root key and journal one authority under two roles.
     { name: 'fail/the intermediate is the root of the bundle', settings: () => importIntermediate({ cert: pki.orgRoot.cert, key: pki.orgRoot.key }), message: 'the imported intermediate certificate' },
