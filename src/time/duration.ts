@@ -7,6 +7,13 @@ export type Duration = number & { readonly __unit: 'seconds' };
 const UNIT_SECONDS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600, d: 86400 };
 const DURATION = /^([0-9]{1,9})(s|m|h|d)$/;
 
+/**
+ * The longest duration meshca takes: longer than any lifetime, timeout or
+ * retention anyone means, and short enough that every certificate date stays
+ * within X.509's four-digit years.
+ */
+export const MAX_DURATION_SECONDS = 36_500 * 86_400;
+
 /** The text is not a duration; the message names the text, callers add how to write one. */
 export class DurationSyntaxError extends Error {}
 
@@ -19,6 +26,7 @@ export function parseDuration(text: string): Duration {
   }
   const seconds = Number(match[1]) * UNIT_SECONDS[match[2]!]!;
   if (seconds <= 0) throw new DurationSyntaxError(`"${text}" is not a positive duration`);
+  if (seconds > MAX_DURATION_SECONDS) throw new DurationSyntaxError(`"${text}" is longer than a century (36500d)`);
   return seconds as Duration;
 }
 

@@ -98,6 +98,8 @@ export const implicitPrimitive = (n: number, bytes: Buffer): Asn1 =>
 /** RFC 5280 Time: UTCTime through 2049, GeneralizedTime from 2050. */
 export function time(unixSeconds: number): Asn1 {
   const date = new Date(unixSeconds * 1000);
+  // GeneralizedTime has four digits for the year; past them forge would write a date no reader parses.
+  if (!(date.getUTCFullYear() >= 1950 && date.getUTCFullYear() <= 9999)) throw new RangeError(`a certificate time must fall in the years 1950 to 9999, not ${unixSeconds}s`);
   return date.getUTCFullYear() < 2050
     ? asn1.create(TagClass.UNIVERSAL, Tag.UTCTIME, false, asn1.dateToUtcTime(date))
     : asn1.create(TagClass.UNIVERSAL, Tag.GENERALIZEDTIME, false, asn1.dateToGeneralizedTime(date));

@@ -46,6 +46,14 @@ describe('parseDuration', () => {
     expect(() => parseDuration(text)).toThrow(new DurationSyntaxError(`"${text}" is not a positive duration`));
   });
 
+  it.each(['36501d', '999999999d', '876625h'])('refuses %s, longer than a century', (text) => {
+    expect(() => parseDuration(text)).toThrow(new DurationSyntaxError(`"${text}" is longer than a century (36500d)`));
+  });
+
+  it('reads a century, 36500d, the longest duration there is', () => {
+    expect(parseDuration('36500d')).toBe(3_153_600_000);
+  });
+
   it('throws DurationSyntaxError instances', () => {
     expect(() => parseDuration('1x')).toThrow(DurationSyntaxError);
     expect(() => parseDuration('0s')).toThrow(DurationSyntaxError);

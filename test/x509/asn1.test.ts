@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { derElement, Identifier, octets, seq, toDer } from '../../src/x509/asn1.js';
+import { derElement, Identifier, octets, readTime, seq, time, toDer } from '../../src/x509/asn1.js';
 
 const CHILD_SIZES: Array<[string, number[]]> = [
   ['short lengths', [0, 1, 127]],
@@ -19,6 +19,24 @@ describe('derElement', () => {
   it.each(CHILD_SIZES)('%s: a SEQUENCE around encoded parts is what node-forge encodes', (_what, sizes) => {
     const children = sizes.map((n) => octets(Buffer.alloc(n, 9)));
     expect(derElement(Identifier.SEQUENCE, children.map(toDer)).toString('hex')).toBe(toDer(seq(children)).toString('hex'));
+  });
+});
+
+describe('time', () => {
+  it.each<[string, number]>([
+    ['the last second of 2049 (UTCTime)', Date.UTC(2049, 11, 31, 23, 59, 59) / 1000],
+    ['the first second of 2050 (GeneralizedTime)', Date.UTC(2050, 0, 1) / 1000],
+    ['the last second of 9999', Date.UTC(9999, 11, 31, 23, 59, 59) / 1000],
+  ])('writes %s so that it reads back', (_name, seconds) => {
+    expect(readTime(time(seconds))).toBe(seconds);
+  });
+
+  it.each<[string, number]>([
+    ['the year 10000', Date.UTC(10000, 0, 1) / 1000],
+    ['1949', Date.UTC(1949, 11, 31) / 1000],
+    ['not a number', Number.NaN],
+  ])('refuses %s, which neither time type can hold', (_name, seconds) => {
+    expect(() => time(seconds)).toThrow(RangeError);
   });
 });
 
