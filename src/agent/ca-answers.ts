@@ -103,3 +103,13 @@ export function checkIssued(held: HeldCertificate, wanted: { readonly spiffeId?:
     refuse('its certificate chain does not lead to a root of the trust bundle');
   }
 }
+
+/** Whether a certificate the agent holds still chains, certificate by certificate, to a root of `bundlePem`. */
+export function chainsToBundle(held: HeldCertificate, bundlePem: string): boolean {
+  try {
+    checkIssued(held, {}, bundlePem);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -3,6 +3,7 @@
  * it: publishing them as one unit, publishing again when the bundle or CRL
  * changes, and knowing whether what is installed may still be served.
  */
+import { chainsToBundle } from './ca-answers.js';
 import type { EntryWire } from './ca-api.js';
 import type { HeldCertificate } from './credentials.js';
 import type { PublishedFile } from './installer.js';
@@ -135,6 +136,10 @@ export class Installation {
     if (trust.revokes(installed.serial)) {
       // Replaced in this same step, with the new bundle and CRL (installed with the old SVID should that fail).
       this.log.warn({ serial: installed.serial }, 'the installed SVID was revoked; replacing it now');
+      this.installed = { ...installed, renewAtMs: now };
+    } else if (!chainsToBundle(installed, trust.bundlePem)) {
+      // Found in --out at start, from another CA (rebuilt, or the agent moved): no peer trusting this bundle would take it.
+      this.log.warn({ serial: installed.serial }, "the installed SVID does not chain to the CA's trust bundle; replacing it now");
       this.installed = { ...installed, renewAtMs: now };
     } else if (bundleChanged || crlChanged) {
       this.log.info({ sequence: bundleSequence, bundleChanged, crlChanged }, 'the trust bundle or CRL changed; installing it');

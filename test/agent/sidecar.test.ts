@@ -743,6 +743,20 @@ describe('restarted with an SVID already installed in --out', () => {
     expect(restarted.published).toHaveLength(1);
     expect(restarted.sidecar.status().installed?.spiffeId).toBe(first.ca.entries[0]!.spiffeId);
   });
+
+  it('fail/one another CA issued (a CA rebuilt, or the agent moved to another) is replaced in the first step, as no peer of this bundle takes it', async () => {
+    const { clock, first, restart } = await agentWithSavedState();
+    const elsewhere = await harness({}, fixedRandom(0.5), { clock });
+    elsewhere.ca.addEntry('spiffe://example.org/ns/web');
+    await elsewhere.sidecar.step();
+    const foreign = elsewhere.published[0]!;
+    const restarted = await restart(10 * 60, { out: foreign });
+    expect(restarted.sidecar.status().installed?.serial).toBe(serialOf(foreign).toLowerCase());
+    await restarted.sidecar.step();
+    expect(restarted.published).toHaveLength(1);
+    expect(serialOf(restarted.published[0]!)).not.toBe(serialOf(foreign));
+    expect(bundleOf(restarted.published[0]!)).toBe(first.ca.bundlePem);
+  });
 });
 
 /**
