@@ -18,7 +18,7 @@ import { CaRequestError } from './ca-api.js';
 import { CaSync } from './ca-sync.js';
 import { CaClockCheck, ClockSkewError } from './clock-skew.js';
 import type { HeldCertificate } from './credentials.js';
-import { InstallError, Installation } from './installation.js';
+import { InstallError, Installation, type InstalledSvid } from './installation.js';
 import { ProxyReload } from './proxy-reload.js';
 import { findInstalledSvid, restoreStateDir } from './restore.js';
 import {
@@ -37,7 +37,7 @@ import { WorkloadSvid } from './workload-svid.js';
 export { SidecarConfigurationError, type SidecarDeps, type SidecarLogger, type SidecarSettings } from './sidecar-deps.js';
 
 export interface SidecarStatus {
-  readonly installed: HeldCertificate | undefined;
+  readonly installed: InstalledSvid | undefined;
   readonly agentSvid: HeldCertificate | undefined;
   readonly lastSyncMs: number | undefined;
   /** Files were installed and the proxy has not yet reloaded them. */

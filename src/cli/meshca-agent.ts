@@ -95,6 +95,12 @@ async function main(): Promise<number> {
       log.error({}, 'the SVID is installed in --out, but reloading the proxy failed: it may not be serving it; exiting (--once)');
       return 1;
     }
+    const installed = sidecar.status().installed;
+    // Kept rather than fail a workload's start while the CA is away: the SVID is valid, but the caller should know it is due.
+    if (installed && installed.renewAtMs <= systemClock.nowMs()) {
+      log.warn({ out: config.out, notAfter: new Date(installed.notAfterMs).toISOString() }, 'the valid SVID in --out is due for renewal, which the CA did not give now; keeping it and exiting (--once)');
+      return 0;
+    }
     log.info({ out: config.out }, 'SVID installed; exiting (--once)');
     return 0;
   }

@@ -67,7 +67,7 @@ export const AGENT_OPTIONS = {
   syncInterval: { name: 'sync-interval', default: '30s', expected: DURATION, parse: (v: string) => parseDuration(v),
     describe: 'how often entries, bundle and CRL are re-synced' },
   once: { name: 'once', default: 'false', expected: 'true or false', parse: parseBoolean, switch: true,
-    describe: 'one step, then exit: 0 once an SVID is installed (a new one, or a valid one not yet due) and the proxy reloaded, 1 otherwise (init containers, scripts)' },
+    describe: 'one step, then exit: 0 once a valid SVID is installed (a new one, or one kept from --out, even due, while the CA gives none) and the proxy reloaded, 1 otherwise (init containers, scripts)' },
   combined: { name: 'combined', default: 'false', expected: 'true or false', parse: parseBoolean, switch: true,
     describe: 'also write combined.pem: the key, then the chain, for single-read consumers' },
   logLevel: { name: 'log-level', default: 'info', expected: LOG_LEVELS.join(', '), parse: parseLogLevel, describe: 'log verbosity' },

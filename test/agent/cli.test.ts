@@ -22,8 +22,8 @@ const EX_CONFIG = 78;
 const NO_SETTINGS = { MESHCA_AGENT_SERVER: '', MESHCA_AGENT_TRUST_BUNDLE: '', MESHCA_AGENT_OUT: '' };
 
 /** A CA, and agent node-1 for WEB that has run --once with --state-dir: what a restarted agent finds. */
-async function installedOnce() {
-  const ca = await startTestCa();
+async function installedOnce(settings: Record<string, string> = {}) {
+  const ca = await startTestCa(settings);
   const dir = tempDir();
   const { token } = await enrollAgent(ca, 'node-1', WEB);
   const o = { server: ca.url, trustBundle: writeTrustBundle(ca, dir), out: join(dir, 'out') };
@@ -199,6 +199,19 @@ describe('meshca-agent --once', () => {
       expect({ run, code: once.code, installed: said.includes('SVID installed; exiting (--once)') }).toEqual({ run, code: 1, installed: false });
       expect(said.at(-1), once.stdout + once.stderr).toMatch(/^the CA refused this agent .*give a new --join-token; exiting \(--once\)$/);
     }
+  });
+
+  it('exits 0 with a valid SVID in --out that is due while the CA is away, rather than fail the workload, and warns that it is due', { timeout: 30_000 }, async () => {
+    const { dir, o } = await installedOnce({ 'svid-ttl': '15s' });
+    const { leaf } = readInstalled(o.out);
+    const [notBefore, notAfter] = [Date.parse(leaf.validFrom), Date.parse(leaf.validTo)];
+    // Past any renewal point (at most 60 % of the life), with some six seconds of its life left.
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, notBefore + 0.62 * (notAfter - notBefore) - Date.now())));
+    const once = await runAgent(agentArgs({ ...o, server: `https://127.0.0.1:${await freePort()}` }, '--state-dir', join(dir, 'state'), '--once'));
+    expect(Date.now()).toBeLessThan(notAfter);
+    const said = parseLogLines(once.stdout).map((l) => `${String(l.level)} ${String(l.msg)}`);
+    expect(once.code, once.stdout + once.stderr).toBe(0);
+    expect(said).toContain('40 the valid SVID in --out is due for renewal, which the CA did not give now; keeping it and exiting (--once)');
   });
 
   it('after a run killed between swapping ..data and linking the stable names, restores the names and reloads the proxy with the SVID it keeps', async () => {
