@@ -59,6 +59,8 @@ export class CaClient implements CaApi {
   private trustPem = '';
   private revoked: (serial: string) => boolean = () => false;
   private credential: ClientCredential | undefined;
+  /** Attestations sent in full and not yet answered: each may have spent its join token at the CA already. */
+  private spending = 0;
 
   constructor(private readonly options: CaClientOptions) {}
 
@@ -87,7 +89,12 @@ export class CaClient implements CaApi {
   }
 
   attest(token: string, csr: string): Promise<{ svid: SvidWire; bundle: string }> {
-    return this.call('POST', '/v1/agent/attest', { token, csr });
+    return this.call('POST', '/v1/agent/attest', { token, csr }, { spendsToken: true });
+  }
+
+  /** An attestation has reached the CA and its answer (the SVID the token bought) has not come back yet. */
+  get spendingToken(): boolean {
+    return this.spending > 0;
   }
 
   renew(csr: string): Promise<{ svid: SvidWire; bundle: string }> {
@@ -125,8 +132,8 @@ export class CaClient implements CaApi {
     return Number.isNaN(date) ? undefined : date;
   }
 
-  async call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const { status, headers, text } = await this.exchange(method, path, body);
+  async call<T>(method: string, path: string, body?: unknown, o: { spendsToken?: boolean } = {}): Promise<T> {
+    const { status, headers, text } = await this.exchange(method, path, body, o.spendsToken === true);
     let parsed: unknown;
     try {
       parsed = text ? JSON.parse(text) : undefined;
@@ -142,7 +149,7 @@ export class CaClient implements CaApi {
   }
 
   /** One request and its whole answer, whatever the status; rejects only when no answer came. */
-  private exchange(method: string, path: string, body?: unknown): Promise<{ status: number; headers: IncomingHttpHeaders; text: string }> {
+  private exchange(method: string, path: string, body?: unknown, spendsToken = false): Promise<{ status: number; headers: IncomingHttpHeaders; text: string }> {
     const url = new URL(path, this.options.serverUrl);
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     return new Promise((resolve, reject) => {
@@ -169,6 +176,13 @@ export class CaClient implements CaApi {
       const deadlineMs = this.options.deadlineMs ?? 60_000;
       const deadline = setTimeout(() => req.destroy(new Error(`request to ${url.origin} took longer than ${deadlineMs / 1000} s`)), deadlineMs);
       req.on('close', () => clearTimeout(deadline));
+      if (spendsToken) {
+        // Counted once the request is written out (after the handshake), until its answer or failure.
+        req.once('finish', () => {
+          this.spending++;
+          req.once('close', () => this.spending--);
+        });
+      }
       req.on('timeout', () => req.destroy(new Error(`request to ${url.origin} timed out`)));
       req.on('error', reject);
       req.end(payload);

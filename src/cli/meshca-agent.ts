@@ -22,6 +22,12 @@ import { errorText } from './error-text.js';
 import { commanderExitCode, EX_CONFIG } from './exit-codes.js';
 import { createLogger, synchronousStdout } from './logger.js';
 
+/**
+ * How long a stopping agent waits for the answer to an attestation the CA has
+ * received: well inside the grace periods of systemd (90 s) and Kubernetes (30 s).
+ */
+const ATTESTATION_GRACE_MS = 5_000;
+
 const program = new Command('meshca-agent')
   .description('fetch, install and renew an X.509-SVID from meshca for the proxy next to a workload')
   .addOption(new Option('--config <file>', 'JSON file of settings (keys are the flag names)').env('MESHCA_AGENT_CONFIG'))
@@ -114,6 +120,8 @@ async function main(): Promise<number> {
   }
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
+  let stopping = false;
+  let step: Promise<number> = Promise.resolve(0);
   return new Promise<number>((resolve) => {
     const stop = (code: number) => {
       if (stopped) return;
@@ -126,8 +134,9 @@ async function main(): Promise<number> {
     };
     const loop = async () => {
       try {
-        const wait = await sidecar.step();
-        if (!stopped) timer = setTimeout(() => void loop(), wait);
+        step = sidecar.step();
+        const wait = await step;
+        if (!stopped && !stopping) timer = setTimeout(() => void loop(), wait);
       } catch (err) {
         log.error({ err: (err as Error).message }, 'stopping');
         // Several entries and no --spiffe-id at start-up: the same configuration error as with --once.
@@ -137,7 +146,12 @@ async function main(): Promise<number> {
     for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       process.once(signal, () => {
         log.info({ signal }, 'stopping; installed files stay in place');
-        stop(0);
+        stopping = true;
+        clearTimeout(timer);
+        if (!client.spendingToken) return stop(0);
+        // Cut off now, the SVID the join token is buying would be lost with the token: the answer gets a few seconds.
+        log.info({}, `waiting up to ${ATTESTATION_GRACE_MS / 1000} s for the attestation in flight, so that the join token it spends is not wasted`);
+        void Promise.race([step.catch(() => undefined), new Promise((r) => setTimeout(r, ATTESTATION_GRACE_MS))]).then(() => stop(0));
       });
     }
     void loop();

@@ -1,7 +1,7 @@
 /** `meshca-agent` as an operator runs it: flags and environment, --once, choosing an identity, health, reload, stopping. */
 import { createPrivateKey } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { agentArgs, getHealth, runAgent, startAgent } from '../support/agent-process.js';
@@ -334,6 +334,46 @@ describe('meshca-agent running continuously', () => {
     const exit = await agent.stop('SIGTERM', 5_000);
     expect(Date.now() - asked).toBeLessThan(1_000);
     expect(exit).toEqual({ code: 0, signal: null });
+  });
+
+  it('stopped while the CA answers its attestation, waits for the answer and saves the SVID the join token bought', { timeout: 30_000 }, async () => {
+    const ca = await startTestCa();
+    const dir = tempDir();
+    const { token } = await enrollAgent(ca, 'node-1', WEB);
+    // Between the agent and the CA: on the connection that carries a request with a body (after its ClientHello, a
+    // record larger than a handshake's last flight and a GET), the answer takes 2 s. That is the attestation.
+    let requestSent = false;
+    const links = new Set<Socket>();
+    const slow = createServer((client) => {
+      const upstream = connect(Number(new URL(ca.url).port), '127.0.0.1');
+      let chunks = 0;
+      let delayed = false;
+      for (const s of [client, upstream]) {
+        links.add(s);
+        s.on('error', () => undefined);
+        s.on('close', () => (client.destroy(), upstream.destroy()));
+      }
+      client.on('data', (chunk: Buffer) => {
+        if (chunks++ > 0 && chunk.length > 400 && !requestSent) requestSent = delayed = true;
+        upstream.write(chunk);
+      });
+      upstream.on('data', (chunk: Buffer) => (delayed ? setTimeout(() => client.write(chunk), 2_000) : client.write(chunk)));
+    });
+    await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
+    cleanupLater(() => {
+      for (const s of links) s.destroy();
+      return new Promise<void>((resolve) => slow.close(() => resolve()));
+    });
+    const port = (slow.address() as import('node:net').AddressInfo).port;
+    const o = { server: `https://127.0.0.1:${port}`, trustBundle: writeTrustBundle(ca, dir), out: join(dir, 'out') };
+    const agent = startAgent(agentArgs(o, '--state-dir', join(dir, 'state')), { MESHCA_AGENT_JOIN_TOKEN: token });
+    await waitFor('the attestation to reach the CA', () => requestSent, 10_000, 10);
+
+    expect(await agent.stop('SIGTERM', 10_000)).toEqual({ code: 0, signal: null });
+    expect(agent.output()).toContain('waiting up to 5 s for the attestation in flight');
+    // The token is spent; the saved credential is what lets the next run work without a new one.
+    const next = await runAgent(agentArgs({ ...o, server: ca.url }, '--state-dir', join(dir, 'state'), '--once'));
+    expect(next.code, next.stdout + next.stderr).toBe(0);
   });
 
   it('retries a failing reload until the proxy takes it, and stays ready meanwhile', { timeout: 30_000 }, async () => {
