@@ -3,8 +3,9 @@
  * active intermediate, and verifying the whole log against the authorities
  * (or roots an auditor pins).
  */
-import type { X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { nowSeconds, type Clock } from '../time/clock.js';
+import { issuedBy } from '../x509/issued-by.js';
 import type { CertificateRecords } from './audit-certificates.js';
 import { signCheckpoint, type Checkpoint } from './audit-checkpoint.js';
 import { verifyAuditLog, type ExpectedHead, type StoredEvent, type VerificationInput, type VerificationResult } from './audit-verifier.js';
@@ -79,7 +80,11 @@ export async function verificationInput(store: AuditStorePort, set: AuthoritySet
   };
 }
 
-/** The signer's certificate if it is a trusted root or is signed by one. */
+/**
+ * The signer's certificate if it is a trusted root, or is signed by one
+ * through the chain recorded with it (an imported intermediate's upstream
+ * chain: the organisation's certificates in between), each link verified.
+ */
 export function trustedSigner(set: AuthoritySet, id: string, pinnedRoots?: readonly X509Certificate[]): X509Certificate | undefined {
   const roots = pinnedRoots ?? set.ofKind('root').map((r) => r.facts.x509);
   const isRoot = (c: X509Certificate) => roots.some((r) => r.fingerprint256 === c.fingerprint256);
@@ -87,6 +92,9 @@ export function trustedSigner(set: AuthoritySet, id: string, pinnedRoots?: reado
   if (!signer) return undefined;
   const cert = signer.facts.x509;
   if (isRoot(cert)) return cert;
-  return roots.some((root) => cert.checkIssued(root) && cert.verify(root.publicKey)) ? cert : undefined;
+  const links = [cert, ...signer.record.upstreamChainDer.map((der) => new X509Certificate(der))];
+  for (let i = 0; i + 1 < links.length; i++) if (!issuedBy(links[i]!, links[i + 1]!)) return undefined;
+  const top = links.at(-1)!;
+  return isRoot(top) || roots.some((root) => issuedBy(top, root)) ? cert : undefined;
 }
 

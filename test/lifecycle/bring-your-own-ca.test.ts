@@ -157,6 +157,22 @@ describe('first start with --import-intermediate-cert/--import-intermediate-key/
     expect(decodePemBlocks(sync.crl)).toHaveLength(1);
   });
 
+  it('pass/with certificates in between (--import-intermediate-chain), its signed checkpoints verify up to the organisation\'s root, pinned or not', async () => {
+    const dir = tempDir('byo');
+    const between = signedCa(dir, 'between', pki.orgRoot, { days: 30 });
+    const chained = signedCa(dir, 'chained', between, { days: 6 });
+    const ca = await startLifecycleCa({ ...importIntermediate({ cert: chained.cert, key: chained.key }), 'import-intermediate-chain': between.cert }, clockNearNow());
+    await mintSvid(ca.localApp, WEB);
+    expect((await ca.localApp.inject({ method: 'POST', url: '/v1/audit/checkpoints' })).statusCode).toBe(201);
+    for (const payload of [{}, { trustBundle: readFileSync(pki.orgRoot.cert, 'utf8') }]) {
+      const verified = (await ca.localApp.inject({ method: 'POST', url: '/v1/audit/verify', payload })).json<{ ok: boolean; checkpoints: number }>();
+      expect(verified).toMatchObject({ ok: true, checkpoints: 1 });
+    }
+    // A chain that leads elsewhere proves nothing.
+    const elsewhere = (await ca.localApp.inject({ method: 'POST', url: '/v1/audit/verify', payload: { trustBundle: readFileSync(pki.otherRoot.cert, 'utf8') } })).json<{ ok: boolean }>();
+    expect(elsewhere.ok).toBe(false);
+  });
+
   it('pass/ticks never rotate it; doctor fails once it is within its horizon (a sixth of its life), and says to import a new one', async () => {
     const clock = clockNearNow();
     const ca = await startLifecycleCa(importIntermediate(), clock);
