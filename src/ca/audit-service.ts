@@ -12,6 +12,7 @@ import { verifyAuditLog, type ExpectedHead, type StoredEvent, type VerificationI
 import type { AuthoritySet } from './authority-set.js';
 import { SELF } from './caller.js';
 import type { AuditEvent } from './model.js';
+import type { AuthorityJournal } from './ports.js';
 
 export interface AuditStorePort {
   head(): Promise<{ seq: number; hash: string } | undefined>;
@@ -39,7 +40,7 @@ export interface VerifyOptions {
 
 export class AuditService {
   constructor(
-    private readonly deps: { store: AuditStorePort; authorities: { current(): AuthoritySet }; clock: Clock },
+    private readonly deps: { store: AuditStorePort; authorities: { current(): AuthoritySet }; journal: AuthorityJournal; clock: Clock },
   ) {}
 
   /** Signs the current head, unless the newest checkpoint already covers it (then returns that one). */
@@ -61,7 +62,7 @@ export class AuditService {
 
   /** Verifies the chain, every checkpoint and, when the auditor brings one, the head seen before. */
   async verify(options: VerifyOptions = {}): Promise<VerificationResult> {
-    return verifyAuditLog(await verificationInput(this.deps.store, this.deps.authorities.current(), options));
+    return verifyAuditLog(await verificationInput(this.deps.store, this.deps.authorities.current(), options, this.deps.journal));
   }
 }
 
@@ -69,7 +70,7 @@ export class AuditService {
  * What verification reads from a store (the log, its checkpoints and, where
  * the store has them, the certificate records) and what the auditor brings.
  */
-export async function verificationInput(store: AuditStorePort, set: AuthoritySet, options: VerifyOptions): Promise<VerificationInput> {
+export async function verificationInput(store: AuditStorePort, set: AuthoritySet, options: VerifyOptions, journal: AuthorityJournal): Promise<VerificationInput> {
   return {
     events: store.events(),
     checkpoints: await store.checkpoints(),
@@ -77,6 +78,8 @@ export async function verificationInput(store: AuditStorePort, set: AuthoritySet
     signerCertificate: (id) => trustedSigner(set, id, options.pinnedRoots),
     certificates: store.certificateRecords?.(),
     expectedHead: options.expectedHead,
+    // From the datastore, not this process's view: another replica's change may be in the log and not adopted here yet.
+    authorityRecords: () => journal.listAuthorities(),
   };
 }
 

@@ -10,8 +10,10 @@
  */
 import type { X509Certificate } from 'node:crypto';
 import { eventHash, GENESIS_HASH } from './audit-chain.js';
+import { AuthorityRecordCheck } from './audit-authorities.js';
 import { CertificateRecordCheck, type CertificateRecords } from './audit-certificates.js';
 import { checkpointSignatureValid, type Checkpoint } from './audit-checkpoint.js';
+import type { AuthorityRecord } from './model.js';
 
 export interface StoredEvent {
   readonly seq: number;
@@ -72,6 +74,8 @@ export interface VerificationInput {
   readonly certificates?: CertificateRecords;
   /** A head seen before, which the log must still hold; omitted, a log cut back with its checkpoints goes unnoticed. */
   readonly expectedHead?: ExpectedHead;
+  /** The authority records as stored once the log is walked, to hold them to its lifecycle events; omitted, they are not. */
+  readonly authorityRecords?: () => Promise<readonly AuthorityRecord[]>;
 }
 
 /** The event that records, in the chain itself, that a checkpoint was stored. */
@@ -93,6 +97,7 @@ export async function verifyAuditLog(input: VerificationInput): Promise<Verifica
     return stored.has(key);
   };
   const records = input.certificates && (await CertificateRecordCheck.start(input.certificates));
+  const authorities = input.authorityRecords && new AuthorityRecordCheck();
   const fail = (seq: number, reason: string): VerificationResult => ({
     ok: false,
     events: count,
@@ -130,6 +135,7 @@ export async function verifyAuditLog(input: VerificationInput): Promise<Verifica
     }
     const recordProblem = await records?.event(e);
     if (recordProblem) return fail(e.seq, recordProblem);
+    authorities?.event(e);
     prevHash = e.hash;
     expectedSeq++;
     count++;
@@ -145,6 +151,8 @@ export async function verifyAuditLog(input: VerificationInput): Promise<Verifica
   }
   const leftover = records?.finish();
   if (leftover) return fail(expectedSeq, leftover);
+  const contradicted = input.authorityRecords && authorities?.finish(await input.authorityRecords());
+  if (contradicted) return fail(contradicted.seq, contradicted.reason);
   return { ok: true, events: count, checkpoints: checked, head: count ? { seq: expectedSeq - 1, hash: prevHash } : null };
 }
 

@@ -121,7 +121,7 @@ export async function buildCaCore(
     { store: store.registrations, issuer, clock, random, revokeAgent: (agent) => revocations.revoke({ agent }, 'cessationOfOperation', SELF) },
     { trustDomain: config.trustDomain, maxTtl: config.svidMaxTtl },
   );
-  const audit = new AuditService({ store: store.audit, authorities: manager, clock });
+  const audit = new AuditService({ store: store.audit, authorities: manager, journal: store.authorities, clock });
   let lastRotationFailure: { at: number; message: string } | undefined;
   const services: ServerServices = {
     trustDomain: config.trustDomain,

@@ -33,5 +33,5 @@ export async function verifyStoredAudit(journal: AuthorityJournal, audit: AuditS
     records.map((record) => ({ record, facts: readCertificate(record.certDer), signer: null })),
     0,
   );
-  return verifyAuditLog(await verificationInput(audit, set, options));
+  return verifyAuditLog(await verificationInput(audit, set, options, journal));
 }

@@ -1,0 +1,71 @@
+/**
+ * The authority records held to the lifecycle events of the audit log: an
+ * intermediate the log says was tainted, or retired, cannot be put back to
+ * signing by editing the datastore, nor an authority the log created be
+ * removed, without `meshca audit verify` (over the API, and --db) naming the
+ * event the records now contradict.
+ */
+import { describe, expect, it } from 'vitest';
+import { verifyDatastoreFile } from '../../src/cli/offline-audit.js';
+import type { Db } from '../../src/store/sqlite/database.js';
+import { copyDatastore, verifyOverApi } from '../support/audit-log.js';
+import { auditEvents, clockNearNow, startLifecycleCa } from '../support/lifecycle-ca.js';
+import { mintSvid } from '../support/svids.js';
+import { tempDir } from '../support/temp-dir.js';
+
+const WEB = 'spiffe://example.org/ns/prod/sa/web';
+
+/** A CA whose first intermediate retired on schedule and whose second was then tainted, with a signed checkpoint after. */
+async function caWithHistory() {
+  const clock = clockNearNow();
+  const ca = await startLifecycleCa({ 'intermediate-ttl': '60m', 'svid-max-ttl': '10m', 'svid-ttl': '5m' }, clock);
+  const first = ca.manager.current().activeIntermediate()!.record.id;
+  // Past the activation point: the next intermediate signs, the first retires.
+  clock.advance(51 * 60);
+  await ca.tick();
+  const second = ca.manager.current().activeIntermediate()!.record.id;
+  await mintSvid(ca.localApp, WEB);
+  expect((await ca.localApp.inject({ method: 'POST', url: `/v1/authorities/${second}/taint` })).statusCode).toBe(200);
+  await ca.core.audit.checkpoint();
+  const seqOf = (type: string, id: string) => auditEvents(ca.store.db, type).find((e) => e.data.id === id)!.seq;
+  return { ca, first, second, retiredAt: seqOf('authority.retired', first), taintedAt: seqOf('authority.tainted', second), createdAt: seqOf('authority.created', first) };
+}
+
+type History = Awaited<ReturnType<typeof caWithHistory>>;
+
+describe('authority records against the log', () => {
+  it('pass/untouched, they agree with it', async () => {
+    const { ca } = await caWithHistory();
+    expect((await verifyOverApi(ca)).ok).toBe(true);
+  });
+
+  it.each<[string, (db: Db, h: History) => void, (h: History) => number, (h: History) => string]>([
+    [
+      'a tainted intermediate made active again',
+      (db, h) => db.prepare("UPDATE authorities SET state = 'active', tainted_at = NULL, retired_at = NULL WHERE id = ?").run(h.second),
+      (h) => h.taintedAt,
+      (h) => `event ${h.taintedAt} records that intermediate ${h.second} was tainted, but its record no longer says so: the authority records were altered`,
+    ],
+    [
+      'a retired intermediate made active again',
+      (db, h) => db.prepare("UPDATE authorities SET state = 'active', retired_at = NULL WHERE id = ?").run(h.first),
+      (h) => h.retiredAt,
+      (h) => `event ${h.retiredAt} records that authority ${h.first} retired, but it is recorded as active: the authority records were altered`,
+    ],
+    [
+      'a created authority removed',
+      (db, h) => {
+        db.pragma('foreign_keys = OFF');
+        db.prepare('DELETE FROM authorities WHERE id = ?').run(h.first);
+      },
+      (h) => h.createdAt,
+      (h) => `event ${h.createdAt} records the creation of authority ${h.first}, which is no longer recorded: the authority records were altered`,
+    ],
+  ])('fail/%s: named at the event it contradicts, over the API and offline', async (_name, tamper, problemAt, reason) => {
+    const history = await caWithHistory();
+    tamper(history.ca.store.db, history);
+    const result = await verifyOverApi(history.ca);
+    expect({ ok: result.ok, problem: result.problem }).toEqual({ ok: false, problem: { seq: problemAt(history), reason: reason(history) } });
+    expect(await verifyDatastoreFile(copyDatastore(history.ca.store.db, tempDir()))).toEqual(result);
+  });
+});
