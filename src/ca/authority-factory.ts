@@ -280,14 +280,34 @@ function refuseSpiffeIdsWithPaths(certificates: readonly CertificateFacts[], whi
   }
 }
 
+/**
+ * An organisation's root a plug-in CA is to move to, which meshca will trust
+ * but hold no key for: a CA certificate, self-signed, valid now, whose SPIFFE
+ * ID (if any) has no path, as for the roots of --import-trust-bundle.
+ */
+export function checkUpstreamRoot(certDer: Buffer, now: number): CertificateFacts {
+  let facts: CertificateFacts;
+  try {
+    facts = readCertificate(certDer);
+  } catch (err) {
+    throw new InvalidInputError('invalid_request', `the root certificate cannot be read: ${(err as Error).message}`);
+  }
+  const bad = (why: string) => new InvalidInputError('invalid_request', `the imported root certificate ${why}`);
+  if (!facts.isCa) throw bad('is not a CA certificate (it needs basicConstraints cA=true and keyUsage keyCertSign)');
+  if (!issuedBy(facts.x509, facts.x509)) throw bad('is not self-signed');
+  if (now < facts.notBefore || now >= facts.notAfter) throw bad(`is not valid now (valid ${facts.x509.validFrom} to ${facts.x509.validTo})`);
+  refuseSpiffeIdsWithPaths([facts], 'the imported root certificate');
+  return facts;
+}
+
 /** An organisation's root that meshca trusts but holds no key for (the parent of an imported intermediate). */
-export function upstreamRoot(certDer: Buffer, now: number): LoadedAuthority {
+export function upstreamRoot(certDer: Buffer, now: number, state: 'active' | 'prepared' = 'active'): LoadedAuthority {
   const facts = readCertificate(certDer);
   return {
     record: {
       id: facts.keyId.toString('hex'),
       kind: 'root',
-      state: 'active',
+      state,
       parentId: null,
       certDer,
       upstreamChainDer: [],
@@ -295,7 +315,7 @@ export function upstreamRoot(certDer: Buffer, now: number): LoadedAuthority {
       notAfter: facts.notAfter,
       keyRef: null,
       createdAt: now,
-      activatedAt: now,
+      activatedAt: state === 'active' ? now : null,
       retiredAt: null,
       taintedAt: null,
     },

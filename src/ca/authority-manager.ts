@@ -188,8 +188,8 @@ export class AuthorityManager {
    * Replaces the signing intermediate of a CA that signs with an imported one
    * by another the operator imports; the previous one retires (intermediate-import.ts).
    */
-  importIntermediate(imported: ImportedAuthority, by: string): Promise<IntermediateImport> {
-    return this.operatorChange(() => importIntermediate(this.lifecycle, imported, by));
+  importIntermediate(imported: ImportedAuthority, by: string, propagation: Duration): Promise<IntermediateImport> {
+    return this.operatorChange(() => importIntermediate(this.lifecycle, imported, by, propagation));
   }
 
   /** Reloads the journal and adopts changes another replica made (new authorities, transitions). */

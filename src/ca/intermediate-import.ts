@@ -5,13 +5,16 @@
  * one and imports it. The new one signs at once; the previous one retires,
  * which keeps its record (certificate and upstream chain) and CRL for the
  * SVIDs it signed until they expire. The trust bundle does not change: the new
- * intermediate must chain to a root already in it (a new root goes through
- * `meshca authority root prepare`, so that agents install it before anything
- * chains to it).
+ * intermediate must chain to a root already in it. The organisation's next
+ * root is prepared from its certificate alone (`meshca authority root
+ * prepare --import-cert`), so that agents install it before anything chains
+ * to it; the first intermediate imported under it, once it has propagated,
+ * makes it the signing root.
  */
 import { X509Certificate } from 'node:crypto';
 import { ConflictError, InvalidInputError } from '../errors.js';
 import { nowSeconds } from '../time/clock.js';
+import { formatDuration, type Duration } from '../time/duration.js';
 import { checkImport, takeIntoCustody, type CheckedImport, type ImportedAuthority } from './authority-factory.js';
 import { issuedBy } from '../x509/issued-by.js';
 import type { AuthoritySet, LoadedAuthority } from './authority-set.js';
@@ -34,7 +37,7 @@ const iso = (s: number) => new Date(s * 1000).toISOString();
  * active root of the bundle, is already known, expires before the current
  * one, or outlives a certificate of its chain.
  */
-export async function importIntermediate(ctx: LifecycleContext, imported: ImportedAuthority, by: string): Promise<IntermediateImport> {
+export async function importIntermediate(ctx: LifecycleContext, imported: ImportedAuthority, by: string, propagation: Duration): Promise<IntermediateImport> {
   const set = ctx.current();
   const signingRoot = set.signingRoot();
   if (signingRoot?.signer) {
@@ -45,22 +48,47 @@ export async function importIntermediate(ctx: LifecycleContext, imported: Import
     );
   }
   const now = nowSeconds(ctx.clock);
-  // Active roots only: a prepared root may not have reached every agent yet.
-  const roots = set.ofKind('root', 'active');
+  // Active roots, and an organisation's new root prepared without its key, which this import makes the signing one.
+  const roots = [...set.ofKind('root', 'active'), ...set.ofKind('root', 'prepared').filter((r) => !r.signer)];
   const checked = checkImport(imported, 'intermediate', now, roots.map((r) => r.facts), ctx.settings.trustDomain);
   if (!checked.key) throw new InvalidInputError('invalid_request', 'the imported intermediate needs its key: meshca signs SVIDs with it');
   const previous = set.activeIntermediate();
   refuseAsReplacement(set, checked, roots, previous);
+  const parent = rootOfImport(checked, roots);
+  const activated = parent?.record.state === 'prepared' ? [activatedAfterPropagation(parent, now, propagation)] : [];
 
   const next = await takeIntoCustody(ctx.factory.custody, checked, 'active', now);
   const retired = previous ? [transition(previous, 'retired', now)] : [];
   const event = created(next, by);
-  await ctx.commit([next, ...retired], set.bundleSequence, [
+  await ctx.commit([...activated, next, ...retired], set.bundleSequence, [
+    ...activated.map((r) => moved(r, 'active', by)),
     { ...event, data: { ...event.data, imported: true, replaces: previous?.record.id ?? null } },
     ...retired.map((r) => moved(r, 'retired', by)),
   ]);
   ctx.log.info({ intermediate: next.record.id, retired: previous?.record.id }, 'imported a new signing intermediate');
   return { intermediate: next, retired: retired[0] };
+}
+
+/**
+ * A prepared root an imported intermediate chains to, made active: refused
+ * until it has been in the trust bundle for `propagation`, as `root activate`
+ * is, so that every agent trusts it before anything chains to it.
+ */
+function activatedAfterPropagation(root: LoadedAuthority, now: number, propagation: Duration): LoadedAuthority {
+  const published = now - root.record.createdAt;
+  if (published < propagation) {
+    throw new ConflictError(
+      'precondition_failed',
+      `the intermediate chains to root ${root.record.id}, prepared ${published}s ago; wait until ${formatDuration(propagation)} have passed so every agent has installed it`,
+    );
+  }
+  return transition(root, 'active', now);
+}
+
+/** The root of `roots` the imported intermediate (or the top of its chain) is signed by. */
+function rootOfImport(checked: CheckedImport, roots: readonly LoadedAuthority[]): LoadedAuthority | undefined {
+  const top = (checked.imported.chainDer ?? []).map((der) => new X509Certificate(der)).at(-1) ?? checked.facts.x509;
+  return roots.find((r) => issuedBy(top, r.facts.x509));
 }
 
 /** The checks that make sense only against the intermediate being replaced and the roots of this CA. */
@@ -94,8 +122,7 @@ function refuseAsReplacement(set: AuthoritySet, checked: CheckedImport, roots: r
 export function refuseOutlivingParents(checked: CheckedImport, roots: readonly LoadedAuthority[]): void {
   const { facts } = checked;
   const chain = (checked.imported.chainDer ?? []).map((der) => new X509Certificate(der));
-  const top = chain.at(-1) ?? facts.x509;
-  const root = roots.find((r) => issuedBy(top, r.facts.x509));
+  const root = rootOfImport(checked, roots);
   const parents: Array<{ name: string; notAfter: number }> = [
     ...chain.map((c) => ({ name: `its chain certificate "${c.subject.replace(/\n/g, ', ')}"`, notAfter: Math.floor(Date.parse(c.validTo) / 1000) })),
     ...(root ? [{ name: `root ${root.record.id}`, notAfter: root.record.notAfter }] : []),

@@ -8,7 +8,7 @@
 import { ConflictError } from '../errors.js';
 import { nowSeconds } from '../time/clock.js';
 import { formatDuration, type Duration } from '../time/duration.js';
-import { checkImport, takeIntoCustody, type ImportedAuthority } from './authority-factory.js';
+import { checkImport, checkUpstreamRoot, takeIntoCustody, upstreamRoot, type ImportedAuthority } from './authority-factory.js';
 import type { AuthoritySet, LoadedAuthority } from './authority-set.js';
 import { created, moved, transition } from './authority-transitions.js';
 import { mintIntermediate, mintRoot, type LifecycleContext } from './lifecycle-context.js';
@@ -27,7 +27,12 @@ export async function prepareRoot(ctx: LifecycleContext, by: string, imported?: 
   const existing = set.ofKind('root', 'prepared')[0];
   if (existing) throw new ConflictError('precondition_failed', `root ${existing.record.id} is already prepared; activate it first`);
   const now = nowSeconds(ctx.clock);
-  const root = imported ? await importRoot(ctx, set, imported, now) : await mintRoot(ctx, 'prepared', now);
+  const root = !imported
+    ? await mintRoot(ctx, 'prepared', now)
+    : imported.keyPem === undefined
+      ? keylessRoot(set, imported, now)
+      : await importRoot(ctx, set, imported, now);
+  // Under a root without its key, the organisation issues the intermediate, and importing it activates the root.
   const first = root.signer ? [await mintIntermediate(ctx, 'prepared', now, root)] : [];
   await ctx.commit([root, ...first], set.bundleSequence + 1, [root, ...first].map((a) => created(a, by)));
   ctx.log.info({ root: root.record.id }, 'prepared a new root; it is now in the trust bundle');
@@ -47,6 +52,26 @@ async function importRoot(ctx: LifecycleContext, set: AuthoritySet, imported: Im
 }
 
 /**
+ * An organisation's new root for a CA that signs with an imported
+ * intermediate (plug-in mode), without its key: the organisation will issue
+ * the intermediate that signs under it. A CA that makes its own intermediates
+ * needs the key; without it, the root would never sign anything.
+ */
+function keylessRoot(set: AuthoritySet, imported: ImportedAuthority, now: number): LoadedAuthority {
+  const signing = set.signingRoot();
+  if (signing?.signer) {
+    throw new ConflictError(
+      'precondition_failed',
+      `this CA makes its own intermediates under root ${signing.record.id}: a new root needs its key (--import-key) to sign them`,
+    );
+  }
+  const facts = checkUpstreamRoot(imported.certDer, now);
+  const id = facts.keyId.toString('hex');
+  if (set.byId(id)) throw new ConflictError('already_exists', `root ${id} is already known`);
+  return upstreamRoot(imported.certDer, now, 'prepared');
+}
+
+/**
  * Makes the prepared root the one that signs: the intermediate prepared
  * under it (or, if that one is gone, a new one) becomes active at once, the
  * old intermediates retire (keeping their SVIDs valid), and the old root
@@ -57,7 +82,13 @@ export async function activateRoot(ctx: LifecycleContext, by: string, propagatio
   const set = ctx.current();
   const prepared = set.ofKind('root', 'prepared')[0];
   if (!prepared) throw new ConflictError('precondition_failed', 'no prepared root; run `meshca authority root prepare` first');
-  if (!prepared.signer) throw new ConflictError('precondition_failed', `root ${prepared.record.id} has no key in custody; it cannot sign intermediates`);
+  if (!prepared.signer) {
+    throw new ConflictError(
+      'precondition_failed',
+      `root ${prepared.record.id} has no key in custody; it cannot sign intermediates: import one your organisation issued under it ` +
+        '(meshca authority intermediate import), which makes it the signing root',
+    );
+  }
   const now = nowSeconds(ctx.clock);
   // Checked before anything retires: the intermediates signing now would give way to none that verifies.
   if (!isValidAt(prepared.record, now)) {

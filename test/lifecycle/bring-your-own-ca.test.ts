@@ -230,6 +230,49 @@ describe('root rotation on a CA started with an imported intermediate', () => {
     return verify({ trusted, untrusted: svid.chain[1]!.toString(), leaf: svid.chain[0]!.toString(), at }).code === 0;
   }
 
+  it('pass/to the organisation\'s next root, whose key meshca never sees: prepared from its certificate, activated by importing an intermediate it issued once propagated, the old root retired once its SVIDs expire', async () => {
+    const clock = clockNearNow();
+    const ca = await startLifecycleCa({ ...importIntermediate(), ...ROTATION }, clock);
+    const before = await mintSvid(ca.localApp, WEB, { ttl: '4h' });
+    const oldRoot = idOf(ca, pki.orgRoot.cert);
+    const dir = tempDir('byo');
+    const nextRoot = selfSigned(dir, 'org-root-next', { days: 3650 });
+    const nextIntermediate = signedCa(dir, 'org-intermediate-next', nextRoot, { days: 6 });
+    const post = async (url: string, payload: object) => {
+      const res = await ca.localApp.inject({ method: 'POST', url, payload });
+      return { status: res.statusCode, body: res.json() };
+    };
+    const importNext = () => post('/v1/authorities/intermediate/import', { certFile: nextIntermediate.cert, keyFile: nextIntermediate.key });
+
+    clock.advance(1);
+    expect((await post('/v1/authorities/root/prepare', { importCertFile: nextRoot.cert })).status).toBe(201);
+    expect(await bundleRoots(ca)).toEqual([der(pki.orgRoot.cert), der(nextRoot.cert)]);
+    expect(readdirSync(join(ca.config.dataDir, 'keys'))).toHaveLength(1); // still only the first intermediate's key
+    const activation = await rootCommand(ca, 'activate');
+    expect([activation.status, activation.body.error.message]).toEqual([409, expect.stringContaining('import one your organisation issued under it')]);
+    // Not before every agent has had time to install the new root.
+    const early = await importNext();
+    expect([early.status, early.body.error.message]).toEqual([409, expect.stringContaining('wait until 10m have passed')]);
+    expect(idOf(ca, pki.orgRoot.cert)).toBe(ca.manager.current().signingRoot()!.record.id);
+
+    clock.advance(600);
+    expect((await importNext()).status).toBe(201);
+    expect(ca.manager.current().signingRoot()!.record.certDer).toEqual(der(nextRoot.cert));
+    // Ten minutes ahead of real time here, so verified at the CA's time rather than by the conformance check.
+    const after = await mintSvid(ca.localApp, WEB);
+    expect(after.chain[1]!.raw).toEqual(der(nextIntermediate.cert));
+    for (const svid of [before, after]) expect(await verifiesAgainstBundle(ca, svid, clock.nowSeconds())).toBe(true);
+
+    const refused = await rootCommand(ca, 'retire');
+    expect([refused.status, refused.body.error?.message]).toEqual([409, `1 unexpired certificates still chain to root ${oldRoot}; wait for them to expire, or use --force`]);
+    clock.set((Date.parse(before.answer.svid.notAfter) / 1000 + 1) * 1000);
+    const retired = await rootCommand(ca, 'retire');
+    expect([retired.status, retired.body.id]).toEqual([200, oldRoot]);
+    expect(await bundleRoots(ca)).toEqual([der(nextRoot.cert)]);
+    expect((await doctor(ca)).ok).toBe(true);
+    expect((await post('/v1/audit/verify', {})).body).toMatchObject({ ok: true });
+  });
+
   it('fail/after a rotation to a root of meshca\'s own, retire is refused while SVIDs of the imported intermediate chain to the organisation\'s root', async () => {
     const clock = clockNearNow();
     const first = await startLifecycleCa({ ...importIntermediate(), ...ROTATION }, clock);

@@ -390,7 +390,7 @@ describe('importing a root: refusals', () => {
     { name: 'fail/not self-signed', body: () => ({ importCertFile: files.notSelfSigned.cert, importKeyFile: files.notSelfSigned.key }), message: 'the imported root certificate is not self-signed' },
     { name: 'fail/keyUsage without keyCertSign', body: () => ({ importCertFile: files.noCertSign.cert, importKeyFile: files.noCertSign.key }), message: 'the imported root certificate is not a CA certificate' },
     { name: 'fail/an Ed448 root (no key meshca signs with)', body: () => ({ importCertFile: files.ed448.cert, importKeyFile: files.ed448.key }), message: 'the root key cannot sign here: key type ed448 is not accepted' },
-    { name: 'fail/certificate without key', body: () => ({ importCertFile: files.valid.cert }), message: 'give both importCertFile and importKeyFile, or neither' },
+    { name: 'fail/key without certificate', body: () => ({ importKeyFile: files.valid.key }), message: 'importKeyFile needs importCertFile' },
     { name: 'fail/no such file', body: () => ({ importCertFile: '/nonexistent/root.pem', importKeyFile: files.valid.key }), message: 'cannot read /nonexistent/root.pem on the CA host (ENOENT)' },
     { name: 'fail/no PEM certificate in the file', body: () => ({ importCertFile: files.text.cert, importKeyFile: files.text.key }), message: 'holds no PEM certificate' },
     { name: 'fail/a file far larger than any PEM root', body: () => ({ importCertFile: files.huge.cert, importKeyFile: files.huge.key }), message: 'huge.pem is larger than 1 MiB' },
@@ -401,6 +401,13 @@ describe('importing a root: refusals', () => {
     expect(res.body.error.code).toBe('invalid_request');
     expect(res.body.error.message).toContain(message);
     expect(await bundle(ca)).toEqual({ roots: [ids(ca).root.certDer], sequence: 1 });
+    expect(ca.manager.current().ofKind('root', 'prepared')).toEqual([]);
+  });
+
+  it('fail/a certificate without its key, on a CA that makes its own intermediates (it could never sign them): 409, nothing prepared', async () => {
+    const res = await post(ca, 'prepare', { importCertFile: files.valid.cert });
+    expect([res.status, res.body.error.code]).toEqual([409, 'precondition_failed']);
+    expect(res.body.error.message).toMatch(/^this CA makes its own intermediates under root [0-9a-f]{40}: a new root needs its key \(--import-key\) to sign them$/);
     expect(ca.manager.current().ofKind('root', 'prepared')).toEqual([]);
   });
 

@@ -39,7 +39,7 @@ export function registerAuthority(program: Command): void {
     .command('prepare')
     .description('add a new root to the trust bundle next to the current one (generated, or imported from files on the CA host)')
     .option('--import-cert <file>', 'PEM certificate of a root to import')
-    .option('--import-key <file>', 'its PEM private key')
+    .option('--import-key <file>', 'its PEM private key (left out for your organisation\'s next root on a CA signing with an imported intermediate)')
     .addOption(dataDirOption())
     .action(async (o: CommonOptions & { importCert?: string; importKey?: string }) => {
       const res = await new AdminClient(o.dataDir).call<{ id: string; bundleSequence: number }>('POST', '/v1/authorities/root/prepare', {
@@ -76,7 +76,8 @@ export function registerAuthority(program: Command): void {
     .command('import')
     .description(
       'sign with a new intermediate from your organisation at once (a CA started with --import-intermediate-*); ' +
-        'it must chain to a root of the current trust bundle; the previous one retires, its SVIDs stay valid',
+        'it must chain to a root of the current trust bundle (one prepared without its key becomes the signing root, once propagated); ' +
+        'the previous one retires, its SVIDs stay valid',
     )
     .requiredOption('--cert <file>', 'PEM certificate of the new intermediate (a file on the CA host)')
     .requiredOption('--key <file>', 'its PEM private key')

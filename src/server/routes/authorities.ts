@@ -28,8 +28,8 @@ const IMPORT_FILE_MAX_BYTES = 1024 * 1024;
 async function readImport(
   caller: Caller,
   what: string,
-  files: { certFile: string; keyFile: string; chainFile?: string | undefined },
-): Promise<{ certDer: Buffer; keyPem: string; chainDer?: Buffer[] }> {
+  files: { certFile: string; keyFile?: string | undefined; chainFile?: string | undefined },
+): Promise<{ certDer: Buffer; keyPem?: string; chainDer?: Buffer[] }> {
   if (caller.role !== 'operator' || caller.via !== 'local') {
     throw new ForbiddenError('forbidden', `importing ${what} reads files on the CA host: run it there, through the local socket`);
   }
@@ -50,10 +50,14 @@ async function readImport(
     return ders;
   };
   const { certFile, keyFile, chainFile } = files;
-  const [certPem, keyPem, chainPem] = await Promise.all([read(certFile), read(keyFile), chainFile === undefined ? undefined : read(chainFile)]);
+  const [certPem, keyPem, chainPem] = await Promise.all([
+    read(certFile),
+    keyFile === undefined ? undefined : read(keyFile),
+    chainFile === undefined ? undefined : read(chainFile),
+  ]);
   return {
     certDer: certificates(certFile, certPem)[0]!,
-    keyPem,
+    ...(keyPem !== undefined ? { keyPem } : {}),
     ...(chainFile !== undefined && chainPem !== undefined ? { chainDer: certificates(chainFile, chainPem) } : {}),
   };
 }
@@ -105,10 +109,9 @@ export function authorityRoutes(app: FastifyInstance, s: ServerServices): void {
     },
     async (request, reply) => {
       const { importCertFile, importKeyFile } = request.body ?? {};
-      if ((importCertFile === undefined) !== (importKeyFile === undefined)) {
-        throw new InvalidInputError('invalid_request', 'give both importCertFile and importKeyFile, or neither');
-      }
-      const imported = importCertFile !== undefined && importKeyFile !== undefined ? await readImport(request.authentication.caller, 'a root', { certFile: importCertFile, keyFile: importKeyFile }) : undefined;
+      // A certificate alone is an organisation's root for a plug-in CA (prepareRoot refuses it anywhere else).
+      if (importCertFile === undefined && importKeyFile !== undefined) throw new InvalidInputError('invalid_request', 'importKeyFile needs importCertFile');
+      const imported = importCertFile !== undefined ? await readImport(request.authentication.caller, 'a root', { certFile: importCertFile, keyFile: importKeyFile }) : undefined;
       const root = await manager.prepareRoot(callerLabel(request.authentication.caller), imported);
       s.crls.invalidate();
       return reply.code(201).send({ id: root.record.id, state: root.record.state, bundleSequence: manager.current().bundleSequence });
@@ -151,7 +154,7 @@ export function authorityRoutes(app: FastifyInstance, s: ServerServices): void {
     async (request, reply) => {
       const caller = request.authentication.caller;
       const imported = await readImport(caller, 'an intermediate', request.body);
-      const { intermediate, retired } = await manager.importIntermediate(imported, callerLabel(caller));
+      const { intermediate, retired } = await manager.importIntermediate(imported, callerLabel(caller), s.lifecycle.rootPropagation);
       s.crls.invalidate();
       return reply.code(201).send({ id: intermediate.record.id, state: intermediate.record.state, retired: retired?.record.id ?? null });
     },
