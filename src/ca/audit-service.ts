@@ -87,15 +87,20 @@ export async function verificationInput(store: AuditStorePort, set: AuthoritySet
  * The signer's certificate if it is a trusted root, or is signed by one
  * through the chain recorded with it (an imported intermediate's upstream
  * chain: the organisation's certificates in between), each link verified.
+ * Every certificate on the way must be a CA's, and the record's id its key
+ * identifier: the records are the datastore's, and whoever can write it must
+ * not make an SVID, whose key a workload holds, into a checkpoint signer.
  */
 export function trustedSigner(set: AuthoritySet, id: string, pinnedRoots?: readonly X509Certificate[]): X509Certificate | undefined {
   const roots = pinnedRoots ?? set.ofKind('root').map((r) => r.facts.x509);
   const isRoot = (c: X509Certificate) => roots.some((r) => r.fingerprint256 === c.fingerprint256);
   const signer = set.byId(id);
-  if (!signer) return undefined;
+  if (!signer || !signer.facts.isCa || signer.facts.keyId.toString('hex') !== id) return undefined;
   const cert = signer.facts.x509;
   if (isRoot(cert)) return cert;
-  const links = [cert, ...signer.record.upstreamChainDer.map((der) => new X509Certificate(der))];
+  const imported = signer.record.kind === 'intermediate' && signer.record.parentId === null;
+  const links = [cert, ...(imported ? signer.record.upstreamChainDer : []).map((der) => new X509Certificate(der))];
+  if (!links.every((c) => c.ca)) return undefined;
   for (let i = 0; i + 1 < links.length; i++) if (!issuedBy(links[i]!, links[i + 1]!)) return undefined;
   const top = links.at(-1)!;
   return isRoot(top) || roots.some((root) => issuedBy(top, root)) ? cert : undefined;

@@ -5,10 +5,16 @@
  * removed, without `meshca audit verify` (over the API, and --db) naming the
  * event the records now contradict.
  */
+import { createPrivateKey } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { signCheckpoint } from '../../src/ca/audit-checkpoint.js';
 import { verifyDatastoreFile } from '../../src/cli/offline-audit.js';
+import { readCertificate } from '../../src/x509/certificate-reader.js';
+import { decodeCertificates } from '../../src/x509/pem.js';
+import { KeyObjectSigner } from '../../src/x509/signer.js';
+import { mintCredential } from '../support/callers.js';
 import type { Db } from '../../src/store/sqlite/database.js';
-import { copyDatastore, verifyOverApi } from '../support/audit-log.js';
+import { copyDatastore, eventRow, verifyOverApi } from '../support/audit-log.js';
 import { auditEvents, clockNearNow, startLifecycleCa } from '../support/lifecycle-ca.js';
 import { mintSvid } from '../support/svids.js';
 import { tempDir } from '../support/temp-dir.js';
@@ -67,5 +73,31 @@ describe('authority records against the log', () => {
     const result = await verifyOverApi(history.ca);
     expect({ ok: result.ok, problem: result.problem }).toEqual({ ok: false, problem: { seq: problemAt(history), reason: reason(history) } });
     expect(await verifyDatastoreFile(copyDatastore(history.ca.store.db, tempDir()))).toEqual(result);
+  });
+});
+
+describe('an authority record forged to sign checkpoints', () => {
+  it('fail/an SVID recorded as an imported intermediate, its chain the real intermediate: its checkpoint chains to no trusted root', async () => {
+    const { ca } = await caWithHistory();
+    // Any workload holds an SVID's key; whoever can write the datastore can add a record for it.
+    const svid = await mintCredential(ca, WEB);
+    const [leaf, intermediate] = decodeCertificates(svid.chainPem);
+    const id = readCertificate(leaf!).keyId.toString('hex');
+    ca.store.db
+      .prepare(
+        `INSERT INTO authorities (id, kind, state, parent_id, cert_der, upstream_chain, not_before, not_after, key_ref, created_at, activated_at, retired_at, tainted_at)
+         VALUES (?, 'intermediate', 'retired', NULL, ?, ?, 0, 0, NULL, 0, NULL, 0, NULL)`,
+      )
+      .run(id, leaf, JSON.stringify([intermediate!.toString('base64')]));
+    const head = eventRow(ca.store.db, ca.store.db.prepare<[], { seq: number }>('SELECT max(seq) AS seq FROM audit_events').get()!.seq);
+    const forged = await signCheckpoint({ seq: head.seq, hash: head.hash, at: head.at + 1 }, new KeyObjectSigner(createPrivateKey(svid.keyPem)), id);
+    ca.store.db
+      .prepare('INSERT INTO audit_checkpoints (seq, hash, at, signer_id, signature) VALUES (?, ?, ?, ?, ?)')
+      .run(forged.seq, forged.hash, forged.at, forged.signerId, forged.signature);
+    const result = await verifyDatastoreFile(copyDatastore(ca.store.db, tempDir()));
+    expect({ ok: result.ok, reason: result.problem?.reason }).toEqual({
+      ok: false,
+      reason: expect.stringContaining(`checkpoint for event ${head.seq} is signed by ${id}, which does not chain to a trusted root`),
+    });
   });
 });
