@@ -3,9 +3,10 @@
  * CA each sign their own copy of the same CRLs (an ECDSA signature differs
  * every time), so comparing bytes would republish crl.pem, and reload the
  * proxy, at every sync that reaches another replica. CRLs are compared by
- * what they say instead, and replaced only by newer ones: a replica still
- * serving CRLs from before a revocation must not undo it on agents that
- * already have it.
+ * what they say instead, and replaced only by newer ones, by cRLNumber, which
+ * the CA draws from its datastore's shared sequence: a replica still serving
+ * CRLs from before a revocation must not undo it on agents that already have
+ * it, and two lists made in the same second are still told apart.
  */
 import { decodePemBlocks } from '../x509/pem.js';
 import { readCrlContent, type CrlContent } from '../x509/crl.js';
@@ -17,13 +18,30 @@ export function worthReplacing(held: string | undefined, next: string, nowSecond
   const before = contentByIssuer(held);
   const after = contentByIssuer(next);
   if (!before || !after || before.size !== after.size) return true;
-  for (const [issuer, now] of after) {
-    const was = before.get(issuer);
+  for (const [issuer, offered] of after) {
+    const kept = before.get(issuer);
     // Another set of issuers: an authority came or went.
-    if (!was) return true;
-    if (now.thisUpdate > was.thisUpdate && (!sameSerials(was, now) || pastHalfLife(was, nowSeconds))) return true;
+    if (!kept || replaces(offered, kept, nowSeconds)) return true;
   }
   return false;
+}
+
+function replaces(offered: CrlContent, kept: CrlContent, now: number): boolean {
+  // Not valid yet by this host's clock (made by a replica whose clock runs ahead), a CRL is refused by the proxy.
+  if (notYetValid(offered, now)) return false;
+  if (notYetValid(kept, now)) return true;
+  if (newer(offered, kept) && (!sameSerials(offered, kept) || pastHalfLife(kept, now))) return true;
+  // Whatever the numbers say (a datastore restored from a backup numbers anew), a fresher list replaces one due for renewal.
+  return pastHalfLife(kept, now) && offered.thisUpdate > kept.thisUpdate;
+}
+
+function newer(a: CrlContent, b: CrlContent): boolean {
+  return a.crlNumber !== undefined && b.crlNumber !== undefined ? a.crlNumber > b.crlNumber : a.thisUpdate > b.thisUpdate;
+}
+
+/** OpenSSL refuses a CRL whose thisUpdate is later than now, with no allowance: the next sync offers it again. */
+function notYetValid(crl: CrlContent, nowSeconds: number): boolean {
+  return crl.thisUpdate > nowSeconds;
 }
 
 function contentByIssuer(pem: string): Map<string, CrlContent> | undefined {

@@ -11,8 +11,9 @@
 import { nowSeconds, type Clock } from '../time/clock.js';
 import type { Duration } from '../time/duration.js';
 import { signCrl, type RevokedEntry } from '../x509/crl.js';
+import type { Signer } from '../x509/signer.js';
 import { certificatesToPem, encodePem } from '../x509/pem.js';
-import type { AuthoritySet } from './authority-set.js';
+import type { AuthoritySet, LoadedAuthority } from './authority-set.js';
 import type { RevocationStore } from './certificate-query.js';
 
 export interface CrlSet {
@@ -89,24 +90,23 @@ export class CrlService {
     const revocations = await this.deps.store.revocationCount();
     const byIssuer = new Map<string, Buffer>();
     const issuers = new Map<string, Buffer>();
-    const crlNumber = await this.deps.store.nextCrlNumber();
+    const lists: Array<{ authority: LoadedAuthority & { signer: Signer }; revoked: RevokedEntry[] }> = [];
     for (const a of set.authorities) {
       if (!a.signer || a.record.notAfter <= now) continue;
       // Under a retired root nothing verifies any more: its CRLs (the root keeps its key) would be ones no agent can check.
       if (set.rootOf(a)?.record.state === 'retired') continue;
       // An authority imported before meshca refused those that may not sign CRLs: OpenSSL and agents would refuse its CRL.
       if (!a.facts.signsCrls) continue;
+      lists.push({ authority: { ...a, signer: a.signer }, revoked: [...taintedChildren(set, a.record.id, now), ...(await this.deps.store.revokedUnexpired(a.record.id, now))] });
+    }
+    // Drawn once the lists are read: agents take a later number for the later list, so a replica that read before a
+    // revocation committed should not number its list after one that read it.
+    const crlNumber = await this.deps.store.nextCrlNumber();
+    for (const { authority: a, revoked } of lists) {
       byIssuer.set(
         a.record.id,
         await signCrl(
-          {
-            issuerName: a.facts.subjectName,
-            issuerKeyId: a.facts.keyId,
-            thisUpdate: now,
-            nextUpdate: Math.min(now + this.validity, a.record.notAfter),
-            crlNumber,
-            revoked: [...taintedChildren(set, a.record.id, now), ...(await this.deps.store.revokedUnexpired(a.record.id, now))],
-          },
+          { issuerName: a.facts.subjectName, issuerKeyId: a.facts.keyId, thisUpdate: now, nextUpdate: Math.min(now + this.validity, a.record.notAfter), crlNumber, revoked },
           a.signer,
         ),
       );

@@ -97,6 +97,8 @@ export interface CrlContent {
   readonly issuer: string;
   readonly thisUpdate: number;
   readonly nextUpdate: number | undefined;
+  /** The cRLNumber extension: CRLs of one issuer are numbered in the order they were made (RFC 5280 5.2.3). */
+  readonly crlNumber: bigint | undefined;
   /** The revoked serials, sorted. */
   readonly serials: readonly string[];
 }
@@ -111,11 +113,14 @@ export function readCrlContent(der: Buffer): CrlContent | undefined {
     const next = fields[offset + 3];
     const hasNext = is(next, TagClass.UNIVERSAL, Tag.UTCTIME) || is(next, TagClass.UNIVERSAL, Tag.GENERALIZEDTIME);
     const extensions = fields.find((f) => is(f, TagClass.CONTEXT_SPECIFIC, 0));
-    const aki = extensions && children(children(extensions)[0]!).find((e) => readOid(children(e)[0]) === OID.authorityKeyIdentifier);
+    const extension = (id: string) => extensions && children(children(extensions)[0]!).find((e) => readOid(children(e)[0]) === id);
+    const aki = extension(OID.authorityKeyIdentifier);
+    const number = extension(OID.cRLNumber);
     return {
       issuer: toDer(fields[offset + 1]!).toString('hex') + (aki ? toDer(aki).toString('hex') : ''),
       thisUpdate: readTime(fields[offset + 2]),
       nextUpdate: hasNext ? readTime(next) : undefined,
+      crlNumber: number ? BigInt(`0x${valueBytes(parseDer(valueBytes(children(number).at(-1)!))).toString('hex') || '0'}`) : undefined,
       serials: serialsIn(tbs).sort(),
     };
   } catch {

@@ -1,8 +1,9 @@
 /**
  * When the CRLs a sync brings replace those the agent holds: when they say
- * something else and are newer, when an issuer comes or goes, or when the
- * held ones are past half their validity; never for another replica's copy
- * of the same CRLs (its own signature), nor for older ones.
+ * something else and are newer (by cRLNumber), when an issuer comes or goes,
+ * when those held are past half their validity, or not valid yet; never for
+ * another replica's copy of the same CRLs (its own signature), nor for older
+ * ones, nor for ones not valid yet by this host's clock.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { worthReplacing } from '../../src/agent/crl-freshness.js';
@@ -14,41 +15,47 @@ const HOUR = 3600;
 const clock = new FakeClock(T0);
 let root: MiniCa;
 let intermediate: MiniCa;
-/** The root's CRL listing nothing, made at T0: what the agent holds. */
+/** The root's CRL number 5, listing nothing, made at T0: what the agent holds. */
 let held: string;
 
-/** A CRL of the root made `afterSeconds` after T0, listing `serials`. */
-async function rootCrl(afterSeconds: number, serials: readonly string[] = []): Promise<string> {
+/** A CRL of the root made `afterSeconds` after T0 (before, if negative), numbered `crlNumber`, listing `serials`. */
+async function rootCrl(afterSeconds: number, crlNumber: number, serials: readonly string[] = []): Promise<string> {
   clock.set(T0 + afterSeconds * 1000);
-  return root.crlPem(serials);
+  return root.crlPem(serials, crlNumber);
 }
 
 beforeAll(async () => {
   clock.set(T0);
   root = await MiniCa.create(clock);
   intermediate = await root.subordinate();
-  held = await rootCrl(0);
+  held = await rootCrl(0, 5);
 });
 
-describe('worthReplacing', () => {
+describe('worthReplacing the held CRL (number 5, made at T0, listing nothing)', () => {
   it.each<[string, boolean, () => Promise<string>, number]>([
     ['the same bytes', false, async () => held, 0],
-    ["another replica's copy, signed the same second", false, () => rootCrl(0), 0],
-    ['the same list made an hour later, the held one young', false, () => rootCrl(HOUR), HOUR],
-    ['the same list made later, the held one past half its day', true, () => rootCrl(12 * HOUR), 12 * HOUR],
-    ['a newer list with a revocation', true, () => rootCrl(60, ['0badc0de']), 60],
-    ['a list with a revocation made the same second (which is newer cannot be told)', false, () => rootCrl(0, ['0badc0de']), 0],
-    ['one more issuer (a new intermediate)', true, async () => held + (await intermediate.crlPem([])), 0],
+    ["another replica's copy of the same list", false, () => rootCrl(0, 6), 0],
+    ['the same list made an hour later, the held one young', false, () => rootCrl(HOUR, 6), HOUR],
+    ['the same list made later, the held one past half its day', true, () => rootCrl(12 * HOUR, 6), 12 * HOUR],
+    ['a later-numbered list with a revocation', true, () => rootCrl(60, 6, ['0badc0de']), 60],
+    ['a later-numbered list with a revocation made in the same second', true, () => rootCrl(0, 6, ['0badc0de']), 0],
+    ['an earlier-numbered list with a revocation (made before the held one, by a replica)', false, () => rootCrl(-60, 4, ['0badc0de']), 0],
+    ['a later-numbered list made an hour ahead of this host (a replica whose clock runs fast)', false, () => rootCrl(HOUR, 6, ['0badc0de']), 0],
+    ['one more issuer (a new intermediate)', true, async () => held + (await intermediate.crlPem([], 6)), 0],
     ['one issuer fewer', true, async () => '', 0],
     ['what cannot be read', true, async () => '-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n', 0],
   ])('%s: replaces %s', async (_case, expected, next, nowAfter) => {
     expect(worthReplacing(held, await next(), T0 / 1000 + nowAfter)).toBe(expected);
   });
 
-  it('never takes an older list over a newer one: a replica that has not seen a revocation yet does not undo it', async () => {
-    const older = await rootCrl(0);
-    const newer = await rootCrl(60, ['0badc0de']);
-    expect(worthReplacing(newer, older, T0 / 1000 + 61)).toBe(false);
+  it('takes a list valid now over a held one made ahead of this host, whatever their numbers', async () => {
+    const ahead = await rootCrl(2 * HOUR, 9);
+    expect(worthReplacing(ahead, await rootCrl(30, 7), T0 / 1000 + 30)).toBe(true);
+  });
+
+  it('takes a fresher list over one past half its validity even when numbered lower (a datastore restored from a backup)', async () => {
+    const numberedHigh = await rootCrl(0, 50);
+    expect(worthReplacing(numberedHigh, await rootCrl(12 * HOUR, 3), T0 / 1000 + 12 * HOUR)).toBe(true);
   });
 
   it('takes the first CRLs there are', async () => {

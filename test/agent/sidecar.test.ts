@@ -472,16 +472,16 @@ describe('when things fail', () => {
     const h = await harness({}, fixedRandom(0.5));
     h.ca.agentTtl = 4 * 3600; // nothing due for the ten minutes that follow
     h.ca.addEntry('spiffe://example.org/ns/web');
-    await h.ca.publishCrl([]);
+    await h.ca.publishCrl([], 1);
     await h.sidecar.step();
     const before = { published: h.published.length, reloads: h.reloads.ok, poolResets: h.ca.crlChanges };
-    // Behind a balancer, each sync reaches another replica, whose CRL lists the same but carries its own signature.
+    // Behind a balancer, each sync reaches another replica, whose CRL lists the same but carries its own signature and number.
     for (let sync = 0; sync < 20; sync++) {
-      await h.ca.publishCrl([]);
+      await h.ca.publishCrl([], 2 + sync);
       await runFor(h, 30);
     }
     expect({ published: h.published.length, reloads: h.reloads.ok, poolResets: h.ca.crlChanges }).toEqual(before);
-    await h.ca.publishCrl(['0badc0de']);
+    await h.ca.publishCrl(['0badc0de'], 30);
     await runFor(h, 31);
     expect(crlOf(h.published.at(-1)!)).toBe(h.ca.crlPem);
     expect(h.reloads.ok).toBe(before.reloads + 1);
