@@ -48,6 +48,8 @@ export class AgentIdentity {
   private unsaved: AgentCredential | undefined;
   /** --state-dir records a refusal that a new credential supersedes once it is saved beside it. */
   private supersededRefusal = false;
+  /** The CA has answered an attestation, and the SVID it bought is being checked and saved. */
+  private settling = false;
 
   constructor(
     private readonly deps: Pick<SidecarDeps, 'client' | 'state' | 'log' | 'clock' | 'random'>,
@@ -62,6 +64,11 @@ export class AgentIdentity {
 
   get refused(): boolean {
     return this.refusedByCa;
+  }
+
+  /** An attestation's answer is being taken in: stopped now, the SVID the spent token bought would be lost. */
+  get settlingAttestation(): boolean {
+    return this.settling;
   }
 
   /** No agent SVID, and an unused join token can get one at once (not one the CA has just refused). */
@@ -151,7 +158,12 @@ export class AgentIdentity {
       const res = await this.deps.client.attest(token, csr);
       // The CA has spent the token, whatever becomes of its answer here.
       this.tokenSpent = true;
-      skew = await this.adopt(keyPem, res.svid, res.bundle);
+      this.settling = true;
+      try {
+        skew = await this.adopt(keyPem, res.svid, res.bundle);
+      } finally {
+        this.settling = false;
+      }
       this.deps.log.info({ spiffeId: res.svid.spiffeId }, 'attested with the join token');
     } catch (err) {
       // A refused token will not become valid by retrying.

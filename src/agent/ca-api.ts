@@ -64,6 +64,8 @@ export interface CaApi {
   /** The CRLs changed: connections checked against the earlier ones are not reused. */
   crlsChanged?(): void;
   attest(token: string, csr: string): Promise<{ svid: SvidWire; bundle: string }>;
+  /** An attestation has reached the CA and its answer has not come back yet. Optional for fakes. */
+  readonly spendingToken?: boolean;
   renew(csr: string): Promise<{ svid: SvidWire; bundle: string }>;
   sync(): Promise<SyncWire>;
   workloadSvids(requests: ReadonlyArray<{ entryId: string; csr: string }>): Promise<{ svids: WorkloadSvidWire[]; bundle: string }>;

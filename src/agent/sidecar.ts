@@ -135,6 +135,11 @@ export class Sidecar {
     return this.notReadyReason() === undefined;
   }
 
+  /** An attestation the CA has received is still being answered or taken in; see AgentIdentity.settlingAttestation. */
+  attestationInFlight(): boolean {
+    return this.deps.client.spendingToken === true || this.identity.settlingAttestation;
+  }
+
   /** Why the installed SVID may not be served, for /readyz to say; undefined when it may. */
   notReadyReason(): string | undefined {
     const installed = this.installation.current;

@@ -148,7 +148,7 @@ async function main(): Promise<number> {
         log.info({ signal }, 'stopping; installed files stay in place');
         stopping = true;
         clearTimeout(timer);
-        if (!client.spendingToken) return stop(0);
+        if (!sidecar.attestationInFlight()) return stop(0);
         // Cut off now, the SVID the join token is buying would be lost with the token: the answer gets a few seconds.
         log.info({}, `waiting up to ${ATTESTATION_GRACE_MS / 1000} s for the attestation in flight, so that the join token it spends is not wasted`);
         void Promise.race([step.catch(() => undefined), new Promise((r) => setTimeout(r, ATTESTATION_GRACE_MS))]).then(() => stop(0));

@@ -5,7 +5,7 @@
 import { X509Certificate } from 'node:crypto';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { CaRequestError, type EntryWire } from '../../src/agent/ca-api.js';
 import { newKeyWithCsr } from '../../src/agent/credentials.js';
 import type { PublishedFile } from '../../src/agent/installer.js';
@@ -375,6 +375,26 @@ describe('trust bundle changes', () => {
     disk.full = false;
     await runFor(h, 31);
     expect((await new StateStore(stateDir).load()).credential?.chainPem).toBe(h.sidecar.status().agentSvid!.chainPem);
+  });
+
+  it('counts an attestation in flight until the SVID it bought is saved, so that a stop waits for the save', async () => {
+    const state = new StateStore(tempDir());
+    let release!: () => void;
+    const saving = new Promise<void>((resolve) => (release = resolve));
+    const save = state.saveCredential.bind(state);
+    let seenWhileSaving: boolean | undefined;
+    const h = await harness({}, fixedRandom(0.5), { state });
+    state.saveCredential = async (c) => {
+      seenWhileSaving = h.sidecar.attestationInFlight();
+      await saving;
+      await save(c);
+    };
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    const step = h.sidecar.step();
+    await vi.waitFor(() => expect(seenWhileSaving).toBe(true));
+    release();
+    await step;
+    expect({ inFlight: h.sidecar.attestationInFlight(), saved: (await state.load()).credential !== undefined }).toEqual({ inFlight: false, saved: true });
   });
 
   it('on restart trusts both the saved bundle and --trust-bundle until the CA sends its own', async () => {
