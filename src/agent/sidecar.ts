@@ -13,6 +13,7 @@
  * workload-svid (the entry and its SVID), installation (--out), proxy-reload,
  * restore (what a previous run left), clock-skew and timing.
  */
+import { chainsToBundle } from './ca-answers.js';
 import { AgentIdentity } from './agent-identity.js';
 import { CaRequestError } from './ca-api.js';
 import { CaSync } from './ca-sync.js';
@@ -149,8 +150,20 @@ export class Sidecar {
     if (now < installed.notBeforeMs) return 'the installed SVID is not valid yet';
     if (this.identity.refused) return 'the CA refused this agent (evicted, banned or its SVID revoked), which revokes the installed SVID too';
     if (this.trust.revokes(installed.serial)) return 'the installed SVID is revoked (listed in the CRL)';
+    if (!this.chainsToTrustedBundle(installed)) return 'the installed SVID does not chain to the trust bundle (another CA issued it)';
     if (this.clockCheck.skewed) return "this host's clock disagrees with the CA's, so the SVID's validity cannot be judged";
     return undefined;
+  }
+
+  /** Checked once per SVID and bundle: /readyz asks on every probe. */
+  private chainCheck: { readonly chainPem: string; readonly bundlePem: string; readonly chains: boolean } | undefined;
+
+  private chainsToTrustedBundle(installed: HeldCertificate): boolean {
+    const bundlePem = this.trust.bundlePem;
+    if (this.chainCheck?.chainPem !== installed.chainPem || this.chainCheck.bundlePem !== bundlePem) {
+      this.chainCheck = { chainPem: installed.chainPem, bundlePem, chains: chainsToBundle(installed, bundlePem) };
+    }
+    return this.chainCheck.chains;
   }
 
   /** Does what is due and returns the milliseconds until the next step should run. */

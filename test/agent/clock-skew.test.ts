@@ -35,7 +35,7 @@ interface LogLine {
  */
 async function skewedPair(
   hostAheadSeconds: number,
-  o: { caTellsTime?: boolean; state?: StateStore; settings?: Partial<SidecarSettings>; out?: readonly PublishedFile[] } = {},
+  o: { caTellsTime?: boolean; state?: StateStore; settings?: Partial<SidecarSettings>; out?: readonly PublishedFile[]; alsoTrusted?: string } = {},
 ) {
   const agentClock = new FakeClock(START);
   const caClock = new FakeClock(START - hostAheadSeconds * 1000);
@@ -65,7 +65,7 @@ async function skewedPair(
       readPublished: o.out && (async () => o.out),
     },
     { joinToken: 'good-token', keyType: 'ec-p256', syncIntervalMs: 30_000, combined: false, ...o.settings },
-    ca.bundlePem,
+    ca.bundlePem + (o.alsoTrusted ?? ''),
   );
   ca.addEntry('spiffe://example.org/ns/web');
   /** Both clocks move on; the agent steps whenever its own wait says. */
@@ -126,7 +126,8 @@ describe('comparing clocks with the CA before spending the join token', () => {
     const previous = await skewedPair(0);
     await previous.sidecar.step();
     // This host restarts two hours behind the CA: the SVID the last run installed looks valid, though it has expired.
-    const p = await skewedPair(-2 * 3600, { out: previous.published[0]! });
+    // Its --trust-bundle holds the root of the CA (a fake of its own here) that issued what --out holds.
+    const p = await skewedPair(-2 * 3600, { out: previous.published[0]!, alsoTrusted: previous.ca.bundlePem });
     await p.sidecar.restore();
     expect(p.sidecar.ready()).toBe(true);
     await p.sidecar.step();

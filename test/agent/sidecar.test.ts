@@ -777,6 +777,20 @@ describe('restarted with an SVID already installed in --out', () => {
     expect(serialOf(restarted.published[0]!)).not.toBe(serialOf(foreign));
     expect(bundleOf(restarted.published[0]!)).toBe(first.ca.bundlePem);
   });
+
+  it('fail/one another CA issued is not ready, and says why, while the CA will not issue its replacement', async () => {
+    const { clock, first, restart } = await agentWithSavedState();
+    const elsewhere = await harness({}, fixedRandom(0.5), { clock });
+    elsewhere.ca.addEntry('spiffe://example.org/ns/web');
+    await elsewhere.sidecar.step();
+    const restarted = await restart(10 * 60, { out: elsewhere.published[0]! });
+    first.ca.refusals.set('svids', new CaRequestError(503, 'ca_unavailable', 'busy'));
+    await restarted.sidecar.step();
+    expect({ ready: restarted.sidecar.ready(), reason: restarted.sidecar.notReadyReason() }).toEqual({
+      ready: false,
+      reason: 'the installed SVID does not chain to the trust bundle (another CA issued it)',
+    });
+  });
 });
 
 /**
