@@ -146,8 +146,11 @@ class OutDirectory {
   async currentFiles(): Promise<PublishedFile[] | undefined> {
     await removeTemporaries(this.dir);
     const version = await this.currentVersion();
-    // Versions a failed publication of an older build left behind, a key among their files. Tidying only.
-    await this.removeOldVersions([version]).catch(() => undefined);
+    // Versions a failed publication of an older build left behind, a key among their files; the one the current
+    // version superseded stays, as after a publication, for a reader that resolved ..data just before. Tidying only.
+    await this.previousVersion(version)
+      .then((previous) => this.removeOldVersions([version, previous]))
+      .catch(() => undefined);
     if (version === undefined) return undefined;
     let files: PublishedFile[];
     try {
@@ -157,6 +160,11 @@ class OutDirectory {
     }
     if (await this.linkStableNames(files.map((f) => f.name))) await fsyncDirectory(this.dir);
     return files;
+  }
+
+  /** The newest version made before `current` (any, without one): names sort by the time they were made. */
+  private async previousVersion(current: string | undefined): Promise<string | undefined> {
+    return (await readdir(this.dir)).filter((name) => isVersionName(name) && (current === undefined || name < current)).sort().at(-1);
   }
 
   /**

@@ -45,17 +45,18 @@ describe('AtomicDirectoryPublisher after a failed publication', () => {
     expect(readlinkSync(join(dir, '..data'))).toBe(good);
   });
 
-  it('removes, when a restarted agent reads what is installed, versions an older build left behind past the retention', async () => {
+  it('removes, when a restarted agent reads what is installed, versions an older build left behind past the retention, but not the one the current version superseded', async () => {
     const dir = tempDir();
     let offset = 0;
     const publisher = new AtomicDirectoryPublisher(dir, { nowMs: () => Date.now() + offset });
-    const current = await publisher.publish(files(1));
     const stray = '..2026_01_01T00_00_00_000Z_abcdef';
     mkdirSync(join(dir, stray));
     writeFileSync(join(dir, stray, 'svid_key.pem'), 'a key', { mode: 0o600 });
+    const previous = await publisher.publish(files(1));
+    const current = await publisher.publish(files(2));
     offset = RETAIN_MS + 1000;
-    expect(await publisher.currentFiles()).toEqual(files(1));
-    expect(versions(dir)).toEqual([current]);
+    expect(await new AtomicDirectoryPublisher(dir, { nowMs: () => Date.now() + offset }).currentFiles()).toEqual(files(2));
+    expect(versions(dir)).toEqual([previous, current].sort());
   });
 });
 
