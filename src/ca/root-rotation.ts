@@ -24,9 +24,11 @@ import { canTakeOver, isValidAt, validityText } from './rotation.js';
  */
 export async function prepareRoot(ctx: LifecycleContext, by: string, imported?: ImportedAuthority): Promise<LoadedAuthority> {
   const set = ctx.current();
-  const existing = set.ofKind('root', 'prepared')[0];
-  if (existing) throw new ConflictError('precondition_failed', `root ${existing.record.id} is already prepared; activate it first`);
   const now = nowSeconds(ctx.clock);
+  const existing = set.ofKind('root', 'prepared')[0];
+  if (existing && isValidAt(existing.record, now)) throw new ConflictError('precondition_failed', `root ${existing.record.id} is already prepared; activate it first`);
+  // One that expired while it waited can never be activated: it leaves the bundle, with what waited under it, for the new one.
+  const discarded = existing ? [existing, ...set.preparedIntermediatesUnder(existing)].map((a) => transition(a, 'retired', now)) : [];
   const root = !imported
     ? await mintRoot(ctx, 'prepared', now)
     : imported.keyPem === undefined
@@ -34,7 +36,10 @@ export async function prepareRoot(ctx: LifecycleContext, by: string, imported?: 
       : await importRoot(ctx, set, imported, now);
   // Under a root without its key, the organisation issues the intermediate, and importing it activates the root.
   const first = root.signer ? [await mintIntermediate(ctx, 'prepared', now, root)] : [];
-  await ctx.commit([root, ...first], set.bundleSequence + 1, [root, ...first].map((a) => created(a, by)));
+  await ctx.commit([...discarded, root, ...first], set.bundleSequence + 1, [
+    ...discarded.map((a) => moved(a, 'retired', by, { expired: true })),
+    ...[root, ...first].map((a) => created(a, by)),
+  ]);
   ctx.log.info({ root: root.record.id }, 'prepared a new root; it is now in the trust bundle');
   return root;
 }
@@ -95,7 +100,7 @@ export async function activateRoot(ctx: LifecycleContext, by: string, propagatio
     throw new ConflictError(
       'precondition_failed',
       `root ${prepared.record.id} is not valid now (${validityText(prepared.record)}); it cannot sign intermediates. ` +
-        'Prepare another root (the current one keeps signing)',
+        'Prepare another root, which takes its place (the current one keeps signing)',
     );
   }
   const published = now - prepared.record.createdAt;

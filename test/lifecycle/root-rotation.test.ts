@@ -201,6 +201,15 @@ describe('activate', () => {
     expect(ids(ca)).toEqual(before);
     expect(ca.manager.current().authorities.map((a) => [a.record.id, a.record.state])).toEqual(states);
     expect(verifiesAgainst(await mintSvid(ca.localApp, WEB), [before.root.certDer], clock.nowSeconds())).toBe(true);
+
+    // As the refusal says: another root takes its place, and the rotation goes on.
+    const next = await post(ca, 'prepare');
+    expect(next.status).toBe(201);
+    expect(ca.manager.current().byId(prep.body.id as string)!.record.state).toBe('retired');
+    expect(await bundle(ca)).toMatchObject({ roots: [before.root.certDer, ca.manager.current().byId(next.body.id as string)!.record.certDer] });
+    expect((await post(ca, 'activate', { force: true })).status).toBe(200);
+    expect(ids(ca).root.id).toBe(next.body.id);
+    expect((await ca.localApp.inject({ method: 'POST', url: '/v1/audit/verify', payload: {} })).json()).toMatchObject({ ok: true });
   });
 
   it('fail/activate with no prepared root: 409 precondition_failed', async () => {
