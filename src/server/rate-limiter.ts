@@ -31,6 +31,20 @@ export class RateLimiter {
     if (short > 0) throw new RateLimitedError(Math.max(1, Math.ceil(short / this.rate)));
   }
 
+  /**
+   * Takes `cost` more tokens for a request that took `paid` as it arrived;
+   * when they are not there, the request is refused as a whole and its
+   * `paid` tokens go back, so that a client retrying after Retry-After finds
+   * all it needs.
+   */
+  takeRest(key: string, cost: number, paid: number): void {
+    const short = this.shortfall(key, cost);
+    if (short === 0) return;
+    const bucket = this.buckets.get(key)!;
+    bucket.tokens = Math.min(this.burst, bucket.tokens + paid);
+    throw new RateLimitedError(Math.max(1, Math.ceil(short / this.rate)));
+  }
+
   /** Takes `cost` tokens if the bucket holds them; false (and nothing taken) if not. */
   tryTake(key: string, cost = 1): boolean {
     return this.shortfall(key, cost) === 0;

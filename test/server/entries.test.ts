@@ -153,6 +153,21 @@ describe('workload SVIDs', () => {
     expect(Number(second.headers['retry-after'])).toBeGreaterThan(0);
   });
 
+  it('let a batch refused for its rate through when retried after exactly its Retry-After', async () => {
+    const clock = clockNearNow();
+    const ca = await startTestCa({ 'agent-rate-limit': '1' }, { clock });
+    const agent = await attestAgent(ca, 'node-1');
+    const entry = await asOperator(ca, 'POST', '/v1/entries', { agent: 'node-1', spiffeId: 'spiffe://example.org/ns/web' });
+    const batch = async (n: number) => Promise.all(Array.from({ length: n }, async () => ({ entryId: entry.id, csr: (await newKeyAndCsr()).csr })));
+    expect((await callCa(ca, agent, 'POST', '/v1/agent/svids', { requests: await batch(64) })).status).toBe(200);
+    clock.advance(5);
+    const ten = await batch(10);
+    const refused = await callCa(ca, agent, 'POST', '/v1/agent/svids', { requests: ten });
+    expect({ status: refused.status, retryAfter: refused.headers['retry-after'] }).toEqual({ status: 429, retryAfter: '5' });
+    clock.advance(5);
+    expect((await callCa(ca, agent, 'POST', '/v1/agent/svids', { requests: ten })).status).toBe(200);
+  });
+
   it.each([
     ['/v1/agent/renew', { csr: 42 }],
     ['/v1/agent/svids', { requests: [] }],

@@ -143,7 +143,7 @@ export function agentRoutes(app: FastifyInstance, s: ServerServices): void {
       if (requests.length > s.limits.maxBatch) {
         throw new InvalidInputError('batch_too_large', `at most ${s.limits.maxBatch} CSRs per request, got ${requests.length}`);
       }
-      s.limits.signing.take(agent.name, requests.length - 1);
+      s.limits.signing.takeRest(agent.name, requests.length - 1, 1);
       // Every check settles before the refusal, so it names the first bad CSR in order, not the quickest to fail.
       const checked = await Promise.allSettled(requests.map((r) => s.csrVerifier.verify(r.csr)));
       const parsed = checked.map((c, i) => {
