@@ -19,6 +19,8 @@ export interface OptionSpec<T> {
   readonly parse: (raw: string) => T;
   /** A command-line switch: the flag alone means "true" (the variable and file still take true or false). */
   readonly switch?: true;
+  /** Comma-separated on the command line; a config file may also give a JSON list of strings. */
+  readonly list?: true;
 }
 
 export type OptionTable = Readonly<Record<string, OptionSpec<unknown>>>;
@@ -35,6 +37,18 @@ export class ConfigError extends Error {
 
 export function envName(prefix: string, name: string): string {
   return `${prefix}_${name.toUpperCase().replace(/-/g, '_')}`;
+}
+
+/**
+ * A setting's value as text: a config file's number or boolean reads as its
+ * text, and a list of strings, for a list's setting, as the comma-separated
+ * line the flag takes; anything else (an object, null, another list) is none.
+ */
+function settingText(raw: unknown, list: boolean): string | undefined {
+  if (typeof raw === 'string') return raw;
+  if (typeof raw === 'number' || typeof raw === 'boolean') return String(raw);
+  if (list && Array.isArray(raw) && raw.every((item) => typeof item === 'string')) return raw.join(',');
+  return undefined;
 }
 
 /** camelCase property a CLI parser (commander) uses for a flag name. */
@@ -121,13 +135,13 @@ export function resolveOptions<Table extends OptionTable>(
       out[key] = undefined;
       continue;
     }
-    // A file's number or boolean reads as its text; a list or an object is no setting's value.
-    if (typeof raw !== 'string' && typeof raw !== 'number' && typeof raw !== 'boolean') {
+    const text = settingText(raw, spec.list === true);
+    if (text === undefined) {
       problems.push(`${origin}: expected a string (${spec.expected}), not ${raw === null ? 'null' : Array.isArray(raw) ? 'a list' : 'an object'}`);
       continue;
     }
     try {
-      out[key] = spec.parse(typeof raw === 'string' ? raw : String(raw));
+      out[key] = spec.parse(text);
     } catch (err) {
       problems.push(`${origin}: ${(err as Error).message} (expected ${spec.expected})`);
     }

@@ -88,7 +88,7 @@ export const SERVER_OPTIONS = {
     describe: 'where the datastore, CA keys and operator socket live' },
   listen: { name: 'listen', default: '127.0.0.1:8443', expected: ADDRESS, parse: parseListenAddress,
     describe: 'address of the mutual-TLS HTTPS listener' },
-  servingNames: { name: 'serving-names', default: '', expected: 'comma-separated DNS names and IP addresses', parse: parseServingNames,
+  servingNames: { name: 'serving-names', default: '', expected: 'comma-separated DNS names and IP addresses', parse: parseServingNames, list: true,
     describe: 'names clients dial the CA by, added to its serving certificate (e.g. meshca.meshca.svc)' },
   trustDomain: { name: 'trust-domain', default: 'example.org', expected: 'a trust domain name of [a-z0-9._-]', parse: parseTrustDomain,
     describe: 'the SPIFFE trust domain this CA issues for' },

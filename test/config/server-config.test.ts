@@ -178,6 +178,11 @@ describe('loadServerConfig problems', () => {
     ]);
   });
 
+  it('pass/"serving-names" in a config file as a JSON list of strings, as the comma-separated line the flag takes', () => {
+    const { dnsNames, ipAddresses } = load({ file: { 'serving-names': ['meshca.meshca.svc', '10.0.0.7'] } }).servingNames;
+    expect({ dnsNames, ips: ipAddresses.map((ip) => ip.text) }).toEqual({ dnsNames: ['meshca.meshca.svc'], ips: ['10.0.0.7'] });
+  });
+
   it('refuses a --sqlite-writer other than thread or main', () => {
     expect(problemsOf(() => load({ flags: { 'sqlite-writer': 'fast' } }))).toEqual(['--sqlite-writer: "fast" is neither thread nor main (expected thread or main)']);
   });
