@@ -17,13 +17,14 @@ export class AuthorityRecordCheck {
   private readonly retired = new Map<string, number>();
   private readonly tainted = new Map<string, number>();
 
-  event(e: StoredEvent): void {
-    if (!e.type.startsWith('authority.')) return;
-    const id = (JSON.parse(e.dataJson) as { id?: unknown }).id;
-    if (typeof id !== 'string') return;
-    if (e.type === 'authority.created') this.created.set(id, e.seq);
-    else if (e.type === 'authority.retired') this.retired.set(id, e.seq);
-    else if (e.type === 'authority.tainted') this.tainted.set(id, e.seq);
+  /** Takes in one event of the log; what is wrong with it, when it is a lifecycle event naming no authority. */
+  event(e: StoredEvent): string | undefined {
+    const claims = e.type === 'authority.created' ? this.created : e.type === 'authority.retired' ? this.retired : e.type === 'authority.tainted' ? this.tainted : undefined;
+    if (!claims) return undefined;
+    const id = authorityIdIn(e.dataJson);
+    if (id === undefined) return `event ${e.seq} (${e.type}) names no authority: its data was altered`;
+    claims.set(id, e.seq);
+    return undefined;
   }
 
   /** The first record that contradicts the log, as a problem at the event it contradicts. */
@@ -43,6 +44,17 @@ export class AuthorityRecordCheck {
         return { seq, reason: `event ${seq} records that intermediate ${id} was tainted, but its record no longer says so: ${altered}` };
       }
     }
+    return undefined;
+  }
+}
+
+/** The `id` of an event's data, if its data is an object that has one. */
+function authorityIdIn(dataJson: string): string | undefined {
+  try {
+    const data: unknown = JSON.parse(dataJson);
+    const id = typeof data === 'object' && data !== null ? (data as { id?: unknown }).id : undefined;
+    return typeof id === 'string' ? id : undefined;
+  } catch {
     return undefined;
   }
 }

@@ -135,7 +135,8 @@ export async function verifyAuditLog(input: VerificationInput): Promise<Verifica
     }
     const recordProblem = await records?.event(e);
     if (recordProblem) return fail(e.seq, recordProblem);
-    authorities?.event(e);
+    const authorityProblem = authorities?.event(e);
+    if (authorityProblem) return fail(e.seq, authorityProblem);
     prevHash = e.hash;
     expectedSeq++;
     count++;

@@ -14,7 +14,7 @@ import { decodeCertificates } from '../../src/x509/pem.js';
 import { KeyObjectSigner } from '../../src/x509/signer.js';
 import { mintCredential } from '../support/callers.js';
 import type { Db } from '../../src/store/sqlite/database.js';
-import { copyDatastore, eventRow, verifyOverApi } from '../support/audit-log.js';
+import { copyDatastore, dropAppendOnlyTriggers, eventRow, rechainFrom, verifyOverApi } from '../support/audit-log.js';
 import { auditEvents, clockNearNow, startLifecycleCa } from '../support/lifecycle-ca.js';
 import { mintSvid } from '../support/svids.js';
 import { tempDir } from '../support/temp-dir.js';
@@ -73,6 +73,19 @@ describe('authority records against the log', () => {
     const result = await verifyOverApi(history.ca);
     expect({ ok: result.ok, problem: result.problem }).toEqual({ ok: false, problem: { seq: problemAt(history), reason: reason(history) } });
     expect(await verifyDatastoreFile(copyDatastore(history.ca.store.db, tempDir()))).toEqual(result);
+  });
+});
+
+describe('a lifecycle event of the log', () => {
+  it.each(['null', '"a string"', '{"kind":"intermediate"}'])('fail/whose data is %s (after the last checkpoint, rechained): named as altered, not a failure of the verifier', async (data) => {
+    const { ca } = await caWithHistory();
+    const head = ca.store.db.prepare<[], { seq: number }>('SELECT max(seq) AS seq FROM audit_events').get()!.seq;
+    dropAppendOnlyTriggers(ca.store.db);
+    ca.store.db.prepare("UPDATE audit_events SET type = 'authority.created', data = ? WHERE seq = ?").run(data, head);
+    rechainFrom(ca.store.db, head);
+    const result = await verifyOverApi(ca);
+    expect({ ok: result.ok, problem: result.problem }).toEqual({ ok: false, problem: { seq: head, reason: `event ${head} (authority.created) names no authority: its data was altered` } });
+    expect(await verifyDatastoreFile(copyDatastore(ca.store.db, tempDir()))).toEqual(result);
   });
 });
 
