@@ -178,9 +178,10 @@ export class AuthorityManager {
 
   /**
    * Taints an intermediate: it stops signing at once and its parent's CRL
-   * revokes it (intermediate-taint.ts). The caller revokes the SVIDs it signed.
+   * revokes it (intermediate-taint.ts). The caller revokes the SVIDs it signed;
+   * `already` says it was tainted before, as the journal has it.
    */
-  retireIntermediateNow(id: string, by: string): Promise<LoadedAuthority> {
+  retireIntermediateNow(id: string, by: string): Promise<{ readonly tainted: LoadedAuthority; readonly already: boolean }> {
     return this.operatorChange(() => taintIntermediate(this.lifecycle, id, by));
   }
 

@@ -16,12 +16,12 @@ import { isValidAt } from './rotation.js';
  * by the prepared next one or a new one) and its parent's CRL revokes it. The
  * caller revokes the SVIDs it signed. One already tainted is left as it is.
  */
-export async function taintIntermediate(ctx: LifecycleContext, id: string, by: string): Promise<LoadedAuthority> {
+export async function taintIntermediate(ctx: LifecycleContext, id: string, by: string): Promise<{ readonly tainted: LoadedAuthority; readonly already: boolean }> {
   const set = ctx.current();
   const target = set.byId(id);
   if (!target || target.record.kind !== 'intermediate') throw new NotFoundError(`intermediate ${id}`);
   // Tainted once, for good: a second taint keeps the date its parent's CRL revokes it from, and records nothing new.
-  if (target.record.taintedAt !== null) return target;
+  if (target.record.taintedAt !== null) return { tainted: target, already: true };
   const now = nowSeconds(ctx.clock);
   const changes: LoadedAuthority[] = [];
   const events: AuditEvent[] = [];
@@ -38,5 +38,5 @@ export async function taintIntermediate(ctx: LifecycleContext, id: string, by: s
   changes.push({ ...tainted, record: { ...tainted.record, retiredAt: target.record.retiredAt ?? now, taintedAt: now } });
   events.push({ type: 'authority.tainted', actor: by, data: { id, kind: 'intermediate', wasState: target.record.state } });
   await ctx.commit(changes, set.bundleSequence, events);
-  return ctx.current().byId(id)!;
+  return { tainted: ctx.current().byId(id)!, already: false };
 }

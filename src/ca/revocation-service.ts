@@ -83,10 +83,9 @@ export class RevocationService {
    * is refused anyway.
    */
   async taint(intermediateId: string, by: string): Promise<number> {
-    const again = this.deps.manager.current().byId(intermediateId)?.record.taintedAt != null;
-    await this.deps.manager.retireIntermediateNow(intermediateId, by);
+    const { already } = await this.deps.manager.retireIntermediateNow(intermediateId, by);
     // Tainted again (a retry after a failure midway, say): only what is left to revoke is, and recorded if any.
-    return this.revokeWhatTaintedSigned(intermediateId, by, again ? 'quietWhenNone' : 'always');
+    return this.revokeWhatTaintedSigned(intermediateId, by, already ? 'quietWhenNone' : 'always');
   }
 
   /**
