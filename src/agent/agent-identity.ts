@@ -11,7 +11,7 @@ import { checkedBundle, checkIssued } from './ca-answers.js';
 import { CaRequestError, type SvidWire } from './ca-api.js';
 import type { CaClockCheck, ClockSkewError } from './clock-skew.js';
 import { holdCertificate, newKeyWithCsr, type HeldCertificate } from './credentials.js';
-import type { SidecarDeps } from './sidecar-deps.js';
+import { describeError, type SidecarDeps } from './sidecar-deps.js';
 import type { AgentCredential, AgentRefusal } from './state-store.js';
 import { renewalAfterReceipt, renewalFromOwnLife } from './timing.js';
 import type { TrustMaterial } from './trust-material.js';
@@ -261,7 +261,7 @@ export class AgentIdentity {
         await this.deps.state.saveCredential(credential);
       } catch (err) {
         this.deps.log.error(
-          { err: err instanceof Error ? err.message : String(err) },
+          { err: describeError(err) },
           'could not save the agent SVID in the state directory (a local failure: is its disk full or read-only?); the agent goes on with it and tries again at the next step, but a restart before then needs a new join token',
         );
         return;
@@ -290,7 +290,7 @@ export class AgentIdentity {
     try {
       await work(this.deps.state);
     } catch (err) {
-      this.deps.log.warn({ err: err instanceof Error ? err.message : String(err) }, `could not ${what} in the state directory; the next start tries again`);
+      this.deps.log.warn({ err: describeError(err) }, `could not ${what} in the state directory; the next start tries again`);
     }
   }
 
