@@ -38,6 +38,15 @@ export interface CrlSet {
   readonly revocations: number;
 }
 
+/** One authority's revocation list, before it is signed. */
+interface CrlList {
+  readonly authority: LoadedAuthority & { readonly signer: Signer };
+  readonly revoked: RevokedEntry[];
+}
+
+/** Reads of the lists one generation makes at most while revocations keep coming in. */
+const MAX_LIST_READS = 3;
+
 export class CrlService {
   private current: CrlSet | undefined;
   private building: { readonly generation: number; readonly set: Promise<CrlSet> } | undefined;
@@ -86,22 +95,9 @@ export class CrlService {
 
   private async generate(now: number): Promise<CrlSet> {
     const set = this.deps.authorities.current();
-    // Read first: a revocation that commits while the lists are read makes the count differ next time.
-    const revocations = await this.deps.store.revocationCount();
+    const { lists, revocations, crlNumber } = await this.numberedLists(set, now);
     const byIssuer = new Map<string, Buffer>();
     const issuers = new Map<string, Buffer>();
-    const lists: Array<{ authority: LoadedAuthority & { signer: Signer }; revoked: RevokedEntry[] }> = [];
-    for (const a of set.authorities) {
-      if (!a.signer || a.record.notAfter <= now) continue;
-      // Under a retired root nothing verifies any more: its CRLs (the root keeps its key) would be ones no agent can check.
-      if (set.rootOf(a)?.record.state === 'retired') continue;
-      // An authority imported before meshca refused those that may not sign CRLs: OpenSSL and agents would refuse its CRL.
-      if (!a.facts.signsCrls) continue;
-      lists.push({ authority: { ...a, signer: a.signer }, revoked: [...taintedChildren(set, a.record.id, now), ...(await this.deps.store.revokedUnexpired(a.record.id, now))] });
-    }
-    // Drawn once the lists are read: agents take a later number for the later list, so a replica that read before a
-    // revocation committed should not number its list after one that read it.
-    const crlNumber = await this.deps.store.nextCrlNumber();
     for (const { authority: a, revoked } of lists) {
       byIssuer.set(
         a.record.id,
@@ -115,6 +111,32 @@ export class CrlService {
     const pem = [...byIssuer.values()].map((der) => encodePem('X509 CRL', der)).join('');
     return { byIssuer, pem, issuersPem: certificatesToPem([...issuers.values()]), authorities: set, thisUpdate: now, revocations };
   }
+
+  /**
+   * The revocation lists of every authority that publishes one, and the
+   * number they go out under. Agents take the higher number for the later
+   * list, so the lists must hold every revocation committed before the number
+   * was drawn: when the store's count of revocations moved while they were
+   * read, they are read again. Past a few tries (revocations pouring in) they
+   * go out as read, counted as of before, so the next request regenerates them.
+   */
+  private async numberedLists(set: AuthoritySet, now: number): Promise<{ lists: CrlList[]; revocations: number; crlNumber: number }> {
+    for (let attempt = 1; ; attempt++) {
+      const revocations = await this.deps.store.revocationCount();
+      const lists: CrlList[] = [];
+      for (const a of set.authorities) {
+        if (!a.signer || a.record.notAfter <= now) continue;
+        // Under a retired root nothing verifies any more: its CRLs (the root keeps its key) would be ones no agent can check.
+        if (set.rootOf(a)?.record.state === 'retired') continue;
+        // An authority imported before meshca refused those that may not sign CRLs: OpenSSL and agents would refuse its CRL.
+        if (!a.facts.signsCrls) continue;
+        lists.push({ authority: { ...a, signer: a.signer }, revoked: [...taintedChildren(set, a.record.id, now), ...(await this.deps.store.revokedUnexpired(a.record.id, now))] });
+      }
+      const crlNumber = await this.deps.store.nextCrlNumber();
+      if (attempt >= MAX_LIST_READS || (await this.deps.store.revocationCount()) === revocations) return { lists, revocations, crlNumber };
+    }
+  }
+
 }
 
 /** Intermediates an authority signed that were tainted: its CRL revokes them, so nothing under them verifies. */

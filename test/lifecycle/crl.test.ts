@@ -247,6 +247,43 @@ describe('CrlService', () => {
     const next = await crls.crls();
     expect(readCrl(next.byIssuer.get(intermediate)!).serials).toEqual(['abcdef01']);
   });
+
+  it('fail/a generation that read the lists before a revocation committed reads them again, so no list numbered later lacks it', async () => {
+    const clock = clockNearNow();
+    const ca = await startLifecycleCa({}, clock);
+    const intermediate = ca.manager.current().activeIntermediate()!.record.id;
+    const revoked: Array<RevokedEntry & { issuer: string }> = [];
+    let crlNumber = 0;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let held = false;
+    // Only the first read of the intermediate's list is held: long enough for another generation to start and finish.
+    const store: RevocationStore = {
+      revoke: () => Promise.reject(new Error('not used')),
+      liveUnder: () => Promise.resolve(0),
+      nextCrlNumber: () => Promise.resolve(++crlNumber),
+      revocationCount: () => Promise.resolve(revoked.length),
+      revokedUnexpired: async (issuerId) => {
+        const snapshot = revoked.filter((r) => r.issuer === issuerId);
+        if (issuerId === intermediate && !held) {
+          held = true;
+          await gate;
+        }
+        return snapshot;
+      },
+    };
+    const crls = new CrlService({ authorities: ca.manager, store, clock }, seconds(3600));
+
+    const slow = crls.crls(); // one agent's sync, which reads before the revocation
+    while (!held) await new Promise((resolve) => setImmediate(resolve));
+    revoked.push({ issuer: intermediate, serial: 'abcdef01', revokedAt: clock.nowSeconds(), reason: 'keyCompromise' });
+    crls.invalidate();
+    const quick = await crls.crls(); // another's, which reads after it
+    release();
+    const [late, early] = [await slow, quick].map((set) => readCrl(set.byIssuer.get(intermediate)!));
+    expect(Number(late!.crlNumber)).toBeGreaterThan(Number(early!.crlNumber));
+    expect({ late: late!.serials, early: early!.serials }).toEqual({ late: ['abcdef01'], early: ['abcdef01'] });
+  });
 });
 
 describe('CRLs on replicas sharing one datastore', () => {
@@ -287,6 +324,6 @@ describe('CRLs on replicas sharing one datastore', () => {
     for (let i = 0; i < 5; i++) expect(await here.crls()).toBe(first);
     clock.advance(seconds(1));
     for (let i = 0; i < 5; i++) expect(await here.crls()).toBe(first);
-    expect(asked).toBe(3); // once for the generation, once in each second
+    expect(asked).toBe(4); // twice for the generation (before the lists and after their number), once in each second
   });
 });
