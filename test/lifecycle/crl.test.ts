@@ -26,6 +26,34 @@ const WEB = 'spiffe://example.org/ns/prod/sa/web';
 const DB = 'spiffe://example.org/ns/prod/sa/db';
 const AGENT = 'node-1';
 
+/**
+ * The datastore as the CRL service sees it, with the intermediate's list read
+ * held (`every` read, or the `first` only) until `release`: a revocation can
+ * land in the middle of a generation.
+ */
+function heldRevocationStore(intermediate: string, hold: 'every' | 'first') {
+  const revoked: Array<RevokedEntry & { issuer: string }> = [];
+  let crlNumber = 0;
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  let reads = 0;
+  const store: RevocationStore = {
+    revoke: () => Promise.reject(new Error('not used')),
+    liveUnder: () => Promise.resolve(0),
+    nextCrlNumber: () => Promise.resolve(++crlNumber),
+    revocationCount: () => Promise.resolve(revoked.length),
+    revokedUnexpired: async (issuerId) => {
+      const snapshot = revoked.filter((r) => r.issuer === issuerId);
+      if (issuerId === intermediate && (hold === 'every' || reads === 0)) {
+        reads++;
+        await gate;
+      }
+      return snapshot;
+    },
+  };
+  return { store, revoked, release, reading: () => reads > 0 };
+}
+
 describe('CRLs', () => {
   it('pass/GET /v1/crl (DER) and /v1/crl.pem are accepted and verified by openssl and list exactly the revoked unexpired serials of each issuer', async () => {
     const clock = clockNearNow();
@@ -214,30 +242,11 @@ describe('CrlService', () => {
     const clock = clockNearNow();
     const ca = await startLifecycleCa({}, clock);
     const intermediate = ca.manager.current().activeIntermediate()!.record.id;
-    const revoked: Array<RevokedEntry & { issuer: string }> = [];
-    let crlNumber = 0;
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    let reading = false;
-    // The datastore as the CRL service sees it; the intermediate's read is held so a revocation can land mid-generation.
-    const store: RevocationStore = {
-      revoke: () => Promise.reject(new Error('not used')),
-      liveUnder: () => Promise.resolve(0),
-      nextCrlNumber: () => Promise.resolve(++crlNumber),
-      revocationCount: () => Promise.resolve(revoked.length),
-      revokedUnexpired: async (issuerId) => {
-        const snapshot = revoked.filter((r) => r.issuer === issuerId);
-        if (issuerId === intermediate) {
-          reading = true;
-          await gate;
-        }
-        return snapshot;
-      },
-    };
+    const { store, revoked, release, reading } = heldRevocationStore(intermediate, 'every');
     const crls = new CrlService({ authorities: ca.manager, store, clock }, seconds(3600));
 
     const inFlight = crls.crls();
-    while (!reading) await new Promise((resolve) => setImmediate(resolve));
+    while (!reading()) await new Promise((resolve) => setImmediate(resolve));
     // What RevocationService.revoke does: commit, then invalidate.
     revoked.push({ issuer: intermediate, serial: 'abcdef01', revokedAt: clock.nowSeconds(), reason: 'keyCompromise' });
     crls.invalidate();
@@ -252,30 +261,12 @@ describe('CrlService', () => {
     const clock = clockNearNow();
     const ca = await startLifecycleCa({}, clock);
     const intermediate = ca.manager.current().activeIntermediate()!.record.id;
-    const revoked: Array<RevokedEntry & { issuer: string }> = [];
-    let crlNumber = 0;
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    let held = false;
-    // Only the first read of the intermediate's list is held: long enough for another generation to start and finish.
-    const store: RevocationStore = {
-      revoke: () => Promise.reject(new Error('not used')),
-      liveUnder: () => Promise.resolve(0),
-      nextCrlNumber: () => Promise.resolve(++crlNumber),
-      revocationCount: () => Promise.resolve(revoked.length),
-      revokedUnexpired: async (issuerId) => {
-        const snapshot = revoked.filter((r) => r.issuer === issuerId);
-        if (issuerId === intermediate && !held) {
-          held = true;
-          await gate;
-        }
-        return snapshot;
-      },
-    };
+    // Only the first read is held: long enough for another generation to start and finish.
+    const { store, revoked, release, reading } = heldRevocationStore(intermediate, 'first');
     const crls = new CrlService({ authorities: ca.manager, store, clock }, seconds(3600));
 
     const slow = crls.crls(); // one agent's sync, which reads before the revocation
-    while (!held) await new Promise((resolve) => setImmediate(resolve));
+    while (!reading()) await new Promise((resolve) => setImmediate(resolve));
     revoked.push({ issuer: intermediate, serial: 'abcdef01', revokedAt: clock.nowSeconds(), reason: 'keyCompromise' });
     crls.invalidate();
     const quick = await crls.crls(); // another's, which reads after it
