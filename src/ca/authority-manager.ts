@@ -171,6 +171,11 @@ export class AuthorityManager {
     return this.operatorChange(() => rootRotation.activateRoot(this.lifecycle, by, propagation, force));
   }
 
+  /** Takes the prepared root, unused, out of the bundle (root-rotation.ts). */
+  withdrawRoot(by: string): Promise<LoadedAuthority> {
+    return this.operatorChange(() => rootRotation.withdrawPreparedRoot(this.lifecycle, by));
+  }
+
   /** Removes the superseded root from the bundle, once nothing `liveUnder` counts chains to it unless forced (root-rotation.ts). */
   retireRoot(by: string, liveUnder: (ids: readonly string[]) => Promise<number>, force: boolean): Promise<LoadedAuthority> {
     return this.operatorChange(() => rootRotation.retireRoot(this.lifecycle, by, liveUnder, force));

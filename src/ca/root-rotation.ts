@@ -26,9 +26,11 @@ export async function prepareRoot(ctx: LifecycleContext, by: string, imported?: 
   const set = ctx.current();
   const now = nowSeconds(ctx.clock);
   const existing = set.ofKind('root', 'prepared')[0];
-  if (existing && isValidAt(existing.record, now)) throw new ConflictError('precondition_failed', `root ${existing.record.id} is already prepared; activate it first`);
+  if (existing && now < existing.record.notAfter) {
+    throw new ConflictError('precondition_failed', `root ${existing.record.id} is already prepared; activate it first, or withdraw it (meshca authority root withdraw)`);
+  }
   // One that expired while it waited can never be activated: it leaves the bundle, with what waited under it, for the new one.
-  const discarded = existing ? [existing, ...set.preparedIntermediatesUnder(existing)].map((a) => transition(a, 'retired', now)) : [];
+  const discarded = existing ? withPreparedUnder(set, existing).map((a) => transition(a, 'retired', now)) : [];
   const root = !imported
     ? await mintRoot(ctx, 'prepared', now)
     : imported.keyPem === undefined
@@ -54,6 +56,28 @@ async function importRoot(ctx: LifecycleContext, set: AuthoritySet, imported: Im
   const id = checked.facts.keyId.toString('hex');
   if (set.byId(id)) throw new ConflictError('already_exists', `root ${id} is already known`);
   return takeIntoCustody(ctx.factory.custody, checked, 'prepared', now);
+}
+
+/**
+ * Takes the prepared root out of the trust bundle before it has signed
+ * anything, with the intermediates prepared under it: one prepared by
+ * mistake (the wrong certificate, or one whose key holder should not be
+ * trusted) must not stay trusted by every agent until it expires.
+ */
+export async function withdrawPreparedRoot(ctx: LifecycleContext, by: string): Promise<LoadedAuthority> {
+  const set = ctx.current();
+  const prepared = set.ofKind('root', 'prepared')[0];
+  if (!prepared) throw new ConflictError('precondition_failed', 'no prepared root to withdraw');
+  const now = nowSeconds(ctx.clock);
+  const withdrawn = withPreparedUnder(set, prepared).map((a) => transition(a, 'retired', now));
+  await ctx.commit(withdrawn, set.bundleSequence + 1, withdrawn.map((a) => moved(a, 'retired', by, { withdrawn: true })));
+  ctx.log.info({ root: prepared.record.id }, 'withdrew the prepared root; it is no longer in the trust bundle');
+  return withdrawn[0]!;
+}
+
+/** A prepared root and the intermediates prepared under it, which leave together. */
+function withPreparedUnder(set: AuthoritySet, root: LoadedAuthority): LoadedAuthority[] {
+  return [root, ...set.preparedIntermediatesUnder(root)];
 }
 
 /**

@@ -212,6 +212,34 @@ describe('activate', () => {
     expect((await ca.localApp.inject({ method: 'POST', url: '/v1/audit/verify', payload: {} })).json()).toMatchObject({ ok: true });
   });
 
+  it('pass/withdraw takes a prepared root, and the intermediate waiting under it, out of the bundle before either signs anything', async () => {
+    const clock = clockNearNow();
+    const { ca, old, next } = await prepared(clock);
+    const waiting = ca.manager.current().preparedIntermediateUnder(ca.manager.current().byId(next))!.record.id;
+    const res = await post(ca, 'withdraw');
+    expect([res.status, res.body.id]).toEqual([200, next]);
+    expect(await bundle(ca)).toEqual({ roots: [old.root.certDer], sequence: 3 });
+    expect([next, waiting].map((id) => ca.manager.current().byId(id)!.record.state)).toEqual(['retired', 'retired']);
+    expect(ids(ca)).toEqual(old);
+    expect((await post(ca, 'withdraw')).body.error).toEqual({ code: 'precondition_failed', message: 'no prepared root to withdraw' });
+    // The rotation can start again, and the log holds the withdrawal.
+    expect((await post(ca, 'prepare')).status).toBe(201);
+    expect(auditEvents(ca.store.db, 'authority.retired').map((e) => e.data)).toEqual([
+      { id: next, kind: 'root', withdrawn: true, replica: THIS_REPLICA },
+      { id: waiting, kind: 'intermediate', withdrawn: true, replica: THIS_REPLICA },
+    ]);
+    expect((await ca.localApp.inject({ method: 'POST', url: '/v1/audit/verify', payload: {} })).json()).toMatchObject({ ok: true });
+  });
+
+  it('fail/a prepared root not yet valid by this clock (set back since) is no reason to prepare another over it: 409', async () => {
+    const clock = clockNearNow();
+    const { ca, next } = await prepared(clock);
+    clock.advance(-3600);
+    const res = await post(ca, 'prepare');
+    expect([res.status, res.body.error.message]).toEqual([409, `root ${next} is already prepared; activate it first, or withdraw it (meshca authority root withdraw)`]);
+    expect(ca.manager.current().byId(next)!.record.state).toBe('prepared');
+  });
+
   it('fail/activate with no prepared root: 409 precondition_failed', async () => {
     const ca = await startLifecycleCa(SETTINGS, clockNearNow());
     const res = await post(ca, 'activate', { force: true });

@@ -138,6 +138,13 @@ const ROUTES: Record<string, Route> = {
     ok: 200,
     expect: { ...OPERATOR_ONLY, operator: '409 precondition_failed' },
   },
+  // Runs after prepare, whose operator cell left a root prepared: the operator withdraws it.
+  'POST /v1/authorities/root/withdraw': {
+    method: 'POST',
+    path: () => '/v1/authorities/root/withdraw',
+    ok: 200,
+    expect: { ...OPERATOR_ONLY, operator: 'ok' },
+  },
   'POST /v1/authorities/root/retire': {
     method: 'POST',
     path: () => '/v1/authorities/root/retire',

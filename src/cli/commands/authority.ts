@@ -60,6 +60,14 @@ export function registerAuthority(program: Command): void {
       console.log(`activated root ${res.id}; new SVIDs are signed by intermediate ${res.signingIntermediate}`);
     });
   root
+    .command('withdraw')
+    .description('take the prepared root, unused, out of the trust bundle (one prepared by mistake)')
+    .addOption(dataDirOption())
+    .action(async (o: CommonOptions) => {
+      const res = await new AdminClient(o.dataDir).call<{ id: string; bundleSequence: number }>('POST', '/v1/authorities/root/withdraw');
+      console.log(`withdrew root ${res.id}; trust bundle sequence ${res.bundleSequence}`);
+    });
+  root
     .command('retire')
     .description('remove the old root from the trust bundle (refused while unexpired SVIDs chain to it, unless --force)')
     .option('--force', 'retire even though live SVIDs chain to it')

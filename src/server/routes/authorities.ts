@@ -128,6 +128,16 @@ export function authorityRoutes(app: FastifyInstance, s: ServerServices): void {
     },
   );
 
+  app.post(
+    '/v1/authorities/root/withdraw',
+    { config: { action: 'authority.write' } },
+    async (request) => {
+      const root = await manager.withdrawRoot(callerLabel(request.authentication.caller));
+      s.crls.invalidate();
+      return { id: root.record.id, state: root.record.state, bundleSequence: manager.current().bundleSequence };
+    },
+  );
+
   app.post<{ Body: { force?: boolean } | null }>(
     '/v1/authorities/root/retire',
     { config: { action: 'authority.write' }, schema: { body: forceBody } },
