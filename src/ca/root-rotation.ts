@@ -54,7 +54,7 @@ export async function prepareRoot(ctx: LifecycleContext, by: string, imported?: 
 async function importRoot(ctx: LifecycleContext, set: AuthoritySet, imported: ImportedAuthority, now: number): Promise<LoadedAuthority> {
   const checked = checkImport(imported, 'root', now, [], ctx.settings.trustDomain);
   const id = checked.facts.keyId.toString('hex');
-  if (set.byId(id)) throw new ConflictError('already_exists', `root ${id} is already known`);
+  refuseKnownRoot(set, id);
   return takeIntoCustody(ctx.factory.custody, checked, 'prepared', now);
 }
 
@@ -73,6 +73,18 @@ export async function withdrawPreparedRoot(ctx: LifecycleContext, by: string): P
   await ctx.commit(withdrawn, set.bundleSequence + 1, withdrawn.map((a) => moved(a, 'retired', by, { withdrawn: true })));
   ctx.log.info({ root: prepared.record.id }, 'withdrew the prepared root; it is no longer in the trust bundle');
   return withdrawn[0]!;
+}
+
+/** A root already recorded cannot be prepared again; one retired or withdrawn has left the bundle for good. */
+function refuseKnownRoot(set: AuthoritySet, id: string): void {
+  const known = set.byId(id);
+  if (!known) return;
+  throw new ConflictError(
+    'already_exists',
+    known.record.state === 'retired'
+      ? `root ${id} was retired (or withdrawn) and cannot return to the trust bundle: a root leaves it for good`
+      : `root ${id} is already known`,
+  );
 }
 
 /** A prepared root and the intermediates prepared under it, which leave together. */
@@ -96,7 +108,7 @@ function keylessRoot(set: AuthoritySet, imported: ImportedAuthority, now: number
   }
   const facts = checkUpstreamRoot(imported.certDer, now);
   const id = facts.keyId.toString('hex');
-  if (set.byId(id)) throw new ConflictError('already_exists', `root ${id} is already known`);
+  refuseKnownRoot(set, id);
   return upstreamRoot(imported.certDer, now, 'prepared');
 }
 

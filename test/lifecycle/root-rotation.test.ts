@@ -231,6 +231,20 @@ describe('activate', () => {
     expect((await ca.localApp.inject({ method: 'POST', url: '/v1/audit/verify', payload: {} })).json()).toMatchObject({ ok: true });
   });
 
+  it('fail/a withdrawn root cannot come back: preparing it again is refused, saying so', async () => {
+    const ca = await startLifecycleCa(SETTINGS, clockNearNow());
+    const byo = selfSigned(tempDir('imp'), 'withdrawn-root', { days: 365 });
+    const again = () => post(ca, 'prepare', { importCertFile: byo.cert, importKeyFile: byo.key });
+    const first = await again();
+    expect(first.status).toBe(201);
+    expect((await post(ca, 'withdraw')).status).toBe(200);
+    const refused = await again();
+    expect([refused.status, refused.body.error]).toEqual([
+      409,
+      { code: 'already_exists', message: `root ${first.body.id as string} was retired (or withdrawn) and cannot return to the trust bundle: a root leaves it for good` },
+    ]);
+  });
+
   it('fail/a prepared root not yet valid by this clock (set back since) is no reason to prepare another over it: 409', async () => {
     const clock = clockNearNow();
     const { ca, next } = await prepared(clock);

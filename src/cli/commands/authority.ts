@@ -61,7 +61,7 @@ export function registerAuthority(program: Command): void {
     });
   root
     .command('withdraw')
-    .description('take the prepared root, unused, out of the trust bundle (one prepared by mistake)')
+    .description('take the prepared root, unused, out of the trust bundle for good (one prepared by mistake); it cannot be prepared again')
     .addOption(dataDirOption())
     .action(async (o: CommonOptions) => {
       const res = await new AdminClient(o.dataDir).call<{ id: string; bundleSequence: number }>('POST', '/v1/authorities/root/withdraw');
