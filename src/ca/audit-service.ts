@@ -5,11 +5,12 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { nowSeconds, type Clock } from '../time/clock.js';
+import { readCertificate } from '../x509/certificate-reader.js';
 import { issuedBy } from '../x509/issued-by.js';
 import type { CertificateRecords } from './audit-certificates.js';
 import { signCheckpoint, type Checkpoint } from './audit-checkpoint.js';
 import { verifyAuditLog, type ExpectedHead, type StoredEvent, type VerificationInput, type VerificationResult } from './audit-verifier.js';
-import type { AuthoritySet } from './authority-set.js';
+import { AuthoritySet } from './authority-set.js';
 import { SELF } from './caller.js';
 import type { AuditEvent } from './model.js';
 import type { AuthorityJournal } from './ports.js';
@@ -40,15 +41,22 @@ export interface VerifyOptions {
 
 export class AuditService {
   constructor(
-    private readonly deps: { store: AuditStorePort; authorities: { current(): AuthoritySet }; journal: AuthorityJournal; clock: Clock },
+    private readonly deps: { store: AuditStorePort; authorities: { current(): AuthoritySet; catchUp(): Promise<void> }; journal: AuthorityJournal; clock: Clock },
   ) {}
 
-  /** Signs the current head, unless the newest checkpoint already covers it (then returns that one). */
+  /**
+   * Signs the current head, unless the newest checkpoint already covers it
+   * (then returns that one). The signer is chosen after the head is read and
+   * other replicas' changes adopted: a taint the head covers has been seen,
+   * so the checkpoint is never signed by an intermediate the log it signs
+   * records as tainted (verification refuses such a checkpoint).
+   */
   async checkpoint(force = false): Promise<Checkpoint | undefined> {
     const head = await this.deps.store.head();
     if (!head) return undefined;
     const newest = (await this.deps.store.checkpoints()).at(-1);
     if (!force && newest && newest.seq === head.seq) return newest;
+    await this.deps.authorities.catchUp();
     const set = this.deps.authorities.current();
     const signer = set.signingIntermediate(nowSeconds(this.deps.clock));
     const checkpoint = await signCheckpoint({ seq: head.seq, hash: head.hash, at: nowSeconds(this.deps.clock) }, signer.signer, signer.record.id);
@@ -61,9 +69,22 @@ export class AuditService {
   }
 
   /** Verifies the chain, every checkpoint and, when the auditor brings one, the head seen before. */
-  async verify(options: VerifyOptions = {}): Promise<VerificationResult> {
-    return verifyAuditLog(await verificationInput(this.deps.store, this.deps.authorities.current(), options, this.deps.journal));
+  verify(options: VerifyOptions = {}): Promise<VerificationResult> {
+    return verifyStoredAudit(this.deps.journal, this.deps.store, options);
   }
+}
+
+/**
+ * Walks the chain, checks every checkpoint against the authorities the
+ * datastore records (or pinned roots), holds the records to the log, and the
+ * log to a head seen before. The authorities are the datastore's, not a
+ * process's view of them: on a replica, a checkpoint another replica signed
+ * with an intermediate it has just made must verify at once.
+ */
+export async function verifyStoredAudit(journal: AuthorityJournal, store: AuditStorePort, options: VerifyOptions = {}): Promise<VerificationResult> {
+  const records = await journal.listAuthorities();
+  const set = new AuthoritySet(records.map((record) => ({ record, facts: readCertificate(record.certDer), signer: null })), 0);
+  return verifyAuditLog(await verificationInput(store, set, options, journal));
 }
 
 /**

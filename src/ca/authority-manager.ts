@@ -147,6 +147,16 @@ export class AuthorityManager {
   }
 
   /**
+   * Adopts what the other replicas changed, now, whenever it was last done:
+   * for a signature that must never come from an authority another replica
+   * has just tainted (an audit checkpoint, which nothing revokes).
+   */
+  async catchUp(): Promise<void> {
+    if ((this.deps.coordinator ?? aloneCoordinator) === aloneCoordinator) return;
+    await this.serialized(() => this.refresh());
+  }
+
+  /**
    * Picks up what other replicas changed, then brings the intermediates up to
    * date with the clock, if no other replica is doing so right now. Safe to
    * call any number of times.

@@ -56,7 +56,7 @@ export class CrlService {
   private comparedAt = -1;
 
   constructor(
-    private readonly deps: { authorities: { current(): AuthoritySet }; store: RevocationStore; clock: Clock },
+    private readonly deps: { authorities: { current(): AuthoritySet; adoptRecentChanges?(now: number): Promise<void> }; store: RevocationStore; clock: Clock },
     private readonly validity: Duration,
   ) {}
 
@@ -68,6 +68,9 @@ export class CrlService {
 
   async crls(): Promise<CrlSet> {
     const now = nowSeconds(this.deps.clock);
+    // Another replica's taint or rotation (adopted at most once a second) invalidates the cached set here too: CRLs
+    // made from a stale view would lack a tainted intermediate, numbered above the other replica's that list it.
+    await this.deps.authorities.adoptRecentChanges?.(now);
     const cached = this.current;
     if (cached && now < cached.thisUpdate + Math.floor(this.validity / 2) && !(await this.revokedElsewhere(cached, now))) return cached;
     const generation = this.generation;

@@ -9,7 +9,7 @@ import { DATABASE_FILE } from '../../store/sqlite/database.js';
 import { nowSeconds, systemClock } from '../../time/clock.js';
 import { dataDirOption, type CommonOptions } from '../common-options.js';
 import { lockDataDir } from '../data-dir-lock.js';
-import { verifyStoredAudit } from '../offline-audit.js';
+import { verifyStoredAudit } from '../../ca/audit-service.js';
 
 interface MigrateOptions extends CommonOptions {
   to?: string;

@@ -68,8 +68,10 @@ export function authorityRoutes(app: FastifyInstance, s: ServerServices): void {
   const { manager } = s.lifecycle;
 
   app.get('/v1/authorities', { config: { action: 'authority.read' } }, async () => {
-    const set = manager.current();
     const now = nowSeconds(s.clock);
+    // What another replica prepared, rotated or tainted is listed here too, not after this one's next lifecycle check.
+    await manager.adoptRecentChanges(now);
+    const set = manager.current();
     const signingRoot = set.signingRoot();
     const authorities = await Promise.all(
       set.authorities.map(async (a): Promise<AuthorityView> => {
@@ -195,6 +197,7 @@ export function authorityRoutes(app: FastifyInstance, s: ServerServices): void {
       },
     },
     async (request) => {
+      await manager.adoptRecentChanges(nowSeconds(s.clock));
       const intermediateHorizon = durationQuery('intermediateHorizon', request.query.intermediateHorizon);
       const findings = diagnose({
         set: manager.current(),
