@@ -27,6 +27,11 @@ export class AuthorityRecordCheck {
     return undefined;
   }
 
+  /** The event that recorded the taint of `id`, among those taken in so far. */
+  taintedAt(id: string): number | undefined {
+    return this.tainted.get(id);
+  }
+
   /** The first record that contradicts the log, as a problem at the event it contradicts. */
   finish(records: readonly AuthorityRecord[]): { seq: number; reason: string } | undefined {
     const byId = new Map(records.map((r) => [r.id, r]));

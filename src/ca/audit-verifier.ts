@@ -120,9 +120,16 @@ export async function verifyAuditLog(input: VerificationInput): Promise<Verifica
     if (e.seq === input.expectedHead?.seq && e.hash !== input.expectedHead.hash) {
       return fail(e.seq, `event ${e.seq} has hash ${e.hash.slice(0, 12)}…, not ${input.expectedHead.hash.slice(0, 12)}… as in the head you expected: the log was rewritten`);
     }
+    // Taken in before the checkpoints of this event: one signed over a taint must not come from the tainted key.
+    const authorityProblem = authorities?.event(e);
+    if (authorityProblem) return fail(e.seq, authorityProblem);
     for (const c of checkpointsAt.get(e.seq) ?? []) {
       checked++;
       if (c.hash !== e.hash) return fail(e.seq, `checkpoint signed at ${iso(c.at)} says event ${e.seq} has hash ${c.hash.slice(0, 12)}…; the log was rewritten`);
+      const taint = authorities?.taintedAt(c.signerId);
+      if (taint !== undefined) {
+        return fail(e.seq, `checkpoint for event ${e.seq} is signed by ${c.signerId}, which event ${taint} records as tainted: its key is not to be trusted after that`);
+      }
       const problem = await signatureProblem(c, input);
       if (problem) return fail(e.seq, problem);
     }
@@ -135,8 +142,6 @@ export async function verifyAuditLog(input: VerificationInput): Promise<Verifica
     }
     const recordProblem = await records?.event(e);
     if (recordProblem) return fail(e.seq, recordProblem);
-    const authorityProblem = authorities?.event(e);
-    if (authorityProblem) return fail(e.seq, authorityProblem);
     prevHash = e.hash;
     expectedSeq++;
     count++;

@@ -6,6 +6,8 @@
  * event the records now contradict.
  */
 import { createPrivateKey } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { signCheckpoint } from '../../src/ca/audit-checkpoint.js';
 import { verifyDatastoreFile } from '../../src/cli/offline-audit.js';
@@ -86,6 +88,23 @@ describe('a lifecycle event of the log', () => {
     const result = await verifyOverApi(ca);
     expect({ ok: result.ok, problem: result.problem }).toEqual({ ok: false, problem: { seq: head, reason: `event ${head} (authority.created) names no authority: its data was altered` } });
     expect(await verifyDatastoreFile(copyDatastore(ca.store.db, tempDir()))).toEqual(result);
+  });
+});
+
+describe('a checkpoint signed with a tainted key', () => {
+  it('fail/signed over the taint, by the intermediate the log records as tainted (its key stolen): refused, naming the taint', async () => {
+    const { ca, second, taintedAt } = await caWithHistory();
+    const stolen = createPrivateKey(readFileSync(join(ca.config.dataDir, 'keys', `${second}.key.pem`)));
+    const head = eventRow(ca.store.db, ca.store.db.prepare<[], { seq: number }>('SELECT max(seq) AS seq FROM audit_events').get()!.seq);
+    const forged = await signCheckpoint({ seq: head.seq, hash: head.hash, at: head.at + 1 }, new KeyObjectSigner(stolen), second);
+    ca.store.db
+      .prepare('INSERT INTO audit_checkpoints (seq, hash, at, signer_id, signature) VALUES (?, ?, ?, ?, ?)')
+      .run(forged.seq, forged.hash, forged.at, forged.signerId, forged.signature);
+    const result = await verifyOverApi(ca);
+    expect({ ok: result.ok, problem: result.problem }).toEqual({
+      ok: false,
+      problem: { seq: head.seq, reason: `checkpoint for event ${head.seq} is signed by ${second}, which event ${taintedAt} records as tainted: its key is not to be trusted after that` },
+    });
   });
 });
 
