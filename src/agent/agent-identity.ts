@@ -168,8 +168,8 @@ export class AgentIdentity {
     } catch (err) {
       // A refused token will not become valid by retrying.
       if (err instanceof CaRequestError && err.status === 401) this.tokenSpent = true;
-      // A banned agent's token is not spent (an unban makes it good again), but attesting again at once would only
-      // be refused again: the next attempt waits out the backoff.
+      // Refused for the agent's standing (banned), not for its token: attesting again at once would only be refused
+      // again, so the next attempt waits out the backoff. (A ban also voids the agent's unspent tokens at the CA.)
       this.attestRefused = err instanceof CaRequestError && err.credentialRejected;
       throw err;
     }
