@@ -151,13 +151,16 @@ export interface CheckedImport {
 /**
  * The checks of importAuthority, touching nothing: a caller with checks of its
  * own (intermediate-import.ts) makes them before the key goes into custody.
+ * Without `trustDomain`, the certificate is an organisation's root meshca will
+ * hold no key for, which may serve other trust domains as the roots of
+ * --import-trust-bundle may: only the SPIFFE ID rules every CA follows apply.
  */
 export function checkImport(
   imported: ImportedAuthority,
   kind: AuthorityKind,
   now: number,
   trustedRoots: readonly CertificateFacts[],
-  trustDomain: TrustDomain,
+  trustDomain: TrustDomain | undefined,
 ): CheckedImport {
   let facts: CertificateFacts;
   try {
@@ -278,26 +281,6 @@ function refuseSpiffeIdsWithPaths(certificates: readonly CertificateFacts[], whi
     const problem = signingSpiffeIdProblem(facts.uris, undefined);
     if (problem) throw new InvalidInputError('invalid_request', `${which} ${problem}`);
   }
-}
-
-/**
- * An organisation's root a plug-in CA is to move to, which meshca will trust
- * but hold no key for: a CA certificate, self-signed, valid now, whose SPIFFE
- * ID (if any) has no path, as for the roots of --import-trust-bundle.
- */
-export function checkUpstreamRoot(certDer: Buffer, now: number): CertificateFacts {
-  let facts: CertificateFacts;
-  try {
-    facts = readCertificate(certDer);
-  } catch (err) {
-    throw new InvalidInputError('invalid_request', `the root certificate cannot be read: ${(err as Error).message}`);
-  }
-  const bad = (why: string) => new InvalidInputError('invalid_request', `the imported root certificate ${why}`);
-  if (!facts.isCa) throw bad('is not a CA certificate (it needs basicConstraints cA=true and keyUsage keyCertSign)');
-  if (!issuedBy(facts.x509, facts.x509)) throw bad('is not self-signed');
-  if (now < facts.notBefore || now >= facts.notAfter) throw bad(`is not valid now (valid ${facts.x509.validFrom} to ${facts.x509.validTo})`);
-  refuseSpiffeIdsWithPaths([facts], 'the imported root certificate');
-  return facts;
 }
 
 /** An organisation's root that meshca trusts but holds no key for (the parent of an imported intermediate). */

@@ -8,7 +8,7 @@
 import { ConflictError } from '../errors.js';
 import { nowSeconds } from '../time/clock.js';
 import { formatDuration, type Duration } from '../time/duration.js';
-import { checkImport, checkUpstreamRoot, takeIntoCustody, upstreamRoot, type ImportedAuthority } from './authority-factory.js';
+import { checkImport, takeIntoCustody, upstreamRoot, type ImportedAuthority } from './authority-factory.js';
 import type { AuthoritySet, LoadedAuthority } from './authority-set.js';
 import { created, moved, transition } from './authority-transitions.js';
 import { mintIntermediate, mintRoot, type LifecycleContext } from './lifecycle-context.js';
@@ -106,7 +106,7 @@ function keylessRoot(set: AuthoritySet, imported: ImportedAuthority, now: number
       `this CA makes its own intermediates under root ${signing.record.id}: a new root needs its key (--import-key) to sign them`,
     );
   }
-  const facts = checkUpstreamRoot(imported.certDer, now);
+  const { facts } = checkImport(imported, 'root', now, [], undefined);
   const id = facts.keyId.toString('hex');
   refuseKnownRoot(set, id);
   return upstreamRoot(imported.certDer, now, 'prepared');

@@ -91,6 +91,12 @@ function serialsIn(tbs: Asn1): string[] {
   });
 }
 
+/** A TBSCertList's fields from its signature algorithm on: the version before it is absent in v1 CRLs. */
+function afterVersion(tbs: Asn1): Asn1[] {
+  const fields = children(tbs);
+  return is(fields[0], TagClass.UNIVERSAL, Tag.INTEGER) ? fields.slice(1) : fields;
+}
+
 /** What a CRL says, to tell whether another says the same: whose it is, when it was made and what it revokes. */
 export interface CrlContent {
   /** The issuer Name and the authorityKeyIdentifier extension, DER, in hex: which CA's CRL it is. */
@@ -107,18 +113,15 @@ export interface CrlContent {
 export function readCrlContent(der: Buffer): CrlContent | undefined {
   try {
     const tbs = children(parseDer(der))[0]!;
-    const fields = children(tbs);
-    // version is optional (absent in v1 CRLs); then signature, issuer, thisUpdate, [nextUpdate]
-    const offset = is(fields[0], TagClass.UNIVERSAL, Tag.INTEGER) ? 1 : 0;
-    const next = fields[offset + 3];
+    const [, issuer, thisUpdate, next] = afterVersion(tbs);
     const hasNext = is(next, TagClass.UNIVERSAL, Tag.UTCTIME) || is(next, TagClass.UNIVERSAL, Tag.GENERALIZEDTIME);
-    const extensions = fields.find((f) => is(f, TagClass.CONTEXT_SPECIFIC, 0));
+    const extensions = children(tbs).find((f) => is(f, TagClass.CONTEXT_SPECIFIC, 0));
     const extension = (id: string) => extensions && children(children(extensions)[0]!).find((e) => readOid(children(e)[0]) === id);
     const aki = extension(OID.authorityKeyIdentifier);
     const number = extension(OID.cRLNumber);
     return {
-      issuer: toDer(fields[offset + 1]!).toString('hex') + (aki ? toDer(aki).toString('hex') : ''),
-      thisUpdate: readTime(fields[offset + 2]),
+      issuer: toDer(issuer!).toString('hex') + (aki ? toDer(aki).toString('hex') : ''),
+      thisUpdate: readTime(thisUpdate),
       nextUpdate: hasNext ? readTime(next) : undefined,
       crlNumber: number ? BigInt(`0x${valueBytes(parseDer(valueBytes(children(number).at(-1)!))).toString('hex') || '0'}`) : undefined,
       serials: serialsIn(tbs).sort(),
@@ -147,10 +150,7 @@ export function readSignedCrl(der: Buffer): SignedCrl | undefined {
   try {
     const [tbs, algorithmId, signature, ...rest] = children(parseDer(der));
     if (!tbs || !algorithmId || rest.length) return undefined;
-    const fields = children(tbs);
-    // version is optional (absent in v1 CRLs); then signature, issuer
-    const offset = is(fields[0], TagClass.UNIVERSAL, Tag.INTEGER) ? 1 : 0;
-    const [innerAlgorithmId, issuerName] = [fields[offset], fields[offset + 1]];
+    const [innerAlgorithmId, issuerName] = afterVersion(tbs);
     if (!innerAlgorithmId || !issuerName || !toDer(innerAlgorithmId).equals(toDer(algorithmId))) return undefined;
     const algorithm = signatureAlgorithmByOid(readOid(children(algorithmId)[0]));
     if (!algorithm || !parametersFit(algorithm, algorithmId)) return undefined;
