@@ -72,6 +72,15 @@ export type RevocationSelector =
   /** Everything an authority issued; agents' own SVIDs are kept when `exceptAgentSvids` (they are matched to records on every use). */
   | { readonly issuerId: string; readonly exceptAgentSvids?: boolean };
 
+/** Revocation lists, read together with the number they go out under. */
+export interface NumberedRevocations {
+  readonly crlNumber: number;
+  /** The revocation count before the lists were read: they hold at least these. */
+  readonly revocations: number;
+  /** Per issuer id, its revoked unexpired certificates, oldest record first. */
+  readonly lists: ReadonlyMap<string, RevokedEntry[]>;
+}
+
 export interface RevocationStore {
   /**
    * Marks every matching unexpired, unrevoked certificate revoked, with its
@@ -79,9 +88,14 @@ export interface RevocationStore {
    * an automatic sweep that found nothing to revoke is no event.
    */
   revoke(selector: RevocationSelector, at: number, reason: RevocationReason, event: (count: number) => AuditEvent | undefined): Promise<number>;
-  /** Revoked certificates of one issuer that have not expired yet: what its CRL lists. */
-  revokedUnexpired(issuerId: string, now: number): Promise<RevokedEntry[]>;
-  nextCrlNumber(): Promise<number>;
+  /**
+   * Draws the next CRL number, then reads each issuer's revoked certificates
+   * that have not expired yet (what its CRL lists), in one transaction.
+   * Agents take the higher number for the later list, so a list must hold
+   * every revocation that one numbered lower holds: drawing the number first
+   * and holding it until the lists are read orders the reads as the numbers.
+   */
+  numberedRevocations(issuerIds: readonly string[], now: number): Promise<NumberedRevocations>;
   /** Grows with every revocation committed by any process sharing the datastore. */
   revocationCount(): Promise<number>;
   /** Unexpired, unrevoked certificates (other than the CA's own serving ones) issued by any of these authorities. */

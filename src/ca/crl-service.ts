@@ -44,9 +44,6 @@ interface CrlList {
   readonly revoked: RevokedEntry[];
 }
 
-/** Reads of the lists one generation makes at most while revocations keep coming in. */
-const MAX_LIST_READS = 3;
-
 export class CrlService {
   private current: CrlSet | undefined;
   private building: { readonly generation: number; readonly set: Promise<CrlSet> } | undefined;
@@ -115,31 +112,23 @@ export class CrlService {
     return { byIssuer, pem, issuersPem: certificatesToPem([...issuers.values()]), authorities: set, thisUpdate: now, revocations };
   }
 
-  /**
-   * The revocation lists of every authority that publishes one, and the
-   * number they go out under. Agents take the higher number for the later
-   * list, so the lists must hold every revocation committed before the number
-   * was drawn: when the store's count of revocations moved while they were
-   * read, they are read again. Past a few tries (revocations pouring in) they
-   * go out as read, counted as of before, so the next request regenerates them.
-   */
+  /** The revocation lists of every authority that publishes one, and the number they go out under. */
   private async numberedLists(set: AuthoritySet, now: number): Promise<{ lists: CrlList[]; revocations: number; crlNumber: number }> {
-    for (let attempt = 1; ; attempt++) {
-      const revocations = await this.deps.store.revocationCount();
-      const lists: CrlList[] = [];
-      for (const a of set.authorities) {
-        if (!a.signer || a.record.notAfter <= now) continue;
-        // Under a retired root nothing verifies any more: its CRLs (the root keeps its key) would be ones no agent can check.
-        if (set.rootOf(a)?.record.state === 'retired') continue;
-        // An authority imported before meshca refused those that may not sign CRLs: OpenSSL and agents would refuse its CRL.
-        if (!a.facts.signsCrls) continue;
-        lists.push({ authority: { ...a, signer: a.signer }, revoked: [...taintedChildren(set, a.record.id, now), ...(await this.deps.store.revokedUnexpired(a.record.id, now))] });
-      }
-      const crlNumber = await this.deps.store.nextCrlNumber();
-      if (attempt >= MAX_LIST_READS || (await this.deps.store.revocationCount()) === revocations) return { lists, revocations, crlNumber };
-    }
+    const publishing = set.authorities.flatMap((a) => {
+      if (!a.signer || a.record.notAfter <= now) return [];
+      // Under a retired root nothing verifies any more: its CRLs (the root keeps its key) would be ones no agent can check.
+      if (set.rootOf(a)?.record.state === 'retired') return [];
+      // An authority imported before meshca refused those that may not sign CRLs: OpenSSL and agents would refuse its CRL.
+      if (!a.facts.signsCrls) return [];
+      return [{ ...a, signer: a.signer }];
+    });
+    const { crlNumber, revocations, lists } = await this.deps.store.numberedRevocations(publishing.map((a) => a.record.id), now);
+    return {
+      lists: publishing.map((a) => ({ authority: a, revoked: [...taintedChildren(set, a.record.id, now), ...lists.get(a.record.id)!] })),
+      revocations,
+      crlNumber,
+    };
   }
-
 }
 
 /** Intermediates an authority signed that were tainted: its CRL revokes them, so nothing under them verifies. */

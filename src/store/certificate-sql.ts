@@ -5,6 +5,7 @@
  */
 import type { CertificateFilter, CertificatePage, IdentitySummary } from '../ca/certificate-query.js';
 import { ISSUANCE_EVENT } from '../ca/issuance-event.js';
+import { isRevocationReason, type RevokedEntry } from '../x509/crl.js';
 import { decodeCursor, encodeCursor, SUMMARY_COLUMNS, toSummary, type CertificateRow } from './rows.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -15,6 +16,20 @@ export type Dialect = 'sqlite' | 'postgres';
  */
 export const COUNT_REVOCATION = "UPDATE ca_state SET value = value + 1 WHERE name = 'revocations'";
 export const REVOCATION_COUNT = "SELECT value FROM ca_state WHERE name = 'revocations'";
+
+/** One issuer's revoked certificates that have not expired yet (what its CRL lists), given its placeholders for issuer and now. */
+export const REVOKED_UNEXPIRED = (issuer: string, now: string): string =>
+  `SELECT serial, revoked_at, revocation_reason FROM certificates WHERE issuer_id = ${issuer} AND revoked_at IS NOT NULL AND not_after > ${now} ORDER BY id`;
+
+export interface RevokedRow {
+  readonly serial: string;
+  readonly revoked_at: number;
+  readonly revocation_reason: string;
+}
+
+export function toRevokedEntry(r: RevokedRow): RevokedEntry {
+  return { serial: r.serial, revokedAt: r.revoked_at, reason: isRevocationReason(r.revocation_reason) ? r.revocation_reason : 'unspecified' };
+}
 
 /**
  * For the audit verifier: the record with the lowest id no issuance gives.

@@ -507,9 +507,12 @@ describe.each(ENGINES)('the $name datastore', (engine) => {
       expect(await revoke({ issuerId: 'x', exceptAgentSvids: true })).toBe(1);
       expect(await revoke({ agent: parseAgentName('node-3') })).toBe(1);
 
-      expect((await store.certificates.revokedUnexpired('x', now)).map((r) => [r.serial, r.reason])).toEqual([
-        ['01', 'keyCompromise'], ['02', 'keyCompromise'], ['05', 'keyCompromise'],
-      ]);
+      const { lists } = await store.certificates.numberedRevocations(['x', 'y', 'z'], now);
+      expect(Object.fromEntries([...lists].map(([id, list]) => [id, list.map((r) => [r.serial, r.reason])]))).toEqual({
+        x: [['01', 'keyCompromise'], ['02', 'keyCompromise'], ['05', 'keyCompromise']],
+        y: [['06', 'keyCompromise']],
+        z: [],
+      });
       expect(await store.registrations.credential('03')).toMatchObject({ revoked: false });
       const counts = (await allEvents(store)).filter((e) => e.type === 'certificates.revoked').map((e) => JSON.parse(e.dataJson).count);
       expect(counts).toEqual([1, 0, 1, 0, 1, 1]);
@@ -530,11 +533,19 @@ describe.each(ENGINES)('the $name datastore', (engine) => {
       expect(await (await reopen()).certificates.revocationCount()).toBe(2);
     });
 
-    it('numbers CRLs in sequence, durably', async () => {
-      const { store, reopen } = await open();
-      expect(await store.certificates.nextCrlNumber()).toBe(1);
-      expect(await store.certificates.nextCrlNumber()).toBe(2);
-      expect(await (await reopen()).certificates.nextCrlNumber()).toBe(3);
+    it('numbers CRLs in sequence, durably, each with the revocation count its lists hold', async () => {
+      const clock = new FakeClock();
+      const now = clock.nowSeconds();
+      const { store, reopen } = await open(clock);
+      const numbered = async (s: Datastore) => {
+        const { crlNumber, revocations, lists } = await s.certificates.numberedRevocations(['x'], now);
+        return { crlNumber, revocations, serials: lists.get('x')!.map((r) => r.serial) };
+      };
+      expect(await numbered(store)).toEqual({ crlNumber: 1, revocations: 0, serials: [] });
+      await store.certificates.recordIssued(issued('01', now, { issuerId: 'x' }).record, issued('01', now).event);
+      await store.certificates.revoke({ serial: '01' }, now, 'keyCompromise', (count) => note('certificates.revoked', { count }));
+      expect(await numbered(store)).toEqual({ crlNumber: 2, revocations: 1, serials: ['01'] });
+      expect(await numbered(await reopen())).toEqual({ crlNumber: 3, revocations: 1, serials: ['01'] });
     });
   });
 
@@ -565,3 +576,27 @@ describe.each(ENGINES)('the $name datastore', (engine) => {
   });
 });
 
+describe.each(ENGINES.filter((e) => e.kind === 'postgres'))('the $name datastore, beside another replica', (engine) => {
+  it('reads CRL lists only once their number is drawn: a revocation that commits while another generation holds the number is in them', async () => {
+    const clock = new FakeClock();
+    const now = clock.nowSeconds();
+    const { store, session } = await engine.open(clock);
+    const r = issued('01', now, { issuerId: 'x' });
+    await store.certificates.recordIssued(r.record, r.event);
+    const before = await store.certificates.numberedRevocations(['x'], now);
+
+    // The other replica's generation has drawn the next number and not committed yet.
+    const other = await session!();
+    await other.query('BEGIN');
+    await other.query("UPDATE ca_state SET value = value + 1 WHERE name = 'crl_number'");
+    const numbering = store.certificates.numberedRevocations(['x'], now);
+    while ((await other.query('SELECT 1 FROM pg_locks WHERE NOT granted')).length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    await store.certificates.revoke({ serial: '01' }, now, 'keyCompromise', (count) => note('certificates.revoked', { count }));
+    await other.query('COMMIT');
+
+    // Numbered above the other generation's lists, which were read before the revocation: it must list it.
+    const after = await numbering;
+    expect(after.crlNumber).toBe(before.crlNumber + 2);
+    expect(after.lists.get('x')!.map((e) => e.serial)).toEqual(['01']);
+  });
+});

@@ -21,6 +21,8 @@ export interface OpenedStore {
   reopen(passphrase?: string): Promise<Datastore>;
   /** Runs raw SQL against the engine, bypassing meshca (what an attacker with database access could do); its rows. */
   raw(sql: string): Promise<unknown[]>;
+  /** PostgreSQL: a connection of its own, held across statements, as another replica's transaction would be. */
+  session?(): Promise<{ query(sql: string): Promise<unknown[]> }>;
 }
 
 export interface Engine {
@@ -68,6 +70,12 @@ function postgres(server: { database(): Promise<string> }): Engine {
       return {
         store,
         reopen: async (again = passphrase) => closeLater(await openPostgresDatastore(url, clock, again)),
+        session: async () => {
+          const client = new pg.Client({ connectionString: url });
+          await client.connect();
+          cleanupLater(() => client.end().catch(() => undefined));
+          return { query: async (sql) => (await client.query(sql)).rows };
+        },
         raw: async (sql) => {
           const client = new pg.Client({ connectionString: url });
           await client.connect();

@@ -1,10 +1,13 @@
 /** Issued certificates in PostgreSQL: group-committed records and the auditor's queries. */
 import type pg from 'pg';
-import type { CertificateFilter, CertificatePage, IdentitySummary, RevocationSelector } from '../../ca/certificate-query.js';
+import type { CertificateFilter, CertificatePage, IdentitySummary, NumberedRevocations, RevocationSelector } from '../../ca/certificate-query.js';
 import type { AuditEvent, IssuedCertificateRecord } from '../../ca/model.js';
 import { nowSeconds, type Clock } from '../../time/clock.js';
-import { isRevocationReason, type RevocationReason, type RevokedEntry } from '../../x509/crl.js';
-import { certificateListQuery, certificatePage, COUNT_REVOCATION, identityQuery, REVOCATION_COUNT, toIdentity, type IdentityRow } from '../certificate-sql.js';
+import type { RevocationReason, RevokedEntry } from '../../x509/crl.js';
+import {
+  certificateListQuery, certificatePage, COUNT_REVOCATION, identityQuery, REVOCATION_COUNT, REVOKED_UNEXPIRED, toIdentity, toRevokedEntry,
+  type IdentityRow, type RevokedRow,
+} from '../certificate-sql.js';
 import type { CertificateStore } from '../datastore.js';
 import { IssuanceRecorder } from '../issuance-recorder.js';
 import { postgresUnavailable } from '../unavailable.js';
@@ -86,17 +89,16 @@ export class PgCertificateStore implements CertificateStore {
     });
   }
 
-  async revokedUnexpired(issuerId: string, now: number): Promise<RevokedEntry[]> {
-    const { rows } = await this.pool.query<{ serial: string; revoked_at: number; revocation_reason: string }>(
-      'SELECT serial, revoked_at, revocation_reason FROM certificates WHERE issuer_id = $1 AND revoked_at IS NOT NULL AND not_after > $2 ORDER BY id',
-      [issuerId, now],
-    );
-    return rows.map((r) => ({ serial: r.serial, revokedAt: r.revoked_at, reason: isRevocationReason(r.revocation_reason) ? r.revocation_reason : 'unspecified' }));
-  }
-
-  async nextCrlNumber(): Promise<number> {
-    const { rows } = await this.pool.query<{ value: number }>("UPDATE ca_state SET value = value + 1 WHERE name = 'crl_number' RETURNING value");
-    return rows[0]!.value;
+  async numberedRevocations(issuerIds: readonly string[], now: number): Promise<NumberedRevocations> {
+    return inTransaction(this.pool, async (client) => {
+      // The number's row stays locked until this commits, so the next generation's lists are read after these:
+      // a revocation these lists lack commits before any list numbered higher is read.
+      const { rows } = await client.query<{ value: number }>("UPDATE ca_state SET value = value + 1 WHERE name = 'crl_number' RETURNING value");
+      const revocations = Number((await client.query<{ value: string }>(REVOCATION_COUNT)).rows[0]!.value);
+      const lists = new Map<string, RevokedEntry[]>();
+      for (const id of issuerIds) lists.set(id, (await client.query<RevokedRow>(REVOKED_UNEXPIRED('$1', '$2'), [id, now])).rows.map(toRevokedEntry));
+      return { crlNumber: rows[0]!.value, revocations, lists };
+    });
   }
 
   async revocationCount(): Promise<number> {

@@ -1,14 +1,17 @@
 /** Issued certificates: recording them (group commit) and the auditor's queries over them. */
 import type {
-  CertificateCatalog, CertificateFilter, CertificatePage, IdentitySummary, RevocationSelector, RevocationStore,
+  CertificateCatalog, CertificateFilter, CertificatePage, IdentitySummary, NumberedRevocations, RevocationSelector, RevocationStore,
 } from '../../ca/certificate-query.js';
-import { isRevocationReason, type RevocationReason, type RevokedEntry } from '../../x509/crl.js';
+import type { RevocationReason } from '../../x509/crl.js';
 import type { AuditEvent, IssuedCertificateRecord } from '../../ca/model.js';
 import type { IssuanceLedger } from '../../ca/ports.js';
 import { nowSeconds, type Clock } from '../../time/clock.js';
 import type { AuditAppender } from './audit-appender.js';
 import { type Db, statements, writeTransaction } from './database.js';
-import { certificateListQuery, certificatePage, COUNT_REVOCATION, identityQuery, REVOCATION_COUNT, toIdentity, type IdentityRow } from '../certificate-sql.js';
+import {
+  certificateListQuery, certificatePage, COUNT_REVOCATION, identityQuery, REVOCATION_COUNT, REVOKED_UNEXPIRED, toIdentity, toRevokedEntry,
+  type IdentityRow, type RevokedRow,
+} from '../certificate-sql.js';
 import { IssuanceRecorder, type Issuance } from '../issuance-recorder.js';
 import { prepareIssuanceBatch } from './issuance-batch.js';
 import type { IssuanceWriterThread } from './issuance-writer.js';
@@ -84,19 +87,14 @@ export class SqliteCertificateStore implements IssuanceLedger, CertificateCatalo
     return count;
   }
 
-  async revokedUnexpired(issuerId: string, now: number): Promise<RevokedEntry[]> {
-    return this.sql
-      <[string, number], { serial: string; revoked_at: number; revocation_reason: string }>(
-        'SELECT serial, revoked_at, revocation_reason FROM certificates WHERE issuer_id = ? AND revoked_at IS NOT NULL AND not_after > ? ORDER BY id',
-      )
-      .all(issuerId, now)
-      .map((r) => ({ serial: r.serial, revokedAt: r.revoked_at, reason: isRevocationReason(r.revocation_reason) ? r.revocation_reason : 'unspecified' }));
-  }
-
-  async nextCrlNumber(): Promise<number> {
+  async numberedRevocations(issuerIds: readonly string[], now: number): Promise<NumberedRevocations> {
+    // One write transaction: SQLite lets no revocation commit between the number and the lists.
     return writeTransaction(this.db, () => {
       this.sql("UPDATE ca_state SET value = value + 1 WHERE name = 'crl_number'").run();
-      return this.sql<[], { value: number }>("SELECT value FROM ca_state WHERE name = 'crl_number'").get()!.value;
+      const crlNumber = this.sql<[], { value: number }>("SELECT value FROM ca_state WHERE name = 'crl_number'").get()!.value;
+      const revocations = this.sql<[], { value: number }>(REVOCATION_COUNT).get()!.value;
+      const read = this.sql<[string, number], RevokedRow>(REVOKED_UNEXPIRED('?', '?'));
+      return { crlNumber, revocations, lists: new Map(issuerIds.map((id) => [id, read.all(id, now).map(toRevokedEntry)])) };
     })();
   }
 
