@@ -44,6 +44,12 @@ export class ClientStanding {
     if (caller.role === 'agent') this.seen.set(caller.name, nowSeconds(this.deps.clock));
   }
 
+  /** True for a certificate, byte for byte, this CA issued and revoked (whether or not it still chains to the bundle). */
+  async revoked(presented: PresentedCredential): Promise<boolean> {
+    const record = await this.deps.store.credential(presented.serial);
+    return record !== undefined && record.revoked && record.certificateDer.equals(presented.certificateDer);
+  }
+
   /** Writes the last-seen times noted since the previous flush. */
   async flushSeen(): Promise<void> {
     if (this.seen.size === 0) return;

@@ -72,6 +72,7 @@ export async function startListeners(
         trustDomain: config.trustDomain,
         clock: deps.clock,
         standing: (caller, presented) => core.standing.check(caller, presented),
+        revoked: (presented) => core.standing.revoked(presented),
       }),
     });
     closers.push(() => tlsApp.close());

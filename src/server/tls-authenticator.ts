@@ -20,11 +20,26 @@ import type { Authentication } from './request-context.js';
 /** Decides whether an authenticated caller is still in good standing; throws a 401/403 error if not. */
 type StandingCheck = (caller: Caller, presented: PresentedCredential) => Promise<void>;
 
+/** Whether a certificate, byte for byte, is one this CA issued and has since revoked. */
+type RevokedCheck = (presented: PresentedCredential) => Promise<boolean>;
+
 interface PeerIdentity {
   readonly caller: Caller;
   /** Serial and the certificate itself, matched against the issuance record. */
   readonly presented: PresentedCredential;
   readonly notAfterMs: number;
+}
+
+/**
+ * A certificate the handshake could not chain to the bundle. A forced root
+ * retirement takes the root out of the bundle and revokes what chained to it:
+ * its agents are told they were revoked, so they attest again, rather than
+ * that they are untrusted, which they take for a clock problem and wait out.
+ */
+interface UnchainedPeer {
+  readonly untrusted: UnauthenticatedError;
+  readonly presented: PresentedCredential;
+  revoked?: Promise<boolean>;
 }
 
 /** Maps an SVID's SPIFFE ID to a meshca role by its reserved path. */
@@ -43,10 +58,10 @@ function anonymous(failure: UnauthenticatedError): Authentication {
   return { caller: { role: 'anonymous' }, failure };
 }
 
-export function tlsAuthenticator(deps: { trustDomain: TrustDomain; clock: Clock; standing: StandingCheck }): Authenticator {
-  const peers = new WeakMap<TLSSocket, PeerIdentity | UnauthenticatedError>();
+export function tlsAuthenticator(deps: { trustDomain: TrustDomain; clock: Clock; standing: StandingCheck; revoked: RevokedCheck }): Authenticator {
+  const peers = new WeakMap<TLSSocket, PeerIdentity | UnchainedPeer | UnauthenticatedError>();
 
-  function identify(socket: TLSSocket): PeerIdentity | UnauthenticatedError | undefined {
+  function identify(socket: TLSSocket): PeerIdentity | UnchainedPeer | UnauthenticatedError | undefined {
     const cached = peers.get(socket);
     if (cached) return cached;
     const cert: X509Certificate | undefined = socket.getPeerX509Certificate?.();
@@ -62,6 +77,14 @@ export function tlsAuthenticator(deps: { trustDomain: TrustDomain; clock: Clock;
     const peer = identify(socket);
     if (peer === undefined) return { caller: { role: 'anonymous' } };
     if (peer instanceof UnauthenticatedError) return anonymous(peer);
+    if ('untrusted' in peer) {
+      // Asked once per connection (a revocation is final), unless the datastore could not answer.
+      peer.revoked ??= deps.revoked(peer.presented).catch((err: unknown) => {
+        peer.revoked = undefined;
+        throw err;
+      });
+      return anonymous((await peer.revoked) ? new UnauthenticatedError('certificate_revoked', 'the client certificate was revoked') : peer.untrusted);
+    }
     if (deps.clock.nowMs() >= peer.notAfterMs) {
       return anonymous(new UnauthenticatedError('certificate_expired', 'the client certificate has expired'));
     }
@@ -70,12 +93,14 @@ export function tlsAuthenticator(deps: { trustDomain: TrustDomain; clock: Clock;
   };
 }
 
-function classify(socket: TLSSocket, cert: X509Certificate, trustDomain: TrustDomain): PeerIdentity | UnauthenticatedError {
+function classify(socket: TLSSocket, cert: X509Certificate, trustDomain: TrustDomain): PeerIdentity | UnchainedPeer | UnauthenticatedError {
   if (!socket.authorized) {
     const reason = String(socket.authorizationError ?? 'unknown');
-    return reason === 'CERT_HAS_EXPIRED'
-      ? new UnauthenticatedError('certificate_expired', 'the client certificate has expired')
-      : new UnauthenticatedError('certificate_untrusted', `the client certificate is not trusted (${reason})`);
+    if (reason === 'CERT_HAS_EXPIRED') return new UnauthenticatedError('certificate_expired', 'the client certificate has expired');
+    return {
+      untrusted: new UnauthenticatedError('certificate_untrusted', `the client certificate is not trusted (${reason})`),
+      presented: { serial: serialOf(cert), certificateDer: cert.raw },
+    };
   }
   const uris = (cert.subjectAltName ?? '').split(', ').filter((n) => n.startsWith('URI:'));
   if (uris.length !== 1) return new UnauthenticatedError('certificate_untrusted', 'the client certificate is not an SVID (one URI SAN)');
@@ -88,6 +113,11 @@ function classify(socket: TLSSocket, cert: X509Certificate, trustDomain: TrustDo
   if (!id.memberOf(trustDomain)) {
     return new UnauthenticatedError('certificate_untrusted', `the client certificate is from trust domain ${id.trustDomain.name}`);
   }
-  const serial = cert.serialNumber.toLowerCase().replace(/^(00)+(?=.)/, '');
+  const serial = serialOf(cert);
   return { caller: callerForSpiffeId(id, serial), presented: { serial, certificateDer: cert.raw }, notAfterMs: Date.parse(cert.validTo) };
+}
+
+/** The serial as the issuance record keeps it: lower-case hex, without leading zero bytes. */
+function serialOf(cert: X509Certificate): string {
+  return cert.serialNumber.toLowerCase().replace(/^(00)+(?=.)/, '');
 }

@@ -18,7 +18,7 @@ import { selfSigned, signedCa, verify } from '../support/openssl-pki.js';
 import { revokedInStore } from '../support/revocations.js';
 import { mintSvid, type Credential } from '../support/svids.js';
 import { tempDir } from '../support/temp-dir.js';
-import { adminCredential, callCa } from '../support/callers.js';
+import { adminCredential, asOperator, attestAgent, caSignedCredential, callCa } from '../support/callers.js';
 import { startTestCa } from '../support/test-ca.js';
 import type { AuthorityView } from '../../src/server/json-views.js';
 
@@ -494,5 +494,28 @@ describe('importing a root: only from the CA host', () => {
     expect(ca.manager.current().ofKind('root', 'prepared')).toEqual([]);
     // A new root of its own making is still the remote operator's to prepare.
     expect((await callCa(ca, operator, 'POST', '/v1/authorities/root/prepare', {})).status).toBe(201);
+  });
+});
+
+describe('agents after a forced root retirement', () => {
+  it('fail/an agent whose SVID it revoked is told certificate_revoked over mutual TLS, so it attests again; what the CA never issued stays untrusted', async () => {
+    const ca = await startTestCa();
+    const agent = await attestAgent(ca, 'node-1');
+    const agentSerial = Buffer.from(new X509Certificate(agent.chainPem).serialNumber, 'hex');
+    // Signed with the old intermediate's key, as one who stole it could: never issued, one copying the agent's serial.
+    const forged = await caSignedCredential(ca, 'spiffe://example.org/meshca/agent/node-1');
+    const copied = await caSignedCredential(ca, 'spiffe://example.org/meshca/agent/node-1', { serial: agentSerial });
+
+    await asOperator(ca, 'POST', '/v1/authorities/root/prepare', {});
+    await asOperator(ca, 'POST', '/v1/authorities/root/activate', { force: true });
+    await asOperator(ca, 'POST', '/v1/authorities/root/retire', { force: true });
+    // The client trusts both roots: how the CA's own serving certificate follows the rotation is not what this is about.
+    const afterRetirement = { ...ca, bundlePem: ca.bundlePem + (await ca.localApp.inject({ method: 'GET', url: '/v1/bundle.pem' })).body };
+
+    const answers = await Promise.all([agent, forged, copied].map(async (who) => {
+      const res = await callCa(afterRetirement, who, 'GET', '/v1/agent/entries');
+      return [res.status, res.body.error?.code];
+    }));
+    expect(answers).toEqual([[401, 'certificate_revoked'], [401, 'certificate_untrusted'], [401, 'certificate_untrusted']]);
   });
 });
