@@ -231,13 +231,14 @@ describe('root rotation on a CA started with an imported intermediate', () => {
   }
 
   it('pass/to the organisation\'s next root, whose key meshca never sees: prepared from its certificate, activated by importing an intermediate it issued once propagated, the old root retired once its SVIDs expire', async () => {
+    // Made before the clock is read: openssl dates them by the real clock, which a slow CA start leaves behind.
+    const dir = tempDir('byo');
+    const nextRoot = selfSigned(dir, 'org-root-next', { days: 3650 });
+    const nextIntermediate = signedCa(dir, 'org-intermediate-next', nextRoot, { days: 6 });
     const clock = clockNearNow();
     const ca = await startLifecycleCa({ ...importIntermediate(), ...ROTATION }, clock);
     const before = await mintSvid(ca.localApp, WEB, { ttl: '4h' });
     const oldRoot = idOf(ca, pki.orgRoot.cert);
-    const dir = tempDir('byo');
-    const nextRoot = selfSigned(dir, 'org-root-next', { days: 3650 });
-    const nextIntermediate = signedCa(dir, 'org-intermediate-next', nextRoot, { days: 6 });
     const post = async (url: string, payload: object) => {
       const res = await ca.localApp.inject({ method: 'POST', url, payload });
       return { status: res.statusCode, body: res.json() };

@@ -183,10 +183,10 @@ describe('activate', () => {
   });
 
   it('fail/a prepared root that expired while it waited: 409, before anything retires, and the old root keeps signing', async () => {
+    // Made before the clock is read: openssl dates it by the real clock, which a slow CA start leaves behind.
+    const byo = selfSigned(tempDir('imp'), 'short-root', { days: 1 });
     const clock = clockNearNow();
     const ca = await startLifecycleCa(SETTINGS, clock);
-    const byo = selfSigned(tempDir('imp'), 'short-root', { days: 1 });
-    clock.advance(1);
     const prep = await post(ca, 'prepare', { importCertFile: byo.cert, importKeyFile: byo.key });
     expect(prep.status).toBe(201);
     for (let hour = 0; hour < 25; hour++) {
@@ -232,8 +232,8 @@ describe('activate', () => {
   });
 
   it('fail/a withdrawn root cannot come back: preparing it again is refused, saying so', async () => {
-    const ca = await startLifecycleCa(SETTINGS, clockNearNow());
     const byo = selfSigned(tempDir('imp'), 'withdrawn-root', { days: 365 });
+    const ca = await startLifecycleCa(SETTINGS, clockNearNow());
     const again = () => post(ca, 'prepare', { importCertFile: byo.cert, importKeyFile: byo.key });
     const first = await again();
     expect(first.status).toBe(201);
