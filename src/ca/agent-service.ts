@@ -15,6 +15,7 @@ import { hashJoinToken, looksLikeJoinToken, newJoinToken } from './join-tokens.j
 import type { AgentRecord, AgentStatus } from './model.js';
 import type { RegistrationStore } from './registration-ports.js';
 import { agentSpiffeId } from '../identity/meshca-identity.js';
+import { assertStandingAfterIssuance, type RequestingAgent, type Revoke } from './standing-after-issuance.js';
 import type { IssuedSvid, SvidIssuer } from './svid-issuer.js';
 
 export interface AgentServiceDeps {
@@ -24,6 +25,8 @@ export interface AgentServiceDeps {
   readonly random: RandomSource;
   /** Told when an eviction or ban revoked certificates (the CRLs must be refreshed). */
   readonly onRevocation?: () => void;
+  /** Revokes what a renewal was issued when its agent lost its standing while it was signed. */
+  readonly revoke: Revoke;
 }
 
 export interface AgentSettings {
@@ -107,7 +110,8 @@ export class AgentService {
     return signed.svid;
   }
 
-  async renew(agentName: AgentName, csr: VerifiedCsr): Promise<IssuedSvid> {
+  async renew(requester: RequestingAgent, csr: VerifiedCsr): Promise<IssuedSvid> {
+    const agentName = requester.name;
     const started = performance.now();
     const signed = await this.deps.issuer.sign({
       csr,
@@ -117,6 +121,7 @@ export class AgentService {
       agent: agentName,
     });
     await this.deps.store.recordAgentRenewal(agentName, signed.record, signed.event);
+    await assertStandingAfterIssuance(this.deps, requester, [signed.record.serial]);
     await this.deps.issuer.confirm([signed], started);
     return signed.svid;
   }

@@ -12,10 +12,10 @@ import { nowSeconds, type Clock } from '../time/clock.js';
 import { formatDuration, type Duration } from '../time/duration.js';
 import type { VerifiedCsr } from '../x509/csr.js';
 import type { RandomSource } from '../random/random-source.js';
-import { agentNotActive } from './client-standing.js';
 import type { EntryRecord } from './model.js';
 import type { RegistrationStore } from './registration-ports.js';
 import { assertNotReserved } from './reserved-ids.js';
+import { assertStandingAfterIssuance, type RequestingAgent, type Revoke } from './standing-after-issuance.js';
 import type { IssuedSvid, SvidIssuer } from './svid-issuer.js';
 
 export interface EntryFields {
@@ -35,8 +35,8 @@ export interface EntryServiceDeps {
   readonly issuer: SvidIssuer;
   readonly clock: Clock;
   readonly random: RandomSource;
-  /** Revokes what an agent was issued; used when it was evicted while its SVIDs were being signed. */
-  readonly revokeAgent: (agent: AgentName) => Promise<unknown>;
+  /** Revokes what a request was issued when its agent lost its standing while they were signed. */
+  readonly revoke: Revoke;
 }
 
 export class EntryService {
@@ -98,9 +98,10 @@ export class EntryService {
    * this agent before any certificate is signed.
    */
   async issueWorkloadSvids(
-    agent: AgentName,
+    requester: RequestingAgent,
     requests: readonly WorkloadSvidRequest[],
   ): Promise<Array<{ entry: EntryRecord; svid: IssuedSvid }>> {
+    const agent = requester.name;
     // Each entry looked up once, however many CSRs of the batch name it.
     const granted = new Map<string, Promise<EntryRecord>>();
     const grantedEntry = (entryId: string) => {
@@ -121,21 +122,8 @@ export class EntryService {
         entryId: entry.id,
       })),
     );
-    await this.assertStillActive(agent);
+    await assertStandingAfterIssuance(this.deps, requester, svids.map((svid) => svid.serial));
     return entries.map((entry, i) => ({ entry, svid: svids[i]! }));
-  }
-
-  /**
-   * The agent was in good standing when the request arrived, but an eviction
-   * may have committed while its SVIDs were signed, after the eviction's sweep
-   * revoked the agent's certificates. Checked again once they are recorded, so
-   * that either the sweep saw them or this sees the eviction.
-   */
-  private async assertStillActive(agent: AgentName): Promise<void> {
-    const record = await this.deps.store.getAgent(agent);
-    if (record?.status === 'active') return;
-    await this.deps.revokeAgent(agent);
-    throw agentNotActive(agent, record?.status);
   }
 
   private check(fields: EntryFields): void {

@@ -10,6 +10,7 @@ import { SvidIssuer } from '../ca/svid-issuer.js';
 import { ClientStanding } from '../ca/client-standing.js';
 import { CrlService } from '../ca/crl-service.js';
 import { RevocationService } from '../ca/revocation-service.js';
+import type { Revoke } from '../ca/standing-after-issuance.js';
 import { initialPki } from './initial-pki.js';
 import { inThreadCsrVerifier } from '../ca/in-thread-signing.js';
 import { SigningPool } from '../signing/signing-pool.js';
@@ -101,12 +102,13 @@ export async function buildCaCore(
   );
   const crls = new CrlService({ authorities: manager, store: store.certificates, clock }, config.crlValidity);
   manager.onChange(() => crls.invalidate());
+  const revocations = new RevocationService({ store: store.certificates, crls, manager, clock });
+  const revokeAsCa: Revoke = (selector, reason) => revocations.revoke(selector, reason, SELF);
   const agents = new AgentService(
-    { store: store.registrations, issuer, clock, random, onRevocation: () => crls.invalidate() },
+    { store: store.registrations, issuer, clock, random, onRevocation: () => crls.invalidate(), revoke: revokeAsCa },
     { trustDomain: config.trustDomain, tokenTtl: config.joinTokenTtl, tokenMaxTtl: JOIN_TOKEN_MAX_TTL },
   );
   const standing = new ClientStanding({ store: store.registrations, clock });
-  const revocations = new RevocationService({ store: store.certificates, crls, manager, clock });
   const finished = await revocations.finishTaints(SELF);
   if (finished) logger.warn({ revoked: finished }, 'revoked what a tainted intermediate signed: the taint was interrupted before it could');
   const retired = await revocations.finishRootRetirements(SELF);
@@ -118,7 +120,7 @@ export async function buildCaCore(
     revocations.finishRootRetirements(SELF).catch((err: unknown) => logger.error({ err, root: id }, 'could not revoke what this replica signed under a root another replica retired'));
   });
   const entries = new EntryService(
-    { store: store.registrations, issuer, clock, random, revokeAgent: (agent) => revocations.revoke({ agent }, 'cessationOfOperation', SELF) },
+    { store: store.registrations, issuer, clock, random, revoke: revokeAsCa },
     { trustDomain: config.trustDomain, maxTtl: config.svidMaxTtl },
   );
   const audit = new AuditService({ store: store.audit, authorities: manager, journal: store.authorities, clock });

@@ -1,51 +1,78 @@
 /**
- * An eviction that commits while an agent's request is being signed: the
- * request passed its checks before the eviction, and its certificates are
- * recorded after the eviction revoked the agent's certificates. Neither may
- * leave the agent holding a valid new certificate.
+ * A change of the agent's standing that commits while its request is being
+ * signed — an eviction, `cert revoke --agent`, or the revocation of the very
+ * SVID it presented: the request passed its checks before the change, and its
+ * certificates are recorded after the change's sweep. Neither may leave the
+ * agent holding a valid new certificate.
  */
+import { X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { parseAgentName } from '../../src/identity/agent-name.js';
-import { asOperator, attestAgent, callCa, newKeyAndCsr } from '../support/callers.js';
+import { SELF } from '../../src/ca/caller.js';
+import { asOperator, attestAgent, callCa, newKeyAndCsr, type Credential } from '../support/callers.js';
 import { startTestCa, type TestCa } from '../support/test-ca.js';
 
-/** Runs `evict` once, just before the issuer starts signing `method`'s next call. */
-function evictWhileSigning(ca: TestCa, method: 'issueAll' | 'sign', agent: string): void {
+/** Runs `change` once, just before the issuer starts signing `method`'s next call. */
+function changeWhileSigning(ca: TestCa, method: 'issueAll' | 'sign', change: () => Promise<unknown>): void {
   const issuer = ca.core.issuer;
   const original = issuer[method].bind(issuer) as (...args: unknown[]) => Promise<unknown>;
   let done = false;
   (issuer as unknown as Record<string, unknown>)[method] = async (...args: unknown[]) => {
     if (!done) {
       done = true;
-      await ca.core.agents.evict(parseAgentName(agent), 'operator:test');
+      await change();
     }
     return original(...args);
   };
 }
 
-const liveRows = (ca: TestCa, agent: string) =>
-  ca.store.db.prepare("SELECT serial FROM certificates WHERE agent = ? AND revoked_at IS NULL AND kind != 'server'").all(agent);
+const count = (ca: TestCa, where: string) =>
+  (ca.store.db.prepare(`SELECT count(*) AS n FROM certificates WHERE agent = 'node-1' AND ${where}`).get() as { n: number }).n;
 
-describe('an eviction committed while the agent’s request is signed', () => {
-  it('fail/workload SVIDs: 403 agent_evicted, and what was recorded meanwhile is revoked', async () => {
+type Change = (ca: TestCa, agent: Credential) => Promise<unknown>;
+
+const CHANGES: Array<[string, Change, [number, string]]> = [
+  ['an eviction', (ca) => ca.core.agents.evict(parseAgentName('node-1'), 'operator:test'), [403, 'agent_evicted']],
+  ['cert revoke --agent', (ca) => ca.core.services.revocations.revoke({ agent: parseAgentName('node-1') }, 'keyCompromise', 'operator:test'), [401, 'certificate_revoked']],
+  [
+    'cert revoke --serial of the agent SVID it presented',
+    (ca, agent) => ca.core.services.revocations.revoke({ serial: new X509Certificate(agent.chainPem).serialNumber.toLowerCase() }, 'keyCompromise', 'operator:test'),
+    [401, 'certificate_revoked'],
+  ],
+];
+
+describe.each(CHANGES)('%s committed while the agent’s request is signed', (_name, change, refusal) => {
+  it('fail/workload SVIDs: refused as the next request would be, and what was recorded meanwhile is revoked', async () => {
     const ca = await startTestCa();
     const entry = await asOperator(ca, 'POST', '/v1/entries', { agent: 'node-1', spiffeId: 'spiffe://example.org/ns/web' });
     const agent = await attestAgent(ca, 'node-1');
-    evictWhileSigning(ca, 'issueAll', 'node-1');
+    changeWhileSigning(ca, 'issueAll', () => change(ca, agent));
     const res = await callCa(ca, agent, 'POST', '/v1/agent/svids', { requests: [{ entryId: entry.id, csr: (await newKeyAndCsr()).csr }] });
-    expect([res.status, res.body.error?.code]).toEqual([403, 'agent_evicted']);
-    expect(ca.store.db.prepare("SELECT count(*) AS n FROM certificates WHERE agent = 'node-1' AND kind = 'workload'").get()).toEqual({ n: 1 });
-    expect(liveRows(ca, 'node-1')).toEqual([]);
+    expect([res.status, res.body.error?.code]).toEqual(refusal);
+    expect(count(ca, "kind = 'workload'")).toBe(1);
+    expect(count(ca, "revoked_at IS NULL AND kind != 'server'")).toBe(0);
   });
 
-  it('fail/the agent’s own renewal: 403 agent_evicted, and nothing is recorded', async () => {
+  it('fail/the agent’s own renewal: refused as the next request would be, and no new SVID is left valid', async () => {
     const ca = await startTestCa();
     const agent = await attestAgent(ca, 'node-1');
-    const before = ca.store.db.prepare("SELECT count(*) AS n FROM certificates WHERE agent = 'node-1'").get();
-    evictWhileSigning(ca, 'sign', 'node-1');
+    changeWhileSigning(ca, 'sign', () => change(ca, agent));
     const res = await callCa(ca, agent, 'POST', '/v1/agent/renew', { csr: (await newKeyAndCsr()).csr });
-    expect([res.status, res.body.error?.code]).toEqual([403, 'agent_evicted']);
-    expect(ca.store.db.prepare("SELECT count(*) AS n FROM certificates WHERE agent = 'node-1'").get()).toEqual(before);
-    expect(liveRows(ca, 'node-1')).toEqual([]);
+    expect([res.status, res.body.error?.code]).toEqual(refusal);
+    expect(count(ca, "revoked_at IS NULL AND kind != 'server'")).toBe(0);
+  });
+});
+
+describe('a revocation of something else while the agent’s request is signed', () => {
+  it('pass/the request is served, and only what was revoked is', async () => {
+    const ca = await startTestCa();
+    const entry = await asOperator(ca, 'POST', '/v1/entries', { agent: 'node-1', spiffeId: 'spiffe://example.org/ns/web' });
+    const agent = await attestAgent(ca, 'node-1');
+    const other = await attestAgent(ca, 'node-2');
+    changeWhileSigning(ca, 'issueAll', () => ca.core.services.revocations.revoke({ agent: parseAgentName('node-2') }, 'keyCompromise', SELF));
+    const res = await callCa(ca, agent, 'POST', '/v1/agent/svids', { requests: [{ entryId: entry.id, csr: (await newKeyAndCsr()).csr }] });
+    expect(res.status).toBe(200);
+    expect(count(ca, "revoked_at IS NULL AND kind = 'workload'")).toBe(1);
+    expect((await callCa(ca, other, 'GET', '/v1/agent/entries')).body.error?.code).toBe('certificate_revoked');
   });
 });

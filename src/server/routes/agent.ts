@@ -61,7 +61,7 @@ export function agentRoutes(app: FastifyInstance, s: ServerServices): void {
     },
     async (request) => {
       const agent = agentOf(request);
-      const svid = await s.agents.renew(agent.name, await s.csrVerifier.verify(request.body.csr));
+      const svid = await s.agents.renew(agent, await s.csrVerifier.verify(request.body.csr));
       return { svid: svidJson(svid), bundle: bundlePem() };
     },
   );
@@ -151,7 +151,7 @@ export function agentRoutes(app: FastifyInstance, s: ServerServices): void {
         const err: unknown = c.reason;
         throw err instanceof InvalidInputError ? new InvalidInputError(err.code, `requests[${i}]: ${err.message}`) : err;
       });
-      const issued = await s.entries.issueWorkloadSvids(agent.name, parsed);
+      const issued = await s.entries.issueWorkloadSvids(agent, parsed);
       return { svids: issued.map(({ entry, svid }) => ({ entryId: entry.id, ...svidJson(svid) })), bundle: bundlePem() };
     },
   );

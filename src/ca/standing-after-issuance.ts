@@ -1,0 +1,42 @@
+/**
+ * An agent's request is authenticated as it arrives, but an eviction, a ban,
+ * or the revocation of the very certificate it presented may commit while its
+ * SVIDs are signed, after that change's sweep of the agent's certificates.
+ * Standing is checked again once they are recorded, so that either the sweep
+ * saw them or this check sees the change: what the request was issued is then
+ * revoked, and the request refused as its next one would be.
+ */
+import { UnauthenticatedError } from '../errors.js';
+import type { AgentName } from '../identity/agent-name.js';
+import type { RevocationReason } from '../x509/crl.js';
+import type { RevocationSelector } from './certificate-query.js';
+import { agentNotActive } from './client-standing.js';
+import type { RegistrationStore } from './registration-ports.js';
+
+/** The agent a request came from, and the serial of the agent SVID it presented. */
+export interface RequestingAgent {
+  readonly name: AgentName;
+  readonly serial: string;
+}
+
+/** Revokes, on the CA's own authority, what the selector matches. */
+export type Revoke = (selector: RevocationSelector, reason: RevocationReason) => Promise<unknown>;
+
+/** Why the certificates of an agent that lost its standing are revoked, as an eviction revokes them. */
+const LOST_STANDING: RevocationReason = 'cessationOfOperation';
+
+export async function assertStandingAfterIssuance(
+  deps: { readonly store: Pick<RegistrationStore, 'getAgent' | 'credential'>; readonly revoke: Revoke },
+  agent: RequestingAgent,
+  issuedSerials: readonly string[],
+): Promise<void> {
+  const record = await deps.store.getAgent(agent.name);
+  if (record?.status !== 'active') {
+    await deps.revoke({ agent: agent.name }, LOST_STANDING);
+    throw agentNotActive(agent.name, record?.status);
+  }
+  if ((await deps.store.credential(agent.serial))?.revoked) {
+    for (const serial of issuedSerials) await deps.revoke({ serial }, LOST_STANDING);
+    throw new UnauthenticatedError('certificate_revoked', 'the client certificate was revoked');
+  }
+}
