@@ -19,6 +19,7 @@ export type InvalidInputCode =
   | 'invalid_dns_name'
   | 'invalid_name'
   | 'reserved_spiffe_id'
+  | 'reserved_dns_name'
   | 'batch_too_large';
 
 export type UnauthenticatedCode =

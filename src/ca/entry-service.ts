@@ -14,7 +14,7 @@ import type { VerifiedCsr } from '../x509/csr.js';
 import type { RandomSource } from '../random/random-source.js';
 import type { EntryRecord } from './model.js';
 import type { RegistrationStore } from './registration-ports.js';
-import { assertNotReserved } from './reserved-ids.js';
+import { assertNoCaName, assertNotReserved } from './reserved-ids.js';
 import { assertStandingAfterIssuance, type RequestingAgent, type Revoke } from './standing-after-issuance.js';
 import type { IssuedSvid, SvidIssuer } from './svid-issuer.js';
 
@@ -42,7 +42,7 @@ export interface EntryServiceDeps {
 export class EntryService {
   constructor(
     private readonly deps: EntryServiceDeps,
-    private readonly settings: { trustDomain: TrustDomain; maxTtl: Duration },
+    private readonly settings: { trustDomain: TrustDomain; maxTtl: Duration; caDnsNames: readonly DnsName[] },
   ) {}
 
   async create(fields: EntryFields, by: string): Promise<EntryRecord> {
@@ -131,6 +131,7 @@ export class EntryService {
       throw new InvalidInputError('foreign_trust_domain', `${fields.spiffeId} is not in trust domain ${this.settings.trustDomain.name}`);
     }
     assertNotReserved(fields.spiffeId);
+    assertNoCaName(fields.dnsNames, this.settings.caDnsNames);
     if (fields.ttl !== null && fields.ttl > this.settings.maxTtl) {
       throw new InvalidInputError(
         'ttl_exceeds_max',

@@ -20,6 +20,7 @@ import { inThreadLeafSigner } from './in-thread-signing.js';
 import { ISSUANCE_EVENT, issuanceEventData } from './issuance-event.js';
 import type { IssuanceLedger, LeafSigner } from './ports.js';
 import { RenewalSlots } from './renewal-slots.js';
+import { assertNoCaName } from './reserved-ids.js';
 import { decideValidity, type LifetimePolicy } from './validity.js';
 
 export interface SvidRequest {
@@ -74,6 +75,8 @@ export interface SvidIssuerDeps {
 export interface SvidIssuerSettings {
   readonly trustDomain: TrustDomain;
   readonly lifetimes: LifetimePolicy;
+  /** The DNS names of the CA's serving certificate, which no other certificate may carry. */
+  readonly caDnsNames: readonly DnsName[];
 }
 
 export class SvidIssuer {
@@ -155,6 +158,8 @@ export class SvidIssuer {
         `${req.spiffeId} is not in this CA's trust domain ${this.settings.trustDomain.name}`,
       );
     }
+    // Also for entries made before a name was added to --serving-names.
+    if (req.kind !== 'server' && req.dnsNames) assertNoCaName(req.dnsNames, this.settings.caDnsNames);
     const now = nowSeconds(this.deps.clock);
     await this.deps.authorities.adoptRecentChanges?.(now);
     const authorities = this.deps.authorities.current();

@@ -18,6 +18,7 @@ import { formatListenAddress } from '../config/parsers.js';
 import { JOIN_TOKEN_MAX_TTL, type ServerConfig } from '../config/server-config.js';
 import { CaMetrics } from '../server/metrics.js';
 import { RateLimiter } from '../server/rate-limiter.js';
+import { servingNames } from '../server/serving-certificate.js';
 import type { ServerServices } from '../server/services.js';
 import type { Datastore } from '../store/datastore.js';
 import { nowSeconds, type Clock } from '../time/clock.js';
@@ -87,6 +88,9 @@ export async function buildCaCore(
     pool.setIssuers(manager.current());
     manager.onChange((set) => pool.setIssuers(set));
   }
+  // The names the CA is reached by over the network. Not localhost, which is every host's own (a workload's proxy
+  // answers to it too): a certificate for it passes for the CA only with a client on the CA's host.
+  const caDnsNames = servingNames(config.listen, config.servingNames).dnsNames.filter((name) => name !== 'localhost');
   const issuer = new SvidIssuer(
     {
       authorities: manager,
@@ -98,7 +102,7 @@ export async function buildCaCore(
       // Issuances start only once the core is built, revocations with it.
       revokeWithdrawn: (issuerId, why) => revocations.revokeWithdrawn(issuerId, why, SELF),
     },
-    { trustDomain: config.trustDomain, lifetimes: { defaultTtl: config.svidTtl, maxTtl: config.svidMaxTtl } },
+    { trustDomain: config.trustDomain, lifetimes: { defaultTtl: config.svidTtl, maxTtl: config.svidMaxTtl }, caDnsNames },
   );
   const crls = new CrlService({ authorities: manager, store: store.certificates, clock }, config.crlValidity);
   manager.onChange(() => crls.invalidate());
@@ -121,7 +125,7 @@ export async function buildCaCore(
   });
   const entries = new EntryService(
     { store: store.registrations, issuer, clock, random, revoke: revokeAsCa },
-    { trustDomain: config.trustDomain, maxTtl: config.svidMaxTtl },
+    { trustDomain: config.trustDomain, maxTtl: config.svidMaxTtl, caDnsNames },
   );
   const audit = new AuditService({ store: store.audit, authorities: manager, journal: store.authorities, clock });
   let lastRotationFailure: { at: number; message: string } | undefined;

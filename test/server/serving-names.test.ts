@@ -3,7 +3,8 @@ import { X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config/options.js';
 import { servingNames } from '../../src/server/serving-certificate.js';
-import { callCa } from '../support/callers.js';
+import { attestAgent, callCa, newKeyAndCsr } from '../support/callers.js';
+import { tempDir } from '../support/temp-dir.js';
 import { startTestCa, testConfig } from '../support/test-ca.js';
 
 const names = (listen: string, extra: string) => {
@@ -71,5 +72,50 @@ describe('serving certificate names', () => {
     const served = JSON.parse(body).certificates.find((c: { kind: string }) => c.kind === 'server');
     expect(served.dns).toContain('meshca.meshca.svc');
     expect(new X509Certificate((await ca.store.db.prepare("SELECT cert_der FROM certificates WHERE kind = 'server'").get() as { cert_der: Buffer }).cert_der).subjectAltName).toContain('DNS:meshca.meshca.svc');
+  });
+});
+
+describe('the CA\'s names belong to its serving certificate alone', () => {
+  const SERVING = 'ca.example.org, *.svc.example';
+  const entry = (dns: string[]) => ({ agent: 'node-1', spiffeId: 'spiffe://example.org/ns/web', dns });
+
+  it.each<[string, string[], number, string?]>([
+    ['fail/a --serving-names name', ['ca.example.org'], 400, 'ca.example.org is a name the CA itself is reached by'],
+    ['fail/a wildcard covering one', ['*.example.org'], 400, '*.example.org matches ca.example.org, which is a name the CA itself is reached by'],
+    ['fail/a name a wildcard serving name covers', ['api.svc.example'], 400, 'api.svc.example matches *.svc.example'],
+    ['fail/the same wildcard', ['*.svc.example'], 400, '*.svc.example is a name the CA itself is reached by'],
+    ['fail/among others', ['web.example.org', 'CA.example.org'], 400, 'ca.example.org is'],
+    ['pass/other names, and localhost, every host\'s own', ['web.example.org', 'localhost', 'a.b.svc.example', 'svc.example'], 201],
+  ])('%s: entry create → %i', async (_name, dns, status, message) => {
+    const ca = await startTestCa({ 'serving-names': SERVING });
+    const res = await ca.localApp.inject({ method: 'POST', url: '/v1/entries', payload: entry(dns) });
+    expect(res.statusCode).toBe(status);
+    if (message) expect(res.json().error).toEqual({ code: 'reserved_dns_name', message: expect.stringContaining(message) });
+  });
+
+  it('fail/mint, and an entry\'s update: 400, nothing issued or changed', async () => {
+    const ca = await startTestCa({ 'serving-names': 'ca.mesh.internal' });
+    const issued = () => (ca.store.db.prepare("SELECT COUNT(*) AS n FROM certificates WHERE kind != 'server'").get() as { n: number }).n;
+    const mint = await ca.localApp.inject({
+      method: 'POST', url: '/v1/svids/mint', payload: { spiffeId: 'spiffe://example.org/ns/web', csr: (await newKeyAndCsr()).csr, dns: ['ca.mesh.internal'] },
+    });
+    expect([mint.statusCode, mint.json().error.code]).toEqual([400, 'reserved_dns_name']);
+    expect(issued()).toBe(0);
+    const created = (await ca.localApp.inject({ method: 'POST', url: '/v1/entries', payload: entry(['web.mesh.internal']) })).json();
+    const patched = await ca.localApp.inject({ method: 'PATCH', url: `/v1/entries/${created.id}`, payload: { dns: ['*.mesh.internal'] } });
+    expect([patched.statusCode, patched.json().error.code]).toEqual([400, 'reserved_dns_name']);
+    expect((await ca.localApp.inject({ method: 'GET', url: `/v1/entries/${created.id}` })).json().dns).toEqual(['web.mesh.internal']);
+  });
+
+  it('fail/an entry made before its name became a serving name is not issued once it is: 400 to the agent, nothing recorded', async () => {
+    const dataDir = tempDir('ca-names');
+    const before = await startTestCa({ 'data-dir': dataDir });
+    const made = (await before.localApp.inject({ method: 'POST', url: '/v1/entries', payload: entry(['ca.example.org']) })).json();
+    await before.close();
+    const ca = await startTestCa({ 'data-dir': dataDir, 'serving-names': 'ca.example.org' });
+    const agent = await attestAgent(ca, 'node-1');
+    const res = await callCa(ca, agent, 'POST', '/v1/agent/svids', { requests: [{ entryId: made.id, csr: (await newKeyAndCsr()).csr }] });
+    expect([res.status, res.body.error.code]).toEqual([400, 'reserved_dns_name']);
+    expect(ca.store.db.prepare("SELECT COUNT(*) AS n FROM certificates WHERE kind = 'workload'").get()).toEqual({ n: 0 });
   });
 });
