@@ -40,17 +40,20 @@ export class ProxyReload {
     this.retryAtMs = 0;
   }
 
-  async runIfDue(now: number): Promise<void> {
-    if (!this.pending || now < this.retryAtMs) return;
+  /** True when the proxy was reloaded just now. */
+  async runIfDue(now: number): Promise<boolean> {
+    if (!this.pending || now < this.retryAtMs) return false;
     try {
       await this.reload();
       this.pending = false;
       this.counters.reloads++;
+      return true;
     } catch (err) {
       this.failures++;
       this.counters.reloadFailures++;
       this.retryAtMs = now + Math.min(backoffDelay(this.failures, this.settings.backoff ?? DEFAULT_BACKOFF, this.random), RELOAD_MAX_RETRY_MS);
       this.log.warn({ err: describeError(err), attempt: this.failures }, `reloading the proxy failed${retryNote(this.settings)}`);
+      return false;
     }
   }
 }

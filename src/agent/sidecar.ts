@@ -65,6 +65,14 @@ export class Sidecar {
   private failures = 0;
   private retryAtMs = 0;
   private retryDelayMs = 0;
+  /**
+   * The SVID the proxy serves, as far as the agent knows: the one installed
+   * at its last successful reload, else the first it found or installed (a
+   * proxy started after that reads it from --out).
+   */
+  private loaded: HeldCertificate | undefined;
+  /** The installed SVID whose proxy was reported, at error level, as serving an unusable one. */
+  private staleProxyReported: string | undefined;
 
   constructor(
     private readonly deps: SidecarDeps,
@@ -111,6 +119,7 @@ export class Sidecar {
     });
     if (!found) return;
     this.installation.keepFound(found.svid, found.lacksCombined);
+    this.loaded = found.svid;
     // A republication before the next sync (a new bundle) must carry the CRL the proxy already checks.
     this.trust.adoptCrlIfNone(found.svid.crlPem);
   }
@@ -152,6 +161,17 @@ export class Sidecar {
     if (this.trust.revokes(installed.serial)) return 'the installed SVID is revoked (listed in the CRL)';
     if (!this.chainsToTrustedBundle(installed)) return 'the installed SVID does not chain to the trust bundle (another CA issued it)';
     if (this.clockCheck.skewed) return "this host's clock disagrees with the CA's, so the SVID's validity cannot be judged";
+    const stale = this.proxyServesUnusable(now);
+    if (stale) return `the proxy was not reloaded, and still serves an SVID that ${stale}`;
+    return undefined;
+  }
+
+  /** What is wrong with the SVID the proxy serves, while reloading it with the installed one keeps failing. */
+  private proxyServesUnusable(now: number): string | undefined {
+    const loaded = this.loaded;
+    if (!this.reload.isPending || loaded === undefined || loaded.serial === this.installation.current?.serial) return undefined;
+    if (now >= loaded.notAfterMs) return 'has expired';
+    if (this.trust.revokes(loaded.serial)) return 'is revoked';
     return undefined;
   }
 
@@ -186,8 +206,10 @@ export class Sidecar {
         else this.deps.log.warn({ err: describeError(err), ...fields }, `could not reach or use the CA${retryNote(this.settings)}`);
       }
     }
-    await this.reload.runIfDue(this.deps.clock.nowMs());
+    if (await this.reload.runIfDue(this.deps.clock.nowMs())) this.loaded = this.installation.current;
+    this.loaded ??= this.installation.current;
     this.installation.reportExpiry(this.deps.clock.nowMs());
+    this.reportStaleProxy(this.deps.clock.nowMs());
     return this.nextWakeIn();
   }
 
@@ -202,6 +224,15 @@ export class Sidecar {
       // for the next successful renewal.
       await this.installation.republishIfDue(this.trust);
     }
+  }
+
+  /** Says so once per installed SVID, at error level: every peer now refuses the proxy, and /readyz says why. */
+  private reportStaleProxy(now: number): void {
+    const stale = this.proxyServesUnusable(now);
+    const installed = this.installation.current?.serial;
+    if (!stale || this.staleProxyReported === installed) return;
+    this.staleProxyReported = installed;
+    this.deps.log.error({ serial: this.loaded?.serial }, `the proxy still serves an SVID that ${stale}: reloading it with the installed one keeps failing`);
   }
 
   /** See timing.ts caRetryDelay; the slack is what the installed SVID and the agent's own have left. */

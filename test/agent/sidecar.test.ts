@@ -595,6 +595,38 @@ describe('when things fail', () => {
     expect(h.logs.some((l) => l.level === 'error' && l.msg.includes('choose one with --spiffe-id'))).toBe(true);
   });
 
+  it('fail/a proxy that cannot be reloaded: ready while what it serves is valid, not ready once that expires (said once at error level), ready again once it reloads', async () => {
+    const h = await harness({}, fixedRandom(0.5));
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    await h.sidecar.step();
+    const first = h.sidecar.status().installed!;
+    h.reloads.failing = true;
+    await runFor(h, Math.ceil((first.renewAtMs - h.clock.nowMs()) / 1000) + 5);
+    expect(h.sidecar.status().installed!.serial).not.toBe(first.serial);
+    expect([h.sidecar.status().reloadPending, h.sidecar.ready()]).toEqual([true, true]);
+
+    await runFor(h, (first.notAfterMs - h.clock.nowMs()) / 1000 + 60);
+    expect(h.sidecar.notReadyReason()).toBe('the proxy was not reloaded, and still serves an SVID that has expired');
+    expect(h.logs.filter((l) => l.level === 'error' && l.msg.includes('still serves an SVID that has expired'))).toHaveLength(1);
+
+    h.reloads.failing = false;
+    await runFor(h, 31);
+    expect([h.sidecar.status().reloadPending, h.sidecar.ready()]).toEqual([false, true]);
+  });
+
+  it('fail/a proxy never reloaded serves the first SVID installed, read as it started: not ready once that is revoked, though its replacement is installed', async () => {
+    const h = await harness({}, fixedRandom(0.5));
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    h.reloads.failing = true;
+    await h.sidecar.step();
+    const first = h.sidecar.status().installed!;
+    expect(h.sidecar.ready()).toBe(true);
+    await h.ca.publishCrl([first.serial]);
+    await runFor(h, 31);
+    expect(h.sidecar.status().installed!.serial).not.toBe(first.serial);
+    expect(h.sidecar.notReadyReason()).toBe('the proxy was not reloaded, and still serves an SVID that is revoked');
+  });
+
   it('keeps retrying a failing reload every 30 seconds at most, however long it fails', async () => {
     const h = await harness();
     h.ca.addEntry('spiffe://example.org/ns/web');
