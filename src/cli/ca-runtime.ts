@@ -7,7 +7,6 @@ import cron from 'node-cron';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { AuthorityManager } from '../ca/authority-manager.js';
-import { SELF } from '../ca/caller.js';
 import { diagnose } from '../ca/doctor.js';
 import { formatListenAddress, type ListenAddress } from '../config/parsers.js';
 import type { ServerConfig } from '../config/server-config.js';
@@ -76,7 +75,9 @@ export async function startCa(config: ServerConfig, logger: Logger, overrides: C
 
     /**
      * Re-issues the serving certificate when half its life has passed, a new intermediate signs, or an operator
-     * revoked it (the CA must not present a certificate its own CRL lists); revokes the one it replaces.
+     * revoked it (the CA must not present a certificate its own CRL lists). The one it replaces is not revoked:
+     * its key never left this process, and a revocation would change every CRL, which every agent then installs
+     * and reloads its proxy for, all within one sync interval.
      */
     let renewing: Promise<void> | undefined;
     const renewServing = () => (renewing ??= renewServingOnce().finally(() => (renewing = undefined)));
@@ -98,7 +99,6 @@ export async function startCa(config: ServerConfig, logger: Logger, overrides: C
       await serving.issue();
       listeners.refreshTls();
       scheduleServingRenewal();
-      if (!revoked) await core.services.revocations.revoke({ serial: previous }, 'superseded', SELF);
       logger.info({ notAfter: serving.credentials().notAfter, issuer: serving.credentials().issuerId, ...(revoked ? { replaced: 'revoked' } : {}) }, 'renewed the serving certificate');
     };
     scheduleServingRenewal();

@@ -225,6 +225,18 @@ describe("revoking the CA's own serving certificate", () => {
     ]);
     expect((await callCa(ca, undefined, 'GET', '/healthz')).status).toBe(200);
   });
+
+  it('pass/a routine renewal (a new intermediate signs) revokes nothing: every CRL, and so every proxy, is left alone', async () => {
+    const ca = await startLifecycleCa({}, clockNearNow());
+    const before = await servedSerial(ca);
+    for (const [step, payload] of [['prepare', {}], ['activate', { force: true }]] as const) {
+      expect((await ca.localApp.inject({ method: 'POST', url: `/v1/authorities/root/${step}`, payload })).statusCode).toBeLessThan(300);
+    }
+    const bundleNow = ca.bundlePem + (await ca.localApp.inject({ method: 'GET', url: '/v1/bundle.pem' })).body;
+    await waitFor('a new serving certificate', async () => (await servedSerial({ ...ca, bundlePem: bundleNow })) !== before, 10_000);
+    expect(revokedInStore(ca)).toEqual([]);
+    expect(auditEvents(ca.store.db, 'certificates.revoked')).toEqual([]);
+  });
 });
 
 describe('POST /v1/authorities/:id/taint', () => {
