@@ -9,7 +9,8 @@ import { RESERVED_SEGMENT } from '../identity/meshca-identity.js';
 import type { SpiffeId } from '../identity/spiffe-id.js';
 
 export function assertNotReserved(id: SpiffeId): void {
-  if (id.segments[0] === RESERVED_SEGMENT) {
+  // In any case: "/MESHCA/admin/operator/x" would read, in the audit log and listings, as one of meshca's own.
+  if (id.segments[0]?.toLowerCase() === RESERVED_SEGMENT) {
     throw new InvalidInputError('reserved_spiffe_id', `${id} is reserved for meshca's own identities (paths under /${RESERVED_SEGMENT}/)`);
   }
 }

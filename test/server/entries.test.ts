@@ -10,6 +10,8 @@ describe('registration entries', () => {
   it.each([
     ['a reserved meshca identity', { spiffeId: 'spiffe://example.org/meshca/agent/x' }, 400, 'reserved_spiffe_id'],
     ['an admin identity', { spiffeId: 'spiffe://example.org/meshca/admin/operator/eve' }, 400, 'reserved_spiffe_id'],
+    ['a reserved identity in capitals', { spiffeId: 'spiffe://example.org/MESHCA/agent/x' }, 400, 'reserved_spiffe_id'],
+    ['an admin identity in mixed case', { spiffeId: 'spiffe://example.org/Meshca/admin/operator/eve' }, 400, 'reserved_spiffe_id'],
     ['another trust domain', { spiffeId: 'spiffe://other.org/ns/web' }, 400, 'foreign_trust_domain'],
     ['an ID without a path', { spiffeId: 'spiffe://example.org' }, 400, 'invalid_spiffe_id'],
     ['an invalid ID', { spiffeId: 'spiffe://example.org/a//b' }, 400, 'invalid_spiffe_id'],
