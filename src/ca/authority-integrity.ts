@@ -11,15 +11,18 @@ import type { AuthorityRecord } from './model.js';
 import type { KeyCustody, Logger } from './ports.js';
 
 /**
- * Refuses to create a PKI in a datastore this start created when custody
- * already holds CA keys: the records were lost, and meshca never replaces an
- * existing root on its own.
+ * Refuses to create a PKI when custody already holds CA keys and the
+ * datastore never began one: the records were lost (a deleted or replaced
+ * database), and meshca never replaces an existing root on its own. Asked at
+ * every start that finds no authorities, not only the one that created the
+ * datastore: a refused start must not make the next one look like a first
+ * start interrupted, whose keys would be set aside.
  */
-export async function refuseKeysWithoutRecords(custody: KeyCustody, freshDatastore: boolean): Promise<void> {
+export async function refuseKeysWithoutRecords(custody: KeyCustody, pkiBegun: boolean): Promise<void> {
   const orphans = await custody.list();
-  if (freshDatastore && orphans.length > 0) {
+  if (!pkiBegun && orphans.length > 0) {
     throw new CaIntegrityError(
-      `${custody.describe(orphans[0]!)} holds a CA key but the datastore is new: the CA's records were lost. ` +
+      `${custody.describe(orphans[0]!)} holds a CA key but the datastore never created a PKI: the CA's records were lost. ` +
         'Restore the datastore from backup; meshca never replaces an existing root on its own.',
     );
   }

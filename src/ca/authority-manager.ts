@@ -73,20 +73,19 @@ export class AuthorityManager {
   }
 
   /**
-   * Loads the PKI, or creates it when the datastore holds none. `freshDatastore`
-   * says the datastore was created by this start: finding CA keys then means
-   * the records were lost, and meshca refuses rather than make a new root.
+   * Loads the PKI, or creates it when the datastore holds none (and never
+   * began one: finding CA keys then means the records were lost, and meshca
+   * refuses rather than make a new root).
    */
   static async open(
     deps: AuthorityManagerDeps,
     settings: AuthoritySettings,
-    freshDatastore: boolean,
     initial: InitialPki = { kind: 'generate' },
   ): Promise<AuthorityManager> {
     const coordinator = deps.coordinator ?? aloneCoordinator;
     // Replicas starting together: one creates the PKI, the others wait for it and load it.
     for (let attempt = 0; ; attempt++) {
-      const opened = await coordinator.exclusive(() => AuthorityManager.openAlone(deps, settings, freshDatastore, initial));
+      const opened = await coordinator.exclusive(() => AuthorityManager.openAlone(deps, settings, initial));
       if (opened) return opened;
       if (attempt >= 120) throw new CaIntegrityError('another replica held the lifecycle lock for a minute; cannot start');
       await new Promise((resolve) => setTimeout(resolve, 500));
@@ -96,13 +95,13 @@ export class AuthorityManager {
   private static async openAlone(
     deps: AuthorityManagerDeps,
     settings: AuthoritySettings,
-    freshDatastore: boolean,
     initial: InitialPki,
   ): Promise<AuthorityManager> {
     const records = await deps.journal.listAuthorities();
     if (records.length === 0) {
-      await refuseKeysWithoutRecords(deps.custody, freshDatastore);
+      await refuseKeysWithoutRecords(deps.custody, await deps.journal.pkiBegun());
       await setAsideUnreferencedKeys(deps.custody, deps.log, records);
+      await deps.journal.notePkiBegun();
       const manager = new AuthorityManager(deps, settings, new AuthoritySet([], 0));
       await createPki(manager.lifecycle, nowSeconds(deps.clock), initial);
       return manager;

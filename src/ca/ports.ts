@@ -27,6 +27,13 @@ export interface AuthorityJournal {
   bundleSequence(): Promise<number>;
   /** Commits the whole change or nothing; the caller updates memory only after it resolves. */
   applyAuthorityChange(change: AuthorityChange): Promise<void>;
+  /**
+   * Whether a PKI was ever begun in this datastore. Noted (durably) before
+   * the first CA key is saved, it tells CA keys found without records apart:
+   * a first start interrupted (begun here) or the records lost (never begun).
+   */
+  pkiBegun(): Promise<boolean>;
+  notePkiBegun(): Promise<void>;
 }
 
 /** Keeps CA private keys. `describe` names the place (a file path) for error messages. */

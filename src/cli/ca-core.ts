@@ -69,7 +69,6 @@ export async function buildCaCore(
       replica: REPLICA,
     },
     { trustDomain: config.trustDomain, rootTtl: config.rootTtl, intermediateTtl: config.intermediateTtl },
-    store.created,
     initialPki(config),
   );
   // Every key in use loaded with this passphrase (or the start stopped above): the rest can safely be put under it.

@@ -5,7 +5,8 @@
  * where replicas share custody: the next replica to start does it, under the
  * lifecycle lock.
  */
-import { copyFileSync, readdirSync, writeFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { copyFileSync, existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
@@ -33,6 +34,41 @@ describe('CA keys no record names', () => {
     expect(readdirSync(join(dataDir, 'keys', 'unreferenced'))).toEqual([`${'ab'.repeat(20)}.key.pem`]);
     expect((await restarted.localApp.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
     await restarted.close();
+  });
+});
+
+describe('CA keys whose datastore was lost', () => {
+  it('fail/are refused at every start, never set aside for a new PKI at the second (a refused start leaves a datastore behind)', async () => {
+    const clock = clockNearNow();
+    const first = await startLifecycleCa({}, clock);
+    const dataDir = first.config.dataDir;
+    const keys = keyFiles(dataDir);
+    await first.close();
+    for (const f of readdirSync(dataDir).filter((name) => name.startsWith('meshca.db'))) rmSync(join(dataDir, f));
+
+    for (const attempt of [1, 2, 3]) {
+      await expect(startLifecycleCa({ 'data-dir': dataDir }, clock), `start ${attempt}`).rejects.toThrow(
+        /holds a CA key but the datastore never created a PKI: the CA's records were lost/,
+      );
+    }
+    expect(keyFiles(dataDir)).toEqual(keys);
+    expect(existsSync(join(dataDir, 'keys', 'unreferenced'))).toBe(false);
+  });
+
+  it('pass/a first start killed after saving a key, before recording it: the next start sets the key aside and creates the PKI', async () => {
+    const clock = clockNearNow();
+    const first = await startLifecycleCa({}, clock);
+    const dataDir = first.config.dataDir;
+    const [key] = keyFiles(dataDir);
+    await first.close();
+    // What that kill leaves: the datastore noted a PKI begun, and holds no authority yet.
+    const db = new Database(join(dataDir, 'meshca.db'));
+    db.exec('DELETE FROM authorities');
+    db.close();
+
+    const restarted = await startLifecycleCa({ 'data-dir': dataDir }, clock);
+    expect(readdirSync(join(dataDir, 'keys', 'unreferenced'))).toContain(key);
+    expect((await restarted.localApp.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
   });
 });
 

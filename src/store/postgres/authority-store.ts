@@ -25,6 +25,14 @@ export class PgAuthorityStore implements AuthorityJournal {
     return rows[0]?.value ?? 0;
   }
 
+  async pkiBegun(): Promise<boolean> {
+    return (await this.pool.query("SELECT 1 FROM ca_state WHERE name = 'pki_begun'")).rowCount === 1;
+  }
+
+  async notePkiBegun(): Promise<void> {
+    await this.pool.query("INSERT INTO ca_state (name, value) VALUES ('pki_begun', 1) ON CONFLICT (name) DO NOTHING");
+  }
+
   async applyAuthorityChange(change: AuthorityChange): Promise<void> {
     await inTransaction(this.pool, async (client) => {
       // The audit lock first, as every writer takes it: one lock order, no deadlock.

@@ -25,6 +25,14 @@ export class SqliteAuthorityStore implements AuthorityJournal {
     return row?.value ?? 0;
   }
 
+  async pkiBegun(): Promise<boolean> {
+    return this.sql("SELECT 1 FROM ca_state WHERE name = 'pki_begun'").get() !== undefined;
+  }
+
+  async notePkiBegun(): Promise<void> {
+    writeTransaction(this.db, () => this.sql("INSERT OR IGNORE INTO ca_state (name, value) VALUES ('pki_begun', 1)").run())();
+  }
+
   async applyAuthorityChange(change: AuthorityChange): Promise<void> {
     const upsert = this.sql(`INSERT INTO authorities
       (id, kind, state, parent_id, cert_der, upstream_chain, not_before, not_after, key_ref, created_at, activated_at, retired_at, tainted_at)
