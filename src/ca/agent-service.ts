@@ -106,6 +106,8 @@ export class AgentService {
       ],
     });
     if (!committed) throw new UnauthenticatedError('invalid_token', INVALID_TOKEN);
+    // Attesting under an active name revoked the agent SVIDs held under it before.
+    if (previous?.status === 'active') this.deps.onRevocation?.();
     await this.deps.issuer.confirm([signed], started);
     return signed.svid;
   }

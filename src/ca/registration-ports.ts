@@ -26,7 +26,9 @@ export interface RegistrationStore {
   createToken(token: JoinTokenRecord, event: AuditEvent): Promise<void>;
   findToken(hash: string): Promise<JoinTokenRecord | undefined>;
   /**
-   * Consumes the token and records the agent and its SVID in one transaction.
+   * Consumes the token and records the agent and its SVID in one transaction,
+   * revoking (superseded) the agent SVIDs still live under the agent's name:
+   * a node given a new token replaces whatever held the name before.
    * Resolves false, committing nothing, when the token was already used or has
    * expired by `now`: exactly one of two concurrent attempts can win.
    */

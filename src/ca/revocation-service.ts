@@ -36,6 +36,15 @@ export function agentRevocationEvent(agent: string, by: string, count: number): 
   return revocationEvent({ agent }, AGENT_REVOCATION_REASON, by, count);
 }
 
+/**
+ * What an attestation under a name already active revokes: the agent SVIDs
+ * held under that name before, each its own event (as `cert revoke --serial`
+ * records it), so a re-provisioned node's old credential stops working.
+ */
+export function supersededAgentSvidEvent(serial: string, agent: string): AuditEvent {
+  return revocationEvent({ serial }, 'superseded', `agent:${agent}`, 1);
+}
+
 export class RevocationService {
   private readonly revokedListeners: Array<() => void> = [];
 

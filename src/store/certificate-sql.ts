@@ -17,6 +17,10 @@ export type Dialect = 'sqlite' | 'postgres';
 export const COUNT_REVOCATION = "UPDATE ca_state SET value = value + 1 WHERE name = 'revocations'";
 export const REVOCATION_COUNT = "SELECT value FROM ca_state WHERE name = 'revocations'";
 
+/** The live agent SVIDs held under an agent's name, given its placeholders for the name and now: what attesting under it again revokes. */
+export const SUPERSEDED_AGENT_SVIDS = (agent: string, now: string): string =>
+  `SELECT serial FROM certificates WHERE agent = ${agent} AND kind = 'agent' AND revoked_at IS NULL AND not_after > ${now} ORDER BY id`;
+
 /** One issuer's revoked certificates that have not expired yet (what its CRL lists), given its placeholders for issuer and now. */
 export const REVOKED_UNEXPIRED = (issuer: string, now: string): string =>
   `SELECT serial, revoked_at, revocation_reason FROM certificates WHERE issuer_id = ${issuer} AND revoked_at IS NOT NULL AND not_after > ${now} ORDER BY id`;

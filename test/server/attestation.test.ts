@@ -4,6 +4,7 @@ import { X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { asOperator, attestAgent, callCa, joinToken, newKeyAndCsr } from '../support/callers.js';
 import { FakeClock } from '../support/fake-clock.js';
+import { clockNearNow } from '../support/lifecycle-ca.js';
 import { startTestCa, type TestCa } from '../support/test-ca.js';
 
 function agentRows(ca: TestCa) {
@@ -100,6 +101,26 @@ describe('agent attestation and renewal', () => {
     }
   });
 
+  it('refuses the next request of an agent whose SVID expired while its connection stayed open', async () => {
+    // The handshake checks validity by the real clock, the CA by its own: near real time, the SVID is valid at the
+    // handshake, and only the CA's clock, moved past its notAfter, can make the second request refused.
+    const clock = clockNearNow();
+    const ca = await startTestCa({}, { clock });
+    const cred = await attestAgent(ca, 'outlived');
+    const notAfterMs = Date.parse(new X509Certificate(cred.chainPem).validTo);
+    const keepAlive = new Agent({ keepAlive: true, maxSockets: 1, ca: ca.bundlePem, key: cred.keyPem, cert: cred.chainPem });
+    try {
+      const first = await get(ca, keepAlive, '/v1/agent/entries');
+      expect(first).toMatchObject({ status: 200, reused: false });
+      clock.set(notAfterMs + 1000);
+      const second = await get(ca, keepAlive, '/v1/agent/entries');
+      expect(second).toMatchObject({ status: 401, reused: true, code: 'certificate_expired' });
+      expect(second.localPort).toBe(first.localPort);
+    } finally {
+      keepAlive.destroy();
+    }
+  });
+
   it('does not count a refused request as the agent being seen (agent list, the root runbook\'s check)', async () => {
     const clock = new FakeClock(Date.now());
     const ca = await startTestCa({}, { clock });
@@ -114,6 +135,22 @@ describe('agent attestation and renewal', () => {
     expect({ status: refused.status, code: refused.body.error.code }).toEqual({ status: 401, code: 'certificate_revoked' });
     await ca.core.standing.flushSeen();
     expect(lastSeen()).toBe(seenWhileServed);
+  });
+
+  it('supersedes, when a new token is used under an active name, the agent SVID held under it: the old holder is refused as revoked, the log verifies', async () => {
+    const ca = await startTestCa();
+    const entry = await asOperator(ca, 'POST', '/v1/entries', { agent: 'node-1', spiffeId: 'spiffe://example.org/ns/web' });
+    const before = await attestAgent(ca, 'node-1');
+    const workload = await callCa(ca, before, 'POST', '/v1/agent/svids', { requests: [{ entryId: entry.id, csr: (await newKeyAndCsr()).csr }] });
+    expect(workload.status).toBe(200);
+    const after = await attestAgent(ca, 'node-1');
+
+    const refused = await callCa(ca, before, 'GET', '/v1/agent/entries');
+    expect([refused.status, refused.body.error.code]).toEqual([401, 'certificate_revoked']);
+    expect((await callCa(ca, after, 'GET', '/v1/agent/entries')).status).toBe(200);
+    // What the old holder obtained for its workloads is kept: a node given a new token still serves until it renews.
+    expect(ca.store.db.prepare("SELECT revoked_at FROM certificates WHERE kind = 'workload'").all()).toEqual([{ revoked_at: null }]);
+    expect((await asOperator(ca, 'POST', '/v1/audit/verify', {})).ok).toBe(true);
   });
 
   it('lets an evicted agent back only with a new token, and its old SVID stays refused', async () => {
@@ -173,13 +210,15 @@ describe('agent attestation and renewal', () => {
   });
 });
 
-function get(ca: TestCa, agent: Agent, path: string): Promise<{ status: number; reused: boolean; code?: string }> {
+/** One request through `agent`; `reused` and `localPort` tell which connection carried it. */
+function get(ca: TestCa, agent: Agent, path: string): Promise<{ status: number; reused: boolean; localPort?: number; code?: string }> {
   return new Promise((resolve, reject) => {
     const req = request(new URL(path, ca.url), { agent }, (res) => {
+      const localPort = res.socket.localPort;
       let text = '';
       res.on('data', (c: Buffer) => (text += c.toString()));
       res.on('end', () =>
-        resolve({ status: res.statusCode ?? 0, reused: req.reusedSocket, code: JSON.parse(text).error?.code }),
+        resolve({ status: res.statusCode ?? 0, reused: req.reusedSocket, localPort, code: JSON.parse(text).error?.code }),
       );
     });
     req.on('error', reject);

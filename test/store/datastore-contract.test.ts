@@ -267,6 +267,21 @@ describe.each(ENGINES)('the $name datastore', (engine) => {
       expect(await walk(store, 50)).toEqual([]);
     });
 
+    it('supersedes, under a name already active, the agent SVIDs held under it: revoked with it, one event each, counted; its workloads\' SVIDs are kept', async () => {
+      const { store } = await open();
+      const workload = issued('w1', 15, { kind: 'workload' });
+      for (const [hash, serial, now] of [['h1', 'a1', 10], ['h2', 'a2', 20]] as const) {
+        await store.registrations.createToken({ hash, agent: 'node-1', createdAt: 0, expiresAt: 99, createdBy: 'o', usedAt: null }, note('t'));
+        const certificate = issued(serial, now, { kind: 'agent' }).record;
+        expect(await store.registrations.completeAttestation({ tokenHash: hash, now, agent: agentRecord('node-1', now), certificate, events: [note('agent.attested')] })).toBe(true);
+        if (serial === 'a1') await store.certificates.recordIssued(workload.record, workload.event);
+      }
+      expect(await Promise.all(['a1', 'a2', 'w1'].map(async (serial) => (await store.registrations.credential(serial))?.revoked))).toEqual([true, false, false]);
+      expect(await store.certificates.revocationCount()).toBe(1);
+      const revoked = (await allEvents(store)).filter((e) => e.type === 'certificates.revoked');
+      expect(revoked.map((e) => [JSON.parse(e.dataJson), e.actor])).toEqual([[{ serial: 'a1', reason: 'superseded', count: 1 }, 'agent:node-1']]);
+    });
+
     it.each([['banned'], ['evicted']] as const)('is refused once the agent is %s, in the same transaction', async (status) => {
       const { store } = await open();
       await store.registrations.createToken(token, note('token.created'));

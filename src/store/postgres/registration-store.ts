@@ -5,8 +5,8 @@ import type { AttestationCommit, CredentialRecord } from '../../ca/registration-
 import { nowSeconds, type Clock } from '../../time/clock.js';
 import type { AgentRegistry } from '../datastore.js';
 import { agentNotActive } from '../../ca/client-standing.js';
-import { AGENT_REVOCATION_REASON, agentRevocationEvent } from '../../ca/revocation-service.js';
-import { COUNT_REVOCATION } from '../certificate-sql.js';
+import { AGENT_REVOCATION_REASON, agentRevocationEvent, supersededAgentSvidEvent } from '../../ca/revocation-service.js';
+import { COUNT_REVOCATION, SUPERSEDED_AGENT_SVIDS } from '../certificate-sql.js';
 import { duplicateEntry, entryChanged, entryGone, entryParams, toAgent, toEntry, toToken, type AgentRow, type EntryRow, type TokenRow } from '../rows.js';
 import { appendAudit, lockAudit } from './audit.js';
 import { insertCertificate } from './certificate-store.js';
@@ -50,9 +50,14 @@ export class PgRegistrationStore implements AgentRegistry {
       // The conditional update is the single-use guarantee: the row lock lets only one transaction flip used_at.
       const spent = await client.query('UPDATE join_tokens SET used_at = $1 WHERE hash = $2 AND used_at IS NULL AND expires_at > $1', [c.now, c.tokenHash]);
       if (spent.rowCount !== 1) return false;
+      const superseded = (await client.query<{ serial: string }>(SUPERSEDED_AGENT_SVIDS('$1', '$2'), [c.agent.name, c.now])).rows;
       await this.upsertAgent(client, c.agent);
       await insertCertificate(client, c.certificate);
-      await appendAudit(client, c.events, c.now);
+      for (const { serial } of superseded) {
+        await client.query("UPDATE certificates SET revoked_at = $1, revocation_reason = 'superseded' WHERE serial = $2", [c.now, serial]);
+      }
+      if (superseded.length > 0) await client.query(COUNT_REVOCATION);
+      await appendAudit(client, [...c.events, ...superseded.map(({ serial }) => supersededAgentSvidEvent(serial, c.agent.name))], c.now);
       return true;
     });
   }

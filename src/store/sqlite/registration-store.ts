@@ -6,8 +6,8 @@ import type { AuditAppender } from './audit-appender.js';
 import { prepareCertificateInsert, type CertificateInsert } from './certificate-rows.js';
 import { type Db, statements, writeTransaction } from './database.js';
 import { agentNotActive } from '../../ca/client-standing.js';
-import { AGENT_REVOCATION_REASON, agentRevocationEvent } from '../../ca/revocation-service.js';
-import { COUNT_REVOCATION } from '../certificate-sql.js';
+import { AGENT_REVOCATION_REASON, agentRevocationEvent, supersededAgentSvidEvent } from '../../ca/revocation-service.js';
+import { COUNT_REVOCATION, SUPERSEDED_AGENT_SVIDS } from '../certificate-sql.js';
 import { duplicateEntry, entryChanged, entryGone, entryParams, toAgent, toEntry, toToken, type AgentRow, type EntryRow, type TokenRow } from '../rows.js';
 
 export class SqliteRegistrationStore implements RegistrationStore {
@@ -52,9 +52,15 @@ export class SqliteRegistrationStore implements RegistrationStore {
         ('UPDATE join_tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL AND expires_at > ?')
         .run(c.now, c.tokenHash, c.now);
       if (spent.changes !== 1) return;
+      const superseded = this.sql<[string, number], { serial: string }>(SUPERSEDED_AGENT_SVIDS('?', '?')).all(c.agent.name, c.now);
       this.upsertAgent(c.agent);
       this.insertCertificate(c.certificate);
       for (const e of c.events) this.audit.append(e, c.now);
+      for (const { serial } of superseded) {
+        this.sql("UPDATE certificates SET revoked_at = ?, revocation_reason = 'superseded' WHERE serial = ?").run(c.now, serial);
+        this.audit.append(supersededAgentSvidEvent(serial, c.agent.name), c.now);
+      }
+      if (superseded.length > 0) this.sql(COUNT_REVOCATION).run();
       consumed = true;
     })();
     return consumed;
