@@ -3,9 +3,11 @@
  * reader that resolves OUT/..data once (as Envoy's watched_directory and
  * Kubernetes projected volumes do), or reads combined.pem in one read, never
  * sees a key that is not its certificate's, nor a partial file, however fast
- * the versions change; and old versions do not pile up.
+ * the versions change; a proxy opening the stable names (OUT/svid.pem...)
+ * never finds one missing, nor ..data, once the first version is out; and old
+ * versions do not pile up.
  */
-import { lstatSync, mkdirSync, readdirSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, readlinkSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AtomicDirectoryPublisher, RETAIN_MS, type PublishedFile } from '../../src/agent/installer.js';
@@ -58,7 +60,7 @@ function filesOf(c: Credential): PublishedFile[] {
 }
 
 describe('atomic installation', () => {
-  it('AtomicDirectoryPublisher: 200 publications of distinct key pairs, never a mismatched or partial set for a concurrent reader', { timeout: 60_000 }, async () => {
+  it('AtomicDirectoryPublisher: 200 publications of distinct key pairs, never a mismatched, partial or missing file for a concurrent reader', { timeout: 60_000 }, async () => {
     const ca = await startTestCa();
     const credentials: Credential[] = [];
     for (let batch = 0; batch < 10; batch++) {
@@ -77,10 +79,11 @@ describe('atomic installation', () => {
       report = await reader.stop();
     }
 
-    expect({ mismatches: report.mismatches, partials: report.partials }).toEqual({ mismatches: [], partials: [] });
-    // The reader really ran alongside the publications, through many versions, both ways.
+    expect({ mismatches: report.mismatches, partials: report.partials, missing: report.missing }).toEqual({ mismatches: [], partials: [], missing: [] });
+    // The reader really ran alongside the publications, through many versions, all three ways.
     expect(report.versionsSeen).toBeGreaterThan(20);
     expect(report.pairReads).toBeGreaterThan(200);
+    expect(report.stableReads).toBeGreaterThan(200);
     expect(report.combinedReads).toBeGreaterThan(200);
 
     expect(await publisher.currentVersion()).toBe(last);
@@ -116,7 +119,35 @@ describe('atomic installation', () => {
     expect({ mismatched: report.mismatchCount > 0, partial: report.partialCount > 0 }).toEqual({ mismatched: true, partial: true });
   });
 
-  it('the agent binary rotating a 4-second SVID: a concurrent reader never sees a mismatched or partial set', { timeout: 60_000 }, async () => {
+  it('the reader itself notices ..data swapped by unlink and symlink (not one rename), so its silence above means something', { timeout: 30_000 }, async () => {
+    const ca = await startTestCa();
+    const credentials = await Promise.all(Array.from({ length: 2 }, (_, i) => mintSvid(ca.localApp, `spiffe://example.org/w/${i}`)));
+    const out = join(tempDir(), 'out');
+    for (const [i, c] of credentials.entries()) {
+      mkdirSync(join(out, `..v${i}`), { recursive: true });
+      for (const f of filesOf(c)) writeFileSync(join(out, `..v${i}`, f.name), f.data, { mode: f.mode });
+    }
+    symlinkSync('..v0', join(out, '..data'));
+    for (const name of REQUIRED_NAMES) symlinkSync(join('..data', name), join(out, name));
+
+    const reader = startConsistencyReader(out);
+    let report: ReaderReport;
+    try {
+      for (let i = 1; i <= 100; i++) {
+        unlinkSync(join(out, '..data'));
+        await sleep(2);
+        symlinkSync(`..v${i % 2}`, join(out, '..data'));
+        await sleep(1);
+      }
+    } finally {
+      report = await reader.stop();
+    }
+    expect(report.missingCount).toBeGreaterThan(0);
+    // Every version it read was whole: only the moments without ..data are wrong here.
+    expect({ mismatches: report.mismatches, partials: report.partials }).toEqual({ mismatches: [], partials: [] });
+  });
+
+  it('the agent binary rotating a 4-second SVID: a concurrent reader never sees a mismatched, partial or missing file', { timeout: 60_000 }, async () => {
     // The CA's own serving certificate lives --svid-max-ttl and the periodic check that renews it is off
     // in tests: one minute outlives this test.
     const ca = await startTestCa({ 'svid-ttl': '4s', 'svid-max-ttl': '1m', 'intermediate-ttl': '10m' });
@@ -142,8 +173,9 @@ describe('atomic installation', () => {
     const check = svidCheck(join(out, installedVersion(out)!), ['--trust-domain', 'example.org', '--spiffe-id', 'spiffe://example.org/ns/fast', '--max-ttl', '4']);
     const exit = await agent.stop();
 
-    expect({ mismatches: report.mismatches, partials: report.partials }).toEqual({ mismatches: [], partials: [] });
+    expect({ mismatches: report.mismatches, partials: report.partials, missing: report.missing }).toEqual({ mismatches: [], partials: [], missing: [] });
     expect(report.pairReads).toBeGreaterThan(100);
+    expect(report.stableReads).toBeGreaterThan(100);
     expect(report.combinedReads).toBeGreaterThan(100);
     // A 4-second SVID is renewed about every 2 seconds.
     expect(versions.size).toBeGreaterThanOrEqual(5);

@@ -20,8 +20,20 @@ import {
   type Container, type Kustomization, type PodSpec, type Probe, type Stage, type Unit,
 } from '../support/deploy-files.js';
 
-const HAS_KUBECTL = !spawnSync('kubectl', ['version', '--client'], { encoding: 'utf8' }).error;
-const HAS_SYSTEMD_ANALYZE = !spawnSync('systemd-analyze', ['--version']).error;
+/**
+ * Whether `command` runs here. When it does not, the test that needs it is
+ * skipped, and says so loudly, as the PostgreSQL tests do: a skip is easy to
+ * miss among hundreds of passes.
+ */
+function available(command: string, args: readonly string[], test: string, remedy: string): boolean {
+  if (!spawnSync(command, args, { encoding: 'utf8' }).error) return true;
+  console.warn(`\n*** ${command} is not installed here: "${test}" is NOT run (${remedy}). ***\n`);
+  return false;
+}
+
+// Debian's kubernetes-client (kubectl 1.20, kustomize 2.0.3) predates the `labels:` field deploy/kubernetes/base uses.
+const HAS_KUBECTL = available('kubectl', ['version', '--client'], 'builds with kubectl kustomize', 'it needs kubectl 1.21 or later, with kustomize 4.1 or later');
+const HAS_SYSTEMD_ANALYZE = available('systemd-analyze', ['--version'], 'passes systemd-analyze verify', '.ci/run installs it: apt-get install systemd');
 
 const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { bin: Record<string, string> };
 
@@ -294,7 +306,7 @@ describe('deploy/kubernetes', () => {
     });
   });
 
-  // Reported as skipped, never as passed, on a machine without kubectl.
+  // Reported as skipped, never as passed, on a machine without kubectl; and announced (available, above).
   it.skipIf(!HAS_KUBECTL)('builds with kubectl kustomize', () => {
     for (const name of KUSTOMIZATIONS) {
       const r = spawnSync('kubectl', ['kustomize', join(KUBERNETES, name)], { encoding: 'utf8' });
@@ -349,7 +361,7 @@ describe('deploy/systemd', () => {
   const service = (name: string) => units.get(name)!;
   const one = (unit: Unit, key: string) => directive(unit, 'Service', key).at(-1);
 
-  // Reported as skipped, never as passed, without systemd-analyze (.ci/run installs it: apt-get install -y systemd).
+  // Reported as skipped, never as passed, without systemd-analyze (.ci/run installs it: apt-get install -y systemd); and announced (available, above).
   it.skipIf(!HAS_SYSTEMD_ANALYZE)('passes systemd-analyze verify, without a warning', () => {
     expect(unitFiles.length).toBeGreaterThan(0);
     for (const f of unitFiles) {

@@ -379,12 +379,12 @@ describe('a forced retirement interrupted before its revocations', () => {
 
 describe('meshca authority root (CLI)', () => {
   it('pass/imports an openssl root with --import-cert/--import-key, activates it and retires the old one', async () => {
+    // Made before the clock is read: openssl dates it by the real clock, which a slow CA start leaves behind.
+    const byo = selfSigned(tempDir('imp'), 'imported-root', { days: 365 });
+    const importedDer = new X509Certificate(readFileSync(byo.cert)).raw;
     const clock = clockNearNow();
     const ca = await startLifecycleCa(SETTINGS, clock);
     const old = ids(ca);
-    const dir = tempDir('imp');
-    const byo = selfSigned(dir, 'imported-root', { days: 365 });
-    const importedDer = new X509Certificate(readFileSync(byo.cert)).raw;
     const cli = (...args: string[]) => runMeshca(['authority', ...args, '--data-dir', ca.config.dataDir]);
     clock.advance(1);
 
