@@ -20,6 +20,8 @@ export interface DoctorInput {
   /** Seconds before an intermediate's expiry from which it is reported; by default a sixth of its life, the activation window. */
   readonly intermediateHorizon?: number;
   readonly lastRotationFailure?: { readonly at: number; readonly message: string } | undefined;
+  /** The last issuance the datastore could not record, while none has been recorded since. */
+  readonly lastRecordingFailure?: { readonly at: number; readonly message: string } | undefined;
 }
 
 /** Time the scheduler has to prepare the next intermediate after its due time before doctor calls it behind. */
@@ -92,6 +94,9 @@ export function diagnose(input: DoctorInput): Finding[] {
   }
   if (input.lastRotationFailure) {
     add(false, 'last rotation', `the scheduled rotation failed at ${iso(input.lastRotationFailure.at)}: ${input.lastRotationFailure.message}`);
+  }
+  if (input.lastRecordingFailure) {
+    add(false, 'recording', `the datastore could not record an issuance at ${iso(input.lastRecordingFailure.at)} and has recorded none since: ${input.lastRecordingFailure.message}`);
   }
   return findings;
 }

@@ -19,6 +19,7 @@ import type { AuditEvent, CertificateKind, IssuedCertificateRecord } from './mod
 import { inThreadLeafSigner } from './in-thread-signing.js';
 import { ISSUANCE_EVENT, issuanceEventData } from './issuance-event.js';
 import type { IssuanceLedger, LeafSigner } from './ports.js';
+import type { RecordingHealth } from './recording-health.js';
 import { RenewalSlots } from './renewal-slots.js';
 import { assertNoCaName } from './reserved-ids.js';
 import { decideValidity, type LifetimePolicy } from './validity.js';
@@ -63,6 +64,8 @@ export interface SvidIssuerDeps {
   readonly random: RandomSource;
   /** Told of each certificate once it is durably recorded, with the seconds it took (for metrics). */
   readonly observe?: (record: IssuedCertificateRecord, seconds: number) => void;
+  /** Told whether the datastore took each record (readiness, doctor). */
+  readonly recording?: RecordingHealth;
   /** Where leaves are encoded and signed; in this thread unless signing workers are configured. */
   readonly leafSigner?: LeafSigner;
   /**
@@ -111,8 +114,11 @@ export class SvidIssuer {
   private async record(signed: SignedSvid): Promise<void> {
     try {
       await this.deps.ledger.recordIssued(signed.record, signed.event);
+      this.deps.recording?.recorded();
     } catch (err) {
       // Whatever the store's failure, the certificate was not recorded and so is never returned.
+      if (err instanceof MeshcaError && !(err instanceof UnavailableError)) throw err;
+      this.deps.recording?.failed(nowSeconds(this.deps.clock), (err as Error).message);
       if (err instanceof MeshcaError) throw err;
       throw new UnavailableError('store_unavailable', 'the issuance could not be recorded; no certificate was issued', { cause: err });
     }

@@ -9,6 +9,7 @@ import { EntryService } from '../ca/entry-service.js';
 import { SvidIssuer } from '../ca/svid-issuer.js';
 import { ClientStanding } from '../ca/client-standing.js';
 import { CrlService } from '../ca/crl-service.js';
+import { RecordingHealth } from '../ca/recording-health.js';
 import { RevocationService } from '../ca/revocation-service.js';
 import type { Revoke } from '../ca/standing-after-issuance.js';
 import { initialPki } from './initial-pki.js';
@@ -89,6 +90,7 @@ export async function buildCaCore(
   }
   // The names the CA is reached by over the network. Not localhost, which is every host's own (a workload's proxy
   // answers to it too): a certificate for it passes for the CA only with a client on the CA's host.
+  const recording = new RecordingHealth();
   const caDnsNames = servingNames(config.listen, config.servingNames).dnsNames.filter((name) => name !== 'localhost');
   const issuer = new SvidIssuer(
     {
@@ -97,6 +99,7 @@ export async function buildCaCore(
       clock,
       random,
       observe: (record, s) => metrics.issued(record, s),
+      recording,
       ...(pool ? { leafSigner: pool } : {}),
       // Issuances start only once the core is built, revocations with it.
       revokeWithdrawn: (issuerId, why) => revocations.revokeWithdrawn(issuerId, why, SELF),
@@ -135,6 +138,8 @@ export async function buildCaCore(
     issuer,
     csrVerifier: pool ?? inThreadCsrVerifier,
     datastoreReachable: () => store.reachable(),
+    datastoreWritable: () => store.writable(),
+    recording,
     bundleRefreshHint: config.bundleRefreshHint,
     agents,
     entries,

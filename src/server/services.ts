@@ -4,6 +4,7 @@ import type { AuditService, AuditStorePort } from '../ca/audit-service.js';
 import type { AuthoritySet } from '../ca/authority-set.js';
 import type { AuthorityManager } from '../ca/authority-manager.js';
 import type { CertificateCatalog, RevocationStore } from '../ca/certificate-query.js';
+import type { RecordingHealth } from '../ca/recording-health.js';
 import type { CsrVerifier } from '../ca/ports.js';
 import type { CrlService } from '../ca/crl-service.js';
 import type { RevocationService } from '../ca/revocation-service.js';
@@ -40,6 +41,10 @@ export interface ServerServices {
   readonly crls: CrlService;
   /** Resolves when the datastore answers (readiness): a replica cut off from PostgreSQL can sign nothing it may hand out. */
   datastoreReachable(): Promise<void>;
+  /** Resolves once a small change commits: asked by readiness while the last issuance could not be recorded. */
+  datastoreWritable(): Promise<void>;
+  /** Whether the datastore took the last issuance. */
+  readonly recording: RecordingHealth;
   readonly limits: {
     /** Per agent, in CSRs. */
     readonly signing: RateLimiter;

@@ -17,6 +17,13 @@ export type Dialect = 'sqlite' | 'postgres';
 export const COUNT_REVOCATION = "UPDATE ca_state SET value = value + 1 WHERE name = 'revocations'";
 export const REVOCATION_COUNT = "SELECT value FROM ca_state WHERE name = 'revocations'";
 
+/**
+ * Committed, in one transaction, to learn whether the datastore takes changes
+ * again (a full disk freed): a row about a certificate's size is written and
+ * removed, so the change needs new pages as an issuance does.
+ */
+export const WRITE_PROBE = (filler: string): string[] => [`INSERT INTO write_probe (filler) VALUES (${filler})`, 'DELETE FROM write_probe'];
+
 /** The live agent SVIDs held under an agent's name, given its placeholders for the name and now: what attesting under it again revokes. */
 export const SUPERSEDED_AGENT_SVIDS = (agent: string, now: string): string =>
   `SELECT serial FROM certificates WHERE agent = ${agent} AND kind = 'agent' AND revoked_at IS NULL AND not_after > ${now} ORDER BY id`;

@@ -32,6 +32,8 @@ export interface Datastore {
   readonly coordinator: Coordinator;
   /** Resolves once the datastore answers a trivial query, rejects when it does not within a few seconds: readiness. */
   reachable(): Promise<void>;
+  /** Resolves once a small change commits durably, rejects when it cannot: readiness after issuances failed to record. */
+  writable(): Promise<void>;
   /** Whether an error it raised means it cannot take a change now (disk full, read-only, server gone), not that the change is wrong. */
   unavailable(err: unknown): boolean;
   close(): Promise<void>;

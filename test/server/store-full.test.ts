@@ -6,6 +6,7 @@
  * SQLITE_FULL ("database or disk is full"), as on a full file system.
  */
 import { describe, expect, it } from 'vitest';
+import { newKeyAndCsr } from '../support/callers.js';
 import { startTestCa } from '../support/test-ca.js';
 
 describe('a full datastore', () => {
@@ -30,5 +31,33 @@ describe('a full datastore', () => {
     ca.store.db.pragma('max_page_count = 1073741823');
     expect((await create(9999)).statusCode).toBe(201);
     expect(entries()).toBe(created + 1);
+  });
+
+  it('fail/makes the CA not ready, and doctor say why, while issuances cannot be recorded; ready again once a change commits', async () => {
+    const ca = await startTestCa();
+    const mint = async () =>
+      ca.localApp.inject({ method: 'POST', url: '/v1/svids/mint', payload: { spiffeId: 'spiffe://example.org/ns/web', csr: (await newKeyAndCsr()).csr } });
+    const ready = async () => {
+      const res = await ca.localApp.inject({ method: 'GET', url: '/readyz' });
+      return [res.statusCode, res.json().error?.code ?? res.json().status];
+    };
+    const recordingFinding = async () =>
+      (await ca.localApp.inject({ method: 'GET', url: '/v1/doctor' })).json().findings.find((f: { check: string }) => f.check === 'recording');
+    expect(await ready()).toEqual([200, 'ready']);
+    ca.store.db.pragma(`max_page_count = ${ca.store.db.pragma('page_count', { simple: true }) as number}`);
+
+    let refused;
+    for (let i = 0; i < 500 && !refused; i++) {
+      const res = await mint();
+      if (res.statusCode !== 200) refused = res;
+    }
+    expect(refused?.json().error.code).toBe('store_unavailable');
+    expect(await ready()).toEqual([503, 'store_unavailable']);
+    expect(await recordingFinding()).toMatchObject({ status: 'fail', message: expect.stringContaining('has recorded none since') });
+
+    ca.store.db.pragma('max_page_count = 1073741823');
+    expect(await ready()).toEqual([200, 'ready']);
+    expect(await recordingFinding()).toBeUndefined();
+    expect((await mint()).statusCode).toBe(200);
   });
 });

@@ -205,6 +205,7 @@ export function authorityRoutes(app: FastifyInstance, s: ServerServices): void {
         rootHorizon: durationQuery('rootHorizon', request.query.rootHorizon) ?? s.lifecycle.rootHorizon,
         ...(intermediateHorizon ? { intermediateHorizon } : {}),
         lastRotationFailure: s.lifecycle.lastRotationFailure(),
+        lastRecordingFailure: s.recording.lastFailure,
       });
       return { ok: findings.every((f) => f.status === 'ok'), findings };
     },

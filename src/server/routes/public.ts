@@ -27,6 +27,16 @@ export function publicRoutes(app: FastifyInstance, s: ServerServices): void {
       } catch (err) {
         throw new UnavailableError('store_unavailable', 'the datastore does not answer: nothing can be issued here', { cause: err });
       }
+      const failure = s.recording.lastFailure;
+      if (failure) {
+        // Answering queries is not enough after an issuance failed to record (a full disk): a change must commit.
+        try {
+          await s.datastoreWritable();
+          s.recording.recorded();
+        } catch (err) {
+          throw new UnavailableError('store_unavailable', `the datastore takes no changes (since ${new Date(failure.at * 1000).toISOString()}: ${failure.message}): nothing can be issued here`, { cause: err });
+        }
+      }
       return { status: 'ready' };
     },
   );

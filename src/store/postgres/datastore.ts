@@ -6,6 +6,7 @@
 import type { Pool } from 'pg';
 import type { Clock } from '../../time/clock.js';
 import type { Datastore } from '../datastore.js';
+import { WRITE_PROBE } from '../certificate-sql.js';
 import { postgresUnavailable } from '../unavailable.js';
 import { PgAuditStore } from './audit-store.js';
 import { PgAuthorityStore } from './authority-store.js';
@@ -29,7 +30,9 @@ export async function openPostgresDatastore(url: string, clock: Clock, keyPassph
       audit: new PgAuditStore(pool, clock),
       custody: new PgKeyCustody(pool, keyPassphrase),
       coordinator,
-      reachable: reachability(pool),
+      reachable: answersWithin(pool, 'SELECT 1'),
+      // Several statements in one simple query run as one transaction, rolled back whole if one fails.
+      writable: answersWithin(pool, WRITE_PROBE("decode(repeat('00', 4096), 'hex')").join('; ')),
       unavailable: postgresUnavailable,
       close: () => pool.end(),
     };
@@ -47,10 +50,10 @@ const REACHABLE_TIMEOUT_MS = 2000;
  * while it is pending, so that connection attempts to a host that does not
  * answer do not pile up in the pool, one per probe.
  */
-function reachability(pool: Pool): () => Promise<void> {
+function answersWithin(pool: Pool, sql: string): () => Promise<void> {
   let query: Promise<unknown> | undefined;
   return async () => {
-    query ??= pool.query('SELECT 1').finally(() => (query = undefined));
+    query ??= pool.query(sql).finally(() => (query = undefined));
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_resolve, reject) => {
       timer = setTimeout(() => reject(new Error(`PostgreSQL did not answer within ${REACHABLE_TIMEOUT_MS} ms`)), REACHABLE_TIMEOUT_MS);

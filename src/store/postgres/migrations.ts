@@ -111,4 +111,8 @@ export const PG_MIGRATIONS: readonly string[] = [
   `
   CREATE TABLE ca_keys_unreferenced (ref TEXT NOT NULL, pem TEXT NOT NULL, set_aside_at TIMESTAMPTZ NOT NULL DEFAULT now());
   `,
+  // 5: where readiness writes, and removes, a row the size of a certificate's to learn that changes are taken again
+  `
+  CREATE TABLE write_probe (id BIGSERIAL PRIMARY KEY, filler BYTEA NOT NULL);
+  `,
 ];

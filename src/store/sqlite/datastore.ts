@@ -7,12 +7,13 @@ import { aloneCoordinator } from '../../ca/ports.js';
 import type { Clock } from '../../time/clock.js';
 import type { Datastore } from '../datastore.js';
 import { FileKeyCustody } from '../file-key-custody.js';
+import { WRITE_PROBE } from '../certificate-sql.js';
 import { sqliteUnavailable } from '../unavailable.js';
 import { AuditAppender } from './audit-appender.js';
 import { SqliteAuditStore } from './audit-store.js';
 import { SqliteAuthorityStore } from './authority-store.js';
 import { SqliteCertificateStore } from './certificate-store.js';
-import { openDatabase, type Db } from './database.js';
+import { openDatabase, writeTransaction, type Db } from './database.js';
 import { IssuanceWriterThread } from './issuance-writer.js';
 import { SqliteRegistrationStore } from './registration-store.js';
 import { checkpointInBackground, WalCheckpointerThread } from './wal-checkpointer.js';
@@ -56,6 +57,7 @@ export function openSqliteDatastore(dataDir: string, clock: Clock, options: Sqli
     audit: new SqliteAuditStore(db, appender, clock),
     // In this process: it answers unless it was closed.
     reachable: async () => void db.prepare('SELECT 1').get(),
+    writable: async () => writeTransaction(db, () => WRITE_PROBE('zeroblob(4096)').forEach((sql) => db.prepare(sql).run()))(),
     unavailable: sqliteUnavailable,
     close: async () => {
       await writer?.close();

@@ -122,4 +122,8 @@ export const MIGRATIONS: readonly string[] = [
   `
   INSERT INTO ca_state (name, value) VALUES ('revocations', 0);
   `,
+  // 8: where readiness writes, and removes, a row the size of a certificate's to learn that changes are taken again
+  `
+  CREATE TABLE write_probe (id INTEGER PRIMARY KEY, filler BLOB NOT NULL);
+  `,
 ];

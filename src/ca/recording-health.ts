@@ -1,0 +1,28 @@
+/**
+ * Whether the datastore took the last issuance it was given. A full disk or
+ * a read-only file system leaves the datastore answering queries (so it looks
+ * reachable) while every issuance fails with 503: readiness and doctor must
+ * say so, and learn when changes are taken again.
+ */
+export interface RecordingFailure {
+  /** Unix seconds. */
+  readonly at: number;
+  readonly message: string;
+}
+
+export class RecordingHealth {
+  private failure: RecordingFailure | undefined;
+
+  /** The last failure, while no change has been recorded since. */
+  get lastFailure(): RecordingFailure | undefined {
+    return this.failure;
+  }
+
+  failed(at: number, message: string): void {
+    this.failure = { at, message };
+  }
+
+  recorded(): void {
+    this.failure = undefined;
+  }
+}
