@@ -6,6 +6,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { join } from 'node:path';
+import { stopChild, trackChild } from './meshca-target.js';
 
 export interface Cfssl {
   readonly pid: number;
@@ -42,9 +43,9 @@ export async function startCfssl(dir: string, port: number): Promise<Cfssl> {
   execFileSync('openssl', ['req', '-x509', '-new', '-key', key, '-subj', '/O=cfssl bench CA', '-days', '7',
     '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign', '-out', cert]);
   writeFileSync(join(dir, 'config.json'), JSON.stringify({ signing: { default: { expiry: '1h', usages: ['digital signature', 'server auth', 'client auth'] } } }));
-  const child: ChildProcess = spawn('cfssl', ['serve', '-address', '127.0.0.1', '-port', String(port), '-ca', cert, '-ca-key', key, '-config', join(dir, 'config.json')], {
+  const child: ChildProcess = trackChild(spawn('cfssl', ['serve', '-address', '127.0.0.1', '-port', String(port), '-ca', cert, '-ca-key', key, '-config', join(dir, 'config.json')], {
     stdio: 'ignore',
-  });
+  }));
   const agent = new Agent({ keepAlive: true, maxSockets: 256 });
   const sign = (csr: string) =>
     new Promise<number>((resolve, reject) => {
@@ -55,23 +56,35 @@ export async function startCfssl(dir: string, port: number): Promise<Cfssl> {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () => {
-            const body = JSON.parse(Buffer.concat(chunks).toString()) as { success: boolean; errors?: unknown };
-            if (body.success) resolve(1);
-            else reject(new Error(JSON.stringify(body.errors)));
+            try {
+              const body = JSON.parse(Buffer.concat(chunks).toString()) as { success: boolean; errors?: unknown };
+              if (body.success) resolve(1);
+              else reject(new Error(JSON.stringify(body.errors)));
+            } catch (err) {
+              reject(err as Error);
+            }
           });
         },
       );
       req.on('error', reject);
       req.end(payload);
     });
-  for (let i = 0; ; i++) {
-    try {
-      await sign(await firstCsr());
-      break;
-    } catch (err) {
-      if (i > 50) throw new Error(`cfssl serve did not come up: ${(err as Error).message}`);
-      await new Promise((r) => setTimeout(r, 100));
+  // A cfssl that does not come up is not left running.
+  try {
+    for (let i = 0; ; i++) {
+      try {
+        await sign(await firstCsr());
+        break;
+      } catch (err) {
+        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`cfssl serve exited during start-up (${child.exitCode ?? child.signalCode})`);
+        if (i > 50) throw new Error(`cfssl serve did not come up: ${(err as Error).message}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
     }
+  } catch (err) {
+    agent.destroy();
+    await stopChild(child);
+    throw err;
   }
   return {
     pid: child.pid!,
@@ -79,8 +92,7 @@ export async function startCfssl(dir: string, port: number): Promise<Cfssl> {
     sign,
     stop: async () => {
       agent.destroy();
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
+      await stopChild(child);
     },
   };
 }

@@ -27,24 +27,52 @@ function freePort(): Promise<number> {
   });
 }
 
+/** Every server the benchmark started and has not stopped: killed when the process exits however it exits, a last resort behind the try/finally blocks. */
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+export function trackChild(child: ChildProcess): ChildProcess {
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  return child;
+}
+
+/** Stops a child process and waits for it to exit (at once if it already has); SIGKILL if SIGTERM has not ended it in 10 s. */
+export async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
 async function startCaProcess(dataDir: string, args: string[]): Promise<CaProcess> {
   const port = await freePort();
-  const child: ChildProcess = spawn(process.execPath, [MESHCA_BIN, 'server', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, ...args], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const admin = new AdminClient(dataDir);
-  for (let i = 0; ; i++) {
-    if ((await admin.raw('GET', '/healthz').catch(() => undefined))?.status === 200) break;
-    if (i > 200 || child.exitCode !== null) throw new Error('meshca server did not start');
-    await new Promise((r) => setTimeout(r, 100));
+  const child: ChildProcess = trackChild(
+    spawn(process.execPath, [MESHCA_BIN, 'server', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, ...args], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    }),
+  );
+  // A start that fails (or a readiness wait that gives up) leaves no CA running behind it.
+  try {
+    const admin = new AdminClient(dataDir);
+    for (let i = 0; ; i++) {
+      if ((await admin.raw('GET', '/healthz').catch(() => undefined))?.status === 200) break;
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`meshca server exited during start-up (${child.exitCode ?? child.signalCode})`);
+      if (i > 200) throw new Error('meshca server did not become healthy within 20 s');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } catch (err) {
+    await stopChild(child);
+    throw err;
   }
   return {
     pid: child.pid!,
     url: `https://127.0.0.1:${port}`,
-    stop: async () => {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
-    },
+    stop: () => stopChild(child),
   };
 }
 
@@ -64,7 +92,13 @@ function post(agent: Agent, url: string, path: string, body: unknown): Promise<{
     const req = request(new URL(path, url), { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': payload.length } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString() || 'null') }));
+      res.on('end', () => {
+        try {
+          resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString() || 'null') });
+        } catch (err) {
+          reject(err as Error);
+        }
+      });
     });
     req.on('error', reject);
     req.end(payload);
@@ -74,25 +108,32 @@ function post(agent: Agent, url: string, path: string, body: unknown): Promise<{
 export async function startMeshca(dataDir: string, csrs: readonly string[]): Promise<MeshcaTarget> {
   const server = await startCaProcess(dataDir, ['--log-level', 'warn', '--agent-rate-limit', '1000000', '--attest-rate-limit', '10000']);
   const admin = new AdminClient(dataDir);
-  const bundle = (await admin.raw('GET', '/v1/bundle.pem')).body;
   const identities: Array<{ agent: Agent; entryId: string }> = [];
-  for (let i = 0; i < IDENTITIES; i++) {
-    const name = `bench-${i}`;
-    const entry = await admin.call<{ id: string }>('POST', '/v1/entries', { agent: name, spiffeId: `spiffe://example.org/bench/${i}` });
-    const { token } = await admin.call<{ token: string }>('POST', '/v1/tokens', { agent: name });
-    const keys = await generateKeyPair('ec-p256');
-    const attested = await post(new Agent({ ca: bundle }), server.url, '/v1/agent/attest', { token, csr: await createCsr(keys.privateKey, keys.publicKey) });
-    if (attested.status !== 200) throw new Error(`attestation failed: ${JSON.stringify(attested.json)}`);
-    identities.push({
-      agent: new Agent({
-        keepAlive: true,
-        maxSockets: 64,
-        ca: bundle,
-        key: keys.privateKey.export({ type: 'pkcs8', format: 'pem' }),
-        cert: attested.json.svid.svid,
-      }),
-      entryId: entry.id,
-    });
+  // Setting up the identities can fail too: the CA is stopped then, not left running.
+  try {
+    const bundle = (await admin.raw('GET', '/v1/bundle.pem')).body;
+    for (let i = 0; i < IDENTITIES; i++) {
+      const name = `bench-${i}`;
+      const entry = await admin.call<{ id: string }>('POST', '/v1/entries', { agent: name, spiffeId: `spiffe://example.org/bench/${i}` });
+      const { token } = await admin.call<{ token: string }>('POST', '/v1/tokens', { agent: name });
+      const keys = await generateKeyPair('ec-p256');
+      const attested = await post(new Agent({ ca: bundle }), server.url, '/v1/agent/attest', { token, csr: await createCsr(keys.privateKey, keys.publicKey) });
+      if (attested.status !== 200) throw new Error(`attestation failed: ${JSON.stringify(attested.json)}`);
+      identities.push({
+        agent: new Agent({
+          keepAlive: true,
+          maxSockets: 64,
+          ca: bundle,
+          key: keys.privateKey.export({ type: 'pkcs8', format: 'pem' }),
+          cert: attested.json.svid.svid,
+        }),
+        entryId: entry.id,
+      });
+    }
+  } catch (err) {
+    for (const i of identities) i.agent.destroy();
+    await server.stop();
+    throw err;
   }
   let next = 0;
   return {
@@ -106,8 +147,11 @@ export async function startMeshca(dataDir: string, csrs: readonly string[]): Pro
       return res.json.svids.length as number;
     },
     stop: async () => {
-      for (const i of identities) i.agent.destroy();
-      await server.stop();
+      try {
+        for (const i of identities) i.agent.destroy();
+      } finally {
+        await server.stop();
+      }
     },
   };
 }
