@@ -102,7 +102,10 @@ export async function lockDataDir(dataDir: string): Promise<DataDirLock> {
     await retireLegacyLock(dataDir);
     // What a server killed while writing its PID file left; ours alone to remove now that the lock is held.
     await removeTemporaries(dataDir);
-    await writeFileAtomic(pidFile, `${process.pid}\n`, 0o600);
+    await writeFileAtomic(pidFile, `${process.pid}\n`, 0o600).catch((err: NodeJS.ErrnoException) => {
+      // A full disk otherwise says only "ENOSPC: no space left on device, write", naming no file.
+      throw new Error(`cannot write ${pidFile}: ${err.message}`, { cause: err });
+    });
   } catch (err) {
     guard.close();
     throw err;
