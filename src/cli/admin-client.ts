@@ -2,6 +2,7 @@
 import { request } from 'node:http';
 import { existsSync } from 'node:fs';
 import { socketPath } from './local-socket.js';
+import { checkSocketOwner } from './data-dir-access.js';
 
 /**
  * How the operator named a request field, where it is not the flag of the
@@ -80,13 +81,13 @@ export interface AdminResponse {
 export class AdminClient {
   private readonly path: string;
 
-  constructor(dataDir: string) {
+  constructor(private readonly dataDir: string) {
     this.path = socketPath(dataDir);
   }
 
   /** Sends a request and pipes a successful response body to `out` (for long exports). */
   async stream(url: string, out: NodeJS.WritableStream, names: FieldNames = {}): Promise<void> {
-    this.assertSocket();
+    await this.assertSocket();
     await new Promise<void>((resolve, reject) => {
       const req = request({ socketPath: this.path, method: 'GET', path: url }, (res) => {
         if ((res.statusCode ?? 0) >= 400) {
@@ -104,14 +105,15 @@ export class AdminClient {
     });
   }
 
-  private assertSocket(): void {
+  private async assertSocket(): Promise<void> {
     if (!existsSync(this.path)) {
-      throw new Error(`no CA socket at ${this.path}: is \`meshca server --data-dir ${this.path.replace(/\/meshca\.sock$/, '')}\` running?`);
+      throw new Error(`no CA socket at ${this.path}: is \`meshca server --data-dir ${this.dataDir}\` running?`);
     }
+    await checkSocketOwner(this.path, this.dataDir);
   }
 
   async raw(method: string, url: string, body?: unknown): Promise<AdminResponse> {
-    this.assertSocket();
+    await this.assertSocket();
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     return new Promise((resolve, reject) => {
       const req = request(

@@ -19,6 +19,7 @@ import { cryptoRandom, type RandomSource } from '../random/random-source.js';
 import { buildCaCore, type CaCore } from './ca-core.js';
 import { startListeners } from './ca-listeners.js';
 import { lockDataDir } from './data-dir-lock.js';
+import { checkDataDirAccess } from './data-dir-access.js';
 
 export interface CaOverrides {
   readonly clock?: Clock;
@@ -45,6 +46,7 @@ export async function startCa(config: ServerConfig, logger: Logger, overrides: C
   const clock = overrides.clock ?? systemClock;
   const random = overrides.random ?? cryptoRandom;
   await makeDirectory(config.dataDir, 0o700);
+  await checkDataDirAccess(config.dataDir, logger);
   const lock = await lockDataDir(config.dataDir);
   let store: Datastore;
   try {

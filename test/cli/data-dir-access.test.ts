@@ -1,0 +1,50 @@
+/**
+ * The data directory is where the CA keeps its keys and the operator socket
+ * the CLI trusts: a server refuses one every user may write to, and the CLI
+ * refuses a socket the CA's user did not make.
+ */
+import { chmodSync, chownSync, mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runMeshca } from '../support/cli.js';
+import { cleanupLater } from '../support/cleanup.js';
+import { startTestCa } from '../support/test-ca.js';
+import { tempDir } from '../support/temp-dir.js';
+
+/** nobody: a user other than the one running the tests (root here, and in CI). */
+const OTHER_USER = 65534;
+
+describe('the data directory', () => {
+  it.each([
+    ['fail/every user may write to it: refused, naming the fix', 0o777, /lets every user write there.*chmod o-w/],
+    ['fail/every user may write to it, sticky as /tmp is: refused', 0o1777, /its mode 1777 lets every user write there/],
+  ])('%s', async (_name, mode, message) => {
+    const dataDir = join(tempDir('loose'), 'data');
+    mkdirSync(dataDir);
+    chmodSync(dataDir, mode);
+    await expect(startTestCa({ 'data-dir': dataDir })).rejects.toThrow(message);
+  });
+
+  it('pass/its owner\'s group may write to it (as Kubernetes\' fsGroup makes volumes): the CA starts', async () => {
+    const dataDir = join(tempDir('group'), 'data');
+    mkdirSync(dataDir);
+    chmodSync(dataDir, 0o2770);
+    const ca = await startTestCa({ 'data-dir': dataDir });
+    expect((await ca.localApp.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
+  });
+});
+
+describe('the CLI and the operator socket', () => {
+  it.skipIf(process.geteuid?.() !== 0)('fail/a socket another user made in the data directory is not taken for the CA (exit 1)', async () => {
+    const dataDir = tempDir('planted');
+    const planted = createServer((c) => c.end('HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n'));
+    await new Promise<void>((resolve) => planted.listen(join(dataDir, 'meshca.sock'), resolve));
+    cleanupLater(() => new Promise<void>((resolve) => planted.close(() => resolve())));
+    chownSync(join(dataDir, 'meshca.sock'), OTHER_USER, OTHER_USER);
+
+    const run = await runMeshca(['bundle', '--data-dir', dataDir]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(`belongs to user ${OTHER_USER}, neither root, the data directory's owner`);
+  });
+});
