@@ -2,22 +2,25 @@
  * deploy/ checked against the code it deploys: every manifest parses and is
  * part of a kustomization, every name a manifest refers to is defined, every
  * MESHCA_* variable is one meshca reads and holds a value it accepts, ports
- * and probes agree with the listen settings, and nothing runs as root or with
+ * and probes agree with the listen settings, every file meshca is told to read
+ * is one the deployment puts there (a ConfigMap or Secret key at that path, a
+ * systemd credential the unit loads), and nothing runs as root or with
  * privileges — in the pods, the image and the systemd units. Docker cannot
  * run here, so the Dockerfile is checked by its structure.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, posix } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AGENT_OPTIONS } from '../../src/config/agent-config.js';
 import { ConfigError, envName, resolveOptions, type OptionTable } from '../../src/config/options.js';
 import { parseListenAddress } from '../../src/config/parsers.js';
 import { loadServerConfig, SERVER_OPTIONS } from '../../src/config/server-config.js';
 import {
-  allContainers, DEPLOY, directive, dockerEnv, dockerStages, envFile, environment, filesUnder, find, KUBERNETES, loadKustomization,
-  parseManifestFile, parseUnit, podSpecs, portNumber, referenceProblems, rel, REPO, securityProblems, selectorProblems, unitEnvironment,
-  type Container, type Kustomization, type PodSpec, type Probe, type Stage, type Unit,
+  allContainers, credentialIds, credentialProblems, DEPLOY, directive, dockerEnv, dockerStages, envFile, environment, filesUnder, find, KUBERNETES,
+  loadKustomization, parseManifestFile, parseUnit, podSpecs, portNumber, referenceProblems, rel, REPO, securityProblems, selectorProblems,
+  undefinedCredentials, unitEnvironment, volumePath,
+  type Container, type FileSource, type Kustomization, type Manifest, type PodSpec, type Probe, type Stage, type Unit, type Volume, type VolumeMount,
 } from '../support/deploy-files.js';
 
 /**
@@ -54,17 +57,23 @@ function allowed(role: Role): Set<string> {
   return new Set([...Object.values(table).map((spec) => envName(prefix, spec.name)), ...extra]);
 }
 
-/** Settings whose value is a path: it exists only in the pod or on the host, so it is checked against mounts, not read. */
-function pathSettings(role: Role): Map<string, string> {
+/**
+ * Settings whose value is a path, config file included: it exists only in
+ * the pod or on the host, so it is checked against mounts, not read. Given as
+ * the variable or as the flag (the same name).
+ */
+interface PathSetting { readonly setting: string; readonly variable: string; readonly is: 'file' | 'directory' }
+function pathSettings(role: Role): PathSetting[] {
   const { table, prefix } = SETTINGS[role];
-  return new Map(Object.values(table).filter((s) => /file|directory/.test(s.expected)).map((s) => [envName(prefix, s.name), s.name]));
+  const paths = Object.values(table).filter((s) => /file|directory/.test(s.expected));
+  return [...paths, { name: 'config', expected: 'a file' }].map((s) => ({ setting: s.name, variable: envName(prefix, s.name), is: /directory/.test(s.expected) ? 'directory' : 'file' }));
 }
 /** Path settings meshca writes to; their mounts must be writable. */
 const WRITTEN = new Set(['data-dir', 'out', 'state-dir']);
 
 /** What meshca itself says about these values: the real loaders, less the path settings. */
 function settingProblems(role: Role, env: ReadonlyMap<string, string | undefined>): string[] {
-  const paths = pathSettings(role);
+  const paths = new Set(pathSettings(role).map((s) => s.variable));
   const values = Object.fromEntries([...env].filter(([k, v]) => v !== undefined && !paths.has(k)));
   if (role === 'agent') {
     const problems: string[] = [];
@@ -90,6 +99,7 @@ const finalStage = stages.at(-1)!;
 const IMAGE_ENV = dockerEnv(finalStage);
 const args = (stage: Stage, keyword: string): string[] => stage.instructions.filter((i) => i.keyword === keyword).map((i) => i.args);
 const IMAGE_UID = Number(/^(\d+)/.exec(args(finalStage, 'USER').at(-1) ?? '')?.[1]);
+const IMAGE_WORKDIR = args(finalStage, 'WORKDIR').at(-1) ?? '/';
 
 // --- the Kubernetes manifests ---------------------------------------------------------
 
@@ -111,8 +121,45 @@ function containerEnv(c: Container, k: Kustomization): Map<string, string | unde
 }
 
 /** Runs a check on every container (init containers too), naming where each problem is. */
-function forEachContainer(k: Kustomization, check: (c: Container, where: string) => string[]): string[] {
-  return podSpecs(k.objects).flatMap(({ owner, spec }) => allContainers(spec).flatMap((c) => check(c, `${owner.kind} ${owner.name}/${c.name}`)));
+function forEachContainer(k: Kustomization, check: (c: Container, where: string, spec: PodSpec) => string[]): string[] {
+  return podSpecs(k.objects).flatMap(({ owner, spec }) => allContainers(spec).flatMap((c) => check(c, `${owner.kind} ${owner.name}/${c.name}`, spec)));
+}
+
+/** The value of `--name value` or `--name=value` in an argument list. */
+function flagValue(argv: readonly string[], name: string): string | undefined {
+  const at = argv.findIndex((a) => a === `--${name}` || a.startsWith(`--${name}=`));
+  if (at < 0) return undefined;
+  return argv[at]!.includes('=') ? argv[at]!.slice(argv[at]!.indexOf('=') + 1) : argv[at + 1];
+}
+
+/** Every path the meshca program in a container is given, absolute, and how: a flag in command or args wins over the variable. */
+function pathsGiven(c: Container, k: Kustomization): Array<PathSetting & { given: string; path: string }> {
+  const role = roleOf(c);
+  if (!role) return [];
+  const env = containerEnv(c, k);
+  const argv = [...(c.command ?? []), ...(c.args ?? [])];
+  return pathSettings(role).flatMap((s) => {
+    const flag = flagValue(argv, s.setting);
+    const [given, path] = flag !== undefined ? [`--${s.setting}`, flag] : [s.variable, env.get(s.variable)];
+    return path === undefined ? [] : [{ ...s, given, path: posix.resolve(IMAGE_WORKDIR, path) }];
+  });
+}
+
+/** What fills a volume, for messages: "Secret web-join-token", "ConfigMap a, Secret b". */
+function volumeSources(v: Volume | undefined): string {
+  const sources = [
+    ...(v?.configMap ? [`ConfigMap ${v.configMap.name}`] : []),
+    ...(v?.secret ? [`Secret ${v.secret.secretName}`] : []),
+    ...(v?.projected?.sources ?? []).flatMap((s) => [...(s.configMap ? [`ConfigMap ${s.configMap.name}`] : []), ...(s.secret ? [`Secret ${s.secret.name}`] : [])]),
+  ];
+  return sources.join(', ') || 'nothing';
+}
+
+/** Asserts that the file a variable names is, through the volume mounted there, a key of that ConfigMap or Secret. */
+function expectKeyOf(kind: FileSource['kind'], name: string, c: Container, spec: PodSpec, k: Kustomization, variable: string, key: unknown = expect.any(String)): void {
+  const path = containerEnv(c, k).get(variable);
+  const at = path === undefined ? undefined : volumePath(c, spec, k.objects, path);
+  expect(at?.files?.get(at.inVolume), `${c.name}: ${variable}=${path} is no key of ${kind} ${name}`).toEqual({ kind, name, key });
 }
 
 /** Only the settings the program in the container reads, with values it accepts (per the real loaders). */
@@ -127,20 +174,27 @@ function envProblems(k: Kustomization): string[] {
   });
 }
 
-/** The root filesystem is read-only: every path meshca reads or writes must be on a volume, writable where it writes. */
+/**
+ * The root filesystem is read-only: every path meshca reads or writes must be
+ * on a volume, writable where it writes (a ConfigMap or Secret volume never
+ * is); and a file it reads from a ConfigMap or Secret volume must be one the
+ * volume holds (meshca exits 78 on a missing file): a key, or an `items:`
+ * path, at the path below the deepest mount (through its subPath).
+ */
 function mountProblems(k: Kustomization): string[] {
-  return forEachContainer(k, (c, where) => {
-    const role = roleOf(c);
-    if (!role) return [];
-    const env = containerEnv(c, k);
-    return [...pathSettings(role)].flatMap(([name, setting]) => {
-      const path = env.get(name);
-      if (path === undefined) return [];
-      const mount = (c.volumeMounts ?? []).find((m) => path === m.mountPath || path.startsWith(`${m.mountPath}/`));
-      if (!mount) return [`${where}: ${name}=${path} is not on a volume`];
-      return WRITTEN.has(setting) && mount.readOnly ? [`${where}: ${name}=${path} is on a read-only mount`] : [];
-    });
-  });
+  return forEachContainer(k, (c, where, spec) =>
+    pathsGiven(c, k).flatMap(({ setting, is, given, path }) => {
+      const at = volumePath(c, spec, k.objects, path);
+      const what = `${where}: ${given}=${path}`;
+      if (!at) return [`${what} is not on a volume`];
+      if (WRITTEN.has(setting)) return at.mount.readOnly || at.files ? [`${what} is on a read-only mount`] : [];
+      if (is === 'file' && at.files && !at.files.has(at.inVolume)) {
+        const held = [...at.files.keys()].join(', ') || 'none';
+        return [`${what}: volume ${at.mount.name} (${volumeSources(at.volume)}) at ${at.mount.mountPath} has no file ${at.inVolume}; its files: ${held}`];
+      }
+      return [];
+    }),
+  );
 }
 
 const caPods = (k: Kustomization) => podSpecs(k.objects).filter(({ spec }) => spec.containers.some((c) => roleOf(c) === 'server'));
@@ -165,9 +219,9 @@ describe('deploy/kubernetes', () => {
     expect(problems).toEqual([]);
   });
 
-  it('every file a kustomization lists exists, and every manifest is in one of the three', () => {
+  it('every file a kustomization lists exists, every field it uses is one these tests read, and every manifest is in one of the three', () => {
     const all = yamlFiles.filter((f) => basename(f) === 'kustomization.yaml').map((f) => loadKustomization(dirname(f)));
-    expect(all.flatMap((k) => k.missing)).toEqual([]);
+    expect(all.flatMap((k) => [...k.missing, ...k.unread])).toEqual([]);
     const listed = new Set(Object.values(kustomizations).flatMap((k) => [...k.files, ...k.dirs.map((d) => join(d, 'kustomization.yaml'))]));
     expect(yamlFiles.filter((f) => !listed.has(f)).map(rel)).toEqual([]);
   });
@@ -188,7 +242,7 @@ describe('deploy/kubernetes', () => {
       expect(envProblems(k)).toEqual([]);
     });
 
-    it('puts every path meshca uses on a volume, writable where meshca writes', () => {
+    it('puts every path meshca uses on a volume, writable where meshca writes, and every file it reads from a ConfigMap or Secret in it', () => {
       expect(mountProblems(k)).toEqual([]);
     });
 
@@ -227,12 +281,9 @@ describe('deploy/kubernetes', () => {
       if (metrics) expect(portNumber('metrics', [c])).toBe(parseListenAddress(metrics).port);
     });
 
-    it('reads the key passphrase from a mounted Secret and runs as the image user', () => {
+    it('reads the key passphrase from a key of a mounted Secret and runs as the image user', () => {
       const c = caContainer(pod!.spec);
-      const file = containerEnv(c, k).get('MESHCA_KEY_PASSPHRASE_FILE')!;
-      const mount = c.volumeMounts!.find((m) => file.startsWith(`${m.mountPath}/`))!;
-      const volume = pod!.spec.volumes!.find((v) => v.name === mount.name)!;
-      expect(volume.secret?.secretName).toBe('meshca-key-passphrase');
+      expectKeyOf('Secret', 'meshca-key-passphrase', c, pod!.spec, k, 'MESHCA_KEY_PASSPHRASE_FILE');
       expect(pod!.spec.securityContext?.runAsUser).toBe(IMAGE_UID);
     });
   });
@@ -254,9 +305,7 @@ describe('deploy/kubernetes', () => {
     const c = caContainer(spec);
     // Not in the environment, where the password would be in /proc/PID/environ and `kubectl describe`.
     expect(c.env?.find((e) => e.name === 'MESHCA_DATASTORE')).toBeUndefined();
-    const file = containerEnv(c, k).get('MESHCA_DATASTORE_FILE')!;
-    const mount = c.volumeMounts!.find((m) => file === `${m.mountPath}/url`)!;
-    expect(spec.volumes!.find((v) => v.name === mount.name)?.secret?.secretName).toBe('meshca-datastore');
+    expectKeyOf('Secret', 'meshca-datastore', c, spec, k, 'MESHCA_DATASTORE_FILE', 'url');
     expect(spec.volumes?.filter((v) => v.persistentVolumeClaim) ?? []).toEqual([]);
     expect(k.objects.filter((o) => o.kind === 'PersistentVolumeClaim' || o.kind === 'StatefulSet')).toEqual([]);
     expect(k.objects.some((o) => o.kind === 'PodDisruptionBudget' && o.body.spec.minAvailable >= 1)).toBe(true);
@@ -282,6 +331,13 @@ describe('deploy/kubernetes', () => {
       expect(init?.command).toEqual(['meshca-agent', '--once']);
       expect(init?.envFrom).toEqual(sidecar.envFrom);
       for (const c of agents) for (const name of ['MESHCA_AGENT_SERVER', 'MESHCA_AGENT_TRUST_BUNDLE', 'MESHCA_AGENT_OUT']) expect(containerEnv(c, k).get(name), name).toBeTruthy();
+    });
+
+    it.each([
+      ['MESHCA_AGENT_TRUST_BUNDLE', 'ConfigMap', 'meshca-trust-bundle'],
+      ['MESHCA_AGENT_JOIN_TOKEN_FILE', 'Secret', 'web-join-token'],
+    ] as const)('reads %s, in the init container and the sidecar, from a key of %s %s', (variable, kind, name) => {
+      for (const c of agents) expectKeyOf(kind, name, c, spec, k, variable);
     });
 
     it('publishes into an in-memory volume that the proxy mounts, and can signal the proxy by its pid file', () => {
@@ -391,6 +447,20 @@ describe('deploy/systemd', () => {
     expect(rw.filter((p) => !own.some((o) => p === o || p.startsWith(`${o}/`)))).toEqual([]);
   });
 
+  it.each(unitFiles.map((f) => basename(f)))('%s reads from its credentials directory only credentials it loads or sets itself', (name) => {
+    expect(credentialProblems(units.get(name)!)).toEqual([]);
+  });
+
+  // Root-only files reach the unprivileged service as credentials: a private copy in %d, read-only.
+  it.each([
+    ['meshca.service', 'MESHCA_KEY_PASSPHRASE_FILE'],
+    ['meshca-agent.service', 'MESHCA_AGENT_JOIN_TOKEN_FILE'],
+  ])('%s sets %s to a credential it loads', (name, variable) => {
+    const u = service(name);
+    const [, id] = /^%d\/([^/]+)$/.exec(unitEnvironment(u).get(variable) ?? '') ?? [];
+    expect(directive(u, 'Service', 'LoadCredential').map((v) => v.split(':')[0])).toContain(id);
+  });
+
   it('keeps the CA data in its StateDirectory', () => {
     const u = service('meshca.service');
     expect(unitEnvironment(u).get('MESHCA_DATA_DIR')).toBe(`/var/lib/${one(u, 'StateDirectory')}`);
@@ -429,5 +499,54 @@ describe('deploy/systemd', () => {
     const env = new Map([...fromFile, ...unitEnvironment(u)]);
     expect([...env.keys()].filter((n) => !ALLOWED[role].has(n))).toEqual([]);
     expect(settingProblems(role, env)).toEqual([]);
+  });
+});
+
+// The readers above, on the shapes deploy/ may grow into: each case would pass unnoticed if they mis-resolved it.
+describe('test/support/deploy-files', () => {
+  const manifest = (kind: string, name: string, body: Record<string, unknown>): Manifest => ({ file: '', kind, name, body: { kind, metadata: { name }, ...body } });
+  const objects = [
+    manifest('ConfigMap', 'bundle', { data: { 'bundle.pem': 'PEM' } }),
+    manifest('Secret', 'token', { stringData: { token: 't', other: 'o' } }),
+  ];
+  const secret: Volume = { name: 's', secret: { secretName: 'token' } };
+  const config: Volume = { name: 'c', configMap: { name: 'bundle' } };
+  const mount = (name: string, mountPath: string, subPath?: string): VolumeMount => ({ name, mountPath, ...(subPath ? { subPath } : {}) });
+  const cases: Array<{ case: string; volumes: Volume[]; mounts: VolumeMount[]; path: string; from: FileSource | undefined }> = [
+    { case: 'a key of a Secret, as the file of its name', volumes: [secret], mounts: [mount('s', '/etc/t')], path: '/etc/t/token', from: { kind: 'Secret', name: 'token', key: 'token' } },
+    { case: 'a name that is no key', volumes: [secret], mounts: [mount('s', '/etc/t')], path: '/etc/t/tokenfoo', from: undefined },
+    { case: 'the mount itself, a directory', volumes: [secret], mounts: [mount('s', '/etc/t')], path: '/etc/t', from: undefined },
+    { case: 'a key at its items: path', volumes: [{ name: 's', secret: { secretName: 'token', items: [{ key: 'token', path: 'join/t' }] } }], mounts: [mount('s', '/etc/t')], path: '/etc/t/join/t', from: { kind: 'Secret', name: 'token', key: 'token' } },
+    { case: 'a key not listed in items:', volumes: [{ name: 's', secret: { secretName: 'token', items: [{ key: 'token', path: 't' }] } }], mounts: [mount('s', '/etc/t')], path: '/etc/t/other', from: undefined },
+    { case: 'a key mounted alone by subPath', volumes: [config], mounts: [mount('c', '/etc/ssl/ca.pem', 'bundle.pem')], path: '/etc/ssl/ca.pem', from: { kind: 'ConfigMap', name: 'bundle', key: 'bundle.pem' } },
+    { case: 'a key of a projected volume', volumes: [{ name: 'p', projected: { sources: [{ secret: { name: 'token' } }, { configMap: { name: 'bundle' } }] } }], mounts: [mount('p', '/etc/meshca')], path: '/etc/meshca/bundle.pem', from: { kind: 'ConfigMap', name: 'bundle', key: 'bundle.pem' } },
+    { case: 'a key of the deeper of two mounts', volumes: [config, secret], mounts: [mount('c', '/etc'), mount('s', '/etc/t')], path: '/etc/t/token', from: { kind: 'Secret', name: 'token', key: 'token' } },
+    { case: 'a file of an emptyDir, written at run time', volumes: [{ name: 'e', emptyDir: {} }], mounts: [mount('e', '/run/x')], path: '/run/x/token', from: undefined },
+  ];
+
+  it.each(cases)('volumePath: $case', ({ volumes, mounts, path, from }) => {
+    const c: Container = { name: 'c', image: 'meshca', volumeMounts: mounts };
+    const at = volumePath(c, { containers: [c], volumes }, objects, path)!;
+    expect(at.files?.get(at.inVolume)).toEqual(from);
+  });
+
+  it('volumePath: a volume filled at run time holds no files to check', () => {
+    const c: Container = { name: 'c', image: 'meshca', volumeMounts: [mount('e', '/run/x')] };
+    expect(volumePath(c, { containers: [c], volumes: [{ name: 'e', emptyDir: {} }] }, objects, '/run/x/a')?.files).toBeUndefined();
+    expect(volumePath(c, { containers: [c], volumes: [] }, objects, '/elsewhere/a')).toBeUndefined();
+  });
+
+  it.each([
+    { given: 'LoadCredential=pw:/etc/pw', reads: 'Environment=F=%d/pw', undefined: [] },
+    { given: 'LoadCredential=pw:/etc/pw', reads: 'Environment=F=%d/pwfoo', undefined: ['pwfoo'] },
+    { given: 'LoadCredentialEncrypted=pw', reads: 'Environment=F=%d/pw', undefined: [] },
+    { given: 'SetCredential=pw:\\n', reads: 'Environment=F=%d/pw', undefined: [] },
+    { given: 'ImportCredential=tls.*', reads: 'ExecStart=/bin/x --key ${CREDENTIALS_DIRECTORY}/tls.key', undefined: [] },
+    { given: 'LoadCredential=pw:/etc/pw', reads: 'ExecStart=/bin/x $CREDENTIALS_DIRECTORY/pw $CREDENTIALS_DIRECTORY/other', undefined: ['other'] },
+    { given: 'LoadCredential=pw:/etc/pw', reads: 'Environment=F=%%d/other', undefined: [] }, // %% is a literal %
+  ])('undefinedCredentials: $given, $reads → $undefined', ({ given, reads, undefined: ids }) => {
+    const unit = parseUnit(`[Service]\n${given}\n${reads}\n`);
+    expect(credentialIds(unit).length).toBe(1);
+    expect(undefinedCredentials(unit).map((r) => r.id)).toEqual(ids);
   });
 });

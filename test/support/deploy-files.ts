@@ -6,7 +6,7 @@
  * much of each format as the checks in test/deploy/ need.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { join, posix, relative, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 
 export const REPO = resolve(import.meta.dirname, '../..');
@@ -47,16 +47,26 @@ export interface Container {
   readonly env?: EnvVar[];
   readonly envFrom?: Array<{ configMapRef?: { name: string }; secretRef?: { name: string } }>;
   readonly ports?: Array<{ name?: string; containerPort: number }>;
-  readonly volumeMounts?: Array<{ name: string; mountPath: string; readOnly?: boolean }>;
+  readonly volumeMounts?: VolumeMount[];
   readonly securityContext?: SecurityContext;
   readonly startupProbe?: Probe;
   readonly livenessProbe?: Probe;
   readonly readinessProbe?: Probe;
 }
+export interface VolumeMount { readonly name: string; readonly mountPath: string; readonly readOnly?: boolean; readonly subPath?: string }
+/** A key of a ConfigMap or Secret volume, as the file `path` (which may have directories) instead of a file named after the key. */
+export interface KeyToPath { readonly key: string; readonly path: string }
+export interface ProjectedSource {
+  readonly configMap?: { name: string; items?: KeyToPath[] };
+  readonly secret?: { name: string; items?: KeyToPath[] };
+  readonly downwardAPI?: { items: Array<{ path: string }> };
+  readonly serviceAccountToken?: { path: string };
+}
 export interface Volume {
   readonly name: string;
-  readonly configMap?: { name: string; items?: Array<{ key: string }> };
-  readonly secret?: { secretName: string; items?: Array<{ key: string }> };
+  readonly configMap?: { name: string; items?: KeyToPath[] };
+  readonly secret?: { secretName: string; items?: KeyToPath[] };
+  readonly projected?: { sources: ProjectedSource[] };
   readonly persistentVolumeClaim?: { claimName: string };
   readonly emptyDir?: { medium?: string };
 }
@@ -108,18 +118,30 @@ export interface Kustomization {
   readonly files: string[];
   /** Listed entries that do not exist, or directories without a kustomization.yaml. */
   readonly missing: string[];
+  /**
+   * Fields of a kustomization.yaml this loader does not apply (generators,
+   * replacements, ...): the objects they make or change would be invisible
+   * to every check, so each is reported instead of ignored.
+   */
+  readonly unread: string[];
   readonly objects: Manifest[];
 }
 
 const LISTS = ['resources', 'components', 'patchesStrategicMerge', 'crds'] as const;
+/** Fields that make no object and change no name or key the checks compare; `images` is checked by the tests themselves. */
+const HARMLESS = ['apiVersion', 'kind', 'metadata', 'namespace', 'labels', 'commonLabels', 'commonAnnotations', 'images', 'patches'];
 
 export function loadKustomization(dir: string): Kustomization {
   const files: string[] = [];
   const missing: string[] = [];
   const dirs: string[] = [];
+  const unread: string[] = [];
   const visit = (d: string) => {
     dirs.push(d);
     const k = parseManifestFile(join(d, 'kustomization.yaml')).documents[0]?.body ?? {};
+    for (const field of Object.keys(k)) {
+      if (!HARMLESS.includes(field) && !(LISTS as readonly string[]).includes(field)) unread.push(`${rel(d)}/kustomization.yaml uses ${field}, which the deployment tests do not read`);
+    }
     const entries: string[] = [
       ...LISTS.flatMap((list) => (k[list] as string[] | undefined) ?? []),
       ...((k.patches as Array<{ path?: string }> | undefined) ?? []).flatMap((p) => (p.path ? [p.path] : [])),
@@ -135,7 +157,7 @@ export function loadKustomization(dir: string): Kustomization {
   };
   visit(dir);
   const objects = files.filter((f) => /\.ya?ml$/.test(f)).flatMap((f) => parseManifestFile(f).documents);
-  return { dir, dirs, files, missing, objects };
+  return { dir, dirs, files, missing, unread, objects };
 }
 
 const WORKLOADS = ['Deployment', 'StatefulSet', 'DaemonSet', 'Job'];
@@ -177,6 +199,56 @@ export function environment(c: Container, objects: readonly Manifest[]): Map<str
   return env;
 }
 
+/** Where a file of a volume comes from: a key of a ConfigMap or Secret, or (name and key empty) the downward API or a service account token. */
+export interface FileSource { readonly kind: 'ConfigMap' | 'Secret' | 'downwardAPI' | 'serviceAccountToken'; readonly name: string; readonly key: string }
+
+/**
+ * The files a volume holds from the start, by their path in the volume, when
+ * the API server fills it (ConfigMap, Secret, projected): each key as a file
+ * of its name, or with `items:` only the keys listed, each at its `path`.
+ * `undefined` for a volume whose files appear at run time (emptyDir, claims).
+ */
+export function volumeFiles(v: Volume, objects: readonly Manifest[]): Map<string, FileSource> | undefined {
+  const keys = (kind: 'ConfigMap' | 'Secret', name: string, items: readonly KeyToPath[] | undefined): Array<[string, FileSource]> => {
+    const o = find(objects, kind, name);
+    const mapping = items ?? (o ? keysOf(o) : []).map((key) => ({ key, path: key }));
+    return mapping.map(({ key, path }) => [posix.normalize(path), { kind, name, key }]);
+  };
+  if (v.configMap) return new Map(keys('ConfigMap', v.configMap.name, v.configMap.items));
+  if (v.secret) return new Map(keys('Secret', v.secret.secretName, v.secret.items));
+  if (v.projected) {
+    return new Map(
+      v.projected.sources.flatMap((s): Array<[string, FileSource]> => [
+        ...(s.configMap ? keys('ConfigMap', s.configMap.name, s.configMap.items) : []),
+        ...(s.secret ? keys('Secret', s.secret.name, s.secret.items) : []),
+        ...(s.downwardAPI?.items ?? []).map((i): [string, FileSource] => [posix.normalize(i.path), { kind: 'downwardAPI', name: '', key: '' }]),
+        ...(s.serviceAccountToken ? [[posix.normalize(s.serviceAccountToken.path), { kind: 'serviceAccountToken', name: '', key: '' }] as [string, FileSource]] : []),
+      ]),
+    );
+  }
+  return undefined;
+}
+
+/** A path in a container, resolved to the volume that holds it. */
+export interface VolumePath {
+  /** The deepest mount the path is at or under: it hides whatever a mount above it has there. */
+  readonly mount: VolumeMount;
+  readonly volume: Volume | undefined;
+  /** The path inside the volume ('.' for its top), through the mount's subPath. */
+  readonly inVolume: string;
+  /** What the volume holds from the start (volumeFiles); `undefined` when it is written at run time. */
+  readonly files: Map<string, FileSource> | undefined;
+}
+
+export function volumePath(c: Container, spec: PodSpec, objects: readonly Manifest[], path: string): VolumePath | undefined {
+  const under = (m: VolumeMount) => path === m.mountPath || path.startsWith(`${m.mountPath.replace(/\/$/, '')}/`);
+  const mount = (c.volumeMounts ?? []).filter(under).sort((a, b) => b.mountPath.length - a.mountPath.length)[0];
+  if (!mount) return undefined;
+  const volume = spec.volumes?.find((v) => v.name === mount.name);
+  const inVolume = posix.join(mount.subPath ?? '.', posix.relative(mount.mountPath, path) || '.');
+  return { mount, volume, inVolume, files: volume && volumeFiles(volume, objects) };
+}
+
 /** A port given by name or number in a probe or Service, as a number, through the container's ports. */
 export function portNumber(port: number | string, containers: readonly Container[]): number | undefined {
   if (typeof port === 'number') return port;
@@ -206,6 +278,10 @@ export function referenceProblems(k: Kustomization): string[] {
       if (v.configMap) for (const key of v.configMap.items?.map((i) => i.key) ?? [undefined]) need(where, 'ConfigMap', v.configMap.name, key);
       if (v.secret) for (const key of v.secret.items?.map((i) => i.key) ?? [undefined]) need(where, 'Secret', v.secret.secretName, key);
       if (v.persistentVolumeClaim) need(where, 'PersistentVolumeClaim', v.persistentVolumeClaim.claimName);
+      for (const s of v.projected?.sources ?? []) {
+        if (s.configMap) for (const key of s.configMap.items?.map((i) => i.key) ?? [undefined]) need(where, 'ConfigMap', s.configMap.name, key);
+        if (s.secret) for (const key of s.secret.items?.map((i) => i.key) ?? [undefined]) need(where, 'Secret', s.secret.name, key);
+      }
     }
     for (const c of allContainers(spec)) {
       for (const m of c.volumeMounts ?? []) if (!volumes.has(m.name)) problems.push(`${where}/${c.name}: mounts undefined volume ${m.name}`);
@@ -340,6 +416,36 @@ export function parseUnit(text: string): Unit {
 }
 
 export const directive = (unit: Unit, section: string, key: string): string[] => unit.get(section)?.get(key) ?? [];
+
+/** Directives that give a service a credential, in $CREDENTIALS_DIRECTORY (%d), by the ID before their first colon. */
+const CREDENTIAL_DIRECTIVES = ['LoadCredential', 'LoadCredentialEncrypted', 'SetCredential', 'SetCredentialEncrypted', 'ImportCredential'];
+
+/** IDs of the credentials a unit's service gets; ImportCredential= may give a glob. */
+export function credentialIds(unit: Unit): string[] {
+  return CREDENTIAL_DIRECTIVES.flatMap((key) => directive(unit, 'Service', key).map((v) => v.split(':')[0]!.trim()));
+}
+
+/** Every credential a unit's [Service] directives read by path: %d/ID, $CREDENTIALS_DIRECTORY/ID or ${CREDENTIALS_DIRECTORY}/ID. */
+export function credentialReferences(unit: Unit): Array<{ setting: string; id: string }> {
+  const reference = /(?<!%)(?:%d|\$CREDENTIALS_DIRECTORY|\$\{CREDENTIALS_DIRECTORY\})\/([^\s/"':;]+)/g;
+  return [...(unit.get('Service') ?? [])].flatMap(([key, values]) =>
+    values.flatMap((value) => [...value.matchAll(reference)].map((m) => ({ setting: `${key}=${value}`, id: m[1]! }))),
+  );
+}
+
+/** The credentials a unit reads by path that none of its own directives gives: systemd makes no other file in that directory. */
+export function undefinedCredentials(unit: Unit): Array<{ setting: string; id: string }> {
+  const glob = (pattern: string) => new RegExp(`^${pattern.replace(/[.+?^$|()[\]{}\\]/g, '\\$&').replace(/\*/g, '.*')}$`);
+  const ids = credentialIds(unit).map(glob);
+  return credentialReferences(unit).filter(({ id }) => !ids.some((given) => given.test(id)));
+}
+
+export function credentialProblems(unit: Unit): string[] {
+  const ids = credentialIds(unit).join(', ') || 'none';
+  return undefinedCredentials(unit).map(
+    ({ setting, id }) => `${setting} reads credential ${id}, which no LoadCredential=, LoadCredentialEncrypted=, SetCredential= or ImportCredential= of the unit gives (it gives: ${ids})`,
+  );
+}
 
 /** Environment= assignments of a unit (KEY=value words; quotes are not used in ours). */
 export function unitEnvironment(unit: Unit): Map<string, string> {
