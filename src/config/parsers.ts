@@ -1,6 +1,5 @@
 /** Parsers for configuration values; each throws an Error that says what is wrong. */
 import { BlockList, isIP } from 'node:net';
-import cron from 'node-cron';
 import { TrustDomain } from '../identity/trust-domain.js';
 import { parseDuration, type Duration } from '../time/duration.js';
 
@@ -59,7 +58,3 @@ export function parsePositiveInt(raw: string): number {
   return Number(raw);
 }
 
-export function parseCron(raw: string): string {
-  if (!cron.validate(raw)) throw new Error(`"${raw}" is not a cron expression`);
-  return raw;
-}

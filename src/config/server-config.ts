@@ -7,8 +7,9 @@ import { resolve } from 'node:path';
 import { formatDuration, seconds, type Duration } from '../time/duration.js';
 import { ConfigError, resolveOptions, settingLabel, type ConfigSources, type OptionTable, type Origins } from './options.js';
 import {
-  parseCron, parseDurationValue, parseListenAddress, parseLogLevel, parseNonEmpty, parsePositiveInt, parseTrustDomain, LOG_LEVELS,
+  parseDurationValue, parseListenAddress, parseLogLevel, parseNonEmpty, parsePositiveInt, parseTrustDomain, LOG_LEVELS,
 } from './parsers.js';
+import { parseCron } from './cron-schedule.js';
 
 const absolutePath = (v: string) => resolve(parseNonEmpty(v));
 
