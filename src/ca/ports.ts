@@ -55,7 +55,8 @@ export interface KeyCustody {
   setAsideUnreferenced(referenced: ReadonlySet<string>): Promise<string[]>;
   /**
    * Encrypts with the passphrase the keys stored without one (an earlier
-   * start had none) and returns their references (authority ids, public). Call it only once every
+   * start had none), or under the passphrase unstretched (an earlier build),
+   * and returns their references (authority ids, public). Call it only once every
    * key in use has loaded with that passphrase, so that a wrong one stops the
    * start before anything is rewritten and keys never end up under two.
    */

@@ -75,7 +75,9 @@ export async function buildCaCore(
   // Every key in use loaded with this passphrase (or the start stopped above): the rest can safely be put under it.
   // What comes back are the authorities' ids (public key identifiers, as GET /v1/authorities lists them), no key material.
   const authorityIds = await store.custody.encryptAtRest();
-  if (authorityIds.length) logger.info({ authorityIds }, 'put the stored keys of these authorities under the passphrase (an earlier start had none)');
+  if (authorityIds.length) {
+    logger.info({ authorityIds }, 'put the stored keys of these authorities under the passphrase, stretched (an earlier start stored them in the clear, or under the passphrase as it was)');
+  }
   await store.audit.append({ type: 'ca.started', actor: SELF, data: { ...describeConfig(config), replica: REPLICA } });
   const metrics = new CaMetrics({
     clock,

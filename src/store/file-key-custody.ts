@@ -1,7 +1,7 @@
 /**
  * CA private keys as PKCS#8 PEM files in <data-dir>/keys, mode 0600, written
- * atomically, never over another key, and encrypted (AES-256-CBC, PBKDF2)
- * when a passphrase is given; keys an earlier start stored unencrypted are
+ * atomically, never over another key, and encrypted (AES-256-CBC under the
+ * passphrase stretched with scrypt, key-encryption.ts) when one is given; keys an earlier start stored unencrypted are
  * encrypted in place once a start has loaded every key with a passphrase.
  * A server killed while writing a key leaves the temporary file (a whole or
  * partial private key no record names); the first use of the directory by the
@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import type { KeyCustody } from '../ca/ports.js';
 import { CaIntegrityError } from '../errors.js';
 import { fsyncDirectory, makeDirectory, removeTemporaries, writeFileAtomic, writeNewFileAtomic } from '../platform/atomic-file.js';
+import { KeyEncryption } from './key-encryption.js';
 
 const SUFFIX = '.key.pem';
 /** Where keys no record names are set aside (setAsideUnreferenced). */
@@ -22,11 +23,14 @@ export const UNREFERENCED_DIR = 'unreferenced';
 export class FileKeyCustody implements KeyCustody {
   /** Set on first use: the crash leftovers removed before this process reads or writes a key. */
   private swept: Promise<void> | undefined;
+  private readonly crypt: KeyEncryption | undefined;
 
   constructor(
     private readonly dir: string,
-    private readonly passphrase: string | undefined,
-  ) {}
+    passphrase: string | undefined,
+  ) {
+    this.crypt = passphrase === undefined ? undefined : new KeyEncryption(passphrase);
+  }
 
   describe(ref: string): string {
     return join(this.dir, `${ref}${SUFFIX}`);
@@ -37,7 +41,7 @@ export class FileKeyCustody implements KeyCustody {
     await this.sweep();
     const path = this.describe(ref);
     try {
-      await writeNewFileAtomic(path, this.encode(key), 0o600);
+      await writeNewFileAtomic(path, await this.encode(key), 0o600);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       // The same key saved before by a change that then failed to commit (a full disk): saving it again is that change retried.
@@ -46,10 +50,8 @@ export class FileKeyCustody implements KeyCustody {
     }
   }
 
-  private encode(key: KeyObject): string {
-    return (this.passphrase
-      ? key.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: this.passphrase })
-      : key.export({ type: 'pkcs8', format: 'pem' })) as string;
+  private async encode(key: KeyObject): Promise<string> {
+    return this.crypt ? this.crypt.encrypt(key) : (key.export({ type: 'pkcs8', format: 'pem' }) as string);
   }
 
   async load(ref: string): Promise<KeyObject> {
@@ -64,11 +66,11 @@ export class FileKeyCustody implements KeyCustody {
       throw new CaIntegrityError(`CA key file ${path} ${why}`);
     }
     const encrypted = pem.includes('BEGIN ENCRYPTED PRIVATE KEY');
-    if (encrypted && !this.passphrase) {
+    if (encrypted && !this.crypt) {
       throw new CaIntegrityError(`CA key file ${path} is encrypted; set MESHCA_KEY_PASSPHRASE or --key-passphrase-file`);
     }
     try {
-      return createPrivateKey(encrypted ? { key: pem, passphrase: this.passphrase } : { key: pem });
+      return encrypted ? await this.crypt!.decrypt(pem) : createPrivateKey({ key: pem });
     } catch {
       throw new CaIntegrityError(
         `CA key file ${path} is corrupt${encrypted ? ' or the passphrase is wrong' : ''}: it is not a PKCS#8 private key`,
@@ -76,14 +78,15 @@ export class FileKeyCustody implements KeyCustody {
     }
   }
 
+  /** Also rewrites keys encrypted before the passphrase was stretched (key-encryption.ts). */
   async encryptAtRest(): Promise<string[]> {
-    if (!this.passphrase) return [];
+    if (!this.crypt) return [];
     const encrypted: string[] = [];
     for (const ref of await this.list()) {
       const path = this.describe(ref);
       const pem = await readFile(path, 'utf8');
-      if (pem.includes('BEGIN ENCRYPTED PRIVATE KEY')) continue;
-      await writeFileAtomic(path, this.encode(createPrivateKey(pem)), 0o600);
+      if (pem.includes('BEGIN ENCRYPTED PRIVATE KEY') && !KeyEncryption.needsRewrite(pem)) continue;
+      await writeFileAtomic(path, await this.encode(await this.load(ref)), 0o600);
       encrypted.push(ref);
     }
     return encrypted;

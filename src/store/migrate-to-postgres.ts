@@ -54,7 +54,7 @@ export async function migrateToPostgres(o: { dataDir: string; url: string; passp
     const keysLeftBehind = refs.filter((ref) => !named.has(ref));
     const copiedRefs = refs.filter((ref) => named.has(ref));
     // Decrypt every key before touching the target, even its schema: a wrong passphrase fails here, with nothing written.
-    const keys = await Promise.all(copiedRefs.map(async (ref) => ({ ref, pem: dbKeys.encrypt(await fileKeys.load(ref)) })));
+    const keys = await Promise.all(copiedRefs.map(async (ref) => ({ ref, pem: await dbKeys.encrypt(await fileKeys.load(ref)) })));
     await migrate(pool);
     const sourceHead = db.prepare<[], { seq: number; hash: string }>('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1').get() ?? null;
 

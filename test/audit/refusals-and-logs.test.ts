@@ -236,7 +236,7 @@ describe('the CA log', () => {
   it('pass/CA keys are encrypted at rest under the passphrase (so the flow handled it)', () => {
     const keys = readdirSync(join(dataDir, 'keys')).filter((f) => f.endsWith('.pem'));
     expect(keys.length).toBeGreaterThanOrEqual(2);
-    for (const file of keys) expect(readFileSync(join(dataDir, 'keys', file), 'utf8')).toMatch(/^-----BEGIN ENCRYPTED PRIVATE KEY-----\n/);
+    for (const file of keys) expect(readFileSync(join(dataDir, 'keys', file), 'utf8')).toMatch(/^meshca-key-kdf: scrypt N=32768 r=8 p=1 salt=\S+\n-----BEGIN ENCRYPTED PRIVATE KEY-----\n/);
   });
 
   it('pass/no join token, passphrase or private key appears anywhere in the log', () => {

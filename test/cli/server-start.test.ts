@@ -146,7 +146,7 @@ describe('meshca server with encrypted CA keys', () => {
     expect(files.sort()).toEqual([`${template.pki.intermediate}.key.pem`, `${template.pki.root}.key.pem`].sort());
     for (const file of files) {
       const pem = readFileSync(join(keys, file), 'utf8');
-      expect(pem).toMatch(/^-----BEGIN ENCRYPTED PRIVATE KEY-----\n/);
+      expect(pem).toMatch(/^meshca-key-kdf: scrypt N=32768 r=8 p=1 salt=\S+\n-----BEGIN ENCRYPTED PRIVATE KEY-----\n/);
       expect(pem).not.toContain('BEGIN PRIVATE KEY');
       expect(statSync(join(keys, file)).mode & 0o777).toBe(0o600);
     }

@@ -615,3 +615,18 @@ describe.each(ENGINES.filter((e) => e.kind === 'postgres'))('the $name datastore
     expect(after.lists.get('x')!.map((e) => e.serial)).toEqual(['01']);
   });
 });
+
+describe.each(ENGINES.filter((e) => e.kind === 'postgres'))('the $name datastore\'s key custody, after an earlier build', (engine) => {
+  it('loads a key encrypted with the bare passphrase, and encryptAtRest writes it again under the stretched one', async () => {
+    const { store, raw } = await engine.open(new FakeClock(), 'the passphrase');
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const legacy = privateKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'the passphrase' }) as string;
+    await raw(`INSERT INTO ca_keys (ref, pem) VALUES ('legacy', '${legacy}')`);
+    expect((await store.custody.load('legacy')).equals(privateKey)).toBe(true);
+    expect(await store.custody.encryptAtRest()).toEqual(['legacy']);
+    const [row] = (await raw("SELECT pem FROM ca_keys WHERE ref = 'legacy'")) as Array<{ pem: string }>;
+    expect(row!.pem).toMatch(/^meshca-key-kdf: scrypt N=32768 r=8 p=1 salt=\S+\n-----BEGIN ENCRYPTED PRIVATE KEY-----/);
+    expect(await store.custody.encryptAtRest()).toEqual([]);
+    expect((await store.custody.load('legacy')).equals(privateKey)).toBe(true);
+  });
+});

@@ -5,8 +5,8 @@
  * uses the key directory.
  */
 import { spawn } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isTemporaryName } from '../../src/platform/atomic-file.js';
@@ -17,7 +17,7 @@ const BUILT_CUSTODY = resolve(import.meta.dirname, '../../dist/src/store/file-ke
 
 /** A process that saves keys into `dir` without end, until it is killed. */
 const SAVER = `
-import { generateKeyPairSync } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 const { FileKeyCustody } = await import(process.argv[1]);
 const custody = new FileKeyCustody(process.argv[2], undefined);
 const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -123,10 +123,43 @@ describe('what a key file holds', () => {
     expect((await withPassphrase.load('root')).equals(privateKey)).toBe(true);
     expect(readFileSync(join(dir, 'root.key.pem'))).toEqual(plain);
     expect(await withPassphrase.encryptAtRest()).toEqual(['root']);
-    expect(readFileSync(withPassphrase.describe('root'), 'utf8')).toMatch(/^-----BEGIN ENCRYPTED PRIVATE KEY-----/);
+    expect(readFileSync(withPassphrase.describe('root'), 'utf8')).toMatch(/^meshca-key-kdf: scrypt N=32768 r=8 p=1 salt=\S+\n-----BEGIN ENCRYPTED PRIVATE KEY-----/);
     expect(statSync(withPassphrase.describe('root')).mode & 0o777).toBe(0o600);
     expect(await withPassphrase.encryptAtRest()).toEqual([]);
     expect((await new FileKeyCustody(dir, 'a passphrase given later').load('root')).equals(privateKey)).toBe(true);
     await expect(new FileKeyCustody(dir, undefined).load('root')).rejects.toThrow(/is encrypted; set MESHCA_KEY_PASSPHRASE/);
+  });
+
+  it('fail/the passphrase is stretched with scrypt before it encrypts a key: the bare passphrase, which PBKDF2 of 2,048 rounds would let anyone search for cheaply, opens nothing', async () => {
+    const dir = tempDir();
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const custody = new FileKeyCustody(dir, 'correct horse');
+    await custody.save('root', privateKey);
+    const pem = readFileSync(custody.describe('root'), 'utf8');
+    expect(() => createPrivateKey({ key: pem, passphrase: 'correct horse' })).toThrow();
+    expect((await new FileKeyCustody(dir, 'correct horse').load('root')).equals(privateKey)).toBe(true);
+    await expect(new FileKeyCustody(dir, 'wrong horse').load('root')).rejects.toThrow(/is corrupt or the passphrase is wrong/);
+  });
+
+  it('pass/a key an earlier build encrypted with the bare passphrase still loads, and encryptAtRest writes it again stretched', async () => {
+    const dir = tempDir();
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const custody = new FileKeyCustody(dir, 'an old passphrase');
+    writeFileSync(custody.describe('root'), privateKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'an old passphrase' }), { mode: 0o600 });
+    expect((await custody.load('root')).equals(privateKey)).toBe(true);
+    expect(await custody.encryptAtRest()).toEqual(['root']);
+    expect(readFileSync(custody.describe('root'), 'utf8')).toMatch(/^meshca-key-kdf: scrypt /);
+    expect(await custody.encryptAtRest()).toEqual([]);
+    expect((await new FileKeyCustody(dir, 'an old passphrase').load('root')).equals(privateKey)).toBe(true);
+  });
+
+  it('fail/key derivation parameters out of range (a corrupt file) are refused, not allocated', async () => {
+    const dir = tempDir();
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const custody = new FileKeyCustody(dir, 'p');
+    await custody.save('root', privateKey);
+    const path = custody.describe('root');
+    writeFileSync(path, readFileSync(path, 'utf8').replace('N=32768', 'N=1073741824'));
+    await expect(new FileKeyCustody(dir, 'p').load('root')).rejects.toThrow(/is corrupt or the passphrase is wrong/);
   });
 });

@@ -113,7 +113,7 @@ describe.skipIf(!server)('PostgreSQL shared by several replicas', () => {
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     await stores[0]!.custody.save('root-1', privateKey);
     const [row] = await query<{ pem: string }>(url, "SELECT pem FROM ca_keys WHERE ref = 'root-1'");
-    expect(row!.pem).toMatch(/^-----BEGIN ENCRYPTED PRIVATE KEY-----/);
+    expect(row!.pem).toMatch(/^meshca-key-kdf: scrypt N=32768 r=8 p=1 salt=\S+\n-----BEGIN ENCRYPTED PRIVATE KEY-----/);
     expect(row!.pem).not.toContain(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString().split('\n')[1]);
     expect((await stores[1]!.custody.load('root-1')).export({ format: 'jwk' })).toEqual(privateKey.export({ format: 'jwk' }));
   });

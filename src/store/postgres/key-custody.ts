@@ -3,29 +3,34 @@
  * always encrypted with the key passphrase (a shared database must never
  * hold a CA key in the clear).
  */
-import { createPrivateKey, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import type pg from 'pg';
 import type { KeyCustody } from '../../ca/ports.js';
 import { CaIntegrityError } from '../../errors.js';
+import { KeyEncryption } from '../key-encryption.js';
 
 export class PgKeyCustody implements KeyCustody {
+  private readonly crypt: KeyEncryption;
+
   constructor(
     private readonly pool: pg.Pool,
-    private readonly passphrase: string,
-  ) {}
+    passphrase: string,
+  ) {
+    this.crypt = new KeyEncryption(passphrase);
+  }
 
   describe(ref: string): string {
     return `the ca_keys row ${ref}`;
   }
 
-  /** The key as this custody stores it: encrypted PKCS#8 PEM. */
-  encrypt(key: KeyObject): string {
-    return key.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: this.passphrase }) as string;
+  /** The key as this custody stores it: encrypted PKCS#8 PEM, under the stretched passphrase (key-encryption.ts). */
+  encrypt(key: KeyObject): Promise<string> {
+    return this.crypt.encrypt(key);
   }
 
   async save(ref: string, key: KeyObject): Promise<void> {
     await this.pool.query('INSERT INTO ca_keys (ref, pem) VALUES ($1, $2) ON CONFLICT (ref) DO UPDATE SET pem = excluded.pem', [
-      ref, this.encrypt(key),
+      ref, await this.encrypt(key),
     ]);
   }
 
@@ -33,7 +38,7 @@ export class PgKeyCustody implements KeyCustody {
     const { rows } = await this.pool.query<{ pem: string }>('SELECT pem FROM ca_keys WHERE ref = $1', [ref]);
     if (!rows[0]) throw new CaIntegrityError(`${this.describe(ref)} is missing`);
     try {
-      return createPrivateKey({ key: rows[0].pem, passphrase: this.passphrase });
+      return await this.crypt.decrypt(rows[0].pem);
     } catch {
       throw new CaIntegrityError(`${this.describe(ref)} cannot be decrypted: the key passphrase is wrong, or the row is corrupt`);
     }
@@ -55,9 +60,21 @@ export class PgKeyCustody implements KeyCustody {
     return rows.map((r) => r.ref).sort();
   }
 
-  /** Keys in the database are always encrypted: a PostgreSQL datastore requires the passphrase. */
+  /**
+   * Keys in the database are always encrypted (a PostgreSQL datastore requires
+   * the passphrase); those encrypted before the passphrase was stretched are
+   * written again. Each row only if it is unchanged meanwhile: another replica
+   * may be doing the same.
+   */
   async encryptAtRest(): Promise<string[]> {
-    return [];
+    const { rows } = await this.pool.query<{ ref: string; pem: string }>('SELECT ref, pem FROM ca_keys ORDER BY ref');
+    const rewritten: string[] = [];
+    for (const { ref, pem } of rows.filter((r) => KeyEncryption.needsRewrite(r.pem))) {
+      const again = await this.encrypt(await this.load(ref));
+      const { rowCount } = await this.pool.query('UPDATE ca_keys SET pem = $1 WHERE ref = $2 AND pem = $3', [again, ref, pem]);
+      if (rowCount === 1) rewritten.push(ref);
+    }
+    return rewritten;
   }
 
   async list(): Promise<string[]> {
