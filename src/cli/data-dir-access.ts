@@ -1,25 +1,28 @@
-/**
- * Who besides the CA can change its data directory, where it keeps its keys,
- * its datastore and the operator socket the CLI trusts. One every user may
- * write to is refused: anyone could plant a socket there that the CLI would
- * take for the CA, or a datastore for the next start. A group that may write
- * is allowed (Kubernetes' fsGroup makes volumes so) but said, unless it is the
- * CA's own group.
- */
+/** Who besides the CA may change its data directory, and whether the operator socket there is the CA's. */
 import { lstat, stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { ConfigError } from '../config/options.js';
 
 const modeText = (mode: number) => (mode & 0o7777).toString(8).padStart(4, '0');
 
+/**
+ * Who besides the CA can change its data directory, where it keeps its keys,
+ * its datastore and the operator socket the CLI trusts. One owned by another
+ * user (not root) is refused: that user could replace the socket, and the CLI
+ * trusts the directory's owner. One that every user, or another group, may
+ * write to is allowed but said: Kubernetes makes emptyDir volumes 1777 and
+ * some provisioners 2777, and the CLI then refuses a socket planted by anyone
+ * but root or the directory's owner.
+ */
 export async function checkDataDirAccess(dataDir: string, logger: Logger): Promise<void> {
   const info = await stat(dataDir);
-  if (info.mode & 0o002) {
-    throw new ConfigError([`--data-dir ${dataDir}: its mode ${modeText(info.mode)} lets every user write there, where the CA keeps its keys and operator socket; chmod o-w it (meshca makes it 0700)`]);
-  }
   const user = process.geteuid?.();
-  if (user !== undefined && info.uid !== user) logger.warn({ dataDir, owner: info.uid, user }, 'the data directory belongs to another user, who can change what the CA keeps there');
-  if (info.mode & 0o020 && info.gid !== process.getegid?.()) {
+  if (user !== undefined && info.uid !== user && info.uid !== 0) {
+    throw new ConfigError([`--data-dir ${dataDir}: it belongs to user ${info.uid}, not to this one (${user}) or root, and its owner could replace what the CA keeps there; chown it to the CA's user`]);
+  }
+  if (info.mode & 0o002) {
+    logger.warn({ dataDir, mode: modeText(info.mode) }, 'every user may write to the data directory; the CLI refuses a socket planted there, but keep it 0700 where you can');
+  } else if (info.mode & 0o020 && info.gid !== process.getegid?.()) {
     logger.warn({ dataDir, group: info.gid, mode: modeText(info.mode) }, "the data directory's group, not the CA's own, can change what the CA keeps there");
   }
 }
