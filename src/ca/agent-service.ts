@@ -13,6 +13,7 @@ import type { VerifiedCsr } from '../x509/csr.js';
 import type { RandomSource } from '../random/random-source.js';
 import { hashJoinToken, looksLikeJoinToken, newJoinToken } from './join-tokens.js';
 import type { AgentRecord, AgentStatus } from './model.js';
+import type { RecordingHealth } from './recording-health.js';
 import type { RegistrationStore } from './registration-ports.js';
 import { agentSpiffeId } from '../identity/meshca-identity.js';
 import { assertStandingAfterIssuance, type RequestingAgent, type Revoke } from './standing-after-issuance.js';
@@ -27,6 +28,8 @@ export interface AgentServiceDeps {
   readonly onRevocation?: () => void;
   /** Revokes what a renewal was issued when its agent lost its standing while it was signed. */
   readonly revoke: Revoke;
+  /** Told whether the datastore took each agent SVID (readiness, doctor). */
+  readonly recording?: RecordingHealth;
 }
 
 export interface AgentSettings {
@@ -94,7 +97,7 @@ export class AgentService {
       svidNotAfter: signed.record.notAfter,
       statusChangedAt: now,
     };
-    const committed = await this.deps.store.completeAttestation({
+    const committed = await this.recorded(() => this.deps.store.completeAttestation({
       tokenHash: hash,
       now,
       agent,
@@ -104,7 +107,7 @@ export class AgentService {
         { type: 'agent.attested', actor: label, data: { agent: name, serial: signed.record.serial, previousStatus: previous?.status ?? null } },
         signed.event,
       ],
-    });
+    }));
     if (!committed) throw new UnauthenticatedError('invalid_token', INVALID_TOKEN);
     // Attesting under an active name revoked the agent SVIDs held under it before.
     if (previous?.status === 'active') this.deps.onRevocation?.();
@@ -122,10 +125,14 @@ export class AgentService {
       requestedBy: `agent:${agentName}`,
       agent: agentName,
     });
-    await this.deps.store.recordAgentRenewal(agentName, signed.record, signed.event);
+    await this.recorded(() => this.deps.store.recordAgentRenewal(agentName, requester.serial, signed.record, signed.event));
     await assertStandingAfterIssuance(this.deps, requester, [signed.record.serial]);
     await this.deps.issuer.confirm([signed], started);
     return signed.svid;
+  }
+
+  private recorded<T>(write: () => Promise<T>): Promise<T> {
+    return this.deps.recording ? this.deps.recording.track(() => nowSeconds(this.deps.clock), write) : write();
   }
 
   list(): Promise<AgentRecord[]> {

@@ -23,6 +23,11 @@ export function agentNotActive(name: string, status: AgentStatus | undefined): F
     : new ForbiddenError('agent_evicted', `agent ${name} was evicted; it must attest again with a new join token`);
 }
 
+/** The refusal of a client whose certificate was revoked, wherever it is found: on a request, or while one was being served. */
+export function presentedRevoked(): UnauthenticatedError {
+  return new UnauthenticatedError('certificate_revoked', 'the client certificate was revoked');
+}
+
 export class ClientStanding {
   /** Last request time per agent, not yet written to the datastore. */
   private readonly seen = new Map<string, number>();
@@ -39,7 +44,7 @@ export class ClientStanding {
       const agent = await this.deps.store.getAgent(caller.name);
       if (agent?.status !== 'active') throw agentNotActive(caller.name, agent?.status);
     }
-    if (record.revoked) throw new UnauthenticatedError('certificate_revoked', 'the client certificate was revoked');
+    if (record.revoked) throw presentedRevoked();
     // Only a request that will be served counts: operators read "last seen" as "still syncing".
     if (caller.role === 'agent') this.seen.set(caller.name, nowSeconds(this.deps.clock));
   }

@@ -10,6 +10,8 @@ export interface RecordingFailure {
   readonly message: string;
 }
 
+import { MeshcaError, UnavailableError } from '../errors.js';
+
 export class RecordingHealth {
   private failure: RecordingFailure | undefined;
 
@@ -24,5 +26,21 @@ export class RecordingHealth {
 
   recorded(): void {
     this.failure = undefined;
+  }
+
+  /**
+   * Runs an issuance's write and notes whether the datastore took it. A
+   * refusal for cause (a token spent, an agent evicted meanwhile) is neither:
+   * the datastore answered.
+   */
+  async track<T>(now: () => number, write: () => Promise<T>): Promise<T> {
+    try {
+      const result = await write();
+      this.recorded();
+      return result;
+    } catch (err) {
+      if (!(err instanceof MeshcaError) || err instanceof UnavailableError) this.failed(now(), (err as Error).message);
+      throw err;
+    }
   }
 }

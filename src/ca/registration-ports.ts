@@ -33,8 +33,13 @@ export interface RegistrationStore {
    * expired by `now`: exactly one of two concurrent attempts can win.
    */
   completeAttestation(commit: AttestationCommit): Promise<boolean>;
-  /** Records a renewed agent SVID and the agent's new current serial. */
-  recordAgentRenewal(name: string, certificate: IssuedCertificateRecord, event: AuditEvent): Promise<void>;
+  /**
+   * Records a renewed agent SVID and the agent's new current serial, unless
+   * the agent is no longer active (ForbiddenError) or the SVID the renewal
+   * presented was revoked meanwhile (UnauthenticatedError certificate_revoked,
+   * as a new token under the agent's name supersedes it), in one transaction.
+   */
+  recordAgentRenewal(name: string, presentedSerial: string, certificate: IssuedCertificateRecord, event: AuditEvent): Promise<void>;
 
   getAgent(name: string): Promise<AgentRecord | undefined>;
   listAgents(): Promise<AgentRecord[]>;

@@ -6,11 +6,10 @@
  * saw them or this check sees the change: what the request was issued is then
  * revoked, and the request refused as its next one would be.
  */
-import { UnauthenticatedError } from '../errors.js';
 import type { AgentName } from '../identity/agent-name.js';
 import type { RevocationReason } from '../x509/crl.js';
 import type { RevocationSelector } from './certificate-query.js';
-import { agentNotActive } from './client-standing.js';
+import { agentNotActive, presentedRevoked } from './client-standing.js';
 import type { RegistrationStore } from './registration-ports.js';
 
 /** The agent a request came from, and the serial of the agent SVID it presented. */
@@ -37,6 +36,6 @@ export async function assertStandingAfterIssuance(
   }
   if ((await deps.store.credential(agent.serial))?.revoked) {
     for (const serial of issuedSerials) await deps.revoke({ serial }, LOST_STANDING);
-    throw new UnauthenticatedError('certificate_revoked', 'the client certificate was revoked');
+    throw presentedRevoked();
   }
 }

@@ -112,13 +112,11 @@ export class SvidIssuer {
   }
 
   private async record(signed: SignedSvid): Promise<void> {
+    const write = () => this.deps.ledger.recordIssued(signed.record, signed.event);
     try {
-      await this.deps.ledger.recordIssued(signed.record, signed.event);
-      this.deps.recording?.recorded();
+      await (this.deps.recording ? this.deps.recording.track(() => nowSeconds(this.deps.clock), write) : write());
     } catch (err) {
       // Whatever the store's failure, the certificate was not recorded and so is never returned.
-      if (err instanceof MeshcaError && !(err instanceof UnavailableError)) throw err;
-      this.deps.recording?.failed(nowSeconds(this.deps.clock), (err as Error).message);
       if (err instanceof MeshcaError) throw err;
       throw new UnavailableError('store_unavailable', 'the issuance could not be recorded; no certificate was issued', { cause: err });
     }

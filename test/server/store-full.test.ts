@@ -6,7 +6,7 @@
  * SQLITE_FULL ("database or disk is full"), as on a full file system.
  */
 import { describe, expect, it } from 'vitest';
-import { newKeyAndCsr } from '../support/callers.js';
+import { attestAgent, callCa, joinToken, newKeyAndCsr } from '../support/callers.js';
 import { startTestCa } from '../support/test-ca.js';
 
 describe('a full datastore', () => {
@@ -59,5 +59,22 @@ describe('a full datastore', () => {
     expect(await ready()).toEqual([200, 'ready']);
     expect(await recordingFinding()).toBeUndefined();
     expect((await mint()).statusCode).toBe(200);
+  });
+
+  it.each(['attestation', 'renewal'] as const)('fail/an agent %s that cannot be recorded makes the CA not ready too', async (what) => {
+    const ca = await startTestCa();
+    const agent = await attestAgent(ca, 'node-1');
+    const token = await joinToken(ca, 'node-2');
+    ca.store.db.pragma(`max_page_count = ${ca.store.db.pragma('page_count', { simple: true }) as number}`);
+    // Fill what room is left, so that the next change needs a page there is not.
+    for (let i = 0; i < 500; i++) {
+      if ((await ca.localApp.inject({ method: 'POST', url: '/v1/entries', payload: { agent: 'node-3', spiffeId: `spiffe://example.org/fill/${i}` } })).statusCode !== 201) break;
+    }
+    const { csr } = await newKeyAndCsr();
+    const res = what === 'attestation'
+      ? await callCa(ca, undefined, 'POST', '/v1/agent/attest', { token, csr })
+      : await callCa(ca, agent, 'POST', '/v1/agent/renew', { csr });
+    expect([res.status, res.body.error?.code]).toEqual([503, 'store_unavailable']);
+    expect((await ca.localApp.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(503);
   });
 });

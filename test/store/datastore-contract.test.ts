@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { canonicalJson, eventHash, GENESIS_HASH } from '../../src/ca/audit-chain.js';
 import type { StoredEvent } from '../../src/ca/audit-verifier.js';
 import type { AgentRecord, AuditEvent, AuthorityRecord, EntryRecord } from '../../src/ca/model.js';
-import { CaIntegrityError, ConflictError, ForbiddenError, NotFoundError, UnavailableError } from '../../src/errors.js';
+import { CaIntegrityError, ConflictError, ForbiddenError, NotFoundError, UnauthenticatedError, UnavailableError } from '../../src/errors.js';
 import { parseAgentName } from '../../src/identity/agent-name.js';
 import { SpiffeId } from '../../src/identity/spiffe-id.js';
 import type { Datastore } from '../../src/store/datastore.js';
@@ -299,7 +299,7 @@ describe.each(ENGINES)('the $name datastore', (engine) => {
           tokenHash: name, now: 10, agent: agentRecord(name, 10), certificate: issued(`a${name.length}${name}`, 10, { kind: 'agent' }).record, events: [],
         });
       }
-      await store.registrations.recordAgentRenewal('a-agent', issued('0beef', 50, { kind: 'agent', notAfter: 500 }).record, note('renewed'));
+      await store.registrations.recordAgentRenewal('a-agent', 'a7a-agent', issued('0beef', 50, { kind: 'agent', notAfter: 500 }).record, note('renewed'));
       await store.registrations.touchAgents(new Map([['b-agent', 70]]));
       const agents = await store.registrations.listAgents();
       expect(agents.map((a) => a.name)).toEqual(['B-agent', 'a-agent', 'b-agent']);
@@ -319,10 +319,24 @@ describe.each(ENGINES)('the $name datastore', (engine) => {
       });
       await store.registrations.setAgentStatus('node-1', status, 20, note(`agent.${status}`), true);
       const head = (await store.audit.head())?.seq;
-      const renewal = store.registrations.recordAgentRenewal('node-1', issued('a2', 30, { kind: 'agent', agent: 'node-1' }).record, note('renewed'));
+      const renewal = store.registrations.recordAgentRenewal('node-1', 'a1', issued('a2', 30, { kind: 'agent', agent: 'node-1' }).record, note('renewed'));
       await expect(renewal).rejects.toSatisfy((e: unknown) => e instanceof ForbiddenError && e.code === code);
       expect(await store.registrations.credential('a2')).toBeUndefined();
       expect((await store.audit.head())?.seq).toBe(head);
+    });
+
+    it('refuses to record a renewal whose presented SVID was revoked meanwhile (certificate_revoked), recording nothing and keeping the agent\'s current serial', async () => {
+      const { store } = await open();
+      for (const [hash, serial, now] of [['h1', 'a1', 10], ['h2', 'a2', 20]] as const) {
+        await store.registrations.createToken({ hash, agent: 'node-1', createdAt: 0, expiresAt: 99, createdBy: 'o', usedAt: null }, note('t'));
+        await store.registrations.completeAttestation({ tokenHash: hash, now, agent: agentRecord('node-1', now), certificate: issued(serial, now, { kind: 'agent' }).record, events: [] });
+      }
+      const agent = await store.registrations.getAgent('node-1');
+      // a1's holder renews, superseded by the attestation that gave a2.
+      const renewal = store.registrations.recordAgentRenewal('node-1', 'a1', issued('a3', 30, { kind: 'agent' }).record, note('renewed'));
+      await expect(renewal).rejects.toSatisfy((e: unknown) => e instanceof UnauthenticatedError && e.code === 'certificate_revoked');
+      expect(await store.registrations.credential('a3')).toBeUndefined();
+      expect(await store.registrations.getAgent('node-1')).toEqual(agent);
     });
 
     it('creates, finds, updates and deletes entries', async () => {

@@ -4,7 +4,7 @@ import type { AgentRecord, AgentStatus, AuditEvent, EntryRecord, IssuedCertifica
 import type { AttestationCommit, CredentialRecord } from '../../ca/registration-ports.js';
 import { nowSeconds, type Clock } from '../../time/clock.js';
 import type { AgentRegistry } from '../datastore.js';
-import { agentNotActive } from '../../ca/client-standing.js';
+import { agentNotActive, presentedRevoked } from '../../ca/client-standing.js';
 import { AGENT_REVOCATION_REASON, agentRevocationEvent, supersededAgentSvidEvent } from '../../ca/revocation-service.js';
 import { COUNT_REVOCATION, SUPERSEDED_AGENT_SVIDS } from '../certificate-sql.js';
 import { duplicateEntry, entryChanged, entryGone, entryParams, toAgent, toEntry, toToken, type AgentRow, type EntryRow, type TokenRow } from '../rows.js';
@@ -62,7 +62,7 @@ export class PgRegistrationStore implements AgentRegistry {
     });
   }
 
-  async recordAgentRenewal(name: string, certificate: IssuedCertificateRecord, event: AuditEvent): Promise<void> {
+  async recordAgentRenewal(name: string, presentedSerial: string, certificate: IssuedCertificateRecord, event: AuditEvent): Promise<void> {
     await this.change([event], async (c) => {
       const { rowCount } = await c.query("UPDATE agents SET svid_serial = $1, svid_not_after = $2, last_seen = $3 WHERE name = $4 AND status = 'active'", [
         certificate.serial, certificate.notAfter, certificate.issuedAt, name,
@@ -70,6 +70,8 @@ export class PgRegistrationStore implements AgentRegistry {
       if (rowCount === 0) {
         throw agentNotActive(name, (await c.query<{ status: AgentStatus }>('SELECT status FROM agents WHERE name = $1', [name])).rows[0]?.status);
       }
+      // Under the audit lock, as every revocation is: one that committed before is seen here.
+      if ((await c.query('SELECT 1 FROM certificates WHERE serial = $1 AND revoked_at IS NOT NULL', [presentedSerial])).rowCount) throw presentedRevoked();
       await insertCertificate(c, certificate);
     });
   }

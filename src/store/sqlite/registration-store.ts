@@ -5,7 +5,7 @@ import { nowSeconds, type Clock } from '../../time/clock.js';
 import type { AuditAppender } from './audit-appender.js';
 import { prepareCertificateInsert, type CertificateInsert } from './certificate-rows.js';
 import { type Db, statements, writeTransaction } from './database.js';
-import { agentNotActive } from '../../ca/client-standing.js';
+import { agentNotActive, presentedRevoked } from '../../ca/client-standing.js';
 import { AGENT_REVOCATION_REASON, agentRevocationEvent, supersededAgentSvidEvent } from '../../ca/revocation-service.js';
 import { COUNT_REVOCATION, SUPERSEDED_AGENT_SVIDS } from '../certificate-sql.js';
 import { duplicateEntry, entryChanged, entryGone, entryParams, toAgent, toEntry, toToken, type AgentRow, type EntryRow, type TokenRow } from '../rows.js';
@@ -66,12 +66,13 @@ export class SqliteRegistrationStore implements RegistrationStore {
     return consumed;
   }
 
-  async recordAgentRenewal(name: string, certificate: IssuedCertificateRecord, event: AuditEvent): Promise<void> {
+  async recordAgentRenewal(name: string, presentedSerial: string, certificate: IssuedCertificateRecord, event: AuditEvent): Promise<void> {
     this.inTransaction([event], () => {
       const { changes } = this.sql
         ("UPDATE agents SET svid_serial = ?, svid_not_after = ?, last_seen = ? WHERE name = ? AND status = 'active'")
         .run(certificate.serial, certificate.notAfter, certificate.issuedAt, name);
       if (changes === 0) throw agentNotActive(name, this.sql<[string], { status: AgentStatus }>('SELECT status FROM agents WHERE name = ?').get(name)?.status);
+      if (this.sql('SELECT 1 FROM certificates WHERE serial = ? AND revoked_at IS NOT NULL').get(presentedSerial)) throw presentedRevoked();
       this.insertCertificate(certificate);
     });
   }
