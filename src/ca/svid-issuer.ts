@@ -21,7 +21,7 @@ import { ISSUANCE_EVENT, issuanceEventData } from './issuance-event.js';
 import type { IssuanceLedger, LeafSigner } from './ports.js';
 import type { RecordingHealth } from './recording-health.js';
 import { RenewalSlots } from './renewal-slots.js';
-import { assertNoCaName } from './reserved-ids.js';
+import { assertNoCaName, assertNotReserved } from './reserved-ids.js';
 import { decideValidity, type LifetimePolicy } from './validity.js';
 
 export interface SvidRequest {
@@ -162,8 +162,9 @@ export class SvidIssuer {
         `${req.spiffeId} is not in this CA's trust domain ${this.settings.trustDomain.name}`,
       );
     }
-    // Also for entries made before a name was added to --serving-names.
+    // Also for entries made before a name was added to --serving-names, or before the reserved path was matched in any case.
     if (req.kind !== 'server' && req.dnsNames) assertNoCaName(req.dnsNames, this.settings.caDnsNames);
+    if (req.kind === 'workload' || req.kind === 'mint') assertNotReserved(req.spiffeId);
     const now = nowSeconds(this.deps.clock);
     await this.deps.authorities.adoptRecentChanges?.(now);
     const authorities = this.deps.authorities.current();

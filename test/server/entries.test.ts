@@ -1,6 +1,8 @@
 /** Registration entries: what operators grant, and the workload SVIDs agents obtain through them. */
 import { X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { parseAgentName } from '../../src/identity/agent-name.js';
+import { SpiffeId } from '../../src/identity/spiffe-id.js';
 import { decodeSinglePem, encodePem } from '../../src/x509/pem.js';
 import { asOperator, attestAgent, callCa, newKeyAndCsr } from '../support/callers.js';
 import { clockNearNow } from '../support/lifecycle-ca.js';
@@ -182,6 +184,22 @@ describe('workload SVIDs', () => {
     const next = await callCa(ca, agent, 'POST', path, body);
     expect([...statuses]).toEqual([400]);
     expect({ status: next.status, code: next.body.error.code }).toEqual({ status: 429, code: 'rate_limited' });
+  });
+});
+
+describe('an entry for a reserved identity made before it was refused (an earlier build matched /meshca/ in lower case only)', () => {
+  it('fail/is not issued: 400 reserved_spiffe_id to its agent, nothing recorded', async () => {
+    const ca = await startTestCa();
+    const now = Math.floor(Date.now() / 1000);
+    // Written as the earlier build's entry service did, past today's check.
+    await ca.store.registrations.createEntry(
+      { id: 'old-entry', agent: parseAgentName('node-1'), spiffeId: SpiffeId.parse('spiffe://example.org/Meshca/admin/operator/x'), ttl: null, dnsNames: [], createdAt: now, updatedAt: now, revision: 1 },
+      { type: 'entry.created', actor: 'operator:test', data: {} },
+    );
+    const agent = await attestAgent(ca, 'node-1');
+    const res = await callCa(ca, agent, 'POST', '/v1/agent/svids', { requests: [{ entryId: 'old-entry', csr: (await newKeyAndCsr()).csr }] });
+    expect([res.status, res.body.error?.code]).toEqual([400, 'reserved_spiffe_id']);
+    expect(ca.store.db.prepare("SELECT COUNT(*) AS n FROM certificates WHERE kind = 'workload'").get()).toEqual({ n: 0 });
   });
 });
 
