@@ -28,6 +28,11 @@ export class ProxyReload {
     return this.pending;
   }
 
+  /** A reload is pending and its last attempt failed. */
+  get failing(): boolean {
+    return this.pending && this.failures > 0;
+  }
+
   /** When the next attempt is due, while one is pending. */
   get nextAttemptMs(): number | undefined {
     return this.pending ? this.retryAtMs : undefined;

@@ -67,8 +67,9 @@ export class Sidecar {
   private retryDelayMs = 0;
   /**
    * The SVID the proxy serves, as far as the agent knows: the one installed
-   * at its last successful reload, else the first it found or installed (a
-   * proxy started after that reads it from --out).
+   * at its last successful reload in this run. Before one, the agent cannot
+   * know what the proxy read (a restart does not tell it whether the last
+   * run's reloads worked).
    */
   private loaded: HeldCertificate | undefined;
   /** The installed SVID whose proxy was reported, at error level, as serving an unusable one. */
@@ -119,7 +120,6 @@ export class Sidecar {
     });
     if (!found) return;
     this.installation.keepFound(found.svid, found.lacksCombined);
-    this.loaded = found.svid;
     // A republication before the next sync (a new bundle) must carry the CRL the proxy already checks.
     this.trust.adoptCrlIfNone(found.svid.crlPem);
   }
@@ -161,17 +161,18 @@ export class Sidecar {
     if (this.trust.revokes(installed.serial)) return 'the installed SVID is revoked (listed in the CRL)';
     if (!this.chainsToTrustedBundle(installed)) return 'the installed SVID does not chain to the trust bundle (another CA issued it)';
     if (this.clockCheck.skewed) return "this host's clock disagrees with the CA's, so the SVID's validity cannot be judged";
-    const stale = this.proxyServesUnusable(now);
-    if (stale) return `the proxy was not reloaded, and still serves an SVID that ${stale}`;
-    return undefined;
+    return this.proxyServesUnusable(now);
   }
 
-  /** What is wrong with the SVID the proxy serves, while reloading it with the installed one keeps failing. */
+  /** Why the proxy may not serve a usable SVID while reloading it with the installed one fails; undefined when it does. */
   private proxyServesUnusable(now: number): string | undefined {
     const loaded = this.loaded;
-    if (!this.reload.isPending || loaded === undefined || loaded.serial === this.installation.current?.serial) return undefined;
-    if (now >= loaded.notAfterMs) return 'has expired';
-    if (this.trust.revokes(loaded.serial)) return 'is revoked';
+    // Until a reload has been tried, the proxy is taken to serve what --out held (a restart keeps a workload ready).
+    if (!this.reload.failing) return undefined;
+    if (loaded === undefined) return 'the proxy has not been reloaded since the agent started (reloading it failed), so what it serves is unknown';
+    if (loaded.serial === this.installation.current?.serial) return undefined;
+    if (now >= loaded.notAfterMs) return 'the proxy was not reloaded (reloading it failed), and still serves an SVID that has expired';
+    if (this.trust.revokes(loaded.serial)) return 'the proxy was not reloaded (reloading it failed), and still serves an SVID that is revoked';
     return undefined;
   }
 
@@ -207,7 +208,6 @@ export class Sidecar {
       }
     }
     if (await this.reload.runIfDue(this.deps.clock.nowMs())) this.loaded = this.installation.current;
-    this.loaded ??= this.installation.current;
     this.installation.reportExpiry(this.deps.clock.nowMs());
     this.reportStaleProxy(this.deps.clock.nowMs());
     return this.nextWakeIn();
@@ -226,13 +226,13 @@ export class Sidecar {
     }
   }
 
-  /** Says so once per installed SVID, at error level: every peer now refuses the proxy, and /readyz says why. */
+  /** Says so once per installed SVID, at error level: peers may refuse the proxy, and /readyz says why. */
   private reportStaleProxy(now: number): void {
     const stale = this.proxyServesUnusable(now);
     const installed = this.installation.current?.serial;
     if (!stale || this.staleProxyReported === installed) return;
     this.staleProxyReported = installed;
-    this.deps.log.error({ serial: this.loaded?.serial }, `the proxy still serves an SVID that ${stale}: reloading it with the installed one keeps failing`);
+    this.deps.log.error({ served: this.loaded?.serial, installed }, stale);
   }
 
   /** See timing.ts caRetryDelay; the slack is what the installed SVID and the agent's own have left. */

@@ -92,13 +92,14 @@ async function main(): Promise<number> {
       log.error({}, 'the CA refused this agent (evicted, banned or its SVID revoked), which revokes the SVID in --out too: give a new --join-token; exiting (--once)');
       return 1;
     }
-    if (!sidecar.ready()) {
-      log.error({}, 'no SVID could be installed');
+    // Nothing will retry the reload: the caller (an init container, a script) must know.
+    if (sidecar.status().reloadPending && sidecar.status().installed) {
+      log.error({}, 'the SVID is installed in --out, but reloading the proxy failed: it may not be serving it; exiting (--once)');
       return 1;
     }
-    // Nothing will retry the reload: the caller (an init container, a script) must know.
-    if (sidecar.status().reloadPending) {
-      log.error({}, 'the SVID is installed in --out, but reloading the proxy failed: it may not be serving it; exiting (--once)');
+    const notReady = sidecar.status().installed ? sidecar.notReadyReason() : 'no SVID could be installed';
+    if (notReady) {
+      log.error({}, `${notReady}; exiting (--once)`);
       return 1;
     }
     const installed = sidecar.status().installed;
