@@ -42,7 +42,9 @@ function expectTidyLayout(out: string): void {
   const current = readlinkSync(join(out, '..data'));
   const versions = versionDirs(out);
   expect(versions).toContain(current);
-  const old = versions.filter((v) => v !== current && Date.now() - statSync(join(out, v)).mtimeMs > RETAIN_MS + 1000);
+  // Old as of the last publication, when the agent prunes: measured from now, a slow machine ages versions it has not had to prune yet.
+  const publishedAt = statSync(join(out, current)).mtimeMs;
+  const old = versions.filter((v) => v !== current && publishedAt - statSync(join(out, v)).mtimeMs > RETAIN_MS + 1000);
   expect(old.length).toBeLessThanOrEqual(1);
   const stable = readdirSync(out).filter((n) => n !== '..data' && !versions.includes(n));
   expect(stable).toEqual(expect.arrayContaining(REQUIRED_NAMES));

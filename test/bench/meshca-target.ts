@@ -27,11 +27,23 @@ function freePort(): Promise<number> {
   });
 }
 
-/** Every server the benchmark started and has not stopped: killed when the process exits however it exits, a last resort behind the try/finally blocks. */
+/**
+ * Every server the benchmark started and has not stopped: killed when the
+ * process exits, a last resort behind the try/finally blocks. Node emits no
+ * 'exit' when a signal ends it, so an interrupted run (Ctrl-C, a CI timeout)
+ * kills them on the signal, then exits as the signal would have.
+ */
 const running = new Set<ChildProcess>();
-process.on('exit', () => {
+const killRunning = () => {
   for (const child of running) child.kill('SIGKILL');
-});
+};
+process.on('exit', killRunning);
+for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] as const) {
+  process.once(signal, () => {
+    killRunning();
+    process.exit(code);
+  });
+}
 
 export function trackChild(child: ChildProcess): ChildProcess {
   running.add(child);

@@ -87,6 +87,16 @@ describe.each(ENGINES)('the $name datastore', (engine) => {
     });
   });
 
+  describe('readiness', () => {
+    it('answers, and commits a write probe that leaves nothing behind', async () => {
+      const { store, raw } = await open();
+      await store.reachable();
+      await store.writable();
+      await store.writable();
+      expect((await raw('SELECT COUNT(*) AS n FROM write_probe')) as Array<{ n: number | string }>).toEqual([{ n: engine.kind === 'postgres' ? '0' : 0 }]);
+    });
+  });
+
   describe('the audit log', () => {
     it('chains every kind of write to the one before, from the genesis hash, with the clock time and canonical JSON', async () => {
       const clock = new FakeClock();

@@ -32,7 +32,8 @@ export async function openPostgresDatastore(url: string, clock: Clock, keyPassph
       coordinator,
       reachable: answersWithin(pool, 'SELECT 1'),
       // Several statements in one simple query run as one transaction, rolled back whole if one fails.
-      writable: answersWithin(pool, WRITE_PROBE("decode(repeat('00', 4096), 'hex')").join('; ')),
+      // md5 of 256 numbers, 4 KiB PostgreSQL cannot compress (4 KiB of zeros it stores in 56 bytes).
+      writable: answersWithin(pool, WRITE_PROBE("(SELECT decode(string_agg(md5(i::text), ''), 'hex') FROM generate_series(1, 256) AS i)").join('; ')),
       unavailable: postgresUnavailable,
       close: () => pool.end(),
     };
