@@ -4,13 +4,13 @@
  * reachable) while every issuance fails with 503: readiness and doctor must
  * say so, and learn when changes are taken again.
  */
+import { MeshcaError, UnavailableError } from '../errors.js';
+
 export interface RecordingFailure {
   /** Unix seconds. */
   readonly at: number;
   readonly message: string;
 }
-
-import { MeshcaError, UnavailableError } from '../errors.js';
 
 export class RecordingHealth {
   private failure: RecordingFailure | undefined;
