@@ -232,7 +232,9 @@ export class Sidecar {
     const installed = this.installation.current?.serial;
     if (!stale || this.staleProxyReported === installed) return;
     this.staleProxyReported = installed;
-    this.deps.log.error({ served: this.loaded?.serial, installed }, stale);
+    // Not knowing is usual for a few seconds at a pod's start, while the proxy starts beside the agent.
+    if (this.loaded === undefined) this.deps.log.warn({ installed }, stale);
+    else this.deps.log.error({ served: this.loaded.serial, installed }, stale);
   }
 
   /** See timing.ts caRetryDelay; the slack is what the installed SVID and the agent's own have left. */

@@ -1,5 +1,6 @@
 /** Who besides the CA may change its data directory, and whether the operator socket there is the CA's. */
-import { lstat, stat } from 'node:fs/promises';
+import { lstat, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { ConfigError } from '../config/options.js';
 
@@ -24,6 +25,22 @@ export async function checkDataDirAccess(dataDir: string, logger: Logger): Promi
     logger.warn({ dataDir, mode: modeText(info.mode) }, 'every user may write to the data directory; the CLI refuses a socket planted there, but keep it 0700 where you can');
   } else if (info.mode & 0o020 && info.gid !== process.getegid?.()) {
     logger.warn({ dataDir, group: info.gid, mode: modeText(info.mode) }, "the data directory's group, not the CA's own, can change what the CA keeps there");
+  }
+  if (info.mode & 0o022) await refusePlanted(dataDir, user);
+}
+
+/** What the CA reads back at start: in a directory others may write to, each must be the CA's own (or root's), not planted. */
+const KEPT = ['keys', 'meshca.db', 'meshca.db-wal', 'meshca.db-shm'];
+
+async function refusePlanted(dataDir: string, user: number | undefined): Promise<void> {
+  if (user === undefined) return;
+  const keysDir = join(dataDir, 'keys');
+  const keyFiles = await readdir(keysDir).catch(() => [] as string[]);
+  for (const path of [...KEPT.map((name) => join(dataDir, name)), ...keyFiles.map((name) => join(keysDir, name))]) {
+    const entry = await lstat(path).catch(() => undefined);
+    if (entry && entry.uid !== user && entry.uid !== 0) {
+      throw new ConfigError([`${path} belongs to user ${entry.uid}, not to this one (${user}) or root, in a data directory others may write to: it may have been planted there; remove it, or restore it from backup`]);
+    }
   }
 }
 

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import type { KeyCustody } from '../ca/ports.js';
 import { CaIntegrityError } from '../errors.js';
 import { fsyncDirectory, makeDirectory, removeTemporaries, writeFileAtomic, writeNewFileAtomic } from '../platform/atomic-file.js';
-import { KeyEncryption } from './key-encryption.js';
+import { KeyDerivationError, KeyEncryption } from './key-encryption.js';
 
 const SUFFIX = '.key.pem';
 /** Where keys no record names are set aside (setAsideUnreferenced). */
@@ -71,7 +71,8 @@ export class FileKeyCustody implements KeyCustody {
     }
     try {
       return encrypted ? await this.crypt!.decrypt(pem) : createPrivateKey({ key: pem });
-    } catch {
+    } catch (err) {
+      if (err instanceof KeyDerivationError) throw new CaIntegrityError(`CA key file ${path} is corrupt: it names ${err.message}`);
       throw new CaIntegrityError(
         `CA key file ${path} is corrupt${encrypted ? ' or the passphrase is wrong' : ''}: it is not a PKCS#8 private key`,
       );
@@ -85,7 +86,7 @@ export class FileKeyCustody implements KeyCustody {
     for (const ref of await this.list()) {
       const path = this.describe(ref);
       const pem = await readFile(path, 'utf8');
-      if (pem.includes('BEGIN ENCRYPTED PRIVATE KEY') && !KeyEncryption.needsRewrite(pem)) continue;
+      if (pem.includes('BEGIN ENCRYPTED PRIVATE KEY') && !this.crypt.needsRewrite(pem)) continue;
       await writeFileAtomic(path, await this.encode(await this.load(ref)), 0o600);
       encrypted.push(ref);
     }

@@ -12,7 +12,8 @@
  *   -----BEGIN ENCRYPTED PRIVATE KEY-----
  *
  * Keys written before (no such line) still load with the bare passphrase;
- * `needsRewrite` tells custody to write them again in this form.
+ * `needsRewrite` tells custody to write them again in this form, and under
+ * the one salt a custody keeps, so that a start derives the secret once.
  */
 import { createPrivateKey, randomBytes, scrypt, type KeyObject } from 'node:crypto';
 
@@ -27,39 +28,45 @@ function stretch(passphrase: string, salt: Buffer, n: number, r: number, p: numb
   );
 }
 
+/** A key file naming key derivation parameters meshca does not write: corrupt, or made to cost a start gigabytes. */
+export class KeyDerivationError extends Error {}
+
 export class KeyEncryption {
-  /** This process's salt for the keys it writes, and the stretched passphrase under it: derived once, not per key. */
-  private own: { salt: Buffer; secret: Promise<string> } | undefined;
-  /** Stretched passphrases by the salt and parameters a key was written with. */
-  private readonly derived = new Map<string, Promise<string>>();
+  /**
+   * The salt this custody writes keys under, and the passphrase stretched
+   * with it: the salt of the first key it read (so a CA's keys share one,
+   * and a start derives once), else a new one.
+   */
+  private own: { salt: string; secret: Promise<string> } | undefined;
 
   constructor(private readonly passphrase: string) {}
 
   async encrypt(key: KeyObject): Promise<string> {
-    this.own ??= (() => {
-      const salt = randomBytes(16);
-      return { salt, secret: stretch(this.passphrase, salt, N, R, P) };
-    })();
-    const secret = await this.own.secret;
-    const pem = key.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: secret }) as string;
-    return `meshca-key-kdf: scrypt N=${N} r=${R} p=${P} salt=${this.own.salt.toString('base64')}\n${pem}`;
+    const own = (this.own ??= this.derive(randomBytes(16).toString('base64')));
+    const pem = key.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: await own.secret }) as string;
+    return `meshca-key-kdf: scrypt N=${N} r=${R} p=${P} salt=${own.salt}\n${pem}`;
   }
 
-  /** Throws (OpenSSL's error) when the passphrase is wrong or the PEM corrupt. */
+  /** Throws KeyDerivationError for parameters meshca does not write, else OpenSSL's error when the passphrase is wrong or the PEM corrupt. */
   async decrypt(pem: string): Promise<KeyObject> {
     const marker = MARKER.exec(pem);
     if (!marker) return createPrivateKey({ key: pem, passphrase: this.passphrase });
     const [, n, r, p, salt] = marker;
-    // The line is the file's own, but a corrupt one must not make a start allocate gigabytes.
-    if (Number(n) > 2 ** 20 || Number(r) > 32 || Number(p) > 16) throw new Error(`key derivation parameters out of range: ${marker[0].trim()}`);
-    const id = marker[0];
-    let secret = this.derived.get(id);
-    if (!secret) this.derived.set(id, (secret = stretch(this.passphrase, Buffer.from(salt!, 'base64'), Number(n), Number(r), Number(p))));
-    return createPrivateKey({ key: pem, passphrase: await secret });
+    if (Number(n) !== N || Number(r) !== R || Number(p) !== P) throw new KeyDerivationError(`key derivation parameters meshca does not write: ${marker[0].trim()}`);
+    const secret = this.own?.salt === salt ? this.own.secret : this.derive(salt!).secret;
+    const key = createPrivateKey({ key: pem, passphrase: await secret });
+    this.own ??= { salt: salt!, secret };
+    return key;
   }
 
-  /** An encrypted key written before the passphrase was stretched. */
-  static needsRewrite(pem: string): boolean {
-    return pem.includes('BEGIN ENCRYPTED PRIVATE KEY') && !MARKER.test(pem);
+  /** A key to write again: encrypted before the passphrase was stretched, or under another salt than this custody's. */
+  needsRewrite(pem: string): boolean {
+    if (!pem.includes('BEGIN ENCRYPTED PRIVATE KEY')) return false;
+    const marker = MARKER.exec(pem);
+    return !marker || (this.own !== undefined && marker[4] !== this.own.salt);
+  }
+
+  private derive(salt: string): { salt: string; secret: Promise<string> } {
+    return { salt, secret: stretch(this.passphrase, Buffer.from(salt, 'base64'), N, R, P) };
   }
 }

@@ -3,7 +3,7 @@
  * the CLI trusts: a server refuses one another user owns, and the CLI refuses
  * a socket the CA's user did not make (world-writable volumes are common).
  */
-import { chmodSync, chownSync, mkdirSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -21,6 +21,16 @@ describe('the data directory', () => {
     mkdirSync(dataDir);
     chownSync(dataDir, OTHER_USER, OTHER_USER);
     await expect(startTestCa({ 'data-dir': dataDir })).rejects.toThrow(`it belongs to user ${OTHER_USER}, not to this one (0) or root`);
+  });
+
+  it.skipIf(process.geteuid?.() !== 0).each(['keys', 'meshca.db'])('fail/every user may write to it, and %s there is another user\'s: refused, as planted', async (name) => {
+    const dataDir = join(tempDir('planted'), 'data');
+    mkdirSync(dataDir);
+    chmodSync(dataDir, 0o1777);
+    if (name === 'keys') mkdirSync(join(dataDir, name));
+    else writeFileSync(join(dataDir, name), '');
+    chownSync(join(dataDir, name), OTHER_USER, OTHER_USER);
+    await expect(startTestCa({ 'data-dir': dataDir })).rejects.toThrow(`${join(dataDir, name)} belongs to user ${OTHER_USER}, not to this one (0) or root, in a data directory others may write to`);
   });
 
   it.each([

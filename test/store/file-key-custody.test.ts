@@ -153,13 +153,26 @@ describe('what a key file holds', () => {
     expect((await new FileKeyCustody(dir, 'an old passphrase').load('root')).equals(privateKey)).toBe(true);
   });
 
-  it('fail/key derivation parameters out of range (a corrupt file) are refused, not allocated', async () => {
+  it('fail/key derivation parameters meshca does not write (a corrupt file, or one made to cost a start a gigabyte) are refused before any derivation', async () => {
     const dir = tempDir();
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const custody = new FileKeyCustody(dir, 'p');
     await custody.save('root', privateKey);
     const path = custody.describe('root');
-    writeFileSync(path, readFileSync(path, 'utf8').replace('N=32768', 'N=1073741824'));
-    await expect(new FileKeyCustody(dir, 'p').load('root')).rejects.toThrow(/is corrupt or the passphrase is wrong/);
+    writeFileSync(path, readFileSync(path, 'utf8').replace('N=32768', 'N=1048576'));
+    await expect(new FileKeyCustody(dir, 'p').load('root')).rejects.toThrow(`CA key file ${path} is corrupt: it names key derivation parameters meshca does not write: meshca-key-kdf: scrypt N=1048576`);
+  });
+
+  it('pass/keys written by several processes, each under its own salt, are brought under one by encryptAtRest, so that a start derives once', async () => {
+    const dir = tempDir();
+    const keys = ['a', 'b', 'c'].map((ref) => ({ ref, key: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey }));
+    for (const { ref, key } of keys) await new FileKeyCustody(dir, 'p').save(ref, key);
+    const salts = () => new Set(keys.map(({ ref }) => /salt=(\S+)/.exec(readFileSync(join(dir, `${ref}.key.pem`), 'utf8'))![1]));
+    expect(salts().size).toBe(3);
+    const restarted = new FileKeyCustody(dir, 'p');
+    for (const { ref, key } of keys) expect((await restarted.load(ref)).equals(key)).toBe(true);
+    expect((await restarted.encryptAtRest()).length).toBe(2);
+    expect(salts().size).toBe(1);
+    for (const { ref, key } of keys) expect((await new FileKeyCustody(dir, 'p').load(ref)).equals(key)).toBe(true);
   });
 });

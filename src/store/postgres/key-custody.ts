@@ -7,7 +7,7 @@ import type { KeyObject } from 'node:crypto';
 import type pg from 'pg';
 import type { KeyCustody } from '../../ca/ports.js';
 import { CaIntegrityError } from '../../errors.js';
-import { KeyEncryption } from '../key-encryption.js';
+import { KeyDerivationError, KeyEncryption } from '../key-encryption.js';
 
 export class PgKeyCustody implements KeyCustody {
   private readonly crypt: KeyEncryption;
@@ -39,7 +39,8 @@ export class PgKeyCustody implements KeyCustody {
     if (!rows[0]) throw new CaIntegrityError(`${this.describe(ref)} is missing`);
     try {
       return await this.crypt.decrypt(rows[0].pem);
-    } catch {
+    } catch (err) {
+      if (err instanceof KeyDerivationError) throw new CaIntegrityError(`${this.describe(ref)} is corrupt: it names ${err.message}`);
       throw new CaIntegrityError(`${this.describe(ref)} cannot be decrypted: the key passphrase is wrong, or the row is corrupt`);
     }
   }
@@ -69,7 +70,7 @@ export class PgKeyCustody implements KeyCustody {
   async encryptAtRest(): Promise<string[]> {
     const { rows } = await this.pool.query<{ ref: string; pem: string }>('SELECT ref, pem FROM ca_keys ORDER BY ref');
     const rewritten: string[] = [];
-    for (const { ref, pem } of rows.filter((r) => KeyEncryption.needsRewrite(r.pem))) {
+    for (const { ref, pem } of rows.filter((r) => this.crypt.needsRewrite(r.pem))) {
       const again = await this.encrypt(await this.load(ref));
       const { rowCount } = await this.pool.query('UPDATE ca_keys SET pem = $1 WHERE ref = $2 AND pem = $3', [again, ref, pem]);
       if (rowCount === 1) rewritten.push(ref);
