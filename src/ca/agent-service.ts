@@ -97,7 +97,7 @@ export class AgentService {
       svidNotAfter: signed.record.notAfter,
       statusChangedAt: now,
     };
-    const committed = await this.recorded(() => this.deps.store.completeAttestation({
+    const committed = await this.recorded((spent) => spent, () => this.deps.store.completeAttestation({
       tokenHash: hash,
       now,
       agent,
@@ -125,14 +125,14 @@ export class AgentService {
       requestedBy: `agent:${agentName}`,
       agent: agentName,
     });
-    await this.recorded(() => this.deps.store.recordAgentRenewal(agentName, requester.serial, signed.record, signed.event));
+    await this.recorded(() => true, () => this.deps.store.recordAgentRenewal(agentName, requester.serial, signed.record, signed.event));
     await assertStandingAfterIssuance(this.deps, requester, [signed.record.serial]);
     await this.deps.issuer.confirm([signed], started);
     return signed.svid;
   }
 
-  private recorded<T>(write: () => Promise<T>): Promise<T> {
-    return this.deps.recording ? this.deps.recording.track(() => nowSeconds(this.deps.clock), write) : write();
+  private recorded<T>(wrote: (result: T) => boolean, write: () => Promise<T>): Promise<T> {
+    return this.deps.recording ? this.deps.recording.track(() => nowSeconds(this.deps.clock), write, wrote) : write();
   }
 
   list(): Promise<AgentRecord[]> {

@@ -33,10 +33,11 @@ export class RecordingHealth {
    * refusal for cause (a token spent, an agent evicted meanwhile) is neither:
    * the datastore answered.
    */
-  async track<T>(now: () => number, write: () => Promise<T>): Promise<T> {
+  async track<T>(now: () => number, write: () => Promise<T>, wrote: (result: T) => boolean = () => true): Promise<T> {
     try {
       const result = await write();
-      this.recorded();
+      // A transaction that changed nothing (a token already spent) says nothing of whether the disk takes changes.
+      if (wrote(result)) this.recorded();
       return result;
     } catch (err) {
       if (!(err instanceof MeshcaError) || err instanceof UnavailableError) this.failed(now(), (err as Error).message);
