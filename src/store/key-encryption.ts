@@ -38,6 +38,7 @@ export class KeyEncryption {
    * and a start derives once), else a new one.
    */
   private own: { salt: string; secret: Promise<string> } | undefined;
+  private readonly derived = new Map<string, Promise<string>>();
 
   constructor(private readonly passphrase: string) {}
 
@@ -66,7 +67,10 @@ export class KeyEncryption {
     return !marker || (this.own !== undefined && marker[4] !== this.own.salt);
   }
 
+  /** Once per salt, also for keys loaded side by side at start. */
   private derive(salt: string): { salt: string; secret: Promise<string> } {
-    return { salt, secret: stretch(this.passphrase, Buffer.from(salt, 'base64'), N, R, P) };
+    let secret = this.derived.get(salt);
+    if (!secret) this.derived.set(salt, (secret = stretch(this.passphrase, Buffer.from(salt, 'base64'), N, R, P)));
+    return { salt, secret };
   }
 }
