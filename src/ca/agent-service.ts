@@ -16,7 +16,7 @@ import type { AgentRecord, AgentStatus } from './model.js';
 import type { RecordingHealth } from './recording-health.js';
 import type { RegistrationStore } from './registration-ports.js';
 import { agentSpiffeId } from '../identity/meshca-identity.js';
-import { assertStandingAfterIssuance, type RequestingAgent, type Revoke } from './standing-after-issuance.js';
+import type { RequestingAgent } from './standing-after-issuance.js';
 import type { IssuedSvid, SvidIssuer } from './svid-issuer.js';
 
 export interface AgentServiceDeps {
@@ -26,8 +26,6 @@ export interface AgentServiceDeps {
   readonly random: RandomSource;
   /** Told when an eviction or ban revoked certificates (the CRLs must be refreshed). */
   readonly onRevocation?: () => void;
-  /** Revokes what a renewal was issued when its agent lost its standing while it was signed. */
-  readonly revoke: Revoke;
   /** Told whether the datastore took each agent SVID (readiness, doctor). */
   readonly recording?: RecordingHealth;
 }
@@ -125,8 +123,9 @@ export class AgentService {
       requestedBy: `agent:${agentName}`,
       agent: agentName,
     });
+    // The agent's status and the presented SVID are checked again in the recording transaction (an eviction or a
+    // revocation may have committed while this was signed), so nothing needs revoking after.
     await this.recorded(() => true, () => this.deps.store.recordAgentRenewal(agentName, requester.serial, signed.record, signed.event));
-    await assertStandingAfterIssuance(this.deps, requester, [signed.record.serial]);
     await this.deps.issuer.confirm([signed], started);
     return signed.svid;
   }

@@ -1,8 +1,10 @@
 /**
- * An agent's request is authenticated as it arrives, but an eviction, a ban,
- * or the revocation of the very certificate it presented may commit while its
- * SVIDs are signed, after that change's sweep of the agent's certificates.
- * Standing is checked again once they are recorded, so that either the sweep
+ * An agent's request for workload SVIDs is authenticated as it arrives, but an
+ * eviction, a ban, or the revocation of the very certificate it presented may
+ * commit while they are signed, after that change's sweep of the agent's
+ * certificates. They are recorded by group commit, where no such check fits
+ * (an agent's own renewal makes it in its recording transaction), so standing
+ * is checked again once they are recorded, so that either the sweep
  * saw them or this check sees the change: what the request was issued is then
  * revoked, and the request refused as its next one would be.
  */

@@ -113,7 +113,7 @@ export async function buildCaCore(
   const revocations = new RevocationService({ store: store.certificates, crls, manager, clock });
   const revokeAsCa: Revoke = (selector, reason) => revocations.revoke(selector, reason, SELF);
   const agents = new AgentService(
-    { store: store.registrations, issuer, clock, random, onRevocation: () => crls.invalidate(), revoke: revokeAsCa, recording },
+    { store: store.registrations, issuer, clock, random, onRevocation: () => crls.invalidate(), recording },
     { trustDomain: config.trustDomain, tokenTtl: config.joinTokenTtl, tokenMaxTtl: JOIN_TOKEN_MAX_TTL },
   );
   const standing = new ClientStanding({ store: store.registrations, clock });

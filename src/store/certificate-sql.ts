@@ -28,6 +28,13 @@ export const WRITE_PROBE = (filler: string): string[] => [`INSERT INTO write_pro
 export const SUPERSEDED_AGENT_SVIDS = (agent: string, now: string): string =>
   `SELECT serial FROM certificates WHERE agent = ${agent} AND kind = 'agent' AND revoked_at IS NULL AND not_after > ${now} ORDER BY id`;
 
+/** Whether the certificate with this serial (its placeholder) is revoked: a renewal presenting it is refused. */
+export const IS_REVOKED = (serial: string): string => `SELECT 1 FROM certificates WHERE serial = ${serial} AND revoked_at IS NOT NULL`;
+
+/** Revokes one agent SVID that a new attestation under the agent's name supersedes, given placeholders for the time and serial. */
+export const SUPERSEDE = (at: string, serial: string): string =>
+  `UPDATE certificates SET revoked_at = ${at}, revocation_reason = 'superseded' WHERE serial = ${serial}`;
+
 /** One issuer's revoked certificates that have not expired yet (what its CRL lists), given its placeholders for issuer and now. */
 export const REVOKED_UNEXPIRED = (issuer: string, now: string): string =>
   `SELECT serial, revoked_at, revocation_reason FROM certificates WHERE issuer_id = ${issuer} AND revoked_at IS NOT NULL AND not_after > ${now} ORDER BY id`;

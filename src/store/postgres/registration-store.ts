@@ -6,7 +6,7 @@ import { nowSeconds, type Clock } from '../../time/clock.js';
 import type { AgentRegistry } from '../datastore.js';
 import { agentNotActive, presentedRevoked } from '../../ca/client-standing.js';
 import { AGENT_REVOCATION_REASON, agentRevocationEvent, supersededAgentSvidEvent } from '../../ca/revocation-service.js';
-import { COUNT_REVOCATION, SUPERSEDED_AGENT_SVIDS } from '../certificate-sql.js';
+import { COUNT_REVOCATION, IS_REVOKED, SUPERSEDE, SUPERSEDED_AGENT_SVIDS } from '../certificate-sql.js';
 import { duplicateEntry, entryChanged, entryGone, entryParams, toAgent, toEntry, toToken, type AgentRow, type EntryRow, type TokenRow } from '../rows.js';
 import { appendAudit, lockAudit } from './audit.js';
 import { insertCertificate } from './certificate-store.js';
@@ -54,7 +54,7 @@ export class PgRegistrationStore implements AgentRegistry {
       await this.upsertAgent(client, c.agent);
       await insertCertificate(client, c.certificate);
       for (const { serial } of superseded) {
-        await client.query("UPDATE certificates SET revoked_at = $1, revocation_reason = 'superseded' WHERE serial = $2", [c.now, serial]);
+        await client.query(SUPERSEDE('$1', '$2'), [c.now, serial]);
       }
       if (superseded.length > 0) await client.query(COUNT_REVOCATION);
       await appendAudit(client, [...c.events, ...superseded.map(({ serial }) => supersededAgentSvidEvent(serial, c.agent.name))], c.now);
@@ -71,7 +71,7 @@ export class PgRegistrationStore implements AgentRegistry {
         throw agentNotActive(name, (await c.query<{ status: AgentStatus }>('SELECT status FROM agents WHERE name = $1', [name])).rows[0]?.status);
       }
       // Under the audit lock, as every revocation is: one that committed before is seen here.
-      if ((await c.query('SELECT 1 FROM certificates WHERE serial = $1 AND revoked_at IS NOT NULL', [presentedSerial])).rowCount) throw presentedRevoked();
+      if ((await c.query(IS_REVOKED('$1'), [presentedSerial])).rowCount) throw presentedRevoked();
       await insertCertificate(c, certificate);
     });
   }

@@ -7,7 +7,7 @@ import { prepareCertificateInsert, type CertificateInsert } from './certificate-
 import { type Db, statements, writeTransaction } from './database.js';
 import { agentNotActive, presentedRevoked } from '../../ca/client-standing.js';
 import { AGENT_REVOCATION_REASON, agentRevocationEvent, supersededAgentSvidEvent } from '../../ca/revocation-service.js';
-import { COUNT_REVOCATION, SUPERSEDED_AGENT_SVIDS } from '../certificate-sql.js';
+import { COUNT_REVOCATION, IS_REVOKED, SUPERSEDE, SUPERSEDED_AGENT_SVIDS } from '../certificate-sql.js';
 import { duplicateEntry, entryChanged, entryGone, entryParams, toAgent, toEntry, toToken, type AgentRow, type EntryRow, type TokenRow } from '../rows.js';
 
 export class SqliteRegistrationStore implements RegistrationStore {
@@ -57,7 +57,7 @@ export class SqliteRegistrationStore implements RegistrationStore {
       this.insertCertificate(c.certificate);
       for (const e of c.events) this.audit.append(e, c.now);
       for (const { serial } of superseded) {
-        this.sql("UPDATE certificates SET revoked_at = ?, revocation_reason = 'superseded' WHERE serial = ?").run(c.now, serial);
+        this.sql(SUPERSEDE('?', '?')).run(c.now, serial);
         this.audit.append(supersededAgentSvidEvent(serial, c.agent.name), c.now);
       }
       if (superseded.length > 0) this.sql(COUNT_REVOCATION).run();
@@ -72,7 +72,7 @@ export class SqliteRegistrationStore implements RegistrationStore {
         ("UPDATE agents SET svid_serial = ?, svid_not_after = ?, last_seen = ? WHERE name = ? AND status = 'active'")
         .run(certificate.serial, certificate.notAfter, certificate.issuedAt, name);
       if (changes === 0) throw agentNotActive(name, this.sql<[string], { status: AgentStatus }>('SELECT status FROM agents WHERE name = ?').get(name)?.status);
-      if (this.sql('SELECT 1 FROM certificates WHERE serial = ? AND revoked_at IS NOT NULL').get(presentedSerial)) throw presentedRevoked();
+      if (this.sql(IS_REVOKED('?')).get(presentedSerial)) throw presentedRevoked();
       this.insertCertificate(certificate);
     });
   }
