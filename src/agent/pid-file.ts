@@ -6,7 +6,9 @@
  * file of its own (no link, no FIFO that would hang the agent), nobody but its
  * owner may write it, and an owner other than root or the agent's own user is
  * believed only about a process that user could signal anyway: one whose real
- * or saved user is that owner, the test kill(2) applies.
+ * or saved user is that owner, the test kill(2) applies. And a file that
+ * outlived its proxy must not aim the signal at whichever process got the PID
+ * next: a ProxyPidFile remembers the process it last signalled.
  */
 import { statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -22,15 +24,53 @@ export interface PidFileTrust {
   readonly agentUser: number | undefined;
   /** The real and saved users of a process; undefined when this cannot be told (no /proc). */
   processUsers(pid: number): Promise<readonly number[] | 'not-running' | undefined>;
+  /** When a process started, in the kernel's ticks since boot (no wall clock to step); undefined when it cannot be told. */
+  processStart(pid: number): Promise<string | undefined>;
 }
 
 export const systemPidFileTrust: PidFileTrust = {
   agentUser: process.geteuid?.(),
   processUsers: procStatusUsers,
+  processStart: procStatStart,
 };
+
+/**
+ * The proxy's pid file, read afresh for every signal (the proxy may have
+ * restarted since). A proxy that dies leaves its file behind, and the PID in
+ * it is handed to the next process the system starts: so when the file has
+ * not changed since the agent last signalled through it, the process behind
+ * the PID must still be the one that was signalled then, or the file is stale.
+ * A proxy that restarts writes its file again, which makes a new start.
+ */
+export class ProxyPidFile {
+  private signalled: { readonly stamp: string; readonly pid: number; readonly start: string | undefined } | undefined;
+
+  constructor(
+    readonly path: string,
+    private readonly trust: PidFileTrust = systemPidFileTrust,
+  ) {}
+
+  /** The PID to signal now; throws PidFileError when the file may not be believed about it. */
+  async pid(): Promise<number> {
+    const { pid, stamp } = await readBelievedPid(this.path, this.trust);
+    const start = await this.trust.processStart(pid);
+    const last = this.signalled;
+    if (last && last.stamp === stamp && last.pid === pid && last.start !== undefined && start !== undefined && start !== last.start) {
+      throw new PidFileError(
+        `${this.path} still names process ${pid}, but that is no longer the process it named when the agent last signalled it: the proxy exited without removing its pid file and its PID went to another process; the agent signals nothing through a stale pid file`,
+      );
+    }
+    this.signalled = { stamp, pid, start };
+    return pid;
+  }
+}
 
 /** The PID in `path`, when the file may be believed about it; throws PidFileError with the reason otherwise. */
 export async function readProxyPid(path: string, trust: PidFileTrust): Promise<number> {
+  return (await readBelievedPid(path, trust)).pid;
+}
+
+async function readBelievedPid(path: string, trust: PidFileTrust): Promise<{ pid: number; stamp: string }> {
   const file = await readRegularFile(path, MAX_PID_FILE_BYTES).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ELOOP') throw new PidFileError(`${path} is a symbolic link; give the pid file itself`);
     throw err;
@@ -42,12 +82,13 @@ export async function readProxyPid(path: string, trust: PidFileTrust): Promise<n
     throw new PidFileError(`${path} can be written by ${file.mode & 0o002 ? 'every user' : 'its group'} (mode ${file.mode.toString(8)}): whoever writes it would choose which process the agent signals; make it writable by its owner only`);
   }
   if (file.links > 1) throw new PidFileError(`${path} has ${file.links} names (hard links): it may be another program's file; give the proxy a pid file of its own`);
-  if (file.owner === 0 || file.owner === trust.agentUser) return pid;
+  const believed = { pid, stamp: file.stamp };
+  if (file.owner === 0 || file.owner === trust.agentUser) return believed;
   const users = await trust.processUsers(pid);
   if (users === 'not-running') throw new PidFileError(`${path} names process ${pid}, which is not running`);
   if (users === undefined) throw new PidFileError(`${path} belongs to user ${file.owner}, and whose process ${pid} is cannot be told here; only a pid file of root or of the agent's user is believed without that`);
   if (!users.includes(file.owner)) throw new PidFileError(`${path} belongs to user ${file.owner} but names process ${pid}, which is not that user's: the agent signals only a process the file's owner could signal itself`);
-  return pid;
+  return believed;
 }
 
 /** From /proc/PID/status: "Uid: real effective saved filesystem". */
@@ -61,6 +102,14 @@ async function procStatusUsers(pid: number): Promise<readonly number[] | 'not-ru
   }
   const fields = /^Uid:\s+(\d+)\s+(\d+)\s+(\d+)/m.exec(status);
   return fields ? [Number(fields[1]), Number(fields[3])] : undefined;
+}
+
+/** Field 22 of /proc/PID/stat, counted after the command name, which may itself hold spaces and parentheses. */
+async function procStatStart(pid: number): Promise<string | undefined> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  const afterName = stat?.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // afterName[0] is field 3 (the state), so field 22 is afterName[19].
+  return afterName?.[19];
 }
 
 function procMounted(): boolean {

@@ -3,21 +3,21 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { AGENT_SECRET_VARIABLES } from '../config/agent-config.js';
 import { splitCommand } from './command-line.js';
-import { readProxyPid, systemPidFileTrust, type PidFileTrust } from './pid-file.js';
+import { ProxyPidFile } from './pid-file.js';
 
 const run = promisify(execFile);
 
-export type ReloadAction = { readonly kind: 'command'; readonly argv: readonly string[]; readonly env: NodeJS.ProcessEnv } | { readonly kind: 'signal'; readonly pidFile: string; readonly signal: NodeJS.Signals } | { readonly kind: 'none' };
+export type ReloadAction = { readonly kind: 'command'; readonly argv: readonly string[]; readonly env: NodeJS.ProcessEnv } | { readonly kind: 'signal'; readonly pidFile: ProxyPidFile; readonly signal: NodeJS.Signals } | { readonly kind: 'none' };
 
 /** The command runs with the agent's environment, less the secrets the agent itself reads (the join token). */
 export function reloadAction(options: { reloadCmd?: string | undefined; pidFile?: string | undefined; reloadSignal: NodeJS.Signals }, env: NodeJS.ProcessEnv = process.env): ReloadAction {
   if (options.reloadCmd) return { kind: 'command', argv: splitCommand(options.reloadCmd), env: withoutSecrets(env) };
-  if (options.pidFile) return { kind: 'signal', pidFile: options.pidFile, signal: options.reloadSignal };
+  if (options.pidFile) return { kind: 'signal', pidFile: new ProxyPidFile(options.pidFile), signal: options.reloadSignal };
   return { kind: 'none' };
 }
 
 /** Performs the reload once; throws with the reason when it fails. */
-export async function performReload(action: ReloadAction, pidFileTrust: PidFileTrust = systemPidFileTrust): Promise<void> {
+export async function performReload(action: ReloadAction): Promise<void> {
   switch (action.kind) {
     case 'none':
       return;
@@ -32,8 +32,7 @@ export async function performReload(action: ReloadAction, pidFileTrust: PidFileT
       return;
     }
     case 'signal': {
-      // Read the PID now, not at start: the proxy may have restarted since.
-      process.kill(await readProxyPid(action.pidFile, pidFileTrust), action.signal);
+      process.kill(await action.pidFile.pid(), action.signal);
     }
   }
 }

@@ -23,6 +23,8 @@ export interface RegularFile {
   readonly links: number;
   /** The user who owns it. */
   readonly owner: number;
+  /** Changes whenever the file is rewritten or replaced (device, inode, size and modification time). */
+  readonly stamp: string;
 }
 
 /** `path` as UTF-8 text, when it names a regular file itself; throws otherwise (a link, a FIFO, a directory, too large). */
@@ -31,7 +33,9 @@ export async function readRegularFile(path: string, maxBytes = MAX_REGULAR_FILE_
   try {
     const info = await handle.stat();
     if (!info.isFile()) throw new NotRegularFileError(`${path} is not a regular file`);
-    return { data: (await readAtMost(handle, maxBytes, path)).toString('utf8'), mode: info.mode & 0o777, links: info.nlink, owner: info.uid };
+    const data = (await readAtMost(handle, maxBytes, path)).toString('utf8');
+    const stamp = `${info.dev}:${info.ino}:${info.size}:${info.mtimeMs}`;
+    return { data, mode: info.mode & 0o777, links: info.nlink, owner: info.uid, stamp };
   } finally {
     await handle.close();
   }

@@ -4,10 +4,10 @@
  * could not signal themselves.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, chownSync, linkSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, linkSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readProxyPid, systemPidFileTrust, type PidFileTrust } from '../../src/agent/pid-file.js';
+import { ProxyPidFile, readProxyPid, systemPidFileTrust, type PidFileTrust } from '../../src/agent/pid-file.js';
 import { tempDir } from '../support/temp-dir.js';
 
 const PID = 4321;
@@ -29,7 +29,7 @@ function foreignPidFile(content = `${PID}\n`): { path: string; owner: number; ag
 }
 
 function trust(agentUser: number | undefined, users: Awaited<ReturnType<PidFileTrust['processUsers']>>): PidFileTrust {
-  return { agentUser, processUsers: async () => users };
+  return { agentUser, processUsers: async () => users, processStart: async () => '1000' };
 }
 
 describe('a pid file of root or of the agent’s own user', () => {
@@ -89,6 +89,47 @@ describe('a pid file others could have written or swapped', () => {
   });
 });
 
+describe('a pid file the proxy left behind', () => {
+  /** The agent's pid file reader, where the process behind the PID started at whatever `starts` says now. */
+  function proxyPidFile(): { path: string; file: ProxyPidFile; starts: { now: string | undefined } } {
+    const path = join(tempDir(), 'proxy.pid');
+    writeFileSync(path, `${PID}\n`, { mode: 0o644 });
+    const starts: { now: string | undefined } = { now: '1000' };
+    return { path, file: new ProxyPidFile(path, { agentUser: me, processUsers: async () => [me], processStart: async () => starts.now }), starts };
+  }
+
+  it('names the same process for as long as that process runs', async () => {
+    const { file } = proxyPidFile();
+    await expect(file.pid()).resolves.toBe(PID);
+    await expect(file.pid()).resolves.toBe(PID);
+  });
+
+  it('is refused, unchanged, once its PID belongs to a process started since the agent last signalled through it', async () => {
+    const { file, starts } = proxyPidFile();
+    await file.pid();
+    starts.now = '2000';
+    await expect(file.pid()).rejects.toThrow(/still names process 4321, but that is no longer the process it named .* stale pid file/);
+  });
+
+  it.each([
+    ['rewritten with the same PID (a proxy that restarted and got its old PID back)', (path: string) => writeFileSync(path, `${PID}\n`)],
+    ['given a new modification time', (path: string) => utimesSync(path, new Date(), new Date(Date.now() + 5_000))],
+  ])('is believed about a new process once %s', async (_how, rewrite) => {
+    const { path, file, starts } = proxyPidFile();
+    await file.pid();
+    starts.now = '2000';
+    rewrite(path);
+    await expect(file.pid()).resolves.toBe(PID);
+  });
+
+  it('is believed when the process started cannot be told (no /proc)', async () => {
+    const { file, starts } = proxyPidFile();
+    await file.pid();
+    starts.now = undefined;
+    await expect(file.pid()).resolves.toBe(PID);
+  });
+});
+
 describe('whose process it is, read from /proc', () => {
   it('is the real and saved user of a running process', async () => {
     await expect(systemPidFileTrust.processUsers(process.pid)).resolves.toEqual([process.getuid!(), me]);
@@ -98,5 +139,21 @@ describe('whose process it is, read from /proc', () => {
     const child = spawn(process.execPath, ['-e', '0']);
     await new Promise((resolve) => child.once('exit', resolve));
     await expect(systemPidFileTrust.processUsers(child.pid!)).resolves.toBe('not-running');
+    await expect(systemPidFileTrust.processStart(child.pid!)).resolves.toBeUndefined();
+  });
+
+  it('has a start time that stays the same for a process and is later for one started after it', async () => {
+    const own = await systemPidFileTrust.processStart(process.pid);
+    expect(own).toMatch(/^[0-9]+$/);
+    await expect(systemPidFileTrust.processStart(process.pid)).resolves.toBe(own);
+    // Ticks are 10 ms: a process started 50 ms after this test's worker began has a later start.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 5000)'], { stdio: 'ignore' });
+    try {
+      const childStart = await systemPidFileTrust.processStart(child.pid!);
+      expect(Number(childStart)).toBeGreaterThan(Number(own));
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 });
