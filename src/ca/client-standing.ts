@@ -44,7 +44,7 @@ export class ClientStanding {
       const agent = await this.deps.store.getAgent(caller.name);
       if (agent?.status !== 'active') throw agentNotActive(caller.name, agent?.status);
     }
-    if (record.revoked) throw presentedRevoked();
+    if (record.revocation) throw presentedRevoked();
     // Only a request that will be served counts: operators read "last seen" as "still syncing".
     if (caller.role === 'agent') this.seen.set(caller.name, nowSeconds(this.deps.clock));
   }
@@ -52,7 +52,7 @@ export class ClientStanding {
   /** True for a certificate, byte for byte, this CA issued and revoked (whether or not it still chains to the bundle). */
   async revoked(presented: PresentedCredential): Promise<boolean> {
     const record = await this.deps.store.credential(presented.serial);
-    return record !== undefined && record.revoked && record.certificateDer.equals(presented.certificateDer);
+    return record !== undefined && record.revocation !== null && record.certificateDer.equals(presented.certificateDer);
   }
 
   /** Writes the last-seen times noted since the previous flush. */

@@ -1,11 +1,13 @@
 /** Storage the registration side of the CA (tokens, agents, entries) needs. */
+import type { RevocationReason } from '../x509/crl.js';
 import type { AgentRecord, AgentStatus, AuditEvent, EntryRecord, IssuedCertificateRecord, JoinTokenRecord } from './model.js';
 
 /** What the CA recorded about a certificate a client presents, to match against it. */
 export interface CredentialRecord {
   /** The certificate as issued, DER. */
   readonly certificateDer: Buffer;
-  readonly revoked: boolean;
+  /** Why the CA revoked it, or null while it stands. */
+  readonly revocation: RevocationReason | null;
 }
 
 /** What a client presented: its certificate's serial and the certificate itself, DER. */

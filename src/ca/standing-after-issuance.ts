@@ -6,7 +6,8 @@
  * (an agent's own renewal makes it in its recording transaction), so standing
  * is checked again once they are recorded, so that either the sweep
  * saw them or this check sees the change: what the request was issued is then
- * revoked, and the request refused as its next one would be.
+ * revoked, for the reason the change gave, and the request refused as its next
+ * one would be.
  */
 import type { AgentName } from '../identity/agent-name.js';
 import type { RevocationReason } from '../x509/crl.js';
@@ -36,8 +37,10 @@ export async function assertStandingAfterIssuance(
     await deps.revoke({ agent: agent.name }, LOST_STANDING);
     throw agentNotActive(agent.name, record?.status);
   }
-  if ((await deps.store.credential(agent.serial))?.revoked) {
-    for (const serial of issuedSerials) await deps.revoke({ serial }, LOST_STANDING);
+  const presented = await deps.store.credential(agent.serial);
+  if (presented?.revocation) {
+    // For the reason the credential that asked for them was revoked: as if its revocation had swept them.
+    for (const serial of issuedSerials) await deps.revoke({ serial }, presented.revocation);
     throw presentedRevoked();
   }
 }

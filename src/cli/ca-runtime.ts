@@ -96,7 +96,7 @@ export async function startCa(config: ServerConfig, logger: Logger, overrides: C
     const renewServingOnce = async () => {
       const previous = serving.credentials().serial;
       // Read at every lifecycle check too: another replica may have taken the revocation.
-      const revoked = (await store.registrations.credential(previous))?.revoked === true;
+      const revoked = ((await store.registrations.credential(previous))?.revocation ?? null) !== null;
       if (!revoked && !serving.isDue(core.manager.current().activeIntermediate()?.record.id)) return scheduleServingRenewal();
       await serving.issue();
       listeners.refreshTls();

@@ -5,7 +5,8 @@
  */
 import type { CertificateFilter, CertificatePage, IdentitySummary } from '../ca/certificate-query.js';
 import { ISSUANCE_EVENT } from '../ca/issuance-event.js';
-import { isRevocationReason, type RevokedEntry } from '../x509/crl.js';
+import type { CredentialRecord } from '../ca/registration-ports.js';
+import { isRevocationReason, type RevocationReason, type RevokedEntry } from '../x509/crl.js';
 import { decodeCursor, encodeCursor, SUMMARY_COLUMNS, toSummary, type CertificateRow } from './rows.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -46,7 +47,24 @@ export interface RevokedRow {
 }
 
 export function toRevokedEntry(r: RevokedRow): RevokedEntry {
-  return { serial: r.serial, revokedAt: r.revoked_at, reason: isRevocationReason(r.revocation_reason) ? r.revocation_reason : 'unspecified' };
+  return { serial: r.serial, revokedAt: r.revoked_at, reason: reasonOf(r.revocation_reason) };
+}
+
+/** A presented certificate's record, given CREDENTIAL's row. */
+export const CREDENTIAL = (serial: string): string => `SELECT cert_der, revoked_at, revocation_reason FROM certificates WHERE serial = ${serial}`;
+
+export interface CredentialRow {
+  readonly cert_der: Buffer;
+  readonly revoked_at: number | null;
+  readonly revocation_reason: string | null;
+}
+
+export function toCredential(r: CredentialRow): CredentialRecord {
+  return { certificateDer: r.cert_der, revocation: r.revoked_at === null ? null : reasonOf(r.revocation_reason ?? '') };
+}
+
+function reasonOf(stored: string): RevocationReason {
+  return isRevocationReason(stored) ? stored : 'unspecified';
 }
 
 /**

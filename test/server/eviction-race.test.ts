@@ -31,18 +31,20 @@ const count = (ca: TestCa, where: string) =>
 
 type Change = (ca: TestCa, agent: Credential) => Promise<unknown>;
 
-const CHANGES: Array<[string, Change, [number, string]]> = [
-  ['an eviction', (ca) => ca.core.agents.evict(parseAgentName('node-1'), 'operator:test'), [403, 'agent_evicted']],
-  ['cert revoke --agent', (ca) => ca.core.services.revocations.revoke({ agent: parseAgentName('node-1') }, 'keyCompromise', 'operator:test'), [401, 'certificate_revoked']],
+/** The change, the refusal of the request it overtook, and the reason the workload SVIDs recorded meanwhile are revoked for. */
+const CHANGES: Array<[string, Change, [number, string], string]> = [
+  ['an eviction', (ca) => ca.core.agents.evict(parseAgentName('node-1'), 'operator:test'), [403, 'agent_evicted'], 'cessationOfOperation'],
+  ['cert revoke --agent', (ca) => ca.core.services.revocations.revoke({ agent: parseAgentName('node-1') }, 'keyCompromise', 'operator:test'), [401, 'certificate_revoked'], 'keyCompromise'],
   [
     'cert revoke --serial of the agent SVID it presented',
     (ca, agent) => ca.core.services.revocations.revoke({ serial: new X509Certificate(agent.chainPem).serialNumber.toLowerCase() }, 'keyCompromise', 'operator:test'),
     [401, 'certificate_revoked'],
+    'keyCompromise',
   ],
 ];
 
-describe.each(CHANGES)('%s committed while the agent’s request is signed', (_name, change, refusal) => {
-  it('fail/workload SVIDs: refused as the next request would be, and what was recorded meanwhile is revoked', async () => {
+describe.each(CHANGES)('%s committed while the agent’s request is signed', (_name, change, refusal, reason) => {
+  it('fail/workload SVIDs: refused as the next request would be, and what was recorded meanwhile is revoked, for the change’s reason', async () => {
     const ca = await startTestCa();
     const entry = await asOperator(ca, 'POST', '/v1/entries', { agent: 'node-1', spiffeId: 'spiffe://example.org/ns/web' });
     const agent = await attestAgent(ca, 'node-1');
@@ -51,6 +53,7 @@ describe.each(CHANGES)('%s committed while the agent’s request is signed', (_n
     expect([res.status, res.body.error?.code]).toEqual(refusal);
     expect(count(ca, "kind = 'workload'")).toBe(1);
     expect(count(ca, "revoked_at IS NULL AND kind != 'server'")).toBe(0);
+    expect(count(ca, `kind = 'workload' AND revocation_reason = '${reason}'`)).toBe(1);
   });
 
   it('fail/the agent’s own renewal: refused as the next request would be, and no new SVID is left valid', async () => {

@@ -286,7 +286,7 @@ describe.each(ENGINES)('the $name datastore', (engine) => {
         expect(await store.registrations.completeAttestation({ tokenHash: hash, now, agent: agentRecord('node-1', now), certificate, events: [note('agent.attested')] })).toBe(true);
         if (serial === 'a1') await store.certificates.recordIssued(workload.record, workload.event);
       }
-      expect(await Promise.all(['a1', 'a2', 'w1'].map(async (serial) => (await store.registrations.credential(serial))?.revoked))).toEqual([true, false, false]);
+      expect(await Promise.all(['a1', 'a2', 'w1'].map(async (serial) => (await store.registrations.credential(serial))?.revocation))).toEqual(['superseded', null, null]);
       expect(await store.certificates.revocationCount()).toBe(1);
       const revoked = (await allEvents(store)).filter((e) => e.type === 'certificates.revoked');
       expect(revoked.map((e) => [JSON.parse(e.dataJson), e.actor])).toEqual([[{ serial: 'a1', reason: 'superseded', count: 1 }, 'agent:node-1']]);
@@ -411,9 +411,9 @@ describe.each(ENGINES)('the $name datastore', (engine) => {
       }
       await store.registrations.setAgentStatus('node-1', 'evicted', now, note('agent.evicted'), true);
       expect((await store.registrations.getAgent('node-1'))?.status).toBe('evicted');
-      expect(await store.registrations.credential('01')).toMatchObject({ revoked: true });
-      expect(await store.registrations.credential('02')).toMatchObject({ revoked: true });
-      expect(await store.registrations.credential('03')).toEqual({ certificateDer: Buffer.from('certificate 03'), revoked: false });
+      expect(await store.registrations.credential('01')).toMatchObject({ revocation: 'cessationOfOperation' });
+      expect(await store.registrations.credential('02')).toMatchObject({ revocation: 'cessationOfOperation' });
+      expect(await store.registrations.credential('03')).toEqual({ certificateDer: Buffer.from('certificate 03'), revocation: null });
       expect(await store.registrations.credential('ff')).toBeUndefined();
     });
 
@@ -552,7 +552,7 @@ describe.each(ENGINES)('the $name datastore', (engine) => {
         y: [['06', 'keyCompromise']],
         z: [],
       });
-      expect(await store.registrations.credential('03')).toMatchObject({ revoked: false });
+      expect(await store.registrations.credential('03')).toMatchObject({ revocation: null });
       const counts = (await allEvents(store)).filter((e) => e.type === 'certificates.revoked').map((e) => JSON.parse(e.dataJson).count);
       expect(counts).toEqual([1, 0, 1, 0, 1, 1]);
     });

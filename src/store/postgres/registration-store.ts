@@ -6,7 +6,7 @@ import { nowSeconds, type Clock } from '../../time/clock.js';
 import type { AgentRegistry } from '../datastore.js';
 import { agentNotActive, presentedRevoked } from '../../ca/client-standing.js';
 import { AGENT_REVOCATION_REASON, agentRevocationEvent, supersededAgentSvidEvent } from '../../ca/revocation-service.js';
-import { COUNT_REVOCATION, IS_REVOKED, SUPERSEDE, SUPERSEDED_AGENT_SVIDS } from '../certificate-sql.js';
+import { COUNT_REVOCATION, CREDENTIAL, IS_REVOKED, SUPERSEDE, SUPERSEDED_AGENT_SVIDS, toCredential, type CredentialRow } from '../certificate-sql.js';
 import { duplicateEntry, entryChanged, entryGone, entryParams, toAgent, toEntry, toToken, type AgentRow, type EntryRow, type TokenRow } from '../rows.js';
 import { appendAudit, lockAudit } from './audit.js';
 import { insertCertificate } from './certificate-store.js';
@@ -159,11 +159,8 @@ export class PgRegistrationStore implements AgentRegistry {
   }
 
   async credential(serial: string): Promise<CredentialRecord | undefined> {
-    const { rows } = await this.pool.query<{ cert_der: Buffer; revoked_at: number | null }>(
-      'SELECT cert_der, revoked_at FROM certificates WHERE serial = $1',
-      [serial],
-    );
-    return rows[0] && { certificateDer: rows[0].cert_der, revoked: rows[0].revoked_at !== null };
+    const { rows } = await this.pool.query<CredentialRow>(CREDENTIAL('$1'), [serial]);
+    return rows[0] && toCredential(rows[0]);
   }
 
   private async upsertAgent(c: pg.PoolClient, a: AgentRecord): Promise<void> {

@@ -7,7 +7,7 @@ import { prepareCertificateInsert, type CertificateInsert } from './certificate-
 import { type Db, statements, writeTransaction } from './database.js';
 import { agentNotActive, presentedRevoked } from '../../ca/client-standing.js';
 import { AGENT_REVOCATION_REASON, agentRevocationEvent, supersededAgentSvidEvent } from '../../ca/revocation-service.js';
-import { COUNT_REVOCATION, IS_REVOKED, SUPERSEDE, SUPERSEDED_AGENT_SVIDS } from '../certificate-sql.js';
+import { COUNT_REVOCATION, CREDENTIAL, IS_REVOKED, SUPERSEDE, SUPERSEDED_AGENT_SVIDS, toCredential, type CredentialRow } from '../certificate-sql.js';
 import { duplicateEntry, entryChanged, entryGone, entryParams, toAgent, toEntry, toToken, type AgentRow, type EntryRow, type TokenRow } from '../rows.js';
 
 export class SqliteRegistrationStore implements RegistrationStore {
@@ -163,10 +163,8 @@ export class SqliteRegistrationStore implements RegistrationStore {
   }
 
   async credential(serial: string): Promise<CredentialRecord | undefined> {
-    const row = this.sql
-      <[string], { cert_der: Buffer; revoked_at: number | null }>('SELECT cert_der, revoked_at FROM certificates WHERE serial = ?')
-      .get(serial);
-    return row && { certificateDer: row.cert_der, revoked: row.revoked_at !== null };
+    const row = this.sql<[string], CredentialRow>(CREDENTIAL('?')).get(serial);
+    return row && toCredential(row);
   }
 
   private upsertAgent(a: AgentRecord): void {
