@@ -18,7 +18,7 @@ function planted(plant: (path: string, secret: string) => void): string {
 describe('readRegularFile', () => {
   it('pass/a regular file: its text, permission bits, links and owner', async () => {
     const path = planted((p) => writeFileSync(p, 'crl text', { mode: 0o640 }));
-    expect(await readRegularFile(path)).toEqual({ data: 'crl text', mode: 0o640, links: 1, owner: process.geteuid!() });
+    expect(await readRegularFile(path)).toEqual({ data: 'crl text', mode: 0o640, links: 1, owner: process.geteuid!(), stamp: expect.any(String) });
   });
 
   it.each([
