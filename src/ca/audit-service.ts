@@ -97,6 +97,7 @@ export async function verificationInput(store: AuditStorePort, set: AuthoritySet
     checkpoints: await store.checkpoints(),
     rereadCheckpoints: () => store.checkpoints(),
     signerCertificate: (id) => trustedSigner(set, id, options.pinnedRoots),
+    signerRecorded: (id) => set.byId(id) !== undefined,
     certificates: store.certificateRecords?.(),
     expectedHead: options.expectedHead,
     // From the datastore, not this process's view: another replica's change may be in the log and not adopted here yet.

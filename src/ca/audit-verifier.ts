@@ -5,12 +5,15 @@
  * checkpoint that does not match the chain or is not validly signed, a
  * checkpoint the chain records that is no longer stored, a log that ends before
  * its newest checkpoint (tail cut off), a log that no longer holds the head
- * an auditor saw before, and, given the certificate records, a record that
- * does not match its issuance event (audit-certificates.ts).
+ * an auditor saw before, a workload SVID issued for an entry the log never
+ * granted it (audit-entries.ts), and, given the records, a certificate record
+ * that does not match its issuance event (audit-certificates.ts) or an
+ * authority record the log contradicts or never created (audit-authorities.ts).
  */
 import type { X509Certificate } from 'node:crypto';
 import { eventHash, GENESIS_HASH } from './audit-chain.js';
 import { AuthorityRecordCheck } from './audit-authorities.js';
+import { EntryIssuanceCheck } from './audit-entries.js';
 import { CertificateRecordCheck, type CertificateRecords } from './audit-certificates.js';
 import { checkpointSignatureValid, type Checkpoint } from './audit-checkpoint.js';
 import type { AuthorityRecord } from './model.js';
@@ -23,6 +26,16 @@ export interface StoredEvent {
   readonly dataJson: string;
   readonly prevHash: string;
   readonly hash: string;
+}
+
+/** An event's data, when it is a JSON object (as every event meshca writes has). */
+export function eventObject(e: Pick<StoredEvent, 'dataJson'>): Record<string, unknown> | undefined {
+  try {
+    const data: unknown = JSON.parse(e.dataJson);
+    return typeof data === 'object' && data !== null && !Array.isArray(data) ? (data as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -68,13 +81,15 @@ export interface VerificationInput {
   readonly checkpoints: readonly Checkpoint[];
   /** Certificate of a checkpoint signer, if it chains to a trusted root; undefined otherwise. */
   readonly signerCertificate: (signerId: string) => X509Certificate | undefined;
+  /** Whether an authority is recorded at all, to tell a signer whose record was deleted from one that is not trusted. */
+  readonly signerRecorded?: (signerId: string) => boolean;
   /** The checkpoints as stored now: a running CA may store one while the log is walked. */
   readonly rereadCheckpoints?: () => Promise<readonly Checkpoint[]>;
   /** The issued-certificate records, to hold them to their issuance events; omitted, only the log is verified. */
   readonly certificates?: CertificateRecords;
   /** A head seen before, which the log must still hold; omitted, a log cut back with its checkpoints goes unnoticed. */
   readonly expectedHead?: ExpectedHead;
-  /** The authority records as stored once the log is walked, to hold them to its lifecycle events; omitted, they are not. */
+  /** The authority records as stored now (read before and after the walk), to hold them to its lifecycle events; omitted, they are not. */
   readonly authorityRecords?: () => Promise<readonly AuthorityRecord[]>;
 }
 
@@ -98,6 +113,8 @@ export async function verifyAuditLog(input: VerificationInput): Promise<Verifica
   };
   const records = input.certificates && (await CertificateRecordCheck.start(input.certificates));
   const authorities = input.authorityRecords && new AuthorityRecordCheck();
+  const authoritiesBefore = input.authorityRecords && (await input.authorityRecords());
+  const entries = new EntryIssuanceCheck();
   const fail = (seq: number, reason: string): VerificationResult => ({
     ok: false,
     events: count,
@@ -130,6 +147,10 @@ export async function verifyAuditLog(input: VerificationInput): Promise<Verifica
       if (taint !== undefined) {
         return fail(e.seq, `checkpoint for event ${e.seq} is signed by ${c.signerId}, which event ${taint} records as tainted: its key is not to be trusted after that`);
       }
+      const created = authorities?.createdAt(c.signerId);
+      if (created !== undefined && input.signerRecorded?.(c.signerId) === false) {
+        return fail(e.seq, `checkpoint for event ${e.seq} is signed by ${c.signerId}, which event ${created} created and which is no longer recorded: the authority records were altered (a CA keeps every authority it created, retired ones too)`);
+      }
       const problem = await signatureProblem(c, input);
       if (problem) return fail(e.seq, problem);
     }
@@ -140,6 +161,8 @@ export async function verifyAuditLog(input: VerificationInput): Promise<Verifica
         return fail(e.seq, `event ${e.seq} records a checkpoint of event ${String(recorded.seq)} that is not among the stored checkpoints: checkpoints were deleted`);
       }
     }
+    const entryProblem = entries.event(e);
+    if (entryProblem) return fail(e.seq, entryProblem);
     const recordProblem = await records?.event(e);
     if (recordProblem) return fail(e.seq, recordProblem);
     prevHash = e.hash;
@@ -157,7 +180,7 @@ export async function verifyAuditLog(input: VerificationInput): Promise<Verifica
   }
   const leftover = records?.finish();
   if (leftover) return fail(expectedSeq, leftover);
-  const contradicted = input.authorityRecords && authorities?.finish(await input.authorityRecords());
+  const contradicted = input.authorityRecords && authorities?.finish(authoritiesBefore ?? [], await input.authorityRecords(), expectedSeq);
   if (contradicted) return fail(contradicted.seq, contradicted.reason);
   return { ok: true, events: count, checkpoints: checked, head: count ? { seq: expectedSeq - 1, hash: prevHash } : null };
 }

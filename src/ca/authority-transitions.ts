@@ -4,6 +4,7 @@
  * both together, so the journal never holds a transition without its event.
  */
 import type { LoadedAuthority } from './authority-set.js';
+import { CERTIFICATE_HASH, sha256Hex } from './issuance-event.js';
 import type { AuditEvent, AuthorityState } from './model.js';
 
 /** The authority in `state` from `now`; stamps activatedAt or retiredAt and keeps the other as it was. */
@@ -24,7 +25,17 @@ export function created(a: LoadedAuthority, actor: string): AuditEvent {
   return {
     type: 'authority.created',
     actor,
-    data: { id: r.id, kind: r.kind, state: r.state, parent: r.parentId, notBefore: r.notBefore, notAfter: r.notAfter, keyHeld: r.keyRef !== null },
+    data: {
+      id: r.id,
+      kind: r.kind,
+      state: r.state,
+      parent: r.parentId,
+      notBefore: r.notBefore,
+      notAfter: r.notAfter,
+      keyHeld: r.keyRef !== null,
+      // Binds the certificate itself: without it, another could be recorded under the same id (events of earlier builds have none).
+      [CERTIFICATE_HASH]: sha256Hex(r.certDer),
+    },
   };
 }
 

@@ -2,8 +2,10 @@
  * The authority records held to the lifecycle events of the audit log: an
  * intermediate the log says was tainted, or retired, cannot be put back to
  * signing by editing the datastore, nor an authority the log created be
- * removed, without `meshca audit verify` (over the API, and --db) naming the
- * event the records now contradict.
+ * removed or given another certificate, nor one the log never created be
+ * added (a root of someone else's, which a restarted CA would put in the
+ * trust bundle), without `meshca audit verify` (over the API, and --db)
+ * naming the event the records now contradict.
  */
 import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -36,7 +38,18 @@ async function caWithHistory() {
   expect((await ca.localApp.inject({ method: 'POST', url: `/v1/authorities/${second}/taint` })).statusCode).toBe(200);
   await ca.core.audit.checkpoint();
   const seqOf = (type: string, id: string) => auditEvents(ca.store.db, type).find((e) => e.data.id === id)!.seq;
-  return { ca, first, second, retiredAt: seqOf('authority.retired', first), taintedAt: seqOf('authority.tainted', second), createdAt: seqOf('authority.created', first) };
+  const checkpoint = ca.store.db.prepare('SELECT seq, signer_id AS signer FROM audit_checkpoints ORDER BY id DESC LIMIT 1').get() as { seq: number; signer: string };
+  const head = (ca.store.db.prepare('SELECT MAX(seq) AS seq FROM audit_events').get() as { seq: number }).seq;
+  return {
+    ca,
+    first,
+    second,
+    retiredAt: seqOf('authority.retired', first),
+    taintedAt: seqOf('authority.tainted', second),
+    createdAt: seqOf('authority.created', first),
+    checkpoint: { ...checkpoint, createdAt: seqOf('authority.created', checkpoint.signer) },
+    head,
+  };
 }
 
 type History = Awaited<ReturnType<typeof caWithHistory>>;
@@ -47,7 +60,7 @@ describe('authority records against the log', () => {
     expect((await verifyOverApi(ca)).ok).toBe(true);
   });
 
-  it.each<[string, (db: Db, h: History) => void, (h: History) => number, (h: History) => string]>([
+  it.each<[string, (db: Db, h: History) => void, (h: History) => number, (h: History) => string | RegExp]>([
     [
       'a tainted intermediate made active again',
       (db, h) => db.prepare("UPDATE authorities SET state = 'active', tainted_at = NULL, retired_at = NULL WHERE id = ?").run(h.second),
@@ -69,11 +82,35 @@ describe('authority records against the log', () => {
       (h) => h.createdAt,
       (h) => `event ${h.createdAt} records the creation of authority ${h.first}, which is no longer recorded: the authority records were altered`,
     ],
+    [
+      'the authority that signed a checkpoint removed',
+      (db, h) => {
+        db.pragma('foreign_keys = OFF');
+        db.prepare('DELETE FROM authorities WHERE id = ?').run(h.checkpoint.signer);
+      },
+      (h) => h.checkpoint.seq,
+      (h) =>
+        `checkpoint for event ${h.checkpoint.seq} is signed by ${h.checkpoint.signer}, which event ${h.checkpoint.createdAt} created and which is no longer recorded: ` +
+        'the authority records were altered (a CA keeps every authority it created, retired ones too)',
+    ],
+    [
+      'a created authority given another certificate (its root’s)',
+      (db, h) => db.prepare("UPDATE authorities SET cert_der = (SELECT cert_der FROM authorities WHERE kind = 'root') WHERE id = ?").run(h.first),
+      (h) => h.createdAt,
+      (h) => `event ${h.createdAt} records the creation of authority ${h.first} with another certificate than the one recorded now (their SHA-256 differ): the authority records were altered`,
+    ],
+    [
+      'a root the log never created added (a copy of the real one under another id)',
+      (db) => db.prepare("INSERT INTO authorities SELECT 'ab' || substr(id, 3), kind, state, parent_id, cert_der, upstream_chain, not_before, not_after, NULL, created_at, activated_at, retired_at, NULL FROM authorities WHERE kind = 'root'").run(),
+      (h) => h.head + 1,
+      () => /^root ab[0-9a-f]{38} is recorded, but no event of the log created it: the authority records were altered$/,
+    ],
   ])('fail/%s: named at the event it contradicts, over the API and offline', async (_name, tamper, problemAt, reason) => {
     const history = await caWithHistory();
     tamper(history.ca.store.db, history);
     const result = await verifyOverApi(history.ca);
-    expect({ ok: result.ok, problem: result.problem }).toEqual({ ok: false, problem: { seq: problemAt(history), reason: reason(history) } });
+    const expected = reason(history);
+    expect({ ok: result.ok, problem: result.problem }).toEqual({ ok: false, problem: { seq: problemAt(history), reason: typeof expected === 'string' ? expected : expect.stringMatching(expected) } });
     expect(await verifyDatastoreFile(copyDatastore(history.ca.store.db, tempDir()))).toEqual(result);
   });
 });

@@ -7,7 +7,7 @@
  * independent conformance check; refusals leave the CA, and its key
  * custody, as they were.
  */
-import { X509Certificate } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -130,7 +130,7 @@ describe('meshca authority intermediate import on a plug-in CA', () => {
         'operator:local',
         {
           id: renewed.id, kind: 'intermediate', state: 'active', parent: null, notBefore: renewed.notBefore, notAfter: renewed.notAfter,
-          keyHeld: true, imported: true, replaces: previous.id, replica: THIS_REPLICA,
+          keyHeld: true, certificateSha256: createHash('sha256').update(renewed.certDer).digest('hex'), imported: true, replaces: previous.id, replica: THIS_REPLICA,
         },
       ],
       ['authority.retired', 'operator:local', { id: previous.id, kind: 'intermediate', replica: THIS_REPLICA }],
