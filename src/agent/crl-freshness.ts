@@ -31,7 +31,7 @@ function replaces(offered: CrlContent, kept: CrlContent, now: number): boolean {
   if (notYetValid(offered, now)) return false;
   if (notYetValid(kept, now)) return true;
   if (newer(offered, kept) && (!sameSerials(offered, kept) || pastHalfLife(kept, now))) return true;
-  // Whatever the numbers say (a datastore restored from a backup numbers anew), a fresher list replaces one due for renewal.
+  // Whatever the numbers say (a datastore restored from a backup of a build that numbered from 1), a fresher list replaces one due for renewal.
   return pastHalfLife(kept, now) && offered.thisUpdate > kept.thisUpdate;
 }
 

@@ -36,6 +36,18 @@ export const IS_REVOKED = (serial: string): string => `SELECT 1 FROM certificate
 export const SUPERSEDE = (at: string, serial: string): string =>
   `UPDATE certificates SET revoked_at = ${at}, revocation_reason = 'superseded' WHERE serial = ${serial}`;
 
+/**
+ * The least CRL number drawn at `nowSeconds`, its milliseconds (far below the
+ * 20 octets RFC 5280 allows): the number follows the clock as well as the
+ * datastore's sequence, so a datastore restored from a backup, whose sequence
+ * is behind what agents hold, still numbers its next CRLs above theirs (Let's
+ * Encrypt's CA numbers its CRLs by time for the same reason). The sequence
+ * still tells apart two lists drawn in one second.
+ */
+export function crlNumberFloor(nowSeconds: number): number {
+  return nowSeconds * 1000;
+}
+
 /** One issuer's revoked certificates that have not expired yet (what its CRL lists), given its placeholders for issuer and now. */
 export const REVOKED_UNEXPIRED = (issuer: string, now: string): string =>
   `SELECT serial, revoked_at, revocation_reason FROM certificates WHERE issuer_id = ${issuer} AND revoked_at IS NOT NULL AND not_after > ${now} ORDER BY id`;

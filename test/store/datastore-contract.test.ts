@@ -572,7 +572,7 @@ describe.each(ENGINES)('the $name datastore', (engine) => {
       expect(await (await reopen()).certificates.revocationCount()).toBe(2);
     });
 
-    it('numbers CRLs in sequence, durably, each with the revocation count its lists hold', async () => {
+    it('numbers CRLs in sequence from the clock\'s milliseconds, durably, each with the revocation count its lists hold', async () => {
       const clock = new FakeClock();
       const now = clock.nowSeconds();
       const { store, reopen } = await open(clock);
@@ -580,11 +580,21 @@ describe.each(ENGINES)('the $name datastore', (engine) => {
         const { crlNumber, revocations, lists } = await s.certificates.numberedRevocations(['x'], now);
         return { crlNumber, revocations, serials: lists.get('x')!.map((r) => r.serial) };
       };
-      expect(await numbered(store)).toEqual({ crlNumber: 1, revocations: 0, serials: [] });
+      expect(await numbered(store)).toEqual({ crlNumber: now * 1000, revocations: 0, serials: [] });
       await store.certificates.recordIssued(issued('01', now, { issuerId: 'x' }).record, issued('01', now).event);
       await store.certificates.revoke({ serial: '01' }, now, 'keyCompromise', (count) => note('certificates.revoked', { count }));
-      expect(await numbered(store)).toEqual({ crlNumber: 2, revocations: 1, serials: ['01'] });
-      expect(await numbered(await reopen())).toEqual({ crlNumber: 3, revocations: 1, serials: ['01'] });
+      expect(await numbered(store)).toEqual({ crlNumber: now * 1000 + 1, revocations: 1, serials: ['01'] });
+      expect(await numbered(await reopen())).toEqual({ crlNumber: now * 1000 + 2, revocations: 1, serials: ['01'] });
+    });
+
+    it('numbers a later CRL above an earlier one even from a datastore that has drawn fewer numbers (one restored from a backup)', async () => {
+      const clock = new FakeClock();
+      const { store: busy } = await open(clock);
+      let published = 0;
+      for (let i = 0; i < 5; i++) published = (await busy.certificates.numberedRevocations(['x'], clock.nowSeconds())).crlNumber;
+      clock.advance(1);
+      const { store: restored } = await open(clock);
+      expect((await restored.certificates.numberedRevocations(['x'], clock.nowSeconds())).crlNumber).toBeGreaterThan(published);
     });
   });
 

@@ -5,7 +5,7 @@ import type { AuditEvent, IssuedCertificateRecord } from '../../ca/model.js';
 import { nowSeconds, type Clock } from '../../time/clock.js';
 import type { RevocationReason, RevokedEntry } from '../../x509/crl.js';
 import {
-  certificateListQuery, certificatePage, COUNT_REVOCATION, identityQuery, REVOCATION_COUNT, REVOKED_UNEXPIRED, toIdentity, toRevokedEntry,
+  certificateListQuery, certificatePage, COUNT_REVOCATION, crlNumberFloor, identityQuery, REVOCATION_COUNT, REVOKED_UNEXPIRED, toIdentity, toRevokedEntry,
   type IdentityRow, type RevokedRow,
 } from '../certificate-sql.js';
 import type { CertificateStore } from '../datastore.js';
@@ -93,11 +93,14 @@ export class PgCertificateStore implements CertificateStore {
     return inTransaction(this.pool, async (client) => {
       // The number's row stays locked until this commits, so the next generation's lists are read after these:
       // a revocation these lists lack commits before any list numbered higher is read.
-      const { rows } = await client.query<{ value: number }>("UPDATE ca_state SET value = value + 1 WHERE name = 'crl_number' RETURNING value");
+      const { rows } = await client.query<{ value: string }>(
+        "UPDATE ca_state SET value = GREATEST(value + 1, $1) WHERE name = 'crl_number' RETURNING value",
+        [crlNumberFloor(now)],
+      );
       const revocations = Number((await client.query<{ value: string }>(REVOCATION_COUNT)).rows[0]!.value);
       const lists = new Map<string, RevokedEntry[]>();
       for (const id of issuerIds) lists.set(id, (await client.query<RevokedRow>(REVOKED_UNEXPIRED('$1', '$2'), [id, now])).rows.map(toRevokedEntry));
-      return { crlNumber: rows[0]!.value, revocations, lists };
+      return { crlNumber: Number(rows[0]!.value), revocations, lists };
     });
   }
 

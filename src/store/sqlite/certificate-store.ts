@@ -9,7 +9,7 @@ import { nowSeconds, type Clock } from '../../time/clock.js';
 import type { AuditAppender } from './audit-appender.js';
 import { type Db, statements, writeTransaction } from './database.js';
 import {
-  certificateListQuery, certificatePage, COUNT_REVOCATION, identityQuery, REVOCATION_COUNT, REVOKED_UNEXPIRED, toIdentity, toRevokedEntry,
+  certificateListQuery, certificatePage, COUNT_REVOCATION, crlNumberFloor, identityQuery, REVOCATION_COUNT, REVOKED_UNEXPIRED, toIdentity, toRevokedEntry,
   type IdentityRow, type RevokedRow,
 } from '../certificate-sql.js';
 import { IssuanceRecorder, type Issuance } from '../issuance-recorder.js';
@@ -90,7 +90,7 @@ export class SqliteCertificateStore implements IssuanceLedger, CertificateCatalo
   async numberedRevocations(issuerIds: readonly string[], now: number): Promise<NumberedRevocations> {
     // One write transaction: SQLite lets no revocation commit between the number and the lists.
     return writeTransaction(this.db, () => {
-      this.sql("UPDATE ca_state SET value = value + 1 WHERE name = 'crl_number'").run();
+      this.sql<[number]>("UPDATE ca_state SET value = MAX(value + 1, ?) WHERE name = 'crl_number'").run(crlNumberFloor(now));
       const crlNumber = this.sql<[], { value: number }>("SELECT value FROM ca_state WHERE name = 'crl_number'").get()!.value;
       const revocations = this.sql<[], { value: number }>(REVOCATION_COUNT).get()!.value;
       const read = this.sql<[string, number], RevokedRow>(REVOKED_UNEXPIRED('?', '?'));
