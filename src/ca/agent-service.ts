@@ -138,20 +138,25 @@ export class AgentService {
     return this.deps.store.listAgents();
   }
 
-  /** Also spends the agent's unused join tokens (setAgentStatus): an evicted agent attests again only with one made after this. */
+  /**
+   * Also spends the agent's unused join tokens (setAgentStatus): an evicted
+   * agent attests again only with one made after this. So evicting a name
+   * that never attested, or one already evicted, voids the tokens made for it.
+   */
   async evict(name: AgentName, by: string): Promise<AgentRecord> {
-    return this.changeStatus(name, 'evicted', by, ['active']);
+    return (await this.recordUnattested(name, 'evicted', by)) ?? this.changeStatus(name, 'evicted', by, ['active', 'evicted']);
   }
 
   async ban(name: AgentName, by: string): Promise<AgentRecord> {
+    return (await this.recordUnattested(name, 'banned', by)) ?? this.changeStatus(name, 'banned', by, ['active', 'evicted']);
+  }
+
+  /** A name that never attested, recorded with `status` (which voids its tokens); undefined for a name already recorded. */
+  private async recordUnattested(name: AgentName, status: 'evicted' | 'banned', by: string): Promise<AgentRecord | undefined> {
+    if (await this.deps.store.getAgent(name)) return undefined;
     const now = nowSeconds(this.deps.clock);
-    const existing = await this.deps.store.getAgent(name);
-    if (!existing) {
-      // Banning a name that never attested reserves it: record it as banned.
-      await this.deps.store.setAgentStatus(name, 'banned', now, { type: 'agent.banned', actor: by, data: { agent: name } }, false);
-      return (await this.deps.store.getAgent(name))!;
-    }
-    return this.changeStatus(name, 'banned', by, ['active', 'evicted']);
+    await this.deps.store.setAgentStatus(name, status, now, { type: `agent.${status}`, actor: by, data: { agent: name } }, false);
+    return (await this.deps.store.getAgent(name))!;
   }
 
   async unban(name: AgentName, by: string): Promise<AgentRecord> {

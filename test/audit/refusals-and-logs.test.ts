@@ -124,7 +124,7 @@ describe('refusals in the audit log', () => {
   it.each([
     ['a refused read (bad limit)', () => ca.localApp.inject({ method: 'GET', url: '/v1/certificates?limit=0' }), 400],
     ['an unknown route', () => ca.localApp.inject({ method: 'GET', url: '/v1/nothing-here' }), 404],
-    ['evicting an agent that never attested', () => ca.localApp.inject({ method: 'POST', url: '/v1/agents/web-404/evict' }), 404],
+    ['unbanning an agent that never attested', () => ca.localApp.inject({ method: 'POST', url: '/v1/agents/web-404/unban' }), 404],
   ])('pass/%s appends nothing', async (_name, send, status) => {
     const head = headOf(ca);
     expect((await send()).statusCode).toBe(status);

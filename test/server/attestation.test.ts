@@ -163,9 +163,16 @@ describe('agent attestation and renewal', () => {
     expect({ status: stale.status, code: stale.body.error.code }).toEqual({ status: 401, code: 'certificate_revoked' });
   });
 
-  it('evicts: a token made before the eviction no longer admits the agent; one made after does', async () => {
+  it.each<[string, (ca: TestCa) => Promise<unknown>]>([
+    ['an attested agent', (ca) => attestAgent(ca, 'evicted-early')],
+    ['a name that never attested (a node provisioned, then withdrawn)', async () => undefined],
+    ['an agent already evicted (its tokens made since are voided too)', async (ca) => {
+      await attestAgent(ca, 'evicted-early');
+      await asOperator(ca, 'POST', '/v1/agents/evicted-early/evict');
+    }],
+  ])('evicts %s: a token made before the eviction no longer admits the agent; one made after does', async (_name, before) => {
     const ca = await startTestCa();
-    await attestAgent(ca, 'evicted-early');
+    await before(ca);
     const earlier = await joinToken(ca, 'evicted-early');
     await asOperator(ca, 'POST', '/v1/agents/evicted-early/evict');
     const attempt = await callCa(ca, undefined, 'POST', '/v1/agent/attest', { token: earlier, csr: (await newKeyAndCsr()).csr });
