@@ -18,7 +18,6 @@ import { eventObject, type StoredEvent } from './audit-verifier.js';
 import { CERTIFICATE_HASH, sha256Hex } from './issuance-event.js';
 import type { AuthorityRecord } from './model.js';
 
-
 export class AuthorityRecordCheck {
   /** Per authority, the event of each claim the log makes about it. */
   private readonly created = new Map<string, number>();
