@@ -76,10 +76,11 @@ const SERVED_HTTP_VERSIONS = new Set(['1.0', '1.1']);
 /**
  * The request line and Host as RFC 9112 3.2 and RFC 9110 15.6.6 require, in
  * meshca's JSON error shape: another HTTP version is 505, and an HTTP/1.1
- * request without Host, or any request with more than one, is 400. Node's
- * parser would serve the first and the last as if nothing were wrong (a proxy
- * in front may read such a request another way than the CA), and answer the
- * missing Host with a bare 400 of its own.
+ * request without Host, or any request with more than one (or with more than
+ * one of the headers saying how to read its body), is 400. Node's parser
+ * would serve other versions and repeated headers as if nothing were wrong (a
+ * proxy in front may read such a request another way than the CA), and answer
+ * the missing Host with a bare 400 of its own.
  */
 function refuseMalformedFraming(app: FastifyInstance): void {
   app.addHook('onRequest', async (request, reply) => {
@@ -91,18 +92,41 @@ function refuseMalformedFraming(app: FastifyInstance): void {
     if (version === '1.1' && request.headers.host === undefined) {
       throw new InvalidInputError('invalid_request', 'an HTTP/1.1 request needs a Host header');
     }
-    if (hostLines(request.raw.rawHeaders) > 1) {
+    const repeated = repeatedSingleHeader(request.raw.rawHeaders);
+    if (repeated) {
       void reply.header('connection', 'close');
-      throw new InvalidInputError('invalid_request', 'a request has at most one Host header');
+      throw new InvalidInputError('invalid_request', `a request has at most one ${repeated} header`);
     }
   });
 }
 
-/** How many Host header lines arrived (Node keeps only the first in `headers`). */
-function hostLines(rawHeaders: readonly string[]): number {
-  let count = 0;
-  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.length === 4 && rawHeaders[i]!.toLowerCase() === 'host') count++;
-  return count;
+/**
+ * Headers a request may carry on one line only, by lowercase name. Node keeps
+ * the first Host and Content-Type, and frames the body by the last
+ * Transfer-Encoding line; a proxy that reads the other one routes, parses or
+ * frames the request differently from the CA. Node's parser refuses a second
+ * Content-Length itself, but a second Transfer-Encoding only when both say
+ * chunked.
+ */
+const SINGLE_LINE_HEADERS = new Map([
+  ['host', 'Host'],
+  ['content-type', 'Content-Type'],
+  ['transfer-encoding', 'Transfer-Encoding'],
+]);
+/** Every request passes here: most header names are ruled out by length before being lowercased. */
+const SINGLE_LINE_LENGTHS = new Set([...SINGLE_LINE_HEADERS.keys()].map((name) => name.length));
+
+/** The first header of SINGLE_LINE_HEADERS that arrived on more than one line, as meshca names it. */
+function repeatedSingleHeader(rawHeaders: readonly string[]): string | undefined {
+  const seen = new Set<string>();
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    if (!SINGLE_LINE_LENGTHS.has(rawHeaders[i]!.length)) continue;
+    const name = SINGLE_LINE_HEADERS.get(rawHeaders[i]!.toLowerCase());
+    if (name === undefined) continue;
+    if (seen.has(name)) return name;
+    seen.add(name);
+  }
+  return undefined;
 }
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
@@ -125,6 +149,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
             handshakeTimeout: options.requestTimeoutMs,
             // Node would answer a missing Host with a bare 400 of its own; refuseMalformedFraming answers in meshca's shape.
             requireHostHeader: false,
+            // Node offers only http/1.1, and ends the handshake of a client offering only http/1.0 (curl --http1.0),
+            // whose requests meshca serves. http/1.1 first: the server's order of preference decides.
+            ALPNProtocols: ['http/1.1', 'http/1.0'],
           },
         }
       : { http: { requireHostHeader: false } }),

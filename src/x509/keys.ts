@@ -4,8 +4,9 @@
  */
 import { createPublicKey, generateKeyPair as generateNodeKeyPair, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
-import type { Asn1 } from './asn1.js';
+import { Tag, TagClass, readOid, type Asn1 } from './asn1.js';
 import { weakEd25519Key } from './ed25519-weak-keys.js';
+import { OID } from './oids.js';
 
 const generate = promisify(generateNodeKeyPair);
 
@@ -105,10 +106,10 @@ function canonicalEcSpki(spkiDer: Buffer): EcSpki | undefined {
  */
 export function loadPublicKey(spki: Asn1, spkiDer: Buffer): KeyObject {
   const ec = canonicalEcSpki(spkiDer);
-  if (ec) return loadOrRefuse(() => ecPointKey(ec, spkiDer.subarray(ec.prefix.length)));
+  if (ec) return loadOrRefuse(() => ecPointKey(ec, spkiDer.subarray(ec.prefix.length)), () => notOnCurve(ec.curve));
   const surplus = surplusFields(spki);
   if (surplus) throw new NoncanonicalKeyError(surplus);
-  const key = loadOrRefuse(() => createPublicKey({ key: spkiDer, format: 'der', type: 'spki' }));
+  const key = loadOrRefuse(() => createPublicKey({ key: spkiDer, format: 'der', type: 'spki' }), () => unloadableReason(spki));
   if (!canonicalSpki(key).equals(spkiDer)) throw new NoncanonicalKeyError(noncanonicalReason(key));
   return key;
 }
@@ -129,11 +130,52 @@ function surplusFields(spki: Asn1): string | undefined {
   return undefined;
 }
 
-function loadOrRefuse(load: () => KeyObject): KeyObject {
+/**
+ * node:crypto's messages ("Invalid JWK EC key", OpenSSL's decoder errors) name
+ * its internals, not what the caller sent: the caller is told `reason()`, and
+ * node's error stays in `cause` for the log.
+ */
+function loadOrRefuse(load: () => KeyObject, reason: () => string): KeyObject {
   try {
     return load();
   } catch (err) {
-    throw new UnsupportedKeyError(`public key cannot be loaded: ${(err as Error).message}`, { cause: err });
+    throw new UnsupportedKeyError(reason(), { cause: err });
+  }
+}
+
+const notOnCurve = (curve: 'P-256' | 'P-384'): string => `the EC public key is not a point on ${curve}`;
+
+/** Why node:crypto could not load an SPKI that is not a canonical P-256 or P-384 key, from its AlgorithmIdentifier alone. */
+function unloadableReason(spki: Asn1): string {
+  const [algorithm, parameters] = algorithmFields(spki);
+  switch (algorithm) {
+    case OID.ecPublicKey:
+      if (parameters === OID.p256) return notOnCurve('P-256');
+      if (parameters === OID.p384) return notOnCurve('P-384');
+      return 'the EC public key cannot be loaded on its curve (P-256 and P-384 are accepted, named by OID)';
+    case OID.rsaEncryption:
+      return 'the RSA public key is not a DER RSAPublicKey, a modulus and an exponent (RFC 3279 2.3.1)';
+    case OID.ed25519:
+      return 'an Ed25519 public key is 32 bytes under an AlgorithmIdentifier without parameters (RFC 8410 3, 4)';
+    default:
+      return `public key algorithm ${algorithm ?? 'unknown'} is not accepted (ECDSA P-256/P-384, RSA 2048+ and Ed25519 are)`;
+  }
+}
+
+/** The algorithm OID of an SPKI and its parameters when they are an OID (an EC namedCurve); undefined where there is none. */
+function algorithmFields(spki: Asn1): [string | undefined, string | undefined] {
+  const algorithm = Array.isArray(spki.value) ? spki.value[0] : undefined;
+  const fields = algorithm && Array.isArray(algorithm.value) ? algorithm.value : [];
+  return [oidOrNothing(fields[0]), oidOrNothing(fields[1])];
+}
+
+/** Only ever called while refusing a key already: a field that is no readable OID must not turn the refusal into a 500. */
+function oidOrNothing(node: Asn1 | undefined): string | undefined {
+  if (!node || node.tagClass !== TagClass.UNIVERSAL || node.type !== Tag.OID) return undefined;
+  try {
+    return readOid(node);
+  } catch {
+    return undefined;
   }
 }
 

@@ -21,14 +21,30 @@ beforeAll(async () => {
 
 /** Raw bytes over mutual TLS as the operator; resolves with everything the server wrote before closing. */
 function rawExchange(bytes: string): Promise<string> {
+  return exchangeOffering(bytes, undefined).then(({ answer }) => answer);
+}
+
+/** rawExchange offering these ALPN protocols; also resolves with the one the handshake settled on. */
+function exchangeOffering(bytes: string, alpn: string[] | undefined): Promise<{ alpnProtocol: string | false | null; answer: string }> {
   const url = new URL(ca.url);
   return new Promise((resolve, reject) => {
-    const socket: TLSSocket = connect({ host: url.hostname, port: Number(url.port), ca: ca.bundlePem, key: operator.keyPem, cert: operator.chainPem });
+    const socket: TLSSocket = connect({
+      host: url.hostname,
+      port: Number(url.port),
+      ca: ca.bundlePem,
+      key: operator.keyPem,
+      cert: operator.chainPem,
+      ...(alpn ? { ALPNProtocols: alpn } : {}),
+    });
     let answer = '';
-    socket.on('secureConnect', () => socket.write(bytes));
+    let alpnProtocol: string | false | null = null;
+    socket.on('secureConnect', () => {
+      alpnProtocol = socket.alpnProtocol;
+      socket.write(bytes);
+    });
     socket.on('data', (d: Buffer) => (answer += d.toString()));
     socket.on('error', reject);
-    socket.on('close', () => resolve(answer));
+    socket.on('close', () => resolve({ alpnProtocol, answer }));
   });
 }
 
@@ -70,12 +86,59 @@ describe('URLs and bytes Fastify refuses before routing', () => {
   });
 });
 
+describe('a header that says how to read the request, sent twice', () => {
+  /** A token request the CA would otherwise accept (201), its body framed by Content-Length or chunked. */
+  const tokenRequest = (agent: string, headerLines: string, framing: 'length' | 'chunked' = 'length') => {
+    const body = `{"agent":"${agent}"}`;
+    const size = Buffer.byteLength(body);
+    return framing === 'length'
+      ? `POST /v1/tokens HTTP/1.1\r\nHost: x\r\n${headerLines}Content-Length: ${size}\r\nConnection: close\r\n\r\n${body}`
+      : `POST /v1/tokens HTTP/1.1\r\nHost: x\r\n${headerLines}Connection: close\r\n\r\n${size.toString(16)}\r\n${body}\r\n0\r\n\r\n`;
+  };
+  const joinTokens = () => ca.store.db.prepare('SELECT count(*) AS n FROM join_tokens').get();
+
+  it.each([
+    {
+      name: 'two Content-Types that differ',
+      header: 'Content-Type',
+      bytes: tokenRequest('dup-ct', 'Content-Type: application/json\r\nContent-Type: text/plain\r\n'),
+    },
+    {
+      name: 'two Content-Types that agree, their names in other cases',
+      header: 'Content-Type',
+      bytes: tokenRequest('dup-ct-same', 'content-type: application/json\r\nCONTENT-TYPE: application/json\r\n'),
+    },
+    {
+      name: 'two Transfer-Encodings, the last chunked',
+      header: 'Transfer-Encoding',
+      bytes: tokenRequest('dup-te', 'Content-Type: application/json\r\nTransfer-Encoding: identity\r\nTransfer-Encoding: chunked\r\n', 'chunked'),
+    },
+  ])('fail/$name -> 400 invalid_request naming the header, no token, then the connection closes', async ({ bytes, header }) => {
+    const before = joinTokens();
+    expect(parsed(await rawExchange(bytes))).toEqual({
+      status: 'HTTP/1.1 400 Bad Request',
+      body: { error: { code: 'invalid_request', message: `a request has at most one ${header} header` } },
+    });
+    expect(joinTokens()).toEqual(before);
+  });
+});
+
 describe('the request line and Host that are served', () => {
   it.each([
     ['HTTP/1.1 with one Host', 'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'],
     ['HTTP/1.0 without Host', 'GET /healthz HTTP/1.0\r\n\r\n'],
   ])('pass/%s -> 200', async (_name, bytes) => {
     expect((await rawExchange(bytes)).split('\r\n')[0]).toBe('HTTP/1.1 200 OK');
+  });
+});
+
+describe('the ALPN protocols of the HTTP versions that are served', () => {
+  it.each([
+    { offered: ['http/1.0'] },
+    { offered: ['h2', 'http/1.0'] },
+  ])('pass/a client offering $offered agrees on http/1.0, and GET /healthz -> 200', async ({ offered }) => {
+    const { alpnProtocol, answer } = await exchangeOffering('GET /healthz HTTP/1.0\r\n\r\n', offered);
+    expect({ alpnProtocol, status: answer.split('\r\n')[0] }).toEqual({ alpnProtocol: 'http/1.0', status: 'HTTP/1.1 200 OK' });
   });
 });
 
