@@ -14,6 +14,8 @@ import type { WorkloadSvid } from './workload-svid.js';
 export class CaSync {
   private nextMs = 0;
   private lastMs: number | undefined;
+  /** Asked for (SIGHUP) and not yet answered by a sync that started after the asking. */
+  private requested = false;
 
   constructor(
     private readonly client: SidecarDeps['client'],
@@ -32,21 +34,35 @@ export class CaSync {
   }
 
   get nextSyncMs(): number {
-    return this.nextMs;
+    return this.requested ? 0 : this.nextMs;
   }
 
-  /** Due every interval, and at every step until an entry is known. */
+  /** Makes a sync due at the next step, whatever the interval says. */
+  request(): void {
+    this.requested = true;
+  }
+
+  /**
+   * Due every interval, and at every step until an entry is known. Also when
+   * the clock was set back since the last sync: the next sync was scheduled
+   * on the old clock, and waiting for it would stop syncs (revocations,
+   * bundles) for as long as the clock moved back.
+   */
   due(now: number): boolean {
-    return now >= this.nextMs || !this.parts.workload.entry;
+    return this.requested || now >= this.nextMs || this.nextMs - now > this.intervalMs || !this.parts.workload.entry;
   }
 
   async run(now: number): Promise<void> {
     const { identity, trust, workload, installation, counters } = this.parts;
     identity.configureClient();
+    // A request made while this sync is under way is answered by the next one: this one's answer may predate it.
+    const requested = this.requested;
+    this.requested = false;
     let res;
     try {
       res = await this.client.sync();
     } catch (err) {
+      this.requested ||= requested;
       counters.syncFailures++;
       if (err instanceof CaRequestError && err.credentialRejected) await identity.dropRefused(err);
       throw err;

@@ -23,7 +23,8 @@ export function renderAgentMetrics(status: SidecarStatus, clock: Clock): string 
     metric('meshca_agent_renewals_total', 'counter', 'Workload SVIDs obtained and installed.', c.renewals),
     metric('meshca_agent_renewal_failures_total', 'counter', 'Workload SVID requests that failed.', c.renewalFailures),
     metric('meshca_agent_seconds_since_last_sync', 'gauge', 'Seconds since entries, bundle and CRL were last synced.',
-      seconds(status.lastSyncMs === undefined ? undefined : now - status.lastSyncMs)),
+      // Not negative after the clock was set back past the last sync: no time has passed since, as far as anyone can tell.
+      seconds(status.lastSyncMs === undefined ? undefined : Math.max(0, now - status.lastSyncMs))),
     metric('meshca_agent_syncs_total', 'counter', 'Successful syncs with the CA.', c.syncs),
     metric('meshca_agent_sync_failures_total', 'counter', 'Failed syncs with the CA.', c.syncFailures),
     metric('meshca_agent_reloads_total', 'counter', 'Proxy reloads that succeeded.', c.reloads),

@@ -78,6 +78,8 @@ async function readBelievedPid(path: string, trust: PidFileTrust): Promise<{ pid
   const text = file.data.trim();
   const pid = Number(text);
   if (!/^[0-9]+$/.test(text) || pid <= 1) throw new PidFileError(`${path} does not hold a PID: ${JSON.stringify(text.slice(0, 20))}`);
+  // The proxy's reload signal (SIGHUP by default) would reach the agent instead, whoever wrote the file.
+  if (pid === process.pid) throw new PidFileError(`${path} names the agent's own process (${pid}), not the proxy's; the agent does not signal itself`);
   if (file.mode & 0o022) {
     throw new PidFileError(`${path} can be written by ${file.mode & 0o002 ? 'every user' : 'its group'} (mode ${file.mode.toString(8)}): whoever writes it would choose which process the agent signals; make it writable by its owner only`);
   }

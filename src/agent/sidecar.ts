@@ -145,6 +145,14 @@ export class Sidecar {
     return this.notReadyReason() === undefined;
   }
 
+  /**
+   * Makes the next step sync with the CA (SIGHUP), within the backoff of a
+   * failing CA; the caller runs that step when it likes.
+   */
+  requestSync(): void {
+    this.caSync.request();
+  }
+
   /** An attestation the CA has received is still being answered or taken in; see AgentIdentity.settlingAttestation. */
   attestationInFlight(): boolean {
     return this.deps.client.spendingToken === true || this.identity.settlingAttestation;

@@ -6,6 +6,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import type { Server } from 'node:http';
+import { constants } from 'node:os';
 import { CaClient } from '../agent/ca-client.js';
 import { startHealthServer } from '../agent/health-server.js';
 import { AtomicDirectoryPublisher } from '../agent/installer.js';
@@ -27,6 +28,39 @@ import { createLogger, synchronousStdout } from './logger.js';
  * received: well inside the grace periods of systemd (90 s) and Kubernetes (30 s).
  */
 const ATTESTATION_GRACE_MS = 5_000;
+
+type Logger = ReturnType<typeof createLogger>;
+
+/**
+ * SIGTERM and SIGINT: `stopping` at once, then `stop` — but an attestation the
+ * CA has received gets a few seconds first: cut off, the SVID the join token
+ * is buying would be lost with the token, which the CA has spent.
+ */
+function onStopSignals(log: Logger, sidecar: Sidecar, step: () => Promise<unknown>, handlers: { stopping(): void; stop(signal: NodeJS.Signals): void }): void {
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      log.info({ signal }, 'stopping; installed files stay in place');
+      handlers.stopping();
+      if (!sidecar.attestationInFlight()) return handlers.stop(signal);
+      log.info({}, `waiting up to ${ATTESTATION_GRACE_MS / 1000} s for the attestation in flight, so that the join token it spends is not wasted`);
+      void Promise.race([step().catch(() => undefined), new Promise((r) => setTimeout(r, ATTESTATION_GRACE_MS))]).then(() => handlers.stop(signal));
+    });
+  }
+}
+
+/** Operators send SIGHUP to a daemon to make it reload; Node's default would end the agent without a word. */
+function onSighup(log: Logger, syncNow: (() => void) | undefined): void {
+  process.on('SIGHUP', () => {
+    if (!syncNow) return log.info({ signal: 'SIGHUP' }, 'SIGHUP received; ignored (--once syncs anyway)');
+    log.info({ signal: 'SIGHUP' }, 'SIGHUP received; syncing with the CA now');
+    syncNow();
+  });
+}
+
+/** How a process stopped by `signal` exits, as a shell reports one it killed: 128 + the signal's number. */
+function signalExitCode(signal: NodeJS.Signals): number {
+  return 128 + constants.signals[signal];
+}
 
 const program = new Command('meshca-agent')
   .description('fetch, install and renew an X.509-SVID from meshca for the proxy next to a workload')
@@ -82,11 +116,17 @@ async function main(): Promise<number> {
   await sidecar.restore();
 
   if (config.once) {
+    onSighup(log, undefined);
+    const step = sidecar.step();
+    // Stopped before the step is done: not a success, whatever the step would have installed.
+    const stopped = new Promise<number>((resolve) => onStopSignals(log, sidecar, () => step, { stopping: () => undefined, stop: (signal) => resolve(signalExitCode(signal)) }));
+    let interrupted: number | undefined;
     try {
-      await sidecar.step();
+      interrupted = await Promise.race([step.then(() => undefined), stopped]);
     } finally {
       client.close();
     }
+    if (interrupted !== undefined) return interrupted;
     // A valid SVID kept from --out is good enough while the CA is away, not once it has refused this agent.
     if (sidecar.status().agentRefused) {
       log.error({}, 'the CA refused this agent (evicted, banned or its SVID revoked), which revokes the SVID in --out too: give a new --join-token; exiting (--once)');
@@ -122,6 +162,7 @@ async function main(): Promise<number> {
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   let stopping = false;
+  let stepping = false;
   let step: Promise<number> = Promise.resolve(0);
   return new Promise<number>((resolve) => {
     const stop = (code: number) => {
@@ -134,6 +175,7 @@ async function main(): Promise<number> {
       resolve(code);
     };
     const loop = async () => {
+      stepping = true;
       try {
         step = sidecar.step();
         const wait = await step;
@@ -142,19 +184,24 @@ async function main(): Promise<number> {
         log.error({ err: (err as Error).message }, 'stopping');
         // Several entries and no --spiffe-id at start-up: the same configuration error as with --once.
         stop(err instanceof SidecarConfigurationError ? EX_CONFIG : 1);
+      } finally {
+        stepping = false;
       }
     };
-    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-      process.once(signal, () => {
-        log.info({ signal }, 'stopping; installed files stay in place');
+    onStopSignals(log, sidecar, () => step, {
+      stopping: () => {
         stopping = true;
         clearTimeout(timer);
-        if (!sidecar.attestationInFlight()) return stop(0);
-        // Cut off now, the SVID the join token is buying would be lost with the token: the answer gets a few seconds.
-        log.info({}, `waiting up to ${ATTESTATION_GRACE_MS / 1000} s for the attestation in flight, so that the join token it spends is not wasted`);
-        void Promise.race([step.catch(() => undefined), new Promise((r) => setTimeout(r, ATTESTATION_GRACE_MS))]).then(() => stop(0));
-      });
-    }
+      },
+      stop: () => stop(0),
+    });
+    onSighup(log, () => {
+      sidecar.requestSync();
+      // A step under way leaves the sync to the next one, which its wait then makes immediate.
+      if (stepping || stopping || stopped) return;
+      clearTimeout(timer);
+      void loop();
+    });
     void loop();
   });
 }

@@ -31,6 +31,38 @@ async function installedOnce(settings: Record<string, string> = {}) {
   return { ca, dir, o };
 }
 
+/**
+ * A TCP relay in front of the CA that delays by 2 s the answers on the first
+ * connection to carry a request with a body (after its ClientHello, a record
+ * larger than a handshake's last flight and a GET): the attestation.
+ */
+async function slowAttestationProxy(caUrl: string): Promise<{ url: string; attestationSent: () => boolean }> {
+  let requestSent = false;
+  const links = new Set<Socket>();
+  const slow = createServer((client) => {
+    const upstream = connect(Number(new URL(caUrl).port), '127.0.0.1');
+    let chunks = 0;
+    let delayed = false;
+    for (const s of [client, upstream]) {
+      links.add(s);
+      s.on('error', () => undefined);
+      s.on('close', () => (client.destroy(), upstream.destroy()));
+    }
+    client.on('data', (chunk: Buffer) => {
+      if (chunks++ > 0 && chunk.length > 400 && !requestSent) requestSent = delayed = true;
+      upstream.write(chunk);
+    });
+    upstream.on('data', (chunk: Buffer) => (delayed ? setTimeout(() => client.write(chunk), 2_000) : client.write(chunk)));
+  });
+  await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
+  cleanupLater(() => {
+    for (const s of links) s.destroy();
+    return new Promise<void>((resolve) => slow.close(() => resolve()));
+  });
+  const port = (slow.address() as import('node:net').AddressInfo).port;
+  return { url: `https://127.0.0.1:${port}`, attestationSent: () => requestSent };
+}
+
 describe('meshca-agent command line', () => {
   // A mistyped unit or manifest is a configuration error like any other: restarting will not fix it.
   it.each([
@@ -255,6 +287,45 @@ describe('meshca-agent --once', () => {
     const check = svidCheck(out, ['--trust-domain', 'example.org', '--spiffe-id', DB]);
     expect(check.ok, check.output).toBe(true);
   });
+
+  it.each([
+    ['with --once', ['--once']],
+    ['running on', []],
+  ])('stopped %s while the CA answers its attestation, waits for the answer and saves the SVID the join token bought', { timeout: 30_000 }, async (_mode, flags) => {
+    const ca = await startTestCa();
+    const dir = tempDir();
+    const { token } = await enrollAgent(ca, 'node-1', WEB);
+    const slow = await slowAttestationProxy(ca.url);
+    const o = { server: slow.url, trustBundle: writeTrustBundle(ca, dir), out: join(dir, 'out') };
+    const agent = startAgent(agentArgs(o, '--state-dir', join(dir, 'state'), ...flags), { MESHCA_AGENT_JOIN_TOKEN: token });
+    await waitFor('the attestation to reach the CA', slow.attestationSent, 10_000, 10);
+
+    // The step finishes within the grace: it installs the SVID, and the exit status says so.
+    expect(await agent.stop('SIGTERM', 10_000)).toEqual({ code: 0, signal: null });
+    expect(agent.output()).toContain('waiting up to 5 s for the attestation in flight');
+    // The token is spent; the saved credential is what lets the next run work without a new one.
+    const next = await runAgent(agentArgs({ ...o, server: ca.url }, '--state-dir', join(dir, 'state'), '--once'));
+    expect(next.code, next.stdout + next.stderr).toBe(0);
+  });
+
+  it('stopped with no attestation in flight, exits at once with 128 + the signal number: not a success', { timeout: 30_000 }, async () => {
+    const ca = await startTestCa();
+    const dir = tempDir();
+    // Accepts connections and never answers, not even the TLS handshake: no attestation reaches the CA.
+    const sockets = new Set<Socket>();
+    const silent = createServer((s) => sockets.add(s));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    cleanupLater(() => {
+      for (const s of sockets) s.destroy();
+      return new Promise<void>((resolve) => silent.close(() => resolve()));
+    });
+    const port = (silent.address() as import('node:net').AddressInfo).port;
+    const agent = startAgent(agentArgs({ server: `https://127.0.0.1:${port}`, trustBundle: writeTrustBundle(ca, dir), out: join(dir, 'out'), joinToken: 'unused' }, '--once'));
+    await waitFor('the agent to connect', () => sockets.size > 0, 10_000, 20);
+
+    expect(await agent.stop('SIGTERM', 5_000)).toEqual({ code: 143, signal: null });
+    expect(agent.output()).toContain('stopping; installed files stay in place');
+  });
 });
 
 describe('meshca-agent running continuously', () => {
@@ -336,44 +407,20 @@ describe('meshca-agent running continuously', () => {
     expect(exit).toEqual({ code: 0, signal: null });
   });
 
-  it('stopped while the CA answers its attestation, waits for the answer and saves the SVID the join token bought', { timeout: 30_000 }, async () => {
+
+  it('applies a changed entry at once on SIGHUP, long before the next sync, and keeps running', { timeout: 30_000 }, async () => {
     const ca = await startTestCa();
     const dir = tempDir();
-    const { token } = await enrollAgent(ca, 'node-1', WEB);
-    // Between the agent and the CA: on the connection that carries a request with a body (after its ClientHello, a
-    // record larger than a handshake's last flight and a GET), the answer takes 2 s. That is the attestation.
-    let requestSent = false;
-    const links = new Set<Socket>();
-    const slow = createServer((client) => {
-      const upstream = connect(Number(new URL(ca.url).port), '127.0.0.1');
-      let chunks = 0;
-      let delayed = false;
-      for (const s of [client, upstream]) {
-        links.add(s);
-        s.on('error', () => undefined);
-        s.on('close', () => (client.destroy(), upstream.destroy()));
-      }
-      client.on('data', (chunk: Buffer) => {
-        if (chunks++ > 0 && chunk.length > 400 && !requestSent) requestSent = delayed = true;
-        upstream.write(chunk);
-      });
-      upstream.on('data', (chunk: Buffer) => (delayed ? setTimeout(() => client.write(chunk), 2_000) : client.write(chunk)));
-    });
-    await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
-    cleanupLater(() => {
-      for (const s of links) s.destroy();
-      return new Promise<void>((resolve) => slow.close(() => resolve()));
-    });
-    const port = (slow.address() as import('node:net').AddressInfo).port;
-    const o = { server: `https://127.0.0.1:${port}`, trustBundle: writeTrustBundle(ca, dir), out: join(dir, 'out') };
-    const agent = startAgent(agentArgs(o, '--state-dir', join(dir, 'state')), { MESHCA_AGENT_JOIN_TOKEN: token });
-    await waitFor('the attestation to reach the CA', () => requestSent, 10_000, 10);
+    const out = join(dir, 'out');
+    const { token, entryId } = await enrollAgent(ca, 'node-1', WEB, { dns: ['web.example'] });
+    const agent = startAgent(agentArgs({ server: ca.url, trustBundle: writeTrustBundle(ca, dir), out, joinToken: token }, '--sync-interval', '1h'));
+    await agent.waitForLog((l) => l.msg === 'installed a new SVID', 15_000);
+    await asOperator(ca, 'PATCH', `/v1/entries/${entryId}`, { dns: ['web.internal'] });
 
-    expect(await agent.stop('SIGTERM', 10_000)).toEqual({ code: 0, signal: null });
-    expect(agent.output()).toContain('waiting up to 5 s for the attestation in flight');
-    // The token is spent; the saved credential is what lets the next run work without a new one.
-    const next = await runAgent(agentArgs({ ...o, server: ca.url }, '--state-dir', join(dir, 'state'), '--once'));
-    expect(next.code, next.stdout + next.stderr).toBe(0);
+    process.kill(agent.pid, 'SIGHUP');
+    expect(await agent.waitForLog((l) => l.signal === 'SIGHUP', 5_000)).toMatchObject({ level: 30, msg: 'SIGHUP received; syncing with the CA now' });
+    await waitFor('the changed entry to be installed', () => readInstalled(out).leaf.subjectAltName === `DNS:web.internal, URI:${WEB}`, 10_000);
+    expect(agent.running()).toBe(true);
   });
 
   it('retries a failing reload until the proxy takes it: not ready meanwhile (what the proxy serves is unknown), ready once it has', { timeout: 30_000 }, async () => {

@@ -5,6 +5,19 @@ import { performReload, reloadAction } from '../../src/agent/reloader.js';
 import { tempDir } from '../support/temp-dir.js';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { cleanupLater } from '../support/cleanup.js';
+import { waitFor } from '../support/wait.js';
+
+/** A process standing in for the proxy (the agent refuses to signal itself): it reports the SIGUSR2s it receives. */
+async function proxyStandIn(): Promise<{ pid: number; received: () => string[] }> {
+  const child = spawn(process.execPath, ['-e', "process.on('SIGUSR2', () => console.log('SIGUSR2')); console.log('ready'); setInterval(() => {}, 1000)"], { stdio: ['ignore', 'pipe', 'inherit'] });
+  cleanupLater(() => void child.kill('SIGKILL'));
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  await waitFor('the proxy stand-in to start', () => output.includes('ready'), 5_000, 20);
+  return { pid: child.pid!, received: () => output.split('\n').filter((line) => line === 'SIGUSR2') };
+}
 
 describe('splitting --reload-cmd', () => {
   it.each([
@@ -43,35 +56,21 @@ describe('reloading', () => {
   });
 
   it('signals the PID read from the pid file at that moment', async () => {
-    const dir = tempDir();
-    const pidFile = join(dir, 'proxy.pid');
-    const received: string[] = [];
-    const handler = () => received.push('SIGUSR2');
-    process.on('SIGUSR2', handler);
-    try {
-      writeFileSync(pidFile, `${process.pid}\n`);
-      await performReload(reloadAction({ pidFile, reloadSignal: 'SIGUSR2' }));
-      await new Promise((r) => setTimeout(r, 50));
-      expect(received).toEqual(['SIGUSR2']);
-    } finally {
-      process.off('SIGUSR2', handler);
-    }
+    const pidFile = join(tempDir(), 'proxy.pid');
+    const proxy = await proxyStandIn();
+    writeFileSync(pidFile, `${proxy.pid}\n`);
+    await performReload(reloadAction({ pidFile, reloadSignal: 'SIGUSR2' }));
+    await waitFor('the proxy to receive SIGUSR2', () => proxy.received().includes('SIGUSR2'), 5_000, 20);
   });
 
   it('signals nothing when others can write the pid file (see pid-file.test.ts)', async () => {
     const pidFile = join(tempDir(), 'proxy.pid');
-    const received: string[] = [];
-    const handler = () => received.push('SIGUSR2');
-    process.on('SIGUSR2', handler);
-    try {
-      writeFileSync(pidFile, `${process.pid}\n`);
-      chmodSync(pidFile, 0o666);
-      await expect(performReload(reloadAction({ pidFile, reloadSignal: 'SIGUSR2' }))).rejects.toThrow(/can be written by every user/);
-      await new Promise((r) => setTimeout(r, 50));
-      expect(received).toEqual([]);
-    } finally {
-      process.off('SIGUSR2', handler);
-    }
+    const proxy = await proxyStandIn();
+    writeFileSync(pidFile, `${proxy.pid}\n`);
+    chmodSync(pidFile, 0o666);
+    await expect(performReload(reloadAction({ pidFile, reloadSignal: 'SIGUSR2' }))).rejects.toThrow(/can be written by every user/);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(proxy.received()).toEqual([]);
   });
 
   it.each([['garbage', 'not-a-pid'], ['init', '1'], ['empty', '']])('refuses a pid file holding %s', async (_name, content) => {

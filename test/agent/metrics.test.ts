@@ -50,6 +50,16 @@ describe('agent metrics', () => {
     });
   });
 
+  it('reports no time since the last sync, not a negative one, once the clock was set back past it', () => {
+    const status = {
+      installed: undefined,
+      agentSvid: undefined,
+      lastSyncMs: now + 180_000,
+      counters: { renewals: 0, renewalFailures: 0, reloads: 0, reloadFailures: 0, syncs: 1, syncFailures: 0 },
+    } as SidecarStatus;
+    expect(new Scrape(renderAgentMetrics(status, clock)).value('meshca_agent_seconds_since_last_sync')).toBe(0);
+  });
+
   it('leaves out values it does not have yet', () => {
     const status = {
       installed: undefined,

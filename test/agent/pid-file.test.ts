@@ -40,6 +40,17 @@ describe('a pid file of root or of the agent’s own user', () => {
   });
 });
 
+describe('a pid file naming the agent’s own process', () => {
+  it.each([
+    ['the agent’s own user', () => ({ path: join(tempDir(), 'proxy.pid'), owner: me, agentUser: me })],
+    ['another user', () => foreignPidFile()],
+  ])('is refused, even when it belongs to %s', async (_owner, pidFile) => {
+    const { path, owner, agentUser } = pidFile();
+    writeFileSync(path, `${process.pid}\n`, { mode: 0o644 });
+    await expect(readProxyPid(path, trust(agentUser, [owner, owner]))).rejects.toThrow(/names the agent's own process/);
+  });
+});
+
 describe('a pid file of another user', () => {
   it('is believed about a process whose real or saved user is the file’s owner', async () => {
     const { path, owner, agentUser } = foreignPidFile();

@@ -273,6 +273,54 @@ describe('renewal', () => {
     expect(h.published).toHaveLength(2);
   });
 
+  it.each([
+    ['a few seconds', 5],
+    ['three minutes', 180],
+    ['an hour', 3600],
+  ])('syncs again within one interval when the clock is set back by %s after a sync', async (_name, seconds) => {
+    const h = await harness({ syncIntervalMs: 30_000 });
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    await h.sidecar.step();
+    const syncs = () => h.ca.calls.filter((c) => c === 'sync').length;
+    const before = syncs();
+    h.clock.advance(-seconds);
+    await runFor(h, 30);
+    expect(syncs()).toBeGreaterThan(before);
+    expect(renderAgentMetrics(h.sidecar.status(), h.clock)).toMatch(/^meshca_agent_seconds_since_last_sync [0-9]/m);
+  });
+
+  it('syncs at the next step when asked to (SIGHUP), long before the interval is up, and once only', async () => {
+    const h = await harness({ syncIntervalMs: 3_600_000 });
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    await h.sidecar.step();
+    const syncs = () => h.ca.calls.filter((c) => c === 'sync').length;
+    const before = syncs();
+    h.clock.advance(10);
+    h.sidecar.requestSync();
+    await h.sidecar.step();
+    await h.sidecar.step();
+    expect(syncs()).toBe(before + 1);
+  });
+
+  it('syncs again straight after a sync that was under way when asked to: its answer may predate the asking', async () => {
+    const h = await harness({ syncIntervalMs: 3_600_000 });
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    await h.sidecar.step();
+    const syncs = () => h.ca.calls.filter((c) => c === 'sync').length;
+    const before = syncs();
+    const sync = h.ca.sync.bind(h.ca);
+    h.ca.sync = async () => {
+      h.ca.sync = sync;
+      h.sidecar.requestSync();
+      return sync();
+    };
+    h.clock.advance(10);
+    h.sidecar.requestSync();
+    expect(await h.sidecar.step()).toBeLessThan(1_000);
+    await h.sidecar.step();
+    expect(syncs()).toBe(before + 2);
+  });
+
   it('installs a new bundle and reloads as soon as a sync shows it, keeping the SVID', async () => {
     const h = await harness();
     h.ca.addEntry('spiffe://example.org/ns/web');
