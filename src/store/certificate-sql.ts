@@ -62,7 +62,7 @@ export function toRevokedEntry(r: RevokedRow): RevokedEntry {
   return { serial: r.serial, revokedAt: r.revoked_at, reason: reasonOf(r.revocation_reason) };
 }
 
-/** A presented certificate's record, given CREDENTIAL's row. */
+/** What the CA recorded about a certificate a client presents, by serial (its placeholder given). */
 export const CREDENTIAL = (serial: string): string => `SELECT cert_der, revoked_at, revocation_reason FROM certificates WHERE serial = ${serial}`;
 
 export interface CredentialRow {
