@@ -77,4 +77,11 @@ export interface CaApi {
    * attests as it did before it could (see clock-skew.ts).
    */
   serverDateMs?(): Promise<number | undefined>;
+  /**
+   * The CA's clock as the Date header of its latest answer (to any request)
+   * said, in milliseconds since the epoch; undefined before any or without
+   * one. It lets every sync compare clocks without a request of its own.
+   * Optional for fakes.
+   */
+  lastAnswerDateMs?(): number | undefined;
 }

@@ -61,6 +61,8 @@ export class CaClient implements CaApi {
   private credential: ClientCredential | undefined;
   /** Attestations sent in full and not yet answered: each may have spent its join token at the CA already. */
   private spending = 0;
+  /** The Date header of the latest answer: see lastAnswerDateMs. */
+  private lastDateMs: number | undefined;
 
   constructor(private readonly options: CaClientOptions) {}
 
@@ -132,6 +134,10 @@ export class CaClient implements CaApi {
     return Number.isNaN(date) ? undefined : date;
   }
 
+  lastAnswerDateMs(): number | undefined {
+    return this.lastDateMs;
+  }
+
   async call<T>(method: string, path: string, body?: unknown, o: { spendsToken?: boolean } = {}): Promise<T> {
     const { status, headers, text } = await this.exchange(method, path, body, o.spendsToken === true);
     let parsed: unknown;
@@ -170,7 +176,11 @@ export class CaClient implements CaApi {
             else chunks.push(c);
           });
           res.on('error', reject);
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }));
+          res.on('end', () => {
+            const date = res.headers.date === undefined ? NaN : Date.parse(res.headers.date);
+            if (!Number.isNaN(date)) this.lastDateMs = date;
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') });
+          });
         },
       );
       const deadlineMs = this.options.deadlineMs ?? 60_000;

@@ -6,6 +6,7 @@ import { checkedBundle, checkedCrl } from './ca-answers.js';
 import { CaRequestError } from './ca-api.js';
 import { worthReplacing } from './crl-freshness.js';
 import type { AgentIdentity } from './agent-identity.js';
+import type { CaClockCheck } from './clock-skew.js';
 import type { Installation } from './installation.js';
 import type { SidecarCounters, SidecarDeps } from './sidecar-deps.js';
 import type { TrustMaterial } from './trust-material.js';
@@ -26,6 +27,8 @@ export class CaSync {
       readonly workload: WorkloadSvid;
       readonly installation: Installation;
       readonly counters: SidecarCounters;
+      readonly clockCheck: CaClockCheck;
+      readonly log: SidecarDeps['log'];
     },
   ) {}
 
@@ -68,6 +71,8 @@ export class CaSync {
       throw err;
     }
     counters.syncs++;
+    const skew = this.parts.clockCheck.observe(this.client.lastAnswerDateMs?.());
+    if (skew) this.parts.log.error(skew.logFields, skew.message);
     this.lastMs = now;
     this.nextMs = now + this.intervalMs;
     await trust.adoptBundle(checkedBundle(res.bundle, trust.bundlePem));

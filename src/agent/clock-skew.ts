@@ -6,6 +6,9 @@
  * cannot be undone on a wrong clock (attesting with the join token, giving up
  * an agent SVID that looks expired), the agent compares its clock with the
  * CA's, and it says so at once when an SVID arrives outside its validity.
+ * Every sync compares them again, by the Date header of the CA's answer: a
+ * clock that goes wrong later makes /readyz say so, rather than call an SVID
+ * valid that has expired.
  */
 import type { Clock } from '../time/clock.js';
 import type { CaApi } from './ca-api.js';
@@ -71,6 +74,25 @@ export class CaClockCheck {
     const caMs = await this.ca.serverDateMs();
     const skewMs = caMs === undefined ? 0 : Math.round((before + this.clock.nowMs()) / 2 - caMs);
     this.measuredSkewMs = Math.abs(skewMs) > MAX_CLOCK_SKEW_MS ? skewMs : undefined;
+  }
+
+  /**
+   * Compares again by the CA's clock as an answer that has just arrived told
+   * it (`caMs`, undefined when it did not); the error to report when this
+   * turns the clocks from agreeing to too far apart, undefined otherwise.
+   */
+  observe(caMs: number | undefined): ClockSkewError | undefined {
+    if (caMs === undefined) return undefined;
+    const wasSkewed = this.skewed;
+    const skewMs = this.clock.nowMs() - caMs;
+    this.measuredSkewMs = Math.abs(skewMs) > MAX_CLOCK_SKEW_MS ? skewMs : undefined;
+    if (wasSkewed || !this.skewed) return undefined;
+    return new ClockSkewError(
+      'clock_skew',
+      skewMs,
+      `this host's clock is ${aheadOrBehind(skewMs)} the CA's (by the Date header of its answer to a sync), more than the ${formatSpan(MAX_CLOCK_SKEW_MS)} allowed: ` +
+        'the installed SVID may look valid when it is not, so /readyz says not ready until the clocks agree again; fix time sync (NTP) on this host or on the CA',
+    );
   }
 
   /** Before what cannot be undone on a wrong clock: throws when the last comparison found the clocks too far apart. */

@@ -105,6 +105,8 @@ export class Sidecar {
       workload: this.workload,
       installation: this.installation,
       counters: this.counters,
+      clockCheck: this.clockCheck,
+      log: deps.log,
     });
   }
 
@@ -162,13 +164,14 @@ export class Sidecar {
   notReadyReason(): string | undefined {
     const installed = this.installation.current;
     if (installed === undefined) return 'no SVID is installed yet';
+    // First: on a clock too far from the CA's, what the next two say is not to be believed either way.
+    if (this.clockCheck.skewed) return "this host's clock disagrees with the CA's, so the SVID's validity cannot be judged";
     const now = this.deps.clock.nowMs();
     if (!this.installation.unexpired(now)) return 'the installed SVID has expired';
     if (now < installed.notBeforeMs) return 'the installed SVID is not valid yet';
     if (this.identity.refused) return 'the CA refused this agent (evicted, banned or its SVID revoked), which revokes the installed SVID too';
     if (this.trust.revokes(installed.serial)) return 'the installed SVID is revoked (listed in the CRL)';
     if (!this.chainsToTrustedBundle(installed)) return 'the installed SVID does not chain to the trust bundle (another CA issued it)';
-    if (this.clockCheck.skewed) return "this host's clock disagrees with the CA's, so the SVID's validity cannot be judged";
     return this.proxyServesUnusable(now);
   }
 

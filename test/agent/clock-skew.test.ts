@@ -49,6 +49,8 @@ async function skewedPair(
             comparisons.push(agentClock.nowMs());
             return Math.floor(caClock.nowMs() / 1000) * 1000;
           },
+          // Every answer carries the CA's Date header; the fake answers at once, on its own clock.
+          lastAnswerDateMs: () => Math.floor(caClock.nowMs() / 1000) * 1000,
         });
   const published: PublishedFile[][] = [];
   const logs: LogLine[] = [];
@@ -150,6 +152,38 @@ describe('comparing clocks with the CA before spending the join token', () => {
     await p.runFor(3600);
     expect(p.ca.count('renew')).toBeGreaterThan(0);
     expect(p.comparisons).toHaveLength(1);
+  });
+});
+
+describe('a clock that falls away from the CA\'s after attesting, seen by the Date header of each sync', () => {
+  it.each([
+    ['6 minutes behind', -6 * 60, "this host's clock is 6 min behind the CA's"],
+    // Not so far ahead that the agent SVID (1 hour) looks expired: giving that up is compared before, and retried.
+    ['10 minutes ahead', 10 * 60, "this host's clock is 10 min ahead of the CA's"],
+  ])('fail/%s: the next sync turns /readyz 503 and says so once at error level; ready again once the clock is set right', async (_name, stepSeconds, says) => {
+    const p = await skewedPair(0);
+    await p.sidecar.step();
+    expect(p.sidecar.ready()).toBe(true);
+
+    p.agentClock.set(p.agentClock.nowMs() + stepSeconds * 1000);
+    await p.runFor(90);
+    expect(p.sidecar.notReadyReason()).toBe("this host's clock disagrees with the CA's, so the SVID's validity cannot be judged");
+    const skewErrors = p.errors().filter((l) => l.fields['code'] === 'clock_skew');
+    expect(skewErrors).toHaveLength(1);
+    expect(skewErrors[0]!.msg).toContain(says);
+
+    p.setClockRight();
+    await p.runFor(35);
+    expect(p.sidecar.ready()).toBe(true);
+  });
+
+  it('pass/a clock within the tolerance stays ready through its syncs', async () => {
+    const p = await skewedPair(0);
+    await p.sidecar.step();
+    // Ahead: behind, the SVID just issued would rightly be not valid yet by this clock.
+    p.agentClock.set(p.agentClock.nowMs() + 4 * 60_000);
+    await p.runFor(90);
+    expect({ ready: p.sidecar.ready(), errors: p.errors() }).toEqual({ ready: true, errors: [] });
   });
 });
 
@@ -281,6 +315,8 @@ describe('CaClient and the CA\'s Date header', () => {
     const client = new CaClient({ serverUrl: ca.url });
     cleanupLater(() => client.close());
     client.configure(ca.certPem, undefined);
+    expect(client.lastAnswerDateMs()).toBeUndefined();
     expect(await client.serverDateMs()).toBe(date);
+    expect(client.lastAnswerDateMs()).toBe(date);
   });
 });
