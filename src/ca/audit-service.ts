@@ -82,19 +82,28 @@ export class AuditService {
  * with an intermediate it has just made must verify at once.
  */
 export async function verifyStoredAudit(journal: AuthorityJournal, store: AuditStorePort, options: VerifyOptions = {}): Promise<VerificationResult> {
+  // Checkpoints first: each was signed by an authority recorded before it, so the authorities read after are all their signers.
+  const checkpoints = await store.checkpoints();
   const records = await journal.listAuthorities();
   const set = new AuthoritySet(records.map((record) => ({ record, facts: readCertificate(record.certDer), signer: null })), 0);
-  return verifyAuditLog(await verificationInput(store, set, options, journal));
+  return verifyAuditLog(verificationInput(store, set, options, journal, checkpoints));
 }
 
 /**
- * What verification reads from a store (the log, its checkpoints and, where
- * the store has them, the certificate records) and what the auditor brings.
+ * What verification reads from a store (the log, the checkpoints read before
+ * `set`, and, where the store has them, the certificate records) and what the
+ * auditor brings.
  */
-export async function verificationInput(store: AuditStorePort, set: AuthoritySet, options: VerifyOptions, journal: AuthorityJournal): Promise<VerificationInput> {
+export function verificationInput(
+  store: AuditStorePort,
+  set: AuthoritySet,
+  options: VerifyOptions,
+  journal: AuthorityJournal,
+  checkpoints: readonly Checkpoint[],
+): VerificationInput {
   return {
     events: store.events(),
-    checkpoints: await store.checkpoints(),
+    checkpoints,
     rereadCheckpoints: () => store.checkpoints(),
     signerCertificate: (id) => trustedSigner(set, id, options.pinnedRoots),
     signerRecorded: (id) => set.byId(id) !== undefined,

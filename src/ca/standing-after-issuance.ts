@@ -39,7 +39,7 @@ export async function assertStandingAfterIssuance(
   }
   const presented = await deps.store.credential(agent.serial);
   if (presented?.revocation) {
-    // For the reason the credential that asked for them was revoked: as if its revocation had swept them.
+    // For the reason the credential that asked for them was revoked (superseded, when a new token re-attested its agent).
     for (const serial of issuedSerials) await deps.revoke({ serial }, presented.revocation);
     throw presentedRevoked();
   }

@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { signCheckpoint } from '../../src/ca/audit-checkpoint.js';
+import { verifyStoredAudit } from '../../src/ca/audit-service.js';
 import { verifyDatastoreFile } from '../../src/cli/offline-audit.js';
 import { readCertificate } from '../../src/x509/certificate-reader.js';
 import { decodeCertificates } from '../../src/x509/pem.js';
@@ -112,6 +113,30 @@ describe('authority records against the log', () => {
     const expected = reason(history);
     expect({ ok: result.ok, problem: result.problem }).toEqual({ ok: false, problem: { seq: problemAt(history), reason: typeof expected === 'string' ? expected : expect.stringMatching(expected) } });
     expect(await verifyDatastoreFile(copyDatastore(history.ca.store.db, tempDir()))).toEqual(result);
+  });
+});
+
+describe('an intermediate made, and a checkpoint signed with it, while verification starts', () => {
+  it('pass/checkpoints are read before the authorities, so every signer of one read is among them: no false alarm', async () => {
+    const { ca, second } = await caWithHistory();
+    let raced = false;
+    const journal = Object.create(ca.store.authorities) as typeof ca.store.authorities;
+    journal.listAuthorities = async () => {
+      const records = await ca.store.authorities.listAuthorities();
+      // Just after verification has read the authorities the first time.
+      if (!raced) {
+        raced = true;
+        // A taint makes the next intermediate signing, and the checkpoint is signed with it.
+        const active = ca.manager.current().activeIntermediate()!.record.id;
+        expect(active).not.toBe(second);
+        expect((await ca.localApp.inject({ method: 'POST', url: `/v1/authorities/${active}/taint` })).statusCode).toBe(200);
+        await ca.core.audit.checkpoint();
+      }
+      return records;
+    };
+    const result = await verifyStoredAudit(journal, ca.store.audit);
+    expect(raced).toBe(true);
+    expect({ ok: result.ok, problem: result.problem }).toEqual({ ok: true, problem: undefined });
   });
 });
 
