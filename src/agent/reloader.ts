@@ -20,6 +20,18 @@ const STDERR_DRAIN_MS = 1_000;
 
 export type ReloadAction = { readonly kind: 'command'; readonly argv: readonly string[]; readonly env: NodeJS.ProcessEnv } | { readonly kind: 'signal'; readonly pidFile: ProxyPidFile; readonly signal: NodeJS.Signals } | { readonly kind: 'none' };
 
+/** The process groups of reload commands still running: a stopping agent ends them (stopReloadCommands). */
+const running = new Set<number>();
+
+/**
+ * Kills every reload command still running, with its group. The agent calls it
+ * as it exits: a command in a group of its own no longer gets the signals a
+ * terminal or a supervisor sends the agent's group, and must not outlive it.
+ */
+export function stopReloadCommands(): void {
+  for (const pid of running) killGroup(pid);
+}
+
 /** --reload-cmd could not be run or exited with a failure status. */
 export class ReloadCommandError extends Error {}
 
@@ -59,6 +71,8 @@ function runReloadCommand(argv: readonly string[], env: NodeJS.ProcessEnv, timeo
   const [program, ...args] = argv as [string, ...string[]];
   return new Promise((resolve, reject) => {
     const child = spawn(program, args, { detached: true, env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const group = child.pid;
+    if (group !== undefined) running.add(group);
     const stderr = boundedText(child.stderr);
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -67,11 +81,13 @@ function runReloadCommand(argv: readonly string[], env: NodeJS.ProcessEnv, timeo
     }, timeoutMs);
     child.once('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
+      if (group !== undefined) running.delete(group);
       reject(new ReloadCommandError(`${program} failed (${err.code ?? 'error'}): ${err.message}`));
     });
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
-      killGroup(child.pid);
+      killGroup(group);
+      if (group !== undefined) running.delete(group);
       if (timedOut) return reject(new ReloadTimeoutError(`${program} timed out after ${timeoutMs / 1000} s and was killed, with everything it started`));
       if (code === 0) return resolve();
       void stderr.settled().then((text) => reject(new ReloadCommandError(`${program} failed (${code ?? signal}): ${text.trim()}`)));

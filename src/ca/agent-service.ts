@@ -151,11 +151,17 @@ export class AgentService {
     return (await this.recordUnattested(name, 'banned', by)) ?? this.changeStatus(name, 'banned', by, ['active', 'evicted']);
   }
 
-  /** A name that never attested, recorded with `status` (which voids its tokens); undefined for a name already recorded. */
+  /**
+   * A name that never attested, recorded with `status` (which voids its
+   * tokens); undefined for a name already recorded. What the agent holds is
+   * revoked all the same: an attestation may commit between the look and the
+   * change.
+   */
   private async recordUnattested(name: AgentName, status: 'evicted' | 'banned', by: string): Promise<AgentRecord | undefined> {
     if (await this.deps.store.getAgent(name)) return undefined;
     const now = nowSeconds(this.deps.clock);
-    await this.deps.store.setAgentStatus(name, status, now, { type: `agent.${status}`, actor: by, data: { agent: name } }, false);
+    await this.deps.store.setAgentStatus(name, status, now, { type: `agent.${status}`, actor: by, data: { agent: name } }, true);
+    this.deps.onRevocation?.();
     return (await this.deps.store.getAgent(name))!;
   }
 

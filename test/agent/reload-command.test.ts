@@ -6,7 +6,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { performReload, reloadAction, ReloadTimeoutError } from '../../src/agent/reloader.js';
+import { performReload, reloadAction, ReloadTimeoutError, stopReloadCommands } from '../../src/agent/reloader.js';
 import { tempDir } from '../support/temp-dir.js';
 import { waitFor } from '../support/wait.js';
 
@@ -66,5 +66,25 @@ describe('a reload command that leaves a background child holding its output', (
     else await expect(reload).resolves.toBeUndefined();
     expect(Date.now() - started).toBeLessThan(3_000);
     await waitFor('the background child to be gone', () => !alive(pids().child), 2_000, 20);
+  });
+});
+
+describe('a reload command still running when the agent stops', () => {
+  it('is killed with its group (stopReloadCommands, which the agent runs as it exits), not left behind', { timeout: 15_000 }, async () => {
+    const { reloadCmd, pids } = reloadScript(`sleep 300 &\necho $! > CHILD_PID_FILE\nwait`);
+    const reload = performReload(reloadAction({ reloadCmd, reloadSignal: 'SIGHUP' }), { timeoutMs: 60_000 });
+    const outcome = reload.then(() => 'resolved', (err: Error) => err.message);
+    await waitFor('the reload command to have started its child', () => {
+      try {
+        return pids().child > 0;
+      } catch {
+        return false;
+      }
+    }, 5_000, 20);
+
+    stopReloadCommands();
+    expect(await outcome).toMatch(/^\/bin\/sh failed \(SIGKILL\)/);
+    const { shell, child } = pids();
+    await waitFor('the reload command and its child to be gone', () => !alive(shell) && !alive(child), 2_000, 20);
   });
 });

@@ -2,7 +2,7 @@
 import { Agent, request } from 'node:https';
 import { X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { asOperator, attestAgent, callCa, joinToken, newKeyAndCsr } from '../support/callers.js';
+import { asOperator, attestAgent, callCa, joinToken, newKeyAndCsr, type Credential } from '../support/callers.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { clockNearNow } from '../support/lifecycle-ca.js';
 import { startTestCa, type TestCa } from '../support/test-ca.js';
@@ -180,6 +180,29 @@ describe('agent attestation and renewal', () => {
     expect(agentRows(ca)).toMatchObject([{ name: 'evicted-early', status: 'evicted' }]);
     await attestAgent(ca, 'evicted-early');
     expect(agentRows(ca)).toMatchObject([{ name: 'evicted-early', status: 'active' }]);
+  });
+
+  it.each(['evict', 'ban'])('%s of a name that had not attested, while its attestation commits: the SVID the attestation got is revoked', async (action) => {
+    const ca = await startTestCa();
+    const registrations = ca.store.registrations;
+    const lookUp = registrations.getAgent.bind(registrations);
+    let raced: Credential | undefined;
+    let armed = true;
+    // The attestation commits between the eviction's look ("never attested") and its change.
+    registrations.getAgent = async (name) => {
+      const found = await lookUp(name);
+      if (armed && name === 'racer') {
+        armed = false;
+        raced = await attestAgent(ca, 'racer');
+      }
+      return found;
+    };
+    await asOperator(ca, 'POST', `/v1/agents/racer/${action}`);
+    registrations.getAgent = lookUp;
+    expect(raced).toBeDefined();
+    expect((await callCa(ca, raced, 'GET', '/v1/agent/entries')).status).toBe(403);
+    // Revoked too, so that it is on the CRL for peers, who do not ask the CA about the agent's standing.
+    expect(ca.store.db.prepare("SELECT revoked_at FROM certificates WHERE kind = 'agent'").all()).toEqual([{ revoked_at: expect.any(Number) }]);
   });
 
   it('bans: no token, no attestation with an earlier token, until unbanned', async () => {

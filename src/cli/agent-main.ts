@@ -1,0 +1,216 @@
+/**
+ * `meshca-agent`: the sidecar's composition root. Builds the CA client, the
+ * installer, the reloader and the reconcile loop, and runs the loop until
+ * SIGTERM or SIGINT (or once, with --once).
+ */
+import { Command, CommanderError, Option } from 'commander';
+import type { Server } from 'node:http';
+import { constants } from 'node:os';
+import { CaClient } from '../agent/ca-client.js';
+import { startHealthServer } from '../agent/health-server.js';
+import { AtomicDirectoryPublisher } from '../agent/installer.js';
+import { renderAgentMetrics } from '../agent/metrics.js';
+import { sharedWriteAccess } from '../agent/private-directory.js';
+import { performReload, reloadAction, stopReloadCommands } from '../agent/reloader.js';
+import { answerSighup } from './held-signals.js';
+import { Sidecar, SidecarConfigurationError } from '../agent/sidecar.js';
+import { StateStore } from '../agent/state-store.js';
+import { AGENT_OPTIONS, loadAgentConfig } from '../config/agent-config.js';
+import { ConfigError, envName } from '../config/options.js';
+import { systemClock } from '../time/clock.js';
+import { cryptoRandom } from '../random/random-source.js';
+import { errorText } from './error-text.js';
+import { commanderExitCode, EX_CONFIG } from './exit-codes.js';
+import { createLogger, synchronousStdout } from './logger.js';
+
+/**
+ * How long a stopping agent waits for the answer to an attestation the CA has
+ * received: well inside the grace periods of systemd (90 s) and Kubernetes (30 s).
+ */
+const ATTESTATION_GRACE_MS = 5_000;
+
+type Logger = ReturnType<typeof createLogger>;
+
+/**
+ * SIGTERM and SIGINT: `stopping` at once, then `stop` — but an attestation the
+ * CA has received gets a few seconds first: cut off, the SVID the join token
+ * is buying would be lost with the token, which the CA has spent.
+ */
+function onStopSignals(log: Logger, sidecar: Sidecar, step: () => Promise<unknown>, handlers: { stopping(): void; stop(signal: NodeJS.Signals): void }): void {
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      log.info({ signal }, 'stopping; installed files stay in place');
+      handlers.stopping();
+      if (!sidecar.attestationInFlight()) return handlers.stop(signal);
+      log.info({}, `waiting up to ${ATTESTATION_GRACE_MS / 1000} s for the attestation in flight, so that the join token it spends is not wasted`);
+      void Promise.race([step().catch(() => undefined), new Promise((r) => setTimeout(r, ATTESTATION_GRACE_MS))]).then(() => handlers.stop(signal));
+    });
+  }
+}
+
+/** How a process stopped by `signal` exits, as a shell reports one it killed: 128 + the signal's number. */
+function signalExitCode(signal: NodeJS.Signals): number {
+  return 128 + constants.signals[signal];
+}
+
+const program = new Command('meshca-agent')
+  .description('fetch, install and renew an X.509-SVID from meshca for the proxy next to a workload')
+  .addOption(new Option('--config <file>', 'JSON file of settings (keys are the flag names)').env('MESHCA_AGENT_CONFIG'))
+  // Commander would exit 1 on a flag it cannot parse: thrown instead, to exit EX_CONFIG like any configuration error.
+  .exitOverride();
+for (const spec of Object.values(AGENT_OPTIONS)) {
+  const isSwitch = 'switch' in spec && spec.switch === true;
+  const defaultNote = 'default' in spec && !isSwitch ? ` (default ${spec.default})` : '';
+  program.addOption(
+    new Option(isSwitch ? `--${spec.name}` : `--${spec.name} <value>`, `${spec.describe}${defaultNote}; env ${envName('MESHCA_AGENT', spec.name)}`),
+  );
+}
+
+async function main(): Promise<number> {
+  // However the agent ends, a reload command it started goes with it.
+  process.once('exit', stopReloadCommands);
+  program.parse(process.argv);
+  const flags = program.opts<Record<string, unknown> & { config?: string }>();
+  const config = loadAgentConfig({ flags, env: process.env, file: flags.config });
+  const log = createLogger(config.logLevel, synchronousStdout(), { service: 'meshca-agent' });
+  if (flags.joinToken !== undefined) {
+    // Until it is spent, whoever reads it first attests as this agent; /proc/PID/environ and a 0600 file are the owner's alone.
+    log.warn({}, 'a --join-token on the command line can be read by every local user (the process list) while the agent runs; give it in --join-token-file or MESHCA_AGENT_JOIN_TOKEN');
+  }
+  process.umask(0o022);
+  const shared = config.stateDir ? await sharedWriteAccess(config.stateDir) : undefined;
+  if (shared) {
+    log.warn({ stateDir: config.stateDir }, `--state-dir holds the agent's own key, but ${shared}: whoever can write there can replace it or plant files; give the agent a directory of its own (it creates a missing one 0700)`);
+  }
+  const client = new CaClient({ serverUrl: config.server });
+  const publisher = new AtomicDirectoryPublisher(config.out, systemClock);
+  const action = reloadAction(config);
+  const sidecar = new Sidecar(
+    {
+      client,
+      publish: (files) => publisher.publish(files),
+      readPublished: () => publisher.currentFiles(),
+      reload: () => performReload(action),
+      clock: systemClock,
+      random: cryptoRandom,
+      log,
+      state: config.stateDir ? new StateStore(config.stateDir) : undefined,
+    },
+    {
+      joinToken: config.joinToken,
+      spiffeId: config.spiffeId?.toString(),
+      keyType: config.keyType,
+      syncIntervalMs: config.syncInterval * 1000,
+      combined: config.combined,
+      once: config.once,
+    },
+    config.trustBundlePem,
+  );
+  await sidecar.restore();
+
+  if (config.once) {
+    answerSighup(() => log.info({ signal: 'SIGHUP' }, 'SIGHUP received; ignored (--once syncs anyway)'));
+    const step = sidecar.step();
+    // Stopped before the step is done: not a success, whatever the step would have installed.
+    const stopped = new Promise<number>((resolve) => onStopSignals(log, sidecar, () => step, { stopping: () => undefined, stop: (signal) => resolve(signalExitCode(signal)) }));
+    let interrupted: number | undefined;
+    try {
+      interrupted = await Promise.race([step.then(() => undefined), stopped]);
+    } finally {
+      client.close();
+    }
+    if (interrupted !== undefined) return interrupted;
+    // A valid SVID kept from --out is good enough while the CA is away, not once it has refused this agent.
+    if (sidecar.status().agentRefused) {
+      log.error({}, 'the CA refused this agent (evicted, banned or its SVID revoked), which revokes the SVID in --out too: give a new --join-token; exiting (--once)');
+      return 1;
+    }
+    // Nothing will retry the reload: the caller (an init container, a script) must know.
+    if (sidecar.status().reloadPending && sidecar.status().installed) {
+      log.error({}, 'the SVID is installed in --out, but reloading the proxy failed: it may not be serving it; exiting (--once)');
+      return 1;
+    }
+    const notReady = sidecar.status().installed ? sidecar.notReadyReason() : 'no SVID could be installed';
+    if (notReady) {
+      log.error({}, `${notReady}; exiting (--once)`);
+      return 1;
+    }
+    const installed = sidecar.status().installed;
+    // Kept rather than fail a workload's start while the CA is away: the SVID is valid, but the caller should know it is due.
+    if (installed && installed.renewAtMs <= systemClock.nowMs()) {
+      log.warn({ out: config.out, notAfter: new Date(installed.notAfterMs).toISOString() }, 'the valid SVID in --out is due for renewal, which the CA did not give now; keeping it and exiting (--once)');
+      return 0;
+    }
+    log.info({ out: config.out }, 'SVID installed; exiting (--once)');
+    return 0;
+  }
+
+  let health: Server | undefined;
+  if (config.healthListen) {
+    health = await startHealthServer(config.healthListen, {
+      notReadyReason: () => sidecar.notReadyReason(),
+      metrics: () => renderAgentMetrics(sidecar.status(), systemClock),
+    });
+  }
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  let stopping = false;
+  let stepping = false;
+  let step: Promise<number> = Promise.resolve(0);
+  return new Promise<number>((resolve) => {
+    const stop = (code: number) => {
+      if (stopped) return;
+      stopped = true;
+      clearTimeout(timer);
+      client.close();
+      health?.close();
+      health?.closeAllConnections();
+      resolve(code);
+    };
+    const loop = async () => {
+      stepping = true;
+      try {
+        step = sidecar.step();
+        const wait = await step;
+        if (!stopped && !stopping) timer = setTimeout(() => void loop(), wait);
+      } catch (err) {
+        log.error({ err: (err as Error).message }, 'stopping');
+        // Several entries and no --spiffe-id at start-up: the same configuration error as with --once.
+        stop(err instanceof SidecarConfigurationError ? EX_CONFIG : 1);
+      } finally {
+        stepping = false;
+      }
+    };
+    onStopSignals(log, sidecar, () => step, {
+      stopping: () => {
+        stopping = true;
+        clearTimeout(timer);
+      },
+      stop: () => stop(0),
+    });
+    void loop();
+    // After the first step has begun: a SIGHUP held since start-up then asks for a sync, not a second loop.
+    answerSighup(() => {
+      log.info({ signal: 'SIGHUP' }, 'SIGHUP received; syncing with the CA now');
+      sidecar.requestSync();
+      // A step under way leaves the sync to the next one, which its wait then makes immediate.
+      if (stepping || stopping || stopped) return;
+      clearTimeout(timer);
+      void loop();
+    });
+  });
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    // Commander has printed what it could not parse; --help exits 0.
+    if (err instanceof CommanderError) process.exit(commanderExitCode(err));
+    if (err instanceof ConfigError || err instanceof SidecarConfigurationError) {
+      console.error(`meshca-agent: ${err.message}`);
+      process.exit(EX_CONFIG);
+    }
+    console.error(`meshca-agent: ${errorText(err)}`);
+    process.exit(1);
+  },
+);
