@@ -12,7 +12,6 @@ import { AtomicDirectoryPublisher } from '../agent/installer.js';
 import { renderAgentMetrics } from '../agent/metrics.js';
 import { sharedWriteAccess } from '../agent/private-directory.js';
 import { performReload, reloadAction, stopReloadCommands } from '../agent/reloader.js';
-import { answerSighup } from './held-signals.js';
 import { Sidecar, SidecarConfigurationError } from '../agent/sidecar.js';
 import { StateStore } from '../agent/state-store.js';
 import { AGENT_OPTIONS, loadAgentConfig } from '../config/agent-config.js';
@@ -21,6 +20,7 @@ import { systemClock } from '../time/clock.js';
 import { cryptoRandom } from '../random/random-source.js';
 import { errorText } from './error-text.js';
 import { commanderExitCode, EX_CONFIG } from './exit-codes.js';
+import { answerSighup } from './held-signals.js';
 import { createLogger, synchronousStdout } from './logger.js';
 
 /**
