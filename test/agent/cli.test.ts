@@ -63,6 +63,19 @@ async function slowAttestationProxy(caUrl: string): Promise<{ url: string; attes
   return { url: `https://127.0.0.1:${port}`, attestationSent: () => requestSent };
 }
 
+
+/** A server that accepts connections and never answers, not even the TLS handshake; stopped when the test ends. */
+async function silentServer(): Promise<{ port: number; sockets: Set<Socket> }> {
+  const sockets = new Set<Socket>();
+  const silent = createServer((s) => sockets.add(s));
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  cleanupLater(() => {
+    for (const s of sockets) s.destroy();
+    return new Promise<void>((resolve) => silent.close(() => resolve()));
+  });
+  return { port: (silent.address() as import('node:net').AddressInfo).port, sockets };
+}
+
 describe('meshca-agent command line', () => {
   // A mistyped unit or manifest is a configuration error like any other: restarting will not fix it.
   it.each([
@@ -312,14 +325,7 @@ describe('meshca-agent --once', () => {
     const ca = await startTestCa();
     const dir = tempDir();
     // Accepts connections and never answers, not even the TLS handshake: no attestation reaches the CA.
-    const sockets = new Set<Socket>();
-    const silent = createServer((s) => sockets.add(s));
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-    cleanupLater(() => {
-      for (const s of sockets) s.destroy();
-      return new Promise<void>((resolve) => silent.close(() => resolve()));
-    });
-    const port = (silent.address() as import('node:net').AddressInfo).port;
+    const { port, sockets } = await silentServer();
     const agent = startAgent(agentArgs({ server: `https://127.0.0.1:${port}`, trustBundle: writeTrustBundle(ca, dir), out: join(dir, 'out'), joinToken: 'unused' }, '--once'));
     await waitFor('the agent to connect', () => sockets.size > 0, 10_000, 20);
 
@@ -388,14 +394,7 @@ describe('meshca-agent running continuously', () => {
 
   it('stops within a second of SIGTERM even while a request to an unresponsive CA is in flight', { timeout: 30_000 }, async () => {
     // Accepts connections and never answers, not even the TLS handshake.
-    const sockets = new Set<Socket>();
-    const silent = createServer((s) => sockets.add(s));
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-    cleanupLater(() => {
-      for (const s of sockets) s.destroy();
-      return new Promise<void>((resolve) => silent.close(() => resolve()));
-    });
-    const port = (silent.address() as import('node:net').AddressInfo).port;
+    const { port, sockets } = await silentServer();
     const ca = await startTestCa();
     const dir = tempDir();
     const agent = startAgent(agentArgs({ server: `https://127.0.0.1:${port}`, trustBundle: writeTrustBundle(ca, dir), out: join(dir, 'out'), joinToken: 'unused' }));

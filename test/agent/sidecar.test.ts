@@ -177,6 +177,16 @@ describe('first run', () => {
   });
 });
 
+
+/** A sidecar that has attested and synced once, with the count of its syncs so far. */
+async function syncedOnce(syncIntervalMs: number) {
+  const h = await harness({ syncIntervalMs });
+  h.ca.addEntry('spiffe://example.org/ns/web');
+  await h.sidecar.step();
+  const syncs = () => h.ca.calls.filter((c) => c === 'sync').length;
+  return { h, syncs, before: syncs() };
+}
+
 describe('renewal', () => {
   it.each([
     ['earliest', 0, 0.45],
@@ -278,11 +288,7 @@ describe('renewal', () => {
     ['three minutes', 180],
     ['an hour', 3600],
   ])('syncs again within one interval when the clock is set back by %s after a sync', async (_name, seconds) => {
-    const h = await harness({ syncIntervalMs: 30_000 });
-    h.ca.addEntry('spiffe://example.org/ns/web');
-    await h.sidecar.step();
-    const syncs = () => h.ca.calls.filter((c) => c === 'sync').length;
-    const before = syncs();
+    const { h, syncs, before } = await syncedOnce(30_000);
     h.clock.advance(-seconds);
     await runFor(h, 30);
     expect(syncs()).toBeGreaterThan(before);
@@ -290,11 +296,7 @@ describe('renewal', () => {
   });
 
   it('syncs at the next step when asked to (SIGHUP), long before the interval is up, and once only', async () => {
-    const h = await harness({ syncIntervalMs: 3_600_000 });
-    h.ca.addEntry('spiffe://example.org/ns/web');
-    await h.sidecar.step();
-    const syncs = () => h.ca.calls.filter((c) => c === 'sync').length;
-    const before = syncs();
+    const { h, syncs, before } = await syncedOnce(3_600_000);
     h.clock.advance(10);
     h.sidecar.requestSync();
     await h.sidecar.step();
@@ -303,11 +305,7 @@ describe('renewal', () => {
   });
 
   it('syncs again straight after a sync that was under way when asked to: its answer may predate the asking', async () => {
-    const h = await harness({ syncIntervalMs: 3_600_000 });
-    h.ca.addEntry('spiffe://example.org/ns/web');
-    await h.sidecar.step();
-    const syncs = () => h.ca.calls.filter((c) => c === 'sync').length;
-    const before = syncs();
+    const { h, syncs, before } = await syncedOnce(3_600_000);
     const sync = h.ca.sync.bind(h.ca);
     h.ca.sync = async () => {
       h.ca.sync = sync;
