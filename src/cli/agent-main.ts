@@ -7,6 +7,7 @@ import { Command, CommanderError, Option } from 'commander';
 import type { Server } from 'node:http';
 import { constants } from 'node:os';
 import { CaClient } from '../agent/ca-client.js';
+import { claimDirectories } from '../agent/directory-claim.js';
 import { startHealthServer } from '../agent/health-server.js';
 import { AtomicDirectoryPublisher } from '../agent/installer.js';
 import { renderAgentMetrics } from '../agent/metrics.js';
@@ -82,6 +83,7 @@ async function main(): Promise<number> {
   if (shared) {
     log.warn({ stateDir: config.stateDir }, `--state-dir holds the agent's own key, but ${shared}: whoever can write there can replace it or plant files; give the agent a directory of its own (it creates a missing one 0700)`);
   }
+  await claimDirectories([{ path: config.out, what: '--out' }, ...(config.stateDir ? [{ path: config.stateDir, what: '--state-dir' }] : [])]);
   const client = new CaClient({ serverUrl: config.server });
   const publisher = new AtomicDirectoryPublisher(config.out, systemClock);
   const action = reloadAction(config);

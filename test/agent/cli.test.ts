@@ -392,6 +392,25 @@ describe('meshca-agent running continuously', () => {
     expect((await getHealth(healthPort, '/healthz')).status).toBe(0);
   });
 
+  it.each(['--out', '--state-dir'])('refuses to start beside an agent running with the same %s, and starts once that one has stopped', { timeout: 30_000 }, async (shared) => {
+    const { port, sockets } = await silentServer();
+    const ca = await startTestCa();
+    const dir = tempDir();
+    const o = (n: number) => ({ server: `https://127.0.0.1:${port}`, trustBundle: writeTrustBundle(ca, dir), out: join(dir, shared === '--out' ? 'out' : `out-${n}`), joinToken: 'unused' });
+    const stateDir = (n: number) => join(dir, shared === '--state-dir' ? 'state' : `state-${n}`);
+    const first = startAgent(agentArgs(o(1), '--state-dir', stateDir(1)));
+    await waitFor('the first agent to connect', () => sockets.size > 0, 10_000, 20);
+
+    const second = await runAgent(agentArgs(o(2), '--state-dir', stateDir(2), '--once'));
+    expect(second.code).toBe(1);
+    expect(second.stderr).toContain(`another meshca-agent is running with ${shared} `);
+
+    expect(await first.stop('SIGTERM', 5_000)).toEqual({ code: 0, signal: null });
+    const third = startAgent(agentArgs(o(3), '--state-dir', stateDir(3)));
+    await waitFor('the next agent to connect', () => sockets.size > 1, 10_000, 20);
+    expect(await third.stop('SIGTERM', 5_000)).toEqual({ code: 0, signal: null });
+  });
+
   it('stops within a second of SIGTERM even while a request to an unresponsive CA is in flight', { timeout: 30_000 }, async () => {
     // Accepts connections and never answers, not even the TLS handshake.
     const { port, sockets } = await silentServer();
