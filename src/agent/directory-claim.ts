@@ -25,8 +25,15 @@ export async function claimDirectories(dirs: ReadonlyArray<{ readonly path: stri
   const servers: Server[] = [];
   const release = () => Promise.all(servers.map((s) => new Promise<void>((done) => s.close(() => done())))).then(() => undefined);
   if (process.platform !== 'linux') return { release };
+  const claimed = new Set<string>();
   try {
-    for (const dir of dirs) servers.push(await claim(dir.path, dir.what));
+    for (const dir of dirs) {
+      const real = await canonical(resolve(dir.path));
+      // One directory given as both --out and --state-dir is claimed once.
+      if (claimed.has(real)) continue;
+      claimed.add(real);
+      servers.push(await claim(real, dir.what));
+    }
   } catch (err) {
     await release();
     throw err;
@@ -34,9 +41,8 @@ export async function claimDirectories(dirs: ReadonlyArray<{ readonly path: stri
   return { release };
 }
 
-async function claim(path: string, what: string): Promise<Server> {
+async function claim(real: string, what: string): Promise<Server> {
   const server = createServer();
-  const real = await canonical(resolve(path));
   const name = `\0meshca-agent/${createHash('sha256').update(real).digest('hex').slice(0, 40)}`;
   await new Promise<void>((done, fail) => {
     server.once('error', (err: NodeJS.ErrnoException) =>

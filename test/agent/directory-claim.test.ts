@@ -49,6 +49,13 @@ describe('claiming an agent\'s directories', () => {
     await claimed(join(base, 'a'));
   });
 
+  it('claims one directory given twice (as both --out and --state-dir) once, not against itself', async () => {
+    const dir = join(tempDir(), 'd');
+    const claim = await claimDirectories([{ path: dir, what: '--out' }, { path: join(dir, '.'), what: '--state-dir' }]);
+    cleanupLater(() => claim.release());
+    await expect(claimDirectories([{ path: dir, what: '--out' }])).rejects.toThrow(DirectoryInUseError);
+  });
+
   it('claims nothing of a list when one of its directories is held', async () => {
     const base = tempDir();
     await claimed(join(base, 'state'), '--state-dir');
