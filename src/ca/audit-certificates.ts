@@ -27,7 +27,7 @@
  * time than a following event that selects it too.
  */
 import { readIssuedFacts } from '../x509/certificate-reader.js';
-import type { StoredEvent } from './audit-verifier.js';
+import { eventObject, type StoredEvent } from './audit-verifier.js';
 import { CERTIFICATE_HASH, ISSUANCE_EVENT, ISSUED_AT, issuanceEventData, sha256Hex } from './issuance-event.js';
 import type { IssuedCertificateRecord } from './model.js';
 
@@ -116,7 +116,8 @@ export class CertificateRecordCheck {
     if (e.type === REVOKED) return this.revocation(e);
     if (e.type !== ISSUANCE_EVENT) return undefined;
     if (this.stray) return this.stray;
-    const data = JSON.parse(e.dataJson) as Record<string, unknown>;
+    const data = eventObject(e);
+    if (!data) return dataAltered(e);
     const serial = String(data.serial);
     const where = `the record of certificate ${serial} (issued in event ${e.seq})`;
     if (this.next?.serial === serial) {
@@ -137,7 +138,8 @@ export class CertificateRecordCheck {
   }
 
   private async revocation(e: StoredEvent): Promise<string | undefined> {
-    const data = JSON.parse(e.dataJson) as Record<string, unknown>;
+    const data = eventObject(e);
+    if (!data) return dataAltered(e);
     const selector = revokedSelector(data);
     if (!selector || Number(data.count) === 0) return undefined;
     const serial = await this.records.notRevoked(selector, e.at, this.latestAt, this.issuedUpTo);
@@ -185,7 +187,11 @@ export class CertificateRecordCheck {
 
 /** The pruning recorded by an event, for datastores reading prunings back. */
 export function pruningOf(e: Pick<StoredEvent, 'seq' | 'at' | 'dataJson'>): Pruning {
-  return { seq: e.seq, at: e.at, expiredBefore: Number((JSON.parse(e.dataJson) as { expiredBefore?: unknown }).expiredBefore) };
+  return { seq: e.seq, at: e.at, expiredBefore: Number(eventObject(e)?.['expiredBefore']) };
+}
+
+function dataAltered(e: StoredEvent): string {
+  return `event ${e.seq} (${e.type}) names no certificate: its data was altered`;
 }
 
 function revokedSelector(data: Record<string, unknown>): RevokedSelector | undefined {

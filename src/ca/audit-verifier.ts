@@ -155,10 +155,11 @@ export async function verifyAuditLog(input: VerificationInput): Promise<Verifica
       if (problem) return fail(e.seq, problem);
     }
     if (e.type === CHECKPOINT_EVENT) {
-      const recorded = JSON.parse(e.dataJson) as { seq?: unknown; hash?: unknown; signer?: unknown; signature?: unknown };
-      const key = checkpointKey({ seq: Number(recorded.seq), hash: String(recorded.hash), signerId: String(recorded.signer), signature: String(recorded.signature) });
+      const recorded = eventObject(e);
+      if (!recorded) return fail(e.seq, `event ${e.seq} (${e.type}) records no checkpoint: its data was altered`);
+      const key = checkpointKey({ seq: Number(recorded['seq']), hash: String(recorded['hash']), signerId: String(recorded['signer']), signature: String(recorded['signature']) });
       if (!(await isStored(key))) {
-        return fail(e.seq, `event ${e.seq} records a checkpoint of event ${String(recorded.seq)} that is not among the stored checkpoints: checkpoints were deleted`);
+        return fail(e.seq, `event ${e.seq} records a checkpoint of event ${String(recorded['seq'])} that is not among the stored checkpoints: checkpoints were deleted`);
       }
     }
     const entryProblem = entries.event(e);

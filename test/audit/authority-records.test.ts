@@ -151,6 +151,22 @@ describe('a lifecycle event of the log', () => {
     expect({ ok: result.ok, problem: result.problem }).toEqual({ ok: false, problem: { seq: head, reason: `event ${head} (authority.created) names no authority: its data was altered` } });
     expect(await verifyDatastoreFile(copyDatastore(ca.store.db, tempDir()))).toEqual(result);
   });
+
+  it.each([
+    ['audit.checkpoint', 'null', 'records no checkpoint'],
+    ['audit.checkpoint', '"a string"', 'records no checkpoint'],
+    ['certificate.issued', 'null', 'names no certificate'],
+    ['certificates.revoked', '[1]', 'names no certificate'],
+  ])('fail/a %s event whose data is %s (rechained): named as altered, not a failure of the verifier', async (type, data, says) => {
+    const { ca } = await caWithHistory();
+    const head = ca.store.db.prepare<[], { seq: number }>('SELECT max(seq) AS seq FROM audit_events').get()!.seq;
+    dropAppendOnlyTriggers(ca.store.db);
+    ca.store.db.prepare('UPDATE audit_events SET type = ?, data = ? WHERE seq = ?').run(type, data, head);
+    rechainFrom(ca.store.db, head);
+    const result = await verifyOverApi(ca);
+    expect({ ok: result.ok, problem: result.problem }).toEqual({ ok: false, problem: { seq: head, reason: `event ${head} (${type}) ${says}: its data was altered` } });
+    expect(await verifyDatastoreFile(copyDatastore(ca.store.db, tempDir()))).toEqual(result);
+  });
 });
 
 describe('a checkpoint signed with a tainted key', () => {
