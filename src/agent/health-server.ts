@@ -1,10 +1,10 @@
-/** The agent's small HTTP endpoint: /healthz (alive), /readyz (a valid SVID is installed) and /metrics. */
+/** The agent's small HTTP endpoint: /healthz (alive), /readyz (a valid SVID is installed, and still in --out) and /metrics. */
 import { createServer, type Server } from 'node:http';
 import type { ListenAddress } from '../config/parsers.js';
 
 export interface HealthSource {
-  /** Why the agent is not ready, or undefined when it is. */
-  notReadyReason(): string | undefined;
+  /** Why the agent is not ready, or undefined when it is; asked at each probe. */
+  notReadyReason(): Promise<string | undefined> | string | undefined;
   /** Prometheus text exposition. */
   metrics(): Promise<string> | string;
 }
@@ -19,8 +19,10 @@ export async function startHealthServer(address: ListenAddress, source: HealthSo
     if (req.method !== 'GET') return json(405, { error: { code: 'invalid_request', message: 'only GET is served here' } });
     if (path === '/healthz') return json(200, { status: 'ok' });
     if (path === '/readyz') {
-      const reason = source.notReadyReason();
-      return reason === undefined ? json(200, { status: 'ready' }) : json(503, { error: { code: 'not_ready', message: reason } });
+      return void Promise.resolve(source.notReadyReason()).then(
+        (reason) => (reason === undefined ? json(200, { status: 'ready' }) : json(503, { error: { code: 'not_ready', message: reason } })),
+        () => json(500, { error: { code: 'internal', message: 'readiness unavailable' } }),
+      );
     }
     if (path === '/metrics') {
       return void Promise.resolve(source.metrics()).then(

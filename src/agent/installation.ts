@@ -87,6 +87,17 @@ export class Installation {
     if (this.installed) this.republishDue = true;
   }
 
+  /**
+   * What is installed, published again after --out lost some of it
+   * (out-watch.ts): the same SVID, key, bundle and CRL, or the bundle and CRL
+   * now held when those are due anyway. No new SVID: nothing was wrong with it.
+   */
+  async reinstall(trust: TrustMaterial): Promise<void> {
+    const installed = this.installed;
+    if (!installed) return;
+    await this.install(this.republishDue ? { ...installed, bundlePem: trust.bundlePem, crlPem: trust.crlPem } : installed);
+  }
+
   /** The same SVID again, with the bundle and CRL now held, when they changed (or a file is missing). */
   async republishIfDue(trust: TrustMaterial): Promise<void> {
     if (this.republishDue && this.installed) await this.install({ ...this.installed, bundlePem: trust.bundlePem, crlPem: trust.crlPem });

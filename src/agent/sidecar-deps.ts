@@ -22,6 +22,12 @@ export interface SidecarDeps {
   readonly publish: (files: readonly PublishedFile[]) => Promise<unknown>;
   /** What the last publication left in --out (a previous run's, at start), if anything. */
   readonly readPublished?: (() => Promise<readonly PublishedFile[] | undefined>) | undefined;
+  /**
+   * What --out no longer holds of the last publication (or of the files kept
+   * from it at start), each naming the file (installed-files.ts); without it,
+   * --out is not looked at after a publication.
+   */
+  readonly checkPublished?: (() => Promise<readonly string[]>) | undefined;
   readonly reload: () => Promise<void>;
   readonly clock: Clock;
   readonly random: RandomSource;

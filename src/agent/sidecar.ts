@@ -10,8 +10,9 @@
  *
  * This file composes the parts and schedules them; each part is its own
  * module: agent-identity (the agent SVID), ca-sync (entries, bundle, CRL),
- * workload-svid (the entry and its SVID), installation (--out), proxy-reload,
- * restore (what a previous run left), clock-skew and timing.
+ * workload-svid (the entry and its SVID), installation (--out), out-watch
+ * (--out losing what was installed), proxy-reload, restore (what a previous
+ * run left), clock-skew and timing.
  */
 import { chainsToBundle } from './ca-answers.js';
 import { AgentIdentity } from './agent-identity.js';
@@ -20,6 +21,7 @@ import { CaSync } from './ca-sync.js';
 import { CaClockCheck, ClockSkewError } from './clock-skew.js';
 import type { HeldCertificate } from './credentials.js';
 import { InstallError, Installation, type InstalledSvid } from './installation.js';
+import { OutWatch } from './out-watch.js';
 import { ProxyReload } from './proxy-reload.js';
 import { findInstalledSvid, restoreStateDir } from './restore.js';
 import {
@@ -61,6 +63,13 @@ export class Sidecar {
   private readonly installation: Installation;
   private readonly workload: WorkloadSvid;
   private readonly caSync: CaSync;
+  private readonly outWatch: OutWatch;
+  /**
+   * Called when a readiness probe sees --out lose what was installed and it
+   * may be installed again at once (OutWatch.mayRepairNow): the composition
+   * root then runs a step, as for SIGHUP. Without it, the next step does.
+   */
+  onOutLost: (() => void) | undefined;
   /** Consecutive failures to reach or use the CA, and when the next attempt may be made. */
   private failures = 0;
   private retryAtMs = 0;
@@ -108,6 +117,7 @@ export class Sidecar {
       clockCheck: this.clockCheck,
       log: deps.log,
     });
+    this.outWatch = new OutWatch(deps.checkPublished, deps.log, settings.syncIntervalMs);
   }
 
   /** Picks up what a previous run left: the agent SVID and bundle in the state directory, the SVID in --out. */
@@ -160,6 +170,16 @@ export class Sidecar {
     return this.deps.client.spendingToken === true || this.identity.settlingAttestation;
   }
 
+  /**
+   * notReadyReason for a readiness probe (/readyz): --out is looked at first,
+   * so that files removed or replaced there since the last step are named,
+   * and installed again without waiting for the next sync when that may be.
+   */
+  async probeReadiness(): Promise<string | undefined> {
+    if (this.installation.current !== undefined && (await this.outWatch.look()) && this.outWatch.mayRepairNow(this.deps.clock.nowMs())) this.onOutLost?.();
+    return this.notReadyReason();
+  }
+
   /** Why the installed SVID may not be served, for /readyz to say; undefined when it may. */
   notReadyReason(): string | undefined {
     const installed = this.installation.current;
@@ -172,6 +192,8 @@ export class Sidecar {
     if (this.identity.refused) return 'the CA refused this agent (evicted, banned or its SVID revoked), which revokes the installed SVID too';
     if (this.trust.revokes(installed.serial)) return 'the installed SVID is revoked (listed in the CRL)';
     if (!this.chainsToTrustedBundle(installed)) return 'the installed SVID does not chain to the trust bundle (another CA issued it)';
+    const loss = this.outWatch.loss;
+    if (loss !== undefined) return `${loss}: the proxy would fail at its next reload or restart; the agent installs the files again`;
     return this.proxyServesUnusable(now);
   }
 
@@ -218,6 +240,7 @@ export class Sidecar {
         else this.deps.log.warn({ err: describeError(err), ...fields }, `could not reach or use the CA${retryNote(this.settings)}`);
       }
     }
+    await this.restoreOut();
     if (await this.reload.runIfDue(this.deps.clock.nowMs())) this.loaded = this.installation.current;
     this.installation.reportExpiry(this.deps.clock.nowMs());
     this.reportStaleProxy(this.deps.clock.nowMs());
@@ -234,6 +257,24 @@ export class Sidecar {
       // or 429 while sync works): a revoked peer or a new root cannot wait
       // for the next successful renewal.
       await this.installation.republishIfDue(this.trust);
+    }
+  }
+
+  /**
+   * Installs what is held again when --out has lost some of it. At every
+   * step, outside the CA's backoff: it needs no CA. A failure is the disk's,
+   * said as such and tried again at the next step.
+   */
+  private async restoreOut(): Promise<void> {
+    if (this.installation.current === undefined) return;
+    await this.outWatch.look();
+    if (this.outWatch.loss === undefined) return;
+    try {
+      await this.installation.reinstall(this.trust);
+      this.outWatch.repaired(this.deps.clock.nowMs());
+    } catch (err) {
+      if (!(err instanceof InstallError)) throw err;
+      this.deps.log.error({ err: describeError(err.cause) }, `${err.message}${retryNote(this.settings)}`);
     }
   }
 

@@ -9,6 +9,7 @@ import { constants } from 'node:os';
 import { CaClient } from '../agent/ca-client.js';
 import { claimDirectories } from '../agent/directory-claim.js';
 import { startHealthServer } from '../agent/health-server.js';
+import { InstalledFiles } from '../agent/installed-files.js';
 import { AtomicDirectoryPublisher } from '../agent/installer.js';
 import { renderAgentMetrics } from '../agent/metrics.js';
 import { sharedWriteAccess } from '../agent/private-directory.js';
@@ -86,12 +87,20 @@ async function main(): Promise<number> {
   await claimDirectories([{ path: config.out, what: '--out' }, ...(config.stateDir ? [{ path: config.stateDir, what: '--state-dir' }] : [])]);
   const client = new CaClient({ serverUrl: config.server });
   const publisher = new AtomicDirectoryPublisher(config.out, systemClock);
+  const installedFiles = new InstalledFiles(config.out);
   const action = reloadAction(config);
   const sidecar = new Sidecar(
     {
       client,
-      publish: (files) => publisher.publish(files),
-      readPublished: () => publisher.currentFiles(),
+      publish: (files) => installedFiles.publishing(async () => installedFiles.remember(await publisher.publish(files), files.map((f) => f.name))),
+      // What a previous run left is what --out should go on holding, should the agent keep it.
+      readPublished: () =>
+        installedFiles.publishing(async () => {
+          const files = await publisher.currentFiles();
+          if (files) await installedFiles.remember(await publisher.currentVersion(), files.map((f) => f.name));
+          return files;
+        }),
+      checkPublished: () => installedFiles.check(),
       reload: () => performReload(action),
       clock: systemClock,
       random: cryptoRandom,
@@ -150,7 +159,7 @@ async function main(): Promise<number> {
   let health: Server | undefined;
   if (config.healthListen) {
     health = await startHealthServer(config.healthListen, {
-      notReadyReason: () => sidecar.notReadyReason(),
+      notReadyReason: () => sidecar.probeReadiness(),
       metrics: () => renderAgentMetrics(sidecar.status(), systemClock),
     });
   }
@@ -190,16 +199,22 @@ async function main(): Promise<number> {
       },
       stop: () => stop(0),
     });
+    /** Runs a step now rather than when the timer says; a step under way leaves what was asked to the next one. */
+    const stepNow = () => {
+      if (stepping || stopping || stopped) return;
+      clearTimeout(timer);
+      void loop();
+    };
     void loop();
     // After the first step has begun: a SIGHUP held since start-up then asks for a sync, not a second loop.
     answerSighup(() => {
       log.info({ signal: 'SIGHUP' }, 'SIGHUP received; syncing with the CA now');
-      sidecar.requestSync();
       // A step under way leaves the sync to the next one, which its wait then makes immediate.
-      if (stepping || stopping || stopped) return;
-      clearTimeout(timer);
-      void loop();
+      sidecar.requestSync();
+      stepNow();
     });
+    // A probe that saw --out lose files: they are installed again now, not at the next sync.
+    sidecar.onOutLost = stepNow;
   });
 }
 

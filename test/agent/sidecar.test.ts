@@ -25,8 +25,12 @@ interface Harness {
   sidecar: Sidecar;
   published: PublishedFile[][];
   reloads: { ok: number; failing: boolean };
-  /** Set to make --out refuse publications, as a full or read-only disk does. */
-  out: { failure?: Error };
+  /**
+   * Set `failure` to make --out refuse publications, as a full or read-only
+   * disk does; `lost` to what the check of --out finds gone from it (each
+   * publication makes it whole again).
+   */
+  out: { failure?: Error; lost?: string[] };
   logs: Array<{ level: string; msg: string; err?: string }>;
 }
 
@@ -48,7 +52,9 @@ async function harness(
       publish: async (files) => {
         if (out.failure) throw out.failure;
         published.push([...files]);
+        out.lost = [];
       },
+      checkPublished: async () => out.lost ?? [],
       reload: async () => {
         if (reloads.failing) throw new Error('nginx: [emerg] something');
         reloads.ok++;
@@ -773,6 +779,83 @@ describe('when things fail', () => {
     expect(h.ca.count('attest')).toBe(1);
     expect(h.logs.some((l) => l.level === 'error' && l.msg.includes('refused the agent SVID'))).toBe(true);
     expect(h.logs.at(-1)?.err).toMatch(/no valid agent SVID and no unused join token/);
+  });
+});
+
+describe('files removed or replaced in --out behind the agent', () => {
+  const LOST = 'svid.pem is missing from --out';
+  const NOT_READY = `${LOST}: the proxy would fail at its next reload or restart; the agent installs the files again`;
+  const lossWarnings = (h: Harness) => h.logs.filter((l) => l.level === 'warn' && l.msg.startsWith('--out no longer holds what the agent installed'));
+
+  /** An agent that has installed an SVID, with `woken` counting the steps its probes asked for. */
+  async function installed() {
+    const h = await harness();
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    await h.sidecar.step();
+    const woken = { count: 0 };
+    h.sidecar.onOutLost = () => woken.count++;
+    return { h, woken };
+  }
+
+  it('fail/a probe names what is gone, warns once however many probes see it, and asks for a step, which installs the same files again and reloads', async () => {
+    const { h, woken } = await installed();
+    const asked = [...h.ca.calls];
+    h.out.lost = [LOST];
+    for (let probe = 0; probe < 3; probe++) expect(await h.sidecar.probeReadiness()).toBe(NOT_READY);
+    expect({ woken: woken.count, warnings: lossWarnings(h).length, ready: h.sidecar.ready() }).toEqual({ woken: 1, warnings: 1, ready: false });
+
+    await h.sidecar.step();
+    expect(h.published).toHaveLength(2);
+    expect(h.published[1]).toEqual(h.published[0]);
+    // Nothing new was asked of the CA, and the proxy reloaded the files installed again.
+    expect({ asked: h.ca.calls, reloads: h.reloads.ok }).toEqual({ asked, reloads: 2 });
+    expect(await h.sidecar.probeReadiness()).toBeUndefined();
+    expect(lossWarnings(h)).toHaveLength(1);
+  });
+
+  it('fail/against something that keeps changing --out, installs again at each sync, asks for an early step once per sync interval at most, and warns once per loss', async () => {
+    const { h, woken } = await installed();
+    // The loop as the composition root runs it: at the wait each step returns, or at once when a probe asks.
+    let nextStepMs = h.clock.nowMs() + (await h.sidecar.step());
+    for (let second = 5; second <= 120; second += 5) {
+      h.clock.advance(5);
+      h.out.lost = [LOST];
+      const before = woken.count;
+      expect(await h.sidecar.probeReadiness()).toBe(NOT_READY);
+      if (woken.count > before || h.clock.nowMs() >= nextStepMs) nextStepMs = h.clock.nowMs() + (await h.sidecar.step());
+    }
+    const repairs = h.published.length - 1;
+    // Every 30 s (--sync-interval), plus the first loss at once: not at each of the 24 probes.
+    expect({ woken: woken.count, repairs }).toEqual({ woken: 1, repairs: 5 });
+    expect(lossWarnings(h)).toHaveLength(repairs);
+    expect(h.ca.count('svids')).toBe(1);
+  });
+
+  it('fail/installs the files again while the CA is down and backing off: it needs no CA', async () => {
+    const { h } = await installed();
+    h.ca.failure = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:8443'), { code: 'ECONNREFUSED' });
+    await runFor(h, 120);
+    const asked = h.ca.calls.length;
+    h.out.lost = [LOST];
+    h.clock.advance(1);
+    await h.sidecar.step();
+    expect({ published: h.published.length, asked: h.ca.calls.length, ready: await h.sidecar.probeReadiness() }).toEqual({ published: 2, asked, ready: undefined });
+    expect(serialOf(h.published[1]!)).toBe(serialOf(h.published[0]!));
+  });
+
+  it('fail/--out that cannot take the files again: said at error level, not ready, and installed at a later step once it can, warned of once', async () => {
+    const { h } = await installed();
+    h.out.lost = [LOST];
+    h.out.failure = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    await h.sidecar.step();
+    expect(h.published).toHaveLength(1);
+    expect(h.logs.filter((l) => l.level === 'error').map((l) => l.msg)).toEqual(['could not install the SVID in --out: ENOSPC: no space left on device, write; will retry']);
+    expect(await h.sidecar.probeReadiness()).toBe(NOT_READY);
+
+    h.out.failure = undefined;
+    h.clock.advance(30);
+    await h.sidecar.step();
+    expect({ published: h.published.length, ready: await h.sidecar.probeReadiness(), warnings: lossWarnings(h).length }).toEqual({ published: 2, ready: undefined, warnings: 1 });
   });
 });
 

@@ -1,0 +1,63 @@
+/**
+ * What the agent knows of --out losing what it installed there (files
+ * removed or replaced behind its back: installed-files.ts): the loss as last
+ * seen, for /readyz to name; one warning per loss, however many probes see
+ * it; and how soon a probe's sighting may have the loop install the files
+ * again.
+ */
+import { describeError, type SidecarLogger } from './sidecar-deps.js';
+
+export class OutWatch {
+  /** What --out lacks, as last seen; undefined while it holds everything the agent installed. */
+  private lost: string | undefined;
+  private lastRepairMs: number | undefined;
+
+  constructor(
+    private readonly check: (() => Promise<readonly string[]>) | undefined,
+    private readonly log: SidecarLogger,
+    /** --sync-interval: at most one repair a probe asks for within it. */
+    private readonly intervalMs: number,
+  ) {}
+
+  get loss(): string | undefined {
+    return this.lost;
+  }
+
+  /**
+   * Looks at --out again; says whether this is a loss not seen before. The
+   * warning comes once per loss, at its first sighting: a loss lasts until
+   * --out is seen whole again, or is installed again.
+   */
+  async look(): Promise<boolean> {
+    if (this.check === undefined) return false;
+    let found: string | undefined;
+    try {
+      const differences = await this.check();
+      found = differences.length ? differences.join('; ') : undefined;
+    } catch (err) {
+      // Not expected (the check only stats), and not a reason to call --out broken: the next look decides.
+      this.log.warn({ err: describeError(err) }, 'could not check the files installed in --out');
+      return false;
+    }
+    const fresh = found !== undefined && this.lost === undefined;
+    this.lost = found;
+    if (fresh) this.log.warn({ lost: found }, `--out no longer holds what the agent installed (${found}); installing the same SVID, key, bundle and CRL again`);
+    return fresh;
+  }
+
+  /**
+   * Whether a probe that saw a new loss may have the loop install the files
+   * again at once, rather than at its next step: once per sync interval, so
+   * that a tool that keeps overwriting --out is answered at each sync, not at
+   * each probe.
+   */
+  mayRepairNow(now: number): boolean {
+    return this.lastRepairMs === undefined || now - this.lastRepairMs >= this.intervalMs || now < this.lastRepairMs;
+  }
+
+  /** The files were just installed again: whole until a look says otherwise. */
+  repaired(now: number): void {
+    this.lost = undefined;
+    this.lastRepairMs = now;
+  }
+}
