@@ -11,6 +11,7 @@ import { nowSeconds, type Clock } from '../time/clock.js';
 import { formatDuration, type Duration } from '../time/duration.js';
 import type { VerifiedCsr } from '../x509/csr.js';
 import type { RandomSource } from '../random/random-source.js';
+import { VOIDS_TOKENS } from './audit-registration.js';
 import { hashJoinToken, looksLikeJoinToken, newJoinToken } from './join-tokens.js';
 import type { AgentRecord, AgentStatus } from './model.js';
 import type { RecordingHealth } from './recording-health.js';
@@ -160,7 +161,7 @@ export class AgentService {
   private async recordUnattested(name: AgentName, status: 'evicted' | 'banned', by: string): Promise<AgentRecord | undefined> {
     if (await this.deps.store.getAgent(name)) return undefined;
     const now = nowSeconds(this.deps.clock);
-    await this.deps.store.setAgentStatus(name, status, now, { type: `agent.${status}`, actor: by, data: { agent: name } }, true);
+    await this.deps.store.setAgentStatus(name, status, now, { type: `agent.${status}`, actor: by, data: statusData(name, status) }, true);
     this.deps.onRevocation?.();
     return (await this.deps.store.getAgent(name))!;
   }
@@ -180,8 +181,18 @@ export class AgentService {
     if (!agent) throw new NotFoundError(`agent ${name}`);
     if (!from.includes(agent.status)) throw new ConflictError('precondition_failed', `agent ${name} is ${agent.status}`);
     const now = nowSeconds(this.deps.clock);
-    await this.deps.store.setAgentStatus(name, to, now, { type: eventType, actor: by, data: { agent: name, from: agent.status } }, to !== 'active');
+    await this.deps.store.setAgentStatus(name, to, now, { type: eventType, actor: by, data: statusData(name, to, agent.status) }, to !== 'active');
     if (to !== 'active') this.deps.onRevocation?.();
     return (await this.deps.store.getAgent(name))!;
   }
+}
+
+/**
+ * A status event's data. A change to any status but active spends the
+ * agent's unused join tokens with it (setAgentStatus), and says so: audit
+ * verification then holds those tokens to staying spent. Earlier builds did
+ * not always spend them, and their events do not say so.
+ */
+function statusData(agent: AgentName, to: AgentStatus, from?: AgentStatus): Record<string, unknown> {
+  return { agent, ...(from ? { from } : {}), ...(to !== 'active' ? { [VOIDS_TOKENS]: true } : {}) };
 }

@@ -8,6 +8,7 @@ import { nowSeconds, type Clock } from '../time/clock.js';
 import { readCertificate } from '../x509/certificate-reader.js';
 import { issuedBy } from '../x509/issued-by.js';
 import type { CertificateRecords } from './audit-certificates.js';
+import type { RegistrationSnapshot } from './audit-registration.js';
 import { signCheckpoint, type Checkpoint } from './audit-checkpoint.js';
 import { verifyAuditLog, type ExpectedHead, type StoredEvent, type VerificationInput, type VerificationResult } from './audit-verifier.js';
 import { AuthoritySet } from './authority-set.js';
@@ -29,6 +30,12 @@ export interface AuditStorePort {
    * issuance events. A store without it has only its log verified.
    */
   certificateRecords?(): CertificateRecords;
+  /**
+   * The agents, entries and join tokens with the head's seq, in one read
+   * snapshot, so that verification holds them to the log as it stood then.
+   * A store without it has them not held.
+   */
+  registrationSnapshot?(): Promise<RegistrationSnapshot>;
 }
 
 /** What an auditor brings to a verification. */
@@ -111,6 +118,7 @@ export function verificationInput(
     expectedHead: options.expectedHead,
     // From the datastore, not this process's view: another replica's change may be in the log and not adopted here yet.
     authorityRecords: () => journal.listAuthorities(),
+    registration: store.registrationSnapshot && (() => store.registrationSnapshot!()),
   };
 }
 

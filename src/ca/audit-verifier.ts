@@ -8,12 +8,15 @@
  * an auditor saw before, a workload SVID issued for an entry the log never
  * granted it (audit-entries.ts), and, given the records, a certificate record
  * that does not match its issuance event (audit-certificates.ts) or an
- * authority record the log contradicts or never created (audit-authorities.ts).
+ * authority record the log contradicts or never created (audit-authorities.ts),
+ * or a registration record (agent, entry, join token) that is not what the log
+ * says it is (audit-registration.ts).
  */
 import type { X509Certificate } from 'node:crypto';
 import { eventHash, GENESIS_HASH } from './audit-chain.js';
 import { AuthorityRecordCheck } from './audit-authorities.js';
 import { EntryIssuanceCheck } from './audit-entries.js';
+import { RegistrationRecordCheck, type RegistrationSnapshot } from './audit-registration.js';
 import { CertificateRecordCheck, type CertificateRecords } from './audit-certificates.js';
 import { checkpointSignatureValid, type Checkpoint } from './audit-checkpoint.js';
 import type { AuthorityRecord } from './model.js';
@@ -91,6 +94,8 @@ export interface VerificationInput {
   readonly expectedHead?: ExpectedHead;
   /** The authority records as stored now (read before and after the walk), to hold them to its lifecycle events; omitted, they are not. */
   readonly authorityRecords?: () => Promise<readonly AuthorityRecord[]>;
+  /** The registration records and the head they go with, read in one snapshot (before the walk), to hold them to the log; omitted, they are not. */
+  readonly registration?: () => Promise<RegistrationSnapshot>;
 }
 
 /** The event that records, in the chain itself, that a checkpoint was stored. */
@@ -115,6 +120,7 @@ export async function verifyAuditLog(input: VerificationInput): Promise<Verifica
   const authorities = input.authorityRecords && new AuthorityRecordCheck();
   const authoritiesBefore = input.authorityRecords && (await input.authorityRecords());
   const entries = new EntryIssuanceCheck();
+  const registration = input.registration && { check: new RegistrationRecordCheck(), snapshot: await input.registration() };
   const fail = (seq: number, reason: string): VerificationResult => ({
     ok: false,
     events: count,
@@ -122,6 +128,10 @@ export async function verifyAuditLog(input: VerificationInput): Promise<Verifica
     head: count ? { seq: expectedSeq - 1, hash: prevHash } : null,
     problem: { seq, reason },
   });
+
+  // Compared with the log as it stood at the snapshot's head (an empty log: nothing may be recorded), and named after
+  // the walk, as the other records are: a log cut or rewritten is the first thing to say.
+  let unregistered = registration?.snapshot.headSeq === 0 ? registration.check.compare(registration.snapshot) : undefined;
 
   for await (const e of input.events) {
     if (e.seq !== expectedSeq) {
@@ -166,6 +176,10 @@ export async function verifyAuditLog(input: VerificationInput): Promise<Verifica
     if (entryProblem) return fail(e.seq, entryProblem);
     const recordProblem = await records?.event(e);
     if (recordProblem) return fail(e.seq, recordProblem);
+    const registrationProblem = registration?.check.event(e);
+    if (registrationProblem) return fail(e.seq, registrationProblem);
+    // The records were read as they stood after this event: compared with the log up to it, not with later changes.
+    if (e.seq === registration?.snapshot.headSeq) unregistered = registration.check.compare(registration.snapshot);
     prevHash = e.hash;
     expectedSeq++;
     count++;
@@ -179,10 +193,14 @@ export async function verifyAuditLog(input: VerificationInput): Promise<Verifica
   if (input.expectedHead && input.expectedHead.seq >= expectedSeq) {
     return fail(expectedSeq, `the log ends at event ${expectedSeq - 1} but the head you expected is event ${input.expectedHead.seq}: the tail was cut off`);
   }
+  if (registration && registration.snapshot.headSeq >= expectedSeq) {
+    return fail(expectedSeq, `the log ends at event ${expectedSeq - 1} but held event ${registration.snapshot.headSeq} when the registration records were read: the tail was cut off`);
+  }
   const leftover = records?.finish();
   if (leftover) return fail(expectedSeq, leftover);
   const contradicted = input.authorityRecords && authorities?.finish(authoritiesBefore ?? [], await input.authorityRecords(), expectedSeq);
   if (contradicted) return fail(contradicted.seq, contradicted.reason);
+  if (unregistered) return fail(unregistered.seq, unregistered.reason);
   return { ok: true, events: count, checkpoints: checked, head: count ? { seq: expectedSeq - 1, hash: prevHash } : null };
 }
 

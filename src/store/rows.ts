@@ -3,6 +3,7 @@
  * PostgreSQL), and how they become the CA's records.
  */
 import type { StoredCertificate } from '../ca/audit-certificates.js';
+import type { RegisteredEntry, RegisteredToken, RegistrationSnapshot } from '../ca/audit-registration.js';
 import type { StoredEvent } from '../ca/audit-verifier.js';
 import type { CertificateSummary } from '../ca/certificate-query.js';
 import type { AgentRecord, AgentStatus, AuthorityRecord, EntryRecord, JoinTokenRecord } from '../ca/model.js';
@@ -268,4 +269,46 @@ export function storedCertificate(r: CertificateRecordRow): StoredCertificate {
     issuedAt: r.issued_at,
     certDer: Buffer.from(r.cert_der),
   };
+}
+
+/**
+ * What verification reads of the registration tables, each statement in the
+ * snapshot that reads the head's seq with them (both engines run these).
+ */
+export const REGISTRATION_SNAPSHOT = {
+  head: 'SELECT COALESCE(MAX(seq), 0) AS seq FROM audit_events',
+  agents: 'SELECT name, status FROM agents',
+  entries: 'SELECT id, agent, spiffe_id, ttl, dns_names, revision FROM entries',
+  tokens: 'SELECT hash, agent, expires_at, used_at FROM join_tokens',
+} as const;
+
+/** The rows REGISTRATION_SNAPSHOT reads, as the audit verifier's registration check takes them. */
+export function registrationSnapshot(
+  headSeq: number,
+  agents: readonly Pick<AgentRow, 'name' | 'status'>[],
+  entries: readonly Pick<EntryRow, 'id' | 'agent' | 'spiffe_id' | 'ttl' | 'dns_names' | 'revision'>[],
+  tokens: readonly Pick<TokenRow, 'hash' | 'agent' | 'expires_at' | 'used_at'>[],
+): RegistrationSnapshot {
+  return {
+    headSeq,
+    agents: agents.map((a) => ({ name: a.name, status: a.status })),
+    entries: entries.map((e): RegisteredEntry => ({
+      id: e.id,
+      agent: e.agent,
+      spiffeId: e.spiffe_id,
+      ttl: e.ttl,
+      dnsNames: jsonOrText(e.dns_names),
+      revision: e.revision,
+    })),
+    tokens: tokens.map((t): RegisteredToken => ({ hash: t.hash, agent: t.agent, expiresAt: t.expires_at, usedAt: t.used_at })),
+  };
+}
+
+/** A JSON column as stored; text that is not JSON as it stands, for the check to name. */
+function jsonOrText(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
 }

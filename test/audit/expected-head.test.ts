@@ -63,8 +63,14 @@ function headOf(db: Db): ExpectedHead {
   return { seq: last.seq, hash: last.hash };
 }
 
-/** The log's tail from `m.cut` on deleted, and with it every checkpoint (the chain's record of them went with the tail). */
+/**
+ * The log's tail from `m.cut` on deleted, and with it every checkpoint (the
+ * chain's record of them went with the tail), and the join tokens the tail
+ * created (verification holds the registration records to the log).
+ */
 function cutTailAndCheckpoints(db: Db, m: Landmarks): void {
+  const created = eventRows(db).filter((r) => r.seq >= m.cut && r.type === 'token.created').map((r) => String(JSON.parse(r.data).tokenHash));
+  for (const prefix of created) db.prepare('DELETE FROM join_tokens WHERE substr(hash, 1, 16) = ?').run(prefix);
   db.prepare('DELETE FROM audit_events WHERE seq >= ?').run(m.cut);
   db.prepare('DELETE FROM audit_checkpoints').run();
 }

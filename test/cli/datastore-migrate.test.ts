@@ -1,6 +1,6 @@
 /**
  * `meshca datastore migrate --to postgres://...`: an embedded CA with history
- * (SVIDs, a revocation, an agent token, a signed checkpoint) moved into
+ * (SVIDs, a revocation, entries, agent tokens, a ban, a signed checkpoint) moved into
  * PostgreSQL keeps its root, its records and its audit chain, which verifies
  * and continues; migrations that would lose or mix anything are refused.
  */
@@ -68,8 +68,14 @@ async function embeddedCaWithHistory(): Promise<{ dataDir: string; bundle: strin
   for (const name of ['web', 'db']) await meshca(['mint', '--spiffe-id', `spiffe://example.org/${name}`, '--out', join(dataDir, name)], dataDir);
   const web = JSON.parse(await meshca(['cert', 'list', '--spiffe-id', 'spiffe://example.org/web', '--json'], dataDir)) as Listed[];
   await meshca(['cert', 'revoke', '--serial', web[0]!.serial, '--reason', 'keyCompromise'], dataDir);
-  await meshca(['entry', 'create', '--agent', 'node-1', '--spiffe-id', 'spiffe://example.org/api'], dataDir);
+  const api = JSON.parse(await meshca(['entry', 'create', '--agent', 'node-1', '--spiffe-id', 'spiffe://example.org/api', '--json'], dataDir)) as { id: string };
+  await meshca(['entry', 'update', api.id, '--ttl', '10m', '--dns', 'api.example.org'], dataDir);
+  const gone = JSON.parse(await meshca(['entry', 'create', '--agent', 'node-1', '--spiffe-id', 'spiffe://example.org/gone', '--json'], dataDir)) as { id: string };
+  await meshca(['entry', 'delete', gone.id], dataDir);
   await meshca(['token', 'create', '--agent', 'node-1'], dataDir);
+  // A name banned before it attested: recorded, its token voided (the copy's registration records are held to the log too).
+  await meshca(['token', 'create', '--agent', 'node-2'], dataDir);
+  await meshca(['agent', 'ban', 'node-2'], dataDir);
   await meshca(['audit', 'checkpoint'], dataDir);
   const bundle = (await getOverSocket(ca.socketPath, '/v1/bundle.pem')).body;
   const certs = JSON.parse(await meshca(['cert', 'list', '--json'], dataDir)) as Listed[];

@@ -63,12 +63,18 @@ export async function verifyOverApi(ca: InProcessCa, trustBundle?: string): Prom
   return res.json<VerificationResult>();
 }
 
-/** The audit tables and their triggers as they were, to put back after a tamper case. */
+/**
+ * The audit tables and their triggers as they were, to put back after a tamper
+ * case; and the registration tables, which verification holds to the log.
+ */
 export interface AuditSnapshot {
   readonly events: readonly EventRow[];
   readonly checkpoints: readonly Record<string, unknown>[];
   readonly triggers: readonly string[];
+  readonly registration: ReadonlyMap<string, readonly Record<string, unknown>[]>;
 }
+
+const REGISTRATION_TABLES = ['join_tokens', 'agents', 'entries'];
 
 export function snapshotAudit(db: Db): AuditSnapshot {
   return {
@@ -78,6 +84,7 @@ export function snapshotAudit(db: Db): AuditSnapshot {
       .prepare<[], { sql: string }>("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_events' ORDER BY name")
       .all()
       .map((t) => t.sql),
+    registration: new Map(REGISTRATION_TABLES.map((table) => [table, db.prepare<[], Record<string, unknown>>(`SELECT * FROM ${table}`).all()])),
   };
 }
 
@@ -91,6 +98,13 @@ export function restoreAudit(db: Db, s: AuditSnapshot): void {
     const checkpoint = db.prepare('INSERT INTO audit_checkpoints (id, seq, hash, at, signer_id, signature) VALUES (@id, @seq, @hash, @at, @signer_id, @signature)');
     for (const c of s.checkpoints) checkpoint.run(c);
     for (const sql of s.triggers) db.exec(sql);
+    for (const table of REGISTRATION_TABLES) {
+      db.prepare(`DELETE FROM ${table}`).run();
+      for (const row of s.registration.get(table)!) {
+        const columns = Object.keys(row);
+        db.prepare(`INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map((c) => `@${c}`).join(', ')})`).run(row);
+      }
+    }
   })();
 }
 

@@ -25,8 +25,11 @@ import { startPostgres, type Postgres } from './postgres.js';
 import { tempDir } from './temp-dir.js';
 import { asTestCa, startInProcessCa, type InProcessCa, type Settings } from './test-ca.js';
 
-/** The tables a tamper case may change, in the order they are put back. */
-const TABLES = { certificates: 'id', audit_events: 'seq', audit_checkpoints: 'id' } as const;
+/**
+ * The tables a tamper case may change, in the order they are put back; the
+ * registration tables too, which verification holds to the log as well.
+ */
+const TABLES = { certificates: 'id', audit_events: 'seq', audit_checkpoints: 'id', join_tokens: 'hash', agents: 'name', entries: 'id' } as const;
 type Table = keyof typeof TABLES;
 
 export type Snapshot = Readonly<Record<Table, readonly Record<string, unknown>[]>>;

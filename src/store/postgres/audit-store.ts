@@ -2,14 +2,15 @@
 import type pg from 'pg';
 import type { Checkpoint } from '../../ca/audit-checkpoint.js';
 import type { CertificateRecords } from '../../ca/audit-certificates.js';
+import type { RegistrationSnapshot } from '../../ca/audit-registration.js';
 import type { AuditStorePort } from '../../ca/audit-service.js';
 import type { StoredEvent } from '../../ca/audit-verifier.js';
 import type { AuditEvent } from '../../ca/model.js';
 import { nowSeconds, type Clock } from '../../time/clock.js';
-import { toStored, type EventRow } from '../rows.js';
+import { REGISTRATION_SNAPSHOT, registrationSnapshot, toStored, type AgentRow, type EntryRow, type EventRow, type TokenRow } from '../rows.js';
 import { appendAudit } from './audit.js';
 import { pgCertificateRecords } from './certificate-records.js';
-import { inTransaction } from './connection.js';
+import { inSnapshot, inTransaction } from './connection.js';
 
 export class PgAuditStore implements AuditStorePort {
   constructor(
@@ -42,6 +43,17 @@ export class PgAuditStore implements AuditStorePort {
   /** The issued-certificate records, for verification to hold them to their issuance events. */
   certificateRecords(): CertificateRecords {
     return pgCertificateRecords(this.pool);
+  }
+
+  async registrationSnapshot(): Promise<RegistrationSnapshot> {
+    return inSnapshot(this.pool, async (client) =>
+      registrationSnapshot(
+        (await client.query<{ seq: number }>(REGISTRATION_SNAPSHOT.head)).rows[0]!.seq,
+        (await client.query<AgentRow>(REGISTRATION_SNAPSHOT.agents)).rows,
+        (await client.query<EntryRow>(REGISTRATION_SNAPSHOT.entries)).rows,
+        (await client.query<TokenRow>(REGISTRATION_SNAPSHOT.tokens)).rows,
+      ),
+    );
   }
 
   async checkpoints(): Promise<Checkpoint[]> {

@@ -75,14 +75,14 @@ export function createPool(url: string): pg.Pool {
  * meanwhile fails the query in flight (the caller's store_unavailable, nothing
  * committed) rather than the process, and is closed instead of being pooled.
  */
-export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
   const client = await pool.connect();
   let lost: Error | undefined;
   const onError = (err: Error) => (lost = err);
   // While checked out, the pool does not listen to the connection: without this, its 'error' event would be uncaught.
   client.on('error', onError);
   try {
-    await client.query('BEGIN');
+    await client.query(begin);
     const result = await work(client);
     await commit(client);
     return result;
@@ -96,6 +96,15 @@ export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClie
     client.off('error', onError);
     client.release(lost);
   }
+}
+
+/**
+ * Runs `work`'s reads in one snapshot of the database: under REPEATABLE READ
+ * every statement sees what had committed when the first began, whatever
+ * commits meanwhile.
+ */
+export function inSnapshot<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  return inTransaction(pool, work, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
 }
 
 async function commit(client: pg.PoolClient): Promise<void> {

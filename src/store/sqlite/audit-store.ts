@@ -1,6 +1,7 @@
 /** The audit log as stored: standalone appends (group-committed), reading it back, and signed checkpoints. */
 import type { Checkpoint } from '../../ca/audit-checkpoint.js';
 import type { CertificateRecords } from '../../ca/audit-certificates.js';
+import type { RegistrationSnapshot } from '../../ca/audit-registration.js';
 import type { AuditStorePort } from '../../ca/audit-service.js';
 import type { StoredEvent } from '../../ca/audit-verifier.js';
 import type { AuditEvent } from '../../ca/model.js';
@@ -9,7 +10,7 @@ import type { AuditAppender } from './audit-appender.js';
 import { sqliteCertificateRecords } from './certificate-records.js';
 import { type Db, statements, writeTransaction } from './database.js';
 import { GroupCommit } from '../group-commit.js';
-import { toStored, type EventRow } from '../rows.js';
+import { REGISTRATION_SNAPSHOT, registrationSnapshot, toStored, type AgentRow, type EntryRow, type EventRow, type TokenRow } from '../rows.js';
 
 export class SqliteAuditStore implements AuditStorePort {
   private readonly sql: ReturnType<typeof statements>;
@@ -53,6 +54,18 @@ export class SqliteAuditStore implements AuditStorePort {
   /** The issued-certificate records, for verification to hold them to their issuance events. */
   certificateRecords(): CertificateRecords {
     return sqliteCertificateRecords(this.db);
+  }
+
+  /** One read transaction: in WAL mode, its reads all see the datastore as of its first, whatever commits meanwhile. */
+  async registrationSnapshot(): Promise<RegistrationSnapshot> {
+    return this.db.transaction(() =>
+      registrationSnapshot(
+        this.sql<[], { seq: number }>(REGISTRATION_SNAPSHOT.head).get()!.seq,
+        this.sql<[], AgentRow>(REGISTRATION_SNAPSHOT.agents).all(),
+        this.sql<[], EntryRow>(REGISTRATION_SNAPSHOT.entries).all(),
+        this.sql<[], TokenRow>(REGISTRATION_SNAPSHOT.tokens).all(),
+      ),
+    )();
   }
 
   async checkpoints(): Promise<Checkpoint[]> {
