@@ -13,7 +13,7 @@
  * says it is (audit-registration.ts).
  */
 import type { X509Certificate } from 'node:crypto';
-import { eventHash, GENESIS_HASH } from './audit-chain.js';
+import { eventHash, GENESIS_HASH, type ChainedEventFields } from './audit-chain.js';
 import { AuthorityRecordCheck } from './audit-authorities.js';
 import { EntryIssuanceCheck } from './audit-entries.js';
 import { RegistrationRecordCheck, type RegistrationSnapshot } from './audit-registration.js';
@@ -21,13 +21,8 @@ import { CertificateRecordCheck, type CertificateRecords } from './audit-certifi
 import { checkpointSignatureValid, type Checkpoint } from './audit-checkpoint.js';
 import type { AuthorityRecord } from './model.js';
 
-export interface StoredEvent {
-  readonly seq: number;
-  readonly at: number;
-  readonly type: string;
-  readonly actor: string;
-  readonly dataJson: string;
-  readonly prevHash: string;
+/** An event as the log stores it: what its hash covers, and the hash. */
+export interface StoredEvent extends ChainedEventFields {
   readonly hash: string;
 }
 
@@ -142,7 +137,7 @@ export async function verifyAuditLog(input: VerificationInput): Promise<Verifica
     if (e.prevHash !== prevHash) {
       return fail(e.seq, `event ${e.seq} does not follow event ${e.seq - 1} (its previous-hash differs): the log was changed before it`);
     }
-    const recomputed = eventHash({ seq: e.seq, at: e.at, type: e.type, actor: e.actor, dataJson: e.dataJson, prevHash: e.prevHash });
+    const recomputed = eventHash(e);
     if (recomputed !== e.hash) return fail(e.seq, `event ${e.seq} (${e.type}) was altered: its content does not match its hash`);
     if (e.seq === input.expectedHead?.seq && e.hash !== input.expectedHead.hash) {
       return fail(e.seq, `event ${e.seq} has hash ${e.hash.slice(0, 12)}…, not ${input.expectedHead.hash.slice(0, 12)}… as in the head you expected: the log was rewritten`);
