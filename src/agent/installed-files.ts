@@ -12,7 +12,9 @@
  * rewritten in place keeps its inode but not its modification time; one put
  * in place of a name is another inode; either way it is not what was
  * published. stat follows the stable name through ..data, which is what a
- * proxy opens.
+ * proxy opens. A rewrite that keeps the size and sets the modification time
+ * back goes unnoticed: the change time would tell, but chmod and link
+ * changes move it too, and a group permission added must not count.
  */
 import { readlink, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -117,6 +119,18 @@ function describeDifference(name: string, published: FileIdentity | undefined, n
   if (published === undefined) return undefined;
   if (now.dev !== published.dev || now.ino !== published.ino) return `${name} in --out was replaced by another file`;
   if (now.size !== published.size || now.mtimeNs !== published.mtimeNs) return `${name} in --out was rewritten`;
-  if (now.mode !== published.mode) return `${name} in --out had its mode changed to ${now.mode.toString(8).padStart(4, '0')}`;
+  if (modeWorsened(published.mode, now.mode)) return `${name} in --out had its mode changed to ${now.mode.toString(8).padStart(4, '0')}`;
   return undefined;
+}
+
+/**
+ * A permission the file was installed with taken away (the proxy may no
+ * longer read it), or one given to every user (a key readable by all). A
+ * group permission added is not: deployments give the proxy's group read
+ * access, some from the reload command itself, which must not set off a
+ * repair at each reload.
+ */
+function modeWorsened(published: bigint, now: bigint): boolean {
+  const OTHERS = 0o007n;
+  return (published & ~now) !== 0n || (now & ~published & OTHERS) !== 0n;
 }

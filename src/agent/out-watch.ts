@@ -15,7 +15,7 @@ export class OutWatch {
   constructor(
     private readonly check: (() => Promise<readonly string[]>) | undefined,
     private readonly log: SidecarLogger,
-    /** --sync-interval: at most one repair a probe asks for within it. */
+    /** --sync-interval: repairs come at most every half of it (mayRepairNow). */
     private readonly intervalMs: number,
   ) {}
 
@@ -25,8 +25,8 @@ export class OutWatch {
 
   /**
    * Looks at --out again; says whether this is a loss not seen before. The
-   * warning comes once per loss, at its first sighting: a loss lasts until
-   * --out is seen whole again, or is installed again.
+   * warning comes once per loss, at its first sighting: a loss lasts, the
+   * same, until --out is seen whole again, or is installed again.
    */
   async look(): Promise<boolean> {
     if (this.check === undefined) return false;
@@ -39,20 +39,23 @@ export class OutWatch {
       this.log.warn({ err: describeError(err) }, 'could not check the files installed in --out');
       return false;
     }
-    const fresh = found !== undefined && this.lost === undefined;
+    // Another loss than the one last seen is news too (a second file gone while the first is being put back).
+    const fresh = found !== undefined && found !== this.lost;
     this.lost = found;
     if (fresh) this.log.warn({ lost: found }, `--out no longer holds what the agent installed (${found}); installing the same SVID, key, bundle and CRL again`);
     return fresh;
   }
 
   /**
-   * Whether a probe that saw a new loss may have the loop install the files
-   * again at once, rather than at its next step: once per sync interval, so
-   * that a tool that keeps overwriting --out is answered at each sync, not at
-   * each probe.
+   * Whether the files may be installed again now, by a step or at once for
+   * a probe that saw a new loss. Against a tool that keeps overwriting --out,
+   * that makes about one repair per sync, not one per probe or per reload
+   * retry (each repair makes a reload due). Half the interval, not all of it:
+   * a repair a probe asked for shortly before a sync must not put off the
+   * sync's own by a whole interval more.
    */
   mayRepairNow(now: number): boolean {
-    return this.lastRepairMs === undefined || now - this.lastRepairMs >= this.intervalMs || now < this.lastRepairMs;
+    return this.lastRepairMs === undefined || now - this.lastRepairMs >= this.intervalMs / 2 || now < this.lastRepairMs;
   }
 
   /** The files were just installed again: whole until a look says otherwise. */

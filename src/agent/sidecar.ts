@@ -222,6 +222,7 @@ export class Sidecar {
 
   /** Does what is due and returns the milliseconds until the next step should run. */
   async step(): Promise<number> {
+    await this.restoreOut();
     const now = this.deps.clock.nowMs();
     // Also when the clock was set back since the retry was scheduled (time sync fixed at last): the wait chosen
     // then must not grow by the correction, hours after a clock-skew error.
@@ -240,7 +241,6 @@ export class Sidecar {
         else this.deps.log.warn({ err: describeError(err), ...fields }, `could not reach or use the CA${retryNote(this.settings)}`);
       }
     }
-    await this.restoreOut();
     if (await this.reload.runIfDue(this.deps.clock.nowMs())) this.loaded = this.installation.current;
     this.installation.reportExpiry(this.deps.clock.nowMs());
     this.reportStaleProxy(this.deps.clock.nowMs());
@@ -261,14 +261,17 @@ export class Sidecar {
   }
 
   /**
-   * Installs what is held again when --out has lost some of it. At every
-   * step, outside the CA's backoff: it needs no CA. A failure is the disk's,
-   * said as such and tried again at the next step.
+   * Installs what is held again when --out has lost some of it. At the
+   * start of every step, outside the CA's backoff and before any request to
+   * it: it needs no CA, and must not wait for one that does not answer. A
+   * failure is the disk's, said as such and tried again at the next step.
    */
   private async restoreOut(): Promise<void> {
     if (this.installation.current === undefined) return;
     await this.outWatch.look();
-    if (this.outWatch.loss === undefined) return;
+    // Once per sync interval at most, whatever else wakes the loop: each publication makes a reload due at once,
+    // so against something that keeps changing --out a failing reload would otherwise repair at every retry.
+    if (this.outWatch.loss === undefined || !this.outWatch.mayRepairNow(this.deps.clock.nowMs())) return;
     try {
       await this.installation.reinstall(this.trust);
       this.outWatch.repaired(this.deps.clock.nowMs());

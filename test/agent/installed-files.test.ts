@@ -46,6 +46,8 @@ describe('InstalledFiles.check', () => {
       says: ['crl.pem in --out was rewritten'],
     },
     { what: 'the key made readable by all', change: (out) => chmodSync(join(out, 'svid_key.pem'), 0o644), says: ['svid_key.pem in --out had its mode changed to 0644'] },
+    { what: 'the chain made unreadable to others', change: (out) => chmodSync(join(out, 'svid.pem'), 0o640), says: ['svid.pem in --out had its mode changed to 0640'] },
+    { what: "the key made readable by the proxy's group (as some reload commands do)", change: (out) => chmodSync(join(out, 'svid_key.pem'), 0o640), says: [] },
     {
       what: '..data pointed at another directory',
       change: (out) => {

@@ -831,6 +831,41 @@ describe('files removed or replaced in --out behind the agent', () => {
     expect(h.ca.count('svids')).toBe(1);
   });
 
+  it('fail/against something that keeps changing --out while the proxy\'s reload fails, installs again at most every half sync interval, not at every reload retry', async () => {
+    const { h } = await installed();
+    h.reloads.failing = true;
+    // The loop as the composition root runs it, without probes: at the wait each step returns (reload retries come sooner).
+    const end = h.clock.nowMs() + 120_000;
+    while (h.clock.nowMs() < end) {
+      h.out.lost = [LOST];
+      const wait = await h.sidecar.step();
+      h.clock.advance(Math.max(1, Math.ceil(wait / 1000)));
+    }
+    // The first loss at once, then at most one each 15 s (half the 30-s --sync-interval); the reload is retried far more often.
+    expect(h.published.length - 1).toBeLessThanOrEqual(1 + 120 / 15);
+    expect(h.ca.count('svids')).toBe(1);
+  });
+
+  it('fail/installs the files again before asking the CA anything, so that a CA that does not answer does not hold the repair', async () => {
+    const { h } = await installed();
+    h.out.lost = [LOST];
+    h.clock.advance(31);
+    // A sync that never answers, as from a CA that accepted the connection and went quiet.
+    h.ca.sync = () => new Promise(() => {});
+    void h.sidecar.step();
+    await vi.waitFor(() => expect(h.published).toHaveLength(2));
+    expect(serialOf(h.published[1]!)).toBe(serialOf(h.published[0]!));
+  });
+
+  it('fail/warns of a second, different loss seen while the first was being put back', async () => {
+    const { h } = await installed();
+    h.out.lost = [LOST];
+    await h.sidecar.probeReadiness();
+    h.out.lost = [LOST, 'bundle.pem is missing from --out'];
+    await h.sidecar.probeReadiness();
+    expect(lossWarnings(h)).toHaveLength(2);
+  });
+
   it('fail/installs the files again while the CA is down and backing off: it needs no CA', async () => {
     const { h } = await installed();
     h.ca.failure = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:8443'), { code: 'ECONNREFUSED' });
