@@ -222,7 +222,7 @@ export class Sidecar {
 
   /** Does what is due and returns the milliseconds until the next step should run. */
   async step(): Promise<number> {
-    await this.restoreOut();
+    const repairTried = await this.restoreOut();
     const now = this.deps.clock.nowMs();
     // Also when the clock was set back since the retry was scheduled (time sync fixed at last): the wait chosen
     // then must not grow by the correction, hours after a clock-skew error.
@@ -241,6 +241,9 @@ export class Sidecar {
         else this.deps.log.warn({ err: describeError(err), ...fields }, `could not reach or use the CA${retryNote(this.settings)}`);
       }
     }
+    // Again after the CA's part: a loss seen while a request to the CA was in flight (a probe's early step waits for
+    // the step under way) is repaired as soon as that request ends, not a step later. Not twice in one step.
+    if (!repairTried) await this.restoreOut();
     if (await this.reload.runIfDue(this.deps.clock.nowMs())) this.loaded = this.installation.current;
     this.installation.reportExpiry(this.deps.clock.nowMs());
     this.reportStaleProxy(this.deps.clock.nowMs());
@@ -262,16 +265,18 @@ export class Sidecar {
 
   /**
    * Installs what is held again when --out has lost some of it. At the
-   * start of every step, outside the CA's backoff and before any request to
-   * it: it needs no CA, and must not wait for one that does not answer. A
-   * failure is the disk's, said as such and tried again at the next step.
+   * start and the end of every step, outside the CA's backoff: it needs no
+   * CA, and a step begun after the loss must not wait for one that does not
+   * answer. A failure is the disk's, said as such and tried again at the
+   * next step.
    */
-  private async restoreOut(): Promise<void> {
-    if (this.installation.current === undefined) return;
+  /** Says whether it tried (and so logged any failure). */
+  private async restoreOut(): Promise<boolean> {
+    if (this.installation.current === undefined) return false;
     await this.outWatch.look();
     // Once per sync interval at most, whatever else wakes the loop: each publication makes a reload due at once,
     // so against something that keeps changing --out a failing reload would otherwise repair at every retry.
-    if (this.outWatch.loss === undefined || !this.outWatch.mayRepairNow(this.deps.clock.nowMs())) return;
+    if (this.outWatch.loss === undefined || !this.outWatch.mayRepairNow(this.deps.clock.nowMs())) return false;
     try {
       await this.installation.reinstall(this.trust);
       this.outWatch.repaired(this.deps.clock.nowMs());
@@ -279,6 +284,7 @@ export class Sidecar {
       if (!(err instanceof InstallError)) throw err;
       this.deps.log.error({ err: describeError(err.cause) }, `${err.message}${retryNote(this.settings)}`);
     }
+    return true;
   }
 
   /** Says so once per installed SVID, at error level: peers may refuse the proxy, and /readyz says why. */

@@ -857,6 +857,21 @@ describe('files removed or replaced in --out behind the agent', () => {
     expect(serialOf(h.published[1]!)).toBe(serialOf(h.published[0]!));
   });
 
+  it('fail/repairs a loss seen while a request to the CA was in flight as soon as that request ends, in the same step', async () => {
+    const { h } = await installed();
+    h.clock.advance(31);
+    let answer: (() => void) | undefined;
+    const sync = h.ca.sync.bind(h.ca);
+    h.ca.sync = () => new Promise((resolve, reject) => (answer = () => void sync().then(resolve, reject)));
+    const step = h.sidecar.step();
+    await vi.waitFor(() => expect(answer).toBeDefined());
+    h.out.lost = [LOST];
+    answer!();
+    await step;
+    expect(h.published).toHaveLength(2);
+    expect(serialOf(h.published[1]!)).toBe(serialOf(h.published[0]!));
+  });
+
   it('fail/warns of a second, different loss seen while the first was being put back', async () => {
     const { h } = await installed();
     h.out.lost = [LOST];
