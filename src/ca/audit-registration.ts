@@ -115,6 +115,9 @@ export class RegistrationRecordCheck {
     if (!['entry.created', 'entry.updated', 'entry.deleted'].includes(e.type)) return undefined;
     const id = data?.['id'];
     if (typeof id !== 'string') return `event ${e.seq} (${e.type}) names no entry: its data was altered`;
+    // Builds before 5c53eaf, on PostgreSQL, could commit an update racing a delete after the delete; the entry
+    // stayed deleted. Such an update does not bring it back: only entry.created makes an entry.
+    if (e.type === 'entry.updated' && this.deletedEntries.has(id) && !this.entries.has(id)) return undefined;
     if (e.type === 'entry.deleted') {
       this.entries.delete(id);
       this.deletedEntries.set(id, { seq: e.seq, type: e.type });
@@ -133,7 +136,10 @@ export class RegistrationRecordCheck {
     if (e.type === 'token.created') {
       const token: LoggedToken = { seq: e.seq, type: e.type, agent, expiresAt: data!['expiresAt'] };
       this.tokens.set(prefix, token);
-      this.unspent.set(agent, [...(this.unspent.get(agent) ?? []), token]);
+      // In place: a copy per token would make a name given many tokens, and never evicted, cost their square.
+      const unspent = this.unspent.get(agent);
+      if (unspent) unspent.push(token);
+      else this.unspent.set(agent, [token]);
     } else {
       const token = this.tokens.get(prefix);
       if (token) token.spent ??= { seq: e.seq, type: e.type };

@@ -118,7 +118,8 @@ export async function verifyAuditLog(input: VerificationInput): Promise<Verifica
   const registration = input.registration && { check: new RegistrationRecordCheck(), snapshot: await input.registration() };
   const fail = (seq: number, reason: string): VerificationResult => ({
     ok: false,
-    events: count,
+    // A record's problem is named after the walk, at the event it goes back to: the log verified up to that event.
+    events: Math.min(count, seq - 1),
     checkpoints: checked,
     head: count ? { seq: expectedSeq - 1, hash: prevHash } : null,
     problem: { seq, reason },

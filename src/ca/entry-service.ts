@@ -70,8 +70,7 @@ export class EntryService {
 
   async delete(id: string, by: string): Promise<void> {
     const entry = await this.get(id);
-    const deleted = await this.deps.store.deleteEntry(id, { type: 'entry.deleted', actor: by, data: entryData(entry) });
-    if (!deleted) throw new NotFoundError(`entry ${id}`);
+    await this.deps.store.deleteEntry(id, { type: 'entry.deleted', actor: by, data: entryData(entry) });
   }
 
   async get(id: string): Promise<EntryRecord> {

@@ -59,7 +59,8 @@ export interface RegistrationStore {
 
   createEntry(entry: EntryRecord, event: AuditEvent): Promise<void>;
   updateEntry(entry: EntryRecord, event: AuditEvent): Promise<void>;
-  deleteEntry(id: string, event: AuditEvent): Promise<boolean>;
+  /** Deletes the entry with its event; NotFoundError, nothing recorded, when there is none (another caller's delete came first). */
+  deleteEntry(id: string, event: AuditEvent): Promise<void>;
   getEntry(id: string): Promise<EntryRecord | undefined>;
   listEntries(filter: { agent?: string }): Promise<EntryRecord[]>;
 

@@ -359,8 +359,11 @@ describe.each(ENGINES)('the $name datastore', (engine) => {
       const changed = { ...web, ttl: seconds(60), revision: 2, updatedAt: 20 };
       await store.registrations.updateEntry(changed, note('entry.updated'));
       expect(await store.registrations.getEntry('e1')).toEqual(changed);
-      expect(await store.registrations.deleteEntry('e1', note('entry.deleted'))).toBe(true);
-      expect(await store.registrations.deleteEntry('e1', note('entry.deleted'))).toBe(false);
+      await store.registrations.deleteEntry('e1', note('entry.deleted'));
+      // A second delete, as another caller's racing the first, deleted nothing and records nothing.
+      const head = (await store.audit.head())?.seq;
+      await expect(store.registrations.deleteEntry('e1', note('entry.deleted'))).rejects.toBeInstanceOf(NotFoundError);
+      expect((await store.audit.head())?.seq).toBe(head);
       expect(await store.registrations.getEntry('e1')).toBeUndefined();
       expect((await store.registrations.listEntries({})).map((e) => e.id)).toEqual(['e2']);
     });

@@ -137,8 +137,11 @@ export class PgRegistrationStore implements AgentRegistry {
     });
   }
 
-  async deleteEntry(id: string, event: AuditEvent): Promise<boolean> {
-    return this.change([event], async (c) => (await c.query('DELETE FROM entries WHERE id = $1', [id])).rowCount === 1);
+  async deleteEntry(id: string, event: AuditEvent): Promise<void> {
+    // Thrown inside the transaction, so that its event is not recorded: a second delete deleted nothing.
+    await this.change([event], async (c) => {
+      if ((await c.query('DELETE FROM entries WHERE id = $1', [id])).rowCount === 0) throw entryGone(id);
+    });
   }
 
   async getEntry(id: string): Promise<EntryRecord | undefined> {

@@ -137,12 +137,10 @@ export class SqliteRegistrationStore implements RegistrationStore {
     });
   }
 
-  async deleteEntry(id: string, event: AuditEvent): Promise<boolean> {
-    let deleted = false;
+  async deleteEntry(id: string, event: AuditEvent): Promise<void> {
     this.inTransaction([event], () => {
-      deleted = this.sql('DELETE FROM entries WHERE id = ?').run(id).changes === 1;
+      if (this.sql('DELETE FROM entries WHERE id = ?').run(id).changes === 0) throw entryGone(id);
     });
-    return deleted;
   }
 
   async getEntry(id: string): Promise<EntryRecord | undefined> {
