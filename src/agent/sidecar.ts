@@ -268,13 +268,12 @@ export class Sidecar {
    * start and the end of every step, outside the CA's backoff: it needs no
    * CA, and a step begun after the loss must not wait for one that does not
    * answer. A failure is the disk's, said as such and tried again at the
-   * next step.
+   * next step. Says whether it tried (and so logged any failure).
    */
-  /** Says whether it tried (and so logged any failure). */
   private async restoreOut(): Promise<boolean> {
     if (this.installation.current === undefined) return false;
     await this.outWatch.look();
-    // Once per sync interval at most, whatever else wakes the loop: each publication makes a reload due at once,
+    // At most every half sync interval, whatever else wakes the loop: each publication makes a reload due at once,
     // so against something that keeps changing --out a failing reload would otherwise repair at every retry.
     if (this.outWatch.loss === undefined || !this.outWatch.mayRepairNow(this.deps.clock.nowMs())) return false;
     try {
