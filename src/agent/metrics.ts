@@ -29,5 +29,6 @@ export function renderAgentMetrics(status: SidecarStatus, clock: Clock): string 
     metric('meshca_agent_sync_failures_total', 'counter', 'Failed syncs with the CA.', c.syncFailures),
     metric('meshca_agent_reloads_total', 'counter', 'Proxy reloads that succeeded.', c.reloads),
     metric('meshca_agent_reload_failures_total', 'counter', 'Proxy reloads that failed.', c.reloadFailures),
+    metric('meshca_agent_out_repairs_total', 'counter', 'Times the files installed in --out were installed again after something removed or changed them.', c.outRepairs),
   ].join('');
 }

@@ -279,6 +279,7 @@ export class Sidecar {
     try {
       await this.installation.reinstall(this.trust);
       this.outWatch.repaired(this.deps.clock.nowMs());
+      this.counters.outRepairs++;
     } catch (err) {
       if (!(err instanceof InstallError)) throw err;
       this.deps.log.error({ err: describeError(err.cause) }, `${err.message}${retryNote(this.settings)}`);

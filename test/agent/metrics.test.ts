@@ -15,6 +15,7 @@ const NAMES = [
   'meshca_agent_sync_failures_total',
   'meshca_agent_reloads_total',
   'meshca_agent_reload_failures_total',
+  'meshca_agent_out_repairs_total',
 ];
 
 const clock = new FakeClock(Date.UTC(2026, 10, 25, 12, 0, 0));
@@ -34,7 +35,7 @@ describe('agent metrics', () => {
       installed: held(now + 1_800_000),
       agentSvid: held(now + 3_000_000),
       lastSyncMs: now - 12_000,
-      counters: { renewals: 3, renewalFailures: 1, reloads: 3, reloadFailures: 2, syncs: 40, syncFailures: 4 },
+      counters: { renewals: 3, renewalFailures: 1, reloads: 3, reloadFailures: 2, syncs: 40, syncFailures: 4, outRepairs: 5 },
     } as unknown as SidecarStatus;
     const scrape = new Scrape(renderAgentMetrics(status, clock));
     expect(Object.fromEntries(NAMES.map((n) => [n, [scrape.type(n), scrape.value(n)]]))).toEqual({
@@ -47,6 +48,7 @@ describe('agent metrics', () => {
       meshca_agent_sync_failures_total: ['COUNTER', 4],
       meshca_agent_reloads_total: ['COUNTER', 3],
       meshca_agent_reload_failures_total: ['COUNTER', 2],
+      meshca_agent_out_repairs_total: ['COUNTER', 5],
     });
   });
 
@@ -55,7 +57,7 @@ describe('agent metrics', () => {
       installed: undefined,
       agentSvid: undefined,
       lastSyncMs: now + 180_000,
-      counters: { renewals: 0, renewalFailures: 0, reloads: 0, reloadFailures: 0, syncs: 1, syncFailures: 0 },
+      counters: { renewals: 0, renewalFailures: 0, reloads: 0, reloadFailures: 0, syncs: 1, syncFailures: 0, outRepairs: 0 },
     } as SidecarStatus;
     expect(new Scrape(renderAgentMetrics(status, clock)).value('meshca_agent_seconds_since_last_sync')).toBe(0);
   });
@@ -65,7 +67,7 @@ describe('agent metrics', () => {
       installed: undefined,
       agentSvid: undefined,
       lastSyncMs: undefined,
-      counters: { renewals: 0, renewalFailures: 0, reloads: 0, reloadFailures: 0, syncs: 0, syncFailures: 0 },
+      counters: { renewals: 0, renewalFailures: 0, reloads: 0, reloadFailures: 0, syncs: 0, syncFailures: 0, outRepairs: 0 },
     } as SidecarStatus;
     const scrape = new Scrape(renderAgentMetrics(status, clock));
     expect(scrape.samples('meshca_agent_svid_expiry_seconds')).toEqual([]);

@@ -811,6 +811,7 @@ describe('files removed or replaced in --out behind the agent', () => {
     expect({ asked: h.ca.calls, reloads: h.reloads.ok }).toEqual({ asked, reloads: 2 });
     expect(await h.sidecar.probeReadiness()).toBeUndefined();
     expect(lossWarnings(h)).toHaveLength(1);
+    expect(h.sidecar.status().counters.outRepairs).toBe(1);
   });
 
   it('fail/against something that keeps changing --out, installs again at each sync, asks for an early step once per sync interval at most, and warns once per loss', async () => {
