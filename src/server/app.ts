@@ -28,6 +28,7 @@ import { tokenRoutes } from './routes/tokens.js';
 import { sharedSchemaCompilers } from './schema-compilers.js';
 import { refuseUndeclaredInput } from './undeclared-input.js';
 import { MAX_NAME_LENGTH, SMALL_BODY_LIMIT } from './schemas.js';
+import { answerContinue, BodyLimits } from './continue-check.js';
 import type { ServerServices } from './services.js';
 
 export interface AppOptions {
@@ -160,6 +161,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   }) as unknown as FastifyInstance;
   app.server.on('connect', answerConnect);
   app.server.on('checkExpectation', answerUnknownExpectation);
+  const bodyLimits = new BodyLimits(SMALL_BODY_LIMIT);
+  app.server.on('checkContinue', answerContinue(app.server, bodyLimits));
   // Node refuses incomplete headers after headersTimeout (60 s): never later than the whole request.
   app.server.headersTimeout = Math.min(app.server.headersTimeout, options.requestTimeoutMs);
   if (options.maxConnections !== undefined) {
@@ -173,6 +176,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   installJsonBodies(app);
   const routeMethods = new RouteMethods();
   app.addHook('onRoute', routeMethods.add);
+  app.addHook('onRoute', bodyLimits.add);
   installErrorHandling(app, routeMethods, options.onRefusal, options.storeUnavailable);
   refuseWhileClosing(app);
   refuseMalformedFraming(app);

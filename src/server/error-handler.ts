@@ -29,14 +29,17 @@ interface ErrorBody {
   readonly error: { readonly code: ErrorCode | string; readonly message: string };
 }
 
-function errorBody(code: string, message: string): ErrorBody {
+export function errorBody(code: string, message: string): ErrorBody {
   return { error: { code, message } };
 }
 
-/** Status and public body for any thrown value. */
+/** A body over its route's limit, found reading it or, for `Expect: 100-continue`, from its declared length (continue-check.ts). */
+export const PAYLOAD_TOO_LARGE = errorBody('payload_too_large', 'request body is larger than this endpoint accepts');
+
 /** Whether an error the datastore raised means it cannot take changes now (see Datastore.unavailable). */
 export type StoreUnavailable = (err: unknown) => boolean;
 
+/** Status and public body for any thrown value. */
 function describeError(err: unknown, storeUnavailable: StoreUnavailable): { status: number; body: ErrorBody } {
   if (err instanceof MeshcaError) {
     const status = STATUS_BY_CLASS.find(([cls]) => err instanceof cls)?.[1] ?? 500;
@@ -49,7 +52,7 @@ function describeError(err: unknown, storeUnavailable: StoreUnavailable): { stat
   if (fe.validation) return { status: 400, body: errorBody('invalid_request', `request ${fe.message}${validationDetail(fe)}`) };
   switch (fe.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return { status: 413, body: errorBody('payload_too_large', 'request body is larger than this endpoint accepts') };
+      return { status: 413, body: PAYLOAD_TOO_LARGE };
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return { status: 415, body: errorBody('invalid_request', 'send the request body as application/json') };
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':

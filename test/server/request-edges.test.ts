@@ -86,6 +86,28 @@ describe('URLs and bytes Fastify refuses before routing', () => {
   });
 });
 
+describe('Expect: 100-continue', () => {
+  /** A POST asking to continue, its body sent at once after the headers, and the connection closed after the answer. */
+  const asking = (path: string, body: string, declared = Buffer.byteLength(body)) =>
+    `POST ${path} HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Type: application/json\r\nContent-Length: ${declared}\r\nConnection: close\r\n\r\n${body}`;
+  /** The status lines of everything answered, in order. */
+  const statusLines = (answer: string) => answer.split('\r\n').filter((line) => line.startsWith('HTTP/1.1 '));
+
+  it('fail/a declared length over the route\'s limit -> 413 at once, in the JSON error shape, the body never asked for', async () => {
+    const answer = await rawExchange(asking('/v1/entries', '', 100_000));
+    expect(statusLines(answer)).toEqual(['HTTP/1.1 413 Payload Too Large']);
+    expect(parsed(answer).body).toEqual({ error: { code: 'payload_too_large', message: expect.any(String) } });
+  });
+
+  it.each([
+    ['a small body', '/v1/entries', '{}', 'HTTP/1.1 400 Bad Request'],
+    // Over the 64 KiB most routes take, within the 1 MiB a batch of CSRs may have: asked for, then judged (here refused: the caller is no agent).
+    ['a body within the larger limit of the SVID batch route', '/v1/agent/svids', `{${' '.repeat(70_000)}}`, 'HTTP/1.1 403 Forbidden'],
+  ])('pass/%s -> 100 Continue, then the answer to the request', async (_name, path, body, status) => {
+    expect(statusLines(await rawExchange(asking(path, body)))).toEqual(['HTTP/1.1 100 Continue', status]);
+  });
+});
+
 describe('a header that says how to read the request, sent twice', () => {
   /** A token request the CA would otherwise accept (201), its body framed by Content-Length or chunked. */
   const tokenRequest = (agent: string, headerLines: string, framing: 'length' | 'chunked' = 'length') => {
