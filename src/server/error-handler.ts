@@ -29,7 +29,7 @@ interface ErrorBody {
   readonly error: { readonly code: ErrorCode | string; readonly message: string };
 }
 
-export function errorBody(code: string, message: string): ErrorBody {
+function errorBody(code: string, message: string): ErrorBody {
   return { error: { code, message } };
 }
 
