@@ -7,7 +7,7 @@
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { agentArgs, getHealth, runAgent, startAgent, type AgentProcess } from '../support/agent-process.js';
+import { agentArgs, getHealth, installedVersion, runAgent, startAgent, type AgentProcess } from '../support/agent-process.js';
 import { svidCheck } from '../support/conformance.js';
 import { startTestCa } from '../support/test-ca.js';
 import { tempDir } from '../support/temp-dir.js';
@@ -36,6 +36,17 @@ async function installedAgent(syncInterval: string) {
   await waitFor('the SVID to be installed and the proxy reloaded', () => reloads() === 1, 15_000);
   await waitFor('/readyz to answer 200', async () => (await getHealth(healthPort, '/readyz')).status === 200, 5_000);
   return { agent, out, healthPort, reloads, installed: readInstalled(out) };
+}
+
+/** Once ..data has pointed at one version for a second: no publication of the agent's is under way. */
+async function settled(out: string): Promise<void> {
+  let version = installedVersion(out);
+  let since = Date.now();
+  await waitFor('--out to settle', () => {
+    const now = installedVersion(out);
+    if (now !== version) [version, since] = [now, Date.now()];
+    return Date.now() - since >= 1_000;
+  }, 10_000);
 }
 
 /** The warnings the agent logged about --out losing what it installed. */
@@ -111,6 +122,10 @@ describe('meshca-agent with its files removed or replaced in --out', () => {
     const agent = startAgent(agentArgs(o, '--state-dir', join(dir, 'state'), '--sync-interval', '1h', '--health-listen', `127.0.0.1:${healthPort}`));
     await agent.waitForLog((l) => l.msg === 'keeping the valid SVID already installed in --out', 15_000);
     await waitFor('/readyz to answer 200', async () => (await getHealth(healthPort, '/readyz')).status === 200, 10_000);
+    // The first sync may bring a newer CRL, which the agent then installs: the file is removed once that is done,
+    // not while a publication of the agent's own could put it back before the probe looks.
+    await waitFor('the first sync', async () => /^meshca_agent_syncs_total [1-9]/m.test((await getHealth(healthPort, '/metrics')).body), 10_000);
+    await settled(out);
     rmSync(join(out, 'svid.pem'));
 
     expect((await readyz(healthPort)).status).toBe(503);
