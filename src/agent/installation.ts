@@ -93,9 +93,8 @@ export class Installation {
    * now held when those are due anyway. No new SVID: nothing was wrong with it.
    */
   async reinstall(trust: TrustMaterial): Promise<void> {
-    const installed = this.installed;
-    if (!installed) return;
-    await this.install(this.republishDue ? { ...installed, bundlePem: trust.bundlePem, crlPem: trust.crlPem } : installed);
+    if (this.republishDue) await this.republishIfDue(trust);
+    else if (this.installed) await this.install(this.installed);
   }
 
   /** The same SVID again, with the bundle and CRL now held, when they changed (or a file is missing). */

@@ -59,6 +59,9 @@ const STATUS_AFTER: ReadonlyMap<string, AgentStatus> = new Map([
   ['agent.unbanned', 'evicted'],
 ]);
 
+const ENTRY_EVENTS = new Set(['entry.created', 'entry.updated', 'entry.deleted']);
+const TOKEN_EVENTS = new Set(['token.created', 'token.used']);
+
 /** The entry fields its events record, compared with the record's where the event has them. */
 const ENTRY_FIELDS = ['agent', 'spiffeId', 'ttl', 'dnsNames', 'revision'] as const;
 
@@ -95,8 +98,8 @@ export class RegistrationRecordCheck {
   /** Takes in one event of the log; what is wrong with it, when a registration event names no record. */
   event(e: StoredEvent): string | undefined {
     if (STATUS_AFTER.has(e.type)) return this.status(e, eventObject(e));
-    if (e.type.startsWith('entry.')) return this.entry(e, eventObject(e));
-    if (e.type.startsWith('token.')) return this.token(e, eventObject(e));
+    if (ENTRY_EVENTS.has(e.type)) return this.entry(e, eventObject(e));
+    if (TOKEN_EVENTS.has(e.type)) return this.token(e, eventObject(e));
     return undefined;
   }
 
@@ -112,7 +115,6 @@ export class RegistrationRecordCheck {
   }
 
   private entry(e: StoredEvent, data: Record<string, unknown> | undefined): string | undefined {
-    if (!['entry.created', 'entry.updated', 'entry.deleted'].includes(e.type)) return undefined;
     const id = data?.['id'];
     if (typeof id !== 'string') return `event ${e.seq} (${e.type}) names no entry: its data was altered`;
     // Builds before 5c53eaf, on PostgreSQL, could commit an update racing a delete after the delete; the entry
@@ -129,7 +131,6 @@ export class RegistrationRecordCheck {
   }
 
   private token(e: StoredEvent, data: Record<string, unknown> | undefined): string | undefined {
-    if (e.type !== 'token.created' && e.type !== 'token.used') return undefined;
     const prefix = data?.['tokenHash'];
     const agent = data?.['agent'];
     if (typeof prefix !== 'string' || typeof agent !== 'string') return `event ${e.seq} (${e.type}) names no join token: its data was altered`;
