@@ -86,6 +86,8 @@ export interface AuthorityView {
   readonly createdAt: string;
   readonly activatedAt: string | null;
   readonly retiredAt: string | null;
+  /** When an operator tainted it (a suspected key compromise): it is then retired too, and its root's CRL revokes it. */
+  readonly taintedAt: string | null;
   readonly keyHeld: boolean;
   /** Unexpired, unrevoked SVIDs that chain to it. */
   readonly liveSvids: number;

@@ -268,6 +268,12 @@ describe('POST /v1/authorities/:id/taint', () => {
     expect(next.id).not.toBe(tainted.id);
     expect(ca.manager.current().byId(tainted.id)!.record.state).toBe('retired');
     expect((await ca.localApp.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
+    // The listing tells the taint apart from a routine retirement.
+    const listed = (await ca.localApp.inject({ method: 'GET', url: '/v1/authorities' })).json<{ authorities: Array<{ id: string; state: string; taintedAt: string | null }> }>();
+    expect(listed.authorities.find((a) => a.id === tainted.id)).toMatchObject({ state: 'retired', taintedAt: new Date(clock.nowSeconds() * 1000).toISOString() });
+    const others = listed.authorities.filter((a) => a.id !== tainted.id);
+    expect(others.length).toBeGreaterThan(1);
+    expect(others.filter((a) => a.taintedAt !== null)).toEqual([]);
 
     // Every one of them is revoked and in the tainted intermediate's CRL, verified with its certificate.
     const crl = await crlDer(ca, tainted.id);

@@ -24,7 +24,7 @@ export function registerAuthority(program: Command): void {
             a.id,
             a.kind,
             a.state,
-            [a.signing ? 'signing' : null, a.inBundle ? 'in bundle' : null, a.keyHeld ? null : 'no key'].filter(Boolean).join(', ') || null,
+            [a.signing ? 'signing' : null, a.inBundle ? 'in bundle' : null, a.taintedAt ? `tainted ${a.taintedAt}` : null, a.keyHeld ? null : 'no key'].filter(Boolean).join(', ') || null,
             a.notBefore,
             a.notAfter,
             a.liveSvids,

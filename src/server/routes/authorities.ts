@@ -89,6 +89,7 @@ export function authorityRoutes(app: FastifyInstance, s: ServerServices): void {
           createdAt: isoTime(a.record.createdAt),
           activatedAt: a.record.activatedAt === null ? null : isoTime(a.record.activatedAt),
           retiredAt: a.record.retiredAt === null ? null : isoTime(a.record.retiredAt),
+          taintedAt: a.record.taintedAt === null ? null : isoTime(a.record.taintedAt),
           keyHeld: a.record.keyRef !== null,
           liveSvids: await s.revocationStore.liveUnder(under, now),
         };
