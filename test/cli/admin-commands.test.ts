@@ -108,13 +108,19 @@ describe('meshca admin commands', () => {
     expect(await meshca('cert', 'revoke', '--serial', serial())).toEqual(expected);
   });
 
-  it('pass/entry update --dns replaces the DNS names (repeatable), and --ttl default clears the lifetime', async () => {
+  it('pass/entry update --dns replaces the DNS names (repeatable), --clear-dns removes them, and --ttl default clears the lifetime', async () => {
     const created = await meshca('entry', 'create', '--agent', 'web-node', '--spiffe-id', `${TD}/ns/web`, '--dns', 'old.example.org', '--ttl', '30m');
     expect(created.code, created.stderr).toBe(0);
     const id = created.stdout.trim();
     const updated = await meshca('entry', 'update', id, '--dns', 'a.example.org', '--dns', 'b.example.org', '--ttl', 'default', '--json');
     expect(updated.code, updated.stderr).toBe(0);
     expect(JSON.parse(updated.stdout)).toMatchObject({ id, dns: ['a.example.org', 'b.example.org'], ttl: null, revision: 2 });
+    const cleared = await meshca('entry', 'update', id, '--clear-dns', '--json');
+    expect(cleared.code, cleared.stderr).toBe(0);
+    expect(JSON.parse(cleared.stdout)).toMatchObject({ id, dns: [], revision: 3 });
+    const both = await meshca('entry', 'update', id, '--clear-dns', '--dns', 'c.example.org');
+    expect(both.code).toBe(EX_CONFIG);
+    expect(both.stderr).toContain('give --dns or --clear-dns, not both');
   });
 
   it('pass/agent ban of a name that never attested: agent list shows no attestation time ("-", null in --json)', async () => {
@@ -161,7 +167,7 @@ describe('meshca command line', () => {
       says: '--role: "x" is not one of operator, auditor',
     },
     { name: 'bundle --format that is no format', args: ['bundle', '--format', 'xml'], says: '--format: "xml" is not one of pem, spiffe' },
-    { name: 'entry update with nothing to update', args: ['entry', 'update', 'e1'], says: 'nothing to update: give --agent, --spiffe-id, --ttl or --dns' },
+    { name: 'entry update with nothing to update', args: ['entry', 'update', 'e1'], says: 'nothing to update: give --agent, --spiffe-id, --ttl, --dns or --clear-dns' },
   ])('fail/$name exits 78 naming the flags', async ({ args, says }) => {
     const res = await runMeshca(args, { MESHCA_DATA_DIR: tempDir() });
     expect({ code: res.code, stdout: res.stdout }).toEqual({ code: EX_CONFIG, stdout: '' });

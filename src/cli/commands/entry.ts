@@ -89,16 +89,19 @@ export function registerEntry(program: Command): void {
     .option('--spiffe-id <id>', 'new identity')
     .option('--ttl <duration>', 'new SVID lifetime, or "default"')
     .option('--dns <name>', 'DNS SANs, replacing the current ones (repeatable)', collect, undefined)
+    .option('--clear-dns', 'remove every DNS SAN')
     .option('--json', 'print the entry as JSON')
     .addOption(dataDirOption())
-    .action(async (id: string, o: CommonOptions & { agent?: string; spiffeId?: string; ttl?: string; dns?: string[]; json?: boolean }) => {
+    .action(async (id: string, o: CommonOptions & { agent?: string; spiffeId?: string; ttl?: string; dns?: string[]; clearDns?: boolean; json?: boolean }) => {
       checkDurations({ ttl: o.ttl === 'default' ? undefined : o.ttl });
+      if (o.dns && o.clearDns) refuseFlags('give --dns or --clear-dns, not both');
       const patch: Record<string, unknown> = {};
       if (o.agent) patch.agent = o.agent;
       if (o.spiffeId) patch.spiffeId = o.spiffeId;
       if (o.ttl) patch.ttl = o.ttl === 'default' ? null : o.ttl;
       if (o.dns) patch.dns = o.dns;
-      if (Object.keys(patch).length === 0) refuseFlags('nothing to update: give --agent, --spiffe-id, --ttl or --dns');
+      if (o.clearDns) patch.dns = [];
+      if (Object.keys(patch).length === 0) refuseFlags('nothing to update: give --agent, --spiffe-id, --ttl, --dns or --clear-dns');
       const e = await new AdminClient(o.dataDir).call<EntryJson>('PATCH', `/v1/entries/${encodeURIComponent(id)}`, patch, entryId(id));
       console.log(o.json ? JSON.stringify(e) : describe(e));
     });
