@@ -2,7 +2,7 @@
 import { Option } from 'commander';
 import { resolve } from 'node:path';
 import { ConfigError } from '../config/options.js';
-import { DURATION_SYNTAX, parseDuration } from '../time/duration.js';
+import { DURATION_SYNTAX, DurationSyntaxError, parseDuration } from '../time/duration.js';
 
 export interface CommonOptions {
   dataDir: string;
@@ -46,8 +46,9 @@ export function checkDurations(flags: Readonly<Record<string, string | undefined
     try {
       parseDuration(value);
       return [];
-    } catch {
-      return [`--${flag}: ${JSON.stringify(value)} is not a duration (${DURATION_SYNTAX})`];
+    } catch (err) {
+      if (!(err instanceof DurationSyntaxError)) throw err;
+      return [`--${flag}: ${err.message}${err.malformed ? ` (${DURATION_SYNTAX})` : ''}`];
     }
   });
   if (problems.length) refuseFlags(...problems);

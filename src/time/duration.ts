@@ -14,19 +14,30 @@ const DURATION = /^([0-9]{1,9})(s|m|h|d)$/;
  */
 export const MAX_DURATION_SECONDS = 36_500 * 86_400;
 
-/** The text is not a duration; the message names the text, callers add how to write one. */
-export class DurationSyntaxError extends Error {}
+/**
+ * The text is not a duration meshca takes; the message names the text.
+ * Callers add how to write one when it is `malformed` (rather than zero or
+ * beyond a century, where the message says all).
+ */
+export class DurationSyntaxError extends Error {
+  constructor(
+    message: string,
+    readonly malformed: boolean,
+  ) {
+    super(message);
+  }
+}
 
 export const DURATION_SYNTAX = 'a whole number followed by s, m, h or d, e.g. 30s, 10m, 1h, 365d';
 
 export function parseDuration(text: string): Duration {
   const match = DURATION.exec(text);
   if (!match) {
-    throw new DurationSyntaxError(`"${text}" is not a duration`);
+    throw new DurationSyntaxError(`"${text}" is not a duration`, true);
   }
   const seconds = Number(match[1]) * UNIT_SECONDS[match[2]!]!;
-  if (seconds <= 0) throw new DurationSyntaxError(`"${text}" is not a positive duration`);
-  if (seconds > MAX_DURATION_SECONDS) throw new DurationSyntaxError(`"${text}" is longer than a century (36500d)`);
+  if (seconds <= 0) throw new DurationSyntaxError(`"${text}" is not a positive duration`, false);
+  if (seconds > MAX_DURATION_SECONDS) throw new DurationSyntaxError(`"${text}" is longer than a century (36500d)`, false);
   return seconds as Duration;
 }
 

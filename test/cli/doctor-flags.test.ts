@@ -18,6 +18,8 @@ describe('meshca doctor flags', () => {
       args: ['--root-horizon', '60', '--intermediate-horizon', 'soon'],
       problems: ['--root-horizon: "60" is not a duration', '--intermediate-horizon: "soon" is not a duration'],
     },
+    { name: 'a horizon beyond a century, called that', args: ['--root-horizon', '36501d'], problems: ['--root-horizon: "36501d" is longer than a century (36500d)\n'] },
+    { name: 'a horizon of zero, called that', args: ['--intermediate-horizon', '0s'], problems: ['--intermediate-horizon: "0s" is not a positive duration\n'] },
   ])('fail/$name -> exit 78 naming the flag', async ({ args, problems }) => {
     const res = await runMeshca(['doctor', ...args, '--data-dir', tempDir()]);
     expect(res.code).toBe(EX_CONFIG);
