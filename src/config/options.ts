@@ -51,6 +51,15 @@ function settingText(raw: unknown, list: boolean): string | undefined {
   return undefined;
 }
 
+/** Why settingText found no text: for a list's setting, a list names the item that is not a string. */
+function notSettingText(raw: unknown, list: boolean, expected: string): string {
+  if (list && Array.isArray(raw)) {
+    const index = raw.findIndex((item) => typeof item !== 'string');
+    return `expected a list of strings or a string (${expected}), but item ${index} is ${JSON.stringify(raw[index]) ?? typeof raw[index]}`;
+  }
+  return `expected a string (${expected}), not ${raw === null ? 'null' : Array.isArray(raw) ? 'a list' : 'an object'}`;
+}
+
 /** camelCase property a CLI parser (commander) uses for a flag name. */
 export function flagProperty(name: string): string {
   return name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
@@ -137,7 +146,7 @@ export function resolveOptions<Table extends OptionTable>(
     }
     const text = settingText(raw, spec.list === true);
     if (text === undefined) {
-      problems.push(`${origin}: expected a string (${spec.expected}), not ${raw === null ? 'null' : Array.isArray(raw) ? 'a list' : 'an object'}`);
+      problems.push(`${origin}: ${notSettingText(raw, spec.list === true, spec.expected)}`);
       continue;
     }
     try {

@@ -241,6 +241,17 @@ describe('loadServerConfig problems', () => {
     ]);
   });
 
+  it.each<[string, unknown[], string]>([
+    ['a number', ['ca.example', 5], 'item 1 is 5'],
+    ['null', [null], 'item 0 is null'],
+    ['a nested list', ['ca.example', 'ca2.example', ['x']], 'item 2 is ["x"]'],
+  ])('refuses a list setting whose item is %s, naming that item (lists are allowed)', (_name, value, says) => {
+    const file = writeTemp('meshca.json', { 'serving-names': value });
+    expect(problemsOf(() => loadServerConfig({ flags: {}, env: {}, file }))).toEqual([
+      `"serving-names" in ${file}: expected a list of strings or a string (comma-separated DNS names and IP addresses), but ${says}`,
+    ]);
+  });
+
   it('refuses a config file that is not JSON without quoting it (it may hold a secret)', () => {
     const file = writeTemp('meshca.json', '{ "key-passphrase": SECRET-PASSPHRASE }');
     const problems = problemsOf(() => loadServerConfig({ flags: {}, env: {}, file }));
