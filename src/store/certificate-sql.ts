@@ -131,7 +131,9 @@ export function certificateListQuery(filter: CertificateFilter, cursor: string |
     add(`(spiffe_id = ? OR (spiffe_id${c} >= ? AND spiffe_id${c} < ?))`, base, `${base}/`, `${base}0`);
   }
   if (filter.agent) add('agent = ?', filter.agent);
-  if (filter.activeAt !== undefined) add('not_before <= ? AND not_after > ?', filter.activeAt, filter.activeAt);
+  if (filter.activeAt !== undefined) {
+    add('not_before <= ? AND not_after > ? AND (revoked_at IS NULL OR revoked_at > ?)', filter.activeAt, filter.activeAt, filter.activeAt);
+  }
   if (filter.issuedAfter !== undefined) add('issued_at >= ?', filter.issuedAfter);
   if (filter.issuedBefore !== undefined) add('issued_at < ?', filter.issuedBefore);
   if (filter.serial) add('serial = ?', filter.serial);

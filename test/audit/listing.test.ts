@@ -30,6 +30,11 @@ function rows(db: Db): Row[] {
   return db.prepare<[], Row>('SELECT id, serial, spiffe_id, agent, not_before, not_after, issued_at, revoked_at FROM certificates ORDER BY id').all();
 }
 
+/** Valid at t and not revoked by then: what `activeAt` asks for. */
+function activeAt(r: Row, t: number): boolean {
+  return r.not_before <= t && t < r.not_after && (r.revoked_at === null || r.revoked_at > t);
+}
+
 interface Page {
   certificates: Array<Record<string, unknown> & { serial: string }>;
   nextCursor: string | null;
@@ -92,8 +97,8 @@ describe('GET /v1/certificates', () => {
     ['prefix without a trailing slash', () => ({ prefix: `${TD}/ns/a` }), (r) => r.spiffe_id === `${TD}/ns/a` || r.spiffe_id.startsWith(`${TD}/ns/a/`)],
     ['prefix of the whole trust domain', () => ({ prefix: TD }), () => true],
     ['agent', () => ({ agent: 'node-1' }), (r) => r.agent === 'node-1'],
-    ['activeAt (RFC 3339)', () => ({ activeAt: iso(t) }), (r) => r.not_before <= t && t < r.not_after],
-    ['activeAt (epoch seconds)', () => ({ activeAt: String(t) }), (r) => r.not_before <= t && t < r.not_after],
+    ['activeAt (RFC 3339)', () => ({ activeAt: iso(t) }), (r) => activeAt(r, t)],
+    ['activeAt (epoch seconds)', () => ({ activeAt: String(t) }), (r) => activeAt(r, t)],
     ['issuedAfter (inclusive)', () => ({ issuedAfter: iso(t) }), (r) => r.issued_at >= t],
     ['issuedBefore (exclusive)', () => ({ issuedBefore: iso(t) }), (r) => r.issued_at < t],
     ['issuedAfter and issuedBefore', () => ({ issuedAfter: String(t - 100), issuedBefore: String(t + 100) }), (r) => r.issued_at >= t - 100 && r.issued_at < t + 100],
@@ -122,6 +127,9 @@ describe('GET /v1/certificates', () => {
     expect(count((r) => r.not_after === t)).toBeGreaterThan(0);
     expect(count((r) => r.not_before === t)).toBeGreaterThan(0);
     expect(count((r) => r.revoked_at !== null)).toBe(100);
+    // Valid at t but revoked before it, and revoked after it: activeAt leaves out the first, not the second.
+    expect(count((r) => r.not_before <= t && t < r.not_after && r.revoked_at !== null && r.revoked_at <= t)).toBeGreaterThan(0);
+    expect(count((r) => r.not_before <= t && t < r.not_after && r.revoked_at !== null && r.revoked_at > t)).toBeGreaterThan(0);
   });
 
   it('pass/a page holds the full record', async () => {
