@@ -44,6 +44,7 @@ export type ErrorCode =
   | 'rate_limited'
   | 'payload_too_large'
   | 'http_version_not_supported'
+  | 'not_implemented'
   | 'internal';
 
 export abstract class MeshcaError<C extends ErrorCode = ErrorCode> extends Error {
@@ -66,6 +67,9 @@ export class UnsupportedMediaError extends MeshcaError<'invalid_request'> {}
 /** The request line names an HTTP version other than 1.0 and 1.1, the only ones meshca's listeners speak. */
 export class HttpVersionError extends MeshcaError<'http_version_not_supported'> {}
 
+/** The request relies on an HTTP feature meshca does not implement (a transfer coding other than chunked). */
+export class NotImplementedError extends MeshcaError<'not_implemented'> {}
+
 /** The caller could not be identified (no credential, or one we do not accept). */
 export class UnauthenticatedError extends MeshcaError<UnauthenticatedCode> {}
 
@@ -82,8 +86,11 @@ export class NotFoundError extends MeshcaError<NotFoundCode> {
 export class ConflictError extends MeshcaError<ConflictCode> {}
 
 export class RateLimitedError extends MeshcaError<'rate_limited'> {
-  constructor(readonly retryAfterSeconds: number) {
-    super('rate_limited', `too many requests; retry after ${retryAfterSeconds}s`);
+  constructor(
+    readonly retryAfterSeconds: number,
+    why = 'too many requests',
+  ) {
+    super('rate_limited', `${why}; retry after ${retryAfterSeconds}s`);
   }
 }
 

@@ -7,7 +7,7 @@ import Fastify, { type FastifyHttpsOptions, type FastifyInstance } from 'fastify
 import type { Server } from 'node:https';
 import type { Logger as PinoLogger } from 'pino';
 import { randomUUID } from 'node:crypto';
-import { HttpVersionError, InvalidInputError, UnavailableError } from '../errors.js';
+import { HttpVersionError, InvalidInputError, NotImplementedError, UnavailableError } from '../errors.js';
 import { installAccessControl, type Authenticator } from './access-control.js';
 import { answerClientError, answerConnect, answerFrameworkError, answerUnknownExpectation, installErrorHandling, type RefusalObserver, type StoreUnavailable } from './error-handler.js';
 import { installJsonBodies } from './json-body.js';
@@ -78,10 +78,12 @@ const SERVED_HTTP_VERSIONS = new Set(['1.0', '1.1']);
  * The request line and Host as RFC 9112 3.2 and RFC 9110 15.6.6 require, in
  * meshca's JSON error shape: another HTTP version is 505, and an HTTP/1.1
  * request without Host, or any request with more than one (or with more than
- * one of the headers saying how to read its body), is 400. Node's parser
- * would serve other versions and repeated headers as if nothing were wrong (a
- * proxy in front may read such a request another way than the CA), and answer
- * the missing Host with a bare 400 of its own.
+ * one of the headers saying how to read its body), is 400, and a transfer
+ * coding other than chunked alone ("gzip, chunked") is 501 (RFC 9112 6.1).
+ * Node's parser would serve other versions and repeated headers as if nothing
+ * were wrong, and read a gzip-then-chunked body as plain chunks (a proxy in
+ * front may read such a request another way than the CA), and answer the
+ * missing Host with a bare 400 of its own.
  */
 function refuseMalformedFraming(app: FastifyInstance): void {
   app.addHook('onRequest', async (request, reply) => {
@@ -97,6 +99,11 @@ function refuseMalformedFraming(app: FastifyInstance): void {
     if (repeated) {
       void reply.header('connection', 'close');
       throw new InvalidInputError('invalid_request', `a request has at most one ${repeated} header`);
+    }
+    const coding = request.headers['transfer-encoding'];
+    if (coding !== undefined && coding.trim().toLowerCase() !== 'chunked') {
+      void reply.header('connection', 'close');
+      throw new NotImplementedError('not_implemented', `Transfer-Encoding ${JSON.stringify(coding.slice(0, 100))} is not served: send the body chunked or with a Content-Length`);
     }
   });
 }

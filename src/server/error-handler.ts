@@ -9,7 +9,7 @@ import type { Duplex } from 'node:stream';
 import { clipped, quotedInput } from './edge.js';
 import type { RouteMethods } from './route-methods.js';
 import {
-  ConflictError, ForbiddenError, HttpVersionError, InvalidInputError, MeshcaError, NotFoundError, RateLimitedError, UnauthenticatedError,
+  ConflictError, ForbiddenError, HttpVersionError, InvalidInputError, MeshcaError, NotFoundError, NotImplementedError, RateLimitedError, UnauthenticatedError,
   UnavailableError, UnsupportedMediaError, type ErrorCode,
 } from '../errors.js';
 
@@ -21,6 +21,7 @@ const STATUS_BY_CLASS: ReadonlyArray<readonly [abstract new (...args: never[]) =
   [ConflictError, 409],
   [UnsupportedMediaError, 415],
   [RateLimitedError, 429],
+  [NotImplementedError, 501],
   [UnavailableError, 503],
   [HttpVersionError, 505],
 ];

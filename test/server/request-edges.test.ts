@@ -145,6 +145,28 @@ describe('a header that says how to read the request, sent twice', () => {
   });
 });
 
+describe('a transfer coding other than chunked', () => {
+  /** A token request the CA would otherwise accept (201), its body in one chunk under the Transfer-Encoding given. */
+  const chunkedTokenRequest = (agent: string, coding: string) => {
+    const body = `{"agent":"${agent}"}`;
+    return `POST /v1/tokens HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: ${coding}\r\nConnection: close\r\n\r\n${Buffer.byteLength(body).toString(16)}\r\n${body}\r\n0\r\n\r\n`;
+  };
+  const joinTokens = () => ca.store.db.prepare('SELECT count(*) AS n FROM join_tokens').get();
+
+  it.each(['gzip, chunked', 'foo, chunked', 'identity, chunked'])('fail/Transfer-Encoding: %s -> 501 not_implemented, no token, then the connection closes', async (coding) => {
+    const before = joinTokens();
+    expect(parsed(await rawExchange(chunkedTokenRequest('te-coding', coding)))).toEqual({
+      status: 'HTTP/1.1 501 Not Implemented',
+      body: { error: { code: 'not_implemented', message: expect.stringContaining(`Transfer-Encoding "${coding}" is not served`) } },
+    });
+    expect(joinTokens()).toEqual(before);
+  });
+
+  it.each(['chunked', 'Chunked'])('pass/Transfer-Encoding: %s -> 201, a token made', async (coding) => {
+    expect(parsed(await rawExchange(chunkedTokenRequest('te-chunked', coding))).status).toBe('HTTP/1.1 201 Created');
+  });
+});
+
 describe('the request line and Host that are served', () => {
   it.each([
     ['HTTP/1.1 with one Host', 'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'],
