@@ -4,6 +4,7 @@
  * (or roots an auditor pins).
  */
 import { X509Certificate } from 'node:crypto';
+import { RateLimitedError } from '../errors.js';
 import { nowSeconds, type Clock } from '../time/clock.js';
 import { readCertificate } from '../x509/certificate-reader.js';
 import { issuedBy } from '../x509/issued-by.js';
@@ -47,6 +48,9 @@ export interface VerifyOptions {
 }
 
 export class AuditService {
+  private verifying = false;
+  private lastWalkSeconds = 1;
+
   constructor(
     private readonly deps: { store: AuditStorePort; authorities: { current(): AuthoritySet; catchUp(): Promise<void> }; journal: AuthorityJournal; clock: Clock },
   ) {}
@@ -75,9 +79,26 @@ export class AuditService {
     return checkpoint;
   }
 
-  /** Verifies the chain, every checkpoint and, when the auditor brings one, the head seen before. */
-  verify(options: VerifyOptions = {}): Promise<VerificationResult> {
-    return verifyStoredAudit(this.deps.journal, this.deps.store, options);
+  /**
+   * Verifies the chain, every checkpoint and, when the auditor brings one, the
+   * head seen before. One at a time: each walks the whole log in this process,
+   * yielding between slices, so that concurrent walks would share the event
+   * loop among themselves and everyone else (64 of them held a health check
+   * for 40 s) and hold a copy of the log's state each. Another caller is told
+   * to come back after about as long as the last walk took.
+   */
+  async verify(options: VerifyOptions = {}): Promise<VerificationResult> {
+    if (this.verifying) {
+      throw new RateLimitedError(Math.max(1, Math.ceil(this.lastWalkSeconds)), 'an audit verification is already running on this CA, and they run one at a time');
+    }
+    this.verifying = true;
+    const started = performance.now();
+    try {
+      return await verifyStoredAudit(this.deps.journal, this.deps.store, options);
+    } finally {
+      this.lastWalkSeconds = (performance.now() - started) / 1000;
+      this.verifying = false;
+    }
   }
 }
 

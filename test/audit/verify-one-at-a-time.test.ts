@@ -1,0 +1,67 @@
+/**
+ * A CA verifies its log one walk at a time: each walk shares the process that
+ * issues, so a second caller while one runs is told to come back (429 with a
+ * Retry-After) rather than given a walk of its own.
+ */
+import { describe, expect, it } from 'vitest';
+import { eventHash, GENESIS_HASH } from '../../src/ca/audit-chain.js';
+import { AuditService, type AuditStorePort } from '../../src/ca/audit-service.js';
+import type { StoredEvent } from '../../src/ca/audit-verifier.js';
+import type { AuthorityJournal } from '../../src/ca/ports.js';
+import { RateLimitedError } from '../../src/errors.js';
+import { FakeClock } from '../support/fake-clock.js';
+
+/** One event of a well-chained log. */
+function firstEvent(): StoredEvent {
+  const fields = { seq: 1, at: 1_000, type: 'ca.started', actor: 'self', dataJson: '{}', prevHash: GENESIS_HASH };
+  return { ...fields, hash: eventHash(fields) };
+}
+
+/** A store whose log is handed over only once `release` is called, so that a walk can be held in flight. */
+function heldStore(): { store: AuditStorePort; release: () => void } {
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const store: AuditStorePort = {
+    head: async () => undefined,
+    async *events() {
+      await gate;
+      yield firstEvent();
+    },
+    checkpoints: async () => [],
+    saveCheckpoint: async () => undefined,
+    append: async () => undefined,
+  };
+  return { store, release };
+}
+
+const journal = { listAuthorities: async () => [] } as Partial<AuthorityJournal> as AuthorityJournal;
+
+describe('AuditService.verify', () => {
+  it('fail/a second verification while one walks the log is refused with a retry time, and nothing is walked for it', async () => {
+    const { store, release } = heldStore();
+    const audit = new AuditService({ store, authorities: { current: () => { throw new Error('not read by verify'); }, catchUp: async () => undefined }, journal, clock: new FakeClock() });
+    const first = audit.verify();
+    const second = audit.verify();
+    await expect(second).rejects.toBeInstanceOf(RateLimitedError);
+    await expect(second).rejects.toMatchObject({
+      code: 'rate_limited',
+      retryAfterSeconds: 1,
+      message: 'an audit verification is already running on this CA, and they run one at a time; retry after 1s',
+    });
+    release();
+    expect(await first).toMatchObject({ ok: true, events: 1 });
+  });
+
+  it('pass/once a walk has ended, whether it verified or threw, the next one runs', async () => {
+    const { store, release } = heldStore();
+    release();
+    const failing: AuditStorePort = { ...store, checkpoints: async () => Promise.reject(new Error('disk I/O error')) };
+    const deps = { authorities: { current: () => { throw new Error('not read by verify'); }, catchUp: async () => undefined }, journal, clock: new FakeClock() };
+    const audit = new AuditService({ ...deps, store });
+    expect(await audit.verify()).toMatchObject({ ok: true });
+    expect(await audit.verify()).toMatchObject({ ok: true });
+    const broken = new AuditService({ ...deps, store: failing });
+    await expect(broken.verify()).rejects.toThrow('disk I/O error');
+    await expect(broken.verify()).rejects.toThrow('disk I/O error');
+  });
+});
