@@ -28,7 +28,7 @@ export class OutWatch {
    * warning comes once per loss, at its first sighting: a loss lasts, the
    * same, until --out is seen whole again, or is installed again.
    */
-  async look(): Promise<boolean> {
+  async look(now: number): Promise<boolean> {
     if (this.check === undefined) return false;
     let found: string | undefined;
     try {
@@ -42,7 +42,7 @@ export class OutWatch {
     // Another loss than the one last seen is news too (a second file gone while the first is being put back).
     const fresh = found !== undefined && found !== this.lost;
     this.lost = found;
-    if (fresh) this.log.warn({ lost: found }, `--out no longer holds what the agent installed (${found}); installing the same SVID, key, bundle and CRL again`);
+    if (fresh) this.log.warn({ lost: found }, `--out no longer holds what the agent installed (${found}); ${this.whenRepaired(now)}`);
     return fresh;
   }
 
@@ -56,6 +56,14 @@ export class OutWatch {
    */
   mayRepairNow(now: number): boolean {
     return this.lastRepairMs === undefined || now - this.lastRepairMs >= this.intervalMs / 2 || now < this.lastRepairMs;
+  }
+
+  /** What the warning of a loss promises: the repair now, or after the pause that follows the last one. */
+  private whenRepaired(now: number): string {
+    const what = 'the same SVID, key, bundle and CRL';
+    if (this.mayRepairNow(now)) return `installing ${what} again`;
+    const from = new Date(this.lastRepairMs! + this.intervalMs / 2).toISOString();
+    return `installing ${what} again at the first step from ${from} (after one repair, the next waits half --sync-interval)`;
   }
 
   /** The files were just installed again: whole until a look says otherwise. */

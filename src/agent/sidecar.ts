@@ -176,7 +176,7 @@ export class Sidecar {
    * and installed again without waiting for the next sync when that may be.
    */
   async probeReadiness(): Promise<string | undefined> {
-    if (this.installation.current !== undefined && (await this.outWatch.look()) && this.outWatch.mayRepairNow(this.deps.clock.nowMs())) this.onOutLost?.();
+    if (this.installation.current !== undefined && (await this.outWatch.look(this.deps.clock.nowMs())) && this.outWatch.mayRepairNow(this.deps.clock.nowMs())) this.onOutLost?.();
     return this.notReadyReason();
   }
 
@@ -272,7 +272,7 @@ export class Sidecar {
    */
   private async restoreOut(): Promise<boolean> {
     if (this.installation.current === undefined) return false;
-    await this.outWatch.look();
+    await this.outWatch.look(this.deps.clock.nowMs());
     // At most every half sync interval, whatever else wakes the loop: each publication makes a reload due at once,
     // so against something that keeps changing --out a failing reload would otherwise repair at every retry.
     if (this.outWatch.loss === undefined || !this.outWatch.mayRepairNow(this.deps.clock.nowMs())) return false;

@@ -873,6 +873,23 @@ describe('files removed or replaced in --out behind the agent', () => {
     expect(serialOf(h.published[1]!)).toBe(serialOf(h.published[0]!));
   });
 
+  it('pass/a loss seen soon after a repair is warned of with the time from which it will be put back, not as being put back now', async () => {
+    const { h } = await installed();
+    h.out.lost = [LOST];
+    await h.sidecar.probeReadiness();
+    await h.sidecar.step();
+    const repairedAt = h.clock.nowMs();
+    expect(lossWarnings(h).map((l) => l.msg)).toEqual([`--out no longer holds what the agent installed (${LOST}); installing the same SVID, key, bundle and CRL again`]);
+    h.clock.advance(5);
+    h.out.lost = [LOST];
+    await h.sidecar.probeReadiness();
+    // Half the 30-s --sync-interval after the repair.
+    const from = new Date(repairedAt + 15_000).toISOString();
+    expect(lossWarnings(h).map((l) => l.msg)[1]).toBe(
+      `--out no longer holds what the agent installed (${LOST}); installing the same SVID, key, bundle and CRL again at the first step from ${from} (after one repair, the next waits half --sync-interval)`,
+    );
+  });
+
   it('fail/warns of a second, different loss seen while the first was being put back', async () => {
     const { h } = await installed();
     h.out.lost = [LOST];
