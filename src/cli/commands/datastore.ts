@@ -71,7 +71,7 @@ async function migrate(o: MigrateOptions): Promise<void> {
     } finally {
       await copy.close();
     }
-    console.log(`start the CA with the PostgreSQL URL in --datastore-file (MESHCA_DATASTORE_FILE) or --datastore, and the same key passphrase; ${o.dataDir} is left as it was`);
+    console.log(`start the CA with the PostgreSQL URL in --datastore-file (MESHCA_DATASTORE_FILE) or --datastore, and the same key passphrase; ${o.dataDir} is left as it was (read only)`);
   } finally {
     await lock.release();
   }
