@@ -161,7 +161,8 @@ export class AgentService {
   private async recordUnattested(name: AgentName, status: 'evicted' | 'banned', by: string): Promise<AgentRecord | undefined> {
     if (await this.deps.store.getAgent(name)) return undefined;
     const now = nowSeconds(this.deps.clock);
-    await this.deps.store.setAgentStatus(name, status, now, { type: `agent.${status}`, actor: by, data: statusData(name, status) }, true);
+    // Recorded meanwhile (an attestation, another operator's change): the caller decides again on the record.
+    if (!(await this.deps.store.setAgentStatus(name, status, now, { type: `agent.${status}`, actor: by, data: statusData(name, status) }, true, null))) return undefined;
     this.deps.onRevocation?.();
     return (await this.deps.store.getAgent(name))!;
   }
@@ -177,15 +178,27 @@ export class AgentService {
     from: readonly AgentStatus[],
     eventType = `agent.${to}`,
   ): Promise<AgentRecord> {
-    const agent = await this.deps.store.getAgent(name);
-    if (!agent) throw new NotFoundError(`agent ${name}`);
-    if (!from.includes(agent.status)) throw new ConflictError('precondition_failed', `agent ${name} is ${agent.status}`);
-    const now = nowSeconds(this.deps.clock);
-    await this.deps.store.setAgentStatus(name, to, now, { type: eventType, actor: by, data: statusData(name, to, agent.status) }, to !== 'active');
-    if (to !== 'active') this.deps.onRevocation?.();
-    return (await this.deps.store.getAgent(name))!;
+    // Decided on the status read, and written only if it still holds: another change that came first is read, and
+    // decided on, again (a ban after a racing eviction stands; an eviction after a racing ban is refused).
+    for (let attempt = 1; ; attempt++) {
+      const agent = await this.deps.store.getAgent(name);
+      if (!agent) throw new NotFoundError(`agent ${name}`);
+      if (!from.includes(agent.status)) throw new ConflictError('precondition_failed', `agent ${name} is ${agent.status}`);
+      const now = nowSeconds(this.deps.clock);
+      const event = { type: eventType, actor: by, data: statusData(name, to, agent.status) };
+      if (await this.deps.store.setAgentStatus(name, to, now, event, to !== 'active', agent.status)) {
+        if (to !== 'active') this.deps.onRevocation?.();
+        return (await this.deps.store.getAgent(name))!;
+      }
+      if (attempt === STATUS_ATTEMPTS) {
+        throw new ConflictError('precondition_failed', `agent ${name} kept changing while this change was being made; read it again and retry`);
+      }
+    }
   }
 }
+
+/** How often a status change is decided again when others keep changing the agent first. */
+const STATUS_ATTEMPTS = 3;
 
 /**
  * A status event's data. A change to any status but active spends the

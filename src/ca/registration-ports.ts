@@ -53,8 +53,13 @@ export interface RegistrationStore {
    * `certificates.revoked` event (agentRevocationEvent, by the status event's
    * actor). All in one transaction: an attestation commits before it (and is
    * undone by it) or after it (and finds no token).
+   *
+   * With `onlyFrom`, the status the caller read (null: no record of the
+   * name), nothing is done, and false returned, unless the agent still has
+   * it: a ban and an eviction that race must not both pass their checks and
+   * leave whichever committed last.
    */
-  setAgentStatus(name: string, status: AgentStatus, at: number, event: AuditEvent, revokeCertificates: boolean): Promise<void>;
+  setAgentStatus(name: string, status: AgentStatus, at: number, event: AuditEvent, revokeCertificates: boolean, onlyFrom?: AgentStatus | null): Promise<boolean>;
   touchAgents(lastSeen: ReadonlyMap<string, number>): Promise<void>;
 
   createEntry(entry: EntryRecord, event: AuditEvent): Promise<void>;

@@ -7,7 +7,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { canonicalJson, eventHash, GENESIS_HASH } from '../../src/ca/audit-chain.js';
 import type { StoredEvent } from '../../src/ca/audit-verifier.js';
-import type { AgentRecord, AuditEvent, AuthorityRecord, EntryRecord } from '../../src/ca/model.js';
+import type { AuditEvent, AuthorityRecord, EntryRecord } from '../../src/ca/model.js';
 import { CaIntegrityError, ConflictError, ForbiddenError, NotFoundError, UnauthenticatedError, UnavailableError } from '../../src/errors.js';
 import { parseAgentName } from '../../src/identity/agent-name.js';
 import { SpiffeId } from '../../src/identity/spiffe-id.js';
@@ -15,7 +15,7 @@ import type { Datastore } from '../../src/store/datastore.js';
 import { seconds } from '../../src/time/duration.js';
 import { engines } from '../support/datastores.js';
 import { FakeClock } from '../support/fake-clock.js';
-import { authority, issued } from '../support/store-records.js';
+import { agentRecord, authority, issued } from '../support/store-records.js';
 
 const ENGINES = await engines();
 
@@ -42,10 +42,6 @@ function chainBreaks(events: readonly StoredEvent[]): string[] {
 
 const serialOf = (i: number): string => `7${i.toString(16).padStart(15, '0')}`;
 const note = (type: string, data: Record<string, unknown> = {}): AuditEvent => ({ type, actor: 'meshca', data });
-
-function agentRecord(name: string, at: number): AgentRecord {
-  return { name, status: 'active', attestedAt: at, lastSeen: null, svidSerial: null, svidNotAfter: null, statusChangedAt: at };
-}
 
 function entry(id: string, agent: string, path: string, at: number): EntryRecord {
   return {

@@ -1,5 +1,5 @@
 /** Records as the CA hands them to its datastore, for store tests that need no real certificates. */
-import type { AuditEvent, AuthorityRecord, IssuedCertificateRecord } from '../../src/ca/model.js';
+import type { AgentRecord, AuditEvent, AuthorityRecord, IssuedCertificateRecord } from '../../src/ca/model.js';
 
 export function issued(
   serial: string,
@@ -41,4 +41,9 @@ export function authority(id: string, state: AuthorityRecord['state']): Authorit
     retiredAt: null,
     taintedAt: null,
   };
+}
+
+/** An agent as attestation records it, at `at`. */
+export function agentRecord(name: string, at: number): AgentRecord {
+  return { name, status: 'active', attestedAt: at, lastSeen: null, svidSerial: null, svidNotAfter: null, statusChangedAt: at };
 }

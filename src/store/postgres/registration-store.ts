@@ -6,8 +6,10 @@ import { nowSeconds, type Clock } from '../../time/clock.js';
 import type { AgentRegistry } from '../datastore.js';
 import { agentNotActive, presentedRevoked } from '../../ca/client-standing.js';
 import { AGENT_REVOCATION_REASON, agentRevocationEvent, supersededAgentSvidEvent } from '../../ca/revocation-service.js';
-import { COUNT_REVOCATION, CREDENTIAL, IS_REVOKED, SUPERSEDE, SUPERSEDED_AGENT_SVIDS, toCredential, type CredentialRow } from '../certificate-sql.js';
-import { duplicateEntry, entryChanged, entryGone, entryParams, toAgent, toEntry, toToken, type AgentRow, type EntryRow, type TokenRow } from '../rows.js';
+import { COUNT_REVOCATION, CREDENTIAL, IS_REVOKED, numbered, SUPERSEDE, SUPERSEDED_AGENT_SVIDS, toCredential, type CredentialRow } from '../certificate-sql.js';
+import {
+  AgentStatusMoved, agentStatusParams, agentStatusWrite, duplicateEntry, entryChanged, entryGone, entryParams, toAgent, toEntry, toToken, type AgentRow, type EntryRow, type TokenRow,
+} from '../rows.js';
 import { appendAudit, lockAudit } from './audit.js';
 import { insertCertificate } from './certificate-store.js';
 import { inTransaction } from './connection.js';
@@ -85,26 +87,35 @@ export class PgRegistrationStore implements AgentRegistry {
     return (await this.pool.query<AgentRow>('SELECT * FROM agents ORDER BY name COLLATE "C"')).rows.map(toAgent);
   }
 
-  async setAgentStatus(name: string, status: AgentStatus, at: number, event: AuditEvent, revoke: boolean): Promise<void> {
+  async setAgentStatus(name: string, status: AgentStatus, at: number, event: AuditEvent, revoke: boolean, onlyFrom?: AgentStatus | null): Promise<boolean> {
     // Appended after the work, so the revocation's event can join the status change's.
     const events = [event];
-    await this.change(events, async (c) => {
-      await c.query(
-        `INSERT INTO agents (name, status, attested_at, status_changed_at) VALUES ($1, $2, $3, $3)
-         ON CONFLICT (name) DO UPDATE SET status = excluded.status, status_changed_at = excluded.status_changed_at`,
-        [name, status, at],
-      );
-      if (status !== 'active') await c.query('UPDATE join_tokens SET used_at = $1 WHERE agent = $2 AND used_at IS NULL', [at, name]);
-      if (revoke) {
-        const revoked = (await c.query(
-          `UPDATE certificates SET revoked_at = $1, revocation_reason = $2
-           WHERE agent = $3 AND revoked_at IS NULL AND not_after > $1`,
-          [at, AGENT_REVOCATION_REASON, name],
-        )).rowCount ?? 0;
-        await c.query(COUNT_REVOCATION);
-        if (revoked > 0) events.push(agentRevocationEvent(name, event.actor, revoked));
-      }
-    });
+    try {
+      await this.change(events, (c) => this.writeStatus(c, name, status, at, events, revoke, onlyFrom));
+    } catch (err) {
+      if (err instanceof AgentStatusMoved) return false;
+      throw err;
+    }
+    return true;
+  }
+
+  /** setAgentStatus's work; `events` holds the status event, and gets the revocation's. */
+  private async writeStatus(
+    c: pg.PoolClient, name: string, status: AgentStatus, at: number, events: AuditEvent[], revoke: boolean, onlyFrom: AgentStatus | null | undefined,
+  ): Promise<void> {
+    // Under READ COMMITTED an update whose row another transaction changed re-reads it, so a status changed meanwhile matches nothing.
+    const written = await c.query(numbered(agentStatusWrite(onlyFrom)), agentStatusParams(name, status, at, onlyFrom));
+    if ((written.rowCount ?? 0) === 0) throw new AgentStatusMoved();
+    if (status !== 'active') await c.query('UPDATE join_tokens SET used_at = $1 WHERE agent = $2 AND used_at IS NULL', [at, name]);
+    if (revoke) {
+      const revoked = (await c.query(
+        `UPDATE certificates SET revoked_at = $1, revocation_reason = $2
+         WHERE agent = $3 AND revoked_at IS NULL AND not_after > $1`,
+        [at, AGENT_REVOCATION_REASON, name],
+      )).rowCount ?? 0;
+      await c.query(COUNT_REVOCATION);
+      if (revoked > 0) events.push(agentRevocationEvent(name, events[0]!.actor, revoked));
+    }
   }
 
   async touchAgents(lastSeen: ReadonlyMap<string, number>): Promise<void> {

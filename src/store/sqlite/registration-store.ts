@@ -8,7 +8,9 @@ import { type Db, statements, writeTransaction } from './database.js';
 import { agentNotActive, presentedRevoked } from '../../ca/client-standing.js';
 import { AGENT_REVOCATION_REASON, agentRevocationEvent, supersededAgentSvidEvent } from '../../ca/revocation-service.js';
 import { COUNT_REVOCATION, CREDENTIAL, IS_REVOKED, SUPERSEDE, SUPERSEDED_AGENT_SVIDS, toCredential, type CredentialRow } from '../certificate-sql.js';
-import { duplicateEntry, entryChanged, entryGone, entryParams, toAgent, toEntry, toToken, type AgentRow, type EntryRow, type TokenRow } from '../rows.js';
+import {
+  AgentStatusMoved, agentStatusParams, agentStatusWrite, duplicateEntry, entryChanged, entryGone, entryParams, toAgent, toEntry, toToken, type AgentRow, type EntryRow, type TokenRow,
+} from '../rows.js';
 
 export class SqliteRegistrationStore implements RegistrationStore {
   private readonly sql: ReturnType<typeof statements>;
@@ -86,24 +88,31 @@ export class SqliteRegistrationStore implements RegistrationStore {
     return this.sql<[], AgentRow>('SELECT * FROM agents ORDER BY name').all().map(toAgent);
   }
 
-  async setAgentStatus(name: string, status: AgentStatus, at: number, event: AuditEvent, revoke: boolean): Promise<void> {
+  async setAgentStatus(name: string, status: AgentStatus, at: number, event: AuditEvent, revoke: boolean, onlyFrom?: AgentStatus | null): Promise<boolean> {
     // Appended after the work, so the revocation's event can join the status change's.
     const events = [event];
-    this.inTransaction(events, () => {
-      this.sql
-        (`INSERT INTO agents (name, status, attested_at, status_changed_at) VALUES (?, ?, ?, ?)
-                  ON CONFLICT (name) DO UPDATE SET status = excluded.status, status_changed_at = excluded.status_changed_at`)
-        .run(name, status, at, at);
-      if (status !== 'active') this.sql('UPDATE join_tokens SET used_at = ? WHERE agent = ? AND used_at IS NULL').run(at, name);
-      if (revoke) {
-        const { changes } = this.sql
-          (`UPDATE certificates SET revoked_at = ?, revocation_reason = ?
-                    WHERE agent = ? AND revoked_at IS NULL AND not_after > ?`)
-          .run(at, AGENT_REVOCATION_REASON, name, at);
-        this.sql(COUNT_REVOCATION).run();
-        if (changes > 0) events.push(agentRevocationEvent(name, event.actor, changes));
-      }
-    });
+    try {
+      this.inTransaction(events, () => this.writeStatus(name, status, at, events, revoke, onlyFrom));
+    } catch (err) {
+      if (err instanceof AgentStatusMoved) return false;
+      throw err;
+    }
+    return true;
+  }
+
+  /** setAgentStatus's work; `events` holds the status event, and gets the revocation's. */
+  private writeStatus(name: string, status: AgentStatus, at: number, events: AuditEvent[], revoke: boolean, onlyFrom: AgentStatus | null | undefined): void {
+    const { changes: written } = this.sql(agentStatusWrite(onlyFrom)).run(...agentStatusParams(name, status, at, onlyFrom));
+    if (written === 0) throw new AgentStatusMoved();
+    if (status !== 'active') this.sql('UPDATE join_tokens SET used_at = ? WHERE agent = ? AND used_at IS NULL').run(at, name);
+    if (revoke) {
+      const { changes } = this.sql
+        (`UPDATE certificates SET revoked_at = ?, revocation_reason = ?
+                  WHERE agent = ? AND revoked_at IS NULL AND not_after > ?`)
+        .run(at, AGENT_REVOCATION_REASON, name, at);
+      this.sql(COUNT_REVOCATION).run();
+      if (changes > 0) events.push(agentRevocationEvent(name, events[0]!.actor, changes));
+    }
   }
 
   async touchAgents(lastSeen: ReadonlyMap<string, number>): Promise<void> {
