@@ -20,6 +20,7 @@ import { buildCaCore, type CaCore } from './ca-core.js';
 import { startListeners } from './ca-listeners.js';
 import { lockDataDir } from './data-dir-lock.js';
 import { checkDataDirAccess } from './data-dir-access.js';
+import { coalescedTask } from '../platform/coalesced-task.js';
 
 export interface CaOverrides {
   readonly clock?: Clock;
@@ -79,10 +80,10 @@ export async function startCa(config: ServerConfig, logger: Logger, overrides: C
      * Re-issues the serving certificate when half its life has passed, a new intermediate signs, or an operator
      * revoked it (the CA must not present a certificate its own CRL lists). The one it replaces is not revoked:
      * its key never left this process, and a revocation would change every CRL, which every agent then installs
-     * and reloads its proxy for, all within one sync interval.
+     * and reloads its proxy for, all within one sync interval. A reason that arises while a renewal runs (a
+     * revocation that renewal read too early, a taint of the intermediate it signs with) gets a renewal after it.
      */
-    let renewing: Promise<void> | undefined;
-    const renewServing = () => (renewing ??= renewServingOnce().finally(() => (renewing = undefined)));
+    const renewServing = coalescedTask(() => renewServingOnce());
     let servingTimer: NodeJS.Timeout | undefined;
     /** The serving certificate is renewed at half-life by its own timer, not only by the lifecycle schedule. */
     const scheduleServingRenewal = () => {
