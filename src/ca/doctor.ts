@@ -74,7 +74,9 @@ export function diagnose(input: DoctorInput): Finding[] {
   const canRotate = Boolean(set.signingRoot()?.signer);
   for (const a of set.ofKind('intermediate').filter((i) => i.record.state !== 'retired')) {
     const life = a.record.notAfter - a.record.notBefore;
-    const horizon = input.intermediateHorizon ?? Math.floor(life / 6);
+    // meshca activates the successor when a sixth is left, at its next scheduled check: late only some minutes after.
+    const activation = Math.floor(life / 6);
+    const horizon = input.intermediateHorizon ?? (canRotate ? activation - Math.min(ROTATION_GRACE, Math.floor(activation / 2)) : activation);
     const left = a.record.notAfter - now;
     if (a.record.state === 'active' || !canRotate) {
       add(

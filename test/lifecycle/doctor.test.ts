@@ -91,14 +91,19 @@ const CASES: readonly Case[] = [
     fails: [],
   },
   {
-    name: 'fail/active intermediate within a sixth of its life',
-    input: () => ({ set: set('root', 'intermediate', 'prepared'), now: activateAt(life()), rootHorizon: ROOT_HORIZON }),
+    name: 'fail/active intermediate within a sixth of its life, the grace period after its successor was due',
+    input: () => ({ set: set('root', 'intermediate', 'prepared'), now: activateAt(life()) + GRACE, rootHorizon: ROOT_HORIZON }),
     fails: ['intermediate expiry'],
     says: ': its successor should be active by now',
   },
   {
-    name: 'pass/active intermediate a second before its last sixth',
-    input: () => ({ set: set('root', 'intermediate', 'prepared'), now: activateAt(life()) - 1, rootHorizon: ROOT_HORIZON }),
+    name: 'pass/active intermediate at its last sixth, its successor due: the scheduled check has its grace period to activate it',
+    input: () => ({ set: set('root', 'intermediate', 'prepared'), now: activateAt(life()), rootHorizon: ROOT_HORIZON }),
+    fails: [],
+  },
+  {
+    name: 'pass/active intermediate a second before the grace period after its last sixth',
+    input: () => ({ set: set('root', 'intermediate', 'prepared'), now: activateAt(life()) + GRACE - 1, rootHorizon: ROOT_HORIZON }),
     fails: [],
   },
   {
