@@ -9,7 +9,7 @@
  */
 import { checkedBundle, checkIssued } from './ca-answers.js';
 import { CaRequestError, type SvidWire } from './ca-api.js';
-import type { CaClockCheck, ClockSkewError } from './clock-skew.js';
+import { MAX_CLOCK_SKEW_MS, type CaClockCheck, type ClockSkewError } from './clock-skew.js';
 import { holdCertificate, newKeyWithCsr, type HeldCertificate } from './credentials.js';
 import { describeError, type SidecarDeps } from './sidecar-deps.js';
 import type { AgentCredential, AgentRefusal } from './state-store.js';
@@ -143,7 +143,7 @@ export class AgentIdentity {
       this.deps.log.info({ notAfter: res.svid.notAfter }, 'renewed the agent SVID');
     } catch (err) {
       if (!(err instanceof CaRequestError && err.credentialRejected)) throw err;
-      await this.dropRefused(err);
+      if (!(await this.dropRefused(err))) throw err;
       return false;
     }
     if (skew) throw skew;
@@ -182,8 +182,9 @@ export class AgentIdentity {
    * --state-dir, where the refusal is recorded first: a run killed in between
    * leaves the record beside the refused credential, never neither, so that
    * a restart is not ready with the SVID in --out, which the refusal revoked.
+   * False when it is kept after all (dropUnaccepted).
    */
-  async dropRefused(err: CaRequestError): Promise<void> {
+  async dropRefused(err: CaRequestError): Promise<boolean> {
     if (!REVOCATIONS.has(err.code)) return this.dropUnaccepted(err);
     this.deps.log.error({ code: err.code }, 'the CA refused the agent SVID; the agent must attest again with a new join token');
     const refused = this.held;
@@ -192,9 +193,10 @@ export class AgentIdentity {
     this.unsaved = undefined;
     this.expiredOnArrival = undefined;
     this.refusedByCa = true;
-    if (recorded || !this.deps.state) return;
+    if (recorded || !this.deps.state) return true;
     await this.deps.state.recordRefusal({ code: err.code, serial: refused?.serial, atMs: this.deps.clock.nowMs() });
     await this.deps.state.forgetCredential();
+    return true;
   }
 
   /**
@@ -204,11 +206,22 @@ export class AgentIdentity {
    * nothing is given up (a CA whose clock jumped, or a replica running fast,
    * must not cost a fleet its credentials). Nothing was revoked, so nothing
    * is recorded as a refusal: the workload SVID in --out stays servable while
-   * it lasts.
+   * it lasts. False when it is kept: see below.
    */
-  private async dropUnaccepted(err: CaRequestError): Promise<void> {
+  private async dropUnaccepted(err: CaRequestError): Promise<boolean> {
     await this.compareClocks();
     this.clockCheck.throwIfSkewed();
+    const held = this.held;
+    if (held && this.deps.clock.nowMs() < held.notBeforeMs + MAX_CLOCK_SKEW_MS) {
+      // Clocks within the tolerance still differ by up to 5 minutes, and notBefore is set back only 30 s: a replica
+      // behind the one that issued it, or a CA whose clock was stepped back, takes it for not yet valid for a while.
+      // Only time tells that apart from a credential the CA will never take, so a young one is kept until it is not.
+      this.deps.log.warn(
+        { code: err.code, notBefore: new Date(held.notBeforeMs).toISOString() },
+        `the CA does not accept the agent SVID it issued at ${new Date(held.notBeforeMs).toISOString()} (${err.message}); kept, and tried again, until it is ${MAX_CLOCK_SKEW_MS / 60_000} minutes old, since the CA's clocks may differ by that much`,
+      );
+      return false;
+    }
     if (this.held) {
       this.deps.log.error({ code: err.code, spiffeId: this.held.spiffeId }, `the CA no longer accepts the agent SVID (${err.message}); attesting again needs a new join token`);
     }
@@ -216,6 +229,7 @@ export class AgentIdentity {
     this.unsaved = undefined;
     this.expiredOnArrival = undefined;
     await this.deps.state?.forgetCredential();
+    return true;
   }
 
   /** Presents the agent SVID (if any) to the CA, and trusts the current bundle to verify it. */
