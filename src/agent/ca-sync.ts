@@ -4,7 +4,7 @@
  */
 import { checkedBundle, checkedCrl } from './ca-answers.js';
 import { CaRequestError } from './ca-api.js';
-import { worthReplacing } from './crl-freshness.js';
+import { crlsValidFrom, worthReplacing } from './crl-freshness.js';
 import type { AgentIdentity } from './agent-identity.js';
 import type { CaClockCheck } from './clock-skew.js';
 import type { Installation } from './installation.js';
@@ -78,6 +78,9 @@ export class CaSync {
     await trust.adoptBundle(checkedBundle(res.bundle, trust.bundlePem));
     // The CRLs held were checked when they came; CRLs that say what they say (another replica's copy) cost no second look.
     const replacing = res.crl !== undefined && worthReplacing(trust.crlPem, res.crl, Math.floor(now / 1000));
+    // CRLs from a CA whose clock runs ahead are taken at the first sync once they are valid here, not a whole interval later.
+    const validFromSeconds = res.crl === undefined ? undefined : crlsValidFrom(res.crl, Math.floor(now / 1000));
+    if (validFromSeconds !== undefined) this.nextMs = Math.min(this.nextMs, (validFromSeconds + 1) * 1000);
     trust.adoptCrl(replacing ? checkedCrl(res.crl, res.crlIssuers, trust.bundlePem) : undefined);
     workload.adoptEntries(res.entries);
     installation.catchUpWith(trust, now, res.bundleSequence);

@@ -11,12 +11,19 @@
 import { decodePemBlocks } from '../x509/pem.js';
 import { readCrlContent, type CrlContent } from '../x509/crl.js';
 
-/** True when `next` should replace `held` at `nowSeconds`. */
+/**
+ * True when `next` should replace `held` at `nowSeconds`. Never while one of
+ * its CRLs is not valid yet by this host's clock (made by a replica whose
+ * clock runs ahead): OpenSSL, in nginx and HAProxy, refuses such a CRL and
+ * with it every client its issuer vouches for, first sync and a new set of
+ * issuers included. CaSync syncs again once it is valid (validFrom).
+ */
 export function worthReplacing(held: string | undefined, next: string, nowSeconds: number): boolean {
-  if (held === undefined) return true;
   if (held === next) return false;
-  const before = contentByIssuer(held);
   const after = contentByIssuer(next);
+  if (after && validFrom(after, nowSeconds) !== undefined) return false;
+  if (held === undefined) return true;
+  const before = contentByIssuer(held);
   if (!before || !after || before.size !== after.size) return true;
   for (const [issuer, offered] of after) {
     const kept = before.get(issuer);
@@ -26,9 +33,19 @@ export function worthReplacing(held: string | undefined, next: string, nowSecond
   return false;
 }
 
+/** When the CRLs of `pem` are all valid by this host's clock, in seconds, if one is not yet; undefined otherwise. */
+export function crlsValidFrom(pem: string, nowSeconds: number): number | undefined {
+  const content = contentByIssuer(pem);
+  return content && validFrom(content, nowSeconds);
+}
+
+function validFrom(crls: ReadonlyMap<string, CrlContent>, nowSeconds: number): number | undefined {
+  const early = [...crls.values()].filter((crl) => notYetValid(crl, nowSeconds));
+  return early.length ? Math.max(...early.map((crl) => crl.thisUpdate)) : undefined;
+}
+
 function replaces(offered: CrlContent, kept: CrlContent, now: number): boolean {
-  // Not valid yet by this host's clock (made by a replica whose clock runs ahead), a CRL is refused by the proxy.
-  if (notYetValid(offered, now)) return false;
+  // One installed before it was valid here (by an earlier build) is replaced by any that is.
   if (notYetValid(kept, now)) return true;
   if (newer(offered, kept) && (!sameSerials(offered, kept) || pastHalfLife(kept, now))) return true;
   // Whatever the numbers say (a datastore restored from a backup of a build that numbered from 1), a fresher list replaces one due for renewal.

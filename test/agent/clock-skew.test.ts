@@ -86,6 +86,19 @@ async function skewedPair(
   return { agentClock, caClock, ca, sidecar, published, logs, errors, comparisons, runFor, setClockRight };
 }
 
+describe('CRLs made by a CA whose clock runs ahead of this host (within the tolerance)', () => {
+  it('fail/are not installed before they are valid here (OpenSSL would refuse them, and every client they vouch for), and are at the first sync once they are', async () => {
+    const p = await skewedPair(-45);
+    await p.ca.publishCrl();
+    const crlFiles = () => p.published.map((files) => files.some((f) => f.name === 'crl.pem'));
+    await p.sidecar.step();
+    expect(crlFiles()).toEqual([false]);
+    await p.runFor(50);
+    // Valid here 45 s on: taken at the sync a second later, not at the one 60 s on.
+    expect(crlFiles().at(-1)).toBe(true);
+  });
+});
+
 describe('comparing clocks with the CA before spending the join token', () => {
   it.each([
     { name: 'fail/the CA 2 hours behind this host', ahead: 2 * 3600, attests: false, says: "this host's clock is 2.0 h ahead of the CA's" },

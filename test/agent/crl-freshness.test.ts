@@ -3,10 +3,10 @@
  * something else and are newer (by cRLNumber), when an issuer comes or goes,
  * when those held are past half their validity, or not valid yet; never for
  * another replica's copy of the same CRLs (its own signature), nor for older
- * ones, nor for ones not valid yet by this host's clock.
+ * ones, nor while one of them is not valid yet by this host's clock.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { worthReplacing } from '../../src/agent/crl-freshness.js';
+import { crlsValidFrom, worthReplacing } from '../../src/agent/crl-freshness.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { MiniCa } from '../support/mini-ca.js';
 
@@ -17,6 +17,12 @@ let root: MiniCa;
 let intermediate: MiniCa;
 /** The root's CRL number 5, listing nothing, made at T0: what the agent holds. */
 let held: string;
+
+/** A CRL of the intermediate made `afterSeconds` after T0, numbered `crlNumber`, listing nothing. */
+async function intermediateCrl(afterSeconds: number, crlNumber: number): Promise<string> {
+  clock.set(T0 + afterSeconds * 1000);
+  return intermediate.crlPem([], crlNumber);
+}
 
 /** A CRL of the root made `afterSeconds` after T0 (before, if negative), numbered `crlNumber`, listing `serials`. */
 async function rootCrl(afterSeconds: number, crlNumber: number, serials: readonly string[] = []): Promise<string> {
@@ -41,7 +47,9 @@ describe('worthReplacing the held CRL (number 5, made at T0, listing nothing)', 
     ['a later-numbered list with a revocation made in the same second', true, () => rootCrl(0, 6, ['0badc0de']), 0],
     ['an earlier-numbered list with a revocation (made before the held one, by a replica)', false, () => rootCrl(-60, 4, ['0badc0de']), 0],
     ['a later-numbered list made an hour ahead of this host (a replica whose clock runs fast)', false, () => rootCrl(HOUR, 6, ['0badc0de']), 0],
-    ['one more issuer (a new intermediate)', true, async () => held + (await intermediate.crlPem([], 6)), 0],
+    ['one more issuer (a new intermediate)', true, async () => held + (await intermediateCrl(0, 6)), 0],
+    ['one more issuer, its CRL made a minute ahead of this host', false, async () => held + (await intermediateCrl(60, 6)), 0],
+    ['a later-numbered list with a revocation, beside another issuer\'s made a minute ahead of this host', false, async () => (await rootCrl(30, 6, ['0badc0de'])) + (await intermediateCrl(60, 6)), 30],
     ['one issuer fewer', true, async () => '', 0],
     ['what cannot be read', true, async () => '-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n', 0],
   ])('%s: replaces %s', async (_case, expected, next, nowAfter) => {
@@ -60,5 +68,13 @@ describe('worthReplacing the held CRL (number 5, made at T0, listing nothing)', 
 
   it('takes the first CRLs there are', async () => {
     expect(worthReplacing(undefined, held, T0 / 1000)).toBe(true);
+  });
+
+  it('does not take the first CRLs there are while one is not valid yet here, and says from when all are', async () => {
+    const first = held + (await intermediateCrl(60, 6));
+    expect(worthReplacing(undefined, first, T0 / 1000)).toBe(false);
+    expect(crlsValidFrom(first, T0 / 1000)).toBe(T0 / 1000 + 60);
+    expect(worthReplacing(undefined, first, T0 / 1000 + 60)).toBe(true);
+    expect(crlsValidFrom(first, T0 / 1000 + 60)).toBeUndefined();
   });
 });
