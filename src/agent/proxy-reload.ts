@@ -47,7 +47,9 @@ export class ProxyReload {
 
   /** True when the proxy was reloaded just now. */
   async runIfDue(now: number): Promise<boolean> {
-    if (!this.pending || now < this.retryAtMs) return false;
+    if (!this.pending) return false;
+    // A retry further off than the longest wait was chosen before the clock was set back: due now, not after the step.
+    if (now < this.retryAtMs && this.retryAtMs - now <= RELOAD_MAX_RETRY_MS) return false;
     try {
       await this.reload();
       this.pending = false;
