@@ -46,6 +46,8 @@ export class AgentIdentity {
    * with the credential it holds rather than throw it and the token away.
    */
   private unsaved: AgentCredential | undefined;
+  /** A refusal --state-dir has not taken yet (recordRefusal). */
+  private unrecordedRefusal: { readonly code: string; readonly serial: string | undefined; readonly atMs: number } | undefined;
   /** --state-dir records a refusal that a new credential supersedes once it is saved beside it. */
   private supersededRefusal = false;
   /** The CA has answered an attestation, and the SVID it bought is being checked and saved. */
@@ -193,10 +195,32 @@ export class AgentIdentity {
     this.unsaved = undefined;
     this.expiredOnArrival = undefined;
     this.refusedByCa = true;
-    if (recorded || !this.deps.state) return true;
-    await this.deps.state.recordRefusal({ code: err.code, serial: refused?.serial, atMs: this.deps.clock.nowMs() });
-    await this.deps.state.forgetCredential();
+    if (recorded) return true;
+    this.unrecordedRefusal = { code: err.code, serial: refused?.serial, atMs: this.deps.clock.nowMs() };
+    await this.recordRefusal();
     return true;
+  }
+
+  /**
+   * Records the refusal in --state-dir, then forgets the credential there. A
+   * disk that refuses is said at error level and tried again at each step
+   * (saveHeld): until it takes the record, a restart would find the refused
+   * credential and nothing saying it was refused.
+   */
+  private async recordRefusal(): Promise<void> {
+    const refusal = this.unrecordedRefusal;
+    if (!refusal || !this.deps.state) return;
+    try {
+      await this.deps.state.recordRefusal(refusal);
+      await this.deps.state.forgetCredential();
+    } catch (err) {
+      this.deps.log.error(
+        { err: describeError(err) },
+        'could not record in the state directory that the CA refused the agent (is its disk full or read-only?); tried again at the next step',
+      );
+      return;
+    }
+    this.unrecordedRefusal = undefined;
   }
 
   /**
@@ -258,6 +282,8 @@ export class AgentIdentity {
     this.expiredOnArrival = expired ? skew : undefined;
     if (this.refusedByCa) this.supersededRefusal = true;
     this.refusedByCa = false;
+    // Recorded now, it would be a record beside a newer credential: nothing to say any more.
+    this.unrecordedRefusal = undefined;
     this.unsaved = { keyPem, chainPem: svid.svid };
     await this.saveHeld();
     await this.trust.adoptBundle(bundle);
@@ -268,6 +294,7 @@ export class AgentIdentity {
 
   /** Saves the held credential if --state-dir does not have it yet; a failure is logged, and tried again at the next step. */
   private async saveHeld(): Promise<void> {
+    await this.recordRefusal();
     const credential = this.unsaved;
     if (!credential) return;
     if (this.deps.state) {

@@ -1087,6 +1087,39 @@ class KilledBeforeForgetting extends StateStore {
   }
 }
 
+/** A state directory whose disk refuses writes while `full` is set (ENOSPC). */
+class FillingDisk extends StateStore {
+  full = false;
+  override async recordRefusal(r: Parameters<StateStore['recordRefusal']>[0]): Promise<void> {
+    if (this.full) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    return super.recordRefusal(r);
+  }
+}
+
+describe('a refusal the state directory could not take at once', () => {
+  it('fail/is recorded, and the refused credential forgotten, at a later step once the disk takes it: a restart then starts refused', async () => {
+    const { clock, first, stateDir, restart } = await agentWithSavedState();
+    const disk = new FillingDisk(stateDir);
+    const running = await harness(NO_TOKEN, fixedRandom(0.5), { clock, ca: first.ca, state: disk });
+    await running.sidecar.restore();
+    first.ca.refusals.set('sync', new CaRequestError(403, 'agent_evicted', 'agent node-1 was evicted'));
+    disk.full = true;
+    clock.advance(31);
+    await running.sidecar.step();
+    expect(readdirSync(stateDir)).toEqual(['agent_credential.pem']);
+    expect(running.logs.filter((l) => l.level === 'error').map((l) => l.msg)).toContain(
+      'could not record in the state directory that the CA refused the agent (is its disk full or read-only?); tried again at the next step',
+    );
+
+    disk.full = false;
+    clock.advance(31);
+    await running.sidecar.step();
+    expect(readdirSync(stateDir)).toEqual(['agent_refused.json']);
+    const restarted = await restart(60, { settings: NO_TOKEN, out: first.published[0]! });
+    expect(refusedAndReady(restarted)).toEqual({ refused: true, ready: false });
+  });
+});
+
 describe('restarted after a crash', () => {
   it('removes the temporary file a crash left in --state-dir while saving the agent credential (it holds a private key)', async () => {
     const { stateDir, restart } = await agentWithSavedState();
