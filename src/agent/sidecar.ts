@@ -251,16 +251,25 @@ export class Sidecar {
   }
 
   private async reconcile(now: number): Promise<void> {
+    let failed: { error: unknown } | undefined;
     try {
       await this.identity.ensure(now);
       if (this.caSync.due(now)) await this.caSync.run(now);
       await this.workload.ensure(now);
-    } finally {
-      // Also when no new SVID could be had (the CA refusing issuance with 503
-      // or 429 while sync works): a revoked peer or a new root cannot wait
-      // for the next successful renewal.
-      await this.installation.republishIfDue(this.trust);
+    } catch (error) {
+      failed = { error };
     }
+    // Also when no new SVID could be had (the CA refusing issuance with 503
+    // or 429 while sync works): a revoked peer or a new root cannot wait
+    // for the next successful renewal.
+    try {
+      await this.installation.republishIfDue(this.trust);
+    } catch (err) {
+      // The CA's answer decides the retry (a Retry-After, a configuration error that ends the run): the disk's failure is only said.
+      if (!failed || !(err instanceof InstallError)) throw err;
+      this.deps.log.error({ err: describeError(err.cause) }, `${err.message}${retryNote(this.settings)}`);
+    }
+    if (failed) throw failed.error;
   }
 
   /**

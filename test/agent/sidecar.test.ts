@@ -373,6 +373,25 @@ describe('trust bundle changes', () => {
     expect(h.reloads.ok).toBe(2);
   });
 
+  it('fail/a CA answer that sets the retry (429 with Retry-After) still sets it when --out also refuses the new CRL: the disk\'s failure is said, not put in its place', async () => {
+    const h = await harness({}, fixedRandom(0.5));
+    h.ca.agentTtl = 4 * 3600;
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    await h.sidecar.step();
+    await h.ca.publishCrl(['7e57']);
+    h.ca.refusals.set('svids', new CaRequestError(429, 'rate_limited', 'too many requests', 20 * 60));
+    h.out.failure = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    h.clock.advance(31 * 60);
+    await h.sidecar.step();
+    expect(h.logs.filter((l) => l.level === 'error').map((l) => l.msg)).toContain('could not install the SVID in --out: ENOSPC: no space left on device, write; will retry');
+    const asked = h.ca.count('svids');
+    // Retry-After asks 20 minutes, capped at half of the 29 minutes the SVID has left; without it, the wait drawn is half that.
+    await runFor(h, 10 * 60);
+    expect(h.ca.count('svids')).toBe(asked);
+    await runFor(h, 5 * 60);
+    expect(h.ca.count('svids')).toBeGreaterThan(asked);
+  });
+
   it('saves a new bundle in --state-dir at a later sync when saving it failed, so a restart still trusts the new root', async () => {
     const clock = new FakeClock(Date.UTC(2026, 10, 25, 12, 0, 0));
     const stateDir = tempDir();
