@@ -15,6 +15,7 @@ import type { Signer } from '../x509/signer.js';
 import { certificatesToPem, encodePem } from '../x509/pem.js';
 import type { AuthoritySet, LoadedAuthority } from './authority-set.js';
 import type { RevocationStore } from './certificate-query.js';
+import { backdateFor } from './validity.js';
 
 export interface CrlSet {
   /** DER CRL per authority id. */
@@ -102,7 +103,16 @@ export class CrlService {
       byIssuer.set(
         a.record.id,
         await signCrl(
-          { issuerName: a.facts.subjectName, issuerKeyId: a.facts.keyId, thisUpdate: now, nextUpdate: Math.min(now + this.validity, a.record.notAfter), crlNumber, revoked },
+          {
+            issuerName: a.facts.subjectName,
+            issuerKeyId: a.facts.keyId,
+            // Set back as certificates' notBefore is: OpenSSL refuses a CRL from its future, and with it every client
+            // its issuer vouches for, on a proxy host whose clock is a few seconds behind the CA's.
+            thisUpdate: Math.max(now - backdateFor(this.validity), a.record.notBefore),
+            nextUpdate: Math.min(now + this.validity, a.record.notAfter),
+            crlNumber,
+            revoked,
+          },
           a.signer,
         ),
       );
