@@ -92,11 +92,12 @@ export class AuditService {
       throw new RateLimitedError(Math.max(1, Math.ceil(this.lastWalkSeconds)), 'an audit verification is already running on this CA, and they run one at a time');
     }
     this.verifying = true;
-    const started = performance.now();
+    const started = this.deps.clock.nowMs();
     try {
       return await verifyStoredAudit(this.deps.journal, this.deps.store, options);
     } finally {
-      this.lastWalkSeconds = (performance.now() - started) / 1000;
+      // Not below 0: the clock may have been set back meanwhile.
+      this.lastWalkSeconds = Math.max(0, this.deps.clock.nowMs() - started) / 1000;
       this.verifying = false;
     }
   }

@@ -17,10 +17,12 @@ function firstEvent(): StoredEvent {
   return { ...fields, hash: eventHash(fields) };
 }
 
-/** A store whose log is handed over only once `release` is called, so that a walk can be held in flight. */
-function heldStore(): { store: AuditStorePort; release: () => void } {
-  let release!: () => void;
-  const gate = new Promise<void>((resolve) => (release = resolve));
+/** A store whose log is handed over only once `release` is called, so that a walk can be held in flight; `hold` holds the next. */
+function heldStore(): { store: AuditStorePort; release: () => void; hold: () => void } {
+  let gate!: Promise<void>;
+  let open!: () => void;
+  const hold = () => void (gate = new Promise<void>((resolve) => (open = resolve)));
+  hold();
   const store: AuditStorePort = {
     head: async () => undefined,
     async *events() {
@@ -31,7 +33,7 @@ function heldStore(): { store: AuditStorePort; release: () => void } {
     saveCheckpoint: async () => undefined,
     append: async () => undefined,
   };
-  return { store, release };
+  return { store, release: () => open(), hold };
 }
 
 const journal = { listAuthorities: async () => [] } as Partial<AuthorityJournal> as AuthorityJournal;
@@ -50,6 +52,21 @@ describe('AuditService.verify', () => {
     });
     release();
     expect(await first).toMatchObject({ ok: true, events: 1 });
+  });
+
+  it('pass/the retry time asked of a second caller is about as long as the last walk took, by the CA\'s clock', async () => {
+    const { store, release, hold } = heldStore();
+    const clock = new FakeClock();
+    const audit = new AuditService({ store, authorities: { current: () => { throw new Error('not read by verify'); }, catchUp: async () => undefined }, journal, clock });
+    const first = audit.verify();
+    clock.advance(7);
+    release();
+    await first;
+    hold();
+    const second = audit.verify();
+    await expect(audit.verify()).rejects.toMatchObject({ retryAfterSeconds: 7 });
+    release();
+    await second;
   });
 
   it('pass/once a walk has ended, whether it verified or threw, the next one runs', async () => {
