@@ -314,22 +314,17 @@ function jsonOrText(text: string): unknown {
 }
 
 /**
- * The write of an agent's status, in `?` placeholders (name, status, at, and
- * the status read when one is given). Given the status the caller read
- * (`onlyFrom`; null: no record), the row is written only if it still holds
- * that: no row written means another change came first. Without it, whatever
- * the row holds is overwritten.
+ * The write of an agent's status, with `?` placeholders. Given the status the
+ * caller read (`onlyFrom`; null: no record), the row is written only if it
+ * still holds that: no row written means another change came first. Without
+ * it, whatever the row holds is overwritten.
  */
-export function agentStatusWrite(onlyFrom: AgentStatus | null | undefined): string {
-  if (onlyFrom === null) return 'INSERT INTO agents (name, status, attested_at, status_changed_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING';
-  if (onlyFrom !== undefined) return 'UPDATE agents SET status = ?, status_changed_at = ? WHERE name = ? AND status = ?';
-  return `INSERT INTO agents (name, status, attested_at, status_changed_at) VALUES (?, ?, ?, ?)
-          ON CONFLICT (name) DO UPDATE SET status = excluded.status, status_changed_at = excluded.status_changed_at`;
-}
-
-/** agentStatusWrite's parameters, in its order. */
-export function agentStatusParams(name: string, status: AgentStatus, at: number, onlyFrom: AgentStatus | null | undefined): unknown[] {
-  return onlyFrom === null || onlyFrom === undefined ? [name, status, at, at] : [status, at, name, onlyFrom];
+export function agentStatusWrite(name: string, status: AgentStatus, at: number, onlyFrom: AgentStatus | null | undefined): { sql: string; params: unknown[] } {
+  if (onlyFrom !== null && onlyFrom !== undefined) {
+    return { sql: 'UPDATE agents SET status = ?, status_changed_at = ? WHERE name = ? AND status = ?', params: [status, at, name, onlyFrom] };
+  }
+  const onConflict = onlyFrom === null ? 'DO NOTHING' : 'DO UPDATE SET status = excluded.status, status_changed_at = excluded.status_changed_at';
+  return { sql: `INSERT INTO agents (name, status, attested_at, status_changed_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) ${onConflict}`, params: [name, status, at, at] };
 }
 
 /** Thrown inside a status change's transaction to undo it: the agent's status was no longer the one read. */

@@ -8,7 +8,7 @@ import { agentNotActive, presentedRevoked } from '../../ca/client-standing.js';
 import { AGENT_REVOCATION_REASON, agentRevocationEvent, supersededAgentSvidEvent } from '../../ca/revocation-service.js';
 import { COUNT_REVOCATION, CREDENTIAL, IS_REVOKED, numbered, SUPERSEDE, SUPERSEDED_AGENT_SVIDS, toCredential, type CredentialRow } from '../certificate-sql.js';
 import {
-  AgentStatusMoved, agentStatusParams, agentStatusWrite, duplicateEntry, entryChanged, entryGone, entryParams, toAgent, toEntry, toToken, type AgentRow, type EntryRow, type TokenRow,
+  AgentStatusMoved, agentStatusWrite, duplicateEntry, entryChanged, entryGone, entryParams, toAgent, toEntry, toToken, type AgentRow, type EntryRow, type TokenRow,
 } from '../rows.js';
 import { appendAudit, lockAudit } from './audit.js';
 import { insertCertificate } from './certificate-store.js';
@@ -104,7 +104,8 @@ export class PgRegistrationStore implements AgentRegistry {
     c: pg.PoolClient, name: string, status: AgentStatus, at: number, events: AuditEvent[], revoke: boolean, onlyFrom: AgentStatus | null | undefined,
   ): Promise<void> {
     // Under READ COMMITTED an update whose row another transaction changed re-reads it, so a status changed meanwhile matches nothing.
-    const written = await c.query(numbered(agentStatusWrite(onlyFrom)), agentStatusParams(name, status, at, onlyFrom));
+    const write = agentStatusWrite(name, status, at, onlyFrom);
+    const written = await c.query(numbered(write.sql), write.params);
     if ((written.rowCount ?? 0) === 0) throw new AgentStatusMoved();
     if (status !== 'active') await c.query('UPDATE join_tokens SET used_at = $1 WHERE agent = $2 AND used_at IS NULL', [at, name]);
     if (revoke) {

@@ -9,7 +9,7 @@ import { agentNotActive, presentedRevoked } from '../../ca/client-standing.js';
 import { AGENT_REVOCATION_REASON, agentRevocationEvent, supersededAgentSvidEvent } from '../../ca/revocation-service.js';
 import { COUNT_REVOCATION, CREDENTIAL, IS_REVOKED, SUPERSEDE, SUPERSEDED_AGENT_SVIDS, toCredential, type CredentialRow } from '../certificate-sql.js';
 import {
-  AgentStatusMoved, agentStatusParams, agentStatusWrite, duplicateEntry, entryChanged, entryGone, entryParams, toAgent, toEntry, toToken, type AgentRow, type EntryRow, type TokenRow,
+  AgentStatusMoved, agentStatusWrite, duplicateEntry, entryChanged, entryGone, entryParams, toAgent, toEntry, toToken, type AgentRow, type EntryRow, type TokenRow,
 } from '../rows.js';
 
 export class SqliteRegistrationStore implements RegistrationStore {
@@ -102,7 +102,8 @@ export class SqliteRegistrationStore implements RegistrationStore {
 
   /** setAgentStatus's work; `events` holds the status event, and gets the revocation's. */
   private writeStatus(name: string, status: AgentStatus, at: number, events: AuditEvent[], revoke: boolean, onlyFrom: AgentStatus | null | undefined): void {
-    const { changes: written } = this.sql(agentStatusWrite(onlyFrom)).run(...agentStatusParams(name, status, at, onlyFrom));
+    const write = agentStatusWrite(name, status, at, onlyFrom);
+    const { changes: written } = this.sql(write.sql).run(...write.params);
     if (written === 0) throw new AgentStatusMoved();
     if (status !== 'active') this.sql('UPDATE join_tokens SET used_at = ? WHERE agent = ? AND used_at IS NULL').run(at, name);
     if (revoke) {
