@@ -57,12 +57,24 @@ export interface IdentitySummary {
   readonly registered: boolean;
 }
 
+/**
+ * A page of identities in bytewise order of their SPIFFE IDs. The cursor is the
+ * last ID listed: an identity first issued while a client pages appears if it
+ * sorts after the cursor, and no identity is listed twice.
+ */
+export interface IdentityPage {
+  readonly items: readonly IdentitySummary[];
+  readonly nextCursor: string | null;
+}
+
 export interface CertificateCatalog {
   listCertificates(filter: CertificateFilter, cursor: string | null, limit: number): Promise<CertificatePage>;
-  listIdentities(now: number): Promise<IdentitySummary[]>;
+  /** Counts are as of `now`; `under` narrows to IDs equal to it or below its path. */
+  listIdentities(now: number, under: SpiffeId | undefined, cursor: string | null, limit: number): Promise<IdentityPage>;
 }
 
 export const MAX_PAGE = 1000;
+export const DEFAULT_PAGE = 100;
 
 /** Which live certificates a revocation applies to. */
 export type RevocationSelector =

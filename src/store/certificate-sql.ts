@@ -3,11 +3,12 @@
  * placeholders. PostgreSQL numbers them ($1, $2, ...) and compares text
  * byte-wise (COLLATE "C"), as SQLite does by default.
  */
-import type { CertificateFilter, CertificatePage, IdentitySummary } from '../ca/certificate-query.js';
+import type { CertificateFilter, CertificatePage, IdentityPage, IdentitySummary } from '../ca/certificate-query.js';
 import { ISSUANCE_EVENT } from '../ca/issuance-event.js';
 import type { CredentialRecord } from '../ca/registration-ports.js';
+import type { SpiffeId } from '../identity/spiffe-id.js';
 import { isRevocationReason, type RevocationReason, type RevokedEntry } from '../x509/crl.js';
-import { decodeCursor, encodeCursor, SUMMARY_COLUMNS, toSummary, type CertificateRow } from './rows.js';
+import { decodeCursor, decodeIdentityCursor, encodeCursor, encodeIdentityCursor, SUMMARY_COLUMNS, toSummary, type CertificateRow } from './rows.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -159,22 +160,45 @@ export interface IdentityRow {
 }
 
 /**
- * Every identity ever issued. Registered: an entry still grants it, or it is an
- * agent's identity and the agent is active, or an admin or serving identity
- * with a live certificate. Parameters: now, now.
+ * A page of every identity ever issued, in bytewise order of ID (the order of
+ * the index on spiffe_id, so a page reads only its own identities' records).
+ * Registered: an entry still grants it, or it is an agent's identity and the
+ * agent is active, or an admin or serving identity with a live certificate.
  */
-export function identityQuery(dialect: Dialect): string {
-  const sql = `SELECT c.spiffe_id, MIN(c.issued_at) AS first, MAX(c.issued_at) AS last, COUNT(*) AS total,
+export function identityListQuery(
+  now: number, under: SpiffeId | undefined, cursor: string | null, limit: number, dialect: Dialect,
+): { sql: string; params: unknown[] } {
+  const id = `c.spiffe_id${bytewise(dialect)}`;
+  const where: string[] = [];
+  const params: unknown[] = [now, now];
+  if (cursor !== null) {
+    where.push(`${id} > ?`);
+    params.push(decodeIdentityCursor(cursor));
+  }
+  if (under) {
+    const base = under.toString();
+    // One range for the index ("/" sorts just before "0"); the OR then drops its siblings such as `${base}-x`.
+    where.push(`${id} >= ? AND ${id} < ? AND (${id} = ? OR ${id} >= ?)`);
+    params.push(base, `${base}0`, base, `${base}/`);
+  }
+  params.push(limit + 1);
+  const sql = `SELECT ${id} AS spiffe_id, MIN(c.issued_at) AS first, MAX(c.issued_at) AS last, COUNT(*) AS total,
       SUM(CASE WHEN c.not_after > ? AND c.revoked_at IS NULL THEN 1 ELSE 0 END) AS live,
       MAX(CASE WHEN EXISTS (SELECT 1 FROM entries e WHERE e.spiffe_id = c.spiffe_id)
             OR (c.kind = 'agent' AND EXISTS (SELECT 1 FROM agents a WHERE a.status = 'active' AND a.name = c.agent))
             OR (c.kind IN ('admin', 'server') AND c.not_after > ? AND c.revoked_at IS NULL)
           THEN 1 ELSE 0 END) AS registered
-    FROM certificates c GROUP BY c.spiffe_id ORDER BY c.spiffe_id${bytewise(dialect)}`;
-  return dialect === 'postgres' ? numbered(sql) : sql;
+    FROM certificates c ${where.length ? `WHERE ${where.join(' AND ')}` : ''} GROUP BY 1 ORDER BY 1 LIMIT ?`;
+  return { sql: dialect === 'postgres' ? numbered(sql) : sql, params };
 }
 
-export function toIdentity(r: IdentityRow): IdentitySummary {
+/** One more row than asked tells whether there is a next page. */
+export function identityPage(rows: IdentityRow[], limit: number): IdentityPage {
+  const items = rows.slice(0, limit).map(toIdentity);
+  return { items, nextCursor: rows.length > limit ? encodeIdentityCursor(items[items.length - 1]!.spiffeId) : null };
+}
+
+function toIdentity(r: IdentityRow): IdentitySummary {
   return {
     spiffeId: r.spiffe_id,
     firstIssuedAt: Number(r.first),

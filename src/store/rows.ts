@@ -118,6 +118,17 @@ export function decodeCursor(cursor: string): number {
   return Number(text.slice(1));
 }
 
+/** An identity listing's position: the last SPIFFE ID listed. */
+export function encodeIdentityCursor(spiffeId: string): string {
+  return Buffer.from(`i${spiffeId}`).toString('base64url');
+}
+
+export function decodeIdentityCursor(cursor: string): string {
+  const text = Buffer.from(cursor, 'base64url').toString();
+  if (!/^ispiffe:\/\/[!-~]{1,2039}$/.test(text)) throw new InvalidInputError('invalid_request', 'cursor is not one this server gave out');
+  return text.slice(1);
+}
+
 export interface TokenRow {
   hash: string;
   agent: string;

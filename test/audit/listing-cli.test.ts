@@ -46,6 +46,9 @@ describe('meshca cert list and identity list against a running server', () => {
       const issuerId = db.prepare<[], { id: string }>("SELECT id FROM authorities WHERE kind = 'intermediate' AND state = 'active'").get()!.id;
       // Issued (and expired) hours ago: no record expires while the tests compare two reads taken moments apart.
       seedCertificates(db, 1200, { now: Math.floor(Date.now() / 1000) - 3 * 3600, issuerId });
+      // And more identities than one page of the CLI's walk, one record each.
+      const many = Array.from({ length: 1100 }, (_, i) => `${TD}/ns/many/w-${String(i).padStart(4, '0')}`);
+      seedCertificates(db, many.length, { now: Math.floor(Date.now() / 1000) - 3 * 3600, issuerId, ids: many, from: 1200 });
     } finally {
       db.close();
     }
@@ -56,7 +59,7 @@ describe('meshca cert list and identity list against a running server', () => {
       cursor = page.nextCursor;
       if (!cursor) break;
     }
-    expect(all).toHaveLength(1 + 3 + 1200);
+    expect(all).toHaveLength(1 + 3 + 1200 + 1100);
   });
 
   it('pass/--json prints every record across pages, and --limit stops after that many', async () => {
@@ -99,15 +102,29 @@ describe('meshca cert list and identity list against a running server', () => {
     const revoked = await meshca('cert', 'list', '--json', '--revoked');
     expect(revoked.code).toBe(0);
     expect(JSON.parse(revoked.stdout)).toEqual(all.filter((c) => c.revokedAt !== null));
-    expect((JSON.parse(revoked.stdout) as unknown[]).length).toBe(24);
+    expect((JSON.parse(revoked.stdout) as unknown[]).length).toBe(24 + 22);
   });
 
-  it('pass/identity list prints what GET /v1/identities answers, as JSON and as a table', async () => {
-    const [json, table] = await Promise.all([meshca('identity', 'list', '--json'), meshca('identity', 'list')]);
-    const { identities } = await admin.call<{ identities: Array<{ spiffeId: string; certificates: number }> }>('GET', '/v1/identities');
+  it('pass/identity list prints every identity across pages, as JSON and as a table; --prefix and --limit narrow it', async () => {
+    const [json, table, under, limited] = await Promise.all([
+      meshca('identity', 'list', '--json'),
+      meshca('identity', 'list'),
+      meshca('identity', 'list', '--json', '--prefix', `${TD}/ns/a/`),
+      meshca('identity', 'list', '--json', '--limit', '1002'),
+    ]);
+    const identities: Array<{ spiffeId: string; certificates: number }> = [];
+    for (let cursor: string | null = null; ; ) {
+      const page: { identities: typeof identities; nextCursor: string | null } = await admin.call('GET', `/v1/identities?limit=1000${cursor ? `&cursor=${cursor}` : ''}`);
+      identities.push(...page.identities);
+      cursor = page.nextCursor;
+      if (!cursor) break;
+    }
+    expect(identities).toHaveLength(3 + 8 + 1100 + 1); // minted, seeded, seeded one each, the CA's serving identity
     expect(json.code).toBe(0);
     expect(JSON.parse(json.stdout)).toEqual(identities);
     expect(identities.find((i) => i.spiffeId === `${TD}/ns/a`)?.certificates).toBe(150);
+    expect(JSON.parse(limited.stdout)).toEqual(identities.slice(0, 1002));
+    expect((JSON.parse(under.stdout) as typeof identities).map((i) => i.spiffeId)).toEqual([`${TD}/ns/a`, `${TD}/ns/a/svc-1`, `${TD}/ns/a/svc-2/deep`]);
     const lines = table.stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^SPIFFE ID\s+FIRST ISSUED\s+LAST ISSUED\s+CERTS\s+LIVE\s+REGISTERED$/);
     expect(lines.slice(1).map((l) => l.split(/\s+/)[0])).toEqual(identities.map((i) => i.spiffeId));

@@ -256,6 +256,71 @@ describe('GET /v1/identities', () => {
         identity('/ns/minted', t0 + 10, t0 + 10, 1, 0, false), // expired after a minute
         identity('/ns/web', t0 + 5, t0 + 10, 2, 2, true),
       ],
+      nextCursor: null,
     });
+  });
+});
+
+describe('GET /v1/identities, paged', () => {
+  let ca: TestCa;
+  let auditor: Credential;
+
+  beforeAll(async () => {
+    ca = await startTestCa();
+    seedCertificates(ca.store.db, 5000, { now: Math.floor(Date.now() / 1000), issuerId: ca.manager.current().activeIntermediate()!.record.id });
+    auditor = await adminCredential(ca, 'auditor', 'auditor-1');
+  });
+
+  /** Each ID once, bytewise (as Buffer.compare orders them), with how many records it has. */
+  function expected(matches: (id: string) => boolean): Array<[string, number]> {
+    const counts = new Map<string, number>();
+    for (const r of rows(ca.store.db)) if (matches(r.spiffe_id)) counts.set(r.spiffe_id, (counts.get(r.spiffe_id) ?? 0) + 1);
+    return [...counts].sort(([a], [b]) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  }
+
+  async function walkIdentities(query: Record<string, string>, limit: number): Promise<Array<[string, number]>> {
+    const listed: Array<[string, number]> = [];
+    let cursor: string | null = null;
+    do {
+      const params = new URLSearchParams({ ...query, limit: String(limit), ...(cursor ? { cursor } : {}) });
+      const res = await callCa(ca, auditor, 'GET', `/v1/identities?${params}`);
+      expect(res.status).toBe(200);
+      const page = res.body as { identities: Array<{ spiffeId: string; certificates: number }>; nextCursor: string | null };
+      expect(page.identities.length).toBeLessThanOrEqual(limit);
+      listed.push(...page.identities.map((i): [string, number] => [i.spiffeId, i.certificates]));
+      cursor = page.nextCursor;
+    } while (cursor);
+    return listed;
+  }
+
+  const under = (base: string) => (id: string) => id === base || id.startsWith(`${base}/`);
+
+  it.each([
+    ['every identity', {}, () => true],
+    ['a prefix with a trailing slash', { prefix: `${TD}/ns/a/` }, under(`${TD}/ns/a`)],
+    ['a prefix without one, beside siblings /ns/a-b, /ns/a.b and /ns/ab', { prefix: `${TD}/ns/a` }, under(`${TD}/ns/a`)],
+    ['a prefix in capitals, which is another path', { prefix: `${TD}/ns/A` }, under(`${TD}/ns/A`)],
+  ])('pass/%s, walked three at a time by an auditor over mutual TLS, each once with all its records counted', async (_name, query, matches) => {
+    const want = expected(matches);
+    expect(want.length).toBeGreaterThan(0);
+    expect(await walkIdentities(query, 3)).toEqual(want);
+  });
+
+  it.each([
+    ['limit is above 1000', 'limit=1001'],
+    ['limit is 0', 'limit=0'],
+    ['cursor was never given out', 'cursor=bm9wZQ'],
+    ["cursor is a certificate listing's", `cursor=${Buffer.from('c1').toString('base64url')}`],
+    ['cursor is too long', `cursor=${'A'.repeat(2801)}`],
+    ['prefix is empty', 'prefix='],
+    ['spiffeId is not a parameter here', `spiffeId=${TD}/ns/a`],
+  ])('fail/%s -> 400 invalid_request', async (_name, query) => {
+    const res = await ca.localApp.inject({ method: 'GET', url: `/v1/identities?${query}` });
+    expect({ status: res.statusCode, code: res.json().error?.code }).toEqual({ status: 400, code: 'invalid_request' });
+  });
+
+  it('fail/a prefix that is no SPIFFE ID -> 400 invalid_spiffe_id', async () => {
+    const res = await ca.localApp.inject({ method: 'GET', url: '/v1/identities?prefix=https://example.org/ns' });
+    expect({ status: res.statusCode, code: res.json().error?.code }).toEqual({ status: 400, code: 'invalid_spiffe_id' });
   });
 });

@@ -46,23 +46,50 @@ interface ListOptions extends CommonOptions {
   limit?: string;
 }
 
-/** Walks every page (the cursor keeps the walk stable while the CA issues), up to `limit` records. */
-async function* walk(client: AdminClient, o: ListOptions): AsyncGenerator<CertJson> {
+/**
+ * Walks every page of a listing, up to `limit` items; the cursor keeps the
+ * walk stable while the CA goes on issuing.
+ */
+async function* walkPages<T>(client: AdminClient, path: string, key: string, query: URLSearchParams, limit: string | undefined): AsyncGenerator<T> {
+  let remaining = limit ? Number(limit) : Infinity;
+  let cursor: string | null = null;
+  do {
+    query.set('limit', String(Math.min(1000, remaining)));
+    if (cursor) query.set('cursor', cursor);
+    const page = await client.call<Record<string, unknown> & { nextCursor: string | null }>('GET', `${path}?${query}`);
+    const items = page[key] as T[];
+    yield* items;
+    remaining -= items.length;
+    cursor = page.nextCursor;
+  } while (cursor && remaining > 0);
+}
+
+function certificates(client: AdminClient, o: ListOptions): AsyncGenerator<CertJson> {
   const query = new URLSearchParams();
   for (const key of ['spiffeId', 'prefix', 'agent', 'activeAt', 'issuedAfter', 'issuedBefore', 'serial'] as const) {
     if (o[key]) query.set(key, o[key]!);
   }
   if (o.revoked) query.set('revoked', 'true');
-  let remaining = o.limit ? Number(o.limit) : Infinity;
-  let cursor: string | null = null;
-  do {
-    query.set('limit', String(Math.min(1000, remaining)));
-    if (cursor) query.set('cursor', cursor);
-    const page: { certificates: CertJson[]; nextCursor: string | null } = await client.call('GET', `/v1/certificates?${query}`);
-    for (const c of page.certificates) yield c;
-    remaining -= page.certificates.length;
-    cursor = page.nextCursor;
-  } while (cursor && remaining > 0);
+  return walkPages<CertJson>(client, '/v1/certificates', 'certificates', query, o.limit);
+}
+
+interface IdentityJson {
+  spiffeId: string;
+  firstIssuedAt: string;
+  lastIssuedAt: string;
+  certificates: number;
+  live: number;
+  registered: boolean;
+}
+
+interface IdentityListOptions extends CommonOptions {
+  prefix?: string;
+  json?: boolean;
+  limit?: string;
+}
+
+function identities(client: AdminClient, o: IdentityListOptions): AsyncGenerator<IdentityJson> {
+  return walkPages<IdentityJson>(client, '/v1/identities', 'identities', new URLSearchParams(o.prefix ? { prefix: o.prefix } : {}), o.limit);
 }
 
 export function registerCert(program: Command): void {
@@ -90,17 +117,17 @@ export function registerCert(program: Command): void {
       if (o.json) {
         let first = true;
         out.write('[');
-        for await (const c of walk(client, o)) {
+        for await (const c of certificates(client, o)) {
           out.write(`${first ? '' : ','}\n${JSON.stringify(c)}`);
           first = false;
         }
         out.write(first ? ']\n' : '\n]\n');
       } else if (o.csv) {
         out.write(`${CSV_COLUMNS.join(',')}\n`);
-        for await (const c of walk(client, o)) out.write(`${CSV_COLUMNS.map((k) => csvCell(c[k])).join(',')}\n`);
+        for await (const c of certificates(client, o)) out.write(`${CSV_COLUMNS.map((k) => csvCell(c[k])).join(',')}\n`);
       } else {
         const rows: Array<Array<string | null>> = [];
-        for await (const c of walk(client, o)) {
+        for await (const c of certificates(client, o)) {
           rows.push([c.serial, c.spiffeId, c.kind, c.requestedBy, c.issuedAt, c.notAfter, c.revokedAt ? 'revoked' : null]);
         }
         console.log(formatTable(['SERIAL', 'SPIFFE ID', 'KIND', 'REQUESTED BY', 'ISSUED', 'EXPIRES', 'REVOKED'], rows));
@@ -132,19 +159,21 @@ export function registerCert(program: Command): void {
     .command('identity')
     .description('identities the CA has issued')
     .command('list')
-    .description('every identity ever issued, with first and last issuance, live certificates and whether it is still registered')
-    .option('--json', 'print JSON')
+    .description('every identity ever issued, in order of ID, with first and last issuance, live certificates and whether it is still registered')
+    .option('--prefix <id>', 'identities under this path, e.g. spiffe://example.org/ns/x/')
+    .option('--json', 'print a JSON array')
+    .option('--limit <n>', 'at most this many')
     .addOption(dataDirOption())
-    .action(async (o: CommonOptions & { json?: boolean }) => {
-      const { identities } = await new AdminClient(o.dataDir).call<{
-        identities: Array<{ spiffeId: string; firstIssuedAt: string; lastIssuedAt: string; certificates: number; live: number; registered: boolean }>;
-      }>('GET', '/v1/identities');
+    .action(async (o: IdentityListOptions) => {
+      if (o.limit && !/^[1-9][0-9]*$/.test(o.limit)) refuseFlags(`--limit: ${JSON.stringify(o.limit)} is not a positive integer`);
+      const listed: IdentityJson[] = [];
+      for await (const i of identities(new AdminClient(o.dataDir), o)) listed.push(i);
       console.log(
         o.json
-          ? JSON.stringify(identities)
+          ? JSON.stringify(listed)
           : formatTable(
               ['SPIFFE ID', 'FIRST ISSUED', 'LAST ISSUED', 'CERTS', 'LIVE', 'REGISTERED'],
-              identities.map((i) => [i.spiffeId, i.firstIssuedAt, i.lastIssuedAt, i.certificates, i.live, i.registered ? 'yes' : 'no']),
+              listed.map((i) => [i.spiffeId, i.firstIssuedAt, i.lastIssuedAt, i.certificates, i.live, i.registered ? 'yes' : 'no']),
             ),
       );
     });

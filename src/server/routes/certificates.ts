@@ -1,6 +1,6 @@
-/** Auditors' listings: every certificate ever issued (paged, filtered) and every identity. */
+/** Auditors' listings, both paged: every certificate ever issued (filtered) and every identity. */
 import type { FastifyInstance } from 'fastify';
-import { MAX_PAGE, type CertificateFilter, type CertificateSummary } from '../../ca/certificate-query.js';
+import { DEFAULT_PAGE, MAX_PAGE, type CertificateFilter, type CertificateSummary } from '../../ca/certificate-query.js';
 import { InvalidInputError } from '../../errors.js';
 import { parseAgentName } from '../../identity/agent-name.js';
 import { SpiffeId } from '../../identity/spiffe-id.js';
@@ -61,6 +61,20 @@ function certificateJson(c: CertificateSummary) {
   };
 }
 
+interface IdentityQuery {
+  prefix?: string;
+  limit?: string;
+  cursor?: string;
+}
+
+const limitSchema = { type: 'string', pattern: '^[1-9][0-9]{0,3}$' } as const;
+
+function pageLimit(limit: string | undefined): number {
+  const n = Number(limit ?? DEFAULT_PAGE);
+  if (n > MAX_PAGE) throw new InvalidInputError('invalid_request', `limit must be at most ${MAX_PAGE}`);
+  return n;
+}
+
 // An empty value is refused like any other malformed one, never read as "no filter".
 const str = { type: 'string', minLength: 1, maxLength: 2048 } as const;
 
@@ -82,28 +96,45 @@ export function certificateRoutes(app: FastifyInstance, s: ServerServices): void
             issuedBefore: { type: 'string', maxLength: 40 },
             serial: { type: 'string', pattern: '^[0-9a-fA-F]{1,40}$' },
             revoked: { enum: ['true', 'false'] },
-            limit: { type: 'string', pattern: '^[1-9][0-9]{0,3}$' },
+            limit: limitSchema,
             cursor: { type: 'string', maxLength: 64 },
           },
         },
       },
     },
     async (request) => {
-      const limit = Number(request.query.limit ?? 100);
-      if (limit > MAX_PAGE) throw new InvalidInputError('invalid_request', `limit must be at most ${MAX_PAGE}`);
-      const page = await s.catalog.listCertificates(filterFrom(request.query), request.query.cursor ?? null, limit);
+      const page = await s.catalog.listCertificates(filterFrom(request.query), request.query.cursor ?? null, pageLimit(request.query.limit));
       return { certificates: page.items.map(certificateJson), nextCursor: page.nextCursor };
     },
   );
 
-  app.get('/v1/identities', { config: { action: 'cert.read' } }, async () => ({
-    identities: (await s.catalog.listIdentities(nowSeconds(s.clock))).map((i) => ({
-      spiffeId: i.spiffeId,
-      firstIssuedAt: isoTime(i.firstIssuedAt),
-      lastIssuedAt: isoTime(i.lastIssuedAt),
-      certificates: i.certificates,
-      live: i.live,
-      registered: i.registered,
-    })),
-  }));
+  app.get<{ Querystring: IdentityQuery }>(
+    '/v1/identities',
+    {
+      config: { action: 'cert.read' },
+      schema: {
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { prefix: str, limit: limitSchema, cursor: { type: 'string', maxLength: 2800 } },
+        },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const under = q.prefix === undefined ? undefined : parsePrefix(q.prefix);
+      const page = await s.catalog.listIdentities(nowSeconds(s.clock), under, q.cursor ?? null, pageLimit(q.limit));
+      return {
+        identities: page.items.map((i) => ({
+          spiffeId: i.spiffeId,
+          firstIssuedAt: isoTime(i.firstIssuedAt),
+          lastIssuedAt: isoTime(i.lastIssuedAt),
+          certificates: i.certificates,
+          live: i.live,
+          registered: i.registered,
+        })),
+        nextCursor: page.nextCursor,
+      };
+    },
+  );
 }

@@ -1,11 +1,12 @@
 /** Issued certificates in PostgreSQL: group-committed records and the auditor's queries. */
 import type pg from 'pg';
-import type { CertificateFilter, CertificatePage, IdentitySummary, NumberedRevocations, RevocationSelector } from '../../ca/certificate-query.js';
+import type { CertificateFilter, CertificatePage, IdentityPage, NumberedRevocations, RevocationSelector } from '../../ca/certificate-query.js';
 import type { AuditEvent, IssuedCertificateRecord } from '../../ca/model.js';
+import type { SpiffeId } from '../../identity/spiffe-id.js';
 import { nowSeconds, type Clock } from '../../time/clock.js';
 import type { RevocationReason, RevokedEntry } from '../../x509/crl.js';
 import {
-  certificateListQuery, certificatePage, COUNT_REVOCATION, crlNumberFloor, identityQuery, REVOCATION_COUNT, REVOKED_UNEXPIRED, toIdentity, toRevokedEntry,
+  certificateListQuery, certificatePage, COUNT_REVOCATION, crlNumberFloor, identityListQuery, identityPage, REVOCATION_COUNT, REVOKED_UNEXPIRED, toRevokedEntry,
   type IdentityRow, type RevokedRow,
 } from '../certificate-sql.js';
 import type { CertificateStore } from '../datastore.js';
@@ -53,8 +54,9 @@ export class PgCertificateStore implements CertificateStore {
     return certificatePage((await this.pool.query<CertificateRow>(sql, params)).rows, limit);
   }
 
-  async listIdentities(now: number): Promise<IdentitySummary[]> {
-    return (await this.pool.query<IdentityRow>(identityQuery('postgres'), [now, now])).rows.map(toIdentity);
+  async listIdentities(now: number, under: SpiffeId | undefined, cursor: string | null, limit: number): Promise<IdentityPage> {
+    const { sql, params } = identityListQuery(now, under, cursor, limit, 'postgres');
+    return identityPage((await this.pool.query<IdentityRow>(sql, params)).rows, limit);
   }
 
   async countLive(now: number): Promise<number> {

@@ -115,4 +115,9 @@ export const PG_MIGRATIONS: readonly string[] = [
   `
   CREATE TABLE write_probe (id BIGSERIAL PRIMARY KEY, filler BYTEA NOT NULL);
   `,
+  // 6: identity listings and prefix filters compare IDs bytewise (COLLATE "C"), which the index in the
+  // database's default collation cannot order; with this one a page of identities reads only its own records
+  `
+  CREATE INDEX certificates_by_spiffe_id_bytewise ON certificates (spiffe_id COLLATE "C", id);
+  `,
 ];

@@ -1,7 +1,8 @@
 /** Issued certificates: recording them (group commit) and the auditor's queries over them. */
 import type {
-  CertificateCatalog, CertificateFilter, CertificatePage, IdentitySummary, NumberedRevocations, RevocationSelector, RevocationStore,
+  CertificateCatalog, CertificateFilter, CertificatePage, IdentityPage, NumberedRevocations, RevocationSelector, RevocationStore,
 } from '../../ca/certificate-query.js';
+import type { SpiffeId } from '../../identity/spiffe-id.js';
 import type { RevocationReason } from '../../x509/crl.js';
 import type { AuditEvent, IssuedCertificateRecord } from '../../ca/model.js';
 import type { IssuanceLedger } from '../../ca/ports.js';
@@ -9,7 +10,7 @@ import { nowSeconds, type Clock } from '../../time/clock.js';
 import type { AuditAppender } from './audit-appender.js';
 import { type Db, statements, writeTransaction } from './database.js';
 import {
-  certificateListQuery, certificatePage, COUNT_REVOCATION, crlNumberFloor, identityQuery, REVOCATION_COUNT, REVOKED_UNEXPIRED, toIdentity, toRevokedEntry,
+  certificateListQuery, certificatePage, COUNT_REVOCATION, crlNumberFloor, identityListQuery, identityPage, REVOCATION_COUNT, REVOKED_UNEXPIRED, toRevokedEntry,
   type IdentityRow, type RevokedRow,
 } from '../certificate-sql.js';
 import { IssuanceRecorder, type Issuance } from '../issuance-recorder.js';
@@ -43,8 +44,9 @@ export class SqliteCertificateStore implements IssuanceLedger, CertificateCatalo
     return certificatePage(this.sql<unknown[], CertificateRow>(sql).all(...params), limit);
   }
 
-  async listIdentities(now: number): Promise<IdentitySummary[]> {
-    return this.sql<[number, number], IdentityRow>(identityQuery('sqlite')).all(now, now).map(toIdentity);
+  async listIdentities(now: number, under: SpiffeId | undefined, cursor: string | null, limit: number): Promise<IdentityPage> {
+    const { sql, params } = identityListQuery(now, under, cursor, limit, 'sqlite');
+    return identityPage(this.sql<unknown[], IdentityRow>(sql).all(...params), limit);
   }
 
   async countLive(now: number): Promise<number> {
