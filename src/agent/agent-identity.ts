@@ -35,7 +35,10 @@ export class AgentIdentity {
    * shorter than MAX_CLOCK_SKEW_MS). Held, and raised, until the clock is set right.
    */
   private expiredOnArrival: ClockSkewError | undefined;
-  private tokenSpent = false;
+  /** Join tokens the CA has spent or refused: a token is good for one attestation at most. */
+  private readonly spentTokens = new Set<string>();
+  /** Why --join-token-file could not be read, as last said (said again only when it changes). */
+  private tokenFileProblem: string | undefined;
   /** The last attestation was refused for the agent's standing (banned), not for its token. */
   private attestRefused = false;
   /** The CA refused the agent's own credential (evicted, banned, revoked) and no new one has been had since. */
@@ -54,8 +57,8 @@ export class AgentIdentity {
   private settling = false;
 
   constructor(
-    private readonly deps: Pick<SidecarDeps, 'client' | 'state' | 'log' | 'clock' | 'random'>,
-    private readonly joinToken: string | undefined,
+    private readonly deps: Pick<SidecarDeps, 'client' | 'state' | 'log' | 'clock' | 'random' | 'readJoinToken'>,
+    private joinToken: string | undefined,
     private readonly trust: TrustMaterial,
     private readonly clockCheck: CaClockCheck,
   ) {}
@@ -76,6 +79,34 @@ export class AgentIdentity {
   /** No agent SVID, and an unused join token can get one at once (not one the CA has just refused). */
   get canAttest(): boolean {
     return !this.held && this.tokenUsable() && !this.attestRefused;
+  }
+
+  /**
+   * Without an agent SVID, reads --join-token-file again: a token written
+   * there since (a Kubernetes Secret updated in place, a file an operator
+   * replaced) takes the place of the one the agent started with, so that an
+   * agent the CA refused is let in again without a restart. True when there
+   * is such a token, unused: worth an attempt at once, whatever the backoff.
+   */
+  async takeNewToken(): Promise<boolean> {
+    if (this.held || !this.deps.readJoinToken) return false;
+    let token;
+    try {
+      // An empty file means no token, as at start (systemd's fallback credential once the token is spent).
+      token = (await this.deps.readJoinToken())?.trim();
+      this.tokenFileProblem = undefined;
+    } catch (err) {
+      const problem = describeError(err);
+      if (problem !== this.tokenFileProblem) this.deps.log.warn({ err: problem }, 'could not read --join-token-file again for a new join token');
+      this.tokenFileProblem = problem;
+      return false;
+    }
+    if (!token || token === this.joinToken || this.spentTokens.has(token)) return false;
+    this.joinToken = token;
+    // A ban refused the last attempt; a new token says the operator has let the agent in again.
+    this.attestRefused = false;
+    this.deps.log.info({}, 'found a new join token in --join-token-file');
+    return true;
   }
 
   /**
@@ -159,7 +190,7 @@ export class AgentIdentity {
     try {
       const res = await this.deps.client.attest(token, csr);
       // The CA has spent the token, whatever becomes of its answer here.
-      this.tokenSpent = true;
+      this.spentTokens.add(token);
       this.settling = true;
       try {
         skew = await this.adopt(keyPem, res.svid, res.bundle);
@@ -169,7 +200,7 @@ export class AgentIdentity {
       this.deps.log.info({ spiffeId: res.svid.spiffeId }, 'attested with the join token');
     } catch (err) {
       // A refused token will not become valid by retrying.
-      if (err instanceof CaRequestError && err.status === 401) this.tokenSpent = true;
+      if (err instanceof CaRequestError && err.status === 401) this.spentTokens.add(token);
       // Refused for the agent's standing (banned), not for its token: attesting again at once would only be refused
       // again, so the next attempt waits out the backoff. (A ban also voids the agent's unspent tokens at the CA.)
       this.attestRefused = err instanceof CaRequestError && err.credentialRejected;
@@ -336,6 +367,6 @@ export class AgentIdentity {
   }
 
   private tokenUsable(): boolean {
-    return Boolean(this.joinToken) && !this.tokenSpent;
+    return this.joinToken !== undefined && this.joinToken !== '' && !this.spentTokens.has(this.joinToken);
   }
 }

@@ -33,6 +33,8 @@ export interface SidecarDeps {
   readonly random: RandomSource;
   readonly log: SidecarLogger;
   readonly state?: StateStore | undefined;
+  /** Reads --join-token-file again, as it is; without it, the token given at start is the only one the agent will have. */
+  readonly readJoinToken?: (() => Promise<string | undefined>) | undefined;
 }
 
 export interface SidecarSettings {

@@ -224,6 +224,8 @@ export class Sidecar {
   async step(): Promise<number> {
     const repairTried = await this.restoreOut();
     const now = this.deps.clock.nowMs();
+    // An operator has just given it: tried at once, whatever the backoff.
+    if (await this.identity.takeNewToken()) this.retryAtMs = Math.min(this.retryAtMs, now);
     // Also when the clock was set back since the retry was scheduled (time sync fixed at last): the wait chosen
     // then must not grow by the correction, hours after a clock-skew error.
     if (now >= this.retryAtMs || this.retryAtMs - now > this.retryDelayMs) {

@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import type { Server } from 'node:http';
+import { readFile } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { CaClient } from '../agent/ca-client.js';
 import { claimDirectories } from '../agent/directory-claim.js';
@@ -86,6 +87,7 @@ async function main(): Promise<number> {
   }
   await claimDirectories([{ path: config.out, what: '--out' }, ...(config.stateDir ? [{ path: config.stateDir, what: '--state-dir' }] : [])]);
   const client = new CaClient({ serverUrl: config.server });
+  const tokenFile = config.joinTokenFile;
   const publisher = new AtomicDirectoryPublisher(config.out, systemClock);
   const installedFiles = new InstalledFiles(config.out);
   const action = reloadAction(config);
@@ -106,6 +108,7 @@ async function main(): Promise<number> {
       random: cryptoRandom,
       log,
       state: config.stateDir ? new StateStore(config.stateDir) : undefined,
+      readJoinToken: tokenFile === undefined ? undefined : () => readFile(tokenFile, 'utf8'),
     },
     {
       joinToken: config.joinToken,

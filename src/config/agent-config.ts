@@ -48,7 +48,7 @@ export const AGENT_OPTIONS = {
     describe: 'roots to trust the CA by at first contact; afterwards the agent keeps its bundle current itself (required)' },
   joinToken: { name: 'join-token', expected: 'a join token', parse: parseNonEmpty,
     describe: 'single-use token from `meshca token create`; not needed while a saved agent SVID is valid' },
-  joinTokenFile: { name: 'join-token-file', expected: 'a file path', parse: path, describe: 'read the join token from this file' },
+  joinTokenFile: { name: 'join-token-file', expected: 'a file path', parse: path, describe: 'read the join token from this file, again at each step while the agent has no agent SVID: a new token written there needs no restart' },
   out: { name: 'out', expected: 'a directory path', parse: path,
     describe: 'where svid.pem, svid_key.pem, bundle.pem and crl.pem are published for the proxy (required)' },
   spiffeId: { name: 'spiffe-id', expected: 'a SPIFFE ID', parse: (v: string) => SpiffeId.parse(v),
@@ -85,6 +85,8 @@ export interface AgentConfig {
   readonly trustBundlePem: string;
   /** Never logged. */
   readonly joinToken: string | undefined;
+  /** Read again while the agent has no agent SVID: a new token written there is used without a restart. */
+  readonly joinTokenFile: string | undefined;
   readonly out: string;
   readonly spiffeId: SpiffeId | undefined;
   readonly reloadCmd: string | undefined;
@@ -132,6 +134,7 @@ export function loadAgentConfig(sources: ConfigSources): AgentConfig {
     server: o.server!,
     trustBundlePem,
     joinToken,
+    joinTokenFile: o.joinTokenFile,
     out: o.out!,
     spiffeId: o.spiffeId,
     reloadCmd: o.reloadCmd,

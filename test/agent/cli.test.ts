@@ -1,6 +1,6 @@
 /** `meshca-agent` as an operator runs it: flags and environment, --once, choosing an identity, health, reload, stopping. */
 import { createPrivateKey } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -356,6 +356,39 @@ describe('meshca-agent running continuously', () => {
     await waitFor('/readyz to answer 200', async () => (await getHealth(healthPort, '/readyz')).status === 200, 10_000);
     expect(readInstalled(join(dir, 'out')).spiffeId).toBe(WEB);
     expect((await getHealth(healthPort, '/healthz')).status).toBe(200);
+  });
+
+  it('lets an evicted agent in again once a new join token is written to --join-token-file, without a restart', { timeout: 30_000 }, async () => {
+    const ca = await startTestCa();
+    const dir = tempDir();
+    const out = join(dir, 'out');
+    const healthPort = await freePort();
+    const tokenFile = join(dir, 'join-token');
+    // As a kubelet updates a mounted Secret: a new file renamed over the old one.
+    const writeToken = (token: string) => {
+      writeFileSync(`${tokenFile}.new`, `${token}\n`, { mode: 0o600 });
+      renameSync(`${tokenFile}.new`, tokenFile);
+    };
+    writeToken((await enrollAgent(ca, 'node-1', WEB)).token);
+    const agent = startAgent(
+      agentArgs({ server: ca.url, trustBundle: writeTrustBundle(ca, dir), out }, '--join-token-file', tokenFile, '--state-dir', join(dir, 'state'),
+        '--health-listen', `127.0.0.1:${healthPort}`, '--sync-interval', '1s'),
+    );
+    await waitFor('/readyz to answer 200', async () => (await getHealth(healthPort, '/readyz')).status === 200, 15_000);
+    const evicted = readInstalled(out).leaf.serialNumber;
+
+    await asOperator(ca, 'POST', '/v1/agents/node-1/evict', {});
+    await agent.waitForLog((l) => l.msg === 'the CA refused the agent SVID; the agent must attest again with a new join token', 10_000);
+    expect((await getHealth(healthPort, '/readyz')).status).toBe(503);
+
+    writeToken(await joinToken(ca, 'node-1'));
+    await agent.waitForLog((l) => l.msg === 'found a new join token in --join-token-file', 10_000);
+    await waitFor('/readyz to answer 200 again', async () => (await getHealth(healthPort, '/readyz')).status === 200, 10_000);
+    expect(agent.running()).toBe(true);
+    expect(readInstalled(out).leaf.serialNumber).not.toBe(evicted);
+    const check = svidCheck(out, ['--trust-domain', 'example.org', '--spiffe-id', WEB]);
+    expect(check.ok, check.output).toBe(true);
+    expect(agent.output()).not.toContain(readFileSync(tokenFile, 'utf8').trim());
   });
 
   it('applies a changed entry (new DNS names) at the next sync, without a restart', { timeout: 30_000 }, async () => {

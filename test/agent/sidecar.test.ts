@@ -37,7 +37,10 @@ interface Harness {
 async function harness(
   settings: Partial<SidecarSettings> = {},
   random: RandomSource = seededRandom('agent'),
-  reuse: { clock?: FakeClock; ca?: FakeCaApi; state?: StateStore; trustPem?: string; out?: readonly PublishedFile[] } = {},
+  reuse: {
+    clock?: FakeClock; ca?: FakeCaApi; state?: StateStore; trustPem?: string; out?: readonly PublishedFile[];
+    readJoinToken?: () => Promise<string | undefined>;
+  } = {},
 ): Promise<Harness> {
   const clock = reuse.clock ?? new FakeClock(Date.UTC(2026, 10, 25, 12, 0, 0));
   const ca = reuse.ca ?? (await FakeCaApi.create(clock));
@@ -65,6 +68,7 @@ async function harness(
       state: reuse.state,
       // What --out holds when the agent starts: the files of its last publication.
       readPublished: reuse.out && (async () => reuse.out),
+      readJoinToken: reuse.readJoinToken,
     },
     { joinToken: 'good-token', keyType: 'ec-p256', syncIntervalMs: 30_000, combined: false, ...settings },
     reuse.trustPem ?? ca.bundlePem,
@@ -1057,6 +1061,90 @@ async function evictedAgent() {
 
 const NO_TOKEN = { joinToken: undefined };
 const refusedAndReady = (h: Harness) => ({ refused: h.sidecar.status().agentRefused, ready: h.sidecar.ready() });
+
+describe('a new join token written to --join-token-file', () => {
+  /** --join-token-file as the agent reads it: `token` is its content, `failure` what reading it throws. */
+  function tokenFile(token: string) {
+    const file: { token: string; failure?: Error; reads: number } = { token, reads: 0 };
+    const read = async () => {
+      file.reads++;
+      if (file.failure) throw file.failure;
+      return file.token;
+    };
+    return { file, read };
+  }
+
+  it.each([
+    { name: 'evicted (its agent SVID refused at a sync)', call: 'sync', status: 403, code: 'agent_evicted' },
+    { name: 'its agent SVID revoked (refused at renewal)', call: 'renew', status: 401, code: 'certificate_revoked' },
+  ])('pass/lets an agent the CA refused, $name, in again at its next step, without a restart', async ({ call, status, code }) => {
+    const { file, read } = tokenFile('good-token');
+    const h = await harness({}, fixedRandom(0.5), { readJoinToken: read });
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    await h.sidecar.step();
+    h.ca.refusals.set(call, new CaRequestError(status, code, 'refused'));
+    await runFor(h, call === 'renew' ? 40 * 60 : 31);
+    expect(h.sidecar.status().agentRefused).toBe(true);
+    // The file still holds the token that was spent: it is not tried again, however often the agent looks.
+    await runFor(h, 10 * 60);
+    const before = { attests: h.ca.count('attest'), reads: file.reads };
+    expect(before.attests).toBe(1);
+    expect(before.reads).toBeGreaterThan(10);
+
+    h.ca.refusals.delete(call);
+    h.ca.acceptedToken = 'second-token';
+    file.token = 'second-token\n';
+    await runFor(h, 30); // one sync interval at most, however long the backoff
+    expect({ attests: h.ca.count('attest'), refused: h.sidecar.status().agentRefused, ready: h.sidecar.ready() }).toEqual({
+      attests: 2, refused: false, ready: true,
+    });
+    expect(h.logs.filter((l) => l.msg === 'found a new join token in --join-token-file')).toHaveLength(1);
+  });
+
+  it('pass/ends the backoff of a banned agent once a new token is written after the unban', async () => {
+    const { file, read } = tokenFile('good-token');
+    const h = await harness({}, fixedRandom(0.5), { readJoinToken: read });
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    h.ca.refusals.set('attest', new CaRequestError(403, 'agent_banned', 'agent node-1 is banned'));
+    await runFor(h, 5 * 60);
+    const attempts = h.ca.count('attest');
+    h.ca.refusals.delete('attest');
+    h.ca.acceptedToken = 'after-unban';
+    file.token = 'after-unban';
+    const wait = await h.sidecar.step();
+    expect({ attests: h.ca.count('attest'), installed: h.published.length, ready: h.sidecar.ready() }).toEqual({
+      attests: attempts + 1, installed: 1, ready: true,
+    });
+    expect(wait).toBeGreaterThan(50);
+  });
+
+  it('fail/a token file it cannot read is said once, not at every step, and read again until it can be', async () => {
+    const { file, read } = tokenFile('good-token');
+    const h = await harness({}, fixedRandom(0.5), { readJoinToken: read });
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    await h.sidecar.step();
+    h.ca.refusals.set('sync', new CaRequestError(403, 'agent_evicted', 'agent node-1 was evicted'));
+    file.failure = Object.assign(new Error("EACCES: permission denied, open '/etc/meshca/join-token'"), { code: 'EACCES' });
+    await runFor(h, 5 * 60);
+    expect(h.logs.filter((l) => l.msg.startsWith('could not read --join-token-file'))).toEqual([
+      { level: 'warn', msg: 'could not read --join-token-file again for a new join token', err: "EACCES: permission denied, open '/etc/meshca/join-token'" },
+    ]);
+    h.ca.refusals.delete('sync');
+    h.ca.acceptedToken = 'second-token';
+    file.failure = undefined;
+    file.token = 'second-token';
+    await runFor(h, 30);
+    expect(h.sidecar.status().agentRefused).toBe(false);
+  });
+
+  it('pass/is not read while the agent holds an agent SVID', async () => {
+    const { file, read } = tokenFile('good-token');
+    const h = await harness({}, fixedRandom(0.5), { readJoinToken: read });
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    await runFor(h, 10 * 60);
+    expect({ reads: file.reads, attests: h.ca.count('attest') }).toEqual({ reads: 1, attests: 1 });
+  });
+});
 
 describe('restarted after the CA refused the agent', () => {
   // What --once exits on (1 when refused) and /readyz answers: the SVID in --out is valid-looking, but the eviction revoked it.

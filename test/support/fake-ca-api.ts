@@ -28,7 +28,8 @@ export class FakeCaApi implements CaApi {
   private constructor(
     private readonly ca: MiniCa,
     private readonly clock: Clock,
-    private readonly token: string,
+    /** The join token attest accepts; a test sets another to stand for a new one the operator made. */
+    public acceptedToken: string,
   ) {
     this.bundlePem = ca.bundlePem;
   }
@@ -61,7 +62,7 @@ export class FakeCaApi implements CaApi {
 
   async attest(token: string, csr: string): Promise<{ svid: SvidWire; bundle: string }> {
     this.record('attest');
-    if (token !== this.token) throw new CaRequestError(401, 'invalid_token', 'the join token is unknown, already used or expired');
+    if (token !== this.acceptedToken) throw new CaRequestError(401, 'invalid_token', 'the join token is unknown, already used or expired');
     return { svid: await this.svid(csr, 'spiffe://example.org/meshca/agent/node-1', this.agentTtl), bundle: this.bundlePem };
   }
 
