@@ -17,6 +17,8 @@ import { fsyncDirectory, makeDirectory, removeTemporaries, writeFileAtomic, writ
 import { KeyDerivationError, KeyEncryption } from './key-encryption.js';
 
 const SUFFIX = '.key.pem';
+/** Where an embedded CA's data directory keeps its keys. */
+export const KEYS_DIR = 'keys';
 /** Where keys no record names are set aside (setAsideUnreferenced). */
 export const UNREFERENCED_DIR = 'unreferenced';
 

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type pg from 'pg';
 import type { AuditEvent } from '../ca/model.js';
 import { LOCAL_OPERATOR_NAME } from '../ca/reserved-ids.js';
-import { FileKeyCustody } from './file-key-custody.js';
+import { FileKeyCustody, KEYS_DIR } from './file-key-custody.js';
 import { appendAudit } from './postgres/audit.js';
 import { createPool, inTransaction, LOCKS, migrate } from './postgres/connection.js';
 import { PgKeyCustody } from './postgres/key-custody.js';
@@ -46,7 +46,7 @@ export async function migrateToPostgres(o: { dataDir: string; url: string; passp
   const pool = createPool(o.url);
   try {
     refuseUnlessCurrent(db);
-    const fileKeys = new FileKeyCustody(join(o.dataDir, 'keys'), o.passphrase);
+    const fileKeys = new FileKeyCustody(join(o.dataDir, KEYS_DIR), o.passphrase);
     const dbKeys = new PgKeyCustody(pool, o.passphrase);
     // Only the keys a record names: the embedded CA's next start would set the others aside, which replicas could not.
     const named = new Set(db.prepare<[], { ref: string }>('SELECT key_ref AS ref FROM authorities WHERE key_ref IS NOT NULL').all().map((r) => r.ref));

@@ -1,4 +1,7 @@
-/** `meshca datastore migrate`: moves an embedded CA's state into PostgreSQL, then proves the copy. */
+/**
+ * `meshca datastore migrate`: moves an embedded CA's state into PostgreSQL, then proves the copy.
+ * `meshca datastore backup`: copies an embedded CA, running or not, into a directory it can start from.
+ */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
@@ -7,7 +10,8 @@ import { ConfigError } from '../../config/options.js';
 import { parseDatastore, placeholderPassphraseProblem, readDatastoreFile, readPassphraseFile, type DatastoreChoice } from '../../config/server-config.js';
 import { DATABASE_FILE } from '../../store/sqlite/database.js';
 import { nowSeconds, systemClock } from '../../time/clock.js';
-import { dataDirOption, type CommonOptions } from '../common-options.js';
+import { dataDirOption, refuseFlags, type CommonOptions } from '../common-options.js';
+import { backupDataDirectory } from '../data-dir-backup.js';
 import { lockDataDir } from '../data-dir-lock.js';
 import { verifyStoredAudit } from '../../ca/audit-service.js';
 
@@ -77,6 +81,15 @@ async function migrate(o: MigrateOptions): Promise<void> {
   }
 }
 
+async function backup(o: CommonOptions & { to?: string }): Promise<void> {
+  if (!o.to) refuseFlags('--to: name the new directory to write the backup to');
+  const report = await backupDataDirectory(o.dataDir, o.to);
+  const head = report.head ? `, head ${formatHead(report.head)}` : '';
+  console.log(`backed up ${o.dataDir} to ${o.to}: ${report.certificates} certificate records, ${report.keys} CA key files`);
+  console.log(`verified: audit log of ${report.auditEvents} events and ${report.checkpoints} signed checkpoints${head}; every authority's key is in the copy`);
+  console.log(`to restore, stop the CA and start it with --data-dir ${o.to} (or put it in place of ${o.dataDir}); the copy holds the CA keys as the data directory does`);
+}
+
 export function registerDatastore(program: Command): void {
   const datastore = program.command('datastore').description('where the CA keeps its state');
   datastore
@@ -87,4 +100,10 @@ export function registerDatastore(program: Command): void {
     .addOption(new Option('--key-passphrase-file <file>', 'the CA key passphrase (or MESHCA_KEY_PASSPHRASE)').env('MESHCA_KEY_PASSPHRASE_FILE'))
     .addOption(dataDirOption())
     .action(migrate);
+  datastore
+    .command('backup')
+    .description('copy an embedded (SQLite) CA, datastore and keys, into a new directory a CA can start from; consistent while the CA runs, and verified')
+    .option('--to <dir>', 'the new directory (it must not exist)')
+    .addOption(dataDirOption())
+    .action(backup);
 }

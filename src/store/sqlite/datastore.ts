@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { aloneCoordinator } from '../../ca/ports.js';
 import type { Clock } from '../../time/clock.js';
 import type { Datastore } from '../datastore.js';
-import { FileKeyCustody } from '../file-key-custody.js';
+import { FileKeyCustody, KEYS_DIR } from '../file-key-custody.js';
 import { WRITE_PROBE } from '../certificate-sql.js';
 import { sqliteUnavailable } from '../unavailable.js';
 import { AuditAppender } from './audit-appender.js';
@@ -49,7 +49,7 @@ export function openSqliteDatastore(dataDir: string, clock: Clock, options: Sqli
     kind: 'sqlite',
     db,
     created,
-    custody: new FileKeyCustody(join(dataDir, 'keys'), options.keyPassphrase),
+    custody: new FileKeyCustody(join(dataDir, KEYS_DIR), options.keyPassphrase),
     coordinator: aloneCoordinator,
     authorities: new SqliteAuthorityStore(db, appender, clock),
     certificates: new SqliteCertificateStore(db, appender, clock, writer),

@@ -1,0 +1,122 @@
+/**
+ * `meshca datastore backup --to DIR`: a copy of an embedded CA, taken while
+ * it runs and issues, that a CA then starts from with the same roots, records
+ * and audit chain; a backup that cannot be made leaves nothing behind.
+ */
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { AdminClient } from '../../src/cli/admin-client.js';
+import { newKeyAndCsr } from '../support/callers.js';
+import { cleanupLater } from '../support/cleanup.js';
+import { runMeshca } from '../support/cli.js';
+import { getOverSocket } from '../support/http-client.js';
+import { startServer, type ServerProcess } from '../support/server-process.js';
+import { tempDir } from '../support/temp-dir.js';
+
+const PASSPHRASE = { MESHCA_KEY_PASSPHRASE: 'backup test passphrase' };
+const EX_CONFIG = 78;
+
+async function running(dataDir: string): Promise<ServerProcess> {
+  const ca = await startServer(['--data-dir', dataDir], PASSPHRASE);
+  cleanupLater(() => ca.stop());
+  return ca;
+}
+
+const backup = (dataDir: string, ...args: string[]) => runMeshca(['datastore', 'backup', ...args, '--data-dir', dataDir], PASSPHRASE);
+
+async function mint(admin: AdminClient, name: string): Promise<string> {
+  const { csr } = await newKeyAndCsr();
+  const res = await admin.call<{ svid: { serial: string } }>('POST', '/v1/svids/mint', { spiffeId: `spiffe://example.org/${name}`, csr });
+  return res.svid.serial;
+}
+
+async function serialsIn(dataDir: string): Promise<Set<string>> {
+  const res = await runMeshca(['cert', 'list', '--json', '--data-dir', dataDir]);
+  expect(res.code, res.stderr).toBe(0);
+  return new Set((JSON.parse(res.stdout) as Array<{ serial: string }>).map((c) => c.serial));
+}
+
+/** What a crash or a refusal must not leave: the target, or a half-built copy beside it. */
+function leftovers(target: string): string[] {
+  return readdirSync(dirname(target)).filter((name) => name.includes('.partial-') || join(dirname(target), name) === target);
+}
+
+const mode = (path: string) => statSync(path).mode & 0o777;
+
+describe('meshca datastore backup', () => {
+  it('pass/copies a running CA while it issues: the copy starts with the same roots, lists every certificate acknowledged before the backup, and its audit log verifies', { timeout: 60_000 }, async () => {
+    const dataDir = tempDir();
+    const original = await running(dataDir);
+    const admin = new AdminClient(dataDir);
+    const before = [await mint(admin, 'web'), await mint(admin, 'db')];
+
+    // Issuance goes on through the backup; what was acknowledged before it began must be in the copy.
+    let issuing = true;
+    const during: string[] = [];
+    const load = (async () => {
+      for (let i = 0; issuing; i++) during.push(await mint(admin, `load-${i}`));
+    })();
+    const target = join(tempDir(), 'nightly', 'meshca-backup'); // a parent that does not exist yet is made
+    const res = await backup(dataDir, '--to', target);
+    issuing = false;
+    await load;
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout).toMatch(/^backed up .* to .*: \d+ certificate records, 2 CA key files$/m);
+    expect(res.stdout).toMatch(/^verified: audit log of \d+ events and \d+ signed checkpoints, head \d+:[0-9a-f]{64}; every authority's key is in the copy$/m);
+    expect(during.length).toBeGreaterThan(0);
+
+    expect({ dir: mode(target), db: mode(join(target, 'meshca.db')), keys: mode(join(target, 'keys')) }).toEqual({ dir: 0o700, db: 0o600, keys: 0o700 });
+    for (const key of readdirSync(join(target, 'keys'))) expect(mode(join(target, 'keys', key))).toBe(0o600);
+    expect(leftovers(target)).toEqual(['meshca-backup']);
+
+    const bundle = (await getOverSocket(original.socketPath, '/v1/bundle.pem')).body;
+    const copy = await running(target);
+    expect((await getOverSocket(copy.socketPath, '/v1/bundle.pem')).body).toBe(bundle);
+    const copied = await serialsIn(target);
+    for (const serial of before) expect(copied.has(serial), serial).toBe(true);
+    // The copy is a CA of its own: it issues, and its audit log verifies with what it appended since.
+    expect(await mint(new AdminClient(target), 'after-restore')).toMatch(/^[0-9a-f]+$/);
+    const verified = await runMeshca(['audit', 'verify', '--data-dir', target]);
+    expect(verified.code, verified.stdout + verified.stderr).toBe(0);
+  });
+
+  it('fail/refuses a --to that exists, even empty, and leaves it as it was', async () => {
+    const dataDir = tempDir();
+    await running(dataDir);
+    const target = join(tempDir(), 'existing');
+    mkdirSync(target);
+    const res = await backup(dataDir, '--to', target);
+    expect({ code: res.code, stdout: res.stdout }).toEqual({ code: 1, stdout: '' });
+    expect(res.stderr).toContain(`${target} exists: a backup is written only to a new directory, never over another`);
+    expect(readdirSync(target)).toEqual([]);
+    expect(leftovers(target)).toEqual(['existing']);
+  });
+
+  it('fail/refuses a data directory with no embedded datastore, naming what backs up PostgreSQL', async () => {
+    const target = join(tempDir(), 'backup');
+    const res = await backup(tempDir(), '--to', target);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/no embedded meshca datastore in .*pg_dump/);
+    expect(leftovers(target)).toEqual([]);
+  });
+
+  it('fail/without --to exits 78 naming the flag', async () => {
+    const res = await backup(tempDir());
+    expect(res.code).toBe(EX_CONFIG);
+    expect(res.stderr).toContain('--to: name the new directory to write the backup to');
+  });
+
+  it('fail/a key that is not a regular file stops the backup, and the half-built copy is removed', async () => {
+    const dataDir = tempDir();
+    const ca = await running(dataDir);
+    await ca.stop();
+    mkdirSync(join(dataDir, 'keys', 'planted.key.pem'));
+    const target = join(tempDir(), 'backup');
+    const res = await backup(dataDir, '--to', target);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain(`${join(dataDir, 'keys', 'planted.key.pem')} is not a regular file`);
+    expect(leftovers(target)).toEqual([]);
+    expect(existsSync(target)).toBe(false);
+  });
+});
