@@ -22,7 +22,7 @@ import { importIntermediate, type IntermediateImport } from './intermediate-impo
 import { rotateIntermediate } from './intermediate-rotation.js';
 import { taintIntermediate } from './intermediate-taint.js';
 import type { AuthoritySettings, LifecycleContext } from './lifecycle-context.js';
-import type { AuditEvent } from './model.js';
+import type { AuditEvent, AuthorityKind, AuthorityState } from './model.js';
 import { createPki, type InitialPki } from './pki-creation.js';
 import { aloneCoordinator, type AuthorityJournal, type Coordinator, type KeyCustody, type Logger } from './ports.js';
 import * as rootRotation from './root-rotation.js';
@@ -45,11 +45,14 @@ export interface AuthorityManagerDeps {
 export type AuthorityListener = (set: AuthoritySet) => void;
 /** Told of an authority another replica withdrew: an intermediate it tainted, or a root it retired. */
 export type WithdrawalListener = (authorityId: string) => void;
+/** Told of each state an authority enters through this process's own commits (not those adopted from other replicas). */
+export type TransitionListener = (kind: AuthorityKind, entered: AuthorityState) => void;
 
 export class AuthorityManager {
   private readonly listeners: AuthorityListener[] = [];
   private readonly taintListeners: WithdrawalListener[] = [];
   private readonly rootRetirementListeners: WithdrawalListener[] = [];
+  private readonly transitionListeners: TransitionListener[] = [];
   /** The second in which other replicas' changes were last looked for (adoptRecentChanges). */
   private adoptedAt = -1;
   /** Serializes lifecycle changes: a tick and an operator's command never interleave. */
@@ -126,6 +129,11 @@ export class AuthorityManager {
 
   onForeignTaint(listener: WithdrawalListener): void {
     this.taintListeners.push(listener);
+  }
+
+  /** For counting lifecycle work: each replica reports what it did itself, so that a sum over replicas counts it once. */
+  onTransition(listener: TransitionListener): void {
+    this.transitionListeners.push(listener);
   }
 
   /** What this replica signed under a root another replica retired must be revoked here, as the retirement revoked the rest. */
@@ -247,8 +255,10 @@ export class AuthorityManager {
     const replica = this.deps.replica;
     const recorded = replica ? events.map((e) => ({ ...e, data: { ...e.data, replica } })) : events;
     await this.deps.journal.applyAuthorityChange({ upserts: upserts.map((a) => a.record), bundleSequence, events: recorded });
+    const entered = upserts.filter((a) => this.set.byId(a.record.id)?.record.state !== a.record.state).map((a) => a.record);
     this.set = this.set.withChange(upserts, bundleSequence);
     for (const listener of this.listeners) listener(this.set);
+    for (const { kind, state } of entered) for (const listener of this.transitionListeners) listener(kind, state);
   }
 
   private serialized<T>(work: () => Promise<T>): Promise<T> {

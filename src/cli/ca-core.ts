@@ -85,6 +85,7 @@ export async function buildCaCore(
     liveSvids: () => store.certificates.countLive(nowSeconds(clock)),
     agentsByStatus: () => store.registrations.countAgentsByStatus(),
   });
+  manager.onTransition((kind, entered) => metrics.rotations.inc({ kind, result: entered }));
   const pool = config.signingWorkers > 0 ? new SigningPool(config.signingWorkers, SIGNING_WORKER) : undefined;
   if (pool) {
     pool.setIssuers(manager.current());

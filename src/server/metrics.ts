@@ -42,7 +42,7 @@ export class CaMetrics {
     });
     this.rotations = new Counter({
       name: 'meshca_rotations_total',
-      help: 'Authority lifecycle transitions (prepare, activate, retire) and failed rotation checks.',
+      help: 'Authority lifecycle transitions this process made, by kind (root, intermediate) and the state entered (result: prepared, active, retired); and failed lifecycle checks (kind check, result failure).',
       labelNames: ['kind', 'result'],
       registers,
     });

@@ -141,6 +141,22 @@ describe('authority and agent gauges', () => {
     expect(await check()).toEqual(['intermediate/active', 'intermediate/prepared', 'root/active']);
   });
 
+  it('pass/meshca_rotations_total counts each state an authority enters through this CA, scheduled and by an operator', async () => {
+    const clock = new FakeClock(Math.floor(Date.now() / 1000) * 1000);
+    const ca = await startTestCa({}, { clock });
+    const rotations = async () => (await scrape(ca)).byLabels('meshca_rotations_total', ['kind', 'result']);
+    expect(await rotations()).toEqual({}); // the first start's root and intermediate are made before it counts
+    clock.advance(13 * 3600); // past half the intermediate's 24h
+    await ca.tick();
+    expect(await rotations()).toEqual({ 'intermediate/prepared': 1 });
+    clock.advance(8 * 3600); // a sixth of its life left: the next takes over
+    await ca.tick();
+    await ca.tick(); // nothing more is due: counted once
+    expect(await rotations()).toEqual({ 'intermediate/prepared': 1, 'intermediate/active': 1, 'intermediate/retired': 1 });
+    await asOperator(ca, 'POST', '/v1/authorities/root/prepare');
+    expect(await rotations()).toEqual({ 'intermediate/prepared': 2, 'intermediate/active': 1, 'intermediate/retired': 1, 'root/prepared': 1 });
+  });
+
   it('pass/meshca_agents counts agents by status after an eviction and a ban', async () => {
     const ca = await startTestCa();
     const agents = async () => (await scrape(ca)).byLabels('meshca_agents', ['status']);
