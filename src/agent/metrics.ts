@@ -18,6 +18,7 @@ export function renderAgentMetrics(status: SidecarStatus, clock: Clock): string 
   return [
     metric('meshca_agent_svid_expiry_seconds', 'gauge', 'Seconds until the installed SVID expires (negative once expired).',
       seconds(status.installed && status.installed.notAfterMs - now)),
+    metric('meshca_agent_ready', 'gauge', '1 while /readyz answers 200 (the installed SVID may be served), else 0.', status.ready ? 1 : 0),
     metric('meshca_agent_agent_svid_expiry_seconds', 'gauge', "Seconds until the agent's own SVID expires.",
       seconds(status.agentSvid && status.agentSvid.notAfterMs - now)),
     metric('meshca_agent_renewals_total', 'counter', 'Workload SVIDs obtained and installed.', c.renewals),

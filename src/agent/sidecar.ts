@@ -51,6 +51,8 @@ export interface SidecarStatus {
    * is probably revoked.
    */
   readonly agentRefused: boolean;
+  /** What /readyz answers: the installed SVID may be served (ready()). */
+  readonly ready: boolean;
   readonly counters: Readonly<SidecarCounters>;
 }
 
@@ -143,6 +145,7 @@ export class Sidecar {
       lastSyncMs: this.caSync.lastSyncMs,
       reloadPending: this.reload.isPending,
       agentRefused: this.identity.refused,
+      ready: this.ready(),
       counters: { ...this.counters },
     };
   }

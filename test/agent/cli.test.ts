@@ -380,11 +380,13 @@ describe('meshca-agent running continuously', () => {
     await asOperator(ca, 'POST', '/v1/agents/node-1/evict', {});
     await agent.waitForLog((l) => l.msg === 'the CA refused the agent SVID; the agent must attest again with a new join token', 10_000);
     expect((await getHealth(healthPort, '/readyz')).status).toBe(503);
+    expect((await getHealth(healthPort, '/metrics')).body).toMatch(/^meshca_agent_ready 0$/m);
 
     writeToken(await joinToken(ca, 'node-1'));
     await agent.waitForLog((l) => l.msg === 'found a new join token in --join-token-file', 10_000);
     await waitFor('/readyz to answer 200 again', async () => (await getHealth(healthPort, '/readyz')).status === 200, 10_000);
     expect(agent.running()).toBe(true);
+    expect((await getHealth(healthPort, '/metrics')).body).toMatch(/^meshca_agent_ready 1$/m);
     expect(readInstalled(out).leaf.serialNumber).not.toBe(evicted);
     const check = svidCheck(out, ['--trust-domain', 'example.org', '--spiffe-id', WEB]);
     expect(check.ok, check.output).toBe(true);

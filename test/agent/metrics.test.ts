@@ -7,6 +7,7 @@ import { Scrape } from '../support/prometheus.js';
 
 const NAMES = [
   'meshca_agent_svid_expiry_seconds',
+  'meshca_agent_ready',
   'meshca_agent_agent_svid_expiry_seconds',
   'meshca_agent_renewals_total',
   'meshca_agent_renewal_failures_total',
@@ -35,11 +36,13 @@ describe('agent metrics', () => {
       installed: held(now + 1_800_000),
       agentSvid: held(now + 3_000_000),
       lastSyncMs: now - 12_000,
+      ready: true,
       counters: { renewals: 3, renewalFailures: 1, reloads: 3, reloadFailures: 2, syncs: 40, syncFailures: 4, outRepairs: 5 },
     } as unknown as SidecarStatus;
     const scrape = new Scrape(renderAgentMetrics(status, clock));
     expect(Object.fromEntries(NAMES.map((n) => [n, [scrape.type(n), scrape.value(n)]]))).toEqual({
       meshca_agent_svid_expiry_seconds: ['GAUGE', 1800],
+      meshca_agent_ready: ['GAUGE', 1],
       meshca_agent_agent_svid_expiry_seconds: ['GAUGE', 3000],
       meshca_agent_renewals_total: ['COUNTER', 3],
       meshca_agent_renewal_failures_total: ['COUNTER', 1],
@@ -62,15 +65,17 @@ describe('agent metrics', () => {
     expect(new Scrape(renderAgentMetrics(status, clock)).value('meshca_agent_seconds_since_last_sync')).toBe(0);
   });
 
-  it('leaves out values it does not have yet', () => {
+  it('leaves out values it does not have yet, and is not ready without an SVID', () => {
     const status = {
       installed: undefined,
       agentSvid: undefined,
       lastSyncMs: undefined,
+      ready: false,
       counters: { renewals: 0, renewalFailures: 0, reloads: 0, reloadFailures: 0, syncs: 0, syncFailures: 0, outRepairs: 0 },
     } as SidecarStatus;
     const scrape = new Scrape(renderAgentMetrics(status, clock));
     expect(scrape.samples('meshca_agent_svid_expiry_seconds')).toEqual([]);
     expect(scrape.value('meshca_agent_renewals_total')).toBe(0);
+    expect(scrape.value('meshca_agent_ready')).toBe(0);
   });
 });
