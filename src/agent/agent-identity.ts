@@ -55,6 +55,8 @@ export class AgentIdentity {
   private supersededRefusal = false;
   /** The CA has answered an attestation, and the SVID it bought is being checked and saved. */
   private settling = false;
+  /** The agent's SPIFFE ID as of its last agent SVID, kept after the SVID is dropped: a new token may be another agent's. */
+  private lastIdentity: string | undefined;
 
   constructor(
     private readonly deps: Pick<SidecarDeps, 'client' | 'state' | 'log' | 'clock' | 'random' | 'readJoinToken'>,
@@ -121,6 +123,7 @@ export class AgentIdentity {
    */
   async restore(saved: AgentCredential | undefined, refusal: AgentRefusal | undefined): Promise<void> {
     const held = saved && holdCertificate(saved.keyPem, saved.chainPem);
+    this.lastIdentity = held ? held.spiffeId : undefined;
     if (refusal) {
       if (!held || refusal.serial === undefined || held.serial === refusal.serial) {
         this.refusedByCa = true;
@@ -184,6 +187,7 @@ export class AgentIdentity {
   }
 
   private async attest(token: string): Promise<void> {
+    const formerIdentity = this.lastIdentity;
     const { keyPem, csr } = await newKeyWithCsr('ec-p256');
     this.deps.client.configure(this.trust.bundlePem, undefined);
     let skew;
@@ -198,6 +202,12 @@ export class AgentIdentity {
         this.settling = false;
       }
       this.deps.log.info({ spiffeId: res.svid.spiffeId }, 'attested with the join token');
+      if (formerIdentity !== undefined && formerIdentity !== res.svid.spiffeId) {
+        this.deps.log.warn(
+          { spiffeId: res.svid.spiffeId, formerSpiffeId: formerIdentity },
+          `attested as ${res.svid.spiffeId}, not as ${formerIdentity} as before: the join token was made for another agent name, whose entries it now serves`,
+        );
+      }
     } catch (err) {
       // A refused token will not become valid by retrying.
       if (err instanceof CaRequestError && err.status === 401) this.spentTokens.add(token);
@@ -310,6 +320,7 @@ export class AgentIdentity {
     // Counted from receipt, one that arrived expired would be due at its expiry, too late once the clock is set right.
     const renewAtMs = expired ? renewalFromOwnLife(held, this.deps.random) : renewalAfterReceipt(held, this.deps.clock.nowMs(), this.deps.random, svid.renewAfter);
     this.held = { ...held, renewAtMs };
+    this.lastIdentity = held.spiffeId;
     this.expiredOnArrival = expired ? skew : undefined;
     if (this.refusedByCa) this.supersededRefusal = true;
     this.refusedByCa = false;

@@ -5,7 +5,6 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import type { Server } from 'node:http';
-import { readFile } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { CaClient } from '../agent/ca-client.js';
 import { claimDirectories } from '../agent/directory-claim.js';
@@ -21,6 +20,7 @@ import { AGENT_OPTIONS, loadAgentConfig } from '../config/agent-config.js';
 import { ConfigError, envName } from '../config/options.js';
 import { systemClock } from '../time/clock.js';
 import { cryptoRandom } from '../random/random-source.js';
+import { readRegularFile } from '../platform/regular-file.js';
 import { errorText } from './error-text.js';
 import { commanderExitCode, EX_CONFIG } from './exit-codes.js';
 import { answerSighup } from './held-signals.js';
@@ -69,6 +69,9 @@ for (const spec of Object.values(AGENT_OPTIONS)) {
   );
 }
 
+/** A join token is some 50 characters; a file near this size holds no token. */
+const MAX_TOKEN_FILE_BYTES = 4096;
+
 async function main(): Promise<number> {
   // However the agent ends, a reload command it started goes with it.
   process.once('exit', stopReloadCommands);
@@ -108,7 +111,8 @@ async function main(): Promise<number> {
       random: cryptoRandom,
       log,
       state: config.stateDir ? new StateStore(config.stateDir) : undefined,
-      readJoinToken: tokenFile === undefined ? undefined : () => readFile(tokenFile, 'utf8'),
+      // A Secret volume's key is a link; a FIFO or a huge file put there must neither hang the agent nor fill its memory.
+      readJoinToken: tokenFile === undefined ? undefined : async () => (await readRegularFile(tokenFile, MAX_TOKEN_FILE_BYTES, true)).data,
     },
     {
       joinToken: config.joinToken,

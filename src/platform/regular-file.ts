@@ -27,9 +27,14 @@ export interface RegularFile {
   readonly stamp: string;
 }
 
-/** `path` as UTF-8 text, when it names a regular file itself; throws otherwise (a link, a FIFO, a directory, too large). */
-export async function readRegularFile(path: string, maxBytes = MAX_REGULAR_FILE_BYTES): Promise<RegularFile> {
-  const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+/**
+ * `path` as UTF-8 text, when it names a regular file itself; throws otherwise
+ * (a link, a FIFO, a directory, too large). With `followLink`, a link to a
+ * regular file is read too: for a file that is a link by design, such as a
+ * key of a Kubernetes Secret volume.
+ */
+export async function readRegularFile(path: string, maxBytes = MAX_REGULAR_FILE_BYTES, followLink = false): Promise<RegularFile> {
+  const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | (followLink ? 0 : constants.O_NOFOLLOW));
   try {
     const info = await handle.stat();
     if (!info.isFile()) throw new NotRegularFileError(`${path} is not a regular file`);

@@ -1,4 +1,5 @@
 /** `meshca-agent` as an operator runs it: flags and environment, --once, choosing an identity, health, reload, stopping. */
+import { execFileSync } from 'node:child_process';
 import { createPrivateKey } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
@@ -382,6 +383,13 @@ describe('meshca-agent running continuously', () => {
     expect((await getHealth(healthPort, '/readyz')).status).toBe(503);
     expect((await getHealth(healthPort, '/metrics')).body).toMatch(/^meshca_agent_ready 0$/m);
 
+    // Something other than a file there neither hangs the agent nor is taken for a token: said, and looked at again.
+    rmSync(tokenFile);
+    execFileSync('mkfifo', [tokenFile]);
+    const fifo = await agent.waitForLog((l) => l.msg === 'could not read --join-token-file again for a new join token', 10_000);
+    expect(fifo.err).toBe(`${tokenFile} is not a regular file`);
+    expect((await getHealth(healthPort, '/healthz')).status).toBe(200);
+    rmSync(tokenFile);
     writeToken(await joinToken(ca, 'node-1'));
     await agent.waitForLog((l) => l.msg === 'found a new join token in --join-token-file', 10_000);
     await waitFor('/readyz to answer 200 again', async () => (await getHealth(healthPort, '/readyz')).status === 200, 10_000);

@@ -1137,6 +1137,27 @@ describe('a new join token written to --join-token-file', () => {
     expect(h.sidecar.status().agentRefused).toBe(false);
   });
 
+  it('pass/a token made for another agent name is taken, with a warning naming both identities', async () => {
+    const { file, read } = tokenFile('good-token');
+    const h = await harness({}, fixedRandom(0.5), { readJoinToken: read });
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    await h.sidecar.step();
+    h.ca.refusals.set('sync', new CaRequestError(403, 'agent_evicted', 'agent node-1 was evicted'));
+    await runFor(h, 31);
+    h.ca.refusals.delete('sync');
+    h.ca.agentName = 'node-2';
+    h.ca.acceptedToken = 'node-2-token';
+    file.token = 'node-2-token';
+    await runFor(h, 30);
+    expect(h.sidecar.status().agentSvid?.spiffeId).toBe('spiffe://example.org/meshca/agent/node-2');
+    expect(h.logs.filter((l) => l.level === 'warn' && l.msg.startsWith('attested as'))).toEqual([
+      {
+        level: 'warn',
+        msg: 'attested as spiffe://example.org/meshca/agent/node-2, not as spiffe://example.org/meshca/agent/node-1 as before: the join token was made for another agent name, whose entries it now serves',
+      },
+    ]);
+  });
+
   it('pass/is not read while the agent holds an agent SVID', async () => {
     const { file, read } = tokenFile('good-token');
     const h = await harness({}, fixedRandom(0.5), { readJoinToken: read });

@@ -30,4 +30,19 @@ describe('readRegularFile', () => {
     const path = planted(plant);
     await expect(readRegularFile(path, 1000)).rejects.toThrow();
   });
+
+  it('pass/with followLink, a link to a regular file is read through, as a Secret volume\'s key is', async () => {
+    const path = planted((p, secret) => symlinkSync(secret, p));
+    expect((await readRegularFile(path, 1000, true)).data).toBe('SECRET');
+  });
+
+  it.each([
+    { name: 'a FIFO', plant: (p: string) => execFileSync('mkfifo', [p]) },
+    { name: 'a link to a FIFO', plant: (p: string) => (execFileSync('mkfifo', [`${p}.fifo`]), symlinkSync(`${p}.fifo`, p)) },
+    { name: 'a link to a directory', plant: (p: string) => (mkdirSync(`${p}.d`), symlinkSync(`${p}.d`, p)) },
+    { name: 'a link to a file over the bound', plant: (p: string) => (writeFileSync(`${p}.big`, 'x'.repeat(2000)), symlinkSync(`${p}.big`, p)) },
+  ])('fail/with followLink, $name is still refused without blocking', async ({ plant }) => {
+    const path = planted(plant);
+    await expect(readRegularFile(path, 1000, true)).rejects.toThrow();
+  });
 });

@@ -34,6 +34,9 @@ export class FakeCaApi implements CaApi {
     this.bundlePem = ca.bundlePem;
   }
 
+  /** The agent name the accepted token was made for. */
+  agentName = 'node-1';
+
   static async create(clock: Clock, token = 'good-token'): Promise<FakeCaApi> {
     return new FakeCaApi(await MiniCa.create(clock), clock, token);
   }
@@ -63,12 +66,12 @@ export class FakeCaApi implements CaApi {
   async attest(token: string, csr: string): Promise<{ svid: SvidWire; bundle: string }> {
     this.record('attest');
     if (token !== this.acceptedToken) throw new CaRequestError(401, 'invalid_token', 'the join token is unknown, already used or expired');
-    return { svid: await this.svid(csr, 'spiffe://example.org/meshca/agent/node-1', this.agentTtl), bundle: this.bundlePem };
+    return { svid: await this.svid(csr, `spiffe://example.org/meshca/agent/${this.agentName}`, this.agentTtl), bundle: this.bundlePem };
   }
 
   async renew(csr: string): Promise<{ svid: SvidWire; bundle: string }> {
     this.record('renew');
-    return { svid: await this.svid(csr, 'spiffe://example.org/meshca/agent/node-1', this.agentTtl), bundle: this.bundlePem };
+    return { svid: await this.svid(csr, `spiffe://example.org/meshca/agent/${this.agentName}`, this.agentTtl), bundle: this.bundlePem };
   }
 
   async sync(): Promise<SyncWire> {
