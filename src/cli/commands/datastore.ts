@@ -81,12 +81,17 @@ async function migrate(o: MigrateOptions): Promise<void> {
   }
 }
 
-async function backup(o: CommonOptions & { to?: string }): Promise<void> {
+async function backup(o: CommonOptions & { to?: string; keyPassphraseFile?: string }): Promise<void> {
   if (!o.to) refuseFlags('--to: name the new directory to write the backup to');
-  const report = await backupDataDirectory(o.dataDir, o.to);
+  const key = o.keyPassphraseFile ? readPassphraseFile(o.keyPassphraseFile) : process.env.MESHCA_KEY_PASSPHRASE || undefined;
+  const report = await backupDataDirectory(o.dataDir, o.to, key);
+  for (const path of report.removedLeftovers) console.log(`removed ${path}, left by a backup that was stopped before it finished`);
   const head = report.head ? `, head ${formatHead(report.head)}` : '';
   console.log(`backed up ${o.dataDir} to ${o.to}: ${report.certificates} certificate records, ${report.keys} CA key files`);
-  console.log(`verified: audit log of ${report.auditEvents} events and ${report.checkpoints} signed checkpoints${head}; every authority's key is in the copy`);
+  console.log(
+    `verified: audit log of ${report.auditEvents} events and ${report.checkpoints} signed checkpoints${head}; ` +
+      `the keys of ${report.authorityKeys} authorities load and match their certificates`,
+  );
   console.log(`to restore, stop the CA and start it with --data-dir ${o.to} (or put it in place of ${o.dataDir}); the copy holds the CA keys as the data directory does`);
 }
 
@@ -104,6 +109,7 @@ export function registerDatastore(program: Command): void {
     .command('backup')
     .description('copy an embedded (SQLite) CA, datastore and keys, into a new directory a CA can start from; consistent while the CA runs, and verified')
     .option('--to <dir>', 'the new directory (it must not exist)')
+    .addOption(new Option('--key-passphrase-file <file>', 'the CA key passphrase (or MESHCA_KEY_PASSPHRASE), to check encrypted keys').env('MESHCA_KEY_PASSPHRASE_FILE'))
     .addOption(dataDirOption())
     .action(backup);
 }
