@@ -25,6 +25,7 @@ import { errorText } from './error-text.js';
 import { commanderExitCode, EX_CONFIG } from './exit-codes.js';
 import { answerSighup } from './held-signals.js';
 import { createLogger, synchronousStdout } from './logger.js';
+import { VERSION } from './version.js';
 
 /**
  * How long a stopping agent waits for the answer to an attestation the CA has
@@ -58,6 +59,7 @@ function signalExitCode(signal: NodeJS.Signals): number {
 
 const program = new Command('meshca-agent')
   .description('fetch, install and renew an X.509-SVID from meshca for the proxy next to a workload')
+  .version(VERSION)
   .addOption(new Option('--config <file>', 'JSON file of settings (keys are the flag names)').env('MESHCA_AGENT_CONFIG'))
   // Commander would exit 1 on a flag it cannot parse: thrown instead, to exit EX_CONFIG like any configuration error.
   .exitOverride();

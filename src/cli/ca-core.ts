@@ -25,6 +25,7 @@ import type { Datastore } from '../store/datastore.js';
 import { nowSeconds, type Clock } from '../time/clock.js';
 import { formatDuration } from '../time/duration.js';
 import type { RandomSource } from '../random/random-source.js';
+import { VERSION } from './version.js';
 
 /** The signing worker, beside this module once built (dist/src/signing/signing-worker.js). */
 const SIGNING_WORKER = new URL('../signing/signing-worker.js', import.meta.url);
@@ -78,12 +79,13 @@ export async function buildCaCore(
   if (authorityIds.length) {
     logger.info({ authorityIds }, 'put the stored keys of these authorities under the passphrase, stretched (an earlier start stored them in the clear, or under the passphrase as it was)');
   }
-  await store.audit.append({ type: 'ca.started', actor: SELF, data: { ...describeConfig(config), replica: REPLICA } });
+  await store.audit.append({ type: 'ca.started', actor: SELF, data: { ...describeConfig(config), replica: REPLICA, version: VERSION } });
   const metrics = new CaMetrics({
     clock,
     authorities: () => manager.current(),
     liveSvids: () => store.certificates.countLive(nowSeconds(clock)),
     agentsByStatus: () => store.registrations.countAgentsByStatus(),
+    version: VERSION,
   });
   manager.onTransition((kind, entered) => metrics.rotations.inc({ kind, result: entered }));
   const pool = config.signingWorkers > 0 ? new SigningPool(config.signingWorkers, SIGNING_WORKER) : undefined;

@@ -20,6 +20,7 @@ import { buildCaCore, type CaCore } from './ca-core.js';
 import { startListeners } from './ca-listeners.js';
 import { lockDataDir } from './data-dir-lock.js';
 import { checkDataDirAccess } from './data-dir-access.js';
+import { VERSION } from './version.js';
 import { coalescedTask } from '../platform/coalesced-task.js';
 
 export interface CaOverrides {
@@ -150,7 +151,7 @@ export async function startCa(config: ServerConfig, logger: Logger, overrides: C
       cleanups.unshift(() => Promise.all(tasks.map((t) => t.destroy())));
     }
     logger.info(
-      { address: formatListenAddress(listeners.address), socket: listeners.socketPath, trustDomain: config.trustDomain.name },
+      { address: formatListenAddress(listeners.address), socket: listeners.socketPath, trustDomain: config.trustDomain.name, version: VERSION },
       'meshca CA listening',
     );
     return {

@@ -5,6 +5,7 @@ import { ConfigError } from '../config/options.js';
 import { CaIntegrityError } from '../errors.js';
 import { AdminRequestError } from './admin-client.js';
 import { errorText } from './error-text.js';
+import { VERSION } from './version.js';
 import { commanderExitCode, EX_CONFIG } from './exit-codes.js';
 import { registerAdmin } from './commands/admin.js';
 import { registerAgent } from './commands/agent.js';
@@ -21,6 +22,7 @@ import { registerToken } from './commands/token.js';
 
 const program = new Command('meshca')
   .description('a small, auditable mutual-TLS certificate authority for service meshes')
+  .version(VERSION)
   .showHelpAfterError()
   .exitOverride();
 

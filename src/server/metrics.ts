@@ -13,6 +13,8 @@ interface MetricSources {
   readonly authorities: () => AuthoritySet;
   readonly liveSvids: () => Promise<number>;
   readonly agentsByStatus: () => Promise<Record<string, number>>;
+  /** meshca's version, for meshca_build_info. */
+  readonly version: string;
 }
 
 export class CaMetrics {
@@ -27,6 +29,12 @@ export class CaMetrics {
   constructor(sources: MetricSources) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'meshca_' });
+    new Gauge({
+      name: 'meshca_build_info',
+      help: 'Always 1; its labels say which meshca runs, on which Node.js (a mixed rollout shows as two series).',
+      labelNames: ['version', 'nodejs'],
+      registers,
+    }).set({ version: sources.version, nodejs: process.versions.node }, 1);
     this.issuances = new Counter({
       name: 'meshca_issuances_total',
       help: 'Certificate requests by result (issued or refused), key type and kind.',

@@ -5,6 +5,7 @@
  * listener for a scraper on the same host.
  */
 import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { warnIfMetricsExposed } from '../../src/cli/ca-listeners.js';
@@ -155,6 +156,15 @@ describe('authority and agent gauges', () => {
     expect(await rotations()).toEqual({ 'intermediate/prepared': 1, 'intermediate/active': 1, 'intermediate/retired': 1 });
     await asOperator(ca, 'POST', '/v1/authorities/root/prepare');
     expect(await rotations()).toEqual({ 'intermediate/prepared': 2, 'intermediate/active': 1, 'intermediate/retired': 1, 'root/prepared': 1 });
+  });
+
+  it('pass/meshca_build_info names the version of meshca and of Node.js that run, as the start\'s audit event does', async () => {
+    const ca = await startTestCa();
+    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    expect((await scrape(ca)).samples('meshca_build_info')).toEqual([{ labels: { version, nodejs: process.versions.node }, value: 1 }]);
+    // And each start's audit event, so an auditor sees which build ran when.
+    const started = ca.store.db.prepare<[], { data: string }>("SELECT data FROM audit_events WHERE type = 'ca.started'").all();
+    expect(started.map((e) => (JSON.parse(e.data) as { version?: string }).version)).toEqual([version]);
   });
 
   it('pass/meshca_agents counts agents by status after an eviction and a ban', async () => {

@@ -10,7 +10,7 @@ import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../support/cli.js';
 
-const PACKAGE = JSON.parse(readFileSync(resolve(PROJECT_ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> };
+const PACKAGE = JSON.parse(readFileSync(resolve(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string; bin: Record<string, string> };
 
 describe('package bins', () => {
   it.each(Object.entries(PACKAGE.bin))('%s (%s) is executable and runs on its own', (_name, path) => {
@@ -20,5 +20,10 @@ describe('package bins', () => {
     const run = spawnSync(file, ['--help'], { encoding: 'utf8' });
     expect({ status: run.status, error: run.error?.message }).toEqual({ status: 0, error: undefined });
     expect(run.stdout).toMatch(/^Usage: /);
+  });
+
+  it.each(Object.entries(PACKAGE.bin))('%s --version prints the package version and exits 0', (_name, path) => {
+    const run = spawnSync(resolve(PROJECT_ROOT, path), ['--version'], { encoding: 'utf8' });
+    expect({ status: run.status, stdout: run.stdout, stderr: run.stderr }).toEqual({ status: 0, stdout: `${PACKAGE.version}\n`, stderr: '' });
   });
 });
