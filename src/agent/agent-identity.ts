@@ -78,6 +78,11 @@ export class AgentIdentity {
     return this.settling;
   }
 
+  /** No agent SVID and no unused join token: nothing the CA could answer helps until a new token is given. */
+  get needsNewToken(): boolean {
+    return !this.held && !this.tokenUsable();
+  }
+
   /** No agent SVID, and an unused join token can get one at once (not one the CA has just refused). */
   get canAttest(): boolean {
     return !this.held && this.tokenUsable() && !this.attestRefused;

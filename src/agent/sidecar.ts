@@ -312,8 +312,14 @@ export class Sidecar {
     else this.deps.log.error({ served: this.loaded.serial, installed }, stale);
   }
 
-  /** See timing.ts caRetryDelay; the slack is what the installed SVID and the agent's own have left. */
+  /**
+   * See timing.ts caRetryDelay; the slack is what the installed SVID and the
+   * agent's own have left. Waiting for a new join token is no outage: the
+   * token file is read at every step, and the attempt logged (as a failure)
+   * once a sync interval rather than ever more often as the SVID runs out.
+   */
   private retryDelayAfter(err: unknown, now: number): number {
+    if (this.identity.needsNewToken && !(err instanceof ClockSkewError)) return this.settings.syncIntervalMs;
     return caRetryDelay({
       attempt: this.failures,
       slackMs: slackMs(now, this.installation.current?.notAfterMs, this.identity.svid?.notAfterMs),

@@ -790,6 +790,19 @@ describe('when things fail', () => {
     expect(restarted.sidecar.status().agentSvid!.serial).not.toBe(refusedSerial);
   });
 
+  it('refused and without a new token, tries (and says so) once a sync interval, also as its installed SVID runs out', async () => {
+    const h = await harness({}, fixedRandom(0.5));
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    await h.sidecar.step();
+    h.ca.failure = new CaRequestError(403, 'agent_evicted', 'agent node-1 was evicted');
+    await runFor(h, 58 * 60);
+    const said = () => h.logs.filter((l) => l.err?.startsWith('no valid agent SVID and no unused join token')).length;
+    const before = said();
+    await runFor(h, 4 * 60); // the installed SVID's last two minutes, and two after it
+    expect(said() - before).toBeGreaterThanOrEqual(7);
+    expect(said() - before).toBeLessThanOrEqual(9);
+  });
+
   it('drops an agent SVID the CA refuses, and without a new token says what is needed', async () => {
     const h = await harness();
     h.ca.addEntry('spiffe://example.org/ns/web');
