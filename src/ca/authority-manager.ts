@@ -183,9 +183,15 @@ export class AuthorityManager {
     return this.operatorChange(() => rootRotation.prepareRoot(this.lifecycle, by, imported));
   }
 
-  /** Makes the prepared root the one that signs, once it has been in the bundle for `propagation` unless forced (root-rotation.ts). */
-  activateRoot(by: string, propagation: Duration, force: boolean): Promise<LoadedAuthority> {
-    return this.operatorChange(() => rootRotation.activateRoot(this.lifecycle, by, propagation, force));
+  /**
+   * Makes the prepared root the one that signs, once it has been in the bundle
+   * for `propagation` and no agent with a valid SVID is `unseenSince` it was
+   * put there, unless forced (root-rotation.ts).
+   */
+  activateRoot(
+    by: string, propagation: Duration, force: boolean, unseenSince: (since: number, now: number) => Promise<readonly string[]>,
+  ): Promise<LoadedAuthority> {
+    return this.operatorChange(() => rootRotation.activateRoot(this.lifecycle, by, propagation, force, unseenSince));
   }
 
   /** Takes the prepared root, unused, out of the bundle (root-rotation.ts). */

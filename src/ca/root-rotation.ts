@@ -12,6 +12,7 @@ import { checkImport, takeIntoCustody, upstreamRoot, type ImportedAuthority } fr
 import type { AuthoritySet, LoadedAuthority } from './authority-set.js';
 import { created, moved, transition } from './authority-transitions.js';
 import { mintIntermediate, mintRoot, type LifecycleContext } from './lifecycle-context.js';
+import type { AgentRecord } from './model.js';
 import { canTakeOver, isValidAt, validityText } from './rotation.js';
 
 /**
@@ -113,13 +114,33 @@ function keylessRoot(set: AuthoritySet, imported: ImportedAuthority, now: number
 }
 
 /**
+ * Active agents that have not reached the CA since `since`, though their
+ * agent SVIDs are still valid `now`: they cannot have the bundle of that
+ * time, and would come back to a CA whose serving certificate they do not
+ * trust. (Agents whose SVIDs expired need a new token anyway.)
+ */
+export function agentsNotSeenSince(agents: readonly AgentRecord[], since: number, now: number): string[] {
+  return agents
+    .filter((a) => a.status === 'active' && a.svidNotAfter !== null && a.svidNotAfter > now && (a.lastSeen ?? a.attestedAt) < since)
+    .map((a) => a.name);
+}
+
+/**
  * Makes the prepared root the one that signs: the intermediate prepared
  * under it (or, if that one is gone, a new one) becomes active at once, the
  * old intermediates retire (keeping their SVIDs valid), and the old root
  * stays in the bundle until retired. Refused until
- * the new root has been in the bundle for `propagation`, unless forced.
+ * the new root has been in the bundle for `propagation`, and while agents
+ * that have not been seen since it was put there (`unseenSince`) hold valid
+ * SVIDs, unless forced.
  */
-export async function activateRoot(ctx: LifecycleContext, by: string, propagation: Duration, force: boolean): Promise<LoadedAuthority> {
+export async function activateRoot(
+  ctx: LifecycleContext,
+  by: string,
+  propagation: Duration,
+  force: boolean,
+  unseenSince: (since: number, now: number) => Promise<readonly string[]>,
+): Promise<LoadedAuthority> {
   const set = ctx.current();
   const prepared = set.ofKind('root', 'prepared')[0];
   if (!prepared) throw new ConflictError('precondition_failed', 'no prepared root; run `meshca authority root prepare` first');
@@ -145,6 +166,16 @@ export async function activateRoot(ctx: LifecycleContext, by: string, propagatio
       'precondition_failed',
       `root ${prepared.record.id} has been in the trust bundle for ${published}s; wait until ${formatDuration(propagation)} have passed ` +
         'so every agent has installed it, or use --force',
+    );
+  }
+  const unseen = force ? [] : await unseenSince(prepared.record.createdAt, now);
+  if (unseen.length > 0) {
+    const named = unseen.slice(0, 5).join(', ') + (unseen.length > 5 ? `, and ${unseen.length - 5} more` : '');
+    throw new ConflictError(
+      'precondition_failed',
+      `${unseen.length} active agent${unseen.length === 1 ? ' has' : 's have'} not reached the CA since root ${prepared.record.id} was put in the trust bundle, ` +
+        `though their agent SVIDs are valid (${named}): they would not trust the CA once it serves under the new root. ` +
+        'Wait until they have synced, evict those that are gone, or use --force',
     );
   }
   const root = transition(prepared, 'active', now);

@@ -8,6 +8,7 @@ import { SELF } from '../ca/caller.js';
 import { EntryService } from '../ca/entry-service.js';
 import { SvidIssuer } from '../ca/svid-issuer.js';
 import { ClientStanding } from '../ca/client-standing.js';
+import { agentsNotSeenSince } from '../ca/root-rotation.js';
 import { CrlService } from '../ca/crl-service.js';
 import { RecordingHealth } from '../ca/recording-health.js';
 import { RevocationService } from '../ca/revocation-service.js';
@@ -154,6 +155,11 @@ export async function buildCaCore(
     lifecycle: {
       manager,
       rootPropagation: config.rootPropagation,
+      // This replica's sightings first; other replicas write theirs each minute.
+      agentsUnseenSince: async (since: number, now: number) => {
+        await standing.flushSeen();
+        return agentsNotSeenSince(await agents.list(), since, now);
+      },
       rootHorizon: config.rootExpiryHorizon,
       lastRotationFailure: () => lastRotationFailure,
     },

@@ -32,6 +32,8 @@ export interface ServerServices {
     readonly manager: AuthorityManager;
     /** How long a prepared root must be in the bundle before it may be activated. */
     readonly rootPropagation: Duration;
+    /** Active agents with valid SVIDs that have not reached the CA since `since`, as of now (root activation's check). */
+    agentsUnseenSince(since: number, now: number): Promise<readonly string[]>;
     /** Default horizon for root expiry in doctor. */
     readonly rootHorizon: Duration;
     lastRotationFailure(): { at: number; message: string } | undefined;

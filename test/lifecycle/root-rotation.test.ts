@@ -21,6 +21,8 @@ import { tempDir } from '../support/temp-dir.js';
 import { adminCredential, asOperator, attestAgent, caSignedCredential, callCa } from '../support/callers.js';
 import { startTestCa } from '../support/test-ca.js';
 import type { AuthorityView } from '../../src/server/json-views.js';
+import type { AgentRecord } from '../../src/ca/model.js';
+import { agentsNotSeenSince } from '../../src/ca/root-rotation.js';
 
 /** Lifecycle events name the CA process that made the change: here, the test's own. */
 const THIS_REPLICA = `${hostname()}/${process.pid}`;
@@ -151,6 +153,27 @@ describe('activate', () => {
       { id: next, kind: 'root', force, replica: THIS_REPLICA },
       { id: waiting, kind: 'intermediate', replica: THIS_REPLICA },
     ]);
+  });
+
+  it('fail/while an agent with a valid SVID has not reached the CA since the prepare: 409 naming it, until it has synced', async () => {
+    const clock = clockNearNow();
+    const ca = await startLifecycleCa({ ...SETTINGS, 'svid-ttl': '1h' }, clock);
+    const quiet = await attestAgent(ca, 'node-quiet');
+    const syncing = await attestAgent(ca, 'node-syncing');
+    await attestAgent(ca, 'node-gone');
+    await asOperator(ca, 'POST', '/v1/agents/node-gone/evict'); // evicted agents hold no valid SVID: not waited for
+    clock.advance(1);
+    expect((await post(ca, 'prepare')).status).toBe(201);
+    clock.advance(PROPAGATION);
+    expect((await callCa(ca, syncing, 'GET', '/v1/agent/entries')).status).toBe(200);
+
+    const refused = await post(ca, 'activate');
+    expect(refused).toEqual({
+      status: 409,
+      body: { error: { code: 'precondition_failed', message: expect.stringMatching(/^1 active agent has not reached the CA since root \S+ was put in the trust bundle, though their agent SVIDs are valid \(node-quiet\)/) } },
+    });
+    expect((await callCa(ca, quiet, 'GET', '/v1/agent/entries')).status).toBe(200);
+    expect((await post(ca, 'activate')).status).toBe(200);
   });
 
   it('pass/however long activation waits, it promotes an intermediate whose CRL has been out a third of its life, and makes none then', async () => {
@@ -517,5 +540,24 @@ describe('agents after a forced root retirement', () => {
       return [res.status, res.body.error?.code];
     }));
     expect(answers).toEqual([[401, 'certificate_revoked'], [401, 'certificate_untrusted'], [401, 'certificate_untrusted']]);
+  });
+});
+
+describe('agentsNotSeenSince (what root activation waits for)', () => {
+  const agent = (name: string, o: Partial<AgentRecord>): AgentRecord => ({
+    name, status: 'active', attestedAt: 100, lastSeen: null, svidSerial: '01', svidNotAfter: 10_000, statusChangedAt: 100, ...o,
+  });
+  it.each([
+    ['seen before the root was published, SVID valid', agent('a', { lastSeen: 900 }), true],
+    ['attested before, never seen since', agent('a', {}), true],
+    ['seen after', agent('a', { lastSeen: 1_001 }), false],
+    ['seen in the second it was published', agent('a', { lastSeen: 1_000 }), false],
+    ['attested after', agent('a', { attestedAt: 1_500 }), false],
+    ['its agent SVID expired (it needs a new token anyway)', agent('a', { lastSeen: 900, svidNotAfter: 2_000 }), false],
+    ['evicted', agent('a', { lastSeen: 900, status: 'evicted' }), false],
+    ['banned', agent('a', { lastSeen: 900, status: 'banned' }), false],
+    ['without an agent SVID recorded', agent('a', { lastSeen: 900, svidNotAfter: null }), false],
+  ])('%s: waited for = %s', (_name, record, waited) => {
+    expect(agentsNotSeenSince([record], 1_000, 2_000)).toEqual(waited ? ['a'] : []);
   });
 });

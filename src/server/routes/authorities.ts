@@ -125,7 +125,9 @@ export function authorityRoutes(app: FastifyInstance, s: ServerServices): void {
     '/v1/authorities/root/activate',
     { config: { action: 'authority.write' }, schema: { body: forceBody } },
     async (request) => {
-      const root = await manager.activateRoot(callerLabel(request.authentication.caller), s.lifecycle.rootPropagation, request.body?.force ?? false);
+      const root = await manager.activateRoot(
+        callerLabel(request.authentication.caller), s.lifecycle.rootPropagation, request.body?.force ?? false, s.lifecycle.agentsUnseenSince,
+      );
       s.crls.invalidate();
       return { id: root.record.id, state: root.record.state, signingIntermediate: manager.current().activeIntermediate()?.record.id };
     },
