@@ -72,6 +72,9 @@ export class AdminRequestError extends Error {
   }
 }
 
+/** No CA answers on the data directory's socket: nothing was asked, so nothing was refused (exit 69, EX_UNAVAILABLE). */
+export class CaUnreachableError extends Error {}
+
 export interface AdminResponse {
   readonly status: number;
   readonly body: string;
@@ -107,7 +110,7 @@ export class AdminClient {
 
   private async assertSocket(): Promise<void> {
     if (!existsSync(this.path)) {
-      throw new Error(`no CA socket at ${this.path}: is \`meshca server --data-dir ${this.dataDir}\` running?`);
+      throw new CaUnreachableError(`no CA socket at ${this.path}: is \`meshca server --data-dir ${this.dataDir}\` running?`);
     }
     await checkSocketOwner(this.path, this.dataDir);
   }
@@ -137,7 +140,7 @@ export class AdminClient {
         },
       );
       req.on('error', (err: NodeJS.ErrnoException) =>
-        reject(err.code === 'ECONNREFUSED' ? new Error(`the CA at ${this.path} is not running (connection refused)`) : err),
+        reject(err.code === 'ECONNREFUSED' ? new CaUnreachableError(`the CA at ${this.path} is not running (connection refused)`) : err),
       );
       req.end(payload);
     });

@@ -4,6 +4,9 @@ import type { CommanderError } from 'commander';
 /** EX_CONFIG: a configuration or command line that restarting will not fix (systemd's RestartPreventExitStatus=78). */
 export const EX_CONFIG = 78;
 
+/** EX_UNAVAILABLE: no CA answered, so nothing was checked or refused (cron tells it from a `doctor` finding, exit 1). */
+export const EX_UNAVAILABLE = 69;
+
 /** Commander's own exits that are not errors in what was typed: help asked for, or shown for a bare `meshca`. */
 const COMMANDER_USAGE = new Set(['commander.help', 'commander.helpDisplayed', 'commander.version']);
 

@@ -3,10 +3,10 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/options.js';
 import { CaIntegrityError } from '../errors.js';
-import { AdminRequestError } from './admin-client.js';
+import { AdminRequestError, CaUnreachableError } from './admin-client.js';
 import { errorText } from './error-text.js';
 import { VERSION } from './version.js';
-import { commanderExitCode, EX_CONFIG } from './exit-codes.js';
+import { commanderExitCode, EX_CONFIG, EX_UNAVAILABLE } from './exit-codes.js';
 import { registerAdmin } from './commands/admin.js';
 import { registerAgent } from './commands/agent.js';
 import { registerAudit } from './commands/audit.js';
@@ -44,6 +44,10 @@ try {
   if (err instanceof ConfigError || err instanceof CaIntegrityError) {
     console.error(`meshca: ${err.message}`);
     process.exit(EX_CONFIG);
+  }
+  if (err instanceof CaUnreachableError) {
+    console.error(`meshca: ${err.message}`);
+    process.exit(EX_UNAVAILABLE);
   }
   if (err instanceof AdminRequestError) {
     console.error(`meshca: ${err.message} (${err.code}, HTTP ${err.status})`);

@@ -1,13 +1,14 @@
 /**
- * `meshca doctor` tells a mistyped flag (exit 78, naming the flag) from a
- * check that failed (exit 1), so cron and CI can act on the difference. The
- * flags are checked before the CA is asked, so no CA runs here.
+ * `meshca doctor` tells a mistyped flag (exit 78, naming the flag) and a CA
+ * that does not answer (exit 69) from a check that failed (exit 1), so cron
+ * and CI can act on the difference. No CA runs here.
  */
 import { describe, expect, it } from 'vitest';
 import { runMeshca } from '../support/cli.js';
 import { tempDir } from '../support/temp-dir.js';
 
 const EX_CONFIG = 78;
+const EX_UNAVAILABLE = 69;
 
 describe('meshca doctor flags', () => {
   it.each([
@@ -24,5 +25,12 @@ describe('meshca doctor flags', () => {
     const res = await runMeshca(['doctor', ...args, '--data-dir', tempDir()]);
     expect(res.code).toBe(EX_CONFIG);
     for (const problem of problems) expect(res.stderr).toContain(problem);
+  });
+
+  it.each([[[]], [['--json']]])('fail/with no CA running (%j) -> exit 69, saying so on stderr, nothing on stdout', async (args) => {
+    const dataDir = tempDir();
+    const res = await runMeshca(['doctor', ...args, '--data-dir', dataDir]);
+    expect({ code: res.code, stdout: res.stdout }).toEqual({ code: EX_UNAVAILABLE, stdout: '' });
+    expect(res.stderr).toContain('no CA socket at');
   });
 });

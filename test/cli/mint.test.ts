@@ -84,10 +84,10 @@ describe('meshca mint', () => {
     expect(existsSync(out)).toBe(false);
   });
 
-  it('fail/no server on the data directory: says how to start one', async () => {
+  it('fail/no server on the data directory: says how to start one, and exits 69 (EX_UNAVAILABLE)', async () => {
     const empty = tempDir();
     const res = await runMeshca(['mint', '--spiffe-id', 'spiffe://example.org/web', '--out', join(empty, 'out'), '--data-dir', empty]);
-    expect(res.code).toBe(1);
+    expect(res.code).toBe(69);
     expect(res.stderr).toContain(`no CA socket at ${join(empty, 'meshca.sock')}`);
   });
 });
