@@ -99,6 +99,11 @@ describe('meshca admin commands', () => {
     },
     { name: 'pass/a serial the CA issued exits 0', serial: () => mintedSerial, expected: { code: 0, stdout: 'revoked 1 certificate\n', stderr: '' } },
     { name: 'pass/the same serial again exits 0, revoking none', serial: () => mintedSerial, expected: { code: 0, stdout: 'revoked 0 certificates\n', stderr: '' } },
+    {
+      name: 'pass/the same serial as openssl -text prints it (bytes between colons, capitals) is that serial',
+      serial: () => mintedSerial.toUpperCase().match(/../g)!.join(':'),
+      expected: { code: 0, stdout: 'revoked 0 certificates\n', stderr: '' },
+    },
   ])('$name: cert revoke --serial', async ({ serial, expected }) => {
     if (!mintedSerial) {
       const mint = await meshca('mint', '--spiffe-id', `${TD}/ns/revoked`, '--out', `${tempDir()}/m`, '--json');

@@ -27,6 +27,11 @@ const CSV_COLUMNS: ReadonlyArray<keyof CertJson> = [
   'publicKeySha256', 'issuer', 'revokedAt', 'revocationReason',
 ];
 
+/** A serial as `openssl x509 -text` prints it (`54:a2:9a`) is the hex the CA takes; anything else goes as typed, for the CA to judge. */
+function serialArgument(serial: string): string {
+  return /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2})+$/.test(serial) ? serial.replace(/:/g, '') : serial;
+}
+
 function csvCell(v: unknown): string {
   const text = v === null ? '' : Array.isArray(v) ? v.join(' ') : String(v);
   return /[",\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
@@ -66,9 +71,10 @@ async function* walkPages<T>(client: AdminClient, path: string, key: string, que
 
 function certificates(client: AdminClient, o: ListOptions): AsyncGenerator<CertJson> {
   const query = new URLSearchParams();
-  for (const key of ['spiffeId', 'prefix', 'agent', 'activeAt', 'issuedAfter', 'issuedBefore', 'serial'] as const) {
+  for (const key of ['spiffeId', 'prefix', 'agent', 'activeAt', 'issuedAfter', 'issuedBefore'] as const) {
     if (o[key]) query.set(key, o[key]!);
   }
+  if (o.serial) query.set('serial', serialArgument(o.serial));
   if (o.revoked) query.set('revoked', 'true');
   return walkPages<CertJson>(client, '/v1/certificates', 'certificates', query, o.limit);
 }
@@ -103,7 +109,7 @@ export function registerCert(program: Command): void {
     .option('--active-at <time>', 'valid at this time, and not revoked by then (RFC 3339 or epoch seconds)')
     .option('--issued-after <time>', 'issued at or after')
     .option('--issued-before <time>', 'issued before')
-    .option('--serial <hex>', 'this serial number')
+    .option('--serial <hex>', 'this serial number (hex, colons between bytes allowed)')
     .option('--revoked', 'only revoked certificates')
     .option('--json', 'print a JSON array')
     .option('--csv', 'print CSV')
@@ -137,7 +143,7 @@ export function registerCert(program: Command): void {
   cert
     .command('revoke')
     .description('revoke live certificates by serial, identity or agent; they can never be renewed and appear in the CRL')
-    .option('--serial <hex>', 'one certificate')
+    .option('--serial <hex>', 'one certificate (hex, colons between bytes allowed)')
     .option('--spiffe-id <id>', 'every live certificate of this identity')
     .option('--agent <name>', 'every live certificate issued to or through this agent')
     .option('--reason <reason>', 'unspecified, keyCompromise, cACompromise, affiliationChanged, superseded or cessationOfOperation', 'unspecified')
@@ -147,7 +153,7 @@ export function registerCert(program: Command): void {
         refuseFlags('give exactly one of --serial, --spiffe-id or --agent');
       }
       const res = await new AdminClient(o.dataDir).call<{ revoked: number }>('POST', '/v1/certificates/revoke', {
-        ...(o.serial ? { serial: o.serial } : {}),
+        ...(o.serial ? { serial: serialArgument(o.serial) } : {}),
         ...(o.spiffeId ? { spiffeId: o.spiffeId } : {}),
         ...(o.agent ? { agent: o.agent } : {}),
         reason: o.reason,
