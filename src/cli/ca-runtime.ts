@@ -20,6 +20,7 @@ import { buildCaCore, type CaCore } from './ca-core.js';
 import { startListeners } from './ca-listeners.js';
 import { lockDataDir } from './data-dir-lock.js';
 import { checkDataDirAccess } from './data-dir-access.js';
+import { startWarnings } from './start-warnings.js';
 import { VERSION } from './version.js';
 import { coalescedTask } from '../platform/coalesced-task.js';
 
@@ -67,6 +68,7 @@ export async function startCa(config: ServerConfig, logger: Logger, overrides: C
     if (config.keyPassphrase === undefined) {
       logger.warn({ keys: `${config.dataDir}/keys` }, 'CA keys are stored unencrypted (0600 files); set MESHCA_KEY_PASSPHRASE or --key-passphrase-file to encrypt them at rest');
     }
+    for (const w of startWarnings(config, store.created)) logger.warn(w.fields, w.message);
     cleanups.unshift(() => core.close());
     cleanups.unshift(() => core.standing.flushSeen());
     const serving = new ServingCertificate(
