@@ -27,7 +27,8 @@ export type UnauthenticatedCode =
   | 'invalid_token'
   | 'certificate_untrusted'
   | 'certificate_expired'
-  | 'certificate_revoked';
+  | 'certificate_revoked'
+  | 'certificate_superseded';
 
 export type ForbiddenCode = 'forbidden' | 'agent_banned' | 'agent_evicted' | 'entry_not_granted';
 export type NotFoundCode = 'not_found';

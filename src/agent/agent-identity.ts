@@ -21,7 +21,7 @@ import type { TrustMaterial } from './trust-material.js';
  * or a ban, the workload SVIDs it obtained. Only these are recorded in
  * --state-dir; every other refusal of the credential is judged by clocks first.
  */
-const REVOCATIONS: ReadonlySet<string> = new Set(['agent_evicted', 'agent_banned', 'certificate_revoked']);
+const REVOCATIONS: ReadonlySet<string> = new Set(['agent_evicted', 'agent_banned', 'certificate_revoked', 'certificate_superseded']);
 
 export interface AgentSvid extends HeldCertificate {
   readonly renewAtMs: number;
@@ -234,7 +234,12 @@ export class AgentIdentity {
    */
   async dropRefused(err: CaRequestError): Promise<boolean> {
     if (!REVOCATIONS.has(err.code)) return this.dropUnaccepted(err);
-    this.deps.log.error({ code: err.code }, 'the CA refused the agent SVID; the agent must attest again with a new join token');
+    this.deps.log.error(
+      { code: err.code },
+      err.code === 'certificate_superseded'
+        ? 'the CA refused the agent SVID: another agent attested under this agent\'s name since, which revoked it; the agent must attest again with a new join token'
+        : 'the CA refused the agent SVID; the agent must attest again with a new join token',
+    );
     const refused = this.held;
     const recorded = this.refusedByCa && !refused;
     this.held = undefined;

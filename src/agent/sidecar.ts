@@ -192,7 +192,9 @@ export class Sidecar {
     const now = this.deps.clock.nowMs();
     if (!this.installation.unexpired(now)) return 'the installed SVID has expired';
     if (now < installed.notBeforeMs) return 'the installed SVID is not valid yet';
-    if (this.identity.refused) return 'the CA refused this agent (evicted, banned or its SVID revoked), which revokes the installed SVID too';
+    if (this.identity.refused) {
+      return 'the CA refused this agent (evicted, banned, its SVID revoked, or superseded by another agent under its name): an eviction or ban revokes the installed SVID too, and until the agent attests again it learns of no revocation';
+    }
     if (this.trust.revokes(installed.serial)) return 'the installed SVID is revoked (listed in the CRL)';
     if (!this.chainsToTrustedBundle(installed)) return 'the installed SVID does not chain to the trust bundle (another CA issued it)';
     const loss = this.outWatch.loss;

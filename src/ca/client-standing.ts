@@ -11,6 +11,7 @@ import { ForbiddenError, UnauthenticatedError } from '../errors.js';
 import { nowSeconds, type Clock } from '../time/clock.js';
 import type { Caller } from './caller.js';
 import type { AgentStatus } from './model.js';
+import type { RevocationReason } from '../x509/crl.js';
 import type { PresentedCredential, RegistrationStore } from './registration-ports.js';
 
 /**
@@ -23,9 +24,16 @@ export function agentNotActive(name: string, status: AgentStatus | undefined): F
     : new ForbiddenError('agent_evicted', `agent ${name} was evicted; it must attest again with a new join token`);
 }
 
-/** The refusal of a client whose certificate was revoked, wherever it is found: on a request, or while one was being served. */
-export function presentedRevoked(): UnauthenticatedError {
-  return new UnauthenticatedError('certificate_revoked', 'the client certificate was revoked');
+/**
+ * The refusal of a client whose certificate was revoked, wherever it is found:
+ * on a request, or while one was being served. One revoked as superseded (an
+ * agent that attested again under the same name revokes the SVID of the one
+ * before) says so, so that an agent can tell it from an eviction.
+ */
+export function presentedRevoked(reason?: RevocationReason | null): UnauthenticatedError {
+  return reason === 'superseded'
+    ? new UnauthenticatedError('certificate_superseded', 'the client certificate was superseded: a newer one was issued under the same name, which revoked it')
+    : new UnauthenticatedError('certificate_revoked', 'the client certificate was revoked');
 }
 
 export class ClientStanding {
@@ -44,7 +52,7 @@ export class ClientStanding {
       const agent = await this.deps.store.getAgent(caller.name);
       if (agent?.status !== 'active') throw agentNotActive(caller.name, agent?.status);
     }
-    if (record.revocation) throw presentedRevoked();
+    if (record.revocation) throw presentedRevoked(record.revocation);
     // Only a request that will be served counts: operators read "last seen" as "still syncing".
     if (caller.role === 'agent') this.seen.set(caller.name, nowSeconds(this.deps.clock));
   }

@@ -41,6 +41,6 @@ export async function assertStandingAfterIssuance(
   if (presented?.revocation) {
     // For the reason the credential that asked for them was revoked (superseded, when a new token re-attested its agent).
     for (const serial of issuedSerials) await deps.revoke({ serial }, presented.revocation);
-    throw presentedRevoked();
+    throw presentedRevoked(presented.revocation);
   }
 }

@@ -142,7 +142,7 @@ async function main(): Promise<number> {
     if (interrupted !== undefined) return interrupted;
     // A valid SVID kept from --out is good enough while the CA is away, not once it has refused this agent.
     if (sidecar.status().agentRefused) {
-      log.error({}, 'the CA refused this agent (evicted, banned or its SVID revoked), which revokes the SVID in --out too: give a new --join-token; exiting (--once)');
+      log.error({}, 'the CA refused this agent (evicted, banned, its SVID revoked, or superseded by another agent under its name), which may have revoked the SVID in --out too: give a new --join-token; exiting (--once)');
       return 1;
     }
     // Nothing will retry the reload: the caller (an init container, a script) must know.

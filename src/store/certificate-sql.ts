@@ -31,7 +31,8 @@ export const SUPERSEDED_AGENT_SVIDS = (agent: string, now: string): string =>
   `SELECT serial FROM certificates WHERE agent = ${agent} AND kind = 'agent' AND revoked_at IS NULL AND not_after > ${now} ORDER BY id`;
 
 /** Whether the certificate with this serial (its placeholder) is revoked: a renewal presenting it is refused. */
-export const IS_REVOKED = (serial: string): string => `SELECT 1 FROM certificates WHERE serial = ${serial} AND revoked_at IS NOT NULL`;
+/** The revocation reason of a revoked certificate (no row while it stands), given a placeholder for its serial. */
+export const IS_REVOKED = (serial: string): string => `SELECT revocation_reason AS reason FROM certificates WHERE serial = ${serial} AND revoked_at IS NOT NULL`;
 
 /** Revokes one agent SVID that a new attestation under the agent's name supersedes, given placeholders for the time and serial. */
 export const SUPERSEDE = (at: string, serial: string): string =>

@@ -596,7 +596,7 @@ describe('when things fail', () => {
     {
       name: 'the CA refuses the agent itself (evicted), which revokes the installed SVID too',
       happen: async (h: Harness) => void h.ca.refusals.set('sync', new CaRequestError(403, 'agent_evicted', 'agent node-1 was evicted')),
-      reason: 'the CA refused this agent (evicted, banned or its SVID revoked), which revokes the installed SVID too',
+      reason: 'the CA refused this agent (evicted, banned, its SVID revoked, or superseded by another agent under its name): an eviction or ban revokes the installed SVID too, and until the agent attests again it learns of no revocation',
     },
     {
       name: 'the last CRL lists the installed SVID and the CA will not issue a new one yet',
@@ -801,6 +801,18 @@ describe('when things fail', () => {
     await runFor(h, 4 * 60); // the installed SVID's last two minutes, and two after it
     expect(said() - before).toBeGreaterThanOrEqual(7);
     expect(said() - before).toBeLessThanOrEqual(9);
+  });
+
+  it('superseded (another agent attested under its name), drops its agent SVID as refused and says it was superseded, not evicted', async () => {
+    const h = await harness();
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    await h.sidecar.step();
+    h.ca.failure = new CaRequestError(401, 'certificate_superseded', 'the client certificate was superseded');
+    await runFor(h, 31);
+    expect(h.sidecar.status().agentRefused).toBe(true);
+    expect(h.logs.filter((l) => l.level === 'error' && l.msg.startsWith('the CA refused the agent SVID')).map((l) => l.msg)).toEqual([
+      "the CA refused the agent SVID: another agent attested under this agent's name since, which revoked it; the agent must attest again with a new join token",
+    ]);
   });
 
   it('drops an agent SVID the CA refuses, and without a new token says what is needed', async () => {

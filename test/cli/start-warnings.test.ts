@@ -6,8 +6,15 @@ import { testConfig } from '../support/test-ca.js';
 const EVERY_INTERFACE = /^listening on every interface, but the serving certificate names only localhost/;
 const DEFAULT_DOMAIN = /^created a CA for the trust domain example\.org, the default/;
 
+interface Case {
+  name: string;
+  settings: Record<string, string>;
+  created: boolean;
+  says: RegExp[];
+}
+
 describe('start warnings', () => {
-  it.each([
+  it.each<Case>([
     { name: 'every IPv4 interface, no --serving-names', settings: { listen: '0.0.0.0:8443' }, created: false, says: [EVERY_INTERFACE] },
     { name: 'every IPv6 interface, no --serving-names', settings: { listen: '[::]:8443' }, created: false, says: [EVERY_INTERFACE] },
     { name: 'every interface, with --serving-names', settings: { listen: '0.0.0.0:8443', 'serving-names': 'ca.example.org' }, created: false, says: [] },

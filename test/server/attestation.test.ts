@@ -137,7 +137,7 @@ describe('agent attestation and renewal', () => {
     expect(lastSeen()).toBe(seenWhileServed);
   });
 
-  it('supersedes, when a new token is used under an active name, the agent SVID held under it: the old holder is refused as revoked, the log verifies', async () => {
+  it('supersedes, when a new token is used under an active name, the agent SVID held under it: the old holder is refused as superseded (not as evicted or revoked), the log verifies', async () => {
     const ca = await startTestCa();
     const entry = await asOperator(ca, 'POST', '/v1/entries', { agent: 'node-1', spiffeId: 'spiffe://example.org/ns/web' });
     const before = await attestAgent(ca, 'node-1');
@@ -146,7 +146,10 @@ describe('agent attestation and renewal', () => {
     const after = await attestAgent(ca, 'node-1');
 
     const refused = await callCa(ca, before, 'GET', '/v1/agent/entries');
-    expect([refused.status, refused.body.error.code]).toEqual([401, 'certificate_revoked']);
+    expect([refused.status, refused.body.error]).toEqual([
+      401,
+      { code: 'certificate_superseded', message: 'the client certificate was superseded: a newer one was issued under the same name, which revoked it' },
+    ]);
     expect((await callCa(ca, after, 'GET', '/v1/agent/entries')).status).toBe(200);
     // What the old holder obtained for its workloads is kept: a node given a new token still serves until it renews.
     expect(ca.store.db.prepare("SELECT revoked_at FROM certificates WHERE kind = 'workload'").all()).toEqual([{ revoked_at: null }]);

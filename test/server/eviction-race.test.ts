@@ -81,13 +81,13 @@ describe('a revocation of something else while the agent’s request is signed',
 });
 
 describe('a new token used under the agent\'s name while its renewal is signed', () => {
-  it('fail/the superseded holder\'s renewal is refused (401 certificate_revoked) and records nothing: the agent\'s serial stays the new holder\'s', async () => {
+  it('fail/the superseded holder\'s renewal is refused (401 certificate_superseded) and records nothing: the agent\'s serial stays the new holder\'s', async () => {
     const ca = await startTestCa();
     const before = await attestAgent(ca, 'node-1');
     let after: Credential | undefined;
     changeWhileSigning(ca, 'sign', async () => (after = await attestAgent(ca, 'node-1')));
     const res = await callCa(ca, before, 'POST', '/v1/agent/renew', { csr: (await newKeyAndCsr()).csr });
-    expect([res.status, res.body.error?.code]).toEqual([401, 'certificate_revoked']);
+    expect([res.status, res.body.error?.code]).toEqual([401, 'certificate_superseded']);
     const current = (ca.store.db.prepare("SELECT svid_serial FROM agents WHERE name = 'node-1'").get() as { svid_serial: string }).svid_serial;
     expect(current).toBe(new X509Certificate(after!.chainPem).serialNumber.toLowerCase());
     expect(count(ca, "revoked_at IS NULL AND kind = 'agent'")).toBe(1);

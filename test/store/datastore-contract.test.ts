@@ -349,7 +349,7 @@ describe.each(ENGINES)('the $name datastore', (engine) => {
       expect((await store.audit.head())?.seq).toBe(head);
     });
 
-    it('refuses to record a renewal whose presented SVID was revoked meanwhile (certificate_revoked), recording nothing and keeping the agent\'s current serial', async () => {
+    it('refuses to record a renewal whose presented SVID was superseded meanwhile (certificate_superseded), recording nothing and keeping the agent\'s current serial', async () => {
       const { store } = await open();
       for (const [hash, serial, now] of [['h1', 'a1', 10], ['h2', 'a2', 20]] as const) {
         await store.registrations.createToken({ hash, agent: 'node-1', createdAt: 0, expiresAt: 99, createdBy: 'o', usedAt: null }, note('t'));
@@ -358,7 +358,7 @@ describe.each(ENGINES)('the $name datastore', (engine) => {
       const agent = await store.registrations.getAgent('node-1');
       // a1's holder renews, superseded by the attestation that gave a2.
       const renewal = store.registrations.recordAgentRenewal('node-1', 'a1', issued('a3', 30, { kind: 'agent' }).record, note('renewed'));
-      await expect(renewal).rejects.toSatisfy((e: unknown) => e instanceof UnauthenticatedError && e.code === 'certificate_revoked');
+      await expect(renewal).rejects.toSatisfy((e: unknown) => e instanceof UnauthenticatedError && e.code === 'certificate_superseded');
       expect(await store.registrations.credential('a3')).toBeUndefined();
       expect(await store.registrations.getAgent('node-1')).toEqual(agent);
     });

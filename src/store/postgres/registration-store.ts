@@ -7,6 +7,7 @@ import type { AgentRegistry } from '../datastore.js';
 import { agentNotActive, presentedRevoked } from '../../ca/client-standing.js';
 import { AGENT_REVOCATION_REASON, agentRevocationEvent, supersededAgentSvidEvent } from '../../ca/revocation-service.js';
 import { COUNT_REVOCATION, CREDENTIAL, IS_REVOKED, numbered, SUPERSEDE, SUPERSEDED_AGENT_SVIDS, toCredential, type CredentialRow } from '../certificate-sql.js';
+import type { RevocationReason } from '../../x509/crl.js';
 import {
   AgentStatusMoved, agentStatusWrite, duplicateEntry, entryChanged, entryGone, entryParams, toAgent, toEntry, toToken, type AgentRow, type EntryRow, type TokenRow,
 } from '../rows.js';
@@ -73,7 +74,8 @@ export class PgRegistrationStore implements AgentRegistry {
         throw agentNotActive(name, (await c.query<{ status: AgentStatus }>('SELECT status FROM agents WHERE name = $1', [name])).rows[0]?.status);
       }
       // Under the audit lock, as every revocation is: one that committed before is seen here.
-      if ((await c.query(IS_REVOKED('$1'), [presentedSerial])).rowCount) throw presentedRevoked();
+      const revoked = (await c.query<{ reason: RevocationReason | null }>(IS_REVOKED('$1'), [presentedSerial])).rows[0];
+      if (revoked) throw presentedRevoked(revoked.reason);
       await insertCertificate(c, certificate);
     });
   }

@@ -8,6 +8,7 @@ import { type Db, statements, writeTransaction } from './database.js';
 import { agentNotActive, presentedRevoked } from '../../ca/client-standing.js';
 import { AGENT_REVOCATION_REASON, agentRevocationEvent, supersededAgentSvidEvent } from '../../ca/revocation-service.js';
 import { COUNT_REVOCATION, CREDENTIAL, IS_REVOKED, SUPERSEDE, SUPERSEDED_AGENT_SVIDS, toCredential, type CredentialRow } from '../certificate-sql.js';
+import type { RevocationReason } from '../../x509/crl.js';
 import {
   AgentStatusMoved, agentStatusWrite, duplicateEntry, entryChanged, entryGone, entryParams, toAgent, toEntry, toToken, type AgentRow, type EntryRow, type TokenRow,
 } from '../rows.js';
@@ -74,7 +75,8 @@ export class SqliteRegistrationStore implements RegistrationStore {
         ("UPDATE agents SET svid_serial = ?, svid_not_after = ?, last_seen = ? WHERE name = ? AND status = 'active'")
         .run(certificate.serial, certificate.notAfter, certificate.issuedAt, name);
       if (changes === 0) throw agentNotActive(name, this.sql<[string], { status: AgentStatus }>('SELECT status FROM agents WHERE name = ?').get(name)?.status);
-      if (this.sql(IS_REVOKED('?')).get(presentedSerial)) throw presentedRevoked();
+      const revoked = this.sql<[string], { reason: RevocationReason | null }>(IS_REVOKED('?')).get(presentedSerial);
+      if (revoked) throw presentedRevoked(revoked.reason);
       this.insertCertificate(certificate);
     });
   }
