@@ -35,6 +35,8 @@ export interface SidecarDeps {
   readonly state?: StateStore | undefined;
   /** Reads --join-token-file again, as it is; without it, the token given at start is the only one the agent will have. */
   readonly readJoinToken?: (() => Promise<string | undefined>) | undefined;
+  /** Reads --trust-bundle again, while the CA cannot be reached or used: an operator may have added the root it moved to. */
+  readonly readTrustBundle?: (() => Promise<string>) | undefined;
 }
 
 export interface SidecarSettings {

@@ -231,6 +231,7 @@ export class Sidecar {
     const now = this.deps.clock.nowMs();
     // An operator has just given it: tried at once, whatever the backoff.
     if (await this.identity.takeNewToken()) this.retryAtMs = Math.min(this.retryAtMs, now);
+    if (this.failures > 0 && (await this.takeOperatorRoots())) this.retryAtMs = Math.min(this.retryAtMs, now);
     // Also when the clock was set back since the retry was scheduled (time sync fixed at last): the wait chosen
     // then must not grow by the correction, hours after a clock-skew error.
     if (now >= this.retryAtMs || this.retryAtMs - now > this.retryDelayMs) {
@@ -301,6 +302,32 @@ export class Sidecar {
       this.deps.log.error({ err: describeError(err.cause) }, `${err.message}${retryNote(this.settings)}`);
     }
     return true;
+  }
+
+  /** Why --trust-bundle could not be read again, as last said (said again only when it changes). */
+  private bundleFileProblem: string | undefined;
+
+  /**
+   * While the CA cannot be reached or used, roots an operator has added to
+   * --trust-bundle since the start: an agent that slept through a root
+   * rotation cannot verify the CA, which serves under the new root, and so
+   * cannot learn of it from the CA. True when there were any.
+   */
+  private async takeOperatorRoots(): Promise<boolean> {
+    const read = this.deps.readTrustBundle;
+    if (!read) return false;
+    let added: boolean;
+    try {
+      added = this.trust.trustOperatorRoots(await read());
+      this.bundleFileProblem = undefined;
+    } catch (err) {
+      const problem = describeError(err);
+      if (problem !== this.bundleFileProblem) this.deps.log.warn({ err: problem }, 'could not read --trust-bundle again for roots added since the start');
+      this.bundleFileProblem = problem;
+      return false;
+    }
+    if (added) this.deps.log.info({}, "trusting the roots added to --trust-bundle since the start, until the CA's own bundle replaces them");
+    return added;
   }
 
   /** Says so once per installed SVID, at error level: peers may refuse the proxy, and /readyz says why. */

@@ -47,6 +47,23 @@ export class TrustMaterial {
   }
 
   /**
+   * Trusts, besides the bundle held, roots an operator has added to
+   * --trust-bundle since the agent started; true when there were any. For an
+   * agent that cannot verify the CA any more (it slept through a root
+   * rotation): as at start, the CA's own bundle replaces the union at the
+   * next sync. Throws when `pem` holds no readable certificate.
+   */
+  trustOperatorRoots(pem: string): boolean {
+    const offered = decodeCertificates(pem);
+    if (offered.length === 0) throw new Error('it holds no PEM certificate');
+    const held = new Set(decodeCertificates(this.bundle).map((der) => der.toString('base64')));
+    if (offered.every((der) => held.has(der.toString('base64')))) return false;
+    this.bundle = unionOfBundles(this.bundle, pem);
+    this.onBundleChanged();
+    return true;
+  }
+
+  /**
    * Takes the CA's bundle, and saves it unless this run already has; false
    * when it is the one already held. Held whether or not it could be saved:
    * a --state-dir that cannot be written costs only what a restart would

@@ -73,6 +73,8 @@ for (const spec of Object.values(AGENT_OPTIONS)) {
 
 /** A join token is some 50 characters; a file near this size holds no token. */
 const MAX_TOKEN_FILE_BYTES = 4096;
+/** Some hundreds of roots; a bundle file larger than this is no trust bundle. */
+const MAX_TRUST_BUNDLE_BYTES = 1024 * 1024;
 
 async function main(): Promise<number> {
   // However the agent ends, a reload command it started goes with it.
@@ -115,6 +117,8 @@ async function main(): Promise<number> {
       state: config.stateDir ? new StateStore(config.stateDir) : undefined,
       // A Secret volume's key is a link; a FIFO or a huge file put there must neither hang the agent nor fill its memory.
       readJoinToken: tokenFile === undefined ? undefined : async () => (await readRegularFile(tokenFile, MAX_TOKEN_FILE_BYTES, true)).data,
+      // A ConfigMap's key is a link too.
+      readTrustBundle: async () => (await readRegularFile(config.trustBundleFile, MAX_TRUST_BUNDLE_BYTES, true)).data,
     },
     {
       joinToken: config.joinToken,

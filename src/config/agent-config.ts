@@ -45,7 +45,7 @@ const path = (v: string) => resolve(parseNonEmpty(v));
 export const AGENT_OPTIONS = {
   server: { name: 'server', expected: 'an https:// URL', parse: parseServerUrl, describe: 'the CA, e.g. https://ca.example:8443 (required)' },
   trustBundle: { name: 'trust-bundle', expected: 'a PEM file', parse: path,
-    describe: 'roots to trust the CA by at first contact; afterwards the agent keeps its bundle current itself (required)' },
+    describe: 'roots to trust the CA by at first contact; afterwards the agent keeps its bundle current itself, and reads this file again, for roots added to it, only while the CA cannot be reached or used (required)' },
   joinToken: { name: 'join-token', expected: 'a join token', parse: parseNonEmpty,
     describe: 'single-use token from `meshca token create`; not needed while a saved agent SVID is valid' },
   joinTokenFile: { name: 'join-token-file', expected: 'a file path', parse: path, describe: 'read the join token from this file, again at each step while the agent has no agent SVID: a new token written there needs no restart' },
@@ -83,6 +83,8 @@ export const AGENT_SECRET_VARIABLES: readonly string[] = [envName('MESHCA_AGENT'
 export interface AgentConfig {
   readonly server: URL;
   readonly trustBundlePem: string;
+  /** Read again while the CA cannot be reached or used, for roots added since the start. */
+  readonly trustBundleFile: string;
   /** Never logged. */
   readonly joinToken: string | undefined;
   /** Read again while the agent has no agent SVID: a new token written there is used without a restart. */
@@ -133,6 +135,7 @@ export function loadAgentConfig(sources: ConfigSources): AgentConfig {
   return Object.freeze({
     server: o.server!,
     trustBundlePem,
+    trustBundleFile: o.trustBundle!,
     joinToken,
     joinTokenFile: o.joinTokenFile,
     out: o.out!,

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { agentArgs, getHealth, runAgent, startAgent } from '../support/agent-process.js';
 import { asOperator, joinToken } from '../support/callers.js';
 import { cleanupLater } from '../support/cleanup.js';
+import { callHttps } from '../support/http-client.js';
 import { parseLogLines } from '../support/log-lines.js';
 import { svidCheck } from '../support/conformance.js';
 import { startTestCa } from '../support/test-ca.js';
@@ -399,6 +400,28 @@ describe('meshca-agent running continuously', () => {
     const check = svidCheck(out, ['--trust-domain', 'example.org', '--spiffe-id', WEB]);
     expect(check.ok, check.output).toBe(true);
     expect(agent.output()).not.toContain(readFileSync(tokenFile, 'utf8').trim());
+  });
+
+  it('started with a bundle from before a root rotation, cannot verify the CA; trusts it once the new root is added to --trust-bundle, without a restart', { timeout: 30_000 }, async () => {
+    const ca = await startTestCa();
+    const dir = tempDir();
+    const out = join(dir, 'out');
+    const trustBundle = writeTrustBundle(ca, dir); // the root before the rotation only
+    const { token } = await enrollAgent(ca, 'node-1', WEB);
+    expect((await ca.localApp.inject({ method: 'POST', url: '/v1/authorities/root/prepare' })).statusCode).toBe(201);
+    expect((await ca.localApp.inject({ method: 'POST', url: '/v1/authorities/root/activate', payload: { force: true } })).statusCode).toBe(200);
+    const bundle = (await ca.localApp.inject({ method: 'GET', url: '/v1/bundle.pem' })).body;
+    const newRoot = (bundle.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----\n/g) ?? []).filter((pem) => !ca.bundlePem.includes(pem.trim()));
+    expect(newRoot).toHaveLength(1);
+    await waitFor('the CA to serve under the new root', async () => (await callHttps(ca.url, { path: '/healthz', ca: newRoot[0]! }).catch(() => ({ status: 0 }))).status === 200, 10_000);
+    const agent = startAgent(agentArgs({ server: ca.url, trustBundle, out, joinToken: token }, '--sync-interval', '1s'));
+    await agent.waitForLog((l) => l.msg === 'could not reach or use the CA; will retry', 15_000);
+
+    writeFileSync(`${trustBundle}.new`, bundle);
+    renameSync(`${trustBundle}.new`, trustBundle);
+    await agent.waitForLog((l) => l.msg === "trusting the roots added to --trust-bundle since the start, until the CA's own bundle replaces them", 10_000);
+    await agent.waitForLog((l) => l.msg === 'installed a new SVID', 10_000);
+    expect(readInstalled(out).bundlePem).toBe(bundle);
   });
 
   it('applies a changed entry (new DNS names) at the next sync, without a restart', { timeout: 30_000 }, async () => {

@@ -40,6 +40,7 @@ async function harness(
   reuse: {
     clock?: FakeClock; ca?: FakeCaApi; state?: StateStore; trustPem?: string; out?: readonly PublishedFile[];
     readJoinToken?: () => Promise<string | undefined>;
+    readTrustBundle?: () => Promise<string>;
   } = {},
 ): Promise<Harness> {
   const clock = reuse.clock ?? new FakeClock(Date.UTC(2026, 10, 25, 12, 0, 0));
@@ -69,6 +70,7 @@ async function harness(
       // What --out holds when the agent starts: the files of its last publication.
       readPublished: reuse.out && (async () => reuse.out),
       readJoinToken: reuse.readJoinToken,
+      readTrustBundle: reuse.readTrustBundle,
     },
     { joinToken: 'good-token', keyType: 'ec-p256', syncIntervalMs: 30_000, combined: false, ...settings },
     reuse.trustPem ?? ca.bundlePem,
@@ -1189,6 +1191,58 @@ describe('a new join token written to --join-token-file', () => {
     h.ca.addEntry('spiffe://example.org/ns/web');
     await runFor(h, 10 * 60);
     expect({ reads: file.reads, attests: h.ca.count('attest') }).toEqual({ reads: 1, attests: 1 });
+  });
+});
+
+describe('roots added to --trust-bundle', () => {
+  async function withBundleFile() {
+    const reads = { count: 0 };
+    const file: { pem: string; failure?: Error } = { pem: '' };
+    const read = async () => {
+      reads.count++;
+      if (file.failure) throw file.failure;
+      return file.pem;
+    };
+    const h = await harness({}, fixedRandom(0.5), { readTrustBundle: read });
+    file.pem = h.ca.bundlePem;
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    await h.sidecar.step();
+    // The CA now serves under a root this agent never had (a rotation it slept through, forced).
+    const newRoot = (await FakeCaApi.create(h.clock)).bundlePem;
+    h.ca.requiredRoot = newRoot;
+    h.ca.bundlePem = `${h.ca.bundlePem}${newRoot}`;
+    return { h, file, reads, newRoot };
+  }
+
+  it('pass/an agent that cannot verify the CA any more trusts, at its next step, roots the operator added to --trust-bundle, and installs them', async () => {
+    const { h, file, newRoot } = await withBundleFile();
+    await runFor(h, 120);
+    expect(h.logs.some((l) => l.err === 'unable to get local issuer certificate')).toBe(true);
+    file.pem = h.ca.bundlePem; // the operator's copy of the CA's new bundle
+    const syncs = h.ca.count('sync');
+    await runFor(h, 30); // one sync interval at most, whatever the backoff
+    expect(h.ca.count('sync')).toBeGreaterThan(syncs);
+    expect(h.ca.configured?.trustPem).toContain(newRoot.trim());
+    expect(bundleOf(h.published.at(-1)!)).toContain(newRoot.trim());
+    expect(h.logs.filter((l) => l.msg.startsWith('trusting the roots added to --trust-bundle'))).toHaveLength(1);
+  });
+
+  it('fail/a --trust-bundle that holds nothing readable is warned of once, and the agent keeps the roots it has', async () => {
+    const { h, file } = await withBundleFile();
+    const trusted = h.ca.configured?.trustPem;
+    file.pem = 'not a certificate';
+    await runFor(h, 300);
+    expect(h.logs.filter((l) => l.msg === 'could not read --trust-bundle again for roots added since the start')).toEqual([
+      { level: 'warn', msg: 'could not read --trust-bundle again for roots added since the start', err: 'it holds no PEM certificate' },
+    ]);
+    expect(h.ca.configured?.trustPem).toBe(trusted);
+  });
+
+  it('pass/is not read while the CA answers', async () => {
+    const { h, reads } = await withBundleFile();
+    h.ca.requiredRoot = undefined;
+    await runFor(h, 40 * 60); // past the workload SVID's renewal at half of its hour
+    expect({ reads: reads.count, renewed: h.published.length > 1 }).toEqual({ reads: 0, renewed: true });
   });
 });
 

@@ -101,8 +101,18 @@ export class FakeCaApi implements CaApi {
     return this.calls.filter((c) => c === call).length;
   }
 
+  /**
+   * A root the client must trust to verify the CA at all, as after a root
+   * rotation: while it is not among the configured roots, every call fails
+   * as TLS verification does.
+   */
+  requiredRoot: string | undefined;
+
   private record(call: string): void {
     this.calls.push(call);
+    if (this.requiredRoot && !this.configured?.trustPem.includes(this.requiredRoot.trim())) {
+      throw Object.assign(new Error('unable to get local issuer certificate'), { code: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' });
+    }
     const failure = this.failure ?? this.refusals.get(call);
     if (failure) throw failure;
   }
