@@ -11,7 +11,7 @@ import { checkedBundle, checkIssued } from './ca-answers.js';
 import { CaRequestError, type SvidWire } from './ca-api.js';
 import { MAX_CLOCK_SKEW_MS, type CaClockCheck, type ClockSkewError } from './clock-skew.js';
 import { holdCertificate, newKeyWithCsr, type HeldCertificate } from './credentials.js';
-import { describeError, type SidecarDeps } from './sidecar-deps.js';
+import { describeError, RereadFile, type SidecarDeps } from './sidecar-deps.js';
 import type { AgentCredential, AgentRefusal } from './state-store.js';
 import { renewalAfterReceipt, renewalFromOwnLife } from './timing.js';
 import type { TrustMaterial } from './trust-material.js';
@@ -37,8 +37,7 @@ export class AgentIdentity {
   private expiredOnArrival: ClockSkewError | undefined;
   /** Join tokens the CA has spent or refused: a token is good for one attestation at most. */
   private readonly spentTokens = new Set<string>();
-  /** Why --join-token-file could not be read, as last said (said again only when it changes). */
-  private tokenFileProblem: string | undefined;
+  private readonly tokenFile: RereadFile<string | undefined>;
   /** The last attestation was refused for the agent's standing (banned), not for its token. */
   private attestRefused = false;
   /** The CA refused the agent's own credential (evicted, banned, revoked) and no new one has been had since. */
@@ -63,7 +62,9 @@ export class AgentIdentity {
     private joinToken: string | undefined,
     private readonly trust: TrustMaterial,
     private readonly clockCheck: CaClockCheck,
-  ) {}
+  ) {
+    this.tokenFile = new RereadFile(deps.log, '--join-token-file again for a new join token');
+  }
 
   get svid(): AgentSvid | undefined {
     return this.held;
@@ -96,18 +97,10 @@ export class AgentIdentity {
    * is such a token, unused: worth an attempt at once, whatever the backoff.
    */
   async takeNewToken(): Promise<boolean> {
-    if (this.held || !this.deps.readJoinToken) return false;
-    let token;
-    try {
-      // An empty file means no token, as at start (systemd's fallback credential once the token is spent).
-      token = (await this.deps.readJoinToken())?.trim();
-      this.tokenFileProblem = undefined;
-    } catch (err) {
-      const problem = describeError(err);
-      if (problem !== this.tokenFileProblem) this.deps.log.warn({ err: problem }, 'could not read --join-token-file again for a new join token');
-      this.tokenFileProblem = problem;
-      return false;
-    }
+    const read = this.deps.readJoinToken;
+    if (this.held || !read) return false;
+    // An empty file means no token, as at start (systemd's fallback credential once the token is spent).
+    const token = (await this.tokenFile.read(read))?.trim();
     if (!token || token === this.joinToken || this.spentTokens.has(token)) return false;
     this.joinToken = token;
     // A ban refused the last attempt; a new token says the operator has let the agent in again.

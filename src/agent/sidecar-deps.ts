@@ -67,6 +67,33 @@ export function retryNote(settings: Pick<SidecarSettings, 'once'>): string {
   return settings.once ? '' : '; will retry';
 }
 
+/**
+ * Reads a file the operator may change under a running agent (the join token,
+ * the trust bundle): what it holds, or undefined when it cannot be read, which
+ * is warned of once, and again only when the reason changes.
+ */
+export class RereadFile<T> {
+  private problem: string | undefined;
+
+  constructor(
+    private readonly log: SidecarLogger,
+    private readonly what: string,
+  ) {}
+
+  async read(read: () => Promise<T>): Promise<T | undefined> {
+    try {
+      const value = await read();
+      this.problem = undefined;
+      return value;
+    } catch (err) {
+      const problem = describeError(err);
+      if (problem !== this.problem) this.log.warn({ err: problem }, `could not read ${this.what}`);
+      this.problem = problem;
+      return undefined;
+    }
+  }
+}
+
 export function describeError(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

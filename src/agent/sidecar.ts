@@ -27,6 +27,7 @@ import { findInstalledSvid, restoreStateDir } from './restore.js';
 import {
   describeError,
   newCounters,
+  RereadFile,
   retryNote,
   SidecarConfigurationError,
   type SidecarCounters,
@@ -100,6 +101,7 @@ export class Sidecar {
     deps.client.distrust?.((serial) => this.trust.revokes(serial));
     this.trust.onCrlChanged = () => deps.client.crlsChanged?.();
     this.clockCheck = new CaClockCheck(deps.client, deps.clock);
+    this.bundleFile = new RereadFile(deps.log, '--trust-bundle again for roots added since the start');
     this.identity = new AgentIdentity(deps, settings.joinToken, this.trust, this.clockCheck);
     this.reload = new ProxyReload(deps.reload, deps.random, deps.log, this.counters, settings);
     this.installation = new Installation(deps.publish, settings.combined, this.reload, deps.log);
@@ -304,8 +306,7 @@ export class Sidecar {
     return true;
   }
 
-  /** Why --trust-bundle could not be read again, as last said (said again only when it changes). */
-  private bundleFileProblem: string | undefined;
+  private readonly bundleFile: RereadFile<boolean>;
 
   /**
    * While the CA cannot be reached or used, roots an operator has added to
@@ -316,18 +317,11 @@ export class Sidecar {
   private async takeOperatorRoots(): Promise<boolean> {
     const read = this.deps.readTrustBundle;
     if (!read) return false;
-    let added: boolean;
-    try {
-      added = this.trust.trustOperatorRoots(await read());
-      this.bundleFileProblem = undefined;
-    } catch (err) {
-      const problem = describeError(err);
-      if (problem !== this.bundleFileProblem) this.deps.log.warn({ err: problem }, 'could not read --trust-bundle again for roots added since the start');
-      this.bundleFileProblem = problem;
-      return false;
-    }
+    const trust = this.trust;
+    // A file of no certificates is as unreadable as a missing one.
+    const added = await this.bundleFile.read(async () => trust.trustOperatorRoots(await read()));
     if (added) this.deps.log.info({}, "trusting the roots added to --trust-bundle since the start, until the CA's own bundle replaces them");
-    return added;
+    return added === true;
   }
 
   /** Says so once per installed SVID, at error level: peers may refuse the proxy, and /readyz says why. */
