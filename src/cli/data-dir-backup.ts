@@ -13,7 +13,7 @@
 import { existsSync, rmSync, constants as fsConstants } from 'node:fs';
 import { chmod, chown, copyFile, lstat, mkdir, mkdtemp, open, readdir, realpath, rename, rm, stat } from 'node:fs/promises';
 import { constants } from 'node:os';
-import { basename, dirname, isAbsolute, join, relative } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { loadAuthority } from '../ca/authority-factory.js';
 import { fsyncDirectory, isTemporaryName, makeDirectory } from '../platform/atomic-file.js';
 import { FileKeyCustody, KEYS_DIR, UNREFERENCED_DIR } from '../store/file-key-custody.js';
@@ -44,13 +44,11 @@ export async function backupDataDirectory(dataDir: string, target: string, passp
     throw new Error(`no embedded meshca datastore in ${dataDir} (a CA on PostgreSQL is backed up with pg_dump: its keys are in the database, encrypted)`);
   }
   if (await lstat(target).then(() => true, () => false)) throw new Error(`${target} exists: a backup is written only to a new directory, never over another`);
-  await makeDirectory(dirname(target), 0o700);
-  const where = join(await realpath(dirname(target)), basename(target));
   const home = await realpath(dataDir);
-  const inside = relative(home, where);
-  if (!inside.startsWith('..') && !isAbsolute(inside)) {
-    throw new Error(`${target} is inside the data directory ${dataDir}: a backup must live apart from what it backs up`);
-  }
+  // As written, before any directory is made for it; then as resolved, through any link on the way.
+  refuseInside(resolve(target), [resolve(dataDir), home], target, dataDir);
+  await makeDirectory(dirname(target), 0o700);
+  refuseInside(join(await realpath(dirname(target)), basename(target)), [home], target, dataDir);
   const removedLeftovers = await removeLeftovers(target);
   // 0700, and a name that says it is unfinished.
   const partial = await mkdtemp(join(dirname(target), `.${basename(target)}.partial-`));
@@ -98,6 +96,15 @@ async function removeLeftovers(target: string): Promise<string[]> {
   const leftovers = (await readdir(dirname(target))).filter((name) => name.startsWith(prefix)).map((name) => join(dirname(target), name));
   for (const path of leftovers) await rm(path, { recursive: true, force: true });
   return leftovers;
+}
+
+function refuseInside(where: string, homes: readonly string[], target: string, dataDir: string): void {
+  for (const home of homes) {
+    const inside = relative(home, where);
+    if (!inside.startsWith('..') && !isAbsolute(inside)) {
+      throw new Error(`${target} is inside the data directory ${dataDir}: a backup must live apart from what it backs up`);
+    }
+  }
 }
 
 function snapshot(source: string, copy: string): void {

@@ -152,7 +152,7 @@ describe('meshca datastore backup', () => {
     const res = await backup(dataDir, '--to', join(dataDir, 'backups', 'today'));
     expect(res.code).toBe(1);
     expect(res.stderr).toContain('is inside the data directory');
-    expect(existsSync(join(dataDir, 'backups', 'today'))).toBe(false);
+    expect(existsSync(join(dataDir, 'backups'))).toBe(false);
   });
 
   it('pass/removes the unfinished copy a backup killed outright left beside the same target, and says so', async () => {
