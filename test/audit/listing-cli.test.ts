@@ -140,4 +140,13 @@ describe('meshca cert list and identity list against a running server', () => {
     expect({ code: res.code, stdout: res.stdout }).toEqual({ code: 78, stdout: '' });
     expect(res.stderr).toContain(message);
   });
+
+  it.each([
+    ['--limit 0', ['--limit', '0'], '--limit: "0" is not a positive integer'],
+    ['--limit -3 with --json', ['--json', '--limit', '-3'], '--limit: "-3" is not a positive integer'],
+  ])('fail/identity list with %s exits 78 naming the flag', async (_name, args, message) => {
+    const res = await meshca('identity', 'list', ...args);
+    expect({ code: res.code, stdout: res.stdout }).toEqual({ code: 78, stdout: '' });
+    expect(res.stderr).toContain(message);
+  });
 });

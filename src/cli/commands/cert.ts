@@ -51,6 +51,11 @@ interface ListOptions extends CommonOptions {
   limit?: string;
 }
 
+/** Before any request or output: a walk is cut short only at a positive whole number of items. */
+function checkLimit(limit: string | undefined): void {
+  if (limit && !/^[1-9][0-9]*$/.test(limit)) refuseFlags(`--limit: ${JSON.stringify(limit)} is not a positive integer`);
+}
+
 /**
  * Walks every page of a listing, up to `limit` items; the cursor keeps the
  * walk stable while the CA goes on issuing.
@@ -117,7 +122,7 @@ export function registerCert(program: Command): void {
     .addOption(dataDirOption())
     .action(async (o: ListOptions) => {
       if (o.json && o.csv) refuseFlags('--json and --csv: choose one');
-      if (o.limit && !/^[1-9][0-9]*$/.test(o.limit)) refuseFlags(`--limit: ${JSON.stringify(o.limit)} is not a positive integer`);
+      checkLimit(o.limit);
       const client = new AdminClient(o.dataDir);
       const out = process.stdout;
       if (o.json) {
@@ -171,7 +176,7 @@ export function registerCert(program: Command): void {
     .option('--limit <n>', 'at most this many')
     .addOption(dataDirOption())
     .action(async (o: IdentityListOptions) => {
-      if (o.limit && !/^[1-9][0-9]*$/.test(o.limit)) refuseFlags(`--limit: ${JSON.stringify(o.limit)} is not a positive integer`);
+      checkLimit(o.limit);
       const listed: IdentityJson[] = [];
       for await (const i of identities(new AdminClient(o.dataDir), o)) listed.push(i);
       console.log(

@@ -35,8 +35,13 @@ function target(o: MigrateOptions): string {
   return chosen.url;
 }
 
+/** The CA key passphrase from --key-passphrase-file, else MESHCA_KEY_PASSPHRASE; undefined when neither gives one. */
+function givenPassphrase(o: { keyPassphraseFile?: string }): string | undefined {
+  return (o.keyPassphraseFile ? readPassphraseFile(o.keyPassphraseFile) : process.env.MESHCA_KEY_PASSPHRASE) || undefined;
+}
+
 function passphrase(o: MigrateOptions): string {
-  const value = o.keyPassphraseFile ? readPassphraseFile(o.keyPassphraseFile) : process.env.MESHCA_KEY_PASSPHRASE;
+  const value = givenPassphrase(o);
   if (!value) {
     throw new ConfigError(['a key passphrase is required: CA keys are stored in PostgreSQL only encrypted (MESHCA_KEY_PASSPHRASE or --key-passphrase-file)']);
   }
@@ -83,8 +88,7 @@ async function migrate(o: MigrateOptions): Promise<void> {
 
 async function backup(o: CommonOptions & { to?: string; keyPassphraseFile?: string }): Promise<void> {
   if (!o.to) refuseFlags('--to: name the new directory to write the backup to');
-  const key = o.keyPassphraseFile ? readPassphraseFile(o.keyPassphraseFile) : process.env.MESHCA_KEY_PASSPHRASE || undefined;
-  const report = await backupDataDirectory(o.dataDir, o.to, key);
+  const report = await backupDataDirectory(o.dataDir, o.to, givenPassphrase(o));
   for (const path of report.removedLeftovers) console.log(`removed ${path}, left by a backup that was stopped before it finished`);
   const head = report.head ? `, head ${formatHead(report.head)}` : '';
   console.log(`backed up ${o.dataDir} to ${o.to}: ${report.certificates} certificate records, ${report.keys} CA key files`);
