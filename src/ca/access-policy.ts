@@ -14,6 +14,8 @@ export type Action =
   | 'workload.svid'
   | 'svid.mint'
   | 'token.create'
+  | 'token.read'
+  | 'token.revoke'
   | 'entry.read'
   | 'entry.write'
   | 'agent.read'
@@ -42,6 +44,8 @@ export const ACCESS: Readonly<Record<Action, Access>> = {
   'workload.svid': ['agent'],
   'svid.mint': ['operator'],
   'token.create': ['operator'],
+  'token.read': READERS,
+  'token.revoke': ['operator'],
   'entry.read': READERS,
   'entry.write': ['operator'],
   'agent.read': READERS,

@@ -4,15 +4,14 @@
  * afterwards). Like SPIRE's node attestation, a token proves who an agent is
  * exactly once.
  */
-import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError, UnauthenticatedError } from '../errors.js';
+import { ConflictError, ForbiddenError, NotFoundError, UnauthenticatedError } from '../errors.js';
 import type { AgentName } from '../identity/agent-name.js';
 import type { TrustDomain } from '../identity/trust-domain.js';
 import { nowSeconds, type Clock } from '../time/clock.js';
-import { formatDuration, type Duration } from '../time/duration.js';
 import type { VerifiedCsr } from '../x509/csr.js';
 import type { RandomSource } from '../random/random-source.js';
 import { VOIDS_TOKENS } from './audit-registration.js';
-import { hashJoinToken, looksLikeJoinToken, newJoinToken } from './join-tokens.js';
+import { hashJoinToken, joinTokenId, looksLikeJoinToken } from './join-tokens.js';
 import type { AgentRecord, AgentStatus } from './model.js';
 import type { RecordingHealth } from './recording-health.js';
 import type { RegistrationStore } from './registration-ports.js';
@@ -33,14 +32,6 @@ export interface AgentServiceDeps {
 
 export interface AgentSettings {
   readonly trustDomain: TrustDomain;
-  readonly tokenTtl: Duration;
-  readonly tokenMaxTtl: Duration;
-}
-
-export interface CreatedToken {
-  readonly token: string;
-  readonly agent: string;
-  readonly expiresAt: number;
 }
 
 const INVALID_TOKEN = 'the join token is unknown, already used or expired';
@@ -50,23 +41,6 @@ export class AgentService {
     private readonly deps: AgentServiceDeps,
     private readonly settings: AgentSettings,
   ) {}
-
-  async createToken(agent: AgentName, ttl: Duration | undefined, createdBy: string): Promise<CreatedToken> {
-    const lifetime = ttl ?? this.settings.tokenTtl;
-    if (lifetime > this.settings.tokenMaxTtl) {
-      throw new InvalidInputError('invalid_ttl', `a join token may live at most ${formatDuration(this.settings.tokenMaxTtl)}`);
-    }
-    const existing = await this.deps.store.getAgent(agent);
-    if (existing?.status === 'banned') throw new ForbiddenError('agent_banned', `agent ${agent} is banned; unban it first`);
-    const now = nowSeconds(this.deps.clock);
-    const token = newJoinToken(this.deps.random);
-    const expiresAt = now + lifetime;
-    await this.deps.store.createToken(
-      { hash: hashJoinToken(token), agent, createdAt: now, expiresAt, createdBy, usedAt: null },
-      { type: 'token.created', actor: createdBy, data: { agent, expiresAt, tokenHash: hashJoinToken(token).slice(0, 16) } },
-    );
-    return { token, agent, expiresAt };
-  }
 
   /** Exchanges a join token and a CSR for an agent SVID; the token is spent in the same transaction. */
   async attest(token: string, csr: VerifiedCsr): Promise<IssuedSvid> {
@@ -102,7 +76,7 @@ export class AgentService {
       agent,
       certificate: signed.record,
       events: [
-        { type: 'token.used', actor: label, data: { agent: name, tokenHash: hash.slice(0, 16) } },
+        { type: 'token.used', actor: label, data: { agent: name, tokenHash: joinTokenId(hash) } },
         { type: 'agent.attested', actor: label, data: { agent: name, serial: signed.record.serial, previousStatus: previous?.status ?? null } },
         signed.event,
       ],

@@ -60,7 +60,7 @@ const STATUS_AFTER: ReadonlyMap<string, AgentStatus> = new Map([
 ]);
 
 const ENTRY_EVENTS = new Set(['entry.created', 'entry.updated', 'entry.deleted']);
-const TOKEN_EVENTS = new Set(['token.created', 'token.used']);
+const TOKEN_EVENTS = new Set(['token.created', 'token.used', 'token.revoked']);
 
 /** The entry fields its events record, compared with the record's where the event has them. */
 const ENTRY_FIELDS = ['agent', 'spiffeId', 'ttl', 'dnsNames', 'revision'] as const;

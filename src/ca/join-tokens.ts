@@ -1,5 +1,6 @@
 /** Join tokens: 256 random bits, shown once, stored only as a SHA-256 hash. */
 import { createHash } from 'node:crypto';
+import { InvalidInputError } from '../errors.js';
 import type { RandomSource } from '../random/random-source.js';
 
 const PREFIX = 'mcjt_';
@@ -15,4 +16,29 @@ export function hashJoinToken(token: string): string {
 /** A cheap shape check so obviously wrong input is refused without a datastore lookup. */
 export function looksLikeJoinToken(token: string): boolean {
   return token.startsWith(PREFIX) && token.length === PREFIX.length + 43;
+}
+
+/**
+ * A token's public name: the first 16 hex digits of its hash, as its audit
+ * events have always recorded it. It names the token to list and revoke it,
+ * and admits no one.
+ */
+export type JoinTokenId = string & { readonly __brand: 'JoinTokenId' };
+
+const ID_DIGITS = 16;
+
+export function joinTokenId(hash: string): JoinTokenId {
+  return hash.slice(0, ID_DIGITS) as JoinTokenId;
+}
+
+export function parseJoinTokenId(input: string): JoinTokenId {
+  if (!/^[0-9a-f]{16}$/.test(input)) {
+    throw new InvalidInputError('invalid_request', `join token id ${JSON.stringify(input.slice(0, 80))} must be the 16 lowercase hex digits token list shows`);
+  }
+  return input as JoinTokenId;
+}
+
+/** The greatest hash a token of this id can have: every token of the id sorts at or below it. */
+export function lastHashOf(id: JoinTokenId): string {
+  return id.padEnd(64, 'f');
 }

@@ -1,5 +1,7 @@
 /** Storage the registration side of the CA (tokens, agents, entries) needs. */
 import type { RevocationReason } from '../x509/crl.js';
+import type { AgentName } from '../identity/agent-name.js';
+import type { JoinTokenId } from './join-tokens.js';
 import type { AgentRecord, AgentStatus, AuditEvent, EntryRecord, IssuedCertificateRecord, JoinTokenRecord } from './model.js';
 
 /** What the CA recorded about a certificate a client presents, to match against it. */
@@ -24,9 +26,29 @@ export interface AttestationCommit {
   readonly events: readonly AuditEvent[];
 }
 
+/** Where a listing of outstanding tokens resumes: after this expiry and hash. */
+export interface TokenPosition {
+  readonly expiresAt: number;
+  readonly hash: string;
+}
+
 export interface RegistrationStore {
   createToken(token: JoinTokenRecord, event: AuditEvent): Promise<void>;
   findToken(hash: string): Promise<JoinTokenRecord | undefined>;
+  /** A token whose hash starts with `id`; undefined when there is none. */
+  findTokenById(id: JoinTokenId): Promise<JoinTokenRecord | undefined>;
+  /**
+   * The tokens that could still admit an agent at `now` (unused, unexpired),
+   * by expiry then hash, after `after`; at most `limit`, and only `agent`'s
+   * when it is given.
+   */
+  listOutstandingTokens(now: number, agent: AgentName | undefined, after: TokenPosition | null, limit: number): Promise<JoinTokenRecord[]>;
+  /**
+   * Spends the token and records its event in one transaction, unless it was
+   * already used or voided, or has expired by `now`: false then, nothing
+   * committed. Against an attestation with the same token, exactly one wins.
+   */
+  revokeToken(hash: string, now: number, event: AuditEvent): Promise<boolean>;
   /**
    * Consumes the token and records the agent and its SVID in one transaction,
    * revoking (superseded) the agent SVIDs still live under the agent's name:

@@ -2,6 +2,7 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { AgentService } from '../ca/agent-service.js';
+import { JoinTokenService } from '../ca/join-token-service.js';
 import { AuditService } from '../ca/audit-service.js';
 import { AuthorityManager } from '../ca/authority-manager.js';
 import { SELF } from '../ca/caller.js';
@@ -118,8 +119,9 @@ export async function buildCaCore(
   const revokeAsCa: Revoke = (selector, reason) => revocations.revoke(selector, reason, SELF);
   const agents = new AgentService(
     { store: store.registrations, issuer, clock, random, onRevocation: () => crls.invalidate(), recording },
-    { trustDomain: config.trustDomain, tokenTtl: config.joinTokenTtl, tokenMaxTtl: JOIN_TOKEN_MAX_TTL },
+    { trustDomain: config.trustDomain },
   );
+  const tokens = new JoinTokenService({ store: store.registrations, clock, random }, { tokenTtl: config.joinTokenTtl, tokenMaxTtl: JOIN_TOKEN_MAX_TTL });
   const standing = new ClientStanding({ store: store.registrations, clock });
   const finished = await revocations.finishTaints(SELF);
   if (finished) logger.warn({ revoked: finished }, 'revoked what a tainted intermediate signed: the taint was interrupted before it could');
@@ -148,6 +150,7 @@ export async function buildCaCore(
     recording,
     bundleRefreshHint: config.bundleRefreshHint,
     agents,
+    tokens,
     entries,
     catalog: store.certificates,
     audit,

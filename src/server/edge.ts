@@ -1,5 +1,6 @@
 /** Turning request fields into meshca's typed values; every failure is a 400 with its own code. */
 import { InvalidInputError } from '../errors.js';
+import { DEFAULT_PAGE, MAX_PAGE } from '../ca/certificate-query.js';
 import { parseDnsName, type DnsName } from '../identity/dns-name.js';
 import { DURATION_SYNTAX, DurationSyntaxError, parseDuration, seconds, type Duration } from '../time/duration.js';
 
@@ -63,6 +64,13 @@ export function dnsNamesField(values: readonly string[] | undefined): DnsName[] 
 export function serialField(typed: string): string {
   const digits = typed.toLowerCase().replace(/^0+(?=.)/, '');
   return digits.length % 2 === 1 ? `0${digits}` : digits;
+}
+
+/** A listing's `limit`: the default page when absent, refused above the largest. */
+export function pageLimit(limit: string | undefined): number {
+  const n = Number(limit ?? DEFAULT_PAGE);
+  if (n > MAX_PAGE) throw new InvalidInputError('invalid_request', `limit must be at most ${MAX_PAGE}`);
+  return n;
 }
 
 export function isoTime(unixSeconds: number): string {

@@ -14,6 +14,9 @@ export const dnsNamesSchema = { type: 'array', maxItems: 32, items: { type: 'str
 export const MAX_NAME_LENGTH = 128;
 export const nameSchema = { type: 'string', minLength: 1, maxLength: MAX_NAME_LENGTH, pattern: '^[A-Za-z0-9._-]+$' } as const;
 
+/** A page's size, as text in a query; pageLimit (edge.ts) holds it to the most a page may have. */
+export const limitSchema = { type: 'string', pattern: '^[1-9][0-9]{0,3}$' } as const;
+
 export const errorSchema = {
   type: 'object',
   required: ['error'],

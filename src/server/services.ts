@@ -1,4 +1,5 @@
 /** What the HTTP layer needs from the rest of meshca; the composition root provides it. */
+import type { JoinTokenService } from '../ca/join-token-service.js';
 import type { AgentService } from '../ca/agent-service.js';
 import type { AuditService, AuditStorePort } from '../ca/audit-service.js';
 import type { AuthoritySet } from '../ca/authority-set.js';
@@ -24,6 +25,7 @@ export interface ServerServices {
   readonly csrVerifier: CsrVerifier;
   readonly bundleRefreshHint: Duration;
   readonly agents: AgentService;
+  readonly tokens: JoinTokenService;
   readonly entries: EntryService;
   readonly catalog: CertificateCatalog;
   readonly audit: AuditService;

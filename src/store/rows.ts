@@ -9,6 +9,7 @@ import type { CertificateSummary } from '../ca/certificate-query.js';
 import type { AgentRecord, AgentStatus, AuthorityRecord, EntryRecord, JoinTokenRecord } from '../ca/model.js';
 import { ConflictError, InvalidInputError, NotFoundError } from '../errors.js';
 import type { AgentName } from '../identity/agent-name.js';
+import type { TokenPosition } from '../ca/registration-ports.js';
 import type { DnsName } from '../identity/dns-name.js';
 import { SpiffeId } from '../identity/spiffe-id.js';
 import type { Duration } from '../time/duration.js';
@@ -336,6 +337,28 @@ export function agentStatusWrite(name: string, status: AgentStatus, at: number, 
   }
   const onConflict = onlyFrom === null ? 'DO NOTHING' : 'DO UPDATE SET status = excluded.status, status_changed_at = excluded.status_changed_at';
   return { sql: `INSERT INTO agents (name, status, attested_at, status_changed_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) ${onConflict}`, params: [name, status, at, at] };
+}
+
+/** The tokens with a hash starting with a token id: from the id itself to the greatest hash beginning with it. */
+export const TOKEN_BY_ID = 'SELECT * FROM join_tokens WHERE hash >= ? AND hash <= ? ORDER BY hash LIMIT 1';
+
+/**
+ * A page of outstanding tokens, in the order of the partial index on
+ * (expires_at, hash) over unused tokens, so that spent ones are never read.
+ */
+export function outstandingTokensQuery(now: number, agent: AgentName | undefined, after: TokenPosition | null, limit: number): { sql: string; params: unknown[] } {
+  const where = ['used_at IS NULL', 'expires_at > ?'];
+  const params: unknown[] = [now];
+  if (agent !== undefined) {
+    where.push('agent = ?');
+    params.push(agent);
+  }
+  if (after !== null) {
+    where.push('(expires_at, hash) > (?, ?)');
+    params.push(after.expiresAt, after.hash);
+  }
+  params.push(limit);
+  return { sql: `SELECT * FROM join_tokens WHERE ${where.join(' AND ')} ORDER BY expires_at, hash LIMIT ?`, params };
 }
 
 /** Thrown inside a status change's transaction to undo it: the agent's status was no longer the one read. */

@@ -40,7 +40,7 @@ interface History {
 
 /**
  * Every kind of registration change, through the API: entries created,
- * updated and deleted; tokens created, spent, left unused and expired; agents
+ * updated and deleted; tokens created, spent, revoked, left unused and expired; agents
  * attested (one twice), evicted, banned, unbanned, and names evicted and
  * banned that never attested (which voids their tokens).
  */
@@ -60,6 +60,9 @@ async function makeHistory(t: TamperableCa): Promise<History> {
   await agentAction(t, 'node-8', 'ban');
   await attestAgent(t.ca, 'node-4');
   await agentAction(t, 'node-4', 'ban');
+  // A token revoked before any agent used it.
+  const revoked = (await asOperator(t.ca, 'POST', '/v1/tokens', { agent: 'node-7' })) as { id: string };
+  await asOperator(t.ca, 'POST', `/v1/tokens/${revoked.id}/revoke`);
   await attestAgent(t.ca, 'node-5');
   await agentAction(t, 'node-5', 'evict');
   await agentAction(t, 'node-5', 'ban');
@@ -159,6 +162,14 @@ const CASES: readonly Case[] = [
     problem: (h) => {
       const seq = h.seqOf('agent.banned', 'agent', 'node-8');
       return { seq, reason: `event ${seq} (agent.banned) voids join token ${h.tokenOf('node-8')}… of agent node-8, but it is recorded unused: ${ALTERED}` };
+    },
+  },
+  {
+    name: 'a join token revoked before use, made unused again',
+    tamper: (t, h) => t.sql(tokenSql('used_at = NULL'), h.tokenOf('node-7')),
+    problem: (h) => {
+      const seq = h.seqOf('token.revoked', 'agent', 'node-7');
+      return { seq, reason: `event ${seq} (token.revoked) voids join token ${h.tokenOf('node-7')}… of agent node-7, but it is recorded unused: ${ALTERED}` };
     },
   },
   {

@@ -13,7 +13,6 @@ import { ConflictError } from '../../src/errors.js';
 import { parseAgentName, type AgentName } from '../../src/identity/agent-name.js';
 import { TrustDomain } from '../../src/identity/trust-domain.js';
 import { cryptoRandom } from '../../src/random/random-source.js';
-import { seconds } from '../../src/time/duration.js';
 import { engines } from '../support/datastores.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { agentRecord, issued } from '../support/store-records.js';
@@ -25,7 +24,7 @@ type Change = 'evict' | 'ban';
 function agentService(store: RegistrationStore, clock: FakeClock): AgentService {
   // Eviction and ban sign nothing: no issuer is reached.
   const issuer = {} as SvidIssuer;
-  return new AgentService({ store, issuer, clock, random: cryptoRandom }, { trustDomain: TrustDomain.parse('example.org'), tokenTtl: seconds(600), tokenMaxTtl: seconds(3600) });
+  return new AgentService({ store, issuer, clock, random: cryptoRandom }, { trustDomain: TrustDomain.parse('example.org') });
 }
 
 /** The store, but its read number `nth` of the agent lets `other` commit before the reader gets its answer. */

@@ -128,6 +128,24 @@ describe('meshca admin commands', () => {
     expect(both.stderr).toContain('give --dns or --clear-dns, not both');
   });
 
+  it('pass/token list shows tokens by the id token create --json gives, never the token; token revoke voids one by id, or by the leaked token itself', async () => {
+    const create = async () => JSON.parse((await meshca('token', 'create', '--agent', 'cli-node', '--json')).stdout) as { token: string; id: string; agent: string };
+    const [first, second] = [await create(), await create()];
+    const table = await meshca('token', 'list', '--agent', 'cli-node');
+    expect(table.code, table.stderr).toBe(0);
+    const [header, ...rows] = table.stdout.trimEnd().split('\n');
+    expect(header).toMatch(/^ID\s+AGENT\s+CREATED\s+EXPIRES\s+CREATED BY$/);
+    expect(rows.map((r) => r.split(/\s+/).slice(0, 2)).sort()).toEqual([[first.id, 'cli-node'], [second.id, 'cli-node']].sort());
+    expect(table.stdout).not.toContain(first.token);
+
+    expect(await meshca('token', 'revoke', first.id)).toEqual({ code: 0, stdout: `revoked join token ${first.id} of agent cli-node\n`, stderr: '' });
+    expect(await meshca('token', 'revoke', second.token)).toEqual({ code: 0, stdout: `revoked join token ${second.id} of agent cli-node\n`, stderr: '' });
+    expect(await meshca('token', 'list', '--agent', 'cli-node', '--json')).toEqual({ code: 0, stdout: '[]\n', stderr: '' });
+    const again = await meshca('token', 'revoke', first.id);
+    expect({ code: again.code, stdout: again.stdout }).toEqual({ code: 1, stdout: '' });
+    expect(again.stderr).toMatch(new RegExp(`^meshca: join token ${first.id} of agent cli-node was already used or voided at .*\\(precondition_failed, HTTP 409\\)\\n$`));
+  });
+
   it('pass/agent ban of a name that never attested: agent list shows no attestation time ("-", null in --json)', async () => {
     const ban = await meshca('agent', 'ban', 'never-attested');
     expect(ban).toEqual({ code: 0, stdout: 'agent never-attested is now banned\n', stderr: '' });
@@ -173,6 +191,8 @@ describe('meshca command line', () => {
     },
     { name: 'bundle --format that is no format', args: ['bundle', '--format', 'xml'], says: '--format: "xml" is not one of pem, spiffe' },
     { name: 'entry update with nothing to update', args: ['entry', 'update', 'e1'], says: 'nothing to update: give --agent, --spiffe-id, --ttl, --dns or --clear-dns' },
+    { name: 'token revoke of neither an id nor a token', args: ['token', 'revoke', 'ABC'], says: '"ABC" is neither a token id (16 lowercase hex digits, as token list shows) nor a join token' },
+    { name: 'token list --limit 0', args: ['token', 'list', '--limit', '0'], says: '--limit: "0" is not a positive integer' },
   ])('fail/$name exits 78 naming the flags', async ({ args, says }) => {
     const res = await runMeshca(args, { MESHCA_DATA_DIR: tempDir() });
     expect({ code: res.code, stdout: res.stdout }).toEqual({ code: EX_CONFIG, stdout: '' });

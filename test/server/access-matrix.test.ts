@@ -76,6 +76,13 @@ const ROUTES: Record<string, Route> = {
     expect: OPERATOR_ONLY,
   },
   'POST /v1/tokens': { method: 'POST', path: () => '/v1/tokens', body: async () => ({ agent: unique() }), ok: 201, expect: OPERATOR_ONLY },
+  'GET /v1/tokens': { method: 'GET', path: () => '/v1/tokens', ok: 200, expect: READERS },
+  'POST /v1/tokens/:id/revoke': {
+    method: 'POST',
+    path: async (f) => `/v1/tokens/${(await asOperator(f.ca, 'POST', '/v1/tokens', { agent: unique() })).id as string}/revoke`,
+    ok: 200,
+    expect: OPERATOR_ONLY,
+  },
   'GET /v1/entries': { method: 'GET', path: () => '/v1/entries', ok: 200, expect: READERS },
   'POST /v1/entries': {
     method: 'POST',

@@ -156,7 +156,7 @@ describe('every answer', () => {
   it.each([
     { name: 'a GET-only route', method: 'POST', path: '/v1/bundle', allow: 'GET, HEAD' },
     { name: 'a route with a path parameter', method: 'PUT', path: '/v1/entries/abc', allow: 'DELETE, GET, HEAD, PATCH' },
-    { name: 'a POST-only route', method: 'GET', path: '/v1/tokens?x=1', allow: 'POST' },
+    { name: 'a POST-only route', method: 'GET', path: '/v1/svids/mint?x=1', allow: 'POST' },
   ])('fail/a known path with a method it does not take ($name) → 405 naming the methods it takes, in Allow too', async ({ method, path, allow }) => {
     const res = await callHttps(ca.url, { method, path, ca: ca.bundlePem, ...(method === 'GET' ? {} : { json: {} }) });
     expect(res.status).toBe(405);

@@ -9,10 +9,12 @@ import { canonicalJson, eventHash, GENESIS_HASH } from '../../src/ca/audit-chain
 import type { StoredEvent } from '../../src/ca/audit-verifier.js';
 import type { AuditEvent, AuthorityRecord, EntryRecord } from '../../src/ca/model.js';
 import { CaIntegrityError, ConflictError, ForbiddenError, InvalidInputError, NotFoundError, UnauthenticatedError, UnavailableError } from '../../src/errors.js';
+import { joinTokenId, lastHashOf, parseJoinTokenId } from '../../src/ca/join-tokens.js';
 import { parseAgentName } from '../../src/identity/agent-name.js';
 import { SpiffeId } from '../../src/identity/spiffe-id.js';
 import { identityListQuery } from '../../src/store/certificate-sql.js';
 import type { Datastore } from '../../src/store/datastore.js';
+import { outstandingTokensQuery } from '../../src/store/rows.js';
 import { seconds } from '../../src/time/duration.js';
 import { engines } from '../support/datastores.js';
 import { FakeClock } from '../support/fake-clock.js';
@@ -311,6 +313,78 @@ describe.each(ENGINES)('the $name datastore', (engine) => {
       await store.registrations.createToken(token, note('token.created'));
       await store.registrations.setAgentStatus('node-1', status, 120, note(`agent.${status}`), false);
       expect(await attempt(store, 150, 1)).toBe(false);
+    });
+
+    describe('outstanding, found by id, and revoked', () => {
+      const hex = (digit: string) => digit.repeat(64);
+      const made = (hash: string, agent: string, expiresAt: number) => ({ hash, agent, createdAt: 0, expiresAt, createdBy: 'o', usedAt: null });
+      /** At 150: c (n1, 200), a (n2, 300), b (n1, 300) outstanding; d expired at 100; e used. */
+      async function tokens(store: Datastore): Promise<void> {
+        for (const t of [made(hex('b'), 'n1', 300), made(hex('a'), 'n2', 300), made(hex('c'), 'n1', 200), made(hex('d'), 'n1', 100), made(hex('e'), 'n2', 400)]) {
+          await store.registrations.createToken(t, note('token.created'));
+        }
+        expect(await store.registrations.revokeToken(hex('e'), 120, note('token.revoked'))).toBe(true);
+      }
+      const hashes = (list: readonly { hash: string }[]) => list.map((t) => t.hash[0]).join('');
+
+      it('lists the unused, unexpired tokens by expiry then hash, after a position, one agent\'s when asked', async () => {
+        const { store } = await open();
+        await tokens(store);
+        const r = store.registrations;
+        expect(hashes(await r.listOutstandingTokens(150, undefined, null, 10))).toBe('cab');
+        expect(hashes(await r.listOutstandingTokens(150, parseAgentName('n1'), null, 10))).toBe('cb');
+        expect(hashes(await r.listOutstandingTokens(150, undefined, null, 2))).toBe('ca');
+        // Past every hash beginning with a's id, at a's expiry: b, which ties on expiry, is next.
+        expect(hashes(await r.listOutstandingTokens(150, undefined, { expiresAt: 300, hash: lastHashOf(joinTokenId(hex('a'))) }, 10))).toBe('b');
+        expect(hashes(await r.listOutstandingTokens(250, undefined, null, 10))).toBe('ab');
+        expect(await r.listOutstandingTokens(150, undefined, null, 10)).toContainEqual(made(hex('c'), 'n1', 200));
+      });
+
+      it('finds a token by the first 16 hex digits of its hash, and none by an id no hash begins with', async () => {
+        const { store } = await open();
+        await tokens(store);
+        expect(await store.registrations.findTokenById(joinTokenId(hex('c')))).toEqual(made(hex('c'), 'n1', 200));
+        expect(await store.registrations.findTokenById(joinTokenId(hex('e')))).toMatchObject({ usedAt: 120 });
+        expect(await store.registrations.findTokenById(parseJoinTokenId('ccccccccccccccc0'))).toBeUndefined();
+      });
+
+      it('revokes a token once, with its event, and neither an expired nor a spent one', async () => {
+        const { store } = await open();
+        await tokens(store);
+        expect(await store.registrations.revokeToken(hex('c'), 150, note('token.revoked', { t: 'c' }))).toBe(true);
+        expect(await store.registrations.revokeToken(hex('c'), 151, note('token.revoked', { t: 'c2' }))).toBe(false);
+        expect(await store.registrations.revokeToken(hex('d'), 150, note('token.revoked', { t: 'd' }))).toBe(false);
+        expect(await store.registrations.findToken(hex('c'))).toMatchObject({ usedAt: 150 });
+        expect(await store.registrations.findToken(hex('d'))).toMatchObject({ usedAt: null });
+        expect((await allEvents(store)).filter((e) => e.type === 'token.revoked').map((e) => e.dataJson)).toEqual(['{}', '{"t":"c"}']);
+        expect(chainBreaks(await allEvents(store))).toEqual([]);
+      });
+
+      it('reads them through the partial index on unused tokens, rather than every token and a sort', async () => {
+        const { store, raw, session } = await open();
+        await tokens(store);
+        const { sql, params } = outstandingTokensQuery(150, undefined, { expiresAt: 200, hash: hex('c') }, 10);
+        const plan = await explain(engine.kind, inlined(sql, params), raw, session);
+        expect(plan).not.toMatch(engine.kind === 'postgres' ? /\bSort\b/ : /TEMP B-TREE/);
+        expect(plan).toContain('join_tokens_unspent');
+      });
+
+      it('lets exactly one of a revocation and attestations racing for the same token win', async () => {
+        const { store } = await open();
+        for (let round = 0; round < 4; round++) {
+          const hash = hex(String(round));
+          await store.registrations.createToken({ ...token, hash }, note('token.created'));
+          const results = await Promise.all([
+            store.registrations.revokeToken(hash, 150, note('token.revoked')),
+            ...Array.from({ length: 4 }, (_, i) => store.registrations.completeAttestation({
+              tokenHash: hash, now: 150, agent: agentRecord('node-1', 150), certificate: issued(serialOf(round * 10 + i), 150, { kind: 'agent' }).record, events: [note('agent.attested')],
+            })),
+          ]);
+          expect(results.filter(Boolean)).toHaveLength(1);
+          const events = (await allEvents(store)).map((e) => e.type);
+          expect(events.filter((t) => t === 'token.revoked' || t === 'agent.attested')).toHaveLength(round + 1);
+        }
+      });
     });
   });
 

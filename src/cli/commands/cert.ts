@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { AdminClient } from '../admin-client.js';
 import { dataDirOption, refuseFlags, type CommonOptions } from '../common-options.js';
+import { checkLimit, walkPages } from '../paging.js';
 import { formatTable } from '../table.js';
 
 interface CertJson {
@@ -49,29 +50,6 @@ interface ListOptions extends CommonOptions {
   json?: boolean;
   csv?: boolean;
   limit?: string;
-}
-
-/** Before any request or output: a walk is cut short only at a positive whole number of items. */
-function checkLimit(limit: string | undefined): void {
-  if (limit && !/^[1-9][0-9]*$/.test(limit)) refuseFlags(`--limit: ${JSON.stringify(limit)} is not a positive integer`);
-}
-
-/**
- * Walks every page of a listing, up to `limit` items; the cursor keeps the
- * walk stable while the CA goes on issuing.
- */
-async function* walkPages<T>(client: AdminClient, path: string, key: string, query: URLSearchParams, limit: string | undefined): AsyncGenerator<T> {
-  let remaining = limit ? Number(limit) : Infinity;
-  let cursor: string | null = null;
-  do {
-    query.set('limit', String(Math.min(1000, remaining)));
-    if (cursor) query.set('cursor', cursor);
-    const page = await client.call<Record<string, unknown> & { nextCursor: string | null }>('GET', `${path}?${query}`);
-    const items = page[key] as T[];
-    yield* items;
-    remaining -= items.length;
-    cursor = page.nextCursor;
-  } while (cursor && remaining > 0);
 }
 
 function certificates(client: AdminClient, o: ListOptions): AsyncGenerator<CertJson> {

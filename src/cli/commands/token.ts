@@ -1,7 +1,22 @@
-/** `meshca token create`: prints a single-use join token (only the token, so scripts can capture it). */
+/**
+ * `meshca token create|list|revoke`: single-use join tokens. create prints
+ * only the token, so scripts can capture it; list and revoke name a token by
+ * its id (the first 16 hex digits of its hash, as the audit log does).
+ */
 import type { Command } from 'commander';
+import { hashJoinToken, joinTokenId, looksLikeJoinToken } from '../../ca/join-tokens.js';
 import { AdminClient } from '../admin-client.js';
-import { checkDurations, dataDirOption, type CommonOptions } from '../common-options.js';
+import { checkDurations, dataDirOption, refuseFlags, type CommonOptions } from '../common-options.js';
+import { checkLimit, walkPages } from '../paging.js';
+import { formatTable } from '../table.js';
+
+interface TokenJson {
+  id: string;
+  agent: string;
+  createdAt: string;
+  expiresAt: string;
+  createdBy: string;
+}
 
 export function registerToken(program: Command): void {
   const token = program.command('token').description('join tokens for agent attestation');
@@ -10,14 +25,46 @@ export function registerToken(program: Command): void {
     .description('create a single-use join token for an agent name and print it')
     .requiredOption('--agent <name>', 'the agent the token admits')
     .option('--ttl <duration>', 'how long the token is valid (default: the CA\'s --join-token-ttl, 10m)')
-    .option('--json', 'print {token, agent, expiresAt}')
+    .option('--json', 'print {token, id, agent, expiresAt}')
     .addOption(dataDirOption())
     .action(async (o: CommonOptions & { agent: string; ttl?: string; json?: boolean }) => {
       checkDurations({ ttl: o.ttl });
-      const created = await new AdminClient(o.dataDir).call<{ token: string; agent: string; expiresAt: string }>('POST', '/v1/tokens', {
+      const created = await new AdminClient(o.dataDir).call<{ token: string; id: string; agent: string; expiresAt: string }>('POST', '/v1/tokens', {
         agent: o.agent,
         ...(o.ttl ? { ttl: o.ttl } : {}),
       });
       console.log(o.json ? JSON.stringify(created) : created.token);
+    });
+
+  token
+    .command('list')
+    .description('the tokens that can still admit an agent (unused, unexpired), soonest to expire first; never the tokens themselves')
+    .option('--agent <name>', 'only the tokens for this agent')
+    .option('--json', 'print a JSON array')
+    .option('--limit <n>', 'at most this many')
+    .addOption(dataDirOption())
+    .action(async (o: CommonOptions & { agent?: string; json?: boolean; limit?: string }) => {
+      checkLimit(o.limit);
+      const query = new URLSearchParams(o.agent === undefined ? {} : { agent: o.agent });
+      const listed: TokenJson[] = [];
+      for await (const t of walkPages<TokenJson>(new AdminClient(o.dataDir), '/v1/tokens', 'tokens', query, o.limit)) listed.push(t);
+      console.log(
+        o.json
+          ? JSON.stringify(listed)
+          : formatTable(['ID', 'AGENT', 'CREATED', 'EXPIRES', 'CREATED BY'], listed.map((t) => [t.id, t.agent, t.createdAt, t.expiresAt, t.createdBy])),
+      );
+    });
+
+  token
+    .command('revoke')
+    .description('void a token before any agent uses it (the agent it names, and its SVIDs, are left as they are)')
+    .argument('<id>', 'the token\'s id, as token list and token create --json show it, or the leaked token itself')
+    .addOption(dataDirOption())
+    .action(async (given: string, o: CommonOptions) => {
+      // A leaked token is named by what leaked; only its id, derived here, is sent.
+      const id = looksLikeJoinToken(given) ? joinTokenId(hashJoinToken(given)) : given;
+      if (!/^[0-9a-f]{16}$/.test(id)) refuseFlags(`${JSON.stringify(id.slice(0, 20))} is neither a token id (16 lowercase hex digits, as token list shows) nor a join token`);
+      const revoked = await new AdminClient(o.dataDir).call<{ id: string; agent: string; revokedAt: string }>('POST', `/v1/tokens/${id}/revoke`);
+      console.log(`revoked join token ${revoked.id} of agent ${revoked.agent}`);
     });
 }

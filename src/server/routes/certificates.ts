@@ -1,12 +1,12 @@
 /** Auditors' listings, both paged: every certificate ever issued (filtered) and every identity. */
 import type { FastifyInstance } from 'fastify';
-import { DEFAULT_PAGE, MAX_PAGE, type CertificateFilter, type CertificateSummary } from '../../ca/certificate-query.js';
+import type { CertificateFilter, CertificateSummary } from '../../ca/certificate-query.js';
 import { InvalidInputError } from '../../errors.js';
 import { parseAgentName } from '../../identity/agent-name.js';
 import { SpiffeId } from '../../identity/spiffe-id.js';
 import { nowSeconds } from '../../time/clock.js';
-import { isoTime, serialField, timeField } from '../edge.js';
-import { nameSchema } from '../schemas.js';
+import { isoTime, pageLimit, serialField, timeField } from '../edge.js';
+import { limitSchema, nameSchema } from '../schemas.js';
 import type { ServerServices } from '../services.js';
 
 interface ListQuery {
@@ -65,14 +65,6 @@ interface IdentityQuery {
   prefix?: string;
   limit?: string;
   cursor?: string;
-}
-
-const limitSchema = { type: 'string', pattern: '^[1-9][0-9]{0,3}$' } as const;
-
-function pageLimit(limit: string | undefined): number {
-  const n = Number(limit ?? DEFAULT_PAGE);
-  if (n > MAX_PAGE) throw new InvalidInputError('invalid_request', `limit must be at most ${MAX_PAGE}`);
-  return n;
 }
 
 // An empty value is refused like any other malformed one, never read as "no filter".

@@ -1,7 +1,9 @@
 /** Join tokens, agents and registration entries in PostgreSQL. */
 import type pg from 'pg';
 import type { AgentRecord, AgentStatus, AuditEvent, EntryRecord, IssuedCertificateRecord, JoinTokenRecord } from '../../ca/model.js';
-import type { AttestationCommit, CredentialRecord } from '../../ca/registration-ports.js';
+import { lastHashOf, type JoinTokenId } from '../../ca/join-tokens.js';
+import type { AttestationCommit, CredentialRecord, TokenPosition } from '../../ca/registration-ports.js';
+import type { AgentName } from '../../identity/agent-name.js';
 import { nowSeconds, type Clock } from '../../time/clock.js';
 import type { AgentRegistry } from '../datastore.js';
 import { agentNotActive, presentedRevoked } from '../../ca/client-standing.js';
@@ -9,7 +11,8 @@ import { AGENT_REVOCATION_REASON, agentRevocationEvent, supersededAgentSvidEvent
 import { COUNT_REVOCATION, CREDENTIAL, IS_REVOKED, numbered, SUPERSEDE, SUPERSEDED_AGENT_SVIDS, toCredential, type CredentialRow } from '../certificate-sql.js';
 import type { RevocationReason } from '../../x509/crl.js';
 import {
-  AgentStatusMoved, agentStatusWrite, duplicateEntry, entryChanged, entryGone, entryParams, toAgent, toEntry, toToken, type AgentRow, type EntryRow, type TokenRow,
+  AgentStatusMoved, agentStatusWrite, duplicateEntry, entryChanged, entryGone, entryParams, outstandingTokensQuery, TOKEN_BY_ID, toAgent, toEntry, toToken,
+  type AgentRow, type EntryRow, type TokenRow,
 } from '../rows.js';
 import { appendAudit, lockAudit } from './audit.js';
 import { insertCertificate } from './certificate-store.js';
@@ -45,6 +48,26 @@ export class PgRegistrationStore implements AgentRegistry {
   async findToken(hash: string): Promise<JoinTokenRecord | undefined> {
     const { rows } = await this.pool.query<TokenRow>('SELECT * FROM join_tokens WHERE hash = $1', [hash]);
     return rows[0] && toToken(rows[0]);
+  }
+
+  async findTokenById(id: JoinTokenId): Promise<JoinTokenRecord | undefined> {
+    const { rows } = await this.pool.query<TokenRow>(numbered(TOKEN_BY_ID), [id, lastHashOf(id)]);
+    return rows[0] && toToken(rows[0]);
+  }
+
+  async listOutstandingTokens(now: number, agent: AgentName | undefined, after: TokenPosition | null, limit: number): Promise<JoinTokenRecord[]> {
+    const { sql, params } = outstandingTokensQuery(now, agent, after, limit);
+    return (await this.pool.query<TokenRow>(numbered(sql), params)).rows.map(toToken);
+  }
+
+  async revokeToken(hash: string, now: number, event: AuditEvent): Promise<boolean> {
+    return inTransaction(this.pool, async (client) => {
+      await lockAudit(client);
+      const { rowCount } = await client.query('UPDATE join_tokens SET used_at = $1 WHERE hash = $2 AND used_at IS NULL AND expires_at > $1', [now, hash]);
+      if (rowCount !== 1) return false;
+      await appendAudit(client, [event], now);
+      return true;
+    });
   }
 
   async completeAttestation(c: AttestationCommit): Promise<boolean> {

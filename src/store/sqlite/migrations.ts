@@ -126,4 +126,8 @@ export const MIGRATIONS: readonly string[] = [
   `
   CREATE TABLE write_probe (id INTEGER PRIMARY KEY, filler BLOB NOT NULL);
   `,
+  // 9: token list reads the tokens that can still admit an agent, in this order, without reading the spent ones
+  `
+  CREATE INDEX join_tokens_unspent ON join_tokens (expires_at, hash) WHERE used_at IS NULL;
+  `,
 ];

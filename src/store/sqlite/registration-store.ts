@@ -1,6 +1,8 @@
 /** Join tokens, agents and registration entries in SQLite. */
 import type { AgentRecord, AgentStatus, AuditEvent, EntryRecord, IssuedCertificateRecord, JoinTokenRecord } from '../../ca/model.js';
-import type { AttestationCommit, CredentialRecord, RegistrationStore } from '../../ca/registration-ports.js';
+import { lastHashOf, type JoinTokenId } from '../../ca/join-tokens.js';
+import type { AttestationCommit, CredentialRecord, RegistrationStore, TokenPosition } from '../../ca/registration-ports.js';
+import type { AgentName } from '../../identity/agent-name.js';
 import { nowSeconds, type Clock } from '../../time/clock.js';
 import type { AuditAppender } from './audit-appender.js';
 import { prepareCertificateInsert, type CertificateInsert } from './certificate-rows.js';
@@ -10,7 +12,8 @@ import { AGENT_REVOCATION_REASON, agentRevocationEvent, supersededAgentSvidEvent
 import { COUNT_REVOCATION, CREDENTIAL, IS_REVOKED, SUPERSEDE, SUPERSEDED_AGENT_SVIDS, toCredential, type CredentialRow } from '../certificate-sql.js';
 import type { RevocationReason } from '../../x509/crl.js';
 import {
-  AgentStatusMoved, agentStatusWrite, duplicateEntry, entryChanged, entryGone, entryParams, toAgent, toEntry, toToken, type AgentRow, type EntryRow, type TokenRow,
+  AgentStatusMoved, agentStatusWrite, duplicateEntry, entryChanged, entryGone, entryParams, outstandingTokensQuery, TOKEN_BY_ID, toAgent, toEntry, toToken,
+  type AgentRow, type EntryRow, type TokenRow,
 } from '../rows.js';
 
 export class SqliteRegistrationStore implements RegistrationStore {
@@ -45,6 +48,27 @@ export class SqliteRegistrationStore implements RegistrationStore {
   async findToken(hash: string): Promise<JoinTokenRecord | undefined> {
     const row = this.sql<[string], TokenRow>('SELECT * FROM join_tokens WHERE hash = ?').get(hash);
     return row && toToken(row);
+  }
+
+  async findTokenById(id: JoinTokenId): Promise<JoinTokenRecord | undefined> {
+    const row = this.sql<[string, string], TokenRow>(TOKEN_BY_ID).get(id, lastHashOf(id));
+    return row && toToken(row);
+  }
+
+  async listOutstandingTokens(now: number, agent: AgentName | undefined, after: TokenPosition | null, limit: number): Promise<JoinTokenRecord[]> {
+    const { sql, params } = outstandingTokensQuery(now, agent, after, limit);
+    return this.sql<unknown[], TokenRow>(sql).all(...params).map(toToken);
+  }
+
+  async revokeToken(hash: string, now: number, event: AuditEvent): Promise<boolean> {
+    let revoked = false;
+    writeTransaction(this.db, () => {
+      const { changes } = this.sql('UPDATE join_tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL AND expires_at > ?').run(now, hash, now);
+      if (changes !== 1) return;
+      this.audit.append(event, now);
+      revoked = true;
+    })();
+    return revoked;
   }
 
   async completeAttestation(c: AttestationCommit): Promise<boolean> {

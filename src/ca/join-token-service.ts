@@ -1,0 +1,138 @@
+/**
+ * Operators' join tokens: made (the token shown once, only its hash kept),
+ * listed while they can still admit an agent, and revoked before use, so that
+ * a token leaked from a pipeline's log or a Secret is void without evicting
+ * the agent it names (eviction voids every token of the name, and revokes the
+ * agent's SVIDs as well).
+ */
+import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError } from '../errors.js';
+import type { AgentName } from '../identity/agent-name.js';
+import type { RandomSource } from '../random/random-source.js';
+import { nowSeconds, type Clock } from '../time/clock.js';
+import { formatDuration, type Duration } from '../time/duration.js';
+import { hashJoinToken, joinTokenId, lastHashOf, newJoinToken, parseJoinTokenId, type JoinTokenId } from './join-tokens.js';
+import type { JoinTokenRecord } from './model.js';
+import type { RegistrationStore, TokenPosition } from './registration-ports.js';
+
+export interface JoinTokenServiceDeps {
+  readonly store: RegistrationStore;
+  readonly clock: Clock;
+  readonly random: RandomSource;
+}
+
+export interface JoinTokenSettings {
+  /** Lifetime when the request names none. */
+  readonly tokenTtl: Duration;
+  readonly tokenMaxTtl: Duration;
+}
+
+export interface CreatedToken {
+  readonly token: string;
+  readonly id: JoinTokenId;
+  readonly agent: string;
+  readonly expiresAt: number;
+}
+
+/** A token as listed: everything but the secret, which the CA never had. */
+export interface TokenSummary {
+  readonly id: JoinTokenId;
+  readonly agent: string;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+  readonly createdBy: string;
+}
+
+/** Outstanding tokens by expiry; the cursor is the last one listed, so a token made while a client pages is not listed twice. */
+export interface TokenPage {
+  readonly items: readonly TokenSummary[];
+  readonly nextCursor: string | null;
+}
+
+export interface RevokedToken {
+  readonly id: JoinTokenId;
+  readonly agent: string;
+  readonly revokedAt: number;
+}
+
+export class JoinTokenService {
+  constructor(
+    private readonly deps: JoinTokenServiceDeps,
+    private readonly settings: JoinTokenSettings,
+  ) {}
+
+  async create(agent: AgentName, ttl: Duration | undefined, createdBy: string): Promise<CreatedToken> {
+    const lifetime = ttl ?? this.settings.tokenTtl;
+    if (lifetime > this.settings.tokenMaxTtl) {
+      throw new InvalidInputError('invalid_ttl', `a join token may live at most ${formatDuration(this.settings.tokenMaxTtl)}`);
+    }
+    const existing = await this.deps.store.getAgent(agent);
+    if (existing?.status === 'banned') throw new ForbiddenError('agent_banned', `agent ${agent} is banned; unban it first`);
+    const now = nowSeconds(this.deps.clock);
+    const token = newJoinToken(this.deps.random);
+    const hash = hashJoinToken(token);
+    const expiresAt = now + lifetime;
+    await this.deps.store.createToken(
+      { hash, agent, createdAt: now, expiresAt, createdBy, usedAt: null },
+      { type: 'token.created', actor: createdBy, data: { agent, expiresAt, tokenHash: joinTokenId(hash) } },
+    );
+    return { token, id: joinTokenId(hash), agent, expiresAt };
+  }
+
+  async list(agent: AgentName | undefined, cursor: string | null, limit: number): Promise<TokenPage> {
+    const after = cursor === null ? null : decodeTokenCursor(cursor);
+    // One more than asked tells whether there is a next page.
+    const rows = await this.deps.store.listOutstandingTokens(nowSeconds(this.deps.clock), agent, after, limit + 1);
+    const items = rows.slice(0, limit).map(summary);
+    const last = items[items.length - 1];
+    return { items, nextCursor: rows.length > limit && last ? encodeTokenCursor(last) : null };
+  }
+
+  /**
+   * Spends the token before any agent can: refused when it was used, voided
+   * (its agent evicted or banned, or revoked before) or has expired, since
+   * then there is nothing left to revoke, and the operator should know which.
+   */
+  async revoke(id: JoinTokenId, actor: string): Promise<RevokedToken> {
+    const record = await this.deps.store.findTokenById(id);
+    if (!record) throw new NotFoundError(`join token ${id}`);
+    const now = nowSeconds(this.deps.clock);
+    const event = { type: 'token.revoked', actor, data: { agent: record.agent, tokenHash: id } };
+    if (!stillOpen(record, now) || !(await this.deps.store.revokeToken(record.hash, now, event))) {
+      // Read again: an attestation may have spent it since the first read.
+      throw notOpen(id, (await this.deps.store.findToken(record.hash)) ?? record);
+    }
+    return { id, agent: record.agent, revokedAt: now };
+  }
+}
+
+function stillOpen(t: JoinTokenRecord, now: number): boolean {
+  return t.usedAt === null && t.expiresAt > now;
+}
+
+function notOpen(id: JoinTokenId, t: JoinTokenRecord): ConflictError {
+  const named = `join token ${id} of agent ${t.agent}`;
+  if (t.usedAt !== null) {
+    return new ConflictError(
+      'precondition_failed',
+      `${named} was already used or voided at ${new Date(t.usedAt * 1000).toISOString()}; ` +
+        'the audit log says which (token.used: an agent attested with it; evict the agent if that was not yours)',
+    );
+  }
+  return new ConflictError('precondition_failed', `${named} expired at ${new Date(t.expiresAt * 1000).toISOString()}; it admits no one`);
+}
+
+function summary(t: JoinTokenRecord): TokenSummary {
+  return { id: joinTokenId(t.hash), agent: t.agent, createdAt: t.createdAt, expiresAt: t.expiresAt, createdBy: t.createdBy };
+}
+
+function encodeTokenCursor(t: TokenSummary): string {
+  return Buffer.from(`t${t.expiresAt}.${t.id}`).toString('base64url');
+}
+
+function decodeTokenCursor(cursor: string): TokenPosition {
+  const text = Buffer.from(cursor, 'base64url').toString();
+  const match = /^t([0-9]{1,15})\.([0-9a-f]{16})$/.exec(text);
+  if (!match) throw new InvalidInputError('invalid_request', 'cursor is not one this server gave out');
+  // Past every hash of the last token listed, whatever digits follow its id.
+  return { expiresAt: Number(match[1]), hash: lastHashOf(parseJoinTokenId(match[2]!)) };
+}
