@@ -17,11 +17,17 @@ import { SELF } from './caller.js';
 import type { AuditEvent } from './model.js';
 import type { AuthorityJournal } from './ports.js';
 
+const CHECKPOINT_EVENT = 'audit.checkpoint';
+
 export interface AuditStorePort {
   head(): Promise<{ seq: number; hash: string } | undefined>;
   /** Events in sequence order from `fromSeq` (at or after `sinceAt`), read lazily. */
   events(fromSeq?: number, sinceAt?: number): AsyncIterable<StoredEvent>;
   checkpoints(): Promise<Checkpoint[]>;
+  /** The checkpoint of the highest seq (of two at one seq, the later stored); undefined before the first. */
+  newestCheckpoint(): Promise<Checkpoint | undefined>;
+  /** Whether any event after `seq` is of another type than `except`. */
+  hasEventsAfter(seq: number, except: string): Promise<boolean>;
   /** Stores a checkpoint and records it in the log itself, in one transaction. */
   saveCheckpoint(checkpoint: Checkpoint, event: AuditEvent): Promise<void>;
   /** Appends an event that is not part of another change (start-up, refusals, authentication failures). */
@@ -57,22 +63,40 @@ export class AuditService {
 
   /**
    * Signs the current head, unless the newest checkpoint already covers it
-   * (then returns that one). The signer is chosen after the head is read and
-   * other replicas' changes adopted: a taint the head covers has been seen,
-   * so the checkpoint is never signed by an intermediate the log it signs
-   * records as tainted (verification refuses such a checkpoint).
+   * (then returns that one); with `force`, signs it whatever the newest covers.
    */
   async checkpoint(force = false): Promise<Checkpoint | undefined> {
     const head = await this.deps.store.head();
     if (!head) return undefined;
-    const newest = (await this.deps.store.checkpoints()).at(-1);
-    if (!force && newest && newest.seq === head.seq) return newest;
+    if (!force && !(await this.headIsNew())) return this.deps.store.newestCheckpoint();
+    return this.sign(head);
+  }
+
+  /** The scheduled checkpoint: signs the head only if something but checkpoints came after the newest one; undefined when it did not. */
+  async checkpointIfNew(): Promise<Checkpoint | undefined> {
+    const head = await this.deps.store.head();
+    return head && (await this.headIsNew()) ? this.sign(head) : undefined;
+  }
+
+  /** A checkpoint's own event follows what it signed: were it counted, an idle CA would sign one at every run. */
+  private async headIsNew(): Promise<boolean> {
+    const newest = await this.deps.store.newestCheckpoint();
+    return !newest || (await this.deps.store.hasEventsAfter(newest.seq, CHECKPOINT_EVENT));
+  }
+
+  /**
+   * The signer is chosen after the head is read and other replicas' changes
+   * adopted: a taint the head covers has been seen, so the checkpoint is never
+   * signed by an intermediate the log it signs records as tainted
+   * (verification refuses such a checkpoint).
+   */
+  private async sign(head: { seq: number; hash: string }): Promise<Checkpoint> {
     await this.deps.authorities.catchUp();
     const set = this.deps.authorities.current();
     const signer = set.signingIntermediate(nowSeconds(this.deps.clock));
     const checkpoint = await signCheckpoint({ seq: head.seq, hash: head.hash, at: nowSeconds(this.deps.clock) }, signer.signer, signer.record.id);
     await this.deps.store.saveCheckpoint(checkpoint, {
-      type: 'audit.checkpoint',
+      type: CHECKPOINT_EVENT,
       actor: SELF,
       data: { seq: checkpoint.seq, hash: checkpoint.hash, signer: checkpoint.signerId, signature: checkpoint.signature },
     });

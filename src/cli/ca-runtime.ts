@@ -42,6 +42,8 @@ export interface RunningCa {
   readonly localApp: FastifyInstance;
   /** The lifecycle check: rotation, serving certificate renewal, agents' last-seen times. */
   tick(): Promise<void>;
+  /** The scheduled checkpoint: signs the audit log's head unless the newest checkpoint covers it; never throws. */
+  checkpoint(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -138,13 +140,18 @@ export async function startCa(config: ServerConfig, logger: Logger, overrides: C
         logger.error({ err }, 'scheduled lifecycle check failed');
       }
     };
+    const checkpoint = async () => {
+      try {
+        core.metrics.checkpoints.inc({ result: (await core.audit.checkpointIfNew()) ? 'signed' : 'covered' });
+      } catch (err) {
+        core.metrics.checkpoints.inc({ result: 'failure' });
+        logger.error({ err }, 'audit checkpoint failed');
+      }
+    };
     if (overrides.schedules !== 'off') {
       const tasks = [
         cron.schedule(config.rotationSchedule, tick, { noOverlap: true, name: 'lifecycle' }),
-        cron.schedule(config.checkpointSchedule, () => core.audit.checkpoint().catch((err: unknown) => logger.error({ err }, 'audit checkpoint failed')), {
-          noOverlap: true,
-          name: 'audit-checkpoint',
-        }),
+        cron.schedule(config.checkpointSchedule, checkpoint, { noOverlap: true, name: 'audit-checkpoint' }),
         cron.schedule(config.pruneSchedule, () => core.prune().then((n) => n && logger.info({ removed: n }, 'pruned expired certificate records')), {
           noOverlap: true,
           name: 'retention',
@@ -166,6 +173,7 @@ export async function startCa(config: ServerConfig, logger: Logger, overrides: C
       tlsApp: listeners.tlsApp,
       localApp: listeners.localApp,
       tick,
+      checkpoint,
       close,
     };
   } catch (err) {

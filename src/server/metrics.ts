@@ -22,6 +22,7 @@ export class CaMetrics {
   readonly issuances: Counter<'result' | 'key_type' | 'kind'>;
   readonly issuanceSeconds: Histogram<'kind'>;
   readonly rotations: Counter<'kind' | 'result'>;
+  readonly checkpoints: Counter<'result'>;
   readonly authFailures: Counter<'reason'>;
   readonly rateLimited: Counter<'limit'>;
   readonly droppedConnections: Counter;
@@ -54,6 +55,14 @@ export class CaMetrics {
       labelNames: ['kind', 'result'],
       registers,
     });
+    this.checkpoints = new Counter({
+      name: 'meshca_audit_checkpoints_total',
+      help: 'Scheduled signed checkpoints of the audit log head this process attempted, by result: signed, covered (the newest checkpoint already covered the head) or failure.',
+      labelNames: ['result'],
+      registers,
+    });
+    // Every result from the start, so that an alert sees the first failure as an increase from 0.
+    for (const result of ['signed', 'covered', 'failure']) this.checkpoints.inc({ result }, 0);
     this.authFailures = new Counter({
       name: 'meshca_authentication_failures_total',
       help: 'Requests refused for want of a valid credential, by reason.',

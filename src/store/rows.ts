@@ -3,6 +3,7 @@
  * PostgreSQL), and how they become the CA's records.
  */
 import type { StoredCertificate } from '../ca/audit-certificates.js';
+import type { Checkpoint } from '../ca/audit-checkpoint.js';
 import type { RegisteredEntry, RegisteredToken, RegistrationSnapshot } from '../ca/audit-registration.js';
 import type { StoredEvent } from '../ca/audit-verifier.js';
 import type { CertificateSummary } from '../ca/certificate-query.js';
@@ -128,6 +129,18 @@ export function decodeIdentityCursor(cursor: string): string {
   const text = Buffer.from(cursor, 'base64url').toString();
   if (!/^ispiffe:\/\/[!-~]{1,2039}$/.test(text)) throw new InvalidInputError('invalid_request', 'cursor is not one this server gave out');
   return text.slice(1);
+}
+
+export interface CheckpointRow {
+  seq: number;
+  hash: string;
+  at: number;
+  signer_id: string;
+  signature: string;
+}
+
+export function toCheckpoint(r: CheckpointRow): Checkpoint {
+  return { seq: r.seq, hash: r.hash, at: r.at, signerId: r.signer_id, signature: r.signature };
 }
 
 export interface TokenRow {

@@ -7,7 +7,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { warnIfMetricsExposed } from '../../src/cli/ca-listeners.js';
 import { startCa } from '../../src/cli/ca-runtime.js';
 import { createLogger } from '../../src/cli/logger.js';
@@ -15,6 +15,7 @@ import { cleanupLater } from '../support/cleanup.js';
 import {
   adminCredential, asOperator, attestAgent, callCa, expiredCredential, foreignCredential, joinToken, newKeyAndCsr,
 } from '../support/callers.js';
+import { verifyOverApi } from '../support/audit-log.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { Scrape } from '../support/prometheus.js';
 import { mintSvid } from '../support/svids.js';
@@ -156,6 +157,31 @@ describe('authority and agent gauges', () => {
     expect(await rotations()).toEqual({ 'intermediate/prepared': 1, 'intermediate/active': 1, 'intermediate/retired': 1 });
     await asOperator(ca, 'POST', '/v1/authorities/root/prepare');
     expect(await rotations()).toEqual({ 'intermediate/prepared': 2, 'intermediate/active': 1, 'intermediate/retired': 1, 'root/prepared': 1 });
+  });
+
+  it('pass/the scheduled checkpoint signs only what is new: an idle CA signs none, and meshca_audit_checkpoints_total counts signed, covered and failed runs', async () => {
+    const ca = await startTestCa();
+    const runs = async () => (await scrape(ca)).byLabels('meshca_audit_checkpoints_total', ['result']);
+    const stored = async () => (await ca.store.audit.checkpoints()).length;
+    expect(await runs()).toEqual({ signed: 0, covered: 0, failure: 0 });
+
+    await ca.checkpoint(); // the start's events
+    await ca.checkpoint(); // nothing since but the first checkpoint's own event
+    await ca.checkpoint();
+    expect({ runs: await runs(), stored: await stored() }).toEqual({ runs: { signed: 1, covered: 2, failure: 0 }, stored: 1 });
+
+    await joinToken(ca, 'node-1');
+    await ca.checkpoint();
+    expect({ runs: await runs(), stored: await stored() }).toEqual({ runs: { signed: 2, covered: 2, failure: 0 }, stored: 2 });
+
+    // A run that fails is counted and logged, and the schedule goes on.
+    await joinToken(ca, 'node-2');
+    const signing = vi.spyOn(ca.core.audit, 'checkpointIfNew').mockRejectedValueOnce(new Error('the datastore is full'));
+    await ca.checkpoint();
+    signing.mockRestore();
+    await ca.checkpoint();
+    expect({ runs: await runs(), stored: await stored() }).toEqual({ runs: { signed: 3, covered: 2, failure: 1 }, stored: 3 });
+    expect((await verifyOverApi(ca)).ok).toBe(true);
   });
 
   it('pass/meshca_build_info names the version of meshca and of Node.js that run, as the start\'s audit event does', async () => {

@@ -30,6 +30,8 @@ function heldStore(): { store: AuditStorePort; release: () => void; hold: () => 
       yield firstEvent();
     },
     checkpoints: async () => [],
+    newestCheckpoint: async () => undefined,
+    hasEventsAfter: async () => false,
     saveCheckpoint: async () => undefined,
     append: async () => undefined,
   };

@@ -215,6 +215,24 @@ describe.each(ENGINES)('the $name datastore', (engine) => {
       expect((await allEvents(store)).map((e) => e.type)).toEqual(['a', 'audit.checkpoint', 'audit.checkpoint']);
     });
 
+    it('reads the newest checkpoint alone, and tells whether events of other types follow a seq', async () => {
+      const { store } = await open();
+      expect(await store.audit.newestCheckpoint()).toBeUndefined();
+      await store.audit.append(note('a'));
+      const first = { seq: 1, hash: (await store.audit.head())!.hash, at: 10, signerId: 'ab', signature: 'c2ln' };
+      await store.audit.saveCheckpoint(first, note('audit.checkpoint'));
+      expect(await store.audit.newestCheckpoint()).toEqual(first);
+      expect(await store.audit.hasEventsAfter(1, 'audit.checkpoint')).toBe(false);
+      expect(await store.audit.hasEventsAfter(1, 'other')).toBe(true);
+      await store.audit.append(note('b'));
+      expect(await store.audit.hasEventsAfter(1, 'audit.checkpoint')).toBe(true);
+      expect(await store.audit.hasEventsAfter(3, 'audit.checkpoint')).toBe(false);
+      // Of two checkpoints at one seq (two replicas at once), the one stored later.
+      const again = { ...first, at: 11, signature: 'b3RoZXI' };
+      await store.audit.saveCheckpoint(again, note('audit.checkpoint'));
+      expect(await store.audit.newestCheckpoint()).toEqual(again);
+    });
+
     it('reads events from a sequence number or a time onwards', async () => {
       const clock = new FakeClock();
       const { store } = await open(clock);

@@ -7,7 +7,9 @@ import type { AuditStorePort } from '../../ca/audit-service.js';
 import type { StoredEvent } from '../../ca/audit-verifier.js';
 import type { AuditEvent } from '../../ca/model.js';
 import { nowSeconds, type Clock } from '../../time/clock.js';
-import { REGISTRATION_SNAPSHOT, registrationSnapshot, toStored, type AgentRow, type EntryRow, type EventRow, type TokenRow } from '../rows.js';
+import {
+  REGISTRATION_SNAPSHOT, registrationSnapshot, toCheckpoint, toStored, type AgentRow, type CheckpointRow, type EntryRow, type EventRow, type TokenRow,
+} from '../rows.js';
 import { appendAudit } from './audit.js';
 import { pgCertificateRecords } from './certificate-records.js';
 import { inSnapshot, inTransaction } from './connection.js';
@@ -57,10 +59,17 @@ export class PgAuditStore implements AuditStorePort {
   }
 
   async checkpoints(): Promise<Checkpoint[]> {
-    const { rows } = await this.pool.query<{ seq: number; hash: string; at: number; signer_id: string; signature: string }>(
-      'SELECT seq, hash, at, signer_id, signature FROM audit_checkpoints ORDER BY seq, id',
-    );
-    return rows.map((r) => ({ seq: r.seq, hash: r.hash, at: r.at, signerId: r.signer_id, signature: r.signature }));
+    const { rows } = await this.pool.query<CheckpointRow>('SELECT seq, hash, at, signer_id, signature FROM audit_checkpoints ORDER BY seq, id');
+    return rows.map(toCheckpoint);
+  }
+
+  async newestCheckpoint(): Promise<Checkpoint | undefined> {
+    const { rows } = await this.pool.query<CheckpointRow>('SELECT seq, hash, at, signer_id, signature FROM audit_checkpoints ORDER BY seq DESC, id DESC LIMIT 1');
+    return rows[0] && toCheckpoint(rows[0]);
+  }
+
+  async hasEventsAfter(seq: number, except: string): Promise<boolean> {
+    return ((await this.pool.query('SELECT 1 FROM audit_events WHERE seq > $1 AND type <> $2 LIMIT 1', [seq, except])).rowCount ?? 0) > 0;
   }
 
   async saveCheckpoint(c: Checkpoint, event: AuditEvent): Promise<void> {

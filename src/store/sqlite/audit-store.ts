@@ -10,7 +10,9 @@ import type { AuditAppender } from './audit-appender.js';
 import { sqliteCertificateRecords } from './certificate-records.js';
 import { type Db, statements, writeTransaction } from './database.js';
 import { GroupCommit } from '../group-commit.js';
-import { REGISTRATION_SNAPSHOT, registrationSnapshot, toStored, type AgentRow, type EntryRow, type EventRow, type TokenRow } from '../rows.js';
+import {
+  REGISTRATION_SNAPSHOT, registrationSnapshot, toCheckpoint, toStored, type AgentRow, type CheckpointRow, type EntryRow, type EventRow, type TokenRow,
+} from '../rows.js';
 
 export class SqliteAuditStore implements AuditStorePort {
   private readonly sql: ReturnType<typeof statements>;
@@ -69,12 +71,16 @@ export class SqliteAuditStore implements AuditStorePort {
   }
 
   async checkpoints(): Promise<Checkpoint[]> {
-    return this.sql
-      <[], { seq: number; hash: string; at: number; signer_id: string; signature: string }>(
-        'SELECT seq, hash, at, signer_id, signature FROM audit_checkpoints ORDER BY seq, id',
-      )
-      .all()
-      .map((r) => ({ seq: r.seq, hash: r.hash, at: r.at, signerId: r.signer_id, signature: r.signature }));
+    return this.sql<[], CheckpointRow>('SELECT seq, hash, at, signer_id, signature FROM audit_checkpoints ORDER BY seq, id').all().map(toCheckpoint);
+  }
+
+  async newestCheckpoint(): Promise<Checkpoint | undefined> {
+    const r = this.sql<[], CheckpointRow>('SELECT seq, hash, at, signer_id, signature FROM audit_checkpoints ORDER BY seq DESC, id DESC LIMIT 1').get();
+    return r && toCheckpoint(r);
+  }
+
+  async hasEventsAfter(seq: number, except: string): Promise<boolean> {
+    return this.sql<[number, string], { found: number }>('SELECT 1 AS found FROM audit_events WHERE seq > ? AND type <> ? LIMIT 1').get(seq, except) !== undefined;
   }
 
   /** Stores a checkpoint and records it in the log itself, in one transaction. */
