@@ -143,7 +143,11 @@ export class RegistrationRecordCheck {
       else this.unspent.set(agent, [token]);
     } else {
       const token = this.tokens.get(prefix);
-      if (token) token.spent ??= { seq: e.seq, type: e.type };
+      // A token is spent once: spending it again means its record was made unused around the API, then used.
+      if (token?.spent) {
+        return `event ${e.seq} (${e.type}) spends join token ${prefix}… of agent ${token.agent}, which event ${token.spent.seq} (${token.spent.type}) had already spent: ${ALTERED}`;
+      }
+      if (token) token.spent = { seq: e.seq, type: e.type };
     }
     return undefined;
   }

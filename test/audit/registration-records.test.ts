@@ -36,6 +36,8 @@ interface History {
   readonly entries: { readonly updated: string; readonly deleted: string; readonly plain: string };
   /** The hash of the token each agent's `token.created` names, by agent. */
   tokenOf(agent: string): string;
+  /** The token revoked before use (node-7's). */
+  readonly revokedToken: string;
 }
 
 /**
@@ -61,7 +63,7 @@ async function makeHistory(t: TamperableCa): Promise<History> {
   await attestAgent(t.ca, 'node-4');
   await agentAction(t, 'node-4', 'ban');
   // A token revoked before any agent used it.
-  const revoked = (await asOperator(t.ca, 'POST', '/v1/tokens', { agent: 'node-7' })) as { id: string };
+  const revoked = (await asOperator(t.ca, 'POST', '/v1/tokens', { agent: 'node-7' })) as { id: string; token: string };
   await asOperator(t.ca, 'POST', `/v1/tokens/${revoked.id}/revoke`);
   await attestAgent(t.ca, 'node-5');
   await agentAction(t, 'node-5', 'evict');
@@ -83,6 +85,7 @@ async function makeHistory(t: TamperableCa): Promise<History> {
     seqOf: (type, key, value) => data.filter((e) => e.type === type && e.data[key] === value).at(-1)!.seq,
     entries: { updated, deleted, plain },
     tokenOf: (agent) => String(data.filter((e) => e.type === 'token.created' && e.data['agent'] === agent).at(-1)!.data['tokenHash']),
+    revokedToken: revoked.token,
   };
 }
 
@@ -275,6 +278,21 @@ describe.each(engines)('registration records against the log ($name)', (engine) 
     const expected = problem(history);
     // The log verified up to the event the record goes back to, though the record is named after the walk.
     expect({ ok: result.ok, problem: result.problem, events: result.events }).toEqual({ ok: false, problem: expected, events: Math.min(history.head, expected.seq - 1) });
+  });
+
+  it('fail/a revoked join token made unused around the API, then used to attest: named at the attestation that spent it again', async () => {
+    const id = history.tokenOf('node-7');
+    await t.sql(tokenSql('used_at = NULL'), id);
+    const attested = await callCa(t.ca, undefined, 'POST', '/v1/agent/attest', { token: history.revokedToken, csr: (await newKeyAndCsr()).csr });
+    expect(attested.status).toBe(200);
+    const used = (await eventRows(t)).filter((e) => e.type === 'token.used' && JSON.parse(e.data).tokenHash === id).map((e) => e.seq);
+    expect(used).toHaveLength(1);
+    const revokedAt = history.seqOf('token.revoked', 'agent', 'node-7');
+    const result = await verifyBoth(t);
+    expect({ ok: result.ok, problem: result.problem }).toEqual({
+      ok: false,
+      problem: { seq: used[0], reason: `event ${used[0]} (token.used) spends join token ${id}… of agent node-7, which event ${revokedAt} (token.revoked) had already spent: ${ALTERED}` },
+    });
   });
 
   it.each([
