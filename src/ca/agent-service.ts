@@ -34,7 +34,7 @@ export interface AgentSettings {
   readonly trustDomain: TrustDomain;
 }
 
-const INVALID_TOKEN = 'the join token is unknown, already used or expired';
+const INVALID_TOKEN = 'the join token is unknown, already used, revoked or expired';
 
 export class AgentService {
   constructor(

@@ -73,8 +73,6 @@ export interface CertificateCatalog {
   listIdentities(now: number, under: SpiffeId | undefined, cursor: string | null, limit: number): Promise<IdentityPage>;
 }
 
-export const MAX_PAGE = 1000;
-export const DEFAULT_PAGE = 100;
 
 /** Which live certificates a revocation applies to. */
 export type RevocationSelector =

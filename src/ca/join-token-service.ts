@@ -11,7 +11,7 @@ import type { RandomSource } from '../random/random-source.js';
 import { nowSeconds, type Clock } from '../time/clock.js';
 import { formatDuration, type Duration } from '../time/duration.js';
 import { hashJoinToken, joinTokenId, lastHashOf, newJoinToken, parseJoinTokenId, type JoinTokenId } from './join-tokens.js';
-import type { JoinTokenRecord } from './model.js';
+import type { JoinTokenRecord, TokenSpending } from './model.js';
 import type { RegistrationStore, TokenPosition } from './registration-ports.js';
 
 export interface JoinTokenServiceDeps {
@@ -109,16 +109,24 @@ function stillOpen(t: JoinTokenRecord, now: number): boolean {
   return t.usedAt === null && t.expiresAt > now;
 }
 
+/** Why there is nothing to revoke, in the words an operator acts on. */
 function notOpen(id: JoinTokenId, t: JoinTokenRecord): ConflictError {
   const named = `join token ${id} of agent ${t.agent}`;
-  if (t.usedAt !== null) {
-    return new ConflictError(
-      'precondition_failed',
-      `${named} was already used or voided at ${new Date(t.usedAt * 1000).toISOString()}; ` +
-        'the audit log says which (token.used: an agent attested with it; evict the agent if that was not yours)',
-    );
-  }
-  return new ConflictError('precondition_failed', `${named} expired at ${new Date(t.expiresAt * 1000).toISOString()}; it admits no one`);
+  if (t.usedAt === null) return new ConflictError('precondition_failed', `${named} expired at ${iso(t.expiresAt)}; it admits no one`);
+  const at = iso(t.usedAt);
+  const how: Record<TokenSpending, string> = {
+    attestation: `was used at ${at}: agent ${t.agent} attested with it; if that was not yours, evict the agent (meshca agent evict ${t.agent})`,
+    revocation: `was already revoked at ${at}`,
+    eviction: `was voided at ${at}, when agent ${t.agent} was evicted`,
+    ban: `was voided at ${at}, when agent ${t.agent} was banned`,
+  };
+  // Tokens spent by builds that did not record how.
+  const said = t.spentBy ? how[t.spentBy] : `was already used or voided at ${at}; the audit log says which`;
+  return new ConflictError('precondition_failed', `${named} ${said}`);
+}
+
+function iso(unixSeconds: number): string {
+  return new Date(unixSeconds * 1000).toISOString();
 }
 
 function summary(t: JoinTokenRecord): TokenSummary {

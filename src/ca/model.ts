@@ -66,6 +66,9 @@ export interface AuditEvent {
 }
 
 /** A join token, stored only as its SHA-256 hash. */
+/** What spent a join token: an agent attesting with it, an operator revoking it, or its agent evicted or banned. */
+export type TokenSpending = 'attestation' | 'revocation' | 'eviction' | 'ban';
+
 export interface JoinTokenRecord {
   readonly hash: string;
   readonly agent: string;
@@ -73,6 +76,8 @@ export interface JoinTokenRecord {
   readonly expiresAt: number;
   readonly createdBy: string;
   readonly usedAt: number | null;
+  /** Unknown (absent) for tokens spent by builds that did not record it, and for unspent ones. */
+  readonly spentBy?: TokenSpending;
 }
 
 /** active: may renew and fetch; evicted: must attest again with a new token; banned: may not attest until unbanned. */

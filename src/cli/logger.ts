@@ -1,5 +1,6 @@
 /** The root pino logger. Secrets are redacted by path wherever they might appear. */
 import pino, { type DestinationStream, type Logger } from 'pino';
+import { maskJoinTokens } from '../ca/join-tokens.js';
 
 /** Field names that may hold secrets; redacted at the top level and one or two levels down. */
 const SECRET_FIELDS = ['token', 'joinToken', 'passphrase', 'keyPassphrase', 'privateKey', 'keyPem', 'key', 'authorization'];
@@ -32,12 +33,30 @@ export function synchronousStdout(): DestinationStream {
   return out;
 }
 
+interface LoggedRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly host?: string;
+  readonly ip?: string;
+  readonly socket?: { readonly remotePort?: number };
+}
+
+/**
+ * Fastify's request line (method, URL, host, peer), with a join token in the
+ * URL masked: redaction goes by field name, and a caller may paste a token
+ * into a path or query where its id belongs.
+ */
+function requestLine(req: LoggedRequest): Record<string, unknown> {
+  return { method: req.method, url: maskJoinTokens(req.url), host: req.host, remoteAddress: req.ip, remotePort: req.socket?.remotePort };
+}
+
 export function createLogger(level: string, destination?: DestinationStream, base?: Record<string, unknown>): Logger {
   return pino(
     {
       level,
       base: { service: 'meshca', ...base },
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      serializers: { req: requestLine },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
     destination,

@@ -1,6 +1,6 @@
 /** Turning request fields into meshca's typed values; every failure is a 400 with its own code. */
 import { InvalidInputError } from '../errors.js';
-import { DEFAULT_PAGE, MAX_PAGE } from '../ca/certificate-query.js';
+import { DEFAULT_PAGE, MAX_PAGE } from '../ca/page-size.js';
 import { parseDnsName, type DnsName } from '../identity/dns-name.js';
 import { DURATION_SYNTAX, DurationSyntaxError, parseDuration, seconds, type Duration } from '../time/duration.js';
 

@@ -7,7 +7,7 @@ import type { Checkpoint } from '../ca/audit-checkpoint.js';
 import type { RegisteredEntry, RegisteredToken, RegistrationSnapshot } from '../ca/audit-registration.js';
 import type { StoredEvent } from '../ca/audit-verifier.js';
 import type { CertificateSummary } from '../ca/certificate-query.js';
-import type { AgentRecord, AgentStatus, AuthorityRecord, EntryRecord, JoinTokenRecord } from '../ca/model.js';
+import type { AgentRecord, AgentStatus, AuthorityRecord, EntryRecord, JoinTokenRecord, TokenSpending } from '../ca/model.js';
 import { ConflictError, InvalidInputError, NotFoundError } from '../errors.js';
 import type { AgentName } from '../identity/agent-name.js';
 import type { TokenPosition } from '../ca/registration-ports.js';
@@ -150,6 +150,7 @@ export interface TokenRow {
   expires_at: number;
   created_by: string;
   used_at: number | null;
+  spent_by: TokenSpending | null;
 }
 
 export interface AgentRow {
@@ -221,6 +222,7 @@ export function toToken(row: TokenRow): JoinTokenRecord {
     expiresAt: row.expires_at,
     createdBy: row.created_by,
     usedAt: row.used_at,
+    ...(row.spent_by === null ? {} : { spentBy: row.spent_by }),
   };
 }
 
@@ -351,6 +353,14 @@ export function agentStatusWrite(name: string, status: AgentStatus, at: number, 
   const onConflict = onlyFrom === null ? 'DO NOTHING' : 'DO UPDATE SET status = excluded.status, status_changed_at = excluded.status_changed_at';
   return { sql: `INSERT INTO agents (name, status, attested_at, status_changed_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) ${onConflict}`, params: [name, status, at, at] };
 }
+
+/** Spends an unused, unexpired token (params: now, how, hash, now); the one conditional update that makes tokens single-use. */
+export const SPEND_TOKEN = 'UPDATE join_tokens SET used_at = ?, spent_by = ? WHERE hash = ? AND used_at IS NULL AND expires_at > ?';
+
+/** Voids an agent's unused tokens when it is evicted or banned (params: at, how, agent). */
+export const VOID_AGENT_TOKENS = 'UPDATE join_tokens SET used_at = ?, spent_by = ? WHERE agent = ? AND used_at IS NULL';
+
+export const VOIDED_BY: Readonly<Record<Exclude<AgentStatus, 'active'>, TokenSpending>> = { evicted: 'eviction', banned: 'ban' };
 
 /** The tokens with a hash starting with a token id: from the id itself to the greatest hash beginning with it. */
 export const TOKEN_BY_ID = 'SELECT * FROM join_tokens WHERE hash >= ? AND hash <= ? ORDER BY hash LIMIT 1';

@@ -229,6 +229,11 @@ describe('the CA log', () => {
     await ca.close();
     ca = await start(config);
     secrets.push(await joinToken(ca, 'web-2'));
+    // A token pasted where its id belongs, in a path and in a query: refused, and masked in the request's log line.
+    const pasted = await joinToken(ca, 'web-3');
+    secrets.push(pasted);
+    expect((await ca.localApp.inject({ method: 'POST', url: `/v1/tokens/${pasted}/revoke` })).statusCode).toBe(400);
+    expect((await ca.localApp.inject({ method: 'GET', url: `/v1/tokens?cursor=${pasted}` })).statusCode).toBe(400);
     const minted = await ca.localApp.inject({ method: 'POST', url: '/v1/svids/mint', payload: { spiffeId: `${TD}/ns/minted`, csr: (await newKeyAndCsr()).csr } });
     expect(minted.statusCode).toBe(200);
   });
@@ -244,6 +249,13 @@ describe('the CA log', () => {
     expect(log.lines().filter((l) => l.msg === 'meshca CA listening')).toHaveLength(2);
     expect(log.lines().some((l) => l.level === 10 || l.level === 20 || l.level === 30)).toBe(true);
     for (const secret of secrets) expect(text).not.toContain(secret);
+    expect(log.lines().filter((l) => l.msg === 'incoming request' && String(l.req?.url).startsWith('/v1/tokens')).map((l) => l.req.url)).toEqual([
+      '/v1/tokens',
+      '/v1/tokens',
+      '/v1/tokens',
+      '/v1/tokens/mcjt_[redacted]/revoke',
+      '/v1/tokens?cursor=mcjt_[redacted]',
+    ]);
     expect(text).not.toMatch(/PRIVATE KEY/);
     expect(text).not.toContain('Bearer');
   });

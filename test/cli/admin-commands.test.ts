@@ -139,11 +139,12 @@ describe('meshca admin commands', () => {
     expect(table.stdout).not.toContain(first.token);
 
     expect(await meshca('token', 'revoke', first.id)).toEqual({ code: 0, stdout: `revoked join token ${first.id} of agent cli-node\n`, stderr: '' });
-    expect(await meshca('token', 'revoke', second.token)).toEqual({ code: 0, stdout: `revoked join token ${second.id} of agent cli-node\n`, stderr: '' });
+    // As `$(cat token.txt)` gives it from a file with CRLF line ends.
+    expect(await meshca('token', 'revoke', `${second.token}\r`)).toEqual({ code: 0, stdout: `revoked join token ${second.id} of agent cli-node\n`, stderr: '' });
     expect(await meshca('token', 'list', '--agent', 'cli-node', '--json')).toEqual({ code: 0, stdout: '[]\n', stderr: '' });
-    const again = await meshca('token', 'revoke', first.id);
+    const again = await meshca('token', 'revoke', first.id.toUpperCase());
     expect({ code: again.code, stdout: again.stdout }).toEqual({ code: 1, stdout: '' });
-    expect(again.stderr).toMatch(new RegExp(`^meshca: join token ${first.id} of agent cli-node was already used or voided at .*\\(precondition_failed, HTTP 409\\)\\n$`));
+    expect(again.stderr).toMatch(new RegExp(`^meshca: join token ${first.id} of agent cli-node was already revoked at \\S+Z \\(precondition_failed, HTTP 409\\)\\n$`));
   });
 
   it('pass/agent ban of a name that never attested: agent list shows no attestation time ("-", null in --json)', async () => {
@@ -191,12 +192,19 @@ describe('meshca command line', () => {
     },
     { name: 'bundle --format that is no format', args: ['bundle', '--format', 'xml'], says: '--format: "xml" is not one of pem, spiffe' },
     { name: 'entry update with nothing to update', args: ['entry', 'update', 'e1'], says: 'nothing to update: give --agent, --spiffe-id, --ttl, --dns or --clear-dns' },
-    { name: 'token revoke of neither an id nor a token', args: ['token', 'revoke', 'ABC'], says: '"ABC" is neither a token id (16 lowercase hex digits, as token list shows) nor a join token' },
+    { name: 'token revoke of neither an id nor a token', args: ['token', 'revoke', 'ABC'], says: '"ABC" is neither a token id (16 hex digits, as token list shows) nor a join token' },
+    // Never echoed: a mangled token is still most of a secret.
+    {
+      name: 'token revoke of a token cut short',
+      args: ['token', 'revoke', 'mcjt_4xfaJIP8YoHUp1xSECRET'],
+      says: 'that looks like a join token, but is 26 characters where a token has 48; give the whole token, or its id from token list',
+    },
     { name: 'token list --limit 0', args: ['token', 'list', '--limit', '0'], says: '--limit: "0" is not a positive integer' },
   ])('fail/$name exits 78 naming the flags', async ({ args, says }) => {
     const res = await runMeshca(args, { MESHCA_DATA_DIR: tempDir() });
     expect({ code: res.code, stdout: res.stdout }).toEqual({ code: EX_CONFIG, stdout: '' });
     expect(res.stderr).toContain(says);
+    expect(res.stderr).not.toContain('mcjt_');
   });
 
   it.each([[['--help']], [['token', 'create', '--help']], [['help', 'entry']]])('pass/meshca %j exits 0 with the usage', async (args) => {

@@ -297,7 +297,7 @@ describe.each(ENGINES)('the $name datastore', (engine) => {
       const results = await Promise.all(Array.from({ length: 12 }, (_, i) => attempt(store, 150, i)));
       expect(results.filter(Boolean)).toHaveLength(1);
       const winner = results.indexOf(true);
-      expect(await store.registrations.findToken(token.hash)).toEqual({ ...token, usedAt: 150 });
+      expect(await store.registrations.findToken(token.hash)).toEqual({ ...token, usedAt: 150, spentBy: 'attestation' });
       expect(await walk(store, 50)).toEqual([serialOf(winner)]);
       expect((await allEvents(store)).map((e) => e.type)).toEqual(['token.created', 'agent.attested']);
       expect((await store.registrations.getAgent('node-1'))?.status).toBe('active');
@@ -385,6 +385,18 @@ describe.each(ENGINES)('the $name datastore', (engine) => {
         const plan = await explain(engine.kind, inlined(sql, params), raw, session);
         expect(plan).not.toMatch(engine.kind === 'postgres' ? /\bSort\b/ : /TEMP B-TREE/);
         expect(plan).toContain('join_tokens_unspent');
+      });
+
+      it('records what spent each token: an attestation, a revocation, an eviction or a ban', async () => {
+        const { store } = await open();
+        const r = store.registrations;
+        for (const [digit, agent] of [['1', 'n1'], ['2', 'n2'], ['3', 'n3'], ['4', 'n4']] as const) await r.createToken(made(hex(digit), agent, 300), note('token.created'));
+        await r.completeAttestation({ tokenHash: hex('1'), now: 150, agent: agentRecord('n1', 150), certificate: issued(serialOf(1), 150, { kind: 'agent' }).record, events: [] });
+        await r.revokeToken(hex('2'), 150, note('token.revoked'));
+        await r.setAgentStatus('n3', 'evicted', 150, note('agent.evicted'), false);
+        await r.setAgentStatus('n4', 'banned', 150, note('agent.banned'), false);
+        const spent = await Promise.all(['1', '2', '3', '4'].map(async (digit) => (await r.findToken(hex(digit)))?.spentBy));
+        expect(spent).toEqual(['attestation', 'revocation', 'eviction', 'ban']);
       });
 
       it('lets exactly one of a revocation and attestations racing for the same token win', async () => {

@@ -65,7 +65,7 @@ export class FakeCaApi implements CaApi {
 
   async attest(token: string, csr: string): Promise<{ svid: SvidWire; bundle: string }> {
     this.record('attest');
-    if (token !== this.acceptedToken) throw new CaRequestError(401, 'invalid_token', 'the join token is unknown, already used or expired');
+    if (token !== this.acceptedToken) throw new CaRequestError(401, 'invalid_token', 'the join token is unknown, already used, revoked or expired');
     return { svid: await this.svid(csr, `spiffe://example.org/meshca/agent/${this.agentName}`, this.agentTtl), bundle: this.bundlePem };
   }
 

@@ -4,7 +4,7 @@
  * its id (the first 16 hex digits of its hash, as the audit log does).
  */
 import type { Command } from 'commander';
-import { hashJoinToken, joinTokenId, looksLikeJoinToken } from '../../ca/join-tokens.js';
+import { hashJoinToken, JOIN_TOKEN_ID_PATTERN, joinTokenId, looksLikeJoinToken, TOKEN_PREFIX } from '../../ca/join-tokens.js';
 import { AdminClient } from '../admin-client.js';
 import { checkDurations, dataDirOption, refuseFlags, type CommonOptions } from '../common-options.js';
 import { checkLimit, walkPages } from '../paging.js';
@@ -16,6 +16,22 @@ interface TokenJson {
   createdAt: string;
   expiresAt: string;
   createdBy: string;
+}
+
+/**
+ * The id to send for what was typed: an id as token list shows it, or a
+ * leaked token, whose id is derived here so that only the id is sent. Input
+ * shaped like a token is never echoed: a mangled one is still most of a secret.
+ */
+function tokenIdOf(typed: string): string {
+  const given = typed.trim();
+  if (given.startsWith(TOKEN_PREFIX)) {
+    if (!looksLikeJoinToken(given)) refuseFlags(`that looks like a join token, but is ${given.length} characters where a token has 48; give the whole token, or its id from token list`);
+    return joinTokenId(hashJoinToken(given));
+  }
+  const id = given.toLowerCase();
+  if (!new RegExp(JOIN_TOKEN_ID_PATTERN).test(id)) refuseFlags(`${JSON.stringify(given.slice(0, 20))} is neither a token id (16 hex digits, as token list shows) nor a join token`);
+  return id;
 }
 
 export function registerToken(program: Command): void {
@@ -60,10 +76,9 @@ export function registerToken(program: Command): void {
     .description('void a token before any agent uses it (the agent it names, and its SVIDs, are left as they are)')
     .argument('<id>', 'the token\'s id, as token list and token create --json show it, or the leaked token itself')
     .addOption(dataDirOption())
-    .action(async (given: string, o: CommonOptions) => {
-      // A leaked token is named by what leaked; only its id, derived here, is sent.
-      const id = looksLikeJoinToken(given) ? joinTokenId(hashJoinToken(given)) : given;
-      if (!/^[0-9a-f]{16}$/.test(id)) refuseFlags(`${JSON.stringify(id.slice(0, 20))} is neither a token id (16 lowercase hex digits, as token list shows) nor a join token`);
+    .action(async (typed: string, o: CommonOptions) => {
+      const id = tokenIdOf(typed);
+
       const revoked = await new AdminClient(o.dataDir).call<{ id: string; agent: string; revokedAt: string }>('POST', `/v1/tokens/${id}/revoke`);
       console.log(`revoked join token ${revoked.id} of agent ${revoked.agent}`);
     });

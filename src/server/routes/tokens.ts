@@ -6,13 +6,13 @@
 import type { FastifyInstance } from 'fastify';
 import { callerLabel } from '../../ca/caller.js';
 import type { TokenSummary } from '../../ca/join-token-service.js';
-import { parseJoinTokenId } from '../../ca/join-tokens.js';
+import { JOIN_TOKEN_ID_PATTERN, parseJoinTokenId } from '../../ca/join-tokens.js';
 import { parseAgentName } from '../../identity/agent-name.js';
 import { isoTime, pageLimit, ttlField } from '../edge.js';
 import { limitSchema, nameSchema, ttlSchema } from '../schemas.js';
 import type { ServerServices } from '../services.js';
 
-const tokenIdSchema = { type: 'string', pattern: '^[0-9a-f]{16}$' } as const;
+const tokenIdSchema = { type: 'string', pattern: JOIN_TOKEN_ID_PATTERN } as const;
 
 const tokenSchema = {
   type: 'object',

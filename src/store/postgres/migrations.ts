@@ -120,8 +120,10 @@ export const PG_MIGRATIONS: readonly string[] = [
   `
   CREATE INDEX certificates_by_spiffe_id_bytewise ON certificates (spiffe_id COLLATE "C", id);
   `,
-  // 7: token list reads the tokens that can still admit an agent, in this order, without reading the spent ones
+  // 7: token list reads the tokens that can still admit an agent, in this order, without reading the spent ones;
+  // a late token revoke says what spent the token
   `
   CREATE INDEX join_tokens_unspent ON join_tokens (expires_at, hash) WHERE used_at IS NULL;
+  ALTER TABLE join_tokens ADD COLUMN spent_by TEXT;
   `,
 ];

@@ -11,7 +11,7 @@ import { AGENT_REVOCATION_REASON, agentRevocationEvent, supersededAgentSvidEvent
 import { COUNT_REVOCATION, CREDENTIAL, IS_REVOKED, numbered, SUPERSEDE, SUPERSEDED_AGENT_SVIDS, toCredential, type CredentialRow } from '../certificate-sql.js';
 import type { RevocationReason } from '../../x509/crl.js';
 import {
-  AgentStatusMoved, agentStatusWrite, duplicateEntry, entryChanged, entryGone, entryParams, outstandingTokensQuery, TOKEN_BY_ID, toAgent, toEntry, toToken,
+  AgentStatusMoved, agentStatusWrite, duplicateEntry, entryChanged, entryGone, entryParams, outstandingTokensQuery, SPEND_TOKEN, TOKEN_BY_ID, toAgent, toEntry, toToken, VOID_AGENT_TOKENS, VOIDED_BY,
   type AgentRow, type EntryRow, type TokenRow,
 } from '../rows.js';
 import { appendAudit, lockAudit } from './audit.js';
@@ -63,7 +63,7 @@ export class PgRegistrationStore implements AgentRegistry {
   async revokeToken(hash: string, now: number, event: AuditEvent): Promise<boolean> {
     return inTransaction(this.pool, async (client) => {
       await lockAudit(client);
-      const { rowCount } = await client.query('UPDATE join_tokens SET used_at = $1 WHERE hash = $2 AND used_at IS NULL AND expires_at > $1', [now, hash]);
+      const { rowCount } = await client.query(numbered(SPEND_TOKEN), [now, 'revocation', hash, now]);
       if (rowCount !== 1) return false;
       await appendAudit(client, [event], now);
       return true;
@@ -74,7 +74,7 @@ export class PgRegistrationStore implements AgentRegistry {
     return inTransaction(this.pool, async (client) => {
       await lockAudit(client);
       // The conditional update is the single-use guarantee: the row lock lets only one transaction flip used_at.
-      const spent = await client.query('UPDATE join_tokens SET used_at = $1 WHERE hash = $2 AND used_at IS NULL AND expires_at > $1', [c.now, c.tokenHash]);
+      const spent = await client.query(numbered(SPEND_TOKEN), [c.now, 'attestation', c.tokenHash, c.now]);
       if (spent.rowCount !== 1) return false;
       const superseded = (await client.query<{ serial: string }>(SUPERSEDED_AGENT_SVIDS('$1', '$2'), [c.agent.name, c.now])).rows;
       await this.upsertAgent(client, c.agent);
@@ -132,7 +132,7 @@ export class PgRegistrationStore implements AgentRegistry {
     const write = agentStatusWrite(name, status, at, onlyFrom);
     const written = await c.query(numbered(write.sql), write.params);
     if ((written.rowCount ?? 0) === 0) throw new AgentStatusMoved();
-    if (status !== 'active') await c.query('UPDATE join_tokens SET used_at = $1 WHERE agent = $2 AND used_at IS NULL', [at, name]);
+    if (status !== 'active') await c.query(numbered(VOID_AGENT_TOKENS), [at, VOIDED_BY[status], name]);
     if (revoke) {
       const revoked = (await c.query(
         `UPDATE certificates SET revoked_at = $1, revocation_reason = $2

@@ -126,8 +126,10 @@ export const MIGRATIONS: readonly string[] = [
   `
   CREATE TABLE write_probe (id INTEGER PRIMARY KEY, filler BLOB NOT NULL);
   `,
-  // 9: token list reads the tokens that can still admit an agent, in this order, without reading the spent ones
+  // 9: token list reads the tokens that can still admit an agent, in this order, without reading the spent ones;
+  // a late token revoke says what spent the token
   `
   CREATE INDEX join_tokens_unspent ON join_tokens (expires_at, hash) WHERE used_at IS NULL;
+  ALTER TABLE join_tokens ADD COLUMN spent_by TEXT;
   `,
 ];

@@ -12,7 +12,7 @@ import { AGENT_REVOCATION_REASON, agentRevocationEvent, supersededAgentSvidEvent
 import { COUNT_REVOCATION, CREDENTIAL, IS_REVOKED, SUPERSEDE, SUPERSEDED_AGENT_SVIDS, toCredential, type CredentialRow } from '../certificate-sql.js';
 import type { RevocationReason } from '../../x509/crl.js';
 import {
-  AgentStatusMoved, agentStatusWrite, duplicateEntry, entryChanged, entryGone, entryParams, outstandingTokensQuery, TOKEN_BY_ID, toAgent, toEntry, toToken,
+  AgentStatusMoved, agentStatusWrite, duplicateEntry, entryChanged, entryGone, entryParams, outstandingTokensQuery, SPEND_TOKEN, TOKEN_BY_ID, toAgent, toEntry, toToken, VOID_AGENT_TOKENS, VOIDED_BY,
   type AgentRow, type EntryRow, type TokenRow,
 } from '../rows.js';
 
@@ -63,7 +63,7 @@ export class SqliteRegistrationStore implements RegistrationStore {
   async revokeToken(hash: string, now: number, event: AuditEvent): Promise<boolean> {
     let revoked = false;
     writeTransaction(this.db, () => {
-      const { changes } = this.sql('UPDATE join_tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL AND expires_at > ?').run(now, hash, now);
+      const { changes } = this.sql(SPEND_TOKEN).run(now, 'revocation', hash, now);
       if (changes !== 1) return;
       this.audit.append(event, now);
       revoked = true;
@@ -75,9 +75,7 @@ export class SqliteRegistrationStore implements RegistrationStore {
     let consumed = false;
     writeTransaction(this.db, () => {
       // The conditional update is the single-use guarantee: only one transaction can flip used_at.
-      const spent = this.sql
-        ('UPDATE join_tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL AND expires_at > ?')
-        .run(c.now, c.tokenHash, c.now);
+      const spent = this.sql(SPEND_TOKEN).run(c.now, 'attestation', c.tokenHash, c.now);
       if (spent.changes !== 1) return;
       const superseded = this.sql<[string, number], { serial: string }>(SUPERSEDED_AGENT_SVIDS('?', '?')).all(c.agent.name, c.now);
       this.upsertAgent(c.agent);
@@ -131,7 +129,7 @@ export class SqliteRegistrationStore implements RegistrationStore {
     const write = agentStatusWrite(name, status, at, onlyFrom);
     const { changes: written } = this.sql(write.sql).run(...write.params);
     if (written === 0) throw new AgentStatusMoved();
-    if (status !== 'active') this.sql('UPDATE join_tokens SET used_at = ? WHERE agent = ? AND used_at IS NULL').run(at, name);
+    if (status !== 'active') this.sql(VOID_AGENT_TOKENS).run(at, VOIDED_BY[status], name);
     if (revoke) {
       const { changes } = this.sql
         (`UPDATE certificates SET revoked_at = ?, revocation_reason = ?
