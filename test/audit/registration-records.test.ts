@@ -13,6 +13,7 @@ import type { StoredEvent, VerificationResult } from '../../src/ca/audit-verifie
 import { verifyOverApi } from '../support/audit-log.js';
 import { caEngines, eventRows, rechainFrom, restore, snapshot, type Snapshot, type TamperableCa } from '../support/ca-engines.js';
 import { asOperator, attestAgent, callCa, joinToken, newKeyAndCsr } from '../support/callers.js';
+import { waitFor } from '../support/wait.js';
 import { registerWorkload } from '../support/workloads.js';
 
 const ALTERED = 'the registration records were altered';
@@ -73,6 +74,8 @@ async function makeHistory(t: TamperableCa): Promise<History> {
   const expiring = await joinToken(t.ca, 'node-6', '1s');
   await new Promise((resolve) => setTimeout(resolve, 1100));
   expect((await callCa(t.ca, undefined, 'POST', '/v1/agent/attest', { token: expiring, csr: (await newKeyAndCsr()).csr })).status).toBe(401);
+  // Its auth.failed event is appended after the answer: waited for, so that the history's head counts it.
+  await waitFor('the refusal\'s auth.failed event', async () => (await eventRows(t)).some((r) => r.type === 'auth.failed'), 5_000, 10);
   // A new intermediate (the active one tainted) while agents and entries stand.
   const active = t.ca.manager.current().activeIntermediate()!.record.id;
   expect((await t.ca.localApp.inject({ method: 'POST', url: `/v1/authorities/${active}/taint` })).statusCode).toBe(200);
