@@ -7,6 +7,7 @@
 import { ConflictError, ForbiddenError, NotFoundError, UnauthenticatedError } from '../errors.js';
 import type { AgentName } from '../identity/agent-name.js';
 import type { TrustDomain } from '../identity/trust-domain.js';
+import type { Duration } from '../time/duration.js';
 import { nowSeconds, type Clock } from '../time/clock.js';
 import type { VerifiedCsr } from '../x509/csr.js';
 import type { RandomSource } from '../random/random-source.js';
@@ -32,6 +33,8 @@ export interface AgentServiceDeps {
 
 export interface AgentSettings {
   readonly trustDomain: TrustDomain;
+  /** Lifetime of agent SVIDs; undefined: the issuer's default, like any SVID that names none. */
+  readonly agentSvidTtl?: Duration | undefined;
 }
 
 const INVALID_TOKEN = 'the join token is unknown, already used, revoked or expired';
@@ -58,6 +61,7 @@ export class AgentService {
       csr,
       spiffeId: agentSpiffeId(this.settings.trustDomain, name),
       kind: 'agent',
+      ...(this.settings.agentSvidTtl === undefined ? {} : { ttl: this.settings.agentSvidTtl }),
       requestedBy: label,
       agent: name,
     });
@@ -95,6 +99,7 @@ export class AgentService {
       csr,
       spiffeId: agentSpiffeId(this.settings.trustDomain, agentName),
       kind: 'agent',
+      ...(this.settings.agentSvidTtl === undefined ? {} : { ttl: this.settings.agentSvidTtl }),
       requestedBy: `agent:${agentName}`,
       agent: agentName,
     });

@@ -119,7 +119,7 @@ export async function buildCaCore(
   const revokeAsCa: Revoke = (selector, reason) => revocations.revoke(selector, reason, SELF);
   const agents = new AgentService(
     { store: store.registrations, issuer, clock, random, onRevocation: () => crls.invalidate(), recording },
-    { trustDomain: config.trustDomain },
+    { trustDomain: config.trustDomain, agentSvidTtl: config.agentSvidTtl },
   );
   const tokens = new JoinTokenService({ store: store.registrations, clock, random }, { tokenTtl: config.joinTokenTtl, tokenMaxTtl: JOIN_TOKEN_MAX_TTL });
   const standing = new ClientStanding({ store: store.registrations, clock });

@@ -100,6 +100,8 @@ export const SERVER_OPTIONS = {
     describe: 'lifetime of an SVID whose request or entry names none' },
   svidMaxTtl: { name: 'svid-max-ttl', default: '4h', expected: DURATION, parse: parseDurationValue,
     describe: 'longest SVID lifetime a request or entry may ask for; at most --intermediate-ttl / 6' },
+  agentSvidTtl: { name: 'agent-svid-ttl', expected: DURATION, parse: parseDurationValue,
+    describe: 'lifetime of agents\' own SVIDs, at attestation and renewal (default: --svid-ttl); at most --svid-max-ttl' },
   bundleRefreshHint: { name: 'bundle-refresh-hint', default: '5m', expected: DURATION, parse: parseDurationValue,
     describe: 'spiffe_refresh_hint published in the trust bundle' },
   joinTokenTtl: { name: 'join-token-ttl', default: '10m', expected: DURATION, parse: parseDurationValue,
@@ -193,6 +195,8 @@ export interface ServerConfig {
   readonly intermediateTtl: Duration;
   readonly svidTtl: Duration;
   readonly svidMaxTtl: Duration;
+  /** Lifetime of agent SVIDs; undefined: --svid-ttl, like any SVID that names none. */
+  readonly agentSvidTtl: Duration | undefined;
   readonly bundleRefreshHint: Duration;
   readonly joinTokenTtl: Duration;
   readonly rotationSchedule: string;
@@ -232,8 +236,8 @@ export function loadServerConfig(sources: ConfigSources): ServerConfig {
   const o = resolveOptions(SERVER_OPTIONS, 'MESHCA', sources, problems, origins);
   const keyPassphrase = o.keyPassphraseFile ?? (sources.env.MESHCA_KEY_PASSPHRASE || undefined);
   // Lifetimes can be compared only when all four were read; other problems do not hide theirs.
-  const { rootTtl, intermediateTtl, svidTtl, svidMaxTtl } = o;
-  if (rootTtl && intermediateTtl && svidTtl && svidMaxTtl) problems.push(...lifetimeProblems({ rootTtl, intermediateTtl, svidTtl, svidMaxTtl }, origins));
+  const { rootTtl, intermediateTtl, svidTtl, svidMaxTtl, agentSvidTtl } = o;
+  if (rootTtl && intermediateTtl && svidTtl && svidMaxTtl) problems.push(...lifetimeProblems({ rootTtl, intermediateTtl, svidTtl, svidMaxTtl, agentSvidTtl }, origins));
   problems.push(...importProblems(o));
   const placeholder = placeholderPassphraseProblem(keyPassphrase);
   if (placeholder) problems.push(placeholder);
@@ -258,7 +262,7 @@ export function loadServerConfig(sources: ConfigSources): ServerConfig {
  * and an intermediate no longer than its root.
  */
 function lifetimeProblems(
-  o: { rootTtl: Duration; intermediateTtl: Duration; svidTtl: Duration; svidMaxTtl: Duration },
+  o: { rootTtl: Duration; intermediateTtl: Duration; svidTtl: Duration; svidMaxTtl: Duration; agentSvidTtl?: Duration | undefined },
   origins: Origins,
 ): string[] {
   const problems: string[] = [];
@@ -273,6 +277,9 @@ function lifetimeProblems(
   }
   if (o.svidTtl > o.svidMaxTtl) {
     problems.push(`${settingLabel('svid-ttl', formatDuration(o.svidTtl), origins)} is longer than ${svidMaxTtl}`);
+  }
+  if (o.agentSvidTtl !== undefined && o.agentSvidTtl > o.svidMaxTtl) {
+    problems.push(`${settingLabel('agent-svid-ttl', formatDuration(o.agentSvidTtl), origins)} is longer than ${svidMaxTtl}`);
   }
   if (o.intermediateTtl > o.rootTtl) {
     problems.push(`${intermediateTtl} is longer than ${settingLabel('root-ttl', formatDuration(o.rootTtl), origins)}`);

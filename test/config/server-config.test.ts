@@ -71,6 +71,7 @@ describe('loadServerConfig sources', () => {
     ['intermediate-ttl', '48h', (c) => c.intermediateTtl, 48 * 3600],
     ['svid-ttl', '30m', (c) => c.svidTtl, 1800],
     ['svid-max-ttl', '2h', (c) => c.svidMaxTtl, 7200],
+    ['agent-svid-ttl', '3h', (c) => c.agentSvidTtl, 3 * 3600],
     ['bundle-refresh-hint', '1m', (c) => c.bundleRefreshHint, 60],
     ['log-level', 'debug', (c) => c.logLevel, 'debug'],
     ['sqlite-writer', 'main', (c) => c.sqliteWriter, 'main'],
@@ -267,6 +268,7 @@ describe('loadServerConfig lifetimes', () => {
   it.each<[string, Record<string, string>]>([
     ['the defaults (svid-max-ttl exactly intermediate-ttl / 6)', {}],
     ['svid-ttl equal to svid-max-ttl', { 'svid-ttl': '4h' }],
+    ['agent-svid-ttl equal to svid-max-ttl', { 'agent-svid-ttl': '4h' }],
     ['intermediate-ttl equal to root-ttl', { 'root-ttl': '24h' }],
     ['a short chain', { 'root-ttl': '1h', 'intermediate-ttl': '1h', 'svid-max-ttl': '10m', 'svid-ttl': '5m' }],
   ])('accepts %s', (_name, flags) => {
@@ -281,6 +283,7 @@ describe('loadServerConfig lifetimes', () => {
       `${byDefault('--svid-max-ttl 4h')} is longer than the intermediate's activation window ${window('23h', 13800)}: an SVID could outlive its issuer`,
     ]],
     ['svid-ttl above svid-max-ttl', { 'svid-ttl': '5h' }, [`--svid-ttl 5h is longer than ${byDefault('--svid-max-ttl 4h')}`]],
+    ['agent-svid-ttl above svid-max-ttl', { 'agent-svid-ttl': '5h', 'svid-max-ttl': '3h' }, ['--agent-svid-ttl 5h is longer than --svid-max-ttl 3h']],
     ['intermediate-ttl above root-ttl', { 'root-ttl': '12h' }, [`${byDefault('--intermediate-ttl 1d')} is longer than --root-ttl 12h`]],
     ['all three at once', { 'root-ttl': '1h', 'intermediate-ttl': '6h', 'svid-ttl': '5h' }, [
       `${byDefault('--svid-max-ttl 4h')} is longer than the intermediate's activation window ${window('6h', 3600)}: an SVID could outlive its issuer`,

@@ -86,6 +86,25 @@ describe('agent attestation and renewal', () => {
     expect(agentRows(ca)[0]!.svid_serial).toBe(res.body.svid.serial);
   });
 
+  it.each<{ settings: Record<string, string>; agentTtl: number; why: string }>([
+    { settings: {}, agentTtl: 3600, why: 'the default: --svid-ttl, like any SVID' },
+    { settings: { 'agent-svid-ttl': '4h' }, agentTtl: 4 * 3600, why: '--agent-svid-ttl' },
+  ])('gives agent SVIDs, at attestation and renewal, the lifetime of $why, and workload SVIDs --svid-ttl', async ({ settings, agentTtl }) => {
+    const ca = await startTestCa(settings);
+    const lifetime = (pem: string) => {
+      const cert = new X509Certificate(pem);
+      return (Date.parse(cert.validTo) - Date.parse(cert.validFrom)) / 1000;
+    };
+    const backdate = Math.min(30, Math.floor(agentTtl / 10));
+    const cred = await attestAgent(ca, 'long-lived');
+    expect(lifetime(cred.chainPem)).toBe(agentTtl + backdate);
+    const renewed = await callCa(ca, cred, 'POST', '/v1/agent/renew', { csr: (await newKeyAndCsr()).csr });
+    expect(lifetime(renewed.body.svid.svid)).toBe(agentTtl + backdate);
+    const entry = await asOperator(ca, 'POST', '/v1/entries', { agent: 'long-lived', spiffeId: 'spiffe://example.org/ns/web' });
+    const workload = await callCa(ca, cred, 'POST', '/v1/agent/svids', { requests: [{ entryId: entry.id, csr: (await newKeyAndCsr()).csr }] });
+    expect(lifetime(workload.body.svids[0].svid)).toBe(3600 + 30);
+  });
+
   it('refuses the next request of an evicted agent on an already open connection', async () => {
     const ca = await startTestCa();
     const cred = await attestAgent(ca, 'evictee');
