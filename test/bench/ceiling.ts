@@ -26,6 +26,9 @@ while (Date.now() < end) {
 parentPort.postMessage(n);
 `;
 
+/** How long past its measuring window a worker may take to report. */
+const REPORT_GRACE_SECONDS = 30;
+
 export async function cryptoCeiling(seconds: number, importKey: boolean): Promise<{ perSecond: number; threads: number }> {
   const threads = availableParallelism();
   const counts = await Promise.all(
@@ -34,8 +37,20 @@ export async function cryptoCeiling(seconds: number, importKey: boolean): Promis
       () =>
         new Promise<number>((resolve, reject) => {
           const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { ms: seconds * 1000, importKey } });
-          w.once('message', resolve);
+          // A worker that never reports fails the run loudly rather than leaving it waiting for good.
+          const overdue = setTimeout(() => {
+            reject(new Error(`a ceiling worker did not report within ${seconds + REPORT_GRACE_SECONDS} s`));
+            void w.terminate();
+          }, (seconds + REPORT_GRACE_SECONDS) * 1000);
+          w.once('message', (n: number) => {
+            clearTimeout(overdue);
+            resolve(n);
+          });
           w.once('error', reject);
+          w.once('exit', (code) => {
+            clearTimeout(overdue);
+            reject(new Error(`a ceiling worker exited (code ${code}) before reporting`));
+          });
         }),
     ),
   );
