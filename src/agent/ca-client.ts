@@ -6,8 +6,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { Agent, request } from 'node:https';
-import { checkServerIdentity, type DetailedPeerCertificate, type PeerCertificate } from 'node:tls';
-import { meshcaRoleOf } from '../identity/meshca-identity.js';
+import { checkCaIdentity } from '../platform/ca-server-identity.js';
 import { CaRequestError, type CaApi, type SvidWire, type SyncWire, type WorkloadSvidWire } from './ca-api.js';
 
 export interface ClientCredential {
@@ -29,30 +28,6 @@ export const MAX_ANSWER_BYTES = 32 * 1024 * 1024;
 
 /** The CA's error message as the agent logs it: enough to act on, not a flood. */
 const MAX_ERROR_MESSAGE = 500;
-
-/**
- * Only the CA: its certificate is an SVID for spiffe://<td>/meshca/server, a
- * path the CA never issues to anyone else. The host name is checked first, as
- * always; without this, a workload SVID of the same CA carrying the DNS name
- * the agent dials (an entry may grant any) would pass for the CA.
- */
-function checkCaIdentity(host: string, cert: PeerCertificate, revoked: (serial: string) => boolean): Error | undefined {
-  const hostProblem = checkServerIdentity(host, cert);
-  if (hostProblem) return hostProblem;
-  const uris = (cert.subjectaltname ?? '').split(', ').filter((n) => n.startsWith('URI:'));
-  if (uris.length !== 1 || meshcaRoleOf(uris[0]!.slice(4)) !== 'server') {
-    return new Error(`the server at ${host} is not the CA: its certificate is for ${uris.map((u) => u.slice(4)).join(', ') || 'no SPIFFE ID'}, not spiffe://<trust domain>/meshca/server`);
-  }
-  // The chain Node verified, leaf to root (detailed: each certificate links its issuer; a root links itself).
-  for (let c: PeerCertificate | undefined = cert, depth = 0; c && depth < 8; depth++) {
-    if (revoked(c.serialNumber.toLowerCase())) {
-      return new Error(`the server at ${host} is not the CA: its certificate chain holds serial ${c.serialNumber.toLowerCase()}, which the CA revoked (a tainted intermediate's key)`);
-    }
-    const issuer: PeerCertificate | undefined = (c as Partial<DetailedPeerCertificate>).issuerCertificate;
-    c = issuer && issuer !== c ? issuer : undefined;
-  }
-  return undefined;
-}
 
 export class CaClient implements CaApi {
   private pool: Agent | undefined;

@@ -1,8 +1,9 @@
-/** How `meshca` commands reach the running CA: HTTP over the local operator socket. */
-import { request } from 'node:http';
-import { existsSync } from 'node:fs';
-import { socketPath } from './local-socket.js';
-import { checkSocketOwner } from './data-dir-access.js';
+/**
+ * How `meshca` commands talk to the running CA: JSON over HTTP, through an
+ * endpoint that says how the CA is reached (the data directory's socket, or
+ * HTTPS with an operator's or auditor's credential).
+ */
+import type { ClientRequest, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 
 /**
  * How the operator named a request field, where it is not the flag of the
@@ -72,7 +73,7 @@ export class AdminRequestError extends Error {
   }
 }
 
-/** No CA answers on the data directory's socket: nothing was asked, so nothing was refused (exit 69, EX_UNAVAILABLE). */
+/** No CA answers (on the data directory's socket, or at --server): nothing was asked, so nothing was refused (exit 69, EX_UNAVAILABLE). */
 export class CaUnreachableError extends Error {}
 
 export interface AdminResponse {
@@ -81,18 +82,30 @@ export interface AdminResponse {
   readonly contentType: string;
 }
 
-export class AdminClient {
-  private readonly path: string;
+export interface EndpointRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly headers: OutgoingHttpHeaders;
+}
 
-  constructor(private readonly dataDir: string) {
-    this.path = socketPath(dataDir);
-  }
+/** Where the CA is reached. */
+export interface AdminEndpoint {
+  /** What was checked before anything is sent: the socket is the CA's, the credential can be used. */
+  prepare(): Promise<void>;
+  /** Starts a request to the CA; an error it emits is put in the operator's words by `failure`. */
+  request(options: EndpointRequest, onResponse: (res: IncomingMessage) => void): ClientRequest;
+  /** A connection that failed, as the operator should read it: CaUnreachableError when no CA answered. */
+  failure(err: NodeJS.ErrnoException): Error;
+}
+
+export class AdminClient {
+  constructor(private readonly endpoint: AdminEndpoint) {}
 
   /** Sends a request and pipes a successful response body to `out` (for long exports). */
   async stream(url: string, out: NodeJS.WritableStream, names: FieldNames = {}): Promise<void> {
-    await this.assertSocket();
+    await this.endpoint.prepare();
     await new Promise<void>((resolve, reject) => {
-      const req = request({ socketPath: this.path, method: 'GET', path: url }, (res) => {
+      const req = this.endpoint.request({ method: 'GET', path: url, headers: {} }, (res) => {
         if ((res.statusCode ?? 0) >= 400) {
           let text = '';
           res.on('data', (c: Buffer) => (text += c.toString()));
@@ -103,25 +116,17 @@ export class AdminClient {
         res.on('end', resolve);
         res.on('error', reject);
       });
-      req.on('error', reject);
+      req.on('error', (err: NodeJS.ErrnoException) => reject(this.endpoint.failure(err)));
       req.end();
     });
   }
 
-  private async assertSocket(): Promise<void> {
-    if (!existsSync(this.path)) {
-      throw new CaUnreachableError(`no CA socket at ${this.path}: is \`meshca server --data-dir ${this.dataDir}\` running?`);
-    }
-    await checkSocketOwner(this.path, this.dataDir);
-  }
-
   async raw(method: string, url: string, body?: unknown): Promise<AdminResponse> {
-    await this.assertSocket();
+    await this.endpoint.prepare();
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     return new Promise((resolve, reject) => {
-      const req = request(
+      const req = this.endpoint.request(
         {
-          socketPath: this.path,
           method,
           path: url,
           headers: payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {},
@@ -139,9 +144,7 @@ export class AdminClient {
           res.on('error', reject);
         },
       );
-      req.on('error', (err: NodeJS.ErrnoException) =>
-        reject(err.code === 'ECONNREFUSED' ? new CaUnreachableError(`the CA at ${this.path} is not running (connection refused)`) : err),
-      );
+      req.on('error', (err: NodeJS.ErrnoException) => reject(this.endpoint.failure(err)));
       req.end(payload);
     });
   }

@@ -1,11 +1,18 @@
 /** Options every administrative command shares. */
-import { Option } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
 import { resolve } from 'node:path';
 import { ConfigError } from '../config/options.js';
+import { parseServerUrl } from '../config/parsers.js';
+import { systemClock } from '../time/clock.js';
 import { DURATION_SYNTAX, DurationSyntaxError, parseDuration } from '../time/duration.js';
+import { AdminClient } from './admin-client.js';
+import { localEndpoint } from './local-endpoint.js';
+import { remoteEndpoint } from './remote-endpoint.js';
 
 export interface CommonOptions {
   dataDir: string;
+  server?: URL;
+  credential?: string;
 }
 
 /** --data-dir (MESHCA_DATA_DIR): which CA to administer, found by its socket in that directory. */
@@ -14,6 +21,41 @@ export function dataDirOption(): Option {
     .env('MESHCA_DATA_DIR')
     .default(resolve('./data'), './data')
     .argParser((v: string) => resolve(v));
+}
+
+/**
+ * --server (MESHCA_SERVER): a CA on another host, reached over HTTPS with
+ * --credential. Given with --data-dir it is refused rather than one of them
+ * silently winning: which CA a command changes is never a guess.
+ */
+export function serverOption(): Option {
+  return new Option('--server <url>', 'administer the CA at this https:// address instead, with --credential')
+    .env('MESHCA_SERVER')
+    .conflicts('dataDir')
+    .argParser((v: string) => {
+      try {
+        return parseServerUrl(v);
+      } catch (err) {
+        throw new InvalidArgumentError((err as Error).message);
+      }
+    });
+}
+
+/** --credential (MESHCA_CREDENTIAL): the directory `meshca admin credential --out` wrote, for --server. */
+export function credentialOption(): Option {
+  return new Option('--credential <dir>', 'operator or auditor credential for --server (svid.pem, svid_key.pem, bundle.pem)')
+    .env('MESHCA_CREDENTIAL')
+    .argParser((v: string) => resolve(v));
+}
+
+/** The CA a command administers: the one on this host by its socket, or the one at --server. */
+export function adminClient(o: CommonOptions): AdminClient {
+  if (o.server === undefined) {
+    if (o.credential !== undefined) refuseFlags('--credential is for a CA reached with --server; the CA on this host is reached through --data-dir');
+    return new AdminClient(localEndpoint(o.dataDir));
+  }
+  if (o.credential === undefined) refuseFlags(`--server ${o.server.origin} needs --credential DIR (\`meshca admin credential --out DIR\` on the CA host writes one)`);
+  return new AdminClient(remoteEndpoint(o.server, o.credential, systemClock));
 }
 
 /** For a repeatable flag; `previous` is undefined the first time when the flag has no default (entry update --dns). */

@@ -8,18 +8,7 @@ import { parseDuration, type Duration } from '../time/duration.js';
 import { isKeyType, KEY_TYPES, type KeyType } from '../x509/keys.js';
 import { decodeCertificates } from '../x509/pem.js';
 import { ConfigError, envName, resolveOptions, type ConfigSources, type OptionTable } from './options.js';
-import { parseListenAddress, parseLogLevel, parseNonEmpty, LOG_LEVELS, type ListenAddress } from './parsers.js';
-
-function parseServerUrl(raw: string): URL {
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw new Error(`"${raw}" is not a URL`);
-  }
-  if (url.protocol !== 'https:') throw new Error(`"${raw}" must be an https:// URL`);
-  return url;
-}
+import { parseListenAddress, parseLogLevel, parseNonEmpty, parseServerUrl, LOG_LEVELS, type ListenAddress } from './parsers.js';
 
 function parseKeyType(raw: string): KeyType {
   if (!isKeyType(raw)) throw new Error(`"${raw}" is not a key type`);

@@ -40,6 +40,18 @@ export function isLoopbackHost(host: string): boolean {
 export const parseTrustDomain = (raw: string): TrustDomain => TrustDomain.parse(raw);
 export const parseDurationValue = (raw: string): Duration => parseDuration(raw);
 
+/** The CA's address for its clients (the agent's --server, the CLI's --server): https only, since they authenticate it. */
+export function parseServerUrl(raw: string): URL {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new Error(`"${raw}" is not a URL`);
+  }
+  if (url.protocol !== 'https:') throw new Error(`"${raw}" must be an https:// URL`);
+  return url;
+}
+
 export function parseNonEmpty(raw: string): string {
   if (raw.trim() === '') throw new Error('must not be empty');
   return raw;

@@ -6,6 +6,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { AdminClient } from '../cli/admin-client.js';
+import { localEndpoint } from '../cli/local-endpoint.js';
 import { AGENT_BIN, MESHCA_BIN, startChild, type DemoChild } from './children.js';
 
 export const TRUST_DOMAIN = 'example.org';
@@ -37,7 +38,7 @@ export async function startDemoCa(dataDir: string): Promise<DemoCa> {
   ]);
   try {
     const ready = await ca.waitForLog((line) => line.msg === 'meshca CA listening', 20_000);
-    return { process: ca, url: `https://${String(ready.address)}`, admin: new AdminClient(dataDir) };
+    return { process: ca, url: `https://${String(ready.address)}`, admin: new AdminClient(localEndpoint(dataDir)) };
   } catch (err) {
     await ca.stop();
     throw new Error(`${(err as Error).message}\n${ca.tail(20)}`);

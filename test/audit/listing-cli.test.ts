@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AdminClient } from '../../src/cli/admin-client.js';
+import { localEndpoint } from '../../src/cli/local-endpoint.js';
 import { newKeyAndCsr } from '../support/callers.js';
 import { seedCertificates } from '../support/certificate-seed.js';
 import { cleanupLater } from '../support/cleanup.js';
@@ -34,7 +35,7 @@ describe('meshca cert list and identity list against a running server', () => {
     dataDir = tempDir();
     const server = await startServer(['--data-dir', dataDir]);
     cleanupLater(async () => expect(await server.stop()).toBe(0));
-    admin = new AdminClient(dataDir);
+    admin = new AdminClient(localEndpoint(dataDir));
     for (const name of ['one', 'two', 'three']) {
       const { csr } = await newKeyAndCsr();
       await admin.call('POST', '/v1/svids/mint', { spiffeId: `${TD}/ns/cli/${name}`, csr, dns: [`${name}.example`, 'shared.example'] });

@@ -5,6 +5,7 @@
  */
 import { Agent, request } from 'node:https';
 import { AdminClient } from '../../src/cli/admin-client.js';
+import { localEndpoint } from '../../src/cli/local-endpoint.js';
 import { createCsr } from '../../src/x509/csr-builder.js';
 import { generateKeyPair } from '../../src/x509/keys.js';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -70,7 +71,7 @@ async function startCaProcess(dataDir: string, args: string[]): Promise<CaProces
   );
   // A start that fails (or a readiness wait that gives up) leaves no CA running behind it.
   try {
-    const admin = new AdminClient(dataDir);
+    const admin = new AdminClient(localEndpoint(dataDir));
     for (let i = 0; ; i++) {
       if ((await admin.raw('GET', '/healthz').catch(() => undefined))?.status === 200) break;
       if (child.exitCode !== null || child.signalCode !== null) throw new Error(`meshca server exited during start-up (${child.exitCode ?? child.signalCode})`);
@@ -119,7 +120,7 @@ function post(agent: Agent, url: string, path: string, body: unknown): Promise<{
 
 export async function startMeshca(dataDir: string, csrs: readonly string[]): Promise<MeshcaTarget> {
   const server = await startCaProcess(dataDir, ['--log-level', 'warn', '--agent-rate-limit', '1000000', '--attest-rate-limit', '10000']);
-  const admin = new AdminClient(dataDir);
+  const admin = new AdminClient(localEndpoint(dataDir));
   const identities: Array<{ agent: Agent; entryId: string }> = [];
   // Setting up the identities can fail too: the CA is stopped then, not left running.
   try {

@@ -9,6 +9,7 @@ import { chownSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync 
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AdminClient } from '../../src/cli/admin-client.js';
+import { localEndpoint } from '../../src/cli/local-endpoint.js';
 import { newKeyAndCsr } from '../support/callers.js';
 import { cleanupLater } from '../support/cleanup.js';
 import { seedCertificates } from '../support/certificate-seed.js';
@@ -60,7 +61,7 @@ describe('meshca datastore backup', () => {
   it('pass/copies a running CA while it issues: the copy starts with the same roots, lists every certificate acknowledged before the backup, and its audit log verifies', { timeout: 60_000 }, async () => {
     const dataDir = tempDir();
     const original = await running(dataDir);
-    const admin = new AdminClient(dataDir);
+    const admin = new AdminClient(localEndpoint(dataDir));
     const before = [await mint(admin, 'web'), await mint(admin, 'db')];
 
     // Issuance goes on through the backup; what was acknowledged before it began must be in the copy.
@@ -88,7 +89,7 @@ describe('meshca datastore backup', () => {
     const copied = await serialsIn(target);
     for (const serial of before) expect(copied.has(serial), serial).toBe(true);
     // The copy is a CA of its own: it issues, and its audit log verifies with what it appended since.
-    expect(await mint(new AdminClient(target), 'after-restore')).toMatch(/^[0-9a-f]+$/);
+    expect(await mint(new AdminClient(localEndpoint(target)), 'after-restore')).toMatch(/^[0-9a-f]+$/);
     const verified = await runMeshca(['audit', 'verify', '--data-dir', target]);
     expect(verified.code, verified.stdout + verified.stderr).toBe(0);
   });

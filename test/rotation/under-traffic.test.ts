@@ -9,6 +9,7 @@ import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AdminClient } from '../../src/cli/admin-client.js';
+import { localEndpoint } from '../../src/cli/local-endpoint.js';
 import { decodeCertificates } from '../../src/x509/pem.js';
 import { cleanupLater } from '../support/cleanup.js';
 import { svidCheck } from '../support/conformance.js';
@@ -55,7 +56,7 @@ describe('rotation under traffic', () => {
     });
     ca = await startServer(['--data-dir', dataDir, ...LIFETIMES]);
     const port = ca.address.split(':')[1]!;
-    const admin = new AdminClient(dataDir);
+    const admin = new AdminClient(localEndpoint(dataDir));
     const authorities = async () => (await admin.call<{ authorities: AuthorityView[] }>('GET', '/v1/authorities')).authorities;
     const trustPem = (await admin.raw('GET', '/v1/bundle.pem')).body;
     const [oldRootId] = (await authorities()).filter((a) => a.kind === 'root').map((a) => a.id);

@@ -3,8 +3,7 @@ import type { Command } from 'commander';
 import type { SvidJson } from '../../server/svid-response.js';
 import { createCsr } from '../../x509/csr-builder.js';
 import { generateKeyPair } from '../../x509/keys.js';
-import { AdminClient } from '../admin-client.js';
-import { checkChoice, checkDurations, dataDirOption, type CommonOptions } from '../common-options.js';
+import { adminClient, checkChoice, checkDurations, credentialOption, dataDirOption, serverOption, type CommonOptions } from '../common-options.js';
 import { writeCredentialFiles } from '../credential-files.js';
 
 export function registerAdmin(program: Command): void {
@@ -17,11 +16,13 @@ export function registerAdmin(program: Command): void {
     .requiredOption('--out <dir>', 'directory for svid.pem, svid_key.pem and bundle.pem')
     .option('--ttl <duration>', 'lifetime (at most the CA\'s --svid-max-ttl)')
     .addOption(dataDirOption())
+    .addOption(serverOption())
+    .addOption(credentialOption())
     .action(async (o: CommonOptions & { role: string; name: string; out: string; ttl?: string }) => {
       checkChoice('role', o.role, ['operator', 'auditor']);
       checkDurations({ ttl: o.ttl });
       const keys = await generateKeyPair('ec-p256');
-      const res = await new AdminClient(o.dataDir).call<{ svid: SvidJson; bundle: string }>('POST', '/v1/admin/credentials', {
+      const res = await adminClient(o).call<{ svid: SvidJson; bundle: string }>('POST', '/v1/admin/credentials', {
         role: o.role,
         name: o.name,
         csr: await createCsr(keys.privateKey, keys.publicKey),

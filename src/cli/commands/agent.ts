@@ -1,7 +1,6 @@
 /** `meshca agent list|evict|ban|unban`. */
 import type { Command } from 'commander';
-import { AdminClient } from '../admin-client.js';
-import { dataDirOption, type CommonOptions } from '../common-options.js';
+import { adminClient, credentialOption, dataDirOption, serverOption, type CommonOptions } from '../common-options.js';
 import { formatTable } from '../table.js';
 
 interface AgentJson {
@@ -29,8 +28,10 @@ export function registerAgent(program: Command): void {
     .description('list agents with their status and SVID expiry')
     .option('--json', 'print JSON')
     .addOption(dataDirOption())
+    .addOption(serverOption())
+    .addOption(credentialOption())
     .action(async (o: CommonOptions & { json?: boolean }) => {
-      const { agents } = await new AdminClient(o.dataDir).call<{ agents: AgentJson[] }>('GET', '/v1/agents');
+      const { agents } = await adminClient(o).call<{ agents: AgentJson[] }>('GET', '/v1/agents');
       console.log(
         o.json
           ? JSON.stringify(agents)
@@ -46,8 +47,10 @@ export function registerAgent(program: Command): void {
       .command(`${action} <name>`)
       .description(description)
       .addOption(dataDirOption())
+      .addOption(serverOption())
+      .addOption(credentialOption())
       .action(async (name: string, o: CommonOptions) => {
-        const a = await new AdminClient(o.dataDir).call<AgentJson>('POST', `/v1/agents/${encodeURIComponent(name)}/${action}`, undefined, {
+        const a = await adminClient(o).call<AgentJson>('POST', `/v1/agents/${encodeURIComponent(name)}/${action}`, undefined, {
           name: `agent name ${JSON.stringify(name)}`,
         });
         console.log(`agent ${a.name} is now ${a.status}`);

@@ -4,8 +4,7 @@ import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { formatHead, parseExpectedHead, type ExpectedHead, type VerificationResult } from '../../ca/audit-verifier.js';
 import { decodeCertificates } from '../../x509/pem.js';
-import { AdminClient } from '../admin-client.js';
-import { checkChoice, dataDirOption, type CommonOptions } from '../common-options.js';
+import { adminClient, checkChoice, credentialOption, dataDirOption, serverOption, type CommonOptions } from '../common-options.js';
 import { verifyDatastoreFile } from '../offline-audit.js';
 
 /** --expect-head SEQ:HASH, read as commander reads the command line, so that a typo exits 78 naming the flag. */
@@ -44,13 +43,15 @@ export function registerAudit(program: Command): void {
     .addOption(expectHeadOption())
     .option('--json', 'print the result as JSON')
     .addOption(dataDirOption())
+    .addOption(serverOption())
+    .addOption(credentialOption())
     .action(async (o: CommonOptions & { trustBundle?: string; db?: string; expectHead?: ExpectedHead; json?: boolean }) => {
       const bundle = o.trustBundle === undefined ? undefined : readFileSync(o.trustBundle, 'utf8');
       const pinned = bundle === undefined ? undefined : decodeCertificates(bundle).map((d) => new X509Certificate(d));
       if (pinned?.length === 0) throw new Error(`--trust-bundle ${o.trustBundle} holds no certificate`);
       const result = o.db
         ? await verifyDatastoreFile(o.db, { pinnedRoots: pinned, expectedHead: o.expectHead })
-        : await new AdminClient(o.dataDir).call<VerificationResult>('POST', '/v1/audit/verify', { trustBundle: bundle, expectHead: o.expectHead });
+        : await adminClient(o).call<VerificationResult>('POST', '/v1/audit/verify', { trustBundle: bundle, expectHead: o.expectHead });
       report(result, o.json, pinned !== undefined);
     });
 
@@ -60,18 +61,22 @@ export function registerAudit(program: Command): void {
     .option('--since <time>', 'events at or after this time (RFC 3339 or epoch seconds)')
     .option('--format <format>', 'jsonl or csv', 'jsonl')
     .addOption(dataDirOption())
+    .addOption(serverOption())
+    .addOption(credentialOption())
     .action(async (o: CommonOptions & { since?: string; format: string }) => {
       checkChoice('format', o.format, ['jsonl', 'csv']);
       const query = new URLSearchParams({ format: o.format, ...(o.since ? { since: o.since } : {}) });
-      await new AdminClient(o.dataDir).stream(`/v1/audit/events?${query}`, process.stdout);
+      await adminClient(o).stream(`/v1/audit/events?${query}`, process.stdout);
     });
 
   audit
     .command('checkpoint')
     .description('sign a checkpoint of the log head now (the CA also does so on --checkpoint-schedule)')
     .addOption(dataDirOption())
+    .addOption(serverOption())
+    .addOption(credentialOption())
     .action(async (o: CommonOptions) => {
-      const c = await new AdminClient(o.dataDir).call<{ seq?: number; hash?: string; signerId?: string }>('POST', '/v1/audit/checkpoints');
+      const c = await adminClient(o).call<{ seq?: number; hash?: string; signerId?: string }>('POST', '/v1/audit/checkpoints');
       console.log(c.seq && c.hash ? `checkpoint: head ${formatHead({ seq: c.seq, hash: c.hash })} signed by ${c.signerId}` : 'the audit log is empty');
     });
 }

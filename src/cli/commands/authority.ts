@@ -2,8 +2,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { AuthorityView } from '../../server/json-views.js';
-import { AdminClient } from '../admin-client.js';
-import { dataDirOption, type CommonOptions } from '../common-options.js';
+import { adminClient, credentialOption, dataDirOption, serverOption, type CommonOptions } from '../common-options.js';
 import { formatTable } from '../table.js';
 
 export function registerAuthority(program: Command): void {
@@ -14,8 +13,10 @@ export function registerAuthority(program: Command): void {
     .description('every root and intermediate with its state, validity and live SVIDs chaining to it')
     .option('--json', 'print JSON')
     .addOption(dataDirOption())
+    .addOption(serverOption())
+    .addOption(credentialOption())
     .action(async (o: CommonOptions & { json?: boolean }) => {
-      const res = await new AdminClient(o.dataDir).call<{ authorities: AuthorityView[]; bundleSequence: number }>('GET', '/v1/authorities');
+      const res = await adminClient(o).call<{ authorities: AuthorityView[]; bundleSequence: number }>('GET', '/v1/authorities');
       if (o.json) return void console.log(JSON.stringify(res));
       console.log(
         formatTable(
@@ -41,8 +42,10 @@ export function registerAuthority(program: Command): void {
     .option('--import-cert <file>', 'PEM certificate of a root to import')
     .option('--import-key <file>', 'its PEM private key (left out for your organisation\'s next root on a CA signing with an imported intermediate)')
     .addOption(dataDirOption())
+    .addOption(serverOption())
+    .addOption(credentialOption())
     .action(async (o: CommonOptions & { importCert?: string; importKey?: string }) => {
-      const res = await new AdminClient(o.dataDir).call<{ id: string; bundleSequence: number }>('POST', '/v1/authorities/root/prepare', {
+      const res = await adminClient(o).call<{ id: string; bundleSequence: number }>('POST', '/v1/authorities/root/prepare', {
         ...(o.importCert ? { importCertFile: resolve(o.importCert) } : {}),
         ...(o.importKey ? { importKeyFile: resolve(o.importKey) } : {}),
       }, { importCertFile: '--import-cert', importKeyFile: '--import-key' });
@@ -53,8 +56,10 @@ export function registerAuthority(program: Command): void {
     .description('make new intermediates chain to the prepared root (refused until it has propagated, unless --force)')
     .option('--force', 'activate before --root-propagation has passed')
     .addOption(dataDirOption())
+    .addOption(serverOption())
+    .addOption(credentialOption())
     .action(async (o: CommonOptions & { force?: boolean }) => {
-      const res = await new AdminClient(o.dataDir).call<{ id: string; signingIntermediate: string }>('POST', '/v1/authorities/root/activate', {
+      const res = await adminClient(o).call<{ id: string; signingIntermediate: string }>('POST', '/v1/authorities/root/activate', {
         force: Boolean(o.force),
       });
       console.log(`activated root ${res.id}; new SVIDs are signed by intermediate ${res.signingIntermediate}`);
@@ -63,8 +68,10 @@ export function registerAuthority(program: Command): void {
     .command('withdraw')
     .description('take the prepared root, unused, out of the trust bundle for good (one prepared by mistake); it cannot be prepared again')
     .addOption(dataDirOption())
+    .addOption(serverOption())
+    .addOption(credentialOption())
     .action(async (o: CommonOptions) => {
-      const res = await new AdminClient(o.dataDir).call<{ id: string; bundleSequence: number }>('POST', '/v1/authorities/root/withdraw');
+      const res = await adminClient(o).call<{ id: string; bundleSequence: number }>('POST', '/v1/authorities/root/withdraw');
       console.log(`withdrew root ${res.id}; trust bundle sequence ${res.bundleSequence}`);
     });
   root
@@ -72,8 +79,10 @@ export function registerAuthority(program: Command): void {
     .description('remove the old root from the trust bundle (refused while unexpired SVIDs chain to it, unless --force)')
     .option('--force', 'retire even though live SVIDs chain to it')
     .addOption(dataDirOption())
+    .addOption(serverOption())
+    .addOption(credentialOption())
     .action(async (o: CommonOptions & { force?: boolean }) => {
-      const res = await new AdminClient(o.dataDir).call<{ id: string; bundleSequence: number; revoked: number }>('POST', '/v1/authorities/root/retire', {
+      const res = await adminClient(o).call<{ id: string; bundleSequence: number; revoked: number }>('POST', '/v1/authorities/root/retire', {
         force: Boolean(o.force),
       });
       console.log(`retired root ${res.id}: ${res.revoked} certificates revoked; trust bundle sequence ${res.bundleSequence}`);
@@ -90,9 +99,10 @@ export function registerAuthority(program: Command): void {
     .requiredOption('--cert <file>', 'PEM certificate of the new intermediate (a file on the CA host)')
     .requiredOption('--key <file>', 'its PEM private key')
     .option('--chain <file>', 'PEM certificates between it and the root of the bundle, if any')
+    // No --server: the CA reads these files on its own host, which it does only for the host's operator.
     .addOption(dataDirOption())
     .action(async (o: CommonOptions & { cert: string; key: string; chain?: string }) => {
-      const res = await new AdminClient(o.dataDir).call<{ id: string; retired: string | null }>(
+      const res = await adminClient(o).call<{ id: string; retired: string | null }>(
         'POST',
         '/v1/authorities/intermediate/import',
         { certFile: resolve(o.cert), keyFile: resolve(o.key), ...(o.chain ? { chainFile: resolve(o.chain) } : {}) },
@@ -104,8 +114,10 @@ export function registerAuthority(program: Command): void {
     .command('taint <id>')
     .description('stop using an intermediate at once and revoke every SVID it signed; agents re-issue under the next one')
     .addOption(dataDirOption())
+    .addOption(serverOption())
+    .addOption(credentialOption())
     .action(async (id: string, o: CommonOptions) => {
-      const res = await new AdminClient(o.dataDir).call<{ revoked: number; signingIntermediate: string }>(
+      const res = await adminClient(o).call<{ revoked: number; signingIntermediate: string }>(
         'POST',
         `/v1/authorities/${encodeURIComponent(id)}/taint`,
         undefined,

@@ -1,7 +1,6 @@
 /** `meshca bundle`: prints the trust bundle, for handing to agents (e.g. into a Kubernetes ConfigMap). */
 import type { Command } from 'commander';
-import { AdminClient } from '../admin-client.js';
-import { checkChoice, dataDirOption, type CommonOptions } from '../common-options.js';
+import { adminClient, checkChoice, credentialOption, dataDirOption, serverOption, type CommonOptions } from '../common-options.js';
 
 export function registerBundle(program: Command): void {
   program
@@ -9,9 +8,11 @@ export function registerBundle(program: Command): void {
     .description('print the trust bundle: PEM roots by default, or the SPIFFE bundle (JWK set) with --format spiffe')
     .option('--format <format>', 'pem or spiffe', 'pem')
     .addOption(dataDirOption())
+    .addOption(serverOption())
+    .addOption(credentialOption())
     .action(async (o: CommonOptions & { format: string }) => {
       checkChoice('format', o.format, ['pem', 'spiffe']);
-      const res = await new AdminClient(o.dataDir).raw('GET', o.format === 'pem' ? '/v1/bundle.pem' : '/v1/bundle');
+      const res = await adminClient(o).raw('GET', o.format === 'pem' ? '/v1/bundle.pem' : '/v1/bundle');
       if (res.status !== 200) throw new Error(`the CA answered ${res.status}: ${res.body}`);
       process.stdout.write(o.format === 'pem' ? res.body : `${res.body}\n`);
     });

@@ -1,7 +1,7 @@
 /** `meshca cert list` and `meshca identity list`: what the CA has ever issued, for auditors. */
 import type { Command } from 'commander';
-import { AdminClient } from '../admin-client.js';
-import { dataDirOption, refuseFlags, type CommonOptions } from '../common-options.js';
+import type { AdminClient } from '../admin-client.js';
+import { adminClient, credentialOption, dataDirOption, refuseFlags, serverOption, type CommonOptions } from '../common-options.js';
 import { checkLimit, walkPages } from '../paging.js';
 import { formatTable } from '../table.js';
 
@@ -98,10 +98,12 @@ export function registerCert(program: Command): void {
     .option('--csv', 'print CSV')
     .option('--limit <n>', 'at most this many')
     .addOption(dataDirOption())
+    .addOption(serverOption())
+    .addOption(credentialOption())
     .action(async (o: ListOptions) => {
       if (o.json && o.csv) refuseFlags('--json and --csv: choose one');
       checkLimit(o.limit);
-      const client = new AdminClient(o.dataDir);
+      const client = adminClient(o);
       const out = process.stdout;
       if (o.json) {
         let first = true;
@@ -131,11 +133,13 @@ export function registerCert(program: Command): void {
     .option('--agent <name>', 'every live certificate issued to or through this agent')
     .option('--reason <reason>', 'unspecified, keyCompromise, cACompromise, affiliationChanged, superseded or cessationOfOperation', 'unspecified')
     .addOption(dataDirOption())
+    .addOption(serverOption())
+    .addOption(credentialOption())
     .action(async (o: CommonOptions & { serial?: string; spiffeId?: string; agent?: string; reason: string }) => {
       if ([o.serial, o.spiffeId, o.agent].filter((v) => v !== undefined).length !== 1) {
         refuseFlags('give exactly one of --serial, --spiffe-id or --agent');
       }
-      const res = await new AdminClient(o.dataDir).call<{ revoked: number }>('POST', '/v1/certificates/revoke', {
+      const res = await adminClient(o).call<{ revoked: number }>('POST', '/v1/certificates/revoke', {
         ...(o.serial ? { serial: serialArgument(o.serial) } : {}),
         ...(o.spiffeId ? { spiffeId: o.spiffeId } : {}),
         ...(o.agent ? { agent: o.agent } : {}),
@@ -153,10 +157,12 @@ export function registerCert(program: Command): void {
     .option('--json', 'print a JSON array')
     .option('--limit <n>', 'at most this many')
     .addOption(dataDirOption())
+    .addOption(serverOption())
+    .addOption(credentialOption())
     .action(async (o: IdentityListOptions) => {
       checkLimit(o.limit);
       const listed: IdentityJson[] = [];
-      for await (const i of identities(new AdminClient(o.dataDir), o)) listed.push(i);
+      for await (const i of identities(adminClient(o), o)) listed.push(i);
       console.log(
         o.json
           ? JSON.stringify(listed)

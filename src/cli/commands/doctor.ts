@@ -1,7 +1,6 @@
 /** `meshca doctor`: exits non-zero when a root or intermediate is near expiry, the CA cannot sign, or rotation failed. */
 import type { Command } from 'commander';
-import { AdminClient } from '../admin-client.js';
-import { checkDurations, dataDirOption, type CommonOptions } from '../common-options.js';
+import { adminClient, checkDurations, credentialOption, dataDirOption, serverOption, type CommonOptions } from '../common-options.js';
 
 export function registerDoctor(program: Command): void {
   program
@@ -11,6 +10,8 @@ export function registerDoctor(program: Command): void {
     .option('--intermediate-horizon <duration>', 'report intermediates expiring within this (default: a sixth of each one\'s life)')
     .option('--json', 'print JSON')
     .addOption(dataDirOption())
+    .addOption(serverOption())
+    .addOption(credentialOption())
     .action(async (o: CommonOptions & { rootHorizon?: string; intermediateHorizon?: string; json?: boolean }) => {
       // A typo exits 78 naming the flag, unlike a failed check (exit 1) that cron or CI must act on.
       checkDurations({ 'root-horizon': o.rootHorizon, 'intermediate-horizon': o.intermediateHorizon });
@@ -18,7 +19,7 @@ export function registerDoctor(program: Command): void {
         ...(o.rootHorizon ? { rootHorizon: o.rootHorizon } : {}),
         ...(o.intermediateHorizon ? { intermediateHorizon: o.intermediateHorizon } : {}),
       });
-      const res = await new AdminClient(o.dataDir).call<{ ok: boolean; findings: Array<{ status: string; check: string; message: string }> }>(
+      const res = await adminClient(o).call<{ ok: boolean; findings: Array<{ status: string; check: string; message: string }> }>(
         'GET',
         `/v1/doctor${query.size ? `?${query}` : ''}`,
       );

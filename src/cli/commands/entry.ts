@@ -1,7 +1,6 @@
 /** `meshca entry create|list|show|update|delete`: registration entries. */
 import type { Command } from 'commander';
-import { AdminClient } from '../admin-client.js';
-import { checkDurations, collect, dataDirOption, refuseFlags, type CommonOptions } from '../common-options.js';
+import { adminClient, checkDurations, collect, credentialOption, dataDirOption, refuseFlags, serverOption, type CommonOptions } from '../common-options.js';
 import { formatTable } from '../table.js';
 
 interface EntryJson {
@@ -42,9 +41,11 @@ export function registerEntry(program: Command): void {
     .option('--dns <name>', 'DNS SAN (repeatable)', collect, [])
     .option('--json', 'print the entry as JSON')
     .addOption(dataDirOption())
+    .addOption(serverOption())
+    .addOption(credentialOption())
     .action(async (o: CommonOptions & { agent: string; spiffeId: string; ttl?: string; dns: string[]; json?: boolean }) => {
       checkDurations({ ttl: o.ttl });
-      const created = await new AdminClient(o.dataDir).call<EntryJson>('POST', '/v1/entries', {
+      const created = await adminClient(o).call<EntryJson>('POST', '/v1/entries', {
         agent: o.agent,
         spiffeId: o.spiffeId,
         ...(o.ttl ? { ttl: o.ttl } : {}),
@@ -59,9 +60,11 @@ export function registerEntry(program: Command): void {
     .option('--agent <name>', 'only this agent\'s entries')
     .option('--json', 'print JSON')
     .addOption(dataDirOption())
+    .addOption(serverOption())
+    .addOption(credentialOption())
     .action(async (o: CommonOptions & { agent?: string; json?: boolean }) => {
       const query = o.agent ? `?agent=${encodeURIComponent(o.agent)}` : '';
-      const { entries } = await new AdminClient(o.dataDir).call<{ entries: EntryJson[] }>('GET', `/v1/entries${query}`);
+      const { entries } = await adminClient(o).call<{ entries: EntryJson[] }>('GET', `/v1/entries${query}`);
       console.log(
         o.json
           ? JSON.stringify(entries)
@@ -77,8 +80,10 @@ export function registerEntry(program: Command): void {
     .description('show one entry')
     .option('--json', 'print JSON')
     .addOption(dataDirOption())
+    .addOption(serverOption())
+    .addOption(credentialOption())
     .action(async (id: string, o: CommonOptions & { json?: boolean }) => {
-      const e = await new AdminClient(o.dataDir).call<EntryJson>('GET', `/v1/entries/${encodeURIComponent(id)}`, undefined, entryId(id));
+      const e = await adminClient(o).call<EntryJson>('GET', `/v1/entries/${encodeURIComponent(id)}`, undefined, entryId(id));
       console.log(o.json ? JSON.stringify(e) : describe(e));
     });
 
@@ -92,6 +97,8 @@ export function registerEntry(program: Command): void {
     .option('--clear-dns', 'remove every DNS SAN')
     .option('--json', 'print the entry as JSON')
     .addOption(dataDirOption())
+    .addOption(serverOption())
+    .addOption(credentialOption())
     .action(async (id: string, o: CommonOptions & { agent?: string; spiffeId?: string; ttl?: string; dns?: string[]; clearDns?: boolean; json?: boolean }) => {
       checkDurations({ ttl: o.ttl === 'default' ? undefined : o.ttl });
       if (o.dns && o.clearDns) refuseFlags('give --dns or --clear-dns, not both');
@@ -102,7 +109,7 @@ export function registerEntry(program: Command): void {
       if (o.dns) patch.dns = o.dns;
       if (o.clearDns) patch.dns = [];
       if (Object.keys(patch).length === 0) refuseFlags('nothing to update: give --agent, --spiffe-id, --ttl, --dns or --clear-dns');
-      const e = await new AdminClient(o.dataDir).call<EntryJson>('PATCH', `/v1/entries/${encodeURIComponent(id)}`, patch, entryId(id));
+      const e = await adminClient(o).call<EntryJson>('PATCH', `/v1/entries/${encodeURIComponent(id)}`, patch, entryId(id));
       console.log(o.json ? JSON.stringify(e) : describe(e));
     });
 
@@ -110,8 +117,10 @@ export function registerEntry(program: Command): void {
     .command('delete <id>')
     .description('delete an entry; its agent can no longer obtain or renew that SVID')
     .addOption(dataDirOption())
+    .addOption(serverOption())
+    .addOption(credentialOption())
     .action(async (id: string, o: CommonOptions) => {
-      await new AdminClient(o.dataDir).call('DELETE', `/v1/entries/${encodeURIComponent(id)}`, undefined, entryId(id));
+      await adminClient(o).call('DELETE', `/v1/entries/${encodeURIComponent(id)}`, undefined, entryId(id));
       console.log(`deleted ${id}`);
     });
 }

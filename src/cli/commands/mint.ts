@@ -2,9 +2,8 @@
 import type { Command } from 'commander';
 import { createCsr } from '../../x509/csr-builder.js';
 import { generateKeyPair, KEY_TYPES } from '../../x509/keys.js';
-import { AdminClient } from '../admin-client.js';
 import { writeCredentialFiles } from '../credential-files.js';
-import { checkChoice, checkDurations, collect, dataDirOption, type CommonOptions } from '../common-options.js';
+import { adminClient, checkChoice, checkDurations, collect, credentialOption, dataDirOption, serverOption, type CommonOptions } from '../common-options.js';
 import type { SvidJson } from '../../server/svid-response.js';
 
 interface MintOptions extends CommonOptions {
@@ -27,12 +26,14 @@ export function registerMint(program: Command): void {
     .option('--key-type <type>', `key type: ${KEY_TYPES.join(', ')}`, 'ec-p256')
     .option('--json', 'print the issued SVID\'s details as JSON')
     .addOption(dataDirOption())
+    .addOption(serverOption())
+    .addOption(credentialOption())
     .action(async (o: MintOptions) => {
       checkDurations({ ttl: o.ttl });
       checkChoice('key-type', o.keyType, KEY_TYPES);
       const keys = await generateKeyPair(o.keyType);
       const csr = await createCsr(keys.privateKey, keys.publicKey);
-      const res = await new AdminClient(o.dataDir).call<{ svid: SvidJson; bundle: string }>('POST', '/v1/svids/mint', {
+      const res = await adminClient(o).call<{ svid: SvidJson; bundle: string }>('POST', '/v1/svids/mint', {
         spiffeId: o.spiffeId,
         csr,
         ...(o.ttl ? { ttl: o.ttl } : {}),

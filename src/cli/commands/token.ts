@@ -5,8 +5,7 @@
  */
 import type { Command } from 'commander';
 import { hashJoinToken, JOIN_TOKEN_ID_PATTERN, joinTokenId, looksLikeJoinToken, TOKEN_PREFIX } from '../../ca/join-tokens.js';
-import { AdminClient } from '../admin-client.js';
-import { checkDurations, dataDirOption, refuseFlags, type CommonOptions } from '../common-options.js';
+import { adminClient, checkDurations, credentialOption, dataDirOption, refuseFlags, serverOption, type CommonOptions } from '../common-options.js';
 import { checkLimit, walkPages } from '../paging.js';
 import { formatTable } from '../table.js';
 
@@ -43,9 +42,11 @@ export function registerToken(program: Command): void {
     .option('--ttl <duration>', 'how long the token is valid (default: the CA\'s --join-token-ttl, 10m)')
     .option('--json', 'print {token, id, agent, expiresAt}')
     .addOption(dataDirOption())
+    .addOption(serverOption())
+    .addOption(credentialOption())
     .action(async (o: CommonOptions & { agent: string; ttl?: string; json?: boolean }) => {
       checkDurations({ ttl: o.ttl });
-      const created = await new AdminClient(o.dataDir).call<{ token: string; id: string; agent: string; expiresAt: string }>('POST', '/v1/tokens', {
+      const created = await adminClient(o).call<{ token: string; id: string; agent: string; expiresAt: string }>('POST', '/v1/tokens', {
         agent: o.agent,
         ...(o.ttl ? { ttl: o.ttl } : {}),
       });
@@ -59,11 +60,13 @@ export function registerToken(program: Command): void {
     .option('--json', 'print a JSON array')
     .option('--limit <n>', 'at most this many')
     .addOption(dataDirOption())
+    .addOption(serverOption())
+    .addOption(credentialOption())
     .action(async (o: CommonOptions & { agent?: string; json?: boolean; limit?: string }) => {
       checkLimit(o.limit);
       const query = new URLSearchParams(o.agent === undefined ? {} : { agent: o.agent });
       const listed: TokenJson[] = [];
-      for await (const t of walkPages<TokenJson>(new AdminClient(o.dataDir), '/v1/tokens', 'tokens', query, o.limit)) listed.push(t);
+      for await (const t of walkPages<TokenJson>(adminClient(o), '/v1/tokens', 'tokens', query, o.limit)) listed.push(t);
       console.log(
         o.json
           ? JSON.stringify(listed)
@@ -76,10 +79,12 @@ export function registerToken(program: Command): void {
     .description('void a token before any agent uses it (the agent it names, and its SVIDs, are left as they are)')
     .argument('<id>', 'the token\'s id, as token list and token create --json show it, or the leaked token itself')
     .addOption(dataDirOption())
+    .addOption(serverOption())
+    .addOption(credentialOption())
     .action(async (typed: string, o: CommonOptions) => {
       const id = tokenIdOf(typed);
 
-      const revoked = await new AdminClient(o.dataDir).call<{ id: string; agent: string; revokedAt: string }>('POST', `/v1/tokens/${id}/revoke`);
+      const revoked = await adminClient(o).call<{ id: string; agent: string; revokedAt: string }>('POST', `/v1/tokens/${id}/revoke`);
       console.log(`revoked join token ${revoked.id} of agent ${revoked.agent}`);
     });
 }

@@ -1,0 +1,54 @@
+/**
+ * An operator's or auditor's credential, as `meshca admin credential --out
+ * DIR` wrote it (svid.pem, svid_key.pem, bundle.pem), read for the CLI's
+ * --credential. What would only fail at the CA, or fail there without saying
+ * why (an expired certificate is refused at authentication), is refused here
+ * first, naming the file and what to do.
+ */
+import { X509Certificate } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ConfigError } from '../config/options.js';
+import { type Clock } from '../time/clock.js';
+import { decodeCertificates } from '../x509/pem.js';
+import { BUNDLE_FILE, KEY_FILE, SVID_FILE } from './credential-files.js';
+
+export interface AdminCredential {
+  readonly keyPem: string;
+  /** The client certificate, leaf first. */
+  readonly chainPem: string;
+  /** The roots the CA's serving certificate must chain to. */
+  readonly bundlePem: string;
+}
+
+const REISSUE = 'an operator issues a new one with `meshca admin credential` on the CA host';
+
+function refuse(dir: string, problem: string): never {
+  throw new ConfigError([`--credential ${dir}: ${problem}`]);
+}
+
+async function readPart(dir: string, file: string): Promise<string> {
+  try {
+    return await readFile(join(dir, file), 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    refuse(dir, code === 'ENOENT' ? `no ${file} (\`meshca admin credential --out ${dir}\` writes one)` : `cannot read ${file} (${code})`);
+  }
+}
+
+export async function loadAdminCredential(dir: string, clock: Clock): Promise<AdminCredential> {
+  const [keyPem, chainPem, bundlePem] = await Promise.all([readPart(dir, KEY_FILE), readPart(dir, SVID_FILE), readPart(dir, BUNDLE_FILE)]);
+  // As ssh does with its keys: a key others can read grants whatever this credential's role does to whoever read it.
+  const mode = (await stat(join(dir, KEY_FILE))).mode & 0o777;
+  if (mode & 0o077) refuse(dir, `${KEY_FILE} can be read by others (mode ${mode.toString(8).padStart(4, '0')}): \`chmod 600\` it`);
+  const [leafDer] = decodeCertificates(chainPem);
+  if (!leafDer) refuse(dir, `${SVID_FILE} holds no certificate`);
+  if (decodeCertificates(bundlePem).length === 0) refuse(dir, `${BUNDLE_FILE} holds no certificate`);
+  const leaf = new X509Certificate(leafDer);
+  const now = clock.nowMs();
+  if (Date.parse(leaf.validTo) <= now) refuse(dir, `${SVID_FILE} expired at ${new Date(leaf.validTo).toISOString()}; ${REISSUE}`);
+  if (Date.parse(leaf.validFrom) > now) {
+    refuse(dir, `${SVID_FILE} is not valid until ${new Date(leaf.validFrom).toISOString()}: is this host's clock right?`);
+  }
+  return { keyPem, chainPem, bundlePem };
+}

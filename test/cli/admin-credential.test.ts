@@ -1,0 +1,80 @@
+/**
+ * The CLI's --credential, read before anything is sent to a remote CA: a
+ * credential that the CA would refuse, or that others could have read, is
+ * refused here, naming the file and what to do about it.
+ */
+import { chmodSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { loadAdminCredential } from '../../src/cli/admin-credential.js';
+import { writeCredentialFiles } from '../../src/cli/credential-files.js';
+import { ConfigError } from '../../src/config/options.js';
+import { createCsr } from '../../src/x509/csr-builder.js';
+import { generateKeyPair } from '../../src/x509/keys.js';
+import { FakeClock } from '../support/fake-clock.js';
+import { MiniCa } from '../support/mini-ca.js';
+import { tempDir } from '../support/temp-dir.js';
+
+const TTL_SECONDS = 3600;
+const OPERATOR = 'spiffe://example.org/meshca/admin/operator/alice';
+
+async function refusal(dir: string, clock: FakeClock): Promise<string> {
+  const err = await loadAdminCredential(dir, clock).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(ConfigError);
+  return (err as ConfigError).problems.join('\n');
+}
+
+describe('loadAdminCredential', () => {
+  let clock: FakeClock;
+  let dir: string;
+  let issuedAtMs: number;
+
+  beforeEach(async () => {
+    clock = new FakeClock();
+    issuedAtMs = clock.nowMs();
+    const ca = await MiniCa.create(clock);
+    const keys = await generateKeyPair('ec-p256');
+    const svid = await ca.issue(await createCsr(keys.privateKey, keys.publicKey), OPERATOR, TTL_SECONDS);
+    dir = join(tempDir(), 'cred');
+    await writeCredentialFiles(dir, keys.privateKey, svid.chainPem, ca.bundlePem);
+  });
+
+  it('reads the key, the chain and the bundle `meshca admin credential` wrote', async () => {
+    const credential = await loadAdminCredential(dir, clock);
+    expect(credential.keyPem).toContain('BEGIN PRIVATE KEY');
+    expect(credential.chainPem).toContain('BEGIN CERTIFICATE');
+    expect(credential.bundlePem).toContain('BEGIN CERTIFICATE');
+  });
+
+  it.each([
+    { name: 'at its last second', afterIssueSeconds: TTL_SECONDS - 1, says: undefined },
+    { name: 'once it has expired', afterIssueSeconds: TTL_SECONDS, says: /svid\.pem expired at .*meshca admin credential/ },
+    { name: 'before it is valid (this host\'s clock behind)', afterIssueSeconds: -60, says: /svid\.pem is not valid until .*clock/ },
+  ])('checks the certificate\'s validity $name', async ({ afterIssueSeconds, says }) => {
+    clock.set(issuedAtMs + afterIssueSeconds * 1000);
+    if (says === undefined) {
+      await expect(loadAdminCredential(dir, clock)).resolves.toBeDefined();
+    } else {
+      expect(await refusal(dir, clock)).toMatch(says);
+    }
+  });
+
+  it.each([0o644, 0o640, 0o604])('refuses a key others can read (mode %o), as ssh does', async (mode) => {
+    chmodSync(join(dir, 'svid_key.pem'), mode);
+    expect(await refusal(dir, clock)).toContain(`svid_key.pem can be read by others (mode 0${mode.toString(8)}): \`chmod 600\` it`);
+  });
+
+  it.each(['svid.pem', 'svid_key.pem', 'bundle.pem'])('names a missing %s and the command that writes one', async (file) => {
+    rmSync(join(dir, file));
+    expect(await refusal(dir, clock)).toBe(`--credential ${dir}: no ${file} (\`meshca admin credential --out ${dir}\` writes one)`);
+  });
+
+  it.each(['svid.pem', 'bundle.pem'])('refuses a %s that holds no certificate', async (file) => {
+    rmSync(join(dir, file));
+    writeFileSync(join(dir, file), 'not a certificate\n');
+    expect(await refusal(dir, clock)).toBe(`--credential ${dir}: ${file} holds no certificate`);
+  });
+});

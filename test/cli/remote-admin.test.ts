@@ -1,0 +1,120 @@
+/**
+ * The admin commands run from another host: `--server URL --credential DIR`
+ * against a real `meshca server`, with credentials `meshca admin credential`
+ * made. Each command acts with the credential's role and name (the audit log
+ * records operator:alice, not the host's operator), an auditor is refused
+ * what an auditor may not do, and what would reach the wrong CA, or none, is
+ * refused before anything is sent.
+ */
+import { chmodSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runMeshca, type CliResult } from '../support/cli.js';
+import { svidCheck } from '../support/conformance.js';
+import { isRunning, startServer, type ServerProcess } from '../support/server-process.js';
+import { tempDir } from '../support/temp-dir.js';
+
+const EX_CONFIG = 78;
+const EX_UNAVAILABLE = 69;
+
+describe('meshca admin commands with --server and --credential', () => {
+  let dataDir: string;
+  let server: ServerProcess | undefined;
+  let operator: string;
+  let auditor: string;
+  /** A command against the CA over HTTPS, as `who`. */
+  const remote = (who: string, ...args: string[]): Promise<CliResult> => runMeshca([...args, '--server', server!.url, '--credential', who]);
+
+  beforeAll(async () => {
+    dataDir = tempDir();
+    server = await startServer(['--data-dir', dataDir, '--trust-domain', 'example.org']);
+    const home = tempDir();
+    [operator, auditor] = [join(home, 'alice'), join(home, 'bob')];
+    for (const [role, name, out] of [['operator', 'alice', operator], ['auditor', 'bob', auditor]] as const) {
+      const made = await runMeshca(['admin', 'credential', '--role', role, '--name', name, '--out', out!, '--data-dir', dataDir]);
+      expect(made.code, made.stderr).toBe(0);
+    }
+  });
+
+  afterAll(async () => {
+    if (!server) return;
+    expect(await server.stop()).toBe(0);
+    expect(isRunning(server.pid)).toBe(false);
+  });
+
+  it('an operator\'s changes are made, and recorded, in the credential\'s name', async () => {
+    const created = await remote(operator, 'token', 'create', '--agent', 'node-1', '--json');
+    expect(created.code, created.stderr).toBe(0);
+    const { id } = JSON.parse(created.stdout) as { id: string };
+
+    const listed = await remote(auditor, 'token', 'list', '--json');
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(JSON.parse(listed.stdout)).toContainEqual(expect.objectContaining({ id, agent: 'node-1', createdBy: 'operator:alice' }));
+
+    const events = await remote(auditor, 'audit', 'export');
+    expect(events.code, events.stderr).toBe(0);
+    const made = events.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; actor: string; data: { tokenHash?: string } });
+    expect(made.find((e) => e.type === 'token.created' && e.data.tokenHash === id)?.actor).toBe('operator:alice');
+  });
+
+  it('an operator mints an SVID remotely: the key is made on this host, and the files pass the SPIFFE checker', async () => {
+    const out = join(tempDir(), 'minted');
+    const spiffeId = 'spiffe://example.org/ns/remote/sa/web';
+    const minted = await remote(operator, 'mint', '--spiffe-id', spiffeId, '--out', out, '--ttl', '10m');
+    expect(minted.code, minted.stderr).toBe(0);
+    const check = svidCheck(out, ['--trust-domain', 'example.org', '--spiffe-id', spiffeId, '--max-ttl', '600']);
+    expect(check.ok, check.output).toBe(true);
+  });
+
+  it('an auditor verifies the log remotely', async () => {
+    const verified = await remote(auditor, 'audit', 'verify');
+    expect(verified.code, verified.stderr).toBe(0);
+    expect(verified.stdout).toMatch(/^audit log verified: \d+ events/);
+  });
+
+  it.each([
+    { name: 'an auditor creating a token', who: () => auditor, args: ['token', 'create', '--agent', 'node-2'], says: 'a caller with role auditor may not token create (forbidden, HTTP 403)' },
+    { name: 'an auditor registering a workload', who: () => auditor, args: ['entry', 'create', '--agent', 'node-2', '--spiffe-id', 'spiffe://example.org/ns/x'], says: '(forbidden, HTTP 403)' },
+    {
+      name: 'an operator importing a root from a file (the CA would read its own host\'s file)',
+      who: () => operator,
+      args: ['authority', 'root', 'prepare', '--import-cert', '/etc/hostname'],
+      says: 'reads files on the CA host: run it there, through the local socket (forbidden, HTTP 403)',
+    },
+  ])('refuses $name (exit 1)', async ({ who, args, says }) => {
+    const res = await remote(who(), ...args);
+    expect({ code: res.code, stdout: res.stdout }).toEqual({ code: 1, stdout: '' });
+    expect(res.stderr).toContain(says);
+  });
+
+  it.each([
+    { name: '--server without --credential', args: () => ['token', 'list', '--server', server!.url], says: 'needs --credential DIR (`meshca admin credential --out DIR` on the CA host writes one)' },
+    { name: '--credential without --server', args: () => ['token', 'list', '--credential', operator], says: '--credential is for a CA reached with --server' },
+    { name: '--server with --data-dir', args: () => ['token', 'list', '--server', server!.url, '--credential', operator, '--data-dir', dataDir], says: "option '--server <url>' cannot be used with option '--data-dir <dir>'" },
+    { name: 'an http:// --server', args: () => ['token', 'list', '--server', server!.url.replace('https:', 'http:'), '--credential', operator], says: 'must be an https:// URL' },
+  ])('refuses $name before asking any CA (exit 78)', async ({ args, says }) => {
+    const res = await runMeshca(args());
+    expect(res.code, res.stderr).toBe(EX_CONFIG);
+    expect(res.stderr).toContain(says);
+  });
+
+  it('refuses a credential whose key others can read, before sending anything (exit 78)', async () => {
+    const exposed = join(tempDir(), 'exposed');
+    const made = await runMeshca(['admin', 'credential', '--role', 'operator', '--name', 'carol', '--out', exposed, '--data-dir', dataDir]);
+    expect(made.code, made.stderr).toBe(0);
+    chmodSync(join(exposed, 'svid_key.pem'), 0o644);
+    const res = await remote(exposed, 'token', 'create', '--agent', 'node-3');
+    expect(res.code).toBe(EX_CONFIG);
+    expect(res.stderr).toContain('svid_key.pem can be read by others (mode 0644)');
+    const listed = await remote(auditor, 'token', 'list', '--agent', 'node-3', '--json');
+    expect(JSON.parse(listed.stdout)).toEqual([]);
+  });
+
+  it('a --server where no CA answers exits 69, as a missing local CA does', async () => {
+    const closed = new URL(server!.url);
+    closed.port = '1';
+    const res = await runMeshca(['token', 'list', '--server', closed.origin, '--credential', auditor]);
+    expect(res.code).toBe(EX_UNAVAILABLE);
+    expect(res.stderr).toContain(`no CA answers at ${closed.origin} (ECONNREFUSED)`);
+  });
+});
