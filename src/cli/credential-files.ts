@@ -1,5 +1,7 @@
 /** Writing an SVID, its key and the bundle to a directory, as `meshca mint` and `meshca admin credential` do. */
 import type { KeyObject } from 'node:crypto';
+import { lstat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { AtomicDirectoryPublisher } from '../agent/installer.js';
 import { makeDirectory } from '../platform/atomic-file.js';
 import { systemClock } from '../time/clock.js';
@@ -23,4 +25,22 @@ export async function writeCredentialFiles(dir: string, key: KeyObject, chainPem
     { name: SVID_FILE, data: chainPem, mode: 0o644 },
     { name: BUNDLE_FILE, data: bundlePem, mode: 0o644 },
   ]);
+}
+
+/**
+ * An SVID whose key is not ours (`meshca mint --csr`): svid.pem and bundle.pem,
+ * published as one unit in the same layout. Refused where DIR holds a key
+ * already, which would then sit beside a certificate for another key.
+ */
+export async function writeCertificateFiles(dir: string, chainPem: string, bundlePem: string): Promise<void> {
+  await makeDirectory(dir, 0o700);
+  await new AtomicDirectoryPublisher(dir, systemClock, { keepSuperseded: false }).publish([
+    { name: SVID_FILE, data: chainPem, mode: 0o644 },
+    { name: BUNDLE_FILE, data: bundlePem, mode: 0o644 },
+  ]);
+}
+
+/** Whether DIR holds a key under the name a proxy reads it by (a file, or the link a publication made). */
+export async function holdsKey(dir: string): Promise<boolean> {
+  return (await lstat(join(dir, KEY_FILE)).catch(() => undefined)) !== undefined;
 }

@@ -3,14 +3,15 @@
  * files it writes pass the independent SPIFFE checker (pyca/cryptography and
  * openssl verify -x509_strict), and the key stays private.
  */
-import { createPrivateKey } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { chmodSync, existsSync, lstatSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KEY_TYPES, type KeyType } from '../../src/x509/keys.js';
 import { runMeshca } from '../support/cli.js';
-import { svidCheck } from '../support/conformance.js';
+import { svidCheck, svidCheckFiles } from '../support/conformance.js';
 import { getOverSocket } from '../support/http-client.js';
+import { opensslOk } from '../support/openssl-pki.js';
 import { isRunning, startServer, type ServerProcess } from '../support/server-process.js';
 import { tempDir } from '../support/temp-dir.js';
 
@@ -82,6 +83,60 @@ describe('meshca mint', () => {
     expect(res.code).toBe(code);
     expect(res.stderr).toContain(message);
     expect(existsSync(out)).toBe(false);
+  });
+
+  // A key made by another tool (here openssl, as an HSM or a workload's own tooling would) never meets meshca: only its CSR.
+  it.each([
+    { name: 'ECDSA P-256', newkey: ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'] },
+    { name: 'RSA 2048', newkey: ['-newkey', 'rsa:2048'] },
+  ])('pass/--csr from openssl ($name): svid.pem certifies that key, and passes the SPIFFE checker with it', async ({ newkey }) => {
+    const work = tempDir();
+    const [key, csr, out] = [join(work, 'key.pem'), join(work, 'request.csr'), join(work, 'out')];
+    opensslOk(['req', '-new', ...newkey, '-nodes', '-keyout', key, '-out', csr, '-subj', '/CN=ignored']);
+    chmodSync(key, 0o600);
+    const spiffeId = 'spiffe://example.org/ns/byo/sa/batch';
+    const res = await runMeshca(['mint', '--spiffe-id', spiffeId, '--csr', csr, '--out', out, '--ttl', TTL, '--data-dir', dataDir]);
+    expect(res.code, res.stderr).toBe(0);
+
+    const leaf = new X509Certificate(readFileSync(join(out, 'svid.pem')));
+    const fromKey = createPrivateKey(readFileSync(key));
+    expect(leaf.checkPrivateKey(fromKey)).toBe(true);
+    expect(lstatSync(join(out, 'svid_key.pem'), { throwIfNoEntry: false })).toBeUndefined();
+    expect(readFileSync(join(out, 'bundle.pem'), 'utf8')).toBe(bundlePem);
+    const files = { cert: join(out, 'svid.pem'), key, bundle: join(out, 'bundle.pem') };
+    const check = svidCheckFiles(files, ['--trust-domain', 'example.org', '--spiffe-id', spiffeId, '--max-ttl', String(TTL_SECONDS)]);
+    expect(check.ok, check.output).toBe(true);
+  });
+
+  it.each([
+    { name: '--csr with --key-type', prepare: () => undefined, args: (csr: string) => ['--csr', csr, '--key-type', 'rsa-2048'], code: 78, says: "option '--csr <file>' cannot be used with option '--key-type <type>'" },
+    { name: '--csr of a file that is no CSR', prepare: (csr: string) => writeFileSync(csr, 'junk\n'), args: (csr: string) => ['--csr', csr], code: 1, says: '(invalid_csr, HTTP 400)' },
+    { name: '--csr of a missing file', prepare: () => undefined, args: (csr: string) => ['--csr', `${csr}.missing`], code: 78, says: 'cannot read it (ENOENT)' },
+  ])('fail/$name: exits $code and writes nothing', async ({ prepare, args, code, says }) => {
+    const work = tempDir();
+    const csr = join(work, 'request.csr');
+    opensslOk(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(work, 'key.pem'), '-out', csr, '-subj', '/CN=x']);
+    prepare(csr);
+    const out = join(work, 'out');
+    const res = await runMeshca(['mint', '--spiffe-id', 'spiffe://example.org/ns/byo', ...args(csr), '--out', out, '--data-dir', dataDir]);
+    expect(res.code).toBe(code);
+    expect(res.stderr).toContain(says);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('fail/--csr into an --out that holds a key: refused before asking, the key and its certificate left as they were', async () => {
+    const work = tempDir();
+    const out = join(work, 'out');
+    const first = await runMeshca(['mint', '--spiffe-id', 'spiffe://example.org/ns/first', '--out', out, '--data-dir', dataDir]);
+    expect(first.code, first.stderr).toBe(0);
+    const before = readFileSync(join(out, 'svid.pem'), 'utf8');
+    const csr = join(work, 'request.csr');
+    opensslOk(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(work, 'key.pem'), '-out', csr, '-subj', '/CN=x']);
+    const res = await runMeshca(['mint', '--spiffe-id', 'spiffe://example.org/ns/second', '--csr', csr, '--out', out, '--data-dir', dataDir]);
+    expect(res.code).toBe(78);
+    expect(res.stderr).toContain(`--out ${out} holds svid_key.pem`);
+    expect(readFileSync(join(out, 'svid.pem'), 'utf8')).toBe(before);
+    expect(new X509Certificate(before).checkPrivateKey(createPrivateKey(readFileSync(join(out, 'svid_key.pem'))))).toBe(true);
   });
 
   it('fail/no server on the data directory: says how to start one, and exits 69 (EX_UNAVAILABLE)', async () => {
