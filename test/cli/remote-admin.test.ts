@@ -6,7 +6,7 @@
  * what an auditor may not do, and what would reach the wrong CA, or none, is
  * refused before anything is sent.
  */
-import { chmodSync } from 'node:fs';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runMeshca, type CliResult } from '../support/cli.js';
@@ -85,6 +85,19 @@ describe('meshca admin commands with --server and --credential', () => {
     const res = await remote(who(), ...args);
     expect({ code: res.code, stdout: res.stdout }).toEqual({ code: 1, stdout: '' });
     expect(res.stderr).toContain(says);
+  });
+
+  it('an auditor may see what `entry apply` would change, and not apply it', async () => {
+    const file = join(tempDir(), 'entries.json');
+    writeFileSync(file, JSON.stringify([{ agent: 'node-4', spiffeId: 'spiffe://example.org/ns/planned' }]));
+    const planned = await remote(auditor, 'entry', 'apply', file, '--dry-run');
+    expect(planned.code, planned.stderr).toBe(0);
+    expect(planned.stdout).toContain('would create node-4 spiffe://example.org/ns/planned');
+    const applied = await remote(auditor, 'entry', 'apply', file);
+    expect(applied.code).toBe(1);
+    expect(applied.stderr).toContain('creating node-4 spiffe://example.org/ns/planned: a caller with role auditor may not entry write (nothing was changed) (forbidden, HTTP 403)');
+    const entries = await remote(auditor, 'entry', 'list', '--agent', 'node-4', '--json');
+    expect(JSON.parse(entries.stdout)).toEqual([]);
   });
 
   it.each([

@@ -1,5 +1,9 @@
-/** `meshca entry create|list|show|update|delete`: registration entries. */
+/** `meshca entry create|list|show|update|delete|apply`: registration entries. */
+import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { AdminRequestError, type AdminClient } from '../admin-client.js';
+import { ManifestError, parseEntryManifest, type DesiredEntry } from '../entry-manifest.js';
+import { planEntries, type EntryPlan } from '../entry-plan.js';
 import { adminClient, checkDurations, collect, credentialOption, dataDirOption, refuseFlags, serverOption, type CommonOptions } from '../common-options.js';
 import { formatTable } from '../table.js';
 
@@ -123,4 +127,103 @@ export function registerEntry(program: Command): void {
       await adminClient(o).call('DELETE', `/v1/entries/${encodeURIComponent(id)}`, undefined, entryId(id));
       console.log(`deleted ${id}`);
     });
+
+  entry
+    .command('apply <file>')
+    .description(
+      'make the entries what FILE lists (a JSON array, as `entry list --json` prints; - for stdin): ' +
+        'creates the missing, updates those whose ttl or dns differ; with --prune, deletes the ones it does not list',
+    )
+    .option('--prune', 'also delete entries FILE does not list')
+    .option('--dry-run', 'print what would change, and change nothing')
+    .addOption(dataDirOption())
+    .addOption(serverOption())
+    .addOption(credentialOption())
+    .action(async (file: string, o: CommonOptions & { prune?: boolean; dryRun?: boolean }) => {
+      const desired = await readManifest(file);
+      const client = adminClient(o);
+      const { entries } = await client.call<{ entries: EntryJson[] }>('GET', '/v1/entries');
+      const plan = planEntries(desired, entries, o.prune ?? false);
+      if (o.dryRun) {
+        for (const line of planLines(plan)) console.log(`would ${line}`);
+      } else {
+        await applyPlan(client, plan);
+      }
+      const verb = o.dryRun ? 'would be ' : '';
+      console.log(`${plan.create.length} ${verb}created, ${plan.update.length} ${verb}updated, ${plan.remove.length} ${verb}deleted, ${plan.unchanged} unchanged`);
+    });
 }
+
+async function readManifest(file: string): Promise<DesiredEntry[]> {
+  let text: string;
+  try {
+    text = file === '-' ? await readStdin() : await readFile(file, 'utf8');
+  } catch (err) {
+    refuseFlags(`${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  try {
+    return parseEntryManifest(text);
+  } catch (err) {
+    if (err instanceof ManifestError) refuseFlags(`${file === '-' ? 'stdin' : file}: ${err.message}`);
+    throw err;
+  }
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+const fieldsText = (e: DesiredEntry) => `${e.agent} ${e.spiffeId} ttl=${e.ttl ?? 'default'} dns=${e.dns.join(',') || '-'}`;
+
+function planLines(plan: EntryPlan): string[] {
+  return [
+    ...plan.create.map((e) => `create ${fieldsText(e)}`),
+    ...plan.update.map((u) => `update ${u.id} ${fieldsText(u.entry)}`),
+    ...plan.remove.map((e) => `delete ${e.id} ${e.agent} ${e.spiffeId}`),
+  ];
+}
+
+/**
+ * Creates and updates first, deletions last: an identity moved to another
+ * agent is held by the new one before the old one loses it. Not one
+ * transaction: a refusal midway leaves what was done before it (printed as
+ * it happens), and running apply again finishes the rest.
+ */
+async function applyPlan(client: AdminClient, plan: EntryPlan): Promise<void> {
+  let done = 0;
+  // A refusal names the entry, and the field as the file spells it (not as a flag).
+  const step = async (what: string, work: () => Promise<string>) => {
+    try {
+      console.log(await work());
+      done++;
+    } catch (err) {
+      if (!(err instanceof AdminRequestError)) throw err;
+      const before = done === 0 ? 'nothing was changed' : `${done === 1 ? 'the change printed above stands' : `the ${done} changes printed above stand`}; apply again once it is fixed`;
+      throw new AdminRequestError(err.status, err.code, `${what}: ${err.message} (${before})`);
+    }
+  };
+  const body = (e: DesiredEntry) => ({ agent: e.agent, spiffeId: e.spiffeId.toString(), dns: e.dns, ...(e.ttl === null ? {} : { ttl: e.ttl }) });
+  for (const e of plan.create) {
+    await step(`creating ${e.agent} ${e.spiffeId}`, async () => {
+      const created = await client.call<EntryJson>('POST', '/v1/entries', body(e), FILE_FIELDS);
+      return `created ${created.id} ${fieldsText(e)}`;
+    });
+  }
+  for (const { id, entry } of plan.update) {
+    await step(`updating ${id} (${entry.agent} ${entry.spiffeId})`, async () => {
+      await client.call('PATCH', `/v1/entries/${encodeURIComponent(id)}`, { ttl: entry.ttl, dns: entry.dns }, FILE_FIELDS);
+      return `updated ${id} ${fieldsText(entry)}`;
+    });
+  }
+  for (const e of plan.remove) {
+    await step(`deleting ${e.id} (${e.agent} ${e.spiffeId})`, async () => {
+      await client.call('DELETE', `/v1/entries/${encodeURIComponent(e.id)}`);
+      return `deleted ${e.id} ${e.agent} ${e.spiffeId}`;
+    });
+  }
+}
+
+/** The fields of an entries file, named as the file names them in a refusal. */
+const FILE_FIELDS = { agent: 'agent', spiffeId: 'spiffeId', ttl: 'ttl', dns: 'dns' };

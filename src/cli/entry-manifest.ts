@@ -1,0 +1,97 @@
+/**
+ * The entries file `meshca entry apply` reads: a JSON array of entries in the
+ * shape `meshca entry list --json` prints, so that a listing is a manifest
+ * as it stands (its id, times and revision are the CA's and are ignored).
+ * Each entry becomes a typed value here, checked by the CA's own rules
+ * before anything is sent, so that a malformed entry changes nothing; what
+ * only the CA knows (its trust domain, the names it is reached by) it checks
+ * as each entry is sent.
+ */
+import { assertNotReserved } from '../ca/reserved-ids.js';
+import { parseAgentName, type AgentName } from '../identity/agent-name.js';
+import { parseDnsName, type DnsName } from '../identity/dns-name.js';
+import { SpiffeId } from '../identity/spiffe-id.js';
+import { parseDuration, type Duration } from '../time/duration.js';
+
+export interface DesiredEntry {
+  readonly agent: AgentName;
+  readonly spiffeId: SpiffeId;
+  /** null: the CA's --svid-ttl. */
+  readonly ttl: Duration | null;
+  /** Lowercased, each once, in the order given: as the CA keeps them. */
+  readonly dns: readonly DnsName[];
+}
+
+/** Fields of a listed entry that are the CA's to set, skipped when read back. */
+const LISTED_ONLY = new Set(['id', 'createdAt', 'updatedAt', 'revision']);
+const FIELDS = new Set(['agent', 'spiffeId', 'ttl', 'dns']);
+
+export class ManifestError extends Error {}
+
+/** (agent, SPIFFE ID): what names an entry, as the CA keeps at most one of each. */
+export function entryKey(e: { agent: string; spiffeId: SpiffeId | string }): string {
+  return `${e.agent} ${e.spiffeId.toString()}`;
+}
+
+function parseTtl(value: unknown): Duration | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value === 'number' && Number.isInteger(value) && value > 0) return value as Duration;
+  if (typeof value === 'string') return parseDuration(value);
+  throw new Error(`${JSON.stringify(value)} is neither whole seconds, a duration such as "1h", nor null`);
+}
+
+function parseEntry(value: unknown): DesiredEntry {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error('is not an object');
+  const o = value as Record<string, unknown>;
+  const unknown = Object.keys(o).filter((k) => !FIELDS.has(k) && !LISTED_ONLY.has(k));
+  if (unknown.length) throw new Error(`has unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => JSON.stringify(k)).join(', ')}`);
+  if (typeof o.agent !== 'string') throw new Error('needs "agent", a string');
+  if (typeof o.spiffeId !== 'string') throw new Error('needs "spiffeId", a string');
+  if (o.dns !== undefined && !(Array.isArray(o.dns) && o.dns.every((d) => typeof d === 'string'))) throw new Error('dns: is not an array of strings');
+  return {
+    agent: labelled('agent', () => parseAgentName(o.agent as string)),
+    spiffeId: labelled('spiffeId', () => {
+      const id = SpiffeId.parseWorkload(o.spiffeId as string);
+      assertNotReserved(id);
+      return id;
+    }),
+    ttl: labelled('ttl', () => parseTtl(o.ttl)),
+    dns: labelled('dns', () => [...new Set(((o.dns ?? []) as string[]).map(parseDnsName))]),
+  };
+}
+
+/** A field's value parsed by the CA's rules; a refusal is prefixed with the field, as the CA's own are. */
+function labelled<T>(field: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    throw new Error(`${field}: ${(err as Error).message}`);
+  }
+}
+
+/** Every entry of the file, or a ManifestError naming each one that is wrong (by index, from 0) and why. */
+export function parseEntryManifest(text: string): DesiredEntry[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new ManifestError(`not JSON: ${(err as Error).message}`);
+  }
+  if (!Array.isArray(parsed)) throw new ManifestError('must be a JSON array of entries, as `meshca entry list --json` prints');
+  const problems: string[] = [];
+  const entries: DesiredEntry[] = [];
+  const seen = new Map<string, number>();
+  parsed.forEach((value, i) => {
+    try {
+      const entry = parseEntry(value);
+      const first = seen.get(entryKey(entry));
+      if (first !== undefined) throw new Error(`repeats entry [${first}] (${entry.agent}, ${entry.spiffeId}): an agent holds an identity once`);
+      seen.set(entryKey(entry), i);
+      entries.push(entry);
+    } catch (err) {
+      problems.push(`entry [${i}] ${(err as Error).message}`);
+    }
+  });
+  if (problems.length) throw new ManifestError(problems.join('; '));
+  return entries;
+}

@@ -1,0 +1,43 @@
+/**
+ * What `meshca entry apply` changes to make the CA's entries what a manifest
+ * says: entries are named by (agent, SPIFFE ID), so one that changes either
+ * is a new entry, and the old one goes only with --prune.
+ */
+import { entryKey, type DesiredEntry } from './entry-manifest.js';
+
+/** An entry as the CA lists it. */
+export interface ListedEntry {
+  readonly id: string;
+  readonly agent: string;
+  readonly spiffeId: string;
+  readonly ttl: number | null;
+  readonly dns: readonly string[];
+}
+
+export interface EntryPlan {
+  readonly create: readonly DesiredEntry[];
+  readonly update: ReadonlyArray<{ readonly id: string; readonly entry: DesiredEntry }>;
+  /** Only with prune: entries the CA holds that the manifest does not list. */
+  readonly remove: readonly ListedEntry[];
+  readonly unchanged: number;
+}
+
+function sameFields(desired: DesiredEntry, listed: ListedEntry): boolean {
+  return desired.ttl === listed.ttl && desired.dns.length === listed.dns.length && desired.dns.every((d, i) => d === listed.dns[i]);
+}
+
+export function planEntries(desired: readonly DesiredEntry[], listed: readonly ListedEntry[], prune: boolean): EntryPlan {
+  const held = new Map(listed.map((e) => [entryKey(e), e]));
+  const wanted = new Set(desired.map(entryKey));
+  const create: DesiredEntry[] = [];
+  const update: Array<{ id: string; entry: DesiredEntry }> = [];
+  let unchanged = 0;
+  for (const entry of desired) {
+    const current = held.get(entryKey(entry));
+    if (current === undefined) create.push(entry);
+    else if (sameFields(entry, current)) unchanged++;
+    else update.push({ id: current.id, entry });
+  }
+  const remove = prune ? listed.filter((e) => !wanted.has(entryKey(e))) : [];
+  return { create, update, remove, unchanged };
+}
