@@ -6,7 +6,8 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { Agent, request } from 'node:https';
-import { checkCaIdentity } from '../platform/ca-server-identity.js';
+import type { TrustDomain } from '../identity/trust-domain.js';
+import { checkCaIdentity, trustDomainOf } from '../platform/ca-server-identity.js';
 import { CaRequestError, type CaApi, type SvidWire, type SyncWire, type WorkloadSvidWire } from './ca-api.js';
 
 export interface ClientCredential {
@@ -34,6 +35,8 @@ export class CaClient implements CaApi {
   private trustPem = '';
   private revoked: (serial: string) => boolean = () => false;
   private credential: ClientCredential | undefined;
+  /** The agent's own trust domain, once it holds an SVID: the CA must be that trust domain's. */
+  private trustDomain: TrustDomain | undefined;
   /** Attestations sent in full and not yet answered: each may have spent its join token at the CA already. */
   private spending = 0;
   /** The Date header of the latest answer: see lastAnswerDateMs. */
@@ -47,6 +50,7 @@ export class CaClient implements CaApi {
     if (trustPem === this.trustPem && same) return;
     this.trustPem = trustPem;
     this.credential = credential;
+    this.trustDomain = credential ? trustDomainOf(credential.chainPem) : undefined;
     this.pool?.destroy();
     this.pool = undefined;
   }
@@ -93,7 +97,9 @@ export class CaClient implements CaApi {
       keepAlive: true,
       maxSockets: 4,
       ca: this.trustPem,
-      checkServerIdentity: (host, cert) => checkCaIdentity(host, cert, this.revoked),
+      // Explicit: NODE_TLS_REJECT_UNAUTHORIZED=0 in the environment would otherwise skip the chain and these checks.
+      rejectUnauthorized: true,
+      checkServerIdentity: (host, cert) => checkCaIdentity(host, cert, this.revoked, this.trustDomain),
       ...(this.credential ? { key: this.credential.keyPem, cert: this.credential.chainPem } : {}),
     });
     return this.pool;

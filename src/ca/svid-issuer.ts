@@ -36,6 +36,8 @@ export interface SvidRequest {
   readonly requestedBy: string;
   readonly agent?: string | null;
   readonly entryId?: string | null;
+  /** A time (epoch seconds) the certificate may not outlive: cut there, as at its issuer's expiry. */
+  readonly notAfterCeiling?: number;
 }
 
 export interface IssuedSvid {
@@ -169,7 +171,7 @@ export class SvidIssuer {
     await this.deps.authorities.adoptRecentChanges?.(now);
     const authorities = this.deps.authorities.current();
     const issuer = authorities.signingIntermediate(now);
-    const validity = decideValidity(now, req.ttl, this.settings.lifetimes, issuer.record);
+    const validity = decideValidity(now, req.ttl, this.settings.lifetimes, issuer.record, req.notAfterCeiling);
     const serial = randomSerial(this.deps.random);
     const leaf = await (this.deps.leafSigner ?? inThreadLeafSigner).signLeaf(
       {

@@ -29,8 +29,11 @@ export interface Validity {
  * now, refused above the maximum, and kept inside the issuer's own validity —
  * cut at its expiry so the chain never ends before the leaf, and backdated no
  * further than its start (an imported intermediate may have begun seconds ago).
+ * It is cut the same way at `ceiling` (epoch seconds), the end of whatever
+ * vouched for the request where that must bound it (a remote operator's own
+ * credential, for the credentials it issues).
  */
-export function decideValidity(now: number, requested: Duration | undefined, policy: LifetimePolicy, issuer: Validity): Validity {
+export function decideValidity(now: number, requested: Duration | undefined, policy: LifetimePolicy, issuer: Validity, ceiling = Infinity): Validity {
   const ttl = requested ?? policy.defaultTtl;
   if (ttl > policy.maxTtl) {
     throw new InvalidInputError(
@@ -38,5 +41,5 @@ export function decideValidity(now: number, requested: Duration | undefined, pol
       `requested lifetime ${formatDuration(ttl)} is above the maximum of ${formatDuration(policy.maxTtl)}`,
     );
   }
-  return { notBefore: Math.max(now - backdateFor(ttl), issuer.notBefore), notAfter: Math.min(now + ttl, issuer.notAfter) };
+  return { notBefore: Math.max(now - backdateFor(ttl), issuer.notBefore), notAfter: Math.min(now + ttl, issuer.notAfter, ceiling) };
 }

@@ -98,6 +98,9 @@ export interface AdminEndpoint {
   failure(err: NodeJS.ErrnoException): Error;
 }
 
+/** Far more than any answer of the CA but a stream (an export, which is piped rather than held). */
+const MAX_ANSWER_BYTES = 32 * 1024 * 1024;
+
 export class AdminClient {
   constructor(private readonly endpoint: AdminEndpoint) {}
 
@@ -114,7 +117,7 @@ export class AdminClient {
         }
         res.pipe(out, { end: false });
         res.on('end', resolve);
-        res.on('error', reject);
+        res.on('error', (err) => reject(new Error(`the answer was cut off before its end, so what was written is incomplete: ${err.message}`)));
       });
       req.on('error', (err: NodeJS.ErrnoException) => reject(this.endpoint.failure(err)));
       req.end();
@@ -133,7 +136,12 @@ export class AdminClient {
         },
         (res) => {
           const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
+          let size = 0;
+          res.on('data', (c: Buffer) => {
+            size += c.length;
+            if (size > MAX_ANSWER_BYTES) req.destroy(new Error(`the answer is larger than ${MAX_ANSWER_BYTES / 1024 / 1024} MiB, which no answer of the CA is`));
+            else chunks.push(c);
+          });
           res.on('end', () =>
             resolve({
               status: res.statusCode ?? 0,

@@ -1,5 +1,5 @@
 /** Options every administrative command shares. */
-import { InvalidArgumentError, Option } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { resolve } from 'node:path';
 import { ConfigError } from '../config/options.js';
 import { parseServerUrl } from '../config/parsers.js';
@@ -23,39 +23,70 @@ export function dataDirOption(): Option {
     .argParser((v: string) => resolve(v));
 }
 
-/**
- * --server (MESHCA_SERVER): a CA on another host, reached over HTTPS with
- * --credential. Given with --data-dir it is refused rather than one of them
- * silently winning: which CA a command changes is never a guess.
- */
+/** An empty variable (MESHCA_SERVER=) is unset, as shells and container runtimes often leave them. */
+const unlessEmpty = <T>(parse: (v: string) => T) => (v: string): T | undefined => (v === '' ? undefined : parse(v));
+
+/** --server (MESHCA_SERVER): a CA on another host, reached over HTTPS with --credential (chooseCa settles which CA). */
 export function serverOption(): Option {
   return new Option('--server <url>', 'administer the CA at this https:// address instead, with --credential')
     .env('MESHCA_SERVER')
-    .conflicts('dataDir')
-    .argParser((v: string) => {
-      try {
-        return parseServerUrl(v);
-      } catch (err) {
-        throw new InvalidArgumentError((err as Error).message);
-      }
-    });
+    .argParser(
+      unlessEmpty((v: string) => {
+        try {
+          return parseServerUrl(v);
+        } catch (err) {
+          throw new InvalidArgumentError((err as Error).message);
+        }
+      }),
+    );
 }
 
 /** --credential (MESHCA_CREDENTIAL): the directory `meshca admin credential --out` wrote, for --server. */
 export function credentialOption(): Option {
   return new Option('--credential <dir>', 'operator or auditor credential for --server (svid.pem, svid_key.pem, bundle.pem)')
     .env('MESHCA_CREDENTIAL')
-    .argParser((v: string) => resolve(v));
+    .argParser(unlessEmpty((v: string) => resolve(v)));
 }
 
-/** The CA a command administers: the one on this host by its socket, or the one at --server. */
-export function adminClient(o: CommonOptions): AdminClient {
-  if (o.server === undefined) {
-    if (o.credential !== undefined) refuseFlags('--credential is for a CA reached with --server; the CA on this host is reached through --data-dir');
-    return new AdminClient(localEndpoint(o.dataDir));
+/**
+ * Settles, before a command runs, which CA it administers: the one on this
+ * host (--data-dir) or the one at --server. A flag wins over the other way's
+ * environment variable (a container image that sets MESHCA_DATA_DIR can still
+ * be given --server); two flags, or two variables, naming both ways are
+ * refused rather than one of them silently winning, since which CA a command
+ * changes is never a guess. Refusals name what the operator set: the flag, or
+ * the variable.
+ */
+export function chooseCa(command: Command): void {
+  if (!command.options.some((option) => option.attributeName() === 'server')) return;
+  const o = command.opts<CommonOptions>();
+  const source = (key: keyof CommonOptions) => command.getOptionValueSource(key);
+  const named = (key: 'server' | 'credential' | 'dataDir') =>
+    source(key) === 'env' ? { server: 'MESHCA_SERVER', credential: 'MESHCA_CREDENTIAL', dataDir: 'MESHCA_DATA_DIR' }[key] : `--${key === 'dataDir' ? 'data-dir' : key}`;
+  let remote = o.server !== undefined;
+  if (remote && source('dataDir') !== 'default') {
+    if (source('server') === source('dataDir')) refuseFlags(`${named('server')} and ${named('dataDir')} name two CAs: give one`);
+    remote = source('server') === 'cli';
   }
-  if (o.credential === undefined) refuseFlags(`--server ${o.server.origin} needs --credential DIR (\`meshca admin credential --out DIR\` on the CA host writes one)`);
-  return new AdminClient(remoteEndpoint(o.server, o.credential, systemClock));
+  if (!remote) {
+    if (o.credential !== undefined && source('credential') === 'cli') {
+      refuseFlags(`--credential is for a CA reached with --server; the CA on this host is reached through ${named('dataDir')}`);
+    }
+    if (o.credential !== undefined && source('dataDir') === 'default' && o.server === undefined) {
+      refuseFlags(`${named('credential')} is set, but no --server (or MESHCA_SERVER) says which CA to use it with`);
+    }
+    command.setOptionValue('server', undefined);
+    command.setOptionValue('credential', undefined);
+    return;
+  }
+  if (o.credential === undefined) {
+    refuseFlags(`${named('server')} ${o.server!.origin} needs --credential DIR (\`meshca admin credential --out DIR\` on the CA host writes one)`);
+  }
+}
+
+/** The CA a command administers, as chooseCa settled it: the one on this host by its socket, or the one at --server. */
+export function adminClient(o: CommonOptions): AdminClient {
+  return new AdminClient(o.server === undefined ? localEndpoint(o.dataDir) : remoteEndpoint(o.server, o.credential!, systemClock));
 }
 
 /** For a repeatable flag; `previous` is undefined the first time when the flag has no default (entry update --dns). */

@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/options.js';
 import { CaIntegrityError } from '../errors.js';
 import { AdminRequestError, CaUnreachableError } from './admin-client.js';
+import { chooseCa } from './common-options.js';
 import { errorText } from './error-text.js';
 import { VERSION } from './version.js';
 import { commanderExitCode, EX_CONFIG, EX_UNAVAILABLE } from './exit-codes.js';
@@ -24,7 +25,8 @@ const program = new Command('meshca')
   .description('a small, auditable mutual-TLS certificate authority for service meshes')
   .version(VERSION)
   .showHelpAfterError()
-  .exitOverride();
+  .exitOverride()
+  .hook('preAction', (_program, command) => chooseCa(command));
 
 for (const register of [registerServer, registerMint, registerToken, registerEntry, registerAgent, registerAdmin, registerCert, registerAudit, registerAuthority, registerDoctor, registerBundle, registerDatastore]) {
   register(program);

@@ -49,6 +49,10 @@ export function parseServerUrl(raw: string): URL {
     throw new Error(`"${raw}" is not a URL`);
   }
   if (url.protocol !== 'https:') throw new Error(`"${raw}" must be an https:// URL`);
+  // Only where the CA is: a path, query or fragment would be dropped, and a user and password sent to it in the clear of a header.
+  if (url.username || url.password || url.pathname !== '/' || url.search || url.hash) {
+    throw new Error(`"${url.origin}…" must be the CA's address alone, https://HOST[:PORT], without a user, path, query or fragment`);
+  }
   return url;
 }
 

@@ -25,6 +25,13 @@ export function adminSpiffeId(td: TrustDomain, role: AdminRole, name: string): S
   return SpiffeId.fromSegments(td, RESERVED_SEGMENT, 'admin', role, name);
 }
 
+/** The role and name of an administrator's SPIFFE ID (spiffe://<td>/meshca/admin/<role>/<name>); undefined for any other ID. */
+export function adminIdentityOf(id: SpiffeId): { readonly role: AdminRole; readonly name: string } | undefined {
+  const [first, second, role, name, ...rest] = id.segments;
+  if (first !== RESERVED_SEGMENT || second !== 'admin' || name === undefined || rest.length > 0) return undefined;
+  return role === 'operator' || role === 'auditor' ? { role, name } : undefined;
+}
+
 /**
  * Which of the CA's and the agents' identities a SPIFFE ID (as text, in any
  * trust domain) is: 'server' for .../meshca/server, 'agent' for

@@ -2,21 +2,49 @@
  * Telling the CA from any other TLS server its trust bundle would accept, for
  * every client of the CA: the agent and the remote `meshca` CLI.
  */
+import { X509Certificate } from 'node:crypto';
 import { checkServerIdentity, type DetailedPeerCertificate, type PeerCertificate } from 'node:tls';
 import { meshcaRoleOf } from '../identity/meshca-identity.js';
+import { SpiffeId } from '../identity/spiffe-id.js';
+import type { TrustDomain } from '../identity/trust-domain.js';
+
+/** The SPIFFE IDs (URI SANs) a certificate names, as Node lists them. */
+function uriNames(subjectAltName: string | undefined): string[] {
+  return (subjectAltName ?? '').split(', ').filter((n) => n.startsWith('URI:')).map((n) => n.slice(4));
+}
+
+/** The trust domain of the SVID first in `chainPem` (a client's own credential); undefined when it names none. */
+export function trustDomainOf(chainPem: string): TrustDomain | undefined {
+  const [uri] = uriNames(new X509Certificate(chainPem).subjectAltName);
+  try {
+    return uri === undefined ? undefined : SpiffeId.parse(uri).trustDomain;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * Only the CA: its certificate is an SVID for spiffe://<td>/meshca/server, a
- * path the CA never issues to anyone else. The host name is checked first, as
- * always; without this, a workload SVID of the same CA carrying the DNS name
- * the client dials (an entry may grant any) would pass for the CA.
+ * path the CA never issues to anyone else, in the client's own trust domain
+ * when the client knows it (two CAs chaining to one organisation's root must
+ * not pass for each other). The host name is checked first, as always;
+ * without this, a workload SVID of the same CA carrying the DNS name the
+ * client dials (an entry may grant any) would pass for the CA.
  */
-export function checkCaIdentity(host: string, cert: PeerCertificate, revoked: (serial: string) => boolean): Error | undefined {
+export function checkCaIdentity(
+  host: string,
+  cert: PeerCertificate,
+  revoked: (serial: string) => boolean,
+  trustDomain: TrustDomain | undefined,
+): Error | undefined {
   const hostProblem = checkServerIdentity(host, cert);
   if (hostProblem) return hostProblem;
-  const uris = (cert.subjectaltname ?? '').split(', ').filter((n) => n.startsWith('URI:'));
-  if (uris.length !== 1 || meshcaRoleOf(uris[0]!.slice(4)) !== 'server') {
-    return new Error(`the server at ${host} is not the CA: its certificate is for ${uris.map((u) => u.slice(4)).join(', ') || 'no SPIFFE ID'}, not spiffe://<trust domain>/meshca/server`);
+  const uris = uriNames(cert.subjectaltname);
+  if (uris.length !== 1 || meshcaRoleOf(uris[0]!) !== 'server') {
+    return new Error(`the server at ${host} is not the CA: its certificate is for ${uris.join(', ') || 'no SPIFFE ID'}, not spiffe://<trust domain>/meshca/server`);
+  }
+  if (trustDomain && !SpiffeId.parse(uris[0]!).trustDomain.equals(trustDomain)) {
+    return new Error(`the server at ${host} is not the CA: it is ${uris[0]}, the CA of another trust domain than ${trustDomain.name}`);
   }
   // The chain Node verified, leaf to root (detailed: each certificate links its issuer; a root links itself).
   for (let c: PeerCertificate | undefined = cert, depth = 0; c && depth < 8; depth++) {

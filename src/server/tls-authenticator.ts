@@ -10,7 +10,7 @@ import type { X509Certificate } from 'node:crypto';
 import type { Caller } from '../ca/caller.js';
 import type { PresentedCredential } from '../ca/registration-ports.js';
 import { UnauthenticatedError } from '../errors.js';
-import { RESERVED_SEGMENT } from '../identity/meshca-identity.js';
+import { adminIdentityOf, RESERVED_SEGMENT } from '../identity/meshca-identity.js';
 import { SpiffeId } from '../identity/spiffe-id.js';
 import type { TrustDomain } from '../identity/trust-domain.js';
 import type { Clock } from '../time/clock.js';
@@ -44,13 +44,10 @@ interface UnchainedPeer {
 
 /** Maps an SVID's SPIFFE ID to a meshca role by its reserved path. */
 function callerForSpiffeId(id: SpiffeId, serial: string): Caller {
-  const [first, second, third, fourth, ...rest] = id.segments;
-  if (first === RESERVED_SEGMENT && rest.length === 0) {
-    if (second === 'agent' && third && fourth === undefined) return { role: 'agent', name: third, spiffeId: id, serial };
-    if (second === 'admin' && (third === 'operator' || third === 'auditor') && fourth) {
-      return third === 'operator' ? { role: 'operator', name: fourth, via: 'mtls' } : { role: 'auditor', name: fourth };
-    }
-  }
+  const [first, second, third, fourth] = id.segments;
+  if (first === RESERVED_SEGMENT && second === 'agent' && third && fourth === undefined) return { role: 'agent', name: third, spiffeId: id, serial };
+  const admin = adminIdentityOf(id);
+  if (admin) return admin.role === 'operator' ? { role: 'operator', name: admin.name, via: 'mtls' } : { role: 'auditor', name: admin.name };
   return { role: 'workload', name: id.toString(), spiffeId: id };
 }
 

@@ -64,6 +64,31 @@ describe('CaClient', () => {
     await expect(client.sync()).rejects.toThrow(message);
   });
 
+  it('once it holds an SVID, refuses the CA of another trust domain under the same root, which it took for the CA before', async () => {
+    const server = await countingServer(syncAnswer, 'IP:127.0.0.1,URI:spiffe://staging.example/meshca/server');
+    const own = selfSigned(tempDir(), 'agent', { extensions: ['subjectAltName=URI:spiffe://example.org/meshca/agent/node-1'] });
+    const client = new CaClient({ serverUrl: server.url });
+    cleanupLater(() => client.close());
+    client.configure(server.certPem, undefined);
+    await expect(client.sync()).resolves.toBeDefined();
+    client.configure(server.certPem, { keyPem: readFileSync(own.key, 'utf8'), chainPem: readFileSync(own.cert, 'utf8') });
+    await expect(client.sync()).rejects.toThrow('it is spiffe://staging.example/meshca/server, the CA of another trust domain than example.org');
+  });
+
+  it('refuses a server the bundle does not vouch for even with NODE_TLS_REJECT_UNAUTHORIZED=0 in the environment', async () => {
+    const server = await countingServer();
+    const stranger = readFileSync(selfSigned(tempDir(), 'stranger').cert, 'utf8');
+    const client = new CaClient({ serverUrl: server.url });
+    cleanupLater(() => client.close());
+    client.configure(stranger, undefined);
+    process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
+    try {
+      await expect(client.sync()).rejects.toThrow(/self-signed certificate|unable to verify/);
+    } finally {
+      delete process.env.NODE_TLS_REJECT_UNAUTHORIZED;
+    }
+  });
+
   it('refuses a server whose certificate chain holds a certificate the CA\'s CRLs revoke, also on a connection it had kept open', async () => {
     const server = await countingServer();
     const serial = new X509Certificate(server.certPem).serialNumber.toLowerCase();

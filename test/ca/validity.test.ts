@@ -21,4 +21,16 @@ describe('decideValidity', () => {
   it('refuses a lifetime above the maximum rather than clamping it', () => {
     expect(() => decideValidity(NOW, seconds(86_401), POLICY, LONG_LIVED_ISSUER)).toThrow(InvalidInputError);
   });
+
+  it.each([
+    { name: 'ends before the ceiling: as asked', ttl: seconds(600), ceiling: NOW + 601, notAfter: NOW + 600 },
+    { name: 'ends past the ceiling: cut there', ttl: seconds(600), ceiling: NOW + 599, notAfter: NOW + 599 },
+    { name: 'the default lifetime past the ceiling: cut there', ttl: undefined, ceiling: NOW + 60, notAfter: NOW + 60 },
+  ])('with a ceiling, a lifetime that $name', ({ ttl, ceiling, notAfter }) => {
+    expect(decideValidity(NOW, ttl, POLICY, LONG_LIVED_ISSUER, ceiling).notAfter).toBe(notAfter);
+  });
+
+  it('still refuses a lifetime above the maximum under a ceiling, rather than cut it', () => {
+    expect(() => decideValidity(NOW, seconds(86_401), POLICY, LONG_LIVED_ISSUER, NOW + 60)).toThrow(InvalidInputError);
+  });
 });

@@ -72,6 +72,36 @@ describe('loadAdminCredential', () => {
     expect(await refusal(dir, clock)).toBe(`--credential ${dir}: no ${file} (\`meshca admin credential --out ${dir}\` writes one)`);
   });
 
+  it('refuses a key that cannot be read, naming the file rather than OpenSSL\'s decoder', async () => {
+    rmSync(join(dir, 'svid_key.pem'));
+    writeFileSync(join(dir, 'svid_key.pem'), 'not a key\n', { mode: 0o600 });
+    expect(await refusal(dir, clock)).toBe(`--credential ${dir}: svid_key.pem holds no private key that can be read`);
+  });
+
+  it('refuses a key from another credential', async () => {
+    const other = await generateKeyPair('ec-p256');
+    rmSync(join(dir, 'svid_key.pem'));
+    writeFileSync(join(dir, 'svid_key.pem'), other.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, { mode: 0o600 });
+    expect(await refusal(dir, clock)).toBe(`--credential ${dir}: svid_key.pem is not the key of svid.pem (files from two credentials?)`);
+  });
+
+  it.each([
+    'spiffe://example.org/ns/web',
+    'spiffe://example.org/meshca/agent/node-1',
+    'spiffe://example.org/meshca/admin/root/alice',
+  ])('refuses an SVID for %s, which is no operator\'s or auditor\'s', async (spiffeId) => {
+    const ca = await MiniCa.create(clock);
+    const keys = await generateKeyPair('ec-p256');
+    const svid = await ca.issue(await createCsr(keys.privateKey, keys.publicKey), spiffeId, TTL_SECONDS);
+    const workload = join(tempDir(), 'cred');
+    await writeCredentialFiles(workload, keys.privateKey, svid.chainPem, ca.bundlePem);
+    expect(await refusal(workload, clock)).toContain(`svid.pem is not an operator's or auditor's credential (spiffe://<td>/meshca/admin/<role>/<name>): it is for URI:${spiffeId}`);
+  });
+
+  it('gives the credential\'s trust domain, which the CA must be in', async () => {
+    expect((await loadAdminCredential(dir, clock)).trustDomain.name).toBe('example.org');
+  });
+
   it.each(['svid.pem', 'bundle.pem'])('refuses a %s that holds no certificate', async (file) => {
     rmSync(join(dir, file));
     writeFileSync(join(dir, file), 'not a certificate\n');

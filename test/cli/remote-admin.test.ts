@@ -6,7 +6,8 @@
  * what an auditor may not do, and what would reach the wrong CA, or none, is
  * refused before anything is sent.
  */
-import { chmodSync, writeFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runMeshca, type CliResult } from '../support/cli.js';
@@ -75,12 +76,6 @@ describe('meshca admin commands with --server and --credential', () => {
   it.each([
     { name: 'an auditor creating a token', who: () => auditor, args: ['token', 'create', '--agent', 'node-2'], says: 'a caller with role auditor may not token create (forbidden, HTTP 403)' },
     { name: 'an auditor registering a workload', who: () => auditor, args: ['entry', 'create', '--agent', 'node-2', '--spiffe-id', 'spiffe://example.org/ns/x'], says: '(forbidden, HTTP 403)' },
-    {
-      name: 'an operator importing a root from a file (the CA would read its own host\'s file)',
-      who: () => operator,
-      args: ['authority', 'root', 'prepare', '--import-cert', '/etc/hostname'],
-      says: 'reads files on the CA host: run it there, through the local socket (forbidden, HTTP 403)',
-    },
   ])('refuses $name (exit 1)', async ({ who, args, says }) => {
     const res = await remote(who(), ...args);
     expect({ code: res.code, stdout: res.stdout }).toEqual({ code: 1, stdout: '' });
@@ -103,12 +98,75 @@ describe('meshca admin commands with --server and --credential', () => {
   it.each([
     { name: '--server without --credential', args: () => ['token', 'list', '--server', server!.url], says: 'needs --credential DIR (`meshca admin credential --out DIR` on the CA host writes one)' },
     { name: '--credential without --server', args: () => ['token', 'list', '--credential', operator], says: '--credential is for a CA reached with --server' },
-    { name: '--server with --data-dir', args: () => ['token', 'list', '--server', server!.url, '--credential', operator, '--data-dir', dataDir], says: "option '--server <url>' cannot be used with option '--data-dir <dir>'" },
+    { name: '--server with --data-dir', args: () => ['token', 'list', '--server', server!.url, '--credential', operator, '--data-dir', dataDir], says: '--server and --data-dir name two CAs: give one' },
     { name: 'an http:// --server', args: () => ['token', 'list', '--server', server!.url.replace('https:', 'http:'), '--credential', operator], says: 'must be an https:// URL' },
+    {
+      name: 'a root to import from files, which the CA would read on its own host',
+      args: () => ['authority', 'root', 'prepare', '--import-cert', '/etc/hostname', '--server', server!.url, '--credential', operator],
+      says: '--import-cert and --import-key name files the CA reads on its own host',
+    },
+    {
+      name: 'audit verify of a datastore file with --server',
+      args: () => ['audit', 'verify', '--db', join(dataDir, 'meshca.db'), '--server', server!.url, '--credential', auditor],
+      says: '--db verifies a datastore file on this host, without asking any CA',
+    },
   ])('refuses $name before asking any CA (exit 78)', async ({ args, says }) => {
     const res = await runMeshca(args());
     expect(res.code, res.stderr).toBe(EX_CONFIG);
     expect(res.stderr).toContain(says);
+  });
+
+  // Which CA a command administers, when flags and variables name it: a flag wins over the other way's variable; two of a kind are refused.
+  it.each([
+    { name: 'MESHCA_DATA_DIR set, --server given (a container image sets the variable)', env: () => ({ MESHCA_DATA_DIR: '/nonexistent' }), args: () => ['--server', server!.url, '--credential', auditor], reaches: 'remote' },
+    { name: 'MESHCA_SERVER and MESHCA_CREDENTIAL set, --data-dir given', env: () => ({ MESHCA_SERVER: 'https://127.0.0.1:1', MESHCA_CREDENTIAL: auditor }), args: () => ['--data-dir', dataDir], reaches: 'local' },
+    { name: 'MESHCA_SERVER and MESHCA_CREDENTIAL set, nothing given', env: () => ({ MESHCA_SERVER: server!.url, MESHCA_CREDENTIAL: auditor }), args: () => [], reaches: 'remote' },
+    { name: 'MESHCA_SERVER set empty, --data-dir given', env: () => ({ MESHCA_SERVER: '', MESHCA_CREDENTIAL: '' }), args: () => ['--data-dir', dataDir], reaches: 'local' },
+    {
+      name: 'MESHCA_SERVER and MESHCA_DATA_DIR both set',
+      env: () => ({ MESHCA_SERVER: server!.url, MESHCA_CREDENTIAL: auditor, MESHCA_DATA_DIR: dataDir }),
+      args: () => [],
+      refused: 'MESHCA_SERVER and MESHCA_DATA_DIR name two CAs: give one',
+    },
+    { name: 'MESHCA_CREDENTIAL set alone', env: () => ({ MESHCA_CREDENTIAL: auditor }), args: () => [], refused: 'MESHCA_CREDENTIAL is set, but no --server (or MESHCA_SERVER) says which CA to use it with' },
+    { name: 'MESHCA_SERVER set alone', env: () => ({ MESHCA_SERVER: server!.url }), args: () => [], refused: 'needs --credential DIR' },
+  ])('$name', async ({ env, args, reaches, refused }) => {
+    const res = await runMeshca(['audit', 'checkpoint', ...args()], env());
+    if (refused !== undefined) {
+      expect(res.code).toBe(EX_CONFIG);
+      expect(res.stderr).toContain(refused);
+      return;
+    }
+    // An auditor may not sign a checkpoint; the local socket's operator may: the answer tells which CA was asked.
+    if (reaches === 'remote') {
+      expect(res.code).toBe(1);
+      expect(res.stderr).toContain('a caller with role auditor may not');
+    } else {
+      expect(res.code, res.stderr).toBe(0);
+      expect(res.stdout).toMatch(/^checkpoint: head \d+:/);
+    }
+  });
+
+  it('refuses `authority intermediate import` while MESHCA_SERVER names another host\'s CA, rather than import into this host\'s', async () => {
+    const res = await runMeshca(['authority', 'intermediate', 'import', '--cert', '/etc/hostname', '--key', '/etc/hostname', '--data-dir', dataDir], { MESHCA_SERVER: server!.url });
+    expect(res.code).toBe(EX_CONFIG);
+    expect(res.stderr).toContain('MESHCA_SERVER names a CA on another host, but this command has the CA read files on its own host');
+  });
+
+  it('a credential a remote operator issues ends no later than the operator\'s own, so revoking it bounds every one it issued', async () => {
+    const issuer = new X509Certificate(readFileSync(join(operator, 'svid.pem')));
+    for (const [name, ttl] of [['alice-2', '3h'], ['dave', undefined]] as const) {
+      const out = join(tempDir(), name);
+      const made = await remote(operator, 'admin', 'credential', '--role', 'operator', '--name', name, '--out', out, ...(ttl ? ['--ttl', ttl] : []));
+      expect(made.code, made.stderr).toBe(0);
+      const issued = new X509Certificate(readFileSync(join(out, 'svid.pem')));
+      expect(issued.validTo, `${name} --ttl ${ttl}`).toBe(issuer.validTo);
+    }
+    // The CA host's operator is bound by nothing but the maximum.
+    const local = join(tempDir(), 'erin');
+    const made = await runMeshca(['admin', 'credential', '--role', 'operator', '--name', 'erin', '--out', local, '--ttl', '3h', '--data-dir', dataDir]);
+    expect(made.code, made.stderr).toBe(0);
+    expect(Date.parse(new X509Certificate(readFileSync(join(local, 'svid.pem'))).validTo)).toBeGreaterThan(Date.parse(issuer.validTo));
   });
 
   it('refuses a credential whose key others can read, before sending anything (exit 78)', async () => {

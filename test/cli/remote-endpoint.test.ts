@@ -1,12 +1,13 @@
 /**
  * How the CLI reaches a CA on another host (--server with --credential):
- * it presents the credential, and takes for the CA only a server whose
+ * it presents the credential, takes for the CA only a server whose
  * certificate chains to the credential's bundle and is the CA's own SVID
- * (spiffe://<td>/meshca/server). Stand-in servers here are Node's own HTTPS
- * server with certificates of the test's choosing.
+ * (spiffe://<td>/meshca/server) in the credential's trust domain, and sends
+ * nothing to any other. Stand-in servers here are Node's own HTTPS server
+ * with certificates of the test's choosing, recording what reaches them.
  */
+import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
 import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -20,6 +21,7 @@ import { MiniCa } from '../support/mini-ca.js';
 import { tempDir } from '../support/temp-dir.js';
 
 const OPERATOR = 'spiffe://example.org/meshca/admin/operator/alice';
+const CA_ID = 'spiffe://example.org/meshca/server';
 
 async function keyAndSvid(ca: MiniCa, spiffeId: string, ipv4: readonly string[] = []): Promise<{ keyPem: string; chainPem: string }> {
   const keys = await generateKeyPair('ec-p256');
@@ -31,7 +33,10 @@ describe('remoteEndpoint', () => {
   let ca: MiniCa;
   let otherCa: MiniCa;
   let credentialDir: string;
-  let server: Server | undefined;
+  let server: Server | TcpServer | undefined;
+  const sockets = new Set<Socket>();
+  /** "METHOD path" of every request that reached the stand-in. */
+  let received: string[];
 
   beforeAll(async () => {
     [ca, otherCa] = await Promise.all([MiniCa.create(), MiniCa.create()]);
@@ -42,25 +47,45 @@ describe('remoteEndpoint', () => {
   });
 
   afterEach(async () => {
+    for (const socket of sockets) socket.destroy();
+    sockets.clear();
     await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
     server = undefined;
+    delete process.env.NODE_TLS_REJECT_UNAUTHORIZED;
   });
 
-  /** A stand-in CA on 127.0.0.1 that answers with the SPIFFE ID of the client certificate it was shown. */
-  async function standIn(serving: { keyPem: string; chainPem: string }): Promise<URL> {
-    server = createServer({ key: serving.keyPem, cert: serving.chainPem, ca: ca.bundlePem, requestCert: true, rejectUnauthorized: true }, (req, res) => {
-      const peer = (req.socket as TLSSocket).getPeerCertificate();
-      res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ method: req.method, path: req.url, client: peer.subjectaltname }));
+  async function listen(s: Server | TcpServer): Promise<URL> {
+    server = s;
+    s.on('connection', (socket: Socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
     });
-    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
-    return new URL(`https://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+    return new URL(`https://127.0.0.1:${(s.address() as AddressInfo).port}`);
   }
 
-  it('presents the credential to a server with the CA\'s SVID, and reads its answer', async () => {
-    const url = await standIn(await keyAndSvid(ca, 'spiffe://example.org/meshca/server', ['127.0.0.1']));
-    const answer = await new AdminClient(remoteEndpoint(url, credentialDir, systemClock)).call<Record<string, string>>('GET', '/v1/tokens?limit=5');
-    expect(answer).toEqual({ method: 'GET', path: '/v1/tokens?limit=5', client: `URI:${OPERATOR}` });
+  /** A stand-in CA on 127.0.0.1 that answers, after `delayMs`, with the SPIFFE ID of the client certificate it was shown. */
+  function standIn(serving: { keyPem: string; chainPem: string }, delayMs = 0): Promise<URL> {
+    received = [];
+    return listen(
+      createServer({ key: serving.keyPem, cert: serving.chainPem, ca: ca.bundlePem, requestCert: true, rejectUnauthorized: true }, (req, res) => {
+        received.push(`${req.method} ${req.url}`);
+        const peer = (req.socket as TLSSocket).getPeerCertificate();
+        setTimeout(() => {
+          res.setHeader('content-type', 'application/json');
+          res.end(JSON.stringify({ client: peer.subjectaltname }));
+        }, delayMs);
+      }),
+    );
+  }
+
+  const client = (url: URL, connectTimeoutMs?: number) => new AdminClient(remoteEndpoint(url, credentialDir, systemClock, connectTimeoutMs));
+
+  it('presents the credential to a server with the CA\'s SVID, sending the path as typed', async () => {
+    const url = await standIn(await keyAndSvid(ca, CA_ID, ['127.0.0.1']));
+    const answer = await client(url).call<Record<string, string>>('DELETE', '/v1/entries/..');
+    expect(answer).toEqual({ client: `URI:${OPERATOR}` });
+    expect(received).toEqual(['DELETE /v1/entries/..']);
   });
 
   it.each([
@@ -70,30 +95,73 @@ describe('remoteEndpoint', () => {
       says: 'is not the CA: its certificate is for spiffe://example.org/ns/web, not spiffe://<trust domain>/meshca/server',
     },
     {
+      name: 'the CA of another trust domain under the same root',
+      serving: () => keyAndSvid(ca, 'spiffe://staging.example/meshca/server', ['127.0.0.1']),
+      says: 'it is spiffe://staging.example/meshca/server, the CA of another trust domain than example.org',
+    },
+    {
       name: 'the CA\'s SVID from a CA the bundle does not hold',
-      serving: () => keyAndSvid(otherCa, 'spiffe://example.org/meshca/server', ['127.0.0.1']),
+      serving: () => keyAndSvid(otherCa, CA_ID, ['127.0.0.1']),
       says: 'unable to verify the first certificate',
     },
     {
       name: 'the CA\'s SVID without the address dialled',
-      serving: () => keyAndSvid(ca, 'spiffe://example.org/meshca/server'),
+      serving: () => keyAndSvid(ca, CA_ID),
       says: 'IP: 127.0.0.1 is not in the cert\'s list',
     },
-  ])('refuses $name, naming the bundle it checked', async ({ serving, says }) => {
+  ])('refuses $name, sending it nothing', async ({ serving, says }) => {
     const url = await standIn(await serving());
-    const err = await new AdminClient(remoteEndpoint(url, credentialDir, systemClock)).call('GET', '/v1/tokens').catch((e: unknown) => e);
+    const err = await client(url).call('POST', '/v1/tokens', { agent: 'node-1' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(Error);
     expect(err).not.toBeInstanceOf(CaUnreachableError);
     expect((err as Error).message).toContain(`${url.origin} is not the CA this credential trusts (${credentialDir}/bundle.pem)`);
     expect((err as Error).message).toContain(says);
+    expect(received).toEqual([]);
+  });
+
+  it('still refuses an impostor with NODE_TLS_REJECT_UNAUTHORIZED=0 in the environment', async () => {
+    const url = await standIn(await keyAndSvid(otherCa, 'spiffe://example.org/ns/web', ['127.0.0.1']));
+    process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
+    const err = await client(url).call('POST', '/v1/tokens', { agent: 'node-1' }).catch((e: unknown) => e);
+    expect((err as Error).message).toContain('is not the CA this credential trusts');
+    expect(received).toEqual([]);
   });
 
   it('counts a closed port as no CA answering (exit 69), not a refusal', async () => {
-    const url = await standIn(await keyAndSvid(ca, 'spiffe://example.org/meshca/server', ['127.0.0.1']));
+    const url = await standIn(await keyAndSvid(ca, CA_ID, ['127.0.0.1']));
     await new Promise((resolve) => server!.close(resolve));
     server = undefined;
-    const err = await new AdminClient(remoteEndpoint(url, credentialDir, systemClock)).call('GET', '/v1/tokens').catch((e: unknown) => e);
+    const err = await client(url).call('GET', '/v1/tokens').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CaUnreachableError);
     expect((err as Error).message).toBe(`no CA answers at ${url.origin} (ECONNREFUSED)`);
+  });
+
+  it('gives up on a server that accepts the connection and never completes the handshake: nothing was sent', async () => {
+    const url = await listen(createTcpServer(() => undefined));
+    const started = performance.now();
+    const err = await client(url, 300).call('POST', '/v1/tokens', { agent: 'node-1' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CaUnreachableError);
+    expect((err as Error).message).toBe(`no answer from ${url.origin} in 0.3 s`);
+    expect(performance.now() - started).toBeLessThan(5_000);
+  });
+
+  it('once the request is sent, waits for the answer however long the CA takes (giving up could hide a change made)', async () => {
+    const url = await standIn(await keyAndSvid(ca, CA_ID, ['127.0.0.1']), 900);
+    await expect(client(url, 300).call('POST', '/v1/tokens', { agent: 'node-1' })).resolves.toEqual({ client: `URI:${OPERATOR}` });
+  });
+
+  it('says a request cut off after it was sent may have been carried out (exit 1, not 69)', async () => {
+    const serving = await keyAndSvid(ca, CA_ID, ['127.0.0.1']);
+    received = [];
+    const url = await listen(
+      createServer({ key: serving.keyPem, cert: serving.chainPem }, (req) => {
+        received.push(`${req.method} ${req.url}`);
+        req.socket.destroy();
+      }),
+    );
+    const err = await client(url).call('POST', '/v1/certificates/revoke', { agent: 'node-1' }).catch((e: unknown) => e);
+    expect(err).not.toBeInstanceOf(CaUnreachableError);
+    expect((err as Error).message).toContain(`the request to ${url.origin} failed after it was sent, so it may have been carried out`);
+    expect(received).toEqual(['POST /v1/certificates/revoke']);
   });
 });

@@ -33,6 +33,24 @@ describe('loadAgentConfig', () => {
     expect(load({ reloadSignal: raw }).reloadSignal).toBe(signal);
   });
 
+  it.each([
+    ['https://ca.example:8443', undefined],
+    ['https://ca.example:8443/', undefined],
+    ['https://[::1]:8443', undefined],
+    ['http://ca.example:8443', 'must be an https:// URL'],
+    ['https://ca.example:8443/v1', 'must be the CA\'s address alone'],
+    ['https://ca.example:8443/?x=1', 'must be the CA\'s address alone'],
+    ['https://ca.example:8443/#here', 'must be the CA\'s address alone'],
+    ['https://user:secret@ca.example:8443', 'must be the CA\'s address alone'],
+  ])('--server %s: %s', (server, problem) => {
+    if (problem === undefined) expect(load({ server }).server.origin).toBe(new URL(server).origin);
+    else expect(problemsOf(() => load({ server }))).toEqual([expect.stringContaining(problem)]);
+  });
+
+  it('never echoes a password written into --server', () => {
+    expect(problemsOf(() => load({ server: 'https://user:s3cret@ca.example:8443' })).join('\n')).not.toContain('s3cret');
+  });
+
   it('refuses a misspelt signal when it starts, not at the first reload', () => {
     expect(problemsOf(() => load({ reloadSignal: 'SIGHUPP' }))).toEqual([expect.stringContaining('"SIGHUPP" is not a signal name')]);
   });

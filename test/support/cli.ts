@@ -16,10 +16,14 @@ export interface CliResult {
 /** Longer than any CLI command a test runs takes; a command still running then is killed, not left behind. */
 const CLI_TIMEOUT_MS = 60_000;
 
+/** The variables that choose which CA a command administers: a developer's own must not steer the tests' commands. */
+const CA_CHOICE = ['MESHCA_DATA_DIR', 'MESHCA_SERVER', 'MESHCA_CREDENTIAL'];
+
 export function runMeshca(args: string[], env: NodeJS.ProcessEnv = {}, input?: string): Promise<CliResult> {
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !CA_CHOICE.includes(name)));
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [MESHCA_BIN, ...args], {
-      env: { ...process.env, ...env },
+      env: { ...inherited, ...env },
       stdio: 'pipe',
       timeout: CLI_TIMEOUT_MS,
       killSignal: 'SIGKILL',

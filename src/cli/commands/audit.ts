@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { formatHead, parseExpectedHead, type ExpectedHead, type VerificationResult } from '../../ca/audit-verifier.js';
 import { decodeCertificates } from '../../x509/pem.js';
-import { adminClient, checkChoice, credentialOption, dataDirOption, serverOption, type CommonOptions } from '../common-options.js';
+import { adminClient, checkChoice, credentialOption, dataDirOption, refuseFlags, serverOption, type CommonOptions } from '../common-options.js';
 import { verifyDatastoreFile } from '../offline-audit.js';
 
 /** --expect-head SEQ:HASH, read as commander reads the command line, so that a typo exits 78 naming the flag. */
@@ -45,7 +45,10 @@ export function registerAudit(program: Command): void {
     .addOption(dataDirOption())
     .addOption(serverOption())
     .addOption(credentialOption())
-    .action(async (o: CommonOptions & { trustBundle?: string; db?: string; expectHead?: ExpectedHead; json?: boolean }) => {
+    .action(async (o: CommonOptions & { trustBundle?: string; db?: string; expectHead?: ExpectedHead; json?: boolean }, command: Command) => {
+      if (o.db && (command.getOptionValueSource('server') === 'cli' || command.getOptionValueSource('credential') === 'cli')) {
+        refuseFlags('--db verifies a datastore file on this host, without asking any CA: give --db, or --server with --credential, not both');
+      }
       const bundle = o.trustBundle === undefined ? undefined : readFileSync(o.trustBundle, 'utf8');
       const pinned = bundle === undefined ? undefined : decodeCertificates(bundle).map((d) => new X509Certificate(d));
       if (pinned?.length === 0) throw new Error(`--trust-bundle ${o.trustBundle} holds no certificate`);

@@ -2,7 +2,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { AuthorityView } from '../../server/json-views.js';
-import { adminClient, credentialOption, dataDirOption, serverOption, type CommonOptions } from '../common-options.js';
+import { adminClient, credentialOption, dataDirOption, refuseFlags, serverOption, type CommonOptions } from '../common-options.js';
 import { formatTable } from '../table.js';
 
 export function registerAuthority(program: Command): void {
@@ -45,6 +45,9 @@ export function registerAuthority(program: Command): void {
     .addOption(serverOption())
     .addOption(credentialOption())
     .action(async (o: CommonOptions & { importCert?: string; importKey?: string }) => {
+      if (o.server && (o.importCert || o.importKey)) {
+        refuseFlags('--import-cert and --import-key name files the CA reads on its own host, which it does only for the host\'s operator: run this there, with --data-dir');
+      }
       const res = await adminClient(o).call<{ id: string; bundleSequence: number }>('POST', '/v1/authorities/root/prepare', {
         ...(o.importCert ? { importCertFile: resolve(o.importCert) } : {}),
         ...(o.importKey ? { importKeyFile: resolve(o.importKey) } : {}),
@@ -102,6 +105,9 @@ export function registerAuthority(program: Command): void {
     // No --server: the CA reads these files on its own host, which it does only for the host's operator.
     .addOption(dataDirOption())
     .action(async (o: CommonOptions & { cert: string; key: string; chain?: string }) => {
+      if (process.env.MESHCA_SERVER) {
+        refuseFlags('MESHCA_SERVER names a CA on another host, but this command has the CA read files on its own host, so it runs only there: unset MESHCA_SERVER to import into the CA of --data-dir');
+      }
       const res = await adminClient(o).call<{ id: string; retired: string | null }>(
         'POST',
         '/v1/authorities/intermediate/import',
