@@ -29,8 +29,9 @@ export async function writeCredentialFiles(dir: string, key: KeyObject, chainPem
 
 /**
  * An SVID whose key is not ours (`meshca mint --csr`): svid.pem and bundle.pem,
- * published as one unit in the same layout. Refused where DIR holds a key
- * already, which would then sit beside a certificate for another key.
+ * published as one unit in the same layout. The caller refuses a DIR that
+ * holds a key already (holdsKey), which would sit beside a certificate for
+ * another key.
  */
 export async function writeCertificateFiles(dir: string, chainPem: string, bundlePem: string): Promise<void> {
   await makeDirectory(dir, 0o700);
