@@ -11,6 +11,7 @@ import { assertNotReserved } from '../ca/reserved-ids.js';
 import { parseAgentName, type AgentName } from '../identity/agent-name.js';
 import { parseDnsName, type DnsName } from '../identity/dns-name.js';
 import { SpiffeId } from '../identity/spiffe-id.js';
+import { firstDuplicateKey } from '../server/duplicate-keys.js';
 import { parseDuration, type Duration } from '../time/duration.js';
 
 export interface DesiredEntry {
@@ -33,11 +34,19 @@ export function entryKey(e: { agent: string; spiffeId: SpiffeId | string }): str
   return `${e.agent} ${e.spiffeId.toString()}`;
 }
 
+/** The longest lifetime the API takes, in whole seconds (its schema): a longer one would be refused midway through an apply. */
+const MAX_TTL_SECONDS = 999_999_999;
+/** As many DNS names as the API takes for one entry. */
+const MAX_DNS_NAMES = 32;
+
 function parseTtl(value: unknown): Duration | null {
   if (value === undefined || value === null) return null;
-  if (typeof value === 'number' && Number.isInteger(value) && value > 0) return value as Duration;
-  if (typeof value === 'string') return parseDuration(value);
-  throw new Error(`${JSON.stringify(value)} is neither whole seconds, a duration such as "1h", nor null`);
+  let ttl: number;
+  if (typeof value === 'number' && Number.isInteger(value) && value > 0) ttl = value;
+  else if (typeof value === 'string') ttl = parseDuration(value);
+  else throw new Error(`${typeof value === 'number' ? String(value) : JSON.stringify(value)} is neither whole seconds, a duration such as "1h", nor null`);
+  if (ttl > MAX_TTL_SECONDS) throw new Error(`${String(value)} is longer than any CA takes (${MAX_TTL_SECONDS} s)`);
+  return ttl as Duration;
 }
 
 function parseEntry(value: unknown): DesiredEntry {
@@ -48,6 +57,7 @@ function parseEntry(value: unknown): DesiredEntry {
   if (typeof o.agent !== 'string') throw new Error('needs "agent", a string');
   if (typeof o.spiffeId !== 'string') throw new Error('needs "spiffeId", a string');
   if (o.dns !== undefined && !(Array.isArray(o.dns) && o.dns.every((d) => typeof d === 'string'))) throw new Error('dns: is not an array of strings');
+  if (Array.isArray(o.dns) && o.dns.length > MAX_DNS_NAMES) throw new Error(`dns: ${o.dns.length} names, more than the ${MAX_DNS_NAMES} an entry may have`);
   return {
     agent: labelled('agent', () => parseAgentName(o.agent as string)),
     spiffeId: labelled('spiffeId', () => {
@@ -71,12 +81,17 @@ function labelled<T>(field: string, parse: () => T): T {
 
 /** Every entry of the file, or a ManifestError naming each one that is wrong (by index, from 0) and why. */
 export function parseEntryManifest(text: string): DesiredEntry[] {
+  // A byte-order mark, as some editors save UTF-8, is no part of the JSON.
+  const json = text.startsWith('\uFEFF') ? text.slice(1) : text;
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    parsed = JSON.parse(json);
   } catch (err) {
     throw new ManifestError(`not JSON: ${(err as Error).message}`);
   }
+  // As the API refuses them: a reader of the file in review sees the first value, JSON.parse keeps the last.
+  const duplicate = firstDuplicateKey(json);
+  if (duplicate !== undefined) throw new ManifestError(`names "${duplicate}" twice in one object, which would be read as the last while a reader sees the first`);
   if (!Array.isArray(parsed)) throw new ManifestError('must be a JSON array of entries, as `meshca entry list --json` prints');
   const problems: string[] = [];
   const entries: DesiredEntry[] = [];

@@ -1,7 +1,7 @@
 /**
  * What `meshca entry apply` changes to make the CA's entries what a manifest
  * says: entries are named by (agent, SPIFFE ID), so one that changes either
- * is a new entry, and the old one goes only with --prune.
+ * is a new entry, and the old one goes only when pruning.
  */
 import { entryKey, type DesiredEntry } from './entry-manifest.js';
 
@@ -14,10 +14,18 @@ export interface ListedEntry {
   readonly dns: readonly string[];
 }
 
+/**
+ * Which entries the manifest does not list are deleted: none; those of the
+ * agents it names (a file per agent, or per team of agents, prunes only its
+ * own: a listing filtered by --agent, or an empty file, deletes nothing
+ * else); or every agent's.
+ */
+export type Prune = 'none' | 'listed-agents' | 'all';
+
 export interface EntryPlan {
   readonly create: readonly DesiredEntry[];
   readonly update: ReadonlyArray<{ readonly id: string; readonly entry: DesiredEntry }>;
-  /** Only with prune: entries the CA holds that the manifest does not list. */
+  /** Entries the CA holds that the manifest does not list, as far as `prune` reaches. */
   readonly remove: readonly ListedEntry[];
   readonly unchanged: number;
 }
@@ -26,7 +34,7 @@ function sameFields(desired: DesiredEntry, listed: ListedEntry): boolean {
   return desired.ttl === listed.ttl && desired.dns.length === listed.dns.length && desired.dns.every((d, i) => d === listed.dns[i]);
 }
 
-export function planEntries(desired: readonly DesiredEntry[], listed: readonly ListedEntry[], prune: boolean): EntryPlan {
+export function planEntries(desired: readonly DesiredEntry[], listed: readonly ListedEntry[], prune: Prune): EntryPlan {
   const held = new Map(listed.map((e) => [entryKey(e), e]));
   const wanted = new Set(desired.map(entryKey));
   const create: DesiredEntry[] = [];
@@ -38,6 +46,8 @@ export function planEntries(desired: readonly DesiredEntry[], listed: readonly L
     else if (sameFields(entry, current)) unchanged++;
     else update.push({ id: current.id, entry });
   }
-  const remove = prune ? listed.filter((e) => !wanted.has(entryKey(e))) : [];
+  const agents = new Set<string>(desired.map((e) => e.agent));
+  const prunable = (e: ListedEntry) => prune === 'all' || (prune === 'listed-agents' && agents.has(e.agent));
+  const remove = listed.filter((e) => prunable(e) && !wanted.has(entryKey(e)));
   return { create, update, remove, unchanged };
 }

@@ -55,7 +55,7 @@ describe('meshca entry apply', () => {
   });
 
   it('creates, updates and (with --prune) deletes to match the file, then finds nothing to do', async () => {
-    const stray = await meshca('entry', 'create', '--agent', 'node-9', '--spiffe-id', `${TD}/ns/stray`);
+    const stray = await meshca('entry', 'create', '--agent', 'node-1', '--spiffe-id', `${TD}/ns/stray`);
     expect(stray.code, stray.stderr).toBe(0);
     const first = manifest('first.json', [
       { agent: 'node-1', spiffeId: `${TD}/ns/web`, ttl: '30m', dns: ['Web.svc'] },
@@ -66,8 +66,8 @@ describe('meshca entry apply', () => {
     expect(created.stdout).toContain('2 created, 0 updated, 0 deleted, 0 unchanged');
     expect(fields(await listed())).toEqual([
       { agent: 'node-1', spiffeId: `${TD}/ns/db`, ttl: null, dns: [] },
+      { agent: 'node-1', spiffeId: `${TD}/ns/stray`, ttl: null, dns: [] },
       { agent: 'node-1', spiffeId: `${TD}/ns/web`, ttl: 1800, dns: ['web.svc'] },
-      { agent: 'node-9', spiffeId: `${TD}/ns/stray`, ttl: null, dns: [] },
     ]);
 
     const again = await meshca('entry', 'apply', first);
@@ -81,7 +81,7 @@ describe('meshca entry apply', () => {
     const pruned = await meshca('entry', 'apply', second, '--prune');
     expect(pruned.code, pruned.stderr).toBe(0);
     expect(pruned.stdout).toContain(`updated ${webId} node-1 ${TD}/ns/web ttl=600 dns=web.svc,web.shop`);
-    expect(pruned.stdout).toContain(`deleted ${stray.stdout.trim()} node-9 ${TD}/ns/stray`);
+    expect(pruned.stdout).toContain(`deleted ${stray.stdout.trim()} node-1 ${TD}/ns/stray`);
     expect(pruned.stdout).toContain('0 created, 1 updated, 1 deleted, 1 unchanged');
     const after = await listed();
     expect(fields(after)).toEqual([
@@ -103,13 +103,17 @@ describe('meshca entry apply', () => {
     expect(fields(await listed(otherDir))).toEqual(fields(await listed()));
   });
 
-  it('--dry-run prints what would change and changes nothing', async () => {
+  it('--dry-run prints what would change and changes nothing; --prune reaches only the agents the file names, --prune-all every agent', async () => {
     const before = await listed();
-    const res = await meshca('entry', 'apply', manifest('dry.json', [{ agent: 'node-5', spiffeId: `${TD}/ns/new` }]), '--prune', '--dry-run');
-    expect(res.code, res.stderr).toBe(0);
-    expect(res.stdout).toContain(`would create node-5 ${TD}/ns/new ttl=default dns=-`);
-    expect(res.stdout).toMatch(new RegExp(`would delete \\S+ node-1 ${TD}/ns/web`));
-    expect(res.stdout).toContain('1 would be created, 0 would be updated, 2 would be deleted, 0 unchanged');
+    const file = manifest('dry.json', [{ agent: 'node-5', spiffeId: `${TD}/ns/new` }]);
+    const own = await meshca('entry', 'apply', file, '--prune', '--dry-run');
+    expect(own.code, own.stderr).toBe(0);
+    expect(own.stdout).toContain(`would create node-5 ${TD}/ns/new ttl=default dns=-`);
+    expect(own.stdout).toContain('1 would be created, 0 would be updated, 0 would be deleted, 0 unchanged');
+    const all = await meshca('entry', 'apply', file, '--prune-all', '--dry-run');
+    expect(all.code, all.stderr).toBe(0);
+    expect(all.stdout).toMatch(new RegExp(`would delete \\S+ node-1 ${TD}/ns/web`));
+    expect(all.stdout).toContain('1 would be created, 0 would be updated, 2 would be deleted, 0 unchanged');
     expect(await listed()).toEqual(before);
   });
 

@@ -42,6 +42,10 @@ describe('parseEntryManifest', () => {
     expect(entry!.ttl).toBe(seconds);
   });
 
+  it('reads a file saved with a byte-order mark', () => {
+    expect(parseEntryManifest(`\uFEFF[{"agent":"n","spiffeId":"${TD}/x"}]`)).toHaveLength(1);
+  });
+
   it('keeps DNS names as the CA does: lowercased, each once, in the order given', () => {
     const [entry] = parseEntryManifest(JSON.stringify([{ agent: 'n', spiffeId: `${TD}/x`, dns: ['B.example', 'a.example', 'b.example'] }]));
     expect(entry!.dns).toEqual(['b.example', 'a.example']);
@@ -62,6 +66,11 @@ describe('parseEntryManifest', () => {
     { name: 'a ttl that is no duration', text: `[{"agent":"n","spiffeId":"${TD}/x","ttl":"5x"}]`, says: 'entry [0] ttl: "5x" is not a duration' },
     { name: 'dns that is not an array', text: `[{"agent":"n","spiffeId":"${TD}/x","dns":"web.svc"}]`, says: 'entry [0] dns: is not an array of strings' },
     { name: 'a DNS name that is not one', text: `[{"agent":"n","spiffeId":"${TD}/x","dns":["web_svc"]}]`, says: 'entry [0] dns: "web_svc" is not a DNS name' },
+    { name: 'a ttl longer than any CA takes', text: `[{"agent":"n","spiffeId":"${TD}/x","ttl":1000000000}]`, says: 'entry [0] ttl: 1000000000 is longer than any CA takes' },
+    { name: 'a ttl string longer than any CA takes', text: `[{"agent":"n","spiffeId":"${TD}/x","ttl":"36500d"}]`, says: 'entry [0] ttl: 36500d is longer than any CA takes' },
+    { name: 'an infinite ttl', text: `[{"agent":"n","spiffeId":"${TD}/x","ttl":1e400}]`, says: 'entry [0] ttl: Infinity is neither whole seconds' },
+    { name: 'more DNS names than an entry may have', text: JSON.stringify([{ agent: 'n', spiffeId: `${TD}/x`, dns: Array.from({ length: 33 }, (_, i) => `n${i}.example`) }]), says: 'entry [0] dns: 33 names, more than the 32' },
+    { name: 'a field given twice in one object', text: `[{"agent":"node-1","spiffeId":"${TD}/x","agent":"node-9"}]`, says: 'names "agent" twice in one object' },
     {
       name: 'one agent holding one identity twice',
       text: `[{"agent":"n","spiffeId":"${TD}/x"},{"agent":"m","spiffeId":"${TD}/x"},{"agent":"n","spiffeId":"${TD}/x","ttl":60}]`,

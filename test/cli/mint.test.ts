@@ -5,7 +5,7 @@
  */
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { chmodSync, existsSync, lstatSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KEY_TYPES, type KeyType } from '../../src/x509/keys.js';
 import { runMeshca } from '../support/cli.js';
@@ -110,18 +110,29 @@ describe('meshca mint', () => {
 
   it.each([
     { name: '--csr with --key-type', prepare: () => undefined, args: (csr: string) => ['--csr', csr, '--key-type', 'rsa-2048'], code: 78, says: "option '--csr <file>' cannot be used with option '--key-type <type>'" },
-    { name: '--csr of a file that is no CSR', prepare: (csr: string) => writeFileSync(csr, 'junk\n'), args: (csr: string) => ['--csr', csr], code: 1, says: '(invalid_csr, HTTP 400)' },
+    { name: '--csr of a file that is no CSR', prepare: (csr: string) => writeFileSync(csr, 'junk\n'), args: (csr: string) => ['--csr', csr], code: 78, says: 'holds no PEM certificate request' },
     { name: '--csr of a missing file', prepare: () => undefined, args: (csr: string) => ['--csr', `${csr}.missing`], code: 78, says: 'cannot read it (ENOENT)' },
+    {
+      name: '--csr of a file holding the private key too (openssl req -keyout and -out to one file)',
+      prepare: (csr: string) => writeFileSync(csr, readFileSync(join(dirname(csr), 'key.pem'), 'utf8') + readFileSync(csr, 'utf8')),
+      args: (csr: string) => ['--csr', csr],
+      code: 78,
+      says: 'holds a PRIVATE KEY block besides the request: a private key is never sent',
+    },
+    { name: '--csr of a file holding two requests', prepare: (csr: string) => writeFileSync(csr, readFileSync(csr, 'utf8').repeat(2)), args: (csr: string) => ['--csr', csr], code: 78, says: 'holds 2 certificate requests, not one' },
+    { name: '--out that is a file', prepare: (csr: string) => writeFileSync(join(dirname(csr), 'out'), 'x'), args: (csr: string) => ['--csr', csr], code: 78, says: 'is not a directory' },
   ])('fail/$name: exits $code and writes nothing', async ({ prepare, args, code, says }) => {
     const work = tempDir();
     const csr = join(work, 'request.csr');
     opensslOk(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(work, 'key.pem'), '-out', csr, '-subj', '/CN=x']);
     prepare(csr);
     const out = join(work, 'out');
+    const existed = existsSync(out);
     const res = await runMeshca(['mint', '--spiffe-id', 'spiffe://example.org/ns/byo', ...args(csr), '--out', out, '--data-dir', dataDir]);
     expect(res.code).toBe(code);
     expect(res.stderr).toContain(says);
-    expect(existsSync(out)).toBe(false);
+    expect(existsSync(out)).toBe(existed);
+    expect(existsSync(join(out, 'svid.pem'))).toBe(false);
   });
 
   it('fail/--csr into an --out that holds a key: refused before asking, the key and its certificate left as they were', async () => {

@@ -1,7 +1,7 @@
 /** `meshca entry create|list|show|update|delete|apply`: registration entries. */
 import { readFile } from 'node:fs/promises';
-import type { Command } from 'commander';
-import { AdminRequestError, type AdminClient } from '../admin-client.js';
+import { Option, type Command } from 'commander';
+import { AdminRequestError, CaUnreachableError, type AdminClient } from '../admin-client.js';
 import { ManifestError, parseEntryManifest, type DesiredEntry } from '../entry-manifest.js';
 import { planEntries, type EntryPlan } from '../entry-plan.js';
 import { adminClient, checkDurations, collect, credentialOption, dataDirOption, refuseFlags, serverOption, type CommonOptions } from '../common-options.js';
@@ -132,18 +132,19 @@ export function registerEntry(program: Command): void {
     .command('apply <file>')
     .description(
       'make the entries what FILE lists (a JSON array, as `entry list --json` prints; - for stdin): ' +
-        'creates the missing, updates those whose ttl or dns differ; with --prune, deletes the ones it does not list',
+        'creates the missing, updates those whose ttl or dns differ; with --prune, deletes the ones it does not list of the agents it names (--prune-all: of every agent)',
     )
-    .option('--prune', 'also delete entries FILE does not list')
+    .option('--prune', 'also delete the entries FILE does not list, of the agents it names')
+    .addOption(new Option('--prune-all', 'also delete the entries FILE does not list, of every agent').conflicts('prune'))
     .option('--dry-run', 'print what would change, and change nothing')
     .addOption(dataDirOption())
     .addOption(serverOption())
     .addOption(credentialOption())
-    .action(async (file: string, o: CommonOptions & { prune?: boolean; dryRun?: boolean }) => {
+    .action(async (file: string, o: CommonOptions & { prune?: boolean; pruneAll?: boolean; dryRun?: boolean }) => {
       const desired = await readManifest(file);
       const client = adminClient(o);
       const { entries } = await client.call<{ entries: EntryJson[] }>('GET', '/v1/entries');
-      const plan = planEntries(desired, entries, o.prune ?? false);
+      const plan = planEntries(desired, entries, o.pruneAll ? 'all' : o.prune ? 'listed-agents' : 'none');
       if (o.dryRun) {
         for (const line of planLines(plan)) console.log(`would ${line}`);
       } else {
@@ -199,9 +200,11 @@ async function applyPlan(client: AdminClient, plan: EntryPlan): Promise<void> {
       console.log(await work());
       done++;
     } catch (err) {
-      if (!(err instanceof AdminRequestError)) throw err;
       const before = done === 0 ? 'nothing was changed' : `${done === 1 ? 'the change printed above stands' : `the ${done} changes printed above stand`}; apply again once it is fixed`;
-      throw new AdminRequestError(err.status, err.code, `${what}: ${err.message} (${before})`);
+      if (err instanceof AdminRequestError) throw new AdminRequestError(err.status, err.code, `${what}: ${err.message} (${before})`);
+      // No CA answering before anything changed is still "nothing was asked" (exit 69); after a change it is not.
+      if (err instanceof CaUnreachableError && done === 0) throw err;
+      throw new Error(`${what}: ${(err as Error).message} (${before})`, { cause: err });
     }
   };
   const body = (e: DesiredEntry) => ({ agent: e.agent, spiffeId: e.spiffeId.toString(), dns: e.dns, ...(e.ttl === null ? {} : { ttl: e.ttl }) });

@@ -2,10 +2,11 @@
  * `meshca mint`: an operator obtains an SVID; the key is generated here and
  * never sent, or stays wherever it is and only its CSR is sent (--csr).
  */
-import { readFile, stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
 import { createCsr } from '../../x509/csr-builder.js';
 import { generateKeyPair, KEY_TYPES } from '../../x509/keys.js';
+import { decodePemBlocks, encodePem, type PemBlock } from '../../x509/pem.js';
 import { holdsKey, writeCertificateFiles, writeCredentialFiles } from '../credential-files.js';
 import { adminClient, checkChoice, checkDurations, collect, credentialOption, dataDirOption, refuseFlags, serverOption, type CommonOptions } from '../common-options.js';
 import type { SvidJson } from '../../server/svid-response.js';
@@ -22,15 +23,59 @@ interface MintOptions extends CommonOptions {
 
 /** Far more than a CSR of any key the CA takes; the CA refuses larger ones anyway. */
 const CSR_FILE_MAX_BYTES = 64 * 1024;
+const CSR_LABELS = ['CERTIFICATE REQUEST', 'NEW CERTIFICATE REQUEST'];
 
-/** The PEM CSR in --csr, read here: the CA checks what it says, and that its key signed it. */
+/**
+ * The one PEM CSR in --csr, re-encoded alone: whatever else the file holds is
+ * refused here, never sent (openssl req -keyout and -out to one file put the
+ * private key beside the request). Any readable file will do, a pipe
+ * included (--csr <(tool …)); the CA checks what the CSR says and that its
+ * key signed it.
+ */
 async function readCsrFile(path: string): Promise<string> {
-  const size = await stat(path).then(
-    (s) => (s.isFile() ? s.size : refuseFlags(`--csr ${path} is not a regular file`)),
-    (err: NodeJS.ErrnoException) => refuseFlags(`--csr ${path}: cannot read it (${err.code})`),
-  );
-  if (size > CSR_FILE_MAX_BYTES) refuseFlags(`--csr ${path} is larger than ${CSR_FILE_MAX_BYTES / 1024} KiB: no CSR is`);
-  return readFile(path, 'utf8');
+  let text: string;
+  try {
+    text = await readAtMost(path, CSR_FILE_MAX_BYTES);
+  } catch (err) {
+    refuseFlags(`--csr ${path}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  let blocks: PemBlock[];
+  try {
+    blocks = decodePemBlocks(text);
+  } catch (err) {
+    refuseFlags(`--csr ${path}: ${(err as Error).message}`);
+  }
+  const other = blocks.find((b) => !CSR_LABELS.includes(b.label));
+  if (other) {
+    refuseFlags(`--csr ${path} holds a ${other.label} block besides the request${other.label.includes('PRIVATE KEY') ? ': a private key is never sent, so give the CSR a file of its own' : ''}`);
+  }
+  if (blocks.length !== 1) refuseFlags(`--csr ${path} holds ${blocks.length === 0 ? 'no PEM certificate request' : `${blocks.length} certificate requests, not one`}`);
+  return encodePem('CERTIFICATE REQUEST', blocks[0]!.der);
+}
+
+/** A file's text, refused past `max` bytes; read from one open, so that a pipe or a file replaced meanwhile is read as it is. */
+async function readAtMost(path: string, max: number): Promise<string> {
+  const file = await open(path, 'r');
+  try {
+    if ((await file.stat()).isDirectory()) throw new Error('it is a directory');
+    const buffer = Buffer.alloc(max + 1);
+    let length = 0;
+    while (length <= max) {
+      const { bytesRead } = await file.read(buffer, length, max + 1 - length);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+    }
+    if (length > max) throw new Error(`it is larger than ${max / 1024} KiB, which no CSR is`);
+    return buffer.subarray(0, length).toString('utf8');
+  } finally {
+    await file.close();
+  }
+}
+
+/** --out must be a directory, or a path one can be made at: checked before the CA issues what could not be written. */
+async function checkOut(out: string): Promise<void> {
+  const found = await stat(out).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : refuseFlags(`--out ${out}: ${err.code}`)));
+  if (found && !found.isDirectory()) refuseFlags(`--out ${out} is not a directory`);
 }
 
 export function registerMint(program: Command): void {
@@ -52,6 +97,7 @@ export function registerMint(program: Command): void {
     .action(async (o: MintOptions) => {
       checkDurations({ ttl: o.ttl });
       checkChoice('key-type', o.keyType, KEY_TYPES);
+      await checkOut(o.out);
       if (o.csr !== undefined && (await holdsKey(o.out))) {
         refuseFlags(`--out ${o.out} holds svid_key.pem, which would sit beside a certificate for another key: give --csr a directory of its own`);
       }
