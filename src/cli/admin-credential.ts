@@ -5,14 +5,15 @@
  * why (an expired certificate is refused at authentication), is refused here
  * first, naming the file and what to do.
  */
-import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError } from '../config/options.js';
 import { adminIdentityOf } from '../identity/meshca-identity.js';
 import { SpiffeId } from '../identity/spiffe-id.js';
 import type { TrustDomain } from '../identity/trust-domain.js';
-import { type Clock } from '../time/clock.js';
+import { nowSeconds, type Clock } from '../time/clock.js';
+import { readCertificate, type CertificateFacts } from '../x509/certificate-reader.js';
 import { decodeCertificates } from '../x509/pem.js';
 import { BUNDLE_FILE, KEY_FILE, SVID_FILE } from './credential-files.js';
 
@@ -49,25 +50,31 @@ export async function loadAdminCredential(dir: string, clock: Clock): Promise<Ad
   const [leafDer] = decodeCertificates(chainPem);
   if (!leafDer) refuse(dir, `${SVID_FILE} holds no certificate`);
   if (decodeCertificates(bundlePem).length === 0) refuse(dir, `${BUNDLE_FILE} holds no certificate`);
-  const leaf = new X509Certificate(leafDer);
-  const id = adminIdOf(leaf);
-  if (!id) refuse(dir, `${SVID_FILE} is not an operator's or auditor's credential (spiffe://<td>/meshca/admin/<role>/<name>): it is for ${leaf.subjectAltName ?? 'no SPIFFE ID'}`);
+  const leaf = readLeaf(leafDer) ?? refuse(dir, `${SVID_FILE} holds a certificate that cannot be read`);
+  const id = adminIdOf(leaf.uris);
+  if (!id) refuse(dir, `${SVID_FILE} is not an operator's or auditor's credential (spiffe://<td>/meshca/admin/<role>/<name>): it is for ${leaf.uris.map((u) => `URI:${u}`).join(', ') || 'no SPIFFE ID'}`);
   const key = parseKey(keyPem) ?? refuse(dir, `${KEY_FILE} holds no private key that can be read`);
-  if (!leaf.checkPrivateKey(key)) refuse(dir, `${KEY_FILE} is not the key of ${SVID_FILE} (files from two credentials?)`);
-  const now = clock.nowMs();
-  if (Date.parse(leaf.validTo) <= now) refuse(dir, `${SVID_FILE} expired at ${new Date(leaf.validTo).toISOString()}; ${REISSUE}`);
-  if (Date.parse(leaf.validFrom) > now) {
-    refuse(dir, `${SVID_FILE} is not valid until ${new Date(leaf.validFrom).toISOString()}: is this host's clock right?`);
-  }
+  if (!leaf.x509.checkPrivateKey(key)) refuse(dir, `${KEY_FILE} is not the key of ${SVID_FILE} (files from two credentials?)`);
+  const now = nowSeconds(clock);
+  if (leaf.notAfter <= now) refuse(dir, `${SVID_FILE} expired at ${new Date(leaf.notAfter * 1000).toISOString()}; ${REISSUE}`);
+  if (leaf.notBefore > now) refuse(dir, `${SVID_FILE} is not valid until ${new Date(leaf.notBefore * 1000).toISOString()}: is this host's clock right?`);
   return { keyPem, chainPem, bundlePem, trustDomain: id.trustDomain };
 }
 
+/** The certificate read by meshca's own parser, whose URIs are exactly as encoded (Node's text joins names with ", "). */
+function readLeaf(der: Buffer): CertificateFacts | undefined {
+  try {
+    return readCertificate(der);
+  } catch {
+    return undefined;
+  }
+}
+
 /** The certificate's one SPIFFE ID when it is an administrator's. */
-function adminIdOf(leaf: X509Certificate): SpiffeId | undefined {
-  const uris = (leaf.subjectAltName ?? '').split(', ').filter((n) => n.startsWith('URI:'));
+function adminIdOf(uris: readonly string[]): SpiffeId | undefined {
   if (uris.length !== 1) return undefined;
   try {
-    const id = SpiffeId.parse(uris[0]!.slice(4));
+    const id = SpiffeId.parse(uris[0]!);
     return adminIdentityOf(id) ? id : undefined;
   } catch {
     return undefined;

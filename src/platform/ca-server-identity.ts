@@ -2,21 +2,26 @@
  * Telling the CA from any other TLS server its trust bundle would accept, for
  * every client of the CA: the agent and the remote `meshca` CLI.
  */
-import { X509Certificate } from 'node:crypto';
 import { checkServerIdentity, type DetailedPeerCertificate, type PeerCertificate } from 'node:tls';
 import { meshcaRoleOf } from '../identity/meshca-identity.js';
 import { SpiffeId } from '../identity/spiffe-id.js';
 import type { TrustDomain } from '../identity/trust-domain.js';
+import { readCertificate } from '../x509/certificate-reader.js';
+import { decodeCertificates } from '../x509/pem.js';
 
 /** The SPIFFE IDs (URI SANs) a certificate names, as Node lists them. */
 function uriNames(subjectAltName: string | undefined): string[] {
   return (subjectAltName ?? '').split(', ').filter((n) => n.startsWith('URI:')).map((n) => n.slice(4));
 }
 
-/** The trust domain of the SVID first in `chainPem` (a client's own credential); undefined when it names none. */
+/**
+ * The trust domain of the SVID first in `chainPem` (a client's own
+ * credential), read by meshca's own parser, whose URIs are exactly as
+ * encoded; undefined when it names none.
+ */
 export function trustDomainOf(chainPem: string): TrustDomain | undefined {
-  const [uri] = uriNames(new X509Certificate(chainPem).subjectAltName);
   try {
+    const [uri] = readCertificate(decodeCertificates(chainPem)[0]!).uris;
     return uri === undefined ? undefined : SpiffeId.parse(uri).trustDomain;
   } catch {
     return undefined;
