@@ -24,7 +24,8 @@ export type Prune = 'none' | 'listed-agents' | 'all';
 
 export interface EntryPlan {
   readonly create: readonly DesiredEntry[];
-  readonly update: ReadonlyArray<{ readonly id: string; readonly entry: DesiredEntry }>;
+  /** What the CA holds (current) and what it becomes (entry). */
+  readonly update: ReadonlyArray<{ readonly id: string; readonly current: ListedEntry; readonly entry: DesiredEntry }>;
   /** Entries the CA holds that the manifest does not list, as far as `prune` reaches. */
   readonly remove: readonly ListedEntry[];
   readonly unchanged: number;
@@ -38,13 +39,13 @@ export function planEntries(desired: readonly DesiredEntry[], listed: readonly L
   const held = new Map(listed.map((e) => [entryKey(e), e]));
   const wanted = new Set(desired.map(entryKey));
   const create: DesiredEntry[] = [];
-  const update: Array<{ id: string; entry: DesiredEntry }> = [];
+  const update: Array<{ id: string; current: ListedEntry; entry: DesiredEntry }> = [];
   let unchanged = 0;
   for (const entry of desired) {
     const current = held.get(entryKey(entry));
     if (current === undefined) create.push(entry);
     else if (sameFields(entry, current)) unchanged++;
-    else update.push({ id: current.id, entry });
+    else update.push({ id: current.id, current, entry });
   }
   const agents = new Set<string>(desired.map((e) => e.agent));
   const prunable = (e: ListedEntry) => prune === 'all' || (prune === 'listed-agents' && agents.has(e.agent));

@@ -80,7 +80,7 @@ describe('meshca entry apply', () => {
     ]);
     const pruned = await meshca('entry', 'apply', second, '--prune');
     expect(pruned.code, pruned.stderr).toBe(0);
-    expect(pruned.stdout).toContain(`updated ${webId} node-1 ${TD}/ns/web ttl=600 dns=web.svc,web.shop`);
+    expect(pruned.stdout).toContain(`updated ${webId} node-1 ${TD}/ns/web ttl=1800 -> 600 dns=web.svc -> web.svc,web.shop`);
     expect(pruned.stdout).toContain(`deleted ${stray.stdout.trim()} node-1 ${TD}/ns/stray`);
     expect(pruned.stdout).toContain('0 created, 1 updated, 1 deleted, 1 unchanged');
     const after = await listed();
@@ -114,6 +114,12 @@ describe('meshca entry apply', () => {
     expect(all.code, all.stderr).toBe(0);
     expect(all.stdout).toMatch(new RegExp(`would delete \\S+ node-1 ${TD}/ns/web`));
     expect(all.stdout).toContain('1 would be created, 0 would be updated, 2 would be deleted, 0 unchanged');
+    // An update shows each field it changes, old -> new, and only those.
+    const web = before.find((e) => e.spiffeId === `${TD}/ns/web`)!;
+    const changing = manifest('dry-update.json', [{ agent: 'node-1', spiffeId: `${TD}/ns/web`, ttl: web.ttl, dns: ['other.svc'] }]);
+    const update = await meshca('entry', 'apply', changing, '--dry-run');
+    expect(update.code, update.stderr).toBe(0);
+    expect(update.stdout).toContain(`would update ${web.id} node-1 ${TD}/ns/web dns=${web.dns.join(',')} -> other.svc\n`);
     expect(await listed()).toEqual(before);
   });
 

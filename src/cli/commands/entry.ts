@@ -176,12 +176,23 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-const fieldsText = (e: DesiredEntry) => `${e.agent} ${e.spiffeId} ttl=${e.ttl ?? 'default'} dns=${e.dns.join(',') || '-'}`;
+const ttlText = (ttl: number | null) => `${ttl ?? 'default'}`;
+const dnsText = (dns: readonly string[]) => dns.join(',') || '-';
+const fieldsText = (e: DesiredEntry) => `${e.agent} ${e.spiffeId} ttl=${ttlText(e.ttl)} dns=${dnsText(e.dns)}`;
+
+/** An update as the fields it changes, each old -> new, so a reviewer of a dry run sees what is lost as well as what comes. */
+function changeText({ current, entry }: EntryPlan['update'][number]): string {
+  const changes: string[] = [];
+  if (current.ttl !== entry.ttl) changes.push(`ttl=${ttlText(current.ttl)} -> ${ttlText(entry.ttl)}`);
+  const [before, after] = [dnsText(current.dns), dnsText(entry.dns)];
+  if (before !== after) changes.push(`dns=${before} -> ${after}`);
+  return `${entry.agent} ${entry.spiffeId} ${changes.join(' ')}`;
+}
 
 function planLines(plan: EntryPlan): string[] {
   return [
     ...plan.create.map((e) => `create ${fieldsText(e)}`),
-    ...plan.update.map((u) => `update ${u.id} ${fieldsText(u.entry)}`),
+    ...plan.update.map((u) => `update ${u.id} ${changeText(u)}`),
     ...plan.remove.map((e) => `delete ${e.id} ${e.agent} ${e.spiffeId}`),
   ];
 }
@@ -214,10 +225,11 @@ async function applyPlan(client: AdminClient, plan: EntryPlan): Promise<void> {
       return `created ${created.id} ${fieldsText(e)}`;
     });
   }
-  for (const { id, entry } of plan.update) {
+  for (const update of plan.update) {
+    const { id, entry } = update;
     await step(`updating ${id} (${entry.agent} ${entry.spiffeId})`, async () => {
       await client.call('PATCH', `/v1/entries/${encodeURIComponent(id)}`, { ttl: entry.ttl, dns: entry.dns }, FILE_FIELDS);
-      return `updated ${id} ${fieldsText(entry)}`;
+      return `updated ${id} ${changeText(update)}`;
     });
   }
   for (const e of plan.remove) {
