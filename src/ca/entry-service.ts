@@ -39,22 +39,31 @@ export interface EntryServiceDeps {
   readonly revoke: Revoke;
 }
 
+/**
+ * 'check' runs every check a write would (the CA's rules, and one entry per
+ * agent and SPIFFE ID) and stores nothing, as Kubernetes' server-side dry run
+ * does: a client applying many changes asks first whether each would be
+ * taken, so that a refusal comes before the first change rather than midway.
+ */
+export type WriteMode = 'write' | 'check';
+
 export class EntryService {
   constructor(
     private readonly deps: EntryServiceDeps,
     private readonly settings: { trustDomain: TrustDomain; maxTtl: Duration; caDnsNames: readonly DnsName[] },
   ) {}
 
-  async create(fields: EntryFields, by: string): Promise<EntryRecord> {
+  async create(fields: EntryFields, by: string, mode: WriteMode = 'write'): Promise<EntryRecord> {
     this.check(fields);
     await this.assertUnique(fields, undefined);
     const now = nowSeconds(this.deps.clock);
     const entry: EntryRecord = { id: this.newId(), ...fields, createdAt: now, updatedAt: now, revision: 1 };
+    if (mode === 'check') return entry;
     await this.deps.store.createEntry(entry, { type: 'entry.created', actor: by, data: entryData(entry) });
     return entry;
   }
 
-  async update(id: string, patch: Partial<EntryFields>, by: string): Promise<EntryRecord> {
+  async update(id: string, patch: Partial<EntryFields>, by: string, mode: WriteMode = 'write'): Promise<EntryRecord> {
     const current = await this.get(id);
     const entry: EntryRecord = {
       ...current,
@@ -64,6 +73,7 @@ export class EntryService {
     };
     this.check(entry);
     await this.assertUnique(entry, id);
+    if (mode === 'check') return entry;
     await this.deps.store.updateEntry(entry, { type: 'entry.updated', actor: by, data: entryData(entry) });
     return entry;
   }

@@ -2,8 +2,8 @@
  * `meshca entry apply` against real `meshca server`s: it makes the CA's
  * entries what a file lists, changes nothing the second time, carries one
  * CA's registrations to another through `entry list --json`, changes nothing
- * for --dry-run or a file with a wrong entry, and says what it had done when
- * the CA refuses an entry midway.
+ * for --dry-run or a file with a wrong entry, and asks the CA whether it would
+ * take every change before making the first.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -132,19 +132,29 @@ describe('meshca entry apply', () => {
     expect(await listed()).toEqual(before);
   });
 
-  it('a refusal by the CA midway names the entry and says what was already done (exit 1); applying again after the fix finishes', async () => {
+  it('asks the CA first: what it would refuse is printed, every one, and nothing changes (exit 1), in a dry run too; applying after the fix makes every change', async () => {
+    const before = await listed();
     const entries = [
       { agent: 'node-7', spiffeId: `${TD}/ns/first` },
       { agent: 'node-7', spiffeId: 'spiffe://other.org/ns/foreign' },
+      { agent: 'node-7', spiffeId: `${TD}/ns/long`, ttl: '5h' },
     ];
-    const res = await meshca('entry', 'apply', manifest('midway.json', entries));
-    expect(res.code).toBe(1);
-    expect(res.stdout).toMatch(new RegExp(`^created \\S+ node-7 ${TD}/ns/first`));
-    expect(res.stderr).toContain(
-      'creating node-7 spiffe://other.org/ns/foreign: spiffe://other.org/ns/foreign is not in trust domain example.org (the change printed above stands; apply again once it is fixed) (foreign_trust_domain, HTTP 400)',
-    );
+    const file = manifest('refused.json', entries);
+    for (const dryRun of [[], ['--dry-run']]) {
+      const res = await meshca('entry', 'apply', file, ...dryRun);
+      expect(res.code).toBe(1);
+      expect(res.stdout).not.toMatch(/^created/m);
+      expect(res.stderr).toContain(
+        'meshca: creating node-7 spiffe://other.org/ns/foreign: spiffe://other.org/ns/foreign is not in trust domain example.org (foreign_trust_domain, HTTP 400)\n',
+      );
+      expect(res.stderr).toContain(
+        `meshca: creating node-7 ${TD}/ns/long: entry ttl 5h is above the maximum of 4h (the CA would refuse these 2 changes; nothing was changed) (ttl_exceeds_max, HTTP 400)`,
+      );
+      expect(await listed()).toEqual(before);
+    }
     const fixed = await meshca('entry', 'apply', manifest('fixed.json', [entries[0], { agent: 'node-7', spiffeId: `${TD}/ns/second` }]));
-    expect(fixed.stdout).toContain('1 created, 0 updated, 0 deleted, 1 unchanged');
+    expect(fixed.code, fixed.stderr).toBe(0);
+    expect(fixed.stdout).toContain('2 created, 0 updated, 0 deleted, 0 unchanged');
   });
 
   it('reads the file from stdin for -', async () => {

@@ -88,6 +88,8 @@ describe('meshca admin commands with --server and --credential', () => {
     const planned = await remote(auditor, 'entry', 'apply', file, '--dry-run');
     expect(planned.code, planned.stderr).toBe(0);
     expect(planned.stdout).toContain('would create node-4 spiffe://example.org/ns/planned');
+    // The CA's own checks are dry runs of each write, which take the operator role: the auditor is told they were not run.
+    expect(planned.stdout).toContain("(the CA's own checks, of its trust domain and longest lifetime, were not run: they ask for the operator role)");
     const applied = await remote(auditor, 'entry', 'apply', file);
     expect(applied.code).toBe(1);
     expect(applied.stderr).toContain('creating node-4 spiffe://example.org/ns/planned: a caller with role auditor may not entry write (nothing was changed) (forbidden, HTTP 403)');

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { parseAgentName } from '../../src/identity/agent-name.js';
 import { SpiffeId } from '../../src/identity/spiffe-id.js';
 import { decodeSinglePem, encodePem } from '../../src/x509/pem.js';
-import { asOperator, attestAgent, callCa, newKeyAndCsr } from '../support/callers.js';
+import { adminCredential, asOperator, attestAgent, callCa, newKeyAndCsr } from '../support/callers.js';
 import { clockNearNow } from '../support/lifecycle-ca.js';
 import { startTestCa } from '../support/test-ca.js';
 
@@ -41,6 +41,60 @@ describe('registration entries', () => {
       payload: { agent: 'node-1', spiffeId: 'spiffe://example.org/ns/web' },
     });
     expect({ status: again.statusCode, code: again.json().error.code }).toEqual({ status: 409, code: 'already_exists' });
+  });
+
+  describe('a dry run (?dryRun=true) makes every check of the write and stores nothing', () => {
+    const web = { agent: 'node-1', spiffeId: 'spiffe://example.org/ns/web' };
+    /** What the datastore holds, and the audit log's length, to show a dry run changed neither. */
+    async function held(ca: Awaited<ReturnType<typeof startTestCa>>) {
+      const events = (await ca.localApp.inject({ method: 'GET', url: '/v1/audit/events' })).body.trim().split('\n').length;
+      return { entries: (await asOperator(ca, 'GET', '/v1/entries')).entries, events };
+    }
+
+    it('answers a create it would make with 200 and the entry, and keeps nothing', async () => {
+      const ca = await startTestCa();
+      const before = await held(ca);
+      const res = await ca.localApp.inject({ method: 'POST', url: '/v1/entries?dryRun=true', payload: { ...web, ttl: '1h', dns: ['web.svc'] } });
+      expect(res.statusCode, res.body).toBe(200);
+      expect(res.json()).toMatchObject({ ...web, ttl: 3600, dns: ['web.svc'], revision: 1 });
+      expect(await held(ca)).toEqual(before);
+    });
+
+    it('answers an update it would make with 200 and the entry as it would be, and keeps the entry as it was', async () => {
+      const ca = await startTestCa();
+      const created = await asOperator(ca, 'POST', '/v1/entries', web);
+      const before = await held(ca);
+      const res = await ca.localApp.inject({ method: 'PATCH', url: `/v1/entries/${created.id}?dryRun=true`, payload: { dns: ['web.svc'] } });
+      expect(res.statusCode, res.body).toBe(200);
+      expect(res.json()).toMatchObject({ id: created.id, dns: ['web.svc'], revision: 2 });
+      expect(await held(ca)).toEqual(before);
+      expect(await asOperator(ca, 'GET', `/v1/entries/${created.id}`)).toMatchObject({ dns: [], revision: 1 });
+    });
+
+    it.each([
+      ['another trust domain', 'POST', { ...web, spiffeId: 'spiffe://other.org/ns/web' }, 400, 'foreign_trust_domain'],
+      ['a ttl above the maximum', 'POST', { ...web, spiffeId: 'spiffe://example.org/ns/long', ttl: '5h' }, 400, 'ttl_exceeds_max'],
+      ['an entry the agent holds already', 'POST', web, 409, 'already_exists'],
+      ['an update above the maximum', 'PATCH', { ttl: '5h' }, 400, 'ttl_exceeds_max'],
+    ] as const)('refuses %s as the write would', async (_what, method, payload, status, code) => {
+      const ca = await startTestCa();
+      const created = await asOperator(ca, 'POST', '/v1/entries', web);
+      const before = await held(ca);
+      const url = method === 'POST' ? '/v1/entries?dryRun=true' : `/v1/entries/${created.id}?dryRun=true`;
+      const res = await ca.localApp.inject({ method, url, payload });
+      expect({ status: res.statusCode, code: res.json().error.code }).toEqual({ status, code });
+      expect(await held(ca)).toEqual(before);
+    });
+
+    it('asks for the operator role, as the write does, and takes only true or false', async () => {
+      const ca = await startTestCa();
+      const auditor = await adminCredential(ca, 'auditor', 'ann');
+      const asAuditor = await callCa(ca, auditor, 'POST', '/v1/entries?dryRun=true', web);
+      expect({ status: asAuditor.status, code: asAuditor.body.error.code }).toEqual({ status: 403, code: 'forbidden' });
+      const odd = await ca.localApp.inject({ method: 'POST', url: '/v1/entries?dryRun=yes', payload: web });
+      expect({ status: odd.statusCode, code: odd.json().error.code }).toEqual({ status: 400, code: 'invalid_request' });
+      expect((await held(ca)).entries).toEqual([]);
+    });
   });
 
   it('lets the agent learn entries added, changed and removed', async () => {

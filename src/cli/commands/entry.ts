@@ -1,9 +1,9 @@
 /** `meshca entry create|list|show|update|delete|apply`: registration entries. */
 import { readFile } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
-import { AdminRequestError, CaUnreachableError, type AdminClient } from '../admin-client.js';
 import { ManifestError, parseEntryManifest, type DesiredEntry } from '../entry-manifest.js';
-import { planEntries, type EntryPlan } from '../entry-plan.js';
+import { applyPlan, checkPlan, planLines } from '../entry-apply.js';
+import { planEntries } from '../entry-plan.js';
 import { adminClient, checkDurations, collect, credentialOption, dataDirOption, refuseFlags, serverOption, type CommonOptions } from '../common-options.js';
 import { formatTable } from '../table.js';
 
@@ -145,8 +145,10 @@ export function registerEntry(program: Command): void {
       const client = adminClient(o);
       const { entries } = await client.call<{ entries: EntryJson[] }>('GET', '/v1/entries');
       const plan = planEntries(desired, entries, o.pruneAll ? 'all' : o.prune ? 'listed-agents' : 'none');
+      const checked = await checkPlan(client, plan);
       if (o.dryRun) {
         for (const line of planLines(plan)) console.log(`would ${line}`);
+        if (checked === 'not-allowed') console.log("(the CA's own checks, of its trust domain and longest lifetime, were not run: they ask for the operator role)");
       } else {
         await applyPlan(client, plan);
       }
@@ -175,70 +177,3 @@ async function readStdin(): Promise<string> {
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8');
 }
-
-const ttlText = (ttl: number | null) => `${ttl ?? 'default'}`;
-const dnsText = (dns: readonly string[]) => dns.join(',') || '-';
-const fieldsText = (e: DesiredEntry) => `${e.agent} ${e.spiffeId} ttl=${ttlText(e.ttl)} dns=${dnsText(e.dns)}`;
-
-/** An update as the fields it changes, each old -> new, so a reviewer of a dry run sees what is lost as well as what comes. */
-function changeText({ current, entry }: EntryPlan['update'][number]): string {
-  const changes: string[] = [];
-  if (current.ttl !== entry.ttl) changes.push(`ttl=${ttlText(current.ttl)} -> ${ttlText(entry.ttl)}`);
-  const [before, after] = [dnsText(current.dns), dnsText(entry.dns)];
-  if (before !== after) changes.push(`dns=${before} -> ${after}`);
-  return `${entry.agent} ${entry.spiffeId} ${changes.join(' ')}`;
-}
-
-function planLines(plan: EntryPlan): string[] {
-  return [
-    ...plan.create.map((e) => `create ${fieldsText(e)}`),
-    ...plan.update.map((u) => `update ${u.id} ${changeText(u)}`),
-    ...plan.remove.map((e) => `delete ${e.id} ${e.agent} ${e.spiffeId}`),
-  ];
-}
-
-/**
- * Creates and updates first, deletions last: an identity moved to another
- * agent is held by the new one before the old one loses it. Not one
- * transaction: a refusal midway leaves what was done before it (printed as
- * it happens), and running apply again finishes the rest.
- */
-async function applyPlan(client: AdminClient, plan: EntryPlan): Promise<void> {
-  let done = 0;
-  // A refusal names the entry, and the field as the file spells it (not as a flag).
-  const step = async (what: string, work: () => Promise<string>) => {
-    try {
-      console.log(await work());
-      done++;
-    } catch (err) {
-      const before = done === 0 ? 'nothing was changed' : `${done === 1 ? 'the change printed above stands' : `the ${done} changes printed above stand`}; apply again once it is fixed`;
-      if (err instanceof AdminRequestError) throw new AdminRequestError(err.status, err.code, `${what}: ${err.message} (${before})`);
-      // No CA answering before anything changed is still "nothing was asked" (exit 69); after a change it is not.
-      if (err instanceof CaUnreachableError && done === 0) throw err;
-      throw new Error(`${what}: ${(err as Error).message} (${before})`, { cause: err });
-    }
-  };
-  const body = (e: DesiredEntry) => ({ agent: e.agent, spiffeId: e.spiffeId.toString(), dns: e.dns, ...(e.ttl === null ? {} : { ttl: e.ttl }) });
-  for (const e of plan.create) {
-    await step(`creating ${e.agent} ${e.spiffeId}`, async () => {
-      const created = await client.call<EntryJson>('POST', '/v1/entries', body(e), FILE_FIELDS);
-      return `created ${created.id} ${fieldsText(e)}`;
-    });
-  }
-  for (const update of plan.update) {
-    const { id, entry } = update;
-    await step(`updating ${id} (${entry.agent} ${entry.spiffeId})`, async () => {
-      await client.call('PATCH', `/v1/entries/${encodeURIComponent(id)}`, { ttl: entry.ttl, dns: entry.dns }, FILE_FIELDS);
-      return `updated ${id} ${changeText(update)}`;
-    });
-  }
-  for (const e of plan.remove) {
-    await step(`deleting ${e.id} (${e.agent} ${e.spiffeId})`, async () => {
-      await client.call('DELETE', `/v1/entries/${encodeURIComponent(e.id)}`);
-      return `deleted ${e.id} ${e.agent} ${e.spiffeId}`;
-    });
-  }
-}
-
-/** The fields of an entries file, named as the file names them in a refusal. */
-const FILE_FIELDS = { agent: 'agent', spiffeId: 'spiffeId', ttl: 'ttl', dns: 'dns' };

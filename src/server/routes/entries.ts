@@ -1,7 +1,7 @@
 /** Registration entries: operators write them, operators and auditors read them. */
 import type { FastifyInstance } from 'fastify';
 import { callerLabel } from '../../ca/caller.js';
-import type { EntryFields } from '../../ca/entry-service.js';
+import type { EntryFields, WriteMode } from '../../ca/entry-service.js';
 import { parseAgentName } from '../../identity/agent-name.js';
 import { SpiffeId } from '../../identity/spiffe-id.js';
 import { dnsNamesField, ttlField } from '../edge.js';
@@ -29,6 +29,15 @@ const bodyProperties = {
   dns: dnsNamesSchema,
 } as const;
 
+/**
+ * `?dryRun=true`: every check of the write is made and nothing is stored
+ * (200 with the entry as it would be; a created one's id is not kept). It
+ * asks for the writer's role, as the write does.
+ */
+const dryRunQuery = { type: 'object', additionalProperties: false, properties: { dryRun: { enum: ['true', 'false'] } } } as const;
+type DryRunQuery = { dryRun?: 'true' | 'false' };
+const modeOf = (q: DryRunQuery): WriteMode => (q.dryRun === 'true' ? 'check' : 'write');
+
 /** Parses the fields present in a body; absent fields stay absent (for PATCH). */
 function fieldsFrom(body: EntryBody): Partial<EntryFields> {
   const fields: { -readonly [K in keyof EntryFields]?: EntryFields[K] } = {};
@@ -40,22 +49,25 @@ function fieldsFrom(body: EntryBody): Partial<EntryFields> {
 }
 
 export function entryRoutes(app: FastifyInstance, s: ServerServices): void {
-  app.post<{ Body: EntryBody }>(
+  app.post<{ Body: EntryBody; Querystring: DryRunQuery }>(
     '/v1/entries',
     {
       config: { action: 'entry.write' },
       schema: {
+        querystring: dryRunQuery,
         body: { type: 'object', required: ['agent', 'spiffeId'], additionalProperties: false, properties: bodyProperties },
-        response: { 201: entrySchema },
+        response: { 200: entrySchema, 201: entrySchema },
       },
     },
     async (request, reply) => {
       const f = fieldsFrom(request.body);
+      const mode = modeOf(request.query);
       const entry = await s.entries.create(
         { agent: f.agent!, spiffeId: f.spiffeId!, ttl: f.ttl ?? null, dnsNames: f.dnsNames ?? [] },
         callerLabel(request.authentication.caller),
+        mode,
       );
-      return reply.code(201).send(entryJson(entry));
+      return reply.code(mode === 'check' ? 200 : 201).send(entryJson(entry));
     },
   );
 
@@ -79,18 +91,19 @@ export function entryRoutes(app: FastifyInstance, s: ServerServices): void {
     async (request) => entryJson(await s.entries.get(request.params.id)),
   );
 
-  app.patch<{ Params: { id: string }; Body: EntryBody }>(
+  app.patch<{ Params: { id: string }; Body: EntryBody; Querystring: DryRunQuery }>(
     '/v1/entries/:id',
     {
       config: { action: 'entry.write' },
       schema: {
         params: idParams,
+        querystring: dryRunQuery,
         body: { type: 'object', minProperties: 1, additionalProperties: false, properties: bodyProperties },
         response: { 200: entrySchema },
       },
     },
     async (request) =>
-      entryJson(await s.entries.update(request.params.id, fieldsFrom(request.body), callerLabel(request.authentication.caller))),
+      entryJson(await s.entries.update(request.params.id, fieldsFrom(request.body), callerLabel(request.authentication.caller), modeOf(request.query))),
   );
 
   app.delete<{ Params: { id: string } }>(
