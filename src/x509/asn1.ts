@@ -108,9 +108,12 @@ export function time(unixSeconds: number): Asn1 {
 /** Seconds since the epoch of a UTCTime or GeneralizedTime. */
 export function readTime(node: Asn1 | undefined): number {
   if (!node) throw new Asn1ParseError('missing time');
-  if (is(node, TagClass.UNIVERSAL, Tag.UTCTIME)) return asn1.utcTimeToDate(node.value as string).getTime() / 1000;
-  if (is(node, TagClass.UNIVERSAL, Tag.GENERALIZEDTIME)) return asn1.generalizedTimeToDate(node.value as string).getTime() / 1000;
-  throw new Asn1ParseError('expected a UTCTime or GeneralizedTime');
+  const read = is(node, TagClass.UNIVERSAL, Tag.UTCTIME) ? asn1.utcTimeToDate : is(node, TagClass.UNIVERSAL, Tag.GENERALIZEDTIME) ? asn1.generalizedTimeToDate : undefined;
+  // A constructed encoding of either (DER allows neither) would reach forge as an array, not text.
+  if (!read || typeof node.value !== 'string') throw new Asn1ParseError('expected a UTCTime or GeneralizedTime');
+  const seconds = read(node.value).getTime() / 1000;
+  if (!Number.isFinite(seconds)) throw new Asn1ParseError('a time that is no date');
+  return seconds;
 }
 
 /** Raw bytes of a primitive node's value. */
@@ -130,8 +133,12 @@ export function is(node: Asn1 | undefined, tagClass: number, type: number): bool
 }
 
 export function readOid(node: Asn1 | undefined): string {
-  if (!node || !is(node, TagClass.UNIVERSAL, Tag.OID)) throw new Asn1ParseError('expected an OBJECT IDENTIFIER');
-  return asn1.derToOid(node.value as string);
+  // Primitive only (X.690 8.19.1): forge parses a constructed OID as one, and its decoder then throws a TypeError.
+  if (!node || !is(node, TagClass.UNIVERSAL, Tag.OID) || typeof node.value !== 'string') throw new Asn1ParseError('expected an OBJECT IDENTIFIER');
+  const bytes = node.value;
+  // At least one subidentifier, and the last one ended (its final byte has the high bit clear).
+  if (bytes.length === 0 || (bytes.charCodeAt(bytes.length - 1) & 0x80) !== 0) throw new Asn1ParseError('an OBJECT IDENTIFIER that is cut short');
+  return asn1.derToOid(bytes);
 }
 
 /** Contents of a BIT STRING without the unused-bits byte; only whole-byte strings are accepted. */

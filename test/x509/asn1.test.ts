@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { derElement, Identifier, octets, readTime, seq, time, toDer } from '../../src/x509/asn1.js';
+import { Asn1ParseError, derElement, Identifier, octets, readOid, readTime, seq, Tag, TagClass, time, toDer, type Asn1 } from '../../src/x509/asn1.js';
 
 const CHILD_SIZES: Array<[string, number[]]> = [
   ['short lengths', [0, 1, 127]],
@@ -37,6 +37,27 @@ describe('time', () => {
     ['not a number', Number.NaN],
   ])('refuses %s, which neither time type can hold', (_name, seconds) => {
     expect(() => time(seconds)).toThrow(RangeError);
+  });
+});
+
+describe('readers of untrusted DER', () => {
+  const primitive = (type: number, value: string): Asn1 => ({ tagClass: TagClass.UNIVERSAL, type, constructed: false, composed: false, value });
+  const constructed = (inner: Asn1): Asn1 => ({ ...inner, constructed: true, composed: true, value: [inner] });
+  const utcTime = primitive(Tag.UTCTIME, '491231235959Z');
+
+  it.each<[string, () => unknown]>([
+    ['a constructed UTCTime', () => readTime(constructed(utcTime))],
+    ['a UTCTime that is no date', () => readTime(primitive(Tag.UTCTIME, 'not a time'))],
+    ['a constructed OBJECT IDENTIFIER', () => readOid(constructed(primitive(Tag.OID, '\x2a\x03')))],
+    ['an empty OBJECT IDENTIFIER', () => readOid(primitive(Tag.OID, ''))],
+    ['an OBJECT IDENTIFIER whose last subidentifier is cut short', () => readOid(primitive(Tag.OID, '\x2a\x86'))],
+  ])('refuse %s with Asn1ParseError, which callers turn into a 400', (_what, read) => {
+    expect(read).toThrow(Asn1ParseError);
+  });
+
+  it('read what DER writes', () => {
+    expect(readTime(utcTime)).toBe(Date.UTC(2049, 11, 31, 23, 59, 59) / 1000);
+    expect(readOid(primitive(Tag.OID, '\x2a\x86\x48'))).toBe('1.2.840');
   });
 });
 

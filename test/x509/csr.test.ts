@@ -7,7 +7,7 @@
 import { createHash, createPublicKey, generateKeyPairSync, verify, type KeyObject } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../../src/errors.js';
-import { bitString, children, oid, parseDer, seq, toDer, type Asn1 } from '../../src/x509/asn1.js';
+import { bitString, children, octets, oid, parseDer, seq, set, Tag, TagClass, toDer, type Asn1 } from '../../src/x509/asn1.js';
 import { OID } from '../../src/x509/oids.js';
 import { createCsr } from '../../src/x509/csr-builder.js';
 import { MAX_CSR_PEM_BYTES, VerifiedCsr } from '../../src/x509/csr.js';
@@ -70,6 +70,9 @@ function flipByte(der: Buffer, index: number): Buffer {
   copy[index]! ^= 0x01;
   return copy;
 }
+
+/** An OBJECT IDENTIFIER wrapped in a constructed element of its own tag, which BER allows and DER does not. */
+const constructedOid = (id: string): Asn1 => ({ tagClass: TagClass.UNIVERSAL, type: Tag.OID, constructed: true, composed: true, value: [oid(id)] });
 
 const spkiDer = (key: KeyObject): Buffer => key.export({ type: 'spki', format: 'der' });
 
@@ -406,6 +409,24 @@ describe('VerifiedCsr.parse refuses what is not one DER CSR in PEM: invalid_csr'
     ['an extensionRequest attribute whose values are a SEQUENCE, not a SET', () =>
       selfSigned(keys['ec-p256'], ECDSA_SHA256, { attributes: [seq([oid(OID.extensionRequest), seq([seq([])])])] }),
       'CSR is malformed: the extensionRequest attribute has no SET of values'],
+    // DER encodes an OBJECT IDENTIFIER primitive only; a constructed one (tag 0x26) had reached forge's decoder and a 500.
+    ['a constructed OBJECT IDENTIFIER as the signature algorithm', () => {
+      const root = parseDer(ecDer());
+      const algorithm = children(children(root)[1]!);
+      algorithm[0] = constructedOid(OID.ecdsaWithSha256);
+      return csrPem(toDer(root));
+    }, 'CSR is malformed: expected an OBJECT IDENTIFIER'],
+    ['a constructed OBJECT IDENTIFIER as an attribute type', () =>
+      selfSigned(keys['ec-p256'], ECDSA_SHA256, { attributes: [seq([constructedOid(OID.extensionRequest), set([seq([])])])] }),
+      'CSR is malformed: expected an OBJECT IDENTIFIER'],
+    ['a constructed OBJECT IDENTIFIER as an extension id', () =>
+      selfSigned(keys['ec-p256'], ECDSA_SHA256, { attributes: [extensionRequest([seq([constructedOid(OID.basicConstraints), octets(Buffer.from([0x30, 0x00]))])])] }),
+      'CSR is malformed: expected an OBJECT IDENTIFIER'],
+    ['an empty OBJECT IDENTIFIER as the signature algorithm', () => {
+      const root = parseDer(ecDer());
+      children(children(root)[1]!)[0]!.value = '';
+      return csrPem(toDer(root));
+    }, 'CSR is malformed: an OBJECT IDENTIFIER that is cut short'],
     ['the signature algorithm ecdsa-with-SHA1', () =>
       selfSigned(keys['ec-p256'], { ...ECDSA_SHA256, oid: '1.2.840.10045.4.1' }, { signingHash: 'sha1' }),
       'CSR signature algorithm 1.2.840.10045.4.1 is not supported'],
