@@ -60,7 +60,12 @@ export class JoinTokenService {
     private readonly settings: JoinTokenSettings,
   ) {}
 
-  async create(agent: AgentName, ttl: Duration | undefined, createdBy: string): Promise<CreatedToken> {
+  /**
+   * `expiresNoLaterThan` (epoch seconds): a remote operator's token ends with
+   * the credential that made it, cut there as an issued credential is, so an
+   * operator revoked or expired leaves no token that outlives it.
+   */
+  async create(agent: AgentName, ttl: Duration | undefined, createdBy: string, expiresNoLaterThan?: number): Promise<CreatedToken> {
     const lifetime = ttl ?? this.settings.tokenTtl;
     if (lifetime > this.settings.tokenMaxTtl) {
       throw new InvalidInputError('invalid_ttl', `a join token may live at most ${formatDuration(this.settings.tokenMaxTtl)}`);
@@ -70,7 +75,7 @@ export class JoinTokenService {
     const now = nowSeconds(this.deps.clock);
     const token = newJoinToken(this.deps.random);
     const hash = hashJoinToken(token);
-    const expiresAt = now + lifetime;
+    const expiresAt = Math.min(now + lifetime, expiresNoLaterThan ?? Infinity);
     await this.deps.store.createToken(
       { hash, agent, createdAt: now, expiresAt, createdBy, usedAt: null },
       { type: 'token.created', actor: createdBy, data: { agent, expiresAt, tokenHash: joinTokenId(hash) } },

@@ -9,6 +9,7 @@ import type { TokenSummary } from '../../ca/join-token-service.js';
 import { JOIN_TOKEN_ID_PATTERN, parseJoinTokenId } from '../../ca/join-tokens.js';
 import { parseAgentName } from '../../identity/agent-name.js';
 import { isoTime, pageLimit, ttlField } from '../edge.js';
+import { operatorCeiling } from '../operator-ceiling.js';
 import { limitSchema, nameSchema, ttlSchema } from '../schemas.js';
 import type { ServerServices } from '../services.js';
 
@@ -46,10 +47,12 @@ export function tokenRoutes(app: FastifyInstance, s: ServerServices): void {
       },
     },
     async (request, reply) => {
+      const caller = request.authentication.caller;
       const created = await s.tokens.create(
         parseAgentName(request.body.agent),
         ttlField(request.body.ttl),
-        callerLabel(request.authentication.caller),
+        callerLabel(caller),
+        operatorCeiling(request, caller),
       );
       return reply.code(201).send({ token: created.token, id: created.id, agent: created.agent, expiresAt: isoTime(created.expiresAt) });
     },
