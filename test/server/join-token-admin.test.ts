@@ -4,8 +4,7 @@
  * agent they name. Who may call these routes is in access-matrix.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { X509Certificate } from 'node:crypto';
-import { adminCredential, asOperator, attestAgent, callCa, newKeyAndCsr, type Credential } from '../support/callers.js';
+import { asOperator, attestAgent, callCa, newKeyAndCsr, type Credential } from '../support/callers.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { startTestCa, type TestCa } from '../support/test-ca.js';
 
@@ -106,24 +105,6 @@ describe('token list', () => {
     const res = await inject(ca, 'GET', `/v1/tokens${query}`);
     expect({ status: res.status, code: res.body.error.code }).toEqual({ status: 400, code: 'invalid_request' });
     expect(res.body.error.message).toContain(says);
-  });
-});
-
-describe('token create', () => {
-  it("cuts a remote operator's token at the end of the operator's credential, so none outlives it; the CA host's operator is bound by the maximum alone", async () => {
-    const clock = new FakeClock(Date.now());
-    const ca = await startTestCa({}, { clock });
-    const operator = await adminCredential(ca, 'operator', 'olga');
-    const operatorEnds = Date.parse(new X509Certificate(operator.chainPem).validTo);
-    const remote = await callCa(ca, operator, 'POST', '/v1/tokens', { agent: 'node-r', ttl: '30d' });
-    expect(remote.status, JSON.stringify(remote.body)).toBe(201);
-    expect(Date.parse(remote.body.expiresAt)).toBe(operatorEnds);
-    const local = await create(ca, 'node-l', '30d');
-    expect(Date.parse(local.expiresAt)).toBe((clock.nowSeconds() + 30 * 86_400) * 1000);
-
-    clock.set(operatorEnds);
-    expect((await attest(ca, remote.body.token)).status).toBe(401);
-    expect((await attest(ca, local.token)).status).toBe(200);
   });
 });
 

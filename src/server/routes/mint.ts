@@ -6,6 +6,7 @@ import { bundleRootsDer } from '../../ca/trust-bundle.js';
 import { SpiffeId } from '../../identity/spiffe-id.js';
 import { caCertificatesToPem } from '../../x509/pem.js';
 import { dnsNamesField, ttlField } from '../edge.js';
+import { operatorCeiling } from '../operator-ceiling.js';
 import { csrSchema, dnsNamesSchema, issuedSvidSchema, SMALL_BODY_LIMIT, spiffeIdSchema, ttlSchema } from '../schemas.js';
 import type { ServerServices } from '../services.js';
 import { svidJson } from '../svid-response.js';
@@ -45,13 +46,16 @@ export function mintRoutes(app: FastifyInstance, s: ServerServices): void {
       const ttl = ttlField(request.body.ttl);
       const dnsNames = dnsNamesField(request.body.dns);
       const csr = await s.csrVerifier.verify(request.body.csr);
+      const caller = request.authentication.caller;
+      const ceiling = operatorCeiling(request, caller);
       const svid = await s.issuer.issue({
         csr,
         spiffeId,
         dnsNames,
         ...(ttl ? { ttl } : {}),
         kind: 'mint',
-        requestedBy: callerLabel(request.authentication.caller),
+        requestedBy: callerLabel(caller),
+        ...(ceiling === undefined ? {} : { notAfterCeiling: ceiling }),
       });
       return { svid: svidJson(svid), bundle: caCertificatesToPem(bundleRootsDer(s.authorities.current())) };
     },
