@@ -15,6 +15,12 @@ export const MAX_NAME_LENGTH = 128;
 export const nameSchema = { type: 'string', minLength: 1, maxLength: MAX_NAME_LENGTH, pattern: '^[A-Za-z0-9._-]+$' } as const;
 
 /** A page's size, as text in a query; pageLimit (edge.ts) holds it to the most a page may have. */
+/**
+ * An authority's id: its subjectKeyIdentifier in hex, which meshca makes 20
+ * bytes long but an imported CA may make any length (RFC 5280 fixes none).
+ */
+export const authorityIdSchema = { type: 'string', pattern: '^(?:[0-9a-f]{2}){1,64}$' } as const;
+
 export const limitSchema = { type: 'string', pattern: '^[1-9][0-9]{0,3}$' } as const;
 
 export const errorSchema = {

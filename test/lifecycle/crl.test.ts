@@ -93,6 +93,14 @@ describe('CRLs', () => {
     expect(readCrl(await crlDer(ca)).serials.sort()).toEqual([a, c].sort());
   });
 
+  it.each([
+    { name: 'fail/a 32-byte key id no authority has (an imported CA may use one): not found', issuer: 'ab'.repeat(32), status: 404 },
+    { name: 'fail/a key id of an odd number of hex digits: malformed', issuer: 'a'.repeat(41), status: 400 },
+  ])('$name', async ({ issuer, status }) => {
+    const ca = await startLifecycleCa({}, clockNearNow());
+    expect((await ca.localApp.inject({ method: 'GET', url: `/v1/crl?issuer=${issuer}` })).statusCode).toBe(status);
+  });
+
   it("pass/an agent's sync brings the certificates that signed each CRL: with them every CRL passes the agent's check, without them the intermediate's does not", async () => {
     const ca = await startLifecycleCa({}, clockNearNow());
     const { bundle, crl, crlIssuers } = await agentSync(ca, AGENT);

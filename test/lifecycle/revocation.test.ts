@@ -345,6 +345,9 @@ describe('POST /v1/authorities/:id/taint', () => {
 
     it.each([
       { name: 'fail/an unknown intermediate', id: () => 'ab'.repeat(20), status: 404, code: 'not_found' },
+      // An imported CA's key id may be any length: an unknown one is not found, not malformed.
+      { name: 'fail/an unknown intermediate with a 32-byte key id', id: () => 'ab'.repeat(32), status: 404, code: 'not_found' },
+      { name: 'fail/an odd number of hex digits', id: () => 'a'.repeat(41), status: 400, code: 'invalid_request' },
       { name: 'fail/the root', id: () => ca.manager.current().signingRoot()!.record.id, status: 404, code: 'not_found' },
       { name: 'fail/not a key id', id: () => 'not-a-key-id', status: 400, code: 'invalid_request' },
     ])('$name: $status $code, nothing changes', async ({ id, status, code }) => {

@@ -8,6 +8,7 @@ import { nowSeconds } from '../../time/clock.js';
 import { decodePemBlocks } from '../../x509/pem.js';
 import { durationQuery, isoTime } from '../edge.js';
 import type { AuthorityView } from '../json-views.js';
+import { authorityIdSchema } from '../schemas.js';
 import type { ServerServices } from '../services.js';
 
 const forceBody = {
@@ -179,7 +180,7 @@ export function authorityRoutes(app: FastifyInstance, s: ServerServices): void {
     '/v1/authorities/:id/taint',
     {
       config: { action: 'authority.write' },
-      schema: { params: { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: '^[0-9a-f]{40}$' } } } },
+      schema: { params: { type: 'object', required: ['id'], properties: { id: authorityIdSchema } } },
     },
     async (request) => {
       const revoked = await s.revocations.taint(request.params.id, callerLabel(request.authentication.caller));

@@ -9,7 +9,7 @@ import type { TrustDomain } from '../../identity/trust-domain.js';
 import { nowSeconds } from '../../time/clock.js';
 import { REVOCATION_REASONS, type RevocationReason } from '../../x509/crl.js';
 import { serialField } from '../edge.js';
-import { nameSchema, spiffeIdSchema } from '../schemas.js';
+import { authorityIdSchema, nameSchema, spiffeIdSchema } from '../schemas.js';
 import type { ServerServices } from '../services.js';
 
 interface RevokeBody {
@@ -63,7 +63,7 @@ export function revocationRoutes(app: FastifyInstance, s: ServerServices): void 
     '/v1/crl',
     {
       config: { action: 'crl.read' },
-      schema: { querystring: { type: 'object', additionalProperties: false, properties: { issuer: { type: 'string', pattern: '^[0-9a-f]{40}$' } } } },
+      schema: { querystring: { type: 'object', additionalProperties: false, properties: { issuer: authorityIdSchema } } },
     },
     async (request, reply) => {
       const issuer = request.query.issuer ?? s.authorities.current().signingIntermediate(nowSeconds(s.clock)).record.id;
