@@ -18,7 +18,7 @@ import type { RandomSource } from '../random/random-source.js';
 import { loadAuthority, type ImportedAuthority } from './authority-factory.js';
 import { checkIntegrity, refuseKeysWithoutRecords, setAsideUnreferencedKeys } from './authority-integrity.js';
 import { AuthoritySet, type LoadedAuthority } from './authority-set.js';
-import { importIntermediate, type IntermediateImport } from './intermediate-import.js';
+import { importIntermediate, type IntermediateImport, type RootActivation } from './intermediate-import.js';
 import { rotateIntermediate } from './intermediate-rotation.js';
 import { taintIntermediate } from './intermediate-taint.js';
 import type { AuthoritySettings, LifecycleContext } from './lifecycle-context.js';
@@ -26,6 +26,7 @@ import type { AuditEvent, AuthorityKind, AuthorityState } from './model.js';
 import { createPki, type InitialPki } from './pki-creation.js';
 import { aloneCoordinator, type AuthorityJournal, type Coordinator, type KeyCustody, type Logger } from './ports.js';
 import * as rootRotation from './root-rotation.js';
+import type { UnseenAgents } from './root-rotation.js';
 
 export type { AuthoritySettings } from './lifecycle-context.js';
 export type { InitialPki } from './pki-creation.js';
@@ -189,7 +190,7 @@ export class AuthorityManager {
    * put there, unless forced (root-rotation.ts).
    */
   activateRoot(
-    by: string, propagation: Duration, force: boolean, unseenSince: (since: number, now: number) => Promise<readonly string[]>,
+    by: string, propagation: Duration, force: boolean, unseenSince: UnseenAgents,
   ): Promise<LoadedAuthority> {
     return this.operatorChange(() => rootRotation.activateRoot(this.lifecycle, by, propagation, force, unseenSince));
   }
@@ -217,8 +218,8 @@ export class AuthorityManager {
    * Replaces the signing intermediate of a CA that signs with an imported one
    * by another the operator imports; the previous one retires (intermediate-import.ts).
    */
-  importIntermediate(imported: ImportedAuthority, by: string, propagation: Duration): Promise<IntermediateImport> {
-    return this.operatorChange(() => importIntermediate(this.lifecycle, imported, by, propagation));
+  importIntermediate(imported: ImportedAuthority, by: string, activation: RootActivation): Promise<IntermediateImport> {
+    return this.operatorChange(() => importIntermediate(this.lifecycle, imported, by, activation));
   }
 
   /** Reloads the journal and adopts changes another replica made (new authorities, transitions). */

@@ -20,6 +20,7 @@ import { issuedBy } from '../x509/issued-by.js';
 import type { AuthoritySet, LoadedAuthority } from './authority-set.js';
 import { created, moved, transition } from './authority-transitions.js';
 import type { LifecycleContext } from './lifecycle-context.js';
+import { refuseWhileAgentsUnseen, type UnseenAgents } from './root-rotation.js';
 
 /** The intermediate that signs from now on, and the one it replaced (none when the CA had no active one). */
 export interface IntermediateImport {
@@ -37,7 +38,12 @@ const iso = (s: number) => new Date(s * 1000).toISOString();
  * active root of the bundle, is already known, expires before the current
  * one, or outlives a certificate of its chain.
  */
-export async function importIntermediate(ctx: LifecycleContext, imported: ImportedAuthority, by: string, propagation: Duration): Promise<IntermediateImport> {
+export async function importIntermediate(
+  ctx: LifecycleContext,
+  imported: ImportedAuthority,
+  by: string,
+  activation: RootActivation,
+): Promise<IntermediateImport> {
   const set = ctx.current();
   const signingRoot = set.signingRoot();
   if (signingRoot?.signer) {
@@ -55,7 +61,7 @@ export async function importIntermediate(ctx: LifecycleContext, imported: Import
   const previous = set.activeIntermediate();
   refuseAsReplacement(set, checked, roots, previous);
   const parent = rootOfImport(checked, roots);
-  const activated = parent?.record.state === 'prepared' ? [activatedAfterPropagation(parent, now, propagation)] : [];
+  const activated = parent?.record.state === 'prepared' ? [await activatedOnceTrusted(parent, now, activation)] : [];
 
   const next = await takeIntoCustody(ctx.factory.custody, checked, 'active', now);
   const retired = previous ? [transition(previous, 'retired', now)] : [];
@@ -69,19 +75,28 @@ export async function importIntermediate(ctx: LifecycleContext, imported: Import
   return { intermediate: next, retired: retired[0] };
 }
 
+/** What making a prepared root the signing one waits for, as `root activate` does; `force` waits for neither. */
+export interface RootActivation {
+  readonly propagation: Duration;
+  readonly unseenSince: UnseenAgents;
+  readonly force: boolean;
+}
+
 /**
  * A prepared root an imported intermediate chains to, made active: refused
- * until it has been in the trust bundle for `propagation`, as `root activate`
- * is, so that every agent trusts it before anything chains to it.
+ * until it has been in the trust bundle for `propagation`, and while agents
+ * not seen since then hold valid SVIDs, as `root activate` is, so that every
+ * agent trusts it before anything chains to it; unless forced.
  */
-function activatedAfterPropagation(root: LoadedAuthority, now: number, propagation: Duration): LoadedAuthority {
+async function activatedOnceTrusted(root: LoadedAuthority, now: number, { propagation, unseenSince, force }: RootActivation): Promise<LoadedAuthority> {
   const published = now - root.record.createdAt;
-  if (published < propagation) {
+  if (!force && published < propagation) {
     throw new ConflictError(
       'precondition_failed',
-      `the intermediate chains to root ${root.record.id}, prepared ${published}s ago; wait until ${formatDuration(propagation)} have passed so every agent has installed it`,
+      `the intermediate chains to root ${root.record.id}, prepared ${published}s ago; wait until ${formatDuration(propagation)} have passed so every agent has installed it, or use --force`,
     );
   }
+  if (!force) await refuseWhileAgentsUnseen(root, now, unseenSince);
   return transition(root, 'active', now);
 }
 

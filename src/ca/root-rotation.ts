@@ -139,7 +139,7 @@ export async function activateRoot(
   by: string,
   propagation: Duration,
   force: boolean,
-  unseenSince: (since: number, now: number) => Promise<readonly string[]>,
+  unseenSince: UnseenAgents,
 ): Promise<LoadedAuthority> {
   const set = ctx.current();
   const prepared = set.ofKind('root', 'prepared')[0];
@@ -168,16 +168,7 @@ export async function activateRoot(
         'so every agent has installed it, or use --force',
     );
   }
-  const unseen = force ? [] : await unseenSince(prepared.record.createdAt, now);
-  if (unseen.length > 0) {
-    const named = unseen.slice(0, 5).join(', ') + (unseen.length > 5 ? `, and ${unseen.length - 5} more` : '');
-    throw new ConflictError(
-      'precondition_failed',
-      `${unseen.length} active agent${unseen.length === 1 ? ' has' : 's have'} not reached the CA since root ${prepared.record.id} was put in the trust bundle, ` +
-        `though their agent SVIDs are valid (${named}): they would not trust the CA once it serves under the new root. ` +
-        'Wait until they have synced, evict those that are gone, or use --force',
-    );
-  }
+  if (!force) await refuseWhileAgentsUnseen(prepared, now, unseenSince);
   const root = transition(prepared, 'active', now);
   // The oldest that can still take over: its CRL has been out longest.
   const waiting = set.preparedIntermediatesUnder(prepared).filter((w) => canTakeOver(w.record, now));
@@ -194,6 +185,28 @@ export async function activateRoot(
   ]);
   ctx.log.info({ root: root.record.id, intermediate: intermediate.record.id }, 'activated the new root');
   return root;
+}
+
+/** Agents that are active with valid agent SVIDs but have not reached the CA since `since` (epoch seconds), by name. */
+export type UnseenAgents = (since: number, now: number) => Promise<readonly string[]>;
+
+/**
+ * Refuses to make a prepared root the signing one while agents that have not
+ * reached the CA since it was put in the trust bundle hold valid SVIDs: they
+ * would not trust the CA once it serves under the new root. Both ways a root
+ * starts signing (`root activate`, and an intermediate imported under a
+ * keyless one) ask it.
+ */
+export async function refuseWhileAgentsUnseen(prepared: LoadedAuthority, now: number, unseenSince: UnseenAgents): Promise<void> {
+  const unseen = await unseenSince(prepared.record.createdAt, now);
+  if (unseen.length === 0) return;
+  const named = unseen.slice(0, 5).join(', ') + (unseen.length > 5 ? `, and ${unseen.length - 5} more` : '');
+  throw new ConflictError(
+    'precondition_failed',
+    `${unseen.length} active agent${unseen.length === 1 ? ' has' : 's have'} not reached the CA since root ${prepared.record.id} was put in the trust bundle, ` +
+      `though their agent SVIDs are valid (${named}): they would not trust the CA once it serves under the new root. ` +
+      'Wait until they have synced, evict those that are gone, or use --force',
+  );
 }
 
 /**

@@ -18,6 +18,7 @@ import { runMeshca } from '../support/cli.js';
 import { svidCheck } from '../support/conformance.js';
 import { authorityRows, clockNearNow, startLifecycleCa, type LifecycleCa } from '../support/lifecycle-ca.js';
 import { CA_EXTENSIONS, selfSigned, signedCa, verify, type KeyPairFiles } from '../support/openssl-pki.js';
+import { attestAgent } from '../support/callers.js';
 import { agentSync } from '../support/revocations.js';
 import { mintSvid, writeCredential, type Credential } from '../support/svids.js';
 import { tempDir } from '../support/temp-dir.js';
@@ -272,6 +273,31 @@ describe('root rotation on a CA started with an imported intermediate', () => {
     expect(await bundleRoots(ca)).toEqual([der(nextRoot.cert)]);
     expect((await doctor(ca)).ok).toBe(true);
     expect((await post('/v1/audit/verify', {})).body).toMatchObject({ ok: true });
+  });
+
+  it('fail/the intermediate that would make the organisation\'s next root the signing one waits, as `root activate` does, for agents not seen since the prepare; --force does not', async () => {
+    const dir = tempDir('byo');
+    const nextRoot = selfSigned(dir, 'org-root-next', { days: 3650 });
+    const nextIntermediate = signedCa(dir, 'org-intermediate-next', nextRoot, { days: 6 });
+    const clock = clockNearNow();
+    const ca = await startLifecycleCa({ ...importIntermediate(), ...ROTATION, 'svid-ttl': '1h' }, clock);
+    await attestAgent(ca, 'node-quiet');
+    const post = async (url: string, payload: object) => {
+      const res = await ca.localApp.inject({ method: 'POST', url, payload });
+      return { status: res.statusCode, body: res.json() };
+    };
+    clock.advance(1);
+    expect((await post('/v1/authorities/root/prepare', { importCertFile: nextRoot.cert })).status).toBe(201);
+    clock.advance(600);
+    const files = { certFile: nextIntermediate.cert, keyFile: nextIntermediate.key };
+    const refused = await post('/v1/authorities/intermediate/import', files);
+    expect(refused).toEqual({
+      status: 409,
+      body: { error: { code: 'precondition_failed', message: expect.stringMatching(/^1 active agent has not reached the CA since root \S+ was put in the trust bundle, though their agent SVIDs are valid \(node-quiet\)/) } },
+    });
+    expect(idOf(ca, pki.orgRoot.cert)).toBe(ca.manager.current().signingRoot()!.record.id);
+    expect((await post('/v1/authorities/intermediate/import', { ...files, force: true })).status).toBe(201);
+    expect(ca.manager.current().signingRoot()!.record.certDer).toEqual(der(nextRoot.cert));
   });
 
   it('fail/after a rotation to a root of meshca\'s own, retire is refused while SVIDs of the imported intermediate chain to the organisation\'s root', async () => {

@@ -102,16 +102,17 @@ export function registerAuthority(program: Command): void {
     .requiredOption('--cert <file>', 'PEM certificate of the new intermediate (a file on the CA host)')
     .requiredOption('--key <file>', 'its PEM private key')
     .option('--chain <file>', 'PEM certificates between it and the root of the bundle, if any')
+    .option('--force', 'under a root prepared without its key: make it the signing root without waiting for --root-propagation or for agents not seen since it was prepared')
     // No --server: the CA reads these files on its own host, which it does only for the host's operator.
     .addOption(dataDirOption())
-    .action(async (o: CommonOptions & { cert: string; key: string; chain?: string }) => {
+    .action(async (o: CommonOptions & { cert: string; key: string; chain?: string; force?: boolean }) => {
       if (process.env.MESHCA_SERVER) {
         refuseFlags('MESHCA_SERVER names a CA on another host, but this command has the CA read files on its own host, so it runs only there: unset MESHCA_SERVER to import into the CA of --data-dir');
       }
       const res = await adminClient(o).call<{ id: string; retired: string | null }>(
         'POST',
         '/v1/authorities/intermediate/import',
-        { certFile: resolve(o.cert), keyFile: resolve(o.key), ...(o.chain ? { chainFile: resolve(o.chain) } : {}) },
+        { certFile: resolve(o.cert), keyFile: resolve(o.key), ...(o.chain ? { chainFile: resolve(o.chain) } : {}), ...(o.force ? { force: true } : {}) },
         { certFile: '--cert', keyFile: '--key', chainFile: '--chain' },
       );
       console.log(`imported intermediate ${res.id}; it signs from now on` + (res.retired ? ` (${res.retired} retired; its SVIDs stay valid)` : ''));

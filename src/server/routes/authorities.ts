@@ -154,7 +154,7 @@ export function authorityRoutes(app: FastifyInstance, s: ServerServices): void {
     },
   );
 
-  app.post<{ Body: { certFile: string; keyFile: string; chainFile?: string } }>(
+  app.post<{ Body: { certFile: string; keyFile: string; chainFile?: string; force?: boolean } }>(
     '/v1/authorities/intermediate/import',
     {
       config: { action: 'authority.write' },
@@ -163,14 +163,19 @@ export function authorityRoutes(app: FastifyInstance, s: ServerServices): void {
           type: 'object',
           additionalProperties: false,
           required: ['certFile', 'keyFile'],
-          properties: { certFile: importPath, keyFile: importPath, chainFile: importPath },
+          properties: { certFile: importPath, keyFile: importPath, chainFile: importPath, force: { type: 'boolean' } },
         },
       },
     },
     async (request, reply) => {
       const caller = request.authentication.caller;
-      const imported = await readImport(caller, 'an intermediate', request.body);
-      const { intermediate, retired } = await manager.importIntermediate(imported, callerLabel(caller), s.lifecycle.rootPropagation);
+      const { force = false, ...files } = request.body;
+      const imported = await readImport(caller, 'an intermediate', files);
+      const { intermediate, retired } = await manager.importIntermediate(imported, callerLabel(caller), {
+        propagation: s.lifecycle.rootPropagation,
+        unseenSince: s.lifecycle.agentsUnseenSince,
+        force,
+      });
       s.crls.invalidate();
       return reply.code(201).send({ id: intermediate.record.id, state: intermediate.record.state, retired: retired?.record.id ?? null });
     },
