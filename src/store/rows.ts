@@ -114,10 +114,12 @@ export function encodeCursor(id: number): string {
   return Buffer.from(`c${id}`).toString('base64url');
 }
 
+/** The id of a cursor encodeCursor gave out: any id a record may have, up to 2^53 - 1 (16 digits), as the audit verifier allows. */
 export function decodeCursor(cursor: string): number {
   const text = Buffer.from(cursor, 'base64url').toString();
-  if (!/^c[0-9]{1,15}$/.test(text)) throw new InvalidInputError('invalid_request', 'cursor is not one this server gave out');
-  return Number(text.slice(1));
+  const id = /^c[0-9]{1,16}$/.test(text) ? Number(text.slice(1)) : NaN;
+  if (!Number.isSafeInteger(id)) throw new InvalidInputError('invalid_request', 'cursor is not one this server gave out');
+  return id;
 }
 
 /** An identity listing's position: the last SPIFFE ID listed. */
