@@ -3,7 +3,7 @@
  * intermediate (it stops signing at once and everything it signed is revoked,
  * so agents re-issue under the next one). Every revocation refreshes the CRLs.
  */
-import { NotFoundError } from '../errors.js';
+import { NotFoundError, UnavailableError } from '../errors.js';
 import { nowSeconds, type Clock } from '../time/clock.js';
 import type { RevocationReason } from '../x509/crl.js';
 import type { AuthorityManager } from './authority-manager.js';
@@ -105,9 +105,41 @@ export class RevocationService {
    * chain check happened once). Says how many it revoked.
    */
   async retireRoot(by: string, force: boolean): Promise<{ root: LoadedAuthority; revoked: number }> {
+    // A forced retirement that failed after its root left the bundle is finished first: the root is no longer
+    // "superseded", so retiring would find nothing to retire, and what chains to it would stay unrevoked.
+    const unfinished = force ? await this.unfinishedRetirement() : undefined;
+    if (unfinished) return { root: unfinished, revoked: await this.revokeAfterRetirement(unfinished, by, 'quietWhenNone') };
     const root = await this.deps.manager.retireRoot(by, (ids) => this.deps.store.liveUnder(ids, nowSeconds(this.deps.clock)), force);
-    const revoked = force ? await this.revokeUnderRetiredRoot(root, by, 'always') : 0;
+    const revoked = force ? await this.revokeAfterRetirement(root, by, 'always') : 0;
     return { root, revoked };
+  }
+
+  /** A retired root that live certificates still chain to: what an interrupted forced retirement leaves. */
+  private async unfinishedRetirement(): Promise<LoadedAuthority | undefined> {
+    for (const a of this.deps.manager.current().authorities) if (await this.retiredWithLiveUnder(a)) return a;
+    return undefined;
+  }
+
+  private async retiredWithLiveUnder(a: LoadedAuthority): Promise<boolean> {
+    if (a.record.kind !== 'root' || a.record.state !== 'retired') return false;
+    return (await this.deps.store.liveUnder(this.intermediatesUnder(a), nowSeconds(this.deps.clock))) > 0;
+  }
+
+  /**
+   * The revocations of a forced retirement, whose root has already left the
+   * bundle: a failure here must not read as "nothing was changed".
+   */
+  private async revokeAfterRetirement(root: LoadedAuthority, by: string, record: 'always' | 'quietWhenNone'): Promise<number> {
+    try {
+      return await this.revokeUnderRetiredRoot(root, by, record);
+    } catch (err) {
+      throw new UnavailableError(
+        'store_unavailable',
+        `root ${root.record.id} is retired and out of the trust bundle, but revoking what still chains to it failed (the datastore cannot take changes now); ` +
+          'run `meshca authority root retire --force` again once it can, which finishes it (so does the next start)',
+        { cause: err },
+      );
+    }
   }
 
   private async revokeUnderRetiredRoot(root: LoadedAuthority, by: string, record: 'always' | 'quietWhenNone'): Promise<number> {
@@ -167,11 +199,8 @@ export class RevocationService {
    */
   async finishRootRetirements(by: string): Promise<number> {
     let revoked = 0;
-    const now = nowSeconds(this.deps.clock);
     for (const a of this.deps.manager.current().authorities) {
-      if (a.record.kind !== 'root' || a.record.state !== 'retired') continue;
-      if ((await this.deps.store.liveUnder(this.intermediatesUnder(a), now)) === 0) continue;
-      revoked += await this.revokeUnderRetiredRoot(a, by, 'quietWhenNone');
+      if (await this.retiredWithLiveUnder(a)) revoked += await this.revokeUnderRetiredRoot(a, by, 'quietWhenNone');
     }
     return revoked;
   }

@@ -370,16 +370,23 @@ describe('after activation', () => {
   });
 });
 
+/** A CA rotated to a new root, with `count` SVIDs still live under the old one (their serials), ready for a forced retirement. */
+async function rotatedWithLiveSvids(count: number) {
+  const clock = clockNearNow();
+  const ca = await startLifecycleCa(SETTINGS, clock);
+  const old = ids(ca);
+  clock.advance(1);
+  expect((await post(ca, 'prepare')).status).toBe(201);
+  clock.advance(PROPAGATION);
+  const before: string[] = [];
+  for (let i = 0; i < count; i++) before.push((await mintSvid(ca.localApp, WEB)).answer.svid.serial);
+  expect((await post(ca, 'activate')).status).toBe(200);
+  return { clock, ca, old, before };
+}
+
 describe('a forced retirement interrupted before its revocations', () => {
   it('pass/is finished at the next start, once', async () => {
-    const clock = clockNearNow();
-    const ca = await startLifecycleCa(SETTINGS, clock);
-    const old = ids(ca);
-    clock.advance(1);
-    expect((await post(ca, 'prepare')).status).toBe(201);
-    clock.advance(PROPAGATION);
-    const before = [await mintSvid(ca.localApp, WEB), await mintSvid(ca.localApp, WEB)].map((c) => c.answer.svid.serial);
-    expect((await post(ca, 'activate')).status).toBe(200);
+    const { clock, ca, old, before } = await rotatedWithLiveSvids(2);
     // The first of the forced retirement's transactions, as a server killed before the revocations leaves it.
     await ca.manager.retireRoot('operator:alice', async () => before.length, true);
     expect(revokedInStore(ca).map((r) => r.serial)).toEqual([]);
@@ -397,6 +404,30 @@ describe('a forced retirement interrupted before its revocations', () => {
     // Nothing is left to finish: a further start records nothing.
     const again = await startLifecycleCa({ ...SETTINGS, 'data-dir': dataDir }, clock);
     expect(finishing(again)).toHaveLength(1);
+  });
+});
+
+describe('a forced retirement whose revocations fail', () => {
+  it('fail/answers 503 saying the root is retired and to run it again; run again, it finishes, as a start would', async () => {
+    const { ca, old, before: [before] } = await rotatedWithLiveSvids(1);
+    const certificates = ca.store.certificates;
+    const revoke = certificates.revoke.bind(certificates);
+    certificates.revoke = async () => {
+      certificates.revoke = revoke; // once
+      throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+    };
+
+    const failed = await post(ca, 'retire', { force: true });
+    expect(failed.status).toBe(503);
+    expect(failed.body.error.message).toMatch(new RegExp(`^root ${old.root.id} is retired and out of the trust bundle, but revoking what still chains to it failed`));
+    expect(revokedInStore(ca).map((r) => r.serial)).not.toContain(before);
+
+    const finished = await post(ca, 'retire', { force: true });
+    expect(finished).toEqual({ status: 200, body: expect.objectContaining({ id: old.root.id, state: 'retired' }) });
+    expect(finished.body.revoked).toBeGreaterThanOrEqual(1);
+    expect(revokedInStore(ca).filter((r) => r.reason === 'cessationOfOperation').map((r) => r.serial)).toContain(before);
+    // Nothing is left to finish: a further forced retirement has nothing to retire.
+    expect((await post(ca, 'retire', { force: true })).status).toBe(409);
   });
 });
 
