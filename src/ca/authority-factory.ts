@@ -6,6 +6,7 @@ import { SpiffeId } from '../identity/spiffe-id.js';
 import type { TrustDomain } from '../identity/trust-domain.js';
 import type { Duration } from '../time/duration.js';
 import { parseDer } from '../x509/asn1.js';
+import { caPathProblem, type PathCertificate } from '../x509/ca-path-constraints.js';
 import { readCertificate, type CertificateFacts } from '../x509/certificate-reader.js';
 import { signCertificate } from '../x509/certificate.js';
 import { generateKeyPair, kindOf, UnsupportedKeyError } from '../x509/keys.js';
@@ -177,22 +178,26 @@ export function checkImport(
   const idProblem = signingSpiffeIdProblem(facts.uris, trustDomain);
   if (idProblem) throw bad(idProblem);
   if (kind === 'root' && !(x509.checkIssued(x509) && x509.verify(x509.publicKey))) throw bad('is not self-signed');
+  const path: PathCertificate[] = [{ label: `the imported ${kind} certificate`, facts }];
   if (kind === 'intermediate') {
     if (x509.checkIssued(x509)) throw bad('is self-signed: import it as a root (--import-root-cert), not as an intermediate');
     const chainFacts = (imported.chainDer ?? []).map((d) => readCertificate(d));
     refuseSpiffeIdsWithPaths(chainFacts, 'a certificate of the supplied chain');
     refuseSpiffeIdsWithPaths(trustedRoots, 'a root of the supplied bundle');
-    const chain = chainFacts.map((f) => f.x509);
     let child = x509;
-    for (const link of chain) {
-      if (!issuedBy(child, link)) throw bad('chain is broken: a certificate is not signed by the next');
-      child = link;
+    for (const link of chainFacts) {
+      if (!issuedBy(child, link.x509)) throw bad('chain is broken: a certificate is not signed by the next');
+      child = link.x509;
+      path.push({ label: `certificate ${path.length} of the supplied chain (${subjectText(link)})`, facts: link });
     }
     // The same test by which AuthoritySet later finds the root it chains to (the record names no parent).
-    if (!trustedRoots.some((r) => issuedBy(child, r.x509))) {
-      throw bad('does not chain to a root of the supplied bundle');
-    }
+    const root = trustedRoots.find((r) => issuedBy(child, r.x509));
+    if (!root) throw bad('does not chain to a root of the supplied bundle');
+    path.push({ label: `the root of the supplied bundle it chains to (${subjectText(root)})`, facts: root });
   }
+  // Signature checks never look at the constraints above, which every verifier of what meshca issues under them applies.
+  const pathProblem = caPathProblem({ certificates: path, casBelow: belowImported(kind, imported), trustDomain: trustDomain?.name });
+  if (pathProblem) throw new InvalidInputError('invalid_request', pathProblem);
   let key: KeyObject | undefined;
   if (imported.keyPem) {
     try {
@@ -213,6 +218,19 @@ export function checkImport(
   }
   return { imported, kind, facts, key };
 }
+
+/**
+ * The CA certificates meshca will put under an imported one: none under an
+ * intermediate (it signs leaves), its own intermediates under a root it holds
+ * the key of, and none known yet under an organisation's root: the
+ * intermediate imported under it later is checked against its path then.
+ */
+function belowImported(kind: AuthorityKind, imported: ImportedAuthority): number | undefined {
+  if (kind === 'intermediate') return 0;
+  return imported.keyPem ? 1 : undefined;
+}
+
+const subjectText = (facts: CertificateFacts) => facts.x509.subject.split('\n').join(', ');
 
 /** Puts a checked import's key (if any) in custody and makes its record, not yet journaled. */
 export async function takeIntoCustody(custody: KeyCustody, checked: CheckedImport, state: AuthorityState, now: number): Promise<LoadedAuthority> {

@@ -23,11 +23,29 @@ export interface CertificateFacts {
   /** The subjectKeyIdentifier extension, or one computed from the key when absent. */
   readonly keyId: Buffer;
   readonly isCa: boolean;
+  /** The basicConstraints extension as encoded; undefined when absent. */
+  readonly basicConstraints: BasicConstraints | undefined;
+  /** Whether it has a keyUsage extension at all (OpenSSL's -x509_strict requires one on a CA). */
+  readonly hasKeyUsage: boolean;
+  /** Whether its key may sign certificates: keyUsage, when present, asserts keyCertSign. */
+  readonly signsCertificates: boolean;
+  /** Whether its issuer and subject are the same name (RFC 5280 6.1: such a CA does not count towards a path length). */
+  readonly isSelfIssued: boolean;
+  /** The nameConstraints extension's value, unparsed (x509/ca-path-constraints.ts reads it); undefined when absent. */
+  readonly nameConstraintsDer: Buffer | undefined;
   /** Whether its key may sign CRLs: keyUsage, when present, asserts cRLSign (RFC 5280 4.2.1.3), as OpenSSL requires of a CRL's issuer. */
   readonly signsCrls: boolean;
   /** The subjectAltName's URIs, exactly as encoded. */
   readonly uris: readonly string[];
   readonly x509: X509Certificate;
+}
+
+/** What a basicConstraints extension says (RFC 5280 4.2.1.9). */
+export interface BasicConstraints {
+  readonly critical: boolean;
+  readonly ca: boolean;
+  /** The most CA certificates that may follow it in a path (self-issued ones aside); undefined: no limit. */
+  readonly pathLen: number | undefined;
 }
 
 /**
@@ -39,10 +57,13 @@ interface TbsFields {
   readonly serialBytes: Buffer;
   readonly notBefore: number;
   readonly notAfter: number;
+  readonly issuerName: Asn1;
   readonly subjectName: Asn1;
   readonly spki: Asn1;
   /** Each extension's value (the OCTET STRING's contents), by OID. */
   readonly extensions: ReadonlyMap<string, Buffer>;
+  /** The OIDs of the extensions marked critical. */
+  readonly critical: ReadonlySet<string>;
 }
 
 function readTbs(der: Buffer): TbsFields {
@@ -53,18 +74,24 @@ function readTbs(der: Buffer): TbsFields {
   }
   const fields = children(tbs!);
   const offset = is(fields[0], TagClass.CONTEXT_SPECIFIC, 0) ? 1 : 0;
-  const [serial, validity, subjectName, spki] = [fields[offset], fields[offset + 3], fields[offset + 4], fields[offset + 5]];
-  if (!is(serial, TagClass.UNIVERSAL, Tag.INTEGER) || !sequence(validity) || !sequence(subjectName) || !sequence(spki)) {
+  const [serial, issuerName, validity, subjectName, spki] = [fields[offset], fields[offset + 2], fields[offset + 3], fields[offset + 4], fields[offset + 5]];
+  if (!is(serial, TagClass.UNIVERSAL, Tag.INTEGER) || !sequence(issuerName) || !sequence(validity) || !sequence(subjectName) || !sequence(spki)) {
     throw new Asn1ParseError('not a certificate');
   }
   const [notBefore, notAfter] = children(validity!);
   const extensionsNode = fields.find((f) => is(f, TagClass.CONTEXT_SPECIFIC, 3));
   const extensions = new Map<string, Buffer>();
+  const critical = new Set<string>();
   for (const ext of extensionsNode ? children(children(extensionsNode)[0]!) : []) {
     const parts = children(ext);
-    extensions.set(readOid(parts[0]), valueBytes(parts[parts.length - 1]!));
+    const id = readOid(parts[0]);
+    extensions.set(id, valueBytes(parts[parts.length - 1]!));
+    if (parts.length === 3 && is(parts[1], TagClass.UNIVERSAL, Tag.BOOLEAN) && valueBytes(parts[1]!)[0] !== 0) critical.add(id);
   }
-  return { serialBytes: valueBytes(serial!), notBefore: readTime(notBefore), notAfter: readTime(notAfter), subjectName: subjectName!, spki: spki!, extensions };
+  return {
+    serialBytes: valueBytes(serial!), notBefore: readTime(notBefore), notAfter: readTime(notAfter),
+    issuerName: issuerName!, subjectName: subjectName!, spki: spki!, extensions, critical,
+  };
 }
 
 export function readCertificate(der: Buffer): CertificateFacts {
@@ -80,10 +107,41 @@ export function readCertificate(der: Buffer): CertificateFacts {
     notAfter: t.notAfter,
     keyId: keyId ? valueBytes(parseDer(keyId)) : keyIdentifier(t.spki),
     isCa: x509.ca,
+    basicConstraints: readBasicConstraints(t),
+    hasKeyUsage: t.extensions.has(OID.keyUsage),
+    signsCertificates: keyUsageAsserts(t.extensions.get(OID.keyUsage), KeyUsageBit.keyCertSign),
+    isSelfIssued: toDer(t.issuerName).equals(toDer(t.subjectName)),
+    nameConstraintsDer: t.extensions.get(OID.nameConstraints),
     signsCrls: keyUsageAsserts(t.extensions.get(OID.keyUsage), KeyUsageBit.cRLSign),
     uris: namesOfType(t, GENERAL_NAME.uri),
     x509,
   };
+}
+
+/**
+ * basicConstraints ::= SEQUENCE { cA BOOLEAN DEFAULT FALSE, pathLenConstraint INTEGER (0..MAX) OPTIONAL }.
+ * One that is not DER, or has a negative pathLen, reads as no CA (as OpenSSL
+ * reads it) rather than throwing: a certificate stored before this was read must still load.
+ */
+function readBasicConstraints(t: TbsFields): BasicConstraints | undefined {
+  const value = t.extensions.get(OID.basicConstraints);
+  if (value === undefined) return undefined;
+  const critical = t.critical.has(OID.basicConstraints);
+  const notCa = { critical, ca: false, pathLen: undefined };
+  try {
+    const node = parseDer(value);
+    if (!is(node, TagClass.UNIVERSAL, Tag.SEQUENCE)) return notCa;
+    const parts = children(node);
+    const ca = is(parts[0], TagClass.UNIVERSAL, Tag.BOOLEAN) && valueBytes(parts[0]!)[0] !== 0;
+    const pathLenNode = parts.find((p) => is(p, TagClass.UNIVERSAL, Tag.INTEGER));
+    if (!pathLenNode) return { critical, ca, pathLen: undefined };
+    const bytes = valueBytes(pathLenNode);
+    if (bytes.length === 0 || bytes[0]! & 0x80) return notCa;
+    // Past 2^53 a double is no longer exact, but it still exceeds any path meshca will see.
+    return { critical, ca, pathLen: bytes.reduce((n, b) => n * 256 + b, 0) };
+  } catch {
+    return notCa;
+  }
 }
 
 /** Whether a keyUsage extension's value (absent: no restriction) asserts the bit `bit`. */

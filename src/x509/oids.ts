@@ -24,6 +24,7 @@ export const OID = {
   basicConstraints: '2.5.29.19',
   cRLNumber: '2.5.29.20',
   cRLReason: '2.5.29.21',
+  nameConstraints: '2.5.29.30',
   authorityKeyIdentifier: '2.5.29.35',
   extKeyUsage: '2.5.29.37',
   serverAuth: '1.3.6.1.5.5.7.3.1',

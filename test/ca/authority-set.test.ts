@@ -20,7 +20,7 @@ beforeAll(async () => {
   pki.orgRoot = await caWithUris([], NOW);
   pki.otherRoot = await caWithUris([], NOW);
   pki.thirdRoot = await caWithUris([], NOW);
-  pki.between = await caWithUris([], NOW, pki.orgRoot);
+  pki.between = await caWithUris([], NOW, pki.orgRoot, { pathLen: 'unlimited' });
   pki.direct = await caWithUris(['spiffe://example.org'], NOW, pki.orgRoot);
   pki.chained = await caWithUris(['spiffe://example.org'], NOW, pki.between);
 });

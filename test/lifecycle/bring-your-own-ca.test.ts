@@ -45,6 +45,10 @@ interface Pki {
   /** A root of thirty days, and an intermediate of sixty it signed (openssl lets a child outlive its parent). */
   readonly shortRoot: KeyPairFiles;
   readonly outlivingIntermediate: KeyPairFiles;
+  /** A root that allows no CA below it (pathlen 0), where meshca makes its intermediates. */
+  readonly pathLenZeroRoot: KeyPairFiles;
+  /** An intermediate signed by leafLike, which is no CA. */
+  readonly underLeafLike: KeyPairFiles;
 }
 
 const pki = {} as { -readonly [K in keyof Pki]: Pki[K] };
@@ -62,6 +66,8 @@ beforeAll(() => {
   pki.noCrlIntermediate = signedCa(dir, 'no-crl-intermediate', pki.orgRoot, { days: 6, keyUsage: 'keyCertSign' });
   pki.shortRoot = selfSigned(dir, 'short-root', { days: 30 });
   pki.outlivingIntermediate = signedCa(dir, 'outliving-intermediate', pki.shortRoot, { days: 60 });
+  pki.pathLenZeroRoot = selfSigned(dir, 'pathlen-zero-root', { days: 3650, extensions: ['basicConstraints=critical,CA:TRUE,pathlen:0', 'keyUsage=critical,keyCertSign,cRLSign'] });
+  pki.underLeafLike = signedCa(dir, 'under-leaf-like', pki.leafLike, { days: 6 });
 });
 
 const importRoot = (root: KeyPairFiles = pki.byoRoot) => ({ 'import-root-cert': root.cert, 'import-root-key': root.key });
@@ -160,7 +166,7 @@ describe('first start with --import-intermediate-cert/--import-intermediate-key/
 
   it('pass/with certificates in between (--import-intermediate-chain), its signed checkpoints verify up to the organisation\'s root, pinned or not', async () => {
     const dir = tempDir('byo');
-    const between = signedCa(dir, 'between', pki.orgRoot, { days: 30 });
+    const between = signedCa(dir, 'between', pki.orgRoot, { days: 30, basicConstraints: 'critical,CA:TRUE' });
     const chained = signedCa(dir, 'chained', between, { days: 6 });
     const ca = await startLifecycleCa({ ...importIntermediate({ cert: chained.cert, key: chained.key }), 'import-intermediate-chain': between.cert }, clockNearNow());
     await mintSvid(ca.localApp, WEB);
@@ -393,8 +399,18 @@ describe('refusals', () => {
 
   it.each([
     { name: 'fail/the root is not a CA', settings: () => importRoot(pki.leafLike), message: 'the imported root certificate is not a CA certificate' },
+    {
+      name: 'fail/the root allows no CA below it, and meshca makes its intermediates there',
+      settings: () => importRoot(pki.pathLenZeroRoot),
+      message: 'the imported root certificate has pathLenConstraint 0, which allows no CA certificate below it, and there would be 1, counting the intermediate meshca makes under the imported root certificate',
+    },
     { name: 'fail/the root key is another one', settings: () => ({ 'import-root-cert': pki.byoRoot.cert, 'import-root-key': pki.orgRoot.key }), message: 'the root key does not match its certificate' },
     { name: 'fail/the intermediate does not chain to the bundle', settings: () => importIntermediate({ bundle: pki.byoRoot.cert }), message: 'the imported intermediate certificate does not chain to a root of the supplied bundle' },
+    {
+      name: 'fail/the bundle root the intermediate chains to is no CA',
+      settings: () => importIntermediate({ cert: pki.underLeafLike.cert, key: pki.underLeafLike.key, bundle: pki.leafLike.cert }),
+      message: 'the root of the supplied bundle it chains to (O=byo, CN=leaf-like) is not a CA certificate: it needs basicConstraints cA=true',
+    },
     { name: 'fail/the intermediate key is another one', settings: () => importIntermediate({ key: pki.byoRoot.key }), message: 'the intermediate key does not match its certificate' },
     {
       name: 'fail/the intermediate carries another trust domain\'s ID',

@@ -28,7 +28,8 @@ const THIS_REPLICA = `${hostname()}/${process.pid}`;
 const IMPORT = '/v1/authorities/intermediate/import';
 
 const pki = {} as Record<
-  'orgRoot' | 'shortRoot' | 'otherRoot' | 'current' | 'currentKeyRenewed' | 'renewed' | 'subCa' | 'underSubCa' | 'sooner' | 'outlivesRoot' | 'foreign' | 'pathId' | 'later',
+  | 'orgRoot' | 'shortRoot' | 'otherRoot' | 'current' | 'currentKeyRenewed' | 'renewed' | 'subCa' | 'underSubCa' | 'sooner' | 'outlivesRoot' | 'foreign' | 'pathId' | 'later'
+  | 'pathLenZeroCa' | 'underPathLenZero' | 'notCaBetween' | 'underNotCa' | 'trustDomainOnly' | 'otherDomainOnly',
   KeyPairFiles
 >;
 const der = (file: string) => new X509Certificate(readFileSync(file)).raw;
@@ -63,6 +64,13 @@ beforeAll(() => {
   pki.foreign = signedCa(dir, 'foreign', pki.otherRoot, { days: 12 });
   pki.pathId = signedCa(dir, 'path-id', pki.orgRoot, { days: 12, uris: [WEB] });
   pki.later = signedCa(dir, 'later', pki.orgRoot, { days: 12 });
+  // Each signed by a certificate whose constraints no SVID under it can meet, or constrained itself.
+  pki.pathLenZeroCa = signedCa(dir, 'pathlen-zero-ca', pki.orgRoot, { days: 365 });
+  pki.underPathLenZero = signedCa(dir, 'under-pathlen-zero', pki.pathLenZeroCa, { days: 12 });
+  pki.notCaBetween = signedCa(dir, 'not-ca-between', pki.orgRoot, { days: 365, basicConstraints: 'critical,CA:FALSE' });
+  pki.underNotCa = signedCa(dir, 'under-not-ca', pki.notCaBetween, { days: 12 });
+  pki.trustDomainOnly = signedCa(dir, 'trust-domain-only', pki.orgRoot, { days: 12, extensions: ['nameConstraints=critical,permitted;URI:example.org'] });
+  pki.otherDomainOnly = signedCa(dir, 'other-domain-only', pki.orgRoot, { days: 12, extensions: ['nameConstraints=critical,permitted;URI:other.org'] });
 });
 
 /** A plug-in CA: the current intermediate of the organisation's root, the bundle holding that root and a short-lived one. */
@@ -177,6 +185,17 @@ describe('meshca authority intermediate import on a plug-in CA', () => {
     expect(await verifiesAgainstBundle(ca, svid, clock.nowSeconds())).toBe('ok');
   });
 
+  it('pass/an intermediate name-constrained to the trust domain\'s URIs: its SVIDs verify strictly', async () => {
+    const clock = clockNearNow();
+    const ca = await pluginCa(clock);
+    clock.advance(1);
+    expect((await importVia(ca, { certFile: pki.trustDomainOnly.cert, keyFile: pki.trustDomainOnly.key })).status).toBe(201);
+    const svid = await mintSvid(ca.localApp, WEB);
+    expect(svid.chain[1]!.raw).toEqual(der(pki.trustDomainOnly.cert));
+    conformance(svid);
+    expect(await verifiesAgainstBundle(ca, svid, clock.nowSeconds())).toBe('ok');
+  });
+
   it('fail/the CLI reports a refusal and exits 1; --cert and --key are required', async () => {
     const ca = await pluginCa(clockNearNow());
     const refused = await runMeshca(['authority', 'intermediate', 'import', '--cert', pki.renewed.cert, '--key', pki.later.key, '--data-dir', ca.config.dataDir]);
@@ -225,6 +244,28 @@ describe('meshca authority intermediate import: refusals', () => {
     },
     { name: 'fail/a chain that does not link', body: () => files(pki.underSubCa, pki.otherRoot), status: 400, code: 'invalid_request', message: 'chain is broken' },
     { name: 'fail/a workload\'s SPIFFE ID', body: () => files(pki.pathId), status: 400, code: 'invalid_request', message: 'which has a path' },
+    // Each accepted once, retiring the working intermediate for one whose every SVID failed openssl verify.
+    {
+      name: 'fail/under a chain certificate with pathlen 0',
+      body: () => files(pki.underPathLenZero, pki.pathLenZeroCa),
+      status: 400,
+      code: 'invalid_request',
+      message: 'certificate 1 of the supplied chain (O=byo, CN=pathlen-zero-ca) has pathLenConstraint 0, which allows no CA certificate below it, and there would be 1: every SVID issued under it would fail verification (RFC 5280 6.1.4)',
+    },
+    {
+      name: 'fail/under a chain certificate that is no CA',
+      body: () => files(pki.underNotCa, pki.notCaBetween),
+      status: 400,
+      code: 'invalid_request',
+      message: 'certificate 1 of the supplied chain (O=byo, CN=not-ca-between) is not a CA certificate: it needs basicConstraints cA=true',
+    },
+    {
+      name: 'fail/name-constrained to another trust domain\'s URIs',
+      body: () => files(pki.otherDomainOnly),
+      status: 400,
+      code: 'invalid_request',
+      message: 'the imported intermediate certificate permits URIs only under "other.org", which excludes the trust domain example.org',
+    },
     { name: 'fail/the root of the bundle as an intermediate', body: () => files(pki.orgRoot), status: 400, code: 'invalid_request', message: 'is self-signed' },
     { name: 'fail/the current intermediate again', body: () => files(pki.current), status: 409, code: 'already_exists', message: 'is already known to this CA' },
     {

@@ -48,8 +48,17 @@ export function selfSigned(dir: string, name: string, o: { days?: number; extens
   return files;
 }
 
-/** A CA certificate NAME.pem (pathlen 0) with key NAME.key, signed by `issuer`; `uris` become its URI SANs. */
-export function signedCa(dir: string, name: string, issuer: KeyPairFiles, o: { days?: number; uris?: readonly string[]; keyUsage?: string } = {}): KeyPairFiles {
+/**
+ * A CA certificate NAME.pem with key NAME.key, signed by `issuer`: `uris`
+ * become its URI SANs, `basicConstraints` and `keyUsage` replace the defaults
+ * (pathlen 0; keyCertSign and cRLSign), `extensions` are more extension lines.
+ */
+export function signedCa(
+  dir: string,
+  name: string,
+  issuer: KeyPairFiles,
+  o: { days?: number; uris?: readonly string[]; basicConstraints?: string; keyUsage?: string; extensions?: readonly string[] } = {},
+): KeyPairFiles {
   const files = { cert: join(dir, `${name}.pem`), key: join(dir, `${name}.key`) };
   const csr = join(dir, `${name}.csr`);
   const ext = join(dir, `${name}.ext`);
@@ -57,8 +66,9 @@ export function signedCa(dir: string, name: string, issuer: KeyPairFiles, o: { d
   writeFileSync(
     ext,
     [
-      'basicConstraints=critical,CA:TRUE,pathlen:0', `keyUsage=critical,${o.keyUsage ?? 'keyCertSign,cRLSign'}`, 'subjectKeyIdentifier=hash', 'authorityKeyIdentifier=keyid',
+      `basicConstraints=${o.basicConstraints ?? 'critical,CA:TRUE,pathlen:0'}`, `keyUsage=critical,${o.keyUsage ?? 'keyCertSign,cRLSign'}`, 'subjectKeyIdentifier=hash', 'authorityKeyIdentifier=keyid',
       ...(o.uris?.length ? [`subjectAltName=${o.uris.map((u) => `URI:${u}`).join(',')}`] : []),
+      ...(o.extensions ?? []),
     ].join('\n'),
   );
   opensslOk([

@@ -8,7 +8,7 @@ import type { KeyCustody } from '../../src/ca/ports.js';
 import { children, parseDer, readOid } from '../../src/x509/asn1.js';
 import { signCertificate, type CertificateTemplate } from '../../src/x509/certificate.js';
 import { readCertificate } from '../../src/x509/certificate-reader.js';
-import { subjectAltName } from '../../src/x509/extensions.js';
+import { basicConstraints, subjectAltName } from '../../src/x509/extensions.js';
 import { generateKeyPair } from '../../src/x509/keys.js';
 import { OID } from '../../src/x509/oids.js';
 import { caTemplate } from '../../src/x509/profiles.js';
@@ -29,12 +29,21 @@ function withUris(template: CertificateTemplate, uris: readonly string[]): Certi
   return { ...template, extensions: uris.length ? [...others, subjectAltName({ uris, dnsNames: [], ipAddresses: [] }, false)] : others };
 }
 
+/** The template with its basicConstraints replaced by cA=true with `pathLen` (undefined: no limit). */
+function withPathLen(template: CertificateTemplate, pathLen: number | undefined): CertificateTemplate {
+  return {
+    ...template,
+    extensions: template.extensions.map((ext) => (readOid(children(ext)[0]) === OID.basicConstraints ? basicConstraints(true, pathLen) : ext)),
+  };
+}
+
 /**
  * A CA certificate valid from `now` - 60 s for a day, carrying `uris` as its
  * URI SANs (written as given, unchecked): self-signed without `issuer`, else
- * an intermediate signed by it.
+ * an intermediate signed by it (pathLen 0, as meshca makes them, unless
+ * `pathLen` says otherwise: 'unlimited' for one that signs other CAs).
  */
-export async function caWithUris(uris: readonly string[], now: number, issuer?: TestCa): Promise<TestCa> {
+export async function caWithUris(uris: readonly string[], now: number, issuer?: TestCa, o: { pathLen?: number | 'unlimited' } = {}): Promise<TestCa> {
   const keys = await generateKeyPair('ec-p256');
   const spki = parseDer(keys.publicKey.export({ type: 'spki', format: 'der' }));
   const parent = issuer ? readCertificate(issuer.der) : undefined;
@@ -47,7 +56,8 @@ export async function caWithUris(uris: readonly string[], now: number, issuer?: 
     notAfter: now + 86_400,
     ...(parent ? { issuer: { subjectName: parent.subjectName, keyId: parent.keyId } } : {}),
   });
-  const der = await signCertificate(withUris(template, uris), new KeyObjectSigner(issuer?.privateKey ?? keys.privateKey));
+  const constrained = o.pathLen === undefined ? template : withPathLen(template, o.pathLen === 'unlimited' ? undefined : o.pathLen);
+  const der = await signCertificate(withUris(constrained, uris), new KeyObjectSigner(issuer?.privateKey ?? keys.privateKey));
   return { der, keyPem: keys.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, privateKey: keys.privateKey };
 }
 
