@@ -13,8 +13,21 @@ export class TrustMaterial {
   /** The bundle held is not yet in --state-dir: a failed write is tried again at the next adoption. */
   private unsaved = false;
   private crl: string | undefined;
+  /**
+   * Every root --trust-bundle has held, at start or read again since: each is
+   * offered once. A ConfigMap left holding a root the CA has since retired
+   * must not put it back at every outage.
+   */
+  private readonly offeredRoots: Set<string>;
+  /**
+   * Every root a bundle of the CA's has held, in this run or saved by an
+   * earlier one: one the CA's bundle no longer holds was retired, and whoever
+   * has its key could pass for the CA while the CA cannot be reached.
+   */
+  private readonly caRoots = new Set<string>();
 
   /**
+   * @param initialBundlePem --trust-bundle as read at start.
    * @param onBundleChanged called when a new bundle is adopted, before it is
    *   saved: what was installed, and the client's connections, must follow it.
    */
@@ -25,6 +38,7 @@ export class TrustMaterial {
     private readonly onBundleChanged: () => void,
   ) {
     this.bundle = initialBundlePem;
+    this.offeredRoots = rootKeys(initialBundlePem);
   }
 
   get bundlePem(): string {
@@ -44,6 +58,7 @@ export class TrustMaterial {
    */
   trustAlso(savedBundlePem: string): void {
     this.bundle = unionOfBundles(this.bundle, savedBundlePem);
+    for (const root of rootKeys(savedBundlePem)) this.caRoots.add(root);
   }
 
   /**
@@ -51,14 +66,22 @@ export class TrustMaterial {
    * --trust-bundle since the agent started; true when there were any. For an
    * agent that cannot verify the CA any more (it slept through a root
    * rotation): as at start, the CA's own bundle replaces the union at the
-   * next sync. Throws when `pem` holds no readable certificate.
+   * next sync. A root the file held at start, or offered before, is not
+   * added, nor one a CA bundle has held (one held still is already trusted,
+   * one dropped was retired). Throws when `pem` holds no readable certificate.
    */
   trustOperatorRoots(pem: string): boolean {
     const offered = decodeCertificates(pem);
     if (offered.length === 0) throw new Error('it holds no PEM certificate');
-    const held = new Set(decodeCertificates(this.bundle).map((der) => der.toString('base64')));
-    if (offered.every((der) => held.has(der.toString('base64')))) return false;
-    this.bundle = unionOfBundles(this.bundle, pem);
+    // Every root held came from one of the two records.
+    const added = offered.filter((der) => {
+      const root = der.toString('base64');
+      const isNew = !this.offeredRoots.has(root) && !this.caRoots.has(root);
+      this.offeredRoots.add(root);
+      return isNew;
+    });
+    if (added.length === 0) return false;
+    this.bundle = unionOfBundles(this.bundle, certificatesToPem(added));
     this.onBundleChanged();
     return true;
   }
@@ -72,6 +95,8 @@ export class TrustMaterial {
    */
   async adoptBundle(bundlePem: string): Promise<boolean> {
     const changed = bundlePem !== this.bundle;
+    // Also when unchanged: the bundle held may be --trust-bundle's, now known to be the CA's.
+    for (const root of rootKeys(bundlePem)) this.caRoots.add(root);
     if (changed) {
       this.bundle = bundlePem;
       this.unsaved = true;
@@ -114,6 +139,11 @@ export class TrustMaterial {
     if (this.revoked?.crl !== this.crl) this.revoked = { crl: this.crl, serials: revokedSerials(this.crl) };
     return this.revoked.serials.has(serial);
   }
+}
+
+/** The certificates of a PEM bundle, each as its DER in base64. */
+function rootKeys(pem: string): Set<string> {
+  return new Set(decodeCertificates(pem).map((der) => der.toString('base64')));
 }
 
 /** Every certificate of both PEM bundles, once each, in order of first appearance. */

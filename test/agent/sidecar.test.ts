@@ -1238,6 +1238,35 @@ describe('roots added to --trust-bundle', () => {
     expect(h.ca.configured?.trustPem).toBe(trusted);
   });
 
+  // `root retire` leaves the old root in a ConfigMap made from `meshca bundle` before it; whoever holds that root's key
+  // and can make the CA unreachable would otherwise pass for the CA at every outage.
+  it.each([
+    ['left in a --trust-bundle that held it at start', (old: string, current: string) => ({ atStart: old + current, later: old + current })],
+    ['written to --trust-bundle after the CA dropped it', (old: string, current: string) => ({ atStart: current, later: old + current })],
+  ])('fail/a root the CA has retired, %s, is not trusted again while the CA cannot be reached', async (_case, files) => {
+    const clock = new FakeClock(Date.UTC(2026, 10, 25, 12, 0, 0));
+    const ca = await FakeCaApi.create(clock);
+    const current = ca.bundlePem;
+    const retired = (await FakeCaApi.create(clock)).bundlePem;
+    const { atStart, later } = files(retired, current);
+    const file = { pem: atStart };
+    ca.bundlePem = retired + current; // prepared, then activated: both roots in the CA's bundle
+    const h = await harness({}, fixedRandom(0.5), { clock, ca, trustPem: atStart, readTrustBundle: async () => file.pem });
+    ca.addEntry('spiffe://example.org/ns/web');
+    await h.sidecar.step();
+    ca.bundlePem = current; // retired
+    await runFor(h, 60);
+    expect(bundleOf(h.published.at(-1)!)).toBe(current);
+    file.pem = later;
+    ca.failure = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:8443'), { code: 'ECONNREFUSED' });
+    await runFor(h, 300);
+    expect({
+      trusted: h.ca.configured?.trustPem,
+      installed: bundleOf(h.published.at(-1)!),
+      taken: h.logs.filter((l) => l.msg.startsWith('trusting the roots added to --trust-bundle')),
+    }).toEqual({ trusted: current, installed: current, taken: [] });
+  });
+
   it('pass/is not read while the CA answers', async () => {
     const { h, reads } = await withBundleFile();
     h.ca.requiredRoot = undefined;
