@@ -8,7 +8,7 @@
  * believed only about a process that user could signal anyway: one whose real
  * or saved user is that owner, the test kill(2) applies. And a file that
  * outlived its proxy must not aim the signal at whichever process got the PID
- * next: a ProxyPidFile remembers the process it last signalled.
+ * next: a ProxyPidFile remembers the process the file named when last read.
  */
 import { statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -24,8 +24,8 @@ export interface PidFileTrust {
   readonly agentUser: number | undefined;
   /** The real and saved users of a process; undefined when this cannot be told (no /proc). */
   processUsers(pid: number): Promise<readonly number[] | 'not-running' | undefined>;
-  /** When a process started, in the kernel's ticks since boot (no wall clock to step); undefined when it cannot be told. */
-  processStart(pid: number): Promise<string | undefined>;
+  /** When a process started, in the kernel's ticks since boot (no wall clock to step); undefined when it cannot be told (no /proc). */
+  processStart(pid: number): Promise<string | 'not-running' | undefined>;
 }
 
 export const systemPidFileTrust: PidFileTrust = {
@@ -38,12 +38,14 @@ export const systemPidFileTrust: PidFileTrust = {
  * The proxy's pid file, read afresh for every signal (the proxy may have
  * restarted since). A proxy that dies leaves its file behind, and the PID in
  * it is handed to the next process the system starts: so when the file has
- * not changed since the agent last signalled through it, the process behind
- * the PID must still be the one that was signalled then, or the file is stale.
- * A proxy that restarts writes its file again, which makes a new start.
+ * not changed since the agent last read it, the process behind the PID must
+ * still be the one it named then, or the file is stale; and once it named
+ * no running process, it names none while it is unchanged. A proxy that
+ * restarts writes its file again, which makes a new start.
  */
 export class ProxyPidFile {
-  private signalled: { readonly stamp: string; readonly pid: number; readonly start: string | undefined } | undefined;
+  /** The file as last read, and the process it named then ('not-running' for a file its proxy left behind). */
+  private named: { readonly stamp: string; readonly pid: number; readonly start: string | undefined } | undefined;
 
   constructor(
     readonly path: string,
@@ -52,25 +54,45 @@ export class ProxyPidFile {
 
   /** The PID to signal now; throws PidFileError when the file may not be believed about it. */
   async pid(): Promise<number> {
-    const { pid, stamp } = await readBelievedPid(this.path, this.trust);
+    // What the file names is remembered before its owner is asked about it: a file of another user naming a
+    // process that is gone is stale too.
+    const read = await readPidFile(this.path);
+    const { pid, stamp } = read;
     const start = await this.trust.processStart(pid);
-    const last = this.signalled;
-    if (last && last.stamp === stamp && last.pid === pid && last.start !== undefined && start !== undefined && start !== last.start) {
+    const last = this.named;
+    const unchanged = last !== undefined && last.stamp === stamp && last.pid === pid;
+    if (start === 'not-running') {
+      // Kept, rather than the process named before: the next process to get this PID must not be believed either.
+      if (!unchanged) this.named = { stamp, pid, start };
+      throw new PidFileError(`${this.path} names process ${pid}, which is not running: the proxy exited without removing its pid file, or has not written it yet`);
+    }
+    // A start that cannot be told now, though it could be then, is not taken for the same one.
+    if (unchanged && last.start !== undefined && start !== last.start) {
       throw new PidFileError(
-        `${this.path} still names process ${pid}, but that is no longer the process it named when the agent last signalled it: the proxy exited without removing its pid file and its PID went to another process; the agent signals nothing through a stale pid file`,
+        `${this.path} still names process ${pid}, but that is no longer the process it named when the agent last read it: the proxy exited without removing its pid file and its PID went to another process; the agent signals nothing through a stale pid file`,
       );
     }
-    this.signalled = { stamp, pid, start };
+    await believeOwner(this.path, read, this.trust);
+    this.named = { stamp, pid, start };
     return pid;
   }
 }
 
 /** The PID in `path`, when the file may be believed about it; throws PidFileError with the reason otherwise. */
 export async function readProxyPid(path: string, trust: PidFileTrust): Promise<number> {
-  return (await readBelievedPid(path, trust)).pid;
+  const read = await readPidFile(path);
+  await believeOwner(path, read, trust);
+  return read.pid;
 }
 
-async function readBelievedPid(path: string, trust: PidFileTrust): Promise<{ pid: number; stamp: string }> {
+interface PidFileRead {
+  readonly pid: number;
+  readonly stamp: string;
+  readonly owner: number;
+}
+
+/** The PID in `path`, when the file itself may be believed: a file of its own, writable by its owner only. */
+async function readPidFile(path: string): Promise<PidFileRead> {
   const file = await readRegularFile(path, MAX_PID_FILE_BYTES).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ELOOP') throw new PidFileError(`${path} is a symbolic link; give the pid file itself`);
     throw err;
@@ -84,34 +106,45 @@ async function readBelievedPid(path: string, trust: PidFileTrust): Promise<{ pid
     throw new PidFileError(`${path} can be written by ${file.mode & 0o002 ? 'every user' : 'its group'} (mode ${file.mode.toString(8)}): whoever writes it would choose which process the agent signals; make it writable by its owner only`);
   }
   if (file.links > 1) throw new PidFileError(`${path} has ${file.links} names (hard links): it may be another program's file; give the proxy a pid file of its own`);
-  const believed = { pid, stamp: file.stamp };
-  if (file.owner === 0 || file.owner === trust.agentUser) return believed;
+  return { pid, stamp: file.stamp, owner: file.owner };
+}
+
+/** Throws unless the file's owner is root, the agent's user, or a user the process named belongs to. */
+async function believeOwner(path: string, { pid, owner }: PidFileRead, trust: PidFileTrust): Promise<void> {
+  if (owner === 0 || owner === trust.agentUser) return;
   const users = await trust.processUsers(pid);
   if (users === 'not-running') throw new PidFileError(`${path} names process ${pid}, which is not running`);
-  if (users === undefined) throw new PidFileError(`${path} belongs to user ${file.owner}, and whose process ${pid} is cannot be told here; only a pid file of root or of the agent's user is believed without that`);
-  if (!users.includes(file.owner)) throw new PidFileError(`${path} belongs to user ${file.owner} but names process ${pid}, which is not that user's: the agent signals only a process the file's owner could signal itself`);
-  return believed;
+  if (users === undefined) throw new PidFileError(`${path} belongs to user ${owner}, and whose process ${pid} is cannot be told here; only a pid file of root or of the agent's user is believed without that`);
+  if (!users.includes(owner)) throw new PidFileError(`${path} belongs to user ${owner} but names process ${pid}, which is not that user's: the agent signals only a process the file's owner could signal itself`);
 }
 
 /** From /proc/PID/status: "Uid: real effective saved filesystem". */
 async function procStatusUsers(pid: number): Promise<readonly number[] | 'not-running' | undefined> {
-  let status: string;
-  try {
-    status = await readFile(`/proc/${pid}/status`, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return procMounted() ? 'not-running' : undefined;
-    throw err;
-  }
+  const status = await readProcFile(pid, 'status');
+  if (status === undefined || status === 'not-running') return status;
   const fields = /^Uid:\s+(\d+)\s+(\d+)\s+(\d+)/m.exec(status);
   return fields ? [Number(fields[1]), Number(fields[3])] : undefined;
 }
 
 /** Field 22 of /proc/PID/stat, counted after the command name, which may itself hold spaces and parentheses. */
-async function procStatStart(pid: number): Promise<string | undefined> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
-  const afterName = stat?.slice(stat.lastIndexOf(')') + 2).split(' ');
+async function procStatStart(pid: number): Promise<string | 'not-running' | undefined> {
+  const stat = await readProcFile(pid, 'stat');
+  if (stat === undefined || stat === 'not-running') return stat;
+  const afterName = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // afterName[0] is field 3 (the state), so field 22 is afterName[19].
-  return afterName?.[19];
+  return afterName[19];
+}
+
+/** /proc/PID/<name>; 'not-running' when there is no such process, undefined when there is no /proc to tell. */
+async function readProcFile(pid: number, name: string): Promise<string | 'not-running' | undefined> {
+  try {
+    return await readFile(`/proc/${pid}/${name}`, 'utf8');
+  } catch (err) {
+    // ESRCH: the process exited while its file was read.
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ESRCH' || code === 'ENOENT') return procMounted() ? 'not-running' : undefined;
+    throw err;
+  }
 }
 
 function procMounted(): boolean {

@@ -109,12 +109,6 @@ describe('a pid file the proxy left behind', () => {
     return { path, file: new ProxyPidFile(path, { agentUser: me, processUsers: async () => [me], processStart: async () => starts.now }), starts };
   }
 
-  it('names the same process for as long as that process runs', async () => {
-    const { file } = proxyPidFile();
-    await expect(file.pid()).resolves.toBe(PID);
-    await expect(file.pid()).resolves.toBe(PID);
-  });
-
   it('is refused, unchanged, once its PID belongs to a process started since the agent last signalled through it', async () => {
     const { file, starts } = proxyPidFile();
     await file.pid();
@@ -133,11 +127,37 @@ describe('a pid file the proxy left behind', () => {
     await expect(file.pid()).resolves.toBe(PID);
   });
 
-  it('is believed when the process started cannot be told (no /proc)', async () => {
+  // What each read finds behind the PID, in order: its start time, 'not-running', or undefined for no /proc.
+  it.each([
+    ['named a process that then exited, and one started since got its PID', ['1000', 'not-running', '2000'], ['4321', 'not running', 'stale']],
+    ['named no process from the first read, and one started since got its PID', ['not-running', '2000'], ['not running', 'stale']],
+    ['named a process whose start can no longer be told, and one started since got its PID', ['1000', undefined, '2000'], ['4321', 'stale', 'stale']],
+    ['named a process that ran all along', ['1000', '1000', '1000'], ['4321', '4321', '4321']],
+    ['is read where no start can be told (no /proc)', [undefined, undefined], ['4321', '4321']],
+  ])('unchanged, when it %s', async (_case, found, expected) => {
     const { file, starts } = proxyPidFile();
-    await file.pid();
-    starts.now = undefined;
-    await expect(file.pid()).resolves.toBe(PID);
+    const given: string[] = [];
+    for (const start of found) {
+      starts.now = start;
+      given.push(
+        await file.pid().then(
+          (pid) => String(pid),
+          (err: Error) => (/stale pid file/.test(err.message) ? 'stale' : /which is not running/.test(err.message) ? 'not running' : err.message),
+        ),
+      );
+    }
+    expect(given).toEqual(expected);
+  });
+});
+
+describe('a pid file of another user that the proxy left behind', () => {
+  it('is refused, unchanged, once its PID belongs to another process of that user', async () => {
+    const { path, owner, agentUser } = foreignPidFile();
+    const behindPid = { users: 'not-running' as Awaited<ReturnType<PidFileTrust['processUsers']>>, start: 'not-running' as string | undefined };
+    const file = new ProxyPidFile(path, { agentUser, processUsers: async () => behindPid.users, processStart: async () => behindPid.start });
+    await expect(file.pid()).rejects.toThrow(/names process 4321, which is not running/);
+    Object.assign(behindPid, { users: [owner, owner], start: '2000' });
+    await expect(file.pid()).rejects.toThrow(/still names process 4321, but that is no longer the process it named .* stale pid file/);
   });
 });
 
@@ -150,7 +170,7 @@ describe('whose process it is, read from /proc', () => {
     const child = spawn(process.execPath, ['-e', '0']);
     await new Promise((resolve) => child.once('exit', resolve));
     await expect(systemPidFileTrust.processUsers(child.pid!)).resolves.toBe('not-running');
-    await expect(systemPidFileTrust.processStart(child.pid!)).resolves.toBeUndefined();
+    await expect(systemPidFileTrust.processStart(child.pid!)).resolves.toBe('not-running');
   });
 
   it('has a start time that stays the same for a process and is later for one started after it', async () => {
