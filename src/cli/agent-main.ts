@@ -16,7 +16,7 @@ import { sharedWriteAccess } from '../agent/private-directory.js';
 import { performReload, reloadAction, stopReloadCommands } from '../agent/reloader.js';
 import { Sidecar, SidecarConfigurationError } from '../agent/sidecar.js';
 import { StateStore } from '../agent/state-store.js';
-import { AGENT_OPTIONS, loadAgentConfig } from '../config/agent-config.js';
+import { AGENT_OPTIONS, loadAgentConfig, MAX_TOKEN_FILE_BYTES, MAX_TRUST_BUNDLE_BYTES } from '../config/agent-config.js';
 import { ConfigError, envName } from '../config/options.js';
 import { systemClock } from '../time/clock.js';
 import { cryptoRandom } from '../random/random-source.js';
@@ -70,11 +70,6 @@ for (const spec of Object.values(AGENT_OPTIONS)) {
     new Option(isSwitch ? `--${spec.name}` : `--${spec.name} <value>`, `${spec.describe}${defaultNote}; env ${envName('MESHCA_AGENT', spec.name)}`),
   );
 }
-
-/** A join token is some 50 characters; a file near this size holds no token. */
-const MAX_TOKEN_FILE_BYTES = 4096;
-/** Some hundreds of roots; a bundle file larger than this is no trust bundle. */
-const MAX_TRUST_BUNDLE_BYTES = 1024 * 1024;
 
 async function main(): Promise<number> {
   // However the agent ends, a reload command it started goes with it.

@@ -1,9 +1,9 @@
 /** `meshca-agent` settings: flags, MESHCA_AGENT_* variables and a JSON config file. */
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { resolve } from 'node:path';
 import { SpiffeId } from '../identity/spiffe-id.js';
+import { NotRegularFileError, readRegularFileSync } from '../platform/regular-file.js';
 import { parseDuration, type Duration } from '../time/duration.js';
 import { isKeyType, KEY_TYPES, type KeyType } from '../x509/keys.js';
 import { decodeCertificates } from '../x509/pem.js';
@@ -26,6 +26,27 @@ function parseBoolean(raw: string): boolean {
   if (['true', '1', 'yes'].includes(raw)) return true;
   if (['false', '0', 'no'].includes(raw)) return false;
   throw new Error(`"${raw}" is not true or false`);
+}
+
+/** A join token is some 50 characters; a file near this size holds no token. */
+export const MAX_TOKEN_FILE_BYTES = 4096;
+/** Some hundreds of roots; a bundle file larger than this is no trust bundle. */
+export const MAX_TRUST_BUNDLE_BYTES = 1024 * 1024;
+
+/**
+ * A file read at start and again while the agent runs, by the same rules: a
+ * regular file, or a link to one (a Secret's or ConfigMap's key is a link),
+ * within `maxBytes`. A FIFO put there must not hang the agent before it has
+ * said anything, nor a huge file fill its memory.
+ */
+function readAtStart(path: string, maxBytes: number): string {
+  return readRegularFileSync(path, maxBytes, true).data;
+}
+
+/** Why `flag`'s file could not be read, as a configuration problem. */
+function unreadable(flag: string, path: string, err: unknown): string {
+  if (err instanceof NotRegularFileError) return `--${flag}: ${err.message}`;
+  return `--${flag}: cannot read ${path} (${(err as NodeJS.ErrnoException).code})`;
 }
 
 const DURATION = 'a whole number with s, m, h or d, e.g. 30s';
@@ -101,22 +122,22 @@ export function loadAgentConfig(sources: ConfigSources): AgentConfig {
   let trustBundlePem = '';
   if (o.trustBundle) {
     try {
-      trustBundlePem = readFileSync(o.trustBundle, 'utf8');
+      trustBundlePem = readAtStart(o.trustBundle, MAX_TRUST_BUNDLE_BYTES);
       const problem = bundleProblem(trustBundlePem);
       if (problem) problems.push(`--trust-bundle: ${o.trustBundle} ${problem}`);
     } catch (err) {
-      problems.push(`--trust-bundle: cannot read ${o.trustBundle} (${(err as NodeJS.ErrnoException).code})`);
+      problems.push(unreadable('trust-bundle', o.trustBundle, err));
     }
   }
   let joinToken = o.joinToken;
   if (o.joinTokenFile) {
     try {
       // An empty file means no token (systemd's fallback credential once the token is spent), not an empty one.
-      const fromFile = readFileSync(o.joinTokenFile, 'utf8').trim();
+      const fromFile = readAtStart(o.joinTokenFile, MAX_TOKEN_FILE_BYTES).trim();
       if (fromFile && o.joinToken) problems.push('give either --join-token or --join-token-file, not both');
       joinToken = fromFile || o.joinToken;
     } catch (err) {
-      problems.push(`--join-token-file: cannot read ${o.joinTokenFile} (${(err as NodeJS.ErrnoException).code})`);
+      problems.push(unreadable('join-token-file', o.joinTokenFile, err));
     }
   }
   if (o.reloadCmd && o.pidFile) problems.push('give either --reload-cmd or --pid-file, not both');

@@ -7,8 +7,8 @@
  * a bound. What someone could plant is then limited to content they could
  * write themselves: never a file they cannot read.
  */
-import { constants } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { open } from 'node:fs/promises';
 
 /** Larger than anything meshca writes (a CRL of a CA that revoked a great deal stays well below). */
 export const MAX_REGULAR_FILE_BYTES = 16 * 1024 * 1024;
@@ -34,27 +34,67 @@ export interface RegularFile {
  * key of a Kubernetes Secret volume.
  */
 export async function readRegularFile(path: string, maxBytes = MAX_REGULAR_FILE_BYTES, followLink = false): Promise<RegularFile> {
-  const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | (followLink ? 0 : constants.O_NOFOLLOW));
+  const handle = await open(path, openFlags(followLink));
   try {
-    const info = await handle.stat();
-    if (!info.isFile()) throw new NotRegularFileError(`${path} is not a regular file`);
-    const data = (await readAtMost(handle, maxBytes, path)).toString('utf8');
-    const stamp = `${info.dev}:${info.ino}:${info.size}:${info.mtimeMs}`;
-    return { data, mode: info.mode & 0o777, links: info.nlink, owner: info.uid, stamp };
+    const read = new BoundedRead(path, await handle.stat(), maxBytes);
+    for (;;) {
+      const { bytesRead, buffer } = await handle.read(read.next());
+      if (!read.took(bytesRead, buffer)) return read.file();
+    }
   } finally {
     await handle.close();
   }
 }
 
-/** The whole file, refused past `maxBytes` however much it grows while being read. */
-async function readAtMost(handle: FileHandle, maxBytes: number, path: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for (;;) {
-    const { bytesRead, buffer } = await handle.read({ buffer: Buffer.allocUnsafe(64 * 1024) });
-    if (bytesRead === 0) return Buffer.concat(chunks, total);
-    total += bytesRead;
-    if (total > maxBytes) throw new NotRegularFileError(`${path} is larger than ${maxBytes} bytes`);
-    chunks.push(buffer.subarray(0, bytesRead));
+/** readRegularFile for a configuration read once at start, before anything runs. */
+export function readRegularFileSync(path: string, maxBytes = MAX_REGULAR_FILE_BYTES, followLink = false): RegularFile {
+  const fd = openSync(path, openFlags(followLink));
+  try {
+    const read = new BoundedRead(path, fstatSync(fd), maxBytes);
+    for (;;) {
+      const buffer = read.next();
+      if (!read.took(readSync(fd, buffer), buffer)) return read.file();
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function openFlags(followLink: boolean): number {
+  return constants.O_RDONLY | constants.O_NONBLOCK | (followLink ? 0 : constants.O_NOFOLLOW);
+}
+
+/** The reading of one opened file: refused unless it is a regular file, and past `maxBytes` however much it grows while being read. */
+class BoundedRead {
+  private readonly chunks: Buffer[] = [];
+  private total = 0;
+
+  constructor(
+    private readonly path: string,
+    private readonly info: Stats,
+    private readonly maxBytes: number,
+  ) {
+    if (!info.isFile()) throw new NotRegularFileError(`${path} is not a regular file`);
+  }
+
+  /** A buffer for the next read. */
+  next(): Buffer {
+    return Buffer.allocUnsafe(64 * 1024);
+  }
+
+  /** Takes what one read brought; false at the end of the file. */
+  took(bytesRead: number, buffer: Buffer): boolean {
+    if (bytesRead === 0) return false;
+    this.total += bytesRead;
+    if (this.total > this.maxBytes) throw new NotRegularFileError(`${this.path} is larger than ${this.maxBytes} bytes`);
+    this.chunks.push(buffer.subarray(0, bytesRead));
+    return true;
+  }
+
+  file(): RegularFile {
+    const info = this.info;
+    const data = Buffer.concat(this.chunks, this.total).toString('utf8');
+    const stamp = `${info.dev}:${info.ino}:${info.size}:${info.mtimeMs}`;
+    return { data, mode: info.mode & 0o777, links: info.nlink, owner: info.uid, stamp };
   }
 }

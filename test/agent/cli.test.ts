@@ -13,6 +13,7 @@ import { parseLogLines } from '../support/log-lines.js';
 import { svidCheck } from '../support/conformance.js';
 import { startTestCa } from '../support/test-ca.js';
 import { tempDir } from '../support/temp-dir.js';
+import { MiniCa } from '../support/mini-ca.js';
 import { freePort, waitFor } from '../support/wait.js';
 import { enrollAgent, readInstalled, registerWorkload, writeTrustBundle } from '../support/workloads.js';
 
@@ -133,6 +134,16 @@ describe('meshca-agent --once', () => {
     expect(run.code).toBe(EX_CONFIG);
     for (const problem of problems) expect(run.stderr).toContain(problem);
     expect(run.stderr.match(/^ {2}- /gm)?.length).toBe(problems.length);
+  });
+
+  it('given a FIFO as --join-token-file, exits 78 naming it rather than wait for something to write it', async () => {
+    const dir = tempDir();
+    const fifo = join(dir, 'token');
+    execFileSync('mkfifo', [fifo]);
+    const trustBundle = join(dir, 'bundle.pem');
+    writeFileSync(trustBundle, (await MiniCa.create()).bundlePem);
+    const run = await runAgent(['--server', 'https://127.0.0.1:43999', '--trust-bundle', trustBundle, '--out', join(dir, 'out'), '--join-token-file', fifo, '--once'], NO_SETTINGS, 10_000);
+    expect({ code: run.code, stderr: run.stderr }).toEqual({ code: EX_CONFIG, stderr: expect.stringContaining(`--join-token-file: ${fifo} is not a regular file`) });
   });
 
   // A configuration error either way: a restart (systemd's RestartPreventExitStatus=78) would not choose for it.

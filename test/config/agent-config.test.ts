@@ -1,5 +1,6 @@
 /** meshca-agent settings that are checked against each other or against the platform. */
-import { writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadAgentConfig } from '../../src/config/agent-config.js';
@@ -70,6 +71,28 @@ describe('loadAgentConfig', () => {
     ['a CERTIFICATE block that is no certificate', () => '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n', 'holds something other than PEM certificates'],
   ])('refuses a --trust-bundle with %s: the bundle every later one is checked against', (_name, bundlePem, problem) => {
     expect(problemsOf(() => load({}, bundlePem()))).toEqual([expect.stringContaining(problem)]);
+  });
+
+  // Read by the rules of the running agent's reads (a regular file, or a link to one, within a bound): a FIFO must not hang the start.
+  const mkfifo = (p: string) => execFileSync('mkfifo', [p]);
+  it.each<[string, string, (path: string) => void, string]>([
+    ['--join-token-file', 'a FIFO', mkfifo, 'is not a regular file'],
+    ['--join-token-file', 'a directory', (p) => mkdirSync(p), 'is not a regular file'],
+    ['--join-token-file', 'a link to a FIFO', (p) => (mkfifo(`${p}.fifo`), symlinkSync(`${p}.fifo`, p)), 'is not a regular file'],
+    ['--join-token-file', 'a file over 4 KiB', (p) => writeFileSync(p, `mcjt_${'x'.repeat(4096)}`), 'is larger than 4096 bytes'],
+    ['--trust-bundle', 'a FIFO', mkfifo, 'is not a regular file'],
+    ['--trust-bundle', 'a file over 1 MiB', (p) => writeFileSync(p, BUNDLE.repeat(Math.ceil((1024 * 1024) / BUNDLE.length) + 1)), 'is larger than 1048576 bytes'],
+  ])('refuses, at once, a %s that is %s', (flag, _what, make, problem) => {
+    const path = join(tempDir(), 'file');
+    make(path);
+    expect(problemsOf(() => load(flag === '--trust-bundle' ? { trustBundle: path } : { joinTokenFile: path }))).toEqual([`${flag}: ${path} ${problem}`]);
+  });
+
+  it('reads a --join-token-file that is a link to a regular file, as a Secret volume\'s key is', () => {
+    const target = tokenFile('mcjt_fromfile\n');
+    const path = join(tempDir(), 'token');
+    symlinkSync(target, path);
+    expect(load({ joinTokenFile: path }).joinToken).toBe('mcjt_fromfile');
   });
 
   it('refuses a join token given both ways', () => {

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readRegularFile } from '../../src/platform/regular-file.js';
+import { readRegularFile, readRegularFileSync } from '../../src/platform/regular-file.js';
 import { tempDir } from '../support/temp-dir.js';
 
 /** A directory holding `name` made by `plant`, beside a secret file the plant may point at. */
@@ -15,10 +15,14 @@ function planted(plant: (path: string, secret: string) => void): string {
   return join(dir, 'crl.pem');
 }
 
-describe('readRegularFile', () => {
+// The same rules for the agent's reads while it runs and for its configuration at start.
+describe.each([
+  ['readRegularFile', readRegularFile],
+  ['readRegularFileSync', async (...args: Parameters<typeof readRegularFileSync>) => readRegularFileSync(...args)],
+])('%s', (_name, read) => {
   it('pass/a regular file: its text, permission bits, links and owner', async () => {
     const path = planted((p) => writeFileSync(p, 'crl text', { mode: 0o640 }));
-    expect(await readRegularFile(path)).toEqual({ data: 'crl text', mode: 0o640, links: 1, owner: process.geteuid!(), stamp: expect.any(String) });
+    expect(await read(path)).toEqual({ data: 'crl text', mode: 0o640, links: 1, owner: process.geteuid!(), stamp: expect.any(String) });
   });
 
   it.each([
@@ -28,12 +32,12 @@ describe('readRegularFile', () => {
     { name: 'a file over the bound', plant: (p: string) => writeFileSync(p, 'x'.repeat(2000)) },
   ])('fail/$name is refused, and nothing it leads to is read', async ({ plant }) => {
     const path = planted(plant);
-    await expect(readRegularFile(path, 1000)).rejects.toThrow();
+    await expect(read(path, 1000)).rejects.toThrow();
   });
 
   it('pass/with followLink, a link to a regular file is read through, as a Secret volume\'s key is', async () => {
     const path = planted((p, secret) => symlinkSync(secret, p));
-    expect((await readRegularFile(path, 1000, true)).data).toBe('SECRET');
+    expect((await read(path, 1000, true)).data).toBe('SECRET');
   });
 
   it.each([
@@ -43,6 +47,6 @@ describe('readRegularFile', () => {
     { name: 'a link to a file over the bound', plant: (p: string) => (writeFileSync(`${p}.big`, 'x'.repeat(2000)), symlinkSync(`${p}.big`, p)) },
   ])('fail/with followLink, $name is still refused without blocking', async ({ plant }) => {
     const path = planted(plant);
-    await expect(readRegularFile(path, 1000, true)).rejects.toThrow();
+    await expect(read(path, 1000, true)).rejects.toThrow();
   });
 });
