@@ -139,11 +139,18 @@ export interface DueTimes {
   readonly reloadRetryMs: number | undefined;
 }
 
-/** The wait until the next step: the earliest due time, at least 50 ms, and at most `maxWaitMs`. */
+/**
+ * The longest wait a timer keeps (2^31 - 1 ms, some 24.8 days): setTimeout
+ * fires after 1 ms when asked for more, which would make a long
+ * --sync-interval a busy loop. A longer wait is waited in parts.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** The wait until the next step: the earliest due time, at least 50 ms, and at most `maxWaitMs` and MAX_TIMER_MS. */
 export function waitUntilDue(now: number, due: DueTimes, maxWaitMs: number): number {
   const earliest = (times: Array<number | undefined>) => Math.min(...times.filter((t): t is number => t !== undefined));
   const caWork = Math.max(earliest([due.nextSyncMs, due.agentRenewalMs, due.workloadRenewalMs]), due.caRetryMs ?? 0);
   const expiry = due.installedNotAfterMs !== undefined && due.installedNotAfterMs > now ? due.installedNotAfterMs : undefined;
   const next = earliest([caWork, expiry, due.reloadRetryMs]);
-  return Math.max(50, Math.min(next - now, maxWaitMs));
+  return Math.max(50, Math.min(next - now, maxWaitMs, MAX_TIMER_MS));
 }

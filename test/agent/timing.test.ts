@@ -1,9 +1,10 @@
 /** The agent's retry policy, which decides both recovery speed and how a fleet loads the CA after an outage. */
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_BACKOFF, retryDelay, WITHOUT_SVID_MAX_RETRY_MS } from '../../src/agent/timing.js';
+import { DEFAULT_BACKOFF, retryDelay, waitUntilDue, WITHOUT_SVID_MAX_RETRY_MS } from '../../src/agent/timing.js';
 import { seededRandom } from '../support/seeded-random.js';
 
 const MINUTE = 60_000;
+const DAY = 24 * 60 * MINUTE;
 
 describe('retryDelay', () => {
   it.each([
@@ -25,5 +26,21 @@ describe('retryDelay', () => {
     const delays = Array.from({ length: 2000 }, () => retryDelay(1, 40 * MINUTE, DEFAULT_BACKOFF, random));
     const quarters = [0, 1, 2, 3].map((q) => delays.filter((d) => d >= q * 5 * MINUTE && d < (q + 1) * 5 * MINUTE).length);
     for (const n of quarters) expect(n).toBeGreaterThan(400);
+  });
+});
+
+describe('waitUntilDue', () => {
+  const NOW = Date.UTC(2026, 10, 25, 12, 0, 0);
+  const nothingElse = { agentRenewalMs: undefined, workloadRenewalMs: undefined, caRetryMs: undefined, installedNotAfterMs: undefined, reloadRetryMs: undefined };
+
+  // setTimeout fires after 1 ms when asked for more than 2^31 - 1 ms: a longer wait must be waited in parts, not spun through.
+  it.each([
+    ['a sync 30 seconds away', 30_000, 30_000, 30_000],
+    ['a sync due now: at least 50 ms', 0, 30_000, 50],
+    ['a sync 20 days away', 20 * DAY, 30 * DAY, 20 * DAY],
+    ['a sync 30 days away (--sync-interval 30d): the longest a timer keeps', 30 * DAY, 30 * DAY, 2 ** 31 - 1],
+    ['a sync a century away', 36_500 * DAY, 36_500 * DAY, 2 ** 31 - 1],
+  ])('%s', (_name, syncInMs, maxWaitMs, wait) => {
+    expect(waitUntilDue(NOW, { nextSyncMs: NOW + syncInMs, ...nothingElse }, maxWaitMs)).toBe(wait);
   });
 });
