@@ -3,12 +3,36 @@ import type { KeyObject } from 'node:crypto';
 import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AtomicDirectoryPublisher } from '../agent/installer.js';
+import { ConfigError } from '../config/options.js';
 import { makeDirectory } from '../platform/atomic-file.js';
 import { systemClock } from '../time/clock.js';
 
 export const SVID_FILE = 'svid.pem';
 export const KEY_FILE = 'svid_key.pem';
 export const BUNDLE_FILE = 'bundle.pem';
+
+/**
+ * Refuses (ConfigError, exit 78) an --out the files could not be written to,
+ * before the CA is asked: a credential it issued is recorded there, and would
+ * otherwise exist with nowhere to show for it. --out must be a directory, or
+ * absent, and then made with its missing parents (a path through a file fails
+ * here with ENOTDIR); never a symbolic link, which the publisher refuses
+ * rather than write where the link happens to point.
+ */
+export async function checkOutDirectory(out: string): Promise<void> {
+  if (out === '') refuseOut('--out must not be empty');
+  // Without trailing slashes: lstat of "link/" follows the link.
+  const found = await lstat(out.replace(/(.)\/+$/, '$1')).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    refuseOut(err.code === 'ENOTDIR' ? `--out ${out}: part of the path is a file, so no directory can be made there` : `--out ${out}: cannot be used (${err.code ?? err.message})`);
+  });
+  if (found?.isSymbolicLink()) refuseOut(`--out ${out} is a symbolic link; give the directory itself`);
+  if (found && !found.isDirectory()) refuseOut(`--out ${out} is not a directory`);
+}
+
+function refuseOut(problem: string): never {
+  throw new ConfigError([problem]);
+}
 
 /**
  * Published as one unit, in the agent's layout (svid.pem and the others are

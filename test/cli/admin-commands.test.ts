@@ -6,6 +6,8 @@
  * flag the help lists works; and `agent list` does not show a time of
  * attestation for an agent that never attested.
  */
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { operatorMessage } from '../../src/cli/admin-client.js';
 import { TrustDomain } from '../../src/identity/trust-domain.js';
@@ -22,6 +24,21 @@ const TD = 'spiffe://example.org';
 
 /** What the API names in its validation messages, which mean nothing to someone at a shell. */
 const SCHEMA_WORDS = /\b(body|querystring|params)\/|\banyOf\b|\b(activeAt|issuedAfter|spiffeId)\b/;
+
+/** An --out that is a regular file. */
+function outFile(): string {
+  const path = join(tempDir(), 'out');
+  writeFileSync(path, 'x');
+  return path;
+}
+
+/** An --out that is a symbolic link to a directory. */
+function outLink(): string {
+  const work = tempDir();
+  mkdirSync(join(work, 'real'));
+  symlinkSync(join(work, 'real'), join(work, 'out'));
+  return join(work, 'out');
+}
 
 describe('meshca admin commands', () => {
   let dataDir: string;
@@ -81,6 +98,20 @@ describe('meshca admin commands', () => {
     expect({ code: res.code, stdout: res.stdout }).toEqual({ code: EX_CONFIG, stdout: '' });
     expect(res.stderr).toMatch(/--ttl: "[^"]+" is not a duration \(a whole number followed by s, m, h or d/);
     expect(res.stderr).not.toMatch(SCHEMA_WORDS);
+  });
+
+  // Checked before the CA is asked: an --out the files cannot go to would leave an issued, recorded credential behind.
+  it.each([
+    { name: 'admin credential --out of a regular file', command: (out: string) => ['admin', 'credential', '--role', 'operator', '--name', 'out-file', '--out', out], id: `${TD}/meshca/admin/operator/out-file`, out: outFile, says: 'is not a directory' },
+    { name: 'admin credential --out of a link to a directory', command: (out: string) => ['admin', 'credential', '--role', 'operator', '--name', 'out-link', '--out', out], id: `${TD}/meshca/admin/operator/out-link`, out: outLink, says: 'is a symbolic link' },
+    { name: 'mint --out of a regular file', command: (out: string) => ['mint', '--spiffe-id', `${TD}/ns/out-file`, '--out', out], id: `${TD}/ns/out-file`, out: outFile, says: 'is not a directory' },
+    { name: 'mint --out of a link to a directory', command: (out: string) => ['mint', '--spiffe-id', `${TD}/ns/out-link`, '--out', out], id: `${TD}/ns/out-link`, out: outLink, says: 'is a symbolic link' },
+  ])('fail/$name exits 78 naming --out, and the CA issues nothing', async ({ command, id, out, says }) => {
+    const path = out();
+    const res = await meshca(...command(path));
+    expect({ code: res.code, stdout: res.stdout }).toEqual({ code: EX_CONFIG, stdout: '' });
+    expect(res.stderr).toContain(`--out ${path} ${says}`);
+    expect(await meshca('cert', 'list', '--spiffe-id', id, '--json')).toEqual({ code: 0, stdout: '[]\n', stderr: '' });
   });
 
   it('fail/cert revoke without a selector, or with two, names the three flags', async () => {

@@ -4,7 +4,7 @@ import type { SvidJson } from '../../server/svid-response.js';
 import { createCsr } from '../../x509/csr-builder.js';
 import { generateKeyPair } from '../../x509/keys.js';
 import { adminClient, checkChoice, checkDurations, credentialOption, dataDirOption, serverOption, type CommonOptions } from '../common-options.js';
-import { writeCredentialFiles } from '../credential-files.js';
+import { checkOutDirectory, writeCredentialFiles } from '../credential-files.js';
 
 export function registerAdmin(program: Command): void {
   const admin = program.command('admin').description('credentials for remote operators and auditors');
@@ -21,6 +21,7 @@ export function registerAdmin(program: Command): void {
     .action(async (o: CommonOptions & { role: string; name: string; out: string; ttl?: string }) => {
       checkChoice('role', o.role, ['operator', 'auditor']);
       checkDurations({ ttl: o.ttl });
+      await checkOutDirectory(o.out);
       const keys = await generateKeyPair('ec-p256');
       const res = await adminClient(o).call<{ svid: SvidJson; bundle: string }>('POST', '/v1/admin/credentials', {
         role: o.role,

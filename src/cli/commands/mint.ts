@@ -2,12 +2,12 @@
  * `meshca mint`: an operator obtains an SVID; the key is generated here and
  * never sent, or stays wherever it is and only its CSR is sent (--csr).
  */
-import { open, stat } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
 import { createCsr } from '../../x509/csr-builder.js';
 import { generateKeyPair, KEY_TYPES } from '../../x509/keys.js';
 import { decodePemBlocks, encodePem, type PemBlock } from '../../x509/pem.js';
-import { holdsKey, writeCertificateFiles, writeCredentialFiles } from '../credential-files.js';
+import { checkOutDirectory, holdsKey, writeCertificateFiles, writeCredentialFiles } from '../credential-files.js';
 import { adminClient, checkChoice, checkDurations, collect, credentialOption, dataDirOption, refuseFlags, serverOption, type CommonOptions } from '../common-options.js';
 import type { SvidJson } from '../../server/svid-response.js';
 
@@ -72,12 +72,6 @@ async function readAtMost(path: string, max: number): Promise<string> {
   }
 }
 
-/** --out must be a directory, or a path one can be made at: checked before the CA issues what could not be written. */
-async function checkOut(out: string): Promise<void> {
-  const found = await stat(out).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : refuseFlags(`--out ${out}: ${err.code}`)));
-  if (found && !found.isDirectory()) refuseFlags(`--out ${out} is not a directory`);
-}
-
 export function registerMint(program: Command): void {
   program
     .command('mint')
@@ -97,7 +91,7 @@ export function registerMint(program: Command): void {
     .action(async (o: MintOptions) => {
       checkDurations({ ttl: o.ttl });
       checkChoice('key-type', o.keyType, KEY_TYPES);
-      await checkOut(o.out);
+      await checkOutDirectory(o.out);
       if (o.csr !== undefined && (await holdsKey(o.out))) {
         refuseFlags(`--out ${o.out} holds svid_key.pem, which would sit beside a certificate for another key: give --csr a directory of its own`);
       }
