@@ -17,7 +17,7 @@ import { performReload, reloadAction, stopReloadCommands } from '../agent/reload
 import { Sidecar, SidecarConfigurationError } from '../agent/sidecar.js';
 import { StateStore } from '../agent/state-store.js';
 import { AGENT_OPTIONS, loadAgentConfig, MAX_TOKEN_FILE_BYTES, MAX_TRUST_BUNDLE_BYTES } from '../config/agent-config.js';
-import { ConfigError, envName } from '../config/options.js';
+import { configFileOption, ConfigError, envName } from '../config/options.js';
 import { systemClock } from '../time/clock.js';
 import { cryptoRandom } from '../random/random-source.js';
 import { readRegularFile } from '../platform/regular-file.js';
@@ -76,7 +76,7 @@ async function main(): Promise<number> {
   process.once('exit', stopReloadCommands);
   program.parse(process.argv);
   const flags = program.opts<Record<string, unknown> & { config?: string }>();
-  const config = loadAgentConfig({ flags, env: process.env, file: flags.config });
+  const config = loadAgentConfig({ flags, env: process.env, file: configFileOption(flags.config, program.getOptionValueSource('config')) });
   const log = createLogger(config.logLevel, synchronousStdout(), { service: 'meshca-agent' });
   if (flags.joinToken !== undefined) {
     // Until it is spent, whoever reads it first attests as this agent; /proc/PID/environ and a 0600 file are the owner's alone.

@@ -2,8 +2,9 @@
  * A small, table-driven configuration loader. Each setting has one name used
  * three ways — the flag (--svid-ttl), the environment variable
  * (MESHCA_SVID_TTL) and the config-file key ("svid-ttl") — and is resolved in
- * that order of precedence over its default. Every problem is collected, so
- * the user sees all of them at once.
+ * that order of precedence over its default. An empty variable counts as
+ * unset; an empty flag or file value is refused. Every problem is collected,
+ * so the user sees all of them at once.
  */
 import { readFileSync } from 'node:fs';
 
@@ -73,8 +74,21 @@ export interface ConfigSources {
   readonly file?: string | undefined;
 }
 
+/**
+ * The --config a command was given, by where commander found it: an empty
+ * MESHCA_CONFIG (or MESHCA_AGENT_CONFIG) is unset, as every empty variable is;
+ * an empty --config was typed, and stays for readConfigFile to refuse.
+ */
+export function configFileOption(value: string | undefined, source: string | undefined): string | undefined {
+  return value === '' && source === 'env' ? undefined : value;
+}
+
 export function readConfigFile(path: string | undefined, problems: string[]): Record<string, unknown> {
-  if (!path) return {};
+  if (path === undefined) return {};
+  if (path === '') {
+    problems.push('--config: must not be empty (expected a JSON file of settings)');
+    return {};
+  }
   try {
     const parsed: unknown = JSON.parse(readFileSync(path, 'utf8'));
     if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
@@ -137,7 +151,8 @@ export function resolveOptions<Table extends OptionTable>(
       [env, sources.env[env]],
       [`"${spec.name}" in ${sources.file}`, file[spec.name]],
     ];
-    const found = candidates.find(([, v]) => v !== undefined && v !== '');
+    // An empty variable is unset: container images and unit files set variables to empty to mean none.
+    const found = candidates.find(([origin, v]) => v !== undefined && !(origin === env && v === ''));
     const [origin, raw] = found ?? ['default', spec.default];
     origins[spec.name] = origin;
     if (raw === undefined) {
@@ -147,6 +162,12 @@ export function resolveOptions<Table extends OptionTable>(
     const text = settingText(raw, spec.list === true);
     if (text === undefined) {
       problems.push(`${origin}: ${notSettingText(raw, spec.list === true, spec.expected)}`);
+      continue;
+    }
+    // An empty flag or file value was written, and falling back to the default would run with what was not asked for
+    // (`--data-dir ''` made a new PKI in ./data); a setting whose default is empty takes it as its value.
+    if (text === '' && spec.default !== '') {
+      problems.push(`${origin}: must not be empty (expected ${spec.expected})`);
       continue;
     }
     try {

@@ -1,6 +1,8 @@
 /** Parsers for configuration values; each throws an Error that says what is wrong. */
 import { BlockList, isIP } from 'node:net';
+import { parseDnsName } from '../identity/dns-name.js';
 import { TrustDomain } from '../identity/trust-domain.js';
+import { looksLikeIpAddress, parseIpAddress } from '../x509/ip-address.js';
 import { parseDuration, type Duration } from '../time/duration.js';
 
 export interface ListenAddress {
@@ -8,13 +10,25 @@ export interface ListenAddress {
   readonly port: number;
 }
 
-/** "host:port", "[v6]:port"; port 0 asks the system for a free port. */
+/**
+ * "host:port", "[v6]:port"; port 0 asks the system for a free port. The host
+ * is read as the serving certificate reads it (servingNames): an IP address
+ * when it looks like one, strictly, or else a DNS name. A host that is
+ * neither is refused here, where it is a configuration error, rather than
+ * when the listener is bound or certified, after the CA has made its PKI.
+ */
 export function parseListenAddress(raw: string): ListenAddress {
   const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):([0-9]{1,5})$/.exec(raw);
   const host = match?.[1] ?? match?.[2];
   const port = Number(match?.[3]);
   if (!match || !host || port > 65535) throw new Error(`"${raw}" is not host:port`);
-  if (match[1] && isIP(match[1]) !== 6) throw new Error(`"${match[1]}" is not an IPv6 address`);
+  if (match[1]) {
+    if (!looksLikeIpAddress(match[1]) || parseIpAddress(match[1]).octets.length !== 16) throw new Error(`"${match[1]}" is not an IPv6 address`);
+  } else if (looksLikeIpAddress(host)) {
+    parseIpAddress(host);
+  } else if (parseDnsName(host).startsWith('*.')) {
+    throw new Error(`"${host}" is a wildcard, which names no one host to listen on`);
+  }
   return { host, port };
 }
 

@@ -205,6 +205,19 @@ describe('meshca server refuses a bad configuration, listing every problem at on
       env: {},
       problems: ['--listen: "nope" is not host:port', "--svid-max-ttl 5h is longer than the intermediate's activation window"],
     },
+    // Each had started: a flag typed empty fell back to its default, and a --listen host that is no address failed after the PKI was made (exit 1, restarted by systemd).
+    {
+      name: 'fail/an empty --trust-domain and a --listen host of 300.1.1.1',
+      args: ['--trust-domain', '', '--listen', '300.1.1.1:47141'],
+      env: { MESHCA_CONFIG: '', MESHCA_DATA_DIR: '' },
+      problems: ['--trust-domain: must not be empty', '--listen: "300.1.1.1" is not an IPv4 or IPv6 address'],
+    },
+    {
+      name: 'fail/a --listen host of 0, an empty --key-passphrase-file and an empty --config',
+      args: ['--listen', '0:47143', '--key-passphrase-file', '', '--config', ''],
+      env: {},
+      problems: ['--config: must not be empty', '--listen: "0" is not an IPv4 or IPv6 address', '--key-passphrase-file: must not be empty'],
+    },
   ])('$name → exit 78, nothing created', async ({ args, env, problems }) => {
     const dataDir = join(tempDir(), 'data');
     const res = await runMeshca(['server', '--data-dir', dataDir, ...args], env);

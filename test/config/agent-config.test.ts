@@ -52,6 +52,14 @@ describe('loadAgentConfig', () => {
     expect(problemsOf(() => load({ server: 'https://user:s3cret@ca.example:8443' })).join('\n')).not.toContain('s3cret');
   });
 
+  it.each([
+    ['an empty --out (it had read as none: "--out is required")', { out: '' }, '--out: must not be empty (expected a directory path)'],
+    ['an empty --reload-signal (it had fallen back to SIGHUP)', { reloadSignal: '' }, '--reload-signal: must not be empty (expected a signal name)'],
+    ['a --health-listen host that is no address (300.1.1.1)', { healthListen: '300.1.1.1:9090' }, '--health-listen: "300.1.1.1" is not an IPv4 or IPv6 address (expected host:port)'],
+  ])('refuses %s', (_name, flags, problem) => {
+    expect(problemsOf(() => load(flags))).toEqual([problem]);
+  });
+
   it('refuses a misspelt signal when it starts, not at the first reload', () => {
     expect(problemsOf(() => load({ reloadSignal: 'SIGHUPP' }))).toEqual([expect.stringContaining('"SIGHUPP" is not a signal name')]);
   });

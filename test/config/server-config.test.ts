@@ -6,6 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { configFileOption } from '../../src/config/options.js';
 import { isLoopbackHost } from '../../src/config/parsers.js';
 import { loadServerConfig, type ServerConfig } from '../../src/config/server-config.js';
 import { SpiffeIdProblem } from '../../src/identity/errors.js';
@@ -15,6 +16,7 @@ import { problemsOf } from '../support/config-problems.js';
 const EXPECTED_DURATION = '(expected a whole number with s, m, h or d, e.g. 30s, 10m, 1h, 365d)';
 const EXPECTED_LISTEN = '(expected host:port, e.g. 127.0.0.1:8443)';
 const EXPECTED_TRUST_DOMAIN = '(expected a trust domain name of [a-z0-9._-])';
+const DNS_SYNTAX = 'labels of a-z, 0-9 and inner hyphens, at most 253 characters, optional leading "*."; an internationalised name in its xn-- form';
 const notADuration = (raw: string): string =>
   `"${raw}" is not a duration`;
 
@@ -136,6 +138,13 @@ describe('loadServerConfig problems', () => {
     ['a missing port', '127.0.0.1:', '"127.0.0.1:" is not host:port'],
     ['an unbracketed IPv6 address', '::1:8443', '"::1:8443" is not host:port'],
     ['a bracketed IPv4 address', '[127.0.0.1]:8443', '"127.0.0.1" is not an IPv6 address'],
+    // The host is read as the serving certificate reads it: a malformed address had passed, and failed the start after the PKI was made.
+    ['an IPv4 octet above 255', '300.1.1.1:47141', '"300.1.1.1" is not an IPv4 or IPv6 address'],
+    ['a bare 0', '0:47143', '"0" is not an IPv4 or IPv6 address'],
+    ['a bracketed IPv6 address with two "::"', '[1::2::3]:8443', '"1::2::3" is not an IPv4 or IPv6 address'],
+    ['a name with an underscore', 'ca_1.example:8443', `"ca_1.example" is not a DNS name (${DNS_SYNTAX})`],
+    ['a name whose last label is a number', 'ca.1x.5:8443', '"ca.1x.5" is not a DNS name (its last label is a number, so it reads as an IP address, which no verifier matches against a DNS name)'],
+    ['a wildcard', '*.example.org:8443', '"*.example.org" is a wildcard, which names no one host to listen on'],
   ])('refuses --listen with %s', (_name, raw, message) => {
     expect(problemsOf(() => load({ flags: { listen: raw } }))).toEqual([`--listen: ${message} ${EXPECTED_LISTEN}`]);
   });
@@ -145,6 +154,8 @@ describe('loadServerConfig problems', () => {
     ['localhost:8443', { host: 'localhost', port: 8443 }],
     ['[::]:8443', { host: '::', port: 8443 }],
     ['127.0.0.1:0', { host: '127.0.0.1', port: 0 }],
+    ['ca.example.org:8443', { host: 'ca.example.org', port: 8443 }],
+    ['[::ffff:10.0.0.1]:8443', { host: '::ffff:10.0.0.1', port: 8443 }],
   ])('accepts --listen %s', (raw, expected) => {
     expect(load({ flags: { listen: raw } }).listen).toEqual(expected);
   });
@@ -191,6 +202,48 @@ describe('loadServerConfig problems', () => {
   it('refuses an unknown log level', () => {
     expect(problemsOf(() => load({ env: { MESHCA_LOG_LEVEL: 'verbose' } }))).toEqual([
       'MESHCA_LOG_LEVEL: "verbose" is not a log level (expected trace, debug, info, warn, error, fatal, silent)',
+    ]);
+  });
+
+  // An empty flag or file value had fallen back to the default: `--data-dir ''` made a new PKI in ./data.
+  it.each<[string, string]>([
+    ['data-dir', 'a directory path'],
+    ['trust-domain', 'a trust domain name of [a-z0-9._-]'],
+    ['listen', 'host:port, e.g. 127.0.0.1:8443'],
+    ['key-passphrase-file', 'a readable file holding the passphrase'],
+  ])('refuses an empty --%s, given as the flag or in the config file', (name, expected) => {
+    expect(problemsOf(() => load({ flags: { [name]: '' } }))).toEqual([`--${name}: must not be empty (expected ${expected})`]);
+    const file = writeTemp('meshca.json', { [name]: '' });
+    expect(problemsOf(() => loadServerConfig({ flags: {}, env: {}, file }))).toEqual([`"${name}" in ${file}: must not be empty (expected ${expected})`]);
+  });
+
+  it.each<[string, string, string, string | undefined]>([
+    ['an empty --config is kept, to be refused', '', 'cli', ''],
+    ['an empty MESHCA_CONFIG is unset', '', 'env', undefined],
+    ['a file named by the variable is read', 'meshca.json', 'env', 'meshca.json'],
+  ])('configFileOption: %s', (_name, value, source, expected) => {
+    expect(configFileOption(value, source)).toBe(expected);
+  });
+
+  it('refuses an empty --config rather than reading no file', () => {
+    expect(problemsOf(() => loadServerConfig({ flags: {}, env: {}, file: '' }))).toEqual(['--config: must not be empty (expected a JSON file of settings)']);
+  });
+
+  it('reads an empty variable as unset, since container images set variables to empty', () => {
+    const config = load({ env: { MESHCA_DATA_DIR: '', MESHCA_TRUST_DOMAIN: '', MESHCA_LISTEN: '', MESHCA_KEY_PASSPHRASE_FILE: '' } });
+    expect(config).toMatchObject({ dataDir: resolve('./data'), listen: { host: '127.0.0.1', port: 8443 }, keyPassphrase: undefined });
+    expect(config.trustDomain.name).toBe('example.org');
+  });
+
+  it('takes an empty --serving-names, whose default is empty, as no extra names', () => {
+    for (const sources of [{ flags: { 'serving-names': '' } }, { file: { 'serving-names': '' } }, { file: { 'serving-names': [] } }]) {
+      expect(load(sources).servingNames).toEqual({ dnsNames: [], ipAddresses: [] });
+    }
+  });
+
+  it('refuses a --metrics-listen host as it does a --listen one', () => {
+    expect(problemsOf(() => load({ flags: { 'metrics-listen': '300.1.1.1:9090' } }))).toEqual([
+      `--metrics-listen: "300.1.1.1" is not an IPv4 or IPv6 address ${EXPECTED_LISTEN}`,
     ]);
   });
 

@@ -1,7 +1,7 @@
 /** `meshca server`: runs the CA until SIGTERM or SIGINT. */
 import { Option, type Command } from 'commander';
 import { SERVER_OPTIONS, loadServerConfig } from '../../config/server-config.js';
-import { envName } from '../../config/options.js';
+import { configFileOption, envName } from '../../config/options.js';
 import { createLogger } from '../logger.js';
 import { serverStdout } from '../server-log.js';
 
@@ -14,10 +14,10 @@ export function registerServer(program: Command): void {
     const defaultNote = 'default' in spec && spec.default !== '' ? ` (default ${spec.default})` : '';
     command.addOption(new Option(`--${spec.name} <value>`, `${spec.describe}${defaultNote}; env ${envName('MESHCA', spec.name)}`));
   }
-  command.action(async (flags: Record<string, unknown> & { config?: string }) => {
+  command.action(async (flags: Record<string, unknown> & { config?: string }, self: Command) => {
     // Everything the server creates (database, keys, socket) is private to its user.
     process.umask(0o077);
-    const config = loadServerConfig({ flags, env: process.env, file: flags.config });
+    const config = loadServerConfig({ flags, env: process.env, file: configFileOption(flags.config, self.getOptionValueSource('config')) });
     const logger = createLogger(config.logLevel, serverStdout());
     // Loaded here, not above: every other command (an operator's, an auditor's) starts without the server's modules.
     const { startCa } = await import('../ca-runtime.js');
