@@ -19,7 +19,7 @@ import { cryptoRandom, type RandomSource } from '../random/random-source.js';
 import { buildCaCore, type CaCore } from './ca-core.js';
 import { startListeners } from './ca-listeners.js';
 import { lockDataDir } from './data-dir-lock.js';
-import { checkDataDirAccess } from './data-dir-access.js';
+import { checkDataDirAccess, refusePlanted } from './data-dir-access.js';
 import { startWarnings } from './start-warnings.js';
 import { VERSION } from './version.js';
 import { coalescedTask } from '../platform/coalesced-task.js';
@@ -66,12 +66,14 @@ export async function startCa(config: ServerConfig, logger: Logger, overrides: C
   };
   try {
     const core = await buildCaCore(config, store, { clock, random, logger });
+    cleanups.unshift(() => core.close());
+    // Again now that the datastore, the keys and the lock are open or made: another user may have made one of those names first.
+    await refusePlanted(config.dataDir);
     // Only now: keys that turn out encrypted stop the start above, and the warning would contradict it.
     if (config.keyPassphrase === undefined) {
       logger.warn({ keys: `${config.dataDir}/keys` }, 'CA keys are stored unencrypted (0600 files); set MESHCA_KEY_PASSPHRASE or --key-passphrase-file to encrypt them at rest');
     }
     for (const w of startWarnings(config, store.created)) logger.warn(w.fields, w.message);
-    cleanups.unshift(() => core.close());
     cleanups.unshift(() => core.standing.flushSeen());
     const serving = new ServingCertificate(
       { issuer: core.issuer, clock },

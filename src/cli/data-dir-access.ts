@@ -3,17 +3,27 @@ import { lstat, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { ConfigError } from '../config/options.js';
+import { RENAMERS_FIX, renamersBesidesOwner } from '../platform/directory-writers.js';
+import { LOCK_FILE, PID_FILE } from './data-dir-lock.js';
+import { SOCKET_FILE } from './local-socket.js';
 
 const modeText = (mode: number) => (mode & 0o7777).toString(8).padStart(4, '0');
+
+/** Groups whose write access to a directory is no one else's: root's, and the process's own. */
+export function ownGroups(): number[] {
+  return [0, process.getegid?.() ?? 0];
+}
 
 /**
  * Who besides the CA can change its data directory, where it keeps its keys,
  * its datastore and the operator socket the CLI trusts. One owned by another
  * user (not root) is refused: that user could replace the socket, and the CLI
- * trusts the directory's owner. One that every user, or another group, may
- * write to is allowed but said: Kubernetes makes emptyDir volumes 1777 and
- * some provisioners 2777, and the CLI then refuses a socket planted by anyone
- * but root or the directory's owner.
+ * trusts the directory's owner. One where every user, or another group, may
+ * rename what the CA keeps (written to, no sticky bit) is refused too: they
+ * could move the CA's datastore or keys aside and put their own in place, at
+ * any restart. One that others may write to with the sticky bit set is
+ * allowed but said: Kubernetes makes tmpfs emptyDir volumes 1777; there
+ * others can only make names first, which refusePlanted catches.
  */
 export async function checkDataDirAccess(dataDir: string, logger: Logger): Promise<void> {
   const info = await stat(dataDir);
@@ -21,25 +31,44 @@ export async function checkDataDirAccess(dataDir: string, logger: Logger): Promi
   if (user !== undefined && info.uid !== user && info.uid !== 0) {
     throw new ConfigError([`--data-dir ${dataDir}: it belongs to user ${info.uid}, not to this one (${user}) or root, and its owner could replace what the CA keeps there; chown it to the CA's user`]);
   }
-  if (info.mode & 0o002) {
-    logger.warn({ dataDir, mode: modeText(info.mode) }, 'every user may write to the data directory; the CLI refuses a socket planted there, but keep it 0700 where you can');
-  } else if (info.mode & 0o020 && info.gid !== process.getegid?.()) {
-    logger.warn({ dataDir, group: info.gid, mode: modeText(info.mode) }, "the data directory's group, not the CA's own, can change what the CA keeps there");
+  const renamers = renamersBesidesOwner(info, ownGroups());
+  if (renamers !== undefined) {
+    throw new ConfigError([`--data-dir ${dataDir}: ${renamers} may rename what the CA keeps there and put their own datastore or keys in its place; ${RENAMERS_FIX}`]);
   }
-  if (info.mode & 0o022) await refusePlanted(dataDir, user);
+  if (info.mode & 0o002) {
+    logger.warn({ dataDir, mode: modeText(info.mode) }, 'every user may add files to the data directory; the CA refuses any there that are not its own, but keep it 0700 where you can');
+  } else if (info.mode & 0o020 && !ownGroups().includes(info.gid)) {
+    logger.warn({ dataDir, group: info.gid, mode: modeText(info.mode) }, "the data directory's group, not the CA's own, can add files where the CA keeps its own");
+  }
+  await refusePlanted(dataDir);
 }
 
-/** What the CA reads back at start: in a directory others may write to, each must be the CA's own (or root's), not planted. */
-const KEPT = ['keys', 'meshca.db', 'meshca.db-wal', 'meshca.db-shm'];
+/** What the CA keeps in its data directory and reads back or trusts: in one others may write to, each must be the CA's own. */
+const KEPT = ['keys', 'meshca.db', 'meshca.db-wal', 'meshca.db-shm', LOCK_FILE, PID_FILE, SOCKET_FILE];
 
-async function refusePlanted(dataDir: string, user: number | undefined): Promise<void> {
-  if (user === undefined) return;
+/**
+ * Refuses, in a data directory others may write to (only a sticky one gets
+ * this far), anything the CA keeps there that another user made or that is a
+ * symbolic link: it may have been planted, a datastore or keys to be taken
+ * for the CA's own, a lock file to lead the CA elsewhere. It runs before the
+ * CA opens them and again after (see ca-runtime.ts), since another user can
+ * make a name in the moment between; checking by path after opening is sound
+ * here because in a sticky directory no one but an entry's owner (and root)
+ * can rename or remove it, so what this finds the CA's own at a path stays
+ * the one the CA opened there.
+ */
+export async function refusePlanted(dataDir: string): Promise<void> {
+  const user = process.geteuid?.();
+  if (user === undefined || !((await stat(dataDir)).mode & 0o022)) return;
   const keysDir = join(dataDir, 'keys');
-  const keyFiles = await readdir(keysDir).catch(() => [] as string[]);
+  const keysEntry = await lstat(keysDir).catch(() => undefined);
+  const keyFiles = keysEntry?.isDirectory() ? await readdir(keysDir) : [];
   for (const path of [...KEPT.map((name) => join(dataDir, name)), ...keyFiles.map((name) => join(keysDir, name))]) {
     const entry = await lstat(path).catch(() => undefined);
-    if (entry && entry.uid !== user && entry.uid !== 0) {
-      throw new ConfigError([`${path} belongs to user ${entry.uid}, not to this one (${user}) or root, in a data directory others may write to: it may have been planted there; remove it, or restore it from backup`]);
+    if (!entry) continue;
+    const whose = entry.uid !== user && entry.uid !== 0 ? `belongs to user ${entry.uid}, not to this one (${user}) or root` : entry.isSymbolicLink() ? 'is a symbolic link' : undefined;
+    if (whose) {
+      throw new ConfigError([`${path} ${whose}, in a data directory others may write to: it may have been planted there; remove it, or restore it from backup`]);
     }
   }
 }

@@ -4,16 +4,24 @@ import { request } from 'node:http';
 import type { AdminEndpoint } from './admin-client.js';
 import { CaUnreachableError } from './admin-client.js';
 import { checkSocketOwner } from './data-dir-access.js';
+import { trustedDataDir } from './data-dir-path.js';
 import { socketPath } from './local-socket.js';
 
+/** sun_path holds 108 bytes, the last a NUL. */
+const MAX_SOCKET_PATH = 107;
+
 export function localEndpoint(dataDir: string): AdminEndpoint {
-  const path = socketPath(dataDir);
+  const named = socketPath(dataDir);
+  let path = named;
   return {
     async prepare() {
-      if (!existsSync(path)) {
-        throw new CaUnreachableError(`no CA socket at ${path}: is \`meshca server --data-dir ${dataDir}\` running?`);
+      if (!existsSync(named)) {
+        throw new CaUnreachableError(`no CA socket at ${named}: is \`meshca server --data-dir ${dataDir}\` running?`);
       }
-      await checkSocketOwner(path, dataDir);
+      const real = await trustedDataDir(dataDir);
+      // Connected to through the path checked, resolved (see data-dir-path.ts), unless that is too long for a unix socket's address.
+      if (Buffer.byteLength(socketPath(real)) <= MAX_SOCKET_PATH) path = socketPath(real);
+      await checkSocketOwner(path, real);
     },
     request: (options, onResponse) => request({ ...options, socketPath: path }, onResponse),
     failure: (err) => (err.code === 'ECONNREFUSED' ? new CaUnreachableError(`the CA at ${path} is not running (connection refused)`) : err),

@@ -3,10 +3,11 @@
  * the CLI trusts: a server refuses one another user owns, and the CLI refuses
  * a socket the CA's user did not make (world-writable volumes are common).
  */
-import { chmodSync, chownSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, renameSync, symlinkSync, watch, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/config/options.js';
 import { runMeshca } from '../support/cli.js';
 import { cleanupLater } from '../support/cleanup.js';
 import { startTestCa } from '../support/test-ca.js';
@@ -23,24 +24,76 @@ describe('the data directory', () => {
     await expect(startTestCa({ 'data-dir': dataDir })).rejects.toThrow(`it belongs to user ${OTHER_USER}, not to this one (0) or root`);
   });
 
-  it.skipIf(process.geteuid?.() !== 0).each(['keys', 'meshca.db'])('fail/every user may write to it, and %s there is another user\'s: refused, as planted', async (name) => {
+  it.skipIf(process.geteuid?.() !== 0).each([
+    ['keys', 'dir'],
+    ['meshca.db', 'file'],
+    ['meshca.flock', 'file'],
+    ['meshca.pid', 'file'],
+    ['meshca.sock', 'file'],
+  ] as const)("fail/every user may write to it (sticky), and %s there is another user's: refused, as planted", async (name, kind) => {
     const dataDir = join(tempDir('planted'), 'data');
     mkdirSync(dataDir);
     chmodSync(dataDir, 0o1777);
-    if (name === 'keys') mkdirSync(join(dataDir, name));
+    if (kind === 'dir') mkdirSync(join(dataDir, name));
     else writeFileSync(join(dataDir, name), '');
     chownSync(join(dataDir, name), OTHER_USER, OTHER_USER);
     await expect(startTestCa({ 'data-dir': dataDir })).rejects.toThrow(`${join(dataDir, name)} belongs to user ${OTHER_USER}, not to this one (0) or root, in a data directory others may write to`);
   });
 
+  it('fail/every user may write to it (sticky), and meshca.flock there is a symbolic link: refused, not followed', async () => {
+    const dataDir = join(tempDir('planted'), 'data');
+    mkdirSync(dataDir);
+    chmodSync(dataDir, 0o1777);
+    const elsewhere = join(tempDir('elsewhere'), 'lock');
+    symlinkSync(elsewhere, join(dataDir, 'meshca.flock'));
+    await expect(startTestCa({ 'data-dir': dataDir })).rejects.toThrow(`${join(dataDir, 'meshca.flock')} is a symbolic link, in a data directory others may write to`);
+    expect(existsSync(elsewhere)).toBe(false);
+  });
+
+  it.skipIf(process.geteuid?.() !== 0)('fail/every user may write to it (sticky), and another user puts a datastore and keys there while the CA starts: refused once they are open', async () => {
+    // The attacker's CA: a datastore and keys of their own, as user OTHER_USER.
+    const theirs = join(tempDir('theirs'), 'data');
+    await (await startTestCa({ 'data-dir': theirs })).close();
+    for (const path of [theirs, join(theirs, 'meshca.db'), join(theirs, 'keys'), ...readdirSync(join(theirs, 'keys')).map((k) => join(theirs, 'keys', k))]) {
+      chownSync(path, OTHER_USER, OTHER_USER);
+    }
+    const dataDir = join(tempDir('raced'), 'data');
+    mkdirSync(dataDir);
+    chmodSync(dataDir, 0o1777);
+    // The reviewer's race, made certain: the moment the CA takes its lock (after its first check), theirs moves in.
+    const watcher = watch(dataDir, (_event, name) => {
+      if (name !== 'meshca.flock' || existsSync(join(dataDir, 'meshca.db'))) return;
+      renameSync(join(theirs, 'meshca.db'), join(dataDir, 'meshca.db'));
+      renameSync(join(theirs, 'keys'), join(dataDir, 'keys'));
+    });
+    cleanupLater(() => watcher.close());
+    await expect(startTestCa({ 'data-dir': dataDir })).rejects.toThrow(`${join(dataDir, 'keys')} belongs to user ${OTHER_USER}, not to this one (0) or root, in a data directory others may write to`);
+  });
+
   it.each([
-    ['pass/every user may write to it, sticky, as Kubernetes makes an emptyDir (3777 with fsGroup)', 0o3777],
-    ['pass/every user may write to it, as some volume provisioners make one (2777)', 0o2777],
-    ['pass/its group may write to it (fsGroup)', 0o2770],
-  ])('%s: the CA starts', async (_name, mode) => {
+    ['every user may write to it, with no sticky bit (0777)', 0o777, undefined, 'every user (mode 0777, no sticky bit)'],
+    ['every user may write to it, as some volume provisioners make one (2777)', 0o2777, undefined, 'every user (mode 2777, no sticky bit)'],
+    ["another group may write to it, with no sticky bit", 0o770, OTHER_USER, `group ${OTHER_USER} (mode 0770, no sticky bit)`],
+  ])('fail/%s: refused (exit 78), since others could rename the CA\'s datastore and keys and put theirs in place', async (_name, mode, group, says) => {
     const dataDir = join(tempDir('loose'), 'data');
     mkdirSync(dataDir);
     chmodSync(dataDir, mode);
+    if (group !== undefined) chownSync(dataDir, 0, group);
+    const start = startTestCa({ 'data-dir': dataDir });
+    await expect(start).rejects.toThrow(ConfigError);
+    await expect(start).rejects.toThrow(`--data-dir ${dataDir}: ${says} may rename what the CA keeps there and put their own datastore or keys in its place; chmod go-w it (0700), or set its sticky bit (chmod +t)`);
+    expect(readdirSync(dataDir)).toEqual([]);
+  });
+
+  it.each([
+    ['pass/every user may write to it, sticky, as Kubernetes makes a tmpfs emptyDir (3777 with fsGroup)', 0o3777],
+    ['pass/every user may write to it, sticky (1777)', 0o1777],
+    ['pass/its own group may write to it (fsGroup)', 0o2770],
+  ])('%s: the CA starts, and starts again', async (_name, mode) => {
+    const dataDir = join(tempDir('loose'), 'data');
+    mkdirSync(dataDir);
+    chmodSync(dataDir, mode);
+    await (await startTestCa({ 'data-dir': dataDir })).close();
     const ca = await startTestCa({ 'data-dir': dataDir });
     expect((await ca.localApp.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
   });
@@ -57,5 +110,48 @@ describe('the CLI and the operator socket', () => {
     const run = await runMeshca(['bundle', '--data-dir', dataDir]);
     expect(run.code).toBe(1);
     expect(run.stderr).toContain(`belongs to user ${OTHER_USER}, neither root, the data directory's owner`);
+  });
+
+  const cases: Array<{ name: string; loosen: (dataDir: string, parent: string) => void; says: (dataDir: string, parent: string) => string }> = [
+    {
+      name: 'the data directory every user may write to, no sticky bit: another user could swap their socket for the CA\'s',
+      loosen: (dataDir) => chmodSync(dataDir, 0o777),
+      says: (dataDir) => `the data directory ${dataDir}: every user (mode 0777, no sticky bit) may rename what is in it, and so put another socket in place of the CA's; chmod go-w it (0700), or set its sticky bit (chmod +t)`,
+    },
+    {
+      name: 'a directory above it every user may write to, no sticky bit: another user could put their own data directory in its place',
+      loosen: (_dataDir, parent) => chmodSync(parent, 0o777),
+      says: (dataDir, parent) => `${parent} (above the data directory ${dataDir}): every user (mode 0777, no sticky bit) may rename what is in it`,
+    },
+    {
+      name: 'a directory above it another user owns',
+      loosen: (_dataDir, parent) => chownSync(parent, OTHER_USER, OTHER_USER),
+      says: (dataDir, parent) => `${parent} (above the data directory ${dataDir}) belongs to user ${OTHER_USER}, neither root nor this user (0), who could put another data directory in its place`,
+    },
+  ];
+  it.skipIf(process.geteuid?.() !== 0).each(cases)('fail/$name: the CLI refuses to talk to it (exit 1), naming the directory', async ({ loosen, says }) => {
+    const parent = join(tempDir('above'), 'parent');
+    const dataDir = join(parent, 'data');
+    mkdirSync(parent);
+    await startTestCa({ 'data-dir': dataDir });
+    loosen(dataDir, parent);
+
+    const run = await runMeshca(['bundle', '--data-dir', dataDir]);
+    expect({ code: run.code, stdout: run.stdout }).toEqual({ code: 1, stdout: '' });
+    expect(run.stderr).toContain(says(dataDir, parent));
+  });
+
+  it('pass/under a directory every user may write to with the sticky bit (as /tmp), reached through a symbolic link: the CLI talks to the CA', async () => {
+    const parent = join(tempDir('above'), 'parent');
+    const dataDir = join(parent, 'data');
+    mkdirSync(parent);
+    const ca = await startTestCa({ 'data-dir': dataDir });
+    chmodSync(parent, 0o1777);
+    const link = join(tempDir('link'), 'ca');
+    symlinkSync(dataDir, link);
+
+    const run = await runMeshca(['bundle', '--data-dir', link]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toBe(ca.bundlePem);
   });
 });

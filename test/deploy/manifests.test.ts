@@ -311,6 +311,14 @@ describe('deploy/kubernetes', () => {
     expect(k.objects.some((o) => o.kind === 'PodDisruptionBudget' && o.body.spec.minAvailable >= 1)).toBe(true);
   });
 
+  it("keeps the PostgreSQL CA's data directory on a tmpfs emptyDir, which Kubernetes makes sticky (1777): the CA refuses a disk emptyDir's 0777", () => {
+    const k = kustomizations.postgres;
+    const { spec } = caPods(k)[0]!;
+    const dataDir = containerEnv(caContainer(spec), k).get('MESHCA_DATA_DIR');
+    const mount = caContainer(spec).volumeMounts!.find((m) => m.mountPath === dataDir);
+    expect(spec.volumes?.find((v) => v.name === mount?.name)?.emptyDir?.medium).toBe('Memory');
+  });
+
   describe('the example workload', () => {
     const k = kustomizations['example-workload'];
     const { spec } = podSpecs(k.objects)[0]!;
