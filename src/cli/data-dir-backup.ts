@@ -10,12 +10,13 @@
  * prove it (every authority's key loads and matches its certificate; the
  * audit log verifies), and only then renamed into place.
  */
-import { existsSync, rmSync, constants as fsConstants } from 'node:fs';
-import { chmod, chown, copyFile, lstat, mkdir, mkdtemp, open, readdir, realpath, rename, rm, stat } from 'node:fs/promises';
+import { existsSync, rmSync, constants as fsConstants, type Stats } from 'node:fs';
+import { chmod, chown, lstat, mkdir, mkdtemp, open, readdir, realpath, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { loadAuthority } from '../ca/authority-factory.js';
-import { fsyncDirectory, isTemporaryName, makeDirectory } from '../platform/atomic-file.js';
+import { fsyncDirectory, isTemporaryName, makeDirectory, writeNewFile } from '../platform/atomic-file.js';
+import { PinnedDirectory } from '../platform/pinned-directory.js';
 import { FileKeyCustody, KEYS_DIR, UNREFERENCED_DIR } from '../store/file-key-custody.js';
 import { AuditAppender } from '../store/sqlite/audit-appender.js';
 import { SqliteAuthorityStore } from '../store/sqlite/authority-store.js';
@@ -45,6 +46,9 @@ export async function backupDataDirectory(dataDir: string, target: string, passp
   }
   if (await lstat(target).then(() => true, () => false)) throw new Error(`${target} exists: a backup is written only to a new directory, never over another`);
   const home = await realpath(dataDir);
+  const owner = await stat(dataDir);
+  const owners = [owner.uid, 0];
+  await refuseForeignDatastore(dataDir, owners);
   // As written, before any directory is made for it; then as resolved, through any link on the way.
   refuseInside(resolve(target), [resolve(dataDir), home], target, dataDir);
   await makeDirectory(dirname(target), 0o700);
@@ -56,12 +60,12 @@ export async function backupDataDirectory(dataDir: string, target: string, passp
   try {
     snapshot(source, join(partial, DATABASE_FILE));
     await syncFile(join(partial, DATABASE_FILE), 0o600);
-    const keys = await copyKeys(join(dataDir, KEYS_DIR), join(partial, KEYS_DIR));
+    const keys = await copyKeys(join(dataDir, KEYS_DIR), join(dataDir, KEYS_DIR), join(partial, KEYS_DIR), owners);
     const authorityKeys = await loadEveryKey(partial, passphrase);
     const audit = await verifyDatastoreFile(join(partial, DATABASE_FILE));
     if (!audit.ok) throw new Error(`the copied audit log does not verify at event ${audit.problem!.seq}: ${audit.problem!.reason}`);
     const certificates = countCertificates(join(partial, DATABASE_FILE));
-    await giveTo(partial, await stat(dataDir));
+    await giveTo(partial, owner);
     await fsyncDirectory(partial);
     await rename(partial, target);
     await fsyncDirectory(dirname(target));
@@ -130,36 +134,98 @@ async function syncFile(path: string, mode: number): Promise<void> {
 
 /**
  * Copies the key files of `from` (and of its set-aside directory) to `to`,
- * 0600 in 0700 directories; returns how many. It copies what the CA would
- * read (a link to a file is followed) and passes over what the CA never reads
- * there (a lost+found of a mount, a key being written).
+ * 0600 in 0700 directories; returns how many. It passes over what the CA
+ * never reads there (a lost+found of a mount, a key being written) and
+ * copies only what the CA could have made: a real directory, reached through
+ * its descriptor (pinned-directory.ts), and the regular files in it, opened
+ * without following a link, each the data directory's owner's or root's.
+ * Anything else is refused, named, not passed over: run as root, a link the
+ * CA's account planted (to /etc/shadow, to a directory only root reads)
+ * would otherwise have root copy what it points to into a copy that account
+ * is given. `from` is where to open it, `shown` how to name it.
  */
-async function copyKeys(from: string, to: string): Promise<number> {
-  let names: string[];
+async function copyKeys(from: string, shown: string, to: string, owners: readonly number[]): Promise<number> {
+  let dir: PinnedDirectory;
   try {
-    names = await readdir(from);
+    dir = await PinnedDirectory.open(from);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return 0;
+    if (code === 'ELOOP' || code === 'ENOTDIR') throw notOwn(shown, 'is not a directory itself (a symbolic link, or a file)');
     throw err;
   }
-  await mkdir(to, { mode: 0o700 });
-  let copied = 0;
-  for (const name of names.sort()) {
-    if (isTemporaryName(name)) continue;
-    const path = join(from, name);
-    // Missing: moved aside by a CA starting meanwhile (a key no record names), or a dangling link.
-    const kind = await stat(path).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') return undefined;
-      throw err;
-    });
-    if (kind?.isDirectory() && name === UNREFERENCED_DIR) copied += await copyKeys(path, join(to, name));
-    if (!kind?.isFile()) continue;
-    await copyFile(path, join(to, name));
-    await syncFile(join(to, name), 0o600);
-    copied++;
+  try {
+    refuseForeign(shown, await stat(dir.path()), owners);
+    await mkdir(to, { mode: 0o700 });
+    let copied = 0;
+    for (const name of (await readdir(dir.path())).sort()) {
+      if (isTemporaryName(name)) continue;
+      const entry = await lstatIfThere(dir.path(name));
+      // Missing: moved aside by a CA starting meanwhile (a key no record names).
+      if (!entry) continue;
+      if (entry.isDirectory()) {
+        refuseForeign(join(shown, name), entry, owners);
+        if (name === UNREFERENCED_DIR) copied += await copyKeys(dir.path(name), join(shown, name), join(to, name), owners);
+        continue;
+      }
+      // Refused before it is opened: opening a device can do something.
+      if (!entry.isFile()) throw notOwn(join(shown, name), entry.isSymbolicLink() ? 'is a symbolic link' : 'is not a regular file');
+      if (await copyOwnFile(dir.path(name), join(shown, name), join(to, name), owners)) copied++;
+    }
+    await fsyncDirectory(to);
+    return copied;
+  } finally {
+    await dir.close();
   }
-  await fsyncDirectory(to);
-  return copied;
+}
+
+/** Copies `from` to a new file `to`, 0600, when it is a regular file of one of `owners`; false when it went missing meanwhile. */
+async function copyOwnFile(from: string, shown: string, to: string, owners: readonly number[]): Promise<boolean> {
+  let handle: FileHandle;
+  try {
+    // What was checked may have been swapped since: O_NOFOLLOW, O_NONBLOCK (a FIFO must not hang the backup), and the open file checked again.
+    handle = await open(from, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return false;
+    if (code === 'ELOOP') throw notOwn(shown, 'is a symbolic link');
+    throw err;
+  }
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) throw notOwn(shown, 'is not a regular file');
+    refuseForeign(shown, info, owners);
+    await writeNewFile(to, await handle.readFile(), 0o600);
+    return true;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Refuses the datastore's files (SQLite opens them by name, and writes to -shm) unless each is absent or a regular file of one of `owners`. */
+async function refuseForeignDatastore(dataDir: string, owners: readonly number[]): Promise<void> {
+  for (const name of [DATABASE_FILE, `${DATABASE_FILE}-wal`, `${DATABASE_FILE}-shm`]) {
+    const path = join(dataDir, name);
+    const entry = await lstatIfThere(path);
+    if (!entry) continue;
+    if (entry.isSymbolicLink()) throw notOwn(path, 'is a symbolic link');
+    if (!entry.isFile()) throw notOwn(path, 'is not a regular file');
+    refuseForeign(path, entry, owners);
+  }
+}
+
+function refuseForeign(path: string, info: { uid: number }, owners: readonly number[]): void {
+  if (!owners.includes(info.uid)) throw notOwn(path, `belongs to user ${info.uid}, neither the data directory's owner (${owners[0]}) nor root`);
+}
+
+const notOwn = (path: string, what: string) =>
+  new Error(`${path} ${what}: a backup copies only what the CA makes in its data directory (real directories and regular files of its owner or root); remove it, or move it out of the data directory`);
+
+async function lstatIfThere(path: string): Promise<Stats | undefined> {
+  return lstat(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw err;
+  });
 }
 
 /** Loads every authority's key from the copy, as a CA starting on it would, each checked against its certificate. */

@@ -4,8 +4,8 @@
  * and audit chain; a backup that cannot be made leaves nothing behind.
  */
 import Database from 'better-sqlite3';
-import { spawn } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { chownSync, existsSync, mkdirSync, readdirSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AdminClient } from '../../src/cli/admin-client.js';
@@ -145,6 +145,30 @@ describe('meshca datastore backup', () => {
     const res = await runMeshca(['datastore', 'backup', '--to', target, '--data-dir', dataDir], env);
     expect({ code: res.code, stdout: res.stdout }).toEqual({ code: EX_CONFIG, stdout: '' });
     expect(res.stderr).toMatch(says);
+    expect(leftovers(target)).toEqual([]);
+  });
+
+  /** What only root may read, for a link the CA's account plants to lead root's backup to it. */
+  const rootsOnly = () => {
+    const dir = join(tempDir('root-only'), 'secrets');
+    mkdirSync(dir, { mode: 0o700 });
+    writeFileSync(join(dir, 'shadow'), 'root:$6$secret:20000::::::\n', { mode: 0o600 });
+    return dir;
+  };
+  it.skipIf(process.geteuid?.() !== 0).each([
+    { name: 'a key that is a link to a file only root reads (/etc/shadow)', at: 'keys/ffff.key.pem', plant: (path: string) => symlinkSync(join(rootsOnly(), 'shadow'), path), says: 'is a symbolic link' },
+    { name: 'keys/unreferenced a link to a directory only root reads', at: 'keys/unreferenced', plant: (path: string) => symlinkSync(rootsOnly(), path), says: 'is a symbolic link' },
+    { name: 'keys/ itself a link to a directory only root reads', at: 'keys', plant: (path: string) => { renameSync(path, `${path}.moved`); symlinkSync(rootsOnly(), path); }, says: 'is not a directory itself (a symbolic link, or a file)' },
+    { name: 'a FIFO among the keys', at: 'keys/ffff.key.pem', plant: (path: string) => execFileSync('mkfifo', [path]), says: 'is not a regular file' },
+    { name: "a key file of another user", at: 'keys/ffff.key.pem', plant: (path: string) => { writeFileSync(path, 'theirs'); chownSync(path, 65534, 65534); }, says: "belongs to user 65534, neither the data directory's owner (0) nor root" },
+    { name: "the datastore's -shm a link to a file only root reads", at: 'meshca.db-shm', plant: (path: string) => symlinkSync(join(rootsOnly(), 'shadow'), path), says: 'is a symbolic link' },
+  ])('fail/$name: refused, naming it, and nothing copied', async ({ at, plant, says }) => {
+    const dataDir = await stoppedCa();
+    plant(join(dataDir, at));
+    const target = join(tempDir(), 'backup');
+    const res = await backup(dataDir, '--to', target);
+    expect({ code: res.code, stdout: res.stdout }).toEqual({ code: 1, stdout: '' });
+    expect(res.stderr).toContain(`${join(dataDir, at)} ${says}: a backup copies only what the CA makes in its data directory`);
     expect(leftovers(target)).toEqual([]);
   });
 
