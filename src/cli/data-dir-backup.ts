@@ -51,7 +51,7 @@ export async function backupDataDirectory(dataDir: string, target: string, passp
   await refuseForeignDatastore(dataDir, owners);
   // As written, before any directory is made for it; then as resolved, through any link on the way.
   refuseInside(resolve(target), [resolve(dataDir), home], target, dataDir);
-  await makeDirectory(dirname(target), 0o700);
+  await makeParents(dirname(target));
   refuseInside(join(await realpath(dirname(target)), basename(target)), [home], target, dataDir);
   const removedLeftovers = await removeLeftovers(target);
   // 0700, and a name that says it is unfinished.
@@ -76,6 +76,19 @@ export async function backupDataDirectory(dataDir: string, target: string, passp
   } finally {
     unwatch();
   }
+}
+
+/**
+ * Makes the directories missing above the copy, 0755 whatever the umask: run
+ * as root, the copy is handed to the CA's user (giveTo), who must be able to
+ * reach it to start a CA on it (`--to /var/backups/meshca/DATE` makes two).
+ * They hold only names; the copy itself stays 0700.
+ */
+async function makeParents(dir: string): Promise<void> {
+  const missing: string[] = [];
+  for (let d = resolve(dir); !(await lstatIfThere(d)); d = dirname(d)) missing.push(d);
+  await makeDirectory(dir, 0o755);
+  for (const d of missing) await chmod(d, 0o755);
 }
 
 /**

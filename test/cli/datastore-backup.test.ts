@@ -5,7 +5,7 @@
  */
 import Database from 'better-sqlite3';
 import { execFileSync, spawn } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, readdirSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AdminClient } from '../../src/cli/admin-client.js';
@@ -170,6 +170,22 @@ describe('meshca datastore backup', () => {
     expect({ code: res.code, stdout: res.stdout }).toEqual({ code: 1, stdout: '' });
     expect(res.stderr).toContain(`${join(dataDir, at)} ${says}: a backup copies only what the CA makes in its data directory`);
     expect(leftovers(target)).toEqual([]);
+  });
+
+  it.skipIf(process.geteuid?.() !== 0)("pass/made by root into new directories, the CA's user can start a CA on the copy", async () => {
+    const dataDir = await stoppedCa();
+    const owner = 65534;
+    const stack = tempDir('stack');
+    chmodSync(stack, 0o755);
+    for (const path of [dataDir, ...readdirSync(dataDir, { recursive: true }).map((p) => join(dataDir, String(p)))]) chownSync(path, owner, owner);
+    const target = join(stack, 'var', 'backups', 'meshca', 'today');
+    const res = await runMeshca(['datastore', 'backup', '--to', target, '--data-dir', dataDir], PASSPHRASE);
+    expect(res.code, res.stderr).toBe(0);
+    expect([join(stack, 'var'), join(stack, 'var', 'backups'), join(stack, 'var', 'backups', 'meshca')].map(mode)).toEqual([0o755, 0o755, 0o755]);
+    expect(mode(target)).toBe(0o700);
+    const restored = await startServer(['--data-dir', target], PASSPHRASE, 20_000, owner);
+    cleanupLater(() => restored.stop());
+    expect(await restored.stop()).toBe(0);
   });
 
   it('fail/refuses a --to inside the data directory', async () => {

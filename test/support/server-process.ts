@@ -33,9 +33,11 @@ export const READY_MESSAGE = 'meshca CA listening';
  * read from an info line) and resolves once it is listening. Rejects, with the
  * server's output, when it exits or is not ready within `timeoutMs`.
  */
-export function startServer(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 20_000): Promise<ServerProcess> {
+export function startServer(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 20_000, user?: number): Promise<ServerProcess> {
   const child = spawn(process.execPath, [MESHCA_BIN, 'server', '--listen', '127.0.0.1:0', '--log-level', 'info', ...args], {
     env: { ...process.env, ...env },
+    // As another user (its uid and gid alike), when a test run as root needs to.
+    ...(user === undefined ? {} : { uid: user, gid: user }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const pid = child.pid;
