@@ -16,6 +16,7 @@ import { nowSeconds, type Clock } from '../time/clock.js';
 import { readCertificate, type CertificateFacts } from '../x509/certificate-reader.js';
 import { decodeCertificates } from '../x509/pem.js';
 import { BUNDLE_FILE, KEY_FILE, SVID_FILE } from './credential-files.js';
+import { modeText } from '../platform/mode-text.js';
 
 export interface AdminCredential {
   readonly keyPem: string;
@@ -46,7 +47,7 @@ export async function loadAdminCredential(dir: string, clock: Clock): Promise<Ad
   const [keyPem, chainPem, bundlePem] = await Promise.all([readPart(dir, KEY_FILE), readPart(dir, SVID_FILE), readPart(dir, BUNDLE_FILE)]);
   // As ssh does with its keys: a key others can read grants whatever this credential's role does to whoever read it.
   const mode = (await stat(join(dir, KEY_FILE))).mode & 0o777;
-  if (mode & 0o077) refuse(dir, `${KEY_FILE} can be read by others (mode ${mode.toString(8).padStart(4, '0')}): \`chmod 600\` it`);
+  if (mode & 0o077) refuse(dir, `${KEY_FILE} can be read by others (mode ${modeText(mode)}): \`chmod 600\` it`);
   const [leafDer] = decodeCertificates(chainPem);
   if (!leafDer) refuse(dir, `${SVID_FILE} holds no certificate`);
   if (decodeCertificates(bundlePem).length === 0) refuse(dir, `${BUNDLE_FILE} holds no certificate`);

@@ -4,10 +4,9 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { ConfigError } from '../config/options.js';
 import { RENAMERS_FIX, renamersBesidesOwner } from '../platform/directory-writers.js';
+import { modeText } from '../platform/mode-text.js';
 import { LOCK_FILE, PID_FILE } from './data-dir-lock.js';
 import { SOCKET_FILE } from './local-socket.js';
-
-const modeText = (mode: number) => (mode & 0o7777).toString(8).padStart(4, '0');
 
 /** Groups whose write access to a directory is no one else's: root's, and the process's own. */
 export function ownGroups(): number[] {

@@ -1,7 +1,6 @@
 /** Who besides a directory's owner may rename or remove what others keep in it. */
 import type { Stats } from 'node:fs';
-
-const modeText = (mode: number) => (mode & 0o7777).toString(8).padStart(4, '0');
+import { modeText } from './mode-text.js';
 
 /**
  * Who, besides the directory's owner and root, may rename or remove the
