@@ -19,8 +19,11 @@ import { startTestCa } from '../support/test-ca.js';
 
 const WORKER = pathToFileURL(resolve(import.meta.dirname, '../../dist/src/signing/signing-worker.js'));
 
-function pool(size = 2): SigningPool {
-  const p = new SigningPool(size, WORKER);
+/** A worker that takes jobs and never answers, as one stuck in native code would (it could not be terminated either). */
+const SILENT = new URL(`data:text/javascript,${encodeURIComponent("import { parentPort } from 'node:worker_threads'; parentPort.on('message', () => {});")}`);
+
+function pool(size = 2, url = WORKER, stallMs?: number): SigningPool {
+  const p = new SigningPool(size, url, stallMs);
   cleanupLater(() => p.close());
   return p;
 }
@@ -101,5 +104,29 @@ describe('SigningPool', () => {
     expect(outcomes.filter((_, i) => i % 2 === 1)).toEqual(['verified', 'verified', 'verified']);
     expect(slotsOf(p)[0]!.worker).not.toBe(dying);
     expect(await Promise.all(pems.map((pem) => p.verify(pem)))).toHaveLength(6);
+  });
+
+  it('fails the work of a worker that stops answering with 503, and replaces it', async () => {
+    const p = pool(1, SILENT, 200);
+    const silent = slotsOf(p)[0]!.worker;
+    await expect(p.verify(await csrPem())).rejects.toMatchObject({ name: 'UnavailableError', code: 'ca_unavailable', message: expect.stringMatching(/stopped answering/) });
+    expect(slotsOf(p)[0]!.worker).not.toBe(silent);
+  });
+
+  it('does not take a worker that keeps answering for stuck, however long it has work in flight', async () => {
+    const p = pool(1, WORKER, 150);
+    const pems = await Promise.all(Array.from({ length: 8 }, csrPem));
+    const worker = slotsOf(p)[0]!.worker;
+    const end = performance.now() + 1000;
+    // Lanes started apart go in separate batches, so one is in flight while another's answer arrives: for a second, never idle.
+    await Promise.all(
+      [0, 1, 2].map(async (lane) => {
+        await new Promise((r) => setTimeout(r, lane * 20));
+        for (let n = lane; performance.now() < end; n++) {
+          await p.verify(pems[n % pems.length]!);
+        }
+      }),
+    );
+    expect(slotsOf(p)[0]!.worker).toBe(worker);
   });
 });
