@@ -49,6 +49,8 @@ export class SigningPool implements CsrVerifier, LeafSigner {
   private issuers: IssuerKey[] = [];
   private closed = false;
   private readonly watchdog: NodeJS.Timeout;
+  private readonly checkEveryMs: number;
+  private lastCheck = performance.now();
 
   /** `workerUrl` is the built signing-worker.js (workers run JavaScript, not the TypeScript sources). */
   constructor(
@@ -57,7 +59,8 @@ export class SigningPool implements CsrVerifier, LeafSigner {
     private readonly stallMs = DEFAULT_STALL_MS,
   ) {
     for (let i = 0; i < size; i++) this.slots.push(this.spawn());
-    this.watchdog = setInterval(() => this.replaceStalled(), Math.max(stallMs / 4, 10)).unref();
+    this.checkEveryMs = Math.max(stallMs / 4, 10);
+    this.watchdog = setInterval(() => this.replaceStalled(), this.checkEveryMs).unref();
   }
 
   /** Hands the workers every key meshca may sign leaves with; call whenever the authorities change. */
@@ -145,6 +148,10 @@ export class SigningPool implements CsrVerifier, LeafSigner {
 
   private replaceStalled(): void {
     const now = performance.now();
+    const late = now - this.lastCheck > 2 * this.checkEveryMs;
+    this.lastCheck = now;
+    // The main thread was busy, and timers run before the answers that came meanwhile are read: look again next time.
+    if (late) return;
     for (const slot of [...this.slots]) {
       if (slot.inFlight.size === 0 || now - slot.lastHeard < this.stallMs) continue;
       const silent = Math.round((now - slot.lastHeard) / 1000);

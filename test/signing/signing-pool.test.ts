@@ -113,12 +113,24 @@ describe('SigningPool', () => {
     expect(slotsOf(p)[0]!.worker).not.toBe(silent);
   });
 
+  it('does not take a worker for stuck when the main thread was too busy to read its answers', async () => {
+    const p = pool(1, WORKER, 300);
+    const worker = slotsOf(p)[0]!.worker;
+    const verified = p.verify(await csrPem());
+    // The worker answers within milliseconds; the answer waits unread while this thread is busy for four times the limit.
+    const busyUntil = performance.now() + 1200;
+    while (performance.now() < busyUntil);
+    await expect(verified).resolves.toBeInstanceOf(VerifiedCsr);
+    expect(slotsOf(p)[0]!.worker).toBe(worker);
+  });
+
   it('does not take a worker that keeps answering for stuck, however long it has work in flight', async () => {
-    const p = pool(1, WORKER, 150);
+    // Limits this short stand for the 10 s default; a CI machine's load must not starve the worker for 400 ms.
+    const p = pool(1, WORKER, 400);
     const pems = await Promise.all(Array.from({ length: 8 }, csrPem));
     const worker = slotsOf(p)[0]!.worker;
-    const end = performance.now() + 1000;
-    // Lanes started apart go in separate batches, so one is in flight while another's answer arrives: for a second, never idle.
+    const end = performance.now() + 1600;
+    // Lanes started apart go in separate batches, so one is in flight while another's answer arrives: for four times the limit, never idle.
     await Promise.all(
       [0, 1, 2].map(async (lane) => {
         await new Promise((r) => setTimeout(r, lane * 20));
