@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { stopChild, trackChild } from './meshca-target.js';
+import { REQUEST_TIMEOUT_MS } from './load.js';
 
 export interface Cfssl {
   readonly pid: number;
@@ -66,6 +67,7 @@ export async function startCfssl(dir: string, port: number): Promise<Cfssl> {
           });
         },
       );
+      req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error(`no answer in ${REQUEST_TIMEOUT_MS / 1000} s`)));
       req.on('error', reject);
       req.end(payload);
     });

@@ -3,6 +3,13 @@
  * concurrency, or an open loop at a fixed rate (latency measured from when a
  * request was due, so a slow server cannot hide its queueing).
  */
+/**
+ * How long one request may go unanswered before it counts as an error: a CA
+ * that stops answering then ends each step at its window plus this, and the
+ * run goes on to stop it, rather than waiting for good.
+ */
+export const REQUEST_TIMEOUT_MS = 30_000;
+
 export interface LoadResult {
   readonly issued: number;
   readonly seconds: number;

@@ -11,6 +11,7 @@ import { generateKeyPair } from '../../src/x509/keys.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { MESHCA_BIN } from '../support/cli.js';
+import { REQUEST_TIMEOUT_MS } from './load.js';
 
 /** The CA process as the benchmark runs it: logging at warn, as a busy CA would, so readiness is polled. */
 export interface CaProcess {
@@ -113,6 +114,7 @@ function post(agent: Agent, url: string, path: string, body: unknown): Promise<{
         }
       });
     });
+    req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error(`no answer in ${REQUEST_TIMEOUT_MS / 1000} s`)));
     req.on('error', reject);
     req.end(payload);
   });
