@@ -63,7 +63,8 @@ export class JoinTokenService {
   /**
    * `expiresNoLaterThan` (epoch seconds): a remote operator's token ends with
    * the credential that made it, cut there as an issued credential is, so an
-   * operator revoked or expired leaves no token that outlives it.
+   * operator whose credential expired leaves no token that outlives it (one
+   * revoked early leaves its tokens valid up to that end: see the README).
    */
   async create(agent: AgentName, ttl: Duration | undefined, createdBy: string, expiresNoLaterThan?: number): Promise<CreatedToken> {
     const lifetime = ttl ?? this.settings.tokenTtl;

@@ -1,8 +1,10 @@
 /**
- * What a remote operator makes ends no later than the credential it made it
- * with (as a Vault child token ends with its parent): revoking or letting
- * that credential lapse then bounds all of it. Only the CA host's operator,
- * on the local socket, is bound by the CA's maximums alone.
+ * What a remote operator makes (credentials, minted SVIDs, join tokens) ends
+ * no later than the credential it made it with, as a Vault child token ends
+ * with its parent. Only its end: revoking that credential leaves them valid
+ * up to it, since their records name the operator, not the credential (the
+ * README's runbook revokes them by hand). Only the CA host's operator, on
+ * the local socket, is bound by the CA's maximums alone.
  */
 import type { FastifyRequest } from 'fastify';
 import type { TLSSocket } from 'node:tls';
