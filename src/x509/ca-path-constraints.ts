@@ -4,14 +4,16 @@
  * party's verifier afterwards. A path that passes these is one OpenSSL's
  * `verify -x509_strict` accepts, as far as the CA certificates' own
  * constraints go: each is a CA (RFC 5280 4.2.1.9, 4.2.1.3, with the
- * criticality and keyUsage that -x509_strict requires), no pathLenConstraint
- * is exceeded (6.1.4), and no name constraint excludes what meshca issues
- * (4.2.1.10).
+ * criticality and keyUsage that -x509_strict requires) in the form
+ * -x509_strict wants every certificate of a chain in (strict-ca-form.ts),
+ * no pathLenConstraint is exceeded (6.1.4), and no name constraint excludes
+ * what meshca issues (4.2.1.10).
  */
 import { Asn1ParseError, children, is, parseDer, Tag, TagClass, valueBytes, type Asn1 } from './asn1.js';
 import type { CertificateFacts } from './certificate-reader.js';
+import { strictFormProblem, type FormFacts } from './strict-ca-form.js';
 
-export type PathFacts = Pick<CertificateFacts, 'basicConstraints' | 'hasKeyUsage' | 'signsCertificates' | 'isSelfIssued' | 'nameConstraintsDer'>;
+export type PathFacts = Pick<CertificateFacts, 'basicConstraints' | 'hasKeyUsage' | 'signsCertificates' | 'isSelfIssued' | 'nameConstraintsDer'> & FormFacts;
 
 /** One certificate of a path, with the words that name it in a refusal ("certificate 1 of the supplied chain (CN=...)"). */
 export interface PathCertificate {
@@ -38,8 +40,9 @@ export interface CaPath {
 
 /** Why SVIDs issued under `path` would fail path validation, or undefined. */
 export function caPathProblem(path: CaPath): string | undefined {
-  for (const { label, facts } of path.certificates) {
-    const problem = caProblem(facts) ?? nameConstraintsProblem(facts.nameConstraintsDer, path.trustDomain);
+  const anchor = path.certificates.length - 1;
+  for (const [i, { label, facts }] of path.certificates.entries()) {
+    const problem = caProblem(facts) ?? strictFormProblem(facts, i === anchor) ?? nameConstraintsProblem(facts.nameConstraintsDer, path.trustDomain);
     if (problem) return `${label} ${problem}`;
   }
   return pathLengthProblem(path);

@@ -33,6 +33,17 @@ export interface CertificateFacts {
   readonly isSelfIssued: boolean;
   /** The nameConstraints extension's value, unparsed (x509/ca-path-constraints.ts reads it); undefined when absent. */
   readonly nameConstraintsDer: Buffer | undefined;
+  /** The X.509 version (1, 2 or 3), and whether it carries any extension (only version 3 may). */
+  readonly version: number;
+  readonly hasExtensions: boolean;
+  /** The subjectKeyIdentifier extension as marked; undefined when absent (keyId is then computed). */
+  readonly subjectKeyIdentifier: { readonly critical: boolean } | undefined;
+  /** The authorityKeyIdentifier extension as marked, and whether it holds the keyIdentifier field; undefined when absent. */
+  readonly authorityKeyIdentifier: { readonly critical: boolean; readonly hasKeyId: boolean } | undefined;
+  /** Whether the subject name holds no attribute at all. */
+  readonly subjectIsEmpty: boolean;
+  /** Whether the TBSCertificate's signature field is the same AlgorithmIdentifier, byte for byte, as the signatureAlgorithm outside it (RFC 5280 4.1.1.2). */
+  readonly signatureAlgorithmsAgree: boolean;
   /** Whether its key may sign CRLs: keyUsage, when present, asserts cRLSign (RFC 5280 4.2.1.3), as OpenSSL requires of a CRL's issuer. */
   readonly signsCrls: boolean;
   /** The subjectAltName's URIs, exactly as encoded. */
@@ -54,6 +65,7 @@ export interface BasicConstraints {
  * for one, so an extension meshca does not read is never parsed.
  */
 interface TbsFields {
+  readonly version: number;
   readonly serialBytes: Buffer;
   readonly notBefore: number;
   readonly notAfter: number;
@@ -64,6 +76,9 @@ interface TbsFields {
   readonly extensions: ReadonlyMap<string, Buffer>;
   /** The OIDs of the extensions marked critical. */
   readonly critical: ReadonlySet<string>;
+  /** The TBSCertificate's signature field and the signatureAlgorithm after it, which RFC 5280 4.1.1.2 wants the same. */
+  readonly innerAlgorithm: Asn1 | undefined;
+  readonly outerAlgorithm: Asn1;
 }
 
 function readTbs(der: Buffer): TbsFields {
@@ -74,7 +89,7 @@ function readTbs(der: Buffer): TbsFields {
   }
   const fields = children(tbs!);
   const offset = is(fields[0], TagClass.CONTEXT_SPECIFIC, 0) ? 1 : 0;
-  const [serial, issuerName, validity, subjectName, spki] = [fields[offset], fields[offset + 2], fields[offset + 3], fields[offset + 4], fields[offset + 5]];
+  const [serial, innerAlgorithm, issuerName, validity, subjectName, spki] = fields.slice(offset, offset + 6);
   if (!is(serial, TagClass.UNIVERSAL, Tag.INTEGER) || !sequence(issuerName) || !sequence(validity) || !sequence(subjectName) || !sequence(spki)) {
     throw new Asn1ParseError('not a certificate');
   }
@@ -89,8 +104,10 @@ function readTbs(der: Buffer): TbsFields {
     if (parts.length === 3 && is(parts[1], TagClass.UNIVERSAL, Tag.BOOLEAN) && valueBytes(parts[1]!)[0] !== 0) critical.add(id);
   }
   return {
+    version: offset ? readVersion(fields[0]!) : 1,
     serialBytes: valueBytes(serial!), notBefore: readTime(notBefore), notAfter: readTime(notAfter),
     issuerName: issuerName!, subjectName: subjectName!, spki: spki!, extensions, critical,
+    innerAlgorithm, outerAlgorithm: signatureAlgorithm!,
   };
 }
 
@@ -112,6 +129,13 @@ export function readCertificate(der: Buffer): CertificateFacts {
     signsCertificates: keyUsageAsserts(t.extensions.get(OID.keyUsage), KeyUsageBit.keyCertSign),
     isSelfIssued: toDer(t.issuerName).equals(toDer(t.subjectName)),
     nameConstraintsDer: t.extensions.get(OID.nameConstraints),
+    version: t.version,
+    hasExtensions: t.extensions.size > 0,
+    subjectKeyIdentifier: keyId ? { critical: t.critical.has(OID.subjectKeyIdentifier) } : undefined,
+    authorityKeyIdentifier: readAuthorityKeyIdentifier(t),
+    subjectIsEmpty: isEmptyName(t.subjectName),
+    // Compared here rather than in readTbs, which the audit verifier runs on every leaf it reads.
+    signatureAlgorithmsAgree: t.innerAlgorithm !== undefined && toDer(t.innerAlgorithm).equals(toDer(t.outerAlgorithm)),
     signsCrls: keyUsageAsserts(t.extensions.get(OID.keyUsage), KeyUsageBit.cRLSign),
     uris: namesOfType(t, GENERAL_NAME.uri),
     x509,
@@ -142,6 +166,33 @@ function readBasicConstraints(t: TbsFields): BasicConstraints | undefined {
   } catch {
     return notCa;
   }
+}
+
+/** version [0] EXPLICIT Version DEFAULT v1, where v1(0), v2(1), v3(2). */
+function readVersion(node: Asn1): number {
+  const [value] = children(node);
+  if (!is(value, TagClass.UNIVERSAL, Tag.INTEGER)) throw new Asn1ParseError('not a certificate');
+  return valueBytes(value!).reduce((n, b) => n * 256 + b, 0) + 1;
+}
+
+/** Name ::= SEQUENCE OF RelativeDistinguishedName, each a SET OF attributes: empty when no RDN holds one. */
+const isEmptyName = (name: Asn1) => children(name).every((rdn) => children(rdn).length === 0);
+
+/**
+ * AuthorityKeyIdentifier ::= SEQUENCE { keyIdentifier [0] OPTIONAL, authorityCertIssuer [1] OPTIONAL, authorityCertSerialNumber [2] OPTIONAL }.
+ * One that cannot be read holds no keyIdentifier here, as OpenSSL finds none in it.
+ */
+function readAuthorityKeyIdentifier(t: TbsFields): CertificateFacts['authorityKeyIdentifier'] {
+  const value = t.extensions.get(OID.authorityKeyIdentifier);
+  if (value === undefined) return undefined;
+  let hasKeyId = false;
+  try {
+    const node = parseDer(value);
+    hasKeyId = is(node, TagClass.UNIVERSAL, Tag.SEQUENCE) && children(node).some((part) => is(part, TagClass.CONTEXT_SPECIFIC, 0));
+  } catch {
+    // Not DER: as above, a certificate stored before this was read must still load.
+  }
+  return { critical: t.critical.has(OID.authorityKeyIdentifier), hasKeyId };
 }
 
 /** Whether a keyUsage extension's value (absent: no restriction) asserts the bit `bit`. */

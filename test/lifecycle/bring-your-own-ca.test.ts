@@ -19,6 +19,7 @@ import { svidCheck } from '../support/conformance.js';
 import { authorityRows, clockNearNow, startLifecycleCa, type LifecycleCa } from '../support/lifecycle-ca.js';
 import { CA_EXTENSIONS, selfSigned, signedCa, verify, type KeyPairFiles } from '../support/openssl-pki.js';
 import { attestAgent } from '../support/callers.js';
+import { resigned } from '../support/resigned-certificates.js';
 import { agentSync } from '../support/revocations.js';
 import { mintSvid, writeCredential, type Credential } from '../support/svids.js';
 import { tempDir } from '../support/temp-dir.js';
@@ -446,5 +447,94 @@ describe('refusals', () => {
     expect(outcome).toContain(message);
     const ca = await startLifecycleCa({ ...importRoot(), 'data-dir': dataDir }, clock);
     expect(await bundleRoots(ca)).toEqual([der(pki.byoRoot.cert)]);
+  });
+});
+
+/**
+ * Each -x509_strict rule on the form of a CA certificate, held to the
+ * certificates OpenSSL holds it to: the first start on the certificate out of
+ * form stops, naming the certificate and the rule, and one on the variant
+ * OpenSSL accepts (the trust anchor needs no authorityKeyIdentifier; a name
+ * constraint need not be critical) signs SVIDs that verify strictly.
+ */
+describe('refusals: the form openssl verify -x509_strict wants every CA of the path in', () => {
+  const STRICT = 'strict verifiers (openssl verify -x509_strict';
+  const form = {} as Record<'noSkiRoot' | 'noAkiRoot' | 'criticalSkiRoot' | 'criticalAkiRoot' | 'underCriticalAkiRoot' | 'innerAlgorithmRoot' | 'noAki' | 'nameConstrained' | 'emptySubject' | 'version2' | 'version3', KeyPairFiles>;
+  beforeAll(() => {
+    const dir = tempDir('byo-form');
+    form.noSkiRoot = selfSigned(dir, 'no-ski-root', { days: 3650, extensions: [...CA_EXTENSIONS, 'subjectKeyIdentifier=none'] });
+    form.noAkiRoot = selfSigned(dir, 'no-aki-root', { days: 3650, extensions: [...CA_EXTENSIONS, 'authorityKeyIdentifier=none'] });
+    form.criticalSkiRoot = selfSigned(dir, 'critical-ski-root', { days: 3650, extensions: [...CA_EXTENSIONS, 'subjectKeyIdentifier=critical,hash'] });
+    form.criticalAkiRoot = selfSigned(dir, 'critical-aki-root', { days: 3650, extensions: [...CA_EXTENSIONS, 'authorityKeyIdentifier=critical,keyid:always'] });
+    form.underCriticalAkiRoot = signedCa(dir, 'under-critical-aki-root', form.criticalAkiRoot, { days: 6 });
+    // The organisation's root, its TBSCertificate naming ECDSA with SHA-384 while its signatureAlgorithm says SHA-256.
+    form.innerAlgorithmRoot = resigned(pki.orgRoot, pki.orgRoot.key, 'inner signature algorithm', join(dir, 'inner-algorithm-root.pem'));
+    form.noAki = signedCa(dir, 'no-aki', pki.orgRoot, { days: 6, authorityKeyIdentifier: 'none' });
+    form.nameConstrained = signedCa(dir, 'name-constrained', pki.orgRoot, { days: 6, extensions: ['nameConstraints=permitted;URI:example.org'] });
+    form.emptySubject = signedCa(dir, 'empty-subject', pki.orgRoot, { days: 6, subject: '/' });
+    form.version3 = signedCa(dir, 'version-3', pki.orgRoot, { days: 6 });
+    form.version2 = resigned(form.version3, pki.orgRoot.key, 'version 2', join(dir, 'version-2.pem'));
+  });
+  const intermediate = (cert: KeyPairFiles, root = pki.orgRoot) => ({ settings: importIntermediate({ cert: cert.cert, key: cert.key, bundle: root.cert }), trusted: root });
+  const root = (cert: KeyPairFiles) => ({ settings: importRoot(cert), trusted: cert });
+
+  it.each<{ name: string; refused: () => { settings: object }; message: string; accepted: () => { settings: object; trusted: KeyPairFiles } }>([
+    {
+      name: 'fail/a root without subjectKeyIdentifier; one without authorityKeyIdentifier is taken',
+      refused: () => root(form.noSkiRoot),
+      message: `the imported root certificate has no subjectKeyIdentifier extension, and ${STRICT}: "Missing Subject Key Identifier") refuse a CA without one`,
+      accepted: () => root(form.noAkiRoot),
+    },
+    {
+      name: 'fail/a root with a critical subjectKeyIdentifier',
+      refused: () => root(form.criticalSkiRoot),
+      message: 'the imported root certificate marks its subjectKeyIdentifier extension critical, and OpenSSL refuses it, with or without -x509_strict ("unhandled critical extension")',
+      accepted: () => root(pki.byoRoot),
+    },
+    {
+      name: 'fail/an intermediate under a bundle root with a critical authorityKeyIdentifier',
+      refused: () => intermediate(form.underCriticalAkiRoot, form.criticalAkiRoot),
+      message: 'the root of the supplied bundle it chains to (O=byo, CN=critical-aki-root) marks its authorityKeyIdentifier extension critical, and OpenSSL refuses it, with or without -x509_strict ("unhandled critical extension")',
+      accepted: () => intermediate(pki.orgIntermediate),
+    },
+    {
+      name: 'fail/an intermediate under a bundle root whose two signature algorithms differ; under that root as made, it is taken',
+      refused: () => intermediate(pki.orgIntermediate, form.innerAlgorithmRoot),
+      message: `the root of the supplied bundle it chains to (O=byo, CN=org-root) names another algorithm in its TBSCertificate's signature field than in its signatureAlgorithm (RFC 5280 4.1.1.2), and ${STRICT}: "cert info signature and signature algorithm mismatch") refuse it`,
+      accepted: () => intermediate(pki.orgIntermediate),
+    },
+    {
+      name: 'fail/an intermediate without authorityKeyIdentifier; one with it and non-critical name constraints (RFC 5280 wants them critical, OpenSSL does not) is taken',
+      refused: () => intermediate(form.noAki),
+      message: `the imported intermediate certificate has no authorityKeyIdentifier extension, and ${STRICT}: "Missing Authority Key Identifier") refuse one without it below the trust anchor`,
+      accepted: () => intermediate(form.nameConstrained),
+    },
+    {
+      name: 'fail/an intermediate with an empty subject',
+      refused: () => intermediate(form.emptySubject),
+      message: `the imported intermediate certificate has an empty subject name, and ${STRICT}) refuse such a CA ("Subject name empty") and every certificate it signs ("Issuer name empty")`,
+      accepted: () => intermediate(pki.orgIntermediate),
+    },
+    {
+      name: 'fail/a version 2 intermediate with extensions; the version 3 certificate it was made from is taken',
+      refused: () => intermediate(form.version2),
+      message: `the imported intermediate certificate is a version 2 certificate with extensions, and ${STRICT}: "Using cert extension requires at least X509v3") refuse it`,
+      accepted: () => intermediate(form.version3),
+    },
+  ])('$name: the first start stops; one on the accepted variant signs SVIDs that verify strictly', async ({ refused, message, accepted }) => {
+    const clock = clockNearNow();
+    const dataDir = tempDir('byo');
+    const outcome = await startLifecycleCa({ ...refused().settings, 'data-dir': dataDir }, clock).then(
+      () => 'the CA started',
+      (err: Error) => err.message,
+    );
+    expect(outcome).toContain(message);
+    const { settings, trusted } = accepted();
+    const ca = await startLifecycleCa({ ...settings, 'data-dir': dataDir }, clock);
+    const svid = await mintAndCheck(ca);
+    const run = verify({
+      trusted: readFileSync(trusted.cert, 'utf8'), untrusted: certificatesToPem(svid.chain.slice(1).map((c) => c.raw)), leaf: svid.chain[0]!.toString(), at: clock.nowSeconds(),
+    });
+    expect(run.code, run.output).toBe(0);
   });
 });

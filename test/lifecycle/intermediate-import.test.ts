@@ -20,6 +20,7 @@ import { splitCrls, verifyCrl } from '../support/crl-inspect.js';
 import type { FakeClock } from '../support/fake-clock.js';
 import { auditEvents, authorityRows, clockNearNow, startLifecycleCa, type LifecycleCa } from '../support/lifecycle-ca.js';
 import { opensslOk, selfSigned, signedCa, verify, type KeyPairFiles } from '../support/openssl-pki.js';
+import { resigned } from '../support/resigned-certificates.js';
 import { mintSvid, writeCredential, type Credential } from '../support/svids.js';
 import { tempDir } from '../support/temp-dir.js';
 
@@ -29,7 +30,8 @@ const IMPORT = '/v1/authorities/intermediate/import';
 
 const pki = {} as Record<
   | 'orgRoot' | 'shortRoot' | 'otherRoot' | 'current' | 'currentKeyRenewed' | 'renewed' | 'subCa' | 'underSubCa' | 'sooner' | 'outlivesRoot' | 'foreign' | 'pathId' | 'later'
-  | 'pathLenZeroCa' | 'underPathLenZero' | 'notCaBetween' | 'underNotCa' | 'trustDomainOnly' | 'otherDomainOnly',
+  | 'pathLenZeroCa' | 'underPathLenZero' | 'notCaBetween' | 'underNotCa' | 'trustDomainOnly' | 'otherDomainOnly'
+  | 'noSki' | 'criticalSki' | 'noAki' | 'issuerSerialAki' | 'criticalAki' | 'emptySubject' | 'version2',
   KeyPairFiles
 >;
 const der = (file: string) => new X509Certificate(readFileSync(file)).raw;
@@ -71,6 +73,14 @@ beforeAll(() => {
   pki.underNotCa = signedCa(dir, 'under-not-ca', pki.notCaBetween, { days: 12 });
   pki.trustDomainOnly = signedCa(dir, 'trust-domain-only', pki.orgRoot, { days: 12, extensions: ['nameConstraints=critical,permitted;URI:example.org'] });
   pki.otherDomainOnly = signedCa(dir, 'other-domain-only', pki.orgRoot, { days: 12, extensions: ['nameConstraints=critical,permitted;URI:other.org'] });
+  // Each out of the form openssl verify -x509_strict wants a CA in.
+  pki.noSki = signedCa(dir, 'no-ski', pki.orgRoot, { days: 12, subjectKeyIdentifier: 'none' });
+  pki.criticalSki = signedCa(dir, 'critical-ski', pki.orgRoot, { days: 12, subjectKeyIdentifier: 'critical,hash' });
+  pki.noAki = signedCa(dir, 'no-aki', pki.orgRoot, { days: 12, authorityKeyIdentifier: 'none' });
+  pki.issuerSerialAki = signedCa(dir, 'issuer-serial-aki', pki.orgRoot, { days: 12, authorityKeyIdentifier: 'issuer:always' });
+  pki.criticalAki = signedCa(dir, 'critical-aki', pki.orgRoot, { days: 12, authorityKeyIdentifier: 'critical,keyid' });
+  pki.emptySubject = signedCa(dir, 'empty-subject', pki.orgRoot, { days: 12, subject: '/' });
+  pki.version2 = resigned(signedCa(dir, 'version-2', pki.orgRoot, { days: 12 }), pki.orgRoot.key, 'version 2', join(dir, 'version-2-resigned.pem'));
 });
 
 /** A plug-in CA: the current intermediate of the organisation's root, the bundle holding that root and a short-lived one. */
@@ -266,6 +276,20 @@ describe('meshca authority intermediate import: refusals', () => {
       code: 'invalid_request',
       message: 'the imported intermediate certificate permits URIs only under "other.org", which excludes the trust domain example.org',
     },
+    // Each accepted once, and every SVID under it failed openssl verify -x509_strict with the error quoted.
+    ...([
+      ['no subjectKeyIdentifier', () => pki.noSki, 'has no subjectKeyIdentifier extension, and strict verifiers (openssl verify -x509_strict: "Missing Subject Key Identifier") refuse a CA without one'],
+      ['a critical subjectKeyIdentifier', () => pki.criticalSki, 'marks its subjectKeyIdentifier extension critical, and OpenSSL refuses it, with or without -x509_strict ("unhandled critical extension")'],
+      ['no authorityKeyIdentifier', () => pki.noAki, 'has no authorityKeyIdentifier extension, and strict verifiers (openssl verify -x509_strict: "Missing Authority Key Identifier") refuse one without it below the trust anchor'],
+      ['an authorityKeyIdentifier of the root\'s name and serial only', () => pki.issuerSerialAki,
+        'has an authorityKeyIdentifier without its keyIdentifier field, and strict verifiers (openssl verify -x509_strict: "Missing Authority Key Identifier") refuse one without it below the trust anchor'],
+      ['a critical authorityKeyIdentifier', () => pki.criticalAki, 'marks its authorityKeyIdentifier extension critical, and OpenSSL refuses it, with or without -x509_strict ("unhandled critical extension")'],
+      ['an empty subject', () => pki.emptySubject,
+        'has an empty subject name, and strict verifiers (openssl verify -x509_strict) refuse such a CA ("Subject name empty") and every certificate it signs ("Issuer name empty")'],
+      ['version 2 with extensions', () => pki.version2, 'is a version 2 certificate with extensions, and strict verifiers (openssl verify -x509_strict: "Using cert extension requires at least X509v3") refuse it'],
+    ] as const).map(([what, cert, problem]) => ({
+      name: `fail/${what}`, body: () => files(cert()), status: 400, code: 'invalid_request', message: `the imported intermediate certificate ${problem}`,
+    })),
     { name: 'fail/the root of the bundle as an intermediate', body: () => files(pki.orgRoot), status: 400, code: 'invalid_request', message: 'is self-signed' },
     { name: 'fail/the current intermediate again', body: () => files(pki.current), status: 409, code: 'already_exists', message: 'is already known to this CA' },
     {

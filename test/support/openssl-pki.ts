@@ -37,12 +37,13 @@ export const CA_EXTENSIONS = ['basicConstraints=critical,CA:TRUE', 'keyUsage=cri
 
 /**
  * A self-signed certificate made by `openssl req -x509` in `dir` as NAME.pem
- * and NAME.key (an ECDSA P-256 key, or `algorithm`'s); `extensions` are -addext values (a CA by default).
+ * and NAME.key (an ECDSA P-256 key, or `algorithm`'s); `extensions` are -addext values (a CA by default),
+ * `subject` replaces /O=byo/CN=NAME.
  */
-export function selfSigned(dir: string, name: string, o: { days?: number; extensions?: readonly string[]; algorithm?: 'ed448' } = {}): KeyPairFiles {
+export function selfSigned(dir: string, name: string, o: { days?: number; extensions?: readonly string[]; algorithm?: 'ed448'; subject?: string } = {}): KeyPairFiles {
   const files = { cert: join(dir, `${name}.pem`), key: join(dir, `${name}.key`) };
   opensslOk([
-    'req', '-x509', ...(o.algorithm ? ['-newkey', o.algorithm, '-nodes'] : EC), '-keyout', files.key, '-out', files.cert, '-days', String(o.days ?? 30), '-subj', `/O=byo/CN=${name}`,
+    'req', '-x509', ...(o.algorithm ? ['-newkey', o.algorithm, '-nodes'] : EC), '-keyout', files.key, '-out', files.cert, '-days', String(o.days ?? 30), '-subj', o.subject ?? `/O=byo/CN=${name}`,
     ...(o.extensions ?? CA_EXTENSIONS).flatMap((e) => ['-addext', e]),
   ]);
   return files;
@@ -50,23 +51,29 @@ export function selfSigned(dir: string, name: string, o: { days?: number; extens
 
 /**
  * A CA certificate NAME.pem with key NAME.key, signed by `issuer`: `uris`
- * become its URI SANs, `basicConstraints` and `keyUsage` replace the defaults
- * (pathlen 0; keyCertSign and cRLSign), `extensions` are more extension lines.
+ * become its URI SANs, `basicConstraints`, `keyUsage`, `subjectKeyIdentifier`
+ * and `authorityKeyIdentifier` replace the defaults (pathlen 0; keyCertSign
+ * and cRLSign; hash; keyid; 'none' leaves a key identifier out), `subject`
+ * replaces /O=byo/CN=NAME, `extensions` are more extension lines.
  */
 export function signedCa(
   dir: string,
   name: string,
   issuer: KeyPairFiles,
-  o: { days?: number; uris?: readonly string[]; basicConstraints?: string; keyUsage?: string; extensions?: readonly string[] } = {},
+  o: {
+    days?: number; uris?: readonly string[]; basicConstraints?: string; keyUsage?: string; subjectKeyIdentifier?: string; authorityKeyIdentifier?: string;
+    subject?: string; extensions?: readonly string[];
+  } = {},
 ): KeyPairFiles {
   const files = { cert: join(dir, `${name}.pem`), key: join(dir, `${name}.key`) };
   const csr = join(dir, `${name}.csr`);
   const ext = join(dir, `${name}.ext`);
-  opensslOk(['req', '-new', ...EC, '-keyout', files.key, '-out', csr, '-subj', `/O=byo/CN=${name}`]);
+  opensslOk(['req', '-new', ...EC, '-keyout', files.key, '-out', csr, '-subj', o.subject ?? `/O=byo/CN=${name}`]);
   writeFileSync(
     ext,
     [
-      `basicConstraints=${o.basicConstraints ?? 'critical,CA:TRUE,pathlen:0'}`, `keyUsage=critical,${o.keyUsage ?? 'keyCertSign,cRLSign'}`, 'subjectKeyIdentifier=hash', 'authorityKeyIdentifier=keyid',
+      `basicConstraints=${o.basicConstraints ?? 'critical,CA:TRUE,pathlen:0'}`, `keyUsage=critical,${o.keyUsage ?? 'keyCertSign,cRLSign'}`,
+      `subjectKeyIdentifier=${o.subjectKeyIdentifier ?? 'hash'}`, `authorityKeyIdentifier=${o.authorityKeyIdentifier ?? 'keyid'}`,
       ...(o.uris?.length ? [`subjectAltName=${o.uris.map((u) => `URI:${u}`).join(',')}`] : []),
       ...(o.extensions ?? []),
     ].join('\n'),

@@ -11,7 +11,9 @@ import { explicit, implicitConstructed, implicitPrimitive, oid, seq, set, smallI
 import { OID } from '../../src/x509/oids.js';
 import { caPathProblem, type PathFacts } from '../../src/x509/ca-path-constraints.js';
 import { readCertificate } from '../../src/x509/certificate-reader.js';
-import { selfSigned } from '../support/openssl-pki.js';
+import { basename, join } from 'node:path';
+import { CA_EXTENSIONS, selfSigned, signedCa, verify, type KeyPairFiles } from '../support/openssl-pki.js';
+import { resigned } from '../support/resigned-certificates.js';
 import { tempDir } from '../support/temp-dir.js';
 
 /** A well-formed CA certificate's facts, changed by `o`. */
@@ -23,6 +25,12 @@ function ca(o: Partial<PathFacts> & { pathLen?: number } = {}): PathFacts {
     signsCertificates: true,
     isSelfIssued: false,
     nameConstraintsDer: undefined,
+    version: 3,
+    hasExtensions: true,
+    subjectKeyIdentifier: { critical: false },
+    authorityKeyIdentifier: { critical: false, hasKeyId: true },
+    subjectIsEmpty: false,
+    signatureAlgorithmsAgree: true,
     ...rest,
   };
 }
@@ -50,6 +58,51 @@ describe('caPathProblem: every certificate is a CA as strict verifiers want one'
     expect(path([ca(), ca({ hasKeyUsage: false }), ca({ signsCertificates: false })], 0, 'example.org')).toBe(
       'chain 1 has no keyUsage extension, and strict verifiers (openssl verify -x509_strict) refuse a CA without one',
     );
+  });
+});
+
+describe('caPathProblem: every certificate in the form -x509_strict wants (OpenSSL 3.0 check_extensions)', () => {
+  const STRICT = 'strict verifiers (openssl verify -x509_strict';
+  const NO_AKI = `has no authorityKeyIdentifier extension, and ${STRICT}: "Missing Authority Key Identifier") refuse one without it below the trust anchor`;
+  const NO_SKI = `has no subjectKeyIdentifier extension, and ${STRICT}: "Missing Subject Key Identifier") refuse a CA without one`;
+
+  it.each<[string, PathFacts, string]>([
+    ['fail/a v1 certificate with extensions', ca({ version: 1 }), `is a version 1 certificate with extensions, and ${STRICT}: "Using cert extension requires at least X509v3") refuse it`],
+    ['fail/a v2 certificate with extensions', ca({ version: 2 }), `is a version 2 certificate with extensions, and ${STRICT}: "Using cert extension requires at least X509v3") refuse it`],
+    ['fail/an empty subject', ca({ subjectIsEmpty: true }), `has an empty subject name, and ${STRICT}) refuse such a CA ("Subject name empty") and every certificate it signs ("Issuer name empty")`],
+    ['fail/inner and outer signature algorithms differ', ca({ signatureAlgorithmsAgree: false }),
+      `names another algorithm in its TBSCertificate's signature field than in its signatureAlgorithm (RFC 5280 4.1.1.2), and ${STRICT}: "cert info signature and signature algorithm mismatch") refuse it`],
+    ['fail/a critical subjectKeyIdentifier', ca({ subjectKeyIdentifier: { critical: true } }),
+      'marks its subjectKeyIdentifier extension critical, and OpenSSL refuses it, with or without -x509_strict ("unhandled critical extension")'],
+    ['fail/a critical authorityKeyIdentifier', ca({ authorityKeyIdentifier: { critical: true, hasKeyId: true } }),
+      'marks its authorityKeyIdentifier extension critical, and OpenSSL refuses it, with or without -x509_strict ("unhandled critical extension")'],
+    ['fail/no subjectKeyIdentifier', ca({ subjectKeyIdentifier: undefined }), NO_SKI],
+    ['fail/no authorityKeyIdentifier', ca({ authorityKeyIdentifier: undefined }), NO_AKI],
+    ['fail/an authorityKeyIdentifier of issuer and serial only', ca({ authorityKeyIdentifier: { critical: false, hasKeyId: false } }),
+      `has an authorityKeyIdentifier without its keyIdentifier field, and ${STRICT}: "Missing Authority Key Identifier") refuse one without it below the trust anchor`],
+  ])('%s (as a chain certificate)', (_name, between, problem) => {
+    expect(path([ca(), between, ca()], 0, 'example.org')).toBe(`chain 1 ${problem}`);
+  });
+
+  it('fail/an authorityKeyIdentifier is asked of every certificate but the trust anchor, the last of the path', () => {
+    const noAki = ca({ authorityKeyIdentifier: undefined });
+    expect(path([noAki, ca()], 0, 'example.org')).toBe(`the imported ${NO_AKI}`);
+    expect(path([ca(), noAki, ca()], 0, 'example.org')).toBe(`chain 1 ${NO_AKI}`);
+    // The bundle root; a root imported with its key; an organisation root prepared without it.
+    expect([path([ca(), noAki], 0, 'example.org'), path([noAki], 1, 'example.org'), path([noAki], undefined, undefined)]).toEqual([undefined, undefined, undefined]);
+  });
+
+  it.each<[string, PathFacts[], number | undefined, string]>([
+    // A subjectKeyIdentifier it asks of every CA, the trust anchor included.
+    ['fail/the bundle root without subjectKeyIdentifier', [ca(), ca({ subjectKeyIdentifier: undefined })], 0, `the root ${NO_SKI}`],
+    ['fail/a root imported with its key, without subjectKeyIdentifier', [ca({ subjectKeyIdentifier: undefined })], 1, `the imported ${NO_SKI}`],
+    ['fail/an organisation root prepared without its key, without subjectKeyIdentifier', [ca({ subjectKeyIdentifier: undefined })], undefined, `the imported ${NO_SKI}`],
+    ['fail/the bundle root with a critical authorityKeyIdentifier', [ca(), ca({ authorityKeyIdentifier: { critical: true, hasKeyId: true } })], 0,
+      'the root marks its authorityKeyIdentifier extension critical, and OpenSSL refuses it, with or without -x509_strict ("unhandled critical extension")'],
+    ['fail/the first certificate out of form is named, from the bottom', [ca(), ca({ subjectIsEmpty: true }), ca({ subjectKeyIdentifier: undefined })], 0,
+      `chain 1 has an empty subject name, and ${STRICT}) refuse such a CA ("Subject name empty") and every certificate it signs ("Issuer name empty")`],
+  ])('%s', (_name, facts, casBelow, problem) => {
+    expect(path(facts, casBelow, 'example.org')).toBe(problem);
   });
 });
 
@@ -147,5 +200,101 @@ describe('readCertificate: what the path check reads, from certificates openssl 
     ['name constraints', ['basicConstraints=critical,CA:TRUE', KU, 'nameConstraints=critical,permitted;URI:example.org'], { nameConstraints: true, isSelfIssued: true }],
   ])('%s', (_name, extensions, expected) => {
     expect(facts(extensions)).toMatchObject(expected);
+  });
+});
+
+describe('readCertificate: the form -x509_strict holds a CA to, from certificates openssl made', () => {
+  const dir = tempDir('ca-path-form');
+  const root = selfSigned(dir, 'root');
+  const made = (name: string, o: Parameters<typeof signedCa>[3] = {}) => signedCa(dir, name, root, o);
+  const form = (files: KeyPairFiles) => {
+    const f = readCertificate(new X509Certificate(readFileSync(files.cert)).raw);
+    return {
+      version: f.version, hasExtensions: f.hasExtensions, subjectKeyIdentifier: f.subjectKeyIdentifier, authorityKeyIdentifier: f.authorityKeyIdentifier,
+      subjectIsEmpty: f.subjectIsEmpty, signatureAlgorithmsAgree: f.signatureAlgorithmsAgree,
+    };
+  };
+  const WELL_FORMED = {
+    version: 3, hasExtensions: true, subjectKeyIdentifier: { critical: false }, authorityKeyIdentifier: { critical: false, hasKeyId: true },
+    subjectIsEmpty: false, signatureAlgorithmsAgree: true,
+  };
+
+  it.each<[string, () => KeyPairFiles, object]>([
+    ['as signedCa makes it', () => made('plain'), {}],
+    ['no subjectKeyIdentifier', () => made('no-ski', { subjectKeyIdentifier: 'none' }), { subjectKeyIdentifier: undefined }],
+    ['a critical subjectKeyIdentifier', () => made('critical-ski', { subjectKeyIdentifier: 'critical,hash' }), { subjectKeyIdentifier: { critical: true } }],
+    ['no authorityKeyIdentifier', () => made('no-aki', { authorityKeyIdentifier: 'none' }), { authorityKeyIdentifier: undefined }],
+    ['an authorityKeyIdentifier of issuer and serial', () => made('issuer-aki', { authorityKeyIdentifier: 'issuer:always' }), { authorityKeyIdentifier: { critical: false, hasKeyId: false } }],
+    ['a critical authorityKeyIdentifier', () => made('critical-aki', { authorityKeyIdentifier: 'critical,keyid' }), { authorityKeyIdentifier: { critical: true, hasKeyId: true } }],
+    ['an empty subject', () => made('empty-subject', { subject: '/' }), { subjectIsEmpty: true }],
+    ['a root with an empty name', () => selfSigned(dir, 'empty-root', { subject: '/' }), { subjectIsEmpty: true, authorityKeyIdentifier: { critical: false, hasKeyId: true } }],
+    ['version 2, signed again', () => resigned(made('v2'), root.key, 'version 2', join(dir, 'v2-resigned.pem')), { version: 2 }],
+    ['inner signature algorithm SHA-384, signed again', () => resigned(made('inner'), root.key, 'inner signature algorithm', join(dir, 'inner-resigned.pem')), { signatureAlgorithmsAgree: false }],
+  ])('%s', (_name, make, differences) => {
+    expect(form(make())).toEqual({ ...WELL_FORMED, ...differences });
+  });
+});
+
+/**
+ * The rules on a CA's form against the real tool: for each certificate out of
+ * form, in a path openssl made, caPathProblem names it, and openssl verify
+ * -x509_strict of a leaf under it fails with each error the refusal quotes;
+ * the variants OpenSSL accepts pass both.
+ */
+describe('caPathProblem agrees with openssl verify -x509_strict on paths openssl made', () => {
+  const dir = tempDir('ca-path-openssl');
+  const root = selfSigned(dir, 'root');
+  const ca = (name: string, o: Parameters<typeof signedCa>[3] = {}, issuer = root) => signedCa(dir, name, issuer, { days: 3, ...o });
+  const rootWith = (name: string, extension: string, subject?: string) => selfSigned(dir, name, { extensions: [...CA_EXTENSIONS, extension], ...(subject ? { subject } : {}) });
+  const facts = (files: KeyPairFiles) => readCertificate(new X509Certificate(readFileSync(files.cert)).raw);
+  /** A certificate signedCa made earlier in this directory, by its name. */
+  const signedCaFile = (name: string): KeyPairFiles => ({ cert: join(dir, `${name}.pem`), key: join(dir, `${name}.key`) });
+  const leafUnder = (issuer: KeyPairFiles) =>
+    ca(`leaf-${basename(issuer.cert, '.pem')}`, { basicConstraints: 'critical,CA:FALSE', keyUsage: 'digitalSignature', authorityKeyIdentifier: 'keyid,issuer', uris: ['spiffe://example.org/w'] }, issuer);
+  /** caPathProblem on a path (bottom first: an intermediate and its root, or a root alone, imported with its key, that signs the leaf), and openssl verify of a leaf under it. */
+  const judged = (chain: KeyPairFiles[]) => {
+    const problem = path(chain.map(facts), chain.length === 1 ? 1 : 0, 'example.org');
+    const run = verify({
+      trusted: readFileSync(chain.at(-1)!.cert, 'utf8'),
+      untrusted: chain.slice(0, -1).map((c) => readFileSync(c.cert, 'utf8')).join(''),
+      leaf: readFileSync(leafUnder(chain[0]!).cert, 'utf8'),
+      at: Math.floor(Date.now() / 1000),
+    });
+    return { problem, run };
+  };
+  const plain = () => [ca('plain'), root];
+  const noAkiRoot = () => [rootWith('no-aki-root', 'authorityKeyIdentifier=none')];
+
+  // Each row: a path out of form, the certificate named, and a variant of it that OpenSSL accepts.
+  it.each<[string, () => KeyPairFiles[], string, () => KeyPairFiles[]]>([
+    ['an intermediate without subjectKeyIdentifier', () => [ca('no-ski', { subjectKeyIdentifier: 'none' }), root], 'the imported', plain],
+    ['an intermediate with a critical subjectKeyIdentifier', () => [ca('critical-ski', { subjectKeyIdentifier: 'critical,hash' }), root], 'the imported', plain],
+    // The trust anchor, the last certificate of the path, needs no authorityKeyIdentifier.
+    ['an intermediate without authorityKeyIdentifier; a root without one is accepted', () => [ca('no-aki', { authorityKeyIdentifier: 'none' }), root], 'the imported', () => {
+      const [bare] = noAkiRoot();
+      return [ca('under-no-aki-root', {}, bare), bare!];
+    }],
+    ['an intermediate with an authorityKeyIdentifier of issuer and serial', () => [ca('issuer-aki', { authorityKeyIdentifier: 'issuer:always' }), root], 'the imported', plain],
+    ['an intermediate with a critical authorityKeyIdentifier', () => [ca('critical-aki', { authorityKeyIdentifier: 'critical,keyid' }), root], 'the imported', plain],
+    // RFC 5280 wants name constraints critical; OpenSSL does not.
+    ['an intermediate with an empty subject; one with non-critical name constraints is accepted', () => [ca('empty-subject', { subject: '/' }), root], 'the imported',
+      () => [ca('name-constrained', { extensions: ['nameConstraints=permitted;URI:example.org'] }), root]],
+    ['a version 2 intermediate; the version 3 one it was made from is accepted', () => [resigned(ca('v3'), root.key, 'version 2', join(dir, 'v2.pem')), root], 'the imported',
+      () => [signedCaFile('v3'), root]],
+    ['a root without subjectKeyIdentifier; one without authorityKeyIdentifier is accepted', () => [rootWith('no-ski-root', 'subjectKeyIdentifier=none')], 'the imported', noAkiRoot],
+    ['a root with a critical subjectKeyIdentifier', () => [rootWith('critical-ski-root', 'subjectKeyIdentifier=critical,hash')], 'the imported', () => [root]],
+    ['a root with a critical authorityKeyIdentifier', () => [rootWith('critical-aki-root', 'authorityKeyIdentifier=critical,keyid:always')], 'the imported', () => [root]],
+    ['a root with an empty name', () => [rootWith('empty-root', 'subjectKeyIdentifier=hash', '/')], 'the imported', () => [root]],
+    ['a bundle root whose signature algorithms differ; the root as made is accepted', () => [ca('under-inner-algorithm-root'), resigned(root, root.key, 'inner signature algorithm', join(dir, 'inner-root.pem'))],
+      'the root', () => [signedCaFile('under-inner-algorithm-root'), root]],
+  ])('fail/%s', (_name, refusedPath, named, acceptedPath) => {
+    // The refused path first: an accepted variant may be the certificate it was made from.
+    const { problem, run } = judged(refusedPath());
+    const accepted = judged(acceptedPath());
+    expect(accepted.problem).toBeUndefined();
+    expect(accepted.run.code, accepted.run.output).toBe(0);
+    expect(problem?.startsWith(`${named} `), problem).toBe(true);
+    expect(run.code).not.toBe(0);
+    for (const quoted of problem!.match(/"[^"]+"/g)!) expect(run.output).toContain(quoted.slice(1, -1));
   });
 });

@@ -1,0 +1,47 @@
+/**
+ * The form OpenSSL's `verify -x509_strict` wants every certificate of a
+ * chain in, besides what makes it a CA (ca-path-constraints.ts): the checks
+ * of OpenSSL 3.0's check_extensions (crypto/x509/x509_vfy.c) that a CA
+ * certificate can fail, each confirmed against the openssl command (the
+ * words in quotes are its error; test/x509/ca-path-constraints.test.ts runs
+ * it on each). A CA that fails one makes every SVID under it fail. RFC 5280
+ * asks more that OpenSSL does not enforce, and that is not refused here:
+ * nameConstraints marked critical (4.2.1.10), for one; an SVID under a CA
+ * with non-critical name constraints verifies.
+ */
+import type { CertificateFacts } from './certificate-reader.js';
+
+export type FormFacts = Pick<
+  CertificateFacts,
+  'version' | 'hasExtensions' | 'subjectKeyIdentifier' | 'authorityKeyIdentifier' | 'subjectIsEmpty' | 'signatureAlgorithmsAgree'
+>;
+
+const STRICT = 'strict verifiers (openssl verify -x509_strict';
+
+/** Why a CA certificate of a path is not in the form -x509_strict wants, or undefined; `isTrustAnchor`: the last of the path. */
+export function strictFormProblem(facts: FormFacts, isTrustAnchor: boolean): string | undefined {
+  if (facts.version < 3 && facts.hasExtensions) {
+    return `is a version ${facts.version} certificate with extensions, and ${STRICT}: "Using cert extension requires at least X509v3") refuse it`;
+  }
+  // Every issuer name of the path is the subject of the certificate above it: an empty one is refused there, where it can be fixed.
+  if (facts.subjectIsEmpty) {
+    return `has an empty subject name, and ${STRICT}) refuse such a CA ("Subject name empty") and every certificate it signs ("Issuer name empty")`;
+  }
+  if (!facts.signatureAlgorithmsAgree) {
+    return `names another algorithm in its TBSCertificate's signature field than in its signatureAlgorithm (RFC 5280 4.1.1.2), and ${STRICT}: "cert info signature and signature algorithm mismatch") refuse it`;
+  }
+  // OpenSSL 3.0 handles neither key identifier as a critical extension, so a critical one fails without -x509_strict too.
+  for (const [name, ext] of [['subjectKeyIdentifier', facts.subjectKeyIdentifier], ['authorityKeyIdentifier', facts.authorityKeyIdentifier]] as const) {
+    if (ext?.critical) return `marks its ${name} extension critical, and OpenSSL refuses it, with or without -x509_strict ("unhandled critical extension")`;
+  }
+  if (!facts.subjectKeyIdentifier) return `has no subjectKeyIdentifier extension, and ${STRICT}: "Missing Subject Key Identifier") refuse a CA without one`;
+  // OpenSSL 3.0 asks it of every certificate but the last of the chain, the trust anchor, whether that is self-signed or not.
+  if (isTrustAnchor) return undefined;
+  if (!facts.authorityKeyIdentifier) {
+    return `has no authorityKeyIdentifier extension, and ${STRICT}: "Missing Authority Key Identifier") refuse one without it below the trust anchor`;
+  }
+  if (!facts.authorityKeyIdentifier.hasKeyId) {
+    return `has an authorityKeyIdentifier without its keyIdentifier field, and ${STRICT}: "Missing Authority Key Identifier") refuse one without it below the trust anchor`;
+  }
+  return undefined;
+}

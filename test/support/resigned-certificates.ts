@@ -1,0 +1,30 @@
+/**
+ * Certificates openssl's command line will not make: one it made, changed in
+ * a TBSCertificate field and signed again (ECDSA with SHA-256) with the key
+ * that signed it, so it still links to its issuer by name, key identifier
+ * and signature.
+ */
+import { createPrivateKey, sign, X509Certificate } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { bitString, children, explicit, oid, parseDer, seq, smallInt, toDer, type Asn1 } from '../../src/x509/asn1.js';
+import { certificatesToPem } from '../../src/x509/pem.js';
+import type { KeyPairFiles } from './openssl-pki.js';
+
+const ECDSA_WITH_SHA384 = '1.2.840.10045.4.3.3';
+
+export type TbsChange =
+  /** version v2 (RFC 5280 4.1.2.1), extensions kept. */
+  | 'version 2'
+  /** The TBSCertificate's signature field names ECDSA with SHA-384, the signatureAlgorithm outside it still SHA-256. */
+  | 'inner signature algorithm';
+
+/** `cert` (a v3 certificate) with `change`, signed by `signerKey` and written as OUT; the key file stays `cert`'s. */
+export function resigned(cert: KeyPairFiles, signerKey: string, change: TbsChange, out: string): KeyPairFiles {
+  const [tbs, algorithm] = children(parseDer(new X509Certificate(readFileSync(cert.cert)).raw));
+  const [version, serial, inner, ...rest] = children(tbs!);
+  const fields: Asn1[] = change === 'version 2' ? [explicit(0, smallInt(1)), serial!, inner!, ...rest] : [version!, serial!, seq([oid(ECDSA_WITH_SHA384)]), ...rest];
+  const tbsDer = toDer(seq(fields));
+  const signature = sign('sha256', tbsDer, createPrivateKey(readFileSync(signerKey)));
+  writeFileSync(out, certificatesToPem([toDer(seq([parseDer(tbsDer), algorithm!, bitString(signature)]))]));
+  return { cert: out, key: cert.key };
+}
