@@ -42,6 +42,8 @@ export interface CertificateFacts {
   readonly authorityKeyIdentifier: { readonly critical: boolean; readonly hasKeyId: boolean } | undefined;
   /** Whether the subject name holds no attribute at all. */
   readonly subjectIsEmpty: boolean;
+  /** Whether its key is an EC key given with explicit curve parameters rather than a namedCurve (RFC 5480 2.1.1 allows only the latter). */
+  readonly hasExplicitEcParameters: boolean;
   /** Whether the TBSCertificate's signature field is the same AlgorithmIdentifier, byte for byte, as the signatureAlgorithm outside it (RFC 5280 4.1.1.2). */
   readonly signatureAlgorithmsAgree: boolean;
   /** Whether its key may sign CRLs: keyUsage, when present, asserts cRLSign (RFC 5280 4.2.1.3), as OpenSSL requires of a CRL's issuer. */
@@ -134,6 +136,7 @@ export function readCertificate(der: Buffer): CertificateFacts {
     subjectKeyIdentifier: keyId ? { critical: t.critical.has(OID.subjectKeyIdentifier) } : undefined,
     authorityKeyIdentifier: readAuthorityKeyIdentifier(t),
     subjectIsEmpty: isEmptyName(t.subjectName),
+    hasExplicitEcParameters: hasExplicitEcParameters(t.spki),
     // Compared here rather than in readTbs, which the audit verifier runs on every leaf it reads.
     signatureAlgorithmsAgree: t.innerAlgorithm !== undefined && toDer(t.innerAlgorithm).equals(toDer(t.outerAlgorithm)),
     signsCrls: keyUsageAsserts(t.extensions.get(OID.keyUsage), KeyUsageBit.cRLSign),
@@ -177,6 +180,14 @@ function readVersion(node: Asn1): number {
 
 /** Name ::= SEQUENCE OF RelativeDistinguishedName, each a SET OF attributes: empty when no RDN holds one. */
 const isEmptyName = (name: Asn1) => children(name).every((rdn) => children(rdn).length === 0);
+
+/** SubjectPublicKeyInfo ::= SEQUENCE { algorithm SEQUENCE { id-ecPublicKey, ECParameters }, ... }, the parameters a SEQUENCE (specifiedCurve) rather than an OID. */
+function hasExplicitEcParameters(spki: Asn1): boolean {
+  const [algorithm] = children(spki);
+  if (!is(algorithm, TagClass.UNIVERSAL, Tag.SEQUENCE)) return false;
+  const [id, parameters] = children(algorithm!);
+  return readOid(id) === OID.ecPublicKey && is(parameters, TagClass.UNIVERSAL, Tag.SEQUENCE);
+}
 
 /**
  * AuthorityKeyIdentifier ::= SEQUENCE { keyIdentifier [0] OPTIONAL, authorityCertIssuer [1] OPTIONAL, authorityCertSerialNumber [2] OPTIONAL }.

@@ -13,7 +13,7 @@ import type { CertificateFacts } from './certificate-reader.js';
 
 export type FormFacts = Pick<
   CertificateFacts,
-  'version' | 'hasExtensions' | 'subjectKeyIdentifier' | 'authorityKeyIdentifier' | 'subjectIsEmpty' | 'signatureAlgorithmsAgree'
+  'version' | 'hasExtensions' | 'subjectKeyIdentifier' | 'authorityKeyIdentifier' | 'subjectIsEmpty' | 'signatureAlgorithmsAgree' | 'hasExplicitEcParameters'
 >;
 
 const STRICT = 'strict verifiers (openssl verify -x509_strict';
@@ -29,6 +29,10 @@ export function strictFormProblem(facts: FormFacts, isTrustAnchor: boolean): str
   }
   if (!facts.signatureAlgorithmsAgree) {
     return `names another algorithm in its TBSCertificate's signature field than in its signatureAlgorithm (RFC 5280 4.1.1.2), and ${STRICT}: "cert info signature and signature algorithm mismatch") refuse it`;
+  }
+  // Checked in every chain of more than one certificate, -x509_strict or not.
+  if (facts.hasExplicitEcParameters) {
+    return 'has an EC key with explicit curve parameters rather than a named curve (RFC 5480 2.1.1), and OpenSSL refuses it, with or without -x509_strict ("Certificate public key has explicit ECC parameters")';
   }
   // OpenSSL 3.0 handles neither key identifier as a critical extension, so a critical one fails without -x509_strict too.
   for (const [name, ext] of [['subjectKeyIdentifier', facts.subjectKeyIdentifier], ['authorityKeyIdentifier', facts.authorityKeyIdentifier]] as const) {

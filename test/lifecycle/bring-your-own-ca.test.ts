@@ -282,6 +282,25 @@ describe('root rotation on a CA started with an imported intermediate', () => {
     expect((await post('/v1/audit/verify', {})).body).toMatchObject({ ok: true });
   });
 
+  it.each([
+    { name: 'fail/without subjectKeyIdentifier', extension: 'subjectKeyIdentifier=none', message: 'has no subjectKeyIdentifier extension, and strict verifiers (openssl verify -x509_strict: "Missing Subject Key Identifier") refuse a CA without one' },
+    { name: 'fail/with a critical authorityKeyIdentifier', extension: 'authorityKeyIdentifier=critical,keyid:always', message: 'marks its authorityKeyIdentifier extension critical, and OpenSSL refuses it, with or without -x509_strict ("unhandled critical extension")' },
+    { name: 'fail/with an empty subject', subject: '/', message: 'has an empty subject name, and strict verifiers (openssl verify -x509_strict) refuse such a CA ("Subject name empty") and every certificate it signs ("Issuer name empty")' },
+    {
+      name: 'fail/with an EC key that spells out its curve',
+      explicitEcParameters: true as const,
+      message: 'has an EC key with explicit curve parameters rather than a named curve (RFC 5480 2.1.1), and OpenSSL refuses it, with or without -x509_strict ("Certificate public key has explicit ECC parameters")',
+    },
+  ])('$name: the organisation\'s next root is refused at prepare (400), and the bundle stays as it was', async ({ extension, subject, explicitEcParameters, message }: {
+    extension?: string; subject?: string; explicitEcParameters?: true; message: string;
+  }) => {
+    const nextRoot = selfSigned(tempDir('byo'), 'org-root-next', { days: 3650, extensions: [...CA_EXTENSIONS, ...(extension ? [extension] : [])], ...(subject ? { subject } : {}), ...(explicitEcParameters ? { explicitEcParameters } : {}) });
+    const ca = await startLifecycleCa(importIntermediate(), clockNearNow());
+    const res = await ca.localApp.inject({ method: 'POST', url: '/v1/authorities/root/prepare', payload: { importCertFile: nextRoot.cert } });
+    expect([res.statusCode, res.json().error.code, res.json().error.message]).toEqual([400, 'invalid_request', `the imported root certificate ${message}`]);
+    expect(await bundleRoots(ca)).toEqual([der(pki.orgRoot.cert)]);
+  });
+
   it('fail/the intermediate that would make the organisation\'s next root the signing one waits, as `root activate` does, for agents not seen since the prepare; --force does not', async () => {
     const dir = tempDir('byo');
     const nextRoot = selfSigned(dir, 'org-root-next', { days: 3650 });
@@ -459,11 +478,12 @@ describe('refusals', () => {
  */
 describe('refusals: the form openssl verify -x509_strict wants every CA of the path in', () => {
   const STRICT = 'strict verifiers (openssl verify -x509_strict';
-  const form = {} as Record<'noSkiRoot' | 'noAkiRoot' | 'criticalSkiRoot' | 'criticalAkiRoot' | 'underCriticalAkiRoot' | 'innerAlgorithmRoot' | 'noAki' | 'nameConstrained' | 'emptySubject' | 'version2' | 'version3', KeyPairFiles>;
+  const form = {} as Record<'noSkiRoot' | 'noAkiRoot' | 'explicitCurveRoot' | 'criticalSkiRoot' | 'criticalAkiRoot' | 'underCriticalAkiRoot' | 'innerAlgorithmRoot' | 'noAki' | 'nameConstrained' | 'emptySubject' | 'version2' | 'version3', KeyPairFiles>;
   beforeAll(() => {
     const dir = tempDir('byo-form');
     form.noSkiRoot = selfSigned(dir, 'no-ski-root', { days: 3650, extensions: [...CA_EXTENSIONS, 'subjectKeyIdentifier=none'] });
     form.noAkiRoot = selfSigned(dir, 'no-aki-root', { days: 3650, extensions: [...CA_EXTENSIONS, 'authorityKeyIdentifier=none'] });
+    form.explicitCurveRoot = selfSigned(dir, 'explicit-curve-root', { days: 3650, explicitEcParameters: true });
     form.criticalSkiRoot = selfSigned(dir, 'critical-ski-root', { days: 3650, extensions: [...CA_EXTENSIONS, 'subjectKeyIdentifier=critical,hash'] });
     form.criticalAkiRoot = selfSigned(dir, 'critical-aki-root', { days: 3650, extensions: [...CA_EXTENSIONS, 'authorityKeyIdentifier=critical,keyid:always'] });
     form.underCriticalAkiRoot = signedCa(dir, 'under-critical-aki-root', form.criticalAkiRoot, { days: 6 });
@@ -484,6 +504,12 @@ describe('refusals: the form openssl verify -x509_strict wants every CA of the p
       refused: () => root(form.noSkiRoot),
       message: `the imported root certificate has no subjectKeyIdentifier extension, and ${STRICT}: "Missing Subject Key Identifier") refuse a CA without one`,
       accepted: () => root(form.noAkiRoot),
+    },
+    {
+      name: 'fail/a root whose EC key spells out its curve',
+      refused: () => root(form.explicitCurveRoot),
+      message: 'the imported root certificate has an EC key with explicit curve parameters rather than a named curve (RFC 5480 2.1.1), and OpenSSL refuses it, with or without -x509_strict ("Certificate public key has explicit ECC parameters")',
+      accepted: () => root(pki.byoRoot),
     },
     {
       name: 'fail/a root with a critical subjectKeyIdentifier',

@@ -37,13 +37,21 @@ export const CA_EXTENSIONS = ['basicConstraints=critical,CA:TRUE', 'keyUsage=cri
 
 /**
  * A self-signed certificate made by `openssl req -x509` in `dir` as NAME.pem
- * and NAME.key (an ECDSA P-256 key, or `algorithm`'s); `extensions` are -addext values (a CA by default),
- * `subject` replaces /O=byo/CN=NAME.
+ * and NAME.key (an ECDSA P-256 key, or `algorithm`'s; with
+ * `explicitEcParameters`, a P-256 key that spells out its curve rather than
+ * naming it); `extensions` are -addext values (a CA by default), `subject`
+ * replaces /O=byo/CN=NAME.
  */
-export function selfSigned(dir: string, name: string, o: { days?: number; extensions?: readonly string[]; algorithm?: 'ed448'; subject?: string } = {}): KeyPairFiles {
+export function selfSigned(
+  dir: string,
+  name: string,
+  o: { days?: number; extensions?: readonly string[]; algorithm?: 'ed448'; explicitEcParameters?: true; subject?: string } = {},
+): KeyPairFiles {
   const files = { cert: join(dir, `${name}.pem`), key: join(dir, `${name}.key`) };
+  if (o.explicitEcParameters) opensslOk(['ecparam', '-name', 'prime256v1', '-param_enc', 'explicit', '-genkey', '-noout', '-out', files.key]);
+  const key = o.explicitEcParameters ? ['-key', files.key] : [...(o.algorithm ? ['-newkey', o.algorithm, '-nodes'] : EC), '-keyout', files.key];
   opensslOk([
-    'req', '-x509', ...(o.algorithm ? ['-newkey', o.algorithm, '-nodes'] : EC), '-keyout', files.key, '-out', files.cert, '-days', String(o.days ?? 30), '-subj', o.subject ?? `/O=byo/CN=${name}`,
+    'req', '-x509', ...key, '-out', files.cert, '-days', String(o.days ?? 30), '-subj', o.subject ?? `/O=byo/CN=${name}`,
     ...(o.extensions ?? CA_EXTENSIONS).flatMap((e) => ['-addext', e]),
   ]);
   return files;

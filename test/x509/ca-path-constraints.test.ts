@@ -31,6 +31,7 @@ function ca(o: Partial<PathFacts> & { pathLen?: number } = {}): PathFacts {
     authorityKeyIdentifier: { critical: false, hasKeyId: true },
     subjectIsEmpty: false,
     signatureAlgorithmsAgree: true,
+    hasExplicitEcParameters: false,
     ...rest,
   };
 }
@@ -64,6 +65,7 @@ describe('caPathProblem: every certificate is a CA as strict verifiers want one'
 describe('caPathProblem: every certificate in the form -x509_strict wants (OpenSSL 3.0 check_extensions)', () => {
   const STRICT = 'strict verifiers (openssl verify -x509_strict';
   const NO_AKI = `has no authorityKeyIdentifier extension, and ${STRICT}: "Missing Authority Key Identifier") refuse one without it below the trust anchor`;
+  const EXPLICIT = 'has an EC key with explicit curve parameters rather than a named curve (RFC 5480 2.1.1), and OpenSSL refuses it, with or without -x509_strict ("Certificate public key has explicit ECC parameters")';
   const NO_SKI = `has no subjectKeyIdentifier extension, and ${STRICT}: "Missing Subject Key Identifier") refuse a CA without one`;
 
   it.each<[string, PathFacts, string]>([
@@ -76,6 +78,7 @@ describe('caPathProblem: every certificate in the form -x509_strict wants (OpenS
       'marks its subjectKeyIdentifier extension critical, and OpenSSL refuses it, with or without -x509_strict ("unhandled critical extension")'],
     ['fail/a critical authorityKeyIdentifier', ca({ authorityKeyIdentifier: { critical: true, hasKeyId: true } }),
       'marks its authorityKeyIdentifier extension critical, and OpenSSL refuses it, with or without -x509_strict ("unhandled critical extension")'],
+    ['fail/an EC key with explicit curve parameters', ca({ hasExplicitEcParameters: true }), EXPLICIT],
     ['fail/no subjectKeyIdentifier', ca({ subjectKeyIdentifier: undefined }), NO_SKI],
     ['fail/no authorityKeyIdentifier', ca({ authorityKeyIdentifier: undefined }), NO_AKI],
     ['fail/an authorityKeyIdentifier of issuer and serial only', ca({ authorityKeyIdentifier: { critical: false, hasKeyId: false } }),
@@ -211,12 +214,12 @@ describe('readCertificate: the form -x509_strict holds a CA to, from certificate
     const f = readCertificate(new X509Certificate(readFileSync(files.cert)).raw);
     return {
       version: f.version, hasExtensions: f.hasExtensions, subjectKeyIdentifier: f.subjectKeyIdentifier, authorityKeyIdentifier: f.authorityKeyIdentifier,
-      subjectIsEmpty: f.subjectIsEmpty, signatureAlgorithmsAgree: f.signatureAlgorithmsAgree,
+      subjectIsEmpty: f.subjectIsEmpty, signatureAlgorithmsAgree: f.signatureAlgorithmsAgree, hasExplicitEcParameters: f.hasExplicitEcParameters,
     };
   };
   const WELL_FORMED = {
     version: 3, hasExtensions: true, subjectKeyIdentifier: { critical: false }, authorityKeyIdentifier: { critical: false, hasKeyId: true },
-    subjectIsEmpty: false, signatureAlgorithmsAgree: true,
+    subjectIsEmpty: false, signatureAlgorithmsAgree: true, hasExplicitEcParameters: false,
   };
 
   it.each<[string, () => KeyPairFiles, object]>([
@@ -228,6 +231,8 @@ describe('readCertificate: the form -x509_strict holds a CA to, from certificate
     ['a critical authorityKeyIdentifier', () => made('critical-aki', { authorityKeyIdentifier: 'critical,keyid' }), { authorityKeyIdentifier: { critical: true, hasKeyId: true } }],
     ['an empty subject', () => made('empty-subject', { subject: '/' }), { subjectIsEmpty: true }],
     ['a root with an empty name', () => selfSigned(dir, 'empty-root', { subject: '/' }), { subjectIsEmpty: true, authorityKeyIdentifier: { critical: false, hasKeyId: true } }],
+    ['a root whose EC key spells out its curve', () => selfSigned(dir, 'explicit-root', { explicitEcParameters: true }),
+      { hasExplicitEcParameters: true, authorityKeyIdentifier: { critical: false, hasKeyId: true } }],
     ['version 2, signed again', () => resigned(made('v2'), root.key, 'version 2', join(dir, 'v2-resigned.pem')), { version: 2 }],
     ['inner signature algorithm SHA-384, signed again', () => resigned(made('inner'), root.key, 'inner signature algorithm', join(dir, 'inner-resigned.pem')), { signatureAlgorithmsAgree: false }],
   ])('%s', (_name, make, differences) => {
@@ -285,6 +290,7 @@ describe('caPathProblem agrees with openssl verify -x509_strict on paths openssl
     ['a root with a critical subjectKeyIdentifier', () => [rootWith('critical-ski-root', 'subjectKeyIdentifier=critical,hash')], 'the imported', () => [root]],
     ['a root with a critical authorityKeyIdentifier', () => [rootWith('critical-aki-root', 'authorityKeyIdentifier=critical,keyid:always')], 'the imported', () => [root]],
     ['a root with an empty name', () => [rootWith('empty-root', 'subjectKeyIdentifier=hash', '/')], 'the imported', () => [root]],
+    ['a root whose EC key spells out its curve', () => [selfSigned(dir, 'explicit-root', { explicitEcParameters: true })], 'the imported', () => [root]],
     ['a bundle root whose signature algorithms differ; the root as made is accepted', () => [ca('under-inner-algorithm-root'), resigned(root, root.key, 'inner signature algorithm', join(dir, 'inner-root.pem'))],
       'the root', () => [signedCaFile('under-inner-algorithm-root'), root]],
   ])('fail/%s', (_name, refusedPath, named, acceptedPath) => {
