@@ -12,17 +12,24 @@ import type { StateStore } from './state-store.js';
 import { renewalFromOwnLife } from './timing.js';
 import type { TrustMaterial } from './trust-material.js';
 
-/** Removes what a crash left in the state directory, and takes its bundle, agent credential and any refusal of it. */
+/** Removes what a crash left in the state directory, and takes its bundle, the roots retired since, the agent credential and any refusal of it. */
 export async function restoreStateDir(state: StateStore, log: SidecarLogger, trust: TrustMaterial, identity: AgentIdentity): Promise<void> {
   const removed = await state.removeCrashLeftovers();
   if (removed.length) log.info({ removed }, 'removed temporary files a crash left in the state directory');
   const saved = await state.load();
+  if (saved.retiredRoots === 'unreadable') {
+    log.warn({}, 'the record of retired roots in the state directory is unreadable; trusting --trust-bundle whole until the CA sends its bundle, and writing the record anew then');
+  }
+  trust.restoreRetired(saved.retiredRoots);
   if (saved.bundlePem) {
     try {
       trust.trustAlso(saved.bundlePem);
     } catch {
       log.warn({}, 'the saved trust bundle is unreadable; trusting --trust-bundle alone');
     }
+  }
+  if (!trust.bundlePem) {
+    log.error({}, "the CA has retired every root --trust-bundle holds; the CA cannot be trusted until the file holds its current root (read again at every step)");
   }
   await identity.restore(saved.credential, saved.refusal);
 }

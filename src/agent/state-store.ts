@@ -1,14 +1,14 @@
 /**
  * The agent's private state across restarts (--state-dir, 0700, files 0600):
- * its own SVID and key, the newest trust bundle it has seen, and whether the
- * CA refused the agent. With a valid agent SVID here, a restarted agent needs
+ * its own SVID and key, the newest trust bundle it has seen, the roots the
+ * CA has retired since, and whether the CA refused the agent. With a valid agent SVID here, a restarted agent needs
  * no new join token.
  */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fsyncDirectory, makeDirectory, removeTemporaries, writeFileAtomic } from '../platform/atomic-file.js';
 import { readRegularFile } from '../platform/regular-file.js';
-import { decodePemBlocks, encodePem } from '../x509/pem.js';
+import { certificatesToPem, decodeCertificates, decodePemBlocks, encodePem } from '../x509/pem.js';
 
 export interface AgentCredential {
   readonly keyPem: string;
@@ -19,6 +19,14 @@ export interface AgentCredential {
 /** Key and chain in one file, so that one rename replaces both: a crash can never pair a new key with an old certificate. */
 const CREDENTIAL = 'agent_credential.pem';
 const BUNDLE = 'bundle.pem';
+/**
+ * Roots a bundle of the CA's held and a later one did not: retired. A
+ * restarted agent takes none of them from --trust-bundle, which may be a
+ * ConfigMap made before the retirement. Written before the bundle that
+ * dropped them, so that a crash in between leaves the record beside the
+ * bundle that still held them, never the new bundle without the record.
+ */
+const RETIRED_ROOTS = 'retired_roots.pem';
 /**
  * Present while the CA has refused the agent (evicted, banned, its SVID
  * revoked) and no attestation has succeeded since: the refused credential is
@@ -42,6 +50,24 @@ export interface AgentRefusal {
   /** The refused agent SVID's serial, lowercase hex. */
   readonly serial?: string;
   readonly atMs?: number;
+}
+
+/**
+ * The record of retired roots as read: each root's DER (none is an empty
+ * file), or 'unreadable'. It is written by one rename, so only damage from
+ * outside the agent makes it unreadable.
+ */
+export type RetiredRootsRecord = readonly Buffer[] | 'unreadable';
+
+function parseRetiredRoots(text: string): RetiredRootsRecord {
+  let roots: Buffer[];
+  try {
+    roots = decodeCertificates(text);
+  } catch {
+    return 'unreadable';
+  }
+  // Text without a certificate is damage: the record of no root is an empty file.
+  return roots.length === 0 && text.trim() !== '' ? 'unreadable' : roots;
 }
 
 function parseRefusal(text: string): AgentRefusal {
@@ -76,13 +102,30 @@ function splitCredential(pem: string): AgentCredential | undefined {
 export class StateStore {
   constructor(private readonly dir: string) {}
 
-  async load(): Promise<{ credential?: AgentCredential; bundlePem?: string; refusal?: AgentRefusal }> {
+  /** `retiredRoots` is absent when there is no record (a state directory of a build that kept none). */
+  async load(): Promise<{ credential?: AgentCredential; bundlePem?: string; retiredRoots?: RetiredRootsRecord; refusal?: AgentRefusal }> {
     // Each file as itself: a link planted in a directory others can write is not followed.
     const read = (name: string) => readRegularFile(join(this.dir, name)).then((file) => file.data, () => undefined);
-    const [credentialPem, bundlePem, oldKey, oldChain, refusal] = await Promise.all([read(CREDENTIAL), read(BUNDLE), read(OLD_KEY), read(OLD_CHAIN), this.readRefusal()]);
+    const [credentialPem, bundlePem, oldKey, oldChain, retiredRoots, refusal] = await Promise.all([
+      read(CREDENTIAL), read(BUNDLE), read(OLD_KEY), read(OLD_CHAIN), this.readRetiredRoots(), this.readRefusal(),
+    ]);
     const saved = credentialPem ?? (oldKey && oldChain ? oldKey + oldChain : undefined);
     const credential = saved === undefined ? undefined : splitCredential(saved);
-    return { ...(credential ? { credential } : {}), ...(bundlePem ? { bundlePem } : {}), ...(refusal ? { refusal } : {}) };
+    return {
+      ...(credential ? { credential } : {}),
+      ...(bundlePem ? { bundlePem } : {}),
+      ...(retiredRoots ? { retiredRoots } : {}),
+      ...(refusal ? { refusal } : {}),
+    };
+  }
+
+  /** Only a record known to be absent is no record: one there but unreadable (a link, say) is damage to report. */
+  private async readRetiredRoots(): Promise<RetiredRootsRecord | undefined> {
+    try {
+      return parseRetiredRoots((await readRegularFile(join(this.dir, RETIRED_ROOTS))).data);
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'ENOENT' ? undefined : 'unreadable';
+    }
   }
 
   /** Only a record known to be absent means no refusal: one there but unreadable still counts. */
@@ -136,6 +179,12 @@ export class StateStore {
     await fsyncDirectory(this.dir).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw err; // no directory: nothing was there to remove
     });
+  }
+
+  /** Replaces the record of retired roots (each root's DER) with `roots`; call it before saving the bundle that dropped them. */
+  async saveRetiredRoots(roots: readonly Buffer[]): Promise<void> {
+    await makeDirectory(this.dir, 0o700);
+    await writeFileAtomic(join(this.dir, RETIRED_ROOTS), certificatesToPem(roots), 0o600);
   }
 
   async saveBundle(pem: string): Promise<void> {

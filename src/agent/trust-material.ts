@@ -1,12 +1,14 @@
 /**
  * What the agent trusts and distrusts: the CA's trust bundle (which verifies
  * the CA and goes into bundle.pem) and its CRLs (crl.pem). A new bundle is
- * saved in --state-dir, so a restarted agent still trusts a root the CA moved to.
+ * saved in --state-dir, so a restarted agent still trusts a root the CA moved
+ * to, and so are the roots it retired, so a restarted agent does not trust
+ * them again from --trust-bundle.
  */
 import { crlSerials } from '../x509/crl.js';
 import { certificatesToPem, decodeCertificates, decodePemBlocks } from '../x509/pem.js';
 import { describeError, type SidecarLogger } from './sidecar-deps.js';
-import type { StateStore } from './state-store.js';
+import type { RetiredRootsRecord, StateStore } from './state-store.js';
 
 export class TrustMaterial {
   private bundle: string;
@@ -25,6 +27,14 @@ export class TrustMaterial {
    * has its key could pass for the CA while the CA cannot be reached.
    */
   private readonly caRoots = new Set<string>();
+  /**
+   * The roots of caRoots that the CA's latest bundle lacks: retired. Saved in
+   * --state-dir, where they outlive this run's caRoots; none is ever trusted
+   * again unless a bundle of the CA's holds it.
+   */
+  private retired = new Set<string>();
+  /** `retired` differs from its record in --state-dir, which is written (before the bundle) at the next adoption. */
+  private retiredUnsaved = false;
 
   /**
    * @param initialBundlePem --trust-bundle as read at start.
@@ -51,14 +61,38 @@ export class TrustMaterial {
   }
 
   /**
+   * Stops trusting the roots an earlier run recorded as retired, whatever
+   * --trust-bundle holds: a ConfigMap made before `root retire` still holds
+   * the retired root. Without a record (none retired yet, or the state
+   * directory of a build that kept none) nothing is left out, as before; a
+   * damaged one leaves nothing out either, and is written anew at the next
+   * adoption.
+   */
+  restoreRetired(record: RetiredRootsRecord | undefined): void {
+    if (record === 'unreadable') this.retiredUnsaved = true;
+    if (record === undefined || record === 'unreadable') return;
+    for (const der of record) {
+      const root = der.toString('base64');
+      this.retired.add(root);
+      this.caRoots.add(root);
+    }
+    if (record.length > 0) this.bundle = this.withoutRetired(this.bundle);
+  }
+
+  /**
    * Trusts the roots of a bundle saved by an earlier run besides the
-   * configured ones: the saved one may predate a root rotation the agent
-   * slept through, and the configured one may predate the saved. Throws when
-   * the saved bundle is unreadable.
+   * configured ones, none retired: the saved one may predate a root rotation
+   * the agent slept through, and the configured one may predate the saved.
+   * Throws when the saved bundle is unreadable.
    */
   trustAlso(savedBundlePem: string): void {
-    this.bundle = unionOfBundles(this.bundle, savedBundlePem);
+    this.bundle = this.withoutRetired(unionOfBundles(this.bundle, savedBundlePem));
     for (const root of rootKeys(savedBundlePem)) this.caRoots.add(root);
+  }
+
+  /** `pem` without the retired roots; a crash between saving the record and the bundle can leave one in the saved bundle. */
+  private withoutRetired(pem: string): string {
+    return certificatesToPem(decodeCertificates(pem).filter((der) => !this.retired.has(der.toString('base64'))));
   }
 
   /**
@@ -95,25 +129,45 @@ export class TrustMaterial {
    */
   async adoptBundle(bundlePem: string): Promise<boolean> {
     const changed = bundlePem !== this.bundle;
+    const roots = rootKeys(bundlePem);
+    this.noteRetirements(roots);
     // Also when unchanged: the bundle held may be --trust-bundle's, now known to be the CA's.
-    for (const root of rootKeys(bundlePem)) this.caRoots.add(root);
+    for (const root of roots) this.caRoots.add(root);
     if (changed) {
       this.bundle = bundlePem;
       this.unsaved = true;
       this.onBundleChanged();
     }
-    if (this.unsaved && this.state) {
-      try {
-        await this.state.saveBundle(this.bundle);
-        this.unsaved = false;
-      } catch (err) {
-        this.log.warn(
-          { err: describeError(err) },
-          'could not save the trust bundle in --state-dir (tried again at the next sync); a restart until then trusts only the roots saved before',
-        );
-      }
-    }
+    await this.save();
     return changed;
+  }
+
+  /**
+   * Every root the CA's bundles held that this one lacks is retired. One back
+   * in it (from a replica behind the others) is not: the agent trusts it
+   * again anyway, from the CA.
+   */
+  private noteRetirements(roots: ReadonlySet<string>): void {
+    const retired = new Set([...this.retired, ...this.caRoots].filter((root) => !roots.has(root)));
+    if (retired.size === this.retired.size && [...retired].every((root) => this.retired.has(root))) return;
+    this.retired = retired;
+    this.retiredUnsaved = true;
+  }
+
+  /** The record of retired roots first: a crash before the bundle then leaves a saved bundle the restart filters. */
+  private async save(): Promise<void> {
+    if (!this.state || !(this.retiredUnsaved || this.unsaved)) return;
+    try {
+      if (this.retiredUnsaved) await this.state.saveRetiredRoots([...this.retired].map((root) => Buffer.from(root, 'base64')));
+      this.retiredUnsaved = false;
+      if (this.unsaved) await this.state.saveBundle(this.bundle);
+      this.unsaved = false;
+    } catch (err) {
+      this.log.warn(
+        { err: describeError(err) },
+        'could not save the trust bundle or the retired roots in --state-dir (tried again at the next sync); a restart until then trusts only the roots saved before, and may trust a root retired since',
+      );
+    }
   }
 
   /** The CRLs a sync brought; a sync without any keeps the ones held. */

@@ -3,7 +3,7 @@
  * installs, when it renews, and how it behaves when the CA or the proxy fails.
  */
 import { X509Certificate } from 'node:crypto';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { CaRequestError, type EntryWire } from '../../src/agent/ca-api.js';
@@ -84,7 +84,7 @@ const crlOf = (files: PublishedFile[]) => files.find((f) => f.name === 'crl.pem'
 const halfLifeOf = (c: { notBeforeMs: number; notAfterMs: number }) => c.notBeforeMs + (c.notAfterMs - c.notBeforeMs) / 2;
 
 /** A --state-dir whose `save` fails as a full disk does while `disk.full`. */
-function stateDirRefusing(save: 'saveBundle' | 'saveCredential', dir: string, disk: { full: boolean }): StateStore {
+function stateDirRefusing(save: 'saveBundle' | 'saveCredential' | 'saveRetiredRoots', dir: string, disk: { full: boolean }): StateStore {
   const state = new StateStore(dir);
   const real = state[save].bind(state) as (arg: never) => Promise<void>;
   state[save] = async (arg: never) => {
@@ -1272,6 +1272,115 @@ describe('roots added to --trust-bundle', () => {
     h.ca.requiredRoot = undefined;
     await runFor(h, 40 * 60); // past the workload SVID's renewal at half of its hour
     expect({ reads: reads.count, renewed: h.published.length > 1 }).toEqual({ reads: 0, renewed: true });
+  });
+});
+
+// `root retire` leaves the old root in a ConfigMap made from `meshca bundle` before it. Within one run the agent keeps it
+// out (above); a restart, which starts from --trust-bundle again, must not take it back while the CA cannot be reached,
+// or whoever holds that root's key and can intercept the agent passes for the CA, and installs its own bundle.
+describe('a root the CA retired, still in --trust-bundle, across restarts', () => {
+  /**
+   * The CA held both roots and then retired one; the agent (with --state-dir)
+   * synced before and after. `upgraded`: the agent first ran a build that
+   * kept no record of retired roots, and saved the bundle of both roots; this
+   * build starts from that state directory and syncs after the retirement.
+   */
+  async function agentThatSawRetirement({ upgraded = false, stateDir = tempDir(), state = new StateStore(stateDir) } = {}) {
+    const clock = new FakeClock(Date.UTC(2026, 10, 25, 12, 0, 0));
+    const ca = await FakeCaApi.create(clock);
+    const current = ca.bundlePem;
+    const retired = (await FakeCaApi.create(clock)).bundlePem;
+    const configMap = retired + current; // made before the retirement, never updated
+    if (upgraded) await state.saveBundle(retired + current);
+    ca.bundlePem = upgraded ? current : retired + current;
+    const first = await harness({}, fixedRandom(0.5), { clock, ca, state, trustPem: configMap, readTrustBundle: async () => configMap });
+    await first.sidecar.restore();
+    ca.addEntry('spiffe://example.org/ns/web');
+    await first.sidecar.step();
+    ca.bundlePem = current; // `meshca authority root retire`
+    await runFor(first, 60);
+    expect(bundleOf(first.published.at(-1)!)).toBe(current);
+    return { clock, ca, state, stateDir, current, retired, configMap, first };
+  }
+
+  /** The agent restarted (a pod rescheduled, an OOM kill) with `trustBundle` as --trust-bundle, and run for five minutes while the CA refuses connections. */
+  async function restartedWhileCaUnreachable(
+    was: { clock: FakeClock; ca: FakeCaApi; state: StateStore; configMap: string; first: Harness },
+    trustBundle = was.configMap,
+  ): Promise<Harness> {
+    was.ca.failure = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:8443'), { code: 'ECONNREFUSED' });
+    const h = await harness({}, fixedRandom(0.5), {
+      clock: was.clock, ca: was.ca, state: was.state, trustPem: trustBundle, readTrustBundle: async () => trustBundle, out: was.first.published.at(-1)!,
+    });
+    await h.sidecar.restore();
+    await runFor(h, 300);
+    return h;
+  }
+
+  const whatItTrusts = (h: Harness, roots: Record<string, string>) => {
+    const holds = (pem: string | undefined) => Object.fromEntries(Object.entries(roots).map(([name, root]) => [name, pem?.includes(root.trim()) ?? false]));
+    return { verifiesTheCaWith: holds(h.ca.configured?.trustPem), installed: holds(h.published.map(bundleOf).join('')) };
+  };
+
+  it('fail/is not trusted again, nor installed, by an agent restarted while the CA cannot be reached', async () => {
+    const was = await agentThatSawRetirement();
+    const h = await restartedWhileCaUnreachable(was);
+    expect(whatItTrusts(h, { retired: was.retired, current: was.current })).toEqual({
+      verifiesTheCaWith: { retired: false, current: true },
+      installed: { retired: false, current: false }, // nothing new to install: --out already holds the CA's bundle
+    });
+  });
+
+  it('fail/is left out while a root the CA never held, which --trust-bundle gained ahead of `root prepare`, is taken', async () => {
+    const was = await agentThatSawRetirement();
+    const next = (await FakeCaApi.create(was.clock)).bundlePem;
+    const h = await restartedWhileCaUnreachable(was, was.configMap + next);
+    expect(whatItTrusts(h, { retired: was.retired, current: was.current, next }).verifiesTheCaWith).toEqual({ retired: false, current: true, next: true });
+  });
+
+  it('fail/is left out by an agent killed after recording the retirement but before saving the bundle that made it', async () => {
+    const was = await agentThatSawRetirement();
+    await was.state.saveBundle(was.retired + was.current); // the bundle saved before the retirement
+    const h = await restartedWhileCaUnreachable(was);
+    expect(whatItTrusts(h, { retired: was.retired, current: was.current }).verifiesTheCaWith).toEqual({ retired: false, current: true });
+  });
+
+  it('fail/is left out once an agent upgraded from a build that kept no record has seen the CA without it', async () => {
+    const was = await agentThatSawRetirement({ upgraded: true });
+    const h = await restartedWhileCaUnreachable(was);
+    expect(whatItTrusts(h, { retired: was.retired, current: was.current }).verifiesTheCaWith).toEqual({ retired: false, current: true });
+  });
+
+  it('fail/is recorded at a later sync when --state-dir refused the record, so that a restart then leaves it out', async () => {
+    const stateDir = tempDir();
+    const disk = { full: true };
+    const was = await agentThatSawRetirement({ stateDir, state: stateDirRefusing('saveRetiredRoots', stateDir, disk) });
+    expect(was.first.logs.some((l) => l.level === 'warn' && l.msg.startsWith('could not save the trust bundle or the retired roots'))).toBe(true);
+    disk.full = false;
+    await runFor(was.first, 31);
+    const h = await restartedWhileCaUnreachable(was);
+    expect(whatItTrusts(h, { retired: was.retired, current: was.current }).verifiesTheCaWith).toEqual({ retired: false, current: true });
+  });
+
+  it('fail/says so at error level when every root left to trust was retired, rather than trust it', async () => {
+    const was = await agentThatSawRetirement();
+    rmSync(join(was.stateDir, 'bundle.pem')); // and --trust-bundle holds the retired root alone
+    const h = await restartedWhileCaUnreachable(was, was.retired);
+    expect({
+      trusted: h.ca.configured?.trustPem,
+      said: h.logs.filter((l) => l.msg.startsWith('the CA has retired every root --trust-bundle holds')).map((l) => l.level),
+    }).toEqual({ trusted: '', said: ['error'] });
+  });
+
+  // Written by one rename, the record is damaged only from outside the agent: the restart trusts as an agent without it did.
+  it('fail/a record of retired roots that cannot be read is warned of, and written anew at the next sync', async () => {
+    const was = await agentThatSawRetirement();
+    writeFileSync(join(was.stateDir, 'retired_roots.pem'), '-----BEGIN CERTIFICATE-----\n@@@\n-----END CERTIFICATE-----\n');
+    const h = await harness({}, fixedRandom(0.5), { clock: was.clock, ca: was.ca, state: was.state, trustPem: was.configMap, out: was.first.published.at(-1)! });
+    await h.sidecar.restore();
+    expect(h.logs.filter((l) => l.msg.startsWith('the record of retired roots in the state directory is unreadable')).map((l) => l.level)).toEqual(['warn']);
+    await runFor(h, 60);
+    expect((await was.state.load()).retiredRoots).toEqual([]);
   });
 });
 

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { StateStore } from '../../src/agent/state-store.js';
 import { newKeyWithCsr } from '../../src/agent/credentials.js';
+import { decodeCertificates } from '../../src/x509/pem.js';
 import { MiniCa } from '../support/mini-ca.js';
 import { tempDir } from '../support/temp-dir.js';
 
@@ -55,6 +56,38 @@ describe('StateStore', () => {
     await store.forgetCredential();
     expect((await store.load()).credential).toBeUndefined();
     expect(() => readFileSync(join(dir, 'agent_credential.pem'))).toThrow(/ENOENT/);
+  });
+});
+
+describe('StateStore and the record of roots the CA retired', () => {
+  it('keeps them in one 0600 file and gives them back; an empty record is no root, a missing one no record', async () => {
+    const dir = join(tempDir(), 'state');
+    const store = new StateStore(dir);
+    expect((await store.load()).retiredRoots).toBeUndefined();
+    const roots = [...decodeCertificates((await MiniCa.create()).bundlePem), ...decodeCertificates((await MiniCa.create()).bundlePem)];
+    await store.saveRetiredRoots(roots);
+    expect(statSync(join(dir, 'retired_roots.pem')).mode & 0o777).toBe(0o600);
+    expect((await store.load()).retiredRoots).toEqual(roots);
+    await store.saveRetiredRoots([]);
+    expect((await store.load()).retiredRoots).toEqual([]);
+  });
+
+  it.each([
+    ['text that is not PEM', () => 'retired: none\n'],
+    ['a block that is not valid base64', () => '-----BEGIN CERTIFICATE-----\n@@@\n-----END CERTIFICATE-----\n'],
+    ['a block that is not a certificate', (c: { keyPem: string }) => c.keyPem],
+  ])('calls %s unreadable, not an empty record', async (_name, content) => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'retired_roots.pem'), content(await credential(await MiniCa.create())), { mode: 0o600 });
+    expect((await new StateStore(dir).load()).retiredRoots).toBe('unreadable');
+  });
+
+  it('calls a link planted in its place unreadable, and does not read through it', async () => {
+    const elsewhere = join(tempDir(), 'roots.pem');
+    writeFileSync(elsewhere, '');
+    const dir = tempDir();
+    symlinkSync(elsewhere, join(dir, 'retired_roots.pem'));
+    expect((await new StateStore(dir).load()).retiredRoots).toBe('unreadable');
   });
 });
 
