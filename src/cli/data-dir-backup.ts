@@ -9,19 +9,29 @@
  * none. The copy is built beside the target, proved as a starting CA would
  * prove it (every authority's key loads and matches its certificate; the
  * audit log verifies), and only then renamed into place.
+ *
+ * Run as root, it hands the copy to the CA's user, and all of that happens
+ * by name in the directory that holds the target. So that directory, and
+ * every one above it, must be one only root (or the user running the backup)
+ * can change; one the CA's user could rename entries in would let that user
+ * swap the half-built copy for a directory of its own and have root write
+ * into it and hand over what its links point to.
  */
 import { existsSync, rmSync, constants as fsConstants, type Stats } from 'node:fs';
-import { chmod, chown, lstat, mkdir, mkdtemp, open, readdir, realpath, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { chmod, lchown, lstat, mkdir, mkdtemp, open, readdir, realpath, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { loadAuthority } from '../ca/authority-factory.js';
 import { fsyncDirectory, isTemporaryName, makeDirectory, writeNewFile } from '../platform/atomic-file.js';
-import { PinnedDirectory } from '../platform/pinned-directory.js';
+import { ConfigError } from '../config/options.js';
+import { RENAMERS_FIX } from '../platform/directory-writers.js';
+import { PinnedDirectory, withPinnedDirectory } from '../platform/pinned-directory.js';
 import { FileKeyCustody, KEYS_DIR, UNREFERENCED_DIR } from '../store/file-key-custody.js';
 import { AuditAppender } from '../store/sqlite/audit-appender.js';
 import { SqliteAuthorityStore } from '../store/sqlite/authority-store.js';
 import { connect, DATABASE_FILE } from '../store/sqlite/database.js';
 import { systemClock } from '../time/clock.js';
+import { openToOthers } from './data-dir-path.js';
 import { verifyDatastoreFile } from './offline-audit.js';
 
 export interface BackupReport {
@@ -51,13 +61,18 @@ export async function backupDataDirectory(dataDir: string, target: string, passp
   await refuseForeignDatastore(dataDir, owners);
   // As written, before any directory is made for it; then as resolved, through any link on the way.
   refuseInside(resolve(target), [resolve(dataDir), home], target, dataDir);
-  await makeParents(dirname(target));
-  refuseInside(join(await realpath(dirname(target)), basename(target)), [home], target, dataDir);
-  const removedLeftovers = await removeLeftovers(target);
+  await makeParents(await trustedParent(target));
+  // From here on by its real path, checked: a link on the way cannot be repointed between.
+  const at = join(await realpath(dirname(resolve(target))), basename(target));
+  refuseInside(at, [home], target, dataDir);
+  const removedLeftovers = await removeLeftovers(at);
   // 0700, and a name that says it is unfinished.
-  const partial = await mkdtemp(join(dirname(target), `.${basename(target)}.partial-`));
+  const partial = await mkdtemp(join(dirname(at), `.${basename(at)}.partial-`));
   const unwatch = removeOnStop(partial);
+  let pinned: PinnedDirectory | undefined;
   try {
+    // The copy as made: it is handed over through this descriptor, whatever its name leads to by then.
+    pinned = await PinnedDirectory.open(partial, process.geteuid?.());
     snapshot(source, join(partial, DATABASE_FILE));
     await syncFile(join(partial, DATABASE_FILE), 0o600);
     const keys = await copyKeys(join(dataDir, KEYS_DIR), join(dataDir, KEYS_DIR), join(partial, KEYS_DIR), owners);
@@ -65,24 +80,53 @@ export async function backupDataDirectory(dataDir: string, target: string, passp
     const audit = await verifyDatastoreFile(join(partial, DATABASE_FILE));
     if (!audit.ok) throw new Error(`the copied audit log does not verify at event ${audit.problem!.seq}: ${audit.problem!.reason}`);
     const certificates = countCertificates(join(partial, DATABASE_FILE));
-    await giveTo(partial, owner);
-    await fsyncDirectory(partial);
-    await rename(partial, target);
-    await fsyncDirectory(dirname(target));
+    await giveTo(pinned, owner);
+    await pinned.sync();
+    await rename(partial, at);
+    await fsyncDirectory(dirname(at));
     return { certificates, auditEvents: audit.events, keys, authorityKeys, head: audit.head, checkpoints: audit.checkpoints, removedLeftovers };
   } catch (err) {
     await rm(partial, { recursive: true, force: true });
     throw err;
   } finally {
     unwatch();
+    await pinned?.close();
   }
+}
+
+/**
+ * The real path of the directory that is to hold the copy (makeParents makes
+ * it if missing), once the nearest of it and its parents that exists, and
+ * every directory above that, can be changed by no one but root and this
+ * user (data-dir-path.ts). Run as root, that means by root alone: a backups
+ * directory the CA's user owns is refused, as that user is the one the swap
+ * (see the top of this file) would serve.
+ */
+async function trustedParent(target: string): Promise<string> {
+  const wanted = dirname(resolve(target));
+  let existing = wanted;
+  while (!(await lstatIfThere(existing))) existing = dirname(existing);
+  const real = await realpath(existing);
+  const open = await openToOthers(real, 'itself');
+  if (open === undefined) return join(real, relative(existing, wanted));
+  const where = `${open.dir} (${open.dir === real && existing === wanted ? 'which is to hold it' : 'on the way to it'})`;
+  const swap = 'and so put a directory of their own in place of the half-built copy, for this backup to write CA keys into and hand over what its links point to';
+  const user = process.geteuid?.();
+  if ('renamers' in open) {
+    throw new ConfigError([`--to ${target}: ${where}: ${open.renamers} may rename what is in it, ${swap}; ${RENAMERS_FIX}, or back up to another directory`]);
+  }
+  const fix = user === 0 ? 'chown it to root' : 'chown it to this user or root';
+  throw new ConfigError([
+    `--to ${target}: ${where} belongs to user ${open.owner}, ${user === 0 ? 'not root, who runs this backup' : `neither root nor this user (${user})`}: that user could rename what is in it, ${swap}; ${fix}, or run the backup as user ${open.owner}`,
+  ]);
 }
 
 /**
  * Makes the directories missing above the copy, 0755 whatever the umask: run
  * as root, the copy is handed to the CA's user (giveTo), who must be able to
  * reach it to start a CA on it (`--to /var/backups/meshca/DATE` makes two).
- * They hold only names; the copy itself stays 0700.
+ * They hold only names; the copy itself stays 0700. By path, which is sound
+ * under the directories trustedParent checked: no one else can put a link there.
  */
 async function makeParents(dir: string): Promise<void> {
   const missing: string[] = [];
@@ -263,12 +307,22 @@ function countCertificates(copy: string): number {
   }
 }
 
-/** Run as root, the copy belongs to the data directory's owner, so that the CA's user can start from it. */
-async function giveTo(copy: string, owner: { uid: number; gid: number }): Promise<void> {
+/**
+ * Run as root, the copy belongs to the data directory's owner, so that the
+ * CA's user can start from it. Each directory is changed through its own
+ * descriptor, opened without following a link, and each other entry by lchown
+ * through its directory's descriptor: what is handed over is what is in the
+ * copy, never what a name in it points to (chown follows links).
+ */
+async function giveTo(copy: PinnedDirectory, owner: { uid: number; gid: number }): Promise<void> {
   if (process.geteuid?.() !== 0 || owner.uid === 0) return;
-  const walk = async (path: string): Promise<void> => {
-    await chown(path, owner.uid, owner.gid);
-    if ((await lstat(path)).isDirectory()) for (const name of await readdir(path)) await walk(join(path, name));
+  const walk = async (dir: PinnedDirectory): Promise<void> => {
+    await dir.chown(owner.uid, owner.gid);
+    for (const name of await readdir(dir.path())) {
+      const path = dir.path(name);
+      if ((await lstat(path)).isDirectory()) await withPinnedDirectory(path, undefined, walk);
+      else await lchown(path, owner.uid, owner.gid);
+    }
   };
   await walk(copy);
 }

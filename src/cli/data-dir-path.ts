@@ -18,17 +18,33 @@ import { ownGroups } from './data-dir-access.js';
 export async function trustedDataDir(dataDir: string): Promise<string> {
   // Checked and then used as resolved: a link on the way, in a directory this check never sees, cannot be repointed between.
   const real = await realpath(dataDir);
+  const open = await openToOthers(real, 'above');
+  if (open === undefined) return real;
+  const where = open.dir === real ? `the data directory ${dataDir}` : `${open.dir} (above the data directory ${dataDir})`;
+  if ('renamers' in open) {
+    throw new Error(`${where}: ${open.renamers} may rename what is in it, and so put another socket in place of the CA's; ${RENAMERS_FIX}`);
+  }
+  throw new Error(`${where} belongs to user ${open.owner}, neither root nor this user (${process.geteuid?.()}), who could put another data directory in its place`);
+}
+
+/** A directory someone besides root and this user may change: who may rename its entries, or the other user who owns it. */
+export type OpenDirectory = { readonly dir: string; readonly renamers: string } | { readonly dir: string; readonly owner: number };
+
+/**
+ * The first directory, from the real path `real` up to /, that someone
+ * besides root and this user can change: one where another user or group may
+ * rename entries (sticky bit aside), or one another user owns (not checked of
+ * `real` itself when `ownersFrom` is 'above', as a data directory may be the
+ * CA's user's). Undefined when there is none: then what is made or checked
+ * at a path under `real` stays there, and may be used by path.
+ */
+export async function openToOthers(real: string, ownersFrom: 'itself' | 'above'): Promise<OpenDirectory | undefined> {
   const user = process.geteuid?.();
   for (let dir = real, above = false; ; dir = dirname(dir), above = true) {
     const info = await stat(dir);
     const renamers = renamersBesidesOwner(info, ownGroups());
-    const where = above ? `${dir} (above the data directory ${dataDir})` : `the data directory ${dataDir}`;
-    if (renamers !== undefined) {
-      throw new Error(`${where}: ${renamers} may rename what is in it, and so put another socket in place of the CA's; ${RENAMERS_FIX}`);
-    }
-    if (above && user !== undefined && info.uid !== 0 && info.uid !== user) {
-      throw new Error(`${where} belongs to user ${info.uid}, neither root nor this user (${user}), who could put another data directory in its place`);
-    }
-    if (dir === dirname(dir)) return real;
+    if (renamers !== undefined) return { dir, renamers };
+    if ((above || ownersFrom === 'itself') && user !== undefined && info.uid !== 0 && info.uid !== user) return { dir, owner: info.uid };
+    if (dir === dirname(dir)) return undefined;
   }
 }

@@ -53,6 +53,11 @@ export class PinnedDirectory {
     return this.handle.sync();
   }
 
+  /** Gives the directory itself (not whatever its name points at by then) to `uid`:`gid`. */
+  chown(uid: number, gid: number): Promise<void> {
+    return this.handle.chown(uid, gid);
+  }
+
   close(): Promise<void> {
     return this.handle.close();
   }
