@@ -6,12 +6,8 @@ import { ConfigError } from '../config/options.js';
 import { RENAMERS_FIX, renamersBesidesOwner } from '../platform/directory-writers.js';
 import { modeText } from '../platform/mode-text.js';
 import { LOCK_FILE, PID_FILE } from './data-dir-lock.js';
+import { ownGroups } from './data-dir-path.js';
 import { SOCKET_FILE } from './local-socket.js';
-
-/** Groups whose write access to a directory is no one else's: root's, and the process's own. */
-export function ownGroups(): number[] {
-  return [0, process.getegid?.() ?? 0];
-}
 
 /**
  * Who besides the CA can change its data directory, where it keeps its keys,

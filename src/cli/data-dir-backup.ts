@@ -107,7 +107,7 @@ async function trustedParent(target: string): Promise<string> {
   let existing = wanted;
   while (!(await lstatIfThere(existing))) existing = dirname(existing);
   const real = await realpath(existing);
-  const open = await openToOthers(real, 'itself');
+  const open = await openToOthers(real);
   if (open === undefined) return join(real, relative(existing, wanted));
   const where = `${open.dir} (${open.dir === real && existing === wanted ? 'which is to hold it' : 'on the way to it'})`;
   const swap = 'and so put a directory of their own in place of the half-built copy, for this backup to write CA keys into and hand over what its links point to';

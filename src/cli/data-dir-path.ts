@@ -1,30 +1,105 @@
 /**
- * Whether the CLI can trust what it finds in a data directory: that no one
- * but root, the CA's user and the CLI's own user can put something else at
- * its path. The CLI checks the socket's owner and then connects by name; in
- * a directory where another user can rename entries, or under one where they
- * can rename the directory itself, they could swap in their own socket (or
- * directory) between the two, or before both, and have the CLI believe their
- * answers. The rule for each directory on the way is sshd's StrictModes (and
- * sudo's): owned by root or this user, and no one else may rename its
- * entries; the data directory itself may be the CA's user's.
+ * Whether what is found at a data directory's path can be trusted: that no
+ * one but root, the CA's user and this process's own user can put something
+ * else at that path, or could have put it there first. The CLI checks the
+ * socket's owner and then connects by name; in a directory where another user
+ * can rename entries, or under one where they can rename the directory
+ * itself, they could swap in their own socket (or directory) between the two,
+ * or before both, and have the CLI believe their answers. The server reads
+ * its keys and datastore there: another user who could put another directory
+ * at its path at a restart could hand it an older backup (revocations
+ * undone) or an empty directory (a new root). The rule for each directory on
+ * the way is sshd's StrictModes (and sudo's): owned by root or this user, and
+ * no one else may rename its entries. Where others may still add names (a
+ * sticky directory, as /tmp), what is found there, the data directory or a
+ * symbolic link on the way to it, must be root's or this user's: another
+ * user may have made it first (the rule of the kernel's protected_symlinks).
+ * Elsewhere the data directory itself may be the CA's user's.
  */
-import { realpath, stat } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import { RENAMERS_FIX, renamersBesidesOwner } from '../platform/directory-writers.js';
-import { ownGroups } from './data-dir-access.js';
+import { lstat, readlink, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { RENAMERS_FIX, addersBesidesOwner, renamersBesidesOwner } from '../platform/directory-writers.js';
 
-/** The data directory's real path, once neither it nor a directory above it can be changed by another user. */
-export async function trustedDataDir(dataDir: string): Promise<string> {
-  // Checked and then used as resolved: a link on the way, in a directory this check never sees, cannot be repointed between.
-  const real = await realpath(dataDir);
-  const open = await openToOthers(real, 'above');
-  if (open === undefined) return real;
-  const where = open.dir === real ? `the data directory ${dataDir}` : `${open.dir} (above the data directory ${dataDir})`;
-  if ('renamers' in open) {
-    throw new Error(`${where}: ${open.renamers} may rename what is in it, and so put another socket in place of the CA's; ${RENAMERS_FIX}`);
+/** A data directory at a path another user could change, or whose directory or links another user may have made. */
+export class UntrustedDataDirPathError extends Error {
+  override readonly name = 'UntrustedDataDirPathError';
+}
+
+/** As the kernel's limit on the symbolic links followed in one lookup (ELOOP). */
+const MAX_LINKS = 40;
+
+/** Groups whose write access to a directory is no one else's: root's, and the process's own. */
+export function ownGroups(): number[] {
+  return [0, process.getegid?.() ?? 0];
+}
+
+function trustedOwner(uid: number): boolean {
+  const user = process.geteuid?.();
+  return user === undefined || uid === 0 || uid === user;
+}
+
+/**
+ * The data directory's real path, resolved a name at a time from / (or the
+ * working directory, which the kernel keeps resolved), and each directory a
+ * name is looked up in, and each link followed, checked as the module's
+ * comment says. The data directory itself is checked only for who made it;
+ * who may change what is in it is for the caller to say (trustedDataDir, or
+ * the server's checkDataDirAccess). It is checked and then used as resolved:
+ * nothing on the way can be repointed between by another user, since none
+ * can change any directory it was looked up in.
+ */
+export async function resolveDataDirPath(dataDir: string): Promise<string> {
+  const user = process.geteuid?.();
+  const pending = (dataDir.startsWith('/') ? dataDir : `${process.cwd()}/${dataDir}`).split('/');
+  let dir = '/';
+  let links = 0;
+  while (pending.length > 0) {
+    const name = pending.shift()!;
+    if (name === '' || name === '.') continue;
+    if (name === '..') {
+      dir = dirname(dir);
+      continue;
+    }
+    const parent = await stat(dir);
+    const renamers = renamersBesidesOwner(parent, ownGroups());
+    const above = `${dir} (above the data directory ${dataDir})`;
+    if (renamers !== undefined) {
+      throw new UntrustedDataDirPathError(`${above}: ${renamers} may rename what is in it, and so put another data directory in place of the one there; ${RENAMERS_FIX}, or choose a data directory elsewhere`);
+    }
+    if (!trustedOwner(parent.uid)) {
+      throw new UntrustedDataDirPathError(`${above} belongs to user ${parent.uid}, neither root nor this user (${user}), who could put another data directory in its place; choose a data directory elsewhere`);
+    }
+    const path = join(dir, name);
+    const entry = await lstat(path);
+    const adders = addersBesidesOwner(parent, ownGroups());
+    if (adders !== undefined && !trustedOwner(entry.uid)) {
+      const what = entry.isSymbolicLink() ? `${path}, a symbolic link on the way to the data directory ${dataDir},` : pending.some((n) => n !== '' && n !== '.') ? `${path}, on the way to the data directory ${dataDir},` : `the data directory ${dataDir}`;
+      throw new UntrustedDataDirPathError(
+        `${what} belongs to user ${entry.uid}, neither root nor this user (${user}), in ${dir}, where ${adders} may add names: that user may have made it first; ` +
+          'run this as its owner, or keep the data directory in a directory only root and its owner may add to',
+      );
+    }
+    if (entry.isSymbolicLink()) {
+      if (++links > MAX_LINKS) throw new UntrustedDataDirPathError(`${dataDir}: more than ${MAX_LINKS} symbolic links on the way to it`);
+      const target = await readlink(path);
+      if (target.startsWith('/')) dir = '/';
+      pending.unshift(...target.split('/'));
+      continue;
+    }
+    if (!entry.isDirectory()) throw new UntrustedDataDirPathError(`${path}, on the way to the data directory ${dataDir}, is not a directory`);
+    dir = path;
   }
-  throw new Error(`${where} belongs to user ${open.owner}, neither root nor this user (${process.geteuid?.()}), who could put another data directory in its place`);
+  return dir;
+}
+
+/** The data directory's real path, once neither it nor a directory or link on the way to it can be changed by another user, or have been made by one. */
+export async function trustedDataDir(dataDir: string): Promise<string> {
+  const real = await resolveDataDirPath(dataDir);
+  const renamers = renamersBesidesOwner(await stat(real), ownGroups());
+  if (renamers !== undefined) {
+    throw new UntrustedDataDirPathError(`the data directory ${dataDir}: ${renamers} may rename what is in it, and so put another socket in place of the CA's; ${RENAMERS_FIX}`);
+  }
+  return real;
 }
 
 /** A directory someone besides root and this user may change: who may rename its entries, or the other user who owns it. */
@@ -33,18 +108,16 @@ export type OpenDirectory = { readonly dir: string; readonly renamers: string } 
 /**
  * The first directory, from the real path `real` up to /, that someone
  * besides root and this user can change: one where another user or group may
- * rename entries (sticky bit aside), or one another user owns (not checked of
- * `real` itself when `ownersFrom` is 'above', as a data directory may be the
- * CA's user's). Undefined when there is none: then what is made or checked
- * at a path under `real` stays there, and may be used by path.
+ * rename entries (sticky bit aside), or one another user owns. Undefined when
+ * there is none: then what is made or checked under `real` stays there, and
+ * may be used by path (`datastore backup`'s target).
  */
-export async function openToOthers(real: string, ownersFrom: 'itself' | 'above'): Promise<OpenDirectory | undefined> {
-  const user = process.geteuid?.();
-  for (let dir = real, above = false; ; dir = dirname(dir), above = true) {
+export async function openToOthers(real: string): Promise<OpenDirectory | undefined> {
+  for (let dir = real; ; dir = dirname(dir)) {
     const info = await stat(dir);
     const renamers = renamersBesidesOwner(info, ownGroups());
     if (renamers !== undefined) return { dir, renamers };
-    if ((above || ownersFrom === 'itself') && user !== undefined && info.uid !== 0 && info.uid !== user) return { dir, owner: info.uid };
+    if (!trustedOwner(info.uid)) return { dir, owner: info.uid };
     if (dir === dirname(dir)) return undefined;
   }
 }

@@ -3,7 +3,7 @@
  * the CLI trusts: a server refuses one another user owns, and the CLI refuses
  * a socket the CA's user did not make (world-writable volumes are common).
  */
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, renameSync, symlinkSync, watch, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lchownSync, mkdirSync, readdirSync, renameSync, symlinkSync, watch, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -15,6 +15,8 @@ import { tempDir } from '../support/temp-dir.js';
 
 /** nobody: a user other than the one running the tests (root here, and in CI). */
 const OTHER_USER = 65534;
+/** What another user's CA answers for the bundle: a root of theirs. */
+const THEIR_BUNDLE = '-----BEGIN CERTIFICATE-----\nTHEIRS\n-----END CERTIFICATE-----\n';
 
 describe('the data directory', () => {
   it.skipIf(process.geteuid?.() !== 0)('fail/owned by another user (not root): refused, since its owner could replace the socket', async () => {
@@ -139,6 +141,48 @@ describe('the CLI and the operator socket', () => {
     const run = await runMeshca(['bundle', '--data-dir', dataDir]);
     expect({ code: run.code, stdout: run.stdout }).toEqual({ code: 1, stdout: '' });
     expect(run.stderr).toContain(says(dataDir, parent));
+  });
+
+  /** Another user's CA, as far as the CLI can tell: their socket, answering every request with their own root, in their own directory. */
+  async function theirCa(dir: string): Promise<void> {
+    mkdirSync(dir, { mode: 0o700 });
+    const socket = join(dir, 'meshca.sock');
+    const planted = createServer((c) => c.once('data', () => c.end(`HTTP/1.1 200 OK\r\ncontent-type: application/x-pem-file\r\ncontent-length: ${THEIR_BUNDLE.length}\r\nconnection: close\r\n\r\n${THEIR_BUNDLE}`)));
+    await new Promise<void>((resolve) => planted.listen(socket, resolve));
+    cleanupLater(() => new Promise<void>((resolve) => planted.close(() => resolve())));
+    chmodSync(socket, 0o600);
+    chownSync(socket, OTHER_USER, OTHER_USER);
+    chownSync(dir, OTHER_USER, OTHER_USER);
+  }
+
+  // In a directory every user may add names to (/tmp, or the working directory when --data-dir is left at ./data), another
+  // user can make the data directory's name first, before any CA does: its owner is then no CA's user but theirs.
+  const madeFirst: Array<{ name: string; plant: (dataDir: string) => Promise<void>; says: (dataDir: string, shared: string) => string }> = [
+    {
+      name: 'the data directory itself',
+      plant: (dataDir) => theirCa(dataDir),
+      says: (dataDir, shared) => `the data directory ${dataDir} belongs to user ${OTHER_USER}, neither root nor this user (0), in ${shared}, where every user (mode 1777) may add names: that user may have made it first`,
+    },
+    {
+      name: 'a symbolic link in its place, to a directory of theirs elsewhere',
+      plant: async (dataDir) => {
+        const theirs = join(tempDir('theirs'), 'ca');
+        await theirCa(theirs);
+        symlinkSync(theirs, dataDir);
+        lchownSync(dataDir, OTHER_USER, OTHER_USER);
+      },
+      says: (dataDir, shared) => `${dataDir}, a symbolic link on the way to the data directory ${dataDir}, belongs to user ${OTHER_USER}, neither root nor this user (0), in ${shared}, where every user (mode 1777) may add names`,
+    },
+  ];
+  it.skipIf(process.geteuid?.() !== 0).each(madeFirst)('fail/in a directory every user may add names to (sticky, as /tmp), $name, made first by another user: the CLI refuses to talk to it (exit 1)', async ({ plant, says }) => {
+    const shared = tempDir('shared');
+    chmodSync(shared, 0o1777);
+    const dataDir = join(shared, 'data');
+    await plant(dataDir);
+
+    const run = await runMeshca(['bundle', '--data-dir', dataDir]);
+    expect({ code: run.code, stdout: run.stdout }).toEqual({ code: 1, stdout: '' });
+    expect(run.stderr).toContain(says(dataDir, shared));
   });
 
   it('pass/under a directory every user may write to with the sticky bit (as /tmp), reached through a symbolic link: the CLI talks to the CA', async () => {
