@@ -47,11 +47,12 @@ export interface RunningCa {
   close(): Promise<void>;
 }
 
-export async function startCa(config: ServerConfig, logger: Logger, overrides: CaOverrides = {}): Promise<RunningCa> {
+export async function startCa(given: ServerConfig, logger: Logger, overrides: CaOverrides = {}): Promise<RunningCa> {
   const clock = overrides.clock ?? systemClock;
   const random = overrides.random ?? cryptoRandom;
-  await makeDirectory(config.dataDir, 0o700);
-  await checkDataDirAccess(config.dataDir, logger);
+  await makeDirectory(given.dataDir, 0o700);
+  // From here on the data directory's path as checked, resolved: no link on the way is followed again.
+  const config: ServerConfig = { ...given, dataDir: await checkDataDirAccess(given.dataDir, logger) };
   const lock = await lockDataDir(config.dataDir);
   let store: Datastore;
   try {

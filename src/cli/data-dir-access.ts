@@ -6,12 +6,17 @@ import { ConfigError } from '../config/options.js';
 import { RENAMERS_FIX, renamersBesidesOwner } from '../platform/directory-writers.js';
 import { modeText } from '../platform/mode-text.js';
 import { LOCK_FILE, PID_FILE } from './data-dir-lock.js';
-import { ownGroups } from './data-dir-path.js';
+import { ownGroups, resolveDataDirPath, UntrustedDataDirPathError } from './data-dir-path.js';
 import { SOCKET_FILE } from './local-socket.js';
 
 /**
  * Who besides the CA can change its data directory, where it keeps its keys,
- * its datastore and the operator socket the CLI trusts. One owned by another
+ * its datastore and the operator socket the CLI trusts; its path resolved as
+ * checked, for the server to use from then on. First the path, by the CLI's
+ * rule (data-dir-path.ts): another user who could rename a directory on the
+ * way, or could have made the data directory or a link to it, could give the
+ * CA an older backup of its own (revocations undone) or an empty directory
+ * (a new root) at a restart. Then the directory itself: one owned by another
  * user (not root) is refused: that user could replace the socket, and the CLI
  * trusts the directory's owner. One where every user, or another group, may
  * rename what the CA keeps (written to, no sticky bit) is refused too: they
@@ -20,8 +25,12 @@ import { SOCKET_FILE } from './local-socket.js';
  * allowed but said: Kubernetes makes tmpfs emptyDir volumes 1777; there
  * others can only make names first, which refusePlanted catches.
  */
-export async function checkDataDirAccess(dataDir: string, logger: Logger): Promise<void> {
-  const info = await stat(dataDir);
+export async function checkDataDirAccess(dataDir: string, logger: Logger): Promise<string> {
+  const real = await resolveDataDirPath(dataDir).catch((err: unknown) => {
+    // A restart will not fix it: exit 78, as every refusal here.
+    throw err instanceof UntrustedDataDirPathError ? new ConfigError([err.message]) : err;
+  });
+  const info = await stat(real);
   const user = process.geteuid?.();
   if (user !== undefined && info.uid !== user && info.uid !== 0) {
     throw new ConfigError([`--data-dir ${dataDir}: it belongs to user ${info.uid}, not to this one (${user}) or root, and its owner could replace what the CA keeps there; chown it to the CA's user`]);
@@ -35,7 +44,8 @@ export async function checkDataDirAccess(dataDir: string, logger: Logger): Promi
   } else if (info.mode & 0o020 && !ownGroups().includes(info.gid)) {
     logger.warn({ dataDir, group: info.gid, mode: modeText(info.mode) }, "the data directory's group, not the CA's own, can add files where the CA keeps its own");
   }
-  await refusePlanted(dataDir);
+  await refusePlanted(real);
+  return real;
 }
 
 /** What the CA keeps in its data directory and reads back or trusts: in one others may write to, each must be the CA's own. */

@@ -76,7 +76,7 @@ export async function resolveDataDirPath(dataDir: string): Promise<string> {
       const what = entry.isSymbolicLink() ? `${path}, a symbolic link on the way to the data directory ${dataDir},` : pending.some((n) => n !== '' && n !== '.') ? `${path}, on the way to the data directory ${dataDir},` : `the data directory ${dataDir}`;
       throw new UntrustedDataDirPathError(
         `${what} belongs to user ${entry.uid}, neither root nor this user (${user}), in ${dir}, where ${adders} may add names: that user may have made it first; ` +
-          'run this as its owner, or keep the data directory in a directory only root and its owner may add to',
+          "if it is the CA's, run this as the CA's user; otherwise keep the data directory in a directory only root and the CA's user may add names to",
       );
     }
     if (entry.isSymbolicLink()) {

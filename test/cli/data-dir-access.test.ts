@@ -3,7 +3,7 @@
  * the CLI trusts: a server refuses one another user owns, and the CLI refuses
  * a socket the CA's user did not make (world-writable volumes are common).
  */
-import { chmodSync, chownSync, existsSync, lchownSync, mkdirSync, readdirSync, renameSync, symlinkSync, watch, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, lchownSync, mkdirSync, readdirSync, renameSync, symlinkSync, watch, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -85,6 +85,70 @@ describe('the data directory', () => {
     await expect(start).rejects.toThrow(ConfigError);
     await expect(start).rejects.toThrow(`--data-dir ${dataDir}: ${says} may rename what the CA keeps there and put their own datastore or keys in its place; chmod go-w it (0700), or set its sticky bit (chmod +t)`);
     expect(readdirSync(dataDir)).toEqual([]);
+  });
+
+  // Under a directory every user may rename entries in, another user can, at any restart, move the CA's data directory
+  // aside and link its name to what they choose: the CA would read another directory as its own.
+  const relinked: Array<{ name: string; target: (dataDir: string, parent: string) => string }> = [
+    {
+      name: 'an empty directory every user may write to, sticky (the CA would make a new PKI and root)',
+      target: () => {
+        const sticky = tempDir('sticky');
+        chmodSync(sticky, 0o1777);
+        return sticky;
+      },
+    },
+    {
+      name: "an older copy of the CA's own data directory (the revocations since undone)",
+      target: (dataDir, parent) => {
+        const older = join(parent, 'older');
+        cpSync(dataDir, older, { recursive: true });
+        return older;
+      },
+    },
+  ];
+  it.each(relinked)('fail/under a directory every user may write to, no sticky bit (0777), its name linked by another user to $name: refused (exit 78), and the CA reads nothing there', async ({ target }) => {
+    const parent = join(tempDir('above'), 'parent');
+    mkdirSync(parent);
+    const dataDir = join(parent, 'meshca');
+    await (await startTestCa({ 'data-dir': dataDir })).close();
+    const elsewhere = target(dataDir, parent);
+    const before = readdirSync(elsewhere);
+    chmodSync(parent, 0o777);
+    renameSync(dataDir, join(parent, 'moved-aside'));
+    symlinkSync(elsewhere, dataDir);
+
+    const start = startTestCa({ 'data-dir': dataDir });
+    await expect(start).rejects.toThrow(ConfigError);
+    await expect(start).rejects.toThrow(`${parent} (above the data directory ${dataDir}): every user (mode 0777, no sticky bit) may rename what is in it, and so put another data directory in place of the one there; chmod go-w it (0700), or set its sticky bit (chmod +t), or choose a data directory elsewhere`);
+    expect(readdirSync(elsewhere)).toEqual(before);
+  });
+
+  const strangers: Array<{ name: string; arrange: (dataDir: string, parent: string) => void; says: (dataDir: string, parent: string) => string }> = [
+    {
+      name: 'a directory above it another user owns (who could put another data directory in its place)',
+      arrange: (_dataDir, parent) => chownSync(parent, OTHER_USER, OTHER_USER),
+      says: (dataDir, parent) => `${parent} (above the data directory ${dataDir}) belongs to user ${OTHER_USER}, neither root nor this user (0), who could put another data directory in its place`,
+    },
+    {
+      name: 'a symbolic link in its place that another user made first, in a directory every user may add names to (sticky)',
+      arrange: (dataDir, parent) => {
+        chmodSync(parent, 0o1777);
+        symlinkSync(tempDir('elsewhere'), dataDir);
+        lchownSync(dataDir, OTHER_USER, OTHER_USER);
+      },
+      says: (dataDir, parent) => `${dataDir}, a symbolic link on the way to the data directory ${dataDir}, belongs to user ${OTHER_USER}, neither root nor this user (0), in ${parent}, where every user (mode 1777) may add names: that user may have made it first`,
+    },
+  ];
+  it.skipIf(process.geteuid?.() !== 0).each(strangers)('fail/$name: refused (exit 78), naming it', async ({ arrange, says }) => {
+    const parent = join(tempDir('above'), 'parent');
+    mkdirSync(parent);
+    const dataDir = join(parent, 'meshca');
+    arrange(dataDir, parent);
+
+    const start = startTestCa({ 'data-dir': dataDir });
+    await expect(start).rejects.toThrow(ConfigError);
+    await expect(start).rejects.toThrow(says(dataDir, parent));
   });
 
   it.each([
