@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { ConfigError } from '../config/options.js';
 import { RENAMERS_FIX, renamersBesidesOwner } from '../platform/directory-writers.js';
 import { modeText } from '../platform/mode-text.js';
-import { LOCK_FILE, PID_FILE } from './data-dir-lock.js';
+import { LEGACY_LOCK_FILE, LOCK_FILE, PID_FILE } from './data-dir-lock.js';
 import { ownGroups, resolveDataDirPath, UntrustedDataDirPathError } from './data-dir-path.js';
 import { SOCKET_FILE } from './local-socket.js';
 
@@ -49,13 +49,14 @@ export async function checkDataDirAccess(dataDir: string, logger: Logger): Promi
 }
 
 /** What the CA keeps in its data directory and reads back or trusts: in one others may write to, each must be the CA's own. */
-const KEPT = ['keys', 'meshca.db', 'meshca.db-wal', 'meshca.db-shm', LOCK_FILE, PID_FILE, SOCKET_FILE];
+const KEPT = ['keys', 'meshca.db', 'meshca.db-wal', 'meshca.db-shm', LOCK_FILE, PID_FILE, SOCKET_FILE, LEGACY_LOCK_FILE];
 
 /**
  * Refuses, in a data directory others may write to (only a sticky one gets
  * this far), anything the CA keeps there that another user made or that is a
  * symbolic link: it may have been planted, a datastore or keys to be taken
- * for the CA's own, a lock file to lead the CA elsewhere. It runs before the
+ * for the CA's own, a lock file to lead the CA elsewhere, an earlier
+ * version's meshca.lock naming a running process to stop every start. It runs before the
  * CA opens them and again after (see ca-runtime.ts), since another user can
  * make a name in the moment between; checking by path after opening is sound
  * here because in a sticky directory no one but an entry's owner (and root)

@@ -16,7 +16,9 @@
 import Database from 'better-sqlite3';
 import { readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ConfigError } from '../config/options.js';
 import { removeTemporaries, writeFileAtomic } from '../platform/atomic-file.js';
+import { NotRegularFileError, readRegularFile } from '../platform/regular-file.js';
 import { socketPath } from './local-socket.js';
 
 export const LOCK_FILE = 'meshca.flock';
@@ -47,10 +49,27 @@ function alive(pid: number): boolean {
   }
 }
 
+/**
+ * What an earlier version's meshca.lock says, or undefined when there is none.
+ * Earlier versions wrote it as a regular file: a symbolic link there is not
+ * followed (it would lead the check to a file elsewhere, naming any process),
+ * nor a FIFO waited on, but refused, as a restart would not remove it.
+ */
+async function readLegacyLock(path: string): Promise<string | undefined> {
+  try {
+    return (await readRegularFile(path)).data;
+  } catch (err) {
+    const what = (err as NodeJS.ErrnoException).code === 'ELOOP' ? 'a symbolic link' : err instanceof NotRegularFileError ? 'not a regular file' : undefined;
+    // None there, or one this user cannot read: as before, no earlier server's lock to honour.
+    if (what === undefined) return undefined;
+    throw new ConfigError([`${path} is ${what}, not the lock file of an earlier meshca: remove it`]);
+  }
+}
+
 /** Refuses while an earlier version's meshca.lock names a live process other than this one; removes it otherwise. */
 async function retireLegacyLock(dataDir: string): Promise<void> {
   const path = join(dataDir, LEGACY_LOCK_FILE);
-  const content = await readFile(path, 'utf8').catch(() => undefined);
+  const content = await readLegacyLock(path);
   if (content === undefined) return;
   const pid = /^[0-9]+\n?$/.test(content) ? Number(content) : undefined;
   if (pid !== undefined && pid !== process.pid && alive(pid)) {

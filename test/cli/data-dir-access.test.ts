@@ -27,19 +27,23 @@ describe('the data directory', () => {
   });
 
   it.skipIf(process.geteuid?.() !== 0).each([
-    ['keys', 'dir'],
-    ['meshca.db', 'file'],
-    ['meshca.flock', 'file'],
-    ['meshca.pid', 'file'],
-    ['meshca.sock', 'file'],
-  ] as const)("fail/every user may write to it (sticky), and %s there is another user's: refused, as planted", async (name, kind) => {
+    ['keys', 'dir', ''],
+    ['meshca.db', 'file', ''],
+    ['meshca.flock', 'file', ''],
+    ['meshca.pid', 'file', ''],
+    ['meshca.sock', 'file', ''],
+    // An earlier version's lock naming a running process (pid 1): it would stop every start, with exit 1, for good.
+    ['meshca.lock', 'file', '1\n'],
+  ] as const)("fail/every user may write to it (sticky), and %s there is another user's: refused (exit 78), as planted", async (name, kind, content) => {
     const dataDir = join(tempDir('planted'), 'data');
     mkdirSync(dataDir);
     chmodSync(dataDir, 0o1777);
     if (kind === 'dir') mkdirSync(join(dataDir, name));
-    else writeFileSync(join(dataDir, name), '');
+    else writeFileSync(join(dataDir, name), content);
     chownSync(join(dataDir, name), OTHER_USER, OTHER_USER);
-    await expect(startTestCa({ 'data-dir': dataDir })).rejects.toThrow(`${join(dataDir, name)} belongs to user ${OTHER_USER}, not to this one (0) or root, in a data directory others may write to`);
+    const start = startTestCa({ 'data-dir': dataDir });
+    await expect(start).rejects.toThrow(ConfigError);
+    await expect(start).rejects.toThrow(`${join(dataDir, name)} belongs to user ${OTHER_USER}, not to this one (0) or root, in a data directory others may write to`);
   });
 
   it('fail/every user may write to it (sticky), and meshca.flock there is a symbolic link: refused, not followed', async () => {

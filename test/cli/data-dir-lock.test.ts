@@ -6,10 +6,11 @@
 import Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LEGACY_LOCK_FILE, LOCK_FILE, lockDataDir, PID_FILE } from '../../src/cli/data-dir-lock.js';
+import { ConfigError } from '../../src/config/options.js';
 import { tempDir } from '../support/temp-dir.js';
 
 const BUSY = (dir: string) => `another meshca server is already running on ${join(dir, 'meshca.sock')}`;
@@ -107,6 +108,17 @@ describe('lockDataDir', () => {
       }
       await (await lockDataDir(dir)).release();
       expect(existsSync(join(dir, LEGACY_LOCK_FILE))).toBe(false);
+    });
+
+    it('refuses (exit 78) a symbolic link in its place, not following it to a file that names a live process, and leaves both', async () => {
+      const dir = tempDir();
+      const elsewhere = join(tempDir('elsewhere'), 'pid');
+      writeFileSync(elsewhere, `${process.ppid}\n`);
+      symlinkSync(elsewhere, join(dir, LEGACY_LOCK_FILE));
+      const lock = lockDataDir(dir);
+      await expect(lock).rejects.toThrow(ConfigError);
+      await expect(lock).rejects.toThrow(`${join(dir, LEGACY_LOCK_FILE)} is a symbolic link, not the lock file of an earlier meshca: remove it`);
+      expect([lstatSync(join(dir, LEGACY_LOCK_FILE)).isSymbolicLink(), readFileSync(elsewhere, 'utf8')]).toEqual([true, `${process.ppid}\n`]);
     });
 
     it.each([
