@@ -67,7 +67,7 @@ export async function resolveDataDirPath(dataDir: string): Promise<string> {
       throw new UntrustedDataDirPathError(`${above}: ${renamers} may rename what is in it, and so put another data directory in place of the one there; ${RENAMERS_FIX}, or choose a data directory elsewhere`);
     }
     if (!trustedOwner(parent.uid)) {
-      throw new UntrustedDataDirPathError(`${above} belongs to user ${parent.uid}, neither root nor this user (${user}), who could put another data directory in its place; choose a data directory elsewhere`);
+      throw new UntrustedDataDirPathError(`${above} belongs to user ${parent.uid}, neither root nor this user (${user}), who could put another data directory in its place; run this as user ${parent.uid}, or choose a data directory elsewhere`);
     }
     const path = join(dir, name);
     const entry = await lstat(path);

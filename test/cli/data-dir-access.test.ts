@@ -196,7 +196,7 @@ describe('the CLI and the operator socket', () => {
     {
       name: 'a directory above it another user owns',
       loosen: (_dataDir, parent) => chownSync(parent, OTHER_USER, OTHER_USER),
-      says: (dataDir, parent) => `${parent} (above the data directory ${dataDir}) belongs to user ${OTHER_USER}, neither root nor this user (0), who could put another data directory in its place`,
+      says: (dataDir, parent) => `${parent} (above the data directory ${dataDir}) belongs to user ${OTHER_USER}, neither root nor this user (0), who could put another data directory in its place; run this as user ${OTHER_USER}, or choose a data directory elsewhere`,
     },
   ];
   it.skipIf(process.geteuid?.() !== 0).each(cases)('fail/$name: the CLI refuses to talk to it (exit 1), naming the directory', async ({ loosen, says }) => {
