@@ -38,6 +38,7 @@ export interface AgentSettings {
 }
 
 const INVALID_TOKEN = 'the join token is unknown, already used, revoked or expired';
+const MAKER_REVOKED = 'the join token was made with an operator credential that has since been revoked; ask an operator for a new one';
 
 export class AgentService {
   constructor(
@@ -45,13 +46,20 @@ export class AgentService {
     private readonly settings: AgentSettings,
   ) {}
 
-  /** Exchanges a join token and a CSR for an agent SVID; the token is spent in the same transaction. */
+  /**
+   * Exchanges a join token and a CSR for an agent SVID; the token is spent in
+   * the same transaction, which also refuses it (unspent) when the remote
+   * operator's credential that made it is revoked: a stolen operator
+   * credential, once revoked, leaves no token that admits an agent.
+   */
   async attest(token: string, csr: VerifiedCsr): Promise<IssuedSvid> {
     if (!looksLikeJoinToken(token)) throw new UnauthenticatedError('invalid_token', INVALID_TOKEN);
     const now = nowSeconds(this.deps.clock);
     const hash = hashJoinToken(token);
     const record = await this.deps.store.findToken(hash);
     if (!record || record.usedAt !== null || record.expiresAt <= now) throw new UnauthenticatedError('invalid_token', INVALID_TOKEN);
+    // Asked before signing, to spare the signature; completeAttestation asks again where it spends the token.
+    if (await this.makerRevoked(record.creatorSerial)) throw new UnauthenticatedError('invalid_token', MAKER_REVOKED);
     const name = record.agent as AgentName;
     const previous = await this.deps.store.getAgent(name);
     if (previous?.status === 'banned') throw new ForbiddenError('agent_banned', `agent ${name} is banned`);
@@ -85,11 +93,18 @@ export class AgentService {
         signed.event,
       ],
     }));
-    if (!committed) throw new UnauthenticatedError('invalid_token', INVALID_TOKEN);
+    // Spent meanwhile, or its maker's credential revoked meanwhile: the second is told as such.
+    if (!committed) throw new UnauthenticatedError('invalid_token', (await this.makerRevoked(record.creatorSerial)) ? MAKER_REVOKED : INVALID_TOKEN);
     // Attesting under an active name revoked the agent SVIDs held under it before.
     if (previous?.status === 'active') this.deps.onRevocation?.();
     await this.deps.issuer.confirm([signed], started);
     return signed.svid;
+  }
+
+  /** Whether the admin credential that made a token (its serial; null: the local operator's) is revoked. */
+  private async makerRevoked(creatorSerial: string | null): Promise<boolean> {
+    if (creatorSerial === null) return false;
+    return ((await this.deps.store.credential(creatorSerial))?.revocation ?? null) !== null;
   }
 
   async renew(requester: RequestingAgent, csr: VerifiedCsr): Promise<IssuedSvid> {

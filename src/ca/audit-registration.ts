@@ -13,7 +13,9 @@
  * no false alarm.
  *
  * Not held: an agent's last-seen time, SVID and times (no event records them
- * per agent), a token's creator and times other than its expiry, an entry's
+ * per agent), a token's creator label and times other than its expiry (the
+ * serial of the credential that made it is held: a token whose serial was
+ * cleared would admit agents after that credential's revocation), an entry's
  * times, and a token spent without an event (which only denies it). Here a
  * status change voids the agent's unused tokens only if its event says it
  * did (`voidsTokens`): builds from before events said so did not always void
@@ -45,11 +47,19 @@ export interface RegisteredToken {
   readonly hash: string;
   readonly agent: string;
   readonly expiresAt: number;
+  readonly creatorSerial: string | null;
   readonly usedAt: number | null;
 }
 
 /** What a status event records, besides its agent: that the change spent the agent's unused join tokens. */
 export const VOIDS_TOKENS = 'voidsTokens';
+
+/**
+ * What token.created records of the admin credential that made the token
+ * (null: the local operator); events of builds before it say nothing, and
+ * their tokens are recorded with none.
+ */
+export const CREATOR_SERIAL = 'creatorSerial';
 
 /** The status each agent event leaves its agent in (unban leaves it evicted: it needs a new token). */
 const STATUS_AFTER: ReadonlyMap<string, AgentStatus> = new Map([
@@ -78,6 +88,7 @@ interface Claim {
 interface LoggedToken extends Claim {
   readonly agent: string;
   readonly expiresAt: unknown;
+  readonly creatorSerial: unknown;
   /** The event that spent (token.used) or voided (a status change) it. */
   spent?: Claim;
 }
@@ -135,7 +146,8 @@ export class RegistrationRecordCheck {
     const agent = data?.['agent'];
     if (typeof prefix !== 'string' || typeof agent !== 'string') return `event ${e.seq} (${e.type}) names no join token: its data was altered`;
     if (e.type === 'token.created') {
-      const token: LoggedToken = { seq: e.seq, type: e.type, agent, expiresAt: data!['expiresAt'] };
+      const creatorSerial = CREATOR_SERIAL in data! ? data![CREATOR_SERIAL] : null;
+      const token: LoggedToken = { seq: e.seq, type: e.type, agent, expiresAt: data!['expiresAt'], creatorSerial };
       this.tokens.set(prefix, token);
       // In place: a copy per token would make a name given many tokens, and never evicted, cost their square.
       const unspent = this.unspent.get(agent);
@@ -222,6 +234,12 @@ export class RegistrationRecordCheck {
           seq: logged.seq,
           reason: `event ${logged.seq} (token.created) creates join token ${prefix}… for agent ${logged.agent} expiring at ${show(logged.expiresAt)}, ` +
             `but it is recorded for agent ${record.agent} expiring at ${record.expiresAt}: ${ALTERED}`,
+        };
+      } else if (show(logged.creatorSerial) !== show(record.creatorSerial)) {
+        yield {
+          seq: logged.seq,
+          reason: `event ${logged.seq} (token.created) creates ${named} with creator serial ${show(logged.creatorSerial)}, ` +
+            `but it is recorded with creator serial ${show(record.creatorSerial)}: ${ALTERED}`,
         };
       } else if (logged.spent && record.usedAt === null) {
         const how = logged.spent.type === 'token.used' ? 'spends' : 'voids';

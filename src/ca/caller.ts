@@ -6,7 +6,10 @@ import type { SpiffeId } from '../identity/spiffe-id.js';
  */
 export type Caller =
   | { readonly role: 'anonymous' }
-  | { readonly role: 'operator'; readonly name: string; readonly via: 'local' | 'mtls' }
+  /** The CA host's operator, on the local socket. */
+  | { readonly role: 'operator'; readonly name: string; readonly via: 'local' }
+  /** A remote operator: `serial` names the admin credential it presented, which what it makes records (a token dies with it). */
+  | { readonly role: 'operator'; readonly name: string; readonly via: 'mtls'; readonly serial: string }
   | { readonly role: 'auditor'; readonly name: string }
   | { readonly role: 'agent'; readonly name: string; readonly spiffeId: SpiffeId; readonly serial: string }
   /** Holds a valid SVID of this trust domain but no meshca role: may reach only public routes. */

@@ -12,6 +12,7 @@ import { nowSeconds, type Clock } from '../time/clock.js';
 import { formatDuration, type Duration } from '../time/duration.js';
 import { hashJoinToken, joinTokenId, lastHashOf, newJoinToken, parseJoinTokenId, type JoinTokenId } from './join-tokens.js';
 import type { JoinTokenRecord, TokenSpending } from './model.js';
+import { CREATOR_SERIAL } from './audit-registration.js';
 import type { RegistrationStore, TokenPosition } from './registration-ports.js';
 
 export interface JoinTokenServiceDeps {
@@ -33,6 +34,19 @@ export interface CreatedToken {
   readonly expiresAt: number;
 }
 
+/** The admin credential a remote operator makes a token with. */
+export interface MakerCredential {
+  readonly serial: string;
+  /** Epoch seconds. */
+  readonly notAfter: number;
+}
+
+/** Who makes a token: its label for records and, for a remote operator, the credential it presented (none: the local operator). */
+export interface TokenMaker {
+  readonly label: string;
+  readonly credential: MakerCredential | undefined;
+}
+
 /** A token as listed: everything but the secret, which the CA never had. */
 export interface TokenSummary {
   readonly id: JoinTokenId;
@@ -40,6 +54,8 @@ export interface TokenSummary {
   readonly createdAt: number;
   readonly expiresAt: number;
   readonly createdBy: string;
+  /** The admin credential that made it (null: the local operator); it admits no agent once that credential is revoked. */
+  readonly creatorSerial: string | null;
 }
 
 /** Outstanding tokens by expiry; the cursor is the last one listed, so a token made while a client pages is not listed twice. */
@@ -61,12 +77,13 @@ export class JoinTokenService {
   ) {}
 
   /**
-   * `expiresNoLaterThan` (epoch seconds): a remote operator's token ends with
-   * the credential that made it, cut there as an issued credential is, so an
-   * operator whose credential expired leaves no token that outlives it (one
-   * revoked early leaves its tokens valid up to that end: see the README).
+   * A remote operator's token ends with the credential that made it, cut
+   * there as an issued credential is, so an operator whose credential expired
+   * leaves no token that outlives it; it records that credential's serial, so
+   * that attestation refuses it once the credential is revoked. Its event
+   * records the serial too, so that audit verification holds the record to it.
    */
-  async create(agent: AgentName, ttl: Duration | undefined, createdBy: string, expiresNoLaterThan?: number): Promise<CreatedToken> {
+  async create(agent: AgentName, ttl: Duration | undefined, maker: TokenMaker): Promise<CreatedToken> {
     const lifetime = ttl ?? this.settings.tokenTtl;
     if (lifetime > this.settings.tokenMaxTtl) {
       throw new InvalidInputError('invalid_ttl', `a join token may live at most ${formatDuration(this.settings.tokenMaxTtl)}`);
@@ -76,10 +93,11 @@ export class JoinTokenService {
     const now = nowSeconds(this.deps.clock);
     const token = newJoinToken(this.deps.random);
     const hash = hashJoinToken(token);
-    const expiresAt = Math.min(now + lifetime, expiresNoLaterThan ?? Infinity);
+    const expiresAt = Math.min(now + lifetime, maker.credential?.notAfter ?? Infinity);
+    const creatorSerial = maker.credential?.serial ?? null;
     await this.deps.store.createToken(
-      { hash, agent, createdAt: now, expiresAt, createdBy, usedAt: null },
-      { type: 'token.created', actor: createdBy, data: { agent, expiresAt, tokenHash: joinTokenId(hash) } },
+      { hash, agent, createdAt: now, expiresAt, createdBy: maker.label, creatorSerial, usedAt: null },
+      { type: 'token.created', actor: maker.label, data: { agent, expiresAt, tokenHash: joinTokenId(hash), [CREATOR_SERIAL]: creatorSerial } },
     );
     return { token, id: joinTokenId(hash), agent, expiresAt };
   }
@@ -136,7 +154,7 @@ function iso(unixSeconds: number): string {
 }
 
 function summary(t: JoinTokenRecord): TokenSummary {
-  return { id: joinTokenId(t.hash), agent: t.agent, createdAt: t.createdAt, expiresAt: t.expiresAt, createdBy: t.createdBy };
+  return { id: joinTokenId(t.hash), agent: t.agent, createdAt: t.createdAt, expiresAt: t.expiresAt, createdBy: t.createdBy, creatorSerial: t.creatorSerial };
 }
 
 function encodeTokenCursor(t: TokenSummary): string {

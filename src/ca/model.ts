@@ -75,6 +75,12 @@ export interface JoinTokenRecord {
   readonly createdAt: number;
   readonly expiresAt: number;
   readonly createdBy: string;
+  /**
+   * The serial of the admin credential a remote operator made it with: the
+   * token admits no agent once that credential is revoked. Null for the
+   * local operator's, and for tokens made before builds recorded it.
+   */
+  readonly creatorSerial: string | null;
   readonly usedAt: number | null;
   /** Unknown (absent) for tokens spent by builds that did not record it, and for unspent ones. */
   readonly spentBy?: TokenSpending;

@@ -54,7 +54,8 @@ export interface RegistrationStore {
    * revoking (superseded) the agent SVIDs still live under the agent's name:
    * a node given a new token replaces whatever held the name before.
    * Resolves false, committing nothing, when the token was already used or has
-   * expired by `now`: exactly one of two concurrent attempts can win.
+   * expired by `now`, or the admin credential that made it (its
+   * creatorSerial) is revoked: exactly one of two concurrent attempts can win.
    */
   completeAttestation(commit: AttestationCommit): Promise<boolean>;
   /**

@@ -21,7 +21,7 @@ const TABLES: ReadonlyArray<{ name: string; columns: readonly string[]; order: s
   { name: 'certificates', order: 'id', serial: 'id', columns: ['id', 'serial', 'spiffe_id', 'dns_names', 'not_before', 'not_after', 'public_key_sha256', 'key_type', 'issuer_id', 'kind', 'requested_by', 'agent', 'entry_id', 'issued_at', 'cert_der', 'revoked_at', 'revocation_reason'] },
   { name: 'audit_events', order: 'seq', columns: ['seq', 'at', 'type', 'actor', 'data', 'prev_hash', 'hash'] },
   { name: 'audit_checkpoints', order: 'id', serial: 'id', columns: ['id', 'seq', 'hash', 'at', 'signer_id', 'signature'] },
-  { name: 'join_tokens', order: 'hash', columns: ['hash', 'agent', 'created_at', 'expires_at', 'created_by', 'used_at', 'spent_by'] },
+  { name: 'join_tokens', order: 'hash', columns: ['hash', 'agent', 'created_at', 'expires_at', 'created_by', 'creator_serial', 'used_at', 'spent_by'] },
   { name: 'agents', order: 'name', columns: ['name', 'status', 'attested_at', 'last_seen', 'svid_serial', 'svid_not_after', 'status_changed_at'] },
   { name: 'entries', order: 'id', columns: ['id', 'agent', 'spiffe_id', 'ttl', 'dns_names', 'created_at', 'updated_at', 'revision'] },
 ];

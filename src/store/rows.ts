@@ -151,6 +151,7 @@ export interface TokenRow {
   created_at: number;
   expires_at: number;
   created_by: string;
+  creator_serial: string | null;
   used_at: number | null;
   spent_by: TokenSpending | null;
 }
@@ -223,6 +224,7 @@ export function toToken(row: TokenRow): JoinTokenRecord {
     createdAt: row.created_at,
     expiresAt: row.expires_at,
     createdBy: row.created_by,
+    creatorSerial: row.creator_serial,
     usedAt: row.used_at,
     ...(row.spent_by === null ? {} : { spentBy: row.spent_by }),
   };
@@ -308,7 +310,8 @@ export const REGISTRATION_SNAPSHOT = {
   head: 'SELECT COALESCE(MAX(seq), 0) AS seq FROM audit_events',
   agents: 'SELECT name, status FROM agents',
   entries: 'SELECT id, agent, spiffe_id, ttl, dns_names, revision FROM entries',
-  tokens: 'SELECT hash, agent, expires_at, used_at FROM join_tokens',
+  // Every column: a datastore file an older meshca left, verified read-only (audit verify --db) and so not migrated, has no creator_serial.
+  tokens: 'SELECT * FROM join_tokens',
 } as const;
 
 /** The rows REGISTRATION_SNAPSHOT reads, as the audit verifier's registration check takes them. */
@@ -316,7 +319,7 @@ export function registrationSnapshot(
   headSeq: number,
   agents: readonly Pick<AgentRow, 'name' | 'status'>[],
   entries: readonly Pick<EntryRow, 'id' | 'agent' | 'spiffe_id' | 'ttl' | 'dns_names' | 'revision'>[],
-  tokens: readonly Pick<TokenRow, 'hash' | 'agent' | 'expires_at' | 'used_at'>[],
+  tokens: readonly (Pick<TokenRow, 'hash' | 'agent' | 'expires_at' | 'used_at'> & Partial<Pick<TokenRow, 'creator_serial'>>)[],
 ): RegistrationSnapshot {
   return {
     headSeq,
@@ -329,7 +332,7 @@ export function registrationSnapshot(
       dnsNames: jsonOrText(e.dns_names),
       revision: e.revision,
     })),
-    tokens: tokens.map((t): RegisteredToken => ({ hash: t.hash, agent: t.agent, expiresAt: t.expires_at, usedAt: t.used_at })),
+    tokens: tokens.map((t): RegisteredToken => ({ hash: t.hash, agent: t.agent, expiresAt: t.expires_at, creatorSerial: t.creator_serial ?? null, usedAt: t.used_at })),
   };
 }
 
@@ -358,6 +361,15 @@ export function agentStatusWrite(name: string, status: AgentStatus, at: number, 
 
 /** Spends an unused, unexpired token (params: now, how, hash, now); the one conditional update that makes tokens single-use. */
 export const SPEND_TOKEN = 'UPDATE join_tokens SET used_at = ?, spent_by = ? WHERE hash = ? AND used_at IS NULL AND expires_at > ?';
+
+/**
+ * SPEND_TOKEN for an attestation (same params): nor while the admin
+ * credential that made the token is revoked. Checked in the statement that
+ * spends it, so a revocation commits either before (the token admits no one)
+ * or after the attestation, as it would against any agent already admitted.
+ */
+export const SPEND_TOKEN_TO_ADMIT = `${SPEND_TOKEN} AND NOT EXISTS (
+  SELECT 1 FROM certificates WHERE certificates.serial = join_tokens.creator_serial AND certificates.revoked_at IS NOT NULL)`;
 
 /** Voids an agent's unused tokens when it is evicted or banned (params: at, how, agent). */
 export const VOID_AGENT_TOKENS = 'UPDATE join_tokens SET used_at = ?, spent_by = ? WHERE agent = ? AND used_at IS NULL';

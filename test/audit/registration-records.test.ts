@@ -12,7 +12,8 @@ import { verifyStoredAudit } from '../../src/ca/audit-service.js';
 import type { StoredEvent, VerificationResult } from '../../src/ca/audit-verifier.js';
 import { verifyOverApi } from '../support/audit-log.js';
 import { caEngines, eventRows, rechainFrom, restore, snapshot, type Snapshot, type TamperableCa } from '../support/ca-engines.js';
-import { asOperator, attestAgent, callCa, joinToken, newKeyAndCsr } from '../support/callers.js';
+import { adminCredential, asOperator, attestAgent, callCa, joinToken, newKeyAndCsr } from '../support/callers.js';
+import { serialOf } from '../support/revocations.js';
 import { waitFor } from '../support/wait.js';
 import { registerWorkload } from '../support/workloads.js';
 
@@ -39,6 +40,8 @@ interface History {
   tokenOf(agent: string): string;
   /** The token revoked before use (node-7's). */
   readonly revokedToken: string;
+  /** The serial of the remote operator's credential that made node-11's token. */
+  readonly remoteOperator: string;
 }
 
 /**
@@ -66,6 +69,9 @@ async function makeHistory(t: TamperableCa): Promise<History> {
   // A token revoked before any agent used it.
   const revoked = (await asOperator(t.ca, 'POST', '/v1/tokens', { agent: 'node-7' })) as { id: string; token: string };
   await asOperator(t.ca, 'POST', `/v1/tokens/${revoked.id}/revoke`);
+  // A token a remote operator made: its record and its event name the credential that made it.
+  const olga = await adminCredential(t.ca, 'operator', 'olga');
+  expect((await callCa(t.ca, olga, 'POST', '/v1/tokens', { agent: 'node-11' })).status).toBe(201);
   await attestAgent(t.ca, 'node-5');
   await agentAction(t, 'node-5', 'evict');
   await agentAction(t, 'node-5', 'ban');
@@ -92,6 +98,7 @@ async function makeHistory(t: TamperableCa): Promise<History> {
     entries: { updated, deleted, plain },
     tokenOf: (agent) => String(data.filter((e) => e.type === 'token.created' && e.data['agent'] === agent).at(-1)!.data['tokenHash']),
     revokedToken: revoked.token,
+    remoteOperator: serialOf(olga.chainPem),
   };
 }
 
@@ -102,6 +109,23 @@ interface Case {
 }
 
 const tokenSql = (set: string) => `UPDATE join_tokens SET ${set} WHERE substr(hash, 1, 16) = ?`;
+
+/** A case where `agent`'s token is recorded with creator serial `to`, other than its token.created gave (node-11's: the remote operator's). */
+function creatorSerialCase(name: string, agent: string, to: string | null): Case {
+  return {
+    name,
+    tamper: (t, h) => t.sql(tokenSql(`creator_serial = ${to === null ? 'NULL' : `'${to}'`}`), h.tokenOf(agent)),
+    problem: (h) => {
+      const seq = h.seqOf('token.created', 'agent', agent);
+      const logged = agent === 'node-11' ? h.remoteOperator : null;
+      return {
+        seq,
+        reason: `event ${seq} (token.created) creates join token ${h.tokenOf(agent)}… of agent ${agent} with creator serial ${JSON.stringify(logged)}, ` +
+          `but it is recorded with creator serial ${JSON.stringify(to)}: ${ALTERED}`,
+      };
+    },
+  };
+}
 
 const CASES: readonly Case[] = [
   {
@@ -197,6 +221,9 @@ const CASES: readonly Case[] = [
       return { seq, reason: expect.stringMatching(new RegExp(`^event ${seq} \\(token.created\\) creates join token .* but it is recorded for agent node-6 expiring at \\d+: ${ALTERED}$`)) };
     },
   },
+  creatorSerialCase("a remote operator's token, the serial of the credential that made it cleared (so that it outlives that credential's revocation)", 'node-11', null),
+  creatorSerialCase("a remote operator's token given another credential's serial", 'node-11', 'abcdef'),
+  creatorSerialCase("the local operator's token given a creator serial", 'node-2', 'abcdef'),
   {
     name: "an entry's ttl changed",
     tamper: (t, h) => t.sql('UPDATE entries SET ttl = 86400 WHERE id = ?', h.entries.updated),

@@ -53,7 +53,7 @@ describe.each(await engines())('an eviction and a ban of one agent racing, on th
     const registrations = store.registrations;
     if (attested) {
       const now = clock.nowSeconds();
-      await registrations.createToken({ hash: 'h', agent: NODE, createdAt: now, expiresAt: now + 600, createdBy: 'o', usedAt: null }, { type: 'token.created', actor: 'o', data: {} });
+      await registrations.createToken({ hash: 'h', agent: NODE, createdAt: now, expiresAt: now + 600, createdBy: 'o', creatorSerial: null, usedAt: null }, { type: 'token.created', actor: 'o', data: {} });
       await registrations.completeAttestation({ tokenHash: 'h', now, agent: agentRecord(NODE, now), certificate: issued('a1', now, { kind: 'agent' }).record, events: [] });
     }
     const plain = agentService(registrations, clock);

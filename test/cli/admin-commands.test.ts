@@ -165,7 +165,7 @@ describe('meshca admin commands', () => {
     const table = await meshca('token', 'list', '--agent', 'cli-node');
     expect(table.code, table.stderr).toBe(0);
     const [header, ...rows] = table.stdout.trimEnd().split('\n');
-    expect(header).toMatch(/^ID\s+AGENT\s+CREATED\s+EXPIRES\s+CREATED BY$/);
+    expect(header).toMatch(/^ID\s+AGENT\s+CREATED\s+EXPIRES\s+CREATED BY\s+CREDENTIAL$/);
     expect(rows.map((r) => r.split(/\s+/).slice(0, 2)).sort()).toEqual([[first.id, 'cli-node'], [second.id, 'cli-node']].sort());
     expect(table.stdout).not.toContain(first.token);
 
@@ -275,7 +275,7 @@ describe.each(await engines())('agent list from the $name datastore', (engine) =
     const td = TrustDomain.parse('example.org');
     const note = { type: 'test', actor: 'meshca', data: {} };
     await store.registrations.setAgentStatus('never', 'banned', 50, note, true);
-    await store.registrations.createToken({ hash: 'h', agent: 'joined', createdAt: 0, expiresAt: 99, createdBy: 'o', usedAt: null }, note);
+    await store.registrations.createToken({ hash: 'h', agent: 'joined', createdAt: 0, expiresAt: 99, createdBy: 'o', creatorSerial: null, usedAt: null }, note);
     const certificate = issued('a1', 10, { kind: 'agent', agent: 'joined' }).record;
     await store.registrations.completeAttestation({
       tokenHash: 'h',

@@ -21,6 +21,7 @@ interface Listed {
   createdAt: string;
   expiresAt: string;
   createdBy: string;
+  creatorSerial: string | null;
 }
 
 const create = (ca: TestCa, agent: string, ttl = '10m'): Promise<Created> => asOperator(ca, 'POST', '/v1/tokens', { agent, ttl });
@@ -49,9 +50,9 @@ describe('token list', () => {
 
     const { tokens, nextCursor } = await list(ca);
     expect(tokens).toEqual([
-      { id: soon.id, agent: 'node-b', createdAt: '2026-11-27T12:00:00.000Z', expiresAt: '2026-11-27T12:05:00.000Z', createdBy: 'operator:local' },
-      { id: middle.id, agent: 'node-a', createdAt: '2026-11-27T12:00:00.000Z', expiresAt: '2026-11-27T12:30:00.000Z', createdBy: 'operator:local' },
-      { id: late.id, agent: 'node-a', createdAt: '2026-11-27T12:00:00.000Z', expiresAt: '2026-11-27T13:00:00.000Z', createdBy: 'operator:local' },
+      { id: soon.id, agent: 'node-b', createdAt: '2026-11-27T12:00:00.000Z', expiresAt: '2026-11-27T12:05:00.000Z', createdBy: 'operator:local', creatorSerial: null },
+      { id: middle.id, agent: 'node-a', createdAt: '2026-11-27T12:00:00.000Z', expiresAt: '2026-11-27T12:30:00.000Z', createdBy: 'operator:local', creatorSerial: null },
+      { id: late.id, agent: 'node-a', createdAt: '2026-11-27T12:00:00.000Z', expiresAt: '2026-11-27T13:00:00.000Z', createdBy: 'operator:local', creatorSerial: null },
     ]);
     expect(nextCursor).toBeNull();
     expect(late.id).toMatch(/^[0-9a-f]{16}$/);

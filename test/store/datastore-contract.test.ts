@@ -153,7 +153,7 @@ describe.each(ENGINES)('the $name datastore', (engine) => {
           i % 3 === 0 ? store.audit.append(note('n', { i }))
           : i % 3 === 1 ? store.certificates.recordIssued(issued(serialOf(i)).record, issued(serialOf(i)).event)
           : store.registrations.createToken(
-            { hash: `h${i}`, agent: 'node-1', createdAt: 0, expiresAt: 99, createdBy: 'operator:o', usedAt: null },
+            { hash: `h${i}`, agent: 'node-1', createdAt: 0, expiresAt: 99, createdBy: 'operator:o', creatorSerial: null, usedAt: null },
             note('token.created', { i }),
           ),
         ),
@@ -279,7 +279,7 @@ describe.each(ENGINES)('the $name datastore', (engine) => {
   });
 
   describe('join tokens', () => {
-    const token = { hash: 'token-hash', agent: 'node-1', createdAt: 100, expiresAt: 200, createdBy: 'operator:o', usedAt: null };
+    const token = { hash: 'token-hash', agent: 'node-1', createdAt: 100, expiresAt: 200, createdBy: 'operator:o', creatorSerial: null, usedAt: null };
 
     function attempt(store: Datastore, now: number, i: number) {
       return store.registrations.completeAttestation({
@@ -315,7 +315,7 @@ describe.each(ENGINES)('the $name datastore', (engine) => {
       const { store } = await open();
       const workload = issued('w1', 15, { kind: 'workload' });
       for (const [hash, serial, now] of [['h1', 'a1', 10], ['h2', 'a2', 20]] as const) {
-        await store.registrations.createToken({ hash, agent: 'node-1', createdAt: 0, expiresAt: 99, createdBy: 'o', usedAt: null }, note('t'));
+        await store.registrations.createToken({ hash, agent: 'node-1', createdAt: 0, expiresAt: 99, createdBy: 'o', creatorSerial: null, usedAt: null }, note('t'));
         const certificate = issued(serial, now, { kind: 'agent' }).record;
         expect(await store.registrations.completeAttestation({ tokenHash: hash, now, agent: agentRecord('node-1', now), certificate, events: [note('agent.attested')] })).toBe(true);
         if (serial === 'a1') await store.certificates.recordIssued(workload.record, workload.event);
@@ -333,9 +333,33 @@ describe.each(ENGINES)('the $name datastore', (engine) => {
       expect(await attempt(store, 150, 1)).toBe(false);
     });
 
+    it.each([
+      { maker: 'the local operator (no credential)', creatorSerial: null, admits: true },
+      { maker: 'an admin credential that stands', creatorSerial: 'c1', admits: true },
+      { maker: 'an admin credential since revoked', creatorSerial: 'c2', admits: false },
+    ])('keeps the serial of the credential that made it, and admits an agent only while that credential is not revoked: $maker', async ({ creatorSerial, admits }) => {
+      const { store } = await open();
+      for (const serial of ['c1', 'c2']) {
+        const credential = issued(serial, 100);
+        await store.certificates.recordIssued(credential.record, credential.event);
+      }
+      await store.certificates.revoke({ serial: 'c2' }, 120, 'keyCompromise', (n) => note('certificates.revoked', { n }));
+      const made = { ...token, creatorSerial };
+      await store.registrations.createToken(made, note('token.created'));
+      expect(await store.registrations.findToken(token.hash)).toEqual(made);
+      expect(await store.registrations.listOutstandingTokens(150, undefined, null, 10)).toEqual([made]);
+
+      expect(await attempt(store, 150, 1)).toBe(admits);
+      // Refused, it is left unspent, and nothing of the attestation is recorded.
+      expect((await store.registrations.findToken(token.hash))?.usedAt).toBe(admits ? 150 : null);
+      expect((await store.registrations.getAgent('node-1'))?.status).toBe(admits ? 'active' : undefined);
+      expect((await store.registrations.credential(serialOf(1))) !== undefined).toBe(admits);
+      expect((await allEvents(store)).map((e) => e.type).filter((t) => t === 'agent.attested')).toHaveLength(admits ? 1 : 0);
+    });
+
     describe('outstanding, found by id, and revoked', () => {
       const hex = (digit: string) => digit.repeat(64);
-      const made = (hash: string, agent: string, expiresAt: number) => ({ hash, agent, createdAt: 0, expiresAt, createdBy: 'o', usedAt: null });
+      const made = (hash: string, agent: string, expiresAt: number) => ({ hash, agent, createdAt: 0, expiresAt, createdBy: 'o', creatorSerial: null, usedAt: null });
       /** At 150: c (n1, 200), a (n2, 300), b (n1, 300) outstanding; d expired at 100; e used. */
       async function tokens(store: Datastore): Promise<void> {
         for (const t of [made(hex('b'), 'n1', 300), made(hex('a'), 'n2', 300), made(hex('c'), 'n1', 200), made(hex('d'), 'n1', 100), made(hex('e'), 'n2', 400)]) {
@@ -422,7 +446,7 @@ describe.each(ENGINES)('the $name datastore', (engine) => {
     it('records renewals, lists agents in byte order and tracks last seen', async () => {
       const { store } = await open();
       for (const name of ['b-agent', 'B-agent', 'a-agent']) {
-        await store.registrations.createToken({ hash: name, agent: name, createdAt: 0, expiresAt: 99, createdBy: 'o', usedAt: null }, note('t'));
+        await store.registrations.createToken({ hash: name, agent: name, createdAt: 0, expiresAt: 99, createdBy: 'o', creatorSerial: null, usedAt: null }, note('t'));
         await store.registrations.completeAttestation({
           tokenHash: name, now: 10, agent: agentRecord(name, 10), certificate: issued(`a${name.length}${name}`, 10, { kind: 'agent' }).record, events: [],
         });
@@ -441,7 +465,7 @@ describe.each(ENGINES)('the $name datastore', (engine) => {
       ['banned', 'agent_banned'],
     ] as const)('refuses to record the renewal of an agent %s meanwhile (%s), recording nothing', async (status, code) => {
       const { store } = await open();
-      await store.registrations.createToken({ hash: 'h', agent: 'node-1', createdAt: 0, expiresAt: 99, createdBy: 'o', usedAt: null }, note('t'));
+      await store.registrations.createToken({ hash: 'h', agent: 'node-1', createdAt: 0, expiresAt: 99, createdBy: 'o', creatorSerial: null, usedAt: null }, note('t'));
       await store.registrations.completeAttestation({
         tokenHash: 'h', now: 10, agent: agentRecord('node-1', 10), certificate: issued('a1', 10, { kind: 'agent' }).record, events: [],
       });
@@ -456,7 +480,7 @@ describe.each(ENGINES)('the $name datastore', (engine) => {
     it('refuses to record a renewal whose presented SVID was superseded meanwhile (certificate_superseded), recording nothing and keeping the agent\'s current serial', async () => {
       const { store } = await open();
       for (const [hash, serial, now] of [['h1', 'a1', 10], ['h2', 'a2', 20]] as const) {
-        await store.registrations.createToken({ hash, agent: 'node-1', createdAt: 0, expiresAt: 99, createdBy: 'o', usedAt: null }, note('t'));
+        await store.registrations.createToken({ hash, agent: 'node-1', createdAt: 0, expiresAt: 99, createdBy: 'o', creatorSerial: null, usedAt: null }, note('t'));
         await store.registrations.completeAttestation({ tokenHash: hash, now, agent: agentRecord('node-1', now), certificate: issued(serial, now, { kind: 'agent' }).record, events: [] });
       }
       const agent = await store.registrations.getAgent('node-1');

@@ -62,10 +62,20 @@ describe.skipIf(!server)('migrating the embedded datastore to PostgreSQL', () =>
     await store.authorities.applyAuthorityChange({ upserts: [authority('aa', 'active')], bundleSequence: 1, events: [] });
     const { record, event } = issued('01', clock.nowSeconds());
     await store.certificates.recordIssued(record, event);
+    // A remote operator's token: the serial of the credential that made it is copied with it, so that it still dies with that credential.
+    const token = { hash: 'ab'.repeat(32), agent: 'node-1', createdAt: 0, expiresAt: clock.nowSeconds() + 600, createdBy: 'operator:olga', creatorSerial: '01', usedAt: null };
+    await store.registrations.createToken(token, { type: 'token.created', actor: 'operator:olga', data: {} });
     await store.close();
     const url = await server!.database();
     const report = await migrateToPostgres({ dataDir, url, passphrase: PASSPHRASE, now: clock.nowSeconds() });
-    expect(report.rows).toMatchObject({ authorities: 1, certificates: 1, audit_events: 1 });
+    expect(report.rows).toMatchObject({ authorities: 1, certificates: 1, audit_events: 2, join_tokens: 1 });
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      expect((await client.query('SELECT hash, creator_serial FROM join_tokens')).rows).toEqual([{ hash: token.hash, creator_serial: '01' }]);
+    } finally {
+      await client.end();
+    }
     await expect(migrateToPostgres({ dataDir, url, passphrase: PASSPHRASE, now: clock.nowSeconds() })).rejects.toBeInstanceOf(MigrationRefusedError);
   });
 

@@ -86,7 +86,7 @@ export async function attestAgent(ca: InProcessCa, name: string): Promise<Creden
   return { keyPem, chainPem: res.body.svid.svid };
 }
 
-export async function adminCredential(ca: TestCa, role: 'operator' | 'auditor', name: string): Promise<Credential> {
+export async function adminCredential(ca: InProcessCa, role: 'operator' | 'auditor', name: string): Promise<Credential> {
   const { keyPem, csr } = await newKeyAndCsr();
   const res = await asOperator(ca, 'POST', '/v1/admin/credentials', { role, name, csr });
   return { keyPem, chainPem: res.svid.svid };

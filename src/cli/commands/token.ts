@@ -15,6 +15,8 @@ interface TokenJson {
   createdAt: string;
   expiresAt: string;
   createdBy: string;
+  /** The admin credential that made it; null for the CA host's operator, absent from servers before it was recorded. */
+  creatorSerial?: string | null;
 }
 
 /**
@@ -70,7 +72,10 @@ export function registerToken(program: Command): void {
       console.log(
         o.json
           ? JSON.stringify(listed)
-          : formatTable(['ID', 'AGENT', 'CREATED', 'EXPIRES', 'CREATED BY'], listed.map((t) => [t.id, t.agent, t.createdAt, t.expiresAt, t.createdBy])),
+          : formatTable(
+            ['ID', 'AGENT', 'CREATED', 'EXPIRES', 'CREATED BY', 'CREDENTIAL'],
+            listed.map((t) => [t.id, t.agent, t.createdAt, t.expiresAt, t.createdBy, t.creatorSerial ?? '-']),
+          ),
       );
     });
 

@@ -9,7 +9,7 @@ import type { TokenSummary } from '../../ca/join-token-service.js';
 import { JOIN_TOKEN_ID_PATTERN, parseJoinTokenId } from '../../ca/join-tokens.js';
 import { parseAgentName } from '../../identity/agent-name.js';
 import { isoTime, pageLimit, ttlField } from '../edge.js';
-import { operatorCeiling } from '../operator-ceiling.js';
+import { operatorCredential } from '../operator-ceiling.js';
 import { limitSchema, nameSchema, ttlSchema } from '../schemas.js';
 import type { ServerServices } from '../services.js';
 
@@ -17,12 +17,15 @@ const tokenIdSchema = { type: 'string', pattern: JOIN_TOKEN_ID_PATTERN } as cons
 
 const tokenSchema = {
   type: 'object',
-  required: ['id', 'agent', 'createdAt', 'expiresAt', 'createdBy'],
-  properties: { id: { type: 'string' }, agent: { type: 'string' }, createdAt: { type: 'string' }, expiresAt: { type: 'string' }, createdBy: { type: 'string' } },
+  required: ['id', 'agent', 'createdAt', 'expiresAt', 'createdBy', 'creatorSerial'],
+  properties: {
+    id: { type: 'string' }, agent: { type: 'string' }, createdAt: { type: 'string' }, expiresAt: { type: 'string' }, createdBy: { type: 'string' },
+    creatorSerial: { type: ['string', 'null'] },
+  },
 } as const;
 
 function tokenJson(t: TokenSummary) {
-  return { id: t.id, agent: t.agent, createdAt: isoTime(t.createdAt), expiresAt: isoTime(t.expiresAt), createdBy: t.createdBy };
+  return { id: t.id, agent: t.agent, createdAt: isoTime(t.createdAt), expiresAt: isoTime(t.expiresAt), createdBy: t.createdBy, creatorSerial: t.creatorSerial };
 }
 
 export function tokenRoutes(app: FastifyInstance, s: ServerServices): void {
@@ -51,8 +54,7 @@ export function tokenRoutes(app: FastifyInstance, s: ServerServices): void {
       const created = await s.tokens.create(
         parseAgentName(request.body.agent),
         ttlField(request.body.ttl),
-        callerLabel(caller),
-        operatorCeiling(request, caller),
+        { label: callerLabel(caller), credential: operatorCredential(request, caller) },
       );
       return reply.code(201).send({ token: created.token, id: created.id, agent: created.agent, expiresAt: isoTime(created.expiresAt) });
     },

@@ -11,7 +11,7 @@ import { AGENT_REVOCATION_REASON, agentRevocationEvent, supersededAgentSvidEvent
 import { COUNT_REVOCATION, CREDENTIAL, IS_REVOKED, numbered, SUPERSEDE, SUPERSEDED_AGENT_SVIDS, toCredential, type CredentialRow } from '../certificate-sql.js';
 import type { RevocationReason } from '../../x509/crl.js';
 import {
-  AgentStatusMoved, agentStatusWrite, duplicateEntry, entryChanged, entryGone, entryParams, outstandingTokensQuery, SPEND_TOKEN, TOKEN_BY_ID, toAgent, toEntry, toToken, VOID_AGENT_TOKENS, VOIDED_BY,
+  AgentStatusMoved, agentStatusWrite, duplicateEntry, entryChanged, entryGone, entryParams, outstandingTokensQuery, SPEND_TOKEN, SPEND_TOKEN_TO_ADMIT, TOKEN_BY_ID, toAgent, toEntry, toToken, VOID_AGENT_TOKENS, VOIDED_BY,
   type AgentRow, type EntryRow, type TokenRow,
 } from '../rows.js';
 import { appendAudit, lockAudit } from './audit.js';
@@ -39,8 +39,8 @@ export class PgRegistrationStore implements AgentRegistry {
 
   async createToken(t: JoinTokenRecord, event: AuditEvent): Promise<void> {
     await this.change([event], (c) =>
-      c.query('INSERT INTO join_tokens (hash, agent, created_at, expires_at, created_by, used_at) VALUES ($1, $2, $3, $4, $5, NULL)', [
-        t.hash, t.agent, t.createdAt, t.expiresAt, t.createdBy,
+      c.query('INSERT INTO join_tokens (hash, agent, created_at, expires_at, created_by, creator_serial, used_at) VALUES ($1, $2, $3, $4, $5, $6, NULL)', [
+        t.hash, t.agent, t.createdAt, t.expiresAt, t.createdBy, t.creatorSerial,
       ]),
     );
   }
@@ -74,7 +74,8 @@ export class PgRegistrationStore implements AgentRegistry {
     return inTransaction(this.pool, async (client) => {
       await lockAudit(client);
       // The conditional update is the single-use guarantee: the row lock lets only one transaction flip used_at.
-      const spent = await client.query(numbered(SPEND_TOKEN), [c.now, 'attestation', c.tokenHash, c.now]);
+      // Under the audit lock, as every revocation is: a revocation of the token's maker that committed before is seen.
+      const spent = await client.query(numbered(SPEND_TOKEN_TO_ADMIT), [c.now, 'attestation', c.tokenHash, c.now]);
       if (spent.rowCount !== 1) return false;
       const superseded = (await client.query<{ serial: string }>(SUPERSEDED_AGENT_SVIDS('$1', '$2'), [c.agent.name, c.now])).rows;
       await this.upsertAgent(client, c.agent);

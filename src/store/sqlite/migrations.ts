@@ -132,4 +132,8 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX join_tokens_unspent ON join_tokens (expires_at, hash) WHERE used_at IS NULL;
   ALTER TABLE join_tokens ADD COLUMN spent_by TEXT;
   `,
+  // 10: the admin credential a remote operator made a token with, so that the token dies with it (null: the local operator's)
+  `
+  ALTER TABLE join_tokens ADD COLUMN creator_serial TEXT;
+  `,
 ];

@@ -12,7 +12,7 @@ import { AGENT_REVOCATION_REASON, agentRevocationEvent, supersededAgentSvidEvent
 import { COUNT_REVOCATION, CREDENTIAL, IS_REVOKED, SUPERSEDE, SUPERSEDED_AGENT_SVIDS, toCredential, type CredentialRow } from '../certificate-sql.js';
 import type { RevocationReason } from '../../x509/crl.js';
 import {
-  AgentStatusMoved, agentStatusWrite, duplicateEntry, entryChanged, entryGone, entryParams, outstandingTokensQuery, SPEND_TOKEN, TOKEN_BY_ID, toAgent, toEntry, toToken, VOID_AGENT_TOKENS, VOIDED_BY,
+  AgentStatusMoved, agentStatusWrite, duplicateEntry, entryChanged, entryGone, entryParams, outstandingTokensQuery, SPEND_TOKEN, SPEND_TOKEN_TO_ADMIT, TOKEN_BY_ID, toAgent, toEntry, toToken, VOID_AGENT_TOKENS, VOIDED_BY,
   type AgentRow, type EntryRow, type TokenRow,
 } from '../rows.js';
 
@@ -40,8 +40,8 @@ export class SqliteRegistrationStore implements RegistrationStore {
   async createToken(t: JoinTokenRecord, event: AuditEvent): Promise<void> {
     this.inTransaction([event], () => {
       this.sql
-        ('INSERT INTO join_tokens (hash, agent, created_at, expires_at, created_by, used_at) VALUES (?, ?, ?, ?, ?, NULL)')
-        .run(t.hash, t.agent, t.createdAt, t.expiresAt, t.createdBy);
+        ('INSERT INTO join_tokens (hash, agent, created_at, expires_at, created_by, creator_serial, used_at) VALUES (?, ?, ?, ?, ?, ?, NULL)')
+        .run(t.hash, t.agent, t.createdAt, t.expiresAt, t.createdBy, t.creatorSerial);
     });
   }
 
@@ -75,7 +75,7 @@ export class SqliteRegistrationStore implements RegistrationStore {
     let consumed = false;
     writeTransaction(this.db, () => {
       // The conditional update is the single-use guarantee: only one transaction can flip used_at.
-      const spent = this.sql(SPEND_TOKEN).run(c.now, 'attestation', c.tokenHash, c.now);
+      const spent = this.sql(SPEND_TOKEN_TO_ADMIT).run(c.now, 'attestation', c.tokenHash, c.now);
       if (spent.changes !== 1) return;
       const superseded = this.sql<[string, number], { serial: string }>(SUPERSEDED_AGENT_SVIDS('?', '?')).all(c.agent.name, c.now);
       this.upsertAgent(c.agent);
