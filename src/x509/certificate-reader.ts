@@ -40,6 +40,8 @@ export interface CertificateFacts {
   readonly subjectKeyIdentifier: { readonly critical: boolean } | undefined;
   /** The authorityKeyIdentifier extension as marked, and whether it holds the keyIdentifier field; undefined when absent. */
   readonly authorityKeyIdentifier: { readonly critical: boolean; readonly hasKeyId: boolean } | undefined;
+  /** The OIDs of the extensions marked critical, in the order the certificate holds them. */
+  readonly criticalExtensions: readonly string[];
   /** Whether the subject name holds no attribute at all. */
   readonly subjectIsEmpty: boolean;
   /** Whether its key is an EC key given with explicit curve parameters rather than a namedCurve (RFC 5480 2.1.1 allows only the latter). */
@@ -135,6 +137,7 @@ export function readCertificate(der: Buffer): CertificateFacts {
     hasExtensions: t.extensions.size > 0,
     subjectKeyIdentifier: keyId ? { critical: t.critical.has(OID.subjectKeyIdentifier) } : undefined,
     authorityKeyIdentifier: readAuthorityKeyIdentifier(t),
+    criticalExtensions: [...t.critical],
     subjectIsEmpty: isEmptyName(t.subjectName),
     hasExplicitEcParameters: hasExplicitEcParameters(t.spki),
     // Compared here rather than in readTbs, which the audit verifier runs on every leaf it reads.

@@ -13,10 +13,38 @@ import type { CertificateFacts } from './certificate-reader.js';
 
 export type FormFacts = Pick<
   CertificateFacts,
-  'version' | 'hasExtensions' | 'subjectKeyIdentifier' | 'authorityKeyIdentifier' | 'subjectIsEmpty' | 'signatureAlgorithmsAgree' | 'hasExplicitEcParameters'
+  | 'version' | 'hasExtensions' | 'subjectKeyIdentifier' | 'authorityKeyIdentifier' | 'criticalExtensions' | 'subjectIsEmpty' | 'signatureAlgorithmsAgree'
+  | 'hasExplicitEcParameters'
 >;
 
 const STRICT = 'strict verifiers (openssl verify -x509_strict';
+
+/**
+ * The extensions OpenSSL 3.0 processes when it verifies a chain
+ * (X509_supported_extension, crypto/x509/v3_purp.c): one marked critical
+ * that is not among them fails every chain through its certificate, strict
+ * or not ("unhandled critical extension"). Confirmed with the machine's
+ * openssl for a private OID, issuerAltName and authorityInfoAccess (refused)
+ * and crlDistributionPoints, OCSP no-check, the policy extensions, extended
+ * key usage and Netscape's cert type (accepted).
+ */
+const PROCESSED_BY_OPENSSL: ReadonlySet<string> = new Set([
+  '2.16.840.1.113730.1.1', // netscapeCertType
+  '2.5.29.15', // keyUsage
+  '2.5.29.17', // subjectAltName
+  '2.5.29.19', // basicConstraints
+  '2.5.29.32', // certificatePolicies
+  '2.5.29.31', // cRLDistributionPoints
+  '2.5.29.37', // extKeyUsage
+  '1.3.6.1.5.5.7.1.7', // RFC 3779 IP address blocks
+  '1.3.6.1.5.5.7.1.8', // RFC 3779 AS identifiers
+  '1.3.6.1.5.5.7.48.1.5', // OCSP no-check
+  '2.5.29.36', // policyConstraints
+  '1.3.6.1.5.5.7.1.14', // proxyCertInfo
+  '2.5.29.30', // nameConstraints
+  '2.5.29.33', // policyMappings
+  '2.5.29.54', // inhibitAnyPolicy
+]);
 
 /** Why a CA certificate of a path is not in the form -x509_strict wants, or undefined; `isTrustAnchor`: the last of the path. */
 export function strictFormProblem(facts: FormFacts, isTrustAnchor: boolean): string | undefined {
@@ -37,6 +65,10 @@ export function strictFormProblem(facts: FormFacts, isTrustAnchor: boolean): str
   // OpenSSL 3.0 handles neither key identifier as a critical extension, so a critical one fails without -x509_strict too.
   for (const [name, ext] of [['subjectKeyIdentifier', facts.subjectKeyIdentifier], ['authorityKeyIdentifier', facts.authorityKeyIdentifier]] as const) {
     if (ext?.critical) return `marks its ${name} extension critical, and OpenSSL refuses it, with or without -x509_strict ("unhandled critical extension")`;
+  }
+  const unprocessed = facts.criticalExtensions.find((oid) => !PROCESSED_BY_OPENSSL.has(oid));
+  if (unprocessed !== undefined) {
+    return `marks extension ${unprocessed} critical, which OpenSSL does not process, and OpenSSL refuses it, with or without -x509_strict ("unhandled critical extension")`;
   }
   if (!facts.subjectKeyIdentifier) return `has no subjectKeyIdentifier extension, and ${STRICT}: "Missing Subject Key Identifier") refuse a CA without one`;
   // OpenSSL 3.0 asks it of every certificate but the last of the chain, the trust anchor, whether that is self-signed or not.

@@ -31,7 +31,7 @@ const IMPORT = '/v1/authorities/intermediate/import';
 const pki = {} as Record<
   | 'orgRoot' | 'shortRoot' | 'otherRoot' | 'current' | 'currentKeyRenewed' | 'renewed' | 'subCa' | 'underSubCa' | 'sooner' | 'outlivesRoot' | 'foreign' | 'pathId' | 'later'
   | 'pathLenZeroCa' | 'underPathLenZero' | 'notCaBetween' | 'underNotCa' | 'trustDomainOnly' | 'otherDomainOnly'
-  | 'noSki' | 'criticalSki' | 'noAki' | 'issuerSerialAki' | 'criticalAki' | 'emptySubject' | 'version2',
+  | 'noSki' | 'criticalSki' | 'noAki' | 'issuerSerialAki' | 'criticalAki' | 'emptySubject' | 'version2' | 'criticalPrivate',
   KeyPairFiles
 >;
 const der = (file: string) => new X509Certificate(readFileSync(file)).raw;
@@ -80,6 +80,7 @@ beforeAll(() => {
   pki.issuerSerialAki = signedCa(dir, 'issuer-serial-aki', pki.orgRoot, { days: 12, authorityKeyIdentifier: 'issuer:always' });
   pki.criticalAki = signedCa(dir, 'critical-aki', pki.orgRoot, { days: 12, authorityKeyIdentifier: 'critical,keyid' });
   pki.emptySubject = signedCa(dir, 'empty-subject', pki.orgRoot, { days: 12, subject: '/' });
+  pki.criticalPrivate = signedCa(dir, 'critical-private', pki.orgRoot, { days: 12, extensions: ['1.3.6.1.4.1.99999.1=critical,ASN1:NULL'] });
   pki.version2 = resigned(signedCa(dir, 'version-2', pki.orgRoot, { days: 12 }), pki.orgRoot.key, 'version 2', join(dir, 'version-2-resigned.pem'));
 });
 
@@ -287,6 +288,8 @@ describe('meshca authority intermediate import: refusals', () => {
       ['an empty subject', () => pki.emptySubject,
         'has an empty subject name, and strict verifiers (openssl verify -x509_strict) refuse such a CA ("Subject name empty") and every certificate it signs ("Issuer name empty")'],
       ['version 2 with extensions', () => pki.version2, 'is a version 2 certificate with extensions, and strict verifiers (openssl verify -x509_strict: "Using cert extension requires at least X509v3") refuse it'],
+      ['a critical extension OpenSSL does not process', () => pki.criticalPrivate,
+        'marks extension 1.3.6.1.4.1.99999.1 critical, which OpenSSL does not process, and OpenSSL refuses it, with or without -x509_strict ("unhandled critical extension")'],
     ] as const).map(([what, cert, problem]) => ({
       name: `fail/${what}`, body: () => files(cert()), status: 400, code: 'invalid_request', message: `the imported intermediate certificate ${problem}`,
     })),

@@ -29,6 +29,7 @@ function ca(o: Partial<PathFacts> & { pathLen?: number } = {}): PathFacts {
     hasExtensions: true,
     subjectKeyIdentifier: { critical: false },
     authorityKeyIdentifier: { critical: false, hasKeyId: true },
+    criticalExtensions: [OID.basicConstraints, OID.keyUsage],
     subjectIsEmpty: false,
     signatureAlgorithmsAgree: true,
     hasExplicitEcParameters: false,
@@ -44,6 +45,8 @@ const path = (facts: PathFacts[], casBelow: number | undefined, trustDomain: str
 describe('caPathProblem: every certificate is a CA as strict verifiers want one', () => {
   it.each<[string, PathFacts, string | undefined]>([
     ['pass/critical basicConstraints cA=true and keyUsage keyCertSign', ca(), undefined],
+    ['pass/critical extensions OpenSSL processes besides: name constraints, policies, CRL distribution points, extended key usage',
+      ca({ criticalExtensions: [OID.basicConstraints, OID.keyUsage, OID.nameConstraints, '2.5.29.32', '2.5.29.31', OID.extKeyUsage] }), undefined],
     ['fail/no basicConstraints', ca({ basicConstraints: undefined }), 'the root is not a CA certificate: it needs basicConstraints cA=true'],
     ['fail/cA=false', ca({ basicConstraints: { critical: true, ca: false, pathLen: undefined } }), 'the root is not a CA certificate: it needs basicConstraints cA=true'],
     ['fail/basicConstraints not critical', ca({ basicConstraints: { critical: false, ca: true, pathLen: undefined } }),
@@ -78,6 +81,10 @@ describe('caPathProblem: every certificate in the form -x509_strict wants (OpenS
       'marks its subjectKeyIdentifier extension critical, and OpenSSL refuses it, with or without -x509_strict ("unhandled critical extension")'],
     ['fail/a critical authorityKeyIdentifier', ca({ authorityKeyIdentifier: { critical: true, hasKeyId: true } }),
       'marks its authorityKeyIdentifier extension critical, and OpenSSL refuses it, with or without -x509_strict ("unhandled critical extension")'],
+    ['fail/a critical extension OpenSSL does not process (a private one)', ca({ criticalExtensions: [OID.basicConstraints, '1.3.6.1.4.1.99999.1', OID.keyUsage] }),
+      'marks extension 1.3.6.1.4.1.99999.1 critical, which OpenSSL does not process, and OpenSSL refuses it, with or without -x509_strict ("unhandled critical extension")'],
+    ['fail/a critical authorityInfoAccess', ca({ criticalExtensions: [OID.basicConstraints, '1.3.6.1.5.5.7.1.1'] }),
+      'marks extension 1.3.6.1.5.5.7.1.1 critical, which OpenSSL does not process, and OpenSSL refuses it, with or without -x509_strict ("unhandled critical extension")'],
     ['fail/an EC key with explicit curve parameters', ca({ hasExplicitEcParameters: true }), EXPLICIT],
     ['fail/no subjectKeyIdentifier', ca({ subjectKeyIdentifier: undefined }), NO_SKI],
     ['fail/no authorityKeyIdentifier', ca({ authorityKeyIdentifier: undefined }), NO_AKI],
@@ -215,20 +222,25 @@ describe('readCertificate: the form -x509_strict holds a CA to, from certificate
     return {
       version: f.version, hasExtensions: f.hasExtensions, subjectKeyIdentifier: f.subjectKeyIdentifier, authorityKeyIdentifier: f.authorityKeyIdentifier,
       subjectIsEmpty: f.subjectIsEmpty, signatureAlgorithmsAgree: f.signatureAlgorithmsAgree, hasExplicitEcParameters: f.hasExplicitEcParameters,
+      criticalExtensions: f.criticalExtensions,
     };
   };
   const WELL_FORMED = {
     version: 3, hasExtensions: true, subjectKeyIdentifier: { critical: false }, authorityKeyIdentifier: { critical: false, hasKeyId: true },
-    subjectIsEmpty: false, signatureAlgorithmsAgree: true, hasExplicitEcParameters: false,
+    subjectIsEmpty: false, signatureAlgorithmsAgree: true, hasExplicitEcParameters: false, criticalExtensions: [OID.basicConstraints, OID.keyUsage],
   };
 
   it.each<[string, () => KeyPairFiles, object]>([
     ['as signedCa makes it', () => made('plain'), {}],
     ['no subjectKeyIdentifier', () => made('no-ski', { subjectKeyIdentifier: 'none' }), { subjectKeyIdentifier: undefined }],
-    ['a critical subjectKeyIdentifier', () => made('critical-ski', { subjectKeyIdentifier: 'critical,hash' }), { subjectKeyIdentifier: { critical: true } }],
+    ['a critical subjectKeyIdentifier', () => made('critical-ski', { subjectKeyIdentifier: 'critical,hash' }),
+      { subjectKeyIdentifier: { critical: true }, criticalExtensions: [OID.basicConstraints, OID.keyUsage, OID.subjectKeyIdentifier] }],
     ['no authorityKeyIdentifier', () => made('no-aki', { authorityKeyIdentifier: 'none' }), { authorityKeyIdentifier: undefined }],
     ['an authorityKeyIdentifier of issuer and serial', () => made('issuer-aki', { authorityKeyIdentifier: 'issuer:always' }), { authorityKeyIdentifier: { critical: false, hasKeyId: false } }],
-    ['a critical authorityKeyIdentifier', () => made('critical-aki', { authorityKeyIdentifier: 'critical,keyid' }), { authorityKeyIdentifier: { critical: true, hasKeyId: true } }],
+    ['a critical authorityKeyIdentifier', () => made('critical-aki', { authorityKeyIdentifier: 'critical,keyid' }),
+      { authorityKeyIdentifier: { critical: true, hasKeyId: true }, criticalExtensions: [OID.basicConstraints, OID.keyUsage, OID.authorityKeyIdentifier] }],
+    ['a critical private extension', () => made('critical-private', { extensions: ['1.3.6.1.4.1.99999.1=critical,ASN1:NULL'] }),
+      { criticalExtensions: [OID.basicConstraints, OID.keyUsage, '1.3.6.1.4.1.99999.1'] }],
     ['an empty subject', () => made('empty-subject', { subject: '/' }), { subjectIsEmpty: true }],
     ['a root with an empty name', () => selfSigned(dir, 'empty-root', { subject: '/' }), { subjectIsEmpty: true, authorityKeyIdentifier: { critical: false, hasKeyId: true } }],
     ['a root whose EC key spells out its curve', () => selfSigned(dir, 'explicit-root', { explicitEcParameters: true }),
@@ -289,6 +301,11 @@ describe('caPathProblem agrees with openssl verify -x509_strict on paths openssl
     ['a root without subjectKeyIdentifier; one without authorityKeyIdentifier is accepted', () => [rootWith('no-ski-root', 'subjectKeyIdentifier=none')], 'the imported', noAkiRoot],
     ['a root with a critical subjectKeyIdentifier', () => [rootWith('critical-ski-root', 'subjectKeyIdentifier=critical,hash')], 'the imported', () => [root]],
     ['a root with a critical authorityKeyIdentifier', () => [rootWith('critical-aki-root', 'authorityKeyIdentifier=critical,keyid:always')], 'the imported', () => [root]],
+    ['a root with a critical private extension; one with critical CRL distribution points is accepted', () => [rootWith('critical-private-root', '1.3.6.1.4.1.99999.1=critical,ASN1:NULL')],
+      'the imported', () => [rootWith('critical-cdp-root', 'crlDistributionPoints=critical,URI:http://example.org/root.crl')]],
+    ['an intermediate with a critical authorityInfoAccess; one with critical certificate policies is accepted',
+      () => [ca('critical-aia', { extensions: ['authorityInfoAccess=critical,caIssuers;URI:http://example.org/root.crt'] }), root], 'the imported',
+      () => [ca('critical-policies', { extensions: ['certificatePolicies=critical,2.5.29.32.0'] }), root]],
     ['a root with an empty name', () => [rootWith('empty-root', 'subjectKeyIdentifier=hash', '/')], 'the imported', () => [root]],
     ['a root whose EC key spells out its curve', () => [selfSigned(dir, 'explicit-root', { explicitEcParameters: true })], 'the imported', () => [root]],
     ['a bundle root whose signature algorithms differ; the root as made is accepted', () => [ca('under-inner-algorithm-root'), resigned(root, root.key, 'inner signature algorithm', join(dir, 'inner-root.pem'))],
