@@ -10,7 +10,6 @@ import type { AuthorityManager } from '../ca/authority-manager.js';
 import { diagnose } from '../ca/doctor.js';
 import { formatListenAddress, type ListenAddress } from '../config/parsers.js';
 import type { ServerConfig } from '../config/server-config.js';
-import { makeDirectory } from '../platform/atomic-file.js';
 import { ServingCertificate } from '../server/serving-certificate.js';
 import type { Datastore } from '../store/datastore.js';
 import { openDatastore } from './open-datastore.js';
@@ -19,7 +18,7 @@ import { cryptoRandom, type RandomSource } from '../random/random-source.js';
 import { buildCaCore, type CaCore } from './ca-core.js';
 import { startListeners } from './ca-listeners.js';
 import { lockDataDir } from './data-dir-lock.js';
-import { checkDataDirAccess, refusePlanted } from './data-dir-access.js';
+import { checkDataDirAccess, makeDataDir, refusePlanted } from './data-dir-access.js';
 import { startWarnings } from './start-warnings.js';
 import { VERSION } from './version.js';
 import { coalescedTask } from '../platform/coalesced-task.js';
@@ -50,7 +49,7 @@ export interface RunningCa {
 export async function startCa(given: ServerConfig, logger: Logger, overrides: CaOverrides = {}): Promise<RunningCa> {
   const clock = overrides.clock ?? systemClock;
   const random = overrides.random ?? cryptoRandom;
-  await makeDirectory(given.dataDir, 0o700);
+  await makeDataDir(given.dataDir);
   // From here on the data directory's path as checked, resolved: no link on the way is followed again.
   const config: ServerConfig = { ...given, dataDir: await checkDataDirAccess(given.dataDir, logger) };
   const lock = await lockDataDir(config.dataDir);

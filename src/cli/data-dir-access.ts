@@ -6,7 +6,7 @@ import { ConfigError } from '../config/options.js';
 import { RENAMERS_FIX, renamersBesidesOwner } from '../platform/directory-writers.js';
 import { modeText } from '../platform/mode-text.js';
 import { LEGACY_LOCK_FILE, LOCK_FILE, PID_FILE } from './data-dir-lock.js';
-import { ownGroups, resolveDataDirPath, UntrustedDataDirPathError } from './data-dir-path.js';
+import { makeCheckedDirectory, ownGroups, resolveDataDirPath, UntrustedDataDirPathError } from './data-dir-path.js';
 import { SOCKET_FILE } from './local-socket.js';
 
 /**
@@ -26,10 +26,7 @@ import { SOCKET_FILE } from './local-socket.js';
  * others can only make names first, which refusePlanted catches.
  */
 export async function checkDataDirAccess(dataDir: string, logger: Logger): Promise<string> {
-  const real = await resolveDataDirPath(dataDir).catch((err: unknown) => {
-    // A restart will not fix it: exit 78, as every refusal here.
-    throw err instanceof UntrustedDataDirPathError ? new ConfigError([err.message]) : err;
-  });
+  const real = await refusedAsConfig(() => resolveDataDirPath(dataDir));
   const info = await stat(real);
   const user = process.geteuid?.();
   if (user !== undefined && info.uid !== user && info.uid !== 0) {
@@ -46,6 +43,25 @@ export async function checkDataDirAccess(dataDir: string, logger: Logger): Promi
   }
   await refusePlanted(real);
   return real;
+}
+
+/**
+ * Makes the data directory, 0700, and any directory missing above it, a name
+ * at a time under the nearest one that exists once that one's path is
+ * checked: never through another user's link, nor into a name another user
+ * made first (data-dir-path.ts makeCheckedDirectory).
+ */
+export async function makeDataDir(dataDir: string): Promise<void> {
+  await refusedAsConfig(() => makeCheckedDirectory(dataDir, 0o700, 'data directory'));
+}
+
+/** A path refused as untrusted is a configuration error: a restart will not fix it (exit 78), as every refusal here; `prefix` names the flag. */
+export async function refusedAsConfig<T>(check: () => Promise<T>, prefix = ''): Promise<T> {
+  try {
+    return await check();
+  } catch (err) {
+    throw err instanceof UntrustedDataDirPathError ? new ConfigError([`${prefix}${err.message}`]) : err;
+  }
 }
 
 /** What the CA keeps in its data directory and reads back or trusts: in one others may write to, each must be the CA's own. */

@@ -22,7 +22,7 @@ import { chmod, lchown, lstat, mkdir, mkdtemp, open, readdir, realpath, rename, 
 import { constants } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { loadAuthority } from '../ca/authority-factory.js';
-import { fsyncDirectory, isTemporaryName, makeDirectory, writeNewFile } from '../platform/atomic-file.js';
+import { fsyncDirectory, isTemporaryName, writeNewFile } from '../platform/atomic-file.js';
 import { ConfigError } from '../config/options.js';
 import { RENAMERS_FIX } from '../platform/directory-writers.js';
 import { PinnedDirectory, withPinnedDirectory } from '../platform/pinned-directory.js';
@@ -31,7 +31,8 @@ import { AuditAppender } from '../store/sqlite/audit-appender.js';
 import { SqliteAuthorityStore } from '../store/sqlite/authority-store.js';
 import { connect, DATABASE_FILE } from '../store/sqlite/database.js';
 import { systemClock } from '../time/clock.js';
-import { openToOthers } from './data-dir-path.js';
+import { refusedAsConfig } from './data-dir-access.js';
+import { makeCheckedDirectory, openToOthers } from './data-dir-path.js';
 import { verifyDatastoreFile } from './offline-audit.js';
 
 export interface BackupReport {
@@ -61,9 +62,8 @@ export async function backupDataDirectory(dataDir: string, target: string, passp
   await refuseForeignDatastore(dataDir, owners);
   // As written, before any directory is made for it; then as resolved, through any link on the way.
   refuseInside(resolve(target), [resolve(dataDir), home], target, dataDir);
-  await makeParents(await trustedParent(target));
-  // From here on by its real path, checked: a link on the way cannot be repointed between.
-  const at = join(await realpath(dirname(resolve(target))), basename(target));
+  // From here on by the real path checked, never resolved again: no name on the way can be changed by another user.
+  const at = join(await trustedParent(target), basename(target));
   refuseInside(at, [home], target, dataDir);
   const removedLeftovers = await removeLeftovers(at);
   // 0700, and a name that says it is unfinished.
@@ -94,21 +94,31 @@ export async function backupDataDirectory(dataDir: string, target: string, passp
   }
 }
 
+/** What resolveDataDirPath's and makeCheckedDirectory's refusals call --to's directory. */
+const NOUN = 'backup directory';
+
 /**
- * The real path of the directory that is to hold the copy (makeParents makes
- * it if missing), once the nearest of it and its parents that exists, and
- * every directory above that, can be changed by no one but root and this
- * user (data-dir-path.ts). Run as root, that means by root alone: a backups
- * directory the CA's user owns is refused, as that user is the one the swap
- * (see the top of this file) would serve.
+ * The real path of the directory that is to hold the copy, made if missing,
+ * once the nearest of it and its parents that exists, and every directory
+ * above that, can be changed by no one but root and this user, and no name on
+ * the way (a link, a directory) was made by another user where others may
+ * add names (data-dir-path.ts). Run as root, that means by root alone: a
+ * backups directory the CA's user owns is refused, as that user is the one
+ * the swap (see the top of this file) would serve. The missing directories
+ * are made 0755 whatever the umask, a name at a time: run as root, the copy
+ * is handed to the CA's user (giveTo), who must be able to reach it to start
+ * a CA on it (`--to /var/backups/meshca/DATE` makes two). They hold only
+ * names; the copy itself stays 0700. From here on everything is done by the
+ * path returned, which no one else can change.
  */
 async function trustedParent(target: string): Promise<string> {
   const wanted = dirname(resolve(target));
   let existing = wanted;
   while (!(await lstatIfThere(existing))) existing = dirname(existing);
+  // Who could change the directories there first, by their real path, for a message that says what a backup risks; then every name on the way (makeCheckedDirectory).
   const real = await realpath(existing);
   const open = await openToOthers(real);
-  if (open === undefined) return join(real, relative(existing, wanted));
+  if (open === undefined) return refusedAsConfig(() => makeCheckedDirectory(wanted, 0o755, NOUN), `--to ${target}: `);
   const where = `${open.dir} (${open.dir === real && existing === wanted ? 'which is to hold it' : 'on the way to it'})`;
   const swap = 'and so put a directory of their own in place of the half-built copy, for this backup to write CA keys into and hand over what its links point to';
   const user = process.geteuid?.();
@@ -121,19 +131,6 @@ async function trustedParent(target: string): Promise<string> {
   ]);
 }
 
-/**
- * Makes the directories missing above the copy, 0755 whatever the umask: run
- * as root, the copy is handed to the CA's user (giveTo), who must be able to
- * reach it to start a CA on it (`--to /var/backups/meshca/DATE` makes two).
- * They hold only names; the copy itself stays 0700. By path, which is sound
- * under the directories trustedParent checked: no one else can put a link there.
- */
-async function makeParents(dir: string): Promise<void> {
-  const missing: string[] = [];
-  for (let d = resolve(dir); !(await lstatIfThere(d)); d = dirname(d)) missing.push(d);
-  await makeDirectory(dir, 0o755);
-  for (const d of missing) await chmod(d, 0o755);
-}
 
 /**
  * A run stopped by a signal removes its half-built copy (which holds CA keys)

@@ -16,8 +16,9 @@
  * user may have made it first (the rule of the kernel's protected_symlinks).
  * Elsewhere the data directory itself may be the CA's user's.
  */
-import { lstat, readlink, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { chmod, lstat, mkdir, readlink, stat } from 'node:fs/promises';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fsyncDirectory } from '../platform/atomic-file.js';
 import { RENAMERS_FIX, addersBesidesOwner, renamersBesidesOwner } from '../platform/directory-writers.js';
 
 /** A data directory at a path another user could change, or whose directory or links another user may have made. */
@@ -48,7 +49,7 @@ function trustedOwner(uid: number): boolean {
  * nothing on the way can be repointed between by another user, since none
  * can change any directory it was looked up in.
  */
-export async function resolveDataDirPath(dataDir: string): Promise<string> {
+export async function resolveDataDirPath(dataDir: string, noun = 'data directory', shown = dataDir): Promise<string> {
   const user = process.geteuid?.();
   const pending = (dataDir.startsWith('/') ? dataDir : `${process.cwd()}/${dataDir}`).split('/');
   let dir = '/';
@@ -62,31 +63,31 @@ export async function resolveDataDirPath(dataDir: string): Promise<string> {
     }
     const parent = await stat(dir);
     const renamers = renamersBesidesOwner(parent, ownGroups());
-    const above = `${dir} (above the data directory ${dataDir})`;
+    const above = `${dir} (above the ${noun} ${shown})`;
     if (renamers !== undefined) {
-      throw new UntrustedDataDirPathError(`${above}: ${renamers} may rename what is in it, and so put another data directory in place of the one there; ${RENAMERS_FIX}, or choose a data directory elsewhere`);
+      throw new UntrustedDataDirPathError(`${above}: ${renamers} may rename what is in it, and so put another ${noun} in place of the one there; ${RENAMERS_FIX}, or choose a ${noun} elsewhere`);
     }
     if (!trustedOwner(parent.uid)) {
-      throw new UntrustedDataDirPathError(`${above} belongs to user ${parent.uid}, neither root nor this user (${user}), who could put another data directory in its place; run this as user ${parent.uid}, or choose a data directory elsewhere`);
+      throw new UntrustedDataDirPathError(`${above} belongs to user ${parent.uid}, neither root nor this user (${user}), who could put another ${noun} in its place; run this as user ${parent.uid}, or choose a ${noun} elsewhere`);
     }
     const path = join(dir, name);
     const entry = await lstat(path);
     const adders = addersBesidesOwner(parent, ownGroups());
     if (adders !== undefined && !trustedOwner(entry.uid)) {
-      const what = entry.isSymbolicLink() ? `${path}, a symbolic link on the way to the data directory ${dataDir},` : pending.some((n) => n !== '' && n !== '.') ? `${path}, on the way to the data directory ${dataDir},` : `the data directory ${dataDir}`;
+      const what = entry.isSymbolicLink() ? `${path}, a symbolic link on the way to the ${noun} ${shown},` : pending.some((n) => n !== '' && n !== '.') || shown !== dataDir ? `${path}, on the way to the ${noun} ${shown},` : `the ${noun} ${shown}`;
       throw new UntrustedDataDirPathError(
         `${what} belongs to user ${entry.uid}, neither root nor this user (${user}), in ${dir}, where ${adders} may add names: that user may have made it first; ` +
-          "if it is the CA's, run this as the CA's user; otherwise keep the data directory in a directory only root and the CA's user may add names to",
+          `if it is the CA's, run this as the CA's user; otherwise keep the ${noun} in a directory only root and the CA's user may add names to`,
       );
     }
     if (entry.isSymbolicLink()) {
-      if (++links > MAX_LINKS) throw new UntrustedDataDirPathError(`${dataDir}: more than ${MAX_LINKS} symbolic links on the way to it`);
+      if (++links > MAX_LINKS) throw new UntrustedDataDirPathError(`${shown}: more than ${MAX_LINKS} symbolic links on the way to it`);
       const target = await readlink(path);
       if (target.startsWith('/')) dir = '/';
       pending.unshift(...target.split('/'));
       continue;
     }
-    if (!entry.isDirectory()) throw new UntrustedDataDirPathError(`${path}, on the way to the data directory ${dataDir}, is not a directory`);
+    if (!entry.isDirectory()) throw new UntrustedDataDirPathError(`${path}, on the way to the ${noun} ${shown}, is not a directory`);
     dir = path;
   }
   return dir;
@@ -120,4 +121,39 @@ export async function openToOthers(real: string): Promise<OpenDirectory | undefi
     if (!trustedOwner(info.uid)) return { dir, owner: info.uid };
     if (dir === dirname(dir)) return undefined;
   }
+}
+
+/**
+ * Makes `path` and any directory missing above it, with `mode` whatever the
+ * umask, and returns its real path. The nearest one that exists is resolved
+ * and checked first (resolveDataDirPath, with `noun` naming what it is for),
+ * and what is missing is made a name at a time: where others may add names
+ * (a sticky /tmp), another user may make a missing name first, and then it
+ * is theirs, refused rather than made into (mkdir -p would take it). Each one
+ * made is this user's and 0700 or 0755, so nobody else can add to it.
+ */
+export async function makeCheckedDirectory(path: string, mode: number, noun: string): Promise<string> {
+  const wanted = resolve(path);
+  let existing = wanted;
+  while (!(await lstat(existing).then(() => true, () => false))) existing = dirname(existing);
+  let dir = await resolveDataDirPath(existing, noun, path);
+  for (const name of relative(existing, wanted).split('/').filter((n) => n !== '')) {
+    const made = join(dir, name);
+    const fresh = await mkdir(made, { mode }).then(() => true, (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+      return false;
+    });
+    const entry = await lstat(made);
+    if (!entry.isDirectory() || !trustedOwner(entry.uid)) {
+      throw new UntrustedDataDirPathError(
+        `${made}, on the way to the ${noun} ${path}, was made by user ${entry.uid} while this made the directories there${entry.isDirectory() ? '' : ', and is not a directory'}: another user may add names in ${dir}; choose a ${noun} elsewhere`,
+      );
+    }
+    if (fresh) {
+      await chmod(made, mode);
+      await fsyncDirectory(dir);
+    }
+    dir = made;
+  }
+  return dir;
 }

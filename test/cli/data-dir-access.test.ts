@@ -11,6 +11,7 @@ import { ConfigError } from '../../src/config/options.js';
 import { runMeshca } from '../support/cli.js';
 import { cleanupLater } from '../support/cleanup.js';
 import { startTestCa } from '../support/test-ca.js';
+import { linkInStickyDirectory } from '../support/planted-link.js';
 import { tempDir } from '../support/temp-dir.js';
 
 /** nobody: a user other than the one running the tests (root here, and in CI). */
@@ -153,6 +154,16 @@ describe('the data directory', () => {
     const start = startTestCa({ 'data-dir': dataDir });
     await expect(start).rejects.toThrow(ConfigError);
     await expect(start).rejects.toThrow(says(dataDir, parent));
+  });
+
+  it.skipIf(process.geteuid?.() !== 0)('fail/a data directory still to be made under another user\'s link in a sticky directory: refused (exit 78) before anything is made where the link leads', async () => {
+    const { link, leadsTo: elsewhere } = linkInStickyDirectory('link', OTHER_USER);
+    const dataDir = join(link, 'a', 'b');
+
+    const start = startTestCa({ 'data-dir': dataDir });
+    await expect(start).rejects.toThrow(ConfigError);
+    await expect(start).rejects.toThrow(`${link}, a symbolic link on the way to the data directory ${dataDir}, belongs to user ${OTHER_USER}`);
+    expect(readdirSync(elsewhere)).toEqual([]);
   });
 
   it.each([

@@ -9,13 +9,31 @@
  */
 import { chmodSync, chownSync, existsSync, lchownSync, lstatSync, mkdirSync, readdirSync, renameSync, statSync, symlinkSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { backupDataDirectory } from '../../src/cli/data-dir-backup.js';
 import { runMeshca } from '../support/cli.js';
 import { cleanupLater } from '../support/cleanup.js';
 import { startServer } from '../support/server-process.js';
+import { linkInStickyDirectory } from '../support/planted-link.js';
 import { tempDir } from '../support/temp-dir.js';
 
 const PASSPHRASE = { MESHCA_KEY_PASSPHRASE: 'backup test passphrase' };
+
+/** Runs once, in this process, right after the backup has checked the directories on the way to --to that exist. */
+const afterTheCheck: { run?: () => void } = {};
+vi.mock('../../src/cli/data-dir-path.js', async (original) => {
+  const actual = await original<typeof import('../../src/cli/data-dir-path.js')>();
+  return {
+    ...actual,
+    openToOthers: async (real: string) => {
+      const open = await actual.openToOthers(real);
+      const run = afterTheCheck.run;
+      afterTheCheck.run = undefined;
+      run?.();
+      return open;
+    },
+  };
+});
 const EX_CONFIG = 78;
 /** The CA's user (nobody), who owns the data directory and is given the copy. */
 const CA_USER = 65534;
@@ -134,6 +152,42 @@ describe('meshca datastore backup --to: where the copy is built', () => {
       expect(readdirSync(parent)).toEqual([]);
     });
   }
+
+  it.skipIf(!AS_ROOT)(
+    "fail/run as root, a --to through a link the CA's user made in a directory every user may add names to (sticky, as /tmp) is refused (exit 78), and nothing is made where it leads: that user may repoint it at will",
+    { timeout: 60_000 },
+    async () => {
+      const dataDir = await stoppedCa();
+      const { link, leadsTo } = linkInStickyDirectory('bk', CA_USER);
+      const target = join(link, 'daily');
+
+      const res = await backup(dataDir, target);
+      expect({ code: res.code, stdout: res.stdout }).toEqual({ code: EX_CONFIG, stdout: '' });
+      expect(res.stderr).toContain(`--to ${target}: ${link}, a symbolic link on the way to the backup directory ${link}, belongs to user ${CA_USER}`);
+      expect(readdirSync(leadsTo)).toEqual([]);
+    },
+  );
+
+  it.skipIf(!AS_ROOT)(
+    "fail/run as root, a --to whose missing directory the CA's user makes first, in a directory every user may add names to, is refused (exit 78) rather than built in that user's directory",
+    { timeout: 60_000 },
+    async () => {
+      const dataDir = await stoppedCa();
+      const sticky = tempDir('sticky');
+      chmodSync(sticky, 0o1777);
+      const missing = join(sticky, 'bk');
+      // As the CA's user racing the backup would: the name appears once root has checked the directories that exist.
+      afterTheCheck.run = () => {
+        mkdirSync(missing, { mode: 0o777 });
+        chownSync(missing, CA_USER, CA_USER);
+      };
+      const target = join(missing, 'daily');
+
+      const outcome = await backupDataDirectory(dataDir, target, PASSPHRASE.MESHCA_KEY_PASSPHRASE).then(() => 'made', (err: Error) => `${err.name}: ${err.message}`);
+      expect(outcome).toMatch(new RegExp(`^ConfigError: [^]*--to ${target}: the backup directory ${missing} belongs to user ${CA_USER}, neither root nor this user \\(0\\), in ${sticky}, where every user \\(mode 1777\\) may add names`));
+      expect(readdirSync(missing)).toEqual([]);
+    },
+  );
 
   it.skipIf(!AS_ROOT)(
     "fail/run as root, handing the copy to the CA's user changes a link in it, never what the link points to",
