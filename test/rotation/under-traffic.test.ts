@@ -48,7 +48,9 @@ describe('rotation under traffic', () => {
 
   it('drops no handshake through two intermediate rotations, a root rotation and a SIGKILL between prepare and activate', { timeout: 180_000 }, async () => {
     const dataDir = tempDir('rot');
-    // Registered after the directory, so run before it is removed: the CA rotates every second and would write into it meanwhile.
+    // The agents' --out directories, beside the data directory rather than in it, removed with it.
+    const outs = tempDir('rot-out');
+    // Registered after the directories, so run before they are removed: the CA rotates every second and would write into them meanwhile.
     cleanupLater(async () => {
       await Promise.all(pairs.map((p) => p.stop()));
       for (const a of agents) a.stop();
@@ -67,7 +69,7 @@ describe('rotation under traffic', () => {
         const name = `${side}-${i}`;
         await admin.call('POST', '/v1/entries', { agent: name, spiffeId: `spiffe://example.org/pair/${i}/${side}`, dns: ['localhost'] });
         const { token } = await admin.call<{ token: string }>('POST', '/v1/tokens', { agent: name });
-        agents.push(runAgent({ name, serverUrl: ca.url, trustPem, token, out: join(dataDir, '..', `${dataDir.split('/').pop()}-${name}`), publications }));
+        agents.push(runAgent({ name, serverUrl: ca.url, trustPem, token, out: join(outs, name), publications }));
       }
     }
     await until('every agent to install an SVID', async () => (agents.every((a) => a.sidecar.ready()) ? true : undefined), 30_000);
