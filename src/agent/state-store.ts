@@ -1,8 +1,8 @@
 /**
  * The agent's private state across restarts (--state-dir, 0700, files 0600):
  * its own SVID and key, the newest trust bundle it has seen, the roots the
- * CA has retired since, and whether the CA refused the agent. With a valid agent SVID here, a restarted agent needs
- * no new join token.
+ * CA has retired since, and whether the CA refused the agent. With a valid
+ * agent SVID here, a restarted agent needs no new join token.
  */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';

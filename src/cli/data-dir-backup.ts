@@ -131,7 +131,6 @@ async function trustedParent(target: string): Promise<string> {
   ]);
 }
 
-
 /**
  * A run stopped by a signal removes its half-built copy (which holds CA keys)
  * before it exits as the signal would have ended it; one killed outright
