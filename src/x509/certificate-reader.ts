@@ -44,6 +44,8 @@ export interface CertificateFacts {
   readonly criticalExtensions: readonly string[];
   /** Whether the subject name holds no attribute at all. */
   readonly subjectIsEmpty: boolean;
+  /** Whether it has a subjectAltName extension that holds no name (GeneralNames is SIZE (1..MAX), RFC 5280 4.2.1.6). */
+  readonly subjectAltNameIsEmpty: boolean;
   /** Whether its key is an EC key given with explicit curve parameters rather than a namedCurve (RFC 5480 2.1.1 allows only the latter). */
   readonly hasExplicitEcParameters: boolean;
   /** Whether the TBSCertificate's signature field is the same AlgorithmIdentifier, byte for byte, as the signatureAlgorithm outside it (RFC 5280 4.1.1.2). */
@@ -139,6 +141,7 @@ export function readCertificate(der: Buffer): CertificateFacts {
     authorityKeyIdentifier: readAuthorityKeyIdentifier(t),
     criticalExtensions: [...t.critical],
     subjectIsEmpty: isEmptyName(t.subjectName),
+    subjectAltNameIsEmpty: t.extensions.has(OID.subjectAltName) && namesOfType(t).length === 0,
     hasExplicitEcParameters: hasExplicitEcParameters(t.spki),
     // Compared here rather than in readTbs, which the audit verifier runs on every leaf it reads.
     signatureAlgorithmsAgree: t.innerAlgorithm !== undefined && toDer(t.innerAlgorithm).equals(toDer(t.outerAlgorithm)),
@@ -269,10 +272,11 @@ const GENERAL_NAME = { dns: 2, uri: 6 } as const;
  * node:crypto's subjectAltName text joins names with ", ", so a URI holding
  * ", URI:" would read as two there.
  */
-function namesOfType(t: TbsFields, tag: number): string[] {
+/** The subjectAltName's names, of one GeneralName type or of any. */
+function namesOfType(t: TbsFields, tag?: number): string[] {
   const names = t.extensions.get(OID.subjectAltName);
   return (names ? children(parseDer(names)) : [])
-    .filter((name) => is(name, TagClass.CONTEXT_SPECIFIC, tag))
+    .filter((name) => tag === undefined || is(name, TagClass.CONTEXT_SPECIFIC, tag))
     .map((name) => valueBytes(name).toString('latin1'));
 }
 

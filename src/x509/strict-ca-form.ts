@@ -14,7 +14,7 @@ import type { CertificateFacts } from './certificate-reader.js';
 export type FormFacts = Pick<
   CertificateFacts,
   | 'version' | 'hasExtensions' | 'subjectKeyIdentifier' | 'authorityKeyIdentifier' | 'criticalExtensions' | 'subjectIsEmpty' | 'signatureAlgorithmsAgree'
-  | 'hasExplicitEcParameters'
+  | 'hasExplicitEcParameters' | 'subjectAltNameIsEmpty'
 >;
 
 const STRICT = 'strict verifiers (openssl verify -x509_strict';
@@ -54,6 +54,9 @@ export function strictFormProblem(facts: FormFacts, isTrustAnchor: boolean): str
   // Every issuer name of the path is the subject of the certificate above it: an empty one is refused there, where it can be fixed.
   if (facts.subjectIsEmpty) {
     return `has an empty subject name, and ${STRICT}) refuse such a CA ("Subject name empty") and every certificate it signs ("Issuer name empty")`;
+  }
+  if (facts.subjectAltNameIsEmpty) {
+    return `has a subjectAltName extension that holds no name (RFC 5280 4.2.1.6 asks for at least one), and ${STRICT}: "Empty Subject Alternative Name extension") refuse it`;
   }
   if (!facts.signatureAlgorithmsAgree) {
     return `names another algorithm in its TBSCertificate's signature field than in its signatureAlgorithm (RFC 5280 4.1.1.2), and ${STRICT}: "cert info signature and signature algorithm mismatch") refuse it`;

@@ -16,6 +16,9 @@ import { CA_EXTENSIONS, selfSigned, signedCa, verify, type KeyPairFiles } from '
 import { resigned } from '../support/resigned-certificates.js';
 import { tempDir } from '../support/temp-dir.js';
 
+/** A subjectAltName extension whose GeneralNames is an empty SEQUENCE, as openssl's configuration cannot otherwise write one. */
+const EMPTY_SAN = '2.5.29.17=DER:3000';
+
 /** A well-formed CA certificate's facts, changed by `o`. */
 function ca(o: Partial<PathFacts> & { pathLen?: number } = {}): PathFacts {
   const { pathLen, ...rest } = o;
@@ -31,6 +34,7 @@ function ca(o: Partial<PathFacts> & { pathLen?: number } = {}): PathFacts {
     authorityKeyIdentifier: { critical: false, hasKeyId: true },
     criticalExtensions: [OID.basicConstraints, OID.keyUsage],
     subjectIsEmpty: false,
+    subjectAltNameIsEmpty: false,
     signatureAlgorithmsAgree: true,
     hasExplicitEcParameters: false,
     ...rest,
@@ -75,6 +79,8 @@ describe('caPathProblem: every certificate in the form -x509_strict wants (OpenS
     ['fail/a v1 certificate with extensions', ca({ version: 1 }), `is a version 1 certificate with extensions, and ${STRICT}: "Using cert extension requires at least X509v3") refuse it`],
     ['fail/a v2 certificate with extensions', ca({ version: 2 }), `is a version 2 certificate with extensions, and ${STRICT}: "Using cert extension requires at least X509v3") refuse it`],
     ['fail/an empty subject', ca({ subjectIsEmpty: true }), `has an empty subject name, and ${STRICT}) refuse such a CA ("Subject name empty") and every certificate it signs ("Issuer name empty")`],
+    ['fail/a subjectAltName with no name', ca({ subjectAltNameIsEmpty: true }),
+      `has a subjectAltName extension that holds no name (RFC 5280 4.2.1.6 asks for at least one), and ${STRICT}: "Empty Subject Alternative Name extension") refuse it`],
     ['fail/inner and outer signature algorithms differ', ca({ signatureAlgorithmsAgree: false }),
       `names another algorithm in its TBSCertificate's signature field than in its signatureAlgorithm (RFC 5280 4.1.1.2), and ${STRICT}: "cert info signature and signature algorithm mismatch") refuse it`],
     ['fail/a critical subjectKeyIdentifier', ca({ subjectKeyIdentifier: { critical: true } }),
@@ -221,13 +227,14 @@ describe('readCertificate: the form -x509_strict holds a CA to, from certificate
     const f = readCertificate(new X509Certificate(readFileSync(files.cert)).raw);
     return {
       version: f.version, hasExtensions: f.hasExtensions, subjectKeyIdentifier: f.subjectKeyIdentifier, authorityKeyIdentifier: f.authorityKeyIdentifier,
-      subjectIsEmpty: f.subjectIsEmpty, signatureAlgorithmsAgree: f.signatureAlgorithmsAgree, hasExplicitEcParameters: f.hasExplicitEcParameters,
-      criticalExtensions: f.criticalExtensions,
+      subjectIsEmpty: f.subjectIsEmpty, subjectAltNameIsEmpty: f.subjectAltNameIsEmpty, signatureAlgorithmsAgree: f.signatureAlgorithmsAgree,
+      hasExplicitEcParameters: f.hasExplicitEcParameters, criticalExtensions: f.criticalExtensions,
     };
   };
   const WELL_FORMED = {
     version: 3, hasExtensions: true, subjectKeyIdentifier: { critical: false }, authorityKeyIdentifier: { critical: false, hasKeyId: true },
-    subjectIsEmpty: false, signatureAlgorithmsAgree: true, hasExplicitEcParameters: false, criticalExtensions: [OID.basicConstraints, OID.keyUsage],
+    subjectIsEmpty: false, subjectAltNameIsEmpty: false, signatureAlgorithmsAgree: true, hasExplicitEcParameters: false,
+    criticalExtensions: [OID.basicConstraints, OID.keyUsage],
   };
 
   it.each<[string, () => KeyPairFiles, object]>([
@@ -242,6 +249,8 @@ describe('readCertificate: the form -x509_strict holds a CA to, from certificate
     ['a critical private extension', () => made('critical-private', { extensions: ['1.3.6.1.4.1.99999.1=critical,ASN1:NULL'] }),
       { criticalExtensions: [OID.basicConstraints, OID.keyUsage, '1.3.6.1.4.1.99999.1'] }],
     ['an empty subject', () => made('empty-subject', { subject: '/' }), { subjectIsEmpty: true }],
+    ['a subjectAltName with no name', () => made('empty-san', { extensions: [EMPTY_SAN] }), { subjectAltNameIsEmpty: true }],
+    ['a subjectAltName with a name', () => made('uri-san', { extensions: ['subjectAltName=URI:spiffe://example.org'] }), {}],
     ['a root with an empty name', () => selfSigned(dir, 'empty-root', { subject: '/' }), { subjectIsEmpty: true, authorityKeyIdentifier: { critical: false, hasKeyId: true } }],
     ['a root whose EC key spells out its curve', () => selfSigned(dir, 'explicit-root', { explicitEcParameters: true }),
       { hasExplicitEcParameters: true, authorityKeyIdentifier: { critical: false, hasKeyId: true } }],
@@ -307,6 +316,8 @@ describe('caPathProblem agrees with openssl verify -x509_strict on paths openssl
       () => [ca('critical-aia', { extensions: ['authorityInfoAccess=critical,caIssuers;URI:http://example.org/root.crt'] }), root], 'the imported',
       () => [ca('critical-policies', { extensions: ['certificatePolicies=critical,2.5.29.32.0'] }), root]],
     ['a root with an empty name', () => [rootWith('empty-root', 'subjectKeyIdentifier=hash', '/')], 'the imported', () => [root]],
+    ['an intermediate whose subjectAltName holds no name; one whose subjectAltName holds a URI is accepted', () => [ca('empty-san', { extensions: [EMPTY_SAN] }), root], 'the imported',
+      () => [ca('uri-san', { extensions: ['subjectAltName=URI:spiffe://example.org'] }), root]],
     ['a root whose EC key spells out its curve', () => [selfSigned(dir, 'explicit-root', { explicitEcParameters: true })], 'the imported', () => [root]],
     ['a bundle root whose signature algorithms differ; the root as made is accepted', () => [ca('under-inner-algorithm-root'), resigned(root, root.key, 'inner signature algorithm', join(dir, 'inner-root.pem'))],
       'the root', () => [signedCaFile('under-inner-algorithm-root'), root]],
