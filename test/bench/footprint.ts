@@ -14,6 +14,7 @@ import { join, resolve } from 'node:path';
 import type { AdminClient } from '../../src/cli/admin-client.js';
 import { AGENT_OPTIONS } from '../../src/config/agent-config.js';
 import { parseDuration } from '../../src/time/duration.js';
+import { answeredWithin } from './load.js';
 import { stopChild, trackChild } from './meshca-target.js';
 import { cpuSeconds, residentMb, watch } from './proc-stats.js';
 
@@ -46,9 +47,9 @@ async function until(check: () => boolean, timeoutMs: number): Promise<void> {
 
 /** The agent installs a 4-minute SVID, idles for IDLE_SECONDS (measured), then renews it about two minutes after installation. */
 export async function agentFootprint(admin: AdminClient, serverUrl: string, dir: string): Promise<Footprint> {
-  await admin.call('POST', '/v1/entries', { agent: 'footprint', spiffeId: 'spiffe://example.org/bench/footprint', ttl: RENEWAL_TTL });
-  const { token } = await admin.call<{ token: string }>('POST', '/v1/tokens', { agent: 'footprint' });
-  writeFileSync(join(dir, 'bundle.pem'), (await admin.raw('GET', '/v1/bundle.pem')).body);
+  await answeredWithin('the footprint entry', admin.call('POST', '/v1/entries', { agent: 'footprint', spiffeId: 'spiffe://example.org/bench/footprint', ttl: RENEWAL_TTL }));
+  const { token } = await answeredWithin('the footprint token', admin.call<{ token: string }>('POST', '/v1/tokens', { agent: 'footprint' }));
+  writeFileSync(join(dir, 'bundle.pem'), (await answeredWithin('the trust bundle', admin.raw('GET', '/v1/bundle.pem'))).body);
   const out = join(dir, 'out');
   const child = trackChild(
     spawn(process.execPath, [AGENT_BIN, '--server', serverUrl, '--trust-bundle', join(dir, 'bundle.pem'), '--join-token', token, '--out', out, '--log-level', 'warn'], {

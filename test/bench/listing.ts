@@ -8,6 +8,7 @@ import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { AdminClient } from '../../src/cli/admin-client.js';
+import { answeredWithin } from './load.js';
 
 export async function seedCertificates(dataDir: string, count: number): Promise<void> {
   const db = new Database(join(dataDir, 'meshca.db'));
@@ -50,7 +51,7 @@ export async function listingTimes(admin: AdminClient, repeats: number): Promise
   const firstPageMs: number[] = [];
   for (let i = 0; i < repeats; i++) {
     const t = performance.now();
-    const page: { certificates: unknown[] } = await admin.call('GET', pageQuery(null));
+    const page: { certificates: unknown[] } = await answeredWithin('the first page of cert list', admin.call('GET', pageQuery(null)));
     firstPageMs.push(performance.now() - t);
     if (page.certificates.length !== CLI_PAGE) throw new Error(`the first page held ${page.certificates.length} certificates, not ${CLI_PAGE}`);
   }
@@ -60,7 +61,10 @@ export async function listingTimes(admin: AdminClient, repeats: number): Promise
   let duplicates = 0;
   let cursor: string | null = null;
   do {
-    const page: { certificates: Array<{ serial: string }>; nextCursor: string | null } = await admin.call('GET', pageQuery(cursor));
+    const page: { certificates: Array<{ serial: string }>; nextCursor: string | null } = await answeredWithin(
+      'a page of the cert list walk',
+      admin.call('GET', pageQuery(cursor)),
+    );
     for (const c of page.certificates) {
       if (seen.has(c.serial)) duplicates++;
       seen.add(c.serial);

@@ -10,6 +10,19 @@
  */
 export const REQUEST_TIMEOUT_MS = 30_000;
 
+/** `answer`, or an error naming `what` once it has been unanswered for `timeoutMs` (for the bench's one-off requests). */
+export async function answeredWithin<T>(what: string, answer: Promise<T>, timeoutMs = REQUEST_TIMEOUT_MS): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer in ${timeoutMs / 1000} s`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([answer, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export interface LoadResult {
   readonly issued: number;
   readonly seconds: number;
