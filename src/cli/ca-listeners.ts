@@ -17,7 +17,7 @@ import type { Datastore } from '../store/datastore.js';
 import type { Clock } from '../time/clock.js';
 import { caCertificatesToPem } from '../x509/pem.js';
 import type { CaCore } from './ca-core.js';
-import { claimSocket, restrictSocket, socketPath } from './local-socket.js';
+import { claimSocket, restrictSocket } from './local-socket.js';
 
 export interface Listeners {
   readonly tlsApp: FastifyInstance;
@@ -35,7 +35,7 @@ export async function startListeners(
   core: CaCore,
   store: Datastore,
   serving: ServingCertificate,
-  deps: { clock: Clock; logger: Logger },
+  deps: { clock: Clock; logger: Logger; socketPath: string },
 ): Promise<Listeners> {
   const onRefusal = refusalRecorder(
     (e) => store.audit.append(e),
@@ -87,7 +87,7 @@ export async function startListeners(
     });
     closers.push(() => localApp.close());
 
-    const sock = socketPath(config.dataDir);
+    const sock = deps.socketPath;
     await claimSocket(sock);
     await localApp.listen({ path: sock });
     await restrictSocket(sock);

@@ -19,6 +19,7 @@ import { buildCaCore, type CaCore } from './ca-core.js';
 import { startListeners } from './ca-listeners.js';
 import { lockDataDir } from './data-dir-lock.js';
 import { checkDataDirAccess, makeDataDir, refusePlanted } from './data-dir-access.js';
+import { operatorSocketPath } from './local-socket.js';
 import { startWarnings } from './start-warnings.js';
 import { VERSION } from './version.js';
 import { coalescedTask } from '../platform/coalesced-task.js';
@@ -52,6 +53,7 @@ export async function startCa(given: ServerConfig, logger: Logger, overrides: Ca
   await makeDataDir(given.dataDir);
   // From here on the data directory's path as checked, resolved: no link on the way is followed again.
   const config: ServerConfig = { ...given, dataDir: await checkDataDirAccess(given.dataDir, logger) };
+  const socketPath = operatorSocketPath(config.dataDir, given.dataDir);
   const lock = await lockDataDir(config.dataDir);
   let store: Datastore;
   try {
@@ -80,7 +82,7 @@ export async function startCa(given: ServerConfig, logger: Logger, overrides: Ca
       { trustDomain: config.trustDomain, listen: config.listen, ttl: config.svidMaxTtl, extraNames: config.servingNames },
     );
     await serving.issue();
-    const listeners = await startListeners(config, core, store, serving, { clock, logger });
+    const listeners = await startListeners(config, core, store, serving, { clock, logger, socketPath });
     cleanups.unshift(() => listeners.close());
 
     /**

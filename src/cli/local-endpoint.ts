@@ -5,10 +5,7 @@ import type { AdminEndpoint } from './admin-client.js';
 import { CaUnreachableError } from './admin-client.js';
 import { checkSocketOwner } from './data-dir-access.js';
 import { trustedDataDir } from './data-dir-path.js';
-import { socketPath } from './local-socket.js';
-
-/** sun_path holds 108 bytes, the last a NUL. */
-const MAX_SOCKET_PATH = 107;
+import { addressableSocketPath, socketPath } from './local-socket.js';
 
 export function localEndpoint(dataDir: string): AdminEndpoint {
   const named = socketPath(dataDir);
@@ -20,7 +17,7 @@ export function localEndpoint(dataDir: string): AdminEndpoint {
       }
       const real = await trustedDataDir(dataDir);
       // Connected to through the path checked, resolved (see data-dir-path.ts), unless that is too long for a unix socket's address.
-      if (Buffer.byteLength(socketPath(real)) <= MAX_SOCKET_PATH) path = socketPath(real);
+      path = addressableSocketPath(real, dataDir) ?? named;
       await checkSocketOwner(path, real);
     },
     request: (options, onResponse) => request({ ...options, socketPath: path }, onResponse),

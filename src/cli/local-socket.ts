@@ -6,11 +6,35 @@
 import { chmod, unlink } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import { ConfigError } from '../config/options.js';
 
 export const SOCKET_FILE = 'meshca.sock';
 
 export function socketPath(dataDir: string): string {
   return join(dataDir, SOCKET_FILE);
+}
+
+/** sun_path holds 108 bytes, the last a NUL: libuv cuts a longer path short, binding or reaching another name. */
+export const MAX_SOCKET_PATH = 107;
+
+/**
+ * The socket's path through the data directory's path as checked and
+ * resolved, or, when that is too long for a socket's address, through the
+ * path as given (every link on it was checked with it); undefined when
+ * neither fits. The server binds where the CLI connects.
+ */
+export function addressableSocketPath(resolvedDir: string, givenDir: string): string | undefined {
+  return [socketPath(resolvedDir), socketPath(givenDir)].find((path) => Buffer.byteLength(path) <= MAX_SOCKET_PATH);
+}
+
+/** Where the server binds its socket; a data directory no path of which leaves room for it is refused (exit 78): a restart would not change that. */
+export function operatorSocketPath(resolvedDir: string, givenDir: string): string {
+  const path = addressableSocketPath(resolvedDir, givenDir);
+  if (path !== undefined) return path;
+  const bytes = Buffer.byteLength(socketPath(givenDir));
+  throw new ConfigError([
+    `--data-dir ${givenDir}: the operator socket's path there (${bytes} bytes) is longer than a unix socket's address holds (${MAX_SOCKET_PATH} bytes); give a shorter path (a link to the directory will do)`,
+  ]);
 }
 
 /** Removes a socket left by a crashed server; refuses when a server still answers on it. */
