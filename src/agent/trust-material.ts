@@ -5,8 +5,8 @@
  * to, and so are the roots it retired, so a restarted agent does not trust
  * them again from --trust-bundle.
  */
-import { crlSerials } from '../x509/crl.js';
-import { certificatesToPem, decodeCertificates, decodePemBlocks } from '../x509/pem.js';
+import { serialsListedInPem } from '../x509/crl.js';
+import { certificatesToPem, decodeCertificates } from '../x509/pem.js';
 import { describeError, type SidecarLogger } from './sidecar-deps.js';
 import type { RetiredRootsRecord, StateStore } from './state-store.js';
 
@@ -190,7 +190,7 @@ export class TrustMaterial {
 
   revokes(serial: string): boolean {
     if (this.crl === undefined) return false;
-    if (this.revoked?.crl !== this.crl) this.revoked = { crl: this.crl, serials: revokedSerials(this.crl) };
+    if (this.revoked?.crl !== this.crl) this.revoked = { crl: this.crl, serials: serialsListedInPem(this.crl) };
     return this.revoked.serials.has(serial);
   }
 }
@@ -205,18 +205,4 @@ export function unionOfBundles(a: string, b: string): string {
   const seen = new Map<string, Buffer>();
   for (const der of [...decodeCertificates(a), ...decodeCertificates(b)]) seen.set(der.toString('base64'), der);
   return certificatesToPem([...seen.values()]);
-}
-
-/** Serials listed by the CRLs in a PEM file (unreadable blocks are skipped: the CA's CRLs are well-formed). */
-export function revokedSerials(pem: string): Set<string> {
-  const serials = new Set<string>();
-  for (const block of decodePemBlocks(pem)) {
-    if (block.label !== 'X509 CRL') continue;
-    try {
-      for (const serial of crlSerials(block.der)) serials.add(serial);
-    } catch {
-      // ignore a block we cannot read
-    }
-  }
-  return serials;
 }

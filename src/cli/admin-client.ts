@@ -52,7 +52,8 @@ function sentFields(url: string, body: unknown): string[] {
   return [...query, ...keys];
 }
 
-function errorFrom(status: number, text: string, fields: readonly string[], names: FieldNames): AdminRequestError {
+/** A CA's refusal (its JSON error, or the status alone) as the operator reads it, naming the flags of `fields`. */
+export function errorFrom(status: number, text: string, fields: readonly string[], names: FieldNames): AdminRequestError {
   let error: { code?: string; message?: string } | undefined;
   try {
     error = (JSON.parse(text || '{}') as { error?: { code?: string; message?: string } } | undefined)?.error;

@@ -3,14 +3,20 @@
  * operator's or auditor's credential, and taking for the CA only a server
  * whose certificate chains to the credential's bundle and is the CA's own
  * SVID (spiffe://<td>/meshca/server) in the credential's trust domain, as the
- * agent does.
+ * agent does; and, before the first request is sent, whose chain the CA's
+ * own current CRLs, which it must send, do not revoke
+ * (serving-chain-revocation.ts).
  */
-import type { TLSSocket } from 'node:tls';
+import { X509Certificate } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import { request } from 'node:https';
 import { checkCaIdentity } from '../platform/ca-server-identity.js';
-import type { Clock } from '../time/clock.js';
-import { CaUnreachableError, type AdminEndpoint } from './admin-client.js';
+import { nowSeconds, type Clock } from '../time/clock.js';
+import { CaUnreachableError, errorFrom, type AdminEndpoint } from './admin-client.js';
 import { loadAdminCredential, type AdminCredential } from './admin-credential.js';
+import { serialsListedInPem } from '../x509/crl.js';
+import { servingChainProblem } from './serving-chain-revocation.js';
 
 /**
  * How long connecting and the TLS handshake may take before the CA counts as
@@ -27,12 +33,56 @@ const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNR
 /** Which stage a request failed in, for the operator's message: nothing sent, the CA not trusted, or after sending. */
 type Stage = 'connecting' | 'handshake' | 'sent';
 
+/** Far more than the CRLs of any CA (one per CA key, each listing what it revoked). */
+const MAX_CRL_BYTES = 32 * 1024 * 1024;
+
+/** The chain a TLS server showed, leaf first, to the root it was verified to (which links to itself). */
+function peerChain(socket: TLSSocket): X509Certificate[] {
+  const chain: X509Certificate[] = [];
+  for (let c: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true); c?.raw && chain.length < 8; c = c.issuerCertificate === c ? undefined : c.issuerCertificate) {
+    chain.push(new X509Certificate(c.raw));
+  }
+  return chain;
+}
+
 export function remoteEndpoint(server: URL, credentialDir: string, clock: Clock, connectTimeoutMs = CONNECT_TIMEOUT_MS): AdminEndpoint {
   let credential: AdminCredential | undefined;
+  let checked: Promise<void> | undefined;
+  /** Serials the CA's CRLs list: a later connection that shows one is refused in its handshake. */
+  let revoked = new Set<string>();
   const stages = new WeakMap<Error, Stage>();
-  return {
+
+  /** Asks the server for its CRLs on a connection of its own, and refuses it when they revoke the chain it showed, or are missing. */
+  const checkServingChain = async (): Promise<void> => {
+    const { status, body, chain } = await new Promise<{ status: number; body: string; chain: X509Certificate[] }>((resolve, reject) => {
+      let chain: X509Certificate[] = [];
+      const req = endpoint.request({ method: 'GET', path: '/v1/crl.pem', headers: {} }, (res: IncomingMessage) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > MAX_CRL_BYTES) req.destroy(new Error(`its CRLs are larger than ${MAX_CRL_BYTES / 1024 / 1024} MiB, which no CA's are`));
+          else chunks.push(c);
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), chain }));
+        res.on('error', reject);
+      });
+      req.once('socket', (socket) => (socket as TLSSocket).once('secureConnect', () => (chain = peerChain(socket as TLSSocket))));
+      req.on('error', (err: NodeJS.ErrnoException) => reject(endpoint.failure(err)));
+      req.end();
+    });
+    if (status !== 200) throw errorFrom(status, body, [], {});
+    const problem = servingChainProblem(chain, body, nowSeconds(clock));
+    if (problem) throw new Error(`${server.origin} is not to be trusted as the CA, so nothing was sent to it: ${problem}`);
+    // Unchecked: a server's own word that something is revoked can only make the CLI refuse more.
+    revoked = serialsListedInPem(body);
+  };
+
+  const endpoint: AdminEndpoint = {
     async prepare() {
       credential ??= await loadAdminCredential(credentialDir, clock);
+      checked ??= checkServingChain();
+      await checked;
     },
     request(options, onResponse) {
       const { keyPem, chainPem, bundlePem, trustDomain } = credential!;
@@ -51,7 +101,7 @@ export function remoteEndpoint(server: URL, credentialDir: string, clock: Clock,
           ca: bundlePem,
           // Explicit: NODE_TLS_REJECT_UNAUTHORIZED=0 in the environment would otherwise skip the chain and the checks below.
           rejectUnauthorized: true,
-          checkServerIdentity: (host, cert) => checkCaIdentity(host, cert, () => false, trustDomain),
+          checkServerIdentity: (host, cert) => checkCaIdentity(host, cert, (serial) => revoked.has(serial), trustDomain),
           agent: false,
           timeout: connectTimeoutMs,
         },
@@ -76,4 +126,5 @@ export function remoteEndpoint(server: URL, credentialDir: string, clock: Clock,
       return new Error(`the request to ${server.origin} failed after it was sent, so it may have been carried out: ${err.message}${err.code ? ` (${err.code})` : ''}`);
     },
   };
+  return endpoint;
 }

@@ -5,6 +5,7 @@ import {
   Tag, TagClass, time, toDer, unsignedInt, valueBytes, type Asn1,
 } from './asn1.js';
 import { readCertificate } from './certificate-reader.js';
+import { decodePemBlocks } from './pem.js';
 import { algorithmIdentifier, fitsKey, parametersFit, signatureAlgorithmByOid, type SignatureAlgorithm } from './signature-algorithms.js';
 import { OID } from './oids.js';
 import { verifySync, type Signer } from './signer.js';
@@ -76,6 +77,20 @@ export async function signCrl(t: CrlTemplate, signer: Signer): Promise<Buffer> {
 /** The revoked serials (lowercase hex, no leading zeros) listed in a CRL. */
 export function crlSerials(der: Buffer): string[] {
   return serialsIn(children(parseDer(der))[0]!);
+}
+
+/** Serials listed by the CRLs of a PEM text, their signatures unchecked; a block that cannot be read lists nothing. */
+export function serialsListedInPem(pem: string): Set<string> {
+  const serials = new Set<string>();
+  for (const block of decodePemBlocks(pem)) {
+    if (block.label !== 'X509 CRL') continue;
+    try {
+      for (const serial of crlSerials(block.der)) serials.add(serial);
+    } catch {
+      // A CA's own CRLs are well-formed; whatever else is in the text revokes nothing.
+    }
+  }
+  return serials;
 }
 
 function serialsIn(tbs: Asn1): string[] {

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runMeshca, type CliResult } from '../support/cli.js';
 import { svidCheck } from '../support/conformance.js';
+import { selfSigned, signedCa } from '../support/openssl-pki.js';
 import { isRunning, startServer, type ServerProcess } from '../support/server-process.js';
 import { tempDir } from '../support/temp-dir.js';
 
@@ -189,5 +190,33 @@ describe('meshca admin commands with --server and --credential', () => {
     const res = await runMeshca(['token', 'list', '--server', closed.origin, '--credential', auditor]);
     expect(res.code).toBe(EX_UNAVAILABLE);
     expect(res.stderr).toContain(`no CA answers at ${closed.origin} (ECONNREFUSED)`);
+  });
+});
+
+/**
+ * A CA signing with an intermediate imported from an organisation's PKI
+ * publishes CRLs of its own keys only: the remote CLI asks its CRLs for the
+ * chain it shows, and must not ask for the organisation root's, which meshca
+ * cannot sign.
+ */
+describe('meshca admin commands with --server on a CA with an imported intermediate', () => {
+  it('pass/an auditor lists tokens: the chain is held to the imported intermediate\'s CRL, and the organisation root\'s is not asked for', async () => {
+    const pki = tempDir();
+    const orgRoot = selfSigned(pki, 'org-root', { days: 3650 });
+    const orgIntermediate = signedCa(pki, 'org-intermediate', orgRoot, { days: 6 });
+    const dataDir = tempDir();
+    const server = await startServer([
+      '--data-dir', dataDir, '--import-intermediate-cert', orgIntermediate.cert, '--import-intermediate-key', orgIntermediate.key, '--import-trust-bundle', orgRoot.cert,
+    ]);
+    try {
+      const auditor = join(tempDir(), 'bob');
+      const made = await runMeshca(['admin', 'credential', '--role', 'auditor', '--name', 'bob', '--out', auditor, '--data-dir', dataDir]);
+      expect(made.code, made.stderr).toBe(0);
+      const listed = await runMeshca(['token', 'list', '--json', '--server', server.url, '--credential', auditor]);
+      expect(listed.code, listed.stderr).toBe(0);
+      expect(JSON.parse(listed.stdout)).toEqual([]);
+    } finally {
+      expect(await server.stop()).toBe(0);
+    }
   });
 });

@@ -6,6 +6,7 @@
  * nothing to any other. Stand-in servers here are Node's own HTTPS server
  * with certificates of the test's choosing, recording what reaches them.
  */
+import { X509Certificate } from 'node:crypto';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
 import { createServer, type Server } from 'node:https';
 import type { TLSSocket } from 'node:tls';
@@ -64,11 +65,16 @@ describe('remoteEndpoint', () => {
     return new URL(`https://127.0.0.1:${(s.address() as AddressInfo).port}`);
   }
 
-  /** A stand-in CA on 127.0.0.1 that answers, after `delayMs`, with the SPIFFE ID of the client certificate it was shown. */
-  function standIn(serving: { keyPem: string; chainPem: string }, delayMs = 0): Promise<URL> {
+  /**
+   * A stand-in CA on 127.0.0.1 that answers, after `delayMs`, with the SPIFFE ID of the client certificate it was shown;
+   * and GET /v1/crl.pem, which the client asks first, with `crlPem` (by default the CA's CRL revoking nothing), not recorded.
+   */
+  async function standIn(serving: { keyPem: string; chainPem: string }, delayMs = 0, crlPem?: string): Promise<URL> {
     received = [];
+    const crls = crlPem ?? (await ca.crlPem([]));
     return listen(
       createServer({ key: serving.keyPem, cert: serving.chainPem, ca: ca.bundlePem, requestCert: true, rejectUnauthorized: true }, (req, res) => {
+        if (req.method === 'GET' && req.url === '/v1/crl.pem') return void res.end(crls);
         received.push(`${req.method} ${req.url}`);
         const peer = (req.socket as TLSSocket).getPeerCertificate();
         setTimeout(() => {
@@ -145,6 +151,35 @@ describe('remoteEndpoint', () => {
     expect(performance.now() - started).toBeLessThan(5_000);
   });
 
+  describe("the CA's own CRLs, asked for before anything is sent", () => {
+    const REFUSED = 'is not to be trusted as the CA, so nothing was sent to it';
+
+    it.each([
+      { name: 'its serving certificate, revoked by its issuer (a leaked serving key)', crls: (servingSerial: string) => ca.crlPem([servingSerial]), says: 'which the CA revoked' },
+      { name: 'no CRL at all', crls: async () => '', says: 'it sent no current CRL signed by' },
+      { name: "a CRL in its issuer's name that another CA signed", crls: () => otherCa.crlPemAs(ca, []), says: 'it sent no current CRL signed by' },
+    ])('refuses a server whose CRLs hold $name', async ({ crls, says }) => {
+      const serving = await keyAndSvid(ca, CA_ID, ['127.0.0.1']);
+      const url = await standIn(serving, 0, await crls(new X509Certificate(serving.chainPem).serialNumber.toLowerCase()));
+      const err = await client(url).call('POST', '/v1/tokens', { agent: 'node-1' }).catch((e: unknown) => e);
+      expect((err as Error).message).toContain(`${url.origin} ${REFUSED}`);
+      expect((err as Error).message).toContain(says);
+      expect(received).toEqual([]);
+    });
+
+    it('refuses, in the handshake, a later connection that shows a certificate those CRLs list', async () => {
+      const [first, revoked] = [await keyAndSvid(ca, CA_ID, ['127.0.0.1']), await keyAndSvid(ca, CA_ID, ['127.0.0.1'])];
+      const url = await standIn(first, 0, await ca.crlPem([new X509Certificate(revoked.chainPem).serialNumber.toLowerCase()]));
+      const admin = client(url);
+      await expect(admin.call('GET', '/v1/tokens')).resolves.toEqual({ client: `URI:${OPERATOR}` });
+      (server as Server).setSecureContext({ key: revoked.keyPem, cert: revoked.chainPem, ca: ca.bundlePem });
+      const err = await admin.call('POST', '/v1/tokens', { agent: 'node-1' }).catch((e: unknown) => e);
+      expect((err as Error).message).toContain('is not the CA this credential trusts');
+      expect((err as Error).message).toContain('which the CA revoked');
+      expect(received).toEqual(['GET /v1/tokens']);
+    });
+  });
+
   it('once the request is sent, waits for the answer however long the CA takes (giving up could hide a change made)', async () => {
     const url = await standIn(await keyAndSvid(ca, CA_ID, ['127.0.0.1']), 900);
     await expect(client(url, 300).call('POST', '/v1/tokens', { agent: 'node-1' })).resolves.toEqual({ client: `URI:${OPERATOR}` });
@@ -152,9 +187,11 @@ describe('remoteEndpoint', () => {
 
   it('says a request cut off after it was sent may have been carried out (exit 1, not 69)', async () => {
     const serving = await keyAndSvid(ca, CA_ID, ['127.0.0.1']);
+    const crls = await ca.crlPem([]);
     received = [];
     const url = await listen(
-      createServer({ key: serving.keyPem, cert: serving.chainPem }, (req) => {
+      createServer({ key: serving.keyPem, cert: serving.chainPem }, (req, res) => {
+        if (req.url === '/v1/crl.pem') return void res.end(crls);
         received.push(`${req.method} ${req.url}`);
         req.socket.destroy();
       }),
