@@ -268,7 +268,8 @@ export interface CertificateRecordRow {
   readonly agent: string | null;
   readonly entry_id: string | null;
   readonly issued_at: number;
-  readonly cert_der: Uint8Array;
+  /** Bytes as meshca writes it; whatever else the table was made to hold (SQLite keeps any type, a NULL once NOT NULL is dropped) is named by the check. */
+  readonly cert_der: unknown;
 }
 
 /** The columns of a CertificateRecordRow, for a datastore's SELECT. */
@@ -298,7 +299,8 @@ export function storedCertificate(r: CertificateRecordRow): StoredCertificate {
     agent: r.agent,
     entryId: r.entry_id,
     issuedAt: r.issued_at,
-    certDer: Buffer.from(r.cert_der),
+    // No bytes: no certificate, which the check names as unreadable (Buffer.from would throw, failing the whole verification).
+    certDer: r.cert_der instanceof Uint8Array ? Buffer.from(r.cert_der) : Buffer.alloc(0),
   };
 }
 
