@@ -60,7 +60,8 @@ function describeError(err: unknown, storeUnavailable: StoreUnavailable): { stat
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return { status: 400, body: errorBody('invalid_request', 'request body is not valid JSON') };
   }
-  if (fe instanceof SyntaxError) return { status: 400, body: errorBody('invalid_request', 'request body is not valid JSON') };
+  // No SyntaxError as such is the body's: Fastify's parser raises FST_ERR_CTP_INVALID_JSON_BODY (above), and one thrown
+  // while answering (stored data that is not JSON) is the CA's fault, a 500, not the caller's.
   if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
     return { status: fe.statusCode, body: errorBody('invalid_request', fe.message) };
   }
