@@ -12,9 +12,9 @@ import type { CertificateRecords } from './audit-certificates.js';
 import type { RegistrationSnapshot } from './audit-registration.js';
 import { signCheckpoint, type Checkpoint } from './audit-checkpoint.js';
 import { verifyAuditLog, type ExpectedHead, type StoredEvent, type VerificationInput, type VerificationResult } from './audit-verifier.js';
-import { AuthoritySet } from './authority-set.js';
+import { AuthoritySet, type LoadedAuthority } from './authority-set.js';
 import { SELF } from './caller.js';
-import type { AuditEvent } from './model.js';
+import type { AuditEvent, AuthorityRecord } from './model.js';
 import type { AuthorityJournal } from './ports.js';
 
 const CHECKPOINT_EVENT = 'audit.checkpoint';
@@ -138,8 +138,23 @@ export async function verifyStoredAudit(journal: AuthorityJournal, store: AuditS
   // Checkpoints first: each was signed by an authority recorded before it, so the authorities read after are all their signers.
   const checkpoints = await store.checkpoints();
   const records = await journal.listAuthorities();
-  const set = new AuthoritySet(records.map((record) => ({ record, facts: readCertificate(record.certDer), signer: null })), 0);
-  return verifyAuditLog(verificationInput(store, set, options, journal, checkpoints));
+  return verifyAuditLog(verificationInput(store, new AuthoritySet(readableAuthorities(records), 0), options, journal, checkpoints, records));
+}
+
+/**
+ * The records whose certificate reads, as checkpoint signers and roots. One
+ * that no longer holds a certificate can vouch for nothing, and the walk
+ * names it (its certificate is not the one its creation recorded): read here
+ * it would fail the whole verification, naming nothing.
+ */
+function readableAuthorities(records: readonly AuthorityRecord[]): LoadedAuthority[] {
+  return records.flatMap((record) => {
+    try {
+      return [{ record, facts: readCertificate(record.certDer), signer: null }];
+    } catch {
+      return [];
+    }
+  });
 }
 
 /**
@@ -153,13 +168,15 @@ export function verificationInput(
   options: VerifyOptions,
   journal: AuthorityJournal,
   checkpoints: readonly Checkpoint[],
+  records: readonly AuthorityRecord[],
 ): VerificationInput {
   return {
     events: store.events(),
     checkpoints,
     rereadCheckpoints: () => store.checkpoints(),
     signerCertificate: (id) => trustedSigner(set, id, options.pinnedRoots),
-    signerRecorded: (id) => set.byId(id) !== undefined,
+    // Recorded, whether or not its certificate still reads: one that does not is named as altered, not as deleted.
+    signerRecorded: (id) => records.some((r) => r.id === id),
     certificates: store.certificateRecords?.(),
     expectedHead: options.expectedHead,
     // From the datastore, not this process's view: another replica's change may be in the log and not adopted here yet.

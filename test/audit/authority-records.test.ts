@@ -123,6 +123,12 @@ describe('authority records against the log', () => {
       (h) => `event ${h.createdAt} records the creation of authority ${h.first} with another certificate than the one recorded now (their SHA-256 differ): the authority records were altered`,
     ],
     [
+      'a created authority given bytes that are no certificate (read before the walk, they had failed the whole verification)',
+      (db, h) => db.prepare("UPDATE authorities SET cert_der = x'00' WHERE id = ?").run(h.first),
+      (h) => h.createdAt,
+      (h) => `event ${h.createdAt} records the creation of authority ${h.first} with another certificate than the one recorded now (their SHA-256 differ): the authority records were altered`,
+    ],
+    [
       'an intermediate recorded as a root (a restarted CA would put it in the trust bundle and make intermediates under it)',
       (db) => db.prepare("UPDATE authorities SET kind = 'root' WHERE kind = 'intermediate'").run(),
       (h) => h.createdAt,
