@@ -34,7 +34,8 @@ export interface AuthorityRow {
   kind: AuthorityRecord['kind'];
   state: AuthorityRecord['state'];
   parent_id: string | null;
-  cert_der: Buffer;
+  /** Bytes as meshca writes it; whatever else the table was made to hold is read as no certificate (see toAuthority). */
+  cert_der: unknown;
   upstream_chain: string;
   not_before: number;
   not_after: number;
@@ -56,7 +57,9 @@ export function toAuthority(row: AuthorityRow): AuthorityRecord {
     kind: row.kind,
     state: row.state,
     parentId: row.parent_id,
-    certDer: row.cert_der,
+    // Not bytes (SQLite keeps any type in a BLOB column): no certificate, which the CA refuses at start and audit verify
+    // names as not the one created, where hashing the value would fail the whole verification.
+    certDer: Buffer.isBuffer(row.cert_der) ? row.cert_der : Buffer.alloc(0),
     upstreamChainDer: (JSON.parse(row.upstream_chain) as string[]).map((b) => Buffer.from(b, 'base64')),
     notBefore: row.not_before,
     notAfter: row.not_after,

@@ -129,6 +129,12 @@ describe('authority records against the log', () => {
       (h) => `event ${h.createdAt} records the creation of authority ${h.first} with another certificate than the one recorded now (their SHA-256 differ): the authority records were altered`,
     ],
     [
+      'a created authority given a value that is no bytes at all (an integer, which SQLite keeps in a BLOB column)',
+      (db, h) => db.prepare('UPDATE authorities SET cert_der = 5 WHERE id = ?').run(h.first),
+      (h) => h.createdAt,
+      (h) => `event ${h.createdAt} records the creation of authority ${h.first} with another certificate than the one recorded now (their SHA-256 differ): the authority records were altered`,
+    ],
+    [
       'an intermediate recorded as a root (a restarted CA would put it in the trust bundle and make intermediates under it)',
       (db) => db.prepare("UPDATE authorities SET kind = 'root' WHERE kind = 'intermediate'").run(),
       (h) => h.createdAt,
