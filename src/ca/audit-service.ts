@@ -201,10 +201,21 @@ export function trustedSigner(set: AuthoritySet, id: string, pinnedRoots?: reado
   const cert = signer.facts.x509;
   if (isRoot(cert)) return cert;
   const imported = signer.record.kind === 'intermediate' && signer.record.parentId === null;
-  const links = [cert, ...(imported ? signer.record.upstreamChainDer : []).map((der) => new X509Certificate(der))];
-  if (!links.every((c) => c.ca)) return undefined;
+  const links = [cert, ...(imported ? upstreamCertificates(signer.record.upstreamChainDer) : [])];
+  if (!links.every((c) => c?.ca)) return undefined;
   for (let i = 0; i + 1 < links.length; i++) if (!issuedBy(links[i]!, links[i + 1]!)) return undefined;
   const top = links.at(-1)!;
   return isRoot(top) || roots.some((root) => issuedBy(top, root)) ? cert : undefined;
+}
+
+/** An imported intermediate's recorded chain; a link that is no certificate (the records are the datastore's) as undefined, which chains to nothing. */
+function upstreamCertificates(ders: readonly Buffer[]): (X509Certificate | undefined)[] {
+  return ders.map((der) => {
+    try {
+      return new X509Certificate(der);
+    } catch {
+      return undefined;
+    }
+  });
 }
 

@@ -406,6 +406,17 @@ describe('a checkpoint signed with a tainted key', () => {
 });
 
 describe('an authority record forged to sign checkpoints', () => {
+  it('fail/the checkpoint signer recorded as imported, its upstream chain holding bytes that are no certificate: its checkpoint chains to no trusted root', async () => {
+    const h = await caWithHistory();
+    h.ca.store.db.prepare(`UPDATE authorities SET parent_id = NULL, upstream_chain = '["AAAA"]' WHERE id = ?`).run(h.checkpoint.signer);
+    const result = await verifyOverApi(h.ca);
+    expect({ ok: result.ok, problem: result.problem }).toEqual({
+      ok: false,
+      problem: { seq: h.checkpoint.seq, reason: expect.stringContaining(`checkpoint for event ${h.checkpoint.seq} is signed by ${h.checkpoint.signer}, which does not chain to a trusted root`) },
+    });
+    expect(await verifyDatastoreFile(copyDatastore(h.ca.store.db, tempDir()))).toEqual(result);
+  });
+
   it('fail/an SVID recorded as an imported intermediate, its chain the real intermediate: its checkpoint chains to no trusted root', async () => {
     const { ca } = await caWithHistory();
     // Any workload holds an SVID's key; whoever can write the datastore can add a record for it.
