@@ -35,7 +35,15 @@ function readableCrls(crlPem: string): Array<{ signed: NonNullable<ReturnType<ty
 /** The subject meshca gives the roots and intermediates it makes (x509/profiles.ts caTemplate), as X509Certificate writes it. */
 const MESHCA_MADE = /^O=meshca\nCN=meshca (root|intermediate) [0-9a-f]{16}$/;
 
-const isCurrent = (crl: CrlContent, nowSeconds: number) => crl.thisUpdate <= nowSeconds && (crl.nextUpdate === undefined || crl.nextUpdate >= nowSeconds);
+/**
+ * How far ahead of this host's clock a CRL may have been made: the CA's host
+ * may run ahead, and a CRL made just after a revocation would otherwise be
+ * refused for as long. A CRL made early revokes no less.
+ */
+export const CLOCK_ALLOWANCE_SECONDS = 300;
+
+const isCurrent = (crl: CrlContent, nowSeconds: number) =>
+  crl.thisUpdate <= nowSeconds + CLOCK_ALLOWANCE_SECONDS && (crl.nextUpdate === undefined || crl.nextUpdate >= nowSeconds);
 
 /**
  * Why the chain (leaf first, ending with the root it was verified to) must
@@ -49,13 +57,16 @@ export function servingChainProblem(chain: readonly X509Certificate[], crlPem: s
     const certificate = chain[i]!;
     const issuer = chain[i + 1]!;
     if (!readCertificate(Buffer.from(issuer.raw)).signsCrls) continue;
-    const current = crls.find((crl) => isCurrent(crl.content, nowSeconds) && crlIssuedBy(crl.signed, issuer));
-    if (!current) {
+    const current = crls.filter((crl) => isCurrent(crl.content, nowSeconds) && crlIssuedBy(crl.signed, issuer));
+    if (current.length === 0) {
       if (i > 0 && !MESHCA_MADE.test(issuer.subject)) continue;
       return `it sent no current CRL signed by ${issuer.subject.replace(/\n/g, ', ')}, so its certificate chain cannot be checked for revocation`;
     }
+    // Any of them: an older list sent beside a newer one must not hide what the newer revokes.
     const serial = readCertificate(Buffer.from(certificate.raw)).serialHex;
-    if (current.content.serials.includes(serial)) return `its certificate chain holds serial ${serial} (${certificate.subject.replace(/\n/g, ', ')}), which the CA revoked`;
+    if (current.some((crl) => crl.content.serials.includes(serial))) {
+      return `its certificate chain holds serial ${serial} (${certificate.subject.replace(/\n/g, ', ')}), which the CA revoked`;
+    }
   }
   return undefined;
 }

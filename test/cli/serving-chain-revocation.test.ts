@@ -6,7 +6,7 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { servingChainProblem } from '../../src/cli/serving-chain-revocation.js';
+import { CLOCK_ALLOWANCE_SECONDS, servingChainProblem } from '../../src/cli/serving-chain-revocation.js';
 import { readCertificate } from '../../src/x509/certificate-reader.js';
 import { signCrl } from '../../src/x509/crl.js';
 import { createCsr } from '../../src/x509/csr-builder.js';
@@ -47,7 +47,9 @@ describe('servingChainProblem', () => {
     ['fail/no CRL at all', async () => '', now, 'it sent no current CRL signed by'],
     ["fail/the intermediate's CRL forged by another CA", async () => (await other.crlPemAs(intermediate, [])) + (await root.crlPem([])), now, 'it sent no current CRL signed by'],
     ['fail/CRLs past their nextUpdate (a day)', () => both(), () => now() + 2 * DAY, 'it sent no current CRL signed by'],
-    ['fail/CRLs not valid yet', () => both(), () => now() - 3600, 'it sent no current CRL signed by'],
+    ['fail/CRLs not valid yet, made further ahead of this host than the allowance', () => both(), () => now() - CLOCK_ALLOWANCE_SECONDS - 60, 'it sent no current CRL signed by'],
+    ["pass/CRLs made a little ahead of this host's clock (the CA host's runs ahead)", () => both(), () => now() - CLOCK_ALLOWANCE_SECONDS + 60, undefined],
+    ['fail/an older CRL of the intermediate sent before the one that revokes the serving certificate', async () => (await intermediate.crlPem([], 1)) + (await both([serialOf(chain[0]!)])), now, 'which the CA revoked'],
   ])('%s', async (_name, crls, at, problem) => {
     const found = servingChainProblem(chain, await crls(), at());
     if (problem === undefined) expect(found).toBeUndefined();
