@@ -69,6 +69,11 @@ export interface RequestedExtensions {
   keyCertSign: boolean;
 }
 
+/**
+ * Each flag is set by any extension that asks for it: a second basicConstraints
+ * or keyUsage (RFC 5280 4.2 allows one of each, but a CSR is the caller's) adds
+ * to the first, and never takes back what it asked.
+ */
 export function readExtensions(extensions: Asn1): RequestedExtensions {
   const found: RequestedExtensions = { basicConstraintsCa: false, keyCertSign: false };
   for (const ext of children(extensions)) {
@@ -79,10 +84,10 @@ export function readExtensions(extensions: Asn1): RequestedExtensions {
     const value = parseDer(valueBytes(valueNode));
     if (id === OID.basicConstraints) {
       const first = children(value)[0];
-      found.basicConstraintsCa = is(first, TagClass.UNIVERSAL, Tag.BOOLEAN) && valueBytes(first)[0] !== 0;
+      found.basicConstraintsCa ||= is(first, TagClass.UNIVERSAL, Tag.BOOLEAN) && valueBytes(first)[0] !== 0;
     } else if (id === OID.keyUsage && is(value, TagClass.UNIVERSAL, Tag.BITSTRING)) {
       const bits = valueBytes(value);
-      found.keyCertSign = bits.length > 1 && ((bits[1]! >> (7 - KeyUsageBit.keyCertSign)) & 1) === 1;
+      found.keyCertSign ||= bits.length > 1 && ((bits[1]! >> (7 - KeyUsageBit.keyCertSign)) & 1) === 1;
     }
   }
   return found;

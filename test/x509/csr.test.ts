@@ -363,6 +363,9 @@ describe('VerifiedCsr.parse refuses a CSR that asks to be a CA: csr_requests_ca'
     ['basicConstraints cA=true with a path length', () => [basicConstraints(true, 0)]],
     ['keyUsage keyCertSign alone', () => [keyUsage([KeyUsageBit.keyCertSign])]],
     ['keyUsage keyCertSign among other usages', () => [keyUsage([KeyUsageBit.digitalSignature, KeyUsageBit.keyCertSign])]],
+    // A later instance of the same extension must not hide an earlier one's request (RFC 5280 4.2 allows one of each).
+    ['basicConstraints cA=true, then again with cA=false', () => [basicConstraints(true), basicConstraints(false)]],
+    ['keyUsage keyCertSign, then again with digitalSignature only', () => [keyUsage([KeyUsageBit.keyCertSign]), keyUsage([KeyUsageBit.digitalSignature])]],
   ])('an extensionRequest with %s', async (_name, extensions) => {
     const pem = selfSigned(keys['ec-p256'], ECDSA_SHA256, { attributes: [extensionRequest(extensions())] });
     await expect(VerifiedCsr.parse(pem)).rejects.toMatchObject({ code: 'csr_requests_ca' });
