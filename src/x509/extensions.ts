@@ -1,6 +1,6 @@
 /** X.509 v3 extensions: encoding what meshca issues, and reading what a CSR asks for. */
 import {
-  bool, children, explicit, implicitPrimitive, is, namedBits, octets, oid, parseDer, readOid, seq, smallInt,
+  Asn1ParseError, bool, children, explicit, implicitPrimitive, is, namedBits, octets, oid, parseDer, readOid, seq, smallInt,
   Tag, TagClass, toDer, valueBytes, type Asn1,
 } from './asn1.js';
 import { OID } from './oids.js';
@@ -76,12 +76,9 @@ export interface RequestedExtensions {
  */
 export function readExtensions(extensions: Asn1): RequestedExtensions {
   const found: RequestedExtensions = { basicConstraintsCa: false, keyCertSign: false };
+  if (!is(extensions, TagClass.UNIVERSAL, Tag.SEQUENCE)) throw new Asn1ParseError('the extensionRequest attribute does not hold a SEQUENCE of extensions');
   for (const ext of children(extensions)) {
-    const parts = children(ext);
-    const id = readOid(parts[0]);
-    const valueNode = parts[parts.length - 1];
-    if (!is(valueNode, TagClass.UNIVERSAL, Tag.OCTETSTRING)) continue;
-    const value = parseDer(valueBytes(valueNode));
+    const { id, value } = readExtension(ext);
     if (id === OID.basicConstraints) {
       const first = children(value)[0];
       found.basicConstraintsCa ||= is(first, TagClass.UNIVERSAL, Tag.BOOLEAN) && valueBytes(first)[0] !== 0;
@@ -91,4 +88,19 @@ export function readExtensions(extensions: Asn1): RequestedExtensions {
     }
   }
   return found;
+}
+
+/**
+ * Extension ::= SEQUENCE { extnID OBJECT IDENTIFIER, critical BOOLEAN DEFAULT FALSE, extnValue OCTET STRING }
+ * (RFC 5280 4.1), its value parsed. Anything else is refused rather than
+ * passed over: an extension skipped for a field after its value would hide
+ * what that value asks for.
+ */
+function readExtension(ext: Asn1): { id: string; value: Asn1 } {
+  const parts = is(ext, TagClass.UNIVERSAL, Tag.SEQUENCE) ? children(ext) : [];
+  const [idNode, critical, valueNode] = parts.length === 2 ? [parts[0], undefined, parts[1]] : parts;
+  const wellFormed = (parts.length === 2 || (parts.length === 3 && is(critical, TagClass.UNIVERSAL, Tag.BOOLEAN)))
+    && is(valueNode, TagClass.UNIVERSAL, Tag.OCTETSTRING);
+  if (!wellFormed) throw new Asn1ParseError('an extension is not an OBJECT IDENTIFIER, an optional critical BOOLEAN and an OCTET STRING (RFC 5280 4.1)');
+  return { id: readOid(idNode), value: parseDer(valueBytes(valueNode!)) };
 }

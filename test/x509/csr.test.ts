@@ -7,7 +7,7 @@
 import { createHash, createPublicKey, generateKeyPairSync, verify, type KeyObject } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../../src/errors.js';
-import { bitString, children, octets, oid, parseDer, seq, set, Tag, TagClass, toDer, type Asn1 } from '../../src/x509/asn1.js';
+import { bitString, bool, children, octets, oid, parseDer, seq, set, Tag, TagClass, toDer, type Asn1 } from '../../src/x509/asn1.js';
 import { OID } from '../../src/x509/oids.js';
 import { createCsr } from '../../src/x509/csr-builder.js';
 import { MAX_CSR_PEM_BYTES, VerifiedCsr } from '../../src/x509/csr.js';
@@ -425,6 +425,17 @@ describe('VerifiedCsr.parse refuses what is not one DER CSR in PEM: invalid_csr'
     ['a constructed OBJECT IDENTIFIER as an extension id', () =>
       selfSigned(keys['ec-p256'], ECDSA_SHA256, { attributes: [extensionRequest([seq([constructedOid(OID.basicConstraints), octets(Buffer.from([0x30, 0x00]))])])] }),
       'CSR is malformed: expected an OBJECT IDENTIFIER'],
+    // An Extension is its id, an optional critical BOOLEAN and one OCTET STRING (RFC 5280 4.1): a cA=true
+    // with anything after it had been read as no request at all, and the CSR taken as a leaf request.
+    ['a basicConstraints cA=true extension with a BOOLEAN after its value', () =>
+      selfSigned(keys['ec-p256'], ECDSA_SHA256, { attributes: [extensionRequest([seq([...children(basicConstraints(true)), bool(false)])])] }),
+      'CSR is malformed: an extension is not an OBJECT IDENTIFIER, an optional critical BOOLEAN and an OCTET STRING'],
+    ['a basicConstraints cA=true extension with a second value, cA=false, after it', () =>
+      selfSigned(keys['ec-p256'], ECDSA_SHA256, { attributes: [extensionRequest([seq([...children(basicConstraints(true)), children(basicConstraints(false)).at(-1)!])])] }),
+      'CSR is malformed: an extension is not an OBJECT IDENTIFIER, an optional critical BOOLEAN and an OCTET STRING'],
+    ['extensions in a SET rather than a SEQUENCE', () =>
+      selfSigned(keys['ec-p256'], ECDSA_SHA256, { attributes: [seq([oid(OID.extensionRequest), set([set([basicConstraints(true)])])])] }),
+      'CSR is malformed: the extensionRequest attribute does not hold a SEQUENCE of extensions'],
     ['an empty OBJECT IDENTIFIER as the signature algorithm', () => {
       const root = parseDer(ecDer());
       children(children(root)[1]!)[0]!.value = '';
