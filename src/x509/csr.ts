@@ -132,11 +132,12 @@ export interface CsrParts {
 function structure(der: Buffer): CsrParts {
   try {
     const root = parseDer(der);
-    const [info, sigAlg, sig, ...extra] = children(root);
+    const [info, sigAlg, sig, ...extra] = is(root, TagClass.UNIVERSAL, Tag.SEQUENCE) ? children(root) : [];
     if (!is(info, TagClass.UNIVERSAL, Tag.SEQUENCE) || !is(sigAlg, TagClass.UNIVERSAL, Tag.SEQUENCE) || extra.length) {
       throw new Asn1ParseError('not a CertificationRequest');
     }
-    const [version, subject, spki, attributes] = children(info);
+    const [version, subject, spki, attributes, ...surplus] = children(info);
+    if (surplus.length) throw new Asn1ParseError('a CertificationRequestInfo is a version, a subject, a public key and attributes, nothing more (RFC 2986 4.1)');
     if (!is(version, TagClass.UNIVERSAL, Tag.INTEGER) || valueBytes(version).toString('hex') !== '00') {
       throw new Asn1ParseError('CSR version must be v1 (0)');
     }
@@ -144,9 +145,11 @@ function structure(der: Buffer): CsrParts {
       throw new Asn1ParseError('CSR has no subject or public key');
     }
     if (!is(attributes, TagClass.CONTEXT_SPECIFIC, 0)) throw new Asn1ParseError('CSR has no attributes field');
+    const [algorithm, , ...moreParameters] = children(sigAlg);
+    if (moreParameters.length) throw new Asn1ParseError('the signature AlgorithmIdentifier has more than an algorithm and its parameters (RFC 5280 4.1.1.2)');
     return {
       signedBytes: toDer(info),
-      signatureOid: readOid(children(sigAlg)[0]),
+      signatureOid: readOid(algorithm),
       signature: readBitStringBytes(sig),
       spki,
       asksToBeCa: requestsCa(children(attributes)),
@@ -157,14 +160,21 @@ function structure(der: Buffer): CsrParts {
   }
 }
 
-/** True when the CSR's extensionRequest asks for basicConstraints cA=true or the keyCertSign usage. */
+/**
+ * True when the CSR's extensionRequest asks for basicConstraints cA=true or
+ * the keyCertSign usage. Every attribute is held to its grammar, a type and a
+ * SET of values (RFC 2986 4.1), as OpenSSL holds them; only extensionRequest's
+ * values are read.
+ */
 function requestsCa(attributes: Asn1[]): boolean {
   for (const attribute of attributes) {
-    const [type, values] = children(attribute);
-    if (readOid(type) !== OID.extensionRequest) continue;
-    // PKCS#10 attributes are a type and a SET of values; a bare type must not reach readExtensions.
-    if (!is(values, TagClass.UNIVERSAL, Tag.SET)) throw new Asn1ParseError('the extensionRequest attribute has no SET of values');
-    for (const extensions of children(values)) {
+    const [type, values, ...surplus] = is(attribute, TagClass.UNIVERSAL, Tag.SEQUENCE) ? children(attribute) : [];
+    const id = readOid(type);
+    const name = id === OID.extensionRequest ? 'extensionRequest' : id;
+    if (!is(values, TagClass.UNIVERSAL, Tag.SET)) throw new Asn1ParseError(`the ${name} attribute has no SET of values`);
+    if (surplus.length) throw new Asn1ParseError(`the ${name} attribute has more than a type and a SET of values`);
+    if (id !== OID.extensionRequest) continue;
+    for (const extensions of children(values!)) {
       const found = readExtensions(extensions);
       if (found.basicConstraintsCa || found.keyCertSign) return true;
     }

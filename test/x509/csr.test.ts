@@ -436,6 +436,23 @@ describe('VerifiedCsr.parse refuses what is not one DER CSR in PEM: invalid_csr'
     ['extensions in a SET rather than a SEQUENCE', () =>
       selfSigned(keys['ec-p256'], ECDSA_SHA256, { attributes: [seq([oid(OID.extensionRequest), set([set([basicConstraints(true)])])])] }),
       'CSR is malformed: the extensionRequest attribute does not hold a SEQUENCE of extensions'],
+    // The CertificationRequest grammar (RFC 2986 4), as OpenSSL reads it: each of these it refuses.
+    ['the CertificationRequest in a SET rather than a SEQUENCE', () => {
+      const der = Buffer.from(ecDer());
+      der[0] = 0x31;
+      return csrPem(der);
+    }, 'CSR is malformed: not a CertificationRequest'],
+    ['a field after the attributes in the signed CertificationRequestInfo', () =>
+      selfSigned(keys['ec-p256'], ECDSA_SHA256, { mangleInfo: (info) => toDer(seq([...children(parseDer(info)), oid(OID.organization)])) }),
+      'CSR is malformed: a CertificationRequestInfo is a version, a subject, a public key and attributes'],
+    ['a signature AlgorithmIdentifier with two parameters', () => {
+      const root = parseDer(ecDer());
+      children(children(root)[1]!).push(oid(OID.organization), oid(OID.organization));
+      return csrPem(toDer(root));
+    }, 'CSR is malformed: the signature AlgorithmIdentifier has more than an algorithm and its parameters'],
+    ['an attribute (challengePassword) without its SET of values', () =>
+      selfSigned(keys['ec-p256'], ECDSA_SHA256, { attributes: [seq([oid('1.2.840.113549.1.9.7')])] }),
+      'CSR is malformed: the 1.2.840.113549.1.9.7 attribute has no SET of values'],
     ['an empty OBJECT IDENTIFIER as the signature algorithm', () => {
       const root = parseDer(ecDer());
       children(children(root)[1]!)[0]!.value = '';
