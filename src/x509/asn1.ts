@@ -116,6 +116,23 @@ export function readTime(node: Asn1 | undefined): number {
   return seconds;
 }
 
+/**
+ * Whether a UTCTime or GeneralizedTime is in the one form DER and RFC 5280
+ * 4.1.2.5 allow, YYMMDDHHMMSSZ or YYYYMMDDHHMMSSZ, and names a real instant:
+ * the only forms OpenSSL's X509_cmp_time takes. readTime reads more (no
+ * seconds, an offset, a 13th month rolled into the next year).
+ */
+export function isDerTime(node: Asn1 | undefined): boolean {
+  let date: Date;
+  try {
+    date = new Date(readTime(node) * 1000);
+  } catch {
+    return false;
+  }
+  const canonical = is(node, TagClass.UNIVERSAL, Tag.UTCTIME) ? asn1.dateToUtcTime(date) : asn1.dateToGeneralizedTime(date);
+  return node!.value === canonical;
+}
+
 /** Raw bytes of a primitive node's value. */
 export function valueBytes(node: Asn1): Buffer {
   if (typeof node.value !== 'string') throw new Asn1ParseError('expected a primitive value');

@@ -6,7 +6,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import {
-  Asn1ParseError, children, is, parseDer, readOid, readTime, Tag, TagClass, toDer, valueBytes, type Asn1,
+  Asn1ParseError, children, is, isDerTime, parseDer, readOid, readTime, Tag, TagClass, toDer, valueBytes, type Asn1,
 } from './asn1.js';
 import { keyIdentifier } from './certificate.js';
 import { KeyUsageBit } from './extensions.js';
@@ -52,6 +52,8 @@ export interface CertificateFacts {
   readonly signatureAlgorithmsAgree: boolean;
   /** Whether its key may sign CRLs: keyUsage, when present, asserts cRLSign (RFC 5280 4.2.1.3), as OpenSSL requires of a CRL's issuer. */
   readonly signsCrls: boolean;
+  /** The first validity time written in another form than DER's (e.g. without seconds), which OpenSSL refuses; undefined when both are DER. */
+  readonly nonDerTime: 'notBefore' | 'notAfter' | undefined;
   /** The subjectAltName's URIs, exactly as encoded. */
   readonly uris: readonly string[];
   readonly x509: X509Certificate;
@@ -75,6 +77,8 @@ interface TbsFields {
   readonly serialBytes: Buffer;
   readonly notBefore: number;
   readonly notAfter: number;
+  /** notBefore and notAfter as encoded. */
+  readonly validity: readonly [Asn1 | undefined, Asn1 | undefined];
   readonly issuerName: Asn1;
   readonly subjectName: Asn1;
   readonly spki: Asn1;
@@ -111,7 +115,7 @@ function readTbs(der: Buffer): TbsFields {
   }
   return {
     version: offset ? readVersion(fields[0]!) : 1,
-    serialBytes: valueBytes(serial!), notBefore: readTime(notBefore), notAfter: readTime(notAfter),
+    serialBytes: valueBytes(serial!), notBefore: readTime(notBefore), notAfter: readTime(notAfter), validity: [notBefore, notAfter],
     issuerName: issuerName!, subjectName: subjectName!, spki: spki!, extensions, critical,
     innerAlgorithm, outerAlgorithm: signatureAlgorithm!,
   };
@@ -146,6 +150,7 @@ export function readCertificate(der: Buffer): CertificateFacts {
     // Compared here rather than in readTbs, which the audit verifier runs on every leaf it reads.
     signatureAlgorithmsAgree: t.innerAlgorithm !== undefined && toDer(t.innerAlgorithm).equals(toDer(t.outerAlgorithm)),
     signsCrls: keyUsageAsserts(t.extensions.get(OID.keyUsage), KeyUsageBit.cRLSign),
+    nonDerTime: (['notBefore', 'notAfter'] as const).find((_field, i) => !isDerTime(t.validity[i])),
     uris: namesOfType(t, GENERAL_NAME.uri),
     x509,
   };

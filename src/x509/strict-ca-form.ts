@@ -14,7 +14,7 @@ import type { CertificateFacts } from './certificate-reader.js';
 export type FormFacts = Pick<
   CertificateFacts,
   | 'version' | 'hasExtensions' | 'subjectKeyIdentifier' | 'authorityKeyIdentifier' | 'criticalExtensions' | 'subjectIsEmpty' | 'signatureAlgorithmsAgree'
-  | 'hasExplicitEcParameters' | 'subjectAltNameIsEmpty'
+  | 'hasExplicitEcParameters' | 'subjectAltNameIsEmpty' | 'nonDerTime'
 >;
 
 const STRICT = 'strict verifiers (openssl verify -x509_strict';
@@ -60,6 +60,10 @@ export function strictFormProblem(facts: FormFacts, isTrustAnchor: boolean): str
   }
   if (!facts.signatureAlgorithmsAgree) {
     return `names another algorithm in its TBSCertificate's signature field than in its signatureAlgorithm (RFC 5280 4.1.1.2), and ${STRICT}: "cert info signature and signature algorithm mismatch") refuse it`;
+  }
+  // OpenSSL 3.0 checks the times of every certificate of a chain, the trust anchor's too (X509_cmp_time), -x509_strict or not.
+  if (facts.nonDerTime) {
+    return `writes its ${facts.nonDerTime} in another form than DER's (UTCTime YYMMDDHHMMSSZ, GeneralizedTime YYYYMMDDHHMMSSZ: RFC 5280 4.1.2.5), and OpenSSL refuses it, with or without -x509_strict ("format error in certificate's ${facts.nonDerTime} field")`;
   }
   // Checked in every chain of more than one certificate, -x509_strict or not.
   if (facts.hasExplicitEcParameters) {

@@ -16,13 +16,22 @@ export type TbsChange =
   /** version v2 (RFC 5280 4.1.2.1), extensions kept. */
   | 'version 2'
   /** The TBSCertificate's signature field names ECDSA with SHA-384, the signatureAlgorithm outside it still SHA-256. */
-  | 'inner signature algorithm';
+  | 'inner signature algorithm'
+  /** Both validity times as UTCTime without their seconds (YYMMDDHHMMZ), which BER allows and DER does not (RFC 5280 4.1.2.5.1). */
+  | 'validity without seconds';
+
+/** A UTCTime's YYMMDDHHMMSSZ without its SS. */
+const withoutSeconds = (time: Asn1): Asn1 => ({ ...time, value: `${(time.value as string).slice(0, 10)}Z` });
 
 /** `cert` (a v3 certificate) with `change`, signed by `signerKey` and written as OUT; the key file stays `cert`'s. */
 export function resigned(cert: KeyPairFiles, signerKey: string, change: TbsChange, out: string): KeyPairFiles {
   const [tbs, algorithm] = children(parseDer(new X509Certificate(readFileSync(cert.cert)).raw));
   const [version, serial, inner, ...rest] = children(tbs!);
-  const fields: Asn1[] = change === 'version 2' ? [explicit(0, smallInt(1)), serial!, inner!, ...rest] : [version!, serial!, seq([oid(ECDSA_WITH_SHA384)]), ...rest];
+  const [issuer, validity, ...afterValidity] = rest;
+  const fields: Asn1[] =
+    change === 'version 2' ? [explicit(0, smallInt(1)), serial!, inner!, ...rest]
+    : change === 'inner signature algorithm' ? [version!, serial!, seq([oid(ECDSA_WITH_SHA384)]), ...rest]
+    : [version!, serial!, inner!, issuer!, seq(children(validity!).map(withoutSeconds)), ...afterValidity];
   const tbsDer = toDer(seq(fields));
   const signature = sign('sha256', tbsDer, createPrivateKey(readFileSync(signerKey)));
   writeFileSync(out, certificatesToPem([toDer(seq([parseDer(tbsDer), algorithm!, bitString(signature)]))]));

@@ -37,6 +37,7 @@ function ca(o: Partial<PathFacts> & { pathLen?: number } = {}): PathFacts {
     subjectAltNameIsEmpty: false,
     signatureAlgorithmsAgree: true,
     hasExplicitEcParameters: false,
+    nonDerTime: undefined,
     ...rest,
   };
 }
@@ -92,6 +93,10 @@ describe('caPathProblem: every certificate in the form -x509_strict wants (OpenS
     ['fail/a critical authorityInfoAccess', ca({ criticalExtensions: [OID.basicConstraints, '1.3.6.1.5.5.7.1.1'] }),
       'marks extension 1.3.6.1.5.5.7.1.1 critical, which OpenSSL does not process, and OpenSSL refuses it, with or without -x509_strict ("unhandled critical extension")'],
     ['fail/an EC key with explicit curve parameters', ca({ hasExplicitEcParameters: true }), EXPLICIT],
+    ['fail/a notBefore not in its DER form', ca({ nonDerTime: 'notBefore' }),
+      `writes its notBefore in another form than DER's (UTCTime YYMMDDHHMMSSZ, GeneralizedTime YYYYMMDDHHMMSSZ: RFC 5280 4.1.2.5), and OpenSSL refuses it, with or without -x509_strict ("format error in certificate's notBefore field")`],
+    ['fail/a notAfter not in its DER form', ca({ nonDerTime: 'notAfter' }),
+      `writes its notAfter in another form than DER's (UTCTime YYMMDDHHMMSSZ, GeneralizedTime YYYYMMDDHHMMSSZ: RFC 5280 4.1.2.5), and OpenSSL refuses it, with or without -x509_strict ("format error in certificate's notAfter field")`],
     ['fail/no subjectKeyIdentifier', ca({ subjectKeyIdentifier: undefined }), NO_SKI],
     ['fail/no authorityKeyIdentifier', ca({ authorityKeyIdentifier: undefined }), NO_AKI],
     ['fail/an authorityKeyIdentifier of issuer and serial only', ca({ authorityKeyIdentifier: { critical: false, hasKeyId: false } }),
@@ -228,13 +233,13 @@ describe('readCertificate: the form -x509_strict holds a CA to, from certificate
     return {
       version: f.version, hasExtensions: f.hasExtensions, subjectKeyIdentifier: f.subjectKeyIdentifier, authorityKeyIdentifier: f.authorityKeyIdentifier,
       subjectIsEmpty: f.subjectIsEmpty, subjectAltNameIsEmpty: f.subjectAltNameIsEmpty, signatureAlgorithmsAgree: f.signatureAlgorithmsAgree,
-      hasExplicitEcParameters: f.hasExplicitEcParameters, criticalExtensions: f.criticalExtensions,
+      hasExplicitEcParameters: f.hasExplicitEcParameters, criticalExtensions: f.criticalExtensions, nonDerTime: f.nonDerTime,
     };
   };
   const WELL_FORMED = {
     version: 3, hasExtensions: true, subjectKeyIdentifier: { critical: false }, authorityKeyIdentifier: { critical: false, hasKeyId: true },
     subjectIsEmpty: false, subjectAltNameIsEmpty: false, signatureAlgorithmsAgree: true, hasExplicitEcParameters: false,
-    criticalExtensions: [OID.basicConstraints, OID.keyUsage],
+    criticalExtensions: [OID.basicConstraints, OID.keyUsage], nonDerTime: undefined,
   };
 
   it.each<[string, () => KeyPairFiles, object]>([
@@ -256,6 +261,7 @@ describe('readCertificate: the form -x509_strict holds a CA to, from certificate
       { hasExplicitEcParameters: true, authorityKeyIdentifier: { critical: false, hasKeyId: true } }],
     ['version 2, signed again', () => resigned(made('v2'), root.key, 'version 2', join(dir, 'v2-resigned.pem')), { version: 2 }],
     ['inner signature algorithm SHA-384, signed again', () => resigned(made('inner'), root.key, 'inner signature algorithm', join(dir, 'inner-resigned.pem')), { signatureAlgorithmsAgree: false }],
+    ['validity without seconds, signed again', () => resigned(made('no-seconds'), root.key, 'validity without seconds', join(dir, 'no-seconds-resigned.pem')), { nonDerTime: 'notBefore' }],
   ])('%s', (_name, make, differences) => {
     expect(form(make())).toEqual({ ...WELL_FORMED, ...differences });
   });
@@ -321,6 +327,13 @@ describe('caPathProblem agrees with openssl verify -x509_strict on paths openssl
     ['a root whose EC key spells out its curve', () => [selfSigned(dir, 'explicit-root', { explicitEcParameters: true })], 'the imported', () => [root]],
     ['a bundle root whose signature algorithms differ; the root as made is accepted', () => [ca('under-inner-algorithm-root'), resigned(root, root.key, 'inner signature algorithm', join(dir, 'inner-root.pem'))],
       'the root', () => [signedCaFile('under-inner-algorithm-root'), root]],
+    // node:crypto and node-forge read such times; OpenSSL 3.0's X509_cmp_time takes only the DER forms, in every certificate of the path.
+    ['a root whose validity is written without seconds', () => {
+      const made = selfSigned(dir, 'no-seconds-root');
+      return [resigned(made, made.key, 'validity without seconds', join(dir, 'no-seconds-root-resigned.pem'))];
+    }, 'the imported', () => [root]],
+    ['an intermediate whose validity is written without seconds', () => [resigned(ca('no-seconds'), root.key, 'validity without seconds', join(dir, 'no-seconds-resigned.pem')), root],
+      'the imported', plain],
   ])('fail/%s', (_name, refusedPath, named, acceptedPath) => {
     // The refused path first: an accepted variant may be the certificate it was made from.
     const { problem, run } = judged(refusedPath());
