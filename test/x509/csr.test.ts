@@ -201,6 +201,25 @@ describe('VerifiedCsr.parse refuses keys meshca does not certify: unsupported_ke
     await expect(VerifiedCsr.parse(pem)).rejects.toMatchObject({ code: 'unsupported_key', message });
   });
 
+  // OpenSSL does no public-key operation with a modulus over 3072 bits and an exponent over 64 bits
+  // (OPENSSL_RSA_SMALL_MODULUS_BITS, OPENSSL_RSA_MAX_PUBEXP_BITS: "bad e value"): such a key's own CSR
+  // failed as csr_signature_invalid, and no peer on OpenSSL could check its TLS signatures. The
+  // modulus is all ones (no one holds its private half); each CSR is signed by another key.
+  it.each<[string, number, bigint, object]>([
+    ['fail/4096 bits, an exponent of 65 bits', 4096, (1n << 64n) + 1n, {
+      code: 'unsupported_key',
+      message: 'RSA public exponent of 65 bits is not accepted with a modulus of 4096 bits (over 3072 bits, OpenSSL takes an exponent of at most 64)',
+    }],
+    ['pass/4096 bits, an exponent of 64 bits', 4096, (1n << 64n) - 1n, { code: 'csr_signature_invalid' }],
+    ['pass/3072 bits, an exponent of 65 bits', 3072, (1n << 64n) + 1n, { code: 'csr_signature_invalid' }],
+  ])('the exponent an RSA key of more than 3072 bits may have: %s', async (_name, bits, e, expected) => {
+    const hex = e.toString(16);
+    const jwk = { kty: 'RSA', n: Buffer.alloc(bits / 8, 0xff).toString('base64url'), e: Buffer.from(hex.length % 2 ? `0${hex}` : hex, 'hex').toString('base64url') };
+    const publicKey = createPublicKey({ key: jwk, format: 'jwk' });
+    const pem = csrPem(handmadeCsrDer({ publicKey, signingKey: keys['rsa-2048'].privateKey, algorithm: RSA_SHA256 }));
+    await expect(VerifiedCsr.parse(pem)).rejects.toMatchObject(expected);
+  });
+
   it('an RSA key with public exponent 3, signed by its own key (proof of possession does not make it acceptable)', async () => {
     const pair = generateKeyPairSync('rsa', { modulusLength: 2048, publicExponent: 3 });
     await expect(VerifiedCsr.parse(selfSigned(pair, RSA_SHA256))).rejects.toMatchObject({ code: 'unsupported_key' });
