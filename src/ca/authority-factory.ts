@@ -149,6 +149,15 @@ export interface CheckedImport {
   readonly key: KeyObject | undefined;
 }
 
+/** An operator's certificate, read, or refused (400) in words that name it (`what`): any of them may be what cannot be read. */
+function readImported(der: Buffer, what: string): CertificateFacts {
+  try {
+    return readCertificate(der);
+  } catch (err) {
+    throw new InvalidInputError('invalid_request', `${what} cannot be read: ${(err as Error).message}`);
+  }
+}
+
 /**
  * The checks of importAuthority, touching nothing: a caller with checks of its
  * own (intermediate-import.ts) makes them before the key goes into custody.
@@ -163,12 +172,7 @@ export function checkImport(
   trustedRoots: readonly CertificateFacts[],
   trustDomain: TrustDomain | undefined,
 ): CheckedImport {
-  let facts: CertificateFacts;
-  try {
-    facts = readCertificate(imported.certDer);
-  } catch (err) {
-    throw new InvalidInputError('invalid_request', `the ${kind} certificate cannot be read: ${(err as Error).message}`);
-  }
+  const facts = readImported(imported.certDer, `the ${kind} certificate`);
   const x509 = facts.x509;
   const bad = (why: string) => new InvalidInputError('invalid_request', `the imported ${kind} certificate ${why}`);
   if (!facts.isCa) throw bad('is not a CA certificate (it needs basicConstraints cA=true and keyUsage keyCertSign)');
@@ -181,7 +185,7 @@ export function checkImport(
   const path: PathCertificate[] = [{ label: `the imported ${kind} certificate`, facts }];
   if (kind === 'intermediate') {
     if (x509.checkIssued(x509)) throw bad('is self-signed: import it as a root (--import-root-cert), not as an intermediate');
-    const chainFacts = (imported.chainDer ?? []).map((d) => readCertificate(d));
+    const chainFacts = (imported.chainDer ?? []).map((d, i) => readImported(d, `certificate ${i + 1} of the supplied chain`));
     refuseSpiffeIdsWithPaths(chainFacts, 'a certificate of the supplied chain');
     refuseSpiffeIdsWithPaths(trustedRoots, 'a root of the supplied bundle');
     let child = x509;

@@ -100,3 +100,17 @@ describe('importAuthority: the URI SANs of the certificates an imported intermed
     });
   });
 });
+
+describe('importAuthority: a certificate of the supplied chain that cannot be read', () => {
+  // The imported certificate's own refusal was a 400 already; the chain's reached the error handler as a 500.
+  it.each<[string, () => Buffer]>([
+    ['fail/bytes that are no certificate', () => Buffer.from('not a certificate')],
+    ['fail/a certificate with bytes after it', () => Buffer.concat([orgRoot.der, Buffer.from([0])])],
+  ])('%s', async (_name, chainCertificate) => {
+    const intermediate = await caWithUris(['spiffe://example.org'], NOW, orgRoot);
+    const imported = { certDer: intermediate.der, keyPem: intermediate.keyPem, chainDer: [chainCertificate()] };
+    const err = await refusal(importAuthority(memoryCustody(), imported, 'intermediate', 'active', NOW, [readCertificate(orgRoot.der)], TRUST_DOMAIN));
+    expect(err).toBeInstanceOf(InvalidInputError);
+    expect(err).toMatchObject({ code: 'invalid_request', message: expect.stringMatching(/^certificate 1 of the supplied chain cannot be read: /) });
+  });
+});

@@ -35,6 +35,8 @@ const pki = {} as Record<
   KeyPairFiles
 >;
 const der = (file: string) => new X509Certificate(readFileSync(file)).raw;
+/** Files of PEM that cannot be read as certificates: a CERTIFICATE block of what is no DER certificate, and one that is no base64. */
+const unreadable = {} as Record<'notDer' | 'notBase64', string>;
 
 /** A CA certificate without a path length limit, so that it may sign an intermediate (signedCa's have pathlen 0). */
 function subCa(dir: string, name: string, issuer: KeyPairFiles, days: number): KeyPairFiles {
@@ -82,6 +84,10 @@ beforeAll(() => {
   pki.emptySubject = signedCa(dir, 'empty-subject', pki.orgRoot, { days: 12, subject: '/' });
   pki.criticalPrivate = signedCa(dir, 'critical-private', pki.orgRoot, { days: 12, extensions: ['1.3.6.1.4.1.99999.1=critical,ASN1:NULL'] });
   pki.version2 = resigned(signedCa(dir, 'version-2', pki.orgRoot, { days: 12 }), pki.orgRoot.key, 'version 2', join(dir, 'version-2-resigned.pem'));
+  unreadable.notDer = join(dir, 'not-der.pem');
+  writeFileSync(unreadable.notDer, certificatesToPem([Buffer.from('not a certificate')]));
+  unreadable.notBase64 = join(dir, 'not-base64.pem');
+  writeFileSync(unreadable.notBase64, '-----BEGIN CERTIFICATE-----\nAAAAA\n-----END CERTIFICATE-----\n');
 });
 
 /** A plug-in CA: the current intermediate of the organisation's root, the bundle holding that root and a short-lived one. */
@@ -305,6 +311,11 @@ describe('meshca authority intermediate import: refusals', () => {
     { name: 'fail/no key file', body: () => ({ certFile: pki.renewed.cert }), status: 400, code: 'invalid_request', message: "must have required property 'keyFile'" },
     { name: 'fail/no such file', body: () => ({ certFile: '/nonexistent/i.pem', keyFile: pki.renewed.key }), status: 400, code: 'invalid_request', message: 'cannot read /nonexistent/i.pem on the CA host (ENOENT)' },
     { name: 'fail/the key file as the certificate', body: () => ({ certFile: pki.renewed.key, keyFile: pki.renewed.key }), status: 400, code: 'invalid_request', message: 'holds no PEM certificate' },
+    // Both had reached the error handler as 500 internal.
+    { name: 'fail/a chain file whose certificate is no DER', body: () => ({ ...files(pki.renewed), chainFile: unreadable.notDer }), status: 400, code: 'invalid_request',
+      message: 'certificate 1 of the supplied chain cannot be read: ' },
+    { name: 'fail/a certificate file whose PEM block is no base64', body: () => ({ certFile: unreadable.notBase64, keyFile: pki.renewed.key }), status: 400, code: 'invalid_request',
+      message: 'is not PEM: the CERTIFICATE block is not valid base64' },
   ])('$name: $status $code, nothing changed and no key taken into custody', async ({ body, status, code, message, at }: {
     body: () => object; status: number; code: string; message: string; at?: () => number;
   }) => {

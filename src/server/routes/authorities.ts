@@ -5,7 +5,7 @@ import { callerLabel, type Caller } from '../../ca/caller.js';
 import { diagnose } from '../../ca/doctor.js';
 import { ForbiddenError, InvalidInputError } from '../../errors.js';
 import { nowSeconds } from '../../time/clock.js';
-import { decodePemBlocks } from '../../x509/pem.js';
+import { decodePemBlocks, type PemBlock } from '../../x509/pem.js';
 import { durationQuery, isoTime } from '../edge.js';
 import type { AuthorityView } from '../json-views.js';
 import { authorityIdSchema } from '../schemas.js';
@@ -46,7 +46,13 @@ async function readImport(
     }
   };
   const certificates = (path: string, pem: string) => {
-    const ders = decodePemBlocks(pem).filter((b) => b.label === 'CERTIFICATE').map((b) => b.der);
+    let blocks: PemBlock[];
+    try {
+      blocks = decodePemBlocks(pem);
+    } catch (err) {
+      throw new InvalidInputError('invalid_request', `${path} is not PEM: ${(err as Error).message}`);
+    }
+    const ders = blocks.filter((b) => b.label === 'CERTIFICATE').map((b) => b.der);
     if (ders.length === 0) throw new InvalidInputError('invalid_request', `${path} holds no PEM certificate`);
     return ders;
   };
