@@ -144,6 +144,7 @@ function structure(der: Buffer): CsrParts {
     if (!is(subject, TagClass.UNIVERSAL, Tag.SEQUENCE) || !is(spki, TagClass.UNIVERSAL, Tag.SEQUENCE)) {
       throw new Asn1ParseError('CSR has no subject or public key');
     }
+    checkName(subject!);
     if (!is(attributes, TagClass.CONTEXT_SPECIFIC, 0)) throw new Asn1ParseError('CSR has no attributes field');
     const [algorithm, , ...moreParameters] = children(sigAlg);
     if (moreParameters.length) throw new Asn1ParseError('the signature AlgorithmIdentifier has more than an algorithm and its parameters (RFC 5280 4.1.1.2)');
@@ -157,6 +158,23 @@ function structure(der: Buffer): CsrParts {
   } catch (err) {
     if (err instanceof Asn1ParseError) invalid('invalid_csr', `CSR is malformed: ${err.message}`, err);
     throw err;
+  }
+}
+
+/**
+ * Name ::= SEQUENCE OF SET OF SEQUENCE { type OBJECT IDENTIFIER, value ANY }
+ * (RFC 5280 4.1.2.4). The CA decides the identity and never reads the names,
+ * but the subject is still held to its grammar, as OpenSSL holds it.
+ */
+function checkName(name: Asn1): void {
+  const notAName = () => new Asn1ParseError('the subject is not a Name: a SEQUENCE of SETs of attributes, each a type and one value (RFC 5280 4.1.2.4)');
+  for (const rdn of children(name)) {
+    if (!is(rdn, TagClass.UNIVERSAL, Tag.SET)) throw notAName();
+    for (const attribute of children(rdn)) {
+      const [type, value, ...surplus] = is(attribute, TagClass.UNIVERSAL, Tag.SEQUENCE) ? children(attribute) : [];
+      if (!is(type, TagClass.UNIVERSAL, Tag.OID) || !value || surplus.length) throw notAName();
+      readOid(type);
+    }
   }
 }
 

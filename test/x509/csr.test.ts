@@ -7,7 +7,7 @@
 import { createHash, createPublicKey, generateKeyPairSync, verify, type KeyObject } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../../src/errors.js';
-import { bitString, bool, children, octets, oid, parseDer, seq, set, Tag, TagClass, toDer, type Asn1 } from '../../src/x509/asn1.js';
+import { bitString, bool, children, octets, oid, parseDer, seq, set, smallInt, Tag, TagClass, toDer, utf8, type Asn1 } from '../../src/x509/asn1.js';
 import { OID } from '../../src/x509/oids.js';
 import { createCsr } from '../../src/x509/csr-builder.js';
 import { MAX_CSR_PEM_BYTES, VerifiedCsr } from '../../src/x509/csr.js';
@@ -472,6 +472,19 @@ describe('VerifiedCsr.parse refuses what is not one DER CSR in PEM: invalid_csr'
     ['an attribute (challengePassword) without its SET of values', () =>
       selfSigned(keys['ec-p256'], ECDSA_SHA256, { attributes: [seq([oid('1.2.840.113549.1.9.7')])] }),
       'CSR is malformed: the 1.2.840.113549.1.9.7 attribute has no SET of values'],
+    // The subject's names are ignored, but it is still a Name (RFC 5280 4.1.2.4), as OpenSSL reads it.
+    ...([
+      ['a relative distinguished name that is a SEQUENCE, not a SET', seq([seq([seq([oid(OID.organization), utf8('meshca')])])])],
+      ['an attribute that is an OBJECT IDENTIFIER alone', seq([set([seq([oid(OID.organization)])])])],
+      ['an attribute with two values', seq([set([seq([oid(OID.organization), utf8('meshca'), utf8('more')])])])],
+      ['a relative distinguished name holding an INTEGER', seq([set([smallInt(1)])])],
+    ] as const).map(([what, subject]): [string, () => string, string] => [`a subject with ${what}`, () =>
+      selfSigned(keys['ec-p256'], ECDSA_SHA256, { mangleInfo: (info) => {
+        const fields = children(parseDer(info));
+        fields[1] = subject;
+        return toDer(seq(fields));
+      } }),
+      'CSR is malformed: the subject is not a Name']),
     ['an empty OBJECT IDENTIFIER as the signature algorithm', () => {
       const root = parseDer(ecDer());
       children(children(root)[1]!)[0]!.value = '';
