@@ -6,6 +6,8 @@ export interface PemBlock {
 }
 
 const BLOCK = /-----BEGIN ([A-Z0-9 ]{1,64})-----\r?\n([A-Za-z0-9+/=\r\n\t ]*?)-----END \1-----/g;
+/** Any encapsulation boundary that opens a block, read or not; a BLOCK holds exactly one. */
+const BEGIN = /-----BEGIN ([^\r\n]{0,64}?)-----/g;
 
 export class PemError extends Error {}
 
@@ -16,16 +18,25 @@ export function encodePem(label: string, der: Buffer): string {
   return `-----BEGIN ${label}-----\n${body}-----END ${label}-----\n`;
 }
 
-/** Every PEM block in the text, in order. Text between blocks (comments) is ignored. */
+/**
+ * Every PEM block in the text, in order. Text between blocks (comments) is
+ * ignored, but a BEGIN line that opens no block this reader takes (RFC 1421
+ * headers, as an encrypted traditional key has; no END line) is refused: passed
+ * over, it would hide from a caller that refuses what else a file holds.
+ */
 export function decodePemBlocks(text: string): PemBlock[] {
   const blocks: PemBlock[] = [];
+  const starts = new Set<number>();
   for (const match of text.matchAll(BLOCK)) {
+    starts.add(match.index);
     const base64 = match[2]!.replace(/[\r\n\t ]/g, '');
     if (!/^[A-Za-z0-9+/]*={0,2}$/.test(base64) || base64.length % 4 !== 0) {
       throw new PemError(`the ${match[1]} block is not valid base64`);
     }
     blocks.push({ label: match[1]!, der: Buffer.from(base64, 'base64') });
   }
+  const unread = [...text.matchAll(BEGIN)].find((begin) => !starts.has(begin.index));
+  if (unread) throw new PemError(`the ${unread[1]} block is not PEM this reader takes (RFC 7468: no headers, and an END line of the same label)`);
   return blocks;
 }
 

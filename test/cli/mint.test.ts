@@ -119,6 +119,18 @@ describe('meshca mint', () => {
       code: 78,
       says: 'holds a PRIVATE KEY block besides the request: a private key is never sent',
     },
+    {
+      // Its Proc-Type and DEK-Info headers had made the decoder pass over the block as text: the request alone was sent, and the file taken.
+      name: '--csr of a file holding an encrypted traditional private key too (openssl genrsa -traditional -aes256)',
+      prepare: (csr: string) => {
+        const key = join(dirname(csr), 'traditional.pem');
+        opensslOk(['genrsa', '-traditional', '-aes256', '-passout', 'pass:secret', '-out', key, '2048']);
+        writeFileSync(csr, readFileSync(key, 'utf8') + readFileSync(csr, 'utf8'));
+      },
+      args: (csr: string) => ['--csr', csr],
+      code: 78,
+      says: 'the RSA PRIVATE KEY block is not PEM this reader takes',
+    },
     { name: '--csr of a file holding two requests', prepare: (csr: string) => writeFileSync(csr, readFileSync(csr, 'utf8').repeat(2)), args: (csr: string) => ['--csr', csr], code: 78, says: 'holds 2 certificate requests, not one' },
     { name: '--out that is a file', prepare: (csr: string) => writeFileSync(join(dirname(csr), 'out'), 'x'), args: (csr: string) => ['--csr', csr], code: 78, says: 'is not a directory' },
   ])('fail/$name: exits $code and writes nothing', async ({ prepare, args, code, says }) => {
