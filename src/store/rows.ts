@@ -8,7 +8,7 @@ import type { RegisteredEntry, RegisteredToken, RegistrationSnapshot } from '../
 import type { StoredEvent } from '../ca/audit-verifier.js';
 import type { CertificateSummary } from '../ca/certificate-query.js';
 import type { AgentRecord, AgentStatus, AuthorityRecord, EntryRecord, JoinTokenRecord, TokenSpending } from '../ca/model.js';
-import { ConflictError, InvalidInputError, NotFoundError } from '../errors.js';
+import { CaIntegrityError, ConflictError, InvalidInputError, NotFoundError } from '../errors.js';
 import type { AgentName } from '../identity/agent-name.js';
 import type { TokenPosition } from '../ca/registration-ports.js';
 import type { DnsName } from '../identity/dns-name.js';
@@ -36,7 +36,8 @@ export interface AuthorityRow {
   parent_id: string | null;
   /** Bytes as meshca writes it; whatever else the table was made to hold is read as no certificate (see toAuthority). */
   cert_der: unknown;
-  upstream_chain: string;
+  /** upstreamChainColumn's text as meshca writes it; anything else the table was made to hold is refused by upstreamChainOf. */
+  upstream_chain: unknown;
   not_before: number;
   not_after: number;
   key_ref: string | null;
@@ -51,6 +52,25 @@ export function upstreamChainColumn(ders: readonly Buffer[]): string {
   return JSON.stringify(ders.map((d) => d.toString('base64')));
 }
 
+/**
+ * The upstream_chain column read back; one that is not what upstreamChainColumn
+ * writes (the datastore was altered) stops whoever reads it (a starting CA, a
+ * sync, audit verify) with an error that names the authority, not a bare
+ * SyntaxError. It is not read as some other chain: the CA would serve it.
+ */
+function upstreamChainOf(row: AuthorityRow): Buffer[] {
+  let links: unknown;
+  try {
+    links = typeof row.upstream_chain === 'string' ? JSON.parse(row.upstream_chain) : undefined;
+  } catch {
+    links = undefined;
+  }
+  if (!Array.isArray(links) || !links.every((link) => typeof link === 'string')) {
+    throw new CaIntegrityError(`the ${row.kind} ${row.id}'s recorded upstream chain is not the list of certificates meshca writes: the authority records were altered; restore the datastore from a backup`);
+  }
+  return links.map((link: string) => Buffer.from(link, 'base64'));
+}
+
 export function toAuthority(row: AuthorityRow): AuthorityRecord {
   return {
     id: row.id,
@@ -60,7 +80,7 @@ export function toAuthority(row: AuthorityRow): AuthorityRecord {
     // Not bytes (SQLite keeps any type in a BLOB column): no certificate, which the CA refuses at start and audit verify
     // names as not the one created, where hashing the value would fail the whole verification.
     certDer: Buffer.isBuffer(row.cert_der) ? row.cert_der : Buffer.alloc(0),
-    upstreamChainDer: (JSON.parse(row.upstream_chain) as string[]).map((b) => Buffer.from(b, 'base64')),
+    upstreamChainDer: upstreamChainOf(row),
     notBefore: row.not_before,
     notAfter: row.not_after,
     keyRef: row.key_ref,

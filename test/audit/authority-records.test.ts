@@ -441,3 +441,16 @@ describe('an authority record forged to sign checkpoints', () => {
     });
   });
 });
+
+describe('an authority record whose upstream chain is not what meshca writes', () => {
+  it.each(["'x'", '5', "'[1]'", "'{}'"])(
+    'fail/upstream_chain = %s: verify stops with an error naming the authority (it had thrown a bare SyntaxError or TypeError)',
+    async (value) => {
+      const h = await caWithHistory();
+      h.ca.store.db.prepare(`UPDATE authorities SET upstream_chain = ${value} WHERE id = ?`).run(h.first);
+      await expect(verifyDatastoreFile(copyDatastore(h.ca.store.db, tempDir()))).rejects.toThrow(
+        `the intermediate ${h.first}'s recorded upstream chain is not the list of certificates meshca writes: the authority records were altered`,
+      );
+    },
+  );
+});
