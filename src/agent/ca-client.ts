@@ -92,14 +92,15 @@ export class CaClient implements CaApi {
 
   private connectionPool(): Agent {
     // Node would verify against its public roots instead: the CA is pinned by the bundle or not reached.
-    if (!this.trustPem) throw new Error('no trust bundle to verify the CA with');
+    const trustPem = this.trustPem;
+    if (!trustPem) throw new Error('no trust bundle to verify the CA with');
     this.pool ??= new Agent({
       keepAlive: true,
       maxSockets: 4,
-      ca: this.trustPem,
+      ca: trustPem,
       // Explicit: NODE_TLS_REJECT_UNAUTHORIZED=0 in the environment would otherwise skip the chain and these checks.
       rejectUnauthorized: true,
-      checkServerIdentity: (host, cert) => checkCaIdentity(host, cert, this.revoked, this.trustDomain),
+      checkServerIdentity: (host, cert) => checkCaIdentity(host, cert, this.revoked, this.trustDomain, trustPem),
       ...(this.credential ? { key: this.credential.keyPem, cert: this.credential.chainPem } : {}),
     });
     return this.pool;

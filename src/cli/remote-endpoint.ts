@@ -9,9 +9,9 @@
  */
 import { X509Certificate } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import { request } from 'node:https';
-import { checkCaIdentity } from '../platform/ca-server-identity.js';
+import { checkCaIdentity, shownChain } from '../platform/ca-server-identity.js';
 import { nowSeconds, type Clock } from '../time/clock.js';
 import { CaUnreachableError, errorFrom, type AdminEndpoint } from './admin-client.js';
 import { loadAdminCredential, type AdminCredential } from './admin-credential.js';
@@ -36,15 +36,6 @@ type Stage = 'connecting' | 'handshake' | 'sent';
 /** Far more than the CRLs of any CA (one per CA key, each listing what it revoked). */
 const MAX_CRL_BYTES = 32 * 1024 * 1024;
 
-/** The chain a TLS server showed, leaf first, to the root it was verified to (which links to itself). */
-function peerChain(socket: TLSSocket): X509Certificate[] {
-  const chain: X509Certificate[] = [];
-  for (let c: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true); c?.raw && chain.length < 8; c = c.issuerCertificate === c ? undefined : c.issuerCertificate) {
-    chain.push(new X509Certificate(c.raw));
-  }
-  return chain;
-}
-
 export function remoteEndpoint(server: URL, credentialDir: string, clock: Clock, connectTimeoutMs = CONNECT_TIMEOUT_MS): AdminEndpoint {
   let credential: AdminCredential | undefined;
   let checked: Promise<void> | undefined;
@@ -54,8 +45,9 @@ export function remoteEndpoint(server: URL, credentialDir: string, clock: Clock,
 
   /** Asks the server for its CRLs on a connection of its own, and refuses it when they revoke the chain it showed, or are missing. */
   const checkServingChain = async (): Promise<void> => {
-    const { status, body, chain } = await new Promise<{ status: number; body: string; chain: X509Certificate[] }>((resolve, reject) => {
-      let chain: X509Certificate[] = [];
+    const { bundlePem } = credential!;
+    const { status, body, chain } = await new Promise<{ status: number; body: string; chain: X509Certificate[] | undefined }>((resolve, reject) => {
+      let chain: X509Certificate[] | undefined;
       const req = endpoint.request({ method: 'GET', path: '/v1/crl.pem', headers: {} }, (res: IncomingMessage) => {
         const chunks: Buffer[] = [];
         let size = 0;
@@ -67,11 +59,13 @@ export function remoteEndpoint(server: URL, credentialDir: string, clock: Clock,
         res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), chain }));
         res.on('error', reject);
       });
-      req.once('socket', (socket) => (socket as TLSSocket).once('secureConnect', () => (chain = peerChain(socket as TLSSocket))));
+      req.once('socket', (socket) => (socket as TLSSocket).once('secureConnect', () => (chain = shownChain((socket as TLSSocket).getPeerCertificate(true), bundlePem))));
       req.on('error', (err: NodeJS.ErrnoException) => reject(endpoint.failure(err)));
       req.end();
     });
     if (status !== 200) throw errorFrom(status, body, [], {});
+    // The handshake refused a chain that does not hold together (checkCaIdentity): this is for want of one.
+    if (!chain) throw new Error(`${server.origin} is not to be trusted as the CA, so nothing was sent to it: the certificate chain it showed could not be read`);
     const problem = servingChainProblem(chain, body, nowSeconds(clock));
     if (problem) throw new Error(`${server.origin} is not to be trusted as the CA, so nothing was sent to it: ${problem}`);
     // Unchecked: a server's own word that something is revoked can only make the CLI refuse more.
@@ -101,7 +95,7 @@ export function remoteEndpoint(server: URL, credentialDir: string, clock: Clock,
           ca: bundlePem,
           // Explicit: NODE_TLS_REJECT_UNAUTHORIZED=0 in the environment would otherwise skip the chain and the checks below.
           rejectUnauthorized: true,
-          checkServerIdentity: (host, cert) => checkCaIdentity(host, cert, (serial) => revoked.has(serial), trustDomain),
+          checkServerIdentity: (host, cert) => checkCaIdentity(host, cert, (serial) => revoked.has(serial), trustDomain, bundlePem),
           agent: false,
           timeout: connectTimeoutMs,
         },

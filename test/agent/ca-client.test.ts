@@ -6,7 +6,10 @@ import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { CaClient, MAX_ANSWER_BYTES } from '../../src/agent/ca-client.js';
+import { createCsr } from '../../src/x509/csr-builder.js';
+import { generateKeyPair } from '../../src/x509/keys.js';
 import { cleanupLater } from '../support/cleanup.js';
+import { MiniCa } from '../support/mini-ca.js';
 import { selfSigned } from '../support/openssl-pki.js';
 import { tempDir } from '../support/temp-dir.js';
 
@@ -100,6 +103,24 @@ describe('CaClient', () => {
     client.distrust((s) => s === serial);
     // Refused although the first connection was kept alive: distrusting drops connections made before.
     await expect(client.sync()).rejects.toThrow(`its certificate chain holds serial ${serial}, which the CA revoked`);
+  });
+
+  it('refuses a server that hides a revoked intermediate behind a look-alike sent before it, which Node lists in its place', async () => {
+    const root = await MiniCa.create();
+    const intermediate = await root.subordinate();
+    const keys = await generateKeyPair('ec-p256');
+    const svid = await intermediate.issue(await createCsr(keys.privateKey, keys.publicKey), 'spiffe://example.org/meshca/server', 3600, undefined, ['127.0.0.1']);
+    const [leafPem, intermediatePem] = svid.chainPem.split(/(?<=-----END CERTIFICATE-----\n)/);
+    const tainted = new X509Certificate(intermediatePem!).serialNumber.toLowerCase();
+    const server = createServer({ key: keys.privateKey.export({ type: 'pkcs8', format: 'pem' }), cert: leafPem! + (await intermediate.lookAlikePem()) + intermediatePem! }, (_req, res) => syncAnswer(res, root.bundlePem));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanupLater(() => new Promise((resolve) => server.close(resolve)));
+    server.unref();
+    const client = new CaClient({ serverUrl: new URL(`https://127.0.0.1:${(server.address() as AddressInfo).port}`) });
+    cleanupLater(() => client.close());
+    client.configure(root.bundlePem, undefined);
+    client.distrust((s) => s === tainted);
+    await expect(client.sync()).rejects.toThrow('are not each signed by the next up to a root of the bundle');
   });
 
   it('refuses to ask without a trust bundle rather than trust the public roots', async () => {

@@ -167,6 +167,19 @@ describe('remoteEndpoint', () => {
       expect(received).toEqual([]);
     });
 
+    it("refuses a tainted intermediate hidden behind a look-alike sent before it (a chain followed by name, not signature)", async () => {
+      const intermediate = await ca.subordinate();
+      const serving = await keyAndSvid(intermediate, CA_ID, ['127.0.0.1']);
+      const [leafPem, intermediatePem] = serving.chainPem.split(/(?<=-----END CERTIFICATE-----\n)/);
+      const tainted = new X509Certificate(intermediatePem!).serialNumber.toLowerCase();
+      const crls = (await intermediate.crlPem([])) + (await ca.crlPem([tainted]));
+      const url = await standIn({ keyPem: serving.keyPem, chainPem: leafPem! + (await intermediate.lookAlikePem()) + intermediatePem! }, 0, crls);
+      const err = await client(url).call('POST', '/v1/tokens', { agent: 'node-1' }).catch((e: unknown) => e);
+      expect((err as Error).message).toContain(`${url.origin} is not the CA this credential trusts`);
+      expect((err as Error).message).toContain('are not each signed by the next up to a root of the bundle');
+      expect(received).toEqual([]);
+    });
+
     it('refuses, in the handshake, a later connection that shows a certificate those CRLs list', async () => {
       const [first, revoked] = [await keyAndSvid(ca, CA_ID, ['127.0.0.1']), await keyAndSvid(ca, CA_ID, ['127.0.0.1'])];
       const url = await standIn(first, 0, await ca.crlPem([new X509Certificate(revoked.chainPem).serialNumber.toLowerCase()]));

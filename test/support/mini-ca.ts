@@ -96,6 +96,31 @@ export class MiniCa {
     return { chainPem: certificatesToPem(this.own === this.root ? [der] : [der, this.own.der]), serial: serial.toString('hex'), notBefore: now - 30, notAfter: now + ttlSeconds };
   }
 
+  /**
+   * A look-alike of this intermediate's certificate, PEM: the same subject,
+   * key and key identifier, named as issued by its root, but with another
+   * serial, expired a day ago, and signed with this CA's own key rather than
+   * the root's. Sent before the real one, TLS verification passes over it
+   * (it prefers an issuer valid now), while a chain followed by name alone
+   * (Node's getPeerCertificate(true)) shows it in the real one's place.
+   */
+  async lookAlikePem(): Promise<string> {
+    const now = Math.floor(this.clock.nowMs() / 1000);
+    const der = await signCertificate(
+      caTemplate({
+        serial: randomSerial(cryptoRandom),
+        trustDomainId: this.own.uris[0]!,
+        role: 'intermediate',
+        spki: this.own.spki,
+        notBefore: now - 2 * 86400,
+        notAfter: now - 86400,
+        issuer: { subjectName: this.root.subjectName, keyId: this.root.keyId },
+      }),
+      this.signer,
+    );
+    return certificatesToPem([der]);
+  }
+
   /** A CRL from this CA, PEM, listing `revokedSerials` (lowercase hex), issued now and valid a day. */
   crlPem(revokedSerials: readonly string[], crlNumber = 1): Promise<string> {
     return this.crlIn(this.own, revokedSerials, crlNumber);
