@@ -7,10 +7,13 @@
  * checked against a current CRL its issuer signed. Where meshca holds the
  * issuer's key, that CRL must be among those sent, since a server holding a
  * leaked key would simply leave out the CRL that lists it: the serving
- * certificate's issuer (the CA signs with nothing else), and every CA
+ * certificate's issuer (the CA signs with nothing else), every CA
  * certificate meshca made (named O=meshca, CN=meshca root|intermediate
- * <key id>). An organisation's CA above an imported intermediate publishes
- * its CRLs elsewhere, so its CRL counts when sent and is not asked for. An
+ * <key id>), and the issuer of one (meshca makes intermediates only under a
+ * root whose key it holds: its own, or one imported with its key, whose name
+ * is the organisation's). An organisation's CA above an imported
+ * intermediate publishes its CRLs elsewhere, so its CRL counts when sent and
+ * is not asked for. An
  * issuer whose keyUsage does not let it sign CRLs (an intermediate imported
  * before meshca asked for cRLSign) publishes none, and what it signed is
  * taken as the chain shows it.
@@ -59,7 +62,7 @@ export function servingChainProblem(chain: readonly X509Certificate[], crlPem: s
     if (!readCertificate(Buffer.from(issuer.raw)).signsCrls) continue;
     const current = crls.filter((crl) => isCurrent(crl.content, nowSeconds) && crlIssuedBy(crl.signed, issuer));
     if (current.length === 0) {
-      if (i > 0 && !MESHCA_MADE.test(issuer.subject)) continue;
+      if (i > 0 && !MESHCA_MADE.test(issuer.subject) && !MESHCA_MADE.test(certificate.subject)) continue;
       return `it sent no current CRL signed by ${issuer.subject.replace(/\n/g, ', ')}, so its certificate chain cannot be checked for revocation`;
     }
     // Any of them: an older list sent beside a newer one must not hide what the newer revokes.

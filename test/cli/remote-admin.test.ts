@@ -194,6 +194,26 @@ describe('meshca admin commands with --server and --credential', () => {
 });
 
 /**
+ * Starts a CA with `serverArgs` (and a data directory of its own), and has
+ * an auditor list its tokens over --server: the remote CLI's CRL check must
+ * let the real CA through.
+ */
+async function auditorListsTokens(serverArgs: readonly string[]): Promise<void> {
+  const dataDir = tempDir();
+  const server = await startServer(['--data-dir', dataDir, ...serverArgs]);
+  try {
+    const auditor = join(tempDir(), 'bob');
+    const made = await runMeshca(['admin', 'credential', '--role', 'auditor', '--name', 'bob', '--out', auditor, '--data-dir', dataDir]);
+    expect(made.code, made.stderr).toBe(0);
+    const listed = await runMeshca(['token', 'list', '--json', '--server', server.url, '--credential', auditor]);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(JSON.parse(listed.stdout)).toEqual([]);
+  } finally {
+    expect(await server.stop()).toBe(0);
+  }
+}
+
+/**
  * A CA signing with an intermediate imported from an organisation's PKI
  * publishes CRLs of its own keys only: the remote CLI asks its CRLs for the
  * chain it shows, and must not ask for the organisation root's, which meshca
@@ -204,19 +224,18 @@ describe('meshca admin commands with --server on a CA with an imported intermedi
     const pki = tempDir();
     const orgRoot = selfSigned(pki, 'org-root', { days: 3650 });
     const orgIntermediate = signedCa(pki, 'org-intermediate', orgRoot, { days: 6 });
-    const dataDir = tempDir();
-    const server = await startServer([
-      '--data-dir', dataDir, '--import-intermediate-cert', orgIntermediate.cert, '--import-intermediate-key', orgIntermediate.key, '--import-trust-bundle', orgRoot.cert,
-    ]);
-    try {
-      const auditor = join(tempDir(), 'bob');
-      const made = await runMeshca(['admin', 'credential', '--role', 'auditor', '--name', 'bob', '--out', auditor, '--data-dir', dataDir]);
-      expect(made.code, made.stderr).toBe(0);
-      const listed = await runMeshca(['token', 'list', '--json', '--server', server.url, '--credential', auditor]);
-      expect(listed.code, listed.stderr).toBe(0);
-      expect(JSON.parse(listed.stdout)).toEqual([]);
-    } finally {
-      expect(await server.stop()).toBe(0);
-    }
+    await auditorListsTokens(['--import-intermediate-cert', orgIntermediate.cert, '--import-intermediate-key', orgIntermediate.key, '--import-trust-bundle', orgRoot.cert]);
+  });
+});
+
+/**
+ * A CA on a root imported with its key signs that root's CRL as its own, and
+ * the remote CLI asks for it: the root's name is the organisation's, but the
+ * intermediate under it is one meshca made.
+ */
+describe('meshca admin commands with --server on a CA whose root was imported with its key', () => {
+  it("pass/an auditor lists tokens: the chain is held to the intermediate's CRL and the imported root's, both sent", async () => {
+    const byoRoot = selfSigned(tempDir(), 'byo-root', { days: 3650 });
+    await auditorListsTokens(['--import-root-cert', byoRoot.cert, '--import-root-key', byoRoot.key]);
   });
 });

@@ -4,14 +4,18 @@
  * a current CRL its issuer signed, which must be among those sent.
  */
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CLOCK_ALLOWANCE_SECONDS, servingChainProblem } from '../../src/cli/serving-chain-revocation.js';
+import { parseDer } from '../../src/x509/asn1.js';
+import { signCertificate } from '../../src/x509/certificate.js';
 import { readCertificate } from '../../src/x509/certificate-reader.js';
 import { signCrl } from '../../src/x509/crl.js';
 import { createCsr } from '../../src/x509/csr-builder.js';
 import { generateKeyPair } from '../../src/x509/keys.js';
 import { decodeCertificates, encodePem } from '../../src/x509/pem.js';
+import { caTemplate } from '../../src/x509/profiles.js';
 import { KeyObjectSigner } from '../../src/x509/signer.js';
 import { MiniCa } from '../support/mini-ca.js';
 import { selfSigned, signedCa, type KeyPairFiles } from '../support/openssl-pki.js';
@@ -93,6 +97,62 @@ describe('servingChainProblem under an organisation\'s root', () => {
     ["pass/with the organisation's CRL too, revoking nothing of the chain", async () => (await crlOf(imported)) + (await crlOf(orgRoot, ['0badc0de'])), undefined],
     ["fail/the organisation's CRL, sent, revokes the imported intermediate", async () => (await crlOf(imported)) + (await crlOf(orgRoot, [serialOf(chain[1]!)])), 'which the CA revoked'],
     ["fail/no CRL of the imported intermediate, the serving certificate's issuer", () => crlOf(orgRoot), 'it sent no current CRL signed by O=byo, CN=imported'],
+  ])('%s', async (_name, crls, problem) => {
+    const found = servingChainProblem(chain, await crls(), now);
+    if (problem === undefined) expect(found).toBeUndefined();
+    else expect(found).toContain(problem);
+  });
+});
+
+/**
+ * A root imported with its key (--import-root-cert, --import-root-key): its
+ * name is the organisation's, but meshca holds its key, signs its CRL, and
+ * makes the intermediates under it. A server holding a tainted
+ * intermediate's key must not pass by leaving that root's CRL out.
+ */
+describe('servingChainProblem under a root imported with its key', () => {
+  const dir = tempDir('byo-root');
+  const byoRoot = selfSigned(dir, 'byo-root');
+  const x509 = (files: KeyPairFiles) => new X509Certificate(readFileSync(files.cert));
+  const now = Math.floor(Date.now() / 1000);
+  let intermediate: KeyPairFiles;
+  let chain: X509Certificate[];
+
+  beforeAll(async () => {
+    // An intermediate as meshca makes one under the imported root (x509/profiles.ts caTemplate).
+    const keys = await generateKeyPair('ec-p256');
+    const rootFacts = readCertificate(Buffer.from(x509(byoRoot).raw));
+    const der = await signCertificate(
+      caTemplate({
+        serial: Buffer.from('0a11ce', 'hex'), trustDomainId: 'spiffe://example.org', role: 'intermediate',
+        spki: parseDer(keys.publicKey.export({ type: 'spki', format: 'der' })), notBefore: now - 3600, notAfter: now + DAY,
+        issuer: { subjectName: rootFacts.subjectName, keyId: rootFacts.keyId },
+      }),
+      new KeyObjectSigner(createPrivateKey(readFileSync(byoRoot.key))),
+    );
+    intermediate = { cert: join(dir, 'meshca-intermediate.pem'), key: join(dir, 'meshca-intermediate.key') };
+    writeFileSync(intermediate.cert, encodePem('CERTIFICATE', der));
+    writeFileSync(intermediate.key, keys.privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    const serving = signedCa(dir, 'serving', intermediate, { basicConstraints: 'critical,CA:FALSE', keyUsage: 'digitalSignature', uris: ['spiffe://example.org/meshca/server'] });
+    chain = [x509(serving), x509(intermediate), x509(byoRoot)];
+  });
+
+  const crlOf = async (issuer: KeyPairFiles, serials: string[] = []) => {
+    const facts = readCertificate(Buffer.from(x509(issuer).raw));
+    const der = await signCrl(
+      {
+        issuerName: facts.subjectName, issuerKeyId: facts.keyId, thisUpdate: now - 60, nextUpdate: now + DAY, crlNumber: 1,
+        revoked: serials.map((serial) => ({ serial, revokedAt: now - 60, reason: 'unspecified' as const })),
+      },
+      new KeyObjectSigner(createPrivateKey(readFileSync(issuer.key))),
+    );
+    return encodePem('X509 CRL', der);
+  };
+
+  it.each<[string, () => Promise<string>, string | undefined]>([
+    ['pass/CRLs of the intermediate and of the imported root, revoking neither link', async () => (await crlOf(intermediate)) + (await crlOf(byoRoot)), undefined],
+    ['fail/the imported root\'s CRL revokes the intermediate (a tainted intermediate key)', async () => (await crlOf(intermediate)) + (await crlOf(byoRoot, ['0a11ce'])), 'which the CA revoked'],
+    ["fail/no CRL of the imported root, which meshca signs: the intermediate's revocation cannot be checked", () => crlOf(intermediate), 'it sent no current CRL signed by O=byo, CN=byo-root'],
   ])('%s', async (_name, crls, problem) => {
     const found = servingChainProblem(chain, await crls(), now);
     if (problem === undefined) expect(found).toBeUndefined();
