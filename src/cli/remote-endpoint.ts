@@ -43,6 +43,9 @@ export function remoteEndpoint(server: URL, credentialDir: string, clock: Clock,
   let revoked = new Set<string>();
   const stages = new WeakMap<Error, Stage>();
 
+  const unread = (err: NodeJS.ErrnoException) =>
+    new Error(`${server.origin} is not to be trusted as the CA, so nothing was sent to it: its CRLs could not be read (${err.message}${err.code ? `, ${err.code}` : ''})`);
+
   /** Asks the server for its CRLs on a connection of its own, and refuses it when they revoke the chain it showed, or are missing. */
   const checkServingChain = async (): Promise<void> => {
     const { bundlePem } = credential!;
@@ -53,14 +56,15 @@ export function remoteEndpoint(server: URL, credentialDir: string, clock: Clock,
         let size = 0;
         res.on('data', (c: Buffer) => {
           size += c.length;
-          if (size > MAX_CRL_BYTES) req.destroy(new Error(`its CRLs are larger than ${MAX_CRL_BYTES / 1024 / 1024} MiB, which no CA's are`));
+          if (size > MAX_CRL_BYTES) req.destroy(new Error(`larger than ${MAX_CRL_BYTES / 1024 / 1024} MiB, which no CA's are`));
           else chunks.push(c);
         });
         res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), chain }));
-        res.on('error', reject);
+        res.on('error', (err: NodeJS.ErrnoException) => reject(unread(err)));
       });
       req.once('socket', (socket) => (socket as TLSSocket).once('secureConnect', () => (chain = shownChain((socket as TLSSocket).getPeerCertificate(true), bundlePem))));
-      req.on('error', (err: NodeJS.ErrnoException) => reject(endpoint.failure(err)));
+      // Past the handshake, a failure is this request's, not the command's: endpoint.failure would say the command may have been carried out.
+      req.on('error', (err: NodeJS.ErrnoException) => reject(stages.get(err) === 'sent' ? unread(err) : endpoint.failure(err)));
       req.end();
     });
     if (status !== 200) throw errorFrom(status, body, [], {});

@@ -8,6 +8,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
+import type { ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { join } from 'node:path';
@@ -177,6 +178,25 @@ describe('remoteEndpoint', () => {
       const err = await client(url).call('POST', '/v1/tokens', { agent: 'node-1' }).catch((e: unknown) => e);
       expect((err as Error).message).toContain(`${url.origin} is not the CA this credential trusts`);
       expect((err as Error).message).toContain('are not each signed by the next up to a root of the bundle');
+      expect(received).toEqual([]);
+    });
+
+    it.each([
+      { name: 'cuts the connection', answer: (res: ServerResponse) => res.socket!.destroy() },
+      { name: 'sends more than any CA has', answer: (res: ServerResponse) => void res.end(Buffer.alloc(33 * 1024 * 1024, 0x41)) },
+    ])('says nothing was sent when the server $name while the CLI reads its CRLs (not that the command may have been carried out)', async ({ answer }) => {
+      const serving = await keyAndSvid(ca, CA_ID, ['127.0.0.1']);
+      received = [];
+      const url = await listen(
+        createServer({ key: serving.keyPem, cert: serving.chainPem }, (req, res) => {
+          if (req.url === '/v1/crl.pem') return void answer(res);
+          received.push(`${req.method} ${req.url}`);
+          res.end('{}');
+        }),
+      );
+      const err = await client(url).call('POST', '/v1/certificates/revoke', { agent: 'node-1' }).catch((e: unknown) => e);
+      expect((err as Error).message).not.toContain('may have been carried out');
+      expect((err as Error).message).toContain(`${url.origin} ${REFUSED}: its CRLs could not be read`);
       expect(received).toEqual([]);
     });
 
