@@ -61,7 +61,26 @@ function notYetValid(crl: CrlContent, nowSeconds: number): boolean {
   return crl.thisUpdate > nowSeconds;
 }
 
+/**
+ * What the last few CRL texts said. A sync almost always brings the text it
+ * brought last time (or, with replicas, one of a few), and reading a CRL of
+ * many entries takes long, the more so in the agent's interpreter-only V8
+ * (agent-v8-flags.ts): about 0.8 s a sync for 50,000 entries, read again for
+ * nothing at every sync, where a comparison of the text now settles it.
+ */
+const recentlyRead: Array<{ readonly pem: string; readonly content: Map<string, CrlContent> | undefined }> = [];
+const RECENT_TEXTS = 3;
+
 function contentByIssuer(pem: string): Map<string, CrlContent> | undefined {
+  const known = recentlyRead.find((r) => r.pem === pem);
+  if (known) return known.content;
+  const content = readContentByIssuer(pem);
+  recentlyRead.unshift({ pem, content });
+  recentlyRead.length = Math.min(recentlyRead.length, RECENT_TEXTS);
+  return content;
+}
+
+function readContentByIssuer(pem: string): Map<string, CrlContent> | undefined {
   const byIssuer = new Map<string, CrlContent>();
   try {
     for (const block of decodePemBlocks(pem)) {
