@@ -9,6 +9,7 @@ import { parseDer } from '../x509/asn1.js';
 import { caPathProblem, type PathCertificate } from '../x509/ca-path-constraints.js';
 import { readCertificate, type CertificateFacts } from '../x509/certificate-reader.js';
 import { signCertificate } from '../x509/certificate.js';
+import { duplicateExtensionProblem } from '../x509/strict-ca-form.js';
 import { generateKeyPair, kindOf, UnsupportedKeyError } from '../x509/keys.js';
 import { caTemplate } from '../x509/profiles.js';
 import { randomSerial } from '../x509/serial.js';
@@ -151,11 +152,15 @@ export interface CheckedImport {
 
 /** An operator's certificate, read, or refused (400) in words that name it (`what`): any of them may be what cannot be read. */
 function readImported(der: Buffer, what: string): CertificateFacts {
+  let facts: CertificateFacts;
   try {
-    return readCertificate(der);
+    facts = readCertificate(der);
   } catch (err) {
     throw new InvalidInputError('invalid_request', `${what} cannot be read: ${(err as Error).message}`);
   }
+  const duplicate = duplicateExtensionProblem(facts);
+  if (duplicate) throw new InvalidInputError('invalid_request', `${what} ${duplicate}`);
+  return facts;
 }
 
 /**
@@ -172,7 +177,7 @@ export function checkImport(
   trustedRoots: readonly CertificateFacts[],
   trustDomain: TrustDomain | undefined,
 ): CheckedImport {
-  const facts = readImported(imported.certDer, `the ${kind} certificate`);
+  const facts = readImported(imported.certDer, `the imported ${kind} certificate`);
   const x509 = facts.x509;
   const bad = (why: string) => new InvalidInputError('invalid_request', `the imported ${kind} certificate ${why}`);
   if (!facts.isCa) throw bad('is not a CA certificate (it needs basicConstraints cA=true and keyUsage keyCertSign)');

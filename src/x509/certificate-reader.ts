@@ -54,6 +54,8 @@ export interface CertificateFacts {
   readonly signsCrls: boolean;
   /** The first validity time written in another form than DER's (e.g. without seconds), which OpenSSL refuses; undefined when both are DER. */
   readonly nonDerTime: 'notBefore' | 'notAfter' | undefined;
+  /** The OID of the first extension the certificate holds twice (RFC 5280 4.2 allows one of each), or undefined. */
+  readonly duplicateExtension: string | undefined;
   /** The subjectAltName's URIs, exactly as encoded. */
   readonly uris: readonly string[];
   readonly x509: X509Certificate;
@@ -84,6 +86,8 @@ interface TbsFields {
   readonly spki: Asn1;
   /** Each extension's value (the OCTET STRING's contents), by OID. */
   readonly extensions: ReadonlyMap<string, Buffer>;
+  /** The first extension OID met a second time; the map above holds its last value. */
+  readonly duplicateExtension: string | undefined;
   /** The OIDs of the extensions marked critical. */
   readonly critical: ReadonlySet<string>;
   /** The TBSCertificate's signature field and the signatureAlgorithm after it, which RFC 5280 4.1.1.2 wants the same. */
@@ -107,16 +111,18 @@ function readTbs(der: Buffer): TbsFields {
   const extensionsNode = fields.find((f) => is(f, TagClass.CONTEXT_SPECIFIC, 3));
   const extensions = new Map<string, Buffer>();
   const critical = new Set<string>();
+  let duplicateExtension: string | undefined;
   for (const ext of extensionsNode ? children(children(extensionsNode)[0]!) : []) {
     const parts = children(ext);
     const id = readOid(parts[0]);
+    if (extensions.has(id)) duplicateExtension ??= id;
     extensions.set(id, valueBytes(parts[parts.length - 1]!));
     if (parts.length === 3 && is(parts[1], TagClass.UNIVERSAL, Tag.BOOLEAN) && valueBytes(parts[1]!)[0] !== 0) critical.add(id);
   }
   return {
     version: offset ? readVersion(fields[0]!) : 1,
     serialBytes: valueBytes(serial!), notBefore: readTime(notBefore), notAfter: readTime(notAfter), validity: [notBefore, notAfter],
-    issuerName: issuerName!, subjectName: subjectName!, spki: spki!, extensions, critical,
+    issuerName: issuerName!, subjectName: subjectName!, spki: spki!, extensions, duplicateExtension, critical,
     innerAlgorithm, outerAlgorithm: signatureAlgorithm!,
   };
 }
@@ -151,6 +157,7 @@ export function readCertificate(der: Buffer): CertificateFacts {
     signatureAlgorithmsAgree: t.innerAlgorithm !== undefined && toDer(t.innerAlgorithm).equals(toDer(t.outerAlgorithm)),
     signsCrls: keyUsageAsserts(t.extensions.get(OID.keyUsage), KeyUsageBit.cRLSign),
     nonDerTime: (['notBefore', 'notAfter'] as const).find((_field, i) => !isDerTime(t.validity[i])),
+    duplicateExtension: t.duplicateExtension,
     uris: namesOfType(t, GENERAL_NAME.uri),
     x509,
   };

@@ -14,8 +14,19 @@ import type { CertificateFacts } from './certificate-reader.js';
 export type FormFacts = Pick<
   CertificateFacts,
   | 'version' | 'hasExtensions' | 'subjectKeyIdentifier' | 'authorityKeyIdentifier' | 'criticalExtensions' | 'subjectIsEmpty' | 'signatureAlgorithmsAgree'
-  | 'hasExplicitEcParameters' | 'subjectAltNameIsEmpty' | 'nonDerTime'
+  | 'hasExplicitEcParameters' | 'subjectAltNameIsEmpty' | 'nonDerTime' | 'duplicateExtension'
 >;
+
+/**
+ * A certificate that holds an extension twice: OpenSSL takes it for invalid
+ * (ossl_x509v3_cache_extensions), so nothing chains through it, with or
+ * without -x509_strict. Node's X509Certificate then reads it as no CA, so
+ * an import asks this first, before what it would otherwise say.
+ */
+export function duplicateExtensionProblem(facts: Pick<FormFacts, 'duplicateExtension'>): string | undefined {
+  if (facts.duplicateExtension === undefined) return undefined;
+  return `holds extension ${facts.duplicateExtension} twice (RFC 5280 4.2 allows one of each), and OpenSSL takes it for an invalid certificate, with or without -x509_strict: no chain passes through it ("unable to get local issuer certificate")`;
+}
 
 const STRICT = 'strict verifiers (openssl verify -x509_strict';
 
@@ -48,6 +59,8 @@ const PROCESSED_BY_OPENSSL: ReadonlySet<string> = new Set([
 
 /** Why a CA certificate of a path is not in the form -x509_strict wants, or undefined; `isTrustAnchor`: the last of the path. */
 export function strictFormProblem(facts: FormFacts, isTrustAnchor: boolean): string | undefined {
+  const duplicate = duplicateExtensionProblem(facts);
+  if (duplicate) return duplicate;
   if (facts.version < 3 && facts.hasExtensions) {
     return `is a version ${facts.version} certificate with extensions, and ${STRICT}: "Using cert extension requires at least X509v3") refuse it`;
   }

@@ -31,7 +31,7 @@ const IMPORT = '/v1/authorities/intermediate/import';
 const pki = {} as Record<
   | 'orgRoot' | 'shortRoot' | 'otherRoot' | 'current' | 'currentKeyRenewed' | 'renewed' | 'subCa' | 'underSubCa' | 'sooner' | 'outlivesRoot' | 'foreign' | 'pathId' | 'later'
   | 'pathLenZeroCa' | 'underPathLenZero' | 'notCaBetween' | 'underNotCa' | 'trustDomainOnly' | 'otherDomainOnly'
-  | 'noSki' | 'criticalSki' | 'noAki' | 'issuerSerialAki' | 'criticalAki' | 'emptySubject' | 'version2' | 'criticalPrivate',
+  | 'noSki' | 'criticalSki' | 'noAki' | 'issuerSerialAki' | 'criticalAki' | 'emptySubject' | 'version2' | 'criticalPrivate' | 'extensionTwice',
   KeyPairFiles
 >;
 const der = (file: string) => new X509Certificate(readFileSync(file)).raw;
@@ -84,6 +84,7 @@ beforeAll(() => {
   pki.emptySubject = signedCa(dir, 'empty-subject', pki.orgRoot, { days: 12, subject: '/' });
   pki.criticalPrivate = signedCa(dir, 'critical-private', pki.orgRoot, { days: 12, extensions: ['1.3.6.1.4.1.99999.1=critical,ASN1:NULL'] });
   pki.version2 = resigned(signedCa(dir, 'version-2', pki.orgRoot, { days: 12 }), pki.orgRoot.key, 'version 2', join(dir, 'version-2-resigned.pem'));
+  pki.extensionTwice = resigned(signedCa(dir, 'extension-twice', pki.orgRoot, { days: 12 }), pki.orgRoot.key, 'an extension twice', join(dir, 'extension-twice-resigned.pem'));
   unreadable.notDer = join(dir, 'not-der.pem');
   writeFileSync(unreadable.notDer, certificatesToPem([Buffer.from('not a certificate')]));
   unreadable.notBase64 = join(dir, 'not-base64.pem');
@@ -294,6 +295,9 @@ describe('meshca authority intermediate import: refusals', () => {
       ['an empty subject', () => pki.emptySubject,
         'has an empty subject name, and strict verifiers (openssl verify -x509_strict) refuse such a CA ("Subject name empty") and every certificate it signs ("Issuer name empty")'],
       ['version 2 with extensions', () => pki.version2, 'is a version 2 certificate with extensions, and strict verifiers (openssl verify -x509_strict: "Using cert extension requires at least X509v3") refuse it'],
+      // Node's X509Certificate reads such a certificate as no CA: the refusal had said 'is not a CA certificate'.
+      ['an extension given twice', () => pki.extensionTwice,
+        'holds extension 2.5.29.19 twice (RFC 5280 4.2 allows one of each), and OpenSSL takes it for an invalid certificate, with or without -x509_strict: no chain passes through it ("unable to get local issuer certificate")'],
       ['a critical extension OpenSSL does not process', () => pki.criticalPrivate,
         'marks extension 1.3.6.1.4.1.99999.1 critical, which OpenSSL does not process, and OpenSSL refuses it, with or without -x509_strict ("unhandled critical extension")'],
     ] as const).map(([what, cert, problem]) => ({

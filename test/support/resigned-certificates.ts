@@ -18,10 +18,18 @@ export type TbsChange =
   /** The TBSCertificate's signature field names ECDSA with SHA-384, the signatureAlgorithm outside it still SHA-256. */
   | 'inner signature algorithm'
   /** Both validity times as UTCTime without their seconds (YYMMDDHHMMZ), which BER allows and DER does not (RFC 5280 4.1.2.5.1). */
-  | 'validity without seconds';
+  | 'validity without seconds'
+  /** Its first extension given twice, which RFC 5280 4.2 forbids. */
+  | 'an extension twice';
 
 /** A UTCTime's YYMMDDHHMMSSZ without its SS. */
 const withoutSeconds = (time: Asn1): Asn1 => ({ ...time, value: `${(time.value as string).slice(0, 10)}Z` });
+
+/** The extensions field ([3] EXPLICIT Extensions) with its first extension repeated after the others. */
+function withFirstExtensionTwice(field: Asn1): Asn1 {
+  const extensions = children(children(field)[0]!);
+  return explicit(3, seq([...extensions, extensions[0]!]));
+}
 
 /** `cert` (a v3 certificate) with `change`, signed by `signerKey` and written as OUT; the key file stays `cert`'s. */
 export function resigned(cert: KeyPairFiles, signerKey: string, change: TbsChange, out: string): KeyPairFiles {
@@ -31,7 +39,8 @@ export function resigned(cert: KeyPairFiles, signerKey: string, change: TbsChang
   const fields: Asn1[] =
     change === 'version 2' ? [explicit(0, smallInt(1)), serial!, inner!, ...rest]
     : change === 'inner signature algorithm' ? [version!, serial!, seq([oid(ECDSA_WITH_SHA384)]), ...rest]
-    : [version!, serial!, inner!, issuer!, seq(children(validity!).map(withoutSeconds)), ...afterValidity];
+    : change === 'validity without seconds' ? [version!, serial!, inner!, issuer!, seq(children(validity!).map(withoutSeconds)), ...afterValidity]
+    : [version!, serial!, inner!, ...rest.slice(0, -1), withFirstExtensionTwice(rest.at(-1)!)];
   const tbsDer = toDer(seq(fields));
   const signature = sign('sha256', tbsDer, createPrivateKey(readFileSync(signerKey)));
   writeFileSync(out, certificatesToPem([toDer(seq([parseDer(tbsDer), algorithm!, bitString(signature)]))]));

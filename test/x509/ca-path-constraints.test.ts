@@ -38,6 +38,7 @@ function ca(o: Partial<PathFacts> & { pathLen?: number } = {}): PathFacts {
     signatureAlgorithmsAgree: true,
     hasExplicitEcParameters: false,
     nonDerTime: undefined,
+    duplicateExtension: undefined,
     ...rest,
   };
 }
@@ -75,6 +76,7 @@ describe('caPathProblem: every certificate in the form -x509_strict wants (OpenS
   const NO_AKI = `has no authorityKeyIdentifier extension, and ${STRICT}: "Missing Authority Key Identifier") refuse one without it below the trust anchor`;
   const EXPLICIT = 'has an EC key with explicit curve parameters rather than a named curve (RFC 5480 2.1.1), and OpenSSL refuses it, with or without -x509_strict ("Certificate public key has explicit ECC parameters")';
   const NO_SKI = `has no subjectKeyIdentifier extension, and ${STRICT}: "Missing Subject Key Identifier") refuse a CA without one`;
+  const DUPLICATE = `holds extension ${OID.basicConstraints} twice (RFC 5280 4.2 allows one of each), and OpenSSL takes it for an invalid certificate, with or without -x509_strict: no chain passes through it ("unable to get local issuer certificate")`;
 
   it.each<[string, PathFacts, string]>([
     ['fail/a v1 certificate with extensions', ca({ version: 1 }), `is a version 1 certificate with extensions, and ${STRICT}: "Using cert extension requires at least X509v3") refuse it`],
@@ -93,6 +95,7 @@ describe('caPathProblem: every certificate in the form -x509_strict wants (OpenS
     ['fail/a critical authorityInfoAccess', ca({ criticalExtensions: [OID.basicConstraints, '1.3.6.1.5.5.7.1.1'] }),
       'marks extension 1.3.6.1.5.5.7.1.1 critical, which OpenSSL does not process, and OpenSSL refuses it, with or without -x509_strict ("unhandled critical extension")'],
     ['fail/an EC key with explicit curve parameters', ca({ hasExplicitEcParameters: true }), EXPLICIT],
+    ['fail/an extension given twice', ca({ duplicateExtension: OID.basicConstraints }), DUPLICATE],
     ['fail/a notBefore not in its DER form', ca({ nonDerTime: 'notBefore' }),
       `writes its notBefore in another form than DER's (UTCTime YYMMDDHHMMSSZ, GeneralizedTime YYYYMMDDHHMMSSZ: RFC 5280 4.1.2.5), and OpenSSL refuses it, with or without -x509_strict ("format error in certificate's notBefore field")`],
     ['fail/a notAfter not in its DER form', ca({ nonDerTime: 'notAfter' }),
@@ -234,12 +237,13 @@ describe('readCertificate: the form -x509_strict holds a CA to, from certificate
       version: f.version, hasExtensions: f.hasExtensions, subjectKeyIdentifier: f.subjectKeyIdentifier, authorityKeyIdentifier: f.authorityKeyIdentifier,
       subjectIsEmpty: f.subjectIsEmpty, subjectAltNameIsEmpty: f.subjectAltNameIsEmpty, signatureAlgorithmsAgree: f.signatureAlgorithmsAgree,
       hasExplicitEcParameters: f.hasExplicitEcParameters, criticalExtensions: f.criticalExtensions, nonDerTime: f.nonDerTime,
+      duplicateExtension: f.duplicateExtension,
     };
   };
   const WELL_FORMED = {
     version: 3, hasExtensions: true, subjectKeyIdentifier: { critical: false }, authorityKeyIdentifier: { critical: false, hasKeyId: true },
     subjectIsEmpty: false, subjectAltNameIsEmpty: false, signatureAlgorithmsAgree: true, hasExplicitEcParameters: false,
-    criticalExtensions: [OID.basicConstraints, OID.keyUsage], nonDerTime: undefined,
+    criticalExtensions: [OID.basicConstraints, OID.keyUsage], nonDerTime: undefined, duplicateExtension: undefined,
   };
 
   it.each<[string, () => KeyPairFiles, object]>([
@@ -262,6 +266,8 @@ describe('readCertificate: the form -x509_strict holds a CA to, from certificate
     ['version 2, signed again', () => resigned(made('v2'), root.key, 'version 2', join(dir, 'v2-resigned.pem')), { version: 2 }],
     ['inner signature algorithm SHA-384, signed again', () => resigned(made('inner'), root.key, 'inner signature algorithm', join(dir, 'inner-resigned.pem')), { signatureAlgorithmsAgree: false }],
     ['validity without seconds, signed again', () => resigned(made('no-seconds'), root.key, 'validity without seconds', join(dir, 'no-seconds-resigned.pem')), { nonDerTime: 'notBefore' }],
+    ['its first extension given twice, signed again', () => resigned(made('twice'), root.key, 'an extension twice', join(dir, 'twice-resigned.pem')),
+      { duplicateExtension: OID.basicConstraints }],
   ])('%s', (_name, make, differences) => {
     expect(form(make())).toEqual({ ...WELL_FORMED, ...differences });
   });
@@ -334,6 +340,8 @@ describe('caPathProblem agrees with openssl verify -x509_strict on paths openssl
     }, 'the imported', () => [root]],
     ['an intermediate whose validity is written without seconds', () => [resigned(ca('no-seconds'), root.key, 'validity without seconds', join(dir, 'no-seconds-resigned.pem')), root],
       'the imported', plain],
+    ['a bundle root that holds an extension twice; the root as made is accepted', () => [ca('under-twice-root'), resigned(root, root.key, 'an extension twice', join(dir, 'twice-root.pem'))],
+      'the root', () => [signedCaFile('under-twice-root'), root]],
   ])('fail/%s', (_name, refusedPath, named, acceptedPath) => {
     // The refused path first: an accepted variant may be the certificate it was made from.
     const { problem, run } = judged(refusedPath());
