@@ -91,6 +91,23 @@ function settingProblems(role: Role, env: ReadonlyMap<string, string | undefined
 
 const LISTEN_PORT = parseListenAddress(SERVER_OPTIONS.listen.default).port;
 
+/** A figure README.md gives as measured (Performance), which the manifests must allow for; a reworded README fails loudly here. */
+const README = readFileSync(join(REPO, 'README.md'), 'utf8');
+function readmeFigure(pattern: RegExp): number {
+  const m = pattern.exec(README);
+  if (!m) throw new Error(`README.md no longer matches ${pattern}`);
+  return Number(m[1]);
+}
+/** The CA's resident memory under full load ("CA at 1.8 cores, 300 MB"), in bytes. */
+const CA_FULL_LOAD_BYTES = readmeFigure(/CA at [\d.]+ cores, (\d+) MB/) * 1e6;
+
+/** A Kubernetes memory quantity ("128Mi", "1G") in bytes; NaN when absent or of another form. */
+const QUANTITY_UNITS: Record<string, number> = { '': 1, k: 1e3, M: 1e6, G: 1e9, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30 };
+function quantityBytes(q: string | undefined): number {
+  const m = /^(\d+(?:\.\d+)?)(|k|M|G|Ki|Mi|Gi)$/.exec(q ?? '');
+  return m ? Number(m[1]) * QUANTITY_UNITS[m[2]!]! : Number.NaN;
+}
+
 // --- the image ---------------------------------------------------------------------
 
 const DOCKERFILE = join(DEPLOY, 'container', 'Dockerfile');
@@ -279,6 +296,14 @@ describe('deploy/kubernetes', () => {
       expect(['0.0.0.0', '::']).toContain(listen.host);
       const metrics = containerEnv(c, k).get('MESHCA_METRICS_LISTEN');
       if (metrics) expect(portNumber('metrics', [c])).toBe(parseListenAddress(metrics).port);
+    });
+
+    // Below it, the scheduler places the CA where its memory is not there, and under memory pressure the
+    // kubelet evicts first the pods that use more than they requested (a PodDisruptionBudget does not stop it).
+    it('requests the memory the README measured under full load, within its limit', () => {
+      const { requests, limits } = caContainer(pod!.spec).resources ?? {};
+      expect(quantityBytes(requests?.memory)).toBeGreaterThanOrEqual(CA_FULL_LOAD_BYTES);
+      expect(quantityBytes(limits?.memory)).toBeGreaterThanOrEqual(quantityBytes(requests?.memory));
     });
 
     it('reads the key passphrase from a key of a mounted Secret and runs as the image user', () => {

@@ -29,6 +29,10 @@ export interface EnvVar { readonly name: string; readonly value?: string; readon
 export interface Probe {
   readonly httpGet?: { path: string; port: number | string; scheme?: string };
   readonly tcpSocket?: { port: number | string };
+  /** Kubernetes' defaults when absent: 1 s, 10 s and 3. */
+  readonly timeoutSeconds?: number;
+  readonly periodSeconds?: number;
+  readonly failureThreshold?: number;
 }
 export interface SecurityContext {
   readonly runAsNonRoot?: boolean;
@@ -52,6 +56,7 @@ export interface Container {
   readonly startupProbe?: Probe;
   readonly livenessProbe?: Probe;
   readonly readinessProbe?: Probe;
+  readonly resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
 }
 export interface VolumeMount { readonly name: string; readonly mountPath: string; readonly readOnly?: boolean; readonly subPath?: string }
 /** A key of a ConfigMap or Secret volume, as the file `path` (which may have directories) instead of a file named after the key. */
