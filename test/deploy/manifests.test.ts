@@ -100,6 +100,8 @@ function readmeFigure(pattern: RegExp): number {
 }
 /** The CA's resident memory under full load ("CA at 1.8 cores, 300 MB"), in bytes. */
 const CA_FULL_LOAD_BYTES = readmeFigure(/CA at [\d.]+ cores, (\d+) MB/) * 1e6;
+/** The longest the agent answers nothing, in seconds: reading a new CRL of 50,000 entries. */
+const AGENT_LONGEST_PAUSE_S = readmeFigure(/CRL of 50,000 entries[^]*?takes about ([\d.]+) s/);
 
 /** A Kubernetes memory quantity ("128Mi", "1G") in bytes; NaN when absent or of another form. */
 const QUANTITY_UNITS: Record<string, number> = { '': 1, k: 1e3, M: 1e6, G: 1e9, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30 };
@@ -383,6 +385,15 @@ describe('deploy/kubernetes', () => {
       const pidVolume = volumeAt(sidecar, env.get('MESHCA_AGENT_PID_FILE')!);
       expect(spec.shareProcessNamespace).toBe(true);
       expect(others.some((c) => c.volumeMounts?.some((m) => m.name === pidVolume && !m.readOnly))).toBe(true);
+    });
+
+    // Kubernetes' default timeout is 1 s: every new CRL of that size would fail a probe of a healthy agent,
+    // and on a busy node, where 20m of CPU stretches the pause, three in a row restart it, and a restarted agent reads the CRL it holds once more.
+    it('gives the agent probes a timeout longer than the longest pause the README measures for it', () => {
+      expect(probes(sidecar).map(([kind, p]) => [kind, (p.timeoutSeconds ?? 1) > AGENT_LONGEST_PAUSE_S])).toEqual([
+        ['livenessProbe', true],
+        ['readinessProbe', true],
+      ]);
     });
 
     it('probes the agent over plain HTTP on its health listener, reachable from the kubelet', () => {
