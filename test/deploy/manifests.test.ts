@@ -102,6 +102,8 @@ function readmeFigure(pattern: RegExp): number {
 const CA_FULL_LOAD_BYTES = readmeFigure(/CA at [\d.]+ cores, (\d+) MB/) * 1e6;
 /** The longest the agent answers nothing, in seconds: reading a new CRL of 50,000 entries. */
 const AGENT_LONGEST_PAUSE_S = readmeFigure(/CRL of 50,000 entries[^]*?takes about ([\d.]+) s/);
+/** How long a start may spend on schema migrations ("schema migrations at start get an hour"), in seconds. */
+const MIGRATION_BUDGET_S = /schema migrations at start\s+get an hour/.test(README) ? 3600 : readmeFigure(/schema migrations at start\s+get (\d+) s/);
 
 /** A Kubernetes memory quantity ("128Mi", "1G") in bytes; NaN when absent or of another form. */
 const QUANTITY_UNITS: Record<string, number> = { '': 1, k: 1e3, M: 1e6, G: 1e9, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30 };
@@ -306,6 +308,13 @@ describe('deploy/kubernetes', () => {
       const { requests, limits } = caContainer(pod!.spec).resources ?? {};
       expect(quantityBytes(requests?.memory)).toBeGreaterThanOrEqual(CA_FULL_LOAD_BYTES);
       expect(quantityBytes(limits?.memory)).toBeGreaterThanOrEqual(quantityBytes(requests?.memory));
+    });
+
+    // Nothing listens until the datastore is open and migrated, each migration in a transaction: a startup
+    // probe that gives up first kills the migration, which rolls back, and so again at every start.
+    it('gives its start as long as a schema migration may take', () => {
+      const startup = caContainer(pod!.spec).startupProbe;
+      expect((startup?.periodSeconds ?? 10) * (startup?.failureThreshold ?? 3)).toBeGreaterThanOrEqual(MIGRATION_BUDGET_S);
     });
 
     it('reads the key passphrase from a key of a mounted Secret and runs as the image user', () => {
