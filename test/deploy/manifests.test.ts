@@ -104,6 +104,8 @@ const CA_FULL_LOAD_BYTES = readmeFigure(/CA at [\d.]+ cores, (\d+) MB/) * 1e6;
 const AGENT_LONGEST_PAUSE_S = readmeFigure(/CRL of 50,000 entries[^]*?takes about ([\d.]+) s/);
 /** How long a start may spend on schema migrations ("schema migrations at start get an hour"), in seconds. */
 const MIGRATION_BUDGET_S = /schema migrations at start\s+get an hour/.test(README) ? 3600 : readmeFigure(/schema migrations at start\s+get (\d+) s/);
+/** How long the CA's /readyz waits for its datastore before it answers 503 store_unavailable, in seconds. */
+const READYZ_DATASTORE_WAIT_S = readmeFigure(/while its datastore does not answer within (\d+) seconds/);
 
 /** A Kubernetes memory quantity ("128Mi", "1G") in bytes; NaN when absent or of another form. */
 const QUANTITY_UNITS: Record<string, number> = { '': 1, k: 1e3, M: 1e6, G: 1e9, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30 };
@@ -315,6 +317,12 @@ describe('deploy/kubernetes', () => {
     it('gives its start as long as a schema migration may take', () => {
       const startup = caContainer(pod!.spec).startupProbe;
       expect((startup?.periodSeconds ?? 10) * (startup?.failureThreshold ?? 3)).toBeGreaterThanOrEqual(MIGRATION_BUDGET_S);
+    });
+
+    // A probe that times out first calls a CA whose datastore answers in 1-2 s unready, and the pool
+    // busy under load is such a datastore: every replica would leave the Service at the busiest moment.
+    it('waits on /readyz for longer than /readyz waits on the datastore', () => {
+      expect(caContainer(pod!.spec).readinessProbe?.timeoutSeconds ?? 1).toBeGreaterThan(READYZ_DATASTORE_WAIT_S);
     });
 
     it('reads the key passphrase from a key of a mounted Secret and runs as the image user', () => {
