@@ -325,6 +325,13 @@ describe('deploy/kubernetes', () => {
       expect(caContainer(pod!.spec).readinessProbe?.timeoutSeconds ?? 1).toBeGreaterThan(READYZ_DATASTORE_WAIT_S);
     });
 
+    // An agent renews its own SVID at about half its life; one that expires while the CA is away needs a new
+    // join token, put in each pod's Secret by hand (README: --agent-svid-ttl, "the longest CA outage an agent rides out").
+    it('gives agents SVIDs of their own as long as the CA allows, so that an outage costs no new join tokens', () => {
+      const env = containerEnv(caContainer(pod!.spec), k);
+      expect(env.get('MESHCA_AGENT_SVID_TTL')).toBe(env.get('MESHCA_SVID_MAX_TTL'));
+    });
+
     it('reads the key passphrase from a key of a mounted Secret and runs as the image user', () => {
       const c = caContainer(pod!.spec);
       expectKeyOf('Secret', 'meshca-key-passphrase', c, pod!.spec, k, 'MESHCA_KEY_PASSPHRASE_FILE');
@@ -547,6 +554,11 @@ describe('deploy/systemd', () => {
     const server = new URL(settings('meshca-agent.env').get('MESHCA_AGENT_SERVER')!);
     expect(Number(server.port)).toBe(listen.port);
     expect(ca.get('MESHCA_SERVING_NAMES')?.split(',')).toContain(server.hostname);
+  });
+
+  it('the example CA gives agents SVIDs of their own as long as it allows, so that an outage costs no new join tokens', () => {
+    const ca = envFile(readFileSync(join(SYSTEMD, 'meshca.env'), 'utf8'));
+    expect(ca.get('MESHCA_AGENT_SVID_TTL')).toBe(ca.get('MESHCA_SVID_MAX_TTL'));
   });
 
   it.each(meshcaUnits)('%s and its example EnvironmentFile set only variables meshca reads, with values it accepts', (name, role) => {
