@@ -42,6 +42,7 @@ export async function startListeners(
     core.metrics,
     (err) => deps.logger.error({ err }, 'could not audit a refusal'),
     deps.clock,
+    core.services.limits.maxBatch,
   );
   const tlsOptions = () => ({
     key: serving.credentials().keyPem,

@@ -41,11 +41,23 @@ export function auditedMessage(message: string): string {
   return clipped(message, MAX_AUDITED_MESSAGE);
 }
 
+/**
+ * How many certificates a refused request asked for: every CSR of a batch
+ * (POST /v1/agent/svids is refused whole), up to the most a batch may hold,
+ * else one. Issued certificates are counted one by one, and alerts compare
+ * the two.
+ */
+function certificatesAsked(request: FastifyRequest, maxBatch: number): number {
+  const requests = (request.body as { requests?: unknown } | null | undefined)?.requests;
+  return Array.isArray(requests) && requests.length > 0 ? Math.min(requests.length, maxBatch) : 1;
+}
+
 export function refusalRecorder(
   audit: (event: AuditEvent) => Promise<void>,
   metrics: CaMetrics,
   onError: (err: unknown) => void,
   clock: Clock,
+  maxBatch: number,
 ): RefusalObserver {
   const perCaller = new RateLimiter(clock, AUDITED_REFUSALS.perSecond, AUDITED_REFUSALS.burst);
   const perAddress = new RateLimiter(clock, AUDITED_REFUSALS.perSecond, AUDITED_REFUSALS.burst);
@@ -81,7 +93,7 @@ export function refusalRecorder(
     }
     const kind = action && KIND_OF_SIGNING_ACTION.get(action);
     if (kind) {
-      metrics.issuances.inc({ result: 'refused', key_type: 'unknown', kind });
+      metrics.issuances.inc({ result: 'refused', key_type: 'unknown', kind }, certificatesAsked(request, maxBatch));
       record({ type: 'issuance.refused', actor, data: { ...where, reason: code, message: auditedMessage(message) } }, request);
     }
   };

@@ -330,3 +330,27 @@ describe('the CA log', () => {
     expect(batch).toMatchObject({ msg: 'a batch', requests: [{ token: '[redacted]', entryId: 'e-1' }] });
   });
 });
+
+/**
+ * Refused certificate requests are counted per certificate asked for, as
+ * issued ones are: a batch is refused whole, and counted as one request it
+ * made an alert on the refused share (deploy/prometheus) fire only once most
+ * requests were refused.
+ */
+describe('refused workload SVIDs in metrics', () => {
+  const refusedWorkload = (metrics: string) => Number(/^meshca_issuances_total\{result="refused",key_type="unknown",kind="workload"\} (\d+)$/m.exec(metrics)?.[1] ?? 0);
+
+  it.each([
+    { name: 'a batch of 3 for an entry of another agent', size: 3, counted: 3 },
+    { name: 'a batch of 70, over the 64 a batch may hold, counted as the most one may ask', size: 70, counted: 64 },
+  ])('fail/$name counts $counted refused certificates', async ({ size, counted }) => {
+    const ca = await startTestCa();
+    const agent = await attestAgent(ca, 'batcher');
+    const entry = await asOperator(ca, 'POST', '/v1/entries', { agent: 'someone-else', spiffeId: `${TD}/ns/shop/web` });
+    const { csr } = await newKeyAndCsr();
+    const res = await callCa(ca, agent, 'POST', '/v1/agent/svids', { requests: Array.from({ length: size }, () => ({ entryId: entry.id, csr })) });
+    expect(res.status).toBeGreaterThanOrEqual(400);
+    const metrics = (await ca.localApp.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(refusedWorkload(metrics)).toBe(counted);
+  });
+});
