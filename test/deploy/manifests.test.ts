@@ -325,6 +325,14 @@ describe('deploy/kubernetes', () => {
       expect(caContainer(pod!.spec).readinessProbe?.timeoutSeconds ?? 1).toBeGreaterThan(READYZ_DATASTORE_WAIT_S);
     });
 
+    // Liveness restarts the CA, dropping every agent's connection; readiness only takes it out of the Service.
+    // An overloaded CA answers late, so the probe that restarts it must never give up sooner than the one that sheds load.
+    it('gives up on /healthz (a restart) no sooner than on /readyz (out of the Service)', () => {
+      const { livenessProbe: live, readinessProbe: ready } = caContainer(pod!.spec);
+      expect(live?.timeoutSeconds ?? 1).toBeGreaterThanOrEqual(ready?.timeoutSeconds ?? 1);
+      expect((live?.periodSeconds ?? 10) * (live?.failureThreshold ?? 3)).toBeGreaterThanOrEqual((ready?.periodSeconds ?? 10) * (ready?.failureThreshold ?? 3));
+    });
+
     // An agent renews its own SVID at about half its life; one that expires while the CA is away needs a new
     // join token, put in each pod's Secret by hand (README: --agent-svid-ttl, "the longest CA outage an agent rides out").
     it('gives agents SVIDs of their own as long as the CA allows, so that an outage costs no new join tokens', () => {
