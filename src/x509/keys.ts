@@ -48,21 +48,16 @@ export const RSA_MIN_BITS = 2048;
 export const RSA_MAX_BITS = 8192;
 
 /**
- * RSA public exponents accepted: odd, from 2^16+1 to 2^256-1, the CA/Browser
- * Forum's range. An exponent of 1 makes every "signature" checkable without
- * the private key, and a huge one makes each verification cost milliseconds.
+ * RSA public exponents accepted: odd, from 2^16+1 to 2^31-1. The floor is the
+ * CA/Browser Forum's: an exponent of 1 makes every "signature" checkable
+ * without the private key. The ceiling is Go's crypto/rsa (checkPub, "public
+ * exponent too large"), under SPIRE and go-spiffe, the strictest of the
+ * verifiers meshca's certificates meet: BoringSSL, under Envoy, takes 33 bits,
+ * and OpenSSL 64 bits over a 3072-bit modulus. A key beyond it would be
+ * certified, then fail in every handshake with such a peer.
  */
 export const RSA_MIN_EXPONENT = 65537n;
-export const RSA_MAX_EXPONENT = (1n << 256n) - 1n;
-
-/**
- * Over 3072 bits of modulus, OpenSSL does no public-key operation with an
- * exponent over 64 bits (OPENSSL_RSA_SMALL_MODULUS_BITS and
- * OPENSSL_RSA_MAX_PUBEXP_BITS, "bad e value"): neither the CSR's signature
- * nor any the key makes in a TLS handshake would verify.
- */
-const RSA_LARGE_MODULUS_BITS = 3072;
-const RSA_LARGE_MODULUS_MAX_EXPONENT_BITS = 64;
+export const RSA_MAX_EXPONENT = (1n << 31n) - 1n;
 
 /** A short label for logs, records and metrics: "ec-p256", "rsa-2048", "ed25519". */
 export function keyLabel(kind: PublicKeyKind): string {
@@ -235,12 +230,7 @@ export function classifyPublicKey(key: KeyObject): PublicKeyKind {
   if (kind.family === 'rsa') {
     const e = key.asymmetricKeyDetails?.publicExponent ?? 0n;
     if (e % 2n === 0n || e < RSA_MIN_EXPONENT || e > RSA_MAX_EXPONENT) {
-      throw new UnsupportedKeyError(`RSA public exponent ${e > 1n << 64n ? `of ${e.toString(2).length} bits` : e} is not accepted (an odd number from 65537 to 2^256-1)`);
-    }
-    if (kind.bits > RSA_LARGE_MODULUS_BITS && e.toString(2).length > RSA_LARGE_MODULUS_MAX_EXPONENT_BITS) {
-      throw new UnsupportedKeyError(
-        `RSA public exponent of ${e.toString(2).length} bits is not accepted with a modulus of ${kind.bits} bits (over ${RSA_LARGE_MODULUS_BITS} bits, OpenSSL takes an exponent of at most ${RSA_LARGE_MODULUS_MAX_EXPONENT_BITS})`,
-      );
+      throw new UnsupportedKeyError(`RSA public exponent ${e > 1n << 64n ? `of ${e.toString(2).length} bits` : e} is not accepted (an odd number from 65537 to 2^31-1)`);
     }
   }
   return kind;

@@ -192,27 +192,31 @@ describe('VerifiedCsr.parse refuses keys meshca does not certify: unsupported_ke
   // Before the signature: with e = 1 a "signature" is checkable without any private key, and a
   // huge exponent makes each verification cost milliseconds. Each CSR here is signed by another key.
   it.each<[string, () => KeyObject, string]>([
-    ['1', () => rsaKeyWithExponent(1n), 'RSA public exponent 1 is not accepted (an odd number from 65537 to 2^256-1)'],
-    ['3', () => rsaKeyWithExponent(3n), 'RSA public exponent 3 is not accepted (an odd number from 65537 to 2^256-1)'],
-    ['65538 (even)', () => rsaKeyWithExponent(65538n), 'RSA public exponent 65538 is not accepted (an odd number from 65537 to 2^256-1)'],
-    ['2^256+1', () => rsaKeyWithExponent((1n << 256n) + 1n), 'RSA public exponent of 257 bits is not accepted (an odd number from 65537 to 2^256-1)'],
+    ['1', () => rsaKeyWithExponent(1n), 'RSA public exponent 1 is not accepted (an odd number from 65537 to 2^31-1)'],
+    ['3', () => rsaKeyWithExponent(3n), 'RSA public exponent 3 is not accepted (an odd number from 65537 to 2^31-1)'],
+    ['65538 (even)', () => rsaKeyWithExponent(65538n), 'RSA public exponent 65538 is not accepted (an odd number from 65537 to 2^31-1)'],
+    ['2^31+1', () => rsaKeyWithExponent((1n << 31n) + 1n), 'RSA public exponent 2147483649 is not accepted (an odd number from 65537 to 2^31-1)'],
+    ['2^256+1', () => rsaKeyWithExponent((1n << 256n) + 1n), 'RSA public exponent of 257 bits is not accepted (an odd number from 65537 to 2^31-1)'],
   ])('an RSA key with public exponent %s', async (_e, publicKey, message) => {
     const pem = csrPem(handmadeCsrDer({ publicKey: publicKey(), signingKey: keys['rsa-2048'].privateKey, algorithm: RSA_SHA256 }));
     await expect(VerifiedCsr.parse(pem)).rejects.toMatchObject({ code: 'unsupported_key', message });
   });
 
-  // OpenSSL does no public-key operation with a modulus over 3072 bits and an exponent over 64 bits
-  // (OPENSSL_RSA_SMALL_MODULUS_BITS, OPENSSL_RSA_MAX_PUBEXP_BITS: "bad e value"): such a key's own CSR
-  // failed as csr_signature_invalid, and no peer on OpenSSL could check its TLS signatures. The
-  // modulus is all ones (no one holds its private half); each CSR is signed by another key.
+  // The ceiling is Go's crypto/rsa (SPIRE, go-spiffe): it refuses any exponent over 2^31-1, where
+  // BoringSSL takes 33 bits and OpenSSL 64 over a 3072-bit modulus. The modulus is all ones (no
+  // one holds its private half), so a key inside the range reaches the signature check and fails it.
   it.each<[string, number, bigint, object]>([
-    ['fail/4096 bits, an exponent of 65 bits', 4096, (1n << 64n) + 1n, {
+    ['pass/2048 bits, 2^31-1', 2048, (1n << 31n) - 1n, { code: 'csr_signature_invalid' }],
+    ['pass/4096 bits, 2^31-1', 4096, (1n << 31n) - 1n, { code: 'csr_signature_invalid' }],
+    ['fail/2048 bits, 2^32+1 (within BoringSSL\'s 33 bits, beyond Go)', 2048, (1n << 32n) + 1n, {
       code: 'unsupported_key',
-      message: 'RSA public exponent of 65 bits is not accepted with a modulus of 4096 bits (over 3072 bits, OpenSSL takes an exponent of at most 64)',
+      message: 'RSA public exponent 4294967297 is not accepted (an odd number from 65537 to 2^31-1)',
     }],
-    ['pass/4096 bits, an exponent of 64 bits', 4096, (1n << 64n) - 1n, { code: 'csr_signature_invalid' }],
-    ['pass/3072 bits, an exponent of 65 bits', 3072, (1n << 64n) + 1n, { code: 'csr_signature_invalid' }],
-  ])('the exponent an RSA key of more than 3072 bits may have: %s', async (_name, bits, e, expected) => {
+    ['fail/4096 bits, 2^64+1 (beyond what OpenSSL checks over 3072 bits)', 4096, (1n << 64n) + 1n, {
+      code: 'unsupported_key',
+      message: 'RSA public exponent of 65 bits is not accepted (an odd number from 65537 to 2^31-1)',
+    }],
+  ])('the largest RSA exponent a peer on Go accepts: %s', async (_name, bits, e, expected) => {
     const hex = e.toString(16);
     const jwk = { kty: 'RSA', n: Buffer.alloc(bits / 8, 0xff).toString('base64url'), e: Buffer.from(hex.length % 2 ? `0${hex}` : hex, 'hex').toString('base64url') };
     const publicKey = createPublicKey({ key: jwk, format: 'jwk' });
