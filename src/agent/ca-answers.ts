@@ -8,7 +8,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { meshcaRoleOf } from '../identity/meshca-identity.js';
-import { crlIssuedBy, readSignedCrl } from '../x509/crl.js';
+import { crlIssuedBy, readSignedCrl } from '../x509/crl-reader.js';
 import { issuedBy } from '../x509/issued-by.js';
 import { decodeCertificates, decodePemBlocks } from '../x509/pem.js';
 import type { HeldCertificate } from './credentials.js';

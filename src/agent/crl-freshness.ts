@@ -9,7 +9,7 @@
  * it, and two lists made in the same second are still told apart.
  */
 import { decodePemBlocks } from '../x509/pem.js';
-import { readCrlContent, type CrlContent } from '../x509/crl.js';
+import { readCrlContent, type CrlContent } from '../x509/crl-reader.js';
 
 /**
  * True when `next` should replace `held` at `nowSeconds`. Never while one of

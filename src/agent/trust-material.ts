@@ -5,7 +5,7 @@
  * to, and so are the roots it retired, so a restarted agent does not trust
  * them again from --trust-bundle.
  */
-import { serialsListedInPem } from '../x509/crl.js';
+import { serialsListedInPem } from '../x509/crl-reader.js';
 import { certificatesToPem, decodeCertificates } from '../x509/pem.js';
 import { describeError, type SidecarLogger } from './sidecar-deps.js';
 import type { RetiredRootsRecord, StateStore } from './state-store.js';

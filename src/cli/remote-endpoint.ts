@@ -15,7 +15,7 @@ import { checkCaIdentity, shownChain } from '../platform/ca-server-identity.js';
 import { nowSeconds, type Clock } from '../time/clock.js';
 import { CaUnreachableError, errorFrom, type AdminEndpoint } from './admin-client.js';
 import { loadAdminCredential, type AdminCredential } from './admin-credential.js';
-import { serialsListedInPem } from '../x509/crl.js';
+import { serialsListedInPem } from '../x509/crl-reader.js';
 import { servingChainProblem } from './serving-chain-revocation.js';
 
 /**

@@ -20,7 +20,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { readCertificate } from '../x509/certificate-reader.js';
-import { crlIssuedBy, readCrlContent, readSignedCrl, type CrlContent } from '../x509/crl.js';
+import { crlIssuedBy, readCrlContent, readSignedCrl, type CrlContent } from '../x509/crl-reader.js';
 import { decodePemBlocks } from '../x509/pem.js';
 
 /** The CRLs of `crlPem` whose signature verifies, with what they say. */

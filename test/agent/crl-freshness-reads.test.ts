@@ -5,11 +5,11 @@
  */
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { crlsValidFrom, worthReplacing } from '../../src/agent/crl-freshness.js';
-import { readCrlContent } from '../../src/x509/crl.js';
+import { readCrlContent } from '../../src/x509/crl-reader.js';
 import { MiniCa } from '../support/mini-ca.js';
 
-vi.mock('../../src/x509/crl.js', async (importOriginal) => {
-  const original = await importOriginal<typeof import('../../src/x509/crl.js')>();
+vi.mock('../../src/x509/crl-reader.js', async (importOriginal) => {
+  const original = await importOriginal<typeof import('../../src/x509/crl-reader.js')>();
   return { ...original, readCrlContent: vi.fn(original.readCrlContent) };
 });
 

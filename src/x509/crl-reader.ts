@@ -1,0 +1,186 @@
+/**
+ * Reading RFC 5280 CRLs: who signed one, what it says, which serials it
+ * lists. A CRL may list tens of thousands of serials, and agents read every
+ * new one; the list is walked in place (der-walk.ts) and only its few other
+ * fields are decoded as trees.
+ */
+import type { X509Certificate } from 'node:crypto';
+import { children, parseDer, readBitStringBytes, readOid, readTime, toDer, valueBytes, Asn1ParseError, type Asn1 } from './asn1.js';
+import { readCertificate } from './certificate-reader.js';
+import { bytesOf, checkNested, childrenOf, DER_TAG, elementAt, wholeElement, type DerElement } from './der-walk.js';
+import { decodePemBlocks } from './pem.js';
+import { fitsKey, parametersFit, signatureAlgorithmByOid, type SignatureAlgorithm } from './signature-algorithms.js';
+import { OID } from './oids.js';
+import { verifySync } from './signer.js';
+
+const BIT_STRING = 0x03;
+/** How deep a revoked entry sits: CertificateList, TBSCertList, revokedCertificates, the entry. */
+const ENTRY_DEPTH = 4;
+
+/** Where a CRL's fields are (RFC 5280 5.1), every element checked to be strict DER. */
+interface CrlLayout {
+  readonly tbs: DerElement;
+  readonly outerAlgorithm: DerElement;
+  readonly signature: DerElement;
+  readonly innerAlgorithm: DerElement;
+  readonly issuer: DerElement;
+  readonly thisUpdate: DerElement;
+  readonly nextUpdate: DerElement | undefined;
+  readonly revoked: DerElement | undefined;
+  readonly extensions: DerElement | undefined;
+}
+
+const isTime = (e: DerElement | undefined): e is DerElement => e?.tag === DER_TAG.UTC_TIME || e?.tag === DER_TAG.GENERALIZED_TIME;
+const tagged = (tag: number) => (e: DerElement | undefined): boolean => e?.tag === tag;
+
+function required(element: DerElement | undefined, fits: (e: DerElement | undefined) => boolean, what: string): DerElement {
+  if (!element || !fits(element)) throw new Asn1ParseError(`a CRL without ${what} where RFC 5280 puts it`);
+  return element;
+}
+
+function layoutOf(der: Buffer): CrlLayout {
+  const [tbs, outerAlgorithm, signature, ...rest] = childrenOf(der, wholeElement(der));
+  if (rest.length) throw new Asn1ParseError('a CRL with fields after its signature');
+  const fields = childrenOf(der, required(tbs, tagged(DER_TAG.SEQUENCE), 'a TBSCertList'));
+  // The version is absent from v1 CRLs.
+  let next = fields[0]?.tag === DER_TAG.INTEGER ? 1 : 0;
+  const take = (fits: (e: DerElement | undefined) => boolean, what: string) => required(fields[next++], fits, what);
+  const optional = (fits: (e: DerElement | undefined) => boolean) => (fits(fields[next]) ? fields[next++] : undefined);
+  const layout: CrlLayout = {
+    tbs: tbs!,
+    outerAlgorithm: required(outerAlgorithm, tagged(DER_TAG.SEQUENCE), 'a signature algorithm'),
+    signature: required(signature, tagged(BIT_STRING), 'a signature'),
+    innerAlgorithm: take(tagged(DER_TAG.SEQUENCE), 'a signature algorithm'),
+    issuer: take(tagged(DER_TAG.SEQUENCE), 'an issuer'),
+    thisUpdate: take(isTime, 'a thisUpdate'),
+    nextUpdate: optional(isTime),
+    revoked: optional(tagged(DER_TAG.SEQUENCE)),
+    extensions: optional(tagged(DER_TAG.CONTEXT_0)),
+  };
+  if (next !== fields.length) throw new Asn1ParseError('a TBSCertList with a field RFC 5280 does not define');
+  // The revoked entries are checked as they are read (serialsIn); the rest here.
+  for (const field of [layout.outerAlgorithm, ...fields.filter((f) => f !== layout.revoked)]) checkNested(der, field, 2);
+  return layout;
+}
+
+/**
+ * The revoked serials in the order listed, in lowercase hex of whole octets
+ * without leading zero octets (X509Certificate's serialNumber, lowercased);
+ * each entry a serial and a revocation date, then its extensions.
+ */
+function serialsIn(der: Buffer, revoked: DerElement | undefined): string[] {
+  const serials: string[] = [];
+  if (!revoked) return serials;
+  for (let offset = revoked.valueStart; offset < revoked.end; ) {
+    const entry = elementAt(der, offset, revoked.end);
+    if (entry.tag !== DER_TAG.SEQUENCE) throw new Asn1ParseError('a revoked entry that is not a SEQUENCE');
+    checkNested(der, entry, ENTRY_DEPTH);
+    const serial = elementAt(der, entry.valueStart, entry.end);
+    if (serial.tag !== DER_TAG.INTEGER || serial.end === serial.valueStart) throw new Asn1ParseError('a revoked entry without a serial');
+    if (!isTime(serial.end < entry.end ? elementAt(der, serial.end, entry.end) : undefined)) throw new Asn1ParseError('a revoked entry without a revocation date');
+    let first = serial.valueStart;
+    while (first < serial.end - 1 && der[first] === 0) first++;
+    serials.push(der.toString('hex', first, serial.end));
+    offset = entry.end;
+  }
+  return serials;
+}
+
+const decoded = (der: Buffer, element: DerElement): Asn1 => parseDer(bytesOf(der, element));
+
+/** Serials listed by the CRLs of a PEM text, their signatures unchecked; a block that cannot be read lists nothing. */
+export function serialsListedInPem(pem: string): Set<string> {
+  const serials = new Set<string>();
+  for (const block of decodePemBlocks(pem)) {
+    if (block.label !== 'X509 CRL') continue;
+    try {
+      for (const serial of serialsIn(block.der, layoutOf(block.der).revoked)) serials.add(serial);
+    } catch {
+      // A CA's own CRLs are well-formed; whatever else is in the text revokes nothing.
+    }
+  }
+  return serials;
+}
+
+/** What a CRL says, to tell whether another says the same: whose it is, when it was made and what it revokes. */
+export interface CrlContent {
+  /** The issuer Name and the authorityKeyIdentifier extension, DER, in hex: which CA's CRL it is. */
+  readonly issuer: string;
+  readonly thisUpdate: number;
+  readonly nextUpdate: number | undefined;
+  /** The cRLNumber extension: CRLs of one issuer are numbered in the order they were made (RFC 5280 5.2.3). */
+  readonly crlNumber: bigint | undefined;
+  /** The revoked serials, sorted. */
+  readonly serials: readonly string[];
+}
+
+/** A CRL's content (its signature unchecked), or undefined when it cannot be read. */
+export function readCrlContent(der: Buffer): CrlContent | undefined {
+  try {
+    const layout = layoutOf(der);
+    const extensions = layout.extensions && children(children(decoded(der, layout.extensions))[0]!);
+    const extension = (id: string) => extensions?.find((e) => readOid(children(e)[0]) === id);
+    const aki = extension(OID.authorityKeyIdentifier);
+    const number = extension(OID.cRLNumber);
+    return {
+      issuer: bytesOf(der, layout.issuer).toString('hex') + (aki ? toDer(aki).toString('hex') : ''),
+      thisUpdate: readTime(decoded(der, layout.thisUpdate)),
+      nextUpdate: layout.nextUpdate ? readTime(decoded(der, layout.nextUpdate)) : undefined,
+      crlNumber: number ? BigInt(`0x${valueBytes(parseDer(valueBytes(children(number).at(-1)!))).toString('hex') || '0'}`) : undefined,
+      serials: serialsIn(der, layout.revoked).sort(),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/** What a CRL's signature check needs, read from it once. */
+export interface SignedCrl {
+  /** The TBSCertList as received. */
+  readonly signedBytes: Buffer;
+  readonly algorithm: SignatureAlgorithm;
+  readonly signature: Buffer;
+  /** The issuer Name, DER. */
+  readonly issuerName: Buffer;
+}
+
+/**
+ * The parts of a CRL its signature covers, or undefined when it (its list of
+ * serials too) cannot be read, or is signed under an algorithm meshca does
+ * not accept or names two, inside and outside the signed part.
+ */
+export function readSignedCrl(der: Buffer): SignedCrl | undefined {
+  try {
+    const layout = layoutOf(der);
+    const algorithmId = decoded(der, layout.outerAlgorithm);
+    if (!bytesOf(der, layout.innerAlgorithm).equals(bytesOf(der, layout.outerAlgorithm))) return undefined;
+    const algorithm = signatureAlgorithmByOid(readOid(children(algorithmId)[0]));
+    if (!algorithm || !parametersFit(algorithm, algorithmId)) return undefined;
+    // Read here, so that a CRL accepted is one whose serials can be read too.
+    serialsIn(der, layout.revoked);
+    return {
+      signedBytes: bytesOf(der, layout.tbs),
+      algorithm,
+      signature: readBitStringBytes(decoded(der, layout.signature)),
+      issuerName: bytesOf(der, layout.issuer),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether `issuer` issued the CRL: the CRL names it as its issuer (compared
+ * first, so that only the one candidate that matches costs a verification),
+ * its keyUsage lets it sign CRLs, and the signature verifies with its key, of
+ * the family the algorithm names. False, not a throw, for a key that cannot be read.
+ */
+export function crlIssuedBy(crl: SignedCrl, issuer: X509Certificate): boolean {
+  try {
+    const facts = readCertificate(Buffer.from(issuer.raw));
+    if (!crl.issuerName.equals(toDer(facts.subjectName)) || !facts.signsCrls) return false;
+    return fitsKey(crl.algorithm, issuer.publicKey) && verifySync(crl.algorithm, crl.signedBytes, issuer.publicKey, crl.signature);
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,147 @@
+/**
+ * Reading CRLs, as agents and the CLI do: what a CRL says agrees with what
+ * openssl reads from it, for CRLs openssl made and for meshca's own, and one
+ * that is not strict DER by RFC 5280's grammar says nothing (no serials, no
+ * content, no signed part), as before the list of entries was walked in place.
+ */
+import { X509Certificate } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { oid, seq, smallInt, time, toDer, unsignedInt } from '../../src/x509/asn1.js';
+import { crlIssuedBy, readCrlContent, readSignedCrl, serialsListedInPem } from '../../src/x509/crl-reader.js';
+import { OID } from '../../src/x509/oids.js';
+import { decodePemBlocks, encodePem } from '../../src/x509/pem.js';
+import { normalSerial, readCrl } from '../support/crl-inspect.js';
+import { MiniCa } from '../support/mini-ca.js';
+import { opensslOk, selfSigned } from '../support/openssl-pki.js';
+import { tempDir } from '../support/temp-dir.js';
+
+const der = (pem: string) => decodePemBlocks(pem)[0]!.der;
+/** A serial as the reader gives it, as agents compare it with X509Certificate's serialNumber: whole octets, leading zero octets dropped. */
+const octets = (hex: string) => (normalSerial(hex).length % 2 ? `0${normalSerial(hex)}` : normalSerial(hex));
+
+/** A CRL made by `openssl ca -gencrl` from an index listing `revoked` (uppercase hex serials as openssl keeps them). */
+function opensslCrl(revoked: ReadonlyArray<{ serial: string; reason?: string }>): { pem: string; issuer: X509Certificate } {
+  const dir = tempDir('ocrl');
+  const ca = selfSigned(dir, 'ca');
+  writeFileSync(join(dir, 'index.txt'), revoked.map((r) => `R\t491231235959Z\t251101000000Z${r.reason ? `,${r.reason}` : ''}\t${r.serial}\tunknown\t/CN=w${r.serial}\n`).join(''));
+  writeFileSync(join(dir, 'crlnumber'), '1000\n');
+  writeFileSync(join(dir, 'ca.cnf'), [
+    '[ca]', 'default_ca = d', '[d]', `database = ${join(dir, 'index.txt')}`, `crlnumber = ${join(dir, 'crlnumber')}`,
+    'default_md = sha256', 'default_crl_days = 1', 'crl_extensions = ext', '[ext]', 'authorityKeyIdentifier = keyid:always', '',
+  ].join('\n'));
+  opensslOk(['ca', '-gencrl', '-batch', '-config', join(dir, 'ca.cnf'), '-keyfile', ca.key, '-cert', ca.cert, '-out', join(dir, 'crl.pem')], dir);
+  const pem = opensslOk(['crl', '-in', join(dir, 'crl.pem')]);
+  return { pem, issuer: new X509Certificate(opensslOk(['x509', '-in', ca.cert])) };
+}
+
+describe('a CRL is read as openssl reads it', () => {
+  it.each([
+    ['no entries', []],
+    ['entries of one to sixteen octets, high bit set or not, with reasons or without', [
+      { serial: '01' }, { serial: 'FF', reason: 'keyCompromise' }, { serial: '7F00' }, { serial: '0A1B2C3D4E5F60718293A4B5C6D7E8F9', reason: 'superseded' },
+    ]],
+  ])('made by openssl ca -gencrl: %s', (_name, revoked) => {
+    const { pem, issuer } = opensslCrl(revoked);
+    const openssl = readCrl(pem);
+    const content = readCrlContent(der(pem))!;
+    expect(content.serials).toEqual(openssl.serials.map(octets).sort());
+    expect(openssl.serials).toHaveLength(revoked.length);
+    expect([...serialsListedInPem(pem)].sort()).toEqual(content.serials);
+    expect([content.thisUpdate, content.nextUpdate, content.crlNumber]).toEqual([openssl.lastUpdate, openssl.nextUpdate, BigInt(openssl.crlNumber)]);
+    const signed = readSignedCrl(der(pem))!;
+    expect(crlIssuedBy(signed, issuer)).toBe(true);
+  });
+
+  it("meshca's own, of 2,000 entries, with serials of every length meshca and imported CAs give", async () => {
+    const ca = await MiniCa.create();
+    const serials = Array.from({ length: 2000 }, (_, i) => (BigInt(i) * 0x9e3779b97f4a7c15n + 1n).toString(16));
+    const pem = await ca.crlPem(serials, 7);
+    const openssl = readCrl(pem);
+    expect(readCrlContent(der(pem))!.serials).toEqual(openssl.serials.map(octets).sort());
+    expect(new Set(openssl.serials)).toEqual(new Set(serials));
+    expect(serialsListedInPem(pem)).toEqual(new Set(serials.map(octets)));
+    expect(crlIssuedBy(readSignedCrl(der(pem))!, new X509Certificate(ca.certificatePem))).toBe(true);
+  });
+});
+
+describe('a CRL that is not strict DER, or not a CRL by RFC 5280, says nothing', () => {
+  let good: Buffer;
+  beforeAll(async () => {
+    good = der(await (await MiniCa.create()).crlPem(['0a', '0b'], 3));
+  });
+
+  /** The CRL with its TBSCertList's fields, or its first revoked entry's, edited; every length around them re-encoded. */
+  function edited(edit: (tbs: Buffer[], entry: Buffer[]) => void): Buffer {
+    // A copy: the edits below write into the buffers topChildren returns.
+    const [tbs, ...outer] = topChildren(Buffer.from(good));
+    const fields = topChildren(tbs!);
+    // version, signature, issuer, thisUpdate, nextUpdate, revokedCertificates, crlExtensions
+    const listBefore = fields[5]!;
+    const list = topChildren(listBefore);
+    const entry = topChildren(list[0]!);
+    edit(fields, entry);
+    list[0] = tlv(0x30, Buffer.concat(entry));
+    const at = fields.indexOf(listBefore);
+    if (at >= 0) fields[at] = tlv(0x30, Buffer.concat(list));
+    return tlv(0x30, Buffer.concat([tlv(0x30, Buffer.concat(fields)), ...outer]));
+  }
+
+  it.each<[string, () => Buffer]>([
+    ['as made (the cases below fail for their edit alone)', () => edited(() => {})],
+    ['bytes after the CRL', () => Buffer.concat([good, Buffer.from([0])])],
+    ['an entry without its revocation date', () => edited((_tbs, entry) => entry.splice(1, 1))],
+    ['an entry whose serial is an OCTET STRING', () => edited((_tbs, entry) => { entry[0]![0] = 0x04; })],
+    ['an entry whose serial has no octets', () => edited((_tbs, entry) => { entry[0] = Buffer.from([0x02, 0x00]); })],
+    ['an entry length in the long form where the short one fits', () => edited((_tbs, entry) => { entry[0] = Buffer.concat([Buffer.from([0x02, 0x81, entry[0]!.length - 2]), entry[0]!.subarray(2)]); })],
+    ['an entry with an indefinite length', () => edited((_tbs, entry) => { entry[0] = Buffer.concat([Buffer.from([0x02, 0x80]), entry[0]!.subarray(2), Buffer.from([0, 0])]); })],
+    ['a field after the extensions', () => edited((tbs) => tbs.push(toDer(smallInt(1))))],
+    ['no thisUpdate (nor nextUpdate)', () => edited((tbs) => tbs.splice(3, 2))],
+    ['an issuer that is not a SEQUENCE', () => edited((tbs) => { tbs[2] = toDer(unsignedInt(Buffer.from([1]))); })],
+    ['a revocation date that is not strict DER inside an entry', () => edited((_tbs, entry) => { entry[1] = Buffer.concat([Buffer.from([0x17, 0x81, entry[1]!.length - 2]), entry[1]!.subarray(2)]); })],
+  ])('%s', (name, crl) => {
+    const bytes = crl();
+    const readable = name.startsWith('as made');
+    expect(readCrlContent(bytes) !== undefined).toBe(readable);
+    expect(readSignedCrl(bytes) !== undefined).toBe(readable);
+    expect(serialsListedInPem(encodePem('X509 CRL', bytes)).size).toBe(readable ? 2 : 0);
+  });
+
+  it('one naming another signature algorithm inside than outside has no signed part to check, though it can be read', () => {
+    const crl = edited((tbs) => {
+      tbs[1] = toDer(seq([oid(OID.ecdsaWithSha384)]));
+    });
+    expect(readSignedCrl(crl)).toBeUndefined();
+    expect(readCrlContent(crl)?.serials).toEqual(['0a', '0b']);
+  });
+
+  it('a v1 CRL (no version, no nextUpdate, no extensions) is read', () => {
+    const [tbs, ...outer] = topChildren(good);
+    const [, algorithm, issuer, thisUpdate, , list] = topChildren(tbs!);
+    const v1 = tlv(0x30, Buffer.concat([tlv(0x30, Buffer.concat([algorithm!, issuer!, thisUpdate!, list!])), ...outer]));
+    expect(readCrlContent(v1)).toMatchObject({ serials: ['0a', '0b'], nextUpdate: undefined, crlNumber: undefined });
+    expect(toDer(time(readCrlContent(v1)!.thisUpdate))).toEqual(thisUpdate);
+  });
+});
+
+/** DER tag and length around `body`, the length in its shortest form. */
+function tlv(tag: number, body: Buffer): Buffer {
+  const n = body.length;
+  const length = n < 0x80 ? [n] : n < 0x100 ? [0x81, n] : n < 0x10000 ? [0x82, n >> 8, n & 0xff] : [0x83, n >> 16, (n >> 8) & 0xff, n & 0xff];
+  return Buffer.concat([Buffer.from([tag, ...length]), body]);
+}
+
+/** The elements a well-formed constructed element holds, each with its tag and length. */
+function topChildren(element: Buffer): Buffer[] {
+  const lengthOctets = element[1]! & 0x80 ? element[1]! & 0x7f : 0;
+  const found: Buffer[] = [];
+  for (let at = 2 + lengthOctets; at < element.length; ) {
+    const first = element[at + 1]!;
+    const octets = first & 0x80 ? first & 0x7f : 0;
+    const length = octets ? element.subarray(at + 2, at + 2 + octets).reduce((n, b) => n * 256 + b, 0) : first;
+    found.push(element.subarray(at, at + 2 + octets + length));
+    at += 2 + octets + length;
+  }
+  return found;
+}
