@@ -4,7 +4,7 @@
  * CA has retired since, and whether the CA refused the agent. With a valid
  * agent SVID here, a restarted agent needs no new join token.
  */
-import { rm } from 'node:fs/promises';
+import { lstat, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fsyncDirectory, makeDirectory, removeTemporaries, writeFileAtomic } from '../platform/atomic-file.js';
 import { readRegularFile } from '../platform/regular-file.js';
@@ -18,7 +18,16 @@ export interface AgentCredential {
 
 /** Key and chain in one file, so that one rename replaces both: a crash can never pair a new key with an old certificate. */
 const CREDENTIAL = 'agent_credential.pem';
-const BUNDLE = 'bundle.pem';
+/**
+ * Not bundle.pem, the name of the bundle published for the proxy: one
+ * directory may be both --out and --state-dir, and each publication would
+ * turn the saved bundle into a link into --out's current version (read as
+ * none: no link is followed here), while each save put a 0600 copy in place
+ * of the proxy's bundle.pem.
+ */
+const BUNDLE = 'ca_bundle.pem';
+/** Where earlier builds saved the bundle: still read, removed once replaced, but only as a file of this directory's own. */
+const OLD_BUNDLE = 'bundle.pem';
 /**
  * Roots a bundle of the CA's held and a later one did not: retired. A
  * restarted agent takes none of them from --trust-bundle, which may be a
@@ -106,9 +115,10 @@ export class StateStore {
   async load(): Promise<{ credential?: AgentCredential; bundlePem?: string; retiredRoots?: RetiredRootsRecord; refusal?: AgentRefusal }> {
     // Each file as itself: a link planted in a directory others can write is not followed.
     const read = (name: string) => readRegularFile(join(this.dir, name)).then((file) => file.data, () => undefined);
-    const [credentialPem, bundlePem, oldKey, oldChain, retiredRoots, refusal] = await Promise.all([
-      read(CREDENTIAL), read(BUNDLE), read(OLD_KEY), read(OLD_CHAIN), this.readRetiredRoots(), this.readRefusal(),
+    const [credentialPem, savedBundle, oldBundle, oldKey, oldChain, retiredRoots, refusal] = await Promise.all([
+      read(CREDENTIAL), read(BUNDLE), read(OLD_BUNDLE), read(OLD_KEY), read(OLD_CHAIN), this.readRetiredRoots(), this.readRefusal(),
     ]);
+    const bundlePem = savedBundle ?? oldBundle;
     const saved = credentialPem ?? (oldKey && oldChain ? oldKey + oldChain : undefined);
     const credential = saved === undefined ? undefined : splitCredential(saved);
     return {
@@ -190,5 +200,7 @@ export class StateStore {
   async saveBundle(pem: string): Promise<void> {
     await makeDirectory(this.dir, 0o700);
     await writeFileAtomic(join(this.dir, BUNDLE), pem, 0o600);
+    // A link of that name is the proxy's bundle.pem (the directory is also --out), not an earlier build's file.
+    if ((await lstat(join(this.dir, OLD_BUNDLE)).catch(() => undefined))?.isFile()) await this.removeSynced([OLD_BUNDLE]);
   }
 }

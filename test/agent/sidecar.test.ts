@@ -1364,7 +1364,7 @@ describe('a root the CA retired, still in --trust-bundle, across restarts', () =
 
   it('fail/says so at error level when every root left to trust was retired, rather than trust it', async () => {
     const was = await agentThatSawRetirement();
-    rmSync(join(was.stateDir, 'bundle.pem')); // and --trust-bundle holds the retired root alone
+    rmSync(join(was.stateDir, 'ca_bundle.pem')); // and --trust-bundle holds the retired root alone
     const h = await restartedWhileCaUnreachable(was, was.retired);
     expect({
       trusted: h.ca.configured?.trustPem,

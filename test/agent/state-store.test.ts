@@ -1,9 +1,11 @@
 /** The agent's state directory: its credential in one file (0600) that a crash cannot split, and nothing trusted that cannot be read. */
-import { mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { StateStore } from '../../src/agent/state-store.js';
 import { newKeyWithCsr } from '../../src/agent/credentials.js';
+import { AtomicDirectoryPublisher } from '../../src/agent/installer.js';
+import { systemClock } from '../../src/time/clock.js';
 import { decodeCertificates } from '../../src/x509/pem.js';
 import { MiniCa } from '../support/mini-ca.js';
 import { tempDir } from '../support/temp-dir.js';
@@ -115,6 +117,21 @@ describe('StateStore and the record that the CA refused the agent', () => {
   });
 });
 
+describe('StateStore in a directory that is also --out', () => {
+  it("fail/keeps the CA's bundle apart from the proxy's bundle.pem: a publication does not take the one, nor a save replace the other", async () => {
+    const dir = tempDir();
+    const [saved, newer, published] = [(await MiniCa.create()).bundlePem, (await MiniCa.create()).bundlePem, (await MiniCa.create()).bundlePem];
+    const store = new StateStore(dir);
+    await store.saveBundle(saved);
+    await new AtomicDirectoryPublisher(dir, systemClock).publish([{ name: 'bundle.pem', data: published, mode: 0o644 }]);
+    expect((await store.load()).bundlePem).toBe(saved);
+    await store.saveBundle(newer);
+    expect(lstatSync(join(dir, 'bundle.pem')).isSymbolicLink()).toBe(true);
+    expect(readFileSync(join(dir, 'bundle.pem'), 'utf8')).toBe(published);
+    expect((await store.load()).bundlePem).toBe(newer);
+  });
+});
+
 describe('StateStore and the two-file layout of earlier builds', () => {
   it('reads agent_key.pem and agent_svid.pem when there is no agent_credential.pem, and removes them once it saves', async () => {
     const dir = tempDir();
@@ -125,5 +142,16 @@ describe('StateStore and the two-file layout of earlier builds', () => {
     expect((await store.load()).credential).toEqual(old);
     await store.saveCredential(await credential(await MiniCa.create()));
     expect(readdirSync(dir).sort()).toEqual(['agent_credential.pem']);
+  });
+
+  it('reads the bundle earlier builds saved as bundle.pem, and removes that file once it saves one', async () => {
+    const dir = tempDir();
+    const [old, next] = [(await MiniCa.create()).bundlePem, (await MiniCa.create()).bundlePem];
+    writeFileSync(join(dir, 'bundle.pem'), old, { mode: 0o600 });
+    const store = new StateStore(dir);
+    expect((await store.load()).bundlePem).toBe(old);
+    await store.saveBundle(next);
+    expect(readdirSync(dir).sort()).toEqual(['ca_bundle.pem']);
+    expect((await store.load()).bundlePem).toBe(next);
   });
 });
