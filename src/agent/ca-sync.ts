@@ -3,7 +3,7 @@
  * the trust bundle and the CRLs, and what they change in --out.
  */
 import { checkedBundle, checkedCrl } from './ca-answers.js';
-import { CaRequestError } from './ca-api.js';
+import { CaRequestError, type SyncWire } from './ca-api.js';
 import { crlsValidFrom, worthReplacing } from './crl-freshness.js';
 import type { AgentIdentity } from './agent-identity.js';
 import type { CaClockCheck } from './clock-skew.js';
@@ -56,33 +56,41 @@ export class CaSync {
   }
 
   async run(now: number): Promise<void> {
-    const { identity, trust, workload, installation, counters } = this.parts;
+    const { identity, counters } = this.parts;
     identity.configureClient();
     // A request made while this sync is under way is answered by the next one: this one's answer may predate it.
     const requested = this.requested;
     this.requested = false;
-    let res;
     try {
-      res = await this.client.sync();
+      const res = await this.client.sync().catch(async (err: unknown) => {
+        if (err instanceof CaRequestError && err.credentialRejected) await identity.dropRefused(err);
+        throw err;
+      });
+      const skew = this.parts.clockCheck.observe(this.client.lastAnswerDateMs?.());
+      if (skew) this.parts.log.error(skew.logFields, skew.message);
+      await this.take(res, now);
     } catch (err) {
+      // An answer refused (a CRL nobody the bundle vouches for signed, a bundle sharing no root) is no sync either:
+      // the metrics must not say one was made, and it is asked for again at the retry, as after an outage.
       this.requested ||= requested;
       counters.syncFailures++;
-      if (err instanceof CaRequestError && err.credentialRejected) await identity.dropRefused(err);
       throw err;
     }
     counters.syncs++;
-    const skew = this.parts.clockCheck.observe(this.client.lastAnswerDateMs?.());
-    if (skew) this.parts.log.error(skew.logFields, skew.message);
     this.lastMs = now;
-    this.nextMs = now + this.intervalMs;
+  }
+
+  /** Checks the sync's answer and takes what it brings; throws, having taken at most a checked bundle, when any of it is refused. */
+  private async take(res: SyncWire, now: number): Promise<void> {
+    const { trust, workload, installation } = this.parts;
     await trust.adoptBundle(checkedBundle(res.bundle, trust.bundlePem));
     // The CRLs held were checked when they came; CRLs that say what they say (another replica's copy) cost no second look.
     const replacing = res.crl !== undefined && worthReplacing(trust.crlPem, res.crl, Math.floor(now / 1000));
     // CRLs from a CA whose clock runs ahead are taken at the first sync once they are valid here, not a whole interval later.
     const validFromSeconds = res.crl === undefined ? undefined : crlsValidFrom(res.crl, Math.floor(now / 1000));
-    if (validFromSeconds !== undefined) this.nextMs = Math.min(this.nextMs, (validFromSeconds + 1) * 1000);
     trust.adoptCrl(replacing ? checkedCrl(res.crl, res.crlIssuers, trust.bundlePem) : undefined);
     workload.adoptEntries(res.entries);
     installation.catchUpWith(trust, now, res.bundleSequence);
+    this.nextMs = validFromSeconds === undefined ? now + this.intervalMs : Math.min(now + this.intervalMs, (validFromSeconds + 1) * 1000);
   }
 }

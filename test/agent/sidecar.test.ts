@@ -16,6 +16,7 @@ import { renewalTime, backoffDelay } from '../../src/agent/timing.js';
 import type { RandomSource } from '../../src/random/random-source.js';
 import { FakeCaApi } from '../support/fake-ca-api.js';
 import { FakeClock } from '../support/fake-clock.js';
+import { MiniCa } from '../support/mini-ca.js';
 import { fixedRandom, seededRandom } from '../support/seeded-random.js';
 import { tempDir } from '../support/temp-dir.js';
 
@@ -582,6 +583,21 @@ describe('when things fail', () => {
     await runFor(h, 31);
     expect(crlOf(h.published.at(-1)!)).toBe(h.ca.crlPem);
     expect(h.reloads.ok).toBe(before.reloads + 1);
+  });
+
+  it('fail/counts a sync whose answer it refuses (a CRL nobody the bundle vouches for signed) as a failed sync, not a sync, and asks again at the retry', async () => {
+    const h = await harness({}, fixedRandom(0.5));
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    await h.sidecar.step();
+    const synced = h.sidecar.status().lastSyncMs!;
+    h.ca.crlPem = await (await MiniCa.create(h.clock)).crlPem([]);
+    await runFor(h, 31);
+    expect(h.sidecar.status().counters).toMatchObject({ syncs: 1, syncFailures: 1 });
+    expect(h.sidecar.status().lastSyncMs).toBe(synced);
+    // The retry (fixedRandom(0.5): half of the 20 minutes its SVID allows) asks again.
+    await runFor(h, 16 * 60);
+    expect(h.sidecar.status().counters).toMatchObject({ syncs: 1, syncFailures: 2 });
+    expect(h.ca.count('sync')).toBe(3);
   });
 
   it('says so at error level and turns unready when the SVID expires with the CA unreachable', async () => {
