@@ -8,6 +8,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { meshcaRoleOf } from '../identity/meshca-identity.js';
+import { readCertificate, type CertificateFacts } from '../x509/certificate-reader.js';
 import { crlIssuedBy, readSignedCrl } from '../x509/crl-reader.js';
 import { issuedBy } from '../x509/issued-by.js';
 import { decodeCertificates, decodePemBlocks } from '../x509/pem.js';
@@ -95,12 +96,40 @@ export function checkIssued(held: HeldCertificate, wanted: { readonly spiffeId?:
   if (wanted.meshcaRole !== undefined && meshcaRoleOf(held.spiffeId) !== wanted.meshcaRole) refuse(`it issued ${held.spiffeId || 'no SPIFFE ID'}, which is not an agent's identity`);
   const chain = certificates(held.chainPem);
   if (chain.length === 0 || decodePemBlocks(held.chainPem).length !== chain.length) refuse('its certificate chain holds something besides certificates');
+  const leafProblem = notAnSvid(chain[0]!);
+  if (leafProblem) refuse(leafProblem);
   for (let i = 0; i + 1 < chain.length; i++) {
     if (!issuedBy(chain[i]!, chain[i + 1]!)) refuse('its certificate chain is not a chain: a certificate is not signed by the next');
   }
   const top = chain[chain.length - 1]!;
   if (!certificates(bundlePem).some((root) => root.fingerprint256 === top.fingerprint256 || issuedBy(top, root))) {
     refuse('its certificate chain does not lead to a root of the trust bundle');
+  }
+}
+
+/**
+ * Why `leaf` is not an X509-SVID, as the SPIFFE specification has one: held
+ * by its SPIFFE ID, which is its first URI name (holdCertificate), a second
+ * would be a second identity (a peer matching any URI SAN, as Envoy's SAN
+ * matchers do, takes it; go-spiffe refuses the certificate outright), and a
+ * leaf that may sign certificates would let its workload issue for others.
+ */
+function notAnSvid(leaf: X509Certificate): string | undefined {
+  const facts = readableFacts(leaf);
+  if (!facts) return 'its certificate cannot be read';
+  if (facts.uris.length !== 1) return `its certificate names ${facts.uris.length} URIs, where an SVID names one, its SPIFFE ID`;
+  // cA set, or keyCertSign or cRLSign asserted: X509-SVID leaves have neither (the SPIFFE X509-SVID specification, 4.1 and 4.3).
+  const signs = facts.hasKeyUsage && (facts.signsCertificates || facts.signsCrls);
+  if (facts.basicConstraints?.ca === true || signs) return 'it issued a CA certificate, not an SVID';
+  return undefined;
+}
+
+/** What meshca's strict reader reads of `cert` (its URIs exactly as encoded), or undefined when it cannot. */
+function readableFacts(cert: X509Certificate): CertificateFacts | undefined {
+  try {
+    return readCertificate(cert.raw);
+  } catch {
+    return undefined;
   }
 }
 

@@ -9,14 +9,14 @@ import { checkedBundle, checkedCrl, checkIssued, UntrustedAnswerError } from '..
 import { holdCertificate, newKeyWithCsr, type HeldCertificate } from '../../src/agent/credentials.js';
 import { cryptoRandom } from '../../src/random/random-source.js';
 import { children, parseDer, readOid } from '../../src/x509/asn1.js';
-import { keyUsage, KeyUsageBit } from '../../src/x509/extensions.js';
+import { basicConstraints, keyUsage, KeyUsageBit, subjectAltName } from '../../src/x509/extensions.js';
 import { OID } from '../../src/x509/oids.js';
 import { readCertificate } from '../../src/x509/certificate-reader.js';
 import { signCertificate } from '../../src/x509/certificate.js';
 import { signCrl } from '../../src/x509/crl.js';
 import { generateKeyPair } from '../../src/x509/keys.js';
 import { certificatesToPem, decodePemBlocks, encodePem } from '../../src/x509/pem.js';
-import { caTemplate } from '../../src/x509/profiles.js';
+import { caTemplate, LEAF_SUBJECT, svidExtensions } from '../../src/x509/profiles.js';
 import { randomSerial } from '../../src/x509/serial.js';
 import { signatureAlgorithmByName, type SignatureAlgorithm } from '../../src/x509/signature-algorithms.js';
 import { KeyObjectSigner } from '../../src/x509/signer.js';
@@ -33,16 +33,52 @@ async function issued(by: MiniCa, spiffeId: string): Promise<HeldCertificate> {
   return holdCertificate(keyPem, (await by.issue(csr, spiffeId, 3600)).chainPem)!;
 }
 
+/** Leaves a root of this test's own signed, each out of the X509-SVID profile in one way, and that root as a bundle. */
+const crafted = {} as { bundlePem: string; plain: HeldCertificate; twoIdentities: HeldCertificate; twoAgents: HeldCertificate; aCa: HeldCertificate };
+
+/** A leaf signed by `root`'s key with the SVID profile's extensions, its URIs and basicConstraints as given. */
+async function craftedLeaf(root: { facts: ReturnType<typeof readCertificate>; signer: KeyObjectSigner }, uris: string[], isCa: boolean): Promise<HeldCertificate> {
+  const keys = await generateKeyPair('ec-p256');
+  const spki = parseDer(keys.publicKey.export({ type: 'spki', format: 'der' }));
+  const now = Math.floor(Date.now() / 1000);
+  const issuer = { subjectName: root.facts.subjectName, keyId: root.facts.keyId };
+  const der = await signCertificate(
+    {
+      serial: randomSerial(cryptoRandom), issuerName: issuer.subjectName, subjectName: LEAF_SUBJECT, notBefore: now - 60, notAfter: now + 3600, spki,
+      extensions: [
+        basicConstraints(isCa), svidExtensions.keyUsage('ec'), svidExtensions.extKeyUsage(), svidExtensions.subjectKeyIdentifier(spki),
+        svidExtensions.authorityKeyIdentifier(issuer), subjectAltName({ uris, dnsNames: [], ipAddresses: [] }, false),
+      ],
+    },
+    root.signer,
+  );
+  return holdCertificate(keys.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, certificatesToPem([der]))!;
+}
+
 beforeAll(async () => {
   ca = await MiniCa.create();
   other = await MiniCa.create();
   web = await issued(ca, WEB);
   webFromOther = await issued(other, WEB);
+  const keys = await generateKeyPair('ec-p256');
+  const signer = new KeyObjectSigner(keys.privateKey);
+  const now = Math.floor(Date.now() / 1000);
+  const spki = parseDer(keys.publicKey.export({ type: 'spki', format: 'der' }));
+  const facts = readCertificate(await signCertificate(caTemplate({ serial: randomSerial(cryptoRandom), trustDomainId: 'spiffe://example.org', role: 'root', spki, notBefore: now - 60, notAfter: now + 3600 }), signer));
+  crafted.bundlePem = certificatesToPem([facts.der]);
+  crafted.plain = await craftedLeaf({ facts, signer }, [WEB], false);
+  crafted.twoIdentities = await craftedLeaf({ facts, signer }, [WEB, 'spiffe://example.org/ns/payments'], false);
+  crafted.twoAgents = await craftedLeaf({ facts, signer }, ['spiffe://example.org/meshca/agent/node-1', 'spiffe://example.org/meshca/agent/node-2'], false);
+  crafted.aCa = await craftedLeaf({ facts, signer }, [WEB], true);
 });
 
 describe('checkIssued', () => {
   it('pass/the SPIFFE ID asked for, chaining to the bundle', () => {
     expect(() => checkIssued(web, { spiffeId: WEB }, ca.bundlePem)).not.toThrow();
+  });
+
+  it('pass/a leaf of the making the failures below alter (one URI, not a CA)', () => {
+    expect(() => checkIssued(crafted.plain, { spiffeId: WEB }, crafted.bundlePem)).not.toThrow();
   });
 
   it('pass/an agent identity, where the path is what is known (an attestation)', async () => {
@@ -51,6 +87,9 @@ describe('checkIssued', () => {
   });
 
   it.each<[string, () => [HeldCertificate, { spiffeId?: string; meshcaRole?: 'agent' }, string], RegExp]>([
+    ['a second URI besides the SPIFFE ID asked for (a second identity)', () => [crafted.twoIdentities, { spiffeId: WEB }, crafted.bundlePem], /names 2 URIs, where an SVID names one/],
+    ['an agent identity with a second URI', () => [crafted.twoAgents, { meshcaRole: 'agent' }, crafted.bundlePem], /names 2 URIs, where an SVID names one/],
+    ['a CA certificate for the SPIFFE ID asked for (its workload could issue for others)', () => [crafted.aCa, { spiffeId: WEB }, crafted.bundlePem], /a CA certificate, not an SVID/],
     ['another SPIFFE ID than the entry grants', () => [web, { spiffeId: 'spiffe://example.org/ns/other' }, ca.bundlePem], /it issued spiffe:\/\/example.org\/ns\/web, not spiffe:\/\/example.org\/ns\/other/],
     ['a workload identity where an agent identity was asked for', () => [web, { meshcaRole: 'agent' }, ca.bundlePem], /which is not an agent's identity/],
     ['a chain under a root the bundle does not hold', () => [webFromOther, { spiffeId: WEB }, ca.bundlePem], /does not lead to a root of the trust bundle/],
