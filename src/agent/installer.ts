@@ -287,8 +287,11 @@ class OutDirectory {
       const path = join(this.dir, name);
       const entry = await lstat(path).catch(() => undefined);
       if (!entry?.isDirectory() || (user !== undefined && entry.uid !== user)) continue;
+      // Its age either way: one made before the clock was set back (NTP correcting a clock that ran ahead) is dated
+      // after now, and would otherwise keep a superseded private key in --out until the clock caught up, hours later.
+      const age = Math.abs(this.clock.nowMs() - entry.mtimeMs);
       // Tidying: the new version is already in place, so a failure here must not fail the publication.
-      if (this.clock.nowMs() - entry.mtimeMs >= retainMs) await removeFlatDirectory(path, entry).catch(() => false);
+      if (age >= retainMs) await removeFlatDirectory(path, entry).catch(() => false);
     }
   }
 }

@@ -14,14 +14,18 @@ const versions = (dir: string) => readdirSync(dir).filter((n) => n.startsWith('.
 const files = (n: number) => [{ name: 'svid.pem', data: `version ${n}`, mode: 0o644 }];
 
 describe('AtomicDirectoryPublisher cleanup', () => {
-  it('keeps recent versions for readers, and removes older ones except the previous', async () => {
+  it.each<[string, number]>([
+    ['the first four are now past the retention', RETAIN_MS + 1000],
+    // Dated after the clock, they would otherwise keep their keys until it caught up.
+    ['fail/the first four were made before time sync set back by an hour a clock that ran ahead', -3_600_000],
+  ])('keeps recent versions for readers, and removes older ones except the previous (%s)', async (_case, offsetMs) => {
     const dir = tempDir();
     let offset = 0;
     const publisher = new AtomicDirectoryPublisher(dir, { nowMs: () => Date.now() + offset });
     const published: string[] = [];
-    for (let i = 0; i < 4; i++) published.push(await publisher.publish(files(i)));
+    for (let i = 0; i < 4; i++) published.push(await publisher.publish([...files(i), { name: 'svid_key.pem', data: `key ${i}`, mode: 0o600 }]));
     expect(versions(dir)).toEqual([...published].sort());
-    offset = RETAIN_MS + 1000; // the first four are now past the retention
+    offset = offsetMs;
     const latest = await publisher.publish(files(4));
     expect(versions(dir)).toEqual([published[3]!, latest].sort());
     expect(readlinkSync(join(dir, '..data'))).toBe(latest);
