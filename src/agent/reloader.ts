@@ -1,7 +1,6 @@
 /** Telling the proxy to pick up new files: run --reload-cmd, or signal the PID in --pid-file. */
 import { spawn } from 'node:child_process';
 import { AGENT_SECRET_VARIABLES } from '../config/agent-config.js';
-import { splitCommand } from './command-line.js';
 import { ProxyPidFile } from './pid-file.js';
 
 /** How long --reload-cmd may run: `nginx -s reload` takes milliseconds, a hung one must not stall the sync loop for long. */
@@ -39,8 +38,11 @@ export class ReloadCommandError extends Error {}
 export class ReloadTimeoutError extends Error {}
 
 /** The command runs with the agent's environment, less the secrets the agent itself reads (the join token). */
-export function reloadAction(options: { reloadCmd?: string | undefined; pidFile?: string | undefined; reloadSignal: NodeJS.Signals }, env: NodeJS.ProcessEnv = process.env): ReloadAction {
-  if (options.reloadCmd) return { kind: 'command', argv: splitCommand(options.reloadCmd), env: withoutSecrets(env) };
+export function reloadAction(
+  options: { reloadCmd?: readonly string[] | undefined; pidFile?: string | undefined; reloadSignal: NodeJS.Signals },
+  env: NodeJS.ProcessEnv = process.env,
+): ReloadAction {
+  if (options.reloadCmd) return { kind: 'command', argv: options.reloadCmd, env: withoutSecrets(env) };
   if (options.pidFile) return { kind: 'signal', pidFile: new ProxyPidFile(options.pidFile), signal: options.reloadSignal };
   return { kind: 'none' };
 }

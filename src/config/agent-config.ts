@@ -2,6 +2,7 @@
 import { X509Certificate } from 'node:crypto';
 import { constants } from 'node:os';
 import { resolve } from 'node:path';
+import { splitCommand } from '../agent/command-line.js';
 import { SpiffeId } from '../identity/spiffe-id.js';
 import { NotRegularFileError, readRegularFileSync } from '../platform/regular-file.js';
 import { parseDuration, type Duration } from '../time/duration.js';
@@ -63,7 +64,8 @@ export const AGENT_OPTIONS = {
     describe: 'where svid.pem, svid_key.pem, bundle.pem and crl.pem are published for the proxy (required)' },
   spiffeId: { name: 'spiffe-id', expected: 'a SPIFFE ID', parse: (v: string) => SpiffeId.parse(v),
     describe: 'which identity to install when the agent has several entries' },
-  reloadCmd: { name: 'reload-cmd', expected: 'a command line', parse: parseNonEmpty,
+  // Split at start: a command line it cannot split (an unterminated quote) is a configuration error, exit 78, not a failure at the first reload.
+  reloadCmd: { name: 'reload-cmd', expected: 'a command line', parse: (v: string) => splitCommand(parseNonEmpty(v)),
     describe: 'run after each installation, split into words without a shell' },
   pidFile: { name: 'pid-file', expected: 'a file path', parse: path, describe: 'signal the PID in this file after each installation' },
   reloadSignal: { name: 'reload-signal', default: 'SIGHUP', expected: 'a signal name', parse: parseSignal,
@@ -101,7 +103,8 @@ export interface AgentConfig {
   readonly joinTokenFile: string | undefined;
   readonly out: string;
   readonly spiffeId: SpiffeId | undefined;
-  readonly reloadCmd: string | undefined;
+  /** --reload-cmd split into the program and its arguments (command-line.ts). */
+  readonly reloadCmd: readonly string[] | undefined;
   readonly pidFile: string | undefined;
   readonly reloadSignal: NodeJS.Signals;
   readonly stateDir: string | undefined;

@@ -47,12 +47,12 @@ describe('reloading', () => {
   it('runs the command with its arguments and no shell', async () => {
     const dir = tempDir();
     const marker = join(dir, 'out');
-    await performReload(reloadAction({ reloadCmd: `node -e "require('fs').writeFileSync(process.argv[1], process.argv[2])" ${marker} '$(whoami);x'`, reloadSignal: 'SIGHUP' }));
+    await performReload(reloadAction({ reloadCmd: splitCommand(`node -e "require('fs').writeFileSync(process.argv[1], process.argv[2])" ${marker} '$(whoami);x'`), reloadSignal: 'SIGHUP' }));
     expect(readFileSync(marker, 'utf8')).toBe('$(whoami);x');
   });
 
   it('reports a failing command with its exit status', async () => {
-    await expect(performReload(reloadAction({ reloadCmd: 'node -e "process.exit(3)"', reloadSignal: 'SIGHUP' }))).rejects.toThrow(/node failed \(3\)/);
+    await expect(performReload(reloadAction({ reloadCmd: splitCommand('node -e "process.exit(3)"'), reloadSignal: 'SIGHUP' }))).rejects.toThrow(/node failed \(3\)/);
   });
 
   it('signals the PID read from the pid file at that moment', async () => {

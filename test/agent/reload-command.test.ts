@@ -31,12 +31,12 @@ function alive(pid: number): boolean {
 }
 
 /** A reload command: a shell script that writes its own PID and its background child's to DIR/shell.pid and DIR/child.pid. */
-function reloadScript(body: string): { reloadCmd: string; pids: () => { shell: number; child: number } } {
+function reloadScript(body: string): { reloadCmd: string[]; pids: () => { shell: number; child: number } } {
   const dir = tempDir();
   const script = join(dir, 'reload.sh');
   writeFileSync(script, `echo $$ > ${dir}/shell.pid\n${body.replaceAll('CHILD_PID_FILE', `${dir}/child.pid`)}\n`);
   const read = (name: string) => Number(readFileSync(join(dir, name), 'utf8').trim());
-  return { reloadCmd: `/bin/sh ${script}`, pids: () => ({ shell: read('shell.pid'), child: read('child.pid') }) };
+  return { reloadCmd: ['/bin/sh', script], pids: () => ({ shell: read('shell.pid'), child: read('child.pid') }) };
 }
 
 describe('a reload command that does not finish', () => {

@@ -15,7 +15,7 @@ afterEach(() => {
 async function reloadEnvironment(env: Record<string, string>): Promise<Map<string, string>> {
   Object.assign(process.env, env);
   const file = join(tempDir(), 'env');
-  await performReload(reloadAction({ reloadCmd: `/bin/sh -c 'env > ${file}'`, reloadSignal: 'SIGHUP' }));
+  await performReload(reloadAction({ reloadCmd: ['/bin/sh', '-c', `env > ${file}`], reloadSignal: 'SIGHUP' }));
   return new Map(readFileSync(file, 'utf8').split('\n').filter(Boolean).map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
 }
 

@@ -56,8 +56,13 @@ describe('loadAgentConfig', () => {
     ['an empty --out (it had read as none: "--out is required")', { out: '' }, '--out: must not be empty (expected a directory path)'],
     ['an empty --reload-signal (it had fallen back to SIGHUP)', { reloadSignal: '' }, '--reload-signal: must not be empty (expected a signal name)'],
     ['a --health-listen host that is no address (300.1.1.1)', { healthListen: '300.1.1.1:9090' }, '--health-listen: "300.1.1.1" is not an IPv4 or IPv6 address (expected host:port)'],
+    ['a --reload-cmd with an unterminated quote (it had passed, and the agent exited 1 on it, which systemd restarts for ever)', { reloadCmd: "nginx -s 'reload" }, "--reload-cmd: unterminated ' quote in command: nginx -s 'reload (expected a command line)"],
   ])('refuses %s', (_name, flags, problem) => {
     expect(problemsOf(() => load(flags))).toEqual([problem]);
+  });
+
+  it('splits --reload-cmd into the program and its arguments, without a shell', () => {
+    expect(load({ reloadCmd: `nginx -s reload -c '/etc/nginx/my conf'` }).reloadCmd).toEqual(['nginx', '-s', 'reload', '-c', '/etc/nginx/my conf']);
   });
 
   it('refuses a misspelt signal when it starts, not at the first reload', () => {
