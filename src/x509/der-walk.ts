@@ -4,7 +4,8 @@
  * builds (asn1.ts), such as a CRL of tens of thousands of entries, which the
  * agent's interpreter-only V8 (cli/agent-v8-flags.ts) took seconds to build.
  * The rules are parseDer's: one-byte tags, definite lengths in their
- * shortest form, nothing past the end, nesting at most MAX_DEPTH deep.
+ * shortest form, INTEGERs in theirs, nothing past the end, nesting at most
+ * MAX_DEPTH deep.
  */
 import { Asn1ParseError } from './asn1.js';
 
@@ -51,7 +52,21 @@ export function elementAt(der: Buffer, offset: number, limit: number): DerElemen
   }
   const end = valueStart + length;
   if (end > limit) throw new Asn1ParseError('not valid DER: an element runs past its end');
+  if (tag === DER_TAG.INTEGER && !minimalInteger(der, valueStart, end)) throw new Asn1ParseError('not canonical DER: an INTEGER not in its shortest form');
   return { tag, start: offset, valueStart, end };
+}
+
+/**
+ * At least one octet, and no first octet that only repeats the sign of the
+ * next: OpenSSL refuses any other INTEGER (zero content, illegal padding), so
+ * no proxy could load a CRL holding one; parseDer refused the padded ones too
+ * (node-forge re-encodes them an octet shorter).
+ */
+function minimalInteger(der: Buffer, valueStart: number, end: number): boolean {
+  if (end - valueStart < 2) return end > valueStart;
+  const first = der[valueStart]!;
+  const nextIsNegative = (der[valueStart + 1]! & 0x80) !== 0;
+  return !(first === 0x00 && !nextIsNegative) && !(first === 0xff && nextIsNegative);
 }
 
 /** The one element `der` holds, with nothing after it. */
