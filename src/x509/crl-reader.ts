@@ -5,7 +5,7 @@
  * fields are decoded as trees.
  */
 import type { X509Certificate } from 'node:crypto';
-import { children, parseDer, readBitStringBytes, readOid, readTime, toDer, valueBytes, Asn1ParseError, type Asn1 } from './asn1.js';
+import { children, isDerTime, parseDer, readBitStringBytes, readOid, readTime, toDer, valueBytes, Asn1ParseError, type Asn1 } from './asn1.js';
 import { readCertificate } from './certificate-reader.js';
 import { bytesOf, checkNested, childrenOf, DER_TAG, elementAt, wholeElement, type DerElement } from './der-walk.js';
 import { decodePemBlocks } from './pem.js';
@@ -38,6 +38,8 @@ function required(element: DerElement | undefined, fits: (e: DerElement | undefi
   return element;
 }
 
+const decoded = (der: Buffer, element: DerElement): Asn1 => parseDer(bytesOf(der, element));
+
 function layoutOf(der: Buffer): CrlLayout {
   const [tbs, outerAlgorithm, signature, ...rest] = childrenOf(der, wholeElement(der));
   if (rest.length) throw new Asn1ParseError('a CRL with fields after its signature');
@@ -60,6 +62,11 @@ function layoutOf(der: Buffer): CrlLayout {
   if (next !== fields.length) throw new Asn1ParseError('a TBSCertList with a field RFC 5280 does not define');
   // The revoked entries are checked as they are read (serialsIn); the rest here.
   for (const field of [layout.outerAlgorithm, ...fields.filter((f) => f !== layout.revoked)]) checkNested(der, field, 2);
+  // OpenSSL compares a CRL's times with the clock only in the one form DER allows: nginx or HAProxy would refuse every client of
+  // the issuer of a CRL with another (an error in its lastUpdate or nextUpdate field), where readTime reads it as some date.
+  for (const time of [layout.thisUpdate, layout.nextUpdate]) {
+    if (time && !isDerTime(decoded(der, time))) throw new Asn1ParseError('a CRL whose thisUpdate or nextUpdate is not a DER time');
+  }
   return layout;
 }
 
@@ -85,8 +92,6 @@ function serialsIn(der: Buffer, revoked: DerElement | undefined): string[] {
   }
   return serials;
 }
-
-const decoded = (der: Buffer, element: DerElement): Asn1 => parseDer(bytesOf(der, element));
 
 /** Serials listed by the CRLs of a PEM text, their signatures unchecked; a block that cannot be read lists nothing. */
 export function serialsListedInPem(pem: string): Set<string> {
