@@ -8,14 +8,13 @@ import type { X509Certificate } from 'node:crypto';
 import { children, isDerTime, parseDer, readBitStringBytes, readOid, readTime, toDer, valueBytes, Asn1ParseError, type Asn1 } from './asn1.js';
 import { readCertificate } from './certificate-reader.js';
 import { bytesOf, checkNested, childrenOf, DER_TAG, elementAt, wholeElement, type DerElement } from './der-walk.js';
+import { checkExtensions } from './extensions-walk.js';
 import { decodePemBlocks } from './pem.js';
 import { fitsKey, parametersFit, signatureAlgorithmByOid, type SignatureAlgorithm } from './signature-algorithms.js';
 import { OID } from './oids.js';
 import { verifySync } from './signer.js';
 
 const BIT_STRING = 0x03;
-/** How deep a revoked entry sits: CertificateList, TBSCertList, revokedCertificates, the entry. */
-const ENTRY_DEPTH = 4;
 
 /** Where a CRL's fields are (RFC 5280 5.1), every element checked to be strict DER. */
 interface CrlLayout {
@@ -60,6 +59,11 @@ function layoutOf(der: Buffer): CrlLayout {
     extensions: optional(tagged(DER_TAG.CONTEXT_0)),
   };
   if (next !== fields.length) throw new Asn1ParseError('a TBSCertList with a field RFC 5280 does not define');
+  if (layout.extensions) {
+    const [list, ...more] = childrenOf(der, layout.extensions);
+    if (!list || more.length) throw new Asn1ParseError('a [0] that does not hold one list of extensions');
+    checkExtensions(der, list);
+  }
   // The revoked entries are checked as they are read (serialsIn); the rest here.
   for (const field of [layout.outerAlgorithm, ...fields.filter((f) => f !== layout.revoked)]) checkNested(der, field, 2);
   // OpenSSL compares a CRL's times with the clock only in the one form DER allows: nginx or HAProxy would refuse every client of
@@ -73,7 +77,7 @@ function layoutOf(der: Buffer): CrlLayout {
 /**
  * The revoked serials in the order listed, in lowercase hex of whole octets
  * without leading zero octets (X509Certificate's serialNumber, lowercased);
- * each entry a serial and a revocation date, then its extensions.
+ * each entry a serial and a revocation date, then its extensions if any.
  */
 function serialsIn(der: Buffer, revoked: DerElement | undefined): string[] {
   const serials: string[] = [];
@@ -81,10 +85,17 @@ function serialsIn(der: Buffer, revoked: DerElement | undefined): string[] {
   for (let offset = revoked.valueStart; offset < revoked.end; ) {
     const entry = elementAt(der, offset, revoked.end);
     if (entry.tag !== DER_TAG.SEQUENCE) throw new Asn1ParseError('a revoked entry that is not a SEQUENCE');
-    checkNested(der, entry, ENTRY_DEPTH);
+    // Every element of the entry is read below, each of a primitive type or checked by checkExtensions: none is left unchecked.
     const serial = elementAt(der, entry.valueStart, entry.end);
     if (serial.tag !== DER_TAG.INTEGER || serial.end === serial.valueStart) throw new Asn1ParseError('a revoked entry without a serial');
-    if (!isTime(serial.end < entry.end ? elementAt(der, serial.end, entry.end) : undefined)) throw new Asn1ParseError('a revoked entry without a revocation date');
+    const date = serial.end < entry.end ? elementAt(der, serial.end, entry.end) : undefined;
+    if (!isTime(date)) throw new Asn1ParseError('a revoked entry without a revocation date');
+    if (date.end < entry.end) {
+      // Then only its extensions.
+      const extensions = elementAt(der, date.end, entry.end);
+      if (extensions.end !== entry.end) throw new Asn1ParseError('a revoked entry with a field RFC 5280 does not define');
+      checkExtensions(der, extensions);
+    }
     let first = serial.valueStart;
     while (first < serial.end - 1 && der[first] === 0) first++;
     serials.push(der.toString('hex', first, serial.end));

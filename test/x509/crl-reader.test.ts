@@ -99,6 +99,12 @@ describe('a CRL that is not strict DER, or not a CRL by RFC 5280, says nothing',
     ['a version with a leading zero octet it does not need', () => edited((tbs) => { tbs[0] = Buffer.from([0x02, 0x02, 0x00, 0x01]); })],
     ['an entry length in the long form where the short one fits', () => edited((_tbs, entry) => { entry[0] = Buffer.concat([Buffer.from([0x02, 0x81, entry[0]!.length - 2]), entry[0]!.subarray(2)]); })],
     ['an entry with an indefinite length', () => edited((_tbs, entry) => { entry[0] = Buffer.concat([Buffer.from([0x02, 0x80]), entry[0]!.subarray(2), Buffer.from([0, 0])]); })],
+    ['an entry with a field after its extensions', () => edited((_tbs, entry) => entry.push(extensionList(reasonCode), toDer(smallInt(1))))],
+    ['an entry whose extensions are a SET', () => edited((_tbs, entry) => entry.push(tlv(0x31, reasonCode)))],
+    ['an entry extension whose value is not in an OCTET STRING', () => edited((_tbs, entry) => entry.push(extensionList(tlv(0x30, Buffer.concat([REASON_OID, tlv(0x0a, Buffer.from([1]))])))))],
+    ['an entry extension whose critical flag is two octets', () => edited((_tbs, entry) => entry.push(extensionList(tlv(0x30, Buffer.concat([REASON_OID, tlv(0x01, Buffer.from([0xff, 0xff])), tlv(0x04, Buffer.from('0a0101', 'hex'))])))))],
+    ['a CRL extension whose OBJECT IDENTIFIER has a padding octet (OpenSSL: invalid object encoding)', () => edited((tbs) => { tbs[6] = tlv(0xa0, extensionList(tlv(0x30, Buffer.concat([tlv(0x06, Buffer.from('80551d14', 'hex')), tlv(0x04, Buffer.from('020101', 'hex'))])))); })],
+    ['a [0] holding two lists of CRL extensions', () => edited((tbs) => { tbs[6] = tlv(0xa0, Buffer.concat([topChildren(tbs[6]!)[0]!, extensionList(reasonCode)])); })],
     ['a field after the extensions', () => edited((tbs) => tbs.push(toDer(smallInt(1))))],
     ['a thisUpdate without seconds, which OpenSSL cannot compare with its clock', () => edited((tbs) => { tbs[3] = tlv(0x17, Buffer.from('2511010000Z')); })],
     ['a nextUpdate with an offset from UTC', () => edited((tbs) => { tbs[4] = tlv(0x17, Buffer.from('261101000000+0100')); })],
@@ -131,6 +137,11 @@ describe('a CRL that is not strict DER, or not a CRL by RFC 5280, says nothing',
     expect(toDer(time(readCrlContent(v1)!.thisUpdate))).toEqual(thisUpdate);
   });
 });
+
+const REASON_OID = toDer(oid(OID.cRLReason));
+/** A cRLReason extension (keyCompromise), as an entry holds one. */
+const reasonCode = tlv(0x30, Buffer.concat([REASON_OID, tlv(0x04, Buffer.from('0a0101', 'hex'))]));
+const extensionList = (...extensions: Buffer[]) => tlv(0x30, Buffer.concat(extensions));
 
 /** DER tag and length around `body`, the length in its shortest form. */
 function tlv(tag: number, body: Buffer): Buffer {

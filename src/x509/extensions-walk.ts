@@ -1,0 +1,45 @@
+/**
+ * RFC 5280 Extensions checked in place (der-walk.ts), in the form OpenSSL's
+ * d2i reads them: a SEQUENCE of Extension { extnID OBJECT IDENTIFIER,
+ * critical BOOLEAN DEFAULT FALSE, extnValue OCTET STRING }, each OBJECT
+ * IDENTIFIER encoded as OpenSSL accepts one. A CRL whose extensions, or one
+ * of whose entries' extensions, are in any other form is one OpenSSL cannot
+ * load: nginx or HAProxy would refuse every client of its issuer.
+ */
+import { Asn1ParseError } from './asn1.js';
+import { DER_TAG, elementAt, type DerElement } from './der-walk.js';
+
+const BOOLEAN = 0x01;
+const OCTET_STRING = 0x04;
+const OBJECT_IDENTIFIER = 0x06;
+
+/** Refuses `extensions` unless it is a SEQUENCE of Extensions, each in the form above. */
+export function checkExtensions(der: Buffer, extensions: DerElement): void {
+  if (extensions.tag !== DER_TAG.SEQUENCE) throw new Asn1ParseError('extensions that are not a SEQUENCE');
+  for (let offset = extensions.valueStart; offset < extensions.end; ) {
+    const extension = elementAt(der, offset, extensions.end);
+    checkExtension(der, extension);
+    offset = extension.end;
+  }
+}
+
+function checkExtension(der: Buffer, extension: DerElement): void {
+  if (extension.tag !== DER_TAG.SEQUENCE) throw new Asn1ParseError('an extension that is not a SEQUENCE');
+  const id = elementAt(der, extension.valueStart, extension.end);
+  if (id.tag !== OBJECT_IDENTIFIER || !isOpensslOid(der, id)) throw new Asn1ParseError('an extension without an OBJECT IDENTIFIER OpenSSL reads');
+  let next = elementAt(der, id.end, extension.end);
+  if (next.tag === BOOLEAN) {
+    if (next.end - next.valueStart !== 1) throw new Asn1ParseError('an extension whose critical flag is not one octet');
+    next = elementAt(der, next.end, extension.end);
+  }
+  if (next.tag !== OCTET_STRING || next.end !== extension.end) throw new Asn1ParseError('an extension whose value is not one OCTET STRING');
+}
+
+/** OpenSSL's c2i_ASN1_OBJECT: some octets, the last ending a subidentifier, none starting with a padding 0x80. */
+function isOpensslOid(der: Buffer, id: DerElement): boolean {
+  if (id.end === id.valueStart || der[id.end - 1]! & 0x80) return false;
+  for (let i = id.valueStart; i < id.end; i++) {
+    if (der[i] === 0x80 && (i === id.valueStart || !(der[i - 1]! & 0x80))) return false;
+  }
+  return true;
+}
