@@ -40,7 +40,10 @@ function required(element: DerElement | undefined, fits: (e: DerElement | undefi
 const decoded = (der: Buffer, element: DerElement): Asn1 => parseDer(bytesOf(der, element));
 
 function layoutOf(der: Buffer): CrlLayout {
-  const [tbs, outerAlgorithm, signature, ...rest] = childrenOf(der, wholeElement(der));
+  const crl = wholeElement(der);
+  // Only the TBSCertList is signed: what wraps it must be checked as strictly, or a proxy could not load what the agent installs.
+  if (crl.tag !== DER_TAG.SEQUENCE) throw new Asn1ParseError('a CRL that is not a SEQUENCE');
+  const [tbs, outerAlgorithm, signature, ...rest] = childrenOf(der, crl);
   if (rest.length) throw new Asn1ParseError('a CRL with fields after its signature');
   const fields = childrenOf(der, required(tbs, tagged(DER_TAG.SEQUENCE), 'a TBSCertList'));
   // The version is absent from v1 CRLs.

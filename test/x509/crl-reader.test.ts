@@ -91,6 +91,8 @@ describe('a CRL that is not strict DER, or not a CRL by RFC 5280, says nothing',
   it.each<[string, () => Buffer]>([
     ['as made (the cases below fail for their edit alone)', () => edited(() => {})],
     ['bytes after the CRL', () => Buffer.concat([good, Buffer.from([0])])],
+    ['a CRL that is a SET, not a SEQUENCE (only the TBSCertList inside is signed)', () => Buffer.concat([Buffer.from([0x31]), good.subarray(1)])],
+    ['a CRL tagged [APPLICATION 16], not SEQUENCE', () => Buffer.concat([Buffer.from([0x70]), good.subarray(1)])],
     ['an entry without its revocation date', () => edited((_tbs, entry) => entry.splice(1, 1))],
     ['an entry whose serial is an OCTET STRING', () => edited((_tbs, entry) => { entry[0]![0] = 0x04; })],
     ['an entry whose serial has no octets', () => edited((_tbs, entry) => { entry[0] = Buffer.from([0x02, 0x00]); })],
