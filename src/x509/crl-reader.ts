@@ -5,7 +5,7 @@
  * fields are decoded as trees.
  */
 import type { X509Certificate } from 'node:crypto';
-import { children, isDerTime, parseDer, readBitStringBytes, readOid, readTime, toDer, valueBytes, Asn1ParseError, type Asn1 } from './asn1.js';
+import { children, is, isDerTime, parseDer, readBitStringBytes, readOid, readTime, TagClass, toDer, valueBytes, Asn1ParseError, type Asn1 } from './asn1.js';
 import { readCertificate } from './certificate-reader.js';
 import { bytesOf, checkNested, childrenOf, DER_TAG, elementAt, wholeElement, type DerElement } from './der-walk.js';
 import { checkExtensions } from './extensions-walk.js';
@@ -133,14 +133,28 @@ export interface CrlContent {
   readonly serials: readonly string[];
 }
 
+/** The CRL extension `id` (the whole Extension), or undefined when the CRL has none. */
+function crlExtension(der: Buffer, layout: CrlLayout, id: string): Asn1 | undefined {
+  const extensions = layout.extensions && children(children(decoded(der, layout.extensions))[0]!);
+  return extensions?.find((e) => readOid(children(e)[0]) === id);
+}
+
+/** The keyIdentifier of an authorityKeyIdentifier extension, or undefined when it holds none, or cannot be read (OpenSSL then compares none). */
+function keyIdentifierOf(aki: Asn1): Buffer | undefined {
+  try {
+    const keyId = children(parseDer(valueBytes(children(aki).at(-1)!))).find((field) => is(field, TagClass.CONTEXT_SPECIFIC, 0));
+    return keyId && valueBytes(keyId);
+  } catch {
+    return undefined;
+  }
+}
+
 /** A CRL's content (its signature unchecked), or undefined when it cannot be read. */
 export function readCrlContent(der: Buffer): CrlContent | undefined {
   try {
     const layout = layoutOf(der);
-    const extensions = layout.extensions && children(children(decoded(der, layout.extensions))[0]!);
-    const extension = (id: string) => extensions?.find((e) => readOid(children(e)[0]) === id);
-    const aki = extension(OID.authorityKeyIdentifier);
-    const number = extension(OID.cRLNumber);
+    const aki = crlExtension(der, layout, OID.authorityKeyIdentifier);
+    const number = crlExtension(der, layout, OID.cRLNumber);
     return {
       issuer: bytesOf(der, layout.issuer).toString('hex') + (aki ? toDer(aki).toString('hex') : ''),
       thisUpdate: readTime(decoded(der, layout.thisUpdate)),
@@ -161,6 +175,8 @@ export interface SignedCrl {
   readonly signature: Buffer;
   /** The issuer Name, DER. */
   readonly issuerName: Buffer;
+  /** The keyIdentifier of its authorityKeyIdentifier extension, if it has one. */
+  readonly authorityKeyId: Buffer | undefined;
 }
 
 /**
@@ -177,11 +193,13 @@ export function readSignedCrl(der: Buffer): SignedCrl | undefined {
     if (!algorithm || !parametersFit(algorithm, algorithmId)) return undefined;
     // Read here, so that a CRL accepted is one whose serials can be read too.
     serialsIn(der, layout.revoked);
+    const aki = crlExtension(der, layout, OID.authorityKeyIdentifier);
     return {
       signedBytes: bytesOf(der, layout.tbs),
       algorithm,
       signature: readBitStringBytes(decoded(der, layout.signature)),
       issuerName: bytesOf(der, layout.issuer),
+      authorityKeyId: aki && keyIdentifierOf(aki),
     };
   } catch {
     return undefined;
@@ -191,13 +209,17 @@ export function readSignedCrl(der: Buffer): SignedCrl | undefined {
 /**
  * Whether `issuer` issued the CRL: the CRL names it as its issuer (compared
  * first, so that only the one candidate that matches costs a verification),
- * its keyUsage lets it sign CRLs, and the signature verifies with its key, of
- * the family the algorithm names. False, not a throw, for a key that cannot be read.
+ * its key identifier too when both give one, its keyUsage lets it sign CRLs,
+ * and the signature verifies with its key, of the family the algorithm
+ * names. False, not a throw, for a key that cannot be read.
  */
 export function crlIssuedBy(crl: SignedCrl, issuer: X509Certificate): boolean {
   try {
     const facts = readCertificate(Buffer.from(issuer.raw));
     if (!crl.issuerName.equals(toDer(facts.subjectName)) || !facts.signsCrls) return false;
+    // OpenSSL (X509_check_akid) takes a CRL whose key identifier is not its issuer's subjectKeyIdentifier for another
+    // issuer's, and finds no CRL for this one: nginx or HAProxy would refuse every client it vouches for.
+    if (crl.authorityKeyId && facts.subjectKeyIdentifier && !crl.authorityKeyId.equals(facts.keyId)) return false;
     return fitsKey(crl.algorithm, issuer.publicKey) && verifySync(crl.algorithm, crl.signedBytes, issuer.publicKey, crl.signature);
   } catch {
     return false;

@@ -4,17 +4,20 @@
  * that is not strict DER by RFC 5280's grammar says nothing (no serials, no
  * content, no signed part), as before the list of entries was walked in place.
  */
-import { X509Certificate } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { oid, seq, smallInt, time, toDer, unsignedInt } from '../../src/x509/asn1.js';
+import { readCertificate } from '../../src/x509/certificate-reader.js';
+import { signCrl } from '../../src/x509/crl.js';
 import { crlIssuedBy, readCrlContent, readSignedCrl, serialsListedInPem } from '../../src/x509/crl-reader.js';
 import { OID } from '../../src/x509/oids.js';
 import { decodePemBlocks, encodePem } from '../../src/x509/pem.js';
+import { KeyObjectSigner } from '../../src/x509/signer.js';
 import { normalSerial, readCrl } from '../support/crl-inspect.js';
 import { MiniCa } from '../support/mini-ca.js';
-import { opensslOk, selfSigned } from '../support/openssl-pki.js';
+import { opensslOk, selfSigned, signedCa, verify } from '../support/openssl-pki.js';
 import { tempDir } from '../support/temp-dir.js';
 
 const der = (pem: string) => decodePemBlocks(pem)[0]!.der;
@@ -63,6 +66,30 @@ describe('a CRL is read as openssl reads it', () => {
     expect(new Set(openssl.serials)).toEqual(new Set(serials));
     expect(serialsListedInPem(pem)).toEqual(new Set(serials.map(octets)));
     expect(crlIssuedBy(readSignedCrl(der(pem))!, new X509Certificate(ca.certificatePem))).toBe(true);
+  });
+});
+
+describe("a CRL's key identifier", () => {
+  it.each([
+    ["its signer's subjectKeyIdentifier", true],
+    ['another key identifier', false],
+  ])('naming %s: issued by its signer as far as OpenSSL, checking a certificate it signed, finds it', async (_name, same) => {
+    const dir = tempDir('crlaki');
+    const root = selfSigned(dir, 'root');
+    const child = signedCa(dir, 'child', root);
+    const rootPem = readFileSync(root.cert, 'utf8');
+    const issuer = new X509Certificate(rootPem);
+    const facts = readCertificate(Buffer.from(issuer.raw));
+    expect(facts.subjectKeyIdentifier).toBeDefined();
+    const now = Math.floor(Date.now() / 1000);
+    const crl = await signCrl(
+      { issuerName: facts.subjectName, issuerKeyId: same ? facts.keyId : Buffer.alloc(20, 7), thisUpdate: now - 60, nextUpdate: now + 86400, crlNumber: 1, revoked: [] },
+      new KeyObjectSigner(createPrivateKey(readFileSync(root.key))),
+    );
+    expect(crlIssuedBy(readSignedCrl(crl)!, issuer)).toBe(same);
+    // Otherwise OpenSSL finds no CRL for the issuer (unable to get certificate CRL): nginx would refuse every client it vouches for.
+    const checked = verify({ trusted: rootPem, leaf: readFileSync(child.cert, 'utf8'), at: now, crls: encodePem('X509 CRL', crl), crlCheck: 'leaf' });
+    expect(checked.code === 0).toBe(same);
   });
 });
 
