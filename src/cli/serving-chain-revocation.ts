@@ -66,7 +66,8 @@ export function servingChainProblem(chain: readonly X509Certificate[], crlPem: s
       return `it sent no current CRL signed by ${issuer.subject.replace(/\n/g, ', ')}, so its certificate chain cannot be checked for revocation`;
     }
     // Any of them: an older list sent beside a newer one must not hide what the newer revokes.
-    const serial = readCertificate(Buffer.from(certificate.raw)).serialHex;
+    // As the CRL reader gives serials (crl-reader.ts serialText).
+    const serial = certificate.serialNumber.toLowerCase();
     if (current.some((crl) => crl.content.serials.includes(serial))) {
       return `its certificate chain holds serial ${serial} (${certificate.subject.replace(/\n/g, ', ')}), which the CA revoked`;
     }

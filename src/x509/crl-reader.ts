@@ -78,8 +78,26 @@ function layoutOf(der: Buffer): CrlLayout {
 }
 
 /**
- * The revoked serials in the order listed, in lowercase hex of whole octets
- * without leading zero octets (X509Certificate's serialNumber, lowercased);
+ * A serial INTEGER as X509Certificate's serialNumber gives it (OpenSSL's
+ * BN_bn2hex), lowercased, which is how agents compare them: hex of whole
+ * octets without leading zero octets, 0 for zero, and a minus sign before
+ * the magnitude of a negative one (RFC 5280 asks for positive serials, but
+ * OpenSSL revokes a certificate whose serial is not).
+ */
+function serialText(der: Buffer, serial: DerElement): string {
+  const first = der[serial.valueStart]!;
+  if (first < 0x80) {
+    // Minimal (der-walk.ts): a zero octet leads only zero itself, or an octet of 0x80 or more.
+    const hex = der.toString('hex', serial.valueStart + (first === 0 && serial.end - serial.valueStart > 1 ? 1 : 0), serial.end);
+    return hex === '00' ? '0' : hex;
+  }
+  const twosComplement = der.toString('hex', serial.valueStart, serial.end);
+  const magnitude = ((1n << BigInt(4 * twosComplement.length)) - BigInt(`0x${twosComplement}`)).toString(16);
+  return `-${magnitude.length % 2 ? '0' : ''}${magnitude}`;
+}
+
+/**
+ * The revoked serials in the order listed, each as serialText gives it;
  * each entry a serial and a revocation date, then its extensions if any.
  */
 function serialsIn(der: Buffer, revoked: DerElement | undefined): string[] {
@@ -99,9 +117,7 @@ function serialsIn(der: Buffer, revoked: DerElement | undefined): string[] {
       if (extensions.end !== entry.end) throw new Asn1ParseError('a revoked entry with a field RFC 5280 does not define');
       checkExtensions(der, extensions);
     }
-    let first = serial.valueStart;
-    while (first < serial.end - 1 && der[first] === 0) first++;
-    serials.push(der.toString('hex', first, serial.end));
+    serials.push(serialText(der, serial));
     offset = entry.end;
   }
   return serials;

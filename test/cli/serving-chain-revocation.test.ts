@@ -102,6 +102,13 @@ describe('servingChainProblem under an organisation\'s root', () => {
     if (problem === undefined) expect(found).toBeUndefined();
     else expect(found).toContain(problem);
   });
+
+  it('finds an imported intermediate of serial 0 the CRL lists, by the serial X509Certificate gives it', async () => {
+    const zero = signedCa(dir, 'imported-zero', orgRoot, { serial: '0' });
+    const zeroServing = signedCa(dir, 'serving-zero', zero, { basicConstraints: 'critical,CA:FALSE', keyUsage: 'digitalSignature', uris: ['spiffe://example.org/meshca/server'] });
+    const crls = (await crlOf(zero)) + (await crlOf(orgRoot, ['00']));
+    expect(servingChainProblem([x509(zeroServing), x509(zero), x509(orgRoot)], crls, now)).toContain('its certificate chain holds serial 0 (');
+  });
 });
 
 /**

@@ -62,7 +62,8 @@ export function selfSigned(
  * become its URI SANs, `basicConstraints`, `keyUsage`, `subjectKeyIdentifier`
  * and `authorityKeyIdentifier` replace the defaults (pathlen 0; keyCertSign
  * and cRLSign; hash; keyid; 'none' leaves a key identifier out), `subject`
- * replaces /O=byo/CN=NAME, `extensions` are more extension lines.
+ * replaces /O=byo/CN=NAME, `extensions` are more extension lines, `serial`
+ * (as -set_serial takes it) replaces a random one.
  */
 export function signedCa(
   dir: string,
@@ -70,7 +71,7 @@ export function signedCa(
   issuer: KeyPairFiles,
   o: {
     days?: number; uris?: readonly string[]; basicConstraints?: string; keyUsage?: string; subjectKeyIdentifier?: string; authorityKeyIdentifier?: string;
-    subject?: string; extensions?: readonly string[];
+    subject?: string; extensions?: readonly string[]; serial?: string;
   } = {},
 ): KeyPairFiles {
   const files = { cert: join(dir, `${name}.pem`), key: join(dir, `${name}.key`) };
@@ -87,7 +88,7 @@ export function signedCa(
     ].join('\n'),
   );
   opensslOk([
-    'x509', '-req', '-in', csr, '-CA', issuer.cert, '-CAkey', issuer.key, '-CAcreateserial', '-days', String(o.days ?? 30),
+    'x509', '-req', '-in', csr, '-CA', issuer.cert, '-CAkey', issuer.key, ...(o.serial === undefined ? ['-CAcreateserial'] : ['-set_serial', o.serial]), '-days', String(o.days ?? 30),
     '-extfile', ext, '-out', files.cert,
   ]);
   return files;

@@ -69,6 +69,23 @@ describe('a CRL is read as openssl reads it', () => {
   });
 });
 
+describe('a serial is read as agents compare it, with X509Certificate serialNumber lowercased', () => {
+  it.each(['1', '255', '0', '-1', '-128', '-129', '-256'])('a certificate of serial %s, listed in a CRL, is listed as its serialNumber', async (serial) => {
+    const dir = tempDir('crlserial');
+    opensslOk(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-subj', '/CN=serial', '-set_serial', serial]);
+    const certificate = new X509Certificate(readFileSync(join(dir, 'cert.pem')));
+    // version, then serialNumber, as the certificate encodes it
+    const serialInteger = topChildren(topChildren(Buffer.from(certificate.raw))[0]!)[1]!;
+    const [tbs, ...outer] = topChildren(der(await (await MiniCa.create()).crlPem(['0a'])));
+    const fields = topChildren(tbs!);
+    const entry = topChildren(topChildren(fields[5]!)[0]!);
+    fields[5] = tlv(0x30, tlv(0x30, Buffer.concat([serialInteger, ...entry.slice(1)])));
+    const crl = tlv(0x30, Buffer.concat([tlv(0x30, Buffer.concat(fields)), ...outer]));
+    expect(readCrlContent(crl)?.serials).toEqual([certificate.serialNumber.toLowerCase()]);
+    expect(serialsListedInPem(encodePem('X509 CRL', crl))).toEqual(new Set([certificate.serialNumber.toLowerCase()]));
+  });
+});
+
 describe("a CRL's key identifier", () => {
   it.each([
     ["its signer's subjectKeyIdentifier", true],
