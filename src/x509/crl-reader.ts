@@ -5,7 +5,7 @@
  * fields are decoded as trees.
  */
 import type { X509Certificate } from 'node:crypto';
-import { children, is, isDerTime, parseDer, readBitStringBytes, readOid, readTime, TagClass, toDer, valueBytes, Asn1ParseError, type Asn1 } from './asn1.js';
+import { children, is, isDerTime, parseDer, readBitStringBytes, readOid, readTime, Tag, TagClass, toDer, valueBytes, Asn1ParseError, type Asn1 } from './asn1.js';
 import { readCertificate } from './certificate-reader.js';
 import { bytesOf, checkNested, childrenOf, DER_TAG, elementAt, wholeElement, type DerElement } from './der-walk.js';
 import { checkExtensions } from './extensions-walk.js';
@@ -27,6 +27,12 @@ interface CrlLayout {
   readonly nextUpdate: DerElement | undefined;
   readonly revoked: DerElement | undefined;
   readonly extensions: DerElement | undefined;
+  /**
+   * The cRLNumber extension, decoded: every reader refuses a CRL whose number
+   * cannot be read, for the agent must not install a CRL it cannot later
+   * compare with the next (agent/crl-freshness.ts).
+   */
+  readonly crlNumber: bigint | undefined;
 }
 
 const isTime = (e: DerElement | undefined): e is DerElement => e?.tag === DER_TAG.UTC_TIME || e?.tag === DER_TAG.GENERALIZED_TIME;
@@ -50,7 +56,7 @@ function layoutOf(der: Buffer): CrlLayout {
   let next = fields[0]?.tag === DER_TAG.INTEGER ? 1 : 0;
   const take = (fits: (e: DerElement | undefined) => boolean, what: string) => required(fields[next++], fits, what);
   const optional = (fits: (e: DerElement | undefined) => boolean) => (fits(fields[next]) ? fields[next++] : undefined);
-  const layout: CrlLayout = {
+  const layout = {
     tbs: tbs!,
     outerAlgorithm: required(outerAlgorithm, tagged(DER_TAG.SEQUENCE), 'a signature algorithm'),
     signature: required(signature, tagged(BIT_STRING), 'a signature'),
@@ -74,7 +80,14 @@ function layoutOf(der: Buffer): CrlLayout {
   for (const time of [layout.thisUpdate, layout.nextUpdate]) {
     if (time && !isDerTime(decoded(der, time))) throw new Asn1ParseError('a CRL whose thisUpdate or nextUpdate is not a DER time');
   }
-  return layout;
+  const number = crlExtension(der, layout, OID.cRLNumber);
+  return { ...layout, crlNumber: number && readCrlNumber(number) };
+}
+
+function readCrlNumber(extension: Asn1): bigint {
+  const number = parseDer(valueBytes(children(extension).at(-1)!));
+  if (!is(number, TagClass.UNIVERSAL, Tag.INTEGER)) throw new Asn1ParseError('a cRLNumber that is not an INTEGER');
+  return BigInt(`0x${valueBytes(number).toString('hex') || '0'}`);
 }
 
 /**
@@ -150,7 +163,7 @@ export interface CrlContent {
 }
 
 /** The CRL extension `id` (the whole Extension), or undefined when the CRL has none. */
-function crlExtension(der: Buffer, layout: CrlLayout, id: string): Asn1 | undefined {
+function crlExtension(der: Buffer, layout: Pick<CrlLayout, 'extensions'>, id: string): Asn1 | undefined {
   const extensions = layout.extensions && children(children(decoded(der, layout.extensions))[0]!);
   return extensions?.find((e) => readOid(children(e)[0]) === id);
 }
@@ -170,12 +183,11 @@ export function readCrlContent(der: Buffer): CrlContent | undefined {
   try {
     const layout = layoutOf(der);
     const aki = crlExtension(der, layout, OID.authorityKeyIdentifier);
-    const number = crlExtension(der, layout, OID.cRLNumber);
     return {
       issuer: bytesOf(der, layout.issuer).toString('hex') + (aki ? toDer(aki).toString('hex') : ''),
       thisUpdate: readTime(decoded(der, layout.thisUpdate)),
       nextUpdate: layout.nextUpdate ? readTime(decoded(der, layout.nextUpdate)) : undefined,
-      crlNumber: number ? BigInt(`0x${valueBytes(parseDer(valueBytes(children(number).at(-1)!))).toString('hex') || '0'}`) : undefined,
+      crlNumber: layout.crlNumber,
       serials: serialsIn(der, layout.revoked).sort(),
     };
   } catch {

@@ -150,6 +150,8 @@ describe('a CRL that is not strict DER, or not a CRL by RFC 5280, says nothing',
     ['an entry extension whose value is not in an OCTET STRING', () => edited((_tbs, entry) => entry.push(extensionList(tlv(0x30, Buffer.concat([REASON_OID, tlv(0x0a, Buffer.from([1]))])))))],
     ['an entry extension whose critical flag is two octets', () => edited((_tbs, entry) => entry.push(extensionList(tlv(0x30, Buffer.concat([REASON_OID, tlv(0x01, Buffer.from([0xff, 0xff])), tlv(0x04, Buffer.from('0a0101', 'hex'))])))))],
     ['a CRL extension whose OBJECT IDENTIFIER has a padding octet (OpenSSL: invalid object encoding)', () => edited((tbs) => { tbs[6] = tlv(0xa0, extensionList(tlv(0x30, Buffer.concat([tlv(0x06, Buffer.from('80551d14', 'hex')), tlv(0x04, Buffer.from('020101', 'hex'))])))); })],
+    ['a cRLNumber that is an OCTET STRING, not an INTEGER', () => edited((tbs) => { tbs[6] = tlv(0xa0, extensionList(crlNumber(Buffer.from('040107', 'hex')))); })],
+    ['a cRLNumber INTEGER cut short', () => edited((tbs) => { tbs[6] = tlv(0xa0, extensionList(crlNumber(Buffer.from('020207', 'hex')))); })],
     ['a [0] holding two lists of CRL extensions', () => edited((tbs) => { tbs[6] = tlv(0xa0, Buffer.concat([topChildren(tbs[6]!)[0]!, extensionList(reasonCode)])); })],
     ['a field after the extensions', () => edited((tbs) => tbs.push(toDer(smallInt(1))))],
     ['a thisUpdate without seconds, which OpenSSL cannot compare with its clock', () => edited((tbs) => { tbs[3] = tlv(0x17, Buffer.from('2511010000Z')); })],
@@ -188,6 +190,8 @@ const REASON_OID = toDer(oid(OID.cRLReason));
 /** A cRLReason extension (keyCompromise), as an entry holds one. */
 const reasonCode = tlv(0x30, Buffer.concat([REASON_OID, tlv(0x04, Buffer.from('0a0101', 'hex'))]));
 const extensionList = (...extensions: Buffer[]) => tlv(0x30, Buffer.concat(extensions));
+/** A cRLNumber extension whose value holds `value`. */
+const crlNumber = (value: Buffer) => tlv(0x30, Buffer.concat([toDer(oid(OID.cRLNumber)), tlv(0x04, value)]));
 
 /** DER tag and length around `body`, the length in its shortest form. */
 function tlv(tag: number, body: Buffer): Buffer {
