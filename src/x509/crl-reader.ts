@@ -8,7 +8,7 @@ import type { X509Certificate } from 'node:crypto';
 import { children, is, isDerTime, parseDer, readBitStringBytes, readOid, readTime, Tag, TagClass, toDer, valueBytes, Asn1ParseError, type Asn1 } from './asn1.js';
 import { readCertificate } from './certificate-reader.js';
 import { bytesOf, checkNested, childrenOf, DER_TAG, elementAt, wholeElement, type DerElement } from './der-walk.js';
-import { checkExtensions } from './extensions-walk.js';
+import { checkExtensions, OPENSSL_CRITICAL_OK } from './extensions-walk.js';
 import { decodePemBlocks } from './pem.js';
 import { fitsKey, parametersFit, signatureAlgorithmByOid, type SignatureAlgorithm } from './signature-algorithms.js';
 import { OID } from './oids.js';
@@ -71,7 +71,7 @@ function layoutOf(der: Buffer): CrlLayout {
   if (layout.extensions) {
     const [list, ...more] = childrenOf(der, layout.extensions);
     if (!list || more.length) throw new Asn1ParseError('a [0] that does not hold one list of extensions');
-    checkExtensions(der, list);
+    checkExtensions(der, list, OPENSSL_CRITICAL_OK.crl);
   }
   // The revoked entries are checked as they are read (serialsIn); the rest here.
   for (const field of [layout.outerAlgorithm, ...fields.filter((f) => f !== layout.revoked)]) checkNested(der, field, 2);
@@ -128,7 +128,7 @@ function serialsIn(der: Buffer, revoked: DerElement | undefined): string[] {
       // Then only its extensions.
       const extensions = elementAt(der, date.end, entry.end);
       if (extensions.end !== entry.end) throw new Asn1ParseError('a revoked entry with a field RFC 5280 does not define');
-      checkExtensions(der, extensions);
+      checkExtensions(der, extensions, OPENSSL_CRITICAL_OK.entry);
     }
     serials.push(serialText(der, serial));
     offset = entry.end;

@@ -150,6 +150,9 @@ describe('a CRL that is not strict DER, or not a CRL by RFC 5280, says nothing',
     ['an entry extension whose value is not in an OCTET STRING', () => edited((_tbs, entry) => entry.push(extensionList(tlv(0x30, Buffer.concat([REASON_OID, tlv(0x0a, Buffer.from([1]))])))))],
     ['an entry extension whose critical flag is two octets', () => edited((_tbs, entry) => entry.push(extensionList(tlv(0x30, Buffer.concat([REASON_OID, tlv(0x01, Buffer.from([0xff, 0xff])), tlv(0x04, Buffer.from('0a0101', 'hex'))])))))],
     ['a CRL extension whose OBJECT IDENTIFIER has a padding octet (OpenSSL: invalid object encoding)', () => edited((tbs) => { tbs[6] = tlv(0xa0, extensionList(tlv(0x30, Buffer.concat([tlv(0x06, Buffer.from('80551d14', 'hex')), tlv(0x04, Buffer.from('020101', 'hex'))])))); })],
+    ['a CRL extension OpenSSL does not handle, marked critical (OpenSSL: unhandled critical CRL extension)', () => edited((tbs) => { tbs[6] = tlv(0xa0, extensionList(...topChildren(topChildren(tbs[6]!)[0]!), critical('1.2.3.4', Buffer.from('0500', 'hex')))); })],
+    ['a cRLNumber marked critical', () => edited((tbs) => { tbs[6] = tlv(0xa0, extensionList(critical(OID.cRLNumber, Buffer.from('020107', 'hex')))); })],
+    ['an entry whose reason code is marked critical', () => edited((_tbs, entry) => entry.push(extensionList(critical(OID.cRLReason, Buffer.from('0a0101', 'hex')))))],
     ['a cRLNumber that is an OCTET STRING, not an INTEGER', () => edited((tbs) => { tbs[6] = tlv(0xa0, extensionList(crlNumber(Buffer.from('040107', 'hex')))); })],
     ['a cRLNumber INTEGER cut short', () => edited((tbs) => { tbs[6] = tlv(0xa0, extensionList(crlNumber(Buffer.from('020207', 'hex')))); })],
     ['a [0] holding two lists of CRL extensions', () => edited((tbs) => { tbs[6] = tlv(0xa0, Buffer.concat([topChildren(tbs[6]!)[0]!, extensionList(reasonCode)])); })],
@@ -177,6 +180,16 @@ describe('a CRL that is not strict DER, or not a CRL by RFC 5280, says nothing',
     expect(readCrlContent(crl)?.serials).toEqual(['0a', '0b']);
   });
 
+  it('one whose authorityKeyIdentifier is marked critical, which OpenSSL handles, is read', () => {
+    const crl = edited((tbs) => {
+      const [aki, number] = topChildren(topChildren(tbs[6]!)[0]!);
+      const [id, value] = topChildren(aki!);
+      tbs[6] = tlv(0xa0, extensionList(tlv(0x30, Buffer.concat([id!, Buffer.from([0x01, 0x01, 0xff]), value!])), number!));
+    });
+    expect(readSignedCrl(crl)).toBeDefined();
+    expect(readCrlContent(crl)?.serials).toEqual(['0a', '0b']);
+  });
+
   it('a v1 CRL (no version, no nextUpdate, no extensions) is read', () => {
     const [tbs, ...outer] = topChildren(good);
     const [, algorithm, issuer, thisUpdate, , list] = topChildren(tbs!);
@@ -190,6 +203,8 @@ const REASON_OID = toDer(oid(OID.cRLReason));
 /** A cRLReason extension (keyCompromise), as an entry holds one. */
 const reasonCode = tlv(0x30, Buffer.concat([REASON_OID, tlv(0x04, Buffer.from('0a0101', 'hex'))]));
 const extensionList = (...extensions: Buffer[]) => tlv(0x30, Buffer.concat(extensions));
+/** An extension `id` marked critical, whose value holds `value`. */
+const critical = (id: string, value: Buffer) => tlv(0x30, Buffer.concat([toDer(oid(id)), Buffer.from([0x01, 0x01, 0xff]), tlv(0x04, value)]));
 /** A cRLNumber extension whose value holds `value`. */
 const crlNumber = (value: Buffer) => tlv(0x30, Buffer.concat([toDer(oid(OID.cRLNumber)), tlv(0x04, value)]));
 
