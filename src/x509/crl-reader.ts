@@ -6,7 +6,7 @@
  */
 import type { X509Certificate } from 'node:crypto';
 import { children, is, isDerTime, parseDer, readBitStringBytes, readOid, readTime, Tag, TagClass, toDer, valueBytes, Asn1ParseError, type Asn1 } from './asn1.js';
-import { readCertificate } from './certificate-reader.js';
+import { readCertificate, serialToHex } from './certificate-reader.js';
 import { bytesOf, checkNested, childrenOf, DER_TAG, elementAt, wholeElement, type DerElement } from './der-walk.js';
 import { checkExtensions, OPENSSL_CRITICAL_OK } from './extensions-walk.js';
 import { decodePemBlocks } from './pem.js';
@@ -168,11 +168,13 @@ function crlExtension(der: Buffer, layout: Pick<CrlLayout, 'extensions'>, id: st
   return extensions?.find((e) => readOid(children(e)[0]) === id);
 }
 
-/** The keyIdentifier of an authorityKeyIdentifier extension, or undefined when it holds none, or cannot be read (OpenSSL then compares none). */
-function keyIdentifierOf(aki: Asn1): Buffer | undefined {
+/** What an authorityKeyIdentifier extension says of the issuer; undefined when it cannot be read (OpenSSL then compares nothing). */
+function authorityOf(aki: Asn1): CrlAuthority | undefined {
   try {
-    const keyId = children(parseDer(valueBytes(children(aki).at(-1)!))).find((field) => is(field, TagClass.CONTEXT_SPECIFIC, 0));
-    return keyId && valueBytes(keyId);
+    const fields = children(parseDer(valueBytes(children(aki).at(-1)!)));
+    const field = (n: number) => fields.find((f) => is(f, TagClass.CONTEXT_SPECIFIC, n) && !f.constructed);
+    const [keyId, certSerial] = [field(0), field(2)];
+    return { keyId: keyId && valueBytes(keyId), certSerial: certSerial && valueBytes(certSerial) };
   } catch {
     return undefined;
   }
@@ -195,6 +197,12 @@ export function readCrlContent(der: Buffer): CrlContent | undefined {
   }
 }
 
+/** The keyIdentifier and authorityCertSerialNumber of a CRL's authorityKeyIdentifier extension, each if it has one. */
+export interface CrlAuthority {
+  readonly keyId: Buffer | undefined;
+  readonly certSerial: Buffer | undefined;
+}
+
 /** What a CRL's signature check needs, read from it once. */
 export interface SignedCrl {
   /** The TBSCertList as received. */
@@ -203,8 +211,8 @@ export interface SignedCrl {
   readonly signature: Buffer;
   /** The issuer Name, DER. */
   readonly issuerName: Buffer;
-  /** The keyIdentifier of its authorityKeyIdentifier extension, if it has one. */
-  readonly authorityKeyId: Buffer | undefined;
+  /** What its authorityKeyIdentifier extension says of its issuer, if it has one. */
+  readonly authority: CrlAuthority | undefined;
 }
 
 /**
@@ -227,7 +235,7 @@ export function readSignedCrl(der: Buffer): SignedCrl | undefined {
       algorithm,
       signature: readBitStringBytes(decoded(der, layout.signature)),
       issuerName: bytesOf(der, layout.issuer),
-      authorityKeyId: aki && keyIdentifierOf(aki),
+      authority: aki && authorityOf(aki),
     };
   } catch {
     return undefined;
@@ -237,7 +245,8 @@ export function readSignedCrl(der: Buffer): SignedCrl | undefined {
 /**
  * Whether `issuer` issued the CRL: the CRL names it as its issuer (compared
  * first, so that only the one candidate that matches costs a verification),
- * its key identifier too when both give one, its keyUsage lets it sign CRLs,
+ * and its key identifier (if the issuer has one) and serial too when the
+ * CRL's authorityKeyIdentifier gives them, its keyUsage lets it sign CRLs,
  * and the signature verifies with its key, of the family the algorithm
  * names. False, not a throw, for a key that cannot be read.
  */
@@ -245,9 +254,12 @@ export function crlIssuedBy(crl: SignedCrl, issuer: X509Certificate): boolean {
   try {
     const facts = readCertificate(Buffer.from(issuer.raw));
     if (!crl.issuerName.equals(toDer(facts.subjectName)) || !facts.signsCrls) return false;
-    // OpenSSL (X509_check_akid) takes a CRL whose key identifier is not its issuer's subjectKeyIdentifier for another
-    // issuer's, and finds no CRL for this one: nginx or HAProxy would refuse every client it vouches for.
-    if (crl.authorityKeyId && facts.subjectKeyIdentifier && !crl.authorityKeyId.equals(facts.keyId)) return false;
+    // OpenSSL (X509_check_akid) takes a CRL whose key identifier is not its issuer's subjectKeyIdentifier, or that names
+    // another serial (a CA certificate renewed with the same key and name), for another issuer's, and finds no CRL for
+    // this one: nginx or HAProxy would refuse every client it vouches for.
+    const { keyId, certSerial } = crl.authority ?? {};
+    if (keyId && facts.subjectKeyIdentifier && !keyId.equals(facts.keyId)) return false;
+    if (certSerial && serialToHex(certSerial) !== facts.serialHex) return false;
     return fitsKey(crl.algorithm, issuer.publicKey) && verifySync(crl.algorithm, crl.signedBytes, issuer.publicKey, crl.signature);
   } catch {
     return false;

@@ -17,7 +17,7 @@ import { decodePemBlocks, encodePem } from '../../src/x509/pem.js';
 import { KeyObjectSigner } from '../../src/x509/signer.js';
 import { normalSerial, readCrl } from '../support/crl-inspect.js';
 import { MiniCa } from '../support/mini-ca.js';
-import { opensslOk, selfSigned, signedCa, verify } from '../support/openssl-pki.js';
+import { CA_EXTENSIONS, opensslOk, selfSigned, signedCa, verify } from '../support/openssl-pki.js';
 import { tempDir } from '../support/temp-dir.js';
 
 const der = (pem: string) => decodePemBlocks(pem)[0]!.der;
@@ -107,6 +107,28 @@ describe("a CRL's key identifier", () => {
     // Otherwise OpenSSL finds no CRL for the issuer (unable to get certificate CRL): nginx would refuse every client it vouches for.
     const checked = verify({ trusted: rootPem, leaf: readFileSync(child.cert, 'utf8'), at: now, crls: encodePem('X509 CRL', crl), crlCheck: 'leaf' });
     expect(checked.code === 0).toBe(same);
+  });
+
+  it.each([
+    ['the CA certificate it names', true],
+    ['that CA certificate renewed with the same key and name under another serial', false],
+  ])('naming its issuer by name and serial, made by openssl ca: issued by %s as far as OpenSSL finds', (name, same) => {
+    const dir = tempDir('crlakiserial');
+    const made = selfSigned(dir, 'root');
+    const renewed = join(dir, 'renewed.pem');
+    opensslOk(['req', '-x509', '-key', made.key, '-out', renewed, '-days', '30', '-subj', '/O=byo/CN=root', '-set_serial', '4242', ...CA_EXTENSIONS.flatMap((e) => ['-addext', e])]);
+    writeFileSync(join(dir, 'index.txt'), '');
+    writeFileSync(join(dir, 'ca.cnf'), [
+      '[ca]', 'default_ca = d', '[d]', `database = ${join(dir, 'index.txt')}`, 'default_md = sha256', 'default_crl_days = 1', 'crl_extensions = ext',
+      '[ext]', 'authorityKeyIdentifier = keyid,issuer:always', '',
+    ].join('\n'));
+    opensslOk(['ca', '-gencrl', '-batch', '-config', join(dir, 'ca.cnf'), '-keyfile', made.key, '-cert', made.cert, '-out', join(dir, 'crl.pem')], dir);
+    const pem = readFileSync(join(dir, 'crl.pem'), 'utf8');
+    const issuerFile = same ? made.cert : renewed;
+    expect(crlIssuedBy(readSignedCrl(der(pem))!, new X509Certificate(readFileSync(issuerFile)))).toBe(same);
+    const child = signedCa(dir, 'child', { cert: issuerFile, key: made.key });
+    const checked = verify({ trusted: readFileSync(issuerFile, 'utf8'), leaf: readFileSync(child.cert, 'utf8'), at: Math.floor(Date.now() / 1000), crls: pem, crlCheck: 'leaf' });
+    expect(checked.code === 0, `${name}: ${checked.output}`).toBe(same);
   });
 });
 
