@@ -24,6 +24,8 @@ export function worthReplacing(held: string | undefined, next: string, nowSecond
   if (after && validFrom(after, nowSeconds) !== undefined) return false;
   if (held === undefined) return true;
   const before = contentByIssuer(held);
+  // OpenSSL refuses every client of an issuer whose CRL has expired: a replica whose CRLs went stale must not take a valid one's place.
+  if (before && after && someExpired(after, nowSeconds) && !someExpired(before, nowSeconds)) return false;
   if (!before || !after || before.size !== after.size) return true;
   for (const [issuer, offered] of after) {
     const kept = before.get(issuer);
@@ -54,6 +56,11 @@ function replaces(offered: CrlContent, kept: CrlContent, now: number): boolean {
 
 function newer(a: CrlContent, b: CrlContent): boolean {
   return a.crlNumber !== undefined && b.crlNumber !== undefined ? a.crlNumber > b.crlNumber : a.thisUpdate > b.thisUpdate;
+}
+
+/** Past its nextUpdate by this host's clock, which OpenSSL holds it to ("CRL has expired"). */
+function someExpired(crls: ReadonlyMap<string, CrlContent>, nowSeconds: number): boolean {
+  return [...crls.values()].some((crl) => crl.nextUpdate !== undefined && crl.nextUpdate < nowSeconds);
 }
 
 /** OpenSSL refuses a CRL whose thisUpdate is later than now, with no allowance: the next sync offers it again. */

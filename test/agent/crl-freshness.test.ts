@@ -3,7 +3,8 @@
  * something else and are newer (by cRLNumber), when an issuer comes or goes,
  * when those held are past half their validity, or not valid yet; never for
  * another replica's copy of the same CRLs (its own signature), nor for older
- * ones, nor while one of them is not valid yet by this host's clock.
+ * ones, nor while one of them is not valid yet by this host's clock, nor for
+ * expired ones while those held are not.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { crlsValidFrom, worthReplacing } from '../../src/agent/crl-freshness.js';
@@ -12,6 +13,7 @@ import { MiniCa } from '../support/mini-ca.js';
 
 const T0 = Date.UTC(2026, 10, 25, 12, 0, 0);
 const HOUR = 3600;
+const DAY = 24 * HOUR;
 const clock = new FakeClock(T0);
 let root: MiniCa;
 let intermediate: MiniCa;
@@ -50,6 +52,8 @@ describe('worthReplacing the held CRL (number 5, made at T0, listing nothing)', 
     ['one more issuer (a new intermediate)', true, async () => held + (await intermediateCrl(0, 6)), 0],
     ['one more issuer, its CRL made a minute ahead of this host', false, async () => held + (await intermediateCrl(60, 6)), 0],
     ['a later-numbered list with a revocation, beside another issuer\'s made a minute ahead of this host', false, async () => (await rootCrl(30, 6, ['0badc0de'])) + (await intermediateCrl(60, 6)), 30],
+    ['a later-numbered list with a revocation, expired by now (a replica whose CRLs went stale)', false, () => rootCrl(-2 * DAY, 6, ['0badc0de']), 0],
+    ['a later-numbered list with a revocation, expired, when the held one has expired too', true, () => rootCrl(DAY / 2, 6, ['0badc0de']), 2 * DAY],
     ['one issuer fewer', true, async () => '', 0],
     ['what cannot be read', true, async () => '-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n', 0],
   ])('%s: replaces %s', async (_case, expected, next, nowAfter) => {
