@@ -18,14 +18,23 @@ export function routeCatalog(app: FastifyInstance): readonly string[] {
 export function installAccessControl(app: FastifyInstance, authenticate: Authenticator): void {
   const catalog: string[] = [];
   catalogs.set(app, catalog);
-  app.decorateRequest('authentication', null as unknown as Authentication);
+  // Anonymous until the hook below says otherwise: a request refused by an earlier hook (no Host, a repeated header)
+  // still has a caller for the error handler to name, audit and count.
+  const authentications = new WeakMap<FastifyRequest, Authentication>();
+  app.decorateRequest('authentication', {
+    getter(this: FastifyRequest) {
+      return authentications.get(this) ?? ANONYMOUS;
+    },
+    setter(this: FastifyRequest, authentication: Authentication) {
+      authentications.set(this, authentication);
+    },
+  });
   app.addHook('onRoute', (route) => {
     // A route without a declared action would be reachable by anyone: refuse to start instead.
     if (!route.config?.action) throw new Error(`route ${route.method} ${route.url} declares no action`);
     for (const method of [route.method].flat()) if (method !== 'HEAD') catalog.push(`${method} ${route.url}`);
   });
   app.addHook('onRequest', async (request, reply) => {
-    request.authentication = ANONYMOUS;
     const action = request.routeOptions.config.action;
     if (!action) return; // unknown route: the not-found handler answers
     if (ACCESS[action] === 'public') {

@@ -65,7 +65,7 @@ export function refusalRecorder(
   // Kept for authenticated callers only: there are as many as valid credentials, not as many as addresses.
   const unaudited = new Map<string, number>();
   const record = (event: AuditEvent, request: FastifyRequest) => {
-    const identified = request.authentication !== undefined && request.authentication.caller.role !== 'anonymous';
+    const identified = request.authentication.caller.role !== 'anonymous';
     if (!identified) {
       if (perAddress.tryTake(request.ip) && overall.tryTake('all')) audit(event).catch(onError);
       return;
@@ -80,7 +80,7 @@ export function refusalRecorder(
   };
   return (request: FastifyRequest, status: number, code: string, message: string) => {
     const action = request.routeOptions.config.action;
-    const actor = request.authentication ? callerLabel(request.authentication.caller) : 'anonymous';
+    const actor = callerLabel(request.authentication.caller);
     const where = { route: `${request.method} ${request.routeOptions.url ?? request.url.split('?')[0]}`, ip: request.ip };
     if (status === 429) {
       metrics.rateLimited.inc({ limit: action ?? 'unknown' });

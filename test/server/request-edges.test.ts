@@ -10,7 +10,8 @@ import { connect, type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminCredential, asOperator, attestAgent, callCa, type Credential } from '../support/callers.js';
 import { startTestCa, type TestCa } from '../support/test-ca.js';
-import { sleep } from '../support/wait.js';
+import { eventRows } from '../support/audit-log.js';
+import { sleep, waitFor } from '../support/wait.js';
 
 let ca: TestCa;
 let operator: Credential;
@@ -143,6 +144,26 @@ describe('a header that says how to read the request, sent twice', () => {
     });
     expect(joinTokens()).toEqual(before);
   });
+});
+
+describe('a request with no Host, or two, to a route that signs', () => {
+  // These are refused before anyone is authenticated; the refusal is still answered in meshca's shape and audited.
+  const SIGNING_ROUTES = ['/v1/agent/attest', '/v1/agent/renew', '/v1/agent/svids', '/v1/svids/mint', '/v1/admin/credentials'];
+  const HOST_LINES = [
+    ['no Host', '', 'an HTTP/1.1 request needs a Host header'],
+    ['two Hosts', 'Host: a\r\nHost: b\r\n', 'a request has at most one Host header'],
+  ] as const;
+  const refusedIssuances = () => eventRows(ca.store.db).filter((e) => e.type === 'issuance.refused').length;
+
+  it.each(SIGNING_ROUTES.flatMap((route) => HOST_LINES.map(([name, lines, message]) => ({ route, name, lines, message }))))(
+    'fail/POST $route with $name -> 400 invalid_request, and the refused issuance is audited',
+    async ({ route, lines, message }) => {
+      const before = refusedIssuances();
+      const answer = await rawExchange(`POST ${route} HTTP/1.1\r\n${lines}Content-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}`);
+      expect(parsed(answer)).toEqual({ status: 'HTTP/1.1 400 Bad Request', body: { error: { code: 'invalid_request', message } } });
+      await waitFor('the refusal audited', () => refusedIssuances() > before, 5_000, 10);
+    },
+  );
 });
 
 describe('a transfer coding other than chunked', () => {
