@@ -112,6 +112,25 @@ describe('registration entries', () => {
   });
 });
 
+describe('listings filtered by agent', () => {
+  it.each(['/v1/entries', '/v1/tokens', '/v1/certificates'].flatMap((path) => ['..', '.hidden'].map((name) => [path, name])))(
+    'fail/GET %s?agent=%s, a name no agent can have -> 400 invalid_name, not an empty listing',
+    async (path, name) => {
+      const ca = await startTestCa();
+      const res = await ca.localApp.inject({ method: 'GET', url: `${path}?agent=${name}` });
+      expect({ status: res.statusCode, code: res.json().error?.code }).toEqual({ status: 400, code: 'invalid_name' });
+    },
+  );
+
+  it('pass/GET /v1/entries?agent=NAME lists that agent\'s entries only', async () => {
+    const ca = await startTestCa();
+    await asOperator(ca, 'POST', '/v1/entries', { agent: 'node-1', spiffeId: 'spiffe://example.org/ns/web' });
+    await asOperator(ca, 'POST', '/v1/entries', { agent: 'node-2', spiffeId: 'spiffe://example.org/ns/db' });
+    const listed = (await asOperator(ca, 'GET', '/v1/entries?agent=node-1')).entries as Array<{ agent: string; spiffeId: string }>;
+    expect(listed.map((e) => [e.agent, e.spiffeId])).toEqual([['node-1', 'spiffe://example.org/ns/web']]);
+  });
+});
+
 describe('workload SVIDs', () => {
   it('take identity, DNS names and lifetime from the entry, never from the CSR', async () => {
     const ca = await startTestCa();

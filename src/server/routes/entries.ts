@@ -81,7 +81,8 @@ export function entryRoutes(app: FastifyInstance, s: ServerServices): void {
       },
     },
     async (request) => ({
-      entries: (await s.entries.list(request.query.agent ? { agent: request.query.agent } : {})).map(entryJson),
+      // Parsed as the other listings parse it: a name no agent can have (".hidden", "..") is refused, not answered "no entries".
+      entries: (await s.entries.list(request.query.agent === undefined ? {} : { agent: parseAgentName(request.query.agent) })).map(entryJson),
     }),
   );
 
