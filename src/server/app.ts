@@ -78,8 +78,9 @@ const SERVED_HTTP_VERSIONS = new Set(['1.0', '1.1']);
  * The request line and Host as RFC 9112 3.2 and RFC 9110 15.6.6 require, in
  * meshca's JSON error shape: another HTTP version is 505, and an HTTP/1.1
  * request without Host, or any request with more than one (or with more than
- * one of the headers saying how to read its body), is 400, and a transfer
- * coding other than chunked alone ("gzip, chunked") is 501 (RFC 9112 6.1).
+ * one of the headers saying how to read its body), is 400, as is an HTTP/1.0
+ * request with a Transfer-Encoding, and a transfer coding other than chunked
+ * alone ("gzip, chunked") is 501 (RFC 9112 6.1).
  * Node's parser would serve other versions and repeated headers as if nothing
  * were wrong, and read a gzip-then-chunked body as plain chunks (a proxy in
  * front may read such a request another way than the CA), and answer the
@@ -101,6 +102,12 @@ function refuseMalformedFraming(app: FastifyInstance): void {
       throw new InvalidInputError('invalid_request', `a request has at most one ${repeated} header`);
     }
     const coding = request.headers['transfer-encoding'];
+    if (coding !== undefined && version === '1.0') {
+      // HTTP/1.0 has no transfer codings: a proxy reads such a body to the connection's end (or by a Content-Length
+      // it was sent beside), while Node's parser reads it as chunks, so RFC 9112 6.1 has the framing taken as faulty.
+      void reply.header('connection', 'close');
+      throw new InvalidInputError('invalid_request', 'an HTTP/1.0 request has no Transfer-Encoding: send the body with a Content-Length, or send HTTP/1.1');
+    }
     if (coding !== undefined && coding.trim().toLowerCase() !== 'chunked') {
       void reply.header('connection', 'close');
       throw new NotImplementedError('not_implemented', `Transfer-Encoding ${JSON.stringify(coding.slice(0, 100))} is not served: send the body chunked or with a Content-Length`);

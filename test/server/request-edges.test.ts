@@ -186,6 +186,24 @@ describe('a transfer coding other than chunked', () => {
   it.each(['chunked', 'Chunked'])('pass/Transfer-Encoding: %s -> 201, a token made', async (coding) => {
     expect(parsed(await rawExchange(chunkedTokenRequest('te-chunked', coding))).status).toBe('HTTP/1.1 201 Created');
   });
+
+  // HTTP/1.0 has no transfer codings: a proxy would read the body to the connection's end, the CA as chunks.
+  it.each(['chunked', 'gzip, chunked'])('fail/HTTP/1.0 with Transfer-Encoding: %s -> 400 invalid_request, no token, then the connection closes', async (coding) => {
+    const before = joinTokens();
+    const answer = await rawExchange(chunkedTokenRequest('te-http10', coding).replace(' HTTP/1.1\r\n', ' HTTP/1.0\r\n'));
+    expect(parsed(answer)).toEqual({
+      status: 'HTTP/1.1 400 Bad Request',
+      body: { error: { code: 'invalid_request', message: expect.stringContaining('an HTTP/1.0 request has no Transfer-Encoding') } },
+    });
+    expect(answer).toMatch(/\r\nconnection: close\r\n/i);
+    expect(joinTokens()).toEqual(before);
+  });
+
+  it('pass/HTTP/1.0 with a Content-Length -> 201, a token made', async () => {
+    const body = '{"agent":"cl-http10"}';
+    const answer = await rawExchange(`POST /v1/tokens HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+    expect(parsed(answer).status).toBe('HTTP/1.1 201 Created');
+  });
 });
 
 describe('the request line and Host that are served', () => {
