@@ -39,7 +39,8 @@ export function installAccessControl(app: FastifyInstance, authenticate: Authent
     if (!action) return; // unknown route: the not-found handler answers
     if (ACCESS[action] === 'public') {
       // A credential in bad standing does not stop anyone reaching what is public to all.
-      request.authentication = await authenticate(request).catch(() => ANONYMOUS);
+      const authentication = await authenticate(request).catch(() => ANONYMOUS);
+      request.authentication = authentication.failure ? ANONYMOUS : authentication;
       return;
     }
     const authentication = await authenticate(request);
@@ -52,6 +53,7 @@ export function installAccessControl(app: FastifyInstance, authenticate: Authent
     const log = request.log.child({ caller: callerLabel(caller) });
     request.log = log;
     reply.log = log;
+    if (authentication.failure) throw authentication.failure;
     if (!isAllowed(action, caller.role)) {
       throw new ForbiddenError('forbidden', `a caller with role ${caller.role} may not ${action.replace('.', ' ')}`);
     }

@@ -9,7 +9,7 @@ import type { TLSSocket } from 'node:tls';
 import type { X509Certificate } from 'node:crypto';
 import type { Caller } from '../ca/caller.js';
 import type { PresentedCredential } from '../ca/registration-ports.js';
-import { UnauthenticatedError } from '../errors.js';
+import { ForbiddenError, UnauthenticatedError } from '../errors.js';
 import { adminIdentityOf, RESERVED_SEGMENT } from '../identity/meshca-identity.js';
 import { SpiffeId } from '../identity/spiffe-id.js';
 import type { TrustDomain } from '../identity/trust-domain.js';
@@ -17,7 +17,7 @@ import type { Clock } from '../time/clock.js';
 import type { Authenticator } from './access-control.js';
 import type { Authentication } from './request-context.js';
 
-/** Decides whether an authenticated caller is still in good standing; throws a 401/403 error if not. */
+/** Decides whether an authenticated caller is still in good standing; throws a 401/403 error if not (403: the caller is who it says). */
 type StandingCheck = (caller: Caller, presented: PresentedCredential) => Promise<void>;
 
 /** Whether a certificate, byte for byte, is one this CA issued and has since revoked. */
@@ -85,7 +85,13 @@ export function tlsAuthenticator(deps: { trustDomain: TrustDomain; clock: Clock;
     if (deps.clock.nowMs() >= peer.notAfterMs) {
       return anonymous(new UnauthenticatedError('certificate_expired', 'the client certificate has expired'));
     }
-    await deps.standing(peer.caller, peer.presented);
+    try {
+      await deps.standing(peer.caller, peer.presented);
+    } catch (err) {
+      // Known, and refused for its standing (evicted, banned): named in the refusal's audit event and log line.
+      if (err instanceof ForbiddenError) return { caller: peer.caller, failure: err };
+      throw err;
+    }
     return { caller: peer.caller };
   };
 }

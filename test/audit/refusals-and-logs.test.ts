@@ -44,13 +44,22 @@ describe('refusals in the audit log', () => {
   let agent: Credential;
   let auditor: Credential;
   let otherEntry: string;
+  /** Agents refused for their standing: the CA still knows who they are. */
+  let evicted: Credential;
+  let banned: Credential;
+  let bannedEntry: string;
 
   beforeAll(async () => {
     ca = await startTestCa();
     await asOperator(ca, 'POST', '/v1/entries', { agent: 'web-1', spiffeId: `${TD}/ns/web` });
     otherEntry = (await asOperator(ca, 'POST', '/v1/entries', { agent: 'web-2', spiffeId: `${TD}/ns/other` })).id;
+    bannedEntry = (await asOperator(ca, 'POST', '/v1/entries', { agent: 'web-4', spiffeId: `${TD}/ns/banned` })).id;
     agent = await attestAgent(ca, 'web-1');
     auditor = await adminCredential(ca, 'auditor', 'alice');
+    evicted = await attestAgent(ca, 'web-3');
+    banned = await attestAgent(ca, 'web-4');
+    await asOperator(ca, 'POST', '/v1/agents/web-3/evict');
+    await asOperator(ca, 'POST', '/v1/agents/web-4/ban');
   });
 
   const mint = async (body: Record<string, unknown>) =>
@@ -69,6 +78,16 @@ describe('refusals in the audit log', () => {
       'an auditor asking to mint',
       async () => callCa(ca, auditor, 'POST', '/v1/svids/mint', { spiffeId: `${TD}/ns/minted`, csr: (await newKeyAndCsr()).csr }),
       403, 'forbidden', 'auditor:alice', 'POST /v1/svids/mint',
+    ],
+    [
+      'an evicted agent asking to renew',
+      async () => callCa(ca, evicted, 'POST', '/v1/agent/renew', { csr: (await newKeyAndCsr()).csr }),
+      403, 'agent_evicted', 'agent:web-3', 'POST /v1/agent/renew',
+    ],
+    [
+      'a banned agent asking for an SVID of its entry',
+      async () => callCa(ca, banned, 'POST', '/v1/agent/svids', { requests: [{ entryId: bannedEntry, csr: (await newKeyAndCsr()).csr }] }),
+      403, 'agent_banned', 'agent:web-4', 'POST /v1/agent/svids',
     ],
   ];
 
