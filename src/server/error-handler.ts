@@ -85,13 +85,16 @@ function validationDetail(fe: FastifyError): string {
 /** Told of every refused request (4xx), e.g. to audit authentication failures and refused issuance. */
 export type RefusalObserver = (request: FastifyRequest, status: number, code: string, message: string) => void;
 
+/** How much of a URL a refusal quotes. */
+const MAX_QUOTED_URL = 200;
+
 /**
  * For Fastify's `frameworkErrors`: a URL it cannot decode is refused before
  * routing, and answered like every other bad request.
  */
 export function answerFrameworkError(err: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
   // Fastify's message quotes the whole URL, which may be some 16 KiB.
-  void reply.code(400).send(errorBody('invalid_request', clipped(err.message, 200)));
+  void reply.code(400).send(errorBody('invalid_request', clipped(err.message, MAX_QUOTED_URL)));
 }
 
 /** Writes a JSON error straight to a socket that no route will answer, and closes the connection. */
@@ -151,7 +154,8 @@ export function installErrorHandling(app: FastifyInstance, routeMethods: RouteMe
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0]!;
     const allowed = routeMethods.allowedAt(path);
-    if (allowed.length === 0) return reply.code(404).send(errorBody('not_found', `no route ${request.method} ${path}`));
+    // Any path at all may arrive here, some 16 KiB of it; a path some route has is as short as that route's.
+    if (allowed.length === 0) return reply.code(404).send(errorBody('not_found', `no route ${request.method} ${clipped(path, MAX_QUOTED_URL)}`));
     return reply
       .code(405)
       .header('allow', allowed.join(', '))

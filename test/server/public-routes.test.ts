@@ -153,6 +153,13 @@ describe('every answer', () => {
     expect(errorOf(res)).toEqual({ error: { code, message: `no route ${method} ${path.split('?')[0]}` } });
   });
 
+  it('fail/an unknown path of 10,000 characters -> 404 quoting its first 200 and its length, not the whole path', async () => {
+    const path = `/${'x'.repeat(9_999)}`;
+    const res = await callHttps(ca.url, { method: 'GET', path, ca: ca.bundlePem });
+    expect(res.status).toBe(404);
+    expect(errorOf(res)).toEqual({ error: { code: 'not_found', message: `no route GET ${path.slice(0, 200)}… (10000 characters)` } });
+  });
+
   it.each([
     { name: 'a GET-only route', method: 'POST', path: '/v1/bundle', allow: 'GET, HEAD' },
     { name: 'a route with a path parameter', method: 'PUT', path: '/v1/entries/abc', allow: 'DELETE, GET, HEAD, PATCH' },
