@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { canonicalJson, eventHash, GENESIS_HASH } from '../../src/ca/audit-chain.js';
 import { eventRows, verifyOverApi, type EventRow } from '../support/audit-log.js';
 import { asOperator, attestAgent, newKeyAndCsr } from '../support/callers.js';
@@ -146,6 +146,23 @@ describe('GET /v1/audit/events', () => {
   ])('fail/%s -> 400 invalid_request', async (_name, query) => {
     const res = await ca.localApp.inject({ method: 'GET', url: `/v1/audit/events${query}` });
     expect({ status: res.statusCode, code: res.json().error?.code }).toEqual({ status: 400, code: 'invalid_request' });
+  });
+
+  it.each([
+    ['?format=jsonl', 'application/x-ndjson'],
+    ['?format=csv', 'text/csv'],
+  ])('pass/HEAD %s -> 200 with the GET\'s content type, without reading the log', async (query, type) => {
+    const events = vi.spyOn(ca.core.services.auditStore, 'events');
+    try {
+      const res = await ca.localApp.inject({ method: 'HEAD', url: `/v1/audit/events${query}` });
+      expect({ status: res.statusCode, type: String(res.headers['content-type']).split(';')[0], body: res.body }).toEqual({ status: 200, type, body: '' });
+      expect(events).not.toHaveBeenCalled();
+      // The same query as a GET does read it: the spy sees the export.
+      expect((await exported(ca, query)).status).toBe(200);
+      expect(events).toHaveBeenCalledTimes(1);
+    } finally {
+      events.mockRestore();
+    }
   });
 
   it('pass/meshca audit export prints what the API exports, as csv and as jsonl since a time', async () => {

@@ -73,8 +73,10 @@ export function auditRoutes(app: FastifyInstance, s: ServerServices): void {
     async (request, reply) => {
       const format = request.query.format ?? 'jsonl';
       const since = timeField('since', request.query.since) ?? 0;
-      const stream = Readable.from(render(s.auditStore.events(1, since), format));
-      return reply.type(format === 'csv' ? 'text/csv' : 'application/x-ndjson').send(stream);
+      void reply.type(format === 'csv' ? 'text/csv' : 'application/x-ndjson');
+      // Fastify answers a HEAD by reading the GET's stream to its end and dropping it: the whole log, for no body.
+      if (request.method === 'HEAD') return reply.send();
+      return reply.send(Readable.from(render(s.auditStore.events(1, since), format)));
     },
   );
 
