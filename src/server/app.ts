@@ -5,12 +5,14 @@
 import helmet from '@fastify/helmet';
 import Fastify, { type FastifyHttpsOptions, type FastifyInstance } from 'fastify';
 import type { Server } from 'node:https';
+import type { Duplex } from 'node:stream';
 import type { Logger as PinoLogger } from 'pino';
 import { randomUUID } from 'node:crypto';
 import { HttpVersionError, InvalidInputError, NotImplementedError, UnavailableError } from '../errors.js';
 import { installAccessControl, type Authenticator } from './access-control.js';
 import { answerClientError, answerConnect, answerFrameworkError, answerUnknownExpectation, installErrorHandling, type RefusalObserver, type StoreUnavailable } from './error-handler.js';
 import { installJsonBodies } from './json-body.js';
+import { ResponsesInFlight } from './responses-in-flight.js';
 import { RouteMethods } from './route-methods.js';
 import type { CaMetrics } from './metrics.js';
 import './request-context.js';
@@ -145,6 +147,7 @@ function repeatedSingleHeader(rawHeaders: readonly string[]): string | undefined
 }
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const responsesInFlight = new ResponsesInFlight();
   const app = Fastify({
     loggerInstance: options.logger,
     bodyLimit: SMALL_BODY_LIMIT,
@@ -153,7 +156,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // Shutdown's 503 comes from refuseWhileClosing, in meshca's error shape and after helmet's headers.
     return503OnClosing: false,
     frameworkErrors: answerFrameworkError,
-    clientErrorHandler: answerClientError,
+    clientErrorHandler: (err: NodeJS.ErrnoException, socket: Duplex) => responsesInFlight.afterOwed(socket, () => answerClientError(err, socket)),
     requestTimeout: options.requestTimeoutMs,
     // A TLS handshake gets the request's time too (Node's default is 120 s, for connections anyone can open).
     ...(options.https
@@ -173,6 +176,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
     schemaController: { compilersFactory: sharedSchemaCompilers },
   }) as unknown as FastifyInstance;
+  app.server.on('request', responsesInFlight.track);
   app.server.on('connect', answerConnect);
   app.server.on('checkExpectation', answerUnknownExpectation);
   const bodyLimits = new BodyLimits(SMALL_BODY_LIMIT);

@@ -7,7 +7,7 @@
 import { connect as connectTcp } from 'node:net';
 import { join } from 'node:path';
 import { connect, type TLSSocket } from 'node:tls';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { adminCredential, asOperator, attestAgent, callCa, type Credential } from '../support/callers.js';
 import { startTestCa, type TestCa } from '../support/test-ca.js';
 import { eventRows } from '../support/audit-log.js';
@@ -84,6 +84,45 @@ describe('URLs and bytes Fastify refuses before routing', () => {
     { name: 'an Expect other than 100-continue', bytes: 'GET /v1/agents HTTP/1.1\r\nHost: x\r\nExpect: foo\r\n\r\n', status: 'HTTP/1.1 417 Expectation Failed', code: 'expectation_failed' },
   ])('fail/$name -> $status in the JSON error shape, then the connection closes', async ({ bytes, status, code }) => {
     expect(parsed(await rawExchange(bytes))).toEqual({ status, body: { error: { code, message: expect.any(String) } } });
+  });
+});
+
+describe('bytes that are not HTTP, sent after a request the CA is still answering', () => {
+  /** A token request, then — once it has arrived, while the CA is still making the token — bytes that are not a request. */
+  function pipelined(agent: string): Promise<string> {
+    const url = new URL(ca.url);
+    const body = `{"agent":"${agent}"}`;
+    return new Promise((resolve, reject) => {
+      const socket = connect({ host: url.hostname, port: Number(url.port), ca: ca.bundlePem, key: operator.keyPem, cert: operator.chainPem });
+      let answer = '';
+      socket.on('secureConnect', () => {
+        socket.write(`POST /v1/tokens HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+        setTimeout(() => socket.write('NOT HTTP\r\n\r\n'), 50);
+      });
+      socket.on('data', (d: Buffer) => (answer += d.toString()));
+      socket.on('error', reject);
+      socket.on('close', () => resolve(answer));
+    });
+  }
+
+  it('fail/the request is answered first (201, its token), then the bytes (400), and the connection closes', async () => {
+    const tokens = ca.core.services.tokens;
+    const create = tokens.create.bind(tokens);
+    // A token that takes 300 ms to make: the bytes arrive while it is being made.
+    const slow = vi.spyOn(tokens, 'create').mockImplementation(async (...args) => {
+      await sleep(300);
+      return create(...args);
+    });
+    try {
+      const answer = await pipelined('pipelined-1');
+      // An answer's body ends without a line break: the next status line follows on the same line.
+      const statuses = answer.match(/HTTP\/1\.1 \d{3} [^\r]*/g);
+      expect(statuses).toEqual(['HTTP/1.1 201 Created', 'HTTP/1.1 400 Bad Request']);
+      expect(answer).toContain('"agent":"pipelined-1"');
+      expect(answer).toMatch(/\{"error":\{"code":"invalid_request","message":"the request is not valid HTTP\/1\.1"\}\}$/);
+    } finally {
+      slow.mockRestore();
+    }
   });
 });
 
