@@ -64,12 +64,13 @@ export class AuditService {
   /**
    * Signs the current head, unless the newest checkpoint already covers it
    * (then returns that one); with `force`, signs it whatever the newest covers.
+   * `by` is who asked (an operator's label), recorded as the event's actor.
    */
-  async checkpoint(force = false): Promise<Checkpoint | undefined> {
+  async checkpoint(force = false, by = SELF): Promise<Checkpoint | undefined> {
     const head = await this.deps.store.head();
     if (!head) return undefined;
     if (!force && !(await this.headIsNew())) return this.deps.store.newestCheckpoint();
-    return this.sign(head);
+    return this.sign(head, by);
   }
 
   /** The scheduled checkpoint: signs the head only if something but checkpoints came after the newest one; undefined when it did not. */
@@ -90,14 +91,14 @@ export class AuditService {
    * signed by an intermediate the log it signs records as tainted
    * (verification refuses such a checkpoint).
    */
-  private async sign(head: { seq: number; hash: string }): Promise<Checkpoint> {
+  private async sign(head: { seq: number; hash: string }, by = SELF): Promise<Checkpoint> {
     await this.deps.authorities.catchUp();
     const set = this.deps.authorities.current();
     const signer = set.signingIntermediate(nowSeconds(this.deps.clock));
     const checkpoint = await signCheckpoint({ seq: head.seq, hash: head.hash, at: nowSeconds(this.deps.clock) }, signer.signer, signer.record.id);
     await this.deps.store.saveCheckpoint(checkpoint, {
       type: CHECKPOINT_EVENT,
-      actor: SELF,
+      actor: by,
       data: { seq: checkpoint.seq, hash: checkpoint.hash, signer: checkpoint.signerId, signature: checkpoint.signature },
     });
     return checkpoint;

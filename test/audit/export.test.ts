@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { canonicalJson, eventHash, GENESIS_HASH } from '../../src/ca/audit-chain.js';
 import { eventRows, verifyOverApi, type EventRow } from '../support/audit-log.js';
-import { asOperator, attestAgent, newKeyAndCsr } from '../support/callers.js';
+import { adminCredential, asOperator, attestAgent, callCa, newKeyAndCsr } from '../support/callers.js';
 import { MESHCA_BIN, runMeshca } from '../support/cli.js';
 import { csvRecords, parseCsv } from '../support/csv.js';
 import { FakeClock } from '../support/fake-clock.js';
@@ -209,5 +209,22 @@ describe('a long audit log', () => {
     child.stdout.once('data', () => child.stdout.destroy());
     const [code] = (await once(child, 'close')) as [number | null];
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+  });
+});
+
+describe('a checkpoint signed on demand (POST /v1/audit/checkpoints)', () => {
+  const checkpointActors = (ca: TestCa) => eventRows(ca.store.db).filter((r) => r.type === 'audit.checkpoint').map((r) => r.actor);
+
+  it('pass/names the operator who asked as its actor, on the socket and over mutual TLS; the scheduled one is the CA\'s own', async () => {
+    const ca = await startTestCa();
+    const remote = await adminCredential(ca, 'operator', 'olga');
+    const auditor = await adminCredential(ca, 'auditor', 'audrey');
+    expect((await ca.localApp.inject({ method: 'POST', url: '/v1/audit/checkpoints' })).statusCode).toBe(201);
+    expect((await callCa(ca, remote, 'POST', '/v1/audit/checkpoints')).status).toBe(201);
+    // An auditor may not ask for one: refused, and nothing signed in its name.
+    expect((await callCa(ca, auditor, 'POST', '/v1/audit/checkpoints')).status).toBe(403);
+    await asOperator(ca, 'POST', '/v1/tokens', { agent: 'after-the-checkpoints' });
+    await ca.core.audit.checkpointIfNew();
+    expect(checkpointActors(ca)).toEqual(['operator:local', 'operator:olga', 'meshca']);
   });
 });

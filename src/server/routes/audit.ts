@@ -3,6 +3,7 @@ import { X509Certificate } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { Readable } from 'node:stream';
 import { EVENT_HASH_PATTERN, type ExpectedHead, type StoredEvent } from '../../ca/audit-verifier.js';
+import { callerLabel } from '../../ca/caller.js';
 import { InvalidInputError } from '../../errors.js';
 import { decodeCertificates } from '../../x509/pem.js';
 import { isoTime, timeField } from '../edge.js';
@@ -99,8 +100,8 @@ export function auditRoutes(app: FastifyInstance, s: ServerServices): void {
     },
   );
 
-  app.post('/v1/audit/checkpoints', { config: { action: 'audit.write' } }, async (_request, reply) => {
-    const checkpoint = await s.audit.checkpoint(true);
+  app.post('/v1/audit/checkpoints', { config: { action: 'audit.write' } }, async (request, reply) => {
+    const checkpoint = await s.audit.checkpoint(true, callerLabel(request.authentication.caller));
     return reply.code(201).send(checkpoint ? { ...checkpoint, at: isoTime(checkpoint.at) } : {});
   });
 }
