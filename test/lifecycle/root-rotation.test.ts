@@ -16,7 +16,7 @@ import type { FakeClock } from '../support/fake-clock.js';
 import { auditEvents, clockNearNow, issuerOf, startLifecycleCa, type LifecycleCa } from '../support/lifecycle-ca.js';
 import { selfSigned, signedCa, verify } from '../support/openssl-pki.js';
 import { revokedInStore } from '../support/revocations.js';
-import { mintSvid, type Credential } from '../support/svids.js';
+import { mintSvid, writeCredential, type Credential } from '../support/svids.js';
 import { tempDir } from '../support/temp-dir.js';
 import { adminCredential, asOperator, attestAgent, caSignedCredential, callCa } from '../support/callers.js';
 import { startTestCa } from '../support/test-ca.js';
@@ -465,6 +465,34 @@ describe('meshca authority root (CLI)', () => {
       [imported]: ['active', true, true, 1],
       [now.intermediate.id]: ['active', true, false, 1],
     });
+  });
+});
+
+describe('what holds a copy of the bundle, between activation and retirement', () => {
+  it('fail→pass/a copy made before the prepare no longer finds the CA once the new root signs; one made after it does, and prepare says to make it', async () => {
+    const clock = clockNearNow();
+    const ca = await startLifecycleCa(SETTINGS, clock);
+    // A remote operator's credential, as `meshca admin credential --out` writes it: its bundle.pem is the only trust it has in the CA.
+    const carol = tempDir('carol');
+    writeCredential(carol, { ...(await adminCredential(ca, 'operator', 'carol')), bundlePem: ca.bundlePem });
+    const remoteList = () => runMeshca(['authority', 'list', '--server', ca.url, '--credential', carol]);
+    clock.advance(1);
+
+    const prep = await runMeshca(['authority', 'root', 'prepare', '--data-dir', ca.config.dataDir]);
+    expect(prep.code, prep.stderr).toBe(0);
+    expect(prep.stdout).toContain(
+      'Before activating it, write the bundle now (meshca bundle) where agents find --trust-bundle and into the bundle.pem of every admin credential',
+    );
+    const afterPrepare = (await ca.localApp.inject({ method: 'GET', url: '/v1/bundle.pem' })).body;
+    expect((await remoteList()).code).toBe(0);
+
+    expect((await post(ca, 'activate', { force: true })).status).toBe(200);
+    // The CA now serves under the new root: a copy from before the prepare cannot know it.
+    const stale = await remoteList();
+    expect(stale.code).toBe(1);
+    expect(stale.stderr).toContain('is not the CA this credential trusts');
+    writeFileSync(join(carol, 'bundle.pem'), afterPrepare);
+    expect((await remoteList()).code).toBe(0);
   });
 });
 

@@ -53,6 +53,11 @@ export function registerAuthority(program: Command): void {
         ...(o.importKey ? { importKeyFile: resolve(o.importKey) } : {}),
       }, { importCertFile: '--import-cert', importKeyFile: '--import-key' });
       console.log(`prepared root ${res.id}; the trust bundle (sequence ${res.bundleSequence}) now carries it`);
+      // Once activated, the CA serves under the new root: a copy of the bundle from before this cannot reach it.
+      console.log(
+        'Before activating it, write the bundle now (meshca bundle) where agents find --trust-bundle and into the bundle.pem of every admin credential: ' +
+          'agents that start without a saved bundle, and remote operators, trust the CA by that copy alone',
+      );
     });
   root
     .command('activate')
