@@ -3,7 +3,7 @@
  * over the authorities and the clock, so the same verdict can be computed by
  * the server, logged on every tick, and tested without waiting.
  */
-import type { AuthoritySet } from './authority-set.js';
+import type { AuthoritySet, LoadedAuthority } from './authority-set.js';
 import { prepareAt } from './rotation.js';
 
 export interface Finding {
@@ -67,7 +67,7 @@ export function diagnose(input: DoctorInput): Finding[] {
       'root expiry',
       left > input.rootHorizon
         ? `root ${root.record.id} expires in ${days(left)} (${iso(root.record.notAfter)})`
-        : `root ${root.record.id} expires in ${days(left)} (${iso(root.record.notAfter)}), within the ${days(input.rootHorizon)} horizon: prepare, activate and retire a new root`,
+        : `root ${root.record.id} expires in ${days(left)} (${iso(root.record.notAfter)}), within the ${days(input.rootHorizon)} horizon: ${rootAdvice(set, root)}`,
     );
   }
 
@@ -101,6 +101,28 @@ export function diagnose(input: DoctorInput): Finding[] {
     add(false, 'recording', `the datastore could not record an issuance at ${iso(input.lastRecordingFailure.at)} and has recorded none since: ${input.lastRecordingFailure.message}`);
   }
   return findings;
+}
+
+/**
+ * What to do about a root of the bundle within the horizon, by where the
+ * rotation stands: an operator halfway through one is told the next step,
+ * not to start another (which would put a third root in the bundle).
+ */
+function rootAdvice(set: AuthoritySet, root: LoadedAuthority): string {
+  const prepared = set.ofKind('root', 'prepared')[0];
+  if (root === prepared) {
+    return 'it is prepared, not signing yet: withdraw it (meshca authority root withdraw) and prepare one that lasts longer';
+  }
+  const signing = set.signingRoot();
+  if (root !== signing) {
+    return `root ${signing?.record.id ?? '(none)'} signs now: retire this one (meshca authority root retire) once nothing live chains to it`;
+  }
+  if (!prepared) return 'prepare, activate and retire a new root';
+  // Under a root without its key, the organisation's intermediate imported under it is what activates it.
+  const id = prepared.record.id;
+  return prepared.signer
+    ? `activate the prepared root ${id} (meshca authority root activate), then retire this one`
+    : `import an intermediate your organisation issued under the prepared root ${id} (meshca authority intermediate import), then retire this one`;
 }
 
 /**

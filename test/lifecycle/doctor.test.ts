@@ -42,6 +42,9 @@ interface Authorities {
   prepared: LoadedAuthority;
   /** A root that signed none of the above. */
   otherRoot: LoadedAuthority;
+  /** A root of ten years, the next one in a rotation, and the intermediate under it. */
+  nextRoot: LoadedAuthority;
+  underNext: LoadedAuthority;
 }
 
 const a = {} as Authorities;
@@ -52,6 +55,8 @@ beforeAll(async () => {
   a.intermediate = await mintAuthority(deps, 'intermediate', 'active', T0, seconds(DAY), a.root);
   a.prepared = await mintAuthority(deps, 'intermediate', 'prepared', prepareAt(a.intermediate.record), seconds(DAY), a.root);
   a.otherRoot = await mintAuthority(deps, 'root', 'active', T0, seconds(365 * DAY));
+  a.nextRoot = await mintAuthority(deps, 'root', 'active', T0, seconds(3650 * DAY));
+  a.underNext = await mintAuthority(deps, 'intermediate', 'active', T0, seconds(DAY), a.nextRoot);
 });
 
 const set = (...members: Array<keyof Authorities | LoadedAuthority>) =>
@@ -169,6 +174,45 @@ const CASES: readonly Case[] = [
     says: 'chains to no root of the trust bundle',
   },
 ];
+
+/** `root` as prepared: in the bundle, signing nothing yet. */
+const asPrepared = (root: LoadedAuthority) => ({ ...root, record: { ...root.record, state: 'prepared' as const, activatedAt: null } });
+
+describe('diagnose: what to do about a root within the horizon, by where its rotation stands', () => {
+  /** The root of a year (a.root) is within this horizon; the next root, of ten years, is not. Cases read the authorities once they are made. */
+  const HORIZON = 400 * DAY;
+  it.each([
+    {
+      name: 'the signing root, nothing prepared: start a rotation',
+      members: () => set('root', 'intermediate'),
+      says: () => 'prepare, activate and retire a new root',
+    },
+    {
+      name: 'the signing root, the next one prepared: activate it',
+      members: () => set('root', 'intermediate', asPrepared(a.nextRoot)),
+      says: () => `activate the prepared root ${a.nextRoot.record.id} (meshca authority root activate), then retire this one`,
+    },
+    {
+      name: 'the signing root, an organisation\'s next root prepared without its key: import an intermediate under it',
+      members: () => set(keylessRoot(), imported(), { ...asPrepared(a.nextRoot), signer: null }),
+      says: () => `import an intermediate your organisation issued under the prepared root ${a.nextRoot.record.id} (meshca authority intermediate import), then retire this one`,
+    },
+    {
+      name: 'superseded by the next root, which signs: retire it',
+      members: () => set('root', 'nextRoot', 'underNext'),
+      says: () => `root ${a.nextRoot.record.id} signs now: retire this one (meshca authority root retire) once nothing live chains to it`,
+    },
+    {
+      name: 'the prepared root itself: withdraw it for one that lasts longer',
+      members: () => set('nextRoot', 'underNext', asPrepared(a.root)),
+      says: () => 'it is prepared, not signing yet: withdraw it (meshca authority root withdraw) and prepare one that lasts longer',
+    },
+  ])('fail/$name', ({ members, says }) => {
+    const failing = diagnose({ set: members(), now: T0, rootHorizon: HORIZON }).filter((f) => f.status === 'fail');
+    expect(failing).toEqual([{ status: 'fail', check: 'root expiry', message: expect.stringMatching(new RegExp(`^root ${a.root.record.id} expires in `)) }]);
+    expect(failing[0]!.message).toContain(`within the 400 days horizon: ${says()}`);
+  });
+});
 
 describe('diagnose', () => {
   it.each(CASES)('$name', ({ input, fails, says }) => {
