@@ -7,6 +7,7 @@ import { CaIntegrityError } from '../errors.js';
 import type { TrustDomain } from '../identity/trust-domain.js';
 import { isSpiffeUri } from './authority-factory.js';
 import type { AuthoritySet } from './authority-set.js';
+import { isValidAt } from './rotation.js';
 import type { AuthorityRecord } from './model.js';
 import type { KeyCustody, Logger } from './ports.js';
 
@@ -39,11 +40,13 @@ export async function setAsideUnreferencedKeys(custody: KeyCustody, log: Logger,
   if (moved.length) log.warn({ keys: moved }, 'set aside CA keys no record names (a server stopped while creating an authority, or a datastore older than its keys)');
 }
 
-/** Refuses to start on an expired root, an authority whose certificate its parent did not sign, or another trust domain. */
+/** Refuses to start on an expired root (unless a prepared root can take over), an authority whose certificate its parent did not sign, or another trust domain. */
 export function checkIntegrity(set: AuthoritySet, now: number, trustDomain: TrustDomain): void {
   const root = set.signingRoot();
   if (!root) throw new CaIntegrityError('the datastore has authorities but no active root');
-  if (now >= root.record.notAfter) {
+  // A prepared root that can sign takes over from an expired one at start (intermediate-rotation.ts).
+  const successor = set.ofKind('root', 'prepared').find((r) => r.signer && isValidAt(r.record, now));
+  if (now >= root.record.notAfter && !successor) {
     throw new CaIntegrityError(
       `the root ${root.record.id} expired at ${new Date(root.record.notAfter * 1000).toISOString()}; ` +
         'restore a valid root, or start a new CA in a new data directory and re-register the workloads',

@@ -4,10 +4,12 @@
  * kept waiting under a root the operator has prepared. Each step commits one
  * transition, so a restart between steps resumes at the next.
  */
+import { seconds } from '../time/duration.js';
 import type { LoadedAuthority } from './authority-set.js';
 import { created, moved, transition } from './authority-transitions.js';
 import { SELF } from './caller.js';
 import { mintIntermediate, type LifecycleContext } from './lifecycle-context.js';
+import { activateRoot } from './root-rotation.js';
 import { canTakeOver, isValidAt, shouldActivateNext, shouldPrepareNext } from './rotation.js';
 
 /**
@@ -16,6 +18,7 @@ import { canTakeOver, isValidAt, shouldActivateNext, shouldPrepareNext } from '.
  * now, not leave the old intermediate signing until the next tick.
  */
 export async function rotateIntermediate(ctx: LifecycleContext, now: number): Promise<void> {
+  await takeOverFromExpiredRoot(ctx, now);
   // At most three transitions are ever due at once (catch up, prepare, activate); the bound only guards against a loop.
   for (let step = 0; step < 4; step++) {
     if (!(await rotateIntermediateStep(ctx, now))) break;
@@ -50,6 +53,28 @@ async function keepIntermediateWaiting(ctx: LifecycleContext, now: number): Prom
   if (spent.length === 0) return false;
   await ctx.commit(spent, set.bundleSequence, spent.map((r) => moved(r, 'retired', SELF)));
   return true;
+}
+
+/**
+ * Once the signing root has expired, nothing can be signed under it again:
+ * a prepared root that can sign takes over at once, as a forced activation
+ * would, rather than leave the CA unable to issue, and, after a restart,
+ * unable to start (which left no way to run the activation at all). Agents
+ * that synced since the prepare trust it; the others could trust nothing
+ * this CA signs anyway.
+ */
+async function takeOverFromExpiredRoot(ctx: LifecycleContext, now: number): Promise<void> {
+  const set = ctx.current();
+  const expired = set.signingRoot();
+  const prepared = set.ofKind('root', 'prepared')[0];
+  // Only past notAfter: a clock set back before a root's notBefore is no reason to replace it.
+  if (!expired || now < expired.record.notAfter || !prepared?.signer || !isValidAt(prepared.record, now)) return;
+  ctx.log.error(
+    { expired: expired.record.id, root: prepared.record.id },
+    'the signing root has expired: the prepared root signs from now on, without waiting for --root-propagation (activate before the old root expires)',
+  );
+  // Forced: neither the propagation wait nor the agents not seen since are looked at.
+  await activateRoot(ctx, SELF, seconds(1), true, async () => []);
 }
 
 /** The next transition due at `now`, if any; true when it made one. */

@@ -468,6 +468,47 @@ describe('meshca authority root (CLI)', () => {
   });
 });
 
+describe('the old root expires before the prepared one is activated', () => {
+  /** Roots of three hours, so the old one expires within the test; the CA's own lifetimes fit under them. */
+  const SHORT_ROOTS = { ...SETTINGS, 'root-ttl': '3h', 'intermediate-ttl': '60m', 'svid-max-ttl': '10m' };
+
+  it.each([
+    { name: 'at the next lifecycle check', restart: false },
+    { name: 'at a restart (which it refused before, leaving no way to activate it)', restart: true },
+  ])('pass/the prepared root takes over $name, as a forced activation by the CA, and new SVIDs verify under it', async ({ restart }) => {
+    const clock = clockNearNow();
+    let ca = await startLifecycleCa(SHORT_ROOTS, clock);
+    const old = ids(ca);
+    clock.advance(1);
+    const prepared = await post(ca, 'prepare');
+    expect(prepared.status).toBe(201);
+    const next = prepared.body.id as string;
+
+    clock.set(old.root.notAfter * 1000);
+    if (restart) {
+      await ca.close();
+      ca = await startLifecycleCa({ ...SHORT_ROOTS, 'data-dir': ca.config.dataDir }, clock);
+    } else {
+      await ca.tick();
+    }
+    expect(ids(ca).root.id).toBe(next);
+    expect(ids(ca).intermediate.parentId).toBe(next);
+    expect((await ca.localApp.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
+    const svid = await mintSvid(ca.localApp, WEB);
+    expect(verifiesAgainst(svid, [ca.manager.current().byId(next)!.record.certDer], clock.nowSeconds())).toBe(true);
+    expect(auditEvents(ca.store.db, 'authority.activated').filter((e) => e.data.id === next).map((e) => [e.actor, e.data.force])).toEqual([['meshca', true]]);
+    expect((await ca.localApp.inject({ method: 'POST', url: '/v1/audit/verify', payload: {} })).json()).toMatchObject({ ok: true });
+  });
+
+  it('fail/without a prepared root the CA still refuses to start on an expired one', async () => {
+    const clock = clockNearNow();
+    const ca = await startLifecycleCa(SHORT_ROOTS, clock);
+    clock.set(ids(ca).root.notAfter * 1000);
+    await ca.close();
+    await expect(startLifecycleCa({ ...SHORT_ROOTS, 'data-dir': ca.config.dataDir }, clock)).rejects.toThrow(/the root [0-9a-f]{40} expired at/);
+  });
+});
+
 describe('what holds a copy of the bundle, between activation and retirement', () => {
   it('fail→pass/a copy made before the prepare no longer finds the CA once the new root signs; one made after it does, and prepare says to make it', async () => {
     const clock = clockNearNow();
