@@ -18,7 +18,7 @@ import type { RandomSource } from '../random/random-source.js';
 import { loadAuthority, type ImportedAuthority } from './authority-factory.js';
 import { checkIntegrity, refuseKeysWithoutRecords, setAsideUnreferencedKeys } from './authority-integrity.js';
 import { AuthoritySet, type LoadedAuthority } from './authority-set.js';
-import { importIntermediate, type IntermediateImport, type RootActivation } from './intermediate-import.js';
+import { importIntermediate, replaceLapsedImport, type IntermediateImport, type RootActivation } from './intermediate-import.js';
 import { rotateIntermediate } from './intermediate-rotation.js';
 import { taintIntermediate } from './intermediate-taint.js';
 import type { AuthoritySettings, LifecycleContext } from './lifecycle-context.js';
@@ -111,11 +111,14 @@ export class AuthorityManager {
       return manager;
     }
     await setAsideUnreferencedKeys(deps.custody, deps.log, records);
-    if (initial.kind !== 'generate') deps.log.warn({}, 'the datastore already holds a PKI; the import options apply only to the first start and are ignored');
     const loaded = await Promise.all(records.map((r) => loadAuthority(deps.custody, r)));
     const set = new AuthoritySet(loaded, await deps.journal.bundleSequence());
     checkIntegrity(set, nowSeconds(deps.clock), settings.trustDomain);
     const manager = new AuthorityManager(deps, settings, set);
+    const replaced = await replaceLapsedImport(manager.lifecycle, initial.kind === 'intermediate' ? initial.intermediate : undefined, nowSeconds(deps.clock));
+    if (initial.kind !== 'generate' && !replaced) {
+      deps.log.warn({}, 'the datastore already holds a PKI; the import options apply only to the first start (or to replace an imported intermediate that can no longer sign) and are ignored');
+    }
     await rotateIntermediate(manager.lifecycle, nowSeconds(deps.clock));
     return manager;
   }

@@ -12,14 +12,16 @@
  * makes it the signing root.
  */
 import { X509Certificate } from 'node:crypto';
-import { ConflictError, InvalidInputError } from '../errors.js';
+import { CaIntegrityError, ConflictError, InvalidInputError } from '../errors.js';
 import { nowSeconds } from '../time/clock.js';
-import { formatDuration, type Duration } from '../time/duration.js';
+import { formatDuration, seconds, type Duration } from '../time/duration.js';
 import { checkImport, takeIntoCustody, type CheckedImport, type ImportedAuthority } from './authority-factory.js';
 import { issuedBy } from '../x509/issued-by.js';
 import type { AuthoritySet, LoadedAuthority } from './authority-set.js';
 import { created, moved, transition } from './authority-transitions.js';
+import { SELF } from './caller.js';
 import type { LifecycleContext } from './lifecycle-context.js';
+import { isValidAt, validityText } from './rotation.js';
 import { refuseWhileAgentsUnseen, type UnseenAgents } from './root-rotation.js';
 
 /** The intermediate that signs from now on, and the one it replaced (none when the CA had no active one). */
@@ -73,6 +75,33 @@ export async function importIntermediate(
   ]);
   ctx.log.info({ intermediate: next.record.id, retired: previous?.record.id }, 'imported a new signing intermediate');
   return { intermediate: next, retired: retired[0] };
+}
+
+/**
+ * At a start naming an intermediate (--import-intermediate-*) on a CA that
+ * already holds a PKI: imports it, as `intermediate import --force` would,
+ * when the CA signs with an imported intermediate that can no longer sign
+ * (expired). Such a CA cannot start otherwise (it has nothing to serve TLS
+ * with), so the command, which needs it running, could never replace it.
+ * Refused, with the command's reasons, as the command would refuse it;
+ * false when there is nothing to replace. Without the options
+ * (`imported` undefined), such a CA gets a CaIntegrityError saying to give them.
+ */
+export async function replaceLapsedImport(ctx: LifecycleContext, imported: ImportedAuthority | undefined, now: number): Promise<boolean> {
+  const set = ctx.current();
+  const active = set.activeIntermediate();
+  if (set.signingRoot()?.signer || (active && isValidAt(active.record, now))) return false;
+  if (!imported) {
+    throw new CaIntegrityError(
+      `the imported intermediate ${active?.record.id ?? '(none)'} cannot sign now${active ? ` (${validityText(active.record)})` : ''}, and meshca cannot make one under your organisation's root: ` +
+        'start with --import-intermediate-cert and --import-intermediate-key (and --import-trust-bundle, with --import-intermediate-chain if any) naming a renewed one it issued',
+    );
+  }
+  // The operator named it at the start: that is the --force of the command.
+  const forced: RootActivation = { propagation: seconds(1), unseenSince: async () => [], force: true };
+  const { intermediate } = await importIntermediate(ctx, imported, SELF, forced);
+  ctx.log.warn({ intermediate: intermediate.record.id, replaced: active?.record.id }, 'the imported intermediate could no longer sign: replaced it by the one named at start');
+  return true;
 }
 
 /** What making a prepared root the signing one waits for, as `root activate` does; `force` waits for neither. */

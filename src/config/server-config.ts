@@ -134,7 +134,7 @@ export const SERVER_OPTIONS = {
     describe: 'first start only: use this PEM root (with --import-root-key) instead of generating one' },
   importRootKey: { name: 'import-root-key', expected: FILE, parse: absolutePath, describe: 'the PEM key of --import-root-cert' },
   importIntermediateCert: { name: 'import-intermediate-cert', expected: FILE, parse: absolutePath,
-    describe: "first start only: sign SVIDs with this intermediate from your organisation's CA (no root key needed)" },
+    describe: "first start only: sign SVIDs with this intermediate from your organisation's CA (no root key needed); later, only to replace an imported one that expired" },
   importIntermediateKey: { name: 'import-intermediate-key', expected: FILE, parse: absolutePath,
     describe: 'the PEM key of --import-intermediate-cert' },
   importIntermediateChain: { name: 'import-intermediate-chain', expected: FILE, parse: absolutePath,

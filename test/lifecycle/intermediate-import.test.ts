@@ -225,6 +225,53 @@ describe('meshca authority intermediate import on a plug-in CA', () => {
   });
 });
 
+describe('a plug-in CA whose imported intermediate expired before it was replaced', () => {
+  /** The first start's flags with another intermediate: how an operator names the renewed one at a restart. */
+  const restartFlags = (ca: LifecycleCa, intermediate: KeyPairFiles) => ({
+    'data-dir': ca.config.dataDir,
+    'import-intermediate-cert': intermediate.cert,
+    'import-intermediate-key': intermediate.key,
+    'import-trust-bundle': pki.orgRoot.cert,
+  });
+
+  async function lapsed(): Promise<{ ca: LifecycleCa; clock: FakeClock; previous: string }> {
+    const clock = clockNearNow();
+    const ca = await pluginCa(clock);
+    const previous = ca.manager.current().activeIntermediate()!.record;
+    clock.set((previous.notAfter + 60) * 1000);
+    await ca.close();
+    return { ca, clock, previous: previous.id };
+  }
+
+  it('fail/a restart without the import options is refused, saying which options name a renewed one', async () => {
+    const { ca, clock, previous } = await lapsed();
+    await expect(startLifecycleCa({ 'data-dir': ca.config.dataDir }, clock)).rejects.toThrow(
+      new RegExp(`the imported intermediate ${previous} cannot sign now .*start with --import-intermediate-cert and --import-intermediate-key`),
+    );
+  });
+
+  it('pass/a restart naming the renewed one with the first start\'s options starts, signing with it, as `intermediate import --force` would', async () => {
+    const { ca: stopped, clock, previous } = await lapsed();
+    const ca = await startLifecycleCa(restartFlags(stopped, pki.renewed), clock);
+    const set = ca.manager.current();
+    const renewed = set.activeIntermediate()!.record;
+    expect(renewed.certDer).toEqual(der(pki.renewed.cert));
+    expect(set.byId(previous)!.record.state).toBe('retired');
+    expect(auditEvents(ca.store.db, 'authority.').slice(-2).map((e) => [e.type, e.actor, e.data.id, e.data.replaces])).toEqual([
+      ['authority.created', 'meshca', renewed.id, previous],
+      ['authority.retired', 'meshca', previous, undefined],
+    ]);
+    const svid = await mintSvid(ca.localApp, WEB);
+    expect(await verifiesAgainstBundle(ca, svid, clock.nowSeconds())).toBe('ok');
+    expect((await ca.localApp.inject({ method: 'POST', url: '/v1/audit/verify', payload: {} })).json()).toMatchObject({ ok: true });
+  });
+
+  it('fail/a restart naming an intermediate the import refuses (one of another root) is refused with its reason', async () => {
+    const { ca, clock } = await lapsed();
+    await expect(startLifecycleCa(restartFlags(ca, pki.foreign), clock)).rejects.toThrow(/does not chain to a root of the supplied bundle/);
+  });
+});
+
 describe('meshca authority intermediate import: refusals', () => {
   let ca: LifecycleCa;
   let clock: FakeClock;
