@@ -29,7 +29,14 @@ export async function taintIntermediate(ctx: LifecycleContext, id: string, by: s
     const root = set.signingRoot();
     const waiting = set.preparedIntermediateUnder(root);
     const prepared = waiting && isValidAt(waiting.record, now) ? waiting : undefined;
-    if (!prepared && !root?.signer) throw new ConflictError('precondition_failed', 'no root key in custody to make a replacement intermediate');
+    if (!prepared && !root?.signer) {
+      // A plug-in CA: its organisation issues the replacement, and the one it replaces, retired, can then be tainted.
+      throw new ConflictError(
+        'precondition_failed',
+        `intermediate ${id} is the one that signs, and meshca holds no root key to make its replacement: ` +
+          'import a renewed one your organisation issued (meshca authority intermediate import), which retires this one at once, then taint this one',
+      );
+    }
     const next = prepared ? transition(prepared, 'active', now) : await mintIntermediate(ctx, 'active', now, root);
     changes.push(next);
     events.push(prepared ? moved(next, 'active', by) : created(next, by));

@@ -18,7 +18,7 @@ import { runMeshca } from '../support/cli.js';
 import { svidCheck } from '../support/conformance.js';
 import { splitCrls, verifyCrl } from '../support/crl-inspect.js';
 import type { FakeClock } from '../support/fake-clock.js';
-import { auditEvents, authorityRows, clockNearNow, startLifecycleCa, type LifecycleCa } from '../support/lifecycle-ca.js';
+import { auditEvents, authorityRows, clockNearNow, issuerOf, startLifecycleCa, type LifecycleCa } from '../support/lifecycle-ca.js';
 import { opensslOk, selfSigned, signedCa, verify, type KeyPairFiles } from '../support/openssl-pki.js';
 import { resigned } from '../support/resigned-certificates.js';
 import { mintSvid, writeCredential, type Credential } from '../support/svids.js';
@@ -222,6 +222,36 @@ describe('meshca authority intermediate import on a plug-in CA', () => {
     const missing = await runMeshca(['authority', 'intermediate', 'import', '--cert', pki.renewed.cert, '--data-dir', ca.config.dataDir]);
     expect(missing.code).not.toBe(0);
     expect(missing.stderr).toContain("required option '--key <file>' not specified");
+  });
+});
+
+describe('tainting the imported intermediate of a plug-in CA', () => {
+  it('fail→pass/the signing one is refused (409) saying to import its replacement first; once replaced, it is tainted and what it signed revoked', async () => {
+    const clock = clockNearNow();
+    const ca = await pluginCa(clock);
+    const suspect = ca.manager.current().activeIntermediate()!.record.id;
+    const signed = await mintSvid(ca.localApp, WEB);
+    const taint = async () => {
+      const res = await ca.localApp.inject({ method: 'POST', url: `/v1/authorities/${suspect}/taint` });
+      return { status: res.statusCode, body: res.json() };
+    };
+
+    const refused = await taint();
+    expect([refused.status, refused.body.error.message]).toEqual([
+      409,
+      `intermediate ${suspect} is the one that signs, and meshca holds no root key to make its replacement: ` +
+        'import a renewed one your organisation issued (meshca authority intermediate import), which retires this one at once, then taint this one',
+    ]);
+    expect(ca.manager.current().byId(suspect)!.record.taintedAt).toBeNull();
+
+    clock.advance(1);
+    expect((await importVia(ca, { certFile: pki.renewed.cert, keyFile: pki.renewed.key })).status).toBe(201);
+    const tainted = await taint();
+    expect(tainted.status).toBe(200);
+    // The SVID, and the serving certificate the CA had under it (its successor is under the renewed one).
+    expect(tainted.body.revoked).toBe(2);
+    expect(ca.manager.current().byId(suspect)!.record.taintedAt).not.toBeNull();
+    expect(issuerOf(ca.store.db, signed.answer.svid.serial)).toBe(suspect);
   });
 });
 
