@@ -44,8 +44,9 @@ export async function setAsideUnreferencedKeys(custody: KeyCustody, log: Logger,
 export function checkIntegrity(set: AuthoritySet, now: number, trustDomain: TrustDomain): void {
   const root = set.signingRoot();
   if (!root) throw new CaIntegrityError('the datastore has authorities but no active root');
-  // A prepared root that can sign takes over from an expired one at start (intermediate-rotation.ts).
-  const successor = set.ofKind('root', 'prepared').find((r) => r.signer && isValidAt(r.record, now));
+  // A prepared root takes over from an expired one at start: at once when meshca holds its key (intermediate-rotation.ts),
+  // an organisation's once the start names an intermediate issued under it (intermediate-import.ts, which says so otherwise).
+  const successor = set.ofKind('root', 'prepared').find((r) => isValidAt(r.record, now));
   if (now >= root.record.notAfter && !successor) {
     throw new CaIntegrityError(
       `the root ${root.record.id} expired at ${new Date(root.record.notAfter * 1000).toISOString()}; ` +

@@ -296,6 +296,28 @@ describe('a plug-in CA whose imported intermediate expired before it was replace
     expect((await ca.localApp.inject({ method: 'POST', url: '/v1/audit/verify', payload: {} })).json()).toMatchObject({ ok: true });
   });
 
+  it('pass/the organisation\'s root expired too, its next one prepared: a restart says to name an intermediate issued under the next one, and with it starts', async () => {
+    // Valid from now for ten years and some days, so both are valid once the organisation's root of ten years has expired.
+    const dir = tempDir('imi');
+    const nextRoot = selfSigned(dir, 'org-root-next', { days: 3660 });
+    const nextIntermediate = signedCa(dir, 'org-intermediate-next', nextRoot, { days: 3655 });
+    const clock = clockNearNow();
+    const stopped = await pluginCa(clock);
+    clock.advance(1);
+    const prepared = await stopped.localApp.inject({ method: 'POST', url: '/v1/authorities/root/prepare', payload: { importCertFile: nextRoot.cert } });
+    expect(prepared.statusCode).toBe(201);
+    const orgRoot = stopped.manager.current().ofKind('root').find((r) => r.record.certDer.equals(der(pki.orgRoot.cert)))!.record;
+    clock.set((orgRoot.notAfter + 60) * 1000);
+    await stopped.close();
+
+    await expect(startLifecycleCa({ 'data-dir': stopped.config.dataDir }, clock)).rejects.toThrow(/cannot sign now .*start with --import-intermediate-cert/);
+    const ca = await startLifecycleCa(restartFlags(stopped, nextIntermediate), clock);
+    expect(ca.manager.current().signingRoot()!.record.certDer).toEqual(der(nextRoot.cert));
+    const svid = await mintSvid(ca.localApp, WEB);
+    expect(svid.chain[1]!.raw).toEqual(der(nextIntermediate.cert));
+    expect(await verifiesAgainstBundle(ca, svid, clock.nowSeconds())).toBe('ok');
+  });
+
   it('fail/a restart naming an intermediate the import refuses (one of another root) is refused with its reason', async () => {
     const { ca, clock } = await lapsed();
     await expect(startLifecycleCa(restartFlags(ca, pki.foreign), clock)).rejects.toThrow(/does not chain to a root of the supplied bundle/);
