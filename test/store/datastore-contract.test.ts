@@ -103,6 +103,17 @@ describe.each(ENGINES)('the $name datastore', (engine) => {
     });
   });
 
+  describe('closing', () => {
+    it('refuses an issuance still queued when it closes (store_unavailable), and records it neither then nor after', async () => {
+      const { store, reopen } = await open();
+      const { record, event } = issued(serialOf(1));
+      const recorded = store.certificates.recordIssued(record, event).then(() => 'acknowledged', (err: unknown) => err);
+      await store.close();
+      expect(await recorded).toMatchObject({ code: 'store_unavailable' });
+      expect((await (await reopen()).certificates.listCertificates({}, null, 10)).items).toEqual([]);
+    });
+  });
+
   describe('readiness', () => {
     it('answers, and commits a write probe that leaves nothing behind', async () => {
       const { store, raw } = await open();

@@ -39,6 +39,17 @@ describe('IssuanceWriterThread', () => {
     await writer.close();
   });
 
+  it('refuses a write that comes once it is closed, starting no thread that would commit it and keep the process running', async () => {
+    const writer = new IssuanceWriterThread(
+      thread(`if (message.op === 'close') return port.close();
+        port.postMessage({ id: message.id });`),
+      '/unused',
+    );
+    await writer.write([one], 1);
+    await writer.close();
+    await expect(writer.write([issued('02')], 1)).rejects.toThrow('the datastore was closed');
+  });
+
   it('fails the writes a dying thread held, and starts a new thread for the next one', async () => {
     const writer = new IssuanceWriterThread(thread(`process.exit(3)`), '/unused');
     await expect(writer.write([one], 1)).rejects.toThrow('the issuance writer thread exited with code 3');

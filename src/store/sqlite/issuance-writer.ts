@@ -30,6 +30,7 @@ export class IssuanceWriterThread {
   private worker: Worker | undefined;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
+  private closed = false;
 
   /**
    * `workerUrl` is the built issuance-writer-worker.js; `path` the database
@@ -42,6 +43,9 @@ export class IssuanceWriterThread {
   ) {}
 
   write(items: readonly Issuance[], at: number): Promise<void> {
+    // A write that reaches a closed handle (an issuance queued as the datastore closed) must not start a thread
+    // nobody closes: it would commit after the data directory's lock is released and keep the process from exiting.
+    if (this.closed) return Promise.reject(new Error('the datastore was closed; the issuance was not recorded'));
     const worker = this.worker ?? this.spawn();
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
@@ -51,8 +55,9 @@ export class IssuanceWriterThread {
     });
   }
 
-  /** Lets the thread finish what it was sent, then closes its connection. */
+  /** Lets the thread finish what it was sent, then closes its connection; later writes are refused. */
   async close(): Promise<void> {
+    this.closed = true;
     const worker = this.worker;
     if (!worker) return;
     const exited = once(worker, 'exit');
