@@ -38,12 +38,23 @@ const SQLITE = /^SQLITE_(FULL|IOERR|READONLY|BUSY|CANTOPEN)(_|$)/;
 /**
  * PostgreSQL SQLSTATEs: 08 connection exceptions, 53 insufficient resources
  * (53100 disk full), 57P01–57P03 shutdown or not yet accepting connections,
- * 25006 a read-only transaction (a standby after a failover).
+ * 25006 a read-only transaction (a standby after a failover), 25P03 a session
+ * the server ended for sitting idle in its transaction past
+ * idle_in_transaction_session_timeout (a replica that stalled: the transaction
+ * was rolled back).
  */
-const POSTGRES = /^(08...|53...|57P0[123]|25006)$/;
+const POSTGRES = /^(08...|53...|57P0[123]|25006|25P03)$/;
 
 /** The network between a replica and its PostgreSQL server. */
 const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/**
+ * node-postgres's errors, without a code, for a query on a connection it had
+ * already seen end (the server ended the session while no query was under
+ * way, as it does a replica idle in its transaction too long): the query was
+ * never sent, so nothing of it was done.
+ */
+const POSTGRES_CONNECTION_GONE = /^Client (has encountered a connection error|was closed) and is not queryable$/;
 
 /** node-postgres's errors, without a code, for a query unanswered within query_timeout and a connection not had in time. */
 const POSTGRES_TIMEOUT = /^(Query read timeout|timeout exceeded when trying to connect)$/;
@@ -79,6 +90,6 @@ export function postgresUnavailable(err: unknown): boolean {
   if (err instanceof UnavailableError) return err.code === 'store_unavailable';
   const code = codeOf(err);
   if (code !== undefined) return POSTGRES.test(code) || NETWORK.has(code);
-  // node-postgres reports a connection that ended mid-query, and a server that did not answer in time, without a code.
-  return postgresOutcomeUnknown(err);
+  // node-postgres reports a connection that ended mid-query or before it, and a server that did not answer in time, without a code.
+  return postgresOutcomeUnknown(err) || (err instanceof Error && POSTGRES_CONNECTION_GONE.test(err.message));
 }

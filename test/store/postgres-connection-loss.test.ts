@@ -60,7 +60,7 @@ for await (const line of createInterface({ input: process.stdin })) {
   if (line === 'append') {
     store.audit.append({ type: 'test.note', actor: 'test', data: { id } }).then(
       () => console.log('ok ' + id),
-      (err) => console.log('failed ' + id + ' ' + (err.code ?? err.message)),
+      (err) => console.log('failed ' + id + ' ' + (err.code ?? err.message) + (store.unavailable(err) ? ' (store unavailable)' : '')),
     );
   } else if (line === 'exit') {
     await store.close();
@@ -163,7 +163,7 @@ describe.skipIf(!server)('a PostgreSQL replica when the database drops its conne
     expect(await terminateOthers(admin)).toBeGreaterThan(0);
     await admin.query('COMMIT');
 
-    expect(await replica.line(/^failed 1 /)).toMatch(/^failed 1 57P01$/);
+    expect(await replica.line(/^failed 1 /)).toMatch(/^failed 1 57P01 \(store unavailable\)$/);
     await sleep(300);
     replica.send('append');
     await replica.line(/^ok 2$/);
@@ -294,9 +294,10 @@ describe.skipIf(!server)('a PostgreSQL replica when the database drops its conne
     const waited = await Promise.race([appended, sleep(30_000).then(() => 'still waiting after 30 s')]);
     expect(waited).toBeLessThan(20_000);
 
-    // The stalled replica, thawed, finds its transaction gone: nothing of it was committed, and it carries on.
+    // The stalled replica, thawed, finds its transaction gone: the datastore unavailable for that write (503, not a 500),
+    // nothing of it committed, and it carries on.
     process.kill(stalled.pid, 'SIGCONT');
-    await stalled.line(/^failed 1 /);
+    expect(await stalled.line(/^failed 1 /)).toMatch(/ \(store unavailable\)$/);
     stalled.send('append');
     await stalled.line(/^ok 2$/);
     const { rows } = await admin.query<{ type: string }>('SELECT type FROM audit_events ORDER BY seq');

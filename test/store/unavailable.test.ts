@@ -33,6 +33,7 @@ describe('postgresUnavailable', () => {
     ['08006 (connection failure)', true],
     ['57P01 (admin shutdown)', true],
     ['25006 (read-only transaction on a standby)', true],
+    ['25P03 (session ended, idle in its transaction too long)', true],
     ['ECONNREFUSED', true],
     ['23505 (unique violation)', false],
     ['40001 (serialization failure)', false],
@@ -41,8 +42,12 @@ describe('postgresUnavailable', () => {
     expect(postgresUnavailable(withCode(code.split(' ')[0]!))).toBe(expected);
   });
 
-  it('a connection node-postgres saw end mid-query (no code) is', () => {
-    expect(postgresUnavailable(new Error('Connection terminated unexpectedly'))).toBe(true);
-    expect(postgresUnavailable(new Error('something else'))).toBe(false);
+  it.each([
+    ['Connection terminated unexpectedly', 'a connection that ended mid-query', true],
+    ['Client has encountered a connection error and is not queryable', 'a query on a connection the server had ended', true],
+    ['Client was closed and is not queryable', 'a query on a connection closed here', true],
+    ['something else', 'any other error without a code', false],
+  ])('"%s" (%s, no code) → %s', (message, _what, expected) => {
+    expect(postgresUnavailable(new Error(message))).toBe(expected);
   });
 });
