@@ -857,6 +857,15 @@ describe.each(ENGINES)('the $name datastore', (engine) => {
       await expect(store.custody.load('key-2')).rejects.toBeInstanceOf(CaIntegrityError);
     });
 
+    it('never writes a key over another: a second key under one reference is refused and the first stays; the same key again (a change retried) is taken', async () => {
+      const { store } = await open(new FakeClock(), 'the right passphrase');
+      const [first, second] = [0, 1].map(() => generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey);
+      await store.custody.save('key-1', first!);
+      await expect(store.custody.save('key-1', second!)).rejects.toThrow(CaIntegrityError);
+      await expect(store.custody.save('key-1', first!)).resolves.toBeUndefined();
+      expect((await store.custody.load('key-1')).equals(first!)).toBe(true);
+    });
+
     it('refuses to load a key with the wrong passphrase', async () => {
       const { store, reopen } = await open(new FakeClock(), 'the right passphrase');
       await store.custody.save('key-1', generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey);

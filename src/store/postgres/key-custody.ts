@@ -28,10 +28,13 @@ export class PgKeyCustody implements KeyCustody {
     return this.crypt.encrypt(key);
   }
 
+  /** Never over another key, as key files are not: a row already there is kept, and taken only if it holds this key. */
   async save(ref: string, key: KeyObject): Promise<void> {
-    await this.pool.query('INSERT INTO ca_keys (ref, pem) VALUES ($1, $2) ON CONFLICT (ref) DO UPDATE SET pem = excluded.pem', [
-      ref, await this.encrypt(key),
-    ]);
+    const { rowCount } = await this.pool.query('INSERT INTO ca_keys (ref, pem) VALUES ($1, $2) ON CONFLICT (ref) DO NOTHING', [ref, await this.encrypt(key)]);
+    if (rowCount === 1) return;
+    // The same key saved before by a change that then failed to commit: saving it again is that change retried.
+    const existing = await this.load(ref).catch(() => undefined);
+    if (!existing?.equals(key)) throw new CaIntegrityError(`${this.describe(ref)} exists already; a CA key is never written over another`);
   }
 
   async load(ref: string): Promise<KeyObject> {
