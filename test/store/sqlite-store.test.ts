@@ -89,4 +89,22 @@ describe('SqliteStore audit log (SQLite-specific; the shared behaviour is in dat
     });
     expect(() => other.prepare('DELETE FROM audit_events').run()).toThrow('the audit log is append-only');
   });
+
+  it("fails a batch of events at once while another connection holds the write lock (an operator's sqlite3, say), rather than waiting it out once per event", async () => {
+    const { store, dir } = openStore();
+    const busyMs = 300;
+    store.db.pragma(`busy_timeout = ${busyMs}`);
+    const other = new Database(join(dir, DATABASE_FILE));
+    onTestFinished(() => {
+      other.close();
+    });
+    other.exec('BEGIN IMMEDIATE');
+    const started = Date.now();
+    // Each wait blocks the event loop (better-sqlite3 is synchronous): the whole CA stands still while it lasts.
+    const outcomes = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => store.audit.append({ type: 'refusal', actor: 'x', data: { i } })));
+    const waited = Date.now() - started;
+    expect(outcomes.map((o) => (o.status === 'rejected' ? store.unavailable(o.reason) : 'appended'))).toEqual(Array(10).fill(true));
+    expect(waited).toBeLessThan(4 * busyMs);
+    other.exec('ROLLBACK');
+  });
 });

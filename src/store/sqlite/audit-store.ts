@@ -10,6 +10,7 @@ import type { AuditAppender } from './audit-appender.js';
 import { sqliteCertificateRecords } from './certificate-records.js';
 import { type Db, statements, writeTransaction } from './database.js';
 import { GroupCommit } from '../group-commit.js';
+import { sqliteUnavailable } from '../unavailable.js';
 import {
   REGISTRATION_SNAPSHOT, registrationSnapshot, toCheckpoint, toStored, type AgentRow, type CheckpointRow, type EntryRow, type EventRow, type TokenRow,
 } from '../rows.js';
@@ -29,6 +30,10 @@ export class SqliteAuditStore implements AuditStorePort {
         const at = nowSeconds(clock);
         for (const e of events) appender.append(e, at);
       }),
+      undefined,
+      // A batch the datastore could not take is not retried event by event: with the write lock held elsewhere,
+      // each retry would block this thread for the busy timeout again, a burst of refusals for minutes.
+      sqliteUnavailable,
     );
   }
 
