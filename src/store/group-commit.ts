@@ -50,24 +50,32 @@ export class GroupCommit<T> {
         // queued behind the failed commit fails with it, unattempted, rather than wait as long again.
         if (this.storeUnavailable(err)) {
           for (const p of batch) p.reject(err);
-          const queued = this.pending.splice(0);
-          if (queued.length) {
-            const notAttempted = new NotAttemptedError(err);
-            for (const p of queued) p.reject(notAttempted);
-          }
+          this.refuseUnattempted([], err);
           continue;
         }
-        // One bad item must not fail its neighbours: retry each alone.
-        for (const p of batch) {
+        // One bad item must not fail its neighbours: retry each alone, until the datastore itself fails one.
+        for (const [i, p] of batch.entries()) {
           try {
             await this.writeBatch([p.item]);
             p.resolve();
           } catch (err) {
             p.reject(err);
+            if (this.storeUnavailable(err)) {
+              this.refuseUnattempted(batch.slice(i + 1), err);
+              break;
+            }
           }
         }
       }
     }
     this.running = false;
+  }
+
+  /** Fails `rest` of a batch, and all that queued behind it, unattempted, with the commit that failed for the datastore. */
+  private refuseUnattempted(rest: readonly Pending<T>[], err: unknown): void {
+    const unattempted = [...rest, ...this.pending.splice(0)];
+    if (unattempted.length === 0) return;
+    const notAttempted = new NotAttemptedError(err);
+    for (const p of unattempted) p.reject(notAttempted);
   }
 }

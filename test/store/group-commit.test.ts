@@ -25,6 +25,23 @@ const outcome = (p: Promise<void>): Promise<string> => p.then(() => 'ok', (err: 
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/** What a datastore that cannot take any change throws (here: a server that stopped answering). */
+const outage = Object.assign(new Error('Query read timeout'), { outage: true });
+
+/** A GroupCommit over a store where `write` decides the fate of each batch (its call number given), and `outage` means the store is unavailable. */
+function storeWithOutages(write: (items: readonly string[], call: number) => void | Promise<void>) {
+  const batches: string[][] = [];
+  const group = new GroupCommit<string>(
+    async (items) => {
+      batches.push([...items]);
+      await write(items, batches.length);
+    },
+    512,
+    (err) => err === outage,
+  );
+  return { batches, group };
+}
+
 describe('GroupCommit', () => {
   it('writes the items submitted in one turn as one batch, in order', async () => {
     const { batches, writeBatch } = recorder();
@@ -84,36 +101,22 @@ describe('GroupCommit', () => {
   });
 
   it('rejects the whole batch at once, without retrying each item, when the datastore cannot take any change', async () => {
-    const batches: string[][] = [];
-    const outage = Object.assign(new Error('Query read timeout'), { outage: true });
-    const group = new GroupCommit<string>(
-      (items) => {
-        batches.push([...items]);
-        throw outage;
-      },
-      512,
-      (err) => err === outage,
-    );
+    const { batches, group } = storeWithOutages(() => {
+      throw outage;
+    });
     const outcomes = await Promise.all(['a', 'b', 'c'].map((i) => outcome(group.submit(i))));
     expect(outcomes).toEqual(['rejected: Query read timeout', 'rejected: Query read timeout', 'rejected: Query read timeout']);
     expect(batches).toEqual([['a', 'b', 'c']]);
   });
 
   it('rejects what queued behind a commit the datastore failed, unattempted, and writes what comes after', async () => {
-    const batches: string[][] = [];
-    const outage = Object.assign(new Error('Query read timeout'), { outage: true });
     let failFirst!: () => void;
-    const group = new GroupCommit<string>(
-      async (items) => {
-        batches.push([...items]);
-        if (batches.length > 1) return;
-        // The first commit hangs until the test lets it time out.
-        await new Promise<void>((resolve) => (failFirst = resolve));
-        throw outage;
-      },
-      512,
-      (err) => err === outage,
-    );
+    const { batches, group } = storeWithOutages(async (_items, call) => {
+      if (call > 1) return;
+      // The first commit hangs until the test lets it time out.
+      await new Promise<void>((resolve) => (failFirst = resolve));
+      throw outage;
+    });
     const first = outcome(group.submit('a'));
     await nextTurn();
     const queued = ['b', 'c'].map((i) => group.submit(i));
@@ -126,6 +129,18 @@ describe('GroupCommit', () => {
     }
     await group.submit('d');
     expect(batches).toEqual([['a'], ['d']]);
+  });
+
+  it('stops retrying item by item once the datastore fails one: the rest of the batch is rejected unattempted, not waited for one by one', async () => {
+    const { batches, group } = storeWithOutages((items, call) => {
+      // One bad item fails the batch; the datastore then stops answering while the items are retried alone.
+      if (items.includes('bad')) throw new Error('cannot write bad');
+      if (call > 2) throw outage;
+    });
+    const outcomes = await Promise.all(['a', 'bad', 'c', 'd', 'e'].map((i) => group.submit(i).then(() => 'ok', (err: unknown) => err)));
+    expect(outcomes.slice(0, 3)).toEqual(['ok', new Error('cannot write bad'), outage]);
+    for (const unattempted of outcomes.slice(3)) expect(unattempted).toBeInstanceOf(NotAttemptedError);
+    expect(batches).toEqual([['a', 'bad', 'c', 'd', 'e'], ['a'], ['bad'], ['c']]);
   });
 
   it('rejects every item with its own error when each fails alone', async () => {
