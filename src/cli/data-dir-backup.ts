@@ -32,6 +32,7 @@ import { SqliteAuthorityStore } from '../store/sqlite/authority-store.js';
 import { connect, DATABASE_FILE } from '../store/sqlite/database.js';
 import { systemClock } from '../time/clock.js';
 import { refusedAsConfig } from './data-dir-access.js';
+import { DATASTORE_MARKER, servesPostgres } from './datastore-marker.js';
 import { makeCheckedDirectory, openToOthers } from './data-dir-path.js';
 import { verifyDatastoreFile } from './offline-audit.js';
 
@@ -60,6 +61,12 @@ export async function backupDataDirectory(dataDir: string, target: string, passp
   const owner = await stat(dataDir);
   const owners = [owner.uid, 0];
   await refuseForeignDatastore(dataDir, owners);
+  if (await servesPostgres(dataDir)) {
+    throw new Error(
+      `the CA on ${dataDir} runs on PostgreSQL (${DATASTORE_MARKER}): its ${DATABASE_FILE} is the embedded datastore it was moved from, ` +
+        'no longer its state, and a copy would restore the CA as it was before; back up the PostgreSQL database with pg_dump (its keys are in it, encrypted)',
+    );
+  }
   // As written, before any directory is made for it; then as resolved, through any link on the way.
   refuseInside(resolve(target), [resolve(dataDir), home], target, dataDir);
   // From here on by the real path checked, never resolved again: no name on the way can be changed by another user.
@@ -255,9 +262,13 @@ async function copyOwnFile(from: string, shown: string, to: string, owners: read
   }
 }
 
-/** Refuses the datastore's files (SQLite opens them by name, and writes to -shm) unless each is absent or a regular file of one of `owners`. */
+/**
+ * Refuses the datastore's files (SQLite opens them by name, and writes to
+ * -shm) and the marker of a CA on PostgreSQL (which stops the backup) unless
+ * each is absent or a regular file of one of `owners`.
+ */
 async function refuseForeignDatastore(dataDir: string, owners: readonly number[]): Promise<void> {
-  for (const name of [DATABASE_FILE, `${DATABASE_FILE}-wal`, `${DATABASE_FILE}-shm`]) {
+  for (const name of [DATABASE_FILE, `${DATABASE_FILE}-wal`, `${DATABASE_FILE}-shm`, DATASTORE_MARKER]) {
     const path = join(dataDir, name);
     const entry = await lstatIfThere(path);
     if (!entry) continue;
