@@ -172,6 +172,22 @@ describe.skipIf(!server)('meshca datastore migrate', () => {
     expect(res.stderr).toContain('give the PostgreSQL database in --to or in --to-file, one of them');
   });
 
+  it('refuses a data directory whose CA runs on PostgreSQL already (a second CA of the old state, with the same keys), and changes nothing in the target', { timeout: 90_000 }, async () => {
+    const dataDir = tempDir();
+    await (await running(['--data-dir', dataDir])).stop();
+    const first = await server!.database();
+    const moved = await runMeshca(['datastore', 'migrate', '--to', first, '--data-dir', dataDir], PASSPHRASE);
+    expect(moved.code, moved.stderr).toBe(0);
+    // The replica keeps its socket and lock where the embedded CA was.
+    await (await running(['--data-dir', dataDir, '--datastore', first])).stop();
+    const url = await server!.database();
+    const before = await tableCounts(url);
+    const again = await runMeshca(['datastore', 'migrate', '--to', url, '--data-dir', dataDir], PASSPHRASE);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('runs on PostgreSQL already');
+    expect(await tableCounts(url)).toEqual(before);
+  });
+
   it('refuses while the embedded CA is running', { timeout: 60_000 }, async () => {
     const dataDir = tempDir();
     const ca = await running(['--data-dir', dataDir]);

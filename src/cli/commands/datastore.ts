@@ -13,6 +13,7 @@ import { nowSeconds, systemClock } from '../../time/clock.js';
 import { dataDirOption, refuseFlags, type CommonOptions } from '../common-options.js';
 import { backupDataDirectory } from '../data-dir-backup.js';
 import { lockDataDir } from '../data-dir-lock.js';
+import { DATASTORE_MARKER, servesPostgres } from '../datastore-marker.js';
 import { verifyStoredAudit } from '../../ca/audit-service.js';
 
 interface MigrateOptions extends CommonOptions {
@@ -60,6 +61,12 @@ async function migrate(o: MigrateOptions): Promise<void> {
     import('../../store/postgres/datastore.js'),
   ]);
   if (!existsSync(join(o.dataDir, DATABASE_FILE))) throw new Error(`no embedded meshca datastore in ${o.dataDir}`);
+  if (await servesPostgres(o.dataDir)) {
+    throw new Error(
+      `the CA on ${o.dataDir} runs on PostgreSQL already (${DATASTORE_MARKER}): its ${DATABASE_FILE} is the state it was moved from, and ` +
+        'a copy of it would be a second CA, with the same keys, of that old state; start the embedded CA there first if you mean to move it again',
+    );
+  }
   // Holding the data directory's lock keeps the embedded CA from starting (or refuses if it runs): the copy is of a still source.
   const lock = await lockDataDir(o.dataDir).catch((err: Error) => {
     throw new Error(`${err.message}; stop it before migrating`);
