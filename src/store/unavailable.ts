@@ -41,9 +41,12 @@ const SQLITE = /^SQLITE_(FULL|IOERR|READONLY|BUSY|CANTOPEN)(_|$)/;
  * 25006 a read-only transaction (a standby after a failover), 25P03 a session
  * the server ended for sitting idle in its transaction past
  * idle_in_transaction_session_timeout (a replica that stalled: the transaction
- * was rolled back).
+ * was rolled back), and a statement the server gave up on: 57014 canceled
+ * (statement_timeout, an administrator's cancel) and 55P03 a lock not had
+ * within lock_timeout (another replica holding the audit lock), settings a
+ * database's administrator may give meshca's role.
  */
-const POSTGRES = /^(08...|53...|57P0[123]|25006|25P03)$/;
+const POSTGRES = /^(08...|53...|57P0[123]|25006|25P03|57014|55P03)$/;
 
 /** The network between a replica and its PostgreSQL server. */
 const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH']);

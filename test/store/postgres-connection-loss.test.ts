@@ -3,7 +3,8 @@
  * failover, an administrator's pg_terminate_backend, a proxy timing out idle
  * sessions): the writes in flight fail (store_unavailable, nothing
  * acknowledged), the process keeps running, and the next request uses a new
- * connection. It must never take the replica down.
+ * connection. It must never take the replica down. A statement the database
+ * gives up on (its timeouts) is the datastore unavailable too.
  *
  * Sessions are ended with pg_terminate_backend, which sends each one what a
  * fast shutdown (`pg_ctl stop -m fast`, and so a restart) sends: FATAL 57P01,
@@ -302,5 +303,24 @@ describe.skipIf(!server)('a PostgreSQL replica when the database drops its conne
     await stalled.line(/^ok 2$/);
     const { rows } = await admin.query<{ type: string }>('SELECT type FROM audit_events ORDER BY seq');
     expect(rows.map((r) => r.type)).toEqual(['test.other', 'test.note']);
+  });
+});
+
+describe.skipIf(!server)('a PostgreSQL replica whose statements the database gives up on (settings its administrator gave the role)', () => {
+  it.each(['statement_timeout', 'lock_timeout'])('refuses a change that waited past %s for the audit lock as store unavailable (503), committing nothing', async (setting) => {
+    const url = await server!.database();
+    const admin = await connect(url);
+    await admin.query(`ALTER DATABASE "${new URL(url).pathname.slice(1)}" SET ${setting} = '300ms'`);
+    const store = await openPostgresDatastore(url, new FakeClock(), PASSPHRASE);
+    cleanupLater(() => store.close());
+
+    // Another replica holds the audit lock (a long change, or a stall shorter than idle_in_transaction_session_timeout).
+    await admin.query('BEGIN');
+    await admin.query('SELECT pg_advisory_xact_lock($1)', [LOCKS.audit]);
+    const token = { hash: 'ab'.repeat(32), agent: 'node-1', createdAt: 0, expiresAt: 600, createdBy: 'operator:local', creatorSerial: null, usedAt: null };
+    const failure = await store.registrations.createToken(token, { type: 'token.created', actor: 'operator:local', data: {} }).then(() => undefined, (err: unknown) => err);
+    await admin.query('COMMIT');
+    expect(store.unavailable(failure)).toBe(true);
+    expect((await admin.query('SELECT 1 FROM join_tokens')).rowCount).toBe(0);
   });
 });

@@ -34,6 +34,8 @@ describe('postgresUnavailable', () => {
     ['57P01 (admin shutdown)', true],
     ['25006 (read-only transaction on a standby)', true],
     ['25P03 (session ended, idle in its transaction too long)', true],
+    ['57014 (statement canceled: statement_timeout)', true],
+    ['55P03 (lock not available within lock_timeout)', true],
     ['ECONNREFUSED', true],
     ['23505 (unique violation)', false],
     ['40001 (serialization failure)', false],
