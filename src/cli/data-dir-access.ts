@@ -6,6 +6,7 @@ import { ConfigError } from '../config/options.js';
 import { RENAMERS_FIX, renamersBesidesOwner } from '../platform/directory-writers.js';
 import { modeText } from '../platform/mode-text.js';
 import { LEGACY_LOCK_FILE, LOCK_FILE, PID_FILE } from './data-dir-lock.js';
+import { DATASTORE_MARKER } from './datastore-marker.js';
 import { makeCheckedDirectory, ownGroups, resolveDataDirPath, UntrustedDataDirPathError } from './data-dir-path.js';
 import { SOCKET_FILE } from './local-socket.js';
 
@@ -65,7 +66,7 @@ export async function refusedAsConfig<T>(check: () => Promise<T>, prefix = ''): 
 }
 
 /** What the CA keeps in its data directory and reads back or trusts: in one others may write to, each must be the CA's own. */
-const KEPT = ['keys', 'meshca.db', 'meshca.db-wal', 'meshca.db-shm', LOCK_FILE, PID_FILE, SOCKET_FILE, LEGACY_LOCK_FILE];
+const KEPT = ['keys', 'meshca.db', 'meshca.db-wal', 'meshca.db-shm', DATASTORE_MARKER, LOCK_FILE, PID_FILE, SOCKET_FILE, LEGACY_LOCK_FILE];
 
 /**
  * Refuses, in a data directory others may write to (only a sticky one gets

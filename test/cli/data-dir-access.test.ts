@@ -33,6 +33,8 @@ describe('the data directory', () => {
     ['meshca.flock', 'file', ''],
     ['meshca.pid', 'file', ''],
     ['meshca.sock', 'file', ''],
+    // It would stop backups of the CA, as of one on PostgreSQL.
+    ['meshca.datastore', 'file', 'postgres\n'],
     // An earlier version's lock naming a running process (pid 1): it would stop every start, with exit 1, for good.
     ['meshca.lock', 'file', '1\n'],
   ] as const)("fail/every user may write to it (sticky), and %s there is another user's: refused (exit 78), as planted", async (name, kind, content) => {
