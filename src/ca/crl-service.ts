@@ -8,6 +8,7 @@
  * sharing the datastore cannot invalidate them here, so the store's count of
  * revocations is compared, at most once a second, before a cached set is served.
  */
+import { UnavailableError } from '../errors.js';
 import { nowSeconds, type Clock } from '../time/clock.js';
 import type { Duration } from '../time/duration.js';
 import { signCrl, type RevokedEntry } from '../x509/crl.js';
@@ -35,6 +36,8 @@ export interface CrlSet {
    */
   readonly authorities: AuthoritySet;
   readonly thisUpdate: number;
+  /** The earliest nextUpdate of its CRLs: past it, OpenSSL refuses them. */
+  readonly nextUpdate: number;
   /** The datastore's revocation count when the set was generated. */
   readonly revocations: number;
 }
@@ -80,9 +83,26 @@ export class CrlService {
         if (this.building?.set === set) this.building = undefined;
       }).catch(() => undefined);
     }
-    const generated = await this.building.set;
+    let generated: CrlSet;
+    try {
+      generated = await this.building.set;
+    } catch (err) {
+      if (this.servesWhileStoreUnavailable(err, cached, now)) return cached!;
+      throw err;
+    }
     if (this.generation === generation) this.current = generated;
     return generated;
+  }
+
+  /**
+   * Each new set draws its CRL number with a write, which a full disk or a
+   * lost database refuses. A set renewed for its age alone (no revocation
+   * since, here or elsewhere) still says what is true, so it is served until
+   * its nextUpdate rather than leave proxies without CRLs for as long as the
+   * datastore is away; one a revocation made stale is not.
+   */
+  private servesWhileStoreUnavailable(err: unknown, cached: CrlSet | undefined, now: number): boolean {
+    return err instanceof UnavailableError && err.code === 'store_unavailable' && cached !== undefined && this.current === cached && now < cached.nextUpdate;
   }
 
   /** True (and the cache dropped) when the store has seen revocations the cached set was generated before. */
@@ -99,7 +119,9 @@ export class CrlService {
     const { lists, revocations, crlNumber } = await this.numberedLists(set, now);
     const byIssuer = new Map<string, Buffer>();
     const issuers = new Map<string, Buffer>();
+    let nextUpdate = now + this.validity;
     for (const { authority: a, revoked } of lists) {
+      nextUpdate = Math.min(nextUpdate, a.record.notAfter);
       byIssuer.set(
         a.record.id,
         await signCrl(
@@ -119,7 +141,7 @@ export class CrlService {
       for (const der of set.chainFor(a)) issuers.set(der.toString('base64'), der);
     }
     const pem = [...byIssuer.values()].map((der) => encodePem('X509 CRL', der)).join('');
-    return { byIssuer, pem, issuersPem: certificatesToPem([...issuers.values()]), authorities: set, thisUpdate: now, revocations };
+    return { byIssuer, pem, issuersPem: certificatesToPem([...issuers.values()]), authorities: set, thisUpdate: now, nextUpdate, revocations };
   }
 
   /** The revocation lists of every authority that publishes one, and the number they go out under. */

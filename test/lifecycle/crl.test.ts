@@ -12,6 +12,7 @@ import type { RevocationStore } from '../../src/ca/certificate-query.js';
 import { checkedCrl } from '../../src/agent/ca-answers.js';
 import { AuthoritySet } from '../../src/ca/authority-set.js';
 import { CrlService } from '../../src/ca/crl-service.js';
+import { UnavailableError } from '../../src/errors.js';
 import { bundleRootsDer } from '../../src/ca/trust-bundle.js';
 import { caCertificatesToPem } from '../../src/x509/pem.js';
 import { seconds } from '../../src/time/duration.js';
@@ -259,6 +260,31 @@ describe('CrlService', () => {
 
     const next = await crls.crls();
     expect(readCrl(next.byIssuer.get(intermediate)!).serials).toEqual(['abcdef01']);
+  });
+});
+
+describe('CrlService while the datastore takes no writes (a full disk: each new set draws its CRL number with a write)', () => {
+  it.each<[string, 'served' | 'refused', (crls: CrlService, clock: ReturnType<typeof clockNearNow>) => void]>([
+    ['past half its validity, nothing revoked since', 'served', (_crls, clock) => clock.advance(seconds(1800 + 60))],
+    ['past its nextUpdate', 'refused', (_crls, clock) => clock.advance(seconds(3600 + 60))],
+    ['after a revocation here', 'refused', (crls) => crls.invalidate()],
+  ])('the set held, %s: %s ', async (_name, outcome, age) => {
+    const clock = clockNearNow();
+    const ca = await startLifecycleCa({}, clock);
+    let full = false;
+    const store: RevocationStore = {
+      numberedRevocations: (ids, now) =>
+        full ? Promise.reject(new UnavailableError('store_unavailable', 'no space left on device')) : ca.store.certificates.numberedRevocations(ids, now),
+      liveUnder: (ids, now) => ca.store.certificates.liveUnder(ids, now),
+      revoke: () => Promise.reject(new Error('not used')),
+      revocationCount: () => ca.store.certificates.revocationCount(),
+    };
+    const crls = new CrlService({ authorities: ca.manager, store, clock }, seconds(3600));
+    const held = await crls.crls();
+    full = true;
+    age(crls, clock);
+    if (outcome === 'served') expect(await crls.crls()).toBe(held);
+    else await expect(crls.crls()).rejects.toMatchObject({ code: 'store_unavailable' });
   });
 });
 
