@@ -235,9 +235,9 @@ export function loadServerConfig(sources: ConfigSources): ServerConfig {
   const origins: Origins = {};
   const o = resolveOptions(SERVER_OPTIONS, 'MESHCA', sources, problems, origins);
   const keyPassphrase = o.keyPassphraseFile ?? (sources.env.MESHCA_KEY_PASSPHRASE || undefined);
-  // Lifetimes can be compared only when all four were read; other problems do not hide theirs.
+  // Each pair of lifetimes is compared once both were read: one unreadable lifetime hides no other pair's problem.
   const { rootTtl, intermediateTtl, svidTtl, svidMaxTtl, agentSvidTtl } = o;
-  if (rootTtl && intermediateTtl && svidTtl && svidMaxTtl) problems.push(...lifetimeProblems({ rootTtl, intermediateTtl, svidTtl, svidMaxTtl, agentSvidTtl }, origins));
+  problems.push(...lifetimeProblems({ rootTtl, intermediateTtl, svidTtl, svidMaxTtl, agentSvidTtl }, origins));
   problems.push(...importProblems(o));
   const placeholder = placeholderPassphraseProblem(keyPassphrase);
   if (placeholder) problems.push(placeholder);
@@ -262,27 +262,33 @@ export function loadServerConfig(sources: ConfigSources): ServerConfig {
  * and an intermediate no longer than its root.
  */
 function lifetimeProblems(
-  o: { rootTtl: Duration; intermediateTtl: Duration; svidTtl: Duration; svidMaxTtl: Duration; agentSvidTtl?: Duration | undefined },
+  o: {
+    rootTtl?: Duration | undefined; intermediateTtl?: Duration | undefined; svidTtl?: Duration | undefined;
+    svidMaxTtl?: Duration | undefined; agentSvidTtl?: Duration | undefined;
+  },
   origins: Origins,
 ): string[] {
   const problems: string[] = [];
-  const svidMaxTtl = settingLabel('svid-max-ttl', formatDuration(o.svidMaxTtl), origins);
-  const intermediateTtl = settingLabel('intermediate-ttl', formatDuration(o.intermediateTtl), origins);
-  const window = Math.floor(o.intermediateTtl / 6);
-  if (o.svidMaxTtl > window) {
-    problems.push(
-      `${svidMaxTtl} is longer than the intermediate's activation window ` +
-        `(${intermediateTtl} / 6 = ${window}s): an SVID could outlive its issuer`,
-    );
+  const label = (name: string, value: Duration): string => settingLabel(name, formatDuration(value), origins);
+  if (o.svidMaxTtl !== undefined && o.intermediateTtl !== undefined) {
+    const window = Math.floor(o.intermediateTtl / 6);
+    if (o.svidMaxTtl > window) {
+      problems.push(
+        `${label('svid-max-ttl', o.svidMaxTtl)} is longer than the intermediate's activation window ` +
+          `(${label('intermediate-ttl', o.intermediateTtl)} / 6 = ${window}s): an SVID could outlive its issuer`,
+      );
+    }
   }
-  if (o.svidTtl > o.svidMaxTtl) {
-    problems.push(`${settingLabel('svid-ttl', formatDuration(o.svidTtl), origins)} is longer than ${svidMaxTtl}`);
+  if (o.svidMaxTtl !== undefined) {
+    if (o.svidTtl !== undefined && o.svidTtl > o.svidMaxTtl) {
+      problems.push(`${label('svid-ttl', o.svidTtl)} is longer than ${label('svid-max-ttl', o.svidMaxTtl)}`);
+    }
+    if (o.agentSvidTtl !== undefined && o.agentSvidTtl > o.svidMaxTtl) {
+      problems.push(`${label('agent-svid-ttl', o.agentSvidTtl)} is longer than ${label('svid-max-ttl', o.svidMaxTtl)}`);
+    }
   }
-  if (o.agentSvidTtl !== undefined && o.agentSvidTtl > o.svidMaxTtl) {
-    problems.push(`${settingLabel('agent-svid-ttl', formatDuration(o.agentSvidTtl), origins)} is longer than ${svidMaxTtl}`);
-  }
-  if (o.intermediateTtl > o.rootTtl) {
-    problems.push(`${intermediateTtl} is longer than ${settingLabel('root-ttl', formatDuration(o.rootTtl), origins)}`);
+  if (o.intermediateTtl !== undefined && o.rootTtl !== undefined && o.intermediateTtl > o.rootTtl) {
+    problems.push(`${label('intermediate-ttl', o.intermediateTtl)} is longer than ${label('root-ttl', o.rootTtl)}`);
   }
   return problems;
 }

@@ -358,6 +358,14 @@ describe('loadServerConfig lifetimes', () => {
     ]);
   });
 
+  it('compares the lifetimes that were read when another one could not be', () => {
+    expect(problemsOf(() => load({ flags: { 'root-ttl': '', 'svid-max-ttl': '1h', 'svid-ttl': '2h', 'intermediate-ttl': '5h' } }))).toEqual([
+      '--root-ttl: must not be empty (expected a whole number with s, m, h or d, e.g. 30s, 10m, 1h, 365d)',
+      `--svid-max-ttl 1h is longer than the intermediate's activation window ${window('5h', 3000)}: an SVID could outlive its issuer`,
+      '--svid-ttl 2h is longer than --svid-max-ttl 1h',
+    ]);
+  });
+
   it('names where each compared value came from when it was not typed as a flag', () => {
     const file = writeTemp('meshca.json', { 'svid-max-ttl': '1h' });
     expect(problemsOf(() => loadServerConfig({ flags: {}, env: { MESHCA_SVID_TTL: '2h' }, file }))).toEqual([
