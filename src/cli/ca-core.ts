@@ -15,6 +15,7 @@ import { RecordingHealth } from '../ca/recording-health.js';
 import { RevocationService } from '../ca/revocation-service.js';
 import type { Revoke } from '../ca/standing-after-issuance.js';
 import { initialPki } from './initial-pki.js';
+import { CaIntegrityError, InvalidInputError } from '../errors.js';
 import { inThreadCsrVerifier } from '../ca/in-thread-signing.js';
 import { SigningPool } from '../signing/signing-pool.js';
 import { formatListenAddress } from '../config/parsers.js';
@@ -62,6 +63,7 @@ export async function buildCaCore(
   deps: { clock: Clock; random: RandomSource; logger: Logger },
 ): Promise<CaCore> {
   const { clock, random, logger } = deps;
+  const pki = initialPki(config);
   const manager = await AuthorityManager.open(
     {
       journal: store.authorities,
@@ -73,8 +75,13 @@ export async function buildCaCore(
       replica: REPLICA,
     },
     { trustDomain: config.trustDomain, rootTtl: config.rootTtl, intermediateTtl: config.intermediateTtl },
-    initialPki(config),
-  );
+    pki,
+  ).catch((err: unknown) => {
+    // An imported root or intermediate refused at the first start: the files the configuration names, which a
+    // restart does not change. Stop as for an unreadable one (exit 78, which systemd does not restart).
+    if (pki.kind !== 'generate' && err instanceof InvalidInputError) throw new CaIntegrityError(err.message);
+    throw err;
+  });
   // Every key in use loaded with this passphrase (or the start stopped above): the rest can safely be put under it.
   // What comes back are the authorities' ids (public key identifiers, as GET /v1/authorities lists them), no key material.
   const authorityIds = await store.custody.encryptAtRest();

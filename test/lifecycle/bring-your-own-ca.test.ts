@@ -417,6 +417,14 @@ describe('refusals', () => {
     expect(existsSync(dataDir)).toBe(false);
   });
 
+  it('fail/meshca server stops with exit 78 on an imported certificate it refuses, as on one it cannot read: a restart would not change the files', async () => {
+    const dataDir = join(tempDir('byo'), 'data');
+    const flags = importIntermediate({ cert: pki.noCrlIntermediate.cert, key: pki.noCrlIntermediate.key });
+    const run = await runMeshca(['server', '--data-dir', dataDir, '--listen', '127.0.0.1:0', ...Object.entries(flags).flatMap(([k, v]) => [`--${k}`, v])]);
+    expect(run.code, run.stderr).toBe(EX_CONFIG);
+    expect(run.stderr).toContain('may not sign CRLs (its keyUsage lacks cRLSign)');
+  });
+
   it.each([
     { name: 'fail/the root is not a CA', settings: () => importRoot(pki.leafLike), message: 'the imported root certificate is not a CA certificate' },
     {
