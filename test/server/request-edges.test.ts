@@ -254,6 +254,23 @@ describe('the request line and Host that are served', () => {
   });
 });
 
+// Over HTTP/1.0 an answer without a length ends when the connection closes: an export cut short would look whole.
+describe('the audit export, which streams', () => {
+  it('fail/over HTTP/1.0 -> 505 http_version_not_supported, nothing exported', async () => {
+    const answer = parsed(await rawExchange('GET /v1/audit/events HTTP/1.0\r\n\r\n'));
+    expect(answer).toEqual({
+      status: 'HTTP/1.1 505 HTTP Version Not Supported',
+      body: { error: { code: 'http_version_not_supported', message: expect.stringContaining('send HTTP/1.1') } },
+    });
+  });
+
+  it('pass/over HTTP/1.1 -> 200, chunked, so that one cut short is seen to be', async () => {
+    const answer = await rawExchange('GET /v1/audit/events HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    expect(answer.split('\r\n')[0]).toBe('HTTP/1.1 200 OK');
+    expect(answer).toMatch(/\r\ntransfer-encoding: chunked\r\n/i);
+  });
+});
+
 describe('the ALPN protocols of the HTTP versions that are served', () => {
   it.each([
     { offered: ['http/1.0'] },

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { Readable } from 'node:stream';
 import { EVENT_HASH_PATTERN, type ExpectedHead, type StoredEvent } from '../../ca/audit-verifier.js';
 import { callerLabel } from '../../ca/caller.js';
-import { InvalidInputError } from '../../errors.js';
+import { HttpVersionError, InvalidInputError } from '../../errors.js';
 import { decodeCertificates } from '../../x509/pem.js';
 import { isoTime, timeField } from '../edge.js';
 import type { ServerServices } from '../services.js';
@@ -72,6 +72,10 @@ export function auditRoutes(app: FastifyInstance, s: ServerServices): void {
       },
     },
     async (request, reply) => {
+      // Over HTTP/1.0 a streamed answer ends when the connection closes: one cut short by a datastore failure would look whole.
+      if (request.raw.httpVersion === '1.0') {
+        throw new HttpVersionError('http_version_not_supported', 'the audit export streams its events, and over HTTP/1.0 an export cut short looks complete: send HTTP/1.1');
+      }
       const format = request.query.format ?? 'jsonl';
       const since = timeField('since', request.query.since) ?? 0;
       void reply.type(format === 'csv' ? 'text/csv' : 'application/x-ndjson');
