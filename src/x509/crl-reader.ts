@@ -33,6 +33,8 @@ interface CrlLayout {
    * compare with the next (agent/crl-freshness.ts).
    */
   readonly crlNumber: bigint | undefined;
+  /** The authorityKeyIdentifier extension (the whole Extension), decoded with the cRLNumber. */
+  readonly authorityKeyIdentifier: Asn1 | undefined;
 }
 
 const isTime = (e: DerElement | undefined): e is DerElement => e?.tag === DER_TAG.UTC_TIME || e?.tag === DER_TAG.GENERALIZED_TIME;
@@ -80,8 +82,11 @@ function layoutOf(der: Buffer): CrlLayout {
   for (const time of [layout.thisUpdate, layout.nextUpdate]) {
     if (time && !isDerTime(decoded(der, time))) throw new Asn1ParseError('a CRL whose thisUpdate or nextUpdate is not a DER time');
   }
-  const number = crlExtension(der, layout, OID.cRLNumber);
-  return { ...layout, crlNumber: number && readCrlNumber(number) };
+  // The list of extensions is decoded once, for the two a reader needs.
+  const extensions = layout.extensions ? children(children(decoded(der, layout.extensions))[0]!) : [];
+  const extension = (id: string) => extensions.find((e) => readOid(children(e)[0]) === id);
+  const number = extension(OID.cRLNumber);
+  return { ...layout, crlNumber: number && readCrlNumber(number), authorityKeyIdentifier: extension(OID.authorityKeyIdentifier) };
 }
 
 function readCrlNumber(extension: Asn1): bigint {
@@ -162,12 +167,6 @@ export interface CrlContent {
   readonly serials: readonly string[];
 }
 
-/** The CRL extension `id` (the whole Extension), or undefined when the CRL has none. */
-function crlExtension(der: Buffer, layout: Pick<CrlLayout, 'extensions'>, id: string): Asn1 | undefined {
-  const extensions = layout.extensions && children(children(decoded(der, layout.extensions))[0]!);
-  return extensions?.find((e) => readOid(children(e)[0]) === id);
-}
-
 /** What an authorityKeyIdentifier extension says of the issuer; undefined when it cannot be read (OpenSSL then compares nothing). */
 function authorityOf(aki: Asn1): CrlAuthority | undefined {
   try {
@@ -184,7 +183,7 @@ function authorityOf(aki: Asn1): CrlAuthority | undefined {
 export function readCrlContent(der: Buffer): CrlContent | undefined {
   try {
     const layout = layoutOf(der);
-    const aki = crlExtension(der, layout, OID.authorityKeyIdentifier);
+    const aki = layout.authorityKeyIdentifier;
     return {
       issuer: bytesOf(der, layout.issuer).toString('hex') + (aki ? toDer(aki).toString('hex') : ''),
       thisUpdate: readTime(decoded(der, layout.thisUpdate)),
@@ -229,7 +228,7 @@ export function readSignedCrl(der: Buffer): SignedCrl | undefined {
     if (!algorithm || !parametersFit(algorithm, algorithmId)) return undefined;
     // Read here, so that a CRL accepted is one whose serials can be read too.
     serialsIn(der, layout.revoked);
-    const aki = crlExtension(der, layout, OID.authorityKeyIdentifier);
+    const aki = layout.authorityKeyIdentifier;
     return {
       signedBytes: bytesOf(der, layout.tbs),
       algorithm,
