@@ -7,7 +7,8 @@
  * criticality and keyUsage that -x509_strict requires) in the form
  * -x509_strict wants every certificate of a chain in (strict-ca-form.ts),
  * no pathLenConstraint is exceeded (6.1.4), and no name constraint excludes
- * what meshca issues (4.2.1.10).
+ * what meshca issues (4.2.1.10), as OpenSSL or Go's crypto/x509 (under SPIRE
+ * and go-spiffe) reads it: the two differ, and an SVID either refuses is broken.
  */
 import { Asn1ParseError, children, is, parseDer, Tag, TagClass, valueBytes, type Asn1 } from './asn1.js';
 import type { CertificateFacts } from './certificate-reader.js';
@@ -115,14 +116,23 @@ function nameConstraintsProblem(der: Buffer | undefined, trustDomain: string | u
     }
     // RFC 5280 4.2.1.10: minimum MUST be zero and maximum absent; OpenSSL refuses any other.
     if (s.bounded) return `has a name constraint with a minimum or maximum (${what}), which RFC 5280 forbids and verifiers refuse`;
+    if (!goReads(s.base!)) {
+      return `has a URI name constraint Go's crypto/x509 cannot read as a host (${what}): Go, under SPIRE and go-spiffe, refuses every certificate below it`;
+    }
   }
   if (trustDomain === undefined) return undefined;
+  // OpenSSL's reading of a permitted subtree is the narrower one: a host it permits, Go permits too.
   const permitted = subtrees.filter((s) => s.kind === 'permitted');
-  if (permitted.length && !permitted.some((s) => hostMatches(trustDomain, s.base!))) {
+  if (permitted.length && !permitted.some((s) => opensslHostMatches(trustDomain, s.base!))) {
     return `permits URIs only under ${permitted.map((s) => JSON.stringify(s.base)).join(', ')}, which excludes the trust domain ${trustDomain} (a URI name constraint is a host: "${trustDomain}" itself, or ".parent" for its subdomains)`;
   }
-  const excluded = subtrees.find((s) => s.kind === 'excluded' && hostMatches(trustDomain, s.base!));
-  if (excluded) return `excludes URIs under ${JSON.stringify(excluded.base)}, which holds the trust domain ${trustDomain}`;
+  // An excluded subtree must miss the trust domain in both readings: Go's excludes more.
+  const excludedByOpenssl = subtrees.find((s) => s.kind === 'excluded' && opensslHostMatches(trustDomain, s.base!));
+  if (excludedByOpenssl) return `excludes URIs under ${JSON.stringify(excludedByOpenssl.base)}, which holds the trust domain ${trustDomain}`;
+  const excludedByGo = subtrees.find((s) => s.kind === 'excluded' && goHostMatches(trustDomain, s.base!));
+  if (excludedByGo) {
+    return `excludes URIs under ${JSON.stringify(excludedByGo.base)}, which holds the trust domain ${trustDomain} as Go's crypto/x509 (under SPIRE and go-spiffe) reads it: a base without a leading period covers its subdomains too, and an empty one every host`;
+  }
   return undefined;
 }
 
@@ -132,10 +142,38 @@ function nameConstraintsProblem(der: Buffer | undefined, trustDomain: string | u
  * for a base starting with a period, any host ending with it ("prod.example.org"
  * under ".example.org"; "example.org" is not).
  */
-function hostMatches(host: string, base: string): boolean {
+function opensslHostMatches(host: string, base: string): boolean {
   const h = host.toLowerCase();
   const b = base.toLowerCase();
   return b.startsWith('.') ? h.length > b.length && h.endsWith(b) : h === b;
+}
+
+/**
+ * The same as Go's crypto/x509 matches it (matchDomainConstraint, NSS's
+ * reading): an empty base covers every host; a base covers itself and its
+ * subdomains ("example.org" covers "prod.example.org"), and one with a
+ * leading period its subdomains only.
+ */
+function goHostMatches(host: string, base: string): boolean {
+  if (base === '') return true;
+  const subdomainsOnly = base.startsWith('.');
+  const constraint = reversedLabels(subdomainsOnly ? base.slice(1) : base);
+  const labels = reversedLabels(host);
+  if (constraint === undefined || labels === undefined) return false;
+  if (labels.length < constraint.length || (subdomainsOnly && labels.length === constraint.length)) return false;
+  return constraint.every((label, i) => label.toLowerCase() === labels[i]!.toLowerCase());
+}
+
+/** Whether Go can read a base as a domain at all; with one it cannot, it fails every certificate the constraint applies to. */
+function goReads(base: string): boolean {
+  return reversedLabels(base.startsWith('.') ? base.slice(1) : base) !== undefined;
+}
+
+/** A domain's labels, last first, or undefined where one is empty or holds a character outside printable ASCII (as Go's domainToReverseLabels). */
+function reversedLabels(domain: string): string[] | undefined {
+  if (domain === '') return [];
+  const labels = domain.split('.').reverse();
+  return labels.every((label) => /^[\x21-\x7e]+$/.test(label)) ? labels : undefined;
 }
 
 /** NameConstraints ::= SEQUENCE { permittedSubtrees [0] GeneralSubtrees OPTIONAL, excludedSubtrees [1] GeneralSubtrees OPTIONAL }. */

@@ -4,51 +4,20 @@
  * certificate, build its path to the bundle, apply the X509-SVID leaf rules,
  * and carry mutual TLS between two workloads that authorize each other by
  * SPIFFE ID; a Go HTTPS client talks to the CA itself with an agent SVID.
- * The Go side is test/interop/go/spiffe_peer.go, built here with Debian's
- * golang-go (`.ci/run` installs it).
+ * The Go side is test/interop/go/spiffe_peer.go (test/support/go-peer.ts).
  */
-import { execFile, execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { KEY_TYPES } from '../../src/x509/keys.js';
 import { asOperator, attestAgent, mintCredential } from '../support/callers.js';
 import { makeForeignCredential } from '../support/foreign-ca.js';
+import { buildGoPeer, goPeer } from '../support/go-peer.js';
 import { mintSvid, writeCredential } from '../support/svids.js';
 import { tempDir } from '../support/temp-dir.js';
 import { startTestCa, type TestCa } from '../support/test-ca.js';
 
 const SERVER_ID = 'spiffe://example.org/ns/prod/sa/db';
 const CLIENT_ID = 'spiffe://example.org/ns/prod/sa/web';
-const SOURCE = join(import.meta.dirname, 'go', 'spiffe_peer.go');
-
-let peer: string;
-
-/**
- * Builds spiffe_peer with the machine's Go, offline and without cgo (so no C
- * compiler is needed). Go's build cache is the user's, where there is a home
- * to hold it: the first build compiles crypto/tls and its kin (10–25 s on two
- * cores), later ones take a second.
- */
-function buildPeer(): string {
-  const dir = tempDir('go-peer');
-  const cache = (process.env.GOCACHE ?? process.env.XDG_CACHE_HOME ?? process.env.HOME) ? {} : { GOCACHE: join(dir, 'cache') };
-  const env = { ...process.env, ...cache, GOPATH: join(dir, 'gopath'), GOPROXY: 'off', GOFLAGS: '', CGO_ENABLED: '0' };
-  const binary = join(dir, 'spiffe_peer');
-  try {
-    execFileSync('go', ['build', '-o', binary, SOURCE], { env, cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-  } catch (err) {
-    throw new Error(`could not build ${SOURCE} with go (Debian's golang-go; .ci/run installs it): ${(err as Error).message}`);
-  }
-  return binary;
-}
-
-/** Runs spiffe_peer without blocking: the CA under test answers from this process's event loop. */
-async function goPeer(...args: string[]): Promise<Record<string, unknown>> {
-  const { stdout } = await promisify(execFile)(peer, args, { encoding: 'utf8', timeout: 30_000 });
-  return JSON.parse(stdout) as Record<string, unknown>;
-}
 
 /** A directory laid out as the agent lays out --out: svid.pem (leaf, then intermediate), svid_key.pem, bundle.pem. */
 function credentialDir(cred: { keyPem: string; chainPem: string; bundlePem: string }): string {
@@ -61,7 +30,7 @@ function credentialDir(cred: { keyPem: string; chainPem: string; bundlePem: stri
 describe("Go's crypto/x509 and crypto/tls with meshca SVIDs", () => {
   let ca: TestCa;
   beforeAll(async () => {
-    peer = buildPeer();
+    buildGoPeer();
     ca = await startTestCa();
   }, 120_000);
 

@@ -171,6 +171,11 @@ describe('caPathProblem: name constraints may not exclude the trust domain', () 
   const OTHER_FORMS = (what: string) =>
     `the root has a name constraint on names other than URIs (${what}); meshca accepts URI name constraints only, as it cannot know every DNS name, IP address or subject its entries and the CA's serving certificate will carry`;
 
+  const GO_EXCLUDES = (base: string, trustDomain: string) =>
+    `the root excludes URIs under ${JSON.stringify(base)}, which holds the trust domain ${trustDomain} as Go's crypto/x509 (under SPIRE and go-spiffe) reads it: a base without a leading period covers its subdomains too, and an empty one every host`;
+  const GO_UNREADABLE = (what: string) =>
+    `the root has a URI name constraint Go's crypto/x509 cannot read as a host (${what}): Go, under SPIRE and go-spiffe, refuses every certificate below it`;
+
   it.each<[string, Buffer, string, string | undefined]>([
     ['pass/permitted: the trust domain\'s host', constraints([uri('example.org')]), 'example.org', undefined],
     ['pass/permitted: the host in another case', constraints([uri('Example.ORG')]), 'example.org', undefined],
@@ -190,6 +195,13 @@ describe('caPathProblem: name constraints may not exclude the trust domain', () 
       'the root excludes URIs under "example.org", which holds the trust domain example.org'],
     ['fail/excluded: a parent domain', constraints([], [uri('.example.org')]), 'prod.example.org',
       'the root excludes URIs under ".example.org", which holds the trust domain prod.example.org'],
+    ['fail/excluded: a parent domain without a leading period, which Go reads as covering its subdomains', constraints([], [uri('example.org')]), 'prod.example.org',
+      GO_EXCLUDES('example.org', 'prod.example.org')],
+    ['fail/excluded: a top-level domain, which Go reads as covering every domain under it', constraints([], [uri('org')]), 'example.org', GO_EXCLUDES('org', 'example.org')],
+    ['fail/excluded: an empty base, which Go reads as every host', constraints([], [uri('')]), 'example.org', GO_EXCLUDES('', 'example.org')],
+    ['fail/a base Go cannot read: an empty label', constraints([uri('example..org'), uri('example.org')]), 'example.org', GO_UNREADABLE('permitted URI subtree "example..org"')],
+    ['fail/a base Go cannot read: a trailing period', constraints([], [uri('other.org.')]), 'example.org', GO_UNREADABLE('excluded URI subtree "other.org."')],
+    ['fail/a base Go cannot read: a space', constraints([], [uri('other .org')]), 'example.org', GO_UNREADABLE('excluded URI subtree "other .org"')],
     ['fail/permitted DNS, next to the trust domain\'s URI', constraints([uri('example.org'), dns('example.org')]), 'example.org', OTHER_FORMS('permitted DNS subtree "example.org"')],
     ['fail/excluded DNS', constraints([], [dns('evil.example')]), 'example.org', OTHER_FORMS('excluded DNS subtree "evil.example"')],
     ['fail/permitted IP address', constraints([ip([10, 0, 0, 0, 255, 0, 0, 0])]), 'example.org', OTHER_FORMS('permitted IP address subtree')],
@@ -205,6 +217,7 @@ describe('caPathProblem: name constraints may not exclude the trust domain', () 
   it.each<[string, Buffer, string | undefined]>([
     ['pass/URI constraints of any host', constraints([uri('other.org')], [uri('example.org')]), undefined],
     ['fail/a DNS constraint', constraints([dns('example.org')]), OTHER_FORMS('permitted DNS subtree "example.org"')],
+    ['fail/a URI base Go cannot read', constraints([uri('example..org')]), GO_UNREADABLE('permitted URI subtree "example..org"')],
   ])('without a trust domain (an organisation\'s root): %s', (_name, der, problem) => {
     expect(path([ca(), ca({ nameConstraintsDer: der })], undefined, undefined)).toBe(problem);
   });
