@@ -56,6 +56,8 @@ export interface CertificateFacts {
   readonly nonDerTime: 'notBefore' | 'notAfter' | undefined;
   /** The OID of the first extension the certificate holds twice (RFC 5280 4.2 allows one of each), or undefined. */
   readonly duplicateExtension: string | undefined;
+  /** Whether it carries proxyCertInfo (RFC 3820), which makes it a proxy certificate: something no CA may be. */
+  readonly isProxyCertificate: boolean;
   /** The subjectAltName's URIs, exactly as encoded. */
   readonly uris: readonly string[];
   readonly x509: X509Certificate;
@@ -158,6 +160,7 @@ export function readCertificate(der: Buffer): CertificateFacts {
     signsCrls: keyUsageAsserts(t.extensions.get(OID.keyUsage), KeyUsageBit.cRLSign),
     nonDerTime: (['notBefore', 'notAfter'] as const).find((_field, i) => !isDerTime(t.validity[i])),
     duplicateExtension: t.duplicateExtension,
+    isProxyCertificate: t.extensions.has(OID.proxyCertInfo),
     uris: namesOfType(t, GENERAL_NAME.uri),
     x509,
   };

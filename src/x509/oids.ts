@@ -30,6 +30,7 @@ export const OID = {
   nameConstraints: '2.5.29.30',
   authorityKeyIdentifier: '2.5.29.35',
   extKeyUsage: '2.5.29.37',
+  proxyCertInfo: '1.3.6.1.5.5.7.1.14',
   serverAuth: '1.3.6.1.5.5.7.3.1',
   clientAuth: '1.3.6.1.5.5.7.3.2',
   // PKCS#9

@@ -39,6 +39,7 @@ function ca(o: Partial<PathFacts> & { pathLen?: number } = {}): PathFacts {
     hasExplicitEcParameters: false,
     nonDerTime: undefined,
     duplicateExtension: undefined,
+    isProxyCertificate: false,
     ...rest,
   };
 }
@@ -53,6 +54,7 @@ describe('caPathProblem: every certificate is a CA as strict verifiers want one'
     ['pass/critical basicConstraints cA=true and keyUsage keyCertSign', ca(), undefined],
     ['pass/critical extensions OpenSSL processes besides: name constraints, policies, CRL distribution points, extended key usage',
       ca({ criticalExtensions: [OID.basicConstraints, OID.keyUsage, OID.nameConstraints, '2.5.29.32', '2.5.29.31', OID.extKeyUsage] }), undefined],
+    ['pass/the critical policy extensions, which OpenSSL processes and Go has handled since 1.24', ca({ criticalExtensions: [OID.basicConstraints, OID.keyUsage, '2.5.29.33', '2.5.29.36', '2.5.29.54'] }), undefined],
     ['fail/no basicConstraints', ca({ basicConstraints: undefined }), 'the root is not a CA certificate: it needs basicConstraints cA=true'],
     ['fail/cA=false', ca({ basicConstraints: { critical: true, ca: false, pathLen: undefined } }), 'the root is not a CA certificate: it needs basicConstraints cA=true'],
     ['fail/basicConstraints not critical', ca({ basicConstraints: { critical: false, ca: true, pathLen: undefined } }),
@@ -94,6 +96,15 @@ describe('caPathProblem: every certificate in the form -x509_strict wants (OpenS
       'marks extension 1.3.6.1.4.1.99999.1 critical, which OpenSSL does not process, and OpenSSL refuses it, with or without -x509_strict ("unhandled critical extension")'],
     ['fail/a critical authorityInfoAccess', ca({ criticalExtensions: [OID.basicConstraints, '1.3.6.1.5.5.7.1.1'] }),
       'marks extension 1.3.6.1.5.5.7.1.1 critical, which OpenSSL does not process, and OpenSSL refuses it, with or without -x509_strict ("unhandled critical extension")'],
+    ...[
+      ['2.16.840.1.113730.1.1', "Netscape's cert type"],
+      ['1.3.6.1.5.5.7.48.1.5', 'OCSP no-check'],
+      ['1.3.6.1.5.5.7.1.7', 'RFC 3779 IP address blocks'],
+      ['1.3.6.1.5.5.7.1.8', 'RFC 3779 AS identifiers'],
+    ].map(([oid, name]): [string, PathFacts, string] => [`fail/a critical ${name}, which OpenSSL processes and Go does not`, ca({ criticalExtensions: [OID.basicConstraints, oid!] }),
+      `marks extension ${oid} critical, which Go's crypto/x509 does not handle, and Go (under SPIRE and go-spiffe) refuses every chain through it ("x509: unhandled critical extension")`]),
+    ['fail/proxyCertInfo, critical or not', ca({ isProxyCertificate: true }),
+      'carries a proxyCertInfo extension, which makes it a proxy certificate (RFC 3820), and OpenSSL takes a CA that is one for an invalid certificate, with or without -x509_strict: no chain passes through it ("invalid certificate")'],
     ['fail/an EC key with explicit curve parameters', ca({ hasExplicitEcParameters: true }), EXPLICIT],
     ['fail/an extension given twice', ca({ duplicateExtension: OID.basicConstraints }), DUPLICATE],
     ['fail/a notBefore not in its DER form', ca({ nonDerTime: 'notBefore' }),
@@ -250,13 +261,13 @@ describe('readCertificate: the form -x509_strict holds a CA to, from certificate
       version: f.version, hasExtensions: f.hasExtensions, subjectKeyIdentifier: f.subjectKeyIdentifier, authorityKeyIdentifier: f.authorityKeyIdentifier,
       subjectIsEmpty: f.subjectIsEmpty, subjectAltNameIsEmpty: f.subjectAltNameIsEmpty, signatureAlgorithmsAgree: f.signatureAlgorithmsAgree,
       hasExplicitEcParameters: f.hasExplicitEcParameters, criticalExtensions: f.criticalExtensions, nonDerTime: f.nonDerTime,
-      duplicateExtension: f.duplicateExtension,
+      duplicateExtension: f.duplicateExtension, isProxyCertificate: f.isProxyCertificate,
     };
   };
   const WELL_FORMED = {
     version: 3, hasExtensions: true, subjectKeyIdentifier: { critical: false }, authorityKeyIdentifier: { critical: false, hasKeyId: true },
     subjectIsEmpty: false, subjectAltNameIsEmpty: false, signatureAlgorithmsAgree: true, hasExplicitEcParameters: false,
-    criticalExtensions: [OID.basicConstraints, OID.keyUsage], nonDerTime: undefined, duplicateExtension: undefined,
+    criticalExtensions: [OID.basicConstraints, OID.keyUsage], nonDerTime: undefined, duplicateExtension: undefined, isProxyCertificate: false,
   };
 
   it.each<[string, () => KeyPairFiles, object]>([
@@ -279,6 +290,7 @@ describe('readCertificate: the form -x509_strict holds a CA to, from certificate
     ['version 2, signed again', () => resigned(made('v2'), root.key, 'version 2', join(dir, 'v2-resigned.pem')), { version: 2 }],
     ['inner signature algorithm SHA-384, signed again', () => resigned(made('inner'), root.key, 'inner signature algorithm', join(dir, 'inner-resigned.pem')), { signatureAlgorithmsAgree: false }],
     ['validity without seconds, signed again', () => resigned(made('no-seconds'), root.key, 'validity without seconds', join(dir, 'no-seconds-resigned.pem')), { nonDerTime: 'notBefore' }],
+    ['a non-critical proxyCertInfo', () => made('proxy', { extensions: ['proxyCertInfo=language:id-ppl-anyLanguage'] }), { isProxyCertificate: true }],
     ['its first extension given twice, signed again', () => resigned(made('twice'), root.key, 'an extension twice', join(dir, 'twice-resigned.pem')),
       { duplicateExtension: OID.basicConstraints }],
   ])('%s', (_name, make, differences) => {
@@ -341,6 +353,7 @@ describe('caPathProblem agrees with openssl verify -x509_strict on paths openssl
       () => [ca('critical-aia', { extensions: ['authorityInfoAccess=critical,caIssuers;URI:http://example.org/root.crt'] }), root], 'the imported',
       () => [ca('critical-policies', { extensions: ['certificatePolicies=critical,2.5.29.32.0'] }), root]],
     ['a root with an empty name', () => [rootWith('empty-root', 'subjectKeyIdentifier=hash', '/')], 'the imported', () => [root]],
+    ['a root carrying proxyCertInfo, even not critical', () => [rootWith('proxy-root', 'proxyCertInfo=language:id-ppl-anyLanguage')], 'the imported', () => [root]],
     ['an intermediate whose subjectAltName holds no name; one whose subjectAltName holds a URI is accepted', () => [ca('empty-san', { extensions: [EMPTY_SAN] }), root], 'the imported',
       () => [ca('uri-san', { extensions: ['subjectAltName=URI:spiffe://example.org'] }), root]],
     ['a root whose EC key spells out its curve', () => [selfSigned(dir, 'explicit-root', { explicitEcParameters: true })], 'the imported', () => [root]],
