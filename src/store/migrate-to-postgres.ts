@@ -65,8 +65,10 @@ export async function migrateToPostgres(o: { dataDir: string; url: string; passp
       await refuseUnlessEmpty(client);
       const copied: Record<string, number> = {};
       for (const table of TABLES) copied[table.name] = await copyTable(db, client, table);
+      // Every marker, not only those the target's migrations made: pki_begun (noted before the first key is saved) is
+      // written only at a first start, and without it keys found with no records would be taken for a first start.
       for (const { name, value } of db.prepare<[], { name: string; value: number }>('SELECT name, value FROM ca_state').all()) {
-        await client.query('UPDATE ca_state SET value = $1 WHERE name = $2', [value, name]);
+        await client.query('INSERT INTO ca_state (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value', [name, value]);
       }
       for (const key of keys) await client.query('INSERT INTO ca_keys (ref, pem) VALUES ($1, $2)', [key.ref, key.pem]);
       await checkCopy(db, client, copied, sourceHead);
