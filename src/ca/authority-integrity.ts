@@ -9,7 +9,8 @@ import { isSpiffeUri } from './authority-factory.js';
 import type { AuthoritySet } from './authority-set.js';
 import { isValidAt } from './rotation.js';
 import type { AuthorityRecord } from './model.js';
-import type { KeyCustody, Logger } from './ports.js';
+import type { InitialPki } from './pki-creation.js';
+import type { KeyCustody, Logger, PkiOrigin } from './ports.js';
 
 /**
  * Refuses to create a PKI when custody already holds CA keys and the
@@ -25,6 +26,22 @@ export async function refuseKeysWithoutRecords(custody: KeyCustody, pkiBegun: bo
     throw new CaIntegrityError(
       `${custody.describe(orphans[0]!)} holds a CA key but the datastore never created a PKI: the CA's records were lost. ` +
         'Restore the datastore from backup; meshca never replaces an existing root on its own.',
+    );
+  }
+}
+
+/**
+ * Refuses to make a root of meshca's own where a first start began to import
+ * an organisation's root or intermediate and never finished (its import was
+ * refused, or it was stopped): started again without the import options, the
+ * CA would otherwise quietly become one the organisation's PKI does not vouch
+ * for, trusted by nothing that trusts that PKI.
+ */
+export function refuseOwnRootAfterImportBegun(begun: PkiOrigin | undefined, initial: InitialPki): void {
+  if (begun === 'import' && initial.kind === 'generate') {
+    throw new CaIntegrityError(
+      "the first start on this datastore began to import an organisation's root or intermediate (--import-*) and did not finish: " +
+        'start again with the import options, or, for a CA that makes a root of its own, start on a new data directory (or an empty database)',
     );
   }
 }

@@ -16,7 +16,7 @@ import { nowSeconds, type Clock } from '../time/clock.js';
 import type { Duration } from '../time/duration.js';
 import type { RandomSource } from '../random/random-source.js';
 import { loadAuthority, type ImportedAuthority } from './authority-factory.js';
-import { checkIntegrity, refuseKeysWithoutRecords, setAsideUnreferencedKeys } from './authority-integrity.js';
+import { checkIntegrity, refuseKeysWithoutRecords, refuseOwnRootAfterImportBegun, setAsideUnreferencedKeys } from './authority-integrity.js';
 import { AuthoritySet, type LoadedAuthority } from './authority-set.js';
 import { importIntermediate, replaceLapsedImport, type IntermediateImport, type RootActivation } from './intermediate-import.js';
 import { rotateIntermediate } from './intermediate-rotation.js';
@@ -103,9 +103,11 @@ export class AuthorityManager {
   ): Promise<AuthorityManager> {
     const records = await deps.journal.listAuthorities();
     if (records.length === 0) {
-      await refuseKeysWithoutRecords(deps.custody, await deps.journal.pkiBegun());
+      const begun = await deps.journal.pkiBegun();
+      await refuseKeysWithoutRecords(deps.custody, begun !== undefined);
+      refuseOwnRootAfterImportBegun(begun, initial);
       await setAsideUnreferencedKeys(deps.custody, deps.log, records);
-      await deps.journal.notePkiBegun();
+      await deps.journal.notePkiBegun(initial.kind === 'generate' ? 'generate' : 'import');
       const manager = new AuthorityManager(deps, settings, new AuthoritySet([], 0));
       await createPki(manager.lifecycle, nowSeconds(deps.clock), initial);
       return manager;

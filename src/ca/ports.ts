@@ -28,13 +28,20 @@ export interface AuthorityJournal {
   /** Commits the whole change or nothing; the caller updates memory only after it resolves. */
   applyAuthorityChange(change: AuthorityChange): Promise<void>;
   /**
-   * Whether a PKI was ever begun in this datastore. Noted (durably) before
-   * the first CA key is saved, it tells CA keys found without records apart:
-   * a first start interrupted (begun here) or the records lost (never begun).
+   * How a PKI was begun in this datastore, or undefined when none ever was.
+   * Noted (durably) before the first CA key is saved, it tells CA keys found
+   * without records apart: a first start interrupted (begun here) or the
+   * records lost (never begun). And a first start that began to import an
+   * organisation's PKI and never finished (refused, or stopped) from one that
+   * may make a root of its own.
    */
-  pkiBegun(): Promise<boolean>;
-  notePkiBegun(): Promise<void>;
+  pkiBegun(): Promise<PkiOrigin | undefined>;
+  /** Notes how this first start gets its PKI, in place of what an unfinished earlier one noted. */
+  notePkiBegun(origin: PkiOrigin): Promise<void>;
 }
+
+/** Where a first start's PKI comes from: meshca makes it, or it imports an organisation's root or intermediate. */
+export type PkiOrigin = 'generate' | 'import';
 
 /** Keeps CA private keys. `describe` names the place (a file path) for error messages. */
 export interface KeyCustody {

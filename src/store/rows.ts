@@ -8,6 +8,7 @@ import type { RegisteredEntry, RegisteredToken, RegistrationSnapshot } from '../
 import type { StoredEvent } from '../ca/audit-verifier.js';
 import type { CertificateSummary } from '../ca/certificate-query.js';
 import type { AgentRecord, AgentStatus, AuthorityRecord, EntryRecord, JoinTokenRecord, TokenSpending } from '../ca/model.js';
+import type { PkiOrigin } from '../ca/ports.js';
 import { CaIntegrityError, ConflictError, InvalidInputError, NotFoundError } from '../errors.js';
 import type { AgentName } from '../identity/agent-name.js';
 import type { TokenPosition } from '../ca/registration-ports.js';
@@ -425,3 +426,14 @@ export function outstandingTokensQuery(now: number, agent: AgentName | undefined
 
 /** Thrown inside a status change's transaction to undo it: the agent's status was no longer the one read. */
 export class AgentStatusMoved extends Error {}
+
+/** ca_state's pki_begun: 1 for a PKI meshca makes (as every build before the origin was noted wrote it), 2 for an import. */
+const PKI_BEGUN_VALUES: Readonly<Record<PkiOrigin, number>> = { generate: 1, import: 2 };
+
+export const pkiBegunValue = (origin: PkiOrigin): number => PKI_BEGUN_VALUES[origin];
+
+/** The origin a pki_begun value notes; a BIGINT comes back from PostgreSQL as a string. */
+export function pkiOrigin(value: number | string | undefined): PkiOrigin | undefined {
+  if (value === undefined) return undefined;
+  return Number(value) === PKI_BEGUN_VALUES.import ? 'import' : 'generate';
+}

@@ -423,6 +423,10 @@ describe('refusals', () => {
     const run = await runMeshca(['server', '--data-dir', dataDir, '--listen', '127.0.0.1:0', ...Object.entries(flags).flatMap(([k, v]) => [`--${k}`, v])]);
     expect(run.code, run.stderr).toBe(EX_CONFIG);
     expect(run.stderr).toContain('may not sign CRLs (its keyUsage lacks cRLSign)');
+    // Started again without the import options (a unit file edited to get going), it does not make a root of its own.
+    const again = await runMeshca(['server', '--data-dir', dataDir, '--listen', '127.0.0.1:0']);
+    expect(again.code, again.stderr).toBe(EX_CONFIG);
+    expect(again.stderr).toContain('start again with the import options, or, for a CA that makes a root of its own, start on a new data directory');
   });
 
   it.each([
@@ -464,14 +468,17 @@ describe('refusals', () => {
     },
     // The organisation's root itself given as the intermediate: meshca would hold the root key and journal one authority under two roles.
     { name: 'fail/the intermediate is the root of the bundle', settings: () => importIntermediate({ cert: pki.orgRoot.cert, key: pki.orgRoot.key }), message: 'the imported intermediate certificate' },
-  ])('$name: the first start stops, and a corrected start on the same data directory succeeds', async ({ settings, message }) => {
+  ])('$name: the first start stops, a start without the import options is refused, and a corrected start on the same data directory succeeds', async ({ settings, message }) => {
     const clock = clockNearNow();
     const dataDir = tempDir('byo');
-    const outcome = await startLifecycleCa({ ...settings(), 'data-dir': dataDir }, clock).then(
-      () => 'the CA started',
-      (err: Error) => err.message,
-    );
-    expect(outcome).toContain(message);
+    const outcome = (more: Record<string, string>) =>
+      startLifecycleCa({ ...more, 'data-dir': dataDir }, clock).then(
+        () => 'the CA started',
+        (err: Error) => err.message,
+      );
+    expect(await outcome(settings())).toContain(message);
+    // Not a CA of its own, which nothing trusting the organisation's PKI would trust.
+    expect(await outcome({})).toContain("the first start on this datastore began to import an organisation's root or intermediate (--import-*) and did not finish");
     const ca = await startLifecycleCa({ ...importRoot(), 'data-dir': dataDir }, clock);
     expect(await bundleRoots(ca)).toEqual([der(pki.byoRoot.cert)]);
   });

@@ -287,6 +287,17 @@ describe.each(ENGINES)('the $name datastore', (engine) => {
       expect(await store.authorities.bundleSequence()).toBe(0);
       expect(await allEvents(store)).toEqual([]);
     });
+
+    it('notes how a PKI was begun, the latest first start\'s way, and keeps it across a reopen', async () => {
+      const { store, reopen } = await open();
+      const seen: unknown[] = [await store.authorities.pkiBegun()];
+      for (const origin of ['import', 'generate', 'import'] as const) {
+        await store.authorities.notePkiBegun(origin);
+        seen.push(await store.authorities.pkiBegun());
+      }
+      seen.push(await (await reopen()).authorities.pkiBegun());
+      expect(seen).toEqual([undefined, 'import', 'generate', 'import', 'import']);
+    });
   });
 
   describe('join tokens', () => {

@@ -83,7 +83,7 @@ describe.skipIf(!server)('migrating the embedded datastore to PostgreSQL', () =>
     const clock = new FakeClock();
     const dataDir = tempDir();
     const store = openSqliteDatastore(dataDir, clock, { keyPassphrase: PASSPHRASE });
-    await store.authorities.notePkiBegun();
+    await store.authorities.notePkiBegun('import');
     await store.authorities.applyAuthorityChange({ upserts: [authority('aa', 'active')], bundleSequence: 1, events: [] });
     const { record, event } = issued('01', clock.nowSeconds());
     await store.certificates.recordIssued(record, event);

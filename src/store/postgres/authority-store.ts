@@ -1,9 +1,9 @@
 /** The CA's authorities and bundle sequence in PostgreSQL. */
 import type pg from 'pg';
 import type { AuthorityRecord } from '../../ca/model.js';
-import type { AuthorityChange, AuthorityJournal } from '../../ca/ports.js';
+import type { AuthorityChange, AuthorityJournal, PkiOrigin } from '../../ca/ports.js';
 import { nowSeconds, type Clock } from '../../time/clock.js';
-import { toAuthority, upstreamChainColumn, type AuthorityRow } from '../rows.js';
+import { pkiBegunValue, pkiOrigin, toAuthority, upstreamChainColumn, type AuthorityRow } from '../rows.js';
 import { appendAudit, lockAudit } from './audit.js';
 import { inTransaction } from './connection.js';
 import type { PgCoordinator } from './coordinator.js';
@@ -25,12 +25,12 @@ export class PgAuthorityStore implements AuthorityJournal {
     return rows[0]?.value ?? 0;
   }
 
-  async pkiBegun(): Promise<boolean> {
-    return (await this.pool.query("SELECT 1 FROM ca_state WHERE name = 'pki_begun'")).rowCount === 1;
+  async pkiBegun(): Promise<PkiOrigin | undefined> {
+    return pkiOrigin((await this.pool.query<{ value: string }>("SELECT value FROM ca_state WHERE name = 'pki_begun'")).rows[0]?.value);
   }
 
-  async notePkiBegun(): Promise<void> {
-    await this.pool.query("INSERT INTO ca_state (name, value) VALUES ('pki_begun', 1) ON CONFLICT (name) DO NOTHING");
+  async notePkiBegun(origin: PkiOrigin): Promise<void> {
+    await this.pool.query("INSERT INTO ca_state (name, value) VALUES ('pki_begun', $1) ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value", [pkiBegunValue(origin)]);
   }
 
   async applyAuthorityChange(change: AuthorityChange): Promise<void> {

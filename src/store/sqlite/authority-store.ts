@@ -1,10 +1,10 @@
 /** The CA's authorities and the bundle sequence: the journal of the key lifecycle. */
-import type { AuthorityChange, AuthorityJournal } from '../../ca/ports.js';
+import type { AuthorityChange, AuthorityJournal, PkiOrigin } from '../../ca/ports.js';
 import type { AuthorityRecord } from '../../ca/model.js';
 import { nowSeconds, type Clock } from '../../time/clock.js';
 import type { AuditAppender } from './audit-appender.js';
 import { type Db, statements, writeTransaction } from './database.js';
-import { toAuthority, upstreamChainColumn, type AuthorityRow } from '../rows.js';
+import { pkiBegunValue, pkiOrigin, toAuthority, upstreamChainColumn, type AuthorityRow } from '../rows.js';
 
 export class SqliteAuthorityStore implements AuthorityJournal {
   private readonly sql: ReturnType<typeof statements>;
@@ -25,12 +25,13 @@ export class SqliteAuthorityStore implements AuthorityJournal {
     return row?.value ?? 0;
   }
 
-  async pkiBegun(): Promise<boolean> {
-    return this.sql("SELECT 1 FROM ca_state WHERE name = 'pki_begun'").get() !== undefined;
+  async pkiBegun(): Promise<PkiOrigin | undefined> {
+    return pkiOrigin(this.sql<[], { value: number }>("SELECT value FROM ca_state WHERE name = 'pki_begun'").get()?.value);
   }
 
-  async notePkiBegun(): Promise<void> {
-    writeTransaction(this.db, () => this.sql("INSERT OR IGNORE INTO ca_state (name, value) VALUES ('pki_begun', 1)").run())();
+  async notePkiBegun(origin: PkiOrigin): Promise<void> {
+    const note = this.sql<[number]>("INSERT INTO ca_state (name, value) VALUES ('pki_begun', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value");
+    writeTransaction(this.db, () => note.run(pkiBegunValue(origin)))();
   }
 
   async applyAuthorityChange(change: AuthorityChange): Promise<void> {
