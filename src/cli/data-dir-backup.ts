@@ -8,7 +8,8 @@
  * found: a CA key is saved before any record names it, and meshca deletes
  * none. The copy is built beside the target, proved as a starting CA would
  * prove it (every authority's key loads and matches its certificate; the
- * audit log verifies), and only then renamed into place.
+ * audit log verifies), and only then renamed into place. One backup at a
+ * time builds towards a target (claimTarget).
  *
  * Run as root, it hands the copy to the CA's user, and all of that happens
  * by name in the directory that holds the target. So that directory, and
@@ -18,7 +19,7 @@
  * into it and hand over what its links point to.
  */
 import { existsSync, rmSync, constants as fsConstants, type Stats } from 'node:fs';
-import { chmod, lchown, lstat, mkdir, mkdtemp, open, readdir, realpath, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { chmod, lchown, lstat, mkdir, mkdtemp, open, readdir, realpath, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { loadAuthority } from '../ca/authority-factory.js';
@@ -32,6 +33,7 @@ import { SqliteAuthorityStore } from '../store/sqlite/authority-store.js';
 import { connect, DATABASE_FILE } from '../store/sqlite/database.js';
 import { systemClock } from '../time/clock.js';
 import { refusedAsConfig } from './data-dir-access.js';
+import { tryLockFile } from './data-dir-lock.js';
 import { DATASTORE_MARKER, servesPostgres } from './datastore-marker.js';
 import { makeCheckedDirectory, openToOthers } from './data-dir-path.js';
 import { verifyDatastoreFile } from './offline-audit.js';
@@ -72,6 +74,45 @@ export async function backupDataDirectory(dataDir: string, target: string, passp
   // From here on by the real path checked, never resolved again: no name on the way can be changed by another user.
   const at = join(await trustedParent(target), basename(target));
   refuseInside(at, [home], target, dataDir);
+  const claim = claimTarget(at, target);
+  try {
+    const report = await buildCopy({ dataDir, source, at, target, owner, owners, passphrase });
+    // Only after a whole copy: one waiting for this lock then finds the target there. Not after a failure: it
+    // and a newcomer on a new lock file by the same name could both build beside the target, each removing the other's copy.
+    await unlink(claimPath(at));
+    return report;
+  } finally {
+    claim.release();
+  }
+}
+
+const claimPath = (at: string) => join(dirname(at), `.${basename(at)}.lock`);
+
+/**
+ * Two backups to one target at once would each take the other's half-built
+ * copy for a killed run's leftover and remove it. The first holds the kernel's
+ * lock on .NAME.lock beside the target (as a server holds meshca.flock, so a
+ * killed run holds it no more) for as long as it runs; a second is refused.
+ */
+function claimTarget(at: string, target: string): { release(): void } {
+  const claim = tryLockFile(claimPath(at));
+  if (!claim) throw new Error(`another backup to ${target} is under way (it holds ${claimPath(at)}); wait for it to finish, or back up to another directory`);
+  return claim;
+}
+
+/** The copy, built beside the target, proved, and renamed into place (see the top of this file). */
+async function buildCopy(o: {
+  dataDir: string;
+  source: string;
+  at: string;
+  target: string;
+  owner: { uid: number; gid: number };
+  owners: readonly number[];
+  passphrase: string | undefined;
+}): Promise<BackupReport> {
+  const { dataDir, source, at, target, owner, owners, passphrase } = o;
+  // Again under the claim: a backup that held it before may have finished meanwhile.
+  if (await lstatIfThere(at)) throw new Error(`${target} exists: a backup is written only to a new directory, never over another`);
   const removedLeftovers = await removeLeftovers(at);
   // 0700, and a name that says it is unfinished.
   const partial = await mkdtemp(join(dirname(at), `.${basename(at)}.partial-`));

@@ -113,6 +113,16 @@ function lockedByAnother(path: string): boolean {
   }
 }
 
+/**
+ * The kernel's exclusive lock on `path` (made if missing), as the server holds
+ * meshca.flock, or undefined while another process holds it; the file stays
+ * when released.
+ */
+export function tryLockFile(path: string): { release(): void } | undefined {
+  const held = takeKernelLock(path);
+  return held && { release: () => held.close() };
+}
+
 export async function lockDataDir(dataDir: string): Promise<DataDirLock> {
   const guard = takeKernelLock(join(dataDir, LOCK_FILE));
   if (!guard) throw new Error(`another meshca server is already running on ${socketPath(dataDir)}${await holderPid(dataDir)}`);

@@ -9,11 +9,12 @@ import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, renameSync, s
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AdminClient } from '../../src/cli/admin-client.js';
+import { tryLockFile } from '../../src/cli/data-dir-lock.js';
 import { localEndpoint } from '../../src/cli/local-endpoint.js';
 import { newKeyAndCsr } from '../support/callers.js';
 import { cleanupLater } from '../support/cleanup.js';
 import { seedCertificates } from '../support/certificate-seed.js';
-import { MESHCA_BIN, runMeshca } from '../support/cli.js';
+import { MESHCA_BIN, runMeshca, type CliResult } from '../support/cli.js';
 import { getOverSocket } from '../support/http-client.js';
 import { startServer, type ServerProcess } from '../support/server-process.js';
 import { tempDir } from '../support/temp-dir.js';
@@ -206,6 +207,29 @@ describe('meshca datastore backup', () => {
     expect(res.code, res.stderr).toBe(0);
     expect(res.stdout).toContain(`removed ${left}, left by a backup that was stopped before it finished`);
     expect(leftovers(target)).toEqual(['backup']);
+  });
+
+  it('fail/refuses while another backup to the same target is under way, leaving its half-built copy alone; goes ahead once it is over', async () => {
+    const dataDir = await stoppedCa();
+    const target = join(tempDir(), 'backup');
+    // The other backup, as it is while it copies: its claim beside the target held, its copy half-built.
+    const claim = tryLockFile(join(dirname(target), '.backup.lock'))!;
+    const building = join(dirname(target), '.backup.partial-XyZ789');
+    mkdirSync(join(building, 'keys'), { recursive: true, mode: 0o700 });
+    let refused: CliResult;
+    try {
+      refused = await backup(dataDir, '--to', target);
+    } finally {
+      claim.release();
+    }
+    expect(refused.code, refused.stderr).toBe(1);
+    expect(refused.stderr).toContain(`another backup to ${target} is under way`);
+    expect(existsSync(join(building, 'keys'))).toBe(true);
+    expect(existsSync(target)).toBe(false);
+    // Once it is over (here: gone without finishing), a backup takes the claim, and leaves none behind.
+    const res = await backup(dataDir, '--to', target);
+    expect(res.code, res.stderr).toBe(0);
+    expect(readdirSync(dirname(target))).toEqual(['backup']);
   });
 
   it('pass/stopped by SIGTERM while it copies, removes its half-built copy and exits 143', { timeout: 60_000 }, async () => {
