@@ -27,7 +27,7 @@ export class IssuanceRecorder {
     } catch (err) {
       // Either way the certificate is not handed out; a record that was made is of a certificate nobody holds.
       const message = err instanceof CommitUnconfirmedError
-        ? "the datastore did not confirm the issuance's record in time (it may have been made); the certificate was not handed out"
+        ? "the datastore did not confirm the issuance's record (it may have been made); the certificate was not handed out"
         : 'the issuance could not be recorded; no certificate was issued';
       throw new UnavailableError('store_unavailable', message, { cause: err });
     }

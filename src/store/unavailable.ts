@@ -8,13 +8,14 @@
 import { UnavailableError } from '../errors.js';
 
 /**
- * A COMMIT sent but never answered (the server stopped answering, or the
- * connection was lost on the way back): the change may or may not have been
- * made, and the caller must not be told that nothing was.
+ * A COMMIT sent but never answered (PostgreSQL stopped answering, or the
+ * connection was lost on the way back; SQLite's writer thread died with the
+ * batch in hand): the change may or may not have been made, and the caller
+ * must not be told that nothing was.
  */
 export class CommitUnconfirmedError extends UnavailableError {
   constructor(cause: unknown) {
-    super('store_unavailable', 'the datastore did not confirm the change in time: it may or may not have been made; look before making it again', { cause });
+    super('store_unavailable', 'the datastore did not confirm the change: it may or may not have been made; look before making it again', { cause });
   }
 }
 
@@ -84,6 +85,8 @@ function codeOf(err: unknown): string | undefined {
 }
 
 export function sqliteUnavailable(err: unknown): boolean {
+  // A batch the writer thread died with: retried, one that was committed would fail as a duplicate, and be said not to have been.
+  if (err instanceof CommitUnconfirmedError) return true;
   const code = codeOf(err);
   return code !== undefined && (FILE_SYSTEM.has(code) || SQLITE.test(code));
 }

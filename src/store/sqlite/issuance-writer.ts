@@ -2,12 +2,14 @@
  * The main thread's handle on the issuance writer thread. A commit there
  * waits for fsync without blocking HTTP here; the promise settles once the
  * batch is committed (or refused), as the group commit requires. A thread
- * that dies fails what it held and is replaced on the next write.
+ * that dies fails what it held, as possibly committed, and is replaced on the
+ * next write.
  */
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { ownedBytes } from '../../platform/thread-bytes.js';
 import type { Issuance } from '../issuance-recorder.js';
+import { CommitUnconfirmedError } from '../unavailable.js';
 
 export type WriterRequest =
   | { readonly op: 'write'; readonly id: number; readonly items: readonly Issuance[]; readonly at: number }
@@ -78,7 +80,8 @@ export class IssuanceWriterThread {
     });
     const fail = (err: Error) => {
       if (this.worker === worker) this.worker = undefined;
-      for (const p of this.pending.values()) p.reject(err);
+      // The thread may have died between a commit and its answer: what it held may be recorded, and may not.
+      for (const p of this.pending.values()) p.reject(new CommitUnconfirmedError(err));
       this.pending.clear();
     };
     worker.on('error', fail);
