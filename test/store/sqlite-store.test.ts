@@ -79,6 +79,25 @@ describe('openDatabase', () => {
   });
 });
 
+describe('SqliteStore readiness (SQLite-specific; the shared behaviour is in datastore-contract.test.ts)', () => {
+  it("fails the write probe within a moment while another connection holds the write lock, rather than stand the CA still for the whole busy timeout; the CA's own writes wait as long as before", async () => {
+    const { store, dir } = openStore();
+    const other = new Database(join(dir, DATABASE_FILE));
+    onTestFinished(() => {
+      other.close();
+    });
+    other.exec('BEGIN IMMEDIATE');
+    const started = Date.now();
+    // better-sqlite3 is synchronous: the whole wait is the event loop's.
+    const probe = await store.writable().then(() => 'written', (err: unknown) => (store.unavailable(err) ? 'unavailable' : err));
+    const waited = Date.now() - started;
+    expect({ probe, quick: waited < 1000 }).toEqual({ probe: 'unavailable', quick: true });
+    expect(store.db.pragma('busy_timeout', { simple: true })).toBe(5000);
+    other.exec('ROLLBACK');
+    await store.writable();
+  });
+});
+
 describe('SqliteStore audit log (SQLite-specific; the shared behaviour is in datastore-contract.test.ts)', () => {
   it('keeps the triggers for a connection that did not create them', async () => {
     const { store, dir } = openStore();

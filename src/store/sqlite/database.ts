@@ -41,8 +41,24 @@ export function connect(path: string, readonly = false): Db {
     db.pragma('synchronous = FULL');
   }
   db.pragma('foreign_keys = ON');
-  db.pragma('busy_timeout = 5000');
+  db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
   return db;
+}
+
+/** How long a statement waits for a lock another connection holds; the main thread stands still meanwhile (better-sqlite3 is synchronous). */
+const BUSY_TIMEOUT_MS = 5000;
+
+/**
+ * Runs `work` with a shorter wait for another connection's lock, then the usual
+ * one again. Synchronous, so no other statement of this connection runs with it.
+ */
+export function withBusyTimeout<R>(db: Db, ms: number, work: () => R): R {
+  db.pragma(`busy_timeout = ${ms}`);
+  try {
+    return work();
+  } finally {
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  }
 }
 
 function migrate(db: Db): void {

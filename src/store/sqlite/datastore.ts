@@ -13,7 +13,7 @@ import { AuditAppender } from './audit-appender.js';
 import { SqliteAuditStore } from './audit-store.js';
 import { SqliteAuthorityStore } from './authority-store.js';
 import { SqliteCertificateStore } from './certificate-store.js';
-import { openDatabase, writeTransaction, type Db } from './database.js';
+import { openDatabase, withBusyTimeout, writeTransaction, type Db } from './database.js';
 import { IssuanceWriterThread } from './issuance-writer.js';
 import { SqliteRegistrationStore } from './registration-store.js';
 import { checkpointInBackground, WalCheckpointerThread } from './wal-checkpointer.js';
@@ -38,6 +38,15 @@ export interface SqliteOptions {
 /** Often enough that the backstop never finds much to copy; an idle log costs a check, not an fsync. */
 const CHECKPOINT_INTERVAL_MS = 250;
 
+/**
+ * How long readiness's write probe waits for another connection's write lock
+ * (an operator's sqlite3, a backup tool): it runs on the main thread, which
+ * stands still while it waits, and every probe would otherwise hold the whole
+ * CA up for the full busy timeout. Longer than the writer thread's commits
+ * hold the lock (an fsync), so a probe under load is not failed by them.
+ */
+const PROBE_BUSY_TIMEOUT_MS = 250;
+
 /** The embedded datastore: <dataDir>/meshca.db, and CA keys as files in <dataDir>/keys. */
 export function openSqliteDatastore(dataDir: string, clock: Clock, options: SqliteOptions = {}): SqliteDatastore {
   const { db, created, path } = openDatabase(dataDir);
@@ -57,7 +66,7 @@ export function openSqliteDatastore(dataDir: string, clock: Clock, options: Sqli
     audit: new SqliteAuditStore(db, appender, clock),
     // In this process: it answers unless it was closed.
     reachable: async () => void db.prepare('SELECT 1').get(),
-    writable: async () => writeTransaction(db, () => WRITE_PROBE('zeroblob(4096)').forEach((sql) => db.prepare(sql).run()))(),
+    writable: async () => withBusyTimeout(db, PROBE_BUSY_TIMEOUT_MS, writeTransaction(db, () => WRITE_PROBE('zeroblob(4096)').forEach((sql) => db.prepare(sql).run()))),
     unavailable: sqliteUnavailable,
     close: async () => {
       await writer?.close();
