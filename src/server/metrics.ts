@@ -100,27 +100,33 @@ export class CaMetrics {
       },
     });
     const authorityLabels = ['id', 'kind', 'state'] as const;
+    // Authorities are never deleted: retired ones that have expired, which change no more, are left out,
+    // or every intermediate ever made (one a day by default) would keep a series for good.
+    const reported = () => {
+      const now = sources.clock.nowMs() / 1000;
+      return sources.authorities().authorities.filter((a) => a.record.state !== 'retired' || a.record.notAfter > now);
+    };
     new Gauge({
       name: 'meshca_authority_expiry_seconds',
-      help: 'Seconds until each root and intermediate expires (negative once expired).',
+      help: 'Seconds until each root and intermediate expires (negative once expired); retired ones only until they expire.',
       labelNames: authorityLabels,
       registers,
       collect() {
         this.reset();
         const now = sources.clock.nowMs() / 1000;
-        for (const a of sources.authorities().authorities) {
+        for (const a of reported()) {
           this.set({ id: a.record.id, kind: a.record.kind, state: a.record.state }, a.record.notAfter - now);
         }
       },
     });
     new Gauge({
       name: 'meshca_authority_not_after_timestamp_seconds',
-      help: 'When each root and intermediate expires, as a Unix time.',
+      help: 'When each root and intermediate expires, as a Unix time; retired ones only until they expire.',
       labelNames: authorityLabels,
       registers,
       collect() {
         this.reset();
-        for (const a of sources.authorities().authorities) {
+        for (const a of reported()) {
           this.set({ id: a.record.id, kind: a.record.kind, state: a.record.state }, a.record.notAfter);
         }
       },

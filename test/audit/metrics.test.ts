@@ -143,6 +143,25 @@ describe('authority and agent gauges', () => {
     expect(await check()).toEqual(['intermediate/active', 'intermediate/prepared', 'root/active']);
   });
 
+  // Authorities are never deleted: a series per intermediate ever made (one a day by default) would grow
+  // the scrape, and Prometheus's series count, for as long as the CA runs.
+  it('pass/expiry and notAfter leave out retired authorities once they have expired, so the series stay as few as the authorities in use', async () => {
+    const clock = new FakeClock(Math.floor(Date.now() / 1000) * 1000);
+    const ca = await startTestCa({}, { clock });
+    for (let hour = 0; hour < 6 * 24; hour += 4) {
+      clock.advance(4 * 3600);
+      await ca.tick();
+    }
+    const now = clock.nowSeconds();
+    const all = ca.manager.current().authorities;
+    const reported = all.filter((a) => a.record.state !== 'retired' || a.record.notAfter > now).map((a) => a.record.id).sort();
+    expect(all.length - reported.length).toBeGreaterThan(3); // intermediates retired and expired since
+    const metrics = await scrape(ca);
+    for (const name of ['meshca_authority_expiry_seconds', 'meshca_authority_not_after_timestamp_seconds']) {
+      expect(metrics.samples(name).map((s) => s.labels.id).sort(), name).toEqual(reported);
+    }
+  });
+
   it('pass/meshca_rotations_total counts each state an authority enters through this CA, scheduled and by an operator', async () => {
     const clock = new FakeClock(Math.floor(Date.now() / 1000) * 1000);
     const ca = await startTestCa({}, { clock });
