@@ -512,7 +512,10 @@ describe('deploy/systemd', () => {
     const declared = [...readFileSync(join(SYSTEMD, 'meshca.sysusers.conf'), 'utf8').matchAll(/^u\s+(\S+)/gm)].map((m) => m[1]);
     if (one(u, 'DynamicUser') !== 'yes') expect(declared).toContain(one(u, 'User'));
     expect(one(u, 'Restart')).toBe('on-failure');
-    for (const [key, value] of Object.entries({ NoNewPrivileges: 'yes', ProtectSystem: 'strict', ProtectHome: 'yes', PrivateTmp: 'yes', CapabilityBoundingSet: '', RestrictAddressFamilies: 'AF_UNIX AF_INET AF_INET6' })) {
+    // PrivateMounts and ProcSubset=pid too: the CA and the agent, run under a /proc mounted subset=pid, read
+    // only /proc/self (descriptors, limits, status) and take the core count from sched_getaffinity.
+    const sandbox = { NoNewPrivileges: 'yes', ProtectSystem: 'strict', ProtectHome: 'yes', PrivateTmp: 'yes', PrivateMounts: 'yes', ProcSubset: 'pid', CapabilityBoundingSet: '', RestrictAddressFamilies: 'AF_UNIX AF_INET AF_INET6' };
+    for (const [key, value] of Object.entries(sandbox)) {
       expect(one(u, key), key).toBe(value);
     }
     expect(directive(u, 'Service', 'AmbientCapabilities').filter(Boolean)).toEqual([]);
