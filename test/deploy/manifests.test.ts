@@ -567,6 +567,15 @@ describe('deploy/systemd', () => {
     expect(ca.get('MESHCA_SERVING_NAMES')?.split(',')).toContain(server.hostname);
   });
 
+  // Unlike a pod, a host is shared: the scraper of a loopback /metrics runs on it, and a port taken fails the start (EADDRINUSE).
+  it('the example settings listen on no port that Prometheus, its usual companions or Cockpit take on a host', () => {
+    const TAKEN: Record<number, string> = { 9090: 'Prometheus, Cockpit', 9091: 'Pushgateway', 9093: 'Alertmanager', 9094: 'Alertmanager cluster', 9100: 'node_exporter' };
+    const settings = [...envFile(readFileSync(join(SYSTEMD, 'meshca.env'), 'utf8')), ...envFile(readFileSync(join(SYSTEMD, 'meshca-agent.env'), 'utf8'))];
+    const listens = settings.filter(([name]) => /_LISTEN$/.test(name)).map(([name, value]) => [name, parseListenAddress(value!).port] as const);
+    expect(listens.map(([name]) => name).sort()).toEqual(['MESHCA_AGENT_HEALTH_LISTEN', 'MESHCA_LISTEN', 'MESHCA_METRICS_LISTEN']);
+    expect(listens.filter(([, port]) => TAKEN[port]).map(([name, port]) => `${name}: ${port} (${TAKEN[port]})`)).toEqual([]);
+  });
+
   it('the example CA gives agents SVIDs of their own as long as it allows, so that an outage costs no new join tokens', () => {
     const ca = envFile(readFileSync(join(SYSTEMD, 'meshca.env'), 'utf8'));
     expect(ca.get('MESHCA_AGENT_SVID_TTL')).toBe(ca.get('MESHCA_SVID_MAX_TTL'));
