@@ -2,7 +2,8 @@
  * deploy/prometheus: the alerting rules pass Prometheus's own checker and
  * their unit tests (promtool, which .ci/run installs with Debian's
  * prometheus), and every metric and label they select is one the CA or the
- * agent exports, so no rule watches a series that never exists.
+ * agent exports, so no rule watches a series that never exists; and README
+ * names every metric with its labels, which is what dashboards are written from.
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -10,9 +11,11 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { renderAgentMetrics } from '../../src/agent/metrics.js';
+import { AuthoritySet } from '../../src/ca/authority-set.js';
+import { CaMetrics } from '../../src/server/metrics.js';
 import type { SidecarStatus } from '../../src/agent/sidecar.js';
 import { asOperator } from '../support/callers.js';
-import { DEPLOY } from '../support/deploy-files.js';
+import { DEPLOY, REPO } from '../support/deploy-files.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { Scrape } from '../support/prometheus.js';
 import { mintSvid } from '../support/svids.js';
@@ -97,5 +100,38 @@ describe('deploy/prometheus alerting rules', () => {
       expect({ alert: rule.alert, severity: ['warning', 'critical'].includes(rule.labels?.severity ?? ''), summary: !!rule.annotations?.summary, description: !!rule.annotations?.description })
         .toEqual({ alert: rule.alert, severity: true, summary: true, description: true });
     }
+  });
+});
+
+/** Every family meshca declares itself (not prom-client's process and Node.js ones), with its label names, sorted. */
+function declared(): Map<string, string[]> {
+  const clock = new FakeClock(0);
+  const ca = new CaMetrics({ clock, authorities: () => new AuthoritySet([], 0), liveSvids: async () => 0, agentsByStatus: async () => ({}), version: '0' });
+  const families = new Map(
+    ca.registry.getMetricsAsArray().map((m) => [m.name, [...((m as unknown as { labelNames?: string[] }).labelNames ?? [])].sort()] as const),
+  );
+  const status = { installed: undefined, agentSvid: undefined, lastSyncMs: undefined, ready: false, counters: {} } as unknown as SidecarStatus;
+  for (const m of renderAgentMetrics(status, clock).matchAll(/^# TYPE (\S+) /gm)) families.set(m[1]!, []);
+  return new Map([...families].filter(([name]) => !/^meshca_(process|nodejs)_/.test(name)));
+}
+
+/** The metrics README's "Metrics and logs" names, as `name` or `name{label,...}`, with their label names, sorted. */
+function documented(): Map<string, string[]> {
+  const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
+  const section = /^## Metrics and logs\n([^]*?)^## /m.exec(readme)?.[1] ?? '';
+  return new Map([...section.matchAll(/`(meshca_[a-z_]+)(?:\{([a-z_,]+)\})?`/g)].map((m) => [m[1]!, (m[2] ?? '').split(',').filter(Boolean).sort()]));
+}
+
+// A dashboard or rule is written from the README: a metric it leaves out, or names without the labels it has, is one nobody watches.
+describe('README, "Metrics and logs"', () => {
+  it('names every metric the CA and the agent export, with its labels', () => {
+    const readme = documented();
+    const problems = [...declared()].flatMap(([name, labels]) => {
+      if (!readme.has(name)) return [`${name} is not named`];
+      const given = readme.get(name)!;
+      return given.join() === labels.join() ? [] : [`${name}: README gives {${given.join()}}, it has {${labels.join()}}`];
+    });
+    expect(problems).toEqual([]);
+    expect([...readme.keys()].filter((name) => !declared().has(name))).toEqual([]);
   });
 });
