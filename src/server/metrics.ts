@@ -80,23 +80,25 @@ export class CaMetrics {
       labelNames: ['limit'],
       registers,
     });
+    // Counted in the datastore at scrape time. A datastore that does not answer leaves them unknown (NaN, or no
+    // series) rather than failing the scrape, which would take every other series with it, authority expiry included.
     new Gauge({
       name: 'meshca_live_svids',
-      help: 'Certificates issued that have not expired and are not revoked.',
+      help: 'Certificates issued that have not expired and are not revoked (NaN while the datastore does not answer).',
       registers,
       async collect() {
-        this.set(await sources.liveSvids());
+        this.set(await sources.liveSvids().catch(() => Number.NaN));
       },
     });
     new Gauge({
       name: 'meshca_agents',
-      help: 'Agents by status.',
+      help: 'Agents by status (no series while the datastore does not answer).',
       labelNames: ['status'],
       registers,
       async collect() {
-        const counts = await sources.agentsByStatus();
+        const counts = await sources.agentsByStatus().catch(() => undefined);
         this.reset();
-        for (const status of ['active', 'evicted', 'banned']) this.set({ status }, counts[status] ?? 0);
+        if (counts) for (const status of ['active', 'evicted', 'banned']) this.set({ status }, counts[status] ?? 0);
       },
     });
     const authorityLabels = ['id', 'kind', 'state'] as const;

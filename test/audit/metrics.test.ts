@@ -212,6 +212,18 @@ describe('authority and agent gauges', () => {
     expect(started.map((e) => (JSON.parse(e.data) as { version?: string }).version)).toEqual([version]);
   });
 
+  // A failed scrape loses every series at once: the authorities' expiry, the counters, and `up` says nothing is wrong.
+  it('pass/a datastore that does not answer leaves only the gauges counted in it unknown: the scrape, authority expiry included, still succeeds', async () => {
+    const ca = await startTestCa();
+    vi.spyOn(ca.store.certificates, 'countLive').mockRejectedValue(new Error('connection terminated unexpectedly'));
+    vi.spyOn(ca.store.registrations, 'countAgentsByStatus').mockRejectedValue(new Error('connection terminated unexpectedly'));
+    const metrics = await scrape(ca);
+    expect({ live: metrics.value('meshca_live_svids'), agents: metrics.samples('meshca_agents') }).toEqual({ live: Number.NaN, agents: [] });
+    expect(metrics.samples('meshca_authority_expiry_seconds').map((s) => s.labels.kind).sort()).toEqual(['intermediate', 'root']);
+    vi.restoreAllMocks();
+    expect((await scrape(ca)).value('meshca_live_svids')).toBe(1); // the serving certificate
+  });
+
   it('pass/meshca_agents counts agents by status after an eviction and a ban', async () => {
     const ca = await startTestCa();
     const agents = async () => (await scrape(ca)).byLabels('meshca_agents', ['status']);
