@@ -15,6 +15,27 @@ interface MetricSources {
   readonly agentsByStatus: () => Promise<Record<string, number>>;
   /** meshca's version, for meshca_build_info. */
   readonly version: string;
+  /** How long a scrape waits for a count from the datastore; DATASTORE_COUNT_WAIT_MS unless a test says otherwise. */
+  readonly countWaitMs?: number;
+}
+
+/**
+ * How long a scrape waits for a count from the datastore, as /readyz waits
+ * for it: a frozen PostgreSQL answers a query only at the pool's own
+ * timeouts (10 s to connect, 30 s a query), past Prometheus's default
+ * scrape_timeout of 10 s, which would fail the whole scrape.
+ */
+export const DATASTORE_COUNT_WAIT_MS = 2_000;
+
+/** A count from the datastore, or undefined when it failed or did not come within `ms`. */
+async function countWithin<T>(count: () => Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, ms, undefined)));
+  try {
+    return await Promise.race([count().catch(() => undefined), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 export class CaMetrics {
@@ -29,6 +50,7 @@ export class CaMetrics {
 
   constructor(sources: MetricSources) {
     const registers = [this.registry];
+    const countWaitMs = sources.countWaitMs ?? DATASTORE_COUNT_WAIT_MS;
     collectDefaultMetrics({ register: this.registry, prefix: 'meshca_' });
     new Gauge({
       name: 'meshca_build_info',
@@ -80,14 +102,14 @@ export class CaMetrics {
       labelNames: ['limit'],
       registers,
     });
-    // Counted in the datastore at scrape time. A datastore that does not answer leaves them unknown (NaN, or no
-    // series) rather than failing the scrape, which would take every other series with it, authority expiry included.
+    // Counted in the datastore at scrape time. A datastore that does not answer (in time) leaves them unknown (NaN,
+    // or no series) rather than failing the scrape, which would take every other series with it, authority expiry included.
     new Gauge({
       name: 'meshca_live_svids',
       help: 'Certificates issued that have not expired and are not revoked (NaN while the datastore does not answer).',
       registers,
       async collect() {
-        this.set(await sources.liveSvids().catch(() => Number.NaN));
+        this.set((await countWithin(sources.liveSvids, countWaitMs)) ?? Number.NaN);
       },
     });
     new Gauge({
@@ -96,7 +118,7 @@ export class CaMetrics {
       labelNames: ['status'],
       registers,
       async collect() {
-        const counts = await sources.agentsByStatus().catch(() => undefined);
+        const counts = await countWithin(sources.agentsByStatus, countWaitMs);
         this.reset();
         if (counts) for (const status of ['active', 'evicted', 'banned']) this.set({ status }, counts[status] ?? 0);
       },

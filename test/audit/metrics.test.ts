@@ -11,6 +11,8 @@ import { describe, expect, it, vi } from 'vitest';
 import { warnIfMetricsExposed } from '../../src/cli/ca-listeners.js';
 import { startCa } from '../../src/cli/ca-runtime.js';
 import { createLogger } from '../../src/cli/logger.js';
+import { AuthoritySet } from '../../src/ca/authority-set.js';
+import { CaMetrics, DATASTORE_COUNT_WAIT_MS } from '../../src/server/metrics.js';
 import { cleanupLater } from '../support/cleanup.js';
 import {
   adminCredential, asOperator, attestAgent, callCa, expiredCredential, foreignCredential, joinToken, newKeyAndCsr,
@@ -22,6 +24,8 @@ import { mintSvid } from '../support/svids.js';
 import { startTestCa, testConfig, type TestCa } from '../support/test-ca.js';
 
 const TD = 'spiffe://example.org';
+/** What README promises of /readyz: "while its datastore does not answer within 2 seconds". */
+const READYZ_DATASTORE_WAIT_MS = Number(/while its datastore does not answer within (\d+) seconds/.exec(readFileSync(new URL('../../README.md', import.meta.url), 'utf8'))![1]) * 1000;
 const PROMETHEUS_TEXT = 'text/plain; version=0.0.4; charset=utf-8';
 
 async function scrape(ca: TestCa): Promise<Scrape> {
@@ -222,6 +226,15 @@ describe('authority and agent gauges', () => {
     expect(metrics.samples('meshca_authority_expiry_seconds').map((s) => s.labels.kind).sort()).toEqual(['intermediate', 'root']);
     vi.restoreAllMocks();
     expect((await scrape(ca)).value('meshca_live_svids')).toBe(1); // the serving certificate
+  });
+
+  // A frozen PostgreSQL answers only at the pool's timeouts (10 s, 30 s), past Prometheus's default scrape_timeout of 10 s.
+  it('pass/a datastore that does not answer in time leaves the counted gauges unknown, and the scrape is served within the wait', async () => {
+    const never = () => new Promise<never>(() => undefined);
+    const metrics = new CaMetrics({ clock: new FakeClock(0), authorities: () => new AuthoritySet([], 0), liveSvids: never, agentsByStatus: never, version: '0', countWaitMs: 20 });
+    const scraped = new Scrape(await metrics.render());
+    expect({ live: scraped.value('meshca_live_svids'), agents: scraped.samples('meshca_agents') }).toEqual({ live: Number.NaN, agents: [] });
+    expect(DATASTORE_COUNT_WAIT_MS).toBe(READYZ_DATASTORE_WAIT_MS);
   });
 
   it('pass/meshca_agents counts agents by status after an eviction and a ban', async () => {
