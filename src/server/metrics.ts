@@ -27,15 +27,26 @@ interface MetricSources {
  */
 export const DATASTORE_COUNT_WAIT_MS = 2_000;
 
-/** A count from the datastore, or undefined when it failed or did not come within `ms`. */
-async function countWithin<T>(count: () => Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, ms, undefined)));
-  try {
-    return await Promise.race([count().catch(() => undefined), late]);
-  } finally {
-    clearTimeout(timer);
-  }
+/**
+ * A count from the datastore, or undefined when it failed or did not come
+ * within `ms`. A count still running is joined, not asked again: scrapes
+ * every few seconds must not pile queries on a datastore that does not answer,
+ * each holding one of the pool's connections until its timeout.
+ */
+function countWithin<T>(count: () => Promise<T>, ms: number): () => Promise<T | undefined> {
+  let running: Promise<T | undefined> | undefined;
+  return async () => {
+    running ??= count()
+      .catch(() => undefined)
+      .finally(() => (running = undefined));
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, ms, undefined)));
+    try {
+      return await Promise.race([running, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
 }
 
 export class CaMetrics {
@@ -51,6 +62,8 @@ export class CaMetrics {
   constructor(sources: MetricSources) {
     const registers = [this.registry];
     const countWaitMs = sources.countWaitMs ?? DATASTORE_COUNT_WAIT_MS;
+    const liveSvids = countWithin(sources.liveSvids, countWaitMs);
+    const agentsByStatus = countWithin(sources.agentsByStatus, countWaitMs);
     collectDefaultMetrics({ register: this.registry, prefix: 'meshca_' });
     new Gauge({
       name: 'meshca_build_info',
@@ -109,7 +122,7 @@ export class CaMetrics {
       help: 'Certificates issued that have not expired and are not revoked (NaN while the datastore does not answer).',
       registers,
       async collect() {
-        this.set((await countWithin(sources.liveSvids, countWaitMs)) ?? Number.NaN);
+        this.set((await liveSvids()) ?? Number.NaN);
       },
     });
     new Gauge({
@@ -118,7 +131,7 @@ export class CaMetrics {
       labelNames: ['status'],
       registers,
       async collect() {
-        const counts = await countWithin(sources.agentsByStatus, countWaitMs);
+        const counts = await agentsByStatus();
         this.reset();
         if (counts) for (const status of ['active', 'evicted', 'banned']) this.set({ status }, counts[status] ?? 0);
       },
