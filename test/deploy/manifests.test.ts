@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, join, posix } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { AGENT_OPTIONS } from '../../src/config/agent-config.js';
+import { AGENT_OPTIONS, AGENT_SECRET_VARIABLES } from '../../src/config/agent-config.js';
 import { ConfigError, envName, resolveOptions, type OptionTable } from '../../src/config/options.js';
 import { parseListenAddress } from '../../src/config/parsers.js';
 import { loadServerConfig, SERVER_OPTIONS } from '../../src/config/server-config.js';
@@ -592,6 +592,48 @@ describe('deploy/systemd', () => {
     const env = new Map([...fromFile, ...unitEnvironment(u)]);
     expect([...env.keys()].filter((n) => !ALLOWED[role].has(n))).toEqual([]);
     expect(settingProblems(role, env)).toEqual([]);
+  });
+});
+
+/**
+ * A secret meshca reads as a value: the key passphrase, a join token, a
+ * datastore URL with a password. Anywhere but in a file (a Secret volume, a
+ * systemd credential) it is in /proc/PID/environ, `kubectl describe`, `docker
+ * inspect` or a ConfigMap anyone in the namespace may read.
+ */
+function secretValue(name: string, value: string | undefined): boolean {
+  if (value === undefined || value === '') return false;
+  if (['MESHCA_KEY_PASSPHRASE', AGENT_SECRET_VARIABLES].flat().includes(name)) return true;
+  return name === 'MESHCA_DATASTORE' && /^[a-z]+:\/\/[^/@]*:[^/@]*@/i.test(value);
+}
+
+describe('secrets in deploy/', () => {
+  it('are never a value in a ConfigMap, a container environment, the image or a systemd unit or env file: only files', () => {
+    const where: string[] = [];
+    for (const [name, k] of Object.entries(kustomizations)) {
+      for (const cm of k.objects.filter((o) => o.kind === 'ConfigMap')) {
+        for (const [key, value] of Object.entries<string>(cm.body.data ?? {})) if (secretValue(key, value)) where.push(`${name}: ConfigMap ${cm.name} ${key}`);
+      }
+      where.push(...forEachContainer(k, (c, at) => [...environment(c, k.objects)].filter(([n, v]) => secretValue(n, v)).map(([n]) => `${name}: ${at} ${n}`)));
+    }
+    where.push(...[...IMAGE_ENV].filter(([n, v]) => secretValue(n, v)).map(([n]) => `Dockerfile ENV ${n}`));
+    const SYSTEMD = join(DEPLOY, 'systemd');
+    for (const f of filesUnder(SYSTEMD, ['.service', '.env'])) {
+      const text = readFileSync(f, 'utf8');
+      const env = f.endsWith('.env') ? envFile(text) : unitEnvironment(parseUnit(text));
+      where.push(...[...env].filter(([n, v]) => secretValue(n, v)).map(([n]) => `${rel(f)} ${n}`));
+    }
+    expect(where).toEqual([]);
+  });
+
+  it('tells a secret value from a path, or from a datastore URL without a password', () => {
+    expect({
+      passphrase: secretValue('MESHCA_KEY_PASSPHRASE', 'hunter2'),
+      token: secretValue('MESHCA_AGENT_JOIN_TOKEN', 'mcjt_x'),
+      urlWithPassword: secretValue('MESHCA_DATASTORE', 'postgres://meshca:pw@db:5432/meshca'),
+      urlWithout: secretValue('MESHCA_DATASTORE', 'postgres://meshca@db:5432/meshca'),
+      passphraseFile: secretValue('MESHCA_KEY_PASSPHRASE_FILE', '/etc/meshca/passphrase'),
+    }).toEqual({ passphrase: true, token: true, urlWithPassword: true, urlWithout: false, passphraseFile: false });
   });
 });
 
