@@ -30,7 +30,7 @@ import { tokenRoutes } from './routes/tokens.js';
 import { sharedSchemaCompilers } from './schema-compilers.js';
 import { refuseUndeclaredInput } from './undeclared-input.js';
 import { MAX_NAME_LENGTH, SMALL_BODY_LIMIT } from './schemas.js';
-import { answerContinue, BodyLimits } from './continue-check.js';
+import { answerContinue, BodyLimits, continueWhenAdmitted } from './continue-check.js';
 import type { ServerServices } from './services.js';
 
 export interface AppOptions {
@@ -200,6 +200,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   refuseMalformedFraming(app);
   app.addHook('onRoute', refuseUndeclaredInput);
   installAccessControl(app, options.authenticate);
+  continueWhenAdmitted(app);
   for (const routes of [publicRoutes, mintRoutes, agentRoutes, tokenRoutes, entryRoutes, agentAdminRoutes, adminCredentialRoutes, certificateRoutes, auditRoutes, authorityRoutes, revocationRoutes]) {
     routes(app, options.services);
   }

@@ -1,12 +1,17 @@
 /**
  * `Expect: 100-continue`: a client asks whether to send its body. Node says
  * yes to every such request by itself, so one declaring a body over its
- * route's limit sent it all before hearing 413. Listening to the server's
- * `checkContinue` event, meshca looks at the declared length first: over the
- * route's limit, the client is told 413 at once and never asked for the body.
+ * route's limit sent it all before hearing 413, and one without a credential
+ * sent it all before hearing 401. Listening to the server's `checkContinue`
+ * event, meshca looks at the declared length first: over the route's limit,
+ * the client is told 413 at once and never asked for the body. Otherwise the
+ * request goes through Fastify's onRequest hooks as any other, the access
+ * control among them, and the client is asked for its body only when those
+ * let it through (preParsing): a caller refused there hears its 401 or 403
+ * without ever being asked for the body.
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { RouteOptions } from 'fastify';
+import type { FastifyInstance, RouteOptions } from 'fastify';
 import { PAYLOAD_TOO_LARGE } from './error-handler.js';
 
 /** Each route's body limit, by method and path, as the routes declare them (onRoute). */
@@ -32,7 +37,10 @@ export class BodyLimits {
   }
 }
 
-/** The `checkContinue` listener: 413 for a declared length over the limit, otherwise 100 and the request as usual. */
+/** Requests that asked to continue and have not yet been told to: the 100 waits until the request is admitted. */
+const continueOwed = new WeakSet<IncomingMessage>();
+
+/** The `checkContinue` listener: 413 for a declared length over the limit, otherwise the request as usual, its 100 owed. */
 export function answerContinue(server: Server, limits: BodyLimits): (request: IncomingMessage, response: ServerResponse) => void {
   return (request, response) => {
     const declared = Number(request.headers['content-length']);
@@ -43,7 +51,19 @@ export function answerContinue(server: Server, limits: BodyLimits): (request: In
       response.end(body);
       return;
     }
-    response.writeContinue();
+    continueOwed.add(request);
     server.emit('request', request, response);
   };
+}
+
+/**
+ * Sends the owed 100 once every onRequest hook (framing checks, shutdown,
+ * authentication and authorization) has let the request through, before its
+ * body is read. Registered after those hooks, as preParsing runs after all of them.
+ */
+export function continueWhenAdmitted(app: FastifyInstance): void {
+  app.addHook('preParsing', async (request, reply, payload) => {
+    if (continueOwed.delete(request.raw)) reply.raw.writeContinue();
+    return payload;
+  });
 }

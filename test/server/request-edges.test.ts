@@ -141,9 +141,9 @@ describe('Expect: 100-continue', () => {
 
   it.each([
     ['a small body', '/v1/entries', '{}', 'HTTP/1.1 400 Bad Request'],
-    // Over the 64 KiB most routes take, within the 1 MiB a batch of CSRs may have: asked for, then judged (here refused: the caller is no agent).
-    ['a body within the larger limit of the SVID batch route', '/v1/agent/svids', `{${' '.repeat(70_000)}}`, 'HTTP/1.1 403 Forbidden'],
-  ])('pass/%s -> 100 Continue, then the answer to the request', async (_name, path, body, status) => {
+    // Over the 64 KiB most routes take, within the 320 KiB an audit verification's trust bundle may have: asked for, then judged.
+    ['a body within the larger limit of the audit verification route', '/v1/audit/verify', `{"expectHead":1${' '.repeat(70_000)}}`, 'HTTP/1.1 400 Bad Request'],
+  ])('pass/%s, from a caller the route admits -> 100 Continue, then the answer to the request', async (_name, path, body, status) => {
     expect(statusLines(await rawExchange(asking(path, body)))).toEqual(['HTTP/1.1 100 Continue', status]);
   });
 });
