@@ -21,6 +21,7 @@ export type Action =
   | 'agent.read'
   | 'agent.write'
   | 'admin.credential'
+  | 'admin.renew'
   | 'cert.read'
   | 'cert.revoke'
   | 'authority.read'
@@ -51,6 +52,8 @@ export const ACCESS: Readonly<Record<Action, Access>> = {
   'agent.read': READERS,
   'agent.write': ['operator'],
   'admin.credential': ['operator'],
+  /** The holder of an admin credential, for that credential only (admin-renewal.ts). */
+  'admin.renew': ['operator', 'auditor'],
   'cert.read': READERS,
   'cert.revoke': ['operator'],
   'authority.read': READERS,

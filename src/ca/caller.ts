@@ -10,15 +10,20 @@ export type Caller =
   | { readonly role: 'operator'; readonly name: string; readonly via: 'local' }
   /** A remote operator: `serial` names the admin credential it presented, which what it makes records (a token dies with it). */
   | { readonly role: 'operator'; readonly name: string; readonly via: 'mtls'; readonly serial: string }
-  | { readonly role: 'auditor'; readonly name: string }
+  /** `serial` names the admin credential it presented, which it may renew (admin-renewal.ts). */
+  | { readonly role: 'auditor'; readonly name: string; readonly serial: string }
   | { readonly role: 'agent'; readonly name: string; readonly spiffeId: SpiffeId; readonly serial: string }
   /** Holds a valid SVID of this trust domain but no meshca role: may reach only public routes. */
   | { readonly role: 'workload'; readonly name: string; readonly spiffeId: SpiffeId };
 
 export type Role = Caller['role'];
 
-/** A stable label for records and logs: "agent:web-1", "operator:local", "auditor:bob". */
-export function callerLabel(caller: Caller): string {
+/**
+ * A stable label for records and logs: "agent:web-1", "operator:local",
+ * "auditor:bob"; also of a role and name that will call (an admin
+ * credential's holder, named in its issuance event).
+ */
+export function callerLabel(caller: Caller | { readonly role: Exclude<Role, 'anonymous'>; readonly name: string }): string {
   return caller.role === 'anonymous' ? 'anonymous' : `${caller.role}:${caller.name}`;
 }
 

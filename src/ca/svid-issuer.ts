@@ -38,6 +38,12 @@ export interface SvidRequest {
   readonly entryId?: string | null;
   /** A time (epoch seconds) the certificate may not outlive: cut there, as at its issuer's expiry. */
   readonly notAfterCeiling?: number;
+  /**
+   * Facts the issuance event states beside the record's (the holder of an
+   * admin credential, the credential a renewal replaces), which the record
+   * does not keep; the hash chain protects them as any event data.
+   */
+  readonly eventFacts?: Readonly<Record<string, string>>;
 }
 
 export interface IssuedSvid {
@@ -204,7 +210,7 @@ export class SvidIssuer {
     const event: AuditEvent = {
       type: ISSUANCE_EVENT,
       actor: record.requestedBy,
-      data: issuanceEventData(record),
+      data: { ...req.eventFacts, ...issuanceEventData(record) },
     };
     const svid: IssuedSvid = {
       serial: record.serial,

@@ -8,6 +8,7 @@ import { AuthorityManager } from '../ca/authority-manager.js';
 import { SELF } from '../ca/caller.js';
 import { EntryService } from '../ca/entry-service.js';
 import { SvidIssuer } from '../ca/svid-issuer.js';
+import { AdminRenewal } from '../ca/admin-renewal.js';
 import { ClientStanding } from '../ca/client-standing.js';
 import { agentsNotSeenSince } from '../ca/root-rotation.js';
 import { CrlService } from '../ca/crl-service.js';
@@ -128,6 +129,7 @@ export async function buildCaCore(
     { store: store.registrations, issuer, clock, random, onRevocation: () => crls.invalidate(), recording },
     { trustDomain: config.trustDomain, agentSvidTtl: config.agentSvidTtl },
   );
+  const adminRenewal = new AdminRenewal({ issuer, store: store.registrations, revoke: revokeAsCa }, { trustDomain: config.trustDomain });
   const tokens = new JoinTokenService({ store: store.registrations, clock, random }, { tokenTtl: config.joinTokenTtl, tokenMaxTtl: JOIN_TOKEN_MAX_TTL });
   const standing = new ClientStanding({ store: store.registrations, clock });
   const finished = await revocations.finishTaints(SELF);
@@ -157,6 +159,7 @@ export async function buildCaCore(
     recording,
     bundleRefreshHint: config.bundleRefreshHint,
     agents,
+    adminRenewal,
     tokens,
     entries,
     catalog: store.certificates,

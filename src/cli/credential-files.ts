@@ -17,17 +17,18 @@ export const BUNDLE_FILE = 'bundle.pem';
  * otherwise exist with nowhere to show for it. --out must be a directory, or
  * absent, and then made with its missing parents (a path through a file fails
  * here with ENOTDIR); never a symbolic link, which the publisher refuses
- * rather than write where the link happens to point.
+ * rather than write where the link happens to point. `flag` names it in a
+ * refusal: `admin renew` writes over its --credential.
  */
-export async function checkOutDirectory(out: string): Promise<void> {
-  if (out === '') refuseOut('--out must not be empty');
+export async function checkOutDirectory(out: string, flag = '--out'): Promise<void> {
+  if (out === '') refuseOut(`${flag} must not be empty`);
   // Without trailing slashes: lstat of "link/" follows the link.
   const found = await lstat(out.replace(/(.)\/+$/, '$1')).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return undefined;
-    refuseOut(err.code === 'ENOTDIR' ? `--out ${out}: part of the path is a file, so no directory can be made there` : `--out ${out}: cannot be used (${err.code ?? err.message})`);
+    refuseOut(err.code === 'ENOTDIR' ? `${flag} ${out}: part of the path is a file, so no directory can be made there` : `${flag} ${out}: cannot be used (${err.code ?? err.message})`);
   });
-  if (found?.isSymbolicLink()) refuseOut(`--out ${out} is a symbolic link; give the directory itself`);
-  if (found && !found.isDirectory()) refuseOut(`--out ${out} is not a directory`);
+  if (found?.isSymbolicLink()) refuseOut(`${flag} ${out} is a symbolic link; give the directory itself`);
+  if (found && !found.isDirectory()) refuseOut(`${flag} ${out} is not a directory`);
 }
 
 function refuseOut(problem: string): never {

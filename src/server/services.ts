@@ -1,5 +1,6 @@
 /** What the HTTP layer needs from the rest of meshca; the composition root provides it. */
 import type { JoinTokenService } from '../ca/join-token-service.js';
+import type { AdminRenewal } from '../ca/admin-renewal.js';
 import type { AgentService } from '../ca/agent-service.js';
 import type { AuditService, AuditStorePort } from '../ca/audit-service.js';
 import type { AuthoritySet } from '../ca/authority-set.js';
@@ -25,6 +26,7 @@ export interface ServerServices {
   readonly csrVerifier: CsrVerifier;
   readonly bundleRefreshHint: Duration;
   readonly agents: AgentService;
+  readonly adminRenewal: AdminRenewal;
   readonly tokens: JoinTokenService;
   readonly entries: EntryService;
   readonly catalog: CertificateCatalog;

@@ -47,7 +47,7 @@ function callerForSpiffeId(id: SpiffeId, serial: string): Caller {
   const [first, second, third, fourth] = id.segments;
   if (first === RESERVED_SEGMENT && second === 'agent' && third && fourth === undefined) return { role: 'agent', name: third, spiffeId: id, serial };
   const admin = adminIdentityOf(id);
-  if (admin) return admin.role === 'operator' ? { role: 'operator', name: admin.name, via: 'mtls', serial } : { role: 'auditor', name: admin.name };
+  if (admin) return admin.role === 'operator' ? { role: 'operator', name: admin.name, via: 'mtls', serial } : { role: 'auditor', name: admin.name, serial };
   return { role: 'workload', name: id.toString(), spiffeId: id };
 }
 

@@ -190,6 +190,8 @@ const ROUTES: Record<string, Route> = {
     ok: 200,
     expect: OPERATOR_ONLY,
   },
+  // The holder of an admin credential renews that one; the CA host's operator, on the local socket, holds none (admin-renewal.test.ts).
+  'POST /v1/admin/credentials/renew': { method: 'POST', path: () => '/v1/admin/credentials/renew', body: csrBody, ok: 200, expect: READERS },
 };
 
 describe('access control: every route against every caller', () => {

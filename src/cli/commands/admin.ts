@@ -1,10 +1,19 @@
-/** `meshca admin credential`: a client certificate for a remote operator or auditor; the key is made here. */
+/**
+ * `meshca admin credential`: a client certificate for a remote operator or
+ * auditor; `meshca admin renew`: its holder renews it. The key is made here
+ * either way, and only its CSR is sent.
+ */
 import type { Command } from 'commander';
 import type { SvidJson } from '../../server/svid-response.js';
 import { createCsr } from '../../x509/csr-builder.js';
 import { generateKeyPair } from '../../x509/keys.js';
-import { adminClient, checkChoice, checkDurations, credentialOption, dataDirOption, serverOption, type CommonOptions } from '../common-options.js';
+import { adminClient, checkChoice, checkDurations, credentialOption, dataDirOption, refuseFlags, serverOption, type CommonOptions } from '../common-options.js';
 import { checkOutDirectory, writeCredentialFiles } from '../credential-files.js';
+
+interface IssuedCredential {
+  svid: SvidJson;
+  bundle: string;
+}
 
 export function registerAdmin(program: Command): void {
   const admin = program.command('admin').description('credentials for remote operators and auditors');
@@ -23,7 +32,7 @@ export function registerAdmin(program: Command): void {
       checkDurations({ ttl: o.ttl });
       await checkOutDirectory(o.out);
       const keys = await generateKeyPair('ec-p256');
-      const res = await adminClient(o).call<{ svid: SvidJson; bundle: string }>('POST', '/v1/admin/credentials', {
+      const res = await adminClient(o).call<IssuedCredential>('POST', '/v1/admin/credentials', {
         role: o.role,
         name: o.name,
         csr: await createCsr(keys.privateKey, keys.publicKey),
@@ -31,5 +40,30 @@ export function registerAdmin(program: Command): void {
       });
       await writeCredentialFiles(o.out, keys.privateKey, res.svid.svid, res.bundle);
       console.log(`${res.svid.spiffeId} written to ${o.out} (valid until ${res.svid.notAfter})`);
+    });
+
+  admin
+    .command('renew')
+    .description('renew the credential in --credential with itself, for the same role and name and a new key, written over it')
+    .option('--ttl <duration>', 'lifetime (at most the CA\'s --svid-max-ttl)')
+    // --data-dir only so that a MESHCA_DATA_DIR set beside MESHCA_SERVER is refused as for every command (chooseCa).
+    .addOption(dataDirOption().hideHelp())
+    .addOption(serverOption())
+    .addOption(credentialOption())
+    .action(async (o: CommonOptions & { ttl?: string }) => {
+      if (o.server === undefined) {
+        refuseFlags('admin renew renews the credential it presents to the CA: give --server (or MESHCA_SERVER) and --credential DIR; the CA host\'s operator holds no credential to renew');
+      }
+      checkDurations({ ttl: o.ttl });
+      const dir = o.credential!;
+      await checkOutDirectory(dir, '--credential');
+      const keys = await generateKeyPair('ec-p256');
+      const res = await adminClient(o).call<IssuedCredential>('POST', '/v1/admin/credentials/renew', {
+        csr: await createCsr(keys.privateKey, keys.publicKey),
+        ...(o.ttl ? { ttl: o.ttl } : {}),
+      });
+      // Published as one unit over the old: a reader sees the old pair or the new one, never a mix.
+      await writeCredentialFiles(dir, keys.privateKey, res.svid.svid, res.bundle);
+      console.log(`${res.svid.spiffeId} renewed in ${dir} (valid until ${res.svid.notAfter})`);
     });
 }
