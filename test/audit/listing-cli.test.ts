@@ -75,7 +75,7 @@ describe('meshca cert list and identity list against a running server', () => {
     const res = await meshca('cert', 'list', '--csv', '--prefix', `${TD}/ns/cli/`, '--limit', '2');
     expect(res.code).toBe(0);
     const [header] = res.stdout.split('\n');
-    expect(header).toBe('serial,spiffeId,dns,notBefore,notAfter,issuedAt,kind,requestedBy,agent,entryId,keyType,publicKeySha256,issuer,revokedAt,revocationReason');
+    expect(header).toBe('serial,spiffeId,dns,notBefore,notAfter,issuedAt,kind,requestedBy,agent,entryId,keyType,publicKeySha256,issuer,revokedAt,revocationReason,holder');
     const minted = all.filter((c) => String(c.spiffeId).startsWith(`${TD}/ns/cli/`)).slice(0, 2);
     expect(csvRecords(res.stdout)).toEqual(
       minted.map((c) => ({
@@ -94,6 +94,7 @@ describe('meshca cert list and identity list against a running server', () => {
         issuer: c.issuer,
         revokedAt: '',
         revocationReason: '',
+        holder: '',
       })),
     );
     expect(minted.map((c) => c.dns)).toEqual([['one.example', 'shared.example'], ['two.example', 'shared.example']]);

@@ -146,6 +146,7 @@ describe('GET /v1/certificates', () => {
           issuedAt: iso(seeded.issued_at),
           kind: 'workload',
           requestedBy: 'operator:seed',
+          holder: null,
           agent: 'node-2',
           entryId: null,
           keyType: 'ec-p256',

@@ -14,6 +14,8 @@ interface CertJson {
   issuedAt: string;
   kind: string;
   requestedBy: string;
+  /** For an admin credential, whom it lets act ("operator:bob"); requestedBy is who asked for it. */
+  holder: string | null;
   agent: string | null;
   entryId: string | null;
   keyType: string;
@@ -25,7 +27,7 @@ interface CertJson {
 
 const CSV_COLUMNS: ReadonlyArray<keyof CertJson> = [
   'serial', 'spiffeId', 'dns', 'notBefore', 'notAfter', 'issuedAt', 'kind', 'requestedBy', 'agent', 'entryId', 'keyType',
-  'publicKeySha256', 'issuer', 'revokedAt', 'revocationReason',
+  'publicKeySha256', 'issuer', 'revokedAt', 'revocationReason', 'holder',
 ];
 
 /** A serial as `openssl x509 -text` prints it (`54:a2:9a`) is the hex the CA takes; anything else goes as typed, for the CA to judge. */

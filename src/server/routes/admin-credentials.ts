@@ -56,6 +56,8 @@ export function adminCredentialRoutes(app: FastifyInstance, s: ServerServices): 
         ...(ttl ? { ttl } : {}),
         kind: 'admin',
         requestedBy: callerLabel(caller),
+        // Who asked is the event's actor; whom the credential lets act, in the words the log will name it by, is said beside it.
+        eventFacts: { holder: callerLabel({ role: request.body.role, name }) },
         // Its own name included: past the operator's own end, a credential lives on only by its holder's renewals.
         ...(ceiling === undefined ? {} : { notAfterCeiling: ceiling }),
       });

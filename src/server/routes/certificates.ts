@@ -1,7 +1,9 @@
 /** Auditors' listings, both paged: every certificate ever issued (filtered) and every identity. */
 import type { FastifyInstance } from 'fastify';
 import type { CertificateFilter, CertificateSummary } from '../../ca/certificate-query.js';
+import { callerLabel } from '../../ca/caller.js';
 import { InvalidInputError } from '../../errors.js';
+import { adminIdentityOf } from '../../identity/meshca-identity.js';
 import { parseAgentName } from '../../identity/agent-name.js';
 import { SpiffeId } from '../../identity/spiffe-id.js';
 import { nowSeconds } from '../../time/clock.js';
@@ -41,6 +43,17 @@ function filterFrom(q: ListQuery): CertificateFilter {
   return f;
 }
 
+/**
+ * Whom an admin credential lets act, as the audit log names its holder
+ * ("operator:bob"), beside `requestedBy`, who asked for it: an operator may
+ * issue credentials in other names. Null for every other certificate.
+ */
+function holderOf(c: CertificateSummary): string | null {
+  if (c.kind !== 'admin') return null;
+  const admin = adminIdentityOf(SpiffeId.parse(c.spiffeId));
+  return admin ? callerLabel(admin) : null;
+}
+
 function certificateJson(c: CertificateSummary) {
   return {
     serial: c.serial,
@@ -51,6 +64,7 @@ function certificateJson(c: CertificateSummary) {
     issuedAt: isoTime(c.issuedAt),
     kind: c.kind,
     requestedBy: c.requestedBy,
+    holder: holderOf(c),
     agent: c.agent,
     entryId: c.entryId,
     keyType: c.keyType,
