@@ -22,6 +22,7 @@ const KIND_OF_SIGNING_ACTION: ReadonlyMap<Action, CertificateKind> = new Map<Act
   ['workload.svid', 'workload'],
   ['svid.mint', 'mint'],
   ['admin.credential', 'admin'],
+  ['admin.renew', 'admin'],
 ]);
 
 /**

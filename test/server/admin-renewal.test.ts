@@ -10,6 +10,7 @@ import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { adminCredential, asOperator, attestAgent, callCa, expiredCredential, mintCredential, newKeyAndCsr, type Credential } from '../support/callers.js';
 import { startTestCa, type TestCa } from '../support/test-ca.js';
 import { eventRows } from '../support/audit-log.js';
+import { waitFor } from '../support/wait.js';
 
 let ca: TestCa;
 beforeAll(async () => {
@@ -83,6 +84,14 @@ describe('a renewal is refused', () => {
     const res = await renew(held, { csr: (await newKeyAndCsr()).csr, ...extra });
     expect({ status: res.status, code: res.body?.error?.code }).toEqual({ status: 400, code: 'invalid_request' });
     expect(eventRows(ca.store.db).filter((e, i) => i >= before && e.type === 'certificate.issued')).toEqual([]);
+  });
+
+  it('fail/a refused renewal is audited as a refused issuance, naming the caller and the route', async () => {
+    const agent = await attestAgent(ca, 'refused-renewer');
+    expect((await renew(agent)).status).toBe(403);
+    await waitFor('the refusal audited', () => eventRows(ca.store.db).some((e) => e.type === 'issuance.refused' && e.actor === 'agent:refused-renewer'), 5_000, 10);
+    const refused = eventRows(ca.store.db).find((e) => e.type === 'issuance.refused' && e.actor === 'agent:refused-renewer')!;
+    expect(JSON.parse(refused.data)).toMatchObject({ route: 'POST /v1/admin/credentials/renew', reason: 'forbidden' });
   });
 
   it('fail/to the CA host\'s operator on the local socket, who holds no credential -> 403 forbidden', async () => {

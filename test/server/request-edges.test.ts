@@ -187,7 +187,7 @@ describe('a header that says how to read the request, sent twice', () => {
 
 describe('a request with no Host, or two, to a route that signs', () => {
   // These are refused before anyone is authenticated; the refusal is still answered in meshca's shape and audited.
-  const SIGNING_ROUTES = ['/v1/agent/attest', '/v1/agent/renew', '/v1/agent/svids', '/v1/svids/mint', '/v1/admin/credentials'];
+  const SIGNING_ROUTES = ['/v1/agent/attest', '/v1/agent/renew', '/v1/agent/svids', '/v1/svids/mint', '/v1/admin/credentials', '/v1/admin/credentials/renew'];
   const HOST_LINES = [
     ['no Host', '', 'an HTTP/1.1 request needs a Host header'],
     ['two Hosts', 'Host: a\r\nHost: b\r\n', 'a request has at most one Host header'],
