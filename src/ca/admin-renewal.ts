@@ -11,8 +11,7 @@
  */
 import { callerLabel } from './caller.js';
 import { presentedRevoked } from './client-standing.js';
-import type { AdminRole } from '../identity/meshca-identity.js';
-import { adminSpiffeId } from '../identity/meshca-identity.js';
+import { adminSpiffeId, type AdminRole } from '../identity/meshca-identity.js';
 import type { TrustDomain } from '../identity/trust-domain.js';
 import type { Duration } from '../time/duration.js';
 import type { VerifiedCsr } from '../x509/csr.js';
@@ -28,9 +27,6 @@ export interface CredentialHolder {
   readonly serial: string;
 }
 
-/** The issuance event's field naming the credential a renewal replaces. */
-export const RENEWAL_OF = 'renewalOf';
-
 export class AdminRenewal {
   constructor(
     private readonly deps: { readonly issuer: Pick<SvidIssuer, 'issue'>; readonly store: Pick<RegistrationStore, 'credential'>; readonly revoke: Revoke },
@@ -45,7 +41,8 @@ export class AdminRenewal {
       ...(ttl ? { ttl } : {}),
       kind: 'admin',
       requestedBy: label,
-      eventFacts: { holder: label, [RENEWAL_OF]: holder.serial },
+      // The holder is also the actor here; renewalOf links the new credential to the one it replaces.
+      eventFacts: { holder: label, renewalOf: holder.serial },
     });
     const presented = await this.deps.store.credential(holder.serial);
     if (presented?.revocation) {
