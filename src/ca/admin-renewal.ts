@@ -2,24 +2,21 @@
  * An operator's or auditor's own renewal of the admin credential it presents,
  * as `step ca renew` renews a certificate with itself: a new certificate for
  * the same role and name (both read from the credential, never from the
- * request), for the key of the CSR sent. The credential presented is then
- * revoked as superseded, as SPIRE stops taking an agent's SVID once it has
- * renewed: whoever else holds a copy of its key (the operator who made it
- * for someone else, a thief) is left with nothing, and its holder is told
- * `certificate_superseded` if someone else renewed it first.
- * Authentication has already refused a credential that is expired, revoked
- * or not this CA's; one revoked while the renewal is signed is caught after
- * (as standing-after-issuance.ts does for agents), and the renewal revoked.
+ * request), for the key of the CSR sent. The old credential stays valid to
+ * its end, as an agent's renewed SVID does; revoking by SPIFFE ID
+ * (`cert revoke --spiffe-id`) takes a role away with all its renewals.
+ * Authentication has already refused a credential that is expired, revoked or
+ * not this CA's; one revoked while the renewal is signed is caught after
+ * (as standing-after-issuance.ts does for agents), and what it got revoked.
  */
-import { callerLabel, SELF } from './caller.js';
+import { callerLabel } from './caller.js';
 import { presentedRevoked } from './client-standing.js';
 import { adminSpiffeId, type AdminRole } from '../identity/meshca-identity.js';
 import type { TrustDomain } from '../identity/trust-domain.js';
 import type { Duration } from '../time/duration.js';
-import type { RevocationReason } from '../x509/crl.js';
 import type { VerifiedCsr } from '../x509/csr.js';
-import type { RevocationSelector } from './certificate-query.js';
 import type { RegistrationStore } from './registration-ports.js';
+import type { Revoke } from './standing-after-issuance.js';
 import type { IssuedSvid, SvidIssuer } from './svid-issuer.js';
 
 /** The holder of an admin credential, as authentication read it from the certificate presented. */
@@ -29,9 +26,6 @@ export interface CredentialHolder {
   /** The serial of the credential presented, which the renewal replaces. */
   readonly serial: string;
 }
-
-/** Revokes what the selector matches, recorded as done by `by`. */
-type Revoke = (selector: RevocationSelector, reason: RevocationReason, by: string) => Promise<unknown>;
 
 export class AdminRenewal {
   constructor(
@@ -52,10 +46,9 @@ export class AdminRenewal {
     });
     const presented = await this.deps.store.credential(holder.serial);
     if (presented?.revocation) {
-      await this.deps.revoke({ serial: svid.serial }, presented.revocation, SELF);
+      await this.deps.revoke({ serial: svid.serial }, presented.revocation);
       throw presentedRevoked(presented.revocation);
     }
-    await this.deps.revoke({ serial: holder.serial }, 'superseded', label);
     return svid;
   }
 }

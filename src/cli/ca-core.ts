@@ -129,7 +129,7 @@ export async function buildCaCore(
     { store: store.registrations, issuer, clock, random, onRevocation: () => crls.invalidate(), recording },
     { trustDomain: config.trustDomain, agentSvidTtl: config.agentSvidTtl },
   );
-  const adminRenewal = new AdminRenewal({ issuer, store: store.registrations, revoke: (selector, reason, by) => revocations.revoke(selector, reason, by) }, { trustDomain: config.trustDomain });
+  const adminRenewal = new AdminRenewal({ issuer, store: store.registrations, revoke: revokeAsCa }, { trustDomain: config.trustDomain });
   const tokens = new JoinTokenService({ store: store.registrations, clock, random }, { tokenTtl: config.joinTokenTtl, tokenMaxTtl: JOIN_TOKEN_MAX_TTL });
   const standing = new ClientStanding({ store: store.registrations, clock });
   const finished = await revocations.finishTaints(SELF);
