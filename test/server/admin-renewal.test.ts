@@ -48,6 +48,15 @@ describe('the holder of an admin credential renews it', () => {
     for (const credential of [renewed, held]) expect((await callCa(ca, credential, 'GET', '/v1/tokens')).status).toBe(200);
   });
 
+  it('pass/a join token made with the credential renewed still admits its agent: renewal revokes nothing', async () => {
+    const held = await adminCredential(ca, 'operator', 'tokenmaker');
+    const made = await callCa(ca, held, 'POST', '/v1/tokens', { agent: 'after-renewal' });
+    expect(made.status).toBe(201);
+    expect((await renew(held)).status).toBe(200);
+    const attested = await callCa(ca, undefined, 'POST', '/v1/agent/attest', { token: made.body.token, csr: (await newKeyAndCsr()).csr });
+    expect(attested.status, JSON.stringify(attested.body)).toBe(200);
+  });
+
   it('pass/the audit log still verifies with renewals in it', async () => {
     expect((await renew(await adminCredential(ca, 'auditor', 'vera'))).status).toBe(200);
     expect((await asOperator(ca, 'POST', '/v1/audit/verify', {})).ok).toBe(true);
