@@ -40,6 +40,15 @@ const REPLICA = `${hostname()}/${process.pid}`;
 /** Most CSRs one workload SVID request may carry. */
 const MAX_BATCH = 64;
 
+/**
+ * Renewals of admin credentials, per holder: a burst of 10, then one a
+ * minute. A holder needs one per half lifetime (minutes at the least); each
+ * renewal is a certificate record and an audit event, kept for good, and an
+ * auditor's credential must not let it flood the log any more than a
+ * refused caller can (refusals.ts).
+ */
+const ADMIN_RENEWALS = { perSecond: 1 / 60, burst: 10 } as const;
+
 export interface CaCore {
   readonly manager: AuthorityManager;
   readonly crls: CrlService;
@@ -183,6 +192,7 @@ export async function buildCaCore(
       // A bucket smaller than the largest batch would refuse a full batch for ever, with a Retry-After that lies.
       signing: new RateLimiter(clock, config.agentRateLimit, Math.max(config.agentRateLimit * 4, MAX_BATCH)),
       attestation: new RateLimiter(clock, config.attestRateLimit / 60, config.attestRateLimit),
+      adminRenewal: new RateLimiter(clock, ADMIN_RENEWALS.perSecond, ADMIN_RENEWALS.burst),
       maxBatch: MAX_BATCH,
     },
   };

@@ -56,6 +56,8 @@ export interface ServerServices {
     readonly signing: RateLimiter;
     /** Per remote address, in attempts. */
     readonly attestation: RateLimiter;
+    /** Per admin credential holder ("auditor:bob"), in renewals. */
+    readonly adminRenewal: RateLimiter;
     /** Most CSRs in one workload SVID request. */
     readonly maxBatch: number;
   };

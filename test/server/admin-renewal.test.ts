@@ -103,6 +103,18 @@ describe('a renewal is refused', () => {
     expect(JSON.parse(refused.data)).toMatchObject({ route: 'POST /v1/admin/credentials/renew', reason: 'forbidden' });
   });
 
+  it('fail/past a burst of 10 renewals, a holder is told to wait (429 rate_limited, Retry-After), and nothing more is issued', async () => {
+    const held = await adminCredential(ca, 'auditor', 'flooder');
+    const issuedBefore = eventRows(ca.store.db).filter((e) => e.type === 'certificate.issued').length;
+    const statuses: number[] = [];
+    for (let i = 0; i < 11; i++) statuses.push((await renew(held)).status);
+    expect(statuses).toEqual([...Array<number>(10).fill(200), 429]);
+    const refused = await renew(held);
+    expect({ status: refused.status, code: refused.body.error.code }).toEqual({ status: 429, code: 'rate_limited' });
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+    expect(eventRows(ca.store.db).filter((e) => e.type === 'certificate.issued').length - issuedBefore).toBe(10);
+  });
+
   it('fail/to the CA host\'s operator on the local socket, who holds no credential -> 403 forbidden', async () => {
     const res = await ca.localApp.inject({ method: 'POST', url: '/v1/admin/credentials/renew', payload: { csr: (await newKeyAndCsr()).csr } });
     expect({ status: res.statusCode, code: res.json().error.code }).toEqual({ status: 403, code: 'forbidden' });

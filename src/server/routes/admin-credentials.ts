@@ -70,6 +70,8 @@ export function adminCredentialRoutes(app: FastifyInstance, s: ServerServices): 
     {
       config: { action: 'admin.renew' },
       bodyLimit: SMALL_BODY_LIMIT,
+      // Charged as it arrives (access control has named the holder by then), as an agent's signing requests are.
+      onRequest: async (request) => s.limits.adminRenewal.take(callerLabel(request.authentication.caller)),
       schema: {
         body: { type: 'object', required: ['csr'], additionalProperties: false, properties: { csr: csrSchema, ttl: ttlSchema } },
         response: { 200: svidWithBundle },
