@@ -24,11 +24,12 @@ export function startWarnings(config: ServerConfig, created: boolean): StartWarn
         'agents on other hosts will refuse the CA; give the names and addresses they dial in --serving-names',
     });
   }
+  // Said whether the name was given or defaulted: a CA of a documentation domain is a trial either way.
   if (created && config.trustDomain.name === 'example.org') {
     warnings.push({
       fields: { trustDomain: config.trustDomain.name },
       message:
-        'created a CA for the trust domain example.org, the default; it is in every certificate this CA makes and cannot change. ' +
+        'created a CA for the trust domain example.org, a name reserved for examples (RFC 2606) and the default; it is in every certificate this CA makes and cannot change. ' +
         'For anything but a trial, start again in a new data directory with --trust-domain',
     });
   }

@@ -4,7 +4,7 @@ import { startWarnings } from '../../src/cli/start-warnings.js';
 import { testConfig } from '../support/test-ca.js';
 
 const EVERY_INTERFACE = /^listening on every interface, but the serving certificate names only localhost/;
-const DEFAULT_DOMAIN = /^created a CA for the trust domain example\.org, the default/;
+const DEFAULT_DOMAIN = /^created a CA for the trust domain example\.org, a name reserved for examples \(RFC 2606\) and the default;/;
 
 interface Case {
   name: string;
@@ -22,6 +22,7 @@ describe('start warnings', () => {
     { name: 'one address', settings: { listen: '10.0.0.5:8443' }, created: false, says: [] },
     { name: 'a host name', settings: { listen: 'ca.example.org:8443' }, created: false, says: [] },
     { name: 'the default trust domain, at the CA\'s creation', settings: { listen: '127.0.0.1:8443' }, created: true, says: [DEFAULT_DOMAIN] },
+    { name: 'example.org given by --trust-domain, at creation', settings: { listen: '127.0.0.1:8443', 'trust-domain': 'example.org' }, created: true, says: [DEFAULT_DOMAIN] },
     { name: 'the default trust domain, at a later start', settings: { listen: '127.0.0.1:8443' }, created: false, says: [] },
     { name: 'a trust domain of its own, at creation', settings: { listen: '127.0.0.1:8443', 'trust-domain': 'prod.acme' }, created: true, says: [] },
     { name: 'both', settings: { listen: '0.0.0.0:8443' }, created: true, says: [EVERY_INTERFACE, DEFAULT_DOMAIN] },
