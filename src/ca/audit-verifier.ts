@@ -195,6 +195,11 @@ export async function verifyAuditLog(input: VerificationInput): Promise<Verifica
     const problem = await signatureProblem(newest, input);
     return fail(expectedSeq, problem ?? `the log ends at event ${expectedSeq - 1} but a checkpoint signed at ${iso(newest.at)} covers event ${newest.seq}: the tail was cut off`);
   }
+  // Every other checkpoint was met at its event or is beyond the end; one no event can have would otherwise go unread.
+  const stray = input.checkpoints.find((c) => !isEventNumber(c.seq));
+  if (stray) {
+    return fail(expectedSeq, `a stored checkpoint covers event ${JSON.stringify(stray.seq)}, which no event can be (events are numbered in whole numbers from 1): it was inserted`);
+  }
   if (input.expectedHead && input.expectedHead.seq >= expectedSeq) {
     return fail(expectedSeq, `the log ends at event ${expectedSeq - 1} but the head you expected is event ${input.expectedHead.seq}: the tail was cut off`);
   }
@@ -207,6 +212,11 @@ export async function verifyAuditLog(input: VerificationInput): Promise<Verifica
   if (contradicted) return fail(contradicted.seq, contradicted.reason);
   if (unregistered) return fail(unregistered.seq, unregistered.reason);
   return { ok: true, events: count, checkpoints: checked, head: count ? { seq: expectedSeq - 1, hash: prevHash } : null };
+}
+
+/** Whether a stored checkpoint's seq can be an event's: the datastore's rows may hold anything (SQLite keeps text as text). */
+export function isEventNumber(seq: unknown): boolean {
+  return Number.isSafeInteger(seq) && (seq as number) >= 1;
 }
 
 function checkpointKey(c: Pick<Checkpoint, 'seq' | 'hash' | 'signerId' | 'signature'>): string {
@@ -223,6 +233,8 @@ async function signatureProblem(c: Checkpoint, input: VerificationInput): Promis
   return undefined;
 }
 
+/** A checkpoint's time as the report names it; the datastore's row may hold text or a number past any date, named as stored. */
 function iso(seconds: number): string {
-  return new Date(seconds * 1000).toISOString();
+  const date = new Date(seconds * 1000);
+  return Number.isNaN(date.getTime()) ? JSON.stringify(seconds) : date.toISOString();
 }

@@ -231,6 +231,37 @@ const CASES: readonly TamperCase[] = [
     problemAt: (m) => m.head + 1,
     reason: (m) => `checkpoint for event ${m.head + 5} has an invalid signature`,
   },
+  // A checkpoint row the walk would never reach (no event has its number, and none after the log's end) is no less
+  // inserted: stored as the newest, one with a text seq also stopped the CA's scheduled checkpoints.
+  ...([
+    ['text', 'next'],
+    ['0', 0],
+    ['below 1', -3],
+    ['between two events', 2.5],
+  ] as const).map(([what, seq]): TamperCase => ({
+    name: `fail/forged checkpoint whose event number is ${what}, which no event has`,
+    cli: true,
+    tamper: (db, m) =>
+      db
+        .prepare('INSERT INTO audit_checkpoints (seq, hash, at, signer_id, signature) VALUES (?, ?, ?, ?, ?)')
+        .run(seq, 'ab'.repeat(32), m.checkpoint.at, m.checkpoint.signerId, m.checkpoint.signature),
+    problemAt: (m) => m.head + 1,
+    reason: () => `a stored checkpoint covers event ${JSON.stringify(seq)}, which no event can be (events are numbered in whole numbers from 1): it was inserted`,
+  })),
+  // A stored checkpoint's time is named in the report: one that is no time must not make verification throw.
+  ...([
+    ['text', 'soon', '"soon"'],
+    ['a number past any date', 1e20, '100000000000000000000'],
+  ] as const).map(([what, at, named]): TamperCase => ({
+    name: `fail/forged checkpoint of an event, with another hash and a time that is ${what}`,
+    cli: true,
+    tamper: (db, m) =>
+      db
+        .prepare('INSERT INTO audit_checkpoints (seq, hash, at, signer_id, signature) VALUES (?, ?, ?, ?, ?)')
+        .run(m.mint, 'ab'.repeat(32), at, m.checkpoint.signerId, m.checkpoint.signature),
+    problemAt: (m) => m.mint,
+    reason: (m) => `checkpoint signed at ${named} says event ${m.mint} has hash ${'ab'.repeat(6)}…; the log was rewritten`,
+  })),
   {
     name: 'fail/forged checkpoint naming a signer the CA does not know',
     tamper: (db, m) =>
