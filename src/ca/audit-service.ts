@@ -11,7 +11,7 @@ import { issuedBy } from '../x509/issued-by.js';
 import type { CertificateRecords } from './audit-certificates.js';
 import type { RegistrationSnapshot } from './audit-registration.js';
 import { signCheckpoint, type Checkpoint } from './audit-checkpoint.js';
-import { verifyAuditLog, type ExpectedHead, type StoredEvent, type VerificationInput, type VerificationResult } from './audit-verifier.js';
+import { isEventNumber, verifyAuditLog, type ExpectedHead, type StoredEvent, type VerificationInput, type VerificationResult } from './audit-verifier.js';
 import { AuthoritySet, type LoadedAuthority } from './authority-set.js';
 import { SELF } from './caller.js';
 import type { AuditEvent, AuthorityRecord } from './model.js';
@@ -79,10 +79,14 @@ export class AuditService {
     return head && (await this.headIsNew()) ? this.sign(head) : undefined;
   }
 
-  /** A checkpoint's own event follows what it signed: were it counted, an idle CA would sign one at every run. */
+  /**
+   * A checkpoint's own event follows what it signed: were it counted, an idle CA would sign one at every run.
+   * A newest one of no event (a row written into the datastore; SQLite sorts a text seq above every number)
+   * covers nothing, and must not leave the events after it unsigned: verification names it.
+   */
   private async headIsNew(): Promise<boolean> {
     const newest = await this.deps.store.newestCheckpoint();
-    return !newest || (await this.deps.store.hasEventsAfter(newest.seq, CHECKPOINT_EVENT));
+    return !newest || !isEventNumber(newest.seq) || (await this.deps.store.hasEventsAfter(newest.seq, CHECKPOINT_EVENT));
   }
 
   /**

@@ -423,3 +423,19 @@ describe('the datastore file of a stopped CA', () => {
     });
   });
 });
+
+describe('the scheduled checkpoint of a datastore holding a forged checkpoint row', () => {
+  // The newest checkpoint decides whether anything is left to sign; a row no event can have covers nothing, and
+  // must not leave every event after it unsigned (SQLite sorts a text seq above every number).
+  it('pass/is still signed when events came after the last genuine one (the forged row\'s seq is text)', async () => {
+    const ca = await startTestCa();
+    const genuine = (await ca.core.audit.checkpoint())!;
+    ca.store.db
+      .prepare('INSERT INTO audit_checkpoints (seq, hash, at, signer_id, signature) VALUES (?, ?, ?, ?, ?)')
+      .run('next', genuine.hash, genuine.at, genuine.signerId, genuine.signature);
+    await mintCredential(ca, 'spiffe://example.org/ns/after-the-forgery');
+
+    const signed = await ca.core.audit.checkpointIfNew();
+    expect(signed?.seq).toBe(eventRows(ca.store.db).at(-2)!.seq);
+  });
+});
