@@ -86,6 +86,11 @@ export class AuthorityRecordCheck {
     return this.created.get(id)?.seq;
   }
 
+  /** The event that recorded the retirement of `id` (a withdrawal included), among those taken in so far. */
+  retiredAt(id: string): number | undefined {
+    return this.retired.get(id);
+  }
+
   /** The event that recorded the taint of `id`, among those taken in so far. */
   taintedAt(id: string): number | undefined {
     return this.tainted.get(id);

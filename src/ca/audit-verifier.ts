@@ -2,7 +2,9 @@
  * Walks the audit log and its checkpoints and names the first thing that does
  * not fit: an event whose hash is wrong (altered), whose previous hash is not
  * its predecessor's (deleted or reordered), a gap in sequence numbers, a
- * checkpoint that does not match the chain or is not validly signed, a
+ * checkpoint that does not match the chain or is not validly signed, one
+ * signed by an intermediate the log had tainted or retired by then, a stored
+ * checkpoint of no event number, a
  * checkpoint the chain records that is no longer stored, a log that ends before
  * its newest checkpoint (tail cut off), a log that no longer holds the head
  * an auditor saw before, a workload SVID issued for an entry the log never
@@ -160,6 +162,12 @@ export async function verifyAuditLog(input: VerificationInput): Promise<Verifica
       const taint = authorities?.taintedAt(c.signerId);
       if (taint !== undefined) {
         return fail(e.seq, `checkpoint for event ${e.seq} is signed by ${c.signerId}, which event ${taint} records as tainted: its key is not to be trusted after that`);
+      }
+      // The CA signs with its active intermediate, chosen after the head is read: never with one the head has seen retire.
+      // A retired key stays in the data directory and its backups, so this bounds what one that leaks can vouch for.
+      const retired = authorities?.retiredAt(c.signerId);
+      if (retired !== undefined) {
+        return fail(e.seq, `checkpoint for event ${e.seq} is signed by ${c.signerId}, which event ${retired} records as retired: the CA signs checkpoints with its active intermediate only, so this key signed it outside the CA`);
       }
       const created = authorities?.createdAt(c.signerId);
       if (created !== undefined && input.signerRecorded?.(c.signerId) === false) {

@@ -388,20 +388,49 @@ describe('a lifecycle event of the log', () => {
   });
 });
 
-describe('a checkpoint signed with a tainted key', () => {
-  it('fail/signed over the taint, by the intermediate the log records as tainted (its key stolen): refused, naming the taint', async () => {
-    const { ca, second, taintedAt } = await caWithHistory();
-    const stolen = createPrivateKey(readFileSync(join(ca.config.dataDir, 'keys', `${second}.key.pem`)));
-    const head = eventRow(ca.store.db, ca.store.db.prepare<[], { seq: number }>('SELECT max(seq) AS seq FROM audit_events').get()!.seq);
-    const forged = await signCheckpoint({ seq: head.seq, hash: head.hash, at: head.at + 1 }, new KeyObjectSigner(stolen), second);
-    ca.store.db
-      .prepare('INSERT INTO audit_checkpoints (seq, hash, at, signer_id, signature) VALUES (?, ?, ?, ?, ?)')
-      .run(forged.seq, forged.hash, forged.at, forged.signerId, forged.signature);
-    const result = await verifyOverApi(ca);
+/**
+ * Stores a checkpoint of event `seq` signed with the key the data directory keeps for intermediate `signer`, as
+ * whoever got that key (from the directory or a backup) and can write the datastore would.
+ */
+async function storeCheckpointSignedBy(ca: LifecycleCa, signer: string, seq: number): Promise<void> {
+  const key = createPrivateKey(readFileSync(join(ca.config.dataDir, 'keys', `${signer}.key.pem`)));
+  const event = eventRow(ca.store.db, seq);
+  const c = await signCheckpoint({ seq, hash: event.hash, at: event.at + 1 }, new KeyObjectSigner(key), signer);
+  ca.store.db.prepare('INSERT INTO audit_checkpoints (seq, hash, at, signer_id, signature) VALUES (?, ?, ?, ?, ?)').run(c.seq, c.hash, c.at, c.signerId, c.signature);
+}
+
+const headSeq = (db: Db) => db.prepare<[], { seq: number }>('SELECT max(seq) AS seq FROM audit_events').get()!.seq;
+
+describe('a checkpoint signed with the key of an intermediate the log no longer has signing', () => {
+  // The CA signs checkpoints with its active intermediate only. A tainted key is presumed stolen; a retired one stays
+  // in the data directory, and in every backup taken while it signed.
+  it.each([
+    {
+      name: 'tainted (its key stolen)',
+      signer: (h: History) => h.second,
+      says: (h: History) => `which event ${h.taintedAt} records as tainted: its key is not to be trusted after that`,
+    },
+    {
+      name: 'retired',
+      signer: (h: History) => h.first,
+      says: (h: History) => `which event ${h.retiredAt} records as retired: the CA signs checkpoints with its active intermediate only, so this key signed it outside the CA`,
+    },
+  ])('fail/signed over the head, by the intermediate the log records as $name: refused, naming that event', async ({ signer, says }) => {
+    const h = await caWithHistory();
+    const head = headSeq(h.ca.store.db);
+    await storeCheckpointSignedBy(h.ca, signer(h), head);
+    const result = await verifyOverApi(h.ca);
     expect({ ok: result.ok, problem: result.problem }).toEqual({
       ok: false,
-      problem: { seq: head.seq, reason: `checkpoint for event ${head.seq} is signed by ${second}, which event ${taintedAt} records as tainted: its key is not to be trusted after that` },
+      problem: { seq: head, reason: `checkpoint for event ${head} is signed by ${signer(h)}, ${says(h)}` },
     });
+    expect(await verifyDatastoreFile(copyDatastore(h.ca.store.db, tempDir()))).toEqual(result);
+  });
+
+  it('pass/signed before the retirement, by the intermediate that signed then', async () => {
+    const h = await caWithHistory();
+    await storeCheckpointSignedBy(h.ca, h.first, h.retiredAt - 1);
+    expect(await verifyOverApi(h.ca)).toMatchObject({ ok: true, checkpoints: 2 });
   });
 });
 
