@@ -21,7 +21,7 @@ const CHECKPOINT_EVENT = 'audit.checkpoint';
 
 export interface AuditStorePort {
   head(): Promise<{ seq: number; hash: string } | undefined>;
-  /** Events in sequence order from `fromSeq` (at or after `sinceAt`), read lazily. */
+  /** Events in sequence order from `fromSeq`, or from the lowest row stored (at or after `sinceAt`), read lazily. */
   events(fromSeq?: number, sinceAt?: number): AsyncIterable<StoredEvent>;
   checkpoints(): Promise<Checkpoint[]>;
   /** The checkpoint of the highest seq (of two at one seq, the later stored); undefined before the first. */

@@ -140,6 +140,7 @@ export async function verifyAuditLog(input: VerificationInput): Promise<Verifica
   let unregistered = registration?.snapshot.headSeq === 0 ? registration.check.compare(registration.snapshot) : undefined;
 
   for await (const e of input.events) {
+    if (e.seq < 1) return fail(1, `event ${e.seq} is stored, but events are numbered from 1: it was inserted`);
     if (e.seq !== expectedSeq) {
       return fail(expectedSeq, e.seq > expectedSeq
         ? `event ${expectedSeq} is missing (the next stored event is ${e.seq}): events were deleted`

@@ -157,6 +157,12 @@ export function decodeIdentityCursor(cursor: string): string {
   return text.slice(1);
 }
 
+/**
+ * The first page of the whole log, bounded by time only: a row numbered below 1 is no event meshca wrote, and
+ * verification, which walks from here, must meet it (a walk from event 1 never would).
+ */
+export const LOWEST_EVENTS = 'SELECT * FROM audit_events WHERE at >= ? ORDER BY seq LIMIT 1000';
+
 export interface CheckpointRow {
   seq: number;
   hash: string;

@@ -12,6 +12,7 @@ import Database from 'better-sqlite3';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { eventHash, GENESIS_HASH } from '../../src/ca/audit-chain.js';
 import type { Checkpoint } from '../../src/ca/audit-checkpoint.js';
 import type { VerificationResult } from '../../src/ca/audit-verifier.js';
 import { verifyDatastoreFile } from '../../src/cli/offline-audit.js';
@@ -156,6 +157,18 @@ const CASES: readonly TamperCase[] = [
     reason: (m) =>
       new RegExp(`^the log ends at event ${m.checkpointed - 2} but a checkpoint signed at ${ISO} covers event ${m.checkpointed}: the tail was cut off$`),
   },
+  // Numbered below 1, a row sorts before the log and no walk from event 1 meets it: an event inserted all the same.
+  ...([0, -7] as const).map((seq): TamperCase => ({
+    name: `fail/a forged event numbered ${seq}, before the first`,
+    cli: true,
+    tamper: (db) => {
+      const fields = { seq, at: eventRow(db, 1).at, type: 'certificates.pruned', actor: 'meshca', dataJson: '{"expiredBefore":4102444800}', prevHash: GENESIS_HASH };
+      db.prepare('INSERT INTO audit_events (seq, at, type, actor, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)')
+        .run(seq, fields.at, fields.type, fields.actor, fields.dataJson, fields.prevHash, eventHash(fields));
+    },
+    problemAt: () => 1,
+    reason: () => `event ${seq} is stored, but events are numbered from 1: it was inserted`,
+  })),
   {
     name: 'fail/every event deleted',
     tamper: (db) => db.prepare('DELETE FROM audit_events').run(),

@@ -7,8 +7,9 @@ import type { AuditStorePort } from '../../ca/audit-service.js';
 import type { StoredEvent } from '../../ca/audit-verifier.js';
 import type { AuditEvent } from '../../ca/model.js';
 import { nowSeconds, type Clock } from '../../time/clock.js';
+import { numbered } from '../certificate-sql.js';
 import {
-  REGISTRATION_SNAPSHOT, registrationSnapshot, toCheckpoint, toStored, type AgentRow, type CheckpointRow, type EntryRow, type EventRow, type TokenRow,
+  LOWEST_EVENTS, REGISTRATION_SNAPSHOT, registrationSnapshot, toCheckpoint, toStored, type AgentRow, type CheckpointRow, type EntryRow, type EventRow, type TokenRow,
 } from '../rows.js';
 import { appendAudit } from './audit.js';
 import { pgCertificateRecords } from './certificate-records.js';
@@ -29,16 +30,13 @@ export class PgAuditStore implements AuditStorePort {
     return rows[0];
   }
 
-  async *events(fromSeq = 1, sinceAt = 0): AsyncGenerator<StoredEvent> {
-    let next = fromSeq;
-    for (;;) {
-      const { rows } = await this.pool.query<EventRow>(
-        'SELECT * FROM audit_events WHERE seq >= $1 AND at >= $2 ORDER BY seq LIMIT 1000',
-        [next, sinceAt],
-      );
-      if (rows.length === 0) return;
+  /** Events in sequence order from `fromSeq`, or from the lowest row stored (at or after `sinceAt`), read in pages. */
+  async *events(fromSeq?: number, sinceAt = 0): AsyncGenerator<StoredEvent> {
+    const page = (from: number) => this.pool.query<EventRow>('SELECT * FROM audit_events WHERE seq >= $1 AND at >= $2 ORDER BY seq LIMIT 1000', [from, sinceAt]);
+    let { rows } = fromSeq === undefined ? await this.pool.query<EventRow>(numbered(LOWEST_EVENTS), [sinceAt]) : await page(fromSeq);
+    while (rows.length > 0) {
       for (const r of rows) yield toStored(r);
-      next = rows[rows.length - 1]!.seq + 1;
+      ({ rows } = await page(rows[rows.length - 1]!.seq + 1));
     }
   }
 

@@ -12,7 +12,7 @@ import { type Db, statements, writeTransaction } from './database.js';
 import { GroupCommit } from '../group-commit.js';
 import { sqliteUnavailable } from '../unavailable.js';
 import {
-  REGISTRATION_SNAPSHOT, registrationSnapshot, toCheckpoint, toStored, type AgentRow, type CheckpointRow, type EntryRow, type EventRow, type TokenRow,
+  LOWEST_EVENTS, REGISTRATION_SNAPSHOT, registrationSnapshot, toCheckpoint, toStored, type AgentRow, type CheckpointRow, type EntryRow, type EventRow, type TokenRow,
 } from '../rows.js';
 
 export class SqliteAuditStore implements AuditStorePort {
@@ -46,15 +46,16 @@ export class SqliteAuditStore implements AuditStorePort {
     return this.sql<[], { seq: number; hash: string }>('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1').get();
   }
 
-  /** Events in sequence order from `fromSeq` (at or after `sinceAt`), read in pages so a long log is never held in memory. */
-  async *events(fromSeq = 1, sinceAt = 0): AsyncGenerator<StoredEvent> {
+  /**
+   * Events in sequence order from `fromSeq`, or from the lowest row stored (at or after `sinceAt`), read in pages so
+   * a long log is never held in memory.
+   */
+  async *events(fromSeq?: number, sinceAt = 0): AsyncGenerator<StoredEvent> {
     const page = this.sql<[number, number], EventRow>('SELECT * FROM audit_events WHERE seq >= ? AND at >= ? ORDER BY seq LIMIT 1000');
-    let next = fromSeq;
-    for (;;) {
-      const rows = page.all(next, sinceAt);
-      if (rows.length === 0) return;
+    let rows = fromSeq === undefined ? this.sql<[number], EventRow>(LOWEST_EVENTS).all(sinceAt) : page.all(fromSeq, sinceAt);
+    while (rows.length > 0) {
       for (const r of rows) yield toStored(r);
-      next = rows[rows.length - 1]!.seq + 1;
+      rows = page.all(rows[rows.length - 1]!.seq + 1, sinceAt);
     }
   }
 
