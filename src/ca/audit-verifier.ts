@@ -159,7 +159,11 @@ export async function verifyAuditLog(input: VerificationInput): Promise<Verifica
     if (authorityProblem) return fail(e.seq, authorityProblem);
     for (const c of checkpointsAt.get(e.seq) ?? []) {
       checked++;
-      if (c.hash !== e.hash) return fail(e.seq, `checkpoint signed at ${iso(c.at)} says event ${e.seq} has hash ${c.hash.slice(0, 12)}…; the log was rewritten`);
+      if (c.hash !== e.hash) {
+        // Only a checkpoint the CA signed says the log was otherwise; one that is not was edited or forged itself.
+        const forged = await signatureProblem(c, input);
+        return fail(e.seq, forged ?? `checkpoint signed at ${iso(c.at)} says event ${e.seq} has hash ${c.hash.slice(0, 12)}…; the log was rewritten`);
+      }
       const taint = authorities?.taintedAt(c.signerId);
       if (taint !== undefined) {
         return fail(e.seq, `checkpoint for event ${e.seq} is signed by ${c.signerId}, which event ${taint} records as tainted: its key is not to be trusted after that`);

@@ -209,6 +209,19 @@ const CASES: readonly TamperCase[] = [
     problemAt: (m) => m.checkpointed,
     reason: (m) => `checkpoint for event ${m.checkpointed} has an invalid signature`,
   },
+  // A checkpoint edited, the log untouched: the checkpoint is what changed, and what the report must name.
+  {
+    name: 'fail/checkpoint hash edited, the log untouched: named as the checkpoint, not as a rewritten log',
+    tamper: (db) => db.prepare('UPDATE audit_checkpoints SET hash = ?').run('ab'.repeat(32)),
+    problemAt: (m) => m.checkpointed,
+    reason: (m) => `checkpoint for event ${m.checkpointed} has an invalid signature`,
+  },
+  {
+    name: 'fail/checkpoint moved to an earlier event, the log untouched: named as the checkpoint, not as a rewritten log',
+    tamper: (db, m) => db.prepare('UPDATE audit_checkpoints SET seq = ?').run(m.mint),
+    problemAt: (m) => m.mint,
+    reason: (m) => `checkpoint for event ${m.mint} has an invalid signature`,
+  },
   {
     name: 'fail/one byte of the checkpoint signature flipped',
     tamper: (db, m) => {
@@ -261,11 +274,11 @@ const CASES: readonly TamperCase[] = [
     problemAt: (m) => m.head + 1,
     reason: () => `a stored checkpoint covers event ${JSON.stringify(seq)}, which no event can be (events are numbered in whole numbers from 1): it was inserted`,
   })),
-  // A stored checkpoint's time is named in the report: one that is no time must not make verification throw.
+  // A stored checkpoint's time may be named in the report: one that is no time must not make verification throw.
   ...([
-    ['text', 'soon', '"soon"'],
-    ['a number past any date', 1e20, '100000000000000000000'],
-  ] as const).map(([what, at, named]): TamperCase => ({
+    ['text', 'soon'],
+    ['a number past any date', 1e20],
+  ] as const).map(([what, at]): TamperCase => ({
     name: `fail/forged checkpoint of an event, with another hash and a time that is ${what}`,
     cli: true,
     tamper: (db, m) =>
@@ -273,7 +286,7 @@ const CASES: readonly TamperCase[] = [
         .prepare('INSERT INTO audit_checkpoints (seq, hash, at, signer_id, signature) VALUES (?, ?, ?, ?, ?)')
         .run(m.mint, 'ab'.repeat(32), at, m.checkpoint.signerId, m.checkpoint.signature),
     problemAt: (m) => m.mint,
-    reason: (m) => `checkpoint signed at ${named} says event ${m.mint} has hash ${'ab'.repeat(6)}…; the log was rewritten`,
+    reason: (m) => `checkpoint for event ${m.mint} has an invalid signature`,
   })),
   {
     name: 'fail/forged checkpoint naming a signer the CA does not know',
