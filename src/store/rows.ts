@@ -163,6 +163,19 @@ export function decodeIdentityCursor(cursor: string): string {
  */
 export const LOWEST_EVENTS = 'SELECT * FROM audit_events WHERE at >= ? ORDER BY seq LIMIT 1000';
 
+/**
+ * Where the page of events after `rows` starts. Past 2^53 - 1 a number no longer names one row (2^60 + 1 reads
+ * back as 2^60), and paging from it would read the same page forever: such a row, which no event meshca writes
+ * is, ends the read (verification has named the gap before it by then).
+ */
+export function nextEventSeq(rows: readonly { seq: number }[]): number {
+  const next = rows[rows.length - 1]!.seq + 1;
+  if (!Number.isSafeInteger(next)) {
+    throw new Error(`an audit event is stored numbered beyond ${Number.MAX_SAFE_INTEGER}, which no event meshca writes is: the log was altered`);
+  }
+  return next;
+}
+
 export interface CheckpointRow {
   seq: number;
   hash: string;

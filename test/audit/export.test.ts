@@ -212,6 +212,21 @@ describe('a long audit log', () => {
   });
 });
 
+describe('a log holding rows numbered past 2^53 - 1, which no event meshca writes is', () => {
+  it('fail/ends the read with an error naming them, rather than reading their page again forever (an export that never ends)', async () => {
+    const ca = await startTestCa();
+    // Written by whoever can write the datastore; read back, both are the same JavaScript number.
+    const insert = ca.store.db.prepare("INSERT INTO audit_events (seq, at, type, actor, data, prev_hash, hash) VALUES (?, 0, 'forged', 'x', '{}', ?, ?)");
+    for (const seq of [2n ** 60n, 2n ** 60n + 1n]) insert.run(seq, GENESIS_HASH, GENESIS_HASH);
+    const count = async (): Promise<number> => {
+      let read = 0;
+      for await (const _ of ca.store.audit.events(1, 0)) if (++read > 10_000) break;
+      return read;
+    };
+    await expect(count()).rejects.toThrow(`an audit event is stored numbered beyond ${Number.MAX_SAFE_INTEGER}, which no event meshca writes is: the log was altered`);
+  });
+});
+
 describe('a checkpoint signed on demand (POST /v1/audit/checkpoints)', () => {
   const checkpointActors = (ca: TestCa) => eventRows(ca.store.db).filter((r) => r.type === 'audit.checkpoint').map((r) => r.actor);
 

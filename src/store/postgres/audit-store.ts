@@ -9,7 +9,7 @@ import type { AuditEvent } from '../../ca/model.js';
 import { nowSeconds, type Clock } from '../../time/clock.js';
 import { numbered } from '../certificate-sql.js';
 import {
-  LOWEST_EVENTS, REGISTRATION_SNAPSHOT, registrationSnapshot, toCheckpoint, toStored, type AgentRow, type CheckpointRow, type EntryRow, type EventRow, type TokenRow,
+  LOWEST_EVENTS, nextEventSeq, REGISTRATION_SNAPSHOT, registrationSnapshot, toCheckpoint, toStored, type AgentRow, type CheckpointRow, type EntryRow, type EventRow, type TokenRow,
 } from '../rows.js';
 import { appendAudit } from './audit.js';
 import { pgCertificateRecords } from './certificate-records.js';
@@ -36,7 +36,7 @@ export class PgAuditStore implements AuditStorePort {
     let { rows } = fromSeq === undefined ? await this.pool.query<EventRow>(numbered(LOWEST_EVENTS), [sinceAt]) : await page(fromSeq);
     while (rows.length > 0) {
       for (const r of rows) yield toStored(r);
-      ({ rows } = await page(rows[rows.length - 1]!.seq + 1));
+      ({ rows } = await page(nextEventSeq(rows)));
     }
   }
 

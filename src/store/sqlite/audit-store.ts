@@ -12,7 +12,7 @@ import { type Db, statements, writeTransaction } from './database.js';
 import { GroupCommit } from '../group-commit.js';
 import { sqliteUnavailable } from '../unavailable.js';
 import {
-  LOWEST_EVENTS, REGISTRATION_SNAPSHOT, registrationSnapshot, toCheckpoint, toStored, type AgentRow, type CheckpointRow, type EntryRow, type EventRow, type TokenRow,
+  LOWEST_EVENTS, nextEventSeq, REGISTRATION_SNAPSHOT, registrationSnapshot, toCheckpoint, toStored, type AgentRow, type CheckpointRow, type EntryRow, type EventRow, type TokenRow,
 } from '../rows.js';
 
 export class SqliteAuditStore implements AuditStorePort {
@@ -55,7 +55,7 @@ export class SqliteAuditStore implements AuditStorePort {
     let rows = fromSeq === undefined ? this.sql<[number], EventRow>(LOWEST_EVENTS).all(sinceAt) : page.all(fromSeq, sinceAt);
     while (rows.length > 0) {
       for (const r of rows) yield toStored(r);
-      rows = page.all(rows[rows.length - 1]!.seq + 1, sinceAt);
+      rows = page.all(nextEventSeq(rows), sinceAt);
     }
   }
 
