@@ -243,10 +243,13 @@ async function pluginCa(clock: FakeClock): Promise<{ ca: LifecycleCa; renewed: K
   const dir = tempDir('byo');
   const orgRoot = selfSigned(dir, 'org-root', { days: 3650 });
   const current = signedCa(dir, 'current', orgRoot, { days: 6 });
+  const renewed = signedCa(dir, 'renewed', orgRoot, { days: 12 });
   const bundle = join(dir, 'bundle.pem');
   writeFileSync(bundle, readFileSync(orgRoot.cert));
+  // openssl dates each certificate from the wall clock as it signs, seconds after this test's clock was read on a busy machine.
+  clock.set(Math.max(clock.nowMs(), (Math.floor(Date.now() / 1000) + 1) * 1000));
   const ca = await startLifecycleCa({ 'import-intermediate-cert': current.cert, 'import-intermediate-key': current.key, 'import-trust-bundle': bundle }, clock);
-  return { ca, renewed: signedCa(dir, 'renewed', orgRoot, { days: 12 }) };
+  return { ca, renewed };
 }
 
 describe('authority records after every lifecycle flow', () => {
