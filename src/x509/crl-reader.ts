@@ -9,6 +9,7 @@ import { children, is, isDerTime, parseDer, readBitStringBytes, readOid, readTim
 import { readCertificate, serialToHex } from './certificate-reader.js';
 import { bytesOf, checkNested, childrenOf, DER_TAG, elementAt, wholeElement, type DerElement } from './der-walk.js';
 import { checkExtensions, OPENSSL_CRITICAL_OK } from './extensions-walk.js';
+import { sameName } from './name-canon.js';
 import { decodePemBlocks } from './pem.js';
 import { fitsKey, parametersFit, signatureAlgorithmByOid, type SignatureAlgorithm } from './signature-algorithms.js';
 import { OID } from './oids.js';
@@ -242,8 +243,10 @@ export function readSignedCrl(der: Buffer): SignedCrl | undefined {
 }
 
 /**
- * Whether `issuer` issued the CRL: the CRL names it as its issuer (compared
- * first, so that only the one candidate that matches costs a verification),
+ * Whether `issuer` issued the CRL: the CRL names it as its issuer, the Names
+ * compared as OpenSSL compares them (name-canon.ts), whatever their string
+ * types, case or spacing (compared first, so that only the one candidate
+ * that matches costs a verification),
  * and its key identifier (if the issuer has one) and serial too when the
  * CRL's authorityKeyIdentifier gives them, its keyUsage lets it sign CRLs,
  * and the signature verifies with its key, of the family the algorithm
@@ -252,7 +255,7 @@ export function readSignedCrl(der: Buffer): SignedCrl | undefined {
 export function crlIssuedBy(crl: SignedCrl, issuer: X509Certificate): boolean {
   try {
     const facts = readCertificate(Buffer.from(issuer.raw));
-    if (!crl.issuerName.equals(toDer(facts.subjectName)) || !facts.signsCrls) return false;
+    if (!sameName(crl.issuerName, toDer(facts.subjectName)) || !facts.signsCrls) return false;
     // OpenSSL (X509_check_akid) takes a CRL whose key identifier is not its issuer's subjectKeyIdentifier, or that names
     // another serial (a CA certificate renewed with the same key and name), for another issuer's, and finds no CRL for
     // this one: nginx or HAProxy would refuse every client it vouches for.

@@ -8,7 +8,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { oid, seq, smallInt, time, toDer, unsignedInt } from '../../src/x509/asn1.js';
+import { oid, parseDer, seq, smallInt, time, toDer, unsignedInt } from '../../src/x509/asn1.js';
 import { readCertificate } from '../../src/x509/certificate-reader.js';
 import { signCrl } from '../../src/x509/crl.js';
 import { crlIssuedBy, readCrlContent, readSignedCrl, serialsListedInPem } from '../../src/x509/crl-reader.js';
@@ -129,6 +129,64 @@ describe("a CRL's key identifier", () => {
     const child = signedCa(dir, 'child', { cert: issuerFile, key: made.key });
     const checked = verify({ trusted: readFileSync(issuerFile, 'utf8'), leaf: readFileSync(child.cert, 'utf8'), at: Math.floor(Date.now() / 1000), crls: pem, crlCheck: 'leaf' });
     expect(checked.code === 0, `${name}: ${checked.output}`).toBe(same);
+  });
+});
+
+describe("a CRL's issuer Name", () => {
+  const [O, CN] = ['2.5.4.10', '2.5.4.3'];
+  const [UTF8, PRINTABLE, T61, IA5, BMP, UNIVERSAL, NUMERIC] = [0x0c, 0x13, 0x14, 0x16, 0x1e, 0x1c, 0x12];
+  const ucs2 = (text: string) => Buffer.from(text, 'utf16le').swap16();
+  const ucs4 = (text: string) => Buffer.concat([...text].map((c) => Buffer.from([0, 0, 0, c.codePointAt(0)!])));
+  /** A Name of RDNs, each a SET of [type, string tag, content] in the order given. */
+  const name = (...rdns: Array<Array<[string, number, Buffer]>>) =>
+    tlv(0x30, Buffer.concat(rdns.map((rdn) => tlv(0x31, Buffer.concat(rdn.map(([type, tag, value]) => tlv(0x30, Buffer.concat([toDer(oid(type)), tlv(tag, value)]))))))));
+  const text = (tag: number, value: string): Buffer => (tag === BMP ? ucs2(value) : tag === UNIVERSAL ? ucs4(value) : Buffer.from(value, tag === UTF8 ? 'utf8' : 'latin1'));
+  /** O and CN, each a string of `tag`. */
+  const oCn = (tag: number, o: string, cn: string) => name([[O, tag, text(tag, o)]], [[CN, tag, text(tag, cn)]]);
+
+  // The issuer's subject is /O=byo mesh/CN=root+serialNumber=7 in UTF8Strings, as openssl req makes it.
+  const SERIAL = '2.5.4.5';
+  /** Its second RDN as DER sorts it, serialNumber first (the shorter encoding), unless `cnFirst`. */
+  const subject = (tag: number, o: string, cn: string, cnFirst = false) => {
+    const rdn: Array<[string, number, Buffer]> = [[SERIAL, PRINTABLE, Buffer.from('7')], [CN, tag, text(tag, cn)]];
+    return name([[O, tag, text(tag, o)]], cnFirst ? rdn.reverse() : rdn);
+  };
+  it.each<[string, Buffer, boolean]>([
+    ['as the subject is encoded', subject(UTF8, 'byo mesh', 'root'), true],
+    ['in PrintableStrings', subject(PRINTABLE, 'byo mesh', 'root'), true],
+    ['in T61Strings', subject(T61, 'byo mesh', 'root'), true],
+    ['in IA5Strings', subject(IA5, 'byo mesh', 'root'), true],
+    ['in BMPStrings', subject(BMP, 'byo mesh', 'root'), true],
+    ['in UniversalStrings', subject(UNIVERSAL, 'byo mesh', 'root'), true],
+    ['in capitals, with white space around and doubled within', subject(UTF8, ' \tBYO \n  Mesh  ', 'Root '), true],
+    ['with the attributes of its multi-valued RDN in another order', subject(UTF8, 'byo mesh', 'root', true), true],
+    ['with white space removed from within', subject(UTF8, 'byomesh', 'root'), false],
+    ['by another CN', subject(UTF8, 'byo mesh', 'roots'), false],
+    ['with a NumericString where the subject has a PrintableString (OpenSSL converts no NumericString)', name([[O, UTF8, text(UTF8, 'byo mesh')]], [[SERIAL, NUMERIC, Buffer.from('7')], [CN, UTF8, text(UTF8, 'root')]]), false],
+    ['without its serialNumber', oCn(UTF8, 'byo mesh', 'root'), false],
+    ['with its RDNs in another order', name([[SERIAL, PRINTABLE, Buffer.from('7')], [CN, UTF8, text(UTF8, 'root')]], [[O, UTF8, text(UTF8, 'byo mesh')]]), false],
+  ])('naming it %s: issued by it as far as OpenSSL, checking a certificate it signed, finds it', async (_name, issuerName, same) => {
+    const dir = tempDir('crlname');
+    const root = selfSigned(dir, 'root', { subject: '/O=byo mesh/CN=root+serialNumber=7' });
+    const child = signedCa(dir, 'child', root);
+    const rootPem = readFileSync(root.cert, 'utf8');
+    const issuer = new X509Certificate(rootPem);
+    const facts = readCertificate(Buffer.from(issuer.raw));
+    const now = Math.floor(Date.now() / 1000);
+    const crl = await signCrl(
+      { issuerName: parseDer(issuerName), issuerKeyId: facts.keyId, thisUpdate: now - 60, nextUpdate: now + 86400, crlNumber: 1, revoked: [] },
+      new KeyObjectSigner(createPrivateKey(readFileSync(root.key))),
+    );
+    expect(crlIssuedBy(readSignedCrl(crl)!, issuer)).toBe(same);
+    const checked = verify({ trusted: rootPem, leaf: readFileSync(child.cert, 'utf8'), at: now, crls: encodePem('X509 CRL', crl), crlCheck: 'leaf' });
+    expect(checked.code === 0, checked.output).toBe(same);
+  });
+
+  it('as the subject is encoded is how openssl req encodes it (the table above starts from it)', () => {
+    const dir = tempDir('crlname');
+    const root = selfSigned(dir, 'root', { subject: '/O=byo mesh/CN=root+serialNumber=7' });
+    const facts = readCertificate(Buffer.from(new X509Certificate(readFileSync(root.cert)).raw));
+    expect(toDer(facts.subjectName)).toEqual(subject(UTF8, 'byo mesh', 'root'));
   });
 });
 
