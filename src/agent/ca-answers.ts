@@ -49,7 +49,7 @@ export function checkedBundle(next: unknown, held: string): string {
 /**
  * CRLs the agent may install: PEM text of CRLs that can be read, each signed
  * by a CA certificate the bundle vouches for (one of its roots, or one of
- * `issuersPem` that chains to them), or nothing. A proxy that checks CRLs
+ * `issuersPem` that chains to them), each a whole CRL, or nothing. A proxy that checks CRLs
  * refuses every client of an issuer whose CRL does not verify, and a CRL
  * signed by someone else could drop a revocation.
  */
@@ -68,6 +68,11 @@ export function checkedCrl(next: unknown, issuersPem: unknown, bundlePem: string
     if (block.label !== 'X509 CRL') refuse(`its CRL file holds a ${block.label} block`);
     const crl = readSignedCrl(block.der);
     if (!crl) refuse('its CRL file holds a CRL that cannot be read, or signed under an algorithm not accepted');
+    // OpenSSL, in nginx and HAProxy, which check every CA of a chain, applies a CRL scoped by an issuingDistributionPoint
+    // only to the certificates in its scope (none, for one naming a distribution point: SVIDs name none) and finds no CRL
+    // for the others, refusing every client they vouch for; and it takes a delta CRL for the whole list, missing every
+    // revocation of its base. The agent installs whole CRLs only.
+    if (crl.partial) refuse(`its CRL file holds a partial CRL (with a ${crl.partial} extension), where a proxy needs its issuer's whole CRL`);
     if (!signers.some((signer) => crlIssuedBy(crl, signer))) refuse('its CRL file holds a CRL that no CA certificate the trust bundle vouches for signed');
   }
   return next;

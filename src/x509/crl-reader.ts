@@ -36,7 +36,13 @@ interface CrlLayout {
   readonly crlNumber: bigint | undefined;
   /** The authorityKeyIdentifier extension (the whole Extension), decoded with the cRLNumber. */
   readonly authorityKeyIdentifier: Asn1 | undefined;
+  /** See SignedCrl.partial. */
+  readonly partial: PartialCrlExtension | undefined;
 }
+
+/** The extensions that make a CRL cover only part of what its issuer revokes (RFC 5280 5.2.4, 5.2.5). */
+export type PartialCrlExtension = 'issuingDistributionPoint' | 'deltaCRLIndicator';
+const PARTIAL_CRL_EXTENSIONS: readonly PartialCrlExtension[] = ['issuingDistributionPoint', 'deltaCRLIndicator'];
 
 const isTime = (e: DerElement | undefined): e is DerElement => e?.tag === DER_TAG.UTC_TIME || e?.tag === DER_TAG.GENERALIZED_TIME;
 const tagged = (tag: number) => (e: DerElement | undefined): boolean => e?.tag === tag;
@@ -87,7 +93,8 @@ function layoutOf(der: Buffer): CrlLayout {
   const extensions = layout.extensions ? children(children(decoded(der, layout.extensions))[0]!) : [];
   const extension = (id: string) => extensions.find((e) => readOid(children(e)[0]) === id);
   const number = extension(OID.cRLNumber);
-  return { ...layout, crlNumber: number && readCrlNumber(number), authorityKeyIdentifier: extension(OID.authorityKeyIdentifier) };
+  const partial = PARTIAL_CRL_EXTENSIONS.find((name) => extension(OID[name]) !== undefined);
+  return { ...layout, crlNumber: number && readCrlNumber(number), authorityKeyIdentifier: extension(OID.authorityKeyIdentifier), partial };
 }
 
 function readCrlNumber(extension: Asn1): bigint {
@@ -213,6 +220,12 @@ export interface SignedCrl {
   readonly issuerName: Buffer;
   /** What its authorityKeyIdentifier extension says of its issuer, if it has one. */
   readonly authority: CrlAuthority | undefined;
+  /**
+   * The extension that makes it a partial CRL, if it has one: scoped to some
+   * certificates or reasons (issuingDistributionPoint), or listing only what
+   * changed since another (deltaCRLIndicator). meshca issues neither.
+   */
+  readonly partial: PartialCrlExtension | undefined;
 }
 
 /**
@@ -236,6 +249,7 @@ export function readSignedCrl(der: Buffer): SignedCrl | undefined {
       signature: readBitStringBytes(decoded(der, layout.signature)),
       issuerName: bytesOf(der, layout.issuer),
       authority: aki && authorityOf(aki),
+      partial: layout.partial,
     };
   } catch {
     return undefined;

@@ -4,6 +4,8 @@
  * bundle that is empty or shares no root with the one trusted, a CRL that is
  * not one or that nobody the bundle vouches for signed.
  */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { checkedBundle, checkedCrl, checkIssued, UntrustedAnswerError } from '../../src/agent/ca-answers.js';
 import { holdCertificate, newKeyWithCsr, type HeldCertificate } from '../../src/agent/credentials.js';
@@ -21,6 +23,8 @@ import { randomSerial } from '../../src/x509/serial.js';
 import { signatureAlgorithmByName, type SignatureAlgorithm } from '../../src/x509/signature-algorithms.js';
 import { KeyObjectSigner } from '../../src/x509/signer.js';
 import { MiniCa } from '../support/mini-ca.js';
+import { opensslOk, selfSigned } from '../support/openssl-pki.js';
+import { tempDir } from '../support/temp-dir.js';
 
 const WEB = 'spiffe://example.org/ns/web';
 let ca: MiniCa;
@@ -215,6 +219,45 @@ describe('checkedCrl, against signatures node:crypto would take and OpenSSL woul
       const { bundlePem, crlPem } = await mislabelled(keyType, signatureAlgorithmByName(keyType === 'ec-p256' ? 'ec' : 'rsa', 'sha256'));
       expect(checkedCrl(crlPem, undefined, bundlePem)).toBe(crlPem);
     }
+  });
+});
+
+describe('checkedCrl, of partial CRLs (meshca issues none)', () => {
+  /** A CRL made by `openssl ca -gencrl` with the extension `line` beside an authorityKeyIdentifier, and its issuer as a bundle. */
+  function opensslCrl(line: string): { bundlePem: string; crlPem: string } {
+    const dir = tempDir('partialcrl');
+    const root = selfSigned(dir, 'root');
+    writeFileSync(join(dir, 'index.txt'), '');
+    writeFileSync(join(dir, 'crlnumber'), '1000\n');
+    writeFileSync(join(dir, 'ca.cnf'), [
+      '[ca]', 'default_ca = d', '[d]', `database = ${join(dir, 'index.txt')}`, `crlnumber = ${join(dir, 'crlnumber')}`, 'default_md = sha256',
+      'default_crl_days = 1', 'crl_extensions = ext', '[ext]', 'authorityKeyIdentifier = keyid:always', line,
+      '[dp]', 'fullname = URI:http://crl.example.org/root.crl', '[users]', 'onlyuser = TRUE', '[cas]', 'onlyCA = TRUE', '[reasons]', 'onlysomereasons = keyCompromise', '',
+    ].join('\n'));
+    opensslOk(['ca', '-gencrl', '-batch', '-config', join(dir, 'ca.cnf'), '-keyfile', root.key, '-cert', root.cert, '-out', join(dir, 'crl.pem')], dir);
+    return { bundlePem: readFileSync(root.cert, 'utf8'), crlPem: readFileSync(join(dir, 'crl.pem'), 'utf8') };
+  }
+
+  it('pass/a whole CRL made the same way (the cases below fail for their extension alone)', () => {
+    const { bundlePem, crlPem } = opensslCrl('');
+    expect(checkedCrl(crlPem, undefined, bundlePem)).toBe(crlPem);
+  });
+
+  // What OpenSSL (openssl verify -crl_check, as nginx and HAProxy check) makes of each, for a leaf the root signed:
+  it.each<[string, string, string]>([
+    // different CRL scope: a leaf names no distribution point, so no CRL is found for it.
+    ['scoped to a distribution point', 'issuingDistributionPoint = critical, @dp', 'issuingDistributionPoint'],
+    // applied to leaves, but under -crl_check_all no CRL is found for a CA certificate of the chain.
+    ['scoped to end-entity certificates', 'issuingDistributionPoint = critical, @users', 'issuingDistributionPoint'],
+    // different CRL scope for every SVID.
+    ['scoped to CA certificates', 'issuingDistributionPoint = critical, @cas', 'issuingDistributionPoint'],
+    // taken as no CRL without extended CRL support.
+    ['scoped to some reasons', 'issuingDistributionPoint = critical, @reasons', 'issuingDistributionPoint'],
+    // taken for the whole list, which lacks every revocation its base CRL holds.
+    ['a delta CRL', 'deltaCRL = critical, DER:02:01:01', 'deltaCRLIndicator'],
+  ])('fail/%s', (_name, line, extension) => {
+    const { bundlePem, crlPem } = opensslCrl(line);
+    expect(() => checkedCrl(crlPem, undefined, bundlePem)).toThrow(`the CA's answer was not used: its CRL file holds a partial CRL (with a ${extension} extension), where a proxy needs its issuer's whole CRL`);
   });
 });
 
