@@ -92,16 +92,24 @@ function vouchedFor(issuersPem: unknown, bundlePem: string): X509Certificate[] {
   }
 }
 
+/** What the agent asked for: the SPIFFE ID, or an agent's identity, and the DNS names of the entry, where it knows them. */
+export interface WantedIdentity {
+  readonly spiffeId?: string;
+  readonly meshcaRole?: 'agent';
+  /** The entry's DNS names: the CA copies them into the SVID, which a peer checking hostnames goes by. */
+  readonly dnsNames?: readonly string[];
+}
+
 /**
  * An issued certificate the agent may keep: for the identity it asked for,
  * and chaining, certificate by certificate, to a root of `bundlePem`.
  */
-export function checkIssued(held: HeldCertificate, wanted: { readonly spiffeId?: string; readonly meshcaRole?: 'agent' }, bundlePem: string): void {
+export function checkIssued(held: HeldCertificate, wanted: WantedIdentity, bundlePem: string): void {
   if (wanted.spiffeId !== undefined && held.spiffeId !== wanted.spiffeId) refuse(`it issued ${held.spiffeId || 'no SPIFFE ID'}, not ${wanted.spiffeId}`);
   if (wanted.meshcaRole !== undefined && meshcaRoleOf(held.spiffeId) !== wanted.meshcaRole) refuse(`it issued ${held.spiffeId || 'no SPIFFE ID'}, which is not an agent's identity`);
   const chain = certificates(held.chainPem);
   if (chain.length === 0 || decodePemBlocks(held.chainPem).length !== chain.length) refuse('its certificate chain holds something besides certificates');
-  const leafProblem = notAnSvid(chain[0]!);
+  const leafProblem = notAnSvid(chain[0]!, wanted.dnsNames);
   if (leafProblem) refuse(leafProblem);
   for (let i = 0; i + 1 < chain.length; i++) {
     if (!issuedBy(chain[i]!, chain[i + 1]!)) refuse('its certificate chain is not a chain: a certificate is not signed by the next');
@@ -118,11 +126,17 @@ export function checkIssued(held: HeldCertificate, wanted: { readonly spiffeId?:
  * would be a second identity (a peer matching any URI SAN, as Envoy's SAN
  * matchers do, takes it; go-spiffe refuses the certificate outright), and a
  * leaf that may sign certificates would let its workload issue for others.
+ * Nor is it the entry's SVID with other DNS names than `dnsNames` (when
+ * given): a peer checking hostnames would take the workload for a host its
+ * entry does not name, or refuse it under a name the entry does.
  */
-function notAnSvid(leaf: X509Certificate): string | undefined {
+function notAnSvid(leaf: X509Certificate, dnsNames: readonly string[] | undefined): string | undefined {
   const facts = readableFacts(leaf);
   if (!facts) return 'its certificate cannot be read';
   if (facts.uris.length !== 1) return `its certificate names ${facts.uris.length} URIs, where an SVID names one, its SPIFFE ID`;
+  if (dnsNames !== undefined && !sameDnsNames(facts.dnsNames, dnsNames)) {
+    return `its certificate names the DNS names [${facts.dnsNames.join(', ')}], where the entry grants [${dnsNames.join(', ')}]`;
+  }
   // cA set, or keyCertSign or cRLSign asserted: X509-SVID leaves have neither (the SPIFFE X509-SVID specification, 4.1 and 4.3).
   const signs = facts.hasKeyUsage && (facts.signsCertificates || facts.signsCrls);
   if (facts.basicConstraints?.ca === true || signs) return 'it issued a CA certificate, not an SVID';
@@ -146,4 +160,11 @@ export function chainsToBundle(held: HeldCertificate, bundlePem: string): boolea
   } catch {
     return false;
   }
+}
+
+/** The same DNS names, in any order and case (DNS names are not case-sensitive). */
+export function sameDnsNames(a: readonly string[], b: readonly string[]): boolean {
+  // As a JSON array: names joined with a space would take a name holding one (a crafted SAN) for two.
+  const norm = (names: readonly string[]) => JSON.stringify([...new Set(names.map((n) => n.toLowerCase()))].sort());
+  return norm(a) === norm(b);
 }

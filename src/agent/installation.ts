@@ -3,7 +3,7 @@
  * it: publishing them as one unit, publishing again when the bundle or CRL
  * changes, and knowing whether what is installed may still be served.
  */
-import { chainsToBundle } from './ca-answers.js';
+import { chainsToBundle, sameDnsNames } from './ca-answers.js';
 import type { EntryWire } from './ca-api.js';
 import type { HeldCertificate } from './credentials.js';
 import type { PublishedFile } from './installer.js';
@@ -127,7 +127,7 @@ export class Installation {
   bindFound(entry: EntryWire | undefined): void {
     const found = this.installed;
     if (!found || found.entryId !== undefined || !entry) return;
-    if (found.spiffeId !== entry.spiffeId || !sameNames(found.dnsNames, entry.dns)) return;
+    if (found.spiffeId !== entry.spiffeId || !sameDnsNames(found.dnsNames, entry.dns)) return;
     this.installed = { ...found, entryId: entry.id, entryRevision: entry.revision };
   }
 
@@ -163,10 +163,4 @@ export class Installation {
       this.log.error({ spiffeId: this.installed.spiffeId, notAfter: new Date(this.installed.notAfterMs).toISOString() }, 'the installed SVID has expired and could not be renewed');
     }
   }
-}
-
-/** The same DNS names, in any order and case. */
-function sameNames(a: readonly string[], b: readonly string[]): boolean {
-  const norm = (names: readonly string[]) => [...new Set(names.map((n) => n.toLowerCase()))].sort().join(' ');
-  return norm(a) === norm(b);
 }

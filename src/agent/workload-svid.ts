@@ -90,7 +90,7 @@ export class WorkloadSvid {
     const held = holdCertificate(keyPem, svid.svid);
     if (!held) throw new Error('the CA answered with a certificate that does not match the key sent');
     const bundle = checkedBundle(res.bundle, trust.bundlePem);
-    checkIssued(held, { spiffeId: entry.spiffeId }, bundle);
+    checkIssued(held, { spiffeId: entry.spiffeId, dnsNames: entry.dns }, bundle);
     await trust.adoptBundle(bundle);
     const skew = this.parts.clockCheck.inspectFresh(held, 'SVID');
     if (skew?.code === 'svid_expired_on_arrival') {

@@ -60,6 +60,8 @@ export interface CertificateFacts {
   readonly isProxyCertificate: boolean;
   /** The subjectAltName's URIs, exactly as encoded. */
   readonly uris: readonly string[];
+  /** The subjectAltName's DNS names, exactly as encoded. */
+  readonly dnsNames: readonly string[];
   readonly x509: X509Certificate;
 }
 
@@ -162,6 +164,7 @@ export function readCertificate(der: Buffer): CertificateFacts {
     duplicateExtension: t.duplicateExtension,
     isProxyCertificate: t.extensions.has(OID.proxyCertInfo),
     uris: namesOfType(t, GENERAL_NAME.uri),
+    dnsNames: namesOfType(t, GENERAL_NAME.dns),
     x509,
   };
 }

@@ -7,7 +7,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { checkedBundle, checkedCrl, checkIssued, UntrustedAnswerError } from '../../src/agent/ca-answers.js';
+import { checkedBundle, checkedCrl, checkIssued, UntrustedAnswerError, type WantedIdentity } from '../../src/agent/ca-answers.js';
 import { holdCertificate, newKeyWithCsr, type HeldCertificate } from '../../src/agent/credentials.js';
 import { cryptoRandom } from '../../src/random/random-source.js';
 import { children, parseDer, readOid } from '../../src/x509/asn1.js';
@@ -79,6 +79,7 @@ beforeAll(async () => {
 describe('checkIssued', () => {
   it('pass/the SPIFFE ID asked for, chaining to the bundle', () => {
     expect(() => checkIssued(web, { spiffeId: WEB }, ca.bundlePem)).not.toThrow();
+    expect(() => checkIssued(web, { spiffeId: WEB, dnsNames: [] }, ca.bundlePem)).not.toThrow();
   });
 
   it('pass/a leaf of the making the failures below alter (one URI, not a CA)', () => {
@@ -90,11 +91,12 @@ describe('checkIssued', () => {
     expect(() => checkIssued(agent, { meshcaRole: 'agent' }, ca.bundlePem)).not.toThrow();
   });
 
-  it.each<[string, () => [HeldCertificate, { spiffeId?: string; meshcaRole?: 'agent' }, string], RegExp]>([
+  it.each<[string, () => [HeldCertificate, WantedIdentity, string], RegExp]>([
     ['a second URI besides the SPIFFE ID asked for (a second identity)', () => [crafted.twoIdentities, { spiffeId: WEB }, crafted.bundlePem], /names 2 URIs, where an SVID names one/],
     ['an agent identity with a second URI', () => [crafted.twoAgents, { meshcaRole: 'agent' }, crafted.bundlePem], /names 2 URIs, where an SVID names one/],
     ['a CA certificate for the SPIFFE ID asked for (its workload could issue for others)', () => [crafted.aCa, { spiffeId: WEB }, crafted.bundlePem], /a CA certificate, not an SVID/],
     ['another SPIFFE ID than the entry grants', () => [web, { spiffeId: 'spiffe://example.org/ns/other' }, ca.bundlePem], /it issued spiffe:\/\/example.org\/ns\/web, not spiffe:\/\/example.org\/ns\/other/],
+    ['DNS names other than the entry grants', () => [web, { spiffeId: WEB, dnsNames: ['web.example'] }, ca.bundlePem], /its certificate names the DNS names \[\], where the entry grants \[web.example\]/],
     ['a workload identity where an agent identity was asked for', () => [web, { meshcaRole: 'agent' }, ca.bundlePem], /which is not an agent's identity/],
     ['a chain under a root the bundle does not hold', () => [webFromOther, { spiffeId: WEB }, ca.bundlePem], /does not lead to a root of the trust bundle/],
     ['a chain with something besides certificates', () => [{ ...web, chainPem: `${web.chainPem}-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n` }, { spiffeId: WEB }, ca.bundlePem], /holds something besides certificates/],

@@ -109,7 +109,7 @@ describe('CaClient', () => {
     const root = await MiniCa.create();
     const intermediate = await root.subordinate();
     const keys = await generateKeyPair('ec-p256');
-    const svid = await intermediate.issue(await createCsr(keys.privateKey, keys.publicKey), 'spiffe://example.org/meshca/server', 3600, undefined, ['127.0.0.1']);
+    const svid = await intermediate.issue(await createCsr(keys.privateKey, keys.publicKey), 'spiffe://example.org/meshca/server', 3600, undefined, { ipv4: ['127.0.0.1'] });
     const [leafPem, intermediatePem] = svid.chainPem.split(/(?<=-----END CERTIFICATE-----\n)/);
     const tainted = new X509Certificate(intermediatePem!).serialNumber.toLowerCase();
     const server = createServer({ key: keys.privateKey.export({ type: 'pkcs8', format: 'pem' }), cert: leafPem! + (await intermediate.lookAlikePem()) + intermediatePem! }, (_req, res) => syncAnswer(res, root.bundlePem));

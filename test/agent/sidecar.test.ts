@@ -546,6 +546,34 @@ describe('when things fail', () => {
     expect(h.sidecar.ready()).toBe(true);
   });
 
+  it.each<[string, string[], string[]]>([
+    ['DNS names where the entry grants none', [], ['web.example']],
+    ['none of the DNS names the entry grants', ['web.example'], []],
+    ['other DNS names than the entry grants', ['web.example', 'web.internal'], ['web.example', 'payments.internal']],
+  ])('fail/installs no SVID the CA issued with %s, and keeps asking', async (_name, granted, issued) => {
+    const h = await harness();
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    h.ca.entries[0] = { ...h.ca.entries[0]!, dns: granted };
+    h.ca.workloadDnsNames = issued;
+    await h.sidecar.step();
+    expect(h.published).toEqual([]);
+    expect(h.sidecar.ready()).toBe(false);
+    expect(h.logs.some((l) => l.err?.includes(`its certificate names the DNS names [${issued.join(', ')}], where the entry grants [${granted.join(', ')}]`))).toBe(true);
+    h.ca.workloadDnsNames = undefined;
+    await runFor(h, 60);
+    expect(h.published).toHaveLength(1);
+    expect(h.sidecar.ready()).toBe(true);
+  });
+
+  it('pass/installs an SVID whose DNS names are the entry\'s in another order and case', async () => {
+    const h = await harness();
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    h.ca.entries[0] = { ...h.ca.entries[0]!, dns: ['web.example', 'web.internal'] };
+    h.ca.workloadDnsNames = ['WEB.internal', 'web.example'];
+    await h.sidecar.step();
+    expect(h.published).toHaveLength(1);
+  });
+
   it('fail/is not ready while the installed SVID is not valid yet (a CA clock far ahead of its own, unnoticed)', async () => {
     const h = await harness();
     h.ca.addEntry('spiffe://example.org/ns/web');

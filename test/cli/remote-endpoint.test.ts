@@ -27,7 +27,7 @@ const CA_ID = 'spiffe://example.org/meshca/server';
 
 async function keyAndSvid(ca: MiniCa, spiffeId: string, ipv4: readonly string[] = []): Promise<{ keyPem: string; chainPem: string }> {
   const keys = await generateKeyPair('ec-p256');
-  const svid = await ca.issue(await createCsr(keys.privateKey, keys.publicKey), spiffeId, 3600, undefined, ipv4);
+  const svid = await ca.issue(await createCsr(keys.privateKey, keys.publicKey), spiffeId, 3600, undefined, { ipv4 });
   return { keyPem: keys.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, chainPem: svid.chainPem };
 }
 

@@ -17,6 +17,8 @@ export class FakeCaApi implements CaApi {
   agentTtl = 3600;
   /** When set, workload SVIDs are for this SPIFFE ID instead of their entry's (a CA with a bug). */
   workloadIdentity: string | undefined;
+  /** When set, workload SVIDs carry these DNS names instead of their entry's (a CA with a bug). */
+  workloadDnsNames: string[] | undefined;
   /** When set, workload SVIDs become valid only this many seconds after they are issued. */
   workloadNotBeforeDelay: number | undefined;
   readonly calls: string[] = [];
@@ -85,7 +87,8 @@ export class FakeCaApi implements CaApi {
       requests.map(async (r) => {
         const entry = this.entries.find((e) => e.id === r.entryId);
         if (!entry) throw new CaRequestError(403, 'entry_not_granted', `entry ${r.entryId} is not granted`);
-        return { entryId: entry.id, ...(await this.svid(r.csr, this.workloadIdentity ?? entry.spiffeId, this.workloadTtl, this.workloadNotBeforeDelay)) };
+        const names = { dns: this.workloadDnsNames ?? entry.dns };
+        return { entryId: entry.id, ...(await this.svid(r.csr, this.workloadIdentity ?? entry.spiffeId, this.workloadTtl, this.workloadNotBeforeDelay, names)) };
       }),
     );
     return { svids, bundle: this.bundlePem };
@@ -117,9 +120,9 @@ export class FakeCaApi implements CaApi {
     if (failure) throw failure;
   }
 
-  private async svid(csr: string, spiffeId: string, ttl: number, notBeforeDelay?: number): Promise<SvidWire> {
+  private async svid(csr: string, spiffeId: string, ttl: number, notBeforeDelay?: number, names: { dns?: readonly string[] } = {}): Promise<SvidWire> {
     const issuedAt = Math.floor(this.clock.nowMs() / 1000);
-    const s = await this.ca.issue(csr, spiffeId, ttl, notBeforeDelay);
+    const s = await this.ca.issue(csr, spiffeId, ttl, notBeforeDelay, names);
     const svid: SvidWire = { spiffeId, serial: s.serial, svid: s.chainPem, notBefore: iso(s.notBefore), notAfter: iso(s.notAfter) };
     if (this.renewAfterFraction === undefined) return svid;
     return { ...svid, renewAfter: iso(issuedAt + Math.round((s.notAfter - issuedAt) * this.renewAfterFraction)) };

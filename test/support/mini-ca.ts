@@ -73,9 +73,10 @@ export class MiniCa {
 
   /**
    * Signs the CSR's key for `spiffeId`, valid from 30 s ago (or `notBeforeDelay` seconds ahead) for `ttlSeconds`, by this CA
-   * (the chain holds it unless it is the root); `ipv4` addresses join the SPIFFE ID among its names, for a TLS server dialled by address.
+   * (the chain holds it unless it is the root); `names.ipv4` addresses join the SPIFFE ID among its names, for a TLS server
+   * dialled by address, and so do `names.dns` (a registration entry's DNS names).
    */
-  async issue(csrPem: string, spiffeId: string, ttlSeconds: number, notBeforeDelay?: number, ipv4: readonly string[] = []): Promise<MiniSvid> {
+  async issue(csrPem: string, spiffeId: string, ttlSeconds: number, notBeforeDelay?: number, names: { ipv4?: readonly string[]; dns?: readonly string[] } = {}): Promise<MiniSvid> {
     const csr = await VerifiedCsr.parse(csrPem);
     const now = Math.floor(this.clock.nowMs() / 1000) + (notBeforeDelay === undefined ? 0 : notBeforeDelay + 30);
     const serial = randomSerial(cryptoRandom);
@@ -83,8 +84,8 @@ export class MiniCa {
       {
         serial,
         spiffeId,
-        dnsNames: [],
-        ipAddresses: ipv4.map((ip) => Buffer.from(ip.split('.').map(Number))),
+        dnsNames: names.dns ?? [],
+        ipAddresses: (names.ipv4 ?? []).map((ip) => Buffer.from(ip.split('.').map(Number))),
         spkiDer: csr.spkiDer,
         keyKind: csr.keyKind,
         notBefore: now - 30,
