@@ -17,6 +17,8 @@ export class CaSync {
   private lastMs: number | undefined;
   /** Asked for (SIGHUP) and not yet answered by a sync that started after the asking. */
   private requested = false;
+  /** See crlsValidFromSeconds. */
+  private pendingCrlsFromSeconds: number | undefined;
 
   constructor(
     private readonly client: SidecarDeps['client'],
@@ -34,6 +36,15 @@ export class CaSync {
 
   get lastSyncMs(): number | undefined {
     return this.lastMs;
+  }
+
+  /**
+   * When the CRLs the last sync brought are all valid by this host's clock,
+   * in seconds, if one was not yet (a CA whose clock runs ahead): they were
+   * not taken then (crl-freshness.ts). Undefined otherwise.
+   */
+  get crlsValidFromSeconds(): number | undefined {
+    return this.pendingCrlsFromSeconds;
   }
 
   get nextSyncMs(): number {
@@ -89,6 +100,7 @@ export class CaSync {
     // CRLs from a CA whose clock runs ahead are taken at the first sync once they are valid here, not a whole interval later.
     const validFromSeconds = res.crl === undefined ? undefined : crlsValidFrom(res.crl, Math.floor(now / 1000));
     trust.adoptCrl(replacing ? checkedCrl(res.crl, res.crlIssuers, trust.bundlePem) : undefined);
+    this.pendingCrlsFromSeconds = validFromSeconds;
     workload.adoptEntries(res.entries);
     installation.catchUpWith(trust, now, res.bundleSequence);
     this.nextMs = validFromSeconds === undefined ? now + this.intervalMs : Math.min(now + this.intervalMs, (validFromSeconds + 1) * 1000);

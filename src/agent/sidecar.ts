@@ -153,6 +153,18 @@ export class Sidecar {
   }
 
   /**
+   * When crl.pem can be installed, in milliseconds, while none is held and
+   * the CRLs the CA offered at the last sync are not valid yet by this host's
+   * clock (a CA whose clock runs ahead); undefined otherwise. A step after
+   * that time syncs and installs them. A proxy that checks CRLs cannot start
+   * without the file: `--once` waits or fails rather than leave it without.
+   */
+  crlsPendingUntilMs(): number | undefined {
+    const from = this.caSync.crlsValidFromSeconds;
+    return from === undefined || this.trust.crlPem !== undefined ? undefined : (from + 1) * 1000;
+  }
+
+  /**
    * True while the installed SVID is one the proxy may serve (/readyz): not
    * expired, not in the last CRL, not the SVID of an agent the CA refused
    * (an eviction or ban revokes its workload SVIDs too), and judged by a clock

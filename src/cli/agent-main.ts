@@ -6,7 +6,9 @@
 import { Command, CommanderError, Option } from 'commander';
 import type { Server } from 'node:http';
 import { constants } from 'node:os';
+import { setTimeout as delay } from 'node:timers/promises';
 import { CaClient } from '../agent/ca-client.js';
+import { MAX_CLOCK_SKEW_MS } from '../agent/clock-skew.js';
 import { claimDirectories } from '../agent/directory-claim.js';
 import { startHealthServer } from '../agent/health-server.js';
 import { InstalledFiles } from '../agent/installed-files.js';
@@ -34,6 +36,25 @@ import { VERSION } from './version.js';
 const ATTESTATION_GRACE_MS = 5_000;
 
 type Logger = ReturnType<typeof createLogger>;
+
+/**
+ * --once: how long to wait before a second step installs crl.pem, when the
+ * first installed none because the CA's CRLs are not valid yet by this
+ * host's clock, and they will be within the skew the agent tolerates (a CA
+ * whose clock runs a little ahead, beyond the 30 s it sets thisUpdate back).
+ * Undefined when there is nothing to wait for, or too long to wait: --once
+ * then fails, rather than leave a proxy configured with a CRL file without one.
+ */
+function crlWaitMs(sidecar: Sidecar, log: Logger): number | undefined {
+  const validFromMs = sidecar.crlsPendingUntilMs();
+  if (validFromMs === undefined || validFromMs - systemClock.nowMs() > MAX_CLOCK_SKEW_MS) return undefined;
+  const waitMs = Math.max(0, validFromMs - systemClock.nowMs());
+  log.warn(
+    { validFrom: new Date(validFromMs).toISOString() },
+    `the CA's CRLs are not valid yet by this host's clock, which is behind the CA's; waiting ${Math.ceil(waitMs / 1000)} s to install crl.pem (--once)`,
+  );
+  return waitMs;
+}
 
 /**
  * SIGTERM and SIGINT: `stopping` at once, then `stop` — but an attestation the
@@ -129,12 +150,17 @@ async function main(): Promise<number> {
 
   if (config.once) {
     answerSighup(() => log.info({ signal: 'SIGHUP' }, 'SIGHUP received; ignored (--once syncs anyway)'));
-    const step = sidecar.step();
+    let step = sidecar.step();
     // Stopped before the step is done: not a success, whatever the step would have installed.
     const stopped = new Promise<number>((resolve) => onStopSignals(log, sidecar, () => step, { stopping: () => undefined, stop: (signal) => resolve(signalExitCode(signal)) }));
     let interrupted: number | undefined;
     try {
       interrupted = await Promise.race([step.then(() => undefined), stopped]);
+      const waitMs = interrupted === undefined ? crlWaitMs(sidecar, log) : undefined;
+      if (waitMs !== undefined) {
+        const stepAgain = delay(waitMs).then(() => (step = sidecar.step()));
+        interrupted = await Promise.race([stepAgain.then(() => undefined), stopped]);
+      }
     } finally {
       client.close();
     }
@@ -152,6 +178,14 @@ async function main(): Promise<number> {
     const notReady = sidecar.status().installed ? sidecar.notReadyReason() : 'no SVID could be installed';
     if (notReady) {
       log.error({}, `${notReady}; exiting (--once)`);
+      return 1;
+    }
+    const crlsValidFromMs = sidecar.crlsPendingUntilMs();
+    if (crlsValidFromMs !== undefined) {
+      log.error(
+        { validFrom: new Date(crlsValidFromMs).toISOString() },
+        "the CA's CRLs are not valid yet by this host's clock, so no crl.pem is installed, and a proxy that checks CRLs cannot start without it: this host's clock is behind the CA's (check time sync); exiting (--once)",
+      );
       return 1;
     }
     const installed = sidecar.status().installed;

@@ -100,6 +100,31 @@ describe('meshca-agent command line', () => {
 
 describe('meshca-agent --once', () => {
   it.each([
+    // 36 s: the CA sets thisUpdate 30 s back, so its CRLs are valid here a few seconds after the run starts.
+    { ahead: 36, code: 0, said: /^the CA's CRLs are not valid yet by this host's clock, which is behind the CA's; waiting \d+ s to install crl\.pem \(--once\)$/, crl: true },
+    // Beyond the 5 minutes of skew the agent works with: not waited for.
+    { ahead: 30 + 6 * 60, code: 1, said: /^the CA's CRLs are not valid yet by this host's clock, so no crl\.pem is installed, .*; exiting \(--once\)$/, crl: false },
+  ])('with CRLs made by the CA while its clock ran $ahead s ahead, exits $code, having installed crl.pem: $crl', { timeout: 40_000 }, async ({ ahead, code, said, crl }) => {
+    let aheadMs = 0;
+    const ca = await startTestCa({}, { clock: { nowMs: () => Date.now() + aheadMs } });
+    const dir = tempDir();
+    const out = join(dir, 'out');
+    const { token } = await enrollAgent(ca, 'node-1', WEB);
+    // A replica whose clock runs ahead made the CRLs the sync brings; the SVID is made on time.
+    aheadMs = ahead * 1000;
+    ca.core.crls.invalidate();
+    await ca.core.crls.crls();
+    aheadMs = 0;
+    const run = await runAgent(agentArgs({ server: ca.url, trustBundle: writeTrustBundle(ca, dir), out, joinToken: token }, '--once'), {}, 35_000);
+    const messages = parseLogLines(run.stdout).map((l) => String(l.msg));
+    expect(run.code, run.stdout + run.stderr).toBe(code);
+    expect(messages.some((m) => said.test(m)), messages.join('\n')).toBe(true);
+    expect(existsSync(join(out, 'svid.pem'))).toBe(true);
+    expect(existsSync(join(out, 'crl.pem'))).toBe(crl);
+    if (crl) expect(readFileSync(join(out, 'crl.pem'), 'utf8')).toBe((await ca.core.crls.crls()).pem);
+  });
+
+  it.each([
     ['flags', (o: { server: string; trustBundle: string; out: string; joinToken: string }) => ({ args: [...agentArgs(o), '--once'], env: {} })],
     [
       'MESHCA_AGENT_* variables',
