@@ -121,7 +121,7 @@ class OutDirectory {
     await this.unlessDone(version, async () => {
       // Before the swap: killed right after it, the agent would leave ..data and no name a proxy opens.
       if (await this.linkStableNames(names)) await fsyncDirectory(this.dir);
-      await replaceSymlink(this.dir, DATA_LINK, version);
+      await this.pointDataAt(version);
     });
     await fsyncDirectory(this.dir);
     await this.removeOldVersions(this.options.keepSuperseded === false ? [version] : [version, previous]);
@@ -162,6 +162,31 @@ class OutDirectory {
     return files;
   }
 
+  /**
+   * Swaps ..data for a link to `version`. rename(2) cannot put a link in a
+   * directory's place, so a directory found under the name (made by a tool
+   * that copied --out following its links, say) would block every
+   * publication for good: it is renamed aside first (..data.aside_TIME_HEX),
+   * leaving no ..data for the moment between the two renames, where readers
+   * were reading whatever it held rather than what the agent installed. Once
+   * the link is in place, it is removed if it is this user's and holds only
+   * files, as a version is; otherwise it stays under that name for its owner.
+   */
+  private async pointDataAt(version: string): Promise<void> {
+    const path = join(this.dir, DATA_LINK);
+    const found = await lstat(path).catch(() => undefined);
+    let aside: string | undefined;
+    if (found?.isDirectory()) {
+      aside = join(this.dir, `${DATA_LINK}.aside_${this.uniqueStamp()}`);
+      await rename(path, aside);
+    }
+    await replaceSymlink(this.dir, DATA_LINK, version);
+    if (aside === undefined) return;
+    const moved = await lstat(aside).catch(() => undefined);
+    // Tidying: the link is in place, so a failure here must not fail the publication.
+    if (moved?.isDirectory() && moved.uid === this.user()) await removeFlatDirectory(aside, moved).catch(() => false);
+  }
+
   /** The newest version made before `current` (any, without one): names sort by the time they were made. */
   private async previousVersion(current: string | undefined): Promise<string | undefined> {
     return (await readdir(this.dir)).filter((name) => isVersionName(name) && (current === undefined || name < current)).sort().at(-1);
@@ -173,7 +198,7 @@ class OutDirectory {
    * rather than the files landing wherever the link points.
    */
   private async writeVersion(files: readonly PublishedFile[]): Promise<string> {
-    const version = `..${new Date(this.clock.nowMs()).toISOString().replace(/[-:.]/g, '_')}_${randomBytes(3).toString('hex')}`;
+    const version = `..${this.uniqueStamp()}`;
     const versionDir = join(this.dir, version);
     await mkdir(versionDir, { mode: 0o755 });
     // Just made by this process, so its owner is this process's user whatever `user` says; another owner means a swap.
@@ -213,6 +238,11 @@ class OutDirectory {
         }),
       );
     });
+  }
+
+  /** The UTC time, then six hex digits, as names in --out take it: they sort by the time they were made. */
+  private uniqueStamp(): string {
+    return `${new Date(this.clock.nowMs()).toISOString().replace(/[-:.]/g, '_')}_${randomBytes(3).toString('hex')}`;
   }
 
   /** The user whose versions these are: what it made, it reads back and removes; nobody else's. */
@@ -266,7 +296,7 @@ class OutDirectory {
       if (found !== undefined) held.push({ name: f.name, data: found.data, mode: f.mode & found.mode });
     }
     const adopted = await this.writeVersion(held);
-    await this.unlessDone(adopted, () => replaceSymlink(this.dir, DATA_LINK, adopted));
+    await this.unlessDone(adopted, () => this.pointDataAt(adopted));
     await this.linkStableNames(held.map((f) => f.name));
     await fsyncDirectory(this.dir);
   }

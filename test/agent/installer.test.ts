@@ -64,6 +64,33 @@ describe('AtomicDirectoryPublisher after a failed publication', () => {
   });
 });
 
+describe('AtomicDirectoryPublisher with ..data a directory, not its link (copied there by a tool following links)', () => {
+  it.each<[string, { subdirectory?: true; otherUser?: true }, boolean]>([
+    ['holding files, this user\'s: removed once the link is in place', {}, false],
+    ['holding a directory: kept aside', { subdirectory: true }, true],
+    ["another user's: kept aside", { otherUser: true }, true],
+  ])('publishes through a link again, the directory %s', async (_case, o, kept) => {
+    const out = join(tempDir(), 'out');
+    const clock = { nowMs: () => Date.now() };
+    await new AtomicDirectoryPublisher(out, clock).publish(files(1));
+    // What `cp -rL` of --out leaves: ..data a directory of copies, the stable names still links into it.
+    execFileSync('rm', ['-r', join(out, '..data')]);
+    mkdirSync(join(out, '..data'));
+    writeFileSync(join(out, '..data', 'svid.pem'), 'a copy');
+    if (o.subdirectory) mkdirSync(join(out, '..data', 'nested'));
+    const publisher = new AtomicDirectoryPublisher(out, clock, o.otherUser ? { user: lstatSync(out).uid + 1 } : {});
+    expect(await publisher.currentFiles()).toBeUndefined();
+    for (const n of [2, 3]) {
+      const version = await publisher.publish(files(n));
+      expect(readlinkSync(join(out, '..data'))).toBe(version);
+      expect(readFileSync(join(out, 'svid.pem'), 'utf8')).toBe(`version ${n}`);
+    }
+    const aside = readdirSync(out).filter((name) => name.startsWith('..data.aside_'));
+    expect(aside).toHaveLength(kept ? 1 : 0);
+    if (kept) expect(readFileSync(join(out, aside[0]!, 'svid.pem'), 'utf8')).toBe('a copy');
+  });
+});
+
 describe('AtomicDirectoryPublisher reading back what is installed', () => {
   it('gives the files of the version ..data points at, with their modes, as they were published', async () => {
     const dir = tempDir();
