@@ -12,13 +12,23 @@ import type { SidecarCounters, SidecarDeps } from './sidecar-deps.js';
 import type { TrustMaterial } from './trust-material.js';
 import type { WorkloadSvid } from './workload-svid.js';
 
+/** CRLs the CA offered at a sync. */
+export interface OfferedCrls {
+  /**
+   * When they are all valid by this host's clock, in seconds, if one was not
+   * yet (a CA whose clock runs ahead): they were not taken then
+   * (crl-freshness.ts). Undefined when all were.
+   */
+  readonly validFromSeconds: number | undefined;
+}
+
 export class CaSync {
   private nextMs = 0;
   private lastMs: number | undefined;
   /** Asked for (SIGHUP) and not yet answered by a sync that started after the asking. */
   private requested = false;
-  /** See crlsValidFromSeconds. */
-  private pendingCrlsFromSeconds: number | undefined;
+  /** See offeredCrls. */
+  private offered: OfferedCrls | undefined;
 
   constructor(
     private readonly client: SidecarDeps['client'],
@@ -38,13 +48,9 @@ export class CaSync {
     return this.lastMs;
   }
 
-  /**
-   * When the CRLs the last sync brought are all valid by this host's clock,
-   * in seconds, if one was not yet (a CA whose clock runs ahead): they were
-   * not taken then (crl-freshness.ts). Undefined otherwise.
-   */
-  get crlsValidFromSeconds(): number | undefined {
-    return this.pendingCrlsFromSeconds;
+  /** The CRLs the CA's last answer to a sync offered, taken or not; undefined when it offered none. */
+  get offeredCrls(): OfferedCrls | undefined {
+    return this.offered;
   }
 
   get nextSyncMs(): number {
@@ -94,13 +100,14 @@ export class CaSync {
   /** Checks the sync's answer and takes what it brings; throws, having taken at most a checked bundle, when any of it is refused. */
   private async take(res: SyncWire, now: number): Promise<void> {
     const { trust, workload, installation } = this.parts;
+    // CRLs from a CA whose clock runs ahead are taken at the first sync once they are valid here, not a whole interval later.
+    const validFromSeconds = res.crl === undefined ? undefined : crlsValidFrom(res.crl, Math.floor(now / 1000));
+    // Before anything is refused: CRLs offered and refused are CRLs a proxy will not get.
+    this.offered = res.crl === undefined ? undefined : { validFromSeconds };
     await trust.adoptBundle(checkedBundle(res.bundle, trust.bundlePem));
     // The CRLs held were checked when they came; CRLs that say what they say (another replica's copy) cost no second look.
     const replacing = res.crl !== undefined && worthReplacing(trust.crlPem, res.crl, Math.floor(now / 1000));
-    // CRLs from a CA whose clock runs ahead are taken at the first sync once they are valid here, not a whole interval later.
-    const validFromSeconds = res.crl === undefined ? undefined : crlsValidFrom(res.crl, Math.floor(now / 1000));
     trust.adoptCrl(replacing ? checkedCrl(res.crl, res.crlIssuers, trust.bundlePem) : undefined);
-    this.pendingCrlsFromSeconds = validFromSeconds;
     workload.adoptEntries(res.entries);
     installation.catchUpWith(trust, now, res.bundleSequence);
     this.nextMs = validFromSeconds === undefined ? now + this.intervalMs : Math.min(now + this.intervalMs, (validFromSeconds + 1) * 1000);

@@ -153,15 +153,18 @@ export class Sidecar {
   }
 
   /**
-   * When crl.pem can be installed, in milliseconds, while none is held and
-   * the CRLs the CA offered at the last sync are not valid yet by this host's
-   * clock (a CA whose clock runs ahead); undefined otherwise. A step after
-   * that time syncs and installs them. A proxy that checks CRLs cannot start
-   * without the file: `--once` waits or fails rather than leave it without.
+   * Set while no CRL is held though the CA's last answer offered some, so
+   * crl.pem is not installed, which a proxy that checks CRLs cannot start
+   * without: `--once` waits or fails rather than leave it so. `validFromMs`
+   * is when a step can install them, had they not been valid yet by this
+   * host's clock (a CA whose clock runs ahead); undefined when they were, and
+   * were refused (the step's error says why).
    */
-  crlsPendingUntilMs(): number | undefined {
-    const from = this.caSync.crlsValidFromSeconds;
-    return from === undefined || this.trust.crlPem !== undefined ? undefined : (from + 1) * 1000;
+  crlsNotInstalled(): { readonly validFromMs: number | undefined } | undefined {
+    const offered = this.caSync.offeredCrls;
+    if (offered === undefined || this.trust.crlPem !== undefined) return undefined;
+    const from = offered.validFromSeconds;
+    return { validFromMs: from === undefined ? undefined : (from + 1) * 1000 };
   }
 
   /**

@@ -46,7 +46,7 @@ type Logger = ReturnType<typeof createLogger>;
  * then fails, rather than leave a proxy configured with a CRL file without one.
  */
 function crlWaitMs(sidecar: Sidecar, log: Logger): number | undefined {
-  const validFromMs = sidecar.crlsPendingUntilMs();
+  const validFromMs = sidecar.crlsNotInstalled()?.validFromMs;
   if (validFromMs === undefined || validFromMs - systemClock.nowMs() > MAX_CLOCK_SKEW_MS) return undefined;
   const waitMs = Math.max(0, validFromMs - systemClock.nowMs());
   log.warn(
@@ -180,12 +180,12 @@ async function main(): Promise<number> {
       log.error({}, `${notReady}; exiting (--once)`);
       return 1;
     }
-    const crlsValidFromMs = sidecar.crlsPendingUntilMs();
-    if (crlsValidFromMs !== undefined) {
-      log.error(
-        { validFrom: new Date(crlsValidFromMs).toISOString() },
-        "the CA's CRLs are not valid yet by this host's clock, so no crl.pem is installed, and a proxy that checks CRLs cannot start without it: this host's clock is behind the CA's (check time sync); exiting (--once)",
-      );
+    const crlsMissing = sidecar.crlsNotInstalled();
+    if (crlsMissing) {
+      const validFromMs = crlsMissing.validFromMs;
+      const early = validFromMs !== undefined && validFromMs > systemClock.nowMs();
+      const why = early ? "the CA's CRLs are not valid yet by this host's clock, which is behind the CA's (check time sync)" : "the CA's CRLs were refused (the error above says why)";
+      log.error(early ? { validFrom: new Date(validFromMs).toISOString() } : {}, `${why}, so no crl.pem is installed, which a proxy that checks CRLs cannot start without; exiting (--once)`);
       return 1;
     }
     const installed = sidecar.status().installed;

@@ -94,11 +94,11 @@ describe('CRLs made by a CA whose clock runs ahead of this host (within the tole
     await p.sidecar.step();
     expect(crlFiles()).toEqual([false]);
     // What --once waits for (thisUpdate is the CA's now; the second after it, by this host's clock).
-    expect(p.sidecar.crlsPendingUntilMs()).toBe(START + 46_000);
+    expect(p.sidecar.crlsNotInstalled()).toEqual({ validFromMs: START + 46_000 });
     await p.runFor(50);
     // Valid here 45 s on: taken at the sync a second later, not at the one 60 s on.
     expect(crlFiles().at(-1)).toBe(true);
-    expect(p.sidecar.crlsPendingUntilMs()).toBeUndefined();
+    expect(p.sidecar.crlsNotInstalled()).toBeUndefined();
   });
 });
 

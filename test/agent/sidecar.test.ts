@@ -416,6 +416,21 @@ describe('trust bundle changes', () => {
     expect((await new StateStore(stateDir).load()).bundlePem).toBe(h.ca.bundlePem);
   });
 
+  it('says no CRL is installed while the CRLs the CA offers are refused (what --once exits 1 for), until it offers ones it can install', async () => {
+    const clock = new FakeClock(Date.UTC(2026, 10, 25, 12, 0, 0));
+    const h = await harness({}, fixedRandom(0.5), { clock });
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    await h.sidecar.step();
+    expect([h.published.length, h.sidecar.crlsNotInstalled()]).toEqual([1, undefined]);
+    h.ca.crlPem = await (await MiniCa.create(clock)).crlPem([]);
+    await runFor(h, 31);
+    expect(h.sidecar.crlsNotInstalled()).toEqual({ validFromMs: undefined });
+    await h.ca.publishCrl();
+    await runFor(h, 10 * 60);
+    expect(h.sidecar.crlsNotInstalled()).toBeUndefined();
+    expect(crlOf(h.published.at(-1)!)).toBe(h.ca.crlPem);
+  });
+
   it('keeps renewing and installing CRLs while --state-dir cannot be written, the new bundle held in memory', async () => {
     const clock = new FakeClock(Date.UTC(2026, 10, 25, 12, 0, 0));
     const state = stateDirRefusing('saveBundle', tempDir(), { full: true });
