@@ -42,6 +42,8 @@ export class AgentIdentity {
   private attestRefused = false;
   /** The CA refused the agent's own credential (evicted, banned, revoked) and no new one has been had since. */
   private refusedByCa = false;
+  /** See attestedSinceRefusal. */
+  private unsyncedSinceRefusal = false;
   /**
    * The held credential, until --state-dir has it: a save that failed (a full
    * or read-only disk) is tried again at every step, while the agent goes on
@@ -72,6 +74,21 @@ export class AgentIdentity {
 
   get refused(): boolean {
     return this.refusedByCa;
+  }
+
+  /**
+   * The agent has attested again since the CA refused it, and no sync has
+   * been taken in since (synced): the revocations that came with the
+   * refusal (an eviction or ban revokes the workload SVIDs too) are not
+   * known yet.
+   */
+  get attestedSinceRefusal(): boolean {
+    return this.unsyncedSinceRefusal;
+  }
+
+  /** A sync's answer was taken in: the CRLs held are the CA's of now. */
+  synced(): void {
+    this.unsyncedSinceRefusal = false;
   }
 
   /** An attestation's answer is being taken in: stopped now, the SVID the spent token bought would be lost. */
@@ -325,7 +342,10 @@ export class AgentIdentity {
     this.held = { ...held, renewAtMs };
     this.lastIdentity = held.spiffeId;
     this.expiredOnArrival = expired ? skew : undefined;
-    if (this.refusedByCa) this.supersededRefusal = true;
+    if (this.refusedByCa) {
+      this.supersededRefusal = true;
+      this.unsyncedSinceRefusal = true;
+    }
     this.refusedByCa = false;
     // Recorded now, it would be a record beside a newer credential: nothing to say any more.
     this.unrecordedRefusal = undefined;

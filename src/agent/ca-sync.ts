@@ -66,10 +66,11 @@ export class CaSync {
    * Due every interval, and at every step until an entry is known. Also when
    * the clock was set back since the last sync: the next sync was scheduled
    * on the old clock, and waiting for it would stop syncs (revocations,
-   * bundles) for as long as the clock moved back.
+   * bundles) for as long as the clock moved back. And at once after the
+   * agent attested again following a refusal, to learn what it revoked.
    */
   due(now: number): boolean {
-    return this.requested || now >= this.nextMs || this.nextMs - now > this.intervalMs || !this.parts.workload.entry;
+    return this.requested || now >= this.nextMs || this.nextMs - now > this.intervalMs || !this.parts.workload.entry || this.parts.identity.attestedSinceRefusal;
   }
 
   async run(now: number): Promise<void> {
@@ -86,6 +87,7 @@ export class CaSync {
       const skew = this.parts.clockCheck.observe(this.client.lastAnswerDateMs?.());
       if (skew) this.parts.log.error(skew.logFields, skew.message);
       await this.take(res, now);
+      identity.synced();
     } catch (err) {
       // An answer refused (a CRL nobody the bundle vouches for signed, a bundle sharing no root) is no sync either:
       // the metrics must not say one was made, and it is asked for again at the retry, as after an outage.

@@ -212,6 +212,9 @@ export class Sidecar {
     if (this.identity.refused) {
       return 'the CA refused this agent (evicted, banned, its SVID revoked, or superseded by another agent under its name): an eviction or ban revokes the installed SVID too, and until the agent attests again it learns of no revocation';
     }
+    if (this.identity.attestedSinceRefusal) {
+      return 'the agent attested again after the CA refused it, and has not yet synced the CRLs that may revoke the installed SVID (an eviction or ban revokes it too)';
+    }
     if (this.trust.revokes(installed.serial)) return 'the installed SVID is revoked (listed in the CRL)';
     if (!this.chainsToTrustedBundle(installed)) return 'the installed SVID does not chain to the trust bundle (another CA issued it)';
     const loss = this.outWatch.loss;

@@ -1187,6 +1187,45 @@ describe('a new join token written to --join-token-file', () => {
     expect(h.logs.filter((l) => l.msg === 'found a new join token in --join-token-file')).toHaveLength(1);
   });
 
+  /** An agent that installed an SVID and was then evicted (refused at a sync), its --join-token-file still holding the spent token. */
+  async function evicted() {
+    const { file, read } = tokenFile('good-token');
+    const h = await harness({}, fixedRandom(0.5), { readJoinToken: read });
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    await h.sidecar.step();
+    h.ca.refusals.set('sync', new CaRequestError(403, 'agent_evicted', 'agent node-1 was evicted'));
+    await runFor(h, 31);
+    h.ca.refusals.delete('sync');
+    return { h, file };
+  }
+
+  it('fail/is not ready between attesting again after an eviction and taking in the sync that says what it revoked', async () => {
+    const { h, file } = await evicted();
+    expect(h.sidecar.status().agentRefused).toBe(true);
+    h.ca.acceptedToken = 'second-token';
+    file.token = 'second-token\n';
+    // The sync after the attestation is held until the test lets it through, as a slow CA would.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const sync = h.ca.sync.bind(h.ca);
+    let syncing = false;
+    h.ca.sync = async () => {
+      syncing = true;
+      await held;
+      return sync();
+    };
+    const step = h.sidecar.step();
+    while (!syncing) await new Promise((resolve) => setImmediate(resolve));
+    expect(h.ca.count('attest')).toBe(2);
+    expect(h.sidecar.status().agentRefused).toBe(false);
+    expect(h.sidecar.notReadyReason()).toBe(
+      'the agent attested again after the CA refused it, and has not yet synced the CRLs that may revoke the installed SVID (an eviction or ban revokes it too)',
+    );
+    release();
+    await step;
+    expect(h.sidecar.ready()).toBe(true);
+  });
+
   it('pass/ends the backoff of a banned agent once a new token is written after the unban', async () => {
     const { file, read } = tokenFile('good-token');
     const h = await harness({}, fixedRandom(0.5), { readJoinToken: read });
@@ -1224,13 +1263,7 @@ describe('a new join token written to --join-token-file', () => {
   });
 
   it('pass/a token made for another agent name is taken, with a warning naming both identities', async () => {
-    const { file, read } = tokenFile('good-token');
-    const h = await harness({}, fixedRandom(0.5), { readJoinToken: read });
-    h.ca.addEntry('spiffe://example.org/ns/web');
-    await h.sidecar.step();
-    h.ca.refusals.set('sync', new CaRequestError(403, 'agent_evicted', 'agent node-1 was evicted'));
-    await runFor(h, 31);
-    h.ca.refusals.delete('sync');
+    const { h, file } = await evicted();
     h.ca.agentName = 'node-2';
     h.ca.acceptedToken = 'node-2-token';
     file.token = 'node-2-token';
