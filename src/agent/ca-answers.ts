@@ -127,8 +127,9 @@ export function checkIssued(held: HeldCertificate, wanted: WantedIdentity, bundl
  * matchers do, takes it; go-spiffe refuses the certificate outright), and a
  * leaf that may sign certificates would let its workload issue for others.
  * Nor is it the entry's SVID with other DNS names than `dnsNames` (when
- * given): a peer checking hostnames would take the workload for a host its
- * entry does not name, or refuse it under a name the entry does.
+ * given), or other kinds of names: a peer checking hostnames would take the
+ * workload for a host its entry does not name, or refuse it under a name the
+ * entry does.
  */
 function notAnSvid(leaf: X509Certificate, dnsNames: readonly string[] | undefined): string | undefined {
   const facts = readableFacts(leaf);
@@ -136,6 +137,10 @@ function notAnSvid(leaf: X509Certificate, dnsNames: readonly string[] | undefine
   if (facts.uris.length !== 1) return `its certificate names ${facts.uris.length} URIs, where an SVID names one, its SPIFFE ID`;
   if (dnsNames !== undefined && !sameDnsNames(facts.dnsNames, dnsNames)) {
     return `its certificate names the DNS names [${facts.dnsNames.join(', ')}], where the entry grants [${dnsNames.join(', ')}]`;
+  }
+  // An entry grants a SPIFFE ID and DNS names only: an IP address would pass the workload off as that host too.
+  if (dnsNames !== undefined && facts.subjectAltNameCount !== facts.uris.length + facts.dnsNames.length) {
+    return 'its certificate names an IP address or another kind of name besides its SPIFFE ID and DNS names, which no entry grants';
   }
   // cA set, or keyCertSign or cRLSign asserted: X509-SVID leaves have neither (the SPIFFE X509-SVID specification, 4.1 and 4.3).
   const signs = facts.hasKeyUsage && (facts.signsCertificates || facts.signsCrls);

@@ -62,6 +62,8 @@ export interface CertificateFacts {
   readonly uris: readonly string[];
   /** The subjectAltName's DNS names, exactly as encoded. */
   readonly dnsNames: readonly string[];
+  /** How many names the subjectAltName holds, of every type (IP addresses, email addresses... besides URIs and DNS names). */
+  readonly subjectAltNameCount: number;
   readonly x509: X509Certificate;
 }
 
@@ -165,6 +167,7 @@ export function readCertificate(der: Buffer): CertificateFacts {
     isProxyCertificate: t.extensions.has(OID.proxyCertInfo),
     uris: namesOfType(t, GENERAL_NAME.uri),
     dnsNames: namesOfType(t, GENERAL_NAME.dns),
+    subjectAltNameCount: namesOfType(t).length,
     x509,
   };
 }

@@ -31,6 +31,7 @@ let ca: MiniCa;
 let other: MiniCa;
 let web: HeldCertificate;
 let webFromOther: HeldCertificate;
+let webAtAnAddress: HeldCertificate;
 
 async function issued(by: MiniCa, spiffeId: string): Promise<HeldCertificate> {
   const { keyPem, csr } = await newKeyWithCsr('ec-p256');
@@ -64,6 +65,8 @@ beforeAll(async () => {
   other = await MiniCa.create();
   web = await issued(ca, WEB);
   webFromOther = await issued(other, WEB);
+  const { keyPem, csr } = await newKeyWithCsr('ec-p256');
+  webAtAnAddress = holdCertificate(keyPem, (await ca.issue(csr, WEB, 3600, undefined, { ipv4: ['127.0.0.7'] })).chainPem)!;
   const keys = await generateKeyPair('ec-p256');
   const signer = new KeyObjectSigner(keys.privateKey);
   const now = Math.floor(Date.now() / 1000);
@@ -97,6 +100,7 @@ describe('checkIssued', () => {
     ['a CA certificate for the SPIFFE ID asked for (its workload could issue for others)', () => [crafted.aCa, { spiffeId: WEB }, crafted.bundlePem], /a CA certificate, not an SVID/],
     ['another SPIFFE ID than the entry grants', () => [web, { spiffeId: 'spiffe://example.org/ns/other' }, ca.bundlePem], /it issued spiffe:\/\/example.org\/ns\/web, not spiffe:\/\/example.org\/ns\/other/],
     ['DNS names other than the entry grants', () => [web, { spiffeId: WEB, dnsNames: ['web.example'] }, ca.bundlePem], /its certificate names the DNS names \[\], where the entry grants \[web.example\]/],
+    ['an IP address, which no entry grants', () => [webAtAnAddress, { spiffeId: WEB, dnsNames: [] }, ca.bundlePem], /names an IP address or another kind of name besides its SPIFFE ID and DNS names/],
     ['a workload identity where an agent identity was asked for', () => [web, { meshcaRole: 'agent' }, ca.bundlePem], /which is not an agent's identity/],
     ['a chain under a root the bundle does not hold', () => [webFromOther, { spiffeId: WEB }, ca.bundlePem], /does not lead to a root of the trust bundle/],
     ['a chain with something besides certificates', () => [{ ...web, chainPem: `${web.chainPem}-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n` }, { spiffeId: WEB }, ca.bundlePem], /holds something besides certificates/],
