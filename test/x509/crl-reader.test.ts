@@ -160,6 +160,7 @@ describe("a CRL's issuer Name", () => {
     ['in UniversalStrings', subject(UNIVERSAL, 'byo mesh', 'root'), true],
     ['in capitals, with white space around and doubled within', subject(UTF8, ' \tBYO \n  Mesh  ', 'Root '), true],
     ['with the attributes of its multi-valued RDN in another order', subject(UTF8, 'byo mesh', 'root', true), true],
+    ['after an empty RDN, which OpenSSL drops', Buffer.concat([Buffer.from([0x30, subject(UTF8, 'byo mesh', 'root').length]), Buffer.from([0x31, 0x00]), subject(UTF8, 'byo mesh', 'root').subarray(2)]), true],
     ['with white space removed from within', subject(UTF8, 'byomesh', 'root'), false],
     ['by another CN', subject(UTF8, 'byo mesh', 'roots'), false],
     ['with a NumericString where the subject has a PrintableString (OpenSSL converts no NumericString)', name([[O, UTF8, text(UTF8, 'byo mesh')]], [[SERIAL, NUMERIC, Buffer.from('7')], [CN, UTF8, text(UTF8, 'root')]]), false],
