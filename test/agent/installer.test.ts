@@ -65,8 +65,9 @@ describe('AtomicDirectoryPublisher after a failed publication', () => {
 });
 
 describe('AtomicDirectoryPublisher with ..data a directory, not its link (copied there by a tool following links)', () => {
-  it.each<[string, { subdirectory?: true; otherUser?: true }, boolean]>([
+  it.each<[string, { subdirectory?: true; otherUser?: true; plainNames?: true }, boolean]>([
     ['holding files, this user\'s: removed once the link is in place', {}, false],
+    ['beside plain files under the stable names too (what the copy left): adopted, then removed', { plainNames: true }, false],
     ['holding a directory: kept aside', { subdirectory: true }, true],
     ["another user's: kept aside", { otherUser: true }, true],
   ])('publishes through a link again, the directory %s', async (_case, o, kept) => {
@@ -78,6 +79,10 @@ describe('AtomicDirectoryPublisher with ..data a directory, not its link (copied
     mkdirSync(join(out, '..data'));
     writeFileSync(join(out, '..data', 'svid.pem'), 'a copy');
     if (o.subdirectory) mkdirSync(join(out, '..data', 'nested'));
+    if (o.plainNames) {
+      execFileSync('rm', [join(out, 'svid.pem')]);
+      writeFileSync(join(out, 'svid.pem'), 'a plain copy');
+    }
     const publisher = new AtomicDirectoryPublisher(out, clock, o.otherUser ? { user: lstatSync(out).uid + 1 } : {});
     expect(await publisher.currentFiles()).toBeUndefined();
     for (const n of [2, 3]) {
