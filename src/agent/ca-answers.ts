@@ -47,9 +47,9 @@ export function checkedBundle(next: unknown, held: string): string {
 }
 
 /**
- * CRLs the agent may install: PEM text of CRLs that can be read, each signed
- * by a CA certificate the bundle vouches for (one of its roots, or one of
- * `issuersPem` that chains to them), each a whole CRL, or nothing. A proxy that checks CRLs
+ * CRLs the agent may install: PEM text of whole CRLs that can be read, each
+ * signed by a CA certificate the bundle vouches for (one of its roots, or one
+ * of `issuersPem` that chains to them), or nothing. A proxy that checks CRLs
  * refuses every client of an issuer whose CRL does not verify, and a CRL
  * signed by someone else could drop a revocation.
  */
