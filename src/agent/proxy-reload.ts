@@ -16,7 +16,8 @@ export class ProxyReload {
   private retryAtMs = 0;
 
   constructor(
-    private readonly reload: () => Promise<void>,
+    /** undefined: nothing to reload, so an installation is taken as loaded at once, and no reload is counted. */
+    private readonly reload: (() => Promise<void>) | undefined,
     private readonly random: RandomSource,
     private readonly log: SidecarLogger,
     private readonly counters: SidecarCounters,
@@ -45,9 +46,13 @@ export class ProxyReload {
     this.retryAtMs = 0;
   }
 
-  /** True when the proxy was reloaded just now. */
+  /** True when the proxy was reloaded just now (or has nothing to reload, and so holds what was just installed). */
   async runIfDue(now: number): Promise<boolean> {
     if (!this.pending) return false;
+    if (this.reload === undefined) {
+      this.pending = false;
+      return true;
+    }
     // A retry further off than the longest wait was chosen before the clock was set back: due now, not after the step.
     if (now < this.retryAtMs && this.retryAtMs - now <= RELOAD_MAX_RETRY_MS) return false;
     try {

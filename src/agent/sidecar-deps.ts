@@ -28,7 +28,8 @@ export interface SidecarDeps {
    * --out is not looked at after a publication.
    */
   readonly checkPublished?: (() => Promise<readonly string[]>) | undefined;
-  readonly reload: () => Promise<void>;
+  /** Reloads the proxy; undefined when there is nothing to reload (no --reload-cmd or --pid-file: the proxy watches the files, as Envoy does, or is restarted by someone else). */
+  readonly reload?: (() => Promise<void>) | undefined;
   readonly clock: Clock;
   readonly random: RandomSource;
   readonly log: SidecarLogger;

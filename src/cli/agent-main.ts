@@ -126,7 +126,7 @@ async function main(): Promise<number> {
           return files;
         }),
       checkPublished: () => installedFiles.check(),
-      reload: () => performReload(action),
+      reload: action.kind === 'none' ? undefined : () => performReload(action),
       clock: systemClock,
       random: cryptoRandom,
       log,

@@ -42,6 +42,8 @@ async function harness(
     clock?: FakeClock; ca?: FakeCaApi; state?: StateStore; trustPem?: string; out?: readonly PublishedFile[];
     readJoinToken?: () => Promise<string | undefined>;
     readTrustBundle?: () => Promise<string>;
+    /** No --reload-cmd or --pid-file: nothing to reload. */
+    noReload?: true;
   } = {},
 ): Promise<Harness> {
   const clock = reuse.clock ?? new FakeClock(Date.UTC(2026, 10, 25, 12, 0, 0));
@@ -60,10 +62,12 @@ async function harness(
         out.lost = [];
       },
       checkPublished: async () => out.lost ?? [],
-      reload: async () => {
-        if (reloads.failing) throw new Error('nginx: [emerg] something');
-        reloads.ok++;
-      },
+      reload: reuse.noReload
+        ? undefined
+        : async () => {
+          if (reloads.failing) throw new Error('nginx: [emerg] something');
+          reloads.ok++;
+        },
       clock,
       random,
       log: { info: log('info'), warn: log('warn'), error: log('error') },
@@ -149,6 +153,15 @@ describe('first run', () => {
     ]);
     expect(h.reloads.ok).toBe(1);
     expect(h.sidecar.ready()).toBe(true);
+  });
+
+  it('without a reload to run (no --reload-cmd or --pid-file), installs and is ready, and counts no reload', async () => {
+    const h = await harness({}, seededRandom('agent'), { noReload: true });
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    await h.sidecar.step();
+    const { counters, reloadPending } = h.sidecar.status();
+    expect({ published: h.published.length, ready: h.sidecar.ready(), reloadPending, reloads: counters.reloads, reloadFailures: counters.reloadFailures })
+      .toEqual({ published: 1, ready: true, reloadPending: false, reloads: 0, reloadFailures: 0 });
   });
 
   it('also writes combined.pem (key, then chain) with --combined', async () => {
