@@ -92,6 +92,19 @@ function rfc3339Millis(value: string): number {
   return Date.parse(value.toUpperCase());
 }
 
+/**
+ * An audit event's number from a query: 0 or a whole number without leading
+ * zeros, up to 2^53 - 1 (the largest a log's numbers can exactly be here).
+ */
+export function sequenceField(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const seq = /^(0|[1-9][0-9]*)$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(seq)) {
+    throw new InvalidInputError('invalid_request', `${name}: ${JSON.stringify(value.slice(0, 20))} is not an event number (a whole number from 0 to 2^53 - 1)`);
+  }
+  return seq;
+}
+
 /** A point in time from a query: RFC 3339, or whole seconds since the epoch. */
 export function timeField(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;

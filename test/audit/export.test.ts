@@ -132,6 +132,17 @@ describe('GET /v1/audit/events', () => {
     expect(csvRecords(csv.body).map((r) => Number(r.seq))).toEqual(expected.map((e) => e.seq));
   });
 
+  it('pass/after a number keeps exactly the events numbered above it, whatever their times (an export can carry on from the last it read)', async () => {
+    const rows = eventRows(ca.store.db);
+    const last = rows.at(-1)!.seq;
+    for (const after of [0, 1, last - 2, last - 1, last]) {
+      expect(jsonLines((await exported(ca, `?after=${after}`)).body)).toEqual(rows.filter((r) => r.seq > after).map(exportOf));
+    }
+    expect((await exported(ca, `?after=${last + 1000}`)).body).toBe('');
+    // Both filters hold at once.
+    expect(jsonLines((await exported(ca, `?after=1&since=${later}`)).body)).toEqual(rows.filter((r) => r.seq > 1 && r.at >= later).map(exportOf));
+  });
+
   it('pass/since after the last event: an empty jsonl body, a csv of just the header', async () => {
     const after = String(clock.nowSeconds() + 1);
     expect((await exported(ca, `?since=${after}`)).body).toBe('');
@@ -141,6 +152,11 @@ describe('GET /v1/audit/events', () => {
   it.each([
     ['since is not a time', '?since=yesterday'],
     ['since is an impossible date', '?since=2026-02-31T99:00:00Z'],
+    ['after is negative', '?after=-1'],
+    ['after is a fraction', '?after=1.5'],
+    ['after has a leading zero', '?after=07'],
+    ['after is past 2^53 - 1', '?after=9007199254740992'],
+    ['after is not a number', '?after=last'],
     ['format is unknown', '?format=xml'],
     ['an unknown parameter', '?until=0'],
   ])('fail/%s -> 400 invalid_request', async (_name, query) => {

@@ -6,7 +6,7 @@ import { EVENT_HASH_PATTERN, type ExpectedHead, type StoredEvent } from '../../c
 import { callerLabel } from '../../ca/caller.js';
 import { HttpVersionError, InvalidInputError } from '../../errors.js';
 import { decodeCertificates } from '../../x509/pem.js';
-import { isoTime, timeField } from '../edge.js';
+import { isoTime, sequenceField, timeField } from '../edge.js';
 import type { ServerServices } from '../services.js';
 
 const CSV_HEADER = 'seq,at,type,actor,data,prev_hash,hash\n';
@@ -59,7 +59,7 @@ function pinnedRoots(trustBundle: string): X509Certificate[] {
 }
 
 export function auditRoutes(app: FastifyInstance, s: ServerServices): void {
-  app.get<{ Querystring: { since?: string; format?: 'jsonl' | 'csv' } }>(
+  app.get<{ Querystring: { since?: string; after?: string; format?: 'jsonl' | 'csv' } }>(
     '/v1/audit/events',
     {
       config: { action: 'audit.read' },
@@ -67,7 +67,7 @@ export function auditRoutes(app: FastifyInstance, s: ServerServices): void {
         querystring: {
           type: 'object',
           additionalProperties: false,
-          properties: { since: { type: 'string', maxLength: 40 }, format: { enum: ['jsonl', 'csv'] } },
+          properties: { since: { type: 'string', maxLength: 40 }, after: { type: 'string', maxLength: 20 }, format: { enum: ['jsonl', 'csv'] } },
         },
       },
     },
@@ -78,10 +78,11 @@ export function auditRoutes(app: FastifyInstance, s: ServerServices): void {
       }
       const format = request.query.format ?? 'jsonl';
       const since = timeField('since', request.query.since) ?? 0;
+      const after = sequenceField('after', request.query.after) ?? 0;
       void reply.type(format === 'csv' ? 'text/csv' : 'application/x-ndjson');
       // Fastify answers a HEAD by reading the GET's stream to its end and dropping it: the whole log, for no body.
       if (request.method === 'HEAD') return reply.send();
-      return reply.send(Readable.from(render(s.auditStore.events(1, since), format)));
+      return reply.send(Readable.from(render(s.auditStore.events(after + 1, since), format)));
     },
   );
 
