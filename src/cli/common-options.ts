@@ -20,18 +20,25 @@ export function dataDirOption(): Option {
   return new Option('--data-dir <dir>', 'data directory of the CA to administer')
     .env('MESHCA_DATA_DIR')
     .default(resolve('./data'), './data')
-    .argParser((v: string) => resolve(v));
+    .argParser(nonEmpty((v: string) => resolve(v)));
 }
 
-/** An empty variable (MESHCA_SERVER=) is unset, as shells and container runtimes often leave them. */
-const unlessEmpty = <T>(parse: (v: string) => T) => (v: string): T | undefined => (v === '' ? undefined : parse(v));
+/**
+ * An empty flag (`--data-dir ''`, a variable expanded to nothing) names no
+ * directory: refused, not taken as the current one. Empty variables never get
+ * here: they are unset before parsing (empty-variables.ts).
+ */
+const nonEmpty = <T>(parse: (v: string) => T) => (v: string): T => {
+  if (v === '') throw new InvalidArgumentError('It is empty.');
+  return parse(v);
+};
 
 /** --server (MESHCA_SERVER): a CA on another host, reached over HTTPS with --credential (chooseCa settles which CA). */
 export function serverOption(): Option {
   return new Option('--server <url>', 'administer the CA at this https:// address instead, with --credential')
     .env('MESHCA_SERVER')
     .argParser(
-      unlessEmpty((v: string) => {
+      nonEmpty((v: string) => {
         try {
           return parseServerUrl(v);
         } catch (err) {
@@ -45,7 +52,7 @@ export function serverOption(): Option {
 export function credentialOption(): Option {
   return new Option('--credential <dir>', 'operator or auditor credential for --server (svid.pem, svid_key.pem, bundle.pem)')
     .env('MESHCA_CREDENTIAL')
-    .argParser(unlessEmpty((v: string) => resolve(v)));
+    .argParser(nonEmpty((v: string) => resolve(v)));
 }
 
 /**

@@ -5,6 +5,7 @@ import { ConfigError } from '../config/options.js';
 import { CaIntegrityError } from '../errors.js';
 import { AdminRequestError, CaUnreachableError } from './admin-client.js';
 import { chooseCa } from './common-options.js';
+import { unsetEmptyOptionVariables } from './empty-variables.js';
 import { errorText } from './error-text.js';
 import { VERSION } from './version.js';
 import { commanderExitCode, EX_CONFIG, EX_UNAVAILABLE } from './exit-codes.js';
@@ -37,6 +38,8 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   if (err.code === 'EPIPE') process.exit(0);
   throw err;
 });
+
+unsetEmptyOptionVariables(program, process.env);
 
 try {
   await program.parseAsync(process.argv);

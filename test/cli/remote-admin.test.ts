@@ -113,6 +113,8 @@ describe('meshca admin commands with --server and --credential', () => {
       args: () => ['audit', 'verify', '--db', join(dataDir, 'meshca.db'), '--server', server!.url, '--credential', auditor],
       says: '--db verifies a datastore file on this host, without asking any CA',
     },
+    // An empty flag names nothing: not the current directory, not a CA to reach.
+    ...(['--data-dir', '--server', '--credential'] as const).map((flag) => ({ name: `an empty ${flag}`, args: () => ['token', 'list', flag, ''], says: `argument '' is invalid. It is empty.` })),
   ])('refuses $name before asking any CA (exit 78)', async ({ args, says }) => {
     const res = await runMeshca(args());
     expect(res.code, res.stderr).toBe(EX_CONFIG);
@@ -125,6 +127,9 @@ describe('meshca admin commands with --server and --credential', () => {
     { name: 'MESHCA_SERVER and MESHCA_CREDENTIAL set, --data-dir given', env: () => ({ MESHCA_SERVER: 'https://127.0.0.1:1', MESHCA_CREDENTIAL: auditor }), args: () => ['--data-dir', dataDir], reaches: 'local' },
     { name: 'MESHCA_SERVER and MESHCA_CREDENTIAL set, nothing given', env: () => ({ MESHCA_SERVER: server!.url, MESHCA_CREDENTIAL: auditor }), args: () => [], reaches: 'remote' },
     { name: 'MESHCA_SERVER set empty, --data-dir given', env: () => ({ MESHCA_SERVER: '', MESHCA_CREDENTIAL: '' }), args: () => ['--data-dir', dataDir], reaches: 'local' },
+    // An empty variable is unset (README): not a CA to reach, not the current directory.
+    { name: 'MESHCA_SERVER set empty, MESHCA_DATA_DIR set', env: () => ({ MESHCA_SERVER: '', MESHCA_CREDENTIAL: '', MESHCA_DATA_DIR: dataDir }), args: () => [], reaches: 'local' },
+    { name: 'MESHCA_DATA_DIR set empty, MESHCA_SERVER and MESHCA_CREDENTIAL set', env: () => ({ MESHCA_DATA_DIR: '', MESHCA_SERVER: server!.url, MESHCA_CREDENTIAL: auditor }), args: () => [], reaches: 'remote' },
     {
       name: 'MESHCA_SERVER and MESHCA_DATA_DIR both set',
       env: () => ({ MESHCA_SERVER: server!.url, MESHCA_CREDENTIAL: auditor, MESHCA_DATA_DIR: dataDir }),
