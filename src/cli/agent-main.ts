@@ -24,6 +24,7 @@ import { systemClock } from '../time/clock.js';
 import { cryptoRandom } from '../random/random-source.js';
 import { readRegularFile } from '../platform/regular-file.js';
 import { errorText } from './error-text.js';
+import { refuseRepeatedFlags } from './flag-repetition.js';
 import { commanderExitCode, EX_CONFIG } from './exit-codes.js';
 import { answerSighup } from './held-signals.js';
 import { createLogger, synchronousStdout } from './logger.js';
@@ -91,6 +92,8 @@ for (const spec of Object.values(AGENT_OPTIONS)) {
     new Option(isSwitch ? `--${spec.name}` : `--${spec.name} <value>`, `${spec.describe}${defaultNote}; env ${envName('MESHCA_AGENT', spec.name)}`),
   );
 }
+
+refuseRepeatedFlags(program);
 
 async function main(): Promise<number> {
   // However the agent ends, a reload command it started goes with it.

@@ -96,11 +96,6 @@ export function adminClient(o: CommonOptions): AdminClient {
   return new AdminClient(o.server === undefined ? localEndpoint(o.dataDir) : remoteEndpoint(o.server, o.credential!, systemClock));
 }
 
-/** For a repeatable flag; `previous` is undefined the first time when the flag has no default (entry update --dns). */
-export function collect(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), value];
-}
-
 /**
  * Refuses what the operator typed before the CA is asked: a ConfigError exits
  * 78 naming the flag (meshca.ts), as the README's exit codes have it for a

@@ -85,6 +85,7 @@ describe('meshca-agent command line', () => {
     { name: 'an unknown flag', args: ['--sever', 'https://ca.example:8443'], says: "error: unknown option '--sever'" },
     { name: 'a flag without its value', args: ['--once', '--out'], says: "error: option '--out <value>' argument missing" },
     { name: 'a value it cannot accept', args: ['--server', 'http://ca.example:8443'], says: '--server: "http://ca.example:8443" must be an https:// URL' },
+    { name: 'a one-value flag given twice', args: ['--out', '/a', '--out', '/b'], says: '--out given twice ("/a", then "/b"): give it once' },
   ])('fail/$name exits 78', async ({ args, says }) => {
     const run = await runAgent(args, NO_SETTINGS);
     expect(run.code).toBe(EX_CONFIG);

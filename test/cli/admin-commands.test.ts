@@ -208,10 +208,20 @@ describe('meshca command line', () => {
     { name: 'a flag without its value', args: ['entry', 'list', '--agent'], says: "error: option '--agent <name>' argument missing" },
     { name: 'a missing argument', args: ['agent', 'ban'], says: "error: missing required argument 'name'" },
     { name: 'an unknown command', args: ['tokens', 'create'], says: "error: unknown command 'tokens'" },
+    // Commander would keep the last value without a word: a token for b, or the CA in /b.
+    { name: 'a one-value flag given twice', args: ['token', 'create', '--agent', 'a', '--agent=b'], says: '--agent given twice ("a", then "b"): give it once' },
+    { name: 'the CA named twice', args: ['entry', 'list', '--data-dir', '/a', '--data-dir', '/b'], says: '--data-dir given twice ("/a", then "/b"): give it once' },
   ])('fail/$name exits 78, as the README\'s exit codes have it for a flag the command cannot accept', async ({ args, says }) => {
     const res = await runMeshca(args, { MESHCA_DATA_DIR: tempDir() });
     expect(res.code).toBe(EX_CONFIG);
     expect(res.stderr).toContain(says);
+  });
+
+  it('pass/a flag given twice with the same value, a repeatable one and a switch repeated are taken: the command goes on to ask the CA (none runs: 69)', async () => {
+    const args = ['entry', 'create', '--agent', 'a', '--agent', 'a', '--spiffe-id', 'spiffe://example.org/x', '--dns', 'a.example', '--dns', 'b.example', '--json', '--json'];
+    const res = await runMeshca(args, { MESHCA_DATA_DIR: tempDir() });
+    expect(res.code, res.stderr).toBe(69);
+    expect(res.stderr).toContain('no CA socket at');
   });
 
   // Checked before the CA is asked (none runs here): what the command itself cannot take exits 78 naming the flag.

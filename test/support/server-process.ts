@@ -28,13 +28,15 @@ export interface ServerProcess {
 export const READY_MESSAGE = 'meshca CA listening';
 
 /**
- * Starts `meshca server --listen 127.0.0.1:0 --log-level info ARGS` (later
- * flags override these; the level must stay info or lower, since readiness is
- * read from an info line) and resolves once it is listening. Rejects, with the
+ * Starts `meshca server --listen 127.0.0.1:0 --log-level info ARGS` (either
+ * left out where ARGS give it, as the CLI refuses a flag given twice; the level
+ * must stay info or lower, since readiness is read from an info line) and
+ * resolves once it is listening. Rejects, with the
  * server's output, when it exits or is not ready within `timeoutMs`.
  */
 export function startServer(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 20_000, user?: number): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [MESHCA_BIN, 'server', '--listen', '127.0.0.1:0', '--log-level', 'info', ...args], {
+  const defaults = [['--listen', '127.0.0.1:0'], ['--log-level', 'info']].filter(([flag]) => !args.includes(flag!)).flat();
+  const child = spawn(process.execPath, [MESHCA_BIN, 'server', ...defaults, ...args], {
     env: { ...process.env, ...env },
     // As another user (its uid and gid alike), when a test run as root needs to.
     ...(user === undefined ? {} : { uid: user, gid: user }),

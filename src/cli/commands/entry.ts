@@ -4,7 +4,8 @@ import { Option, type Command } from 'commander';
 import { ManifestError, parseEntryManifest, type DesiredEntry } from '../entry-manifest.js';
 import { applyPlan, checkPlan, planLines } from '../entry-apply.js';
 import { planEntries } from '../entry-plan.js';
-import { adminClient, checkDurations, collect, credentialOption, dataDirOption, refuseFlags, serverOption, type CommonOptions } from '../common-options.js';
+import { adminClient, checkDurations, credentialOption, dataDirOption, refuseFlags, serverOption, type CommonOptions } from '../common-options.js';
+import { collect } from '../flag-repetition.js';
 import { formatTable } from '../table.js';
 
 interface EntryJson {

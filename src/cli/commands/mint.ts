@@ -8,7 +8,8 @@ import { createCsr } from '../../x509/csr-builder.js';
 import { generateKeyPair, KEY_TYPES } from '../../x509/keys.js';
 import { decodePemBlocks, encodePem, type PemBlock } from '../../x509/pem.js';
 import { checkOutDirectory, holdsKey, writeCertificateFiles, writeCredentialFiles } from '../credential-files.js';
-import { adminClient, checkChoice, checkDurations, collect, credentialOption, dataDirOption, refuseFlags, serverOption, type CommonOptions } from '../common-options.js';
+import { adminClient, checkChoice, checkDurations, credentialOption, dataDirOption, refuseFlags, serverOption, type CommonOptions } from '../common-options.js';
+import { collect } from '../flag-repetition.js';
 import type { SvidJson } from '../../server/svid-response.js';
 
 interface MintOptions extends CommonOptions {
