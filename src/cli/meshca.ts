@@ -8,6 +8,7 @@ import { chooseCa } from './common-options.js';
 import { unsetEmptyOptionVariables } from './empty-variables.js';
 import { errorText } from './error-text.js';
 import { refuseRepeatedFlags } from './flag-repetition.js';
+import { noteRequiredFlags } from './help-notes.js';
 import { VERSION } from './version.js';
 import { commanderExitCode, EX_CONFIG, EX_UNAVAILABLE } from './exit-codes.js';
 import { registerAdmin } from './commands/admin.js';
@@ -40,6 +41,7 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   throw err;
 });
 
+noteRequiredFlags(program);
 unsetEmptyOptionVariables(program, process.env);
 refuseRepeatedFlags(program);
 

@@ -248,6 +248,23 @@ describe('meshca command line', () => {
     expect(res.stderr).not.toContain('mcjt_');
   });
 
+  // Told before running the command, not by its error after; and no commander internals ("default: []").
+  it.each([
+    { command: ['mint'], required: ['--spiffe-id <id>', '--out <dir>'] },
+    { command: ['token', 'create'], required: ['--agent <name>'] },
+    { command: ['entry', 'create'], required: ['--agent <name>', '--spiffe-id <id>'] },
+    { command: ['admin', 'credential'], required: ['--role <role>', '--name <name>', '--out <dir>'] },
+    { command: ['authority', 'intermediate', 'import'], required: ['--cert <file>', '--key <file>'] },
+  ])('pass/meshca $command --help marks $required as required', async ({ command, required }) => {
+    const res = await runMeshca([...command, '--help']);
+    expect(res.code).toBe(0);
+    const flagLines = res.stdout.split(/\n(?=  -)/).map((help) => help.replace(/\s+/g, ' ').trim());
+    for (const line of flagLines.filter((l) => l.startsWith('-'))) {
+      expect(line.endsWith('(required)'), line).toBe(required.some((flag) => line.startsWith(`${flag} `)));
+    }
+    expect(res.stdout).not.toContain('default: []');
+  });
+
   it.each([[['--help']], [['token', 'create', '--help']], [['help', 'entry']]])('pass/meshca %j exits 0 with the usage', async (args) => {
     const res = await runMeshca(args);
     expect({ code: res.code, stderr: res.stderr }).toEqual({ code: 0, stderr: '' });

@@ -43,18 +43,18 @@ export function registerEntry(program: Command): void {
     .requiredOption('--agent <name>', 'agent that may obtain the SVID')
     .requiredOption('--spiffe-id <id>', 'identity to grant, e.g. spiffe://example.org/ns/web')
     .option('--ttl <duration>', 'SVID lifetime (default: the CA\'s --svid-ttl)')
-    .option('--dns <name>', 'DNS SAN (repeatable)', collect, [])
+    .option('--dns <name>', 'DNS SAN (repeatable)', collect)
     .option('--json', 'print the entry as JSON')
     .addOption(dataDirOption())
     .addOption(serverOption())
     .addOption(credentialOption())
-    .action(async (o: CommonOptions & { agent: string; spiffeId: string; ttl?: string; dns: string[]; json?: boolean }) => {
+    .action(async (o: CommonOptions & { agent: string; spiffeId: string; ttl?: string; dns?: string[]; json?: boolean }) => {
       checkDurations({ ttl: o.ttl });
       const created = await adminClient(o).call<EntryJson>('POST', '/v1/entries', {
         agent: o.agent,
         spiffeId: o.spiffeId,
         ...(o.ttl ? { ttl: o.ttl } : {}),
-        dns: o.dns,
+        dns: o.dns ?? [],
       });
       console.log(o.json ? JSON.stringify(created) : created.id);
     });

@@ -16,7 +16,8 @@ interface MintOptions extends CommonOptions {
   spiffeId: string;
   out: string;
   ttl?: string;
-  dns: string[];
+  /** Undefined without --dns. */
+  dns?: string[];
   keyType: string;
   csr?: string;
   json?: boolean;
@@ -80,7 +81,7 @@ export function registerMint(program: Command): void {
     .requiredOption('--spiffe-id <id>', 'SPIFFE ID to issue, e.g. spiffe://example.org/ns/web')
     .requiredOption('--out <dir>', 'directory to write the files to')
     .option('--ttl <duration>', 'lifetime, e.g. 1h (default: the CA\'s --svid-ttl)')
-    .option('--dns <name>', 'DNS SAN (repeatable)', collect, [])
+    .option('--dns <name>', 'DNS SAN (repeatable)', collect)
     .option('--key-type <type>', `key type: ${KEY_TYPES.join(', ')}`, 'ec-p256')
     .addOption(
       new Option('--csr <file>', 'sign this PEM CSR instead, whose key stays where it is: writes svid.pem and bundle.pem only').conflicts('keyType'),
@@ -102,7 +103,7 @@ export function registerMint(program: Command): void {
         spiffeId: o.spiffeId,
         csr,
         ...(o.ttl ? { ttl: o.ttl } : {}),
-        dns: o.dns,
+        dns: o.dns ?? [],
       });
       if (keys) await writeCredentialFiles(o.out, keys.privateKey, res.svid.svid, res.bundle);
       else await writeCertificateFiles(o.out, res.svid.svid, res.bundle);
