@@ -105,6 +105,11 @@ export function refuseFlags(...problems: string[]): never {
   throw new ConfigError(problems);
 }
 
+/** Why a file a flag names could not be read, in the words refusals use: `cannot read it (ENOENT)`. */
+export function cannotRead(err: unknown): string {
+  return `cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
+}
+
 /** A flag that takes one of a few words (--format, --role, --key-type). */
 export function checkChoice<T extends string>(flag: string, value: string, choices: readonly T[]): asserts value is T {
   if (!(choices as readonly string[]).includes(value)) refuseFlags(`--${flag}: ${JSON.stringify(value)} is not one of ${choices.join(', ')}`);

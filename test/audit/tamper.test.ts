@@ -392,7 +392,7 @@ describe('the audit log of a running CA', () => {
       cli: { code: offline.code, stdout: offline.stdout, stderr: offline.stderr.slice(0, 'meshca: '.length) },
     }).toEqual({
       api: { status: 400, code: 'invalid_request' },
-      cli: { code: 1, stdout: '', stderr: 'meshca: ' },
+      cli: { code: 78, stdout: '', stderr: 'meshca: ' },
     });
   });
 });

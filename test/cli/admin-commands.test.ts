@@ -241,6 +241,10 @@ describe('meshca command line', () => {
       says: 'that looks like a join token, but is 26 characters where a token has 48; give the whole token, or its id from token list',
     },
     { name: 'token list --limit 0', args: ['token', 'list', '--limit', '0'], says: '--limit: "0" is not a positive integer' },
+    // Files the command reads itself, as mint --csr and entry apply do.
+    { name: 'audit verify --trust-bundle that cannot be read', args: ['audit', 'verify', '--trust-bundle', '/nonexistent/bundle.pem'], says: '--trust-bundle /nonexistent/bundle.pem: cannot read it (ENOENT)' },
+    { name: 'audit verify --trust-bundle with no certificate', args: ['audit', 'verify', '--trust-bundle', '/dev/null'], says: '--trust-bundle /dev/null holds no certificate' },
+    { name: 'audit verify --db that does not exist', args: ['audit', 'verify', '--db', '/nonexistent/meshca.db'], says: '--db /nonexistent/meshca.db: no such file' },
   ])('fail/$name exits 78 naming the flags', async ({ args, says }) => {
     const res = await runMeshca(args, { MESHCA_DATA_DIR: tempDir() });
     expect({ code: res.code, stdout: res.stdout }).toEqual({ code: EX_CONFIG, stdout: '' });

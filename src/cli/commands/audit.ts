@@ -1,10 +1,10 @@
 /** `meshca audit verify|export|checkpoint`: the tamper-evident audit trail. */
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { formatHead, parseExpectedHead, type ExpectedHead, type VerificationResult } from '../../ca/audit-verifier.js';
 import { decodeCertificates } from '../../x509/pem.js';
-import { adminClient, checkChoice, credentialOption, dataDirOption, refuseFlags, serverOption, type CommonOptions } from '../common-options.js';
+import { adminClient, cannotRead, checkChoice, credentialOption, dataDirOption, refuseFlags, serverOption, type CommonOptions } from '../common-options.js';
 import { verifyDatastoreFile } from '../offline-audit.js';
 
 /** --expect-head SEQ:HASH, read as commander reads the command line, so that a typo exits 78 naming the flag. */
@@ -16,6 +16,28 @@ function expectHeadOption(): Option {
       throw new InvalidArgumentError((err as Error).message);
     }
   });
+}
+
+/**
+ * --trust-bundle: the roots checkpoint signers must chain to, refused (exit
+ * 78, naming the flag) when the file cannot be read or holds no certificate,
+ * never taken as no pin.
+ */
+function readPinnedRoots(path: string): { pem: string; roots: X509Certificate[] } {
+  let pem: string;
+  try {
+    pem = readFileSync(path, 'utf8');
+  } catch (err) {
+    refuseFlags(`--trust-bundle ${path}: ${cannotRead(err)}`);
+  }
+  let roots: X509Certificate[];
+  try {
+    roots = decodeCertificates(pem).map((d) => new X509Certificate(d));
+  } catch (err) {
+    refuseFlags(`--trust-bundle ${path}: ${(err as Error).message}`);
+  }
+  if (roots.length === 0) refuseFlags(`--trust-bundle ${path} holds no certificate`);
+  return { pem, roots };
 }
 
 function report(result: VerificationResult, json: boolean | undefined, pinned: boolean): void {
@@ -49,9 +71,8 @@ export function registerAudit(program: Command): void {
       if (o.db && (command.getOptionValueSource('server') === 'cli' || command.getOptionValueSource('credential') === 'cli')) {
         refuseFlags('--db verifies a datastore file on this host, without asking any CA: give --db, or --server with --credential, not both');
       }
-      const bundle = o.trustBundle === undefined ? undefined : readFileSync(o.trustBundle, 'utf8');
-      const pinned = bundle === undefined ? undefined : decodeCertificates(bundle).map((d) => new X509Certificate(d));
-      if (pinned?.length === 0) throw new Error(`--trust-bundle ${o.trustBundle} holds no certificate`);
+      if (o.db !== undefined && !existsSync(o.db)) refuseFlags(`--db ${o.db}: no such file`);
+      const { pem: bundle, roots: pinned } = o.trustBundle === undefined ? { pem: undefined, roots: undefined } : readPinnedRoots(o.trustBundle);
       const result = o.db
         ? await verifyDatastoreFile(o.db, { pinnedRoots: pinned, expectedHead: o.expectHead })
         : await adminClient(o).call<VerificationResult>('POST', '/v1/audit/verify', { trustBundle: bundle, expectHead: o.expectHead });

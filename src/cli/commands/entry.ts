@@ -4,7 +4,7 @@ import { Option, type Command } from 'commander';
 import { ManifestError, parseEntryManifest, type DesiredEntry } from '../entry-manifest.js';
 import { applyPlan, checkPlan, planLines } from '../entry-apply.js';
 import { planEntries } from '../entry-plan.js';
-import { adminClient, checkDurations, credentialOption, dataDirOption, refuseFlags, serverOption, type CommonOptions } from '../common-options.js';
+import { adminClient, cannotRead, checkDurations, credentialOption, dataDirOption, refuseFlags, serverOption, type CommonOptions } from '../common-options.js';
 import { collect } from '../flag-repetition.js';
 import { formatTable } from '../table.js';
 
@@ -163,7 +163,7 @@ async function readManifest(file: string): Promise<DesiredEntry[]> {
   try {
     text = file === '-' ? await readStdin() : await readFile(file, 'utf8');
   } catch (err) {
-    refuseFlags(`${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    refuseFlags(`${file}: ${cannotRead(err)}`);
   }
   try {
     return parseEntryManifest(text);

@@ -8,7 +8,7 @@ import { createCsr } from '../../x509/csr-builder.js';
 import { generateKeyPair, KEY_TYPES } from '../../x509/keys.js';
 import { decodePemBlocks, encodePem, type PemBlock } from '../../x509/pem.js';
 import { checkOutDirectory, holdsKey, writeCertificateFiles, writeCredentialFiles } from '../credential-files.js';
-import { adminClient, checkChoice, checkDurations, credentialOption, dataDirOption, refuseFlags, serverOption, type CommonOptions } from '../common-options.js';
+import { adminClient, cannotRead, checkChoice, checkDurations, credentialOption, dataDirOption, refuseFlags, serverOption, type CommonOptions } from '../common-options.js';
 import { collect } from '../flag-repetition.js';
 import type { SvidJson } from '../../server/svid-response.js';
 
@@ -39,7 +39,7 @@ async function readCsrFile(path: string): Promise<string> {
   try {
     text = await readAtMost(path, CSR_FILE_MAX_BYTES);
   } catch (err) {
-    refuseFlags(`--csr ${path}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    refuseFlags(`--csr ${path}: ${cannotRead(err)}`);
   }
   let blocks: PemBlock[];
   try {
