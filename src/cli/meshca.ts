@@ -8,6 +8,7 @@ import { chooseCa } from './common-options.js';
 import { unsetEmptyOptionVariables } from './empty-variables.js';
 import { errorText } from './error-text.js';
 import { refuseRepeatedFlags } from './flag-repetition.js';
+import { installHelpCommand } from './help-command.js';
 import { noteRequiredFlags } from './help-notes.js';
 import { VERSION } from './version.js';
 import { commanderExitCode, EX_CONFIG, EX_UNAVAILABLE } from './exit-codes.js';
@@ -41,6 +42,7 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   throw err;
 });
 
+installHelpCommand(program);
 noteRequiredFlags(program);
 unsetEmptyOptionVariables(program, process.env);
 refuseRepeatedFlags(program);

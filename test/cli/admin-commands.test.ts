@@ -208,6 +208,9 @@ describe('meshca command line', () => {
     { name: 'a flag without its value', args: ['entry', 'list', '--agent'], says: "error: option '--agent <name>' argument missing" },
     { name: 'a missing argument', args: ['agent', 'ban'], says: "error: missing required argument 'name'" },
     { name: 'an unknown command', args: ['tokens', 'create'], says: "error: unknown command 'tokens'" },
+    // Not the whole usage with the typo unsaid.
+    { name: 'help for an unknown command', args: ['help', 'tokens'], says: "error: unknown command 'tokens'" },
+    { name: 'help for an unknown subcommand', args: ['entry', 'help', 'creat'], says: "error: unknown command 'creat'" },
     // Commander would keep the last value without a word: a token for b, or the CA in /b.
     { name: 'a one-value flag given twice', args: ['token', 'create', '--agent', 'a', '--agent=b'], says: '--agent given twice ("a", then "b"): give it once' },
     { name: 'the CA named twice', args: ['entry', 'list', '--data-dir', '/a', '--data-dir', '/b'], says: '--data-dir given twice ("/a", then "/b"): give it once' },
@@ -269,10 +272,16 @@ describe('meshca command line', () => {
     expect(res.stdout).not.toContain('default: []');
   });
 
-  it.each([[['--help']], [['token', 'create', '--help']], [['help', 'entry']]])('pass/meshca %j exits 0 with the usage', async (args) => {
+  it.each([
+    [['--help'], 'meshca'],
+    [['token', 'create', '--help'], 'meshca token create'],
+    [['help', 'entry'], 'meshca entry'],
+    [['help', 'entry', 'create'], 'meshca entry create'],
+    [['authority', 'help', 'root', 'prepare'], 'meshca authority root prepare'],
+  ])('pass/meshca %j exits 0 with the usage of %s', async (args, command) => {
     const res = await runMeshca(args);
     expect({ code: res.code, stderr: res.stderr }).toEqual({ code: 0, stderr: '' });
-    expect(res.stdout).toMatch(/^Usage: meshca/);
+    expect(res.stdout).toMatch(new RegExp(`^Usage: ${command} \\[options\\]`));
   });
 });
 
