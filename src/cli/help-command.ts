@@ -27,3 +27,26 @@ export function installHelpCommand(root: Command): void {
       target.help();
     });
 }
+
+const HELP_FLAGS = ['--help', '-h'];
+
+/**
+ * `args` (the command line after the program's name) without its help flags
+ * when they follow a command name `root` does not know (`meshca tokens
+ * --help`, `meshca entry creat -h`): commander answers a help flag before it
+ * looks at the name, so the typo got the parent's usage and exit 0. Without
+ * the flag, commander refuses the name, with its suggestion, as any mistyped
+ * command (exit 78). Commands with subcommands take no options but help and
+ * version, so every other word up to the first leaf command is a name.
+ */
+export function helpFlagsUnlessUnknownCommand(root: Command, args: readonly string[]): string[] {
+  let command = root;
+  for (const word of args) {
+    if (command.commands.length === 0) break;
+    if (word.startsWith('-')) continue;
+    const next = command.commands.find((c) => c.name() === word || c.aliases().includes(word));
+    if (next === undefined) return args.filter((a) => !HELP_FLAGS.includes(a));
+    command = next;
+  }
+  return [...args];
+}

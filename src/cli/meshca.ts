@@ -8,7 +8,7 @@ import { chooseCa } from './common-options.js';
 import { unsetEmptyOptionVariables } from './empty-variables.js';
 import { errorText } from './error-text.js';
 import { refuseRepeatedFlags } from './flag-repetition.js';
-import { installHelpCommand } from './help-command.js';
+import { helpFlagsUnlessUnknownCommand, installHelpCommand } from './help-command.js';
 import { noteRequiredFlags } from './help-notes.js';
 import { VERSION } from './version.js';
 import { commanderExitCode, EX_CONFIG, EX_UNAVAILABLE } from './exit-codes.js';
@@ -48,7 +48,7 @@ unsetEmptyOptionVariables(program, process.env);
 refuseRepeatedFlags(program);
 
 try {
-  await program.parseAsync(process.argv);
+  await program.parseAsync(helpFlagsUnlessUnknownCommand(program, process.argv.slice(2)), { from: 'user' });
 } catch (err) {
   if (err instanceof CommanderError) process.exit(commanderExitCode(err));
   // Also a flag value a command refused before asking the CA (common-options.ts).

@@ -211,6 +211,9 @@ describe('meshca command line', () => {
     // Not the whole usage with the typo unsaid.
     { name: 'help for an unknown command', args: ['help', 'tokens'], says: "error: unknown command 'tokens'" },
     { name: 'help for an unknown subcommand', args: ['entry', 'help', 'creat'], says: "error: unknown command 'creat'" },
+    // Commander answers --help before it looks at the name: the typo got the parent's usage and exit 0.
+    { name: '--help after an unknown command', args: ['tokens', '--help'], says: "error: unknown command 'tokens'\n(Did you mean token?)" },
+    { name: '-h after an unknown subcommand', args: ['entry', 'creat', '-h'], says: "error: unknown command 'creat'\n(Did you mean create?)" },
     // Commander would keep the last value without a word: a token for b, or the CA in /b.
     { name: 'a one-value flag given twice', args: ['token', 'create', '--agent', 'a', '--agent=b'], says: '--agent given twice ("a", then "b"): give it once' },
     { name: 'the CA named twice', args: ['entry', 'list', '--data-dir', '/a', '--data-dir', '/b'], says: '--data-dir given twice ("/a", then "/b"): give it once' },
