@@ -95,6 +95,16 @@ describe('meshca datastore backup', () => {
     expect(verified.code, verified.stdout + verified.stderr).toBe(0);
   });
 
+  it('pass/counts of one are said in the singular: "1 signed checkpoint", not "1 signed checkpoints"', async () => {
+    const dataDir = tempDir();
+    await running(dataDir);
+    const checkpoint = await runMeshca(['audit', 'checkpoint', '--data-dir', dataDir]);
+    expect(checkpoint.code, checkpoint.stderr).toBe(0);
+    const res = await backup(dataDir, '--to', join(tempDir(), 'copy'));
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout).toMatch(/^verified: audit log of \d+ events and 1 signed checkpoint, head /m);
+  });
+
   it('fail/refuses a --to that exists, even empty, and leaves it as it was', async () => {
     const dataDir = tempDir();
     await running(dataDir);

@@ -106,7 +106,7 @@ describe.skipIf(!server)('meshca datastore migrate', () => {
     expect(migrated.stdout).toContain(`copied audit_events: ${source.events.length} rows`);
     expect(migrated.stdout).toMatch(/copied CA keys: 2 \(encrypted/);
     expect(migrated.stdout).toContain(`copied audit_checkpoints: ${source.checkpoints} rows`);
-    expect(migrated.stdout).toContain(`verified: audit log of ${source.events.length + 1} events and ${source.checkpoints} signed checkpoints`);
+    expect(migrated.stdout).toContain(`verified: audit log of ${source.events.length + 1} events and ${source.checkpoints} signed checkpoint${source.checkpoints === 1 ? '' : 's'}`);
 
     const replicaDir = tempDir();
     const ca = await running(['--data-dir', replicaDir, '--datastore', url]);

@@ -6,6 +6,7 @@ import { formatHead, parseExpectedHead, type ExpectedHead, type VerificationResu
 import { decodeCertificates } from '../../x509/pem.js';
 import { adminClient, cannotRead, checkChoice, credentialOption, dataDirOption, refuseFlags, serverOption, type CommonOptions } from '../common-options.js';
 import { verifyDatastoreFile } from '../offline-audit.js';
+import { counted } from '../counted.js';
 
 /** --expect-head SEQ:HASH, read as commander reads the command line, so that a typo exits 78 naming the flag. */
 function expectHeadOption(): Option {
@@ -44,7 +45,7 @@ function report(result: VerificationResult, json: boolean | undefined, pinned: b
   if (json) {
     console.log(JSON.stringify(result));
   } else if (result.ok) {
-    console.log(`audit log verified: ${result.events} events, ${result.checkpoints} signed checkpoint${result.checkpoints === 1 ? '' : 's'}, head ${result.head ? formatHead(result.head) : '(empty)'}`);
+    console.log(`audit log verified: ${counted(result.events, 'event')}, ${counted(result.checkpoints, 'signed checkpoint')}, head ${result.head ? formatHead(result.head) : '(empty)'}`);
     // A pass that never used the roots given says nothing of them: not even that they are this CA's.
     if (pinned && result.checkpoints === 0) console.log('(no signed checkpoint yet, so --trust-bundle was not used; run `meshca audit checkpoint` first)');
   } else {

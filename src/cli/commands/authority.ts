@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import type { AuthorityView } from '../../server/json-views.js';
 import { adminClient, credentialOption, dataDirOption, refuseFlags, serverOption, type CommonOptions } from '../common-options.js';
 import { formatTable } from '../table.js';
+import { counted } from '../counted.js';
 
 export function registerAuthority(program: Command): void {
   const authority = program.command('authority').description('roots and intermediates: list them, rotate the root, import or taint an intermediate');
@@ -93,7 +94,7 @@ export function registerAuthority(program: Command): void {
       const res = await adminClient(o).call<{ id: string; bundleSequence: number; revoked: number }>('POST', '/v1/authorities/root/retire', {
         force: Boolean(o.force),
       });
-      console.log(`retired root ${res.id}: ${res.revoked} certificates revoked; trust bundle sequence ${res.bundleSequence}`);
+      console.log(`retired root ${res.id}: ${counted(res.revoked, 'certificate')} revoked; trust bundle sequence ${res.bundleSequence}`);
     });
 
   const intermediate = authority.command('intermediate').description('intermediates: import a renewed one (plug-in CA), or taint one');
@@ -135,6 +136,6 @@ export function registerAuthority(program: Command): void {
         undefined,
         { id: `intermediate id ${JSON.stringify(id)}` },
       );
-      console.log(`tainted ${id}: ${res.revoked} certificates revoked; signing intermediate is now ${res.signingIntermediate}`);
+      console.log(`tainted ${id}: ${counted(res.revoked, 'certificate')} revoked; signing intermediate is now ${res.signingIntermediate}`);
     });
 }

@@ -4,6 +4,7 @@ import type { AdminClient } from '../admin-client.js';
 import { adminClient, credentialOption, dataDirOption, refuseFlags, serverOption, type CommonOptions } from '../common-options.js';
 import { checkLimit, walkPages } from '../paging.js';
 import { formatTable } from '../table.js';
+import { counted } from '../counted.js';
 
 interface CertJson {
   serial: string;
@@ -147,7 +148,7 @@ export function registerCert(program: Command): void {
         ...(o.agent ? { agent: o.agent } : {}),
         reason: o.reason,
       });
-      console.log(`revoked ${res.revoked} certificate${res.revoked === 1 ? '' : 's'}`);
+      console.log(`revoked ${counted(res.revoked, 'certificate')}`);
     });
 
   program

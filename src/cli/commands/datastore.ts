@@ -15,6 +15,7 @@ import { backupDataDirectory } from '../data-dir-backup.js';
 import { lockDataDir } from '../data-dir-lock.js';
 import { DATASTORE_MARKER, servesPostgres } from '../datastore-marker.js';
 import { verifyStoredAudit } from '../../ca/audit-service.js';
+import { counted } from '../counted.js';
 
 interface MigrateOptions extends CommonOptions {
   to?: string;
@@ -83,7 +84,7 @@ async function migrate(o: MigrateOptions): Promise<void> {
       const result = await verifyStoredAudit(copy.authorities, copy.audit);
       if (!result.ok) throw new Error(`the migrated audit log does not verify at event ${result.problem!.seq}: ${result.problem!.reason}`);
       const continued = report.sourceHead ? `, continuing the source's head ${formatHead(report.sourceHead)}` : '';
-      console.log(`verified: audit log of ${result.events} events and ${result.checkpoints} signed checkpoints${continued}; every CA key decrypts`);
+      console.log(`verified: audit log of ${counted(result.events, 'event')} and ${counted(result.checkpoints, 'signed checkpoint')}${continued}; every CA key decrypts`);
     } finally {
       await copy.close();
     }
@@ -98,10 +99,10 @@ async function backup(o: CommonOptions & { to?: string; keyPassphraseFile?: stri
   const report = await backupDataDirectory(o.dataDir, o.to, givenPassphrase(o));
   for (const path of report.removedLeftovers) console.log(`removed ${path}, left by a backup that was stopped before it finished`);
   const head = report.head ? `, head ${formatHead(report.head)}` : '';
-  console.log(`backed up ${o.dataDir} to ${o.to}: ${report.certificates} certificate records, ${report.keys} CA key files`);
+  console.log(`backed up ${o.dataDir} to ${o.to}: ${counted(report.certificates, 'certificate record')}, ${counted(report.keys, 'CA key file')}`);
   console.log(
-    `verified: audit log of ${report.auditEvents} events and ${report.checkpoints} signed checkpoints${head}; ` +
-      `the keys of ${report.authorityKeys} authorities load and match their certificates`,
+    `verified: audit log of ${counted(report.auditEvents, 'event')} and ${counted(report.checkpoints, 'signed checkpoint')}${head}; ` +
+      `the keys of ${counted(report.authorityKeys, 'authority', 'authorities')} load and match their certificates`,
   );
   console.log(`to restore, stop the CA and start it with --data-dir ${o.to} (or put it in place of ${o.dataDir}); the copy holds the CA keys as the data directory does`);
 }
