@@ -25,6 +25,7 @@ import { cryptoRandom } from '../random/random-source.js';
 import { readRegularFile } from '../platform/regular-file.js';
 import { errorText } from './error-text.js';
 import { refuseRepeatedFlags } from './flag-repetition.js';
+import { settingDescription } from './help-notes.js';
 import { commanderExitCode, EX_CONFIG } from './exit-codes.js';
 import { answerSighup } from './held-signals.js';
 import { createLogger, synchronousStdout } from './logger.js';
@@ -87,9 +88,9 @@ const program = new Command('meshca-agent')
   .exitOverride();
 for (const spec of Object.values(AGENT_OPTIONS)) {
   const isSwitch = 'switch' in spec && spec.switch === true;
-  const defaultNote = 'default' in spec && !isSwitch ? ` (default ${spec.default})` : '';
+  const defaultValue = 'default' in spec && !isSwitch ? String(spec.default) : undefined;
   program.addOption(
-    new Option(isSwitch ? `--${spec.name}` : `--${spec.name} <value>`, `${spec.describe}${defaultNote}; env ${envName('MESHCA_AGENT', spec.name)}`),
+    new Option(isSwitch ? `--${spec.name}` : `--${spec.name} <value>`, settingDescription(spec.describe, defaultValue, envName('MESHCA_AGENT', spec.name))),
   );
 }
 

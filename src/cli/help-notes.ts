@@ -13,3 +13,13 @@ export function noteRequiredFlags(root: Command): void {
   }
   for (const sub of root.commands) noteRequiredFlags(sub);
 }
+
+/**
+ * The help of a server or agent setting, which the config loader reads from
+ * flag, variable and file (not commander): its default and variable said as
+ * commander says them for the other commands' flags, "(default: 1h, env:
+ * MESHCA_SVID_TTL)", so every --help reads alike.
+ */
+export function settingDescription(describe: string, defaultValue: string | undefined, envVar: string): string {
+  return `${describe} (${defaultValue === undefined || defaultValue === '' ? '' : `default: ${defaultValue}, `}env: ${envVar})`;
+}

@@ -96,6 +96,10 @@ describe('meshca-agent command line', () => {
     const run = await runAgent(['--help'], NO_SETTINGS);
     expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: '' });
     expect(run.stdout).toMatch(/^Usage: meshca-agent/);
+    // Defaults and variables said as meshca's commands say them.
+    const help = run.stdout.replace(/\s+/g, ' ');
+    expect(help).toContain('--sync-interval <value> how often entries, bundle and CRL are re-synced (default: 30s, env: MESHCA_AGENT_SYNC_INTERVAL)');
+    expect(help).not.toContain('; env ');
   });
 });
 

@@ -258,6 +258,15 @@ describe('meshca command line', () => {
     expect(res.stderr).not.toContain('mcjt_');
   });
 
+  it('pass/meshca server --help says each setting\'s default and variable as every other command\'s help does', async () => {
+    const res = await runMeshca(['server', '--help']);
+    expect(res.code).toBe(0);
+    const help = res.stdout.replace(/\s+/g, ' ');
+    expect(help).toContain('--svid-ttl <value> lifetime of an SVID whose request or entry names none (default: 1h, env: MESHCA_SVID_TTL)');
+    expect(help).toContain('--metrics-listen <value> also serve /metrics without authentication on this address (a warning is logged when it is not loopback) (env: MESHCA_METRICS_LISTEN)');
+    expect(help).not.toContain('; env ');
+  });
+
   // Told before running the command, not by its error after; and no commander internals ("default: []").
   it.each([
     { command: ['mint'], required: ['--spiffe-id <id>', '--out <dir>'] },

@@ -4,6 +4,7 @@ import { SERVER_OPTIONS, loadServerConfig } from '../../config/server-config.js'
 import { configFileOption, envName } from '../../config/options.js';
 import { createLogger } from '../logger.js';
 import { serverStdout } from '../server-log.js';
+import { settingDescription } from '../help-notes.js';
 
 export function registerServer(program: Command): void {
   const command = program
@@ -11,8 +12,8 @@ export function registerServer(program: Command): void {
     .description('run the certificate authority')
     .addOption(new Option('--config <file>', 'JSON file of settings (keys are the flag names)').env('MESHCA_CONFIG'));
   for (const spec of Object.values(SERVER_OPTIONS)) {
-    const defaultNote = 'default' in spec && spec.default !== '' ? ` (default ${spec.default})` : '';
-    command.addOption(new Option(`--${spec.name} <value>`, `${spec.describe}${defaultNote}; env ${envName('MESHCA', spec.name)}`));
+    const defaultValue = 'default' in spec ? String(spec.default) : undefined;
+    command.addOption(new Option(`--${spec.name} <value>`, settingDescription(spec.describe, defaultValue, envName('MESHCA', spec.name))));
   }
   command.action(async (flags: Record<string, unknown> & { config?: string }, self: Command) => {
     // Everything the server creates (database, keys, socket) is private to its user.
