@@ -181,15 +181,18 @@ describe('GET /v1/audit/events', () => {
     }
   });
 
-  it('pass/meshca audit export prints what the API exports, as csv and as jsonl since a time', async () => {
+  it('pass/meshca audit export prints what the API exports, as csv, as jsonl since a time, and after an event number', async () => {
     const dataDir = ca.config.dataDir;
-    const [csv, jsonl] = await Promise.all([
+    const [csv, jsonl, carriedOn] = await Promise.all([
       runMeshca(['audit', 'export', '--format', 'csv', '--data-dir', dataDir]),
       runMeshca(['audit', 'export', '--since', iso(later), '--data-dir', dataDir]),
+      runMeshca(['audit', 'export', '--after', '2', '--data-dir', dataDir]),
     ]);
     expect(csv).toEqual({ code: 0, stdout: (await exported(ca, '?format=csv')).body, stderr: '' });
     expect(csvRecords(csv.stdout)).toHaveLength(eventRows(ca.store.db).length);
     expect(jsonl).toEqual({ code: 0, stdout: (await exported(ca, `?since=${later}`)).body, stderr: '' });
+    expect(carriedOn).toEqual({ code: 0, stdout: (await exported(ca, '?after=2')).body, stderr: '' });
+    expect(jsonLines(carriedOn.stdout)[0]?.seq).toBe(3);
   });
 
   // A flag the command cannot accept is refused before the CA is asked: exit 78 (README, exit codes), not a refusal's 1.

@@ -84,13 +84,14 @@ export function registerAudit(program: Command): void {
     .command('export')
     .description('stream the audit log')
     .option('--since <time>', 'events at or after this time (RFC 3339 or epoch seconds)')
+    .option('--after <seq>', 'events numbered above this one: the last seq an earlier export printed, to carry on from it')
     .option('--format <format>', 'jsonl or csv', 'jsonl')
     .addOption(dataDirOption())
     .addOption(serverOption())
     .addOption(credentialOption())
-    .action(async (o: CommonOptions & { since?: string; format: string }) => {
+    .action(async (o: CommonOptions & { since?: string; after?: string; format: string }) => {
       checkChoice('format', o.format, ['jsonl', 'csv']);
-      const query = new URLSearchParams({ format: o.format, ...(o.since ? { since: o.since } : {}) });
+      const query = new URLSearchParams({ format: o.format, ...(o.since ? { since: o.since } : {}), ...(o.after !== undefined ? { after: o.after } : {}) });
       await adminClient(o).stream(`/v1/audit/events?${query}`, process.stdout);
     });
 
