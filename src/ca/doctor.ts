@@ -27,9 +27,10 @@ export interface DoctorInput {
 /** Time the scheduler has to prepare the next intermediate after its due time before doctor calls it behind. */
 const ROTATION_GRACE = 300;
 
+/** A span as people say it: whole days from a day up, else whole hours, else whole minutes (never "1.00 days" for 23 h 59 min). */
 const days = (s: number) => {
-  const n = (s / 86400).toFixed(s < 86400 ? 2 : 0);
-  return `${n} ${n === "1" ? "day" : "days"}`;
+  const [n, unit] = s >= 86400 ? [Number((s / 86400).toFixed(0)), 'day'] : s >= 3600 ? [Math.floor(s / 3600), 'hour'] : [Math.max(0, Math.floor(s / 60)), 'minute'];
+  return `${n} ${unit}${n === 1 ? '' : 's'}`;
 };
 const iso = (s: number) => new Date(s * 1000).toISOString();
 

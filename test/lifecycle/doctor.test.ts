@@ -214,6 +214,20 @@ describe('diagnose: what to do about a root within the horizon, by where its rot
   });
 });
 
+describe('diagnose: how long an authority has left, in the words people use', () => {
+  it.each([
+    [DAY - 1, '23 hours'],
+    [2 * 3600 + 59 * 60, '2 hours'],
+    [3600, '1 hour'],
+    [3599, '59 minutes'],
+    [60, '1 minute'],
+    [59, '0 minutes'],
+  ])('%i s left: "expires in %s"', (left, words) => {
+    const findings = diagnose({ set: set('root', 'intermediate'), now: a.intermediate.record.notAfter - left, rootHorizon: ROOT_HORIZON });
+    expect(findings.find((f) => f.check === 'intermediate expiry')!.message).toContain(`intermediate ${a.intermediate.record.id} expires in ${words} (`);
+  });
+});
+
 describe('diagnose', () => {
   it.each(CASES)('$name', ({ input, fails, says }) => {
     const findings = diagnose(input());
