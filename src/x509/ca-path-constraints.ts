@@ -12,9 +12,10 @@
  */
 import { Asn1ParseError, children, is, parseDer, Tag, TagClass, valueBytes, type Asn1 } from './asn1.js';
 import type { CertificateFacts } from './certificate-reader.js';
+import { goFormProblem, type GoFormFacts } from './go-ca-form.js';
 import { strictFormProblem, type FormFacts } from './strict-ca-form.js';
 
-export type PathFacts = Pick<CertificateFacts, 'basicConstraints' | 'hasKeyUsage' | 'signsCertificates' | 'isSelfIssued' | 'nameConstraintsDer'> & FormFacts;
+export type PathFacts = Pick<CertificateFacts, 'basicConstraints' | 'hasKeyUsage' | 'signsCertificates' | 'isSelfIssued' | 'nameConstraintsDer'> & FormFacts & GoFormFacts;
 
 /** One certificate of a path, with the words that name it in a refusal ("certificate 1 of the supplied chain (CN=...)"). */
 export interface PathCertificate {
@@ -43,7 +44,8 @@ export interface CaPath {
 export function caPathProblem(path: CaPath): string | undefined {
   const anchor = path.certificates.length - 1;
   for (const [i, { label, facts }] of path.certificates.entries()) {
-    const problem = caProblem(facts) ?? strictFormProblem(facts, i === anchor) ?? nameConstraintsProblem(facts.nameConstraintsDer, path.trustDomain);
+    const problem =
+      caProblem(facts) ?? strictFormProblem(facts, i === anchor) ?? goFormProblem(facts) ?? nameConstraintsProblem(facts.nameConstraintsDer, path.trustDomain);
     if (problem) return `${label} ${problem}`;
   }
   return pathLengthProblem(path);

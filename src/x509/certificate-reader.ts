@@ -64,6 +64,18 @@ export interface CertificateFacts {
   readonly dnsNames: readonly string[];
   /** How many names the subjectAltName holds, of every type (IP addresses, email addresses... besides URIs and DNS names). */
   readonly subjectAltNameCount: number;
+  /** The issuer name as encoded. */
+  readonly issuerName: Asn1;
+  /** Whether its serial number is negative (RFC 5280 4.1.2.2 wants it positive). */
+  readonly serialIsNegative: boolean;
+  /** Where it holds a BOOLEAN other than DER's 0x00 or 0xFF (an extension's critical field, basicConstraints' cA), or undefined. */
+  readonly nonDerBoolean: string | undefined;
+  /** Whether its keyUsage BIT STRING sets bits it declares unused, which DER wants clear. */
+  readonly keyUsageUnusedBitsSet: boolean;
+  /** The subjectAltName's names of every form: the GeneralName's tag and contents as encoded. */
+  readonly subjectAltNames: readonly { readonly tag: number; readonly value: Buffer }[];
+  /** The extendedKeyUsage extension's purposes; undefined when absent or unreadable. */
+  readonly extendedKeyUsages: readonly string[] | undefined;
   readonly x509: X509Certificate;
 }
 
@@ -96,6 +108,8 @@ interface TbsFields {
   readonly duplicateExtension: string | undefined;
   /** The OIDs of the extensions marked critical. */
   readonly critical: ReadonlySet<string>;
+  /** The first extension whose critical field is a BOOLEAN other than 0x00 or 0xFF. */
+  readonly nonDerCritical: string | undefined;
   /** The TBSCertificate's signature field and the signatureAlgorithm after it, which RFC 5280 4.1.1.2 wants the same. */
   readonly innerAlgorithm: Asn1 | undefined;
   readonly outerAlgorithm: Asn1;
@@ -118,17 +132,21 @@ function readTbs(der: Buffer): TbsFields {
   const extensions = new Map<string, Buffer>();
   const critical = new Set<string>();
   let duplicateExtension: string | undefined;
+  let nonDerCritical: string | undefined;
   for (const ext of extensionsNode ? children(children(extensionsNode)[0]!) : []) {
     const parts = children(ext);
     const id = readOid(parts[0]);
     if (extensions.has(id)) duplicateExtension ??= id;
     extensions.set(id, valueBytes(parts[parts.length - 1]!));
-    if (parts.length === 3 && is(parts[1], TagClass.UNIVERSAL, Tag.BOOLEAN) && valueBytes(parts[1]!)[0] !== 0) critical.add(id);
+    if (parts.length === 3 && is(parts[1], TagClass.UNIVERSAL, Tag.BOOLEAN)) {
+      if (valueBytes(parts[1]!)[0] !== 0) critical.add(id);
+      if (!isDerBoolean(parts[1]!)) nonDerCritical ??= id;
+    }
   }
   return {
     version: offset ? readVersion(fields[0]!) : 1,
     serialBytes: valueBytes(serial!), notBefore: readTime(notBefore), notAfter: readTime(notAfter), validity: [notBefore, notAfter],
-    issuerName: issuerName!, subjectName: subjectName!, spki: spki!, extensions, duplicateExtension, critical,
+    issuerName: issuerName!, subjectName: subjectName!, spki: spki!, extensions, duplicateExtension, critical, nonDerCritical,
     innerAlgorithm, outerAlgorithm: signatureAlgorithm!,
   };
 }
@@ -168,8 +186,58 @@ export function readCertificate(der: Buffer): CertificateFacts {
     uris: namesOfType(t, GENERAL_NAME.uri),
     dnsNames: namesOfType(t, GENERAL_NAME.dns),
     subjectAltNameCount: namesOfType(t).length,
+    issuerName: t.issuerName,
+    serialIsNegative: (t.serialBytes[0]! & 0x80) !== 0,
+    nonDerBoolean: t.nonDerCritical === undefined ? (basicConstraintsCaIsDer(t) ? undefined : "basicConstraints' cA field") : `the critical field of extension ${t.nonDerCritical}`,
+    keyUsageUnusedBitsSet: keyUsageUnusedBitsSet(t.extensions.get(OID.keyUsage)),
+    subjectAltNames: generalNames(t),
+    extendedKeyUsages: readExtendedKeyUsages(t),
     x509,
   };
+}
+
+/** DER encodes TRUE as 0xFF and FALSE as 0x00 (X.690 11.1); BER allows any non-zero octet for TRUE. */
+const isDerBoolean = (node: Asn1) => {
+  const bytes = valueBytes(node);
+  return bytes.length === 1 && (bytes[0] === 0 || bytes[0] === 0xff);
+};
+
+/** Whether basicConstraints' cA field, when present and readable, is a DER BOOLEAN. */
+function basicConstraintsCaIsDer(t: TbsFields): boolean {
+  const value = t.extensions.get(OID.basicConstraints);
+  if (value === undefined) return true;
+  try {
+    const [ca] = children(parseDer(value));
+    return !is(ca, TagClass.UNIVERSAL, Tag.BOOLEAN) || isDerBoolean(ca!);
+  } catch {
+    // Unreadable: it reads as no CA, refused as such.
+    return true;
+  }
+}
+
+/** Whether a keyUsage BIT STRING's unused bits (the low bits of its last octet) hold a 1. */
+function keyUsageUnusedBitsSet(value: Buffer | undefined): boolean {
+  if (value === undefined) return false;
+  try {
+    const node = parseDer(value);
+    if (!is(node, TagClass.UNIVERSAL, Tag.BITSTRING)) return false;
+    const contents = valueBytes(node);
+    const unused = contents[0] ?? 0;
+    return contents.length > 1 && unused <= 7 && (contents.at(-1)! & ((1 << unused) - 1)) !== 0;
+  } catch {
+    return false;
+  }
+}
+
+/** ExtKeyUsageSyntax ::= SEQUENCE SIZE (1..MAX) OF KeyPurposeId. */
+function readExtendedKeyUsages(t: TbsFields): string[] | undefined {
+  const value = t.extensions.get(OID.extKeyUsage);
+  if (value === undefined) return undefined;
+  try {
+    return children(parseDer(value)).map((purpose) => readOid(purpose));
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -299,6 +367,15 @@ function namesOfType(t: TbsFields, tag?: number): string[] {
   return (names ? children(parseDer(names)) : [])
     .filter((name) => tag === undefined || is(name, TagClass.CONTEXT_SPECIFIC, tag))
     .map((name) => valueBytes(name).toString('latin1'));
+}
+
+/** Every GeneralName of the subjectAltName, its contents as encoded (a constructed one's, such as a directoryName, re-encoded). */
+function generalNames(t: TbsFields): CertificateFacts['subjectAltNames'] {
+  const names = t.extensions.get(OID.subjectAltName);
+  return (names ? children(parseDer(names)) : []).map((name) => ({
+    tag: name.type,
+    value: typeof name.value === 'string' ? valueBytes(name) : Buffer.concat(children(name).map(toDer)),
+  }));
 }
 
 function stripLeadingZeros(bytes: Buffer): Buffer {

@@ -39,17 +39,18 @@ export const CA_EXTENSIONS = ['basicConstraints=critical,CA:TRUE', 'keyUsage=cri
  * A self-signed certificate made by `openssl req -x509` in `dir` as NAME.pem
  * and NAME.key (an ECDSA P-256 key, or `algorithm`'s; with
  * `explicitEcParameters`, a P-256 key that spells out its curve rather than
- * naming it); `extensions` are -addext values (a CA by default), `subject`
+ * naming it; with `newKey`, the -newkey and -pkeyopt arguments that make it); `extensions` are -addext values (a CA by default), `subject`
  * replaces /O=byo/CN=NAME.
  */
 export function selfSigned(
   dir: string,
   name: string,
-  o: { days?: number; extensions?: readonly string[]; algorithm?: 'ed448'; explicitEcParameters?: true; subject?: string } = {},
+  o: { days?: number; extensions?: readonly string[]; algorithm?: 'ed448'; newKey?: readonly string[]; explicitEcParameters?: true; subject?: string } = {},
 ): KeyPairFiles {
   const files = { cert: join(dir, `${name}.pem`), key: join(dir, `${name}.key`) };
   if (o.explicitEcParameters) opensslOk(['ecparam', '-name', 'prime256v1', '-param_enc', 'explicit', '-genkey', '-noout', '-out', files.key]);
-  const key = o.explicitEcParameters ? ['-key', files.key] : [...(o.algorithm ? ['-newkey', o.algorithm, '-nodes'] : EC), '-keyout', files.key];
+  const newKey = o.newKey ? [...o.newKey, '-nodes'] : o.algorithm ? ['-newkey', o.algorithm, '-nodes'] : EC;
+  const key = o.explicitEcParameters ? ['-key', files.key] : [...newKey, '-keyout', files.key];
   opensslOk([
     'req', '-x509', ...key, '-out', files.cert, '-days', String(o.days ?? 30), '-subj', o.subject ?? `/O=byo/CN=${name}`,
     ...(o.extensions ?? CA_EXTENSIONS).flatMap((e) => ['-addext', e]),
@@ -63,7 +64,7 @@ export function selfSigned(
  * and `authorityKeyIdentifier` replace the defaults (pathlen 0; keyCertSign
  * and cRLSign; hash; keyid; 'none' leaves a key identifier out), `subject`
  * replaces /O=byo/CN=NAME, `extensions` are more extension lines, `serial`
- * (as -set_serial takes it) replaces a random one.
+ * (as -set_serial takes it) replaces a random one, `digest` (as openssl x509 takes it, e.g. -sha1) the default SHA-256.
  */
 export function signedCa(
   dir: string,
@@ -71,7 +72,7 @@ export function signedCa(
   issuer: KeyPairFiles,
   o: {
     days?: number; uris?: readonly string[]; basicConstraints?: string; keyUsage?: string; subjectKeyIdentifier?: string; authorityKeyIdentifier?: string;
-    subject?: string; extensions?: readonly string[]; serial?: string;
+    subject?: string; extensions?: readonly string[]; serial?: string; digest?: string;
   } = {},
 ): KeyPairFiles {
   const files = { cert: join(dir, `${name}.pem`), key: join(dir, `${name}.key`) };
@@ -89,7 +90,7 @@ export function signedCa(
   );
   opensslOk([
     'x509', '-req', '-in', csr, '-CA', issuer.cert, '-CAkey', issuer.key, ...(o.serial === undefined ? ['-CAcreateserial'] : ['-set_serial', o.serial]), '-days', String(o.days ?? 30),
-    '-extfile', ext, '-out', files.cert,
+    '-extfile', ext, '-out', files.cert, ...(o.digest ? [o.digest] : []),
   ]);
   return files;
 }

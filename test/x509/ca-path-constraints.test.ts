@@ -7,7 +7,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { explicit, implicitConstructed, implicitPrimitive, oid, seq, set, smallInt, toDer, utf8, type Asn1 } from '../../src/x509/asn1.js';
+import { bitString, explicit, implicitConstructed, implicitPrimitive, oid, seq, set, smallInt, toDer, utf8, type Asn1 } from '../../src/x509/asn1.js';
 import { OID } from '../../src/x509/oids.js';
 import { caPathProblem, type PathFacts } from '../../src/x509/ca-path-constraints.js';
 import { readCertificate } from '../../src/x509/certificate-reader.js';
@@ -18,6 +18,9 @@ import { tempDir } from '../support/temp-dir.js';
 
 /** A subjectAltName extension whose GeneralNames is an empty SEQUENCE, as openssl's configuration cannot otherwise write one. */
 const EMPTY_SAN = '2.5.29.17=DER:3000';
+
+const CA_NAME = seq([set([seq([oid(OID.commonName), utf8('CA')])])]);
+const P256_SPKI = seq([seq([oid(OID.ecPublicKey), oid(OID.p256)]), bitString(Buffer.alloc(65, 4))]);
 
 /** A well-formed CA certificate's facts, changed by `o`. */
 function ca(o: Partial<PathFacts> & { pathLen?: number } = {}): PathFacts {
@@ -40,6 +43,14 @@ function ca(o: Partial<PathFacts> & { pathLen?: number } = {}): PathFacts {
     nonDerTime: undefined,
     duplicateExtension: undefined,
     isProxyCertificate: false,
+    subjectName: CA_NAME,
+    issuerName: CA_NAME,
+    serialIsNegative: false,
+    nonDerBoolean: undefined,
+    keyUsageUnusedBitsSet: false,
+    subjectAltNames: [],
+    extendedKeyUsages: undefined,
+    spki: P256_SPKI,
     ...rest,
   };
 }
@@ -136,6 +147,11 @@ describe('caPathProblem: every certificate in the form -x509_strict wants (OpenS
       'the root marks its authorityKeyIdentifier extension critical, and OpenSSL refuses it, with or without -x509_strict ("unhandled critical extension")'],
     ['fail/the first certificate out of form is named, from the bottom', [ca(), ca({ subjectIsEmpty: true }), ca({ subjectKeyIdentifier: undefined })], 0,
       `chain 1 has an empty subject name, and ${STRICT}) refuse such a CA ("Subject name empty") and every certificate it signs ("Issuer name empty")`],
+    // What Go's crypto/x509 refuses where OpenSSL does not (x509/go-ca-form.ts, whose own tests hold every refusal).
+    ['fail/a chain certificate Go refuses, for an extendedKeyUsage of serverAuth alone', [ca(), ca({ extendedKeyUsages: [OID.serverAuth] }), ca()], 0,
+      `chain 1 has an extendedKeyUsage without both serverAuth and clientAuth (${OID.serverAuth}), which bounds what it signs: Go's crypto/x509 (under SPIRE and go-spiffe) refuses meshca's SVIDs under it for the purpose it lacks ("x509: certificate specifies an incompatible key usage"), and so does OpenSSL verifying for it as nginx does (-purpose sslclient or sslserver: "unsuitable certificate purpose")`],
+    ['fail/the bundle root Go refuses, for a negative serial', [ca(), ca({ serialIsNegative: true })], 0,
+      `the root has a negative serial number (RFC 5280 4.1.2.2), which Go's crypto/x509 (under SPIRE and go-spiffe) refuses from Go 1.23 on ("x509: negative serial number")`],
   ])('%s', (_name, facts, casBelow, problem) => {
     expect(path(facts, casBelow, 'example.org')).toBe(problem);
   });
