@@ -45,7 +45,7 @@ export function caPathProblem(path: CaPath): string | undefined {
   const anchor = path.certificates.length - 1;
   for (const [i, { label, facts }] of path.certificates.entries()) {
     const problem =
-      caProblem(facts) ?? strictFormProblem(facts, i === anchor) ?? goFormProblem(facts) ?? nameConstraintsProblem(facts.nameConstraintsDer, path.trustDomain);
+      caProblem(facts) ?? strictFormProblem(facts, i === anchor) ?? goFormProblem(facts, i === anchor) ?? nameConstraintsProblem(facts.nameConstraintsDer, path.trustDomain);
     if (problem) return `${label} ${problem}`;
   }
   return pathLengthProblem(path);

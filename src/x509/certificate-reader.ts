@@ -74,6 +74,8 @@ export interface CertificateFacts {
   readonly keyUsageUnusedBitsSet: boolean;
   /** The subjectAltName's names of every form: the GeneralName's tag and contents as encoded. */
   readonly subjectAltNames: readonly { readonly tag: number; readonly value: Buffer }[];
+  /** The signatureAlgorithm its issuer signed it with, as encoded. */
+  readonly signatureAlgorithm: Asn1;
   /** The extendedKeyUsage extension's purposes; undefined when absent or unreadable. */
   readonly extendedKeyUsages: readonly string[] | undefined;
   readonly x509: X509Certificate;
@@ -192,6 +194,7 @@ export function readCertificate(der: Buffer): CertificateFacts {
     keyUsageUnusedBitsSet: keyUsageUnusedBitsSet(t.extensions.get(OID.keyUsage)),
     subjectAltNames: generalNames(t),
     extendedKeyUsages: readExtendedKeyUsages(t),
+    signatureAlgorithm: t.outerAlgorithm,
     x509,
   };
 }

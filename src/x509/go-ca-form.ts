@@ -14,13 +14,18 @@ import { OID } from './oids.js';
 
 export type GoFormFacts = Pick<
   CertificateFacts,
-  'subjectName' | 'issuerName' | 'serialIsNegative' | 'nonDerBoolean' | 'keyUsageUnusedBitsSet' | 'subjectAltNames' | 'extendedKeyUsages' | 'spki'
+  | 'subjectName' | 'issuerName' | 'serialIsNegative' | 'nonDerBoolean' | 'keyUsageUnusedBitsSet' | 'subjectAltNames' | 'extendedKeyUsages' | 'spki'
+  | 'signatureAlgorithm'
 >;
 
 const GO = "Go's crypto/x509 (under SPIRE and go-spiffe)";
 
-/** Why Go refuses a CA certificate, or every chain through it, where OpenSSL does not; or undefined. */
-export function goFormProblem(facts: GoFormFacts): string | undefined {
+/**
+ * Why Go refuses a CA certificate, or every chain through it, where OpenSSL
+ * does not; or undefined. `isTrustAnchor`: the last of the path, whose own
+ * signature no verifier checks.
+ */
+export function goFormProblem(facts: GoFormFacts, isTrustAnchor: boolean): string | undefined {
   for (const [field, name] of [['subject', facts.subjectName], ['issuer', facts.issuerName]] as const) {
     const problem = nameStringProblem(name);
     if (problem) return `has ${field} name ${problem}, which ${GO} refuses in it and in every certificate it signs ("x509: invalid RDNSequence: invalid attribute value")`;
@@ -38,7 +43,7 @@ export function goFormProblem(facts: GoFormFacts): string | undefined {
   if (ekus && !ekus.includes(ANY_EXTENDED_KEY_USAGE) && !(ekus.includes(OID.serverAuth) && ekus.includes(OID.clientAuth))) {
     return `has an extendedKeyUsage without both serverAuth and clientAuth (${ekus.join(', ')}), which bounds what it signs: ${GO} refuses meshca's SVIDs under it for the purpose it lacks ("x509: certificate specifies an incompatible key usage"), and so does OpenSSL verifying for it as nginx does (-purpose sslclient or sslserver: "unsuitable certificate purpose")`;
   }
-  return publicKeyProblem(facts.spki);
+  return publicKeyProblem(facts.spki) ?? (isTrustAnchor ? undefined : signatureAlgorithmProblem(facts.signatureAlgorithm));
 }
 
 const ANY_EXTENDED_KEY_USAGE = '2.5.29.37.0';
@@ -146,4 +151,49 @@ function publicKeyProblem(spki: Asn1): string | undefined {
     return `has an EC key on curve ${curve ?? '(explicit parameters)'}, which ${GO} does not read ("x509: unsupported elliptic curve"): it accepts P-224, P-256, P-384 and P-521`;
   }
   return `has a key of algorithm ${oid}, with which ${GO} cannot verify what it signs ("x509: cannot verify signature: algorithm unimplemented"): it takes RSA (rsaEncryption), ECDSA and Ed25519 keys`;
+}
+
+/** Signature algorithms Go verifies a certificate's signature with, by OID: SHA-2 with RSA PKCS#1 v1.5 and ECDSA, and Ed25519. */
+const GO_SIGNATURES: ReadonlySet<string> = new Set([
+  OID.sha256WithRsa, OID.sha384WithRsa, OID.sha512WithRsa, OID.ecdsaWithSha256, OID.ecdsaWithSha384, OID.ecdsaWithSha512, OID.ed25519,
+]);
+/** The insecure ones Go knows and refuses (since Go 1.18 for SHA-1), with the name its error gives them. */
+const GO_INSECURE: Record<string, string> = {
+  '1.2.840.113549.1.1.4': 'MD5-RSA',
+  '1.2.840.113549.1.1.5': 'SHA1-RSA',
+  '1.2.840.10045.4.1': 'ECDSA-SHA1',
+};
+const RSASSA_PSS = '1.2.840.113549.1.1.10';
+const MGF1 = '1.2.840.113549.1.1.8';
+/** The hashes Go takes in RSASSA-PSS parameters, with the salt length it requires of each (their output length). */
+const PSS_SALT: Record<string, number> = { '2.16.840.1.101.3.4.2.1': 32, '2.16.840.1.101.3.4.2.2': 48, '2.16.840.1.101.3.4.2.3': 64 };
+
+/** Why Go cannot verify the signature on a certificate below the trust anchor, or undefined. */
+function signatureAlgorithmProblem(algorithm: Asn1): string | undefined {
+  const [id, parameters] = children(algorithm);
+  const oid = readOid(id);
+  if (GO_SIGNATURES.has(oid) || (oid === RSASSA_PSS && parameters && goReadsPssParameters(parameters))) return undefined;
+  if (GO_INSECURE[oid]) {
+    return `is signed with ${GO_INSECURE[oid]}, which ${GO} refuses as insecure in every chain through it ("x509: cannot verify signature: insecure algorithm ${GO_INSECURE[oid]}")`;
+  }
+  const pss = oid === RSASSA_PSS ? ' with other parameters than Go takes (SHA-256, -384 or -512, MGF1 with the same hash, a salt as long as the hash)' : '';
+  return `is signed with algorithm ${oid}${pss}, which ${GO} cannot verify ("x509: cannot verify signature: algorithm unimplemented")`;
+}
+
+/**
+ * RSASSA-PSS-params ::= SEQUENCE { hashAlgorithm [0], maskGenAlgorithm [1], saltLength [2], trailerField [3] DEFAULT 1 },
+ * as Go's getSignatureAlgorithmFromAI reads them: the hash given, MGF1 over the same hash, the salt as long as the hash.
+ */
+function goReadsPssParameters(parameters: Asn1): boolean {
+  const fields = new Map(children(parameters).map((field) => [field.type, children(field)[0]!]));
+  const hash = fields.get(0);
+  const mgf = fields.get(1);
+  const salt = fields.get(2);
+  const trailer = fields.get(3);
+  if (!hash || !mgf || !salt) return false;
+  const hashOid = readOid(children(hash)[0]);
+  const [mgfOid, mgfHash] = children(mgf);
+  const saltLength = valueBytes(salt).reduce((n, b) => n * 256 + b, 0);
+  return readOid(mgfOid) === MGF1 && mgfHash !== undefined && readOid(children(mgfHash)[0]) === hashOid && PSS_SALT[hashOid] === saltLength
+    && (trailer === undefined || valueBytes(trailer).equals(Buffer.from([1])));
 }

@@ -16,6 +16,7 @@ import { checkImport } from '../../src/ca/authority-factory.js';
 import { InvalidInputError } from '../../src/errors.js';
 import { TrustDomain } from '../../src/identity/trust-domain.js';
 import { bool, children, explicit, octets, oid, seq, set, Tag, TagClass, toDer, type Asn1 } from '../../src/x509/asn1.js';
+import { readCertificate } from '../../src/x509/certificate-reader.js';
 import { decodeCertificates } from '../../src/x509/pem.js';
 import { buildGoPeer, goPeer } from '../support/go-peer.js';
 import { CA_EXTENSIONS, selfSigned, signedCa, verify } from '../support/openssl-pki.js';
@@ -170,6 +171,59 @@ describe('a CA in a form Go parses or verifies more strictly than OpenSSL: meshc
     const verdicts = await judge(form);
     expect(verdicts).toEqual(expected);
     // Whatever the case, meshca never accepts a CA under which either verifier refuses an SVID.
+    if (verdicts.meshca) expect(verdicts.openssl && verdicts.go).toBe(true);
+  }, 30_000);
+});
+
+/** How the intermediate between the organisation root and the leaf is signed, and the root's key. */
+interface ChainForm {
+  readonly rootKey?: readonly string[];
+  readonly signOptions: readonly string[];
+}
+
+/** An organisation root, an intermediate for example.org it signs as `form` says, and an SVID-shaped leaf under it, judged three ways. */
+async function judgeChain(form: ChainForm): Promise<Verdicts> {
+  const dir = tempDir('byo-chain');
+  const root = selfSigned(dir, 'root', { newKey: form.rootKey });
+  const intermediate = signedCa(dir, 'intermediate', root, { signOptions: form.signOptions });
+  const leaf = signedCa(dir, 'leaf', intermediate, {
+    basicConstraints: 'critical,CA:FALSE', keyUsage: 'digitalSignature', uris: ['spiffe://example.org/w'], extensions: ['extendedKeyUsage=serverAuth,clientAuth'],
+  });
+  const [rootPem, intermediatePem, leafPem] = [root, intermediate, leaf].map((f) => readFileSync(f.cert, 'utf8'));
+  writeFileSync(join(dir, 'svid.pem'), leafPem! + intermediatePem!);
+  writeFileSync(join(dir, 'bundle.pem'), rootPem!);
+  const go = await goPeer('verify', dir);
+  const now = Math.floor(Date.now() / 1000);
+  const openssl = verify({ trusted: rootPem!, untrusted: intermediatePem!, leaf: leafPem!, at: now });
+  let meshca = true;
+  try {
+    const rootFacts = readCertificate(decodeCertificates(rootPem!)[0]!);
+    checkImport({ certDer: decodeCertificates(intermediatePem!)[0]!, keyPem: readFileSync(intermediate.key, 'utf8') }, 'intermediate', now, [rootFacts], TrustDomain.parse('example.org'));
+  } catch (err) {
+    if (!(err instanceof InvalidInputError)) throw err;
+    meshca = false;
+  }
+  return { openssl: openssl.code === 0, go: go.spiffeId === 'spiffe://example.org/w', meshca };
+}
+
+describe('an intermediate signed by the organisation root with an unusual algorithm: meshca imports it only where both accept its SVIDs', () => {
+  beforeAll(() => buildGoPeer(), 120_000);
+  const RSA = ['-newkey', 'rsa:2048'];
+
+  it.each<[string, ChainForm, Verdicts]>([
+    ['ECDSA with SHA-256', { signOptions: [] }, ALL],
+    ['ECDSA with SHA-384', { signOptions: ['-sha384'] }, ALL],
+    ['ECDSA with SHA-512', { signOptions: ['-sha512'] }, ALL],
+    ['ECDSA with SHA-1', { signOptions: ['-sha1'] }, GO_REFUSES],
+    ['RSA PKCS#1 v1.5 with SHA-256', { rootKey: RSA, signOptions: [] }, ALL],
+    ['RSA PKCS#1 v1.5 with SHA-1', { rootKey: RSA, signOptions: ['-sha1'] }, GO_REFUSES],
+    ['RSA-PSS with SHA-256', { rootKey: RSA, signOptions: ['-sigopt', 'rsa_padding_mode:pss', '-sigopt', 'rsa_pss_saltlen:digest'] }, ALL],
+    ['RSA-PSS with SHA-256 and a salt of another length (Go takes only the hash\'s)', { rootKey: RSA, signOptions: ['-sigopt', 'rsa_padding_mode:pss', '-sigopt', 'rsa_pss_saltlen:20'] }, GO_REFUSES],
+    ['RSA-PSS with SHA-512', { rootKey: RSA, signOptions: ['-sha512', '-sigopt', 'rsa_padding_mode:pss', '-sigopt', 'rsa_pss_saltlen:digest'] }, ALL],
+    ['Ed25519', { rootKey: ['-newkey', 'ed25519'], signOptions: [] }, ALL],
+  ])('%s', async (_name, form, expected) => {
+    const verdicts = await judgeChain(form);
+    expect(verdicts).toEqual(expected);
     if (verdicts.meshca) expect(verdicts.openssl && verdicts.go).toBe(true);
   }, 30_000);
 });

@@ -64,7 +64,7 @@ export function selfSigned(
  * and `authorityKeyIdentifier` replace the defaults (pathlen 0; keyCertSign
  * and cRLSign; hash; keyid; 'none' leaves a key identifier out), `subject`
  * replaces /O=byo/CN=NAME, `extensions` are more extension lines, `serial`
- * (as -set_serial takes it) replaces a random one, `digest` (as openssl x509 takes it, e.g. -sha1) the default SHA-256.
+ * (as -set_serial takes it) replaces a random one, `signOptions` (as openssl x509 takes them: -sha1, -sigopt ...) its default signature.
  */
 export function signedCa(
   dir: string,
@@ -72,7 +72,7 @@ export function signedCa(
   issuer: KeyPairFiles,
   o: {
     days?: number; uris?: readonly string[]; basicConstraints?: string; keyUsage?: string; subjectKeyIdentifier?: string; authorityKeyIdentifier?: string;
-    subject?: string; extensions?: readonly string[]; serial?: string; digest?: string;
+    subject?: string; extensions?: readonly string[]; serial?: string; signOptions?: readonly string[];
   } = {},
 ): KeyPairFiles {
   const files = { cert: join(dir, `${name}.pem`), key: join(dir, `${name}.key`) };
@@ -90,7 +90,7 @@ export function signedCa(
   );
   opensslOk([
     'x509', '-req', '-in', csr, '-CA', issuer.cert, '-CAkey', issuer.key, ...(o.serial === undefined ? ['-CAcreateserial'] : ['-set_serial', o.serial]), '-days', String(o.days ?? 30),
-    '-extfile', ext, '-out', files.cert, ...(o.digest ? [o.digest] : []),
+    '-extfile', ext, '-out', files.cert, ...(o.signOptions ?? []),
   ]);
   return files;
 }

@@ -51,6 +51,7 @@ function ca(o: Partial<PathFacts> & { pathLen?: number } = {}): PathFacts {
     subjectAltNames: [],
     extendedKeyUsages: undefined,
     spki: P256_SPKI,
+    signatureAlgorithm: seq([oid(OID.ecdsaWithSha256)]),
     ...rest,
   };
 }

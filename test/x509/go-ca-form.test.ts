@@ -28,7 +28,7 @@ const spki = (algorithm: Asn1[]) => seq([seq(algorithm), bitString(Buffer.alloc(
 function facts(o: Partial<GoFormFacts> = {}): GoFormFacts {
   return {
     subjectName: NAME, issuerName: NAME, serialIsNegative: false, nonDerBoolean: undefined, keyUsageUnusedBitsSet: false, subjectAltNames: [],
-    extendedKeyUsages: undefined, spki: spki([oid(OID.ecPublicKey), oid(OID.p256)]), ...o,
+    extendedKeyUsages: undefined, spki: spki([oid(OID.ecPublicKey), oid(OID.p256)]), signatureAlgorithm: seq([oid(OID.ecdsaWithSha256)]), ...o,
   };
 }
 
@@ -90,8 +90,44 @@ describe('goFormProblem: what Go refuses in a CA that OpenSSL takes', () => {
       `has a key of algorithm 1.2.840.113549.1.1.10, with which ${GO} cannot verify what it signs ("x509: cannot verify signature: algorithm unimplemented"): it takes RSA (rsaEncryption), ECDSA and Ed25519 keys`],
     ['fail/an Ed448 key', facts({ spki: spki([oid('1.3.101.113')]) }),
       `has a key of algorithm 1.3.101.113, with which ${GO} cannot verify what it signs ("x509: cannot verify signature: algorithm unimplemented"): it takes RSA (rsaEncryption), ECDSA and Ed25519 keys`],
-  ])('%s', (_name, given, problem) => {
-    expect(goFormProblem(given)).toBe(problem);
+  ])('%s (below the trust anchor)', (_name, given, problem) => {
+    expect(goFormProblem(given, false)).toBe(problem);
+  });
+
+  const SHA256 = '2.16.840.1.101.3.4.2.1';
+  const SHA384 = '2.16.840.1.101.3.4.2.2';
+  /** RSASSA-PSS with these hash, MGF1 hash and salt length, each hash AlgorithmIdentifier with NULL parameters as OpenSSL writes them. */
+  const pss = (hash: string, mgfHash: string, salt: number, trailer?: number) =>
+    seq([oid('1.2.840.113549.1.1.10'), seq([
+      explicit(0, seq([oid(hash), primitive(Tag.NULL, '')])),
+      explicit(1, seq([oid('1.2.840.113549.1.1.8'), seq([oid(mgfHash), primitive(Tag.NULL, '')])])),
+      explicit(2, primitive(Tag.INTEGER, String.fromCharCode(salt))),
+      ...(trailer === undefined ? [] : [explicit(3, primitive(Tag.INTEGER, String.fromCharCode(trailer)))]),
+    ])]);
+  const UNIMPLEMENTED = (what: string) => `is signed with algorithm ${what}, which ${GO} cannot verify ("x509: cannot verify signature: algorithm unimplemented")`;
+  const PSS_OTHER = '1.2.840.113549.1.1.10 with other parameters than Go takes (SHA-256, -384 or -512, MGF1 with the same hash, a salt as long as the hash)';
+  const INSECURE = (name: string) => `is signed with ${name}, which ${GO} refuses as insecure in every chain through it ("x509: cannot verify signature: insecure algorithm ${name}")`;
+
+  it.each<[string, Asn1, string | undefined]>([
+    ['pass/ECDSA with SHA-384', seq([oid(OID.ecdsaWithSha384)]), undefined],
+    ['pass/RSA PKCS#1 v1.5 with SHA-512', seq([oid(OID.sha512WithRsa), primitive(Tag.NULL, '')]), undefined],
+    ['pass/Ed25519', seq([oid(OID.ed25519)]), undefined],
+    ['pass/RSA-PSS with SHA-256, MGF1 over SHA-256, a salt of 32', pss(SHA256, SHA256, 32), undefined],
+    ['pass/RSA-PSS with SHA-384 and the trailer field given as its default', pss(SHA384, SHA384, 48, 1), undefined],
+    ['fail/RSA-PSS with SHA-256 and a salt of 20', pss(SHA256, SHA256, 20), UNIMPLEMENTED(PSS_OTHER)],
+    ['fail/RSA-PSS with MGF1 over another hash', pss(SHA256, SHA384, 32), UNIMPLEMENTED(PSS_OTHER)],
+    ['fail/RSA-PSS with trailer field 2', pss(SHA256, SHA256, 32, 2), UNIMPLEMENTED(PSS_OTHER)],
+    ['fail/RSA-PSS without parameters (SHA-1 by default)', seq([oid('1.2.840.113549.1.1.10')]), UNIMPLEMENTED(PSS_OTHER)],
+    ['fail/ECDSA with SHA-1', seq([oid('1.2.840.10045.4.1')]), INSECURE('ECDSA-SHA1')],
+    ['fail/RSA with SHA-1', seq([oid('1.2.840.113549.1.1.5'), primitive(Tag.NULL, '')]), INSECURE('SHA1-RSA')],
+    ['fail/RSA with MD5', seq([oid('1.2.840.113549.1.1.4'), primitive(Tag.NULL, '')]), INSECURE('MD5-RSA')],
+    ['fail/Ed448', seq([oid('1.3.101.113')]), UNIMPLEMENTED('1.3.101.113')],
+  ])('signature algorithm: %s', (_name, signatureAlgorithm, problem) => {
+    expect(goFormProblem(facts({ signatureAlgorithm }), false)).toBe(problem);
+  });
+
+  it('pass/the trust anchor\'s own signature, which no verifier checks, may be of any algorithm', () => {
+    expect(goFormProblem(facts({ signatureAlgorithm: seq([oid('1.2.840.10045.4.1')]) }), true)).toBeUndefined();
   });
 });
 
@@ -115,7 +151,7 @@ describe('readCertificate: the facts Go is held to, from a root openssl made and
       serialIsNegative: false, nonDerBoolean: undefined, keyUsageUnusedBitsSet: false, extendedKeyUsages: [OID.serverAuth],
       subjectAltNames: [{ tag: 6, value: Buffer.from('https://ca.example.org/') }, { tag: 7, value: Buffer.from([10, 0, 0, 1]) }],
     });
-    expect(goFormProblem(facts)).toBe(EKU_REFUSED(OID.serverAuth));
+    expect(goFormProblem(facts, true)).toBe(EKU_REFUSED(OID.serverAuth));
   });
 
   it.each<[string, (fields: Asn1[]) => Asn1[], Partial<GoFormFacts>]>([
