@@ -13,6 +13,7 @@
 import { Asn1ParseError, children, is, parseDer, Tag, TagClass, valueBytes, type Asn1 } from './asn1.js';
 import type { CertificateFacts } from './certificate-reader.js';
 import { goFormProblem, type GoFormFacts } from './go-ca-form.js';
+import { parseIpAddress } from './ip-address.js';
 import { strictFormProblem, type FormFacts } from './strict-ca-form.js';
 
 export type PathFacts = Pick<CertificateFacts, 'basicConstraints' | 'hasKeyUsage' | 'signsCertificates' | 'isSelfIssued' | 'nameConstraintsDer'> & FormFacts & GoFormFacts;
@@ -121,6 +122,10 @@ function nameConstraintsProblem(der: Buffer | undefined, trustDomain: string | u
     if (!goReads(s.base!)) {
       return `has a URI name constraint Go's crypto/x509 cannot read as a host (${what}): Go, under SPIRE and go-spiffe, refuses every certificate below it`;
     }
+    // Go refuses to parse the CA itself ("x509: failed to parse URI constraint ...: cannot be IP address"), so every chain through it.
+    if (isIpAddress(s.base!)) {
+      return `has a URI name constraint that is an IP address (${what}), which Go's crypto/x509 (under SPIRE and go-spiffe) refuses ("cannot be IP address"), and with it every certificate below`;
+    }
   }
   if (trustDomain === undefined) return undefined;
   // OpenSSL's reading of a permitted subtree is the narrower one: a host it permits, Go permits too.
@@ -164,6 +169,16 @@ function goHostMatches(host: string, base: string): boolean {
   if (constraint === undefined || labels === undefined) return false;
   if (labels.length < constraint.length || (subdomainsOnly && labels.length === constraint.length)) return false;
   return constraint.every((label, i) => label.toLowerCase() === labels[i]!.toLowerCase());
+}
+
+/** Whether a URI constraint's base is an IP address as Go's net.ParseIP reads one (dotted decimal without leading zeros, or IPv6). */
+function isIpAddress(base: string): boolean {
+  try {
+    parseIpAddress(base);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Whether Go can read a base as a domain at all; with one it cannot, it fails every certificate the constraint applies to. */

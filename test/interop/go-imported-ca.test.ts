@@ -61,6 +61,8 @@ describe('URI name constraints: meshca accepts a CA only where OpenSSL and Go bo
       { openssl: true, go: false, meshca: false }],
     ['excluded: a top-level domain (Go excludes everything under it)', 'excluded;URI:org', 'example.org', { openssl: true, go: false, meshca: false }],
     ['excluded: a lone period (Go excludes every host)', 'excluded;URI:.', 'example.org', { openssl: true, go: false, meshca: false }],
+    ['excluded: an IP address (Go refuses to parse such a constraint)', 'excluded;URI:10.0.0.1', 'example.org', { openssl: true, go: false, meshca: false }],
+    ['excluded: an IP address after a leading period (Go reads a host)', 'excluded;URI:.10.0.0.1', 'example.org', { openssl: true, go: true, meshca: true }],
     ['permitted: a base Go cannot read (an empty label), before the trust domain', 'permitted;URI:example..org,permitted;URI:example.org', 'example.org',
       { openssl: true, go: false, meshca: false }],
   ])('%s', async (_name, constraint, trustDomain, expected) => {

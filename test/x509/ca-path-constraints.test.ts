@@ -201,6 +201,8 @@ describe('caPathProblem: name constraints may not exclude the trust domain', () 
 
   const GO_EXCLUDES = (base: string, trustDomain: string) =>
     `the root excludes URIs under ${JSON.stringify(base)}, which holds the trust domain ${trustDomain} as Go's crypto/x509 (under SPIRE and go-spiffe) reads it: a base without a leading period covers its subdomains too, and an empty one every host`;
+  const GO_IP = (what: string) =>
+    `the root has a URI name constraint that is an IP address (${what}), which Go's crypto/x509 (under SPIRE and go-spiffe) refuses ("cannot be IP address"), and with it every certificate below`;
   const GO_UNREADABLE = (what: string) =>
     `the root has a URI name constraint Go's crypto/x509 cannot read as a host (${what}): Go, under SPIRE and go-spiffe, refuses every certificate below it`;
 
@@ -230,6 +232,10 @@ describe('caPathProblem: name constraints may not exclude the trust domain', () 
     ['fail/a base Go cannot read: an empty label', constraints([uri('example..org'), uri('example.org')]), 'example.org', GO_UNREADABLE('permitted URI subtree "example..org"')],
     ['fail/a base Go cannot read: a trailing period', constraints([], [uri('other.org.')]), 'example.org', GO_UNREADABLE('excluded URI subtree "other.org."')],
     ['fail/a base Go cannot read: a space', constraints([], [uri('other .org')]), 'example.org', GO_UNREADABLE('excluded URI subtree "other .org"')],
+    ['fail/an IPv4 address as a base, which Go refuses to parse', constraints([], [uri('10.0.0.1')]), 'example.org', GO_IP('excluded URI subtree "10.0.0.1"')],
+    ['fail/an IPv6 address as a base', constraints([], [uri('::1')]), 'example.org', GO_IP('excluded URI subtree "::1"')],
+    ['pass/a base that only looks like an IPv4 address (a leading zero, which Go reads as a host)', constraints([], [uri('010.0.0.1')]), 'example.org', undefined],
+    ['pass/an IPv4 address after a leading period, which Go reads as a host', constraints([], [uri('.10.0.0.1')]), 'example.org', undefined],
     ['fail/permitted DNS, next to the trust domain\'s URI', constraints([uri('example.org'), dns('example.org')]), 'example.org', OTHER_FORMS('permitted DNS subtree "example.org"')],
     ['fail/excluded DNS', constraints([], [dns('evil.example')]), 'example.org', OTHER_FORMS('excluded DNS subtree "evil.example"')],
     ['fail/permitted IP address', constraints([ip([10, 0, 0, 0, 255, 0, 0, 0])]), 'example.org', OTHER_FORMS('permitted IP address subtree')],
