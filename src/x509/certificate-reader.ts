@@ -74,6 +74,8 @@ export interface CertificateFacts {
   readonly keyUsageUnusedBitsSet: boolean;
   /** The subjectAltName's names of every form: the GeneralName's tag and contents as encoded. */
   readonly subjectAltNames: readonly { readonly tag: number; readonly value: Buffer }[];
+  /** Each extension's value (the extnValue OCTET STRING's contents), by OID, for the readers of extensions meshca does not use. */
+  readonly extensionValues: ReadonlyMap<string, Buffer>;
   /** The signatureAlgorithm its issuer signed it with, as encoded. */
   readonly signatureAlgorithm: Asn1;
   /** The extendedKeyUsage extension's purposes; undefined when absent or unreadable. */
@@ -195,6 +197,7 @@ export function readCertificate(der: Buffer): CertificateFacts {
     subjectAltNames: generalNames(t),
     extendedKeyUsages: readExtendedKeyUsages(t),
     signatureAlgorithm: t.outerAlgorithm,
+    extensionValues: t.extensions,
     x509,
   };
 }

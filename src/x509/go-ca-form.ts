@@ -8,14 +8,14 @@
  * against Go (test/interop/go-imported-ca-form.test.ts holds meshca's,
  * OpenSSL's and Go's verdicts side by side); the words in quotes are Go's error.
  */
-import { children, readOid, Tag, TagClass, valueBytes, type Asn1 } from './asn1.js';
+import { Asn1ParseError, children, is, parseDer, readOid, Tag, TagClass, valueBytes, type Asn1 } from './asn1.js';
 import type { CertificateFacts } from './certificate-reader.js';
 import { OID } from './oids.js';
 
 export type GoFormFacts = Pick<
   CertificateFacts,
   | 'subjectName' | 'issuerName' | 'serialIsNegative' | 'nonDerBoolean' | 'keyUsageUnusedBitsSet' | 'subjectAltNames' | 'extendedKeyUsages' | 'spki'
-  | 'signatureAlgorithm'
+  | 'signatureAlgorithm' | 'version' | 'extensionValues'
 >;
 
 const GO = "Go's crypto/x509 (under SPIRE and go-spiffe)";
@@ -26,6 +26,7 @@ const GO = "Go's crypto/x509 (under SPIRE and go-spiffe)";
  * signature no verifier checks.
  */
 export function goFormProblem(facts: GoFormFacts, isTrustAnchor: boolean): string | undefined {
+  if (facts.version > 3) return `is a version ${facts.version} certificate, and ${GO} refuses any version above 3 ("x509: invalid version")`;
   for (const [field, name] of [['subject', facts.subjectName], ['issuer', facts.issuerName]] as const) {
     const problem = nameStringProblem(name);
     if (problem) return `has ${field} name ${problem}, which ${GO} refuses in it and in every certificate it signs ("x509: invalid RDNSequence: invalid attribute value")`;
@@ -37,6 +38,12 @@ export function goFormProblem(facts: GoFormFacts, isTrustAnchor: boolean): strin
     return `encodes TRUE in ${facts.nonDerBoolean} as another octet than DER's 0xFF (X.690 11.1), which ${GO} refuses ("${error}")`;
   }
   if (facts.keyUsageUnusedBitsSet) return `sets bits its keyUsage BIT STRING declares unused, which DER wants clear, and ${GO} refuses it ("x509: invalid key usage")`;
+  for (const [id, { name, error }] of Object.entries(SEQUENCES_OF_OID_LED_SEQUENCES)) {
+    const value = facts.extensionValues.get(id);
+    if (value !== undefined && !isSequenceOfOidLedSequences(value)) {
+      return `has a ${name} extension that is not a SEQUENCE of SEQUENCEs each led by an OBJECT IDENTIFIER, and ${GO} refuses the certificate, critical or not ("${error}")`;
+    }
+  }
   const san = facts.subjectAltNames.map(subjectAltNameProblem).find((p) => p !== undefined);
   if (san) return `has a subjectAltName ${san}, and ${GO} refuses the certificate`;
   const ekus = facts.extendedKeyUsages;
@@ -47,6 +54,27 @@ export function goFormProblem(facts: GoFormFacts, isTrustAnchor: boolean): strin
 }
 
 const ANY_EXTENDED_KEY_USAGE = '2.5.29.37.0';
+
+/**
+ * Extensions meshca does not read that Go parses in every certificate,
+ * critical or not (processExtensions), each a SEQUENCE OF SEQUENCE { OID, ... }:
+ * AccessDescription (RFC 5280 4.2.2.1), PolicyInformation (4.2.1.4).
+ */
+const SEQUENCES_OF_OID_LED_SEQUENCES: Record<string, { readonly name: string; readonly error: string }> = {
+  '1.3.6.1.5.5.7.1.1': { name: 'authorityInfoAccess', error: 'x509: invalid authority info access' },
+  '2.5.29.32': { name: 'certificatePolicies', error: 'x509: invalid certificate policies' },
+};
+
+function isSequenceOfOidLedSequences(value: Buffer): boolean {
+  try {
+    const node = parseDer(value);
+    return is(node, TagClass.UNIVERSAL, Tag.SEQUENCE)
+      && children(node).every((item) => is(item, TagClass.UNIVERSAL, Tag.SEQUENCE) && readOid(children(item)[0]) !== '');
+  } catch (err) {
+    if (err instanceof Asn1ParseError) return false;
+    throw err;
+  }
+}
 
 /** ASN.1 string types Go reads in a name (parseASN1String), each with the bytes it accepts in one. */
 const GO_NAME_STRINGS: Record<number, { readonly name: string; readonly accepts: (value: Buffer) => boolean }> = {

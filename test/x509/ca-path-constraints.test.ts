@@ -52,6 +52,7 @@ function ca(o: Partial<PathFacts> & { pathLen?: number } = {}): PathFacts {
     extendedKeyUsages: undefined,
     spki: P256_SPKI,
     signatureAlgorithm: seq([oid(OID.ecdsaWithSha256)]),
+    extensionValues: new Map(),
     ...rest,
   };
 }

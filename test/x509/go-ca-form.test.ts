@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import type forge from 'node-forge';
 import { describe, expect, it } from 'vitest';
-import { bitString, bool, children, explicit, octets, oid, seq, set, Tag, TagClass, utf8, type Asn1 } from '../../src/x509/asn1.js';
+import { bitString, bool, children, explicit, octets, oid, seq, set, Tag, TagClass, toDer, utf8, type Asn1 } from '../../src/x509/asn1.js';
 import { readCertificate } from '../../src/x509/certificate-reader.js';
 import { goFormProblem, type GoFormFacts } from '../../src/x509/go-ca-form.js';
 import { OID } from '../../src/x509/oids.js';
@@ -28,7 +28,8 @@ const spki = (algorithm: Asn1[]) => seq([seq(algorithm), bitString(Buffer.alloc(
 function facts(o: Partial<GoFormFacts> = {}): GoFormFacts {
   return {
     subjectName: NAME, issuerName: NAME, serialIsNegative: false, nonDerBoolean: undefined, keyUsageUnusedBitsSet: false, subjectAltNames: [],
-    extendedKeyUsages: undefined, spki: spki([oid(OID.ecPublicKey), oid(OID.p256)]), signatureAlgorithm: seq([oid(OID.ecdsaWithSha256)]), ...o,
+    extendedKeyUsages: undefined, spki: spki([oid(OID.ecPublicKey), oid(OID.p256)]), signatureAlgorithm: seq([oid(OID.ecdsaWithSha256)]),
+    version: 3, extensionValues: new Map(), ...o,
   };
 }
 
@@ -39,6 +40,11 @@ const SAN_REFUSED = (what: string) => `has a subjectAltName ${what}, and ${GO} r
 const URI_REFUSED = (uri: string, why: string) => SAN_REFUSED(`URI ${JSON.stringify(uri)} Go cannot parse: ${why} ("x509: cannot parse URI")`);
 const EKU_REFUSED = (ekus: string) =>
   `has an extendedKeyUsage without both serverAuth and clientAuth (${ekus}), which bounds what it signs: ${GO} refuses meshca's SVIDs under it for the purpose it lacks ("x509: certificate specifies an incompatible key usage"), and so does OpenSSL verifying for it as nginx does (-purpose sslclient or sslserver: "unsuitable certificate purpose")`;
+const AIA = '1.3.6.1.5.5.7.1.1';
+const POLICIES = '2.5.29.32';
+const der = (node: Asn1) => toDer(node);
+const SEQUENCES_REFUSED = (name: string, error: string) =>
+  `has a ${name} extension that is not a SEQUENCE of SEQUENCEs each led by an OBJECT IDENTIFIER, and ${GO} refuses the certificate, critical or not ("${error}")`;
 const uri = (text: string) => ({ tag: 6, value: Buffer.from(text, 'latin1') });
 
 describe('goFormProblem: what Go refuses in a CA that OpenSSL takes', () => {
@@ -56,6 +62,14 @@ describe('goFormProblem: what Go refuses in a CA that OpenSSL takes', () => {
     ['fail/a NumericString with a letter', facts({ subjectName: nameOf(primitive(18, '1a')) }), NAME_REFUSED('subject', 'as NumericString holding characters outside its set')],
     ['fail/a UniversalString', facts({ subjectName: nameOf(primitive(28, Buffer.from('\0\0\0o', 'latin1'))) }), NAME_REFUSED('subject', 'with a value of ASN.1 type 28, not a string type Go reads')],
     ['fail/a VisibleString', facts({ subjectName: nameOf(primitive(26, 'o')) }), NAME_REFUSED('subject', 'with a value of ASN.1 type 26, not a string type Go reads')],
+    ['fail/version 4', facts({ version: 4 }), `is a version 4 certificate, and ${GO} refuses any version above 3 ("x509: invalid version")`],
+    ['pass/authorityInfoAccess and certificatePolicies as RFC 5280 writes them', facts({ extensionValues: new Map([
+      [AIA, der(seq([seq([oid('1.3.6.1.5.5.7.48.2'), primitive(Tag.NULL, '')])]))], [POLICIES, der(seq([seq([oid('2.5.29.32.0')])]))],
+    ]) }), undefined],
+    ['fail/an authorityInfoAccess that is a NULL', facts({ extensionValues: new Map([[AIA, Buffer.from('0500', 'hex')]]) }), SEQUENCES_REFUSED('authorityInfoAccess', 'x509: invalid authority info access')],
+    ['fail/an authorityInfoAccess whose description is not led by an OID', facts({ extensionValues: new Map([[AIA, der(seq([seq([primitive(Tag.NULL, '')])]))]]) }),
+      SEQUENCES_REFUSED('authorityInfoAccess', 'x509: invalid authority info access')],
+    ['fail/certificatePolicies that is a NULL', facts({ extensionValues: new Map([[POLICIES, Buffer.from('0500', 'hex')]]) }), SEQUENCES_REFUSED('certificatePolicies', 'x509: invalid certificate policies')],
     ['fail/a negative serial', facts({ serialIsNegative: true }), `has a negative serial number (RFC 5280 4.1.2.2), which ${GO} refuses from Go 1.23 on ("x509: negative serial number")`],
     ['fail/a critical field TRUE as 0x01', facts({ nonDerBoolean: 'the critical field of extension 2.5.29.19' }),
       `encodes TRUE in the critical field of extension 2.5.29.19 as another octet than DER's 0xFF (X.690 11.1), which ${GO} refuses ("x509: malformed extension critical field")`],
