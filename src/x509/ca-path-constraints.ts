@@ -10,7 +10,7 @@
  * what meshca issues (4.2.1.10), as OpenSSL or Go's crypto/x509 (under SPIRE
  * and go-spiffe) reads it: the two differ, and an SVID either refuses is broken.
  */
-import { Asn1ParseError, children, is, parseDer, Tag, TagClass, valueBytes, type Asn1 } from './asn1.js';
+import { Asn1ParseError, children, is, parseDer, Tag, TagClass, toDer, valueBytes, type Asn1 } from './asn1.js';
 import type { CertificateFacts } from './certificate-reader.js';
 import { goFormProblem, type GoFormFacts } from './go-ca-form.js';
 import { parseIpAddress } from './ip-address.js';
@@ -48,6 +48,10 @@ export function caPathProblem(path: CaPath): string | undefined {
     const problem =
       caProblem(facts) ?? strictFormProblem(facts, i === anchor) ?? goFormProblem(facts, i === anchor) ?? nameConstraintsProblem(facts.nameConstraintsDer, path.trustDomain);
     if (problem) return `${label} ${problem}`;
+    const issuer = path.certificates[i + 1];
+    if (issuer && !toDer(facts.issuerName).equals(toDer(issuer.facts.subjectName))) {
+      return `${label} names its issuer in other bytes than ${issuer.label}'s subject name (another string type, case or spacing): OpenSSL compares names canonically and finds it, Go's crypto/x509 (under SPIRE and go-spiffe) compares their bytes and does not ("x509: certificate signed by unknown authority")`;
+    }
   }
   return pathLengthProblem(path);
 }

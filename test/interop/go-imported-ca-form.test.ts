@@ -189,13 +189,17 @@ describe('a CA in a form Go parses or verifies more strictly than OpenSSL: meshc
 interface ChainForm {
   readonly rootKey?: readonly string[];
   readonly signOptions: readonly string[];
+  /** The intermediate's issuer name as encoded instead of the root's subject (/O=byo/CN=root in UTF8Strings), re-signed by the root. */
+  readonly intermediateIssuer?: Asn1;
 }
 
 /** An organisation root, an intermediate for example.org it signs as `form` says, and an SVID-shaped leaf under it, judged three ways. */
 async function judgeChain(form: ChainForm): Promise<Verdicts> {
   const dir = tempDir('byo-chain');
   const root = selfSigned(dir, 'root', { newKey: form.rootKey });
-  const intermediate = signedCa(dir, 'intermediate', root, { signOptions: form.signOptions });
+  const made = signedCa(dir, 'intermediate', root, { signOptions: form.signOptions });
+  const issuer = form.intermediateIssuer;
+  const intermediate = issuer ? resignedWith(made, root.key, (f) => f.map((x, i) => (i === TBS.issuer ? issuer : x)), join(dir, 'intermediate-edited.pem')) : made;
   const leaf = signedCa(dir, 'leaf', intermediate, {
     basicConstraints: 'critical,CA:FALSE', keyUsage: 'digitalSignature', uris: ['spiffe://example.org/w'], extensions: ['extendedKeyUsage=serverAuth,clientAuth'],
   });
@@ -216,7 +220,11 @@ async function judgeChain(form: ChainForm): Promise<Verdicts> {
   return { openssl: openssl.code === 0, go: go.spiffeId === 'spiffe://example.org/w', meshca };
 }
 
-describe('an intermediate signed by the organisation root with an unusual algorithm: meshca imports it only where both accept its SVIDs', () => {
+/** /O=byo/CN=`cn`, each value a string of type `tag`. */
+const byoName = (cn: string, tag: number) =>
+  seq([set([seq([oid('2.5.4.10'), string(tag, 'byo')])]), set([seq([oid('2.5.4.3'), string(tag, cn)])])]);
+
+describe('an intermediate signed by the organisation root with an unusual algorithm, or naming it in other bytes: meshca imports it only where both accept its SVIDs', () => {
   beforeAll(() => buildGoPeer(), 120_000);
   const RSA = ['-newkey', 'rsa:2048'];
 
@@ -231,6 +239,10 @@ describe('an intermediate signed by the organisation root with an unusual algori
     ['RSA-PSS with SHA-256 and a salt of another length (Go takes only the hash\'s)', { rootKey: RSA, signOptions: ['-sigopt', 'rsa_padding_mode:pss', '-sigopt', 'rsa_pss_saltlen:20'] }, GO_REFUSES],
     ['RSA-PSS with SHA-512', { rootKey: RSA, signOptions: ['-sha512', '-sigopt', 'rsa_padding_mode:pss', '-sigopt', 'rsa_pss_saltlen:digest'] }, ALL],
     ['Ed25519', { rootKey: ['-newkey', 'ed25519'], signOptions: [] }, ALL],
+    // OpenSSL finds an issuer by comparing names canonically (case and spaces folded, any string type); Go by their bytes.
+    ['the root\'s name, byte for byte', { signOptions: [], intermediateIssuer: byoName('root', Tag.UTF8) }, ALL],
+    ['the root\'s name in PrintableStrings', { signOptions: [], intermediateIssuer: byoName('root', Tag.PRINTABLESTRING) }, GO_REFUSES],
+    ['the root\'s name in other case', { signOptions: [], intermediateIssuer: byoName('ROOT', Tag.UTF8) }, GO_REFUSES],
   ])('%s', async (_name, form, expected) => {
     const verdicts = await judgeChain(form);
     expect(verdicts).toEqual(expected);

@@ -7,7 +7,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { bitString, explicit, implicitConstructed, implicitPrimitive, oid, seq, set, smallInt, toDer, utf8, type Asn1 } from '../../src/x509/asn1.js';
+import { bitString, explicit, implicitConstructed, Tag, implicitPrimitive, oid, seq, set, smallInt, toDer, utf8, type Asn1 } from '../../src/x509/asn1.js';
 import { OID } from '../../src/x509/oids.js';
 import { caPathProblem, type PathFacts } from '../../src/x509/ca-path-constraints.js';
 import { readCertificate } from '../../src/x509/certificate-reader.js';
@@ -140,7 +140,7 @@ describe('caPathProblem: every certificate in the form -x509_strict wants (OpenS
     expect([path([ca(), noAki], 0, 'example.org'), path([noAki], 1, 'example.org'), path([noAki], undefined, undefined)]).toEqual([undefined, undefined, undefined]);
   });
 
-  it.each<[string, PathFacts[], number | undefined, string]>([
+  it.each<[string, PathFacts[], number | undefined, string | undefined]>([
     // A subjectKeyIdentifier it asks of every CA, the trust anchor included.
     ['fail/the bundle root without subjectKeyIdentifier', [ca(), ca({ subjectKeyIdentifier: undefined })], 0, `the root ${NO_SKI}`],
     ['fail/a root imported with its key, without subjectKeyIdentifier', [ca({ subjectKeyIdentifier: undefined })], 1, `the imported ${NO_SKI}`],
@@ -149,6 +149,11 @@ describe('caPathProblem: every certificate in the form -x509_strict wants (OpenS
       'the root marks its authorityKeyIdentifier extension critical, and OpenSSL refuses it, with or without -x509_strict ("unhandled critical extension")'],
     ['fail/the first certificate out of form is named, from the bottom', [ca(), ca({ subjectIsEmpty: true }), ca({ subjectKeyIdentifier: undefined })], 0,
       `chain 1 has an empty subject name, and ${STRICT}) refuse such a CA ("Subject name empty") and every certificate it signs ("Issuer name empty")`],
+    ['fail/an issuer name in another string type than the subject above it', [ca(), ca({ issuerName: seq([set([seq([oid(OID.commonName), { ...utf8('CA'), type: Tag.PRINTABLESTRING }])])]) }), ca()], 0,
+      `chain 1 names its issuer in other bytes than the root's subject name (another string type, case or spacing): OpenSSL compares names canonically and finds it, Go's crypto/x509 (under SPIRE and go-spiffe) compares their bytes and does not ("x509: certificate signed by unknown authority")`],
+    ['fail/an issuer name in another case than the subject above it', [ca({ issuerName: seq([set([seq([oid(OID.commonName), utf8('ca')])])]) }), ca()], 0,
+      `the imported names its issuer in other bytes than the root's subject name (another string type, case or spacing): OpenSSL compares names canonically and finds it, Go's crypto/x509 (under SPIRE and go-spiffe) compares their bytes and does not ("x509: certificate signed by unknown authority")`],
+    ['pass/the trust anchor\'s issuer name, which nothing above it holds', [ca(), ca({ issuerName: seq([set([seq([oid(OID.commonName), utf8('other')])])]) })], 0, undefined],
     // What Go's crypto/x509 refuses where OpenSSL does not (x509/go-ca-form.ts, whose own tests hold every refusal).
     ['fail/a chain certificate Go refuses, for an extendedKeyUsage of serverAuth alone', [ca(), ca({ extendedKeyUsages: [OID.serverAuth] }), ca()], 0,
       `chain 1 has an extendedKeyUsage without both serverAuth and clientAuth (${OID.serverAuth}), which bounds what it signs: Go's crypto/x509 (under SPIRE and go-spiffe) refuses meshca's SVIDs under it for the purpose it lacks ("x509: certificate specifies an incompatible key usage"), and so does OpenSSL verifying for it as nginx does (-purpose sslclient or sslserver: "unsuitable certificate purpose")`],
