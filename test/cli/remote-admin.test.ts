@@ -6,13 +6,13 @@
  * what an auditor may not do, and what would reach the wrong CA, or none, is
  * refused before anything is sent.
  */
-import { X509Certificate } from 'node:crypto';
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { createPublicKey, X509Certificate } from 'node:crypto';
+import { chmodSync, copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runMeshca, type CliResult } from '../support/cli.js';
 import { svidCheck } from '../support/conformance.js';
-import { selfSigned, signedCa } from '../support/openssl-pki.js';
+import { opensslOk, selfSigned, signedCa } from '../support/openssl-pki.js';
 import { isRunning, startServer, type ServerProcess } from '../support/server-process.js';
 import { tempDir } from '../support/temp-dir.js';
 
@@ -66,6 +66,41 @@ describe('meshca admin commands with --server and --credential', () => {
     expect(minted.code, minted.stderr).toBe(0);
     const check = svidCheck(out, ['--trust-domain', 'example.org', '--spiffe-id', spiffeId, '--max-ttl', '600']);
     expect(check.ok, check.output).toBe(true);
+  });
+
+  it('a credential issued for the key its holder made (--csr): the operator writes only svid.pem and bundle.pem, and the holder, the key beside them, acts in its own name', async () => {
+    const holder = tempDir();
+    const [key, csr, out] = [join(holder, 'svid_key.pem'), join(holder, 'dave.csr'), join(tempDir(), 'for-dave')];
+    opensslOk(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', csr, '-subj', '/CN=dave']);
+    const issued = await runMeshca(['admin', 'credential', '--role', 'auditor', '--name', 'dave', '--csr', csr, '--out', out, '--data-dir', dataDir]);
+    expect(issued.code, issued.stderr).toBe(0);
+    expect({ key: existsSync(join(out, 'svid_key.pem')), svid: existsSync(join(out, 'svid.pem')), bundle: existsSync(join(out, 'bundle.pem')) }).toEqual({ key: false, svid: true, bundle: true });
+    const leaf = new X509Certificate(readFileSync(join(out, 'svid.pem')));
+    expect(leaf.publicKey.equals(createPublicKey(readFileSync(key)))).toBe(true);
+
+    for (const file of ['svid.pem', 'bundle.pem']) copyFileSync(join(out, file), join(holder, file));
+    chmodSync(key, 0o600);
+    const listed = await remote(holder, 'cert', 'list', '--json');
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(JSON.parse(listed.stdout)).toContainEqual(expect.objectContaining({ spiffeId: 'spiffe://example.org/meshca/admin/auditor/dave', holder: 'auditor:dave' }));
+  });
+
+  it.each([
+    { name: 'a --csr file that holds the private key too', csr: (key: string, request: string) => readFileSync(key, 'utf8') + readFileSync(request, 'utf8'), keyInOut: false, says: 'a private key is never sent' },
+    { name: 'an --out that holds a key', csr: (_key: string, request: string) => readFileSync(request, 'utf8'), keyInOut: true, says: 'holds svid_key.pem, which would sit beside a certificate for another key' },
+  ])('fail/admin credential --csr with $name: refused before asking (exit 78)', async ({ csr, keyInOut, says }) => {
+    const work = tempDir();
+    const [key, request, out] = [join(work, 'key.pem'), join(work, 'request.csr'), join(work, 'out')];
+    opensslOk(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', request, '-subj', '/CN=x']);
+    const given = join(work, 'given.csr');
+    writeFileSync(given, csr(key, request));
+    if (keyInOut) {
+      const made = await runMeshca(['admin', 'credential', '--role', 'auditor', '--name', 'erin', '--out', out, '--data-dir', dataDir]);
+      expect(made.code, made.stderr).toBe(0);
+    }
+    const res = await runMeshca(['admin', 'credential', '--role', 'auditor', '--name', 'frank', '--csr', given, '--out', out, '--data-dir', dataDir]);
+    expect({ code: res.code, stdout: res.stdout }).toEqual({ code: EX_CONFIG, stdout: '' });
+    expect(res.stderr).toContain(says);
   });
 
   it('an auditor verifies the log remotely', async () => {

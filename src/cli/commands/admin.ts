@@ -1,14 +1,17 @@
 /**
  * `meshca admin credential`: a client certificate for a remote operator or
- * auditor; `meshca admin renew`: its holder renews it. The key is made here
- * either way, and only its CSR is sent.
+ * auditor; `meshca admin renew`: its holder renews it. The key is made here,
+ * and only its CSR is sent; or, with `admin credential --csr`, it is made by
+ * the holder and never seen here, so that the operator who issues the
+ * credential cannot act as its holder.
  */
 import type { Command } from 'commander';
 import type { SvidJson } from '../../server/svid-response.js';
 import { createCsr } from '../../x509/csr-builder.js';
 import { generateKeyPair } from '../../x509/keys.js';
 import { adminClient, checkChoice, checkDurations, credentialOption, dataDirOption, refuseFlags, serverOption, type CommonOptions } from '../common-options.js';
-import { checkOutDirectory, writeCredentialFiles } from '../credential-files.js';
+import { checkOutDirectory, writeCertificateFiles, writeCredentialFiles } from '../credential-files.js';
+import { readCsrFile, refuseOutHoldingKey } from '../csr-file.js';
 
 interface IssuedCredential {
   svid: SvidJson;
@@ -22,24 +25,27 @@ export function registerAdmin(program: Command): void {
     .description('issue a mutual-TLS client certificate spiffe://<td>/meshca/admin/<role>/<name> into --out')
     .requiredOption('--role <role>', 'operator (everything) or auditor (read-only)')
     .requiredOption('--name <name>', 'who it is for')
-    .requiredOption('--out <dir>', 'directory for svid.pem, svid_key.pem and bundle.pem')
+    .requiredOption('--out <dir>', 'directory for svid.pem, svid_key.pem (unless --csr) and bundle.pem')
     .option('--ttl <duration>', 'lifetime (at most the CA\'s --svid-max-ttl)')
+    .option('--csr <file>', 'the holder\'s PEM CSR, whose key stays with the holder: writes svid.pem and bundle.pem only')
     .addOption(dataDirOption())
     .addOption(serverOption())
     .addOption(credentialOption())
-    .action(async (o: CommonOptions & { role: string; name: string; out: string; ttl?: string }) => {
+    .action(async (o: CommonOptions & { role: string; name: string; out: string; ttl?: string; csr?: string }) => {
       checkChoice('role', o.role, ['operator', 'auditor']);
       checkDurations({ ttl: o.ttl });
       await checkOutDirectory(o.out);
-      const keys = await generateKeyPair('ec-p256');
+      if (o.csr !== undefined) await refuseOutHoldingKey(o.out);
+      const keys = o.csr === undefined ? await generateKeyPair('ec-p256') : undefined;
       const res = await adminClient(o).call<IssuedCredential>('POST', '/v1/admin/credentials', {
         role: o.role,
         name: o.name,
-        csr: await createCsr(keys.privateKey, keys.publicKey),
+        csr: keys ? await createCsr(keys.privateKey, keys.publicKey) : await readCsrFile(o.csr!),
         ...(o.ttl ? { ttl: o.ttl } : {}),
       });
-      await writeCredentialFiles(o.out, keys.privateKey, res.svid.svid, res.bundle);
-      console.log(`${res.svid.spiffeId} written to ${o.out} (valid until ${res.svid.notAfter})`);
+      if (keys) await writeCredentialFiles(o.out, keys.privateKey, res.svid.svid, res.bundle);
+      else await writeCertificateFiles(o.out, res.svid.svid, res.bundle);
+      console.log(`${res.svid.spiffeId} written to ${o.out} (valid until ${res.svid.notAfter})${keys ? '' : ': give svid.pem and bundle.pem to its holder, to put beside the key'}`);
     });
 
   admin
