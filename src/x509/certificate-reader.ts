@@ -9,8 +9,14 @@ import {
   Asn1ParseError, children, is, isDerTime, parseDer, readOid, readTime, Tag, TagClass, toDer, valueBytes, type Asn1,
 } from './asn1.js';
 import { keyIdentifier } from './certificate.js';
+import {
+  basicConstraintsCaIsDer, GENERAL_NAME, generalNames, isDerBoolean, keyUsageAsserts, keyUsageUnusedBitsSet, namesOfType, readAuthorityKeyIdentifier, readBasicConstraints,
+  readExtendedKeyUsages, type AuthorityKeyIdentifierFacts, type BasicConstraints, type GeneralNameFacts,
+} from './certificate-extension-values.js';
 import { KeyUsageBit } from './extensions.js';
 import { OID } from './oids.js';
+
+export type { BasicConstraints } from './certificate-extension-values.js';
 
 export interface CertificateFacts {
   readonly der: Buffer;
@@ -39,7 +45,7 @@ export interface CertificateFacts {
   /** The subjectKeyIdentifier extension as marked; undefined when absent (keyId is then computed). */
   readonly subjectKeyIdentifier: { readonly critical: boolean } | undefined;
   /** The authorityKeyIdentifier extension as marked, and whether it holds the keyIdentifier field; undefined when absent. */
-  readonly authorityKeyIdentifier: { readonly critical: boolean; readonly hasKeyId: boolean } | undefined;
+  readonly authorityKeyIdentifier: AuthorityKeyIdentifierFacts | undefined;
   /** The OIDs of the extensions marked critical, in the order the certificate holds them. */
   readonly criticalExtensions: readonly string[];
   /** Whether the subject name holds no attribute at all. */
@@ -73,7 +79,7 @@ export interface CertificateFacts {
   /** Whether its keyUsage BIT STRING sets bits it declares unused, which DER wants clear. */
   readonly keyUsageUnusedBitsSet: boolean;
   /** The subjectAltName's names of every form: the GeneralName's tag and contents as encoded. */
-  readonly subjectAltNames: readonly { readonly tag: number; readonly value: Buffer }[];
+  readonly subjectAltNames: readonly GeneralNameFacts[];
   /** Each extension's value (the extnValue OCTET STRING's contents), by OID, for the readers of extensions meshca does not use. */
   readonly extensionValues: ReadonlyMap<string, Buffer>;
   /** The signatureAlgorithm its issuer signed it with, as encoded. */
@@ -81,14 +87,6 @@ export interface CertificateFacts {
   /** The extendedKeyUsage extension's purposes; undefined when absent or unreadable. */
   readonly extendedKeyUsages: readonly string[] | undefined;
   readonly x509: X509Certificate;
-}
-
-/** What a basicConstraints extension says (RFC 5280 4.2.1.9). */
-export interface BasicConstraints {
-  readonly critical: boolean;
-  readonly ca: boolean;
-  /** The most CA certificates that may follow it in a path (self-issued ones aside); undefined: no limit. */
-  readonly pathLen: number | undefined;
 }
 
 /**
@@ -202,76 +200,6 @@ export function readCertificate(der: Buffer): CertificateFacts {
   };
 }
 
-/** DER encodes TRUE as 0xFF and FALSE as 0x00 (X.690 11.1); BER allows any non-zero octet for TRUE. */
-const isDerBoolean = (node: Asn1) => {
-  const bytes = valueBytes(node);
-  return bytes.length === 1 && (bytes[0] === 0 || bytes[0] === 0xff);
-};
-
-/** Whether basicConstraints' cA field, when present and readable, is a DER BOOLEAN. */
-function basicConstraintsCaIsDer(t: TbsFields): boolean {
-  const value = t.extensions.get(OID.basicConstraints);
-  if (value === undefined) return true;
-  try {
-    const [ca] = children(parseDer(value));
-    return !is(ca, TagClass.UNIVERSAL, Tag.BOOLEAN) || isDerBoolean(ca!);
-  } catch {
-    // Unreadable: it reads as no CA, refused as such.
-    return true;
-  }
-}
-
-/** Whether a keyUsage BIT STRING's unused bits (the low bits of its last octet) hold a 1. */
-function keyUsageUnusedBitsSet(value: Buffer | undefined): boolean {
-  if (value === undefined) return false;
-  try {
-    const node = parseDer(value);
-    if (!is(node, TagClass.UNIVERSAL, Tag.BITSTRING)) return false;
-    const contents = valueBytes(node);
-    const unused = contents[0] ?? 0;
-    return contents.length > 1 && unused <= 7 && (contents.at(-1)! & ((1 << unused) - 1)) !== 0;
-  } catch {
-    return false;
-  }
-}
-
-/** ExtKeyUsageSyntax ::= SEQUENCE SIZE (1..MAX) OF KeyPurposeId. */
-function readExtendedKeyUsages(t: TbsFields): string[] | undefined {
-  const value = t.extensions.get(OID.extKeyUsage);
-  if (value === undefined) return undefined;
-  try {
-    return children(parseDer(value)).map((purpose) => readOid(purpose));
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * basicConstraints ::= SEQUENCE { cA BOOLEAN DEFAULT FALSE, pathLenConstraint INTEGER (0..MAX) OPTIONAL }.
- * One that is not DER, or has a negative pathLen, reads as no CA (as OpenSSL
- * reads it) rather than throwing: a certificate stored before this was read must still load.
- */
-function readBasicConstraints(t: TbsFields): BasicConstraints | undefined {
-  const value = t.extensions.get(OID.basicConstraints);
-  if (value === undefined) return undefined;
-  const critical = t.critical.has(OID.basicConstraints);
-  const notCa = { critical, ca: false, pathLen: undefined };
-  try {
-    const node = parseDer(value);
-    if (!is(node, TagClass.UNIVERSAL, Tag.SEQUENCE)) return notCa;
-    const parts = children(node);
-    const ca = is(parts[0], TagClass.UNIVERSAL, Tag.BOOLEAN) && valueBytes(parts[0]!)[0] !== 0;
-    const pathLenNode = parts.find((p) => is(p, TagClass.UNIVERSAL, Tag.INTEGER));
-    if (!pathLenNode) return { critical, ca, pathLen: undefined };
-    const bytes = valueBytes(pathLenNode);
-    if (bytes.length === 0 || bytes[0]! & 0x80) return notCa;
-    // Past 2^53 a double is no longer exact, but it still exceeds any path meshca will see.
-    return { critical, ca, pathLen: bytes.reduce((n, b) => n * 256 + b, 0) };
-  } catch {
-    return notCa;
-  }
-}
-
 /** version [0] EXPLICIT Version DEFAULT v1, where v1(0), v2(1), v3(2). */
 function readVersion(node: Asn1): number {
   const [value] = children(node);
@@ -288,42 +216,6 @@ function hasExplicitEcParameters(spki: Asn1): boolean {
   if (!is(algorithm, TagClass.UNIVERSAL, Tag.SEQUENCE)) return false;
   const [id, parameters] = children(algorithm!);
   return readOid(id) === OID.ecPublicKey && is(parameters, TagClass.UNIVERSAL, Tag.SEQUENCE);
-}
-
-/**
- * AuthorityKeyIdentifier ::= SEQUENCE { keyIdentifier [0] OPTIONAL, authorityCertIssuer [1] OPTIONAL, authorityCertSerialNumber [2] OPTIONAL }.
- * One that cannot be read holds no keyIdentifier here, as OpenSSL finds none in it.
- */
-function readAuthorityKeyIdentifier(t: TbsFields): CertificateFacts['authorityKeyIdentifier'] {
-  const value = t.extensions.get(OID.authorityKeyIdentifier);
-  if (value === undefined) return undefined;
-  let hasKeyId = false;
-  try {
-    const node = parseDer(value);
-    hasKeyId = is(node, TagClass.UNIVERSAL, Tag.SEQUENCE) && children(node).some((part) => is(part, TagClass.CONTEXT_SPECIFIC, 0));
-  } catch {
-    // Not DER: as above, a certificate stored before this was read must still load.
-  }
-  return { critical: t.critical.has(OID.authorityKeyIdentifier), hasKeyId };
-}
-
-/** Whether a keyUsage extension's value (absent: no restriction) asserts the bit `bit`. */
-function keyUsageAsserts(value: Buffer | undefined, bit: number): boolean {
-  if (value === undefined) return true;
-  let node;
-  try {
-    node = parseDer(value);
-  } catch {
-    // Not DER: asserts nothing here (a certificate stored before this was read must still load).
-    return false;
-  }
-  if (!is(node, TagClass.UNIVERSAL, Tag.BITSTRING)) return false;
-  // The first content octet counts the unused bits of the last (which OpenSSL reads as clear, whatever
-  // they hold); named bits run from the high bit of the next.
-  const contents = valueBytes(node);
-  const unused = contents[0] ?? 8;
-  if (unused > 7 || bit >= (contents.length - 1) * 8 - unused) return false;
-  return ((contents[1 + (bit >> 3)]! >> (7 - (bit & 7))) & 1) === 1;
 }
 
 /** What a stored leaf says about the fields its issuance event records. */
@@ -357,31 +249,6 @@ export function readIssuedFacts(der: Buffer): IssuedFacts {
     dnsNames: namesOfType(t, GENERAL_NAME.dns),
     spkiDer: toDer(t.spki),
   };
-}
-
-/** GeneralName choices meshca reads, each an [n] IA5String. */
-const GENERAL_NAME = { dns: 2, uri: 6 } as const;
-
-/**
- * The subjectAltName entries of one GeneralName choice, read from the DER:
- * node:crypto's subjectAltName text joins names with ", ", so a URI holding
- * ", URI:" would read as two there.
- */
-/** The subjectAltName's names, of one GeneralName type or of any. */
-function namesOfType(t: TbsFields, tag?: number): string[] {
-  const names = t.extensions.get(OID.subjectAltName);
-  return (names ? children(parseDer(names)) : [])
-    .filter((name) => tag === undefined || is(name, TagClass.CONTEXT_SPECIFIC, tag))
-    .map((name) => valueBytes(name).toString('latin1'));
-}
-
-/** Every GeneralName of the subjectAltName, its contents as encoded (a constructed one's, such as a directoryName, re-encoded). */
-function generalNames(t: TbsFields): CertificateFacts['subjectAltNames'] {
-  const names = t.extensions.get(OID.subjectAltName);
-  return (names ? children(parseDer(names)) : []).map((name) => ({
-    tag: name.type,
-    value: typeof name.value === 'string' ? valueBytes(name) : Buffer.concat(children(name).map(toDer)),
-  }));
 }
 
 function stripLeadingZeros(bytes: Buffer): Buffer {
