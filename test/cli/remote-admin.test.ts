@@ -103,6 +103,31 @@ describe('meshca admin commands with --server and --credential', () => {
     expect(res.stderr).toContain(says);
   });
 
+  it('--json for scripts: admin credential and admin renew print the credential\'s details, audit checkpoint the head it signed', async () => {
+    const out = join(tempDir(), 'gina');
+    const made = await runMeshca(['admin', 'credential', '--role', 'auditor', '--name', 'gina', '--out', out, '--json', '--data-dir', dataDir]);
+    expect(made.code, made.stderr).toBe(0);
+    const issued = JSON.parse(made.stdout) as Record<string, string>;
+    const leaf = new X509Certificate(readFileSync(join(out, 'svid.pem')));
+    expect(issued).toEqual({
+      spiffeId: 'spiffe://example.org/meshca/admin/auditor/gina',
+      serial: leaf.serialNumber.toLowerCase(),
+      notBefore: expect.any(String),
+      notAfter: new Date(leaf.validTo).toISOString(),
+      renewAfter: expect.any(String),
+    });
+
+    const renewed = await remote(out, 'admin', 'renew', '--json');
+    expect(renewed.code, renewed.stderr).toBe(0);
+    const again = JSON.parse(renewed.stdout) as Record<string, string>;
+    expect({ spiffeId: again.spiffeId, serial: again.serial }).toEqual({ spiffeId: issued.spiffeId, serial: new X509Certificate(readFileSync(join(out, 'svid.pem'))).serialNumber.toLowerCase() });
+    expect(again.serial).not.toBe(issued.serial);
+
+    const checkpoint = await runMeshca(['audit', 'checkpoint', '--json', '--data-dir', dataDir]);
+    expect(checkpoint.code, checkpoint.stderr).toBe(0);
+    expect(JSON.parse(checkpoint.stdout)).toEqual({ seq: expect.any(Number), hash: expect.stringMatching(/^[0-9a-f]{64}$/), signerId: expect.stringMatching(/^[0-9a-f]{40}$/) });
+  });
+
   it('an auditor verifies the log remotely', async () => {
     const verified = await remote(auditor, 'audit', 'verify');
     expect(verified.code, verified.stderr).toBe(0);

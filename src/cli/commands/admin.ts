@@ -18,6 +18,12 @@ interface IssuedCredential {
   bundle: string;
 }
 
+/** What a script keeps of an issued credential (its serial, to revoke it; its times, to renew it): the certificate is in --out. */
+function detailsJson(svid: SvidJson): string {
+  const { svid: _chain, ...details } = svid;
+  return JSON.stringify(details);
+}
+
 export function registerAdmin(program: Command): void {
   const admin = program.command('admin').description('credentials for remote operators and auditors');
   admin
@@ -28,10 +34,11 @@ export function registerAdmin(program: Command): void {
     .requiredOption('--out <dir>', 'directory for svid.pem, svid_key.pem (unless --csr) and bundle.pem')
     .option('--ttl <duration>', 'lifetime (at most the CA\'s --svid-max-ttl)')
     .option('--csr <file>', 'the holder\'s PEM CSR, whose key stays with the holder: writes svid.pem and bundle.pem only')
+    .option('--json', 'print the credential\'s details (spiffeId, serial, notBefore, notAfter, renewAfter) as JSON')
     .addOption(dataDirOption())
     .addOption(serverOption())
     .addOption(credentialOption())
-    .action(async (o: CommonOptions & { role: string; name: string; out: string; ttl?: string; csr?: string }) => {
+    .action(async (o: CommonOptions & { role: string; name: string; out: string; ttl?: string; csr?: string; json?: boolean }) => {
       checkChoice('role', o.role, ['operator', 'auditor']);
       checkDurations({ ttl: o.ttl });
       await checkOutDirectory(o.out);
@@ -45,18 +52,19 @@ export function registerAdmin(program: Command): void {
       });
       if (keys) await writeCredentialFiles(o.out, keys.privateKey, res.svid.svid, res.bundle);
       else await writeCertificateFiles(o.out, res.svid.svid, res.bundle);
-      console.log(`${res.svid.spiffeId} written to ${o.out} (valid until ${res.svid.notAfter})${keys ? '' : ': give svid.pem and bundle.pem to its holder, to put beside the key'}`);
+      console.log(o.json ? detailsJson(res.svid) : `${res.svid.spiffeId} written to ${o.out} (valid until ${res.svid.notAfter})${keys ? '' : ': give svid.pem and bundle.pem to its holder, to put beside the key'}`);
     });
 
   admin
     .command('renew')
     .description('renew the credential in --credential with itself, for the same role and name and a new key, written over it')
     .option('--ttl <duration>', 'lifetime (at most the CA\'s --svid-max-ttl)')
+    .option('--json', 'print the new credential\'s details (spiffeId, serial, notBefore, notAfter, renewAfter) as JSON')
     // --data-dir only so that a MESHCA_DATA_DIR set beside MESHCA_SERVER is refused as for every command (chooseCa).
     .addOption(dataDirOption().hideHelp())
     .addOption(serverOption())
     .addOption(credentialOption())
-    .action(async (o: CommonOptions & { ttl?: string }) => {
+    .action(async (o: CommonOptions & { ttl?: string; json?: boolean }) => {
       if (o.server === undefined) {
         refuseFlags('admin renew renews the credential it presents to the CA: give --server (or MESHCA_SERVER) and --credential DIR; the CA host\'s operator holds no credential to renew');
       }
@@ -70,6 +78,6 @@ export function registerAdmin(program: Command): void {
       });
       // Published as one unit over the old: a reader sees the old pair or the new one, never a mix.
       await writeCredentialFiles(dir, keys.privateKey, res.svid.svid, res.bundle);
-      console.log(`${res.svid.spiffeId} renewed in ${dir} (valid until ${res.svid.notAfter})`);
+      console.log(o.json ? detailsJson(res.svid) : `${res.svid.spiffeId} renewed in ${dir} (valid until ${res.svid.notAfter})`);
     });
 }

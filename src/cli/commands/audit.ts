@@ -98,11 +98,13 @@ export function registerAudit(program: Command): void {
   audit
     .command('checkpoint')
     .description('sign a checkpoint of the log head now (the CA also does so on --checkpoint-schedule)')
+    .option('--json', 'print {seq, hash, signerId} of the head signed ({} when the log is empty)')
     .addOption(dataDirOption())
     .addOption(serverOption())
     .addOption(credentialOption())
-    .action(async (o: CommonOptions) => {
+    .action(async (o: CommonOptions & { json?: boolean }) => {
       const c = await adminClient(o).call<{ seq?: number; hash?: string; signerId?: string }>('POST', '/v1/audit/checkpoints');
-      console.log(c.seq && c.hash ? `checkpoint: head ${formatHead({ seq: c.seq, hash: c.hash })} signed by ${c.signerId}` : 'the audit log is empty');
+      if (o.json) console.log(JSON.stringify(c.seq && c.hash ? { seq: c.seq, hash: c.hash, signerId: c.signerId } : {}));
+      else console.log(c.seq && c.hash ? `checkpoint: head ${formatHead({ seq: c.seq, hash: c.hash })} signed by ${c.signerId}` : 'the audit log is empty');
     });
 }
