@@ -7,7 +7,7 @@
  * Each case names what it holds; meshca must accept a CA only where both
  * verifiers accept what it would issue.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import type forge from 'node-forge';
@@ -18,18 +18,13 @@ import { TrustDomain } from '../../src/identity/trust-domain.js';
 import { bool, children, explicit, octets, oid, seq, set, Tag, TagClass, toDer, type Asn1 } from '../../src/x509/asn1.js';
 import { readCertificate } from '../../src/x509/certificate-reader.js';
 import { decodeCertificates } from '../../src/x509/pem.js';
-import { buildGoPeer, goPeer } from '../support/go-peer.js';
-import { CA_EXTENSIONS, selfSigned, signedCa, verify } from '../support/openssl-pki.js';
+import { buildGoPeer } from '../support/go-peer.js';
+import { CA_EXTENSIONS, selfSigned, signedCa } from '../support/openssl-pki.js';
 import { resignedWith } from '../support/resigned-certificates.js';
 import { tempDir } from '../support/temp-dir.js';
+import { svidShapedLeaf, verifiersAccept, type Verdicts } from '../support/verifier-verdicts.js';
 
 const asn1 = createRequire(import.meta.url)('node-forge/lib/asn1.js') as typeof forge.asn1;
-
-interface Verdicts {
-  readonly openssl: boolean;
-  readonly go: boolean;
-  readonly meshca: boolean;
-}
 
 /** How the organisation root differs from openssl's P-256 CA with CA_EXTENSIONS. */
 interface RootForm {
@@ -78,12 +73,7 @@ async function judge(form: RootForm): Promise<Verdicts> {
   const dir = tempDir('byo-form');
   const made = selfSigned(dir, 'root', { newKey: form.newKey, extensions: [...CA_EXTENSIONS, ...(form.extensions ?? [])] });
   // The leaf is signed under the root openssl made: openssl will not sign under a name it cannot read.
-  let leaf = signedCa(dir, 'leaf', made, {
-    basicConstraints: 'critical,CA:FALSE',
-    keyUsage: 'digitalSignature',
-    uris: ['spiffe://example.org/w'],
-    extensions: ['extendedKeyUsage=serverAuth,clientAuth'],
-  });
+  let leaf = svidShapedLeaf(dir, made, 'spiffe://example.org/w');
   const root = form.edit ? resignedWith(made, made.key, form.edit, join(dir, 'root-edited.pem')) : made;
   if (form.subjectChanged) {
     const rootName = children(children(parseCert(root.cert))[0]!)[TBS.subject]!;
@@ -91,11 +81,7 @@ async function judge(form: RootForm): Promise<Verdicts> {
   }
   const rootPem = readFileSync(root.cert, 'utf8');
   const leafPem = readFileSync(leaf.cert, 'utf8');
-  writeFileSync(join(dir, 'svid.pem'), leafPem);
-  writeFileSync(join(dir, 'bundle.pem'), rootPem);
-  const go = await goPeer('verify', dir);
-  const openssl = verify({ trusted: rootPem, leaf: leafPem, at: Math.floor(Date.now() / 1000) });
-  return { openssl: openssl.code === 0, go: go.spiffeId === 'spiffe://example.org/w', meshca: meshcaAccepts(rootPem) };
+  return { ...(await verifiersAccept(dir, rootPem, leafPem, 'spiffe://example.org/w')), meshca: meshcaAccepts(rootPem) };
 }
 
 /** Whether meshca imports the root as an organisation's, the parent of an intermediate for example.org (no key: every key type reaches the path check). */
@@ -200,15 +186,10 @@ async function judgeChain(form: ChainForm): Promise<Verdicts> {
   const made = signedCa(dir, 'intermediate', root, { signOptions: form.signOptions });
   const issuer = form.intermediateIssuer;
   const intermediate = issuer ? resignedWith(made, root.key, (f) => f.map((x, i) => (i === TBS.issuer ? issuer : x)), join(dir, 'intermediate-edited.pem')) : made;
-  const leaf = signedCa(dir, 'leaf', intermediate, {
-    basicConstraints: 'critical,CA:FALSE', keyUsage: 'digitalSignature', uris: ['spiffe://example.org/w'], extensions: ['extendedKeyUsage=serverAuth,clientAuth'],
-  });
+  const leaf = svidShapedLeaf(dir, intermediate, 'spiffe://example.org/w');
   const [rootPem, intermediatePem, leafPem] = [root, intermediate, leaf].map((f) => readFileSync(f.cert, 'utf8'));
-  writeFileSync(join(dir, 'svid.pem'), leafPem! + intermediatePem!);
-  writeFileSync(join(dir, 'bundle.pem'), rootPem!);
-  const go = await goPeer('verify', dir);
+  const verifiers = await verifiersAccept(dir, rootPem!, leafPem!, 'spiffe://example.org/w', intermediatePem!);
   const now = Math.floor(Date.now() / 1000);
-  const openssl = verify({ trusted: rootPem!, untrusted: intermediatePem!, leaf: leafPem!, at: now });
   let meshca = true;
   try {
     const rootFacts = readCertificate(decodeCertificates(rootPem!)[0]!);
@@ -217,7 +198,7 @@ async function judgeChain(form: ChainForm): Promise<Verdicts> {
     if (!(err instanceof InvalidInputError)) throw err;
     meshca = false;
   }
-  return { openssl: openssl.code === 0, go: go.spiffeId === 'spiffe://example.org/w', meshca };
+  return { ...verifiers, meshca };
 }
 
 /** /O=byo/CN=`cn`, each value a string of type `tag`. */

@@ -7,40 +7,25 @@
  * accept a CA only where both accept what it would issue: an SVID a
  * go-spiffe or SPIRE peer refuses is as broken as one nginx refuses.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { caPathProblem } from '../../src/x509/ca-path-constraints.js';
 import { readCertificate } from '../../src/x509/certificate-reader.js';
 import { decodeCertificates } from '../../src/x509/pem.js';
-import { buildGoPeer, goPeer } from '../support/go-peer.js';
-import { CA_EXTENSIONS, selfSigned, signedCa, verify } from '../support/openssl-pki.js';
+import { buildGoPeer } from '../support/go-peer.js';
+import { CA_EXTENSIONS, selfSigned } from '../support/openssl-pki.js';
 import { tempDir } from '../support/temp-dir.js';
-
-interface Verdicts {
-  readonly openssl: boolean;
-  readonly go: boolean;
-  readonly meshca: boolean;
-}
+import { svidShapedLeaf, verifiersAccept, type Verdicts } from '../support/verifier-verdicts.js';
 
 /** An organisation root with `extension` (as openssl -addext takes it), and an SVID-shaped leaf for `spiffe://trustDomain/w` under it. */
 async function judge(extension: string, trustDomain: string): Promise<Verdicts> {
   const dir = tempDir('byo');
   const root = selfSigned(dir, 'root', { extensions: [...CA_EXTENSIONS, extension] });
-  const leaf = signedCa(dir, 'leaf', root, {
-    basicConstraints: 'critical,CA:FALSE',
-    keyUsage: 'digitalSignature',
-    uris: [`spiffe://${trustDomain}/w`],
-    extensions: ['extendedKeyUsage=serverAuth,clientAuth'],
-  });
   const rootPem = readFileSync(root.cert, 'utf8');
-  const leafPem = readFileSync(leaf.cert, 'utf8');
-  writeFileSync(join(dir, 'svid.pem'), leafPem);
-  writeFileSync(join(dir, 'bundle.pem'), rootPem);
+  const leafPem = readFileSync(svidShapedLeaf(dir, root, `spiffe://${trustDomain}/w`).cert, 'utf8');
   const facts = readCertificate(decodeCertificates(rootPem)[0]!);
   return {
-    openssl: verify({ trusted: rootPem, leaf: leafPem, at: Math.floor(Date.now() / 1000) }).code === 0,
-    go: (await goPeer('verify', dir)).spiffeId === `spiffe://${trustDomain}/w`,
+    ...(await verifiersAccept(dir, rootPem, leafPem, `spiffe://${trustDomain}/w`)),
     meshca: caPathProblem({ certificates: [{ label: 'the root', facts }], casBelow: 1, trustDomain }) === undefined,
   };
 }
