@@ -15,7 +15,7 @@ import { OID } from './oids.js';
 export type GoFormFacts = Pick<
   CertificateFacts,
   | 'subjectName' | 'issuerName' | 'serialIsNegative' | 'nonDerBoolean' | 'keyUsageUnusedBitsSet' | 'subjectAltNames' | 'extendedKeyUsages' | 'spki'
-  | 'signatureAlgorithm' | 'version' | 'extensionValues'
+  | 'signatureAlgorithm' | 'version' | 'extensionValues' | 'criticalExtensions'
 >;
 
 const GO = "Go's crypto/x509 (under SPIRE and go-spiffe)";
@@ -27,6 +27,10 @@ const GO = "Go's crypto/x509 (under SPIRE and go-spiffe)";
  */
 export function goFormProblem(facts: GoFormFacts, isTrustAnchor: boolean): string | undefined {
   if (facts.version > 3) return `is a version ${facts.version} certificate, and ${GO} refuses any version above 3 ("x509: invalid version")`;
+  const unhandled = facts.criticalExtensions.find((oid) => !HANDLED_BY_GO.has(oid));
+  if (unhandled !== undefined) {
+    return `marks extension ${unhandled} critical, which Go's crypto/x509 does not handle, and Go (under SPIRE and go-spiffe) refuses every chain through it ("x509: unhandled critical extension")`;
+  }
   for (const [field, name] of [['subject', facts.subjectName], ['issuer', facts.issuerName]] as const) {
     const problem = nameStringProblem(name);
     if (problem) return `has ${field} name ${problem}, which ${GO} refuses in it and in every certificate it signs ("x509: invalid RDNSequence: invalid attribute value")`;
@@ -52,6 +56,26 @@ export function goFormProblem(facts: GoFormFacts, isTrustAnchor: boolean): strin
   }
   return publicKeyProblem(facts.spki) ?? (isTrustAnchor ? undefined : signatureAlgorithmProblem(facts.signatureAlgorithm));
 }
+
+/**
+ * The extensions Go's crypto/x509 handles when marked critical (parser.go,
+ * processExtensions): Go, under SPIRE and go-spiffe, refuses every chain
+ * through a certificate with any other critical extension ("x509: unhandled
+ * critical extension"). The three policy extensions are handled from Go 1.24
+ * on, when Go began validating policies; earlier releases refuse them.
+ */
+const HANDLED_BY_GO: ReadonlySet<string> = new Set([
+  '2.5.29.15', // keyUsage
+  '2.5.29.17', // subjectAltName
+  '2.5.29.19', // basicConstraints
+  '2.5.29.30', // nameConstraints
+  '2.5.29.31', // cRLDistributionPoints
+  '2.5.29.32', // certificatePolicies
+  '2.5.29.37', // extKeyUsage
+  '2.5.29.33', // policyMappings
+  '2.5.29.36', // policyConstraints
+  '2.5.29.54', // inhibitAnyPolicy
+]);
 
 const ANY_EXTENDED_KEY_USAGE = '2.5.29.37.0';
 

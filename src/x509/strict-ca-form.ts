@@ -4,9 +4,7 @@
  * of OpenSSL 3.0's check_extensions (crypto/x509/x509_vfy.c) that a CA
  * certificate can fail, each confirmed against the openssl command (the
  * words in quotes are its error; test/x509/ca-path-constraints.test.ts runs
- * it on each), and the critical extensions Go's crypto/x509 does not handle
- * (test/interop/go-imported-ca.test.ts holds both verdicts side by side).
- * A CA that fails one makes every SVID under it fail. RFC 5280
+ * it on each). A CA that fails one makes every SVID under it fail. RFC 5280
  * asks more that OpenSSL does not enforce, and that is not refused here:
  * nameConstraints marked critical (4.2.1.10), for one; an SVID under a CA
  * with non-critical name constraints verifies.
@@ -59,26 +57,6 @@ const PROCESSED_BY_OPENSSL: ReadonlySet<string> = new Set([
   '2.5.29.54', // inhibitAnyPolicy
 ]);
 
-/**
- * The extensions Go's crypto/x509 handles when marked critical (parser.go,
- * processExtensions): Go, under SPIRE and go-spiffe, refuses every chain
- * through a certificate with any other critical extension ("x509: unhandled
- * critical extension"). The three policy extensions are handled from Go 1.24
- * on, when Go began validating policies; earlier releases refuse them.
- */
-const HANDLED_BY_GO: ReadonlySet<string> = new Set([
-  '2.5.29.15', // keyUsage
-  '2.5.29.17', // subjectAltName
-  '2.5.29.19', // basicConstraints
-  '2.5.29.30', // nameConstraints
-  '2.5.29.31', // cRLDistributionPoints
-  '2.5.29.32', // certificatePolicies
-  '2.5.29.37', // extKeyUsage
-  '2.5.29.33', // policyMappings
-  '2.5.29.36', // policyConstraints
-  '2.5.29.54', // inhibitAnyPolicy
-]);
-
 /** Why a CA certificate of a path is not in the form -x509_strict wants, or undefined; `isTrustAnchor`: the last of the path. */
 export function strictFormProblem(facts: FormFacts, isTrustAnchor: boolean): string | undefined {
   const duplicate = duplicateExtensionProblem(facts);
@@ -114,10 +92,6 @@ export function strictFormProblem(facts: FormFacts, isTrustAnchor: boolean): str
   const unprocessed = facts.criticalExtensions.find((oid) => !PROCESSED_BY_OPENSSL.has(oid));
   if (unprocessed !== undefined) {
     return `marks extension ${unprocessed} critical, which OpenSSL does not process, and OpenSSL refuses it, with or without -x509_strict ("unhandled critical extension")`;
-  }
-  const unhandledByGo = facts.criticalExtensions.find((oid) => !HANDLED_BY_GO.has(oid));
-  if (unhandledByGo !== undefined) {
-    return `marks extension ${unhandledByGo} critical, which Go's crypto/x509 does not handle, and Go (under SPIRE and go-spiffe) refuses every chain through it ("x509: unhandled critical extension")`;
   }
   if (!facts.subjectKeyIdentifier) return `has no subjectKeyIdentifier extension, and ${STRICT}: "Missing Subject Key Identifier") refuse a CA without one`;
   // OpenSSL 3.0 asks it of every certificate but the last of the chain, the trust anchor, whether that is self-signed or not.

@@ -29,7 +29,7 @@ function facts(o: Partial<GoFormFacts> = {}): GoFormFacts {
   return {
     subjectName: NAME, issuerName: NAME, serialIsNegative: false, nonDerBoolean: undefined, keyUsageUnusedBitsSet: false, subjectAltNames: [],
     extendedKeyUsages: undefined, spki: spki([oid(OID.ecPublicKey), oid(OID.p256)]), signatureAlgorithm: seq([oid(OID.ecdsaWithSha256)]),
-    version: 3, extensionValues: new Map(), ...o,
+    version: 3, extensionValues: new Map(), criticalExtensions: [OID.basicConstraints, OID.keyUsage], ...o,
   };
 }
 
