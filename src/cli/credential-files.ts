@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { AtomicDirectoryPublisher } from '../agent/installer.js';
 import { ConfigError } from '../config/options.js';
 import { makeDirectory } from '../platform/atomic-file.js';
+import type { SvidJson } from '../server/svid-response.js';
 import { systemClock } from '../time/clock.js';
 
 export const SVID_FILE = 'svid.pem';
@@ -69,4 +70,10 @@ export async function writeCertificateFiles(dir: string, chainPem: string, bundl
 /** Whether DIR holds a key under the name a proxy reads it by (a file, or the link a publication made). */
 export async function holdsKey(dir: string): Promise<boolean> {
   return (await lstat(join(dir, KEY_FILE)).catch(() => undefined)) !== undefined;
+}
+
+/** What `--json` prints of an SVID or credential written (its serial, to revoke it; its times, to renew it): the chain itself is in the directory. */
+export function issuedDetailsJson(svid: SvidJson): string {
+  const { svid: _chain, ...details } = svid;
+  return JSON.stringify(details);
 }

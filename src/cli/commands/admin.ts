@@ -10,18 +10,12 @@ import type { SvidJson } from '../../server/svid-response.js';
 import { createCsr } from '../../x509/csr-builder.js';
 import { generateKeyPair } from '../../x509/keys.js';
 import { adminClient, checkChoice, checkDurations, credentialOption, dataDirOption, refuseFlags, serverOption, type CommonOptions } from '../common-options.js';
-import { checkOutDirectory, writeCertificateFiles, writeCredentialFiles } from '../credential-files.js';
+import { checkOutDirectory, issuedDetailsJson, writeCertificateFiles, writeCredentialFiles } from '../credential-files.js';
 import { readCsrFile, refuseOutHoldingKey } from '../csr-file.js';
 
 interface IssuedCredential {
   svid: SvidJson;
   bundle: string;
-}
-
-/** What a script keeps of an issued credential (its serial, to revoke it; its times, to renew it): the certificate is in --out. */
-function detailsJson(svid: SvidJson): string {
-  const { svid: _chain, ...details } = svid;
-  return JSON.stringify(details);
 }
 
 export function registerAdmin(program: Command): void {
@@ -52,7 +46,7 @@ export function registerAdmin(program: Command): void {
       });
       if (keys) await writeCredentialFiles(o.out, keys.privateKey, res.svid.svid, res.bundle);
       else await writeCertificateFiles(o.out, res.svid.svid, res.bundle);
-      console.log(o.json ? detailsJson(res.svid) : `${res.svid.spiffeId} written to ${o.out} (valid until ${res.svid.notAfter})${keys ? '' : ': give svid.pem and bundle.pem to its holder, to put beside the key'}`);
+      console.log(o.json ? issuedDetailsJson(res.svid) : `${res.svid.spiffeId} written to ${o.out} (valid until ${res.svid.notAfter})${keys ? '' : ': give svid.pem and bundle.pem to its holder, to put beside the key'}`);
     });
 
   admin
@@ -78,6 +72,6 @@ export function registerAdmin(program: Command): void {
       });
       // Published as one unit over the old: a reader sees the old pair or the new one, never a mix.
       await writeCredentialFiles(dir, keys.privateKey, res.svid.svid, res.bundle);
-      console.log(o.json ? detailsJson(res.svid) : `${res.svid.spiffeId} renewed in ${dir} (valid until ${res.svid.notAfter})`);
+      console.log(o.json ? issuedDetailsJson(res.svid) : `${res.svid.spiffeId} renewed in ${dir} (valid until ${res.svid.notAfter})`);
     });
 }

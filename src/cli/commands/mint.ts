@@ -5,7 +5,7 @@
 import { Option, type Command } from 'commander';
 import { createCsr } from '../../x509/csr-builder.js';
 import { generateKeyPair, KEY_TYPES } from '../../x509/keys.js';
-import { checkOutDirectory, writeCertificateFiles, writeCredentialFiles } from '../credential-files.js';
+import { checkOutDirectory, issuedDetailsJson, writeCertificateFiles, writeCredentialFiles } from '../credential-files.js';
 import { adminClient, checkChoice, checkDurations, credentialOption, dataDirOption, serverOption, type CommonOptions } from '../common-options.js';
 import { readCsrFile, refuseOutHoldingKey } from '../csr-file.js';
 import { collect } from '../flag-repetition.js';
@@ -53,7 +53,6 @@ export function registerMint(program: Command): void {
       });
       if (keys) await writeCredentialFiles(o.out, keys.privateKey, res.svid.svid, res.bundle);
       else await writeCertificateFiles(o.out, res.svid.svid, res.bundle);
-      const { svid: _chain, ...details } = res.svid;
-      console.log(o.json ? JSON.stringify(details) : `${details.spiffeId} serial ${details.serial} valid until ${details.notAfter}`);
+      console.log(o.json ? issuedDetailsJson(res.svid) : `${res.svid.spiffeId} serial ${res.svid.serial} valid until ${res.svid.notAfter}`);
     });
 }
