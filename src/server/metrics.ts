@@ -6,6 +6,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AuthoritySet } from '../ca/authority-set.js';
 import type { IssuedCertificateRecord } from '../ca/model.js';
+import { joinedWithin } from '../platform/joined-within.js';
 import type { Clock } from '../time/clock.js';
 
 interface MetricSources {
@@ -27,26 +28,10 @@ interface MetricSources {
  */
 export const DATASTORE_COUNT_WAIT_MS = 2_000;
 
-/**
- * A count from the datastore, or undefined when it failed or did not come
- * within `ms`. A count still running is joined, not asked again: scrapes
- * every few seconds must not pile queries on a datastore that does not answer,
- * each holding one of the pool's connections until its timeout.
- */
+/** A count from the datastore, or undefined when it failed or did not come within `ms` (joined while one is running). */
 function countWithin<T>(count: () => Promise<T>, ms: number): () => Promise<T | undefined> {
-  let running: Promise<T | undefined> | undefined;
-  return async () => {
-    running ??= count()
-      .catch(() => undefined)
-      .finally(() => (running = undefined));
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, ms, undefined)));
-    try {
-      return await Promise.race([running, late]);
-    } finally {
-      clearTimeout(timer);
-    }
-  };
+  const joined = joinedWithin(count, ms, () => new Error(`the datastore did not count within ${ms} ms`));
+  return () => joined().catch(() => undefined);
 }
 
 export class CaMetrics {

@@ -4,6 +4,7 @@
  * coordinator so one replica at a time makes lifecycle changes.
  */
 import type { Pool } from 'pg';
+import { joinedWithin } from '../../platform/joined-within.js';
 import type { Clock } from '../../time/clock.js';
 import type { Datastore } from '../datastore.js';
 import { WRITE_PROBE } from '../certificate-sql.js';
@@ -52,17 +53,6 @@ const REACHABLE_TIMEOUT_MS = 2000;
  * answer do not pile up in the pool, one per probe.
  */
 function answersWithin(pool: Pool, sql: string): () => Promise<void> {
-  let query: Promise<unknown> | undefined;
-  return async () => {
-    query ??= pool.query(sql).finally(() => (query = undefined));
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new Error(`PostgreSQL did not answer within ${REACHABLE_TIMEOUT_MS} ms`)), REACHABLE_TIMEOUT_MS);
-    });
-    try {
-      await Promise.race([query, late]);
-    } finally {
-      clearTimeout(timer);
-    }
-  };
+  const joined = joinedWithin(() => pool.query(sql), REACHABLE_TIMEOUT_MS, () => new Error(`PostgreSQL did not answer within ${REACHABLE_TIMEOUT_MS} ms`));
+  return async () => void (await joined());
 }
