@@ -9,11 +9,13 @@
  * no pathLenConstraint is exceeded (6.1.4), and no name constraint excludes
  * what meshca issues (4.2.1.10), as OpenSSL or Go's crypto/x509 (under SPIRE
  * and go-spiffe) reads it: the two differ, and an SVID either refuses is broken.
+ * Nor is any key of the path weaker than TLS peers take (security-level.ts).
  */
 import { Asn1ParseError, children, is, parseDer, Tag, TagClass, toDer, valueBytes, type Asn1 } from './asn1.js';
 import type { CertificateFacts } from './certificate-reader.js';
 import { goFormProblem, type GoFormFacts } from './go-ca-form.js';
 import { parseIpAddress } from './ip-address.js';
+import { securityLevelProblem } from './security-level.js';
 import { strictFormProblem, type FormFacts } from './strict-ca-form.js';
 
 export type PathFacts = Pick<CertificateFacts, 'basicConstraints' | 'hasKeyUsage' | 'signsCertificates' | 'isSelfIssued' | 'nameConstraintsDer'> & FormFacts & GoFormFacts;
@@ -46,7 +48,11 @@ export function caPathProblem(path: CaPath): string | undefined {
   const anchor = path.certificates.length - 1;
   for (const [i, { label, facts }] of path.certificates.entries()) {
     const problem =
-      caProblem(facts) ?? strictFormProblem(facts, i === anchor) ?? goFormProblem(facts, i === anchor) ?? nameConstraintsProblem(facts.nameConstraintsDer, path.trustDomain);
+      caProblem(facts) ??
+      strictFormProblem(facts, i === anchor) ??
+      goFormProblem(facts, i === anchor) ??
+      securityLevelProblem(facts) ??
+      nameConstraintsProblem(facts.nameConstraintsDer, path.trustDomain);
     if (problem) return `${label} ${problem}`;
     const issuer = path.certificates[i + 1];
     if (issuer && !toDer(facts.issuerName).equals(toDer(issuer.facts.subjectName))) {

@@ -106,6 +106,8 @@ export interface VerifyRequest {
   /** PEM CRLs for -CRLfile; with `crlCheck` 'leaf' (-crl_check) or 'all' (-crl_check_all). */
   readonly crls?: string;
   readonly crlCheck?: 'leaf' | 'all';
+  /** -auth_level: the security level TLS verifies a peer's chain at (2 on Debian and Ubuntu); verify's own default checks no key sizes. */
+  readonly authLevel?: number;
 }
 
 /** `openssl verify -x509_strict` of one leaf, each input written to its own file. */
@@ -120,6 +122,7 @@ export function verify(r: VerifyRequest): OpensslRun {
   if (r.untrusted) args.push('-untrusted', file('untrusted.pem', r.untrusted));
   if (r.crls !== undefined) args.push('-CRLfile', file('crls.pem', r.crls));
   if (r.crlCheck) args.push(r.crlCheck === 'all' ? '-crl_check_all' : '-crl_check');
+  if (r.authLevel !== undefined) args.push('-auth_level', String(r.authLevel));
   args.push(file('leaf.pem', r.leaf));
   return openssl(args);
 }

@@ -1,7 +1,9 @@
 /**
  * An organisation's CA as the verifiers see what meshca would issue under it:
  * an SVID-shaped leaf signed by its root, verified by `openssl verify
- * -x509_strict` and by Go (spiffe_peer), beside meshca's own verdict on the CA.
+ * -x509_strict` at the security level TLS peers on Debian and Ubuntu verify
+ * chains at (-auth_level 2) and by Go (spiffe_peer), beside meshca's own
+ * verdict on the CA.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -34,7 +36,7 @@ export async function verifiersAccept(dir: string, rootPem: string, leafPem: str
   writeFileSync(join(dir, 'svid.pem'), leafPem + intermediatePem);
   writeFileSync(join(dir, 'bundle.pem'), rootPem);
   return {
-    openssl: verify({ trusted: rootPem, ...(intermediatePem ? { untrusted: intermediatePem } : {}), leaf: leafPem, at: Math.floor(Date.now() / 1000) }).code === 0,
+    openssl: verify({ trusted: rootPem, ...(intermediatePem ? { untrusted: intermediatePem } : {}), leaf: leafPem, at: Math.floor(Date.now() / 1000), authLevel: 2 }).code === 0,
     go: (await goPeer('verify', dir)).spiffeId === spiffeId,
   };
 }

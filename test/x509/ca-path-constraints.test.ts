@@ -4,10 +4,10 @@
  * pathLenConstraint exceeded (counted as RFC 5280 6.1.4 counts, meshca's own
  * intermediate included), and no name constraint that could exclude an SVID.
  */
-import { X509Certificate } from 'node:crypto';
+import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { bitString, explicit, implicitConstructed, Tag, implicitPrimitive, oid, seq, set, smallInt, toDer, utf8, type Asn1 } from '../../src/x509/asn1.js';
+import { bitString, explicit, implicitConstructed, Tag, implicitPrimitive, oid, parseDer, seq, set, smallInt, toDer, utf8, type Asn1 } from '../../src/x509/asn1.js';
 import { OID } from '../../src/x509/oids.js';
 import { caPathProblem, type PathFacts } from '../../src/x509/ca-path-constraints.js';
 import { readCertificate } from '../../src/x509/certificate-reader.js';
@@ -20,6 +20,8 @@ import { tempDir } from '../support/temp-dir.js';
 const EMPTY_SAN = '2.5.29.17=DER:3000';
 
 const CA_NAME = seq([set([seq([oid(OID.commonName), utf8('CA')])])]);
+/** An RSA SubjectPublicKeyInfo with a modulus of `bits` bits, as node:crypto writes it. */
+const rsaSpki = (bits: number): Asn1 => parseDer(generateKeyPairSync('rsa', { modulusLength: bits }).publicKey.export({ type: 'spki', format: 'der' }));
 const P256_SPKI = seq([seq([oid(OID.ecPublicKey), oid(OID.p256)]), bitString(Buffer.alloc(65, 4))]);
 
 /** A well-formed CA certificate's facts, changed by `o`. */
@@ -159,6 +161,12 @@ describe('caPathProblem: every certificate in the form -x509_strict wants (OpenS
       `chain 1 has an extendedKeyUsage without both serverAuth and clientAuth (${OID.serverAuth}), which bounds what it signs: Go's crypto/x509 (under SPIRE and go-spiffe) refuses meshca's SVIDs under it for the purpose it lacks ("x509: certificate specifies an incompatible key usage"), and so does OpenSSL verifying for it as nginx does (-purpose sslclient or sslserver: "unsuitable certificate purpose")`],
     ['fail/the bundle root Go refuses, for a negative serial', [ca(), ca({ serialIsNegative: true })], 0,
       `the root has a negative serial number (RFC 5280 4.1.2.2), which Go's crypto/x509 (under SPIRE and go-spiffe) refuses from Go 1.23 on ("x509: negative serial number")`],
+    // What OpenSSL's TLS refuses at security level 2 (x509/security-level.ts), the trust anchor's key included.
+    ['fail/the bundle root with an RSA key of 1024 bits', [ca(), ca({ spki: rsaSpki(1024) })], 0,
+      `the root has an RSA key of 1024 bits, and OpenSSL's TLS at security level 2, the default on Debian and Ubuntu (under nginx, HAProxy and curl), refuses every chain through a CA key below 2048 bits ("CA certificate key too weak")`],
+    ['fail/an imported intermediate with an RSA key of 2047 bits', [ca({ spki: rsaSpki(2047) }), ca()], 0,
+      `the imported has an RSA key of 2047 bits, and OpenSSL's TLS at security level 2, the default on Debian and Ubuntu (under nginx, HAProxy and curl), refuses every chain through a CA key below 2048 bits ("CA certificate key too weak")`],
+    ['pass/RSA keys of 2048 bits', [ca({ spki: rsaSpki(2048) }), ca({ spki: rsaSpki(2048) })], 0, undefined],
   ])('%s', (_name, facts, casBelow, problem) => {
     expect(path(facts, casBelow, 'example.org')).toBe(problem);
   });
