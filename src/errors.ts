@@ -99,6 +99,24 @@ export class RateLimitedError extends MeshcaError<'rate_limited'> {
 export class UnavailableError extends MeshcaError<UnavailableCode> {}
 
 /**
+ * The datastore's write lock stayed with another connection (a backup, an
+ * audit verification, an operator's sqlite3 shell) for as long as a change
+ * may wait for it: nothing was changed, and the same request may succeed
+ * once the lock is free, so the answer says when to come back.
+ */
+export class StoreBusyError extends UnavailableError {
+  constructor(
+    readonly retryAfterSeconds: number,
+    waitedMs: number,
+  ) {
+    super(
+      'store_unavailable',
+      `the datastore's write lock was not free within ${waitedMs} ms: another connection holds it (a backup, an audit verification, a sqlite3 shell); nothing was changed; retry after ${retryAfterSeconds}s`,
+    );
+  }
+}
+
+/**
  * The CA's own keys or certificates are missing, unreadable, expired or do not
  * belong together. Stops the start; never answered to a client.
  */

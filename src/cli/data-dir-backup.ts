@@ -31,6 +31,7 @@ import { FileKeyCustody, KEYS_DIR, UNREFERENCED_DIR } from '../store/file-key-cu
 import { AuditAppender } from '../store/sqlite/audit-appender.js';
 import { SqliteAuthorityStore } from '../store/sqlite/authority-store.js';
 import { connect, DATABASE_FILE } from '../store/sqlite/database.js';
+import { WriteQueue } from '../store/sqlite/write-queue.js';
 import { systemClock } from '../time/clock.js';
 import { refusedAsConfig } from './data-dir-access.js';
 import { tryLockFile } from './data-dir-lock.js';
@@ -337,7 +338,7 @@ async function lstatIfThere(path: string): Promise<Stats | undefined> {
 async function loadEveryKey(copy: string, passphrase: string | undefined): Promise<number> {
   const db = connect(join(copy, DATABASE_FILE), true);
   try {
-    const records = await new SqliteAuthorityStore(db, new AuditAppender(db), systemClock).listAuthorities();
+    const records = await new SqliteAuthorityStore(db, new WriteQueue(db), new AuditAppender(db), systemClock).listAuthorities();
     const custody = new FileKeyCustody(join(copy, KEYS_DIR), passphrase);
     const loaded = await Promise.all(records.map((r) => loadAuthority(custody, r)));
     return loaded.filter((a) => a.signer !== null).length;

@@ -7,6 +7,7 @@ import { AuditAppender } from '../store/sqlite/audit-appender.js';
 import { SqliteAuditStore } from '../store/sqlite/audit-store.js';
 import { SqliteAuthorityStore } from '../store/sqlite/authority-store.js';
 import { openDatabase } from '../store/sqlite/database.js';
+import { WriteQueue } from '../store/sqlite/write-queue.js';
 import { systemClock } from '../time/clock.js';
 
 export async function verifyDatastoreFile(path: string, options: VerifyOptions = {}): Promise<VerificationResult> {
@@ -14,7 +15,8 @@ export async function verifyDatastoreFile(path: string, options: VerifyOptions =
   const { db } = openDatabase(dirname(path), { readonly: true, file: path });
   try {
     const appender = new AuditAppender(db);
-    return await verifyStoredAudit(new SqliteAuthorityStore(db, appender, systemClock), new SqliteAuditStore(db, appender, systemClock), options);
+    const writes = new WriteQueue(db);
+    return await verifyStoredAudit(new SqliteAuthorityStore(db, writes, appender, systemClock), new SqliteAuditStore(db, writes, appender, systemClock), options);
   } finally {
     db.close();
   }

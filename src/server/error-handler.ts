@@ -9,8 +9,8 @@ import type { Duplex } from 'node:stream';
 import { clipped, quotedInput } from './edge.js';
 import type { RouteMethods } from './route-methods.js';
 import {
-  ConflictError, ForbiddenError, HttpVersionError, InvalidInputError, MeshcaError, NotFoundError, NotImplementedError, RateLimitedError, UnauthenticatedError,
-  UnavailableError, UnsupportedMediaError, type ErrorCode,
+  ConflictError, ForbiddenError, HttpVersionError, InvalidInputError, MeshcaError, NotFoundError, NotImplementedError, RateLimitedError, StoreBusyError,
+  UnauthenticatedError, UnavailableError, UnsupportedMediaError, type ErrorCode,
 } from '../errors.js';
 
 const STATUS_BY_CLASS: ReadonlyArray<readonly [abstract new (...args: never[]) => MeshcaError, number]> = [
@@ -148,7 +148,7 @@ export function installErrorHandling(app: FastifyInstance, routeMethods: RouteMe
     if (err instanceof UnavailableError && err.code === 'ca_unavailable') request.log.warn({ code: body.error.code, status, reason: body.error.message }, 'request refused for now');
     else if (status >= 500) request.log.error({ err }, 'request failed');
     else request.log.info({ code: body.error.code, status }, 'request refused');
-    if (err instanceof RateLimitedError) void reply.header('retry-after', String(err.retryAfterSeconds));
+    if (err instanceof RateLimitedError || err instanceof StoreBusyError) void reply.header('retry-after', String(err.retryAfterSeconds));
     return reply.code(status).send(body);
   });
   app.setNotFoundHandler((request, reply) => {

@@ -85,8 +85,9 @@ function codeOf(err: unknown): string | undefined {
 }
 
 export function sqliteUnavailable(err: unknown): boolean {
-  // A batch the writer thread died with: retried, one that was committed would fail as a duplicate, and be said not to have been.
-  if (err instanceof CommitUnconfirmedError) return true;
+  // A batch the writer thread died with (retried, one that was committed would fail as a duplicate, and be said not to have
+  // been), or a write lock another connection kept past the wait (StoreBusyError): already said, in words of their own.
+  if (err instanceof UnavailableError) return err.code === 'store_unavailable';
   const code = codeOf(err);
   return code !== undefined && (FILE_SYSTEM.has(code) || SQLITE.test(code));
 }

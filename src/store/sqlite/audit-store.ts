@@ -8,7 +8,8 @@ import type { AuditEvent } from '../../ca/model.js';
 import { nowSeconds, type Clock } from '../../time/clock.js';
 import type { AuditAppender } from './audit-appender.js';
 import { sqliteCertificateRecords } from './certificate-records.js';
-import { type Db, statements, writeTransaction } from './database.js';
+import { type Db, statements } from './database.js';
+import type { WriteQueue } from './write-queue.js';
 import { GroupCommit } from '../group-commit.js';
 import { sqliteUnavailable } from '../unavailable.js';
 import {
@@ -21,18 +22,20 @@ export class SqliteAuditStore implements AuditStorePort {
 
   constructor(
     private readonly db: Db,
+    private readonly writes: WriteQueue,
     private readonly appender: AuditAppender,
     private readonly clock: Clock,
   ) {
     this.sql = statements(db);
     this.standalone = new GroupCommit(
-      writeTransaction(db, (events: readonly AuditEvent[]) => {
-        const at = nowSeconds(clock);
-        for (const e of events) appender.append(e, at);
-      }),
+      (events) =>
+        writes.write(() => {
+          const at = nowSeconds(clock);
+          for (const e of events) appender.append(e, at);
+        }),
       undefined,
       // A batch the datastore could not take is not retried event by event: with the write lock held elsewhere,
-      // each retry would block this thread for the busy timeout again, a burst of refusals for minutes.
+      // each retry would wait out the lock again, a burst of refusals for minutes.
       sqliteUnavailable,
     );
   }
@@ -91,12 +94,12 @@ export class SqliteAuditStore implements AuditStorePort {
 
   /** Stores a checkpoint and records it in the log itself, in one transaction. */
   async saveCheckpoint(c: Checkpoint, event: AuditEvent): Promise<void> {
-    writeTransaction(this.db, () => {
+    await this.writes.write(() => {
       this.sql
         ('INSERT INTO audit_checkpoints (seq, hash, at, signer_id, signature) VALUES (?, ?, ?, ?, ?)')
         .run(c.seq, c.hash, c.at, c.signerId, c.signature);
       this.appender.append(event, nowSeconds(this.clock));
-    })();
+    });
   }
 }
 

@@ -3,13 +3,15 @@ import type { AuthorityChange, AuthorityJournal, PkiOrigin } from '../../ca/port
 import type { AuthorityRecord } from '../../ca/model.js';
 import { nowSeconds, type Clock } from '../../time/clock.js';
 import type { AuditAppender } from './audit-appender.js';
-import { type Db, statements, writeTransaction } from './database.js';
+import { type Db, statements } from './database.js';
+import type { WriteQueue } from './write-queue.js';
 import { pkiBegunValue, pkiOrigin, toAuthority, upstreamChainColumn, type AuthorityRow } from '../rows.js';
 
 export class SqliteAuthorityStore implements AuthorityJournal {
   private readonly sql: ReturnType<typeof statements>;
   constructor(
-    private readonly db: Db,
+    db: Db,
+    private readonly writes: WriteQueue,
     private readonly audit: AuditAppender,
     private readonly clock: Clock,
   ) {
@@ -31,7 +33,7 @@ export class SqliteAuthorityStore implements AuthorityJournal {
 
   async notePkiBegun(origin: PkiOrigin): Promise<void> {
     const note = this.sql<[number]>("INSERT INTO ca_state (name, value) VALUES ('pki_begun', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value");
-    writeTransaction(this.db, () => note.run(pkiBegunValue(origin)))();
+    await this.writes.write(() => note.run(pkiBegunValue(origin)));
   }
 
   async applyAuthorityChange(change: AuthorityChange): Promise<void> {
@@ -41,14 +43,14 @@ export class SqliteAuthorityStore implements AuthorityJournal {
         @taintedAt)
       ON CONFLICT (id) DO UPDATE SET state = excluded.state, activated_at = excluded.activated_at, retired_at = excluded.retired_at,
         tainted_at = excluded.tainted_at`);
-    writeTransaction(this.db, () => {
+    await this.writes.write(() => {
       const at = nowSeconds(this.clock);
       for (const a of change.upserts) {
         upsert.run({ ...a, upstreamChain: upstreamChainColumn(a.upstreamChainDer) });
       }
       this.sql("UPDATE ca_state SET value = ? WHERE name = 'bundle_sequence'").run(change.bundleSequence);
       for (const event of change.events) this.audit.append(event, at);
-    })();
+    });
   }
 }
 

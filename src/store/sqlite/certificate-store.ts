@@ -8,16 +8,17 @@ import type { AuditEvent, IssuedCertificateRecord } from '../../ca/model.js';
 import type { IssuanceLedger } from '../../ca/ports.js';
 import { nowSeconds, type Clock } from '../../time/clock.js';
 import type { AuditAppender } from './audit-appender.js';
-import { type Db, statements, writeTransaction } from './database.js';
+import { type Db, statements } from './database.js';
 import {
   certificateListQuery, certificatePage, COUNT_REVOCATION, crlNumberFloor, identityListQuery, identityPage, REVOCATION_COUNT, REVOKED_UNEXPIRED, toRevokedEntry,
   type IdentityRow, type RevokedRow,
 } from '../certificate-sql.js';
 import { IssuanceRecorder, type Issuance } from '../issuance-recorder.js';
-import { prepareIssuanceBatch } from './issuance-batch.js';
+import { prepareIssuanceWrite } from './issuance-batch.js';
 import type { IssuanceWriterThread } from './issuance-writer.js';
 import type { CertificateRow } from '../rows.js';
 import { sqliteUnavailable } from '../unavailable.js';
+import type { WriteQueue } from './write-queue.js';
 
 export class SqliteCertificateStore implements IssuanceLedger, CertificateCatalog, RevocationStore {
   private readonly sql: ReturnType<typeof statements>;
@@ -25,13 +26,17 @@ export class SqliteCertificateStore implements IssuanceLedger, CertificateCatalo
 
   /** With `writer`, issuances are committed on the writer thread's connection; otherwise on this one. */
   constructor(
-    private readonly db: Db,
+    db: Db,
+    private readonly writes: WriteQueue,
     private readonly audit: AuditAppender,
     private readonly clock: Clock,
     writer?: IssuanceWriterThread,
   ) {
     this.sql = statements(db);
-    const commit = writer ? (items: readonly Issuance[], at: number) => writer.write(items, at) : prepareIssuanceBatch(db, audit);
+    const insert = prepareIssuanceWrite(db, audit);
+    const commit = writer
+      ? (items: readonly Issuance[], at: number) => writes.inTurn(() => writer.write(items, at))
+      : (items: readonly Issuance[], at: number) => writes.write(() => insert(items, at));
     this.issuance = new IssuanceRecorder((items) => commit(items, nowSeconds(clock)), sqliteUnavailable);
   }
 
@@ -59,15 +64,14 @@ export class SqliteCertificateStore implements IssuanceLedger, CertificateCatalo
    * says what was removed. Returns how many were removed.
    */
   async pruneExpired(expiredBefore: number, event: (count: number) => AuditEvent): Promise<number> {
-    let removed = 0;
-    writeTransaction(this.db, () => {
+    return this.writes.write(() => {
       // The newest record stays, expired or not: SQLite gives a new row the highest id plus one, so
       // deleting the newest rows would hand their ids out again, and a listing walk holding a cursor
       // past them would never meet the records that took them.
-      removed = this.sql('DELETE FROM certificates WHERE not_after < ? AND id < (SELECT MAX(id) FROM certificates)').run(expiredBefore).changes;
+      const removed = this.sql('DELETE FROM certificates WHERE not_after < ? AND id < (SELECT MAX(id) FROM certificates)').run(expiredBefore).changes;
       if (removed > 0) this.audit.append(event(removed), nowSeconds(this.clock));
-    })();
-    return removed;
+      return removed;
+    });
   }
 
   async revoke(selector: RevocationSelector, at: number, reason: RevocationReason, event: (count: number) => AuditEvent | undefined): Promise<number> {
@@ -77,27 +81,26 @@ export class SqliteCertificateStore implements IssuanceLedger, CertificateCatalo
       : 'agent' in selector ? ['agent', selector.agent]
       : ['issuer_id', selector.issuerId];
     const keepAgents = 'issuerId' in selector && selector.exceptAgentSvids ? " AND kind != 'agent'" : '';
-    let count = 0;
-    writeTransaction(this.db, () => {
-      count = this.sql
+    return this.writes.write(() => {
+      const count = this.sql
         (`UPDATE certificates SET revoked_at = ?, revocation_reason = ? WHERE ${column} = ? AND revoked_at IS NULL AND not_after > ?${keepAgents}`)
         .run(at, reason, value, at).changes;
       this.sql(COUNT_REVOCATION).run();
       const happened = event(count);
       if (happened) this.audit.append(happened, at);
-    })();
-    return count;
+      return count;
+    });
   }
 
   async numberedRevocations(issuerIds: readonly string[], now: number): Promise<NumberedRevocations> {
     // One write transaction: SQLite lets no revocation commit between the number and the lists.
-    return writeTransaction(this.db, () => {
+    return this.writes.write(() => {
       this.sql<[number]>("UPDATE ca_state SET value = MAX(value + 1, ?) WHERE name = 'crl_number'").run(crlNumberFloor(now));
       const crlNumber = this.sql<[], { value: number }>("SELECT value FROM ca_state WHERE name = 'crl_number'").get()!.value;
       const revocations = this.sql<[], { value: number }>(REVOCATION_COUNT).get()!.value;
       const read = this.sql<[string, number], RevokedRow>(REVOKED_UNEXPIRED('?', '?'));
       return { crlNumber, revocations, lists: new Map(issuerIds.map((id) => [id, read.all(id, now).map(toRevokedEntry)])) };
-    })();
+    });
   }
 
   async revocationCount(): Promise<number> {

@@ -45,15 +45,21 @@ export function connect(path: string, readonly = false): Db {
   return db;
 }
 
-/** How long a statement waits for a lock another connection holds; the main thread stands still meanwhile (better-sqlite3 is synchronous). */
+/**
+ * How long a statement waits for a lock another connection holds; its thread
+ * stands still meanwhile (better-sqlite3 is synchronous). The server's main
+ * thread writes through a WriteQueue instead, which waits without blocking.
+ */
 const BUSY_TIMEOUT_MS = 5000;
 
 /**
- * Runs `work` with a shorter wait for another connection's lock, then the usual
- * one again. Synchronous, so no other statement of this connection runs with it.
+ * Runs `work` with no wait at all for another connection's lock (SQLITE_BUSY
+ * at once), then the usual one again. Synchronous, so no other statement of
+ * this connection runs with it. (SQLite applies this pragma as it compiles
+ * it: a statement prepared once would not set it again.)
  */
-export function withBusyTimeout<R>(db: Db, ms: number, work: () => R): R {
-  db.pragma(`busy_timeout = ${ms}`);
+export function withoutBusyWait<R>(db: Db, work: () => R): R {
+  db.pragma('busy_timeout = 0');
   try {
     return work();
   } finally {

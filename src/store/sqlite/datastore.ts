@@ -13,10 +13,11 @@ import { AuditAppender } from './audit-appender.js';
 import { SqliteAuditStore } from './audit-store.js';
 import { SqliteAuthorityStore } from './authority-store.js';
 import { SqliteCertificateStore } from './certificate-store.js';
-import { openDatabase, withBusyTimeout, writeTransaction, type Db } from './database.js';
+import { openDatabase, type Db } from './database.js';
 import { IssuanceWriterThread } from './issuance-writer.js';
 import { SqliteRegistrationStore } from './registration-store.js';
 import { checkpointInBackground, WalCheckpointerThread } from './wal-checkpointer.js';
+import { LOCK_WAIT_MS, WriteQueue } from './write-queue.js';
 
 export interface SqliteDatastore extends Datastore {
   readonly kind: 'sqlite';
@@ -33,6 +34,8 @@ export interface SqliteOptions {
   readonly writerThread?: URL;
   /** The built wal-checkpointer-worker.js: checkpoint the WAL on a thread of its own, off the commit path (the server does). */
   readonly checkpointerThread?: URL;
+  /** How long a change may wait for a write lock another connection holds (LOCK_WAIT_MS), the event loop serving meanwhile. */
+  readonly lockWaitMs?: number;
 }
 
 /** Often enough that the backstop never finds much to copy; an idle log costs a check, not an fsync. */
@@ -40,17 +43,17 @@ const CHECKPOINT_INTERVAL_MS = 250;
 
 /**
  * How long readiness's write probe waits for another connection's write lock
- * (an operator's sqlite3, a backup tool): it runs on the main thread, which
- * stands still while it waits, and every probe would otherwise hold the whole
- * CA up for the full busy timeout. Longer than the writer thread's commits
- * hold the lock (an fsync), so a probe under load is not failed by them.
+ * (an operator's sqlite3, a backup tool): a readiness check that takes seconds
+ * is a failed one to its prober. Longer than a commit holds the lock (an
+ * fsync), so a probe under load is not failed by them.
  */
-const PROBE_BUSY_TIMEOUT_MS = 250;
+const PROBE_LOCK_WAIT_MS = 250;
 
 /** The embedded datastore: <dataDir>/meshca.db, and CA keys as files in <dataDir>/keys. */
 export function openSqliteDatastore(dataDir: string, clock: Clock, options: SqliteOptions = {}): SqliteDatastore {
   const { db, created, path } = openDatabase(dataDir);
   const appender = new AuditAppender(db);
+  const writes = new WriteQueue(db, options.lockWaitMs ?? LOCK_WAIT_MS);
   const checkpointer = options.checkpointerThread && new WalCheckpointerThread(options.checkpointerThread, { path, intervalMs: CHECKPOINT_INTERVAL_MS });
   if (checkpointer) checkpointInBackground(db);
   const writer = options.writerThread ? new IssuanceWriterThread(options.writerThread, path, checkpointer !== undefined) : undefined;
@@ -60,15 +63,17 @@ export function openSqliteDatastore(dataDir: string, clock: Clock, options: Sqli
     created,
     custody: new FileKeyCustody(join(dataDir, KEYS_DIR), options.keyPassphrase),
     coordinator: aloneCoordinator,
-    authorities: new SqliteAuthorityStore(db, appender, clock),
-    certificates: new SqliteCertificateStore(db, appender, clock, writer),
-    registrations: new SqliteRegistrationStore(db, appender, clock),
-    audit: new SqliteAuditStore(db, appender, clock),
+    authorities: new SqliteAuthorityStore(db, writes, appender, clock),
+    certificates: new SqliteCertificateStore(db, writes, appender, clock, writer),
+    registrations: new SqliteRegistrationStore(db, writes, appender, clock),
+    audit: new SqliteAuditStore(db, writes, appender, clock),
     // In this process: it answers unless it was closed.
     reachable: async () => void db.prepare('SELECT 1').get(),
-    writable: async () => withBusyTimeout(db, PROBE_BUSY_TIMEOUT_MS, writeTransaction(db, () => WRITE_PROBE('zeroblob(4096)').forEach((sql) => db.prepare(sql).run()))),
+    writable: () => writes.write(() => WRITE_PROBE('zeroblob(4096)').forEach((sql) => db.prepare(sql).run()), PROBE_LOCK_WAIT_MS),
     unavailable: sqliteUnavailable,
     close: async () => {
+      // Writes waiting for another connection's lock finish first (within their wait), as the writer thread's do.
+      await writes.settled();
       await writer?.close();
       await checkpointer?.close();
       db.close();

@@ -10,12 +10,18 @@ import { writeTransaction, type Db } from './database.js';
 
 export type IssuanceBatchWriter = (items: readonly Issuance[], at: number) => void;
 
-export function prepareIssuanceBatch(db: Db, audit = new AuditAppender(db)): IssuanceBatchWriter {
+/** The batch's rows and events, for a transaction the caller holds. */
+export function prepareIssuanceWrite(db: Db, audit = new AuditAppender(db)): IssuanceBatchWriter {
   const insert = prepareCertificateInsert(db);
-  return writeTransaction(db, (items: readonly Issuance[], at: number) => {
+  return (items, at) => {
     for (const { record, event } of items) {
       insert(record);
       audit.append(event, at);
     }
-  });
+  };
+}
+
+/** The batch in a transaction of its own (the writer thread's, whose connection waits out other connections' locks). */
+export function prepareIssuanceBatch(db: Db): IssuanceBatchWriter {
+  return writeTransaction(db, prepareIssuanceWrite(db));
 }

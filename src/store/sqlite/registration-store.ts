@@ -6,7 +6,8 @@ import type { AgentName } from '../../identity/agent-name.js';
 import { nowSeconds, type Clock } from '../../time/clock.js';
 import type { AuditAppender } from './audit-appender.js';
 import { prepareCertificateInsert, type CertificateInsert } from './certificate-rows.js';
-import { type Db, statements, writeTransaction } from './database.js';
+import { type Db, statements } from './database.js';
+import type { WriteQueue } from './write-queue.js';
 import { agentNotActive, presentedRevoked } from '../../ca/client-standing.js';
 import { AGENT_REVOCATION_REASON, agentRevocationEvent, supersededAgentSvidEvent } from '../../ca/revocation-service.js';
 import { COUNT_REVOCATION, CREDENTIAL, IS_REVOKED, SUPERSEDE, SUPERSEDED_AGENT_SVIDS, toCredential, type CredentialRow } from '../certificate-sql.js';
@@ -21,7 +22,8 @@ export class SqliteRegistrationStore implements RegistrationStore {
   private readonly insertCertificate: CertificateInsert;
 
   constructor(
-    private readonly db: Db,
+    db: Db,
+    private readonly writes: WriteQueue,
     private readonly audit: AuditAppender,
     private readonly clock: Clock,
   ) {
@@ -29,16 +31,16 @@ export class SqliteRegistrationStore implements RegistrationStore {
     this.insertCertificate = prepareCertificateInsert(db);
   }
 
-  private inTransaction(events: readonly AuditEvent[], work: () => void): void {
-    writeTransaction(this.db, () => {
+  private inTransaction(events: readonly AuditEvent[], work: () => void): Promise<void> {
+    return this.writes.write(() => {
       work();
       const at = nowSeconds(this.clock);
       for (const e of events) this.audit.append(e, at);
-    })();
+    });
   }
 
   async createToken(t: JoinTokenRecord, event: AuditEvent): Promise<void> {
-    this.inTransaction([event], () => {
+    await this.inTransaction([event], () => {
       this.sql
         ('INSERT INTO join_tokens (hash, agent, created_at, expires_at, created_by, creator_serial, used_at) VALUES (?, ?, ?, ?, ?, ?, NULL)')
         .run(t.hash, t.agent, t.createdAt, t.expiresAt, t.createdBy, t.creatorSerial);
@@ -61,22 +63,19 @@ export class SqliteRegistrationStore implements RegistrationStore {
   }
 
   async revokeToken(hash: string, now: number, event: AuditEvent): Promise<boolean> {
-    let revoked = false;
-    writeTransaction(this.db, () => {
+    return this.writes.write(() => {
       const { changes } = this.sql(SPEND_TOKEN).run(now, 'revocation', hash, now);
-      if (changes !== 1) return;
+      if (changes !== 1) return false;
       this.audit.append(event, now);
-      revoked = true;
-    })();
-    return revoked;
+      return true;
+    });
   }
 
   async completeAttestation(c: AttestationCommit): Promise<boolean> {
-    let consumed = false;
-    writeTransaction(this.db, () => {
+    return this.writes.write(() => {
       // The conditional update is the single-use guarantee: only one transaction can flip used_at.
       const spent = this.sql(SPEND_TOKEN_TO_ADMIT).run(c.now, 'attestation', c.tokenHash, c.now);
-      if (spent.changes !== 1) return;
+      if (spent.changes !== 1) return false;
       const superseded = this.sql<[string, number], { serial: string }>(SUPERSEDED_AGENT_SVIDS('?', '?')).all(c.agent.name, c.now);
       this.upsertAgent(c.agent);
       this.insertCertificate(c.certificate);
@@ -86,13 +85,12 @@ export class SqliteRegistrationStore implements RegistrationStore {
         this.audit.append(supersededAgentSvidEvent(serial, c.agent.name), c.now);
       }
       if (superseded.length > 0) this.sql(COUNT_REVOCATION).run();
-      consumed = true;
-    })();
-    return consumed;
+      return true;
+    });
   }
 
   async recordAgentRenewal(name: string, presentedSerial: string, certificate: IssuedCertificateRecord, event: AuditEvent): Promise<void> {
-    this.inTransaction([event], () => {
+    await this.inTransaction([event], () => {
       const { changes } = this.sql
         ("UPDATE agents SET svid_serial = ?, svid_not_after = ?, last_seen = ? WHERE name = ? AND status = 'active'")
         .run(certificate.serial, certificate.notAfter, certificate.issuedAt, name);
@@ -116,7 +114,7 @@ export class SqliteRegistrationStore implements RegistrationStore {
     // Appended after the work, so the revocation's event can join the status change's.
     const events = [event];
     try {
-      this.inTransaction(events, () => this.writeStatus(name, status, at, events, revoke, onlyFrom));
+      await this.inTransaction(events, () => this.writeStatus(name, status, at, events, revoke, onlyFrom));
     } catch (err) {
       if (err instanceof AgentStatusMoved) return false;
       throw err;
@@ -142,13 +140,13 @@ export class SqliteRegistrationStore implements RegistrationStore {
 
   async touchAgents(lastSeen: ReadonlyMap<string, number>): Promise<void> {
     const update = this.sql('UPDATE agents SET last_seen = MAX(COALESCE(last_seen, 0), ?) WHERE name = ?');
-    writeTransaction(this.db, () => {
+    await this.writes.write(() => {
       for (const [name, at] of lastSeen) update.run(at, name);
-    })();
+    });
   }
 
   async createEntry(entry: EntryRecord, event: AuditEvent): Promise<void> {
-    this.inTransaction([event], () => {
+    await this.inTransaction([event], () => {
       uniqueEntry(entry, () =>
         this.sql
           (`INSERT INTO entries (id, agent, spiffe_id, ttl, dns_names, created_at, updated_at, revision)
@@ -159,7 +157,7 @@ export class SqliteRegistrationStore implements RegistrationStore {
   }
 
   async updateEntry(entry: EntryRecord, event: AuditEvent): Promise<void> {
-    this.inTransaction([event], () => {
+    await this.inTransaction([event], () => {
       // Only over the revision it was read at: of two concurrent updates, the second is refused, not lost.
       const { changes } = uniqueEntry(entry, () =>
         this.sql
@@ -172,7 +170,7 @@ export class SqliteRegistrationStore implements RegistrationStore {
   }
 
   async deleteEntry(id: string, event: AuditEvent): Promise<void> {
-    this.inTransaction([event], () => {
+    await this.inTransaction([event], () => {
       if (this.sql('DELETE FROM entries WHERE id = ?').run(id).changes === 0) throw entryGone(id);
     });
   }

@@ -1,0 +1,96 @@
+/**
+ * The main thread's writes to SQLite, taken in turn, none of them waiting in
+ * the event loop for a lock another connection holds.
+ *
+ * better-sqlite3 is synchronous: with a busy timeout, a write that meets the
+ * write lock held by another connection (a backup, `meshca audit verify`, an
+ * operator's sqlite3 shell) stands the whole process still until the lock is
+ * free, health checks, TLS handshakes and issuance with it. Here a write asks
+ * for the lock without waiting (BEGIN IMMEDIATE, busy timeout 0); refused, it
+ * asks again a moment later on a timer, the event loop serving meanwhile, and
+ * gives up with StoreBusyError once `waitMs` have passed. A refused BEGIN has
+ * done nothing, so asking again is safe; the work runs only once the lock is
+ * held, and the caller hears of it only once it has committed (fsync).
+ *
+ * The issuance writer thread's batches take their turn here too: a write of
+ * this thread then waits for the batch in flight to answer rather than
+ * polling against this process's own commits, which under load would leave
+ * it no gap.
+ */
+import { performance } from 'node:perf_hooks';
+import { setTimeout as delay } from 'node:timers/promises';
+import { StoreBusyError } from '../../errors.js';
+import { withoutBusyWait, type Db } from './database.js';
+
+/** As long as a write used to wait in SQLite's busy handler; now without holding the event loop. */
+export const LOCK_WAIT_MS = 5000;
+
+/** Retried at first within a commit's time (another connection's fsync), then less often: a backup holds the lock for seconds. */
+const FIRST_PAUSE_MS = 2;
+const LONGEST_PAUSE_MS = 50;
+
+/** A refused write may be sent again at once: the lock's holder is most often brief. */
+const RETRY_AFTER_SECONDS = 1;
+
+export class WriteQueue {
+  private last: Promise<unknown> = Promise.resolve();
+
+  /** `waitMs`: how long a write may wait for the lock, counted from when it was asked for. */
+  constructor(
+    private readonly db: Db,
+    private readonly waitMs = LOCK_WAIT_MS,
+  ) {}
+
+  /**
+   * Runs `work` in an IMMEDIATE transaction once this process's earlier
+   * writes are done and the lock is free, and resolves with its result once
+   * committed; rejects with StoreBusyError when the lock was not had within
+   * `waitMs`, and with what `work` threw (rolled back) otherwise.
+   */
+  write<R>(work: () => R, waitMs = this.waitMs): Promise<R> {
+    const deadline = performance.now() + waitMs;
+    return this.inTurn(() => this.untilLocked(work, deadline, waitMs));
+  }
+
+  /** Runs `task` (a commit on another connection of this process) after the writes before it, and holds the next until it settles. */
+  inTurn<R>(task: () => Promise<R>): Promise<R> {
+    const turn = this.last.then(task);
+    this.last = turn.catch(() => undefined);
+    return turn;
+  }
+
+  /** Settles once every write asked for so far has committed or failed: before the connection is closed under them. */
+  settled(): Promise<void> {
+    return this.last.then(() => undefined);
+  }
+
+  private async untilLocked<R>(work: () => R, deadline: number, waitMs: number): Promise<R> {
+    for (let pause = FIRST_PAUSE_MS; ; pause = Math.min(2 * pause, LONGEST_PAUSE_MS)) {
+      const attempt = this.attempt(work);
+      if (attempt.committed) return attempt.result;
+      const left = deadline - performance.now();
+      if (left <= 0) throw new StoreBusyError(RETRY_AFTER_SECONDS, waitMs);
+      await delay(Math.min(pause, left));
+    }
+  }
+
+  private attempt<R>(work: () => R): { committed: true; result: R } | { committed: false } {
+    let began = false;
+    const transaction = this.db.transaction(() => {
+      began = true;
+      return work();
+    });
+    try {
+      return { committed: true, result: withoutBusyWait(this.db, () => transaction.immediate()) };
+    } catch (err) {
+      if (!began && lockHeldElsewhere(err)) return { committed: false };
+      throw err;
+    }
+  }
+}
+
+/** SQLITE_BUSY at BEGIN IMMEDIATE: another connection has the write lock, and nothing was begun. */
+function lockHeldElsewhere(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('SQLITE_BUSY');
+}
