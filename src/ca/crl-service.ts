@@ -57,7 +57,13 @@ export class CrlService {
   private comparedAt = -1;
 
   constructor(
-    private readonly deps: { authorities: { current(): AuthoritySet; adoptRecentChanges?(now: number): Promise<void> }; store: RevocationStore; clock: Clock },
+    private readonly deps: {
+      authorities: { current(): AuthoritySet; adoptRecentChanges?(now: number): Promise<void> };
+      store: RevocationStore;
+      clock: Clock;
+      /** Whether an error the store raised as it is (SQLite's SQLITE_FULL, a PostgreSQL SQLSTATE) means it cannot take changes now: the datastore's `unavailable`. */
+      storeUnavailable?: (err: unknown) => boolean;
+    },
     private readonly validity: Duration,
   ) {}
 
@@ -102,7 +108,9 @@ export class CrlService {
    * datastore is away; one a revocation made stale is not.
    */
   private servesWhileStoreUnavailable(err: unknown, cached: CrlSet | undefined, now: number): boolean {
-    return err instanceof UnavailableError && err.code === 'store_unavailable' && cached !== undefined && this.current === cached && now < cached.nextUpdate;
+    // The datastores raise their engine's own errors for a disk that takes no writes; only some reach here as UnavailableError.
+    const unavailable = err instanceof UnavailableError ? err.code === 'store_unavailable' : (this.deps.storeUnavailable?.(err) ?? false);
+    return unavailable && cached !== undefined && this.current === cached && now < cached.nextUpdate;
   }
 
   /** True (and the cache dropped) when the store has seen revocations the cached set was generated before. */

@@ -130,7 +130,7 @@ export async function buildCaCore(
     },
     { trustDomain: config.trustDomain, lifetimes: { defaultTtl: config.svidTtl, maxTtl: config.svidMaxTtl }, caDnsNames },
   );
-  const crls = new CrlService({ authorities: manager, store: store.certificates, clock }, config.crlValidity);
+  const crls = new CrlService({ authorities: manager, store: store.certificates, clock, storeUnavailable: (err) => store.unavailable(err) }, config.crlValidity);
   manager.onChange(() => crls.invalidate());
   const revocations = new RevocationService({ store: store.certificates, crls, manager, clock });
   const revokeAsCa: Revoke = (selector, reason) => revocations.revoke(selector, reason, SELF);

@@ -288,6 +288,24 @@ describe('CrlService while the datastore takes no writes (a full disk: each new 
   });
 });
 
+describe('the CA serving CRLs from an embedded datastore that takes no writes (a read-only or full disk)', () => {
+  it.each([
+    ['past half its validity, nothing revoked since', 1800 + 60, 'served'],
+    ['past its nextUpdate', 3600 + 60, 'refused'],
+  ] as const)('the set held, %s (%i s later): %s', async (_name, later, outcome) => {
+    const clock = clockNearNow();
+    const ca = await startLifecycleCa({ 'crl-validity': '1h' }, clock);
+    const held = await crlPem(ca);
+    // SQLite refuses every write with SQLITE_READONLY, as on a file system remounted read-only: the engine's own error, not meshca's.
+    ca.store.db.pragma('query_only = ON');
+    clock.advance(seconds(later));
+    const res = await ca.localApp.inject({ method: 'GET', url: '/v1/crl.pem' });
+    ca.store.db.pragma('query_only = OFF');
+    const answer = res.statusCode === 200 ? (res.body === held ? 'the set held' : 'a new set') : `${res.statusCode} ${res.json().error.code}`;
+    expect(answer).toBe(outcome === 'served' ? 'the set held' : '503 store_unavailable');
+  });
+});
+
 describe('CRLs on replicas sharing one datastore', () => {
   it.each([
     ['a revocation by serial', async (ca: LifecycleCa, serial: string) => void (await revoke(ca, { serial }))],
