@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { DATABASE_FILE, openDatabase } from '../../src/store/sqlite/database.js';
 import { MIGRATIONS } from '../../src/store/sqlite/migrations.js';
+import { PRUNE_SLICE } from '../../src/store/sqlite/certificate-store.js';
 import { openSqliteDatastore, type SqliteDatastore, type SqliteOptions } from '../../src/store/sqlite/datastore.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { tempDir } from '../support/temp-dir.js';
@@ -154,5 +155,26 @@ describe('SqliteStore writes while another connection holds the write lock', () 
     await issuance;
     expect(await revocation).toBe(1);
     expect(store.db.prepare("SELECT serial FROM certificates WHERE revoked_at IS NULL").all()).toEqual([{ serial: '0b' }]);
+  });
+});
+
+describe('SqliteStore pruning', () => {
+  it('removes a large backlog in slices, each its own transaction and audit event, serving the event loop between them', async () => {
+    const { store } = openStore();
+    const expired = 2 * PRUNE_SLICE + PRUNE_SLICE / 2;
+    await Promise.all(Array.from({ length: expired + 1 }, (_, i) => {
+      const { record, event } = issued(i.toString(16).padStart(6, '0'), 0, { notAfter: i < expired ? 100 : 10_000 });
+      return store.certificates.recordIssued(record, event);
+    }));
+    const remaining = () => (store.db.prepare('SELECT COUNT(*) AS n FROM certificates').get() as { n: number }).n;
+
+    const pruning = store.certificates.pruneExpired(1000, (count) => ({ type: 'certificates.pruned', actor: 'x', data: { count } }));
+    // One turn of the event loop, as a request arriving meanwhile would get: before, it came only once every record was gone.
+    await new Promise((resolve) => setImmediate(resolve));
+    const meanwhile = remaining();
+
+    expect({ removed: await pruning, meanwhile, after: remaining() }).toEqual({ removed: expired, meanwhile: expired + 1 - PRUNE_SLICE, after: 1 });
+    const events = store.db.prepare("SELECT data FROM audit_events WHERE type = 'certificates.pruned' ORDER BY seq").all() as { data: string }[];
+    expect(events.map((e) => JSON.parse(e.data).count)).toEqual([PRUNE_SLICE, PRUNE_SLICE, PRUNE_SLICE / 2]);
   });
 });
