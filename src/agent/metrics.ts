@@ -11,11 +11,19 @@ function metric(name: string, type: 'gauge' | 'counter', help: string, value: nu
   return `# HELP ${name} ${help}\n# TYPE ${name} ${type}\n${line}`;
 }
 
-export function renderAgentMetrics(status: SidecarStatus, clock: Clock): string {
+/** A label value as the exposition format wants it: backslash, double quote and newline escaped. */
+function labelValue(text: string): string {
+  return text.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+/** `version` is meshca's, for meshca_agent_build_info: a rollout shows as two series, one per version, while it lasts. */
+export function renderAgentMetrics(status: SidecarStatus, clock: Clock, version: string): string {
   const now = clock.nowMs();
   const seconds = (ms: number | undefined) => (ms === undefined ? undefined : ms / 1000);
   const c = status.counters;
   return [
+    `# HELP meshca_agent_build_info Always 1; its labels say which meshca-agent runs, on which Node.js.\n# TYPE meshca_agent_build_info gauge\n`
+      + `meshca_agent_build_info{version="${labelValue(version)}",nodejs="${labelValue(process.versions.node)}"} 1\n`,
     metric('meshca_agent_svid_expiry_seconds', 'gauge', 'Seconds until the installed SVID expires (negative once expired).',
       seconds(status.installed && status.installed.notAfterMs - now)),
     metric('meshca_agent_ready', 'gauge', '1 while /readyz answers 200 (the installed SVID may be served), else 0.', status.ready ? 1 : 0),

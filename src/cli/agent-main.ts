@@ -206,7 +206,7 @@ async function main(): Promise<number> {
   if (config.healthListen) {
     health = await startHealthServer(config.healthListen, {
       notReadyReason: () => sidecar.probeReadiness(),
-      metrics: () => renderAgentMetrics(sidecar.status(), systemClock),
+      metrics: () => renderAgentMetrics(sidecar.status(), systemClock, VERSION),
     });
   }
   let timer: NodeJS.Timeout | undefined;

@@ -10,6 +10,7 @@ import { asOperator, joinToken } from '../support/callers.js';
 import { cleanupLater } from '../support/cleanup.js';
 import { callHttps } from '../support/http-client.js';
 import { parseLogLines } from '../support/log-lines.js';
+import { Scrape } from '../support/prometheus.js';
 import { svidCheck } from '../support/conformance.js';
 import { startTestCa } from '../support/test-ca.js';
 import { tempDir } from '../support/temp-dir.js';
@@ -400,6 +401,10 @@ describe('meshca-agent running continuously', () => {
     await waitFor('/readyz to answer 200', async () => (await getHealth(healthPort, '/readyz')).status === 200, 10_000);
     expect(readInstalled(join(dir, 'out')).spiffeId).toBe(WEB);
     expect((await getHealth(healthPort, '/healthz')).status).toBe(200);
+    // Read once from package.json, as --version prints it.
+    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    const scrape = new Scrape((await getHealth(healthPort, '/metrics')).body);
+    expect(scrape.samples('meshca_agent_build_info')).toEqual([{ labels: { version, nodejs: process.versions.node }, value: 1 }]);
   });
 
   it('lets an evicted agent in again once a new join token is written to --join-token-file, without a restart', { timeout: 30_000 }, async () => {

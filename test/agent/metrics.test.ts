@@ -1,4 +1,5 @@
 /** The agent's /metrics, read back by a Prometheus text-format parser. */
+import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { renderAgentMetrics } from '../../src/agent/metrics.js';
 import type { SidecarStatus } from '../../src/agent/sidecar.js';
@@ -6,6 +7,7 @@ import { FakeClock } from '../support/fake-clock.js';
 import { Scrape } from '../support/prometheus.js';
 
 const NAMES = [
+  'meshca_agent_build_info',
   'meshca_agent_svid_expiry_seconds',
   'meshca_agent_ready',
   'meshca_agent_agent_svid_expiry_seconds',
@@ -30,6 +32,15 @@ const held = (notAfterMs: number) => ({
   notAfterMs,
 });
 
+/** An agent that has synced nothing and installed nothing yet. */
+const STARTING = {
+  installed: undefined,
+  agentSvid: undefined,
+  lastSyncMs: undefined,
+  ready: false,
+  counters: { renewals: 0, renewalFailures: 0, reloads: 0, reloadFailures: 0, syncs: 0, syncFailures: 0, outRepairs: 0 },
+} as SidecarStatus;
+
 describe('agent metrics', () => {
   it('reports expiry, time since sync and every counter', () => {
     const status = {
@@ -39,8 +50,9 @@ describe('agent metrics', () => {
       ready: true,
       counters: { renewals: 3, renewalFailures: 1, reloads: 3, reloadFailures: 2, syncs: 40, syncFailures: 4, outRepairs: 5 },
     } as unknown as SidecarStatus;
-    const scrape = new Scrape(renderAgentMetrics(status, clock));
+    const scrape = new Scrape(renderAgentMetrics(status, clock, '1.2.3'));
     expect(Object.fromEntries(NAMES.map((n) => [n, [scrape.type(n), scrape.value(n)]]))).toEqual({
+      meshca_agent_build_info: ['GAUGE', 1],
       meshca_agent_svid_expiry_seconds: ['GAUGE', 1800],
       meshca_agent_ready: ['GAUGE', 1],
       meshca_agent_agent_svid_expiry_seconds: ['GAUGE', 3000],
@@ -62,20 +74,21 @@ describe('agent metrics', () => {
       lastSyncMs: now + 180_000,
       counters: { renewals: 0, renewalFailures: 0, reloads: 0, reloadFailures: 0, syncs: 1, syncFailures: 0, outRepairs: 0 },
     } as SidecarStatus;
-    expect(new Scrape(renderAgentMetrics(status, clock)).value('meshca_agent_seconds_since_last_sync')).toBe(0);
+    expect(new Scrape(renderAgentMetrics(status, clock, '1.2.3')).value('meshca_agent_seconds_since_last_sync')).toBe(0);
   });
 
   it('leaves out values it does not have yet, and is not ready without an SVID', () => {
-    const status = {
-      installed: undefined,
-      agentSvid: undefined,
-      lastSyncMs: undefined,
-      ready: false,
-      counters: { renewals: 0, renewalFailures: 0, reloads: 0, reloadFailures: 0, syncs: 0, syncFailures: 0, outRepairs: 0 },
-    } as SidecarStatus;
-    const scrape = new Scrape(renderAgentMetrics(status, clock));
+    const scrape = new Scrape(renderAgentMetrics(STARTING, clock, '1.2.3'));
     expect(scrape.samples('meshca_agent_svid_expiry_seconds')).toEqual([]);
     expect(scrape.value('meshca_agent_renewals_total')).toBe(0);
     expect(scrape.value('meshca_agent_ready')).toBe(0);
+  });
+
+  it('names the version of meshca-agent and of Node.js that run, escaped as a label value must be', () => {
+    const text = renderAgentMetrics(STARTING, clock, '1.2.3-"rc"\\1');
+    expect(new Scrape(text).samples('meshca_agent_build_info')).toEqual([{ labels: { version: '1.2.3-"rc"\\1', nodejs: process.versions.node }, value: 1 }]);
+    // promtool's linter, as Prometheus reads it: names, types, HELP lines and label escapes.
+    const lint = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    expect({ status: lint.status, output: `${lint.stdout}${lint.stderr}` }).toEqual({ status: 0, output: '' });
   });
 });

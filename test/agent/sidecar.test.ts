@@ -318,7 +318,7 @@ describe('renewal', () => {
     h.clock.advance(-seconds);
     await runFor(h, 30);
     expect(syncs()).toBeGreaterThan(before);
-    expect(renderAgentMetrics(h.sidecar.status(), h.clock)).toMatch(/^meshca_agent_seconds_since_last_sync [0-9]/m);
+    expect(renderAgentMetrics(h.sidecar.status(), h.clock, '0')).toMatch(/^meshca_agent_seconds_since_last_sync [0-9]/m);
   });
 
   it('syncs at the next step when asked to (SIGHUP), long before the interval is up, and once only', async () => {
@@ -1057,7 +1057,7 @@ describe('restarted with an SVID already installed in --out', () => {
     expect(restarted.sidecar.ready()).toBe(true);
     expect(restarted.sidecar.status().installed?.serial).toBe(first.sidecar.status().installed!.serial);
     // The workload SVID (1 hour, from 12:00) has 50 minutes left.
-    expect(renderAgentMetrics(restarted.sidecar.status(), restarted.clock)).toMatch(/^meshca_agent_svid_expiry_seconds 3000$/m);
+    expect(renderAgentMetrics(restarted.sidecar.status(), restarted.clock, '0')).toMatch(/^meshca_agent_svid_expiry_seconds 3000$/m);
     const before = first.ca.calls.length;
     await runFor(restarted, 10 * 60);
     // Without a valid SVID it would try every few seconds: over a hundred times in 10 minutes.

@@ -59,7 +59,7 @@ async function exported(): Promise<Map<string, Set<string>>> {
   const caScrape = (await ca.localApp.inject({ method: 'GET', url: '/metrics' })).body;
   const status = { installed: undefined, agentSvid: undefined, lastSyncMs: clock.nowMs(), ready: false, counters: {} } as unknown as SidecarStatus;
   const families = new Map<string, Set<string>>();
-  for (const text of [caScrape, renderAgentMetrics(status, clock)]) {
+  for (const text of [caScrape, renderAgentMetrics(status, clock, '0')]) {
     const scrape = new Scrape(text);
     for (const name of text.matchAll(/^# TYPE (\S+) /gm)) {
       families.set(name[1]!, new Set(scrape.samples(name[1]!).flatMap((s) => Object.keys(s.labels))));
@@ -111,7 +111,11 @@ function declared(): Map<string, string[]> {
     ca.registry.getMetricsAsArray().map((m) => [m.name, [...((m as unknown as { labelNames?: string[] }).labelNames ?? [])].sort()] as const),
   );
   const status = { installed: undefined, agentSvid: undefined, lastSyncMs: undefined, ready: false, counters: {} } as unknown as SidecarStatus;
-  for (const m of renderAgentMetrics(status, clock).matchAll(/^# TYPE (\S+) /gm)) families.set(m[1]!, []);
+  const agentText = renderAgentMetrics(status, clock, '0');
+  const agentScrape = new Scrape(agentText);
+  for (const m of agentText.matchAll(/^# TYPE (\S+) /gm)) {
+    families.set(m[1]!, [...new Set(agentScrape.samples(m[1]!).flatMap((s) => Object.keys(s.labels)))].sort());
+  }
   return new Map([...families].filter(([name]) => !/^meshca_(process|nodejs)_/.test(name)));
 }
 
