@@ -82,6 +82,7 @@ export async function startCa(given: ServerConfig, logger: Logger, overrides: Ca
       { trustDomain: config.trustDomain, listen: config.listen, ttl: config.svidMaxTtl, extraNames: config.servingNames },
     );
     await serving.issue();
+    core.metrics.watchServingCertificate(() => serving.credentials());
     const listeners = await startListeners(config, core, store, serving, { clock, logger, socketPath });
     cleanups.unshift(() => listeners.close());
 

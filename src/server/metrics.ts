@@ -43,6 +43,8 @@ export class CaMetrics {
   readonly authFailures: Counter<'reason'>;
   readonly rateLimited: Counter<'limit'>;
   readonly droppedConnections: Counter;
+  /** The CA's own serving certificate, once issued; read at each scrape, so a renewal shows at the next one. */
+  private serving: (() => { notBefore: number; notAfter: number }) | undefined;
 
   constructor(sources: MetricSources) {
     const registers = [this.registry];
@@ -121,6 +123,27 @@ export class CaMetrics {
         if (counts) for (const status of ['active', 'evicted', 'banned']) this.set({ status }, counts[status] ?? 0);
       },
     });
+    // Without a series until the runtime says where the certificate is (the metrics are made before it is issued).
+    const servingTime = (field: 'notBefore' | 'notAfter') => {
+      const current = () => this.serving?.();
+      return function (this: Gauge) {
+        this.reset();
+        const certificate = current();
+        if (certificate) this.set(certificate[field]);
+      };
+    };
+    new Gauge({
+      name: 'meshca_serving_certificate_not_before_timestamp_seconds',
+      help: "When the CA's current HTTPS serving certificate became valid, as a Unix time; with not_after, how far into its life it is (it is renewed at half).",
+      registers,
+      collect: servingTime('notBefore'),
+    });
+    new Gauge({
+      name: 'meshca_serving_certificate_not_after_timestamp_seconds',
+      help: "When the CA's current HTTPS serving certificate expires, as a Unix time; it moves on at each renewal.",
+      registers,
+      collect: servingTime('notAfter'),
+    });
     const authorityLabels = ['id', 'kind', 'state'] as const;
     // Authorities are never deleted: retired ones that have expired, which change no more, are left out,
     // or every intermediate ever made (one a day by default) would keep a series for good.
@@ -153,6 +176,11 @@ export class CaMetrics {
         }
       },
     });
+  }
+
+  /** Where the serving certificate's validity is read from at each scrape, from the moment it exists. */
+  watchServingCertificate(current: () => { notBefore: number; notAfter: number }): void {
+    this.serving = current;
   }
 
   issued(record: IssuedCertificateRecord, seconds: number): void {

@@ -7,6 +7,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { connect as tlsConnect } from 'node:tls';
 import { describe, expect, it, vi } from 'vitest';
 import { warnIfMetricsExposed } from '../../src/cli/ca-listeners.js';
 import { startCa } from '../../src/cli/ca-runtime.js';
@@ -47,6 +48,17 @@ function plainGet(port: number, path: string, method = 'GET'): Promise<{ status:
     });
     req.on('error', reject);
     req.end();
+  });
+}
+
+/** The certificate the CA presents on its TLS listener now. */
+function servedCertificate(port: number): Promise<X509Certificate> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
+      resolve(socket.getPeerX509Certificate()!);
+      socket.destroy();
+    });
+    socket.on('error', reject);
   });
 }
 
@@ -145,6 +157,27 @@ describe('authority and agent gauges', () => {
     clock.advance(13 * 3600); // past half the intermediate's 24h: the next one is prepared
     await ca.tick();
     expect(await check()).toEqual(['intermediate/active', 'intermediate/prepared', 'root/active']);
+  });
+
+  it("pass/the serving certificate's notBefore and notAfter are those of the certificate the CA presents, and move on when it is renewed", async () => {
+    const clock = new FakeClock(Math.floor(Date.now() / 1000) * 1000);
+    const ca = await startTestCa({ 'svid-max-ttl': '10m', 'svid-ttl': '5m' }, { clock });
+    const check = async () => {
+      const served = await servedCertificate(ca.address.port);
+      const metrics = await scrape(ca);
+      const validity = { notBefore: Date.parse(served.validFrom) / 1000, notAfter: Date.parse(served.validTo) / 1000 };
+      expect({
+        notBefore: metrics.value('meshca_serving_certificate_not_before_timestamp_seconds'),
+        notAfter: metrics.value('meshca_serving_certificate_not_after_timestamp_seconds'),
+      }).toEqual(validity);
+      return validity.notAfter;
+    };
+
+    const first = await check();
+    expect(first).toBe(clock.nowSeconds() + 600);
+    clock.advance(301); // past half of its 10 minutes: the lifecycle check renews it
+    await ca.tick();
+    expect(await check()).toBe(clock.nowSeconds() + 600);
   });
 
   // Authorities are never deleted: a series per intermediate ever made (one a day by default) would grow
