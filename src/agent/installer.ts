@@ -25,6 +25,7 @@ import { removeFlatDirectory } from '../platform/flat-directory.js';
 import { withPinnedDirectory } from '../platform/pinned-directory.js';
 import { readRegularFile, type RegularFile } from '../platform/regular-file.js';
 import type { Clock } from '../time/clock.js';
+import { removeEmptyDirectoryInTheWay } from './directory-in-the-way.js';
 
 export interface PublishedFile {
   readonly name: string;
@@ -60,6 +61,12 @@ export interface PublisherOptions {
   readonly keepSuperseded?: boolean;
   /** The user whose directories are this publisher's to remove; the effective user unless a test says otherwise. */
   readonly user?: number;
+  /**
+   * Told of an empty directory removed from under a stable name (see
+   * directory-in-the-way.ts): a container that bind-mounted it sees the file
+   * only once restarted.
+   */
+  readonly removedEmptyDirectory?: (path: string) => void;
 }
 
 /**
@@ -95,7 +102,7 @@ export class AtomicDirectoryPublisher {
   }
 
   private pinned<T>(work: (out: OutDirectory) => Promise<T>): Promise<T> {
-    return withPinnedDirectory(this.dir, undefined, (out) => work(new OutDirectory(out.path(), this.clock, this.options))).catch(async (err: NodeJS.ErrnoException) => {
+    return withPinnedDirectory(this.dir, undefined, (out) => work(new OutDirectory(out.path(), this.dir, this.clock, this.options))).catch(async (err: NodeJS.ErrnoException) => {
       // O_NOFOLLOW with O_DIRECTORY fails on a link with ELOOP or ENOTDIR, depending on the system.
       if ((err.code === 'ELOOP' || err.code === 'ENOTDIR') && (await lstat(this.dir).catch(() => undefined))?.isSymbolicLink()) {
         throw new Error(`--out ${this.dir} is a symbolic link; give the directory itself`, { cause: err });
@@ -105,10 +112,11 @@ export class AtomicDirectoryPublisher {
   }
 }
 
-/** The publisher's work inside --out, reached as `dir`: the pinned descriptor's path. */
+/** The publisher's work inside --out, reached as `dir`: the pinned descriptor's path; `shown` is the one given, for messages. */
 class OutDirectory {
   constructor(
     private readonly dir: string,
+    private readonly shown: string,
     private readonly clock: Clock,
     private readonly options: PublisherOptions,
   ) {}
@@ -250,12 +258,20 @@ class OutDirectory {
     return this.options.user ?? process.geteuid?.();
   }
 
-  /** Points each name at ..data/name where it does not already; says whether it changed any. */
+  /**
+   * Points each name at ..data/name where it does not already; says whether it
+   * changed any. An empty directory under a name is removed first; any other
+   * is refused (directory-in-the-way.ts).
+   */
   private async linkStableNames(names: readonly string[]): Promise<boolean> {
     let changed = false;
     for (const name of names) {
       const target = join(DATA_LINK, name);
-      if ((await readlink(join(this.dir, name)).catch(() => undefined)) === target) continue;
+      const path = join(this.dir, name);
+      if ((await readlink(path).catch(() => undefined)) === target) continue;
+      if ((await lstat(path).catch(() => undefined))?.isDirectory() && (await removeEmptyDirectoryInTheWay(path, join(this.shown, name), name))) {
+        this.options.removedEmptyDirectory?.(join(this.shown, name));
+      }
       await replaceSymlink(this.dir, name, target);
       changed = true;
     }

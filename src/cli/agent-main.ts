@@ -115,7 +115,10 @@ async function main(): Promise<number> {
   await claimDirectories([{ path: config.out, what: '--out' }, ...(config.stateDir ? [{ path: config.stateDir, what: '--state-dir' }] : [])]);
   const client = new CaClient({ serverUrl: config.server });
   const tokenFile = config.joinTokenFile;
-  const publisher = new AtomicDirectoryPublisher(config.out, systemClock);
+  const publisher = new AtomicDirectoryPublisher(config.out, systemClock, {
+    removedEmptyDirectory: (path) =>
+      log.warn({ path }, 'removed an empty directory where a link to the installed SVID goes (Docker makes one for a bind mount whose source is missing); restart a container that mounts it to see the file'),
+  });
   const installedFiles = new InstalledFiles(config.out);
   const action = reloadAction(config);
   const sidecar = new Sidecar(

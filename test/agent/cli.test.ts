@@ -131,6 +131,19 @@ describe('meshca-agent --once', () => {
     if (crl) expect(readFileSync(join(out, 'crl.pem'), 'utf8')).toBe((await ca.core.crls.crls()).pem);
   });
 
+  it('installs in place of the empty directory Docker made for a bind mount of --out/svid.pem, and says a container mounting it must be restarted', { timeout: 40_000 }, async () => {
+    const ca = await startTestCa();
+    const dir = tempDir();
+    const out = join(dir, 'out');
+    const { token } = await enrollAgent(ca, 'node-1', WEB);
+    mkdirSync(join(out, 'svid.pem'), { recursive: true });
+    const run = await runAgent(agentArgs({ server: ca.url, trustBundle: writeTrustBundle(ca, dir), out, joinToken: token }, '--once'), {}, 35_000);
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    const warning = parseLogLines(run.stdout).find((l) => l.msg === 'removed an empty directory where a link to the installed SVID goes (Docker makes one for a bind mount whose source is missing); restart a container that mounts it to see the file');
+    expect({ level: warning?.level, path: warning?.path }).toEqual({ level: 40, path: join(out, 'svid.pem') });
+    expect(readInstalled(out).spiffeId).toBe(WEB);
+  });
+
   it.each([
     ['flags', (o: { server: string; trustBundle: string; out: string; joinToken: string }) => ({ args: [...agentArgs(o), '--once'], env: {} })],
     [

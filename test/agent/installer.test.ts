@@ -34,8 +34,11 @@ describe('AtomicDirectoryPublisher cleanup', () => {
 
 describe('AtomicDirectoryPublisher after a failed publication', () => {
   it.each<[string, string, (dir: string) => void]>([
-    // The swap fails: a directory where the key's stable link must go.
-    ['a stable name taken by a directory', 'svid_key.pem', (dir) => mkdirSync(join(dir, 'svid_key.pem'))],
+    // The swap fails: a directory, not empty, where the key's stable link must go.
+    ['a stable name taken by a directory', 'svid_key.pem', (dir) => {
+      mkdirSync(join(dir, 'svid_key.pem'));
+      writeFileSync(join(dir, 'svid_key.pem', 'notes'), 'kept');
+    }],
     // Writing the version fails: a name longer than the file system takes.
     ['a file it cannot write', 'k'.repeat(300), () => undefined],
   ])('leaves no version of its own behind, nor its key (%s)', async (_case, keyName, breakOut) => {
@@ -93,6 +96,64 @@ describe('AtomicDirectoryPublisher with ..data a directory, not its link (copied
     const aside = readdirSync(out).filter((name) => name.startsWith('..data.aside_'));
     expect(aside).toHaveLength(kept ? 1 : 0);
     if (kept) expect(readFileSync(join(out, aside[0]!, 'svid.pem'), 'utf8')).toBe('a copy');
+  });
+});
+
+// Docker makes an empty directory for a bind mount whose source is missing: OUT/svid.pem mounted into a proxy's
+// container before the agent first wrote it. rename(2) cannot put the link in its place (EISDIR).
+describe('AtomicDirectoryPublisher with a directory under a stable name', () => {
+  const refusal = (path: string, name: string, why: string) =>
+    `${path} is a directory, where the link ${name} -> ..data/${name} goes, and ${why}: only an empty one is removed. ` +
+    `Move it out of the directory, whose stable names are meshca's alone; a container should mount the directory rather than each file in it`;
+
+  it.each<[string, boolean]>([
+    ['before the first publication', false],
+    ['after one, in place of its link', true],
+  ])('removes an empty one, says so, and publishes through the link (%s)', async (_case, publishedBefore) => {
+    const out = join(tempDir(), 'out');
+    const removed: string[] = [];
+    const publisher = new AtomicDirectoryPublisher(out, { nowMs: () => Date.now() }, { removedEmptyDirectory: (path) => removed.push(path) });
+    if (publishedBefore) {
+      await publisher.publish(files(1));
+      execFileSync('rm', [join(out, 'svid.pem')]);
+    }
+    mkdirSync(join(out, 'svid.pem'), { recursive: true });
+    await publisher.publish(files(2));
+    expect({ link: readlinkSync(join(out, 'svid.pem')), data: readFileSync(join(out, 'svid.pem'), 'utf8'), removed }).toEqual({
+      link: '..data/svid.pem',
+      data: 'version 2',
+      removed: [join(out, 'svid.pem')],
+    });
+  });
+
+  it('removes an empty one when a restarted agent reads what is installed, and gives the files', async () => {
+    const out = join(tempDir(), 'out');
+    await new AtomicDirectoryPublisher(out, { nowMs: () => Date.now() }).publish(files(1));
+    execFileSync('rm', [join(out, 'svid.pem')]);
+    mkdirSync(join(out, 'svid.pem'));
+    expect(await new AtomicDirectoryPublisher(out, { nowMs: () => Date.now() }).currentFiles()).toEqual(files(1));
+    expect(readlinkSync(join(out, 'svid.pem'))).toBe('..data/svid.pem');
+  });
+
+  it.each<[string, (dir: string) => void]>([
+    ['fail/holding a file', (dir) => writeFileSync(join(dir, 'notes'), 'kept')],
+    ['fail/holding an empty directory', (dir) => mkdirSync(join(dir, 'nested'))],
+  ])('refuses one that is not empty, naming it and what to do, and leaves it and the installed version as they were (%s)', async (_case, fill) => {
+    const out = join(tempDir(), 'out');
+    const removed: string[] = [];
+    const publisher = new AtomicDirectoryPublisher(out, { nowMs: () => Date.now() }, { removedEmptyDirectory: (path) => removed.push(path) });
+    const installed = await publisher.publish(files(1));
+    execFileSync('rm', [join(out, 'svid.pem')]);
+    mkdirSync(join(out, 'svid.pem'));
+    fill(join(out, 'svid.pem'));
+    const before = readdirSync(join(out, 'svid.pem')).sort();
+    await expect(publisher.publish(files(2))).rejects.toThrow(refusal(join(out, 'svid.pem'), 'svid.pem', 'it is not empty'));
+    expect({ kept: readdirSync(join(out, 'svid.pem')).sort(), versions: versions(out), data: readlinkSync(join(out, '..data')), removed }).toEqual({
+      kept: before,
+      versions: [installed],
+      data: installed,
+      removed: [],
+    });
   });
 });
 
