@@ -41,6 +41,16 @@ export function crlsValidFrom(pem: string, nowSeconds: number): number | undefin
   return content && validFrom(content, nowSeconds);
 }
 
+/**
+ * When the first of the CRLs of `pem` expires (its nextUpdate), in seconds:
+ * from then on OpenSSL, in nginx and HAProxy, refuses every client its issuer
+ * vouches for. Undefined when none says, or they cannot be read.
+ */
+export function crlsNextUpdate(pem: string): number | undefined {
+  const times = [...(contentByIssuer(pem)?.values() ?? [])].flatMap((crl) => (crl.nextUpdate === undefined ? [] : [crl.nextUpdate]));
+  return times.length ? Math.min(...times) : undefined;
+}
+
 function validFrom(crls: ReadonlyMap<string, CrlContent>, nowSeconds: number): number | undefined {
   const early = [...crls.values()].filter((crl) => notYetValid(crl, nowSeconds));
   return early.length ? Math.max(...early.map((crl) => crl.thisUpdate)) : undefined;

@@ -4,6 +4,7 @@
  * that runs next to every workload.
  */
 import type { Clock } from '../time/clock.js';
+import { crlsNextUpdate } from './crl-freshness.js';
 import type { SidecarStatus } from './sidecar.js';
 
 function metric(name: string, type: 'gauge' | 'counter', help: string, value: number | undefined): string {
@@ -26,6 +27,9 @@ export function renderAgentMetrics(status: SidecarStatus, clock: Clock, version:
       + `meshca_agent_build_info{version="${labelValue(version)}",nodejs="${labelValue(process.versions.node)}"} 1\n`,
     metric('meshca_agent_svid_expiry_seconds', 'gauge', 'Seconds until the installed SVID expires (negative once expired).',
       seconds(status.installed && status.installed.notAfterMs - now)),
+    metric('meshca_agent_crl_next_update_timestamp_seconds', 'gauge',
+      'When the first CRL installed in crl.pem expires (its nextUpdate), as a Unix time: a proxy that checks CRLs refuses the clients of its issuer from then on.',
+      status.installed?.crlPem === undefined ? undefined : crlsNextUpdate(status.installed.crlPem)),
     metric('meshca_agent_ready', 'gauge', '1 while /readyz answers 200 (the installed SVID may be served), else 0.', status.ready ? 1 : 0),
     metric('meshca_agent_agent_svid_expiry_seconds', 'gauge', "Seconds until the agent's own SVID expires.",
       seconds(status.agentSvid && status.agentSvid.notAfterMs - now)),

@@ -4,11 +4,13 @@ import { describe, expect, it } from 'vitest';
 import { renderAgentMetrics } from '../../src/agent/metrics.js';
 import type { SidecarStatus } from '../../src/agent/sidecar.js';
 import { FakeClock } from '../support/fake-clock.js';
+import { MiniCa } from '../support/mini-ca.js';
 import { Scrape } from '../support/prometheus.js';
 
 const NAMES = [
   'meshca_agent_build_info',
   'meshca_agent_svid_expiry_seconds',
+  'meshca_agent_crl_next_update_timestamp_seconds',
   'meshca_agent_ready',
   'meshca_agent_agent_svid_expiry_seconds',
   'meshca_agent_renewals_total',
@@ -54,6 +56,7 @@ describe('agent metrics', () => {
     expect(Object.fromEntries(NAMES.map((n) => [n, [scrape.type(n), scrape.value(n)]]))).toEqual({
       meshca_agent_build_info: ['GAUGE', 1],
       meshca_agent_svid_expiry_seconds: ['GAUGE', 1800],
+      meshca_agent_crl_next_update_timestamp_seconds: ['GAUGE', undefined],
       meshca_agent_ready: ['GAUGE', 1],
       meshca_agent_agent_svid_expiry_seconds: ['GAUGE', 3000],
       meshca_agent_renewals_total: ['COUNTER', 3],
@@ -90,5 +93,15 @@ describe('agent metrics', () => {
     // promtool's linter, as Prometheus reads it: names, types, HELP lines and label escapes.
     const lint = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
     expect({ status: lint.status, output: `${lint.stdout}${lint.stderr}` }).toEqual({ status: 0, output: '' });
+  });
+
+  // nginx and HAProxy refuse every client of an issuer whose CRL is past its nextUpdate: the first to lapse is the one to watch.
+  it('gives when the first of the CRLs installed in crl.pem expires, and nothing without a CRL', async () => {
+    const root = await MiniCa.create(clock);
+    const earlier = await MiniCa.create(new FakeClock(now - 7_200_000));
+    const crlPem = (await root.crlPem([])) + (await earlier.crlPem(['0a']));
+    const scrape = (installed: unknown) => new Scrape(renderAgentMetrics({ ...STARTING, installed } as SidecarStatus, clock, '0'));
+    expect(scrape({ ...held(now + 60_000), crlPem }).samples('meshca_agent_crl_next_update_timestamp_seconds')).toEqual([{ labels: {}, value: now / 1000 - 7200 + 86400 }]);
+    expect(scrape({ ...held(now + 60_000), crlPem: undefined }).samples('meshca_agent_crl_next_update_timestamp_seconds')).toEqual([]);
   });
 });
