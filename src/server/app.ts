@@ -196,6 +196,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.addHook('onRoute', routeMethods.add);
   app.addHook('onRoute', bodyLimits.add);
   installErrorHandling(app, routeMethods, options.onRefusal, options.storeUnavailable);
+  const counted = options.metrics;
+  if (counted) {
+    app.addHook('onResponse', async (request, reply) => {
+      const template = request.routeOptions.url;
+      counted.answered(template === undefined ? undefined : `${request.method} ${template}`, reply.statusCode);
+    });
+  }
   refuseWhileClosing(app);
   refuseMalformedFraming(app);
   app.addHook('onRoute', refuseUndeclaredInput);

@@ -43,6 +43,7 @@ export class CaMetrics {
   readonly authFailures: Counter<'reason'>;
   readonly rateLimited: Counter<'limit'>;
   readonly droppedConnections: Counter;
+  private readonly responses: Counter<'route' | 'code'>;
   /** The CA's own serving certificate, once issued; read at each scrape, so a renewal shows at the next one. */
   private serving: (() => { notBefore: number; notAfter: number }) | undefined;
 
@@ -94,6 +95,12 @@ export class CaMetrics {
     this.droppedConnections = new Counter({
       name: 'meshca_connections_dropped_total',
       help: 'Connections closed on arrival because the TLS listener held --max-connections.',
+      registers,
+    });
+    this.responses = new Counter({
+      name: 'meshca_http_responses_total',
+      help: 'Responses by route (method and path template; unmatched for any URL no route takes) and status code.',
+      labelNames: ['route', 'code'],
       registers,
     });
     this.rateLimited = new Counter({
@@ -181,6 +188,15 @@ export class CaMetrics {
   /** Where the serving certificate's validity is read from at each scrape, from the moment it exists. */
   watchServingCertificate(current: () => { notBefore: number; notAfter: number }): void {
     this.serving = current;
+  }
+
+  /**
+   * A response sent. `route` is the route's method and template, or undefined
+   * for a URL no route takes: the URL itself, chosen by whoever sends it,
+   * would make a series per request.
+   */
+  answered(route: string | undefined, status: number): void {
+    this.responses.inc({ route: route ?? 'unmatched', code: String(status) });
   }
 
   issued(record: IssuedCertificateRecord, seconds: number): void {

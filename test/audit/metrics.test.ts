@@ -285,6 +285,24 @@ describe('authority and agent gauges', () => {
   });
 });
 
+describe('response metrics', () => {
+  it('pass/meshca_http_responses_total counts responses by route template and status, and any URL no route takes as unmatched', async () => {
+    const ca = await startTestCa();
+    await asOperator(ca, 'POST', '/v1/entries', { agent: 'web-1', spiffeId: `${TD}/ns/web` });
+    for (const url of ['/v1/bundle.pem', '/v1/bundle.pem', '/v1/entries/nothing-here', '/no/such/page-1', '/no/such/page-2']) {
+      await ca.localApp.inject({ method: 'GET', url });
+    }
+    const counted = (await scrape(ca)).byLabels('meshca_http_responses_total', ['route', 'code']);
+    expect({
+      bundle: counted['GET /v1/bundle.pem/200'],
+      entry: counted['GET /v1/entries/:id/404'],
+      created: counted['POST /v1/entries/201'],
+      unmatched: counted['unmatched/404'],
+      routes: Object.keys(counted).filter((k) => k.includes('page')),
+    }).toEqual({ bundle: 3, entry: 1, created: 1, unmatched: 2, routes: [] });
+  });
+});
+
 describe('refusal metrics', () => {
   it('pass/meshca_authentication_failures_total by reason for absent, foreign and expired client certificates over HTTPS', async () => {
     const ca = await startTestCa();
