@@ -44,6 +44,8 @@ export interface RunningCa {
   tick(): Promise<void>;
   /** The scheduled checkpoint: signs the audit log's head unless the newest checkpoint covers it; never throws. */
   checkpoint(): Promise<void>;
+  /** The scheduled pruning of records past --retention; never throws (a failure is logged). */
+  prune(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -153,14 +155,20 @@ export async function startCa(given: ServerConfig, logger: Logger, overrides: Ca
         logger.error({ err }, 'audit checkpoint failed');
       }
     };
+    // Caught here: a rejection left to node-cron is printed by its own logger, outside the CA's log.
+    const prune = async () => {
+      try {
+        const removed = await core.prune();
+        if (removed) logger.info({ removed }, 'pruned expired certificate records');
+      } catch (err) {
+        logger.error({ err }, 'pruning expired certificate records failed; the next scheduled run takes up what is left');
+      }
+    };
     if (overrides.schedules !== 'off') {
       const tasks = [
         cron.schedule(config.rotationSchedule, tick, { noOverlap: true, name: 'lifecycle' }),
         cron.schedule(config.checkpointSchedule, checkpoint, { noOverlap: true, name: 'audit-checkpoint' }),
-        cron.schedule(config.pruneSchedule, () => core.prune().then((n) => n && logger.info({ removed: n }, 'pruned expired certificate records')), {
-          noOverlap: true,
-          name: 'retention',
-        }),
+        cron.schedule(config.pruneSchedule, prune, { noOverlap: true, name: 'retention' }),
       ];
       cleanups.unshift(() => Promise.all(tasks.map((t) => t.destroy())));
     }
@@ -179,6 +187,7 @@ export async function startCa(given: ServerConfig, logger: Logger, overrides: Ca
       localApp: listeners.localApp,
       tick,
       checkpoint,
+      prune,
       close,
     };
   } catch (err) {

@@ -6,7 +6,7 @@
 import Database from 'better-sqlite3';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import type { DestinationStream } from 'pino';
 import { startCa, type RunningCa } from '../../src/cli/ca-runtime.js';
 import { createLogger } from '../../src/cli/logger.js';
@@ -205,6 +205,21 @@ class MemoryLog implements DestinationStream {
     return this.text().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>);
   }
 }
+
+describe('the scheduled pruning', () => {
+  it('pass/a run that fails is logged in the CA\'s own log at error, never thrown to the scheduler, and the next run prunes', async () => {
+    const log = new MemoryLog();
+    const ca = await startCa(testConfig(), createLogger('info', log), { schedules: 'off' });
+    cleanupLater(() => ca.close());
+    const pruning = vi.spyOn(ca.core, 'prune').mockRejectedValueOnce(new Error('disk I/O error'));
+    await expect(ca.prune()).resolves.toBeUndefined();
+    await ca.prune();
+    expect(pruning).toHaveBeenCalledTimes(2);
+    expect(log.lines().filter((l) => /prun/.test(l.msg))).toEqual([
+      expect.objectContaining({ level: 50, msg: 'pruning expired certificate records failed; the next scheduled run takes up what is left', err: expect.objectContaining({ message: 'disk I/O error' }) }),
+    ]);
+  });
+});
 
 describe('the CA log', () => {
   const passphrase = 'correct horse battery staple 61d2';
