@@ -6,7 +6,7 @@
 import { CaIntegrityError } from '../errors.js';
 import type { TrustDomain } from '../identity/trust-domain.js';
 import { isSpiffeUri } from './authority-factory.js';
-import type { AuthoritySet } from './authority-set.js';
+import type { AuthoritySet, LoadedAuthority } from './authority-set.js';
 import { isValidAt } from './rotation.js';
 import type { AuthorityRecord } from './model.js';
 import type { InitialPki } from './pki-creation.js';
@@ -77,16 +77,24 @@ export function checkIntegrity(set: AuthoritySet, now: number, trustDomain: Trus
       throw new CaIntegrityError(`the ${a.record.kind} ${a.record.id} is not signed by its recorded parent ${a.record.parentId}`);
     }
   }
-  // The trust domain is in every certificate the CA signs with: changing the flag cannot move them. (An
-  // organisation's roots, whose keys meshca does not hold, may serve other trust domains too.)
-  const other = set.authorities
-    .filter((a) => a.record.state !== 'retired' && a.signer !== null)
-    .flatMap((a) => a.facts.uris.filter(isSpiffeUri).map((uri) => ({ a, uri })))
-    .find(({ uri }) => uri !== trustDomain.idString());
+  const other = signedForTrustDomains(set.authorities).find(({ uri }) => uri !== trustDomain.idString());
   if (other) {
     throw new CaIntegrityError(
       `this CA's ${other.a.record.kind} ${other.a.record.id} is for ${other.uri}, not the configured ${trustDomain.idString()}: ` +
         'a trust domain cannot change in place; keep the old --trust-domain, or start a new CA in a new data directory and re-register the workloads',
     );
   }
+}
+
+/**
+ * The trust domain IDs (spiffe://<td>) the authorities meshca signs with carry,
+ * each with its authority: the trust domain is in every certificate the CA
+ * signs, so a start must name it again (--trust-domain) and changing the flag
+ * cannot move them. (An organisation's roots, whose keys meshca does not hold,
+ * may serve other trust domains too.)
+ */
+export function signedForTrustDomains(authorities: readonly LoadedAuthority[]): Array<{ readonly a: LoadedAuthority; readonly uri: string }> {
+  return authorities
+    .filter((a) => a.record.state !== 'retired' && a.signer !== null)
+    .flatMap((a) => a.facts.uris.filter(isSpiffeUri).map((uri) => ({ a, uri })));
 }

@@ -23,6 +23,7 @@ import { chmod, lchown, lstat, mkdir, mkdtemp, open, readdir, realpath, rename, 
 import { constants } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { loadAuthority } from '../ca/authority-factory.js';
+import { signedForTrustDomains } from '../ca/authority-integrity.js';
 import { fsyncDirectory, isTemporaryName, writeNewFile } from '../platform/atomic-file.js';
 import { ConfigError } from '../config/options.js';
 import { RENAMERS_FIX } from '../platform/directory-writers.js';
@@ -46,6 +47,8 @@ export interface BackupReport {
   readonly keys: number;
   /** Authorities whose keys were loaded from the copy and matched to their certificates. */
   readonly authorityKeys: number;
+  /** The trust domain of the authorities the copy signs with, which a CA started on it must be given; undefined when none names one. */
+  readonly trustDomain: string | undefined;
   readonly head: { readonly seq: number; readonly hash: string } | null;
   readonly checkpoints: number;
   /** Unfinished copies an interrupted run had left beside the target, removed. */
@@ -125,7 +128,7 @@ async function buildCopy(o: {
     snapshot(source, join(partial, DATABASE_FILE));
     await syncFile(join(partial, DATABASE_FILE), 0o600);
     const keys = await copyKeys(join(dataDir, KEYS_DIR), join(dataDir, KEYS_DIR), join(partial, KEYS_DIR), owners);
-    const authorityKeys = await loadEveryKey(partial, passphrase);
+    const { authorityKeys, trustDomain } = await loadEveryKey(partial, passphrase);
     const audit = await verifyDatastoreFile(join(partial, DATABASE_FILE));
     if (!audit.ok) throw new Error(`the copied audit log does not verify at event ${audit.problem!.seq}: ${audit.problem!.reason}`);
     const certificates = countCertificates(join(partial, DATABASE_FILE));
@@ -133,7 +136,7 @@ async function buildCopy(o: {
     await pinned.sync();
     await rename(partial, at);
     await fsyncDirectory(dirname(at));
-    return { certificates, auditEvents: audit.events, keys, authorityKeys, head: audit.head, checkpoints: audit.checkpoints, removedLeftovers };
+    return { certificates, auditEvents: audit.events, keys, authorityKeys, trustDomain, head: audit.head, checkpoints: audit.checkpoints, removedLeftovers };
   } catch (err) {
     await rm(partial, { recursive: true, force: true });
     throw err;
@@ -335,13 +338,15 @@ async function lstatIfThere(path: string): Promise<Stats | undefined> {
 }
 
 /** Loads every authority's key from the copy, as a CA starting on it would, each checked against its certificate. */
-async function loadEveryKey(copy: string, passphrase: string | undefined): Promise<number> {
+/** How many authorities' keys load and match, and the trust domain a CA starting on the copy must be given. */
+async function loadEveryKey(copy: string, passphrase: string | undefined): Promise<{ authorityKeys: number; trustDomain: string | undefined }> {
   const db = connect(join(copy, DATABASE_FILE), true);
   try {
     const records = await new SqliteAuthorityStore(db, new WriteQueue(db), new AuditAppender(db), systemClock).listAuthorities();
     const custody = new FileKeyCustody(join(copy, KEYS_DIR), passphrase);
     const loaded = await Promise.all(records.map((r) => loadAuthority(custody, r)));
-    return loaded.filter((a) => a.signer !== null).length;
+    const trustDomain = signedForTrustDomains(loaded)[0]?.uri.replace(/^spiffe:\/\//i, '');
+    return { authorityKeys: loaded.filter((a) => a.signer !== null).length, trustDomain };
   } finally {
     db.close();
   }

@@ -105,6 +105,22 @@ describe('meshca datastore backup', () => {
     expect(res.stdout).toMatch(/^verified: audit log of \d+ events and 1 signed checkpoint, head /m);
   });
 
+  it('pass/prints a restore command that starts a CA on the copy, its trust domain included (a start on the default, example.org, is refused)', { timeout: 60_000 }, async () => {
+    const dataDir = tempDir();
+    const original = await startServer(['--data-dir', dataDir, '--trust-domain', 'prod.example.com'], PASSPHRASE);
+    cleanupLater(() => original.stop());
+    const target = join(tempDir(), 'copy');
+    const res = await backup(dataDir, '--to', target);
+    expect(res.code, res.stderr).toBe(0);
+    const restore = /^to restore, stop the CA and start it with (.*) \(or put it in place of .*\) and its other settings as before;/m.exec(res.stdout);
+    expect(restore?.[1]).toBe(`--data-dir ${target} --trust-domain prod.example.com`);
+    expect(await original.stop()).toBe(0);
+
+    const restored = await startServer(restore![1]!.split(' '), PASSPHRASE);
+    cleanupLater(() => restored.stop());
+    expect((await getOverSocket(restored.socketPath, '/readyz')).status).toBe(200);
+  });
+
   it('fail/refuses a --to that exists, even empty, and leaves it as it was', async () => {
     const dataDir = tempDir();
     await running(dataDir);

@@ -104,7 +104,12 @@ async function backup(o: CommonOptions & { to?: string; keyPassphraseFile?: stri
     `verified: audit log of ${counted(report.auditEvents, 'event')} and ${counted(report.checkpoints, 'signed checkpoint')}${head}; ` +
       `the keys of ${counted(report.authorityKeys, 'authority', 'authorities')} load and match their certificates`,
   );
-  console.log(`to restore, stop the CA and start it with --data-dir ${o.to} (or put it in place of ${o.dataDir}); the copy holds the CA keys as the data directory does`);
+  // Without the trust domain a start on the copy takes the default, example.org, and is refused (exit 78).
+  const trustDomain = report.trustDomain ? ` --trust-domain ${report.trustDomain}` : '';
+  console.log(
+    `to restore, stop the CA and start it with --data-dir ${o.to}${trustDomain} (or put it in place of ${o.dataDir}) and its other settings as before; ` +
+      'the copy holds the CA keys as the data directory does',
+  );
 }
 
 export function registerDatastore(program: Command): void {
