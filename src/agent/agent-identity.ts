@@ -7,6 +7,7 @@
  * CA merely no longer accepts (expired, not yet valid) is given up on a clock
  * that disagrees with the CA's (clock-skew.ts).
  */
+import { agentNameOf } from '../identity/meshca-identity.js';
 import { checkedBundle, checkIssued } from './ca-answers.js';
 import { CaRequestError, type SvidWire } from './ca-api.js';
 import { MAX_CLOCK_SKEW_MS, type CaClockCheck, type ClockSkewError } from './clock-skew.js';
@@ -178,7 +179,7 @@ export class AgentIdentity {
     if (this.held) this.deps.log.error({ spiffeId: this.held.spiffeId }, 'the agent SVID has expired; attesting again needs a new join token');
     this.held = undefined;
     if (!this.tokenUsable()) {
-      throw new Error('no valid agent SVID and no unused join token: give a new --join-token (meshca token create --agent NAME)');
+      throw new Error(`no valid agent SVID and no unused join token: ${this.newTokenAdvice()}`);
     }
     await this.attest(this.joinToken!);
   }
@@ -398,6 +399,13 @@ export class AgentIdentity {
     } catch (err) {
       this.deps.log.warn({ err: describeError(err) }, `could not ${what} in the state directory; the next start tries again`);
     }
+  }
+
+  /** Where a new join token goes: a --join-token-file is read again at each step; a token given otherwise only at start. */
+  private newTokenAdvice(): string {
+    const create = `meshca token create --agent ${(this.lastIdentity && agentNameOf(this.lastIdentity)) ?? 'NAME'}`;
+    if (this.deps.readJoinToken) return `write a new one (${create}) to --join-token-file, which the agent reads again at each step`;
+    return `restart the agent with a new one (${create}) in MESHCA_AGENT_JOIN_TOKEN or --join-token-file`;
   }
 
   private tokenUsable(): boolean {

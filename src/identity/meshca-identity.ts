@@ -39,14 +39,25 @@ export function adminIdentityOf(id: SpiffeId): { readonly role: AdminRole; reado
  * SPIFFE ID.
  */
 export function meshcaRoleOf(text: string): 'server' | 'agent' | undefined {
+  const segments = reservedSegments(text);
+  if (segments?.[0] === 'server' && segments.length === 1) return 'server';
+  if (agentNameOf(text) !== undefined) return 'agent';
+  return undefined;
+}
+
+/** The name in an agent's SPIFFE ID (as text, in any trust domain: .../meshca/agent/<name>); undefined for any other. */
+export function agentNameOf(text: string): string | undefined {
+  const segments = reservedSegments(text);
+  return segments?.[0] === 'agent' && segments.length === 2 ? segments[1] : undefined;
+}
+
+/** The path segments after /meshca/ of a SPIFFE ID as text; undefined for text that is no SPIFFE ID, or one outside /meshca/. */
+function reservedSegments(text: string): readonly string[] | undefined {
   let segments: readonly string[];
   try {
     segments = SpiffeId.parse(text).segments;
   } catch {
     return undefined;
   }
-  if (segments[0] !== RESERVED_SEGMENT) return undefined;
-  if (segments[1] === 'server' && segments.length === 2) return 'server';
-  if (segments[1] === 'agent' && segments.length === 3) return 'agent';
-  return undefined;
+  return segments[0] === RESERVED_SEGMENT ? segments.slice(1) : undefined;
 }

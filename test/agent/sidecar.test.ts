@@ -900,7 +900,10 @@ describe('when things fail', () => {
     await runFor(h, 20 * 60);
     expect(h.ca.count('attest')).toBe(1);
     expect(h.logs.some((l) => l.level === 'error' && l.msg.includes('refused the agent SVID'))).toBe(true);
-    expect(h.logs.at(-1)?.err).toMatch(/no valid agent SVID and no unused join token/);
+    // Its token came from the command line or the environment, read only at start: a restart is what takes a new one.
+    expect(h.logs.at(-1)?.err).toBe(
+      'no valid agent SVID and no unused join token: restart the agent with a new one (meshca token create --agent node-1) in MESHCA_AGENT_JOIN_TOKEN or --join-token-file',
+    );
   });
 });
 
@@ -1211,6 +1214,15 @@ describe('a new join token written to --join-token-file', () => {
     h.ca.refusals.delete('sync');
     return { h, file };
   }
+
+  it('fail/evicted, with only the spent token in --join-token-file, says to write a new one there for its own name, not to restart', async () => {
+    const { h } = await evicted();
+    await runFor(h, 60);
+    const advice = h.logs.filter((l) => l.err?.startsWith('no valid agent SVID')).map((l) => l.err);
+    expect(advice.at(-1)).toBe(
+      'no valid agent SVID and no unused join token: write a new one (meshca token create --agent node-1) to --join-token-file, which the agent reads again at each step',
+    );
+  });
 
   it('fail/is not ready between attesting again after an eviction and taking in the sync that says what it revoked', async () => {
     const { h, file } = await evicted();

@@ -1,6 +1,6 @@
-/** Which of meshca's own identities a SPIFFE ID is: the agent knows the CA, and itself, by these. */
+/** Which of meshca's own identities a SPIFFE ID is, and an agent's name: the agent knows the CA, and itself, by these. */
 import { describe, expect, it } from 'vitest';
-import { meshcaRoleOf } from '../../src/identity/meshca-identity.js';
+import { agentNameOf, meshcaRoleOf } from '../../src/identity/meshca-identity.js';
 
 describe('meshcaRoleOf', () => {
   it.each<[string, 'server' | 'agent' | undefined]>([
@@ -17,5 +17,19 @@ describe('meshcaRoleOf', () => {
     ['', undefined],
   ])('%s is %s', (text, role) => {
     expect(meshcaRoleOf(text)).toBe(role);
+  });
+});
+
+describe('agentNameOf', () => {
+  it.each<[string, string | undefined]>([
+    ['spiffe://example.org/meshca/agent/node-1', 'node-1'],
+    ['spiffe://other.example/meshca/agent/web-node', 'web-node'],
+    ['spiffe://example.org/meshca/agent', undefined],
+    ['spiffe://example.org/meshca/agent/node-1/more', undefined],
+    ['spiffe://example.org/meshca/server', undefined],
+    ['spiffe://example.org/ns/meshca/agent/node-1', undefined],
+    ['not a spiffe id', undefined],
+  ])('%s names %s', (text, name) => {
+    expect(agentNameOf(text)).toBe(name);
   });
 });
