@@ -105,12 +105,12 @@ export function sequenceField(name: string, value: string | undefined): number |
   return seq;
 }
 
-/** A point in time from a query: RFC 3339, or whole seconds since the epoch. */
+/** A point in time from a query: RFC 3339, a bare date (its midnight UTC), or whole seconds since the epoch. */
 export function timeField(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const ms = /^[0-9]{1,12}$/.test(value) ? Number(value) * 1000 : rfc3339Millis(value);
   if (!Number.isFinite(ms)) {
-    throw new InvalidInputError('invalid_request', `${name}: ${JSON.stringify(value.slice(0, 40))} is not a time (use RFC 3339, e.g. 2026-11-25T12:00:00Z, or seconds since the epoch)`);
+    throw new InvalidInputError('invalid_request', `${name}: ${JSON.stringify(value.slice(0, 40))} is not a time (use RFC 3339, e.g. 2026-11-25T12:00:00Z, a date, 2026-11-25 for its midnight UTC, or seconds since the epoch)`);
   }
   return Math.floor(ms / 1000);
 }

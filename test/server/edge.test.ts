@@ -39,6 +39,12 @@ describe('timeField', () => {
     expect(() => timeField('since', value)).toThrow(expect.objectContaining({ code: 'invalid_request', message: expect.stringMatching(/^since: .* is not a time \(use RFC 3339/) }));
   });
 
+  it('fail/the refusal names every form a time may take: RFC 3339, a bare date, seconds since the epoch', () => {
+    expect(() => timeField('since', '2026-11-31')).toThrow(
+      'since: "2026-11-31" is not a time (use RFC 3339, e.g. 2026-11-25T12:00:00Z, a date, 2026-11-25 for its midnight UTC, or seconds since the epoch)',
+    );
+  });
+
   it('pass/absent stays absent', () => {
     expect(timeField('since', undefined)).toBeUndefined();
   });
