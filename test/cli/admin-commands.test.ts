@@ -199,6 +199,15 @@ describe('meshca admin commands', () => {
       'never-attested', `${TD}/meshca/agent/never-attested`, 'banned', '-', '-', '-',
     ]);
   });
+
+  // Both leave the agent evicted: the status alone, after an unban, read as if the unban had not taken.
+  it.each([
+    ['unban', 'agent banned-then-unbanned is now evicted: unbanned, it attests again with a new join token (meshca token create --agent banned-then-unbanned)\n'],
+    ['evict', 'agent banned-then-unbanned is now evicted: it attests again only with a new join token (meshca token create --agent banned-then-unbanned)\n'],
+  ])('pass/agent %s says what the agent needs next', async (action, says) => {
+    if (action === 'unban') expect((await meshca('agent', 'ban', 'banned-then-unbanned')).code).toBe(0);
+    expect(await meshca('agent', action, 'banned-then-unbanned')).toEqual({ code: 0, stdout: says, stderr: '' });
+  });
 });
 
 describe('meshca command line', () => {

@@ -20,6 +20,15 @@ const ACTIONS = {
   unban: 'lift a ban; the agent may attest again with a new token',
 } as const;
 
+/**
+ * What an agent evicted or unbanned needs next: both leave it `evicted`, and
+ * "agent node-1 is now evicted" alone, after an unban, reads as if it failed.
+ */
+const NEXT_STEP: Partial<Record<keyof typeof ACTIONS, string>> = {
+  evict: 'it attests again only with a new join token',
+  unban: 'unbanned, it attests again with a new join token',
+};
+
 export function registerAgent(program: Command): void {
   const agent = program.command('agent').description('attested agents');
 
@@ -53,7 +62,8 @@ export function registerAgent(program: Command): void {
         const a = await adminClient(o).call<AgentJson>('POST', `/v1/agents/${encodeURIComponent(name)}/${action}`, undefined, {
           name: `agent name ${JSON.stringify(name)}`,
         });
-        console.log(`agent ${a.name} is now ${a.status}`);
+        const next = a.status === 'evicted' ? NEXT_STEP[action as keyof typeof ACTIONS] : undefined;
+        console.log(`agent ${a.name} is now ${a.status}${next ? `: ${next} (meshca token create --agent ${a.name})` : ''}`);
       });
   }
 }
