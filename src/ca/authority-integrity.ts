@@ -98,3 +98,8 @@ export function signedForTrustDomains(authorities: readonly LoadedAuthority[]): 
     .filter((a) => a.record.state !== 'retired' && a.signer !== null)
     .flatMap((a) => a.facts.uris.filter(isSpiffeUri).map((uri) => ({ a, uri })));
 }
+
+/** The trust domain (its name) a CA on these authorities must be started with; undefined when none it signs with names one. */
+export function trustDomainNameOf(authorities: readonly LoadedAuthority[]): string | undefined {
+  return signedForTrustDomains(authorities)[0]?.uri.replace(/^spiffe:\/\//i, '');
+}

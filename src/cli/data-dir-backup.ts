@@ -23,7 +23,7 @@ import { chmod, lchown, lstat, mkdir, mkdtemp, open, readdir, realpath, rename, 
 import { constants } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { loadAuthority } from '../ca/authority-factory.js';
-import { signedForTrustDomains } from '../ca/authority-integrity.js';
+import { trustDomainNameOf } from '../ca/authority-integrity.js';
 import { fsyncDirectory, isTemporaryName, writeNewFile } from '../platform/atomic-file.js';
 import { ConfigError } from '../config/options.js';
 import { RENAMERS_FIX } from '../platform/directory-writers.js';
@@ -345,8 +345,7 @@ async function loadEveryKey(copy: string, passphrase: string | undefined): Promi
     const records = await new SqliteAuthorityStore(db, new WriteQueue(db), new AuditAppender(db), systemClock).listAuthorities();
     const custody = new FileKeyCustody(join(copy, KEYS_DIR), passphrase);
     const loaded = await Promise.all(records.map((r) => loadAuthority(custody, r)));
-    const trustDomain = signedForTrustDomains(loaded)[0]?.uri.replace(/^spiffe:\/\//i, '');
-    return { authorityKeys: loaded.filter((a) => a.signer !== null).length, trustDomain };
+    return { authorityKeys: loaded.filter((a) => a.signer !== null).length, trustDomain: trustDomainNameOf(loaded) };
   } finally {
     db.close();
   }

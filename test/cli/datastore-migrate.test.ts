@@ -127,6 +127,20 @@ describe.skipIf(!server)('meshca datastore migrate', () => {
     expect(await meshca(['audit', 'verify'], replicaDir)).toMatch(/^audit log verified/);
   });
 
+  it('says how to start a CA on the copy, its trust domain included (a start on the default, example.org, is refused)', { timeout: 60_000 }, async () => {
+    const dataDir = tempDir();
+    const source = await running(['--data-dir', dataDir, '--trust-domain', 'prod.example.com']);
+    expect(await source.stop()).toBe(0);
+    const url = await server!.database();
+    const migrated = await runMeshca(['datastore', 'migrate', '--to', url, '--data-dir', dataDir], PASSPHRASE);
+    expect(migrated.code, migrated.stderr).toBe(0);
+    expect(migrated.stdout).toContain(
+      `start the CA with the PostgreSQL URL in --datastore-file (MESHCA_DATASTORE_FILE) or --datastore, --trust-domain prod.example.com and the same key passphrase; ${dataDir} is left as it was (read only)`,
+    );
+    const ca = await running(['--data-dir', tempDir(), '--datastore', url, '--trust-domain', 'prod.example.com']);
+    expect((await getOverSocket(ca.socketPath, '/readyz')).status).toBe(200);
+  });
+
   it.each([
     {
       name: 'into a database that already holds a CA',

@@ -6,6 +6,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { formatHead } from '../../ca/audit-verifier.js';
+import { loadAuthority } from '../../ca/authority-factory.js';
+import { trustDomainNameOf } from '../../ca/authority-integrity.js';
 import { ConfigError } from '../../config/options.js';
 import { parseDatastore, placeholderPassphraseProblem, readDatastoreFile, readPassphraseFile, type DatastoreChoice } from '../../config/server-config.js';
 import { DATABASE_FILE } from '../../store/sqlite/database.js';
@@ -81,14 +83,19 @@ async function migrate(o: MigrateOptions): Promise<void> {
     const copy = await openPostgresDatastore(url, systemClock, key);
     try {
       for (const ref of await copy.custody.list()) await copy.custody.load(ref);
+      // Without it a start on the copy takes the default trust domain, example.org, and is refused (exit 78).
+      const trustDomain = trustDomainNameOf(await Promise.all((await copy.authorities.listAuthorities()).map((r) => loadAuthority(copy.custody, r))));
       const result = await verifyStoredAudit(copy.authorities, copy.audit);
       if (!result.ok) throw new Error(`the migrated audit log does not verify at event ${result.problem!.seq}: ${result.problem!.reason}`);
       const continued = report.sourceHead ? `, continuing the source's head ${formatHead(report.sourceHead)}` : '';
       console.log(`verified: audit log of ${counted(result.events, 'event')} and ${counted(result.checkpoints, 'signed checkpoint')}${continued}; every CA key decrypts`);
+      console.log(
+        `start the CA with the PostgreSQL URL in --datastore-file (MESHCA_DATASTORE_FILE) or --datastore, ${trustDomain ? `--trust-domain ${trustDomain} ` : ''}` +
+          `and the same key passphrase; ${o.dataDir} is left as it was (read only)`,
+      );
     } finally {
       await copy.close();
     }
-    console.log(`start the CA with the PostgreSQL URL in --datastore-file (MESHCA_DATASTORE_FILE) or --datastore, and the same key passphrase; ${o.dataDir} is left as it was (read only)`);
   } finally {
     await lock.release();
   }
