@@ -18,6 +18,7 @@ import { cryptoRandom, type RandomSource } from '../random/random-source.js';
 import { buildCaCore, type CaCore } from './ca-core.js';
 import { startListeners } from './ca-listeners.js';
 import { lockDataDir } from './data-dir-lock.js';
+import { probeListenAddress } from './listen-probe.js';
 import { checkDataDirAccess, makeDataDir, refusePlanted } from './data-dir-access.js';
 import { operatorSocketPath } from './local-socket.js';
 import { startWarnings } from './start-warnings.js';
@@ -59,6 +60,10 @@ export async function startCa(given: ServerConfig, logger: Logger, overrides: Ca
   const lock = await lockDataDir(config.dataDir);
   let store: Datastore;
   try {
+    // After the lock, which names a second server on this data directory, and before the datastore and the PKI:
+    // a first start that cannot listen must not leave a CA behind (listen-probe.ts).
+    await probeListenAddress('--listen', config.listen);
+    if (config.metricsListen) await probeListenAddress('--metrics-listen', config.metricsListen);
     store = await openDatastore(config, clock);
   } catch (err) {
     await lock.release();

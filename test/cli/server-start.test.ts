@@ -6,6 +6,7 @@
  */
 import Database from 'better-sqlite3';
 import { cpSync, existsSync, readdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { runMeshca } from '../support/cli.js';
@@ -245,5 +246,26 @@ describe('a second meshca server on the same data directory', () => {
     expect((await getOverSocket(first.socketPath, '/healthz')).status).toBe(200);
     // A refused start is not a start: no "ca.started" event, no serving certificate issued.
     expect(counts(dataDir)).toEqual(before);
+  });
+});
+
+describe('a first start on an address another process holds', () => {
+  it.each([
+    { flag: '--listen', args: (busy: string) => ['--listen', busy] },
+    { flag: '--metrics-listen', args: (busy: string) => ['--listen', '127.0.0.1:0', '--metrics-listen', busy] },
+  ])('fail/$flag in use: exits 1 naming it, and makes no CA (a later start may give another trust domain)', async ({ flag, args }) => {
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    onTestFinished(() => new Promise<void>((resolve) => holder.close(() => resolve())));
+    const busy = `127.0.0.1:${(holder.address() as AddressInfo).port}`;
+    const dataDir = tempDir();
+
+    const res = await runMeshca(['server', '--data-dir', dataDir, ...args(busy)]);
+    expect({ code: res.code, stderr: res.stderr }).toEqual({ code: 1, stderr: `meshca: ${flag} ${busy} cannot be listened on (EADDRINUSE); no CA was started or created\n` });
+    expect(readdirSync(dataDir).filter((name) => name !== 'meshca.flock')).toEqual([]);
+
+    // Nothing holds the start that comes next to the trust domain of the one that failed.
+    const next = await serverForTest(['--data-dir', dataDir, '--trust-domain', 'prod.example.com']);
+    expect((await getOverSocket(next.socketPath, '/readyz')).status).toBe(200);
   });
 });
