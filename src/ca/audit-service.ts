@@ -26,6 +26,8 @@ export interface AuditStorePort {
   checkpoints(): Promise<Checkpoint[]>;
   /** The checkpoint of the highest seq (of two at one seq, the later stored); undefined before the first. */
   newestCheckpoint(): Promise<Checkpoint | undefined>;
+  /** The data of the newest event of `type`, or undefined when the log holds none. */
+  latestEventData(type: string): Promise<Record<string, unknown> | undefined>;
   /** Whether any event after `seq` is of another type than `except`. */
   hasEventsAfter(seq: number, except: string): Promise<boolean>;
   /** Stores a checkpoint and records it in the log itself, in one transaction. */

@@ -4,6 +4,7 @@
  * and that the recorded authorities form a chain the CA can still stand on.
  */
 import { CaIntegrityError } from '../errors.js';
+import type { AuditStorePort } from './audit-service.js';
 import type { TrustDomain } from '../identity/trust-domain.js';
 import { isSpiffeUri } from './authority-factory.js';
 import type { AuthoritySet, LoadedAuthority } from './authority-set.js';
@@ -97,6 +98,33 @@ export function signedForTrustDomains(authorities: readonly LoadedAuthority[]): 
   return authorities
     .filter((a) => a.record.state !== 'retired' && a.signer !== null)
     .flatMap((a) => a.facts.uris.filter(isSpiffeUri).map((uri) => ({ a, uri })));
+}
+
+/** The audit event each start records, with the configuration it was given (its trust domain among it). */
+export const CA_STARTED = 'ca.started';
+
+/**
+ * The trust domain (its name) the CA's last start was given, as its
+ * ca.started event records it: for a plug-in CA whose certificates name
+ * none, the only record of it.
+ */
+export async function startedTrustDomain(audit: Pick<AuditStorePort, 'latestEventData'>): Promise<string | undefined> {
+  const name = (await audit.latestEventData(CA_STARTED))?.trustDomain;
+  return typeof name === 'string' ? name : undefined;
+}
+
+/**
+ * Refuses a start given another trust domain than the start before it. The
+ * authorities' own SPIFFE IDs catch this where they carry one (checkIntegrity);
+ * a plug-in CA's imported intermediate often carries none, and without this it
+ * would quietly issue SVIDs of another trust domain under the same keys.
+ */
+export function refuseChangedTrustDomain(started: string | undefined, configured: TrustDomain): void {
+  if (started === undefined || started === configured.name) return;
+  throw new CaIntegrityError(
+    `this CA was last started for trust domain ${started}, not the configured ${configured.name}: ` +
+      `a trust domain cannot change in place; keep --trust-domain ${started}, or start a new CA in a new data directory and re-register the workloads`,
+  );
 }
 
 /** The trust domain (its name) a CA on these authorities must be started with; undefined when none it signs with names one. */

@@ -1,4 +1,5 @@
 /** Builds the CA's core services over a datastore: the part of the composition root that knows no HTTP. */
+import { CA_STARTED, refuseChangedTrustDomain, startedTrustDomain } from '../ca/authority-integrity.js';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { AgentService } from '../ca/agent-service.js';
@@ -73,6 +74,8 @@ export async function buildCaCore(
   deps: { clock: Clock; random: RandomSource; logger: Logger },
 ): Promise<CaCore> {
   const { clock, random, logger } = deps;
+  // Before the authorities are opened, which would otherwise act for the wrong trust domain (rotate, import) first.
+  refuseChangedTrustDomain(await startedTrustDomain(store.audit), config.trustDomain);
   const pki = initialPki(config);
   const manager = await AuthorityManager.open(
     {
@@ -98,7 +101,7 @@ export async function buildCaCore(
   if (authorityIds.length) {
     logger.info({ authorityIds }, 'put the stored keys of these authorities under the passphrase, stretched (an earlier start stored them in the clear, or under the passphrase as it was)');
   }
-  await store.audit.append({ type: 'ca.started', actor: SELF, data: { ...describeConfig(config), replica: REPLICA, version: VERSION } });
+  await store.audit.append({ type: CA_STARTED, actor: SELF, data: { ...describeConfig(config), replica: REPLICA, version: VERSION } });
   const metrics = new CaMetrics({
     clock,
     authorities: () => manager.current(),

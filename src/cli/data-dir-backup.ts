@@ -23,13 +23,14 @@ import { chmod, lchown, lstat, mkdir, mkdtemp, open, readdir, realpath, rename, 
 import { constants } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { loadAuthority } from '../ca/authority-factory.js';
-import { trustDomainNameOf } from '../ca/authority-integrity.js';
+import { startedTrustDomain, trustDomainNameOf } from '../ca/authority-integrity.js';
 import { fsyncDirectory, isTemporaryName, writeNewFile } from '../platform/atomic-file.js';
 import { ConfigError } from '../config/options.js';
 import { RENAMERS_FIX } from '../platform/directory-writers.js';
 import { PinnedDirectory, withPinnedDirectory } from '../platform/pinned-directory.js';
 import { FileKeyCustody, KEYS_DIR, UNREFERENCED_DIR } from '../store/file-key-custody.js';
 import { AuditAppender } from '../store/sqlite/audit-appender.js';
+import { SqliteAuditStore } from '../store/sqlite/audit-store.js';
 import { SqliteAuthorityStore } from '../store/sqlite/authority-store.js';
 import { connect, DATABASE_FILE } from '../store/sqlite/database.js';
 import { WriteQueue } from '../store/sqlite/write-queue.js';
@@ -345,7 +346,8 @@ async function loadEveryKey(copy: string, passphrase: string | undefined): Promi
     const records = await new SqliteAuthorityStore(db, new WriteQueue(db), new AuditAppender(db), systemClock).listAuthorities();
     const custody = new FileKeyCustody(join(copy, KEYS_DIR), passphrase);
     const loaded = await Promise.all(records.map((r) => loadAuthority(custody, r)));
-    return { authorityKeys: loaded.filter((a) => a.signer !== null).length, trustDomain: trustDomainNameOf(loaded) };
+    const audit = new SqliteAuditStore(db, new WriteQueue(db), new AuditAppender(db), systemClock);
+    return { authorityKeys: loaded.filter((a) => a.signer !== null).length, trustDomain: trustDomainNameOf(loaded) ?? (await startedTrustDomain(audit)) };
   } finally {
     db.close();
   }

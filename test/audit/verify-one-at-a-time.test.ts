@@ -31,6 +31,7 @@ function heldStore(): { store: AuditStorePort; release: () => void; hold: () => 
     },
     checkpoints: async () => [],
     newestCheckpoint: async () => undefined,
+    latestEventData: async () => undefined,
     hasEventsAfter: async () => false,
     saveCheckpoint: async () => undefined,
     append: async () => undefined,

@@ -129,7 +129,7 @@ describe('meshca server refuses to start on damaged CA keys', () => {
     const before = counts(dataDir);
     const res = await runMeshca(['server', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--trust-domain', 'other.org']);
     expect(res.code, res.stderr).toBe(EX_CONFIG);
-    expect(res.stderr).toMatch(/is for spiffe:\/\/example\.org, not the configured spiffe:\/\/other\.org: a trust domain cannot change in place/);
+    expect(res.stderr).toMatch(/was last started for trust domain example\.org, not the configured other\.org: a trust domain cannot change in place; keep --trust-domain example\.org/);
     expect(counts(dataDir)).toEqual(before);
   });
 });

@@ -142,6 +142,23 @@ describe('first start with --import-intermediate-cert/--import-intermediate-key/
     expect(await bundleRoots(again)).toEqual([der(corpRoot.cert)]);
   });
 
+  it('fail/a restart with another --trust-domain is refused, though the imported intermediate names no trust domain of its own; with the first, it starts', async () => {
+    const clock = clockNearNow();
+    const first = await startLifecycleCa({ ...importIntermediate(), 'trust-domain': 'byo.example' }, clock);
+    const rows = authorityRows(first.store.db);
+    await first.close();
+    await expect(startLifecycleCa({ 'data-dir': first.config.dataDir }, clock)).rejects.toThrow(
+      'this CA was last started for trust domain byo.example, not the configured example.org: a trust domain cannot change in place; keep --trust-domain byo.example',
+    );
+    const again = await startLifecycleCa({ 'data-dir': first.config.dataDir, 'trust-domain': 'byo.example' }, clock);
+    expect(authorityRows(again.store.db)).toEqual(rows);
+    await again.close();
+    // The restore command a backup prints names it too, though no certificate does.
+    const backup = await runMeshca(['datastore', 'backup', '--data-dir', first.config.dataDir, '--to', join(tempDir('byo-backup'), 'copy')]);
+    expect(backup.code, backup.stderr).toBe(0);
+    expect(backup.stdout).toMatch(/^to restore, stop the CA and start it with --data-dir \S+ --trust-domain byo\.example \(/m);
+  });
+
   it('pass/SVIDs are signed by that intermediate and chain to the organisation\'s root, which meshca holds no key for', async () => {
     const clock = clockNearNow();
     const ca = await startLifecycleCa(importIntermediate(), clock);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { formatHead } from '../../ca/audit-verifier.js';
 import { loadAuthority } from '../../ca/authority-factory.js';
-import { trustDomainNameOf } from '../../ca/authority-integrity.js';
+import { startedTrustDomain, trustDomainNameOf } from '../../ca/authority-integrity.js';
 import { ConfigError } from '../../config/options.js';
 import { parseDatastore, placeholderPassphraseProblem, readDatastoreFile, readPassphraseFile, type DatastoreChoice } from '../../config/server-config.js';
 import { DATABASE_FILE } from '../../store/sqlite/database.js';
@@ -84,7 +84,8 @@ async function migrate(o: MigrateOptions): Promise<void> {
     try {
       for (const ref of await copy.custody.list()) await copy.custody.load(ref);
       // Without it a start on the copy takes the default trust domain, example.org, and is refused (exit 78).
-      const trustDomain = trustDomainNameOf(await Promise.all((await copy.authorities.listAuthorities()).map((r) => loadAuthority(copy.custody, r))));
+      const trustDomain =
+        trustDomainNameOf(await Promise.all((await copy.authorities.listAuthorities()).map((r) => loadAuthority(copy.custody, r)))) ?? (await startedTrustDomain(copy.audit));
       const result = await verifyStoredAudit(copy.authorities, copy.audit);
       if (!result.ok) throw new Error(`the migrated audit log does not verify at event ${result.problem!.seq}: ${result.problem!.reason}`);
       const continued = report.sourceHead ? `, continuing the source's head ${formatHead(report.sourceHead)}` : '';

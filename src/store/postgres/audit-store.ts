@@ -66,6 +66,11 @@ export class PgAuditStore implements AuditStorePort {
     return rows[0] && toCheckpoint(rows[0]);
   }
 
+  async latestEventData(type: string): Promise<Record<string, unknown> | undefined> {
+    const { rows } = await this.pool.query<{ data: string }>('SELECT data FROM audit_events WHERE type = $1 ORDER BY seq DESC LIMIT 1', [type]);
+    return rows[0] && (JSON.parse(rows[0].data) as Record<string, unknown>);
+  }
+
   async hasEventsAfter(seq: number, except: string): Promise<boolean> {
     return ((await this.pool.query('SELECT 1 FROM audit_events WHERE seq > $1 AND type <> $2 LIMIT 1', [seq, except])).rowCount ?? 0) > 0;
   }

@@ -88,6 +88,11 @@ export class SqliteAuditStore implements AuditStorePort {
     return r && toCheckpoint(r);
   }
 
+  async latestEventData(type: string): Promise<Record<string, unknown> | undefined> {
+    const row = this.sql<[string], { data: string }>('SELECT data FROM audit_events WHERE type = ? ORDER BY seq DESC LIMIT 1').get(type);
+    return row && (JSON.parse(row.data) as Record<string, unknown>);
+  }
+
   async hasEventsAfter(seq: number, except: string): Promise<boolean> {
     return this.sql<[number, string], { found: number }>('SELECT 1 AS found FROM audit_events WHERE seq > ? AND type <> ? LIMIT 1').get(seq, except) !== undefined;
   }
