@@ -80,7 +80,8 @@ export interface RevokedSelector {
   readonly exceptAgentSvids: boolean;
 }
 
-const REVOKED = 'certificates.revoked';
+/** The type of the event that records a revocation (audit-revocations.ts holds the revoked records to it too). */
+export const REVOCATION_EVENT = 'certificates.revoked';
 /** The type of the event that records a pruning of expired certificate records. */
 export const PRUNING_EVENT = 'certificates.pruned';
 
@@ -113,7 +114,7 @@ export class CertificateRecordCheck {
   /** The problem with the records of an event whose hash already verified, if any. */
   async event(e: StoredEvent): Promise<string | undefined> {
     this.latestAt = Math.max(this.latestAt, e.at);
-    if (e.type === REVOKED) return this.revocation(e);
+    if (e.type === REVOCATION_EVENT) return this.revocation(e);
     if (e.type !== ISSUANCE_EVENT) return undefined;
     if (this.stray) return this.stray;
     const data = eventObject(e);
@@ -158,6 +159,11 @@ export class CertificateRecordCheck {
       'the records are out of commit order (renumbered)';
   }
 
+  /** The highest id of a record whose issuance event the walk has passed: those after it were not yet issued. */
+  get issuedThrough(): number {
+    return this.issuedUpTo;
+  }
+
   /** After the last event: any record left had no event. */
   finish(): string | undefined {
     if (this.stray) return this.stray;
@@ -194,7 +200,8 @@ function dataAltered(e: StoredEvent): string {
   return `event ${e.seq} (${e.type}) names no certificate: its data was altered`;
 }
 
-function revokedSelector(data: Record<string, unknown>): RevokedSelector | undefined {
+/** What a revocation event selected; undefined when it names no column. */
+export function revokedSelector(data: Record<string, unknown>): RevokedSelector | undefined {
   const exceptAgentSvids = data.exceptAgentSvids === true;
   if (typeof data.serial === 'string') return { column: 'serial', value: data.serial, exceptAgentSvids };
   if (typeof data.spiffeId === 'string') return { column: 'spiffe_id', value: data.spiffeId, exceptAgentSvids };

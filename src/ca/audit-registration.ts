@@ -22,6 +22,7 @@
  * them.
  */
 import { eventObject, type StoredEvent } from './audit-verifier.js';
+import type { RevokedRecord } from './audit-revocations.js';
 import type { AgentStatus } from './model.js';
 
 /** The registration records and the log's head, read in one snapshot of the datastore. */
@@ -31,6 +32,8 @@ export interface RegistrationSnapshot {
   readonly agents: readonly { readonly name: string; readonly status: string }[];
   readonly entries: readonly RegisteredEntry[];
   readonly tokens: readonly RegisteredToken[];
+  /** The certificate records revoked (or given a revocation reason), held to the log by audit-revocations.ts. */
+  readonly revoked: readonly RevokedRecord[];
 }
 
 /** An entry as stored; its columns as text and numbers, so that any stored value can be named. */

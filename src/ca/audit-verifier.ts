@@ -12,13 +12,16 @@
  * that does not match its issuance event (audit-certificates.ts) or an
  * authority record the log contradicts or never created (audit-authorities.ts),
  * or a registration record (agent, entry, join token) that is not what the log
- * says it is (audit-registration.ts).
+ * says it is (audit-registration.ts), or a revoked certificate record that no
+ * event revoked, or not at the time or for the reason its event records
+ * (audit-revocations.ts).
  */
 import type { X509Certificate } from 'node:crypto';
 import { eventHash, GENESIS_HASH, type ChainedEventFields } from './audit-chain.js';
 import { AuthorityRecordCheck } from './audit-authorities.js';
 import { EntryIssuanceCheck } from './audit-entries.js';
 import { RegistrationRecordCheck, type RegistrationSnapshot } from './audit-registration.js';
+import { RevocationRecordCheck } from './audit-revocations.js';
 import { CertificateRecordCheck, type CertificateRecords } from './audit-certificates.js';
 import { checkpointSignatureValid, type Checkpoint } from './audit-checkpoint.js';
 import type { AuthorityRecord } from './model.js';
@@ -125,7 +128,15 @@ export async function verifyAuditLog(input: VerificationInput): Promise<Verifica
   const authorities = input.authorityRecords && new AuthorityRecordCheck();
   const authoritiesBefore = input.authorityRecords && (await input.authorityRecords());
   const entries = new EntryIssuanceCheck();
-  const registration = input.registration && { check: new RegistrationRecordCheck(), snapshot: await input.registration() };
+  const registration = input.registration && { check: new RegistrationRecordCheck(), revocations: new RevocationRecordCheck(), snapshot: await input.registration() };
+  // The registration records and the revoked certificate records, as they stood at the snapshot's head.
+  const snapshotProblem = (): { seq: number; reason: string } | undefined => {
+    if (!registration) return undefined;
+    const { check, revocations, snapshot } = registration;
+    const registered = check.compare(snapshot);
+    const revoked = revocations.compare(snapshot.revoked, snapshot.headSeq);
+    return registered && (!revoked || registered.seq <= revoked.seq) ? registered : revoked;
+  };
   const fail = (seq: number, reason: string): VerificationResult => ({
     ok: false,
     // A record's problem is named after the walk, at the event it goes back to: the log verified up to that event.
@@ -137,7 +148,7 @@ export async function verifyAuditLog(input: VerificationInput): Promise<Verifica
 
   // Compared with the log as it stood at the snapshot's head (an empty log: nothing may be recorded), and named after
   // the walk, as the other records are: a log cut or rewritten is the first thing to say.
-  let unregistered = registration?.snapshot.headSeq === 0 ? registration.check.compare(registration.snapshot) : undefined;
+  let unregistered = registration?.snapshot.headSeq === 0 ? snapshotProblem() : undefined;
 
   for await (const e of input.events) {
     if (e.seq < 1) return fail(1, `event ${e.seq} is stored, but events are numbered from 1: it was inserted`);
@@ -195,8 +206,10 @@ export async function verifyAuditLog(input: VerificationInput): Promise<Verifica
     if (recordProblem) return fail(e.seq, recordProblem);
     const registrationProblem = registration?.check.event(e);
     if (registrationProblem) return fail(e.seq, registrationProblem);
+    // Without the certificate records, no record is known to be issued after a revocation: each may be its.
+    registration?.revocations.event(e, records ? records.issuedThrough : Number.MAX_SAFE_INTEGER);
     // The records were read as they stood after this event: compared with the log up to it, not with later changes.
-    if (e.seq === registration?.snapshot.headSeq) unregistered = registration.check.compare(registration.snapshot);
+    if (e.seq === registration?.snapshot.headSeq) unregistered = snapshotProblem();
     prevHash = e.hash;
     expectedSeq++;
     count++;

@@ -10,6 +10,8 @@ import type { AuthorityManager } from './authority-manager.js';
 import type { LoadedAuthority } from './authority-set.js';
 import type { CertificateCatalog, RevocationSelector, RevocationStore } from './certificate-query.js';
 import type { CrlService } from './crl-service.js';
+import { REVOCATION_EVENT } from './audit-certificates.js';
+import { REVOKED_AT } from './audit-revocations.js';
 import type { AuditEvent } from './model.js';
 
 /** Why evicting or banning an agent revokes every live certificate issued to or through it. */
@@ -19,12 +21,16 @@ export const AGENT_REVOCATION_REASON: RevocationReason = 'cessationOfOperation';
 const ROOT_RETIREMENT_REASON: RevocationReason = 'cessationOfOperation';
 
 /**
- * The audit event of a revocation: what it selected, why, and how many
- * certificates it revoked. `audit verify` holds the records to it: each one
- * the selector matched, unexpired at the event, must be revoked by then.
+ * The audit event of a revocation: what it selected, why, when (the time
+ * stamped into the records, `at`) and how many certificates it revoked.
+ * `audit verify` holds the records to it: each one the selector matched,
+ * unexpired then, must be revoked by then (audit-certificates.ts), and each
+ * record it revoked must carry its time and reason (audit-revocations.ts).
  */
-export function revocationEvent(selector: Readonly<Record<string, string | boolean>>, reason: RevocationReason, by: string, count: number): AuditEvent {
-  return { type: 'certificates.revoked', actor: by, data: { ...selector, reason, count } };
+export function revocationEvent(
+  selector: Readonly<Record<string, string | boolean>>, reason: RevocationReason, by: string, count: number, at: number,
+): AuditEvent {
+  return { type: REVOCATION_EVENT, actor: by, data: { ...selector, reason, count, [REVOKED_AT]: at } };
 }
 
 /**
@@ -32,8 +38,8 @@ export function revocationEvent(selector: Readonly<Record<string, string | boole
  * transaction as the status change and the revocation; the same event as
  * `cert revoke --agent`, so the verifier needs nothing new to check it.
  */
-export function agentRevocationEvent(agent: string, by: string, count: number): AuditEvent {
-  return revocationEvent({ agent }, AGENT_REVOCATION_REASON, by, count);
+export function agentRevocationEvent(agent: string, by: string, count: number, at: number): AuditEvent {
+  return revocationEvent({ agent }, AGENT_REVOCATION_REASON, by, count, at);
 }
 
 /**
@@ -41,8 +47,8 @@ export function agentRevocationEvent(agent: string, by: string, count: number): 
  * held under that name before, each its own event (as `cert revoke --serial`
  * records it), so a re-provisioned node's old credential stops working.
  */
-export function supersededAgentSvidEvent(serial: string, agent: string): AuditEvent {
-  return revocationEvent({ serial }, 'superseded', `agent:${agent}`, 1);
+export function supersededAgentSvidEvent(serial: string, agent: string, at: number): AuditEvent {
+  return revocationEvent({ serial }, 'superseded', `agent:${agent}`, 1, at);
 }
 
 export class RevocationService {
@@ -77,7 +83,7 @@ export class RevocationService {
     const at = nowSeconds(this.deps.clock);
     const described = Object.fromEntries(Object.entries(selector).map(([k, v]) => [k, typeof v === 'boolean' ? v : String(v)]));
     const count = await this.deps.store.revoke(selector, at, reason, (n) =>
-      n === 0 && record === 'quietWhenNone' ? undefined : revocationEvent(described, reason, by, n),
+      n === 0 && record === 'quietWhenNone' ? undefined : revocationEvent(described, reason, by, n, at),
     );
     this.deps.crls.invalidate();
     if (count > 0) for (const listener of this.revokedListeners) listener();

@@ -5,6 +5,7 @@
 import type { StoredCertificate } from '../ca/audit-certificates.js';
 import type { Checkpoint } from '../ca/audit-checkpoint.js';
 import type { RegisteredEntry, RegisteredToken, RegistrationSnapshot } from '../ca/audit-registration.js';
+import type { RevokedRecord } from '../ca/audit-revocations.js';
 import type { StoredEvent } from '../ca/audit-verifier.js';
 import type { CertificateSummary } from '../ca/certificate-query.js';
 import type { AgentRecord, AgentStatus, AuthorityRecord, EntryRecord, JoinTokenRecord, TokenSpending } from '../ca/model.js';
@@ -357,7 +358,22 @@ export const REGISTRATION_SNAPSHOT = {
   entries: 'SELECT id, agent, spiffe_id, ttl, dns_names, revision FROM entries',
   // Every column: a datastore file an older meshca left, verified read-only (audit verify --db) and so not migrated, has no creator_serial.
   tokens: 'SELECT * FROM join_tokens',
+  revoked: `SELECT id, serial, spiffe_id, agent, issuer_id, kind, not_after, revoked_at, revocation_reason FROM certificates
+    WHERE revoked_at IS NOT NULL OR revocation_reason IS NOT NULL`,
 } as const;
+
+/** A row REGISTRATION_SNAPSHOT.revoked reads. */
+export interface RevokedRow {
+  readonly id: number;
+  readonly serial: string;
+  readonly spiffe_id: string;
+  readonly agent: string | null;
+  readonly issuer_id: string;
+  readonly kind: string;
+  readonly not_after: number;
+  readonly revoked_at: unknown;
+  readonly revocation_reason: unknown;
+}
 
 /** The rows REGISTRATION_SNAPSHOT reads, as the audit verifier's registration check takes them. */
 export function registrationSnapshot(
@@ -365,6 +381,7 @@ export function registrationSnapshot(
   agents: readonly Pick<AgentRow, 'name' | 'status'>[],
   entries: readonly Pick<EntryRow, 'id' | 'agent' | 'spiffe_id' | 'ttl' | 'dns_names' | 'revision'>[],
   tokens: readonly (Pick<TokenRow, 'hash' | 'agent' | 'expires_at' | 'used_at'> & Partial<Pick<TokenRow, 'creator_serial'>>)[],
+  revoked: readonly RevokedRow[],
 ): RegistrationSnapshot {
   return {
     headSeq,
@@ -378,6 +395,17 @@ export function registrationSnapshot(
       revision: e.revision,
     })),
     tokens: tokens.map((t): RegisteredToken => ({ hash: t.hash, agent: t.agent, expiresAt: t.expires_at, creatorSerial: t.creator_serial ?? null, usedAt: t.used_at })),
+    revoked: revoked.map((r): RevokedRecord => ({
+      id: r.id,
+      serial: r.serial,
+      spiffeId: r.spiffe_id,
+      agent: r.agent,
+      issuerId: r.issuer_id,
+      kind: r.kind,
+      notAfter: r.not_after,
+      revokedAt: r.revoked_at,
+      reason: r.revocation_reason,
+    })),
   };
 }
 

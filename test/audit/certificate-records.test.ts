@@ -210,6 +210,7 @@ describe.each(engines)('issued-certificate records against their audit events ($
     const { workloadSerial } = await agentWithWorkload(t.ca, agent);
     await asOperator(t.ca, 'POST', `/v1/agents/${agent}/${action}`);
     expect((await verifyBoth(t)).ok).toBe(true);
+    const [{ revoked_at: revokedAt }] = await t.sql<{ revoked_at: number }>('SELECT revoked_at FROM certificates WHERE serial = ?', workloadSerial);
 
     await t.sql('UPDATE certificates SET revoked_at = NULL, revocation_reason = NULL WHERE serial = ?', workloadSerial);
     const result = await verifyBoth(t);
@@ -218,7 +219,7 @@ describe.each(engines)('issued-certificate records against their audit events ($
     const [statusEvent, revokedEvent] = (await eventRows(t)).slice(-2);
     expect([statusEvent!.type, revokedEvent!.type]).toEqual([status, 'certificates.revoked']);
     // Its own SVID and the workload's.
-    expect(JSON.parse(revokedEvent!.data)).toEqual({ agent, reason: 'cessationOfOperation', count: 2 });
+    expect(JSON.parse(revokedEvent!.data)).toEqual({ agent, reason: 'cessationOfOperation', count: 2, revokedAt });
     expect(result).toMatchObject({ problem: { seq: revokedEvent!.seq } });
     expect(result.problem!.reason).toBe(
       `the record of certificate ${workloadSerial} is not revoked, but event ${revokedEvent!.seq} revoked it: its revocation was removed`,

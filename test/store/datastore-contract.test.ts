@@ -345,7 +345,7 @@ describe.each(ENGINES)('the $name datastore', (engine) => {
       expect(await Promise.all(['a1', 'a2', 'w1'].map(async (serial) => (await store.registrations.credential(serial))?.revocation))).toEqual(['superseded', null, null]);
       expect(await store.certificates.revocationCount()).toBe(1);
       const revoked = (await allEvents(store)).filter((e) => e.type === 'certificates.revoked');
-      expect(revoked.map((e) => [JSON.parse(e.dataJson), e.actor])).toEqual([[{ serial: 'a1', reason: 'superseded', count: 1 }, 'agent:node-1']]);
+      expect(revoked.map((e) => [JSON.parse(e.dataJson), e.actor])).toEqual([[{ serial: 'a1', reason: 'superseded', count: 1, revokedAt: 20 }, 'agent:node-1']]);
     });
 
     it.each([['banned'], ['evicted']] as const)('is refused once the agent is %s, in the same transaction', async (status) => {
@@ -594,7 +594,7 @@ describe.each(ENGINES)('the $name datastore', (engine) => {
       const events = (await allEvents(store)).slice(2).map((e) => [e.type, e.actor, JSON.parse(e.dataJson)]);
       expect(events).toEqual([
         ['agent.evicted', 'operator:o', {}],
-        ['certificates.revoked', 'operator:o', { agent: 'node-1', reason: 'cessationOfOperation', count: 2 }],
+        ['certificates.revoked', 'operator:o', { agent: 'node-1', reason: 'cessationOfOperation', count: 2, revokedAt: now }],
         ['agent.banned', 'operator:o', {}],
       ]);
     });

@@ -9,7 +9,7 @@ import type { AuditEvent } from '../../ca/model.js';
 import { nowSeconds, type Clock } from '../../time/clock.js';
 import { numbered } from '../certificate-sql.js';
 import {
-  LOWEST_EVENTS, nextEventSeq, REGISTRATION_SNAPSHOT, registrationSnapshot, toCheckpoint, toStored, type AgentRow, type CheckpointRow, type EntryRow, type EventRow, type TokenRow,
+  LOWEST_EVENTS, nextEventSeq, REGISTRATION_SNAPSHOT, registrationSnapshot, toCheckpoint, toStored, type AgentRow, type CheckpointRow, type EntryRow, type EventRow, type RevokedRow, type TokenRow,
 } from '../rows.js';
 import { appendAudit } from './audit.js';
 import { pgCertificateRecords } from './certificate-records.js';
@@ -52,6 +52,7 @@ export class PgAuditStore implements AuditStorePort {
         (await client.query<AgentRow>(REGISTRATION_SNAPSHOT.agents)).rows,
         (await client.query<EntryRow>(REGISTRATION_SNAPSHOT.entries)).rows,
         (await client.query<TokenRow>(REGISTRATION_SNAPSHOT.tokens)).rows,
+        (await client.query<RevokedRow>(REGISTRATION_SNAPSHOT.revoked)).rows,
       ),
     );
   }

@@ -84,7 +84,7 @@ export class PgRegistrationStore implements AgentRegistry {
         await client.query(SUPERSEDE('$1', '$2'), [c.now, serial]);
       }
       if (superseded.length > 0) await client.query(COUNT_REVOCATION);
-      await appendAudit(client, [...c.events, ...superseded.map(({ serial }) => supersededAgentSvidEvent(serial, c.agent.name))], c.now);
+      await appendAudit(client, [...c.events, ...superseded.map(({ serial }) => supersededAgentSvidEvent(serial, c.agent.name, c.now))], c.now);
       return true;
     });
   }
@@ -141,7 +141,7 @@ export class PgRegistrationStore implements AgentRegistry {
         [at, AGENT_REVOCATION_REASON, name],
       )).rowCount ?? 0;
       await c.query(COUNT_REVOCATION);
-      if (revoked > 0) events.push(agentRevocationEvent(name, events[0]!.actor, revoked));
+      if (revoked > 0) events.push(agentRevocationEvent(name, events[0]!.actor, revoked, at));
     }
   }
 

@@ -13,7 +13,7 @@ import type { WriteQueue } from './write-queue.js';
 import { GroupCommit } from '../group-commit.js';
 import { sqliteUnavailable } from '../unavailable.js';
 import {
-  LOWEST_EVENTS, nextEventSeq, REGISTRATION_SNAPSHOT, registrationSnapshot, toCheckpoint, toStored, type AgentRow, type CheckpointRow, type EntryRow, type EventRow, type TokenRow,
+  LOWEST_EVENTS, nextEventSeq, REGISTRATION_SNAPSHOT, registrationSnapshot, toCheckpoint, toStored, type AgentRow, type CheckpointRow, type EntryRow, type EventRow, type RevokedRow, type TokenRow,
 } from '../rows.js';
 
 export class SqliteAuditStore implements AuditStorePort {
@@ -75,6 +75,7 @@ export class SqliteAuditStore implements AuditStorePort {
         this.sql<[], AgentRow>(REGISTRATION_SNAPSHOT.agents).all(),
         this.sql<[], EntryRow>(REGISTRATION_SNAPSHOT.entries).all(),
         this.sql<[], TokenRow>(REGISTRATION_SNAPSHOT.tokens).all(),
+        this.sql<[], RevokedRow>(REGISTRATION_SNAPSHOT.revoked).all(),
       ),
     )();
   }

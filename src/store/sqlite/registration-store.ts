@@ -82,7 +82,7 @@ export class SqliteRegistrationStore implements RegistrationStore {
       for (const e of c.events) this.audit.append(e, c.now);
       for (const { serial } of superseded) {
         this.sql(SUPERSEDE('?', '?')).run(c.now, serial);
-        this.audit.append(supersededAgentSvidEvent(serial, c.agent.name), c.now);
+        this.audit.append(supersededAgentSvidEvent(serial, c.agent.name, c.now), c.now);
       }
       if (superseded.length > 0) this.sql(COUNT_REVOCATION).run();
       return true;
@@ -134,7 +134,7 @@ export class SqliteRegistrationStore implements RegistrationStore {
                   WHERE agent = ? AND revoked_at IS NULL AND not_after > ?`)
         .run(at, AGENT_REVOCATION_REASON, name, at);
       this.sql(COUNT_REVOCATION).run();
-      if (changes > 0) events.push(agentRevocationEvent(name, events[0]!.actor, changes));
+      if (changes > 0) events.push(agentRevocationEvent(name, events[0]!.actor, changes, at));
     }
   }
 

@@ -1,0 +1,149 @@
+/**
+ * Holds every revoked certificate record (its time and reason, what the CRL
+ * and `cert list` show) to the `certificates.revoked` event that revoked it.
+ * A revocation updates the records its selector matches and appends its
+ * event in one transaction, under the audit lock; so the event that revoked
+ * a record is the first revocation event after the record's issuance whose
+ * selector matches it while it was unexpired, and the record must carry that
+ * event's time (`revokedAt`) and reason. A record revoked that no event
+ * revoked, or revoked otherwise than its event says, was written around the
+ * CA. (A revocation
+ * removed is found by audit-certificates.ts, which holds each event to the
+ * records it selects.)
+ *
+ * Revoked records are read in the registration snapshot, with the head's
+ * seq, and compared when the walk reaches that head: revocations committed
+ * while the log is walked are no false alarm.
+ *
+ * Compatibility: events of builds before `revokedAt` was recorded have their
+ * records' reasons held, not their times. Builds before evictions and bans
+ * recorded what they revoked logged `agent.evicted` or `agent.banned` alone:
+ * such an event (one not followed by its revocation event) explains the
+ * agent's records revoked then, by reason only.
+ */
+import { eventObject, type StoredEvent } from './audit-verifier.js';
+import { REVOCATION_EVENT, revokedSelector, type RevokedSelector } from './audit-certificates.js';
+import type { Problem } from './audit-registration.js';
+
+/** What a revocation event records of the time it stamped into the records it revoked. */
+export const REVOKED_AT = 'revokedAt';
+
+/** A revoked certificate record as stored; the revocation's columns as whatever the datastore holds. */
+export interface RevokedRecord {
+  readonly id: number;
+  readonly serial: string;
+  readonly spiffeId: string;
+  readonly agent: string | null;
+  readonly issuerId: string;
+  readonly kind: string;
+  readonly notAfter: number;
+  readonly revokedAt: unknown;
+  readonly reason: unknown;
+}
+
+/** The events that revoked records before evictions and bans recorded what they revoked. */
+const SILENT_AGENT_REVOCATIONS = new Set(['agent.evicted', 'agent.banned']);
+const AGENT_REVOCATION_REASON = 'cessationOfOperation';
+
+const ALTERED = 'the revocation records were altered';
+
+interface Revocation {
+  readonly seq: number;
+  readonly type: string;
+  readonly selector: RevokedSelector;
+  readonly reason: unknown;
+  /** The time stamped into the records; undefined for events of earlier builds. */
+  readonly revokedAt: number | undefined;
+  /** The time the records had to be unexpired at. */
+  readonly at: number;
+  /** The highest record id issued before it: records after it were not there to revoke. */
+  readonly upToId: number;
+  /** A status event of an earlier build's form that its revocation event turned out to follow (a current build's). */
+  followed?: boolean;
+}
+
+export class RevocationRecordCheck {
+  /** Per selector column and value, the revocations that name it, in seq order. */
+  private readonly bySelector = new Map<string, Revocation[]>();
+  private lastStatus: Revocation | undefined;
+
+  /** Takes in one event of the log, with the highest record id issued so far. */
+  event(e: StoredEvent, issuedUpTo: number): void {
+    if (e.type !== REVOCATION_EVENT && !SILENT_AGENT_REVOCATIONS.has(e.type)) {
+      this.lastStatus = undefined;
+      return;
+    }
+    const data = eventObject(e);
+    if (!data) return; // audit-certificates.ts names it.
+    if (e.type === REVOCATION_EVENT) {
+      const selector = revokedSelector(data);
+      if (!selector) return;
+      if (this.lastStatus?.seq === e.seq - 1 && selector.column === 'agent' && selector.value === this.lastStatus.selector.value) this.lastStatus.followed = true;
+      const revokedAt = typeof data[REVOKED_AT] === 'number' ? data[REVOKED_AT] : undefined;
+      this.add({ seq: e.seq, type: e.type, selector, reason: data['reason'], revokedAt, at: revokedAt ?? e.at, upToId: issuedUpTo });
+      this.lastStatus = undefined;
+      return;
+    }
+    if (typeof data['agent'] !== 'string') return;
+    const selector: RevokedSelector = { column: 'agent', value: data['agent'], exceptAgentSvids: false };
+    this.lastStatus = { seq: e.seq, type: e.type, selector, reason: AGENT_REVOCATION_REASON, revokedAt: undefined, at: e.at, upToId: issuedUpTo };
+    this.add(this.lastStatus);
+  }
+
+  /**
+   * The first revoked record (lowest event) that the log does not account
+   * for, as the log stands after the snapshot's head; a record no event
+   * revoked is named at the event after the head.
+   */
+  compare(records: readonly RevokedRecord[], headSeq: number): Problem | undefined {
+    const problems: Problem[] = [];
+    for (const record of records) {
+      const named = `certificate record ${record.serial}`;
+      const revocation = this.revocationOf(record);
+      if (!revocation) {
+        problems.push({ seq: headSeq + 1, reason: `${named} is recorded as revoked (at ${show(record.revokedAt)}, ${show(record.reason)}), but no event of the log revoked it: ${ALTERED}` });
+        continue;
+      }
+      const says = `event ${revocation.seq} (${revocation.type}) revoked ${named}`;
+      if (revocation.revokedAt !== undefined && record.revokedAt !== revocation.revokedAt) {
+        problems.push({ seq: revocation.seq, reason: `${says} at ${revocation.revokedAt}, but it is recorded as revoked at ${show(record.revokedAt)}: ${ALTERED}` });
+      } else if (revocation.reason !== undefined && record.reason !== revocation.reason) {
+        problems.push({ seq: revocation.seq, reason: `${says} for ${show(revocation.reason)}, but it is recorded as revoked for ${show(record.reason)}: ${ALTERED}` });
+      }
+    }
+    return problems.reduce<Problem | undefined>((first, p) => (first && first.seq <= p.seq ? first : p), undefined);
+  }
+
+  private add(revocation: Revocation): void {
+    const key = selectorKey(revocation.selector.column, revocation.selector.value);
+    const list = this.bySelector.get(key);
+    if (list) list.push(revocation);
+    else this.bySelector.set(key, [revocation]);
+  }
+
+  /** The first revocation that, as the store applies one, revoked `record`. */
+  private revocationOf(record: RevokedRecord): Revocation | undefined {
+    let first: Revocation | undefined;
+    const values = [['serial', record.serial], ['spiffe_id', record.spiffeId], ['agent', record.agent], ['issuer_id', record.issuerId]] as const;
+    for (const [column, value] of values) {
+      if (value === null) continue;
+      for (const r of this.bySelector.get(selectorKey(column, value)) ?? []) {
+        if (first && first.seq <= r.seq) break;
+        if (r.followed || record.id > r.upToId || record.notAfter <= r.at) continue;
+        if (r.selector.exceptAgentSvids && record.kind === 'agent') continue;
+        first = r;
+        break;
+      }
+    }
+    return first;
+  }
+}
+
+function selectorKey(column: string, value: string): string {
+  return `${column}\n${value}`;
+}
+
+/** A stored value as a reason shows it: null, numbers and text as JSON. */
+function show(value: unknown): string {
+  return value === undefined ? 'nothing' : JSON.stringify(value);
+}
