@@ -20,13 +20,18 @@
  * none of them may be further along than the log.
  *
  * Not held: an imported intermediate's upstream chain, which no event
- * records, and the record's times (created, activated, retired, tainted).
+ * records, and the record's times (created, activated, retired), but the
+ * taint's, which its parent's CRL gives as the revocation date (events of
+ * builds before it was recorded leave that one unheld too).
  */
 import { eventObject, type StoredEvent } from './audit-verifier.js';
 import { CERTIFICATE_HASH, sha256Hex } from './issuance-event.js';
 import type { AuthorityRecord, AuthorityState } from './model.js';
 
 const CREATED = 'authority.created';
+
+/** What authority.tainted records of the time the taint stamped into the record: its parent's CRL revokes it from then. */
+export const TAINTED_AT = 'taintedAt';
 
 /** The state each event after the creation leaves its authority in: a taint retires it too. */
 const STATE_AFTER: ReadonlyMap<string, AuthorityState> = new Map([
@@ -63,6 +68,8 @@ export class AuthorityRecordCheck {
   private readonly created = new Map<string, Claim & { readonly data: Record<string, unknown> }>();
   private readonly retired = new Map<string, number>();
   private readonly tainted = new Map<string, number>();
+  /** Per authority, the time its taint event says it was tainted from (its parent's CRL revokes it from then); events of earlier builds say none. */
+  private readonly taintTimes = new Map<string, number>();
   /** Per authority, its latest lifecycle event and the state it leaves it in. */
   private readonly latest = new Map<string, Claim & { readonly state: AuthorityState }>();
 
@@ -75,7 +82,11 @@ export class AuthorityRecordCheck {
     const claim = { seq: e.seq, type: e.type };
     if (e.type === CREATED) this.created.set(id, { ...claim, data: data! });
     if (e.type === 'authority.retired') this.retired.set(id, e.seq);
-    if (e.type === 'authority.tainted') this.tainted.set(id, e.seq);
+    if (e.type === 'authority.tainted') {
+      this.tainted.set(id, e.seq);
+      const at = data![TAINTED_AT];
+      if (typeof at === 'number') this.taintTimes.set(id, at);
+    }
     const state = e.type === CREATED ? data!['state'] : STATE_AFTER.get(e.type);
     if (isState(state)) this.latest.set(id, { ...claim, state });
     return undefined;
@@ -128,6 +139,10 @@ export class AuthorityRecordCheck {
       const record = byId.get(id);
       if (record?.taintedAt == null || record.state !== 'retired') {
         return { seq, reason: `event ${seq} records that intermediate ${id} was tainted, but its record no longer says so: ${ALTERED}` };
+      }
+      const at = this.taintTimes.get(id);
+      if (at !== undefined && record.taintedAt !== at) {
+        return { seq, reason: `event ${seq} records that intermediate ${id} was tainted at ${at}, but it is recorded as tainted at ${show(record.taintedAt)}: ${ALTERED}` };
       }
     }
     // Read after the walk: behind the log is a change undone around the CA.

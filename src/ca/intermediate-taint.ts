@@ -5,6 +5,7 @@
  */
 import { ConflictError, NotFoundError } from '../errors.js';
 import { nowSeconds } from '../time/clock.js';
+import { TAINTED_AT } from './audit-authorities.js';
 import type { LoadedAuthority } from './authority-set.js';
 import { created, moved, transition } from './authority-transitions.js';
 import { mintIntermediate, type LifecycleContext } from './lifecycle-context.js';
@@ -43,7 +44,7 @@ export async function taintIntermediate(ctx: LifecycleContext, id: string, by: s
   }
   const tainted = transition(target, 'retired', now);
   changes.push({ ...tainted, record: { ...tainted.record, retiredAt: target.record.retiredAt ?? now, taintedAt: now } });
-  events.push({ type: 'authority.tainted', actor: by, data: { id, kind: 'intermediate', wasState: target.record.state } });
+  events.push({ type: 'authority.tainted', actor: by, data: { id, kind: 'intermediate', wasState: target.record.state, [TAINTED_AT]: now } });
   await ctx.commit(changes, set.bundleSequence, events);
   return { tainted: ctx.current().byId(id)!, already: false };
 }

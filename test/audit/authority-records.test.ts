@@ -66,6 +66,8 @@ async function caWithHistory() {
     third,
     retiredAt: seqOf('authority.retired', first),
     taintedAt: seqOf('authority.tainted', second),
+    /** The time the second intermediate's record says it was tainted. */
+    taintTime: (ca.store.db.prepare('SELECT tainted_at AS at FROM authorities WHERE id = ?').get(second) as { at: number }).at,
     createdAt: seqOf('authority.created', first),
     rootCreatedAt: seqOf('authority.created', root),
     /** The latest lifecycle event of the signing intermediate, "SEQ (TYPE)". */
@@ -89,6 +91,13 @@ describe('authority records against the log', () => {
       (db, h) => db.prepare("UPDATE authorities SET state = 'active', tainted_at = NULL, retired_at = NULL WHERE id = ?").run(h.second),
       (h) => h.taintedAt,
       (h) => `event ${h.taintedAt} records that intermediate ${h.second} was tainted, but its record no longer says so: the authority records were altered`,
+    ],
+    [
+      'a tainted intermediate\'s taint time moved a day back (its parent\'s CRL gives it as the revocation date)',
+      (db, h) => db.prepare('UPDATE authorities SET tainted_at = tainted_at - 86400 WHERE id = ?').run(h.second),
+      (h) => h.taintedAt,
+      (h) => `event ${h.taintedAt} records that intermediate ${h.second} was tainted at ${h.taintTime}, but it is recorded as tainted at ${h.taintTime - 86400}: ` +
+        'the authority records were altered',
     ],
     [
       'a retired intermediate made active again',
