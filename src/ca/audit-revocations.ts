@@ -17,9 +17,9 @@
  *
  * Compatibility: events of builds before `revokedAt` was recorded have their
  * records' reasons held, not their times. Builds before evictions and bans
- * recorded what they revoked logged `agent.evicted` or `agent.banned` alone:
- * such an event (one not followed by its revocation event) explains the
- * agent's records revoked then, by reason only.
+ * recorded what they revoked logged `agent.evicted`, `agent.banned` or
+ * `agent.unbanned` alone: such an event (one not followed by its revocation
+ * event) explains the agent's records revoked then, by reason only.
  */
 import { eventObject, type StoredEvent } from './audit-verifier.js';
 import { REVOCATION_EVENT, revokedSelector, type RevokedSelector } from './audit-certificates.js';
@@ -41,9 +41,16 @@ export interface RevokedRecord {
   readonly reason: unknown;
 }
 
-/** The events that revoked records before evictions and bans recorded what they revoked. */
-const SILENT_AGENT_REVOCATIONS = new Set(['agent.evicted', 'agent.banned']);
-const AGENT_REVOCATION_REASON = 'cessationOfOperation';
+/**
+ * The status events that revoked their agent's records before evictions and
+ * bans recorded what they revoked, with the reasons builds gave those records:
+ * the first builds (25 November 2026) wrote "agent " and the status.
+ */
+const SILENT_AGENT_REVOCATIONS: ReadonlyMap<string, readonly string[]> = new Map([
+  ['agent.evicted', ['cessationOfOperation', 'agent evicted']],
+  ['agent.banned', ['cessationOfOperation', 'agent banned']],
+  ['agent.unbanned', ['cessationOfOperation', 'agent evicted']],
+]);
 
 const ALTERED = 'the revocation records were altered';
 
@@ -51,7 +58,8 @@ interface Revocation {
   readonly seq: number;
   readonly type: string;
   readonly selector: RevokedSelector;
-  readonly reason: unknown;
+  /** The reasons a record it revoked may carry (the first named); none when the event records no reason. */
+  readonly reasons: readonly unknown[];
   /** The time stamped into the records; undefined for events of earlier builds. */
   readonly revokedAt: number | undefined;
   /** The time the records had to be unexpired at. */
@@ -80,13 +88,14 @@ export class RevocationRecordCheck {
       if (!selector) return;
       if (this.lastStatus?.seq === e.seq - 1 && selector.column === 'agent' && selector.value === this.lastStatus.selector.value) this.lastStatus.followed = true;
       const revokedAt = typeof data[REVOKED_AT] === 'number' ? data[REVOKED_AT] : undefined;
-      this.add({ seq: e.seq, type: e.type, selector, reason: data['reason'], revokedAt, at: revokedAt ?? e.at, upToId: issuedUpTo });
+      this.add({ seq: e.seq, type: e.type, selector, reasons: 'reason' in data ? [data['reason']] : [], revokedAt, at: revokedAt ?? e.at, upToId: issuedUpTo });
       this.lastStatus = undefined;
       return;
     }
     if (typeof data['agent'] !== 'string') return;
     const selector: RevokedSelector = { column: 'agent', value: data['agent'], exceptAgentSvids: false };
-    this.lastStatus = { seq: e.seq, type: e.type, selector, reason: AGENT_REVOCATION_REASON, revokedAt: undefined, at: e.at, upToId: issuedUpTo };
+    const reasons = SILENT_AGENT_REVOCATIONS.get(e.type)!;
+    this.lastStatus = { seq: e.seq, type: e.type, selector, reasons, revokedAt: undefined, at: e.at, upToId: issuedUpTo };
     this.add(this.lastStatus);
   }
 
@@ -107,8 +116,8 @@ export class RevocationRecordCheck {
       const says = `event ${revocation.seq} (${revocation.type}) revoked ${named}`;
       if (revocation.revokedAt !== undefined && record.revokedAt !== revocation.revokedAt) {
         problems.push({ seq: revocation.seq, reason: `${says} at ${revocation.revokedAt}, but it is recorded as revoked at ${show(record.revokedAt)}: ${ALTERED}` });
-      } else if (revocation.reason !== undefined && record.reason !== revocation.reason) {
-        problems.push({ seq: revocation.seq, reason: `${says} for ${show(revocation.reason)}, but it is recorded as revoked for ${show(record.reason)}: ${ALTERED}` });
+      } else if (revocation.reasons.length > 0 && !revocation.reasons.includes(record.reason)) {
+        problems.push({ seq: revocation.seq, reason: `${says} for ${show(revocation.reasons[0])}, but it is recorded as revoked for ${show(record.reason)}: ${ALTERED}` });
       }
     }
     return problems.reduce<Problem | undefined>((first, p) => (first && first.seq <= p.seq ? first : p), undefined);

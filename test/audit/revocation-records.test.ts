@@ -160,4 +160,24 @@ describe.each(engines)('revoked certificate records against their revocation eve
         `but it is recorded as revoked for "superseded": ${ALTERED}`,
     });
   });
+
+  // The first builds logged an eviction alone, and gave the records it revoked "agent evicted" as their reason.
+  it('pass/an eviction of the first builds (agent.evicted alone, its records revoked for "agent evicted") verifies, another reason is named', async () => {
+    const { workloadSerial } = await agentWithWorkload(t.ca, 'node-first');
+    await asOperator(t.ca, 'POST', '/v1/agents/node-first/evict');
+    const [status, revoked] = (await eventRows(t)).slice(-2);
+    expect([status!.type, revoked!.type]).toEqual(['agent.evicted', 'certificates.revoked']);
+    await t.guardAudit(false);
+    await t.sql('DELETE FROM audit_events WHERE seq = ?', revoked!.seq);
+    await t.guardAudit(true);
+    await t.sql("UPDATE certificates SET revocation_reason = 'agent evicted' WHERE agent = 'node-first'");
+    expect(await verifyBoth(t)).toMatchObject({ ok: true });
+
+    await t.sql("UPDATE certificates SET revocation_reason = 'keyCompromise' WHERE serial = ?", workloadSerial);
+    expect((await verifyBoth(t)).problem).toEqual({
+      seq: status!.seq,
+      reason: `event ${status!.seq} (agent.evicted) revoked certificate record ${workloadSerial} for "cessationOfOperation", ` +
+        `but it is recorded as revoked for "keyCompromise": ${ALTERED}`,
+    });
+  });
 });
