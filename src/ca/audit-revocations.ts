@@ -7,9 +7,8 @@
  * selector matches it while it was unexpired, and the record must carry that
  * event's time (`revokedAt`) and reason. A record revoked that no event
  * revoked, or revoked otherwise than its event says, was written around the
- * CA. (A revocation
- * removed is found by audit-certificates.ts, which holds each event to the
- * records it selects.)
+ * CA. (A revocation removed is found by audit-certificates.ts, which holds
+ * each event to the records it selects.)
  *
  * Revoked records are read in the registration snapshot, with the head's
  * seq, and compared when the walk reaches that head: revocations committed
@@ -53,6 +52,9 @@ const SILENT_AGENT_REVOCATIONS: ReadonlyMap<string, readonly string[]> = new Map
 ]);
 
 const ALTERED = 'the revocation records were altered';
+
+/** What problemOf says of a record no revocation applied to. */
+const NO_EVENT = Symbol('no event revoked it');
 
 interface Revocation {
   readonly seq: number;
@@ -107,20 +109,36 @@ export class RevocationRecordCheck {
   compare(records: readonly RevokedRecord[], headSeq: number): Problem | undefined {
     const problems: Problem[] = [];
     for (const record of records) {
-      const named = `certificate record ${record.serial}`;
-      const revocation = this.revocationOf(record);
-      if (!revocation) {
-        problems.push({ seq: headSeq + 1, reason: `${named} is recorded as revoked (at ${show(record.revokedAt)}, ${show(record.reason)}), but no event of the log revoked it: ${ALTERED}` });
-        continue;
-      }
-      const says = `event ${revocation.seq} (${revocation.type}) revoked ${named}`;
-      if (revocation.revokedAt !== undefined && record.revokedAt !== revocation.revokedAt) {
-        problems.push({ seq: revocation.seq, reason: `${says} at ${revocation.revokedAt}, but it is recorded as revoked at ${show(record.revokedAt)}: ${ALTERED}` });
-      } else if (revocation.reasons.length > 0 && !revocation.reasons.includes(record.reason)) {
-        problems.push({ seq: revocation.seq, reason: `${says} for ${show(revocation.reasons[0])}, but it is recorded as revoked for ${show(record.reason)}: ${ALTERED}` });
+      const problem = this.problemOf(record);
+      if (problem === NO_EVENT) {
+        problems.push({
+          seq: headSeq + 1,
+          reason: `certificate record ${record.serial} is recorded as revoked (at ${show(record.revokedAt)}, ${show(record.reason)}), but no event of the log revoked it: ${ALTERED}`,
+        });
+      } else if (problem) {
+        problems.push(problem);
       }
     }
     return problems.reduce<Problem | undefined>((first, p) => (first && first.seq <= p.seq ? first : p), undefined);
+  }
+
+  /**
+   * What is wrong with a revoked record, held to the first revocation that
+   * applied to it. A status event of an earlier build's form may not have
+   * revoked anything (the first builds' bans did not): one whose reasons the
+   * record does not carry gives way to the next revocation that applied.
+   */
+  private problemOf(record: RevokedRecord): Problem | typeof NO_EVENT | undefined {
+    let skipped: Revocation | undefined;
+    for (const revocation of this.applying(record)) {
+      const reasonHeld = revocation.reasons.length === 0 || revocation.reasons.includes(record.reason);
+      if (revocation.revokedAt === undefined && revocation.type !== REVOCATION_EVENT && !reasonHeld) {
+        skipped ??= revocation;
+        continue;
+      }
+      return mismatch(record, revocation, reasonHeld);
+    }
+    return skipped ? mismatch(record, skipped, false) : NO_EVENT;
   }
 
   private add(revocation: Revocation): void {
@@ -130,22 +148,26 @@ export class RevocationRecordCheck {
     else this.bySelector.set(key, [revocation]);
   }
 
-  /** The first revocation that, as the store applies one, revoked `record`. */
-  private revocationOf(record: RevokedRecord): Revocation | undefined {
-    let first: Revocation | undefined;
+  /** The revocations that applied to `record` as the store applies one (the first revoked it), in seq order. */
+  private applying(record: RevokedRecord): Revocation[] {
     const values = [['serial', record.serial], ['spiffe_id', record.spiffeId], ['agent', record.agent], ['issuer_id', record.issuerId]] as const;
-    for (const [column, value] of values) {
-      if (value === null) continue;
-      for (const r of this.bySelector.get(selectorKey(column, value)) ?? []) {
-        if (first && first.seq <= r.seq) break;
-        if (r.followed || record.id > r.upToId || record.notAfter <= r.at) continue;
-        if (r.selector.exceptAgentSvids && record.kind === 'agent') continue;
-        first = r;
-        break;
-      }
-    }
-    return first;
+    const applied = values.flatMap(([column, value]) => (value === null ? [] : this.bySelector.get(selectorKey(column, value)) ?? []).filter(
+      (r) => !r.followed && record.id <= r.upToId && record.notAfter > r.at && !(r.selector.exceptAgentSvids && record.kind === 'agent'),
+    ));
+    return applied.sort((a, b) => a.seq - b.seq);
   }
+}
+
+/** The record's revocation as `revocation` contradicts it, if it does. */
+function mismatch(record: RevokedRecord, revocation: Revocation, reasonHeld: boolean): Problem | undefined {
+  const says = `event ${revocation.seq} (${revocation.type}) revoked certificate record ${record.serial}`;
+  if (revocation.revokedAt !== undefined && record.revokedAt !== revocation.revokedAt) {
+    return { seq: revocation.seq, reason: `${says} at ${revocation.revokedAt}, but it is recorded as revoked at ${show(record.revokedAt)}: ${ALTERED}` };
+  }
+  if (!reasonHeld) {
+    return { seq: revocation.seq, reason: `${says} for ${show(revocation.reasons[0])}, but it is recorded as revoked for ${show(record.reason)}: ${ALTERED}` };
+  }
+  return undefined;
 }
 
 function selectorKey(column: string, value: string): string {

@@ -161,23 +161,37 @@ describe.each(engines)('revoked certificate records against their revocation eve
     });
   });
 
-  // The first builds logged an eviction alone, and gave the records it revoked "agent evicted" as their reason.
-  it('pass/an eviction of the first builds (agent.evicted alone, its records revoked for "agent evicted") verifies, another reason is named', async () => {
-    const { workloadSerial } = await agentWithWorkload(t.ca, 'node-first');
-    await asOperator(t.ca, 'POST', '/v1/agents/node-first/evict');
+  /** Evicts or bans `agent` (given a workload SVID first) and drops the revocation event, as the first builds logged the status change alone. */
+  async function asFirstBuilds(agent: string, action: 'evict' | 'ban'): Promise<{ workloadSerial: string; statusSeq: number }> {
+    const { workloadSerial } = await agentWithWorkload(t.ca, agent);
+    await asOperator(t.ca, 'POST', `/v1/agents/${agent}/${action}`);
     const [status, revoked] = (await eventRows(t)).slice(-2);
-    expect([status!.type, revoked!.type]).toEqual(['agent.evicted', 'certificates.revoked']);
+    expect([status!.type, revoked!.type]).toEqual([action === 'evict' ? 'agent.evicted' : 'agent.banned', 'certificates.revoked']);
     await t.guardAudit(false);
     await t.sql('DELETE FROM audit_events WHERE seq = ?', revoked!.seq);
     await t.guardAudit(true);
+    return { workloadSerial, statusSeq: status!.seq };
+  }
+
+  // The first builds logged an eviction alone, and gave the records it revoked "agent evicted" as their reason.
+  it('pass/an eviction of the first builds (agent.evicted alone, its records revoked for "agent evicted") verifies, another reason is named', async () => {
+    const { workloadSerial, statusSeq } = await asFirstBuilds('node-first', 'evict');
     await t.sql("UPDATE certificates SET revocation_reason = 'agent evicted' WHERE agent = 'node-first'");
     expect(await verifyBoth(t)).toMatchObject({ ok: true });
 
     await t.sql("UPDATE certificates SET revocation_reason = 'keyCompromise' WHERE serial = ?", workloadSerial);
     expect((await verifyBoth(t)).problem).toEqual({
-      seq: status!.seq,
-      reason: `event ${status!.seq} (agent.evicted) revoked certificate record ${workloadSerial} for "cessationOfOperation", ` +
+      seq: statusSeq,
+      reason: `event ${statusSeq} (agent.evicted) revoked certificate record ${workloadSerial} for "cessationOfOperation", ` +
         `but it is recorded as revoked for "keyCompromise": ${ALTERED}`,
     });
+  });
+
+  // The first builds' bans revoked nothing: a record revoked later, by an operator, carries that revocation's reason.
+  it('pass/a ban of the first builds that revoked nothing, then a revocation of its agent\'s workload SVID for keyCompromise', async () => {
+    const { workloadSerial } = await asFirstBuilds('node-banned-first', 'ban');
+    await t.sql("UPDATE certificates SET revoked_at = NULL, revocation_reason = NULL WHERE agent = 'node-banned-first'");
+    expect(await asOperator(t.ca, 'POST', '/v1/certificates/revoke', { serial: workloadSerial, reason: 'keyCompromise' })).toEqual({ revoked: 1 });
+    expect(await verifyBoth(t)).toMatchObject({ ok: true });
   });
 });
