@@ -25,7 +25,7 @@ import { eventObject, type StoredEvent } from './audit-verifier.js';
 import type { RevokedRecord } from './audit-revocations.js';
 import type { AgentStatus } from './model.js';
 
-/** The registration records and the log's head, read in one snapshot of the datastore. */
+/** The registration records, the revoked certificate records and the log's head, read in one snapshot of the datastore. */
 export interface RegistrationSnapshot {
   /** The seq of the last event committed in the snapshot; 0 when the log is empty. */
   readonly headSeq: number;

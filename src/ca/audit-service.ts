@@ -40,9 +40,9 @@ export interface AuditStorePort {
    */
   certificateRecords?(): CertificateRecords;
   /**
-   * The agents, entries and join tokens with the head's seq, in one read
-   * snapshot, so that verification holds them to the log as it stood then.
-   * A store without it has them not held.
+   * The agents, entries, join tokens and revoked certificate records with
+   * the head's seq, in one read snapshot, so that verification holds them to
+   * the log as it stood then. A store without it has them not held.
    */
   registrationSnapshot?(): Promise<RegistrationSnapshot>;
 }
