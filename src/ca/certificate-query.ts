@@ -10,7 +10,7 @@ export interface CertificateFilter {
   /** IDs equal to this one or under it (its path followed by "/"). */
   readonly under?: SpiffeId;
   readonly agent?: AgentName;
-  /** Valid at this moment: notBefore <= t < notAfter, and not revoked by then (a revocation after it does not count). */
+  /** Valid at this moment: notBefore <= t <= notAfter (RFC 5280's validity period includes both ends), and not revoked by then (a revocation after it does not count). */
   readonly activeAt?: number;
   readonly issuedAfter?: number;
   readonly issuedBefore?: number;

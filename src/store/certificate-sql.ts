@@ -134,7 +134,8 @@ export function certificateListQuery(filter: CertificateFilter, cursor: string |
   }
   if (filter.agent) add('agent = ?', filter.agent);
   if (filter.activeAt !== undefined) {
-    add('not_before <= ? AND not_after > ? AND (revoked_at IS NULL OR revoked_at > ?)', filter.activeAt, filter.activeAt, filter.activeAt);
+    // notAfter is inclusive (RFC 5280 §4.1.2.5): Go's TLS and OpenSSL accept a certificate at that very second.
+    add('not_before <= ? AND not_after >= ? AND (revoked_at IS NULL OR revoked_at > ?)', filter.activeAt, filter.activeAt, filter.activeAt);
   }
   if (filter.issuedAfter !== undefined) add('issued_at >= ?', filter.issuedAfter);
   if (filter.issuedBefore !== undefined) add('issued_at < ?', filter.issuedBefore);

@@ -32,7 +32,7 @@ function rows(db: Db): Row[] {
 
 /** Valid at t and not revoked by then: what `activeAt` asks for. */
 function activeAt(r: Row, t: number): boolean {
-  return r.not_before <= t && t < r.not_after && (r.revoked_at === null || r.revoked_at > t);
+  return r.not_before <= t && t <= r.not_after && (r.revoked_at === null || r.revoked_at > t);
 }
 
 interface Page {
@@ -109,7 +109,7 @@ describe('GET /v1/certificates', () => {
     [
       'prefix, agent, activeAt and revoked=false together',
       () => ({ prefix: `${TD}/ns/a/`, agent: 'node-2', activeAt: String(t), revoked: 'false' }),
-      (r) => (r.spiffe_id === `${TD}/ns/a` || r.spiffe_id.startsWith(`${TD}/ns/a/`)) && r.agent === 'node-2' && r.not_before <= t && t < r.not_after && r.revoked_at === null,
+      (r) => (r.spiffe_id === `${TD}/ns/a` || r.spiffe_id.startsWith(`${TD}/ns/a/`)) && r.agent === 'node-2' && r.not_before <= t && t <= r.not_after && r.revoked_at === null,
     ],
   ];
 
@@ -128,8 +128,8 @@ describe('GET /v1/certificates', () => {
     expect(count((r) => r.not_before === t)).toBeGreaterThan(0);
     expect(count((r) => r.revoked_at !== null)).toBe(100);
     // Valid at t but revoked before it, and revoked after it: activeAt leaves out the first, not the second.
-    expect(count((r) => r.not_before <= t && t < r.not_after && r.revoked_at !== null && r.revoked_at <= t)).toBeGreaterThan(0);
-    expect(count((r) => r.not_before <= t && t < r.not_after && r.revoked_at !== null && r.revoked_at > t)).toBeGreaterThan(0);
+    expect(count((r) => r.not_before <= t && t <= r.not_after && r.revoked_at !== null && r.revoked_at <= t)).toBeGreaterThan(0);
+    expect(count((r) => r.not_before <= t && t <= r.not_after && r.revoked_at !== null && r.revoked_at > t)).toBeGreaterThan(0);
   });
 
   it('pass/a page holds the full record', async () => {

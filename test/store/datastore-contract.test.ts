@@ -621,6 +621,8 @@ describe.each(ENGINES)('the $name datastore', (engine) => {
       ['an agent', { agent: parseAgentName('node-2') }, ['03', '04']],
       ['a serial', { serial: '04' }, ['04']],
       ['certificates active at a time', { activeAt: 1_000 + 3_700 }, ['04']],
+      ['certificates active at a time, one at exactly its notAfter among them (RFC 5280: inclusive)', { activeAt: 1_000 + 3_600 }, ['01', '03', '04']],
+      ['certificates active at a time, one at exactly its notBefore among them', { activeAt: 1_060 - 30 }, ['01', '03']],
       ['certificates active at a time, one revoked after it among them', { activeAt: 1_025 }, ['01', '02']],
       ['certificates active at a time, not one revoked before it', { activeAt: 1_040 }, ['01', '03']],
       ['issued after a time', { issuedAfter: 1_050 }, ['03', '04']],

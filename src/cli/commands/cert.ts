@@ -92,7 +92,7 @@ export function registerCert(program: Command): void {
     .option('--spiffe-id <id>', 'exactly this identity')
     .option('--prefix <id>', 'identities under this path, e.g. spiffe://example.org/ns/x/')
     .option('--agent <name>', 'issued to or through this agent')
-    .option('--active-at <time>', 'valid at this time, and not revoked by then (RFC 3339 or epoch seconds)')
+    .option('--active-at <time>', 'valid at this time (notBefore and notAfter included), and not revoked by then (RFC 3339 or epoch seconds)')
     .option('--issued-after <time>', 'issued at or after')
     .option('--issued-before <time>', 'issued before')
     .option('--serial <hex>', 'this serial number (hex, colons between bytes allowed)')
