@@ -8,6 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { clipped, quotedInput } from './edge.js';
 import type { RouteMethods } from './route-methods.js';
+import { PATTERN_MEANINGS } from './schemas.js';
 import {
   ConflictError, ForbiddenError, HttpVersionError, InvalidInputError, MeshcaError, NotFoundError, NotImplementedError, RateLimitedError, StoreBusyError,
   UnauthenticatedError, UnavailableError, UnsupportedMediaError, type ErrorCode,
@@ -50,7 +51,7 @@ function describeError(err: unknown, storeUnavailable: StoreUnavailable): { stat
     return { status: 503, body: errorBody('store_unavailable', 'the datastore cannot take changes now (its disk is full or read-only, or it is unreachable); nothing was changed') };
   }
   const fe = err as FastifyError;
-  if (fe.validation) return { status: 400, body: errorBody('invalid_request', `request ${fe.message}${validationDetail(fe)}`) };
+  if (fe.validation) return { status: 400, body: errorBody('invalid_request', `request ${inWords(fe)}${validationDetail(fe)}`) };
   switch (fe.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return { status: 413, body: PAYLOAD_TOO_LARGE };
@@ -66,6 +67,17 @@ function describeError(err: unknown, storeUnavailable: StoreUnavailable): { stat
     return { status: fe.statusCode, body: errorBody('invalid_request', fe.message) };
   }
   return { status: 500, body: errorBody('internal', 'internal error; see the CA log for the request id') };
+}
+
+/** Ajv's message, with what a pattern asks for said in words (PATTERN_MEANINGS) rather than quoted as a regular expression. */
+function inWords(fe: FastifyError): string {
+  let message = fe.message;
+  for (const v of fe.validation ?? []) {
+    const pattern = v.keyword === 'pattern' ? v.params.pattern : undefined;
+    const meaning = typeof pattern === 'string' ? PATTERN_MEANINGS.get(pattern) : undefined;
+    if (meaning) message = message.replace(`must match pattern "${pattern}"`, meaning);
+  }
+  return message;
 }
 
 /**

@@ -2,11 +2,12 @@
 import { X509Certificate } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { Readable } from 'node:stream';
-import { EVENT_HASH_PATTERN, type ExpectedHead, type StoredEvent } from '../../ca/audit-verifier.js';
+import type { ExpectedHead, StoredEvent } from '../../ca/audit-verifier.js';
 import { callerLabel } from '../../ca/caller.js';
 import { HttpVersionError, InvalidInputError } from '../../errors.js';
 import { decodeCertificates } from '../../x509/pem.js';
 import { isoTime, sequenceField, timeField } from '../edge.js';
+import { eventHashSchema } from '../schemas.js';
 import type { ServerServices } from '../services.js';
 
 const CSV_HEADER = 'seq,at,type,actor,data,prev_hash,hash\n';
@@ -36,7 +37,7 @@ const expectHeadSchema = {
   additionalProperties: false,
   properties: {
     seq: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
-    hash: { type: 'string', pattern: EVENT_HASH_PATTERN.source },
+    hash: eventHashSchema,
   },
 } as const;
 

@@ -8,7 +8,7 @@ import { parseAgentName } from '../../identity/agent-name.js';
 import { SpiffeId } from '../../identity/spiffe-id.js';
 import { nowSeconds } from '../../time/clock.js';
 import { isoTime, pageLimit, serialField, timeField } from '../edge.js';
-import { limitSchema, nameSchema } from '../schemas.js';
+import { limitSchema, nameSchema, serialSchema } from '../schemas.js';
 import type { ServerServices } from '../services.js';
 
 interface ListQuery {
@@ -100,7 +100,7 @@ export function certificateRoutes(app: FastifyInstance, s: ServerServices): void
             activeAt: { type: 'string', maxLength: 40 },
             issuedAfter: { type: 'string', maxLength: 40 },
             issuedBefore: { type: 'string', maxLength: 40 },
-            serial: { type: 'string', pattern: '^[0-9a-fA-F]{1,40}$' },
+            serial: serialSchema,
             revoked: { enum: ['true', 'false'] },
             limit: limitSchema,
             cursor: { type: 'string', maxLength: 64 },

@@ -9,7 +9,7 @@ import type { TrustDomain } from '../../identity/trust-domain.js';
 import { nowSeconds } from '../../time/clock.js';
 import { REVOCATION_REASONS, type RevocationReason } from '../../x509/crl.js';
 import { serialField } from '../edge.js';
-import { authorityIdSchema, nameSchema, spiffeIdSchema } from '../schemas.js';
+import { authorityIdSchema, nameSchema, serialSchema, spiffeIdSchema } from '../schemas.js';
 import type { ServerServices } from '../services.js';
 
 interface RevokeBody {
@@ -44,7 +44,7 @@ export function revocationRoutes(app: FastifyInstance, s: ServerServices): void 
           type: 'object',
           additionalProperties: false,
           properties: {
-            serial: { type: 'string', pattern: '^[0-9a-fA-F]{1,40}$' },
+            serial: serialSchema,
             spiffeId: spiffeIdSchema,
             agent: nameSchema,
             reason: { enum: Object.keys(REVOCATION_REASONS) },

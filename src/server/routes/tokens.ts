@@ -6,14 +6,12 @@
 import type { FastifyInstance } from 'fastify';
 import { callerLabel } from '../../ca/caller.js';
 import type { TokenSummary } from '../../ca/join-token-service.js';
-import { JOIN_TOKEN_ID_PATTERN, parseJoinTokenId } from '../../ca/join-tokens.js';
+import { parseJoinTokenId } from '../../ca/join-tokens.js';
 import { parseAgentName } from '../../identity/agent-name.js';
 import { isoTime, pageLimit, ttlField } from '../edge.js';
 import { operatorCredential } from '../operator-ceiling.js';
-import { limitSchema, nameSchema, ttlSchema } from '../schemas.js';
+import { limitSchema, nameSchema, tokenIdSchema, ttlSchema } from '../schemas.js';
 import type { ServerServices } from '../services.js';
-
-const tokenIdSchema = { type: 'string', pattern: JOIN_TOKEN_ID_PATTERN } as const;
 
 const tokenSchema = {
   type: 'object',
