@@ -8,7 +8,7 @@
  */
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { operatorMessage } from '../../src/cli/admin-client.js';
 import { TrustDomain } from '../../src/identity/trust-domain.js';
 import { agentJson } from '../../src/server/json-views.js';
@@ -16,7 +16,7 @@ import { engines } from '../support/datastores.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { issued } from '../support/store-records.js';
 import { runMeshca, type CliResult } from '../support/cli.js';
-import { isRunning, startServer, type ServerProcess } from '../support/server-process.js';
+import { serverPerFile } from '../support/server-per-file.js';
 import { tempDir } from '../support/temp-dir.js';
 
 const EX_CONFIG = 78;
@@ -41,21 +41,9 @@ function outLink(): string {
 }
 
 describe('meshca admin commands', () => {
-  let dataDir: string;
-  let server: ServerProcess | undefined;
+  const ca = serverPerFile();
   let mintedSerial = '';
-  const meshca = (...args: string[]): Promise<CliResult> => runMeshca([...args, '--data-dir', dataDir]);
-
-  beforeAll(async () => {
-    dataDir = tempDir();
-    server = await startServer(['--data-dir', dataDir, '--trust-domain', 'example.org']);
-  });
-
-  afterAll(async () => {
-    if (!server) return;
-    expect(await server.stop()).toBe(0);
-    expect(isRunning(server.pid)).toBe(false);
-  });
+  const meshca = (...args: string[]): Promise<CliResult> => runMeshca([...args, '--data-dir', ca.dataDir]);
 
   it.each([
     { name: 'token create --agent with a space', args: ['token', 'create', '--agent', 'Bad Name'], says: 'meshca: --agent may hold only letters, digits, ".", "_" and "-"' },

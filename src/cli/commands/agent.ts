@@ -55,15 +55,16 @@ export function registerAgent(program: Command): void {
     agent
       .command(`${action} <name>`)
       .description(description)
+      .option('--json', 'print the agent as JSON, as agent list --json does')
       .addOption(dataDirOption())
       .addOption(serverOption())
       .addOption(credentialOption())
-      .action(async (name: string, o: CommonOptions) => {
+      .action(async (name: string, o: CommonOptions & { json?: boolean }) => {
         const a = await adminClient(o).call<AgentJson>('POST', `/v1/agents/${encodeURIComponent(name)}/${action}`, undefined, {
           name: `agent name ${JSON.stringify(name)}`,
         });
         const next = a.status === 'evicted' ? NEXT_STEP[action as keyof typeof ACTIONS] : undefined;
-        console.log(`agent ${a.name} is now ${a.status}${next ? `: ${next} (meshca token create --agent ${a.name})` : ''}`);
+        console.log(o.json ? JSON.stringify(a) : `agent ${a.name} is now ${a.status}${next ? `: ${next} (meshca token create --agent ${a.name})` : ''}`);
       });
   }
 }

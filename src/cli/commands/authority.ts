@@ -42,20 +42,22 @@ export function registerAuthority(program: Command): void {
     .description('add a new root to the trust bundle next to the current one (generated, or imported from files on the CA host)')
     .option('--import-cert <file>', 'PEM certificate of a root to import')
     .option('--import-key <file>', 'its PEM private key (left out for your organisation\'s next root on a CA signing with an imported intermediate)')
+    .option('--json', 'print {id, state, bundleSequence}; the advice that follows goes to stderr')
     .addOption(dataDirOption())
     .addOption(serverOption())
     .addOption(credentialOption())
-    .action(async (o: CommonOptions & { importCert?: string; importKey?: string }) => {
+    .action(async (o: CommonOptions & { importCert?: string; importKey?: string; json?: boolean }) => {
       if (o.server && (o.importCert || o.importKey)) {
         refuseFlags('--import-cert and --import-key name files the CA reads on its own host, which it does only for the host\'s operator: run this there, with --data-dir');
       }
-      const res = await adminClient(o).call<{ id: string; bundleSequence: number }>('POST', '/v1/authorities/root/prepare', {
+      const res = await adminClient(o).call<{ id: string; state: string; bundleSequence: number }>('POST', '/v1/authorities/root/prepare', {
         ...(o.importCert ? { importCertFile: resolve(o.importCert) } : {}),
         ...(o.importKey ? { importKeyFile: resolve(o.importKey) } : {}),
       }, { importCertFile: '--import-cert', importKeyFile: '--import-key' });
-      console.log(`prepared root ${res.id}; the trust bundle (sequence ${res.bundleSequence}) now carries it`);
+      if (o.json) console.log(JSON.stringify(res));
+      else console.log(`prepared root ${res.id}; the trust bundle (sequence ${res.bundleSequence}) now carries it`);
       // Once activated, the CA serves under the new root: a copy of the bundle from before this cannot reach it.
-      console.log(
+      (o.json ? console.error : console.log)(
         'Before activating it, write the bundle now (meshca bundle) where agents find --trust-bundle and into the bundle.pem of every admin credential: ' +
           'agents that start without a saved bundle, and remote operators, trust the CA by that copy alone',
       );
@@ -64,36 +66,40 @@ export function registerAuthority(program: Command): void {
     .command('activate')
     .description('make new intermediates chain to the prepared root (refused until it has propagated, unless --force)')
     .option('--force', 'activate before --root-propagation has passed')
+    .option('--json', 'print {id, state, signingIntermediate}')
     .addOption(dataDirOption())
     .addOption(serverOption())
     .addOption(credentialOption())
-    .action(async (o: CommonOptions & { force?: boolean }) => {
-      const res = await adminClient(o).call<{ id: string; signingIntermediate: string }>('POST', '/v1/authorities/root/activate', {
+    .action(async (o: CommonOptions & { force?: boolean; json?: boolean }) => {
+      const res = await adminClient(o).call<{ id: string; state: string; signingIntermediate: string }>('POST', '/v1/authorities/root/activate', {
         force: Boolean(o.force),
       });
-      console.log(`activated root ${res.id}; new SVIDs are signed by intermediate ${res.signingIntermediate}`);
+      console.log(o.json ? JSON.stringify(res) : `activated root ${res.id}; new SVIDs are signed by intermediate ${res.signingIntermediate}`);
     });
   root
     .command('withdraw')
     .description('take the prepared root, unused, out of the trust bundle for good (one prepared by mistake); it cannot be prepared again')
+    .option('--json', 'print {id, state, bundleSequence}')
     .addOption(dataDirOption())
     .addOption(serverOption())
     .addOption(credentialOption())
-    .action(async (o: CommonOptions) => {
-      const res = await adminClient(o).call<{ id: string; bundleSequence: number }>('POST', '/v1/authorities/root/withdraw');
-      console.log(`withdrew root ${res.id}; trust bundle sequence ${res.bundleSequence}`);
+    .action(async (o: CommonOptions & { json?: boolean }) => {
+      const res = await adminClient(o).call<{ id: string; state: string; bundleSequence: number }>('POST', '/v1/authorities/root/withdraw');
+      console.log(o.json ? JSON.stringify(res) : `withdrew root ${res.id}; trust bundle sequence ${res.bundleSequence}`);
     });
   root
     .command('retire')
     .description('remove the old root from the trust bundle (refused while unexpired SVIDs chain to it, unless --force)')
     .option('--force', 'retire even though live SVIDs chain to it')
+    .option('--json', 'print {id, state, bundleSequence, revoked}')
     .addOption(dataDirOption())
     .addOption(serverOption())
     .addOption(credentialOption())
-    .action(async (o: CommonOptions & { force?: boolean }) => {
-      const res = await adminClient(o).call<{ id: string; bundleSequence: number; revoked: number }>('POST', '/v1/authorities/root/retire', {
+    .action(async (o: CommonOptions & { force?: boolean; json?: boolean }) => {
+      const res = await adminClient(o).call<{ id: string; state: string; bundleSequence: number; revoked: number }>('POST', '/v1/authorities/root/retire', {
         force: Boolean(o.force),
       });
+      if (o.json) return void console.log(JSON.stringify(res));
       console.log(`retired root ${res.id}: ${counted(res.revoked, 'certificate')} revoked; trust bundle sequence ${res.bundleSequence}`);
     });
 
@@ -109,33 +115,37 @@ export function registerAuthority(program: Command): void {
     .requiredOption('--key <file>', 'its PEM private key')
     .option('--chain <file>', 'PEM certificates between it and the root of the bundle, if any')
     .option('--force', 'under a root prepared without its key: make it the signing root without waiting for --root-propagation or for agents not seen since it was prepared')
+    .option('--json', 'print {id, state, retired}: retired is the id of the intermediate it replaced, or null')
     // No --server: the CA reads these files on its own host, which it does only for the host's operator.
     .addOption(dataDirOption())
-    .action(async (o: CommonOptions & { cert: string; key: string; chain?: string; force?: boolean }) => {
+    .action(async (o: CommonOptions & { cert: string; key: string; chain?: string; force?: boolean; json?: boolean }) => {
       if (process.env.MESHCA_SERVER) {
         refuseFlags('MESHCA_SERVER names a CA on another host, but this command has the CA read files on its own host, so it runs only there: unset MESHCA_SERVER to import into the CA of --data-dir');
       }
-      const res = await adminClient(o).call<{ id: string; retired: string | null }>(
+      const res = await adminClient(o).call<{ id: string; state: string; retired: string | null }>(
         'POST',
         '/v1/authorities/intermediate/import',
         { certFile: resolve(o.cert), keyFile: resolve(o.key), ...(o.chain ? { chainFile: resolve(o.chain) } : {}), ...(o.force ? { force: true } : {}) },
         { certFile: '--cert', keyFile: '--key', chainFile: '--chain' },
       );
+      if (o.json) return void console.log(JSON.stringify(res));
       console.log(`imported intermediate ${res.id}; it signs from now on` + (res.retired ? ` (${res.retired} retired; its SVIDs stay valid)` : ''));
     });
   intermediate
     .command('taint <id>')
     .description('stop using an intermediate at once and revoke every SVID it signed; agents re-issue under the next one')
+    .option('--json', 'print {id, revoked, signingIntermediate}')
     .addOption(dataDirOption())
     .addOption(serverOption())
     .addOption(credentialOption())
-    .action(async (id: string, o: CommonOptions) => {
-      const res = await adminClient(o).call<{ revoked: number; signingIntermediate: string }>(
+    .action(async (id: string, o: CommonOptions & { json?: boolean }) => {
+      const res = await adminClient(o).call<{ id: string; revoked: number; signingIntermediate: string }>(
         'POST',
         `/v1/authorities/${encodeURIComponent(id)}/taint`,
         undefined,
         { id: `intermediate id ${JSON.stringify(id)}` },
       );
+      if (o.json) return void console.log(JSON.stringify(res));
       console.log(`tainted ${id}: ${counted(res.revoked, 'certificate')} revoked; signing intermediate is now ${res.signingIntermediate}`);
     });
 }

@@ -135,20 +135,21 @@ export function registerCert(program: Command): void {
     .option('--spiffe-id <id>', 'every live certificate of this identity')
     .option('--agent <name>', 'every live certificate issued to or through this agent')
     .option('--reason <reason>', 'unspecified, keyCompromise, cACompromise, affiliationChanged, superseded or cessationOfOperation', 'unspecified')
+    .option('--json', 'print {revoked, reason} and the selector given (serial, spiffeId or agent)')
     .addOption(dataDirOption())
     .addOption(serverOption())
     .addOption(credentialOption())
-    .action(async (o: CommonOptions & { serial?: string; spiffeId?: string; agent?: string; reason: string }) => {
+    .action(async (o: CommonOptions & { serial?: string; spiffeId?: string; agent?: string; reason: string; json?: boolean }) => {
       if ([o.serial, o.spiffeId, o.agent].filter((v) => v !== undefined).length !== 1) {
         refuseFlags('give exactly one of --serial, --spiffe-id or --agent');
       }
-      const res = await adminClient(o).call<{ revoked: number }>('POST', '/v1/certificates/revoke', {
+      const selector = {
         ...(o.serial ? { serial: serialArgument(o.serial) } : {}),
         ...(o.spiffeId ? { spiffeId: o.spiffeId } : {}),
         ...(o.agent ? { agent: o.agent } : {}),
-        reason: o.reason,
-      });
-      console.log(`revoked ${counted(res.revoked, 'certificate')}`);
+      };
+      const res = await adminClient(o).call<{ revoked: number }>('POST', '/v1/certificates/revoke', { ...selector, reason: o.reason });
+      console.log(o.json ? JSON.stringify({ revoked: res.revoked, reason: o.reason, ...selector }) : `revoked ${counted(res.revoked, 'certificate')}`);
     });
 
   program

@@ -83,13 +83,13 @@ export function registerToken(program: Command): void {
     .command('revoke')
     .description('void a token before any agent uses it (the agent it names, and its SVIDs, are left as they are)')
     .argument('<id>', 'the token\'s id, as token list and token create --json show it, or the leaked token itself')
+    .option('--json', 'print {id, agent, revokedAt}')
     .addOption(dataDirOption())
     .addOption(serverOption())
     .addOption(credentialOption())
-    .action(async (typed: string, o: CommonOptions) => {
+    .action(async (typed: string, o: CommonOptions & { json?: boolean }) => {
       const id = tokenIdOf(typed);
-
       const revoked = await adminClient(o).call<{ id: string; agent: string; revokedAt: string }>('POST', `/v1/tokens/${id}/revoke`);
-      console.log(`revoked join token ${revoked.id} of agent ${revoked.agent}`);
+      console.log(o.json ? JSON.stringify(revoked) : `revoked join token ${revoked.id} of agent ${revoked.agent}`);
     });
 }
