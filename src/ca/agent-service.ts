@@ -15,6 +15,7 @@ import { VOIDS_TOKENS } from './audit-registration.js';
 import { hashJoinToken, joinTokenId, looksLikeJoinToken } from './join-tokens.js';
 import type { AgentRecord, AgentStatus } from './model.js';
 import type { RecordingHealth } from './recording-health.js';
+import { agentAfter, agentCursor, pageOf, type Page } from './registration-cursors.js';
 import type { RegistrationStore } from './registration-ports.js';
 import { agentSpiffeId } from '../identity/meshca-identity.js';
 import type { RequestingAgent } from './standing-after-issuance.js';
@@ -131,6 +132,12 @@ export class AgentService {
 
   list(): Promise<AgentRecord[]> {
     return this.deps.store.listAgents();
+  }
+
+  /** Up to `limit` agents by name, after the cursor's (from the first when null). */
+  async page(cursor: string | null, limit: number): Promise<Page<AgentRecord>> {
+    const rows = await this.deps.store.listAgents({ after: cursor === null ? null : agentAfter(cursor), limit: limit + 1 });
+    return pageOf(rows, limit, agentCursor);
   }
 
   /**

@@ -13,6 +13,7 @@ import { formatDuration, type Duration } from '../time/duration.js';
 import type { VerifiedCsr } from '../x509/csr.js';
 import type { RandomSource } from '../random/random-source.js';
 import type { EntryRecord } from './model.js';
+import { entryAfter, entryCursor, pageOf, type Page } from './registration-cursors.js';
 import type { RegistrationStore } from './registration-ports.js';
 import { assertNoCaName, assertNotReserved } from './reserved-ids.js';
 import { assertStandingAfterIssuance, type RequestingAgent, type Revoke } from './standing-after-issuance.js';
@@ -91,6 +92,12 @@ export class EntryService {
 
   list(filter: { agent?: string } = {}): Promise<EntryRecord[]> {
     return this.deps.store.listEntries(filter);
+  }
+
+  /** Up to `limit` entries in the order of agent, SPIFFE ID and id, after the cursor's (from the first when null). */
+  async page(filter: { agent?: string }, cursor: string | null, limit: number): Promise<Page<EntryRecord>> {
+    const rows = await this.deps.store.listEntries(filter, { after: cursor === null ? null : entryAfter(cursor), limit: limit + 1 });
+    return pageOf(rows, limit, entryCursor);
   }
 
   private async grantedEntry(agent: AgentName, entryId: string): Promise<EntryRecord> {

@@ -32,6 +32,19 @@ export interface TokenPosition {
   readonly hash: string;
 }
 
+/** Where a listing of entries resumes: after this entry, in the order of agent, SPIFFE ID and id (each bytewise). */
+export interface EntryPosition {
+  readonly agent: string;
+  readonly spiffeId: string;
+  readonly id: string;
+}
+
+/** A page of a listing: at most `limit` items, those after `after` (from the first when null). */
+export interface PageSlice<Position> {
+  readonly after: Position | null;
+  readonly limit: number;
+}
+
 export interface RegistrationStore {
   createToken(token: JoinTokenRecord, event: AuditEvent): Promise<void>;
   findToken(hash: string): Promise<JoinTokenRecord | undefined>;
@@ -67,7 +80,8 @@ export interface RegistrationStore {
   recordAgentRenewal(name: string, presentedSerial: string, certificate: IssuedCertificateRecord, event: AuditEvent): Promise<void>;
 
   getAgent(name: string): Promise<AgentRecord | undefined>;
-  listAgents(): Promise<AgentRecord[]>;
+  /** In the bytewise order of their names; every agent without a slice. */
+  listAgents(slice?: PageSlice<string>): Promise<AgentRecord[]>;
   /**
    * Changes status; to any but active, also spends the agent's unused join
    * tokens, so that it comes back only with one made after this; with
@@ -90,7 +104,8 @@ export interface RegistrationStore {
   /** Deletes the entry with its event; NotFoundError, nothing recorded, when there is none (another caller's delete came first). */
   deleteEntry(id: string, event: AuditEvent): Promise<void>;
   getEntry(id: string): Promise<EntryRecord | undefined>;
-  listEntries(filter: { agent?: string }): Promise<EntryRecord[]>;
+  /** In the order of EntryPosition; every matching entry without a slice. */
+  listEntries(filter: { agent?: string }, slice?: PageSlice<EntryPosition>): Promise<EntryRecord[]>;
 
   /**
    * What the CA recorded of a certificate it issued, for per-request

@@ -2,6 +2,17 @@
 import type { AdminClient } from './admin-client.js';
 import { refuseFlags } from './common-options.js';
 
+/**
+ * Every item of a listing, or with --limit the first `limit`, page by page. Without --limit it is one
+ * request without paging, which a CA from before the listing paged answers too.
+ */
+export async function listed<T>(client: AdminClient, path: string, key: string, query: URLSearchParams, limit: string | undefined): Promise<T[]> {
+  if (limit === undefined) return (await client.call<Record<string, unknown>>('GET', `${path}${query.size ? `?${query}` : ''}`))[key] as T[];
+  const items: T[] = [];
+  for await (const item of walkPages<T>(client, path, key, query, limit)) items.push(item);
+  return items;
+}
+
 /** Before any request or output: a walk is cut short only at a positive whole number of items. */
 export function checkLimit(limit: string | undefined): void {
   if (limit && !/^[1-9][0-9]*$/.test(limit)) refuseFlags(`--limit: ${JSON.stringify(limit)} is not a positive integer`);

@@ -166,6 +166,20 @@ describe('meshca admin commands', () => {
     expect(again.stderr).toMatch(new RegExp(`^meshca: join token ${first.id} of agent cli-node was already revoked at \\S+Z \\(precondition_failed, HTTP 409\\)\\n$`));
   });
 
+  it('pass/agent list and entry list --limit N: the first N of the whole listing, in its order, across the CA\'s pages', async () => {
+    for (const name of ['limit-a', 'limit-b', 'limit-c']) {
+      expect((await meshca('agent', 'ban', name)).code).toBe(0);
+      expect((await meshca('entry', 'create', '--agent', 'limit-node', '--spiffe-id', `${TD}/limit/${name}`)).code).toBe(0);
+    }
+    for (const [list, n] of [[['agent', 'list'], 2], [['entry', 'list'], 2], [['entry', 'list', '--agent', 'limit-node'], 1]] as const) {
+      const whole = await meshca(...list, '--json');
+      expect(whole.code, whole.stderr).toBe(0);
+      const limited = await meshca(...list, '--json', '--limit', String(n));
+      expect(limited.code, limited.stderr).toBe(0);
+      expect(JSON.parse(limited.stdout)).toEqual((JSON.parse(whole.stdout) as unknown[]).slice(0, n));
+    }
+  });
+
   it('pass/agent ban of a name that never attested: agent list shows no attestation time ("-", null in --json)', async () => {
     const ban = await meshca('agent', 'ban', 'never-attested');
     expect(ban).toEqual({ code: 0, stdout: 'agent never-attested is now banned\n', stderr: '' });
@@ -244,6 +258,8 @@ describe('meshca command line', () => {
       says: 'that looks like a join token, but is 26 characters where a token has 48; give the whole token, or its id from token list',
     },
     { name: 'token list --limit 0', args: ['token', 'list', '--limit', '0'], says: '--limit: "0" is not a positive integer' },
+    { name: 'agent list --limit 0', args: ['agent', 'list', '--limit', '0'], says: '--limit: "0" is not a positive integer' },
+    { name: 'entry list --limit 1.5', args: ['entry', 'list', '--limit', '1.5'], says: '--limit: "1.5" is not a positive integer' },
     // Files the command reads itself, as mint --csr and entry apply do.
     { name: 'audit verify --trust-bundle that cannot be read', args: ['audit', 'verify', '--trust-bundle', '/nonexistent/bundle.pem'], says: '--trust-bundle /nonexistent/bundle.pem: cannot read it (ENOENT)' },
     { name: 'audit verify --trust-bundle with no certificate', args: ['audit', 'verify', '--trust-bundle', '/dev/null'], says: '--trust-bundle /dev/null holds no certificate' },

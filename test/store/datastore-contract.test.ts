@@ -532,6 +532,34 @@ describe.each(ENGINES)('the $name datastore', (engine) => {
       expect((await store.registrations.listEntries({})).map((e) => e.id)).toEqual(['e2']);
     });
 
+    it('lists agents a page at a time, in byte order, each page after the name the last one ended with', async () => {
+      const { store } = await open();
+      for (const name of ['b-agent', 'B-agent', 'a-agent', 'a-agent.2']) await store.registrations.setAgentStatus(name, 'banned', 10, note('agent.banned'), false, null);
+      const page = async (after: string | null) => (await store.registrations.listAgents({ after, limit: 2 })).map((a) => a.name);
+      expect(await page(null)).toEqual(['B-agent', 'a-agent']);
+      expect(await page('a-agent')).toEqual(['a-agent.2', 'b-agent']);
+      expect(await page('b-agent')).toEqual([]);
+      // A name the last page ended with that is gone since (evicted and purged, say) still marks the place.
+      expect(await page('a-agent.1')).toEqual(['a-agent.2', 'b-agent']);
+    });
+
+    it('lists entries a page at a time, by agent, SPIFFE ID and id in byte order, all or one agent\'s', async () => {
+      const { store } = await open();
+      const made = [entry('e1', 'node-1', '/web', 10), entry('e2', 'node-1', '/db', 10), entry('e3', 'node-2', '/a', 10), entry('e4', 'Node-0', '/z', 10)];
+      for (const e of made) await store.registrations.createEntry(e, note('entry.created'));
+      const after = (id: string) => {
+        const e = made.find((m) => m.id === id)!;
+        return { agent: e.agent, spiffeId: e.spiffeId.toString(), id };
+      };
+      const page = async (filter: { agent?: string }, from: string | null, limit: number) =>
+        (await store.registrations.listEntries(filter, { after: from === null ? null : after(from), limit })).map((e) => e.id);
+      expect(await page({}, null, 3)).toEqual(['e4', 'e2', 'e1']);
+      expect(await page({}, 'e1', 3)).toEqual(['e3']);
+      expect(await page({ agent: 'node-1' }, null, 1)).toEqual(['e2']);
+      expect(await page({ agent: 'node-1' }, 'e2', 1)).toEqual(['e1']);
+      expect(await page({ agent: 'node-1' }, 'e1', 1)).toEqual([]);
+    });
+
     it('refuses a second entry for the same agent and SPIFFE ID as a conflict (409), recording nothing', async () => {
       const { store } = await open();
       await store.registrations.createEntry(entry('e1', 'node-1', '/web', 10), note('entry.created'));

@@ -1,6 +1,7 @@
 /** `meshca agent list|evict|ban|unban`. */
 import type { Command } from 'commander';
 import { adminClient, credentialOption, dataDirOption, serverOption, type CommonOptions } from '../common-options.js';
+import { checkLimit, listed } from '../paging.js';
 import { formatTable } from '../table.js';
 
 interface AgentJson {
@@ -36,11 +37,13 @@ export function registerAgent(program: Command): void {
     .command('list')
     .description('list agents with their status and SVID expiry')
     .option('--json', 'print JSON')
+    .option('--limit <n>', 'at most this many, in order of name')
     .addOption(dataDirOption())
     .addOption(serverOption())
     .addOption(credentialOption())
-    .action(async (o: CommonOptions & { json?: boolean }) => {
-      const { agents } = await adminClient(o).call<{ agents: AgentJson[] }>('GET', '/v1/agents');
+    .action(async (o: CommonOptions & { json?: boolean; limit?: string }) => {
+      checkLimit(o.limit);
+      const agents = await listed<AgentJson>(adminClient(o), '/v1/agents', 'agents', new URLSearchParams(), o.limit);
       console.log(
         o.json
           ? JSON.stringify(agents)

@@ -6,6 +6,7 @@ import { applyPlan, checkPlan, planLines } from '../entry-apply.js';
 import { planEntries } from '../entry-plan.js';
 import { adminClient, cannotRead, checkDurations, credentialOption, dataDirOption, refuseFlags, serverOption, type CommonOptions } from '../common-options.js';
 import { collect } from '../flag-repetition.js';
+import { checkLimit, listed } from '../paging.js';
 import { formatTable } from '../table.js';
 
 interface EntryJson {
@@ -64,12 +65,14 @@ export function registerEntry(program: Command): void {
     .description('list entries')
     .option('--agent <name>', 'only this agent\'s entries')
     .option('--json', 'print JSON')
+    .option('--limit <n>', 'at most this many, in order of agent, SPIFFE ID and id')
     .addOption(dataDirOption())
     .addOption(serverOption())
     .addOption(credentialOption())
-    .action(async (o: CommonOptions & { agent?: string; json?: boolean }) => {
-      const query = o.agent ? `?agent=${encodeURIComponent(o.agent)}` : '';
-      const { entries } = await adminClient(o).call<{ entries: EntryJson[] }>('GET', `/v1/entries${query}`);
+    .action(async (o: CommonOptions & { agent?: string; json?: boolean; limit?: string }) => {
+      checkLimit(o.limit);
+      const query = new URLSearchParams(o.agent === undefined ? {} : { agent: o.agent });
+      const entries = await listed<EntryJson>(adminClient(o), '/v1/entries', 'entries', query, o.limit);
       console.log(
         o.json
           ? JSON.stringify(entries)

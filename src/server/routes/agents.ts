@@ -3,19 +3,30 @@ import type { FastifyInstance } from 'fastify';
 import { callerLabel } from '../../ca/caller.js';
 import { parseAgentName } from '../../identity/agent-name.js';
 import { agentJson, agentSchema } from '../json-views.js';
-import { nameSchema } from '../schemas.js';
+import { pageLimit } from '../edge.js';
+import { limitSchema, nameSchema } from '../schemas.js';
 import type { ServerServices } from '../services.js';
 
 const ACTIONS = ['evict', 'ban', 'unban'] as const;
 
 export function agentAdminRoutes(app: FastifyInstance, s: ServerServices): void {
-  app.get(
+  app.get<{ Querystring: { limit?: string; cursor?: string } }>(
     '/v1/agents',
     {
       config: { action: 'agent.read' },
-      schema: { response: { 200: { type: 'object', required: ['agents'], properties: { agents: { type: 'array', items: agentSchema } } } } },
+      schema: {
+        querystring: { type: 'object', additionalProperties: false, properties: { limit: limitSchema, cursor: { type: 'string', minLength: 1, maxLength: 256 } } },
+        response: {
+          200: { type: 'object', required: ['agents', 'nextCursor'], properties: { agents: { type: 'array', items: agentSchema }, nextCursor: { type: ['string', 'null'] } } },
+        },
+      },
     },
-    async () => ({ agents: (await s.agents.list()).map((a) => agentJson(a, s.trustDomain)) }),
+    async (request) => {
+      const { limit, cursor } = request.query;
+      // Without limit or cursor, every agent, as before paging.
+      const page = limit === undefined && cursor === undefined ? { items: await s.agents.list(), nextCursor: null } : await s.agents.page(cursor ?? null, pageLimit(limit));
+      return { agents: page.items.map((a) => agentJson(a, s.trustDomain)), nextCursor: page.nextCursor };
+    },
   );
 
   for (const action of ACTIONS) {

@@ -4,9 +4,12 @@ import { callerLabel } from '../../ca/caller.js';
 import type { EntryFields, WriteMode } from '../../ca/entry-service.js';
 import { parseAgentName } from '../../identity/agent-name.js';
 import { SpiffeId } from '../../identity/spiffe-id.js';
-import { dnsNamesField, ttlField } from '../edge.js';
+import { dnsNamesField, pageLimit, ttlField } from '../edge.js';
 import { entryJson, entrySchema } from '../json-views.js';
-import { dnsNamesSchema, nameSchema, spiffeIdSchema, ttlSchema } from '../schemas.js';
+import { dnsNamesSchema, limitSchema, nameSchema, spiffeIdSchema, ttlSchema } from '../schemas.js';
+
+/** An entry's cursor holds its agent, SPIFFE ID (up to 2048 bytes) and id, in base64url. */
+const entryCursorSchema = { type: 'string', minLength: 1, maxLength: 3200 } as const;
 import type { ServerServices } from '../services.js';
 
 interface EntryBody {
@@ -71,19 +74,27 @@ export function entryRoutes(app: FastifyInstance, s: ServerServices): void {
     },
   );
 
-  app.get<{ Querystring: { agent?: string } }>(
+  app.get<{ Querystring: { agent?: string; limit?: string; cursor?: string } }>(
     '/v1/entries',
     {
       config: { action: 'entry.read' },
       schema: {
-        querystring: { type: 'object', additionalProperties: false, properties: { agent: nameSchema } },
-        response: { 200: { type: 'object', required: ['entries'], properties: { entries: { type: 'array', items: entrySchema } } } },
+        querystring: { type: 'object', additionalProperties: false, properties: { agent: nameSchema, limit: limitSchema, cursor: entryCursorSchema } },
+        response: {
+          200: { type: 'object', required: ['entries', 'nextCursor'], properties: { entries: { type: 'array', items: entrySchema }, nextCursor: { type: ['string', 'null'] } } },
+        },
       },
     },
-    async (request) => ({
+    async (request) => {
       // Parsed as the other listings parse it: a name no agent can have (".hidden", "..") is refused, not answered "no entries".
-      entries: (await s.entries.list(request.query.agent === undefined ? {} : { agent: parseAgentName(request.query.agent) })).map(entryJson),
-    }),
+      const filter = request.query.agent === undefined ? {} : { agent: parseAgentName(request.query.agent) };
+      const { query } = request;
+      // Without limit or cursor, every entry, as before paging: a client that reads the listing whole (entry apply) still can.
+      const page = query.limit === undefined && query.cursor === undefined
+        ? { items: await s.entries.list(filter), nextCursor: null }
+        : await s.entries.page(filter, query.cursor ?? null, pageLimit(query.limit));
+      return { entries: page.items.map(entryJson), nextCursor: page.nextCursor };
+    },
   );
 
   app.get<{ Params: { id: string } }>(

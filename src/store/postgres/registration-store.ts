@@ -2,7 +2,7 @@
 import type pg from 'pg';
 import type { AgentRecord, AgentStatus, AuditEvent, EntryRecord, IssuedCertificateRecord, JoinTokenRecord } from '../../ca/model.js';
 import { lastHashOf, type JoinTokenId } from '../../ca/join-tokens.js';
-import type { AttestationCommit, CredentialRecord, TokenPosition } from '../../ca/registration-ports.js';
+import type { AttestationCommit, CredentialRecord, EntryPosition, PageSlice, TokenPosition } from '../../ca/registration-ports.js';
 import type { AgentName } from '../../identity/agent-name.js';
 import { nowSeconds, type Clock } from '../../time/clock.js';
 import type { AgentRegistry } from '../datastore.js';
@@ -109,8 +109,10 @@ export class PgRegistrationStore implements AgentRegistry {
     return rows[0] && toAgent(rows[0]);
   }
 
-  async listAgents(): Promise<AgentRecord[]> {
-    return (await this.pool.query<AgentRow>('SELECT * FROM agents ORDER BY name COLLATE "C"')).rows.map(toAgent);
+  async listAgents(slice?: PageSlice<string>): Promise<AgentRecord[]> {
+    if (!slice) return (await this.pool.query<AgentRow>('SELECT * FROM agents ORDER BY name COLLATE "C"')).rows.map(toAgent);
+    const { rows } = await this.pool.query<AgentRow>('SELECT * FROM agents WHERE name COLLATE "C" > $1 ORDER BY name COLLATE "C" LIMIT $2', [slice.after ?? '', slice.limit]);
+    return rows.map(toAgent);
   }
 
   async setAgentStatus(name: string, status: AgentStatus, at: number, event: AuditEvent, revoke: boolean, onlyFrom?: AgentStatus | null): Promise<boolean> {
@@ -187,7 +189,16 @@ export class PgRegistrationStore implements AgentRegistry {
     return rows[0] && toEntry(rows[0]);
   }
 
-  async listEntries(filter: { agent?: string }): Promise<EntryRecord[]> {
+  async listEntries(filter: { agent?: string }, slice?: PageSlice<EntryPosition>): Promise<EntryRecord[]> {
+    if (slice) {
+      const { agent, spiffeId, id } = slice.after ?? { agent: '', spiffeId: '', id: '' };
+      const { rows } = await this.pool.query<EntryRow>(
+        `SELECT * FROM entries WHERE ($1::text IS NULL OR agent = $1) AND (agent COLLATE "C", spiffe_id COLLATE "C", id COLLATE "C") > ($2, $3, $4)
+           ORDER BY agent COLLATE "C", spiffe_id COLLATE "C", id COLLATE "C" LIMIT $5`,
+        [filter.agent ?? null, agent, spiffeId, id, slice.limit],
+      );
+      return rows.map(toEntry);
+    }
     const { rows } = filter.agent
       ? await this.pool.query<EntryRow>('SELECT * FROM entries WHERE agent = $1 ORDER BY spiffe_id COLLATE "C", id', [filter.agent])
       : await this.pool.query<EntryRow>('SELECT * FROM entries ORDER BY agent COLLATE "C", spiffe_id COLLATE "C", id');

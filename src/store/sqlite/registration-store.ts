@@ -1,7 +1,7 @@
 /** Join tokens, agents and registration entries in SQLite. */
 import type { AgentRecord, AgentStatus, AuditEvent, EntryRecord, IssuedCertificateRecord, JoinTokenRecord } from '../../ca/model.js';
 import { lastHashOf, type JoinTokenId } from '../../ca/join-tokens.js';
-import type { AttestationCommit, CredentialRecord, RegistrationStore, TokenPosition } from '../../ca/registration-ports.js';
+import type { AttestationCommit, CredentialRecord, EntryPosition, PageSlice, RegistrationStore, TokenPosition } from '../../ca/registration-ports.js';
 import type { AgentName } from '../../identity/agent-name.js';
 import { nowSeconds, type Clock } from '../../time/clock.js';
 import type { AuditAppender } from './audit-appender.js';
@@ -106,8 +106,9 @@ export class SqliteRegistrationStore implements RegistrationStore {
     return row && toAgent(row);
   }
 
-  async listAgents(): Promise<AgentRecord[]> {
-    return this.sql<[], AgentRow>('SELECT * FROM agents ORDER BY name').all().map(toAgent);
+  async listAgents(slice?: PageSlice<string>): Promise<AgentRecord[]> {
+    if (!slice) return this.sql<[], AgentRow>('SELECT * FROM agents ORDER BY name').all().map(toAgent);
+    return this.sql<[string, number], AgentRow>('SELECT * FROM agents WHERE name > ? ORDER BY name LIMIT ?').all(slice.after ?? '', slice.limit).map(toAgent);
   }
 
   async setAgentStatus(name: string, status: AgentStatus, at: number, event: AuditEvent, revoke: boolean, onlyFrom?: AgentStatus | null): Promise<boolean> {
@@ -180,7 +181,13 @@ export class SqliteRegistrationStore implements RegistrationStore {
     return row && toEntry(row);
   }
 
-  async listEntries(filter: { agent?: string }): Promise<EntryRecord[]> {
+  async listEntries(filter: { agent?: string }, slice?: PageSlice<EntryPosition>): Promise<EntryRecord[]> {
+    if (slice) {
+      const { agent, spiffeId, id } = slice.after ?? { agent: '', spiffeId: '', id: '' };
+      return this.sql<[string | null, string | null, string, string, string, number], EntryRow>(
+        `SELECT * FROM entries WHERE (? IS NULL OR agent = ?) AND (agent, spiffe_id, id) > (?, ?, ?) ORDER BY agent, spiffe_id, id LIMIT ?`,
+      ).all(filter.agent ?? null, filter.agent ?? null, agent, spiffeId, id, slice.limit).map(toEntry);
+    }
     const rows = filter.agent
       ? this.sql<[string], EntryRow>('SELECT * FROM entries WHERE agent = ? ORDER BY spiffe_id, id').all(filter.agent)
       : this.sql<[], EntryRow>('SELECT * FROM entries ORDER BY agent, spiffe_id, id').all();
