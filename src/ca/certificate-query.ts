@@ -91,13 +91,16 @@ export interface NumberedRevocations {
   readonly lists: ReadonlyMap<string, RevokedEntry[]>;
 }
 
+/** The serials a revocation revoked, in the order they were issued. */
+export type RevokedSerials = readonly string[];
+
 export interface RevocationStore {
   /**
    * Marks every matching unexpired, unrevoked certificate revoked, with its
    * audit event, in one transaction. An event of undefined records nothing:
    * an automatic sweep that found nothing to revoke is no event.
    */
-  revoke(selector: RevocationSelector, at: number, reason: RevocationReason, event: (count: number) => AuditEvent | undefined): Promise<number>;
+  revoke(selector: RevocationSelector, at: number, reason: RevocationReason, event: (count: number) => AuditEvent | undefined): Promise<RevokedSerials>;
   /**
    * Draws the next CRL number, then reads each issuer's revoked certificates
    * that have not expired yet (what its CRL lists), in one transaction.

@@ -8,7 +8,7 @@ import { nowSeconds, type Clock } from '../time/clock.js';
 import type { RevocationReason } from '../x509/crl.js';
 import type { AuthorityManager } from './authority-manager.js';
 import type { LoadedAuthority } from './authority-set.js';
-import type { CertificateCatalog, RevocationSelector, RevocationStore } from './certificate-query.js';
+import type { CertificateCatalog, RevocationSelector, RevocationStore, RevokedSerials } from './certificate-query.js';
 import type { CrlService } from './crl-service.js';
 import { REVOCATION_EVENT } from './audit-certificates.js';
 import { REVOKED_AT } from './audit-revocations.js';
@@ -59,15 +59,15 @@ export class RevocationService {
   ) {}
 
   /**
-   * Revokes what the selector matches and returns how many it revoked. A
+   * Revokes what the selector matches and returns the serials it revoked. A
    * serial the CA has no record of is refused (NotFoundError, nothing changed
    * or audited): a mistyped serial must not look like a revocation. A known
    * serial already revoked or expired revokes none (idempotent). Selectors by
    * SPIFFE ID, agent or issuer that match nothing are not refused: they name
    * a set, and an empty one is a valid answer (revoked 0).
    */
-  async revoke(selector: RevocationSelector, reason: RevocationReason, by: string): Promise<number> {
-    return this.revokeRecording(selector, reason, by, 'always');
+  async revoke(selector: RevocationSelector, reason: RevocationReason, by: string): Promise<RevokedSerials> {
+    return this.revokeListing(selector, reason, by, 'always');
   }
 
   /** Called after every revocation that revoked something: the CA's own serving certificate may be among it. */
@@ -77,17 +77,21 @@ export class RevocationService {
 
   /** `quietWhenNone`: an automatic sweep that revoked nothing appends no event (it would on every start). */
   private async revokeRecording(selector: RevocationSelector, reason: RevocationReason, by: string, record: 'always' | 'quietWhenNone'): Promise<number> {
+    return (await this.revokeListing(selector, reason, by, record)).length;
+  }
+
+  private async revokeListing(selector: RevocationSelector, reason: RevocationReason, by: string, record: 'always' | 'quietWhenNone'): Promise<RevokedSerials> {
     if ('serial' in selector && (await this.deps.store.listCertificates({ serial: selector.serial }, null, 1)).items[0]?.serial !== selector.serial) {
       throw new NotFoundError(`certificate with serial ${selector.serial}`);
     }
     const at = nowSeconds(this.deps.clock);
     const described = Object.fromEntries(Object.entries(selector).map(([k, v]) => [k, typeof v === 'boolean' ? v : String(v)]));
-    const count = await this.deps.store.revoke(selector, at, reason, (n) =>
+    const serials = await this.deps.store.revoke(selector, at, reason, (n) =>
       n === 0 && record === 'quietWhenNone' ? undefined : revocationEvent(described, reason, by, n, at),
     );
     this.deps.crls.invalidate();
-    if (count > 0) for (const listener of this.revokedListeners) listener();
-    return count;
+    if (serials.length > 0) for (const listener of this.revokedListeners) listener();
+    return serials;
   }
 
   /**

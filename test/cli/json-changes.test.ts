@@ -25,13 +25,17 @@ describe('meshca changes with --json', () => {
     return JSON.parse(res.stdout) as Record<string, unknown>;
   }
 
-  it('pass/cert revoke --json: how many, why, and the selector as the CA took it', async () => {
+  it('pass/cert revoke --json: how many, which serials in the order issued, why, and the selector as the CA took it', async () => {
     const minted = await json('mint', '--spiffe-id', `${TD}/ns/revoked`, '--out', `${tempDir()}/m`, '--json');
     const colons = String(minted.serial).match(/../g)!.join(':');
     expect(await json('cert', 'revoke', '--serial', colons, '--reason', 'keyCompromise', '--json')).toEqual({
-      revoked: 1, reason: 'keyCompromise', serial: minted.serial,
+      revoked: 1, serials: [minted.serial], reason: 'keyCompromise', serial: minted.serial,
     });
-    expect(await json('cert', 'revoke', '--spiffe-id', `${TD}/ns/revoked`, '--json')).toEqual({ revoked: 0, reason: 'unspecified', spiffeId: `${TD}/ns/revoked` });
+    expect(await json('cert', 'revoke', '--spiffe-id', `${TD}/ns/revoked`, '--json')).toEqual({ revoked: 0, serials: [], reason: 'unspecified', spiffeId: `${TD}/ns/revoked` });
+    const twice = [await json('mint', '--spiffe-id', `${TD}/ns/twice`, '--out', `${tempDir()}/t1`, '--json'), await json('mint', '--spiffe-id', `${TD}/ns/twice`, '--out', `${tempDir()}/t2`, '--json')];
+    expect(await json('cert', 'revoke', '--spiffe-id', `${TD}/ns/twice`, '--json')).toEqual({
+      revoked: 2, serials: twice.map((m) => m.serial), reason: 'unspecified', spiffeId: `${TD}/ns/twice`,
+    });
   });
 
   it('pass/token revoke --json: the token\'s id, its agent and when it was revoked', async () => {

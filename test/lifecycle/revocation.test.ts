@@ -66,7 +66,7 @@ describe('POST /v1/certificates/revoke', () => {
 
     const res = await revoke(ca, body(issued));
     const expected = revoked(issued).sort();
-    expect(res).toEqual({ status: 200, body: { revoked: expected.length } });
+    expect(res).toEqual({ status: 200, body: { revoked: expected.length, serials: expect.arrayContaining(expected) } });
     expect(revokedInStore(ca)).toEqual(expected.map((serial) => ({ serial, reason, at })));
     const events = auditEvents(ca.store.db, 'certificates.revoked');
     expect(events.map((e) => ({ actor: e.actor, at: e.at, data: e.data }))).toEqual([
@@ -75,7 +75,7 @@ describe('POST /v1/certificates/revoke', () => {
     expect(readCrl(await crlDer(ca)).serials.sort()).toEqual(expected);
 
     // Nothing left to revoke: the same request again revokes none.
-    expect(await revoke(ca, body(issued))).toEqual({ status: 200, body: { revoked: 0 } });
+    expect(await revoke(ca, body(issued))).toEqual({ status: 200, body: { revoked: 0, serials: [] } });
   });
 
   it('pass/a taint interrupted between retiring the intermediate and revoking what it signed is finished at the next start, once', async () => {
@@ -137,8 +137,8 @@ describe('POST /v1/certificates/revoke', () => {
     it.each([
       { name: 'fail/an unknown serial: 404 not_found naming it, nothing revoked or audited', serial: () => UNKNOWN, status: 404, answer: () => ({ error: { code: 'not_found', message: `certificate with serial ${UNKNOWN} not found` } }), revoked: () => [], audited: 0 },
       { name: 'fail/an unknown serial typed in upper case with leading zeros: the same 404', serial: () => `00${UNKNOWN.toUpperCase()}`, status: 404, answer: () => ({ error: { code: 'not_found', message: `certificate with serial ${UNKNOWN} not found` } }), revoked: () => [], audited: 0 },
-      { name: 'pass/a serial the CA issued: 200, revoked 1', serial: () => known, status: 200, answer: () => ({ revoked: 1 }), revoked: () => [known], audited: 1 },
-      { name: 'pass/the same serial again: 200, revoked 0 (idempotent)', serial: () => known, status: 200, answer: () => ({ revoked: 0 }), revoked: () => [known], audited: 2 },
+      { name: 'pass/a serial the CA issued: 200, revoked 1', serial: () => known, status: 200, answer: () => ({ revoked: 1, serials: [known] }), revoked: () => [known], audited: 1 },
+      { name: 'pass/the same serial again: 200, revoked 0 (idempotent)', serial: () => known, status: 200, answer: () => ({ revoked: 0, serials: [] }), revoked: () => [known], audited: 2 },
     ])('$name', async ({ serial, status, answer, revoked: expected, audited }) => {
       const res = await ca.localApp.inject({ method: 'POST', url: '/v1/certificates/revoke', payload: { serial: serial(), reason: 'keyCompromise' } });
       expect({ status: res.statusCode, body: res.json<unknown>() }).toEqual({ status, body: answer() });
@@ -151,7 +151,7 @@ describe('POST /v1/certificates/revoke', () => {
       const here = await startLifecycleCa({}, clock);
       const expired = minted(await mintSvid(here.localApp, WEB, { ttl: '1m' }));
       clock.advance(61);
-      expect(await revoke(here, { serial: expired })).toEqual({ status: 200, body: { revoked: 0 } });
+      expect(await revoke(here, { serial: expired })).toEqual({ status: 200, body: { revoked: 0, serials: [] } });
       expect(revokedInStore(here)).toEqual([]);
     });
 
@@ -160,7 +160,7 @@ describe('POST /v1/certificates/revoke', () => {
       { name: 'a SPIFFE ID with no certificates', body: { spiffeId: 'spiffe://example.org/ns/none' } },
       { name: 'an agent with no certificates', body: { agent: 'no-such-agent' } },
     ])('pass/$name: 200, revoked 0', async ({ body }) => {
-      expect(await revoke(ca, body)).toEqual({ status: 200, body: { revoked: 0 } });
+      expect(await revoke(ca, body)).toEqual({ status: 200, body: { revoked: 0, serials: [] } });
     });
   });
 
@@ -172,7 +172,7 @@ describe('POST /v1/certificates/revoke', () => {
     expect(renewed.status).toBe(200);
     const second: Credential = { keyPem: renewal.keyPem, chainPem: renewed.body.svid.svid };
 
-    expect(await revoke(ca, { serial: serialOf(first.chainPem) })).toEqual({ status: 200, body: { revoked: 1 } });
+    expect(await revoke(ca, { serial: serialOf(first.chainPem) })).toEqual({ status: 200, body: { revoked: 1, serials: [serialOf(first.chainPem)] } });
     for (let attempt = 0; attempt < 2; attempt++) {
       const refused = await callCa(ca, first, 'POST', '/v1/agent/renew', { csr: (await newKeyAndCsr()).csr });
       expect([refused.status, refused.body.error?.code]).toEqual([401, 'certificate_revoked']);
@@ -215,7 +215,7 @@ describe("revoking the CA's own serving certificate", () => {
   it('pass/replaces it at once: new connections get a certificate the CRL does not list, and nothing else is revoked for it', async () => {
     const ca = await startLifecycleCa({}, clockNearNow());
     const revokedBefore = await servedSerial(ca);
-    expect(await revoke(ca, { spiffeId: 'spiffe://example.org/meshca/server', reason: 'keyCompromise' })).toEqual({ status: 200, body: { revoked: 1 } });
+    expect(await revoke(ca, { spiffeId: 'spiffe://example.org/meshca/server', reason: 'keyCompromise' })).toMatchObject({ status: 200, body: { revoked: 1, serials: [expect.any(String)] } });
     await waitFor('a new serving certificate', async () => (await servedSerial(ca)) !== revokedBefore, 10_000);
     const listed = readCrl(await crlDer(ca)).serials;
     expect(listed).toEqual([revokedBefore]);

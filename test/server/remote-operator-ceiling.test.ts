@@ -80,7 +80,7 @@ describe("a remote operator's join tokens, once the credential that made them is
     }
     tokens.set('node-local', await ask(ca, 'local', '/v1/tokens', { agent: 'node-local' }));
     // As `meshca cert revoke --serial S` does, on the CA host.
-    expect(await asOperator(ca, 'POST', '/v1/certificates/revoke', { serial: serials.get('node-stolen'), reason: 'keyCompromise' })).toEqual({ revoked: 1 });
+    expect(await asOperator(ca, 'POST', '/v1/certificates/revoke', { serial: serials.get('node-stolen'), reason: 'keyCompromise' })).toEqual({ revoked: 1, serials: [serials.get('node-stolen')] });
     expect((await callCa(ca, stolen, 'GET', '/v1/tokens')).status).toBe(401);
   });
 

@@ -812,6 +812,16 @@ describe.each(ENGINES)('the $name datastore', (engine) => {
   });
 
   describe('revocation', () => {
+    it('says which serials a revocation revoked, in the order they were issued', async () => {
+      const clock = new FakeClock();
+      const now = clock.nowSeconds();
+      const { store } = await open(clock);
+      for (const serial of ['0c', '0a', '0e', '0b']) await store.certificates.recordIssued(issued(serial, now, { spiffeId: 'spiffe://example.org/many' }).record, note('i'));
+      await store.certificates.revoke({ serial: '0e' }, now, 'superseded', (count) => note('certificates.revoked', { count }));
+      const revoked = await store.certificates.revoke({ spiffeId: SpiffeId.parse('spiffe://example.org/many') }, now, 'keyCompromise', (count) => note('certificates.revoked', { count }));
+      expect(revoked).toEqual(['0c', '0a', '0b']);
+    });
+
     it('revokes by serial, SPIFFE ID, agent and issuer, counting only live unrevoked certificates', async () => {
       const clock = new FakeClock();
       const now = clock.nowSeconds();
@@ -828,12 +838,12 @@ describe.each(ENGINES)('the $name datastore', (engine) => {
       const revoke = (selector: Parameters<Datastore['certificates']['revoke']>[0]) =>
         store.certificates.revoke(selector, now, 'keyCompromise', (count) => note('certificates.revoked', { count }));
 
-      expect(await revoke({ serial: '01' })).toBe(1);
-      expect(await revoke({ serial: '01' })).toBe(0);
-      expect(await revoke({ spiffeId: SpiffeId.parse('spiffe://example.org/a') })).toBe(1);
-      expect(await revoke({ serial: '04' })).toBe(0);
-      expect(await revoke({ issuerId: 'x', exceptAgentSvids: true })).toBe(1);
-      expect(await revoke({ agent: parseAgentName('node-3') })).toBe(1);
+      expect(await revoke({ serial: '01' })).toEqual(['01']);
+      expect(await revoke({ serial: '01' })).toEqual([]);
+      expect(await revoke({ spiffeId: SpiffeId.parse('spiffe://example.org/a') })).toEqual(['02']);
+      expect(await revoke({ serial: '04' })).toEqual([]);
+      expect(await revoke({ issuerId: 'x', exceptAgentSvids: true })).toEqual(['05']);
+      expect(await revoke({ agent: parseAgentName('node-3') })).toEqual(['06']);
 
       const { lists } = await store.certificates.numberedRevocations(['x', 'y', 'z'], now);
       expect(Object.fromEntries([...lists].map(([id, list]) => [id, list.map((r) => [r.serial, r.reason])]))).toEqual({

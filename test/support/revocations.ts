@@ -14,7 +14,7 @@ export const serialOf = (chainPem: string): string => normalSerial(parseChain(ch
 export const minted = (c: MintedCredential): string => c.answer.svid.serial;
 
 /** POST /v1/certificates/revoke as the local operator. */
-export async function revoke(ca: LifecycleCa, body: Record<string, unknown>): Promise<{ status: number; body: { revoked?: number; error?: { code: string } } }> {
+export async function revoke(ca: LifecycleCa, body: Record<string, unknown>): Promise<{ status: number; body: { revoked?: number; serials?: string[]; error?: { code: string } } }> {
   const res = await ca.localApp.inject({ method: 'POST', url: '/v1/certificates/revoke', payload: body });
   return { status: res.statusCode, body: res.json() };
 }

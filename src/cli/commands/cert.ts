@@ -135,7 +135,7 @@ export function registerCert(program: Command): void {
     .option('--spiffe-id <id>', 'every live certificate of this identity')
     .option('--agent <name>', 'every live certificate issued to or through this agent')
     .option('--reason <reason>', 'unspecified, keyCompromise, cACompromise, affiliationChanged, superseded or cessationOfOperation', 'unspecified')
-    .option('--json', 'print {revoked, reason} and the selector given (serial, spiffeId or agent)')
+    .option('--json', 'print {revoked, serials, reason} and the selector given (serial, spiffeId or agent); serials in the order issued')
     .addOption(dataDirOption())
     .addOption(serverOption())
     .addOption(credentialOption())
@@ -148,8 +148,8 @@ export function registerCert(program: Command): void {
         ...(o.spiffeId ? { spiffeId: o.spiffeId } : {}),
         ...(o.agent ? { agent: o.agent } : {}),
       };
-      const res = await adminClient(o).call<{ revoked: number }>('POST', '/v1/certificates/revoke', { ...selector, reason: o.reason });
-      console.log(o.json ? JSON.stringify({ revoked: res.revoked, reason: o.reason, ...selector }) : `revoked ${counted(res.revoked, 'certificate')}`);
+      const res = await adminClient(o).call<{ revoked: number; serials: string[] }>('POST', '/v1/certificates/revoke', { ...selector, reason: o.reason });
+      console.log(o.json ? JSON.stringify({ ...res, reason: o.reason, ...selector }) : `revoked ${counted(res.revoked, 'certificate')}`);
     });
 
   program

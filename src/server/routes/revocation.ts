@@ -54,8 +54,8 @@ export function revocationRoutes(app: FastifyInstance, s: ServerServices): void 
     },
     async (request) => {
       const selector = selectorFrom(request.body, s.trustDomain);
-      const revoked = await s.revocations.revoke(selector, request.body.reason ?? 'unspecified', callerLabel(request.authentication.caller));
-      return { revoked };
+      const serials = await s.revocations.revoke(selector, request.body.reason ?? 'unspecified', callerLabel(request.authentication.caller));
+      return { revoked: serials.length, serials };
     },
   );
 

@@ -1,6 +1,6 @@
 /** Issued certificates in PostgreSQL: group-committed records and the auditor's queries. */
 import type pg from 'pg';
-import type { CertificateFilter, CertificatePage, IdentityPage, NumberedRevocations, RevocationSelector } from '../../ca/certificate-query.js';
+import type { CertificateFilter, CertificatePage, IdentityPage, NumberedRevocations, RevocationSelector, RevokedSerials } from '../../ca/certificate-query.js';
 import type { AuditEvent, IssuedCertificateRecord } from '../../ca/model.js';
 import type { SpiffeId } from '../../identity/spiffe-id.js';
 import { nowSeconds, type Clock } from '../../time/clock.js';
@@ -73,21 +73,23 @@ export class PgCertificateStore implements CertificateStore {
     });
   }
 
-  async revoke(selector: RevocationSelector, at: number, reason: RevocationReason, event: (count: number) => AuditEvent | undefined): Promise<number> {
+  async revoke(selector: RevocationSelector, at: number, reason: RevocationReason, event: (count: number) => AuditEvent | undefined): Promise<RevokedSerials> {
     const key = Object.keys(selector).find((k): k is keyof typeof SELECTOR_COLUMN => k in SELECTOR_COLUMN)!;
     const value = String((selector as Record<string, unknown>)[key]);
     const keepAgents = 'issuerId' in selector && selector.exceptAgentSvids ? " AND kind != 'agent'" : '';
     return inTransaction(this.pool, async (client) => {
       await lockAudit(client);
-      const count = (await client.query(
-        `UPDATE certificates SET revoked_at = $1, revocation_reason = $2 WHERE ${SELECTOR_COLUMN[key]} = $3 AND revoked_at IS NULL
-           AND not_after > $1${keepAgents}`,
+      const { rows } = await client.query<{ serial: string }>(
+        `WITH revoked AS (
+           UPDATE certificates SET revoked_at = $1, revocation_reason = $2 WHERE ${SELECTOR_COLUMN[key]} = $3 AND revoked_at IS NULL
+             AND not_after > $1${keepAgents} RETURNING id, serial)
+         SELECT serial FROM revoked ORDER BY id`,
         [at, reason, value],
-      )).rowCount ?? 0;
+      );
       await client.query(COUNT_REVOCATION);
-      const happened = event(count);
+      const happened = event(rows.length);
       if (happened) await appendAudit(client, [happened], at);
-      return count;
+      return rows.map((r) => r.serial);
     });
   }
 

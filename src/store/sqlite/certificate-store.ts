@@ -1,6 +1,6 @@
 /** Issued certificates: recording them (group commit) and the auditor's queries over them. */
 import type {
-  CertificateCatalog, CertificateFilter, CertificatePage, IdentityPage, NumberedRevocations, RevocationSelector, RevocationStore,
+  CertificateCatalog, CertificateFilter, CertificatePage, IdentityPage, NumberedRevocations, RevocationSelector, RevocationStore, RevokedSerials,
 } from '../../ca/certificate-query.js';
 import type { SpiffeId } from '../../identity/spiffe-id.js';
 import type { RevocationReason } from '../../x509/crl.js';
@@ -93,7 +93,7 @@ export class SqliteCertificateStore implements IssuanceLedger, CertificateCatalo
     }
   }
 
-  async revoke(selector: RevocationSelector, at: number, reason: RevocationReason, event: (count: number) => AuditEvent | undefined): Promise<number> {
+  async revoke(selector: RevocationSelector, at: number, reason: RevocationReason, event: (count: number) => AuditEvent | undefined): Promise<RevokedSerials> {
     const [column, value] =
       'serial' in selector ? ['serial', selector.serial]
       : 'spiffeId' in selector ? ['spiffe_id', selector.spiffeId.toString()]
@@ -101,13 +101,14 @@ export class SqliteCertificateStore implements IssuanceLedger, CertificateCatalo
       : ['issuer_id', selector.issuerId];
     const keepAgents = 'issuerId' in selector && selector.exceptAgentSvids ? " AND kind != 'agent'" : '';
     return this.writes.write(() => {
-      const count = this.sql
-        (`UPDATE certificates SET revoked_at = ?, revocation_reason = ? WHERE ${column} = ? AND revoked_at IS NULL AND not_after > ?${keepAgents}`)
-        .run(at, reason, value, at).changes;
+      // RETURNING promises no order: the ids put the serials in issuance order.
+      const serials = this.sql<[number, string, string, number], { id: number; serial: string }>
+        (`UPDATE certificates SET revoked_at = ?, revocation_reason = ? WHERE ${column} = ? AND revoked_at IS NULL AND not_after > ?${keepAgents} RETURNING id, serial`)
+        .all(at, reason, value, at).sort((a, b) => a.id - b.id).map((r) => r.serial);
       this.sql(COUNT_REVOCATION).run();
-      const happened = event(count);
+      const happened = event(serials.length);
       if (happened) this.audit.append(happened, at);
-      return count;
+      return serials;
     });
   }
 
