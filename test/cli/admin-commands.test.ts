@@ -166,6 +166,12 @@ describe('meshca admin commands', () => {
     expect(again.stderr).toMatch(new RegExp(`^meshca: join token ${first.id} of agent cli-node was already revoked at \\S+Z \\(precondition_failed, HTTP 409\\)\\n$`));
   });
 
+  it('pass/authority intermediate taint takes an id as openssl prints a subject key identifier (capitals, colons): the CA is asked for it, not refused its form', async () => {
+    const res = await meshca('authority', 'intermediate', 'taint', '0A:1B:2C');
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain('meshca: intermediate 0a1b2c not found (not_found, HTTP 404)');
+  });
+
   it('pass/agent list and entry list --limit N: the first N of the whole listing, in its order, across the CA\'s pages', async () => {
     for (const name of ['limit-a', 'limit-b', 'limit-c']) {
       expect((await meshca('agent', 'ban', name)).code).toBe(0);

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { AuthorityView } from '../../server/json-views.js';
 import { adminClient, credentialOption, dataDirOption, refuseFlags, serverOption, type CommonOptions } from '../common-options.js';
+import { hexArgument } from '../hex-argument.js';
 import { formatTable } from '../table.js';
 import { counted } from '../counted.js';
 
@@ -132,18 +133,20 @@ export function registerAuthority(program: Command): void {
       console.log(`imported intermediate ${res.id}; it signs from now on` + (res.retired ? ` (${res.retired} retired; its SVIDs stay valid)` : ''));
     });
   intermediate
-    .command('taint <id>')
+    .command('taint')
     .description('stop using an intermediate at once and revoke every SVID it signed; agents re-issue under the next one')
+    .argument('<id>', 'its id as authority list shows it, or its subject key identifier as openssl prints it (A5:F0:…)')
     .option('--json', 'print {id, revoked, signingIntermediate}')
     .addOption(dataDirOption())
     .addOption(serverOption())
     .addOption(credentialOption())
-    .action(async (id: string, o: CommonOptions & { json?: boolean }) => {
+    .action(async (typed: string, o: CommonOptions & { json?: boolean }) => {
+      const id = hexArgument(typed);
       const res = await adminClient(o).call<{ id: string; revoked: number; signingIntermediate: string }>(
         'POST',
         `/v1/authorities/${encodeURIComponent(id)}/taint`,
         undefined,
-        { id: `intermediate id ${JSON.stringify(id)}` },
+        { id: `intermediate id ${JSON.stringify(typed)}` },
       );
       if (o.json) return void console.log(JSON.stringify(res));
       console.log(`tainted ${id}: ${counted(res.revoked, 'certificate')} revoked; signing intermediate is now ${res.signingIntermediate}`);

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import type { AdminClient } from '../admin-client.js';
 import { adminClient, credentialOption, dataDirOption, refuseFlags, serverOption, type CommonOptions } from '../common-options.js';
+import { hexArgument } from '../hex-argument.js';
 import { checkLimit, walkPages } from '../paging.js';
 import { formatTable } from '../table.js';
 import { counted } from '../counted.js';
@@ -31,10 +32,6 @@ const CSV_COLUMNS: ReadonlyArray<keyof CertJson> = [
   'publicKeySha256', 'issuer', 'revokedAt', 'revocationReason', 'holder',
 ];
 
-/** A serial as `openssl x509 -text` prints it (`54:a2:9a`) is the hex the CA takes; anything else goes as typed, for the CA to judge. */
-function serialArgument(serial: string): string {
-  return /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2})+$/.test(serial) ? serial.replace(/:/g, '') : serial;
-}
 
 function csvCell(v: unknown): string {
   const text = v === null ? '' : Array.isArray(v) ? v.join(' ') : String(v);
@@ -60,7 +57,7 @@ function certificates(client: AdminClient, o: ListOptions): AsyncGenerator<CertJ
   for (const key of ['spiffeId', 'prefix', 'agent', 'activeAt', 'issuedAfter', 'issuedBefore'] as const) {
     if (o[key]) query.set(key, o[key]!);
   }
-  if (o.serial) query.set('serial', serialArgument(o.serial));
+  if (o.serial) query.set('serial', hexArgument(o.serial));
   if (o.revoked) query.set('revoked', 'true');
   return walkPages<CertJson>(client, '/v1/certificates', 'certificates', query, o.limit);
 }
@@ -144,7 +141,7 @@ export function registerCert(program: Command): void {
         refuseFlags('give exactly one of --serial, --spiffe-id or --agent');
       }
       const selector = {
-        ...(o.serial ? { serial: serialArgument(o.serial) } : {}),
+        ...(o.serial ? { serial: hexArgument(o.serial) } : {}),
         ...(o.spiffeId ? { spiffeId: o.spiffeId } : {}),
         ...(o.agent ? { agent: o.agent } : {}),
       };
