@@ -69,25 +69,30 @@ function describeError(err: unknown, storeUnavailable: StoreUnavailable): { stat
   return { status: 500, body: errorBody('internal', 'internal error; see the CA log for the request id') };
 }
 
-/** Ajv's message, with what a pattern asks for said in words (PATTERN_MEANINGS) rather than quoted as a regular expression. */
+/**
+ * Ajv's message, with what a pattern asks for said in words (PATTERN_MEANINGS)
+ * rather than quoted as a regular expression, and an enum's values named
+ * where Ajv says only "must be equal to one of the allowed values".
+ */
 function inWords(fe: FastifyError): string {
   let message = fe.message;
   for (const v of fe.validation ?? []) {
     const pattern = v.keyword === 'pattern' ? v.params.pattern : undefined;
     const meaning = typeof pattern === 'string' ? PATTERN_MEANINGS.get(pattern) : undefined;
     if (meaning) message = message.replace(`must match pattern "${pattern}"`, meaning);
+    if (v.keyword === 'enum' && Array.isArray(v.params.allowedValues)) {
+      message = message.replace('must be equal to one of the allowed values', `must be one of: ${v.params.allowedValues.join(', ')}`);
+    }
   }
   return message;
 }
 
 /**
- * What Ajv's message leaves out: for a value outside an enum, the values there
- * are; for a field the schema does not declare, its name. "must NOT have
- * additional properties" alone sends the caller to the source.
+ * What Ajv's message leaves out: for a field the schema does not declare, its
+ * name. "must NOT have additional properties" alone sends the caller to the source.
  */
 function validationDetail(fe: FastifyError): string {
   const first = fe.validation?.[0];
-  if (first?.keyword === 'enum' && Array.isArray(first.params.allowedValues)) return ` (${first.params.allowedValues.join(', ')})`;
   if (first?.keyword === 'additionalProperties' && typeof first.params.additionalProperty === 'string') {
     return `: ${quotedInput(first.params.additionalProperty)}`;
   }

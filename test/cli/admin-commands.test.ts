@@ -59,7 +59,7 @@ describe('meshca admin commands', () => {
     {
       name: 'cert revoke --reason that is no reason',
       args: ['cert', 'revoke', '--serial', '01', '--reason', 'bored'],
-      says: 'meshca: --reason must be equal to one of the allowed values (unspecified, keyCompromise',
+      says: 'meshca: --reason must be one of: unspecified, keyCompromise, cACompromise, affiliationChanged, superseded, cessationOfOperation (invalid_request',
     },
     {
       name: 'admin credential --name with a space',

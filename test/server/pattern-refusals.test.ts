@@ -39,6 +39,10 @@ const CASES: ReadonlyArray<readonly [string, 'GET' | 'POST', string, object | un
   ['an intermediate tainted by id', 'POST', '/v1/authorities/nope/taint', undefined, `params/id ${SAYS.authorityId}`],
   ['an admin credential\'s name', 'POST', '/v1/admin/credentials', { role: 'auditor', name: 'a b', csr: 'x' }, `body/name ${SAYS.name}`],
   ['the head an audit verification expects', 'POST', '/v1/audit/verify', { expectHead: { seq: 1, hash: 'x' } }, `body/expectHead/hash ${SAYS.eventHash}`],
+  // Fields of a fixed set of values: the set, where Ajv says only "must be equal to one of the allowed values".
+  ['a revocation\'s reason', 'POST', '/v1/certificates/revoke', { serial: '01', reason: 'bored' }, 'body/reason must be one of: unspecified, keyCompromise, cACompromise, affiliationChanged, superseded, cessationOfOperation'],
+  ['an admin credential\'s role', 'POST', '/v1/admin/credentials', { role: 'root', name: 'bob', csr: 'x' }, 'body/role must be one of: operator, auditor'],
+  ['certificates listed by whether revoked', 'GET', '/v1/certificates?revoked=yes', undefined, 'querystring/revoked must be one of: true, false'],
 ];
 
 describe('refusals of a field for its form', () => {
@@ -47,7 +51,7 @@ describe('refusals of a field for its form', () => {
     ca = await startTestCa();
   });
 
-  it.each(CASES)('fail/%s says what the field takes, not its pattern', async (_name, method, url, body, says) => {
+  it.each(CASES)('fail/%s says what the field takes, in words', async (_name, method, url, body, says) => {
     const res = await ca.localApp.inject({ method, url, ...(body ? { payload: body } : {}) });
     expect({ status: res.statusCode, body: res.json() }).toEqual({ status: 400, body: { error: { code: 'invalid_request', message: `request ${says}` } } });
   });

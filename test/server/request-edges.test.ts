@@ -498,7 +498,7 @@ describe('a value outside a schema\'s list', () => {
     const res = await callCa(ca, operator, 'POST', '/v1/certificates/revoke', { serial: '01', reason: 'badreason' });
     expect(res.status).toBe(400);
     expect(res.body).toEqual({
-      error: { code: 'invalid_request', message: expect.stringMatching(/^request body\/reason must be equal to one of the allowed values \(.*keyCompromise.*\)$/) },
+      error: { code: 'invalid_request', message: expect.stringMatching(/^request body\/reason must be one of: .*keyCompromise/) },
     });
   });
 });
