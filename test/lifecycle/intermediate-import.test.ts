@@ -203,6 +203,18 @@ describe('meshca authority intermediate import on a plug-in CA', () => {
     expect(await verifiesAgainstBundle(ca, svid, clock.nowSeconds())).toBe('ok');
   });
 
+  it('pass/with --json the CLI prints the new intermediate\'s id, its state and the one it retired, for a script', async () => {
+    const clock = clockNearNow();
+    const ca = await pluginCa(clock);
+    const previous = ca.manager.current().activeIntermediate()!.record.id;
+    clock.advance(1);
+    const run = await runMeshca([
+      'authority', 'intermediate', 'import', '--cert', pki.underSubCa.cert, '--key', pki.underSubCa.key, '--chain', pki.subCa.cert, '--json', '--data-dir', ca.config.dataDir,
+    ]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout)).toEqual({ id: ca.manager.current().activeIntermediate()!.record.id, state: 'active', retired: previous });
+  });
+
   it('pass/an intermediate name-constrained to the trust domain\'s URIs: its SVIDs verify strictly', async () => {
     const clock = clockNearNow();
     const ca = await pluginCa(clock);
