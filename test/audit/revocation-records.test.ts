@@ -54,7 +54,7 @@ describe.each(engines)('revoked certificate records against their revocation eve
     t = await engine.start();
     const serial = serialOf((await mintCredential(t.ca, 'spiffe://example.org/ns/revoked')).chainPem);
     unrevoked = serialOf((await mintCredential(t.ca, 'spiffe://example.org/ns/standing')).chainPem);
-    expect(await asOperator(t.ca, 'POST', '/v1/certificates/revoke', { serial, reason: 'keyCompromise' })).toEqual({ revoked: 1 });
+    expect(await asOperator(t.ca, 'POST', '/v1/certificates/revoke', { serial, reason: 'keyCompromise' })).toEqual({ revoked: 1, serials: [serial] });
     operator = { serial, seq: await lastEventSeq(t), revokedAt: await revokedAtOf(t, serial) };
     const { workloadSerial } = await agentWithWorkload(t.ca, 'node-gone');
     await asOperator(t.ca, 'POST', '/v1/agents/node-gone/evict');
@@ -191,7 +191,7 @@ describe.each(engines)('revoked certificate records against their revocation eve
   it('pass/a ban of the first builds that revoked nothing, then a revocation of its agent\'s workload SVID for keyCompromise', async () => {
     const { workloadSerial } = await asFirstBuilds('node-banned-first', 'ban');
     await t.sql("UPDATE certificates SET revoked_at = NULL, revocation_reason = NULL WHERE agent = 'node-banned-first'");
-    expect(await asOperator(t.ca, 'POST', '/v1/certificates/revoke', { serial: workloadSerial, reason: 'keyCompromise' })).toEqual({ revoked: 1 });
+    expect(await asOperator(t.ca, 'POST', '/v1/certificates/revoke', { serial: workloadSerial, reason: 'keyCompromise' })).toEqual({ revoked: 1, serials: [workloadSerial] });
     expect(await verifyBoth(t)).toMatchObject({ ok: true });
   });
 });

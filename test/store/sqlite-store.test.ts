@@ -153,7 +153,7 @@ describe('SqliteStore writes while another connection holds the write lock', () 
 
     other.exec('COMMIT');
     await issuance;
-    expect(await revocation).toBe(1);
+    expect(await revocation).toEqual(['0a']);
     expect(store.db.prepare("SELECT serial FROM certificates WHERE revoked_at IS NULL").all()).toEqual([{ serial: '0b' }]);
   });
 });
