@@ -7,10 +7,10 @@ import { SpiffeId } from '../../identity/spiffe-id.js';
 import { dnsNamesField, pageLimit, ttlField } from '../edge.js';
 import { entryJson, entrySchema } from '../json-views.js';
 import { dnsNamesSchema, limitSchema, nameSchema, spiffeIdSchema, ttlSchema } from '../schemas.js';
+import type { ServerServices } from '../services.js';
 
 /** An entry's cursor holds its agent, SPIFFE ID (up to 2048 bytes) and id, in base64url. */
 const entryCursorSchema = { type: 'string', minLength: 1, maxLength: 3200 } as const;
-import type { ServerServices } from '../services.js';
 
 interface EntryBody {
   agent?: string;
