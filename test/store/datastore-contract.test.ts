@@ -565,13 +565,12 @@ describe.each(ENGINES)('the $name datastore', (engine) => {
       await store.registrations.createEntry(entry('e1', 'node-1', '/web', 10), note('entry.created'));
       await store.registrations.createEntry(entry('e2', 'node-1', '/db', 10), note('entry.created'));
       const head = (await store.audit.head())?.seq;
-      const refusals = [
-        store.registrations.createEntry(entry('e3', 'node-1', '/web', 10), note('entry.created')),
-        store.registrations.updateEntry({ ...entry('e2', 'node-1', '/web', 10), revision: 2 }, note('entry.updated')),
-      ];
-      for (const refused of refusals) {
-        await expect(refused).rejects.toSatisfy((e: unknown) => e instanceof ConflictError && e.code === 'already_exists');
-      }
+      // Each refusal is awaited as it is made: one left waiting while the other is awaited may reject unhandled (PostgreSQL answers both at once).
+      const conflict = (e: unknown) => e instanceof ConflictError && e.code === 'already_exists';
+      await Promise.all([
+        expect(store.registrations.createEntry(entry('e3', 'node-1', '/web', 10), note('entry.created'))).rejects.toSatisfy(conflict),
+        expect(store.registrations.updateEntry({ ...entry('e2', 'node-1', '/web', 10), revision: 2 }, note('entry.updated'))).rejects.toSatisfy(conflict),
+      ]);
       expect(Object.fromEntries((await store.registrations.listEntries({})).map((e) => [e.id, e.spiffeId.path]))).toEqual({ e1: '/web', e2: '/db' });
       expect((await store.audit.head())?.seq).toBe(head);
     });
