@@ -28,6 +28,7 @@
  */
 import { readIssuedFacts } from '../x509/certificate-reader.js';
 import { eventObject, type StoredEvent } from './audit-verifier.js';
+import { leastNotAfterRevoked } from './expiry.js';
 import { CERTIFICATE_HASH, ISSUANCE_EVENT, ISSUED_AT, issuanceEventData, sha256Hex } from './issuance-event.js';
 import type { IssuedCertificateRecord } from './model.js';
 
@@ -67,10 +68,11 @@ export interface CertificateRecords {
   /** The pruning events as stored, in sequence order (the chain walk checks that they are genuine). */
   prunings(): Promise<Pruning[]>;
   /**
-   * The first record with id at most `upToId` that `selector` matches, that
-   * had not expired at `at` and yet is not revoked at or before `revokedBy`.
+   * The first record with id at most `upToId` that `selector` matches, whose
+   * notAfter is at least `leastNotAfter` (it had not expired when revoked, as
+   * leastNotAfterRevoked says) and yet is not revoked at or before `revokedBy`.
    */
-  notRevoked(selector: RevokedSelector, at: number, revokedBy: number, upToId: number): Promise<string | undefined>;
+  notRevoked(selector: RevokedSelector, leastNotAfter: number, revokedBy: number, upToId: number): Promise<string | undefined>;
 }
 
 /** What a `certificates.revoked` event names: one column's value, agents' own SVIDs perhaps excepted. */
@@ -143,7 +145,7 @@ export class CertificateRecordCheck {
     if (!data) return dataAltered(e);
     const selector = revokedSelector(data);
     if (!selector || Number(data.count) === 0) return undefined;
-    const serial = await this.records.notRevoked(selector, e.at, this.latestAt, this.issuedUpTo);
+    const serial = await this.records.notRevoked(selector, leastNotAfterRevoked(data, e.at), this.latestAt, this.issuedUpTo);
     return serial && `the record of certificate ${serial} is not revoked, but event ${e.seq} revoked it: its revocation was removed`;
   }
 

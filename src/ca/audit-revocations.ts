@@ -18,11 +18,14 @@
  * records' reasons held, not their times. Builds before evictions and bans
  * recorded what they revoked logged `agent.evicted`, `agent.banned` or
  * `agent.unbanned` alone: such an event (one not followed by its revocation
- * event) explains the agent's records revoked then, by reason only.
+ * event) explains the agent's records revoked then, by reason only. Events
+ * of builds before revocations applied through notAfter (expiry.ts) applied
+ * only to records expiring after their time, and are held to that.
  */
 import { eventObject, type StoredEvent } from './audit-verifier.js';
 import { REVOCATION_EVENT, revokedSelector, type RevokedSelector } from './audit-certificates.js';
 import type { Problem } from './audit-registration.js';
+import { leastNotAfterRevoked } from './expiry.js';
 
 /** What a revocation event records of the time it stamped into the records it revoked. */
 export const REVOKED_AT = 'revokedAt';
@@ -64,8 +67,8 @@ interface Revocation {
   readonly reasons: readonly unknown[];
   /** The time stamped into the records; undefined for events of earlier builds. */
   readonly revokedAt: number | undefined;
-  /** The time the records had to be unexpired at. */
-  readonly at: number;
+  /** The least notAfter of a record it applied to (leastNotAfterRevoked). */
+  readonly leastNotAfter: number;
   /** The highest record id issued before it: records after it were not there to revoke. */
   readonly upToId: number;
   /** A status event of an earlier build's form that its revocation event turned out to follow (a current build's). */
@@ -90,14 +93,14 @@ export class RevocationRecordCheck {
       if (!selector) return;
       if (this.lastStatus?.seq === e.seq - 1 && selector.column === 'agent' && selector.value === this.lastStatus.selector.value) this.lastStatus.followed = true;
       const revokedAt = typeof data[REVOKED_AT] === 'number' ? data[REVOKED_AT] : undefined;
-      this.add({ seq: e.seq, type: e.type, selector, reasons: 'reason' in data ? [data['reason']] : [], revokedAt, at: revokedAt ?? e.at, upToId: issuedUpTo });
+      this.add({ seq: e.seq, type: e.type, selector, reasons: 'reason' in data ? [data['reason']] : [], revokedAt, leastNotAfter: leastNotAfterRevoked(data, revokedAt ?? e.at), upToId: issuedUpTo });
       this.lastStatus = undefined;
       return;
     }
     if (typeof data['agent'] !== 'string') return;
     const selector: RevokedSelector = { column: 'agent', value: data['agent'], exceptAgentSvids: false };
     const reasons = SILENT_AGENT_REVOCATIONS.get(e.type)!;
-    this.lastStatus = { seq: e.seq, type: e.type, selector, reasons, revokedAt: undefined, at: e.at, upToId: issuedUpTo };
+    this.lastStatus = { seq: e.seq, type: e.type, selector, reasons, revokedAt: undefined, leastNotAfter: leastNotAfterRevoked(data, e.at), upToId: issuedUpTo };
     this.add(this.lastStatus);
   }
 
@@ -152,7 +155,7 @@ export class RevocationRecordCheck {
   private applying(record: RevokedRecord): Revocation[] {
     const values = [['serial', record.serial], ['spiffe_id', record.spiffeId], ['agent', record.agent], ['issuer_id', record.issuerId]] as const;
     const applied = values.flatMap(([column, value]) => (value === null ? [] : this.bySelector.get(selectorKey(column, value)) ?? []).filter(
-      (r) => !r.followed && record.id <= r.upToId && record.notAfter > r.at && !(r.selector.exceptAgentSvids && record.kind === 'agent'),
+      (r) => !r.followed && record.id <= r.upToId && record.notAfter >= r.leastNotAfter && !(r.selector.exceptAgentSvids && record.kind === 'agent'),
     ));
     return applied.sort((a, b) => a.seq - b.seq);
   }

@@ -12,6 +12,7 @@ import type { CertificateCatalog, RevocationSelector, RevocationStore, RevokedSe
 import type { CrlService } from './crl-service.js';
 import { REVOCATION_EVENT } from './audit-certificates.js';
 import { REVOKED_AT } from './audit-revocations.js';
+import { THROUGH_NOT_AFTER } from './expiry.js';
 import type { AuditEvent } from './model.js';
 
 /** Why evicting or banning an agent revokes every live certificate issued to or through it. */
@@ -22,15 +23,17 @@ const ROOT_RETIREMENT_REASON: RevocationReason = 'cessationOfOperation';
 
 /**
  * The audit event of a revocation: what it selected, why, when (the time
- * stamped into the records, `at`) and how many certificates it revoked.
+ * stamped into the records, `at`), that it applied to records through their
+ * notAfter second, and how many certificates it revoked.
  * `audit verify` holds the records to it: each one the selector matched,
- * unexpired then, must be revoked by then (audit-certificates.ts), and each
- * record it revoked must carry its time and reason (audit-revocations.ts).
+ * unexpired then (notAfter at or after `at`), must be revoked by then
+ * (audit-certificates.ts), and each record it revoked must carry its time
+ * and reason (audit-revocations.ts).
  */
 export function revocationEvent(
   selector: Readonly<Record<string, string | boolean>>, reason: RevocationReason, by: string, count: number, at: number,
 ): AuditEvent {
-  return { type: REVOCATION_EVENT, actor: by, data: { ...selector, reason, count, [REVOKED_AT]: at } };
+  return { type: REVOCATION_EVENT, actor: by, data: { ...selector, reason, count, [REVOKED_AT]: at, [THROUGH_NOT_AFTER]: true } };
 }
 
 /**

@@ -13,6 +13,16 @@ import { decodeCursor, decodeIdentityCursor, encodeCursor, encodeIdentityCursor,
 export type Dialect = 'sqlite' | 'postgres';
 
 /**
+ * Whether a certificate has not expired at `now` (its placeholder), given the
+ * column holding its notAfter: the one rule of every query that asks whether
+ * a certificate still counts (revoking it, listing it on a CRL, counting it
+ * live). A certificate is valid through its notAfter second (RFC 5280
+ * §4.1.2.5: the validity period includes both ends), as Go's TLS and OpenSSL
+ * accept it then; so a CRL still lists it, and it can still be revoked.
+ */
+export const UNEXPIRED_AT = (now: string, notAfter = 'not_after'): string => `${notAfter} >= ${now}`;
+
+/**
  * Run in the transaction of every revocation: a counter other processes
  * sharing the datastore compare, to learn that their cached CRLs are stale.
  */
@@ -28,7 +38,7 @@ export const WRITE_PROBE = (filler: string): string[] => [`INSERT INTO write_pro
 
 /** The live agent SVIDs held under an agent's name, given its placeholders for the name and now: what attesting under it again revokes. */
 export const SUPERSEDED_AGENT_SVIDS = (agent: string, now: string): string =>
-  `SELECT serial FROM certificates WHERE agent = ${agent} AND kind = 'agent' AND revoked_at IS NULL AND not_after > ${now} ORDER BY id`;
+  `SELECT serial FROM certificates WHERE agent = ${agent} AND kind = 'agent' AND revoked_at IS NULL AND ${UNEXPIRED_AT(now)} ORDER BY id`;
 
 /** Whether the certificate with this serial (its placeholder) is revoked: a renewal presenting it is refused. */
 /** The revocation reason of a revoked certificate (no row while it stands), given a placeholder for its serial. */
@@ -52,7 +62,7 @@ export function crlNumberFloor(nowSeconds: number): number {
 
 /** One issuer's revoked certificates that have not expired yet (what its CRL lists), given its placeholders for issuer and now. */
 export const REVOKED_UNEXPIRED = (issuer: string, now: string): string =>
-  `SELECT serial, revoked_at, revocation_reason FROM certificates WHERE issuer_id = ${issuer} AND revoked_at IS NOT NULL AND not_after > ${now} ORDER BY id`;
+  `SELECT serial, revoked_at, revocation_reason FROM certificates WHERE issuer_id = ${issuer} AND revoked_at IS NOT NULL AND ${UNEXPIRED_AT(now)} ORDER BY id`;
 
 export interface RevokedRow {
   readonly serial: string;
@@ -134,8 +144,7 @@ export function certificateListQuery(filter: CertificateFilter, cursor: string |
   }
   if (filter.agent) add('agent = ?', filter.agent);
   if (filter.activeAt !== undefined) {
-    // notAfter is inclusive (RFC 5280 §4.1.2.5): Go's TLS and OpenSSL accept a certificate at that very second.
-    add('not_before <= ? AND not_after >= ? AND (revoked_at IS NULL OR revoked_at > ?)', filter.activeAt, filter.activeAt, filter.activeAt);
+    add(`not_before <= ? AND ${UNEXPIRED_AT('?')} AND (revoked_at IS NULL OR revoked_at > ?)`, filter.activeAt, filter.activeAt, filter.activeAt);
   }
   if (filter.issuedAfter !== undefined) add('issued_at >= ?', filter.issuedAfter);
   if (filter.issuedBefore !== undefined) add('issued_at < ?', filter.issuedBefore);
@@ -185,10 +194,10 @@ export function identityListQuery(
   }
   params.push(limit + 1);
   const sql = `SELECT ${id} AS spiffe_id, MIN(c.issued_at) AS first, MAX(c.issued_at) AS last, COUNT(*) AS total,
-      SUM(CASE WHEN c.not_after > ? AND c.revoked_at IS NULL THEN 1 ELSE 0 END) AS live,
+      SUM(CASE WHEN ${UNEXPIRED_AT('?', 'c.not_after')} AND c.revoked_at IS NULL THEN 1 ELSE 0 END) AS live,
       MAX(CASE WHEN EXISTS (SELECT 1 FROM entries e WHERE e.spiffe_id = c.spiffe_id)
             OR (c.kind = 'agent' AND EXISTS (SELECT 1 FROM agents a WHERE a.status = 'active' AND a.name = c.agent))
-            OR (c.kind IN ('admin', 'server') AND c.not_after > ? AND c.revoked_at IS NULL)
+            OR (c.kind IN ('admin', 'server') AND ${UNEXPIRED_AT('?', 'c.not_after')} AND c.revoked_at IS NULL)
           THEN 1 ELSE 0 END) AS registered
     FROM certificates c ${where.length ? `WHERE ${where.join(' AND ')}` : ''} GROUP BY 1 ORDER BY 1 LIMIT ?`;
   return { sql: dialect === 'postgres' ? numbered(sql) : sql, params };

@@ -219,7 +219,7 @@ describe.each(engines)('issued-certificate records against their audit events ($
     const [statusEvent, revokedEvent] = (await eventRows(t)).slice(-2);
     expect([statusEvent!.type, revokedEvent!.type]).toEqual([status, 'certificates.revoked']);
     // Its own SVID and the workload's.
-    expect(JSON.parse(revokedEvent!.data)).toEqual({ agent, reason: 'cessationOfOperation', count: 2, revokedAt });
+    expect(JSON.parse(revokedEvent!.data)).toEqual({ agent, reason: 'cessationOfOperation', count: 2, revokedAt, throughNotAfter: true });
     expect(result).toMatchObject({ problem: { seq: revokedEvent!.seq } });
     expect(result.problem!.reason).toBe(
       `the record of certificate ${workloadSerial} is not revoked, but event ${revokedEvent!.seq} revoked it: its revocation was removed`,

@@ -11,7 +11,9 @@ import type { VerificationResult } from '../../src/ca/audit-verifier.js';
 import { verifyOverApi } from '../support/audit-log.js';
 import { caEngines, eventRows, rechainFrom, restore, snapshot, type Snapshot, type TamperableCa } from '../support/ca-engines.js';
 import { asOperator, attestAgent, mintCredential } from '../support/callers.js';
+import { FakeClock } from '../support/fake-clock.js';
 import { agentWithWorkload, serialOf } from '../support/revocations.js';
+import { mintSvid } from '../support/svids.js';
 
 interface Revoked {
   serial: string;
@@ -68,11 +70,11 @@ describe.each(engines)('revoked certificate records against their revocation eve
   beforeEach(async () => expect((await verifyBoth(t)).ok).toBe(true));
   afterEach(() => restore(t, before));
 
-  it('pass/each revocation event records the time it stamped into the records', async () => {
+  it('pass/each revocation event records the time it stamped into the records, and that it applied through notAfter', async () => {
     const events = (await eventRows(t)).filter((e) => e.seq === operator.seq || e.seq === evicted.seq);
     expect(events.map((e) => JSON.parse(e.data))).toEqual([
-      { serial: operator.serial, reason: 'keyCompromise', count: 1, revokedAt: operator.revokedAt },
-      { agent: 'node-gone', reason: 'cessationOfOperation', count: 2, revokedAt: evicted.revokedAt },
+      { serial: operator.serial, reason: 'keyCompromise', count: 1, revokedAt: operator.revokedAt, throughNotAfter: true },
+      { agent: 'node-gone', reason: 'cessationOfOperation', count: 2, revokedAt: evicted.revokedAt, throughNotAfter: true },
     ]);
   });
 
@@ -192,6 +194,54 @@ describe.each(engines)('revoked certificate records against their revocation eve
     const { workloadSerial } = await asFirstBuilds('node-banned-first', 'ban');
     await t.sql("UPDATE certificates SET revoked_at = NULL, revocation_reason = NULL WHERE agent = 'node-banned-first'");
     expect(await asOperator(t.ca, 'POST', '/v1/certificates/revoke', { serial: workloadSerial, reason: 'keyCompromise' })).toEqual({ revoked: 1, serials: [workloadSerial] });
+    expect(await verifyBoth(t)).toMatchObject({ ok: true });
+  });
+});
+
+// RFC 5280 §4.1.2.5: a certificate is valid at its notAfter second, so a revocation then applies to it.
+describe.each(engines)('a revocation at exactly a certificate\'s notAfter ($name)', (engine) => {
+  const spiffeId = 'spiffe://example.org/ns/last-second';
+
+  /** Two certificates of one identity, the first expiring at `notAfter`; the clock set there and both revoked by SPIFFE ID. */
+  async function revokedAtNotAfter(): Promise<{ t: TamperableCa; expiring: string; notAfter: number; seq: number }> {
+    const clock = new FakeClock(Math.floor(Date.now() / 1000) * 1000);
+    const t = await engine.start({}, { clock });
+    const expiring = (await mintSvid(t.ca.localApp, spiffeId, { ttl: '1h' })).answer.svid.serial;
+    await mintSvid(t.ca.localApp, spiffeId, { ttl: '2h' });
+    const notAfter = Number((await t.sql<{ not_after: number }>('SELECT not_after FROM certificates WHERE serial = ?', expiring))[0]!.not_after);
+    clock.set(notAfter * 1000);
+    expect(await asOperator(t.ca, 'POST', '/v1/certificates/revoke', { spiffeId, reason: 'keyCompromise' })).toMatchObject({ revoked: 2 });
+    expect(await revokedAtOf(t, expiring)).toBe(notAfter);
+    return { t, expiring, notAfter, seq: await lastEventSeq(t) };
+  }
+
+  it('pass/it revoked the certificate expiring then, which verifies; its revocation cleared is named', async () => {
+    const { t, expiring, seq } = await revokedAtNotAfter();
+    expect(await verifyBoth(t)).toMatchObject({ ok: true });
+
+    await t.sql('UPDATE certificates SET revoked_at = NULL, revocation_reason = NULL WHERE serial = ?', expiring);
+    expect((await verifyBoth(t)).problem).toEqual({
+      seq,
+      reason: `the record of certificate ${expiring} is not revoked, but event ${seq} revoked it: its revocation was removed`,
+    });
+  });
+
+  // Builds before revocations applied through notAfter left a certificate expiring at that very second standing.
+  it('pass/an earlier build\'s revocation (no throughNotAfter) that left the certificate expiring then standing verifies; one it revoked is named', async () => {
+    const { t, expiring, notAfter, seq } = await revokedAtNotAfter();
+    const event = (await eventRows(t)).find((e) => e.seq === seq)!;
+    const { throughNotAfter, ...data } = JSON.parse(event.data) as Record<string, unknown>;
+    expect(throughNotAfter).toBe(true);
+    await t.guardAudit(false);
+    await t.sql('UPDATE audit_events SET data = ? WHERE seq = ?', canonicalJson({ ...data, count: 1 }), seq);
+    await rechainFrom(t, seq);
+    await t.guardAudit(true);
+    expect((await verifyBoth(t)).problem).toEqual({
+      seq: (await lastEventSeq(t)) + 1,
+      reason: `certificate record ${expiring} is recorded as revoked (at ${notAfter}, "keyCompromise"), but no event of the log revoked it: ${ALTERED}`,
+    });
+
+    await t.sql('UPDATE certificates SET revoked_at = NULL, revocation_reason = NULL WHERE serial = ?', expiring);
     expect(await verifyBoth(t)).toMatchObject({ ok: true });
   });
 });

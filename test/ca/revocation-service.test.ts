@@ -43,8 +43,8 @@ describe.each(await engines())('RevocationService.revoke by serial, $name datast
     expect(await service.revoke({ serial: '0a1b' }, 'keyCompromise', 'operator:local')).toEqual(['0a1b']);
     expect(await service.revoke({ serial: '0a1b' }, 'keyCompromise', 'operator:local')).toEqual([]);
     expect((await events(store)).slice(before.length).map((e) => JSON.parse(e.dataJson) as unknown)).toEqual([
-      { serial: '0a1b', reason: 'keyCompromise', count: 1, revokedAt: now },
-      { serial: '0a1b', reason: 'keyCompromise', count: 0, revokedAt: now },
+      { serial: '0a1b', reason: 'keyCompromise', count: 1, revokedAt: now, throughNotAfter: true },
+      { serial: '0a1b', reason: 'keyCompromise', count: 0, revokedAt: now, throughNotAfter: true },
     ]);
   });
 });

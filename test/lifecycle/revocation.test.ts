@@ -70,7 +70,7 @@ describe('POST /v1/certificates/revoke', () => {
     expect(revokedInStore(ca)).toEqual(expected.map((serial) => ({ serial, reason, at })));
     const events = auditEvents(ca.store.db, 'certificates.revoked');
     expect(events.map((e) => ({ actor: e.actor, at: e.at, data: e.data }))).toEqual([
-      { actor: 'operator:local', at, data: { ...selector(issued), reason, count: expected.length, revokedAt: at } },
+      { actor: 'operator:local', at, data: { ...selector(issued), reason, count: expected.length, revokedAt: at, throughNotAfter: true } },
     ]);
     expect(readCrl(await crlDer(ca)).serials.sort()).toEqual(expected);
 
@@ -222,7 +222,7 @@ describe("revoking the CA's own serving certificate", () => {
     expect(listed).not.toContain(await servedSerial(ca));
     const { at } = ca.store.db.prepare<[string], { at: number }>('SELECT revoked_at AS at FROM certificates WHERE serial = ?').get(revokedBefore)!;
     expect(auditEvents(ca.store.db, 'certificates.revoked').map((e) => e.data)).toEqual([
-      { spiffeId: 'spiffe://example.org/meshca/server', reason: 'keyCompromise', count: 1, revokedAt: at },
+      { spiffeId: 'spiffe://example.org/meshca/server', reason: 'keyCompromise', count: 1, revokedAt: at, throughNotAfter: true },
     ]);
     expect((await callCa(ca, undefined, 'GET', '/healthz')).status).toBe(200);
   });

@@ -345,7 +345,7 @@ describe.each(ENGINES)('the $name datastore', (engine) => {
       expect(await Promise.all(['a1', 'a2', 'w1'].map(async (serial) => (await store.registrations.credential(serial))?.revocation))).toEqual(['superseded', null, null]);
       expect(await store.certificates.revocationCount()).toBe(1);
       const revoked = (await allEvents(store)).filter((e) => e.type === 'certificates.revoked');
-      expect(revoked.map((e) => [JSON.parse(e.dataJson), e.actor])).toEqual([[{ serial: 'a1', reason: 'superseded', count: 1, revokedAt: 20 }, 'agent:node-1']]);
+      expect(revoked.map((e) => [JSON.parse(e.dataJson), e.actor])).toEqual([[{ serial: 'a1', reason: 'superseded', count: 1, revokedAt: 20, throughNotAfter: true }, 'agent:node-1']]);
     });
 
     it.each([['banned'], ['evicted']] as const)('is refused once the agent is %s, in the same transaction', async (status) => {
@@ -621,7 +621,7 @@ describe.each(ENGINES)('the $name datastore', (engine) => {
       const events = (await allEvents(store)).slice(2).map((e) => [e.type, e.actor, JSON.parse(e.dataJson)]);
       expect(events).toEqual([
         ['agent.evicted', 'operator:o', {}],
-        ['certificates.revoked', 'operator:o', { agent: 'node-1', reason: 'cessationOfOperation', count: 2, revokedAt: now }],
+        ['certificates.revoked', 'operator:o', { agent: 'node-1', reason: 'cessationOfOperation', count: 2, revokedAt: now, throughNotAfter: true }],
         ['agent.banned', 'operator:o', {}],
       ]);
     });
@@ -853,6 +853,69 @@ describe.each(ENGINES)('the $name datastore', (engine) => {
       expect(await store.registrations.credential('03')).toMatchObject({ revocation: null });
       const counts = (await allEvents(store)).filter((e) => e.type === 'certificates.revoked').map((e) => JSON.parse(e.dataJson).count);
       expect(counts).toEqual([1, 0, 1, 0, 1, 1]);
+    });
+
+    describe('through a certificate\'s notAfter second (RFC 5280 §4.1.2.5: valid at notAfter itself)', () => {
+      const NOT_AFTER = 5_000;
+      /** A workload's, an admin's and a serving certificate, all expiring at NOT_AFTER. */
+      async function expiringAt(store: Datastore): Promise<void> {
+        const records = [
+          issued('01', 1_000, { spiffeId: 'spiffe://example.org/a', issuerId: 'x', agent: 'node-1', notAfter: NOT_AFTER }),
+          issued('02', 1_000, { spiffeId: 'spiffe://example.org/b', issuerId: 'x', agent: 'node-2', kind: 'admin', notAfter: NOT_AFTER }),
+          issued('03', 1_000, { spiffeId: 'spiffe://example.org/c', issuerId: 'y', agent: 'node-3', kind: 'server', notAfter: NOT_AFTER }),
+        ];
+        for (const r of records) await store.certificates.recordIssued(r.record, r.event);
+      }
+
+      it.each([
+        { when: 'at notAfter', at: NOT_AFTER, revoked: [['01'], ['02'], ['03']] },
+        { when: 'a second after notAfter', at: NOT_AFTER + 1, revoked: [[], [], []] },
+      ])('revokes by serial, SPIFFE ID and issuer $when: $revoked', async ({ at, revoked }) => {
+        const { store } = await open();
+        await expiringAt(store);
+        const revoke = (selector: Parameters<Datastore['certificates']['revoke']>[0]) =>
+          store.certificates.revoke(selector, at, 'keyCompromise', (count) => note('certificates.revoked', { count }));
+        expect([await revoke({ serial: '01' }), await revoke({ spiffeId: SpiffeId.parse('spiffe://example.org/b') }), await revoke({ issuerId: 'y' })])
+          .toEqual(revoked);
+      });
+
+      it.each([
+        { when: 'at notAfter', at: NOT_AFTER, revocation: 'cessationOfOperation' },
+        { when: 'a second after notAfter', at: NOT_AFTER + 1, revocation: null },
+      ])('revokes what an evicted agent held $when: $revocation', async ({ at, revocation }) => {
+        const { store } = await open();
+        await expiringAt(store);
+        await store.registrations.setAgentStatus('node-1', 'evicted', at, note('agent.evicted'), true);
+        expect((await store.registrations.credential('01'))?.revocation).toBe(revocation);
+      });
+
+      it.each([
+        { when: 'at notAfter', at: NOT_AFTER, revocation: 'superseded' },
+        { when: 'a second after notAfter', at: NOT_AFTER + 1, revocation: null },
+      ])('supersedes the agent SVID held under a name attested again $when: $revocation', async ({ at, revocation }) => {
+        const { store } = await open();
+        for (const [hash, serial, now] of [['h1', 'a1', 1_000], ['h2', 'a2', at]] as const) {
+          await store.registrations.createToken({ hash, agent: 'node-1', createdAt: 0, expiresAt: 9_999, createdBy: 'o', creatorSerial: null, usedAt: null }, note('t'));
+          const certificate = issued(serial, now, { kind: 'agent', notAfter: serial === 'a1' ? NOT_AFTER : now + 3_600 }).record;
+          expect(await store.registrations.completeAttestation({ tokenHash: hash, now, agent: agentRecord('node-1', now), certificate, events: [note('agent.attested')] })).toBe(true);
+        }
+        expect((await store.registrations.credential('a1'))?.revocation).toBe(revocation);
+      });
+
+      it.each([
+        { when: 'at notAfter', at: NOT_AFTER, listed: ['01'], live: 2, underX: 1, identities: [[0, true], [1, true], [1, true]] },
+        { when: 'a second after notAfter', at: NOT_AFTER + 1, listed: [], live: 0, underX: 0, identities: [[0, true], [0, false], [0, false]] },
+      ])('lists a revoked one on its issuer\'s CRL, and counts the others live, $when', async ({ at, listed, live, underX, identities }) => {
+        const { store } = await open();
+        await expiringAt(store);
+        await store.certificates.revoke({ serial: '01' }, 2_000, 'keyCompromise', (count) => note('certificates.revoked', { count }));
+        // An admin's and a serving identity are registered while one of their certificates is live; a workload's by its entry.
+        await store.registrations.createEntry(entry('e1', 'node-1', '/a', 1_000), note('entry.created'));
+        expect((await store.certificates.numberedRevocations(['x'], at)).lists.get('x')!.map((r) => r.serial)).toEqual(listed);
+        expect(await store.certificates.countLive(at)).toBe(live);
+        expect(await store.certificates.liveUnder(['x'], at)).toBe(underX);
+        expect((await store.certificates.listIdentities(at, undefined, null, 10)).items.map((i) => [i.live, i.registered])).toEqual(identities);
+      });
     });
 
     it('counts revocations (an eviction\'s included) for other processes to compare, durably, and not issuance', async () => {

@@ -5,7 +5,7 @@
  */
 import type pg from 'pg';
 import { pruningOf, PRUNING_EVENT, type CertificateRecords, type Pruning, type RevokedSelector, type StrayRecord } from '../../ca/audit-certificates.js';
-import { LATER_ISSUANCE, laterIssuancePattern, numbered, SHARED_SERIAL, strayRecordQuery } from '../certificate-sql.js';
+import { LATER_ISSUANCE, laterIssuancePattern, numbered, SHARED_SERIAL, strayRecordQuery, UNEXPIRED_AT } from '../certificate-sql.js';
 import { CERTIFICATE_RECORD_COLUMNS as COLUMNS, storedCertificate, type CertificateRecordRow } from '../rows.js';
 
 /** Pages keep a long table out of memory, as the event walk does. */
@@ -49,13 +49,13 @@ export function pgCertificateRecords(pool: pg.Pool): CertificateRecords {
       const { rows } = await pool.query<{ seq: number; at: number; data: string }>('SELECT seq, at, data FROM audit_events WHERE type = $1 ORDER BY seq', [PRUNING_EVENT]);
       return rows.map((r) => pruningOf({ seq: r.seq, at: r.at, dataJson: r.data }));
     },
-    async notRevoked(selector: RevokedSelector, at: number, revokedBy: number, upToId: number) {
+    async notRevoked(selector: RevokedSelector, leastNotAfter: number, revokedBy: number, upToId: number) {
       // The column comes from a closed set (RevokedSelector), never from the stored text.
       const keepAgents = selector.exceptAgentSvids ? " AND kind != 'agent'" : '';
       const { rows } = await pool.query<{ serial: string }>(
-        `SELECT serial FROM certificates WHERE ${selector.column} = $1 AND id <= $2 AND not_after > $3
+        `SELECT serial FROM certificates WHERE ${selector.column} = $1 AND id <= $2 AND ${UNEXPIRED_AT('$3')}
            AND (revoked_at IS NULL OR revoked_at > $4)${keepAgents} ORDER BY id LIMIT 1`,
-        [selector.value, upToId, at, revokedBy],
+        [selector.value, upToId, leastNotAfter, revokedBy],
       );
       return rows[0]?.serial;
     },

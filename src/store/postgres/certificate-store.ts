@@ -6,7 +6,7 @@ import type { SpiffeId } from '../../identity/spiffe-id.js';
 import { nowSeconds, type Clock } from '../../time/clock.js';
 import type { RevocationReason, RevokedEntry } from '../../x509/crl.js';
 import {
-  certificateListQuery, certificatePage, COUNT_REVOCATION, crlNumberFloor, identityListQuery, identityPage, REVOCATION_COUNT, REVOKED_UNEXPIRED, toRevokedEntry,
+  certificateListQuery, certificatePage, COUNT_REVOCATION, crlNumberFloor, identityListQuery, identityPage, REVOCATION_COUNT, REVOKED_UNEXPIRED, toRevokedEntry, UNEXPIRED_AT,
   type IdentityRow, type RevokedRow,
 } from '../certificate-sql.js';
 import type { CertificateStore } from '../datastore.js';
@@ -60,7 +60,7 @@ export class PgCertificateStore implements CertificateStore {
   }
 
   async countLive(now: number): Promise<number> {
-    const { rows } = await this.pool.query<{ n: string }>('SELECT COUNT(*) AS n FROM certificates WHERE not_after > $1 AND revoked_at IS NULL', [now]);
+    const { rows } = await this.pool.query<{ n: string }>(`SELECT COUNT(*) AS n FROM certificates WHERE ${UNEXPIRED_AT('$1')} AND revoked_at IS NULL`, [now]);
     return Number(rows[0]!.n);
   }
 
@@ -82,7 +82,7 @@ export class PgCertificateStore implements CertificateStore {
       const { rows } = await client.query<{ serial: string }>(
         `WITH revoked AS (
            UPDATE certificates SET revoked_at = $1, revocation_reason = $2 WHERE ${SELECTOR_COLUMN[key]} = $3 AND revoked_at IS NULL
-             AND not_after > $1${keepAgents} RETURNING id, serial)
+             AND ${UNEXPIRED_AT('$1')}${keepAgents} RETURNING id, serial)
          SELECT serial FROM revoked ORDER BY id`,
         [at, reason, value],
       );
@@ -116,7 +116,7 @@ export class PgCertificateStore implements CertificateStore {
   async liveUnder(issuerIds: readonly string[], now: number): Promise<number> {
     if (issuerIds.length === 0) return 0;
     const { rows } = await this.pool.query<{ n: string }>(
-      "SELECT COUNT(*) AS n FROM certificates WHERE issuer_id = ANY($1) AND not_after > $2 AND revoked_at IS NULL AND kind != 'server'",
+      `SELECT COUNT(*) AS n FROM certificates WHERE issuer_id = ANY($1) AND ${UNEXPIRED_AT('$2')} AND revoked_at IS NULL AND kind != 'server'`,
       [issuerIds, now],
     );
     return Number(rows[0]!.n);

@@ -8,7 +8,7 @@ import { nowSeconds, type Clock } from '../../time/clock.js';
 import type { AgentRegistry } from '../datastore.js';
 import { agentNotActive, presentedRevoked } from '../../ca/client-standing.js';
 import { AGENT_REVOCATION_REASON, agentRevocationEvent, supersededAgentSvidEvent } from '../../ca/revocation-service.js';
-import { COUNT_REVOCATION, CREDENTIAL, IS_REVOKED, numbered, SUPERSEDE, SUPERSEDED_AGENT_SVIDS, toCredential, type CredentialRow } from '../certificate-sql.js';
+import { COUNT_REVOCATION, CREDENTIAL, IS_REVOKED, numbered, SUPERSEDE, SUPERSEDED_AGENT_SVIDS, toCredential, UNEXPIRED_AT, type CredentialRow } from '../certificate-sql.js';
 import type { RevocationReason } from '../../x509/crl.js';
 import {
   AgentStatusMoved, agentStatusWrite, duplicateEntry, entryChanged, entryGone, entryParams, outstandingTokensQuery, SPEND_TOKEN, SPEND_TOKEN_TO_ADMIT, TOKEN_BY_ID, toAgent, toEntry, toToken, VOID_AGENT_TOKENS, VOIDED_BY,
@@ -139,7 +139,7 @@ export class PgRegistrationStore implements AgentRegistry {
     if (revoke) {
       const revoked = (await c.query(
         `UPDATE certificates SET revoked_at = $1, revocation_reason = $2
-         WHERE agent = $3 AND revoked_at IS NULL AND not_after > $1`,
+         WHERE agent = $3 AND revoked_at IS NULL AND ${UNEXPIRED_AT('$1')}`,
         [at, AGENT_REVOCATION_REASON, name],
       )).rowCount ?? 0;
       await c.query(COUNT_REVOCATION);

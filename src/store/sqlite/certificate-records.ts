@@ -1,6 +1,6 @@
 /** The certificate records as the audit verifier reads them: in id (commit) order, by serial, and the prunings. */
 import { pruningOf, PRUNING_EVENT, type CertificateRecords, type Pruning, type RevokedSelector, type StrayRecord } from '../../ca/audit-certificates.js';
-import { LATER_ISSUANCE, laterIssuancePattern, SHARED_SERIAL, strayRecordQuery } from '../certificate-sql.js';
+import { LATER_ISSUANCE, laterIssuancePattern, SHARED_SERIAL, strayRecordQuery, UNEXPIRED_AT } from '../certificate-sql.js';
 import { CERTIFICATE_RECORD_COLUMNS as COLUMNS, storedCertificate, type CertificateRecordRow } from '../rows.js';
 import { type Db, statements } from './database.js';
 
@@ -41,13 +41,13 @@ export function sqliteCertificateRecords(db: Db): CertificateRecords {
         .all(PRUNING_EVENT)
         .map((r) => pruningOf({ seq: r.seq, at: r.at, dataJson: r.data }));
     },
-    async notRevoked(selector: RevokedSelector, at: number, revokedBy: number, upToId: number) {
+    async notRevoked(selector: RevokedSelector, leastNotAfter: number, revokedBy: number, upToId: number) {
       // The column comes from a closed set (RevokedSelector), never from the stored text.
       const keepAgents = selector.exceptAgentSvids ? " AND kind != 'agent'" : '';
       return sql<[string, number, number, number], { serial: string }>(
-        `SELECT serial FROM certificates WHERE ${selector.column} = ? AND id <= ? AND not_after > ?
+        `SELECT serial FROM certificates WHERE ${selector.column} = ? AND id <= ? AND ${UNEXPIRED_AT('?')}
            AND (revoked_at IS NULL OR revoked_at > ?)${keepAgents} ORDER BY id LIMIT 1`,
-      ).get(selector.value, upToId, at, revokedBy)?.serial;
+      ).get(selector.value, upToId, leastNotAfter, revokedBy)?.serial;
     },
   };
 }

@@ -10,7 +10,7 @@ import { nowSeconds, type Clock } from '../../time/clock.js';
 import type { AuditAppender } from './audit-appender.js';
 import { type Db, statements } from './database.js';
 import {
-  certificateListQuery, certificatePage, COUNT_REVOCATION, crlNumberFloor, identityListQuery, identityPage, REVOCATION_COUNT, REVOKED_UNEXPIRED, toRevokedEntry,
+  certificateListQuery, certificatePage, COUNT_REVOCATION, crlNumberFloor, identityListQuery, identityPage, REVOCATION_COUNT, REVOKED_UNEXPIRED, toRevokedEntry, UNEXPIRED_AT,
   type IdentityRow, type RevokedRow,
 } from '../certificate-sql.js';
 import { IssuanceRecorder, type Issuance } from '../issuance-recorder.js';
@@ -64,7 +64,7 @@ export class SqliteCertificateStore implements IssuanceLedger, CertificateCatalo
   }
 
   async countLive(now: number): Promise<number> {
-    return this.sql<[number], { n: number }>('SELECT COUNT(*) AS n FROM certificates WHERE not_after > ? AND revoked_at IS NULL').get(now)!.n;
+    return this.sql<[number], { n: number }>(`SELECT COUNT(*) AS n FROM certificates WHERE ${UNEXPIRED_AT('?')} AND revoked_at IS NULL`).get(now)!.n;
   }
 
   /**
@@ -103,7 +103,7 @@ export class SqliteCertificateStore implements IssuanceLedger, CertificateCatalo
     return this.writes.write(() => {
       // RETURNING promises no order: the ids put the serials in issuance order.
       const serials = this.sql<[number, string, string, number], { id: number; serial: string }>
-        (`UPDATE certificates SET revoked_at = ?, revocation_reason = ? WHERE ${column} = ? AND revoked_at IS NULL AND not_after > ?${keepAgents} RETURNING id, serial`)
+        (`UPDATE certificates SET revoked_at = ?, revocation_reason = ? WHERE ${column} = ? AND revoked_at IS NULL AND ${UNEXPIRED_AT('?')}${keepAgents} RETURNING id, serial`)
         .all(at, reason, value, at).sort((a, b) => a.id - b.id).map((r) => r.serial);
       this.sql(COUNT_REVOCATION).run();
       const happened = event(serials.length);
@@ -132,20 +132,10 @@ export class SqliteCertificateStore implements IssuanceLedger, CertificateCatalo
     return this.sql
       <unknown[], { n: number }>(
         // The CA's own serving certificates are re-issued whenever the signing intermediate changes; they never hold a rotation back.
-        `SELECT COUNT(*) AS n FROM certificates WHERE issuer_id IN (${issuerIds.map(() => '?').join(',')}) AND not_after > ?
+        `SELECT COUNT(*) AS n FROM certificates WHERE issuer_id IN (${issuerIds.map(() => '?').join(',')}) AND ${UNEXPIRED_AT('?')}
            AND revoked_at IS NULL AND kind != 'server'`,
       )
       .get(...issuerIds, now)!.n;
-  }
-
-  /** Live (unexpired, unrevoked) certificates per issuing authority. */
-  async liveByIssuer(now: number): Promise<Map<string, number>> {
-    const rows = this.sql
-      <[number], { issuer_id: string; n: number }>(
-        'SELECT issuer_id, COUNT(*) AS n FROM certificates WHERE not_after > ? AND revoked_at IS NULL GROUP BY issuer_id',
-      )
-      .all(now);
-    return new Map(rows.map((r) => [r.issuer_id, r.n]));
   }
 }
 

@@ -10,7 +10,7 @@ import { type Db, statements } from './database.js';
 import type { WriteQueue } from './write-queue.js';
 import { agentNotActive, presentedRevoked } from '../../ca/client-standing.js';
 import { AGENT_REVOCATION_REASON, agentRevocationEvent, supersededAgentSvidEvent } from '../../ca/revocation-service.js';
-import { COUNT_REVOCATION, CREDENTIAL, IS_REVOKED, SUPERSEDE, SUPERSEDED_AGENT_SVIDS, toCredential, type CredentialRow } from '../certificate-sql.js';
+import { COUNT_REVOCATION, CREDENTIAL, IS_REVOKED, SUPERSEDE, SUPERSEDED_AGENT_SVIDS, toCredential, UNEXPIRED_AT, type CredentialRow } from '../certificate-sql.js';
 import type { RevocationReason } from '../../x509/crl.js';
 import {
   AgentStatusMoved, agentStatusWrite, duplicateEntry, entryChanged, entryGone, entryParams, outstandingTokensQuery, SPEND_TOKEN, SPEND_TOKEN_TO_ADMIT, TOKEN_BY_ID, toAgent, toEntry, toToken, VOID_AGENT_TOKENS, VOIDED_BY,
@@ -132,7 +132,7 @@ export class SqliteRegistrationStore implements RegistrationStore {
     if (revoke) {
       const { changes } = this.sql
         (`UPDATE certificates SET revoked_at = ?, revocation_reason = ?
-                  WHERE agent = ? AND revoked_at IS NULL AND not_after > ?`)
+                  WHERE agent = ? AND revoked_at IS NULL AND ${UNEXPIRED_AT('?')}`)
         .run(at, AGENT_REVOCATION_REASON, name, at);
       this.sql(COUNT_REVOCATION).run();
       if (changes > 0) events.push(agentRevocationEvent(name, events[0]!.actor, changes, at));
