@@ -16,6 +16,7 @@ import type { Signer } from '../x509/signer.js';
 import { certificatesToPem, encodePem } from '../x509/pem.js';
 import type { AuthoritySet, LoadedAuthority } from './authority-set.js';
 import type { RevocationStore } from './certificate-query.js';
+import { unexpiredAt } from './expiry.js';
 import { backdateFor } from './validity.js';
 
 export interface CrlSet {
@@ -155,7 +156,7 @@ export class CrlService {
   /** The revocation lists of every authority that publishes one, and the number they go out under. */
   private async numberedLists(set: AuthoritySet, now: number): Promise<{ lists: CrlList[]; revocations: number; crlNumber: number }> {
     const publishing = set.authorities.flatMap((a) => {
-      if (!a.signer || a.record.notAfter <= now) return [];
+      if (!a.signer || !unexpiredAt(a.record.notAfter, now)) return [];
       // Under a retired root nothing verifies any more: its CRLs (the root keeps its key) would be ones no agent can check.
       if (set.rootOf(a)?.record.state === 'retired') return [];
       // An authority imported before meshca refused those that may not sign CRLs: OpenSSL and agents would refuse its CRL.
@@ -171,9 +172,9 @@ export class CrlService {
   }
 }
 
-/** Intermediates an authority signed that were tainted: its CRL revokes them, so nothing under them verifies. */
+/** Intermediates an authority signed that were tainted, through their notAfter second: its CRL revokes them, so nothing under them verifies. */
 function taintedChildren(set: AuthoritySet, parentId: string, now: number): RevokedEntry[] {
   return set.authorities
-    .filter((a) => a.record.parentId === parentId && a.record.taintedAt !== null && a.record.notAfter > now)
+    .filter((a) => a.record.parentId === parentId && a.record.taintedAt !== null && unexpiredAt(a.record.notAfter, now))
     .map((a) => ({ serial: a.facts.serialHex, revokedAt: a.record.taintedAt!, reason: 'cACompromise' }));
 }

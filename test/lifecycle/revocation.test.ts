@@ -102,6 +102,21 @@ describe('POST /v1/certificates/revoke', () => {
     expect((await again.localApp.inject({ method: 'POST', url: '/v1/audit/verify', payload: {} })).json()).toMatchObject({ ok: true });
   });
 
+  // RFC 5280 §4.1.2.5: peers still accept the intermediate at its notAfter second, so its revocation must still be published then.
+  it('fail/at a tainted intermediate\'s notAfter second the root\'s CRL still revokes it, and its own CRL still revokes what it signed', async () => {
+    const clock = clockNearNow();
+    const ca = await startLifecycleCa({}, clock);
+    const tainted = ca.manager.current().activeIntermediate()!;
+    // An SVID signed in the intermediate's last minute is cut at its notAfter.
+    clock.set((tainted.record.notAfter - 60) * 1000);
+    const signed = serialOf((await mintSvid(ca.localApp, WEB, { ttl: '1h' })).chainPem);
+    expect((await ca.localApp.inject({ method: 'POST', url: `/v1/authorities/${tainted.record.id}/taint` })).statusCode).toBe(200);
+    clock.set(tainted.record.notAfter * 1000);
+    const root = ca.manager.current().signingRoot()!.record;
+    expect(readCrl(await crlDer(ca, root.id)).serials).toEqual([tainted.facts.serialHex]);
+    expect(readCrl(await crlDer(ca, tainted.record.id)).serials.map(normalSerial)).toContain(normalSerial(signed));
+  });
+
   describe('refusals', () => {
     let ca: LifecycleCa;
     beforeAll(async () => {
