@@ -19,10 +19,18 @@
  * change to those was committed, with its event, before the walk began, so
  * none of them may be further along than the log.
  *
+ * The times a lifecycle change stamped into the record are held to its
+ * event too: the activation (authority.created of one created active, or
+ * authority.activated), which `authority list` shows and by which the CA
+ * picks the root that signs new intermediates when no active intermediate
+ * chains to one; the retirement (authority.retired, or authority.tainted,
+ * which keeps an earlier retirement's); and the taint, which its parent's CRL
+ * gives as the revocation date. Once stamped, none of them ever changes, so
+ * another replica's change made after the walk is no false alarm. Events of
+ * builds before a time was recorded leave that time unheld.
+ *
  * Not held: an imported intermediate's upstream chain, which no event
- * records, and the record's times (created, activated, retired), but the
- * taint's, which its parent's CRL gives as the revocation date (events of
- * builds before it was recorded leave that one unheld too).
+ * records, and the record's creation time.
  */
 import { eventObject, type StoredEvent } from './audit-verifier.js';
 import { CERTIFICATE_HASH, sha256Hex } from './issuance-event.js';
@@ -32,6 +40,17 @@ const CREATED = 'authority.created';
 
 /** What authority.tainted records of the time the taint stamped into the record: its parent's CRL revokes it from then. */
 export const TAINTED_AT = 'taintedAt';
+/** What authority.created (of one created active) and authority.activated record of the activation time they stamped. */
+export const ACTIVATED_AT = 'activatedAt';
+/** What authority.retired and authority.tainted record of the retirement time the record has after them. */
+export const RETIRED_AT = 'retiredAt';
+
+/** The record's times an event may record, by the event's field, and how each reads in a reason. */
+const STAMPED: readonly (readonly [string, string, (r: AuthorityRecord) => number | null])[] = [
+  [ACTIVATED_AT, 'activated', (r) => r.activatedAt],
+  [RETIRED_AT, 'retired', (r) => r.retiredAt],
+  [TAINTED_AT, 'tainted', (r) => r.taintedAt],
+];
 
 /** The state each event after the creation leaves its authority in: a taint retires it too. */
 const STATE_AFTER: ReadonlyMap<string, AuthorityState> = new Map([
@@ -68,8 +87,12 @@ export class AuthorityRecordCheck {
   private readonly created = new Map<string, Claim & { readonly data: Record<string, unknown> }>();
   private readonly retired = new Map<string, number>();
   private readonly tainted = new Map<string, number>();
-  /** Per authority, the time its taint event says it was tainted from (its parent's CRL revokes it from then); events of earlier builds say none. */
-  private readonly taintTimes = new Map<string, number>();
+  /**
+   * Per authority and time field, the latest event recording it and the time
+   * it records (a taint's: its parent's CRL revokes it from then); events of
+   * earlier builds record none.
+   */
+  private readonly stamps = new Map<string, Map<string, { readonly seq: number; readonly at: number }>>();
   /** Per authority, its latest lifecycle event and the state it leaves it in. */
   private readonly latest = new Map<string, Claim & { readonly state: AuthorityState }>();
 
@@ -82,10 +105,10 @@ export class AuthorityRecordCheck {
     const claim = { seq: e.seq, type: e.type };
     if (e.type === CREATED) this.created.set(id, { ...claim, data: data! });
     if (e.type === 'authority.retired') this.retired.set(id, e.seq);
-    if (e.type === 'authority.tainted') {
-      this.tainted.set(id, e.seq);
-      const at = data![TAINTED_AT];
-      if (typeof at === 'number') this.taintTimes.set(id, at);
+    if (e.type === 'authority.tainted') this.tainted.set(id, e.seq);
+    for (const [field] of STAMPED) {
+      const at = data![field];
+      if (typeof at === 'number') this.stamps.set(id, (this.stamps.get(id) ?? new Map()).set(field, { seq: e.seq, at }));
     }
     const state = e.type === CREATED ? data!['state'] : STATE_AFTER.get(e.type);
     if (isState(state)) this.latest.set(id, { ...claim, state });
@@ -140,10 +163,6 @@ export class AuthorityRecordCheck {
       if (record?.taintedAt == null || record.state !== 'retired') {
         return { seq, reason: `event ${seq} records that intermediate ${id} was tainted, but its record no longer says so: ${ALTERED}` };
       }
-      const at = this.taintTimes.get(id);
-      if (at !== undefined && record.taintedAt !== at) {
-        return { seq, reason: `event ${seq} records that intermediate ${id} was tainted at ${at}, but it is recorded as tainted at ${show(record.taintedAt)}: ${ALTERED}` };
-      }
     }
     // Read after the walk: behind the log is a change undone around the CA.
     for (const [id, claim] of this.latest) {
@@ -156,6 +175,25 @@ export class AuthorityRecordCheck {
       if (claim && !(stageOf(record.state) <= STAGE[claim.state])) return this.contradiction(record.id, claim, record.state);
       if (record.taintedAt !== null && !this.tainted.has(record.id)) {
         return { seq: claim?.seq ?? this.created.get(record.id)!.seq, reason: `authority ${record.id} is recorded as tainted, but no event of the log tainted it: ${ALTERED}` };
+      }
+    }
+    return this.timeContradiction(byId);
+  }
+
+  /**
+   * The first time recorded otherwise than the event that stamped it says,
+   * read after the walk: once stamped, a time never changes.
+   */
+  private timeContradiction(byId: ReadonlyMap<string, AuthorityRecord>): { seq: number; reason: string } | undefined {
+    for (const [id, stamps] of this.stamps) {
+      const record = byId.get(id);
+      if (!record) continue;
+      for (const [field, word, of] of STAMPED) {
+        const stamp = stamps.get(field);
+        if (stamp && of(record) !== stamp.at) {
+          const what = field === TAINTED_AT ? 'intermediate' : 'authority';
+          return { seq: stamp.seq, reason: `event ${stamp.seq} records that ${what} ${id} was ${word} at ${stamp.at}, but it is recorded as ${word} at ${show(of(record))}: ${ALTERED}` };
+        }
       }
     }
     return undefined;

@@ -7,7 +7,7 @@ import { ConflictError, NotFoundError } from '../errors.js';
 import { nowSeconds } from '../time/clock.js';
 import { TAINTED_AT } from './audit-authorities.js';
 import type { LoadedAuthority } from './authority-set.js';
-import { created, moved, transition } from './authority-transitions.js';
+import { created, moved, stampOf, transition } from './authority-transitions.js';
 import { mintIntermediate, type LifecycleContext } from './lifecycle-context.js';
 import type { AuditEvent } from './model.js';
 import { isValidAt } from './rotation.js';
@@ -43,8 +43,10 @@ export async function taintIntermediate(ctx: LifecycleContext, id: string, by: s
     events.push(prepared ? moved(next, 'active', by) : created(next, by));
   }
   const tainted = transition(target, 'retired', now);
-  changes.push({ ...tainted, record: { ...tainted.record, retiredAt: target.record.retiredAt ?? now, taintedAt: now } });
-  events.push({ type: 'authority.tainted', actor: by, data: { id, kind: 'intermediate', wasState: target.record.state, [TAINTED_AT]: now } });
+  const record = { ...tainted.record, retiredAt: target.record.retiredAt ?? now, taintedAt: now };
+  changes.push({ ...tainted, record });
+  // The retirement time too: a retired intermediate's taint keeps the one its retirement stamped.
+  events.push({ type: 'authority.tainted', actor: by, data: { id, kind: 'intermediate', wasState: target.record.state, [TAINTED_AT]: now, ...stampOf(record, 'retired') } });
   await ctx.commit(changes, set.bundleSequence, events);
   return { tainted: ctx.current().byId(id)!, already: false };
 }

@@ -156,10 +156,11 @@ describe('meshca authority intermediate import on a plug-in CA', () => {
         'operator:local',
         {
           id: renewed.id, kind: 'intermediate', state: 'active', parent: null, notBefore: renewed.notBefore, notAfter: renewed.notAfter,
-          keyHeld: true, certificateSha256: createHash('sha256').update(renewed.certDer).digest('hex'), imported: true, replaces: previous.id, replica: THIS_REPLICA,
+          keyHeld: true, activatedAt: renewed.activatedAt, certificateSha256: createHash('sha256').update(renewed.certDer).digest('hex'), imported: true,
+          replaces: previous.id, replica: THIS_REPLICA,
         },
       ],
-      ['authority.retired', 'operator:local', { id: previous.id, kind: 'intermediate', replica: THIS_REPLICA }],
+      ['authority.retired', 'operator:local', { id: previous.id, kind: 'intermediate', retiredAt: set.byId(previous.id)!.record.retiredAt, replica: THIS_REPLICA }],
     ]);
 
     const after = await mintSvid(first.localApp, WEB);

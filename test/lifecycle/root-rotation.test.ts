@@ -149,9 +149,11 @@ describe('activate', () => {
     expect(now.intermediate.id).toBe(waiting);
     expect(ca.manager.current().byId(old.intermediate.id)!.record.state).toBe('retired');
     expect(ca.manager.current().byId(old.root.id)!.record.state).toBe('active');
+    // Each records the activation time it stamped into the record.
+    const activatedAt = (id: string) => ca.manager.current().byId(id)!.record.activatedAt;
     expect(auditEvents(ca.store.db, 'authority.activated').map((e) => e.data)).toEqual([
-      { id: next, kind: 'root', force, replica: THIS_REPLICA },
-      { id: waiting, kind: 'intermediate', replica: THIS_REPLICA },
+      { id: next, kind: 'root', force, activatedAt: activatedAt(next), replica: THIS_REPLICA },
+      { id: waiting, kind: 'intermediate', activatedAt: activatedAt(waiting), replica: THIS_REPLICA },
     ]);
   });
 
@@ -247,9 +249,11 @@ describe('activate', () => {
     expect((await post(ca, 'withdraw')).body.error).toEqual({ code: 'precondition_failed', message: 'no prepared root to withdraw' });
     // The rotation can start again, and the log holds the withdrawal.
     expect((await post(ca, 'prepare')).status).toBe(201);
+    // Each records the retirement time it stamped into the record.
+    const retiredAt = (id: string) => ca.manager.current().byId(id)!.record.retiredAt;
     expect(auditEvents(ca.store.db, 'authority.retired').map((e) => e.data)).toEqual([
-      { id: next, kind: 'root', withdrawn: true, replica: THIS_REPLICA },
-      { id: waiting, kind: 'intermediate', withdrawn: true, replica: THIS_REPLICA },
+      { id: next, kind: 'root', withdrawn: true, retiredAt: retiredAt(next), replica: THIS_REPLICA },
+      { id: waiting, kind: 'intermediate', withdrawn: true, retiredAt: retiredAt(waiting), replica: THIS_REPLICA },
     ]);
     expect((await ca.localApp.inject({ method: 'POST', url: '/v1/audit/verify', payload: {} })).json()).toMatchObject({ ok: true });
   });
@@ -364,7 +368,9 @@ describe('after activation', () => {
     expect((await listing(ca))[old.root.id]).toEqual(['retired', false, false, 0]);
     const underOld = revokedInStore(ca).filter((r) => r.reason === 'cessationOfOperation');
     expect(underOld).toHaveLength(force ? 2 : 0);
-    expect(auditEvents(ca.store.db, 'authority.retired').at(-1)!.data).toEqual({ id: old.root.id, kind: 'root', force, live: force ? 2 : 0, replica: THIS_REPLICA });
+    expect(auditEvents(ca.store.db, 'authority.retired').at(-1)!.data).toEqual({
+      id: old.root.id, kind: 'root', retiredAt: ca.manager.current().byId(old.root.id)!.record.retiredAt, force, live: force ? 2 : 0, replica: THIS_REPLICA,
+    });
     // Nothing left to retire.
     expect((await post(ca, 'retire', { force: true })).status).toBe(409);
   });
