@@ -20,7 +20,9 @@
  * none of them may be further along than the log.
  *
  * The times a lifecycle change stamped into the record are held to its
- * event too: the activation (authority.created of one created active, or
+ * event too: the creation, from which `root activate` counts a prepared
+ * root's propagation wait and asks which agents were not seen since; the
+ * activation (authority.created of one created active, or
  * authority.activated), which `authority list` shows and by which the CA
  * picks the root that signs new intermediates when no active intermediate
  * chains to one; the retirement (authority.retired, or authority.tainted,
@@ -30,7 +32,7 @@
  * builds before a time was recorded leave that time unheld.
  *
  * Not held: an imported intermediate's upstream chain, which no event
- * records, and the record's creation time.
+ * records.
  */
 import { eventObject, type StoredEvent } from './audit-verifier.js';
 import { CERTIFICATE_HASH, sha256Hex } from './issuance-event.js';
@@ -40,6 +42,8 @@ const CREATED = 'authority.created';
 
 /** What authority.tainted records of the time the taint stamped into the record: its parent's CRL revokes it from then. */
 export const TAINTED_AT = 'taintedAt';
+/** What authority.created records of the creation time: a prepared root's sets when `root activate` stops waiting for propagation. */
+export const CREATED_AT = 'createdAt';
 /** What authority.created (of one created active) and authority.activated record of the activation time they stamped. */
 export const ACTIVATED_AT = 'activatedAt';
 /** What authority.retired and authority.tainted record of the retirement time the record has after them. */
@@ -47,6 +51,7 @@ export const RETIRED_AT = 'retiredAt';
 
 /** The record's times an event may record, by the event's field, and how each reads in a reason. */
 const STAMPED: readonly (readonly [string, string, (r: AuthorityRecord) => number | null])[] = [
+  [CREATED_AT, 'created', (r) => r.createdAt],
   [ACTIVATED_AT, 'activated', (r) => r.activatedAt],
   [RETIRED_AT, 'retired', (r) => r.retiredAt],
   [TAINTED_AT, 'tainted', (r) => r.taintedAt],

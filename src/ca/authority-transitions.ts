@@ -3,7 +3,7 @@
  * state, and the audit events that record a creation or a move. Steps commit
  * both together, so the journal never holds a transition without its event.
  */
-import { ACTIVATED_AT, RETIRED_AT } from './audit-authorities.js';
+import { ACTIVATED_AT, CREATED_AT, RETIRED_AT } from './audit-authorities.js';
 import type { LoadedAuthority } from './authority-set.js';
 import { CERTIFICATE_HASH, sha256Hex } from './issuance-event.js';
 import type { AuditEvent, AuthorityRecord, AuthorityState } from './model.js';
@@ -34,6 +34,7 @@ export function created(a: LoadedAuthority, actor: string): AuditEvent {
       notBefore: r.notBefore,
       notAfter: r.notAfter,
       keyHeld: r.keyRef !== null,
+      [CREATED_AT]: r.createdAt,
       // Created active (the first PKI, an import, a replacement), it was activated then.
       ...(r.activatedAt !== null ? { [ACTIVATED_AT]: r.activatedAt } : {}),
       // Binds the certificate itself: without it, another could be recorded under the same id (events of earlier builds have none).

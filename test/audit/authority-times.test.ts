@@ -5,6 +5,8 @@
  * an active one, so `meshca audit verify` must name a record whose time no
  * longer is the one its lifecycle event recorded, whichever event stamped it:
  * a creation in the active state, an activation, a retirement or a taint.
+ * And the creation time, from which `root activate` counts a prepared root's
+ * propagation wait.
  */
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AuthorityRecordCheck } from '../../src/ca/audit-authorities.js';
@@ -23,6 +25,7 @@ async function verifyBoth(t: TamperableCa): Promise<VerificationResult> {
 
 interface TimeRow {
   id: string;
+  created_at: number;
   activated_at: number | null;
   retired_at: number | null;
 }
@@ -45,12 +48,14 @@ describe.each(engines)('authority activation and retirement times against their 
   let firstRoot: Stamp;
   /** The second root, prepared and then activated. */
   let secondRoot: Stamp;
+  /** Its creation, when it was prepared. */
+  let secondRootCreated: Stamp;
   /** The first intermediate, tainted (which retires it). */
   let tainted: Stamp;
   /** The taint's replacement, retired when the second root was activated. */
   let retired: Stamp;
 
-  const timesOf = async () => t.sql<TimeRow>('SELECT id, activated_at, retired_at FROM authorities ORDER BY id');
+  const timesOf = async () => t.sql<TimeRow>('SELECT id, created_at, activated_at, retired_at FROM authorities ORDER BY id');
   const row = (id: string) => times.find((r) => r.id === id)!;
   const eventOf = async (type: string, id: string) => (await eventRows(t)).find((e) => e.type === type && JSON.parse(e.data).id === id)!.seq;
 
@@ -67,16 +72,19 @@ describe.each(engines)('authority activation and retirement times against their 
     times = await timesOf();
     firstRoot = { id: root!.id, seq: await eventOf('authority.created', root!.id), at: row(root!.id).activated_at! };
     secondRoot = { id: prepared.id, seq: await eventOf('authority.activated', prepared.id), at: row(prepared.id).activated_at! };
+    secondRootCreated = { id: prepared.id, seq: await eventOf('authority.created', prepared.id), at: row(prepared.id).created_at };
     tainted = { id: first!.id, seq: await eventOf('authority.tainted', first!.id), at: row(first!.id).retired_at! };
     retired = { id: replacement.id, seq: await eventOf('authority.retired', replacement.id), at: row(replacement.id).retired_at! };
   });
   beforeEach(async () => expect((await verifyBoth(t)).ok).toBe(true));
   afterEach(async () => {
-    for (const r of times) await t.sql('UPDATE authorities SET activated_at = ?, retired_at = ? WHERE id = ?', r.activated_at, r.retired_at, r.id);
+    for (const r of times) {
+      await t.sql('UPDATE authorities SET created_at = ?, activated_at = ?, retired_at = ? WHERE id = ?', r.created_at, r.activated_at, r.retired_at, r.id);
+    }
   });
 
   /** Cases of the time in `column`, which the event says the authority was `word` at, changed. */
-  const changed = (column: 'activated_at' | 'retired_at', word: string) => (what: string, stamp: () => Stamp, to: (at: number) => number | null) => ({
+  const changed = (column: 'created_at' | 'activated_at' | 'retired_at', word: string) => (what: string, stamp: () => Stamp, to: (at: number) => number | null) => ({
     name: `fail/${what}`,
     tamper: () => t.sql(`UPDATE authorities SET ${column} = ? WHERE id = ?`, to(stamp().at), stamp().id),
     problem: () => ({
@@ -86,11 +94,14 @@ describe.each(engines)('authority activation and retirement times against their 
   });
   const activation = changed('activated_at', 'activated');
   const retirement = changed('retired_at', 'retired');
+  const creation = changed('created_at', 'created');
 
   it.each([
     activation('the first root, created active, recorded as activated a day later (it would be taken for the most recently activated)', () => firstRoot, (at) => at + 86400),
     activation('the first root recorded as never activated', () => firstRoot, () => null),
     activation('the second root, activated by the operator, recorded as activated a day earlier', () => secondRoot, (at) => at - 86400),
+    // Had it still been prepared, `root activate` would have counted its propagation wait from then, and asked which agents were not seen since.
+    creation('the second root recorded as created (prepared) a day earlier', () => secondRootCreated, (at) => at - 86400),
     retirement('a tainted intermediate recorded as retired an hour later', () => tainted, (at) => at + 3600),
     retirement('an intermediate retired by a root activation recorded as retired a minute earlier', () => retired, (at) => at - 60),
     retirement('an intermediate retired by a root activation recorded as never retired', () => retired, () => null),
@@ -109,14 +120,14 @@ describe('lifecycle events of builds before the times were recorded', () => {
   };
   const event = (seq: number, type: string, data: object): StoredEvent => ({ seq, at: 100 * seq, type, actor: 'meshca', dataJson: JSON.stringify({ id: 'aa01', kind: 'intermediate', ...data }), prevHash: '', hash: '' });
   const log = (times: boolean) => [
-    event(1, 'authority.created', { state: 'prepared', parent: 'bb02', notBefore: 100, notAfter: 900 }),
+    event(1, 'authority.created', { state: 'prepared', parent: 'bb02', notBefore: 100, notAfter: 900, ...(times ? { createdAt: 100 } : {}) }),
     event(2, 'authority.activated', times ? { activatedAt: 200 } : {}),
     event(3, 'authority.retired', times ? { retiredAt: 300 } : {}),
     event(4, 'authority.tainted', { wasState: 'retired', ...(times ? { retiredAt: 300, taintedAt: 400 } : {}) }),
   ];
 
   it.each<[string, boolean, Partial<AuthorityRecord>, { seq: number; reason: string } | undefined]>([
-    ['pass/times the events do not record are not held', false, { activatedAt: 1, retiredAt: 2, taintedAt: 3 }, undefined],
+    ['pass/times the events do not record are not held', false, { createdAt: 1, activatedAt: 2, retiredAt: 3, taintedAt: 4 }, undefined],
     ['pass/times they record, as recorded', true, {}, undefined],
     ['fail/an activation time they record, moved', true, { activatedAt: 250 }, { seq: 2, reason: `event 2 records that authority aa01 was activated at 200, but it is recorded as activated at 250: ${ALTERED}` }],
     // The taint kept the retirement's time, and records it again.

@@ -156,7 +156,7 @@ describe('meshca authority intermediate import on a plug-in CA', () => {
         'operator:local',
         {
           id: renewed.id, kind: 'intermediate', state: 'active', parent: null, notBefore: renewed.notBefore, notAfter: renewed.notAfter,
-          keyHeld: true, activatedAt: renewed.activatedAt, certificateSha256: createHash('sha256').update(renewed.certDer).digest('hex'), imported: true,
+          keyHeld: true, createdAt: renewed.createdAt, activatedAt: renewed.activatedAt, certificateSha256: createHash('sha256').update(renewed.certDer).digest('hex'), imported: true,
           replaces: previous.id, replica: THIS_REPLICA,
         },
       ],
