@@ -117,6 +117,12 @@ function configFileError(err: unknown): string {
 export type Origins = Record<string, string>;
 
 /**
+ * Each option's value as its user wrote it (or as the default is written), by
+ * option name: a problem quotes "24h" as typed, not the "1d" it parses to.
+ */
+export type Spellings = Record<string, string>;
+
+/**
  * A setting as a problem about two settings names it: "--svid-ttl 2h", and
  * where the value came from unless it was typed as that flag, so that an
  * operator who never typed the flag finds what to change.
@@ -137,6 +143,7 @@ export function resolveOptions<Table extends OptionTable>(
   sources: ConfigSources,
   problems: string[],
   origins: Origins = {},
+  spellings: Spellings = {},
 ): Resolved<Table> {
   const file = readConfigFile(sources.file, problems);
   const known = new Set(Object.values(table).map((s) => s.name));
@@ -170,6 +177,7 @@ export function resolveOptions<Table extends OptionTable>(
       problems.push(`${origin}: must not be empty (expected ${spec.expected})`);
       continue;
     }
+    spellings[spec.name] = text;
     try {
       out[key] = spec.parse(text);
     } catch (err) {

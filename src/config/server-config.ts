@@ -5,7 +5,7 @@ import { parseDnsName, type DnsName } from '../identity/dns-name.js';
 import { looksLikeIpAddress, parseIpAddress, type IpAddress } from '../x509/ip-address.js';
 import { resolve } from 'node:path';
 import { formatDuration, seconds, type Duration } from '../time/duration.js';
-import { ConfigError, resolveOptions, settingLabel, type ConfigSources, type OptionTable, type Origins } from './options.js';
+import { ConfigError, resolveOptions, settingLabel, type ConfigSources, type OptionTable, type Origins, type Spellings } from './options.js';
 import {
   parseDurationValue, parseListenAddress, parseLogLevel, parseNonEmpty, parsePositiveInt, parseTrustDomain, LOG_LEVELS,
 } from './parsers.js';
@@ -233,16 +233,17 @@ export interface ServerConfig {
 export function loadServerConfig(sources: ConfigSources): ServerConfig {
   const problems: string[] = [];
   const origins: Origins = {};
-  const o = resolveOptions(SERVER_OPTIONS, 'MESHCA', sources, problems, origins);
+  const spellings: Spellings = {};
+  const o = resolveOptions(SERVER_OPTIONS, 'MESHCA', sources, problems, origins, spellings);
   const keyPassphrase = o.keyPassphraseFile ?? (sources.env.MESHCA_KEY_PASSPHRASE || undefined);
   // Each pair of lifetimes is compared once both were read: one unreadable lifetime hides no other pair's problem.
   const { rootTtl, intermediateTtl, svidTtl, svidMaxTtl, agentSvidTtl } = o;
-  problems.push(...lifetimeProblems({ rootTtl, intermediateTtl, svidTtl, svidMaxTtl, agentSvidTtl }, origins));
+  problems.push(...lifetimeProblems({ rootTtl, intermediateTtl, svidTtl, svidMaxTtl, agentSvidTtl }, origins, spellings));
   problems.push(...importProblems(o));
   const placeholder = placeholderPassphraseProblem(keyPassphrase);
   if (placeholder) problems.push(placeholder);
   if (o.joinTokenTtl && o.joinTokenTtl > JOIN_TOKEN_MAX_TTL) {
-    problems.push(`${settingLabel('join-token-ttl', formatDuration(o.joinTokenTtl), origins)} is longer than the ${formatDuration(JOIN_TOKEN_MAX_TTL)} a join token may live`);
+    problems.push(`${settingLabel('join-token-ttl', spellings['join-token-ttl']!, origins)} is longer than the ${formatDuration(JOIN_TOKEN_MAX_TTL)} a join token may live`);
   }
   if (o.datastoreFile && origins['datastore'] !== 'default') {
     problems.push(`give the datastore in --datastore-file or in ${origins['datastore']}, not both`);
@@ -267,15 +268,17 @@ function lifetimeProblems(
     svidMaxTtl?: Duration | undefined; agentSvidTtl?: Duration | undefined;
   },
   origins: Origins,
+  spellings: Spellings,
 ): string[] {
   const problems: string[] = [];
-  const label = (name: string, value: Duration): string => settingLabel(name, formatDuration(value), origins);
+  // Each value as its user wrote it (or README writes the default): "24h" stays "24h", not the "1d" it equals.
+  const label = (name: string, value: Duration): string => settingLabel(name, spellings[name] ?? formatDuration(value), origins);
   if (o.svidMaxTtl !== undefined && o.intermediateTtl !== undefined) {
     const window = Math.floor(o.intermediateTtl / 6);
     if (o.svidMaxTtl > window) {
       problems.push(
         `${label('svid-max-ttl', o.svidMaxTtl)} is longer than the intermediate's activation window ` +
-          `(${label('intermediate-ttl', o.intermediateTtl)} / 6 = ${window}s): an SVID could outlive its issuer`,
+          `(${label('intermediate-ttl', o.intermediateTtl)} / 6 = ${window > 0 ? formatDuration(window as Duration) : '0s'}): an SVID could outlive its issuer`,
       );
     }
   }

@@ -198,7 +198,7 @@ describe('meshca server refuses a bad configuration, listing every problem at on
       name: 'fail/svid-max-ttl 5h above a sixth of the default 24h intermediate',
       args: ['--svid-max-ttl', '5h'],
       env: {},
-      problems: ["--svid-max-ttl 5h is longer than the intermediate's activation window (--intermediate-ttl 1d (the default) / 6 = 14400s): an SVID could outlive its issuer"],
+      problems: ["--svid-max-ttl 5h is longer than the intermediate's activation window (--intermediate-ttl 24h (the default) / 6 = 4h): an SVID could outlive its issuer"],
     },
     {
       name: 'fail/a bad value and a lifetime that does not nest',

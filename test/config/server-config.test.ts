@@ -315,7 +315,7 @@ describe('loadServerConfig problems', () => {
 });
 
 describe('loadServerConfig lifetimes', () => {
-  const window = (intermediate: string, seconds: number): string => `(--intermediate-ttl ${intermediate} / 6 = ${seconds}s)`;
+  const window = (intermediate: string, sixth: string): string => `(--intermediate-ttl ${intermediate} / 6 = ${sixth})`;
   const byDefault = (setting: string) => `${setting} (the default)`;
 
   it.each<[string, Record<string, string>]>([
@@ -330,21 +330,32 @@ describe('loadServerConfig lifetimes', () => {
 
   it.each<[string, Record<string, string>, string[]]>([
     ['svid-max-ttl above intermediate-ttl / 6', { 'svid-max-ttl': '241m' }, [
-      `--svid-max-ttl 241m is longer than the intermediate's activation window ${window(byDefault('1d'), 14400)}: an SVID could outlive its issuer`,
+      `--svid-max-ttl 241m is longer than the intermediate's activation window ${window(byDefault('24h'), '4h')}: an SVID could outlive its issuer`,
     ]],
     ['an intermediate-ttl too short for the default svid-max-ttl', { 'intermediate-ttl': '23h' }, [
-      `${byDefault('--svid-max-ttl 4h')} is longer than the intermediate's activation window ${window('23h', 13800)}: an SVID could outlive its issuer`,
+      `${byDefault('--svid-max-ttl 4h')} is longer than the intermediate's activation window ${window('23h', '230m')}: an SVID could outlive its issuer`,
     ]],
     ['svid-ttl above svid-max-ttl', { 'svid-ttl': '5h' }, [`--svid-ttl 5h is longer than ${byDefault('--svid-max-ttl 4h')}`]],
     ['agent-svid-ttl above svid-max-ttl', { 'agent-svid-ttl': '5h', 'svid-max-ttl': '3h' }, ['--agent-svid-ttl 5h is longer than --svid-max-ttl 3h']],
-    ['intermediate-ttl above root-ttl', { 'root-ttl': '12h' }, [`${byDefault('--intermediate-ttl 1d')} is longer than --root-ttl 12h`]],
+    ['intermediate-ttl above root-ttl', { 'root-ttl': '12h' }, [`${byDefault('--intermediate-ttl 24h')} is longer than --root-ttl 12h`]],
     ['all three at once', { 'root-ttl': '1h', 'intermediate-ttl': '6h', 'svid-ttl': '5h' }, [
-      `${byDefault('--svid-max-ttl 4h')} is longer than the intermediate's activation window ${window('6h', 3600)}: an SVID could outlive its issuer`,
+      `${byDefault('--svid-max-ttl 4h')} is longer than the intermediate's activation window ${window('6h', '1h')}: an SVID could outlive its issuer`,
       `--svid-ttl 5h is longer than ${byDefault('--svid-max-ttl 4h')}`,
       '--intermediate-ttl 6h is longer than --root-ttl 1h',
     ]],
   ])('refuses %s', (_name, flags, problems) => {
     expect(problemsOf(() => load({ flags }))).toEqual(problems);
+  });
+
+  it.each<[string, Record<string, string>, Record<string, string>, string]>([
+    ['lifetimes typed as flags', { 'intermediate-ttl': '24h', 'root-ttl': '720m' }, {}, '--intermediate-ttl 24h is longer than --root-ttl 720m'],
+    ['lifetimes from environment variables', {}, { MESHCA_INTERMEDIATE_TTL: '1440m', MESHCA_ROOT_TTL: '12h' },
+      '--intermediate-ttl 1440m (from MESHCA_INTERMEDIATE_TTL) is longer than --root-ttl 12h (from MESHCA_ROOT_TTL)'],
+    ['the intermediate-ttl whose sixth is the window', { 'intermediate-ttl': '1440m', 'svid-max-ttl': '300m' }, {},
+      `--svid-max-ttl 300m is longer than the intermediate's activation window ${window('1440m', '4h')}: an SVID could outlive its issuer`],
+    ['a join-token lifetime', { 'join-token-ttl': '744h' }, {}, '--join-token-ttl 744h is longer than the 30d a join token may live'],
+  ])('quotes %s as written, not rewritten', (_name, flags, env, problem) => {
+    expect(problemsOf(() => load({ flags, env }))).toEqual([problem]);
   });
 
   it('refuses a default join-token lifetime longer than a join token may live (30 days)', () => {
@@ -361,7 +372,7 @@ describe('loadServerConfig lifetimes', () => {
   it('compares the lifetimes that were read when another one could not be', () => {
     expect(problemsOf(() => load({ flags: { 'root-ttl': '', 'svid-max-ttl': '1h', 'svid-ttl': '2h', 'intermediate-ttl': '5h' } }))).toEqual([
       '--root-ttl: must not be empty (expected a whole number with s, m, h or d, e.g. 30s, 10m, 1h, 365d)',
-      `--svid-max-ttl 1h is longer than the intermediate's activation window ${window('5h', 3000)}: an SVID could outlive its issuer`,
+      `--svid-max-ttl 1h is longer than the intermediate's activation window ${window('5h', '50m')}: an SVID could outlive its issuer`,
       '--svid-ttl 2h is longer than --svid-max-ttl 1h',
     ]);
   });
