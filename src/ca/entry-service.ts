@@ -9,7 +9,7 @@ import type { DnsName } from '../identity/dns-name.js';
 import type { SpiffeId } from '../identity/spiffe-id.js';
 import type { TrustDomain } from '../identity/trust-domain.js';
 import { nowSeconds, type Clock } from '../time/clock.js';
-import { formatDuration, type Duration } from '../time/duration.js';
+import type { Duration } from '../time/duration.js';
 import type { VerifiedCsr } from '../x509/csr.js';
 import type { RandomSource } from '../random/random-source.js';
 import type { EntryRecord } from './model.js';
@@ -18,6 +18,7 @@ import type { RegistrationStore } from './registration-ports.js';
 import { assertNoCaName, assertNotReserved } from './reserved-ids.js';
 import { assertStandingAfterIssuance, type RequestingAgent, type Revoke } from './standing-after-issuance.js';
 import type { IssuedSvid, SvidIssuer } from './svid-issuer.js';
+import { ttlAboveMaximum } from './validity.js';
 
 export interface EntryFields {
   readonly agent: AgentName;
@@ -148,12 +149,7 @@ export class EntryService {
     }
     assertNotReserved(fields.spiffeId);
     assertNoCaName(fields.dnsNames, this.settings.caDnsNames);
-    if (fields.ttl !== null && fields.ttl > this.settings.maxTtl) {
-      throw new InvalidInputError(
-        'ttl_exceeds_max',
-        `entry ttl ${formatDuration(fields.ttl)} is above the maximum of ${formatDuration(this.settings.maxTtl)}`,
-      );
-    }
+    if (fields.ttl !== null && fields.ttl > this.settings.maxTtl) throw ttlAboveMaximum(fields.ttl, this.settings.maxTtl);
   }
 
   /** One entry per (agent, SPIFFE ID): a second would be ambiguous for the agent. */

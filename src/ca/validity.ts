@@ -35,11 +35,19 @@ export interface Validity {
  */
 export function decideValidity(now: number, requested: Duration | undefined, policy: LifetimePolicy, issuer: Validity, ceiling = Infinity): Validity {
   const ttl = requested ?? policy.defaultTtl;
-  if (ttl > policy.maxTtl) {
-    throw new InvalidInputError(
-      'ttl_exceeds_max',
-      `requested lifetime ${formatDuration(ttl)} is above the maximum of ${formatDuration(policy.maxTtl)}`,
-    );
-  }
+  if (ttl > policy.maxTtl) throw ttlAboveMaximum(ttl, policy.maxTtl);
   return { notBefore: Math.max(now - backdateFor(ttl), issuer.notBefore), notAfter: Math.min(now + ttl, issuer.notAfter, ceiling) };
+}
+
+/**
+ * The refusal of a lifetime above the CA's maximum, for a request or an entry.
+ * It names the maximum and the CA setting it comes from, so that whoever is
+ * refused knows whether to ask for less or have the CA's operator allow more;
+ * "ttl:" labels the field, which the CLI renames to the flag typed (--ttl).
+ */
+export function ttlAboveMaximum(ttl: Duration, maxTtl: Duration): InvalidInputError {
+  return new InvalidInputError(
+    'ttl_exceeds_max',
+    `ttl: ${formatDuration(ttl)} is above this CA's maximum certificate lifetime of ${formatDuration(maxTtl)} (its --svid-max-ttl, or MESHCA_SVID_MAX_TTL)`,
+  );
 }

@@ -88,6 +88,18 @@ describe('meshca admin commands', () => {
     expect(res.stderr).not.toMatch(SCHEMA_WORDS);
   });
 
+  it.each([
+    { name: 'entry create --ttl 100d', args: ['entry', 'create', '--agent', 'n1', '--spiffe-id', `${TD}/ns/long`, '--ttl', '100d'], asked: '100d' },
+    { name: 'mint --ttl 300m', args: ['mint', '--spiffe-id', `${TD}/ns/long`, '--out', `${tempDir()}/m`, '--ttl', '300m'], asked: '5h' },
+    { name: 'admin credential --ttl 5h', args: ['admin', 'credential', '--role', 'auditor', '--name', 'long', '--out', `${tempDir()}/c`, '--ttl', '5h'], asked: '5h' },
+  ])('fail/$name: a lifetime above the maximum names --ttl, the maximum and the CA setting that bounds it', async ({ args, asked }) => {
+    expect(await meshca(...args)).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: `meshca: --ttl: ${asked} is above this CA's maximum certificate lifetime of 4h (its --svid-max-ttl, or MESHCA_SVID_MAX_TTL) (ttl_exceeds_max, HTTP 400)\n`,
+    });
+  });
+
   // Checked before the CA is asked: an --out the files cannot go to would leave an issued, recorded credential behind.
   it.each([
     { name: 'admin credential --out of a regular file', command: (out: string) => ['admin', 'credential', '--role', 'operator', '--name', 'out-file', '--out', out], id: `${TD}/meshca/admin/operator/out-file`, out: outFile, says: 'is not a directory' },
