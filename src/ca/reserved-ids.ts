@@ -46,6 +46,10 @@ export const LOCAL_OPERATOR_NAME = 'local';
 export function assertAdminNameFree(name: string): void {
   // In any case: "operator:Local" in the audit log reads as the CA host's own socket too.
   if (name.toLowerCase() === LOCAL_OPERATOR_NAME) {
-    throw new InvalidInputError('invalid_name', `the admin name "${LOCAL_OPERATOR_NAME}" is reserved: the audit log names the CA host's own socket "operator:${LOCAL_OPERATOR_NAME}"`);
+    // Quoted as given: "LOCAL" refused as "local" reads as if the name had been misread.
+    throw new InvalidInputError(
+      'invalid_name',
+      `name: "${name}" is reserved, in any letter case: the audit log names the CA host's own socket "operator:${LOCAL_OPERATOR_NAME}"`,
+    );
   }
 }

@@ -100,6 +100,14 @@ describe('meshca admin commands', () => {
     });
   });
 
+  it.each(['local', 'LOCAL', 'Local'])('fail/admin credential --name %s quotes the name as typed, naming --name', async (name) => {
+    expect(await meshca('admin', 'credential', '--role', 'operator', '--name', name, '--out', `${tempDir()}/c`)).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: `meshca: --name: "${name}" is reserved, in any letter case: the audit log names the CA host's own socket "operator:local" (invalid_name, HTTP 400)\n`,
+    });
+  });
+
   // Checked before the CA is asked: an --out the files cannot go to would leave an issued, recorded credential behind.
   it.each([
     { name: 'admin credential --out of a regular file', command: (out: string) => ['admin', 'credential', '--role', 'operator', '--name', 'out-file', '--out', out], id: `${TD}/meshca/admin/operator/out-file`, out: outFile, says: 'is not a directory' },
