@@ -297,6 +297,19 @@ describe('meshca command line', () => {
     expect(res.stderr).not.toContain('mcjt_');
   });
 
+  it.each([
+    { command: 'agent', says: 'agents: every name that attested, and names banned or evicted before they ever did' },
+    {
+      command: 'agent list',
+      says: 'list agents, in order of name: those that attested and names banned or evicted before attesting, with status, attestation time ("-" for none), last seen and SVID expiry',
+    },
+    { command: 'entry list', says: 'list registration entries (every agent\'s, or --agent\'s), in order of agent, SPIFFE ID and id: id, agent, SPIFFE ID, TTL and DNS names' },
+  ])('pass/meshca $command --help says what the listing holds', async ({ command, says }) => {
+    const res = await runMeshca([...command.split(' '), '--help']);
+    expect(res.code).toBe(0);
+    expect(res.stdout.replace(/\s+/g, ' ')).toContain(says);
+  });
+
   it('pass/meshca server --help says each setting\'s default and variable as every other command\'s help does', async () => {
     const res = await runMeshca(['server', '--help']);
     expect(res.code).toBe(0);

@@ -31,11 +31,11 @@ const NEXT_STEP: Partial<Record<keyof typeof ACTIONS, string>> = {
 };
 
 export function registerAgent(program: Command): void {
-  const agent = program.command('agent').description('attested agents');
+  const agent = program.command('agent').description('agents: every name that attested, and names banned or evicted before they ever did');
 
   agent
     .command('list')
-    .description('list agents with their status and SVID expiry')
+    .description('list agents, in order of name: those that attested and names banned or evicted before attesting, with status, attestation time ("-" for none), last seen and SVID expiry')
     .option('--json', 'print JSON')
     .option('--limit <n>', 'at most this many, in order of name')
     .addOption(dataDirOption())

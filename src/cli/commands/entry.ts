@@ -62,7 +62,7 @@ export function registerEntry(program: Command): void {
 
   entry
     .command('list')
-    .description('list entries')
+    .description('list registration entries (every agent\'s, or --agent\'s), in order of agent, SPIFFE ID and id: id, agent, SPIFFE ID, TTL and DNS names')
     .option('--agent <name>', 'only this agent\'s entries')
     .option('--json', 'print JSON')
     .option('--limit <n>', 'at most this many, in order of agent, SPIFFE ID and id')
