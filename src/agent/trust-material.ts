@@ -14,6 +14,12 @@ export class TrustMaterial {
   private bundle: string;
   /** The bundle held is not yet in --state-dir: a failed write is tried again at the next adoption. */
   private unsaved = false;
+  /**
+   * The CA bundle --state-dir is known to hold (read at restore, or written
+   * by this run). The CA's first bundle is saved even when it equals
+   * --trust-bundle: the file may change before the next start.
+   */
+  private saved: string | undefined;
   private crl: string | undefined;
   /**
    * Every root --trust-bundle has held, at start or read again since: each is
@@ -88,6 +94,7 @@ export class TrustMaterial {
   trustAlso(savedBundlePem: string): void {
     this.bundle = this.withoutRetired(unionOfBundles(this.bundle, savedBundlePem));
     for (const root of rootKeys(savedBundlePem)) this.caRoots.add(root);
+    this.saved = savedBundlePem;
   }
 
   /** `pem` without the retired roots; a crash between saving the record and the bundle can leave one in the saved bundle. */
@@ -121,8 +128,9 @@ export class TrustMaterial {
   }
 
   /**
-   * Takes the CA's bundle, and saves it unless this run already has; false
-   * when it is the one already held. Held whether or not it could be saved:
+   * Takes the CA's bundle, and saves it unless --state-dir holds it already
+   * (also when it is --trust-bundle's to the byte); false when it is the one
+   * already held. Held whether or not it could be saved:
    * a --state-dir that cannot be written costs only what a restart would
    * trust, never this run's renewals or CRLs, and the save is tried again at
    * the next adoption.
@@ -135,9 +143,9 @@ export class TrustMaterial {
     for (const root of roots) this.caRoots.add(root);
     if (changed) {
       this.bundle = bundlePem;
-      this.unsaved = true;
       this.onBundleChanged();
     }
+    if (bundlePem !== this.saved) this.unsaved = true;
     await this.save();
     return changed;
   }
@@ -161,6 +169,7 @@ export class TrustMaterial {
       if (this.retiredUnsaved) await this.state.saveRetiredRoots([...this.retired].map((root) => Buffer.from(root, 'base64')));
       this.retiredUnsaved = false;
       if (this.unsaved) await this.state.saveBundle(this.bundle);
+      this.saved = this.bundle;
       this.unsaved = false;
     } catch (err) {
       this.log.warn(

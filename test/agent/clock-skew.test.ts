@@ -226,7 +226,7 @@ describe('the CA no longer accepting the agent SVID, by its own clock or records
     const before = p.comparisons.length;
     await p.runFor(60);
     expect(p.comparisons.length).toBeGreaterThan(before);
-    expect(readdirSync(stateDir)).toEqual(forgotten ? [] : ['agent_credential.pem']);
+    expect(readdirSync(stateDir)).toEqual(forgotten ? ['ca_bundle.pem'] : ['agent_credential.pem', 'ca_bundle.pem']);
     expect(p.sidecar.status().agentRefused).toBe(false);
     // The workload SVID was revoked by nothing: still served while it lasts (but for a clock beyond the tolerance).
     const skewed = Math.abs(caJump) > 300;

@@ -3,7 +3,7 @@
  * installs, when it renews, and how it behaves when the CA or the proxy fails.
  */
 import { X509Certificate } from 'node:crypto';
-import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { CaRequestError, type EntryWire } from '../../src/agent/ca-api.js';
@@ -410,6 +410,23 @@ describe('trust bundle changes', () => {
     expect(h.ca.count('svids')).toBe(asked);
     await runFor(h, 5 * 60);
     expect(h.ca.count('svids')).toBeGreaterThan(asked);
+  });
+
+  it('saves the CA\'s bundle in --state-dir as ca_bundle.pem also when it is --trust-bundle to the byte, and writes it again only when it changes', async () => {
+    const stateDir = tempDir();
+    const state = new StateStore(stateDir);
+    const saves: string[] = [];
+    const save = state.saveBundle.bind(state);
+    state.saveBundle = async (pem: string) => {
+      saves.push(pem);
+      await save(pem);
+    };
+    const h = await harness({}, fixedRandom(0.5), { state });
+    h.ca.addEntry('spiffe://example.org/ns/web');
+    await h.sidecar.step();
+    expect(readFileSync(join(stateDir, 'ca_bundle.pem'), 'utf8')).toBe(h.ca.bundlePem);
+    await runFor(h, 61);
+    expect(saves).toEqual([h.ca.bundlePem]);
   });
 
   it('saves a new bundle in --state-dir at a later sync when saving it failed, so a restart still trusts the new root', async () => {
@@ -1534,8 +1551,8 @@ describe('restarted after the CA refused the agent', () => {
     const before = { ...refusedAndReady(restarted), files: readdirSync(stateDir) };
     await restarted.sidecar.step();
     expect({ before, after: { ...refusedAndReady(restarted), files: readdirSync(stateDir) } }).toEqual({
-      before: { refused: true, ready: false, files: ['agent_refused.json'] },
-      after: { refused: false, ready: true, files: ['agent_credential.pem'] },
+      before: { refused: true, ready: false, files: ['agent_refused.json', 'ca_bundle.pem'] },
+      after: { refused: false, ready: true, files: ['agent_credential.pem', 'ca_bundle.pem'] },
     });
     const later = await restart(60, { settings: NO_TOKEN });
     expect(refusedAndReady(later).refused).toBe(false);
@@ -1568,7 +1585,7 @@ describe('a refusal the state directory could not take at once', () => {
     disk.full = true;
     clock.advance(31);
     await running.sidecar.step();
-    expect(readdirSync(stateDir)).toEqual(['agent_credential.pem']);
+    expect(readdirSync(stateDir)).toEqual(['agent_credential.pem', 'ca_bundle.pem']);
     expect(running.logs.filter((l) => l.level === 'error').map((l) => l.msg)).toContain(
       'could not record in the state directory that the CA refused the agent (is its disk full or read-only?); tried again at the next step',
     );
@@ -1576,7 +1593,7 @@ describe('a refusal the state directory could not take at once', () => {
     disk.full = false;
     clock.advance(31);
     await running.sidecar.step();
-    expect(readdirSync(stateDir)).toEqual(['agent_refused.json']);
+    expect(readdirSync(stateDir)).toEqual(['agent_refused.json', 'ca_bundle.pem']);
     const restarted = await restart(60, { settings: NO_TOKEN, out: first.published[0]! });
     expect(refusedAndReady(restarted)).toEqual({ refused: true, ready: false });
   });
