@@ -401,6 +401,18 @@ export class AgentIdentity {
     }
   }
 
+  /**
+   * Whether restarting this agent needs a new join token, for a refusal to
+   * start that comes after attesting (the entries to choose from are only
+   * known with an agent SVID): the token is spent, and the SVID it bought
+   * outlives this run only in --state-dir.
+   */
+  restartNeeds(): string {
+    if (this.deps.state) return 'the agent SVID is kept in --state-dir, so no new join token is needed';
+    const name = (this.lastIdentity && agentNameOf(this.lastIdentity)) ?? 'NAME';
+    return `the join token is spent and, without --state-dir, the agent SVID it bought is not kept: give a new one too (meshca token create --agent ${name})`;
+  }
+
   /** Where a new join token goes: a --join-token-file is read again at each step; a token given otherwise only at start. */
   private newTokenAdvice(): string {
     const create = `meshca token create --agent ${(this.lastIdentity && agentNameOf(this.lastIdentity)) ?? 'NAME'}`;

@@ -47,7 +47,8 @@ export class WorkloadSvid {
       return match;
     }
     if (entries.length > 1) {
-      const choices = `this agent has ${entries.length} entries; choose one with --spiffe-id:\n${entries.map((e) => `  ${e.spiffeId} (entry ${e.id})`).join('\n')}`;
+      const listed = entries.map((e) => `  ${e.spiffeId} (entry ${e.id})`).join('\n');
+      const choices = `this agent has ${entries.length} entries; choose one with --spiffe-id:\n${listed}\nrestarted with --spiffe-id: ${this.parts.identity.restartNeeds()}`;
       // At start-up this is a configuration error (also with an SVID found in
       // --out: its entry is not known yet); later, an operator adding an entry
       // must not stop an agent whose workload is serving: it keeps its identity.

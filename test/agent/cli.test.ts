@@ -204,7 +204,24 @@ describe('meshca-agent --once', () => {
     expect(said).toContain(WEB);
     expect(said).toContain(DB);
     expect(said).toContain('--spiffe-id');
+    expect(said).toContain('restarted with --spiffe-id: the join token is spent and, without --state-dir, the agent SVID it bought is not kept: give a new one too (meshca token create --agent node-1)');
     expect(existsSync(join(dir, 'out', '..data'))).toBe(false);
+  });
+
+  it('with two entries, no --spiffe-id and --state-dir, exits 78 saying no new token is needed; restarted with --spiffe-id and no token, it installs that identity', { timeout: 30_000 }, async () => {
+    const ca = await startTestCa();
+    const dir = tempDir();
+    const out = join(dir, 'out');
+    const stateDir = join(dir, 'state');
+    await registerWorkload(ca, 'node-1', WEB);
+    await registerWorkload(ca, 'node-1', DB);
+    const refused = await runAgent(agentArgs({ server: ca.url, trustBundle: writeTrustBundle(ca, dir), out, joinToken: await joinToken(ca, 'node-1') }, '--state-dir', stateDir, '--once'));
+    expect(refused.code).toBe(EX_CONFIG);
+    expect(refused.stdout + refused.stderr).toContain('restarted with --spiffe-id: the agent SVID is kept in --state-dir, so no new join token is needed');
+    const again = await runAgent(agentArgs({ server: ca.url, trustBundle: writeTrustBundle(ca, dir), out }, '--state-dir', stateDir, '--spiffe-id', WEB, '--once'));
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    const check = svidCheck(out, ['--trust-domain', 'example.org', '--spiffe-id', WEB]);
+    expect(check.ok, check.output).toBe(true);
   });
 
   it.each(['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-3072', 'ed25519'])('--key-type %s: installs a conforming SVID with that kind of key', async (keyType) => {
