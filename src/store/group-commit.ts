@@ -4,6 +4,7 @@
  * and each caller's promise settles only after that transaction commits. One
  * commit per issuance would cap throughput at the disk's commit rate.
  */
+import { StoreBusyError } from '../errors.js';
 import { NotAttemptedError } from './unavailable.js';
 
 interface Pending<T> {
@@ -75,7 +76,8 @@ export class GroupCommit<T> {
   private refuseUnattempted(rest: readonly Pending<T>[], err: unknown): void {
     const unattempted = [...rest, ...this.pending.splice(0)];
     if (unattempted.length === 0) return;
-    const notAttempted = new NotAttemptedError(err);
+    // A lock another connection held past the wait holds them off as much: as retryable, and as soon (Retry-After).
+    const notAttempted = err instanceof StoreBusyError ? err : new NotAttemptedError(err);
     for (const p of unattempted) p.reject(notAttempted);
   }
 }

@@ -4,7 +4,7 @@
  * out no certificate whose record is not durable.
  */
 import type { AuditEvent, IssuedCertificateRecord } from '../ca/model.js';
-import { UnavailableError } from '../errors.js';
+import { StoreBusyError, UnavailableError } from '../errors.js';
 import { GroupCommit } from './group-commit.js';
 import { CommitUnconfirmedError } from './unavailable.js';
 
@@ -25,6 +25,8 @@ export class IssuanceRecorder {
     try {
       await this.batches.submit({ record, event });
     } catch (err) {
+      // Nothing was recorded and the same request may succeed in a moment: the answer says when (Retry-After).
+      if (err instanceof StoreBusyError) throw err;
       // Either way the certificate is not handed out; a record that was made is of a certificate nobody holds.
       const message = err instanceof CommitUnconfirmedError
         ? "the datastore did not confirm the issuance's record (it may have been made); the certificate was not handed out"

@@ -91,4 +91,23 @@ describe('a write lock held by another connection', () => {
     expect({ entries: count(ca, 'entries'), events: count(ca, 'audit_events') }).toEqual({ entries: 0, events: before });
     expect((await ca.localApp.inject({ method: 'POST', url: '/v1/entries', payload: CHANGES[2].payload })).statusCode).toBe(201);
   }, LOCK_WAIT_MS + 10_000);
+
+  // With the issuance writer thread: sqlite-store.test.ts.
+  it('refuses an issuance with the same retryable 503 once the lock stays held, within the one wait from when it was asked, though a change queued before it waited its own', async () => {
+    const ca = await startTestCa();
+    const { csr } = await newKeyAndCsr();
+    const certificates = count(ca, 'certificates');
+    const other = holdWriteLock(ca);
+    const change = ca.localApp.inject({ method: 'POST', url: '/v1/entries', payload: CHANGES[2].payload });
+    const asked = performance.now();
+    const refused = await ca.localApp.inject({ method: 'POST', url: '/v1/svids/mint', payload: { spiffeId: 'spiffe://example.org/ns/web', csr } });
+    const waited = performance.now() - asked;
+
+    expect({ status: refused.statusCode, retryAfter: refused.headers['retry-after'], code: refused.json().error.code, withinTheWait: waited < LOCK_WAIT_MS + 2500 }).toEqual({
+      status: 503, retryAfter: '1', code: 'store_unavailable', withinTheWait: true,
+    });
+    expect((await change).statusCode).toBe(503);
+    other.exec('ROLLBACK');
+    expect(count(ca, 'certificates')).toBe(certificates);
+  }, 2 * LOCK_WAIT_MS + 15_000);
 });

@@ -16,6 +16,7 @@ import { tempDir } from '../support/temp-dir.js';
 import { WRITER_THREAD } from '../support/datastores.js';
 import { issued } from '../support/store-records.js';
 import { performance } from 'node:perf_hooks';
+import { StoreBusyError } from '../../src/errors.js';
 
 function openStore(options: SqliteOptions = {}): { store: SqliteDatastore; dir: string } {
   const dir = tempDir();
@@ -131,17 +132,23 @@ describe('SqliteStore audit log (SQLite-specific; the shared behaviour is in dat
   });
 });
 
+/** A store that recorded certificate 0a, and a second connection (an operator's sqlite3) then holding its write lock. */
+async function issuedThenLockedElsewhere(options: SqliteOptions): Promise<{ store: SqliteDatastore; other: Database.Database }> {
+  const { store, dir } = openStore(options);
+  const other = new Database(join(dir, DATABASE_FILE));
+  onTestFinished(() => {
+    if (other.inTransaction) other.exec('ROLLBACK');
+    other.close();
+  });
+  const earlier = issued('0a');
+  await store.certificates.recordIssued(earlier.record, earlier.event);
+  other.exec('BEGIN IMMEDIATE');
+  return { store, other };
+}
+
 describe('SqliteStore writes while another connection holds the write lock', () => {
   it('waits for the lock without holding up the event loop, the issuance writer thread beside it, and commits both once the lock is free', async () => {
-    const { store, dir } = openStore({ writerThread: WRITER_THREAD });
-    const other = new Database(join(dir, DATABASE_FILE));
-    onTestFinished(() => {
-      if (other.inTransaction) other.exec('ROLLBACK');
-      other.close();
-    });
-    const earlier = issued('0a');
-    await store.certificates.recordIssued(earlier.record, earlier.event);
-    other.exec('BEGIN IMMEDIATE');
+    const { store, other } = await issuedThenLockedElsewhere({ writerThread: WRITER_THREAD });
     const { record, event } = issued('0b');
     const issuance = store.certificates.recordIssued(record, event);
     const revocation = store.certificates.revoke({ serial: '0a' }, 10, 'keyCompromise', () => ({ type: 'certificate.revoked', actor: 'x', data: {} }));
@@ -156,6 +163,24 @@ describe('SqliteStore writes while another connection holds the write lock', () 
     expect(await revocation).toEqual(['0a']);
     expect(store.db.prepare("SELECT serial FROM certificates WHERE revoked_at IS NULL").all()).toEqual([{ serial: '0b' }]);
   });
+});
+
+describe('SqliteStore issuance on the writer thread while another connection holds the write lock past the wait', () => {
+  it('is refused as StoreBusyError (Retry-After), within the one wait from when it was asked, though a revocation queued before it waited its own', async () => {
+    const lockWaitMs = 1000;
+    const { store, other } = await issuedThenLockedElsewhere({ writerThread: WRITER_THREAD, lockWaitMs });
+    const revocation = store.certificates.revoke({ serial: '0a' }, 10, 'keyCompromise', () => ({ type: 'certificate.revoked', actor: 'x', data: {} }));
+    const asked = performance.now();
+    const { record, event } = issued('0b');
+    const refused = await store.certificates.recordIssued(record, event).then(() => 'recorded', (err: unknown) => err);
+    const waited = performance.now() - asked;
+
+    // Before, the writer thread waited out its own busy timeout (5 s) after the revocation's wait, and said no more than "unavailable".
+    expect({ refused, withinTheWait: waited < lockWaitMs + 2500 }).toEqual({ refused: expect.any(StoreBusyError), withinTheWait: true });
+    await expect(revocation).rejects.toBeInstanceOf(StoreBusyError);
+    other.exec('ROLLBACK');
+    await store.certificates.recordIssued(record, event);
+  }, 20_000);
 });
 
 describe('SqliteStore pruning', () => {

@@ -3,10 +3,12 @@
  * in one IMMEDIATE transaction. The same code runs in the main thread or in
  * the issuance writer thread, on that thread's own connection.
  */
+import { performance } from 'node:perf_hooks';
 import type { Issuance } from '../issuance-recorder.js';
 import { AuditAppender } from './audit-appender.js';
 import { prepareCertificateInsert } from './certificate-rows.js';
 import { writeTransaction, type Db } from './database.js';
+import { FIRST_PAUSE_MS, LONGEST_PAUSE_MS, lockHeldElsewhere } from './write-queue.js';
 
 export type IssuanceBatchWriter = (items: readonly Issuance[], at: number) => void;
 
@@ -24,4 +26,40 @@ export function prepareIssuanceWrite(db: Db, audit = new AuditAppender(db)): Iss
 /** The batch in a transaction of its own (the writer thread's, whose connection waits out other connections' locks). */
 export function prepareIssuanceBatch(db: Db): IssuanceBatchWriter {
   return writeTransaction(db, prepareIssuanceWrite(db));
+}
+
+/** A batch and the time (epoch ms, as WriteQueue.inTurnWithin gives it) by which it must have had the write lock. */
+export type IssuanceBatchWriterBy = (items: readonly Issuance[], at: number, deadlineEpochMs: number) => void;
+
+/**
+ * The batch in a transaction of its own, waiting for another connection's
+ * lock no later than its deadline: the wait begins when the main thread
+ * asked for the batch, and a turn spent there behind its own writes counts.
+ * SQLite's busy timeout cannot say "until": this connection has none, and a
+ * refused BEGIN (which did nothing) is asked again after a pause, as the
+ * WriteQueue does, but blocking, on a thread that does nothing else. The
+ * uncontended batch costs one flag more than prepareIssuanceBatch's.
+ */
+export function prepareIssuanceBatchBy(db: Db): IssuanceBatchWriterBy {
+  db.pragma('busy_timeout = 0');
+  const write = prepareIssuanceWrite(db);
+  let began = false;
+  const batch = db.transaction((items: readonly Issuance[], at: number) => {
+    began = true;
+    write(items, at);
+  });
+  const sleeper = new Int32Array(new SharedArrayBuffer(4));
+  return (items, at, deadlineEpochMs) => {
+    for (let pause = FIRST_PAUSE_MS; ; pause = Math.min(2 * pause, LONGEST_PAUSE_MS)) {
+      began = false;
+      try {
+        batch.immediate(items, at);
+        return;
+      } catch (err) {
+        const left = deadlineEpochMs - (performance.timeOrigin + performance.now());
+        if (began || !lockHeldElsewhere(err) || left <= 0) throw err;
+        Atomics.wait(sleeper, 0, 0, Math.min(pause, left));
+      }
+    }
+  };
 }

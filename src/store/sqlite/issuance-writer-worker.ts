@@ -7,14 +7,14 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { receivedBytes } from '../../platform/thread-bytes.js';
 import type { Issuance } from '../issuance-recorder.js';
 import { connect } from './database.js';
-import { prepareIssuanceBatch } from './issuance-batch.js';
+import { prepareIssuanceBatchBy } from './issuance-batch.js';
 import type { WriterRequest, WriterResponse, WriterSettings } from './issuance-writer.js';
 import { checkpointInBackground } from './wal-checkpointer.js';
 
 const settings = workerData as WriterSettings;
 const db = connect(settings.path);
 if (settings.backgroundCheckpoints) checkpointInBackground(db);
-const write = prepareIssuanceBatch(db);
+const write = prepareIssuanceBatchBy(db);
 const port = parentPort!;
 
 port.on('message', (message: WriterRequest) => {
@@ -27,7 +27,7 @@ port.on('message', (message: WriterRequest) => {
   try {
     // Structured cloning turns Buffers into plain Uint8Arrays; SQLite binds Buffers as BLOBs.
     const items: Issuance[] = message.items.map(({ record, event }) => ({ record: { ...record, certDer: receivedBytes(record.certDer) }, event }));
-    write(items, message.at);
+    write(items, message.at, message.deadline);
     response = { id: message.id };
   } catch (err) {
     const code = (err as { code?: unknown } | null)?.code;

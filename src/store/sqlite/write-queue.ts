@@ -15,7 +15,8 @@
  * The issuance writer thread's batches take their turn here too: a write of
  * this thread then waits for the batch in flight to answer rather than
  * polling against this process's own commits, which under load would leave
- * it no gap.
+ * it no gap. Such a batch waits for another connection's lock on its own
+ * thread, and only for what is left of the same wait (inTurnWithin).
  */
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -26,8 +27,8 @@ import { withoutBusyWait, type Db } from './database.js';
 export const LOCK_WAIT_MS = 5000;
 
 /** Retried at first within a commit's time (another connection's fsync), then less often: a backup holds the lock for seconds. */
-const FIRST_PAUSE_MS = 2;
-const LONGEST_PAUSE_MS = 50;
+export const FIRST_PAUSE_MS = 2;
+export const LONGEST_PAUSE_MS = 50;
 
 /** A refused write may be sent again at once: the lock's holder is most often brief. */
 const RETRY_AFTER_SECONDS = 1;
@@ -57,6 +58,25 @@ export class WriteQueue {
     const turn = this.last.then(task);
     this.last = turn.catch(() => undefined);
     return turn;
+  }
+
+  /**
+   * As inTurn, for a commit on another connection that waits for the lock
+   * itself: `task` is given the deadline (epoch ms, comparable across
+   * threads) `waitMs` from now, so that its wait and its turn here make one
+   * wait together; it is not started once that is past, and a lock it was
+   * refused is StoreBusyError, as for this thread's writes.
+   */
+  inTurnWithin<R>(task: (deadlineEpochMs: number) => Promise<R>, waitMs = this.waitMs): Promise<R> {
+    const deadline = performance.now() + waitMs;
+    return this.inTurn(async () => {
+      if (performance.now() >= deadline) throw new StoreBusyError(RETRY_AFTER_SECONDS, waitMs);
+      try {
+        return await task(performance.timeOrigin + deadline);
+      } catch (err) {
+        throw lockHeldElsewhere(err) ? new StoreBusyError(RETRY_AFTER_SECONDS, waitMs) : err;
+      }
+    });
   }
 
   /** Settles once every write asked for so far has committed or failed: before the connection is closed under them. */
@@ -89,8 +109,8 @@ export class WriteQueue {
   }
 }
 
-/** SQLITE_BUSY at BEGIN IMMEDIATE: another connection has the write lock, and nothing was begun. */
-function lockHeldElsewhere(err: unknown): boolean {
+/** SQLITE_BUSY (at BEGIN IMMEDIATE: nothing was begun): another connection has the write lock. */
+export function lockHeldElsewhere(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' && code.startsWith('SQLITE_BUSY');
 }
