@@ -107,8 +107,12 @@ export interface RevocationStore {
    * Agents take the higher number for the later list, so a list must hold
    * every revocation that one numbered lower holds: drawing the number first
    * and holding it until the lists are read orders the reads as the numbers.
+   * `lockWaitMs`: at most this long for a write lock another connection
+   * holds (the embedded datastore's; PostgreSQL's engine waits as its own
+   * settings say), when the caller has something to serve instead; the
+   * datastore's usual wait when absent.
    */
-  numberedRevocations(issuerIds: readonly string[], now: number): Promise<NumberedRevocations>;
+  numberedRevocations(issuerIds: readonly string[], now: number, lockWaitMs?: number): Promise<NumberedRevocations>;
   /** Grows with every revocation committed by any process sharing the datastore. */
   revocationCount(): Promise<number>;
   /** Unexpired, unrevoked certificates (other than the CA's own serving ones) issued by any of these authorities. */

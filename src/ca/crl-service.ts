@@ -49,6 +49,14 @@ interface CrlList {
   readonly revoked: RevokedEntry[];
 }
 
+/**
+ * How long a set renewed for its age alone waits for a datastore's write lock
+ * another connection holds (a backup, an operator's sqlite3 shell) before the
+ * set held is served instead: as long as readiness's write probe, far under a
+ * proxy's or an agent's timeout, where the usual 5 s is not.
+ */
+export const RENEWAL_LOCK_WAIT_MS = 250;
+
 export class CrlService {
   private current: CrlSet | undefined;
   private building: { readonly generation: number; readonly set: Promise<CrlSet> } | undefined;
@@ -84,7 +92,8 @@ export class CrlService {
     const generation = this.generation;
     // Concurrent requests share one generation, unless a revocation came in since it started.
     if (this.building?.generation !== generation) {
-      const set = this.generate(now);
+      // Only a renewal with a set to serve if the store refuses may give up early; one without (a revocation since) waits its turn.
+      const set = this.generate(now, this.servableWhileStoreUnavailable(cached, now) ? RENEWAL_LOCK_WAIT_MS : undefined);
       this.building = { generation, set };
       void set.finally(() => {
         if (this.building?.set === set) this.building = undefined;
@@ -111,7 +120,12 @@ export class CrlService {
   private servesWhileStoreUnavailable(err: unknown, cached: CrlSet | undefined, now: number): boolean {
     // The datastores raise their engine's own errors for a disk that takes no writes; only some reach here as UnavailableError.
     const unavailable = err instanceof UnavailableError ? err.code === 'store_unavailable' : (this.deps.storeUnavailable?.(err) ?? false);
-    return unavailable && cached !== undefined && this.current === cached && now < cached.nextUpdate;
+    return unavailable && this.servableWhileStoreUnavailable(cached, now);
+  }
+
+  /** A set held that nothing made stale but its age: what is served while a new one cannot be numbered. */
+  private servableWhileStoreUnavailable(cached: CrlSet | undefined, now: number): cached is CrlSet {
+    return cached !== undefined && this.current === cached && now < cached.nextUpdate;
   }
 
   /** True (and the cache dropped) when the store has seen revocations the cached set was generated before. */
@@ -123,9 +137,9 @@ export class CrlService {
     return true;
   }
 
-  private async generate(now: number): Promise<CrlSet> {
+  private async generate(now: number, lockWaitMs: number | undefined): Promise<CrlSet> {
     const set = this.deps.authorities.current();
-    const { lists, revocations, crlNumber } = await this.numberedLists(set, now);
+    const { lists, revocations, crlNumber } = await this.numberedLists(set, now, lockWaitMs);
     const byIssuer = new Map<string, Buffer>();
     const issuers = new Map<string, Buffer>();
     let nextUpdate = now + this.validity;
@@ -154,7 +168,7 @@ export class CrlService {
   }
 
   /** The revocation lists of every authority that publishes one, and the number they go out under. */
-  private async numberedLists(set: AuthoritySet, now: number): Promise<{ lists: CrlList[]; revocations: number; crlNumber: number }> {
+  private async numberedLists(set: AuthoritySet, now: number, lockWaitMs: number | undefined): Promise<{ lists: CrlList[]; revocations: number; crlNumber: number }> {
     const publishing = set.authorities.flatMap((a) => {
       if (!a.signer || !unexpiredAt(a.record.notAfter, now)) return [];
       // Under a retired root nothing verifies any more: its CRLs (the root keeps its key) would be ones no agent can check.
@@ -163,7 +177,7 @@ export class CrlService {
       if (!a.facts.signsCrls) return [];
       return [{ ...a, signer: a.signer }];
     });
-    const { crlNumber, revocations, lists } = await this.deps.store.numberedRevocations(publishing.map((a) => a.record.id), now);
+    const { crlNumber, revocations, lists } = await this.deps.store.numberedRevocations(publishing.map((a) => a.record.id), now, lockWaitMs);
     return {
       lists: publishing.map((a) => ({ authority: a, revoked: [...taintedChildren(set, a.record.id, now), ...lists.get(a.record.id)!] })),
       revocations,

@@ -6,8 +6,12 @@
  * outlive their issuer, and make `openssl verify -crl_check(_all)` refuse a
  * revoked leaf.
  */
+import Database from 'better-sqlite3';
 import { X509Certificate } from 'node:crypto';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { DATABASE_FILE } from '../../src/store/sqlite/database.js';
 import type { RevocationStore } from '../../src/ca/certificate-query.js';
 import { checkedCrl } from '../../src/agent/ca-answers.js';
 import { AuthoritySet } from '../../src/ca/authority-set.js';
@@ -304,6 +308,28 @@ describe('the CA serving CRLs from an embedded datastore that takes no writes (a
     const answer = res.statusCode === 200 ? (res.body === held ? 'the set held' : 'a new set') : `${res.statusCode} ${res.json().error.code}`;
     expect(answer).toBe(outcome === 'served' ? 'the set held' : '503 store_unavailable');
   });
+});
+
+describe('the CA serving CRLs while another connection holds the embedded datastore\'s write lock (a backup, an operator\'s sqlite3)', () => {
+  it('serves the set held, promptly, when it is renewed only for its age, and a new set once the lock is free', async () => {
+    const clock = clockNearNow();
+    const ca = await startLifecycleCa({ 'crl-validity': '1h' }, clock);
+    const held = await crlPem(ca);
+    const other = new Database(join(ca.config.dataDir, DATABASE_FILE));
+    onTestFinished(() => {
+      if (other.inTransaction) other.exec('ROLLBACK');
+      other.close();
+    });
+    other.exec('BEGIN IMMEDIATE');
+    clock.advance(seconds(1800 + 60));
+    const asked = performance.now();
+    const res = await ca.localApp.inject({ method: 'GET', url: '/v1/crl.pem' });
+    // Before, the CRL number's write waited out the datastore's whole wait (5 s), longer than many a proxy waits.
+    expect({ status: res.statusCode, theSetHeld: res.body === held, prompt: performance.now() - asked < 2500 }).toEqual({ status: 200, theSetHeld: true, prompt: true });
+    other.exec('ROLLBACK');
+    const renewed = await ca.localApp.inject({ method: 'GET', url: '/v1/crl.pem' });
+    expect({ status: renewed.statusCode, aNewSet: renewed.body !== held }).toEqual({ status: 200, aNewSet: true });
+  }, 20_000);
 });
 
 describe('CRLs on replicas sharing one datastore', () => {

@@ -112,7 +112,7 @@ export class SqliteCertificateStore implements IssuanceLedger, CertificateCatalo
     });
   }
 
-  async numberedRevocations(issuerIds: readonly string[], now: number): Promise<NumberedRevocations> {
+  async numberedRevocations(issuerIds: readonly string[], now: number, lockWaitMs?: number): Promise<NumberedRevocations> {
     // One write transaction: SQLite lets no revocation commit between the number and the lists.
     return this.writes.write(() => {
       this.sql<[number]>("UPDATE ca_state SET value = MAX(value + 1, ?) WHERE name = 'crl_number'").run(crlNumberFloor(now));
@@ -120,7 +120,7 @@ export class SqliteCertificateStore implements IssuanceLedger, CertificateCatalo
       const revocations = this.sql<[], { value: number }>(REVOCATION_COUNT).get()!.value;
       const read = this.sql<[string, number], RevokedRow>(REVOKED_UNEXPIRED('?', '?'));
       return { crlNumber, revocations, lists: new Map(issuerIds.map((id) => [id, read.all(id, now).map(toRevokedEntry)])) };
-    });
+    }, lockWaitMs);
   }
 
   async revocationCount(): Promise<number> {
