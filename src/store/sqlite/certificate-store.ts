@@ -44,7 +44,7 @@ export class SqliteCertificateStore implements IssuanceLedger, CertificateCatalo
     this.sql = statements(db);
     const insert = prepareIssuanceWrite(db, audit);
     const commit = writer
-      ? (items: readonly Issuance[], at: number) => writes.inTurnWithin((deadline) => writer.write(items, at, deadline))
+      ? (items: readonly Issuance[], at: number) => writes.inTurnWithin((leftMs) => writer.write(items, at, leftMs))
       : (items: readonly Issuance[], at: number) => writes.write(() => insert(items, at));
     this.issuance = new IssuanceRecorder((items) => commit(items, nowSeconds(clock)), sqliteUnavailable);
   }

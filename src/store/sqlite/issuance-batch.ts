@@ -28,13 +28,13 @@ export function prepareIssuanceBatch(db: Db): IssuanceBatchWriter {
   return writeTransaction(db, prepareIssuanceWrite(db));
 }
 
-/** A batch and the time (epoch ms, as WriteQueue.inTurnWithin gives it) by which it must have had the write lock. */
-export type IssuanceBatchWriterBy = (items: readonly Issuance[], at: number, deadlineEpochMs: number) => void;
+/** A batch and how long it may still wait for the write lock (as WriteQueue.inTurnWithin gives it). */
+export type IssuanceBatchWriterBy = (items: readonly Issuance[], at: number, waitMs: number) => void;
 
 /**
  * The batch in a transaction of its own, waiting for another connection's
- * lock no later than its deadline: the wait begins when the main thread
- * asked for the batch, and a turn spent there behind its own writes counts.
+ * lock no longer than `waitMs`: what is left of the wait that began when the
+ * main thread asked for the batch (a turn spent behind its own writes counts).
  * SQLite's busy timeout cannot say "until": this connection has none, and a
  * refused BEGIN (which did nothing) is asked again after a pause, as the
  * WriteQueue does, but blocking, on a thread that does nothing else. The
@@ -49,14 +49,17 @@ export function prepareIssuanceBatchBy(db: Db): IssuanceBatchWriterBy {
     write(items, at);
   });
   const sleeper = new Int32Array(new SharedArrayBuffer(4));
-  return (items, at, deadlineEpochMs) => {
+  return (items, at, waitMs) => {
+    // Counted from the first refusal (a failed BEGIN takes microseconds): the batch that has the lock reads no clock.
+    let deadline: number | undefined;
     for (let pause = FIRST_PAUSE_MS; ; pause = Math.min(2 * pause, LONGEST_PAUSE_MS)) {
       began = false;
       try {
         batch.immediate(items, at);
         return;
       } catch (err) {
-        const left = deadlineEpochMs - (performance.timeOrigin + performance.now());
+        deadline ??= performance.now() + waitMs;
+        const left = deadline - performance.now();
         if (began || !lockHeldElsewhere(err) || left <= 0) throw err;
         Atomics.wait(sleeper, 0, 0, Math.min(pause, left));
       }

@@ -27,7 +27,7 @@ port.on('message', (message: WriterRequest) => {
   try {
     // Structured cloning turns Buffers into plain Uint8Arrays; SQLite binds Buffers as BLOBs.
     const items: Issuance[] = message.items.map(({ record, event }) => ({ record: { ...record, certDer: receivedBytes(record.certDer) }, event }));
-    write(items, message.at, message.deadline);
+    write(items, message.at, message.waitMs);
     response = { id: message.id };
   } catch (err) {
     const code = (err as { code?: unknown } | null)?.code;

@@ -12,7 +12,7 @@ import type { Issuance } from '../issuance-recorder.js';
 import { CommitUnconfirmedError } from '../unavailable.js';
 
 export type WriterRequest =
-  | { readonly op: 'write'; readonly id: number; readonly items: readonly Issuance[]; readonly at: number; readonly deadline: number }
+  | { readonly op: 'write'; readonly id: number; readonly items: readonly Issuance[]; readonly at: number; readonly waitMs: number }
   | { readonly op: 'close' };
 
 /** `code` is SQLite's or the file system's (SQLITE_BUSY, ENOSPC): what tells a datastore unable to take changes from a bad item. */
@@ -44,8 +44,8 @@ export class IssuanceWriterThread {
     private readonly backgroundCheckpoints = false,
   ) {}
 
-  /** `deadline` (epoch ms): when the thread stops waiting for a write lock another connection holds, and fails the batch SQLITE_BUSY. */
-  write(items: readonly Issuance[], at: number, deadline = Number.POSITIVE_INFINITY): Promise<void> {
+  /** `waitMs`: how long the thread may wait for a write lock another connection holds before it fails the batch SQLITE_BUSY. */
+  write(items: readonly Issuance[], at: number, waitMs = Number.POSITIVE_INFINITY): Promise<void> {
     // A write that reaches a closed handle (an issuance queued as the datastore closed) must not start a thread
     // nobody closes: it would commit after the data directory's lock is released and keep the process from exiting.
     if (this.closed) return Promise.reject(new Error('the datastore was closed; the issuance was not recorded'));
@@ -54,7 +54,7 @@ export class IssuanceWriterThread {
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       const posted = items.map(({ record, event }) => ({ record: { ...record, certDer: ownedBytes(record.certDer) }, event }));
-      worker.postMessage({ op: 'write', id, items: posted, at, deadline } satisfies WriterRequest);
+      worker.postMessage({ op: 'write', id, items: posted, at, waitMs } satisfies WriterRequest);
     });
   }
 

@@ -62,17 +62,19 @@ export class WriteQueue {
 
   /**
    * As inTurn, for a commit on another connection that waits for the lock
-   * itself: `task` is given the deadline (epoch ms, comparable across
-   * threads) `waitMs` from now, so that its wait and its turn here make one
-   * wait together; it is not started once that is past, and a lock it was
-   * refused is StoreBusyError, as for this thread's writes.
+   * itself: `task` is given what is left, when its turn comes, of `waitMs`
+   * counted from now, so that its wait and its turn here make one wait
+   * together (a duration, not a time: another thread's clock may have been
+   * set differently); it is not started once none is left, and a lock it
+   * was refused is StoreBusyError, as for this thread's writes.
    */
-  inTurnWithin<R>(task: (deadlineEpochMs: number) => Promise<R>, waitMs = this.waitMs): Promise<R> {
+  inTurnWithin<R>(task: (leftMs: number) => Promise<R>, waitMs = this.waitMs): Promise<R> {
     const deadline = performance.now() + waitMs;
     return this.inTurn(async () => {
-      if (performance.now() >= deadline) throw new StoreBusyError(RETRY_AFTER_SECONDS, waitMs);
+      const left = deadline - performance.now();
+      if (left <= 0) throw new StoreBusyError(RETRY_AFTER_SECONDS, waitMs);
       try {
-        return await task(performance.timeOrigin + deadline);
+        return await task(left);
       } catch (err) {
         throw lockHeldElsewhere(err) ? new StoreBusyError(RETRY_AFTER_SECONDS, waitMs) : err;
       }
