@@ -73,13 +73,13 @@ describe('a writer thread that dies between a commit and its answer', () => {
     `data:text/javascript,${encodeURIComponent(`
       import { parentPort as port, workerData } from 'node:worker_threads';
       import { connect } from '${dist('store/sqlite/database.js')}';
-      import { prepareIssuanceBatch } from '${dist('store/sqlite/issuance-batch.js')}';
+      import { prepareIssuanceBatchBy } from '${dist('store/sqlite/issuance-batch.js')}';
       import { receivedBytes } from '${dist('platform/thread-bytes.js')}';
       const db = connect(workerData.path);
-      const write = prepareIssuanceBatch(db);
+      const write = prepareIssuanceBatchBy(db);
       port.on('message', (message) => {
         if (message.op === 'close') return port.close();
-        write(message.items.map(({ record, event }) => ({ record: { ...record, certDer: receivedBytes(record.certDer) }, event })), message.at);
+        write(message.items.map(({ record, event }) => ({ record: { ...record, certDer: receivedBytes(record.certDer) }, event })), message.at, message.waitMs);
         process.exit(1);
       });`)}`,
   );

@@ -96,13 +96,3 @@ export function statements(db: Db) {
     return statement as unknown as Database.Statement<P, R>;
   };
 }
-
-/**
- * A write transaction that takes the write lock at BEGIN (IMMEDIATE). The
- * issuance writer thread writes on a second connection; a deferred
- * transaction that read first could then fail with SQLITE_BUSY_SNAPSHOT
- * instead of waiting its turn (busy_timeout) as this one does.
- */
-export function writeTransaction<A extends unknown[], R>(db: Db, work: (...args: A) => R): (...args: A) => R {
-  return db.transaction(work).immediate;
-}

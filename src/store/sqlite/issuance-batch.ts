@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import type { Issuance } from '../issuance-recorder.js';
 import { AuditAppender } from './audit-appender.js';
 import { prepareCertificateInsert } from './certificate-rows.js';
-import { writeTransaction, type Db } from './database.js';
+import type { Db } from './database.js';
 import { FIRST_PAUSE_MS, LONGEST_PAUSE_MS, lockHeldElsewhere } from './write-queue.js';
 
 export type IssuanceBatchWriter = (items: readonly Issuance[], at: number) => void;
@@ -23,11 +23,6 @@ export function prepareIssuanceWrite(db: Db, audit = new AuditAppender(db)): Iss
   };
 }
 
-/** The batch in a transaction of its own (the writer thread's, whose connection waits out other connections' locks). */
-export function prepareIssuanceBatch(db: Db): IssuanceBatchWriter {
-  return writeTransaction(db, prepareIssuanceWrite(db));
-}
-
 /** A batch and how long it may still wait for the write lock (as WriteQueue.inTurnWithin gives it). */
 export type IssuanceBatchWriterBy = (items: readonly Issuance[], at: number, waitMs: number) => void;
 
@@ -38,12 +33,14 @@ export type IssuanceBatchWriterBy = (items: readonly Issuance[], at: number, wai
  * SQLite's busy timeout cannot say "until": this connection has none, and a
  * refused BEGIN (which did nothing) is asked again after a pause, as the
  * WriteQueue does, but blocking, on a thread that does nothing else. The
- * uncontended batch costs one flag more than prepareIssuanceBatch's.
+ * uncontended batch costs one flag more than a bare transaction.
  */
 export function prepareIssuanceBatchBy(db: Db): IssuanceBatchWriterBy {
   db.pragma('busy_timeout = 0');
   const write = prepareIssuanceWrite(db);
   let began = false;
+  // IMMEDIATE: the lock at BEGIN. A deferred transaction that read first could fail with SQLITE_BUSY_SNAPSHOT at its
+  // first write (the main thread's connection commits too), which no pause and retry of BEGIN would cure.
   const batch = db.transaction((items: readonly Issuance[], at: number) => {
     began = true;
     write(items, at);
