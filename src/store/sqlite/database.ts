@@ -48,7 +48,9 @@ export function connect(path: string, readonly = false): Db {
 /**
  * How long a statement waits for a lock another connection holds; its thread
  * stands still meanwhile (better-sqlite3 is synchronous). The server's main
- * thread writes through a WriteQueue instead, which waits without blocking.
+ * thread writes through a WriteQueue instead, which waits without blocking;
+ * the issuance writer thread waits by its own clock (prepareIssuanceBatchBy),
+ * for what is left of the same wait.
  */
 const BUSY_TIMEOUT_MS = 5000;
 
