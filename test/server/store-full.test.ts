@@ -6,7 +6,7 @@
  * SQLITE_FULL ("database or disk is full"), as on a full file system.
  */
 import { describe, expect, it } from 'vitest';
-import { attestAgent, callCa, joinToken, newKeyAndCsr } from '../support/callers.js';
+import { adminCredential, attestAgent, callCa, joinToken, newKeyAndCsr } from '../support/callers.js';
 import { startTestCa } from '../support/test-ca.js';
 
 describe('a full datastore', () => {
@@ -76,5 +76,32 @@ describe('a full datastore', () => {
       : await callCa(ca, agent, 'POST', '/v1/agent/renew', { csr });
     expect([res.status, res.body.error?.code]).toEqual([503, 'store_unavailable']);
     expect((await ca.localApp.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(503);
+  });
+
+  it('fail/tells anyone asking /readyz since when the datastore takes no changes, never the datastore\'s own error, which doctor gives its readers', async () => {
+    const ca = await startTestCa();
+    const auditor = await adminCredential(ca, 'auditor', 'audrey');
+    const token = await joinToken(ca, 'node-2');
+    ca.store.db.pragma(`max_page_count = ${ca.store.db.pragma('page_count', { simple: true }) as number}`);
+    for (let i = 0; i < 500; i++) {
+      const res = await ca.localApp.inject({ method: 'POST', url: '/v1/entries', payload: { agent: 'node-1', spiffeId: `spiffe://example.org/fill/${i}` } });
+      if (res.statusCode !== 201) break;
+    }
+    // The datastore's words may name its files, hosts and users (PostgreSQL's "could not extend file
+    // \"base/16384/2619\"", "connect ECONNREFUSED 10.0.3.7:5432"): /readyz is public, doctor is not.
+    const attested = await callCa(ca, undefined, 'POST', '/v1/agent/attest', { token, csr: (await newKeyAndCsr()).csr });
+    expect(attested.body.error.code).toBe('store_unavailable');
+    const failure = ca.core.services.recording.lastFailure!;
+    expect(failure.message).toBe('database or disk is full');
+
+    const ready = await callCa(ca, undefined, 'GET', '/readyz');
+    expect([ready.status, ready.body]).toEqual([503, {
+      error: {
+        code: 'store_unavailable',
+        message: `the datastore takes no changes (since ${new Date(failure.at * 1000).toISOString()}): nothing can be issued here; meshca doctor says why`,
+      },
+    }]);
+    const doctor = await callCa(ca, auditor, 'GET', '/v1/doctor');
+    expect(doctor.body.findings.find((f: { check: string }) => f.check === 'recording').message).toContain('database or disk is full');
   });
 });
