@@ -87,7 +87,7 @@ export class EntryService {
 
   async get(id: string): Promise<EntryRecord> {
     const entry = await this.deps.store.getEntry(id);
-    if (!entry) throw new NotFoundError(`entry ${id}`);
+    if (!entry) throw new NotFoundError(`entry ${quotedId(id)}`);
     return entry;
   }
 
@@ -105,7 +105,7 @@ export class EntryService {
     const entry = await this.deps.store.getEntry(entryId);
     // The same answer for "no such entry" and "someone else's entry": agents learn nothing about others.
     if (!entry || entry.agent !== agent) {
-      throw new ForbiddenError('entry_not_granted', `entry ${entryId} is not granted to agent ${agent}`);
+      throw new ForbiddenError('entry_not_granted', `entry ${quotedId(entryId)} is not granted to agent ${agent}`);
     }
     return entry;
   }
@@ -167,6 +167,16 @@ export class EntryService {
     const h = b.toString('hex');
     return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
   }
+}
+
+/**
+ * An entry id the caller sent that names no entry it may have, JSON-escaped:
+ * a refusal reaches the log and (an agent's) the audit log, where a newline
+ * or a terminal escape in it would read as another line. Routes hold it to 64
+ * characters.
+ */
+function quotedId(id: string): string {
+  return JSON.stringify(id);
 }
 
 function entryData(e: EntryRecord): Record<string, unknown> {

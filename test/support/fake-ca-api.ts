@@ -86,7 +86,7 @@ export class FakeCaApi implements CaApi {
     const svids = await Promise.all(
       requests.map(async (r) => {
         const entry = this.entries.find((e) => e.id === r.entryId);
-        if (!entry) throw new CaRequestError(403, 'entry_not_granted', `entry ${r.entryId} is not granted`);
+        if (!entry) throw new CaRequestError(403, 'entry_not_granted', `entry ${JSON.stringify(r.entryId)} is not granted`);
         const names = { dns: this.workloadDnsNames ?? entry.dns };
         return { entryId: entry.id, ...(await this.svid(r.csr, this.workloadIdentity ?? entry.spiffeId, this.workloadTtl, this.workloadNotBeforeDelay, names)) };
       }),
