@@ -9,6 +9,7 @@ import type { FastifyRequest } from 'fastify';
 import type { Action } from '../ca/access-policy.js';
 import { callerLabel } from '../ca/caller.js';
 import type { AuditEvent, CertificateKind } from '../ca/model.js';
+import { addressKey } from './client-address.js';
 import type { RefusalObserver } from './error-handler.js';
 import type { Clock } from '../time/clock.js';
 import type { CaMetrics } from './metrics.js';
@@ -26,8 +27,9 @@ const KIND_OF_SIGNING_ACTION: ReadonlyMap<Action, CertificateKind> = new Map<Act
 ]);
 
 /**
- * Audited refusals: per authenticated caller, or per remote address of
- * callers the CA could not identify, a burst of 20, then one a second; and
+ * Audited refusals: per authenticated caller, or per remote address (an
+ * IPv6 /64, client-address.ts) of callers the CA could not identify, a
+ * burst of 20, then one a second; and
  * unidentified callers all together 200, then 20 a second. The next audited
  * refusal of an authenticated caller says how many of its refusals went
  * unaudited before it (`unauditedBefore`), so the log still shows the flood.
@@ -68,7 +70,7 @@ export function refusalRecorder(
   const record = (event: AuditEvent, request: FastifyRequest) => {
     const identified = request.authentication.caller.role !== 'anonymous';
     if (!identified) {
-      if (perAddress.tryTake(request.ip) && overall.tryTake('all')) audit(event).catch(onError);
+      if (perAddress.tryTake(addressKey(request.ip)) && overall.tryTake('all')) audit(event).catch(onError);
       return;
     }
     if (!perCaller.tryTake(event.actor)) {

@@ -168,6 +168,19 @@ describe('a flood of refused requests', () => {
     expect(metrics).toMatch(/^meshca_authentication_failures_total\{reason="unauthenticated"\} 40$/m);
   });
 
+  it('fail/counts an IPv6 /64 as one address: a client sending from a new address of its prefix each time audits no more', async () => {
+    const ca = await startTestCa({}, { clock: clockNearNow() });
+    const head = headOf(ca);
+    for (let i = 1; i <= 30; i++) {
+      const res = await ca.tlsApp.inject({ method: 'GET', url: '/v1/certificates', remoteAddress: `2001:db8:7:8::${i.toString(16)}` });
+      expect(res.statusCode).toBe(401);
+    }
+    const audited = await eventsAfter(ca, head);
+    expect(audited).toHaveLength(AUDITED_REFUSALS.burst);
+    // Each event still names the address it came from.
+    expect(audited[1]!.data.ip).toBe('2001:db8:7:8::2');
+  });
+
   it('fail/from a workload SVID (refused before any rate limit): a burst of 20, then one a second, each saying how many went unaudited before it', async () => {
     const clock = clockNearNow();
     const ca = await startTestCa({}, { clock });
