@@ -2,21 +2,28 @@
  * Every route against every kind of caller: the status and error code of each
  * cell. A new route must be added here, or the completeness check fails.
  */
+import { X509Certificate } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { routeCatalog } from '../../src/server/access-control.js';
 import {
-  adminCredential, asOperator, attestAgent, callCa, expiredCredential, foreignCredential, newKeyAndCsr, type Credential,
+  adminCredential, asOperator, attestAgent, callCa, expiredCredential, foreignCredential, mintCredential, newKeyAndCsr, type Credential,
 } from '../support/callers.js';
 import { startTestCa, type TestCa } from '../support/test-ca.js';
 
-const CALLERS = ['anonymous', 'foreign', 'expired', 'agent', 'otherAgent', 'evictedAgent', 'auditor', 'operator'] as const;
+const CALLERS = ['anonymous', 'foreign', 'expired', 'revoked', 'workload', 'agent', 'otherAgent', 'evictedAgent', 'auditor', 'operator'] as const;
 type CallerKind = (typeof CALLERS)[number];
 
 /** One row: what each caller gets. "ok" is the route's success status. */
 type Row = Record<CallerKind, string>;
 
-const PUBLIC: Row = { anonymous: 'ok', foreign: 'ok', expired: 'ok', agent: 'ok', otherAgent: 'ok', evictedAgent: 'ok', auditor: 'ok', operator: 'ok' };
-const REFUSED = { anonymous: '401 unauthenticated', foreign: '401 certificate_untrusted', expired: '401 certificate_expired' } as const;
+const PUBLIC = Object.fromEntries(CALLERS.map((c) => [c, 'ok'])) as Row;
+/**
+ * Refused on every route but the public ones: a revoked operator credential, and a workload SVID, which
+ * holds no meshca role, whatever route it tries.
+ */
+const REFUSED = {
+  anonymous: '401 unauthenticated', foreign: '401 certificate_untrusted', expired: '401 certificate_expired', revoked: '401 certificate_revoked', workload: '403 forbidden',
+} as const;
 const AGENT_ONLY: Row = {
   ...REFUSED, agent: 'ok', otherAgent: 'ok', evictedAgent: '403 agent_evicted', auditor: '403 forbidden', operator: '403 forbidden',
 };
@@ -194,6 +201,13 @@ const ROUTES: Record<string, Route> = {
   'POST /v1/admin/credentials/renew': { method: 'POST', path: () => '/v1/admin/credentials/renew', body: csrBody, ok: 200, expect: READERS },
 };
 
+/** An operator credential, revoked: refused on every route that needs a caller, also as an operator. */
+async function revokedOperator(ca: TestCa): Promise<Credential> {
+  const credential = await adminCredential(ca, 'operator', 'revoked');
+  await asOperator(ca, 'POST', '/v1/certificates/revoke', { serial: new X509Certificate(credential.chainPem).serialNumber, reason: 'keyCompromise' });
+  return credential;
+}
+
 describe('access control: every route against every caller', () => {
   const fixture = {} as Fixture;
 
@@ -207,6 +221,8 @@ describe('access control: every route against every caller', () => {
     fixture.creds = {
       foreign: await foreignCredential(),
       expired: await expiredCredential(ca, 'spiffe://example.org/meshca/admin/operator/old'),
+      revoked: await revokedOperator(ca),
+      workload: await mintCredential(ca, 'spiffe://example.org/ns/workload'),
       agent,
       otherAgent,
       evictedAgent,
