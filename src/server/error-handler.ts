@@ -66,7 +66,15 @@ function describeError(err: unknown, storeUnavailable: StoreUnavailable): { stat
   if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
     return { status: fe.statusCode, body: errorBody('invalid_request', fe.message) };
   }
-  return { status: 500, body: errorBody('internal', 'internal error; see the CA log for the request id') };
+  return { status: 500, body: INTERNAL };
+}
+
+/** A failure of the CA's own; its cause goes to the log only, under the request's id, which the answer names (internalError). */
+const INTERNAL = errorBody('internal', 'internal error');
+
+/** The answer to a failure of the CA's own, naming the request's id: the CA log has the cause under it (`reqId`). */
+function internalError(requestId: string): ErrorBody {
+  return errorBody('internal', `internal error; the CA log has its cause under reqId ${requestId}`);
 }
 
 /**
@@ -159,7 +167,9 @@ export function answerUnknownExpectation(request: IncomingMessage, response: Ser
 
 export function installErrorHandling(app: FastifyInstance, routeMethods: RouteMethods, onRefusal?: RefusalObserver, storeUnavailable: StoreUnavailable = () => false): void {
   app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
-    const { status, body } = describeError(err, storeUnavailable);
+    const described = describeError(err, storeUnavailable);
+    const { status } = described;
+    const body = described.body === INTERNAL ? internalError(request.id) : described.body;
     if (status >= 400 && status < 500) onRefusal?.(request, status, body.error.code, body.error.message);
     // A 503 the CA chose (shutting down, an issuer withdrawn mid-signature) is a state the client retries, not a fault.
     if (err instanceof UnavailableError && err.code === 'ca_unavailable') request.log.warn({ code: body.error.code, status, reason: body.error.message }, 'request refused for now');

@@ -6,12 +6,20 @@
  * of that caller.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
+import { startCa } from '../../src/cli/ca-runtime.js';
+import { createLogger } from '../../src/cli/logger.js';
 import { mintCredential } from '../support/callers.js';
-import { startTestCa, type TestCa } from '../support/test-ca.js';
+import { cleanupLater } from '../support/cleanup.js';
+import { asTestCa, testConfig, type TestCa } from '../support/test-ca.js';
 
 let ca: TestCa;
+/** The CA's log lines, as written. */
+const logged: string[] = [];
 beforeAll(async () => {
-  ca = await startTestCa();
+  const config = testConfig();
+  const running = await startCa(config, createLogger('info', { write: (line: string) => logged.push(line) }), { schedules: 'off' });
+  cleanupLater(() => running.close());
+  ca = asTestCa(running, config, (await running.localApp.inject({ method: 'GET', url: '/v1/bundle.pem' })).body);
   await mintCredential(ca, 'spiffe://example.org/ns/minted');
 });
 
@@ -21,7 +29,11 @@ describe('stored data the CA cannot read', () => {
     const res = await ca.localApp.inject({ method: 'GET', url: '/v1/certificates' });
     expect({ status: res.statusCode, body: res.json() }).toEqual({
       status: 500,
-      body: { error: { code: 'internal', message: 'internal error; see the CA log for the request id' } },
+      body: { error: { code: 'internal', message: expect.stringMatching(/^internal error; the CA log has its cause under reqId [0-9a-f-]{36}$/) } },
     });
+    // The answer names the request; the log line under that id has the cause, which the answer does not.
+    const reqId = res.json().error.message.split(' ').at(-1);
+    const failed = logged.map((l) => JSON.parse(l)).filter((l) => l.reqId === reqId && l.msg === 'request failed');
+    expect(failed).toEqual([expect.objectContaining({ err: expect.objectContaining({ type: 'SyntaxError' }) })]);
   });
 });
