@@ -10,6 +10,7 @@ import { bundleRootsDer } from '../ca/trust-bundle.js';
 import { formatListenAddress, isLoopbackHost, type ListenAddress } from '../config/parsers.js';
 import type { ServerConfig } from '../config/server-config.js';
 import { buildApp } from '../server/app.js';
+import { answerClientError } from '../server/error-handler.js';
 import { refusalRecorder } from '../server/refusals.js';
 import type { ServingCertificate } from '../server/serving-certificate.js';
 import { tlsAuthenticator } from '../server/tls-authenticator.js';
@@ -97,7 +98,7 @@ export async function startListeners(
 
     let metricsAddress: ListenAddress | undefined;
     if (config.metricsListen) {
-      const server = await startMetricsListener(config.metricsListen, () => core.metrics.render(), core.metrics.registry.contentType);
+      const server = await startMetricsListener(config.metricsListen, () => core.metrics.render(), core.metrics.registry.contentType, config.requestTimeout * 1000);
       closers.push(() => new Promise((resolve) => server.close(resolve)));
       metricsAddress = { host: config.metricsListen.host, port: (server.address() as AddressInfo).port };
       warnIfMetricsExposed(metricsAddress, deps.logger.child({ listener: 'metrics' }));
@@ -128,9 +129,27 @@ export function warnIfMetricsExposed(address: ListenAddress, logger: Logger): vo
   logger.warn({ address: shown }, `/metrics is served without authentication on ${shown}, which is not a loopback address: anyone who can reach it can read the metrics`);
 }
 
-/** A plain-HTTP /metrics for a scraper on the same host (or, in Kubernetes, the pod network); unauthenticated. */
-function startMetricsListener(address: ListenAddress, render: () => Promise<string>, contentType: string): Promise<Server> {
-  const server = createServer((req, res) => {
+/**
+ * Connections the plain /metrics listener holds at once: a scraper keeps one
+ * or two. It has no credential check, so anyone who can reach it could
+ * otherwise hold the process's descriptors, which the datastore and the other
+ * listeners share.
+ */
+export const METRICS_MAX_CONNECTIONS = 100;
+
+/** How often Node looks for requests past their time: the timeout is kept to within a second. */
+const TIMEOUT_CHECK_MS = 1000;
+
+/**
+ * A plain-HTTP /metrics for a scraper on the same host (or, in Kubernetes, the
+ * pod network); unauthenticated. A request must arrive within
+ * --request-timeout, as on the other listeners (Node's defaults allow a
+ * minute for the headers and five for the rest), and is refused in the JSON
+ * shape of every other error.
+ */
+function startMetricsListener(address: ListenAddress, render: () => Promise<string>, contentType: string, requestTimeoutMs: number): Promise<Server> {
+  const timeouts = { requestTimeout: requestTimeoutMs, headersTimeout: requestTimeoutMs, connectionsCheckingInterval: TIMEOUT_CHECK_MS };
+  const server = createServer(timeouts, (req, res) => {
     if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
       res.writeHead(404, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ error: { code: 'not_found', message: 'only GET /metrics is served here' } }));
@@ -147,6 +166,8 @@ function startMetricsListener(address: ListenAddress, render: () => Promise<stri
       },
     );
   });
+  server.maxConnections = METRICS_MAX_CONNECTIONS;
+  server.on('clientError', answerClientError);
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(address.port, address.host, () => resolve(server));
