@@ -1,6 +1,14 @@
 /** The agent's small HTTP endpoint: /healthz (alive), /readyz (a valid SVID is installed, and still in --out) and /metrics. */
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { ListenAddress } from '../config/parsers.js';
+import { listenPlainHttp, type PlainListenerLimits } from '../platform/plain-http.js';
+
+/**
+ * Its callers are the kubelet's probes and a scraper, each keeping a
+ * connection or two and asking in well under a second; anyone else who can
+ * reach the port gets no more.
+ */
+export const HEALTH_LISTENER_LIMITS: PlainListenerLimits = { requestTimeoutMs: 10_000, maxConnections: 64 };
 
 export interface HealthSource {
   /** Why the agent is not ready, or undefined when it is; asked at each probe. */
@@ -9,8 +17,8 @@ export interface HealthSource {
   metrics(): Promise<string> | string;
 }
 
-export async function startHealthServer(address: ListenAddress, source: HealthSource): Promise<Server> {
-  const server = createServer((req, res) => {
+export function startHealthServer(address: ListenAddress, source: HealthSource, limits: PlainListenerLimits = HEALTH_LISTENER_LIMITS): Promise<Server> {
+  return listenPlainHttp(address, limits, (req, res) => {
     const path = (req.url ?? '').split('?')[0];
     const json = (status: number, body: unknown) => {
       res.writeHead(status, { 'content-type': 'application/json' });
@@ -35,9 +43,4 @@ export async function startHealthServer(address: ListenAddress, source: HealthSo
     }
     return json(404, { error: { code: 'not_found', message: `no route ${path}` } });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(address.port, address.host, () => resolve());
-  });
-  return server;
 }

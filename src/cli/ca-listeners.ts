@@ -1,7 +1,7 @@
 /** The CA's listeners: mutual TLS on --listen, the operator socket in the data directory, and optionally /metrics. */
 import type { FastifyInstance } from 'fastify';
 import { constants } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Server as TlsServer } from 'node:tls';
 import type { Logger } from 'pino';
@@ -10,7 +10,7 @@ import { bundleRootsDer } from '../ca/trust-bundle.js';
 import { formatListenAddress, isLoopbackHost, type ListenAddress } from '../config/parsers.js';
 import type { ServerConfig } from '../config/server-config.js';
 import { buildApp } from '../server/app.js';
-import { answerClientError } from '../server/error-handler.js';
+import { listenPlainHttp } from '../platform/plain-http.js';
 import { refusalRecorder } from '../server/refusals.js';
 import type { ServingCertificate } from '../server/serving-certificate.js';
 import { tlsAuthenticator } from '../server/tls-authenticator.js';
@@ -137,9 +137,6 @@ export function warnIfMetricsExposed(address: ListenAddress, logger: Logger): vo
  */
 export const METRICS_MAX_CONNECTIONS = 100;
 
-/** How often Node looks for requests past their time: the timeout is kept to within a second. */
-const TIMEOUT_CHECK_MS = 1000;
-
 /**
  * A plain-HTTP /metrics for a scraper on the same host (or, in Kubernetes, the
  * pod network); unauthenticated. A request must arrive within
@@ -148,8 +145,7 @@ const TIMEOUT_CHECK_MS = 1000;
  * shape of every other error.
  */
 function startMetricsListener(address: ListenAddress, render: () => Promise<string>, contentType: string, requestTimeoutMs: number): Promise<Server> {
-  const timeouts = { requestTimeout: requestTimeoutMs, headersTimeout: requestTimeoutMs, connectionsCheckingInterval: TIMEOUT_CHECK_MS };
-  const server = createServer(timeouts, (req, res) => {
+  return listenPlainHttp(address, { requestTimeoutMs, maxConnections: METRICS_MAX_CONNECTIONS }, (req, res) => {
     if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
       res.writeHead(404, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ error: { code: 'not_found', message: 'only GET /metrics is served here' } }));
@@ -165,11 +161,5 @@ function startMetricsListener(address: ListenAddress, render: () => Promise<stri
         res.end(JSON.stringify({ error: { code: 'internal', message: 'metrics unavailable' } }));
       },
     );
-  });
-  server.maxConnections = METRICS_MAX_CONNECTIONS;
-  server.on('clientError', answerClientError);
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(address.port, address.host, () => resolve(server));
   });
 }

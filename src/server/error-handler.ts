@@ -6,6 +6,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { answerOnSocket } from '../platform/plain-http.js';
 import { clipped, quotedInput } from './edge.js';
 import type { RouteMethods } from './route-methods.js';
 import { PATTERN_MEANINGS } from './schemas.js';
@@ -120,31 +121,6 @@ const MAX_QUOTED_URL = 200;
 export function answerFrameworkError(err: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
   // Fastify's message quotes the whole URL, which may be some 16 KiB.
   void reply.code(400).send(errorBody('invalid_request', clipped(err.message, MAX_QUOTED_URL)));
-}
-
-/** Writes a JSON error straight to a socket that no route will answer, and closes the connection. */
-function answerOnSocket(socket: Duplex, status: number, reason: string, code: string, message: string): void {
-  const body = JSON.stringify(errorBody(code, message));
-  if (socket.writable) {
-    socket.write(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
-  }
-  socket.destroy();
-}
-
-/**
- * For Fastify's `clientErrorHandler`: a request Node's HTTP parser could not
- * read gets the same JSON error shape, written straight to the socket (there
- * is no request to answer), and the connection is closed.
- */
-export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
-  if (err.code === 'ECONNRESET' || socket.destroyed) return;
-  const [status, reason, code, message] =
-    err.code === 'HPE_HEADER_OVERFLOW'
-      ? [431, 'Request Header Fields Too Large', 'invalid_request', 'request headers are larger than this server accepts']
-      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? [408, 'Request Timeout', 'request_timeout', 'the request did not arrive in time']
-        : [400, 'Bad Request', 'invalid_request', 'the request is not valid HTTP/1.1'];
-  answerOnSocket(socket, status, reason, code, message);
 }
 
 /**

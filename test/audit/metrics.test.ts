@@ -7,7 +7,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { connect as tcpConnect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { describe, expect, it, vi } from 'vitest';
 import { METRICS_MAX_CONNECTIONS, warnIfMetricsExposed } from '../../src/cli/ca-listeners.js';
@@ -22,6 +22,7 @@ import {
 import { verifyOverApi } from '../support/audit-log.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { Scrape } from '../support/prometheus.js';
+import { connectionOutcome, rawExchange, statusAndJson } from '../support/raw-http.js';
 import { mintSvid } from '../support/svids.js';
 import { startTestCa, testConfig, type TestCa } from '../support/test-ca.js';
 import { sleep } from '../support/wait.js';
@@ -383,19 +384,8 @@ describe('the metrics listener', () => {
   it('fail/a request trickling in past --request-timeout -> 408 request_timeout, and the connection is closed', async () => {
     const ca = await startTestCa({ 'metrics-listen': '127.0.0.1:0', 'request-timeout': '1s' });
     const started = Date.now();
-    const answer = await new Promise<string>((resolve) => {
-      const socket = tcpConnect(ca.metricsAddress!.port, '127.0.0.1', () => socket.write('GET /metrics HTTP/1.1\r\nHost: x\r\n'));
-      let text = '';
-      socket.on('data', (d: Buffer) => (text += d.toString()));
-      socket.on('error', () => undefined);
-      socket.on('close', () => resolve(text));
-      setTimeout(() => {
-        socket.destroy();
-        resolve('still open after 6 s');
-      }, 6_000);
-    });
-    expect(answer.split('\r\n')[0]).toBe('HTTP/1.1 408 Request Timeout');
-    expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toEqual({ error: { code: 'request_timeout', message: 'the request did not arrive in time' } });
+    const answer = await rawExchange(ca.metricsAddress!.port, 'GET /metrics HTTP/1.1\r\nHost: x\r\n', 6_000);
+    expect(statusAndJson(answer)).toEqual({ statusLine: 'HTTP/1.1 408 Request Timeout', body: { error: { code: 'request_timeout', message: 'the request did not arrive in time' } } });
     // The timeout, plus Node's once-a-second check for requests past it.
     expect(Date.now() - started).toBeLessThan(5_000);
   });
@@ -403,20 +393,11 @@ describe('the metrics listener', () => {
   it(`fail/holds at most ${METRICS_MAX_CONNECTIONS} connections: more are closed as they arrive, and a scrape on a free one still works`, async () => {
     const ca = await startTestCa({ 'metrics-listen': '127.0.0.1:0' });
     const port = ca.metricsAddress!.port;
-    const outcome = (keep: Socket[]) =>
-      new Promise<'open' | 'closed'>((resolve) => {
-        const socket = tcpConnect(port, '127.0.0.1');
-        socket.on('error', () => undefined);
-        socket.on('close', () => resolve('closed'));
-        // Past the connect, the server has had its turn to drop it: give it a moment to.
-        socket.on('connect', () => setTimeout(() => resolve('open'), 200));
-        keep.push(socket);
-      });
     const held: Socket[] = [];
     try {
-      const first = await Promise.all(Array.from({ length: METRICS_MAX_CONNECTIONS }, () => outcome(held)));
+      const first = await Promise.all(Array.from({ length: METRICS_MAX_CONNECTIONS }, () => connectionOutcome(port, held)));
       expect(first.every((o) => o === 'open')).toBe(true);
-      expect(await outcome(held)).toBe('closed');
+      expect(await connectionOutcome(port, held)).toBe('closed');
     } finally {
       for (const socket of held) socket.destroy();
     }
