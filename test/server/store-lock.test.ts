@@ -92,7 +92,7 @@ describe('a write lock held by another connection', () => {
     expect((await ca.localApp.inject({ method: 'POST', url: '/v1/entries', payload: CHANGES[2].payload })).statusCode).toBe(201);
   }, LOCK_WAIT_MS + 10_000);
 
-  // With the issuance writer thread: sqlite-store.test.ts.
+  // With the issuance writer thread: sqlite-store.test.ts, and in the built server: test/cli/server-store-lock.test.ts.
   it('refuses an issuance with the same retryable 503 once the lock stays held, within the one wait from when it was asked, though a change queued before it waited its own', async () => {
     const ca = await startTestCa();
     const { csr } = await newKeyAndCsr();

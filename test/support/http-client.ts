@@ -50,10 +50,17 @@ export function callHttps(baseUrl: string, call: HttpsCall): Promise<HttpAnswer>
 
 /** GET over the CA's local unix socket. */
 export function getOverSocket(socketPath: string, path: string): Promise<HttpAnswer> {
+  return callOverSocket(socketPath, 'GET', path);
+}
+
+/** A request over the CA's local unix socket (the operator's, as `meshca mint --data-dir` makes it), with a JSON body if `json` is given. */
+export function callOverSocket(socketPath: string, method: string, path: string, json?: unknown): Promise<HttpAnswer> {
+  const payload = json === undefined ? undefined : Buffer.from(JSON.stringify(json));
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ socketPath, path, method: 'GET' }, (res) => collect(res, resolve, reject));
+    const headers = payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {};
+    const req = httpRequest({ socketPath, path, method, headers }, (res) => collect(res, resolve, reject));
     req.on('error', reject);
-    req.end();
+    req.end(payload);
   });
 }
 
