@@ -3,12 +3,31 @@
  * (or in the same turn of the event loop) share one transaction — one fsync —
  * and each caller's promise settles only after that transaction commits. One
  * commit per issuance would cap throughput at the disk's commit rate.
+ *
+ * An item's wait runs from its submit, not from its batch's start: one that
+ * queued behind a batch which waited long for a lock has waited as long
+ * itself. Its batch is told when its oldest item was submitted, and an item
+ * whose wait is over before its batch is tried is refused without it.
  */
+import { performance } from 'node:perf_hooks';
 import { StoreBusyError } from '../errors.js';
 import { NotAttemptedError } from './unavailable.js';
 
+/** How long an item may wait, and by which clock: the datastore's (WriteQueue, for SQLite). */
+export interface ItemWait {
+  /** Monotonic milliseconds. */
+  now(): number;
+  /** What an item submitted at `since` is refused with once it may wait no longer; undefined while it may. */
+  overdue(since: number): unknown;
+}
+
+/** No limit here: the datastore's own timeouts bound each commit (PostgreSQL's). */
+const UNBOUNDED: ItemWait = { now: () => performance.now(), overdue: () => undefined };
+
 interface Pending<T> {
   readonly item: T;
+  /** When it was submitted, by ItemWait.now. */
+  readonly since: number;
   resolve(): void;
   reject(err: unknown): void;
 }
@@ -19,19 +38,22 @@ export class GroupCommit<T> {
 
   /**
    * `writeBatch` writes the items in one transaction, and throws (or rejects)
-   * if it did not commit; `storeUnavailable` tells a datastore that cannot
-   * take any change now (its disk full, its server gone or not answering)
-   * from a failure of the items themselves.
+   * if it did not commit; `since` is when the oldest of them was submitted,
+   * for its wait to count from then. `storeUnavailable` tells a datastore
+   * that cannot take any change now (its disk full, its server gone or not
+   * answering) from a failure of the items themselves; `wait` refuses an item
+   * that waited too long for its batch.
    */
   constructor(
-    private readonly writeBatch: (items: readonly T[]) => void | Promise<void>,
+    private readonly writeBatch: (items: readonly T[], since: number) => void | Promise<void>,
     private readonly maxBatch = 512,
     private readonly storeUnavailable: (err: unknown) => boolean = () => false,
+    private readonly wait: ItemWait = UNBOUNDED,
   ) {}
 
   submit(item: T): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.pending.push({ item, resolve, reject });
+      this.pending.push({ item, since: this.wait.now(), resolve, reject });
       if (!this.running) {
         this.running = true;
         setImmediate(() => void this.drain());
@@ -41,9 +63,11 @@ export class GroupCommit<T> {
 
   private async drain(): Promise<void> {
     while (this.pending.length) {
-      const batch = this.pending.splice(0, this.maxBatch);
+      const batch = this.pending.splice(0, this.maxBatch).filter((p) => !this.refusedOverdue(p));
+      if (batch.length === 0) continue;
       try {
-        await this.writeBatch(batch.map((p) => p.item));
+        // Submitted in order, by a monotonic clock: the first is the oldest.
+        await this.writeBatch(batch.map((p) => p.item), batch[0]!.since);
         for (const p of batch) p.resolve();
       } catch (err) {
         // Retried one by one, each would fail the same way after as long again (a query timeout, for
@@ -56,8 +80,9 @@ export class GroupCommit<T> {
         }
         // One bad item must not fail its neighbours: retry each alone, until the datastore itself fails one.
         for (const [i, p] of batch.entries()) {
+          if (this.refusedOverdue(p)) continue;
           try {
-            await this.writeBatch([p.item]);
+            await this.writeBatch([p.item], p.since);
             p.resolve();
           } catch (err) {
             p.reject(err);
@@ -70,6 +95,13 @@ export class GroupCommit<T> {
       }
     }
     this.running = false;
+  }
+
+  /** Refuses `p` if its wait is over (ItemWait.overdue), and says whether it did. */
+  private refusedOverdue(p: Pending<T>): boolean {
+    const refusal = this.wait.overdue(p.since);
+    if (refusal !== undefined) p.reject(refusal);
+    return refusal !== undefined;
   }
 
   /** Fails `rest` of a batch, and all that queued behind it, unattempted, with the commit that failed for the datastore. */

@@ -5,7 +5,7 @@
  */
 import type { AuditEvent, IssuedCertificateRecord } from '../ca/model.js';
 import { StoreBusyError, UnavailableError } from '../errors.js';
-import { GroupCommit } from './group-commit.js';
+import { GroupCommit, type ItemWait } from './group-commit.js';
 import { CommitUnconfirmedError } from './unavailable.js';
 
 export interface Issuance {
@@ -16,9 +16,14 @@ export interface Issuance {
 export class IssuanceRecorder {
   private readonly batches: GroupCommit<Issuance>;
 
-  /** `writeBatch` writes the records and their audit events in one transaction; `storeUnavailable` is the datastore's. */
-  constructor(writeBatch: (items: readonly Issuance[]) => void | Promise<void>, storeUnavailable: (err: unknown) => boolean) {
-    this.batches = new GroupCommit(writeBatch, undefined, storeUnavailable);
+  /**
+   * `writeBatch` writes the records and their audit events in one transaction,
+   * waiting no longer than counted from `since` (when the oldest was asked
+   * for); `storeUnavailable` and `wait` (how long an issuance may wait for its
+   * batch) are the datastore's.
+   */
+  constructor(writeBatch: (items: readonly Issuance[], since: number) => void | Promise<void>, storeUnavailable: (err: unknown) => boolean, wait?: ItemWait) {
+    this.batches = new GroupCommit(writeBatch, undefined, storeUnavailable, wait);
   }
 
   async record(record: IssuedCertificateRecord, event: AuditEvent): Promise<void> {

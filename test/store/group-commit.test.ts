@@ -173,6 +173,50 @@ describe('GroupCommit', () => {
     expect(batches.at(-1)).toEqual(['good']);
   });
 
+  describe('with a limit on how long an item may wait, counted from its submit', () => {
+    /** A monotonic clock the test moves, and items that may wait 1000 ms of it. */
+    function waiting() {
+      const clock = { ms: 0 };
+      const wait = { now: () => clock.ms, overdue: (since: number) => (clock.ms - since >= 1000 ? new Error('waited too long') : undefined) };
+      return { clock, wait };
+    }
+
+    it('refuses, unwritten, an item whose wait ran out while the batch before it was written, and tells the next batch when its oldest item was submitted', async () => {
+      const { clock, wait } = waiting();
+      const written: Array<{ items: string[]; since: number }> = [];
+      let finishFirst!: () => void;
+      const group = new GroupCommit<string>(async (items, since) => {
+        written.push({ items: [...items], since });
+        if (items.includes('a')) await new Promise<void>((resolve) => (finishFirst = resolve));
+      }, 512, undefined, wait);
+      const a = outcome(group.submit('a'));
+      await nextTurn();
+      clock.ms = 100;
+      const b = outcome(group.submit('b'));
+      clock.ms = 600;
+      const c = outcome(group.submit('c'));
+      clock.ms = 1150;
+      finishFirst();
+      expect(await Promise.all([a, b, c])).toEqual(['ok', 'rejected: waited too long', 'ok']);
+      expect(written).toEqual([{ items: ['a'], since: 0 }, { items: ['c'], since: 600 }]);
+    });
+
+    it('retries each item of a failed batch with the time it was submitted, refusing one whose wait ran out meanwhile', async () => {
+      const { clock, wait } = waiting();
+      const written: Array<{ items: string[]; since: number }> = [];
+      const group = new GroupCommit<string>((items, since) => {
+        written.push({ items: [...items], since });
+        clock.ms += 400;
+        if (items.includes('bad')) throw new Error('cannot write bad');
+      }, 512, undefined, wait);
+      const outcomes = Promise.all(['bad', 'b'].map((i) => outcome(group.submit(i))));
+      clock.ms = 200;
+      const c = outcome(group.submit('c'));
+      expect([...(await outcomes), await c]).toEqual(['rejected: cannot write bad', 'rejected: waited too long', 'ok']);
+      expect(written).toEqual([{ items: ['bad', 'b', 'c'], since: 0 }, { items: ['bad'], since: 0 }, { items: ['c'], since: 200 }]);
+    });
+  });
+
   it('batches items submitted from settled callbacks in a new turn', async () => {
     const { batches, writeBatch } = recorder();
     const group = new GroupCommit(writeBatch);

@@ -28,15 +28,17 @@ export class SqliteAuditStore implements AuditStorePort {
   ) {
     this.sql = statements(db);
     this.standalone = new GroupCommit(
-      (events) =>
+      (events, since) =>
         writes.write(() => {
           const at = nowSeconds(clock);
           for (const e of events) appender.append(e, at);
-        }),
+        }, undefined, since),
       undefined,
       // A batch the datastore could not take is not retried event by event: with the write lock held elsewhere,
       // each retry would wait out the lock again, a burst of refusals for minutes.
       sqliteUnavailable,
+      // Nor does an event wait a second time for the lock behind a batch that waited for it.
+      writes,
     );
   }
 

@@ -43,10 +43,12 @@ export class SqliteCertificateStore implements IssuanceLedger, CertificateCatalo
   ) {
     this.sql = statements(db);
     const insert = prepareIssuanceWrite(db, audit);
+    // Each issuance waits for the lock no longer than the one wait from when it was asked for (`since`), however
+    // long the batch it queued behind waited: the writes' own clock tells both.
     const commit = writer
-      ? (items: readonly Issuance[], at: number) => writes.inTurnWithin((leftMs) => writer.write(items, at, leftMs))
-      : (items: readonly Issuance[], at: number) => writes.write(() => insert(items, at));
-    this.issuance = new IssuanceRecorder((items) => commit(items, nowSeconds(clock)), sqliteUnavailable);
+      ? (items: readonly Issuance[], at: number, since: number) => writes.inTurnWithin((leftMs) => writer.write(items, at, leftMs), since)
+      : (items: readonly Issuance[], at: number, since: number) => writes.write(() => insert(items, at), undefined, since);
+    this.issuance = new IssuanceRecorder((items, since) => commit(items, nowSeconds(clock), since), sqliteUnavailable, writes);
   }
 
   recordIssued(record: IssuedCertificateRecord, event: AuditEvent): Promise<void> {

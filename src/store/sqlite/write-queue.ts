@@ -17,6 +17,12 @@
  * polling against this process's own commits, which under load would leave
  * it no gap. Such a batch waits for another connection's lock on its own
  * thread, and only for what is left of the same wait (inTurnWithin).
+ *
+ * A group-committed write (an issuance, a standalone audit event) is asked
+ * for when its caller submits it, not when its batch is written: it may have
+ * queued behind a batch that itself waited for the lock. Its wait is counted
+ * from then (`since`, by this queue's `now`), so that no caller waits longer
+ * than one wait, however the batches fell (overdue).
  */
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -36,20 +42,25 @@ const RETRY_AFTER_SECONDS = 1;
 export class WriteQueue {
   private last: Promise<unknown> = Promise.resolve();
 
-  /** `waitMs`: how long a write may wait for the lock, counted from when it was asked for. */
+  /**
+   * `waitMs`: how long a write may wait for the lock, counted from when it
+   * was asked for; `now`: the monotonic milliseconds that wait is told by.
+   */
   constructor(
     private readonly db: Db,
     private readonly waitMs = LOCK_WAIT_MS,
+    readonly now: () => number = () => performance.now(),
   ) {}
 
   /**
    * Runs `work` in an IMMEDIATE transaction once this process's earlier
    * writes are done and the lock is free, and resolves with its result once
    * committed; rejects with StoreBusyError when the lock was not had within
-   * `waitMs`, and with what `work` threw (rolled back) otherwise.
+   * `waitMs` of `since` (when it was asked for: now, unless it queued
+   * elsewhere first), and with what `work` threw (rolled back) otherwise.
    */
-  write<R>(work: () => R, waitMs = this.waitMs): Promise<R> {
-    const deadline = performance.now() + waitMs;
+  write<R>(work: () => R, waitMs = this.waitMs, since = this.now()): Promise<R> {
+    const deadline = since + waitMs;
     return this.inTurn(() => this.untilLocked(work, deadline, waitMs));
   }
 
@@ -62,23 +73,29 @@ export class WriteQueue {
 
   /**
    * As inTurn, for a commit on another connection that waits for the lock
-   * itself: `task` is given what is left, when its turn comes, of `waitMs`
-   * counted from now, so that its wait and its turn here make one wait
-   * together (a duration, not a time: another thread's clock may have been
-   * set differently); it is not started once none is left, and a lock it
-   * was refused is StoreBusyError, as for this thread's writes.
+   * itself: `task` is given what is left, when its turn comes, of the wait
+   * counted from `since` (when it was asked for), so that its wait and its
+   * turn here make one wait together (a duration, not a time: another
+   * thread's clock may have been set differently); it is not started once
+   * none is left, and a lock it was refused is StoreBusyError, as for this
+   * thread's writes.
    */
-  inTurnWithin<R>(task: (leftMs: number) => Promise<R>, waitMs = this.waitMs): Promise<R> {
-    const deadline = performance.now() + waitMs;
+  inTurnWithin<R>(task: (leftMs: number) => Promise<R>, since = this.now()): Promise<R> {
+    const deadline = since + this.waitMs;
     return this.inTurn(async () => {
-      const left = deadline - performance.now();
-      if (left <= 0) throw new StoreBusyError(RETRY_AFTER_SECONDS, waitMs);
+      const left = deadline - this.now();
+      if (left <= 0) throw this.busy();
       try {
         return await task(left);
       } catch (err) {
-        throw lockHeldElsewhere(err) ? new StoreBusyError(RETRY_AFTER_SECONDS, waitMs) : err;
+        throw lockHeldElsewhere(err) ? this.busy() : err;
       }
     });
+  }
+
+  /** The refusal of a write asked for at `since` that may wait no longer (its wait is over); undefined while it may. */
+  overdue(since: number): StoreBusyError | undefined {
+    return this.now() - since >= this.waitMs ? this.busy() : undefined;
   }
 
   /** Settles once every write asked for so far has committed or failed: before the connection is closed under them. */
@@ -90,10 +107,14 @@ export class WriteQueue {
     for (let pause = FIRST_PAUSE_MS; ; pause = Math.min(2 * pause, LONGEST_PAUSE_MS)) {
       const attempt = this.attempt(work);
       if (attempt.committed) return attempt.result;
-      const left = deadline - performance.now();
-      if (left <= 0) throw new StoreBusyError(RETRY_AFTER_SECONDS, waitMs);
+      const left = deadline - this.now();
+      if (left <= 0) throw this.busy(waitMs);
       await delay(Math.min(pause, left));
     }
+  }
+
+  private busy(waitMs = this.waitMs): StoreBusyError {
+    return new StoreBusyError(RETRY_AFTER_SECONDS, waitMs);
   }
 
   private attempt<R>(work: () => R): { committed: true; result: R } | { committed: false } {
