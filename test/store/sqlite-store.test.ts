@@ -103,6 +103,33 @@ describe('SqliteStore readiness (SQLite-specific; the shared behaviour is in dat
   });
 });
 
+describe('SqliteStore short lock waits behind a change waiting for another connection\'s write lock', () => {
+  const revocation = (store: SqliteDatastore) => store.certificates.revoke({ serial: '0a' }, 10, 'keyCompromise', () => ({ type: 'certificate.revoked', actor: 'x', data: {} }));
+  const issuance = (store: SqliteDatastore) => store.certificates.recordIssued(issued('0b').record, issued('0b').event);
+  const CASES = [
+    { what: 'the readiness probe', behind: 'a revocation', writerThread: undefined, ahead: revocation, short: (store: SqliteDatastore) => store.writable() },
+    { what: 'the readiness probe', behind: 'an issuance on the writer thread', writerThread: WRITER_THREAD, ahead: issuance, short: (store: SqliteDatastore) => store.writable() },
+    {
+      what: "a CRL set's number for a renewal by age", behind: 'an issuance on the writer thread', writerThread: WRITER_THREAD, ahead: issuance,
+      short: (store: SqliteDatastore) => store.certificates.numberedRevocations([], 10, 250),
+    },
+  ];
+
+  it.each(CASES)('$what (250 ms) is refused within a moment behind $behind (5 s), not once that gives up', async ({ writerThread, ahead, short }) => {
+    const { store, other } = await issuedThenLockedElsewhere({ writerThread });
+    const change = ahead(store).then(() => 'written', (err: unknown) => err);
+    await new Promise((resolve) => setImmediate(resolve));
+    const started = performance.now();
+    const refused = await short(store).then(() => 'written', (err: unknown) => err);
+    const waited = performance.now() - started;
+    expect({ refused, quick: waited < 1500, changeStillWaiting: await Promise.race([change, Promise.resolve('waiting')]) }).toEqual({
+      refused: expect.any(StoreBusyError), quick: true, changeStillWaiting: 'waiting',
+    });
+    other.exec('ROLLBACK');
+    expect(await change).toBe('written');
+  });
+});
+
 describe('SqliteStore audit log (SQLite-specific; the shared behaviour is in datastore-contract.test.ts)', () => {
   it('keeps the triggers for a connection that did not create them', async () => {
     const { store, dir } = openStore();

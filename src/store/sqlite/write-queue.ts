@@ -61,7 +61,7 @@ export class WriteQueue {
    */
   write<R>(work: () => R, waitMs = this.waitMs, since = this.now()): Promise<R> {
     const deadline = since + waitMs;
-    return this.inTurn(() => this.untilLocked(work, deadline, waitMs));
+    return this.inTurnBy(deadline, waitMs, () => this.untilLocked(work, deadline, waitMs));
   }
 
   /** Runs `task` (a commit on another connection of this process) after the writes before it, and holds the next until it settles. */
@@ -82,7 +82,7 @@ export class WriteQueue {
    */
   inTurnWithin<R>(task: (leftMs: number) => Promise<R>, since = this.now()): Promise<R> {
     const deadline = since + this.waitMs;
-    return this.inTurn(async () => {
+    return this.inTurnBy(deadline, this.waitMs, async () => {
       const left = deadline - this.now();
       if (left <= 0) throw this.busy();
       try {
@@ -90,6 +90,29 @@ export class WriteQueue {
       } catch (err) {
         throw lockHeldElsewhere(err) ? this.busy() : err;
       }
+    });
+  }
+
+  /**
+   * As inTurn, but a task whose turn has not come by `deadline` is refused
+   * then (StoreBusyError), not once the writes before it are done: one of
+   * them may be waiting seconds for another connection's lock, and a short
+   * wait (readiness's probe, a CRL renewal's number) must not last as long.
+   * A task so refused never runs.
+   */
+  private inTurnBy<R>(deadline: number, waitMs: number, task: () => Promise<R>): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      let refused = false;
+      const timer = setTimeout(() => {
+        refused = true;
+        reject(this.busy(waitMs));
+      }, Math.max(0, deadline - this.now()));
+      // The turn settles it anyway (close() waits for the turns): the timer must not hold the process.
+      timer.unref();
+      void this.inTurn(async () => {
+        clearTimeout(timer);
+        if (!refused) await task().then(resolve, reject);
+      });
     });
   }
 
