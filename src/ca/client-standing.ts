@@ -63,11 +63,21 @@ export class ClientStanding {
     return record !== undefined && record.revocation !== null && record.certificateDer.equals(presented.certificateDer);
   }
 
-  /** Writes the last-seen times noted since the previous flush. */
+  /**
+   * Writes the last-seen times noted since the previous flush. Refused (the
+   * write lock held elsewhere past the wait, a full disk), they are kept for
+   * the next flush, as the root runbook's check reads them.
+   */
   async flushSeen(): Promise<void> {
     if (this.seen.size === 0) return;
     const batch = new Map(this.seen);
     this.seen.clear();
-    await this.deps.store.touchAgents(batch);
+    try {
+      await this.deps.store.touchAgents(batch);
+    } catch (err) {
+      // A sighting noted meanwhile is the later one.
+      for (const [name, at] of batch) if (!this.seen.has(name)) this.seen.set(name, at);
+      throw err;
+    }
   }
 }
