@@ -139,18 +139,20 @@ export async function startCa(given: ServerConfig, logger: Logger, overrides: Ca
       }
     };
 
+    // Each step on its own: one that fails (the datastore's write lock held elsewhere, a full disk) neither holds
+    // back the others nor is reported as another's; a failed rotation is what doctor's "last rotation" says.
     const tick = async () => {
       try {
         await core.manager.tick();
         core.noteRotation(undefined);
-        await core.standing.flushSeen();
-        await renewServing();
-        warnOfExpiry();
       } catch (err) {
         core.noteRotation(err as Error);
         core.metrics.rotations.inc({ kind: 'check', result: 'failure' });
         logger.error({ err }, 'scheduled lifecycle check failed');
       }
+      await core.standing.flushSeen().catch((err: unknown) => logger.error({ err }, "could not write agents' last-seen times; they are kept for the next check"));
+      await renewServing().catch((err: unknown) => logger.error({ err }, 'could not renew the serving certificate'));
+      warnOfExpiry();
     };
     const checkpoint = async () => {
       try {
