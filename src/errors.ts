@@ -100,7 +100,8 @@ export class UnavailableError extends MeshcaError<UnavailableCode> {}
 
 /**
  * The datastore's write lock stayed with another connection (a backup, an
- * audit verification, an operator's sqlite3 shell) for as long as a change
+ * audit verification, an operator's sqlite3 shell), or with this CA's own
+ * commit before the change (a disk that stalls it), for as long as a change
  * may wait for it: nothing was changed, and the same request may succeed
  * once the lock is free, so the answer says when to come back.
  */
@@ -111,7 +112,7 @@ export class StoreBusyError extends UnavailableError {
   ) {
     super(
       'store_unavailable',
-      `the datastore's write lock was not free within ${waitedMs} ms: another connection holds it (a backup, an audit verification, a sqlite3 shell); nothing was changed; retry after ${retryAfterSeconds}s`,
+      `the datastore's write lock was not free within ${waitedMs} ms: another connection holds it (a backup, an audit verification, a sqlite3 shell), or a commit before this change has not finished (a slow disk); nothing was changed; retry after ${retryAfterSeconds}s`,
     );
   }
 }

@@ -7,7 +7,9 @@
  * An item's wait runs from its submit, not from its batch's start: one that
  * queued behind a batch which waited long for a lock has waited as long
  * itself. Its batch is told when its oldest item was submitted, and an item
- * whose wait is over before its batch is tried is refused without it.
+ * whose wait is over before its batch is tried is refused without it: when
+ * the wait ends, even while the batch ahead is still being written (a disk
+ * that stalls a commit for minutes), not only once that batch is done.
  */
 import { performance } from 'node:perf_hooks';
 import { StoreBusyError } from '../errors.js';
@@ -17,12 +19,14 @@ import { NotAttemptedError } from './unavailable.js';
 export interface ItemWait {
   /** Monotonic milliseconds. */
   now(): number;
-  /** What an item submitted at `since` is refused with once it may wait no longer; undefined while it may. */
-  overdue(since: number): unknown;
+  /** How long an item may wait for its batch to be tried, from its submit, in milliseconds of `now`. */
+  readonly waitMs: number;
+  /** What an item whose wait is over is refused with. */
+  refusal(): unknown;
 }
 
 /** No limit here: the datastore's own timeouts bound each commit (PostgreSQL's). */
-const UNBOUNDED: ItemWait = { now: () => performance.now(), overdue: () => undefined };
+const UNBOUNDED: ItemWait = { now: () => performance.now(), waitMs: Number.POSITIVE_INFINITY, refusal: () => undefined };
 
 interface Pending<T> {
   readonly item: T;
@@ -35,6 +39,8 @@ interface Pending<T> {
 export class GroupCommit<T> {
   private pending: Pending<T>[] = [];
   private running = false;
+  /** Set while items queue behind a batch being written: refuses them when their wait ends. */
+  private watch: NodeJS.Timeout | undefined;
 
   /**
    * `writeBatch` writes the items in one transaction, and throws (or rejects)
@@ -57,8 +63,23 @@ export class GroupCommit<T> {
       if (!this.running) {
         this.running = true;
         setImmediate(() => void this.drain());
+      } else {
+        this.watchQueued();
       }
     });
+  }
+
+  /** Refuses what queued behind the batch being written once its wait is over, whenever that batch ends. */
+  private watchQueued(): void {
+    const oldest = this.pending[0];
+    if (this.watch !== undefined || oldest === undefined || !Number.isFinite(this.wait.waitMs)) return;
+    this.watch = setTimeout(() => {
+      this.watch = undefined;
+      while (this.pending[0] && this.refusedOverdue(this.pending[0])) this.pending.shift();
+      this.watchQueued();
+    }, Math.max(0, oldest.since + this.wait.waitMs - this.wait.now()));
+    // Nothing to do once the process is otherwise done: what is queued is settled by the drain, or refused here.
+    this.watch.unref();
   }
 
   private async drain(): Promise<void> {
@@ -97,11 +118,11 @@ export class GroupCommit<T> {
     this.running = false;
   }
 
-  /** Refuses `p` if its wait is over (ItemWait.overdue), and says whether it did. */
+  /** Refuses `p` if its wait is over, and says whether it did. */
   private refusedOverdue(p: Pending<T>): boolean {
-    const refusal = this.wait.overdue(p.since);
-    if (refusal !== undefined) p.reject(refusal);
-    return refusal !== undefined;
+    const overdue = this.wait.now() - p.since >= this.wait.waitMs;
+    if (overdue) p.reject(this.wait.refusal());
+    return overdue;
   }
 
   /** Fails `rest` of a batch, and all that queued behind it, unattempted, with the commit that failed for the datastore. */

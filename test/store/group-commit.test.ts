@@ -5,6 +5,7 @@
  * unless the datastore itself cannot take changes; then what queued behind it
  * fails too, unattempted.
  */
+import { performance } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
 import { GroupCommit } from '../../src/store/group-commit.js';
 import { NotAttemptedError } from '../../src/store/unavailable.js';
@@ -177,7 +178,7 @@ describe('GroupCommit', () => {
     /** A monotonic clock the test moves, and items that may wait 1000 ms of it. */
     function waiting() {
       const clock = { ms: 0 };
-      const wait = { now: () => clock.ms, overdue: (since: number) => (clock.ms - since >= 1000 ? new Error('waited too long') : undefined) };
+      const wait = { now: () => clock.ms, waitMs: 1000, refusal: () => new Error('waited too long') };
       return { clock, wait };
     }
 
@@ -214,6 +215,21 @@ describe('GroupCommit', () => {
       const c = outcome(group.submit('c'));
       expect([...(await outcomes), await c]).toEqual(['rejected: cannot write bad', 'rejected: waited too long', 'ok']);
       expect(written).toEqual([{ items: ['bad', 'b', 'c'], since: 0 }, { items: ['bad'], since: 0 }, { items: ['c'], since: 200 }]);
+    });
+
+    it('refuses what queued behind a batch still being written once its wait is over, not when that batch ends (a stalled disk)', async () => {
+      const waitMs = 100;
+      let finishFirst!: () => void;
+      const group = new GroupCommit<string>(async (items) => {
+        if (items.includes('a')) await new Promise<void>((resolve) => (finishFirst = resolve));
+      }, 512, undefined, { now: () => performance.now(), waitMs, refusal: () => new Error('waited too long') });
+      const a = outcome(group.submit('a'));
+      await nextTurn();
+      const b = outcome(group.submit('b'));
+      const stillWaiting = new Promise((resolve) => setTimeout(() => resolve('still waiting'), 10 * waitMs));
+      expect(await Promise.race([b, stillWaiting])).toBe('rejected: waited too long');
+      finishFirst();
+      expect(await a).toBe('ok');
     });
   });
 

@@ -22,7 +22,7 @@
  * for when its caller submits it, not when its batch is written: it may have
  * queued behind a batch that itself waited for the lock. Its wait is counted
  * from then (`since`, by this queue's `now`), so that no caller waits longer
- * than one wait, however the batches fell (overdue).
+ * than one wait, however the batches fell.
  */
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -48,7 +48,7 @@ export class WriteQueue {
    */
   constructor(
     private readonly db: Db,
-    private readonly waitMs = LOCK_WAIT_MS,
+    readonly waitMs = LOCK_WAIT_MS,
     readonly now: () => number = () => performance.now(),
   ) {}
 
@@ -116,9 +116,9 @@ export class WriteQueue {
     });
   }
 
-  /** The refusal of a write asked for at `since` that may wait no longer (its wait is over); undefined while it may. */
-  overdue(since: number): StoreBusyError | undefined {
-    return this.now() - since >= this.waitMs ? this.busy() : undefined;
+  /** The refusal of a write whose wait is over before it was tried (one queued in a GroupCommit, say). */
+  refusal(): StoreBusyError {
+    return this.busy();
   }
 
   /** Settles once every write asked for so far has committed or failed: before the connection is closed under them. */
