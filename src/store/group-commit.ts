@@ -15,6 +15,9 @@ import { performance } from 'node:perf_hooks';
 import { StoreBusyError } from '../errors.js';
 import { NotAttemptedError } from './unavailable.js';
 
+/** setTimeout's longest delay; a longer one fires at once. */
+export const LONGEST_TIMER_MS = 2 ** 31 - 1;
+
 /** How long an item may wait, and by which clock: the datastore's (WriteQueue, for SQLite). */
 export interface ItemWait {
   /** Monotonic milliseconds. */
@@ -72,12 +75,15 @@ export class GroupCommit<T> {
   /** Refuses what queued behind the batch being written once its wait is over, whenever that batch ends. */
   private watchQueued(): void {
     const oldest = this.pending[0];
-    if (this.watch !== undefined || oldest === undefined || !Number.isFinite(this.wait.waitMs)) return;
+    if (this.watch !== undefined || oldest === undefined) return;
+    const left = oldest.since + this.wait.waitMs - this.wait.now();
+    // Beyond setTimeout's longest delay (which would fire at once): no limit to keep.
+    if (left > LONGEST_TIMER_MS) return;
     this.watch = setTimeout(() => {
       this.watch = undefined;
       while (this.pending[0] && this.refusedOverdue(this.pending[0])) this.pending.shift();
       this.watchQueued();
-    }, Math.max(0, oldest.since + this.wait.waitMs - this.wait.now()));
+    }, Math.max(0, left));
     // Nothing to do once the process is otherwise done: what is queued is settled by the drain, or refused here.
     this.watch.unref();
   }

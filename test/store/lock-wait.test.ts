@@ -87,3 +87,23 @@ describe("a group-committed write's wait for another connection's write lock", (
     expect((outcome as StoreBusyError).retryAfterSeconds).toBe(1);
   });
 });
+
+describe('a WriteQueue whose wait is longer than any timer can hold', () => {
+  it('keeps a write in line behind another for as long as the lock is held, not refusing it at once', async () => {
+    const { db, path } = openDatabase(tempDir());
+    const writes = new WriteQueue(db, 2 ** 40);
+    const other = new Database(path);
+    onTestFinished(() => {
+      if (other.inTransaction) other.exec('ROLLBACK');
+      other.close();
+      db.close();
+    });
+    other.exec('BEGIN IMMEDIATE');
+    const first = writes.write(() => db.prepare("UPDATE ca_state SET value = value + 1 WHERE name = 'crl_number'").run());
+    const second = writes.write(() => db.prepare("UPDATE ca_state SET value = value + 1 WHERE name = 'crl_number'").run()).then(() => 'written', (err: unknown) => err);
+    await sleep(50);
+    other.exec('ROLLBACK');
+    await first;
+    expect(await second).toBe('written');
+  });
+});

@@ -27,6 +27,7 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { StoreBusyError } from '../../errors.js';
+import { LONGEST_TIMER_MS } from '../group-commit.js';
 import { withoutBusyWait, type Db } from './database.js';
 
 /** As long as a write used to wait in SQLite's busy handler; now without holding the event loop. */
@@ -41,6 +42,8 @@ const RETRY_AFTER_SECONDS = 1;
 
 export class WriteQueue {
   private last: Promise<unknown> = Promise.resolve();
+  /** Tasks asked for and not yet settled, the one running included. */
+  private inLine = 0;
 
   /**
    * `waitMs`: how long a write may wait for the lock, counted from when it
@@ -66,7 +69,8 @@ export class WriteQueue {
 
   /** Runs `task` (a commit on another connection of this process) after the writes before it, and holds the next until it settles. */
   inTurn<R>(task: () => Promise<R>): Promise<R> {
-    const turn = this.last.then(task);
+    this.inLine++;
+    const turn = this.last.then(task).finally(() => this.inLine--);
     this.last = turn.catch(() => undefined);
     return turn;
   }
@@ -101,12 +105,15 @@ export class WriteQueue {
    * A task so refused never runs.
    */
   private inTurnBy<R>(deadline: number, waitMs: number, task: () => Promise<R>): Promise<R> {
+    const left = deadline - this.now();
+    // Nothing in line (its turn is the next microtask), or a wait no timer can hold: no timer.
+    if (this.inLine === 0 || left > LONGEST_TIMER_MS) return this.inTurn(task);
     return new Promise<R>((resolve, reject) => {
       let refused = false;
       const timer = setTimeout(() => {
         refused = true;
         reject(this.busy(waitMs));
-      }, Math.max(0, deadline - this.now()));
+      }, Math.max(0, left));
       // The turn settles it anyway (close() waits for the turns): the timer must not hold the process.
       timer.unref();
       void this.inTurn(async () => {
