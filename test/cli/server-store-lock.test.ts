@@ -3,9 +3,11 @@
  * default, named here), while another connection holds the embedded
  * datastore's write lock as an operator's `sqlite3` with `BEGIN IMMEDIATE`
  * open would: health checks over TLS are answered at once, an issuance is
- * refused with a retryable 503 within the one wait and records nothing, and
- * the same issuance succeeds and is recorded once the lock is free. The
- * in-process test CA cannot run the built writer thread; this can.
+ * refused with a retryable 503 within the one wait and records nothing,
+ * readiness (which then probes a write) answers at once though an issuance
+ * waits ahead of it, and the same issuance succeeds and is recorded once the
+ * lock is free. The in-process test CA cannot run the built writer thread;
+ * this can.
  */
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
@@ -46,7 +48,7 @@ function otherConnection(dataDir: string): Database.Database {
 }
 
 describe('meshca server while another connection holds the datastore write lock', () => {
-  it('answers health checks at once, refuses an issuance with 503 store_unavailable and Retry-After within the wait, recording nothing, and issues it once the lock is free', async () => {
+  it('answers health and readiness checks at once, refuses an issuance with 503 store_unavailable and Retry-After within the wait, recording nothing, and issues it once the lock is free', async () => {
     const { server, dataDir } = await startCa();
     const bundle = (await getOverSocket(server.socketPath, '/v1/bundle.pem')).body;
     const { csr } = await newKeyAndCsr();
@@ -79,8 +81,15 @@ describe('meshca server while another connection holds the datastore write lock'
       events: events(),
     }).toEqual({ status: 503, retryAfter: '1', code: 'store_unavailable', withinTheWait: true, recorded: 0, events: eventsBefore });
 
+    // Readiness now probes a write (an issuance failed to record): 250 ms, even behind an issuance waiting for the lock.
+    const waiting = mint();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const probed = performance.now();
+    const readiness = await getOverSocket(server.socketPath, '/readyz');
+    expect({ status: readiness.status, prompt: performance.now() - probed < PROMPT_MS }).toEqual({ status: 503, prompt: true });
+
     other.exec('ROLLBACK');
-    const issued = await mint();
-    expect({ status: issued.status, recorded: recorded() }).toEqual({ status: 200, recorded: 1 });
+    expect({ waitedThenIssued: (await waiting).status, issuedAfter: (await mint()).status, recorded: recorded() }).toEqual({ waitedThenIssued: 200, issuedAfter: 200, recorded: 2 });
+    expect((await getOverSocket(server.socketPath, '/readyz')).status).toBe(200);
   }, 30_000);
 });
