@@ -133,6 +133,9 @@ class OutDirectory {
     });
     await fsyncDirectory(this.dir);
     await this.removeOldVersions(this.options.keepSuperseded === false ? [version] : [version, previous]);
+    // Temporary links a publication left when the disk refused their removal too (read-only midway): otherwise
+    // only a restart would take them. Tidying: the new version is in place, so a failure here must not fail this.
+    await removeTemporaries(this.dir).catch(() => undefined);
     return version;
   }
 
