@@ -8,7 +8,7 @@ import type { EntryWire } from './ca-api.js';
 import type { HeldCertificate } from './credentials.js';
 import type { PublishedFile } from './installer.js';
 import type { ProxyReload } from './proxy-reload.js';
-import type { SidecarLogger } from './sidecar-deps.js';
+import type { SidecarCounters, SidecarLogger } from './sidecar-deps.js';
 import type { TrustMaterial } from './trust-material.js';
 
 export interface InstalledSvid extends HeldCertificate {
@@ -43,6 +43,7 @@ export class Installation {
     private readonly combined: boolean,
     private readonly reload: ProxyReload,
     private readonly log: SidecarLogger,
+    private readonly counters: Pick<SidecarCounters, 'outWriteFailures'>,
   ) {}
 
   get current(): InstalledSvid | undefined {
@@ -65,6 +66,8 @@ export class Installation {
     try {
       await this.publish(files);
     } catch (err) {
+      // Counted apart from the CA's failures: a disk that stays full shows on a graph before the SVID it holds expires.
+      this.counters.outWriteFailures++;
       // A republication of what is installed is retried as such (republishDue stays set); only a new SVID waits here.
       if (next.serial !== this.installed?.serial) this.pending = next;
       throw new InstallError(`could not install the SVID in --out: ${(err as Error).message}`, { cause: err });

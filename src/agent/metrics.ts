@@ -42,6 +42,8 @@ export function renderAgentMetrics(status: SidecarStatus, clock: Clock, version:
     metric('meshca_agent_sync_failures_total', 'counter', 'Failed syncs with the CA.', c.syncFailures),
     metric('meshca_agent_reloads_total', 'counter', 'Proxy reloads that succeeded.', c.reloads),
     metric('meshca_agent_reload_failures_total', 'counter', 'Proxy reloads that failed.', c.reloadFailures),
+    metric('meshca_agent_out_write_failures_total', 'counter',
+      'Publications into --out that failed (a full or read-only disk): the files installed before stay, and the agent tries again.', c.outWriteFailures),
     metric('meshca_agent_out_repairs_total', 'counter', 'Times the files installed in --out were installed again after something removed or changed them.', c.outRepairs),
   ].join('');
 }

@@ -104,7 +104,7 @@ export class Sidecar {
     this.bundleFile = new RereadFile(deps.log, '--trust-bundle again for roots added since the start');
     this.identity = new AgentIdentity(deps, settings.joinToken, this.trust, this.clockCheck);
     this.reload = new ProxyReload(deps.reload, deps.random, deps.log, this.counters, settings);
-    this.installation = new Installation(deps.publish, settings.combined, this.reload, deps.log);
+    this.installation = new Installation(deps.publish, settings.combined, this.reload, deps.log, this.counters);
     this.workload = new WorkloadSvid(deps, settings, {
       installation: this.installation,
       trust: this.trust,

@@ -707,7 +707,7 @@ describe('when things fail', () => {
     expect(h.sidecar.notReadyReason()).toBe(reason);
   });
 
-  it('fail/--out that cannot take the SVID: said as a local failure, and the SVID is installed once it can, without asking the CA again', async () => {
+  it('fail/--out that cannot take the SVID: said as a local failure and counted as one, and the SVID is installed once it can, without asking the CA again', async () => {
     const h = await harness();
     h.ca.addEntry('spiffe://example.org/ns/web');
     h.out.failure = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
@@ -716,8 +716,12 @@ describe('when things fail', () => {
     await runFor(h, 10);
     const asked = h.ca.count('svids');
     expect(asked).toBe(1);
-    expect(h.logs.filter((l) => l.msg.startsWith('could not install the SVID in --out: ENOSPC'))).not.toHaveLength(0);
+    const refusals = h.logs.filter((l) => l.msg.startsWith('could not install the SVID in --out: ENOSPC'));
+    expect(refusals).not.toHaveLength(0);
     expect(h.logs.filter((l) => l.msg.startsWith('could not reach or use the CA'))).toEqual([]);
+    // Each refusal on /metrics, none as the CA's: an alert on a full disk needs no log search.
+    const { renewalFailures, outWriteFailures } = h.sidecar.status().counters;
+    expect({ renewalFailures, outWriteFailures }).toEqual({ renewalFailures: 0, outWriteFailures: refusals.length });
     delete h.out.failure;
     await runFor(h, 6);
     expect({ asked: h.ca.count('svids'), published: h.published.length, ready: h.sidecar.ready() }).toEqual({ asked, published: 1, ready: true });
