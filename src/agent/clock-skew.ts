@@ -48,6 +48,33 @@ export class ClockSkewError extends Error {
   }
 }
 
+/**
+ * How often a clock that stays too far from the CA's is said again. Without
+ * a valid SVID the agent retries every few seconds, comparing clocks each
+ * time; an error line at each would be some 700 an hour, for as long as time
+ * sync stays broken.
+ */
+export const SKEW_REPEAT_MS = 10 * 60_000;
+
+/** Which clock-skew failures get an error line: the first of each kind, then one every SKEW_REPEAT_MS while it lasts. */
+export class SkewReports {
+  private last: { readonly code: ClockSkewCode; readonly atMs: number } | undefined;
+
+  /** Whether to log `err`, seen at `now`; remembers it when so. */
+  shouldSay(err: ClockSkewError, now: number): boolean {
+    const last = this.last;
+    // A clock set back since the last line (now before it) says it again: something changed.
+    if (last?.code === err.code && now >= last.atMs && now - last.atMs < SKEW_REPEAT_MS) return false;
+    this.last = { code: err.code, atMs: now };
+    return true;
+  }
+
+  /** A step went through: a skew found after it is news again. */
+  clear(): void {
+    this.last = undefined;
+  }
+}
+
 export class CaClockCheck {
   /** This host's clock minus the CA's when last compared, if beyond the bound; undefined when within it or unknown. */
   private measuredSkewMs: number | undefined;

@@ -18,7 +18,7 @@ import { chainsToBundle } from './ca-answers.js';
 import { AgentIdentity } from './agent-identity.js';
 import { CaRequestError } from './ca-api.js';
 import { CaSync } from './ca-sync.js';
-import { CaClockCheck, ClockSkewError } from './clock-skew.js';
+import { CaClockCheck, ClockSkewError, SkewReports } from './clock-skew.js';
 import type { HeldCertificate } from './credentials.js';
 import { InstallError, Installation, type InstalledSvid } from './installation.js';
 import { OutWatch } from './out-watch.js';
@@ -77,6 +77,7 @@ export class Sidecar {
   private failures = 0;
   private retryAtMs = 0;
   private retryDelayMs = 0;
+  private readonly skewReports = new SkewReports();
   /**
    * The SVID the proxy serves, as far as the agent knows: the one installed
    * at its last successful reload in this run. Before one, the agent cannot
@@ -258,13 +259,16 @@ export class Sidecar {
       try {
         await this.reconcile(now);
         this.failures = 0;
+        this.skewReports.clear();
       } catch (err) {
         if (err instanceof SidecarConfigurationError) throw err;
         this.failures++;
         this.retryDelayMs = this.retryDelayAfter(err, now);
         this.retryAtMs = now + this.retryDelayMs;
         const fields = { attempt: this.failures, retryInMs: this.retryAtMs - now };
-        if (err instanceof ClockSkewError) this.deps.log.error({ ...err.logFields, ...fields }, `${err.message}${retryNote(this.settings)}`);
+        if (err instanceof ClockSkewError) {
+          if (this.skewReports.shouldSay(err, now)) this.deps.log.error({ ...err.logFields, ...fields }, `${err.message}${retryNote(this.settings)}`);
+        }
         else if (err instanceof InstallError) this.deps.log.error({ err: describeError(err.cause), ...fields }, `${err.message}${retryNote(this.settings)}`);
         else this.deps.log.warn({ err: describeError(err), ...fields }, `could not reach or use the CA${retryNote(this.settings)}`);
       }

@@ -140,6 +140,13 @@ describe('comparing clocks with the CA before spending the join token', () => {
     expect({ ready: p.sidecar.ready(), published: p.published.length }).toEqual({ ready: true, published: 1 });
   });
 
+  it('fail/says so when it starts, then every ten minutes while it lasts, not at each retry (every few seconds without an SVID)', async () => {
+    const p = await skewedPair(2 * 3600);
+    await p.runFor(25 * 60);
+    expect(p.comparisons.length).toBeGreaterThan(100);
+    expect(p.errors().map((l) => l.fields['code'])).toEqual(['clock_skew', 'clock_skew', 'clock_skew']);
+  });
+
   it('turns /readyz 503 for a valid-looking SVID kept in --out while the clocks disagree, and 200 again once the clock is set right', async () => {
     const previous = await skewedPair(0);
     await previous.sidecar.step();
