@@ -165,9 +165,15 @@ export class AgentIdentity {
     const compared = this.clockCheck.skewed;
     if (compared) await this.compareClocks();
     const held = this.held;
+    // While this host's clock is far from the CA's, the CA's says when the SVID is due, and whether it is still valid:
+    // renewing gives up nothing, and keeps the agent going without a new join token once time sync is fixed, however
+    // long that takes. (It spares neither /readyz, which says the clocks disagree, nor a credential the CA refuses.)
+    const caNow = this.clockCheck.caNowMs(now);
     if (held && now < held.notAfterMs) {
       this.expiredOnArrival = undefined; // the clock has been set right
-      if (now < held.renewAtMs) return;
+      if (now < held.renewAtMs && caNow < held.renewAtMs) return;
+      if (await this.renew()) return;
+    } else if (held && caNow < held.notAfterMs && caNow >= held.renewAtMs) {
       if (await this.renew()) return;
     }
     if (this.held && this.expiredOnArrival) throw this.expiredOnArrival;

@@ -122,6 +122,16 @@ export class CaClockCheck {
     );
   }
 
+  /**
+   * The CA's time at this host's `now`, as the last comparison measured it:
+   * `now` itself while the clocks agree, or could not be compared. Certificates
+   * carry the CA's time, so it says when one is due for renewal (which gives
+   * up nothing) while this host's clock cannot.
+   */
+  caNowMs(now: number): number {
+    return now - (this.measuredSkewMs ?? 0);
+  }
+
   /** Before what cannot be undone on a wrong clock: throws when the last comparison found the clocks too far apart. */
   throwIfSkewed(): void {
     const skewMs = this.measuredSkewMs;

@@ -68,7 +68,9 @@ export class WorkloadSvid {
     if (!entry) return;
     const { installation, trust, identity, counters } = this.parts;
     const current = installation.current;
-    const due = !current || current.entryId !== entry.id || current.entryRevision !== entry.revision || now >= current.renewAtMs;
+    // By the CA's clock too, when this host's is far behind it: an SVID due by the CA's time expires by its peers'.
+    const latest = Math.max(now, this.parts.clockCheck.caNowMs(now));
+    const due = !current || current.entryId !== entry.id || current.entryRevision !== entry.revision || latest >= current.renewAtMs;
     if (!due) return;
     const pending = installation.pendingFor(entry.id, entry.revision, now);
     if (pending && !trust.revokes(pending.serial)) {

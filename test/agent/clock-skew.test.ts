@@ -4,6 +4,7 @@
  * MAX_CLOCK_SKEW_MS, and an SVID that arrives outside its validity is reported
  * as clock skew rather than thrown away in silence.
  */
+import { X509Certificate } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -207,6 +208,46 @@ describe('a clock that falls away from the CA\'s after attesting, seen by the Da
     p.agentClock.set(p.agentClock.nowMs() + 4 * 60_000);
     await p.runFor(90);
     expect({ ready: p.sidecar.ready(), errors: p.errors() }).toEqual({ ready: true, errors: [] });
+  });
+});
+
+describe('a clock stepped far from the CA\'s after attesting, for longer than the agent SVID lives (time sync lost for hours)', () => {
+  // `servedValid`: the workload SVID in --out stays valid throughout by the CA's clock, which peers share. Ahead, an SVID the CA
+  // issues looks expired here and is not installed (see below); this host's proxy takes its peers' for expired anyway.
+  it.each([
+    ['2 hours ahead', 2 * 3600, false],
+    ['2 hours behind', -2 * 3600, true],
+  ])('fail/%s: SVIDs are renewed when the CA\'s clock says, so once the clock is set right the agent goes on without a new join token', async (_name, jumpSeconds, servedValid) => {
+    const p = await skewedPair(0, { state: new StateStore(tempDir()) });
+    // The CA takes a credential only while it is valid by its own clock, as TLS verification there does.
+    const presented = () => p.ca.configured?.credential as { chainPem: string } | undefined;
+    for (const call of ['renew', 'sync', 'workloadSvids'] as const) {
+      const real = p.ca[call].bind(p.ca) as (...args: never[]) => Promise<unknown>;
+      Object.assign(p.ca, {
+        [call]: async (...args: never[]) => {
+          const chain = presented()?.chainPem;
+          if (chain !== undefined && Date.parse(new X509Certificate(chain).validTo) <= p.caClock.nowMs()) {
+            throw new CaRequestError(401, 'certificate_expired', 'the client certificate has expired');
+          }
+          return real(...args);
+        },
+      });
+    }
+    await p.sidecar.step();
+    p.agentClock.set(p.agentClock.nowMs() + jumpSeconds * 1000);
+    const lapses: string[] = [];
+    for (let quarter = 0; quarter < 12; quarter++) {
+      await p.runFor(15 * 60);
+      if (p.sidecar.status().installed!.notAfterMs <= p.caClock.nowMs()) lapses.push(new Date(p.caClock.nowMs()).toISOString());
+    }
+    expect(lapses.length === 0).toBe(servedValid);
+    // An hour's agent SVID, renewed about every half hour by the CA's clock: neither never nor in a loop.
+    expect(p.ca.count('renew')).toBeGreaterThanOrEqual(5);
+    expect(p.ca.count('renew')).toBeLessThanOrEqual(8);
+    p.setClockRight();
+    await p.runFor(60);
+    expect({ attests: p.ca.count('attest'), agentSvidValid: p.sidecar.status().agentSvid!.notAfterMs > p.agentClock.nowMs(), ready: p.sidecar.ready() })
+      .toEqual({ attests: 1, agentSvidValid: true, ready: true });
   });
 });
 
