@@ -23,6 +23,7 @@ import { configFileOption, ConfigError, envName } from '../config/options.js';
 import { systemClock } from '../time/clock.js';
 import { cryptoRandom } from '../random/random-source.js';
 import { readRegularFile } from '../platform/regular-file.js';
+import { checkOutDirectory } from './credential-files.js';
 import { errorText } from './error-text.js';
 import { refuseRepeatedFlags } from './flag-repetition.js';
 import { settingDescription } from './help-notes.js';
@@ -108,6 +109,9 @@ async function main(): Promise<number> {
     log.warn({}, 'a --join-token on the command line can be read by every local user (the process list) while the agent runs; give it in --join-token-file or MESHCA_AGENT_JOIN_TOKEN');
   }
   process.umask(0o022);
+  // Before the join token is spent: every publication refuses a link or a file at --out, so an SVID bought now could
+  // never be installed, and a restart would not change that (exit 78).
+  await checkOutDirectory(config.out);
   const shared = config.stateDir ? await sharedWriteAccess(config.stateDir) : undefined;
   if (shared) {
     log.warn({ stateDir: config.stateDir }, `--state-dir holds the agent's own key, but ${shared}: whoever can write there can replace it or plant files; give the agent a directory of its own (it creates a missing one 0700)`);

@@ -1,7 +1,7 @@
 /** `meshca-agent` as an operator runs it: flags and environment, --once, choosing an identity, health, reload, stopping. */
 import { execFileSync } from 'node:child_process';
 import { createPrivateKey } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -179,6 +179,19 @@ describe('meshca-agent --once', () => {
     expect(run.code).toBe(EX_CONFIG);
     for (const problem of problems) expect(run.stderr).toContain(problem);
     expect(run.stderr.match(/^ {2}- /gm)?.length).toBe(problems.length);
+  });
+
+  it('fail/given an --out that is a link to a directory, exits 78 naming it before it spends the join token', { timeout: 30_000 }, async () => {
+    const ca = await startTestCa();
+    const { token } = await enrollAgent(ca, 'node-1', WEB);
+    const dir = tempDir();
+    mkdirSync(join(dir, 'real'));
+    symlinkSync(join(dir, 'real'), join(dir, 'out'));
+    const o = { server: ca.url, trustBundle: writeTrustBundle(ca, dir), joinToken: token };
+    const refused = await runAgent(agentArgs({ ...o, out: join(dir, 'out') }, '--once'));
+    expect({ code: refused.code, stderr: refused.stderr }).toEqual({ code: EX_CONFIG, stderr: expect.stringContaining(`--out ${join(dir, 'out')} is a symbolic link; give the directory itself`) });
+    // The token is still good: given the directory itself, the same token installs the SVID.
+    expect((await runAgent(agentArgs({ ...o, out: join(dir, 'real') }, '--once'))).code).toBe(0);
   });
 
   it('given a FIFO as --join-token-file, exits 78 naming it rather than wait for something to write it', async () => {
