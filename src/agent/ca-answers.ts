@@ -16,7 +16,8 @@ import type { HeldCertificate } from './credentials.js';
 
 export class UntrustedAnswerError extends Error {}
 
-function refuse(what: string): never {
+/** Refuses an answer of the CA, saying what was wrong with it. */
+export function refuseAnswer(what: string): never {
   throw new UntrustedAnswerError(`the CA's answer was not used: ${what}`);
 }
 
@@ -35,14 +36,14 @@ function certificates(pem: string): X509Certificate[] {
  * not a root rotation.
  */
 export function checkedBundle(next: unknown, held: string): string {
-  if (typeof next !== 'string') refuse('its trust bundle is not text');
+  if (typeof next !== 'string') refuseAnswer('its trust bundle is not text');
   const roots = certificates(next);
-  if (roots.length === 0 || decodePemBlocks(next).length !== roots.length) refuse('its trust bundle holds no certificates, or something else besides');
-  if (!roots.every((r) => r.ca)) refuse('its trust bundle holds a certificate that is not a CA');
+  if (roots.length === 0 || decodePemBlocks(next).length !== roots.length) refuseAnswer('its trust bundle holds no certificates, or something else besides');
+  if (!roots.every((r) => r.ca)) refuseAnswer('its trust bundle holds a certificate that is not a CA');
   const trusted = new Set(certificates(held).map((r) => r.fingerprint256));
   // Fails closed: a bundle held that yields no root would otherwise let any bundle through.
-  if (trusted.size === 0) refuse('the trust bundle held now yields no certificate to compare it with');
-  if (!roots.some((r) => trusted.has(r.fingerprint256))) refuse('its trust bundle shares no root with the one trusted now');
+  if (trusted.size === 0) refuseAnswer('the trust bundle held now yields no certificate to compare it with');
+  if (!roots.some((r) => trusted.has(r.fingerprint256))) refuseAnswer('its trust bundle shares no root with the one trusted now');
   return next;
 }
 
@@ -55,32 +56,32 @@ export function checkedBundle(next: unknown, held: string): string {
  */
 export function checkedCrl(next: unknown, issuersPem: unknown, bundlePem: string): string | undefined {
   if (next === undefined) return undefined;
-  if (typeof next !== 'string') refuse('its CRL is not text');
+  if (typeof next !== 'string') refuseAnswer('its CRL is not text');
   let blocks;
   try {
     blocks = decodePemBlocks(next);
   } catch {
-    refuse('its CRL file is not PEM');
+    refuseAnswer('its CRL file is not PEM');
   }
-  if (blocks.length === 0 && next.trim() !== '') refuse('its CRL file is not PEM');
+  if (blocks.length === 0 && next.trim() !== '') refuseAnswer('its CRL file is not PEM');
   const signers = vouchedFor(issuersPem, bundlePem);
   for (const block of blocks) {
-    if (block.label !== 'X509 CRL') refuse(`its CRL file holds a ${block.label} block`);
+    if (block.label !== 'X509 CRL') refuseAnswer(`its CRL file holds a ${block.label} block`);
     const crl = readSignedCrl(block.der);
-    if (!crl) refuse('its CRL file holds a CRL that cannot be read, or signed under an algorithm not accepted');
+    if (!crl) refuseAnswer('its CRL file holds a CRL that cannot be read, or signed under an algorithm not accepted');
     // OpenSSL, in nginx and HAProxy, which check every CA of a chain, applies a CRL scoped by an issuingDistributionPoint
     // only to the certificates in its scope (none, for one naming a distribution point: SVIDs name none) and finds no CRL
     // for the others, refusing every client they vouch for; and it takes a delta CRL for the whole list, missing every
     // revocation of its base. The agent installs whole CRLs only.
-    if (crl.partial) refuse(`its CRL file holds a partial CRL (with a ${crl.partial} extension), where a proxy needs its issuer's whole CRL`);
-    if (!signers.some((signer) => crlIssuedBy(crl, signer))) refuse('its CRL file holds a CRL that no CA certificate the trust bundle vouches for signed');
+    if (crl.partial) refuseAnswer(`its CRL file holds a partial CRL (with a ${crl.partial} extension), where a proxy needs its issuer's whole CRL`);
+    if (!signers.some((signer) => crlIssuedBy(crl, signer))) refuseAnswer('its CRL file holds a CRL that no CA certificate the trust bundle vouches for signed');
   }
   return next;
 }
 
 /** The bundle's roots, and the CA certificates of `issuersPem` that chain to them. */
 function vouchedFor(issuersPem: unknown, bundlePem: string): X509Certificate[] {
-  if (issuersPem !== undefined && typeof issuersPem !== 'string') refuse('its CRL issuers are not text');
+  if (issuersPem !== undefined && typeof issuersPem !== 'string') refuseAnswer('its CRL issuers are not text');
   const vouched = certificates(bundlePem);
   let pending = issuersPem === undefined ? [] : certificates(issuersPem).filter((c) => c.ca);
   // Each pass admits what a vouched-for certificate signed: an upstream chain is a few links long.
@@ -105,18 +106,18 @@ export interface WantedIdentity {
  * and chaining, certificate by certificate, to a root of `bundlePem`.
  */
 export function checkIssued(held: HeldCertificate, wanted: WantedIdentity, bundlePem: string): void {
-  if (wanted.spiffeId !== undefined && held.spiffeId !== wanted.spiffeId) refuse(`it issued ${held.spiffeId || 'no SPIFFE ID'}, not ${wanted.spiffeId}`);
-  if (wanted.meshcaRole !== undefined && meshcaRoleOf(held.spiffeId) !== wanted.meshcaRole) refuse(`it issued ${held.spiffeId || 'no SPIFFE ID'}, which is not an agent's identity`);
+  if (wanted.spiffeId !== undefined && held.spiffeId !== wanted.spiffeId) refuseAnswer(`it issued ${held.spiffeId || 'no SPIFFE ID'}, not ${wanted.spiffeId}`);
+  if (wanted.meshcaRole !== undefined && meshcaRoleOf(held.spiffeId) !== wanted.meshcaRole) refuseAnswer(`it issued ${held.spiffeId || 'no SPIFFE ID'}, which is not an agent's identity`);
   const chain = certificates(held.chainPem);
-  if (chain.length === 0 || decodePemBlocks(held.chainPem).length !== chain.length) refuse('its certificate chain holds something besides certificates');
+  if (chain.length === 0 || decodePemBlocks(held.chainPem).length !== chain.length) refuseAnswer('its certificate chain holds something besides certificates');
   const leafProblem = notAnSvid(chain[0]!, wanted.dnsNames);
-  if (leafProblem) refuse(leafProblem);
+  if (leafProblem) refuseAnswer(leafProblem);
   for (let i = 0; i + 1 < chain.length; i++) {
-    if (!issuedBy(chain[i]!, chain[i + 1]!)) refuse('its certificate chain is not a chain: a certificate is not signed by the next');
+    if (!issuedBy(chain[i]!, chain[i + 1]!)) refuseAnswer('its certificate chain is not a chain: a certificate is not signed by the next');
   }
   const top = chain[chain.length - 1]!;
   if (!certificates(bundlePem).some((root) => root.fingerprint256 === top.fingerprint256 || issuedBy(top, root))) {
-    refuse('its certificate chain does not lead to a root of the trust bundle');
+    refuseAnswer('its certificate chain does not lead to a root of the trust bundle');
   }
 }
 

@@ -9,6 +9,7 @@ import { Agent, request } from 'node:https';
 import type { TrustDomain } from '../identity/trust-domain.js';
 import { checkCaIdentity, trustDomainOf } from '../platform/ca-server-identity.js';
 import { CaRequestError, type CaApi, type SvidWire, type SyncWire, type WorkloadSvidWire } from './ca-api.js';
+import { svidAnswer, syncAnswer, workloadSvidsAnswer } from './ca-wire.js';
 
 export interface ClientCredential {
   readonly keyPem: string;
@@ -69,8 +70,8 @@ export class CaClient implements CaApi {
     this.close();
   }
 
-  attest(token: string, csr: string): Promise<{ svid: SvidWire; bundle: string }> {
-    return this.call('POST', '/v1/agent/attest', { token, csr }, { spendsToken: true });
+  async attest(token: string, csr: string): Promise<{ svid: SvidWire; bundle: string }> {
+    return svidAnswer(await this.call('POST', '/v1/agent/attest', { token, csr }, { spendsToken: true }), 'an attestation');
   }
 
   /** An attestation has reached the CA and its answer (the SVID the token bought) has not come back yet. */
@@ -78,16 +79,16 @@ export class CaClient implements CaApi {
     return this.spending > 0;
   }
 
-  renew(csr: string): Promise<{ svid: SvidWire; bundle: string }> {
-    return this.call('POST', '/v1/agent/renew', { csr });
+  async renew(csr: string): Promise<{ svid: SvidWire; bundle: string }> {
+    return svidAnswer(await this.call('POST', '/v1/agent/renew', { csr }), 'a renewal');
   }
 
-  sync(): Promise<SyncWire> {
-    return this.call('GET', '/v1/agent/entries');
+  async sync(): Promise<SyncWire> {
+    return syncAnswer(await this.call('GET', '/v1/agent/entries'));
   }
 
-  workloadSvids(requests: ReadonlyArray<{ entryId: string; csr: string }>): Promise<{ svids: WorkloadSvidWire[]; bundle: string }> {
-    return this.call('POST', '/v1/agent/svids', { requests });
+  async workloadSvids(requests: ReadonlyArray<{ entryId: string; csr: string }>): Promise<{ svids: WorkloadSvidWire[]; bundle: string }> {
+    return workloadSvidsAnswer(await this.call('POST', '/v1/agent/svids', { requests }), requests.length);
   }
 
   private connectionPool(): Agent {

@@ -5,6 +5,7 @@ import type { ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { UntrustedAnswerError } from '../../src/agent/ca-answers.js';
 import { CaClient, MAX_ANSWER_BYTES } from '../../src/agent/ca-client.js';
 import { createCsr } from '../../src/x509/csr-builder.js';
 import { generateKeyPair } from '../../src/x509/keys.js';
@@ -156,6 +157,51 @@ describe('CaClient', () => {
     cleanupLater(() => client.close());
     client.configure(server.certPem, undefined);
     await expect(client.sync()).rejects.toThrow(/is larger than 33554432 bytes/);
+  });
+
+  // A CA with a bug, or something in front of it answering 200 with a page of its own: refused saying what is wrong.
+  const SVID = { spiffeId: 'spiffe://example.org/ns/web', serial: '01', svid: 'PEM', notBefore: 'x', notAfter: 'y' };
+  const ENTRY = { id: 'e1', agent: 'spiffe://example.org/meshca/agent/node-1', spiffeId: 'spiffe://example.org/ns/web', ttl: null, dns: [], revision: 1 };
+  it.each<[string, 'sync' | 'renew' | 'workloadSvids', unknown, string]>([
+    ['fail/a sync answered with a page that is no JSON', 'sync', '<html>502 Bad Gateway</html>', 'its answer to a sync is not a JSON object'],
+    ['fail/a sync answered with null', 'sync', null, 'its answer to a sync is not a JSON object'],
+    ['fail/a sync without entries', 'sync', { bundle: 'PEM' }, "its answer to a sync's entries is not a list"],
+    ['fail/an entry whose DNS names are not a list', 'sync', { entries: [{ ...ENTRY, dns: 'web.example' }] }, "its entry number 1's DNS names is not a list"],
+    ['fail/an entry without a SPIFFE ID', 'sync', { entries: [ENTRY, { ...ENTRY, spiffeId: undefined }] }, "its entry number 2's spiffeId is not text"],
+    ['fail/an entry whose revision is not a number', 'sync', { entries: [{ ...ENTRY, revision: '1' }] }, "its entry number 1's revision is not a whole number"],
+    ['fail/a renewal without an SVID', 'renew', { bundle: 'PEM' }, 'its SVID is not a JSON object'],
+    ['fail/a renewal whose chain is not text', 'renew', { svid: { ...SVID, svid: 7 }, bundle: 'PEM' }, "its SVID's certificate chain is not text"],
+    ['fail/SVIDs answered with no SVID', 'workloadSvids', { svids: [], bundle: 'PEM' }, 'it answered 0 SVIDs to a request for 1'],
+    ['fail/SVIDs answered with two for one request', 'workloadSvids', { svids: [SVID, SVID], bundle: 'PEM' }, 'it answered 2 SVIDs to a request for 1'],
+    ['fail/SVIDs that are not a list', 'workloadSvids', { svids: SVID, bundle: 'PEM' }, 'its SVIDs is not a list'],
+  ])('%s', async (_name, call, body, says) => {
+    const server = await countingServer((res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(typeof body === 'string' ? body : JSON.stringify(body));
+    });
+    const client = new CaClient({ serverUrl: server.url });
+    cleanupLater(() => client.close());
+    client.configure(server.certPem, undefined);
+    const asked = call === 'sync' ? client.sync() : call === 'renew' ? client.renew('CSR') : client.workloadSvids([{ entryId: 'e1', csr: 'CSR' }]);
+    const refusal = await asked.then(() => undefined, (err: unknown) => err);
+    expect(refusal).toBeInstanceOf(UntrustedAnswerError);
+    expect((refusal as Error).message).toBe(`the CA's answer was not used: ${says}`);
+  });
+
+  it('pass/takes a whole answer of each kind as it came', async () => {
+    const answers: Record<string, unknown> = {
+      '/v1/agent/entries': { entries: [ENTRY], bundle: 'PEM', bundleSequence: 3 },
+      '/v1/agent/renew': { svid: SVID, bundle: 'PEM' },
+      '/v1/agent/svids': { svids: [{ ...SVID, entryId: 'e1' }], bundle: 'PEM' },
+    };
+    const server = await countingServer((res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(answers[(res.req.url ?? '').split('?')[0]!]));
+    });
+    const client = new CaClient({ serverUrl: server.url });
+    cleanupLater(() => client.close());
+    client.configure(server.certPem, undefined);
+    expect([await client.sync(), await client.renew('CSR'), await client.workloadSvids([{ entryId: 'e1', csr: 'CSR' }])]).toEqual(Object.values(answers));
   });
 
   it('keeps at most 500 characters of the CA\'s error message', async () => {
