@@ -54,13 +54,13 @@ export interface SidecarSettings {
 /** Settings the agent cannot work with; raised to the caller (the process exits). */
 export class SidecarConfigurationError extends Error {}
 
-export type SidecarCounterName = 'renewals' | 'renewalFailures' | 'reloads' | 'reloadFailures' | 'syncs' | 'syncFailures' | 'outRepairs' | 'outWriteFailures';
+export type SidecarCounterName = 'renewals' | 'renewalFailures' | 'reloads' | 'reloadFailures' | 'syncs' | 'syncFailures' | 'outRepairs' | 'outWriteFailures' | 'stateWriteFailures';
 
 /** One mutable tally shared by the parts of the loop; status() hands out a copy. */
 export type SidecarCounters = Record<SidecarCounterName, number>;
 
 export function newCounters(): SidecarCounters {
-  return { renewals: 0, renewalFailures: 0, reloads: 0, reloadFailures: 0, syncs: 0, syncFailures: 0, outRepairs: 0, outWriteFailures: 0 };
+  return { renewals: 0, renewalFailures: 0, reloads: 0, reloadFailures: 0, syncs: 0, syncFailures: 0, outRepairs: 0, outWriteFailures: 0, stateWriteFailures: 0 };
 }
 
 /** The end of a log line's "… failed": no promise of a retry in a --once run, which makes none. */

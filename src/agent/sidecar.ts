@@ -18,6 +18,7 @@ import { chainsToBundle } from './ca-answers.js';
 import { AgentIdentity } from './agent-identity.js';
 import { CaRequestError } from './ca-api.js';
 import { CaSync } from './ca-sync.js';
+import { countingWriteFailures } from './counted-state.js';
 import { CaClockCheck, ClockSkewError, SkewReports } from './clock-skew.js';
 import type { HeldCertificate } from './credentials.js';
 import { InstallError, Installation, type InstalledSvid } from './installation.js';
@@ -93,8 +94,10 @@ export class Sidecar {
     private readonly settings: SidecarSettings,
     initialTrustPem: string,
   ) {
+    // Every part is handed this.deps, whose --state-dir counts the writes its disk refuses.
+    if (deps.state) this.deps = { ...deps, state: countingWriteFailures(deps.state, () => this.counters.stateWriteFailures++) };
     // A new bundle must reach the installed files and the client's connections.
-    this.trust = new TrustMaterial(initialTrustPem, deps.state, deps.log, () => {
+    this.trust = new TrustMaterial(initialTrustPem, this.deps.state, deps.log, () => {
       this.installation.markRepublishDue();
       this.identity.configureClient();
     });
@@ -103,7 +106,7 @@ export class Sidecar {
     this.trust.onCrlChanged = () => deps.client.crlsChanged?.();
     this.clockCheck = new CaClockCheck(deps.client, deps.clock);
     this.bundleFile = new RereadFile(deps.log, '--trust-bundle again for roots added since the start');
-    this.identity = new AgentIdentity(deps, settings.joinToken, this.trust, this.clockCheck);
+    this.identity = new AgentIdentity(this.deps, settings.joinToken, this.trust, this.clockCheck);
     this.reload = new ProxyReload(deps.reload, deps.random, deps.log, this.counters, settings);
     this.installation = new Installation(deps.publish, settings.combined, this.reload, deps.log, this.counters);
     this.workload = new WorkloadSvid(deps, settings, {

@@ -21,6 +21,7 @@ const NAMES = [
   'meshca_agent_reloads_total',
   'meshca_agent_reload_failures_total',
   'meshca_agent_out_write_failures_total',
+  'meshca_agent_state_write_failures_total',
   'meshca_agent_out_repairs_total',
 ];
 
@@ -41,7 +42,7 @@ const STARTING = {
   agentSvid: undefined,
   lastSyncMs: undefined,
   ready: false,
-  counters: { renewals: 0, renewalFailures: 0, reloads: 0, reloadFailures: 0, syncs: 0, syncFailures: 0, outRepairs: 0, outWriteFailures: 0 },
+  counters: { renewals: 0, renewalFailures: 0, reloads: 0, reloadFailures: 0, syncs: 0, syncFailures: 0, outRepairs: 0, outWriteFailures: 0, stateWriteFailures: 0 },
 } as SidecarStatus;
 
 describe('agent metrics', () => {
@@ -51,7 +52,7 @@ describe('agent metrics', () => {
       agentSvid: held(now + 3_000_000),
       lastSyncMs: now - 12_000,
       ready: true,
-      counters: { renewals: 3, renewalFailures: 1, reloads: 3, reloadFailures: 2, syncs: 40, syncFailures: 4, outRepairs: 5, outWriteFailures: 6 },
+      counters: { renewals: 3, renewalFailures: 1, reloads: 3, reloadFailures: 2, syncs: 40, syncFailures: 4, outRepairs: 5, outWriteFailures: 6, stateWriteFailures: 7 },
     } as unknown as SidecarStatus;
     const scrape = new Scrape(renderAgentMetrics(status, clock, '1.2.3'));
     expect(Object.fromEntries(NAMES.map((n) => [n, [scrape.type(n), scrape.value(n)]]))).toEqual({
@@ -68,6 +69,7 @@ describe('agent metrics', () => {
       meshca_agent_reloads_total: ['COUNTER', 3],
       meshca_agent_reload_failures_total: ['COUNTER', 2],
       meshca_agent_out_write_failures_total: ['COUNTER', 6],
+      meshca_agent_state_write_failures_total: ['COUNTER', 7],
       meshca_agent_out_repairs_total: ['COUNTER', 5],
     });
   });
@@ -77,7 +79,7 @@ describe('agent metrics', () => {
       installed: undefined,
       agentSvid: undefined,
       lastSyncMs: now + 180_000,
-      counters: { renewals: 0, renewalFailures: 0, reloads: 0, reloadFailures: 0, syncs: 1, syncFailures: 0, outRepairs: 0, outWriteFailures: 0 },
+      counters: { renewals: 0, renewalFailures: 0, reloads: 0, reloadFailures: 0, syncs: 1, syncFailures: 0, outRepairs: 0, outWriteFailures: 0, stateWriteFailures: 0 },
     } as SidecarStatus;
     expect(new Scrape(renderAgentMetrics(status, clock, '1.2.3')).value('meshca_agent_seconds_since_last_sync')).toBe(0);
   });

@@ -483,7 +483,7 @@ describe('trust bundle changes', () => {
     expect(h.logs.some((l) => l.level === 'warn' && l.msg.startsWith('could not save the trust bundle'))).toBe(true);
   });
 
-  it('attests once and renews on time while --state-dir cannot save the agent SVID, and saves it once it can', async () => {
+  it('attests once and renews on time while --state-dir cannot save the agent SVID, counting each refusal, and saves it once it can', async () => {
     const clock = new FakeClock(Date.UTC(2026, 10, 25, 12, 0, 0));
     const stateDir = tempDir();
     const disk = { full: true };
@@ -494,7 +494,10 @@ describe('trust bundle changes', () => {
     await runFor(h, 2 * h.ca.agentTtl); // two lifetimes of the agent SVID
     expect({ attests: h.ca.count('attest'), renewed: h.ca.count('renew') >= 2, ready: h.sidecar.ready() }).toEqual({ attests: 1, renewed: true, ready: true });
     expect((await new StateStore(stateDir).load()).credential).toBeUndefined();
-    expect(h.logs.some((l) => l.level === 'error' && l.msg.startsWith('could not save the agent SVID in the state directory'))).toBe(true);
+    const refusals = h.logs.filter((l) => l.level === 'error' && l.msg.startsWith('could not save the agent SVID in the state directory'));
+    expect(refusals).not.toHaveLength(0);
+    // On /metrics: until a save succeeds, a restart needs a new join token.
+    expect(h.sidecar.status().counters.stateWriteFailures).toBe(refusals.length);
     disk.full = false;
     await runFor(h, 31);
     expect((await new StateStore(stateDir).load()).credential?.chainPem).toBe(h.sidecar.status().agentSvid!.chainPem);
