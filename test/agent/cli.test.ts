@@ -1,11 +1,11 @@
 /** `meshca-agent` as an operator runs it: flags and environment, --once, choosing an identity, health, reload, stopping. */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createPrivateKey } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { agentArgs, getHealth, runAgent, startAgent } from '../support/agent-process.js';
+import { AGENT_BIN, agentArgs, getHealth, runAgent, startAgent } from '../support/agent-process.js';
 import { asOperator, joinToken } from '../support/callers.js';
 import { cleanupLater } from '../support/cleanup.js';
 import { callHttps } from '../support/http-client.js';
@@ -192,6 +192,38 @@ describe('meshca-agent --once', () => {
     expect({ code: refused.code, stderr: refused.stderr }).toEqual({ code: EX_CONFIG, stderr: expect.stringContaining(`--out ${join(dir, 'out')} is a symbolic link; give the directory itself`) });
     // The token is still good: given the directory itself, the same token installs the SVID.
     expect((await runAgent(agentArgs({ ...o, out: join(dir, 'real') }, '--once'))).code).toBe(0);
+  });
+
+  // Whatever umask the unit or shell gives it, and whatever it logs at its most verbose, through a failing reload too.
+  it.each(['000', '077'])('pass/under umask %s, writes every key 0600 where its readers can reach it, and logs no key at --log-level trace', { timeout: 30_000 }, async (umask) => {
+    const ca = await startTestCa();
+    const { token } = await enrollAgent(ca, 'node-1', WEB);
+    const dir = tempDir();
+    const out = join(dir, 'out');
+    const state = join(dir, 'state');
+    const args = agentArgs({ server: ca.url, trustBundle: writeTrustBundle(ca, dir), out, joinToken: token }, '--state-dir', state, '--combined', '--log-level', 'trace', '--reload-cmd', 'sh -c "exit 3"', '--once');
+    // Through sh for its umask; not spawnSync, which would block the CA in this process.
+    const run = await new Promise<{ status: number | null; stdout: string }>((done) => {
+      const child = spawn('sh', ['-c', `umask ${umask}; exec "$0" "$@"`, process.execPath, AGENT_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.on('close', (status) => done({ status, stdout }));
+    });
+    // The reload failed: exit 1, with the SVID installed all the same.
+    expect(run.status, run.stdout).toBe(1);
+    const mode = (path: string) => (statSync(path).mode & 0o777).toString(8);
+    expect({
+      out: mode(out), data: mode(join(out, '..data')), svid: mode(join(out, 'svid.pem')), bundle: mode(join(out, 'bundle.pem')),
+      key: mode(join(out, 'svid_key.pem')), combined: mode(join(out, 'combined.pem')),
+      stateDir: mode(state), credential: mode(join(state, 'agent_credential.pem')),
+    }).toEqual({ out: '755', data: '755', svid: '644', bundle: '644', key: '600', combined: '600', stateDir: '700', credential: '600' });
+    const logged = run.stdout;
+    expect(logged).toContain('reloading the proxy failed');
+    const keyLines = [join(out, 'svid_key.pem'), join(state, 'agent_credential.pem')]
+      .flatMap((path) => readFileSync(path, 'utf8').split('-----END PRIVATE KEY-----')[0]!.split('\n').slice(1))
+      .filter((line) => line.length > 20);
+    expect({ label: logged.includes('PRIVATE KEY'), keyLines: keyLines.filter((line) => logged.includes(line)) }).toEqual({ label: false, keyLines: [] });
   });
 
   it('given a FIFO as --join-token-file, exits 78 naming it rather than wait for something to write it', async () => {
