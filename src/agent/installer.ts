@@ -155,7 +155,9 @@ class OutDirectory {
    * proxy needs to serve the SVID the agent now keeps.
    */
   async currentFiles(): Promise<PublishedFile[] | undefined> {
-    await removeTemporaries(this.dir);
+    // Tidying, as below: a disk still read-only must not hide the set the proxy serves (the agent would call itself
+    // not ready, and ask for an SVID it cannot install). The next publication that succeeds removes them.
+    await removeTemporaries(this.dir).catch(() => undefined);
     const version = await this.currentVersion();
     // Versions a failed publication of an older build left behind, a key among their files; the one the current
     // version superseded stays, as after a publication, for a reader that resolved ..data just before. Tidying only.
@@ -169,7 +171,8 @@ class OutDirectory {
     } catch {
       return undefined;
     }
-    if (await this.linkStableNames(files.map((f) => f.name))) await fsyncDirectory(this.dir);
+    // A stable name the disk will not let it make is left missing, which the agent's watch on --out then reports.
+    if (await this.linkStableNames(files.map((f) => f.name)).catch(() => false)) await fsyncDirectory(this.dir);
     return files;
   }
 

@@ -5,7 +5,7 @@
  * behind (a copy of the new key among it), and once the disk takes writes
  * again the next publication must succeed and leave --out tidy.
  */
-import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { AtomicDirectoryPublisher, isVersionName, RETAIN_MS, type PublishedFile } from '../../src/agent/installer.js';
@@ -78,3 +78,37 @@ describe.each<Refusal>(['ENOSPC', 'EROFS'])('a publication into --out whose disk
     expect(problems).toEqual([]);
   });
 });
+
+describe('an agent restarted while --out is still read-only', () => {
+  it('fail/finds the set installed before, which the proxy still serves, when a failed publication left temporary links it cannot remove, rather than nothing (not ready, and an SVID asked for that cannot be installed)', async () => {
+    const dir = join(tempDir(), 'out');
+    const publisher = new AtomicDirectoryPublisher(dir, { nowMs: () => Date.now() });
+    await publisher.publish(version(1));
+    // Read-only from the step that leaves ...data's temporary link behind (see above), and still so at the restart.
+    let steps = 0;
+    for (; leftovers(dir).length === 0; steps++) {
+      refuseFrom(steps, 'EROFS');
+      await publisher.publish(version(2)).catch(() => undefined);
+      accept();
+    }
+    refuseFrom(0, 'EROFS');
+    const found = await new AtomicDirectoryPublisher(dir, { nowMs: () => Date.now() }).currentFiles().catch((err: Error) => err.message);
+    accept();
+    expect(found).toEqual(byName(version(1)));
+  });
+
+  it('fail/finds the set installed before when a stable name it would make again is missing (the watch on --out then reports it)', async () => {
+    const dir = join(tempDir(), 'out');
+    await new AtomicDirectoryPublisher(dir, { nowMs: () => Date.now() }).publish(version(1));
+    unlinkSync(join(dir, 'bundle.pem'));
+    refuseFrom(0, 'EROFS');
+    const found = await new AtomicDirectoryPublisher(dir, { nowMs: () => Date.now() }).currentFiles().catch((err: Error) => err.message);
+    accept();
+    expect({ found, bundle: existsSync(join(dir, 'bundle.pem')) }).toEqual({ found: byName(version(1)), bundle: false });
+  });
+});
+
+/** In name order, as a version is read back. */
+function byName(files: readonly PublishedFile[]): PublishedFile[] {
+  return [...files].sort((a, b) => (a.name < b.name ? -1 : 1));
+}
