@@ -160,9 +160,12 @@ class OutDirectory {
     await removeTemporaries(this.dir).catch(() => undefined);
     const version = await this.currentVersion();
     // Versions a failed publication of an older build left behind, a key among their files; the one the current
-    // version superseded stays, as after a publication, for a reader that resolved ..data just before. Tidying only.
+    // version superseded stays, as after a publication, for a reader that resolved ..data just before. And one made
+    // after ..data was last swapped, however recent: a run killed before its swap, restarted at once, never made it
+    // current, so no reader can be reading it. Tidying only.
+    const swappedAtMs = version === undefined ? undefined : (await lstat(join(this.dir, DATA_LINK)).catch(() => undefined))?.mtimeMs;
     await this.previousVersion(version)
-      .then((previous) => this.removeOldVersions([version, previous]))
+      .then((previous) => this.removeOldVersions([version, previous], swappedAtMs))
       .catch(() => undefined);
     if (version === undefined) return undefined;
     let files: PublishedFile[];
@@ -326,12 +329,14 @@ class OutDirectory {
   /**
    * Removes versions other than the current and previous ones once they are a
    * few seconds old, so that a reader which resolved ..data just before two
-   * quick publications can still finish reading. Only directories this
+   * quick publications can still finish reading; at once, those last changed
+   * after `neverCurrentAfterMs` (when ..data was last swapped), which it
+   * never pointed at. Only directories this
    * publisher could have made (a version's name, owned by this user) are
    * removed, each through one descriptor (removeFlatDirectory): whoever else
    * can write to --out cannot turn the removal on files elsewhere.
    */
-  private async removeOldVersions(keep: ReadonlyArray<string | undefined>): Promise<void> {
+  private async removeOldVersions(keep: ReadonlyArray<string | undefined>, neverCurrentAfterMs?: number): Promise<void> {
     const retainMs = this.options.keepSuperseded === false ? 0 : RETAIN_MS;
     const user = this.user();
     for (const name of await readdir(this.dir)) {
@@ -342,8 +347,9 @@ class OutDirectory {
       // Its age either way: one made before the clock was set back (NTP correcting a clock that ran ahead) is dated
       // after now, and would otherwise keep a superseded private key in --out until the clock caught up, hours later.
       const age = Math.abs(this.clock.nowMs() - entry.mtimeMs);
+      const neverCurrent = neverCurrentAfterMs !== undefined && entry.mtimeMs > neverCurrentAfterMs;
       // Tidying: the new version is already in place, so a failure here must not fail the publication.
-      if (age >= retainMs) await removeFlatDirectory(path, entry).catch(() => false);
+      if (age >= retainMs || neverCurrent) await removeFlatDirectory(path, entry).catch(() => false);
     }
   }
 }

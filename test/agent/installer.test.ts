@@ -52,6 +52,18 @@ describe('AtomicDirectoryPublisher after a failed publication', () => {
     expect(readlinkSync(join(dir, '..data'))).toBe(good);
   });
 
+  it('fail/removes at once, when a restarted agent reads what is installed, a version written after ..data was last swapped (a run killed before its swap, restarted within the retention): never current, it holds a key nobody reads', async () => {
+    const dir = tempDir();
+    const publisher = new AtomicDirectoryPublisher(dir, { nowMs: () => Date.now() });
+    const previous = await publisher.publish(files(1));
+    const current = await publisher.publish(files(2));
+    const orphan = `..${new Date(Date.now() + 1000).toISOString().replace(/[-:.]/g, '_')}_abcdef`;
+    mkdirSync(join(dir, orphan));
+    writeFileSync(join(dir, orphan, 'svid_key.pem'), 'key 3', { mode: 0o600 });
+    expect(await publisher.currentFiles()).toEqual(files(2));
+    expect(versions(dir)).toEqual([previous, current].sort());
+  });
+
   it('removes, when a restarted agent reads what is installed, versions an older build left behind past the retention, but not the one the current version superseded', async () => {
     const dir = tempDir();
     let offset = 0;
