@@ -13,7 +13,7 @@ import { callerLabel } from './caller.js';
 import { presentedRevoked } from './client-standing.js';
 import { adminSpiffeId, type AdminRole } from '../identity/meshca-identity.js';
 import type { TrustDomain } from '../identity/trust-domain.js';
-import type { Duration } from '../time/duration.js';
+import type { WrittenDuration } from '../time/duration.js';
 import type { VerifiedCsr } from '../x509/csr.js';
 import type { RegistrationStore } from './registration-ports.js';
 import type { Revoke } from './standing-after-issuance.js';
@@ -33,7 +33,7 @@ export class AdminRenewal {
     private readonly settings: { readonly trustDomain: TrustDomain },
   ) {}
 
-  async renew(holder: CredentialHolder, csr: VerifiedCsr, ttl?: Duration): Promise<IssuedSvid> {
+  async renew(holder: CredentialHolder, csr: VerifiedCsr, ttl?: WrittenDuration): Promise<IssuedSvid> {
     const label = callerLabel(holder);
     const svid = await this.deps.issuer.issue({
       csr,

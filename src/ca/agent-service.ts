@@ -7,7 +7,7 @@
 import { ConflictError, ForbiddenError, NotFoundError, UnauthenticatedError } from '../errors.js';
 import type { AgentName } from '../identity/agent-name.js';
 import type { TrustDomain } from '../identity/trust-domain.js';
-import type { Duration } from '../time/duration.js';
+import { writtenAs, type Duration } from '../time/duration.js';
 import { nowSeconds, type Clock } from '../time/clock.js';
 import type { VerifiedCsr } from '../x509/csr.js';
 import type { RandomSource } from '../random/random-source.js';
@@ -70,7 +70,7 @@ export class AgentService {
       csr,
       spiffeId: agentSpiffeId(this.settings.trustDomain, name),
       kind: 'agent',
-      ...(this.settings.agentSvidTtl === undefined ? {} : { ttl: this.settings.agentSvidTtl }),
+      ...(this.settings.agentSvidTtl === undefined ? {} : { ttl: writtenAs(this.settings.agentSvidTtl) }),
       requestedBy: label,
       agent: name,
     });
@@ -115,7 +115,7 @@ export class AgentService {
       csr,
       spiffeId: agentSpiffeId(this.settings.trustDomain, agentName),
       kind: 'agent',
-      ...(this.settings.agentSvidTtl === undefined ? {} : { ttl: this.settings.agentSvidTtl }),
+      ...(this.settings.agentSvidTtl === undefined ? {} : { ttl: writtenAs(this.settings.agentSvidTtl) }),
       requestedBy: `agent:${agentName}`,
       agent: agentName,
     });

@@ -8,6 +8,7 @@ import type { AuditStorePort } from './audit-service.js';
 import type { TrustDomain } from '../identity/trust-domain.js';
 import { isSpiffeUri } from './authority-factory.js';
 import type { AuthoritySet, LoadedAuthority } from './authority-set.js';
+import type { AuthoritySettings } from './lifecycle-context.js';
 import { isValidAt } from './rotation.js';
 import type { AuthorityRecord } from './model.js';
 import type { InitialPki } from './pki-creation.js';
@@ -59,7 +60,7 @@ export async function setAsideUnreferencedKeys(custody: KeyCustody, log: Logger,
 }
 
 /** Refuses to start on an expired root (unless a prepared root can take over), an authority whose certificate its parent did not sign, or another trust domain. */
-export function checkIntegrity(set: AuthoritySet, now: number, trustDomain: TrustDomain): void {
+export function checkIntegrity(set: AuthoritySet, now: number, { trustDomain, trustDomainSetting }: Pick<AuthoritySettings, 'trustDomain' | 'trustDomainSetting'>): void {
   const root = set.signingRoot();
   if (!root) throw new CaIntegrityError('the datastore has authorities but no active root');
   // A prepared root takes over from an expired one at start: at once when meshca holds its key (intermediate-rotation.ts),
@@ -82,7 +83,7 @@ export function checkIntegrity(set: AuthoritySet, now: number, trustDomain: Trus
   if (other) {
     throw new CaIntegrityError(
       `this CA's ${other.a.record.kind} ${other.a.record.id} is for ${other.uri}, not the configured ${trustDomain.idString()}: ` +
-        'a trust domain cannot change in place; keep the old --trust-domain, or start a new CA in a new data directory and re-register the workloads',
+        `a trust domain cannot change in place; keep the old ${trustDomainSetting}, or start a new CA in a new data directory and re-register the workloads`,
     );
   }
 }
@@ -90,8 +91,8 @@ export function checkIntegrity(set: AuthoritySet, now: number, trustDomain: Trus
 /**
  * The trust domain IDs (spiffe://<td>) the authorities meshca signs with carry,
  * each with its authority: the trust domain is in every certificate the CA
- * signs, so a start must name it again (--trust-domain) and changing the flag
- * cannot move them. (An organisation's roots, whose keys meshca does not hold,
+ * signs, so a start must name it again and changing the setting cannot move
+ * them. (An organisation's roots, whose keys meshca does not hold,
  * may serve other trust domains too.)
  */
 export function signedForTrustDomains(authorities: readonly LoadedAuthority[]): Array<{ readonly a: LoadedAuthority; readonly uri: string }> {
@@ -119,11 +120,11 @@ export async function startedTrustDomain(audit: Pick<AuditStorePort, 'latestEven
  * a plug-in CA's imported intermediate often carries none, and without this it
  * would quietly issue SVIDs of another trust domain under the same keys.
  */
-export function refuseChangedTrustDomain(started: string | undefined, configured: TrustDomain): void {
+export function refuseChangedTrustDomain(started: string | undefined, configured: TrustDomain, trustDomainSetting: string): void {
   if (started === undefined || started === configured.name) return;
   throw new CaIntegrityError(
     `this CA was last started for trust domain ${started}, not the configured ${configured.name}: ` +
-      `a trust domain cannot change in place; keep --trust-domain ${started}, or start a new CA in a new data directory and re-register the workloads`,
+      `a trust domain cannot change in place; keep ${trustDomainSetting} ${started}, or start a new CA in a new data directory and re-register the workloads`,
   );
 }
 

@@ -115,7 +115,7 @@ export class AuthorityManager {
     await setAsideUnreferencedKeys(deps.custody, deps.log, records);
     const loaded = await Promise.all(records.map((r) => loadAuthority(deps.custody, r)));
     const set = new AuthoritySet(loaded, await deps.journal.bundleSequence());
-    checkIntegrity(set, nowSeconds(deps.clock), settings.trustDomain);
+    checkIntegrity(set, nowSeconds(deps.clock), settings);
     const manager = new AuthorityManager(deps, settings, set);
     const replaced = await replaceLapsedImport(manager.lifecycle, initial.kind === 'intermediate' ? initial.intermediate : undefined, nowSeconds(deps.clock));
     if (initial.kind !== 'generate' && !replaced) {

@@ -9,7 +9,7 @@ import type { DnsName } from '../identity/dns-name.js';
 import type { SpiffeId } from '../identity/spiffe-id.js';
 import type { TrustDomain } from '../identity/trust-domain.js';
 import { nowSeconds, type Clock } from '../time/clock.js';
-import type { Duration } from '../time/duration.js';
+import { writtenAs, type WrittenDuration } from '../time/duration.js';
 import type { VerifiedCsr } from '../x509/csr.js';
 import type { RandomSource } from '../random/random-source.js';
 import type { EntryRecord } from './model.js';
@@ -18,13 +18,19 @@ import type { RegistrationStore } from './registration-ports.js';
 import { assertNoCaName, assertNotReserved } from './reserved-ids.js';
 import { assertStandingAfterIssuance, type RequestingAgent, type Revoke } from './standing-after-issuance.js';
 import type { IssuedSvid, SvidIssuer } from './svid-issuer.js';
-import { ttlAboveMaximum } from './validity.js';
+import { ttlAboveMaximum, type LifetimePolicy } from './validity.js';
 
+/** An entry as a request writes it: its ttl as written, for a refusal to quote; the record keeps the seconds. */
 export interface EntryFields {
   readonly agent: AgentName;
   readonly spiffeId: SpiffeId;
-  readonly ttl: Duration | null;
+  readonly ttl: WrittenDuration | null;
   readonly dnsNames: readonly DnsName[];
+}
+
+/** The fields as the record keeps them. */
+function recorded(fields: EntryFields): Omit<EntryRecord, 'id' | 'createdAt' | 'updatedAt' | 'revision'> {
+  return { agent: fields.agent, spiffeId: fields.spiffeId, ttl: fields.ttl?.seconds ?? null, dnsNames: fields.dnsNames };
 }
 
 export interface WorkloadSvidRequest {
@@ -52,14 +58,14 @@ export type WriteMode = 'write' | 'check';
 export class EntryService {
   constructor(
     private readonly deps: EntryServiceDeps,
-    private readonly settings: { trustDomain: TrustDomain; maxTtl: Duration; caDnsNames: readonly DnsName[] },
+    private readonly settings: { trustDomain: TrustDomain; lifetimes: Pick<LifetimePolicy, 'maxTtl' | 'maxTtlSetting'>; caDnsNames: readonly DnsName[] },
   ) {}
 
   async create(fields: EntryFields, by: string, mode: WriteMode = 'write'): Promise<EntryRecord> {
     this.check(fields);
     await this.assertUnique(fields, undefined);
     const now = nowSeconds(this.deps.clock);
-    const entry: EntryRecord = { id: this.newId(), ...fields, createdAt: now, updatedAt: now, revision: 1 };
+    const entry: EntryRecord = { id: this.newId(), ...recorded(fields), createdAt: now, updatedAt: now, revision: 1 };
     if (mode === 'check') return entry;
     await this.deps.store.createEntry(entry, { type: 'entry.created', actor: by, data: entryData(entry) });
     return entry;
@@ -67,13 +73,14 @@ export class EntryService {
 
   async update(id: string, patch: Partial<EntryFields>, by: string, mode: WriteMode = 'write'): Promise<EntryRecord> {
     const current = await this.get(id);
+    const fields: EntryFields = { ...current, ttl: current.ttl === null ? null : writtenAs(current.ttl), ...patch };
+    this.check(fields);
     const entry: EntryRecord = {
       ...current,
-      ...patch,
+      ...recorded(fields),
       updatedAt: nowSeconds(this.deps.clock),
       revision: current.revision + 1,
     };
-    this.check(entry);
     await this.assertUnique(entry, id);
     if (mode === 'check') return entry;
     await this.deps.store.updateEntry(entry, { type: 'entry.updated', actor: by, data: entryData(entry) });
@@ -132,7 +139,7 @@ export class EntryService {
         csr: requests[i]!.csr,
         spiffeId: entry.spiffeId,
         dnsNames: entry.dnsNames,
-        ...(entry.ttl ? { ttl: entry.ttl } : {}),
+        ...(entry.ttl ? { ttl: writtenAs(entry.ttl) } : {}),
         kind: 'workload' as const,
         requestedBy: `agent:${agent}`,
         agent,
@@ -149,11 +156,11 @@ export class EntryService {
     }
     assertNotReserved(fields.spiffeId);
     assertNoCaName(fields.dnsNames, this.settings.caDnsNames);
-    if (fields.ttl !== null && fields.ttl > this.settings.maxTtl) throw ttlAboveMaximum(fields.ttl, this.settings.maxTtl);
+    if (fields.ttl !== null && fields.ttl.seconds > this.settings.lifetimes.maxTtl) throw ttlAboveMaximum(fields.ttl, this.settings.lifetimes);
   }
 
   /** One entry per (agent, SPIFFE ID): a second would be ambiguous for the agent. */
-  private async assertUnique(fields: EntryFields, ownId: string | undefined): Promise<void> {
+  private async assertUnique(fields: Pick<EntryFields, 'agent' | 'spiffeId'>, ownId: string | undefined): Promise<void> {
     const clash = (await this.deps.store.listEntries({ agent: fields.agent })).find(
       (e) => e.id !== ownId && e.spiffeId.equals(fields.spiffeId),
     );

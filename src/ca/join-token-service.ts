@@ -9,7 +9,7 @@ import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError } from 
 import type { AgentName } from '../identity/agent-name.js';
 import type { RandomSource } from '../random/random-source.js';
 import { nowSeconds, type Clock } from '../time/clock.js';
-import { formatDuration, type Duration } from '../time/duration.js';
+import { formatDuration, writtenAs, type Duration, type WrittenDuration } from '../time/duration.js';
 import { hashJoinToken, joinTokenId, lastHashOf, newJoinToken, parseJoinTokenId, type JoinTokenId } from './join-tokens.js';
 import type { JoinTokenRecord, TokenSpending } from './model.js';
 import { CREATOR_SERIAL } from './audit-registration.js';
@@ -82,12 +82,15 @@ export class JoinTokenService {
    * leaves no token that outlives it; it records that credential's serial, so
    * that attestation refuses it once the credential is revoked. Its event
    * records the serial too, so that audit verification holds the record to it.
+   * A lifetime above the longest a token may live is refused quoting it as
+   * it was written ("900h").
    */
-  async create(agent: AgentName, ttl: Duration | undefined, maker: TokenMaker): Promise<CreatedToken> {
-    const lifetime = ttl ?? this.settings.tokenTtl;
-    if (lifetime > this.settings.tokenMaxTtl) {
-      throw new InvalidInputError('invalid_ttl', `a join token may live at most ${formatDuration(this.settings.tokenMaxTtl)}`);
+  async create(agent: AgentName, ttl: WrittenDuration | undefined, maker: TokenMaker): Promise<CreatedToken> {
+    const asked = ttl ?? writtenAs(this.settings.tokenTtl);
+    if (asked.seconds > this.settings.tokenMaxTtl) {
+      throw new InvalidInputError('invalid_ttl', `ttl: ${asked.written} is longer than the ${formatDuration(this.settings.tokenMaxTtl)} a join token may live`);
     }
+    const lifetime = asked.seconds;
     const existing = await this.deps.store.getAgent(agent);
     if (existing?.status === 'banned') throw new ForbiddenError('agent_banned', `agent ${agent} is banned; unban it first`);
     const now = nowSeconds(this.deps.clock);

@@ -16,6 +16,8 @@ import type { Logger } from './ports.js';
 
 export interface AuthoritySettings {
   readonly trustDomain: TrustDomain;
+  /** Where trustDomain is set, as the embedding names it (SettingNames.trustDomain), for a refusal to point to. */
+  readonly trustDomainSetting: string;
   readonly rootTtl: Duration;
   readonly intermediateTtl: Duration;
 }

@@ -8,7 +8,7 @@ import type { DnsName } from '../identity/dns-name.js';
 import type { SpiffeId } from '../identity/spiffe-id.js';
 import type { TrustDomain } from '../identity/trust-domain.js';
 import { nowSeconds, type Clock } from '../time/clock.js';
-import type { Duration } from '../time/duration.js';
+import type { WrittenDuration } from '../time/duration.js';
 import { serialToHex } from '../x509/certificate-reader.js';
 import type { VerifiedCsr } from '../x509/csr.js';
 import { keyLabel } from '../x509/keys.js';
@@ -30,7 +30,8 @@ export interface SvidRequest {
   readonly dnsNames?: readonly DnsName[];
   /** IPv4 or IPv6 address bytes, for the CA's own serving certificate. */
   readonly ipAddresses?: readonly Buffer[];
-  readonly ttl?: Duration;
+  /** As the requester wrote it, for a refusal to quote. */
+  readonly ttl?: WrittenDuration;
   readonly kind: CertificateKind;
   /** Label of whoever asked, e.g. callerLabel(caller) or SELF. */
   readonly requestedBy: string;

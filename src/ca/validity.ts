@@ -1,11 +1,13 @@
 import { InvalidInputError } from '../errors.js';
-import { formatDuration, type Duration } from '../time/duration.js';
+import { formatDuration, writtenAs, type Duration, type WrittenDuration } from '../time/duration.js';
 
 export interface LifetimePolicy {
   /** Lifetime when the request names none. */
   readonly defaultTtl: Duration;
   /** Longest lifetime a request may ask for; longer requests are refused, not clamped. */
   readonly maxTtl: Duration;
+  /** Where maxTtl is set, as the embedding names it (SettingNames.svidMaxTtl), for the refusal to point to. */
+  readonly maxTtlSetting: string;
 }
 
 /**
@@ -33,21 +35,24 @@ export interface Validity {
  * vouched for the request where that must bound it (a remote operator's own
  * credential, for the credentials it issues).
  */
-export function decideValidity(now: number, requested: Duration | undefined, policy: LifetimePolicy, issuer: Validity, ceiling = Infinity): Validity {
-  const ttl = requested ?? policy.defaultTtl;
-  if (ttl > policy.maxTtl) throw ttlAboveMaximum(ttl, policy.maxTtl);
+export function decideValidity(now: number, requested: WrittenDuration | undefined, policy: LifetimePolicy, issuer: Validity, ceiling = Infinity): Validity {
+  const asked = requested ?? writtenAs(policy.defaultTtl);
+  if (asked.seconds > policy.maxTtl) throw ttlAboveMaximum(asked, policy);
+  const ttl = asked.seconds;
   return { notBefore: Math.max(now - backdateFor(ttl), issuer.notBefore), notAfter: Math.min(now + ttl, issuer.notAfter, ceiling) };
 }
 
 /**
  * The refusal of a lifetime above the CA's maximum, for a request or an entry.
  * It names the maximum and the CA setting it comes from, so that whoever is
- * refused knows whether to ask for less or have the CA's operator allow more;
- * "ttl:" labels the field, which the CLI renames to the flag typed (--ttl).
+ * refused knows whether to ask for less or have the CA's operator allow more.
+ * The lifetime is quoted as it was written ("300m", not the "5h" it is), so
+ * whoever typed it recognises it; "ttl:" labels the field, which the CLI
+ * renames to the flag typed (--ttl).
  */
-export function ttlAboveMaximum(ttl: Duration, maxTtl: Duration): InvalidInputError {
+export function ttlAboveMaximum(ttl: WrittenDuration, policy: Pick<LifetimePolicy, 'maxTtl' | 'maxTtlSetting'>): InvalidInputError {
   return new InvalidInputError(
     'ttl_exceeds_max',
-    `ttl: ${formatDuration(ttl)} is above this CA's maximum certificate lifetime of ${formatDuration(maxTtl)} (its --svid-max-ttl, or MESHCA_SVID_MAX_TTL)`,
+    `ttl: ${ttl.written} is above this CA's maximum certificate lifetime of ${formatDuration(policy.maxTtl)} (its ${policy.maxTtlSetting})`,
   );
 }

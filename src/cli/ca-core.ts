@@ -30,6 +30,7 @@ import type { Datastore } from '../store/datastore.js';
 import { nowSeconds, type Clock } from '../time/clock.js';
 import { formatDuration } from '../time/duration.js';
 import type { RandomSource } from '../random/random-source.js';
+import { CLI_SETTING_NAMES } from './setting-names.js';
 import { VERSION } from './version.js';
 
 /** The signing worker, beside this module once built (dist/src/signing/signing-worker.js). */
@@ -75,7 +76,7 @@ export async function buildCaCore(
 ): Promise<CaCore> {
   const { clock, random, logger } = deps;
   // Before the authorities are opened, which would otherwise act for the wrong trust domain (rotate, import) first.
-  refuseChangedTrustDomain(await startedTrustDomain(store.audit), config.trustDomain);
+  refuseChangedTrustDomain(await startedTrustDomain(store.audit), config.trustDomain, CLI_SETTING_NAMES.trustDomain);
   const pki = initialPki(config);
   const manager = await AuthorityManager.open(
     {
@@ -87,7 +88,7 @@ export async function buildCaCore(
       log: logger.child({ component: 'authorities' }),
       replica: REPLICA,
     },
-    { trustDomain: config.trustDomain, rootTtl: config.rootTtl, intermediateTtl: config.intermediateTtl },
+    { trustDomain: config.trustDomain, trustDomainSetting: CLI_SETTING_NAMES.trustDomain, rootTtl: config.rootTtl, intermediateTtl: config.intermediateTtl },
     pki,
   ).catch((err: unknown) => {
     // An imported root or intermediate refused at the first start: the files the configuration names, which a
@@ -131,7 +132,7 @@ export async function buildCaCore(
       // Issuances start only once the core is built, revocations with it.
       revokeWithdrawn: (issuerId, why) => revocations.revokeWithdrawn(issuerId, why, SELF),
     },
-    { trustDomain: config.trustDomain, lifetimes: { defaultTtl: config.svidTtl, maxTtl: config.svidMaxTtl }, caDnsNames },
+    { trustDomain: config.trustDomain, lifetimes: { defaultTtl: config.svidTtl, maxTtl: config.svidMaxTtl, maxTtlSetting: CLI_SETTING_NAMES.svidMaxTtl }, caDnsNames },
   );
   const crls = new CrlService({ authorities: manager, store: store.certificates, clock, storeUnavailable: (err) => store.unavailable(err) }, config.crlValidity);
   manager.onChange(() => crls.invalidate());
@@ -156,7 +157,7 @@ export async function buildCaCore(
   });
   const entries = new EntryService(
     { store: store.registrations, issuer, clock, random, revoke: revokeAsCa },
-    { trustDomain: config.trustDomain, maxTtl: config.svidMaxTtl, caDnsNames },
+    { trustDomain: config.trustDomain, lifetimes: { maxTtl: config.svidMaxTtl, maxTtlSetting: CLI_SETTING_NAMES.svidMaxTtl }, caDnsNames },
   );
   const audit = new AuditService({ store: store.audit, authorities: manager, journal: store.authorities, clock });
   let lastRotationFailure: { at: number; message: string } | undefined;

@@ -10,14 +10,16 @@ import type { EntryPlan } from './entry-plan.js';
 /** What applying needs of the CA client: JSON requests. */
 export type EntryApi = Pick<AdminClient, 'call'>;
 
+/** A lifetime in the seconds `entry list` shows, so that old and new compare at a glance. */
 const ttlText = (ttl: number | null) => `${ttl ?? 'default'}`;
+const desiredTtl = (e: DesiredEntry) => e.ttl?.seconds ?? null;
 const dnsText = (dns: readonly string[]) => dns.join(',') || '-';
-const fieldsText = (e: DesiredEntry) => `${e.agent} ${e.spiffeId} ttl=${ttlText(e.ttl)} dns=${dnsText(e.dns)}`;
+const fieldsText = (e: DesiredEntry) => `${e.agent} ${e.spiffeId} ttl=${ttlText(desiredTtl(e))} dns=${dnsText(e.dns)}`;
 
 /** An update as the fields it changes, each old -> new, so a reviewer of a dry run sees what is lost as well as what comes. */
 function changeText({ current, entry }: EntryPlan['update'][number]): string {
   const changes: string[] = [];
-  if (current.ttl !== entry.ttl) changes.push(`ttl=${ttlText(current.ttl)} -> ${ttlText(entry.ttl)}`);
+  if (current.ttl !== desiredTtl(entry)) changes.push(`ttl=${ttlText(current.ttl)} -> ${ttlText(desiredTtl(entry))}`);
   const [before, after] = [dnsText(current.dns), dnsText(entry.dns)];
   if (before !== after) changes.push(`dns=${before} -> ${after}`);
   return `${entry.agent} ${entry.spiffeId} ${changes.join(' ')}`;
@@ -31,8 +33,9 @@ export function planLines(plan: EntryPlan): string[] {
   ];
 }
 
-const body = (e: DesiredEntry) => ({ agent: e.agent, spiffeId: e.spiffeId.toString(), dns: e.dns, ...(e.ttl === null ? {} : { ttl: e.ttl }) });
-const updateBody = (e: DesiredEntry) => ({ ttl: e.ttl, dns: e.dns });
+// The ttl as the file wrote it, for a refusal to quote back.
+const body = (e: DesiredEntry) => ({ agent: e.agent, spiffeId: e.spiffeId.toString(), dns: e.dns, ...(e.ttl === null ? {} : { ttl: e.ttl.written }) });
+const updateBody = (e: DesiredEntry) => ({ ttl: e.ttl?.written ?? null, dns: e.dns });
 const creating = (e: DesiredEntry) => `creating ${e.agent} ${e.spiffeId}`;
 const updating = (id: string, e: DesiredEntry) => `updating ${id} (${e.agent} ${e.spiffeId})`;
 

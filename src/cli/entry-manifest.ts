@@ -12,13 +12,16 @@ import { parseAgentName, type AgentName } from '../identity/agent-name.js';
 import { parseDnsName, type DnsName } from '../identity/dns-name.js';
 import { SpiffeId } from '../identity/spiffe-id.js';
 import { firstDuplicateKey } from '../server/duplicate-keys.js';
-import { parseDuration, type Duration } from '../time/duration.js';
+import { parseWrittenDuration, seconds, type WrittenDuration } from '../time/duration.js';
 
 export interface DesiredEntry {
   readonly agent: AgentName;
   readonly spiffeId: SpiffeId;
-  /** null: the CA's --svid-ttl. */
-  readonly ttl: Duration | null;
+  /**
+   * null: the CA's --svid-ttl. Written as in the file ("5h"; whole seconds as
+   * "18000s"), which is what is sent, so that a refusal quotes the file.
+   */
+  readonly ttl: WrittenDuration | null;
   /** Lowercased, each once, in the order given: as the CA keeps them. */
   readonly dns: readonly DnsName[];
 }
@@ -39,14 +42,14 @@ const MAX_TTL_SECONDS = 999_999_999;
 /** As many DNS names as the API takes for one entry. */
 const MAX_DNS_NAMES = 32;
 
-function parseTtl(value: unknown): Duration | null {
+function parseTtl(value: unknown): WrittenDuration | null {
   if (value === undefined || value === null) return null;
-  let ttl: number;
-  if (typeof value === 'number' && Number.isInteger(value) && value > 0) ttl = value;
-  else if (typeof value === 'string') ttl = parseDuration(value);
+  let ttl: WrittenDuration;
+  if (typeof value === 'number' && Number.isInteger(value) && value > 0) ttl = { seconds: seconds(value), written: `${value}s` };
+  else if (typeof value === 'string') ttl = parseWrittenDuration(value);
   else throw new Error(`${typeof value === 'number' ? String(value) : JSON.stringify(value)} is neither whole seconds, a duration such as "1h", nor null`);
-  if (ttl > MAX_TTL_SECONDS) throw new Error(`${String(value)} is longer than any CA takes (${MAX_TTL_SECONDS} s)`);
-  return ttl as Duration;
+  if (ttl.seconds > MAX_TTL_SECONDS) throw new Error(`${String(value)} is longer than any CA takes (${MAX_TTL_SECONDS} s)`);
+  return ttl;
 }
 
 function parseEntry(value: unknown): DesiredEntry {

@@ -32,7 +32,7 @@ export interface EntryPlan {
 }
 
 function sameFields(desired: DesiredEntry, listed: ListedEntry): boolean {
-  return desired.ttl === listed.ttl && desired.dns.length === listed.dns.length && desired.dns.every((d, i) => d === listed.dns[i]);
+  return (desired.ttl?.seconds ?? null) === listed.ttl && desired.dns.length === listed.dns.length && desired.dns.every((d, i) => d === listed.dns[i]);
 }
 
 export function planEntries(desired: readonly DesiredEntry[], listed: readonly ListedEntry[], prune: Prune): EntryPlan {

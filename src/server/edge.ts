@@ -2,22 +2,23 @@
 import { InvalidInputError } from '../errors.js';
 import { DEFAULT_PAGE, MAX_PAGE } from '../ca/page-size.js';
 import { parseDnsName, type DnsName } from '../identity/dns-name.js';
-import { DURATION_SYNTAX, DurationSyntaxError, parseDuration, seconds, type Duration } from '../time/duration.js';
+import { DURATION_SYNTAX, DurationSyntaxError, parseDuration, parseWrittenDuration, seconds, type Duration, type WrittenDuration } from '../time/duration.js';
 
 /**
  * A lifetime, sent as a duration string ("90s") or a JSON integer of seconds.
  * A refusal says how to write what was sent: a string of bare seconds ("300")
  * is no duration, so telling a string's sender "or whole seconds" would
- * suggest the very value just refused.
+ * suggest the very value just refused. It keeps what was sent, for a later
+ * refusal (above the CA's maximum) to quote: "300m"; 18000 as "18000s".
  */
-export function ttlField(value: string | number | undefined): Duration | undefined {
+export function ttlField(value: string | number | undefined): WrittenDuration | undefined {
   if (value === undefined) return undefined;
   if (typeof value === 'number') {
     if (!Number.isInteger(value) || value <= 0) throw new InvalidInputError('invalid_ttl', `ttl: ${value} is not a positive whole number of seconds`);
-    return seconds(value);
+    return { seconds: seconds(value), written: `${value}s` };
   }
   try {
-    return parseDuration(value);
+    return parseWrittenDuration(value);
   } catch (err) {
     if (err instanceof DurationSyntaxError) {
       throw new InvalidInputError('invalid_ttl', `ttl: ${err.message} (a string is ${DURATION_SYNTAX}; whole seconds are sent as a JSON integer)`);

@@ -11,7 +11,7 @@ import { parseDnsName, type DnsName } from '../identity/dns-name.js';
 import { serverSpiffeId } from '../identity/meshca-identity.js';
 import type { TrustDomain } from '../identity/trust-domain.js';
 import { nowSeconds, type Clock } from '../time/clock.js';
-import type { Duration } from '../time/duration.js';
+import { writtenAs, type Duration } from '../time/duration.js';
 import { createCsr } from '../x509/csr-builder.js';
 import { VerifiedCsr } from '../x509/csr.js';
 import { looksLikeIpAddress, parseIpAddress, type IpAddress } from '../x509/ip-address.js';
@@ -77,7 +77,7 @@ export class ServingCertificate {
       csr,
       spiffeId: serverSpiffeId(this.settings.trustDomain),
       ...servingNames(this.settings.listen, this.settings.extraNames),
-      ttl: this.settings.ttl,
+      ttl: writtenAs(this.settings.ttl),
       kind: 'server',
       requestedBy: SELF,
     });

@@ -41,6 +41,26 @@ export function parseDuration(text: string): Duration {
   return seconds as Duration;
 }
 
+/**
+ * A duration and the text its sender wrote it as ("300m"), so that a refusal
+ * quotes the request back as typed rather than the "5h" it parses to. Only
+ * messages read `written`; everything else computes with `seconds`.
+ */
+export interface WrittenDuration {
+  readonly seconds: Duration;
+  readonly written: string;
+}
+
+/** As parseDuration, keeping the text for messages. */
+export function parseWrittenDuration(text: string): WrittenDuration {
+  return { seconds: parseDuration(text), written: text };
+}
+
+/** A duration nobody wrote (a stored or configured one), written the shortest way. */
+export function writtenAs(d: Duration): WrittenDuration {
+  return { seconds: d, written: formatDuration(d) };
+}
+
 export function seconds(n: number): Duration {
   if (!Number.isInteger(n) || n <= 0) throw new RangeError(`a duration is a positive whole number of seconds, got ${n}`);
   return n as Duration;

@@ -128,7 +128,7 @@ async function startCaLogic(config: ServerConfig, clock: FakeClock, random: Rand
   // there are no signing workers). Its RenewalSlots are new with each start, as the server's are.
   const issuer = new SvidIssuer(
     { authorities: core.manager, ledger: store.certificates, clock, random, leafSigner: unsigned },
-    { trustDomain: config.trustDomain, lifetimes: { defaultTtl: config.svidTtl, maxTtl: config.svidMaxTtl }, caDnsNames: [] },
+    { trustDomain: config.trustDomain, lifetimes: { defaultTtl: config.svidTtl, maxTtl: config.svidMaxTtl, maxTtlSetting: 'max' }, caDnsNames: [] },
   );
   return {
     store,

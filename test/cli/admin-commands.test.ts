@@ -90,13 +90,23 @@ describe('meshca admin commands', () => {
 
   it.each([
     { name: 'entry create --ttl 100d', args: ['entry', 'create', '--agent', 'n1', '--spiffe-id', `${TD}/ns/long`, '--ttl', '100d'], asked: '100d' },
-    { name: 'mint --ttl 300m', args: ['mint', '--spiffe-id', `${TD}/ns/long`, '--out', `${tempDir()}/m`, '--ttl', '300m'], asked: '5h' },
+    { name: 'mint --ttl 300m', args: ['mint', '--spiffe-id', `${TD}/ns/long`, '--out', `${tempDir()}/m`, '--ttl', '300m'], asked: '300m' },
     { name: 'admin credential --ttl 5h', args: ['admin', 'credential', '--role', 'auditor', '--name', 'long', '--out', `${tempDir()}/c`, '--ttl', '5h'], asked: '5h' },
-  ])('fail/$name: a lifetime above the maximum names --ttl, the maximum and the CA setting that bounds it', async ({ args, asked }) => {
+    { name: 'admin credential --ttl 18000s', args: ['admin', 'credential', '--role', 'auditor', '--name', 'long', '--out', `${tempDir()}/c`, '--ttl', '18000s'], asked: '18000s' },
+    { name: 'entry create --ttl 241m', args: ['entry', 'create', '--agent', 'n1', '--spiffe-id', `${TD}/ns/long`, '--ttl', '241m'], asked: '241m' },
+  ])('fail/$name: a lifetime above the maximum names --ttl as typed, the maximum and the CA setting that bounds it', async ({ args, asked }) => {
     expect(await meshca(...args)).toEqual({
       code: 1,
       stdout: '',
       stderr: `meshca: --ttl: ${asked} is above this CA's maximum certificate lifetime of 4h (its --svid-max-ttl, or MESHCA_SVID_MAX_TTL) (ttl_exceeds_max, HTTP 400)\n`,
+    });
+  });
+
+  it.each(['900h', '31d'])('fail/token create --ttl %s: a token lifetime above the longest names --ttl as typed and that longest', async (asked) => {
+    expect(await meshca('token', 'create', '--agent', 'n1', '--ttl', asked)).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: `meshca: --ttl: ${asked} is longer than the 30d a join token may live (invalid_ttl, HTTP 400)\n`,
     });
   });
 

@@ -137,7 +137,7 @@ describe('meshca entry apply', () => {
     const entries = [
       { agent: 'node-7', spiffeId: `${TD}/ns/first` },
       { agent: 'node-7', spiffeId: 'spiffe://other.org/ns/foreign' },
-      { agent: 'node-7', spiffeId: `${TD}/ns/long`, ttl: '5h' },
+      { agent: 'node-7', spiffeId: `${TD}/ns/long`, ttl: '300m' },
     ];
     const file = manifest('refused.json', entries);
     for (const dryRun of [[], ['--dry-run']]) {
@@ -148,7 +148,7 @@ describe('meshca entry apply', () => {
         'meshca: creating node-7 spiffe://other.org/ns/foreign: spiffe://other.org/ns/foreign is not in trust domain example.org (foreign_trust_domain, HTTP 400)\n',
       );
       expect(res.stderr).toContain(
-        `meshca: creating node-7 ${TD}/ns/long: ttl: 5h is above this CA's maximum certificate lifetime of 4h (its --svid-max-ttl, or MESHCA_SVID_MAX_TTL) (the CA would refuse these 2 changes; nothing was changed) (ttl_exceeds_max, HTTP 400)`,
+        `meshca: creating node-7 ${TD}/ns/long: ttl: 300m is above this CA's maximum certificate lifetime of 4h (its --svid-max-ttl, or MESHCA_SVID_MAX_TTL) (the CA would refuse these 2 changes; nothing was changed) (ttl_exceeds_max, HTTP 400)`,
       );
       expect(await listed()).toEqual(before);
     }

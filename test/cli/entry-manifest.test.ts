@@ -25,21 +25,21 @@ describe('parseEntryManifest', () => {
       { id: 'b2', agent: 'node-2', spiffeId: `${TD}/ns/db`, ttl: null, dns: [], createdAt: '2026-11-27T00:00:00.000Z', updatedAt: '2026-11-27T00:00:00.000Z', revision: 1 },
     ];
     const entries = parseEntryManifest(JSON.stringify(listed));
-    expect(entries.map((e) => ({ agent: e.agent, spiffeId: e.spiffeId.toString(), ttl: e.ttl, dns: e.dns }))).toEqual([
+    expect(entries.map((e) => ({ agent: e.agent, spiffeId: e.spiffeId.toString(), ttl: e.ttl?.seconds ?? null, dns: e.dns }))).toEqual([
       { agent: 'node-1', spiffeId: `${TD}/ns/web`, ttl: 1800, dns: ['web.svc'] },
       { agent: 'node-2', spiffeId: `${TD}/ns/db`, ttl: null, dns: [] },
     ]);
   });
 
   it.each([
-    { ttl: 600, seconds: 600 },
-    { ttl: '1h', seconds: 3600 },
-    { ttl: '90s', seconds: 90 },
-    { ttl: null, seconds: null },
-    { ttl: undefined, seconds: null },
-  ])('takes ttl $ttl as $seconds', ({ ttl, seconds }) => {
+    { ttl: 600, seconds: 600, written: '600s' },
+    { ttl: '1h', seconds: 3600, written: '1h' },
+    { ttl: '300m', seconds: 18_000, written: '300m' },
+    { ttl: null, seconds: null, written: null },
+    { ttl: undefined, seconds: null, written: null },
+  ])('takes ttl $ttl as $seconds, written $written for the CA to quote', ({ ttl, seconds, written }) => {
     const [entry] = parseEntryManifest(JSON.stringify([{ agent: 'n', spiffeId: `${TD}/x`, ttl }]));
-    expect(entry!.ttl).toBe(seconds);
+    expect(entry!.ttl && { seconds: entry!.ttl.seconds, written: entry!.ttl.written }).toEqual(written === null ? null : { seconds, written });
   });
 
   it('reads a file saved with a byte-order mark', () => {

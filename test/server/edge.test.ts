@@ -52,11 +52,11 @@ describe('timeField', () => {
 
 describe('ttlField', () => {
   it.each([
-    ['a duration string', '90s', 90],
-    ['minutes', '15m', 900],
-    ['an integer: whole seconds', 300, 300],
+    ['a duration string', '90s', { seconds: 90, written: '90s' }],
+    ['minutes, kept as written for a refusal to quote', '300m', { seconds: 18_000, written: '300m' }],
+    ['an integer: whole seconds', 300, { seconds: 300, written: '300s' }],
   ])('pass/%s: %j', (_name, value, expected) => {
-    expect(ttlField(value)).toBe(expected);
+    expect(ttlField(value)).toEqual(expected);
   });
 
   // A string of bare seconds is no duration, so a string is never told "or whole seconds"; an integer is never told about units.
