@@ -1,7 +1,7 @@
 /** Authenticates every request and authorizes it against the access policy before any handler runs. */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { ACCESS, isAllowed } from '../ca/access-policy.js';
-import { callerLabel } from '../ca/caller.js';
+import { ACCESS, isAllowed, type Action } from '../ca/access-policy.js';
+import { callerLabel, type Role } from '../ca/caller.js';
 import { ForbiddenError, UnauthenticatedError } from '../errors.js';
 import type { Authentication } from './request-context.js';
 
@@ -55,7 +55,21 @@ export function installAccessControl(app: FastifyInstance, authenticate: Authent
     reply.log = log;
     if (authentication.failure) throw authentication.failure;
     if (!isAllowed(action, caller.role)) {
-      throw new ForbiddenError('forbidden', `a caller with role ${caller.role} may not ${action.replace('.', ' ')}`);
+      throw new ForbiddenError('forbidden', notAllowed(action, caller.role));
     }
   });
+}
+
+const ARTICLE: Readonly<Record<Role, string>> = { anonymous: 'an anonymous', operator: 'an operator', auditor: 'an auditor', agent: 'an agent', workload: 'a workload' };
+
+/**
+ * The refusal of a role the action is not for, saying whose credential it
+ * takes, so that a caller with the wrong one (an auditor's where an
+ * operator's is needed) knows which to use rather than only that it failed.
+ */
+function notAllowed(action: Action, role: Role): string {
+  const access = ACCESS[action];
+  const allowed = access === 'public' ? [] : access.map((r) => `${ARTICLE[r]}'s`);
+  const takes = allowed.length ? `: it takes ${allowed.join(' or ')} credential` : '';
+  return `a caller with role ${role} may not ${action.replace('.', ' ')}${takes}`;
 }

@@ -135,7 +135,7 @@ describe('meshca admin commands with --server and --credential', () => {
   });
 
   it.each([
-    { name: 'an auditor creating a token', who: () => auditor, args: ['token', 'create', '--agent', 'node-2'], says: 'a caller with role auditor may not token create (forbidden, HTTP 403)' },
+    { name: 'an auditor creating a token', who: () => auditor, args: ['token', 'create', '--agent', 'node-2'], says: "a caller with role auditor may not token create: it takes an operator's credential (forbidden, HTTP 403)" },
     { name: 'an auditor registering a workload', who: () => auditor, args: ['entry', 'create', '--agent', 'node-2', '--spiffe-id', 'spiffe://example.org/ns/x'], says: '(forbidden, HTTP 403)' },
   ])('refuses $name (exit 1)', async ({ who, args, says }) => {
     const res = await remote(who(), ...args);
@@ -153,7 +153,7 @@ describe('meshca admin commands with --server and --credential', () => {
     expect(planned.stdout).toContain("(the CA's own checks, of its trust domain and longest lifetime, were not run: they ask for the operator role)");
     const applied = await remote(auditor, 'entry', 'apply', file);
     expect(applied.code).toBe(1);
-    expect(applied.stderr).toContain('creating node-4 spiffe://example.org/ns/planned: a caller with role auditor may not entry write (nothing was changed) (forbidden, HTTP 403)');
+    expect(applied.stderr).toContain("creating node-4 spiffe://example.org/ns/planned: a caller with role auditor may not entry write: it takes an operator's credential (nothing was changed) (forbidden, HTTP 403)");
     const entries = await remote(auditor, 'entry', 'list', '--agent', 'node-4', '--json');
     expect(JSON.parse(entries.stdout)).toEqual([]);
   });

@@ -83,6 +83,6 @@ describe("Go's crypto/x509 and crypto/tls with meshca SVIDs", () => {
   it('fail/the CA refuses a Go client holding a workload SVID on an agent route (a workload is not an agent)', async () => {
     const workload = credentialDir({ ...(await mintCredential(ca, CLIENT_ID)), bundlePem: ca.bundlePem });
     const answer = await goPeer('get', ca.url, workload, '/v1/agent/entries');
-    expect({ status: answer.status, body: JSON.parse(answer.body as string) }).toEqual({ status: 403, body: { error: { code: 'forbidden', message: 'a caller with role workload may not agent sync' } } });
+    expect({ status: answer.status, body: JSON.parse(answer.body as string) }).toEqual({ status: 403, body: { error: { code: 'forbidden', message: "a caller with role workload may not agent sync: it takes an agent's credential" } } });
   });
 });
