@@ -43,7 +43,23 @@ async function readPart(dir: string, file: string): Promise<string> {
   }
 }
 
+/**
+ * DIR itself first: a path that is not there, or the svid.pem inside rather
+ * than its directory (an easy slip), is named as such rather than as a file
+ * missing from it.
+ */
+async function checkDirectory(dir: string): Promise<void> {
+  const found = await stat(dir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') refuse(dir, `does not exist (\`meshca admin credential --out ${dir}\` on the CA host writes a credential there)`);
+    return undefined; // what else stops it is said naming the file it stops
+  });
+  if (found && !found.isDirectory()) {
+    refuse(dir, `is a file, not a directory: give the directory holding ${SVID_FILE}, ${KEY_FILE} and ${BUNDLE_FILE}`);
+  }
+}
+
 export async function loadAdminCredential(dir: string, clock: Clock): Promise<AdminCredential> {
+  await checkDirectory(dir);
   const [keyPem, chainPem, bundlePem] = await Promise.all([readPart(dir, KEY_FILE), readPart(dir, SVID_FILE), readPart(dir, BUNDLE_FILE)]);
   // As ssh does with its keys: a key others can read grants whatever this credential's role does to whoever read it.
   const mode = (await stat(join(dir, KEY_FILE))).mode & 0o777;

@@ -72,6 +72,13 @@ describe('loadAdminCredential', () => {
     expect(await refusal(dir, clock)).toBe(`--credential ${dir}: no ${file} (\`meshca admin credential --out ${dir}\` writes one)`);
   });
 
+  it.each([
+    { name: 'a directory that does not exist', path: (d: string) => join(d, 'missing'), says: (p: string) => `--credential ${p}: does not exist (\`meshca admin credential --out ${p}\` on the CA host writes a credential there)` },
+    { name: 'the svid.pem inside rather than its directory', path: (d: string) => join(d, 'svid.pem'), says: (p: string) => `--credential ${p}: is a file, not a directory: give the directory holding svid.pem, svid_key.pem and bundle.pem` },
+  ])('refuses $name, naming it as such rather than a file missing from it', async ({ path, says }) => {
+    expect(await refusal(path(dir), clock)).toBe(says(path(dir)));
+  });
+
   it('refuses a key that cannot be read, naming the file rather than OpenSSL\'s decoder', async () => {
     rmSync(join(dir, 'svid_key.pem'));
     writeFileSync(join(dir, 'svid_key.pem'), 'not a key\n', { mode: 0o600 });
