@@ -8,6 +8,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { Agent, request } from 'node:https';
 import type { TrustDomain } from '../identity/trust-domain.js';
 import { checkCaIdentity, trustDomainOf } from '../platform/ca-server-identity.js';
+import { caConnectionError } from './ca-connection-errors.js';
 import { CaRequestError, type CaApi, type SvidWire, type SyncWire, type WorkloadSvidWire } from './ca-api.js';
 import { svidAnswer, syncAnswer, workloadSvidsAnswer } from './ca-wire.js';
 
@@ -177,7 +178,7 @@ export class CaClient implements CaApi {
         });
       }
       req.on('timeout', () => req.destroy(new Error(`request to ${url.origin} timed out`)));
-      req.on('error', reject);
+      req.on('error', (err) => reject(caConnectionError(err, url.origin)));
       req.end(payload);
     });
   }

@@ -38,6 +38,14 @@ async function countingServer(
   return { url: new URL(`https://127.0.0.1:${(server.address() as AddressInfo).port}`), certPem, keyPem, connections: () => connections };
 }
 
+/** A client of `serverUrl` that trusts only a root of its own, which vouches for no server. */
+function trustingAStranger(serverUrl: URL): CaClient {
+  const client = new CaClient({ serverUrl });
+  cleanupLater(() => client.close());
+  client.configure(readFileSync(selfSigned(tempDir(), 'stranger').cert, 'utf8'), undefined);
+  return client;
+}
+
 describe('CaClient', () => {
   it('reuses one connection when configured again with an equal credential, and opens a new one when it changes', async () => {
     const server = await countingServer();
@@ -80,17 +88,33 @@ describe('CaClient', () => {
   });
 
   it('refuses a server the bundle does not vouch for even with NODE_TLS_REJECT_UNAUTHORIZED=0 in the environment', async () => {
-    const server = await countingServer();
-    const stranger = readFileSync(selfSigned(tempDir(), 'stranger').cert, 'utf8');
-    const client = new CaClient({ serverUrl: server.url });
-    cleanupLater(() => client.close());
-    client.configure(stranger, undefined);
+    const client = trustingAStranger((await countingServer()).url);
     process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
     try {
       await expect(client.sync()).rejects.toThrow(/self-signed certificate|unable to verify/);
     } finally {
       delete process.env.NODE_TLS_REJECT_UNAUTHORIZED;
     }
+  });
+
+  it('names a server no trusted root vouches for, and what to check, rather than only OpenSSL\'s verdict', async () => {
+    const server = await countingServer();
+    const client = trustingAStranger(server.url);
+    await expect(client.sync()).rejects.toThrow(
+      new RegExp(`^the server at ${server.url.origin} is not vouched for by the roots this agent trusts \\(.+\\): is --server the CA that --trust-bundle \\(or the bundle this agent last installed\\) is from\\?$`),
+    );
+  });
+
+  it('names a CA nobody answers for, and what to check, rather than only the refused connection', async () => {
+    const closed = await new Promise<number>((resolve) => {
+      const probe = createServer();
+      probe.listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as AddressInfo;
+        probe.close(() => resolve(port));
+      });
+    });
+    const client = trustingAStranger(new URL(`https://127.0.0.1:${closed}`));
+    await expect(client.sync()).rejects.toThrow(`no CA answers at https://127.0.0.1:${closed} (ECONNREFUSED): is it running, and is --server its address?`);
   });
 
   it('refuses a server whose certificate chain holds a certificate the CA\'s CRLs revoke, also on a connection it had kept open', async () => {
