@@ -17,6 +17,7 @@ import { readCertificate, type CertificateFacts } from '../x509/certificate-read
 import { decodeCertificates } from '../x509/pem.js';
 import { BUNDLE_FILE, KEY_FILE, SVID_FILE } from './credential-files.js';
 import { modeText } from '../platform/mode-text.js';
+import { fileErrorText } from '../platform/file-error-text.js';
 
 export interface AdminCredential {
   readonly keyPem: string;
@@ -39,7 +40,7 @@ async function readPart(dir: string, file: string): Promise<string> {
     return await readFile(join(dir, file), 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    refuse(dir, code === 'ENOENT' ? `no ${file} (\`meshca admin credential --out ${dir}\` writes one)` : `cannot read ${file} (${code})`);
+    refuse(dir, code === 'ENOENT' ? `no ${file} (\`meshca admin credential --out ${dir}\` writes one)` : `cannot read ${file}: ${fileErrorText(err)}`);
   }
 }
 

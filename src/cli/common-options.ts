@@ -8,6 +8,7 @@ import { DURATION_SYNTAX, DurationSyntaxError, parseDuration } from '../time/dur
 import { AdminClient } from './admin-client.js';
 import { localEndpoint } from './local-endpoint.js';
 import { remoteEndpoint } from './remote-endpoint.js';
+import { fileErrorText } from '../platform/file-error-text.js';
 
 export interface CommonOptions {
   dataDir: string;
@@ -105,9 +106,9 @@ export function refuseFlags(...problems: string[]): never {
   throw new ConfigError(problems);
 }
 
-/** Why a file a flag names could not be read, in the words refusals use: `cannot read it (ENOENT)`. */
+/** Why a file a flag names could not be read, in the words refusals use: `cannot read it: no such file (ENOENT)`. */
 export function cannotRead(err: unknown): string {
-  return `cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
+  return `cannot read it: ${fileErrorText(err)}`;
 }
 
 /** A flag that takes one of a few words (--format, --role, --key-type). */

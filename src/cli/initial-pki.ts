@@ -4,12 +4,13 @@ import type { InitialPki } from '../ca/authority-manager.js';
 import type { ServerConfig } from '../config/server-config.js';
 import { CaIntegrityError } from '../errors.js';
 import { decodeCertificates } from '../x509/pem.js';
+import { fileErrorText } from '../platform/file-error-text.js';
 
 function read(path: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (err) {
-    throw new CaIntegrityError(`cannot read ${path} (${(err as NodeJS.ErrnoException).code})`);
+    throw new CaIntegrityError(`cannot read ${path}: ${fileErrorText(err)}`);
   }
 }
 

@@ -10,6 +10,7 @@ import { isKeyType, KEY_TYPES, type KeyType } from '../x509/keys.js';
 import { decodeCertificates } from '../x509/pem.js';
 import { ConfigError, envName, resolveOptions, type ConfigSources, type OptionTable } from './options.js';
 import { parseListenAddress, parseLogLevel, parseNonEmpty, parseServerUrl, LOG_LEVELS, type ListenAddress } from './parsers.js';
+import { fileErrorText } from '../platform/file-error-text.js';
 
 function parseKeyType(raw: string): KeyType {
   if (!isKeyType(raw)) throw new Error(`"${raw}" is not a key type`);
@@ -47,7 +48,7 @@ function readAtStart(path: string, maxBytes: number): string {
 /** Why `flag`'s file could not be read, as a configuration problem. */
 function unreadable(flag: string, path: string, err: unknown): string {
   if (err instanceof NotRegularFileError) return `--${flag}: ${err.message}`;
-  return `--${flag}: cannot read ${path} (${(err as NodeJS.ErrnoException).code})`;
+  return `--${flag}: cannot read ${path}: ${fileErrorText(err)}`;
 }
 
 const DURATION = 'a whole number with s, m, h or d, e.g. 30s';

@@ -10,6 +10,7 @@ import {
   parseDurationValue, parseListenAddress, parseLogLevel, parseNonEmpty, parsePositiveInt, parseTrustDomain, LOG_LEVELS,
 } from './parsers.js';
 import { parseCron } from './cron-schedule.js';
+import { fileErrorText } from '../platform/file-error-text.js';
 
 const absolutePath = (v: string) => resolve(parseNonEmpty(v));
 
@@ -56,7 +57,7 @@ export function readPassphraseFile(path: string): string {
   try {
     content = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new Error(`cannot read ${path} (${(err as NodeJS.ErrnoException).code})`);
+    throw new Error(`cannot read ${path}: ${fileErrorText(err)}`);
   }
   const passphrase = content.replace(/\r?\n$/, '');
   if (!passphrase) throw new Error(`${path} is empty`);

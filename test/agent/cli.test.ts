@@ -172,7 +172,7 @@ describe('meshca-agent --once', () => {
     [
       'several bad values',
       ['--server', 'http://ca.example:8443', '--trust-bundle', '/nonexistent/bundle.pem', '--out', 'out', '--sync-interval', 'soon', '--reload-cmd', 'true', '--pid-file', 'proxy.pid'],
-      ['--server: "http://ca.example:8443" must be an https:// URL', '--trust-bundle: cannot read /nonexistent/bundle.pem (ENOENT)', '--sync-interval: ', 'give either --reload-cmd or --pid-file, not both'],
+      ['--server: "http://ca.example:8443" must be an https:// URL', '--trust-bundle: cannot read /nonexistent/bundle.pem: no such file (ENOENT)', '--sync-interval: ', 'give either --reload-cmd or --pid-file, not both'],
     ],
   ])('given %s, exits 78 listing every problem at once', async (_what, args, problems) => {
     const run = await runAgent([...args, '--once'], NO_SETTINGS);

@@ -297,7 +297,7 @@ describe('meshca command line', () => {
     { name: 'agent list --limit 0', args: ['agent', 'list', '--limit', '0'], says: '--limit: "0" is not a positive integer' },
     { name: 'entry list --limit 1.5', args: ['entry', 'list', '--limit', '1.5'], says: '--limit: "1.5" is not a positive integer' },
     // Files the command reads itself, as mint --csr and entry apply do.
-    { name: 'audit verify --trust-bundle that cannot be read', args: ['audit', 'verify', '--trust-bundle', '/nonexistent/bundle.pem'], says: '--trust-bundle /nonexistent/bundle.pem: cannot read it (ENOENT)' },
+    { name: 'audit verify --trust-bundle that cannot be read', args: ['audit', 'verify', '--trust-bundle', '/nonexistent/bundle.pem'], says: '--trust-bundle /nonexistent/bundle.pem: cannot read it: no such file (ENOENT)' },
     { name: 'audit verify --trust-bundle with no certificate', args: ['audit', 'verify', '--trust-bundle', '/dev/null'], says: '--trust-bundle /dev/null holds no certificate' },
     { name: 'audit verify --db that does not exist', args: ['audit', 'verify', '--db', '/nonexistent/meshca.db'], says: '--db /nonexistent/meshca.db: no such file' },
   ])('fail/$name exits 78 naming the flags', async ({ args, says }) => {

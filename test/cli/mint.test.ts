@@ -111,7 +111,8 @@ describe('meshca mint', () => {
   it.each([
     { name: '--csr with --key-type', prepare: () => undefined, args: (csr: string) => ['--csr', csr, '--key-type', 'rsa-2048'], code: 78, says: "option '--csr <file>' cannot be used with option '--key-type <type>'" },
     { name: '--csr of a file that is no CSR', prepare: (csr: string) => writeFileSync(csr, 'junk\n'), args: (csr: string) => ['--csr', csr], code: 78, says: 'holds no PEM certificate request' },
-    { name: '--csr of a missing file', prepare: () => undefined, args: (csr: string) => ['--csr', `${csr}.missing`], code: 78, says: 'cannot read it (ENOENT)' },
+    { name: '--csr of a missing file', prepare: () => undefined, args: (csr: string) => ['--csr', `${csr}.missing`], code: 78, says: 'cannot read it: no such file (ENOENT)' },
+    { name: '--csr of a directory', prepare: () => undefined, args: () => ['--csr', tempDir()], code: 78, says: 'cannot read it: it is a directory' },
     {
       name: '--csr of a file holding the private key too (openssl req -keyout and -out to one file)',
       prepare: (csr: string) => writeFileSync(csr, readFileSync(join(dirname(csr), 'key.pem'), 'utf8') + readFileSync(csr, 'utf8')),

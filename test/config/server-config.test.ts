@@ -434,14 +434,14 @@ describe('loadServerConfig key passphrase', () => {
     const file = join(tempDir(), 'missing');
     expect(problemsOf(() => load({ flags: { 'key-passphrase-file': file, listen: 'x' } }))).toEqual([
       `--listen: "x" is not host:port ${EXPECTED_LISTEN}`,
-      `--key-passphrase-file: cannot read ${file} (ENOENT) (expected a readable file holding the passphrase)`,
+      `--key-passphrase-file: cannot read ${file}: no such file (ENOENT) (expected a readable file holding the passphrase)`,
     ]);
   });
 
   it('names MESHCA_KEY_PASSPHRASE_FILE when that is where an unreadable file came from', () => {
     const file = join(tempDir(), 'missing');
     expect(problemsOf(() => load({ env: { MESHCA_KEY_PASSPHRASE_FILE: file } }))).toEqual([
-      `MESHCA_KEY_PASSPHRASE_FILE: cannot read ${file} (ENOENT) (expected a readable file holding the passphrase)`,
+      `MESHCA_KEY_PASSPHRASE_FILE: cannot read ${file}: no such file (ENOENT) (expected a readable file holding the passphrase)`,
     ]);
   });
 

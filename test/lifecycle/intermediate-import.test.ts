@@ -425,7 +425,7 @@ describe('meshca authority intermediate import: refusals', () => {
       message: 'a renewed intermediate needs a new key',
     },
     { name: 'fail/no key file', body: () => ({ certFile: pki.renewed.cert }), status: 400, code: 'invalid_request', message: "must have required property 'keyFile'" },
-    { name: 'fail/no such file', body: () => ({ certFile: '/nonexistent/i.pem', keyFile: pki.renewed.key }), status: 400, code: 'invalid_request', message: 'cannot read /nonexistent/i.pem on the CA host (ENOENT)' },
+    { name: 'fail/no such file', body: () => ({ certFile: '/nonexistent/i.pem', keyFile: pki.renewed.key }), status: 400, code: 'invalid_request', message: 'cannot read /nonexistent/i.pem on the CA host: no such file (ENOENT)' },
     { name: 'fail/the key file as the certificate', body: () => ({ certFile: pki.renewed.key, keyFile: pki.renewed.key }), status: 400, code: 'invalid_request', message: 'holds no PEM certificate' },
     // Both had reached the error handler as 500 internal.
     { name: 'fail/a chain file whose certificate is no DER', body: () => ({ ...files(pki.renewed), chainFile: unreadable.notDer }), status: 400, code: 'invalid_request',

@@ -10,6 +10,7 @@ import { durationQuery, isoTime } from '../edge.js';
 import type { AuthorityView } from '../json-views.js';
 import { authorityIdSchema } from '../schemas.js';
 import type { ServerServices } from '../services.js';
+import { fileErrorText } from '../../platform/file-error-text.js';
 
 const forceBody = {
   type: ['object', 'null'],
@@ -42,7 +43,7 @@ async function readImport(
       return await readFile(path, 'utf8');
     } catch (err) {
       if (err instanceof InvalidInputError) throw err;
-      throw new InvalidInputError('invalid_request', `cannot read ${path} on the CA host (${(err as NodeJS.ErrnoException).code})`);
+      throw new InvalidInputError('invalid_request', `cannot read ${path} on the CA host: ${fileErrorText(err)}`);
     }
   };
   const certificates = (path: string, pem: string) => {
