@@ -56,6 +56,8 @@ export const parseDurationValue = (raw: string): Duration => parseDuration(raw);
 
 /** The CA's address for its clients (the agent's --server, the CLI's --server): https only, since they authenticate it. */
 export function parseServerUrl(raw: string): URL {
+  // "ca.example:8443" parses as a URL of scheme "ca.example:", and "127.0.0.1:8443" as none: either way the scheme was left out.
+  if (!raw.includes('://') && !/[\s@/?#]/.test(raw)) throw new Error(`"${raw}" is not a URL: write the CA's address as https://${raw}`);
   let url: URL;
   try {
     url = new URL(raw);

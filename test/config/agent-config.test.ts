@@ -39,6 +39,8 @@ describe('loadAgentConfig', () => {
     ['https://ca.example:8443/', undefined],
     ['https://[::1]:8443', undefined],
     ['http://ca.example:8443', 'must be an https:// URL'],
+    ['ca.example:8443', '"ca.example:8443" is not a URL: write the CA\'s address as https://ca.example:8443'],
+    ['127.0.0.1:8443', '"127.0.0.1:8443" is not a URL: write the CA\'s address as https://127.0.0.1:8443'],
     ['https://ca.example:8443/v1', 'must be the CA\'s address alone'],
     ['https://ca.example:8443/?x=1', 'must be the CA\'s address alone'],
     ['https://ca.example:8443/#here', 'must be the CA\'s address alone'],
