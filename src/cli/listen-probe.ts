@@ -12,13 +12,21 @@
 import { createServer } from 'node:net';
 import { formatListenAddress, type ListenAddress } from '../config/parsers.js';
 
+/** What to do about the usual reasons, beside the code. */
+const REMEDIES: Readonly<Record<string, string>> = {
+  EADDRINUSE: 'another process listens there (`ss -ltnp` names it): stop it, or give another port',
+  EADDRNOTAVAIL: 'no interface of this host has that address: give one it has',
+  EACCES: 'ports below 1024 need privileges this process lacks: give a port from 1024',
+};
+
 /** Throws, naming the flag and the address, when `address` cannot be bound now (in use, not this host's, not allowed). */
 export async function probeListenAddress(flag: string, address: ListenAddress): Promise<void> {
   const server = createServer();
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(new Error(`${flag} ${formatListenAddress(address)} cannot be listened on (${err.code ?? err.message}); no CA was started or created`)),
-    );
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      const remedy = err.code === undefined ? undefined : REMEDIES[err.code];
+      reject(new Error(`${flag} ${formatListenAddress(address)} cannot be listened on (${err.code ?? err.message})${remedy ? `: ${remedy}` : ''}; no CA was started or created`));
+    });
     server.listen({ host: address.host, port: address.port }, () => server.close(() => resolve()));
   });
 }

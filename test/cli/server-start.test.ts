@@ -261,7 +261,7 @@ describe('a first start on an address another process holds', () => {
     const dataDir = tempDir();
 
     const res = await runMeshca(['server', '--data-dir', dataDir, ...args(busy)]);
-    expect({ code: res.code, stderr: res.stderr }).toEqual({ code: 1, stderr: `meshca: ${flag} ${busy} cannot be listened on (EADDRINUSE); no CA was started or created\n` });
+    expect({ code: res.code, stderr: res.stderr }).toEqual({ code: 1, stderr: `meshca: ${flag} ${busy} cannot be listened on (EADDRINUSE): another process listens there (\`ss -ltnp\` names it): stop it, or give another port; no CA was started or created\n` });
     expect(readdirSync(dataDir).filter((name) => name !== 'meshca.flock')).toEqual([]);
 
     // Nothing holds the start that comes next to the trust domain of the one that failed.
