@@ -27,6 +27,7 @@ import { checkOutDirectory } from './credential-files.js';
 import { errorText } from './error-text.js';
 import { refuseRepeatedFlags } from './flag-repetition.js';
 import { settingDescription } from './help-notes.js';
+import { refuseNonDirectory } from './agent-directories.js';
 import { commanderExitCode, EX_CONFIG } from './exit-codes.js';
 import { answerSighup } from './held-signals.js';
 import { createLogger, synchronousStdout } from './logger.js';
@@ -112,6 +113,8 @@ async function main(): Promise<number> {
   // Before the join token is spent: every publication refuses a link or a file at --out, so an SVID bought now could
   // never be installed, and a restart would not change that (exit 78).
   await checkOutDirectory(config.out);
+  // --state-dir may be a link (to a volume, say), as it always could; a file there is refused as early.
+  if (config.stateDir) await refuseNonDirectory(config.stateDir, '--state-dir');
   const shared = config.stateDir ? await sharedWriteAccess(config.stateDir) : undefined;
   if (shared) {
     log.warn({ stateDir: config.stateDir }, `--state-dir holds the agent's own key, but ${shared}: whoever can write there can replace it or plant files; give the agent a directory of its own (it creates a missing one 0700)`);

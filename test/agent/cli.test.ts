@@ -226,6 +226,29 @@ describe('meshca-agent --once', () => {
     expect({ label: logged.includes('PRIVATE KEY'), keyLines: keyLines.filter((line) => logged.includes(line)) }).toEqual({ label: false, keyLines: [] });
   });
 
+  it.each([
+    { flag: '--out', args: (file: string, dir: string) => ['--out', file, '--state-dir', join(dir, 'state')], refusal: 'is not a directory' },
+    {
+      flag: '--state-dir',
+      args: (file: string, dir: string) => ['--out', join(dir, 'out'), '--state-dir', file],
+      refusal: "is a file, not a directory: give the directory for the agent's files (it makes a missing one)",
+    },
+  ])('given a file as $flag, exits 78 naming it before attesting, so the join token is not spent', async ({ flag, args, refusal }) => {
+    const ca = await startTestCa();
+    const dir = tempDir();
+    const { token } = await enrollAgent(ca, 'node-1', WEB);
+    const file = join(dir, 'a-file');
+    writeFileSync(file, '');
+    const common = ['--server', ca.url, '--trust-bundle', writeTrustBundle(ca, dir), '--join-token', token, '--once'];
+    const refused = await runAgent([...common, ...args(file, dir)], NO_SETTINGS);
+    expect({ code: refused.code, stderr: refused.stderr }).toEqual({
+      code: EX_CONFIG,
+      stderr: `meshca-agent: invalid configuration:\n  - ${flag} ${file} ${refusal}\n`,
+    });
+    // The same token still admits the agent, given directories.
+    expect((await runAgent([...common, '--out', join(dir, 'out'), '--state-dir', join(dir, 'state')], NO_SETTINGS)).code).toBe(0);
+  });
+
   it('given a FIFO as --join-token-file, exits 78 naming it rather than wait for something to write it', async () => {
     const dir = tempDir();
     const fifo = join(dir, 'token');
