@@ -12,6 +12,7 @@
  */
 import { statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { fileErrorText } from '../platform/file-error-text.js';
 import { readRegularFile } from '../platform/regular-file.js';
 
 /** A pid file holds a number and a newline; anything much longer is not one. */
@@ -95,6 +96,9 @@ interface PidFileRead {
 async function readPidFile(path: string): Promise<PidFileRead> {
   const file = await readRegularFile(path, MAX_PID_FILE_BYTES).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ELOOP') throw new PidFileError(`${path} is a symbolic link; give the pid file itself`);
+    // Named, and said in words: the proxy may not have started (or written its PID) yet, or --pid-file names another path.
+    if (err.code === 'ENOENT') throw new PidFileError(`${path} does not exist: has the proxy started and written its PID there (its own pid-file setting)?`);
+    if (err.code !== undefined) throw new PidFileError(`cannot read ${path}: ${fileErrorText(err)}`);
     throw err;
   });
   const text = file.data.trim();

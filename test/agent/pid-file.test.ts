@@ -7,7 +7,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, chownSync, linkSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ProxyPidFile, readProxyPid, systemPidFileTrust, type PidFileTrust } from '../../src/agent/pid-file.js';
+import { PidFileError, ProxyPidFile, readProxyPid, systemPidFileTrust, type PidFileTrust } from '../../src/agent/pid-file.js';
 import { tempDir } from '../support/temp-dir.js';
 
 const PID = 4321;
@@ -91,6 +91,13 @@ describe('a pid file others could have written or swapped', () => {
     writeFileSync(join(dir, 'sshd.pid'), `${PID}\n`, { mode: 0o644 });
     symlinkSync(join(dir, 'sshd.pid'), join(dir, 'proxy.pid'));
     await expect(readProxyPid(join(dir, 'proxy.pid'), trust(me, [me]))).rejects.toThrow(/is a symbolic link/);
+  });
+
+  it('is refused naming it when it does not exist, asking whether the proxy wrote it', async () => {
+    const path = join(tempDir(), 'proxy.pid');
+    await expect(readProxyPid(path, trust(me, [me]))).rejects.toThrow(
+      new PidFileError(`${path} does not exist: has the proxy started and written its PID there (its own pid-file setting)?`),
+    );
   });
 
   it('is refused, not waited on, when it is a FIFO', async () => {
