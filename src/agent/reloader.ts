@@ -2,6 +2,7 @@
 import { spawn } from 'node:child_process';
 import { AGENT_SECRET_VARIABLES } from '../config/agent-config.js';
 import { ProxyPidFile } from './pid-file.js';
+import { fileErrorText } from '../platform/file-error-text.js';
 
 /** How long --reload-cmd may run: `nginx -s reload` takes milliseconds, a hung one must not stall the sync loop for long. */
 export const DEFAULT_RELOAD_TIMEOUT_MS = 30_000;
@@ -84,7 +85,8 @@ function runReloadCommand(argv: readonly string[], env: NodeJS.ProcessEnv, timeo
     child.once('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       if (group !== undefined) running.delete(group);
-      reject(new ReloadCommandError(`${program} failed (${err.code ?? 'error'}): ${err.message}`));
+      // Not started at all: say why in words (no such program, not executable), not as spawn's "spawn X ENOENT".
+      reject(new ReloadCommandError(`--reload-cmd ${program} could not be started: ${err.code === undefined ? err.message : fileErrorText(err)}`));
     });
     child.once('exit', (code, signal) => {
       clearTimeout(timer);

@@ -39,6 +39,24 @@ function reloadScript(body: string): { reloadCmd: string[]; pids: () => { shell:
   return { reloadCmd: ['/bin/sh', script], pids: () => ({ shell: read('shell.pid'), child: read('child.pid') }) };
 }
 
+describe('a reload command that cannot be started', () => {
+  it.each([
+    ['no such program', () => '/nonexistent/nginx', 'no such file (ENOENT)'],
+    ['a file that is not executable', () => writeNonExecutable(), 'permission denied (EACCES)'],
+  ])('fails naming --reload-cmd and, in words, why (%s)', async (_name, program, why) => {
+    const path = program();
+    await expect(performReload(reloadAction({ reloadCmd: [path, '-s', 'reload'], reloadSignal: 'SIGHUP' }))).rejects.toThrow(
+      `--reload-cmd ${path} could not be started: ${why}`,
+    );
+  });
+});
+
+function writeNonExecutable(): string {
+  const path = join(tempDir(), 'reload.sh');
+  writeFileSync(path, 'exit 0\n', { mode: 0o644 });
+  return path;
+}
+
 describe('a reload command that does not finish', () => {
   it('is failed at the timeout, and it and its child are killed, SIGTERM ignored or not', { timeout: 15_000 }, async () => {
     const { reloadCmd, pids } = reloadScript(`trap '' TERM\nsleep 400 &\necho $! > CHILD_PID_FILE\nwait`);
