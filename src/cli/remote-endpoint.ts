@@ -120,7 +120,12 @@ export function remoteEndpoint(server: URL, credentialDir: string, clock: Clock,
       if (err instanceof CaUnreachableError) return err;
       const stage = stages.get(err) ?? 'sent';
       if (stage === 'connecting' && err.code !== undefined && UNREACHABLE.has(err.code)) return new CaUnreachableError(`no CA answers at ${server.origin} (${err.code})`);
-      if (stage !== 'sent') return new Error(`${server.origin} is not the CA this credential trusts (${credentialDir}/bundle.pem), or refused it: ${err.message}`);
+      if (stage !== 'sent') {
+        return new Error(
+          `${server.origin} is not the CA this credential trusts (${credentialDir}/bundle.pem), or refused it: ${err.message}; ` +
+            'check --server, and that this credential is from that CA and still valid',
+        );
+      }
       return new Error(`the request to ${server.origin} failed after it was sent, so it may have been carried out: ${err.message}${err.code ? ` (${err.code})` : ''}`);
     },
   };

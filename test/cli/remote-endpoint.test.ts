@@ -123,6 +123,7 @@ describe('remoteEndpoint', () => {
     expect(err).not.toBeInstanceOf(CaUnreachableError);
     expect((err as Error).message).toContain(`${url.origin} is not the CA this credential trusts (${credentialDir}/bundle.pem)`);
     expect((err as Error).message).toContain(says);
+    expect((err as Error).message).toMatch(/; check --server, and that this credential is from that CA and still valid$/);
     expect(received).toEqual([]);
   });
 
