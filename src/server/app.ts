@@ -14,6 +14,7 @@ import { answerClientError } from '../platform/plain-http.js';
 import { answerConnect, answerFrameworkError, answerUnknownExpectation, installErrorHandling, type RefusalObserver, type StoreUnavailable } from './error-handler.js';
 import { installJsonBodies } from './json-body.js';
 import { ResponsesInFlight } from './responses-in-flight.js';
+import { deferredRequestLogger } from './request-logger.js';
 import { RouteMethods } from './route-methods.js';
 import type { CaMetrics } from './metrics.js';
 import './request-context.js';
@@ -153,6 +154,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     loggerInstance: options.logger,
     bodyLimit: SMALL_BODY_LIMIT,
     genReqId: () => randomUUID(),
+    childLoggerFactory: deferredRequestLogger,
     routerOptions: { maxParamLength: MAX_NAME_LENGTH },
     // Shutdown's 503 comes from refuseWhileClosing, in meshca's error shape and after helmet's headers.
     return503OnClosing: false,
