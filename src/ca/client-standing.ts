@@ -44,14 +44,13 @@ export class ClientStanding {
 
   /** Throws a 401 or 403 error for a caller that may not be served. */
   async check(caller: Caller, presented: PresentedCredential): Promise<void> {
-    const record = await this.deps.store.credential(presented.serial);
+    // An agent's credential and status are read together (one read, where two cost twice as much on every request).
+    const { credential: record, agentStatus } =
+      caller.role === 'agent' ? await this.deps.store.agentStanding(presented.serial, caller.name) : { credential: await this.deps.store.credential(presented.serial), agentStatus: undefined };
     if (!record || !record.certificateDer.equals(presented.certificateDer)) {
       throw new UnauthenticatedError('certificate_untrusted', 'the client certificate was not issued by this CA');
     }
-    if (caller.role === 'agent') {
-      const agent = await this.deps.store.getAgent(caller.name);
-      if (agent?.status !== 'active') throw agentNotActive(caller.name, agent?.status);
-    }
+    if (caller.role === 'agent' && agentStatus !== 'active') throw agentNotActive(caller.name, agentStatus);
     if (record.revocation) throw presentedRevoked(record.revocation);
     // Only a request that will be served counts: operators read "last seen" as "still syncing".
     if (caller.role === 'agent') this.seen.set(caller.name, nowSeconds(this.deps.clock));

@@ -12,6 +12,12 @@ export interface CredentialRecord {
   readonly revocation: RevocationReason | null;
 }
 
+/** An agent's standing as one read sees it: the credential it presented, and its own status (undefined: not recorded). */
+export interface AgentStanding {
+  readonly credential: CredentialRecord | undefined;
+  readonly agentStatus: AgentStatus | undefined;
+}
+
 /** What a client presented: its certificate's serial and the certificate itself, DER. */
 export interface PresentedCredential {
   readonly serial: string;
@@ -112,4 +118,10 @@ export interface RegistrationStore {
    * authentication; undefined when it never issued that serial.
    */
   credential(serial: string): Promise<CredentialRecord | undefined>;
+  /**
+   * credential(serial) and the agent's status, in one read: an agent's
+   * every request asks both, twice (as it arrives, and once what it was
+   * issued is recorded), and each read costs a statement or a round trip.
+   */
+  agentStanding(serial: string, agent: string): Promise<AgentStanding>;
 }

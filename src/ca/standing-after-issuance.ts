@@ -28,16 +28,15 @@ export type Revoke = (selector: RevocationSelector, reason: RevocationReason) =>
 const LOST_STANDING: RevocationReason = 'cessationOfOperation';
 
 export async function assertStandingAfterIssuance(
-  deps: { readonly store: Pick<RegistrationStore, 'getAgent' | 'credential'>; readonly revoke: Revoke },
+  deps: { readonly store: Pick<RegistrationStore, 'agentStanding'>; readonly revoke: Revoke },
   agent: RequestingAgent,
   issuedSerials: readonly string[],
 ): Promise<void> {
-  const record = await deps.store.getAgent(agent.name);
-  if (record?.status !== 'active') {
+  const { agentStatus, credential: presented } = await deps.store.agentStanding(agent.serial, agent.name);
+  if (agentStatus !== 'active') {
     await deps.revoke({ agent: agent.name }, LOST_STANDING);
-    throw agentNotActive(agent.name, record?.status);
+    throw agentNotActive(agent.name, agentStatus);
   }
-  const presented = await deps.store.credential(agent.serial);
   if (presented?.revocation) {
     // For the reason the credential that asked for them was revoked (superseded, when a new token re-attested its agent).
     for (const serial of issuedSerials) await deps.revoke({ serial }, presented.revocation);

@@ -5,7 +5,8 @@
  */
 import type { CertificateFilter, CertificatePage, IdentityPage, IdentitySummary } from '../ca/certificate-query.js';
 import { ISSUANCE_EVENT } from '../ca/issuance-event.js';
-import type { CredentialRecord } from '../ca/registration-ports.js';
+import type { AgentStatus } from '../ca/model.js';
+import type { AgentStanding, CredentialRecord } from '../ca/registration-ports.js';
 import type { SpiffeId } from '../identity/spiffe-id.js';
 import { isRevocationReason, type RevocationReason, type RevokedEntry } from '../x509/crl.js';
 import { decodeCursor, decodeIdentityCursor, encodeCursor, encodeIdentityCursor, SUMMARY_COLUMNS, toSummary, type CertificateRow } from './rows.js';
@@ -76,6 +77,28 @@ export function toRevokedEntry(r: RevokedRow): RevokedEntry {
 
 /** What the CA recorded about a certificate a client presents, by serial (its placeholder given). */
 export const CREDENTIAL = (serial: string): string => `SELECT cert_der, revoked_at, revocation_reason FROM certificates WHERE serial = ${serial}`;
+
+/**
+ * CREDENTIAL and the agent's status in one statement (placeholders given);
+ * a row whatever is recorded, its columns null for what is not.
+ */
+export const AGENT_STANDING = (serial: string, agent: string): string =>
+  `SELECT c.cert_der, c.revoked_at, c.revocation_reason, a.status AS agent_status
+     FROM (SELECT 1 AS one) AS asked
+     LEFT JOIN certificates c ON c.serial = ${serial}
+     LEFT JOIN agents a ON a.name = ${agent}`;
+
+export interface AgentStandingRow {
+  readonly cert_der: Buffer | null;
+  readonly revoked_at: number | null;
+  readonly revocation_reason: string | null;
+  readonly agent_status: AgentStatus | null;
+}
+
+export function toAgentStanding(r: AgentStandingRow | undefined): AgentStanding {
+  const credential = r?.cert_der == null ? undefined : toCredential({ cert_der: r.cert_der, revoked_at: r.revoked_at, revocation_reason: r.revocation_reason });
+  return { credential, agentStatus: r?.agent_status ?? undefined };
+}
 
 export interface CredentialRow {
   readonly cert_der: Buffer;

@@ -611,6 +611,23 @@ describe.each(ENGINES)('the $name datastore', (engine) => {
       expect(await store.registrations.credential('ff')).toBeUndefined();
     });
 
+    it("reads an agent's standing in one read: the credential as credential() gives it, the status as getAgent() has it, whatever is recorded", async () => {
+      const { store } = await open();
+      for (const [hash, agent, serial] of [['h1', 'node-1', 'a1'], ['h2', 'node-2', 'a2']] as const) {
+        await store.registrations.createToken({ hash, agent, createdAt: 0, expiresAt: 99, createdBy: 'o', creatorSerial: null, usedAt: null }, note('t'));
+        await store.registrations.completeAttestation({ tokenHash: hash, now: 10, agent: agentRecord(agent, 10), certificate: issued(serial, 10, { kind: 'agent', agent }).record, events: [] });
+      }
+      await store.registrations.setAgentStatus('node-2', 'evicted', 20, note('agent.evicted'), true);
+      const asked = [['a1', 'node-1'], ['a2', 'node-2'], ['ff', 'node-1'], ['a1', 'node-9'], ['ff', 'node-9']] as const;
+      const read = async ([serial, agent]: readonly [string, string]) => ({
+        credential: await store.registrations.credential(serial),
+        agentStatus: (await store.registrations.getAgent(agent))?.status,
+      });
+      for (const pair of asked) expect(await store.registrations.agentStanding(pair[0], pair[1]), pair.join(' ')).toEqual(await read(pair));
+      expect(await store.registrations.agentStanding('a2', 'node-2')).toMatchObject({ credential: { revocation: 'cessationOfOperation' }, agentStatus: 'evicted' });
+      expect(await store.registrations.agentStanding('ff', 'node-9')).toEqual({ credential: undefined, agentStatus: undefined });
+    });
+
     it('records what an eviction revoked in the log, after its status event; nothing when it revoked nothing', async () => {
       const clock = new FakeClock();
       const now = clock.nowSeconds();

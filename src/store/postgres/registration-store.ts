@@ -2,13 +2,15 @@
 import type pg from 'pg';
 import type { AgentRecord, AgentStatus, AuditEvent, EntryRecord, IssuedCertificateRecord, JoinTokenRecord } from '../../ca/model.js';
 import { lastHashOf, type JoinTokenId } from '../../ca/join-tokens.js';
-import type { AttestationCommit, CredentialRecord, EntryPosition, PageSlice, TokenPosition } from '../../ca/registration-ports.js';
+import type { AgentStanding, AttestationCommit, CredentialRecord, EntryPosition, PageSlice, TokenPosition } from '../../ca/registration-ports.js';
 import type { AgentName } from '../../identity/agent-name.js';
 import { nowSeconds, type Clock } from '../../time/clock.js';
 import type { AgentRegistry } from '../datastore.js';
 import { agentNotActive, presentedRevoked } from '../../ca/client-standing.js';
 import { AGENT_REVOCATION_REASON, agentRevocationEvent, supersededAgentSvidEvent } from '../../ca/revocation-service.js';
-import { COUNT_REVOCATION, CREDENTIAL, IS_REVOKED, numbered, SUPERSEDE, SUPERSEDED_AGENT_SVIDS, toCredential, UNEXPIRED_AT, type CredentialRow } from '../certificate-sql.js';
+import {
+  AGENT_STANDING, COUNT_REVOCATION, CREDENTIAL, IS_REVOKED, numbered, SUPERSEDE, SUPERSEDED_AGENT_SVIDS, toAgentStanding, toCredential, UNEXPIRED_AT, type AgentStandingRow, type CredentialRow,
+} from '../certificate-sql.js';
 import type { RevocationReason } from '../../x509/crl.js';
 import {
   AgentStatusMoved, agentStatusWrite, duplicateEntry, entryChanged, entryGone, entryParams, outstandingTokensQuery, SPEND_TOKEN, SPEND_TOKEN_TO_ADMIT, TOKEN_BY_ID, toAgent, toEntry, toToken, VOID_AGENT_TOKENS, VOIDED_BY,
@@ -213,6 +215,11 @@ export class PgRegistrationStore implements AgentRegistry {
   async credential(serial: string): Promise<CredentialRecord | undefined> {
     const { rows } = await this.pool.query<CredentialRow>(CREDENTIAL('$1'), [serial]);
     return rows[0] && toCredential(rows[0]);
+  }
+
+  async agentStanding(serial: string, agent: string): Promise<AgentStanding> {
+    const { rows } = await this.pool.query<AgentStandingRow>(AGENT_STANDING('$1', '$2'), [serial, agent]);
+    return toAgentStanding(rows[0]);
   }
 
   private async upsertAgent(c: pg.PoolClient, a: AgentRecord): Promise<void> {

@@ -1,7 +1,7 @@
 /** Join tokens, agents and registration entries in SQLite. */
 import type { AgentRecord, AgentStatus, AuditEvent, EntryRecord, IssuedCertificateRecord, JoinTokenRecord } from '../../ca/model.js';
 import { lastHashOf, type JoinTokenId } from '../../ca/join-tokens.js';
-import type { AttestationCommit, CredentialRecord, EntryPosition, PageSlice, RegistrationStore, TokenPosition } from '../../ca/registration-ports.js';
+import type { AgentStanding, AttestationCommit, CredentialRecord, EntryPosition, PageSlice, RegistrationStore, TokenPosition } from '../../ca/registration-ports.js';
 import type { AgentName } from '../../identity/agent-name.js';
 import { nowSeconds, type Clock } from '../../time/clock.js';
 import type { AuditAppender } from './audit-appender.js';
@@ -10,7 +10,9 @@ import { type Db, statements } from './database.js';
 import type { WriteQueue } from './write-queue.js';
 import { agentNotActive, presentedRevoked } from '../../ca/client-standing.js';
 import { AGENT_REVOCATION_REASON, agentRevocationEvent, supersededAgentSvidEvent } from '../../ca/revocation-service.js';
-import { COUNT_REVOCATION, CREDENTIAL, IS_REVOKED, SUPERSEDE, SUPERSEDED_AGENT_SVIDS, toCredential, UNEXPIRED_AT, type CredentialRow } from '../certificate-sql.js';
+import {
+  AGENT_STANDING, COUNT_REVOCATION, CREDENTIAL, IS_REVOKED, SUPERSEDE, SUPERSEDED_AGENT_SVIDS, toAgentStanding, toCredential, UNEXPIRED_AT, type AgentStandingRow, type CredentialRow,
+} from '../certificate-sql.js';
 import type { RevocationReason } from '../../x509/crl.js';
 import {
   AgentStatusMoved, agentStatusWrite, duplicateEntry, entryChanged, entryGone, entryParams, outstandingTokensQuery, SPEND_TOKEN, SPEND_TOKEN_TO_ADMIT, TOKEN_BY_ID, toAgent, toEntry, toToken, VOID_AGENT_TOKENS, VOIDED_BY,
@@ -202,6 +204,10 @@ export class SqliteRegistrationStore implements RegistrationStore {
   async credential(serial: string): Promise<CredentialRecord | undefined> {
     const row = this.sql<[string], CredentialRow>(CREDENTIAL('?')).get(serial);
     return row && toCredential(row);
+  }
+
+  async agentStanding(serial: string, agent: string): Promise<AgentStanding> {
+    return toAgentStanding(this.sql<[string, string], AgentStandingRow>(AGENT_STANDING('?', '?')).get(serial, agent));
   }
 
   private upsertAgent(a: AgentRecord): void {
