@@ -53,7 +53,9 @@ class DeferredLogger implements FastifyBaseLogger {
     return (this.made ?? this.levels).isLevelEnabled?.(level) ?? true;
   }
 
+  /** Deferred too, unless `options` change what the child writes (its level, say): that one is made now. */
   child(bindings: Bindings, options?: ChildLoggerOptions): FastifyBaseLogger {
+    if (options && Object.keys(options).length > 0) return this.logger().child(bindings, options);
     return new DeferredLogger(this, () => this.logger().child(bindings, options));
   }
 }

@@ -51,6 +51,13 @@ describe('a request logger, deferred', () => {
     expect(a).toMatchObject({ reqId: 'r-1', caller: 'agent:web-1', token: '[redacted]' });
   });
 
+  it("pass/a child with a level of its own writes at that level (it is made at once, with the request's)", () => {
+    const counted = countedLogger('warn');
+    const debugging = deferredRequestLogger(counted.logger, { reqId: 'r-1' }, {}).child({ caller: 'agent:web-1' }, { level: 'debug' });
+    debugging.debug('looked at');
+    expect(counted.lines.map((l) => [l.msg, l.reqId, l.caller])).toEqual([['looked at', 'r-1', 'agent:web-1']]);
+  });
+
   it('pass/the children, once made, are made once, and say which levels write as they do', () => {
     const counted = countedLogger('warn');
     const request = deferredRequestLogger(counted.logger, { reqId: 'r-1' }, {});
