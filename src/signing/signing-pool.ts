@@ -30,7 +30,7 @@ interface Pending {
 interface Slot {
   worker: Worker;
   inFlight: Map<number, Pending>;
-  /** Jobs queued this turn, posted together once the current task's synchronous work is done. */
+  /** Jobs queued this turn of the event loop, posted together once its I/O callbacks have run. */
   outbox: WorkerJob[];
   /** When the worker last answered, or was handed work while it had none (performance.now(), ms). */
   lastHeard: number;
@@ -98,7 +98,9 @@ export class SigningPool implements CsrVerifier, LeafSigner {
     return new Promise<WorkerResponse>((resolve, reject) => {
       if (slot.inFlight.size === 0) slot.lastHeard = performance.now();
       slot.inFlight.set(id, { resolve, reject });
-      if (slot.outbox.push(make(id)) === 1) queueMicrotask(() => this.flush(slot));
+      // After the loop's I/O callbacks, not after this one's microtasks: requests read from several sockets in one
+      // turn share a message, and each message that finds its worker asleep costs a wake-up of both threads' CPU.
+      if (slot.outbox.push(make(id)) === 1) setImmediate(() => this.flush(slot));
     }).then((response) => {
       if ('failure' in response) {
         const f = response.failure;

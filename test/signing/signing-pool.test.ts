@@ -84,6 +84,22 @@ describe('SigningPool', () => {
     expect(leaf.subjectAltName).toBe('DNS:web.example, URI:spiffe://example.org/ns/web, IP Address:127.0.0.1');
   });
 
+  it('sends the jobs asked by several callbacks of one turn of the event loop in one message (each message wakes a worker)', async () => {
+    const p = pool(1);
+    const [slot] = slotsOf(p) as unknown as Array<{ worker: { postMessage(message: { op: string; jobs?: unknown[] }): void } }>;
+    const sent: number[] = [];
+    const post = slot!.worker.postMessage.bind(slot!.worker);
+    slot!.worker.postMessage = (message) => {
+      if (message.op === 'jobs') sent.push(message.jobs!.length);
+      post(message);
+    };
+    const pems = await Promise.all([csrPem(), csrPem(), csrPem(), csrPem()]);
+    // Timers due together run in one timers phase, each as its own callback, as requests read from several sockets do.
+    const verified = await Promise.all(pems.map((pem) => new Promise((done) => setTimeout(() => done(p.verify(pem)), 0))));
+    expect(verified).toHaveLength(4);
+    expect(sent).toEqual([4]);
+  });
+
   it('spreads concurrent work evenly over its workers', async () => {
     const p = pool(2);
     const pems = await Promise.all(Array.from({ length: 20 }, csrPem));
