@@ -2,7 +2,6 @@
  * Builds the Fastify application (one per listener: the mutual-TLS port and the
  * local operator socket). Tests drive it through `inject()` without a port.
  */
-import helmet from '@fastify/helmet';
 import Fastify, { type FastifyHttpsOptions, type FastifyInstance } from 'fastify';
 import type { Server } from 'node:https';
 import type { Duplex } from 'node:stream';
@@ -16,6 +15,7 @@ import { installJsonBodies } from './json-body.js';
 import { ResponsesInFlight } from './responses-in-flight.js';
 import { deferredRequestLogger } from './request-logger.js';
 import { RouteMethods } from './route-methods.js';
+import { helmetDefaults, installSecurityHeaders } from './security-headers.js';
 import type { CaMetrics } from './metrics.js';
 import './request-context.js';
 import { adminCredentialRoutes } from './routes/admin-credentials.js';
@@ -191,7 +191,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     const counter = options.metrics?.droppedConnections;
     if (counter) app.server.on('drop', () => counter.inc());
   }
-  await app.register(helmet);
+  installSecurityHeaders(app, await helmetDefaults());
   // Every body meshca reads is JSON: a text/plain body is an unsupported type (415), not a string the schema then refuses.
   app.removeContentTypeParser('text/plain');
   installJsonBodies(app);
