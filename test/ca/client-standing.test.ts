@@ -19,8 +19,7 @@ function datastore() {
   const written: Array<Record<string, number>> = [];
   const state = { refusing: false };
   const store = {
-    credential: async () => ({ certificateDer: CERTIFICATE, revocation: null }),
-    getAgent: async () => ({ status: 'active' }),
+    agentStanding: async () => ({ credential: { certificateDer: CERTIFICATE, revocation: null }, agentStatus: 'active' }),
     touchAgents: async (seen: ReadonlyMap<string, number>) => {
       if (state.refusing) throw new StoreBusyError(1, 5000);
       written.push(Object.fromEntries(seen));
