@@ -6,7 +6,7 @@
 import { chainsToBundle, sameDnsNames } from './ca-answers.js';
 import type { EntryWire } from './ca-api.js';
 import type { HeldCertificate } from './credentials.js';
-import type { PublishedFile } from './installer.js';
+import { SwapNotDurableError, type PublishedFile } from './installer.js';
 import type { ProxyReload } from './proxy-reload.js';
 import type { SidecarCounters, SidecarLogger } from './sidecar-deps.js';
 import type { TrustMaterial } from './trust-material.js';
@@ -68,9 +68,13 @@ export class Installation {
     } catch (err) {
       // Counted apart from the CA's failures: a disk that stays full shows on a graph before the SVID it holds expires.
       this.counters.outWriteFailures++;
-      // A republication of what is installed is retried as such (republishDue stays set); only a new SVID waits here.
-      if (next.serial !== this.installed?.serial) this.pending = next;
-      throw new InstallError(`could not install the SVID in --out: ${(err as Error).message}`, { cause: err });
+      if (!(err instanceof SwapNotDurableError)) {
+        // A republication of what is installed is retried as such (republishDue stays set); only a new SVID waits here.
+        if (next.serial !== this.installed?.serial) this.pending = next;
+        throw new InstallError(`could not install the SVID in --out: ${(err as Error).message}`, { cause: err });
+      }
+      // Readers see the new set already, so it is installed: publishing the old one again would swap it back.
+      this.log.warn({ err: err.message }, 'installed the SVID in --out, but the disk may lose the change should the host crash before it writes it out');
     }
     this.pending = undefined;
     this.installed = next;

@@ -48,6 +48,21 @@ export function isVersionName(name: string): boolean {
   return VERSION_NAME.test(name);
 }
 
+/**
+ * The swap took place, but the directory holding ..data could not be synced
+ * (EIO): readers see `version` now, and a crash before the disk writes it out
+ * may still bring the previous one back. The publication did happen; callers
+ * treat it as done and say so, rather than publish an older set again.
+ */
+export class SwapNotDurableError extends Error {
+  constructor(
+    readonly version: string,
+    cause: unknown,
+  ) {
+    super(`..data points at ${version}, but syncing the directory failed: ${(cause as Error).message}`, { cause });
+  }
+}
+
 /** How long a superseded version stays readable at least. */
 export const RETAIN_MS = 10_000;
 
@@ -131,7 +146,11 @@ class OutDirectory {
       if (await this.linkStableNames(names)) await fsyncDirectory(this.dir);
       await this.pointDataAt(version);
     });
-    await fsyncDirectory(this.dir);
+    await fsyncDirectory(this.dir).catch((err: unknown) => {
+      // ..data points at the new version already: readers see it, so it is installed, only not yet durable. Older
+      // versions stay (removeOldVersions is skipped): one of them may be what a crash now would leave ..data at.
+      throw new SwapNotDurableError(version, err);
+    });
     await this.removeOldVersions(this.options.keepSuperseded === false ? [version] : [version, previous]);
     // Temporary links a publication left when the disk refused their removal too (read-only midway): otherwise
     // only a restart would take them. Tidying: the new version is in place, so a failure here must not fail this.

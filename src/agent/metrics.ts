@@ -43,7 +43,7 @@ export function renderAgentMetrics(status: SidecarStatus, clock: Clock, version:
     metric('meshca_agent_reloads_total', 'counter', 'Proxy reloads that succeeded.', c.reloads),
     metric('meshca_agent_reload_failures_total', 'counter', 'Proxy reloads that failed.', c.reloadFailures),
     metric('meshca_agent_out_write_failures_total', 'counter',
-      'Publications into --out that failed (a full or read-only disk): the files installed before stay, and the agent tries again.', c.outWriteFailures),
+      'Publications into --out that failed (a full or read-only disk): the files installed before stay, and the agent tries again. Also those made whose sync of --out failed (EIO).', c.outWriteFailures),
     metric('meshca_agent_state_write_failures_total', 'counter',
       "Writes to --state-dir that failed (a full or read-only disk): the agent goes on with what it holds and saves it later; a restart before then may need a new join token.", c.stateWriteFailures),
     metric('meshca_agent_out_repairs_total', 'counter', 'Times the files installed in --out were installed again after something removed or changed them.', c.outRepairs),

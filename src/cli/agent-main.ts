@@ -12,7 +12,7 @@ import { MAX_CLOCK_SKEW_MS } from '../agent/clock-skew.js';
 import { claimDirectories } from '../agent/directory-claim.js';
 import { startHealthServer } from '../agent/health-server.js';
 import { InstalledFiles } from '../agent/installed-files.js';
-import { AtomicDirectoryPublisher } from '../agent/installer.js';
+import { AtomicDirectoryPublisher, SwapNotDurableError, type PublishedFile } from '../agent/installer.js';
 import { renderAgentMetrics } from '../agent/metrics.js';
 import { sharedWriteAccess } from '../agent/private-directory.js';
 import { performReload, reloadAction, stopReloadCommands } from '../agent/reloader.js';
@@ -98,6 +98,21 @@ for (const spec of Object.values(AGENT_OPTIONS)) {
 
 refuseRepeatedFlags(program);
 
+/**
+ * Publishes `files` and remembers the version ..data then points at, also
+ * after a swap the disk did not sync (SwapNotDurableError): readers see that
+ * version, so the watch on --out must compare with it, not with the one before.
+ */
+async function publishRemembered(publisher: AtomicDirectoryPublisher, installed: InstalledFiles, files: readonly PublishedFile[]): Promise<void> {
+  const names = files.map((f) => f.name);
+  try {
+    await installed.remember(await publisher.publish(files), names);
+  } catch (err) {
+    if (err instanceof SwapNotDurableError) await installed.remember(err.version, names);
+    throw err;
+  }
+}
+
 async function main(): Promise<number> {
   // However the agent ends, a reload command it started goes with it.
   process.once('exit', stopReloadCommands);
@@ -131,7 +146,7 @@ async function main(): Promise<number> {
   const sidecar = new Sidecar(
     {
       client,
-      publish: (files) => installedFiles.publishing(async () => installedFiles.remember(await publisher.publish(files), files.map((f) => f.name))),
+      publish: (files) => installedFiles.publishing(() => publishRemembered(publisher, installedFiles, files)),
       // What a previous run left is what --out should go on holding, should the agent keep it.
       readPublished: () =>
         installedFiles.publishing(async () => {

@@ -8,8 +8,8 @@
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
-import { AtomicDirectoryPublisher, isVersionName, RETAIN_MS, type PublishedFile } from '../../src/agent/installer.js';
-import { accept, refuseFrom, type Refusal } from '../support/refusing-fs.js';
+import { AtomicDirectoryPublisher, isVersionName, RETAIN_MS, SwapNotDurableError, type PublishedFile } from '../../src/agent/installer.js';
+import { accept, failDirectorySyncsFrom, refuseFrom, type Refusal } from '../support/refusing-fs.js';
 import { tempDir } from '../support/temp-dir.js';
 
 vi.mock('node:fs/promises', async (real) => (await import('../support/refusing-fs.js')).refusingFs(await real<object>()));
@@ -112,3 +112,39 @@ describe('an agent restarted while --out is still read-only', () => {
 function byName(files: readonly PublishedFile[]): PublishedFile[] {
   return [...files].sort((a, b) => (a.name < b.name ? -1 : 1));
 }
+
+describe('a publication into --out whose directory fsyncs fail (EIO) from any one on', () => {
+  it('fails as not made while ..data points at the set installed before, and as made but not durable (naming the new version) once ..data points at the new one', async () => {
+    const problems: string[] = [];
+    for (let syncs = 0; ; syncs++) {
+      accept();
+      const dir = join(tempDir(), 'out');
+      const publisher = new AtomicDirectoryPublisher(dir, { nowMs: () => Date.now() });
+      const before = version(1);
+      const installed = await publisher.publish(before);
+      const next = version(2);
+      failDirectorySyncsFrom(syncs);
+      const outcome = await publisher.publish(next).then(() => 'published' as const, (err: Error) => err);
+      accept();
+      const current = readlinkSync(join(dir, '..data'));
+      const point = `EIO after ${syncs} directory syncs`;
+      if (outcome === 'published') {
+        problems.push(...proxyReadsOtherThan(dir, next).map((p) => `${point}, published: ${p}`));
+        break;
+      }
+      if (outcome instanceof SwapNotDurableError) {
+        problems.push(
+          ...(outcome.version === current ? [] : [`${point}: not durable, naming ${outcome.version}, but ..data points at ${current}`]),
+          ...proxyReadsOtherThan(dir, next).map((p) => `${point}, not durable: ${p}`),
+          // A crash now may bring the previous ..data back: its version must still be there.
+          ...(versions(dir).includes(installed) ? [] : [`${point}: not durable, and the version installed before is gone`]),
+        );
+      } else if (current !== installed) {
+        problems.push(`${point}: failed with ${outcome.message}, though ..data points at the new version ${current}`);
+      } else {
+        problems.push(...proxyReadsOtherThan(dir, before).map((p) => `${point}, failed: ${p}`));
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+});

@@ -10,7 +10,10 @@
  * file, a directory or a link, writing), and still removes and renames; a
  * read-only one ('EROFS') refuses every change. A write refused midway leaves
  * the first half of its data, as a disk filling up does. `accept()` is the
- * disk taking writes again. This module imports no node:fs/promises itself.
+ * disk taking writes again. `failDirectorySyncsFrom(n)` lets n fsyncs of a
+ * directory (opened with O_DIRECTORY) through and fails every later one with
+ * EIO, as a disk failing under the page cache does, until accept(); nothing
+ * else fails then. This module imports no node:fs/promises itself.
  */
 import { constants } from 'node:fs';
 
@@ -24,9 +27,16 @@ interface DiskState {
   stepsLeft: number;
   refusal: Refusal | undefined;
   steps: number;
+  /** Directory fsyncs that still succeed. */
+  directorySyncsLeft: number;
 }
 
-const disk: DiskState = { stepsLeft: Infinity, refusal: undefined, steps: 0 };
+const disk: DiskState = { stepsLeft: Infinity, refusal: undefined, steps: 0, directorySyncsLeft: Infinity };
+
+/** Lets `syncs` more fsyncs of a directory through, then fails each with EIO, until accept(). */
+export function failDirectorySyncsFrom(syncs: number): void {
+  disk.directorySyncsLeft = syncs;
+}
 
 /** Lets `steps` more changes through, then refuses those a `kind` disk refuses, until accept(). */
 export function refuseFrom(steps: number, kind: Refusal): void {
@@ -39,6 +49,7 @@ export function refuseFrom(steps: number, kind: Refusal): void {
 export function accept(): number {
   disk.stepsLeft = Infinity;
   disk.refusal = undefined;
+  disk.directorySyncsLeft = Infinity;
   return disk.steps;
 }
 
@@ -76,6 +87,7 @@ export function refusingFs<T extends object>(real: T): T {
 function wrap(name: string, fn: (...args: unknown[]) => Promise<unknown>): (...args: unknown[]) => Promise<unknown> {
   return async (...args) => {
     if (name === 'open') {
+      if (opensDirectory(args[1])) return syncingDirectoryHandle((await fn(...args)) as object);
       if (!opensForWriting(args[1])) return fn(...args);
       const kind = refused(name);
       if (kind) throw failure(kind, name);
@@ -87,22 +99,42 @@ function wrap(name: string, fn: (...args: unknown[]) => Promise<unknown>): (...a
   };
 }
 
-/** A file handle whose writes are steps too: one refused writes half its data, then fails. */
-function writingHandle(handle: object): object {
+/** Opening a directory (to sync it, or to reach names through it). */
+function opensDirectory(flags: unknown): boolean {
+  return typeof flags === 'number' && (flags & constants.O_DIRECTORY) !== 0;
+}
+
+type Method = (...args: unknown[]) => Promise<unknown>;
+
+/** `handle` with the methods `names` replaced by what `replace` makes of each (bound to the handle); the rest as they are. */
+function replacingMethods(handle: object, names: readonly string[], replace: (method: Method, name: string, target: object) => Method): object {
   return new Proxy(handle, {
     get(target, prop) {
       const value = Reflect.get(target, prop, target) as unknown;
       if (typeof value !== 'function') return value;
-      const method = (value as (...args: unknown[]) => Promise<unknown>).bind(target);
-      if (prop !== 'writeFile' && prop !== 'write') return method;
-      return async (data: unknown, ...rest: unknown[]) => {
-        const kind = refused(`handle.${prop}`);
-        if (!kind) return method(data, ...rest);
-        if (kind === 'ENOSPC' && (typeof data === 'string' || Buffer.isBuffer(data))) {
-          await (target as { writeFile(d: string | Buffer): Promise<void> }).writeFile(data.slice(0, Math.floor(data.length / 2)));
-        }
-        throw failure(kind, `write`);
-      };
+      const method = (value as Method).bind(target);
+      return typeof prop === 'string' && names.includes(prop) ? replace(method, prop, target) : method;
     },
+  });
+}
+
+/** A directory's handle whose sync fails once failDirectorySyncsFrom's count is spent. */
+function syncingDirectoryHandle(handle: object): object {
+  return replacingMethods(handle, ['sync'], (sync) => async () => {
+    if (disk.directorySyncsLeft <= 0) throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
+    disk.directorySyncsLeft--;
+    return sync();
+  });
+}
+
+/** A file handle whose writes are steps too: one refused writes half its data, then fails. */
+function writingHandle(handle: object): object {
+  return replacingMethods(handle, ['writeFile', 'write'], (method, name, target) => async (data: unknown, ...rest: unknown[]) => {
+    const kind = refused(`handle.${name}`);
+    if (!kind) return method(data, ...rest);
+    if (kind === 'ENOSPC' && (typeof data === 'string' || Buffer.isBuffer(data))) {
+      await (target as { writeFile(d: string | Buffer): Promise<void> }).writeFile(data.slice(0, Math.floor(data.length / 2)));
+    }
+    throw failure(kind, `write`);
   });
 }
