@@ -132,6 +132,16 @@ export class CaClockCheck {
     return now - (this.measuredSkewMs ?? 0);
   }
 
+  /**
+   * When, by this host's clock, a time certificates carry (a renewal time) is
+   * first reached by this host's clock or by the CA's as last measured: the
+   * due checks renew at the earlier of the two, so the loop wakes then too
+   * rather than up to a --sync-interval later, when this host is far behind.
+   */
+  firstReachedMs(caMs: number): number {
+    return Math.min(caMs, caMs + (this.measuredSkewMs ?? 0));
+  }
+
   /** Before what cannot be undone on a wrong clock: throws when the last comparison found the clocks too far apart. */
   throwIfSkewed(): void {
     const skewMs = this.measuredSkewMs;

@@ -15,7 +15,7 @@
  * run left), clock-skew and timing.
  */
 import { chainsToBundle } from './ca-answers.js';
-import { AgentIdentity } from './agent-identity.js';
+import { AgentIdentity, type AgentSvid } from './agent-identity.js';
 import { CaRequestError } from './ca-api.js';
 import { CaSync } from './ca-sync.js';
 import { countingWriteFailures } from './counted-state.js';
@@ -43,7 +43,7 @@ export { SidecarConfigurationError, type SidecarDeps, type SidecarLogger, type S
 
 export interface SidecarStatus {
   readonly installed: InstalledSvid | undefined;
-  readonly agentSvid: HeldCertificate | undefined;
+  readonly agentSvid: AgentSvid | undefined;
   readonly lastSyncMs: number | undefined;
   /** Files were installed and the proxy has not yet reloaded them. */
   readonly reloadPending: boolean;
@@ -378,14 +378,19 @@ export class Sidecar {
     });
   }
 
+  /** A renewal time as the loop waits for it: by this host's clock or the CA's, whichever reaches it first (as the due checks do). */
+  private firstReached(renewAtMs: number | undefined): number | undefined {
+    return renewAtMs === undefined ? undefined : this.clockCheck.firstReachedMs(renewAtMs);
+  }
+
   private nextWakeIn(): number {
     return waitUntilDue(
       this.deps.clock.nowMs(),
       {
         nextSyncMs: this.caSync.nextSyncMs,
-        agentRenewalMs: this.identity.svid?.renewAtMs,
+        agentRenewalMs: this.firstReached(this.identity.svid?.renewAtMs),
         // Nothing installed yet for a chosen entry after a failed attempt: due again when the retry allows, not at the next sync.
-        workloadRenewalMs: this.workload.entry ? (this.installation.current?.renewAtMs ?? (this.failures > 0 ? this.retryAtMs : undefined)) : undefined,
+        workloadRenewalMs: this.workload.entry ? (this.firstReached(this.installation.current?.renewAtMs) ?? (this.failures > 0 ? this.retryAtMs : undefined)) : undefined,
         caRetryMs: this.failures > 0 ? this.retryAtMs : undefined,
         installedNotAfterMs: this.installation.current?.notAfterMs,
         reloadRetryMs: this.reload.nextAttemptMs,

@@ -251,6 +251,31 @@ describe('a clock stepped far from the CA\'s after attesting, for longer than th
   });
 });
 
+describe('renewals on a host whose clock was set far behind the CA\'s (time sync lost)', () => {
+  it.each([
+    ['the workload SVID', (s: Sidecar) => s.status().installed],
+    ['the agent SVID', (s: Sidecar) => s.status().agentSvid],
+  ])('fail/%s is renewed when the CA\'s clock reaches its renewal time, not up to a --sync-interval later', async (_name, held) => {
+    // A --sync-interval that 30 minutes is no multiple of: a renewal due between two syncs.
+    const p = await skewedPair(0, { settings: { syncIntervalMs: 7 * 60_000 } });
+    await p.sidecar.step();
+    p.agentClock.set(p.agentClock.nowMs() - 2 * 3600_000);
+    const first = held(p.sidecar)!;
+    let renewedAtCaMs: number | undefined;
+    for (let steps = 0; renewedAtCaMs === undefined && steps < 1000; steps++) {
+      const caNow = p.caClock.nowMs();
+      const wait = await p.sidecar.step();
+      if (held(p.sidecar)!.serial !== first.serial) renewedAtCaMs = caNow;
+      const seconds = Math.max(1, Math.ceil(wait / 1000)); console.log("DBG", _name, (caNow - (first as {renewAtMs?: number}).renewAtMs!)/1000, wait, p.ca.calls.at(-1));
+      p.agentClock.advance(seconds);
+      p.caClock.advance(seconds);
+    }
+    // By the CA's clock, which the renewal time is in: within the fake clock's one-second steps of it.
+    expect(renewedAtCaMs! - first.renewAtMs).toBeGreaterThanOrEqual(0);
+    expect(renewedAtCaMs! - first.renewAtMs).toBeLessThan(2000);
+  });
+});
+
 describe('the CA no longer accepting the agent SVID, by its own clock or records (a 401 that is no revocation)', () => {
   const expired = new CaRequestError(401, 'certificate_expired', 'the client certificate has expired');
   const notYetValid = new CaRequestError(401, 'certificate_untrusted', 'the client certificate is not trusted (CERT_NOT_YET_VALID)');
