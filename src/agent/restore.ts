@@ -17,6 +17,9 @@ export async function restoreStateDir(state: StateStore, log: SidecarLogger, tru
   const removed = await state.removeCrashLeftovers();
   if (removed.length) log.info({ removed }, 'removed temporary files a crash left in the state directory');
   const saved = await state.load();
+  if (saved.foreign) {
+    log.warn({ files: saved.foreign }, "ignored files in the state directory that another user owns (neither the agent's user nor root): they may have been planted there; remove them");
+  }
   if (saved.retiredRoots === 'unreadable') {
     log.warn({}, 'the record of retired roots in the state directory is unreadable; trusting --trust-bundle whole until the CA sends its bundle, and writing the record anew then');
   }

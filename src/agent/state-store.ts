@@ -109,12 +109,34 @@ function splitCredential(pem: string): AgentCredential | undefined {
 }
 
 export class StateStore {
-  constructor(private readonly dir: string) {}
+  /** `user`: the agent's, whose files (and root's) are believed; the effective user unless a test says otherwise. */
+  constructor(
+    private readonly dir: string,
+    private readonly user: number | undefined = process.geteuid?.(),
+  ) {}
 
-  /** `retiredRoots` is absent when there is no record (a state directory of a build that kept none). */
-  async load(): Promise<{ credential?: AgentCredential; bundlePem?: string; retiredRoots?: RetiredRootsRecord; refusal?: AgentRefusal }> {
+  /**
+   * `retiredRoots` is absent when there is no record (a state directory of a
+   * build that kept none). `foreign` names the files left unread because
+   * another user owns them (neither the agent's user nor root): in a
+   * --state-dir others can write to (which the agent warns of at start), a
+   * bundle planted there would otherwise be trusted for the CA's connection,
+   * and a credential planted there presented as the agent's. The refusal and
+   * retired-roots records are read whoever owns them: one planted can only
+   * make the agent more cautious.
+   */
+  async load(): Promise<{ credential?: AgentCredential; bundlePem?: string; retiredRoots?: RetiredRootsRecord; refusal?: AgentRefusal; foreign?: string[] }> {
+    const foreign: string[] = [];
     // Each file as itself: a link planted in a directory others can write is not followed.
-    const read = (name: string) => readRegularFile(join(this.dir, name)).then((file) => file.data, () => undefined);
+    const read = (name: string) =>
+      readRegularFile(join(this.dir, name)).then(
+        (file) => {
+          if (this.user === undefined || file.owner === this.user || file.owner === 0) return file.data;
+          foreign.push(name);
+          return undefined;
+        },
+        () => undefined,
+      );
     const [credentialPem, savedBundle, oldBundle, oldKey, oldChain, retiredRoots, refusal] = await Promise.all([
       read(CREDENTIAL), read(BUNDLE), read(OLD_BUNDLE), read(OLD_KEY), read(OLD_CHAIN), this.readRetiredRoots(), this.readRefusal(),
     ]);
@@ -126,6 +148,7 @@ export class StateStore {
       ...(bundlePem ? { bundlePem } : {}),
       ...(retiredRoots ? { retiredRoots } : {}),
       ...(refusal ? { refusal } : {}),
+      ...(foreign.length ? { foreign: foreign.sort() } : {}),
     };
   }
 

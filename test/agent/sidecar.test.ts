@@ -3,7 +3,7 @@
  * installs, when it renews, and how it behaves when the CA or the proxy fails.
  */
 import { X509Certificate } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { CaRequestError, type EntryWire } from '../../src/agent/ca-api.js';
@@ -287,6 +287,20 @@ describe('renewal', () => {
     clock.set(halfLife + 1000);
     await restarted.sidecar.step();
     expect(first.ca.count('renew')).toBe(1);
+  });
+
+  it("fail/does not take a saved credential another user owns (neither the agent's user nor root): warns, naming the files, and attests with its join token", async () => {
+    const { clock, stateDir, first } = await agentWithSavedState();
+    // Another user's files: this test's user, or one root makes them over to; the restarted agent is yet another.
+    const planter = process.geteuid!() === 0 ? 54321 : process.geteuid!();
+    for (const name of readdirSync(stateDir)) chownSync(join(stateDir, name), planter, planter);
+    const restarted = await harness({}, fixedRandom(0.5), { clock, ca: first.ca, state: new StateStore(stateDir, planter + 1) });
+    await restarted.sidecar.restore();
+    expect(restarted.sidecar.status().agentSvid).toBeUndefined();
+    expect(restarted.logs.filter((l) => l.msg.startsWith('ignored files in the state directory that another user owns')).map((l) => l.level)).toEqual(['warn']);
+    const before = first.ca.calls.length;
+    await restarted.sidecar.step();
+    expect(first.ca.calls.slice(before)).toEqual(['attest', 'sync', 'svids']);
   });
 
   it('renews in its first step (as a --once run does) a saved agent SVID already past half of its life, and saves the new one', async () => {

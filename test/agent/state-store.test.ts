@@ -1,5 +1,5 @@
 /** The agent's state directory: its credential in one file (0600) that a crash cannot split, and nothing trusted that cannot be read. */
-import { lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { StateStore } from '../../src/agent/state-store.js';
@@ -49,6 +49,19 @@ describe('StateStore', () => {
     symlinkSync(join(elsewhere, 'credential.pem'), join(dir, 'agent_credential.pem'));
     symlinkSync(join(elsewhere, 'bundle.pem'), join(dir, 'bundle.pem'));
     expect(await new StateStore(dir).load()).toEqual({});
+  });
+
+  it("fail/files another user owns (neither the agent's user nor root) are not read: a credential and a bundle planted in a --state-dir others can write to", async () => {
+    const dir = join(tempDir(), 'state');
+    const planted = await credential(await MiniCa.create());
+    await new StateStore(dir).saveCredential(planted);
+    await new StateStore(dir).saveBundle(planted.chainPem);
+    // The planter: this test's user, or one root makes the files over to; the agent is yet another.
+    const planter = process.geteuid!() === 0 ? 54321 : process.geteuid!();
+    for (const name of readdirSync(dir)) chownSync(join(dir, name), planter, planter);
+    expect(await new StateStore(dir, planter + 1).load()).toEqual({ foreign: ['agent_credential.pem', 'ca_bundle.pem'] });
+    // The agent's own files, as the planter is: read.
+    expect(await new StateStore(dir, planter).load()).toEqual({ credential: planted, bundlePem: planted.chainPem });
   });
 
   it('forgets a refused credential', async () => {
