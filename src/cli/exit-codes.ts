@@ -7,6 +7,9 @@ export const EX_CONFIG = 78;
 /** EX_UNAVAILABLE: no CA answered, so nothing was checked or refused (cron tells it from a `doctor` finding, exit 1). */
 export const EX_UNAVAILABLE = 69;
 
+/** EX_TEMPFAIL: a condition that passes (another connection's write lock on the datastore): a restart later may work (systemd's Restart=). */
+export const EX_TEMPFAIL = 75;
+
 /** Commander's own exits that are not errors in what was typed: help asked for, or shown for a bare `meshca`. */
 const COMMANDER_USAGE = new Set(['commander.help', 'commander.helpDisplayed', 'commander.version']);
 

@@ -11,7 +11,8 @@ import { refuseRepeatedFlags } from './flag-repetition.js';
 import { helpFlagsUnlessUnknownCommand, installHelpCommand } from './help-command.js';
 import { noteRequiredFlags } from './help-notes.js';
 import { VERSION } from './version.js';
-import { commanderExitCode, EX_CONFIG, EX_UNAVAILABLE } from './exit-codes.js';
+import { commanderExitCode, EX_CONFIG, EX_TEMPFAIL, EX_UNAVAILABLE } from './exit-codes.js';
+import { DatastoreLockedError } from './datastore-locked.js';
 import { registerAdmin } from './commands/admin.js';
 import { registerAgent } from './commands/agent.js';
 import { registerAudit } from './commands/audit.js';
@@ -59,6 +60,10 @@ try {
   if (err instanceof CaUnreachableError) {
     console.error(`meshca: ${err.message}`);
     process.exit(EX_UNAVAILABLE);
+  }
+  if (err instanceof DatastoreLockedError) {
+    console.error(`meshca: ${err.message}`);
+    process.exit(EX_TEMPFAIL);
   }
   if (err instanceof AdminRequestError) {
     console.error(`meshca: ${err.message} (${err.code}, HTTP ${err.status})`);

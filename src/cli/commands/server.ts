@@ -5,6 +5,7 @@ import { configFileOption, envName } from '../../config/options.js';
 import { createLogger } from '../logger.js';
 import { serverStdout } from '../server-log.js';
 import { settingDescription } from '../help-notes.js';
+import { DatastoreLockedError, isDatastoreLocked } from '../datastore-locked.js';
 
 export function registerServer(program: Command): void {
   const command = program
@@ -22,7 +23,9 @@ export function registerServer(program: Command): void {
     const logger = createLogger(config.logLevel, serverStdout());
     // Loaded here, not above: every other command (an operator's, an auditor's) starts without the server's modules.
     const { startCa } = await import('../ca-runtime.js');
-    const ca = await startCa(config, logger);
+    const ca = await startCa(config, logger).catch((err: unknown) => {
+      throw config.datastore.kind === 'embedded' && isDatastoreLocked(err) ? new DatastoreLockedError(config.dataDir, err) : err;
+    });
     await new Promise<void>((resolve) => {
       const stop = (signal: string) => {
         logger.info({ signal }, 'stopping');
