@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { AtomicDirectoryPublisher } from '../agent/installer.js';
 import { ConfigError } from '../config/options.js';
 import { makeDirectory } from '../platform/atomic-file.js';
+import { checkDirectoriesCanBeMade } from '../platform/missing-directories.js';
 import type { SvidJson } from '../server/svid-response.js';
 import { systemClock } from '../time/clock.js';
 
@@ -17,9 +18,10 @@ export const BUNDLE_FILE = 'bundle.pem';
  * before the CA is asked: a credential it issued is recorded there, and would
  * otherwise exist with nowhere to show for it. --out must be a directory, or
  * absent, and then made with its missing parents (a path through a file fails
- * here with ENOTDIR); never a symbolic link, which the publisher refuses
- * rather than write where the link happens to point. `flag` names it in a
- * refusal: `admin renew` writes over its --credential.
+ * here with ENOTDIR; one where no directory can be made, under /proc say, as
+ * making its first missing directory says); never a symbolic link, which the
+ * publisher refuses rather than write where the link happens to point.
+ * `flag` names it in a refusal: `admin renew` writes over its --credential.
  */
 export async function checkOutDirectory(out: string, flag = '--out'): Promise<void> {
   if (out === '') refuseOut(`${flag} must not be empty`);
@@ -30,6 +32,8 @@ export async function checkOutDirectory(out: string, flag = '--out'): Promise<vo
   });
   if (found?.isSymbolicLink()) refuseOut(`${flag} ${out} is a symbolic link; give the directory itself`);
   if (found && !found.isDirectory()) refuseOut(`${flag} ${out} is not a directory`);
+  // Absent: made only once the CA has answered, so tried now (a path under /proc, a read-only file system).
+  if (!found) await checkDirectoriesCanBeMade(out).catch((err: Error) => refuseOut(`${flag} ${out} cannot be made: ${err.message}`));
 }
 
 function refuseOut(problem: string): never {

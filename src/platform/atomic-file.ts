@@ -7,9 +7,10 @@
  * those on its next start (removeTemporaries).
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fsyncSync, mkdirSync, openSync } from 'node:fs';
-import { link, mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
+import { closeSync, constants, fsyncSync, openSync } from 'node:fs';
+import { link, open, readdir, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
+import { makeMissingDirectories, makeMissingDirectoriesSync } from './missing-directories.js';
 
 /** O_DIRECTORY: a FIFO planted under a directory's name fails at once rather than blocking the open. */
 const DIRECTORY_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY;
@@ -51,14 +52,16 @@ function parentsToSync(dir: string, first: string | undefined): string[] {
  * creates is fsynced, as rename's is in writeFileAtomic. Without that, a key
  * written and fsynced into a directory made moments before a power cut can
  * vanish with the directory. `syncDirectory` is replaceable for tests.
+ * Made a component at a time (missing-directories.ts): a path under /proc
+ * fails rather than spin.
  */
 export async function makeDirectory(dir: string, mode: number, syncDirectory = fsyncDirectory): Promise<void> {
-  for (const parent of parentsToSync(dir, await mkdir(dir, { recursive: true, mode }))) await syncDirectory(parent);
+  for (const parent of parentsToSync(dir, await makeMissingDirectories(dir, mode))) await syncDirectory(parent);
 }
 
 /** makeDirectory for callers that must stay synchronous (opening the embedded datastore). */
 export function makeDirectorySync(dir: string, mode: number, syncDirectory = fsyncDirectorySync): void {
-  for (const parent of parentsToSync(dir, mkdirSync(dir, { recursive: true, mode }))) syncDirectory(parent);
+  for (const parent of parentsToSync(dir, makeMissingDirectoriesSync(dir, mode))) syncDirectory(parent);
 }
 
 /** Writes `data` to a new file with `mode`, flushed to disk; fails if the path exists. */

@@ -22,6 +22,7 @@ const cases: Array<{ name: string; out: (work: string) => string; says?: string 
   { name: 'fail/a link to a directory', out: (work) => link(mkdir(join(work, 'real')), join(work, 'out')), says: 'is a symbolic link; give the directory itself' },
   { name: 'fail/a link to a directory, with a trailing slash', out: (work) => `${link(mkdir(join(work, 'real')), join(work, 'out'))}/`, says: 'is a symbolic link' },
   { name: 'fail/a link to nowhere', out: (work) => link(join(work, 'missing'), join(work, 'out')), says: 'is a symbolic link' },
+  { name: 'fail/under /proc, which takes no new directories (found before the CA is asked)', out: () => '/proc/meshca-out/svid', says: 'cannot be made: cannot make directory /proc/meshca-out (ENOENT): /proc takes no new directories' },
   { name: 'fail/a path through a file', out: (work) => join(file(join(work, 'f')), 'out'), says: 'part of the path is a file, so no directory can be made there' },
 ];
 
