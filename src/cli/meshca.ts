@@ -7,6 +7,7 @@ import { AdminRequestError, CaUnreachableError } from './admin-client.js';
 import { chooseCa } from './common-options.js';
 import { unsetEmptyOptionVariables } from './empty-variables.js';
 import { errorText } from './error-text.js';
+import { flagRefusalText, followDispatch } from './flag-refusal.js';
 import { refuseRepeatedFlags } from './flag-repetition.js';
 import { helpFlagsUnlessUnknownCommand, installHelpCommand } from './help-command.js';
 import { noteRequiredFlags } from './help-notes.js';
@@ -47,13 +48,18 @@ installHelpCommand(program);
 noteRequiredFlags(program);
 unsetEmptyOptionVariables(program, process.env);
 refuseRepeatedFlags(program);
+const dispatched = followDispatch(program);
 
 try {
   await program.parseAsync(helpFlagsUnlessUnknownCommand(program, process.argv.slice(2)), { from: 'user' });
 } catch (err) {
   if (err instanceof CommanderError) process.exit(commanderExitCode(err));
-  // Also a flag value a command refused before asking the CA (common-options.ts).
-  if (err instanceof ConfigError || err instanceof CaIntegrityError) {
+  // Also a flag value a command refused before asking the CA (common-options.ts), headed with that command.
+  if (err instanceof ConfigError) {
+    console.error(flagRefusalText(err, dispatched()));
+    process.exit(EX_CONFIG);
+  }
+  if (err instanceof CaIntegrityError) {
     console.error(`meshca: ${err.message}`);
     process.exit(EX_CONFIG);
   }
