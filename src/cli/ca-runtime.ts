@@ -19,7 +19,7 @@ import { buildCaCore, type CaCore } from './ca-core.js';
 import { startListeners } from './ca-listeners.js';
 import { lockDataDir } from './data-dir-lock.js';
 import { probeListenAddress } from './listen-probe.js';
-import { checkDataDirAccess, makeDataDir, refusePlanted } from './data-dir-access.js';
+import { checkDataDirAccess, makeDataDir, refusePlanted, removeMadeDataDir } from './data-dir-access.js';
 import { operatorSocketPath } from './local-socket.js';
 import { startWarnings } from './start-warnings.js';
 import { VERSION } from './version.js';
@@ -53,7 +53,7 @@ export interface RunningCa {
 export async function startCa(given: ServerConfig, logger: Logger, overrides: CaOverrides = {}): Promise<RunningCa> {
   const clock = overrides.clock ?? systemClock;
   const random = overrides.random ?? cryptoRandom;
-  await makeDataDir(given.dataDir);
+  const madeDataDir = await makeDataDir(given.dataDir);
   // From here on the data directory's path as checked, resolved: no link on the way is followed again.
   const config: ServerConfig = { ...given, dataDir: await checkDataDirAccess(given.dataDir, logger) };
   const socketPath = operatorSocketPath(config.dataDir, given.dataDir);
@@ -66,7 +66,9 @@ export async function startCa(given: ServerConfig, logger: Logger, overrides: Ca
     if (config.metricsListen) await probeListenAddress('--metrics-listen', config.metricsListen);
     store = await openDatastore(config, clock);
   } catch (err) {
-    await lock.release();
+    // A first start refused here leaves no data directory it made behind: an empty one read as a CA's, or holding only meshca.flock.
+    if (madeDataDir.length === 0) await lock.release();
+    else await lock.releaseAndRemove().then(() => removeMadeDataDir(madeDataDir));
     throw err;
   }
   const cleanups: Array<() => unknown> = [() => store.close(), () => lock.release()];

@@ -1,5 +1,5 @@
 /** Who besides the CA may change its data directory, and whether the operator socket there is the CA's. */
-import { lstat, readdir, stat } from 'node:fs/promises';
+import { lstat, readdir, rmdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { ConfigError } from '../config/options.js';
@@ -50,10 +50,25 @@ export async function checkDataDirAccess(dataDir: string, logger: Logger): Promi
  * Makes the data directory, 0700, and any directory missing above it, a name
  * at a time under the nearest one that exists once that one's path is
  * checked: never through another user's link, nor into a name another user
- * made first (data-dir-path.ts makeCheckedDirectory).
+ * made first (data-dir-path.ts makeCheckedDirectory). Returns the
+ * directories it made, outermost first: none when the data directory was there.
  */
-export async function makeDataDir(dataDir: string): Promise<void> {
-  await refusedAsConfig(() => makeCheckedDirectory(dataDir, 0o700, 'data directory'));
+export async function makeDataDir(dataDir: string): Promise<string[]> {
+  const made: string[] = [];
+  await refusedAsConfig(() => makeCheckedDirectory(dataDir, 0o700, 'data directory', (dir) => made.push(dir)));
+  return made;
+}
+
+/**
+ * Removes the directories a refused start made (makeDataDir's, outermost
+ * first), innermost first, each only if empty: one that holds anything (a
+ * name another process added meanwhile) stays, with those above it. A
+ * directory the operator made is never among them.
+ */
+export async function removeMadeDataDir(made: readonly string[]): Promise<void> {
+  for (const dir of [...made].reverse()) {
+    if (!(await rmdir(dir).then(() => true, () => false))) return;
+  }
 }
 
 /** A path refused as untrusted is a configuration error: a restart will not fix it (exit 78), as every refusal here; `prefix` names the flag. */

@@ -28,6 +28,12 @@ export const LEGACY_LOCK_FILE = 'meshca.lock';
 
 export interface DataDirLock {
   release(): Promise<void>;
+  /**
+   * Releases it for a start refused in a data directory that start made:
+   * meshca.flock goes too, removed while still held, so no newcomer can
+   * hold a lock file that is then removed under it (see release).
+   */
+  releaseAndRemove(): Promise<void>;
 }
 
 function isBusy(err: unknown): boolean {
@@ -143,6 +149,11 @@ export async function lockDataDir(dataDir: string): Promise<DataDirLock> {
     release: async () => {
       await unlink(pidFile).catch(() => undefined);
       // The file stays: removing a held lock file would let a newcomer lock a new file by that name beside a holder of the old one.
+      guard.close();
+    },
+    releaseAndRemove: async () => {
+      await unlink(pidFile).catch(() => undefined);
+      await unlink(join(dataDir, LOCK_FILE)).catch(() => undefined);
       guard.close();
     },
   };

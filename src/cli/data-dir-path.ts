@@ -131,8 +131,9 @@ export async function openToOthers(real: string): Promise<OpenDirectory | undefi
  * (a sticky /tmp), another user may make a missing name first, and then it
  * is theirs, refused rather than made into (mkdir -p would take it). Each one
  * made is this user's and 0700 or 0755, so nobody else can add to it.
+ * `onMade` hears of each directory this call made, outermost first.
  */
-export async function makeCheckedDirectory(path: string, mode: number, noun: string): Promise<string> {
+export async function makeCheckedDirectory(path: string, mode: number, noun: string, onMade: (dir: string) => void = () => undefined): Promise<string> {
   const wanted = resolve(path);
   let existing = wanted;
   while (!(await lstat(existing).then(() => true, () => false))) existing = dirname(existing);
@@ -150,6 +151,7 @@ export async function makeCheckedDirectory(path: string, mode: number, noun: str
       );
     }
     if (fresh) {
+      onMade(made);
       await chmod(made, mode);
       await fsyncDirectory(dir);
     }

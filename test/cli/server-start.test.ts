@@ -269,4 +269,16 @@ describe('a first start on an address another process holds', () => {
     const next = await serverForTest(['--data-dir', dataDir, '--trust-domain', 'prod.example.com']);
     expect((await getOverSocket(next.socketPath, '/readyz')).status).toBe(200);
   });
+
+  it('fail/a first start that made the data directory (and a parent) removes them, leaving the operator\'s directory above as it was', async () => {
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    onTestFinished(() => new Promise<void>((resolve) => holder.close(() => resolve())));
+    const operators = tempDir();
+
+    const res = await runMeshca(['server', '--data-dir', join(operators, 'ca', 'data'), '--listen', `127.0.0.1:${(holder.address() as AddressInfo).port}`]);
+    expect(res.code, res.stderr).toBe(1);
+    expect(res.stderr).toContain('cannot be listened on (EADDRINUSE)');
+    expect(readdirSync(operators)).toEqual([]);
+  });
 });
