@@ -21,6 +21,7 @@ import type { AuthorityKind, AuthorityRecord, AuthorityState } from './model.js'
 import type { KeyCustody } from './ports.js';
 import { isValidAt } from './rotation.js';
 import { backdateFor } from './validity.js';
+import { quotedText } from '../quoted-text.js';
 
 export interface AuthorityFactoryDeps {
   readonly custody: KeyCustody;
@@ -282,7 +283,7 @@ export const isSpiffeUri = (uri: string): boolean => /^spiffe:/i.test(uri);
  */
 function signingSpiffeIdProblem(uris: readonly string[], trustDomain: TrustDomain | undefined): string | undefined {
   const claimed = uris.filter(isSpiffeUri);
-  if (claimed.length > 1) return `has ${claimed.length} SPIFFE IDs (${claimed.map((u) => JSON.stringify(u)).join(', ')}); a signing certificate has at most one`;
+  if (claimed.length > 1) return `has ${claimed.length} SPIFFE IDs (${claimed.map((u) => quotedText(u)).join(', ')}); a signing certificate has at most one`;
   const [uri] = claimed;
   if (uri === undefined) return undefined;
   let id: SpiffeId;
@@ -290,11 +291,11 @@ function signingSpiffeIdProblem(uris: readonly string[], trustDomain: TrustDomai
     id = SpiffeId.parse(uri);
   } catch (err) {
     if (!(err instanceof InvalidSpiffeIdError)) throw err;
-    return `has the URI SAN ${JSON.stringify(uri)}, which is not a valid SPIFFE ID: ${err.problem}`;
+    return `has the URI SAN ${quotedText(uri)}, which is not a valid SPIFFE ID: ${err.problem}`;
   }
-  if (id.path !== '') return `has the SPIFFE ID ${JSON.stringify(uri)}, which has a path; a signing certificate's SPIFFE ID must not (X509-SVID 3.2)`;
+  if (id.path !== '') return `has the SPIFFE ID ${quotedText(uri)}, which has a path; a signing certificate's SPIFFE ID must not (X509-SVID 3.2)`;
   if (trustDomain && !id.memberOf(trustDomain)) {
-    return `has the SPIFFE ID ${JSON.stringify(uri)}, outside this CA's trust domain: it must be ${trustDomain.idString()}`;
+    return `has the SPIFFE ID ${quotedText(uri)}, outside this CA's trust domain: it must be ${trustDomain.idString()}`;
   }
   return undefined;
 }

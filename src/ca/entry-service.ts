@@ -19,6 +19,7 @@ import { assertNoCaName, assertNotReserved } from './reserved-ids.js';
 import { assertStandingAfterIssuance, type RequestingAgent, type Revoke } from './standing-after-issuance.js';
 import type { IssuedSvid, SvidIssuer } from './svid-issuer.js';
 import { ttlAboveMaximum, type LifetimePolicy } from './validity.js';
+import { quotedText } from '../quoted-text.js';
 
 /** An entry as a request writes it: its ttl as written, for a refusal to quote; the record keeps the seconds. */
 export interface EntryFields {
@@ -177,13 +178,13 @@ export class EntryService {
 }
 
 /**
- * An entry id the caller sent that names no entry it may have, JSON-escaped:
- * a refusal reaches the log and (an agent's) the audit log, where a newline
- * or a terminal escape in it would read as another line. Routes hold it to 64
- * characters.
+ * An entry id the caller sent that names no entry it may have, escaped: a
+ * refusal reaches the log and (an agent's) the audit log, where a newline, a
+ * terminal escape or a bidi override in it would read as another line or
+ * reorder the text. Routes hold it to 64 characters.
  */
 function quotedId(id: string): string {
-  return JSON.stringify(id);
+  return quotedText(id);
 }
 
 function entryData(e: EntryRecord): Record<string, unknown> {

@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import { InvalidInputError } from '../errors.js';
 import type { RandomSource } from '../random/random-source.js';
+import { quotedText } from '../quoted-text.js';
 
 /** What every join token starts with. */
 export const TOKEN_PREFIX = 'mcjt_';
@@ -42,7 +43,7 @@ export function joinTokenId(hash: string): JoinTokenId {
 
 export function parseJoinTokenId(input: string): JoinTokenId {
   if (!new RegExp(JOIN_TOKEN_ID_PATTERN).test(input)) {
-    throw new InvalidInputError('invalid_request', `join token id ${JSON.stringify(input.slice(0, 80))} must be the 16 lowercase hex digits token list shows`);
+    throw new InvalidInputError('invalid_request', `join token id ${quotedText(input.slice(0, 80))} must be the 16 lowercase hex digits token list shows`);
   }
   return input as JoinTokenId;
 }

@@ -1,5 +1,6 @@
 import { domainToASCII } from 'node:url';
 import { InvalidInputError } from '../errors.js';
+import { quotedText } from '../quoted-text.js';
 
 /** A DNS name for a subjectAltName, lowercased; a leading "*." wildcard label is allowed. */
 export type DnsName = string & { readonly __brand: 'DnsName' };
@@ -31,5 +32,5 @@ export function parseDnsName(input: string): DnsName {
 }
 
 function refuse(input: string, why: string): never {
-  throw new InvalidInputError('invalid_dns_name', `${JSON.stringify(input.slice(0, 80))} is not a DNS name (${why})`);
+  throw new InvalidInputError('invalid_dns_name', `${quotedText(input.slice(0, 80))} is not a DNS name (${why})`);
 }

@@ -1,4 +1,5 @@
 import { InvalidInputError } from '../errors.js';
+import { quotedText } from '../quoted-text.js';
 
 /** Why a string is not a SPIFFE ID; one constant per rule of the SPIFFE-ID specification. */
 export const SpiffeIdProblem = {
@@ -16,7 +17,7 @@ export const SpiffeIdProblem = {
 
 export class InvalidSpiffeIdError extends InvalidInputError {
   constructor(readonly input: string, readonly problem: string) {
-    super('invalid_spiffe_id', `SPIFFE ID ${JSON.stringify(truncate(input))} ${problem}`);
+    super('invalid_spiffe_id', `SPIFFE ID ${quotedText(truncate(input))} ${problem}`);
   }
 }
 

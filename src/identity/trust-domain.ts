@@ -1,5 +1,6 @@
 import { InvalidInputError } from '../errors.js';
 import { SpiffeIdProblem } from './errors.js';
+import { quotedText } from '../quoted-text.js';
 
 const MAX_TRUST_DOMAIN_BYTES = 255;
 
@@ -24,7 +25,7 @@ export class TrustDomain {
 
   static parse(name: string): TrustDomain {
     const problem = trustDomainProblem(name);
-    if (problem) throw new InvalidInputError('invalid_spiffe_id', `trust domain ${JSON.stringify(name)} ${problem}`);
+    if (problem) throw new InvalidInputError('invalid_spiffe_id', `trust domain ${quotedText(name)} ${problem}`);
     return new TrustDomain(name);
   }
 

@@ -34,6 +34,7 @@ import { refuseUndeclaredInput } from './undeclared-input.js';
 import { MAX_NAME_LENGTH, SMALL_BODY_LIMIT } from './schemas.js';
 import { answerContinue, BodyLimits, continueWhenAdmitted } from './continue-check.js';
 import type { ServerServices } from './services.js';
+import { quotedText } from '../quoted-text.js';
 
 export interface AppOptions {
   readonly services: ServerServices;
@@ -114,7 +115,7 @@ function refuseMalformedFraming(app: FastifyInstance): void {
     }
     if (coding !== undefined && coding.trim().toLowerCase() !== 'chunked') {
       void reply.header('connection', 'close');
-      throw new NotImplementedError('not_implemented', `Transfer-Encoding ${JSON.stringify(coding.slice(0, 100))} is not served: send the body chunked or with a Content-Length`);
+      throw new NotImplementedError('not_implemented', `Transfer-Encoding ${quotedText(coding.slice(0, 100))} is not served: send the body chunked or with a Content-Length`);
     }
   });
 }

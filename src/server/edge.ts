@@ -3,6 +3,7 @@ import { InvalidInputError } from '../errors.js';
 import { DEFAULT_PAGE, MAX_PAGE } from '../ca/page-size.js';
 import { parseDnsName, type DnsName } from '../identity/dns-name.js';
 import { DURATION_SYNTAX, DurationSyntaxError, parseDuration, parseWrittenDuration, seconds, type Duration, type WrittenDuration } from '../time/duration.js';
+import { quotedText } from '../quoted-text.js';
 
 /**
  * A lifetime, sent as a duration string ("90s") or a JSON integer of seconds.
@@ -39,11 +40,11 @@ export function durationQuery(name: string, value: string | undefined): Duration
 }
 
 /**
- * Text the caller sent, quoted in a refusal: JSON-escaped, and cut to its
- * first `max` characters, since refusals reach logs and the audit log.
+ * Text the caller sent, quoted in a refusal: escaped (quotedText), and cut to
+ * its first `max` characters, since refusals reach logs and the audit log.
  */
 export function quotedInput(text: string, max = 64): string {
-  return clipped(text, max, JSON.stringify);
+  return clipped(text, max, quotedText);
 }
 
 /** Text cut to its first `max` characters, saying how long it was; `quote` shapes the part kept. */
@@ -101,7 +102,7 @@ export function sequenceField(name: string, value: string | undefined): number |
   if (value === undefined) return undefined;
   const seq = /^(0|[1-9][0-9]*)$/.test(value) ? Number(value) : NaN;
   if (!Number.isSafeInteger(seq)) {
-    throw new InvalidInputError('invalid_request', `${name}: ${JSON.stringify(value.slice(0, 20))} is not an event number (a whole number from 0 to 2^53 - 1)`);
+    throw new InvalidInputError('invalid_request', `${name}: ${quotedText(value.slice(0, 20))} is not an event number (a whole number from 0 to 2^53 - 1)`);
   }
   return seq;
 }
@@ -111,7 +112,7 @@ export function timeField(name: string, value: string | undefined): number | und
   if (value === undefined) return undefined;
   const ms = /^[0-9]{1,12}$/.test(value) ? Number(value) * 1000 : rfc3339Millis(value);
   if (!Number.isFinite(ms)) {
-    throw new InvalidInputError('invalid_request', `${name}: ${JSON.stringify(value.slice(0, 40))} is not a time (use RFC 3339, e.g. 2026-11-25T12:00:00Z, a date, 2026-11-25 for its midnight UTC, or seconds since the epoch)`);
+    throw new InvalidInputError('invalid_request', `${name}: ${quotedText(value.slice(0, 40))} is not a time (use RFC 3339, e.g. 2026-11-25T12:00:00Z, a date, 2026-11-25 for its midnight UTC, or seconds since the epoch)`);
   }
   return Math.floor(ms / 1000);
 }

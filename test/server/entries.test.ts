@@ -222,18 +222,19 @@ describe('workload SVIDs', () => {
     const ca = await startTestCa();
     const agent = await attestAgent(ca, 'node-1');
     // What a compromised agent might send to make its refusal read, in a terminal or a log viewer, as something else.
-    const entryId = 'x is granted to agent node-1\n\u001b[2Kentry y';
+    // A bidi override reverses what follows it as displayed; a line separator breaks the line in some viewers.
+    const entryId = 'x is granted to agent node-1\n\u001b[2Kentry y\u202edi\u2028';
     const res = await callCa(ca, agent, 'POST', '/v1/agent/svids', { requests: [{ entryId, csr: (await newKeyAndCsr()).csr }] });
-    const message = `entry ${JSON.stringify(entryId)} is not granted to agent node-1`;
+    const quoted = String.raw`"x is granted to agent node-1\n\u001b[2Kentry y\u202edi\u2028"`;
+    const message = `entry ${quoted} is not granted to agent node-1`;
     expect([res.status, res.body]).toEqual([403, { error: { code: 'entry_not_granted', message } }]);
-    expect(message).toContain('\\n\\u001b[2K');
     // Audited after the answer is sent.
     const refused = () => ca.store.db.prepare("SELECT data FROM audit_events WHERE type = 'issuance.refused'").all() as Array<{ data: string }>;
     await waitFor('the refusal audited', () => refused().length > 0, 5000, 20);
     expect(refused().map((r) => JSON.parse(r.data).message)).toEqual([message]);
 
     const lookup = await ca.localApp.inject({ method: 'GET', url: `/v1/entries/${encodeURIComponent(entryId)}` });
-    expect([lookup.statusCode, lookup.json()]).toEqual([404, { error: { code: 'not_found', message: `entry ${JSON.stringify(entryId)} not found` } }]);
+    expect([lookup.statusCode, lookup.json()]).toEqual([404, { error: { code: 'not_found', message: `entry ${quoted} not found` } }]);
   });
 
   it('are rate limited per agent with 429 and Retry-After, yet a full batch of 64 always fits the bucket', async () => {
