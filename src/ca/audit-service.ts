@@ -117,18 +117,27 @@ export class AuditService {
    * loop among themselves and everyone else (64 of them held a health check
    * for 40 s) and hold a copy of the log's state each. Another caller is told
    * to come back after about as long as the last walk took.
+   *
+   * Options given as a function are read only once this walk may run: a
+   * pinned bundle (up to 256 KiB of PEM, tens of milliseconds to parse) is
+   * then never read for a caller turned away, so a flood of them costs no
+   * more than their 429s.
    */
-  async verify(options: VerifyOptions = {}): Promise<VerificationResult> {
+  async verify(options: VerifyOptions | (() => VerifyOptions) = {}): Promise<VerificationResult> {
     if (this.verifying) {
       throw new RateLimitedError(Math.max(1, Math.ceil(this.lastWalkSeconds)), 'an audit verification is already running on this CA, and they run one at a time');
     }
     this.verifying = true;
-    const started = this.deps.clock.nowMs();
     try {
-      return await verifyStoredAudit(this.deps.journal, this.deps.store, options);
+      const read = typeof options === 'function' ? options() : options;
+      const started = this.deps.clock.nowMs();
+      try {
+        return await verifyStoredAudit(this.deps.journal, this.deps.store, read);
+      } finally {
+        // Not below 0: the clock may have been set back meanwhile.
+        this.lastWalkSeconds = Math.max(0, this.deps.clock.nowMs() - started) / 1000;
+      }
     } finally {
-      // Not below 0: the clock may have been set back meanwhile.
-      this.lastWalkSeconds = Math.max(0, this.deps.clock.nowMs() - started) / 1000;
       this.verifying = false;
     }
   }

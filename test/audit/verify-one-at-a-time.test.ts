@@ -10,6 +10,8 @@ import type { StoredEvent } from '../../src/ca/audit-verifier.js';
 import type { AuthorityJournal } from '../../src/ca/ports.js';
 import { RateLimitedError } from '../../src/errors.js';
 import { FakeClock } from '../support/fake-clock.js';
+import { startTestCa } from '../support/test-ca.js';
+import { waitFor } from '../support/wait.js';
 
 /** One event of a well-chained log. */
 function firstEvent(): StoredEvent {
@@ -83,5 +85,39 @@ describe('AuditService.verify', () => {
     const broken = new AuditService({ ...deps, store: failing });
     await expect(broken.verify()).rejects.toThrow('disk I/O error');
     await expect(broken.verify()).rejects.toThrow('disk I/O error');
+  });
+
+  it('fail/options given as a function are read only by the walk that runs, not for a caller turned away', async () => {
+    const { store, release } = heldStore();
+    const audit = new AuditService({ store, authorities: { current: () => { throw new Error('not read by verify'); }, catchUp: async () => undefined }, journal, clock: new FakeClock() });
+    const read: string[] = [];
+    const first = audit.verify(() => (read.push('first'), {}));
+    await expect(audit.verify(() => (read.push('second'), {}))).rejects.toBeInstanceOf(RateLimitedError);
+    release();
+    await first;
+    expect(read).toEqual(['first']);
+  });
+});
+
+describe('POST /v1/audit/verify while a verification runs', () => {
+  it('fail/is answered 429 before its pinned trust bundle is read, whatever the bundle holds', async () => {
+    const ca = await startTestCa();
+    // The log is handed over only once released, so that the first verification stays in flight.
+    const events = ca.store.audit.events.bind(ca.store.audit);
+    let walking = false;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    ca.store.audit.events = async function* (...args: Parameters<typeof events>) {
+      walking = true;
+      await gate;
+      yield* events(...args);
+    };
+    const first = ca.localApp.inject({ method: 'POST', url: '/v1/audit/verify', payload: {} });
+    await waitFor('the first verification walking the log', () => walking, 5000, 10);
+    // Unreadable: parsed first, it would be refused 400, having cost the parse.
+    const second = await ca.localApp.inject({ method: 'POST', url: '/v1/audit/verify', payload: { trustBundle: 'no certificate here' } });
+    expect([second.statusCode, second.json().error.code]).toEqual([429, 'rate_limited']);
+    release();
+    expect((await first).json()).toMatchObject({ ok: true });
   });
 });

@@ -102,7 +102,8 @@ export function auditRoutes(app: FastifyInstance, s: ServerServices): void {
     },
     async (request) => {
       const { trustBundle, expectHead } = request.body ?? {};
-      return s.audit.verify({ pinnedRoots: trustBundle === undefined ? undefined : pinnedRoots(trustBundle), expectedHead: expectHead });
+      // The pin is parsed only once this verification may run: one asked while another runs is answered 429 first.
+      return s.audit.verify(() => ({ pinnedRoots: trustBundle === undefined ? undefined : pinnedRoots(trustBundle), expectedHead: expectHead }));
     },
   );
 
