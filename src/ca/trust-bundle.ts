@@ -22,3 +22,18 @@ export function spiffeBundle(set: AuthoritySet, refreshHintSeconds: number): Spi
 export function bundleRootsDer(set: AuthoritySet): Buffer[] {
   return set.bundleRoots().map((r) => r.record.certDer);
 }
+
+/**
+ * The CA's intermediates (each with the upstream chain of an imported one)
+ * that a client's chain may be completed with when it sends its leaf alone:
+ * those that sign or have signed, are not tainted, and chain to a root of the
+ * bundle. Material to build a chain from, not trust anchors: a chain built
+ * with them must still reach a root of the bundle.
+ */
+export function chainIntermediatesDer(set: AuthoritySet): Buffer[] {
+  const roots = set.bundleRoots();
+  return set
+    .ofKind('intermediate')
+    .filter((i) => i.record.state !== 'prepared' && i.record.taintedAt === null && roots.some((r) => r === set.rootOf(i)))
+    .flatMap((i) => set.chainFor(i));
+}

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server as TlsServer } from 'node:tls';
 import type { Logger } from 'pino';
 import { LOCAL_OPERATOR_NAME } from '../ca/reserved-ids.js';
-import { bundleRootsDer } from '../ca/trust-bundle.js';
+import { bundleRootsDer, chainIntermediatesDer } from '../ca/trust-bundle.js';
 import { formatListenAddress, isLoopbackHost, type ListenAddress } from '../config/parsers.js';
 import type { ServerConfig } from '../config/server-config.js';
 import { buildApp } from '../server/app.js';
@@ -48,7 +48,9 @@ export async function startListeners(
   const tlsOptions = () => ({
     key: serving.credentials().keyPem,
     cert: serving.credentials().chainPem,
-    ca: caCertificatesToPem(bundleRootsDer(core.manager.current())),
+    // The intermediates too, so that a client sending its leaf alone (curl --cert leaf.pem) is verified: OpenSSL,
+    // without X509_V_FLAG_PARTIAL_CHAIN (Node sets it nowhere), still requires the chain to reach a self-signed root.
+    ca: caCertificatesToPem([...bundleRootsDer(core.manager.current()), ...chainIntermediatesDer(core.manager.current())]),
     requestCert: true,
     rejectUnauthorized: false,
     minVersion: 'TLSv1.2' as const,
