@@ -29,13 +29,16 @@ const KIND_OF_SIGNING_ACTION: ReadonlyMap<Action, CertificateKind> = new Map<Act
 /**
  * Audited refusals: per authenticated caller, or per remote address (an
  * IPv6 /64, client-address.ts) of callers the CA could not identify, a
- * burst of 20, then one a second; and
- * unidentified callers all together 200, then 20 a second. The next audited
- * refusal of an authenticated caller says how many of its refusals went
- * unaudited before it (`unauditedBefore`), so the log still shows the flood.
+ * burst of 20, then one a second; and unidentified callers all together
+ * 100, then 2 a second: at most some 170,000 events a day in a log that is
+ * never pruned, where 20 a second let 20 addresses add 1.7 million. The next
+ * audited refusal of an authenticated caller says how many of its refusals
+ * went unaudited before it (`unauditedBefore`), and so does the next of an
+ * unidentified caller, of those of unidentified callers from any address,
+ * so the log still shows the flood.
  */
 export const AUDITED_REFUSALS = { perSecond: 1, burst: 20 } as const;
-export const AUDITED_ANONYMOUS_REFUSALS = { perSecond: 20, burst: 200 } as const;
+export const AUDITED_ANONYMOUS_REFUSALS = { perSecond: 2, burst: 100 } as const;
 
 /** A refusal's message may quote what the caller sent; the audit log, kept for good, holds at most this much of it. */
 const MAX_AUDITED_MESSAGE = 512;
@@ -65,20 +68,20 @@ export function refusalRecorder(
   const perCaller = new RateLimiter(clock, AUDITED_REFUSALS.perSecond, AUDITED_REFUSALS.burst);
   const perAddress = new RateLimiter(clock, AUDITED_REFUSALS.perSecond, AUDITED_REFUSALS.burst);
   const overall = new RateLimiter(clock, AUDITED_ANONYMOUS_REFUSALS.perSecond, AUDITED_ANONYMOUS_REFUSALS.burst);
-  // Kept for authenticated callers only: there are as many as valid credentials, not as many as addresses.
+  // By authenticated caller (there are as many as valid credentials), and one count for all unidentified
+  // callers together, since there are as many addresses as a caller cares to send from.
   const unaudited = new Map<string, number>();
+  const UNIDENTIFIED = '';
   const record = (event: AuditEvent, request: FastifyRequest) => {
     const identified = request.authentication.caller.role !== 'anonymous';
-    if (!identified) {
-      if (perAddress.tryTake(addressKey(request.ip)) && overall.tryTake('all')) audit(event).catch(onError);
+    const key = identified ? event.actor : UNIDENTIFIED;
+    const within = identified ? perCaller.tryTake(event.actor) : perAddress.tryTake(addressKey(request.ip)) && overall.tryTake('all');
+    if (!within) {
+      unaudited.set(key, (unaudited.get(key) ?? 0) + 1);
       return;
     }
-    if (!perCaller.tryTake(event.actor)) {
-      unaudited.set(event.actor, (unaudited.get(event.actor) ?? 0) + 1);
-      return;
-    }
-    const before = unaudited.get(event.actor);
-    unaudited.delete(event.actor);
+    const before = unaudited.get(key);
+    unaudited.delete(key);
     audit(before ? { ...event, data: { ...event.data, unauditedBefore: before } } : event).catch(onError);
   };
   return (request: FastifyRequest, status: number, code: string, message: string) => {

@@ -15,7 +15,7 @@ import {
   adminCredential, asOperator, attestAgent, callCa, expiredCredential, foreignCredential, joinToken, mintCredential, newKeyAndCsr, type Credential,
   type HttpAnswer,
 } from '../support/callers.js';
-import { AUDITED_REFUSALS, auditedMessage } from '../../src/server/refusals.js';
+import { AUDITED_ANONYMOUS_REFUSALS, AUDITED_REFUSALS, auditedMessage } from '../../src/server/refusals.js';
 import { cleanupLater } from '../support/cleanup.js';
 import { clockNearNow } from '../support/lifecycle-ca.js';
 import { asTestCa, startTestCa, testConfig, type TestCa } from '../support/test-ca.js';
@@ -179,6 +179,33 @@ describe('a flood of refused requests', () => {
     expect(audited).toHaveLength(AUDITED_REFUSALS.burst);
     // Each event still names the address it came from.
     expect(audited[1]!.data.ip).toBe('2001:db8:7:8::2');
+  });
+
+  it('fail/from many addresses: unidentified callers audit a burst of 100, then two a second, all together, and the next audited refusal says how many went unaudited before it', async () => {
+    const clock = clockNearNow();
+    const ca = await startTestCa({}, { clock });
+    const head = headOf(ca);
+    // Twelve from each of ten addresses: within each address's own burst, beyond the budget of them all.
+    const refusals = async (addresses: number, each: number) => {
+      for (let a = 1; a <= addresses; a++) {
+        for (let i = 0; i < each; i++) {
+          const res = await ca.tlsApp.inject({ method: 'GET', url: '/v1/certificates', remoteAddress: `192.0.2.${a}` });
+          expect(res.statusCode).toBe(401);
+        }
+      }
+    };
+    await refusals(10, 12);
+    const burst = await eventsAfter(ca, head);
+    expect(burst).toHaveLength(AUDITED_ANONYMOUS_REFUSALS.burst);
+    expect(burst.every((e) => e.actor === 'anonymous' && e.data.unauditedBefore === undefined)).toBe(true);
+    clock.advance(1);
+    await refusals(3, 1);
+    const later = (await eventsAfter(ca, head)).slice(AUDITED_ANONYMOUS_REFUSALS.burst);
+    expect(later.map((e) => [e.data.ip, e.data.unauditedBefore])).toEqual([
+      ['192.0.2.1', 120 - AUDITED_ANONYMOUS_REFUSALS.burst],
+      ['192.0.2.2', undefined],
+    ]);
+    expect((await ca.localApp.inject({ method: 'GET', url: '/metrics' })).body).toMatch(/^meshca_authentication_failures_total\{reason="unauthenticated"\} 123$/m);
   });
 
   it('fail/from a workload SVID (refused before any rate limit): a burst of 20, then one a second, each saying how many went unaudited before it', async () => {
