@@ -2,6 +2,8 @@
  * A length of time in whole seconds, parsed once from text such as "30s",
  * "10m", "1h" or "365d". Inside meshca durations are never strings.
  */
+import { quotedText } from '../quoted-text.js';
+
 export type Duration = number & { readonly __unit: 'seconds' };
 
 const UNIT_SECONDS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600, d: 86400 };
@@ -33,11 +35,11 @@ export const DURATION_SYNTAX = 'a whole number followed by s, m, h or d, e.g. 30
 export function parseDuration(text: string): Duration {
   const match = DURATION.exec(text);
   if (!match) {
-    throw new DurationSyntaxError(`"${text}" is not a duration`, true);
+    throw new DurationSyntaxError(`${quotedText(text)} is not a duration`, true);
   }
   const seconds = Number(match[1]) * UNIT_SECONDS[match[2]!]!;
-  if (seconds <= 0) throw new DurationSyntaxError(`"${text}" is not a positive duration`, false);
-  if (seconds > MAX_DURATION_SECONDS) throw new DurationSyntaxError(`"${text}" is longer than a century (36500d)`, false);
+  if (seconds <= 0) throw new DurationSyntaxError(`${quotedText(text)} is not a positive duration`, false);
+  if (seconds > MAX_DURATION_SECONDS) throw new DurationSyntaxError(`${quotedText(text)} is longer than a century (36500d)`, false);
   return seconds as Duration;
 }
 

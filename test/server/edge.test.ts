@@ -65,6 +65,7 @@ describe('ttlField', () => {
     ['a string of bare seconds', '300', `ttl: "300" is not a duration ${forAString}`],
     ['an unknown unit', '5x', `ttl: "5x" is not a duration ${forAString}`],
     ['a zero duration', '0s', `ttl: "0s" is not a positive duration ${forAString}`],
+    ['a newline, an escape and a bidi override, escaped', '1\n\u001b\u202eh', String.raw`ttl: "1\n\u001b\u202eh" is not a duration ` + forAString],
     ['zero seconds', 0, 'ttl: 0 is not a positive whole number of seconds'],
     ['a fraction of a second', 1.5, 'ttl: 1.5 is not a positive whole number of seconds'],
   ])('fail/%s: %j -> 400 invalid_ttl worded for what was sent', (_name, value, message) => {

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { DurationSyntaxError, formatDuration, parseDuration, seconds } from '../../src/time/duration.js';
 
+/** The text quoted as JSON quotes it (a trailing newline as \n, never a line break in the message). */
 const syntaxMessage = (text: string): string =>
-  `"${text}" is not a duration`;
+  `${JSON.stringify(text)} is not a duration`;
 
 /** What parseDuration throws for `text`: its message, and whether the text was malformed (rather than out of range). */
 function refusal(text: string): { message: string; malformed: boolean } {
