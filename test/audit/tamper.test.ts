@@ -389,10 +389,10 @@ describe('the audit log of a running CA', () => {
     ]);
     expect({
       api: { status: res.statusCode, code: res.json().error?.code },
-      cli: { code: offline.code, stdout: offline.stdout, stderr: offline.stderr.slice(0, 'meshca: '.length) },
+      cli: { code: offline.code, stdout: offline.stdout, heading: offline.stderr.split('\n')[0] },
     }).toEqual({
       api: { status: 400, code: 'invalid_request' },
-      cli: { code: 78, stdout: '', stderr: 'meshca: ' },
+      cli: { code: 78, stdout: '', heading: 'meshca audit verify: invalid arguments:' },
     });
   });
 });
