@@ -27,7 +27,6 @@ import { checkOutDirectory } from './credential-files.js';
 import { errorText } from './error-text.js';
 import { refuseRepeatedFlags } from './flag-repetition.js';
 import { settingDescription } from './help-notes.js';
-import { refuseNonDirectory } from './agent-directories.js';
 import { commanderExitCode, EX_CONFIG } from './exit-codes.js';
 import { answerSighup } from './held-signals.js';
 import { createLogger, synchronousStdout } from './logger.js';
@@ -129,7 +128,7 @@ async function main(): Promise<number> {
   // never be installed, and a restart would not change that (exit 78).
   await checkOutDirectory(config.out);
   // --state-dir may be a link (to a volume, say), as it always could; a file there is refused as early.
-  if (config.stateDir) await refuseNonDirectory(config.stateDir, '--state-dir');
+  if (config.stateDir) await checkOutDirectory(config.stateDir, '--state-dir', 'follow');
   const shared = config.stateDir ? await sharedWriteAccess(config.stateDir) : undefined;
   if (shared) {
     log.warn({ stateDir: config.stateDir }, `--state-dir holds the agent's own key, but ${shared}: whoever can write there can replace it or plant files; give the agent a directory of its own (it creates a missing one 0700)`);

@@ -1,10 +1,11 @@
 /** Writing an SVID, its key and the bundle to a directory, as `meshca mint` and `meshca admin credential` do. */
 import type { KeyObject } from 'node:crypto';
-import { lstat } from 'node:fs/promises';
+import { lstat, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AtomicDirectoryPublisher } from '../agent/installer.js';
 import { ConfigError } from '../config/options.js';
 import { makeDirectory } from '../platform/atomic-file.js';
+import { fileErrorText } from '../platform/file-error-text.js';
 import { checkDirectoriesCanBeMade } from '../platform/missing-directories.js';
 import type { SvidJson } from '../server/svid-response.js';
 import { systemClock } from '../time/clock.js';
@@ -22,16 +23,19 @@ export const BUNDLE_FILE = 'bundle.pem';
  * making its first missing directory says); never a symbolic link, which the
  * publisher refuses rather than write where the link happens to point.
  * `flag` names it in a refusal: `admin renew` writes over its --credential.
+ * The agent checks its --state-dir here too, before it attests, with `links`
+ * 'follow': that one may be a link (to a volume, say), as it always could.
  */
-export async function checkOutDirectory(out: string, flag = '--out'): Promise<void> {
+export async function checkOutDirectory(out: string, flag = '--out', links: 'refuse' | 'follow' = 'refuse'): Promise<void> {
   if (out === '') refuseOut(`${flag} must not be empty`);
   // Without trailing slashes: lstat of "link/" follows the link.
-  const found = await lstat(out.replace(/(.)\/+$/, '$1')).catch((err: NodeJS.ErrnoException) => {
+  const look = links === 'refuse' ? lstat(out.replace(/(.)\/+$/, '$1')) : stat(out);
+  const found = await look.catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return undefined;
-    refuseOut(err.code === 'ENOTDIR' ? `${flag} ${out}: part of the path is a file, so no directory can be made there` : `${flag} ${out}: cannot be used (${err.code ?? err.message})`);
+    refuseOut(err.code === 'ENOTDIR' ? `${flag} ${out}: part of the path is a file, so no directory can be made there` : `${flag} ${out}: cannot be used: ${fileErrorText(err)}`);
   });
   if (found?.isSymbolicLink()) refuseOut(`${flag} ${out} is a symbolic link; give the directory itself`);
-  if (found && !found.isDirectory()) refuseOut(`${flag} ${out} is not a directory`);
+  if (found && !found.isDirectory()) refuseOut(`${flag} ${out} is not a directory: give a directory (a missing one is made)`);
   // Absent: made only once the CA has answered, so tried now (a path under /proc, a read-only file system).
   if (!found) await checkDirectoriesCanBeMade(out).catch((err: Error) => refuseOut(`${flag} ${out} cannot be made: ${err.message}`));
 }

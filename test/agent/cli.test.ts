@@ -227,13 +227,9 @@ describe('meshca-agent --once', () => {
   });
 
   it.each([
-    { flag: '--out', args: (file: string, dir: string) => ['--out', file, '--state-dir', join(dir, 'state')], refusal: 'is not a directory' },
-    {
-      flag: '--state-dir',
-      args: (file: string, dir: string) => ['--out', join(dir, 'out'), '--state-dir', file],
-      refusal: "is a file, not a directory: give the directory for the agent's files (it makes a missing one)",
-    },
-  ])('given a file as $flag, exits 78 naming it before attesting, so the join token is not spent', async ({ flag, args, refusal }) => {
+    { flag: '--out', args: (file: string, dir: string) => ['--out', file, '--state-dir', join(dir, 'state')] },
+    { flag: '--state-dir', args: (file: string, dir: string) => ['--out', join(dir, 'out'), '--state-dir', file] },
+  ])('given a file as $flag, exits 78 naming it before attesting, so the join token is not spent', async ({ flag, args }) => {
     const ca = await startTestCa();
     const dir = tempDir();
     const { token } = await enrollAgent(ca, 'node-1', WEB);
@@ -243,7 +239,7 @@ describe('meshca-agent --once', () => {
     const refused = await runAgent([...common, ...args(file, dir)], NO_SETTINGS);
     expect({ code: refused.code, stderr: refused.stderr }).toEqual({
       code: EX_CONFIG,
-      stderr: `meshca-agent: invalid configuration:\n  - ${flag} ${file} ${refusal}\n`,
+      stderr: `meshca-agent: invalid configuration:\n  - ${flag} ${file} is not a directory: give a directory (a missing one is made)\n`,
     });
     // The same token still admits the agent, given directories.
     expect((await runAgent([...common, '--out', join(dir, 'out'), '--state-dir', join(dir, 'state')], NO_SETTINGS)).code).toBe(0);

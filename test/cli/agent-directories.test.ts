@@ -3,17 +3,18 @@
  * fail at the first installation, once the join token is spent, is refused
  * at start (ConfigError, exit 78).
  */
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { refuseNonDirectory } from '../../src/cli/agent-directories.js';
+import { checkOutDirectory } from '../../src/cli/credential-files.js';
 import { ConfigError } from '../../src/config/options.js';
 import { tempDir } from '../support/temp-dir.js';
 
 const cases: Array<{ name: string; path: (work: string) => string; says?: string }> = [
   { name: 'pass/absent, under directories that can be made', path: (work) => join(work, 'a', 'state') },
   { name: 'pass/a directory', path: (work) => work },
-  { name: 'fail/a file', path: (work) => file(join(work, 'f')), says: "is a file, not a directory: give the directory for the agent's files (it makes a missing one)" },
+  { name: 'pass/a link to a directory (a volume, say), which --out may not be', path: (work) => link(join(work, 'volume'), join(work, 'state')) },
+  { name: 'fail/a file', path: (work) => file(join(work, 'f')), says: 'is not a directory: give a directory (a missing one is made)' },
   { name: 'fail/a path through a file', path: (work) => join(file(join(work, 'f')), 'state'), says: ': part of the path is a file, so no directory can be made there' },
   {
     name: 'fail/under /proc, which takes no new directories',
@@ -22,10 +23,10 @@ const cases: Array<{ name: string; path: (work: string) => string; says?: string
   },
 ];
 
-describe('refuseNonDirectory (--state-dir)', () => {
+describe('checkOutDirectory for the agent\'s --state-dir (links followed)', () => {
   it.each(cases)('$name', async ({ path, says }) => {
     const given = path(tempDir());
-    const err = await refuseNonDirectory(given, '--state-dir').then(() => undefined, (e: unknown) => e);
+    const err = await checkOutDirectory(given, '--state-dir', 'follow').then(() => undefined, (e: unknown) => e);
     if (says === undefined) {
       expect(err).toBeUndefined();
       return;
@@ -37,5 +38,11 @@ describe('refuseNonDirectory (--state-dir)', () => {
 
 function file(path: string): string {
   writeFileSync(path, 'x');
+  return path;
+}
+
+function link(target: string, path: string): string {
+  mkdirSync(target);
+  symlinkSync(target, path);
   return path;
 }
