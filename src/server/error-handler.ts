@@ -43,7 +43,7 @@ export const PAYLOAD_TOO_LARGE = errorBody('payload_too_large', 'request body is
 export type StoreUnavailable = (err: unknown) => boolean;
 
 /** Status and public body for any thrown value. */
-function describeError(err: unknown, storeUnavailable: StoreUnavailable): { status: number; body: ErrorBody } {
+function describeError(err: unknown, storeUnavailable: StoreUnavailable, requestId: string): { status: number; body: ErrorBody } {
   if (err instanceof MeshcaError) {
     const status = STATUS_BY_CLASS.find(([cls]) => err instanceof cls)?.[1] ?? 500;
     return { status, body: errorBody(err.code, err.message) };
@@ -67,11 +67,8 @@ function describeError(err: unknown, storeUnavailable: StoreUnavailable): { stat
   if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
     return { status: fe.statusCode, body: errorBody('invalid_request', fe.message) };
   }
-  return { status: 500, body: INTERNAL };
+  return { status: 500, body: internalError(requestId) };
 }
-
-/** A failure of the CA's own; its cause goes to the log only, under the request's id, which the answer names (internalError). */
-const INTERNAL = errorBody('internal', 'internal error');
 
 /** The answer to a failure of the CA's own, naming the request's id: the CA log has the cause under it (`reqId`). */
 function internalError(requestId: string): ErrorBody {
@@ -143,9 +140,7 @@ export function answerUnknownExpectation(request: IncomingMessage, response: Ser
 
 export function installErrorHandling(app: FastifyInstance, routeMethods: RouteMethods, onRefusal?: RefusalObserver, storeUnavailable: StoreUnavailable = () => false): void {
   app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
-    const described = describeError(err, storeUnavailable);
-    const { status } = described;
-    const body = described.body === INTERNAL ? internalError(request.id) : described.body;
+    const { status, body } = describeError(err, storeUnavailable, request.id);
     if (status >= 400 && status < 500) onRefusal?.(request, status, body.error.code, body.error.message);
     // A 503 the CA chose (shutting down, an issuer withdrawn mid-signature) is a state the client retries, not a fault.
     if (err instanceof UnavailableError && err.code === 'ca_unavailable') request.log.warn({ code: body.error.code, status, reason: body.error.message }, 'request refused for now');
