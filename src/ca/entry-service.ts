@@ -95,7 +95,8 @@ export class EntryService {
 
   async get(id: string): Promise<EntryRecord> {
     const entry = await this.deps.store.getEntry(id);
-    if (!entry) throw new NotFoundError(`entry ${quotedId(id)}`);
+    // An id the caller sent, escaped: a refusal reaches the log, where a newline or a bidi override would mislead.
+    if (!entry) throw new NotFoundError(`entry ${quotedText(id)}`);
     return entry;
   }
 
@@ -111,9 +112,10 @@ export class EntryService {
 
   private async grantedEntry(agent: AgentName, entryId: string): Promise<EntryRecord> {
     const entry = await this.deps.store.getEntry(entryId);
-    // The same answer for "no such entry" and "someone else's entry": agents learn nothing about others.
+    // The same answer for "no such entry" and "someone else's entry": agents learn nothing about others. The id is
+    // escaped (quotedText): this refusal is audited, in a log kept for good.
     if (!entry || entry.agent !== agent) {
-      throw new ForbiddenError('entry_not_granted', `entry ${quotedId(entryId)} is not granted to agent ${agent}`);
+      throw new ForbiddenError('entry_not_granted', `entry ${quotedText(entryId)} is not granted to agent ${agent}`);
     }
     return entry;
   }
@@ -175,16 +177,6 @@ export class EntryService {
     const h = b.toString('hex');
     return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
   }
-}
-
-/**
- * An entry id the caller sent that names no entry it may have, escaped: a
- * refusal reaches the log and (an agent's) the audit log, where a newline, a
- * terminal escape or a bidi override in it would read as another line or
- * reorder the text. Routes hold it to 64 characters.
- */
-function quotedId(id: string): string {
-  return quotedText(id);
 }
 
 function entryData(e: EntryRecord): Record<string, unknown> {
