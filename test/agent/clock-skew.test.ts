@@ -266,7 +266,7 @@ describe('renewals on a host whose clock was set far behind the CA\'s (time sync
       const caNow = p.caClock.nowMs();
       const wait = await p.sidecar.step();
       if (held(p.sidecar)!.serial !== first.serial) renewedAtCaMs = caNow;
-      const seconds = Math.max(1, Math.ceil(wait / 1000)); console.log("DBG", _name, (caNow - (first as {renewAtMs?: number}).renewAtMs!)/1000, wait, p.ca.calls.at(-1));
+      const seconds = Math.max(1, Math.ceil(wait / 1000));
       p.agentClock.advance(seconds);
       p.caClock.advance(seconds);
     }
